@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything kinko needs to build, test and benchmark on Debian 12.
+# Idempotent: safe to run again. Must run as root (or through sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential make pkg-config gcc clang
+  libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
+  libcurl4-openssl-dev
+  libclang-rt-14-dev
+  valgrind
+  python3 python3-boto3 python3-botocore python3-cryptography python3-pytest
+  awscli jq openssl curl
+  nginx-light wrk
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+echo "setup: all dependencies present"

@@ -1,0 +1,26 @@
+/*
+ * clock.h — the server's notion of "now".
+ *
+ * In normal and dev mode this is the system clock. When the server runs
+ * with the explicit test flag (--test-mode), an offset can be added
+ * (the test clock) so that deletion windows and rotation periods can be
+ * crossed in milliseconds; kclock_advance() refuses otherwise.
+ */
+#ifndef KINKO_CORE_CLOCK_H
+#define KINKO_CORE_CLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/result.h"
+
+/* Seconds since the epoch, test offset included. */
+int64_t kclock_now(void);
+/* Milliseconds since the epoch, test offset included. */
+int64_t kclock_now_ms(void);
+void kclock_enable_test_mode(void);
+bool kclock_test_mode(void);
+/* Moves the clock forward by `seconds` (>= 0). Test mode only. */
+K_MUST_CHECK k_status kclock_advance(int64_t seconds);
+int64_t kclock_offset(void);
+
+#endif

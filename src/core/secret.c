@@ -1,0 +1,78 @@
+#include "core/secret.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+struct ksecret {
+	size_t len;   /* bytes of key material */
+	size_t map;   /* size of the whole mapping */
+	uint8_t *data;
+};
+
+static atomic_ulong mlock_failures;
+
+unsigned long ksecret_mlock_failures(void)
+{
+	return atomic_load(&mlock_failures);
+}
+
+/*
+ * The header and the bytes share one mapping: the struct sits at the start
+ * of the first page and the key bytes follow it, so one mlock covers both.
+ */
+struct ksecret *ksecret_new(size_t len)
+{
+	if (len == 0 || len > (1u << 20))
+		return NULL;
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t page = pg > 0 ? (size_t)pg : 4096;
+	size_t need = sizeof(struct ksecret) + len;
+	size_t map = (need + page - 1) / page * page;
+	void *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	(void)madvise(m, map, MADV_DONTDUMP);
+	if (mlock(m, map) != 0)
+		atomic_fetch_add(&mlock_failures, 1);
+	struct ksecret *s = m;
+	s->len = len;
+	s->map = map;
+	s->data = (uint8_t *)m + sizeof(struct ksecret);
+	return s;
+}
+
+struct ksecret *ksecret_from(const uint8_t *p, size_t len)
+{
+	struct ksecret *s = ksecret_new(len);
+	if (s != NULL)
+		memcpy(s->data, p, len);
+	return s;
+}
+
+void ksecret_free(struct ksecret *s)
+{
+	if (s == NULL)
+		return;
+	size_t map = s->map;
+	OPENSSL_cleanse(s, map);
+	(void)munlock(s, map);
+	(void)munmap(s, map);
+}
+
+size_t ksecret_len(const struct ksecret *s)
+{
+	return s->len;
+}
+
+uint8_t *ksecret_bytes(struct ksecret *s)
+{
+	return s->data;
+}
+
+const uint8_t *ksecret_cbytes(const struct ksecret *s)
+{
+	return s->data;
+}

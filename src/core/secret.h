@@ -1,0 +1,33 @@
+/*
+ * secret.h — memory for key material.
+ *
+ * A ksecret holds key bytes in its own page-aligned mapping that is
+ * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
+ * and wiped with OPENSSL_cleanse before it is unmapped. There is no
+ * accessor that returns a char * for printing: only crypto/ and keystore/
+ * call ksecret_bytes(). mlock failure (RLIMIT_MEMLOCK) is tolerated but
+ * counted, so that an operator can see it in the logs.
+ */
+#ifndef KINKO_CORE_SECRET_H
+#define KINKO_CORE_SECRET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/result.h"
+
+struct ksecret;
+
+/* A zero-filled secret of `len` bytes (1..1 MiB); NULL when out of memory. */
+struct ksecret *ksecret_new(size_t len);
+/* A secret holding a copy of p[0..len). NULL when out of memory. */
+struct ksecret *ksecret_from(const uint8_t *p, size_t len);
+/* Wipes and frees; NULL is allowed. */
+void ksecret_free(struct ksecret *s);
+size_t ksecret_len(const struct ksecret *s);
+/* The bytes. For crypto/ and keystore/ only. Valid until ksecret_free. */
+uint8_t *ksecret_bytes(struct ksecret *s);
+const uint8_t *ksecret_cbytes(const struct ksecret *s);
+/* Number of secrets whose mlock failed since start (for diagnostics). */
+unsigned long ksecret_mlock_failures(void);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * crypto.h — kinko's symmetric cryptography (OpenSSL 3 EVP only).
+ *
+ * Ciphertext blobs for SYMMETRIC_DEFAULT keys (format in docs/CIPHERTEXT.md):
+ *
+ *   offset  size  field
+ *   0       1     magic 0x4B ('K')
+ *   1       1     format version 0x01
+ *   2       16    key id (the UUID of the KMS key, binary)
+ *   18      4     backing-key version, big endian (1 = first material)
+ *   22      16    random nonce
+ *   38      n     AES-256-GCM ciphertext
+ *   38+n    16    GCM tag
+ *
+ * Per-message key and IV: HKDF-SHA256(ikm = backing key, salt = nonce,
+ * info = "kinko/v1/sym" || header[0..38)) -> 32-byte key || 12-byte IV.
+ * AAD = header[0..38) || canonical encryption context.
+ * So every message has its own GCM key and the random-IV limit of 2^32
+ * messages per key does not apply to the backing key.
+ *
+ * The canonical encryption context (crypto_ectx_canonical): the pairs
+ * sorted by key (bytewise), encoded as
+ *   u32be count, then for each pair: u32be keylen, key, u32be vallen, value
+ * so {"a":"bc"} and {"ab":"c"} never encode the same. An empty or absent
+ * context encodes as the 4 bytes 00 00 00 00.
+ *
+ * Root-key wrapping (crypto_wrap / crypto_unwrap) protects key material at
+ * rest: AES-256-GCM under the root key with a random 12-byte IV and the
+ * caller's AAD (the key's ARN and version), output iv || ct || tag.
+ */
+#ifndef KINKO_CRYPTO_CRYPTO_H
+#define KINKO_CRYPTO_CRYPTO_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "core/buf.h"
+#include "core/result.h"
+#include "core/secret.h"
+
+#define CRYPTO_BLOB_HEADER_LEN 38
+#define CRYPTO_BLOB_OVERHEAD (CRYPTO_BLOB_HEADER_LEN + 16)
+#define CRYPTO_BLOB_MAGIC 0x4B
+#define CRYPTO_BLOB_VERSION 0x01
+
+/* Fills p with n bytes from OpenSSL's CSPRNG. K_E_INTERNAL on failure. */
+K_MUST_CHECK k_status crypto_random(uint8_t *p, size_t n);
+/* A new secret of n random bytes; NULL on failure. */
+struct ksecret *crypto_random_secret(size_t n);
+
+/*
+ * Canonical encoding of an encryption context (a JSON object of string
+ * values, or NULL for none). K_E_VALIDATION if a value is not a string.
+ */
+K_MUST_CHECK k_status crypto_ectx_canonical(const json_t *ctx, struct kbuf *out);
+
+struct crypto_blob {
+	uint8_t key_id[16];
+	uint32_t version;
+	uint8_t nonce[16];
+	struct kslice header;     /* bytes 0..38, points into the input */
+	struct kslice ciphertext; /* points into the input */
+	struct kslice tag;        /* 16 bytes, points into the input */
+};
+
+/* Parses a symmetric blob. K_E_INVALID_CIPHERTEXT if it is not one. */
+K_MUST_CHECK k_status crypto_blob_parse(struct kslice in, struct crypto_blob *out);
+
+/*
+ * Encrypts plaintext under the 32-byte backing key, appending the whole
+ * blob to out.
+ */
+K_MUST_CHECK k_status crypto_sym_encrypt(const struct ksecret *backing, const uint8_t key_id[16],
+					 uint32_t version, struct kslice ectx_canonical,
+					 struct kslice plaintext, struct kbuf *out);
+
+/*
+ * Decrypts a parsed blob with its backing key, appending the plaintext to
+ * out. K_E_INVALID_CIPHERTEXT on any authentication failure (wrong key,
+ * wrong context, tampering); out is left unchanged then.
+ */
+K_MUST_CHECK k_status crypto_sym_decrypt(const struct ksecret *backing, const struct crypto_blob *blob,
+					 struct kslice ectx_canonical, struct kbuf *out);
+
+/* Wraps key material under the 32-byte root key (see above). */
+K_MUST_CHECK k_status crypto_wrap(const struct ksecret *root, struct kslice aad,
+				  const struct ksecret *material, struct kbuf *out);
+/* Unwraps; *out is a new secret owned by the caller. K_E_INTERNAL on failure. */
+K_MUST_CHECK k_status crypto_unwrap(const struct ksecret *root, struct kslice aad,
+				    struct kslice wrapped, struct ksecret **out);
+
+/* Constant-time equality of two byte strings of the same length. */
+int crypto_memeq(const void *a, const void *b, size_t n);
+
+#endif

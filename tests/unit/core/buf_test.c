@@ -1,0 +1,70 @@
+#include "core/buf.h"
+#include "core/secret.h"
+#include "testlib.h"
+
+static void test_bounded_append(void)
+{
+	struct kbuf b;
+	kbuf_init(&b, 8);
+	CHECK(kbuf_append_str(&b, "abcd") == K_OK);
+	CHECK(kbuf_append_str(&b, "efgh") == K_OK);
+	CHECK(kbuf_append_str(&b, "i") == K_E_VALIDATION);
+	CHECK_EQ_INT(b.len, 8);
+	CHECK_STR(kbuf_cstr(&b), "abcdefgh");
+	CHECK(kbuf_valid(&b));
+	kbuf_release(&b);
+	CHECK(kbuf_valid(&b));
+}
+
+static void test_cursor(void)
+{
+	const uint8_t data[] = {0x00, 0x00, 0x01, 0x02, 0xAA};
+	struct kcursor c = kcursor_make(kslice_make(data, sizeof data));
+	uint32_t v = 0;
+	CHECK(kcursor_read_u32be(&c, &v) == K_OK);
+	CHECK_EQ_INT(v, 0x102);
+	CHECK(kcursor_read_u32be(&c, &v) == K_E_VALIDATION);
+	CHECK_EQ_INT(c.pos, 4); /* failed read does not advance */
+	uint8_t u = 0;
+	CHECK(kcursor_read_u8(&c, &u) == K_OK);
+	CHECK_EQ_INT(u, 0xAA);
+	CHECK(kcursor_valid(&c));
+}
+
+static void test_base64(void)
+{
+	struct kbuf b;
+	kbuf_init(&b, 1024);
+	CHECK(kbuf_append_base64(&b, (const uint8_t *)"hello", 5) == K_OK);
+	CHECK_STR(kbuf_cstr(&b), "aGVsbG8=");
+	struct kbuf d;
+	kbuf_init(&d, 1024);
+	CHECK(kbuf_decode_base64(&d, kbuf_slice(&b)) == K_OK);
+	CHECK_STR(kbuf_cstr(&d), "hello");
+	kbuf_reset(&d);
+	CHECK(kbuf_decode_base64(&d, KSLICE_LIT("aGVsbG8")) == K_E_VALIDATION);
+	CHECK(kbuf_decode_base64(&d, KSLICE_LIT("aGV*bG8=")) == K_E_VALIDATION);
+	CHECK(kbuf_decode_base64(&d, KSLICE_LIT("")) == K_OK);
+	CHECK_EQ_INT(d.len, 0);
+	kbuf_release(&b);
+	kbuf_release(&d);
+}
+
+static void test_secret(void)
+{
+	struct ksecret *s = ksecret_from((const uint8_t *)"0123456789abcdef", 16);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(ksecret_len(s), 16);
+	CHECK(memcmp(ksecret_cbytes(s), "0123456789abcdef", 16) == 0);
+	ksecret_free(s);
+	CHECK(ksecret_new(0) == NULL);
+}
+
+int main(void)
+{
+	RUN(test_bounded_append);
+	RUN(test_cursor);
+	RUN(test_base64);
+	RUN(test_secret);
+	return tl_summary();
+}
