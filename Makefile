@@ -40,18 +40,21 @@ all: $(BUILD)/kinko $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libkinko.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/kinko: $(BUILD)/obj/src/cli/main.o $(BUILD)/libkinko.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(TESTLIB) $(BUILD)/libkinko.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(TESTLIB) $(BUILD)/libkinko.a $(LIBS)
+	@echo "  TEST $@"
+	@$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(TESTLIB) $(BUILD)/libkinko.a $(LIBS)
 
 unit-tests: $(TEST_BINS)
 

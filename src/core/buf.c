@@ -137,6 +137,22 @@ k_status kbuf_appendf(struct kbuf *b, const char *fmt, ...)
 	return K_OK;
 }
 
+void kbuf_note(struct kbuf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = strlen(tmp);
+	if (len > b->max - b->len)
+		len = b->max - b->len;
+	if (kbuf_append(b, tmp, len) != K_OK)
+		return;
+}
+
 k_status kbuf_append_u32be(struct kbuf *b, uint32_t v)
 {
 	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};

@@ -55,6 +55,11 @@ K_MUST_CHECK k_status kbuf_append_str(struct kbuf *b, const char *s);
 K_MUST_CHECK k_status kbuf_append_byte(struct kbuf *b, uint8_t c);
 K_MUST_CHECK k_status kbuf_appendf(struct kbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * Best-effort formatted append for diagnostic messages: a message that does
+ * not fit is cut, never an error. Not for data.
+ */
+void kbuf_note(struct kbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 K_MUST_CHECK k_status kbuf_append_u32be(struct kbuf *b, uint32_t v);
 K_MUST_CHECK k_status kbuf_append_hex(struct kbuf *b, const uint8_t *p, size_t n);
 /* The contents as a NUL-terminated string ("" for an empty buffer). */

@@ -41,6 +41,12 @@
 #define CRYPTO_BLOB_OVERHEAD (CRYPTO_BLOB_HEADER_LEN + 16)
 #define CRYPTO_BLOB_MAGIC 0x4B
 #define CRYPTO_BLOB_VERSION 0x01
+#define CRYPTO_KEY_LEN 32       /* backing keys and the root key */
+#define CRYPTO_NONCE_LEN 16     /* the blob's random HKDF salt */
+#define CRYPTO_TAG_LEN 16       /* GCM tag */
+#define CRYPTO_ECTX_MAX 65536   /* largest canonical encryption context */
+#define CRYPTO_WRAP_IV_LEN 12
+#define CRYPTO_WRAP_OVERHEAD (CRYPTO_WRAP_IV_LEN + CRYPTO_TAG_LEN)
 
 /* Fills p with n bytes from OpenSSL's CSPRNG. K_E_INTERNAL on failure. */
 K_MUST_CHECK k_status crypto_random(uint8_t *p, size_t n);
@@ -49,7 +55,9 @@ struct ksecret *crypto_random_secret(size_t n);
 
 /*
  * Canonical encoding of an encryption context (a JSON object of string
- * values, or NULL for none). K_E_VALIDATION if a value is not a string.
+ * values, or NULL for none), appended to out. K_E_VALIDATION if ctx is not
+ * an object, a value is not a string, or the encoding would pass
+ * CRYPTO_ECTX_MAX bytes; out is left unchanged on any failure.
  */
 K_MUST_CHECK k_status crypto_ectx_canonical(const json_t *ctx, struct kbuf *out);
 
@@ -67,28 +75,50 @@ K_MUST_CHECK k_status crypto_blob_parse(struct kslice in, struct crypto_blob *ou
 
 /*
  * Encrypts plaintext under the 32-byte backing key, appending the whole
- * blob to out.
+ * blob (CRYPTO_BLOB_OVERHEAD + plaintext.len bytes) to out. version must be
+ * at least 1. K_E_VALIDATION if out cannot grow that far, K_E_INTERNAL on
+ * any other failure; out is left unchanged on failure.
  */
 K_MUST_CHECK k_status crypto_sym_encrypt(const struct ksecret *backing, const uint8_t key_id[16],
 					 uint32_t version, struct kslice ectx_canonical,
 					 struct kslice plaintext, struct kbuf *out);
+/*
+ * For tests only: crypto_sym_encrypt with the caller's nonce instead of a
+ * random one, so that a known-answer test can pin the construction. A
+ * repeated nonce repeats the GCM key and IV; production code never calls it.
+ */
+K_MUST_CHECK k_status crypto_sym_encrypt_with_nonce(const struct ksecret *backing,
+						    const uint8_t key_id[16], uint32_t version,
+						    struct kslice ectx_canonical,
+						    struct kslice plaintext,
+						    const uint8_t nonce[16], struct kbuf *out);
 
 /*
  * Decrypts a parsed blob with its backing key, appending the plaintext to
  * out. K_E_INVALID_CIPHERTEXT on any authentication failure (wrong key,
- * wrong context, tampering); out is left unchanged then.
+ * wrong context, tampering); out is left unchanged then. K_E_VALIDATION
+ * (out unchanged) if out cannot grow by the plaintext's length, K_E_INTERNAL
+ * if the backing key is not 32 bytes.
  */
 K_MUST_CHECK k_status crypto_sym_decrypt(const struct ksecret *backing, const struct crypto_blob *blob,
 					 struct kslice ectx_canonical, struct kbuf *out);
 
-/* Wraps key material under the 32-byte root key (see above). */
+/*
+ * Wraps key material under the 32-byte root key (see above), appending
+ * CRYPTO_WRAP_OVERHEAD + ksecret_len(material) bytes to out; out is left
+ * unchanged on failure.
+ */
 K_MUST_CHECK k_status crypto_wrap(const struct ksecret *root, struct kslice aad,
 				  const struct ksecret *material, struct kbuf *out);
-/* Unwraps; *out is a new secret owned by the caller. K_E_INTERNAL on failure. */
+/*
+ * Unwraps; *out is a new secret owned by the caller (free it with
+ * ksecret_free). K_E_INTERNAL on any failure, authentication included;
+ * *out is untouched then.
+ */
 K_MUST_CHECK k_status crypto_unwrap(const struct ksecret *root, struct kslice aad,
 				    struct kslice wrapped, struct ksecret **out);
 
-/* Constant-time equality of two byte strings of the same length. */
+/* Constant-time equality of two byte strings of the same length: 1 if equal, else 0. */
 int crypto_memeq(const void *a, const void *b, size_t n);
 
 #endif

@@ -14,8 +14,15 @@
  *
  * Errors: K_E_NOT_FOUND (get of a missing record), K_E_CONFLICT (a version
  * precondition failed; nothing was applied), K_E_STORE_UNAVAILABLE (disk
- * full, read-only, locked, I/O error; nothing was applied; retry later).
- * All functions are safe to call from several threads at once.
+ * full, read-only, locked, I/O error; nothing was applied; retry later),
+ * K_E_VALIDATION (a NULL or oversized argument, see the limits below;
+ * nothing was applied).
+ * All functions are safe to call from several threads at once, except
+ * close, which must not run while any other call on the store is in flight.
+ *
+ * Limits: kind and id are 1..STORAGE_MAX_NAME bytes, ns 0..STORAGE_MAX_NAME
+ * bytes (NUL-terminated, no embedded NUL); a document is at most
+ * STORAGE_MAX_DOC bytes.
  */
 #ifndef KINKO_STORAGE_STORAGE_H
 #define KINKO_STORAGE_STORAGE_H
@@ -32,6 +39,9 @@ enum storage_op_kind { STORAGE_PUT = 1, STORAGE_DEL = 2 };
 #define STORAGE_ANY (-1)       /* no precondition */
 #define STORAGE_ABSENT 0       /* the record must not exist (PUT creates) */
 
+#define STORAGE_MAX_NAME 512u               /* bytes in kind, ns or id */
+#define STORAGE_MAX_DOC (1024u * 1024u)     /* bytes in one document */
+
 struct storage_op {
 	enum storage_op_kind op;
 	const char *kind;
@@ -41,14 +51,32 @@ struct storage_op {
 	int64_t expect;        /* STORAGE_ANY, STORAGE_ABSENT or the current version */
 };
 
-/* Called once per listed record; return non-K_OK to stop (that code is returned). */
+/*
+ * Called once per listed record; return non-K_OK to stop (that code is returned).
+ * id and doc point into the backend's row and are valid only until the
+ * callback returns: copy what you keep. The callback may call get, apply and
+ * list on the same store (they run on another connection, and do not see a
+ * snapshot shared with the listing).
+ */
 typedef k_status (*storage_list_cb)(void *arg, const char *id, struct kslice doc, int64_t version);
 
 struct storage_vtbl {
-	/* Reads one record into doc (appended) and its version. */
+	/*
+	 * Reads one record into doc (appended) and its version. Either may be
+	 * NULL when not wanted. K_E_VALIDATION, leaving doc unchanged, if the
+	 * document does not fit in doc's max.
+	 */
 	k_status (*get)(struct storage *s, const char *kind, const char *ns, const char *id,
 			struct kbuf *doc, int64_t *version);
-	/* Applies all ops atomically and durably, or none. */
+	/*
+	 * Applies all ops atomically and durably, or none. Ops run in order, so
+	 * a later op on the same record sees the version an earlier one left.
+	 * PUT: with STORAGE_ABSENT the record must not exist; with a version
+	 * n > 0 the record must exist with version n (K_E_CONFLICT otherwise).
+	 * DEL: with n > 0, K_E_NOT_FOUND if the record is missing and
+	 * K_E_CONFLICT if its version is not n; with STORAGE_ANY deleting a
+	 * missing record succeeds. n == 0 ops is a no-op.
+	 */
 	k_status (*apply)(struct storage *s, const struct storage_op *ops, size_t n);
 	/*
 	 * Lists records of (kind, ns) with id > after (after NULL or "": from
@@ -60,7 +88,11 @@ struct storage_vtbl {
 	 */
 	k_status (*list)(struct storage *s, const char *kind, const char *ns, const char *prefix,
 			 const char *after, size_t limit, storage_list_cb cb, void *arg);
-	/* Runs the backend's integrity check. K_OK if the store is sound. */
+	/*
+	 * Runs the backend's integrity check. K_OK if the store is sound,
+	 * K_E_INTERNAL if it is damaged, K_E_STORE_UNAVAILABLE if the check
+	 * could not run.
+	 */
 	k_status (*check)(struct storage *s);
 	void (*close)(struct storage *s);
 };
@@ -72,10 +104,27 @@ struct storage {
 /*
  * Opens (creating if needed) the SQLite store in dir/kinko.db, with WAL
  * and synchronous=FULL, and runs the schema migrations. *out on success.
+ * dir itself is created with mode 0700 if missing (its parent must exist);
+ * the database file is created, or narrowed, to mode 0600.
+ * K_E_STORE_UNAVAILABLE if the folder or file cannot be created or opened,
+ * K_E_INTERNAL if the database was written by a newer schema.
+ * The caller owns *out and frees it with storage_close().
  */
 K_MUST_CHECK k_status storage_sqlite_open(const char *dir, struct storage **out);
 
-/* Within a list callback on a ns==NULL listing: the current record's ns. */
+/*
+ * How long a SQLite store waits for a lock held by another writer before
+ * failing with K_E_STORE_UNAVAILABLE (default 5000 ms). Applies to the
+ * calls that start after it. K_E_VALIDATION if s is not a SQLite store or
+ * ms is negative. Meant for tests and tuning.
+ */
+K_MUST_CHECK k_status storage_sqlite_set_busy_timeout_ms(struct storage *s, int ms);
+
+/*
+ * Within a list callback: the current record's ns (any listing; the point
+ * is the ns==NULL one). NULL outside a callback. Valid until the callback
+ * returns.
+ */
 const char *storage_list_ns(void);
 
 static inline K_MUST_CHECK k_status storage_get(struct storage *s, const char *kind, const char *ns,
@@ -92,6 +141,10 @@ static inline K_MUST_CHECK k_status storage_list(struct storage *s, const char *
 						 storage_list_cb cb, void *arg)
 {
 	return s->vt->list(s, kind, ns, prefix, after, limit, cb, arg);
+}
+static inline K_MUST_CHECK k_status storage_check(struct storage *s)
+{
+	return s->vt->check(s);
 }
 static inline void storage_close(struct storage *s)
 {

@@ -1,0 +1,105 @@
+/*
+ * keystore.c — the file-backed root key (see keystore.h).
+ */
+#include "keystore/keystore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "crypto/crypto.h"
+#include "core/banned.h"
+
+#define ROOT_KEY_LEN 32
+
+static struct ksecret *root;
+
+static k_status read_root(int fd, struct kbuf *msg)
+{
+	struct ksecret *s = ksecret_new(ROOT_KEY_LEN);
+	if (s == NULL)
+		return K_E_INTERNAL;
+	size_t got = 0;
+	while (got < ROOT_KEY_LEN) {
+		ssize_t n = read(fd, ksecret_bytes(s) + got, ROOT_KEY_LEN - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	uint8_t extra;
+	if (got != ROOT_KEY_LEN || read(fd, &extra, 1) != 0) {
+		ksecret_free(s);
+		kbuf_note(msg, "%s", "root key file must hold exactly 32 bytes");
+		return K_E_VALIDATION;
+	}
+	root = s;
+	return K_OK;
+}
+
+static k_status create_root(const char *path, struct kbuf *msg)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		kbuf_note(msg, "cannot create root key file %s: %s", path, strerror(errno));
+		return K_E_INTERNAL;
+	}
+	struct ksecret *s = crypto_random_secret(ROOT_KEY_LEN);
+	if (s == NULL) {
+		close(fd);
+		unlink(path);
+		return K_E_INTERNAL;
+	}
+	ssize_t n = write(fd, ksecret_cbytes(s), ROOT_KEY_LEN);
+	if (n != ROOT_KEY_LEN || fsync(fd) != 0) {
+		kbuf_note(msg, "cannot write root key file %s", path);
+		close(fd);
+		unlink(path);
+		ksecret_free(s);
+		return K_E_INTERNAL;
+	}
+	close(fd);
+	root = s;
+	LOG_INFO("created a new root key file %s", path);
+	return K_OK;
+}
+
+k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create)
+		return create_root(path, msg);
+	if (fd < 0) {
+		kbuf_note(msg, "cannot open root key file %s: %s", path, strerror(errno));
+		return K_E_INTERNAL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		close(fd);
+		kbuf_note(msg, "root key file %s must be a regular file of mode 0600", path);
+		return K_E_VALIDATION;
+	}
+	k_status rc = read_root(fd, msg);
+	close(fd);
+	return rc;
+}
+
+k_status keystore_wrap(struct kslice aad, const struct ksecret *material, struct kbuf *out)
+{
+	ENSURE(root != NULL, K_E_INTERNAL);
+	return crypto_wrap(root, aad, material, out);
+}
+
+k_status keystore_unwrap(struct kslice aad, struct kslice wrapped, struct ksecret **out)
+{
+	ENSURE(root != NULL, K_E_INTERNAL);
+	return crypto_unwrap(root, aad, wrapped, out);
+}
+
+void keystore_close(void)
+{
+	ksecret_free(root);
+	root = NULL;
+}

@@ -1,0 +1,525 @@
+/*
+ * keys.c — key snapshots, the key cache and KeyId resolution (see kms.h).
+ */
+#include "kms/kms.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "crypto/crypto.h"
+#include "keystore/keystore.h"
+#include "core/banned.h"
+
+static struct storage *store;
+
+/*
+ * The cache: a hash table split into shards, each with its own rwlock, so
+ * that lookups on different keys never contend and lookups on the same key
+ * only share a read lock. No global lock on the crypto path.
+ */
+#define CACHE_SHARDS 64
+#define CACHE_BUCKETS 64 /* per shard */
+
+struct cache_entry {
+	struct cache_entry *next;
+	struct kms_key *key;
+};
+
+struct cache_shard {
+	pthread_rwlock_t lock;
+	struct cache_entry *b[CACHE_BUCKETS];
+};
+
+static struct cache_shard cache[CACHE_SHARDS];
+
+static uint64_t hash_key(const char *ns, const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
+void kms_init(struct storage *st)
+{
+	store = st;
+	for (size_t i = 0; i < CACHE_SHARDS; i++)
+		pthread_rwlock_init(&cache[i].lock, NULL);
+}
+
+struct storage *kms_storage(void)
+{
+	return store;
+}
+
+struct kms_material *kms_material_new(uint32_t n)
+{
+	struct kms_material *m = calloc(1, sizeof *m + n * sizeof(struct ksecret *));
+	if (m == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->n = n;
+	return m;
+}
+
+void kms_material_unref(struct kms_material *m)
+{
+	if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
+		return;
+	for (uint32_t i = 0; i < m->n; i++)
+		ksecret_free(m->v[i]);
+	free(m);
+}
+
+void kms_key_unref(struct kms_key *k)
+{
+	if (k == NULL || atomic_fetch_sub(&k->refs, 1) != 1)
+		return;
+	kms_material_unref(k->mat);
+	json_decref(k->doc);
+	free(k);
+}
+
+static const char *const state_names[] = {
+	[KS_ENABLED] = "Enabled",
+	[KS_DISABLED] = "Disabled",
+	[KS_PENDING_DELETION] = "PendingDeletion",
+	[KS_PENDING_IMPORT] = "PendingImport",
+	[KS_UNAVAILABLE] = "Unavailable",
+	[KS_CREATING] = "Creating",
+	[KS_PENDING_REPLICA_DELETION] = "PendingReplicaDeletion",
+	[KS_UPDATING] = "Updating",
+	[KS_UNKNOWN] = "Unavailable",
+};
+
+const char *kms_state_name(enum kms_key_state s)
+{
+	return (unsigned)s <= KS_UNKNOWN ? state_names[s] : "Unavailable";
+}
+
+enum kms_key_state kms_state_parse(const char *s)
+{
+	for (int i = 0; s != NULL && i < KS_UNKNOWN; i++) {
+		if (strcmp(state_names[i], s) == 0)
+			return (enum kms_key_state)i;
+	}
+	return KS_UNKNOWN;
+}
+
+static bool parse_uuid(const char *s, uint8_t out[16])
+{
+	if (strlen(s) != 36)
+		return false;
+	size_t j = 0;
+	for (size_t i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+			continue;
+		}
+		int v;
+		char ch = s[i];
+		if (ch >= '0' && ch <= '9')
+			v = ch - '0';
+		else if (ch >= 'a' && ch <= 'f')
+			v = ch - 'a' + 10;
+		else
+			return false;
+		if (j % 2 == 0)
+			out[j / 2] = (uint8_t)(v << 4);
+		else
+			out[j / 2] = (uint8_t)(out[j / 2] | v);
+		j++;
+	}
+	return j == 32;
+}
+
+static void material_aad(const char *arn, uint32_t version, struct kbuf *aad)
+{
+	if (kbuf_appendf(aad, "kinko/material/v1|%s|%u", arn, version) != K_OK)
+		kbuf_reset(aad);
+}
+
+k_status kms_wrap_material(const char *arn, uint32_t version, const struct ksecret *m,
+			   struct kbuf *b64_out)
+{
+	struct kbuf aad, wrapped;
+	kbuf_init(&aad, 512);
+	kbuf_init(&wrapped, 64u << 10);
+	material_aad(arn, version, &aad);
+	k_status rc = keystore_wrap(kbuf_slice(&aad), m, &wrapped);
+	if (rc == K_OK)
+		rc = kbuf_append_base64(b64_out, wrapped.ptr, wrapped.len);
+	kbuf_release(&aad);
+	kbuf_release(&wrapped);
+	return rc;
+}
+
+/* Unwraps every material version listed in the document. */
+static k_status load_material(const char *arn, json_t *doc, struct kms_material **out)
+{
+	json_t *mats = json_object_get(doc, "Materials");
+	*out = NULL;
+	if (!json_is_array(mats) || json_array_size(mats) == 0)
+		return K_OK;
+	size_t n = json_array_size(mats);
+	struct kms_material *m = kms_material_new((uint32_t)n);
+	if (m == NULL)
+		return K_E_INTERNAL;
+	k_status rc = K_OK;
+	struct kbuf aad, wrapped;
+	kbuf_init(&aad, 512);
+	kbuf_init(&wrapped, 64u << 10);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(mats, i);
+		const char *w = json_string_value(json_object_get(e, "Wrapped"));
+		json_int_t v = json_integer_value(json_object_get(e, "Version"));
+		ENSURE_GOTO(w != NULL && v == (json_int_t)(i + 1), K_E_INTERNAL);
+		kbuf_reset(&aad);
+		kbuf_reset(&wrapped);
+		material_aad(arn, (uint32_t)v, &aad);
+		GUARD_GOTO(kbuf_decode_base64(&wrapped, kslice_cstr(w)));
+		GUARD_GOTO(keystore_unwrap(kbuf_slice(&aad), kbuf_slice(&wrapped), &m->v[i]));
+	}
+out:
+	kbuf_release(&aad);
+	kbuf_release(&wrapped);
+	if (rc != K_OK) {
+		LOG_ERROR("cannot unwrap the material of %s", arn);
+		kms_material_unref(m);
+		return K_E_INTERNAL;
+	}
+	*out = m;
+	return K_OK;
+}
+
+static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct kms_material *mat,
+			 struct kms_key **out)
+{
+	const char *id = json_string_value(json_object_get(doc, "KeyId"));
+	const char *arn = json_string_value(json_object_get(doc, "Arn"));
+	ENSURE(id != NULL && arn != NULL, K_E_INTERNAL);
+	struct kms_key *k = calloc(1, sizeof *k);
+	ENSURE(k != NULL, K_E_INTERNAL);
+	atomic_init(&k->refs, 1);
+	snprintf(k->id, sizeof k->id, "%s", id);
+	snprintf(k->arn, sizeof k->arn, "%s", arn);
+	snprintf(k->ns, sizeof k->ns, "%s", ns);
+	if (!parse_uuid(k->id, k->uuid)) {
+		free(k);
+		return K_E_INTERNAL;
+	}
+	k->doc = json_incref(doc);
+	k->version = version;
+	k->state = kms_state_parse(json_string_value(json_object_get(doc, "KeyState")));
+	k->spec = json_string_value(json_object_get(doc, "KeySpec"));
+	k->usage = json_string_value(json_object_get(doc, "KeyUsage"));
+	k->mat = mat;
+	*out = k;
+	return K_OK;
+}
+
+k_status kms_key_from_doc(const char *ns, json_t *doc, int64_t version, struct kms_key **out)
+{
+	const char *arn = json_string_value(json_object_get(doc, "Arn"));
+	ENSURE(arn != NULL, K_E_INTERNAL);
+	struct kms_material *mat = NULL;
+	GUARD(load_material(arn, doc, &mat));
+	k_status rc = snapshot(ns, doc, version, mat, out);
+	if (rc != K_OK)
+		kms_material_unref(mat);
+	return rc;
+}
+
+static struct kms_key *cache_find_locked(struct cache_shard *sh, size_t b, const char *ns,
+					 const char *id)
+{
+	for (struct cache_entry *e = sh->b[b]; e != NULL; e = e->next) {
+		if (strcmp(e->key->id, id) == 0 && strcmp(e->key->ns, ns) == 0)
+			return e->key;
+	}
+	return NULL;
+}
+
+/*
+ * Puts a snapshot into the cache, replacing an older one unless the cached
+ * one is newer (another thread may have raced us). Returns the snapshot
+ * that is in the cache afterwards, referenced for the caller.
+ */
+static struct kms_key *cache_put(struct kms_key *k)
+{
+	uint64_t h = hash_key(k->ns, k->id);
+	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
+	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	struct kms_key *result = k;
+	pthread_rwlock_wrlock(&sh->lock);
+	struct cache_entry *e = sh->b[b];
+	while (e != NULL && !(strcmp(e->key->id, k->id) == 0 && strcmp(e->key->ns, k->ns) == 0))
+		e = e->next;
+	if (e == NULL) {
+		e = calloc(1, sizeof *e);
+		if (e != NULL) {
+			e->key = k;
+			atomic_fetch_add(&k->refs, 1);
+			e->next = sh->b[b];
+			sh->b[b] = e;
+		}
+	} else if (e->key->version <= k->version) {
+		struct kms_key *old = e->key;
+		e->key = k;
+		atomic_fetch_add(&k->refs, 1);
+		kms_key_unref(old);
+	} else {
+		result = e->key;
+	}
+	atomic_fetch_add(&result->refs, 1);
+	pthread_rwlock_unlock(&sh->lock);
+	kms_key_unref(k);
+	return result;
+}
+
+void kms_cache_forget(const char *ns, const char *id)
+{
+	uint64_t h = hash_key(ns, id);
+	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
+	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	pthread_rwlock_wrlock(&sh->lock);
+	struct cache_entry **pp = &sh->b[b];
+	while (*pp != NULL) {
+		struct cache_entry *e = *pp;
+		if (strcmp(e->key->id, id) == 0 && strcmp(e->key->ns, ns) == 0) {
+			*pp = e->next;
+			kms_key_unref(e->key);
+			free(e);
+			break;
+		}
+		pp = &e->next;
+	}
+	pthread_rwlock_unlock(&sh->lock);
+}
+
+void kms_cache_clear(void)
+{
+	for (size_t s = 0; s < CACHE_SHARDS; s++) {
+		pthread_rwlock_wrlock(&cache[s].lock);
+		for (size_t b = 0; b < CACHE_BUCKETS; b++) {
+			struct cache_entry *e = cache[s].b[b];
+			while (e != NULL) {
+				struct cache_entry *next = e->next;
+				kms_key_unref(e->key);
+				free(e);
+				e = next;
+			}
+			cache[s].b[b] = NULL;
+		}
+		pthread_rwlock_unlock(&cache[s].lock);
+	}
+}
+
+void kms_shutdown(void)
+{
+	kms_cache_clear();
+}
+
+k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
+{
+	uint64_t h = hash_key(ns, id);
+	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
+	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	pthread_rwlock_rdlock(&sh->lock);
+	struct kms_key *k = cache_find_locked(sh, b, ns, id);
+	if (k != NULL)
+		atomic_fetch_add(&k->refs, 1);
+	pthread_rwlock_unlock(&sh->lock);
+	if (k != NULL) {
+		*out = k;
+		return K_OK;
+	}
+
+	struct kbuf doc;
+	kbuf_init(&doc, 1u << 20);
+	int64_t version = 0;
+	k_status rc = storage_get(store, "key", ns, id, &doc, &version);
+	if (rc != K_OK) {
+		kbuf_release(&doc);
+		return rc;
+	}
+	json_error_t err;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, &err);
+	kbuf_release(&doc);
+	ENSURE(j != NULL, K_E_INTERNAL);
+	rc = kms_key_from_doc(ns, j, version, &k);
+	json_decref(j);
+	GUARD(rc);
+	*out = cache_put(k);
+	return K_OK;
+}
+
+k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+			struct kms_key **out)
+{
+	char *text = json_dumps(newdoc, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL) {
+		json_decref(newdoc);
+		kms_material_unref(mat);
+		return K_E_INTERNAL;
+	}
+	struct storage_op op = {
+		.op = STORAGE_PUT,
+		.kind = "key",
+		.ns = k->ns,
+		.id = k->id,
+		.doc = kslice_cstr(text),
+		.expect = k->version,
+	};
+	k_status rc = storage_apply(store, &op, 1);
+	free(text);
+	if (rc != K_OK) {
+		if (rc == K_E_CONFLICT)
+			kms_cache_forget(k->ns, k->id);
+		json_decref(newdoc);
+		kms_material_unref(mat);
+		return rc;
+	}
+	if (mat == NULL && k->mat != NULL) {
+		mat = k->mat;
+		atomic_fetch_add(&mat->refs, 1);
+	}
+	struct kms_key *nk = NULL;
+	rc = snapshot(k->ns, newdoc, k->version + 1, mat, &nk);
+	json_decref(newdoc);
+	if (rc != K_OK) {
+		kms_material_unref(mat);
+		kms_cache_forget(k->ns, k->id);
+		return rc;
+	}
+	struct kms_key *cached = cache_put(nk);
+	if (out != NULL)
+		*out = cached;
+	else
+		kms_key_unref(cached);
+	return K_OK;
+}
+
+void kms_key_arn(const struct api_ctx *c, const char *id, char *out, size_t n)
+{
+	snprintf(out, n, "arn:aws:kms:%s:%s:key/%s", c->region, c->principal.account, id);
+}
+
+/*
+ * KeyId forms (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html#KMS-Encrypt-request-KeyId):
+ * key id, key ARN, alias name ("alias/..."), alias ARN. An ARN names its
+ * own region and account; one outside the caller's namespace does not
+ * resolve here (cross-account use comes with key policies).
+ */
+k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
+			 struct kms_key **out)
+{
+	char prefix[128];
+	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:%s:", c->region, c->principal.account);
+	const char *rest = key_id;
+	bool is_arn = strncmp(key_id, "arn:", 4) == 0;
+	if (is_arn) {
+		size_t pl = strlen(prefix);
+		if (strncmp(key_id, prefix, pl) != 0) {
+			if (strncmp(key_id, "arn:aws:kms:", 12) != 0)
+				return api_fail(c, K_E_NOT_FOUND, "Invalid arn %s", key_id);
+			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
+		}
+		rest = key_id + pl;
+	}
+	if (strncmp(rest, "alias/", 6) == 0) {
+		if (!allow_alias)
+			return api_fail(c, K_E_NOT_FOUND, "Invalid keyId %s", key_id);
+		struct kbuf doc;
+		kbuf_init(&doc, 64u << 10);
+		int64_t ver;
+		k_status rc = storage_get(store, "alias", c->ns, rest, &doc, &ver);
+		if (rc == K_E_NOT_FOUND) {
+			kbuf_release(&doc);
+			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
+		}
+		if (rc != K_OK) {
+			kbuf_release(&doc);
+			return rc;
+		}
+		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+		kbuf_release(&doc);
+		const char *target = json_string_value(json_object_get(j, "TargetKeyId"));
+		if (target == NULL) {
+			json_decref(j);
+			return K_E_INTERNAL;
+		}
+		rc = kms_key_get(c->ns, target, out);
+		json_decref(j);
+		if (rc == K_E_NOT_FOUND)
+			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
+		return rc;
+	}
+	if (is_arn && strncmp(rest, "key/", 4) == 0)
+		rest += 4;
+	else if (is_arn)
+		return api_fail(c, K_E_NOT_FOUND, "Invalid arn %s", key_id);
+	uint8_t uuid[16];
+	if (!parse_uuid(rest, uuid))
+		return api_fail(c, K_E_NOT_FOUND, "Invalid keyId '%s'", key_id);
+	k_status rc = kms_key_get(c->ns, rest, out);
+	if (rc == K_E_NOT_FOUND)
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s%s%s' does not exist", prefix, "key/", rest);
+	return rc;
+}
+
+/*
+ * AWS's key-state table (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html):
+ * a cryptographic operation on a Disabled key is DisabledException; on a
+ * key pending deletion, pending import or unavailable it is
+ * KMSInvalidStateException.
+ */
+k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
+{
+	switch (k->state) {
+	case KS_ENABLED:
+		return K_OK;
+	case KS_DISABLED:
+		return api_fail(c, K_E_DISABLED, "%s is disabled.", k->arn);
+	case KS_PENDING_DELETION:
+		return api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
+	case KS_PENDING_IMPORT:
+		return api_fail(c, K_E_INVALID_STATE, "%s is pending import.", k->arn);
+	default:
+		return api_fail(c, K_E_INVALID_STATE, "%s is %s.", k->arn, kms_state_name(k->state));
+	}
+}
+
+/*
+ * KeyMetadata (https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html):
+ * the stored document carries the member values; only the members AWS
+ * returns are copied out.
+ */
+json_t *kms_key_metadata(const struct kms_key *k)
+{
+	static const char *const members[] = {
+		"AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage",
+		"KeyState", "DeletionDate", "ValidTo", "Origin", "CustomKeyStoreId", "CloudHsmClusterId",
+		"ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec",
+		"EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MultiRegion",
+		"MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms",
+		"XksKeyConfiguration", "CurrentKeyMaterialId", NULL};
+	json_t *m = json_object();
+	if (m == NULL)
+		return NULL;
+	for (size_t i = 0; members[i] != NULL; i++) {
+		json_t *v = json_object_get(k->doc, members[i]);
+		if (v != NULL && !json_is_null(v))
+			json_object_set(m, members[i], v);
+	}
+	json_object_set_new(m, "KeyState", json_string(kms_state_name(k->state)));
+	json_object_set_new(m, "Enabled", json_boolean(k->state == KS_ENABLED));
+	return m;
+}

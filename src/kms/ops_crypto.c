@@ -1,0 +1,277 @@
+/*
+ * ops_crypto.c — Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+ * GenerateDataKeyWithoutPlaintext, GenerateRandom for symmetric keys.
+ *
+ * The hot path: validate members, resolve the key from the in-memory
+ * cache, check its state and usage, run AES-GCM with a derived
+ * per-message key, render. No storage access, no global lock.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "crypto/crypto.h"
+#include "kms/kms.h"
+#include "core/banned.h"
+
+static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
+				       "RSAES_OAEP_SHA_256", "SM2PKE", NULL};
+
+/* The usage and algorithm checks of a symmetric encryption key. */
+static k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, const char *alg)
+{
+	GUARD(kms_require_enabled(c, k));
+	if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0)
+		return api_fail(c, K_E_INVALID_KEY_USAGE,
+				"%s key usage is %s which is not valid for %s.", k->arn,
+				k->usage ? k->usage : "unknown", c->op->name);
+	if (alg != NULL && strcmp(alg, "SYMMETRIC_DEFAULT") != 0)
+		return api_fail(c, K_E_INVALID_KEY_USAGE,
+				"Algorithm %s is incompatible with key spec %s.", alg,
+				k->spec ? k->spec : "unknown");
+	if (k->mat == NULL || k->mat->n == 0)
+		return api_fail(c, K_E_INVALID_STATE, "%s has no key material.", k->arn);
+	return K_OK;
+}
+
+static k_status dry_run(struct api_ctx *c, json_t *in)
+{
+	bool present, dry;
+	GUARD(api_bool(c, in, "DryRun", &present, &dry));
+	return dry ? K_E_DRY_RUN : K_OK;
+}
+
+/* Encrypts pt under the key's newest material, appending the blob to out. */
+static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt, struct kbuf *out)
+{
+	struct kbuf canon;
+	kbuf_init(&canon, 64u << 10);
+	k_status rc = crypto_ectx_canonical(ctx, &canon);
+	if (rc == K_OK)
+		rc = crypto_sym_encrypt(k->mat->v[k->mat->n - 1], k->uuid, k->mat->n,
+					kbuf_slice(&canon), pt, out);
+	kbuf_release(&canon);
+	return rc;
+}
+
+/*
+ * Finds the key of a symmetric ciphertext and decrypts it. With a KeyId
+ * the blob must belong to that key (IncorrectKeyException otherwise).
+ * Any authentication failure is InvalidCiphertextException, which AWS
+ * returns without a message.
+ */
+static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
+			    struct kslice blob_bytes, json_t *ctx, struct kbuf *pt,
+			    struct kms_key **key_out)
+{
+	struct crypto_blob blob;
+	struct kms_key *k = NULL;
+	k_status rc;
+	if (key_id != NULL) {
+		GUARD(kms_resolve_key(c, key_id, true, &k));
+		if (crypto_blob_parse(blob_bytes, &blob) != K_OK) {
+			kms_key_unref(k);
+			return K_E_INVALID_CIPHERTEXT;
+		}
+		if (memcmp(blob.key_id, k->uuid, 16) != 0) {
+			kms_key_unref(k);
+			return api_fail(c, K_E_INCORRECT_KEY,
+					"The key ID in the request does not identify a CMK that can perform this operation.");
+		}
+	} else {
+		GUARD(crypto_blob_parse(blob_bytes, &blob));
+		char id[37];
+		const uint8_t *b = blob.key_id;
+		snprintf(id, sizeof id,
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+			 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+			 b[13], b[14], b[15]);
+		rc = kms_key_get(c->ns, id, &k);
+		if (rc == K_E_NOT_FOUND)
+			return K_E_INVALID_CIPHERTEXT;
+		GUARD(rc);
+	}
+	struct kbuf canon;
+	kbuf_init(&canon, 64u << 10);
+	rc = require_encrypt_key(c, k, alg);
+	if (rc == K_OK && (blob.version == 0 || blob.version > k->mat->n))
+		rc = K_E_INVALID_CIPHERTEXT;
+	if (rc == K_OK)
+		rc = crypto_ectx_canonical(ctx, &canon);
+	if (rc == K_OK)
+		rc = crypto_sym_decrypt(k->mat->v[blob.version - 1], &blob, kbuf_slice(&canon), pt);
+	kbuf_release(&canon);
+	if (rc != K_OK) {
+		kms_key_unref(k);
+		return rc;
+	}
+	*key_out = k;
+	return K_OK;
+}
+
+/* Encrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html). */
+k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *key_id, *alg;
+	json_t *ctx, *tokens;
+	struct kbuf pt, blob;
+	kbuf_init(&pt, 4096);
+	kbuf_init(&blob, 8192);
+	struct kms_key *k = NULL;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	GUARD_GOTO(api_blob(c, in, "Plaintext", true, 1, 4096, &pt, NULL));
+	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
+	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(require_encrypt_key(c, k, alg));
+	GUARD_GOTO(dry_run(c, in));
+	GUARD_GOTO(sym_encrypt(k, ctx, kbuf_slice(&pt), &blob));
+	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
+	json_object_set_new(out, "KeyId", json_string(k->arn));
+	json_object_set_new(out, "EncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
+out:
+	kms_key_unref(k);
+	kbuf_release(&pt);
+	kbuf_release(&blob);
+	return rc;
+}
+
+/* Decrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html). */
+k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *key_id, *alg;
+	json_t *ctx, *tokens;
+	struct kbuf ct, pt;
+	kbuf_init(&ct, 6144);
+	kbuf_init(&pt, 6144);
+	struct kms_key *k = NULL;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_blob(c, in, "CiphertextBlob", true, 1, 6144, &ct, NULL));
+	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
+	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
+	GUARD_GOTO(sym_decrypt(c, key_id, alg, kbuf_slice(&ct), ctx, &pt, &k));
+	GUARD_GOTO(dry_run(c, in));
+	GUARD_GOTO(api_set_blob(out, "Plaintext", pt.ptr, pt.len));
+	json_object_set_new(out, "KeyId", json_string(k->arn));
+	json_object_set_new(out, "EncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
+out:
+	kms_key_unref(k);
+	kbuf_release(&ct);
+	kbuf_release(&pt);
+	return rc;
+}
+
+/* ReEncrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html). */
+k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *src_id, *dst_id, *src_alg, *dst_alg;
+	json_t *src_ctx, *dst_ctx, *tokens;
+	struct kbuf ct, pt, blob;
+	kbuf_init(&ct, 6144);
+	kbuf_init(&pt, 6144);
+	kbuf_init(&blob, 8192);
+	struct kms_key *src = NULL, *dst = NULL;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_blob(c, in, "CiphertextBlob", true, 1, 6144, &ct, NULL));
+	GUARD_GOTO(api_string_map(c, in, "SourceEncryptionContext", &src_ctx));
+	GUARD_GOTO(api_string(c, in, "SourceKeyId", false, 1, 2048, &src_id));
+	GUARD_GOTO(api_string(c, in, "DestinationKeyId", true, 1, 2048, &dst_id));
+	GUARD_GOTO(api_string_map(c, in, "DestinationEncryptionContext", &dst_ctx));
+	GUARD_GOTO(api_enum(c, in, "SourceEncryptionAlgorithm", false, enc_algs, &src_alg));
+	GUARD_GOTO(api_enum(c, in, "DestinationEncryptionAlgorithm", false, enc_algs, &dst_alg));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD_GOTO(sym_decrypt(c, src_id, src_alg, kbuf_slice(&ct), src_ctx, &pt, &src));
+	GUARD_GOTO(kms_resolve_key(c, dst_id, true, &dst));
+	GUARD_GOTO(require_encrypt_key(c, dst, dst_alg));
+	GUARD_GOTO(dry_run(c, in));
+	GUARD_GOTO(sym_encrypt(dst, dst_ctx, kbuf_slice(&pt), &blob));
+	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
+	json_object_set_new(out, "SourceKeyId", json_string(src->arn));
+	json_object_set_new(out, "KeyId", json_string(dst->arn));
+	json_object_set_new(out, "SourceEncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
+	json_object_set_new(out, "DestinationEncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
+out:
+	kms_key_unref(src);
+	kms_key_unref(dst);
+	kbuf_release(&ct);
+	kbuf_release(&pt);
+	kbuf_release(&blob);
+	return rc;
+}
+
+/*
+ * GenerateDataKey and GenerateDataKeyWithoutPlaintext share everything but
+ * the Plaintext member. "You must specify either the KeySpec or the
+ * NumberOfBytes parameter (but not both) in every GenerateDataKey request."
+ */
+static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
+{
+	const char *key_id, *spec;
+	json_t *ctx, *tokens;
+	int64_t nbytes = 0;
+	bool has_n;
+	static const char *const specs[] = {"AES_256", "AES_128", NULL};
+	struct kbuf blob;
+	kbuf_init(&blob, 8192);
+	struct kms_key *k = NULL;
+	struct ksecret *dk = NULL;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
+	GUARD_GOTO(api_int(c, in, "NumberOfBytes", false, 1, 1024, &has_n, &nbytes));
+	GUARD_GOTO(api_enum(c, in, "KeySpec", false, specs, &spec));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	if (has_n == (spec != NULL)) {
+		rc = api_fail(c, K_E_VALIDATION, "Please specify either number of bytes or key spec.");
+		goto out;
+	}
+	if (spec != NULL)
+		nbytes = strcmp(spec, "AES_256") == 0 ? 32 : 16;
+	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(require_encrypt_key(c, k, NULL));
+	GUARD_GOTO(dry_run(c, in));
+	dk = crypto_random_secret((size_t)nbytes);
+	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
+	GUARD_GOTO(sym_encrypt(k, ctx, kslice_make(ksecret_cbytes(dk), (size_t)nbytes), &blob));
+	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
+	if (with_plaintext)
+		GUARD_GOTO(api_set_blob(out, "Plaintext", ksecret_cbytes(dk), (size_t)nbytes));
+	json_object_set_new(out, "KeyId", json_string(k->arn));
+out:
+	ksecret_free(dk);
+	kms_key_unref(k);
+	kbuf_release(&blob);
+	return rc;
+}
+
+k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out)
+{
+	return data_key(c, in, out, true);
+}
+
+k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out)
+{
+	return data_key(c, in, out, false);
+}
+
+/* GenerateRandom (https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html). */
+k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out)
+{
+	int64_t n = 0;
+	bool has_n;
+	const char *store_id;
+	GUARD(api_int(c, in, "NumberOfBytes", true, 1, 1024, &has_n, &n));
+	GUARD(api_string(c, in, "CustomKeyStoreId", false, 1, 64, &store_id));
+	if (store_id != NULL)
+		return api_fail(c, K_E_CUSTOM_KEY_STORE_NOT_FOUND,
+				"Custom key store '%s' does not exist.", store_id);
+	uint8_t buf[1024];
+	GUARD(crypto_random(buf, (size_t)n));
+	k_status rc = api_set_blob(out, "Plaintext", buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof buf);
+	return rc;
+}

@@ -1,0 +1,248 @@
+/*
+ * ops_keys.c — CreateKey, DescribeKey, ListKeys.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "kms/kms.h"
+#include "kms/specs.h"
+#include "core/banned.h"
+
+static void new_uuid(char out[37])
+{
+	uint8_t b[16];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+/*
+ * AWS's default key policy gives the account's root principal full access,
+ * which delegates access control to IAM policies.
+ * https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
+ */
+static char *default_policy(const char *account)
+{
+	json_t *p = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version",
+			      "2012-10-17", "Id", "key-default-1", "Statement", "Sid",
+			      "Enable IAM User Permissions", "Effect", "Allow", "Principal", "AWS",
+			      "", "Action", "kms:*", "Resource", "*");
+	if (p == NULL)
+		return NULL;
+	char arn[64];
+	snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", account);
+	json_t *st = json_array_get(json_object_get(p, "Statement"), 0);
+	json_object_set_new(json_object_get(st, "Principal"), "AWS", json_string(arn));
+	char *s = json_dumps(p, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(p);
+	return s;
+}
+
+/* Tags: at most 50, TagKey 1..128, TagValue 0..256, "aws:" reserved. */
+k_status kms_validate_tags(struct api_ctx *c, json_t *tags)
+{
+	if (tags == NULL || json_is_null(tags))
+		return K_OK;
+	if (!json_is_array(tags))
+		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'Tags'");
+	if (json_array_size(tags) > 50)
+		return api_fail(c, K_E_TAG, "Too many tags: a KMS key can have at most 50 tags.");
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		if (!json_is_object(t))
+			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+		const char *k = NULL, *v = NULL;
+		GUARD(api_string(c, t, "TagKey", true, 1, 128, &k));
+		GUARD(api_string(c, t, "TagValue", true, 0, 256, &v));
+		if (strncmp(k, "aws:", 4) == 0)
+			return api_fail(c, K_E_TAG, "Tag keys beginning with 'aws:' are reserved.");
+	}
+	return K_OK;
+}
+
+k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
+{
+	json_error_t err;
+	json_t *p = json_loads(policy, JSON_REJECT_DUPLICATES, &err);
+	json_t *st = json_object_get(p, "Statement");
+	bool ok = json_is_object(p) && (json_is_array(st) || json_is_object(st));
+	json_decref(p);
+	if (!ok)
+		return api_fail(c, K_E_MALFORMED_POLICY, "Policy contains a statement with no Statement list, or is not valid JSON.");
+	return K_OK;
+}
+
+/*
+ * CreateKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html).
+ * The key's material is generated here, wrapped under the root key, and
+ * stored with the metadata in one durable write before we answer.
+ */
+k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *policy, *desc, *usage, *spec, *cmk_spec, *origin, *store_id;
+	bool has_bypass, bypass, has_mr, multi_region;
+	GUARD(api_string(c, in, "Policy", false, 1, 32768, &policy));
+	GUARD(api_string(c, in, "Description", false, 0, 8192, &desc));
+	GUARD(api_enum(c, in, "KeyUsage", false, kms_usage_names, &usage));
+	GUARD(api_enum(c, in, "CustomerMasterKeySpec", false, kms_spec_names, &cmk_spec));
+	GUARD(api_enum(c, in, "KeySpec", false, kms_spec_names, &spec));
+	static const char *const origins[] = {"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM",
+					      "EXTERNAL_KEY_STORE", NULL};
+	GUARD(api_enum(c, in, "Origin", false, origins, &origin));
+	GUARD(api_string(c, in, "CustomKeyStoreId", false, 1, 64, &store_id));
+	GUARD(api_bool(c, in, "BypassPolicyLockoutSafetyCheck", &has_bypass, &bypass));
+	GUARD(api_bool(c, in, "MultiRegion", &has_mr, &multi_region));
+	json_t *tags = json_object_get(in, "Tags");
+	GUARD(kms_validate_tags(c, tags));
+
+	if (spec != NULL && cmk_spec != NULL)
+		return api_fail(c, K_E_VALIDATION,
+				"You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec only.");
+	if (spec == NULL)
+		spec = cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
+	const struct kms_spec *ks = kms_spec_find(spec);
+	if (ks->name[0] == 0)
+		return api_fail(c, K_E_UNSUPPORTED, "KeySpec %s is not supported by this server.", spec);
+	if (usage == NULL)
+		usage = ks->default_usage;
+	if (!kms_spec_allows_usage(ks, usage))
+		return api_fail(c, K_E_VALIDATION,
+				"KeyUsage %s is not compatible with KeySpec %s", usage, spec);
+	if (origin == NULL)
+		origin = "AWS_KMS";
+	if (strcmp(origin, "AWS_CLOUDHSM") == 0 || strcmp(origin, "EXTERNAL_KEY_STORE") == 0 ||
+	    store_id != NULL)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"Custom key stores are not available on this server yet.");
+	if (strcmp(origin, "EXTERNAL") == 0 && !ks->importable)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"KeySpec %s does not support imported key material.", spec);
+	if (multi_region)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"Multi-Region keys are not available on this server yet.");
+	if (policy != NULL)
+		GUARD(kms_validate_policy_text(c, policy));
+
+	char id[37], arn[160];
+	new_uuid(id);
+	kms_key_arn(c, id, arn, sizeof arn);
+	char *pol = policy ? NULL : default_policy(c->principal.account);
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+				"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account,
+				"Region", c->region, "CreationDate", (json_int_t)c->now,
+				"Description", desc ? desc : "", "KeyUsage", usage, "KeySpec", spec,
+				"CustomerMasterKeySpec", spec, "KeyState",
+				strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled",
+				"Origin", origin, "KeyManager", "CUSTOMER", "MultiRegion", 0,
+				"Policy", policy ? policy : (pol ? pol : ""));
+	free(pol);
+	if (doc == NULL)
+		return K_E_INTERNAL;
+	json_object_set(doc, "Tags", json_is_array(tags) ? tags : json_array());
+	kms_spec_describe(ks, usage, doc);
+
+	k_status rc = K_OK;
+	struct ksecret *material = NULL;
+	struct kbuf wrapped;
+	kbuf_init(&wrapped, 64u << 10);
+	char *text = NULL;
+	if (strcmp(origin, "AWS_KMS") == 0) {
+		GUARD_GOTO(ks->generate(&material));
+		GUARD_GOTO(kms_wrap_material(arn, 1, material, &wrapped));
+		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
+					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
+		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
+		json_object_set_new(doc, "Materials", mats);
+	}
+	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
+	struct storage_op op = {
+		.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
+		.doc = kslice_cstr(text), .expect = STORAGE_ABSENT,
+	};
+	GUARD_GOTO(storage_apply(kms_storage(), &op, 1));
+
+	struct kms_key *k = NULL;
+	GUARD_GOTO(kms_key_get(c->ns, id, &k));
+	json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
+	kms_key_unref(k);
+out:
+	free(text);
+	kbuf_release(&wrapped);
+	ksecret_free(material);
+	json_decref(doc);
+	return rc;
+}
+
+/* DescribeKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html). */
+k_status kms_op_describe_key(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *key_id;
+	json_t *tokens;
+	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	struct kms_key *k = NULL;
+	GUARD(kms_resolve_key(c, key_id, true, &k));
+	json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
+	kms_key_unref(k);
+	return K_OK;
+}
+
+struct list_state {
+	json_t *keys;
+	size_t limit;
+	char last[64];
+	bool more;
+};
+
+static k_status list_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct list_state *st = arg;
+	if (json_array_size(st->keys) == st->limit) {
+		st->more = true;
+		return K_E_LIMIT_EXCEEDED; /* stop; not an error for the caller */
+	}
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *arn = json_string_value(json_object_get(j, "Arn"));
+	if (arn != NULL)
+		json_array_append_new(st->keys, json_pack("{s:s, s:s}", "KeyId", id, "KeyArn", arn));
+	json_decref(j);
+	snprintf(st->last, sizeof st->last, "%s", id);
+	return K_OK;
+}
+
+/*
+ * ListKeys (https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html):
+ * Limit 1..1000 (default 100); the marker is the last key id returned.
+ */
+k_status kms_op_list_keys(struct api_ctx *c, json_t *in, json_t *out)
+{
+	int64_t limit = 100;
+	bool has_limit;
+	const char *marker;
+	GUARD(api_int(c, in, "Limit", false, 1, 1000, &has_limit, &limit));
+	GUARD(api_string(c, in, "Marker", false, 1, 1024, &marker));
+	if (marker != NULL && strlen(marker) != 36)
+		return api_fail(c, K_E_INVALID_MARKER, "Invalid marker");
+	struct list_state st = {.keys = json_array(), .limit = (size_t)limit};
+	if (st.keys == NULL)
+		return K_E_INTERNAL;
+	k_status rc = storage_list(kms_storage(), "key", c->ns, NULL, marker, (size_t)limit + 1,
+				   list_cb, &st);
+	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED) {
+		json_decref(st.keys);
+		return rc;
+	}
+	json_object_set_new(out, "Keys", st.keys);
+	json_object_set_new(out, "Truncated", json_boolean(st.more));
+	if (st.more)
+		json_object_set_new(out, "NextMarker", json_string(st.last));
+	return K_OK;
+}

@@ -1,0 +1,882 @@
+/*
+ * sqlite.c — the SQLite storage backend (see storage.h for the contract).
+ *
+ * One table holds every document, keyed by (kind, ns, id). It is a
+ * WITHOUT ROWID table, so the primary key is the table's own b-tree and a
+ * listing of one (kind, ns) in id order is a range scan of it.
+ *
+ * Connections come from a small pool guarded by a mutex: a call takes an
+ * idle connection (or opens one), uses it alone, and gives it back. That
+ * keeps each sqlite3 handle on one thread at a time, lets a list callback
+ * call back into the store (it simply gets another connection), and makes
+ * close() able to reach every connection. Writers are serialized by SQLite
+ * itself: apply() starts with BEGIN IMMEDIATE, which takes the write lock
+ * up front (waiting up to the busy timeout) instead of failing halfway.
+ *
+ * Failure policy: any SQLite error is logged (the SQLite message and the
+ * operation, never ids or documents), the transaction is rolled back and
+ * the caller gets K_E_STORE_UNAVAILABLE. The connection that saw the error
+ * is closed instead of going back to the pool, so once the fault clears
+ * (the lock is released, the disk has room again) the next call opens a
+ * fresh connection and works.
+ */
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "core/log.h"
+#include "core/banned.h"
+
+#define DB_FILE_NAME "kinko.db"
+#define DIR_MAX 4096
+#define DEFAULT_BUSY_MS 5000
+/* Idle connections kept open; more are closed when given back. */
+#define POOL_MAX_IDLE 16
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The schema migrations, in order: entry i brings user_version from i to
+ * i + 1. All pending ones run in one transaction at open. A shipped entry
+ * is never edited; a schema change is a new entry at the end.
+ */
+static const char *const migrations[] = {
+	/* 1: the document table. */
+	"CREATE TABLE docs ("
+	" kind TEXT NOT NULL,"
+	" ns TEXT NOT NULL,"
+	" id TEXT NOT NULL,"
+	" version INTEGER NOT NULL CHECK (version >= 1),"
+	" doc BLOB NOT NULL,"
+	" PRIMARY KEY (kind, ns, id)"
+	") WITHOUT ROWID",
+};
+
+/*
+ * Statements prepared once per connection. Key parameters are always
+ * ?1 kind, ?2 ns, ?3 id. The list statements take ?3 as an inclusive lower
+ * bound on id; the exclusive "after" and the prefix end are applied while
+ * stepping (see list_rows), so that SQLite has one range term to seek by.
+ */
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_VERSION,
+	ST_GET,
+	ST_INSERT,
+	ST_UPDATE,
+	ST_DELETE,
+	ST_LIST_NS,
+	ST_LIST_ALL,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_VERSION] = "SELECT version FROM docs WHERE kind = ?1 AND ns = ?2 AND id = ?3",
+	[ST_GET] = "SELECT version, doc FROM docs WHERE kind = ?1 AND ns = ?2 AND id = ?3",
+	[ST_INSERT] = "INSERT INTO docs (kind, ns, id, version, doc) VALUES (?1, ?2, ?3, 1, ?4)",
+	[ST_UPDATE] = "UPDATE docs SET version = version + 1, doc = ?4"
+		      " WHERE kind = ?1 AND ns = ?2 AND id = ?3",
+	[ST_DELETE] = "DELETE FROM docs WHERE kind = ?1 AND ns = ?2 AND id = ?3",
+	[ST_LIST_NS] = "SELECT ns, id, version, doc FROM docs"
+		       " WHERE kind = ?1 AND ns = ?2 AND id >= ?3 ORDER BY id",
+	[ST_LIST_ALL] = "SELECT ns, id, version, doc FROM docs"
+			" WHERE kind = ?1 AND id >= ?3 ORDER BY ns, id",
+};
+
+struct sqlite_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+	int busy_ms;              /* the timeout currently set on db */
+	bool broken;              /* saw an error: close rather than reuse */
+	struct sqlite_conn *next; /* idle list link */
+};
+
+struct sqlite_store {
+	struct storage base;      /* first, so a struct storage * is the store */
+	struct kbuf path;         /* dir/kinko.db */
+	pthread_mutex_t mu;       /* guards the fields below */
+	struct sqlite_conn *idle;
+	size_t n_idle;
+	size_t n_open;            /* idle + in use (+ being opened) */
+	int busy_ms;
+};
+
+/* The ns of the row a list callback is looking at, for storage_list_ns(). */
+static _Thread_local const char *tls_list_ns;
+
+static const struct storage_vtbl sqlite_vtbl;
+
+static struct sqlite_store *store_of(struct storage *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+/*
+ * Logs a SQLite failure and marks the connection for closing. The message
+ * names the operation and carries SQLite's own text, which describes the
+ * fault (locked, disk full, constraint name) and never the bound values.
+ */
+static k_status conn_fail(struct sqlite_conn *c, int src, const char *what)
+{
+	const char *msg = c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(src);
+	LOG_WARN("storage: %s failed: %s (sqlite code %d)", what, msg, src);
+	c->broken = true;
+	return K_E_STORE_UNAVAILABLE;
+}
+
+static void conn_close(struct sqlite_conn *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static k_status conn_exec(struct sqlite_conn *c, const char *sql, const char *what)
+{
+	int src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		return conn_fail(c, src, what);
+	return K_OK;
+}
+
+/* Runs a one-row PRAGMA and reads its integer answer. */
+static k_status conn_pragma_int(struct sqlite_conn *c, const char *sql, int64_t *out)
+{
+	k_status rc = K_OK;
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "pragma");
+		goto out;
+	}
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = conn_fail(c, src, "pragma");
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * WAL lets readers run beside the one writer, and with synchronous=FULL a
+ * commit returns only after the WAL is fsync'd: that is the durability
+ * storage.h promises. The mode is checked because SQLite silently keeps the
+ * old one where WAL is impossible (some network filesystems).
+ * secure_delete overwrites deleted content, so a deleted document (which may
+ * hold wrapped key material) does not linger in free pages.
+ */
+static k_status conn_setup(struct sqlite_conn *c)
+{
+	k_status rc = K_OK;
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "set journal mode");
+		goto out;
+	}
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = conn_fail(c, src, "set journal mode");
+		goto out;
+	}
+	const unsigned char *mode = sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		LOG_WARN("storage: the database cannot use write-ahead logging here");
+		c->broken = true;
+		rc = K_E_STORE_UNAVAILABLE;
+		goto out;
+	}
+	GUARD_GOTO(conn_exec(c, "PRAGMA synchronous=FULL", "set synchronous"));
+	GUARD_GOTO(conn_exec(c, "PRAGMA foreign_keys=ON", "enable foreign keys"));
+	GUARD_GOTO(conn_exec(c, "PRAGMA secure_delete=ON", "enable secure delete"));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Opens one connection to an existing database file. No SQLITE_OPEN_CREATE:
+ * if the file has vanished we fail rather than start an empty store.
+ * NOMUTEX because the pool already gives a handle to one thread at a time.
+ */
+static k_status conn_open(const char *path, int busy_ms, struct sqlite_conn **out)
+{
+	k_status rc = K_OK;
+	struct sqlite_conn *c = calloc(1, sizeof *c);
+	ENSURE(c != NULL, K_E_INTERNAL);
+	int src = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "open");
+		goto out;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	src = sqlite3_busy_timeout(c->db, busy_ms);
+	if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "set busy timeout");
+		goto out;
+	}
+	c->busy_ms = busy_ms;
+	GUARD_GOTO(conn_setup(c));
+	*out = c;
+	c = NULL;
+out:
+	conn_close(c);
+	return rc;
+}
+
+static k_status conn_stmt(struct sqlite_conn *c, enum stmt_id id, sqlite3_stmt **out)
+{
+	if (c->stmt[id] == NULL) {
+		int src = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					     &c->stmt[id], NULL);
+		if (src != SQLITE_OK)
+			return conn_fail(c, src, "prepare");
+	}
+	*out = c->stmt[id];
+	return K_OK;
+}
+
+/* Resets a cached statement so it holds no read snapshot and no bound pointers. */
+static void stmt_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Runs a cached statement that returns no rows (BEGIN, COMMIT, ...). */
+static k_status conn_run(struct sqlite_conn *c, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	GUARD(conn_stmt(c, id, &st));
+	int src = sqlite3_step(st);
+	stmt_done(st);
+	if (src != SQLITE_DONE)
+		return conn_fail(c, src, what);
+	return K_OK;
+}
+
+/*
+ * Rolls back the open transaction, if any. SQLite rolls back by itself on
+ * some errors (disk full, I/O error), in which case there is nothing left
+ * to undo and ROLLBACK would only fail.
+ */
+static void conn_rollback(struct sqlite_conn *c)
+{
+	if (sqlite3_get_autocommit(c->db))
+		return;
+	if (conn_run(c, ST_ROLLBACK, "rollback") != K_OK)
+		c->broken = true;
+}
+
+/*
+ * Takes an idle connection or opens a new one. The pool does not cap the
+ * number of connections in use: it is bounded by the callers running at
+ * once, and a cap could deadlock a list callback that calls back in.
+ */
+static k_status pool_acquire(struct sqlite_store *st, struct sqlite_conn **out)
+{
+	pthread_mutex_lock(&st->mu);
+	struct sqlite_conn *c = st->idle;
+	if (c != NULL) {
+		st->idle = c->next;
+		st->n_idle--;
+	} else {
+		st->n_open++;
+	}
+	int busy_ms = st->busy_ms;
+	pthread_mutex_unlock(&st->mu);
+
+	if (c == NULL) {
+		k_status rc = conn_open(kbuf_cstr(&st->path), busy_ms, &c);
+		if (rc != K_OK) {
+			pthread_mutex_lock(&st->mu);
+			st->n_open--;
+			pthread_mutex_unlock(&st->mu);
+			return rc;
+		}
+	}
+	c->next = NULL;
+	if (c->busy_ms != busy_ms && sqlite3_busy_timeout(c->db, busy_ms) == SQLITE_OK)
+		c->busy_ms = busy_ms;
+	*out = c;
+	return K_OK;
+}
+
+/*
+ * Gives a connection back. A connection that saw an error, or is somehow
+ * still inside a transaction, is closed instead: the next call opens a
+ * fresh one, which is how the store recovers once a fault clears.
+ */
+static void pool_release(struct sqlite_store *st, struct sqlite_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (!sqlite3_get_autocommit(c->db))
+		c->broken = true;
+	pthread_mutex_lock(&st->mu);
+	bool keep = !c->broken && st->n_idle < POOL_MAX_IDLE;
+	if (keep) {
+		c->next = st->idle;
+		st->idle = c;
+		st->n_idle++;
+	} else {
+		st->n_open--;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (!keep)
+		conn_close(c);
+}
+
+static k_status check_name(const char *s, bool may_be_empty)
+{
+	ENSURE(s != NULL, K_E_VALIDATION);
+	size_t n = strnlen(s, STORAGE_MAX_NAME + 1);
+	ENSURE(n <= STORAGE_MAX_NAME, K_E_VALIDATION);
+	ENSURE(n > 0 || may_be_empty, K_E_VALIDATION);
+	return K_OK;
+}
+
+static k_status check_key(const char *kind, const char *ns, const char *id)
+{
+	GUARD(check_name(kind, false));
+	GUARD(check_name(ns, true));
+	GUARD(check_name(id, false));
+	return K_OK;
+}
+
+static k_status check_op(const struct storage_op *op)
+{
+	ENSURE(op->op == STORAGE_PUT || op->op == STORAGE_DEL, K_E_VALIDATION);
+	GUARD(check_key(op->kind, op->ns, op->id));
+	ENSURE(op->expect >= STORAGE_ANY, K_E_VALIDATION);
+	if (op->op == STORAGE_PUT) {
+		ENSURE(op->doc.len <= STORAGE_MAX_DOC, K_E_VALIDATION);
+		ENSURE(op->doc.ptr != NULL || op->doc.len == 0, K_E_VALIDATION);
+	}
+	return K_OK;
+}
+
+static k_status bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx, const char *s)
+{
+	/* SQLITE_STATIC: the caller's strings outlive the statement's use. */
+	int src = sqlite3_bind_text64(st, idx, s, strlen(s), SQLITE_STATIC, SQLITE_UTF8);
+	if (src != SQLITE_OK)
+		return conn_fail(c, src, "bind");
+	return K_OK;
+}
+
+static k_status bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
+			 const char *ns, const char *id)
+{
+	GUARD(bind_text(c, st, 1, kind));
+	GUARD(bind_text(c, st, 2, ns));
+	GUARD(bind_text(c, st, 3, id));
+	return K_OK;
+}
+
+/* The record's current version, 0 if it does not exist. */
+static k_status read_version(struct sqlite_conn *c, const struct storage_op *op, int64_t *out)
+{
+	k_status rc = K_OK;
+	sqlite3_stmt *st = NULL;
+	GUARD(conn_stmt(c, ST_VERSION, &st));
+	GUARD_GOTO(bind_key(c, st, op->kind, op->ns, op->id));
+	int src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		*out = 0;
+		goto out;
+	}
+	if (src != SQLITE_ROW) {
+		rc = conn_fail(c, src, "read version");
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+out:
+	stmt_done(st);
+	return rc;
+}
+
+/* The precondition of storage.h's apply(), given the current version (0: absent). */
+static k_status check_expect(const struct storage_op *op, int64_t cur)
+{
+	if (op->expect == STORAGE_ANY)
+		return K_OK;
+	if (op->expect == STORAGE_ABSENT)
+		return cur == 0 ? K_OK : K_E_CONFLICT;
+	if (cur == 0 && op->op == STORAGE_DEL)
+		return K_E_NOT_FOUND;
+	return cur == op->expect ? K_OK : K_E_CONFLICT;
+}
+
+static k_status write_row(struct sqlite_conn *c, enum stmt_id id, const struct storage_op *op)
+{
+	k_status rc = K_OK;
+	sqlite3_stmt *st = NULL;
+	GUARD(conn_stmt(c, id, &st));
+	GUARD_GOTO(bind_key(c, st, op->kind, op->ns, op->id));
+	if (id != ST_DELETE) {
+		/* An empty document is bound as an empty blob, not NULL. */
+		const void *p = op->doc.len > 0 ? (const void *)op->doc.ptr : "";
+		int src = sqlite3_bind_blob64(st, 4, p, op->doc.len, SQLITE_STATIC);
+		if (src != SQLITE_OK) {
+			rc = conn_fail(c, src, "bind");
+			goto out;
+		}
+	}
+	int src = sqlite3_step(st);
+	if (src != SQLITE_DONE)
+		rc = conn_fail(c, src, "write");
+out:
+	stmt_done(st);
+	return rc;
+}
+
+static k_status apply_one(struct sqlite_conn *c, const struct storage_op *op)
+{
+	int64_t cur = 0;
+	GUARD(read_version(c, op, &cur));
+	GUARD(check_expect(op, cur));
+	if (op->op == STORAGE_DEL)
+		return cur == 0 ? K_OK : write_row(c, ST_DELETE, op);
+	return write_row(c, cur == 0 ? ST_INSERT : ST_UPDATE, op);
+}
+
+/*
+ * Every op is validated before the transaction starts, so a bad argument
+ * costs no lock. BEGIN IMMEDIATE takes the write lock first: the version
+ * checks and the writes then see no other writer, which is what makes the
+ * preconditions hold at commit. Any failure rolls the whole batch back.
+ */
+static k_status sqlite_apply(struct storage *s, const struct storage_op *ops, size_t n)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	bool in_tx = false;
+	k_status rc = K_OK;
+
+	ENSURE(ops != NULL || n == 0, K_E_VALIDATION);
+	for (size_t i = 0; i < n; i++)
+		GUARD(check_op(&ops[i]));
+	if (n == 0)
+		return K_OK;
+
+	GUARD(pool_acquire(st, &c));
+	GUARD_GOTO(conn_run(c, ST_BEGIN, "begin"));
+	in_tx = true;
+	for (size_t i = 0; i < n; i++)
+		GUARD_GOTO(apply_one(c, &ops[i]));
+	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
+	in_tx = false;
+out:
+	if (in_tx)
+		conn_rollback(c);
+	pool_release(st, c);
+	return rc;
+}
+
+static k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const char *id,
+			   struct kbuf *doc, int64_t *version)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	sqlite3_stmt *stmt = NULL;
+	k_status rc = K_OK;
+
+	GUARD(check_key(kind, ns, id));
+	GUARD(pool_acquire(st, &c));
+	GUARD_GOTO(conn_stmt(c, ST_GET, &stmt));
+	GUARD_GOTO(bind_key(c, stmt, kind, ns, id));
+	int src = sqlite3_step(stmt);
+	ENSURE_GOTO(src != SQLITE_DONE, K_E_NOT_FOUND);
+	if (src != SQLITE_ROW) {
+		rc = conn_fail(c, src, "get");
+		goto out;
+	}
+	if (doc != NULL) {
+		/* blob before bytes, as SQLite advises; NULL with bytes > 0 is out of memory. */
+		const void *p = sqlite3_column_blob(stmt, 1);
+		size_t len = (size_t)sqlite3_column_bytes(stmt, 1);
+		ENSURE_GOTO(p != NULL || len == 0, K_E_INTERNAL);
+		GUARD_GOTO(kbuf_append(doc, p, len));
+	}
+	if (version != NULL)
+		*version = sqlite3_column_int64(stmt, 0);
+out:
+	stmt_done(stmt);
+	pool_release(st, c);
+	return rc;
+}
+
+struct list_query {
+	const char *ns;      /* NULL: every namespace */
+	const char *prefix;  /* NULL or "": no prefix filter */
+	const char *after;   /* NULL or "": from the start */
+	size_t limit;        /* 0: no limit */
+	storage_list_cb cb;
+	void *arg;
+};
+
+/*
+ * Steps the listing and hands each matching row to the callback.
+ * The statement seeks to max(after, prefix); a row equal to "after" is
+ * skipped. Ids sharing a prefix are contiguous in byte order, so in a
+ * one-namespace listing the first id past the prefix ends the scan; across
+ * namespaces the ids restart with each ns, so non-matching rows are skipped.
+ */
+static k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, const struct list_query *q)
+{
+	size_t plen = q->prefix != NULL ? strlen(q->prefix) : 0;
+	size_t count = 0;
+
+	while (q->limit == 0 || count < q->limit) {
+		int src = sqlite3_step(st);
+		if (src == SQLITE_DONE)
+			return K_OK;
+		if (src != SQLITE_ROW)
+			return conn_fail(c, src, "list");
+		const char *ns = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+		ENSURE(ns != NULL && id != NULL, K_E_INTERNAL);
+		if (q->after != NULL && strcmp(id, q->after) == 0)
+			continue;
+		if (plen > 0 && strncmp(id, q->prefix, plen) != 0) {
+			if (q->ns != NULL)
+				return K_OK;
+			continue;
+		}
+		const void *p = sqlite3_column_blob(st, 3);
+		size_t len = (size_t)sqlite3_column_bytes(st, 3);
+		ENSURE(p != NULL || len == 0, K_E_INTERNAL);
+		int64_t version = sqlite3_column_int64(st, 2);
+
+		/* Saved and restored, so a listing inside a callback nests. */
+		const char *outer_ns = tls_list_ns;
+		tls_list_ns = ns;
+		k_status rc = q->cb(q->arg, id, kslice_make(p, len), version);
+		tls_list_ns = outer_ns;
+		GUARD(rc);
+		count++;
+	}
+	return K_OK;
+}
+
+static k_status sqlite_list(struct storage *s, const char *kind, const char *ns,
+			    const char *prefix, const char *after, size_t limit,
+			    storage_list_cb cb, void *arg)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	sqlite3_stmt *stmt = NULL;
+	k_status rc = K_OK;
+	struct list_query q = {ns, prefix, after, limit, cb, arg};
+
+	ENSURE(cb != NULL, K_E_VALIDATION);
+	GUARD(check_name(kind, false));
+	if (ns != NULL)
+		GUARD(check_name(ns, true));
+	if (prefix != NULL)
+		GUARD(check_name(prefix, true));
+	if (after != NULL)
+		GUARD(check_name(after, true));
+	if (after != NULL && after[0] == '\0')
+		q.after = NULL;
+
+	/* The lower bound: the larger of after and prefix ("" when neither). */
+	const char *lower = "";
+	if (prefix != NULL)
+		lower = prefix;
+	if (q.after != NULL && strcmp(q.after, lower) > 0)
+		lower = q.after;
+
+	GUARD(pool_acquire(st, &c));
+	GUARD_GOTO(conn_stmt(c, ns != NULL ? ST_LIST_NS : ST_LIST_ALL, &stmt));
+	GUARD_GOTO(bind_text(c, stmt, 1, kind));
+	if (ns != NULL)
+		GUARD_GOTO(bind_text(c, stmt, 2, ns));
+	GUARD_GOTO(bind_text(c, stmt, 3, lower));
+	GUARD_GOTO(list_rows(c, stmt, &q));
+out:
+	stmt_done(stmt);
+	pool_release(st, c);
+	return rc;
+}
+
+/*
+ * The first finding of an integrity_check report, on one line: the report
+ * may open with a "*** in database main ***" header and runs over lines.
+ */
+static int damage_line_len(const char **text)
+{
+	const char *t = *text != NULL ? *text : "?";
+	const char *nl = strchr(t, '\n');
+	if (strncmp(t, "***", 3) == 0 && nl != NULL) {
+		t = nl + 1;
+		nl = strchr(t, '\n');
+	}
+	size_t n = nl != NULL ? (size_t)(nl - t) : strlen(t);
+	*text = t;
+	return n > 200 ? 200 : (int)n;
+}
+
+/*
+ * PRAGMA integrity_check answers one row "ok", or rows describing damage
+ * (page numbers, never content). Only the first is logged. A database too
+ * damaged to run the check at all is damaged, not unavailable.
+ */
+static k_status sqlite_check(struct storage *s)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	sqlite3_stmt *stmt = NULL;
+	k_status rc = K_OK;
+
+	GUARD(pool_acquire(st, &c));
+	int src = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &stmt, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(stmt);
+	if (src != SQLITE_ROW) {
+		int primary = src & 0xff;
+		rc = conn_fail(c, src, "integrity check");
+		if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+			rc = K_E_INTERNAL;
+		goto out;
+	}
+	const char *first = (const char *)sqlite3_column_text(stmt, 0);
+	if (first == NULL || strcmp(first, "ok") != 0) {
+		int len = damage_line_len(&first);
+		LOG_WARN("storage: integrity check found damage: %.*s", len, first);
+		rc = K_E_INTERNAL;
+	}
+out:
+	sqlite3_finalize(stmt);
+	pool_release(st, c);
+	return rc;
+}
+
+/*
+ * Brings the schema up to date: all pending migrations and the new
+ * user_version commit together or not at all. A database from a newer
+ * build is refused, since this build cannot know what its schema means.
+ */
+static k_status migrate(struct sqlite_conn *c)
+{
+	k_status rc = K_OK;
+	bool in_tx = false;
+	int64_t have = 0;
+	const int64_t want = (int64_t)ARRAY_LEN(migrations);
+
+	GUARD_GOTO(conn_run(c, ST_BEGIN, "begin migration"));
+	in_tx = true;
+	GUARD_GOTO(conn_pragma_int(c, "PRAGMA user_version", &have));
+	if (have > want) {
+		LOG_ERROR("storage: the database has schema version %" PRId64
+			  ", newer than this build's %" PRId64 "; refusing to open it",
+			  have, want);
+		rc = K_E_INTERNAL;
+		goto out;
+	}
+	for (int64_t v = have; v < want; v++) {
+		GUARD_GOTO(conn_exec(c, migrations[v], "schema migration"));
+		LOG_INFO("storage: applied schema migration %" PRId64, v + 1);
+	}
+	if (have < want) {
+		/* PRAGMA takes no bound parameters; the number is ours. */
+		char sql[64];
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %" PRId64, want);
+		GUARD_GOTO(conn_exec(c, sql, "set schema version"));
+	}
+	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit migration"));
+	in_tx = false;
+out:
+	if (in_tx)
+		conn_rollback(c);
+	return rc;
+}
+
+static k_status os_fail(const char *what, const char *path)
+{
+	char eb[128];
+	const char *msg = strerror_r(errno, eb, sizeof eb);
+	LOG_WARN("storage: cannot %s %s: %s", what, path, msg);
+	return K_E_STORE_UNAVAILABLE;
+}
+
+/*
+ * Creates the data folder 0700 if missing. mkdir applies the umask, so the
+ * mode is set again explicitly. An existing folder is left as the operator
+ * made it, with a warning if others can enter it.
+ */
+static k_status make_dir(const char *dir)
+{
+	struct stat sb;
+	if (mkdir(dir, 0700) == 0) {
+		if (chmod(dir, 0700) != 0)
+			return os_fail("set the mode of", dir);
+		return K_OK;
+	}
+	if (errno != EEXIST)
+		return os_fail("create the data folder", dir);
+	if (stat(dir, &sb) != 0)
+		return os_fail("inspect the data folder", dir);
+	if (!S_ISDIR(sb.st_mode)) {
+		LOG_WARN("storage: %s is not a folder", dir);
+		return K_E_STORE_UNAVAILABLE;
+	}
+	if ((sb.st_mode & 077) != 0)
+		LOG_WARN("storage: the data folder %s is open to other users; mode 0700 is advised", dir);
+	return K_OK;
+}
+
+/*
+ * Creates the database file with mode 0600 before SQLite sees it, rather
+ * than letting SQLite create it under a temporarily narrowed umask: the
+ * umask is process-wide, and other threads may be creating files. SQLite
+ * gives the -wal and -shm files it creates the mode of the database file.
+ * An existing file with a wider mode is narrowed: it holds key material.
+ */
+static k_status make_db_file(const char *path)
+{
+	k_status rc = K_OK;
+	struct stat sb;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return os_fail("open", path);
+	if (fstat(fd, &sb) != 0) {
+		rc = os_fail("inspect", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		LOG_WARN("storage: %s is not a regular file", path);
+		rc = K_E_STORE_UNAVAILABLE;
+		goto out;
+	}
+	if ((sb.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+		rc = os_fail("set the mode of", path);
+out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * Makes the new file's directory entry durable. SQLite syncs the folder
+ * when it creates the WAL, but not for a main database file it did not
+ * create. Not fatal: some filesystems refuse to sync a folder.
+ */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		(void)os_fail("sync the folder", dir);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Closes every pooled connection and frees the store. */
+static void store_free(struct sqlite_store *st)
+{
+	if (st == NULL)
+		return;
+	struct sqlite_conn *c = st->idle;
+	while (c != NULL) {
+		struct sqlite_conn *next = c->next;
+		conn_close(c);
+		c = next;
+	}
+	if (st->n_open != st->n_idle)
+		LOG_ERROR("storage: closed while %zu calls were still running",
+			  st->n_open - st->n_idle);
+	pthread_mutex_destroy(&st->mu);
+	kbuf_release(&st->path);
+	free(st);
+}
+
+static void sqlite_close(struct storage *s)
+{
+	store_free(store_of(s));
+}
+
+static const struct storage_vtbl sqlite_vtbl = {
+	.get = sqlite_get,
+	.apply = sqlite_apply,
+	.list = sqlite_list,
+	.check = sqlite_check,
+	.close = sqlite_close,
+};
+
+k_status storage_sqlite_open(const char *dir, struct storage **out)
+{
+	k_status rc = K_OK;
+	struct sqlite_store *st = NULL;
+	struct sqlite_conn *c = NULL;
+
+	ENSURE(dir != NULL && out != NULL, K_E_VALIDATION);
+	*out = NULL;
+	size_t dlen = strnlen(dir, DIR_MAX + 1);
+	ENSURE(dlen > 0 && dlen <= DIR_MAX, K_E_VALIDATION);
+	/* Handles move between threads (one at a time), which needs a thread-safe build. */
+	ENSURE(sqlite3_threadsafe() != 0, K_E_INTERNAL);
+
+	st = calloc(1, sizeof *st);
+	ENSURE(st != NULL, K_E_INTERNAL);
+	if (pthread_mutex_init(&st->mu, NULL) != 0) {
+		free(st);
+		BAIL(K_E_INTERNAL);
+	}
+	st->base.vt = &sqlite_vtbl;
+	st->busy_ms = DEFAULT_BUSY_MS;
+	kbuf_init(&st->path, DIR_MAX + sizeof "/" DB_FILE_NAME);
+	GUARD_GOTO(kbuf_appendf(&st->path, "%s/%s", dir, DB_FILE_NAME));
+
+	GUARD_GOTO(make_dir(dir));
+	GUARD_GOTO(make_db_file(kbuf_cstr(&st->path)));
+	GUARD_GOTO(pool_acquire(st, &c));
+	GUARD_GOTO(migrate(c));
+	sync_dir(dir);
+
+	*out = &st->base;
+out:
+	pool_release(st, c);
+	if (rc != K_OK)
+		store_free(st);
+	return rc;
+}
+
+k_status storage_sqlite_set_busy_timeout_ms(struct storage *s, int ms)
+{
+	ENSURE(s != NULL && s->vt == &sqlite_vtbl, K_E_VALIDATION);
+	ENSURE(ms >= 0, K_E_VALIDATION);
+	struct sqlite_store *st = store_of(s);
+	pthread_mutex_lock(&st->mu);
+	st->busy_ms = ms;
+	pthread_mutex_unlock(&st->mu);
+	return K_OK;
+}
+
+const char *storage_list_ns(void)
+{
+	return tls_list_ns;
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Runs every kinko test: builds with gcc and clang, the C unit tests (also
+# under valgrind), the integration suite through real clients, and both
+# again against the ASan+UBSan build. Ends with "N passed, N failed".
+#
+# Environment:
+#   KINKO_QUICK=1     only the gcc build (no clang, sanitizer, valgrind)
+#   PYTEST_ARGS=...   extra arguments for pytest (e.g. "-k encrypt")
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+PY=/usr/bin/python3
+RESULTS=$(mktemp -d)
+trap 'rm -rf "$RESULTS"' EXIT
+total_pass=0
+total_fail=0
+
+note() { printf '\n== %s\n' "$*"; }
+
+# Adds a suite's counts to the totals.
+tally() { # name passed failed
+	printf '%-40s %5d passed, %d failed\n' "$1" "$2" "$3" >>"$RESULTS/summary"
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+}
+
+build() { # label, make args...
+	local label=$1
+	shift
+	note "build ($label)"
+	if ! make -j"$JOBS" "$@" all >"$RESULTS/build-$label.log" 2>&1; then
+		cat "$RESULTS/build-$label.log"
+		tally "build $label" 0 1
+		return 1
+	fi
+	tally "build $label" 1 0
+}
+
+unit_tests() { # label, build dir, [runner...]
+	local label=$1 dir=$2
+	shift 2
+	note "unit tests ($label)"
+	local p=0 f=0
+	while IFS= read -r t; do
+		local out
+		out=$("$@" "$t" 2>&1)
+		local rc=$?
+		local line
+		line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+		if [ -z "$line" ] || [ $rc -ne 0 ]; then
+			printf '%s\n' "$out" | tail -n 30
+			echo "FAILED: $t (exit $rc)"
+		fi
+		if [ -n "$line" ]; then
+			local tp tf
+			tp=$(echo "$line" | awk '{print $1}')
+			tf=$(echo "$line" | awk '{print $3}')
+			p=$((p + tp))
+			f=$((f + tf))
+			[ $rc -ne 0 ] && [ "$tf" -eq 0 ] && f=$((f + 1))
+		else
+			f=$((f + 1))
+		fi
+		printf '  %-50s %s\n' "${t#$dir/tests/}" "${line:-no result (exit $rc)}"
+	done < <(find "$dir/tests" -type f -name '*_test' | sort)
+	tally "unit $label" "$p" "$f"
+}
+
+integration() { # label, kinko binary
+	local label=$1 bin=$2
+	note "integration ($label)"
+	local xml="$RESULTS/junit-$label.xml"
+	KINKO_BIN="$bin" $PY -m pytest -q -p no:cacheprovider --junitxml="$xml" ${PYTEST_ARGS:-} tests/integration
+	local counts
+	counts=$($PY - "$xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 1"); sys.exit()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f if t else 1)
+PYEOF
+)
+	tally "integration $label" ${counts}
+}
+
+build gcc CC=gcc BUILD=build && {
+	unit_tests gcc build
+	integration gcc "$ROOT/build/kinko"
+}
+
+if [ "${KINKO_QUICK:-0}" != 1 ]; then
+	build clang CC=clang BUILD=build-clang && unit_tests clang build-clang
+	if command -v valgrind >/dev/null; then
+		unit_tests valgrind build valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+	fi
+	# ASan+UBSan: the unit tests and the whole integration suite again.
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	build sanitizers CC=clang SAN=1 BUILD=build-san && {
+		unit_tests sanitizers build-san
+		integration sanitizers "$ROOT/build-san/kinko"
+	}
+fi
+
+note "summary"
+cat "$RESULTS/summary"
+echo "${total_pass} passed, ${total_fail} failed"
+[ "$total_fail" -eq 0 ]
