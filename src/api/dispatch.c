@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/json.h"
 #include "core/banned.h"
 
 #define MAX_SERVICES 8
@@ -124,7 +125,7 @@ static void render_error(struct api_request *r, k_status code, const char *msg)
 	if (s != NULL) {
 		if (kbuf_append_str(&r->response, s) != K_OK)
 			kbuf_reset(&r->response);
-		free(s);
+		kjson_free(s);
 	}
 	json_decref(o);
 }

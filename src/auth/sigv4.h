@@ -88,4 +88,66 @@ K_MUST_CHECK k_status sigv4_sign(const struct ksecret *secret_key, const char *s
 				 const char *region, const char *service,
 				 struct kslice string_to_sign, uint8_t sig[32]);
 
+/*
+ * Limits and details of the functions above (additions to the contract).
+ *
+ * Bounds, checked by sigv4_parse() / sigv4_canonical_request():
+ *   SignedHeaders        at most SIGV4_MAX_SIGNED_HEADERS names, lowercase,
+ *                        sorted, no duplicates (K_E_INCOMPLETE_SIGNATURE)
+ *   query string         at most SIGV4_MAX_QUERY_PARAMS parameters and
+ *   path                 SIGV4_MAX_PATH_SEGMENTS segments (K_E_VALIDATION)
+ *   canonical request    at most SIGV4_MAX_CANONICAL_REQUEST bytes (K_E_VALIDATION)
+ * sigv4_parse() additionally returns K_E_INVALID_SIGNATURE when "host" is
+ * not signed, when the credential scope's terminator is not aws4_request or
+ * its date is not the request's date, and when Signature is not 64 hex
+ * digits; credential fields over their size (access key 128, region and
+ * service 32) or with characters AWS never issues are
+ * K_E_INCOMPLETE_SIGNATURE. Duplicate Authorization, X-Amz-Date, Date,
+ * X-Amz-Security-Token or X-Amz-Content-Sha256 headers are
+ * K_E_INCOMPLETE_SIGNATURE. `msg` may be NULL; it is emptied on entry and
+ * never receives the signature.
+ *
+ * sigv4_canonical_request() appends to `out`; on failure `out` is left as
+ * it was. A name in `signed_headers` that the request does not carry, or an
+ * X-Amz-Content-Sha256 header that is neither UNSIGNED-PAYLOAD nor the
+ * payload's real SHA-256, is K_E_INVALID_SIGNATURE.
+ *
+ * The date window is SIGV4_MAX_SKEW_SECONDS either side of `now`,
+ * inclusive. A request early by more is refused with AWS's other message,
+ * "Signature not yet current: <date> is still later than <now + 5 min>
+ * (<now> + 5 min.)".
+ */
+#define SIGV4_MAX_SIGNED_HEADERS 64
+#define SIGV4_MAX_QUERY_PARAMS 128
+#define SIGV4_MAX_PATH_SEGMENTS 128
+#define SIGV4_MAX_CANONICAL_REQUEST (256u * 1024u)
+#define SIGV4_MAX_SKEW_SECONDS 300
+
+/*
+ * The per-thread signing-key cache. Each thread keeps SIGV4_CACHE_SLOTS
+ * derived kSigning keys (least recently used is evicted), keyed by access
+ * key, scope date, region, service and the SHA-256 of the secret, so a
+ * rotated secret never hits a stale key. sigv4_sign(), which has no access
+ * key, caches under the empty access key. The keys live in one ksecret per
+ * thread; a slot is wiped when evicted and the whole table when the thread
+ * exits (a pthread key destructor) or calls sigv4_thread_cleanup().
+ */
+#define SIGV4_CACHE_SLOTS 16
+
+struct sigv4_cache_stats {
+	uint64_t hits;   /* signing keys found in the calling thread's cache */
+	uint64_t misses; /* signing keys derived (and cached) by the calling thread */
+};
+
+/* The calling thread's cache counters (zero if it never signed). */
+void sigv4_cache_stats_get(struct sigv4_cache_stats *out);
+
+/*
+ * Wipes and frees the calling thread's cache and OpenSSL handles now rather
+ * than at thread exit. For the main thread at shutdown (thread-exit
+ * destructors do not run for it) and for tests. Safe to call at any time;
+ * the next signature simply rebuilds the cache.
+ */
+void sigv4_thread_cleanup(void);
+
 #endif

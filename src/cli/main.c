@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
@@ -24,28 +25,6 @@
 #include "core/banned.h"
 
 #define KINKO_VERSION "0.1.0"
-
-/*
- * JSON values may hold plaintext in transit (base64 of a data key, say):
- * every block jansson frees is wiped first. The size lives in a header.
- */
-static void *json_alloc(size_t n)
-{
-	size_t *p = malloc(n + sizeof(size_t) * 2);
-	if (p == NULL)
-		return NULL;
-	p[0] = n;
-	return p + 2;
-}
-
-static void json_free(void *ptr)
-{
-	if (ptr == NULL)
-		return;
-	size_t *p = (size_t *)ptr - 2;
-	OPENSSL_cleanse(ptr, p[0]);
-	free(p);
-}
 
 /* No core dumps: a dump of this process would hold key material. */
 static void harden_process(void)
@@ -216,7 +195,7 @@ static int serve(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	harden_process();
-	json_set_alloc_funcs(json_alloc, json_free);
+	kjson_init();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

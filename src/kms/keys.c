@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "keystore/keystore.h"
+#include "core/json.h"
 #include "core/banned.h"
 
 static struct storage *store;
@@ -379,7 +380,7 @@ k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct kms_material *
 		.expect = k->version,
 	};
 	k_status rc = storage_apply(store, &op, 1);
-	free(text);
+	kjson_free(text);
 	if (rc != K_OK) {
 		if (rc == K_E_CONFLICT)
 			kms_cache_forget(k->ns, k->id);

@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "kms/specs.h"
+#include "core/json.h"
 #include "core/banned.h"
 
 static void new_uuid(char out[37])
@@ -142,7 +143,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 				strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled",
 				"Origin", origin, "KeyManager", "CUSTOMER", "MultiRegion", 0,
 				"Policy", policy ? policy : (pol ? pol : ""));
-	free(pol);
+	kjson_free(pol);
 	if (doc == NULL)
 		return K_E_INTERNAL;
 	json_object_set(doc, "Tags", json_is_array(tags) ? tags : json_array());
@@ -174,7 +175,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
 	kms_key_unref(k);
 out:
-	free(text);
+	kjson_free(text);
 	kbuf_release(&wrapped);
 	ksecret_free(material);
 	json_decref(doc);
