@@ -6,10 +6,13 @@
 # loopback HTTP stack and the load generator manage at best), then drives
 # each with wrk over keep-alive connections:
 #
-#   ceiling          POST of the Encrypt request (same size) to nginx
 #   Encrypt          100 bytes under a symmetric key
 #   Decrypt          the ciphertext of that Encrypt
 #   GenerateDataKey  KeySpec AES_256
+#
+# Each operation's run is paired with a ceiling run just before it: the
+# same wrk settings posting the Encrypt request (same headers and body size)
+# to nginx. The ratio is operation requests/s over its paired ceiling.
 #
 # Every kinko request is a real, SigV4-signed KMS request; the signatures are
 # made (bench/make_requests.py) right before each wrk run, and each run is
@@ -17,7 +20,7 @@
 # fails the run.
 #
 # Settings (environment):
-#   BENCH_DURATION     wrk -d per target        (default 10s, at most 120s)
+#   BENCH_DURATION     wrk -d per run           (default 10s, at most 120s)
 #   BENCH_CONNECTIONS  wrk -c                   (default 64)
 #   BENCH_THREADS      wrk -t                   (default 2)
 #   BENCH_WARMUP       unmeasured run first     (default 2s, 0 to skip)
@@ -41,7 +44,7 @@ WARMUP="${BENCH_WARMUP:-2s}"
 SERVER_THREADS="${BENCH_SERVER_THREADS:-}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 [ -x "$PYTHON" ] || PYTHON=python3
-TARGETS=(ceiling Encrypt Decrypt GenerateDataKey)
+OPS=(Encrypt Decrypt GenerateDataKey)
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }
 
@@ -189,71 +192,85 @@ done
 
 # ---- the runs ------------------------------------------------------------
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-echo "bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, ${CPU:-unknown CPU}"
+echo "bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, ${CPU:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bench: kinko at $ENDPOINT (pid $KINKO_PID), nginx ceiling at http://127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 echo "bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up ${WARMUP})"
 
 declare -A RPS P50 P99
-# run_wrk TARGET SECONDS OUTFILE
+# run_wrk SCRIPT URL SECONDS OUTFILE
 run_wrk() {
-	local target="$1" secs="$2" out="$3" url="$ENDPOINT/"
-	[ "$target" = ceiling ] && url="http://127.0.0.1:$NGINX_PORT/"
-	timeout -k 5 $((secs + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency \
-		--timeout 10s -s "$WORK/req/$target.lua" "$url" >"$out" 2>&1
+	timeout -k 5 $(($3 + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3s" --latency \
+		--timeout 10s -s "$WORK/req/$1.lua" "$2" >"$4" 2>&1
 }
 
-for target in "${TARGETS[@]}"; do
-	# Fresh signatures for this target's runs (warm-up + measurement).
+# Fresh signatures (kinko accepts each for 5 minutes).
+sign() {
 	"$PYTHON" bench/make_requests.py --endpoint "$ENDPOINT" --out "$WORK/req" \
-		--ceiling-host "127.0.0.1:$NGINX_PORT" >"$WORK/sign.log" 2>&1 ||
-		{
-			tail -n 5 "$WORK/sign.log" >&2
-			kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the setup requests"
-			die "could not sign the requests"
-		}
+		--ceiling-host "127.0.0.1:$NGINX_PORT" >"$WORK/sign.log" 2>&1 && return 0
+	tail -n 5 "$WORK/sign.log" >&2
+	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the setup requests"
+	die "could not sign the requests"
+}
+
+# measure LABEL SCRIPT: warm-up, then the measured run; fills RPS/P50/P99[LABEL].
+measure() {
+	local label="$1" script="$2" url="$ENDPOINT/" out res requests non2xx sockerr
+	[ "$script" = ceiling ] && url="http://127.0.0.1:$NGINX_PORT/"
 	if [ "$WARM_S" -gt 0 ]; then
-		run_wrk "$target" "$WARM_S" "$WORK/warm-$target.txt" ||
-			{ cat "$WORK/warm-$target.txt" >&2; die "wrk warm-up for $target failed"; }
+		run_wrk "$script" "$url" "$WARM_S" "$WORK/warm-$label.txt" ||
+			{ cat "$WORK/warm-$label.txt" >&2; die "wrk warm-up for $label failed"; }
 	fi
-	out="$WORK/wrk-$target.txt"
-	run_wrk "$target" "$DUR_S" "$out" || { cat "$out" >&2; die "wrk for $target failed"; }
-	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the $target run"
+	out="$WORK/wrk-$label.txt"
+	run_wrk "$script" "$url" "$DUR_S" "$out" || { cat "$out" >&2; die "wrk for $label failed"; }
+	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the $label run"
+	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited during the $label run"
 	res="$(grep -m1 '^BENCH ' "$out" || true)"
-	[ -n "$res" ] || { cat "$out" >&2; die "no result line from wrk for $target"; }
+	[ -n "$res" ] || { cat "$out" >&2; die "no result line from wrk for $label"; }
 	get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$res"; }
 	requests="$(get requests)"
 	non2xx="$(get non2xx)"
 	sockerr=$(($(get connect_err) + $(get read_err) + $(get write_err) + $(get timeout_err)))
 	echo
-	echo "== $target"
+	echo "== $label"
 	sed '/^BENCH /d' "$out"
-	[ "${requests:-0}" -gt 0 ] || die "$target: no request completed"
-	if [ "$target" != ceiling ]; then
-		if [ "$non2xx" -ne 0 ] || grep -q 'Non-2xx' "$out"; then
-			die "$target: kinko answered $non2xx of $requests requests with a non-2xx status"
-		fi
-		[ "$sockerr" -eq 0 ] || die "$target: $sockerr socket errors against kinko"
-	else
-		[ "$non2xx" -eq 0 ] || die "ceiling: nginx answered $non2xx requests with a non-2xx status"
+	[ "${requests:-0}" -gt 0 ] || die "$label: no request completed"
+	if [ "$non2xx" -ne 0 ] || grep -q 'Non-2xx' "$out"; then
+		die "$label: $non2xx of $requests requests answered with a non-2xx status"
 	fi
-	RPS[$target]="$(get rps)"
-	P50[$target]="$(get p50_us)"
-	P99[$target]="$(get p99_us)"
+	if [ "$script" != ceiling ] && [ "$sockerr" -ne 0 ]; then
+		die "$label: $sockerr socket errors against kinko"
+	fi
+	RPS[$label]="$(get rps)"
+	P50[$label]="$(get p50_us)"
+	P99[$label]="$(get p99_us)"
+}
+
+# Each operation is paired with a ceiling run just before it, so both see
+# the same machine (other load on a shared machine moves both together).
+for op in "${OPS[@]}"; do
+	sign
+	measure "nginx-$op" ceiling
+	sign
+	measure "$op" "$op"
 done
 
 # ---- the table -----------------------------------------------------------
 echo
 echo "kinko benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, keep-alive, $(nproc) cores, ${CPU:-unknown CPU}"
-printf '%-22s %12s %10s %10s %10s\n' target 'requests/s' p50 p99 'vs nginx'
-for target in "${TARGETS[@]}"; do
-	name="$target"
-	[ "$target" = ceiling ] && name="nginx static 200"
-	awk -v n="$name" -v r="${RPS[$target]}" -v a="${P50[$target]}" -v b="${P99[$target]}" \
-		-v c="${RPS[ceiling]}" 'BEGIN {
-		printf "%-22s %12.0f %8.2fms %8.2fms %9.1f%%\n", n, r, a / 1000, b / 1000, 100 * r / c }'
+printf '%-29s %11s %9s %9s %13s %9s\n' operation 'requests/s' p50 p99 'nginx req/s' 'vs nginx'
+row() { # label rps p50_us p99_us ceiling_rps
+	awk -v n="$1" -v r="$2" -v a="$3" -v b="$4" -v c="$5" 'BEGIN {
+		printf "%-29s %11.0f %7.2fms %7.2fms %13.0f %8.1f%%\n", n, r, a / 1000, b / 1000, c, 100 * r / c }'
+}
+for op in "${OPS[@]}"; do
+	row "$op" "${RPS[$op]}" "${P50[$op]}" "${P99[$op]}" "${RPS[nginx-$op]}"
+done
+for op in "${OPS[@]}"; do
+	row "nginx, before $op" "${RPS[nginx-$op]}" "${P50[nginx-$op]}" "${P99[nginx-$op]}" \
+		"${RPS[nginx-$op]}"
 done
 echo
-enc_pct="$(awk -v r="${RPS[Encrypt]}" -v c="${RPS[ceiling]}" 'BEGIN { printf "%.1f", 100 * r / c }')"
+enc_pct="$(awk -v r="${RPS[Encrypt]}" -v c="${RPS[nginx-Encrypt]}" 'BEGIN { printf "%.1f", 100 * r / c }')"
 if awk -v p="$enc_pct" 'BEGIN { exit !(p >= 40) }'; then
 	echo "target: Encrypt at least 40% of the nginx ceiling: met (${enc_pct}%)"
 else

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -20,10 +21,32 @@
 static const struct api_service *services[MAX_SERVICES];
 static size_t n_services;
 
+static int cmp_op(const void *a, const void *b)
+{
+	return strcmp(((const struct api_operation *)a)->name, ((const struct api_operation *)b)->name);
+}
+
+/*
+ * Tables are written grouped by feature; the dispatcher keeps a sorted
+ * copy so it can binary-search by name.
+ */
 void api_register_service(const struct api_service *svc)
 {
-	if (n_services < MAX_SERVICES)
-		services[n_services++] = svc;
+	if (n_services >= MAX_SERVICES)
+		return;
+	struct api_service *copy = calloc(1, sizeof *copy);
+	struct api_operation *ops = calloc(svc->n_ops ? svc->n_ops : 1, sizeof *ops);
+	if (copy == NULL || ops == NULL) {
+		free(copy);
+		free(ops);
+		LOG_ERROR("out of memory registering %s", svc->target_prefix);
+		return;
+	}
+	*copy = *svc;
+	memcpy(ops, svc->ops, svc->n_ops * sizeof *ops);
+	qsort(ops, svc->n_ops, sizeof *ops, cmp_op);
+	copy->ops = ops;
+	services[n_services++] = copy;
 }
 
 void api_request_init(struct api_request *r)

@@ -1402,7 +1402,6 @@ k_status sigv4_parse(const struct sigv4_request *req, struct sigv4_auth *out, st
 	a.security_token = slice_trim_ows(token);
 	a.signed_headers = f.signed_headers;
 	*out = a;
-	OPENSSL_cleanse(&a, sizeof a);
 	return K_OK;
 }
 

@@ -96,21 +96,26 @@ K_MUST_CHECK k_status sigv4_sign(const struct ksecret *secret_key, const char *s
  *                        sorted, no duplicates (K_E_INCOMPLETE_SIGNATURE)
  *   query string         at most SIGV4_MAX_QUERY_PARAMS parameters and
  *   path                 SIGV4_MAX_PATH_SEGMENTS segments (K_E_VALIDATION)
- *   canonical request    at most SIGV4_MAX_CANONICAL_REQUEST bytes (K_E_VALIDATION)
+ *   canonical request    at most SIGV4_MAX_CANONICAL_REQUEST bytes in
+ *                        sigv4_verify(), else the max of `out` (K_E_VALIDATION)
  * sigv4_parse() additionally returns K_E_INVALID_SIGNATURE when "host" is
  * not signed, when the credential scope's terminator is not aws4_request or
  * its date is not the request's date, and when Signature is not 64 hex
  * digits; credential fields over their size (access key 128, region and
- * service 32) or with characters AWS never issues are
- * K_E_INCOMPLETE_SIGNATURE. Duplicate Authorization, X-Amz-Date, Date,
- * X-Amz-Security-Token or X-Amz-Content-Sha256 headers are
- * K_E_INCOMPLETE_SIGNATURE. `msg` may be NULL; it is emptied on entry and
- * never receives the signature.
+ * service 32) or outside their alphabet (access key [A-Za-z0-9._-],
+ * region and service [a-z0-9-]) are K_E_INCOMPLETE_SIGNATURE, and so is a
+ * repeated Authorization,
+ * X-Amz-Date, X-Amz-Security-Token or (when it is the date used) Date
+ * header. `msg` may be NULL; sigv4_parse() and sigv4_verify() empty it on
+ * entry, and it never receives the request's signature.
  *
  * sigv4_canonical_request() appends to `out`; on failure `out` is left as
  * it was. A name in `signed_headers` that the request does not carry, or an
  * X-Amz-Content-Sha256 header that is neither UNSIGNED-PAYLOAD nor the
- * payload's real SHA-256, is K_E_INVALID_SIGNATURE.
+ * payload's real SHA-256, is K_E_INVALID_SIGNATURE; a repeated
+ * X-Amz-Content-Sha256 is K_E_INCOMPLETE_SIGNATURE. With UNSIGNED-PAYLOAD
+ * the last line is that literal and the body is not covered by the
+ * signature (as AWS defines it).
  *
  * The date window is SIGV4_MAX_SKEW_SECONDS either side of `now`,
  * inclusive. A request early by more is refused with AWS's other message,

@@ -146,7 +146,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 	kjson_free(pol);
 	if (doc == NULL)
 		return K_E_INTERNAL;
-	json_object_set(doc, "Tags", json_is_array(tags) ? tags : json_array());
+	json_object_set_new(doc, "Tags", json_is_array(tags) ? json_incref(tags) : json_array());
 	kms_spec_describe(ks, usage, doc);
 
 	k_status rc = K_OK;

@@ -1,6 +1,6 @@
 /*
  * service.c — the KMS operation table: the API surface as data.
- * Rows are sorted by operation name (the dispatcher binary-searches them).
+ * Rows are grouped by feature (the dispatcher sorts its own copy).
  * Each row names the handler and the IAM action that authorizes it.
  */
 #include "kms/kms.h"
@@ -10,6 +10,7 @@
 #define OP(name, fn, ro) {name, fn, "kms:" name, ro, 0}
 
 static const struct api_operation kms_ops[] = {
+	/* keys and symmetric cryptography */
 	OP("CreateKey", kms_op_create_key, false),
 	OP("Decrypt", kms_op_decrypt, false),
 	OP("DescribeKey", kms_op_describe_key, true),
@@ -19,6 +20,9 @@ static const struct api_operation kms_ops[] = {
 	OP("GenerateRandom", kms_op_generate_random, false),
 	OP("ListKeys", kms_op_list_keys, true),
 	OP("ReEncrypt", kms_op_re_encrypt, false),
+	/* lifecycle: aliases, tags, states, deletion, rotation */
+	/* asymmetric, HMAC, key agreement, imported material */
+	/* authorization: key policies, grants */
 };
 
 static const struct api_service kms_service = {
