@@ -68,4 +68,27 @@ check-banned:
 clean:
 	rm -rf build build-san build-*
 
+# Fuzzing (docs/SECURITY.md): `make fuzz` builds each fuzz/*_fuzz.c
+# libFuzzer harness with clang under ASan+UBSan into build-fuzz/.
+# `make fuzz-run FUZZ_SECONDS=25` runs each over its seed corpus.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 25
+FUZZ_SRCS := $(sort $(wildcard fuzz/*_fuzz.c))
+FUZZ_NAMES := $(patsubst fuzz/%_fuzz.c,%,$(FUZZ_SRCS))
+.PHONY: fuzz fuzz-bins fuzz-run
+fuzz:
+	@$(MAKE) --no-print-directory CC=clang SAN=1 BUILD=$(FUZZ_BUILD) \
+		EXTRA_CFLAGS=-fsanitize=fuzzer-no-link fuzz-bins
+
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_NAMES))
+
+$(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c fuzz/support.c fuzz/support.h $(BUILD)/libkinko.a
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $@"
+	@$(CC) $(CFLAGS_ALL) -Ifuzz -fsanitize=fuzzer $(LDFLAGS_ALL) -o $@ $< fuzz/support.c \
+		$(BUILD)/libkinko.a $(LIBS)
+
+fuzz-run: fuzz
+	./fuzz/run.sh $(FUZZ_SECONDS)
+
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/src/cli/main.d

@@ -12,6 +12,9 @@ PKGS=(
   python3 python3-boto3 python3-botocore python3-cryptography python3-pytest
   awscli jq openssl curl
   nginx-light wrk
+  nodejs npm                   # tests/js: the JS SDK (DeriveSharedSecret, an Ethereum signer)
+  python3-prometheus-client   # audit/metrics tests parse /metrics with it
+  postgresql python3-psycopg2  # Secrets Manager: the PostgreSQL rotation function and its tests
 )
 
 missing=()
@@ -26,4 +29,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# tests/js: the exact versions of its package-lock.json.
+(cd "$(dirname "$0")/../tests/js" && npm ci --no-audit --no-fund)
 echo "setup: all dependencies present"

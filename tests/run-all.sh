@@ -4,7 +4,8 @@
 # again against the ASan+UBSan build. Ends with "N passed, N failed".
 #
 # Environment:
-#   KINKO_QUICK=1     only the gcc build (no clang, sanitizer, valgrind)
+#   KINKO_QUICK=1     only the gcc build (no clang, sanitizer, valgrind, fuzzing)
+#   KINKO_FUZZ_SECONDS=N  seconds each fuzz harness runs (default 20; 0 skips)
 #   PYTEST_ARGS=...   extra arguments for pytest (e.g. "-k encrypt")
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -106,6 +107,20 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 		unit_tests sanitizers build-san
 		integration sanitizers "$ROOT/build-san/kinko"
 	}
+	# Fuzzing: every libFuzzer harness (fuzz/) for a bounded time under
+	# ASan+UBSan, over its committed seed corpus (docs/SECURITY.md).
+	if [ "${KINKO_FUZZ_SECONDS:-20}" != 0 ]; then
+		note "fuzzing (${KINKO_FUZZ_SECONDS:-20}s per harness)"
+		if make -j"$JOBS" fuzz >"$RESULTS/build-fuzz.log" 2>&1; then
+			fuzz_out=$(./fuzz/run.sh "${KINKO_FUZZ_SECONDS:-20}")
+			printf '%s\n' "$fuzz_out"
+			tally "fuzz" "$(printf '%s\n' "$fuzz_out" | grep -c '^PASS')" \
+				"$(printf '%s\n' "$fuzz_out" | grep -c '^FAIL')"
+		else
+			cat "$RESULTS/build-fuzz.log"
+			tally "build fuzz" 0 1
+		fi
+	fi
 fi
 
 note "summary"

@@ -56,6 +56,19 @@ struct api_service {
 	const char *event_source;   /* "kms.amazonaws.com" */
 	const struct api_operation *ops; /* sorted by name */
 	size_t n_ops;
+	/*
+	 * Authorization: called after the body is parsed and before the
+	 * handler (NULL: none). Operations that act on no key are authorized
+	 * here; those that resolve a key are authorized as it resolves
+	 * (kms/authz.h).
+	 */
+	k_status (*authorize)(struct api_ctx *c, json_t *in);
+	/*
+	 * Query protocol (STS): true when the service takes a form-encoded
+	 * body with Action= instead of X-Amz-Target and answers in XML.
+	 */
+	bool query_protocol;
+	const char *xml_namespace;  /* query protocol: "https://sts.amazonaws.com/doc/2011-06-15/" */
 };
 
 struct api_request {
@@ -87,6 +100,21 @@ struct api_ctx {
 	char ns[64];            /* "ACCOUNT:REGION", the storage namespace */
 	struct kbuf err_msg;    /* set by api_fail() */
 	int64_t now;            /* kclock_now() at arrival */
+	/*
+	 * Authorization inputs (kms/authz.h): what the handler knows about the
+	 * request that conditions may test. Handlers fill them before they
+	 * resolve a key; internal callers set via_service.
+	 */
+	struct {
+		const char *via_service;        /* kms:ViaService, NULL if direct */
+		const char *action;             /* overrides op->action for the next check */
+		const json_t *encryption_context;
+		const char *encryption_algorithm;
+		const json_t *grant_tokens;
+		const json_t *grant_operations; /* CreateGrant's Operations */
+		const json_t *request_tags;     /* Tags / TagResource's Tags */
+		const char *request_alias;      /* the alias the KeyId named */
+	} authz;
 };
 
 /* Initializes the request (call before filling it) and releases it after. */
@@ -109,6 +137,13 @@ const struct http_header *api_header(const struct api_request *r, const char *na
 
 /* Registers a service table (done once at start, before serving). */
 void api_register_service(const struct api_service *svc);
+
+/*
+ * Hardening: the registered operation for an X-Amz-Target value
+ * ("TrentService.Encrypt"), and its service in *svc (may be NULL); NULL
+ * if none. For the fuzz harnesses that call one handler directly.
+ */
+const struct api_operation *api_find_operation(const char *target, const struct api_service **svc);
 
 /*
  * Member validation in the service model's terms. Each returns K_OK and

@@ -11,10 +11,13 @@
 #include <time.h>
 #include <openssl/rand.h>
 
+#include "audit/audit.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/json.h"
+#include "metrics/metrics.h"
+#include "quota/quota.h"
 #include "core/banned.h"
 
 #define MAX_SERVICES 8
@@ -197,14 +200,280 @@ static const struct api_service *find_service(struct kslice target, struct kslic
 	return NULL;
 }
 
+/* Hardening: the fuzz harnesses drive one handler directly (see api.h). */
+const struct api_operation *api_find_operation(const char *target, const struct api_service **svc)
+{
+	struct kslice opname;
+	const struct api_service *s = find_service(kslice_cstr(target), &opname);
+	if (s == NULL)
+		return NULL;
+	if (svc != NULL)
+		*svc = s;
+	return find_op(s, opname);
+}
+
+/* ---- Query protocol (STS): form-encoded requests, XML responses ---- */
+
+static int hexval(uint8_t ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* application/x-www-form-urlencoded: '+' is a space, %XX a byte. */
+static k_status form_decode(struct kslice in, struct kbuf *out)
+{
+	for (size_t i = 0; i < in.len; i++) {
+		uint8_t ch = in.ptr[i];
+		if (ch == '+') {
+			ch = ' ';
+		} else if (ch == '%') {
+			ENSURE(i + 2 < in.len, K_E_VALIDATION);
+			int hi = hexval(in.ptr[i + 1]), lo = hexval(in.ptr[i + 2]);
+			ENSURE(hi >= 0 && lo >= 0, K_E_VALIDATION);
+			ch = (uint8_t)(hi * 16 + lo);
+			i += 2;
+		}
+		GUARD(kbuf_append_byte(out, ch));
+	}
+	return K_OK;
+}
+
+/* The form body as a JSON object of strings ("RoleArn": "..."). */
+static k_status parse_form(struct kslice body, json_t **out)
+{
+	json_t *o = json_object();
+	ENSURE(o != NULL, K_E_INTERNAL);
+	struct kbuf name, value;
+	kbuf_init(&name, 1024);
+	kbuf_init(&value, API_DEFAULT_BODY);
+	k_status rc = K_OK;
+	size_t start = 0;
+	for (size_t i = 0; i <= body.len && rc == K_OK; i++) {
+		if (i < body.len && body.ptr[i] != '&')
+			continue;
+		struct kslice pair = kslice_make(body.ptr + start, i - start);
+		start = i + 1;
+		if (pair.len == 0)
+			continue;
+		size_t eq = 0;
+		while (eq < pair.len && pair.ptr[eq] != '=')
+			eq++;
+		kbuf_reset(&name);
+		kbuf_reset(&value);
+		rc = form_decode(kslice_make(pair.ptr, eq), &name);
+		if (rc == K_OK && eq < pair.len)
+			rc = form_decode(kslice_make(pair.ptr + eq + 1, pair.len - eq - 1), &value);
+		if (rc == K_OK && ((name.len && memchr(name.ptr, 0, name.len) != NULL) ||
+				   (value.len && memchr(value.ptr, 0, value.len) != NULL)))
+			rc = K_E_VALIDATION;
+		if (rc == K_OK && json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
+			rc = K_E_VALIDATION; /* not UTF-8 */
+	}
+	kbuf_release(&name);
+	kbuf_release(&value);
+	if (rc != K_OK) {
+		json_decref(o);
+		return rc;
+	}
+	*out = o;
+	return K_OK;
+}
+
+static const struct api_service *find_query_service(void)
+{
+	for (size_t i = 0; i < n_services; i++) {
+		if (services[i]->query_protocol)
+			return services[i];
+	}
+	return NULL;
+}
+
+/* XML text: & < > " ' escaped. */
+static void xml_text(struct kbuf *b, const char *s)
+{
+	for (; s != NULL && *s; s++) {
+		k_status rc;
+		switch (*s) {
+		case '&':
+			rc = kbuf_append_str(b, "&amp;");
+			break;
+		case '<':
+			rc = kbuf_append_str(b, "&lt;");
+			break;
+		case '>':
+			rc = kbuf_append_str(b, "&gt;");
+			break;
+		case '"':
+			rc = kbuf_append_str(b, "&quot;");
+			break;
+		case '\'':
+			rc = kbuf_append_str(b, "&apos;");
+			break;
+		default:
+			rc = kbuf_append_byte(b, (uint8_t)*s);
+			break;
+		}
+		if (rc != K_OK)
+			return;
+	}
+}
+
+/* A JSON object as XML elements, members in order; lists as <member> items. */
+static void xml_value(struct kbuf *b, const json_t *v)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+	char num[32];
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, k, m)
+		{
+			kbuf_note(b, "<%s>", k);
+			xml_value(b, m);
+			kbuf_note(b, "</%s>", k);
+		}
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, m)
+		{
+			kbuf_note(b, "%s", "<member>");
+			xml_value(b, m);
+			kbuf_note(b, "%s", "</member>");
+		}
+		break;
+	case JSON_STRING:
+		xml_text(b, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+		xml_text(b, num);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		xml_text(b, json_is_true(v) ? "true" : "false");
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * The query protocol's response
+ * (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html):
+ * <OpResponse xmlns=...><OpResult>...</OpResult><ResponseMetadata>
+ * <RequestId>...</RequestId></ResponseMetadata></OpResponse>.
+ */
+static void render_query(struct api_request *r, const struct api_ctx *c, const json_t *out)
+{
+	const char *op = c->op->name;
+	kbuf_reset(&r->response);
+	r->status = 200;
+	r->content_type = "text/xml";
+	kbuf_note(&r->response, "<%sResponse xmlns=\"%s\">\n<%sResult>", op,
+		  c->service->xml_namespace ? c->service->xml_namespace : "", op);
+	xml_value(&r->response, out);
+	kbuf_note(&r->response,
+		  "</%sResult>\n<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>\n</%sResponse>\n",
+		  op, r->request_id, op);
+}
+
+/*
+ * The query protocol's errors
+ * (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html):
+ * <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>
+ * <Message>...</Message></Error><RequestId>...</RequestId></ErrorResponse>.
+ * STS names some errors differently from the JSON services.
+ */
+static void render_query_error(struct api_request *r, const struct api_ctx *c, k_status code,
+			       const char *msg)
+{
+	const char *name = k_status_name(code);
+	int status = k_status_http(code);
+	switch (code) {
+	case K_E_ACCESS_DENIED:
+		name = "AccessDenied";
+		status = 403;
+		break;
+	case K_E_UNRECOGNIZED_CLIENT:
+		name = "InvalidClientTokenId";
+		status = 403;
+		break;
+	case K_E_INVALID_SIGNATURE:
+		name = "SignatureDoesNotMatch";
+		status = 403;
+		break;
+	case K_E_EXPIRED_TOKEN:
+		name = "ExpiredToken";
+		break;
+	case K_E_VALIDATION:
+	case K_E_SERIALIZATION:
+		name = "ValidationError";
+		break;
+	case K_E_UNKNOWN_OPERATION:
+		name = "InvalidAction";
+		break;
+	case K_E_MALFORMED_POLICY:
+		name = "MalformedPolicyDocument";
+		break;
+	default:
+		break;
+	}
+	if (msg == NULL || msg[0] == 0)
+		msg = k_status_message(code);
+	kbuf_reset(&r->response);
+	r->status = status;
+	r->content_type = "text/xml";
+	kbuf_note(&r->response, "<ErrorResponse xmlns=\"%s\">\n<Error><Type>%s</Type><Code>%s</Code><Message>",
+		  c->service && c->service->xml_namespace ? c->service->xml_namespace : "",
+		  status >= 500 ? "Receiver" : "Sender", name);
+	xml_text(&r->response, msg);
+	kbuf_note(&r->response, "</Message></Error>\n<RequestId>%s</RequestId>\n</ErrorResponse>\n",
+		  r->request_id);
+}
+
+/* Routing for the query protocol: Action= in a form body (no X-Amz-Target). */
+static k_status run_query(struct api_ctx *c, json_t **in)
+{
+	struct api_request *r = c->req;
+	const struct http_header *ct = api_header(r, "content-type");
+	const struct api_service *svc = find_query_service();
+	ENSURE(ct != NULL && kslice_has_prefix(ct->value, "application/x-www-form-urlencoded") && svc != NULL,
+	       api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
+	c->service = svc;
+	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
+	GUARD(authenticate(c));
+	ENSURE(parse_form(r->body, in) == K_OK,
+	       api_fail(c, K_E_VALIDATION, "The request body is not a valid form encoding."));
+	const char *action = json_string_value(json_object_get(*in, "Action"));
+	ENSURE(action != NULL, api_fail(c, K_E_UNKNOWN_OPERATION, "Missing Action parameter"));
+	c->op = find_op(c->service, kslice_cstr(action));
+	ENSURE(c->op != NULL,
+	       api_fail(c, K_E_UNKNOWN_OPERATION, "Could not find operation %.64s", action));
+	if (c->service->authorize != NULL)
+		GUARD(c->service->authorize(c, *in));
+	return K_OK;
+}
+
 /* The steps 1-5 of api.h; the caller renders the result. */
 static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 {
 	struct api_request *r = c->req;
+	/* Hardening: a head or body over the HTTP layer's caps is refused before anything else. */
+	ENSURE(!r->body_too_large, K_E_PAYLOAD_TOO_LARGE);
 	ENSURE(kslice_eq_cstr(r->method, "POST"), K_E_NOT_FOUND_HTTP);
 
 	const struct http_header *th = api_header(r, "x-amz-target");
-	ENSURE(th != NULL, api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
+	if (th == NULL) { /* the query protocol (STS) */
+		GUARD(run_query(c, in));
+		return c->op->handler(c, *in, out);
+	}
 	struct kslice opname;
 	c->service = find_service(th->value, &opname);
 	ENSURE(c->service != NULL, K_E_UNKNOWN_OPERATION);
@@ -213,6 +482,17 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 
 	c->op = find_op(c->service, opname);
 	ENSURE(c->op != NULL, K_E_UNKNOWN_OPERATION);
+
+	/*
+	 * Quotas (issue 8), before any parsing: "If you exceed a request quota,
+	 * AWS KMS throttles the request, that is, it rejects an otherwise valid
+	 * request and returns a ThrottlingException error"
+	 * (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
+	 */
+	ENSURE(quota_take(c->principal.account, c->region, c->op->name) == K_OK,
+	       api_fail(c, K_E_THROTTLING,
+			"You have exceeded the rate at which you may call %s. Reduce the frequency of your calls.",
+			c->service->signing_name ? c->service->signing_name : "this service"));
 
 	const struct http_header *ct = api_header(r, "content-type");
 	ENSURE(ct != NULL && (kslice_has_prefix(ct->value, "application/x-amz-json-1.1") ||
@@ -229,7 +509,59 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 		*in = json_loadb((const char *)r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
 	ENSURE(*in != NULL && json_is_object(*in),
 	       api_fail(c, K_E_SERIALIZATION, "Start of structure or map found where not expected."));
+	/* Authorization of the operation (kms/authz.h): keyless operations, condition inputs. */
+	if (c->service->authorize != NULL)
+		GUARD(c->service->authorize(c, *in));
+	/*
+	 * Audit (issue 8): a call that changes state first leaves a durable
+	 * intent record; if even that cannot be written, it fails here, before
+	 * acting, so nothing changes (fail closed).
+	 */
+	ENSURE(audit_intent(c) == K_OK,
+	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
 	return c->op->handler(c, *in, out);
+}
+
+/* The service's slot in the dispatcher's table (for metrics). */
+static unsigned service_slot(const struct api_service *svc)
+{
+	for (size_t i = 0; i < n_services; i++) {
+		if (services[i] == svc)
+			return (unsigned)i;
+	}
+	return METRICS_MAX_SERVICES - 1;
+}
+
+/*
+ * Audit and metrics around a call (issue 8). The event is written after
+ * the handler and before the response is rendered; if it cannot be
+ * written the client gets an internal error instead of the result.
+ */
+static k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
+{
+	k_status arc = audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
+	if (arc != K_OK) {
+		LOG_ERROR("request %s: the audit event could not be written; failing the call",
+			  c->req->request_id);
+		rc = api_fail(c, K_E_INTERNAL, "The audit log cannot be written; retry later.");
+	}
+	return rc;
+}
+
+static void count_request(const struct api_ctx *c, k_status rc, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+	const char *svc = "unknown";
+	unsigned ss = METRICS_MAX_SERVICES - 1, os = METRICS_MAX_OPS - 1;
+	if (c->service != NULL) {
+		ss = service_slot(c->service);
+		svc = c->service->signing_name ? c->service->signing_name : c->service->target_prefix;
+	}
+	if (c->op != NULL && (size_t)(c->op - c->service->ops) < METRICS_MAX_OPS - 1)
+		os = (unsigned)(c->op - c->service->ops);
+	metrics_request(ss, svc, os, c->op ? c->op->name : "unknown", rc, secs);
 }
 
 void api_handle(struct api_request *r)
@@ -241,10 +573,16 @@ void api_handle(struct api_request *r)
 	kbuf_init(&c.err_msg, 2048);
 	make_request_id(r->request_id);
 
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	json_t *in = NULL;
 	json_t *out = json_object();
 	k_status rc = out ? run(&c, &in, out) : K_E_INTERNAL;
-	if (rc == K_OK) {
+	rc = audit_and_count(&c, in, out, rc);
+	bool query = c.service != NULL && c.service->query_protocol;
+	if (rc == K_OK && query) {
+		render_query(r, &c, out);
+	} else if (rc == K_OK) {
 		kbuf_reset(&r->response);
 		r->status = 200;
 		r->content_type = "application/x-amz-json-1.1";
@@ -255,8 +593,12 @@ void api_handle(struct api_request *r)
 		if (k_status_http(rc) >= 500)
 			LOG_WARN("request %s %s failed: %s", r->request_id,
 				 c.op ? c.op->name : "-", k_status_name(rc));
-		render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
+		if (query)
+			render_query_error(r, &c, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
+		else
+			render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}
+	count_request(&c, rc, &t0);
 	json_decref(in);
 	json_decref(out);
 	kbuf_release(&c.err_msg);

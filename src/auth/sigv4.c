@@ -36,7 +36,6 @@
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_TERMINATOR "aws4_request"
-#define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 #define SIGV4_MAX_STRING_TO_SIGN 256
 #define SIGV4_AMZ_DATE_LEN 16
 #define SIGV4_SCOPE_DATE_LEN 8
@@ -987,8 +986,17 @@ out:
 /*
  * The last line: "HexEncode(Hash(RequestPayload))". When the request
  * carries X-Amz-Content-Sha256 the client signed that value instead; we
- * accept it only if it is UNSIGNED-PAYLOAD or the payload's real hash, so
- * a client cannot sign one body and send another.
+ * accept it only if it is the payload's real hash, so a client cannot sign
+ * one body and send another.
+ *
+ * UNSIGNED-PAYLOAD is refused too. It is an Amazon S3 option ("set the
+ * value to the literal string UNSIGNED-PAYLOAD (unsigned payload option)",
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html);
+ * the other services hash the body they received, so such a signature does
+ * not match and the answer is InvalidSignatureException with the usual
+ * mismatch message. For a KMS every body must be covered by the signature:
+ * an unsigned body would let whoever sits on the path swap the plaintext or
+ * the key id of a signed request.
  */
 static k_status append_payload_hash(struct sigv4_tls *t, const struct sigv4_request *req,
 				    struct kbuf *out)
@@ -1000,8 +1008,6 @@ static k_status append_payload_hash(struct sigv4_tls *t, const struct sigv4_requ
 
 	ENSURE(n <= 1, K_E_INCOMPLETE_SIGNATURE);
 	claimed = slice_trim_ows(claimed);
-	if (n == 1 && kslice_eq_cstr(claimed, SIGV4_UNSIGNED_PAYLOAD))
-		return kbuf_append_str(out, SIGV4_UNSIGNED_PAYLOAD);
 	GUARD(sha256(t, req->payload.ptr, req->payload.len, digest));
 	hex_lower(digest, sizeof digest, hex);
 	if (n == 0)

@@ -111,11 +111,10 @@ K_MUST_CHECK k_status sigv4_sign(const struct ksecret *secret_key, const char *s
  *
  * sigv4_canonical_request() appends to `out`; on failure `out` is left as
  * it was. A name in `signed_headers` that the request does not carry, or an
- * X-Amz-Content-Sha256 header that is neither UNSIGNED-PAYLOAD nor the
- * payload's real SHA-256, is K_E_INVALID_SIGNATURE; a repeated
- * X-Amz-Content-Sha256 is K_E_INCOMPLETE_SIGNATURE. With UNSIGNED-PAYLOAD
- * the last line is that literal and the body is not covered by the
- * signature (as AWS defines it).
+ * X-Amz-Content-Sha256 header that is not the payload's real SHA-256, is
+ * K_E_INVALID_SIGNATURE; a repeated X-Amz-Content-Sha256 is
+ * K_E_INCOMPLETE_SIGNATURE. UNSIGNED-PAYLOAD (an Amazon S3 option) is
+ * refused like any other wrong hash: every body kinko acts on is signed.
  *
  * The date window is SIGV4_MAX_SKEW_SECONDS either side of `now`,
  * inclusive. A request early by more is refused with AWS's other message,

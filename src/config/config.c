@@ -2,13 +2,19 @@
  * config.c — settings and the identity table (see config.h).
  */
 #include "config/config.h"
+#include "config/functions.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "policy/policy.h"
 #include "core/banned.h"
 
 struct identity {
@@ -17,9 +23,33 @@ struct identity {
 	char account[13];
 	char type[16];        /* "Root" or "IAMUser" */
 	char name[128];       /* user name; empty for root */
-	char principal_id[64];
+	char principal_id[96];
 	json_t *policies;     /* array of policy documents */
+	/* Authorization: identity policies parsed once at load; roles and sessions. */
+	struct policy **parsed;
+	size_t n_parsed;
+	bool parsed_borrowed;         /* sessions borrow their role's */
+	char role_arn[256];           /* roles and sessions: arn:aws:iam::A:role/NAME */
+	struct policy *trust;         /* roles: the trust policy */
+	int64_t max_session;          /* roles: MaxSessionDuration seconds */
+	char session[96];             /* sessions: RoleSessionName */
+	char token[160];              /* sessions: the session token */
+	int64_t expires;              /* sessions: epoch seconds */
 };
+
+#define MAX_ROLES 1024
+static struct identity *roles;
+static size_t n_roles;
+/*
+ * Temporary credentials of AssumeRole sessions: a bounded table under a
+ * rwlock. A slot is reused only once its session has been expired for
+ * SESSION_REUSE_GRACE seconds, so a request that looked a session up
+ * just before it expired never sees the slot change under it.
+ */
+#define MAX_SESSIONS 4096
+#define SESSION_REUSE_GRACE 900
+static struct identity *sessions;
+static pthread_rwlock_t sessions_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 #define MAX_IDENTITIES 4096
 static struct identity *ids;   /* sorted by access key after install */
@@ -33,6 +63,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->data_dir, sizeof cfg->data_dir, "kinko-data");
 	cfg->max_connections = 4096;
 	cfg->idle_timeout_s = 60;
+	cfg->per_ip_connections = 1024;
 }
 
 static int cmp_identity(const void *a, const void *b)
@@ -62,6 +93,48 @@ static void derive_principal_id(struct identity *id)
 		out[4 + i] = al[md[i] & 31];
 	out[21] = 0;
 	snprintf(id->principal_id, sizeof id->principal_id, "%s", out);
+}
+
+/* Authorization: parses an identity's IAM policies once, at load. */
+static k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
+{
+	size_t n = json_array_size(id->policies);
+	if (n == 0)
+		return K_OK;
+	id->parsed = calloc(n, sizeof *id->parsed);
+	ENSURE(id->parsed != NULL, K_E_INTERNAL);
+	for (size_t i = 0; i < n; i++) {
+		struct kbuf why;
+		kbuf_init(&why, 512);
+		k_status rc = policy_parse_json(json_array_get(id->policies, i), POLICY_IDENTITY,
+						&id->parsed[i], &why);
+		if (rc != K_OK) {
+			kbuf_note(msg, "policy %zu of %s %s: %s", i + 1, id->account,
+				  id->name[0] ? id->name : "root", kbuf_cstr(&why));
+			kbuf_release(&why);
+			return K_E_VALIDATION;
+		}
+		kbuf_release(&why);
+		id->n_parsed = i + 1;
+	}
+	return K_OK;
+}
+
+static void identity_clear(struct identity *id)
+{
+	ksecret_free(id->secret);
+	id->secret = NULL;
+	json_decref(id->policies);
+	id->policies = NULL;
+	if (!id->parsed_borrowed) {
+		for (size_t i = 0; i < id->n_parsed; i++)
+			policy_free(id->parsed[i]);
+		free(id->parsed);
+	}
+	id->parsed = NULL;
+	id->n_parsed = 0;
+	policy_free(id->trust);
+	id->trust = NULL;
 }
 
 static k_status add_identity(const char *account, const char *type, const char *name,
@@ -97,6 +170,7 @@ static k_status add_identity(const char *account, const char *type, const char *
 	id->policies = policies ? json_incref(policies) : json_array();
 	derive_principal_id(id);
 	n_ids++;
+	GUARD(parse_identity_policies(id, msg));
 	qsort(ids, n_ids, sizeof *ids, cmp_identity);
 	return K_OK;
 }
@@ -146,6 +220,78 @@ static k_status load_keys(const char *account, const char *type, const char *nam
 	return K_OK;
 }
 
+/*
+ * Authorization: roles, "roles": [{"name": "app", "trust_policy": {...},
+ * "policies": [...], "max_session_duration": 3600}]. A role has no access
+ * keys; principals get its rights through STS AssumeRole.
+ */
+static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
+{
+	size_t i;
+	json_t *r;
+	if (list == NULL)
+		return K_OK;
+	if (!json_is_array(list)) {
+		kbuf_note(msg, "roles of account %s must be a list", account);
+		return K_E_VALIDATION;
+	}
+	json_array_foreach(list, i, r)
+	{
+		const char *name = json_string_value(json_object_get(r, "name"));
+		if (name == NULL || name[0] == 0 || strlen(name) > 64 || strchr(name, '/') != NULL) {
+			kbuf_note(msg, "a role of account %s lacks a valid name", account);
+			return K_E_VALIDATION;
+		}
+		json_t *pol = json_object_get(r, "policies");
+		json_t *trust = json_object_get(r, "trust_policy");
+		if ((pol != NULL && !json_is_array(pol)) || !json_is_object(trust)) {
+			kbuf_note(msg, "role %s needs a \"trust_policy\" object and a \"policies\" list", name);
+			return K_E_VALIDATION;
+		}
+		if (n_roles >= MAX_ROLES)
+			return K_E_LIMIT_EXCEEDED;
+		if (roles == NULL) {
+			roles = calloc(MAX_ROLES, sizeof *roles);
+			ENSURE(roles != NULL, K_E_INTERNAL);
+		}
+		struct identity *id = &roles[n_roles];
+		memset(id, 0, sizeof *id);
+		snprintf(id->account, sizeof id->account, "%s", account);
+		snprintf(id->type, sizeof id->type, "%s", "Role");
+		snprintf(id->name, sizeof id->name, "%s", name);
+		snprintf(id->role_arn, sizeof id->role_arn, "arn:aws:iam::%s:role/%s", account, name);
+		for (size_t j = 0; j < n_roles; j++) {
+			if (strcmp(roles[j].role_arn, id->role_arn) == 0) {
+				kbuf_note(msg, "role %s is declared twice", id->role_arn);
+				return K_E_VALIDATION;
+			}
+		}
+		json_t *msd = json_object_get(r, "max_session_duration");
+		id->max_session = json_is_integer(msd) ? json_integer_value(msd) : 3600;
+		if (id->max_session < 900 || id->max_session > 43200) {
+			kbuf_note(msg, "role %s: max_session_duration must be 900..43200", name);
+			return K_E_VALIDATION;
+		}
+		id->policies = pol ? json_incref(pol) : json_array();
+		n_roles++;
+		struct kbuf why;
+		kbuf_init(&why, 512);
+		k_status rc = policy_parse_json(trust, POLICY_TRUST, &id->trust, &why);
+		if (rc != K_OK)
+			kbuf_note(msg, "trust policy of role %s: %s", name, kbuf_cstr(&why));
+		kbuf_release(&why);
+		if (rc != K_OK)
+			return K_E_VALIDATION;
+		GUARD(parse_identity_policies(id, msg));
+		/* AROA... unique ids, as for users. */
+		derive_principal_id(id);
+		id->principal_id[1] = 'R';
+		id->principal_id[2] = 'O';
+		id->principal_id[3] = 'A';
+	}
+	return K_OK;
+}
+
 static k_status load_accounts(json_t *accounts, struct kbuf *msg)
 {
 	size_t i, j;
@@ -183,6 +329,7 @@ static k_status load_accounts(json_t *accounts, struct kbuf *msg)
 			}
 			GUARD(load_keys(id, "IAMUser", name, json_object_get(user, "access_keys"), pol, msg));
 		}
+		GUARD(load_roles(id, json_object_get(acct, "roles"), msg));
 	}
 	return K_OK;
 }
@@ -225,20 +372,72 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	json_t *mc = json_object_get(root, "max_connections");
 	if (json_is_integer(mc) && json_integer_value(mc) > 0 && json_integer_value(mc) <= 65536)
 		cfg->max_connections = (unsigned)json_integer_value(mc);
+	/* Hardening: HTTPS and connection limits. */
+	copy_str(root, "tls_cert_file", cfg->tls_cert_file, sizeof cfg->tls_cert_file);
+	copy_str(root, "tls_key_file", cfg->tls_key_file, sizeof cfg->tls_key_file);
+	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
+		kbuf_note(msg, "%s", "\"tls_cert_file\" and \"tls_key_file\" go together");
+		json_decref(root);
+		return K_E_VALIDATION;
+	}
+	json_t *pi = json_object_get(root, "per_ip_connections");
+	if (json_is_integer(pi) && json_integer_value(pi) >= 0 && json_integer_value(pi) <= 65536)
+		cfg->per_ip_connections = (unsigned)json_integer_value(pi);
+	json_t *it = json_object_get(root, "idle_timeout_s");
+	if (json_is_integer(it) && json_integer_value(it) > 0 && json_integer_value(it) <= 3600)
+		cfg->idle_timeout_s = (unsigned)json_integer_value(it);
 	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
+	/* Secrets Manager rotation functions (config/functions.h). */
+	if (rc == K_OK)
+		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
 	json_decref(root);
 	return rc;
 }
 
 void config_release(void)
 {
-	for (size_t i = 0; i < n_ids; i++) {
-		ksecret_free(ids[i].secret);
-		json_decref(ids[i].policies);
-	}
+	config_functions_release();
+	for (size_t i = 0; i < n_ids; i++)
+		identity_clear(&ids[i]);
 	free(ids);
 	ids = NULL;
 	n_ids = 0;
+	pthread_rwlock_wrlock(&sessions_lock);
+	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS; i++)
+		identity_clear(&sessions[i]);
+	free(sessions);
+	sessions = NULL;
+	pthread_rwlock_unlock(&sessions_lock);
+	for (size_t i = 0; i < n_roles; i++)
+		identity_clear(&roles[i]);
+	free(roles);
+	roles = NULL;
+	n_roles = 0;
+}
+
+/* Authorization: the session whose access key this is, checked against its token. */
+static k_status lookup_session(const char *access_key, const struct kslice *token,
+			       const struct identity **out)
+{
+	k_status rc = K_E_UNRECOGNIZED_CLIENT;
+	pthread_rwlock_rdlock(&sessions_lock);
+	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS; i++) {
+		const struct identity *s = &sessions[i];
+		if (s->access_key[0] == 0 || strcmp(s->access_key, access_key) != 0)
+			continue;
+		size_t tl = strlen(s->token);
+		if (token == NULL || token->len != tl || CRYPTO_memcmp(token->ptr, s->token, tl) != 0)
+			break;
+		if (kclock_now() >= s->expires) {
+			rc = K_E_EXPIRED_TOKEN;
+			break;
+		}
+		*out = s;
+		rc = K_OK;
+		break;
+	}
+	pthread_rwlock_unlock(&sessions_lock);
+	return rc;
 }
 
 k_status config_lookup_access_key(const char *access_key, const struct kslice *token,
@@ -248,7 +447,7 @@ k_status config_lookup_access_key(const char *access_key, const struct kslice *t
 	snprintf(key.access_key, sizeof key.access_key, "%s", access_key);
 	const struct identity *id = ids ? bsearch(&key, ids, n_ids, sizeof *ids, cmp_identity) : NULL;
 	if (id == NULL)
-		return K_E_UNRECOGNIZED_CLIENT;
+		return lookup_session(access_key, token, out);
 	/* Long-term keys carry no session token; a token with one is not ours. */
 	if (token != NULL && token->len > 0)
 		return K_E_UNRECOGNIZED_CLIENT;
@@ -270,6 +469,9 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 	snprintf(out->access_key, sizeof out->access_key, "%s", access_key);
 	if (strcmp(id->type, "Root") == 0)
 		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:root", id->account);
+	else if (strcmp(id->type, "AssumedRole") == 0)
+		snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%.64s/%.64s", id->account,
+			 id->name, id->session);
 	else
 		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:user/%s", id->account, id->name);
 	out->identity = id;
@@ -278,4 +480,133 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 const json_t *identity_policies(const struct identity *id)
 {
 	return id->policies;
+}
+
+/* ---- Authorization: parsed identity policies, roles and STS sessions ---- */
+
+size_t identity_policy_count(const struct identity *id)
+{
+	return id ? id->n_parsed : 0;
+}
+
+const struct policy *identity_policy(const struct identity *id, size_t i)
+{
+	return id && i < id->n_parsed ? id->parsed[i] : NULL;
+}
+
+const char *identity_role_arn(const struct identity *id)
+{
+	return id && id->role_arn[0] && strcmp(id->type, "AssumedRole") == 0 ? id->role_arn : NULL;
+}
+
+const char *identity_type(const struct identity *id)
+{
+	return id->type;
+}
+
+const struct identity *config_find_role(const char *role_arn)
+{
+	for (size_t i = 0; i < n_roles; i++) {
+		if (strcmp(roles[i].role_arn, role_arn) == 0)
+			return &roles[i];
+	}
+	return NULL;
+}
+
+const struct policy *role_trust_policy(const struct identity *role)
+{
+	return role->trust;
+}
+
+int64_t role_max_session(const struct identity *role)
+{
+	return role->max_session;
+}
+
+const char *identity_unique_id(const struct identity *id)
+{
+	return id->principal_id;
+}
+
+static void random_chars(char *out, size_t n, const char *alphabet, size_t alen)
+{
+	uint8_t b[128];
+	if (n > sizeof b || RAND_bytes(b, (int)n) != 1)
+		memset(b, 0, sizeof b);
+	for (size_t i = 0; i < n; i++)
+		out[i] = alphabet[b[i] % alen];
+	out[n] = 0;
+	OPENSSL_cleanse(b, sizeof b);
+}
+
+k_status config_new_session(const struct identity *role, const char *session_name, int64_t expires,
+			    struct config_session *out)
+{
+	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	memset(out, 0, sizeof *out);
+	snprintf(out->access_key, sizeof out->access_key, "ASIA");
+	random_chars(out->access_key + 4, 16, upper, 32);
+	random_chars(out->secret, 40, b64, 64);
+	snprintf(out->token, sizeof out->token, "IQoJb3JpZ2luX2Vj");
+	random_chars(out->token + 16, 128, b64, 64);
+	int64_t now = kclock_now();
+	k_status rc = K_E_LIMIT_EXCEEDED;
+	pthread_rwlock_wrlock(&sessions_lock);
+	if (sessions == NULL)
+		sessions = calloc(MAX_SESSIONS, sizeof *sessions);
+	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS; i++) {
+		struct identity *s = &sessions[i];
+		if (s->access_key[0] != 0 && now < s->expires + SESSION_REUSE_GRACE)
+			continue;
+		identity_clear(s);
+		memset(s, 0, sizeof *s);
+		s->secret = ksecret_from((const uint8_t *)out->secret, strlen(out->secret));
+		if (s->secret == NULL) {
+			rc = K_E_INTERNAL;
+			break;
+		}
+		snprintf(s->access_key, sizeof s->access_key, "%s", out->access_key);
+		snprintf(s->account, sizeof s->account, "%s", role->account);
+		snprintf(s->type, sizeof s->type, "%s", "AssumedRole");
+		snprintf(s->name, sizeof s->name, "%s", role->name);
+		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
+		snprintf(s->session, sizeof s->session, "%s", session_name);
+		snprintf(s->token, sizeof s->token, "%s", out->token);
+		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id, session_name);
+		s->policies = json_incref(role->policies);
+		s->parsed = role->parsed;
+		s->n_parsed = role->n_parsed;
+		s->parsed_borrowed = true;
+		s->expires = expires;
+		rc = K_OK;
+		break;
+	}
+	pthread_rwlock_unlock(&sessions_lock);
+	if (rc != K_OK)
+		OPENSSL_cleanse(out, sizeof *out);
+	return rc;
+}
+
+/* The simulator: the configured identity behind a principal ARN. */
+const struct identity *config_find_principal(const char *arn)
+{
+	char buf[256];
+	for (size_t i = 0; i < n_ids; i++) {
+		if (strcmp(ids[i].type, "Root") == 0)
+			snprintf(buf, sizeof buf, "arn:aws:iam::%s:root", ids[i].account);
+		else
+			snprintf(buf, sizeof buf, "arn:aws:iam::%s:user/%.128s", ids[i].account, ids[i].name);
+		if (strcmp(buf, arn) == 0)
+			return &ids[i];
+	}
+	/* arn:aws:sts::A:assumed-role/R/S acts with the role's policies. */
+	const char *ar = strstr(arn, ":assumed-role/");
+	if (strncmp(arn, "arn:aws:sts::", 13) == 0 && ar != NULL && strlen(arn) > 25) {
+		const char *slash = strchr(ar + 14, '/');
+		int rl = slash ? (int)(slash - (ar + 14)) : (int)strlen(ar + 14);
+		snprintf(buf, sizeof buf, "arn:aws:iam::%.12s:role/%.*s", arn + 13, rl, ar + 14);
+		return config_find_role(buf);
+	}
+	return config_find_role(arn);
 }

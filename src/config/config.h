@@ -7,6 +7,8 @@
  *     "listen": "127.0.0.1:4599",
  *     "data_dir": "/var/lib/kinko",
  *     "root_key_file": "/var/lib/kinko/root.key",
+ *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
+ *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
  *     "accounts": [
  *       { "id": "111122223333",
  *         "root_access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
@@ -42,6 +44,10 @@ struct config {
 	unsigned threads;         /* 0: one per core */
 	unsigned max_connections;
 	unsigned idle_timeout_s;
+	/* Hardening: HTTPS and per-client limits (docs/CONFIG.md, docs/SECURITY.md). */
+	char tls_cert_file[600];  /* PEM certificate (chain); empty: plain HTTP */
+	char tls_key_file[600];   /* PEM private key for it */
+	unsigned per_ip_connections; /* 0: no per-address cap */
 };
 
 /* Fills defaults (127.0.0.1:4599, ./kinko-data, ...). */
@@ -68,5 +74,46 @@ const struct ksecret *identity_secret(const struct identity *id);
 void identity_principal(const struct identity *id, const char *access_key, struct principal *out);
 /* The identity's IAM policies (a JSON array, possibly empty); borrowed. */
 const json_t *identity_policies(const struct identity *id);
+
+/*
+ * Authorization: identity policies parsed at load (a session's are its
+ * role's), roles and the temporary credentials of STS sessions.
+ * Roles are declared per account:
+ *   "roles": [ { "name": "app", "trust_policy": { IAM policy with Principal },
+ *                "policies": [ identity policies ], "max_session_duration": 3600 } ]
+ * A session's access key (ASIA...) is looked up by config_lookup_access_key
+ * together with its session token: a wrong or missing token is
+ * UnrecognizedClientException, an expired session ExpiredTokenException.
+ * The session table is bounded (4096) and thread-safe.
+ */
+struct policy;
+size_t identity_policy_count(const struct identity *id);
+const struct policy *identity_policy(const struct identity *id, size_t i);
+/* The role ARN of an assumed-role session; NULL for other identities. */
+const char *identity_role_arn(const struct identity *id);
+/* "Root", "IAMUser", "AssumedRole". */
+const char *identity_type(const struct identity *id);
+/* AIDA.../AROA... (and "AROA...:SESSION" for sessions). */
+const char *identity_unique_id(const struct identity *id);
+/* A configured role by ARN, or NULL. Valid until config_release(). */
+const struct identity *config_find_role(const char *role_arn);
+const struct policy *role_trust_policy(const struct identity *role);
+int64_t role_max_session(const struct identity *role);
+
+/* The identity (user, root, role; a session's role) behind a principal ARN, or NULL. */
+const struct identity *config_find_principal(const char *arn);
+
+struct config_session {
+	char access_key[24];
+	char secret[48];
+	char token[160];
+};
+/*
+ * Creates temporary credentials for `role` that expire at `expires`
+ * (kclock seconds). K_E_LIMIT_EXCEEDED when the table is full of live
+ * sessions. The caller wipes *out after rendering it.
+ */
+K_MUST_CHECK k_status config_new_session(const struct identity *role, const char *session_name,
+					 int64_t expires, struct config_session *out);
 
 #endif

@@ -4,22 +4,40 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/banned.h"
 
 struct http_server {
 	struct MHD_Daemon *d;
+	bool tls;
+	char *cert_pem;          /* NUL-terminated; public */
+	struct ksecret *key_pem; /* NUL-terminated PEM private key */
 };
+
+/* Only modern TLS: 1.3 and 1.2, GnuTLS's default suites for them. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define HTTP_MAX_PEM (1u << 20)
 
 /* Per-request state, from the first callback to the completion notice. */
 struct conn_state {
@@ -29,8 +47,6 @@ struct conn_state {
 	char method[16];
 	size_t header_bytes;
 };
-
-#define MAX_HEADER_BYTES (16u << 10)
 
 struct header_walk {
 	struct conn_state *st;
@@ -43,7 +59,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 	struct header_walk *w = cls;
 	struct api_request *r = &w->st->req;
 	w->st->header_bytes += key_size + value_size;
-	if (r->n_headers >= API_MAX_HEADERS || w->st->header_bytes > MAX_HEADER_BYTES) {
+	if (r->n_headers >= API_MAX_HEADERS || w->st->header_bytes > HTTP_MAX_HEADER_BYTES) {
 		w->overflow = true;
 		return MHD_NO;
 	}
@@ -112,12 +128,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
+	const struct http_server *srv = cls;
 	struct conn_state *st = *con_cls;
 	if (st == NULL) {
 		st = calloc(1, sizeof *st);
 		if (st == NULL)
 			return MHD_NO;
 		api_request_init(&st->req);
+		st->req.secure = srv->tls;
 		kbuf_init(&st->body, API_MAX_BODY);
 		kbuf_init(&st->query, 8192);
 		snprintf(st->method, sizeof st->method, "%s", method);
@@ -171,6 +189,87 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	LOG_DEBUG("http: %s", line);
 }
 
+/* Reads a whole PEM file (at most HTTP_MAX_PEM bytes) into p, NUL-terminated. */
+static k_status read_pem(const char *path, struct kbuf *out)
+{
+	k_status rc = K_E_VALIDATION;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		LOG_ERROR("cannot open %s: %s", path, strerror(errno));
+		return K_E_VALIDATION;
+	}
+	uint8_t chunk[4096];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			LOG_ERROR("cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (kbuf_append(out, chunk, (size_t)n) != K_OK) {
+			LOG_ERROR("%s is larger than %u bytes", path, HTTP_MAX_PEM);
+			goto out;
+		}
+	}
+	if (out->len == 0 || kbuf_append_byte(out, 0) != K_OK) {
+		LOG_ERROR("%s is empty", path);
+		goto out;
+	}
+	rc = K_OK;
+out:
+	OPENSSL_cleanse(chunk, sizeof chunk);
+	close(fd);
+	return rc;
+}
+
+/* Loads the certificate (public) and the key (into secret memory). */
+static k_status load_tls(struct http_server *s, const char *cert_file, const char *key_file)
+{
+	struct kbuf cert, key;
+	kbuf_init(&cert, HTTP_MAX_PEM);
+	kbuf_init(&key, HTTP_MAX_PEM);
+	k_status rc = read_pem(cert_file, &cert);
+	if (rc == K_OK)
+		rc = read_pem(key_file, &key);
+	if (rc == K_OK) {
+		s->cert_pem = strdup(kbuf_cstr(&cert));
+		s->key_pem = ksecret_from(key.ptr, key.len);
+		if (s->cert_pem == NULL || s->key_pem == NULL)
+			rc = K_E_INTERNAL;
+	}
+	kbuf_release(&cert);
+	kbuf_release(&key); /* zeroed on release */
+	return rc;
+}
+
+/*
+ * The soft descriptor limit must fit every connection we accept, plus the
+ * store and the log; Debian's default soft limit (1024) would otherwise
+ * cap a 4096-connection server at a quarter of its stated limit.
+ */
+static void fit_descriptor_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)max_connections + 256;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		LOG_WARN("cannot raise the descriptor limit to %lu", (unsigned long)want);
+}
+
+static void free_server(struct http_server *s)
+{
+	free(s->cert_pem);
+	ksecret_free(s->key_pem);
+	free(s);
+}
+
 k_status http_start(const struct http_options *o, struct http_server **out, unsigned *bound_port)
 {
 	struct sockaddr_storage ss;
@@ -191,21 +290,44 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = o->threads ? o->threads : (unsigned)(cores > 0 ? cores : 1);
+	unsigned max_conn = o->max_connections ? o->max_connections : 4096u;
 	struct http_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return K_E_INTERNAL;
+	struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+	if (o->tls_cert_file != NULL && o->tls_cert_file[0] != 0) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			LOG_ERROR("this libmicrohttpd has no TLS support");
+			free_server(s);
+			return K_E_VALIDATION;
+		}
+		if (load_tls(s, o->tls_cert_file, o->tls_key_file ? o->tls_key_file : "") != K_OK) {
+			free_server(s);
+			return K_E_VALIDATION;
+		}
+		s->tls = true;
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						      (void *)ksecret_cbytes(s->key_pem)};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
+		tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+						      (void *)HTTP_TLS_PRIORITIES};
+		tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	}
+	fit_descriptor_limit(max_conn);
 	s->d = MHD_start_daemon(
-		flags, (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-		o->max_connections ? o->max_connections : 4096u, MHD_OPTION_CONNECTION_TIMEOUT,
-		o->idle_timeout_s ? o->idle_timeout_s : 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(64u << 10), MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
+		flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s ? o->idle_timeout_s : 60u,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
 		no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (s->d == NULL) {
-		LOG_ERROR("cannot listen on %s:%u", o->host, o->port);
-		free(s);
+		LOG_ERROR("cannot listen on %s:%u%s", o->host, o->port,
+			  s->tls ? " (or the TLS certificate and key are unusable)" : "");
+		free_server(s);
 		return K_E_INTERNAL;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -219,5 +341,94 @@ void http_stop(struct http_server *s)
 	if (s == NULL)
 		return;
 	MHD_stop_daemon(s->d);
-	free(s);
+	free_server(s);
+}
+
+/* Adds one X.509v3 extension, in OpenSSL's configuration syntax. */
+static bool add_ext(X509 *cert, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (ext == NULL)
+		return false;
+	bool ok = X509_add_ext(cert, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* Writes a PEM object through a BIO on a new file of the given mode, fsync'd. */
+static k_status write_pem_file(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return K_E_VALIDATION;
+	(void)fchmod(fd, mode);
+	BIO *b = BIO_new_fd(fd, BIO_NOCLOSE);
+	bool ok = b != NULL &&
+		  (key ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)
+		       : PEM_write_bio_X509(b, cert)) == 1 &&
+		  BIO_flush(b) == 1;
+	BIO_free(b);
+	ok = ok && fsync(fd) == 0;
+	close(fd);
+	return ok ? K_OK : K_E_INTERNAL;
+}
+
+/*
+ * A development certificate, as `openssl req -x509` would make one: the
+ * certificate is its own CA, so a client given it as --ca-bundle trusts
+ * it, and its names cover the loopback addresses kinko dev mode listens on.
+ */
+k_status http_tls_self_signed(const char *cert_path, const char *key_path, struct kbuf *msg)
+{
+	if (access(cert_path, R_OK) == 0 && access(key_path, R_OK) == 0)
+		return K_OK;
+	k_status rc = K_E_INTERNAL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	uint8_t serial[16];
+	BIGNUM *bn = NULL;
+	ENSURE_GOTO(key != NULL && RAND_bytes(serial, sizeof serial) == 1, K_E_INTERNAL);
+	serial[0] &= 0x7f;
+	cert = X509_new();
+	bn = BN_bin2bn(serial, sizeof serial, NULL);
+	ENSURE_GOTO(cert != NULL && bn != NULL, K_E_INTERNAL);
+	X509_NAME *name = X509_get_subject_name(cert);
+	ENSURE_GOTO(X509_set_version(cert, 2) == 1 &&
+			    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
+			    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+			    X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600) != NULL &&
+			    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+						       (const unsigned char *)"kinko development",
+						       -1, -1, 0) == 1 &&
+			    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+						       (const unsigned char *)"localhost", -1, -1,
+						       0) == 1 &&
+			    X509_set_issuer_name(cert, name) == 1 && X509_set_pubkey(cert, key) == 1,
+		    K_E_INTERNAL);
+	ENSURE_GOTO(add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") &&
+			    add_ext(cert, NID_key_usage, "critical,digitalSignature,keyCertSign") &&
+			    add_ext(cert, NID_ext_key_usage, "serverAuth") &&
+			    add_ext(cert, NID_subject_key_identifier, "hash") &&
+			    add_ext(cert, NID_authority_key_identifier, "keyid:always") &&
+			    add_ext(cert, NID_subject_alt_name,
+				    "DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1"),
+		    K_E_INTERNAL);
+	ENSURE_GOTO(X509_sign(cert, key, EVP_sha256()) > 0, K_E_INTERNAL);
+	rc = write_pem_file(key_path, 0600, key, NULL);
+	if (rc == K_OK)
+		rc = write_pem_file(cert_path, 0644, NULL, cert);
+	if (rc != K_OK)
+		kbuf_note(msg, "cannot write %s and %s", cert_path, key_path);
+	else
+		LOG_INFO("made a self-signed TLS certificate %s", cert_path);
+out:
+	if (rc != K_OK && msg->len == 0)
+		kbuf_note(msg, "%s", "cannot make a self-signed certificate");
+	BN_free(bn);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
 }

@@ -7,26 +7,67 @@
  * and refused), then api_handle() runs inline on the worker thread: the
  * crypto path is short, and handing a request to another thread costs
  * more than it saves.
+ *
+ * HTTPS: with a certificate and key (PEM files) the listener speaks TLS
+ * 1.2 and 1.3 only (GnuTLS priorities "NORMAL:-VERS-ALL:+VERS-TLS1.3:
+ * +VERS-TLS1.2"), and every request it carries is marked secure (the
+ * aws:SecureTransport condition key).
+ *
+ * Limits against slow and greedy clients (docs/SECURITY.md):
+ *   max_connections      all connections at once (default 4096); the soft
+ *                        file-descriptor limit is raised to fit
+ *   per_ip_connections   connections from one address (0: no cap)
+ *   idle_timeout_s       a connection that sends nothing for this long is
+ *                        closed (default 60), in any phase of a request
+ *   headers              HTTP_MAX_HEADER_BYTES of names and values and
+ *                        API_MAX_HEADERS headers; the whole request head
+ *                        must fit in the per-connection memory
+ *                        (HTTP_CONNECTION_MEMORY), else 431/413
+ *   body                 API_MAX_BODY bytes (drained, then refused)
+ * Connections are served by an epoll event loop: a held connection costs
+ * a descriptor and its memory, never a thread, so many slow clients do
+ * not stop the others.
  */
 #ifndef KINKO_HTTP_SERVER_H
 #define KINKO_HTTP_SERVER_H
 
 #include <stdbool.h>
+#include "core/buf.h"
 #include "core/result.h"
+
+#define HTTP_MAX_HEADER_BYTES (16u << 10)
+#define HTTP_CONNECTION_MEMORY (64u << 10)
 
 struct http_options {
 	const char *host;          /* "127.0.0.1", "::1", "0.0.0.0" */
 	unsigned port;             /* 0: any free port */
 	unsigned threads;          /* 0: one per core */
-	unsigned max_connections;
-	unsigned idle_timeout_s;
+	unsigned max_connections;  /* 0: 4096 */
+	unsigned idle_timeout_s;   /* 0: 60 */
+	unsigned per_ip_connections; /* 0: no cap */
+	const char *tls_cert_file; /* NULL or "": plain HTTP */
+	const char *tls_key_file;
 };
 
 struct http_server;
 
-/* Starts serving; *bound_port gets the port actually bound. */
+/*
+ * Starts serving; *bound_port gets the port actually bound.
+ * K_E_VALIDATION for a bad address or unreadable TLS files (logged),
+ * K_E_INTERNAL if the listener cannot start.
+ */
 K_MUST_CHECK k_status http_start(const struct http_options *o, struct http_server **out,
 				 unsigned *bound_port);
 void http_stop(struct http_server *s);
+
+/*
+ * Makes a self-signed certificate for development (an EC P-256 key,
+ * subject CN=localhost, subjectAltName DNS:localhost, IP:127.0.0.1,
+ * IP:::1, valid for a year) and writes it to cert_path and key_path (mode
+ * 0600), unless both files already exist, in which case they are kept.
+ * Clients trust it by naming cert_path as their CA bundle.
+ */
+K_MUST_CHECK k_status http_tls_self_signed(const char *cert_path, const char *key_path,
+					   struct kbuf *msg);
 
 #endif

@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "keystore/keystore.h"
+#include "kms/authz.h"
+#include "policy/policy.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -65,6 +67,7 @@ struct kms_material *kms_material_new(uint32_t n)
 	if (m == NULL)
 		return NULL;
 	atomic_init(&m->refs, 1);
+	atomic_init(&m->parsed, NULL);
 	m->n = n;
 	return m;
 }
@@ -73,6 +76,7 @@ void kms_material_unref(struct kms_material *m)
 {
 	if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
+	kms_asym_parsed_free(atomic_load(&m->parsed));
 	for (uint32_t i = 0; i < m->n; i++)
 		ksecret_free(m->v[i]);
 	free(m);
@@ -83,6 +87,7 @@ void kms_key_unref(struct kms_key *k)
 	if (k == NULL || atomic_fetch_sub(&k->refs, 1) != 1)
 		return;
 	kms_material_unref(k->mat);
+	policy_free(k->policy);
 	json_decref(k->doc);
 	free(k);
 }
@@ -222,6 +227,8 @@ static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct km
 	k->spec = json_string_value(json_object_get(doc, "KeySpec"));
 	k->usage = json_string_value(json_object_get(doc, "KeyUsage"));
 	k->mat = mat;
+	/* Authorization: the policy is parsed once per snapshot (kms/authz.h). */
+	k->policy = authz_parse_key_policy(doc);
 	*out = k;
 	return K_OK;
 }
@@ -365,21 +372,33 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
 			struct kms_key **out)
 {
+	return kms_key_update_ops(k, newdoc, mat, NULL, 0, out);
+}
+
+/* The key's write goes first; the extra ops ride in the same transaction. */
+#define UPDATE_MAX_EXTRA 64
+
+k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+			    const struct storage_op *extra, size_t n_extra, struct kms_key **out)
+{
 	char *text = json_dumps(newdoc, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL) {
+	if (text == NULL || n_extra > UPDATE_MAX_EXTRA) {
+		kjson_free(text);
 		json_decref(newdoc);
 		kms_material_unref(mat);
 		return K_E_INTERNAL;
 	}
-	struct storage_op op = {
+	struct storage_op ops[1 + UPDATE_MAX_EXTRA] = {{
 		.op = STORAGE_PUT,
 		.kind = "key",
 		.ns = k->ns,
 		.id = k->id,
 		.doc = kslice_cstr(text),
 		.expect = k->version,
-	};
-	k_status rc = storage_apply(store, &op, 1);
+	}};
+	for (size_t i = 0; i < n_extra; i++)
+		ops[1 + i] = extra[i];
+	k_status rc = storage_apply(store, ops, 1 + n_extra);
 	kjson_free(text);
 	if (rc != K_OK) {
 		if (rc == K_E_CONFLICT)
@@ -419,8 +438,8 @@ void kms_key_arn(const struct api_ctx *c, const char *id, char *out, size_t n)
  * own region and account; one outside the caller's namespace does not
  * resolve here (cross-account use comes with key policies).
  */
-k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
-			 struct kms_key **out)
+k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allow_alias,
+				struct kms_key **out)
 {
 	char prefix[128];
 	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:%s:", c->region, c->principal.account);
@@ -438,27 +457,13 @@ k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias
 	if (strncmp(rest, "alias/", 6) == 0) {
 		if (!allow_alias)
 			return api_fail(c, K_E_NOT_FOUND, "Invalid keyId %s", key_id);
-		struct kbuf doc;
-		kbuf_init(&doc, 64u << 10);
-		int64_t ver;
-		k_status rc = storage_get(store, "alias", c->ns, rest, &doc, &ver);
-		if (rc == K_E_NOT_FOUND) {
-			kbuf_release(&doc);
+		/* The alias cache (ops_aliases.c): no storage read once warm. */
+		char target[37];
+		k_status rc = kms_alias_lookup(c->ns, rest, target);
+		if (rc == K_E_NOT_FOUND)
 			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
-		}
-		if (rc != K_OK) {
-			kbuf_release(&doc);
-			return rc;
-		}
-		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
-		kbuf_release(&doc);
-		const char *target = json_string_value(json_object_get(j, "TargetKeyId"));
-		if (target == NULL) {
-			json_decref(j);
-			return K_E_INTERNAL;
-		}
+		GUARD(rc);
 		rc = kms_key_get(c->ns, target, out);
-		json_decref(j);
 		if (rc == K_E_NOT_FOUND)
 			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
 		return rc;
@@ -484,6 +489,9 @@ k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias
  */
 k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
 {
+	/* The table of ops_lifecycle.c decides, per operation. */
+	if (c->op != NULL)
+		return kms_check_key_state(c, k);
 	switch (k->state) {
 	case KS_ENABLED:
 		return K_OK;
@@ -523,4 +531,75 @@ json_t *kms_key_metadata(const struct kms_key *k)
 	json_object_set_new(m, "KeyState", json_string(kms_state_name(k->state)));
 	json_object_set_new(m, "Enabled", json_boolean(k->state == KS_ENABLED));
 	return m;
+}
+
+/*
+ * Authorization: a key ARN of another account in the caller's region
+ * resolves in that account's namespace ("To perform cryptographic
+ * operations on a KMS key in a different account, specify the key ARN or
+ * alias ARN", https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html);
+ * every resolved key is then authorized for the operation (kms/authz.h).
+ */
+k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
+			 struct kms_key **out)
+{
+	char prefix[96];
+	int pl = snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:", c->region);
+	k_status rc;
+	const char *acct = key_id + pl;
+	if (pl > 0 && strncmp(key_id, prefix, (size_t)pl) == 0 && strlen(acct) > 13 && acct[12] == ':' &&
+	    strncmp(acct, c->principal.account, 12) != 0 && strncmp(acct + 13, "key/", 4) == 0) {
+		char ns[64];
+		snprintf(ns, sizeof ns, "%.12s:%s", acct, c->region);
+		uint8_t uuid[16];
+		if (!parse_uuid(acct + 17, uuid))
+			return api_fail(c, K_E_NOT_FOUND, "Invalid keyId '%s'", key_id);
+		rc = kms_key_get(ns, acct + 17, out);
+		if (rc == K_E_NOT_FOUND)
+			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
+		GUARD(rc);
+	} else {
+		GUARD(kms_resolve_key_noauth(c, key_id, allow_alias, out));
+	}
+	rc = authz_key(c, *out);
+	if (rc != K_OK) {
+		kms_key_unref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+struct any_account {
+	const char *region;
+	char ns[64];
+};
+
+static k_status any_account_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct any_account *a = arg;
+	const char *ns = storage_list_ns();
+	size_t nl = ns ? strlen(ns) : 0, rl = strlen(a->region);
+	if (nl == 12 + 1 + rl && ns[12] == ':' && strcmp(ns + 13, a->region) == 0) {
+		snprintf(a->ns, sizeof a->ns, "%s", ns);
+		return K_E_LIMIT_EXCEEDED; /* found: stop */
+	}
+	return K_OK;
+}
+
+/*
+ * Authorization: the key a symmetric ciphertext names, in whichever
+ * account of the caller's region holds it, so that a Decrypt without KeyId
+ * works across accounts as in AWS (whose ciphertexts name the key). The
+ * caller must authorize the result (kms/authz.h): nothing is granted by
+ * finding it. Key ids are random UUIDs, unique across accounts.
+ */
+k_status kms_key_get_any_account(const char *region, const char *id, struct kms_key **out)
+{
+	struct any_account a = {.region = region};
+	k_status rc = storage_list(store, "key", NULL, id, NULL, 16, any_account_cb, &a);
+	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED)
+		return rc;
+	if (a.ns[0] == 0)
+		return K_E_NOT_FOUND;
+	return kms_key_get(a.ns, id, out);
 }

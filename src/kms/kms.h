@@ -39,6 +39,12 @@ enum kms_key_state {
 struct kms_material {
 	atomic_int refs;
 	uint32_t n;                 /* versions 1..n */
+	/*
+	 * Asymmetric keys: the parsed private key of v[n-1] (a struct
+	 * asym_key), made on first use by ops_asym.c and published with a
+	 * compare-and-swap; freed with the material (kms_asym_parsed_free).
+	 */
+	_Atomic(void *) parsed;
 	struct ksecret *v[];        /* v[i] is version i+1 */
 };
 
@@ -54,6 +60,8 @@ struct kms_key {
 	const char *spec;           /* points into doc */
 	const char *usage;          /* points into doc */
 	struct kms_material *mat;   /* NULL for keys without local material */
+	/* Authorization: the key policy, parsed once per snapshot (kms/authz.h); may be NULL. */
+	struct policy *policy;
 };
 
 /* Sets the store the KMS service uses and registers its operation table. */
@@ -133,5 +141,146 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
+/* audit (issue 8): GetKeyLastUsage, kept from the audit stream (src/audit/lastuse.c) */
+k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
+
+/* AWS managed keys (managed.c) */
+/*
+ * Finds, or creates on first use, the AWS managed key behind
+ * alias/aws/<service> in the caller's namespace (KeyManager "AWS", AWS's
+ * description and managed-key policy). Safe when requests race to create
+ * it: exactly one key is created. On K_OK *out is a referenced snapshot
+ * (release with kms_key_unref).
+ */
+K_MUST_CHECK k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key **out);
+
+/* Lifecycle: aliases, tags, key states, deletion, rotation (ops_aliases.c,
+ * ops_tags.c, ops_lifecycle.c, ops_rotation.c) */
+/*
+ * Like kms_key_update, and the extra storage ops (due-index records,
+ * alias records...) are applied in the same atomic write as the key.
+ */
+K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+					 const struct storage_op *extra, size_t n_extra,
+					 struct kms_key **out);
+/*
+ * The alias cache: alias name -> target key id per namespace, sharded,
+ * filled from storage on a miss and kept current by Create/Update/
+ * DeleteAlias, so resolving an alias on a crypto request reads no
+ * storage once warm. K_E_NOT_FOUND if the alias does not exist.
+ */
+K_MUST_CHECK k_status kms_alias_lookup(const char *ns, const char *name, char target[37]);
+/* Sets (target non-NULL) or removes (NULL) a cached alias after a write. */
+void kms_alias_cache_set(const char *ns, const char *name, const char *target);
+void kms_alias_cache_clear(void);
+/*
+ * AWS's key-state table (ops_lifecycle.c), as data: for the operation
+ * c->op and the key's state, K_OK or DisabledException /
+ * KMSInvalidStateException with AWS's message. An operation missing from
+ * the table gets the rule of cryptographic operations.
+ * kms_require_enabled applies it too.
+ */
+K_MUST_CHECK k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k);
+/* True for KeyManager "AWS" keys (AWS managed keys). */
+bool kms_key_is_aws_managed(const struct kms_key *k);
+/*
+ * K_OK for a customer managed key; for an AWS managed key the
+ * AccessDeniedException AWS gives to any change of it (disable, delete,
+ * rotate, tag, describe, policy): use it in every such operation.
+ */
+K_MUST_CHECK k_status kms_deny_aws_managed(struct api_ctx *c, const struct kms_key *k);
+/* Registers the lifecycle's scheduled work (deletions, rotations). */
+K_MUST_CHECK k_status kms_lifecycle_init(void);
+k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_resource_tags(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_update_key_description(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_enable_key(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_disable_key(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_key_rotations(struct api_ctx *c, json_t *in, json_t *out);
+/* Scheduled work (ops_lifecycle.c / ops_rotation.c), run by the scheduler. */
+k_status kms_run_due_deletions(int64_t now);
+k_status kms_run_due_rotations(int64_t now);
+/* Adds a new material version to a key now (rotation); *out the new snapshot. */
+K_MUST_CHECK k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand,
+				     struct kms_key **out);
+/* The due-index task of automatic rotation (kms/scheduler.h), shared with managed.c. */
+#define KMS_ROTATE_TASK "kms.rotate"
+/*
+ * Audit of kinko's own work (glue): writes the "AwsServiceEvent" AWS logs
+ * for work KMS does by itself (event "RotateKey", "DeleteKey") with the
+ * key as the resource; `details` (borrowed, may be NULL) becomes
+ * serviceEventDetails. Defined in ops_lifecycle.c.
+ */
+K_MUST_CHECK k_status kms_key_service_event(const struct kms_key *k, const char *event_name,
+					    json_t *details, k_status outcome);
+
+/* Asymmetric, HMAC, key agreement, imported material (ops_asym.c, ops_import.c) */
+/* Frees a kms_material's parsed private key (NULL allowed). */
+void kms_asym_parsed_free(void *parsed);
+/* True for RSA and ECC keys (they have a public key). */
+bool kms_key_is_asymmetric(const struct kms_key *k);
+/*
+ * Encrypt / Decrypt with an RSA ENCRYPT_DECRYPT key (RSAES_OAEP_SHA_1/256):
+ * each checks usage, algorithm, limits and DryRun, acts, and fills out.
+ * kms_asym_encrypt gets the resolved key; kms_asym_decrypt resolves
+ * key_id itself (required for these keys).
+ */
+k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
+			  struct kslice pt, json_t *in, json_t *out);
+k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
+			  struct kslice ct, json_t *in, json_t *out);
+/*
+ * The same steps without rendering, for ReEncrypt: encrypt appends the
+ * ciphertext to ct; decrypt appends the plaintext to pt and on K_OK gives
+ * a reference to the key in *key_out.
+ */
+k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *alg,
+			      struct kslice pt, json_t *in, struct kbuf *ct);
+k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id, const char *alg,
+			      struct kslice ct, json_t *in, struct kbuf *pt,
+			      struct kms_key **key_out);
+/* Registers the expiry of imported key material with the scheduler. */
+K_MUST_CHECK k_status kms_import_init(void);
+k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_verify(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_generate_data_key_pair(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in, json_t *out);
+
+/* Authorization: key policies and grants (ops_policy.c, ops_grants.c; checks in authz.h) */
+k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_put_key_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_key_policies(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out);
+k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out);
+/*
+ * Resolves a key without authorizing (grant retirement by token, where
+ * the retiring principal is checked by the handler).
+ */
+/* A key by id in any account of a region (Decrypt across accounts); not authorized. */
+K_MUST_CHECK k_status kms_key_get_any_account(const char *region, const char *id,
+					      struct kms_key **out);
+K_MUST_CHECK k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allow_alias,
+					     struct kms_key **out);
 
 #endif

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "crypto/crypto.h"
+#include "kms/authz.h"
 #include "kms/kms.h"
 #include "core/banned.h"
 
@@ -87,9 +88,30 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 			 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 			 b[13], b[14], b[15]);
 		rc = kms_key_get(c->ns, id, &k);
+		/*
+		 * The ciphertext names a key this account and Region does not
+		 * have (any more): "After a KMS key is deleted, you can no longer
+		 * decrypt the data that was encrypted under that KMS key"
+		 * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
+		 * AWS answers NotFoundException naming the key, as for any
+		 * operation on a deleted key
+		 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
+		 */
+		/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
 		if (rc == K_E_NOT_FOUND)
-			return K_E_INVALID_CIPHERTEXT;
+			rc = kms_key_get_any_account(c->region, id, &k);
+		if (rc == K_E_NOT_FOUND) {
+			char arn[160];
+			kms_key_arn(c, id, arn, sizeof arn);
+			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
+		}
 		GUARD(rc);
+		/* Authorization: the key the ciphertext names (kms/authz.h). */
+		rc = authz_key(c, k);
+		if (rc != K_OK) {
+			kms_key_unref(k);
+			return rc;
+		}
 	}
 	struct kbuf canon;
 	kbuf_init(&canon, 64u << 10);
@@ -125,6 +147,10 @@ k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
 	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	if (kms_key_is_asymmetric(k)) { /* RSAES-OAEP (ops_asym.c) */
+		rc = kms_asym_encrypt(c, k, alg, kbuf_slice(&pt), in, out);
+		goto out;
+	}
 	GUARD_GOTO(require_encrypt_key(c, k, alg));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(sym_encrypt(k, ctx, kbuf_slice(&pt), &blob));
@@ -153,6 +179,10 @@ k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
 	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
+	if (alg != NULL && strncmp(alg, "RSAES_OAEP_", 11) == 0) { /* ops_asym.c */
+		rc = kms_asym_decrypt(c, key_id, alg, kbuf_slice(&ct), in, out);
+		goto out;
+	}
 	GUARD_GOTO(sym_decrypt(c, key_id, alg, kbuf_slice(&ct), ctx, &pt, &k));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(api_set_blob(out, "Plaintext", pt.ptr, pt.len));
@@ -184,16 +214,34 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_enum(c, in, "SourceEncryptionAlgorithm", false, enc_algs, &src_alg));
 	GUARD_GOTO(api_enum(c, in, "DestinationEncryptionAlgorithm", false, enc_algs, &dst_alg));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	GUARD_GOTO(sym_decrypt(c, src_id, src_alg, kbuf_slice(&ct), src_ctx, &pt, &src));
+	/* Authorization: kms:ReEncryptFrom on the source, kms:ReEncryptTo on the destination. */
+	c->authz.action = "kms:ReEncryptFrom";
+	c->authz.encryption_context = src_ctx;
+	c->authz.encryption_algorithm = src_alg;
+	if (src_alg != NULL && strncmp(src_alg, "RSAES_OAEP_", 11) == 0) /* ops_asym.c */
+		GUARD_GOTO(kms_asym_decrypt_raw(c, src_id, src_alg, kbuf_slice(&ct), NULL, &pt, &src));
+	else
+		GUARD_GOTO(sym_decrypt(c, src_id, src_alg, kbuf_slice(&ct), src_ctx, &pt, &src));
+	c->authz.action = "kms:ReEncryptTo";
+	c->authz.encryption_context = dst_ctx;
+	c->authz.encryption_algorithm = dst_alg;
+	c->authz.request_alias = dst_id != NULL && strncmp(dst_id, "alias/", 6) == 0 ? dst_id : NULL;
 	GUARD_GOTO(kms_resolve_key(c, dst_id, true, &dst));
-	GUARD_GOTO(require_encrypt_key(c, dst, dst_alg));
-	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(sym_encrypt(dst, dst_ctx, kbuf_slice(&pt), &blob));
+	c->authz.action = NULL;
+	if (kms_key_is_asymmetric(dst)) { /* RSAES-OAEP (ops_asym.c) */
+		GUARD_GOTO(kms_asym_encrypt_raw(c, dst, dst_alg, kbuf_slice(&pt), in, &blob));
+	} else {
+		GUARD_GOTO(require_encrypt_key(c, dst, dst_alg));
+		GUARD_GOTO(dry_run(c, in));
+		GUARD_GOTO(sym_encrypt(dst, dst_ctx, kbuf_slice(&pt), &blob));
+	}
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	json_object_set_new(out, "SourceKeyId", json_string(src->arn));
 	json_object_set_new(out, "KeyId", json_string(dst->arn));
-	json_object_set_new(out, "SourceEncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
-	json_object_set_new(out, "DestinationEncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
+	json_object_set_new(out, "SourceEncryptionAlgorithm",
+			    json_string(src_alg ? src_alg : "SYMMETRIC_DEFAULT"));
+	json_object_set_new(out, "DestinationEncryptionAlgorithm",
+			    json_string(dst_alg ? dst_alg : "SYMMETRIC_DEFAULT"));
 out:
 	kms_key_unref(src);
 	kms_key_unref(dst);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "kms/authz.h"
 #include "kms/kms.h"
 #include "kms/specs.h"
 #include "core/json.h"
@@ -89,7 +90,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 {
 	const char *policy, *desc, *usage, *spec, *cmk_spec, *origin, *store_id;
 	bool has_bypass, bypass, has_mr, multi_region;
-	GUARD(api_string(c, in, "Policy", false, 1, 32768, &policy));
+	GUARD(api_string(c, in, "Policy", false, 1, 131072, &policy));
 	GUARD(api_string(c, in, "Description", false, 0, 8192, &desc));
 	GUARD(api_enum(c, in, "KeyUsage", false, kms_usage_names, &usage));
 	GUARD(api_enum(c, in, "CustomerMasterKeySpec", false, kms_spec_names, &cmk_spec));
@@ -128,8 +129,8 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 	if (multi_region)
 		return api_fail(c, K_E_UNSUPPORTED,
 				"Multi-Region keys are not available on this server yet.");
-	if (policy != NULL)
-		GUARD(kms_validate_policy_text(c, policy));
+	if (policy != NULL) /* authorization: a real policy, and the lockout safety check */
+		GUARD(authz_check_new_key_policy(c, policy, NULL, has_bypass && bypass));
 
 	char id[37], arn[160];
 	new_uuid(id);
@@ -191,9 +192,11 @@ k_status kms_op_describe_key(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	struct kms_key *k = NULL;
 	GUARD(kms_resolve_key(c, key_id, true, &k));
-	json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
+	k_status rc = kms_check_key_state(c, k); /* every state: the table says so */
+	if (rc == K_OK)
+		json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
 	kms_key_unref(k);
-	return K_OK;
+	return rc;
 }
 
 struct list_state {

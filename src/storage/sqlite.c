@@ -740,6 +740,83 @@ out:
 }
 
 /*
+ * Deletes every row whose ns starts with the prefix, in one transaction
+ * through the writer gate like apply(). secure_delete is on, so the
+ * deleted documents' bytes are overwritten. The prefix is compared with
+ * substr() rather than LIKE, so '%' and '_' in it mean themselves.
+ */
+static k_status sqlite_purge(struct storage *s, const char *ns_prefix)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	sqlite3_stmt *stmt = NULL;
+	bool locked = false;
+	bool in_tx = false;
+	k_status rc = K_OK;
+
+	GUARD(check_name(ns_prefix, false));
+	GUARD(pool_acquire(st, &c));
+	GUARD_GOTO(write_enter(st, c->busy_ms));
+	locked = true;
+	GUARD_GOTO(conn_run(c, ST_BEGIN, "begin"));
+	in_tx = true;
+	int src = sqlite3_prepare_v2(c->db,
+				     "DELETE FROM docs WHERE substr(ns, 1, length(?1)) = ?1", -1,
+				     &stmt, NULL);
+	if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "prepare purge");
+		goto out;
+	}
+	GUARD_GOTO(bind_text(c, stmt, 1, ns_prefix));
+	src = sqlite3_step(stmt);
+	if (src != SQLITE_DONE) {
+		rc = conn_fail(c, src, "purge");
+		goto out;
+	}
+	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
+	in_tx = false;
+out:
+	sqlite3_finalize(stmt);
+	if (in_tx)
+		conn_rollback(c);
+	if (locked)
+		write_leave(st);
+	pool_release(st, c);
+	return rc;
+}
+
+/*
+ * secure_delete overwrites deleted content in the database pages, but in
+ * WAL mode the older images of those pages stay in the -wal file until a
+ * checkpoint copies the newest images back and the log is reset.
+ * TRUNCATE mode does both and cuts the -wal file to zero bytes. Writers
+ * of this process are held at the gate meanwhile; a reader of another
+ * connection can keep it from completing (SQLITE_BUSY: retry later).
+ */
+static k_status sqlite_scrub(struct storage *s)
+{
+	struct sqlite_store *st = store_of(s);
+	struct sqlite_conn *c = NULL;
+	k_status rc = K_OK;
+
+	GUARD(pool_acquire(st, &c));
+	GUARD_GOTO(write_enter(st, c->busy_ms));
+	int log_frames = -1, done_frames = -1;
+	int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+					    &done_frames);
+	write_leave(st);
+	if (src == SQLITE_BUSY) {
+		LOG_WARN("storage: scrub checkpoint could not complete (busy); will retry");
+		rc = K_E_STORE_UNAVAILABLE;
+	} else if (src != SQLITE_OK) {
+		rc = conn_fail(c, src, "scrub checkpoint");
+	}
+out:
+	pool_release(st, c);
+	return rc;
+}
+
+/*
  * Brings the schema up to date: all pending migrations and the new
  * user_version commit together or not at all. A database from a newer
  * build is refused, since this build cannot know what its schema means.
@@ -902,6 +979,8 @@ static const struct storage_vtbl sqlite_vtbl = {
 	.list = sqlite_list,
 	.check = sqlite_check,
 	.close = sqlite_close,
+	.purge = sqlite_purge,
+	.scrub = sqlite_scrub,
 };
 
 k_status storage_sqlite_open(const char *dir, struct storage **out)

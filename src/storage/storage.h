@@ -95,6 +95,20 @@ struct storage_vtbl {
 	 */
 	k_status (*check)(struct storage *s);
 	void (*close)(struct storage *s);
+	/*
+	 * Deletes every record, of every kind, whose ns starts with ns_prefix
+	 * (non-empty), atomically and durably; K_OK also when none matched.
+	 * For the test-mode reset ("ACCOUNT:" empties one account).
+	 */
+	k_status (*purge)(struct storage *s, const char *ns_prefix);
+	/*
+	 * Makes deleted documents unrecoverable from the store's files: the
+	 * backend's logs of older page images are folded into the database
+	 * (where deleted content is overwritten) and emptied. Call after
+	 * deleting key material. K_E_STORE_UNAVAILABLE if a reader or writer
+	 * kept it from completing (retry later).
+	 */
+	k_status (*scrub)(struct storage *s);
 };
 
 struct storage {
@@ -145,6 +159,14 @@ static inline K_MUST_CHECK k_status storage_list(struct storage *s, const char *
 static inline K_MUST_CHECK k_status storage_check(struct storage *s)
 {
 	return s->vt->check(s);
+}
+static inline K_MUST_CHECK k_status storage_purge(struct storage *s, const char *ns_prefix)
+{
+	return s->vt->purge != NULL ? s->vt->purge(s, ns_prefix) : K_E_UNSUPPORTED;
+}
+static inline K_MUST_CHECK k_status storage_scrub(struct storage *s)
+{
+	return s->vt->scrub != NULL ? s->vt->scrub(s) : K_OK;
 }
 static inline void storage_close(struct storage *s)
 {

@@ -76,6 +76,43 @@ class Server:
                             aws_access_key_id=key, aws_secret_access_key=secret,
                             aws_session_token=token, config=cfg)
 
+    # Test mode (a server started with --test-mode): the KinkoTest service.
+    def test_call(self, operation, body=None, region="us-east-1", key="test", secret="test"):
+        """Sends a signed KinkoTest.<operation> request; returns the parsed
+        answer, or raises AssertionError with the error body."""
+        import urllib.error
+        import urllib.request
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+        data = json.dumps(body or {}).encode()
+        req = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.endpoint + "/", data=data,
+            headers={"Content-Type": "application/x-amz-json-1.1",
+                     "X-Amz-Target": "KinkoTest." + operation})
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret),
+                                "kms", region).add_auth(req)
+        prepared = req.prepare()
+        r = urllib.request.Request(prepared.url, data=prepared.body, method="POST",
+                                   headers=dict(prepared.headers.items()))
+        try:
+            with urllib.request.urlopen(r, timeout=60) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise AssertionError("KinkoTest.%s failed (%d): %s" % (operation, e.code, e.read()))
+
+    def advance_clock(self, seconds, **kw):
+        """Moves the server clock forward (needs --test-mode); returns the server's new now."""
+        return self.test_call("AdvanceClock", {"Seconds": int(seconds)}, **kw)["Now"]
+
+    def run_scheduler(self, **kw):
+        """Runs all due scheduled work (deletions, rotations, ...) now and waits for it."""
+        return self.test_call("RunScheduler", {}, **kw)
+
+    def reset(self, **kw):
+        """Empties the caller's account: keys, aliases, grants, secrets, caches."""
+        return self.test_call("Reset", {}, **kw)
+
     def aws(self, *args, region="us-east-1", key="test", secret="test", check=True):
         """Runs the AWS CLI against this server; returns (rc, stdout, stderr)."""
         env = dict(os.environ)
@@ -149,3 +186,77 @@ def write_json(path, doc):
         json.dump(doc, f)
     os.chmod(path, 0o600)
     return path
+
+
+# Secrets Manager: a temporary PostgreSQL server for the rotation-function
+# tests (Debian's postgresql package). It listens on a free loopback port
+# only, keeps its data in a temporary folder, and runs as the postgres
+# user, because PostgreSQL refuses to run as root.
+class Postgres:
+    def __init__(self):
+        import glob
+        import secrets as pysecrets
+        import socket
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins:
+            pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it)")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="kinko-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.password = pysecrets.token_hex(16)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.host = "127.0.0.1"
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(self.password + "\n")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chmod(self.dir, 0o700)
+            for p in (self.dir, pwfile):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=scram-sha-256",
+                  "--pwfile=" + pwfile, "-E", "UTF8")
+        os.unlink(pwfile)
+        self._run("pg_ctl", "-D", self.data, "-w", "-l", os.path.join(self.dir, "pg.log"),
+                  "-o", "-c listen_addresses=127.0.0.1 -p %d -k %s" % (self.port, self.dir),
+                  "start")
+
+    def _run(self, tool, *args):
+        cmd = [os.path.join(self.bin, tool)] + list(args)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def connect(self, user="postgres", password=None, dbname="postgres"):
+        import psycopg2
+        conn = psycopg2.connect(host=self.host, port=self.port, user=user, dbname=dbname,
+                                password=self.password if password is None else password,
+                                connect_timeout=5)
+        conn.autocommit = True
+        return conn
+
+    def can_login(self, user, password):
+        import psycopg2
+        try:
+            self.connect(user, password).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def stop(self):
+        try:
+            self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    pg = Postgres()
+    yield pg
+    pg.stop()

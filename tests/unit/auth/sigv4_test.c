@@ -476,6 +476,52 @@ static int sign_vreq(const struct vreq *v, const char *akid, const char *secret,
 	return ok;
 }
 
+/*
+ * Signs `v` the way an S3-style client signs UNSIGNED-PAYLOAD: `v` carries
+ * X-Amz-Content-Sha256 with the body's real hash `real`; the canonical
+ * request is built for that, then every occurrence of the hash (the header
+ * line and the last line) becomes the literal UNSIGNED-PAYLOAD, exactly as
+ * such a client computes it.
+ */
+static int sign_unsigned_payload(const struct vreq *v, const char *real, const char *amz_date,
+				 const char *signed_headers, char *authz, size_t cap)
+{
+	struct built b;
+	struct kbuf creq, sts;
+	char date[9], hex[65], text[8192], swapped[8192];
+	uint8_t sig[32];
+	int ok = 0;
+	struct ksecret *s = secret_of("test");
+
+	build(v, NULL, &b);
+	kbuf_init(&creq, 1 << 16);
+	kbuf_init(&sts, 1024);
+	memcpy(date, amz_date, 8);
+	date[8] = '\0';
+	if (s != NULL && sigv4_canonical_request(&b.req, kslice_cstr(signed_headers), &creq) == K_OK &&
+	    creq.len < sizeof text) {
+		snprintf(text, sizeof text, "%s", kbuf_cstr(&creq));
+		while (strstr(text, real) != NULL) {
+			replace(text, real, "UNSIGNED-PAYLOAD", swapped, sizeof swapped);
+			snprintf(text, sizeof text, "%s", swapped);
+		}
+		if (sigv4_string_to_sign(amz_date, date, "us-east-1", "kms", kslice_cstr(text), &sts) ==
+			    K_OK &&
+		    sigv4_sign(s, date, "us-east-1", "kms", kbuf_slice(&sts), sig) == K_OK) {
+			to_hex(sig, sizeof sig, hex);
+			int n = snprintf(authz, cap,
+					 "AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, "
+					 "SignedHeaders=%s, Signature=%s",
+					 date, signed_headers, hex);
+			ok = n > 0 && (size_t)n < cap;
+		}
+	}
+	kbuf_release(&creq);
+	kbuf_release(&sts);
+	ksecret_free(s);
+	return ok;
+}
+
 /* The canonical request's line `line` (0-based) for a bare GET of path?query. */
 static void creq_line(const char *path, const char *query, int line, char *out, size_t cap)
 {
@@ -869,7 +915,11 @@ static void test_bad_signature_value(void)
 	kbuf_release(&msg);
 }
 
-/* X-Amz-Content-Sha256: the real hash, UNSIGNED-PAYLOAD, or refused. */
+/*
+ * X-Amz-Content-Sha256: the real hash, or refused. UNSIGNED-PAYLOAD is an
+ * Amazon S3 option; kinko refuses it even when the client signed it, so no
+ * body goes unsigned.
+ */
 static void test_content_sha256(void)
 {
 	struct kbuf msg;
@@ -886,22 +936,32 @@ static void test_content_sha256(void)
 	v.headers[7].value = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 	CHECK_EQ_INT(check(&v, b->authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
 
-	/* Signed as UNSIGNED-PAYLOAD: the canonical request says so, the body is free. */
+	/*
+	 * UNSIGNED-PAYLOAD, whether or not the client signed the header, and
+	 * whatever the body: refused with AWS's mismatch message, and the
+	 * canonical request cannot be built for it.
+	 */
+	static const char real[] = "6323277e2dc69e495880c279af04a17fbe3c2178d84af941eaffec6a2fabeb0e";
+	v.headers[7].value = real;
+	CHECK(sign_unsigned_payload(&v, real, BOTO_DATE,
+				    "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target",
+				    authz, sizeof authz));
 	v.headers[7].value = "UNSIGNED-PAYLOAD";
 	CHECK_EQ_INT(check(&v, b->authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
-	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
-			"content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target", authz,
-			sizeof authz));
-	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
+	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STR(kbuf_cstr(&msg), "");
 	v.body = "{}";
-	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
+	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
+	v.headers[7].value = "unsigned-payload";
+	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
 
 	struct built bt;
 	struct kbuf creq;
+	v.headers[7].value = "UNSIGNED-PAYLOAD";
 	build(&v, NULL, &bt);
 	kbuf_init(&creq, 4096);
-	CHECK_EQ_INT(sigv4_canonical_request(&bt.req, KSLICE_LIT("host"), &creq), K_OK);
-	CHECK(strstr(kbuf_cstr(&creq), "\nhost\nUNSIGNED-PAYLOAD") != NULL);
+	CHECK_EQ_INT(sigv4_canonical_request(&bt.req, KSLICE_LIT("host"), &creq), K_E_INVALID_SIGNATURE);
+	CHECK_EQ_INT((int)creq.len, 0);
 	kbuf_release(&creq);
 	kbuf_release(&msg);
 }

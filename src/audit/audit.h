@@ -1,0 +1,202 @@
+/*
+ * audit.h — the audit trail: one CloudTrail-format event per API call,
+ * written durably before the response, in hash-chained log files whose
+ * digests kinko signs (docs/AUDIT.md).
+ *
+ * The log folder holds:
+ *   kinko-audit-<first seq, 20 digits>.jsonl   log files, one record a line
+ *   kinko-audit-<first seq>.jsonl.digest       the signed digest of a sealed file
+ *   kinko-audit-public.pem                     the Ed25519 public key of the digests
+ * A record line is
+ *   {"kinkoSeq":N,"kinkoPrev":"<hex SHA-256 of record N-1's line>","kinkoType":"event"|"intent","event":{...}}
+ * and its hash is SHA-256 over the line's bytes without the newline. The
+ * sequence and the chain run across files. A file is sealed (rotation by
+ * size or age, shutdown, or on the next start after a crash) by a digest
+ * naming its byte count, SHA-256, record count and seq range, the last
+ * record's hash and the previous digest's SHA-256, signed with kinko's
+ * audit key (Ed25519, kept raw in the data folder with mode 0600).
+ *
+ * Writing is a group commit: the request thread formats its event, queues
+ * it and waits; whichever waiting thread finds no writer active becomes
+ * the writer for everything queued (one write(2), and one fdatasync in
+ * "fsync" mode), then wakes the others. In "write" mode a background
+ * thread runs fdatasync every AUDIT_FLUSH_MS instead (see docs/AUDIT.md
+ * for what each mode promises). A failed write is rolled back (the file
+ * is cut back to its last good length) and every call in that batch
+ * fails; the next batch tries again, so kinko recovers by itself when
+ * space returns.
+ *
+ * Thread safety: every function may be called from any thread after
+ * audit_open() and before audit_close().
+ */
+#ifndef KINKO_AUDIT_AUDIT_H
+#define KINKO_AUDIT_AUDIT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/result.h"
+
+#define AUDIT_FLUSH_MS 200
+#define AUDIT_PUBLIC_KEY_FILE "kinko-audit-public.pem"
+
+enum audit_sync {
+	AUDIT_SYNC_FSYNC = 0,  /* each call waits for its batch's fdatasync */
+	AUDIT_SYNC_WRITE = 1,  /* each call waits for its batch's write(2); fdatasync every AUDIT_FLUSH_MS */
+};
+
+struct audit_options {
+	const char *dir;            /* the log folder (created 0700 if missing) */
+	const char *key_file;       /* the signing key file (created 0600 if missing) */
+	enum audit_sync sync;
+	uint64_t max_file_bytes;    /* rotate when a file would pass this (0: 64 MiB) */
+	int64_t rotate_seconds;     /* rotate a file this old (0: 3600) */
+};
+
+/*
+ * Opens the trail: loads or creates the signing key, writes the public
+ * key file, seals a file left unsealed by a crash, continues the chain,
+ * rebuilds the last-use index and starts the flusher. `msg` gets a
+ * reason on failure.
+ */
+K_MUST_CHECK k_status audit_open(const struct audit_options *o, struct kbuf *msg);
+/* Seals the current file and stops. Safe to call when not open. */
+void audit_close(void);
+bool audit_enabled(void);
+const char *audit_dir(void);
+
+/*
+ * Whether an operation changes state (everything but the cryptographic
+ * operations and Describe/Get/List/Lookup calls). Such calls get an
+ * "intent" record before the handler runs, and their readOnly is false.
+ */
+bool audit_op_mutates(const char *event_source, const char *op_name);
+
+/*
+ * Before the handler of a state-changing call: writes a durable intent
+ * record (request id, operation, caller). If it cannot be written the
+ * call must fail with K_E_INTERNAL before acting, so nothing changes.
+ * K_OK without writing for calls that change nothing or when audit is off.
+ */
+K_MUST_CHECK k_status audit_intent(struct api_ctx *c);
+
+/*
+ * After the handler, before the response is rendered: writes the call's
+ * event (rc and the error message decide errorCode/errorMessage) and waits
+ * until it is written as the sync mode promises. Not K_OK: the event could
+ * not be written; the caller answers with an internal error instead.
+ * `in` and `out` may be NULL. Never logs plaintext, key material or a
+ * secret value: members holding them are dropped.
+ */
+K_MUST_CHECK k_status audit_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+				 const char *err_msg);
+
+/*
+ * For work kinko does by itself (the scheduler's rotations and deletions):
+ * writes an "AwsServiceEvent" event the way AWS logs RotateKey and
+ * DeleteKey: userIdentity {"accountId", "invokedBy": event_source},
+ * sourceIPAddress and userAgent = event_source, the key as the resource,
+ * and `details` (borrowed; may be NULL) as serviceEventDetails.
+ *   event_source  "kms.amazonaws.com"
+ *   event_name    "RotateKey", "DeleteKey", ...
+ *   account, region  the key's account and region
+ *   resource_arn  the key ARN (NULL: none); resource_type "AWS::KMS::Key"
+ *   outcome       K_OK, or the failure (errorCode/errorMessage are set)
+ * Returns K_OK once durable (as audit_call); K_OK at once if audit is off.
+ */
+K_MUST_CHECK k_status audit_emit_service_event(const char *event_source, const char *event_name,
+					       const char *account, const char *region,
+					       const char *resource_arn, const char *resource_type,
+					       json_t *details, k_status outcome);
+
+/* Number of audit writes that failed since start (for /metrics). */
+uint64_t audit_write_failures(void);
+
+/* ---- building events (event.c) ---- */
+
+/* "2025-01-31T12:00:00Z" for a time in seconds since the epoch. */
+void audit_iso8601(int64_t t, char out[32]);
+/* Parses the same form (also with fractional seconds); false if malformed. */
+bool audit_parse_iso8601(const char *s, int64_t *out);
+/*
+ * The CloudTrail event of a call as a new JSON object (NULL when out of
+ * memory). `event_id` receives the eventID (a UUID).
+ */
+json_t *audit_build_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+			  const char *err_msg, char event_id[37]);
+/* A request member list with sensitive members removed and names in camelCase (new ref). */
+json_t *audit_redact(json_t *members, bool top_level);
+
+/* ---- reading logs (reader.c) ---- */
+
+/*
+ * Calls cb for every record of every log file in dir, in file and line
+ * order (oldest first). `line` is the whole record; `event` its "event"
+ * member (borrowed). Only complete lines are read. cb returns false to stop.
+ */
+typedef bool (*audit_record_cb)(void *arg, uint64_t seq, const char *type, json_t *event,
+				const char *file);
+K_MUST_CHECK k_status audit_scan(const char *dir, audit_record_cb cb, void *arg);
+
+/* ---- the offline verifier (verify.c) ---- */
+
+/*
+ * Checks a log folder: signatures and chain of the digests, each file
+ * against its digest, and the record chain across files. Prints one line
+ * per problem to `out` naming the file and record (changed, removed,
+ * inserted, reordered, truncated), then a summary. `public_key_pem` NULL:
+ * the folder's kinko-audit-public.pem. Returns the number of problems
+ * (0: intact), or -1 if the folder or key cannot be read.
+ */
+long audit_verify_dir(const char *dir, const char *public_key_pem, FILE *out);
+
+/* ---- signing (sign.c) ---- */
+
+struct audit_signer;
+/* Loads the raw Ed25519 private key in path, or creates it (mode 0600). */
+K_MUST_CHECK k_status audit_signer_open(const char *path, struct audit_signer **out,
+					struct kbuf *msg);
+void audit_signer_free(struct audit_signer *s);
+/* The public key as PEM (appended to out) and its SHA-256 fingerprint (hex). */
+K_MUST_CHECK k_status audit_signer_public_pem(const struct audit_signer *s, struct kbuf *out);
+const char *audit_signer_fingerprint(const struct audit_signer *s);
+/* Signs msg; the base64 signature is appended to sig_b64. */
+K_MUST_CHECK k_status audit_sign(const struct audit_signer *s, struct kslice msg,
+				 struct kbuf *sig_b64);
+/*
+ * Verifies a base64 signature with a PEM public key; K_OK or
+ * K_E_KMS_INVALID_SIGNATURE. `fpr_out` (65 bytes, may be NULL) gets the
+ * key's fingerprint.
+ */
+K_MUST_CHECK k_status audit_verify_signature(const char *public_pem, struct kslice msg,
+					     const char *sig_b64, char *fpr_out);
+
+/* ---- the last-use index and GetKeyLastUsage (lastuse.c) ---- */
+
+/* Records a successful cryptographic use of a key (from the audit stream). */
+void audit_lastuse_note(const char *key_arn, const char *op, int64_t t, const char *event_id,
+			const char *request_id);
+/* The time tracking began (the oldest event in the logs, or the first start). */
+int64_t audit_lastuse_tracking_start(void);
+void audit_lastuse_set_tracking_start(int64_t t);
+void audit_lastuse_reset(void);
+/* Feeds the index from one logged event (used while rebuilding it). */
+void audit_lastuse_from_event(json_t *event);
+
+/* ---- the usage and cost report (usage.c) ---- */
+
+struct audit_usage_options {
+	const char *dir;        /* the audit folder */
+	int64_t from, to;       /* the period [from, to) in seconds */
+	const char *prices;     /* a price table file (JSON), NULL: AWS list prices */
+	bool json;              /* JSON output instead of a table */
+};
+/* Writes the report to out; returns 0, or 1 with a reason on stderr. */
+int audit_usage_report(const struct audit_usage_options *o, FILE *out);
+/* Writes the default price table as JSON. */
+void audit_usage_print_prices(FILE *out);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * lastuse.c — the last cryptographic use of each key, fed from the audit
+ * stream, and the GetKeyLastUsage operation.
+ *
+ * GetKeyLastUsage (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html):
+ * "Returns usage information about the last successful cryptographic
+ * operation performed with a specified KMS key, including the operation
+ * type, timestamp, and associated CloudTrail event ID." TrackingStartDate
+ * is "the date from which KMS began recording cryptographic activity for
+ * this key, or the date the KMS key was created, whichever is later";
+ * "Alias names are not supported" as KeyId.
+ *
+ * The index is a sharded hash map (key ARN -> last use) with a mutex per
+ * shard; an update is made after the call's event is durable, off the
+ * shared path of other keys. It is rebuilt from the logs at start.
+ */
+#include "audit/audit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "kms/kms.h"
+#include "core/banned.h"
+
+#define SHARDS 64
+
+struct use {
+	char arn[300];
+	char op[48];
+	int64_t t;
+	char event_id[40];
+	char request_id[40];
+	struct use *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct use *head;
+} shards[SHARDS];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Atomic int64_t tracking_start;
+
+static void init_shards(void)
+{
+	for (size_t i = 0; i < SHARDS; i++)
+		pthread_mutex_init(&shards[i].mu, NULL);
+}
+
+static size_t shard_of(const char *arn)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = arn; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return (size_t)(h % SHARDS);
+}
+
+void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *event_id,
+			const char *request_id)
+{
+	if (arn == NULL || op == NULL)
+		return;
+	pthread_once(&once, init_shards);
+	size_t s = shard_of(arn);
+	pthread_mutex_lock(&shards[s].mu);
+	struct use *u = shards[s].head;
+	while (u != NULL && strcmp(u->arn, arn) != 0)
+		u = u->next;
+	if (u == NULL) {
+		u = calloc(1, sizeof *u);
+		if (u == NULL) {
+			pthread_mutex_unlock(&shards[s].mu);
+			return;
+		}
+		snprintf(u->arn, sizeof u->arn, "%s", arn);
+		u->next = shards[s].head;
+		shards[s].head = u;
+	}
+	if (t >= u->t) {
+		snprintf(u->op, sizeof u->op, "%s", op);
+		u->t = t;
+		snprintf(u->event_id, sizeof u->event_id, "%s", event_id ? event_id : "");
+		snprintf(u->request_id, sizeof u->request_id, "%s", request_id ? request_id : "");
+	}
+	pthread_mutex_unlock(&shards[s].mu);
+}
+
+void audit_lastuse_set_tracking_start(int64_t t)
+{
+	atomic_store(&tracking_start, t);
+}
+
+int64_t audit_lastuse_tracking_start(void)
+{
+	return atomic_load(&tracking_start);
+}
+
+void audit_lastuse_reset(void)
+{
+	pthread_once(&once, init_shards);
+	for (size_t i = 0; i < SHARDS; i++) {
+		pthread_mutex_lock(&shards[i].mu);
+		struct use *u = shards[i].head;
+		shards[i].head = NULL;
+		pthread_mutex_unlock(&shards[i].mu);
+		while (u != NULL) {
+			struct use *n = u->next;
+			free(u);
+			u = n;
+		}
+	}
+	atomic_store(&tracking_start, 0);
+}
+
+static bool lookup(const char *arn, struct use *out)
+{
+	pthread_once(&once, init_shards);
+	size_t s = shard_of(arn);
+	bool found = false;
+	pthread_mutex_lock(&shards[s].mu);
+	for (struct use *u = shards[s].head; u != NULL; u = u->next) {
+		if (strcmp(u->arn, arn) == 0) {
+			*out = *u;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&shards[s].mu);
+	return found;
+}
+
+k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *key_id;
+	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	struct kms_key *k = NULL;
+	GUARD(kms_resolve_key(c, key_id, false, &k));
+	json_t *cd = json_object_get(k->doc, "CreationDate");
+	int64_t created = json_is_integer(cd) ? (int64_t)json_integer_value(cd)
+			  : json_is_real(cd)  ? (int64_t)json_real_value(cd)
+					      : 0;
+	int64_t start = audit_lastuse_tracking_start();
+	if (start == 0 || !audit_enabled())
+		start = c->now;
+	int64_t tracking = created > start ? created : start;
+	json_object_set_new(out, "KeyId", json_string(k->id));
+	json_object_set_new(out, "KeyCreationDate", json_integer((json_int_t)created));
+	json_object_set_new(out, "TrackingStartDate", json_integer((json_int_t)tracking));
+	struct use u;
+	if (lookup(k->arn, &u))
+		json_object_set_new(out, "KeyLastUsage",
+				    json_pack("{s:s,s:I,s:s,s:s}", "Operation", u.op, "Timestamp",
+					      (json_int_t)u.t, "CloudTrailEventId", u.event_id,
+					      "KmsRequestId", u.request_id));
+	kms_key_unref(k);
+	return K_OK;
+}

@@ -1,0 +1,715 @@
+/*
+ * writer.c — the audit log writer: group commit, hash chain, rotation and
+ * signed digests (see audit.h for the file formats).
+ *
+ * Every caller queues an entry (its formatted event) and waits on the
+ * condition variable. A waiter that finds no writer active becomes the
+ * writer ("leader") for the whole queue: it assigns sequence numbers,
+ * chains the records, writes them with one write(2), fdatasyncs in
+ * "fsync" mode, then marks every entry done. Only the leader touches the
+ * file state below `leader`, so it needs no lock of its own; the mutex
+ * only guards the queue and the leader flag, and is never held during I/O.
+ */
+#include "audit/audit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+#include "audit/internal.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "metrics/metrics.h"
+#include "core/banned.h"
+
+#define DEFAULT_MAX_FILE_BYTES (64ull << 20)
+#define DEFAULT_ROTATE_SECONDS 3600
+#define MAX_BATCH_BYTES (256u << 20)
+
+struct entry {
+	const char *type;
+	const char *json;
+	size_t len;
+	k_status rc;
+	bool done;
+	struct entry *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool leader;
+	struct entry *head, *tail;
+
+	/* Settings, fixed after audit_open. */
+	char dir[512];
+	enum audit_sync sync;
+	uint64_t max_bytes;
+	int64_t rotate_s;
+	struct audit_signer *signer;
+
+	/* Leader-only state. */
+	int fd;
+	char cur_name[96];
+	uint64_t cur_bytes, cur_records, cur_first_seq;
+	int64_t cur_opened;
+	char cur_start_prev[65];
+	EVP_MD_CTX *md;
+	uint64_t next_seq;
+	char last_hash[65];
+	char prev_digest_name[128];
+	char prev_digest_sha[65];
+	bool dirty;
+	struct kbuf batch;
+
+	pthread_t flusher;
+	bool flusher_started;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fd = -1};
+
+static atomic_bool enabled;
+static atomic_bool stopping;
+static _Atomic uint64_t failures;
+
+bool audit_enabled(void)
+{
+	return atomic_load_explicit(&enabled, memory_order_relaxed);
+}
+
+const char *audit_dir(void)
+{
+	return W.dir;
+}
+
+uint64_t audit_write_failures(void)
+{
+	return atomic_load(&failures);
+}
+
+void audit_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+void audit_sha256_hex(const void *p, size_t n, char out[65])
+{
+	uint8_t md[32];
+	unsigned int len = 0;
+	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1)
+		memset(md, 0, sizeof md);
+	audit_hex(md, 32, out);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+k_status audit_list_logs(const char *dir, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	ENSURE(d != NULL, K_E_NOT_FOUND);
+	size_t cap = 0;
+	k_status rc = K_OK;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, AUDIT_LOG_PREFIX, strlen(AUDIT_LOG_PREFIX)) != 0 ||
+		    !has_suffix(de->d_name, AUDIT_LOG_SUFFIX))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = realloc(*names, cap * sizeof *nn);
+			ENSURE_GOTO(nn != NULL, K_E_INTERNAL);
+			*names = nn;
+		}
+		(*names)[*n] = strdup(de->d_name);
+		ENSURE_GOTO((*names)[*n] != NULL, K_E_INTERNAL);
+		(*n)++;
+	}
+	if (*n > 0)
+		qsort(*names, *n, sizeof **names, cmp_names);
+out:
+	closedir(d);
+	if (rc != K_OK) {
+		audit_free_names(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void audit_free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+k_status audit_read_file(const char *path, struct kbuf *buf)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ENSURE(fd >= 0, K_E_NOT_FOUND);
+	k_status rc = K_OK;
+	char chunk[65536];
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = K_E_INTERNAL;
+			break;
+		}
+		if (r == 0)
+			break;
+		rc = kbuf_append(buf, chunk, (size_t)r);
+		if (rc != K_OK)
+			break;
+	}
+	close(fd);
+	return rc;
+}
+
+static void path_of(const char *name, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", W.dir, name);
+}
+
+static void fsync_dir(void)
+{
+	int fd = open(W.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+static k_status write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			LOG_ERROR("audit: write failed: %s", w < 0 ? strerror(errno) : "short write");
+			return K_E_INTERNAL;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return K_OK;
+}
+
+/* Writes a small file durably under a temporary name, then renames it. */
+static k_status write_file_atomic(const char *name, struct kslice data)
+{
+	char path[700], tmp[720];
+	path_of(name, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ENSURE(fd >= 0, K_E_INTERNAL);
+	k_status rc = write_all(fd, data.ptr, data.len);
+	if (rc == K_OK && fsync(fd) != 0)
+		rc = K_E_INTERNAL;
+	close(fd);
+	if (rc == K_OK && rename(tmp, path) != 0)
+		rc = K_E_INTERNAL;
+	if (rc != K_OK)
+		unlink(tmp);
+	else
+		fsync_dir();
+	return rc;
+}
+
+static void digest_name_of(const char *log_name, char *out, size_t n)
+{
+	snprintf(out, n, "%s.digest", log_name);
+}
+
+/*
+ * Seals the current file: a digest naming its bytes, hash, records, seq
+ * range and chain ends, linked to the previous digest, signed.
+ */
+static k_status seal_current(bool recovered)
+{
+	if (W.fd < 0)
+		return K_OK;
+	char path[700];
+	path_of(W.cur_name, path, sizeof path);
+	if (W.cur_records == 0) {
+		close(W.fd);
+		W.fd = -1;
+		unlink(path);
+		EVP_MD_CTX_free(W.md);
+		W.md = NULL;
+		return K_OK;
+	}
+	ENSURE(fdatasync(W.fd) == 0, K_E_INTERNAL);
+	W.dirty = false;
+	EVP_MD_CTX *copy = EVP_MD_CTX_new();
+	ENSURE(copy != NULL, K_E_INTERNAL);
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	bool ok = EVP_MD_CTX_copy_ex(copy, W.md) == 1 && EVP_DigestFinal_ex(copy, md, &mdlen) == 1;
+	EVP_MD_CTX_free(copy);
+	ENSURE(ok, K_E_INTERNAL);
+	char file_sha[65], when[32];
+	audit_hex(md, 32, file_sha);
+	audit_iso8601(kclock_now(), when);
+
+	json_t *d = json_object();
+	ENSURE(d != NULL, K_E_INTERNAL);
+	json_object_set_new(d, "kinkoDigestVersion", json_integer(1));
+	json_object_set_new(d, "logFile", json_string(W.cur_name));
+	json_object_set_new(d, "fileBytes", json_integer((json_int_t)W.cur_bytes));
+	json_object_set_new(d, "fileSha256", json_string(file_sha));
+	json_object_set_new(d, "records", json_integer((json_int_t)W.cur_records));
+	json_object_set_new(d, "firstSeq", json_integer((json_int_t)W.cur_first_seq));
+	json_object_set_new(d, "lastSeq", json_integer((json_int_t)(W.next_seq - 1)));
+	json_object_set_new(d, "startPrevHash", json_string(W.cur_start_prev));
+	json_object_set_new(d, "lastRecordHash", json_string(W.last_hash));
+	json_object_set_new(d, "previousDigestFile",
+			    W.prev_digest_name[0] ? json_string(W.prev_digest_name) : json_null());
+	json_object_set_new(d, "previousDigestSha256",
+			    W.prev_digest_sha[0] ? json_string(W.prev_digest_sha) : json_null());
+	json_object_set_new(d, "sealedAt", json_string(when));
+	json_object_set_new(d, "recovered", json_boolean(recovered));
+	json_object_set_new(d, "keyFingerprint", json_string(audit_signer_fingerprint(W.signer)));
+
+	k_status rc = K_OK;
+	struct kbuf sig;
+	kbuf_init(&sig, 256);
+	char *canon = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	char *final = NULL;
+	ENSURE_GOTO(canon != NULL, K_E_INTERNAL);
+	GUARD_GOTO(audit_sign(W.signer, kslice_cstr(canon), &sig));
+	json_object_set_new(d, "signature", json_string(kbuf_cstr(&sig)));
+	final = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	ENSURE_GOTO(final != NULL, K_E_INTERNAL);
+	char dname[128];
+	digest_name_of(W.cur_name, dname, sizeof dname);
+	GUARD_GOTO(write_file_atomic(dname, kslice_cstr(final)));
+	snprintf(W.prev_digest_name, sizeof W.prev_digest_name, "%s", dname);
+	audit_sha256_hex(final, strlen(final), W.prev_digest_sha);
+	close(W.fd);
+	W.fd = -1;
+	EVP_MD_CTX_free(W.md);
+	W.md = NULL;
+	LOG_INFO("audit: sealed %s (%" PRIu64 " records)", W.cur_name, W.cur_records);
+out:
+	if (canon != NULL)
+		kjson_free(canon);
+	if (final != NULL)
+		kjson_free(final);
+	kbuf_release(&sig);
+	json_decref(d);
+	return rc;
+}
+
+static k_status open_new_file(void)
+{
+	snprintf(W.cur_name, sizeof W.cur_name, AUDIT_LOG_PREFIX "%020" PRIu64 AUDIT_LOG_SUFFIX,
+		 W.next_seq);
+	char path[700];
+	path_of(W.cur_name, path, sizeof path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		LOG_ERROR("audit: cannot create %s: %s", path, strerror(errno));
+		return K_E_INTERNAL;
+	}
+	W.md = EVP_MD_CTX_new();
+	if (W.md == NULL || EVP_DigestInit_ex(W.md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(W.md);
+		W.md = NULL;
+		close(fd);
+		unlink(path);
+		return K_E_INTERNAL;
+	}
+	fsync_dir();
+	W.fd = fd;
+	W.cur_bytes = 0;
+	W.cur_records = 0;
+	W.cur_first_seq = W.next_seq;
+	W.cur_opened = kclock_now();
+	snprintf(W.cur_start_prev, sizeof W.cur_start_prev, "%s", W.last_hash);
+	return K_OK;
+}
+
+static bool rotation_due(void)
+{
+	return W.fd >= 0 && W.cur_records > 0 &&
+	       (W.cur_bytes >= W.max_bytes || kclock_now() - W.cur_opened >= W.rotate_s);
+}
+
+/* The leader's work: chain, write and (fsync mode) sync one batch. */
+static k_status write_batch(struct entry *list)
+{
+	if (rotation_due())
+		GUARD(seal_current(false));
+	if (W.fd < 0)
+		GUARD(open_new_file());
+	kbuf_reset(&W.batch);
+	uint64_t seq = W.next_seq;
+	char hash[65];
+	snprintf(hash, sizeof hash, "%s", W.last_hash);
+	uint64_t n = 0;
+	for (struct entry *e = list; e != NULL; e = e->next) {
+		size_t start = W.batch.len;
+		GUARD(kbuf_appendf(&W.batch, "{\"kinkoSeq\":%" PRIu64 ",\"kinkoPrev\":\"%s\",\"kinkoType\":\"%s\",\"event\":",
+				   seq, hash, e->type));
+		GUARD(kbuf_append(&W.batch, e->json, e->len));
+		GUARD(kbuf_append_byte(&W.batch, '}'));
+		audit_sha256_hex(W.batch.ptr + start, W.batch.len - start, hash);
+		GUARD(kbuf_append_byte(&W.batch, '\n'));
+		seq++;
+		n++;
+	}
+	k_status rc = write_all(W.fd, W.batch.ptr, W.batch.len);
+	if (rc == K_OK && W.sync == AUDIT_SYNC_FSYNC && fdatasync(W.fd) != 0) {
+		LOG_ERROR("audit: fdatasync failed: %s", strerror(errno));
+		rc = K_E_INTERNAL;
+	}
+	if (rc != K_OK) {
+		/* Cut back to the last good record so no torn or unacknowledged line stays. */
+		if (ftruncate(W.fd, (off_t)W.cur_bytes) != 0) {
+			LOG_ERROR("audit: cannot cut %s back after a failed write; starting a new file",
+				  W.cur_name);
+			close(W.fd);
+			W.fd = -1;
+			EVP_MD_CTX_free(W.md);
+			W.md = NULL;
+		}
+		return rc;
+	}
+	(void)EVP_DigestUpdate(W.md, W.batch.ptr, W.batch.len);
+	W.cur_bytes += W.batch.len;
+	W.cur_records += n;
+	W.next_seq = seq;
+	snprintf(W.last_hash, sizeof W.last_hash, "%s", hash);
+	W.dirty = W.sync == AUDIT_SYNC_WRITE;
+	return K_OK;
+}
+
+k_status audit_writer_append(const char *type, const char *json, size_t len)
+{
+	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
+	pthread_mutex_lock(&W.mu);
+	if (W.tail != NULL)
+		W.tail->next = &me;
+	else
+		W.head = &me;
+	W.tail = &me;
+	while (!me.done) {
+		if (W.leader) {
+			pthread_cond_wait(&W.cv, &W.mu);
+			continue;
+		}
+		W.leader = true;
+		struct entry *list = W.head;
+		W.head = W.tail = NULL;
+		pthread_mutex_unlock(&W.mu);
+
+		k_status rc = write_batch(list);
+		if (rc != K_OK) {
+			atomic_fetch_add(&failures, 1);
+			metrics_audit_failure();
+		}
+		pthread_mutex_lock(&W.mu);
+		for (struct entry *e = list, *next; e != NULL; e = next) {
+			next = e->next;
+			e->rc = rc;
+			e->done = true;
+		}
+		W.leader = false;
+		pthread_cond_broadcast(&W.cv);
+	}
+	pthread_mutex_unlock(&W.mu);
+	return me.rc;
+}
+
+/* Runs fn as the leader (waiting for any batch in flight). */
+static void as_leader(void (*fn)(void))
+{
+	pthread_mutex_lock(&W.mu);
+	while (W.leader)
+		pthread_cond_wait(&W.cv, &W.mu);
+	W.leader = true;
+	pthread_mutex_unlock(&W.mu);
+	fn();
+	pthread_mutex_lock(&W.mu);
+	W.leader = false;
+	pthread_cond_broadcast(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+}
+
+/* Under the leader role: a duplicate of the file to sync, so the sync itself blocks no writer. */
+static int sync_fd = -1;
+
+static void grab_for_sync(void)
+{
+	sync_fd = -1;
+	if (W.fd >= 0 && W.dirty) {
+		sync_fd = dup(W.fd);
+		W.dirty = false;
+	}
+}
+
+static void rotate_if_due(void)
+{
+	if (rotation_due() && seal_current(false) != K_OK)
+		LOG_WARN("audit: could not seal %s yet; will retry", W.cur_name);
+}
+
+/*
+ * The flusher: in "write" mode, fdatasync what the calls of the last
+ * AUDIT_FLUSH_MS wrote (on a duplicate descriptor, outside the leader
+ * role, so requests keep flowing meanwhile); in both modes, rotation by
+ * age when no call comes to do it.
+ */
+static void *flusher_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		struct timespec ts = {0, AUDIT_FLUSH_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		if (atomic_load(&stopping))
+			break;
+		as_leader(grab_for_sync);
+		if (sync_fd >= 0) {
+			if (fdatasync(sync_fd) != 0) {
+				LOG_ERROR("audit: background fdatasync failed: %s", strerror(errno));
+				atomic_fetch_add(&failures, 1);
+				metrics_audit_failure();
+			}
+			close(sync_fd);
+			sync_fd = -1;
+		}
+		as_leader(rotate_if_due);
+	}
+	return NULL;
+}
+
+/* Reads a digest file; K_OK and the parsed document, or an error. */
+static k_status load_digest(const char *name, json_t **out, char sha[65])
+{
+	char path[700];
+	path_of(name, path, sizeof path);
+	struct kbuf b;
+	kbuf_init(&b, 1u << 20);
+	k_status rc = audit_read_file(path, &b);
+	if (rc == K_OK) {
+		audit_sha256_hex(b.ptr, b.len, sha);
+		*out = json_loadb((const char *)b.ptr, b.len, 0, NULL);
+		if (*out == NULL)
+			rc = K_E_INTERNAL;
+	}
+	kbuf_release(&b);
+	return rc;
+}
+
+/*
+ * Takes up a file that a crash left unsealed: cuts a torn last line,
+ * rebuilds the file state from its records, and seals it as "recovered".
+ */
+static k_status recover_unsealed(const char *name)
+{
+	char path[700];
+	path_of(name, path, sizeof path);
+	struct kbuf b;
+	kbuf_init(&b, 1ull << 34);
+	k_status rc = audit_read_file(path, &b);
+	if (rc != K_OK) {
+		kbuf_release(&b);
+		return rc;
+	}
+	size_t good = b.len;
+	while (good > 0 && b.ptr[good - 1] != '\n')
+		good--;
+	if (good != b.len) {
+		LOG_WARN("audit: %s ends in an incomplete record (%zu bytes); cutting it", name,
+			 b.len - good);
+		if (truncate(path, (off_t)good) != 0) {
+			kbuf_release(&b);
+			return K_E_INTERNAL;
+		}
+	}
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0) {
+		kbuf_release(&b);
+		return K_E_INTERNAL;
+	}
+	W.fd = fd;
+	snprintf(W.cur_name, sizeof W.cur_name, "%s", name);
+	W.md = EVP_MD_CTX_new();
+	(void)EVP_DigestInit_ex(W.md, EVP_sha256(), NULL);
+	(void)EVP_DigestUpdate(W.md, b.ptr, good);
+	W.cur_bytes = good;
+	W.cur_records = 0;
+	W.cur_opened = kclock_now();
+	size_t pos = 0;
+	while (pos < good) {
+		const uint8_t *nl = memchr(b.ptr + pos, '\n', good - pos);
+		size_t len = (size_t)(nl - (b.ptr + pos));
+		json_t *rec = json_loadb((const char *)b.ptr + pos, len, 0, NULL);
+		json_int_t seq = json_integer_value(json_object_get(rec, "kinkoSeq"));
+		const char *prev = json_string_value(json_object_get(rec, "kinkoPrev"));
+		if (W.cur_records == 0) {
+			W.cur_first_seq = (uint64_t)seq;
+			snprintf(W.cur_start_prev, sizeof W.cur_start_prev, "%s", prev ? prev : "");
+		}
+		if (rec != NULL && seq > 0)
+			W.next_seq = (uint64_t)seq + 1;
+		audit_sha256_hex(b.ptr + pos, len, W.last_hash);
+		json_decref(rec);
+		W.cur_records++;
+		pos += len + 1;
+	}
+	kbuf_release(&b);
+	return seal_current(true);
+}
+
+/* Finds where the chain stands: the last sealed digest, sealing a crashed file first. */
+static k_status resume_chain(void)
+{
+	memset(W.last_hash, '0', 64);
+	W.last_hash[64] = 0;
+	W.next_seq = 1;
+	W.prev_digest_name[0] = 0;
+	W.prev_digest_sha[0] = 0;
+	char **names;
+	size_t n;
+	GUARD(audit_list_logs(W.dir, &names, &n));
+	k_status rc = K_OK;
+	/* The newest digest before the last file gives the chain state. */
+	for (size_t i = n; i-- > 0;) {
+		char dname[128];
+		digest_name_of(names[i], dname, sizeof dname);
+		json_t *d = NULL;
+		char sha[65];
+		if (load_digest(dname, &d, sha) != K_OK)
+			continue;
+		W.next_seq = (uint64_t)json_integer_value(json_object_get(d, "lastSeq")) + 1;
+		const char *h = json_string_value(json_object_get(d, "lastRecordHash"));
+		snprintf(W.last_hash, sizeof W.last_hash, "%s", h ? h : "");
+		snprintf(W.prev_digest_name, sizeof W.prev_digest_name, "%s", dname);
+		snprintf(W.prev_digest_sha, sizeof W.prev_digest_sha, "%s", sha);
+		json_decref(d);
+		/* Files after it were left unsealed by a crash: seal them in order. */
+		for (size_t j = i + 1; j < n && rc == K_OK; j++)
+			rc = recover_unsealed(names[j]);
+		audit_free_names(names, n);
+		return rc;
+	}
+	for (size_t j = 0; j < n && rc == K_OK; j++)
+		rc = recover_unsealed(names[j]);
+	audit_free_names(names, n);
+	return rc;
+}
+
+static bool rebuild_cb(void *arg, uint64_t seq, const char *type, json_t *event, const char *file)
+{
+	(void)seq;
+	(void)file;
+	int64_t *oldest = arg, t;
+	const char *when = json_string_value(json_object_get(event, "eventTime"));
+	if (*oldest == 0 && when != NULL && audit_parse_iso8601(when, &t))
+		*oldest = t;
+	if (strcmp(type, "event") == 0)
+		audit_lastuse_from_event(event);
+	return true;
+}
+
+k_status audit_open(const struct audit_options *o, struct kbuf *msg)
+{
+	snprintf(W.dir, sizeof W.dir, "%s", o->dir);
+	W.sync = o->sync;
+	W.max_bytes = o->max_file_bytes ? o->max_file_bytes : DEFAULT_MAX_FILE_BYTES;
+	W.rotate_s = o->rotate_seconds > 0 ? o->rotate_seconds : DEFAULT_ROTATE_SECONDS;
+	kbuf_init(&W.batch, MAX_BATCH_BYTES);
+	if (mkdir(W.dir, 0700) != 0 && errno != EEXIST) {
+		kbuf_note(msg, "cannot create the audit folder %s: %s", W.dir, strerror(errno));
+		return K_E_INTERNAL;
+	}
+	GUARD(audit_signer_open(o->key_file, &W.signer, msg));
+	struct kbuf pem;
+	kbuf_init(&pem, 4096);
+	k_status rc = audit_signer_public_pem(W.signer, &pem);
+	if (rc == K_OK)
+		rc = write_file_atomic(AUDIT_PUBLIC_KEY_FILE, kbuf_slice(&pem));
+	kbuf_release(&pem);
+	if (rc != K_OK) {
+		kbuf_note(msg, "cannot write %s/%s", W.dir, AUDIT_PUBLIC_KEY_FILE);
+		return rc;
+	}
+	rc = resume_chain();
+	if (rc != K_OK) {
+		kbuf_note(msg, "cannot take up the audit log in %s", W.dir);
+		return rc;
+	}
+	audit_lastuse_reset();
+	int64_t oldest = 0;
+	if (audit_scan(W.dir, rebuild_cb, &oldest) != K_OK)
+		LOG_WARN("audit: could not rebuild the key last-use index");
+	audit_lastuse_set_tracking_start(oldest ? oldest : kclock_now());
+	atomic_store(&stopping, false);
+	if (pthread_create(&W.flusher, NULL, flusher_main, NULL) != 0) {
+		kbuf_note(msg, "cannot start the audit flusher");
+		return K_E_INTERNAL;
+	}
+	W.flusher_started = true;
+	atomic_store(&enabled, true);
+	LOG_INFO("audit: logging to %s (%s mode, key %s)", W.dir,
+		 W.sync == AUDIT_SYNC_FSYNC ? "fsync" : "write", audit_signer_fingerprint(W.signer));
+	return K_OK;
+}
+
+static void seal_for_close(void)
+{
+	if (seal_current(false) != K_OK)
+		LOG_ERROR("audit: could not seal %s at shutdown; it is sealed at the next start",
+			  W.cur_name);
+	if (W.fd >= 0) {
+		close(W.fd);
+		W.fd = -1;
+	}
+}
+
+void audit_close(void)
+{
+	if (!audit_enabled())
+		return;
+	atomic_store(&stopping, true);
+	if (W.flusher_started)
+		pthread_join(W.flusher, NULL);
+	W.flusher_started = false;
+	as_leader(seal_for_close);
+	atomic_store(&enabled, false);
+	EVP_MD_CTX_free(W.md);
+	W.md = NULL;
+	audit_signer_free(W.signer);
+	W.signer = NULL;
+	kbuf_release(&W.batch);
+	audit_lastuse_reset();
+}

@@ -1,0 +1,271 @@
+/*
+ * lookup.c — CloudTrail LookupEvents
+ * (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html)
+ * over the audit log folder.
+ *
+ * AWS's rules kept here: "Currently the list can contain only one item"
+ * (LookupAttributes); MaxResults "Possible values are 1 through 50. The
+ * default is 50"; events come newest first; "If the time range is
+ * invalid (StartTime after EndTime) ... InvalidTimeRangeException".
+ * Each result carries the whole event as the CloudTrailEvent string.
+ * Only the caller's account and signed region are searched.
+ */
+#include "cloudtrail/cloudtrail.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "core/json.h"
+#include "core/banned.h"
+
+#define OP(name, fn, ro) {name, fn, "cloudtrail:" name, ro, 0}
+
+static const struct api_operation ct_ops[] = {
+	OP("LookupEvents", cloudtrail_op_lookup_events, true),
+};
+
+static const struct api_service ct_service = {
+	.target_prefix = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
+	.signing_name = "cloudtrail",
+	.event_source = "cloudtrail.amazonaws.com",
+	.ops = ct_ops,
+	.n_ops = sizeof ct_ops / sizeof ct_ops[0],
+};
+
+void cloudtrail_register(void)
+{
+	api_register_service(&ct_service);
+}
+
+static const char *const attribute_keys[] = {"EventId",      "EventName",    "ReadOnly",
+					     "Username",     "ResourceType", "ResourceName",
+					     "EventSource",  "AccessKeyId",  NULL};
+
+struct match {
+	uint64_t seq;
+	json_t *event;
+};
+
+struct query {
+	const char *account, *region;
+	const char *attr, *value;
+	double start, end;
+	bool has_start, has_end;
+	uint64_t before;          /* from NextToken: only seq < before (0: no bound) */
+	struct match *m;
+	size_t n, cap;
+	bool oom;
+};
+
+/* CloudTrail's Username: the IAM user name, "root", or the role session name. */
+static const char *username_of(json_t *e)
+{
+	json_t *u = json_object_get(e, "userIdentity");
+	const char *type = json_string_value(json_object_get(u, "type"));
+	const char *arn = json_string_value(json_object_get(u, "arn"));
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "Root") == 0)
+		return "root";
+	if (strcmp(type, "IAMUser") == 0)
+		return json_string_value(json_object_get(u, "userName"));
+	if (strcmp(type, "AssumedRole") == 0 && arn != NULL && strrchr(arn, '/') != NULL)
+		return strrchr(arn, '/') + 1;
+	return NULL;
+}
+
+static bool eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+static bool attr_matches(const struct query *q, json_t *e)
+{
+	if (q->attr == NULL)
+		return true;
+	const char *a = q->attr, *v = q->value;
+	if (strcmp(a, "EventId") == 0)
+		return eq(json_string_value(json_object_get(e, "eventID")), v);
+	if (strcmp(a, "EventName") == 0)
+		return eq(json_string_value(json_object_get(e, "eventName")), v);
+	if (strcmp(a, "EventSource") == 0)
+		return eq(json_string_value(json_object_get(e, "eventSource")), v);
+	if (strcmp(a, "ReadOnly") == 0)
+		return eq(json_is_true(json_object_get(e, "readOnly")) ? "true" : "false", v);
+	if (strcmp(a, "Username") == 0)
+		return eq(username_of(e), v);
+	if (strcmp(a, "AccessKeyId") == 0)
+		return eq(json_string_value(json_object_get(json_object_get(e, "userIdentity"),
+							    "accessKeyId")),
+			  v);
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(e, "resources"), i, r) {
+		const char *arn = json_string_value(json_object_get(r, "ARN"));
+		if (strcmp(a, "ResourceType") == 0 && eq(json_string_value(json_object_get(r, "type")), v))
+			return true;
+		if (strcmp(a, "ResourceName") == 0 && arn != NULL &&
+		    (strcmp(arn, v) == 0 || (strrchr(arn, '/') && strcmp(strrchr(arn, '/') + 1, v) == 0)))
+			return true;
+	}
+	return false;
+}
+
+static bool collect(void *arg, uint64_t seq, const char *type, json_t *e, const char *file)
+{
+	(void)file;
+	struct query *q = arg;
+	if (strcmp(type, "event") != 0 || (q->before != 0 && seq >= q->before))
+		return true;
+	if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
+	    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region))
+		return true;
+	int64_t t;
+	const char *when = json_string_value(json_object_get(e, "eventTime"));
+	if (when == NULL || !audit_parse_iso8601(when, &t))
+		return true;
+	if ((q->has_start && (double)t < q->start) || (q->has_end && (double)t > q->end))
+		return true;
+	if (!attr_matches(q, e))
+		return true;
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct match *nm = realloc(q->m, cap * sizeof *nm);
+		if (nm == NULL) {
+			q->oom = true;
+			return false;
+		}
+		q->m = nm;
+		q->cap = cap;
+	}
+	q->m[q->n].seq = seq;
+	q->m[q->n].event = json_incref(e);
+	q->n++;
+	return true;
+}
+
+static k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has, double *out)
+{
+	json_t *v = json_object_get(in, name);
+	*has = false;
+	if (v == NULL || json_is_null(v))
+		return K_OK;
+	ENSURE(json_is_number(v),
+	       api_fail(c, K_E_SERIALIZATION, "Expected a timestamp (epoch seconds) for %s", name));
+	*has = true;
+	*out = json_number_value(v);
+	return K_OK;
+}
+
+static json_t *render_event(json_t *e)
+{
+	json_t *o = json_object();
+	int64_t t = 0;
+	const char *when = json_string_value(json_object_get(e, "eventTime"));
+	if (when != NULL)
+		(void)audit_parse_iso8601(when, &t);
+	json_object_set(o, "EventId", json_object_get(e, "eventID"));
+	json_object_set(o, "EventName", json_object_get(e, "eventName"));
+	json_object_set_new(o, "ReadOnly",
+			    json_string(json_is_true(json_object_get(e, "readOnly")) ? "true" : "false"));
+	json_t *ak = json_object_get(json_object_get(e, "userIdentity"), "accessKeyId");
+	if (ak != NULL)
+		json_object_set(o, "AccessKeyId", ak);
+	json_object_set_new(o, "EventTime", json_integer((json_int_t)t));
+	json_object_set(o, "EventSource", json_object_get(e, "eventSource"));
+	const char *user = username_of(e);
+	if (user != NULL)
+		json_object_set_new(o, "Username", json_string(user));
+	json_t *res = json_array();
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(e, "resources"), i, r) {
+		json_array_append_new(res, json_pack("{s:O,s:O}", "ResourceType",
+						     json_object_get(r, "type"), "ResourceName",
+						     json_object_get(r, "ARN")));
+	}
+	json_object_set_new(o, "Resources", res);
+	char *s = json_dumps(e, JSON_COMPACT);
+	if (s != NULL) {
+		json_object_set_new(o, "CloudTrailEvent", json_string(s));
+		kjson_free(s);
+	}
+	return o;
+}
+
+k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	q.account = c->principal.account;
+	q.region = c->region;
+	json_t *attrs = json_object_get(in, "LookupAttributes");
+	if (attrs != NULL && !json_is_null(attrs)) {
+		ENSURE(json_is_array(attrs),
+		       api_fail(c, K_E_SERIALIZATION, "Expected a list for LookupAttributes"));
+		ENSURE(json_array_size(attrs) <= 1,
+		       api_fail(c, K_E_CT_INVALID_LOOKUP_ATTRIBUTES,
+				"You cannot specify more than one lookup attribute."));
+		if (json_array_size(attrs) == 1) {
+			json_t *a = json_array_get(attrs, 0);
+			ENSURE(json_is_object(a), api_fail(c, K_E_SERIALIZATION,
+							   "Expected a structure in LookupAttributes"));
+			GUARD(api_enum(c, a, "AttributeKey", true, attribute_keys, &q.attr));
+			GUARD(api_string(c, a, "AttributeValue", true, 1, 2000, &q.value));
+		}
+	}
+	GUARD(time_member(c, in, "StartTime", &q.has_start, &q.start));
+	GUARD(time_member(c, in, "EndTime", &q.has_end, &q.end));
+	ENSURE(!(q.has_start && q.has_end && q.start > q.end),
+	       api_fail(c, K_E_CT_INVALID_TIME_RANGE,
+			"Start time must be earlier than or equal to end time."));
+	json_t *mr = json_object_get(in, "MaxResults");
+	json_int_t max = 50;
+	if (mr != NULL && !json_is_null(mr)) {
+		ENSURE(json_is_integer(mr) && json_integer_value(mr) >= 1 && json_integer_value(mr) <= 50,
+		       api_fail(c, K_E_CT_INVALID_MAX_RESULTS,
+				"MaxResults must be between 1 and 50."));
+		max = json_integer_value(mr);
+	}
+	const char *category;
+	static const char *const categories[] = {"insight", NULL};
+	GUARD(api_enum(c, in, "EventCategory", false, categories, &category));
+	const char *token;
+	GUARD(api_string(c, in, "NextToken", false, 1, 200, &token));
+	if (token != NULL) {
+		char *end = NULL;
+		ENSURE(strncmp(token, "kinko-", 6) == 0,
+		       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
+		unsigned long long v = strtoull(token + 6, &end, 10);
+		ENSURE(end != NULL && *end == 0 && v > 0,
+		       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
+		q.before = v;
+	}
+	json_t *events = json_array();
+	ENSURE(events != NULL, K_E_INTERNAL);
+	json_object_set_new(out, "Events", events);
+	if (category != NULL || !audit_enabled())
+		return K_OK; /* no Insights events here; no log when audit is off */
+	k_status rc = audit_scan(audit_dir(), collect, &q);
+	if (rc == K_OK && q.oom)
+		rc = K_E_INTERNAL;
+	/* Newest first: the log is in write order, so walk it backwards. */
+	size_t taken = 0;
+	for (size_t i = q.n; rc == K_OK && i-- > 0;) {
+		if ((json_int_t)taken == max) {
+			char next[48];
+			snprintf(next, sizeof next, "kinko-%" PRIu64, q.m[i + 1].seq);
+			json_object_set_new(out, "NextToken", json_string(next));
+			break;
+		}
+		json_array_append_new(events, render_event(q.m[i].event));
+		taken++;
+	}
+	for (size_t i = 0; i < q.n; i++)
+		json_decref(q.m[i].event);
+	free(q.m);
+	return rc;
+}

@@ -1,0 +1,111 @@
+/*
+ * functions.c — the rotation-function table (see functions.h).
+ */
+#include "config/functions.h"
+
+#include <string.h>
+
+#include "core/banned.h"
+
+static json_t *table; /* object: arn -> entry */
+
+static bool lambda_arn(const char *arn)
+{
+	return arn != NULL && strncmp(arn, "arn:aws:lambda:", 15) == 0 &&
+	       strstr(arn, ":function:") != NULL && strlen(arn) <= 2048;
+}
+
+static k_status add_entry(json_t *e, struct kbuf *msg)
+{
+	const char *arn = json_string_value(json_object_get(e, "arn"));
+	json_t *cmd = json_object_get(e, "command");
+	const char *url = json_string_value(json_object_get(e, "url"));
+	if (!lambda_arn(arn)) {
+		kbuf_note(msg, "a rotation function needs an \"arn\" like arn:aws:lambda:REGION:ACCOUNT:function:NAME");
+		return K_E_VALIDATION;
+	}
+	bool has_cmd = json_is_array(cmd) && json_array_size(cmd) > 0;
+	if (has_cmd == (url != NULL)) {
+		kbuf_note(msg, "rotation function %s needs exactly one of \"command\" (a list) and \"url\"", arn);
+		return K_E_VALIDATION;
+	}
+	size_t i;
+	json_t *a;
+	json_array_foreach(cmd, i, a)
+	{
+		if (!json_is_string(a)) {
+			kbuf_note(msg, "the command of rotation function %s must be a list of strings", arn);
+			return K_E_VALIDATION;
+		}
+	}
+	if (url != NULL && strncmp(url, "http://", 7) != 0) {
+		kbuf_note(msg, "rotation function %s: only http:// URLs are supported", arn);
+		return K_E_VALIDATION;
+	}
+	json_t *env = json_object_get(e, "environment");
+	const char *k;
+	json_t *v;
+	if (env != NULL && !json_is_object(env)) {
+		kbuf_note(msg, "the environment of rotation function %s must be an object", arn);
+		return K_E_VALIDATION;
+	}
+	json_object_foreach(env, k, v)
+	{
+		if (!json_is_string(v) || strchr(k, '=') != NULL) {
+			kbuf_note(msg, "rotation function %s: environment values must be strings", arn);
+			return K_E_VALIDATION;
+		}
+	}
+	if (table == NULL)
+		table = json_object();
+	if (table == NULL || json_object_set(table, arn, e) != 0)
+		return K_E_INTERNAL;
+	return K_OK;
+}
+
+k_status config_functions_load(json_t *list, struct kbuf *msg)
+{
+	if (list == NULL)
+		return K_OK;
+	if (!json_is_array(list)) {
+		kbuf_note(msg, "%s", "\"rotation_functions\" must be a list");
+		return K_E_VALIDATION;
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e)
+	{
+		if (!json_is_object(e)) {
+			kbuf_note(msg, "%s", "each rotation function must be an object");
+			return K_E_VALIDATION;
+		}
+		GUARD(add_entry(e, msg));
+	}
+	return K_OK;
+}
+
+k_status config_functions_add_cli(const char *spec, struct kbuf *msg)
+{
+	const char *eq = strchr(spec, '=');
+	if (eq == NULL || eq[1] == 0) {
+		kbuf_note(msg, "--rotation-function wants ARN=PATH, not %s", spec);
+		return K_E_VALIDATION;
+	}
+	json_t *e = json_pack("{s:s%, s:[s]}", "arn", spec, (size_t)(eq - spec), "command", eq + 1);
+	if (e == NULL)
+		return K_E_INTERNAL;
+	k_status rc = add_entry(e, msg);
+	json_decref(e);
+	return rc;
+}
+
+const json_t *config_function(const char *arn)
+{
+	return table ? json_object_get(table, arn) : NULL;
+}
+
+void config_functions_release(void)
+{
+	json_decref(table);
+	table = NULL;
+}

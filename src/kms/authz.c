@@ -1,0 +1,746 @@
+/*
+ * authz.c — KMS authorization (see authz.h).
+ */
+#include "kms/authz.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "storage/storage.h"
+#include "kms/kms.h"
+#include "policy/policy.h"
+#include "core/banned.h"
+
+/* Everything a decision depends on, from a live request or the simulator. */
+struct inputs {
+	const char *arn;          /* the caller */
+	const char *account;
+	const char *role_arn;     /* assumed-role sessions */
+	bool root;                /* the account's root principal */
+	const struct identity *id;
+	const char *action;
+	const char *resource;     /* key ARN, alias ARN or "*" */
+	bool has_key;             /* false: identity-only check */
+	const char *key_account;
+	const json_t *key_doc;    /* NULL for identity-only checks */
+	const struct policy *key_policy;
+	const char *via_service;
+	const json_t *ec;
+	const char *alg;
+	const json_t *grant_ops;
+	const json_t *request_tags;
+	const char *request_alias;
+	const char *source_ip;
+	bool secure;
+	int64_t now;
+	const json_t *extra;      /* simulator: extra condition values */
+	const json_t *aliases;    /* kms:ResourceAliases, when a policy asks for it */
+};
+
+enum verdict {
+	V_ALLOW,
+	V_DENY_RESOURCE, /* explicit deny in the key policy */
+	V_DENY_IDENTITY, /* explicit deny in an identity policy */
+	V_NO_RESOURCE,   /* no key-policy statement allows */
+	V_NO_IDENTITY,   /* the key policy delegates, no identity policy allows */
+};
+
+struct decision {
+	enum verdict v;
+	const char *by;       /* "key policy", "identity policy", "grant", "root" */
+	const char *sid;
+	int index;            /* statement (or identity policy) index */
+	const char *grant_id;
+};
+
+struct policy *authz_parse_key_policy(const json_t *doc)
+{
+	const char *text = json_string_value(json_object_get(doc, "Policy"));
+	if (text == NULL || text[0] == 0)
+		return NULL;
+	struct policy *p = NULL;
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg) != K_OK)
+		LOG_WARN("key %s has an unusable policy: %s",
+			 json_string_value(json_object_get(doc, "Arn")), kbuf_cstr(&msg));
+	kbuf_release(&msg);
+	return p;
+}
+
+/* The condition keys of a request (authz.h lists them). */
+static void fill_req(const struct inputs *in, struct policy_req *r, char *time_buf, size_t tbn)
+{
+	memset(r, 0, sizeof *r);
+	r->principal_arn = in->arn;
+	r->principal_account = in->account;
+	r->role_arn = in->role_arn;
+	r->action = in->action;
+	r->resource = in->resource;
+	time_t t = (time_t)in->now;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(time_buf, tbn, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	policy_req_add_str(r, "aws:CurrentTime", time_buf);
+	policy_req_add_str(r, "aws:PrincipalArn", in->role_arn ? in->role_arn : in->arn);
+	policy_req_add_str(r, "aws:PrincipalAccount", in->account);
+	policy_req_add_str(r, "kms:CallerAccount", in->account);
+	policy_req_add_str(r, "aws:SourceIp", in->source_ip && in->source_ip[0] ? in->source_ip : NULL);
+	policy_req_add_str(r, "aws:SecureTransport", in->secure ? "true" : "false");
+	policy_req_add_str(r, "kms:ViaService", in->via_service);
+	policy_req_add_str(r, "kms:RequestAlias", in->request_alias);
+	if (json_is_object(in->ec)) {
+		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContext:", .kind = PV_MAP, .json = in->ec});
+		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContextKeys", .kind = PV_MAP_KEYS, .json = in->ec});
+	}
+	if (json_is_array(in->grant_ops))
+		policy_req_add(r, (struct policy_value){.key = "kms:GrantOperations", .kind = PV_JSON_LIST, .json = in->grant_ops});
+	if (json_is_array(in->request_tags)) {
+		policy_req_add(r, (struct policy_value){.key = "aws:RequestTag/", .kind = PV_TAGS, .json = in->request_tags});
+		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys", .kind = PV_TAG_KEYS, .json = in->request_tags});
+	}
+	const char *op = in->action + (strncmp(in->action, "kms:", 4) == 0 ? 4 : 0);
+	if (strcmp(op, "CreateGrant") == 0 || strcmp(op, "ListGrants") == 0 || strcmp(op, "RevokeGrant") == 0)
+		policy_req_add_str(r, "kms:GrantIsForAWSResource", in->via_service ? "true" : "false");
+	if (in->key_doc != NULL) {
+		const char *spec = json_string_value(json_object_get(in->key_doc, "KeySpec"));
+		policy_req_add_str(r, "kms:KeySpec", spec);
+		policy_req_add_str(r, "kms:KeyUsage", json_string_value(json_object_get(in->key_doc, "KeyUsage")));
+		policy_req_add_str(r, "kms:KeyOrigin", json_string_value(json_object_get(in->key_doc, "Origin")));
+		const json_t *tags = json_object_get(in->key_doc, "Tags");
+		if (json_is_array(tags))
+			policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/", .kind = PV_TAGS, .json = tags});
+		if (json_is_array(in->aliases))
+			policy_req_add(r, (struct policy_value){.key = "kms:ResourceAliases", .kind = PV_JSON_LIST, .json = in->aliases});
+		const char *alg = in->alg;
+		/* The symmetric operations' algorithm is SYMMETRIC_DEFAULT when the request names none. */
+		if (alg == NULL && spec != NULL && strcmp(spec, "SYMMETRIC_DEFAULT") == 0 &&
+		    (strcmp(op, "Encrypt") == 0 || strcmp(op, "Decrypt") == 0 ||
+		     strncmp(op, "ReEncrypt", 9) == 0 || strncmp(op, "GenerateDataKey", 15) == 0))
+			alg = "SYMMETRIC_DEFAULT";
+		policy_req_add_str(r, "kms:EncryptionAlgorithm", alg);
+	} else {
+		policy_req_add_str(r, "kms:EncryptionAlgorithm", in->alg);
+	}
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)in->extra, k, v)
+	{
+		if (json_is_string(v))
+			policy_req_add_str(r, k, json_string_value(v));
+		else if (json_is_array(v))
+			policy_req_add(r, (struct policy_value){.key = k, .kind = PV_JSON_LIST, .json = v});
+	}
+}
+
+/* A grant constraint's key is matched without case, its value with case. */
+static const char *ec_get_nocase(const json_t *ec, const char *key)
+{
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)ec, k, v)
+	{
+		if (strcasecmp(k, key) == 0)
+			return json_string_value(v);
+	}
+	return NULL;
+}
+
+static bool ec_contains(const json_t *ec, const json_t *want)
+{
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)want, k, v)
+	{
+		const char *got = json_is_object(ec) ? ec_get_nocase(ec, k) : NULL;
+		if (got == NULL || !json_is_string(v) || strcmp(got, json_string_value(v)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Grants (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html):
+ * the grantee may perform the grant's operations on its key; constraints
+ * apply to cryptographic operations: "EncryptionContextEquals ... the
+ * encryption context in the request is the same", "EncryptionContextSubset
+ * ... includes the key-value pairs specified in this constraint".
+ */
+static const char *grant_allows(const struct inputs *in)
+{
+	const json_t *grants = in->key_doc ? json_object_get(in->key_doc, "Grants") : NULL;
+	const char *op = in->action + (strncmp(in->action, "kms:", 4) == 0 ? 4 : 0);
+	size_t i;
+	const json_t *g;
+	json_array_foreach(grants, i, g)
+	{
+		const char *grantee = json_string_value(json_object_get(g, "GranteePrincipal"));
+		if (grantee == NULL ||
+		    !(strcmp(grantee, in->arn) == 0 || (in->role_arn && strcmp(grantee, in->role_arn) == 0)))
+			continue;
+		bool op_ok = false;
+		size_t j;
+		const json_t *o;
+		json_array_foreach(json_object_get(g, "Operations"), j, o)
+		{
+			op_ok = op_ok || (json_is_string(o) && strcmp(json_string_value(o), op) == 0);
+		}
+		if (!op_ok)
+			continue;
+		const json_t *cons = json_object_get(g, "Constraints");
+		const json_t *eq = json_object_get(cons, "EncryptionContextEquals");
+		const json_t *sub = json_object_get(cons, "EncryptionContextSubset");
+		if (json_is_object(eq)) {
+			size_t n = json_is_object(in->ec) ? json_object_size(in->ec) : 0;
+			if (n != json_object_size(eq) || !ec_contains(in->ec, eq))
+				continue;
+		}
+		if (json_is_object(sub) && !ec_contains(in->ec, sub))
+			continue;
+		return json_string_value(json_object_get(g, "GrantId"));
+	}
+	return NULL;
+}
+
+/* IAM's evaluation logic for one request (authz.h, "The rules"). */
+static void decide(const struct inputs *in, struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->index = -1;
+	d->sid = "";
+	char tbuf[32];
+	struct policy_req req;
+	fill_req(in, &req, tbuf, sizeof tbuf);
+
+	struct policy_result kp = {.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
+	if (in->has_key)
+		policy_evaluate(in->key_policy, &req, &kp);
+	bool id_allow = false;
+	int id_allow_idx = -1;
+	const char *id_allow_sid = "";
+	size_t n = identity_policy_count(in->id);
+	for (size_t i = 0; i < n; i++) {
+		struct policy_result ir;
+		policy_evaluate(identity_policy(in->id, i), &req, &ir);
+		if (ir.explicit_deny) {
+			d->v = V_DENY_IDENTITY;
+			d->by = "identity policy";
+			d->index = (int)i;
+			d->sid = ir.deny_sid;
+			return;
+		}
+		if (ir.allow_direct && !id_allow) {
+			id_allow = true;
+			id_allow_idx = (int)i;
+			id_allow_sid = ir.allow_sid;
+		}
+	}
+	if (kp.explicit_deny) {
+		d->v = V_DENY_RESOURCE;
+		d->by = "key policy";
+		d->index = kp.deny_index;
+		d->sid = kp.deny_sid;
+		return;
+	}
+	/* The root user has every identity permission in its own account. */
+	bool identity_ok = id_allow || in->root;
+	if (!in->has_key) {
+		d->v = identity_ok ? V_ALLOW : V_NO_IDENTITY;
+		d->by = in->root ? "root" : "identity policy";
+		d->index = id_allow_idx;
+		d->sid = id_allow_sid;
+		return;
+	}
+	bool same = in->key_account != NULL && strcmp(in->key_account, in->account) == 0;
+	if (same && kp.allow_direct) {
+		d->v = V_ALLOW;
+		d->by = "key policy";
+		d->index = kp.allow_index;
+		d->sid = kp.allow_sid;
+		return;
+	}
+	if ((kp.allow_direct || kp.allow_account) && identity_ok) {
+		d->v = V_ALLOW;
+		d->by = id_allow ? "key policy and identity policy" : "key policy";
+		d->index = kp.allow_index;
+		d->sid = kp.allow_sid;
+		return;
+	}
+	d->grant_id = grant_allows(in);
+	if (d->grant_id != NULL) {
+		d->v = V_ALLOW;
+		d->by = "grant";
+		return;
+	}
+	d->v = (kp.allow_direct || kp.allow_account) ? V_NO_IDENTITY : V_NO_RESOURCE;
+}
+
+static void deny_message(const struct inputs *in, const struct decision *d, char *out, size_t n)
+{
+	const char *why;
+	switch (d->v) {
+	case V_DENY_RESOURCE:
+		why = "with an explicit deny in a resource-based policy";
+		break;
+	case V_DENY_IDENTITY:
+		why = "with an explicit deny in an identity-based policy";
+		break;
+	case V_NO_IDENTITY:
+		why = "because no identity-based policy allows the";
+		break;
+	case V_NO_RESOURCE:
+	default:
+		why = "because no resource-based policy allows the";
+		break;
+	}
+	bool explicit_deny = d->v == V_DENY_RESOURCE || d->v == V_DENY_IDENTITY;
+	snprintf(out, n, "User: %s is not authorized to perform: %s on resource: %s %s%s%s%s",
+		 in->arn, in->action, in->resource, why, explicit_deny ? "" : " ",
+		 explicit_deny ? "" : in->action, explicit_deny ? "" : " action");
+}
+
+static void inputs_from_ctx(struct api_ctx *c, const char *action, struct inputs *in)
+{
+	memset(in, 0, sizeof *in);
+	const struct identity *id = c->principal.identity;
+	in->arn = c->principal.arn;
+	in->account = c->principal.account;
+	in->id = id;
+	in->role_arn = id ? identity_role_arn(id) : NULL;
+	in->root = strcmp(c->principal.type, "Root") == 0;
+	in->action = action;
+	in->resource = "*";
+	in->via_service = c->authz.via_service;
+	in->ec = c->authz.encryption_context;
+	in->alg = c->authz.encryption_algorithm;
+	in->grant_ops = c->authz.grant_operations;
+	in->request_tags = c->authz.request_tags;
+	in->request_alias = c->authz.request_alias;
+	in->source_ip = c->req ? c->req->source_ip : NULL;
+	in->secure = c->req ? c->req->secure : false;
+	in->now = c->now;
+}
+
+static k_status finish(struct api_ctx *c, const struct inputs *in, const struct decision *d)
+{
+	if (d->v == V_ALLOW)
+		return K_OK;
+	char msg[1024];
+	deny_message(in, d, msg, sizeof msg);
+	LOG_DEBUG("access denied: %s", msg);
+	return api_fail(c, K_E_ACCESS_DENIED, "%s", msg);
+}
+
+struct alias_scan {
+	const char *key_id;
+	json_t *names;
+};
+
+static k_status alias_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct alias_scan *a = arg;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *t = json_string_value(json_object_get(j, "TargetKeyId"));
+	if (t != NULL && strcmp(t, a->key_id) == 0)
+		json_array_append_new(a->names, json_string(id));
+	json_decref(j);
+	return K_OK;
+}
+
+/*
+ * kms:ResourceAliases: the key's aliases are read from storage only when
+ * a policy that applies to this request has a condition on them, so the
+ * common path stays free of storage reads.
+ */
+static json_t *resource_aliases(const struct kms_key *k, const struct identity *id)
+{
+	bool needed = policy_uses_key(k->policy, "kms:ResourceAliases");
+	for (size_t i = 0; !needed && i < identity_policy_count(id); i++)
+		needed = policy_uses_key(identity_policy(id, i), "kms:ResourceAliases");
+	if (!needed || kms_storage() == NULL)
+		return NULL;
+	struct alias_scan a = {.key_id = k->id, .names = json_array()};
+	if (a.names != NULL &&
+	    storage_list(kms_storage(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a) != K_OK) {
+		json_decref(a.names);
+		return NULL;
+	}
+	return a.names;
+}
+
+k_status authz_key_action(struct api_ctx *c, const struct kms_key *k, const char *action)
+{
+	struct inputs in;
+	inputs_from_ctx(c, action, &in);
+	in.resource = k->arn;
+	in.has_key = true;
+	in.key_doc = k->doc;
+	in.key_policy = k->policy;
+	in.key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
+	json_t *aliases = resource_aliases(k, in.id);
+	in.aliases = aliases;
+	struct decision d;
+	decide(&in, &d);
+	json_decref(aliases);
+	return finish(c, &in, &d);
+}
+
+k_status authz_key(struct api_ctx *c, const struct kms_key *k)
+{
+	const char *action = c->authz.action ? c->authz.action : c->op ? c->op->action : NULL;
+	if (action == NULL)
+		return K_OK; /* an internal call outside any operation */
+	return authz_key_action(c, k, action);
+}
+
+k_status authz_identity(struct api_ctx *c, const char *action, const char *resource)
+{
+	struct inputs in;
+	inputs_from_ctx(c, action, &in);
+	in.resource = resource;
+	struct decision d;
+	decide(&in, &d);
+	return finish(c, &in, &d);
+}
+
+k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const struct kms_key *k,
+				    bool bypass)
+{
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	struct policy *p = NULL;
+	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
+	if (rc != K_OK) {
+		rc = api_fail(c, rc, "%s", kbuf_cstr(&msg));
+		kbuf_release(&msg);
+		return rc;
+	}
+	kbuf_release(&msg);
+	if (bypass) {
+		policy_free(p);
+		return K_OK;
+	}
+	struct inputs in;
+	inputs_from_ctx(c, "kms:PutKeyPolicy", &in);
+	in.has_key = true;
+	in.key_policy = p;
+	in.key_doc = k ? k->doc : NULL;
+	in.resource = k ? k->arn : "*";
+	in.key_account = k ? json_string_value(json_object_get(k->doc, "AWSAccountId")) : c->principal.account;
+	in.ec = NULL;
+	in.grant_ops = NULL;
+	struct decision d;
+	decide(&in, &d);
+	policy_free(p);
+	if (d.v == V_ALLOW && (d.grant_id == NULL))
+		return K_OK;
+	return api_fail(c, K_E_MALFORMED_POLICY,
+			"The new key policy will not allow you to update the key policy in the future.");
+}
+
+/* A grant token is base64url of "kgt1" + account(12) + key uuid(36) + grant id(64). */
+k_status authz_check_grant_tokens(struct api_ctx *c, const json_t *tokens)
+{
+	size_t i;
+	const json_t *t;
+	json_array_foreach(tokens, i, t)
+	{
+		const char *s = json_string_value(t);
+		bool ok = s != NULL && strncmp(s, "a2d0", 4) == 0 && strlen(s) >= 40;
+		for (const char *p = s; ok && *p; p++)
+			ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			     *p == '-' || *p == '_' || *p == '=';
+		if (!ok)
+			return api_fail(c, K_E_INVALID_GRANT_TOKEN, "Invalid grant token: %.64s", s ? s : "");
+	}
+	return K_OK;
+}
+
+/* Operations whose resource is not a key: authorized on identity policies. */
+static bool keyless(const char *op)
+{
+	static const char *const names[] = {
+		"CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "ListRetirableGrants",
+		"CreateCustomKeyStore", "DescribeCustomKeyStores", "UpdateCustomKeyStore",
+		"DeleteCustomKeyStore", "ConnectCustomKeyStore", "DisconnectCustomKeyStore", NULL};
+	for (size_t i = 0; names[i] != NULL; i++) {
+		if (strcmp(names[i], op) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The authorize hook: records the request's condition-key inputs, then
+ * authorizes the operations that act on no key. "To create a KMS key, you
+ * need kms:CreateKey in an IAM policy" (Resource "*"); alias operations
+ * need the action on the alias too
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html).
+ */
+k_status kms_authorize(struct api_ctx *c, json_t *in)
+{
+	c->authz.encryption_context = json_object_get(in, "EncryptionContext");
+	c->authz.encryption_algorithm = json_string_value(json_object_get(in, "EncryptionAlgorithm"));
+	c->authz.grant_tokens = json_object_get(in, "GrantTokens");
+	c->authz.grant_operations = json_object_get(in, "Operations");
+	c->authz.request_tags = json_object_get(in, "Tags");
+	const char *kid = json_string_value(json_object_get(in, "KeyId"));
+	if (kid != NULL && strncmp(kid, "alias/", 6) == 0)
+		c->authz.request_alias = kid;
+	else if (kid != NULL && strncmp(kid, "arn:", 4) == 0 && strstr(kid, ":alias/") != NULL)
+		c->authz.request_alias = strstr(kid, ":alias/") + 1;
+	if (json_is_array(c->authz.grant_tokens))
+		GUARD(authz_check_grant_tokens(c, c->authz.grant_tokens));
+	const char *op = c->op->name;
+	if (keyless(op))
+		return authz_identity(c, c->op->action, "*");
+	if (strcmp(op, "CreateAlias") == 0 || strcmp(op, "UpdateAlias") == 0 ||
+	    strcmp(op, "DeleteAlias") == 0) {
+		const char *alias = json_string_value(json_object_get(in, "AliasName"));
+		if (alias == NULL || strncmp(alias, "alias/", 6) != 0)
+			return K_OK; /* the handler reports the validation error */
+		char arn[512];
+		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, alias);
+		return authz_identity(c, c->op->action, arn);
+	}
+	return K_OK;
+}
+
+json_t *authz_simulate(const char *principal_arn, const struct identity *identity,
+		       const json_t *key_doc, const char *action, const json_t *context,
+		       const json_t *values)
+{
+	struct inputs in;
+	memset(&in, 0, sizeof in);
+	in.arn = principal_arn;
+	char account[13] = "";
+	const char *p = strstr(principal_arn, "::");
+	if (p != NULL && strlen(p) >= 14)
+		snprintf(account, sizeof account, "%.12s", p + 2);
+	in.account = account;
+	in.id = identity;
+	in.role_arn = identity ? identity_role_arn(identity) : NULL;
+	char role_buf[256];
+	/* arn:aws:sts::A:assumed-role/R/S acts with role arn:aws:iam::A:role/R. */
+	const char *ar = strstr(principal_arn, ":assumed-role/");
+	if (in.role_arn == NULL && ar != NULL) {
+		const char *slash = strchr(ar + 14, '/');
+		int rl = slash ? (int)(slash - (ar + 14)) : (int)strlen(ar + 14);
+		snprintf(role_buf, sizeof role_buf, "arn:aws:iam::%s:role/%.*s", account, rl, ar + 14);
+		in.role_arn = role_buf;
+	}
+	in.root = strlen(principal_arn) > 5 && strcmp(principal_arn + strlen(principal_arn) - 5, ":root") == 0;
+	in.action = action;
+	in.key_doc = key_doc;
+	in.has_key = key_doc != NULL;
+	in.resource = key_doc ? json_string_value(json_object_get(key_doc, "Arn")) : "*";
+	if (in.resource == NULL)
+		in.resource = "*";
+	in.key_account = key_doc ? json_string_value(json_object_get(key_doc, "AWSAccountId")) : NULL;
+	in.ec = context;
+	in.extra = values;
+	in.now = (int64_t)time(NULL);
+	const json_t *sv = json_object_get(values, "kms:ViaService");
+	in.via_service = json_string_value(sv);
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	struct policy *kp = NULL;
+	json_t *out = json_object();
+	if (key_doc != NULL) {
+		const char *text = json_string_value(json_object_get(key_doc, "Policy"));
+		if (text != NULL && policy_parse(kslice_cstr(text), POLICY_RESOURCE, &kp, &msg) != K_OK)
+			json_object_set_new(out, "KeyPolicyError", json_string(kbuf_cstr(&msg)));
+	}
+	in.key_policy = kp;
+	struct decision d;
+	decide(&in, &d);
+	char reason[1024];
+	if (d.v == V_ALLOW)
+		snprintf(reason, sizeof reason, "%s may perform %s on %s (allowed by the %s)", in.arn,
+			 in.action, in.resource, d.by ? d.by : "policy");
+	else
+		deny_message(&in, &d, reason, sizeof reason);
+	json_object_set_new(out, "Decision",
+			    json_string(d.v == V_ALLOW ? "allowed"
+					: (d.v == V_DENY_RESOURCE || d.v == V_DENY_IDENTITY) ? "explicitDeny"
+											  : "implicitDeny"));
+	json_object_set_new(out, "Reason", json_string(reason));
+	json_t *det = json_object();
+	if (d.by != NULL)
+		json_object_set_new(det, "DecidedBy", json_string(d.by));
+	if (d.index >= 0) {
+		json_object_set_new(det, "StatementIndex", json_integer(d.index));
+		json_object_set_new(det, "Sid", json_string(d.sid ? d.sid : ""));
+	}
+	if (d.grant_id != NULL)
+		json_object_set_new(det, "GrantId", json_string(d.grant_id));
+	json_object_set_new(det, "Principal", json_string(in.arn));
+	if (in.role_arn != NULL)
+		json_object_set_new(det, "Role", json_string(in.role_arn));
+	json_object_set_new(det, "IdentityPolicies", json_integer((json_int_t)identity_policy_count(identity)));
+	json_object_set_new(det, "CrossAccount",
+			    json_boolean(in.key_account != NULL && strcmp(in.key_account, in.account) != 0));
+	json_object_set_new(out, "Details", det);
+	policy_free(kp);
+	kbuf_release(&msg);
+	return out;
+}
+
+/* ---- `kinko policy simulate` ---- */
+
+static void simulate_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
+		"                             (--key KEY_ARN [--data DIR] | --key-policy FILE)\n"
+		"                             [--context KEY=VALUE]... [--value CONDITION_KEY=VALUE]...\n"
+		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup error.\n");
+}
+
+/* Reads the stored document of a key named by its ARN. */
+static json_t *load_key_doc(const char *data_dir, const char *arn)
+{
+	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
+	char region[64], account[13], id[64];
+	if (strncmp(arn, "arn:aws:kms:", 12) != 0)
+		return NULL;
+	const char *p = arn + 12;
+	const char *colon = strchr(p, ':');
+	if (colon == NULL || (size_t)(colon - p) >= sizeof region || strlen(colon + 1) < 17 ||
+	    colon[13] != ':' || strncmp(colon + 14, "key/", 4) != 0)
+		return NULL;
+	snprintf(region, sizeof region, "%.*s", (int)(colon - p), p);
+	snprintf(account, sizeof account, "%.12s", colon + 1);
+	snprintf(id, sizeof id, "%s", colon + 18);
+	struct storage *st = NULL;
+	if (storage_sqlite_open(data_dir, &st) != K_OK)
+		return NULL;
+	char ns[96];
+	snprintf(ns, sizeof ns, "%s:%s", account, region);
+	struct kbuf doc;
+	kbuf_init(&doc, 1u << 20);
+	int64_t ver;
+	json_t *j = NULL;
+	if (storage_get(st, "key", ns, id, &doc, &ver) == K_OK)
+		j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	kbuf_release(&doc);
+	storage_close(st);
+	return j;
+}
+
+static bool add_pair(json_t *obj, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (eq == NULL || eq == kv)
+		return false;
+	char key[256];
+	snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+	json_t *old = json_object_get(obj, key);
+	if (json_is_string(old)) { /* a second value makes a multi-valued key */
+		json_t *l = json_pack("[O, s]", old, eq + 1);
+		return json_object_set_new(obj, key, l) == 0;
+	}
+	if (json_is_array(old))
+		return json_array_append_new(old, json_string(eq + 1)) == 0;
+	return json_object_set_new(obj, key, json_string(eq + 1)) == 0;
+}
+
+int authz_simulate_command(int argc, char **argv)
+{
+	const char *config_path = NULL, *data = "kinko-data", *principal = NULL, *action = NULL;
+	const char *key = NULL, *policy_file = NULL;
+	json_t *ctx = json_object(), *vals = json_object(), *doc = NULL, *res = NULL;
+	int status = 2;
+	struct config cfg;
+	config_defaults(&cfg);
+	struct kbuf msg;
+	kbuf_init(&msg, 4096);
+	if (argc < 1 || strcmp(argv[0], "simulate") != 0) {
+		simulate_usage(stderr);
+		goto out;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (next == NULL) {
+			simulate_usage(stderr);
+			goto out;
+		}
+		i++;
+		if (strcmp(a, "--config") == 0)
+			config_path = next;
+		else if (strcmp(a, "--data") == 0)
+			data = next;
+		else if (strcmp(a, "--principal") == 0)
+			principal = next;
+		else if (strcmp(a, "--action") == 0)
+			action = next;
+		else if (strcmp(a, "--key") == 0)
+			key = next;
+		else if (strcmp(a, "--key-policy") == 0)
+			policy_file = next;
+		else if (strcmp(a, "--context") == 0 && add_pair(ctx, next))
+			continue;
+		else if (strcmp(a, "--value") == 0 && add_pair(vals, next))
+			continue;
+		else {
+			simulate_usage(stderr);
+			goto out;
+		}
+	}
+	if (principal == NULL || action == NULL || (key == NULL) == (policy_file == NULL)) {
+		simulate_usage(stderr);
+		goto out;
+	}
+	if (config_path != NULL) {
+		if (config_load_file(&cfg, config_path, &msg) != K_OK) {
+			fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
+			goto out;
+		}
+		if (cfg.data_dir[0] != 0 && strcmp(data, "kinko-data") == 0)
+			data = cfg.data_dir;
+	}
+	if (key != NULL) {
+		doc = load_key_doc(data, key);
+		if (doc == NULL) {
+			fprintf(stderr, "kinko: key %s not found in the store in %s\n", key, data);
+			goto out;
+		}
+	} else {
+		json_error_t err;
+		json_t *p = json_load_file(policy_file, 0, &err);
+		if (p == NULL) {
+			fprintf(stderr, "kinko: %s: %s\n", policy_file, err.text);
+			goto out;
+		}
+		char *text = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		/* A key of the principal's account described by the policy alone. */
+		char account[13] = "";
+		const char *colons = strstr(principal, "::");
+		if (colons != NULL)
+			snprintf(account, sizeof account, "%.12s", colons + 2);
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "", "AWSAccountId",
+				account, "Arn", "arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
+				"SYMMETRIC_DEFAULT", "KeyUsage", "ENCRYPT_DECRYPT", "Origin", "AWS_KMS");
+		kjson_free(text);
+	}
+	res = authz_simulate(principal, config_find_principal(principal), doc, action, ctx, vals);
+	char *s = res ? json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	if (s != NULL)
+		printf("%s\n", s);
+	kjson_free(s);
+	status = strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
+out:
+	json_decref(res);
+	json_decref(doc);
+	json_decref(ctx);
+	json_decref(vals);
+	kbuf_release(&msg);
+	config_release();
+	return status;
+}

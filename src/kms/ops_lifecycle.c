@@ -1,0 +1,437 @@
+/*
+ * ops_lifecycle.c — the key-state table, EnableKey, DisableKey,
+ * ScheduleKeyDeletion, CancelKeyDeletion, and the scheduled deletion of
+ * keys whose waiting period has passed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "kms/kms.h"
+#include "kms/scheduler.h"
+#include "core/banned.h"
+
+/*
+ * AWS's key-state table (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html),
+ * as data: for each operation on an existing key, what each state gives.
+ *   OK   the operation proceeds
+ *   DIS  DisabledException "<key ARN> is disabled."
+ *   INV  KMSInvalidStateException "<key ARN> is pending deletion." (or
+ *        "... is pending import.", "... is unavailable.", and for
+ *        CancelKeyDeletion "... is not pending deletion.")
+ * Columns: Enabled, Disabled, PendingDeletion, PendingImport, Unavailable.
+ * The other states (Creating, Updating, PendingReplicaDeletion) belong to
+ * multi-Region keys, which kinko does not have; they get INV.
+ * Rows are sorted by name (binary search on the request path).
+ */
+enum st_rule { OK, DIS, INV };
+
+struct state_row {
+	const char *op;
+	unsigned char rule[5];
+};
+
+#define CRYPTO {OK, DIS, INV, INV, INV}
+#define MANAGE {OK, OK, INV, OK, OK}
+#define ANY {OK, OK, OK, OK, OK}
+
+static const struct state_row state_table[] = {
+	{"CancelKeyDeletion", {INV, INV, OK, INV, INV}},
+	{"CreateAlias", MANAGE},
+	{"CreateGrant", CRYPTO},
+	{"Decrypt", CRYPTO},
+	{"DeleteAlias", ANY},
+	{"DeleteImportedKeyMaterial", {OK, OK, INV, OK, INV}},
+	{"DeriveSharedSecret", CRYPTO},
+	{"DescribeKey", ANY},
+	{"DisableKey", {OK, OK, INV, INV, OK}},
+	{"DisableKeyRotation", CRYPTO},
+	{"EnableKey", {OK, OK, INV, INV, OK}},
+	{"EnableKeyRotation", CRYPTO},
+	{"Encrypt", CRYPTO},
+	{"GenerateDataKey", CRYPTO},
+	{"GenerateDataKeyPair", CRYPTO},
+	{"GenerateDataKeyPairWithoutPlaintext", CRYPTO},
+	{"GenerateDataKeyWithoutPlaintext", CRYPTO},
+	{"GenerateMac", CRYPTO},
+	{"GetKeyPolicy", ANY},
+	{"GetKeyRotationStatus", ANY},
+	{"GetParametersForImport", {OK, OK, INV, OK, INV}},
+	{"GetPublicKey", CRYPTO},
+	{"ImportKeyMaterial", {OK, OK, INV, OK, INV}},
+	{"ListAliases", ANY},
+	{"ListGrants", ANY},
+	{"ListKeyPolicies", ANY},
+	{"ListKeyRotations", ANY},
+	{"ListResourceTags", ANY},
+	{"ListRetirableGrants", ANY},
+	{"PutKeyPolicy", ANY},
+	{"ReEncrypt", CRYPTO},
+	{"RetireGrant", ANY},
+	{"RevokeGrant", ANY},
+	{"RotateKeyOnDemand", CRYPTO},
+	{"ScheduleKeyDeletion", MANAGE},
+	{"Sign", CRYPTO},
+	{"TagResource", MANAGE},
+	{"UntagResource", MANAGE},
+	{"UpdateAlias", MANAGE},
+	{"UpdateKeyDescription", MANAGE},
+	{"Verify", CRYPTO},
+	{"VerifyMac", CRYPTO},
+};
+
+static const unsigned char crypto_rule[5] = CRYPTO;
+
+static int cmp_row(const void *key, const void *elem)
+{
+	return strcmp((const char *)key, ((const struct state_row *)elem)->op);
+}
+
+static int state_column(enum kms_key_state s)
+{
+	switch (s) {
+	case KS_ENABLED:
+		return 0;
+	case KS_DISABLED:
+		return 1;
+	case KS_PENDING_DELETION:
+		return 2;
+	case KS_PENDING_IMPORT:
+		return 3;
+	case KS_UNAVAILABLE:
+		return 4;
+	default:
+		return -1;
+	}
+}
+
+k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
+{
+	const unsigned char *rule = crypto_rule;
+	const char *op = "";
+	/* Only KMS's own table: another service's operation of the same name
+	 * (Secrets Manager's TagResource) uses a key cryptographically. */
+	if (c->op != NULL && c->service != NULL &&
+	    strcmp(c->service->target_prefix, "TrentService.") == 0) {
+		op = c->op->name;
+		const struct state_row *row =
+			bsearch(op, state_table, sizeof state_table / sizeof state_table[0],
+				sizeof state_table[0], cmp_row);
+		if (row != NULL)
+			rule = row->rule;
+	}
+	int col = state_column(k->state);
+	enum st_rule r = col < 0 ? INV : (enum st_rule)rule[col];
+	switch (r) {
+	case OK:
+		return K_OK;
+	case DIS:
+		return api_fail(c, K_E_DISABLED, "%s is disabled.", k->arn);
+	default:
+		break;
+	}
+	if (strcmp(op, "CancelKeyDeletion") == 0)
+		return api_fail(c, K_E_INVALID_STATE, "%s is not pending deletion.", k->arn);
+	switch (k->state) {
+	case KS_PENDING_DELETION:
+		return api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
+	case KS_PENDING_IMPORT:
+		return api_fail(c, K_E_INVALID_STATE, "%s is pending import.", k->arn);
+	case KS_DISABLED:
+		return api_fail(c, K_E_INVALID_STATE, "%s is disabled.", k->arn);
+	default:
+		return api_fail(c, K_E_INVALID_STATE, "%s is unavailable.", k->arn);
+	}
+}
+
+bool kms_key_is_aws_managed(const struct kms_key *k)
+{
+	const char *m = json_string_value(json_object_get(k->doc, "KeyManager"));
+	return m != NULL && strcmp(m, "AWS") == 0;
+}
+
+/*
+ * AWS managed keys: "You cannot manage these KMS keys, rotate them, change
+ * their key policies, or schedule them for deletion."
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-key)
+ * Their key policy allows the account only kms:Describe*, kms:Get*,
+ * kms:List* and kms:RevokeGrant, so AWS answers every management call with
+ * the AccessDeniedException of a policy that does not allow it.
+ */
+k_status kms_deny_aws_managed(struct api_ctx *c, const struct kms_key *k)
+{
+	if (!kms_key_is_aws_managed(k))
+		return K_OK;
+	const char *action = c->op != NULL ? c->op->action : "kms:?";
+	return api_fail(c, K_E_ACCESS_DENIED,
+			"User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
+			c->principal.arn, action, k->arn, action);
+}
+
+/* Common start of the management operations: KeyId -> key, state, managed. */
+static k_status manage_key(struct api_ctx *c, json_t *in, struct kms_key **out)
+{
+	const char *key_id;
+	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	struct kms_key *k = NULL;
+	GUARD(kms_resolve_key(c, key_id, false, &k));
+	k_status rc = kms_check_key_state(c, k);
+	if (rc == K_OK)
+		rc = kms_deny_aws_managed(c, k);
+	if (rc != K_OK) {
+		kms_key_unref(k);
+		return rc;
+	}
+	*out = k;
+	return K_OK;
+}
+
+/* Writes the key with a new KeyState (and Enabled, derived at render). */
+static k_status set_state(struct kms_key *k, const char *state)
+{
+	if (strcmp(kms_state_name(k->state), state) == 0)
+		return K_OK;
+	json_t *doc = json_deep_copy(k->doc);
+	ENSURE(doc != NULL, K_E_INTERNAL);
+	json_object_set_new(doc, "KeyState", json_string(state));
+	return kms_key_update(k, doc, NULL, NULL);
+}
+
+/* EnableKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html). */
+k_status kms_op_enable_key(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)out;
+	struct kms_key *k = NULL;
+	GUARD(manage_key(c, in, &k));
+	k_status rc = set_state(k, "Enabled");
+	kms_key_unref(k);
+	return rc;
+}
+
+/* DisableKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html). */
+k_status kms_op_disable_key(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)out;
+	struct kms_key *k = NULL;
+	GUARD(manage_key(c, in, &k));
+	k_status rc = set_state(k, "Disabled");
+	kms_key_unref(k);
+	return rc;
+}
+
+#define DELETE_TASK "kms.delete"
+
+/*
+ * ScheduleKeyDeletion (https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html):
+ * "PendingWindowInDays: The waiting period, specified in number of days.
+ * After the waiting period ends, KMS deletes the KMS key. ... This value
+ * is optional. If you include a value, it must be between 7 and 30,
+ * inclusive. If you do not include a value, it defaults to 30."
+ * The key document and a due-index record are written together, so the
+ * deletion is found again after a restart.
+ */
+k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
+{
+	int64_t days = 30;
+	bool has_days;
+	GUARD(api_int(c, in, "PendingWindowInDays", false, 1, 365, &has_days, &days));
+	if (days < 7 || days > 30)
+		return api_fail(c, K_E_VALIDATION,
+				"PendingWindowInDays value %lld is not valid: it must be between 7 and 30 days.",
+				(long long)days);
+	struct kms_key *k = NULL;
+	GUARD(manage_key(c, in, &k));
+	k_status rc = K_OK;
+	int64_t when = c->now + days * 86400;
+	char due_id[SCHEDULER_DUE_ID_MAX];
+	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
+	json_t *doc = json_deep_copy(k->doc);
+	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
+	json_object_set_new(doc, "KeyState", json_string("PendingDeletion"));
+	json_object_set_new(doc, "DeletionDate", json_integer(when));
+	json_object_set_new(doc, "PendingWindowInDays", json_integer(days));
+	json_object_set_new(doc, "StateBeforeDeletion", json_string(kms_state_name(k->state)));
+	struct storage_op due;
+	scheduler_due_put_op(&due, due_id);
+	GUARD_GOTO(kms_key_update_ops(k, doc, NULL, &due, 1, NULL));
+	json_object_set_new(out, "KeyId", json_string(k->arn));
+	json_object_set_new(out, "DeletionDate", json_integer(when));
+	json_object_set_new(out, "KeyState", json_string("PendingDeletion"));
+	json_object_set_new(out, "PendingWindowInDays", json_integer(days));
+out:
+	kms_key_unref(k);
+	return rc;
+}
+
+/*
+ * CancelKeyDeletion (https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html):
+ * "If this operation succeeds, the KMS key state changes to Disabled."
+ * A key with imported material that never got its material goes back to
+ * PendingImport, the state it had.
+ */
+k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
+{
+	struct kms_key *k = NULL;
+	GUARD(manage_key(c, in, &k));
+	k_status rc = K_OK;
+	const char *before = json_string_value(json_object_get(k->doc, "StateBeforeDeletion"));
+	const char *state = before != NULL && strcmp(before, "PendingImport") == 0 ? "PendingImport"
+										      : "Disabled";
+	json_int_t when = json_integer_value(json_object_get(k->doc, "DeletionDate"));
+	char due_id[SCHEDULER_DUE_ID_MAX];
+	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
+	json_t *doc = json_deep_copy(k->doc);
+	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
+	json_object_set_new(doc, "KeyState", json_string(state));
+	json_object_del(doc, "DeletionDate");
+	json_object_del(doc, "PendingWindowInDays");
+	json_object_del(doc, "StateBeforeDeletion");
+	struct storage_op due;
+	scheduler_due_del_op(&due, due_id);
+	GUARD_GOTO(kms_key_update_ops(k, doc, NULL, &due, 1, NULL));
+	json_object_set_new(out, "KeyId", json_string(k->arn));
+out:
+	kms_key_unref(k);
+	return rc;
+}
+
+/*
+ * kinko's own work on a key goes to the audit trail the way AWS logs it:
+ * "After the specified waiting period expires, AWS KMS deletes the KMS key
+ * and records an entry like the following one in your CloudTrail log"
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-delete-key.html),
+ * an event of type AwsServiceEvent invoked by kms.amazonaws.com with the key
+ * as its resource; automatic rotation likewise logs "RotateKey"
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-rotatekey.html).
+ * The account and region are those of the key's namespace ("ACCOUNT:REGION").
+ */
+k_status kms_key_service_event(const struct kms_key *k, const char *event_name, json_t *details,
+			       k_status outcome)
+{
+	char account[64];
+	snprintf(account, sizeof account, "%s", k->ns);
+	char *colon = strchr(account, ':');
+	ENSURE(colon != NULL, K_E_INTERNAL);
+	*colon = 0;
+	k_status rc = audit_emit_service_event("kms.amazonaws.com", event_name, account, colon + 1,
+					       k->arn, "AWS::KMS::Key", details, outcome);
+	if (rc != K_OK)
+		LOG_ERROR("audit: the %s event of key %s could not be written: %s", event_name,
+			  k->arn, k_status_name(rc));
+	return rc;
+}
+
+/* The aliases of one key, collected to be deleted with it. */
+#define MAX_KEY_ALIASES 64
+
+struct key_aliases {
+	const char *key_id;
+	size_t n;
+	char names[MAX_KEY_ALIASES][257];
+	int64_t versions[MAX_KEY_ALIASES];
+};
+
+static k_status collect_aliases(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct key_aliases *ka = arg;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *t = json_string_value(json_object_get(j, "TargetKeyId"));
+	if (t != NULL && strcmp(t, ka->key_id) == 0 && ka->n < MAX_KEY_ALIASES &&
+	    strlen(id) < sizeof ka->names[0]) {
+		snprintf(ka->names[ka->n], sizeof ka->names[0], "%s", id);
+		ka->versions[ka->n] = version;
+		ka->n++;
+	}
+	json_decref(j);
+	return K_OK;
+}
+
+/*
+ * Deletes one key whose waiting period has passed: "When the waiting
+ * period expires, KMS deletes the KMS key, its key material, and all
+ * KMS metadata associated with it, including all aliases."
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html)
+ * The key document (which holds the only copy of the wrapped material),
+ * its aliases and the due record go in one transaction with the key's
+ * version as precondition: of two runs, one deletes and the other sees a
+ * conflict or a missing key. SQLite's secure_delete overwrites the freed
+ * bytes, so the wrapped material does not linger in the live store.
+ * A stale due record (the deletion was cancelled, or rescheduled) is
+ * only removed.
+ */
+/* Set when a key was deleted and the store's logs still hold its pages. */
+static bool scrub_pending;
+
+static k_status delete_due(void *arg, int64_t when, const char *ns, const char *id,
+			   const char *due_id)
+{
+	int64_t now = *(const int64_t *)arg;
+	struct storage_op del_due;
+	scheduler_due_del_op(&del_due, due_id);
+	struct kms_key *k = NULL;
+	k_status rc = kms_key_get(ns, id, &k);
+	if (rc == K_E_NOT_FOUND)
+		return storage_apply(kms_storage(), &del_due, 1);
+	GUARD(rc);
+	json_int_t date = json_integer_value(json_object_get(k->doc, "DeletionDate"));
+	if (k->state != KS_PENDING_DELETION || date != when) {
+		kms_key_unref(k);
+		return storage_apply(kms_storage(), &del_due, 1);
+	}
+	if (date > now) {
+		kms_key_unref(k);
+		return K_OK;
+	}
+	struct key_aliases *ka = calloc(1, sizeof *ka);
+	struct storage_op *ops = calloc(2 + MAX_KEY_ALIASES, sizeof *ops);
+	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
+	ka->key_id = k->id;
+	GUARD_GOTO(storage_list(kms_storage(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
+	ops[0] = (struct storage_op){.op = STORAGE_DEL, .kind = "key", .ns = ns, .id = id,
+				     .expect = k->version};
+	ops[1] = del_due;
+	for (size_t i = 0; i < ka->n; i++)
+		ops[2 + i] = (struct storage_op){.op = STORAGE_DEL, .kind = "alias", .ns = ns,
+						 .id = ka->names[i], .expect = ka->versions[i]};
+	rc = storage_apply(kms_storage(), ops, 2 + ka->n);
+	if (rc == K_E_CONFLICT || rc == K_E_NOT_FOUND) {
+		/* Someone changed the key or an alias meanwhile: the next run retries. */
+		kms_cache_forget(ns, id);
+		rc = K_OK;
+		goto out;
+	}
+	GUARD_GOTO(rc);
+	kms_cache_forget(ns, id);
+	for (size_t i = 0; i < ka->n; i++)
+		kms_alias_cache_set(ns, ka->names[i], NULL);
+	scrub_pending = true;
+	LOG_INFO("deleted key %s after its waiting period", k->arn);
+	/* The deletion is durable; its event follows (a failure to write it is
+	 * the run's error, logged by the scheduler). */
+	rc = kms_key_service_event(k, "DeleteKey", NULL, K_OK);
+out:
+	free(ka);
+	free(ops);
+	kms_key_unref(k);
+	return rc;
+}
+
+k_status kms_run_due_deletions(int64_t now)
+{
+	k_status rc = scheduler_due_list(DELETE_TASK, now, delete_due, &now);
+	/* Runs are serialized (scheduler.h), so scrub_pending needs no lock.
+	 * A scrub that could not complete is retried at the next run. */
+	if (scrub_pending && storage_scrub(kms_storage()) == K_OK)
+		scrub_pending = false;
+	return rc;
+}
+
+k_status kms_lifecycle_init(void)
+{
+	GUARD(scheduler_register("kms.delete", kms_run_due_deletions));
+	GUARD(scheduler_register("kms.rotate", kms_run_due_rotations));
+	return K_OK;
+}

@@ -1,0 +1,236 @@
+/*
+ * scheduler.c — the background scheduler and the due index (see scheduler.h).
+ */
+#include "kms/scheduler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/banned.h"
+
+struct task {
+	const char *name;
+	scheduler_fn fn;
+};
+
+static struct task tasks[SCHEDULER_MAX_TASKS];
+static size_t n_tasks;
+static struct storage *due_store;
+
+/* run_mu serializes runs; mu/cv drive the thread's sleep. */
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv;
+static bool started, stopping;
+static pthread_t thread;
+
+k_status scheduler_register(const char *name, scheduler_fn run_due)
+{
+	ENSURE(name != NULL && run_due != NULL, K_E_VALIDATION);
+	pthread_mutex_lock(&mu);
+	k_status rc = K_OK;
+	if (n_tasks >= SCHEDULER_MAX_TASKS) {
+		rc = K_E_LIMIT_EXCEEDED;
+	} else {
+		tasks[n_tasks].name = name;
+		tasks[n_tasks].fn = run_due;
+		n_tasks++;
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
+}
+
+/*
+ * One run: every callback with the same `now`, in registration order.
+ * A failing callback does not stop the others; its error is logged and
+ * its work is retried at the next run, which the idempotency rule of
+ * scheduler.h makes safe.
+ */
+k_status scheduler_run_now(void)
+{
+	k_status first = K_OK;
+	pthread_mutex_lock(&run_mu);
+	int64_t now = kclock_now();
+	pthread_mutex_lock(&mu);
+	size_t n = n_tasks;
+	pthread_mutex_unlock(&mu);
+	for (size_t i = 0; i < n; i++) {
+		k_status rc = tasks[i].fn(now);
+		if (rc != K_OK) {
+			LOG_WARN("scheduler: task %s failed: %s", tasks[i].name, k_status_name(rc));
+			if (first == K_OK)
+				first = rc;
+		}
+	}
+	pthread_mutex_unlock(&run_mu);
+	return first;
+}
+
+static void *scheduler_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	while (!stopping) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += SCHEDULER_INTERVAL_S;
+		while (!stopping) {
+			if (pthread_cond_timedwait(&cv, &mu, &deadline) == ETIMEDOUT)
+				break;
+		}
+		if (stopping)
+			break;
+		pthread_mutex_unlock(&mu);
+		(void)scheduler_run_now();
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+k_status scheduler_start(struct storage *st)
+{
+	ENSURE(st != NULL, K_E_VALIDATION);
+	due_store = st;
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int e = pthread_cond_init(&cv, &attr);
+	pthread_condattr_destroy(&attr);
+	ENSURE(e == 0, K_E_INTERNAL);
+	stopping = false;
+	if (pthread_create(&thread, NULL, scheduler_main, NULL) != 0) {
+		pthread_cond_destroy(&cv);
+		return K_E_INTERNAL;
+	}
+	started = true;
+	return K_OK;
+}
+
+void scheduler_stop(void)
+{
+	if (!started)
+		return;
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(thread, NULL);
+	pthread_cond_destroy(&cv);
+	started = false;
+}
+
+k_status scheduler_due_id(int64_t when, const char *task, const char *ns, const char *id,
+			  char *out, size_t n)
+{
+	ENSURE(when >= 0 && task != NULL && ns != NULL && id != NULL, K_E_VALIDATION);
+	ENSURE(strchr(task, '|') == NULL && strchr(ns, '|') == NULL, K_E_VALIDATION);
+	int len = snprintf(out, n, "%015" PRId64 "|%s|%s|%s", when, task, ns, id);
+	ENSURE(len > 0 && (size_t)len < n, K_E_VALIDATION);
+	return K_OK;
+}
+
+void scheduler_due_put_op(struct storage_op *op, const char *due_id)
+{
+	memset(op, 0, sizeof *op);
+	op->op = STORAGE_PUT;
+	op->kind = SCHEDULER_DUE_KIND;
+	op->ns = "";
+	op->id = due_id;
+	op->doc = kslice_cstr("{}");
+	op->expect = STORAGE_ANY;
+}
+
+void scheduler_due_del_op(struct storage_op *op, const char *due_id)
+{
+	memset(op, 0, sizeof *op);
+	op->op = STORAGE_DEL;
+	op->kind = SCHEDULER_DUE_KIND;
+	op->ns = "";
+	op->id = due_id;
+	op->expect = STORAGE_ANY;
+}
+
+/*
+ * The listing is collected in batches before the callbacks run, so that
+ * no read of the index is open while a callback writes to the store.
+ */
+#define DUE_BATCH 128
+
+struct due_batch {
+	const char *task;
+	int64_t now;
+	size_t n;
+	bool more;
+	char ids[DUE_BATCH][SCHEDULER_DUE_ID_MAX];
+};
+
+static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	(void)doc;
+	(void)version;
+	struct due_batch *b = arg;
+	char *end = NULL;
+	long long when = strtoll(id, &end, 10);
+	if (end == NULL || *end != '|')
+		return K_OK; /* not ours: skip */
+	if (when > b->now)
+		return K_E_LIMIT_EXCEEDED; /* sorted by time: nothing later is due */
+	if (b->n == DUE_BATCH) {
+		b->more = true;
+		return K_E_LIMIT_EXCEEDED;
+	}
+	size_t tl = strlen(b->task);
+	if (strncmp(end + 1, b->task, tl) != 0 || end[1 + tl] != '|')
+		return K_OK;
+	if (strlen(id) >= SCHEDULER_DUE_ID_MAX)
+		return K_OK;
+	snprintf(b->ids[b->n++], SCHEDULER_DUE_ID_MAX, "%s", id);
+	return K_OK;
+}
+
+k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb, void *arg)
+{
+	ENSURE(due_store != NULL && task != NULL && cb != NULL, K_E_VALIDATION);
+	struct due_batch *b = calloc(1, sizeof *b);
+	ENSURE(b != NULL, K_E_INTERNAL);
+	b->task = task;
+	b->now = now;
+	char after[SCHEDULER_DUE_ID_MAX] = "";
+	k_status rc = K_OK;
+	for (;;) {
+		b->n = 0;
+		b->more = false;
+		rc = storage_list(due_store, SCHEDULER_DUE_KIND, "", NULL, after, 0, collect_cb, b);
+		if (rc == K_E_LIMIT_EXCEEDED)
+			rc = K_OK;
+		if (rc != K_OK)
+			break;
+		for (size_t i = 0; i < b->n && rc == K_OK; i++) {
+			/* "WHEN|task|ns|id": ns has no '|', the id is the rest. */
+			char copy[SCHEDULER_DUE_ID_MAX];
+			snprintf(copy, sizeof copy, "%s", b->ids[i]);
+			char *p1 = strchr(copy, '|');
+			char *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
+			char *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
+			if (p3 == NULL)
+				continue;
+			*p1 = *p2 = *p3 = 0;
+			int64_t when = strtoll(copy, NULL, 10);
+			rc = cb(arg, when, p2 + 1, p3 + 1, b->ids[i]);
+		}
+		if (rc != K_OK || !b->more)
+			break;
+		snprintf(after, sizeof after, "%s", b->ids[b->n - 1]);
+	}
+	free(b);
+	return rc;
+}

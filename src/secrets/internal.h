@@ -1,0 +1,177 @@
+/*
+ * internal.h — shared between the files of src/secrets/ (not a public
+ * contract; see secrets.h for that).
+ */
+#ifndef KINKO_SECRETS_INTERNAL_H
+#define KINKO_SECRETS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/result.h"
+#include "storage/storage.h"
+
+#define SM_MAX_VALUE 65536u      /* SecretString / SecretBinary, bytes */
+#define SM_MAX_VERSIONS 100      /* versions kept per secret */
+#define SM_MAX_STAGES 20         /* staging labels per version */
+#define SM_DAY 86400
+
+/* A loaded secret document. */
+struct sm_secret {
+	json_t *doc;           /* owned */
+	int64_t version;       /* storage version of doc */
+	char ns[64];
+};
+
+struct storage *sm_store(void);
+/* Serializes writers to secrets (held by each mutating handler). */
+void sm_lock(void);
+void sm_unlock(void);
+
+/*
+ * Finds a secret by name, full ARN or partial ARN (without the random
+ * suffix) in the caller's namespace, or by its complete ARN in another
+ * account of the same region (cross-account access; out->ns is then that
+ * account's). ResourceNotFoundException otherwise. The caller is then
+ * authorized on the secret (sm_authorize_secret). Release with
+ * sm_secret_release.
+ */
+K_MUST_CHECK k_status sm_lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out);
+/* The same, by namespace and name (for the scheduler and rotation). */
+K_MUST_CHECK k_status sm_load(const char *ns, const char *name, struct sm_secret *out);
+void sm_secret_release(struct sm_secret *s);
+/*
+ * Writes s->doc (precondition: s->version) together with `extra` ops in
+ * one atomic apply; s->version is advanced on success.
+ */
+K_MUST_CHECK k_status sm_save(struct sm_secret *s, const struct storage_op *extra, size_t n_extra);
+
+const char *sm_name(const struct sm_secret *s);
+const char *sm_arn(const struct sm_secret *s);
+bool sm_deleted(const struct sm_secret *s);
+bool sm_is_replica(const struct sm_secret *s);
+/* InvalidRequestException for a secret scheduled for deletion. */
+K_MUST_CHECK k_status sm_require_live(struct api_ctx *c, const struct sm_secret *s);
+K_MUST_CHECK k_status sm_require_primary(struct api_ctx *c, const struct sm_secret *s);
+
+/* Versions and staging labels (doc["Versions"]: {id: {"Stages": [...], ...}}). */
+json_t *sm_versions(const struct sm_secret *s);
+/* The version that carries a label, or NULL. */
+const char *sm_stage_owner(const struct sm_secret *s, const char *stage);
+bool sm_version_has_stage(json_t *version, const char *stage);
+void sm_stage_remove(json_t *version, const char *stage);
+void sm_stage_add(json_t *version, const char *stage);
+/*
+ * Moves a label to version `to` (removing it from any other version).
+ * Moving AWSCURRENT gives the version it left AWSPREVIOUS, as AWS does.
+ */
+void sm_stage_move(struct sm_secret *s, const char *stage, const char *to);
+
+/*
+ * Adds a version with a value: encrypts it, attaches `stages` (a JSON
+ * array of labels, moved from other versions), removes deprecated
+ * versions beyond the limit, and saves the secret and the value in one
+ * apply. ClientRequestToken rules: a version with this id and the same
+ * value succeeds again unchanged; with another value it fails with
+ * ResourceExistsException. `*created` tells whether a version was made.
+ */
+K_MUST_CHECK k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
+				     struct kslice value, bool binary, json_t *stages,
+				     bool *created);
+/*
+ * Decrypts a version's value into out (max SM_MAX_VALUE). DecryptionFailure
+ * when the KMS key cannot be used.
+ */
+K_MUST_CHECK k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+				   struct kbuf *out, bool *binary);
+/*
+ * Encrypts a value for version `vid` of secret s under its KMS key (the
+ * secret's KmsKeyId or aws/secretsmanager of c's region); *record is the
+ * value record's text (kjson_free), key_arn the key used.
+ */
+K_MUST_CHECK k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+				    struct kslice value, bool binary, char **record, char *key_arn,
+				    size_t key_arn_len);
+/* The storage id of a version's value record ("<uid>/<vid>"). */
+void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n);
+/* Storage ops to delete every value record of a secret (appended to a list). */
+K_MUST_CHECK k_status sm_purge(const char *ns, const struct sm_secret *s);
+
+/* Sets c's kms:ViaService (this region's Secrets Manager) and the KMS action. */
+void sm_via_kms(struct api_ctx *c, const char *action);
+/* A new version id (UUID v4 text). */
+void sm_uuid(char out[37]);
+/* Seconds at the start of the UTC day of t (LastAccessedDate resolution). */
+int64_t sm_day(int64_t t);
+
+/* Scheduled work (rotation.c): due-index tasks. */
+#define SM_TASK_PURGE "sm.purge"
+#define SM_TASK_ROTATE "sm.rotate"
+/*
+ * Fills a due-index PUT op for `task` at `when` naming secret s; id_out
+ * (SCHEDULER_DUE_ID_MAX + 1 bytes) must live until the apply.
+ */
+K_MUST_CHECK k_status sm_due_op(const struct sm_secret *s, const char *task, int64_t when,
+				char *id_out, size_t n, struct storage_op *op);
+K_MUST_CHECK k_status secrets_scheduler_init(void);
+
+/* Rotation (rotation.c). */
+K_MUST_CHECK k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *token,
+					const char *lambda_arn);
+/* The next rotation time after `from`, per the stored RotationRules; 0 if none. */
+int64_t sm_next_rotation(json_t *rules, int64_t from);
+/* Validates RotationRules (AutomaticallyAfterDays, Duration, ScheduleExpression). */
+K_MUST_CHECK k_status sm_validate_rules(struct api_ctx *c, json_t *rules);
+
+/* GetRandomPassword (password.c). */
+k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out);
+
+/* Handlers (ops.c, ops_manage.c). */
+k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, json_t *out);
+k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t *out);
+
+/*
+ * Authorization (authz.c): IAM identity policies and the secret's resource
+ * policy, evaluated by the policy engine with the current action (the
+ * operation's, or c->authz.action when it names a secretsmanager: action).
+ * sm_authorize is the service's authorize hook; sm_lookup calls
+ * sm_authorize_secret on the secret it finds; CreateSecret calls
+ * sm_authorize_new with the new secret's ARN. AccessDeniedException with
+ * AWS's message otherwise.
+ */
+k_status sm_authorize(struct api_ctx *c, json_t *in);
+K_MUST_CHECK k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s);
+K_MUST_CHECK k_status sm_authorize_new(struct api_ctx *c, const char *arn);
+/*
+ * Validates a resource policy with the policy engine
+ * (MalformedPolicyDocumentException with its reason); *public tells
+ * whether it grants access to every principal ("*").
+ */
+K_MUST_CHECK k_status sm_check_resource_policy(struct api_ctx *c, const char *text, bool *public);
+
+/* Replication (replica.c): copies a primary's state to its replicas. */
+K_MUST_CHECK k_status sm_sync_replicas(struct api_ctx *c, const char *name);
+
+#endif

@@ -1,0 +1,816 @@
+/*
+ * ops.c — the secret and version operations: CreateSecret, GetSecretValue,
+ * BatchGetSecretValue, PutSecretValue, UpdateSecret, DescribeSecret,
+ * ListSecretVersionIds, UpdateSecretVersionStage.
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Operations.html
+ *
+ * Each handler reads like the API reference: validate the members, find
+ * the secret, check its state, act, render. Mutating handlers hold the
+ * module's write lock from lookup to save, so that two writers never
+ * interleave their label moves.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "kms/kms.h"
+#include "secrets/internal.h"
+#include "core/banned.h"
+
+/*
+ * "The secret name can contain ASCII letters, numbers, and the following
+ * characters: /_+=.@-"
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html
+ */
+static k_status check_name(struct api_ctx *c, const char *name)
+{
+	for (const char *p = name; *p; p++) {
+		char ch = *p;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || strchr("/_+=.@-", ch) != NULL;
+		if (!ok)
+			return api_fail(c, K_E_VALIDATION,
+					"Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!");
+	}
+	return K_OK;
+}
+
+/* The value members: exactly one of SecretString and SecretBinary (64 KB each). */
+static k_status read_value(struct api_ctx *c, json_t *in, bool required, struct kbuf *bin,
+			   const char **str, bool *has_value, bool *binary)
+{
+	bool has_bin = false;
+	GUARD(api_string(c, in, "SecretString", false, 1, SM_MAX_VALUE, str));
+	GUARD(api_blob(c, in, "SecretBinary", false, 1, SM_MAX_VALUE, bin, &has_bin));
+	if (*str != NULL && has_bin)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"You can't specify both a binary secret value and a string secret value in the same secret.");
+	*has_value = *str != NULL || has_bin;
+	*binary = has_bin;
+	if (required && !*has_value)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"You must provide either SecretString or SecretBinary.");
+	return K_OK;
+}
+
+static struct kslice value_slice(const char *str, const struct kbuf *bin)
+{
+	return str ? kslice_cstr(str) : kbuf_slice(bin);
+}
+
+/* Tags: at most 50, Key 1..128, Value 0..256, "aws:" reserved. */
+static k_status check_tags(struct api_ctx *c, json_t *tags)
+{
+	if (tags == NULL || json_is_null(tags))
+		return K_OK;
+	if (!json_is_array(tags))
+		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'Tags'");
+	if (json_array_size(tags) > 50)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"Number of tags exceeds the maximum of 50 per secret.");
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		if (!json_is_object(t))
+			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+		const char *k = NULL, *v = NULL;
+		GUARD(api_string(c, t, "Key", true, 1, 128, &k));
+		GUARD(api_string(c, t, "Value", false, 0, 256, &v));
+		if (strncmp(k, "aws:", 4) == 0)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"Invalid tag key. Tag keys that start with 'aws:' are reserved for AWS use.");
+	}
+	return K_OK;
+}
+
+/* Merges tags into the document (a tag with an existing key replaces it). */
+static void merge_tags(json_t *doc, json_t *tags)
+{
+	json_t *cur = json_object_get(doc, "Tags");
+	if (!json_is_array(cur)) {
+		cur = json_array();
+		json_object_set_new(doc, "Tags", cur);
+	}
+	size_t i, j;
+	json_t *t, *e;
+	json_array_foreach(tags, i, t)
+	{
+		const char *k = json_string_value(json_object_get(t, "Key"));
+		const char *v = json_string_value(json_object_get(t, "Value"));
+		bool found = false;
+		json_array_foreach(cur, j, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "Key")), k) == 0) {
+				json_object_set_new(e, "Value", json_string(v ? v : ""));
+				found = true;
+			}
+		}
+		if (!found)
+			json_array_append_new(cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
+	}
+}
+
+static void random_suffix(char out[7])
+{
+	static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	uint8_t b[6];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	for (int i = 0; i < 6; i++)
+		out[i] = al[b[i] % 62];
+	out[6] = 0;
+}
+
+static void new_uid(char out[33])
+{
+	uint8_t b[16];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* KmsKeyId must name a key of this account and region (checked at once). */
+static k_status check_kms_key(struct api_ctx *c, const char *kid)
+{
+	if (kid == NULL || kid[0] == 0)
+		return K_OK;
+	struct kms_key *k = NULL;
+	sm_via_kms(c, "kms:GenerateDataKey");
+	k_status rc = kms_resolve_key(c, kid, true, &k);
+	c->authz.action = NULL;
+	kms_key_unref(k);
+	if (rc == K_E_ACCESS_DENIED)
+		return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
+	if (rc == K_E_NOT_FOUND)
+		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
+				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
+				kid);
+	return rc;
+}
+
+/* CreateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html). */
+k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *name, *token, *desc, *kid, *str, *type;
+	bool has_value, binary, has_force, force;
+	struct kbuf bin;
+	kbuf_init(&bin, SM_MAX_VALUE);
+	struct sm_secret s = {0}, old = {0};
+	char vid[80];
+	k_status rc = K_OK;
+	GUARD_GOTO(api_string(c, in, "Name", true, 1, 512, &name));
+	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
+	GUARD_GOTO(api_string(c, in, "Description", false, 0, 2048, &desc));
+	GUARD_GOTO(api_string(c, in, "KmsKeyId", false, 0, 2048, &kid));
+	GUARD_GOTO(api_string(c, in, "Type", false, 0, 256, &type));
+	GUARD_GOTO(read_value(c, in, false, &bin, &str, &has_value, &binary));
+	GUARD_GOTO(api_bool(c, in, "ForceOverwriteReplicaSecret", &has_force, &force));
+	json_t *tags = json_object_get(in, "Tags");
+	GUARD_GOTO(check_tags(c, tags));
+	GUARD_GOTO(check_name(c, name));
+	json_t *replicas = json_object_get(in, "AddReplicaRegions");
+	if (replicas != NULL && !json_is_null(replicas) &&
+	    (!json_is_array(replicas) || json_array_size(replicas) == 0)) {
+		rc = api_fail(c, K_E_VALIDATION,
+			      "1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		goto out;
+	}
+	GUARD_GOTO(check_kms_key(c, kid));
+	/* The caller needs secretsmanager:CreateSecret on the new secret's ARN. */
+	char suffix[7], uid[33], arn[700];
+	random_suffix(suffix);
+	snprintf(arn, sizeof arn, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", c->region,
+		 c->principal.account, name, suffix);
+	GUARD_GOTO(sm_authorize_new(c, arn));
+	if (token != NULL)
+		snprintf(vid, sizeof vid, "%s", token);
+	else
+		sm_uuid(vid);
+
+	sm_lock();
+	rc = sm_load(c->ns, name, &old);
+	if (rc == K_OK) {
+		if (sm_deleted(&old)) {
+			rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+				      "You can't create this secret because a secret with this name is already scheduled for deletion.");
+		} else {
+			/* A retry of the same request (same token, same value) succeeds again. */
+			bool same = false;
+			json_t *v = json_object_get(json_object_get(old.doc, "Versions"), vid);
+			if (token != NULL && has_value && v != NULL) {
+				struct kbuf cur;
+				kbuf_init(&cur, SM_MAX_VALUE);
+				bool cur_bin = false;
+				struct kslice val = value_slice(str, &bin);
+				same = sm_get_value(c, &old, vid, &cur, &cur_bin) == K_OK &&
+				       cur_bin == binary && cur.len == val.len &&
+				       crypto_memeq(cur.ptr, val.ptr, val.len);
+				kbuf_release(&cur);
+			}
+			if (same) {
+				json_object_set_new(out, "ARN", json_string(sm_arn(&old)));
+				json_object_set_new(out, "Name", json_string(name));
+				json_object_set_new(out, "VersionId", json_string(vid));
+				rc = K_OK;
+			} else {
+				rc = api_fail(c, K_E_SM_EXISTS,
+					      "The operation failed because the secret %s already exists.",
+					      name);
+			}
+		}
+		sm_unlock();
+		goto out;
+	}
+	if (rc != K_E_NOT_FOUND) {
+		sm_unlock();
+		goto out;
+	}
+	new_uid(uid);
+	snprintf(s.ns, sizeof s.ns, "%s", c->ns);
+	s.version = STORAGE_ABSENT;
+	s.doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o}", "Name", name, "ARN", arn,
+			  "Uid", uid, "CreatedDate", (json_int_t)c->now, "LastChangedDate",
+			  (json_int_t)c->now, "RotationEnabled", 0, "Versions", json_object(), "Tags",
+			  json_array());
+	if (s.doc == NULL) {
+		sm_unlock();
+		rc = K_E_INTERNAL;
+		goto out;
+	}
+	if (desc != NULL)
+		json_object_set_new(s.doc, "Description", json_string(desc));
+	if (kid != NULL && kid[0] != 0)
+		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
+	if (type != NULL)
+		json_object_set_new(s.doc, "Type", json_string(type));
+	if (json_is_array(tags))
+		merge_tags(s.doc, tags);
+	if (has_value) {
+		json_t *stages = json_pack("[s]", "AWSCURRENT");
+		bool created = false;
+		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary, stages, &created);
+		json_decref(stages);
+	} else {
+		rc = sm_save(&s, NULL, 0);
+	}
+	sm_unlock();
+	if (rc == K_E_CONFLICT)
+		rc = api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
+			      name);
+	GUARD_GOTO(rc);
+	json_object_set_new(out, "ARN", json_string(arn));
+	json_object_set_new(out, "Name", json_string(name));
+	if (has_value)
+		json_object_set_new(out, "VersionId", json_string(vid));
+	if (json_is_array(replicas)) {
+		json_t *req = json_pack("{s:s, s:O, s:b}", "SecretId", arn, "AddReplicaRegions",
+					replicas, "ForceOverwriteReplicaSecret", force);
+		json_t *rout = json_object();
+		rc = sm_op_replicate_secret_to_regions(c, req, rout);
+		json_t *st = json_object_get(rout, "ReplicationStatus");
+		if (rc == K_OK && st != NULL)
+			json_object_set(out, "ReplicationStatus", st);
+		json_decref(req);
+		json_decref(rout);
+	}
+out:
+	sm_secret_release(&s);
+	sm_secret_release(&old);
+	kbuf_release(&bin);
+	return rc;
+}
+
+/*
+ * Picks the version GetSecretValue reads: "If you don't specify either a
+ * VersionStage or VersionId, then Secrets Manager returns the AWSCURRENT
+ * version." With both, they must name the same version.
+ */
+static k_status pick_version(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+			     const char *stage, const char **out)
+{
+	json_t *versions = json_object_get(s->doc, "Versions");
+	if (vid != NULL) {
+		json_t *v = json_object_get(versions, vid);
+		if (v == NULL || json_is_true(json_object_get(v, "NoValue")) ||
+		    (stage != NULL && !sm_version_has_stage(v, stage)))
+			return api_fail(c, K_E_SM_NOT_FOUND,
+					"Secrets Manager can't find the specified secret value for VersionId: %s",
+					vid);
+		*out = json_object_iter_key(json_object_iter_at(versions, vid));
+		return K_OK;
+	}
+	if (stage == NULL)
+		stage = "AWSCURRENT";
+	const char *owner = sm_stage_owner(s, stage);
+	if (owner == NULL || json_is_true(json_object_get(json_object_get(versions, owner), "NoValue")))
+		return api_fail(c, K_E_SM_NOT_FOUND,
+				"Secrets Manager can't find the specified secret value for staging label: %s",
+				stage);
+	*out = owner;
+	return K_OK;
+}
+
+/*
+ * LastAccessedDate: "the date that the secret was last accessed ... the
+ * time is rounded down to the date". Written at most once a day.
+ */
+static void touch_accessed(struct api_ctx *c, const char *ns, const char *name, const char *vid)
+{
+	int64_t day = sm_day(c->now);
+	struct sm_secret s;
+	sm_lock();
+	if (sm_load(ns, name, &s) == K_OK) {
+		json_t *v = json_object_get(json_object_get(s.doc, "Versions"), vid);
+		json_object_set_new(s.doc, "LastAccessedDate", json_integer(day));
+		if (v != NULL)
+			json_object_set_new(v, "LastAccessedDate", json_integer(day));
+		/* Best effort: a lost race only delays the date by one read. */
+		k_status rc = sm_save(&s, NULL, 0);
+		(void)rc;
+	}
+	sm_secret_release(&s);
+	sm_unlock();
+}
+
+static void render_value(json_t *out, const struct sm_secret *s, const char *vid,
+			 const struct kbuf *val, bool binary)
+{
+	json_t *v = json_object_get(json_object_get(s->doc, "Versions"), vid);
+	json_object_set_new(out, "ARN", json_string(sm_arn(s)));
+	json_object_set_new(out, "Name", json_string(sm_name(s)));
+	json_object_set_new(out, "VersionId", json_string(vid));
+	if (binary) {
+		if (api_set_blob(out, "SecretBinary", val->ptr, val->len) != K_OK)
+			json_object_del(out, "SecretBinary");
+	} else {
+		json_object_set_new(out, "SecretString", json_stringn((const char *)val->ptr, val->len));
+	}
+	json_t *st = json_object_get(v, "Stages");
+	json_object_set_new(out, "VersionStages", st ? json_copy(st) : json_array());
+	json_object_set(out, "CreatedDate", json_object_get(v, "CreatedDate"));
+}
+
+/* Reads one secret's value into `out` (shared by Get and BatchGet). */
+static k_status read_secret_value(struct api_ctx *c, const char *secret_id, const char *vid_in,
+				  const char *stage, json_t *out)
+{
+	struct sm_secret s = {0};
+	struct kbuf val;
+	kbuf_init(&val, SM_MAX_VALUE);
+	bool binary = false;
+	const char *vid = NULL;
+	char vid_copy[80];
+	k_status rc = K_OK;
+	GUARD_GOTO(sm_lookup(c, secret_id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(pick_version(c, &s, vid_in, stage, &vid));
+	GUARD_GOTO(sm_get_value(c, &s, vid, &val, &binary));
+	render_value(out, &s, vid, &val, binary);
+	snprintf(vid_copy, sizeof vid_copy, "%s", vid);
+	if (json_integer_value(json_object_get(s.doc, "LastAccessedDate")) != sm_day(c->now))
+		touch_accessed(c, s.ns, sm_name(&s), vid_copy);
+out:
+	sm_secret_release(&s);
+	kbuf_release(&val);
+	return rc;
+}
+
+/* GetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html). */
+k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *vid, *stage;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_string(c, in, "VersionId", false, 32, 64, &vid));
+	GUARD(api_string(c, in, "VersionStage", false, 1, 256, &stage));
+	return read_secret_value(c, id, vid, stage, out);
+}
+
+k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **names);
+
+/*
+ * BatchGetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html):
+ * "SecretIdList: The ARN or names of the secrets to retrieve. You must
+ * include Filters or SecretIdList, but not both." A secret that cannot be
+ * read is reported in Errors, not as a failure of the whole call.
+ */
+k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out)
+{
+	json_t *ids;
+	int64_t max = 20;
+	bool has_max;
+	const char *next;
+	GUARD(api_string_list(c, in, "SecretIdList", 20, 1, 2048, &ids));
+	GUARD(api_int(c, in, "MaxResults", false, 1, 20, &has_max, &max));
+	GUARD(api_string(c, in, "NextToken", false, 1, 4096, &next));
+	json_t *filters = json_object_get(in, "Filters");
+	bool has_filters = filters != NULL && !json_is_null(filters);
+	if ((ids != NULL) == has_filters)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"Either 'SecretIdList' or 'Filters' must be provided, but not both.");
+	if (ids != NULL && json_array_size(ids) == 0)
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value '[]' at 'secretIdList' failed to satisfy constraint: Member must have length greater than or equal to 1");
+	if (ids != NULL && has_max)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"MaxResults can only be used with Filters.");
+	json_t *list = NULL;
+	size_t start = 0;
+	if (ids == NULL) {
+		GUARD(sm_list_matching(c, filters, false, &list));
+		if (next != NULL) {
+			char *end = NULL;
+			unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+			if (end == NULL || *end != 0 || v > json_array_size(list)) {
+				json_decref(list);
+				return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+			}
+			start = v;
+		}
+	} else {
+		list = json_incref(ids);
+	}
+	json_t *values = json_array(), *errors = json_array();
+	size_t end = ids ? json_array_size(list) : start + (size_t)max;
+	if (end > json_array_size(list))
+		end = json_array_size(list);
+	for (size_t i = start; i < end; i++) {
+		const char *sid = json_string_value(json_array_get(list, i));
+		json_t *v = json_object();
+		/* Each secret also needs secretsmanager:GetSecretValue. */
+		c->authz.action = "secretsmanager:GetSecretValue";
+		k_status rc = read_secret_value(c, sid, NULL, NULL, v);
+		c->authz.action = NULL;
+		if (rc == K_OK) {
+			json_array_append_new(values, v);
+			continue;
+		}
+		json_decref(v);
+		if (k_status_http(rc) >= 500) {
+			json_decref(values);
+			json_decref(errors);
+			json_decref(list);
+			return rc;
+		}
+		json_array_append_new(errors,
+				      json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
+						k_status_name(rc), "Message",
+						c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
+		kbuf_reset(&c->err_msg);
+	}
+	json_object_set_new(out, "SecretValues", values);
+	json_object_set_new(out, "Errors", errors);
+	if (ids == NULL && end < json_array_size(list)) {
+		char tok[40];
+		snprintf(tok, sizeof tok, "kinko1:%zu", end);
+		json_object_set_new(out, "NextToken", json_string(tok));
+	}
+	json_decref(list);
+	return K_OK;
+}
+
+/* PutSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html). */
+k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *token, *str, *rot;
+	json_t *stages;
+	bool has_value, binary;
+	struct kbuf bin;
+	kbuf_init(&bin, SM_MAX_VALUE);
+	struct sm_secret s = {0};
+	char vid[80];
+	bool locked = false, created = false;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
+	GUARD_GOTO(read_value(c, in, true, &bin, &str, &has_value, &binary));
+	GUARD_GOTO(api_string_list(c, in, "VersionStages", SM_MAX_STAGES, 1, 256, &stages));
+	GUARD_GOTO(api_string(c, in, "RotationToken", false, 36, 256, &rot));
+	if (stages != NULL && json_array_size(stages) == 0) {
+		rc = api_fail(c, K_E_VALIDATION,
+			      "1 validation error detected: Value '[]' at 'versionStages' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		goto out;
+	}
+	if (token != NULL)
+		snprintf(vid, sizeof vid, "%s", token);
+	else
+		sm_uuid(vid);
+	json_t *def = json_pack("[s]", "AWSCURRENT");
+	sm_lock();
+	locked = true;
+	rc = sm_lookup(c, id, &s);
+	if (rc == K_OK)
+		rc = sm_require_live(c, &s);
+	if (rc == K_OK)
+		rc = sm_require_primary(c, &s);
+	if (rc == K_OK)
+		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary,
+				    stages ? stages : def, &created);
+	json_decref(def);
+	GUARD_GOTO(rc);
+	sm_unlock();
+	locked = false;
+	if (created)
+		GUARD_GOTO(sm_sync_replicas(c, sm_name(&s)));
+	json_t *v = json_object_get(json_object_get(s.doc, "Versions"), vid);
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	json_object_set_new(out, "VersionId", json_string(vid));
+	json_object_set_new(out, "VersionStages", json_copy(json_object_get(v, "Stages")));
+out:
+	if (locked)
+		sm_unlock();
+	sm_secret_release(&s);
+	kbuf_release(&bin);
+	return rc;
+}
+
+/* UpdateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html). */
+k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *token, *desc, *kid, *str, *type;
+	bool has_value, binary;
+	struct kbuf bin;
+	kbuf_init(&bin, SM_MAX_VALUE);
+	struct sm_secret s = {0};
+	char vid[80];
+	bool locked = false, created = false;
+	k_status rc = K_OK;
+	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
+	GUARD_GOTO(api_string(c, in, "Description", false, 0, 2048, &desc));
+	GUARD_GOTO(api_string(c, in, "KmsKeyId", false, 0, 2048, &kid));
+	GUARD_GOTO(api_string(c, in, "Type", false, 0, 256, &type));
+	GUARD_GOTO(read_value(c, in, false, &bin, &str, &has_value, &binary));
+	GUARD_GOTO(check_kms_key(c, kid));
+	if (token != NULL)
+		snprintf(vid, sizeof vid, "%s", token);
+	else
+		sm_uuid(vid);
+	sm_lock();
+	locked = true;
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_require_primary(c, &s));
+	if (desc != NULL)
+		json_object_set_new(s.doc, "Description", json_string(desc));
+	if (type != NULL)
+		json_object_set_new(s.doc, "Type", json_string(type));
+	if (kid != NULL && kid[0] != 0)
+		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
+	else if (kid != NULL)
+		json_object_del(s.doc, "KmsKeyId");
+	json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+	/*
+	 * "If you include SecretString or SecretBinary to create a new secret
+	 * version, Secrets Manager automatically moves the staging label
+	 * AWSCURRENT to the new version."
+	 */
+	if (has_value) {
+		json_t *stages = json_pack("[s]", "AWSCURRENT");
+		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary, stages, &created);
+		json_decref(stages);
+		GUARD_GOTO(rc);
+		/* An identical retry changes nothing else either. */
+		if (!created)
+			GUARD_GOTO(sm_save(&s, NULL, 0));
+	} else {
+		GUARD_GOTO(sm_save(&s, NULL, 0));
+	}
+	sm_unlock();
+	locked = false;
+	GUARD_GOTO(sm_sync_replicas(c, sm_name(&s)));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	if (has_value)
+		json_object_set_new(out, "VersionId", json_string(vid));
+out:
+	if (locked)
+		sm_unlock();
+	sm_secret_release(&s);
+	kbuf_release(&bin);
+	return rc;
+}
+
+/* {"vid": ["AWSCURRENT"], ...} for the versions that carry labels. */
+static json_t *versions_to_stages(const struct sm_secret *s)
+{
+	json_t *m = json_object();
+	const char *vid;
+	json_t *v;
+	json_object_foreach(json_object_get(s->doc, "Versions"), vid, v)
+	{
+		json_t *st = json_object_get(v, "Stages");
+		if (json_array_size(st) > 0)
+			json_object_set_new(m, vid, json_copy(st));
+	}
+	return m;
+}
+
+static void copy_member(json_t *out, json_t *doc, const char *member)
+{
+	json_t *v = json_object_get(doc, member);
+	if (v != NULL && !json_is_null(v))
+		json_object_set(out, member, v);
+}
+
+/*
+ * The metadata DescribeSecret and ListSecrets show. Dates are stored as
+ * seconds since the epoch, which is how the JSON protocol carries
+ * timestamps.
+ */
+json_t *sm_describe(const struct sm_secret *s, bool for_list);
+json_t *sm_describe(const struct sm_secret *s, bool for_list)
+{
+	static const char *const members[] = {
+		"ARN", "Name", "Type", "Description", "KmsKeyId", "RotationEnabled",
+		"RotationLambdaARN", "RotationRules", "LastRotatedDate", "LastChangedDate",
+		"LastAccessedDate", "DeletedDate", "NextRotationDate", "Tags", "OwningService",
+		"CreatedDate", "PrimaryRegion", NULL};
+	json_t *o = json_object();
+	for (size_t i = 0; members[i] != NULL; i++)
+		copy_member(o, s->doc, members[i]);
+	if (json_array_size(json_object_get(o, "Tags")) == 0)
+		json_object_del(o, "Tags");
+	json_object_set_new(o, for_list ? "SecretVersionsToStages" : "VersionIdsToStages",
+			    versions_to_stages(s));
+	if (!for_list) {
+		json_t *rs = json_object_get(s->doc, "ReplicationStatus");
+		if (json_array_size(rs) > 0)
+			json_object_set(o, "ReplicationStatus", rs);
+		/* kinko's own member: the outcome of the last rotation attempt. */
+		copy_member(o, s->doc, "KinkoRotationStatus");
+	}
+	return o;
+}
+
+/* DescribeSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html). */
+k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	struct sm_secret s;
+	GUARD(sm_lookup(c, id, &s));
+	json_t *d = sm_describe(&s, false);
+	json_object_update(out, d);
+	json_decref(d);
+	sm_secret_release(&s);
+	return K_OK;
+}
+
+static int cmp_version_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "Seq"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "Seq"));
+	return (x < y) - (x > y);
+}
+
+/*
+ * ListSecretVersionIds (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecretVersionIds.html):
+ * "IncludeDeprecated: Specifies whether to include versions of secrets
+ * that don't have any staging labels attached to them."
+ */
+k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *next;
+	int64_t max = 100;
+	bool has_max, has_dep, dep;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_int(c, in, "MaxResults", false, 1, 100, &has_max, &max));
+	GUARD(api_string(c, in, "NextToken", false, 1, 4096, &next));
+	GUARD(api_bool(c, in, "IncludeDeprecated", &has_dep, &dep));
+	size_t start = 0;
+	if (next != NULL) {
+		char *end = NULL;
+		unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+		if (end == NULL || *end != 0 || v > 1000)
+			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+		start = v;
+	}
+	struct sm_secret s;
+	GUARD(sm_lookup(c, id, &s));
+	json_t *versions = json_object_get(s.doc, "Versions");
+	size_t n = json_object_size(versions), k = 0;
+	json_t **list = calloc(n ? n : 1, sizeof *list);
+	if (list == NULL) {
+		sm_secret_release(&s);
+		return K_E_INTERNAL;
+	}
+	const char *vid;
+	json_t *v;
+	json_object_foreach(versions, vid, v)
+	{
+		if (!dep && json_array_size(json_object_get(v, "Stages")) == 0)
+			continue;
+		json_object_set_new(v, "Id", json_string(vid));
+		list[k++] = v;
+	}
+	qsort(list, k, sizeof *list, cmp_version_seq);
+	json_t *arr = json_array();
+	size_t end = start + (size_t)max;
+	for (size_t i = start; i < k && i < end; i++) {
+		v = list[i];
+		json_t *e = json_pack("{s:O, s:O}", "VersionId", json_object_get(v, "Id"),
+				      "VersionStages", json_object_get(v, "Stages"));
+		copy_member(e, v, "CreatedDate");
+		copy_member(e, v, "LastAccessedDate");
+		const char *ka = json_string_value(json_object_get(v, "KmsKeyArn"));
+		if (ka != NULL)
+			json_object_set_new(e, "KmsKeyIds", json_pack("[s]", ka));
+		json_array_append_new(arr, e);
+	}
+	json_object_set_new(out, "Versions", arr);
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	if (end < k) {
+		char tok[40];
+		snprintf(tok, sizeof tok, "kinko1:%zu", end);
+		json_object_set_new(out, "NextToken", json_string(tok));
+	}
+	free(list);
+	sm_secret_release(&s);
+	return K_OK;
+}
+
+/*
+ * UpdateSecretVersionStage (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html):
+ * "RemoveFromVersionId: ... If the staging label is already attached to a
+ * different version of the secret, then you must include this parameter
+ * and specify the version that the label is to be removed from."
+ * "If this action results in the last label being removed from a version,
+ * then the version is considered to be 'deprecated'."
+ * Moving AWSCURRENT puts AWSPREVIOUS on the version it left.
+ */
+k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *stage, *from, *to;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_string(c, in, "VersionStage", true, 1, 256, &stage));
+	GUARD(api_string(c, in, "RemoveFromVersionId", false, 32, 64, &from));
+	GUARD(api_string(c, in, "MoveToVersionId", false, 32, 64, &to));
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_require_primary(c, &s));
+	json_t *versions = sm_versions(&s);
+	const char *owner = sm_stage_owner(&s, stage);
+	if (to != NULL && json_object_get(versions, to) == NULL) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "The version %s doesn't exist in the secret.", to);
+		goto out;
+	}
+	if (from != NULL && json_object_get(versions, from) == NULL) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "The version %s doesn't exist in the secret.", from);
+		goto out;
+	}
+	if (from != NULL && (owner == NULL || strcmp(owner, from) != 0)) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "The staging label %s is not attached to version %s.", stage, from);
+		goto out;
+	}
+	if (to != NULL && owner != NULL && strcmp(owner, to) != 0 && from == NULL) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
+			      stage, owner);
+		goto out;
+	}
+	if (to == NULL && from == NULL) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "You must specify MoveToVersionId, RemoveFromVersionId, or both.");
+		goto out;
+	}
+	if (to == NULL && strcmp(stage, "AWSCURRENT") == 0) {
+		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
+			      "You can't remove the staging label AWSCURRENT from a version without moving it to another version.");
+		goto out;
+	}
+	if (to != NULL) {
+		json_t *tv = json_object_get(versions, to);
+		if (!sm_version_has_stage(tv, stage) &&
+		    json_array_size(json_object_get(tv, "Stages")) >= SM_MAX_STAGES) {
+			rc = api_fail(c, K_E_SM_LIMIT_EXCEEDED,
+				      "A version can have at most %d staging labels.", SM_MAX_STAGES);
+			goto out;
+		}
+		sm_stage_move(&s, stage, to);
+	} else {
+		sm_stage_remove(json_object_get(versions, from), stage);
+	}
+	json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	sm_unlock();
+	rc = sm_sync_replicas(c, sm_name(&s));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	sm_secret_release(&s);
+	return rc;
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}

@@ -1,0 +1,740 @@
+/*
+ * ops_manage.c — ListSecrets, DeleteSecret, RestoreSecret, RotateSecret,
+ * CancelRotateSecret, TagResource, UntagResource and the resource-policy
+ * operations.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kms/scheduler.h"
+#include "secrets/internal.h"
+#include "core/banned.h"
+
+json_t *sm_describe(const struct sm_secret *s, bool for_list);
+k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **names);
+
+static bool prefix_match(const char *s, const char *p, bool nocase)
+{
+	if (s == NULL)
+		return false;
+	size_t n = strlen(p);
+	return nocase ? strncasecmp(s, p, n) == 0 : strncmp(s, p, n) == 0;
+}
+
+/* True if any tag's key (or value) starts with p. */
+static bool tag_match(json_t *doc, const char *member, const char *p, bool nocase)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(doc, "Tags"), i, t)
+	{
+		if (prefix_match(json_string_value(json_object_get(t, member)), p, nocase))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * One filter value against one secret, per the Filter shape: description
+ * is a case-insensitive prefix match; name, tag-key, tag-value,
+ * primary-region and owning-service are case-sensitive prefix matches;
+ * "all" breaks the value into words and matches any attribute, without
+ * case. https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html
+ */
+static bool value_match(json_t *doc, const char *key, const char *value)
+{
+	if (strcmp(key, "description") == 0)
+		return prefix_match(json_string_value(json_object_get(doc, "Description")), value, true);
+	if (strcmp(key, "name") == 0)
+		return prefix_match(json_string_value(json_object_get(doc, "Name")), value, false);
+	if (strcmp(key, "tag-key") == 0)
+		return tag_match(doc, "Key", value, false);
+	if (strcmp(key, "tag-value") == 0)
+		return tag_match(doc, "Value", value, false);
+	if (strcmp(key, "primary-region") == 0)
+		return prefix_match(json_string_value(json_object_get(doc, "PrimaryRegion")), value, false);
+	if (strcmp(key, "owning-service") == 0)
+		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value, false);
+	/* "all": every word must match some attribute. */
+	char words[520];
+	snprintf(words, sizeof words, "%s", value);
+	char *save = NULL;
+	for (char *w = strtok_r(words, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+		bool hit = prefix_match(json_string_value(json_object_get(doc, "Name")), w, true) ||
+			   prefix_match(json_string_value(json_object_get(doc, "Description")), w, true) ||
+			   tag_match(doc, "Key", w, true) || tag_match(doc, "Value", w, true) ||
+			   prefix_match(json_string_value(json_object_get(doc, "PrimaryRegion")), w, true);
+		if (!hit)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Filters are ANDed, the values of one filter ORed; a value starting with
+ * "!" negates its match.
+ */
+static bool filters_match(json_t *doc, json_t *filters)
+{
+	size_t i, j;
+	json_t *f, *v;
+	json_array_foreach(filters, i, f)
+	{
+		const char *key = json_string_value(json_object_get(f, "Key"));
+		bool any = false, has_pos = false, neg_fail = false;
+		json_array_foreach(json_object_get(f, "Values"), j, v)
+		{
+			const char *val = json_string_value(v);
+			if (val[0] == '!') {
+				if (value_match(doc, key, val + 1))
+					neg_fail = true;
+			} else {
+				has_pos = true;
+				if (value_match(doc, key, val))
+					any = true;
+			}
+		}
+		if (neg_fail || (has_pos && !any))
+			return false;
+	}
+	return true;
+}
+
+static k_status check_filters(struct api_ctx *c, json_t *filters)
+{
+	static const char *const keys[] = {"description", "name", "tag-key", "tag-value",
+					   "primary-region", "owning-service", "all", NULL};
+	if (filters == NULL || json_is_null(filters))
+		return K_OK;
+	if (!json_is_array(filters))
+		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'Filters'");
+	if (json_array_size(filters) > 10)
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to 10");
+	size_t i, j;
+	json_t *f, *v;
+	json_array_foreach(filters, i, f)
+	{
+		const char *key;
+		json_t *values;
+		if (!json_is_object(f))
+			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Filters'");
+		GUARD(api_enum(c, f, "Key", false, keys, &key));
+		GUARD(api_string_list(c, f, "Values", 10, 0, 512, &values));
+		if (key == NULL || values == NULL || json_array_size(values) == 0)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"Each filter needs a Key and at least one value.");
+		json_array_foreach(values, j, v)
+		{
+			for (const char *p = json_string_value(v); *p; p++) {
+				if (!isalnum((unsigned char)*p) && strchr(" :_@/+=.-!", *p) == NULL)
+					return api_fail(c, K_E_VALIDATION,
+							"1 validation error detected: Value '%s' at 'filters.%zu.member.values' failed to satisfy constraint: Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$",
+							json_string_value(v), i + 1);
+			}
+		}
+	}
+	return K_OK;
+}
+
+struct collect {
+	json_t *docs;
+	json_t *filters;
+	bool include_deleted;
+};
+
+static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct collect *st = arg;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	if (j == NULL)
+		return K_OK;
+	bool deleted = json_integer_value(json_object_get(j, "DeletedDate")) > 0;
+	if ((!deleted || st->include_deleted) &&
+	    (st->filters == NULL || filters_match(j, st->filters)))
+		json_array_append_new(st->docs, j);
+	else
+		json_decref(j);
+	return K_OK;
+}
+
+static k_status collect_docs(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **docs)
+{
+	GUARD(check_filters(c, filters));
+	struct collect st = {.docs = json_array(), .filters = json_is_array(filters) ? filters : NULL,
+			     .include_deleted = include_deleted};
+	ENSURE(st.docs != NULL, K_E_INTERNAL);
+	k_status rc = storage_list(sm_store(), "secret", c->ns, NULL, NULL, 0, collect_cb, &st);
+	if (rc != K_OK) {
+		json_decref(st.docs);
+		return rc;
+	}
+	*docs = st.docs;
+	return K_OK;
+}
+
+/* The names of the secrets that pass the filters, by name (BatchGetSecretValue). */
+k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **names)
+{
+	json_t *docs;
+	GUARD(collect_docs(c, filters, include_deleted, &docs));
+	*names = json_array();
+	size_t i;
+	json_t *d;
+	json_array_foreach(docs, i, d)
+		json_array_append(*names, json_object_get(d, "ARN"));
+	json_decref(docs);
+	return K_OK;
+}
+
+static const char *sort_member;
+static bool sort_desc;
+
+static int cmp_docs(const void *a, const void *b)
+{
+	json_t *x = json_object_get(*(json_t *const *)a, sort_member);
+	json_t *y = json_object_get(*(json_t *const *)b, sort_member);
+	int r;
+	if (json_is_string(x) || json_is_string(y)) {
+		r = strcmp(json_string_value(x) ? json_string_value(x) : "",
+			   json_string_value(y) ? json_string_value(y) : "");
+	} else {
+		json_int_t p = json_integer_value(x), q = json_integer_value(y);
+		r = (p > q) - (p < q);
+	}
+	if (r == 0) {
+		r = strcmp(json_string_value(json_object_get(*(json_t *const *)a, "Name")),
+			   json_string_value(json_object_get(*(json_t *const *)b, "Name")));
+	}
+	return sort_desc ? -r : r;
+}
+
+/*
+ * ListSecrets (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecrets.html):
+ * "Lists the secrets that are stored by Secrets Manager in the AWS
+ * account, not including secrets that are marked for deletion" unless
+ * IncludePlannedDeletion; "If not specified, secrets are listed by
+ * CreatedDate."
+ */
+k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out)
+{
+	static const char *const orders[] = {"asc", "desc", NULL};
+	static const char *const bys[] = {"created-date", "last-accessed-date", "last-changed-date",
+					  "name", NULL};
+	bool has, include_deleted;
+	int64_t max = 100;
+	const char *next, *order, *by;
+	GUARD(api_bool(c, in, "IncludePlannedDeletion", &has, &include_deleted));
+	GUARD(api_int(c, in, "MaxResults", false, 1, 100, &has, &max));
+	GUARD(api_string(c, in, "NextToken", false, 1, 4096, &next));
+	GUARD(api_enum(c, in, "SortOrder", false, orders, &order));
+	GUARD(api_enum(c, in, "SortBy", false, bys, &by));
+	json_t *docs;
+	GUARD(collect_docs(c, json_object_get(in, "Filters"), include_deleted, &docs));
+	size_t n = json_array_size(docs);
+	size_t start = 0;
+	if (next != NULL) {
+		char *end = NULL;
+		unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+		if (end == NULL || *end != 0 || v > n) {
+			json_decref(docs);
+			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+		}
+		start = v;
+	}
+	json_t **list = calloc(n ? n : 1, sizeof *list);
+	if (list == NULL) {
+		json_decref(docs);
+		return K_E_INTERNAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		list[i] = json_array_get(docs, i);
+	by = by ? by : "created-date";
+	sort_member = strcmp(by, "name") == 0                 ? "Name"
+		      : strcmp(by, "last-accessed-date") == 0 ? "LastAccessedDate"
+		      : strcmp(by, "last-changed-date") == 0  ? "LastChangedDate"
+							      : "CreatedDate";
+	sort_desc = order == NULL ? false : strcmp(order, "desc") == 0;
+	/* qsort's comparator has no context argument: the lock keeps it ours. */
+	sm_lock();
+	qsort(list, n, sizeof *list, cmp_docs);
+	sm_unlock();
+	json_t *arr = json_array();
+	size_t end = start + (size_t)max;
+	for (size_t i = start; i < n && i < end; i++) {
+		struct sm_secret s = {.doc = list[i]};
+		json_array_append_new(arr, sm_describe(&s, true));
+	}
+	json_object_set_new(out, "SecretList", arr);
+	if (end < n) {
+		char tok[40];
+		snprintf(tok, sizeof tok, "kinko1:%zu", end);
+		json_object_set_new(out, "NextToken", json_string(tok));
+	}
+	free(list);
+	json_decref(docs);
+	return K_OK;
+}
+
+/*
+ * DeleteSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html):
+ * "RecoveryWindowInDays: The number of days from 7 to 30 that Secrets
+ * Manager waits before permanently deleting the secret. You can't use
+ * both this parameter and ForceDeleteWithoutRecovery in the same call. If
+ * you don't use either, then by default Secrets Manager uses a 30 day
+ * recovery window." A primary with replicas cannot be deleted until they
+ * are removed.
+ */
+k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	bool has_days = false, has_force, force;
+	int64_t days = 30;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	json_t *jd = json_object_get(in, "RecoveryWindowInDays");
+	if (jd != NULL && !json_is_null(jd)) {
+		if (!json_is_integer(jd))
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type for member 'RecoveryWindowInDays': expected long");
+		has_days = true;
+		days = json_integer_value(jd);
+	}
+	GUARD(api_bool(c, in, "ForceDeleteWithoutRecovery", &has_force, &force));
+	if (has_days && force)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+	if (has_days && (days < 7 || days > 30))
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	if (json_array_size(json_object_get(s.doc, "ReplicationStatus")) > 0) {
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+			      "You can't delete secret %s that has replicas. Remove the replica Regions first.",
+			      sm_name(&s));
+		goto out;
+	}
+	if (sm_is_replica(&s)) {
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+			      "You can't delete a replica secret. Call StopReplicationToReplica or RemoveRegionsFromReplication first.");
+		goto out;
+	}
+	if (sm_deleted(&s) && !force) {
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+			      "You can't perform this operation on the secret because it was already scheduled for deletion.");
+		goto out;
+	}
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	if (force) {
+		GUARD_GOTO(sm_purge(c->ns, &s));
+		json_object_set_new(out, "DeletionDate", json_integer(c->now));
+		goto out;
+	}
+	json_object_set_new(s.doc, "DeletedDate", json_integer(c->now));
+	json_object_set_new(s.doc, "PurgeDate", json_integer(c->now + days * SM_DAY));
+	char due[SCHEDULER_DUE_ID_MAX + 1];
+	struct storage_op op;
+	GUARD_GOTO(sm_due_op(&s, SM_TASK_PURGE, c->now + days * SM_DAY, due, sizeof due, &op));
+	GUARD_GOTO(sm_save(&s, &op, 1));
+	json_object_set_new(out, "DeletionDate", json_integer(c->now + days * SM_DAY));
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/* RestoreSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RestoreSecret.html). */
+k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	if (sm_deleted(&s)) {
+		json_object_del(s.doc, "DeletedDate");
+		json_object_del(s.doc, "PurgeDate");
+		json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+		GUARD_GOTO(sm_save(&s, NULL, 0));
+	}
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/*
+ * RotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html).
+ * "RotateImmediately: Specifies whether to rotate the secret immediately
+ * or wait until the next scheduled rotation window." The rotation itself
+ * runs on its own thread (rotation.c); this call answers at once with the
+ * version id the new value will have.
+ */
+k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *token, *lambda, *role;
+	bool has_now, now;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
+	GUARD(api_string(c, in, "RotationLambdaARN", false, 0, 2048, &lambda));
+	GUARD(api_string(c, in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
+	GUARD(api_bool(c, in, "RotateImmediately", &has_now, &now));
+	if (!has_now)
+		now = true;
+	json_t *rules = json_object_get(in, "RotationRules");
+	if (rules != NULL && !json_is_null(rules))
+		GUARD(sm_validate_rules(c, rules));
+	else
+		rules = NULL;
+	char vid[80];
+	if (token != NULL)
+		snprintf(vid, sizeof vid, "%s", token);
+	else
+		sm_uuid(vid);
+
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	char name[520], arn_lambda[2100];
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_require_primary(c, &s));
+	if (lambda != NULL && lambda[0] != 0)
+		json_object_set_new(s.doc, "RotationLambdaARN", json_string(lambda));
+	const char *fn = json_string_value(json_object_get(s.doc, "RotationLambdaARN"));
+	if (fn == NULL || fn[0] == 0) {
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+			      "No Lambda rotation function ARN is associated with this secret.");
+		goto out;
+	}
+	/*
+	 * "If you call RotateSecret while a previous rotation is still in
+	 * progress ... A previous rotation isn't complete. That rotation will be
+	 * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
+	 * an unfinished rotation.
+	 */
+	const char *pending = sm_stage_owner(&s, "AWSPENDING");
+	json_t *versions = sm_versions(&s);
+	if (now && pending != NULL && strcmp(pending, vid) != 0 &&
+	    !sm_version_has_stage(json_object_get(versions, pending), "AWSCURRENT")) {
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
+			      "A previous rotation isn't complete. That rotation will be reattempted.");
+		goto out;
+	}
+	if (rules != NULL) {
+		json_t *r = json_deep_copy(rules);
+		json_t *sched = json_object_get(r, "ScheduleExpression");
+		/* "rate(N days)" is also reported as AutomaticallyAfterDays. */
+		const char *se = json_string_value(sched);
+		if (se != NULL && strncmp(se, "rate(", 5) == 0 && strstr(se, "day") != NULL)
+			json_object_set_new(r, "AutomaticallyAfterDays", json_integer(strtol(se + 5, NULL, 10)));
+		json_object_set_new(s.doc, "RotationRules", r);
+	}
+	json_object_set_new(s.doc, "RotationEnabled", json_true());
+	int64_t base = json_integer_value(json_object_get(s.doc, "LastRotatedDate"));
+	if (now || base == 0)
+		base = c->now;
+	int64_t next = sm_next_rotation(json_object_get(s.doc, "RotationRules"), base);
+	char due[SCHEDULER_DUE_ID_MAX + 1];
+	struct storage_op op;
+	size_t n_ops = 0;
+	if (next > 0) {
+		json_object_set_new(s.doc, "NextRotationDate", json_integer(next));
+		GUARD_GOTO(sm_due_op(&s, SM_TASK_ROTATE, next, due, sizeof due, &op));
+		n_ops = 1;
+	} else {
+		json_object_del(s.doc, "NextRotationDate");
+	}
+	if (now && (pending == NULL || strcmp(pending, vid) != 0)) {
+		/*
+		 * Secrets Manager reserves the new version with AWSPENDING before
+		 * it calls createSecret; the rotation function's PutSecretValue
+		 * with this ClientRequestToken fills it in.
+		 */
+		json_t *v = json_object_get(versions, vid);
+		if (v != NULL && !sm_version_has_stage(v, "AWSPENDING")) {
+			rc = api_fail(c, K_E_SM_EXISTS,
+				      "A version with the ClientRequestToken %s already exists.", vid);
+			goto out;
+		}
+		if (v == NULL) {
+			json_int_t seq = json_integer_value(json_object_get(s.doc, "NextSeq")) + 1;
+			json_object_set_new(s.doc, "NextSeq", json_integer(seq));
+			v = json_pack("{s:[], s:b, s:I, s:I}", "Stages", "NoValue", 1, "CreatedDate",
+				      (json_int_t)c->now, "Seq", seq);
+			json_object_set_new(versions, vid, v);
+		}
+		if (pending != NULL)
+			sm_stage_remove(json_object_get(versions, pending), "AWSPENDING");
+		sm_stage_add(v, "AWSPENDING");
+		json_object_set_new(s.doc, "KinkoRotationStatus",
+				    json_pack("{s:s, s:s, s:I}", "VersionId", vid, "Status",
+					      "InProgress", "Date", (json_int_t)c->now));
+	}
+	GUARD_GOTO(sm_save(&s, &op, n_ops));
+	snprintf(name, sizeof name, "%s", sm_name(&s));
+	snprintf(arn_lambda, sizeof arn_lambda, "%s", fn);
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(name));
+	if (now)
+		json_object_set_new(out, "VersionId", json_string(vid));
+	sm_unlock();
+	sm_secret_release(&s);
+	if (now)
+		GUARD(sm_rotation_start(c, name, vid, arn_lambda));
+	return K_OK;
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/*
+ * CancelRotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CancelRotateSecret.html):
+ * "Turns off automatic rotation, and if a rotation is currently in
+ * progress, cancels the rotation. ... If you cancel a rotation in
+ * progress, it can leave the VersionStage labels in an unexpected state.
+ * You might need to remove the staging label AWSPENDING from the
+ * partially created version."
+ */
+k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	json_object_set_new(s.doc, "RotationEnabled", json_false());
+	json_object_del(s.doc, "NextRotationDate");
+	json_t *st = json_object_get(s.doc, "KinkoRotationStatus");
+	if (json_is_object(st) && strcmp(json_string_value(json_object_get(st, "Status")), "InProgress") == 0)
+		json_object_set_new(st, "Status", json_string("Cancelled"));
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	const char *pending = sm_stage_owner(&s, "AWSPENDING");
+	if (pending != NULL)
+		json_object_set_new(out, "VersionId", json_string(pending));
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/* Tags, shared validation with CreateSecret. */
+static k_status tags_valid(struct api_ctx *c, json_t *tags)
+{
+	if (!json_is_array(tags))
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null");
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		const char *k = NULL, *v = NULL;
+		if (!json_is_object(t))
+			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+		GUARD(api_string(c, t, "Key", true, 1, 128, &k));
+		GUARD(api_string(c, t, "Value", false, 0, 256, &v));
+		if (strncmp(k, "aws:", 4) == 0)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"Invalid tag key. Tag keys that start with 'aws:' are reserved for AWS use.");
+	}
+	return K_OK;
+}
+
+/*
+ * TagResource (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_TagResource.html):
+ * "If you use tags as part of your security strategy, then adding or
+ * removing a tag can change permissions." At most 50 tags per secret; a
+ * tag with an existing key replaces its value.
+ */
+k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	json_t *tags = json_object_get(in, "Tags");
+	GUARD(tags_valid(c, tags));
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_primary(c, &s));
+	json_t *cur = json_object_get(s.doc, "Tags");
+	if (!json_is_array(cur)) {
+		cur = json_array();
+		json_object_set_new(s.doc, "Tags", cur);
+	}
+	size_t i, j;
+	json_t *t, *e;
+	json_array_foreach(tags, i, t)
+	{
+		const char *k = json_string_value(json_object_get(t, "Key"));
+		const char *v = json_string_value(json_object_get(t, "Value"));
+		bool found = false;
+		json_array_foreach(cur, j, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "Key")), k) == 0) {
+				json_object_set_new(e, "Value", json_string(v ? v : ""));
+				found = true;
+			}
+		}
+		if (!found)
+			json_array_append_new(cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
+	}
+	if (json_array_size(cur) > 50) {
+		rc = api_fail(c, K_E_SM_LIMIT_EXCEEDED,
+			      "Number of tags exceeds the maximum of 50 per secret.");
+		goto out;
+	}
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	sm_unlock();
+	rc = sm_sync_replicas(c, sm_name(&s));
+	sm_secret_release(&s);
+	return rc;
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/* UntagResource (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UntagResource.html). */
+k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	json_t *keys;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_string_list(c, in, "TagKeys", 50, 1, 128, &keys));
+	if (keys == NULL)
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null");
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_primary(c, &s));
+	json_t *cur = json_object_get(s.doc, "Tags");
+	size_t i;
+	json_t *k;
+	json_array_foreach(keys, i, k)
+	{
+		for (size_t j = json_array_size(cur); j > 0; j--) {
+			const char *tk = json_string_value(json_object_get(json_array_get(cur, j - 1), "Key"));
+			if (strcmp(tk, json_string_value(k)) == 0)
+				json_array_remove(cur, j - 1);
+		}
+	}
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	sm_unlock();
+	rc = sm_sync_replicas(c, sm_name(&s));
+	sm_secret_release(&s);
+	return rc;
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/* PutResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutResourcePolicy.html). */
+k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *policy;
+	bool has_block, block, public;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
+	GUARD(api_bool(c, in, "BlockPublicPolicy", &has_block, &block));
+	GUARD(sm_check_resource_policy(c, policy, &public));
+	/*
+	 * "BlockPublicPolicy: Specifies whether to block resource-based
+	 * policies that allow broad access to the secret."
+	 */
+	if (block && public)
+		return api_fail(c, K_E_SM_PUBLIC_POLICY,
+				"BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.");
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_require_live(c, &s));
+	json_object_set_new(s.doc, "ResourcePolicy", json_string(policy));
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/* GetResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetResourcePolicy.html). */
+k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	struct sm_secret s;
+	GUARD(sm_lookup(c, id, &s));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+	json_t *p = json_object_get(s.doc, "ResourcePolicy");
+	if (p != NULL)
+		json_object_set(out, "ResourcePolicy", p);
+	sm_secret_release(&s);
+	return K_OK;
+}
+
+/* DeleteResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteResourcePolicy.html). */
+k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id;
+	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	struct sm_secret s = {0};
+	k_status rc = K_OK;
+	sm_lock();
+	GUARD_GOTO(sm_lookup(c, id, &s));
+	json_object_del(s.doc, "ResourcePolicy");
+	GUARD_GOTO(sm_save(&s, NULL, 0));
+	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+	json_object_set_new(out, "Name", json_string(sm_name(&s)));
+out:
+	sm_unlock();
+	sm_secret_release(&s);
+	return rc;
+}
+
+/*
+ * ValidateResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ValidateResourcePolicy.html):
+ * syntax errors are MalformedPolicyDocumentException; a policy that
+ * grants broad access fails the public-access check.
+ */
+k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *id, *policy;
+	bool public;
+	GUARD(api_string(c, in, "SecretId", false, 1, 2048, &id));
+	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
+	if (id != NULL) {
+		struct sm_secret s;
+		GUARD(sm_lookup(c, id, &s));
+		sm_secret_release(&s);
+	}
+	GUARD(sm_check_resource_policy(c, policy, &public));
+	json_object_set_new(out, "PolicyValidationPassed", json_boolean(!public));
+	json_t *errs = json_array();
+	if (public)
+		json_array_append_new(errs, json_pack("{s:s, s:s}", "CheckName", "BLOCK_PUBLIC_POLICY",
+						      "ErrorMessage",
+						      "The resource policy allows broad access to the secret."));
+	json_object_set_new(out, "ValidationErrors", errs);
+	return K_OK;
+}

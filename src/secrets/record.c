@@ -1,0 +1,724 @@
+/*
+ * record.c — secret documents, lookup by name or ARN, versions and staging
+ * labels, and the envelope encryption of version values (see secrets.h).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "crypto/crypto.h"
+#include "kms/authz.h"
+#include "kms/kms.h"
+#include "secrets/internal.h"
+#include "core/banned.h"
+
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct storage *sm_store(void)
+{
+	return kms_storage();
+}
+
+void sm_lock(void)
+{
+	pthread_mutex_lock(&write_lock);
+}
+
+void sm_unlock(void)
+{
+	pthread_mutex_unlock(&write_lock);
+}
+
+void sm_uuid(char out[37])
+{
+	uint8_t b[16];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+int64_t sm_day(int64_t t)
+{
+	return t - (t % SM_DAY);
+}
+
+void sm_secret_release(struct sm_secret *s)
+{
+	json_decref(s->doc);
+	s->doc = NULL;
+}
+
+k_status sm_load(const char *ns, const char *name, struct sm_secret *out)
+{
+	memset(out, 0, sizeof *out);
+	if (name[0] == 0 || strlen(name) > 512)
+		return K_E_NOT_FOUND;
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	k_status rc = storage_get(sm_store(), "secret", ns, name, &doc, &out->version);
+	if (rc == K_OK) {
+		out->doc = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+		if (out->doc == NULL)
+			rc = K_E_INTERNAL;
+	}
+	kbuf_release(&doc);
+	snprintf(out->ns, sizeof out->ns, "%s", ns);
+	return rc;
+}
+
+static k_status not_found(struct api_ctx *c)
+{
+	return api_fail(c, K_E_SM_NOT_FOUND, "Secrets Manager can't find the specified secret.");
+}
+
+/*
+ * SecretId: "The ARN or name of the secret ... For an ARN, we recommend
+ * that you specify a complete ARN rather than a partial ARN."
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
+ * A complete ARN ends in the name, a hyphen and six random characters; a
+ * partial ARN ends in the name.
+ */
+static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
+{
+	char prefix[128];
+	snprintf(prefix, sizeof prefix, "arn:aws:secretsmanager:%s:", c->region);
+	memset(out, 0, sizeof *out);
+	if (strncmp(secret_id, "arn:", 4) != 0) {
+		k_status rc = sm_load(c->ns, secret_id, out);
+		if (rc == K_E_NOT_FOUND)
+			return not_found(c);
+		return rc;
+	}
+	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[-XXXXXX] */
+	size_t pl = strlen(prefix);
+	if (strncmp(secret_id, prefix, pl) != 0 || strlen(secret_id + pl) < 20 ||
+	    strncmp(secret_id + pl + 12, ":secret:", 8) != 0)
+		return not_found(c);
+	char account[13], ns[64];
+	snprintf(account, sizeof account, "%.12s", secret_id + pl);
+	for (size_t i = 0; i < 12; i++) {
+		if (account[i] < '0' || account[i] > '9')
+			return not_found(c);
+	}
+	bool other = strcmp(account, c->principal.account) != 0;
+	snprintf(ns, sizeof ns, "%s:%s", account, c->region);
+	const char *rest = secret_id + pl + 20;
+	size_t rl = strlen(rest);
+	/* A complete ARN: NAME-XXXXXX. */
+	if (rl > 7 && rest[rl - 7] == '-') {
+		char name[513];
+		if (rl - 7 < sizeof name) {
+			snprintf(name, sizeof name, "%.*s", (int)(rl - 7), rest);
+			k_status rc = sm_load(ns, name, out);
+			if (rc == K_OK && strcmp(sm_arn(out), secret_id) == 0)
+				return K_OK;
+			sm_secret_release(out);
+			if (rc != K_OK && rc != K_E_NOT_FOUND)
+				return rc;
+		}
+	}
+	/*
+	 * A partial ARN: the name itself. Another account's secret must be
+	 * named by its complete ARN: "you must use the full ARN" for
+	 * cross-account access
+	 * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html).
+	 */
+	if (other)
+		return not_found(c);
+	k_status rc = sm_load(ns, rest, out);
+	if (rc == K_E_NOT_FOUND)
+		return not_found(c);
+	return rc;
+}
+
+k_status sm_lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
+{
+	GUARD(lookup(c, secret_id, out));
+	k_status rc = sm_authorize_secret(c, out);
+	if (rc != K_OK)
+		sm_secret_release(out);
+	return rc;
+}
+
+k_status sm_save(struct sm_secret *s, const struct storage_op *extra, size_t n_extra)
+{
+	char *text = json_dumps(s->doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ENSURE(text != NULL, K_E_INTERNAL);
+	struct storage_op *ops = calloc(n_extra + 1, sizeof *ops);
+	if (ops == NULL) {
+		kjson_free(text);
+		return K_E_INTERNAL;
+	}
+	ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "secret", .ns = s->ns,
+				     .id = sm_name(s), .doc = kslice_cstr(text),
+				     .expect = s->version};
+	for (size_t i = 0; i < n_extra; i++)
+		ops[i + 1] = extra[i];
+	k_status rc = storage_apply(sm_store(), ops, n_extra + 1);
+	if (rc == K_OK)
+		s->version = s->version == STORAGE_ABSENT ? 1 : s->version + 1;
+	free(ops);
+	kjson_free(text);
+	return rc;
+}
+
+const char *sm_name(const struct sm_secret *s)
+{
+	const char *n = json_string_value(json_object_get(s->doc, "Name"));
+	return n ? n : "";
+}
+
+const char *sm_arn(const struct sm_secret *s)
+{
+	const char *n = json_string_value(json_object_get(s->doc, "ARN"));
+	return n ? n : "";
+}
+
+bool sm_deleted(const struct sm_secret *s)
+{
+	return json_integer_value(json_object_get(s->doc, "DeletedDate")) > 0;
+}
+
+bool sm_is_replica(const struct sm_secret *s)
+{
+	return json_is_true(json_object_get(s->doc, "IsReplica"));
+}
+
+/*
+ * "You can't perform this operation on the secret because it was marked
+ * for deletion." (InvalidRequestException: "The secret is scheduled for
+ * deletion.")
+ */
+k_status sm_require_live(struct api_ctx *c, const struct sm_secret *s)
+{
+	if (sm_deleted(s))
+		return api_fail(c, K_E_SM_INVALID_REQUEST,
+				"You can't perform this operation on the secret because it was marked for deletion.");
+	return K_OK;
+}
+
+k_status sm_require_primary(struct api_ctx *c, const struct sm_secret *s)
+{
+	if (sm_is_replica(s))
+		return api_fail(c, K_E_SM_INVALID_REQUEST,
+				"Operation is not permitted on a replica secret. Call the operation on the primary secret in %s.",
+				json_string_value(json_object_get(s->doc, "PrimaryRegion")));
+	return K_OK;
+}
+
+json_t *sm_versions(const struct sm_secret *s)
+{
+	json_t *v = json_object_get(s->doc, "Versions");
+	if (!json_is_object(v)) {
+		v = json_object();
+		json_object_set_new(s->doc, "Versions", v);
+	}
+	return v;
+}
+
+bool sm_version_has_stage(json_t *version, const char *stage)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(version, "Stages"), i, e)
+	{
+		if (strcmp(json_string_value(e), stage) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *sm_stage_owner(const struct sm_secret *s, const char *stage)
+{
+	const char *vid;
+	json_t *v;
+	json_object_foreach(json_object_get(s->doc, "Versions"), vid, v)
+	{
+		if (sm_version_has_stage(v, stage))
+			return vid;
+	}
+	return NULL;
+}
+
+void sm_stage_remove(json_t *version, const char *stage)
+{
+	json_t *st = json_object_get(version, "Stages");
+	for (size_t i = json_array_size(st); i > 0; i--) {
+		if (strcmp(json_string_value(json_array_get(st, i - 1)), stage) == 0)
+			json_array_remove(st, i - 1);
+	}
+}
+
+void sm_stage_add(json_t *version, const char *stage)
+{
+	json_t *st = json_object_get(version, "Stages");
+	if (!json_is_array(st)) {
+		st = json_array();
+		json_object_set_new(version, "Stages", st);
+	}
+	if (!sm_version_has_stage(version, stage))
+		json_array_append_new(st, json_string(stage));
+}
+
+/*
+ * "If this operation moves the staging label AWSCURRENT from another
+ * version to this version, then Secrets Manager also automatically moves
+ * the staging label AWSPREVIOUS to the version that AWSCURRENT was
+ * removed from."
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+ */
+void sm_stage_move(struct sm_secret *s, const char *stage, const char *to)
+{
+	json_t *versions = sm_versions(s);
+	char from[80] = "";
+	const char *owner = sm_stage_owner(s, stage);
+	if (owner != NULL)
+		snprintf(from, sizeof from, "%s", owner);
+	if (from[0] != 0 && strcmp(from, to) == 0)
+		return;
+	if (from[0] != 0)
+		sm_stage_remove(json_object_get(versions, from), stage);
+	sm_stage_add(json_object_get(versions, to), stage);
+	if (strcmp(stage, "AWSCURRENT") == 0 && from[0] != 0) {
+		const char *prev = sm_stage_owner(s, "AWSPREVIOUS");
+		if (prev != NULL)
+			sm_stage_remove(json_object_get(versions, prev), "AWSPREVIOUS");
+		sm_stage_add(json_object_get(versions, from), "AWSPREVIOUS");
+	}
+}
+
+/*
+ * Secrets Manager uses KMS on the caller's behalf: the caller's principal
+ * needs kms:GenerateDataKey (to write) or kms:Decrypt (to read) on the key,
+ * with kms:ViaService = secretsmanager.REGION.amazonaws.com, as in AWS.
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+ */
+void sm_via_kms(struct api_ctx *c, const char *action)
+{
+	static __thread char via[96];
+	snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", c->region);
+	authz_set_via_service(c, via);
+	c->authz.action = action;
+}
+
+/* "Access to KMS is not allowed" is what AWS says when the key refuses. */
+static k_status kms_denied(struct api_ctx *c)
+{
+	return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
+}
+
+/* The encryption context AWS uses for a secret version's data key. */
+static k_status value_context(const char *arn, const char *vid, struct kbuf *canon)
+{
+	json_t *ctx = json_pack("{s:s, s:s}", "SecretARN", arn, "SecretVersionId", vid);
+	ENSURE(ctx != NULL, K_E_INTERNAL);
+	k_status rc = crypto_ectx_canonical(ctx, canon);
+	json_decref(ctx);
+	return rc;
+}
+
+/*
+ * The KMS key of new versions: the secret's KmsKeyId, or the AWS managed
+ * key aws/secretsmanager (created on first use). It must be an enabled
+ * symmetric encryption key: "EncryptionFailure: Secrets Manager can't
+ * encrypt the protected secret text using the provided KMS key. Check that
+ * the KMS key is available, enabled, and not in an invalid state."
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html
+ */
+static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, struct kms_key **out)
+{
+	const char *kid = json_string_value(json_object_get(s->doc, "KmsKeyId"));
+	k_status rc;
+	/*
+	 * Another account's secret: its key belongs to the secret's account,
+	 * and "you can't use the AWS managed key aws/secretsmanager for
+	 * cross-account access"
+	 * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html).
+	 */
+	char qualified[700];
+	if (strncmp(s->ns, c->principal.account, 12) != 0) {
+		if (kid == NULL || kid[0] == 0)
+			return kms_denied(c);
+		if (strncmp(kid, "arn:", 4) != 0) {
+			snprintf(qualified, sizeof qualified, "arn:aws:kms:%s:%.12s:%s%s", c->region, s->ns,
+				 strncmp(kid, "alias/", 6) == 0 ? "" : "key/", kid);
+			kid = qualified;
+		}
+	}
+	sm_via_kms(c, "kms:GenerateDataKey");
+	if (kid == NULL || kid[0] == 0)
+		rc = kms_managed_key(c, "secretsmanager", out);
+	else
+		rc = kms_resolve_key(c, kid, true, out);
+	c->authz.action = NULL;
+	if (rc == K_E_ACCESS_DENIED)
+		return kms_denied(c);
+	if (rc == K_E_NOT_FOUND)
+		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
+				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
+				kid ? kid : "alias/aws/secretsmanager");
+	GUARD(rc);
+	struct kms_key *k = *out;
+	const char *why = NULL;
+	if (k->state != KS_ENABLED)
+		why = k->state == KS_DISABLED ? "is disabled" : "is not in a valid state";
+	else if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0 ||
+		 k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0 || k->mat == NULL ||
+		 k->mat->n == 0)
+		why = "is not a symmetric encryption key";
+	if (why != NULL) {
+		rc = api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
+			      "Secrets Manager can't encrypt the protected secret text using the provided KMS key. %s %s.",
+			      k->arn, why);
+		kms_key_unref(k);
+		*out = NULL;
+		return rc;
+	}
+	return K_OK;
+}
+
+/*
+ * Envelope encryption of one value: a fresh data key encrypts the value;
+ * the KMS key encrypts the data key (as GenerateDataKey does), both under
+ * the version's encryption context. The record holds no plaintext.
+ */
+k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+		       struct kslice value, bool binary, char **record, char *key_arn,
+		       size_t key_arn_len)
+{
+	struct kms_key *k = NULL;
+	struct ksecret *dk = NULL;
+	struct kbuf canon, wrapped_dk, blob, b64dk, b64v;
+	kbuf_init(&canon, 4096);
+	kbuf_init(&wrapped_dk, 1024);
+	kbuf_init(&blob, SM_MAX_VALUE + 1024);
+	kbuf_init(&b64dk, 2048);
+	kbuf_init(&b64v, 2 * SM_MAX_VALUE + 4096);
+	static const uint8_t zero_id[16];
+	k_status rc = K_OK;
+	GUARD_GOTO(encryption_key(c, s, &k));
+	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
+	dk = crypto_random_secret(CRYPTO_KEY_LEN);
+	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
+	GUARD_GOTO(crypto_sym_encrypt(k->mat->v[k->mat->n - 1], k->uuid, k->mat->n,
+				      kbuf_slice(&canon), kslice_make(ksecret_cbytes(dk), CRYPTO_KEY_LEN),
+				      &wrapped_dk));
+	GUARD_GOTO(crypto_sym_encrypt(dk, zero_id, 1, kbuf_slice(&canon), value, &blob));
+	GUARD_GOTO(kbuf_append_base64(&b64dk, wrapped_dk.ptr, wrapped_dk.len));
+	GUARD_GOTO(kbuf_append_base64(&b64v, blob.ptr, blob.len));
+	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "KeyId", k->id, "KeyNs", k->ns,
+			      "KeyArn", k->arn,
+			      "DataKey", kbuf_cstr(&b64dk), "Value", kbuf_cstr(&b64v), "Binary",
+			      binary);
+	ENSURE_GOTO(r != NULL, K_E_INTERNAL);
+	*record = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(r);
+	ENSURE_GOTO(*record != NULL, K_E_INTERNAL);
+	snprintf(key_arn, key_arn_len, "%s", k->arn);
+out:
+	kms_key_unref(k);
+	ksecret_free(dk);
+	kbuf_release(&canon);
+	kbuf_release(&wrapped_dk);
+	kbuf_release(&blob);
+	kbuf_release(&b64dk);
+	kbuf_release(&b64v);
+	return rc;
+}
+
+void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", json_string_value(json_object_get(s->doc, "Uid")), vid);
+}
+
+/*
+ * The decrypting half. The KMS key named in the record must still be
+ * usable: "DecryptionFailure: Secrets Manager can't decrypt the protected
+ * secret text using the provided KMS key." A disabled key, a key pending
+ * deletion or a deleted key all end here.
+ */
+k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+		      struct kbuf *out, bool *binary)
+{
+	char id[200];
+	sm_value_id(s, vid, id, sizeof id);
+	struct kbuf rec, canon, wrapped_dk, blob, dkbuf;
+	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	kbuf_init(&canon, 4096);
+	kbuf_init(&wrapped_dk, 1024);
+	kbuf_init(&blob, 2 * SM_MAX_VALUE);
+	kbuf_init(&dkbuf, 64);
+	json_t *r = NULL;
+	struct kms_key *k = NULL;
+	struct ksecret *dk = NULL;
+	struct crypto_blob b1, b2;
+	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
+	if (rc == K_E_NOT_FOUND) {
+		rc = api_fail(c, K_E_SM_NOT_FOUND,
+			      "Secrets Manager can't find the specified secret value for VersionId: %s",
+			      vid);
+		goto out;
+	}
+	GUARD_GOTO(rc);
+	r = json_loadb((const char *)rec.ptr, rec.len, 0, NULL);
+	const char *kid = json_string_value(json_object_get(r, "KeyId"));
+	const char *dk64 = json_string_value(json_object_get(r, "DataKey"));
+	const char *v64 = json_string_value(json_object_get(r, "Value"));
+	ENSURE_GOTO(kid != NULL && dk64 != NULL && v64 != NULL, K_E_INTERNAL);
+	*binary = json_is_true(json_object_get(r, "Binary"));
+	const char *kns = json_string_value(json_object_get(r, "KeyNs"));
+	rc = kms_key_get(kns ? kns : s->ns, kid, &k);
+	if (rc == K_E_NOT_FOUND) {
+		rc = api_fail(c, K_E_SM_DECRYPTION_FAILURE,
+			      "Secrets Manager can't decrypt the protected secret text using the provided KMS key. The KMS key %s does not exist.",
+			      kid);
+		goto out;
+	}
+	GUARD_GOTO(rc);
+	if (k->state != KS_ENABLED) {
+		rc = api_fail(c, K_E_SM_DECRYPTION_FAILURE,
+			      "Secrets Manager can't decrypt the protected secret text using the provided KMS key. %s is %s.",
+			      k->arn, k->state == KS_DISABLED ? "disabled" : kms_state_name(k->state));
+		goto out;
+	}
+	/* The AWS managed key serves its own account only (see encryption_key). */
+	const char *manager = json_string_value(json_object_get(k->doc, "KeyManager"));
+	if (strncmp(s->ns, c->principal.account, 12) != 0 && manager != NULL &&
+	    strcmp(manager, "AWS") == 0) {
+		rc = kms_denied(c);
+		goto out;
+	}
+	sm_via_kms(c, "kms:Decrypt");
+	rc = authz_key_action(c, k, "kms:Decrypt");
+	c->authz.action = NULL;
+	if (rc == K_E_ACCESS_DENIED) {
+		rc = kms_denied(c);
+		goto out;
+	}
+	GUARD_GOTO(rc);
+	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
+	GUARD_GOTO(kbuf_decode_base64(&wrapped_dk, kslice_cstr(dk64)));
+	GUARD_GOTO(kbuf_decode_base64(&blob, kslice_cstr(v64)));
+	ENSURE_GOTO(crypto_blob_parse(kbuf_slice(&wrapped_dk), &b1) == K_OK, K_E_SM_DECRYPTION_FAILURE);
+	ENSURE_GOTO(k->mat != NULL && b1.version >= 1 && b1.version <= k->mat->n &&
+			    memcmp(b1.key_id, k->uuid, 16) == 0,
+		    K_E_SM_DECRYPTION_FAILURE);
+	ENSURE_GOTO(crypto_sym_decrypt(k->mat->v[b1.version - 1], &b1, kbuf_slice(&canon), &dkbuf) == K_OK &&
+			    dkbuf.len == CRYPTO_KEY_LEN,
+		    K_E_SM_DECRYPTION_FAILURE);
+	dk = ksecret_from(dkbuf.ptr, dkbuf.len);
+	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
+	ENSURE_GOTO(crypto_blob_parse(kbuf_slice(&blob), &b2) == K_OK, K_E_SM_DECRYPTION_FAILURE);
+	ENSURE_GOTO(crypto_sym_decrypt(dk, &b2, kbuf_slice(&canon), out) == K_OK,
+		    K_E_SM_DECRYPTION_FAILURE);
+out:
+	json_decref(r);
+	kms_key_unref(k);
+	ksecret_free(dk);
+	kbuf_release(&rec);
+	kbuf_release(&canon);
+	kbuf_release(&wrapped_dk);
+	kbuf_release(&blob);
+	kbuf_release(&dkbuf);
+	return rc;
+}
+
+/* Versions in creation order (by their sequence number), oldest first. */
+static int cmp_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "Seq"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "Seq"));
+	return (x > y) - (x < y);
+}
+
+/*
+ * "Secrets Manager removes outdated versions when there are more than
+ * 100, but it does not remove versions created less than 24 hours ago. If
+ * you update the secret value more than once every 10 minutes, you create
+ * more versions than Secrets Manager removes, and you will reach the quota
+ * for secret versions."
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+ * Outdated (deprecated) versions are those without a staging label. The
+ * ids removed are appended to `gone` so their value records go too.
+ */
+static k_status trim_versions(struct api_ctx *c, struct sm_secret *s, json_t *gone)
+{
+	json_t *versions = sm_versions(s);
+	size_t n = json_object_size(versions);
+	if (n <= SM_MAX_VERSIONS)
+		return K_OK;
+	json_t **list = calloc(n, sizeof *list);
+	ENSURE(list != NULL, K_E_INTERNAL);
+	size_t i = 0;
+	const char *vid;
+	json_t *v;
+	json_object_foreach(versions, vid, v)
+	{
+		json_object_set_new(v, "Id", json_string(vid));
+		list[i++] = v;
+	}
+	qsort(list, n, sizeof *list, cmp_seq);
+	size_t left = n;
+	for (i = 0; i < n && left > SM_MAX_VERSIONS; i++) {
+		v = list[i];
+		if (json_array_size(json_object_get(v, "Stages")) > 0)
+			continue;
+		if (json_integer_value(json_object_get(v, "CreatedDate")) > c->now - SM_DAY)
+			continue;
+		json_array_append(gone, json_object_get(v, "Id"));
+		left--;
+	}
+	json_object_foreach(versions, vid, v)
+		json_object_del(v, "Id");
+	free(list);
+	for (i = 0; i < json_array_size(gone); i++)
+		json_object_del(versions, json_string_value(json_array_get(gone, i)));
+	if (left > SM_MAX_VERSIONS)
+		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
+				"You have exceeded the maximum number of versions (%d) allowed for this secret. Versions without staging labels are removed after 24 hours.",
+				SM_MAX_VERSIONS);
+	return K_OK;
+}
+
+/* True if the stored version holds exactly this value. */
+static k_status same_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+			   struct kslice value, bool binary, bool *same)
+{
+	struct kbuf old;
+	kbuf_init(&old, SM_MAX_VALUE);
+	bool old_binary = false;
+	k_status rc = sm_get_value(c, s, vid, &old, &old_binary);
+	*same = rc == K_OK && old_binary == binary && old.len == value.len &&
+		CRYPTO_memcmp(old.ptr, value.ptr, value.len) == 0;
+	kbuf_release(&old);
+	return rc == K_E_SM_NOT_FOUND ? K_OK : rc;
+}
+
+k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
+			struct kslice value, bool binary, json_t *stages, bool *created)
+{
+	*created = false;
+	json_t *versions = sm_versions(s);
+	json_t *existing = json_object_get(versions, vid);
+	/*
+	 * "If a version with this value already exists and the version
+	 * SecretString and SecretBinary values are the same as those in the
+	 * request, then the request is ignored. If a version with this value
+	 * already exists and that version's SecretString and SecretBinary
+	 * values are different from those in the request, then the request
+	 * fails because you cannot modify an existing version."
+	 * A version that RotateSecret reserved (no value yet) takes the value.
+	 */
+	if (existing != NULL && !json_is_true(json_object_get(existing, "NoValue"))) {
+		bool same = false;
+		GUARD(same_value(c, s, vid, value, binary, &same));
+		if (!same)
+			return api_fail(c, K_E_SM_EXISTS,
+					"You can't modify an existing version, you can only create a new version.");
+		return K_OK;
+	}
+	char *record = NULL;
+	char key_arn[160];
+	GUARD(sm_seal_value(c, s, vid, value, binary, &record, key_arn, sizeof key_arn));
+	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
+	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
+	json_t *v = existing ? existing : json_object();
+	if (existing == NULL) {
+		json_object_set_new(v, "Stages", json_array());
+		json_object_set_new(versions, vid, v);
+	}
+	json_object_del(v, "NoValue");
+	json_object_set_new(v, "CreatedDate", json_integer(c->now));
+	json_object_set_new(v, "Seq", json_integer(seq));
+	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
+	size_t i;
+	json_t *st;
+	json_array_foreach(stages, i, st)
+		sm_stage_move(s, json_string_value(st), vid);
+	if (json_array_size(json_object_get(v, "Stages")) > SM_MAX_STAGES) {
+		kjson_free(record);
+		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
+				"A version can have at most %d staging labels.", SM_MAX_STAGES);
+	}
+	json_object_set_new(s->doc, "LastChangedDate", json_integer(c->now));
+
+	json_t *gone = json_array();
+	char (*ids)[200] = NULL;
+	struct storage_op *ops = NULL;
+	k_status rc = K_OK;
+	ENSURE_GOTO(gone != NULL, K_E_INTERNAL);
+	GUARD_GOTO(trim_versions(c, s, gone));
+	size_t n = json_array_size(gone) + 1;
+	ids = calloc(n, sizeof *ids);
+	ops = calloc(n, sizeof *ops);
+	ENSURE_GOTO(ids != NULL && ops != NULL, K_E_INTERNAL);
+	sm_value_id(s, vid, ids[0], sizeof ids[0]);
+	ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue", .ns = s->ns,
+				     .id = ids[0], .doc = kslice_cstr(record), .expect = STORAGE_ANY};
+	for (i = 1; i < n; i++) {
+		sm_value_id(s, json_string_value(json_array_get(gone, i - 1)), ids[i], sizeof ids[i]);
+		ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue", .ns = s->ns,
+					     .id = ids[i], .expect = STORAGE_ANY};
+	}
+	GUARD_GOTO(sm_save(s, ops, n));
+	*created = true;
+out:
+	free(ids);
+	free(ops);
+	json_decref(gone);
+	kjson_free(record);
+	return rc;
+}
+
+struct purge_state {
+	struct storage_op *ops;
+	char (*ids)[200];
+	size_t n, cap;
+};
+
+static k_status purge_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct purge_state *p = arg;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		void *ids = realloc(p->ids, cap * sizeof *p->ids);
+		ENSURE(ids != NULL, K_E_INTERNAL);
+		p->ids = ids;
+		p->cap = cap;
+	}
+	snprintf(p->ids[p->n], sizeof p->ids[p->n], "%s", id);
+	p->n++;
+	return K_OK;
+}
+
+/* Deletes a secret and every value record of it, in one apply. */
+k_status sm_purge(const char *ns, const struct sm_secret *s)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "%s/", json_string_value(json_object_get(s->doc, "Uid")));
+	struct purge_state p = {0};
+	k_status rc = storage_list(sm_store(), "secretvalue", ns, prefix, NULL, 0, purge_cb, &p);
+	if (rc == K_OK) {
+		p.ops = calloc(p.n + 1, sizeof *p.ops);
+		rc = p.ops ? K_OK : K_E_INTERNAL;
+	}
+	if (rc == K_OK) {
+		for (size_t i = 0; i < p.n; i++)
+			p.ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
+						       .ns = ns, .id = p.ids[i], .expect = STORAGE_ANY};
+		p.ops[p.n] = (struct storage_op){.op = STORAGE_DEL, .kind = "secret", .ns = ns,
+						 .id = sm_name(s), .expect = s->version};
+		rc = storage_apply(sm_store(), p.ops, p.n + 1);
+	}
+	free(p.ops);
+	free(p.ids);
+	return rc;
+}

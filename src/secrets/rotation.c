@@ -1,0 +1,868 @@
+/*
+ * rotation.c — rotation schedules and the rotation runner.
+ *
+ * "Secrets Manager rotation uses an AWS Lambda function to update the
+ * secret and the database or service. ... the rotation function is
+ * invoked four times, once for each step: createSecret, setSecret,
+ * testSecret, finishSecret."
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html
+ *
+ * kinko has no Lambda: a rotation function is a local executable or an
+ * HTTP endpoint registered under a Lambda-style ARN (config/functions.h).
+ * It gets the same event a rotation Lambda gets,
+ *   {"SecretId": ARN, "ClientRequestToken": VERSION, "Step": STEP}
+ * (on standard input for an executable, as the POST body for an
+ * endpoint), and an executable gets credentials to call kinko back in its
+ * environment, as a Lambda gets its role's: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_REGION, and the endpoint in
+ * AWS_ENDPOINT_URL, SECRETS_MANAGER_ENDPOINT and KINKO_ENDPOINT.
+ * Exit status 0 (or HTTP 2xx) is success.
+ *
+ * Each rotation runs on a thread of its own, so RotateSecret answers at
+ * once, as AWS's does. A failed step leaves the labels where the function
+ * left them (AWSPENDING on the new version, as AWS leaves it); the
+ * outcome is recorded in the secret (DescribeSecret's
+ * KinkoRotationStatus) and in the log, without any secret value.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "audit/audit.h"
+#include "config/config.h"
+#include "config/functions.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "kms/scheduler.h"
+#include "secrets/internal.h"
+#include "secrets/secrets.h"
+#include "core/banned.h"
+
+#define TASK_PURGE SM_TASK_PURGE
+#define TASK_ROTATE SM_TASK_ROTATE
+#define MAX_TIMEOUT_S 900 /* Lambda's own limit */
+
+static char endpoint[256] = "http://127.0.0.1:4599";
+static atomic_int running;
+
+void secrets_set_endpoint(const char *url)
+{
+	snprintf(endpoint, sizeof endpoint, "%s", url);
+}
+
+/* ---- schedules ---------------------------------------------------------- */
+
+/* A cron field as a bit set over [lo, hi]. */
+struct cron_field {
+	uint64_t bits[4]; /* up to 256 values (years are offset by 1970) */
+};
+
+static void cron_set(struct cron_field *f, int v)
+{
+	f->bits[v / 64] |= 1ull << (v % 64);
+}
+
+static bool cron_has(const struct cron_field *f, int v)
+{
+	return (f->bits[v / 64] >> (v % 64)) & 1;
+}
+
+static int cron_name(const char *s, size_t n, bool months)
+{
+	static const char *const mon[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+					  "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+	static const char *const dow[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
+	if (n != 3)
+		return -1;
+	for (int i = 0; i < (months ? 12 : 7); i++) {
+		if (strncasecmp(s, months ? mon[i] : dow[i], 3) == 0)
+			return i + 1;
+	}
+	return -1;
+}
+
+static int cron_value(const char *s, size_t n, int which)
+{
+	if (n == 0)
+		return -1;
+	if (which == 3 || which == 4) {
+		int v = cron_name(s, n, which == 3);
+		if (v > 0)
+			return v;
+	}
+	int v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > 100000)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * Parses one field of cron(minutes hours day-of-month month day-of-week
+ * year): the wildcards * and ?, N, N-M, steps (N/K, N-M/K, or K after a
+ * wildcard) and lists of these, with month and weekday names. Years are stored minus 1970.
+ */
+static bool cron_parse_field(const char *s, size_t len, int which, int lo, int hi,
+			     struct cron_field *f)
+{
+	memset(f, 0, sizeof *f);
+	size_t start = 0;
+	while (start <= len) {
+		size_t end = start;
+		while (end < len && s[end] != ',')
+			end++;
+		const char *p = s + start;
+		size_t n = end - start;
+		int step = 1, a = lo, b = hi;
+		const char *slash = memchr(p, '/', n);
+		size_t rn = slash ? (size_t)(slash - p) : n;
+		if (slash != NULL) {
+			step = cron_value(slash + 1, n - rn - 1, -1);
+			if (step <= 0)
+				return false;
+		}
+		if (!(rn == 1 && (p[0] == '*' || p[0] == '?'))) {
+			const char *dash = memchr(p, '-', rn);
+			if (dash != NULL) {
+				a = cron_value(p, (size_t)(dash - p), which);
+				b = cron_value(dash + 1, rn - (size_t)(dash - p) - 1, which);
+			} else {
+				a = cron_value(p, rn, which);
+				b = slash ? hi : a;
+			}
+		}
+		if (which == 5) {
+			a -= a >= 1970 ? 1970 : 0;
+			b -= b >= 1970 ? 1970 : 0;
+		}
+		if (a < lo || b > hi || a > b)
+			return false;
+		for (int v = a; v <= b; v += step)
+			cron_set(f, v);
+		start = end + 1;
+	}
+	return true;
+}
+
+struct cron {
+	struct cron_field f[6];
+	bool dom_any, dow_any;
+};
+
+static bool cron_parse(const char *expr, struct cron *cr)
+{
+	static const int lo[6] = {0, 0, 1, 1, 1, 0}, hi[6] = {59, 23, 31, 12, 7, 229};
+	const char *p = expr;
+	for (int i = 0; i < 6; i++) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if (e == p)
+			return false;
+		if (!cron_parse_field(p, (size_t)(e - p), i, lo[i], hi[i], &cr->f[i]))
+			return false;
+		if (i == 2)
+			cr->dom_any = (e - p == 1 && (*p == '*' || *p == '?'));
+		if (i == 4)
+			cr->dow_any = (e - p == 1 && (*p == '*' || *p == '?'));
+		p = e;
+	}
+	while (*p == ' ')
+		p++;
+	return *p == 0;
+}
+
+/* The first minute after `from` that the cron expression names (UTC); 0 if none in 5 years. */
+static int64_t cron_next(const struct cron *cr, int64_t from)
+{
+	int64_t t = from - (from % 60) + 60;
+	int64_t limit = from + 5 * 366 * (int64_t)SM_DAY;
+	while (t < limit) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		int year = tm.tm_year + 1900 - 1970;
+		bool dom = cron_has(&cr->f[2], tm.tm_mday), dow = cron_has(&cr->f[4], tm.tm_wday + 1);
+		bool day_ok = cr->dom_any ? dow : cr->dow_any ? dom : (dom || dow);
+		if (year < 0 || year > 229 || !cron_has(&cr->f[5], year) ||
+		    !cron_has(&cr->f[3], tm.tm_mon + 1) || !day_ok) {
+			t += (int64_t)(SM_DAY - (tm.tm_hour * 3600 + tm.tm_min * 60));
+			continue;
+		}
+		if (!cron_has(&cr->f[1], tm.tm_hour)) {
+			t += 3600 - tm.tm_min * 60;
+			continue;
+		}
+		if (!cron_has(&cr->f[0], tm.tm_min)) {
+			t += 60;
+			continue;
+		}
+		return t;
+	}
+	return 0;
+}
+
+/* "rate(N days)" / "rate(N hours)" in seconds; 0 if it is not one. */
+static int64_t rate_seconds(const char *se)
+{
+	if (strncmp(se, "rate(", 5) != 0)
+		return 0;
+	char *end = NULL;
+	long n = strtol(se + 5, &end, 10);
+	if (end == NULL || *end != ' ' || n <= 0)
+		return 0;
+	end++;
+	if (strcmp(end, "days)") == 0 || (n == 1 && strcmp(end, "day)") == 0))
+		return n <= 1000 ? n * SM_DAY : 0;
+	if (strcmp(end, "hours)") == 0 || (n == 1 && strcmp(end, "hour)") == 0))
+		return n <= 24000 ? n * 3600 : 0;
+	return 0;
+}
+
+int64_t sm_next_rotation(json_t *rules, int64_t from)
+{
+	const char *se = json_string_value(json_object_get(rules, "ScheduleExpression"));
+	if (se != NULL) {
+		int64_t r = rate_seconds(se);
+		if (r > 0)
+			return from + r;
+		struct cron cr;
+		if (strncmp(se, "cron(", 5) == 0) {
+			char body[260];
+			snprintf(body, sizeof body, "%s", se + 5);
+			size_t n = strlen(body);
+			if (n > 0 && body[n - 1] == ')')
+				body[n - 1] = 0;
+			if (cron_parse(body, &cr))
+				return cron_next(&cr, from);
+		}
+		return 0;
+	}
+	json_int_t days = json_integer_value(json_object_get(rules, "AutomaticallyAfterDays"));
+	return days > 0 ? from + days * SM_DAY : 0;
+}
+
+/*
+ * RotationRules (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html):
+ * AutomaticallyAfterDays 1..1000; Duration "[0-9]+h", 1 to 24 hours;
+ * ScheduleExpression "rate()" in hours (at least 4) or days, or "cron()".
+ * "In RotateSecret, you can set the rotation schedule in RotationRules
+ * with AutomaticallyAfterDays or ScheduleExpression, but not both" — kinko
+ * accepts both when they agree (rate(N days) with N days), since that is
+ * the same schedule written twice.
+ */
+k_status sm_validate_rules(struct api_ctx *c, json_t *rules)
+{
+	if (!json_is_object(rules))
+		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'RotationRules'");
+	int64_t days = 0;
+	bool has_days;
+	const char *dur, *se;
+	GUARD(api_int(c, rules, "AutomaticallyAfterDays", false, 1, 1000, &has_days, &days));
+	GUARD(api_string(c, rules, "Duration", false, 2, 3, &dur));
+	GUARD(api_string(c, rules, "ScheduleExpression", false, 1, 256, &se));
+	if (dur != NULL) {
+		char *end = NULL;
+		long h = strtol(dur, &end, 10);
+		if (end == dur || end == NULL || strcmp(end, "h") != 0 || h < 1 || h > 24)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"Duration must be between 1h and 24h.");
+	}
+	if (se != NULL) {
+		int64_t r = rate_seconds(se);
+		struct cron cr;
+		bool ok = r > 0;
+		if (strncmp(se, "rate(", 5) == 0 && r > 0 && r < 4 * 3600)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"The rotation schedule rate must be at least 4 hours.");
+		if (!ok && strncmp(se, "cron(", 5) == 0) {
+			char body[260];
+			snprintf(body, sizeof body, "%s", se + 5);
+			size_t n = strlen(body);
+			if (n > 0 && body[n - 1] == ')') {
+				body[n - 1] = 0;
+				ok = cron_parse(body, &cr);
+			}
+		}
+		if (!ok)
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"Invalid ScheduleExpression %s: use rate(N days), rate(N hours) or cron(minutes hours day-of-month month day-of-week year).",
+					se);
+		if (has_days && (r != days * SM_DAY))
+			return api_fail(c, K_E_SM_INVALID_PARAMETER,
+					"You cannot specify both rotation frequency and schedule expression together.");
+	}
+	if (!has_days && se == NULL)
+		return api_fail(c, K_E_SM_INVALID_PARAMETER,
+				"RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
+	return K_OK;
+}
+
+/* ---- the due index ----------------------------------------------------- */
+
+/* Due record id part: "<uid>:<first 200 bytes of the name>". */
+k_status sm_due_op(const struct sm_secret *s, const char *task, int64_t when, char *id_out,
+		   size_t n, struct storage_op *op)
+{
+	char part[240];
+	snprintf(part, sizeof part, "%s:%.200s", json_string_value(json_object_get(s->doc, "Uid")),
+		 sm_name(s));
+	GUARD(scheduler_due_id(when, task, s->ns, part, id_out, n));
+	scheduler_due_put_op(op, id_out);
+	return K_OK;
+}
+
+struct find_uid {
+	const char *uid;
+	char name[520];
+};
+
+static k_status find_uid_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	struct find_uid *f = arg;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *uid = json_string_value(json_object_get(j, "Uid"));
+	bool hit = uid != NULL && strcmp(uid, f->uid) == 0;
+	if (hit)
+		snprintf(f->name, sizeof f->name, "%s", id);
+	json_decref(j);
+	return hit ? K_E_LIMIT_EXCEEDED : K_OK; /* stop at the match */
+}
+
+/* Loads the secret a due record names; K_E_NOT_FOUND if it is gone. */
+static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
+{
+	const char *colon = strchr(part, ':');
+	if (colon == NULL)
+		return K_E_NOT_FOUND;
+	char uid[40];
+	snprintf(uid, sizeof uid, "%.*s", (int)(colon - part), part);
+	struct find_uid f = {.uid = uid};
+	k_status rc = storage_list(sm_store(), "secret", ns, colon + 1, NULL, 0, find_uid_cb, &f);
+	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED)
+		return rc;
+	if (f.name[0] == 0)
+		return K_E_NOT_FOUND;
+	return sm_load(ns, f.name, s);
+}
+
+/* ---- running a rotation function ---------------------------------------- */
+
+struct rot_job {
+	char ns[64];
+	char account[13];
+	char region[40];
+	char name[520];
+	char arn[700];
+	char token[80];
+	char fn[2100];
+};
+
+static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
+
+/* A small growable list of "K=V" strings for a child's environment. */
+struct envlist {
+	char *v[64];
+	size_t n;
+};
+
+static void env_add(struct envlist *e, const char *k, const char *val, size_t val_len)
+{
+	if (e->n + 1 >= sizeof e->v / sizeof e->v[0])
+		return;
+	size_t n = strlen(k) + 1 + val_len + 1;
+	char *s = malloc(n);
+	if (s == NULL)
+		return;
+	snprintf(s, n, "%s=%.*s", k, (int)val_len, val);
+	e->v[e->n++] = s;
+	e->v[e->n] = NULL;
+}
+
+static void env_free(struct envlist *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		OPENSSL_cleanse(e->v[i], strlen(e->v[i]));
+		free(e->v[i]);
+	}
+	e->n = 0;
+}
+
+/*
+ * The credentials the function gets: the identity named by the entry's
+ * access_key_id (dev mode: "test"), which must belong to the secret's
+ * account — a Lambda's role is in the account that owns the function.
+ * The secret key leaves the identity table only into the child's
+ * environment block, which is wiped after the spawn.
+ */
+static k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
+			     struct kbuf *msg)
+{
+	const char *ak = json_string_value(json_object_get(entry, "access_key_id"));
+	if (ak == NULL)
+		ak = "test";
+	const struct identity *id = NULL;
+	struct kslice none = {0};
+	if (config_lookup_access_key(ak, &none, &id) != K_OK) {
+		kbuf_note(msg, "the access key %s of the rotation function is not configured", ak);
+		return K_E_SM_INVALID_REQUEST;
+	}
+	struct principal p;
+	identity_principal(id, ak, &p);
+	if (strcmp(p.account, j->account) != 0) {
+		kbuf_note(msg, "the access key %s of the rotation function belongs to another account", ak);
+		return K_E_SM_INVALID_REQUEST;
+	}
+	const struct ksecret *sk = identity_secret(id);
+	env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin", 28);
+	env_add(e, "LANG", "C.UTF-8", 7);
+	env_add(e, "AWS_ACCESS_KEY_ID", ak, strlen(ak));
+	env_add(e, "AWS_SECRET_ACCESS_KEY", (const char *)ksecret_cbytes(sk), ksecret_len(sk));
+	env_add(e, "AWS_REGION", j->region, strlen(j->region));
+	env_add(e, "AWS_DEFAULT_REGION", j->region, strlen(j->region));
+	env_add(e, "AWS_ENDPOINT_URL", endpoint, strlen(endpoint));
+	env_add(e, "SECRETS_MANAGER_ENDPOINT", endpoint, strlen(endpoint));
+	env_add(e, "KINKO_ENDPOINT", endpoint, strlen(endpoint));
+	env_add(e, "AWS_CONFIG_FILE", "/dev/null", 9);
+	env_add(e, "AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 9);
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(entry, "environment"), k, v)
+		env_add(e, k, json_string_value(v), json_string_length(v));
+	return K_OK;
+}
+
+static int64_t entry_timeout(const json_t *entry)
+{
+	json_int_t t = json_integer_value(json_object_get(entry, "timeout_seconds"));
+	return t > 0 && t <= MAX_TIMEOUT_S ? t : 300;
+}
+
+/* Runs an executable with the event on its standard input. */
+static k_status run_command(const struct rot_job *j, const json_t *entry, const char *event,
+			    struct kbuf *msg)
+{
+	json_t *cmd = json_object_get(entry, "command");
+	size_t argc = json_array_size(cmd);
+	if (argc == 0 || argc > 32) {
+		kbuf_note(msg, "%s", "bad command");
+		return K_E_SM_INVALID_REQUEST;
+	}
+	char *argv[33];
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+	argv[argc] = NULL;
+	struct envlist env = {0};
+	k_status rc = function_env(j, entry, &env, msg);
+	if (rc != K_OK) {
+		env_free(&env);
+		return rc;
+	}
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		env_free(&env);
+		return K_E_SM_INTERNAL;
+	}
+	const char *log_file = json_string_value(json_object_get(entry, "log_file"));
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log_file ? log_file : "/dev/null",
+					 O_WRONLY | O_APPEND | O_CREAT, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	pid_t pid = 0;
+	int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env.v);
+	posix_spawn_file_actions_destroy(&fa);
+	env_free(&env);
+	close(fds[0]);
+	if (err != 0) {
+		close(fds[1]);
+		kbuf_note(msg, "cannot start %s: %s", argv[0], strerror(err));
+		return K_E_SM_INTERNAL;
+	}
+	size_t len = strlen(event), off = 0;
+	while (off < len) {
+		ssize_t w = write(fds[1], event + off, len - off);
+		if (w <= 0 && errno != EINTR)
+			break;
+		if (w > 0)
+			off += (size_t)w;
+	}
+	close(fds[1]);
+	int64_t deadline = (int64_t)time(NULL) + entry_timeout(entry);
+	int status = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			kbuf_note(msg, "%s", "lost the function's process");
+			return K_E_SM_INTERNAL;
+		}
+		if ((int64_t)time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			kbuf_note(msg, "timed out after %lld seconds", (long long)entry_timeout(entry));
+			return K_E_SM_INTERNAL;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return K_OK;
+	if (WIFEXITED(status))
+		kbuf_note(msg, "exited with status %d", WEXITSTATUS(status));
+	else
+		kbuf_note(msg, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return K_E_SM_INTERNAL;
+}
+
+/* POSTs the event to an http:// endpoint; a 2xx answer is success. */
+static k_status run_url(const json_t *entry, const char *event, struct kbuf *msg)
+{
+	const char *url = json_string_value(json_object_get(entry, "url"));
+	char host[256], port[8] = "80";
+	const char *hp = url + 7;
+	const char *path = strchr(hp, '/');
+	size_t hl = path ? (size_t)(path - hp) : strlen(hp);
+	if (path == NULL)
+		path = "/";
+	const char *colon = memchr(hp, ':', hl);
+	if (colon != NULL) {
+		snprintf(port, sizeof port, "%.*s", (int)(hl - (size_t)(colon - hp) - 1), colon + 1);
+		hl = (size_t)(colon - hp);
+	}
+	snprintf(host, sizeof host, "%.*s", (int)hl, hp);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
+		kbuf_note(msg, "cannot resolve %s", host);
+		return K_E_SM_INTERNAL;
+	}
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	struct timeval tv = {.tv_sec = entry_timeout(entry)};
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	}
+	bool ok = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+	freeaddrinfo(ai);
+	struct kbuf req;
+	kbuf_init(&req, 8192);
+	k_status rc = K_E_SM_INTERNAL;
+	if (ok && kbuf_appendf(&req,
+			       "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+			       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+			       path, host, strlen(event), event) == K_OK &&
+	    send(fd, req.ptr, req.len, MSG_NOSIGNAL) == (ssize_t)req.len) {
+		char line[64] = {0};
+		ssize_t n = recv(fd, line, sizeof line - 1, 0);
+		int code = 0;
+		if (n > 12 && strncmp(line, "HTTP/1.", 7) == 0)
+			code = (int)strtol(line + 9, NULL, 10);
+		if (code >= 200 && code < 300)
+			rc = K_OK;
+		else
+			kbuf_note(msg, "the endpoint answered HTTP %d", code);
+	} else {
+		kbuf_note(msg, "cannot reach %s", url);
+	}
+	kbuf_release(&req);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
+{
+	const json_t *entry = config_function(j->fn);
+	if (entry == NULL) {
+		kbuf_note(msg, "the rotation function %s is not registered in the configuration", j->fn);
+		return K_E_SM_NOT_FOUND;
+	}
+	json_t *ev = json_pack("{s:s, s:s, s:s}", "SecretId", j->arn, "ClientRequestToken", j->token,
+			       "Step", step);
+	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (text == NULL)
+		return K_E_INTERNAL;
+	k_status rc = json_object_get(entry, "url") ? run_url(entry, text, msg)
+						    : run_command(j, entry, text, msg);
+	kjson_free(text);
+	return rc;
+}
+
+/* A context for work done on the secret owner's behalf (no request). */
+static void job_ctx(struct api_ctx *c, const char *ns, const char *account, const char *region)
+{
+	static const struct api_operation op = {"RotateSecret", sm_op_rotate_secret,
+						"secretsmanager:RotateSecret", false, 0};
+	memset(c, 0, sizeof *c);
+	c->op = &op;
+	c->now = kclock_now();
+	snprintf(c->ns, sizeof c->ns, "%s", ns);
+	snprintf(c->region, sizeof c->region, "%s", region);
+	snprintf(c->principal.account, sizeof c->principal.account, "%s", account);
+	snprintf(c->principal.arn, sizeof c->principal.arn, "arn:aws:iam::%s:root", account);
+	snprintf(c->principal.type, sizeof c->principal.type, "Root");
+	kbuf_init(&c->err_msg, 2048);
+}
+
+/*
+ * Records the outcome. On success (finishSecret moved AWSCURRENT to the
+ * new version) LastRotatedDate is now and the next rotation is scheduled.
+ */
+/*
+ * Secrets Manager's own work goes to the audit trail as AWS logs it:
+ * "CloudTrail records these events as non-API service events":
+ * RotationStarted, RotationSucceeded, RotationFailed, and for deletion
+ * StartSecretVersionDelete / EndSecretVersionDelete
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/cloudtrail_log_entries.html),
+ * invoked by secretsmanager.amazonaws.com with the secret as the resource.
+ * A failure to write the event is logged; the work itself stands.
+ */
+static k_status sm_service_event(const char *account, const char *region, const char *arn,
+				 const char *event_name)
+{
+	k_status rc = audit_emit_service_event("secretsmanager.amazonaws.com", event_name, account,
+					       region, arn, "AWS::SecretsManager::Secret", NULL, K_OK);
+	if (rc != K_OK)
+		LOG_ERROR("audit: the %s event of secret %s could not be written: %s", event_name,
+			  arn, k_status_name(rc));
+	return rc;
+}
+
+static void finish_job(const struct rot_job *j, const char *failed_step, const char *why)
+{
+	struct sm_secret s;
+	int64_t now = kclock_now();
+	char due[SCHEDULER_DUE_ID_MAX + 1];
+	struct storage_op op;
+	size_t n_ops = 0;
+	sm_lock();
+	if (sm_load(j->ns, j->name, &s) != K_OK || strcmp(sm_arn(&s), j->arn) != 0) {
+		sm_unlock();
+		sm_secret_release(&s);
+		LOG_WARN("rotation of secret %s: the secret is gone", j->arn);
+		(void)sm_service_event(j->account, j->region, j->arn, "RotationFailed");
+		return;
+	}
+	json_t *v = json_object_get(sm_versions(&s), j->token);
+	if (failed_step == NULL && !sm_version_has_stage(v, "AWSCURRENT")) {
+		failed_step = "finishSecret";
+		why = "finishSecret did not move AWSCURRENT to the new version";
+	}
+	json_t *st = json_pack("{s:s, s:s, s:I}", "VersionId", j->token, "Status",
+			       failed_step ? "Failed" : "Succeeded", "Date", (json_int_t)now);
+	if (failed_step != NULL) {
+		json_object_set_new(st, "Step", json_string(failed_step));
+		json_object_set_new(st, "Message", json_string(why));
+		LOG_WARN("rotation of secret %s (version %s) failed at %s: %s", j->arn, j->token,
+			 failed_step, why);
+	} else {
+		json_object_set_new(s.doc, "LastRotatedDate", json_integer(now));
+		json_object_set_new(s.doc, "LastChangedDate", json_integer(now));
+		int64_t next = json_is_true(json_object_get(s.doc, "RotationEnabled"))
+				       ? sm_next_rotation(json_object_get(s.doc, "RotationRules"), now)
+				       : 0;
+		if (next > 0) {
+			json_object_set_new(s.doc, "NextRotationDate", json_integer(next));
+			if (sm_due_op(&s, TASK_ROTATE, next, due, sizeof due, &op) == K_OK)
+				n_ops = 1;
+		}
+		LOG_INFO("rotation of secret %s (version %s) succeeded", j->arn, j->token);
+	}
+	json_object_set_new(s.doc, "KinkoRotationStatus", st);
+	k_status rc = sm_save(&s, &op, n_ops);
+	sm_unlock();
+	sm_secret_release(&s);
+	if (rc != K_OK)
+		LOG_WARN("rotation of secret %s: cannot record the outcome (%s)", j->arn, k_status_name(rc));
+	(void)sm_service_event(j->account, j->region, j->arn,
+			       failed_step == NULL && rc == K_OK ? "RotationSucceeded" : "RotationFailed");
+	if (failed_step == NULL) {
+		struct api_ctx c;
+		job_ctx(&c, j->ns, j->account, j->region);
+		if (sm_sync_replicas(&c, j->name) != K_OK)
+			LOG_WARN("rotation of secret %s: cannot update its replicas", j->arn);
+		kbuf_release(&c.err_msg);
+	}
+}
+
+static void *job_main(void *arg)
+{
+	struct rot_job *j = arg;
+	const char *failed = NULL;
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	(void)sm_service_event(j->account, j->region, j->arn, "RotationStarted");
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		kbuf_reset(&msg);
+		LOG_INFO("rotation of secret %s: %s", j->arn, steps[i]);
+		if (invoke(j, steps[i], &msg) != K_OK) {
+			failed = steps[i];
+			break;
+		}
+	}
+	finish_job(j, failed, msg.len ? kbuf_cstr(&msg) : "the rotation function failed");
+	kbuf_release(&msg);
+	free(j);
+	atomic_fetch_sub(&running, 1);
+	return NULL;
+}
+
+k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *token,
+			   const char *lambda_arn)
+{
+	struct rot_job *j = calloc(1, sizeof *j);
+	ENSURE(j != NULL, K_E_INTERNAL);
+	struct sm_secret s;
+	k_status rc = sm_load(c->ns, name, &s);
+	if (rc != K_OK) {
+		free(j);
+		return rc;
+	}
+	snprintf(j->ns, sizeof j->ns, "%s", c->ns);
+	snprintf(j->account, sizeof j->account, "%s", c->principal.account);
+	snprintf(j->region, sizeof j->region, "%s", c->region);
+	snprintf(j->name, sizeof j->name, "%s", name);
+	snprintf(j->arn, sizeof j->arn, "%s", sm_arn(&s));
+	snprintf(j->token, sizeof j->token, "%s", token);
+	snprintf(j->fn, sizeof j->fn, "%s", lambda_arn);
+	sm_secret_release(&s);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t t;
+	atomic_fetch_add(&running, 1);
+	int err = pthread_create(&t, &attr, job_main, j);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		atomic_fetch_sub(&running, 1);
+		free(j);
+		return K_E_SM_INTERNAL;
+	}
+	return K_OK;
+}
+
+/* ---- scheduled work ------------------------------------------------------ */
+
+static void split_ns(const char *ns, char *account, size_t an, char *region, size_t rn)
+{
+	const char *colon = strchr(ns, ':');
+	size_t al = colon ? (size_t)(colon - ns) : strlen(ns);
+	snprintf(account, an, "%.*s", (int)al, ns);
+	snprintf(region, rn, "%s", colon ? colon + 1 : "");
+}
+
+/*
+ * "Secrets Manager deletes the secret permanently after the recovery
+ * window" — the purge removes the secret and every version's value.
+ */
+static k_status due_purge(void *arg, int64_t when, const char *ns, const char *id,
+			  const char *due_id)
+{
+	int64_t now = *(const int64_t *)arg;
+	struct sm_secret s;
+	struct storage_op del;
+	scheduler_due_del_op(&del, due_id);
+	sm_lock();
+	k_status rc = load_due(ns, id, &s);
+	char account[13], region[40], arn[700] = "";
+	split_ns(ns, account, sizeof account, region, sizeof region);
+	bool purged = false;
+	if (rc == K_OK && sm_deleted(&s) &&
+	    json_integer_value(json_object_get(s.doc, "PurgeDate")) <= now) {
+		snprintf(arn, sizeof arn, "%s", sm_arn(&s));
+		/* The start is durable before anything is deleted; if it cannot
+		 * be written the purge waits for the next run. */
+		rc = sm_service_event(account, region, arn, "StartSecretVersionDelete");
+		if (rc == K_OK)
+			rc = sm_purge(ns, &s);
+		if (rc == K_OK) {
+			purged = true;
+			LOG_INFO("secret %s purged at the end of its recovery window", arn);
+		}
+	}
+	sm_unlock();
+	sm_secret_release(&s);
+	if (purged)
+		(void)sm_service_event(account, region, arn, "EndSecretVersionDelete");
+	if (rc != K_OK && rc != K_E_NOT_FOUND && rc != K_E_CONFLICT)
+		return rc;
+	return storage_apply(sm_store(), &del, 1);
+}
+
+/* A scheduled rotation: RotateSecret on the owner's behalf, when still due. */
+static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *id,
+			   const char *due_id)
+{
+	int64_t now = *(const int64_t *)arg;
+	struct sm_secret s;
+	struct storage_op del;
+	scheduler_due_del_op(&del, due_id);
+	k_status rc = load_due(ns, id, &s);
+	bool due = rc == K_OK && !sm_deleted(&s) && !sm_is_replica(&s) &&
+		   json_is_true(json_object_get(s.doc, "RotationEnabled")) &&
+		   json_integer_value(json_object_get(s.doc, "NextRotationDate")) == when &&
+		   when <= now;
+	char arn[700];
+	snprintf(arn, sizeof arn, "%s", rc == K_OK ? sm_arn(&s) : "");
+	sm_secret_release(&s);
+	GUARD(storage_apply(sm_store(), &del, 1));
+	if (!due)
+		return K_OK;
+	struct api_ctx c;
+	char account[13], region[40];
+	split_ns(ns, account, sizeof account, region, sizeof region);
+	job_ctx(&c, ns, account, region);
+	json_t *in = json_pack("{s:s}", "SecretId", arn);
+	json_t *out = json_object();
+	rc = sm_op_rotate_secret(&c, in, out);
+	if (rc != K_OK)
+		LOG_WARN("scheduled rotation of secret %s not started: %s %s", arn,
+			 k_status_name(rc), kbuf_cstr(&c.err_msg));
+	json_decref(in);
+	json_decref(out);
+	kbuf_release(&c.err_msg);
+	return K_OK;
+}
+
+static k_status run_due(int64_t now)
+{
+	k_status rc = scheduler_due_list(TASK_PURGE, now, due_purge, &now);
+	k_status rc2 = scheduler_due_list(TASK_ROTATE, now, due_rotate, &now);
+	return rc != K_OK ? rc : rc2;
+}
+
+k_status secrets_scheduler_init(void)
+{
+	return scheduler_register("secrets", run_due);
+}
+
+void secrets_shutdown(void)
+{
+	for (int i = 0; i < 3000 && atomic_load(&running) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}

@@ -1,0 +1,41 @@
+/*
+ * secrets.h — the Secrets Manager service ("secretsmanager." table, SigV4
+ * service "secretsmanager"), served on the same endpoint as KMS.
+ *
+ * A secret is one JSON document in storage (kind "secret", ns
+ * "ACCOUNT:REGION", id = the secret's name) holding its metadata, its
+ * versions and their staging labels. Each version's value is a separate
+ * record (kind "secretvalue", id "<secret uid>/<version id>"), encrypted
+ * by envelope encryption: a fresh 256-bit data key encrypts the value,
+ * and the data key is encrypted under a KMS key of this server
+ * (alias/aws/secretsmanager unless the secret names a customer key), with
+ * the encryption context {"SecretARN": arn, "SecretVersionId": id}, as
+ * AWS does. Plaintext values exist only in request/response buffers,
+ * which are wiped when released; they are never logged.
+ *
+ * Rotation calls a rotation function (a local executable or an HTTP
+ * endpoint registered in the configuration under a Lambda-style ARN) for
+ * createSecret, setSecret, testSecret and finishSecret, on a thread of
+ * its own; RotateSecret answers at once.
+ */
+#ifndef KINKO_SECRETS_SECRETS_H
+#define KINKO_SECRETS_SECRETS_H
+
+#include <stdint.h>
+#include "core/result.h"
+
+/*
+ * Registers the operation table and the scheduled work (purges at the end
+ * of recovery windows, scheduled rotations) with the scheduler. Call after
+ * kms_init (secrets live in the KMS store) and before scheduler_start.
+ */
+K_MUST_CHECK k_status secrets_init(void);
+/*
+ * The endpoint rotation functions are told to call back
+ * ("http://127.0.0.1:4599"); set once the server listens.
+ */
+void secrets_set_endpoint(const char *url);
+/* Waits for running rotations and releases the module (at shutdown). */
+void secrets_shutdown(void);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * sts.c — GetCallerIdentity and AssumeRole (see sts.h).
+ */
+#include "sts/sts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+#include "api/api.h"
+#include "config/config.h"
+#include "policy/policy.h"
+#include "core/banned.h"
+
+/*
+ * GetCallerIdentity (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html):
+ * "No permissions are required to perform this operation."
+ */
+static k_status sts_get_caller_identity(struct api_ctx *c, json_t *in, json_t *out)
+{
+	json_object_set_new(out, "UserId", json_string(c->principal.principal_id));
+	json_object_set_new(out, "Account", json_string(c->principal.account));
+	json_object_set_new(out, "Arn", json_string(c->principal.arn));
+	return K_OK;
+}
+
+static bool valid_session_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 2 || n > 64)
+		return false;
+	for (const char *p = s; *p; p++) {
+		char ch = *p;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			  strchr("_+=,.@-", ch) != NULL;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static k_status denied(struct api_ctx *c, const char *role_arn)
+{
+	return api_fail(c, K_E_ACCESS_DENIED, "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+			c->principal.arn, role_arn);
+}
+
+/*
+ * Who may assume a role (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html):
+ * an explicit Deny anywhere refuses; the trust policy must allow the
+ * caller — naming it directly is enough in the role's own account; naming
+ * the account (root) delegates to the caller's identity policies, which
+ * must then allow sts:AssumeRole on the role. From another account both
+ * the trust policy and the caller's identity policies must allow it.
+ */
+static bool may_assume(struct api_ctx *c, const struct identity *role, const char *role_arn,
+		       const char *session_name, const char *external_id)
+{
+	struct policy_req req;
+	memset(&req, 0, sizeof req);
+	const struct identity *id = c->principal.identity;
+	const char *caller_role = id ? identity_role_arn(id) : NULL;
+	req.principal_arn = c->principal.arn;
+	req.principal_account = c->principal.account;
+	req.role_arn = caller_role;
+	req.action = "sts:AssumeRole";
+	req.resource = role_arn;
+	char now[32];
+	time_t t = (time_t)c->now;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	policy_req_add_str(&req, "aws:CurrentTime", now);
+	policy_req_add_str(&req, "aws:PrincipalArn", caller_role ? caller_role : c->principal.arn);
+	policy_req_add_str(&req, "aws:PrincipalAccount", c->principal.account);
+	policy_req_add_str(&req, "aws:SourceIp", c->req->source_ip[0] ? c->req->source_ip : NULL);
+	policy_req_add_str(&req, "aws:SecureTransport", c->req->secure ? "true" : "false");
+	policy_req_add_str(&req, "sts:RoleSessionName", session_name);
+	policy_req_add_str(&req, "sts:ExternalId", external_id);
+
+	struct policy_result tr;
+	policy_evaluate(role_trust_policy(role), &req, &tr);
+	bool id_allow = strcmp(c->principal.type, "Root") == 0;
+	for (size_t i = 0; i < identity_policy_count(id); i++) {
+		struct policy_result ir;
+		policy_evaluate(identity_policy(id, i), &req, &ir);
+		if (ir.explicit_deny)
+			return false;
+		id_allow = id_allow || ir.allow_direct;
+	}
+	if (tr.explicit_deny)
+		return false;
+	char role_account[13];
+	snprintf(role_account, sizeof role_account, "%.12s", role_arn + 13);
+	bool same = strcmp(role_account, c->principal.account) == 0;
+	if (same && tr.allow_direct)
+		return true;
+	return (tr.allow_direct || tr.allow_account) && id_allow;
+}
+
+/* AssumeRole (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html). */
+static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *role_arn, *session, *dur_s, *external_id, *policy;
+	GUARD(api_string(c, in, "RoleArn", true, 20, 2048, &role_arn));
+	GUARD(api_string(c, in, "RoleSessionName", true, 2, 64, &session));
+	GUARD(api_string(c, in, "DurationSeconds", false, 1, 8, &dur_s));
+	GUARD(api_string(c, in, "ExternalId", false, 2, 1224, &external_id));
+	GUARD(api_string(c, in, "Policy", false, 1, 2048, &policy));
+	if (!valid_session_name(session))
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value '%.64s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+				session);
+	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
+		return api_fail(c, K_E_VALIDATION, "Session policies are not supported by this server.");
+	if (strncmp(role_arn, "arn:aws:iam::", 13) != 0 || strlen(role_arn) < 26 ||
+	    strncmp(role_arn + 25, ":role/", 6) != 0)
+		return api_fail(c, K_E_VALIDATION, "%s is invalid", role_arn);
+	/* AWS: "You cannot call AssumeRole with the access key for the root user." */
+	if (strcmp(c->principal.type, "Root") == 0)
+		return api_fail(c, K_E_ACCESS_DENIED, "Roles may not be assumed by root accounts.");
+	const struct identity *role = config_find_role(role_arn);
+	if (role == NULL || !may_assume(c, role, role_arn, session, external_id))
+		return denied(c, role_arn);
+	int64_t duration = 3600;
+	if (dur_s != NULL) {
+		char *end = NULL;
+		long long v = strtoll(dur_s, &end, 10);
+		if (end == NULL || *end != 0 || v < 900 || v > 43200)
+			return api_fail(c, K_E_VALIDATION,
+					"1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+					dur_s);
+		duration = v;
+	}
+	if (duration > role_max_session(role))
+		return api_fail(c, K_E_VALIDATION,
+				"The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+	int64_t expires = c->now + duration;
+	struct config_session cs;
+	GUARD(config_new_session(role, session, expires, &cs));
+	char exp[32];
+	time_t t = (time_t)expires;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char arn[256];
+	snprintf(arn, sizeof arn, "arn:aws:sts::%.12s:assumed-role/%s/%s", role_arn + 13, role_arn + 31,
+		 session);
+	char rid[128];
+	snprintf(rid, sizeof rid, "%s:%s", identity_unique_id(role), session);
+	json_object_set_new(out, "Credentials",
+			    json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", cs.access_key, "SecretAccessKey",
+				      cs.secret, "SessionToken", cs.token, "Expiration", exp));
+	json_object_set_new(out, "AssumedRoleUser", json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
+	OPENSSL_cleanse(&cs, sizeof cs);
+	return K_OK;
+}
+
+#define OP(name, fn, ro) {name, fn, "sts:" name, ro, 0}
+
+static const struct api_operation sts_ops[] = {
+	OP("AssumeRole", sts_assume_role, false),
+	OP("GetCallerIdentity", sts_get_caller_identity, true),
+};
+
+static const struct api_service sts_service = {
+	.target_prefix = "AWSSecurityTokenServiceV20110615.",
+	.signing_name = "sts",
+	.event_source = "sts.amazonaws.com",
+	.ops = sts_ops,
+	.n_ops = sizeof sts_ops / sizeof sts_ops[0],
+	.query_protocol = true,
+	.xml_namespace = "https://sts.amazonaws.com/doc/2011-06-15/",
+};
+
+void sts_register(void)
+{
+	api_register_service(&sts_service);
+}

@@ -1,0 +1,102 @@
+/*
+ * testmode.c — KinkoTest.AdvanceClock, KinkoTest.Reset,
+ * KinkoTest.RunScheduler (see testmode.h and docs/TESTING.md).
+ */
+#include "testmode/testmode.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "kms/kms.h"
+#include "kms/scheduler.h"
+#include "core/banned.h"
+
+static struct storage *store;
+static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+static testmode_reset_fn hooks[TESTMODE_MAX_HOOKS];
+static size_t n_hooks;
+
+k_status testmode_on_reset(testmode_reset_fn fn)
+{
+	ENSURE(fn != NULL, K_E_VALIDATION);
+	k_status rc = K_OK;
+	pthread_mutex_lock(&hooks_mu);
+	if (n_hooks >= TESTMODE_MAX_HOOKS)
+		rc = K_E_LIMIT_EXCEEDED;
+	else
+		hooks[n_hooks++] = fn;
+	pthread_mutex_unlock(&hooks_mu);
+	return rc;
+}
+
+static k_status op_advance_clock(struct api_ctx *c, json_t *in, json_t *out)
+{
+	int64_t seconds = 0;
+	bool present;
+	GUARD(api_int(c, in, "Seconds", true, 0, (int64_t)100 * 365 * 86400 - 1, &present,
+		      &seconds));
+	GUARD(kclock_advance(seconds));
+	LOG_INFO("test clock advanced by %lld s (offset now %lld s)", (long long)seconds,
+		 (long long)kclock_offset());
+	json_object_set_new(out, "Offset", json_integer(kclock_offset()));
+	json_object_set_new(out, "Now", json_integer(kclock_now()));
+	return K_OK;
+}
+
+static k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)in;
+	k_status rc = scheduler_run_now();
+	if (rc != K_OK)
+		return api_fail(c, K_E_INTERNAL, "A scheduled task failed: %s", k_status_name(rc));
+	json_object_set_new(out, "Now", json_integer(kclock_now()));
+	return K_OK;
+}
+
+/*
+ * Reset empties the caller's account: the store deletes every record
+ * whose ns is "ACCOUNT:..." (all kinds, all regions) in one transaction;
+ * then the KMS caches and every registered module cache are dropped.
+ * Stale due-index records are skipped by the scheduler when it finds
+ * their documents gone.
+ */
+static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)in;
+	(void)out;
+	char prefix[32];
+	snprintf(prefix, sizeof prefix, "%s:", c->principal.account);
+	GUARD(storage_purge(store, prefix));
+	kms_cache_clear();
+	kms_alias_cache_clear();
+	pthread_mutex_lock(&hooks_mu);
+	size_t n = n_hooks;
+	pthread_mutex_unlock(&hooks_mu);
+	for (size_t i = 0; i < n; i++)
+		hooks[i](c->principal.account);
+	LOG_INFO("test-mode reset of account %s", c->principal.account);
+	return K_OK;
+}
+
+static const struct api_operation test_ops[] = {
+	{"AdvanceClock", op_advance_clock, "kinko:AdvanceClock", false, 0},
+	{"Reset", op_reset, "kinko:Reset", false, 0},
+	{"RunScheduler", op_run_scheduler, "kinko:RunScheduler", false, 0},
+};
+
+static const struct api_service test_service = {
+	.target_prefix = "KinkoTest.",
+	.signing_name = "kms",
+	.event_source = "kinko.test",
+	.ops = test_ops,
+	.n_ops = sizeof test_ops / sizeof test_ops[0],
+};
+
+void testmode_register(struct storage *st)
+{
+	store = st;
+	api_register_service(&test_service);
+}

@@ -1,0 +1,39 @@
+/*
+ * testmode.h — the test-mode API (the "KinkoTest." service).
+ *
+ * Only `kinko serve --test-mode` registers it; without the flag the
+ * "KinkoTest." X-Amz-Target prefix is not routed at all and answers
+ * UnknownOperationException like any unknown target. Requests are signed
+ * with SigV4 like KMS requests (signing service name "kms"):
+ *
+ *   KinkoTest.AdvanceClock {"Seconds": N}  moves the server clock forward
+ *       (kclock_advance) by N seconds, 0..3153600000; answers
+ *       {"Offset": total seconds, "Now": server time in epoch seconds}.
+ *   KinkoTest.RunScheduler {}  runs every due-work callback now and waits.
+ *   KinkoTest.Reset {}  empties the caller's account (every region): all
+ *       stored records of every kind (keys, aliases, grants, secrets, ...)
+ *       and the in-memory caches; the clock is left as it is.
+ *
+ * Modules with caches of their own register a reset hook.
+ */
+#ifndef KINKO_TESTMODE_TESTMODE_H
+#define KINKO_TESTMODE_TESTMODE_H
+
+#include "core/result.h"
+#include "storage/storage.h"
+
+#define TESTMODE_MAX_HOOKS 16
+
+/* Registers the KinkoTest service (call only under --test-mode). */
+void testmode_register(struct storage *st);
+
+/*
+ * A hook called on KinkoTest.Reset, after the account's records are
+ * deleted, with the account id; it drops what the module caches (for
+ * that account or all of them). Register at start; any mode (a no-op
+ * without --test-mode). K_E_LIMIT_EXCEEDED past TESTMODE_MAX_HOOKS.
+ */
+typedef void (*testmode_reset_fn)(const char *account);
+K_MUST_CHECK k_status testmode_on_reset(testmode_reset_fn fn);
+
+#endif

@@ -1,0 +1,469 @@
+"""Audit trail, CloudTrail LookupEvents, GetKeyLastUsage, /metrics, quotas
+and the usage report, through real clients (boto3, the AWS CLI) against a
+real kinko process with its own data folder."""
+import base64
+import glob
+import json
+import math
+import os
+import resource
+import subprocess
+import threading
+import time
+
+import boto3
+import botocore.config
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from conftest import KINKO
+
+PLAINTEXT = b"kinko-audit-plaintext-marker-0123456789"
+
+
+def audit_dir(server):
+    return os.path.join(server.data_dir, "audit")
+
+
+def read_records(server):
+    out = []
+    for path in sorted(glob.glob(os.path.join(audit_dir(server), "kinko-audit-*.jsonl"))):
+        with open(path) as f:
+            for line in f:
+                out.append(json.loads(line))
+    return out
+
+
+def events(server, name=None):
+    evs = [r["event"] for r in read_records(server) if r["kinkoType"] == "event"]
+    return [e for e in evs if name is None or e["eventName"] == name]
+
+
+def raw_kms(server, target, body, region="us-east-1"):
+    """A SigV4-signed KMS request for an operation this botocore lacks."""
+    url = server.endpoint + "/"
+    data = json.dumps(body).encode()
+    req = AWSRequest(method="POST", url=url, data=data, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "TrentService." + target,
+    })
+    SigV4Auth(Credentials("test", "test"), "kms", region).add_auth(req)
+    import urllib.request
+    r = urllib.request.Request(url, data=data, headers=dict(req.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def kinko_cmd(*args):
+    return subprocess.run([KINKO] + list(args), capture_output=True, text=True, timeout=60)
+
+
+def test_an_event_per_call_with_cloudtrail_fields_and_no_plaintext(make_server):
+    s = make_server(["--dev"])
+    kms = s.client()
+    key = kms.create_key(Description="audit")["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT,
+                       EncryptionContext={"purpose": "audit-test"})["CiphertextBlob"]
+    pt = kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "audit-test"})["Plaintext"]
+    assert pt == PLAINTEXT
+    dk = kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="11111111-2222-4333-8444-555555555555")
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
+
+    evs = events(s)
+    names = [e["eventName"] for e in evs]
+    for n in ("CreateKey", "Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"):
+        assert n in names
+    request_ids = {e["requestID"] for e in evs}
+    assert len(request_ids) == len(evs), "one event per call"
+
+    enc = events(s, "Encrypt")[0]
+    for field in ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName",
+                  "awsRegion", "sourceIPAddress", "userAgent", "requestParameters",
+                  "responseElements", "requestID", "eventID", "readOnly", "resources",
+                  "eventType", "managementEvent", "recipientAccountId", "eventCategory"):
+        assert field in enc, field
+    assert enc["eventSource"] == "kms.amazonaws.com"
+    assert enc["awsRegion"] == "us-east-1"
+    assert enc["userIdentity"]["type"] == "Root"
+    assert enc["userIdentity"]["accountId"] == "000000000000"
+    assert enc["userIdentity"]["accessKeyId"] == "test"
+    assert enc["userIdentity"]["arn"] == "arn:aws:iam::000000000000:root"
+    assert enc["sourceIPAddress"] == "127.0.0.1"
+    assert "Boto3" in enc["userAgent"] or "botocore" in enc["userAgent"]
+    assert enc["requestParameters"]["keyId"] == key["KeyId"]
+    assert enc["requestParameters"]["encryptionContext"] == {"purpose": "audit-test"}
+    assert "plaintext" not in enc["requestParameters"]
+    assert enc["responseElements"] is None
+    assert enc["readOnly"] is True
+    assert enc["eventType"] == "AwsApiCall" and enc["eventCategory"] == "Management"
+    assert enc["recipientAccountId"] == "000000000000"
+    assert enc["resources"] == [{"accountId": "000000000000", "type": "AWS::KMS::Key",
+                                 "ARN": key["Arn"]}]
+    ck = events(s, "CreateKey")[0]
+    assert ck["readOnly"] is False
+    assert ck["responseElements"]["keyMetadata"]["keyId"] == key["KeyId"]
+    gdk = events(s, "GenerateDataKey")[0]
+    assert gdk["requestParameters"]["keySpec"] == "AES_256"
+
+    failed = [e for e in events(s, "DescribeKey") if "errorCode" in e][0]
+    assert failed["errorCode"] == "NotFoundException"
+    assert "11111111-2222-4333-8444-555555555555" in failed["errorMessage"]
+
+    # Intent records precede the state-changing call, and only that.
+    intents = [r["event"]["eventName"] for r in read_records(s) if r["kinkoType"] == "intent"]
+    assert "CreateKey" in intents and "Encrypt" not in intents
+
+    # Never plaintext, data key plaintext or ciphertext anywhere in the log.
+    text = b"".join(open(p, "rb").read() for p in glob.glob(os.path.join(audit_dir(s), "*")))
+    for secret in (PLAINTEXT, base64.b64encode(PLAINTEXT), dk["Plaintext"],
+                   base64.b64encode(dk["Plaintext"]), base64.b64encode(blob)[:40],
+                   base64.b64encode(dk["CiphertextBlob"])[:40]):
+        assert secret not in text
+
+
+def test_lookup_events_through_the_aws_cli(make_server):
+    s = make_server(["--dev"])
+    kms = s.client()
+    keys = [kms.create_key()["KeyMetadata"] for _ in range(3)]
+    for k in keys:
+        kms.schedule_key_deletion(KeyId=k["KeyId"], PendingWindowInDays=7)
+
+    start = str(int(time.time()) - 86400)
+    rc, out, err = s.aws("cloudtrail", "lookup-events", "--lookup-attributes",
+                         "AttributeKey=EventName,AttributeValue=ScheduleKeyDeletion",
+                         "--start-time", start)
+    found = json.loads(out)["Events"]
+    assert len(found) == 3
+    assert {e["Resources"][0]["ResourceName"] for e in found} == {k["Arn"] for k in keys}
+    for e in found:
+        assert e["EventName"] == "ScheduleKeyDeletion" and e["ReadOnly"] == "false"
+        assert e["Username"] == "root" and e["AccessKeyId"] == "test"
+        assert json.loads(e["CloudTrailEvent"])["eventID"] == e["EventId"]
+    # Newest first.
+    times = [json.loads(e["CloudTrailEvent"])["eventTime"] for e in found]
+    assert times == sorted(times, reverse=True)
+
+    ct = s.client("cloudtrail")
+    by_res = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName",
+                                                 "AttributeValue": keys[1]["KeyId"]}])["Events"]
+    assert {e["EventName"] for e in by_res} == {"CreateKey", "ScheduleKeyDeletion"}
+    # Paging: one a page, every event once.
+    seen, token = [], None
+    while True:
+        kw = {"MaxResults": 1, "LookupAttributes": [{"AttributeKey": "ReadOnly",
+                                                     "AttributeValue": "false"}]}
+        if token:
+            kw["NextToken"] = token
+        page = ct.lookup_events(**kw)
+        seen += [e["EventId"] for e in page["Events"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 6
+    # Another region sees nothing of this one.
+    assert s.client("cloudtrail", region="eu-west-1").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName",
+                           "AttributeValue": "ScheduleKeyDeletion"}])["Events"] == []
+    # A time window before the calls finds nothing.
+    assert ct.lookup_events(StartTime=1000, EndTime=2000)["Events"] == []
+    raw = s.client("cloudtrail", validate=False)
+    with pytest.raises(ClientError) as e:
+        raw.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "CreateKey"},
+            {"AttributeKey": "Username", "AttributeValue": "root"}])
+    assert e.value.response["Error"]["Code"] == "InvalidLookupAttributesException"
+    with pytest.raises(ClientError) as e:
+        raw.lookup_events(StartTime=2000, EndTime=1000)
+    assert e.value.response["Error"]["Code"] == "InvalidTimeRangeException"
+    with pytest.raises(ClientError) as e:
+        raw.lookup_events(MaxResults=51)
+    assert e.value.response["Error"]["Code"] == "InvalidMaxResultsException"
+    with pytest.raises(ClientError) as e:
+        raw.lookup_events(NextToken="forged")
+    assert e.value.response["Error"]["Code"] == "InvalidNextTokenException"
+
+
+def test_get_key_last_usage(make_server):
+    s = make_server(["--dev"])
+    kms = s.client()
+    key = kms.create_key()["KeyMetadata"]
+    status, body = raw_kms(s, "GetKeyLastUsage", {"KeyId": key["KeyId"]})
+    assert status == 200
+    assert body["KeyId"] == key["KeyId"]
+    assert "KeyLastUsage" not in body
+    assert body["TrackingStartDate"] >= int(key["CreationDate"].timestamp())
+    assert abs(body["KeyCreationDate"] - key["CreationDate"].timestamp()) < 2
+
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"abc")["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob)
+    status, body = raw_kms(s, "GetKeyLastUsage", {"KeyId": key["Arn"]})
+    assert status == 200
+    use = body["KeyLastUsage"]
+    assert use["Operation"] == "Decrypt"
+    dec = events(s, "Decrypt")[-1]
+    assert use["CloudTrailEventId"] == dec["eventID"]
+    assert use["KmsRequestId"] == dec["requestID"]
+    # A failed call is not a use.
+    with pytest.raises(ClientError):
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"wrong": "context"})
+    assert raw_kms(s, "GetKeyLastUsage", {"KeyId": key["KeyId"]})[1]["KeyLastUsage"]["Operation"] == "Decrypt"
+    status, body = raw_kms(s, "GetKeyLastUsage", {"KeyId": "11111111-2222-4333-8444-555555555555"})
+    assert status == 400 and body["__type"] == "NotFoundException"
+    status, body = raw_kms(s, "GetKeyLastUsage", {})
+    assert status == 400 and body["__type"] == "ValidationException"
+
+    # The index survives a restart (rebuilt from the log).
+    data = s.data_dir
+    s.stop()
+    s2 = make_server(["--dev"], data_dir=data)
+    status, body = raw_kms(s2, "GetKeyLastUsage", {"KeyId": key["KeyId"]})
+    assert body["KeyLastUsage"]["CloudTrailEventId"] == dec["eventID"]
+
+
+def _tamper_copy(src, dst):
+    subprocess.run(["cp", "-a", src, dst], check=True)
+    return sorted(glob.glob(os.path.join(dst, "kinko-audit-*.jsonl")))
+
+
+def test_verify_names_each_kind_of_tampering(make_server, tmp_path):
+    s = make_server(["--dev"])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(5):
+        kms.encrypt(KeyId=k, Plaintext=b"x")
+    data = s.data_dir
+    s.stop()  # seals the first file
+    s2 = make_server(["--dev"], data_dir=data)
+    s2.client().list_keys()
+    s2.stop()  # seals the second
+    adir = os.path.join(data, "audit")
+
+    p = kinko_cmd("audit", "verify", adir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "OK: 2 files (2 sealed)" in p.stdout
+
+    def check(name, mutate, expect):
+        d = str(tmp_path / name)
+        files = _tamper_copy(adir, d)
+        mutate(files)
+        r = kinko_cmd("audit", "verify", d)
+        assert r.returncode == 1, r.stdout
+        assert expect in r.stdout, r.stdout
+
+    def flip(files):
+        b = bytearray(open(files[0], "rb").read())
+        b[len(b) // 2] ^= 0x01
+        open(files[0], "wb").write(bytes(b))
+
+    def lines_op(fn):
+        def m(files):
+            ls = open(files[0]).read().splitlines(True)
+            open(files[0], "w").write("".join(fn(ls)))
+        return m
+
+    check("flip", flip, "CHANGED record seq")
+    check("truncate", lambda f: os.truncate(f[0], os.path.getsize(f[0]) - 10), "TRUNCATED file")
+    check("remove", lambda f: os.remove(f[0]), "REMOVED file " + os.path.basename(_first(adir)))
+    check("reorder", lines_op(lambda ls: [ls[0], ls[2], ls[1]] + ls[3:]), "REORDERED record seq 2")
+    check("delete-record", lines_op(lambda ls: ls[:3] + ls[4:]), "REMOVED record seq 4")
+    check("insert", lines_op(lambda ls: ls[:2] + [ls[1]] + ls[2:]), "INSERTED record")
+    check("digest", lambda f: open(f[0] + ".digest", "a").write(" "), "CHANGED digest")
+    # A public key of the attacker's choosing does not verify kinko's digests.
+    d = str(tmp_path / "otherkey")
+    _tamper_copy(adir, d)
+    other = subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519"], capture_output=True,
+                           check=True).stdout
+    pub = subprocess.run(["openssl", "pkey", "-pubout"], input=other, capture_output=True,
+                         check=True).stdout
+    open(str(tmp_path / "other.pem"), "wb").write(pub)
+    r = kinko_cmd("audit", "verify", d, "--public-key", str(tmp_path / "other.pem"))
+    assert r.returncode == 1 and "SIGNATURE digest" in r.stdout
+
+
+def _first(adir):
+    return sorted(glob.glob(os.path.join(adir, "kinko-audit-*.jsonl")))[0]
+
+
+def test_rotation_by_size_and_time_keeps_the_chain(make_server):
+    s = make_server(["--dev", "--test-mode", "--audit-max-file-bytes", "4000"])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(12):
+        kms.encrypt(KeyId=k, Plaintext=b"x")
+    files = glob.glob(os.path.join(audit_dir(s), "*.jsonl"))
+    assert len(files) >= 3
+    s.stop()
+    p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
+    assert p.returncode == 0, p.stdout
+
+
+def test_fail_closed_when_the_log_cannot_be_written(make_server):
+    s = make_server(["--dev"])
+    kms = s.client()
+    kms.create_key()
+    before = len(kms.list_keys()["Keys"])
+    # Simulate a full disk: no file of this process may grow any more.
+    size = max(os.path.getsize(p) for p in glob.glob(os.path.join(audit_dir(s), "*.jsonl")))
+    resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+    try:
+        for call in (lambda: kms.create_key(Description="must not exist"), lambda: kms.list_keys()):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert e.value.response["Error"]["Code"] == "KMSInternalException"
+    finally:
+        resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    # Space is back: kinko recovers by itself, and the refused CreateKey changed nothing.
+    keys = kms.list_keys()["Keys"]
+    assert len(keys) == before
+    assert all(kms.describe_key(KeyId=x["KeyId"])["KeyMetadata"]["Description"] != "must not exist"
+               for x in keys)
+    assert "the audit event could not be written" in open(s.log_path).read()
+    s.stop()
+    p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
+    assert p.returncode == 0, p.stdout
+
+
+def test_metrics_endpoint_parses_as_prometheus_text(make_server):
+    from prometheus_client.parser import text_string_to_metric_families
+    s = make_server(["--dev", "--metrics-listen", "127.0.0.1:0"])
+    metrics_url = s.proc.stdout.readline().decode().split("metrics on ")[1].strip()
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(3):
+        kms.encrypt(KeyId=k, Plaintext=b"x")
+    with pytest.raises(ClientError):
+        kms.describe_key(KeyId="alias/none")
+    kms.disable_key(KeyId=k)
+    import urllib.request
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    def sample(fam, suffix="", **labels):
+        for smp in fams[fam].samples:
+            if smp.name == fam + suffix and all(smp.labels.get(a) == b for a, b in labels.items()):
+                return smp.value
+        return None
+    assert sample("kinko_requests", "_total", service="kms", operation="Encrypt") == 3
+    assert sample("kinko_errors", "_total", service="kms", operation="DescribeKey",
+                  error_code="NotFoundException") == 1
+    assert sample("kinko_request_duration_seconds", "_count", service="kms", operation="Encrypt") == 3
+    assert sample("kinko_keys", state="Disabled", spec="SYMMETRIC_DEFAULT") == 1
+    assert sample("kinko_throttled_requests", "_total") == 0
+    assert sample("kinko_audit_write_failures", "_total") == 0
+    assert sample("kinko_key_rotations", "_total", result="success") is not None
+    # The API port does not serve /metrics.
+    import urllib.error
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(s.endpoint + "/metrics", timeout=10)
+
+
+def test_throttling_under_a_burst_and_boto3_retries(make_server):
+    s = make_server(["--dev", "--quota", "symmetric=5"])
+    key = s.client().create_key()["KeyMetadata"]["KeyId"]
+    codes = []
+
+    def burst(client, n, out):
+        for _ in range(n):
+            try:
+                client.encrypt(KeyId=key, Plaintext=b"x")
+                out.append("ok")
+            except ClientError as e:
+                out.append(e.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=burst, args=(s.client(), 10, codes)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "ThrottlingException" in codes
+    assert set(codes) <= {"ok", "ThrottlingException"}
+
+    # boto3's standard retry mode backs off on ThrottlingException and succeeds.
+    cfg = botocore.config.Config(retries={"mode": "standard", "max_attempts": 10})
+    retrying = boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test", config=cfg)
+    results = []
+    threads = [threading.Thread(target=burst, args=(retrying, 3, results)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["ok"] * 12
+    # Management calls have their own quota: CreateKey is unaffected by the symmetric one.
+    s.client().create_key()
+    throttled = events(s)
+    assert any(e.get("errorCode") == "ThrottlingException" for e in throttled)
+
+
+def test_dev_mode_has_no_quota_by_default(server, kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    codes = []
+    def burst():
+        c = server.client()
+        for _ in range(30):
+            try:
+                c.generate_random(NumberOfBytes=8)
+                codes.append("ok")
+            except ClientError as e:
+                codes.append(e.response["Error"]["Code"])
+    ts = [threading.Thread(target=burst) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert codes == ["ok"] * 90
+    assert key
+
+
+def test_usage_report_matches_a_known_sequence(make_server, tmp_path):
+    s = make_server(["--dev"])
+    kms = s.client()
+    key = kms.create_key()["KeyMetadata"]
+    for _ in range(5):
+        blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    for _ in range(3):
+        kms.decrypt(CiphertextBlob=blob)
+    for _ in range(2):
+        kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")
+    kms.generate_random(NumberOfBytes=16)
+    s.stop()
+    adir = os.path.join(s.data_dir, "audit")
+    created = [e for e in events(s, "CreateKey")][0]["eventTime"]
+    t_create = int(time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))) - time.timezone
+    to = t_create + 10 * 3600 - 60   # 9 h 59 min after the key was made: 10 started hours
+    to_s = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(to))
+    frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_create - 3600))
+    p = kinko_cmd("usage", "--audit-dir", adir, "--json", "--from", frm, "--to", to_s)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout)
+    acct = [a for a in rep["accounts"] if a["accountId"] == "000000000000"][0]
+    k = [x for x in acct["keys"] if x["keyArn"] == key["Arn"]][0]
+    assert k["requests"] == {"CreateKey": 1, "Encrypt": 5, "Decrypt": 3, "GenerateDataKey": 2}
+    assert k["requestCount"] == 11
+    assert abs(k["keyMonths"] - 10 / 730) < 1e-6
+    assert abs(k["cost"]["requests"] - 11 * 0.03 / 10000) < 1e-6
+    assert abs(k["cost"]["keyMonths"] - 10 / 730 * 1.00) < 1e-6
+    assert acct["otherKmsRequests"] == {"GenerateRandom": 1}
+    assert acct["kmsRequests"] == 12
+    # A custom price table changes the figures accordingly.
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"kmsKeyMonth": 2.0, "kmsRequestsPer10k": 1.0}))
+    p = kinko_cmd("usage", "--audit-dir", adir, "--json", "--from", frm, "--to", to_s,
+                  "--prices", str(prices))
+    k2 = [x for x in json.loads(p.stdout)["accounts"][0]["keys"] if x["keyArn"] == key["Arn"]][0]
+    assert abs(k2["cost"]["total"] - (11 * 1.0 / 10000 + 10 / 730 * 2.0)) < 1e-6
+    # The text form names the key and the total.
+    p = kinko_cmd("usage", "--audit-dir", adir, "--from", frm, "--to", to_s)
+    assert key["Arn"] in p.stdout and "total: $" in p.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"nope": 1}))
+    assert kinko_cmd("usage", "--audit-dir", adir, "--prices", str(bad)).returncode == 1

@@ -1,0 +1,196 @@
+/*
+ * lifecycle_test.c — the key-state table, the due index of the scheduler
+ * (against a real SQLite store), and the storage purge used by reset.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "kms/kms.h"
+#include "kms/scheduler.h"
+#include "storage/storage.h"
+#include "testlib.h"
+#include "core/banned.h"
+
+static const struct api_service kms_svc = {.target_prefix = "TrentService."};
+static const struct api_service other_svc = {.target_prefix = "secretsmanager."};
+
+static k_status state_check(const struct api_service *svc, const char *op,
+			    enum kms_key_state s, char *msg, size_t n)
+{
+	struct api_operation o = {.name = op};
+	struct api_ctx c;
+	memset(&c, 0, sizeof c);
+	c.service = svc;
+	c.op = &o;
+	kbuf_init(&c.err_msg, 2048);
+	struct kms_key k;
+	memset(&k, 0, sizeof k);
+	snprintf(k.arn, sizeof k.arn, "arn:aws:kms:us-east-1:000000000000:key/x");
+	k.state = s;
+	k_status rc = kms_check_key_state(&c, &k);
+	snprintf(msg, n, "%s", c.err_msg.len ? kbuf_cstr(&c.err_msg) : "");
+	kbuf_release(&c.err_msg);
+	return rc;
+}
+
+static void test_state_table(void)
+{
+	char m[256];
+	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_ENABLED, m, sizeof m), K_OK);
+	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is disabled.");
+	CHECK_EQ_INT(state_check(&kms_svc, "Decrypt", KS_PENDING_DELETION, m, sizeof m),
+		     K_E_INVALID_STATE);
+	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is pending deletion.");
+	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_PENDING_IMPORT, m, sizeof m),
+		     K_E_INVALID_STATE);
+	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is pending import.");
+	CHECK_EQ_INT(state_check(&kms_svc, "DescribeKey", KS_PENDING_DELETION, m, sizeof m), K_OK);
+	CHECK_EQ_INT(state_check(&kms_svc, "DeleteAlias", KS_PENDING_DELETION, m, sizeof m), K_OK);
+	CHECK_EQ_INT(state_check(&kms_svc, "TagResource", KS_DISABLED, m, sizeof m), K_OK);
+	CHECK_EQ_INT(state_check(&kms_svc, "TagResource", KS_PENDING_DELETION, m, sizeof m),
+		     K_E_INVALID_STATE);
+	CHECK_EQ_INT(state_check(&kms_svc, "EnableKey", KS_PENDING_IMPORT, m, sizeof m),
+		     K_E_INVALID_STATE);
+	CHECK_EQ_INT(state_check(&kms_svc, "CancelKeyDeletion", KS_ENABLED, m, sizeof m),
+		     K_E_INVALID_STATE);
+	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is not pending deletion.");
+	CHECK_EQ_INT(state_check(&kms_svc, "CancelKeyDeletion", KS_PENDING_DELETION, m, sizeof m),
+		     K_OK);
+	CHECK_EQ_INT(state_check(&kms_svc, "EnableKeyRotation", KS_DISABLED, m, sizeof m),
+		     K_E_DISABLED);
+	/* Unknown operations and other services' operations: the crypto rule. */
+	CHECK_EQ_INT(state_check(&kms_svc, "SomethingNew", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_EQ_INT(state_check(&other_svc, "TagResource", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_CREATING, m, sizeof m), K_E_INVALID_STATE);
+}
+
+static struct storage *st;
+
+static void test_due_id(void)
+{
+	char a[SCHEDULER_DUE_ID_MAX], b[SCHEDULER_DUE_ID_MAX];
+	CHECK_EQ_INT(scheduler_due_id(99, "t", "1:r", "id", a, sizeof a), K_OK);
+	CHECK_STR(a, "000000000000099|t|1:r|id");
+	CHECK_EQ_INT(scheduler_due_id(1000, "t", "1:r", "id", b, sizeof b), K_OK);
+	CHECK(strcmp(a, b) < 0); /* ids sort by time */
+	CHECK_EQ_INT(scheduler_due_id(-1, "t", "n", "i", a, sizeof a), K_E_VALIDATION);
+	CHECK_EQ_INT(scheduler_due_id(1, "a|b", "n", "i", a, sizeof a), K_E_VALIDATION);
+	CHECK_EQ_INT(scheduler_due_id(1, "t", "n", "i", a, 8), K_E_VALIDATION);
+}
+
+struct seen {
+	int n;
+	char ids[8][64];
+	int64_t whens[8];
+};
+
+static k_status seen_cb(void *arg, int64_t when, const char *ns, const char *id, const char *due_id)
+{
+	struct seen *s = arg;
+	if (s->n < 8) {
+		snprintf(s->ids[s->n], 64, "%s/%s", ns, id);
+		s->whens[s->n] = when;
+		s->n++;
+	}
+	struct storage_op op;
+	scheduler_due_del_op(&op, due_id);
+	return storage_apply(st, &op, 1);
+}
+
+static void test_due_list(void)
+{
+	const int64_t times[] = {300, 100, 200, 5000};
+	const char *tasks[] = {"x", "x", "y", "x"};
+	char ids[4][SCHEDULER_DUE_ID_MAX];
+	struct storage_op ops[4];
+	for (int i = 0; i < 4; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "k%d", i);
+		CHECK_EQ_INT(scheduler_due_id(times[i], tasks[i], "1:r", id, ids[i], sizeof ids[i]), K_OK);
+		scheduler_due_put_op(&ops[i], ids[i]);
+	}
+	CHECK_EQ_INT(storage_apply(st, ops, 4), K_OK);
+	struct seen s = {0};
+	CHECK_EQ_INT(scheduler_due_list("x", 1000, seen_cb, &s), K_OK);
+	CHECK_EQ_INT(s.n, 2); /* task x, due by 1000, oldest first */
+	CHECK_STR(s.ids[0], "1:r/k1");
+	CHECK_STR(s.ids[1], "1:r/k0");
+	CHECK_EQ_INT(s.whens[0], 100);
+	/* The callback deleted them: a second listing finds nothing. */
+	struct seen s2 = {0};
+	CHECK_EQ_INT(scheduler_due_list("x", 1000, seen_cb, &s2), K_OK);
+	CHECK_EQ_INT(s2.n, 0);
+	struct seen s3 = {0};
+	CHECK_EQ_INT(scheduler_due_list("y", 1000, seen_cb, &s3), K_OK);
+	CHECK_EQ_INT(s3.n, 1);
+}
+
+static int ran;
+static k_status count_task(int64_t now)
+{
+	(void)now;
+	ran++;
+	return K_OK;
+}
+
+static void test_register_and_run(void)
+{
+	CHECK_EQ_INT(scheduler_register("count", count_task), K_OK);
+	CHECK_EQ_INT(scheduler_register(NULL, count_task), K_E_VALIDATION);
+	CHECK_EQ_INT(scheduler_run_now(), K_OK);
+	CHECK_EQ_INT(ran, 1);
+}
+
+static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	(void)id;
+	(void)doc;
+	(void)version;
+	(*(int *)arg)++;
+	return K_OK;
+}
+
+static void test_purge(void)
+{
+	struct storage_op ops[3] = {
+		{.op = STORAGE_PUT, .kind = "key", .ns = "111:us-east-1", .id = "a", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
+		{.op = STORAGE_PUT, .kind = "secret", .ns = "111:eu-west-1", .id = "b", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
+		{.op = STORAGE_PUT, .kind = "key", .ns = "1111:us-east-1", .id = "c", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
+	};
+	CHECK_EQ_INT(storage_apply(st, ops, 3), K_OK);
+	CHECK_EQ_INT(storage_purge(st, "111:"), K_OK);
+	int n = 0;
+	CHECK_EQ_INT(storage_list(st, "key", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_EQ_INT(n, 1); /* only the other account's key */
+	n = 0;
+	CHECK_EQ_INT(storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(storage_purge(st, ""), K_E_VALIDATION);
+	CHECK_EQ_INT(storage_scrub(st), K_OK);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/kinko-lifecycle-test-XXXXXX";
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	if (storage_sqlite_open(dir, &st) != K_OK)
+		return 1;
+	RUN(test_state_table);
+	RUN(test_due_id);
+	CHECK_EQ_INT(scheduler_start(st), K_OK);
+	RUN(test_due_list);
+	RUN(test_register_and_run);
+	scheduler_stop();
+	RUN(test_purge);
+	storage_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return tl_summary();
+}
