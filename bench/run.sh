@@ -196,7 +196,23 @@ echo "bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, ${CPU:-unknown
 echo "bench: kinko at $ENDPOINT (pid $KINKO_PID), nginx ceiling at http://127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 echo "bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up ${WARMUP})"
 
-declare -A RPS P50 P99
+declare -A RPS P50 P99 CPU_US
+CLK_TCK="$(getconf CLK_TCK)"
+
+# CPU time (user + system, in clock ticks) used so far by a process and its
+# children still alive: kinko's threads, or nginx's master and workers.
+cpu_ticks() {
+	local root="$1" pids p total=0 fields
+	pids="$root $(ps -o pid= --ppid "$root" 2>/dev/null || true)"
+	for p in $pids; do
+		fields="$(cat "/proc/$p/stat" 2>/dev/null || true)"
+		[ -n "$fields" ] || continue
+		fields="${fields##*) }" # fields from the 3rd on; the name may hold spaces
+		set -- $fields
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
 # run_wrk SCRIPT URL SECONDS OUTFILE
 run_wrk() {
 	timeout -k 5 $(($3 + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3s" --latency \
@@ -221,7 +237,11 @@ measure() {
 			{ cat "$WORK/warm-$label.txt" >&2; die "wrk warm-up for $label failed"; }
 	fi
 	out="$WORK/wrk-$label.txt"
+	local server_pid="$KINKO_PID" cpu0 cpu1
+	[ "$script" = ceiling ] && server_pid="$NGINX_PID"
+	cpu0="$(cpu_ticks "$server_pid")"
 	run_wrk "$script" "$url" "$DUR_S" "$out" || { cat "$out" >&2; die "wrk for $label failed"; }
+	cpu1="$(cpu_ticks "$server_pid")"
 	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the $label run"
 	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited during the $label run"
 	res="$(grep -m1 '^BENCH ' "$out" || true)"
@@ -241,6 +261,8 @@ measure() {
 		die "$label: $sockerr socket errors against kinko"
 	fi
 	RPS[$label]="$(get rps)"
+	CPU_US[$label]="$(awk -v d="$((cpu1 - cpu0))" -v t="$CLK_TCK" -v n="$requests" \
+		'BEGIN { printf "%.1f", d * 1e6 / t / n }')"
 	P50[$label]="$(get p50_us)"
 	P99[$label]="$(get p99_us)"
 }
@@ -257,18 +279,22 @@ done
 # ---- the table -----------------------------------------------------------
 echo
 echo "kinko benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, keep-alive, $(nproc) cores, ${CPU:-unknown CPU}"
-printf '%-29s %11s %9s %9s %13s %9s\n' operation 'requests/s' p50 p99 'nginx req/s' 'vs nginx'
-row() { # label rps p50_us p99_us ceiling_rps
-	awk -v n="$1" -v r="$2" -v a="$3" -v b="$4" -v c="$5" 'BEGIN {
-		printf "%-29s %11.0f %7.2fms %7.2fms %13.0f %8.1f%%\n", n, r, a / 1000, b / 1000, c, 100 * r / c }'
+printf '%-29s %11s %9s %9s %12s %13s %9s\n' operation 'requests/s' p50 p99 'CPU us/req' \
+	'nginx req/s' 'vs nginx'
+row() { # label rps p50_us p99_us cpu_us_per_request ceiling_rps
+	awk -v n="$1" -v r="$2" -v a="$3" -v b="$4" -v u="$5" -v c="$6" 'BEGIN {
+		printf "%-29s %11.0f %7.2fms %7.2fms %12.1f %13.0f %8.1f%%\n", n, r, a / 1000, b / 1000, u, c,
+			100 * r / c }'
 }
 for op in "${OPS[@]}"; do
-	row "$op" "${RPS[$op]}" "${P50[$op]}" "${P99[$op]}" "${RPS[nginx-$op]}"
+	row "$op" "${RPS[$op]}" "${P50[$op]}" "${P99[$op]}" "${CPU_US[$op]}" "${RPS[nginx-$op]}"
 done
 for op in "${OPS[@]}"; do
 	row "nginx, before $op" "${RPS[nginx-$op]}" "${P50[nginx-$op]}" "${P99[nginx-$op]}" \
-		"${RPS[nginx-$op]}"
+		"${CPU_US[nginx-$op]}" "${RPS[nginx-$op]}"
 done
+echo "(CPU us/req: user + system CPU time of the server process, kinko or nginx, per answered"
+echo " request during the measured run; it does not count the load generator.)"
 echo
 enc_pct="$(awk -v r="${RPS[Encrypt]}" -v c="${RPS[nginx-Encrypt]}" 'BEGIN { printf "%.1f", 100 * r / c }')"
 if awk -v p="$enc_pct" 'BEGIN { exit !(p >= 40) }'; then

@@ -3,7 +3,10 @@
  * its handler with a fixed principal (the dev account's root, us-east-1).
  *
  * Input: the operation name ("Encrypt"), LF, then the JSON body with the
- * @key/@arn/@blob placeholders of support.h. The operation is looked up in
+ * @key/@arn/@blob placeholders of support.h. A name with a dot is a whole
+ * X-Amz-Target of another JSON service on the same endpoint
+ * ("secretsmanager.CreateSecret"), so Secrets Manager's operations are
+ * fuzzed here too. The operation is looked up in
  * the registered table, so each operation group that lands is fuzzed by
  * this same harness once it is registered (and its name added to the seed
  * corpus and the dictionary). A body that is not a JSON object is dropped
@@ -28,9 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (lf == NULL || (size_t)(lf - data) > 64)
 		return 0;
 	char target[96];
-	memcpy(target, "TrentService.", 13);
-	memcpy(target + 13, data, (size_t)(lf - data));
-	target[13 + (lf - data)] = 0;
+	size_t nl = (size_t)(lf - data);
+	size_t pl = memchr(data, '.', nl) ? 0 : 13;
+	memcpy(target, "TrentService.", pl);
+	memcpy(target + pl, data, nl);
+	target[pl + nl] = 0;
 	const struct api_service *svc = NULL;
 	const struct api_operation *op = api_find_operation(target, &svc);
 	if (op == NULL)

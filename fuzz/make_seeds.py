@@ -74,6 +74,26 @@ OPS = {
 }
 
 
+SM_OPS = {
+    "CreateSecret": [{"Name": "s1", "SecretString": "v", "KmsKeyId": "@key",
+                      "Tags": [{"Key": "a", "Value": "b"}], "ClientRequestToken": "t" * 32},
+                     {"Name": "s2", "SecretBinary": "AAEC"}],
+    "GetSecretValue": [{"SecretId": "s1"}, {"SecretId": "s1", "VersionStage": "AWSPREVIOUS"}],
+    "PutSecretValue": [{"SecretId": "s1", "SecretString": "v2", "VersionStages": ["AWSCURRENT"]}],
+    "DescribeSecret": [{"SecretId": "s1"}],
+    "ListSecrets": [{}, {"Filters": [{"Key": "name", "Values": ["s"]}], "MaxResults": 1}],
+    "UpdateSecretVersionStage": [{"SecretId": "s1", "VersionStage": "AWSCURRENT",
+                                  "MoveToVersionId": "x", "RemoveFromVersionId": "y"}],
+    "DeleteSecret": [{"SecretId": "s1", "RecoveryWindowInDays": 7},
+                     {"SecretId": "s2", "ForceDeleteWithoutRecovery": True}],
+    "RestoreSecret": [{"SecretId": "s1"}],
+    "GetRandomPassword": [{"PasswordLength": 32, "ExcludeCharacters": "abc", "RequireEachIncludedType": True}],
+    "PutResourcePolicy": [{"SecretId": "s1", "ResourcePolicy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}],
+    "RotateSecret": [{"SecretId": "s1", "RotationRules": {"ScheduleExpression": "rate(10 days)"}}],
+    "BatchGetSecretValue": [{"SecretIdList": ["s1", "s2"]}],
+}
+
+
 def write(harness, name, data):
     d = os.path.join(HERE, "corpus", harness)
     os.makedirs(d, exist_ok=True)
@@ -93,6 +113,14 @@ def main():
             body = json.dumps(b, separators=(",", ":")).encode()
             write("kms_json", "%s-%d" % (op, i), op.encode() + b"\n" + body)
             write("api", "%s-%d" % (op, i), b"\x01" + http_request("TrentService." + op, body))
+    for op, bodies in SM_OPS.items():
+        for i, b in enumerate(bodies):
+            body = json.dumps(b, separators=(",", ":")).encode()
+            write("kms_json", "sm-%s-%d" % (op, i), b"secretsmanager." + op.encode() + b"\n" + body)
+            write("api", "sm-%s-%d" % (op, i), b"\x01" + http_request("secretsmanager." + op, body))
+    write("api", "sts-identity", b"\x01" + http_request("AWSSecurityTokenServiceV20110615.GetCallerIdentity", b"{}"))
+    write("api", "sts-query", b"\x01POST /\nHost: localhost\nContent-Type: application/x-www-form-urlencoded\n\n"
+                              b"Action=GetCallerIdentity&Version=2011-06-15")
     # The pipeline's own refusals: unsigned, bad target, GET, oversized, TLS flag.
     write("api", "unsigned", b"\x00" + http_request("TrentService.ListKeys", b"{}"))
     write("api", "get", b"\x01GET /?Action=ListKeys&Version=2014-11-01\nHost: localhost\n\n")

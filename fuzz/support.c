@@ -18,7 +18,9 @@
 #include "core/secret.h"
 #include "keystore/keystore.h"
 #include "kms/kms.h"
+#include "secrets/secrets.h"
 #include "storage/storage.h"
+#include "sts/sts.h"
 #include "core/banned.h"
 
 static char data_dir[128];
@@ -96,6 +98,9 @@ void fuzz_kms_init(void)
 		die("store");
 	kms_init(st);
 	kms_register();
+	sts_register();
+	if (secrets_init() != K_OK)
+		die("secrets manager");
 	if (config_install_dev_identity() != K_OK)
 		die("identity");
 

@@ -5,7 +5,8 @@
  * A harness that needs the KMS service calls fuzz_kms_init() once: it
  * makes a temporary data folder (under /dev/shm when it exists, so the
  * store's fsyncs cost little), opens a root key and a SQLite store there,
- * registers the KMS service and the dev identity (account 000000000000,
+ * registers the KMS, STS and Secrets Manager services and the dev identity
+ * (account 000000000000,
  * access key "test"), and creates one symmetric key with one ciphertext
  * under it. The folder is removed at exit.
  *

@@ -506,7 +506,20 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 			return K_OK; /* the handler reports the validation error */
 		char arn[512];
 		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, alias);
-		return authz_identity(c, c->op->action, arn);
+		GUARD(authz_identity(c, c->op->action, arn));
+		/*
+		 * UpdateAlias and DeleteAlias also need the action on the key the
+		 * alias points at now (the handler authorizes a new target as it
+		 * resolves it).
+		 */
+		char target[37];
+		struct kms_key *cur = NULL;
+		if (strcmp(op, "CreateAlias") == 0 || kms_alias_lookup(c->ns, alias, target) != K_OK ||
+		    kms_key_get(c->ns, target, &cur) != K_OK)
+			return K_OK; /* the handler reports a missing alias */
+		k_status rc = authz_key_action(c, cur, c->op->action);
+		kms_key_unref(cur);
+		return rc;
 	}
 	return K_OK;
 }

@@ -188,6 +188,9 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	doc = NULL;
 	mat = NULL;
 	if (rc == K_OK) {
+		/* The rotation is durable; its event follows. If the event cannot
+		 * be written the caller gets that error (an on-demand call answers
+		 * with an internal error, as for any call whose event is lost). */
 		event_written = true;
 		rc = rotation_event(k, on_demand, mid, K_OK);
 	}

@@ -395,6 +395,24 @@ def test_resource_aliases_condition(srv):
     ku.encrypt(KeyId=key, Plaintext=b"x")
 
 
+def test_alias_operations_need_the_alias_and_the_key(srv):
+    root = cli(srv, "rootA")
+    mine = root.create_key(Policy=admin_user_policy())["KeyMetadata"]["KeyId"]
+    other = root.create_key()["KeyMetadata"]["KeyId"]
+    ka = cli(srv, "keyadmin")
+    # The key policy allows keyadmin kms:Create* on the key, but no identity
+    # policy allows kms:CreateAlias on the alias.
+    with pytest.raises(ClientError) as e:
+        ka.create_alias(AliasName="alias/ka-%s" % mine[:8], TargetKeyId=mine)
+    assert code(e) == "AccessDeniedException"
+    assert ":alias/ka-" in msg(e)
+    name = "alias/root-%s" % mine[:8]
+    root.create_alias(AliasName=name, TargetKeyId=other)
+    with pytest.raises(ClientError) as e:
+        cli(srv, "iamuser").delete_alias(AliasName=name)
+    assert code(e) == "AccessDeniedException"
+
+
 def test_resource_tag_condition(srv):
     pol = key_policy({"Sid": "Tagged", "Effect": "Allow", "Principal": {"AWS": arn_user(A, "keyuser")},
                       "Action": "kms:Encrypt", "Resource": "*",

@@ -5,8 +5,9 @@
   used by boto3 and the AWS CLI with their CA-bundle options.
 - Slow clients: many idle or trickling connections do not stop others;
   idle connections are closed; per-address, header and body caps hold.
-- Crash consistency: SIGKILL under concurrent load, many rounds; every
-  acknowledged write survives and the store passes `kinko check`.
+- Crash consistency: SIGKILL under concurrent load (CreateKey, Encrypt,
+  ScheduleKeyDeletion, PutSecretValue), many rounds; every acknowledged
+  write survives and the store passes `kinko check`.
 - Secret hygiene: no plaintext, data key, secret value or root key in the
   data folder (SQLite WAL included), the log or the audit trail; the server
   process cannot dump core.
@@ -407,18 +408,45 @@ class Ledger:
         self.blobs = []          # (key, blob, plaintext, context)
         self.pending = set()     # keys whose deletion was acknowledged
         self.maybe = set()       # deletion sent, answer lost in the crash: either state
+        self.secrets = {}        # secret name -> last acknowledged value
+        self.sec_inflight = {}   # secret name -> values sent since, answers lost
         self.verified_keys = set()  # keys checked after an earlier crash
         self.checked_blobs = 0      # blobs[:n] checked after an earlier crash
 
 
-def _load(endpoint, ledger, stop, seed, can_delete):
+def sm_client(endpoint):
+    return boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=botocore.config.Config(retries={"max_attempts": 1},
+                                                      connect_timeout=10, read_timeout=20))
+
+
+def _put_secret(sm, ledger, name, created, value):
+    """CreateSecret, then PutSecretValue: the acknowledged value is current."""
+    with ledger.lock:
+        ledger.sec_inflight.setdefault(name, []).append(value)
+    if created:
+        sm.put_secret_value(SecretId=name, SecretString=value)
+    else:
+        sm.create_secret(Name=name, SecretString=value)
+    with ledger.lock:
+        ledger.secrets[name] = value
+        ledger.sec_inflight[name] = []
+
+
+def _load(endpoint, ledger, stop, seed, can_delete, can_secrets):
     rnd = random.Random(seed)
     kms = client_for(endpoint, read_timeout=20)
+    sm = sm_client(endpoint)
+    secret_name = "crash-%d" % seed
     mine = []
     while not stop.is_set():
         try:
             r = rnd.random()
-            if r < 0.3 or not mine:
+            if can_secrets and r > 0.85:
+                _put_secret(sm, ledger, secret_name, secret_name in ledger.secrets,
+                            "value-%d-%s" % (seed, os.urandom(8).hex()))
+            elif r < 0.3 or not mine:
                 k = kms.create_key(Description="crash-%d" % seed)["KeyMetadata"]["KeyId"]
                 with ledger.lock:
                     ledger.keys.add(k)
@@ -455,9 +483,12 @@ def test_crash_consistency_sigkill_under_load(make_server, tmp_path):
         probe = client_for(srv.endpoint)
         can_delete = has_operation(probe, lambda: probe.schedule_key_deletion(
             KeyId="00000000-0000-0000-0000-000000000000", PendingWindowInDays=7))
+        sm_probe = sm_client(srv.endpoint)
+        can_secrets = has_operation(sm_probe, lambda: sm_probe.list_secrets())
         stop = threading.Event()
         workers = [threading.Thread(target=_load, args=(srv.endpoint, ledger, stop,
-                                                        rnd_i * 10 + w, can_delete), daemon=True)
+                                                        rnd_i * 10 + w, can_delete, can_secrets),
+                                    daemon=True)
                    for w in range(4)]
         for w in workers:
             w.start()
@@ -508,6 +539,23 @@ def test_crash_consistency_sigkill_under_load(make_server, tmp_path):
                 out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
                 assert out["Plaintext"] == pt
                 assert out["KeyId"].endswith(k)
+            # Secrets: the current value is the last acknowledged one, or
+            # one sent after it whose answer the crash swallowed.
+            sm = sm_client(srv.endpoint)
+            with ledger.lock:
+                names = set(ledger.secrets) | set(ledger.sec_inflight)
+            for name in sorted(names):
+                acked = ledger.secrets.get(name)
+                allowed = set(ledger.sec_inflight.get(name, [])) | ({acked} if acked else set())
+                try:
+                    current = sm.get_secret_value(SecretId=name)["SecretString"]
+                except botocore.exceptions.ClientError as e:
+                    assert acked is None and error_code(e) == "ResourceNotFoundException", e
+                    continue
+                assert current in allowed, (name, current)
+                with ledger.lock:
+                    ledger.secrets[name] = current
+                    ledger.sec_inflight[name] = []
             with ledger.lock:
                 ledger.verified_keys |= new_keys
                 ledger.checked_blobs = len(ledger.blobs)
@@ -518,6 +566,8 @@ def test_crash_consistency_sigkill_under_load(make_server, tmp_path):
         assert rc == 0, out
         assert "store sound" in out
     assert len(ledger.keys) > rounds and len(ledger.blobs) > rounds
+    if can_secrets:
+        assert len(ledger.secrets) >= rounds, "the secret workload did not run"
 
 
 def test_check_detects_damage(make_server, tmp_path):

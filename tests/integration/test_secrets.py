@@ -716,13 +716,14 @@ def _service_events(server, event_name, arn, want, timeout=30):
     deadline = time.time() + timeout
     while True:
         found = ct.lookup_events(
-            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}],
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}],
             StartTime=0, EndTime=4102444800)["Events"]
-        evs = [json.loads(e["CloudTrailEvent"]) for e in found if e["EventName"] == event_name]
+        evs = [json.loads(e["CloudTrailEvent"]) for e in found
+               if arn in [r.get("ResourceName") for r in e.get("Resources", [])]]
         if len(evs) >= want or time.time() > deadline:
             break
         time.sleep(0.1)
-    assert len(evs) == want, (event_name, [e["EventName"] for e in found])
+    assert len(evs) == want, (event_name, arn, len(found))
     for ev in evs:
         assert ev["eventType"] == "AwsServiceEvent"
         assert ev["eventSource"] == "secretsmanager.amazonaws.com"
