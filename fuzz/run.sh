@@ -36,7 +36,7 @@ for n in "${names[@]}"; do
 	dict=()
 	[ -f "fuzz/dict/$n.dict" ] && dict=(-dict="fuzz/dict/$n.dict")
 	log="fuzz/out/$n.log"
-	# Regression inputs (fuzz/corpus/<n>/regress-*) are run first, one by one.
+	# The committed corpus (seeds and regress-* inputs) is run in full first.
 	"$bin" -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="fuzz/out/crash-$n-" "${dict[@]}" \
 		"$out" "fuzz/corpus/$n" >"$log" 2>&1

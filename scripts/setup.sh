@@ -12,7 +12,6 @@ PKGS=(
   python3 python3-boto3 python3-botocore python3-cryptography python3-pytest
   awscli jq openssl curl
   nginx-light wrk
-  nodejs npm                   # tests/js: the JS SDK (DeriveSharedSecret, an Ethereum signer)
   python3-prometheus-client   # audit/metrics tests parse /metrics with it
   postgresql python3-psycopg2  # Secrets Manager: the PostgreSQL rotation function and its tests
 )
@@ -21,6 +20,16 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# tests/js needs Node.js with npm (the JS SDK: DeriveSharedSecret, an
+# Ethereum signer). A machine may already have a Node.js build that bundles
+# npm (and conflicts with Debian's npm package): install Debian's only when
+# the commands are absent.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""

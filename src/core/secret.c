@@ -1,5 +1,6 @@
 #include "core/secret.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -75,4 +76,45 @@ uint8_t *ksecret_bytes(struct ksecret *s)
 const uint8_t *ksecret_cbytes(const struct ksecret *s)
 {
 	return s->data;
+}
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+	struct ksecret *s = p;
+	if (s != NULL)
+		s->len = KSECRET_SCRATCH_MAX;
+	ksecret_free(s);
+}
+
+static void scratch_init(void)
+{
+	(void)pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+struct ksecret *ksecret_scratch(size_t len)
+{
+	if (len == 0 || len > KSECRET_SCRATCH_MAX)
+		return NULL;
+	pthread_once(&scratch_once, scratch_init);
+	struct ksecret *s = pthread_getspecific(scratch_key);
+	if (s == NULL) {
+		s = ksecret_new(KSECRET_SCRATCH_MAX);
+		if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
+			ksecret_free(s);
+			return NULL;
+		}
+	}
+	s->len = len;
+	return s;
+}
+
+void ksecret_scratch_done(struct ksecret *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s->data, KSECRET_SCRATCH_MAX);
+	s->len = KSECRET_SCRATCH_MAX;
 }

@@ -27,6 +27,19 @@ size_t ksecret_len(const struct ksecret *s);
 /* The bytes. For crypto/ and keystore/ only. Valid until ksecret_free. */
 uint8_t *ksecret_bytes(struct ksecret *s);
 const uint8_t *ksecret_cbytes(const struct ksecret *s);
+/*
+ * A per-thread scratch secret for short-lived key material (a data key on
+ * its way to the client): the same locked, no-dump memory as ksecret_new,
+ * allocated once per thread instead of once per request (mmap, mlock and
+ * munmap on every call cost more than the cryptography). At most
+ * KSECRET_SCRATCH_MAX bytes; NULL if larger or out of memory. The bytes are
+ * zero on return. Give it back with ksecret_scratch_done() (which wipes it)
+ * before the next ksecret_scratch() call on the same thread; never free it.
+ */
+#define KSECRET_SCRATCH_MAX 8192
+struct ksecret *ksecret_scratch(size_t len);
+void ksecret_scratch_done(struct ksecret *s);
+
 /* Number of secrets whose mlock failed since start (for diagnostics). */
 unsigned long ksecret_mlock_failures(void);
 

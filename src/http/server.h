@@ -36,7 +36,7 @@
 #include "core/result.h"
 
 #define HTTP_MAX_HEADER_BYTES (16u << 10)
-#define HTTP_CONNECTION_MEMORY (64u << 10)
+#define HTTP_CONNECTION_MEMORY (24u << 10)
 
 struct http_options {
 	const char *host;          /* "127.0.0.1", "::1", "0.0.0.0" */

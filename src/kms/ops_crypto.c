@@ -282,15 +282,17 @@ static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_p
 	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
 	GUARD_GOTO(require_encrypt_key(c, k, NULL));
 	GUARD_GOTO(dry_run(c, in));
-	dk = crypto_random_secret((size_t)nbytes);
+	/* A per-thread locked scratch buffer: no mmap/munmap per request. */
+	dk = ksecret_scratch((size_t)nbytes);
 	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
+	GUARD_GOTO(crypto_random(ksecret_bytes(dk), (size_t)nbytes));
 	GUARD_GOTO(sym_encrypt(k, ctx, kslice_make(ksecret_cbytes(dk), (size_t)nbytes), &blob));
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	if (with_plaintext)
 		GUARD_GOTO(api_set_blob(out, "Plaintext", ksecret_cbytes(dk), (size_t)nbytes));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 out:
-	ksecret_free(dk);
+	ksecret_scratch_done(dk);
 	kms_key_unref(k);
 	kbuf_release(&blob);
 	return rc;
