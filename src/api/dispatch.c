@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
+#include "core/uuid.h"
 #include "core/banned.h"
 
 #define MAX_SERVICES 8
@@ -92,24 +93,7 @@ k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
  */
 static void make_request_id(char out[37])
 {
-	static __thread uint8_t seed[16];
-	static __thread uint64_t counter;
-	static __thread int seeded;
-	if (!seeded) {
-		if (RAND_bytes(seed, sizeof seed) != 1)
-			memset(seed, 0x5a, sizeof seed);
-		seeded = 1;
-	}
-	uint8_t b[16];
-	memcpy(b, seed, 16);
-	uint64_t n = ++counter;
-	for (int i = 0; i < 8; i++)
-		b[8 + i] ^= (uint8_t)(n >> (8 * i));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	kuuid_fast(out);
 }
 
 static const struct api_operation *find_op(const struct api_service *svc, struct kslice name)

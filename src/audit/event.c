@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "metrics/metrics.h"
+#include "core/uuid.h"
 #include "core/banned.h"
 
 void audit_iso8601(int64_t t, char out[32])
@@ -56,24 +57,7 @@ bool audit_parse_iso8601(const char *s, int64_t *out)
 /* A random (version 4) UUID; a per-thread seed and counter keep it cheap. */
 static void new_event_id(char out[37])
 {
-	static __thread uint8_t seed[16];
-	static __thread uint64_t counter;
-	static __thread int seeded;
-	if (!seeded) {
-		if (RAND_bytes(seed, sizeof seed) != 1)
-			memset(seed, 0xa5, sizeof seed);
-		seeded = 1;
-	}
-	uint8_t b[16];
-	memcpy(b, seed, 16);
-	uint64_t n = ++counter;
-	for (int i = 0; i < 8; i++)
-		b[8 + i] ^= (uint8_t)(n >> (8 * i));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	kuuid_fast(out);
 }
 
 /* Members never copied into the log, at any depth (names compared case-insensitively). */

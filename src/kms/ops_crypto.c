@@ -13,6 +13,7 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "core/uuid.h"
 #include "core/banned.h"
 
 static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
@@ -82,11 +83,7 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 	} else {
 		GUARD(crypto_blob_parse(blob_bytes, &blob));
 		char id[37];
-		const uint8_t *b = blob.key_id;
-		snprintf(id, sizeof id,
-			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-			 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-			 b[13], b[14], b[15]);
+		kuuid_format(blob.key_id, id);
 		rc = kms_key_get(c->ns, id, &k);
 		/*
 		 * The ciphertext names a key this account and Region does not

@@ -9,18 +9,12 @@
 #include "kms/kms.h"
 #include "kms/specs.h"
 #include "core/json.h"
+#include "core/uuid.h"
 #include "core/banned.h"
 
 static void new_uuid(char out[37])
 {
-	uint8_t b[16];
-	if (crypto_random(b, sizeof b) != K_OK)
-		memset(b, 0, sizeof b);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	kuuid_random(out);
 }
 
 /*
