@@ -278,6 +278,11 @@ def test_slowloris_does_not_stop_service(make_server):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     slow = Trickler(srv.port, 200, interval=1.0)
     try:
+        # Let the trickle start (one byte on each connection) before the work,
+        # so that the work really runs while they are being fed.
+        deadline = time.time() + 15
+        while slow.sent < 200 and time.time() < deadline:
+            time.sleep(0.05)
         # Many rounds of real work while 200 connections trickle headers.
         for i in range(25):
             blob = kms.encrypt(KeyId=key, Plaintext=b"p%d" % i)["CiphertextBlob"]
