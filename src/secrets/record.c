@@ -91,7 +91,7 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 			return not_found(c);
 		return rc;
 	}
-	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[-XXXXXX] */
+	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[-SUFFIX], SUFFIX = 6 random characters */
 	size_t pl = strlen(prefix);
 	if (strncmp(secret_id, prefix, pl) != 0 || strlen(secret_id + pl) < 20 ||
 	    strncmp(secret_id + pl + 12, ":secret:", 8) != 0)
@@ -106,7 +106,7 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 	snprintf(ns, sizeof ns, "%s:%s", account, c->region);
 	const char *rest = secret_id + pl + 20;
 	size_t rl = strlen(rest);
-	/* A complete ARN: NAME-XXXXXX. */
+	/* A complete ARN: NAME-SUFFIX (6 random characters). */
 	if (rl > 7 && rest[rl - 7] == '-') {
 		char name[513];
 		if (rl - 7 < sizeof name) {
