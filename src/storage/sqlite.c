@@ -21,6 +21,34 @@
  * is closed instead of going back to the pool, so once the fault clears
  * (the lock is released, the disk has room again) the next call opens a
  * fresh connection and works.
+ *
+ * Some errors say the files behind the open handles went bad, not just
+ * this one call: the filesystem turned read-only, an I/O error, the file
+ * was moved or cannot be opened, the file is damaged (see bad_files()). A
+ * lock held by another process (SQLITE_BUSY) or a full disk is not one of
+ * them: the same files work again once the lock is released or space is
+ * freed. After a bad-files error the store is "faulted": every pooled
+ * connection is dropped (a generation count retires the ones in use when
+ * they come back), and the files are reopened BY PATH, because the
+ * operator's fix may be a new mount at the same path (an ext4 that went
+ * emergency read-only is unmounted, checked and mounted again, while our
+ * old descriptors still point into the detached one). While faulted:
+ *   - an idle connection is reused only if the path still names the file
+ *     it has open (stat: same device and inode), so no call reads from a
+ *     detached filesystem;
+ *   - a write call tries the files at most once per REOPEN_BACKOFF_MS;
+ *     the writes in between fail at once with K_E_STORE_UNAVAILABLE, so a
+ *     dead disk does not cost every write an open() and a log line;
+ *   - reads keep working on any connection that can still read (SQLite
+ *     opens a file on a read-only filesystem read-only). A read call's
+ *     bad-files error, or a failed open, holds further opens back for
+ *     REOPEN_BACKOFF_MS (calls that need one meanwhile fail at once).
+ * A write's failure does not hold reads back: on a read-only filesystem
+ * the next read opens a (read-only) connection and works.
+ * The first write that commits ends the fault; connections opened during
+ * it (possibly read-only, possibly on the old mount) are retired then.
+ * A failed open outside a fault also holds further opens back for the
+ * backoff. Prepared statements belong to their connection and die with it.
  */
 #include "storage/storage.h"
 
@@ -46,6 +74,9 @@
 #define DEFAULT_BUSY_MS 5000
 /* Idle connections kept open; more are closed when given back. */
 #define POOL_MAX_IDLE 16
+/* While faulted, at most one write try per this; after a failed open or a
+ * read's bad-files error, no open for this long (see the header comment). */
+#define REOPEN_BACKOFF_MS 200
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -107,6 +138,11 @@ struct sqlite_conn {
 	sqlite3_stmt *stmt[ST_COUNT];
 	int busy_ms;              /* the timeout currently set on db */
 	bool broken;              /* saw an error: close rather than reuse */
+	bool bad_files;           /* saw an error that condemns the open files */
+	bool for_write;           /* taken by a call that writes */
+	uint64_t gen;             /* the store's generation when opened */
+	dev_t dev;                /* the database file it has open */
+	ino_t ino;
 	struct sqlite_conn *next; /* idle list link */
 };
 
@@ -123,6 +159,10 @@ struct sqlite_store {
 	size_t n_idle;
 	size_t n_open;            /* idle + in use (+ being opened) */
 	int busy_ms;
+	uint64_t gen;             /* +1 whenever every open connection is retired */
+	bool faulted;             /* a bad-files error since the last good write */
+	int64_t next_open_ns;     /* monotonic: no open before this */
+	int64_t next_write_ns;    /* monotonic: while faulted, no write before this */
 };
 
 /* The ns of the row a list callback is looking at, for storage_list_ns(). */
@@ -135,6 +175,37 @@ static struct sqlite_store *store_of(struct storage *s)
 	return (struct sqlite_store *)s;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Whether a SQLite result code means the files behind the connection went
+ * bad, so that the store should reopen them by path (see the header
+ * comment). Read-only (the filesystem or the file, incl. READONLY_DBMOVED:
+ * the file was moved or unlinked under us), any I/O error except running
+ * out of memory, cannot open, damaged or not a database (a reopen may find
+ * a restored file). Never a lock (BUSY, LOCKED: the files are fine, someone
+ * else holds them) nor a full disk (the same files work once there is room).
+ */
+static bool bad_files(int src)
+{
+	switch (src & 0xff) {
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return true;
+	case SQLITE_IOERR:
+		return src != SQLITE_IOERR_NOMEM;
+	default:
+		return false;
+	}
+}
+
 /*
  * Logs a SQLite failure and marks the connection for closing. The message
  * names the operation and carries SQLite's own text, which describes the
@@ -145,6 +216,8 @@ static k_status conn_fail(struct sqlite_conn *c, int src, const char *what)
 	const char *msg = c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(src);
 	LOG_WARN("storage: %s failed: %s (sqlite code %d)", what, msg, src);
 	c->broken = true;
+	if (bad_files(src))
+		c->bad_files = true;
 	return K_E_STORE_UNAVAILABLE;
 }
 
@@ -228,12 +301,25 @@ out:
  * Opens one connection to an existing database file. No SQLITE_OPEN_CREATE:
  * if the file has vanished we fail rather than start an empty store.
  * NOMUTEX because the pool already gives a handle to one thread at a time.
+ * The file's identity is taken before and after the open: if the path
+ * changed meanwhile we cannot know which file the handle holds, so fail.
+ * On a read-only file or filesystem SQLite opens the handle read-only;
+ * reads work on it and writes fail with SQLITE_READONLY.
  */
 static k_status conn_open(const char *path, int busy_ms, struct sqlite_conn **out)
 {
 	k_status rc = K_OK;
+	struct stat before, after;
 	struct sqlite_conn *c = calloc(1, sizeof *c);
 	ENSURE(c != NULL, K_E_INTERNAL);
+	if (stat(path, &before) != 0) {
+		char eb[128];
+		LOG_WARN("storage: cannot open the database: %s",
+			 strerror_r(errno, eb, sizeof eb));
+		c->broken = c->bad_files = true;
+		rc = K_E_STORE_UNAVAILABLE;
+		goto out;
+	}
 	int src = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {
 		rc = conn_fail(c, src, "open");
@@ -247,6 +333,15 @@ static k_status conn_open(const char *path, int busy_ms, struct sqlite_conn **ou
 	}
 	c->busy_ms = busy_ms;
 	GUARD_GOTO(conn_setup(c));
+	if (stat(path, &after) != 0 || after.st_dev != before.st_dev ||
+	    after.st_ino != before.st_ino) {
+		LOG_WARN("storage: the database file changed while it was being opened");
+		c->broken = c->bad_files = true;
+		rc = K_E_STORE_UNAVAILABLE;
+		goto out;
+	}
+	c->dev = before.st_dev;
+	c->ino = before.st_ino;
 	*out = c;
 	c = NULL;
 out:
@@ -300,34 +395,104 @@ static void conn_rollback(struct sqlite_conn *c)
 		c->broken = true;
 }
 
+/* Closes a list of connections linked by next (taken off the pool under mu). */
+static void close_list(struct sqlite_conn *c)
+{
+	while (c != NULL) {
+		struct sqlite_conn *next = c->next;
+		conn_close(c);
+		c = next;
+	}
+}
+
+/*
+ * Retires every open connection: the idle ones are handed back in *drop
+ * (for closing outside the lock), those in use are closed when given
+ * back, because their generation is now old. Caller holds mu.
+ */
+static void retire_all_locked(struct sqlite_store *st, struct sqlite_conn **drop)
+{
+	st->gen++;
+	while (st->idle != NULL) {
+		struct sqlite_conn *c = st->idle;
+		st->idle = c->next;
+		st->n_idle--;
+		st->n_open--;
+		c->next = *drop;
+		*drop = c;
+	}
+}
+
 /*
  * Takes an idle connection or opens a new one. The pool does not cap the
  * number of connections in use: it is bounded by the callers running at
  * once, and a cap could deadlock a list callback that calls back in.
+ * While the store is faulted an idle connection is used only if the path
+ * still names its file, and opens are rate-limited (see the header comment).
  */
-static k_status pool_acquire(struct sqlite_store *st, struct sqlite_conn **out)
+static k_status pool_acquire(struct sqlite_store *st, bool write, struct sqlite_conn **out)
 {
+	struct sqlite_conn *c = NULL, *drop = NULL;
+	struct stat sb;
+	bool have_id = false;
+	const int64_t backoff = (int64_t)REOPEN_BACKOFF_MS * 1000000;
+
 	pthread_mutex_lock(&st->mu);
-	struct sqlite_conn *c = st->idle;
-	if (c != NULL) {
+	bool faulted = st->faulted;
+	pthread_mutex_unlock(&st->mu);
+	if (faulted)
+		have_id = stat(kbuf_cstr(&st->path), &sb) == 0;
+
+	pthread_mutex_lock(&st->mu);
+	int64_t now = mono_ns();
+	if (write && st->faulted) {
+		if (now < st->next_write_ns) {
+			pthread_mutex_unlock(&st->mu);
+			/* Not logged: the fault was, and a dead disk must not flood the log. */
+			return K_E_STORE_UNAVAILABLE;
+		}
+		st->next_write_ns = now + backoff;
+	}
+	while (st->idle != NULL) {
+		c = st->idle;
 		st->idle = c->next;
 		st->n_idle--;
-	} else {
-		st->n_open++;
+		bool same = c->gen == st->gen &&
+			    (!faulted || (have_id && sb.st_dev == c->dev && sb.st_ino == c->ino));
+		if (same)
+			break;
+		st->n_open--;
+		c->next = drop;
+		drop = c;
+		c = NULL;
+	}
+	bool refused = false;
+	if (c == NULL) {
+		if (now < st->next_open_ns)
+			refused = true;
+		else
+			st->n_open++;
 	}
 	int busy_ms = st->busy_ms;
+	uint64_t gen = st->gen;
 	pthread_mutex_unlock(&st->mu);
+	close_list(drop);
+	/* Not logged: the fault was, and a dead disk must not flood the log. */
+	ENSURE(!refused, K_E_STORE_UNAVAILABLE);
 
 	if (c == NULL) {
 		k_status rc = conn_open(kbuf_cstr(&st->path), busy_ms, &c);
 		if (rc != K_OK) {
 			pthread_mutex_lock(&st->mu);
 			st->n_open--;
+			st->next_open_ns = mono_ns() + backoff;
 			pthread_mutex_unlock(&st->mu);
 			return rc;
 		}
+		c->gen = gen;
 	}
 	c->next = NULL;
+	c->for_write = write;
 	if (c->busy_ms != busy_ms && sqlite3_busy_timeout(c->db, busy_ms) == SQLITE_OK)
 		c->busy_ms = busy_ms;
 	*out = c;
@@ -337,16 +502,31 @@ static k_status pool_acquire(struct sqlite_store *st, struct sqlite_conn **out)
 /*
  * Gives a connection back. A connection that saw an error, or is somehow
  * still inside a transaction, is closed instead: the next call opens a
- * fresh one, which is how the store recovers once a fault clears.
+ * fresh one, which is how the store recovers once a fault clears. One that
+ * saw a bad-files error also retires all the others and faults the store;
+ * one from an older generation is closed.
  */
 static void pool_release(struct sqlite_store *st, struct sqlite_conn *c)
 {
+	struct sqlite_conn *drop = NULL;
 	if (c == NULL)
 		return;
 	if (!sqlite3_get_autocommit(c->db))
 		c->broken = true;
 	pthread_mutex_lock(&st->mu);
-	bool keep = !c->broken && st->n_idle < POOL_MAX_IDLE;
+	if (c->bad_files && c->gen == st->gen) {
+		if (!st->faulted)
+			LOG_WARN("storage: the database files failed; reopening them "
+				 "(writes fail until they are writable again)");
+		st->faulted = true;
+		retire_all_locked(st, &drop);
+		int64_t until = mono_ns() + (int64_t)REOPEN_BACKOFF_MS * 1000000;
+		if (c->for_write)
+			st->next_write_ns = until;
+		else
+			st->next_open_ns = until;
+	}
+	bool keep = !c->broken && c->gen == st->gen && st->n_idle < POOL_MAX_IDLE;
 	if (keep) {
 		c->next = st->idle;
 		st->idle = c;
@@ -355,8 +535,45 @@ static void pool_release(struct sqlite_store *st, struct sqlite_conn *c)
 		st->n_open--;
 	}
 	pthread_mutex_unlock(&st->mu);
+	close_list(drop);
 	if (!keep)
 		conn_close(c);
+}
+
+/*
+ * Called after a write committed on c: its files take writes, so a fault
+ * is over. The connections opened during the fault (read-only handles,
+ * or handles on a filesystem since replaced) are retired; c, which just
+ * proved itself, joins the new generation.
+ */
+static void pool_write_ok(struct sqlite_store *st, struct sqlite_conn *c)
+{
+	struct sqlite_conn *drop = NULL;
+	pthread_mutex_lock(&st->mu);
+	if (st->faulted && c->gen == st->gen) {
+		st->faulted = false;
+		st->next_open_ns = 0;
+		st->next_write_ns = 0;
+		retire_all_locked(st, &drop);
+		c->gen = st->gen;
+		LOG_INFO("storage: the database takes writes again");
+	}
+	pthread_mutex_unlock(&st->mu);
+	close_list(drop);
+}
+
+/*
+ * A write on a handle SQLite opened read-only (the file or its filesystem
+ * was read-only then) can only fail: say so plainly, as a bad-files error,
+ * so that the files are reopened once they may be writable again.
+ */
+static k_status conn_writable(struct sqlite_conn *c)
+{
+	if (sqlite3_db_readonly(c->db, "main") != 1)
+		return K_OK;
+	LOG_WARN("storage: write refused: the database is open read-only (read-only file or filesystem)");
+	c->broken = c->bad_files = true;
+	return K_E_STORE_UNAVAILABLE;
 }
 
 static k_status check_name(const char *s, bool may_be_empty)
@@ -542,15 +759,20 @@ static k_status sqlite_apply(struct storage *s, const struct storage_op *ops, si
 	if (n == 0)
 		return K_OK;
 
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, true, &c));
+	GUARD_GOTO(conn_writable(c));
 	GUARD_GOTO(write_enter(st, c->busy_ms));
 	locked = true;
+	int64_t changes = sqlite3_total_changes64(c->db);
 	GUARD_GOTO(conn_run(c, ST_BEGIN, "begin"));
 	in_tx = true;
 	for (size_t i = 0; i < n; i++)
 		GUARD_GOTO(apply_one(c, &ops[i]));
 	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
 	in_tx = false;
+	/* Only a commit that wrote proves the files take writes. */
+	if (sqlite3_total_changes64(c->db) != changes)
+		pool_write_ok(st, c);
 out:
 	if (in_tx)
 		conn_rollback(c);
@@ -569,7 +791,7 @@ static k_status sqlite_get(struct storage *s, const char *kind, const char *ns, 
 	k_status rc = K_OK;
 
 	GUARD(check_key(kind, ns, id));
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, false, &c));
 	GUARD_GOTO(conn_stmt(c, ST_GET, &stmt));
 	GUARD_GOTO(bind_key(c, stmt, kind, ns, id));
 	int src = sqlite3_step(stmt);
@@ -674,7 +896,7 @@ static k_status sqlite_list(struct storage *s, const char *kind, const char *ns,
 	if (q.after != NULL && strcmp(q.after, lower) > 0)
 		lower = q.after;
 
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, false, &c));
 	GUARD_GOTO(conn_stmt(c, ns != NULL ? ST_LIST_NS : ST_LIST_ALL, &stmt));
 	GUARD_GOTO(bind_text(c, stmt, 1, kind));
 	if (ns != NULL)
@@ -716,7 +938,7 @@ static k_status sqlite_check(struct storage *s)
 	sqlite3_stmt *stmt = NULL;
 	k_status rc = K_OK;
 
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, false, &c));
 	int src = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &stmt, NULL);
 	if (src == SQLITE_OK)
 		src = sqlite3_step(stmt);
@@ -755,9 +977,11 @@ static k_status sqlite_purge(struct storage *s, const char *ns_prefix)
 	k_status rc = K_OK;
 
 	GUARD(check_name(ns_prefix, false));
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, true, &c));
+	GUARD_GOTO(conn_writable(c));
 	GUARD_GOTO(write_enter(st, c->busy_ms));
 	locked = true;
+	int64_t changes = sqlite3_total_changes64(c->db);
 	GUARD_GOTO(conn_run(c, ST_BEGIN, "begin"));
 	in_tx = true;
 	int src = sqlite3_prepare_v2(c->db,
@@ -775,6 +999,8 @@ static k_status sqlite_purge(struct storage *s, const char *ns_prefix)
 	}
 	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
 	in_tx = false;
+	if (sqlite3_total_changes64(c->db) != changes)
+		pool_write_ok(st, c);
 out:
 	sqlite3_finalize(stmt);
 	if (in_tx)
@@ -799,7 +1025,8 @@ static k_status sqlite_scrub(struct storage *s)
 	struct sqlite_conn *c = NULL;
 	k_status rc = K_OK;
 
-	GUARD(pool_acquire(st, &c));
+	GUARD(pool_acquire(st, true, &c));
+	GUARD_GOTO(conn_writable(c));
 	GUARD_GOTO(write_enter(st, c->busy_ms));
 	int log_frames = -1, done_frames = -1;
 	int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
@@ -1020,7 +1247,7 @@ k_status storage_sqlite_open(const char *dir, struct storage **out)
 
 	GUARD_GOTO(make_dir(dir));
 	GUARD_GOTO(make_db_file(kbuf_cstr(&st->path)));
-	GUARD_GOTO(pool_acquire(st, &c));
+	GUARD_GOTO(pool_acquire(st, true, &c));
 	GUARD_GOTO(migrate(c));
 	sync_dir(dir);
 

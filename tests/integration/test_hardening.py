@@ -11,9 +11,11 @@
 - Secret hygiene: no plaintext, data key, secret value or root key in the
   data folder (SQLite WAL included), the log or the audit trail; the server
   process cannot dump core.
-- Faults: a locked database and a full disk make writes fail with
-  KMSInternalException while crypto on cached keys goes on; the store is
-  intact and writes work again, without a restart, once the fault clears.
+- Faults: a locked database, a full disk and a filesystem that turns
+  read-only under the server make writes fail with KMSInternalException
+  while reads and crypto on cached keys go on; the store is intact and
+  writes work again, without a restart, once the fault clears (for the
+  read-only filesystem: unmounted, checked and mounted again).
 """
 import base64
 import datetime
@@ -871,3 +873,178 @@ def test_fault_disk_full(make_server, tiny_fs, tmp_path):
     for k in acknowledged:
         assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyId"] == k
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the fault"
+
+
+class LoopExt4:
+    """An ext4 image on a loop device, mounted with errors=remount-ro, so a
+    filesystem error turns it read-only under a running server, the way a
+    failing disk does. Such a filesystem cannot be remounted read-write:
+    the operator's fix is to unmount it, check it and mount it again, at
+    the same path, while the server's open files still point into the
+    detached old mount."""
+
+    def __init__(self, image, path):
+        self.image = image
+        self.path = path
+        self.devs = []        # every loop device we attached
+        self.mounted = False
+
+    @staticmethod
+    def _run(*cmd):
+        return subprocess.run(list(cmd), capture_output=True, text=True, timeout=120)
+
+    def mount(self):
+        p = self._run("losetup", "--find", "--show", self.image)
+        if p.returncode != 0:
+            return "cannot attach a loop device: " + p.stderr.strip()
+        dev = p.stdout.strip()
+        self.devs.append(dev)
+        p = self._run("mount", "-t", "ext4", "-o", "errors=remount-ro", dev, self.path)
+        if p.returncode != 0:
+            return "cannot mount an ext4 image: " + p.stderr.strip()
+        self.mounted = True
+        self.trigger = "/sys/fs/ext4/%s/trigger_fs_error" % os.path.basename(dev)
+        if not os.path.exists(self.trigger):
+            return "this kernel cannot inject an ext4 error (no %s)" % self.trigger
+        return None
+
+    def read_only(self):
+        """Read-only, whether by mount flag or by ext4's emergency_ro state
+        (which statvfs does not show)."""
+        p = self._run("findmnt", "-n", "-o", "OPTIONS", "--mountpoint", self.path)
+        opts = p.stdout.strip().split(",")
+        return "ro" in opts or "emergency_ro" in opts
+
+    def make_read_only(self):
+        """Injects a filesystem error: ext4 turns the mount read-only at once."""
+        with open(self.trigger, "w") as f:
+            f.write("1")
+        deadline = time.monotonic() + 30
+        while not self.read_only() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.read_only(), "the filesystem did not turn read-only"
+
+    def repair(self):
+        """Clears the fault as an operator would: unmount, check, mount again."""
+        p = self._run("umount", "-l", self.path)
+        assert p.returncode == 0, p.stderr
+        self.mounted = False
+        p = self._run("e2fsck", "-fy", self.image)
+        assert p.returncode & ~3 == 0, "e2fsck could not repair the image:\n" + p.stdout + p.stderr
+        err = self.mount()
+        assert err is None, err
+        assert not self.read_only()
+
+    def cleanup(self):
+        if self.mounted:
+            self._run("umount", "-l", self.path)
+            self.mounted = False
+        # A device still held by a detached mount is freed when its last user
+        # goes (losetup -d then only marks it for clearing).
+        for dev in self.devs:
+            self._run("losetup", "-d", dev)
+
+
+@pytest.fixture
+def loop_ext4(tmp_path):
+    """A 64 MiB ext4 on a loop device (errors=remount-ro); skipped where
+    loop devices, mkfs.ext4 or mounting are not available."""
+    for tool in ("mkfs.ext4", "e2fsck", "losetup", "mount", "umount", "findmnt"):
+        if shutil.which(tool) is None:
+            pytest.skip("%s is not installed" % tool)
+    image = str(tmp_path / "ext4.img")
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    p = subprocess.run(["mkfs.ext4", "-q", "-F", image], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("mkfs.ext4 failed: " + p.stderr.strip())
+    mnt = str(tmp_path / "ext4")
+    os.mkdir(mnt)
+    fs = LoopExt4(image, mnt)
+    try:
+        err = fs.mount()
+        if err is not None:
+            pytest.skip(err)
+        yield fs
+    finally:
+        fs.cleanup()
+
+
+def _write_when_recovered(kms, deadline_s=30):
+    """The first write once the fault has cleared. kinko reopens the store
+    at most every 200 ms after a failure, so a write in that window may
+    still be refused; it must succeed soon after, without a restart."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return kms.create_key(Description="after the fault")["KeyMetadata"]["KeyId"]
+        except botocore.exceptions.ClientError as e:
+            assert error_code(e) == "KMSInternalException"
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_fault_read_only_folder(loop_ext4, make_server, tmp_path):
+    data_dir = os.path.join(loop_ext4.path, "data")
+    os.mkdir(data_dir, 0o700)
+    args = ["--dev"] + _audit_elsewhere(tmp_path)
+    # The log goes elsewhere too: the server's log file on the faulty
+    # filesystem would lose what the server says during and after the fault.
+    srv = Server(args, data_dir=data_dir)
+    srv.log_path = str(tmp_path / "server.log")
+    srv.start()
+    try:
+        kms = client_for(srv.endpoint)
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key, Plaintext=b"before the fault")["CiphertextBlob"]
+        acknowledged = [key]
+        # Several writes and reads first, so the store holds open connections
+        # into the filesystem that is about to fail.
+        for _ in range(3):
+            k = kms.create_key()["KeyMetadata"]["KeyId"]
+            acknowledged.append(k)
+            kms.describe_key(KeyId=k)
+        blobs = [(key, blob, b"before the fault")]
+
+        loop_ext4.make_read_only()
+        _write_fails(kms)
+        _reads_and_crypto_work(kms, key, blob)
+        during = kms.encrypt(KeyId=acknowledged[1], Plaintext=b"during the fault")["CiphertextBlob"]
+        blobs.append((acknowledged[1], during, b"during the fault"))
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            kms.schedule_key_deletion(KeyId=acknowledged[2], PendingWindowInDays=7)
+        assert error_code(e.value) == "KMSInternalException"
+        assert "not applied" in e.value.response["Error"]["Message"]
+        _write_fails(kms)
+
+        # The operator unmounts, checks and remounts the filesystem: writes
+        # work again without a restart, on the new mount.
+        loop_ext4.repair()
+        k2 = _write_when_recovered(kms)
+        acknowledged.append(k2)
+        acknowledged.append(kms.create_key()["KeyMetadata"]["KeyId"])
+        after = kms.encrypt(KeyId=k2, Plaintext=b"after the fault")["CiphertextBlob"]
+        blobs.append((k2, after, b"after the fault"))
+        for k in acknowledged:
+            assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "Enabled"
+        # Nothing refused during the fault was applied.
+        listed = {k["KeyId"] for k in kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]}
+        assert listed == set(acknowledged)
+    finally:
+        rc = srv.stop()
+        _sanitizer_clean(srv)
+    assert rc == 0, "server exited with %s" % rc
+    rc, out = kinko_check(data_dir)
+    assert rc == 0, out
+    # After a restart on the repaired filesystem everything acknowledged is
+    # there, and every ciphertext handed out decrypts.
+    again = make_server(args, data_dir=data_dir)
+    kms = client_for(again.endpoint)
+    listed = {k["KeyId"] for k in kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]}
+    assert listed == set(acknowledged)
+    for k in acknowledged:
+        assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "Enabled"
+    for k, b, pt in blobs:
+        got = kms.decrypt(CiphertextBlob=b)
+        assert got["Plaintext"] == pt and got["KeyId"].endswith(k)
