@@ -121,14 +121,29 @@ uint64_t audit_write_failures(void);
 void audit_iso8601(int64_t t, char out[32]);
 /* Parses the same form (also with fractional seconds); false if malformed. */
 bool audit_parse_iso8601(const char *s, int64_t *out);
+/* The resources (keys, secrets) an event names, at most AUDIT_MAX_RESOURCES. */
+#define AUDIT_MAX_RESOURCES 6
+struct audit_resources {
+	size_t n;
+	struct audit_resource {
+		char account[16];
+		const char *type; /* "AWS::KMS::Key", "AWS::SecretsManager::Secret" */
+		char arn[300];
+	} item[AUDIT_MAX_RESOURCES];
+};
+
 /*
- * The CloudTrail event of a call as a new JSON object (NULL when out of
- * memory). `event_id` receives the eventID (a UUID).
+ * Appends the CloudTrail event of a call to b as one line of compact JSON
+ * (format.c), without building a JSON tree. `event_id` receives the
+ * eventID (a UUID), `res` the resources named in the event. `in` and `out`
+ * may be NULL. Members that carry plaintext, ciphertext, key material,
+ * secret values, signatures or credentials are never copied.
  */
-json_t *audit_build_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
-			  const char *err_msg, char event_id[37]);
-/* A request member list with sensitive members removed and names in camelCase (new ref). */
-json_t *audit_redact(json_t *members, bool top_level);
+K_MUST_CHECK k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+					const char *err_msg, char event_id[37],
+					struct audit_resources *res, struct kbuf *b);
+/* Whether a request or response member is never logged (compared case-insensitively). */
+bool audit_is_sensitive(const char *name);
 
 /* ---- reading logs (reader.c) ---- */
 

@@ -149,20 +149,130 @@ static void test_rotation_by_size(void)
 	free(out);
 }
 
-static void test_redact(void)
+/* Formats one call's event and parses it back (NULL if it is not valid JSON). */
+static json_t *format_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+			    const char *err, struct audit_resources *res, char event_id[37])
 {
-	json_t *in = json_pack("{s:s,s:s,s:{s:s},s:i,s:[s]}", "KeyId", "alias/x", "Plaintext", "c2VjcmV0",
-			       "EncryptionContext", "Department", "it", "NumberOfBytes", 32,
-			       "GrantTokens", "tok");
-	json_t *r = audit_redact(in, true);
-	CHECK(json_object_get(r, "plaintext") == NULL && json_object_get(r, "Plaintext") == NULL);
-	CHECK(json_object_get(r, "grantTokens") == NULL);
-	CHECK_STR(json_string_value(json_object_get(r, "keyId")), "alias/x");
-	CHECK_STR(json_string_value(json_object_get(json_object_get(r, "encryptionContext"), "Department")),
-		  "it");
-	CHECK_EQ_INT(json_integer_value(json_object_get(r, "numberOfBytes")), 32);
-	json_decref(r);
+	struct kbuf b;
+	kbuf_init(&b, 1u << 20);
+	CHECK(audit_format_call(c, in, out, rc, err, event_id, res, &b) == K_OK);
+	json_error_t e;
+	json_t *ev = json_loadb((const char *)b.ptr, b.len, 0, &e);
+	if (ev == NULL)
+		fprintf(stderr, "not JSON (%s): %.*s\n", e.text, (int)b.len, (const char *)b.ptr);
+	CHECK(memchr(b.ptr, '\n', b.len) == NULL);
+	kbuf_release(&b);
+	return ev;
+}
+
+static void test_format_call(void)
+{
+	static const struct api_operation op_enc = {.name = "Encrypt", .action = "kms:Encrypt"};
+	static const struct api_operation op_create = {.name = "CreateAlias"};
+	static const struct api_service kms = {.target_prefix = "TrentService.",
+					       .signing_name = "kms",
+					       .event_source = "kms.amazonaws.com"};
+	struct api_request req;
+	memset(&req, 0, sizeof req);
+	/* A User-Agent with a quote, a control character and bytes that are not UTF-8. */
+	static const char ua[] = "aws-cli/2 \"q\" \x01 \xff\xfe caf\xc3\xa9 \xe2\x82";
+	req.headers[0].name = kslice_cstr("User-Agent");
+	req.headers[0].value = kslice_make(ua, sizeof ua - 1);
+	req.n_headers = 1;
+	snprintf(req.source_ip, sizeof req.source_ip, "127.0.0.1");
+	snprintf(req.request_id, sizeof req.request_id, "11111111-2222-4333-8444-555555555555");
+	struct api_ctx c;
+	memset(&c, 0, sizeof c);
+	c.req = &req;
+	c.service = &kms;
+	c.op = &op_enc;
+	c.now = 1738324800;
+	snprintf(c.region, sizeof c.region, "eu-west-1");
+	snprintf(c.principal.account, sizeof c.principal.account, "111122223333");
+	snprintf(c.principal.type, sizeof c.principal.type, "AssumedRole");
+	snprintf(c.principal.arn, sizeof c.principal.arn,
+		 "arn:aws:sts::111122223333:assumed-role/Admin/sess1");
+	snprintf(c.principal.principal_id, sizeof c.principal.principal_id, "AROAEXAMPLE:sess1");
+	snprintf(c.principal.access_key, sizeof c.principal.access_key, "ASIAEXAMPLE");
+
+	const char *key = "1234abcd-12ab-34cd-56ef-1234567890ab";
+	json_t *in = json_pack("{s:s,s:s,s:{s:s,s:s},s:i,s:[s],s:{s:s,s:f,s:[{s:s,s:b}]}}", "KeyId", key,
+			       "Plaintext", "c2VjcmV0", "EncryptionContext", "Department", "it",
+			       "Plaintext", "kept: the caller's own name", "NumberOfBytes", 32,
+			       "GrantTokens", "tok", "Nested", "Message", "dropped", "Ratio", 1.5,
+			       "List", "SecretString", "dropped too", "Flag", 1);
+	json_t *out = json_pack("{s:s,s:s}", "KeyId",
+				"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+				"CiphertextBlob", "Y2lwaGVy");
+	struct audit_resources res;
+	char id[37];
+	json_t *e = format_event(&c, in, out, K_OK, NULL, &res, id);
+	CHECK(e != NULL);
+	CHECK_STR(json_string_value(json_object_get(e, "eventVersion")), "1.08");
+	CHECK_STR(json_string_value(json_object_get(e, "eventTime")), "2025-01-31T12:00:00Z");
+	CHECK_STR(json_string_value(json_object_get(e, "eventSource")), "kms.amazonaws.com");
+	CHECK_STR(json_string_value(json_object_get(e, "eventName")), "Encrypt");
+	CHECK_STR(json_string_value(json_object_get(e, "awsRegion")), "eu-west-1");
+	CHECK_STR(json_string_value(json_object_get(e, "eventID")), id);
+	CHECK_STR(json_string_value(json_object_get(e, "requestID")), req.request_id);
+	CHECK(json_object_get(e, "readOnly") == json_true());
+	CHECK(json_is_null(json_object_get(e, "responseElements")));
+	CHECK(json_object_get(e, "errorCode") == NULL);
+	CHECK_STR(json_string_value(json_object_get(e, "userAgent")),
+		  "aws-cli/2 \"q\" \x01 \xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+	json_t *u = json_object_get(e, "userIdentity");
+	CHECK_STR(json_string_value(json_object_get(u, "type")), "AssumedRole");
+	CHECK_STR(json_string_value(json_object_get(u, "accessKeyId")), "ASIAEXAMPLE");
+	json_t *issuer = json_object_get(json_object_get(u, "sessionContext"), "sessionIssuer");
+	CHECK_STR(json_string_value(json_object_get(issuer, "arn")), "arn:aws:iam::111122223333:role/Admin");
+	CHECK_STR(json_string_value(json_object_get(issuer, "principalId")), "AROAEXAMPLE");
+	CHECK_STR(json_string_value(json_object_get(issuer, "userName")), "Admin");
+	json_t *rp = json_object_get(e, "requestParameters");
+	CHECK(json_object_get(rp, "plaintext") == NULL && json_object_get(rp, "Plaintext") == NULL);
+	CHECK(json_object_get(rp, "grantTokens") == NULL);
+	CHECK_STR(json_string_value(json_object_get(rp, "keyId")), key);
+	json_t *ec = json_object_get(rp, "encryptionContext");
+	CHECK_STR(json_string_value(json_object_get(ec, "Department")), "it");
+	CHECK(json_object_get(ec, "Plaintext") != NULL);
+	CHECK_EQ_INT(json_integer_value(json_object_get(rp, "numberOfBytes")), 32);
+	json_t *nested = json_object_get(rp, "nested");
+	CHECK(json_object_get(nested, "message") == NULL && json_object_get(nested, "Message") == NULL);
+	CHECK(json_real_value(json_object_get(nested, "ratio")) == 1.5);
+	json_t *item = json_array_get(json_object_get(nested, "list"), 0);
+	CHECK(json_object_size(item) == 1 && json_object_get(item, "flag") == json_true());
+	json_t *r0 = json_array_get(json_object_get(e, "resources"), 0);
+	CHECK_STR(json_string_value(json_object_get(r0, "ARN")), json_string_value(json_object_get(out, "KeyId")));
+	CHECK_STR(json_string_value(json_object_get(r0, "type")), "AWS::KMS::Key");
+	CHECK_STR(json_string_value(json_object_get(r0, "accountId")), "111122223333");
+	CHECK(res.n == 1);
+	json_decref(e);
+
+	/* A failed state-changing call by an IAM user: error members, no response elements. */
+	c.op = &op_create;
+	snprintf(c.principal.type, sizeof c.principal.type, "IAMUser");
+	snprintf(c.principal.arn, sizeof c.principal.arn, "arn:aws:iam::111122223333:user/alice");
+	req.secure = true;
+	e = format_event(&c, in, out, K_E_NOT_FOUND, "Alias \"x\"\nnot found", &res, id);
+	CHECK(e != NULL);
+	CHECK_STR(json_string_value(json_object_get(e, "errorCode")), k_status_name(K_E_NOT_FOUND));
+	CHECK_STR(json_string_value(json_object_get(e, "errorMessage")), "Alias \"x\"\nnot found");
+	CHECK(json_object_get(e, "readOnly") == json_false());
+	CHECK(json_is_null(json_object_get(e, "responseElements")));
+	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "userName")), "alice");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "tlsDetails"), "tlsVersion")), "TLSv1.2+");
+	json_decref(e);
+
+	/* No principal (the signature was refused), no body. */
+	memset(&c.principal, 0, sizeof c.principal);
+	e = format_event(&c, NULL, NULL, K_E_NOT_FOUND, NULL, &res, id);
+	CHECK(e != NULL);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "type")), "Unknown");
+	CHECK(json_is_null(json_object_get(e, "requestParameters")) && json_is_null(json_object_get(e, "resources")));
+	json_decref(e);
 	json_decref(in);
+	json_decref(out);
+	CHECK(audit_is_sensitive("plaintext") && audit_is_sensitive("SecretString"));
+	CHECK(!audit_is_sensitive("KeyId"));
 	CHECK(!audit_op_mutates("kms.amazonaws.com", "Encrypt"));
 	CHECK(!audit_op_mutates("kms.amazonaws.com", "DescribeKey"));
 	CHECK(audit_op_mutates("kms.amazonaws.com", "ScheduleKeyDeletion"));
@@ -223,7 +333,7 @@ int main(void)
 	RUN(test_intact);
 	RUN(test_tampering);
 	RUN(test_rotation_by_size);
-	RUN(test_redact);
+	RUN(test_format_call);
 	RUN(test_quota);
 	RUN(test_metrics);
 	rm_rf(root);
