@@ -16,12 +16,13 @@
  * record's hash and the previous digest's SHA-256, signed with kinko's
  * audit key (Ed25519, kept raw in the data folder with mode 0600).
  *
- * Writing is a group commit: the request thread formats its event, queues
- * it and waits; whichever waiting thread finds no writer active becomes
- * the writer for everything queued (one write(2), and one fdatasync in
- * "fsync" mode), then wakes the others. In "write" mode a background
- * thread runs fdatasync every AUDIT_FLUSH_MS instead (see docs/AUDIT.md
- * for what each mode promises). A failed write is rolled back (the file
+ * The request thread formats its event (format.c). In "fsync" mode writing
+ * is a group commit: the thread queues the record and waits; whichever
+ * waiting thread finds no writer active becomes the writer for everything
+ * queued (one write(2) and one fdatasync), then wakes the others. In
+ * "write" mode each thread writes its own record under the writer's mutex,
+ * and a background thread runs fdatasync every AUDIT_FLUSH_MS (see
+ * docs/AUDIT.md for what each mode promises). A failed write is rolled back (the file
  * is cut back to its last good length) and every call in that batch
  * fails; the next batch tries again, so kinko recovers by itself when
  * space returns.

@@ -2,13 +2,18 @@
  * writer.c — the audit log writer: group commit, hash chain, rotation and
  * signed digests (see audit.h for the file formats).
  *
- * Every caller queues an entry (its formatted event) and waits on the
- * condition variable. A waiter that finds no writer active becomes the
- * writer ("leader") for the whole queue: it assigns sequence numbers,
- * chains the records, writes them with one write(2), fdatasyncs in
- * "fsync" mode, then marks every entry done. Only the leader touches the
- * file state below `leader`, so it needs no lock of its own; the mutex
- * only guards the queue and the leader flag, and is never held during I/O.
+ * In "fsync" mode every caller queues an entry (its formatted event) and
+ * waits on the condition variable. A waiter that finds no writer active
+ * becomes the writer ("leader") for the whole queue: it assigns sequence
+ * numbers, chains the records, writes them with one write(2) and one
+ * fdatasync, then marks every entry done. Only the leader touches the file
+ * state below `leader`; the mutex guards the queue and the leader flag and
+ * is not held during that I/O.
+ *
+ * In "write" mode a caller instead writes its own record while holding the
+ * mutex (and only when no leader is active), which makes it the writer for
+ * that moment: a write(2) is shorter than a hand-over through the
+ * condition variable.
  */
 #include "audit/audit.h"
 
