@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "audit/audit.h"
+#include "core/jsonw.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -138,11 +139,6 @@ static void render_error(struct api_request *r, k_status code, const char *msg)
 		kjson_free(s);
 	}
 	json_decref(o);
-}
-
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-	return kbuf_append((struct kbuf *)data, buffer, size) == K_OK ? 0 : -1;
 }
 
 /* Authenticates the request and fills the context's principal and region. */
@@ -570,7 +566,10 @@ void api_handle(struct api_request *r)
 		kbuf_reset(&r->response);
 		r->status = 200;
 		r->content_type = "application/x-amz-json-1.1";
-		if (json_dump_callback(out, dump_cb, &r->response, JSON_COMPACT) != 0)
+		struct kjw w;
+		kjw_start(&w, &r->response);
+		kjw_value(&w, out);
+		if (kjw_finish(&w) != K_OK)
 			rc = K_E_INTERNAL;
 	}
 	if (rc != K_OK) {

@@ -21,175 +21,29 @@
 #include "audit/audit.h"
 
 #include <ctype.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "audit/internal.h"
+#include "core/jsonw.h"
 #include "core/uuid.h"
 #include "core/banned.h"
 
-/* The deepest request tree written out; deeper parts become null. */
-#define MAX_DEPTH 64
 #define MAX_USER_AGENT 1000
 
-/*
- * A writer with a sticky error, so that the formatting code reads
- * straight. Output is staged in a stack buffer and moved to the kbuf a few
- * KiB at a time: an event is hundreds of small pieces, and appending each
- * to the kbuf on its own cost more than the formatting.
- */
-struct jw {
-	struct kbuf *b;
-	k_status rc;
-	size_t n;
-	char stage[4096];
-};
-
-static void flush(struct jw *w)
-{
-	if (w->rc == K_OK && w->n > 0)
-		w->rc = kbuf_append(w->b, w->stage, w->n);
-	w->n = 0;
-}
-
-static void raw(struct jw *w, const void *p, size_t n)
-{
-	if (n <= sizeof w->stage - w->n) {
-		memcpy(w->stage + w->n, p, n);
-		w->n += n;
-		return;
-	}
-	flush(w);
-	if (n <= sizeof w->stage) {
-		memcpy(w->stage, p, n);
-		w->n = n;
-	} else if (w->rc == K_OK) {
-		w->rc = kbuf_append(w->b, p, n);
-	}
-}
-
-/* s must be a string literal ("" s does not compile otherwise). */
-#define RAW_LIT(w, s) raw((w), "" s, sizeof(s) - 1)
-
-static void raw_c(struct jw *w, const char *s)
-{
-	raw(w, s, strlen(s));
-}
-
-/*
- * The length of the valid UTF-8 sequence at p (at most n bytes available),
- * or 0 if it is not one: no overlong forms, no surrogates, nothing above
- * U+10FFFF (RFC 3629 section 4).
- */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	size_t len;
-	uint8_t lo = 0x80, hi = 0xBF;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++) {
-		if (p[i] < 0x80 || p[i] > 0xBF)
-			return 0;
-	}
-	return len;
-}
-
-/* The body of a JSON string (no quotes): escaped, invalid UTF-8 replaced. */
-static void str_body(struct jw *w, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *p = (const uint8_t *)s;
-	size_t run = 0; /* bytes that go out as they are, not yet written */
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = p[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			run++;
-			i++;
-			continue;
-		}
-		if (c >= 0x80) {
-			size_t len = utf8_seq(p + i, n - i);
-			if (len > 0) {
-				run += len;
-				i += len;
-				continue;
-			}
-		}
-		raw(w, p + i - run, run);
-		run = 0;
-		char esc[8];
-		size_t el = 2;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			if (c >= 0x80) { /* not valid UTF-8: U+FFFD */
-				memcpy(esc, "\\ufffd", 6);
-			} else {
-				memcpy(esc, "\\u00", 4);
-				esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15];
-			}
-			el = 6;
-			break;
-		}
-		raw(w, esc, el);
-		i++;
-	}
-	raw(w, p + n - run, run);
-}
-
-static void str(struct jw *w, const char *s, size_t n)
-{
-	RAW_LIT(w, "\"");
-	str_body(w, s, n);
-	RAW_LIT(w, "\"");
-}
-
-static void str_c(struct jw *w, const char *s)
-{
-	str(w, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
-}
-
 /* ,"name": — member names here are literals that need no escaping. */
-static void member(struct jw *w, const char *name)
+static void member(struct kjw *w, const char *name)
 {
-	RAW_LIT(w, ",\"");
-	raw_c(w, name);
-	RAW_LIT(w, "\":");
+	KJW_LIT(w, ",\"");
+	kjw_raw(w, name, strlen(name));
+	KJW_LIT(w, "\":");
 }
 
-static void member_str(struct jw *w, const char *name, const char *v)
+static void member_str(struct kjw *w, const char *name, const char *v)
 {
 	member(w, name);
-	str_c(w, v);
+	kjw_cstr(w, v);
 }
 
 /* Members never copied into the log, at any depth (names compared case-insensitively). */
@@ -211,7 +65,7 @@ bool audit_is_sensitive(const char *name)
 	return false;
 }
 
-static void value(struct jw *w, json_t *v, bool redact, int depth);
+static void value(struct kjw *w, json_t *v, bool redact, int depth);
 
 /*
  * An object of a request or response. With `redact`, sensitive members
@@ -219,91 +73,63 @@ static void value(struct jw *w, json_t *v, bool redact, int depth);
  * "keyId"); maps that hold the caller's own names (encryption contexts)
  * are written as given.
  */
-static void object(struct jw *w, json_t *o, bool redact, int depth)
+static void object(struct kjw *w, json_t *o, bool redact, int depth)
 {
 	const char *k;
 	json_t *e;
 	bool first = true;
-	RAW_LIT(w, "{");
+	KJW_LIT(w, "{");
 	json_object_foreach(o, k, e) {
 		if (redact && audit_is_sensitive(k))
 			continue;
 		if (!first)
-			RAW_LIT(w, ",");
+			KJW_LIT(w, ",");
 		first = false;
-		RAW_LIT(w, "\"");
+		KJW_LIT(w, "\"");
 		size_t kl = strlen(k);
 		if (redact && kl > 0) {
 			char c0 = (char)tolower((unsigned char)k[0]);
-			str_body(w, &c0, 1);
-			str_body(w, k + 1, kl - 1);
+			kjw_str_body(w, &c0, 1);
+			kjw_str_body(w, k + 1, kl - 1);
 		} else {
-			str_body(w, k, kl);
+			kjw_str_body(w, k, kl);
 		}
-		RAW_LIT(w, "\":");
+		KJW_LIT(w, "\":");
 		bool verbatim = redact && strstr(k, "EncryptionContext") != NULL;
 		value(w, e, redact && !verbatim, depth + 1);
 	}
-	RAW_LIT(w, "}");
+	KJW_LIT(w, "}");
 }
 
-static void value(struct jw *w, json_t *v, bool redact, int depth)
+static void value(struct kjw *w, json_t *v, bool redact, int depth)
 {
-	char num[48];
-	if (depth > MAX_DEPTH) {
-		RAW_LIT(w, "null");
-		return;
-	}
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
+	if (depth > KJW_MAX_DEPTH) {
+		KJW_LIT(w, "null");
+	} else if (json_is_object(v)) {
 		object(w, v, redact, depth);
-		break;
-	case JSON_ARRAY: {
+	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *e;
-		RAW_LIT(w, "[");
+		KJW_LIT(w, "[");
 		json_array_foreach(v, i, e) {
 			if (i > 0)
-				RAW_LIT(w, ",");
+				KJW_LIT(w, ",");
 			value(w, e, redact, depth + 1);
 		}
-		RAW_LIT(w, "]");
-		break;
-	}
-	case JSON_STRING:
-		str(w, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		raw_c(w, num);
-		break;
-	case JSON_REAL: {
-		int n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
-		raw_c(w, num);
-		if (n > 0 && strpbrk(num, ".eEn") == NULL)
-			RAW_LIT(w, ".0");
-		break;
-	}
-	case JSON_TRUE:
-		RAW_LIT(w, "true");
-		break;
-	case JSON_FALSE:
-		RAW_LIT(w, "false");
-		break;
-	default:
-		RAW_LIT(w, "null");
-		break;
+		KJW_LIT(w, "]");
+	} else {
+		kjw_scalar(w, v);
 	}
 }
 
-static void user_identity(struct jw *w, const struct principal *p)
+static void user_identity(struct kjw *w, const struct principal *p)
 {
 	if (p->account[0] == 0) {
-		RAW_LIT(w, "{\"type\":\"Unknown\"}");
+		KJW_LIT(w, "{\"type\":\"Unknown\"}");
 		return;
 	}
-	RAW_LIT(w, "{\"type\":");
-	str_c(w, p->type);
+	KJW_LIT(w, "{\"type\":");
+	kjw_cstr(w, p->type);
 	member_str(w, "principalId", p->principal_id);
 	member_str(w, "arn", p->arn);
 	member_str(w, "accountId", p->account);
@@ -324,19 +150,19 @@ static void user_identity(struct jw *w, const struct principal *p)
 		/* The session issuer's id is the role's, before the ":SESSION". */
 		size_t id_len = strcspn(p->principal_id, ":");
 		member(w, "sessionContext");
-		RAW_LIT(w, "{\"sessionIssuer\":{\"type\":\"Role\",\"principalId\":");
-		str(w, p->principal_id, id_len);
-		RAW_LIT(w, ",\"arn\":\"arn:aws:iam::");
-		str_body(w, p->account, strlen(p->account));
-		RAW_LIT(w, ":role/");
-		str_body(w, role, role_len);
-		RAW_LIT(w, "\"");
+		KJW_LIT(w, "{\"sessionIssuer\":{\"type\":\"Role\",\"principalId\":");
+		kjw_str(w, p->principal_id, id_len);
+		KJW_LIT(w, ",\"arn\":\"arn:aws:iam::");
+		kjw_str_body(w, p->account, strlen(p->account));
+		KJW_LIT(w, ":role/");
+		kjw_str_body(w, role, role_len);
+		KJW_LIT(w, "\"");
 		member_str(w, "accountId", p->account);
 		member(w, "userName");
-		str(w, role, role_len);
-		RAW_LIT(w, "},\"attributes\":{\"mfaAuthenticated\":\"false\"}}");
+		kjw_str(w, role, role_len);
+		KJW_LIT(w, "},\"attributes\":{\"mfaAuthenticated\":\"false\"}}");
 	}
-	RAW_LIT(w, "}");
+	KJW_LIT(w, "}");
 }
 
 static bool looks_like_uuid(const char *s)
@@ -448,10 +274,8 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 			   const char *err_msg, char event_id[37], struct audit_resources *res,
 			   struct kbuf *b)
 {
-	struct jw w;
-	w.b = b;
-	w.rc = K_OK;
-	w.n = 0;
+	struct kjw w;
+	kjw_start(&w, b);
 	char when[32];
 	event_time(c->now, when);
 	kuuid_fast(event_id);
@@ -459,7 +283,7 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	const char *src = c->service ? c->service->event_source : "kinko";
 	bool mutates = audit_op_mutates(src, name);
 
-	RAW_LIT(&w, "{\"eventVersion\":\"1.08\",\"userIdentity\":");
+	KJW_LIT(&w, "{\"eventVersion\":\"1.08\",\"userIdentity\":");
 	user_identity(&w, &c->principal);
 	member_str(&w, "eventTime", when);
 	member_str(&w, "eventSource", src);
@@ -469,10 +293,10 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	member(&w, "userAgent");
 	const struct http_header *ua = api_header(c->req, "user-agent");
 	if (ua != NULL)
-		str(&w, (const char *)ua->value.ptr,
+		kjw_str(&w, (const char *)ua->value.ptr,
 		    ua->value.len < MAX_USER_AGENT ? ua->value.len : MAX_USER_AGENT);
 	else
-		RAW_LIT(&w, "\"\"");
+		KJW_LIT(&w, "\"\"");
 	if (rc != K_OK) {
 		member_str(&w, "errorCode", k_status_name(rc));
 		const char *m = err_msg != NULL && err_msg[0] ? err_msg : k_status_message(rc);
@@ -483,40 +307,42 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	if (in != NULL && json_is_object(in) && json_object_size(in) > 0)
 		object(&w, in, true, 0);
 	else
-		RAW_LIT(&w, "null");
+		KJW_LIT(&w, "null");
 	/* KMS logs responseElements only for calls that change something. */
 	member(&w, "responseElements");
 	if (rc == K_OK && mutates && out != NULL && json_is_object(out) && json_object_size(out) > 0)
 		object(&w, out, true, 0);
 	else
-		RAW_LIT(&w, "null");
+		KJW_LIT(&w, "null");
 	member_str(&w, "requestID", c->req->request_id);
 	member_str(&w, "eventID", event_id);
 	member(&w, "readOnly");
-	raw_c(&w, mutates ? "false" : "true");
+	if (mutates)
+		KJW_LIT(&w, "false");
+	else
+		KJW_LIT(&w, "true");
 	member(&w, "resources");
 	find_resources(c, in, out, res);
 	if (res->n == 0) {
-		RAW_LIT(&w, "null");
+		KJW_LIT(&w, "null");
 	} else {
-		RAW_LIT(&w, "[");
+		KJW_LIT(&w, "[");
 		for (size_t i = 0; i < res->n; i++) {
 			if (i > 0)
-				RAW_LIT(&w, ",");
-			RAW_LIT(&w, "{\"accountId\":");
-			str_c(&w, res->item[i].account);
+				KJW_LIT(&w, ",");
+			KJW_LIT(&w, "{\"accountId\":");
+			kjw_cstr(&w, res->item[i].account);
 			member_str(&w, "type", res->item[i].type);
 			member_str(&w, "ARN", res->item[i].arn);
-			RAW_LIT(&w, "}");
+			KJW_LIT(&w, "}");
 		}
-		RAW_LIT(&w, "]");
+		KJW_LIT(&w, "]");
 	}
-	RAW_LIT(&w, ",\"eventType\":\"AwsApiCall\",\"managementEvent\":true");
+	KJW_LIT(&w, ",\"eventType\":\"AwsApiCall\",\"managementEvent\":true");
 	member_str(&w, "recipientAccountId", c->principal.account);
-	RAW_LIT(&w, ",\"eventCategory\":\"Management\"");
+	KJW_LIT(&w, ",\"eventCategory\":\"Management\"");
 	if (c->req->secure)
-		RAW_LIT(&w, ",\"tlsDetails\":{\"tlsVersion\":\"TLSv1.2+\"}");
-	RAW_LIT(&w, "}");
-	flush(&w);
-	return w.rc;
+		KJW_LIT(&w, ",\"tlsDetails\":{\"tlsVersion\":\"TLSv1.2+\"}");
+	KJW_LIT(&w, "}");
+	return kjw_finish(&w);
 }
