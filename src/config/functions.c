@@ -3,7 +3,11 @@
  */
 #include "config/functions.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/banned.h"
 
@@ -13,6 +17,30 @@ static bool lambda_arn(const char *arn)
 {
 	return arn != NULL && strncmp(arn, "arn:aws:lambda:", 15) == 0 &&
 	       strstr(arn, ":function:") != NULL && strlen(arn) <= 2048;
+}
+
+/* True if an http:// URL names this machine: localhost, 127.0.0.0/8 or [::1]. */
+static bool loopback_url(const char *url)
+{
+	const char *h = url + 7;
+	size_t n = strcspn(h, "/");
+	char host[64];
+	if (h[0] == '[') {
+		const char *close = memchr(h, ']', n);
+		if (close == NULL || (size_t)(close - h) - 1 >= sizeof host)
+			return false;
+		snprintf(host, sizeof host, "%.*s", (int)(close - h - 1), h + 1);
+		struct in6_addr a6;
+		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	size_t hl = strcspn(h, ":/");
+	if (hl == 0 || hl >= sizeof host)
+		return false;
+	snprintf(host, sizeof host, "%.*s", (int)hl, h);
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return strcasecmp(host, "localhost") == 0;
 }
 
 static k_status add_entry(json_t *e, struct kbuf *msg)
@@ -40,6 +68,16 @@ static k_status add_entry(json_t *e, struct kbuf *msg)
 	}
 	if (url != NULL && strncmp(url, "http://", 7) != 0) {
 		kbuf_note(msg, "rotation function %s: only http:// URLs are supported", arn);
+		return K_E_VALIDATION;
+	}
+	/*
+	 * An endpoint gets the credentials of access_key_id in request headers
+	 * (secrets/rotation.c): over plain http only on this machine, so that
+	 * no secret key crosses the network in clear text.
+	 */
+	if (url != NULL && json_object_get(e, "access_key_id") != NULL && !loopback_url(url)) {
+		kbuf_note(msg, "rotation function %s: an http:// endpoint with \"access_key_id\" must be on this machine (127.0.0.0/8, [::1] or localhost); kinko does not send a secret key over plain http to another host",
+			  arn);
 		return K_E_VALIDATION;
 	}
 	json_t *env = json_object_get(e, "environment");

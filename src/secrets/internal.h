@@ -80,6 +80,11 @@ void sm_stage_move(struct sm_secret *s, const char *stage, const char *to);
 K_MUST_CHECK k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 				     struct kslice value, bool binary, json_t *stages,
 				     bool *created);
+/* The same, with `extra` storage ops in the same atomic apply (only when a version is made). */
+K_MUST_CHECK k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *vid,
+					 struct kslice value, bool binary, json_t *stages,
+					 const struct storage_op *extra, size_t n_extra,
+					 bool *created);
 /*
  * Decrypts a version's value into out (max SM_MAX_VALUE). DecryptionFailure
  * when the KMS key cannot be used.
@@ -94,6 +99,23 @@ K_MUST_CHECK k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s,
 K_MUST_CHECK k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 				    struct kslice value, bool binary, char **record, char *key_arn,
 				    size_t key_arn_len);
+/*
+ * UpdateSecret with a new KmsKeyId: storage ops that re-encrypt the
+ * AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under the secret's
+ * (new) key, keeping each one's previous encryption (record.c). Apply
+ * re->ops with the secret document, then sm_reencrypt_release.
+ */
+struct sm_reencrypt {
+	struct storage_op ops[3];
+	char ids[3][200];
+	char vids[3][80];
+	char old_arns[3][160];
+	char *records[3];
+	size_t n;
+};
+K_MUST_CHECK k_status sm_reencrypt(struct api_ctx *c, struct sm_secret *s, struct sm_reencrypt *re,
+				   bool *skipped);
+void sm_reencrypt_release(struct sm_reencrypt *re);
 /* The storage id of a version's value record ("<uid>/<vid>"). */
 void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n);
 /* Storage ops to delete every value record of a secret (appended to a list). */
@@ -120,6 +142,13 @@ K_MUST_CHECK k_status secrets_scheduler_init(void);
 /* Rotation (rotation.c). */
 K_MUST_CHECK k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *token,
 					const char *lambda_arn);
+/*
+ * RotateImmediately=false: runs only the testSecret step on version
+ * `token` (a copy of AWSCURRENT that RotateSecret reserved with
+ * AWSPENDING), then removes that version.
+ */
+K_MUST_CHECK k_status sm_rotation_test_start(struct api_ctx *c, const char *name,
+					     const char *token, const char *lambda_arn);
 /* The next rotation time after `from`, per the stored RotationRules; 0 if none. */
 int64_t sm_next_rotation(json_t *rules, int64_t from);
 /* Validates RotationRules (AutomaticallyAfterDays, Duration, ScheduleExpression). */

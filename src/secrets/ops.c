@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
@@ -535,6 +536,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 	struct kbuf bin;
 	kbuf_init(&bin, SM_MAX_VALUE);
 	struct sm_secret s = {0};
+	struct sm_reencrypt re = {0};
 	char vid[80];
 	bool locked = false, created = false;
 	k_status rc = K_OK;
@@ -564,20 +566,32 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_del(s.doc, "KmsKeyId");
 	json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
 	/*
+	 * A new KmsKeyId re-encrypts the AWSCURRENT, AWSPENDING and AWSPREVIOUS
+	 * versions (record.c, sm_reencrypt), in the same apply as the rest.
+	 */
+	if (kid != NULL) {
+		bool skipped = false;
+		GUARD_GOTO(sm_reencrypt(c, &s, &re, &skipped));
+		if (skipped)
+			LOG_INFO("secret %s: the caller cannot decrypt its versions under the previous KMS key; they are not re-encrypted",
+				 sm_arn(&s));
+	}
+	/*
 	 * "If you include SecretString or SecretBinary to create a new secret
 	 * version, Secrets Manager automatically moves the staging label
 	 * AWSCURRENT to the new version."
 	 */
 	if (has_value) {
 		json_t *stages = json_pack("[s]", "AWSCURRENT");
-		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary, stages, &created);
+		rc = sm_put_version_ops(c, &s, vid, value_slice(str, &bin), binary, stages, re.ops,
+					re.n, &created);
 		json_decref(stages);
 		GUARD_GOTO(rc);
 		/* An identical retry changes nothing else either. */
 		if (!created)
-			GUARD_GOTO(sm_save(&s, NULL, 0));
+			GUARD_GOTO(sm_save(&s, re.ops, re.n));
 	} else {
-		GUARD_GOTO(sm_save(&s, NULL, 0));
+		GUARD_GOTO(sm_save(&s, re.ops, re.n));
 	}
 	sm_unlock();
 	locked = false;
@@ -589,6 +603,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 out:
 	if (locked)
 		sm_unlock();
+	sm_reencrypt_release(&re);
 	sm_secret_release(&s);
 	kbuf_release(&bin);
 	return rc;
@@ -716,8 +731,12 @@ k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *ou
 				      "VersionStages", json_object_get(v, "Stages"));
 		copy_member(e, v, "CreatedDate");
 		copy_member(e, v, "LastAccessedDate");
+		/* A re-encrypted version is under its new key and its previous one. */
 		const char *ka = json_string_value(json_object_get(v, "KmsKeyArn"));
-		if (ka != NULL)
+		const char *pka = json_string_value(json_object_get(v, "PreviousKmsKeyArn"));
+		if (ka != NULL && pka != NULL)
+			json_object_set_new(e, "KmsKeyIds", json_pack("[s, s]", ka, pka));
+		else if (ka != NULL)
 			json_object_set_new(e, "KmsKeyIds", json_pack("[s]", ka));
 		json_array_append_new(arr, e);
 	}

@@ -373,6 +373,50 @@ out:
 }
 
 /*
+ * The version RotateImmediately=false's test runs on: AWSPENDING on a copy
+ * of the AWSCURRENT value (no value if the secret has none), saved with
+ * the secret's other changes and `extra` in one apply.
+ */
+static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
+				     const struct storage_op *extra, size_t n_extra)
+{
+	json_t *versions = sm_versions(s);
+	if (json_object_get(versions, vid) != NULL)
+		return api_fail(c, K_E_SM_EXISTS,
+				"A version with the ClientRequestToken %s already exists.", vid);
+	json_object_set_new(s->doc, "KinkoRotationStatus",
+			    json_pack("{s:s, s:s, s:I, s:b}", "VersionId", vid, "Status", "InProgress",
+				      "Date", (json_int_t)c->now, "Test", 1));
+	/*
+	 * The version is marked as the test's: a rotation that starts meanwhile
+	 * takes AWSPENDING from it rather than wait for it.
+	 */
+	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
+	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
+	json_t *tv = json_pack("{s:[], s:b, s:b, s:I, s:I}", "Stages", "NoValue", 1, "RotationTest",
+			       1, "CreatedDate", (json_int_t)c->now, "Seq", seq);
+	if (tv == NULL || json_object_set_new(versions, vid, tv) != 0)
+		return K_E_INTERNAL;
+	const char *cur = sm_stage_owner(s, "AWSCURRENT");
+	json_t *cv = cur ? json_object_get(versions, cur) : NULL;
+	if (cv == NULL || json_is_true(json_object_get(cv, "NoValue"))) {
+		sm_stage_move(s, "AWSPENDING", vid);
+		return sm_save(s, extra, n_extra);
+	}
+	struct kbuf val;
+	kbuf_init(&val, SM_MAX_VALUE);
+	bool binary = false, created = false;
+	json_t *stages = json_pack("[s]", "AWSPENDING");
+	k_status rc = stages ? sm_get_value(c, s, cur, &val, &binary) : K_E_INTERNAL;
+	if (rc == K_OK)
+		rc = sm_put_version_ops(c, s, vid, kbuf_slice(&val), binary, stages, extra, n_extra,
+					&created);
+	json_decref(stages);
+	kbuf_release(&val); /* wiped */
+	return rc;
+}
+
+/*
  * RotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html).
  * "RotateImmediately: Specifies whether to rotate the secret immediately
  * or wait until the next scheduled rotation window." The rotation itself
@@ -424,8 +468,9 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 	 */
 	const char *pending = sm_stage_owner(&s, "AWSPENDING");
 	json_t *versions = sm_versions(&s);
-	if (now && pending != NULL && strcmp(pending, vid) != 0 &&
-	    !sm_version_has_stage(json_object_get(versions, pending), "AWSCURRENT")) {
+	json_t *pv = pending ? json_object_get(versions, pending) : NULL;
+	if (pending != NULL && strcmp(pending, vid) != 0 && !sm_version_has_stage(pv, "AWSCURRENT") &&
+	    !json_is_true(json_object_get(pv, "RotationTest"))) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
 			      "A previous rotation isn't complete. That rotation will be reattempted.");
 		goto out;
@@ -480,17 +525,31 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 				    json_pack("{s:s, s:s, s:I}", "VersionId", vid, "Status",
 					      "InProgress", "Date", (json_int_t)c->now));
 	}
-	GUARD_GOTO(sm_save(&s, &op, n_ops));
+	if (!now) {
+		/*
+		 * "If you set RotateImmediately to false, Secrets Manager tests the
+		 * rotation configuration by running the testSecret step of the
+		 * Lambda rotation function. The test creates an AWSPENDING version
+		 * of the secret and then removes it." (API_RotateSecret) The test
+		 * version holds a copy of AWSCURRENT's value, so that testSecret
+		 * (which reads AWSPENDING) tests the credentials in use; the
+		 * configuration, the schedule and the copy are saved in one apply.
+		 */
+		GUARD_GOTO(reserve_test_version(c, &s, vid, n_ops ? &op : NULL, n_ops));
+	} else {
+		GUARD_GOTO(sm_save(&s, &op, n_ops));
+	}
 	snprintf(name, sizeof name, "%s", sm_name(&s));
 	snprintf(arn_lambda, sizeof arn_lambda, "%s", fn);
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
 	json_object_set_new(out, "Name", json_string(name));
-	if (now)
-		json_object_set_new(out, "VersionId", json_string(vid));
+	json_object_set_new(out, "VersionId", json_string(vid));
 	sm_unlock();
 	sm_secret_release(&s);
 	if (now)
 		GUARD(sm_rotation_start(c, name, vid, arn_lambda));
+	else
+		GUARD(sm_rotation_test_start(c, name, vid, arn_lambda));
 	return K_OK;
 out:
 	sm_unlock();

@@ -434,40 +434,28 @@ void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n
 }
 
 /*
- * The decrypting half. The KMS key named in the record must still be
- * usable: "DecryptionFailure: Secrets Manager can't decrypt the protected
- * secret text using the provided KMS key." A disabled key, a key pending
- * deletion or a deleted key all end here.
+ * Decrypts one encryption of a value: a record, or the "Previous" member
+ * that keeps it under the key it had before KmsKeyId changed. The KMS key
+ * named must still be usable: "DecryptionFailure: Secrets Manager can't
+ * decrypt the protected secret text using the provided KMS key." A
+ * disabled key, a key pending deletion or a deleted key all end here.
  */
-k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
-		      struct kbuf *out, bool *binary)
+static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+			   json_t *r, struct kbuf *out)
 {
-	char id[200];
-	sm_value_id(s, vid, id, sizeof id);
-	struct kbuf rec, canon, wrapped_dk, blob, dkbuf;
-	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	struct kbuf canon, wrapped_dk, blob, dkbuf;
 	kbuf_init(&canon, 4096);
 	kbuf_init(&wrapped_dk, 1024);
 	kbuf_init(&blob, 2 * SM_MAX_VALUE);
 	kbuf_init(&dkbuf, 64);
-	json_t *r = NULL;
 	struct kms_key *k = NULL;
 	struct ksecret *dk = NULL;
 	struct crypto_blob b1, b2;
-	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
-	if (rc == K_E_NOT_FOUND) {
-		rc = api_fail(c, K_E_SM_NOT_FOUND,
-			      "Secrets Manager can't find the specified secret value for VersionId: %s",
-			      vid);
-		goto out;
-	}
-	GUARD_GOTO(rc);
-	r = json_loadb((const char *)rec.ptr, rec.len, 0, NULL);
+	k_status rc = K_OK;
 	const char *kid = json_string_value(json_object_get(r, "KeyId"));
 	const char *dk64 = json_string_value(json_object_get(r, "DataKey"));
 	const char *v64 = json_string_value(json_object_get(r, "Value"));
 	ENSURE_GOTO(kid != NULL && dk64 != NULL && v64 != NULL, K_E_INTERNAL);
-	*binary = json_is_true(json_object_get(r, "Binary"));
 	const char *kns = json_string_value(json_object_get(r, "KeyNs"));
 	rc = kms_key_get(kns ? kns : s->ns, kid, &k);
 	if (rc == K_E_NOT_FOUND) {
@@ -514,15 +502,190 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	ENSURE_GOTO(crypto_sym_decrypt(dk, &b2, kbuf_slice(&canon), out) == K_OK,
 		    K_E_SM_DECRYPTION_FAILURE);
 out:
-	json_decref(r);
 	kms_key_unref(k);
 	ksecret_free(dk);
-	kbuf_release(&rec);
 	kbuf_release(&canon);
 	kbuf_release(&wrapped_dk);
 	kbuf_release(&blob);
 	kbuf_release(&dkbuf);
 	return rc;
+}
+
+/*
+ * "Secrets Manager keeps all existing versions encrypted with the previous
+ * key. That means you can decrypt AWSCURRENT, AWSPENDING, and AWSPREVIOUS
+ * versions with the previous key or the new key."
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html)
+ * A re-encrypted record is tried under its current key first, then under
+ * the previous one; when both fail, the first key's error is reported.
+ */
+k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+		      struct kbuf *out, bool *binary)
+{
+	char id[200];
+	sm_value_id(s, vid, id, sizeof id);
+	struct kbuf rec, first;
+	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	kbuf_init(&first, 2048);
+	json_t *r = NULL;
+	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
+	if (rc == K_E_NOT_FOUND) {
+		rc = api_fail(c, K_E_SM_NOT_FOUND,
+			      "Secrets Manager can't find the specified secret value for VersionId: %s",
+			      vid);
+		goto out;
+	}
+	GUARD_GOTO(rc);
+	r = json_loadb((const char *)rec.ptr, rec.len, 0, NULL);
+	ENSURE_GOTO(r != NULL, K_E_INTERNAL);
+	*binary = json_is_true(json_object_get(r, "Binary"));
+	rc = open_value(c, s, vid, r, out);
+	json_t *prev = json_object_get(r, "Previous");
+	if ((rc == K_E_SM_DECRYPTION_FAILURE || rc == K_E_ACCESS_DENIED) && json_is_object(prev)) {
+		if (kbuf_append(&first, c->err_msg.ptr, c->err_msg.len) != K_OK)
+			kbuf_reset(&first);
+		kbuf_reset(out);
+		if (open_value(c, s, vid, prev, out) == K_OK) {
+			kbuf_reset(&c->err_msg);
+			rc = K_OK;
+		} else {
+			kbuf_reset(out);
+			kbuf_reset(&c->err_msg);
+			if (kbuf_append(&c->err_msg, first.ptr, first.len) != K_OK)
+				kbuf_reset(&c->err_msg);
+		}
+	}
+out:
+	json_decref(r);
+	kbuf_release(&rec);
+	kbuf_release(&first);
+	return rc;
+}
+
+/*
+ * UpdateSecret's KmsKeyId: "When you change the encryption key, Secrets
+ * Manager re-encrypts AWSCURRENT, AWSPENDING, and AWSPREVIOUS versions with
+ * the new key. To avoid locking you out of the secret, Secrets Manager
+ * keeps all existing versions encrypted with the previous key. ... If you
+ * don't have kms:Decrypt permission to the previous key, when you change
+ * the encryption key, Secrets Manager can't decrypt the secret versions to
+ * reencrypt them. In this case, the existing versions aren't reencrypted."
+ * and "If you disable the previous encryption key, you will not be able to
+ * decrypt any secret versions except AWSCURRENT, AWSPENDING, and
+ * AWSPREVIOUS."
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html)
+ *
+ * Each labelled version is sealed anew under the secret's (new) key and
+ * its record keeps the old encryption as "Previous". All or nothing: if
+ * the caller cannot decrypt one of them (DecryptionFailure, no
+ * kms:Decrypt), none is re-encrypted and *skipped is set; if the new key
+ * cannot encrypt (EncryptionFailure) the error is returned. The ops are
+ * applied by the caller together with the secret document.
+ */
+k_status sm_reencrypt(struct api_ctx *c, struct sm_secret *s, struct sm_reencrypt *re,
+		      bool *skipped)
+{
+	static const char *const labels[] = {"AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"};
+	memset(re, 0, sizeof *re);
+	*skipped = false;
+	json_t *versions = sm_versions(s);
+	const char *vids[3];
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) {
+		const char *vid = sm_stage_owner(s, labels[i]);
+		json_t *v = vid ? json_object_get(versions, vid) : NULL;
+		bool seen = false;
+		for (size_t k = 0; k < n && vid != NULL; k++)
+			seen = seen || strcmp(vids[k], vid) == 0;
+		if (v != NULL && !seen && !json_is_true(json_object_get(v, "NoValue")))
+			vids[n++] = vid;
+	}
+	char new_arn[160] = "";
+	if (n > 0) {
+		struct kms_key *k = NULL;
+		GUARD(encryption_key(c, s, &k));
+		snprintf(new_arn, sizeof new_arn, "%s", k->arn);
+		kms_key_unref(k);
+	}
+	struct kbuf rec, val;
+	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	kbuf_init(&val, SM_MAX_VALUE);
+	json_t *old = NULL, *fresh = NULL;
+	char *text = NULL;
+	k_status rc = K_OK;
+	for (size_t i = 0; i < n; i++) {
+		kbuf_reset(&rec);
+		kbuf_reset(&val);
+		json_decref(old);
+		old = NULL;
+		sm_value_id(s, vids[i], re->ids[re->n], sizeof re->ids[re->n]);
+		GUARD_GOTO(storage_get(sm_store(), "secretvalue", s->ns, re->ids[re->n], &rec, NULL));
+		old = json_loadb((const char *)rec.ptr, rec.len, 0, NULL);
+		ENSURE_GOTO(old != NULL, K_E_INTERNAL);
+		const char *old_arn = json_string_value(json_object_get(old, "KeyArn"));
+		if (old_arn != NULL && strcmp(old_arn, new_arn) == 0)
+			continue; /* already under the new key */
+		bool binary = false;
+		rc = sm_get_value(c, s, vids[i], &val, &binary);
+		if (rc == K_E_SM_DECRYPTION_FAILURE || rc == K_E_ACCESS_DENIED) {
+			kbuf_reset(&c->err_msg);
+			*skipped = true;
+			rc = K_OK;
+			goto out;
+		}
+		GUARD_GOTO(rc);
+		char sealed_arn[160];
+		GUARD_GOTO(sm_seal_value(c, s, vids[i], kbuf_slice(&val), binary, &text, sealed_arn,
+					 sizeof sealed_arn));
+		fresh = json_loads(text, 0, NULL);
+		kjson_free(text);
+		text = NULL;
+		ENSURE_GOTO(fresh != NULL, K_E_INTERNAL);
+		json_t *prev = json_object();
+		ENSURE_GOTO(prev != NULL, K_E_INTERNAL);
+		static const char *const kept[] = {"KeyId", "KeyNs", "KeyArn", "DataKey", "Value"};
+		for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) {
+			json_t *m = json_object_get(old, kept[k]);
+			if (m != NULL)
+				json_object_set(prev, kept[k], m);
+		}
+		json_object_set_new(fresh, "Previous", prev);
+		re->records[re->n] = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(fresh);
+		fresh = NULL;
+		ENSURE_GOTO(re->records[re->n] != NULL, K_E_INTERNAL);
+		re->ops[re->n] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue",
+						     .ns = s->ns, .id = re->ids[re->n],
+						     .doc = kslice_cstr(re->records[re->n]),
+						     .expect = STORAGE_ANY};
+		snprintf(re->vids[re->n], sizeof re->vids[re->n], "%s", vids[i]);
+		snprintf(re->old_arns[re->n], sizeof re->old_arns[re->n], "%s",
+			 old_arn ? old_arn : "");
+		re->n++;
+	}
+	/* Every record is ready: the versions' metadata follows. */
+	for (size_t i = 0; i < re->n; i++) {
+		json_t *v = json_object_get(versions, re->vids[i]);
+		json_object_set_new(v, "KmsKeyArn", json_string(new_arn));
+		if (re->old_arns[i][0] != 0)
+			json_object_set_new(v, "PreviousKmsKeyArn", json_string(re->old_arns[i]));
+	}
+out:
+	if (rc != K_OK || *skipped)
+		sm_reencrypt_release(re);
+	json_decref(old);
+	json_decref(fresh);
+	kjson_free(text);
+	kbuf_release(&rec);
+	kbuf_release(&val);
+	return rc;
+}
+
+void sm_reencrypt_release(struct sm_reencrypt *re)
+{
+	for (size_t i = 0; i < re->n; i++)
+		kjson_free(re->records[i]);
+	memset(re, 0, sizeof *re);
 }
 
 /* Versions in creation order (by their sequence number), oldest first. */
@@ -599,6 +762,13 @@ static k_status same_value(struct api_ctx *c, const struct sm_secret *s, const c
 k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 			struct kslice value, bool binary, json_t *stages, bool *created)
 {
+	return sm_put_version_ops(c, s, vid, value, binary, stages, NULL, 0, created);
+}
+
+k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *vid,
+			    struct kslice value, bool binary, json_t *stages,
+			    const struct storage_op *extra, size_t n_extra, bool *created)
+{
 	*created = false;
 	json_t *versions = sm_versions(s);
 	json_t *existing = json_object_get(versions, vid);
@@ -652,7 +822,7 @@ k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 	GUARD_GOTO(trim_versions(c, s, gone));
 	size_t n = json_array_size(gone) + 1;
 	ids = calloc(n, sizeof *ids);
-	ops = calloc(n, sizeof *ops);
+	ops = calloc(n + n_extra, sizeof *ops);
 	ENSURE_GOTO(ids != NULL && ops != NULL, K_E_INTERNAL);
 	sm_value_id(s, vid, ids[0], sizeof ids[0]);
 	ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue", .ns = s->ns,
@@ -662,7 +832,9 @@ k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 		ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue", .ns = s->ns,
 					     .id = ids[i], .expect = STORAGE_ANY};
 	}
-	GUARD_GOTO(sm_save(s, ops, n));
+	for (i = 0; i < n_extra; i++)
+		ops[n + i] = extra[i];
+	GUARD_GOTO(sm_save(s, ops, n + n_extra));
 	*created = true;
 out:
 	free(ids);

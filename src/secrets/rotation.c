@@ -12,11 +12,13 @@
  * It gets the same event a rotation Lambda gets,
  *   {"SecretId": ARN, "ClientRequestToken": VERSION, "Step": STEP}
  * (on standard input for an executable, as the POST body for an
- * endpoint), and an executable gets credentials to call kinko back in its
- * environment, as a Lambda gets its role's: AWS_ACCESS_KEY_ID,
+ * endpoint), and credentials to call kinko back, as a Lambda gets its
+ * role's: an executable in its environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_REGION, and the endpoint in
- * AWS_ENDPOINT_URL, SECRETS_MANAGER_ENDPOINT and KINKO_ENDPOINT.
- * Exit status 0 (or HTTP 2xx) is success.
+ * AWS_ENDPOINT_URL, SECRETS_MANAGER_ENDPOINT and KINKO_ENDPOINT), an
+ * endpoint on this machine in X-Kinko-* request headers (run_url).
+ * Exit status 0 (or HTTP 2xx) is success. RotateImmediately=false runs
+ * the testSecret step alone (finish_test).
  *
  * Each rotation runs on a thread of its own, so RotateSecret answers at
  * once, as AWS's does. A failed step leaves the labels where the function
@@ -24,9 +26,11 @@
  * outcome is recorded in the secret (DescribeSecret's
  * KinkoRotationStatus) and in the log, without any secret value.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -375,6 +379,7 @@ struct rot_job {
 	char arn[700];
 	char token[80];
 	char fn[2100];
+	bool test; /* RotateImmediately=false: testSecret only */
 };
 
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
@@ -408,16 +413,16 @@ static void env_free(struct envlist *e)
 }
 
 /*
- * The credentials the function gets: the identity named by the entry's
- * access_key_id (dev mode: "test"), which must belong to the secret's
- * account — a Lambda's role is in the account that owns the function.
- * The secret key leaves the identity table only into the child's
- * environment block, which is wiped after the spawn.
+ * The identity whose credentials the function gets: the one named by the
+ * entry's access_key_id (dev mode: "test"), which must belong to the
+ * secret's account — a Lambda's role is in the account that owns the
+ * function. *named tells whether the entry named it.
  */
-static k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
-			     struct kbuf *msg)
+static k_status function_identity(const struct rot_job *j, const json_t *entry, const char **ak_out,
+				  const struct ksecret **sk_out, bool *named, struct kbuf *msg)
 {
 	const char *ak = json_string_value(json_object_get(entry, "access_key_id"));
+	*named = ak != NULL;
 	if (ak == NULL)
 		ak = "test";
 	const struct identity *id = NULL;
@@ -432,7 +437,22 @@ static k_status function_env(const struct rot_job *j, const json_t *entry, struc
 		kbuf_note(msg, "the access key %s of the rotation function belongs to another account", ak);
 		return K_E_SM_INVALID_REQUEST;
 	}
-	const struct ksecret *sk = identity_secret(id);
+	*ak_out = ak;
+	*sk_out = identity_secret(id);
+	return K_OK;
+}
+
+/*
+ * An executable's environment. The secret key leaves the identity table
+ * only into the child's environment block, which is wiped after the spawn.
+ */
+static k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
+			     struct kbuf *msg)
+{
+	const char *ak = NULL;
+	const struct ksecret *sk = NULL;
+	bool named;
+	GUARD(function_identity(j, entry, &ak, &sk, &named, msg));
 	env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin", 28);
 	env_add(e, "LANG", "C.UTF-8", 7);
 	env_add(e, "AWS_ACCESS_KEY_ID", ak, strlen(ak));
@@ -537,22 +557,106 @@ static k_status run_command(const struct rot_job *j, const json_t *entry, const 
 	return K_E_SM_INTERNAL;
 }
 
-/* POSTs the event to an http:// endpoint; a 2xx answer is success. */
-static k_status run_url(const json_t *entry, const char *event, struct kbuf *msg)
+/*
+ * The parts of an http:// URL: host (an IPv6 literal without its
+ * brackets), port (80 by default), the host[:port] text for the Host
+ * header, and the path ("/" by default).
+ */
+static bool parse_url(const char *url, char *host, size_t hn, char *port, size_t pn, char *hostport,
+		      size_t hpn, const char **path)
+{
+	if (url == NULL || strncmp(url, "http://", 7) != 0)
+		return false;
+	const char *hp = url + 7;
+	const char *slash = strchr(hp, '/');
+	size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
+	*path = slash ? slash : "/";
+	if (hl == 0 || hl >= hpn)
+		return false;
+	snprintf(hostport, hpn, "%.*s", (int)hl, hp);
+	const char *h = hp, *colon;
+	size_t n;
+	if (hp[0] == '[') {
+		const char *close = memchr(hp, ']', hl);
+		if (close == NULL)
+			return false;
+		h = hp + 1;
+		n = (size_t)(close - h);
+		colon = close + 1 < hp + hl && close[1] == ':' ? close + 1 : NULL;
+	} else {
+		colon = memchr(hp, ':', hl);
+		n = colon ? (size_t)(colon - hp) : hl;
+	}
+	size_t portlen = colon ? hl - (size_t)(colon + 1 - hp) : 0;
+	if (n == 0 || n >= hn || portlen >= pn)
+		return false;
+	snprintf(host, hn, "%.*s", (int)n, h);
+	if (colon != NULL)
+		snprintf(port, pn, "%.*s", (int)portlen, colon + 1);
+	else
+		snprintf(port, pn, "80");
+	return true;
+}
+
+/* True if the socket is connected to this machine (127.0.0.0/8 or ::1). */
+static bool peer_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in a;
+		memcpy(&a, &ss, sizeof a);
+		return (ntohl(a.sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 a;
+		memcpy(&a, &ss, sizeof a);
+		return IN6_IS_ADDR_LOOPBACK(&a.sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static bool send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/*
+ * POSTs the event to an http:// endpoint; a 2xx answer is success. The
+ * body is exactly the Lambda event; the credentials a Lambda would get
+ * from its role travel in headers — X-Kinko-Access-Key-Id,
+ * X-Kinko-Secret-Access-Key — with X-Kinko-Region and X-Kinko-Endpoint.
+ * A secret key never crosses the network in clear text: the credential
+ * headers are sent only over a connection whose peer is this machine
+ * (127.0.0.0/8, ::1), whatever the URL's host name resolved to. An entry
+ * that names an access_key_id for another host is refused when the
+ * configuration is loaded (config/functions.c), and here again if a name
+ * resolves elsewhere; without access_key_id such an endpoint gets the
+ * event alone and holds its own credentials.
+ */
+static k_status run_url(const struct rot_job *j, const json_t *entry, const char *event,
+			struct kbuf *msg)
 {
 	const char *url = json_string_value(json_object_get(entry, "url"));
-	char host[256], port[8] = "80";
-	const char *hp = url + 7;
-	const char *path = strchr(hp, '/');
-	size_t hl = path ? (size_t)(path - hp) : strlen(hp);
-	if (path == NULL)
-		path = "/";
-	const char *colon = memchr(hp, ':', hl);
-	if (colon != NULL) {
-		snprintf(port, sizeof port, "%.*s", (int)(hl - (size_t)(colon - hp) - 1), colon + 1);
-		hl = (size_t)(colon - hp);
+	char host[256], port[8], hostport[300];
+	const char *path;
+	if (!parse_url(url, host, sizeof host, port, sizeof port, hostport, sizeof hostport, &path)) {
+		kbuf_note(msg, "bad url %s", url ? url : "");
+		return K_E_SM_INVALID_REQUEST;
 	}
-	snprintf(host, sizeof host, "%.*s", (int)hl, hp);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
 		kbuf_note(msg, "cannot resolve %s", host);
@@ -566,14 +670,65 @@ static k_status run_url(const json_t *entry, const char *event, struct kbuf *msg
 	}
 	bool ok = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
 	freeaddrinfo(ai);
-	struct kbuf req;
-	kbuf_init(&req, 8192);
-	k_status rc = K_E_SM_INTERNAL;
-	if (ok && kbuf_appendf(&req,
-			       "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-			       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			       path, host, strlen(event), event) == K_OK &&
-	    send(fd, req.ptr, req.len, MSG_NOSIGNAL) == (ssize_t)req.len) {
+	if (!ok) {
+		kbuf_note(msg, "cannot reach %s", url);
+		if (fd >= 0)
+			close(fd);
+		return K_E_SM_INTERNAL;
+	}
+	const char *ak = NULL;
+	const struct ksecret *sk = NULL;
+	bool named = false;
+	struct kbuf why;
+	kbuf_init(&why, 512);
+	k_status rc = K_OK;
+	if (peer_is_loopback(fd)) {
+		rc = function_identity(j, entry, &ak, &sk, &named, &why);
+		/* Without a named identity the endpoint may hold its own. */
+		if (rc != K_OK && !named) {
+			ak = NULL;
+			sk = NULL;
+			rc = K_OK;
+		}
+	} else if (json_object_get(entry, "access_key_id") != NULL) {
+		kbuf_note(&why, "%s is not a loopback endpoint: kinko sends credentials over http only to this machine",
+			  url);
+		rc = K_E_SM_INVALID_REQUEST;
+	}
+	if (rc != K_OK) {
+		kbuf_note(msg, "%s", kbuf_cstr(&why));
+		kbuf_release(&why);
+		close(fd);
+		return rc;
+	}
+	kbuf_release(&why);
+	struct kbuf head;
+	kbuf_init(&head, 8192);
+	rc = K_E_SM_INTERNAL;
+	if (kbuf_appendf(&head,
+			 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\nX-Kinko-Region: %s\r\n"
+			 "X-Kinko-Endpoint: %s\r\n",
+			 path, hostport, strlen(event), j->region, endpoint) != K_OK) {
+		kbuf_release(&head);
+		close(fd);
+		return K_E_INTERNAL;
+	}
+	ok = send_all(fd, head.ptr, head.len);
+	kbuf_release(&head);
+	if (ok && sk != NULL) {
+		/* The secret key is copied only into this stack buffer, wiped at once. */
+		char cred[1024];
+		for (size_t i = 0; i < ksecret_len(sk); i++)
+			ok = ok && ksecret_cbytes(sk)[i] > 0x20 && ksecret_cbytes(sk)[i] < 0x7f;
+		int n = !ok ? -1 : snprintf(cred, sizeof cred,
+				 "X-Kinko-Access-Key-Id: %s\r\nX-Kinko-Secret-Access-Key: %.*s\r\n", ak,
+				 (int)ksecret_len(sk), (const char *)ksecret_cbytes(sk));
+		ok = n > 0 && (size_t)n < sizeof cred && send_all(fd, cred, (size_t)n);
+		OPENSSL_cleanse(cred, sizeof cred);
+	}
+	ok = ok && send_all(fd, "\r\n", 2) && send_all(fd, event, strlen(event));
+	if (ok) {
 		char line[64] = {0};
 		ssize_t n = recv(fd, line, sizeof line - 1, 0);
 		int code = 0;
@@ -586,9 +741,7 @@ static k_status run_url(const json_t *entry, const char *event, struct kbuf *msg
 	} else {
 		kbuf_note(msg, "cannot reach %s", url);
 	}
-	kbuf_release(&req);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return rc;
 }
 
@@ -605,7 +758,7 @@ static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *m
 	json_decref(ev);
 	if (text == NULL)
 		return K_E_INTERNAL;
-	k_status rc = json_object_get(entry, "url") ? run_url(entry, text, msg)
+	k_status rc = json_object_get(entry, "url") ? run_url(j, entry, text, msg)
 						    : run_command(j, entry, text, msg);
 	kjson_free(text);
 	return rc;
@@ -708,12 +861,83 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 	}
 }
 
+/*
+ * The end of RotateImmediately=false's test: "The test creates an
+ * AWSPENDING version of the secret and then removes it." The version goes
+ * (label, metadata and value) unless something else labelled it
+ * meanwhile; the rotation configuration stays as RotateSecret set it,
+ * whatever the outcome, which is recorded as KinkoRotationStatus with
+ * "Test": true and logged. Nothing else changes: no LastRotatedDate, no
+ * new schedule.
+ */
+static void finish_test(const struct rot_job *j, bool ok, const char *why)
+{
+	struct sm_secret s;
+	int64_t now = kclock_now();
+	sm_lock();
+	if (sm_load(j->ns, j->name, &s) != K_OK || strcmp(sm_arn(&s), j->arn) != 0) {
+		sm_unlock();
+		sm_secret_release(&s);
+		LOG_WARN("rotation test of secret %s: the secret is gone", j->arn);
+		return;
+	}
+	json_t *versions = sm_versions(&s);
+	json_t *v = json_object_get(versions, j->token);
+	struct storage_op del;
+	char id[200];
+	size_t n_ops = 0;
+	if (v != NULL) {
+		sm_stage_remove(v, "AWSPENDING");
+		if (json_array_size(json_object_get(v, "Stages")) == 0) {
+			if (!json_is_true(json_object_get(v, "NoValue"))) {
+				sm_value_id(&s, j->token, id, sizeof id);
+				del = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
+							  .ns = s.ns, .id = id, .expect = STORAGE_ANY};
+				n_ops = 1;
+			}
+			json_object_del(versions, j->token);
+		}
+	}
+	json_t *st = json_pack("{s:s, s:s, s:I, s:b}", "VersionId", j->token, "Status",
+			       ok ? "Succeeded" : "Failed", "Date", (json_int_t)now, "Test", 1);
+	if (!ok) {
+		json_object_set_new(st, "Step", json_string("testSecret"));
+		json_object_set_new(st, "Message", json_string(why));
+		LOG_WARN("rotation test of secret %s (version %s) failed at testSecret: %s", j->arn,
+			 j->token, why);
+	} else {
+		LOG_INFO("rotation test of secret %s (version %s) succeeded", j->arn, j->token);
+	}
+	/* A rotation started meanwhile owns the status. */
+	const char *sv = json_string_value(
+		json_object_get(json_object_get(s.doc, "KinkoRotationStatus"), "VersionId"));
+	if (sv == NULL || strcmp(sv, j->token) == 0)
+		json_object_set_new(s.doc, "KinkoRotationStatus", st);
+	else
+		json_decref(st);
+	k_status rc = sm_save(&s, &del, n_ops);
+	sm_unlock();
+	sm_secret_release(&s);
+	if (rc != K_OK)
+		LOG_WARN("rotation test of secret %s: cannot remove the test version (%s)", j->arn,
+			 k_status_name(rc));
+}
+
 static void *job_main(void *arg)
 {
 	struct rot_job *j = arg;
 	const char *failed = NULL;
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
+	if (j->test) {
+		LOG_INFO("rotation test of secret %s: testSecret", j->arn);
+		bool ok = invoke(j, "testSecret", &msg) == K_OK;
+		finish_test(j, ok, msg.len ? kbuf_cstr(&msg) : "the rotation function failed");
+		kbuf_release(&msg);
+		free(j);
+		atomic_fetch_sub(&running, 1);
+		return NULL;
+	}
 	(void)sm_service_event(j->account, j->region, j->arn, "RotationStarted");
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		kbuf_reset(&msg);
@@ -730,8 +954,8 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *token,
-			   const char *lambda_arn)
+static k_status start_job(struct api_ctx *c, const char *name, const char *token,
+			  const char *lambda_arn, bool test)
 {
 	struct rot_job *j = calloc(1, sizeof *j);
 	ENSURE(j != NULL, K_E_INTERNAL);
@@ -748,6 +972,7 @@ k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *toke
 	snprintf(j->arn, sizeof j->arn, "%s", sm_arn(&s));
 	snprintf(j->token, sizeof j->token, "%s", token);
 	snprintf(j->fn, sizeof j->fn, "%s", lambda_arn);
+	j->test = test;
 	sm_secret_release(&s);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -762,6 +987,18 @@ k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *toke
 		return K_E_SM_INTERNAL;
 	}
 	return K_OK;
+}
+
+k_status sm_rotation_start(struct api_ctx *c, const char *name, const char *token,
+			   const char *lambda_arn)
+{
+	return start_job(c, name, token, lambda_arn, false);
+}
+
+k_status sm_rotation_test_start(struct api_ctx *c, const char *name, const char *token,
+				const char *lambda_arn)
+{
+	return start_job(c, name, token, lambda_arn, true);
 }
 
 /* ---- scheduled work ------------------------------------------------------ */
