@@ -373,10 +373,20 @@ struct sigv4_slot {
 	char service[SIGV4_MAX_SERVICE + 1];
 };
 
+/*
+ * Everything a thread needs to verify a signature without allocating or
+ * fetching anything per request: the fetched algorithms, one digest and
+ * one HMAC context that every hash and MAC reuses (reinitialised, never
+ * copied), and scratch buffers for the canonical request and the string
+ * to sign.
+ */
 struct sigv4_tls {
 	EVP_MAC *mac;
-	EVP_MAC_CTX *hmac_template; /* HMAC with SHA-256 selected, no key */
+	EVP_MAC_CTX *hmac;          /* HMAC with SHA-256 selected; rekeyed for each MAC */
 	EVP_MD *sha256;
+	EVP_MD_CTX *md;             /* reinitialised for each SHA-256 */
+	struct kbuf creq;           /* canonical request, sigv4_verify() */
+	struct kbuf sts;            /* string to sign, sigv4_verify() */
 	struct ksecret *keys;       /* SIGV4_CACHE_SLOTS x struct sigv4_slot_secret */
 	struct sigv4_slot slots[SIGV4_CACHE_SLOTS];
 	uint64_t tick;
@@ -388,14 +398,34 @@ static pthread_key_t tls_key;
 static bool tls_key_ready;
 static _Thread_local struct sigv4_tls *tls_self;
 
+/* A context for HMAC with SHA-256 selected, no key yet; NULL on failure. */
+static EVP_MAC_CTX *hmac_ctx_new(EVP_MAC *mac)
+{
+	/* OSSL_PARAM wants a mutable string; OpenSSL only reads it. */
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_CTX *c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+	if (c != NULL && EVP_MAC_CTX_set_params(c, params) != 1) {
+		EVP_MAC_CTX_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
 static void tls_free(struct sigv4_tls *t)
 {
 	if (t == NULL)
 		return;
 	ksecret_free(t->keys); /* wipes every cached signing key */
-	EVP_MAC_CTX_free(t->hmac_template);
+	EVP_MAC_CTX_free(t->hmac); /* wipes the keyed states */
 	EVP_MAC_free(t->mac);
+	EVP_MD_CTX_free(t->md);
 	EVP_MD_free(t->sha256);
+	kbuf_release(&t->creq);
+	kbuf_release(&t->sts);
 	OPENSSL_cleanse(t, sizeof *t);
 	free(t);
 }
@@ -427,17 +457,14 @@ static struct sigv4_tls *tls_get(void)
 	struct sigv4_tls *t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return NULL;
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
+	kbuf_init(&t->creq, SIGV4_MAX_CANONICAL_REQUEST);
+	kbuf_init(&t->sts, SIGV4_MAX_STRING_TO_SIGN);
 	t->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	t->hmac_template = t->mac != NULL ? EVP_MAC_CTX_new(t->mac) : NULL;
+	t->hmac = hmac_ctx_new(t->mac);
+	t->md = EVP_MD_CTX_new();
 	t->keys = ksecret_new(sizeof(struct sigv4_slot_secret) * SIGV4_CACHE_SLOTS);
-	if (t->sha256 == NULL || t->hmac_template == NULL || t->keys == NULL ||
-	    EVP_MAC_CTX_set_params(t->hmac_template, params) != 1 ||
+	if (t->sha256 == NULL || t->hmac == NULL || t->md == NULL || t->keys == NULL ||
 	    pthread_setspecific(tls_key, t) != 0) {
 		tls_free(t);
 		return NULL;
@@ -469,37 +496,59 @@ void sigv4_cache_stats_get(struct sigv4_cache_stats *out)
 	*out = tls_self->stats;
 }
 
+/*
+ * SHA-256 on the thread's digest context. EVP_DigestInit_ex2 with the
+ * prefetched SHA-256 resets it, so no context is created or freed and no
+ * algorithm is looked up per hash (the one-shot EVP_Digest does both).
+ * The digest's final step wipes its input block.
+ */
 static k_status sha256(struct sigv4_tls *t, const void *p, size_t n, uint8_t out[32])
 {
 	unsigned int outl = 0;
 	if (p == NULL)
 		p = "";
-	if (EVP_Digest(p, n, out, &outl, t->sha256, NULL) != 1 || outl != 32)
+	if (EVP_DigestInit_ex2(t->md, t->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(t->md, p, n) != 1 || EVP_DigestFinal_ex(t->md, out, &outl) != 1 ||
+	    outl != 32)
 		return K_E_INTERNAL;
 	return K_OK;
 }
 
 /*
- * HMAC-SHA256 on a copy of the keyless template: the copy is keyed, used
- * once and freed, and freeing an OpenSSL MAC context wipes the keyed
- * digest states, so the key leaves nothing behind in OpenSSL's heap.
+ * HMAC-SHA256 on the thread's HMAC context: EVP_MAC_init with a key
+ * replaces the previous key and state, so one context serves every MAC.
+ * The key must not be empty (a NULL key would mean "keep the last one");
+ * SigV4's keys never are. The caller calls hmac_scrub() when done.
  */
 static k_status hmac_sha256(struct sigv4_tls *t, const uint8_t *key, size_t keylen,
 			    const void *data, size_t n, uint8_t out[32])
 {
-	k_status rc = K_E_INTERNAL;
 	size_t outl = 0;
-	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(t->hmac_template);
-	if (c == NULL)
-		goto out;
-	if (EVP_MAC_init(c, key, keylen, NULL) != 1 ||
-	    EVP_MAC_update(c, data, n) != 1 ||
-	    EVP_MAC_final(c, out, &outl, 32) != 1 || outl != 32)
-		goto out;
-	rc = K_OK;
-out:
-	EVP_MAC_CTX_free(c);
-	return rc;
+	ENSURE(key != NULL && keylen > 0, K_E_INTERNAL);
+	if (t->hmac == NULL)
+		t->hmac = hmac_ctx_new(t->mac);
+	ENSURE(t->hmac != NULL, K_E_INTERNAL);
+	ENSURE(EVP_MAC_init(t->hmac, key, keylen, NULL) == 1 &&
+		       EVP_MAC_update(t->hmac, data, n) == 1 &&
+		       EVP_MAC_final(t->hmac, out, &outl, 32) == 1 && outl == 32,
+	       K_E_INTERNAL);
+	return K_OK;
+}
+
+/*
+ * Rekeys the thread's HMAC context with a fixed all-zero key, so that no
+ * state keyed with a signing key (nor OpenSSL's copy of the key) stays in
+ * OpenSSL's heap between requests: the keys live only in the ksecret
+ * cache. If that fails the context is freed instead (which wipes it) and
+ * a new one is made on next use.
+ */
+static void hmac_scrub(struct sigv4_tls *t)
+{
+	static const uint8_t zero_key[32];
+	if (t->hmac == NULL || EVP_MAC_init(t->hmac, zero_key, sizeof zero_key, NULL) == 1)
+		return;
+	EVP_MAC_CTX_free(t->hmac);
+	t->hmac = NULL;
 }
 
 /*
@@ -610,6 +659,8 @@ static k_status sign_cached(const char *access_key, const struct ksecret *secret
 			       sts.len, sig));
 out:
 	OPENSSL_cleanse(fp, sizeof fp);
+	if (t != NULL)
+		hmac_scrub(t);
 	return rc;
 }
 
@@ -1445,6 +1496,20 @@ static k_status check_freshness(const struct sigv4_auth *auth, int64_t now, stru
 	return K_E_INVALID_SIGNATURE;
 }
 
+/*
+ * Empties a per-thread scratch buffer for the next request (wiping what it
+ * held). A buffer that grew past SIGV4_SCRATCH_KEEP for an unusually large
+ * request is freed instead, so a thread does not keep it for good.
+ */
+#define SIGV4_SCRATCH_KEEP 8192
+static void scratch_done(struct kbuf *b)
+{
+	if (b->cap > SIGV4_SCRATCH_KEEP)
+		kbuf_release(b);
+	else
+		kbuf_reset(b);
+}
+
 /* A sigv4_auth that did not come from sigv4_parse() is a caller bug. */
 static bool auth_valid(const struct sigv4_auth *a)
 {
@@ -1466,12 +1531,11 @@ k_status sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *
 {
 	k_status rc = K_OK;
 	uint8_t sig[32];
-	struct kbuf creq, sts;
+	struct sigv4_tls *t = tls_get();
 
-	kbuf_init(&creq, SIGV4_MAX_CANONICAL_REQUEST);
-	kbuf_init(&sts, SIGV4_MAX_STRING_TO_SIGN);
 	memset(sig, 0, sizeof sig);
 	msg_clear(msg);
+	ENSURE_GOTO(t != NULL, K_E_INTERNAL);
 	ENSURE_GOTO(req != NULL && auth != NULL && secret_key != NULL, K_E_INTERNAL);
 	ENSURE_GOTO(auth_valid(auth), K_E_INTERNAL);
 
@@ -1483,15 +1547,17 @@ k_status sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *
 		rc = K_E_INVALID_SIGNATURE;
 		goto out;
 	}
-	GUARD_GOTO(sigv4_canonical_request(req, auth->signed_headers, &creq));
+	GUARD_GOTO(sigv4_canonical_request(req, auth->signed_headers, &t->creq));
 	GUARD_GOTO(sigv4_string_to_sign(auth->amz_date, auth->scope_date, auth->region,
-					auth->service, kbuf_slice(&creq), &sts));
+					auth->service, kbuf_slice(&t->creq), &t->sts));
 	GUARD_GOTO(sign_cached(auth->access_key, secret_key, auth->scope_date, auth->region,
-			       auth->service, kbuf_slice(&sts), sig));
+			       auth->service, kbuf_slice(&t->sts), sig));
 	ENSURE_GOTO(CRYPTO_memcmp(sig, auth->signature, sizeof sig) == 0, K_E_INVALID_SIGNATURE);
 out:
 	OPENSSL_cleanse(sig, sizeof sig);
-	kbuf_release(&creq);
-	kbuf_release(&sts);
+	if (t != NULL) {
+		scratch_done(&t->creq);
+		scratch_done(&t->sts);
+	}
 	return rc;
 }

@@ -48,10 +48,31 @@
 #define CRYPTO_WRAP_IV_LEN 12
 #define CRYPTO_WRAP_OVERHEAD (CRYPTO_WRAP_IV_LEN + CRYPTO_TAG_LEN)
 
-/* Fills p with n bytes from OpenSSL's CSPRNG. K_E_INTERNAL on failure. */
+/*
+ * Fills p with n bytes from OpenSSL's CSPRNG. K_E_INTERNAL on failure.
+ * Use it (or crypto_random_secret) for anything secret.
+ */
 K_MUST_CHECK k_status crypto_random(uint8_t *p, size_t n);
 /* A new secret of n random bytes; NULL on failure. */
 struct ksecret *crypto_random_secret(size_t n);
+
+/*
+ * Fills p with n (at most CRYPTO_NONCE_MAX) random bytes for a PUBLIC
+ * value only: a blob nonce, a GCM IV. Never for keys or anything secret.
+ * K_E_INTERNAL on failure (or n too large).
+ *
+ * The bytes come from OpenSSL's CSPRNG through a per-thread pool that one
+ * RAND_bytes call refills 4 KiB at a time, which keeps the DRBG call and
+ * its fork check off the per-request path. Each byte is served once and
+ * wiped from the pool as it is handed out. Fork-safe: a pthread_atfork
+ * child handler bumps a generation and every pool inherited from the
+ * parent is discarded before its first use in the child, so parent and
+ * child never serve the same bytes. A child made by raw clone() or
+ * syscall(SYS_fork), which skips the atfork handlers, must not call it.
+ * Each thread's pool is wiped and freed when the thread exits.
+ */
+#define CRYPTO_NONCE_MAX 64
+K_MUST_CHECK k_status crypto_nonce(uint8_t *p, size_t n);
 
 /*
  * Canonical encoding of an encryption context (a JSON object of string

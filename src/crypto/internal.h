@@ -2,8 +2,9 @@
  * internal.h — helpers shared by the files of crypto/ and by nothing else.
  *
  * The algorithm objects are fetched from OpenSSL once per process and kept
- * for its lifetime; a fetched EVP_CIPHER or EVP_KDF is immutable and may be
- * used by any number of threads at once (each call makes its own context).
+ * for its lifetime; a fetched EVP_CIPHER or EVP_MAC is immutable and may be
+ * used by any number of threads at once (each call makes its own context,
+ * or, for HKDF, uses its thread's own).
  */
 #ifndef KINKO_CRYPTO_INTERNAL_H
 #define KINKO_CRYPTO_INTERNAL_H
@@ -16,9 +17,19 @@
 
 #define CRYPTO_GCM_IV_LEN 12
 
-/* AES-256-GCM and HKDF, fetched on first use; NULL if OpenSSL lacks them. */
+/* AES-256-GCM, fetched on first use; NULL if OpenSSL lacks it. */
 const EVP_CIPHER *crypto_aes256gcm(void);
-EVP_KDF *crypto_hkdf(void);
+
+/*
+ * HKDF-SHA256 (RFC 5869, hkdf.c): okm_len bytes (1 to 255 * 32) derived
+ * from ikm with salt and info; an empty salt means 32 zero bytes, as in
+ * the RFC. The result is byte-identical to OpenSSL's EVP_KDF "HKDF" with
+ * SHA-256. Runs on the calling thread's HMAC context (no allocation or
+ * algorithm fetch per call). K_E_INTERNAL on failure, okm wiped then; the
+ * caller wipes okm after use.
+ */
+K_MUST_CHECK k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt,
+					 struct kslice info, uint8_t *okm, size_t okm_len);
 
 /*
  * AES-256-GCM encryption of pt[0..pt_len) under key/iv with AAD

@@ -9,14 +9,9 @@
 #include "crypto/crypto.h"
 #include "crypto/internal.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include "core/banned.h"
 
@@ -26,48 +21,25 @@
 /* HKDF output: the GCM key, then the GCM IV. */
 #define SYM_OKM_LEN (CRYPTO_KEY_LEN + CRYPTO_GCM_IV_LEN)
 
-/* OSSL_PARAM wants a mutable string; nothing ever writes to it. */
-static char sym_digest_name[] = "SHA256";
-
 /*
  * HKDF-SHA256(ikm = backing key, salt = nonce, info = label || header).
  * The header goes into info so that the derived key is bound to the key
  * id, the backing-key version and the format version, not only to the
- * nonce. okm is the caller's stack array; the caller wipes it.
+ * nonce. okm is the caller's stack array; the caller wipes it. The
+ * derivation runs on the thread's reused HMAC context (hkdf.c), which
+ * gives the same bytes as OpenSSL's EVP_KDF "HKDF" without its per-call
+ * context and algorithm fetches.
  */
 static k_status sym_derive(const struct ksecret *backing, const uint8_t *header,
 			   uint8_t okm[SYM_OKM_LEN])
 {
-	k_status rc = K_E_INTERNAL;
-	EVP_KDF_CTX *kctx = NULL;
 	uint8_t info[SYM_INFO_LABEL_LEN + CRYPTO_BLOB_HEADER_LEN];
-	OSSL_PARAM params[5];
-	EVP_KDF *hkdf = crypto_hkdf();
 
-	ENSURE(hkdf != NULL, K_E_INTERNAL);
 	memcpy(info, SYM_INFO_LABEL, SYM_INFO_LABEL_LEN);
 	memcpy(info + SYM_INFO_LABEL_LEN, header, CRYPTO_BLOB_HEADER_LEN);
-	/*
-	 * OSSL_PARAM takes non-const pointers for input too; OpenSSL copies
-	 * the key into the context (wiped by EVP_KDF_CTX_free) and never
-	 * writes through these.
-	 */
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, sym_digest_name, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_KEY, (void *)ksecret_cbytes(backing), ksecret_len(backing));
-	params[2] = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_SALT, (void *)(header + SYM_NONCE_OFFSET), CRYPTO_NONCE_LEN);
-	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info);
-	params[4] = OSSL_PARAM_construct_end();
-	kctx = EVP_KDF_CTX_new(hkdf);
-	ENSURE_GOTO(kctx != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(EVP_KDF_derive(kctx, okm, SYM_OKM_LEN, params) == 1, K_E_INTERNAL);
-	rc = K_OK;
-out:
-	if (rc != K_OK)
-		OPENSSL_cleanse(okm, SYM_OKM_LEN);
-	EVP_KDF_CTX_free(kctx);
-	return rc;
+	return crypto_hkdf_sha256(kslice_make(ksecret_cbytes(backing), ksecret_len(backing)),
+				  kslice_make(header + SYM_NONCE_OFFSET, CRYPTO_NONCE_LEN),
+				  kslice_make(info, sizeof info), okm, SYM_OKM_LEN);
 }
 
 static void put_u32be(uint8_t *p, uint32_t v)
@@ -83,7 +55,7 @@ k_status crypto_sym_encrypt(const struct ksecret *backing, const uint8_t key_id[
 			    struct kbuf *out)
 {
 	uint8_t nonce[CRYPTO_NONCE_LEN];
-	GUARD(crypto_random(nonce, sizeof nonce));
+	GUARD(crypto_nonce(nonce, sizeof nonce));
 	return crypto_sym_encrypt_with_nonce(backing, key_id, version, ectx_canonical, plaintext,
 					     nonce, out);
 }

@@ -28,7 +28,7 @@ k_status crypto_wrap(const struct ksecret *root, struct kslice aad, const struct
 	ENSURE(out->max - out->len >= CRYPTO_WRAP_OVERHEAD &&
 		       out->max - out->len - CRYPTO_WRAP_OVERHEAD >= ksecret_len(material),
 	       K_E_VALIDATION);
-	GUARD(crypto_random(iv, sizeof iv));
+	GUARD(crypto_nonce(iv, sizeof iv));
 	GUARD_GOTO(kbuf_append(out, iv, sizeof iv));
 	/* Material goes from locked memory straight into the cipher; see crypto_gcm_seal. */
 	GUARD_GOTO(crypto_gcm_seal(ksecret_cbytes(root), iv, aad, kslice_make(NULL, 0),

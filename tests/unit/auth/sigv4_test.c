@@ -1283,6 +1283,75 @@ static void test_cache(void)
 	kbuf_release(&msg);
 }
 
+/*
+ * sigv4_verify() builds the canonical request and the string to sign in
+ * per-thread scratch buffers and hashes and MACs on per-thread OpenSSL
+ * contexts. A request far larger than usual (its buffer is freed after
+ * use), a failed verification in between and an ordinary request again
+ * must each get exactly the answer a fresh thread would give.
+ */
+static void sign_big(const struct vreq *v, const char *signed_headers, char *authz, size_t cap)
+{
+	struct built b;
+	struct kbuf creq, sts;
+	uint8_t sig[32];
+	char hex[65];
+	struct ksecret *sec = secret_of(SUITE_SECRET);
+	build(v, NULL, &b);
+	kbuf_init(&creq, SIGV4_MAX_CANONICAL_REQUEST);
+	kbuf_init(&sts, 1024);
+	CHECK_EQ_INT(sigv4_canonical_request(&b.req, kslice_cstr(signed_headers), &creq), K_OK);
+	CHECK_EQ_INT(sigv4_string_to_sign(SUITE_DATE, "20150830", "us-east-1", "service",
+					  kbuf_slice(&creq), &sts),
+		     K_OK);
+	CHECK_EQ_INT(sigv4_sign(sec, "20150830", "us-east-1", "service", kbuf_slice(&sts), sig),
+		     K_OK);
+	to_hex(sig, sizeof sig, hex);
+	snprintf(authz, cap,
+		 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" SUITE_SCOPE
+		 ", SignedHeaders=%s, Signature=%s",
+		 signed_headers, hex);
+	kbuf_release(&creq);
+	kbuf_release(&sts);
+	ksecret_free(sec);
+}
+
+static void test_scratch_reuse(void)
+{
+	enum { BIG = 40000 };
+	static char big_value[BIG + 1], big_body[BIG + 1];
+	char authz[512];
+	struct kbuf msg;
+	const struct vector *small = &vectors[0];
+	kbuf_init(&msg, 1024);
+	memset(big_value, 'v', BIG);
+	memset(big_body, 'b', BIG);
+
+	struct vreq big = {"POST", "/", "", {SUITE_HOST, SUITE_XDATE, {"X-Big", big_value}}, big_body};
+	sign_big(&big, "host;x-amz-date;x-big", authz, sizeof authz);
+
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ_INT(check(&small->req, small->authz, small->secret, small->service,
+				   small->now, &msg),
+			     K_OK);
+		CHECK_EQ_INT(check(&big, authz, SUITE_SECRET, "service", SUITE_TIME, &msg), K_OK);
+		/* The same big request with one byte of the signed header changed. */
+		big_value[BIG / 2] = 'w';
+		CHECK_EQ_INT(check(&big, authz, SUITE_SECRET, "service", SUITE_TIME, &msg),
+			     K_E_INVALID_SIGNATURE);
+		big_value[BIG / 2] = 'v';
+		/* And with a different body. */
+		big_body[0] = 'c';
+		CHECK_EQ_INT(check(&big, authz, SUITE_SECRET, "service", SUITE_TIME, &msg),
+			     K_E_INVALID_SIGNATURE);
+		big_body[0] = 'b';
+		CHECK_EQ_INT(check(&small->req, small->authz, "wrong", small->service, small->now,
+				   &msg),
+			     K_E_INVALID_SIGNATURE);
+	}
+	kbuf_release(&msg);
+}
+
 struct thread_result {
 	int failures;
 	uint64_t misses;
@@ -1355,6 +1424,7 @@ int main(void)
 	RUN(test_canonical_query);
 	RUN(test_whitespace_tolerance);
 	RUN(test_cache);
+	RUN(test_scratch_reuse);
 	RUN(test_threads);
 	sigv4_thread_cleanup();
 	return tl_summary();

@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <jansson.h>
 
 #include "core/buf.h"
@@ -665,6 +667,129 @@ static void test_helpers(void)
 	ksecret_free(s2);
 }
 
+/* ---- crypto_nonce: the per-thread pool of public random bytes ---------- */
+
+static int cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* Number of equal neighbours after sorting n 16-byte values. */
+static size_t count_repeats(uint8_t (*v)[16], size_t n)
+{
+	size_t rep = 0;
+	qsort(v, n, 16, cmp16);
+	for (size_t i = 1; i < n; i++)
+		rep += memcmp(v[i - 1], v[i], 16) == 0;
+	return rep;
+}
+
+#define NONCE_DRAWS 3000
+
+static void test_nonce_pool(void)
+{
+	static uint8_t v[NONCE_DRAWS][16];
+	uint8_t big[CRYPTO_NONCE_MAX + 1];
+
+	CHECK_EQ_INT(crypto_nonce(NULL, 0), K_OK);
+	CHECK_EQ_INT(crypto_nonce(NULL, 16), K_E_INTERNAL);
+	/* Public values only, and small: more than 64 bytes is a caller bug. */
+	CHECK_EQ_INT(crypto_nonce(big, sizeof big), K_E_INTERNAL);
+	CHECK_EQ_INT(crypto_nonce(big, CRYPTO_NONCE_MAX), K_OK);
+
+	/*
+	 * Sizes 1..64 in turn, so draws straddle the pool's refills; the first
+	 * 16 bytes of every draw of 16 or more must never repeat, and 48 KiB
+	 * in all means many refills.
+	 */
+	size_t n = 0;
+	for (size_t i = 0; n < NONCE_DRAWS; i++) {
+		size_t len = 1 + i % CRYPTO_NONCE_MAX;
+		memset(big, 0, sizeof big);
+		CHECK_EQ_INT(crypto_nonce(big, len), K_OK);
+		if (len >= 16)
+			memcpy(v[n++], big, 16);
+	}
+	CHECK_EQ_INT(count_repeats(v, NONCE_DRAWS), 0);
+	/* Two back-to-back 16-byte nonces are different bytes of the pool. */
+	uint8_t a[16], b[16];
+	CHECK_EQ_INT(crypto_nonce(a, sizeof a), K_OK);
+	CHECK_EQ_INT(crypto_nonce(b, sizeof b), K_OK);
+	CHECK(memcmp(a, b, 16) != 0);
+}
+
+#define NONCE_THREADS 4
+#define NONCE_PER_THREAD 2000
+static uint8_t nonce_all[NONCE_THREADS * NONCE_PER_THREAD][16];
+
+static void *nonce_worker(void *arg)
+{
+	uint8_t (*mine)[16] = arg;
+	int bad = 0;
+	for (int i = 0; i < NONCE_PER_THREAD; i++)
+		bad += crypto_nonce(mine[i], 16) != K_OK;
+	return bad == 0 ? arg : NULL; /* NULL tells the joiner a draw failed */
+}
+
+/* Each thread has its own pool; no two threads ever hand out the same bytes. */
+static void test_nonce_threads(void)
+{
+	pthread_t t[NONCE_THREADS];
+	for (int i = 0; i < NONCE_THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, nonce_worker, nonce_all[i * NONCE_PER_THREAD]) ==
+		      0);
+	for (int i = 0; i < NONCE_THREADS; i++) {
+		void *res = NULL;
+		CHECK(pthread_join(t[i], &res) == 0);
+		CHECK(res != NULL);
+	}
+	CHECK_EQ_INT(count_repeats(nonce_all, NONCE_THREADS * NONCE_PER_THREAD), 0);
+}
+
+/*
+ * A forked child inherits a copy of the parent's pool. Without the atfork
+ * handler the child's next nonces would be exactly the parent's next
+ * nonces; with it, the child discards the copy and draws fresh bytes.
+ */
+static void test_nonce_fork(void)
+{
+	enum { N = 8 };
+	uint8_t parent[N][16], child[N][16];
+	int fds[2];
+
+	CHECK_EQ_INT(crypto_nonce(parent[0], 16), K_OK); /* the pool is filled before the fork */
+	CHECK(pipe(fds) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ok = 1;
+		for (int i = 0; i < N; i++)
+			ok &= crypto_nonce(child[i], 16) == K_OK;
+		ssize_t w = ok ? write(fds[1], child, sizeof child) : -1;
+		_exit(w == (ssize_t)sizeof child ? 0 : 1);
+	}
+	close(fds[1]);
+	for (int i = 0; i < N; i++)
+		CHECK_EQ_INT(crypto_nonce(parent[i], 16), K_OK);
+	size_t got = 0;
+	while (got < sizeof child) {
+		ssize_t r = read(fds[0], (uint8_t *)child + got, sizeof child - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fds[0]);
+	int status = 0;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(got, sizeof child);
+	int same = 0;
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			same += memcmp(parent[i], child[j], 16) == 0;
+	CHECK_EQ_INT(same, 0);
+}
+
 /* Several threads share the cached algorithm objects and one backing key. */
 #define THREADS 4
 #define PER_THREAD 300
@@ -727,6 +852,9 @@ int main(void)
 	RUN(test_wrap);
 	RUN(test_kat_wrap);
 	RUN(test_helpers);
+	RUN(test_nonce_pool);
+	RUN(test_nonce_threads);
+	RUN(test_nonce_fork);
 	RUN(test_threads);
 	return tl_summary();
 }
