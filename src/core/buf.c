@@ -82,7 +82,8 @@ static k_status kbuf_reserve(struct kbuf *b, size_t extra)
 	size_t need = b->len + extra + 1;
 	if (need <= b->cap)
 		return K_OK;
-	size_t ncap = b->cap ? b->cap : 64;
+	/* Most buffers hold a few hundred bytes: start there rather than grow by doubling. */
+	size_t ncap = b->cap ? b->cap : 512;
 	while (ncap < need)
 		ncap *= 2;
 	if (ncap > b->max + 1)

@@ -92,8 +92,14 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 static enum MHD_Result reply(struct MHD_Connection *conn, struct api_request *r)
 {
+	/*
+	 * The body stays in r->response until on_completed() runs, after the
+	 * response is sent, so libmicrohttpd can send it from there: no copy
+	 * (which it would free without wiping; a Decrypt answer carries
+	 * plaintext), and the kbuf is wiped when the request ends.
+	 */
 	struct MHD_Response *resp = MHD_create_response_from_buffer(r->response.len, r->response.ptr,
-								    MHD_RESPMEM_MUST_COPY);
+								    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type",
