@@ -296,48 +296,66 @@ static void digest_name_of(const char *log_name, char *out, size_t n)
 }
 
 /*
- * Seals the current file: a digest naming its bytes, hash, records, seq
- * range and chain ends, linked to the previous digest, signed.
+ * A log file that was rotated out and waits for its digest. Sealing reads
+ * the whole file back and fdatasyncs it, which takes long enough (tens of
+ * milliseconds for a full file) that it must not hold up the calls being
+ * logged: the writer only switches to a new file and queues the old one;
+ * the flusher thread seals the queue, in order (each digest names the one
+ * before it).
  */
-static k_status seal_current(bool recovered)
+struct seal_job {
+	int fd;
+	char name[96];
+	uint64_t bytes, records, first_seq, last_seq;
+	char start_prev[65], last_hash[65];
+	bool recovered;
+};
+
+#define MAX_PENDING_SEALS 8
+
+static struct {
+	pthread_mutex_t mu;      /* guards the queue */
+	pthread_mutex_t seal_mu; /* one sealer at a time; guards W.prev_digest_* */
+	struct seal_job q[MAX_PENDING_SEALS]; /* a ring: n jobs from q[head] */
+	size_t head, n;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .seal_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Seals one file: a digest naming its bytes, hash, records, seq range and chain ends, linked to the previous digest, signed. */
+static k_status seal_file(const struct seal_job *j)
 {
-	if (W.fd < 0)
-		return K_OK;
 	char path[700];
-	path_of(W.cur_name, path, sizeof path);
-	if (W.cur_records == 0) {
-		close(W.fd);
-		W.fd = -1;
+	path_of(j->name, path, sizeof path);
+	if (j->records == 0) {
+		close(j->fd);
 		unlink(path);
 		return K_OK;
 	}
-	ENSURE(fdatasync(W.fd) == 0, K_E_INTERNAL);
-	W.dirty = false;
+	ENSURE(fdatasync(j->fd) == 0, K_E_INTERNAL);
 	/*
 	 * The file's hash is taken from the file itself when it is sealed
 	 * (once per file) rather than kept up to date on every write.
 	 */
 	char file_sha[65], when[32];
-	GUARD(file_sha256(path, W.cur_bytes, file_sha));
+	GUARD(file_sha256(path, j->bytes, file_sha));
 	audit_iso8601(kclock_now(), when);
 
 	json_t *d = json_object();
 	ENSURE(d != NULL, K_E_INTERNAL);
 	json_object_set_new(d, "kinkoDigestVersion", json_integer(1));
-	json_object_set_new(d, "logFile", json_string(W.cur_name));
-	json_object_set_new(d, "fileBytes", json_integer((json_int_t)W.cur_bytes));
+	json_object_set_new(d, "logFile", json_string(j->name));
+	json_object_set_new(d, "fileBytes", json_integer((json_int_t)j->bytes));
 	json_object_set_new(d, "fileSha256", json_string(file_sha));
-	json_object_set_new(d, "records", json_integer((json_int_t)W.cur_records));
-	json_object_set_new(d, "firstSeq", json_integer((json_int_t)W.cur_first_seq));
-	json_object_set_new(d, "lastSeq", json_integer((json_int_t)(W.next_seq - 1)));
-	json_object_set_new(d, "startPrevHash", json_string(W.cur_start_prev));
-	json_object_set_new(d, "lastRecordHash", json_string(W.last_hash));
+	json_object_set_new(d, "records", json_integer((json_int_t)j->records));
+	json_object_set_new(d, "firstSeq", json_integer((json_int_t)j->first_seq));
+	json_object_set_new(d, "lastSeq", json_integer((json_int_t)j->last_seq));
+	json_object_set_new(d, "startPrevHash", json_string(j->start_prev));
+	json_object_set_new(d, "lastRecordHash", json_string(j->last_hash));
 	json_object_set_new(d, "previousDigestFile",
 			    W.prev_digest_name[0] ? json_string(W.prev_digest_name) : json_null());
 	json_object_set_new(d, "previousDigestSha256",
 			    W.prev_digest_sha[0] ? json_string(W.prev_digest_sha) : json_null());
 	json_object_set_new(d, "sealedAt", json_string(when));
-	json_object_set_new(d, "recovered", json_boolean(recovered));
+	json_object_set_new(d, "recovered", json_boolean(j->recovered));
 	json_object_set_new(d, "keyFingerprint", json_string(audit_signer_fingerprint(W.signer)));
 
 	k_status rc = K_OK;
@@ -351,13 +369,12 @@ static k_status seal_current(bool recovered)
 	final = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(final != NULL, K_E_INTERNAL);
 	char dname[128];
-	digest_name_of(W.cur_name, dname, sizeof dname);
+	digest_name_of(j->name, dname, sizeof dname);
 	GUARD_GOTO(write_file_atomic(dname, kslice_cstr(final)));
 	snprintf(W.prev_digest_name, sizeof W.prev_digest_name, "%s", dname);
 	audit_sha256_hex(final, strlen(final), W.prev_digest_sha);
-	close(W.fd);
-	W.fd = -1;
-	LOG_INFO("audit: sealed %s (%" PRIu64 " records)", W.cur_name, W.cur_records);
+	close(j->fd);
+	LOG_INFO("audit: sealed %s (%" PRIu64 " records)", j->name, j->records);
 out:
 	if (canon != NULL)
 		kjson_free(canon);
@@ -365,6 +382,85 @@ out:
 		kjson_free(final);
 	kbuf_release(&sig);
 	json_decref(d);
+	return rc;
+}
+
+/* Seals the queued files in order; stops at the first failure (retried on the next call). */
+static k_status seal_pending(void)
+{
+	k_status rc = K_OK;
+	pthread_mutex_lock(&S.seal_mu);
+	for (;;) {
+		pthread_mutex_lock(&S.mu);
+		if (S.n == 0) {
+			pthread_mutex_unlock(&S.mu);
+			break;
+		}
+		struct seal_job j = S.q[S.head];
+		pthread_mutex_unlock(&S.mu);
+		rc = seal_file(&j);
+		if (rc != K_OK) {
+			LOG_WARN("audit: could not seal %s yet; will retry", j.name);
+			break;
+		}
+		pthread_mutex_lock(&S.mu);
+		S.head = (S.head + 1) % MAX_PENDING_SEALS;
+		S.n--;
+		pthread_mutex_unlock(&S.mu);
+	}
+	pthread_mutex_unlock(&S.seal_mu);
+	return rc;
+}
+
+/* Takes the current file out of the writer's hands (W.fd becomes -1). */
+static void job_from_current(struct seal_job *j, bool recovered)
+{
+	j->fd = W.fd;
+	snprintf(j->name, sizeof j->name, "%s", W.cur_name);
+	j->bytes = W.cur_bytes;
+	j->records = W.cur_records;
+	j->first_seq = W.cur_first_seq;
+	j->last_seq = W.next_seq - 1;
+	snprintf(j->start_prev, sizeof j->start_prev, "%s", W.cur_start_prev);
+	snprintf(j->last_hash, sizeof j->last_hash, "%s", W.last_hash);
+	j->recovered = recovered;
+	W.fd = -1;
+	W.dirty = false;
+}
+
+/*
+ * Rotation: queues the current file for sealing by the flusher. With the
+ * queue full (the disk cannot keep up, or sealing fails), seals what is
+ * queued first, on this thread.
+ */
+static k_status rotate_out(void)
+{
+	pthread_mutex_lock(&S.mu);
+	bool full = S.n == MAX_PENDING_SEALS;
+	pthread_mutex_unlock(&S.mu);
+	if (full)
+		GUARD(seal_pending());
+	pthread_mutex_lock(&S.mu);
+	job_from_current(&S.q[(S.head + S.n) % MAX_PENDING_SEALS], false);
+	S.n++;
+	pthread_mutex_unlock(&S.mu);
+	return K_OK;
+}
+
+/* Seals every queued file and then the current one, now (start-up recovery, shutdown). */
+static k_status seal_current(bool recovered)
+{
+	GUARD(seal_pending());
+	if (W.fd < 0)
+		return K_OK;
+	struct seal_job j;
+	int fd = W.fd;
+	job_from_current(&j, recovered);
+	pthread_mutex_lock(&S.seal_mu);
+	k_status rc = seal_file(&j);
+	pthread_mutex_unlock(&S.seal_mu);
+	if (rc != K_OK)
+		W.fd = fd; /* still the writer's file; sealed later */
 	return rc;
 }
 
@@ -399,7 +495,7 @@ static bool rotation_due(void)
 static k_status write_batch(struct entry *list)
 {
 	if (rotation_due())
-		GUARD(seal_current(false));
+		GUARD(rotate_out());
 	if (W.fd < 0)
 		GUARD(open_new_file());
 	kbuf_reset(&W.batch);
@@ -410,9 +506,11 @@ static k_status write_batch(struct entry *list)
 	for (struct entry *e = list; e != NULL; e = e->next) {
 		size_t start = W.batch.len;
 		char num[24];
-		int nl = snprintf(num, sizeof num, "%" PRIu64, seq);
+		size_t nl = sizeof num;
+		for (uint64_t v = seq; nl == sizeof num || v > 0; v /= 10)
+			num[--nl] = (char)('0' + v % 10);
 		GUARD(APPEND_LIT(&W.batch, "{\"kinkoSeq\":"));
-		GUARD(kbuf_append(&W.batch, num, (size_t)nl));
+		GUARD(kbuf_append(&W.batch, num + nl, sizeof num - nl));
 		GUARD(APPEND_LIT(&W.batch, ",\"kinkoPrev\":\""));
 		GUARD(kbuf_append(&W.batch, hash, 64));
 		GUARD(APPEND_LIT(&W.batch, "\",\"kinkoType\":\""));
@@ -532,8 +630,8 @@ static void grab_for_sync(void)
 
 static void rotate_if_due(void)
 {
-	if (rotation_due() && seal_current(false) != K_OK)
-		LOG_WARN("audit: could not seal %s yet; will retry", W.cur_name);
+	if (rotation_due() && rotate_out() != K_OK)
+		LOG_WARN("audit: could not rotate %s yet; will retry", W.cur_name);
 }
 
 /*
@@ -561,6 +659,8 @@ static void *flusher_main(void *arg)
 			sync_fd = -1;
 		}
 		as_leader(rotate_if_due);
+		/* Outside the leader role: calls keep being logged meanwhile. */
+		(void)seal_pending();
 	}
 	return NULL;
 }
@@ -747,12 +847,17 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 static void seal_for_close(void)
 {
 	if (seal_current(false) != K_OK)
-		LOG_ERROR("audit: could not seal %s at shutdown; it is sealed at the next start",
-			  W.cur_name);
+		LOG_ERROR("audit: could not seal every log file at shutdown; they are sealed at the "
+			  "next start");
 	if (W.fd >= 0) {
 		close(W.fd);
 		W.fd = -1;
 	}
+	pthread_mutex_lock(&S.mu);
+	for (size_t i = 0; i < S.n; i++)
+		close(S.q[(S.head + i) % MAX_PENDING_SEALS].fd);
+	S.head = S.n = 0;
+	pthread_mutex_unlock(&S.mu);
 }
 
 void audit_close(void)
