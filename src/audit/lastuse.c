@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/lock.h"
 #include "kms/kms.h"
 #include "core/banned.h"
 
@@ -65,7 +66,7 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 		return;
 	pthread_once(&once, init_shards);
 	size_t s = shard_of(arn);
-	pthread_mutex_lock(&shards[s].mu);
+	klock(&shards[s].mu);
 	struct use *u = shards[s].head;
 	while (u != NULL && strcmp(u->arn, arn) != 0)
 		u = u->next;

@@ -34,6 +34,7 @@
 #include "audit/internal.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/lock.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "core/banned.h"
@@ -549,7 +550,7 @@ static k_status write_batch(struct entry *list)
 k_status audit_writer_append(const char *type, const char *json, size_t len)
 {
 	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
-	pthread_mutex_lock(&W.mu);
+	klock(&W.mu);
 	if (W.sync == AUDIT_SYNC_WRITE) {
 		/*
 		 * "write" mode: a write(2) takes a few microseconds, so the
