@@ -35,7 +35,7 @@ TEST_SRCS := $(shell find tests/unit -name '*_test.c' | sort)
 TEST_BINS := $(patsubst tests/unit/%_test.c,$(BUILD)/tests/%_test,$(TEST_SRCS))
 TESTLIB := tests/unit/testlib.c
 
-.PHONY: all clean unit-tests test check-banned
+.PHONY: all clean unit-tests test
 all: $(BUILD)/kinko $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -61,9 +61,6 @@ unit-tests: $(TEST_BINS)
 # Every test: unit, integration (real clients), and the same under sanitizers.
 test:
 	./tests/run-all.sh
-
-check-banned:
-	./scripts/check-banned.sh
 
 clean:
 	rm -rf build build-san build-*

@@ -174,6 +174,13 @@ K_MUST_CHECK k_status kms_alias_lookup(const char *ns, const char *name, char ta
 void kms_alias_cache_set(const char *ns, const char *name, const char *target);
 void kms_alias_cache_clear(void);
 /*
+ * The alias index of a key (ops_aliases.c): storage kind of the record
+ * (id = key id) listing the names of the key's aliases, written with
+ * every alias change so the 50-aliases-per-key quota is checked
+ * atomically. Whoever deletes a key deletes its index record with it.
+ */
+#define KMS_ALIAS_INDEX_KIND "aliasindex"
+/*
  * AWS's key-state table (ops_lifecycle.c), as data: for the operation
  * c->op and the key's state, K_OK or DisabledException /
  * KMSInvalidStateException with AWS's message. An operation missing from

@@ -250,7 +250,143 @@ static k_status resolve_target(struct api_ctx *c, const char *target_id, struct 
 	return K_OK;
 }
 
-/* CreateAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html). */
+/*
+ * The aliases-per-key quota. "Aliases per KMS key: 50" — "Customer
+ * created aliases" (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html#aliases-per-key);
+ * "If you have exceeded a resource limit, requests to create an
+ * additional resource of that type generate an LimitExceededException
+ * error message." AWS documents no message text for this quota.
+ *
+ * Each customer managed key with aliases has an alias index record (kind
+ * KMS_ALIAS_INDEX_KIND, id the key id) listing the names of its aliases.
+ * Every write that adds an alias to a key or takes one from it (Create-,
+ * Update-, DeleteAlias) writes the alias record and the index in one
+ * atomic apply, with the index's version (or "must not exist") as its
+ * precondition. Two requests racing to give a key its 50th alias both
+ * read an index of 49 names; one applies, the other's apply conflicts and
+ * it starts over, now seeing 50. A key whose index is not stored yet (no
+ * alias since this record exists) gets one built from the alias records.
+ */
+#define KEY_ALIASES_MAX 50
+#define ALIAS_WRITE_ATTEMPTS 32
+
+struct index_scan {
+	const char *key_id;
+	json_t *names;
+};
+
+static k_status index_scan_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+{
+	(void)version;
+	struct index_scan *sc = arg;
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *t = json_string_value(json_object_get(j, "TargetKeyId"));
+	k_status rc = K_OK;
+	if (t != NULL && strcmp(t, sc->key_id) == 0 &&
+	    json_array_append_new(sc->names, json_string(id)) != 0)
+		rc = K_E_INTERNAL;
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * Loads the alias index of a key: *names (a new array of alias names) and
+ * *version, the precondition for writing it back (STORAGE_ABSENT when it
+ * is not stored yet and was built from the alias records).
+ */
+static k_status index_load(const char *ns, const char *key_id, json_t **names, int64_t *version)
+{
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	k_status rc = storage_get(kms_storage(), KMS_ALIAS_INDEX_KIND, ns, key_id, &doc, version);
+	if (rc == K_OK) {
+		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+		kbuf_release(&doc);
+		json_t *a = json_object_get(j, "Aliases");
+		ENSURE(json_is_array(a), (json_decref(j), K_E_INTERNAL));
+		*names = json_incref(a);
+		json_decref(j);
+		return K_OK;
+	}
+	kbuf_release(&doc);
+	GUARD(rc == K_E_NOT_FOUND ? K_OK : rc);
+	struct index_scan sc = {.key_id = key_id, .names = json_array()};
+	ENSURE(sc.names != NULL, K_E_INTERNAL);
+	rc = storage_list(kms_storage(), "alias", ns, "alias/", NULL, 0, index_scan_cb, &sc);
+	if (rc != K_OK) {
+		json_decref(sc.names);
+		return rc;
+	}
+	*names = sc.names;
+	*version = STORAGE_ABSENT;
+	return K_OK;
+}
+
+static bool index_has(json_t *names, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v) {
+		const char *s = json_string_value(v);
+		if (s != NULL && strcmp(s, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void index_remove(json_t *names, const char *name)
+{
+	for (size_t i = json_array_size(names); i-- > 0;) {
+		const char *s = json_string_value(json_array_get(names, i));
+		if (s != NULL && strcmp(s, name) == 0)
+			json_array_remove(names, i);
+	}
+}
+
+/*
+ * Adds an alias to a key's index: LimitExceededException when the key
+ * already has KEY_ALIASES_MAX aliases (and not this one).
+ */
+static k_status index_add(struct api_ctx *c, const struct kms_key *k, json_t *names,
+			  const char *name)
+{
+	if (index_has(names, name))
+		return K_OK;
+	if (json_array_size(names) >= KEY_ALIASES_MAX)
+		return api_fail(c, K_E_LIMIT_EXCEEDED,
+				"The request was rejected because the KMS key %s already has %d aliases, the maximum number of aliases per KMS key.",
+				k->arn, KEY_ALIASES_MAX);
+	ENSURE(json_array_append_new(names, json_string(name)) == 0, K_E_INTERNAL);
+	return K_OK;
+}
+
+/* The PUT of a key's index; *text (freed by the caller with kjson_free) backs op->doc. */
+static k_status index_put_op(const char *ns, const char *key_id, json_t *names, int64_t version,
+			     char **text, struct storage_op *op)
+{
+	json_t *doc = json_pack("{s:s, s:O}", "KeyId", key_id, "Aliases", names);
+	ENSURE(doc != NULL, K_E_INTERNAL);
+	*text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	ENSURE(*text != NULL, K_E_INTERNAL);
+	*op = (struct storage_op){.op = STORAGE_PUT, .kind = KMS_ALIAS_INDEX_KIND, .ns = ns,
+				  .id = key_id, .doc = kslice_cstr(*text), .expect = version};
+	return K_OK;
+}
+
+/* True when the alias record exists (K_OK), K_E_NOT_FOUND when not. */
+static k_status alias_exists(const char *ns, const char *name)
+{
+	int64_t v = 0;
+	return storage_get(kms_storage(), "alias", ns, name, NULL, &v);
+}
+
+/*
+ * CreateAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html).
+ * The alias record ("must not exist") and the target's alias index (its
+ * version) go in one apply; a conflict is either the name taken
+ * (AlreadyExistsException) or a concurrent change of the index (retry).
+ */
 k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 {
 	const char *name, *target_id;
@@ -266,21 +402,42 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 				"TargetKeyId", k->id, "CreationDate", (json_int_t)c->now,
 				"LastUpdatedDate", (json_int_t)c->now);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_t *names = NULL;
+	char *itext = NULL;
 	k_status rc = K_OK;
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
-	GUARD_GOTO(dry_run(c, in));
-	struct storage_op op = {.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
-				.doc = kslice_cstr(text), .expect = STORAGE_ABSENT};
-	rc = storage_apply(kms_storage(), &op, 1);
-	if (rc == K_E_CONFLICT) {
-		rc = api_fail(c, K_E_ALREADY_EXISTS, "An alias with the name %s already exists", arn);
-		goto out;
+	for (int attempt = 0;; attempt++) {
+		ENSURE_GOTO(attempt < ALIAS_WRITE_ATTEMPTS, K_E_CONFLICT);
+		json_decref(names);
+		names = NULL;
+		kjson_free(itext);
+		itext = NULL;
+		rc = alias_exists(c->ns, name);
+		if (rc == K_OK) {
+			rc = api_fail(c, K_E_ALREADY_EXISTS, "An alias with the name %s already exists", arn);
+			goto out;
+		}
+		ENSURE_GOTO(rc == K_E_NOT_FOUND, rc);
+		int64_t iver = 0;
+		GUARD_GOTO(index_load(c->ns, k->id, &names, &iver));
+		GUARD_GOTO(index_add(c, k, names, name));
+		struct storage_op ops[2] = {
+			{.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
+			 .doc = kslice_cstr(text), .expect = STORAGE_ABSENT},
+		};
+		GUARD_GOTO(index_put_op(c->ns, k->id, names, iver, &itext, &ops[1]));
+		GUARD_GOTO(dry_run(c, in));
+		rc = storage_apply(kms_storage(), ops, 2);
+		if (rc != K_E_CONFLICT)
+			break;
 	}
 	GUARD_GOTO(rc);
 	kms_alias_cache_set(c->ns, name, k->id);
 	(void)out;
 out:
 	kjson_free(text);
+	kjson_free(itext);
+	json_decref(names);
 	json_decref(doc);
 	kms_key_unref(k);
 	return rc;
@@ -290,6 +447,8 @@ out:
  * UpdateAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html):
  * "The current and new KMS key must be the same type (both symmetric or
  * both asymmetric or both HMAC), and they must have the same key usage."
+ * Moving the alias to another key writes the alias (its version), the new
+ * key's index (the quota) and the old key's index in one apply.
  */
 k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 {
@@ -307,40 +466,90 @@ k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 		return api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 	GUARD(rc);
 	struct kms_key *k = NULL, *cur = NULL;
-	char *text = NULL;
+	char *text = NULL, *new_itext = NULL, *old_itext = NULL;
+	json_t *new_names = NULL, *old_names = NULL;
 	GUARD_GOTO(resolve_target(c, target_id, &k));
-	const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
-	if (kms_key_get(c->ns, cur_id, &cur) == K_OK) {
-		const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
-		bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
-				  (strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
-		bool same_usage = cur->usage && k->usage && strcmp(cur->usage, k->usage) == 0;
-		if (!same_class || !same_usage) {
-			rc = api_fail(c, K_E_VALIDATION,
-				      "%s and %s are not the same key type or do not have the same key usage.",
-				      cur->arn, k->arn);
-			goto out;
+	for (int attempt = 0;; attempt++) {
+		ENSURE_GOTO(attempt < ALIAS_WRITE_ATTEMPTS, K_E_CONFLICT);
+		if (attempt > 0) {
+			json_decref(doc);
+			doc = NULL;
+			rc = alias_read(c->ns, name, &doc, &version);
+			if (rc == K_E_NOT_FOUND) {
+				rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
+				goto out;
+			}
+			GUARD_GOTO(rc);
 		}
+		kms_key_unref(cur);
+		cur = NULL;
+		json_decref(new_names);
+		json_decref(old_names);
+		new_names = old_names = NULL;
+		kjson_free(text);
+		kjson_free(new_itext);
+		kjson_free(old_itext);
+		text = new_itext = old_itext = NULL;
+		const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
+		rc = kms_key_get(c->ns, cur_id, &cur);
+		ENSURE_GOTO(rc == K_OK || rc == K_E_NOT_FOUND, rc);
+		rc = K_OK;
+		if (cur != NULL) {
+			const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
+			bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
+					  (strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
+			bool same_usage = cur->usage && k->usage && strcmp(cur->usage, k->usage) == 0;
+			if (!same_class || !same_usage) {
+				rc = api_fail(c, K_E_VALIDATION,
+					      "%s and %s are not the same key type or do not have the same key usage.",
+					      cur->arn, k->arn);
+				goto out;
+			}
+		}
+		struct storage_op ops[3];
+		size_t n = 1;
+		if (strcmp(cur_id, k->id) != 0) {
+			int64_t iver = 0;
+			GUARD_GOTO(index_load(c->ns, k->id, &new_names, &iver));
+			GUARD_GOTO(index_add(c, k, new_names, name));
+			GUARD_GOTO(index_put_op(c->ns, k->id, new_names, iver, &new_itext, &ops[n++]));
+			/* The old key's index, unless that key is gone. */
+			if (cur != NULL) {
+				GUARD_GOTO(index_load(c->ns, cur->id, &old_names, &iver));
+				index_remove(old_names, name);
+				GUARD_GOTO(index_put_op(c->ns, cur->id, old_names, iver, &old_itext, &ops[n++]));
+			}
+		}
+		json_object_set_new(doc, "TargetKeyId", json_string(k->id));
+		json_object_set_new(doc, "LastUpdatedDate", json_integer(c->now));
+		text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+		ENSURE_GOTO(text != NULL, K_E_INTERNAL);
+		ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
+					     .doc = kslice_cstr(text), .expect = version};
+		GUARD_GOTO(dry_run(c, in));
+		rc = storage_apply(kms_storage(), ops, n);
+		if (rc != K_E_CONFLICT)
+			break;
 	}
-	json_object_set_new(doc, "TargetKeyId", json_string(k->id));
-	json_object_set_new(doc, "LastUpdatedDate", json_integer(c->now));
-	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
-	GUARD_GOTO(dry_run(c, in));
-	struct storage_op op = {.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
-				.doc = kslice_cstr(text), .expect = version};
-	GUARD_GOTO(storage_apply(kms_storage(), &op, 1));
+	GUARD_GOTO(rc);
 	kms_alias_cache_set(c->ns, name, k->id);
 	(void)out;
 out:
 	kjson_free(text);
+	kjson_free(new_itext);
+	kjson_free(old_itext);
+	json_decref(new_names);
+	json_decref(old_names);
 	json_decref(doc);
 	kms_key_unref(k);
 	kms_key_unref(cur);
 	return rc;
 }
 
-/* DeleteAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html). */
+/*
+ * DeleteAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html).
+ * The alias (its version) and its key's index go in one apply.
+ */
 k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 {
 	const char *name;
@@ -349,37 +558,123 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(check_not_reserved(c, name));
 	char arn[400];
 	alias_arn(c, name, arn, sizeof arn);
-	json_t *doc = NULL;
-	int64_t version = 0;
-	k_status rc = alias_read(c->ns, name, &doc, &version);
-	if (rc == K_E_NOT_FOUND)
-		return api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
-	GUARD(rc);
-	json_decref(doc);
-	GUARD(dry_run(c, in));
-	struct storage_op op = {.op = STORAGE_DEL, .kind = "alias", .ns = c->ns, .id = name,
-				.expect = version};
-	rc = storage_apply(kms_storage(), &op, 1);
-	if (rc == K_E_NOT_FOUND)
-		return api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
-	GUARD(rc);
+	json_t *doc = NULL, *names = NULL;
+	struct kms_key *cur = NULL;
+	char *itext = NULL;
+	k_status rc = K_OK;
+	for (int attempt = 0;; attempt++) {
+		ENSURE_GOTO(attempt < ALIAS_WRITE_ATTEMPTS, K_E_CONFLICT);
+		json_decref(doc);
+		json_decref(names);
+		doc = names = NULL;
+		kms_key_unref(cur);
+		cur = NULL;
+		kjson_free(itext);
+		itext = NULL;
+		int64_t version = 0;
+		rc = alias_read(c->ns, name, &doc, &version);
+		if (rc == K_E_NOT_FOUND) {
+			rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
+			goto out;
+		}
+		GUARD_GOTO(rc);
+		struct storage_op ops[2] = {
+			{.op = STORAGE_DEL, .kind = "alias", .ns = c->ns, .id = name, .expect = version},
+		};
+		size_t n = 1;
+		const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
+		rc = kms_key_get(c->ns, cur_id, &cur);
+		ENSURE_GOTO(rc == K_OK || rc == K_E_NOT_FOUND, rc);
+		rc = K_OK;
+		if (cur != NULL) {
+			int64_t iver = 0;
+			GUARD_GOTO(index_load(c->ns, cur->id, &names, &iver));
+			index_remove(names, name);
+			GUARD_GOTO(index_put_op(c->ns, cur->id, names, iver, &itext, &ops[n++]));
+		}
+		GUARD_GOTO(dry_run(c, in));
+		rc = storage_apply(kms_storage(), ops, n);
+		if (rc == K_E_NOT_FOUND) {
+			rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
+			goto out;
+		}
+		if (rc != K_E_CONFLICT)
+			break;
+	}
+	GUARD_GOTO(rc);
 	kms_alias_cache_set(c->ns, name, NULL);
 	(void)out;
-	return K_OK;
+out:
+	json_decref(doc);
+	json_decref(names);
+	kms_key_unref(cur);
+	kjson_free(itext);
+	return rc;
 }
 
+/*
+ * AWS's predefined aliases (https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html):
+ * "The response might include several aliases that do not have a
+ * TargetKeyId field. These are predefined aliases that AWS has created
+ * but has not yet associated with a KMS key. Aliases that AWS creates in
+ * your account, including predefined aliases, do not count against your
+ * KMS aliases quota." These are the ones ListAliases shows in a new
+ * account and Region, alias/aws/secretsmanager among them (managed.c
+ * creates its key on first use). Sorted in byte order, as the store
+ * lists ids, so the two lists merge into one ordered listing.
+ */
+static const char *const predefined_aliases[] = {
+	"alias/aws/dynamodb", "alias/aws/ebs", "alias/aws/elasticfilesystem", "alias/aws/es",
+	"alias/aws/glue", "alias/aws/kinesisvideo", "alias/aws/rds", "alias/aws/redshift",
+	"alias/aws/s3", "alias/aws/secretsmanager", "alias/aws/ssm", "alias/aws/xray", NULL,
+};
+
 struct alias_list {
+	const struct api_ctx *c;
 	json_t *aliases;
 	const char *key_filter; /* key id, or NULL */
 	size_t limit;
+	size_t pre;             /* next predefined_aliases entry; with no key filter only */
 	char last[ALIAS_NAME_MAX + 1];
 	bool more;
 };
+
+/*
+ * Emits the predefined aliases that sort before `bound` (all of them when
+ * bound is NULL), without TargetKeyId. One equal to bound is a stored
+ * record (the managed key exists): it is skipped here and listed from the
+ * store, so no name appears twice.
+ */
+static k_status emit_predefined(struct alias_list *st, const char *bound)
+{
+	if (st->key_filter != NULL)
+		return K_OK;
+	for (const char *name; (name = predefined_aliases[st->pre]) != NULL;) {
+		int cmp = bound != NULL ? strcmp(name, bound) : -1;
+		if (cmp > 0)
+			break;
+		st->pre++;
+		if (cmp == 0)
+			break;
+		if (json_array_size(st->aliases) == st->limit) {
+			st->pre--;
+			st->more = true;
+			return K_E_LIMIT_EXCEEDED; /* stop: not an error */
+		}
+		char arn[400];
+		alias_arn(st->c, name, arn, sizeof arn);
+		json_t *e = json_pack("{s:s, s:s}", "AliasName", name, "AliasArn", arn);
+		ENSURE(e != NULL && json_array_append_new(st->aliases, e) == 0, K_E_INTERNAL);
+		snprintf(st->last, sizeof st->last, "%s", name);
+	}
+	return K_OK;
+}
 
 static k_status alias_list_cb(void *arg, const char *id, struct kslice doc, int64_t version)
 {
 	(void)version;
 	struct alias_list *st = arg;
+	GUARD(emit_predefined(st, id));
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	const char *target = json_string_value(json_object_get(j, "TargetKeyId"));
 	if (j == NULL || (st->key_filter != NULL && (target == NULL || strcmp(target, st->key_filter) != 0))) {
@@ -410,7 +705,8 @@ static k_status alias_list_cb(void *arg, const char *id, struct kslice doc, int6
  * Limit 1..100 (default 50); KeyId filters by target and takes a key id or
  * key ARN ("This parameter is optional. If you omit it, ListAliases
  * returns all aliases in the account and Region."); the marker is the
- * last alias name returned.
+ * last alias name returned. Without KeyId the stored aliases and the
+ * predefined ones are merged in name order, so a marker serves both.
  */
 k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out)
 {
@@ -425,12 +721,17 @@ k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	if (key_id != NULL)
 		GUARD(kms_resolve_key(c, key_id, false, &k));
-	struct alias_list st = {.aliases = json_array(), .limit = (size_t)limit,
+	struct alias_list st = {.c = c, .aliases = json_array(), .limit = (size_t)limit,
 				.key_filter = k ? k->id : NULL};
+	while (marker != NULL && predefined_aliases[st.pre] != NULL &&
+	       strcmp(predefined_aliases[st.pre], marker) <= 0)
+		st.pre++;
 	k_status rc = K_OK;
 	ENSURE_GOTO(st.aliases != NULL, K_E_INTERNAL);
 	rc = storage_list(kms_storage(), "alias", c->ns, NULL, marker, 0, alias_list_cb, &st);
-	if (rc == K_E_LIMIT_EXCEEDED)
+	if (rc == K_OK)
+		rc = emit_predefined(&st, NULL);
+	if (rc == K_E_LIMIT_EXCEEDED && st.more)
 		rc = K_OK;
 	GUARD_GOTO(rc);
 	json_object_set_new(out, "Aliases", st.aliases);

@@ -386,7 +386,7 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 		return K_OK;
 	}
 	struct key_aliases *ka = calloc(1, sizeof *ka);
-	struct storage_op *ops = calloc(2 + MAX_KEY_ALIASES, sizeof *ops);
+	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES, sizeof *ops);
 	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
 	ka->key_id = k->id;
 	GUARD_GOTO(storage_list(kms_storage(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
@@ -396,7 +396,10 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	for (size_t i = 0; i < ka->n; i++)
 		ops[2 + i] = (struct storage_op){.op = STORAGE_DEL, .kind = "alias", .ns = ns,
 						 .id = ka->names[i], .expect = ka->versions[i]};
-	rc = storage_apply(kms_storage(), ops, 2 + ka->n);
+	/* The key's alias index (ops_aliases.c), if it has one. */
+	ops[2 + ka->n] = (struct storage_op){.op = STORAGE_DEL, .kind = KMS_ALIAS_INDEX_KIND,
+					     .ns = ns, .id = id, .expect = STORAGE_ANY};
+	rc = storage_apply(kms_storage(), ops, 3 + ka->n);
 	if (rc == K_E_CONFLICT || rc == K_E_NOT_FOUND) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
