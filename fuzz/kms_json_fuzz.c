@@ -16,7 +16,9 @@
 #include <string.h>
 
 #include "support.h"
+#include "audit/audit.h"
 #include "core/json.h"
+#include "core/jsonw.h"
 #include "core/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,9 +69,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (s == NULL)
 			abort();
 		kjson_free(s);
+		/* The response writer (core/jsonw) must give JSON that reads back the same. */
+		struct kbuf resp;
+		kbuf_init(&resp, 8u << 20);
+		struct kjw w;
+		kjw_start(&w, &resp);
+		kjw_value(&w, out);
+		if (kjw_finish(&w) != K_OK)
+			abort();
+		json_t *back = json_loadb((const char *)resp.ptr, resp.len, 0, NULL);
+		if (back == NULL || !json_equal(back, out))
+			abort();
+		json_decref(back);
+		kbuf_release(&resp);
 	} else if (k_status_name(rc)[0] == 0 || k_status_http(rc) < 400) {
 		abort();
 	}
+	/*
+	 * The call's audit event (audit/format.c) must be one line of valid
+	 * JSON whatever the request held, and must carry none of its
+	 * sensitive members.
+	 */
+	struct kbuf ev;
+	kbuf_init(&ev, 16u << 20);
+	char event_id[37];
+	struct audit_resources res;
+	if (audit_format_call(&c, in, out, rc, NULL, event_id, &res, &ev) == K_OK) {
+		json_t *e = json_loadb((const char *)ev.ptr, ev.len, 0, NULL);
+		if (e == NULL || memchr(ev.ptr, '\n', ev.len) != NULL)
+			abort();
+		json_t *rp = json_object_get(e, "requestParameters");
+		if (json_object_get(rp, "plaintext") != NULL || json_object_get(rp, "secretString") != NULL ||
+		    json_object_get(rp, "secretBinary") != NULL)
+			abort();
+		json_decref(e);
+	}
+	kbuf_release(&ev);
 out:
 	json_decref(in);
 	json_decref(out);
