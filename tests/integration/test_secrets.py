@@ -142,7 +142,8 @@ def test_encrypted_under_aws_managed_key(sm, kms):
     md = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     assert md["KeyManager"] == "AWS"
     assert md["Description"] == "Default key that protects my Secrets Manager data when no other key is defined"
-    aliases = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == "alias/aws/secretsmanager"]
+    aliases = [a for a in kms.list_aliases(KeyId=md["KeyId"])["Aliases"]
+               if a["AliasName"] == "alias/aws/secretsmanager"]
     assert len(aliases) == 1 and aliases[0]["TargetKeyId"] == md["KeyId"]
     policy = json.loads(kms.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"])
     via = [s for s in policy["Statement"] if "kms:ViaService" in json.dumps(s.get("Condition", {}))]
