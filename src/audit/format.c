@@ -65,62 +65,15 @@ bool audit_is_sensitive(const char *name)
 	return false;
 }
 
-static void value(struct kjw *w, json_t *v, bool redact, int depth);
-
-/*
- * An object of a request or response. With `redact`, sensitive members
- * are dropped and names get a lower-case first letter ("KeyId" ->
- * "keyId"); maps that hold the caller's own names (encryption contexts)
- * are written as given.
- */
-static void object(struct kjw *w, json_t *o, bool redact, int depth)
+/* Maps that hold the caller's own names (encryption contexts) are logged as given. */
+static bool is_verbatim(const char *name)
 {
-	const char *k;
-	json_t *e;
-	bool first = true;
-	KJW_LIT(w, "{");
-	json_object_foreach(o, k, e) {
-		if (redact && audit_is_sensitive(k))
-			continue;
-		if (!first)
-			KJW_LIT(w, ",");
-		first = false;
-		KJW_LIT(w, "\"");
-		size_t kl = strlen(k);
-		if (redact && kl > 0) {
-			char c0 = (char)tolower((unsigned char)k[0]);
-			kjw_str_body(w, &c0, 1);
-			kjw_str_body(w, k + 1, kl - 1);
-		} else {
-			kjw_str_body(w, k, kl);
-		}
-		KJW_LIT(w, "\":");
-		bool verbatim = redact && strstr(k, "EncryptionContext") != NULL;
-		value(w, e, redact && !verbatim, depth + 1);
-	}
-	KJW_LIT(w, "}");
+	return strstr(name, "EncryptionContext") != NULL;
 }
 
-static void value(struct kjw *w, json_t *v, bool redact, int depth)
-{
-	if (depth > KJW_MAX_DEPTH) {
-		KJW_LIT(w, "null");
-	} else if (json_is_object(v)) {
-		object(w, v, redact, depth);
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *e;
-		KJW_LIT(w, "[");
-		json_array_foreach(v, i, e) {
-			if (i > 0)
-				KJW_LIT(w, ",");
-			value(w, e, redact, depth + 1);
-		}
-		KJW_LIT(w, "]");
-	} else {
-		kjw_scalar(w, v);
-	}
-}
+/* Request and response members in the log: sensitive ones dropped, names in camelCase. */
+static const struct kjw_redact redaction = {
+	.drop = audit_is_sensitive, .verbatim = is_verbatim, .lower_first = true};
 
 static void user_identity(struct kjw *w, const struct principal *p)
 {
@@ -305,13 +258,13 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	}
 	member(&w, "requestParameters");
 	if (in != NULL && json_is_object(in) && json_object_size(in) > 0)
-		object(&w, in, true, 0);
+		kjw_value_redacted(&w, in, &redaction);
 	else
 		KJW_LIT(&w, "null");
 	/* KMS logs responseElements only for calls that change something. */
 	member(&w, "responseElements");
 	if (rc == K_OK && mutates && out != NULL && json_is_object(out) && json_object_size(out) > 0)
-		object(&w, out, true, 0);
+		kjw_value_redacted(&w, out, &redaction);
 	else
 		KJW_LIT(&w, "null");
 	member_str(&w, "requestID", c->req->request_id);

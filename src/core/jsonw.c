@@ -3,6 +3,7 @@
  */
 #include "core/jsonw.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,24 +177,39 @@ void kjw_scalar(struct kjw *w, json_t *v)
 	}
 }
 
-static void value(struct kjw *w, json_t *v, int depth)
+/* Writes an object member's name, with the first letter lowered if asked. */
+static void member_name(struct kjw *w, const char *k, bool lower_first)
+{
+	size_t kl = strlen(k);
+	KJW_LIT(w, "\"");
+	if (lower_first && kl > 0) {
+		char c0 = (char)tolower((unsigned char)k[0]);
+		kjw_str_body(w, &c0, 1);
+		kjw_str_body(w, k + 1, kl - 1);
+	} else {
+		kjw_str_body(w, k, kl);
+	}
+	KJW_LIT(w, "\":");
+}
+
+/* The one walker of kjw_value and kjw_value_redacted; r NULL: as given. */
+static void value(struct kjw *w, json_t *v, const struct kjw_redact *r, int depth)
 {
 	if (depth > KJW_MAX_DEPTH) {
 		KJW_LIT(w, "null");
-		return;
-	}
-	if (json_is_object(v)) {
+	} else if (json_is_object(v)) {
 		const char *k;
 		json_t *e;
 		bool first = true;
 		KJW_LIT(w, "{");
 		json_object_foreach(v, k, e) {
+			if (r != NULL && r->drop(k))
+				continue;
 			if (!first)
 				KJW_LIT(w, ",");
 			first = false;
-			kjw_str(w, k, strlen(k));
-			KJW_LIT(w, ":");
-			value(w, e, depth + 1);
+			member_name(w, k, r != NULL && r->lower_first);
+			value(w, e, r != NULL && r->verbatim(k) ? NULL : r, depth + 1);
 		}
 		KJW_LIT(w, "}");
 	} else if (json_is_array(v)) {
@@ -203,7 +219,7 @@ static void value(struct kjw *w, json_t *v, int depth)
 		json_array_foreach(v, i, e) {
 			if (i > 0)
 				KJW_LIT(w, ",");
-			value(w, e, depth + 1);
+			value(w, e, r, depth + 1);
 		}
 		KJW_LIT(w, "]");
 	} else {
@@ -213,5 +229,10 @@ static void value(struct kjw *w, json_t *v, int depth)
 
 void kjw_value(struct kjw *w, json_t *v)
 {
-	value(w, v, 0);
+	value(w, v, NULL, 0);
+}
+
+void kjw_value_redacted(struct kjw *w, json_t *v, const struct kjw_redact *r)
+{
+	value(w, v, r, 0);
 }

@@ -13,6 +13,7 @@
 #define KINKO_CORE_JSONW_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include "core/buf.h"
 #include "core/result.h"
@@ -43,5 +44,19 @@ void kjw_str_body(struct kjw *w, const char *s, size_t n);
 void kjw_scalar(struct kjw *w, json_t *v);
 /* Any value, as json_dumps(JSON_COMPACT) would write it. */
 void kjw_value(struct kjw *w, json_t *v);
+
+/*
+ * How kjw_value_redacted rewrites the members of objects, at any depth
+ * (the audit log's requestParameters): members for which drop() is true
+ * are left out; names get a lower-case first letter if lower_first; the
+ * value of a member for which verbatim() is true is written as given,
+ * names and all.
+ */
+struct kjw_redact {
+	bool (*drop)(const char *name);
+	bool (*verbatim)(const char *name);
+	bool lower_first;
+};
+void kjw_value_redacted(struct kjw *w, json_t *v, const struct kjw_redact *r);
 
 #endif
