@@ -163,7 +163,7 @@ static k_status authenticate(struct api_ctx *c)
 	GUARD(sigv4_verify(&sr, &auth, identity_secret(id), c->service->signing_name,
 			   (int64_t)time(NULL), &c->err_msg));
 	identity_principal(id, auth.access_key, &c->principal);
-	snprintf(c->region, sizeof c->region, "%s", auth.region);
+	kstr_copy(c->region, sizeof c->region, auth.region);
 	snprintf(c->ns, sizeof c->ns, "%s:%s", c->principal.account, c->region);
 	return K_OK;
 }

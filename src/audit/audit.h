@@ -20,12 +20,14 @@
  * is a group commit: the thread queues the record and waits; whichever
  * waiting thread finds no writer active becomes the writer for everything
  * queued (one write(2) and one fdatasync), then wakes the others. In
- * "write" mode each thread writes its own record under the writer's mutex,
+ * "write" mode each thread copies its own record, under the writer's
+ * mutex, into a shared mapping of the file whose space was reserved ahead,
  * and a background thread runs fdatasync every AUDIT_FLUSH_MS (see
- * docs/AUDIT.md for what each mode promises). A failed write is rolled back (the file
- * is cut back to its last good length) and every call in that batch
- * fails; the next batch tries again, so kinko recovers by itself when
- * space returns.
+ * docs/AUDIT.md for what each mode promises). A failed write fails every
+ * call in that batch and changes nothing (a torn write is cut back, space
+ * that cannot be reserved is not written); the next batch tries again, so
+ * kinko recovers by itself when space returns. The file being written
+ * ends in reserved space (zero bytes) until it is sealed.
  *
  * Thread safety: every function may be called from any thread after
  * audit_open() and before audit_close().
@@ -46,7 +48,7 @@
 
 enum audit_sync {
 	AUDIT_SYNC_FSYNC = 0,  /* each call waits for its batch's fdatasync */
-	AUDIT_SYNC_WRITE = 1,  /* each call waits for its batch's write(2); fdatasync every AUDIT_FLUSH_MS */
+	AUDIT_SYNC_WRITE = 1,  /* each call copies its record into the mapped file; fdatasync every AUDIT_FLUSH_MS */
 };
 
 struct audit_options {

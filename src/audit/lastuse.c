@@ -76,15 +76,15 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 			pthread_mutex_unlock(&shards[s].mu);
 			return;
 		}
-		snprintf(u->arn, sizeof u->arn, "%s", arn);
+		kstr_copy(u->arn, sizeof u->arn, arn);
 		u->next = shards[s].head;
 		shards[s].head = u;
 	}
 	if (t >= u->t) {
-		snprintf(u->op, sizeof u->op, "%s", op);
+		kstr_copy(u->op, sizeof u->op, op);
 		u->t = t;
-		snprintf(u->event_id, sizeof u->event_id, "%s", event_id ? event_id : "");
-		snprintf(u->request_id, sizeof u->request_id, "%s", request_id ? request_id : "");
+		kstr_copy(u->event_id, sizeof u->event_id, event_id ? event_id : "");
+		kstr_copy(u->request_id, sizeof u->request_id, request_id ? request_id : "");
 	}
 	pthread_mutex_unlock(&shards[s].mu);
 }

@@ -209,9 +209,13 @@ static k_status check_files(struct vstate *v, const char *dir)
 			continue;
 		}
 		if (d == NULL) {
-			if (i + 1 == v->n_files)
+			if (i + 1 == v->n_files) {
 				fprintf(v->out, "note: %s is not sealed yet (the file being written); its records are checked by the chain only\n",
 					f->name);
+				/* The file being written may end in space reserved ahead (zero bytes). */
+				while (b.len > 0 && b.ptr[b.len - 1] == 0)
+					b.len--;
+			}
 			else
 				problem(v, "UNSIGNED file %s has no digest (its digest was removed, or the file was inserted)",
 					f->name);

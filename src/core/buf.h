@@ -18,7 +18,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 #include "core/result.h"
+
+/*
+ * Copies the string src into dst (n bytes, n > 0), cut to fit and always
+ * NUL-terminated: what snprintf(dst, n, "%s", src) does, without the
+ * format machinery. Returns the length copied.
+ */
+static inline size_t kstr_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(src, n - 1);
+	memcpy(dst, src, len);
+	dst[len] = 0;
+	return len;
+}
 
 struct kslice {
 	const uint8_t *ptr;

@@ -114,7 +114,7 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t n)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	snprintf(out, n, "unknown");
+	kstr_copy(out, n, "unknown");
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
@@ -144,7 +144,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		st->req.secure = srv->tls;
 		kbuf_init(&st->body, API_MAX_BODY);
 		kbuf_init(&st->query, 8192);
-		snprintf(st->method, sizeof st->method, "%s", method);
+		kstr_copy(st->method, sizeof st->method, method);
 		*con_cls = st;
 		struct header_walk w = {st, false};
 		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &w);

@@ -29,11 +29,15 @@ def audit_dir(server):
 
 
 def read_records(server):
+    """Every record of the log folder. The file being written ends in space
+    kinko reserved ahead (zero bytes) until it is sealed: a reader stops at
+    the last complete line, as kinko's own readers do."""
     out = []
     for path in sorted(glob.glob(os.path.join(audit_dir(server), "kinko-audit-*.jsonl"))):
-        with open(path) as f:
-            for line in f:
-                out.append(json.loads(line))
+        with open(path, "rb") as f:
+            data = f.read()
+        for line in data[:data.rfind(b"\n") + 1].splitlines():
+            out.append(json.loads(line))
     return out
 
 
@@ -306,14 +310,24 @@ def test_rotation_by_size_and_time_keeps_the_chain(make_server):
 
 
 def test_fail_closed_when_the_log_cannot_be_written(make_server):
-    s = make_server(["--dev"])
+    # Files of at most 4000 bytes: kinko reserves log space ahead, a file's
+    # worth at a time here, so the reserve runs out within a few calls.
+    s = make_server(["--dev", "--audit-max-file-bytes", "4000"])
     kms = s.client()
     kms.create_key()
     before = len(kms.list_keys()["Keys"])
-    # Simulate a full disk: no file of this process may grow any more.
-    size = max(os.path.getsize(p) for p in glob.glob(os.path.join(audit_dir(s), "*.jsonl")))
-    resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+    # Simulate a full disk: no file of this process may grow past 1 KiB any more.
+    resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
     try:
+        # Calls go on while the space reserved before the disk filled lasts.
+        for _ in range(10):
+            try:
+                kms.list_keys()
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "KMSInternalException"
+                break
+        else:
+            pytest.fail("calls kept succeeding with no space left for the audit log")
         for call in (lambda: kms.create_key(Description="must not exist"), lambda: kms.list_keys()):
             with pytest.raises(ClientError) as e:
                 call()
@@ -323,7 +337,17 @@ def test_fail_closed_when_the_log_cannot_be_written(make_server):
         resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE,
                          (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     # Space is back: kinko recovers by itself, and the refused CreateKey changed nothing.
-    keys = kms.list_keys()["Keys"]
+    # (The limit also stopped the key store's files from growing: a background
+    # task that wrote meanwhile has the store reopen itself, within a second.)
+    deadline = time.time() + 10
+    while True:
+        try:
+            keys = kms.list_keys()["Keys"]
+            break
+        except ClientError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
     assert len(keys) == before
     assert all(kms.describe_key(KeyId=x["KeyId"])["KeyMetadata"]["Description"] != "must not exist"
                for x in keys)
@@ -331,6 +355,37 @@ def test_fail_closed_when_the_log_cannot_be_written(make_server):
     s.stop()
     p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
     assert p.returncode == 0, p.stdout
+
+
+def test_log_file_cut_short_underneath_kinko(make_server):
+    """The file being written is cut to nothing by someone else: the next
+    call fails closed instead of taking the process down, kinko goes on in
+    a new file, and verification names the damaged one."""
+    s = make_server(["--dev"])
+    # One attempt per call: the SDK would retry the refused call (a 500).
+    kms = boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test",
+                       config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=k, Plaintext=b"x")
+    live = sorted(glob.glob(os.path.join(audit_dir(s), "kinko-audit-*.jsonl")))[-1]
+    os.truncate(live, 0)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=k, Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "KMSInternalException"
+    assert s.proc.poll() is None
+    # The next calls are logged in a new file, chained on from the last good record.
+    kms.encrypt(KeyId=k, Plaintext=b"y")
+    assert kms.describe_key(KeyId=k)["KeyMetadata"]["Enabled"]
+    files = sorted(glob.glob(os.path.join(audit_dir(s), "kinko-audit-*.jsonl")))
+    assert len(files) == 2 and files[0] == live
+    assert "faulted" in open(s.log_path).read()
+    names = [r["event"]["eventName"] for r in read_records(s) if r["kinkoType"] == "event"]
+    assert names[-2:] == ["Encrypt", "DescribeKey"]
+    s.stop()
+    p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
+    assert p.returncode == 1, p.stdout
+    assert os.path.basename(live) in p.stdout, p.stdout
 
 
 def test_metrics_endpoint_parses_as_prometheus_text(make_server):
