@@ -357,6 +357,30 @@ def test_fail_closed_when_the_log_cannot_be_written(make_server):
     assert p.returncode == 0, p.stdout
 
 
+def test_every_answered_call_is_in_the_log_after_kill9(make_server):
+    """The default mode copies each record into a shared mapping of the log
+    file before answering: a kill -9 loses none of them. The next start
+    cuts the reserved space off the crashed file, seals it as recovered and
+    continues the chain."""
+    s = make_server(["--dev"])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    ids = [kms.encrypt(KeyId=k, Plaintext=b"p%d" % i)["ResponseMetadata"]["RequestId"]
+           for i in range(25)]
+    data = s.data_dir
+    s.kill9()
+    s2 = make_server(["--dev"], data_dir=data)
+    s2.client().list_keys()
+    logged = {r["event"]["requestID"] for r in read_records(s2) if r["kinkoType"] == "event"}
+    assert set(ids) <= logged
+    s2.stop()
+    p = kinko_cmd("audit", "verify", os.path.join(data, "audit"))
+    assert p.returncode == 0, p.stdout
+    first = _first(os.path.join(data, "audit"))
+    assert json.load(open(first + ".digest"))["recovered"] is True
+    assert b"\0" not in open(first, "rb").read()
+
+
 def test_log_file_cut_short_underneath_kinko(make_server):
     """The file being written is cut to nothing by someone else: the next
     call fails closed instead of taking the process down, kinko goes on in
