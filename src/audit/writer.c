@@ -93,6 +93,8 @@ static struct {
 	bool mapped;        /* "write" mode: the current file is written through a mapping */
 	uint8_t *map;       /* the mapped window, or NULL */
 	uint64_t map_off;   /* the file offset of map[0] */
+	uint8_t *next_map;  /* the window after it, mapped ahead, or NULL */
+	uint64_t next_off;
 	uint64_t reserved;  /* bytes of the file whose space is reserved (its size) */
 	size_t window;      /* the window's size (a multiple of the page size) */
 	char cur_name[96];
@@ -457,12 +459,74 @@ static k_status seal_pending(void)
 	return rc;
 }
 
+/*
+ * "write" mode maps the next window ahead: the writer that passes the
+ * middle of a window maps the next one under the mutex (cheap), and
+ * faults its pages in (MADV_POPULATE_WRITE, the costly part) after it has
+ * let the mutex go, as it unmaps a window left behind; other calls are
+ * written meanwhile. P tracks the one window whose pages are being faulted
+ * in outside the mutex, so that it is never unmapped under that thread:
+ * whoever drops it then only marks it, and the populating thread unmaps it.
+ */
+static struct {
+	pthread_mutex_t mu;
+	uint8_t *busy;  /* the window being populated, or NULL */
+	bool orphaned;  /* busy was dropped meanwhile */
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* What the writing thread does once it has released the writer's mutex. */
+static _Thread_local struct {
+	uint8_t *unmap;
+	uint8_t *populate;
+} after;
+
+/* Unmaps window m now, or leaves it to the thread populating it. */
+static void drop_window(uint8_t *m, bool later)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&P.mu);
+	bool busy = P.busy == m;
+	if (busy)
+		P.orphaned = true;
+	pthread_mutex_unlock(&P.mu);
+	if (busy)
+		return;
+	if (later && after.unmap == NULL)
+		after.unmap = m;
+	else
+		munmap(m, W.window);
+}
+
+/* Runs the window work a writer left for after its mutex (write mode). */
+static void after_unlock(void)
+{
+	if (after.unmap != NULL) {
+		munmap(after.unmap, W.window);
+		after.unmap = NULL;
+	}
+	uint8_t *m = after.populate;
+	if (m == NULL)
+		return;
+	after.populate = NULL;
+	/* Faults in whatever of m is still mapped; an error here costs a fault per page later. */
+	(void)madvise(m, W.window, MADV_POPULATE_WRITE);
+	pthread_mutex_lock(&P.mu);
+	bool orphaned = P.orphaned;
+	P.busy = NULL;
+	P.orphaned = false;
+	pthread_mutex_unlock(&P.mu);
+	if (orphaned)
+		munmap(m, W.window);
+}
+
 /* Takes the current file out of the writer's hands (W.fd becomes -1). */
 static void unmap_current(void)
 {
-	if (W.map != NULL)
-		munmap(W.map, W.window);
+	drop_window(W.map, false);
+	drop_window(W.next_map, false);
 	W.map = NULL;
+	W.next_map = NULL;
 	W.map_off = 0;
 	W.mapped = false;
 	W.reserved = 0;
@@ -630,10 +694,10 @@ static k_status reserve_to(uint64_t end)
  */
 static k_status map_window(uint64_t off)
 {
-	if (W.map != NULL) {
-		munmap(W.map, W.window);
-		W.map = NULL;
-	}
+	drop_window(W.map, true);
+	drop_window(W.next_map, true);
+	W.map = NULL;
+	W.next_map = NULL;
 	uint64_t start = off / W.window * W.window;
 	GUARD(reserve_to(start + W.window));
 	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)start);
@@ -653,17 +717,52 @@ static k_status map_window(uint64_t off)
  * leaves the file: it is unmapped and closed unsealed, and the next call
  * starts a new one (the chain goes on from the last good record).
  */
+/* Maps the window after the current one (see P above), once the writer is past the middle. */
+static void map_next_window(uint64_t end)
+{
+	uint64_t next = W.map_off + W.window;
+	if (W.map == NULL || W.next_map != NULL || end < W.map_off + W.window / 2 ||
+	    next >= W.max_bytes)
+		return;
+	pthread_mutex_lock(&P.mu);
+	bool busy = P.busy != NULL;
+	pthread_mutex_unlock(&P.mu);
+	/* A failure here is met again, and reported, when the writer gets there. */
+	if (busy || reserve_to(next + W.window) != K_OK)
+		return;
+	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)next);
+	if (m == MAP_FAILED)
+		return;
+	W.next_map = m;
+	W.next_off = next;
+	pthread_mutex_lock(&P.mu);
+	P.busy = m;
+	P.orphaned = false;
+	pthread_mutex_unlock(&P.mu);
+	after.populate = m;
+}
+
 static k_status write_mapped(const uint8_t *p, size_t n)
 {
 	uint64_t off = W.cur_bytes;
-	if (W.map == NULL || off < W.map_off || off >= W.map_off + W.window)
-		GUARD(map_window(off));
+	if (W.map == NULL || off < W.map_off || off >= W.map_off + W.window) {
+		if (W.next_map != NULL && off >= W.next_off && off < W.next_off + W.window) {
+			drop_window(W.map, true);
+			W.map = W.next_map;
+			W.map_off = W.next_off;
+			W.next_map = NULL;
+		} else {
+			GUARD(map_window(off));
+		}
+	}
 	if (off + n > W.map_off + W.window) {
 		GUARD(reserve_to(off + n));
 		return pwrite_all(W.fd, p, n, off);
 	}
-	if (copy_to_map(off - W.map_off, p, n))
+	if (copy_to_map(off - W.map_off, p, n)) {
+		map_next_window(off + n);
 		return K_OK;
+	}
 	LOG_ERROR("audit: writing %s faulted (the file was cut short or its file system "
 		  "refused the write); leaving it and starting a new file", W.cur_name);
 	unmap_current();
@@ -739,16 +838,17 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 	klock(&W.mu);
 	if (W.sync == AUDIT_SYNC_WRITE) {
 		/*
-		 * "write" mode: a write(2) takes a few microseconds, so the
-		 * caller writes its own record under the (adaptive, briefly
-		 * spinning) mutex. Handing it to a leader through the condition
-		 * variable would cost a sleep and a wake-up whenever two calls
-		 * meet, which is more than the write itself.
+		 * "write" mode: copying a record takes well under a
+		 * microsecond, so the caller writes its own record under the
+		 * (briefly spinning) mutex. Handing it to a leader through the
+		 * condition variable would cost a sleep and a wake-up whenever
+		 * two calls meet, which is more than the write itself.
 		 */
 		while (W.leader)
 			pthread_cond_wait(&W.cv, &W.mu);
 		k_status rc = write_batch(&me);
 		pthread_mutex_unlock(&W.mu);
+		after_unlock();
 		if (rc != K_OK) {
 			atomic_fetch_add(&failures, 1);
 			metrics_audit_failure();
@@ -885,12 +985,16 @@ static k_status recover_unsealed(const char *name)
 		kbuf_release(&b);
 		return rc;
 	}
-	size_t good = b.len;
+	size_t used = b.len, good;
+	while (used > 0 && b.ptr[used - 1] == 0)
+		used--; /* space reserved ahead ("write" mode), never written */
+	good = used;
 	while (good > 0 && b.ptr[good - 1] != '\n')
 		good--;
-	if (good != b.len) {
+	if (good != used)
 		LOG_WARN("audit: %s ends in an incomplete record (%zu bytes); cutting it", name,
-			 b.len - good);
+			 used - good);
+	if (good != b.len) {
 		if (truncate(path, (off_t)good) != 0) {
 			kbuf_release(&b);
 			return K_E_INTERNAL;

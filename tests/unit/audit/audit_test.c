@@ -208,6 +208,20 @@ static void test_write_mode(void)
 	}
 	free(out);
 
+	/* Many windows a file: each next window is mapped ahead, the passed ones unmapped. */
+	snprintf(dir, sizeof dir, "%s/wmode-windows", root);
+	open_trail(dir, AUDIT_SYNC_WRITE, 1u << 20);
+	emit_events(3000);
+	audit_close();
+	CHECK_EQ_INT(verify(dir, &out), 0);
+	if (strstr(out, "3000 records") == NULL || strstr(out, "OK: 1 files") != NULL) {
+		tl_failed++;
+		fprintf(stderr, "FAIL [write mode, windows]:\n%s\n", out);
+	} else {
+		tl_passed++;
+	}
+	free(out);
+
 	/* Rotation by size in write mode: windows smaller than a page-rounded file. */
 	snprintf(dir, sizeof dir, "%s/wmode-rot", root);
 	open_trail(dir, AUDIT_SYNC_WRITE, 2000);
