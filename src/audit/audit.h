@@ -12,7 +12,7 @@
  * and its hash is SHA-256 over the line's bytes without the newline. The
  * sequence and the chain run across files. A file is sealed (rotation by
  * size or age, shutdown, or on the next start after a crash) by a digest
- * naming its byte count, SHA-256, record count and seq range, the last
+ * naming its byte count, record count and seq range, the last
  * record's hash and the previous digest's SHA-256, signed with kinko's
  * audit key (Ed25519, kept raw in the data folder with mode 0600).
  *

@@ -220,8 +220,9 @@ static k_status check_files(struct vstate *v, const char *dir)
 				problem(v, "UNSIGNED file %s has no digest (its digest was removed, or the file was inserted)",
 					f->name);
 		} else {
-			char sha[65];
-			audit_sha256_hex(b.ptr, b.len, sha);
+			char sha[65] = "";
+			if (dint(d, "kinkoDigestVersion") < 2)
+				audit_sha256_hex(b.ptr, b.len, sha);
 			json_int_t want = dint(d, "fileBytes");
 			const char *want_sha = json_string_value(json_object_get(d, "fileSha256"));
 			if ((json_int_t)b.len < want)
@@ -230,7 +231,9 @@ static k_status check_files(struct vstate *v, const char *dir)
 			else if ((json_int_t)b.len > want)
 				problem(v, "CHANGED file %s: %zu bytes more than its digest signed",
 					f->name, b.len - (size_t)want);
-			else if (want_sha == NULL || strcmp(sha, want_sha) != 0)
+			else if (dint(d, "kinkoDigestVersion") < 2 &&
+				 (want_sha == NULL || strcmp(sha, want_sha) != 0))
+				/* Version 1 digests also sign the file's SHA-256; from version 2 the chain does. */
 				problem(v, "CHANGED file %s: its SHA-256 differs from its signed digest",
 					f->name);
 		}
@@ -269,6 +272,9 @@ static k_status check_files(struct vstate *v, const char *dir)
 			GUARD(add_rec(v, &r));
 			pos += len + 1;
 		}
+		if (d != NULL && pos >= b.len && (json_int_t)line != dint(d, "records"))
+			problem(v, "CHANGED file %s: %zu records where its digest signed %lld", f->name,
+				line, (long long)dint(d, "records"));
 		kbuf_release(&b);
 	}
 	return K_OK;
