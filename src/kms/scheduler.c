@@ -19,7 +19,42 @@
 struct task {
 	const char *name;
 	scheduler_fn fn;
+	/* Failure log state (under run_mu): a task that keeps failing (the store
+	 * down, say) is logged when it starts failing, then once a minute, and
+	 * once more when it recovers, rather than at every run. */
+	unsigned failures;
+	int64_t logged_at; /* monotonic seconds */
 };
+
+#define FAILURE_LOG_INTERVAL_S 60
+
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void note_result(struct task *t, k_status rc)
+{
+	if (rc == K_OK) {
+		if (t->failures > 0)
+			LOG_INFO("scheduler: task %s recovered after %u failed runs", t->name,
+				 t->failures);
+		t->failures = 0;
+		return;
+	}
+	int64_t now = mono_s();
+	if (t->failures++ == 0) {
+		LOG_WARN("scheduler: task %s failed: %s (retried every run; logged again once a minute while it fails)",
+			 t->name, k_status_name(rc));
+		t->logged_at = now;
+	} else if (now - t->logged_at >= FAILURE_LOG_INTERVAL_S) {
+		LOG_WARN("scheduler: task %s still failing: %s (%u failed runs)", t->name,
+			 k_status_name(rc), t->failures);
+		t->logged_at = now;
+	}
+}
 
 static struct task tasks[SCHEDULER_MAX_TASKS];
 static size_t n_tasks;
@@ -40,8 +75,7 @@ k_status scheduler_register(const char *name, scheduler_fn run_due)
 	if (n_tasks >= SCHEDULER_MAX_TASKS) {
 		rc = K_E_LIMIT_EXCEEDED;
 	} else {
-		tasks[n_tasks].name = name;
-		tasks[n_tasks].fn = run_due;
+		tasks[n_tasks] = (struct task){.name = name, .fn = run_due};
 		n_tasks++;
 	}
 	pthread_mutex_unlock(&mu);
@@ -64,11 +98,9 @@ k_status scheduler_run_now(void)
 	pthread_mutex_unlock(&mu);
 	for (size_t i = 0; i < n; i++) {
 		k_status rc = tasks[i].fn(now);
-		if (rc != K_OK) {
-			LOG_WARN("scheduler: task %s failed: %s", tasks[i].name, k_status_name(rc));
-			if (first == K_OK)
-				first = rc;
-		}
+		note_result(&tasks[i], rc);
+		if (rc != K_OK && first == K_OK)
+			first = rc;
 	}
 	pthread_mutex_unlock(&run_mu);
 	return first;

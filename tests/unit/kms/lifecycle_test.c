@@ -145,6 +145,58 @@ static void test_register_and_run(void)
 	CHECK_EQ_INT(ran, 1);
 }
 
+static int failing_runs;
+static k_status flaky_task(int64_t now)
+{
+	(void)now;
+	if (failing_runs > 0) {
+		failing_runs--;
+		return K_E_INTERNAL;
+	}
+	return K_OK;
+}
+
+/* Counts the lines of path that contain needle. */
+static int count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	char line[1024];
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, needle) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return n;
+}
+
+/*
+ * A task that keeps failing (its store down, say) is logged when it starts
+ * failing and when it recovers, not at every run.
+ */
+static void test_failure_logging(void)
+{
+	char path[] = "/tmp/kinko-sched-log-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fd, 2);
+	CHECK_EQ_INT(scheduler_register("flaky", flaky_task), K_OK);
+	failing_runs = 5;
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(scheduler_run_now(), K_E_INTERNAL);
+	CHECK_EQ_INT(scheduler_run_now(), K_OK);
+	CHECK_EQ_INT(scheduler_run_now(), K_OK);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	CHECK_EQ_INT(count_lines(path, "task flaky failed"), 1);
+	CHECK_EQ_INT(count_lines(path, "task flaky still failing"), 0);
+	CHECK_EQ_INT(count_lines(path, "task flaky recovered after 5 failed runs"), 1);
+	unlink(path);
+}
+
 static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t version)
 {
 	(void)id;
@@ -185,6 +237,7 @@ int main(void)
 	CHECK_EQ_INT(scheduler_start(st), K_OK);
 	RUN(test_due_list);
 	RUN(test_register_and_run);
+	RUN(test_failure_logging);
 	scheduler_stop();
 	RUN(test_purge);
 	storage_close(st);
