@@ -243,22 +243,6 @@ static void fsync_dir(void)
 	}
 }
 
-static k_status write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			LOG_ERROR("audit: write failed: %s", w < 0 ? strerror(errno) : "short write");
-			return K_E_INTERNAL;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return K_OK;
-}
-
 static k_status pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	while (n > 0) {
@@ -284,7 +268,7 @@ static k_status write_file_atomic(const char *name, struct kslice data)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, K_E_INTERNAL);
-	k_status rc = write_all(fd, data.ptr, data.len);
+	k_status rc = pwrite_all(fd, data.ptr, data.len, 0);
 	if (rc == K_OK && fsync(fd) != 0)
 		rc = K_E_INTERNAL;
 	close(fd);

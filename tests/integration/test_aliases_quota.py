@@ -271,3 +271,29 @@ def test_predefined_alias_gains_its_target_and_paging_is_exact(make_server):
     assert kms.list_aliases(KeyId=managed["KeyId"])["Aliases"] == [by_name["alias/aws/secretsmanager"]]
     assert [a["AliasName"] for a in kms.list_aliases(KeyId=key, Limit=2)["Aliases"]] == sorted(mine)[:2]
     assert key_aliases(kms, key) == sorted(mine)
+
+
+def test_reserved_alias_refused_the_same_before_and_after_the_managed_key(make_server):
+    """alias/aws/ names are AWS's: changing one is NotAuthorizedException
+    whether or not the AWS managed key behind it exists yet."""
+    srv = make_server(["--dev"])
+    kms = srv.client()
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+
+    def refused():
+        for call in (lambda: kms.delete_alias(AliasName="alias/aws/secretsmanager"),
+                     lambda: kms.update_alias(AliasName="alias/aws/secretsmanager",
+                                              TargetKeyId=key),
+                     lambda: kms.create_alias(AliasName="alias/aws/secretsmanager",
+                                              TargetKeyId=key)):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert e.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+    refused()
+    srv.client("secretsmanager").create_secret(Name="reserved-test", SecretString="s")
+    managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    refused()
+    # The alias still names the managed key.
+    assert kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]["KeyId"] == \
+        managed["KeyId"]

@@ -6,25 +6,15 @@ import base64
 import json
 import os
 import subprocess
-import tempfile
-import urllib.error
-import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KINKO, Server, _sanitizer_clean, write_json
+from conftest import KINKO
+from helpers import allow, arn_user, iam_user, kms_request, private_server
 
 A = "111111111111"
 B = "222222222222"
-REGION = "us-east-1"
-
-
-def arn_user(acct, name):
-    return "arn:aws:iam::%s:user/%s" % (acct, name)
 
 
 def arn_root(acct):
@@ -35,20 +25,11 @@ def arn_role(acct, name):
     return "arn:aws:iam::%s:role/%s" % (acct, name)
 
 
-def allow(actions, resource="*", **extra):
-    st = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    st.update(extra)
-    return {"Version": "2012-10-17", "Statement": [st]}
-
-
 KEYS = {}
 
 
 def user(acct, name, policies=()):
-    ak = ("AKIA" + acct[:3] + name.upper() + "XXXXXXXXXXXX")[:20]
-    KEYS[name] = (ak, "secret-" + name)
-    return {"name": name, "access_keys": [{"access_key_id": ak, "secret_access_key": "secret-" + name}],
-            "policies": list(policies)}
+    return iam_user(KEYS, acct, name, policies, key_fill="XXXXXXXXXXXX", secret_prefix="secret-")
 
 
 CONFIG = {
@@ -97,19 +78,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def srv():
-    d = tempfile.mkdtemp(prefix="kinko-authz-")
-    cfg = write_json(os.path.join(d, "kinko.json"), CONFIG)
-    rk = os.path.join(d, "root.key")
-    with open(rk, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(rk, 0o600)
     # Quotas off: a test may call PutKeyPolicy faster than its AWS rate.
-    s = Server(["--config", cfg, "--test-mode", "--quotas", "off"], data_dir=d).start()
-    yield s
-    rc = s.stop()
-    _sanitizer_clean(s)
-    s.cleanup()
-    assert rc == 0
+    yield from private_server(CONFIG, "kinko-authz-")
 
 
 def cli(srv, name, service="kms", token=None):
@@ -646,33 +616,21 @@ def test_grant_cli(srv):
 
 # ---------------------------------------------------------------- DryRun
 
-def raw_call(srv, target, body, key, secret):
-    """A signed KMS request with members this botocore's model may lack (DryRun)."""
-    data = json.dumps(body).encode()
-    req = botocore.awsrequest.AWSRequest(method="POST", url=srv.endpoint + "/", data=data, headers={
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService." + target})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), "kms", REGION).add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 def test_dry_run_checks_authorization(srv):
     root = cli(srv, "rootA")
     key = root.create_key(Policy=admin_user_policy())["KeyMetadata"]["KeyId"]
     pt = base64.b64encode(b"x").decode()
     ak, sk = KEYS["keyuser"]
-    st, body = raw_call(srv, "Encrypt", {"KeyId": key, "Plaintext": pt, "DryRun": True}, ak, sk)
+    st, body = kms_request(srv, "Encrypt", {"KeyId": key, "Plaintext": pt, "DryRun": True},
+                           key=ak, secret=sk)
     assert st == 412 and body["__type"] == "DryRunOperationException"
     ak, sk = KEYS["keyadmin"]
-    st, body = raw_call(srv, "Encrypt", {"KeyId": key, "Plaintext": pt, "DryRun": True}, ak, sk)
+    st, body = kms_request(srv, "Encrypt", {"KeyId": key, "Plaintext": pt, "DryRun": True},
+                           key=ak, secret=sk)
     assert st == 400 and body["__type"] == "AccessDeniedException"
-    st, body = raw_call(srv, "CreateGrant", {"KeyId": key, "GranteePrincipal": arn_user(A, "nobody"),
-                                             "Operations": ["Decrypt"], "DryRun": True}, "AKIAROOTA", "root-a")
+    st, body = kms_request(srv, "CreateGrant", {"KeyId": key, "GranteePrincipal": arn_user(A, "nobody"),
+                                                "Operations": ["Decrypt"], "DryRun": True},
+                           key="AKIAROOTA", secret="root-a")
     assert body["__type"] == "DryRunOperationException"
     assert root.list_grants(KeyId=key)["Grants"] == []
 

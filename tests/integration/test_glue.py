@@ -2,36 +2,16 @@
 rotations and deletions in the audit trail (CloudTrail LookupEvents, the
 AWS CLI) and in /metrics, and the yearly rotation of AWS managed keys."""
 import json
-import urllib.error
 import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
+
+from helpers import kms_request
 
 DAY = 86400
 # A window around any server time these tests reach (the clock moves years).
 WIDE = {"StartTime": 0, "EndTime": 4102444800}
-
-
-def kms_call(server, target, body, region="us-east-1"):
-    """A SigV4-signed KMS request (for operations Debian's botocore lacks)."""
-    data = json.dumps(body).encode()
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=server.endpoint + "/", data=data,
-        headers={"Content-Type": "application/x-amz-json-1.1",
-                 "X-Amz-Target": "TrentService." + target})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"),
-                            "kms", region).add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def lookup(server, name, resource=None):
@@ -49,7 +29,7 @@ def lookup(server, name, resource=None):
 
 def list_rotations(server, key_id):
     """ListKeyRotations (newer than Debian's botocore): the Rotations list."""
-    status, body = kms_call(server, "ListKeyRotations", {"KeyId": key_id})
+    status, body = kms_request(server, "ListKeyRotations", {"KeyId": key_id})
     assert status == 200, body
     return body["Rotations"]
 
@@ -141,7 +121,7 @@ def test_on_demand_rotation_logs_rotate_key(make_server):
     s = make_server(["--dev", "--test-mode"])
     kms = s.client()
     key = kms.create_key()["KeyMetadata"]
-    status, body = kms_call(s, "RotateKeyOnDemand", {"KeyId": key["KeyId"]})
+    status, body = kms_request(s, "RotateKeyOnDemand", {"KeyId": key["KeyId"]})
     assert status == 200, body
     evs = lookup(s, "RotateKey", key["Arn"])
     assert len(evs) == 1
@@ -154,7 +134,7 @@ def test_on_demand_rotation_logs_rotate_key(make_server):
     sm = s.client("secretsmanager")
     sm.create_secret(Name="glue-managed", SecretString="v")
     managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
-    status, body = kms_call(s, "RotateKeyOnDemand", {"KeyId": managed["KeyId"]})
+    status, body = kms_request(s, "RotateKeyOnDemand", {"KeyId": managed["KeyId"]})
     assert status == 400 and body["__type"].endswith("AccessDeniedException")
     assert lookup(s, "RotateKey", managed["Arn"]) == []
 
@@ -208,7 +188,7 @@ def test_aws_managed_key_rotates_yearly_from_creation(make_server):
     st = kms.get_key_rotation_status(KeyId=managed["KeyId"])
     assert st["KeyRotationEnabled"] is True
     # The date is written at creation (the status shows what is stored).
-    status, raw = kms_call(s, "GetKeyRotationStatus", {"KeyId": managed["KeyId"]})
+    status, raw = kms_request(s, "GetKeyRotationStatus", {"KeyId": managed["KeyId"]})
     assert status == 200 and raw["RotationPeriodInDays"] == 365
     days_out = (raw["NextRotationDate"] - created.timestamp()) / DAY
     assert 364.9 < days_out < 365.1, days_out
@@ -221,7 +201,7 @@ def test_aws_managed_key_rotates_yearly_from_creation(make_server):
     evs = lookup(s, "RotateKey", managed["Arn"])
     assert len(evs) == 1 and evs[0]["serviceEventDetails"]["rotationType"] == "AUTOMATIC"
     # The next one is a year after this rotation.
-    status, raw2 = kms_call(s, "GetKeyRotationStatus", {"KeyId": managed["KeyId"]})
+    status, raw2 = kms_request(s, "GetKeyRotationStatus", {"KeyId": managed["KeyId"]})
     assert raw2["NextRotationDate"] - rots[0]["RotationDate"] == 365 * DAY
     # The secret still decrypts after the key rotated.
     assert sm.get_secret_value(SecretId="glue-managed-rotation")["SecretString"] == "value-1"

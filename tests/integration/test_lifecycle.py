@@ -14,11 +14,10 @@ import time
 import urllib.error
 import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
+
+from helpers import kms_request, signed_call
 
 DAY = 86400
 
@@ -31,29 +30,14 @@ def msg(e):
     return e.value.response["Error"].get("Message", "")
 
 
-def raw(server, target, body, region="us-east-1", key="test", secret="test"):
-    """A signed KMS JSON request: returns (status, parsed body)."""
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=server.endpoint + "/", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), "kms", region).add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 def kms_call(server, op, body, **kw):
-    st, out = raw(server, "TrentService." + op, body, **kw)
+    st, out = kms_request(server, op, body, **kw)
     assert st == 200, (op, st, out)
     return out
 
 
 def kms_error(server, op, body, **kw):
-    st, out = raw(server, "TrentService." + op, body, **kw)
+    st, out = kms_request(server, op, body, **kw)
     assert st != 200, (op, out)
     return out["__type"], out.get("message", "")
 
@@ -613,7 +597,7 @@ def test_aws_managed_key_rules(make_server, tmp_path):
 
 def test_test_mode_is_off_without_the_flag(server):
     for op in ("AdvanceClock", "Reset", "RunScheduler"):
-        st, out = raw(server, "KinkoTest." + op, {"Seconds": 10})
+        st, out = signed_call(server, "KinkoTest." + op, {"Seconds": 10})
         assert st == 400 and out["__type"] == "UnknownOperationException"
 
 
@@ -632,9 +616,9 @@ def test_advance_clock(tserver):
     assert now >= t0 + 30 * DAY
     t1 = kms.create_key()["KeyMetadata"]["CreationDate"].timestamp()
     assert t1 >= t0 + 30 * DAY
-    st, out = raw(tserver, "KinkoTest.AdvanceClock", {"Seconds": -1})
+    st, out = signed_call(tserver, "KinkoTest.AdvanceClock", {"Seconds": -1})
     assert st == 400 and out["__type"] == "ValidationException"
-    st, out = raw(tserver, "KinkoTest.AdvanceClock", {})
+    st, out = signed_call(tserver, "KinkoTest.AdvanceClock", {})
     assert st == 400 and out["__type"] == "ValidationException"
 
 

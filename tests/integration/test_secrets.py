@@ -12,6 +12,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import (TEMPLATE_STEPS, config_server, raw_describe, rotation_function, sm_request,
+                     wait_rotation, write_function)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_ROTATION = os.path.join(ROOT, "rotation", "postgresql.py")
 DAY = 86400
@@ -39,74 +42,31 @@ def sm_raw(server):
     return server.client("secretsmanager", validate=False)
 
 
-def wait_rotation(sm, arn, token, timeout=60):
-    """Polls until the rotation of `token` is no longer in progress; returns
-    kinko's KinkoRotationStatus (read through a raw call)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = raw_describe(sm, arn).get("KinkoRotationStatus", {})
-        if st.get("VersionId") == token and st.get("Status") != "InProgress":
-            return st
-        time.sleep(0.1)
-    raise AssertionError("rotation did not finish: %r" % raw_describe(sm, arn))
-
-
-def raw_call(sm, operation, body):
-    """A signed Secrets Manager call of our own, for members and operations
-    newer than this botocore's model; returns (HTTP status, parsed body)."""
-    import urllib.error
-    import urllib.request
-    import botocore.auth
-    import botocore.awsrequest
-    import botocore.credentials
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=sm.meta.endpoint_url + "/", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1",
-                 "X-Amz-Target": "secretsmanager." + operation})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), "secretsmanager",
-                            sm.meta.region_name).add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def test_batch_get_secret_value_and_newer_list_members(sm):
     tag = uuid.uuid4().hex[:10]
     names = ["batch/%s/%d" % (tag, i) for i in range(3)]
     for i, n in enumerate(names):
         sm.create_secret(Name=n, SecretString="value-%d" % i)
     missing = "batch/%s/missing" % tag
-    st, out = raw_call(sm, "BatchGetSecretValue", {"SecretIdList": names + [missing]})
+    st, out = sm_request(sm, "BatchGetSecretValue", {"SecretIdList": names + [missing]})
     assert st == 200, out
     assert sorted(v["SecretString"] for v in out["SecretValues"]) == ["value-0", "value-1", "value-2"]
     assert out["Errors"] == [{"SecretId": missing, "ErrorCode": "ResourceNotFoundException",
                               "Message": "Secrets Manager can't find the specified secret."}]
     f = [{"Key": "name", "Values": ["batch/%s/" % tag]}]
-    st, out = raw_call(sm, "BatchGetSecretValue", {"Filters": f, "MaxResults": 2})
+    st, out = sm_request(sm, "BatchGetSecretValue", {"Filters": f, "MaxResults": 2})
     assert st == 200 and len(out["SecretValues"]) == 2 and out["NextToken"]
-    st, out2 = raw_call(sm, "BatchGetSecretValue", {"Filters": f, "NextToken": out["NextToken"]})
+    st, out2 = sm_request(sm, "BatchGetSecretValue", {"Filters": f, "NextToken": out["NextToken"]})
     assert len(out2["SecretValues"]) == 1
-    st, out = raw_call(sm, "BatchGetSecretValue", {"Filters": f, "SecretIdList": names})
+    st, out = sm_request(sm, "BatchGetSecretValue", {"Filters": f, "SecretIdList": names})
     assert st == 400 and out["__type"] == "InvalidParameterException"
-    st, out = raw_call(sm, "ListSecrets", {"Filters": f, "SortBy": "name", "SortOrder": "desc"})
+    st, out = sm_request(sm, "ListSecrets", {"Filters": f, "SortBy": "name", "SortOrder": "desc"})
     assert [s["Name"] for s in out["SecretList"]] == names[::-1]
     sm.delete_secret(SecretId=names[0], RecoveryWindowInDays=7)
-    st, out = raw_call(sm, "ListSecrets", {"Filters": f})
+    st, out = sm_request(sm, "ListSecrets", {"Filters": f})
     assert names[0] not in [s["Name"] for s in out["SecretList"]]
-    st, out = raw_call(sm, "ListSecrets", {"Filters": f, "IncludePlannedDeletion": True})
+    st, out = sm_request(sm, "ListSecrets", {"Filters": f, "IncludePlannedDeletion": True})
     assert names[0] in [s["Name"] for s in out["SecretList"]]
-
-
-def raw_describe(sm, arn):
-    """DescribeSecret's JSON as sent, with members this botocore's model
-    lacks (NextRotationDate, kinko's KinkoRotationStatus)."""
-    st, out = raw_call(sm, "DescribeSecret", {"SecretId": arn})
-    assert st == 200, out
-    return out
 
 
 # ---- create, read, versions -------------------------------------------------
@@ -496,11 +456,16 @@ def test_version_limit_and_cleanup(tserver):
 
 # ---- rotation ------------------------------------------------------------------
 
+# Its createSecret and finishSecret steps are the rotation template's, from helpers.
 SIMPLE_FUNCTION = textwrap.dedent('''\
     #!/usr/bin/python3
     # A rotation function like the seeds' Lambda: new password, pending, promote.
     import json, os, secrets, sys
     import boto3
+
+
+''') + TEMPLATE_STEPS + textwrap.dedent('''
+
     event = json.load(sys.stdin)
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
     sm = boto3.client("secretsmanager", endpoint_url=os.environ["SECRETS_MANAGER_ENDPOINT"],
@@ -510,19 +475,9 @@ SIMPLE_FUNCTION = textwrap.dedent('''\
     if step == os.environ.get("FAIL_AT"):
         sys.exit(3)
     if step == "createSecret":
-        cur = json.loads(sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
-        try:
-            sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
-        except sm.exceptions.ResourceNotFoundException:
-            cur["password"] = secrets.token_hex(8)
-            sm.put_secret_value(SecretId=arn, ClientRequestToken=token,
-                                SecretString=json.dumps(cur), VersionStages=["AWSPENDING"])
+        create_pending(sm, arn, token, 8)
     elif step == "finishSecret":
-        md = sm.describe_secret(SecretId=arn)
-        cur = [v for v, s in md["VersionIdsToStages"].items() if "AWSCURRENT" in s][0]
-        if cur != token:
-            sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT",
-                                           MoveToVersionId=token, RemoveFromVersionId=cur)
+        finish_pending(sm, arn, token)
 ''')
 
 FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:simple-rotation"
@@ -530,23 +485,15 @@ FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:simple-rotation"
 
 @pytest.fixture
 def rot_server(make_server, tmp_path):
-    fn = tmp_path / "rotate.py"
-    fn.write_text(SIMPLE_FUNCTION)
-    fn.chmod(0o755)
-    failing = tmp_path / "fail.py"
-    failing.write_text(SIMPLE_FUNCTION)
-    failing.chmod(0o755)
+    fn = write_function(tmp_path / "rotate.py", SIMPLE_FUNCTION)
+    failing = write_function(tmp_path / "fail.py", SIMPLE_FUNCTION)
     steps = tmp_path / "steps.log"
+    log = tmp_path / "fn.log"
     cfg = {"rotation_functions": [
-        {"arn": FN_ARN, "command": [str(fn)], "environment": {"STEP_LOG": str(steps)},
-         "log_file": str(tmp_path / "fn.log")},
-        {"arn": FN_ARN + "-failing", "command": [str(failing)],
-         "environment": {"STEP_LOG": str(steps), "FAIL_AT": "setSecret"},
-         "log_file": str(tmp_path / "fn.log")},
+        rotation_function(FN_ARN, fn, log, STEP_LOG=str(steps)),
+        rotation_function(FN_ARN + "-failing", failing, log, STEP_LOG=str(steps), FAIL_AT="setSecret"),
     ]}
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
-    s = make_server(["--dev", "--test-mode", "--config", str(path)])
+    s = config_server(make_server, tmp_path, cfg)
     s.steps = steps
     return s
 
@@ -839,9 +786,7 @@ aws secretsmanager rotate-secret \
 
 
 def test_seed_examples_with_aws_cli(make_server, tmp_path):
-    fn = tmp_path / "rotate.py"
-    fn.write_text(SIMPLE_FUNCTION)
-    fn.chmod(0o755)
+    fn = write_function(tmp_path / "rotate.py", SIMPLE_FUNCTION)
     s = make_server(["--dev", "--test-mode", "--rotation-function",
                      "arn:aws:lambda:ap-northeast-1:123456789012:function:SecretsManagerRDSRotation=%s" % fn])
     kms = s.client()
@@ -887,14 +832,11 @@ PG_ARN = "arn:aws:lambda:us-east-1:000000000000:function:postgresql-rotation"
 
 @pytest.fixture
 def pg_server(make_server, tmp_path):
+    log = tmp_path / "pg-fn.log"
     cfg = {"rotation_functions": [
-        {"arn": PG_ARN, "command": [PG_ROTATION], "log_file": str(tmp_path / "pg-fn.log")},
-        {"arn": PG_ARN + "-multi", "command": [PG_ROTATION],
-         "environment": {"ROTATION_STRATEGY": "alternating-users"},
-         "log_file": str(tmp_path / "pg-fn.log")}]}
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
-    s = make_server(["--dev", "--test-mode", "--config", str(path)])
+        rotation_function(PG_ARN, PG_ROTATION, log),
+        rotation_function(PG_ARN + "-multi", PG_ROTATION, log, ROTATION_STRATEGY="alternating-users")]}
+    s = config_server(make_server, tmp_path, cfg)
     s.fn_log = tmp_path / "pg-fn.log"
     return s
 

@@ -6,27 +6,16 @@ AWS CLI against a private kinko started from a configuration file.
 """
 import json
 import os
-import tempfile
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, _sanitizer_clean, write_json
+from helpers import allow, arn_user, iam_user, private_server, sm_request
 
 A = "111111111111"
 B = "222222222222"
 REGION = "us-east-1"
 SM_ARN = "arn:aws:secretsmanager:%s:%s:secret:" % (REGION, A)
-
-
-def arn_user(acct, name):
-    return "arn:aws:iam::%s:user/%s" % (acct, name)
-
-
-def allow(actions, resource="*", **extra):
-    st = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    st.update(extra)
-    return {"Version": "2012-10-17", "Statement": [st]}
 
 
 def deny(actions, resource="*", **extra):
@@ -39,10 +28,7 @@ KEYS = {}
 
 
 def user(acct, name, policies=()):
-    ak = ("AKIA" + acct[:3] + name.upper() + "SMZZZZZZZZZZZZ")[:20]
-    KEYS[name] = (ak, "sm-secret-" + name)
-    return {"name": name, "access_keys": [{"access_key_id": ak, "secret_access_key": "sm-secret-" + name}],
-            "policies": list(policies)}
+    return iam_user(KEYS, acct, name, policies, key_fill="SMZZZZZZZZZZZZ", secret_prefix="sm-secret-")
 
 
 KEYS["rootA"] = ("AKIASMROOTA", "sm-root-a")
@@ -91,18 +77,7 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def srv():
-    d = tempfile.mkdtemp(prefix="kinko-smauthz-")
-    cfg = write_json(os.path.join(d, "kinko.json"), CONFIG)
-    rk = os.path.join(d, "root.key")
-    with open(rk, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(rk, 0o600)
-    s = Server(["--config", cfg, "--test-mode", "--quotas", "off"], data_dir=d).start()
-    yield s
-    rc = s.stop()
-    _sanitizer_clean(s)
-    s.cleanup()
-    assert rc == 0
+    yield from private_server(CONFIG, "kinko-smauthz-")
 
 
 def sm(srv, who):
@@ -135,24 +110,8 @@ def denied_msg(who_arn, action, resource, why):
 def batch_get(srv, who, body):
     """BatchGetSecretValue is newer than this botocore's model: a signed call
     of our own as `who`; returns (HTTP status, parsed body)."""
-    import urllib.error
-    import urllib.request
-    import botocore.auth
-    import botocore.awsrequest
-    import botocore.credentials
     ak, sk = KEYS[who]
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=srv.endpoint + "/", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1",
-                 "X-Amz-Target": "secretsmanager.BatchGetSecretValue"})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials(ak, sk), "secretsmanager", REGION).add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return sm_request(srv, "BatchGetSecretValue", body, key=ak, secret=sk)
 
 
 COUNTER = [0]

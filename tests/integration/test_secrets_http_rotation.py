@@ -8,20 +8,17 @@ and those credentials, as AWS's rotation templates do, for the four steps.
 """
 import http.server
 import json
-import secrets
 import socket
 import threading
-import time
 import uuid
 
 import boto3
-import botocore.auth
-import botocore.awsrequest
 import botocore.config
-import botocore.credentials
 import pytest
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
+
+from helpers import config_server, create_pending, finish_pending, wait_rotation
 
 A = "111122223333"
 ROOT = ("AKIAHTTPROTROOTAAAAA", "http-rot-root-secret-key")
@@ -102,24 +99,14 @@ class Function:
         sm = self.client(path, headers)
         arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
         if step == "createSecret":
-            cur = json.loads(sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
-            try:
-                sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
-            except sm.exceptions.ResourceNotFoundException:
-                cur["password"] = secrets.token_hex(12)
-                sm.put_secret_value(SecretId=arn, ClientRequestToken=token,
-                                    SecretString=json.dumps(cur), VersionStages=["AWSPENDING"])
+            create_pending(sm, arn, token, 12)
         elif step == "setSecret":
             sm.describe_secret(SecretId=arn)
         elif step == "testSecret":
             json.loads(sm.get_secret_value(SecretId=arn, VersionId=token,
                                            VersionStage="AWSPENDING")["SecretString"])
         elif step == "finishSecret":
-            md = sm.describe_secret(SecretId=arn)
-            cur = [v for v, s in md["VersionIdsToStages"].items() if "AWSCURRENT" in s][0]
-            if cur != token:
-                sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT",
-                                               MoveToVersionId=token, RemoveFromVersionId=cur)
+            finish_pending(sm, arn, token)
         else:
             raise ValueError(step)
 
@@ -129,31 +116,6 @@ class Function:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def raw_describe(server, arn, key=ROOT):
-    """DescribeSecret's raw answer (KinkoRotationStatus is kinko's own member)."""
-    import urllib.request
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=server.endpoint + "/", data=json.dumps({"SecretId": arn}).encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1",
-                 "X-Amz-Target": "secretsmanager.DescribeSecret"})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials(*key), "secretsmanager",
-                            "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    with urllib.request.urlopen(r, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
-def wait_rotation(server, arn, token, key=ROOT, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = raw_describe(server, arn, key).get("KinkoRotationStatus", {})
-        if st.get("VersionId") == token and st.get("Status") != "InProgress":
-            return st
-        time.sleep(0.1)
-    raise AssertionError("rotation did not finish: %r" % raw_describe(server, arn, key))
 
 
 @pytest.fixture(scope="module")
@@ -199,9 +161,7 @@ def srv(make_server, tmp_path, function):
             ]}],
         "rotation_functions": fns,
     }
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
-    return make_server(["--dev", "--test-mode", "--config", str(path)])
+    return config_server(make_server, tmp_path, cfg)
 
 
 def sm(server, key=ROOT):
@@ -221,7 +181,7 @@ def test_http_function_rotates_with_the_credentials_it_receives(srv, function):
     first = c.describe_secret(SecretId=n)["VersionIdsToStages"]
     token = c.rotate_secret(SecretId=n, RotationLambdaARN=FN + "http-rotation",
                             RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
-    st = wait_rotation(srv, arn, token)
+    st = wait_rotation(srv, arn, token, key=ROOT[0], secret=ROOT[1])
     assert st["Status"] == "Succeeded", (st, function.steps_for(token))
     calls = function.steps_for(token)
     assert [x["event"]["Step"] for x in calls] == ["createSecret", "setSecret", "testSecret",
@@ -256,7 +216,7 @@ def test_identity_without_permission_fails_like_a_lambda_role(srv, function):
     n, arn = new_secret(c)
     token = c.rotate_secret(SecretId=n, RotationLambdaARN=FN + "http-nobody",
                             RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
-    st = wait_rotation(srv, arn, token)
+    st = wait_rotation(srv, arn, token, key=ROOT[0], secret=ROOT[1])
     assert st["Status"] == "Failed" and st["Step"] == "createSecret", st
     assert "HTTP 500" in st["Message"]
     calls = function.steps_for(token)
@@ -275,7 +235,7 @@ def test_wrong_secret_key_is_refused(srv, function):
     n, arn = new_secret(c)
     token = c.rotate_secret(SecretId=n, RotationLambdaARN=FN + "http-tamper",
                             RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
-    st = wait_rotation(srv, arn, token)
+    st = wait_rotation(srv, arn, token, key=ROOT[0], secret=ROOT[1])
     assert st["Status"] == "Failed" and st["Step"] == "createSecret", st
     calls = function.steps_for(token)
     # "localhost" is this machine: the credentials were sent...
@@ -291,7 +251,7 @@ def test_loopback_endpoint_without_access_key_gets_the_dev_identity(srv, functio
     n = "http-rot/%s" % uuid.uuid4().hex[:12]
     arn = c.create_secret(Name=n, SecretString=json.dumps({"password": "p0"}))["ARN"]
     token = c.rotate_secret(SecretId=n, RotationLambdaARN=FN + "http-dev-default")["VersionId"]
-    st = wait_rotation(srv, arn, token, key=("test", "test"))
+    st = wait_rotation(srv, arn, token, key="test", secret="test")
     assert st["Status"] == "Succeeded", (st, function.steps_for(token))
     assert all(x["headers"]["X-Kinko-Access-Key-Id"] == "test" for x in function.steps_for(token))
     # Account 111122223333's secret: "test" belongs to another account, so the
@@ -299,7 +259,7 @@ def test_loopback_endpoint_without_access_key_gets_the_dev_identity(srv, functio
     c2 = sm(srv)
     n2, arn2 = new_secret(c2)
     token2 = c2.rotate_secret(SecretId=n2, RotationLambdaARN=FN + "http-dev-default")["VersionId"]
-    st = wait_rotation(srv, arn2, token2)
+    st = wait_rotation(srv, arn2, token2, key=ROOT[0], secret=ROOT[1])
     assert st["Status"] == "Failed" and st["Step"] == "createSecret"
     call = function.steps_for(token2)[0]
     assert call["headers"]["X-Kinko-Access-Key-Id"] is None
@@ -315,7 +275,7 @@ def test_no_credentials_to_a_remote_endpoint(srv, function):
     n = "http-rot/%s" % uuid.uuid4().hex[:12]
     arn = c.create_secret(Name=n, SecretString=json.dumps({"password": "p0"}))["ARN"]
     token = c.rotate_secret(SecretId=n, RotationLambdaARN=FN + "http-remote")["VersionId"]
-    st = wait_rotation(srv, arn, token, key=("test", "test"))
+    st = wait_rotation(srv, arn, token, key="test", secret="test")
     assert st["Status"] == "Failed" and st["Step"] == "createSecret"
     call = function.steps_for(token)[0]
     assert call["peer"] == REMOTE_IP
@@ -329,17 +289,13 @@ def test_no_credentials_to_a_remote_endpoint(srv, function):
                                  "http://[2001:db8::1]:9000/"])
 def test_remote_endpoint_with_credentials_is_refused(make_server, tmp_path, url):
     cfg = {"rotation_functions": [{"arn": FN + "remote", "url": url, "access_key_id": "test"}]}
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
     with pytest.raises(RuntimeError) as e:
-        make_server(["--dev", "--config", str(path)], data_dir=str(tmp_path))
+        config_server(make_server, tmp_path, cfg, ["--dev"], data_dir=str(tmp_path))
     assert "must be on this machine" in str(e.value)
 
 
 @pytest.mark.parametrize("url", ["http://localhost:9/", "http://127.0.0.2:9/x", "http://[::1]:9/"])
 def test_loopback_endpoint_with_credentials_is_accepted(make_server, tmp_path, url):
     cfg = {"rotation_functions": [{"arn": FN + "local", "url": url, "access_key_id": "test"}]}
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
-    s = make_server(["--dev", "--config", str(path)], data_dir=str(tmp_path))
+    s = config_server(make_server, tmp_path, cfg, ["--dev"], data_dir=str(tmp_path))
     assert s.port > 0

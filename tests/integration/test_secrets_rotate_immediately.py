@@ -11,6 +11,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import (config_server, raw_describe, rotation_function, wait_rotation,
+                     write_function)
+
 DAY = 86400
 FN = "arn:aws:lambda:us-east-1:000000000000:function:recording-rotation"
 
@@ -56,23 +59,16 @@ FUNCTION = textwrap.dedent('''\
 
 @pytest.fixture
 def srv(make_server, tmp_path):
-    fn = tmp_path / "fn.py"
-    fn.write_text(FUNCTION)
-    fn.chmod(0o755)
+    fn = write_function(tmp_path / "fn.py", FUNCTION)
     log = tmp_path / "calls.log"
+    fn_log = tmp_path / "fn.log"
     cfg = {"rotation_functions": [
-        {"arn": FN, "command": [str(fn)], "environment": {"CALL_LOG": str(log)},
-         "log_file": str(tmp_path / "fn.log")},
-        {"arn": FN + "-failing-test", "command": [str(fn)],
-         "environment": {"CALL_LOG": str(log), "FAIL_AT": "testSecret"},
-         "log_file": str(tmp_path / "fn.log")},
-        {"arn": FN + "-slow-test", "command": [str(fn)],
-         "environment": {"CALL_LOG": str(log), "WAIT_FILE": str(tmp_path / "go")},
-         "log_file": str(tmp_path / "fn.log")},
+        rotation_function(FN, fn, fn_log, CALL_LOG=str(log)),
+        rotation_function(FN + "-failing-test", fn, fn_log, CALL_LOG=str(log), FAIL_AT="testSecret"),
+        rotation_function(FN + "-slow-test", fn, fn_log, CALL_LOG=str(log),
+                          WAIT_FILE=str(tmp_path / "go")),
     ]}
-    path = tmp_path / "kinko.json"
-    path.write_text(json.dumps(cfg))
-    s = make_server(["--dev", "--test-mode", "--config", str(path)])
+    s = config_server(make_server, tmp_path, cfg)
     s.calls_log = log
     s.go = tmp_path / "go"
     return s
@@ -83,43 +79,6 @@ def calls(srv, token=None):
         return []
     out = [json.loads(line) for line in srv.calls_log.read_text().splitlines()]
     return [c for c in out if token is None or c["event"]["ClientRequestToken"] == token]
-
-
-def raw_describe(srv, arn):
-    status, body = _raw(srv, "DescribeSecret", {"SecretId": arn})
-    assert status == 200, body
-    return body
-
-
-def _raw(srv, operation, body):
-    import urllib.error
-    import urllib.request
-    import botocore.auth
-    import botocore.awsrequest
-    import botocore.credentials
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=srv.endpoint + "/", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1",
-                 "X-Amz-Target": "secretsmanager." + operation})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), "secretsmanager",
-                            "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def wait_status(srv, arn, token, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = raw_describe(srv, arn).get("KinkoRotationStatus", {})
-        if st.get("VersionId") == token and st.get("Status") != "InProgress":
-            return st
-        time.sleep(0.1)
-    raise AssertionError("no outcome: %r" % raw_describe(srv, arn))
 
 
 def new_secret(sm):
@@ -136,7 +95,7 @@ def test_rotate_later_runs_only_test_secret_on_a_copy(srv):
                          RotationRules={"AutomaticallyAfterDays": 7})
     token = r["VersionId"]
     assert token != v0
-    st = wait_status(srv, arn, token)
+    st = wait_rotation(srv, arn, token)
     assert st["Status"] == "Succeeded" and st["Test"] is True, st
     got = calls(srv, token)
     # Only the testSecret step ran, with the Lambda event.
@@ -169,7 +128,7 @@ def test_failed_test_is_reported_and_cleaned_up(srv):
     token = sm.rotate_secret(SecretId=n, RotationLambdaARN=FN + "-failing-test",
                              RotateImmediately=False,
                              RotationRules={"AutomaticallyAfterDays": 7})["VersionId"]
-    st = wait_status(srv, arn, token)
+    st = wait_rotation(srv, arn, token)
     assert st["Status"] == "Failed" and st["Step"] == "testSecret" and st["Test"] is True, st
     assert "status 4" in st["Message"]
     assert [c["event"]["Step"] for c in calls(srv, token)] == ["testSecret"]
@@ -180,7 +139,7 @@ def test_failed_test_is_reported_and_cleaned_up(srv):
         open(srv.log_path).read()
     # No pending rotation is left behind: a real rotation can start.
     t2 = sm.rotate_secret(SecretId=n, RotationLambdaARN=FN)["VersionId"]
-    st = wait_status(srv, arn, t2)
+    st = wait_rotation(srv, arn, t2)
     assert st["Status"] == "Succeeded" and "Test" not in st, st
     assert [c["event"]["Step"] for c in calls(srv, t2)] == ["createSecret", "setSecret",
                                                            "testSecret", "finishSecret"]
@@ -221,7 +180,7 @@ def test_rotation_started_during_a_test_takes_over(srv):
     assert sm.describe_secret(SecretId=n)["VersionIdsToStages"][t_test] == ["AWSPENDING"]
     # A rotation now is not "a previous rotation" in progress: it takes AWSPENDING.
     t2 = sm.rotate_secret(SecretId=n, RotationLambdaARN=FN)["VersionId"]
-    st = wait_status(srv, arn, t2)
+    st = wait_rotation(srv, arn, t2)
     assert st["Status"] == "Succeeded" and "Test" not in st, st
     srv.go.write_text("go")
     deadline = time.time() + 60
