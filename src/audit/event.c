@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "metrics/metrics.h"
 #include "core/uuid.h"
+#include "core/thread.h"
 #include "core/banned.h"
 
 void audit_iso8601(int64_t t, char out[32])
@@ -146,10 +147,6 @@ k_status audit_intent(struct api_ctx *c)
  * size from call to call (a fresh buffer would grow from 64 bytes by
  * doubling on every call). Freed when the thread ends.
  */
-static pthread_key_t line_key;
-static pthread_once_t line_once = PTHREAD_ONCE_INIT;
-static bool line_key_ok;
-
 static void line_free(void *p)
 {
 	struct kbuf *b = p;
@@ -157,27 +154,21 @@ static void line_free(void *p)
 	free(b);
 }
 
-static void line_key_init(void)
+static void *line_make(void)
 {
-	line_key_ok = pthread_key_create(&line_key, line_free) == 0;
+	struct kbuf *b = calloc(1, sizeof *b);
+	if (b != NULL)
+		kbuf_init(b, AUDIT_MAX_LINE);
+	return b;
 }
+
+static struct kthread_slot line_slot = KTHREAD_SLOT_INIT(line_make, line_free);
 
 static struct kbuf *line_buffer(void)
 {
-	if (pthread_once(&line_once, line_key_init) != 0 || !line_key_ok)
-		return NULL;
-	struct kbuf *b = pthread_getspecific(line_key);
-	if (b == NULL) {
-		b = calloc(1, sizeof *b);
-		if (b == NULL)
-			return NULL;
-		kbuf_init(b, AUDIT_MAX_LINE);
-		if (pthread_setspecific(line_key, b) != 0) {
-			free(b);
-			return NULL;
-		}
-	}
-	kbuf_reset(b);
+	struct kbuf *b = kthread_get(&line_slot);
+	if (b != NULL)
+		kbuf_reset(b);
 	return b;
 }
 

@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "core/thread.h"
 #include "core/banned.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -393,10 +394,6 @@ struct sigv4_tls {
 	struct sigv4_cache_stats stats;
 };
 
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
-static bool tls_key_ready;
-static _Thread_local struct sigv4_tls *tls_self;
 
 /* A context for HMAC with SHA-256 selected, no key yet; NULL on failure. */
 static EVP_MAC_CTX *hmac_ctx_new(EVP_MAC *mac)
@@ -430,30 +427,18 @@ static void tls_free(struct sigv4_tls *t)
 	free(t);
 }
 
-/* Runs at thread exit for every thread that signed something. */
-static void tls_destructor(void *p)
+static void tls_drop(void *p)
 {
 	tls_free(p);
-	tls_self = NULL;
-}
-
-static void tls_key_init(void)
-{
-	tls_key_ready = pthread_key_create(&tls_key, tls_destructor) == 0;
 }
 
 /*
- * The calling thread's state, created on first use. Fetching the HMAC and
- * SHA-256 implementations once per thread keeps OpenSSL's algorithm lookup
- * (and its locks) off the per-request path. NULL when out of memory.
+ * A thread's state. Fetching the HMAC and SHA-256 implementations once per
+ * thread keeps OpenSSL's algorithm lookup (and its locks) off the
+ * per-request path. NULL when out of memory.
  */
-static struct sigv4_tls *tls_get(void)
+static void *tls_make(void)
 {
-	if (tls_self != NULL)
-		return tls_self;
-	if (pthread_once(&tls_once, tls_key_init) != 0 || !tls_key_ready)
-		return NULL;
-
 	struct sigv4_tls *t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return NULL;
@@ -464,36 +449,38 @@ static struct sigv4_tls *tls_get(void)
 	t->hmac = hmac_ctx_new(t->mac);
 	t->md = EVP_MD_CTX_new();
 	t->keys = ksecret_new(sizeof(struct sigv4_slot_secret) * SIGV4_CACHE_SLOTS);
-	if (t->sha256 == NULL || t->hmac == NULL || t->md == NULL || t->keys == NULL ||
-	    pthread_setspecific(tls_key, t) != 0) {
+	if (t->sha256 == NULL || t->hmac == NULL || t->md == NULL || t->keys == NULL) {
 		tls_free(t);
 		return NULL;
 	}
-	tls_self = t;
 	return t;
+}
+
+/* Runs tls_drop at thread exit for every thread that signed something. */
+static struct kthread_slot tls_slot = KTHREAD_SLOT_INIT(tls_make, tls_drop);
+
+/* The calling thread's state, created on first use; NULL when out of memory. */
+static struct sigv4_tls *tls_get(void)
+{
+	return kthread_get(&tls_slot);
 }
 
 void sigv4_thread_cleanup(void)
 {
-	struct sigv4_tls *t = tls_self;
-	if (t == NULL)
-		return;
-	if (tls_key_ready)
-		(void)pthread_setspecific(tls_key, NULL);
-	tls_self = NULL;
-	tls_free(t);
+	kthread_forget(&tls_slot);
 }
 
 void sigv4_cache_stats_get(struct sigv4_cache_stats *out)
 {
 	if (out == NULL)
 		return;
-	if (tls_self == NULL) {
+	struct sigv4_tls *t = tls_get();
+	if (t == NULL) {
 		out->hits = 0;
 		out->misses = 0;
 		return;
 	}
-	*out = tls_self->stats;
+	*out = t->stats;
 }
 
 /*

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "core/thread.h"
+
 struct ksecret {
 	size_t len;   /* bytes of key material */
 	size_t map;   /* size of the whole mapping */
@@ -78,9 +80,6 @@ const uint8_t *ksecret_cbytes(const struct ksecret *s)
 	return s->data;
 }
 
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
 static void scratch_destroy(void *p)
 {
 	struct ksecret *s = p;
@@ -89,24 +88,20 @@ static void scratch_destroy(void *p)
 	ksecret_free(s);
 }
 
-static void scratch_init(void)
+static void *scratch_make(void)
 {
-	(void)pthread_key_create(&scratch_key, scratch_destroy);
+	return ksecret_new(KSECRET_SCRATCH_MAX);
 }
+
+static struct kthread_slot scratch_slot = KTHREAD_SLOT_INIT(scratch_make, scratch_destroy);
 
 struct ksecret *ksecret_scratch(size_t len)
 {
 	if (len == 0 || len > KSECRET_SCRATCH_MAX)
 		return NULL;
-	pthread_once(&scratch_once, scratch_init);
-	struct ksecret *s = pthread_getspecific(scratch_key);
-	if (s == NULL) {
-		s = ksecret_new(KSECRET_SCRATCH_MAX);
-		if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
-			ksecret_free(s);
-			return NULL;
-		}
-	}
+	struct ksecret *s = kthread_get(&scratch_slot);
+	if (s == NULL)
+		return NULL;
 	s->len = len;
 	return s;
 }

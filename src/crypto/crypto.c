@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/thread.h"
 #include "core/banned.h"
 
 /*
@@ -85,10 +86,8 @@ struct nonce_pool {
 };
 
 static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
-static pthread_key_t nonce_key;
 static bool nonce_ready;
 static atomic_ulong nonce_generation;
-static _Thread_local struct nonce_pool *nonce_self;
 
 static void nonce_pool_free(void *p)
 {
@@ -96,8 +95,17 @@ static void nonce_pool_free(void *p)
 		return;
 	OPENSSL_cleanse(p, sizeof(struct nonce_pool));
 	free(p);
-	nonce_self = NULL;
 }
+
+static void *nonce_pool_make(void)
+{
+	struct nonce_pool *p = calloc(1, sizeof *p);
+	if (p != NULL)
+		p->pos = NONCE_POOL_LEN;
+	return p;
+}
+
+static struct kthread_slot nonce_slot = KTHREAD_SLOT_INIT(nonce_pool_make, nonce_pool_free);
 
 /* Runs in the child of fork(): every pool copied from the parent is stale. */
 static void nonce_atfork_child(void)
@@ -107,26 +115,14 @@ static void nonce_atfork_child(void)
 
 static void nonce_init(void)
 {
-	nonce_ready = pthread_key_create(&nonce_key, nonce_pool_free) == 0 &&
-		      pthread_atfork(NULL, NULL, nonce_atfork_child) == 0;
+	nonce_ready = pthread_atfork(NULL, NULL, nonce_atfork_child) == 0;
 }
 
 static struct nonce_pool *nonce_pool_get(void)
 {
-	if (nonce_self != NULL)
-		return nonce_self;
 	if (pthread_once(&nonce_once, nonce_init) != 0 || !nonce_ready)
 		return NULL;
-	struct nonce_pool *p = calloc(1, sizeof *p);
-	if (p == NULL)
-		return NULL;
-	if (pthread_setspecific(nonce_key, p) != 0) {
-		free(p);
-		return NULL;
-	}
-	p->pos = NONCE_POOL_LEN;
-	nonce_self = p;
-	return p;
+	return kthread_get(&nonce_slot);
 }
 
 k_status crypto_nonce(uint8_t *p, size_t n)

@@ -36,6 +36,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "core/thread.h"
 #include "core/banned.h"
 
 #define HKDF_HASH_LEN 32
@@ -43,31 +44,24 @@
 
 static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *hkdf_hmac;
-static pthread_key_t hkdf_key;
-static bool hkdf_key_ready;
-static _Thread_local EVP_MAC_CTX *hkdf_ctx;
 
 /* An HMAC key of 32 zero bytes: RFC 5869's default salt and the scrub key. */
 static const uint8_t hkdf_zero_key[HKDF_HASH_LEN];
 
-static void hkdf_thread_exit(void *p)
-{
-	EVP_MAC_CTX_free(p); /* wipes the keyed states */
-	hkdf_ctx = NULL;
-}
-
 static void hkdf_init(void)
 {
 	hkdf_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	hkdf_key_ready = pthread_key_create(&hkdf_key, hkdf_thread_exit) == 0;
 }
 
-/* The calling thread's HMAC-SHA256 context, created on first use; NULL on failure. */
-static EVP_MAC_CTX *hkdf_thread_ctx(void)
+static void hkdf_ctx_drop(void *p)
 {
-	if (hkdf_ctx != NULL)
-		return hkdf_ctx;
-	if (pthread_once(&hkdf_once, hkdf_init) != 0 || hkdf_hmac == NULL || !hkdf_key_ready)
+	EVP_MAC_CTX_free(p); /* wipes the keyed states */
+}
+
+/* A thread's HMAC-SHA256 context (no key yet); NULL on failure. */
+static void *hkdf_ctx_make(void)
+{
+	if (pthread_once(&hkdf_once, hkdf_init) != 0 || hkdf_hmac == NULL)
 		return NULL;
 	/* OSSL_PARAM wants a mutable string; OpenSSL only reads it. */
 	char digest[] = "SHA256";
@@ -76,15 +70,14 @@ static EVP_MAC_CTX *hkdf_thread_ctx(void)
 		OSSL_PARAM_construct_end(),
 	};
 	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hkdf_hmac);
-	if (ctx == NULL)
-		return NULL;
-	if (EVP_MAC_CTX_set_params(ctx, params) != 1 || pthread_setspecific(hkdf_key, ctx) != 0) {
+	if (ctx != NULL && EVP_MAC_CTX_set_params(ctx, params) != 1) {
 		EVP_MAC_CTX_free(ctx);
-		return NULL;
+		ctx = NULL;
 	}
-	hkdf_ctx = ctx;
 	return ctx;
 }
+
+static struct kthread_slot hkdf_slot = KTHREAD_SLOT_INIT(hkdf_ctx_make, hkdf_ctx_drop);
 
 /*
  * One HMAC over up to three pieces. EVP_MAC_init with a key replaces the
@@ -117,7 +110,7 @@ k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt, struct kslice
 	ENSURE(ikm.ptr != NULL || ikm.len == 0, K_E_INTERNAL);
 	ENSURE(salt.ptr != NULL || salt.len == 0, K_E_INTERNAL);
 	ENSURE(info.ptr != NULL || info.len == 0, K_E_INTERNAL);
-	ctx = hkdf_thread_ctx();
+	ctx = kthread_get(&hkdf_slot);
 	ENSURE(ctx != NULL, K_E_INTERNAL);
 
 	/* RFC 5869 2.2: "if not provided, [salt] is set to a string of HashLen zeros". */
@@ -136,9 +129,7 @@ k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt, struct kslice
 out:
 	/* Leave no PRK-keyed state (nor OpenSSL's copy of PRK) in the reused context. */
 	if (EVP_MAC_init(ctx, hkdf_zero_key, sizeof hkdf_zero_key, NULL) != 1) {
-		EVP_MAC_CTX_free(ctx);
-		(void)pthread_setspecific(hkdf_key, NULL);
-		hkdf_ctx = NULL;
+		kthread_forget(&hkdf_slot); /* frees ctx, and with it any keyed state */
 		rc = K_E_INTERNAL;
 	}
 	OPENSSL_cleanse(prk, sizeof prk);
