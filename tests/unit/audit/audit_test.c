@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "audit/internal.h"
 #include "core/json.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
@@ -234,6 +235,94 @@ static void test_write_mode(void)
 	free(out);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/*
+ * Rewrites every digest of dir as version 1 digests were written (with
+ * the file's SHA-256 in fileSha256), re-signed with the audit key and
+ * re-linked, as a folder written by an earlier kinko build.
+ */
+static void downgrade_digests(const char *dir)
+{
+	char key[512];
+	snprintf(key, sizeof key, "%s/signing.key", root);
+	struct audit_signer *sg = NULL;
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	CHECK(audit_signer_open(key, &sg, &msg) == K_OK);
+	kbuf_release(&msg);
+	char **names = NULL;
+	size_t n = 0;
+	CHECK(audit_list_logs(dir, &names, &n) == K_OK);
+	char prev_sha[65] = "";
+	for (size_t i = 0; i < n && sg != NULL; i++) {
+		char path[1200], dpath[1300], sha[65];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		snprintf(dpath, sizeof dpath, "%s.digest", path);
+		struct kbuf b;
+		kbuf_init(&b, 1u << 26);
+		CHECK(audit_read_file(path, &b) == K_OK);
+		audit_sha256_hex(b.ptr, b.len, sha);
+		kbuf_reset(&b);
+		CHECK(audit_read_file(dpath, &b) == K_OK);
+		json_t *d = json_loadb((const char *)b.ptr, b.len, 0, NULL);
+		kbuf_release(&b);
+		CHECK(d != NULL);
+		if (d == NULL)
+			continue;
+		json_object_set_new(d, "kinkoDigestVersion", json_integer(1));
+		json_object_set_new(d, "fileSha256", json_string(sha));
+		if (prev_sha[0])
+			json_object_set_new(d, "previousDigestSha256", json_string(prev_sha));
+		json_object_del(d, "signature");
+		char *canon = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		struct kbuf sig;
+		kbuf_init(&sig, 256);
+		CHECK(canon != NULL && audit_sign(sg, kslice_cstr(canon), &sig) == K_OK);
+		json_object_set_new(d, "signature", json_string(kbuf_cstr(&sig)));
+		char *final = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		CHECK(final != NULL);
+		if (final != NULL) {
+			write_text(dpath, final);
+			audit_sha256_hex(final, strlen(final), prev_sha);
+		}
+		kjson_free(canon);
+		kjson_free(final);
+		kbuf_release(&sig);
+		json_decref(d);
+	}
+	audit_free_names(names, n);
+	audit_signer_free(sg);
+}
+
+/* Folders sealed with version 1 digests still verify, and their fileSha256 is still checked. */
+static void test_version1_digests(void)
+{
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/v1", root);
+	write_events(dir, 6, 0);
+	write_events(dir, 4, 0);
+	downgrade_digests(dir);
+	char *out = NULL;
+	CHECK_EQ_INT(verify(dir, &out), 0);
+	CHECK(strstr(out, "OK: 2 files (2 sealed), 10 records") != NULL);
+	free(out);
+	char saved[sizeof good];
+	memcpy(saved, good, sizeof good);
+	snprintf(good, sizeof good, "%s", dir); /* tamper() works on a copy of `good` */
+	tamper("v1-flip", "sed -i '3s/DeleteKey/DeleteKez/' \"$F\"", "CHANGED record seq 3",
+	       "its SHA-256 differs from its signed digest");
+	memcpy(good, saved, sizeof good);
+}
+
 /* Formats one call's event and parses it back (NULL if it is not valid JSON). */
 static json_t *format_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
 			    const char *err, struct audit_resources *res, char event_id[37])
@@ -419,6 +508,7 @@ int main(void)
 	RUN(test_tampering);
 	RUN(test_rotation_by_size);
 	RUN(test_write_mode);
+	RUN(test_version1_digests);
 	RUN(test_format_call);
 	RUN(test_quota);
 	RUN(test_metrics);
