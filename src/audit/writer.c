@@ -649,6 +649,19 @@ static k_status reserve_to(uint64_t end)
  * window's pages are faulted in with one madvise rather than one fault per
  * page.
  */
+/* Reserves and maps the window of the file that starts at start; NULL on failure (logged). */
+static uint8_t *map_at(uint64_t start)
+{
+	if (reserve_to(start + W.window) != K_OK)
+		return NULL;
+	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)start);
+	if (m == MAP_FAILED) {
+		LOG_ERROR("audit: cannot map %s: %s", W.cur_name, strerror(errno));
+		return NULL;
+	}
+	return m;
+}
+
 static k_status map_window(uint64_t off)
 {
 	drop_window(W.map, true);
@@ -656,24 +669,14 @@ static k_status map_window(uint64_t off)
 	W.map = NULL;
 	W.next_map = NULL;
 	uint64_t start = off / W.window * W.window;
-	GUARD(reserve_to(start + W.window));
-	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)start);
-	if (m == MAP_FAILED) {
-		LOG_ERROR("audit: cannot map %s: %s", W.cur_name, strerror(errno));
-		return K_E_INTERNAL;
-	}
+	uint8_t *m = map_at(start);
+	ENSURE(m != NULL, K_E_INTERNAL);
 	(void)madvise(m, W.window, MADV_POPULATE_WRITE); /* a fault per page otherwise */
 	W.map = m;
 	W.map_off = start;
 	return K_OK;
 }
 
-/*
- * Writes a batch through the mapping. A batch that crosses a window's end
- * is written with pwrite, which shares the page cache. A faulted copy
- * leaves the file: it is unmapped and closed unsealed, and the next call
- * starts a new one (the chain goes on from the last good record).
- */
 /* Maps the window after the current one (see P above), once the writer is past the middle. */
 static void map_next_window(uint64_t end)
 {
@@ -684,11 +687,9 @@ static void map_next_window(uint64_t end)
 	pthread_mutex_lock(&P.mu);
 	bool busy = P.busy != NULL;
 	pthread_mutex_unlock(&P.mu);
-	/* A failure here is met again, and reported, when the writer gets there. */
-	if (busy || reserve_to(next + W.window) != K_OK)
-		return;
-	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)next);
-	if (m == MAP_FAILED)
+	/* A failure here is met again, and fails a call, when the writer gets there. */
+	uint8_t *m = busy ? NULL : map_at(next);
+	if (m == NULL)
 		return;
 	W.next_map = m;
 	W.next_off = next;
@@ -699,6 +700,12 @@ static void map_next_window(uint64_t end)
 	after.populate = m;
 }
 
+/*
+ * Writes a batch through the mapping. A batch that crosses a window's end
+ * is written with pwrite, which shares the page cache. A faulted copy
+ * leaves the file: it is unmapped and closed unsealed, and the next call
+ * starts a new one (the chain goes on from the last good record).
+ */
 static k_status write_mapped(const uint8_t *p, size_t n)
 {
 	uint64_t off = W.cur_bytes;

@@ -83,28 +83,17 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 }
 
 /* ASCII bytes that go out as they are: printable, but not '"' or '\\'. */
-#define PLAIN16(b) ((b) >= 0x20 && (b) != '"' && (b) != '\\'), \
-	((b) + 1 >= 0x20 && (b) + 1 != '"' && (b) + 1 != '\\'), \
-	((b) + 2 >= 0x20 && (b) + 2 != '"' && (b) + 2 != '\\'), \
-	((b) + 3 >= 0x20 && (b) + 3 != '"' && (b) + 3 != '\\'), \
-	((b) + 4 >= 0x20 && (b) + 4 != '"' && (b) + 4 != '\\'), \
-	((b) + 5 >= 0x20 && (b) + 5 != '"' && (b) + 5 != '\\'), \
-	((b) + 6 >= 0x20 && (b) + 6 != '"' && (b) + 6 != '\\'), \
-	((b) + 7 >= 0x20 && (b) + 7 != '"' && (b) + 7 != '\\'), \
-	((b) + 8 >= 0x20 && (b) + 8 != '"' && (b) + 8 != '\\'), \
-	((b) + 9 >= 0x20 && (b) + 9 != '"' && (b) + 9 != '\\'), \
-	((b) + 10 >= 0x20 && (b) + 10 != '"' && (b) + 10 != '\\'), \
-	((b) + 11 >= 0x20 && (b) + 11 != '"' && (b) + 11 != '\\'), \
-	((b) + 12 >= 0x20 && (b) + 12 != '"' && (b) + 12 != '\\'), \
-	((b) + 13 >= 0x20 && (b) + 13 != '"' && (b) + 13 != '\\'), \
-	((b) + 14 >= 0x20 && (b) + 14 != '"' && (b) + 14 != '\\'), \
-	((b) + 15 >= 0x20 && (b) + 15 != '"' && (b) + 15 != '\\')
+#define PLAIN(b) ((b) >= 0x20 && (b) != '"' && (b) != '\\')
+#define PLAIN4(b) PLAIN(b), PLAIN((b) + 1), PLAIN((b) + 2), PLAIN((b) + 3)
+#define PLAIN16(b) PLAIN4(b), PLAIN4((b) + 4), PLAIN4((b) + 8), PLAIN4((b) + 12)
 static const bool plain_ascii[256] = {
 	PLAIN16(0x00), PLAIN16(0x10), PLAIN16(0x20), PLAIN16(0x30),
 	PLAIN16(0x40), PLAIN16(0x50), PLAIN16(0x60), PLAIN16(0x70),
 	/* 0x80-0xFF: zero, checked as UTF-8 below */
 };
 #undef PLAIN16
+#undef PLAIN4
+#undef PLAIN
 
 void kjw_str_body(struct kjw *w, const char *s, size_t n)
 {

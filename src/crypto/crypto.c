@@ -97,16 +97,6 @@ static void nonce_pool_free(void *p)
 	free(p);
 }
 
-static void *nonce_pool_make(void)
-{
-	struct nonce_pool *p = calloc(1, sizeof *p);
-	if (p != NULL)
-		p->pos = NONCE_POOL_LEN;
-	return p;
-}
-
-static struct kthread_slot nonce_slot = KTHREAD_SLOT_INIT(nonce_pool_make, nonce_pool_free);
-
 /* Runs in the child of fork(): every pool copied from the parent is stale. */
 static void nonce_atfork_child(void)
 {
@@ -118,10 +108,21 @@ static void nonce_init(void)
 	nonce_ready = pthread_atfork(NULL, NULL, nonce_atfork_child) == 0;
 }
 
-static struct nonce_pool *nonce_pool_get(void)
+static void *nonce_pool_make(void)
 {
+	/* The fork handler is registered once, by the first thread to need a pool. */
 	if (pthread_once(&nonce_once, nonce_init) != 0 || !nonce_ready)
 		return NULL;
+	struct nonce_pool *p = calloc(1, sizeof *p);
+	if (p != NULL)
+		p->pos = NONCE_POOL_LEN;
+	return p;
+}
+
+static struct kthread_slot nonce_slot = KTHREAD_SLOT_INIT(nonce_pool_make, nonce_pool_free);
+
+static struct nonce_pool *nonce_pool_get(void)
+{
 	return kthread_get(&nonce_slot);
 }
 

@@ -513,7 +513,7 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 		 * whether the AWS managed key exists yet, whose key policy allows
 		 * no alias change.
 		 */
-		if (strncmp(alias, "alias/aws/", 10) == 0)
+		if (kms_alias_reserved(alias))
 			return K_OK;
 		/*
 		 * UpdateAlias and DeleteAlias also need the action on the key the

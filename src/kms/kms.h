@@ -170,6 +170,8 @@ K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, stru
  * storage once warm. K_E_NOT_FOUND if the alias does not exist.
  */
 K_MUST_CHECK k_status kms_alias_lookup(const char *ns, const char *name, char target[37]);
+/* "The alias/aws/ prefix is reserved for AWS managed keys": no caller may create, change or delete such a name. */
+bool kms_alias_reserved(const char *name);
 /* Sets (target non-NULL) or removes (NULL) a cached alias after a write. */
 void kms_alias_cache_set(const char *ns, const char *name, const char *target);
 void kms_alias_cache_clear(void);

@@ -212,10 +212,14 @@ static k_status check_alias_name(struct api_ctx *c, const char *name)
 	return K_OK;
 }
 
-/* "The alias/aws/ prefix is reserved for AWS managed keys." */
+bool kms_alias_reserved(const char *name)
+{
+	return strncmp(name, "alias/aws/", 10) == 0;
+}
+
 static k_status check_not_reserved(struct api_ctx *c, const char *name)
 {
-	if (strncmp(name, "alias/aws/", 10) == 0)
+	if (kms_alias_reserved(name))
 		return api_fail(c, K_E_NOT_AUTHORIZED,
 				"Cannot create, update or delete alias with the reserved prefix 'alias/aws/': %s",
 				name);
