@@ -21,13 +21,14 @@
  * waiting thread finds no writer active becomes the writer for everything
  * queued (one write(2) and one fdatasync), then wakes the others. In
  * "write" mode each thread copies its own record, under the writer's
- * mutex, into a shared mapping of the file whose space was reserved ahead,
- * and a background thread runs fdatasync every AUDIT_FLUSH_MS (see
+ * mutex, into a ring file that stays mapped (kinko-audit.ring in the log
+ * folder), which is drained into the log file with plain writes; a
+ * background thread drains it and runs fdatasync every AUDIT_FLUSH_MS (see
  * docs/AUDIT.md for what each mode promises). A failed write fails every
- * call in that batch and changes nothing (a torn write is cut back, space
- * that cannot be reserved is not written); the next batch tries again, so
- * kinko recovers by itself when space returns. The file being written
- * ends in reserved space (zero bytes) until it is sealed.
+ * call in that batch and changes nothing (a torn write is cut back); in
+ * write mode a failed drain keeps the records in the ring, and calls fail
+ * once the ring is full. The next call tries again, so kinko recovers by
+ * itself when space returns.
  *
  * Thread safety: every function may be called from any thread after
  * audit_open() and before audit_close().
@@ -48,7 +49,7 @@
 
 enum audit_sync {
 	AUDIT_SYNC_FSYNC = 0,  /* each call waits for its batch's fdatasync */
-	AUDIT_SYNC_WRITE = 1,  /* each call copies its record into the mapped file; fdatasync every AUDIT_FLUSH_MS */
+	AUDIT_SYNC_WRITE = 1,  /* each call copies its record into the mapped ring; drain and fdatasync every AUDIT_FLUSH_MS */
 };
 
 struct audit_options {
@@ -70,6 +71,12 @@ K_MUST_CHECK k_status audit_open(const struct audit_options *o, struct kbuf *msg
 void audit_close(void);
 bool audit_enabled(void);
 const char *audit_dir(void);
+/*
+ * Brings the log files up to every record written so far: write mode
+ * keeps the newest records in its ring for up to AUDIT_FLUSH_MS.
+ * LookupEvents calls it before it reads the log.
+ */
+void audit_drain(void);
 
 /*
  * Whether an operation changes state (everything but the cryptographic

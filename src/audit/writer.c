@@ -58,11 +58,6 @@
 #define DEFAULT_MAX_FILE_BYTES (64ull << 20)
 #define DEFAULT_ROTATE_SECONDS 3600
 #define MAX_BATCH_BYTES (256u << 20)
-/*
- * "write" mode: the file is mapped, and its space reserved, a window at a
- * time: MAP_WINDOW bytes, or less when files rotate at a smaller size.
- */
-#define MAP_WINDOW (256u << 10)
 /* Appends a string literal ("" s does not compile for anything else). */
 #define APPEND_LIT(b, s) kbuf_append((b), "" s, sizeof(s) - 1)
 
@@ -88,17 +83,11 @@ static struct {
 	int64_t rotate_s;
 	struct audit_signer *signer;
 
-	/* Leader-only state. */
+	/* Leader-only state (in write mode: under mu). */
 	int fd;
-	bool mapped;        /* "write" mode: the current file is written through a mapping */
-	uint8_t *map;       /* the mapped window, or NULL */
-	uint64_t map_off;   /* the file offset of map[0] */
-	uint8_t *next_map;  /* the window after it, mapped ahead, or NULL */
-	uint64_t next_off;
-	uint64_t reserved;  /* bytes of the file whose space is reserved (its size) */
-	size_t window;      /* the window's size (a multiple of the page size) */
 	char cur_name[96];
-	uint64_t cur_bytes, cur_records, cur_first_seq;
+	/* The current file's records: those in the ring too (write mode), and its bytes on disk. */
+	uint64_t cur_bytes, cur_records, cur_first_seq, file_bytes;
 	int64_t cur_opened;
 	char cur_start_prev[65];
 	EVP_MD *sha256;     /* fetched once */
@@ -109,10 +98,24 @@ static struct {
 	char prev_digest_sha[65];
 	bool dirty;
 	struct kbuf batch;
+	/* Where the chain stands at the end of the file's bytes on disk: the next seq, the last hash. */
+	uint64_t drained_seq;
+	char drained_hash[65];
+
+	/* "write" mode's ring (see below), under mu. */
+	int ring_fd;
+	struct ring_header *rh; /* the mapped ring file, or NULL */
+	uint8_t *ring;          /* its data, after the header page */
+	uint64_t ring_size, drain_at, ring_gen;
+	uint64_t rhead, rtail;  /* the stream's bytes written and drained */
+	bool draining;          /* a call drains [rtail, claim_head) to claim_off, outside mu */
+	uint64_t claim_head, claim_off, claim_seq;
+	char claim_hash[65];
 
 	pthread_t flusher;
 	bool flusher_started;
-} W = {.mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .cv = PTHREAD_COND_INITIALIZER, .fd = -1};
+} W = {.mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .cv = PTHREAD_COND_INITIALIZER, .fd = -1,
+       .ring_fd = -1};
 
 static atomic_bool enabled;
 static atomic_bool stopping;
@@ -416,85 +419,11 @@ static k_status seal_pending(void)
 	return rc;
 }
 
-/*
- * "write" mode maps the next window ahead: the writer that passes the
- * middle of a window maps the next one under the mutex (cheap), and
- * faults its pages in (MADV_POPULATE_WRITE, the costly part) after it has
- * let the mutex go, as it unmaps a window left behind; other calls are
- * written meanwhile. P tracks the one window whose pages are being faulted
- * in outside the mutex, so that it is never unmapped under that thread:
- * whoever drops it then only marks it, and the populating thread unmaps it.
- */
-static struct {
-	pthread_mutex_t mu;
-	uint8_t *busy;  /* the window being populated, or NULL */
-	bool orphaned;  /* busy was dropped meanwhile */
-} P = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* What the writing thread does once it has released the writer's mutex. */
-static _Thread_local struct {
-	uint8_t *unmap;
-	uint8_t *populate;
-} after;
-
-/* Unmaps window m now, or leaves it to the thread populating it. */
-static void drop_window(uint8_t *m, bool later)
-{
-	if (m == NULL)
-		return;
-	pthread_mutex_lock(&P.mu);
-	bool busy = P.busy == m;
-	if (busy)
-		P.orphaned = true;
-	pthread_mutex_unlock(&P.mu);
-	if (busy)
-		return;
-	if (later && after.unmap == NULL)
-		after.unmap = m;
-	else
-		munmap(m, W.window);
-}
-
-/* Runs the window work a writer left for after its mutex (write mode). */
-static void after_unlock(void)
-{
-	if (after.unmap != NULL) {
-		munmap(after.unmap, W.window);
-		after.unmap = NULL;
-	}
-	uint8_t *m = after.populate;
-	if (m == NULL)
-		return;
-	after.populate = NULL;
-	/* Faults in whatever of m is still mapped; an error here costs a fault per page later. */
-	(void)madvise(m, W.window, MADV_POPULATE_WRITE);
-	pthread_mutex_lock(&P.mu);
-	bool orphaned = P.orphaned;
-	P.busy = NULL;
-	P.orphaned = false;
-	pthread_mutex_unlock(&P.mu);
-	if (orphaned)
-		munmap(m, W.window);
-}
-
-/* Takes the current file out of the writer's hands (W.fd becomes -1). */
-static void unmap_current(void)
-{
-	drop_window(W.map, false);
-	drop_window(W.next_map, false);
-	W.map = NULL;
-	W.next_map = NULL;
-	W.map_off = 0;
-	W.mapped = false;
-	W.reserved = 0;
-}
-
 static void job_from_current(struct seal_job *j, bool recovered)
 {
-	unmap_current();
 	j->fd = W.fd;
 	snprintf(j->name, sizeof j->name, "%s", W.cur_name);
-	j->bytes = W.cur_bytes;
+	j->bytes = W.file_bytes;
 	j->records = W.cur_records;
 	j->first_seq = W.cur_first_seq;
 	j->last_seq = W.next_seq - 1;
@@ -508,7 +437,7 @@ static void job_from_current(struct seal_job *j, bool recovered)
 /*
  * Rotation: queues the current file for sealing by the flusher. With the
  * queue full (the disk cannot keep up, or sealing fails), seals what is
- * queued first, on this thread.
+ * queued first, on this thread. In write mode the ring is drained first.
  */
 static k_status rotate_out(void)
 {
@@ -541,10 +470,15 @@ static k_status seal_current(bool recovered)
 	return rc;
 }
 
+/*
+ * Starts a new log file where the drained part of the chain ends: after a
+ * file left behind with records still in the ring (write mode), those
+ * records belong to the new file.
+ */
 static k_status open_new_file(void)
 {
 	snprintf(W.cur_name, sizeof W.cur_name, AUDIT_LOG_PREFIX "%020" PRIu64 AUDIT_LOG_SUFFIX,
-		 W.next_seq);
+		 W.drained_seq);
 	char path[700];
 	path_of(W.cur_name, path, sizeof path);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -554,15 +488,12 @@ static k_status open_new_file(void)
 	}
 	fsync_dir();
 	W.fd = fd;
-	W.map = NULL;
-	W.map_off = 0;
-	W.reserved = 0;
-	W.mapped = W.sync == AUDIT_SYNC_WRITE;
-	W.cur_bytes = 0;
-	W.cur_records = 0;
-	W.cur_first_seq = W.next_seq;
+	W.file_bytes = 0;
+	W.cur_bytes = W.rhead - W.rtail;
+	W.cur_records = W.next_seq - W.drained_seq;
+	W.cur_first_seq = W.drained_seq;
 	W.cur_opened = kclock_now();
-	snprintf(W.cur_start_prev, sizeof W.cur_start_prev, "%s", W.last_hash);
+	snprintf(W.cur_start_prev, sizeof W.cur_start_prev, "%s", W.drained_hash);
 	return K_OK;
 }
 
@@ -573,10 +504,102 @@ static bool rotation_due(void)
 }
 
 /*
- * The mapped copy. A SIGBUS while copying (the file cut short underneath
- * kinko, a page the file system refuses to make writable) jumps back here
- * instead of killing the process; SIGBUS anywhere else goes to the handler
- * that was there before.
+ * "write" mode: the ring. Each call copies its chained record into a ring
+ * file (RING_FILE, in the log folder) that stays mapped, MAP_SHARED, for
+ * the life of the process: the record is in the page cache, and survives
+ * the process being killed, before the call is answered. The ring is
+ * drained into the current log file with plain writes, W.drain_at bytes at
+ * a time and at least every AUDIT_FLUSH_MS, and the flusher then runs
+ * fdatasync on the log file. Nothing is mapped or unmapped per call, so a
+ * call costs no page-table work; on a virtual machine, mapping the log
+ * files themselves a window at a time spent most of the audit's time
+ * there (docs/PERFORMANCE.md).
+ *
+ * The ring file is a header page (struct ring_header), then `size` bytes
+ * used as a circular byte stream. The records of the stream's bytes
+ * [tail, head) are written but not yet drained: head moves once a record
+ * is whole, tail once its bytes are in the log file. A start after a kill
+ * appends those records (the ones the log does not hold yet) to the log.
+ *
+ * A drain claims [tail, head) under the writer's mutex and writes it
+ * outside the mutex; `draining` keeps that range, the file and its offset
+ * fixed meanwhile, and calls go on into the free part of the ring. A
+ * failed drain leaves the records in the ring and is tried again; a call
+ * fails only when the ring has no room left (fail-closed): on a full disk,
+ * calls fail once the ring is full, and go on by themselves when space
+ * returns. Rotation, sealing and the flusher's sync drain everything
+ * first, so the ring only holds records of the current file.
+ */
+#define RING_FILE "kinko-audit.ring"
+#define RING_MAGIC "KINKORNG"
+#define RING_HEADER 4096u
+#define RING_BYTES (1u << 20)
+#define RING_DRAIN_AT (64u << 10)
+/* A record's bytes around its event JSON: {"kinkoSeq":N,"kinkoPrev":"…","kinkoType":"…","event":…}\n */
+#define RECORD_OVERHEAD 160u
+
+struct ring_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t unused;
+	uint64_t size; /* data bytes after the header page */
+	uint64_t head; /* stream bytes written (always a record's end) */
+	uint64_t tail; /* stream bytes drained into the log */
+};
+
+/* Set by a call that claimed a drain, which it runs once the mutex is released. */
+static _Thread_local bool drain_after;
+
+static void ring_unmap(void)
+{
+	if (W.rh != NULL)
+		munmap(W.rh, RING_HEADER + W.ring_size);
+	if (W.ring_fd >= 0)
+		close(W.ring_fd);
+	W.rh = NULL;
+	W.ring = NULL;
+	W.ring_fd = -1;
+	W.rhead = W.rtail = 0;
+}
+
+/* Creates (or resets) the ring file, reserves its space and maps it. */
+static k_status ring_open(void)
+{
+	char path[700];
+	path_of(RING_FILE, path, sizeof path);
+	size_t total = RING_HEADER + W.ring_size;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int e = fd < 0 ? errno : ftruncate(fd, 0) != 0 ? errno : posix_fallocate(fd, 0, (off_t)total);
+	void *m = MAP_FAILED;
+	if (e == 0) {
+		m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		e = m == MAP_FAILED ? errno : 0;
+	}
+	if (e != 0) {
+		LOG_ERROR("audit: cannot set up %s: %s", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return K_E_INTERNAL;
+	}
+	(void)madvise(m, total, MADV_POPULATE_WRITE); /* a fault per page otherwise */
+	W.rh = m;
+	W.ring = (uint8_t *)m + RING_HEADER;
+	W.ring_fd = fd;
+	W.ring_gen++;
+	memcpy(W.rh->magic, RING_MAGIC, sizeof W.rh->magic);
+	W.rh->version = 1;
+	W.rh->size = W.ring_size;
+	W.rh->head = W.rh->tail = 0;
+	W.rhead = W.rtail = 0;
+	fsync_dir();
+	return K_OK;
+}
+
+/*
+ * The copy into the ring. A SIGBUS while copying (the ring file cut short
+ * underneath kinko, a page the file system refuses to make writable)
+ * jumps back here instead of killing the process; SIGBUS anywhere else
+ * goes to the handler that was there before.
  */
 static _Thread_local sigjmp_buf *copy_jump;
 static struct sigaction old_sigbus;
@@ -605,8 +628,8 @@ static void install_sigbus(void)
 	sigaction(SIGBUS, &sa, &old_sigbus);
 }
 
-/* Copies one batch into the mapping at off; false if the copy faulted. */
-static bool copy_to_map(uint64_t off, const uint8_t *p, size_t n)
+/* Copies a batch to the ring at head and then moves the header's head; false if the copy faulted. */
+static bool copy_to_ring(const uint8_t *p, size_t n)
 {
 	sigjmp_buf jb;
 	if (sigsetjmp(jb, 0) != 0) {
@@ -614,133 +637,172 @@ static bool copy_to_map(uint64_t off, const uint8_t *p, size_t n)
 		return false;
 	}
 	copy_jump = &jb;
-	/*
-	 * The batch ends in a newline. It is stored last, so a copy cut short
-	 * by a fault never leaves a line that looks complete.
-	 */
-	memcpy(W.map + off, p, n - 1);
 	atomic_signal_fence(memory_order_seq_cst);
-	W.map[off + n - 1] = p[n - 1];
+	uint64_t at = W.rhead % W.ring_size;
+	size_t first = n < W.ring_size - at ? n : (size_t)(W.ring_size - at);
+	memcpy(W.ring + at, p, first);
+	memcpy(W.ring, p + first, n - first);
+	/* Only now: a restart trusts every byte before head. */
+	__atomic_store_n(&W.rh->head, W.rhead + n, __ATOMIC_RELEASE);
 	atomic_signal_fence(memory_order_seq_cst);
 	copy_jump = NULL;
 	return true;
 }
 
-/* Reserves the file's space up to at least end (in whole chunks). */
-static k_status reserve_to(uint64_t end)
+/*
+ * Writes the stream's bytes [from, to) to the current file at off. If the
+ * file is shorter than off, someone cut it underneath kinko: *cut, and
+ * nothing is written.
+ */
+static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut)
 {
-	if (end <= W.reserved)
-		return K_OK;
-	uint64_t want = (end + W.window - 1) / W.window * W.window;
-	int e = posix_fallocate(W.fd, (off_t)W.reserved, (off_t)(want - W.reserved));
-	if (e != 0) {
-		LOG_ERROR("audit: cannot reserve space in %s: %s", W.cur_name, strerror(e));
+	struct stat st;
+	*cut = fstat(W.fd, &st) == 0 && (uint64_t)st.st_size < off;
+	if (*cut)
 		return K_E_INTERNAL;
-	}
-	W.reserved = want;
-	return K_OK;
+	uint64_t at = from % W.ring_size, n = to - from;
+	uint64_t first = n < W.ring_size - at ? n : W.ring_size - at;
+	GUARD(pwrite_all(W.fd, W.ring + at, (size_t)first, off));
+	return pwrite_all(W.fd, W.ring, (size_t)(n - first), off + first);
 }
 
 /*
- * Maps the window of the file that holds offset off. The file is mapped a
- * window at a time, and a window is unmapped as soon as the writer moves
- * past it: the flusher's fdatasync then finds the written pages unmapped
- * and need not write-protect each one (a TLB flush apiece). The new
- * window's pages are faulted in with one madvise rather than one fault per
- * page.
+ * Under the mutex: the outcome of writing the stream up to `to` (where the
+ * chain stands at seq and hash) at file offset off. On failure the
+ * records stay in the ring; a cut file is left unsealed and the next
+ * drain starts a new one.
  */
-/* Reserves and maps the window of the file that starts at start; NULL on failure (logged). */
-static uint8_t *map_at(uint64_t start)
+static k_status drain_finish(k_status rc, bool cut, uint64_t to, uint64_t seq, const char *hash,
+			     uint64_t off)
 {
-	if (reserve_to(start + W.window) != K_OK)
-		return NULL;
-	void *m = mmap(NULL, W.window, PROT_READ | PROT_WRITE, MAP_SHARED, W.fd, (off_t)start);
-	if (m == MAP_FAILED) {
-		LOG_ERROR("audit: cannot map %s: %s", W.cur_name, strerror(errno));
-		return NULL;
-	}
-	return m;
-}
-
-static k_status map_window(uint64_t off)
-{
-	drop_window(W.map, true);
-	drop_window(W.next_map, true);
-	W.map = NULL;
-	W.next_map = NULL;
-	uint64_t start = off / W.window * W.window;
-	uint8_t *m = map_at(start);
-	ENSURE(m != NULL, K_E_INTERNAL);
-	(void)madvise(m, W.window, MADV_POPULATE_WRITE); /* a fault per page otherwise */
-	W.map = m;
-	W.map_off = start;
-	return K_OK;
-}
-
-/* Maps the window after the current one (see P above), once the writer is past the middle. */
-static void map_next_window(uint64_t end)
-{
-	uint64_t next = W.map_off + W.window;
-	if (W.map == NULL || W.next_map != NULL || end < W.map_off + W.window / 2 ||
-	    next >= W.max_bytes)
-		return;
-	pthread_mutex_lock(&P.mu);
-	bool busy = P.busy != NULL;
-	pthread_mutex_unlock(&P.mu);
-	/* A failure here is met again, and fails a call, when the writer gets there. */
-	uint8_t *m = busy ? NULL : map_at(next);
-	if (m == NULL)
-		return;
-	W.next_map = m;
-	W.next_off = next;
-	pthread_mutex_lock(&P.mu);
-	P.busy = m;
-	P.orphaned = false;
-	pthread_mutex_unlock(&P.mu);
-	after.populate = m;
-}
-
-/*
- * Writes a batch through the mapping. A batch that crosses a window's end
- * is written with pwrite, which shares the page cache. A faulted copy
- * leaves the file: it is unmapped and closed unsealed, and the next call
- * starts a new one (the chain goes on from the last good record).
- */
-static k_status write_mapped(const uint8_t *p, size_t n)
-{
-	uint64_t off = W.cur_bytes;
-	if (W.map == NULL || off < W.map_off || off >= W.map_off + W.window) {
-		if (W.next_map != NULL && off >= W.next_off && off < W.next_off + W.window) {
-			drop_window(W.map, true);
-			W.map = W.next_map;
-			W.map_off = W.next_off;
-			W.next_map = NULL;
-		} else {
-			GUARD(map_window(off));
-		}
-	}
-	if (off + n > W.map_off + W.window) {
-		GUARD(reserve_to(off + n));
-		return pwrite_all(W.fd, p, n, off);
-	}
-	if (copy_to_map(off - W.map_off, p, n)) {
-		map_next_window(off + n);
+	if (rc == K_OK) {
+		W.file_bytes = off + (to - W.rtail);
+		W.rtail = to;
+		__atomic_store_n(&W.rh->tail, to, __ATOMIC_RELEASE);
+		W.drained_seq = seq;
+		memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+		W.dirty = true;
 		return K_OK;
 	}
-	LOG_ERROR("audit: writing %s faulted (the file was cut short or its file system "
-		  "refused the write); leaving it and starting a new file", W.cur_name);
-	unmap_current();
-	close(W.fd);
+	if (cut) {
+		LOG_ERROR("audit: %s was cut short underneath kinko; leaving it unsealed and going on "
+			  "in a new file", W.cur_name);
+		close(W.fd);
+		W.fd = -1;
+		W.dirty = false;
+	} else {
+		/* Best effort: a torn write left here is written over by the next drain. */
+		(void)!ftruncate(W.fd, (off_t)off);
+	}
+	return rc;
+}
+
+/* Under the mutex, with no drain in flight: drains the whole ring now. */
+static k_status drain_locked(void)
+{
+	ENSURE(!W.draining, K_E_INTERNAL);
+	while (W.rhead != W.rtail) {
+		if (W.fd < 0)
+			GUARD(open_new_file());
+		bool cut;
+		uint64_t off = W.file_bytes;
+		k_status rc = write_out(W.rtail, W.rhead, off, &cut);
+		rc = drain_finish(rc, cut, W.rhead, W.next_seq, W.last_hash, off);
+		if (rc != K_OK && !cut)
+			return rc;
+	}
+	return K_OK;
+}
+
+/* Runs the drain a call claimed (drain_after), outside the mutex. */
+static void drain_claimed(void)
+{
+	drain_after = false;
+	bool cut;
+	k_status rc = write_out(W.rtail, W.claim_head, W.claim_off, &cut);
+	klock(&W.mu);
+	(void)drain_finish(rc, cut, W.claim_head, W.claim_seq, W.claim_hash, W.claim_off);
+	W.draining = false;
+	pthread_cond_broadcast(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+}
+
+/* Whether a call about to write a record of at most n bytes must first wait for the drain in flight. */
+static bool must_wait_for_drain(size_t n)
+{
+	return W.draining &&
+	       (rotation_due() || n > W.ring_size / 2 || W.rhead + n - W.rtail > W.ring_size);
+}
+
+/* The ring's copy faulted: what it held and the log did not is lost. A new ring and file follow. */
+static void ring_fault(void)
+{
+	LOG_ERROR("audit: writing the ring %s faulted (the file was cut short or its file system "
+		  "refused the write); %" PRIu64 " bytes of records not yet in %s are lost; leaving "
+		  "it unsealed and going on with a new ring and file",
+		  RING_FILE, W.rhead - W.rtail, W.cur_name);
+	ring_unmap();
+	if (W.fd >= 0)
+		close(W.fd);
 	W.fd = -1;
 	W.dirty = false;
-	return K_E_INTERNAL;
+	W.drained_seq = W.next_seq;
+	memcpy(W.drained_hash, W.last_hash, sizeof W.drained_hash);
+}
+
+/*
+ * Write mode: puts one chained batch (ending at seq, hash) into the ring,
+ * or one too big for it straight into the file. The caller has made sure
+ * (must_wait_for_drain) that no drain in flight is in the way.
+ */
+static k_status write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char *hash)
+{
+	if (n > W.ring_size / 2) {
+		GUARD(drain_locked());
+		if (W.fd < 0)
+			GUARD(open_new_file());
+		GUARD(pwrite_all(W.fd, p, n, W.file_bytes));
+		W.file_bytes += n;
+		W.drained_seq = seq;
+		memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+		W.dirty = true;
+		return K_OK;
+	}
+	if (W.rhead + n - W.rtail > W.ring_size)
+		GUARD(drain_locked()); /* the ring is full: the disk fell behind or fails */
+	if (!copy_to_ring(p, n)) {
+		uint64_t gen = W.ring_gen;
+		while (W.draining) /* a drain reading the ring must end before it is unmapped */
+			pthread_cond_wait(&W.cv, &W.mu);
+		if (W.ring_gen == gen)
+			ring_fault();
+		return K_E_INTERNAL;
+	}
+	W.rhead += n;
+	if (!W.draining && W.rhead - W.rtail >= W.drain_at) {
+		W.draining = true;
+		W.claim_head = W.rhead;
+		W.claim_off = W.file_bytes;
+		W.claim_seq = seq;
+		memcpy(W.claim_hash, hash, sizeof W.claim_hash);
+		drain_after = true;
+	}
+	return K_OK;
 }
 
 /* The leader's work: chain, write and (fsync mode) sync one batch. */
 static k_status write_batch(struct entry *list)
 {
-	if (rotation_due())
-		GUARD(rotate_out());
+	bool ringed = W.sync == AUDIT_SYNC_WRITE;
+	if (ringed && W.rh == NULL)
+		GUARD(ring_open());
+	/* (A drain in flight holds rotation off: the call after it rotates.) */
+	if (rotation_due() && !W.draining) {
+		if (ringed)
+			GUARD(drain_locked());
+		if (rotation_due())
+			GUARD(rotate_out());
+	}
 	if (W.fd < 0)
 		GUARD(open_new_file());
 	kbuf_reset(&W.batch);
@@ -768,18 +830,18 @@ static k_status write_batch(struct entry *list)
 		seq++;
 		n++;
 	}
-	if (W.mapped) {
-		GUARD(write_mapped(W.batch.ptr, W.batch.len));
+	if (ringed) {
+		GUARD(write_ringed(W.batch.ptr, W.batch.len, seq, hash));
 		goto written;
 	}
-	k_status rc = pwrite_all(W.fd, W.batch.ptr, W.batch.len, W.cur_bytes);
+	k_status rc = pwrite_all(W.fd, W.batch.ptr, W.batch.len, W.file_bytes);
 	if (rc == K_OK && W.sync == AUDIT_SYNC_FSYNC && fdatasync(W.fd) != 0) {
 		LOG_ERROR("audit: fdatasync failed: %s", strerror(errno));
 		rc = K_E_INTERNAL;
 	}
 	if (rc != K_OK) {
 		/* Cut back to the last good record so no torn or unacknowledged line stays. */
-		if (ftruncate(W.fd, (off_t)W.cur_bytes) != 0) {
+		if (ftruncate(W.fd, (off_t)W.file_bytes) != 0) {
 			LOG_ERROR("audit: cannot cut %s back after a failed write; starting a new file",
 				  W.cur_name);
 			close(W.fd);
@@ -787,12 +849,14 @@ static k_status write_batch(struct entry *list)
 		}
 		return rc;
 	}
+	W.file_bytes += W.batch.len;
+	W.drained_seq = seq;
+	memcpy(W.drained_hash, hash, sizeof W.drained_hash);
 written:
 	W.cur_bytes += W.batch.len;
 	W.cur_records += n;
 	W.next_seq = seq;
 	memcpy(W.last_hash, hash, sizeof W.last_hash);
-	W.dirty = W.sync == AUDIT_SYNC_WRITE;
 	return K_OK;
 }
 
@@ -802,17 +866,18 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 	klock(&W.mu);
 	if (W.sync == AUDIT_SYNC_WRITE) {
 		/*
-		 * "write" mode: copying a record takes well under a
-		 * microsecond, so the caller writes its own record under the
+		 * "write" mode: copying a record into the ring takes well under
+		 * a microsecond, so the caller writes its own record under the
 		 * (briefly spinning) mutex. Handing it to a leader through the
 		 * condition variable would cost a sleep and a wake-up whenever
 		 * two calls meet, which is more than the write itself.
 		 */
-		while (W.leader)
+		while (W.leader || must_wait_for_drain(len + RECORD_OVERHEAD))
 			pthread_cond_wait(&W.cv, &W.mu);
 		k_status rc = write_batch(&me);
 		pthread_mutex_unlock(&W.mu);
-		after_unlock();
+		if (drain_after)
+			drain_claimed();
 		if (rc != K_OK) {
 			atomic_fetch_add(&failures, 1);
 			metrics_audit_failure();
@@ -852,12 +917,21 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 	return me.rc;
 }
 
-/* Runs fn as the leader (waiting for any batch in flight). */
+/*
+ * Runs fn with the writer's state to itself: as the leader in fsync mode
+ * (waiting for any batch in flight); in write mode under the mutex, which
+ * calls write under, with no drain in flight.
+ */
 static void as_leader(void (*fn)(void))
 {
 	pthread_mutex_lock(&W.mu);
-	while (W.leader)
+	while (W.leader || W.draining)
 		pthread_cond_wait(&W.cv, &W.mu);
+	if (W.sync == AUDIT_SYNC_WRITE) {
+		fn();
+		pthread_mutex_unlock(&W.mu);
+		return;
+	}
 	W.leader = true;
 	pthread_mutex_unlock(&W.mu);
 	fn();
@@ -867,12 +941,19 @@ static void as_leader(void (*fn)(void))
 	pthread_mutex_unlock(&W.mu);
 }
 
+/* Under the leader role: drains the ring (write mode); false if records stay in it. */
+static bool drained(void)
+{
+	return W.rh == NULL || drain_locked() == K_OK;
+}
+
 /* Under the leader role: a duplicate of the file to sync, so the sync itself blocks no writer. */
 static int sync_fd = -1;
 
 static void grab_for_sync(void)
 {
 	sync_fd = -1;
+	(void)drained(); /* a failure was logged; the next round tries again */
 	if (W.fd >= 0 && W.dirty) {
 		sync_fd = dup(W.fd);
 		W.dirty = false;
@@ -881,15 +962,26 @@ static void grab_for_sync(void)
 
 static void rotate_if_due(void)
 {
-	if (rotation_due() && rotate_out() != K_OK)
+	if (rotation_due() && (!drained() || rotate_out() != K_OK))
 		LOG_WARN("audit: could not rotate %s yet; will retry", W.cur_name);
 }
 
+static void drain_for_readers(void)
+{
+	(void)drained();
+}
+
+void audit_drain(void)
+{
+	if (audit_enabled() && W.sync == AUDIT_SYNC_WRITE)
+		as_leader(drain_for_readers);
+}
+
 /*
- * The flusher: in "write" mode, fdatasync what the calls of the last
- * AUDIT_FLUSH_MS wrote (on a duplicate descriptor, outside the leader
- * role, so requests keep flowing meanwhile); in both modes, rotation by
- * age when no call comes to do it.
+ * The flusher: in "write" mode, drains the ring and fdatasyncs what the
+ * calls of the last AUDIT_FLUSH_MS wrote (on a duplicate descriptor,
+ * outside the mutex, so requests keep flowing meanwhile); in both modes,
+ * rotation by age when no call comes to do it.
  */
 static void *flusher_main(void *arg)
 {
@@ -971,7 +1063,7 @@ static k_status recover_unsealed(const char *name)
 	}
 	W.fd = fd;
 	snprintf(W.cur_name, sizeof W.cur_name, "%s", name);
-	W.cur_bytes = good;
+	W.cur_bytes = W.file_bytes = good;
 	W.cur_records = 0;
 	W.cur_opened = kclock_now();
 	size_t pos = 0;
@@ -997,7 +1089,7 @@ static k_status recover_unsealed(const char *name)
 }
 
 /* Finds where the chain stands: the last sealed digest, sealing a crashed file first. */
-static k_status resume_chain(void)
+static k_status find_chain(void)
 {
 	memset(W.last_hash, '0', 64);
 	W.last_hash[64] = 0;
@@ -1034,6 +1126,96 @@ static k_status resume_chain(void)
 	return rc;
 }
 
+/*
+ * A kill can leave records in the ring that never reached the log: after
+ * the crashed files are sealed, the ring's records that continue the
+ * chain go into a file of their own, sealed as recovered. The ring is
+ * then reset (write mode maps it again; fsync mode removes it).
+ */
+static k_status recover_ring(void)
+{
+	char path[700];
+	path_of(RING_FILE, path, sizeof path);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? K_OK : K_E_INTERNAL;
+	struct ring_header h;
+	uint8_t *buf = NULL;
+	k_status rc = K_OK;
+	bool ok = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+		  memcmp(h.magic, RING_MAGIC, sizeof h.magic) == 0 && h.version == 1 &&
+		  h.size > 0 && h.size <= RING_BYTES && h.tail <= h.head && h.head - h.tail <= h.size;
+	if (!ok) {
+		LOG_WARN("audit: %s is not a ring kinko wrote; leaving it out", RING_FILE);
+		goto reset;
+	}
+	if (h.head == h.tail)
+		goto reset;
+	uint64_t at = h.tail % h.size, n = h.head - h.tail;
+	uint64_t first = n < h.size - at ? n : h.size - at;
+	buf = malloc((size_t)n);
+	if (buf == NULL || pread(fd, buf, (size_t)first, (off_t)(RING_HEADER + at)) != (ssize_t)first ||
+	    pread(fd, buf + first, (size_t)(n - first), RING_HEADER) != (ssize_t)(n - first)) {
+		rc = K_E_INTERNAL;
+		goto out;
+	}
+	size_t pos = 0, keep = 0, kept = 0, dropped = 0;
+	while (pos < n) {
+		const uint8_t *nl = memchr(buf + pos, '\n', (size_t)n - pos);
+		size_t len = nl != NULL ? (size_t)(nl - (buf + pos)) : (size_t)n - pos;
+		json_t *rec = nl != NULL ? json_loadb((const char *)buf + pos, len, 0, NULL) : NULL;
+		json_int_t seq = json_integer_value(json_object_get(rec, "kinkoSeq"));
+		const char *prev = json_string_value(json_object_get(rec, "kinkoPrev"));
+		if (rec != NULL && seq > 0 && (uint64_t)seq < W.next_seq) {
+			/* Drained before the kill: already in the log. */
+		} else if (rec != NULL && (uint64_t)seq == W.next_seq && prev != NULL &&
+			   strcmp(prev, W.last_hash) == 0 && dropped == 0) {
+			memmove(buf + keep, buf + pos, len + 1);
+			audit_sha256_hex(buf + keep, len, W.last_hash);
+			keep += len + 1;
+			kept++;
+			W.next_seq++;
+		} else {
+			dropped++;
+		}
+		json_decref(rec);
+		pos += len + 1;
+	}
+	if (dropped > 0)
+		LOG_WARN("audit: %zu records in %s do not continue the chain; leaving them out",
+			 dropped, RING_FILE);
+	if (kept > 0) {
+		W.drained_seq = W.next_seq - kept;
+		GUARD_GOTO(open_new_file());
+		GUARD_GOTO(pwrite_all(W.fd, buf, keep, 0));
+		W.cur_bytes = W.file_bytes = keep;
+		W.cur_records = kept;
+		LOG_WARN("audit: %zu records were still in %s; they go into %s", kept, RING_FILE,
+			 W.cur_name);
+		GUARD_GOTO(seal_current(true));
+	}
+reset:
+	memset(&h, 0, sizeof h);
+	if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fdatasync(fd) != 0)
+		rc = K_E_INTERNAL;
+out:
+	close(fd);
+	free(buf);
+	return rc;
+}
+
+/* Where the chain stands, once every file and record a crash left behind is sealed. */
+static k_status resume_chain(void)
+{
+	GUARD(find_chain());
+	W.drained_seq = W.next_seq;
+	memcpy(W.drained_hash, W.last_hash, sizeof W.drained_hash);
+	GUARD(recover_ring());
+	W.drained_seq = W.next_seq;
+	memcpy(W.drained_hash, W.last_hash, sizeof W.drained_hash);
+	return K_OK;
+}
+
 static bool rebuild_cb(void *arg, uint64_t seq, const char *type, json_t *event, const char *file)
 {
 	(void)seq;
@@ -1054,9 +1236,10 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	W.max_bytes = o->max_file_bytes ? o->max_file_bytes : DEFAULT_MAX_FILE_BYTES;
 	W.rotate_s = o->rotate_seconds > 0 ? o->rotate_seconds : DEFAULT_ROTATE_SECONDS;
 	kbuf_init(&W.batch, MAX_BATCH_BYTES);
+	/* The ring: at most a file's worth (page-rounded), drained a quarter at a time or more often. */
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	W.window = W.max_bytes < MAP_WINDOW ? ((size_t)W.max_bytes + page - 1) / page * page
-					    : MAP_WINDOW;
+	W.ring_size = W.max_bytes < RING_BYTES ? (W.max_bytes + page - 1) / page * page : RING_BYTES;
+	W.drain_at = W.ring_size / 4 < RING_DRAIN_AT ? W.ring_size / 4 : RING_DRAIN_AT;
 	if (W.sha256 == NULL)
 		W.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (W.md == NULL)
@@ -1080,12 +1263,21 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		kbuf_note(msg, "cannot write %s/%s", W.dir, AUDIT_PUBLIC_KEY_FILE);
 		return rc;
 	}
-	if (W.sync == AUDIT_SYNC_WRITE)
-		install_sigbus();
 	rc = resume_chain();
 	if (rc != K_OK) {
 		kbuf_note(msg, "cannot take up the audit log in %s", W.dir);
 		return rc;
+	}
+	if (W.sync == AUDIT_SYNC_WRITE) {
+		install_sigbus();
+		if (ring_open() != K_OK) {
+			kbuf_note(msg, "cannot set up the audit ring %s/%s", W.dir, RING_FILE);
+			return K_E_INTERNAL;
+		}
+	} else {
+		char path[700];
+		path_of(RING_FILE, path, sizeof path);
+		(void)unlink(path); /* recovered above; fsync mode has no ring */
 	}
 	audit_lastuse_reset();
 	int64_t oldest = 0;
@@ -1106,7 +1298,13 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 
 static void seal_for_close(void)
 {
-	if (seal_current(false) != K_OK)
+	if (!drained()) {
+		LOG_ERROR("audit: could not drain %s at shutdown; its records are taken up at the next "
+			  "start", RING_FILE);
+		if (W.fd >= 0)
+			close(W.fd);
+		W.fd = -1;
+	} else if (seal_current(false) != K_OK)
 		LOG_ERROR("audit: could not seal every log file at shutdown; they are sealed at the "
 			  "next start");
 	if (W.fd >= 0) {
@@ -1129,6 +1327,7 @@ void audit_close(void)
 		pthread_join(W.flusher, NULL);
 	W.flusher_started = false;
 	as_leader(seal_for_close);
+	ring_unmap();
 	atomic_store(&enabled, false);
 	EVP_MD_CTX_free(W.md);
 	W.md = NULL;

@@ -249,6 +249,7 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "Events", events);
 	if (category != NULL || !audit_enabled())
 		return K_OK; /* no Insights events here; no log when audit is off */
+	audit_drain();
 	k_status rc = audit_scan(audit_dir(), collect, &q);
 	if (rc == K_OK && q.oom)
 		rc = K_E_INTERNAL;

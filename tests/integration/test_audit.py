@@ -7,6 +7,7 @@ import json
 import math
 import os
 import resource
+import struct
 import subprocess
 import threading
 import time
@@ -28,10 +29,26 @@ def audit_dir(server):
     return os.path.join(server.data_dir, "audit")
 
 
+def ring_positions(server):
+    """(head, tail) of the write-mode ring (docs/AUDIT.md): the bytes ever
+    written into it and drained from it into the log files."""
+    with open(os.path.join(audit_dir(server), "kinko-audit.ring"), "rb") as f:
+        hdr = f.read(40)
+    assert hdr[:8] == b"KINKORNG"
+    return struct.unpack_from("<QQ", hdr, 24)
+
+
 def read_records(server):
-    """Every record of the log folder. The file being written ends in space
-    kinko reserved ahead (zero bytes) until it is sealed: a reader stops at
-    the last complete line, as kinko's own readers do."""
+    """Every record of the log folder, once the ring is drained into it
+    (within AUDIT_FLUSH_MS). A reader stops at the last complete line, as
+    kinko's own readers do."""
+    if server.proc.poll() is None and os.path.exists(os.path.join(audit_dir(server), "kinko-audit.ring")):
+        deadline = time.time() + 10
+        while True:
+            head, tail = ring_positions(server)
+            if head == tail or time.time() > deadline:
+                break
+            time.sleep(0.05)
     out = []
     for path in sorted(glob.glob(os.path.join(audit_dir(server), "kinko-audit-*.jsonl"))):
         with open(path, "rb") as f:
@@ -310,8 +327,8 @@ def test_rotation_by_size_and_time_keeps_the_chain(make_server):
 
 
 def test_fail_closed_when_the_log_cannot_be_written(make_server):
-    # Files of at most 4000 bytes: kinko reserves log space ahead, a file's
-    # worth at a time here, so the reserve runs out within a few calls.
+    # Files of at most 4000 bytes: kinko's ring then holds a page of records,
+    # so calls fail within a few once nothing can be drained from it.
     s = make_server(["--dev", "--audit-max-file-bytes", "4000"])
     kms = s.client()
     kms.create_key()
@@ -319,7 +336,7 @@ def test_fail_closed_when_the_log_cannot_be_written(make_server):
     # Simulate a full disk: no file of this process may grow past 1 KiB any more.
     resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
     try:
-        # Calls go on while the space reserved before the disk filled lasts.
+        # Calls go on while the ring has room for them.
         for _ in range(10):
             try:
                 kms.list_keys()
@@ -358,9 +375,9 @@ def test_fail_closed_when_the_log_cannot_be_written(make_server):
 
 
 def test_every_answered_call_is_in_the_log_after_kill9(make_server):
-    """The default mode copies each record into a shared mapping of the log
-    file before answering: a kill -9 loses none of them. The next start
-    cuts the reserved space off the crashed file, seals it as recovered and
+    """The default mode copies each record into the mapped ring before
+    answering: a kill -9 loses none of them. The next start seals the
+    crashed file as recovered, puts the ring's records after it, and
     continues the chain."""
     s = make_server(["--dev"])
     kms = s.client()
@@ -381,31 +398,65 @@ def test_every_answered_call_is_in_the_log_after_kill9(make_server):
     assert b"\0" not in open(first, "rb").read()
 
 
+def _one_attempt_client(s):
+    # One attempt per call: the SDK would retry a refused call (a 500).
+    return boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=botocore.config.Config(retries={"total_max_attempts": 1}))
+
+
+def _log_files(s):
+    return sorted(glob.glob(os.path.join(audit_dir(s), "kinko-audit-*.jsonl")))
+
+
 def test_log_file_cut_short_underneath_kinko(make_server):
-    """The file being written is cut to nothing by someone else: the next
-    call fails closed instead of taking the process down, kinko goes on in
-    a new file, and verification names the damaged one."""
+    """The log file being written is cut to nothing by someone else: kinko
+    notices when it next drains its ring into it, leaves it unsealed and
+    goes on in a new file, chained on from the last record; verification
+    names the damaged file."""
     s = make_server(["--dev"])
-    # One attempt per call: the SDK would retry the refused call (a 500).
-    kms = boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test",
-                       config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    kms = s.client()
     k = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.encrypt(KeyId=k, Plaintext=b"x")
-    live = sorted(glob.glob(os.path.join(audit_dir(s), "kinko-audit-*.jsonl")))[-1]
+    read_records(s)  # drained into the live file
+    live = _log_files(s)[-1]
     os.truncate(live, 0)
+    kms.encrypt(KeyId=k, Plaintext=b"y")
+    assert kms.describe_key(KeyId=k)["KeyMetadata"]["Enabled"]
+    names = [r["event"]["eventName"] for r in read_records(s) if r["kinkoType"] == "event"]
+    assert names[-2:] == ["Encrypt", "DescribeKey"]
+    files = _log_files(s)
+    assert len(files) == 2 and files[0] == live
+    assert "cut short underneath kinko" in open(s.log_path).read()
+    s.stop()
+    p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
+    assert p.returncode == 1, p.stdout
+    assert os.path.basename(live) in p.stdout, p.stdout
+
+
+def test_ring_cut_short_underneath_kinko(make_server):
+    """The ring file is cut to nothing under the running server: the next
+    call's copy faults, and the call fails closed instead of taking the
+    process down; kinko sets up a new ring and file and goes on, and
+    verification names the file it left unsealed."""
+    s = make_server(["--dev"])
+    kms = _one_attempt_client(s)
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=k, Plaintext=b"x")
+    read_records(s)  # the ring is empty: nothing answered is lost below
+    live = _log_files(s)[-1]
+    os.truncate(os.path.join(audit_dir(s), "kinko-audit.ring"), 0)
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=k, Plaintext=b"x")
     assert e.value.response["Error"]["Code"] == "KMSInternalException"
     assert s.proc.poll() is None
-    # The next calls are logged in a new file, chained on from the last good record.
     kms.encrypt(KeyId=k, Plaintext=b"y")
     assert kms.describe_key(KeyId=k)["KeyMetadata"]["Enabled"]
-    files = sorted(glob.glob(os.path.join(audit_dir(s), "kinko-audit-*.jsonl")))
-    assert len(files) == 2 and files[0] == live
     assert "faulted" in open(s.log_path).read()
     names = [r["event"]["eventName"] for r in read_records(s) if r["kinkoType"] == "event"]
     assert names[-2:] == ["Encrypt", "DescribeKey"]
+    files = _log_files(s)
+    assert len(files) == 2 and files[0] == live
     s.stop()
     p = kinko_cmd("audit", "verify", os.path.join(s.data_dir, "audit"))
     assert p.returncode == 1, p.stdout

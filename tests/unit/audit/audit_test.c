@@ -174,53 +174,130 @@ static long file_size(const char *dir, const char *name)
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* The ring's header (writer.c): magic, version, size, head, tail. */
+struct ring_hdr {
+	char magic[8];
+	uint32_t version, unused;
+	uint64_t size, head, tail;
+};
+
+static struct ring_hdr read_ring(const char *dir)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/kinko-audit.ring", dir);
+	struct ring_hdr h;
+	memset(&h, 0, sizeof h);
+	FILE *f = fopen(path, "rb");
+	if (f != NULL) {
+		CHECK(fread(&h, sizeof h, 1, f) == 1);
+		fclose(f);
+	}
+	return h;
+}
+
+/* Writes over n bytes of a file at off (a record in the ring, a flipped byte). */
+static void poke(const char *path, long off, const char *bytes)
+{
+	FILE *f = fopen(path, "r+b");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	CHECK(fseek(f, off, SEEK_SET) == 0);
+	CHECK(fwrite(bytes, strlen(bytes), 1, f) == 1);
+	fclose(f);
+}
+
 /*
- * "write" mode: records go through a shared mapping of the file, whose
- * space is reserved ahead. The file being written ends in zero bytes; a
- * sealed file holds its records only; a copy taken while the trail is open
- * (what a kill -9 leaves) is recovered and sealed at the next start.
+ * "write" mode: records go into a mapped ring file, drained into the log
+ * file a chunk at a time and by the flusher. A copy of the folder taken
+ * while the trail is open (what a kill -9 leaves) holds records only in
+ * the ring; the next start puts them into a file sealed as recovered.
  */
 static void test_write_mode(void)
 {
-	char dir[512], crash[600];
+	char dir[512], crash[600], path[1200];
 	snprintf(dir, sizeof dir, "%s/wmode", root);
 	snprintf(crash, sizeof crash, "%s/wmode-crash", root);
 	open_trail(dir, AUDIT_SYNC_WRITE, 0);
 	emit_events(40);
+	struct ring_hdr h = read_ring(dir);
+	CHECK(memcmp(h.magic, "KINKORNG", 8) == 0 && h.version == 1 && h.size == 1u << 20);
+	CHECK(h.head > h.tail); /* 40 records are less than a drain's worth: still in the ring */
+	copy_dir(dir, crash);   /* the folder as a crash would leave it */
+	audit_drain();
+	h = read_ring(dir);
+	CHECK(h.head == h.tail && h.head > 0);
 	find_first_log(dir);
-	long live = file_size(dir, first_log);
-	CHECK(live >= 256 * 1024); /* a reserved window, not just the records */
 	char *out = NULL;
-	CHECK_EQ_INT(verify(dir, &out), 0); /* the live file's zero tail is not a record */
+	CHECK_EQ_INT(verify(dir, &out), 0);
 	CHECK(strstr(out, "not sealed yet") != NULL);
 	free(out);
-	copy_dir(dir, crash); /* the folder as a crash would leave it */
 	audit_close();
-	CHECK(file_size(dir, first_log) < live);
 	CHECK_EQ_INT(verify(dir, &out), 0);
 	CHECK(strstr(out, "OK: 1 files (1 sealed), 40 records") != NULL);
 	free(out);
 
-	/* The crashed copy: recovered (cut to its records), sealed, and continued. */
+	/* The crashed copy: the ring's records are recovered, sealed, and the chain goes on. */
 	open_trail(crash, AUDIT_SYNC_WRITE, 0);
+	h = read_ring(crash);
+	CHECK(h.head == 0 && h.tail == 0); /* taken up, and the ring starts again */
 	emit_events(3);
 	audit_close();
 	CHECK(file_size(crash, first_log) == file_size(dir, first_log));
 	CHECK_EQ_INT(verify(crash, &out), 0);
 	report_has("write mode, recovery", out, "OK: 2 files (2 sealed), 43 records", NULL);
 	free(out);
+	snprintf(path, sizeof path, "%s/%s.digest", crash, first_log);
+	struct kbuf b;
+	kbuf_init(&b, 1u << 16);
+	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(strstr(kbuf_cstr(&b), "\"recovered\":true") != NULL);
+	kbuf_release(&b);
 
-	/* Many windows a file: each next window is mapped ahead, the passed ones unmapped. */
+	/*
+	 * A crash with part of the records drained and the rest in the ring,
+	 * and one ring record changed: recovery keeps what continues the chain.
+	 */
+	snprintf(dir, sizeof dir, "%s/wmode-partial", root);
+	snprintf(crash, sizeof crash, "%s/wmode-partial-crash", root);
+	open_trail(dir, AUDIT_SYNC_WRITE, 0);
+	emit_events(300);
+	h = read_ring(dir);
+	CHECK(h.tail > 0 && h.head > h.tail); /* drained in chunks, the last records still in the ring */
+	copy_dir(dir, crash);
+	char crash2[700];
+	snprintf(crash2, sizeof crash2, "%s-2", crash);
+	copy_dir(dir, crash2);
+	audit_close();
+	open_trail(crash, AUDIT_SYNC_WRITE, 0);
+	audit_close();
+	CHECK_EQ_INT(verify(crash, &out), 0);
+	report_has("write mode, partly drained", out, "300 records", NULL);
+	free(out);
+	snprintf(path, sizeof path, "%s/kinko-audit.ring", crash2);
+	/*
+	 * A changed byte in the kinkoPrev of the ring's first record
+	 * ({"kinkoSeq":277,"kinkoPrev":"…): it no longer continues the chain,
+	 * so it and every record after it are left out.
+	 */
+	poke(path, 4096 + (long)(h.tail % h.size) + 40, "X");
+	open_trail(crash2, AUDIT_SYNC_WRITE, 0);
+	audit_close();
+	CHECK_EQ_INT(verify(crash2, &out), 0);
+	report_has("write mode, changed ring record", out, "276 records", NULL);
+	free(out);
+
+	/* Many drains and files: rotation at 1 MiB with a 1 MiB ring. */
 	snprintf(dir, sizeof dir, "%s/wmode-windows", root);
 	open_trail(dir, AUDIT_SYNC_WRITE, 1u << 20);
 	emit_events(3000);
 	audit_close();
 	CHECK_EQ_INT(verify(dir, &out), 0);
-	report_has("write mode, windows", out, "3000 records", NULL);
+	report_has("write mode, drains", out, "3000 records", NULL);
 	CHECK(strstr(out, "OK: 1 files") == NULL); /* more than one file: it rotated */
 	free(out);
 
-	/* Rotation by size in write mode: windows smaller than a page-rounded file. */
+	/* Rotation by size in write mode: a ring of one page, smaller than a record now and then. */
 	snprintf(dir, sizeof dir, "%s/wmode-rot", root);
 	open_trail(dir, AUDIT_SYNC_WRITE, 2000);
 	emit_events(30);
