@@ -8,8 +8,11 @@
  *   kinko-audit-<first seq>.jsonl.digest       the signed digest of a sealed file
  *   kinko-audit-public.pem                     the Ed25519 public key of the digests
  * A record line is
- *   {"kinkoSeq":N,"kinkoPrev":"<hex SHA-256 of record N-1's line>","kinkoType":"event"|"intent","event":{...}}
- * and its hash is SHA-256 over the line's bytes without the newline. The
+ *   {"event":{...},"kinkoType":"event"|"intent","kinkoSeq":N,"kinkoPrev":"<hex SHA-256 of record N-1's line>"}
+ * (the chain members last, so that a call hashes the rest before it takes
+ * the writer's mutex; files written before put them first, and readers
+ * take either) and its hash is SHA-256 over the line's bytes without the
+ * newline. The
  * sequence and the chain run across files. A file is sealed (rotation by
  * size or age, shutdown, or on the next start after a crash) by a digest
  * naming its byte count, record count and seq range, the last

@@ -52,6 +52,7 @@
 #include "core/json.h"
 #include "core/lock.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "metrics/metrics.h"
 #include "core/banned.h"
 
@@ -65,6 +66,7 @@ struct entry {
 	const char *type;
 	const char *json;
 	size_t len;
+	EVP_MD_CTX *md; /* SHA-256 of the record's bytes before its chain members, by the caller */
 	k_status rc;
 	bool done;
 	struct entry *next;
@@ -91,7 +93,6 @@ static struct {
 	int64_t cur_opened;
 	char cur_start_prev[65];
 	EVP_MD *sha256;     /* fetched once */
-	EVP_MD_CTX *md;     /* hashes each record (leader only) */
 	uint64_t next_seq;
 	char last_hash[65];
 	char prev_digest_name[128];
@@ -284,15 +285,51 @@ static k_status write_file_atomic(const char *name, struct kslice data)
 	return rc;
 }
 
-/* SHA-256 (hex) of a record line, with the leader's reused context. */
-static k_status record_hash(const uint8_t *p, size_t n, char out[65])
+/*
+ * A record line is {"event":…,"kinkoType":"…","kinkoSeq":N,"kinkoPrev":"…"}:
+ * the chain members come last, so that the calling thread hashes the rest
+ * of the line (by far the most of it) before it takes the writer's mutex,
+ * and the writer only hashes the end. The caller's digest of the line up
+ * to the chain members is in md; this adds them (tail), and returns the
+ * line's hash in hex.
+ */
+static k_status finish_hash(EVP_MD_CTX *md, const char *tail, size_t n, char out[65])
 {
-	uint8_t md[32];
+	uint8_t h[32];
 	unsigned int len = 0;
-	ENSURE(W.md != NULL && EVP_DigestInit_ex2(W.md, W.sha256, NULL) == 1 &&
-		       EVP_DigestUpdate(W.md, p, n) == 1 && EVP_DigestFinal_ex(W.md, md, &len) == 1,
+	ENSURE(EVP_DigestUpdate(md, tail, n) == 1 && EVP_DigestFinal_ex(md, h, &len) == 1,
 	       K_E_INTERNAL);
-	audit_hex(md, 32, out);
+	audit_hex(h, 32, out);
+	return K_OK;
+}
+
+/* The record's bytes before its chain members, each piece as it is hashed and written. */
+#define RECORD_HEAD "{\"event\":"
+#define RECORD_TYPE ",\"kinkoType\":\""
+
+/* Per thread: the digest context a caller hashes its record with, outside the mutex. */
+static void *md_make(void)
+{
+	return EVP_MD_CTX_new();
+}
+
+static void md_drop(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static struct kthread_slot md_slot = KTHREAD_SLOT_INIT(md_make, md_drop);
+
+/* Hashes the record of e up to its chain members, into the calling thread's context. */
+static k_status hash_record_head(struct entry *e)
+{
+	e->md = kthread_get(&md_slot);
+	ENSURE(e->md != NULL && EVP_DigestInit_ex2(e->md, W.sha256, NULL) == 1 &&
+		       EVP_DigestUpdate(e->md, RECORD_HEAD, sizeof RECORD_HEAD - 1) == 1 &&
+		       EVP_DigestUpdate(e->md, e->json, e->len) == 1 &&
+		       EVP_DigestUpdate(e->md, RECORD_TYPE, sizeof RECORD_TYPE - 1) == 1 &&
+		       EVP_DigestUpdate(e->md, e->type, strlen(e->type)) == 1,
+	       K_E_INTERNAL);
 	return K_OK;
 }
 
@@ -805,27 +842,35 @@ static k_status write_batch(struct entry *list)
 	}
 	if (W.fd < 0)
 		GUARD(open_new_file());
-	kbuf_reset(&W.batch);
+	kbuf_clear(&W.batch); /* redacted records: nothing to wipe */
 	uint64_t seq = W.next_seq;
 	char hash[65];
 	memcpy(hash, W.last_hash, sizeof hash);
 	uint64_t n = 0;
 	for (struct entry *e = list; e != NULL; e = e->next) {
-		size_t start = W.batch.len;
+		/* The chain members: ","kinkoSeq":N,"kinkoPrev":"<hash>"} (the type's closing quote first). */
+		char tail[128];
+		size_t tl = 0;
+		memcpy(tail, "\",\"kinkoSeq\":", 13);
+		tl = 13;
 		char num[24];
 		size_t nl = sizeof num;
 		for (uint64_t v = seq; nl == sizeof num || v > 0; v /= 10)
 			num[--nl] = (char)('0' + v % 10);
-		GUARD(APPEND_LIT(&W.batch, "{\"kinkoSeq\":"));
-		GUARD(kbuf_append(&W.batch, num + nl, sizeof num - nl));
-		GUARD(APPEND_LIT(&W.batch, ",\"kinkoPrev\":\""));
-		GUARD(kbuf_append(&W.batch, hash, 64));
-		GUARD(APPEND_LIT(&W.batch, "\",\"kinkoType\":\""));
-		GUARD(kbuf_append_str(&W.batch, e->type));
-		GUARD(APPEND_LIT(&W.batch, "\",\"event\":"));
+		memcpy(tail + tl, num + nl, sizeof num - nl);
+		tl += sizeof num - nl;
+		memcpy(tail + tl, ",\"kinkoPrev\":\"", 14);
+		tl += 14;
+		memcpy(tail + tl, hash, 64);
+		tl += 64;
+		memcpy(tail + tl, "\"}", 2);
+		tl += 2;
+		GUARD(finish_hash(e->md, tail, tl, hash));
+		GUARD(APPEND_LIT(&W.batch, RECORD_HEAD));
 		GUARD(kbuf_append(&W.batch, e->json, e->len));
-		GUARD(kbuf_append_byte(&W.batch, '}'));
-		GUARD(record_hash(W.batch.ptr + start, W.batch.len - start, hash));
+		GUARD(APPEND_LIT(&W.batch, RECORD_TYPE));
+		GUARD(kbuf_append_str(&W.batch, e->type));
+		GUARD(kbuf_append(&W.batch, tail, tl));
 		GUARD(kbuf_append_byte(&W.batch, '\n'));
 		seq++;
 		n++;
@@ -863,6 +908,11 @@ written:
 k_status audit_writer_append(const char *type, const char *json, size_t len)
 {
 	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
+	if (hash_record_head(&me) != K_OK) {
+		atomic_fetch_add(&failures, 1);
+		metrics_audit_failure();
+		return K_E_INTERNAL;
+	}
 	klock(&W.mu);
 	if (W.sync == AUDIT_SYNC_WRITE) {
 		/*
@@ -1242,9 +1292,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	W.drain_at = W.ring_size / 4 < RING_DRAIN_AT ? W.ring_size / 4 : RING_DRAIN_AT;
 	if (W.sha256 == NULL)
 		W.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (W.md == NULL)
-		W.md = EVP_MD_CTX_new();
-	if (W.sha256 == NULL || W.md == NULL) {
+	if (W.sha256 == NULL) {
 		kbuf_note(msg, "cannot set up SHA-256 for the audit chain");
 		return K_E_INTERNAL;
 	}
@@ -1329,8 +1377,6 @@ void audit_close(void)
 	as_leader(seal_for_close);
 	ring_unmap();
 	atomic_store(&enabled, false);
-	EVP_MD_CTX_free(W.md);
-	W.md = NULL;
 	EVP_MD_free(W.sha256);
 	W.sha256 = NULL;
 	audit_signer_free(W.signer);

@@ -65,6 +65,13 @@ void kbuf_reset(struct kbuf *b)
 	b->len = 0;
 }
 
+void kbuf_clear(struct kbuf *b)
+{
+	if (b->ptr != NULL)
+		b->ptr[0] = 0;
+	b->len = 0;
+}
+
 bool kbuf_valid(const struct kbuf *b)
 {
 	if (b == NULL || b->len > b->max)

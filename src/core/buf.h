@@ -64,6 +64,11 @@ void kbuf_init(struct kbuf *b, size_t max);
 void kbuf_release(struct kbuf *b);
 /* Empties the buffer, keeping its allocation (zeroes the old bytes). */
 void kbuf_reset(struct kbuf *b);
+/*
+ * Empties the buffer, keeping its allocation, without zeroing: only for
+ * buffers that never hold a secret (audit records, which are redacted).
+ */
+void kbuf_clear(struct kbuf *b);
 K_MUST_CHECK k_status kbuf_append(struct kbuf *b, const void *p, size_t n);
 K_MUST_CHECK k_status kbuf_append_str(struct kbuf *b, const char *s);
 K_MUST_CHECK k_status kbuf_append_byte(struct kbuf *b, uint8_t c);

@@ -195,16 +195,26 @@ static struct ring_hdr read_ring(const char *dir)
 	return h;
 }
 
-/* Writes over n bytes of a file at off (a record in the ring, a flipped byte). */
-static void poke(const char *path, long off, const char *bytes)
+/* Changes the byte just after the first `what` at or after offset from in a file. */
+static void poke_after(const char *path, long from, const char *what)
 {
+	struct kbuf b;
+	kbuf_init(&b, 1u << 24);
+	CHECK(audit_read_file(path, &b) == K_OK);
+	const uint8_t *at = (size_t)from < b.len ? memmem(b.ptr + from, b.len - (size_t)from, what,
+							  strlen(what))
+						 : NULL;
+	CHECK(at != NULL);
 	FILE *f = fopen(path, "r+b");
 	CHECK(f != NULL);
-	if (f == NULL)
-		return;
-	CHECK(fseek(f, off, SEEK_SET) == 0);
-	CHECK(fwrite(bytes, strlen(bytes), 1, f) == 1);
-	fclose(f);
+	if (f != NULL && at != NULL) {
+		long off = (long)(at - b.ptr) + (long)strlen(what);
+		CHECK(fseek(f, off, SEEK_SET) == 0);
+		CHECK(fputc(b.ptr[off] == 'X' ? 'Y' : 'X', f) != EOF);
+	}
+	if (f != NULL)
+		fclose(f);
+	kbuf_release(&b);
 }
 
 /*
@@ -276,11 +286,11 @@ static void test_write_mode(void)
 	free(out);
 	snprintf(path, sizeof path, "%s/kinko-audit.ring", crash2);
 	/*
-	 * A changed byte in the kinkoPrev of the ring's first record
-	 * ({"kinkoSeq":277,"kinkoPrev":"…): it no longer continues the chain,
-	 * so it and every record after it are left out.
+	 * A changed byte in the kinkoPrev of the ring's first record: it no
+	 * longer continues the chain, so it and every record after it are
+	 * left out.
 	 */
-	poke(path, 4096 + (long)(h.tail % h.size) + 40, "X");
+	poke_after(path, 4096 + (long)(h.tail % h.size), "\"kinkoPrev\":\"");
 	open_trail(crash2, AUDIT_SYNC_WRITE, 0);
 	audit_close();
 	CHECK_EQ_INT(verify(crash2, &out), 0);
