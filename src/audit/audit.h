@@ -25,8 +25,8 @@
  * queued (one write(2) and one fdatasync), then wakes the others. In
  * "write" mode each thread copies its own record, under the writer's
  * mutex, into a ring file that stays mapped (kinko-audit.ring in the log
- * folder), which is drained into the log file with plain writes; a
- * background thread drains it and runs fdatasync every AUDIT_FLUSH_MS (see
+ * folder); a background thread drains it into the log file with plain
+ * writes every 10 ms and runs fdatasync every AUDIT_FLUSH_MS (see
  * docs/AUDIT.md for what each mode promises). A failed write fails every
  * call in that batch and changes nothing (a torn write is cut back); in
  * write mode a failed drain keeps the records in the ring, and calls fail
@@ -61,6 +61,7 @@ struct audit_options {
 	enum audit_sync sync;
 	uint64_t max_file_bytes;    /* rotate when a file would pass this (0: 64 MiB) */
 	int64_t rotate_seconds;     /* rotate a file this old (0: 3600) */
+	int64_t drain_ms;           /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
 };
 
 /*

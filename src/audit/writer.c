@@ -107,7 +107,8 @@ static struct {
 	int ring_fd;
 	struct ring_header *rh; /* the mapped ring file, or NULL */
 	uint8_t *ring;          /* its data, after the header page */
-	uint64_t ring_size, drain_at, ring_gen;
+	uint64_t ring_size, ring_gen;
+	int64_t drain_ms;       /* the flusher drains the ring this often */
 	uint64_t rhead, rtail;  /* the stream's bytes written and drained */
 	bool draining;          /* a call drains [rtail, claim_head) to claim_off, outside mu */
 	uint64_t claim_head, claim_off, claim_seq;
@@ -544,13 +545,14 @@ static bool rotation_due(void)
  * "write" mode: the ring. Each call copies its chained record into a ring
  * file (RING_FILE, in the log folder) that stays mapped, MAP_SHARED, for
  * the life of the process: the record is in the page cache, and survives
- * the process being killed, before the call is answered. The ring is
- * drained into the current log file with plain writes, W.drain_at bytes at
- * a time and at least every AUDIT_FLUSH_MS, and the flusher then runs
- * fdatasync on the log file. Nothing is mapped or unmapped per call, so a
- * call costs no page-table work; on a virtual machine, mapping the log
- * files themselves a window at a time spent most of the audit's time
- * there (docs/PERFORMANCE.md).
+ * the process being killed, before the call is answered. The flusher
+ * thread drains the ring into the current log file with plain writes
+ * every W.drain_ms (RING_DRAIN_MS), and every AUDIT_FLUSH_MS runs
+ * fdatasync on the log file. A call makes no system call and maps or
+ * unmaps nothing: on a virtual machine, mapping the log files themselves a
+ * window at a time spent most of the audit's time in page-table work, and
+ * a drain of 64 KiB by the call that filled it cost more than its own CPU
+ * time in the throughput of the other calls (docs/PERFORMANCE.md).
  *
  * The ring file is a header page (struct ring_header), then `size` bytes
  * used as a circular byte stream. The records of the stream's bytes
@@ -560,18 +562,19 @@ static bool rotation_due(void)
  *
  * A drain claims [tail, head) under the writer's mutex and writes it
  * outside the mutex; `draining` keeps that range, the file and its offset
- * fixed meanwhile, and calls go on into the free part of the ring. A
- * failed drain leaves the records in the ring and is tried again; a call
- * fails only when the ring has no room left (fail-closed): on a full disk,
- * calls fail once the ring is full, and go on by themselves when space
- * returns. Rotation, sealing and the flusher's sync drain everything
- * first, so the ring only holds records of the current file.
+ * fixed meanwhile, and calls go on into the free part of the ring. A call
+ * that finds the ring full drains it itself, under the mutex. A failed
+ * drain leaves the records in the ring and is tried again; a call fails
+ * only when the ring has no room left (fail-closed): on a full disk, calls
+ * fail once the ring is full, and go on by themselves when space returns.
+ * Rotation, sealing and the flusher's sync drain everything first, so the
+ * ring only holds records of the current file.
  */
 #define RING_FILE "kinko-audit.ring"
 #define RING_MAGIC "KINKORNG"
 #define RING_HEADER 4096u
-#define RING_BYTES (1u << 20)
-#define RING_DRAIN_AT (64u << 10)
+#define RING_BYTES (4u << 20)
+#define RING_DRAIN_MS 10
 /* A record's bytes around its event JSON: {"kinkoSeq":N,"kinkoPrev":"…","kinkoType":"…","event":…}\n */
 #define RECORD_OVERHEAD 160u
 
@@ -583,9 +586,6 @@ struct ring_header {
 	uint64_t head; /* stream bytes written (always a record's end) */
 	uint64_t tail; /* stream bytes drained into the log */
 };
-
-/* Set by a call that claimed a drain, which it runs once the mutex is released. */
-static _Thread_local bool drain_after;
 
 static void ring_unmap(void)
 {
@@ -751,10 +751,27 @@ static k_status drain_locked(void)
 	return K_OK;
 }
 
-/* Runs the drain a call claimed (drain_after), outside the mutex. */
-static void drain_claimed(void)
+/*
+ * The flusher's drain, every W.drain_ms: claims what the ring holds under
+ * the mutex and writes it outside, so that the calls meanwhile neither
+ * wait nor make a system call for it.
+ */
+static void drain_step(void)
 {
-	drain_after = false;
+	klock(&W.mu);
+	bool claim = W.rh != NULL && !W.draining && W.rhead != W.rtail;
+	if (claim && W.fd < 0 && open_new_file() != K_OK)
+		claim = false; /* logged; the next round tries again */
+	if (claim) {
+		W.draining = true;
+		W.claim_head = W.rhead;
+		W.claim_off = W.file_bytes;
+		W.claim_seq = W.next_seq;
+		memcpy(W.claim_hash, W.last_hash, sizeof W.claim_hash);
+	}
+	pthread_mutex_unlock(&W.mu);
+	if (!claim)
+		return;
 	bool cut;
 	k_status rc = write_out(W.rtail, W.claim_head, W.claim_off, &cut);
 	klock(&W.mu);
@@ -816,14 +833,6 @@ static k_status write_ringed(const uint8_t *p, size_t n, uint64_t seq, const cha
 		return K_E_INTERNAL;
 	}
 	W.rhead += n;
-	if (!W.draining && W.rhead - W.rtail >= W.drain_at) {
-		W.draining = true;
-		W.claim_head = W.rhead;
-		W.claim_off = W.file_bytes;
-		W.claim_seq = seq;
-		memcpy(W.claim_hash, hash, sizeof W.claim_hash);
-		drain_after = true;
-	}
 	return K_OK;
 }
 
@@ -926,8 +935,6 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 			pthread_cond_wait(&W.cv, &W.mu);
 		k_status rc = write_batch(&me);
 		pthread_mutex_unlock(&W.mu);
-		if (drain_after)
-			drain_claimed();
 		if (rc != K_OK) {
 			atomic_fetch_add(&failures, 1);
 			metrics_audit_failure();
@@ -1027,20 +1034,52 @@ void audit_drain(void)
 		as_leader(drain_for_readers);
 }
 
+/* Stops the flusher's nap at shutdown. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} Z = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* Sleeps ms milliseconds; false if kinko is stopping. */
+static bool nap(int64_t ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&Z.mu);
+	while (!atomic_load(&stopping) && pthread_cond_timedwait(&Z.cv, &Z.mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&Z.mu);
+	return !atomic_load(&stopping);
+}
+
 /*
- * The flusher: in "write" mode, drains the ring and fdatasyncs what the
- * calls of the last AUDIT_FLUSH_MS wrote (on a duplicate descriptor,
- * outside the mutex, so requests keep flowing meanwhile); in both modes,
- * rotation by age when no call comes to do it.
+ * The flusher: in "write" mode, drains the ring every W.drain_ms, and
+ * every AUDIT_FLUSH_MS fdatasyncs what was drained (on a duplicate
+ * descriptor, outside the mutex, so requests keep flowing meanwhile); in
+ * both modes, rotation by age when no call comes to do it.
  */
 static void *flusher_main(void *arg)
 {
 	(void)arg;
+	bool ringed = W.sync == AUDIT_SYNC_WRITE;
+	int64_t step_ms = ringed ? W.drain_ms : AUDIT_FLUSH_MS;
+	int64_t since_sync = 0;
 	while (!atomic_load(&stopping)) {
-		struct timespec ts = {0, AUDIT_FLUSH_MS * 1000000L};
-		nanosleep(&ts, NULL);
-		if (atomic_load(&stopping))
+		if (!nap(step_ms))
 			break;
+		if (ringed) {
+			drain_step();
+			since_sync += step_ms;
+			if (since_sync < AUDIT_FLUSH_MS)
+				continue;
+			since_sync = 0;
+		}
 		as_leader(grab_for_sync);
 		if (sync_fd >= 0) {
 			if (fdatasync(sync_fd) != 0) {
@@ -1289,7 +1328,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	/* The ring: at most a file's worth (page-rounded), drained a quarter at a time or more often. */
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	W.ring_size = W.max_bytes < RING_BYTES ? (W.max_bytes + page - 1) / page * page : RING_BYTES;
-	W.drain_at = W.ring_size / 4 < RING_DRAIN_AT ? W.ring_size / 4 : RING_DRAIN_AT;
+	W.drain_ms = o->drain_ms > 0 ? o->drain_ms : RING_DRAIN_MS;
 	if (W.sha256 == NULL)
 		W.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (W.sha256 == NULL) {
@@ -1370,7 +1409,10 @@ void audit_close(void)
 {
 	if (!audit_enabled())
 		return;
+	pthread_mutex_lock(&Z.mu);
 	atomic_store(&stopping, true);
+	pthread_cond_broadcast(&Z.cv);
+	pthread_mutex_unlock(&Z.mu);
 	if (W.flusher_started)
 		pthread_join(W.flusher, NULL);
 	W.flusher_started = false;
