@@ -110,7 +110,8 @@ static struct {
 	uint64_t ring_size, ring_gen;
 	int64_t drain_ms;       /* the flusher drains the ring this often */
 	uint64_t rhead, rtail;  /* the stream's bytes written and drained */
-	bool draining;          /* a call drains [rtail, claim_head) to claim_off, outside mu */
+	bool draining;          /* the flusher drains [rtail, claim_head) to claim_off, outside mu */
+	bool drain_failing;     /* the last drain failed (logged once) */
 	uint64_t claim_head, claim_off, claim_seq;
 	char claim_hash[65];
 
@@ -248,6 +249,7 @@ static void fsync_dir(void)
 	}
 }
 
+/* Writes all of p at off; on failure, errno says why (a short write: ENOSPC). Logs nothing. */
 static k_status pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	while (n > 0) {
@@ -255,7 +257,8 @@ static k_status pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			LOG_ERROR("audit: write failed: %s", w < 0 ? strerror(errno) : "short write");
+			if (w == 0)
+				errno = ENOSPC;
 			return K_E_INTERNAL;
 		}
 		p += w;
@@ -691,16 +694,20 @@ static bool copy_to_ring(const uint8_t *p, size_t n)
  * file is shorter than off, someone cut it underneath kinko: *cut, and
  * nothing is written.
  */
-static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut)
+static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, int *err)
 {
 	struct stat st;
 	*cut = fstat(W.fd, &st) == 0 && (uint64_t)st.st_size < off;
+	*err = 0;
 	if (*cut)
 		return K_E_INTERNAL;
 	uint64_t at = from % W.ring_size, n = to - from;
 	uint64_t first = n < W.ring_size - at ? n : W.ring_size - at;
-	GUARD(pwrite_all(W.fd, W.ring + at, (size_t)first, off));
-	return pwrite_all(W.fd, W.ring, (size_t)(n - first), off + first);
+	if (pwrite_all(W.fd, W.ring + at, (size_t)first, off) == K_OK &&
+	    pwrite_all(W.fd, W.ring, (size_t)(n - first), off + first) == K_OK)
+		return K_OK;
+	*err = errno;
+	return K_E_INTERNAL;
 }
 
 /*
@@ -709,10 +716,13 @@ static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut)
  * records stay in the ring; a cut file is left unsealed and the next
  * drain starts a new one.
  */
-static k_status drain_finish(k_status rc, bool cut, uint64_t to, uint64_t seq, const char *hash,
-			     uint64_t off)
+static k_status drain_finish(k_status rc, bool cut, int err, uint64_t to, uint64_t seq,
+			     const char *hash, uint64_t off)
 {
 	if (rc == K_OK) {
+		if (W.drain_failing)
+			LOG_INFO("audit: %s can be written again; the ring is drained", W.cur_name);
+		W.drain_failing = false;
 		W.file_bytes = off + (to - W.rtail);
 		W.rtail = to;
 		__atomic_store_n(&W.rh->tail, to, __ATOMIC_RELEASE);
@@ -728,6 +738,11 @@ static k_status drain_finish(k_status rc, bool cut, uint64_t to, uint64_t seq, c
 		W.fd = -1;
 		W.dirty = false;
 	} else {
+		/* Logged once until a drain succeeds again: the flusher retries every few ms. */
+		if (!W.drain_failing)
+			LOG_ERROR("audit: cannot write %s (%s); its records stay in the ring, and calls "
+				  "fail once it is full", W.cur_name, strerror(err));
+		W.drain_failing = true;
 		/* Best effort: a torn write left here is written over by the next drain. */
 		(void)!ftruncate(W.fd, (off_t)off);
 	}
@@ -742,9 +757,10 @@ static k_status drain_locked(void)
 		if (W.fd < 0)
 			GUARD(open_new_file());
 		bool cut;
+		int err;
 		uint64_t off = W.file_bytes;
-		k_status rc = write_out(W.rtail, W.rhead, off, &cut);
-		rc = drain_finish(rc, cut, W.rhead, W.next_seq, W.last_hash, off);
+		k_status rc = write_out(W.rtail, W.rhead, off, &cut, &err);
+		rc = drain_finish(rc, cut, err, W.rhead, W.next_seq, W.last_hash, off);
 		if (rc != K_OK && !cut)
 			return rc;
 	}
@@ -773,9 +789,10 @@ static void drain_step(void)
 	if (!claim)
 		return;
 	bool cut;
-	k_status rc = write_out(W.rtail, W.claim_head, W.claim_off, &cut);
+	int err;
+	k_status rc = write_out(W.rtail, W.claim_head, W.claim_off, &cut, &err);
 	klock(&W.mu);
-	(void)drain_finish(rc, cut, W.claim_head, W.claim_seq, W.claim_hash, W.claim_off);
+	(void)drain_finish(rc, cut, err, W.claim_head, W.claim_seq, W.claim_hash, W.claim_off);
 	W.draining = false;
 	pthread_cond_broadcast(&W.cv);
 	pthread_mutex_unlock(&W.mu);
@@ -815,7 +832,11 @@ static k_status write_ringed(const uint8_t *p, size_t n, uint64_t seq, const cha
 		GUARD(drain_locked());
 		if (W.fd < 0)
 			GUARD(open_new_file());
-		GUARD(pwrite_all(W.fd, p, n, W.file_bytes));
+		if (pwrite_all(W.fd, p, n, W.file_bytes) != K_OK) {
+			LOG_ERROR("audit: writing %s failed: %s", W.cur_name, strerror(errno));
+			(void)!ftruncate(W.fd, (off_t)W.file_bytes);
+			return K_E_INTERNAL;
+		}
 		W.file_bytes += n;
 		W.drained_seq = seq;
 		memcpy(W.drained_hash, hash, sizeof W.drained_hash);
@@ -889,6 +910,8 @@ static k_status write_batch(struct entry *list)
 		goto written;
 	}
 	k_status rc = pwrite_all(W.fd, W.batch.ptr, W.batch.len, W.file_bytes);
+	if (rc != K_OK)
+		LOG_ERROR("audit: writing %s failed: %s", W.cur_name, strerror(errno));
 	if (rc == K_OK && W.sync == AUDIT_SYNC_FSYNC && fdatasync(W.fd) != 0) {
 		LOG_ERROR("audit: fdatasync failed: %s", strerror(errno));
 		rc = K_E_INTERNAL;
@@ -1276,7 +1299,11 @@ static k_status recover_ring(void)
 	if (kept > 0) {
 		W.drained_seq = W.next_seq - kept;
 		GUARD_GOTO(open_new_file());
-		GUARD_GOTO(pwrite_all(W.fd, buf, keep, 0));
+		rc = pwrite_all(W.fd, buf, keep, 0);
+		if (rc != K_OK) {
+			LOG_ERROR("audit: writing %s failed: %s", W.cur_name, strerror(errno));
+			goto out;
+		}
 		W.cur_bytes = W.file_bytes = keep;
 		W.cur_records = kept;
 		LOG_WARN("audit: %zu records were still in %s; they go into %s", kept, RING_FILE,
