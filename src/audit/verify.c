@@ -212,7 +212,7 @@ static k_status check_files(struct vstate *v, const char *dir)
 			if (i + 1 == v->n_files) {
 				fprintf(v->out, "note: %s is not sealed yet (the file being written); its records are checked by the chain only\n",
 					f->name);
-				/* The file being written may end in space reserved ahead (zero bytes). */
+				/* Files of earlier builds may end in space reserved ahead (zero bytes). */
 				while (b.len > 0 && b.ptr[b.len - 1] == 0)
 					b.len--;
 			}

@@ -12,21 +12,20 @@
  *
  * In "write" mode a caller instead writes its own record while holding the
  * mutex (and only when no leader is active), which makes it the writer for
- * that moment. It writes by copying the record into a shared mapping of the
- * file (MAP_SHARED: the same page cache a write(2) would fill, so the
- * record survives the process being killed, and the flusher's fdatasync
- * makes it durable). The file's space is reserved ahead with
- * posix_fallocate, so a full disk is a clean error when space is reserved,
- * never a fault in the copy. A fault that still happens in the copy (the
- * file cut short underneath kinko, a file system gone read-only) is caught
- * as SIGBUS, fails the call and moves the log to a new file. The copy
- * takes well under a microsecond where a write(2) took several, and the
- * mutex is held that much less.
+ * that moment. It writes by copying the record into the ring, a file that
+ * stays mapped (MAP_SHARED: the page cache a write(2) would fill, so the
+ * record survives the process being killed); the flusher drains the ring
+ * into the log file and fdatasyncs it (see "the ring" below). The copy
+ * takes well under a microsecond and makes no system call.
  *
- * A mapped file holds, after its last record, reserved space that reads
- * as zero bytes until it is written. Readers stop at the last complete
- * line; sealing cuts the file to its records; recovery after a crash cuts
- * at the last newline, as it does for a torn write.
+ * Either way the caller hashes its record's line up to the chain members
+ * before it takes the mutex; the writer adds the chain members and
+ * finishes the hash.
+ *
+ * Log files written by earlier builds, which mapped the log file itself,
+ * may end in reserved space that reads as zero bytes when a crash left
+ * them unsealed. Readers stop at the last complete line; recovery cuts
+ * the zeros and a torn last line off.
  */
 #include "audit/audit.h"
 
@@ -377,7 +376,7 @@ static k_status seal_file(const struct seal_job *j)
 		unlink(path);
 		return K_OK;
 	}
-	/* A mapped file has reserved space after its records: cut it off. */
+	/* Cuts off whatever lies past the records: a failed drain's torn write. */
 	ENSURE(ftruncate(j->fd, (off_t)j->bytes) == 0 && fdatasync(j->fd) == 0, K_E_INTERNAL);
 	/*
 	 * Version 2: the file's bytes are committed by the chain (the last
@@ -578,7 +577,7 @@ static bool rotation_due(void)
 #define RING_HEADER 4096u
 #define RING_BYTES (4u << 20)
 #define RING_DRAIN_MS 10
-/* A record's bytes around its event JSON: {"kinkoSeq":N,"kinkoPrev":"…","kinkoType":"…","event":…}\n */
+/* A record's bytes around its event JSON: {"event":…,"kinkoType":"…","kinkoSeq":N,"kinkoPrev":"…"}\n */
 #define RECORD_OVERHEAD 160u
 
 struct ring_header {
@@ -1155,7 +1154,7 @@ static k_status recover_unsealed(const char *name)
 	}
 	size_t used = b.len, good;
 	while (used > 0 && b.ptr[used - 1] == 0)
-		used--; /* space reserved ahead ("write" mode), never written */
+		used--; /* space reserved ahead by earlier builds' write mode, never written */
 	good = used;
 	while (good > 0 && b.ptr[good - 1] != '\n')
 		good--;
@@ -1282,7 +1281,8 @@ static k_status recover_ring(void)
 			/* Drained before the kill: already in the log. */
 		} else if (rec != NULL && (uint64_t)seq == W.next_seq && prev != NULL &&
 			   strcmp(prev, W.last_hash) == 0 && dropped == 0) {
-			memmove(buf + keep, buf + pos, len + 1);
+			if (keep != pos)
+				memmove(buf + keep, buf + pos, len + 1);
 			audit_sha256_hex(buf + keep, len, W.last_hash);
 			keep += len + 1;
 			kept++;

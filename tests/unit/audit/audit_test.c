@@ -252,7 +252,10 @@ static void test_write_mode(void)
 	CHECK(memcmp(h.magic, "KINKORNG", 8) == 0 && h.version == 1 && h.size == 4u << 20);
 	CHECK(h.head > h.tail && h.tail == 0);
 	CHECK_EQ_INT(ring_records(dir, h), 40);
-	copy_dir(dir, crash);   /* the folder as a crash would leave it */
+	copy_dir(dir, crash); /* the folder as a crash would leave it */
+	char crash_fsync[700];
+	snprintf(crash_fsync, sizeof crash_fsync, "%s-fsync", crash);
+	copy_dir(dir, crash_fsync);
 	audit_drain();
 	h = read_ring(dir);
 	CHECK(h.head == h.tail && h.head > 0);
@@ -282,6 +285,16 @@ static void test_write_mode(void)
 	CHECK(audit_read_file(path, &b) == K_OK);
 	CHECK(strstr(kbuf_cstr(&b), "\"recovered\":true") != NULL);
 	kbuf_release(&b);
+
+	/* The same crash taken up in fsync mode: the ring's records recovered, the ring removed. */
+	open_trail(crash_fsync, AUDIT_SYNC_FSYNC, 0);
+	emit_events(3);
+	audit_close();
+	CHECK_EQ_INT(verify(crash_fsync, &out), 0);
+	report_has("fsync mode after a write-mode crash", out, "OK: 2 files (2 sealed), 43 records",
+		   NULL);
+	free(out);
+	CHECK(file_size(crash_fsync, "kinko-audit.ring") == -1);
 
 	/*
 	 * A crash with part of the records drained and the rest in the ring,
@@ -323,7 +336,7 @@ static void test_write_mode(void)
 	free(out);
 
 	/* Many drains and files: rotation at 1 MiB with a 1 MiB ring. */
-	snprintf(dir, sizeof dir, "%s/wmode-windows", root);
+	snprintf(dir, sizeof dir, "%s/wmode-many", root);
 	open_trail(dir, AUDIT_SYNC_WRITE, 1u << 20);
 	emit_events(3000);
 	audit_close();
