@@ -73,8 +73,9 @@ static void usage(FILE *f)
 		"                \"test\", secret \"test\", data in ./kinko-data\n"
 		"  --test-mode   enables the test clock and reset endpoints (never in production)\n"
 		"  --audit-dir   the audit log folder (default DATA/audit); --no-audit turns it off\n"
-		"  --audit-sync  write: a call waits until its event is written to the log\n"
-		"                file (default; fdatasync every 200 ms); fsync: until it is on disk\n"
+		"  --audit-sync  write: a call waits until its event is in the audit ring, which\n"
+		"                a kill does not lose (default; drained into the log every 10 ms,\n"
+		"                fdatasync every 200 ms); fsync: until it is on disk\n"
 		"  --metrics-listen  serve Prometheus /metrics on this address (off by default)\n"
 		"  --quotas      AWS's request quotas (default, except in --dev) or off;\n"
 		"                --quota symmetric=100 or --quota CreateKey=5 overrides one rate\n"
@@ -118,8 +119,9 @@ static int serve(int argc, char **argv)
 	struct audit_options audit_opts;
 	memset(&audit_opts, 0, sizeof audit_opts);
 	/*
-	 * Default: a call returns once its event is written to the log file
-	 * (it survives a crash of kinko); a flusher fdatasyncs every 200 ms.
+	 * Default: a call returns once its event is in the audit ring (it
+	 * survives a crash of kinko); a flusher drains the ring into the log
+	 * every 10 ms and fdatasyncs it every 200 ms.
 	 * --audit-sync fsync makes each call wait for the disk as well.
 	 */
 	audit_opts.sync = AUDIT_SYNC_WRITE;
