@@ -87,8 +87,8 @@ static struct {
 	/* Leader-only state (in write mode: under mu). */
 	int fd;
 	char cur_name[96];
-	/* The current file's records: those in the ring too (write mode), and its bytes on disk. */
-	uint64_t cur_bytes, cur_records, cur_first_seq, file_bytes;
+	/* The current file's records (those in the ring too, in write mode) and its bytes on disk. */
+	uint64_t cur_records, cur_first_seq, file_bytes;
 	int64_t cur_opened;
 	char cur_start_prev[65];
 	EVP_MD *sha256;     /* fetched once */
@@ -122,6 +122,13 @@ static struct {
 static atomic_bool enabled;
 static atomic_bool stopping;
 static _Atomic uint64_t failures;
+
+/* A write (or sync) of the log failed: counted for audit_write_failures() and /metrics. */
+static void count_failure(void)
+{
+	atomic_fetch_add(&failures, 1);
+	metrics_audit_failure();
+}
 
 bool audit_enabled(void)
 {
@@ -309,6 +316,8 @@ static k_status finish_hash(EVP_MD_CTX *md, const char *tail, size_t n, char out
 /* The record's bytes before its chain members, each piece as it is hashed and written. */
 #define RECORD_HEAD "{\"event\":"
 #define RECORD_TYPE ",\"kinkoType\":\""
+#define RECORD_SEQ "\",\"kinkoSeq\":"
+#define RECORD_PREV ",\"kinkoPrev\":\""
 
 /* Per thread: the digest context a caller hashes its record with, outside the mutex. */
 static void *md_make(void)
@@ -529,7 +538,6 @@ static k_status open_new_file(void)
 	fsync_dir();
 	W.fd = fd;
 	W.file_bytes = 0;
-	W.cur_bytes = W.rhead - W.rtail;
 	W.cur_records = W.next_seq - W.drained_seq;
 	W.cur_first_seq = W.drained_seq;
 	W.cur_opened = kclock_now();
@@ -537,10 +545,16 @@ static k_status open_new_file(void)
 	return K_OK;
 }
 
+/* The current file's size once the ring's records (write mode) are drained into it. */
+static uint64_t cur_bytes(void)
+{
+	return W.file_bytes + (W.rhead - W.rtail);
+}
+
 static bool rotation_due(void)
 {
 	return W.fd >= 0 && W.cur_records > 0 &&
-	       (W.cur_bytes >= W.max_bytes || kclock_now() - W.cur_opened >= W.rotate_s);
+	       (cur_bytes() >= W.max_bytes || kclock_now() - W.cur_opened >= W.rotate_s);
 }
 
 /*
@@ -878,22 +892,17 @@ static k_status write_batch(struct entry *list)
 	uint64_t n = 0;
 	for (struct entry *e = list; e != NULL; e = e->next) {
 		/* The chain members: ","kinkoSeq":N,"kinkoPrev":"<hash>"} (the type's closing quote first). */
-		char tail[128];
-		size_t tl = 0;
-		memcpy(tail, "\",\"kinkoSeq\":", 13);
-		tl = 13;
-		char num[24];
-		size_t nl = sizeof num;
+		char tail[128], num[24];
+		size_t tl = 0, nl = sizeof num;
 		for (uint64_t v = seq; nl == sizeof num || v > 0; v /= 10)
 			num[--nl] = (char)('0' + v % 10);
-		memcpy(tail + tl, num + nl, sizeof num - nl);
-		tl += sizeof num - nl;
-		memcpy(tail + tl, ",\"kinkoPrev\":\"", 14);
-		tl += 14;
-		memcpy(tail + tl, hash, 64);
-		tl += 64;
-		memcpy(tail + tl, "\"}", 2);
-		tl += 2;
+#define PUT(p, n) (memcpy(tail + tl, (p), (n)), tl += (n))
+		PUT(RECORD_SEQ, sizeof RECORD_SEQ - 1);
+		PUT(num + nl, sizeof num - nl);
+		PUT(RECORD_PREV, sizeof RECORD_PREV - 1);
+		PUT(hash, 64);
+		PUT("\"}", 2);
+#undef PUT
 		GUARD(finish_hash(e->md, tail, tl, hash));
 		GUARD(APPEND_LIT(&W.batch, RECORD_HEAD));
 		GUARD(kbuf_append(&W.batch, e->json, e->len));
@@ -929,7 +938,6 @@ static k_status write_batch(struct entry *list)
 	W.drained_seq = seq;
 	memcpy(W.drained_hash, hash, sizeof W.drained_hash);
 written:
-	W.cur_bytes += W.batch.len;
 	W.cur_records += n;
 	W.next_seq = seq;
 	memcpy(W.last_hash, hash, sizeof W.last_hash);
@@ -940,8 +948,7 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 {
 	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
 	if (hash_record_head(&me) != K_OK) {
-		atomic_fetch_add(&failures, 1);
-		metrics_audit_failure();
+		count_failure();
 		return K_E_INTERNAL;
 	}
 	klock(&W.mu);
@@ -951,15 +958,15 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 		 * a microsecond, so the caller writes its own record under the
 		 * (briefly spinning) mutex. Handing it to a leader through the
 		 * condition variable would cost a sleep and a wake-up whenever
-		 * two calls meet, which is more than the write itself.
+		 * two calls meet, which is more than the write itself. (No
+		 * leader in this mode: as_leader holds the mutex instead.)
 		 */
-		while (W.leader || must_wait_for_drain(len + RECORD_OVERHEAD))
+		while (must_wait_for_drain(len + RECORD_OVERHEAD))
 			pthread_cond_wait(&W.cv, &W.mu);
 		k_status rc = write_batch(&me);
 		pthread_mutex_unlock(&W.mu);
 		if (rc != K_OK) {
-			atomic_fetch_add(&failures, 1);
-			metrics_audit_failure();
+			count_failure();
 		}
 		return rc;
 	}
@@ -980,8 +987,7 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 
 		k_status rc = write_batch(list);
 		if (rc != K_OK) {
-			atomic_fetch_add(&failures, 1);
-			metrics_audit_failure();
+			count_failure();
 		}
 		pthread_mutex_lock(&W.mu);
 		for (struct entry *e = list, *next; e != NULL; e = next) {
@@ -1031,8 +1037,8 @@ static int sync_fd = -1;
 
 static void grab_for_sync(void)
 {
+	/* Write mode: the flusher drained the ring (drain_step) just before, outside the mutex. */
 	sync_fd = -1;
-	(void)drained(); /* a failure was logged; the next round tries again */
 	if (W.fd >= 0 && W.dirty) {
 		sync_fd = dup(W.fd);
 		W.dirty = false;
@@ -1106,8 +1112,7 @@ static void *flusher_main(void *arg)
 		if (sync_fd >= 0) {
 			if (fdatasync(sync_fd) != 0) {
 				LOG_ERROR("audit: background fdatasync failed: %s", strerror(errno));
-				atomic_fetch_add(&failures, 1);
-				metrics_audit_failure();
+				count_failure();
 			}
 			close(sync_fd);
 			sync_fd = -1;
@@ -1174,7 +1179,7 @@ static k_status recover_unsealed(const char *name)
 	}
 	W.fd = fd;
 	snprintf(W.cur_name, sizeof W.cur_name, "%s", name);
-	W.cur_bytes = W.file_bytes = good;
+	W.file_bytes = good;
 	W.cur_records = 0;
 	W.cur_opened = kclock_now();
 	size_t pos = 0;
@@ -1304,7 +1309,7 @@ static k_status recover_ring(void)
 			LOG_ERROR("audit: writing %s failed: %s", W.cur_name, strerror(errno));
 			goto out;
 		}
-		W.cur_bytes = W.file_bytes = keep;
+		W.file_bytes = keep;
 		W.cur_records = kept;
 		LOG_WARN("audit: %zu records were still in %s; they go into %s", kept, RING_FILE,
 			 W.cur_name);
