@@ -10,7 +10,9 @@
  *   secret             $0.40 per secret-month; $0.05 per 10,000 API calls
  * The free tier (20,000 KMS requests a month) and AWS managed keys' free
  * storage are not subtracted. A key exists from its CreateKey event (or
- * the start of the period) to its DeleteKey event (or the end).
+ * the start of the period, and no earlier than the log's first event) to
+ * its DeleteKey event (or the end). A resource named only by failed calls
+ * (a key id that does not exist, say) has requests but no key-months.
  */
 #include "audit/audit.h"
 
@@ -72,6 +74,7 @@ void audit_usage_print_prices(FILE *out)
 
 struct walk {
 	int64_t from, to;
+	int64_t first;      /* the time of the log's first event (0: none yet) */
 	json_t *accounts;   /* account -> {"keys": {arn: {...}}, "secrets": {...}, "other": {op: n}} */
 };
 
@@ -110,6 +113,8 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 	if (strcmp(type, "event") != 0 || src == NULL || name == NULL || acct == NULL ||
 	    acct[0] == 0 || str(e, "eventTime") == NULL || !audit_parse_iso8601(str(e, "eventTime"), &t))
 		return true;
+	if (w->first == 0 || t < w->first)
+		w->first = t;
 	bool kms = strcmp(src, "kms.amazonaws.com") == 0;
 	bool sm = strcmp(src, "secretsmanager.amazonaws.com") == 0;
 	if (!kms && !sm)
@@ -122,6 +127,8 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 	json_t *bucket = NULL;
 	if (arn != NULL) {
 		bucket = obj_at(obj_at(a, kms ? "keys" : "secrets"), arn);
+		if (ok)
+			json_object_set_new(bucket, "exists", json_true());
 		if (ok && (strcmp(name, "CreateKey") == 0 || strcmp(name, "CreateSecret") == 0))
 			json_object_set_new(bucket, "created", json_integer(t));
 		if (ok && (strcmp(name, "DeleteKey") == 0 || strcmp(name, "DeleteSecret") == 0))
@@ -149,6 +156,8 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 static double months(json_t *b, int64_t from, int64_t to)
 {
 	json_t *c = json_object_get(b, "created"), *d = json_object_get(b, "deleted");
+	if (json_object_get(b, "exists") == NULL)
+		return 0; /* only failed calls named it */
 	int64_t s = c ? (int64_t)json_integer_value(c) : from;
 	int64_t e = d ? (int64_t)json_integer_value(d) : to;
 	if (s < from)
@@ -246,7 +255,7 @@ static json_t *report(const struct walk *w, const struct prices *p)
 			json_int_t rsa = json_integer_value(json_object_get(pairs, "rsa"));
 			json_int_t ecc = json_integer_value(json_object_get(pairs, "ecc"));
 			json_int_t plain = n - rsa - ecc;
-			double km = months(b, w->from, w->to);
+			double km = months(b, w->from > w->first ? w->from : w->first, w->to);
 			double rate = asymmetric_spec(spec) ? p->asym_req : p->req;
 			double rc = (double)plain * rate / 10000.0 + (double)rsa * p->rsa_pair / 10000.0 +
 				    (double)ecc * p->ecc_pair / 10000.0;
@@ -268,7 +277,7 @@ static json_t *report(const struct walk *w, const struct prices *p)
 		json_object_foreach(obj_at(a, "secrets"), arn, b) {
 			json_t *req = obj_at(b, "requests");
 			json_int_t n = total_of(req);
-			double sm = months(b, w->from, w->to);
+			double sm = months(b, w->from > w->first ? w->from : w->first, w->to);
 			double c = sm * p->secret_month + (double)n * p->secret_req / 10000.0;
 			json_array_append_new(secrets,
 					      json_pack("{s:s,s:f,s:O,s:I,s:f}", "secretArn", arn,
@@ -337,7 +346,7 @@ int audit_usage_report(const struct audit_usage_options *o, FILE *out)
 	struct prices p;
 	if (load_prices(o->prices, &p) != K_OK)
 		return 1;
-	struct walk w = {o->from, o->to, json_object()};
+	struct walk w = {.from = o->from, .to = o->to, .accounts = json_object()};
 	if (audit_scan(o->dir, usage_cb, &w) != K_OK) {
 		fprintf(stderr, "kinko usage: cannot read the audit folder %s\n", o->dir);
 		json_decref(w.accounts);

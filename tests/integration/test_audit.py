@@ -554,6 +554,31 @@ def test_dev_mode_has_no_quota_by_default(server, kms):
     assert key
 
 
+def test_usage_report_bills_keys_only_from_the_log_and_only_if_they_exist(make_server):
+    """Without --from, a key made before the log began is billed from the
+    log's first event, not from 1970; a key ARN named only by a failed call
+    (here a key id asked for in another region) gets no key-months."""
+    s = make_server(["--dev", "--no-audit"])
+    key = s.client().create_key()["KeyMetadata"]
+    data = s.data_dir
+    s.stop()
+    s2 = make_server(["--dev"], data_dir=data)
+    s2.client().encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    other = boto3.client("kms", endpoint_url=s2.endpoint, region_name="eu-west-1",
+                         aws_access_key_id="test", aws_secret_access_key="test")
+    with pytest.raises(ClientError) as e:
+        other.describe_key(KeyId=key["KeyId"])
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
+    s2.stop()
+    p = kinko_cmd("usage", "--audit-dir", os.path.join(data, "audit"), "--json")
+    assert p.returncode == 0, p.stderr
+    acct = [a for a in json.loads(p.stdout)["accounts"] if a["accountId"] == "000000000000"][0]
+    keys = {k["keyArn"]: k for k in acct["keys"]}
+    assert 0 < keys[key["Arn"]]["keyMonths"] <= 2 / 730   # an hour or two, not 56 years
+    phantom = key["Arn"].replace(":us-east-1:", ":eu-west-1:")
+    assert keys[phantom]["keyMonths"] == 0 and keys[phantom]["requestCount"] == 1
+
+
 def test_usage_report_matches_a_known_sequence(make_server, tmp_path):
     s = make_server(["--dev"])
     kms = s.client()
