@@ -441,6 +441,36 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	return K_OK;
 }
 
+/*
+ * One message per reason the JSON parser refused the body, so that a client
+ * (or whoever reads the audit log) learns what was wrong with it. The
+ * parser's own text is not passed on: it can quote bytes of the body.
+ */
+static const char *json_reject_reason(const json_error_t *e)
+{
+	switch (json_error_code(e)) {
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return "Invalid JSON in the request body: a string holds a NUL character (\\u0000), which is not accepted";
+	case json_error_duplicate_key:
+		return "Invalid JSON in the request body: a member name appears twice in one object";
+	case json_error_numeric_overflow:
+		return "Invalid JSON in the request body: a number does not fit in 64 bits";
+	case json_error_invalid_utf8:
+		return "Invalid JSON in the request body: it is not valid UTF-8";
+	case json_error_stack_overflow:
+		return "Invalid JSON in the request body: objects or arrays nest too deeply";
+	case json_error_premature_end_of_input:
+		return "Invalid JSON in the request body: it ends before its JSON value does";
+	case json_error_end_of_input_expected:
+		return "Invalid JSON in the request body: more follows its JSON value";
+	case json_error_out_of_memory:
+		return "The request body could not be parsed";
+	default:
+		return "Invalid JSON in the request body: a syntax error";
+	}
+}
+
 /* The steps 1-5 of api.h; the caller renders the result. */
 static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 {
@@ -486,8 +516,11 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	if (r->body.len == 0)
 		*in = json_object();
 	else
-		*in = json_loadb((const char *)r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	ENSURE(*in != NULL && json_is_object(*in),
+		*in = json_loadb((const char *)r->body.ptr, r->body.len,
+				 JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	ENSURE(*in != NULL, api_fail(c, K_E_SERIALIZATION, "%s (at byte %d).",
+				     json_reject_reason(&jerr), jerr.position));
+	ENSURE(json_is_object(*in),
 	       api_fail(c, K_E_SERIALIZATION, "Start of structure or map found where not expected."));
 	/* Authorization of the operation (kms/authz.h): keyless operations, condition inputs. */
 	if (c->service->authorize != NULL)
