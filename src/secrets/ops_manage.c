@@ -18,22 +18,20 @@
 json_t *sm_describe(const struct sm_secret *s, bool for_list);
 k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **names);
 
-static bool prefix_match(const char *s, const char *p, bool nocase)
+/* A case-sensitive prefix match (false for an absent attribute). */
+static bool prefix_match(const char *s, const char *p)
 {
-	if (s == NULL)
-		return false;
-	size_t n = strlen(p);
-	return nocase ? strncasecmp(s, p, n) == 0 : strncmp(s, p, n) == 0;
+	return s != NULL && strncmp(s, p, strlen(p)) == 0;
 }
 
 /* True if any tag's key (or value) starts with p. */
-static bool tag_match(json_t *doc, const char *member, const char *p, bool nocase)
+static bool tag_match(json_t *doc, const char *member, const char *p)
 {
 	size_t i;
 	json_t *t;
 	json_array_foreach(json_object_get(doc, "Tags"), i, t)
 	{
-		if (prefix_match(json_string_value(json_object_get(t, member)), p, nocase))
+		if (prefix_match(json_string_value(json_object_get(t, member)), p))
 			return true;
 	}
 	return false;
@@ -143,18 +141,18 @@ static bool value_match(json_t *doc, const char *key, const char *value)
 	if (strcmp(key, "description") == 0)
 		return words_match(doc, value, false);
 	if (strcmp(key, "name") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "Name")), value, false);
+		return prefix_match(json_string_value(json_object_get(doc, "Name")), value);
 	if (strcmp(key, "tag-key") == 0)
-		return tag_match(doc, "Key", value, false);
+		return tag_match(doc, "Key", value);
 	if (strcmp(key, "tag-value") == 0)
-		return tag_match(doc, "Value", value, false);
+		return tag_match(doc, "Value", value);
 	if (strcmp(key, "primary-region") == 0) {
 		char region[64];
 		return sm_primary_region(doc, region, sizeof region) &&
-		       prefix_match(region, value, false);
+		       prefix_match(region, value);
 	}
 	if (strcmp(key, "owning-service") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value, false);
+		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value);
 	return words_match(doc, value, true);
 }
 
