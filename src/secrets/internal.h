@@ -52,12 +52,20 @@ const char *sm_name(const struct sm_secret *s);
 const char *sm_arn(const struct sm_secret *s);
 bool sm_deleted(const struct sm_secret *s);
 bool sm_is_replica(const struct sm_secret *s);
+/*
+ * The secret's primary Region into out: a replica's PrimaryRegion, or
+ * the secret's own Region when it has replicas. False for a secret that
+ * is not replicated.
+ */
+bool sm_primary_region(json_t *doc, char *out, size_t n);
 /* InvalidRequestException for a secret scheduled for deletion. */
 K_MUST_CHECK k_status sm_require_live(struct api_ctx *c, const struct sm_secret *s);
 K_MUST_CHECK k_status sm_require_primary(struct api_ctx *c, const struct sm_secret *s);
 
 /* Versions and staging labels (doc["Versions"]: {id: {"Stages": [...], ...}}). */
 json_t *sm_versions(const struct sm_secret *s);
+/* True if some version of s holds a value (not only reserved by RotateSecret). */
+bool sm_has_value(const struct sm_secret *s);
 /* The version that carries a label, or NULL. */
 const char *sm_stage_owner(const struct sm_secret *s, const char *stage);
 bool sm_version_has_stage(json_t *version, const char *stage);
@@ -75,11 +83,17 @@ void sm_stage_move(struct sm_secret *s, const char *stage, const char *to);
  * versions beyond the limit, and saves the secret and the value in one
  * apply. ClientRequestToken rules: a version with this id and the same
  * value succeeds again unchanged; with another value it fails with
- * ResourceExistsException. `*created` tells whether a version was made.
+ * ResourceExistsException (sm_token_in_use). `*created` tells whether a version was made.
  */
 K_MUST_CHECK k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 				     struct kslice value, bool binary, json_t *stages,
 				     bool *created);
+/*
+ * ResourceExistsException for a ClientRequestToken that names a version
+ * of s holding another value (AWS's message).
+ */
+K_MUST_CHECK k_status sm_token_in_use(struct api_ctx *c, const struct sm_secret *s,
+				      const char *token);
 /* The same, with `extra` storage ops in the same atomic apply (only when a version is made). */
 K_MUST_CHECK k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *vid,
 					 struct kslice value, bool binary, json_t *stages,
@@ -123,10 +137,32 @@ K_MUST_CHECK k_status sm_purge(const char *ns, const struct sm_secret *s);
 
 /* Sets c's kms:ViaService (this region's Secrets Manager) and the KMS action. */
 void sm_via_kms(struct api_ctx *c, const char *action);
+/* The six random characters that end a secret's ARN. */
+void sm_random_suffix(char out[7]);
 /* A new version id (UUID v4 text). */
 void sm_uuid(char out[37]);
 /* Seconds at the start of the UTC day of t (LastAccessedDate resolution). */
 int64_t sm_day(int64_t t);
+/*
+ * Dates. AWS reports CreatedDate, LastChangedDate, DeletedDate and
+ * LastRotatedDate to the millisecond (the JSON protocol carries a
+ * timestamp as seconds since the epoch, with a fraction), so that secrets
+ * created in the same second still sort by creation. They are stored as
+ * JSON reals; documents written by earlier builds hold integer seconds,
+ * and both read with sm_date_seconds / sm_date_cmp.
+ *
+ * sm_now_ms: the time of the request in milliseconds, within the second
+ * of c->now (so that dates written in one request agree with it).
+ * sm_date: a new JSON date (real seconds) for a time in milliseconds.
+ * sm_date_seconds: a stored date (integer or real) in whole seconds; 0
+ * when absent.
+ * sm_date_cmp: orders two stored dates (absent first); -1, 0 or 1.
+ */
+int64_t sm_now_ms(const struct api_ctx *c);
+int64_t sm_ms_within(int64_t now_s);
+json_t *sm_date(int64_t ms);
+int64_t sm_date_seconds(const json_t *v);
+int sm_date_cmp(const json_t *a, const json_t *b);
 
 /* Scheduled work (rotation.c): due-index tasks. */
 #define SM_TASK_PURGE "sm.purge"

@@ -113,17 +113,6 @@ static void merge_tags(json_t *doc, json_t *tags)
 	}
 }
 
-static void random_suffix(char out[7])
-{
-	static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	uint8_t b[6];
-	if (crypto_random(b, sizeof b) != K_OK)
-		memset(b, 0, sizeof b);
-	for (int i = 0; i < 6; i++)
-		out[i] = al[b[i] % 62];
-	out[6] = 0;
-}
-
 static void new_uid(char out[33])
 {
 	uint8_t b[16];
@@ -182,7 +171,7 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(check_kms_key(c, kid));
 	/* The caller needs secretsmanager:CreateSecret on the new secret's ARN. */
 	char suffix[7], uid[33], arn[700];
-	random_suffix(suffix);
+	sm_random_suffix(suffix);
 	snprintf(arn, sizeof arn, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", c->region,
 		 c->principal.account, name, suffix);
 	GUARD_GOTO(sm_authorize_new(c, arn));
@@ -198,10 +187,17 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 			rc = api_fail(c, K_E_SM_INVALID_REQUEST,
 				      "You can't create this secret because a secret with this name is already scheduled for deletion.");
 		} else {
-			/* A retry of the same request (same token, same value) succeeds again. */
+			/*
+			 * A retry of the same request (same token, same value)
+			 * succeeds again; the token of a version with another value
+			 * is "already in use" (API_CreateSecret, ClientRequestToken);
+			 * any other token meets a name that exists.
+			 */
 			bool same = false;
 			json_t *v = json_object_get(json_object_get(old.doc, "Versions"), vid);
-			if (token != NULL && has_value && v != NULL) {
+			bool has_version = token != NULL && v != NULL &&
+					   !json_is_true(json_object_get(v, "NoValue"));
+			if (has_version && has_value) {
 				struct kbuf cur;
 				kbuf_init(&cur, SM_MAX_VALUE);
 				bool cur_bin = false;
@@ -216,6 +212,8 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 				json_object_set_new(out, "Name", json_string(name));
 				json_object_set_new(out, "VersionId", json_string(vid));
 				rc = K_OK;
+			} else if (has_version) {
+				rc = sm_token_in_use(c, &old, vid);
 			} else {
 				rc = api_fail(c, K_E_SM_EXISTS,
 					      "The operation failed because the secret %s already exists.",
@@ -232,10 +230,15 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 	new_uid(uid);
 	snprintf(s.ns, sizeof s.ns, "%s", c->ns);
 	s.version = STORAGE_ABSENT;
-	s.doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o}", "Name", name, "ARN", arn,
-			  "Uid", uid, "CreatedDate", (json_int_t)c->now, "LastChangedDate",
-			  (json_int_t)c->now, "RotationEnabled", 0, "Versions", json_object(), "Tags",
-			  json_array());
+	/*
+	 * No RotationEnabled until rotation is configured ("If the secret has
+	 * never been configured for rotation, Secrets Manager returns null",
+	 * API_DescribeSecret).
+	 */
+	int64_t now_ms = sm_now_ms(c);
+	s.doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "Name", name, "ARN", arn, "Uid", uid,
+			  "CreatedDate", sm_date(now_ms), "LastChangedDate", sm_date(now_ms),
+			  "Versions", json_object());
 	if (s.doc == NULL) {
 		sm_unlock();
 		rc = K_E_INTERNAL;
@@ -247,7 +250,7 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
 	if (type != NULL)
 		json_object_set_new(s.doc, "Type", json_string(type));
-	if (json_is_array(tags))
+	if (json_array_size(tags) > 0)
 		merge_tags(s.doc, tags);
 	if (has_value) {
 		json_t *stages = json_pack("[s]", "AWSCURRENT");
@@ -506,9 +509,21 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 		rc = sm_require_live(c, &s);
 	if (rc == K_OK)
 		rc = sm_require_primary(c, &s);
+	/*
+	 * "If this operation creates the first version for the secret, then
+	 * Secrets Manager automatically attaches the staging label AWSCURRENT
+	 * to it." (API_PutSecretValue), whatever VersionStages says.
+	 */
+	json_t *first = NULL;
+	if (rc == K_OK && stages != NULL && !sm_has_value(&s)) {
+		first = json_deep_copy(stages);
+		if (first == NULL || json_array_append_new(first, json_string("AWSCURRENT")) != 0)
+			rc = K_E_INTERNAL;
+	}
 	if (rc == K_OK)
 		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary,
-				    stages ? stages : def, &created);
+				    first ? first : stages ? stages : def, &created);
+	json_decref(first);
 	json_decref(def);
 	GUARD_GOTO(rc);
 	sm_unlock();
@@ -564,7 +579,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
 	else if (kid != NULL)
 		json_object_del(s.doc, "KmsKeyId");
-	json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+	json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
 	/*
 	 * A new KmsKeyId re-encrypts the AWSCURRENT, AWSPENDING and AWSPREVIOUS
 	 * versions (record.c, sm_reencrypt), in the same apply as the rest.
@@ -632,9 +647,20 @@ static void copy_member(json_t *out, json_t *doc, const char *member)
 }
 
 /*
- * The metadata DescribeSecret and ListSecrets show. Dates are stored as
- * seconds since the epoch, which is how the JSON protocol carries
- * timestamps.
+ * The metadata DescribeSecret and ListSecrets show, as AWS shows it
+ * (API_DescribeSecret):
+ * - RotationEnabled: "If the secret has never been configured for
+ *   rotation, Secrets Manager returns null", so it is left out until
+ *   RotateSecret (documents of earlier builds stored false at creation:
+ *   false without a rotation function is the same "never");
+ * - VersionIdsToStages (SecretVersionsToStages in a list) only when some
+ *   version carries a label: a secret created without a value has none;
+ * - Tags: left out for a secret never tagged, an empty list once its last
+ *   tag was removed ("TagsRemoved");
+ * - PrimaryRegion: a replica's primary; a primary with replicas names its
+ *   own Region ("If a secret is replicated to other Regions, the replicas
+ *   are listed in ReplicationStatus").
+ * Dates are seconds since the epoch, with milliseconds (sm_date).
  */
 json_t *sm_describe(const struct sm_secret *s, bool for_list);
 json_t *sm_describe(const struct sm_secret *s, bool for_list)
@@ -643,14 +669,25 @@ json_t *sm_describe(const struct sm_secret *s, bool for_list)
 		"ARN", "Name", "Type", "Description", "KmsKeyId", "RotationEnabled",
 		"RotationLambdaARN", "RotationRules", "LastRotatedDate", "LastChangedDate",
 		"LastAccessedDate", "DeletedDate", "NextRotationDate", "Tags", "OwningService",
-		"CreatedDate", "PrimaryRegion", NULL};
+		"CreatedDate", NULL};
 	json_t *o = json_object();
 	for (size_t i = 0; members[i] != NULL; i++)
 		copy_member(o, s->doc, members[i]);
-	if (json_array_size(json_object_get(o, "Tags")) == 0)
+	if (json_is_false(json_object_get(o, "RotationEnabled")) &&
+	    json_object_get(s->doc, "RotationLambdaARN") == NULL)
+		json_object_del(o, "RotationEnabled");
+	if (json_array_size(json_object_get(o, "Tags")) == 0 &&
+	    !json_is_true(json_object_get(s->doc, "TagsRemoved")))
 		json_object_del(o, "Tags");
-	json_object_set_new(o, for_list ? "SecretVersionsToStages" : "VersionIdsToStages",
-			    versions_to_stages(s));
+	char region[64];
+	if (sm_primary_region(s->doc, region, sizeof region))
+		json_object_set_new(o, "PrimaryRegion", json_string(region));
+	json_t *stages = versions_to_stages(s);
+	if (json_object_size(stages) > 0)
+		json_object_set_new(o, for_list ? "SecretVersionsToStages" : "VersionIdsToStages",
+				    stages);
+	else
+		json_decref(stages);
 	if (!for_list) {
 		json_t *rs = json_object_get(s->doc, "ReplicationStatus");
 		if (json_array_size(rs) > 0)
@@ -794,7 +831,7 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 	}
 	if (to != NULL && owner != NULL && strcmp(owner, to) != 0 && from == NULL) {
 		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
-			      "The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
+			      "The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
 			      stage, owner);
 		goto out;
 	}
@@ -820,7 +857,7 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 	} else {
 		sm_stage_remove(json_object_get(versions, from), stage);
 	}
-	json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+	json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	sm_unlock();
 	rc = sm_sync_replicas(c, sm_name(&s));

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/functions.h"
+#include "core/log.h"
 #include "kms/scheduler.h"
 #include "secrets/internal.h"
 #include "core/banned.h"
@@ -16,61 +18,142 @@
 json_t *sm_describe(const struct sm_secret *s, bool for_list);
 k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **names);
 
-static bool prefix_match(const char *s, const char *p, bool nocase)
+/* A case-sensitive prefix match (false for an absent attribute). */
+static bool prefix_match(const char *s, const char *p)
 {
-	if (s == NULL)
-		return false;
-	size_t n = strlen(p);
-	return nocase ? strncasecmp(s, p, n) == 0 : strncmp(s, p, n) == 0;
+	return s != NULL && strncmp(s, p, strlen(p)) == 0;
 }
 
 /* True if any tag's key (or value) starts with p. */
-static bool tag_match(json_t *doc, const char *member, const char *p, bool nocase)
+static bool tag_match(json_t *doc, const char *member, const char *p)
 {
 	size_t i;
 	json_t *t;
 	json_array_foreach(json_object_get(doc, "Tags"), i, t)
 	{
-		if (prefix_match(json_string_value(json_object_get(t, member)), p, nocase))
+		if (prefix_match(json_string_value(json_object_get(t, member)), p))
 			return true;
 	}
 	return false;
 }
 
 /*
- * One filter value against one secret, per the Filter shape: description
- * is a case-insensitive prefix match; name, tag-key, tag-value,
- * primary-region and owning-service are case-sensitive prefix matches;
- * "all" breaks the value into words and matches any attribute, without
- * case. https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html
+ * Where one word ends inside a run of letters and digits: "The words are
+ * separated by any change from uppercase to lowercase, from letter to
+ * number, or from number/letter to punctuation. For example, entering the
+ * search term credsDatabase#892 searches for creds, Database, and 892"
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_search-secret.html).
+ * So "credsDatabase" breaks before the capital, "HTTPServer" before the
+ * capital that starts "Server", "db2" before the digit.
+ */
+static bool word_break(const char *p)
+{
+	unsigned char a = (unsigned char)p[-1], b = (unsigned char)p[0];
+	if ((isdigit(a) != 0) != (isdigit(b) != 0))
+		return true;
+	if (islower(a) && isupper(b))
+		return true;
+	return isupper(a) && isupper(b) && islower((unsigned char)p[1]);
+}
+
+/*
+ * The next word of *cur (a run of letters and digits, punctuation and
+ * spaces between words ignored) into *w / *n; false at the end.
+ */
+static bool next_word(const char **cur, const char **w, size_t *n)
+{
+	const char *p = *cur;
+	while (*p != 0 && !isalnum((unsigned char)*p))
+		p++;
+	if (*p == 0) {
+		*cur = p;
+		return false;
+	}
+	const char *start = p++;
+	while (*p != 0 && isalnum((unsigned char)*p) && !word_break(p))
+		p++;
+	*w = start;
+	*n = (size_t)(p - start);
+	*cur = p;
+	return true;
+}
+
+/* True if a word of `text` begins with the word w (n bytes), without case. */
+static bool has_word_prefix(const char *text, const char *w, size_t n)
+{
+	const char *cur = text, *tw;
+	size_t tn;
+	while (text != NULL && next_word(&cur, &tw, &tn)) {
+		if (tn >= n && strncasecmp(tw, w, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* True if a word of a tag's key or value begins with w. */
+static bool tag_word(json_t *doc, const char *w, size_t n)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(doc, "Tags"), i, t)
+	{
+		if (has_word_prefix(json_string_value(json_object_get(t, "Key")), w, n) ||
+		    has_word_prefix(json_string_value(json_object_get(t, "Value")), w, n))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Word search, for the "description" and "all" filters: every word of
+ * the filter value must begin a word of the secret's description (or, for
+ * "all", of its name, description, tag keys or tag values), without case.
+ * "Description: My Description matches ... My basic description,
+ * Description of my secret" (Find secrets). A value without words
+ * matches nothing.
+ */
+static bool words_match(json_t *doc, const char *value, bool all)
+{
+	const char *cur = value, *w;
+	size_t n, count = 0;
+	const char *desc = json_string_value(json_object_get(doc, "Description"));
+	const char *name = json_string_value(json_object_get(doc, "Name"));
+	while (next_word(&cur, &w, &n)) {
+		count++;
+		if (has_word_prefix(desc, w, n))
+			continue;
+		if (all && (has_word_prefix(name, w, n) || tag_word(doc, w, n)))
+			continue;
+		return false;
+	}
+	return count > 0;
+}
+
+/*
+ * One filter value against one secret, per the Filter shape
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html)
+ * and "Find secrets": name, tag-key, tag-value, primary-region and
+ * owning-service are case-sensitive prefix matches; description and all
+ * match words (words_match).
  */
 static bool value_match(json_t *doc, const char *key, const char *value)
 {
 	if (strcmp(key, "description") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "Description")), value, true);
+		return words_match(doc, value, false);
 	if (strcmp(key, "name") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "Name")), value, false);
+		return prefix_match(json_string_value(json_object_get(doc, "Name")), value);
 	if (strcmp(key, "tag-key") == 0)
-		return tag_match(doc, "Key", value, false);
+		return tag_match(doc, "Key", value);
 	if (strcmp(key, "tag-value") == 0)
-		return tag_match(doc, "Value", value, false);
-	if (strcmp(key, "primary-region") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "PrimaryRegion")), value, false);
-	if (strcmp(key, "owning-service") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value, false);
-	/* "all": every word must match some attribute. */
-	char words[520];
-	snprintf(words, sizeof words, "%s", value);
-	char *save = NULL;
-	for (char *w = strtok_r(words, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
-		bool hit = prefix_match(json_string_value(json_object_get(doc, "Name")), w, true) ||
-			   prefix_match(json_string_value(json_object_get(doc, "Description")), w, true) ||
-			   tag_match(doc, "Key", w, true) || tag_match(doc, "Value", w, true) ||
-			   prefix_match(json_string_value(json_object_get(doc, "PrimaryRegion")), w, true);
-		if (!hit)
-			return false;
+		return tag_match(doc, "Value", value);
+	if (strcmp(key, "primary-region") == 0) {
+		char region[64];
+		return sm_primary_region(doc, region, sizeof region) &&
+		       prefix_match(region, value);
 	}
-	return true;
+	if (strcmp(key, "owning-service") == 0)
+		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value);
+	return words_match(doc, value, true);
 }
 
 /*
@@ -152,7 +235,7 @@ static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	if (j == NULL)
 		return K_OK;
-	bool deleted = json_integer_value(json_object_get(j, "DeletedDate")) > 0;
+	bool deleted = sm_date_seconds(json_object_get(j, "DeletedDate")) > 0;
 	if ((!deleted || st->include_deleted) &&
 	    (st->filters == NULL || filters_match(j, st->filters)))
 		json_array_append_new(st->docs, j);
@@ -202,8 +285,7 @@ static int cmp_docs(const void *a, const void *b)
 		r = strcmp(json_string_value(x) ? json_string_value(x) : "",
 			   json_string_value(y) ? json_string_value(y) : "");
 	} else {
-		json_int_t p = json_integer_value(x), q = json_integer_value(y);
-		r = (p > q) - (p < q);
+		r = sm_date_cmp(x, y);
 	}
 	if (r == 0) {
 		r = strcmp(json_string_value(json_object_get(*(json_t *const *)a, "Name")),
@@ -280,6 +362,42 @@ k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 /*
+ * ForceDeleteWithoutRecovery on a secret that does not exist: "If you
+ * forcibly delete an already deleted or nonexistent secret, the operation
+ * does not return ResourceNotFoundException." (API_DeleteSecret.) The
+ * answer is built from the SecretId: an ARN is returned as given, with
+ * the name it holds (less a random suffix); a name gets an ARN with a
+ * fresh suffix. The caller still needs secretsmanager:DeleteSecret on
+ * that ARN.
+ */
+static k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms, json_t *out)
+{
+	char arn[700], name[520];
+	const char *at = strncmp(id, "arn:", 4) == 0 ? strstr(id, ":secret:") : NULL;
+	if (at != NULL) {
+		snprintf(arn, sizeof arn, "%s", id);
+		snprintf(name, sizeof name, "%s", at + 8);
+		size_t n = strlen(name);
+		bool suffixed = n > 7 && name[n - 7] == '-';
+		for (size_t i = n > 6 ? n - 6 : n; suffixed && i < n; i++)
+			suffixed = isalnum((unsigned char)name[i]) != 0;
+		if (suffixed)
+			name[n - 7] = 0;
+	} else {
+		char suffix[7];
+		sm_random_suffix(suffix);
+		snprintf(name, sizeof name, "%s", id);
+		snprintf(arn, sizeof arn, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", c->region,
+			 c->principal.account, id, suffix);
+	}
+	GUARD(sm_authorize_new(c, arn));
+	json_object_set_new(out, "ARN", json_string(arn));
+	json_object_set_new(out, "Name", json_string(name));
+	json_object_set_new(out, "DeletionDate", sm_date(now_ms));
+	return K_OK;
+}
+
+/*
  * DeleteSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html):
  * "RecoveryWindowInDays: The number of days from 7 to 30 that Secrets
  * Manager waits before permanently deleting the secret. You can't use
@@ -311,8 +429,15 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 				"The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
+	int64_t now_ms = sm_now_ms(c);
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	rc = sm_lookup(c, id, &s);
+	if (rc == K_E_SM_NOT_FOUND && force) {
+		kbuf_reset(&c->err_msg);
+		rc = forget_missing(c, id, now_ms, out);
+		goto out;
+	}
+	GUARD_GOTO(rc);
 	if (json_array_size(json_object_get(s.doc, "ReplicationStatus")) > 0) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
 			      "You can't delete secret %s that has replicas. Remove the replica Regions first.",
@@ -333,16 +458,16 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "Name", json_string(sm_name(&s)));
 	if (force) {
 		GUARD_GOTO(sm_purge(c->ns, &s));
-		json_object_set_new(out, "DeletionDate", json_integer(c->now));
+		json_object_set_new(out, "DeletionDate", sm_date(now_ms));
 		goto out;
 	}
-	json_object_set_new(s.doc, "DeletedDate", json_integer(c->now));
+	json_object_set_new(s.doc, "DeletedDate", sm_date(now_ms));
 	json_object_set_new(s.doc, "PurgeDate", json_integer(c->now + days * SM_DAY));
 	char due[SCHEDULER_DUE_ID_MAX + 1];
 	struct storage_op op;
 	GUARD_GOTO(sm_due_op(&s, SM_TASK_PURGE, c->now + days * SM_DAY, due, sizeof due, &op));
 	GUARD_GOTO(sm_save(&s, &op, 1));
-	json_object_set_new(out, "DeletionDate", json_integer(c->now + days * SM_DAY));
+	json_object_set_new(out, "DeletionDate", sm_date(now_ms + days * SM_DAY * 1000));
 out:
 	sm_unlock();
 	sm_secret_release(&s);
@@ -361,7 +486,7 @@ k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out)
 	if (sm_deleted(&s)) {
 		json_object_del(s.doc, "DeletedDate");
 		json_object_del(s.doc, "PurgeDate");
-		json_object_set_new(s.doc, "LastChangedDate", json_integer(c->now));
+		json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
 		GUARD_GOTO(sm_save(&s, NULL, 0));
 	}
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -393,8 +518,8 @@ static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, con
 	 */
 	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
 	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
-	json_t *tv = json_pack("{s:[], s:b, s:b, s:I, s:I}", "Stages", "NoValue", 1, "RotationTest",
-			       1, "CreatedDate", (json_int_t)c->now, "Seq", seq);
+	json_t *tv = json_pack("{s:[], s:b, s:b, s:o, s:I}", "Stages", "NoValue", 1, "RotationTest",
+			       1, "CreatedDate", sm_date(sm_now_ms(c)), "Seq", seq);
 	if (tv == NULL || json_object_set_new(versions, vid, tv) != 0)
 		return K_E_INTERNAL;
 	const char *cur = sm_stage_owner(s, "AWSCURRENT");
@@ -461,6 +586,20 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 		goto out;
 	}
 	/*
+	 * AWS refuses at once a function it cannot invoke, and keeps the
+	 * secret's configuration: "AccessDeniedException: Secrets Manager
+	 * cannot invoke the specified Lambda function." kinko invokes only
+	 * the functions registered with --rotation-function or the
+	 * configuration's rotation_functions.
+	 */
+	if (config_function(fn) == NULL) {
+		LOG_INFO("RotateSecret on %s: the rotation function %s is not registered (--rotation-function or rotation_functions)",
+			 sm_arn(&s), fn);
+		rc = api_fail(c, K_E_ACCESS_DENIED,
+			      "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.");
+		goto out;
+	}
+	/*
 	 * "If you call RotateSecret while a previous rotation is still in
 	 * progress ... A previous rotation isn't complete. That rotation will be
 	 * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
@@ -485,7 +624,7 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_set_new(s.doc, "RotationRules", r);
 	}
 	json_object_set_new(s.doc, "RotationEnabled", json_true());
-	int64_t base = json_integer_value(json_object_get(s.doc, "LastRotatedDate"));
+	int64_t base = sm_date_seconds(json_object_get(s.doc, "LastRotatedDate"));
 	if (now || base == 0)
 		base = c->now;
 	int64_t next = sm_next_rotation(json_object_get(s.doc, "RotationRules"), base);
@@ -514,8 +653,8 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 		if (v == NULL) {
 			json_int_t seq = json_integer_value(json_object_get(s.doc, "NextSeq")) + 1;
 			json_object_set_new(s.doc, "NextSeq", json_integer(seq));
-			v = json_pack("{s:[], s:b, s:I, s:I}", "Stages", "NoValue", 1, "CreatedDate",
-				      (json_int_t)c->now, "Seq", seq);
+			v = json_pack("{s:[], s:b, s:o, s:I}", "Stages", "NoValue", 1, "CreatedDate",
+				      sm_date(sm_now_ms(c)), "Seq", seq);
 			json_object_set_new(versions, vid, v);
 		}
 		if (pending != NULL)
@@ -652,6 +791,7 @@ k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 		if (!found)
 			json_array_append_new(cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
 	}
+	json_object_del(s.doc, "TagsRemoved");
 	if (json_array_size(cur) > 50) {
 		rc = api_fail(c, K_E_SM_LIMIT_EXCEEDED,
 			      "Number of tags exceeds the maximum of 50 per secret.");
@@ -684,7 +824,7 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(sm_lookup(c, id, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *cur = json_object_get(s.doc, "Tags");
-	size_t i;
+	size_t i, before = json_array_size(cur);
 	json_t *k;
 	json_array_foreach(keys, i, k)
 	{
@@ -694,6 +834,9 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 				json_array_remove(cur, j - 1);
 		}
 	}
+	/* Once its last tag is removed, AWS shows the secret's Tags as []. */
+	if (before > 0 && json_array_size(cur) == 0)
+		json_object_set_new(s.doc, "TagsRemoved", json_true());
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	sm_unlock();
 	rc = sm_sync_replicas(c, sm_name(&s));

@@ -2,12 +2,14 @@
  * record.c — secret documents, lookup by name or ARN, versions and staging
  * labels, and the envelope encryption of version values (see secrets.h).
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -34,6 +36,17 @@ void sm_unlock(void)
 	pthread_mutex_unlock(&write_lock);
 }
 
+void sm_random_suffix(char out[7])
+{
+	static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	uint8_t b[6];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	for (int i = 0; i < 6; i++)
+		out[i] = al[b[i] % 62];
+	out[6] = 0;
+}
+
 void sm_uuid(char out[37])
 {
 	kuuid_random(out);
@@ -42,6 +55,42 @@ void sm_uuid(char out[37])
 int64_t sm_day(int64_t t)
 {
 	return t - (t % SM_DAY);
+}
+
+int64_t sm_ms_within(int64_t now_s)
+{
+	int64_t ms = kclock_now_ms();
+	if (ms < now_s * 1000)
+		return now_s * 1000;
+	if (ms > now_s * 1000 + 999)
+		return now_s * 1000 + 999;
+	return ms;
+}
+
+int64_t sm_now_ms(const struct api_ctx *c)
+{
+	return sm_ms_within(c->now);
+}
+
+json_t *sm_date(int64_t ms)
+{
+	return json_real((double)ms / 1000.0);
+}
+
+int64_t sm_date_seconds(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)floor(json_real_value(v));
+	return 0;
+}
+
+int sm_date_cmp(const json_t *a, const json_t *b)
+{
+	double x = json_is_number(a) ? json_number_value(a) : -1.0;
+	double y = json_is_number(b) ? json_number_value(b) : -1.0;
+	return (x > y) - (x < y);
 }
 
 void sm_secret_release(struct sm_secret *s)
@@ -178,12 +227,34 @@ const char *sm_arn(const struct sm_secret *s)
 
 bool sm_deleted(const struct sm_secret *s)
 {
-	return json_integer_value(json_object_get(s->doc, "DeletedDate")) > 0;
+	return sm_date_seconds(json_object_get(s->doc, "DeletedDate")) > 0;
 }
 
 bool sm_is_replica(const struct sm_secret *s)
 {
 	return json_is_true(json_object_get(s->doc, "IsReplica"));
+}
+
+bool sm_primary_region(json_t *doc, char *out, size_t n)
+{
+	const char *pr = json_string_value(json_object_get(doc, "PrimaryRegion"));
+	if (pr != NULL) {
+		snprintf(out, n, "%s", pr);
+		return true;
+	}
+	if (json_array_size(json_object_get(doc, "ReplicationStatus")) == 0)
+		return false;
+	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX */
+	static const char prefix[] = "arn:aws:secretsmanager:";
+	const char *arn = json_string_value(json_object_get(doc, "ARN"));
+	if (arn == NULL || strncmp(arn, prefix, sizeof prefix - 1) != 0)
+		return false;
+	const char *region = arn + sizeof prefix - 1;
+	const char *end = strchr(region, ':');
+	if (end == NULL || end == region || (size_t)(end - region) >= n)
+		return false;
+	snprintf(out, n, "%.*s", (int)(end - region), region);
+	return true;
 }
 
 /*
@@ -216,6 +287,18 @@ json_t *sm_versions(const struct sm_secret *s)
 		json_object_set_new(s->doc, "Versions", v);
 	}
 	return v;
+}
+
+bool sm_has_value(const struct sm_secret *s)
+{
+	const char *vid;
+	json_t *v;
+	json_object_foreach(json_object_get(s->doc, "Versions"), vid, v)
+	{
+		if (!json_is_true(json_object_get(v, "NoValue")))
+			return true;
+	}
+	return false;
 }
 
 bool sm_version_has_stage(json_t *version, const char *stage)
@@ -728,7 +811,7 @@ static k_status trim_versions(struct api_ctx *c, struct sm_secret *s, json_t *go
 		v = list[i];
 		if (json_array_size(json_object_get(v, "Stages")) > 0)
 			continue;
-		if (json_integer_value(json_object_get(v, "CreatedDate")) > c->now - SM_DAY)
+		if (sm_date_seconds(json_object_get(v, "CreatedDate")) > c->now - SM_DAY)
 			continue;
 		json_array_append(gone, json_object_get(v, "Id"));
 		left--;
@@ -743,6 +826,13 @@ static k_status trim_versions(struct api_ctx *c, struct sm_secret *s, json_t *go
 				"You have exceeded the maximum number of versions (%d) allowed for this secret. Versions without staging labels are removed after 24 hours.",
 				SM_MAX_VERSIONS);
 	return K_OK;
+}
+
+k_status sm_token_in_use(struct api_ctx *c, const struct sm_secret *s, const char *token)
+{
+	return api_fail(c, K_E_SM_EXISTS,
+			"You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.",
+			token, sm_arn(s));
 }
 
 /* True if the stored version holds exactly this value. */
@@ -779,14 +869,15 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 	 * already exists and that version's SecretString and SecretBinary
 	 * values are different from those in the request, then the request
 	 * fails because you cannot modify an existing version."
+	 * (API_PutSecretValue, API_CreateSecret.) AWS answers
+	 * ResourceExistsException, naming the token and the secret.
 	 * A version that RotateSecret reserved (no value yet) takes the value.
 	 */
 	if (existing != NULL && !json_is_true(json_object_get(existing, "NoValue"))) {
 		bool same = false;
 		GUARD(same_value(c, s, vid, value, binary, &same));
 		if (!same)
-			return api_fail(c, K_E_SM_EXISTS,
-					"You can't modify an existing version, you can only create a new version.");
+			return sm_token_in_use(c, s, vid);
 		return K_OK;
 	}
 	char *record = NULL;
@@ -800,7 +891,8 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 		json_object_set_new(versions, vid, v);
 	}
 	json_object_del(v, "NoValue");
-	json_object_set_new(v, "CreatedDate", json_integer(c->now));
+	int64_t now_ms = sm_now_ms(c);
+	json_object_set_new(v, "CreatedDate", sm_date(now_ms));
 	json_object_set_new(v, "Seq", json_integer(seq));
 	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
 	size_t i;
@@ -812,7 +904,7 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
 				"A version can have at most %d staging labels.", SM_MAX_STAGES);
 	}
-	json_object_set_new(s->doc, "LastChangedDate", json_integer(c->now));
+	json_object_set_new(s->doc, "LastChangedDate", sm_date(now_ms));
 
 	json_t *gone = json_array();
 	char (*ids)[200] = NULL;

@@ -125,7 +125,7 @@ static k_status sync_one(struct api_ctx *c, const struct sm_secret *p, json_t *e
 	static const char *const copied[] = {"Name", "Description", "Tags", "Type", "CreatedDate",
 					     "LastChangedDate", "RotationEnabled", "RotationLambdaARN",
 					     "RotationRules", "LastRotatedDate", "NextRotationDate",
-					     "ResourcePolicy", NULL};
+					     "ResourcePolicy", "TagsRemoved", NULL};
 	for (size_t i = 0; copied[i] != NULL; i++) {
 		json_t *v = json_object_get(p->doc, copied[i]);
 		if (v != NULL)

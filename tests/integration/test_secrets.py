@@ -84,7 +84,8 @@ def test_create_get_and_arn_suffix(sm):
         assert got["VersionStages"] == ["AWSCURRENT"]
         assert got["ARN"] == r["ARN"]
     d = sm.describe_secret(SecretId=n)
-    assert d["Description"] == "db" and d["RotationEnabled"] is False
+    # Never configured for rotation: RotationEnabled is null, as in AWS.
+    assert d["Description"] == "db" and "RotationEnabled" not in d
     assert d["VersionIdsToStages"] == {r["VersionId"]: ["AWSCURRENT"]}
     assert "KmsKeyId" not in d
 
@@ -254,14 +255,17 @@ def test_values_not_stored_in_clear(server, sm):
                 assert marker.encode() not in fh.read(), f
 
 
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo"]
+
+
 def test_list_secrets_filters_sort_paging(sm):
     tag = uuid.uuid4().hex[:10]
     names = ["lst/%s/%d" % (tag, i) for i in range(5)]
     for i, n in enumerate(names):
-        sm.create_secret(Name=n, SecretString="v", Description="Desc %s %d" % (tag, i),
+        sm.create_secret(Name=n, SecretString="v", Description="Desc %s %s" % (tag, WORDS[i]),
                          Tags=[{"Key": "team", "Value": "t%s" % tag}, {"Key": "idx", "Value": str(i)}])
     f = [{"Key": "name", "Values": ["lst/%s/" % tag]}]
-    # By CreatedDate (ties by name: created within the same second).
+    # By CreatedDate (to the millisecond).
     got = [s["Name"] for s in sm.list_secrets(Filters=f, SortOrder="asc")["SecretList"]]
     assert got == names
     got = [s["Name"] for s in sm.list_secrets(Filters=f, SortOrder="desc")["SecretList"]]
@@ -274,11 +278,16 @@ def test_list_secrets_filters_sort_paging(sm):
     got = sm.list_secrets(Filters=[{"Key": "tag-value", "Values": ["t" + tag]},
                                    {"Key": "tag-key", "Values": ["idx"]}])["SecretList"]
     assert sorted(s["Name"] for s in got) == names
-    got = sm.list_secrets(Filters=[{"Key": "description", "Values": ["desc %s 3" % tag]}])["SecretList"]
+    # description matches words, and AWS's words break between letters and
+    # digits: the hex tag's digits could begin a word "3", so each
+    # description ends in a word of letters.
+    got = sm.list_secrets(Filters=[{"Key": "description", "Values": ["desc %s delta" % tag]}])["SecretList"]
     assert [s["Name"] for s in got] == [names[3]]
     got = sm.list_secrets(Filters=f + [{"Key": "name", "Values": ["!lst/%s/1" % tag]}])["SecretList"]
     assert sorted(s["Name"] for s in got) == [n for n in names if n != names[1]]
-    got = sm.list_secrets(Filters=[{"Key": "all", "Values": ["T%s" % tag]}])["SecretList"]
+    # "all" splits the hex tag into words too (letters, digits), whose
+    # beginnings other secrets' words may share: look among these five.
+    got = sm.list_secrets(Filters=f + [{"Key": "all", "Values": ["T%s" % tag]}])["SecretList"]
     assert len(got) == 5
     with pytest.raises(ClientError) as e:
         sm.list_secrets(NextToken="garbage")
@@ -516,7 +525,8 @@ def test_rotate_secret_runs_four_steps(rot_server):
     assert d["RotationEnabled"] is True and d["RotationLambdaARN"] == FN_ARN
     assert d["RotationRules"]["AutomaticallyAfterDays"] == 30
     raw = raw_describe(sm, arn)
-    assert raw["NextRotationDate"] == raw["LastRotatedDate"] + 30 * DAY
+    # LastRotatedDate has milliseconds, as in AWS; the schedule runs from its second.
+    assert raw["NextRotationDate"] == int(raw["LastRotatedDate"]) + 30 * DAY
     prev = [v for v in old][0]
     assert "AWSPREVIOUS" in d["VersionIdsToStages"][prev]
     # The value never reaches the server log.
