@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "core/jsonw.h"
 #include "config/config.h"
+#include "config/regions.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/json.h"
@@ -153,7 +154,11 @@ static const char *const json_signed_headers[] = {"x-amz-target", "content-type"
 /*
  * Authenticates the request and fills the context's principal and region.
  * `must_sign` lists the headers that must be signed when present (NULL:
- * none beyond the host).
+ * none beyond the host). The region of the credential scope must be one
+ * kinko serves (config/regions.h): AWS answers a region it does not know
+ * at DNS already, and a signature scoped to a region that the endpoint
+ * does not serve with InvalidSignatureException, "Credential should be
+ * scoped to a valid region, not 'REGION'." We give that answer.
  */
 static k_status authenticate(struct api_ctx *c, const char *const *must_sign)
 {
@@ -169,6 +174,9 @@ static k_status authenticate(struct api_ctx *c, const char *const *must_sign)
 	struct sigv4_auth auth;
 	GUARD(sigv4_parse(&sr, &auth, &c->err_msg));
 	GUARD(sigv4_require_signed(&sr, &auth, must_sign, &c->err_msg));
+	ENSURE(config_region_known(auth.region),
+	       api_fail(c, K_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
+			auth.region));
 	const struct identity *id = NULL;
 	k_status rc = config_lookup_access_key(auth.access_key, &auth.security_token, &id);
 	if (rc != K_OK)

@@ -3,6 +3,7 @@
  */
 #include "config/config.h"
 #include "config/functions.h"
+#include "config/regions.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +395,8 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	}
 	cfg->test_mode_outside_dev = json_is_true(tm);
 	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
+	if (rc == K_OK)
+		rc = config_regions_load(json_object_get(root, "regions"), msg);
 	/* Secrets Manager rotation functions (config/functions.h). */
 	if (rc == K_OK)
 		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
@@ -404,6 +407,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 void config_release(void)
 {
 	config_functions_release();
+	config_regions_release();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);
 	free(ids);

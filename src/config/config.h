@@ -9,6 +9,7 @@
  *     "root_key_file": "/var/lib/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
+ *     "regions": ["my-dc-1"],                     (config/regions.h)
  *     "test_mode_i_understand_this_deletes_data": false,
  *     "accounts": [
  *       { "id": "111122223333",
