@@ -1369,14 +1369,15 @@ static k_status check_signed_headers(struct kslice list, struct kbuf *msg)
 }
 
 /*
- * Headers that must be signed when the request carries them. The IAM User
- * Guide ("Elements of an AWS API request signature") lists what the
- * canonical headers must include: "HTTP host header. If the Content-Type
- * header is present in the request, you must add it to the CanonicalHeaders
- * list. Any x-amz-* headers that you plan to include in your request must
- * also be added." Amazon S3 refuses an unsigned one with "There were
- * headers present in the request which were not signed", and we answer
- * with the same words. A request whose SignedHeaders passes this check has
+ * Headers that must be signed when the request carries them. AWS's
+ * signing guide: "The CanonicalHeaders list must include the following:
+ * HTTP host header. If the Content-Type header is present in the request,
+ * it must be added to the CanonicalHeaders list. Any x-amz-* headers that
+ * you plan to include in your request must also be added."
+ * (https://docs.aws.amazon.com/general/latest/gr/sigv4-create-canonical-request.html,
+ * since moved into the IAM User Guide). Amazon S3 refuses an unsigned
+ * one with "There were headers present in the request which were not
+ * signed", and we answer with the same words. A request whose SignedHeaders passes this check has
  * every listed header covered by the signature, so no one on the way can
  * change it (the operation named by X-Amz-Target, for instance).
  */
