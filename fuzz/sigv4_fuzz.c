@@ -5,8 +5,9 @@
  * Input: the text request of support.h. sigv4_parse() reads it; when that
  * succeeds, the canonical request is built for the parsed SignedHeaders
  * and the signature is verified against the secret "test" at the
- * request's own time, so the date window passes and every step runs. A
- * fuzzed request must never verify unless the fuzzer found the HMAC.
+ * request's own time, so the date window passes and every step runs; the
+ * JSON protocol's must-sign rule runs on it too. A fuzzed request must
+ * never verify unless the fuzzer found the HMAC.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* the contract: out unchanged on failure */
 		(void)sigv4_verify(&sr, &auth, secret, NULL, auth.request_time, &msg);
 		(void)sigv4_verify(&sr, &auth, secret, "kms", auth.request_time + 301, &msg);
+		static const char *const must_sign[] = {"x-amz-target", "content-type", NULL};
+		(void)sigv4_require_signed(&sr, &auth, must_sign, &msg);
 	}
 	kbuf_release(&msg);
 	kbuf_release(&creq);

@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "core/jsonw.h"
 #include "config/config.h"
+#include "config/regions.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/json.h"
@@ -141,8 +142,25 @@ static void render_error(struct api_request *r, k_status code, const char *msg)
 	json_decref(o);
 }
 
-/* Authenticates the request and fills the context's principal and region. */
-static k_status authenticate(struct api_ctx *c)
+/*
+ * What a JSON-protocol request must have signed besides the host: the
+ * operation (X-Amz-Target) and the Content-Type. The AWS SDKs always sign
+ * both; without this rule a signature over "host;x-amz-date" alone would
+ * let anyone on the way turn a signed Encrypt into a DescribeKey (or any
+ * other operation) within the signature's five minutes. See sigv4.h.
+ */
+static const char *const json_signed_headers[] = {"x-amz-target", "content-type", NULL};
+
+/*
+ * Authenticates the request and fills the context's principal and region.
+ * `must_sign` lists the headers that must be signed when present (NULL:
+ * none beyond the host). The region of the credential scope must be one
+ * kinko serves (config/regions.h): AWS answers a region it does not know
+ * at DNS already, and a signature scoped to a region that the endpoint
+ * does not serve with InvalidSignatureException, "Credential should be
+ * scoped to a valid region, not 'REGION'." We give that answer.
+ */
+static k_status authenticate(struct api_ctx *c, const char *const *must_sign)
 {
 	struct api_request *r = c->req;
 	struct sigv4_request sr = {
@@ -155,6 +173,10 @@ static k_status authenticate(struct api_ctx *c)
 	};
 	struct sigv4_auth auth;
 	GUARD(sigv4_parse(&sr, &auth, &c->err_msg));
+	GUARD(sigv4_require_signed(&sr, &auth, must_sign, &c->err_msg));
+	ENSURE(config_region_known(auth.region),
+	       api_fail(c, K_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
+			auth.region));
 	const struct identity *id = NULL;
 	k_status rc = config_lookup_access_key(auth.access_key, &auth.security_token, &id);
 	if (rc != K_OK)
@@ -428,7 +450,7 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
 	c->service = svc;
 	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
-	GUARD(authenticate(c));
+	GUARD(authenticate(c, NULL));
 	ENSURE(parse_form(r->body, in) == K_OK,
 	       api_fail(c, K_E_VALIDATION, "The request body is not a valid form encoding."));
 	const char *action = json_string_value(json_object_get(*in, "Action"));
@@ -488,7 +510,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	c->service = find_service(th->value, &opname);
 	ENSURE(c->service != NULL, K_E_UNKNOWN_OPERATION);
 
-	GUARD(authenticate(c));
+	GUARD(authenticate(c, json_signed_headers));
 
 	c->op = find_op(c->service, opname);
 	ENSURE(c->op != NULL, K_E_UNKNOWN_OPERATION);

@@ -73,6 +73,19 @@ K_MUST_CHECK k_status sigv4_verify(const struct sigv4_request *req, const struct
 				   int64_t now, struct kbuf *msg);
 
 /*
+ * Checks that each header named in `names` (lowercase, NULL-terminated;
+ * NULL: none) is in auth's SignedHeaders whenever the request carries it.
+ * K_E_INVALID_SIGNATURE when one is carried but not signed, with the
+ * message "There were headers present in the request which were not
+ * signed: x-amz-target, content-type." (names in the order given). The
+ * API layer asks for x-amz-target and content-type on every JSON-protocol
+ * request, as the AWS SDKs always sign them.
+ */
+K_MUST_CHECK k_status sigv4_require_signed(const struct sigv4_request *req,
+					   const struct sigv4_auth *auth, const char *const *names,
+					   struct kbuf *msg);
+
+/*
  * Building blocks, exposed for the unit tests (AWS's published examples)
  * and for the benchmark's signer.
  * The canonical request, exactly as AWS defines it.

@@ -71,7 +71,9 @@ static void usage(FILE *f)
 		"\n"
 		"  --dev         no configuration needed: account 000000000000, access key\n"
 		"                \"test\", secret \"test\", data in ./kinko-data\n"
-		"  --test-mode   enables the test clock and reset endpoints (never in production)\n"
+		"  --test-mode   enables the test clock and reset endpoints (never in production);\n"
+		"                only with --dev, or the configuration's\n"
+		"                \"" CONFIG_TEST_MODE_SWITCH "\": true\n"
 		"  --audit-dir   the audit log folder (default DATA/audit); --no-audit turns it off\n"
 		"  --audit-sync  write: a call waits until its event is in the audit ring, which\n"
 		"                a kill does not lose (default; drained into the log every 10 ms,\n"
@@ -250,6 +252,21 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: --tls-cert and --tls-key go together\n");
 		return 2;
 	}
+	/*
+	 * Test mode lets callers empty their account and move the clock
+	 * (expiring sessions, carrying out pending key deletions): only with
+	 * --dev, or with a configuration that says it in so many words.
+	 */
+	if (cfg.test_mode && !cfg.dev && !cfg.test_mode_outside_dev) {
+		fprintf(stderr,
+			"kinko: --test-mode is for development servers: give --dev, or set \"%s\": true "
+			"in the configuration if this server's data may be lost\n",
+			CONFIG_TEST_MODE_SWITCH);
+		return 2;
+	}
+	if (cfg.test_mode && !cfg.dev)
+		LOG_WARN("test mode outside dev mode: principals allowed kinko-test:* can empty their "
+			 "account and move the server clock");
 	if (cfg.test_mode)
 		kclock_enable_test_mode();
 

@@ -3,6 +3,7 @@
  */
 #include "config/config.h"
 #include "config/functions.h"
+#include "config/regions.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,7 +387,16 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	json_t *it = json_object_get(root, "idle_timeout_s");
 	if (json_is_integer(it) && json_integer_value(it) > 0 && json_integer_value(it) <= 3600)
 		cfg->idle_timeout_s = (unsigned)json_integer_value(it);
+	json_t *tm = json_object_get(root, CONFIG_TEST_MODE_SWITCH);
+	if (tm != NULL && !json_is_boolean(tm)) {
+		kbuf_note(msg, "\"%s\" must be true or false", CONFIG_TEST_MODE_SWITCH);
+		json_decref(root);
+		return K_E_VALIDATION;
+	}
+	cfg->test_mode_outside_dev = json_is_true(tm);
 	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
+	if (rc == K_OK)
+		rc = config_regions_load(json_object_get(root, "regions"), msg);
 	/* Secrets Manager rotation functions (config/functions.h). */
 	if (rc == K_OK)
 		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
@@ -397,6 +407,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 void config_release(void)
 {
 	config_functions_release();
+	config_regions_release();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);
 	free(ids);

@@ -9,6 +9,8 @@
  *     "root_key_file": "/var/lib/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
+ *     "regions": ["my-dc-1"],                     (config/regions.h)
+ *     "test_mode_i_understand_this_deletes_data": false,
  *     "accounts": [
  *       { "id": "111122223333",
  *         "root_access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
@@ -41,6 +43,14 @@ struct config {
 	char root_key_file[600];
 	bool dev;
 	bool test_mode;
+	/*
+	 * The file's CONFIG_TEST_MODE_SWITCH: --test-mode may run without
+	 * --dev. Test mode lets the principals allowed kinko-test:* empty
+	 * their account and move the server's clock (which expires sessions
+	 * and carries out pending key deletions), so outside dev mode it takes
+	 * a switch whose name says so.
+	 */
+	bool test_mode_outside_dev;
 	unsigned threads;         /* 0: one per core */
 	unsigned max_connections;
 	unsigned idle_timeout_s;
@@ -49,6 +59,8 @@ struct config {
 	char tls_key_file[600];   /* PEM private key for it */
 	unsigned per_ip_connections; /* 0: no per-address cap */
 };
+
+#define CONFIG_TEST_MODE_SWITCH "test_mode_i_understand_this_deletes_data"
 
 /* Fills defaults (127.0.0.1:4599, ./kinko-data, ...). */
 void config_defaults(struct config *cfg);

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "kms/authz.h"
 #include "kms/kms.h"
 #include "kms/scheduler.h"
 #include "core/banned.h"
@@ -82,10 +83,25 @@ static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 static const struct api_operation test_ops[] = {
-	{"AdvanceClock", op_advance_clock, "kinko:AdvanceClock", false, 0},
-	{"Reset", op_reset, "kinko:Reset", false, 0},
-	{"RunScheduler", op_run_scheduler, "kinko:RunScheduler", false, 0},
+	{"AdvanceClock", op_advance_clock, "kinko-test:AdvanceClock", false, 0},
+	{"Reset", op_reset, "kinko-test:Reset", false, 0},
+	{"RunScheduler", op_run_scheduler, "kinko-test:RunScheduler", false, 0},
 };
+
+/*
+ * The test operations are authorized like any keyless operation: the
+ * caller's identity policies must allow the row's action on "*". The
+ * account root has every identity permission in its own account (dev
+ * mode's "test" key is the root of 000000000000), so by default only
+ * roots may call them; an IAM user or role needs a policy that allows
+ * kinko-test:Reset (or kinko-test:*). A denial is AccessDeniedException
+ * with IAM's message, and the handler does not run.
+ */
+static k_status test_authorize(struct api_ctx *c, json_t *in)
+{
+	(void)in;
+	return authz_identity(c, c->op->action, "*");
+}
 
 static const struct api_service test_service = {
 	.target_prefix = "KinkoTest.",
@@ -93,6 +109,7 @@ static const struct api_service test_service = {
 	.event_source = "kinko.test",
 	.ops = test_ops,
 	.n_ops = sizeof test_ops / sizeof test_ops[0],
+	.authorize = test_authorize,
 };
 
 void testmode_register(struct storage *st)

@@ -1,7 +1,8 @@
 /*
  * testmode.h — the test-mode API (the "KinkoTest." service).
  *
- * Only `kinko serve --test-mode` registers it; without the flag the
+ * Only `kinko serve --test-mode` registers it (allowed with --dev, or
+ * with the configuration's CONFIG_TEST_MODE_SWITCH); without the flag the
  * "KinkoTest." X-Amz-Target prefix is not routed at all and answers
  * UnknownOperationException like any unknown target. Requests are signed
  * with SigV4 like KMS requests (signing service name "kms"):
@@ -13,6 +14,11 @@
  *   KinkoTest.Reset {}  empties the caller's account (every region): all
  *       stored records of every kind (keys, aliases, grants, secrets, ...)
  *       and the in-memory caches; the clock is left as it is.
+ *
+ * Each is authorized like any operation, through the caller's identity
+ * policies with the action kinko-test:AdvanceClock, kinko-test:RunScheduler
+ * or kinko-test:Reset on "*": account roots may call them, IAM users and
+ * roles only if a policy allows it (AccessDeniedException otherwise).
  *
  * Modules with caches of their own register a reset hook.
  */

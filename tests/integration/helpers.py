@@ -152,11 +152,18 @@ def allow(actions, resource="*", **extra):
     return {"Version": "2012-10-17", "Statement": [st]}
 
 
+# The configuration switch that lets --test-mode run without --dev.
+TEST_MODE_SWITCH = "test_mode_i_understand_this_deletes_data"
+
+
 def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     """A module fixture's body: a kinko started from `config` in a data
     folder of its own (with a root key), stopped afterwards and checked to
-    have exited cleanly."""
+    have exited cleanly. With --test-mode and without --dev, the
+    configuration gets the switch that allows it."""
     d = tempfile.mkdtemp(prefix=prefix)
+    if "--test-mode" in args and "--dev" not in args:
+        config = dict(config, **{TEST_MODE_SWITCH: True})
     cfg = write_json(os.path.join(d, "kinko.json"), config)
     rk = os.path.join(d, "root.key")
     with open(rk, "wb") as f:

@@ -890,6 +890,97 @@ static void test_tampered_request(void)
 	kbuf_release(&msg);
 }
 
+/* ------------------------------------------------------------------ */
+/* Headers a JSON-protocol request must sign                           */
+/* ------------------------------------------------------------------ */
+
+static const char *const JSON_MUST_SIGN[] = {"x-amz-target", "content-type", NULL};
+
+/* Parses, verifies with test/test, then applies the must-sign rule. */
+static k_status check_must_sign(const struct vreq *v, const char *authz, int64_t now,
+				const char *const *names, struct kbuf *msg)
+{
+	struct built b;
+	struct sigv4_auth auth;
+	build(v, authz, &b);
+	k_status rc = sigv4_parse(&b.req, &auth, msg);
+	if (rc != K_OK)
+		return rc;
+	struct ksecret *s = secret_of("test");
+	if (s == NULL)
+		abort();
+	rc = sigv4_verify(&b.req, &auth, s, "kms", now, msg);
+	ksecret_free(s);
+	if (rc != K_OK)
+		return rc;
+	return sigv4_require_signed(&b.req, &auth, names, msg);
+}
+
+/*
+ * A signature over "host;x-amz-date" alone is a valid signature, and it
+ * stays valid when X-Amz-Target is changed on the way: the must-sign rule
+ * is what refuses it. The SDK's request, which signs both headers, passes.
+ */
+static void test_required_signed_headers(void)
+{
+	struct kbuf msg;
+	char authz[512];
+	const struct vector *b = BOTO_VECTOR;
+	struct vreq v = b->req;
+	kbuf_init(&msg, 1024);
+
+	CHECK_EQ_INT(check_must_sign(&v, b->authz, b->now, JSON_MUST_SIGN, &msg), K_OK);
+	CHECK_EQ_INT(msg.len, 0);
+
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms", "host;x-amz-date", authz,
+			sizeof authz));
+	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STR(kbuf_cstr(&msg), "There were headers present in the request which were not signed: "
+				   "x-amz-target, content-type.");
+	/* The replay as another operation: the signature still matches, the rule refuses. */
+	v.headers[2].value = "TrentService.DescribeKey";
+	CHECK_EQ_INT(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+
+	/* One of the two left out. */
+	v = b->req;
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
+			"content-type;host;x-amz-date", authz, sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STR(kbuf_cstr(&msg),
+		  "There were headers present in the request which were not signed: x-amz-target.");
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
+			"host;x-amz-date;x-amz-target", authz, sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STR(kbuf_cstr(&msg),
+		  "There were headers present in the request which were not signed: content-type.");
+
+	/* Header names are matched without case. */
+	v.headers[3].name = "CONTENT-TYPE";
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
+			"host;x-amz-date;x-amz-target", authz, sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
+			"content-type;host;x-amz-date;x-amz-target", authz, sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_OK);
+
+	/* A header the request does not carry need not be signed. */
+	v = b->req;
+	v.headers[3] = (struct vheader){"Accept", "*/*"};
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
+			"host;x-amz-date;x-amz-target", authz, sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_OK);
+	CHECK_EQ_INT(msg.len, 0);
+
+	/* No list: nothing beyond the host is required. */
+	v = b->req;
+	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms", "host;x-amz-date", authz,
+			sizeof authz));
+	CHECK_EQ_INT(check_must_sign(&v, authz, b->now, NULL, &msg), K_OK);
+	kbuf_release(&msg);
+}
+
 static void test_bad_signature_value(void)
 {
 	struct kbuf msg;
@@ -1414,6 +1505,7 @@ int main(void)
 	RUN(test_date_precedence);
 	RUN(test_wrong_secret);
 	RUN(test_tampered_request);
+	RUN(test_required_signed_headers);
 	RUN(test_bad_signature_value);
 	RUN(test_content_sha256);
 	RUN(test_expired);
