@@ -17,7 +17,11 @@
  * size or age, shutdown, or on the next start after a crash) by a digest
  * naming its byte count, record count and seq range, the last
  * record's hash and the previous digest's SHA-256, signed with kinko's
- * audit key (Ed25519, kept raw in the data folder with mode 0600).
+ * audit key (Ed25519, kept in the data folder wrapped under the root key).
+ * Every period (and at each start and stop) a period digest, appended to
+ * kinko-periods-<UTC day>.jsonl and to the witness if one is set, names
+ * the chain's durable head, so that the end of the trail is committed too
+ * (period.c).
  *
  * The request thread formats its event (format.c). In "fsync" mode writing
  * is a group commit: the thread queues the record and waits; whichever
@@ -62,6 +66,9 @@ struct audit_options {
 	uint64_t max_file_bytes;    /* rotate when a file would pass this (0: 64 MiB) */
 	int64_t rotate_seconds;     /* rotate a file this old (0: 3600) */
 	int64_t drain_ms;           /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
+	int64_t period_ms;          /* a signed period digest this often, even with no call (0: 60 s) */
+	const char *witness_file;   /* NULL: none; else each period digest is appended there too */
+	bool witness_syslog;        /* each period digest also to syslog (LOG_AUTHPRIV) */
 };
 
 /*
@@ -182,10 +189,29 @@ K_MUST_CHECK k_status audit_scan(const char *dir, audit_record_cb cb, void *arg)
  */
 long audit_verify_dir(const char *dir, const char *public_key_pem, FILE *out);
 
+struct audit_verify_options {
+	const char *dir;
+	const char *public_key; /* a PEM file; NULL: the folder's kinko-audit-public.pem */
+	const char *witness;    /* the witness file (its lines, or syslog lines holding them); NULL: none */
+	int64_t now_ms;         /* the trail should reach this time; 0: the current time */
+};
+/*
+ * audit_verify_dir with the end of the trail checked against a witness
+ * and a time: also names period digests that are missing, changed or
+ * held by the witness alone, and records they commit to that are gone.
+ * *warnings gets the number of WARNING lines (the trail intact but ending
+ * before now_ms, or without period digests).
+ */
+long audit_verify(const struct audit_verify_options *o, FILE *out, long *warnings);
+
 /* ---- signing (sign.c) ---- */
 
 struct audit_signer;
-/* Loads the raw Ed25519 private key in path, or creates it (mode 0600). */
+/*
+ * Loads the Ed25519 signing key kept in path wrapped under the root key
+ * (keystore_wrap; the keystore must be open), or creates it (mode 0600).
+ * A raw 32-byte seed left by an earlier build is wrapped and replaced.
+ */
 K_MUST_CHECK k_status audit_signer_open(const char *path, struct audit_signer **out,
 					struct kbuf *msg);
 void audit_signer_free(struct audit_signer *s);

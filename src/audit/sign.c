@@ -1,9 +1,18 @@
 /*
  * sign.c — the audit digest key: Ed25519 through OpenSSL's EVP API.
  *
- * The private key is 32 raw bytes in a file of mode 0600 in the data
- * folder. It is read into ksecret memory and handed to OpenSSL; the file
- * is created with O_EXCL so two servers never race to different keys.
+ * The private key (a 32-byte Ed25519 seed) is kept wrapped under the root
+ * key (keystore_wrap: AES-256-GCM, bound by its AAD to this one purpose),
+ * in a file of mode 0600 in the data folder:
+ *   "KINKOAK1" (8 bytes) || iv (12) || wrapped seed (32) || tag (16)
+ * so that whoever can read or write the data folder, or holds a backup of
+ * it, cannot sign a rewritten trail without the root key as well; when
+ * root keys move into a token, the seed moves with the keystore's wrap.
+ * A file of 32 raw bytes (earlier builds) is wrapped and replaced on
+ * first start, and the old file's bytes are overwritten. The seed is read
+ * into ksecret memory and handed to OpenSSL; a new file is linked into
+ * place only if none exists, so two servers never race to different keys.
+ * Verifying needs only the public key.
  */
 #include "audit/audit.h"
 
@@ -19,10 +28,18 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "core/log.h"
 #include "core/secret.h"
+#include "crypto/crypto.h"
+#include "keystore/keystore.h"
 #include "core/banned.h"
 
 #define ED25519_LEN 32
+#define WRAPPED_MAGIC "KINKOAK1"
+#define WRAPPED_MAGIC_LEN 8
+#define WRAPPED_LEN (WRAPPED_MAGIC_LEN + CRYPTO_WRAP_OVERHEAD + ED25519_LEN)
+/* The AAD: the wrapped seed unwraps only as the audit signing key. */
+#define WRAP_AAD "kinko:audit-signing-key:v1"
 
 struct audit_signer {
 	EVP_PKEY *pkey;
@@ -51,56 +68,156 @@ static k_status fingerprint(EVP_PKEY *pkey, char out[65])
 	return K_OK;
 }
 
-static k_status read_key(const char *path, struct ksecret *sk, struct kbuf *msg)
+/* fsyncs the folder that holds path, so a rename or link into it is durable. */
+static void fsync_parent(const char *path)
+{
+	char dir[1024];
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Writes the seed, wrapped, to path: under a temporary name first, then
+ * linked into place (exclusive: fails if path exists) or renamed over it.
+ */
+static k_status write_wrapped(const char *path, const struct ksecret *sk, bool exclusive,
+			      struct kbuf *msg)
+{
+	struct kbuf w;
+	kbuf_init(&w, 256);
+	char tmp[1100];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	k_status rc = kbuf_append(&w, WRAPPED_MAGIC, WRAPPED_MAGIC_LEN);
+	if (rc == K_OK)
+		rc = keystore_wrap(KSLICE_LIT(WRAP_AAD), sk, &w);
+	if (rc != K_OK || w.len != WRAPPED_LEN) {
+		kbuf_note(msg, "cannot wrap the audit signing key under the root key");
+		kbuf_release(&w);
+		return K_E_INTERNAL;
+	}
+	(void)unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0 && write(fd, w.ptr, w.len) == (ssize_t)w.len && fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	kbuf_release(&w);
+	if (ok && exclusive) {
+		ok = link(tmp, path) == 0;
+		(void)unlink(tmp);
+	} else if (ok) {
+		ok = rename(tmp, path) == 0;
+	}
+	if (!ok) {
+		kbuf_note(msg, "cannot write %s: %s", path, strerror(errno));
+		(void)unlink(tmp);
+		return K_E_INTERNAL;
+	}
+	fsync_parent(path);
+	return K_OK;
+}
+
+/*
+ * An earlier build's raw seed: wraps it and replaces the file, then
+ * overwrites the old file's bytes (still open here) so the raw seed does
+ * not stay in its blocks. On a copy-on-write file system or an SSD the
+ * old blocks may survive in places kinko cannot reach.
+ */
+static k_status migrate_raw(const char *path, int fd, struct ksecret *sk, struct kbuf *msg)
+{
+	if (pread(fd, ksecret_bytes(sk), ED25519_LEN, 0) != ED25519_LEN) {
+		kbuf_note(msg, "cannot read %s", path);
+		return K_E_INTERNAL;
+	}
+	int old = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	k_status rc = write_wrapped(path, sk, false, msg);
+	if (rc == K_OK && old >= 0) {
+		static const uint8_t zero[ED25519_LEN];
+		if (pwrite(old, zero, sizeof zero, 0) != (ssize_t)sizeof zero || fsync(old) != 0)
+			LOG_WARN("audit: could not overwrite the raw signing key's old bytes");
+	}
+	if (old >= 0)
+		close(old);
+	if (rc == K_OK)
+		LOG_INFO("audit: the signing key in %s was stored raw; it is now wrapped under the "
+			 "root key", path);
+	return rc;
+}
+
+static k_status read_wrapped(const char *path, int fd, struct ksecret **out, struct kbuf *msg)
+{
+	uint8_t buf[WRAPPED_LEN];
+	if (pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf ||
+	    memcmp(buf, WRAPPED_MAGIC, WRAPPED_MAGIC_LEN) != 0) {
+		kbuf_note(msg, "%s is not a wrapped audit signing key", path);
+		return K_E_INTERNAL;
+	}
+	struct ksecret *sk = NULL;
+	if (keystore_unwrap(KSLICE_LIT(WRAP_AAD),
+			    kslice_make(buf + WRAPPED_MAGIC_LEN, sizeof buf - WRAPPED_MAGIC_LEN),
+			    &sk) != K_OK ||
+	    ksecret_len(sk) != ED25519_LEN) {
+		ksecret_free(sk);
+		kbuf_note(msg, "the audit signing key in %s does not unwrap under this root key", path);
+		return K_E_INTERNAL;
+	}
+	*out = sk;
+	return K_OK;
+}
+
+/* Loads the seed from path (migrating a raw one), or makes a new one there. */
+static k_status load_seed(const char *path, struct ksecret **out, struct kbuf *msg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		struct ksecret *sk = ksecret_new(ED25519_LEN);
+		ENSURE(sk != NULL, K_E_INTERNAL);
+		if (RAND_priv_bytes(ksecret_bytes(sk), ED25519_LEN) != 1 ||
+		    write_wrapped(path, sk, true, msg) != K_OK) {
+			ksecret_free(sk);
+			return K_E_INTERNAL;
+		}
+		*out = sk;
+		return K_OK;
+	}
 	if (fd < 0) {
 		kbuf_note(msg, "cannot open %s: %s", path, strerror(errno));
 		return K_E_INTERNAL;
 	}
 	struct stat st;
-	k_status rc = K_OK;
-	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 || st.st_size != ED25519_LEN) {
-		kbuf_note(msg, "%s must be a %d-byte file of mode 0600", path, ED25519_LEN);
-		rc = K_E_INTERNAL;
-	} else if (read(fd, ksecret_bytes(sk), ED25519_LEN) != ED25519_LEN) {
-		kbuf_note(msg, "cannot read %s", path);
-		rc = K_E_INTERNAL;
+	k_status rc = K_E_INTERNAL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		kbuf_note(msg, "%s must be a regular file of mode 0600", path);
+	} else if (st.st_size == ED25519_LEN) {
+		struct ksecret *sk = ksecret_new(ED25519_LEN);
+		rc = sk != NULL ? migrate_raw(path, fd, sk, msg) : K_E_INTERNAL;
+		if (rc == K_OK)
+			*out = sk;
+		else
+			ksecret_free(sk);
+	} else if (st.st_size == WRAPPED_LEN) {
+		rc = read_wrapped(path, fd, out, msg);
+	} else {
+		kbuf_note(msg, "%s is not an audit signing key (%lld bytes)", path,
+			  (long long)st.st_size);
 	}
 	close(fd);
 	return rc;
 }
 
-static k_status create_key(const char *path, struct ksecret *sk, struct kbuf *msg)
-{
-	if (RAND_priv_bytes(ksecret_bytes(sk), ED25519_LEN) != 1)
-		return K_E_INTERNAL;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		kbuf_note(msg, "cannot create %s: %s", path, strerror(errno));
-		return K_E_INTERNAL;
-	}
-	bool ok = write(fd, ksecret_cbytes(sk), ED25519_LEN) == ED25519_LEN && fsync(fd) == 0;
-	close(fd);
-	if (!ok) {
-		unlink(path);
-		kbuf_note(msg, "cannot write %s", path);
-		return K_E_INTERNAL;
-	}
-	return K_OK;
-}
-
 k_status audit_signer_open(const char *path, struct audit_signer **out, struct kbuf *msg)
 {
-	struct ksecret *sk = ksecret_new(ED25519_LEN);
-	ENSURE(sk != NULL, K_E_INTERNAL);
-	struct audit_signer *s = NULL;
+	struct ksecret *sk = NULL;
+	GUARD(load_seed(path, &sk, msg));
 	k_status rc = K_OK;
-	if (access(path, F_OK) == 0)
-		GUARD_GOTO(read_key(path, sk, msg));
-	else
-		GUARD_GOTO(create_key(path, sk, msg));
-	s = calloc(1, sizeof *s);
+	struct audit_signer *s = calloc(1, sizeof *s);
 	ENSURE_GOTO(s != NULL, K_E_INTERNAL);
 	s->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ksecret_cbytes(sk),
 					       ED25519_LEN);

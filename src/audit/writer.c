@@ -101,6 +101,8 @@ static struct {
 	/* Where the chain stands at the end of the file's bytes on disk: the next seq, the last hash. */
 	uint64_t drained_seq;
 	char drained_hash[65];
+	char drained_file[96]; /* the file that holds the record before drained_seq */
+	bool closed_clean;     /* audit_close sealed everything: a "stop" period digest follows */
 
 	/* "write" mode's ring (see below), under mu. */
 	int ring_fd;
@@ -175,7 +177,8 @@ static bool has_suffix(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-k_status audit_list_logs(const char *dir, char ***names, size_t *n)
+k_status audit_list_files(const char *dir, const char *prefix, const char *suffix, char ***names,
+			  size_t *n)
 {
 	*names = NULL;
 	*n = 0;
@@ -185,8 +188,7 @@ k_status audit_list_logs(const char *dir, char ***names, size_t *n)
 	k_status rc = K_OK;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, AUDIT_LOG_PREFIX, strlen(AUDIT_LOG_PREFIX)) != 0 ||
-		    !has_suffix(de->d_name, AUDIT_LOG_SUFFIX))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || !has_suffix(de->d_name, suffix))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -198,8 +200,6 @@ k_status audit_list_logs(const char *dir, char ***names, size_t *n)
 		ENSURE_GOTO((*names)[*n] != NULL, K_E_INTERNAL);
 		(*n)++;
 	}
-	if (*n > 0)
-		qsort(*names, *n, sizeof **names, cmp_names);
 out:
 	closedir(d);
 	if (rc != K_OK) {
@@ -208,6 +208,14 @@ out:
 		*n = 0;
 	}
 	return rc;
+}
+
+k_status audit_list_logs(const char *dir, char ***names, size_t *n)
+{
+	GUARD(audit_list_files(dir, AUDIT_LOG_PREFIX, AUDIT_LOG_SUFFIX, names, n));
+	if (*n > 0)
+		qsort(*names, *n, sizeof **names, cmp_names);
+	return K_OK;
 }
 
 void audit_free_names(char **names, size_t n)
@@ -545,6 +553,24 @@ static k_status open_new_file(void)
 	return K_OK;
 }
 
+/* The chain now stands in the current file's bytes at seq (the next one) and hash. */
+static void note_drained(uint64_t seq, const char *hash)
+{
+	W.drained_seq = seq;
+	memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+	memcpy(W.drained_file, W.cur_name, sizeof W.drained_file);
+}
+
+/* The chain's last record (all of it written), for a period digest. */
+static void drained_head(struct audit_head *h)
+{
+	memset(h, 0, sizeof *h);
+	h->seq = W.drained_seq - 1;
+	memcpy(h->hash, W.drained_hash, sizeof h->hash);
+	if (h->seq > 0)
+		memcpy(h->file, W.drained_file, sizeof h->file);
+}
+
 /* The current file's size once the ring's records (write mode) are drained into it. */
 static uint64_t cur_bytes(void)
 {
@@ -739,8 +765,7 @@ static k_status drain_finish(k_status rc, bool cut, int err, uint64_t to, uint64
 		W.file_bytes = off + (to - W.rtail);
 		W.rtail = to;
 		__atomic_store_n(&W.rh->tail, to, __ATOMIC_RELEASE);
-		W.drained_seq = seq;
-		memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+		note_drained(seq, hash);
 		W.dirty = true;
 		return K_OK;
 	}
@@ -851,8 +876,7 @@ static k_status write_ringed(const uint8_t *p, size_t n, uint64_t seq, const cha
 			return K_E_INTERNAL;
 		}
 		W.file_bytes += n;
-		W.drained_seq = seq;
-		memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+		note_drained(seq, hash);
 		W.dirty = true;
 		return K_OK;
 	}
@@ -935,8 +959,7 @@ static k_status write_batch(struct entry *list)
 		return rc;
 	}
 	W.file_bytes += W.batch.len;
-	W.drained_seq = seq;
-	memcpy(W.drained_hash, hash, sizeof W.drained_hash);
+	note_drained(seq, hash);
 written:
 	W.cur_records += n;
 	W.next_seq = seq;
@@ -1032,13 +1055,19 @@ static bool drained(void)
 	return W.rh == NULL || drain_locked() == K_OK;
 }
 
-/* Under the leader role: a duplicate of the file to sync, so the sync itself blocks no writer. */
+/*
+ * Under the leader role: a duplicate of the file to sync, so the sync
+ * itself blocks no writer, and the chain's head in the bytes it covers
+ * (what the next period digest may commit to).
+ */
 static int sync_fd = -1;
+static struct audit_head sync_head;
 
 static void grab_for_sync(void)
 {
 	/* Write mode: the flusher drained the ring (drain_step) just before, outside the mutex. */
 	sync_fd = -1;
+	drained_head(&sync_head);
 	if (W.fd >= 0 && W.dirty) {
 		sync_fd = dup(W.fd);
 		W.dirty = false;
@@ -1109,17 +1138,28 @@ static void *flusher_main(void *arg)
 			since_sync = 0;
 		}
 		as_leader(grab_for_sync);
+		bool synced = true;
 		if (sync_fd >= 0) {
 			if (fdatasync(sync_fd) != 0) {
 				LOG_ERROR("audit: background fdatasync failed: %s", strerror(errno));
 				count_failure();
+				synced = false;
 			}
 			close(sync_fd);
 			sync_fd = -1;
 		}
 		as_leader(rotate_if_due);
-		/* Outside the leader role: calls keep being logged meanwhile. */
-		(void)seal_pending();
+		/*
+		 * Outside the leader role: calls keep being logged meanwhile.
+		 * A period digest only once the files before the head are
+		 * sealed (so on disk) and the head's own file synced.
+		 */
+		bool sealed = seal_pending() == K_OK;
+		int64_t now = kclock_now_ms();
+		if (sealed && synced && audit_period_due(now)) {
+			k_status prc = audit_period_write(AUDIT_PERIOD_TICK, &sync_head, 0, now);
+			(void)prc; /* logged; the next round tries again, its span the longer */
+		}
 	}
 	return NULL;
 }
@@ -1229,6 +1269,7 @@ static k_status find_chain(void)
 		snprintf(W.last_hash, sizeof W.last_hash, "%s", h ? h : "");
 		snprintf(W.prev_digest_name, sizeof W.prev_digest_name, "%s", dname);
 		snprintf(W.prev_digest_sha, sizeof W.prev_digest_sha, "%s", sha);
+		snprintf(W.cur_name, sizeof W.cur_name, "%s", names[i]); /* holds the chain's head */
 		json_decref(d);
 		/* Files after it were left unsealed by a crash: seal them in order. */
 		for (size_t j = i + 1; j < n && rc == K_OK; j++)
@@ -1328,12 +1369,56 @@ out:
 /* Where the chain stands, once every file and record a crash left behind is sealed. */
 static k_status resume_chain(void)
 {
+	W.cur_name[0] = 0;
 	GUARD(find_chain());
-	W.drained_seq = W.next_seq;
-	memcpy(W.drained_hash, W.last_hash, sizeof W.drained_hash);
+	note_drained(W.next_seq, W.last_hash);
 	GUARD(recover_ring());
+	note_drained(W.next_seq, W.last_hash);
+	return K_OK;
+}
+
+/*
+ * At start, once the crash's leftovers are taken up: if a period digest
+ * (of the folder, or of the witness) committed to a record beyond the
+ * log's end, records were removed while kinko was not running. Sealing
+ * the shortened file and going on from its end would reuse their seqs
+ * and hide the cut; instead the chain goes on after the committed
+ * record, so the gap stays in the sequence for `verify` to name, and
+ * the start digest records where it begins. Returns that first missing
+ * seq, or 0.
+ */
+static uint64_t continue_after(const struct audit_head *committed)
+{
+	if (committed->seq < W.next_seq)
+		return 0;
+	uint64_t missing = W.next_seq;
+	LOG_ERROR("audit: the log ends at seq %" PRIu64 " but a period digest committed to seq %" PRIu64
+		  " (in %s): records %" PRIu64 "..%" PRIu64 " were removed while kinko was not "
+		  "running; the chain goes on after them, and verification names the gap",
+		  W.next_seq - 1, committed->seq, committed->file[0] ? committed->file : "?", missing,
+		  committed->seq);
+	W.next_seq = committed->seq + 1;
+	memcpy(W.last_hash, committed->hash, sizeof W.last_hash);
 	W.drained_seq = W.next_seq;
-	memcpy(W.drained_hash, W.last_hash, sizeof W.drained_hash);
+	memcpy(W.drained_hash, committed->hash, sizeof W.drained_hash);
+	memcpy(W.drained_file, committed->file, sizeof W.drained_file);
+	return missing;
+}
+
+/* The period digests: takes up the newest, then writes the "start" digest. */
+static k_status start_periods(const struct audit_options *o, struct kbuf *msg)
+{
+	struct audit_period_options po = {.dir = W.dir, .period_ms = o->period_ms,
+					  .witness_file = o->witness_file,
+					  .witness_syslog = o->witness_syslog};
+	struct audit_head committed, head;
+	GUARD(audit_period_open(&po, W.signer, &committed, msg));
+	uint64_t missing = continue_after(&committed);
+	drained_head(&head);
+	if (audit_period_write(AUDIT_PERIOD_START, &head, missing, kclock_now_ms()) != K_OK) {
+		kbuf_note(msg, "cannot write a period digest in %s", W.dir);
+		return K_E_INTERNAL;
+	}
 	return K_OK;
 }
 
@@ -1387,6 +1472,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		kbuf_note(msg, "cannot take up the audit log in %s", W.dir);
 		return rc;
 	}
+	GUARD(start_periods(o, msg));
 	if (W.sync == AUDIT_SYNC_WRITE) {
 		install_sigbus();
 		if (ring_open() != K_OK) {
@@ -1417,15 +1503,19 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 
 static void seal_for_close(void)
 {
+	W.closed_clean = false;
 	if (!drained()) {
 		LOG_ERROR("audit: could not drain %s at shutdown; its records are taken up at the next "
 			  "start", RING_FILE);
 		if (W.fd >= 0)
 			close(W.fd);
 		W.fd = -1;
-	} else if (seal_current(false) != K_OK)
+	} else if (seal_current(false) != K_OK) {
 		LOG_ERROR("audit: could not seal every log file at shutdown; they are sealed at the "
 			  "next start");
+	} else {
+		W.closed_clean = true;
+	}
 	if (W.fd >= 0) {
 		close(W.fd);
 		W.fd = -1;
@@ -1449,6 +1539,14 @@ void audit_close(void)
 		pthread_join(W.flusher, NULL);
 	W.flusher_started = false;
 	as_leader(seal_for_close);
+	if (W.closed_clean) {
+		/* The last digest: a clean stop, naming the last record (sealed, so on disk). */
+		struct audit_head head;
+		drained_head(&head);
+		if (audit_period_write(AUDIT_PERIOD_STOP, &head, 0, kclock_now_ms()) != K_OK)
+			LOG_ERROR("audit: could not write the stop period digest");
+	}
+	audit_period_close();
 	ring_unmap();
 	atomic_store(&enabled, false);
 	EVP_MD_free(W.sha256);

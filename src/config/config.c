@@ -394,6 +394,12 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 		return K_E_VALIDATION;
 	}
 	cfg->test_mode_outside_dev = json_is_true(tm);
+	/* The audit trail's period digests and their witness, outside the data folder. */
+	json_t *ads = json_object_get(root, "audit_digest_seconds");
+	if (json_is_integer(ads) && json_integer_value(ads) >= 1 && json_integer_value(ads) <= 86400)
+		cfg->audit_digest_seconds = (unsigned)json_integer_value(ads);
+	copy_str(root, "audit_witness_file", cfg->audit_witness_file, sizeof cfg->audit_witness_file);
+	cfg->audit_witness_syslog = json_is_true(json_object_get(root, "audit_witness_syslog"));
 	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
 	if (rc == K_OK)
 		rc = config_regions_load(json_object_get(root, "regions"), msg);

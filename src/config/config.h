@@ -58,6 +58,10 @@ struct config {
 	char tls_cert_file[600];  /* PEM certificate (chain); empty: plain HTTP */
 	char tls_key_file[600];   /* PEM private key for it */
 	unsigned per_ip_connections; /* 0: no per-address cap */
+	/* The audit trail's period digests and their witness (docs/AUDIT.md). */
+	unsigned audit_digest_seconds; /* 0: kinko's default (60 s) */
+	char audit_witness_file[600];  /* empty: no witness file */
+	bool audit_witness_syslog;
 };
 
 #define CONFIG_TEST_MODE_SWITCH "test_mode_i_understand_this_deletes_data"

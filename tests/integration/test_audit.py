@@ -463,6 +463,194 @@ def test_ring_cut_short_underneath_kinko(make_server):
     assert os.path.basename(live) in p.stdout, p.stdout
 
 
+def _periods(adir):
+    """The period digests of a log folder (docs/AUDIT.md), oldest first."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(adir, "kinko-periods-*.jsonl"))):
+        data = open(path, "rb").read()
+        out += [json.loads(x) for x in data[:data.rfind(b"\n") + 1].splitlines()]
+    return out
+
+
+def _wait_committed(adir, seq, timeout=10):
+    """Waits until a period digest names record seq (what the flusher has synced)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ps = _periods(adir)
+        if ps and ps[-1]["lastSeq"] >= seq:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _audit_config(tmp_path, **members):
+    """A config file with audit settings, for --dev --config (members other builds ignore)."""
+    path = str(tmp_path / "kinko.json")
+    json.dump(members, open(path, "w"))
+    return path
+
+
+def _cut_last_lines(path, n):
+    lines = open(path, "rb").read().splitlines(True)
+    open(path, "wb").write(b"".join(lines[:-n]))
+    return [json.loads(x)["kinkoSeq"] for x in lines[-n:]]
+
+
+def test_erasing_the_last_log_file_with_its_digest_is_named(make_server, tmp_path):
+    """The newest records erased after a clean stop: the last log file and
+    its digest deleted. The stop's period digest names the last record, so
+    verify names the truncation and the file."""
+    s = make_server(["--dev"])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=k, Plaintext=b"x")
+    data = s.data_dir
+    s.stop()
+    s2 = make_server(["--dev"], data_dir=data)
+    for _ in range(3):
+        s2.client().encrypt(KeyId=k, Plaintext=b"y")
+    s2.stop()
+    adir = os.path.join(data, "audit")
+    assert kinko_cmd("audit", "verify", adir).returncode == 0
+    d = str(tmp_path / "erased")
+    files = _tamper_copy(adir, d)
+    last = files[-1]
+    os.remove(last)
+    os.remove(last + ".digest")
+    r = kinko_cmd("audit", "verify", d)
+    assert r.returncode == 1, r.stdout
+    assert "TRUNCATED trail" in r.stdout, r.stdout
+    assert "REMOVED file " + os.path.basename(last) in r.stdout, r.stdout
+
+
+def test_cutting_the_live_file_after_kill9_is_named(make_server, tmp_path):
+    """kinko killed, the last records cut off the live log file, kinko
+    started again (which seals the shortened file): a period digest had
+    committed to a later record, so kinko keeps the gap in the sequence
+    and verify names the removed records."""
+    cfg = _audit_config(tmp_path, audit_digest_seconds=1)
+    s = make_server(["--dev", "--config", cfg])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    for i in range(6):
+        kms.encrypt(KeyId=k, Plaintext=b"p%d" % i)
+    last_seq = read_records(s)[-1]["kinkoSeq"]
+    _wait_committed(audit_dir(s), last_seq)
+    data = s.data_dir
+    s.kill9()
+    adir = os.path.join(data, "audit")
+    cut = _cut_last_lines(sorted(glob.glob(os.path.join(adir, "kinko-audit-*.jsonl")))[-1], 3)
+    s2 = make_server(["--dev", "--config", cfg], data_dir=data)
+    s2.client().list_keys()
+    s2.stop()
+    r = kinko_cmd("audit", "verify", adir)
+    assert r.returncode == 1, r.stdout
+    assert "REMOVED records seq %d..%d" % (cut[0], cut[-1]) in r.stdout, r.stdout
+    assert "were removed while kinko was not running" in open(s2.log_path).read()
+
+
+def test_witness_names_a_truncation_the_folder_hides(make_server, tmp_path):
+    """The same cut, and the period digests that committed to the cut
+    records removed from the folder as well: the folder alone then reads
+    like a crash (with --now later: ENDS EARLY, exit 3). The witness file,
+    outside the data folder, names the truncation; and kinko, started
+    again with it, keeps the gap in the chain."""
+    witness = str(tmp_path / "witness.jsonl")
+    cfg = _audit_config(tmp_path, audit_digest_seconds=1, audit_witness_file=witness)
+    s = make_server(["--dev", "--config", cfg])
+    kms = s.client()
+    k = kms.create_key()["KeyMetadata"]["KeyId"]
+    for i in range(6):
+        kms.encrypt(KeyId=k, Plaintext=b"p%d" % i)
+    last_seq = read_records(s)[-1]["kinkoSeq"]
+    _wait_committed(audit_dir(s), last_seq)
+    data = s.data_dir
+    s.kill9()
+    adir = os.path.join(data, "audit")
+    cut = _cut_last_lines(sorted(glob.glob(os.path.join(adir, "kinko-audit-*.jsonl")))[-1], 3)
+    for path in glob.glob(os.path.join(adir, "kinko-periods-*.jsonl")):
+        keep = [x for x in open(path, "rb").read().splitlines(True)
+                if json.loads(x)["lastSeq"] < cut[0]]
+        open(path, "wb").write(b"".join(keep))
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    r = kinko_cmd("audit", "verify", adir, "--now", later)
+    assert r.returncode == 3, r.stdout
+    assert "ENDS EARLY" in r.stdout and "without a clean shutdown" in r.stdout, r.stdout
+    r = kinko_cmd("audit", "verify", adir, "--witness", witness)
+    assert r.returncode == 1, r.stdout
+    assert "REMOVED period digests: the witness holds" in r.stdout, r.stdout
+    assert "TRUNCATED trail" in r.stdout, r.stdout
+    s2 = make_server(["--dev", "--config", cfg], data_dir=data)
+    s2.client().list_keys()
+    s2.stop()
+    for args in ([], ["--witness", witness]):
+        r = kinko_cmd("audit", "verify", adir, *args)
+        assert r.returncode == 1, r.stdout
+        assert "REMOVED records seq %d..%d" % (cut[0], cut[-1]) in r.stdout, r.stdout
+    # Every line of the witness is a signed period digest.
+    lines = [json.loads(x) for x in open(witness)]
+    assert lines and all(x["kinkoPeriodDigestVersion"] == 1 and x["signature"] for x in lines)
+
+
+def test_quiet_periods_have_digests_and_a_missing_one_is_named(make_server, tmp_path):
+    cfg = _audit_config(tmp_path, audit_digest_seconds=1)
+    s = make_server(["--dev", "--config", cfg])
+    s.client().list_keys()
+    time.sleep(3.5)  # no call: digests all the same
+    s.stop()
+    adir = audit_dir(s)
+    ps = _periods(adir)
+    assert ps[0]["kind"] == "start" and ps[-1]["kind"] == "stop"
+    quiet = [p for p in ps if p["kind"] == "period"]
+    assert len(quiet) >= 2 and len({p["lastSeq"] for p in quiet}) == 1
+    assert all(b["fromMs"] == a["toMs"] for a, b in zip(ps, ps[1:]))
+    r = kinko_cmd("audit", "verify", adir)
+    assert r.returncode == 0, r.stdout
+    d = str(tmp_path / "missing")
+    _tamper_copy(adir, d)
+    path = sorted(glob.glob(os.path.join(d, "kinko-periods-*.jsonl")))[-1]
+    lines = open(path, "rb").read().splitlines(True)
+    open(path, "wb").write(b"".join(lines[:2] + lines[3:]))
+    r = kinko_cmd("audit", "verify", d)
+    assert r.returncode == 1 and "MISSING period digests for" in r.stdout, r.stdout
+
+
+def test_signing_key_is_wrapped_under_the_root_key(make_server, tmp_path):
+    """A raw signing seed left in the data folder by an earlier build is
+    wrapped under the root key at the first start (the same key: the
+    public key matches the seed), and no raw seed stays in the file.
+    Another root key cannot unwrap it."""
+    data = str(tmp_path / "data")
+    os.makedirs(data, mode=0o700)
+    seed = os.urandom(32)
+    keyfile = os.path.join(data, "audit-signing.key")
+    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, seed)
+    os.close(fd)
+    der = bytes.fromhex("302e020100300506032b657004220420") + seed
+    want = subprocess.run(["openssl", "pkey", "-inform", "DER", "-pubout"], input=der,
+                          capture_output=True, check=True).stdout
+    s = make_server(["--dev"], data_dir=data)
+    s.client().list_keys()
+    blob = open(keyfile, "rb").read()
+    assert blob.startswith(b"KINKOAK1") and len(blob) == 68
+    assert seed not in blob and seed[:8] not in blob
+    assert open(os.path.join(data, "audit", "kinko-audit-public.pem"), "rb").read() == want
+    s.stop()
+    s2 = make_server(["--dev"], data_dir=data)  # unwraps it
+    s2.client().list_keys()
+    s2.stop()
+    assert kinko_cmd("audit", "verify", os.path.join(data, "audit")).returncode == 0
+    other = str(tmp_path / "other-root.key")
+    fd = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, os.urandom(32))
+    os.close(fd)
+    p = subprocess.run([KINKO, "serve", "--dev", "--data", data, "--root-key", other,
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "does not unwrap under this root key" in p.stderr, p.stderr
+
+
 def test_metrics_endpoint_parses_as_prometheus_text(make_server):
     from prometheus_client.parser import text_string_to_metric_families
     s = make_server(["--dev", "--metrics-listen", "127.0.0.1:0"])

@@ -1,6 +1,8 @@
 /*
  * audit_test.c — the audit writer, its chain and digests, the offline
- * verifier against each kind of tampering, redaction, quotas and metrics.
+ * verifier against each kind of tampering, redaction, quotas and metrics;
+ * the period digests and the witness that commit to the end of the trail;
+ * the signing key wrapped under the root key.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -8,10 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "audit/audit.h"
 #include "audit/internal.h"
+#include "core/clock.h"
 #include "core/json.h"
+#include "keystore/keystore.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
 #include "testlib.h"
@@ -20,6 +25,9 @@
 static char root[256];
 /* Write mode: how often the ring is drained by the flusher (0: kinko's default). */
 static int64_t trail_drain_ms;
+/* Period digests this often (0: kinko's default), and the witness file (NULL: none). */
+static int64_t trail_period_ms;
+static const char *trail_witness;
 
 static void rm_rf(const char *dir)
 {
@@ -34,7 +42,8 @@ static void open_trail(const char *dir, enum audit_sync sync, uint64_t max_bytes
 	char key[512];
 	snprintf(key, sizeof key, "%s/signing.key", root);
 	struct audit_options o = {.dir = dir, .key_file = key, .sync = sync,
-				  .max_file_bytes = max_bytes, .drain_ms = trail_drain_ms};
+				  .max_file_bytes = max_bytes, .drain_ms = trail_drain_ms,
+				  .period_ms = trail_period_ms, .witness_file = trail_witness};
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	CHECK(audit_open(&o, &msg) == K_OK);
@@ -122,6 +131,29 @@ static void report_has(const char *label, const char *out, const char *want1, co
 	} else {
 		tl_passed++;
 	}
+}
+
+/*
+ * Tampers with a copy of src: shell runs in it with F the first log file,
+ * L the last and P the newest periods file; the verifier must name it.
+ */
+static void tamper_in(const char *src, const char *name, const char *shell, const char *want1,
+		      const char *want2)
+{
+	char dir[512], cmd[4096];
+	snprintf(dir, sizeof dir, "%s/t-%s", root, name);
+	copy_dir(src, dir);
+	find_first_log(dir);
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && F='%s' && L=$(ls kinko-audit-*.jsonl | tail -n1) && "
+		 "P=$(ls kinko-periods-*.jsonl | tail -n1) && %s",
+		 dir, first_log, shell);
+	CHECK(system(cmd) == 0);
+	char *out = NULL;
+	long n = verify(dir, &out);
+	CHECK(n > 0);
+	report_has(name, out, want1, want2);
+	free(out);
 }
 
 static void tamper(const char *name, const char *shell, const char *want1, const char *want2)
@@ -446,6 +478,274 @@ static void test_version1_digests(void)
 	memcpy(good, saved, sizeof good);
 }
 
+/* The lastSeq of the newest period digest in dir (-1: none). */
+static long long newest_committed(const char *dir)
+{
+	char **names = NULL;
+	size_t n = 0;
+	long long seq = -1;
+	if (audit_list_files(dir, "kinko-periods-", ".jsonl", &names, &n) != K_OK || n == 0)
+		return -1;
+	size_t pick = 0;
+	for (size_t i = 1; i < n; i++)
+		pick = strcmp(names[i], names[pick]) > 0 ? i : pick;
+	char path[1100];
+	snprintf(path, sizeof path, "%s/%s", dir, names[pick]);
+	struct kbuf b;
+	kbuf_init(&b, 1u << 24);
+	if (audit_read_file(path, &b) == K_OK && b.len > 1) {
+		size_t start = b.len - 1;
+		while (start > 0 && b.ptr[start - 1] != '\n')
+			start--;
+		json_t *d = json_loadb((const char *)b.ptr + start, b.len - start, 0, NULL);
+		seq = json_integer_value(json_object_get(d, "lastSeq"));
+		json_decref(d);
+	}
+	kbuf_release(&b);
+	audit_free_names(names, n);
+	return seq;
+}
+
+/* Waits (up to 5 s) until a period digest commits to seq. */
+static bool wait_committed(const char *dir, long long seq)
+{
+	for (int i = 0; i < 100; i++) {
+		if (newest_committed(dir) >= seq)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static int count_lines(const char *path)
+{
+	struct kbuf b;
+	kbuf_init(&b, 1u << 24);
+	int n = 0;
+	if (audit_read_file(path, &b) == K_OK) {
+		for (size_t i = 0; i < b.len; i++)
+			n += b.ptr[i] == '\n';
+	}
+	kbuf_release(&b);
+	return n;
+}
+
+/* Runs audit_verify with a witness and a "now"; returns problems, warnings in *w. */
+static long verify_with(const char *dir, const char *witness, int64_t now_ms, long *w, char **out)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(out, &len);
+	struct audit_verify_options o = {.dir = dir, .witness = witness, .now_ms = now_ms};
+	long n = audit_verify(&o, f, w);
+	fclose(f);
+	return n;
+}
+
+/*
+ * A digest every period, quiet or not: a missing one is named, a quiet
+ * one is not; a trail whose digests stop before "now" ends early (a
+ * warning: a stop and a removal look alike without a witness).
+ */
+static void test_period_digests(void)
+{
+	char dir[512], periods[700];
+	snprintf(dir, sizeof dir, "%s/periods", root);
+	trail_period_ms = 100;
+	open_trail(dir, AUDIT_SYNC_FSYNC, 0);
+	emit_events(3);
+	CHECK(wait_committed(dir, 3));
+	usleep(500000); /* quiet periods: digests all the same */
+	audit_close();
+	trail_period_ms = 0;
+	char *out = NULL;
+	long w = 0;
+	CHECK_EQ_INT(verify_with(dir, NULL, 0, &w, &out), 0);
+	CHECK_EQ_INT(w, 0);
+	report_has("periods intact", out, "OK: 1 files (1 sealed), 3 records", NULL);
+	free(out);
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd, "ls '%s'/kinko-periods-*.jsonl | tail -n1", dir);
+	FILE *p = popen(cmd, "r");
+	periods[0] = 0;
+	if (p != NULL && fgets(periods, sizeof periods, p) != NULL)
+		periods[strcspn(periods, "\n")] = 0;
+	if (p != NULL)
+		pclose(p);
+	CHECK(count_lines(periods) >= 5); /* start, periods (some quiet), stop */
+
+	/* Far later: the trail ends early (kinko was stopped cleanly, or the rest removed). */
+	CHECK_EQ_INT(verify_with(dir, NULL, kclock_now_ms() + 3600 * 1000, &w, &out), 0);
+	CHECK_EQ_INT(w, 1);
+	report_has("ends early", out, "WARNING: ENDS EARLY", "kinko was stopped cleanly then");
+	free(out);
+
+	tamper_in(dir, "period-missing", "sed -i 3d \"$P\"", "MISSING period digests for", NULL);
+	tamper_in(dir, "period-changed", "sed -i '$s/\"lastSeq\":3/\"lastSeq\":2/' \"$P\"",
+		  "SIGNATURE period digest", NULL);
+	tamper_in(dir, "period-first-removed", "sed -i 1d \"$P\"", "REMOVED period digests before",
+		  NULL);
+}
+
+/*
+ * The erasures the period digests exist for: the last log file deleted
+ * with its digest, after a clean stop; the live file's last records cut
+ * after a kill, then a restart (which seals the shortened file).
+ */
+static void test_erasures_are_named(void)
+{
+	/* `good`: two runs, 20 records, the second run's file holds seq 13..20. */
+	tamper_in(good, "erase-last-file", "rm \"$L\" \"$L.digest\"",
+		  "TRUNCATED trail: the log ends at seq 12",
+		  "REMOVED file kinko-audit-00000000000000000013.jsonl");
+
+	char dir[512], crash[600], crash2[700], wit[700], wit_crash[800], wit_crash2[800];
+	char cmd[4096];
+	snprintf(dir, sizeof dir, "%s/cut", root);
+	snprintf(crash, sizeof crash, "%s-crash", dir);
+	snprintf(crash2, sizeof crash2, "%s-crash2", dir);
+	snprintf(wit, sizeof wit, "%s/cut.witness", root);
+	snprintf(wit_crash, sizeof wit_crash, "%s.witness", crash);
+	snprintf(wit_crash2, sizeof wit_crash2, "%s.witness", crash2);
+	trail_period_ms = 100;
+	trail_witness = wit;
+	open_trail(dir, AUDIT_SYNC_FSYNC, 0);
+	emit_events(10);
+	CHECK(wait_committed(dir, 10));
+	/* The folder and the witness as a kill -9 leaves them. */
+	copy_dir(dir, crash);
+	copy_dir(dir, crash2);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s'", wit, wit_crash, wit, wit_crash2);
+	CHECK(system(cmd) == 0);
+	audit_close();
+	find_first_log(crash);
+
+	/* Records 8..10 cut off the live file while kinko is down; then a restart. */
+	snprintf(cmd, sizeof cmd, "cd '%s' && sed -i '8,$d' '%s' && cd '%s' && sed -i '8,$d' '%s'",
+		 crash, first_log, crash2, first_log);
+	CHECK(system(cmd) == 0);
+	trail_witness = NULL;
+	open_trail(crash, AUDIT_SYNC_FSYNC, 0);
+	emit_events(2);
+	audit_close();
+	char *out = NULL;
+	long w = 0;
+	CHECK(verify_with(crash, NULL, 0, &w, &out) > 0);
+	report_has("cut after kill", out, "REMOVED records seq 8..10", NULL);
+	free(out);
+
+	/*
+	 * The same cut, and the period digests that committed to the cut
+	 * records removed too: the folder alone then looks like a crash (a
+	 * note); the witness names the truncation. Restarted with the
+	 * witness, kinko itself sees the cut and keeps the gap.
+	 */
+	snprintf(cmd, sizeof cmd, "cd '%s' && sed -i -E '/\"lastSeq\":(8|9|10),/d' kinko-periods-*.jsonl",
+		 crash2);
+	CHECK(system(cmd) == 0);
+	char crash3[800], wit_crash3[900];
+	snprintf(crash3, sizeof crash3, "%s-b", crash2);
+	snprintf(wit_crash3, sizeof wit_crash3, "%s.witness", crash3);
+	copy_dir(crash2, crash3);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", wit_crash2, wit_crash3);
+	CHECK(system(cmd) == 0);
+	open_trail(crash2, AUDIT_SYNC_FSYNC, 0);
+	emit_events(2);
+	audit_close();
+	CHECK_EQ_INT(verify_with(crash2, NULL, 0, &w, &out), 0);
+	report_has("cut and digests removed, no witness", out, "after a crash, kill or power cut",
+		   NULL);
+	free(out);
+	CHECK(verify_with(crash2, wit_crash2, 0, &w, &out) > 0);
+	report_has("cut and digests removed, witness", out, "REMOVED period digests: the witness holds",
+		   "TRUNCATED trail: the log ends at seq 9");
+	free(out);
+
+	trail_witness = wit_crash3;
+	open_trail(crash3, AUDIT_SYNC_FSYNC, 0);
+	emit_events(2);
+	audit_close();
+	CHECK(verify_with(crash3, NULL, 0, &w, &out) > 0);
+	report_has("restart with the witness", out, "REMOVED records seq 8..10", NULL);
+	free(out);
+	CHECK(verify_with(crash3, wit_crash3, 0, &w, &out) > 0);
+	report_has("restart with the witness, verified with it", out, "REMOVED period digests",
+		   "REMOVED records seq 8..10");
+	free(out);
+	trail_witness = NULL;
+	trail_period_ms = 0;
+}
+
+/* The Ed25519 public key's fingerprint for a seed, as kinko computes it. */
+static void fingerprint_of(const uint8_t seed[32], char out[65])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	uint8_t pub[32];
+	size_t n = sizeof pub;
+	out[0] = 0;
+	if (k != NULL && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1)
+		audit_sha256_hex(pub, n, out);
+	EVP_PKEY_free(k);
+}
+
+/*
+ * The signing key is kept wrapped under the root key: a raw seed from an
+ * earlier build is wrapped in place (same key, no raw bytes left in the
+ * file); another root key cannot unwrap it; a new key is wrapped at once.
+ */
+static void test_signing_key_wrapped(void)
+{
+	uint8_t seed[32];
+	for (int i = 0; i < 32; i++)
+		seed[i] = (uint8_t)(0xa0 + i);
+	char path[600], want[65];
+	snprintf(path, sizeof path, "%s/raw-signing.key", root);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL && fwrite(seed, 1, 32, f) == 32);
+	if (f != NULL)
+		fclose(f);
+	CHECK(chmod(path, 0600) == 0);
+	fingerprint_of(seed, want);
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	struct audit_signer *sg = NULL;
+	CHECK(audit_signer_open(path, &sg, &msg) == K_OK);
+	if (sg != NULL)
+		CHECK_STR(audit_signer_fingerprint(sg), want);
+	audit_signer_free(sg);
+	sg = NULL;
+	struct kbuf b;
+	kbuf_init(&b, 4096);
+	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(b.len == 68 && memcmp(b.ptr, "KINKOAK1", 8) == 0);
+	CHECK(memmem(b.ptr, b.len, seed, 8) == NULL && memmem(b.ptr, b.len, seed + 24, 8) == NULL);
+	kbuf_release(&b);
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(audit_signer_open(path, &sg, &msg) == K_OK); /* the wrapped file, unwrapped */
+	if (sg != NULL)
+		CHECK_STR(audit_signer_fingerprint(sg), want);
+	audit_signer_free(sg);
+	sg = NULL;
+
+	char rk[600], other[600];
+	snprintf(rk, sizeof rk, "%s/root.key", root);
+	snprintf(other, sizeof other, "%s/other-root.key", root);
+	keystore_close();
+	CHECK(keystore_open_file(other, true, &msg) == K_OK);
+	kbuf_reset(&msg);
+	CHECK(audit_signer_open(path, &sg, &msg) != K_OK);
+	CHECK(strstr(kbuf_cstr(&msg), "does not unwrap under this root key") != NULL);
+	keystore_close();
+	CHECK(keystore_open_file(rk, false, &msg) == K_OK);
+
+	char fresh[600];
+	snprintf(fresh, sizeof fresh, "%s/fresh-signing.key", root);
+	CHECK(audit_signer_open(fresh, &sg, &msg) == K_OK);
+	audit_signer_free(sg);
+	CHECK(stat(fresh, &st) == 0 && st.st_size == 68 && (st.st_mode & 0777) == 0600);
+	kbuf_release(&msg);
+}
+
 /* Formats one call's event and parses it back (NULL if it is not valid JSON). */
 static json_t *format_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
 			    const char *err, struct audit_resources *res, char event_id[37])
@@ -627,14 +927,25 @@ int main(void)
 	kjson_init();
 	snprintf(root, sizeof root, "/tmp/kinko-audit-test-%d", (int)getpid());
 	mkdir(root, 0700);
+	/* The audit signing key is wrapped under the root key. */
+	char rk[600];
+	snprintf(rk, sizeof rk, "%s/root.key", root);
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	CHECK(keystore_open_file(rk, true, &msg) == K_OK);
+	kbuf_release(&msg);
 	RUN(test_intact);
 	RUN(test_tampering);
 	RUN(test_rotation_by_size);
 	RUN(test_write_mode);
 	RUN(test_version1_digests);
+	RUN(test_period_digests);
+	RUN(test_erasures_are_named);
+	RUN(test_signing_key_wrapped);
 	RUN(test_format_call);
 	RUN(test_quota);
 	RUN(test_metrics);
 	rm_rf(root);
+	keystore_close();
 	return tl_summary();
 }
