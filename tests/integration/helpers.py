@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -154,7 +155,8 @@ def allow(actions, resource="*", **extra):
 
 def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     """A module fixture's body: a kinko started from `config` in a data
-    folder of its own (with a root key), stopped afterwards and checked to
+    folder of its own, with a root key beside it (outside the data folder,
+    as kinko requires outside dev mode), stopped afterwards and checked to
     have exited cleanly."""
     d = tempfile.mkdtemp(prefix=prefix)
     cfg = write_json(os.path.join(d, "kinko.json"), config)
@@ -162,9 +164,11 @@ def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     with open(rk, "wb") as f:
         f.write(os.urandom(32))
     os.chmod(rk, 0o600)
-    s = Server(["--config", cfg] + list(args), data_dir=d).start()
+    data = os.path.join(d, "data")
+    os.mkdir(data, 0o700)
+    s = Server(["--config", cfg, "--root-key", rk] + list(args), data_dir=data).start()
     yield s
     rc = s.stop()
     _sanitizer_clean(s)
-    s.cleanup()
+    shutil.rmtree(d, ignore_errors=True)
     assert rc == 0
