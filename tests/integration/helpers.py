@@ -159,13 +159,13 @@ def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     as kinko requires outside dev mode), stopped afterwards and checked to
     have exited cleanly."""
     d = tempfile.mkdtemp(prefix=prefix)
-    cfg = write_json(os.path.join(d, "kinko.json"), config)
     rk = os.path.join(d, "root.key")
     with open(rk, "wb") as f:
         f.write(os.urandom(32))
     os.chmod(rk, 0o600)
     data = os.path.join(d, "data")
     os.mkdir(data, 0o700)
+    cfg = write_json(os.path.join(data, "kinko.json"), config)  # tests find it beside the store
     s = Server(["--config", cfg, "--root-key", rk] + list(args), data_dir=data).start()
     yield s
     rc = s.stop()
