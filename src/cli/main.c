@@ -333,11 +333,16 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
-	if (!no_audit && audit_dir_arg != NULL &&
-	    ((mkdir(audit_dir_arg, 0700) != 0 && errno != EEXIST) ||
-	     startup_lock_dir(audit_dir_arg, &audit_lock, &msg) != K_OK)) {
-		fprintf(stderr, "kinko: audit: %s\n", msg.len ? kbuf_cstr(&msg) : strerror(errno));
-		return 1;
+	if (!no_audit && audit_dir_arg != NULL) {
+		if (mkdir(audit_dir_arg, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "kinko: audit: cannot create %s: %s\n", audit_dir_arg,
+				strerror(errno));
+			return 1;
+		}
+		if (startup_lock_dir(audit_dir_arg, &audit_lock, &msg) != K_OK) {
+			fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&msg));
+			return 1;
+		}
 	}
 	if (startup_check_listen(cfg.listen_host, cfg.listen_port, &msg) != K_OK) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));

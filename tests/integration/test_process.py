@@ -110,6 +110,20 @@ def test_second_server_on_same_folder_refused(make_server, tmp_path):
     assert rc == 0, out
 
 
+def test_shared_audit_folder_refused(make_server, tmp_path):
+    audit = folder(tmp_path / "audit")
+    a = make_server(["--dev", "--audit-dir", audit], data_dir=folder(tmp_path / "a"))
+    a.client().create_key()
+    rc, err = run_serve(["--dev", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "b"),
+                         "--audit-dir", audit])
+    assert rc != 0
+    assert "another kinko (pid %d) is using %s" % (a.proc.pid, audit) in err, err
+    a.client().create_key()
+    assert a.stop() == 0
+    rc, out = audit_verify(audit)
+    assert rc == 0, out
+
+
 def test_lock_of_killed_server_does_not_block_restart(make_server, tmp_path):
     data = folder(tmp_path / "data")
     a = make_server(["--dev"], data_dir=data)
