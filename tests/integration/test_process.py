@@ -350,6 +350,57 @@ def test_sigterm_during_rotation_step(make_server, tmp_path):
         "createSecret", "createSecret", "setSecret", "testSecret", "finishSecret"]
 
 
+def test_sigterm_during_endpoint_step(make_server, tmp_path):
+    """An http:// rotation function that does not answer: the call is
+    abandoned at shutdown instead of waited for."""
+    import http.server
+    import threading
+    release = threading.Event()
+    calls = []
+
+    class Hang(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["Step"])
+            release.wait(60)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/" % httpd.server_address[1]
+        cfg = {"rotation_functions": [{"arn": SLOW_ARN, "url": url}]}
+        data = folder(tmp_path / "data")
+        s = config_server(make_server, tmp_path, cfg, data_dir=data)
+        sm = s.client("secretsmanager")
+        arn = sm.create_secret(Name="db", SecretString="{}")["ARN"]
+        token = str(uuid.uuid4())
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=SLOW_ARN, ClientRequestToken=token)
+        deadline = time.time() + 30
+        while not calls and time.time() < deadline:
+            time.sleep(0.05)
+        assert calls == ["createSecret"]
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=40) == 0
+        took = time.monotonic() - t0
+        assert took < 5, "shutdown took %.1f s" % took
+        rc, out = audit_verify(os.path.join(data, "audit"))
+        assert rc == 0, out
+    finally:
+        release.set()
+        httpd.shutdown()
+    assert calls == ["createSecret"]
+    s2 = config_server(make_server, tmp_path, cfg, data_dir=data)
+    st = raw_describe(s2.client("secretsmanager"), arn)["KinkoRotationStatus"]
+    assert st["Status"] == "Failed" and st["Step"] == "createSecret", st
+    assert "shutdown" in st["Message"], st
+
+
 # ---- SIGHUP ------------------------------------------------------------------------
 
 def test_sighup_keeps_serving(make_server, tmp_path):
