@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "api/api.h"
 #include "audit/audit.h"
+#include "cli/startup.h"
 #include "cloudtrail/cloudtrail.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -44,12 +46,64 @@ static void harden_process(void)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
+/*
+ * The signals serve acts on. They are blocked before the first thread
+ * starts, so every thread inherits the mask, and the main thread alone
+ * takes them with sigwait(): no handler ever interrupts another thread's
+ * work, and SIGHUP no longer kills the server (its default action).
+ */
+static void block_server_signals(sigset_t *set)
 {
-	(void)sig;
-	stop_requested = 1;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/*
+ * The whole shutdown (requests drained, rotations ended, audit sealed) is
+ * bounded: past SHUTDOWN_MAX_S the process exits without the rest of its
+ * clean-up, with a log line saying so, rather than hang a service manager.
+ */
+#define SHUTDOWN_MAX_S 30
+
+static void *shutdown_watchdog(void *arg)
+{
+	(void)arg;
+	struct timespec ts = {SHUTDOWN_MAX_S, 0};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	LOG_ERROR("shutdown took longer than %d s; exiting without finishing it", SHUTDOWN_MAX_S);
+	_exit(1);
+}
+
+static void start_shutdown_watchdog(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, shutdown_watchdog, NULL) != 0)
+		LOG_WARN("cannot start the shutdown watchdog; shutdown is not bounded");
+	pthread_attr_destroy(&attr);
+}
+
+/*
+ * Serves until SIGTERM or SIGINT. SIGHUP reopens the log file (what
+ * logrotate expects after it renamed it) and serving goes on.
+ */
+static void wait_for_stop(const sigset_t *set)
+{
+	for (;;) {
+		int sig = 0;
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return;
+		if (klog_reopen() == K_OK)
+			LOG_INFO("SIGHUP: log file reopened");
+	}
 }
 
 static void usage(FILE *f)
@@ -58,7 +112,8 @@ static void usage(FILE *f)
 		"usage: kinko serve [--dev] [--listen HOST:PORT] [--data DIR] [--config FILE]\n"
 		"                   [--root-key FILE] [--threads N] [--test-mode] [--log-level LEVEL]\n"
 		"                   [--tls-cert FILE --tls-key FILE | --tls-self-signed]\n"
-		"                   [--rotation-function ARN=PATH]...\n"
+		"                   [--rotation-function ARN=PATH]... [--log-file FILE]\n"
+		"                   [--allow-root-key-in-data]\n"
 		"       kinko check --data DIR [--root-key FILE]\n"
 		"                   [--audit-dir DIR | --no-audit] [--audit-sync fsync|write]\n"
 		"                   [--audit-max-file-bytes N] [--audit-rotate-seconds N]\n"
@@ -89,6 +144,10 @@ static void usage(FILE *f)
 		"  --tls-cert, --tls-key   serve HTTPS with this PEM certificate and key\n"
 		"  --tls-self-signed       serve HTTPS with a self-signed certificate made (once)\n"
 		"                in the data folder as tls-cert.pem / tls-key.pem (development)\n"
+		"  --log-file    write the server log to FILE instead of standard error;\n"
+		"                SIGHUP reopens it (for logrotate)\n"
+		"  --allow-root-key-in-data  accept a root key file inside the data folder\n"
+		"                outside dev mode (a backup of the folder then holds it)\n"
 		"  check         opens a store and runs its integrity check (and unwraps every\n"
 		"                key's material when the root key is readable); exit 0 if sound\n");
 }
@@ -118,8 +177,10 @@ static int serve(int argc, char **argv)
 	struct config cfg;
 	config_defaults(&cfg);
 	const char *config_path = NULL, *listen = NULL, *data = NULL, *root_key = NULL;
-	const char *tls_cert = NULL, *tls_key = NULL;
-	bool tls_self_signed = false;
+	const char *tls_cert = NULL, *tls_key = NULL, *log_file = NULL;
+	bool tls_self_signed = false, allow_root_key_in_data = false;
+	sigset_t server_signals;
+	block_server_signals(&server_signals);
 	/* audit, metrics, quotas (issue 8) */
 	const char *audit_dir_arg = NULL, *metrics_listen = NULL, *quotas_mode = NULL;
 	bool no_audit = false, quota_overridden = false;
@@ -161,6 +222,11 @@ static int serve(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--tls-self-signed") == 0) {
 			tls_self_signed = true;
+		} else if (strcmp(a, "--log-file") == 0 && next) {
+			log_file = next;
+			i++;
+		} else if (strcmp(a, "--allow-root-key-in-data") == 0) {
+			allow_root_key_in_data = true;
 		} else if (strcmp(a, "--rotation-function") == 0 && next) {
 			/* Secrets Manager: a local rotation function, ARN=PATH. */
 			struct kbuf fmsg;
@@ -240,6 +306,10 @@ static int serve(int argc, char **argv)
 	}
 	struct kbuf msg;
 	kbuf_init(&msg, 4096);
+	if (log_file != NULL && klog_open_file(log_file, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
 	if (config_path != NULL && config_load_file(&cfg, config_path, &msg) != K_OK) {
 		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
 		return 1;
@@ -292,6 +362,32 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: cannot create data folder %s: %s\n", cfg.data_dir, strerror(errno));
 		return 1;
 	}
+	/* Nothing in the data folder or the audit trail changes before these pass (cli/startup.h). */
+	int data_lock = -1, audit_lock = -1;
+	if (startup_lock_dir(cfg.data_dir, &data_lock, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
+	if (!no_audit && audit_dir_arg != NULL) {
+		if (mkdir(audit_dir_arg, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "kinko: audit: cannot create %s: %s\n", audit_dir_arg,
+				strerror(errno));
+			return 1;
+		}
+		if (startup_lock_dir(audit_dir_arg, &audit_lock, &msg) != K_OK) {
+			fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&msg));
+			return 1;
+		}
+	}
+	if (startup_check_listen(cfg.listen_host, cfg.listen_port, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
+	if (!cfg.dev && !cfg.root_key_in_data_ok && !allow_root_key_in_data &&
+	    startup_root_key_outside(cfg.root_key_file, cfg.data_dir, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
 	if (keystore_open_file(cfg.root_key_file, cfg.dev, &msg) != K_OK) {
 		fprintf(stderr, "kinko: root key: %s\n", kbuf_cstr(&msg));
 		return 1;
@@ -307,6 +403,10 @@ static int serve(int argc, char **argv)
 		return 1;
 	}
 	kms_init(st);
+	if (startup_root_key_matches(st, cfg.root_key_file, cfg.data_dir, true, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
 	kms_register();
 	sts_register(); /* authorization: STS on the same endpoint */
 	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
@@ -359,11 +459,6 @@ static int serve(int argc, char **argv)
 		}
 	}
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* The one scheduler thread, once every module registered its due work. */
@@ -433,20 +528,32 @@ static int serve(int argc, char **argv)
 		       mhost, strchr(mhost, ':') ? "]" : "", mport);
 	}
 	fflush(stdout);
-	while (!stop_requested)
-		pause();
+	wait_for_stop(&server_signals);
+	/*
+	 * No new request, then no new scheduled work, then no rotation step
+	 * (a running function is ended), and only then is the audit file
+	 * sealed, so that nothing is logged after the seal.
+	 */
 	LOG_INFO("shutting down");
+	start_shutdown_watchdog();
 	http_stop(srv);
 	scheduler_stop();
 	metrics_http_stop();
+	if (!secrets_shutdown()) {
+		/* A rotation still uses the store and the audit trail: the next start seals the file. */
+		LOG_ERROR("exiting without sealing the audit file; the next start seals it");
+		_exit(1);
+	}
 	audit_close(); /* seals the current log file */
-	secrets_shutdown();
 	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
 	kms_shutdown();
 	storage_close(st);
 	keystore_close();
 	config_release();
 	kbuf_release(&msg);
+	startup_unlock_dir(audit_lock);
+	startup_unlock_dir(data_lock);
+	LOG_INFO("stopped");
 	return 0;
 }
 
@@ -522,22 +629,37 @@ static int check_store(int argc, char **argv)
 	kbuf_init(&msg, 1024);
 	struct check_walk w = {0, 0};
 	bool unwrap = ret == 0 && access(rk, R_OK) == 0 && keystore_open_file(rk, false, &msg) == K_OK;
+	const char *kcv_note = "";
+	/* A root key that is not the store's is named as such, not as broken keys. */
 	if (unwrap) {
 		kms_init(st);
+		k_status kcv = startup_root_key_matches(st, rk, data, false, &msg);
+		kcv_note = "; the root key matches the store's key check value";
+		if (kcv == K_E_NOT_FOUND) {
+			kcv_note = " (no key check value recorded yet: serve records one)";
+		} else if (kcv != K_OK) {
+			fprintf(stderr, "kinko check: %s\n", kbuf_cstr(&msg));
+			ret = 1;
+		}
+	}
+	if (unwrap && ret == 0) {
 		if (storage_list(st, "key", NULL, NULL, NULL, 0, check_key, &w) != K_OK) {
 			fprintf(stderr, "kinko check: cannot list the keys\n");
 			ret = 1;
 		}
 		if (w.bad > 0)
 			ret = 1;
+	}
+	if (unwrap) {
 		kms_shutdown();
 		keystore_close();
 	}
 	storage_close(st);
 	kbuf_release(&msg);
 	if (ret == 0)
-		printf("kinko check: store sound; %u keys%s\n", w.keys,
-		       unwrap ? ", all key material unwraps" : " (root key not read)");
+		printf("kinko check: store sound; %u keys%s%s\n", w.keys,
+		       unwrap ? ", all key material unwraps" : " (root key not read)",
+		       kcv_note);
 	return ret;
 }
 

@@ -367,6 +367,13 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	}
 	copy_str(root, "data_dir", cfg->data_dir, sizeof cfg->data_dir);
 	copy_str(root, "root_key_file", cfg->root_key_file, sizeof cfg->root_key_file);
+	json_t *rk_ok = json_object_get(root, "root_key_in_data_dir_ok");
+	if (rk_ok != NULL && !json_is_boolean(rk_ok)) {
+		kbuf_note(msg, "%s", "\"root_key_in_data_dir_ok\" must be true or false");
+		json_decref(root);
+		return K_E_VALIDATION;
+	}
+	cfg->root_key_in_data_ok = json_is_true(rk_ok);
 	json_t *th = json_object_get(root, "threads");
 	if (json_is_integer(th) && json_integer_value(th) > 0 && json_integer_value(th) <= 256)
 		cfg->threads = (unsigned)json_integer_value(th);

@@ -6,7 +6,7 @@
  *   {
  *     "listen": "127.0.0.1:4599",
  *     "data_dir": "/var/lib/kinko",
- *     "root_key_file": "/var/lib/kinko/root.key",
+ *     "root_key_file": "/etc/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
  *     "regions": ["my-dc-1"],                     (config/regions.h)
@@ -41,6 +41,7 @@ struct config {
 	unsigned listen_port;
 	char data_dir[512];
 	char root_key_file[600];
+	bool root_key_in_data_ok; /* a root key file inside data_dir is allowed outside dev mode */
 	bool dev;
 	bool test_mode;
 	/*

@@ -139,6 +139,18 @@ K_MUST_CHECK k_status crypto_wrap(const struct ksecret *root, struct kslice aad,
 K_MUST_CHECK k_status crypto_unwrap(const struct ksecret *root, struct kslice aad,
 				    struct kslice wrapped, struct ksecret **out);
 
+/*
+ * A key's check value: HKDF-SHA256(ikm = key, salt = empty, info =
+ * "kinko/v1/key-check-value"), CRYPTO_CHECK_VALUE_LEN bytes into out. It
+ * tells whether two keys are the same without revealing either (HKDF's
+ * output under its own label says nothing about the key or about what
+ * other labels derive). The store keeps the root key's, so that a wrong
+ * root key is refused at start. K_E_INTERNAL on failure (out wiped).
+ */
+#define CRYPTO_CHECK_VALUE_LEN 32
+K_MUST_CHECK k_status crypto_check_value(const struct ksecret *key,
+					 uint8_t out[CRYPTO_CHECK_VALUE_LEN]);
+
 /* Constant-time equality of two byte strings of the same length: 1 if equal, else 0. */
 int crypto_memeq(const void *a, const void *b, size_t n);
 

@@ -74,3 +74,13 @@ out:
 		rc = K_E_INTERNAL;
 	return rc;
 }
+
+k_status crypto_check_value(const struct ksecret *key, uint8_t out[CRYPTO_CHECK_VALUE_LEN])
+{
+	static const char info[] = "kinko/v1/key-check-value";
+	ENSURE(key != NULL && ksecret_len(key) == CRYPTO_KEY_LEN, K_E_INTERNAL);
+	return crypto_hkdf_sha256(kslice_make(ksecret_cbytes(key), ksecret_len(key)),
+				  kslice_make(NULL, 0),
+				  kslice_make((const uint8_t *)info, sizeof info - 1), out,
+				  CRYPTO_CHECK_VALUE_LEN);
+}

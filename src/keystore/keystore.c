@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -96,6 +97,28 @@ k_status keystore_unwrap(struct kslice aad, struct kslice wrapped, struct ksecre
 {
 	ENSURE(root != NULL, K_E_INTERNAL);
 	return crypto_unwrap(root, aad, wrapped, out);
+}
+
+k_status keystore_check_value(struct kbuf *out)
+{
+	ENSURE(root != NULL, K_E_INTERNAL);
+	uint8_t kcv[CRYPTO_CHECK_VALUE_LEN];
+	k_status rc = crypto_check_value(root, kcv);
+	if (rc == K_OK)
+		rc = kbuf_append_hex(out, kcv, sizeof kcv);
+	OPENSSL_cleanse(kcv, sizeof kcv);
+	return rc;
+}
+
+k_status keystore_check_value_matches(struct kslice hex)
+{
+	struct kbuf mine;
+	kbuf_init(&mine, 2 * CRYPTO_CHECK_VALUE_LEN);
+	k_status rc = keystore_check_value(&mine);
+	if (rc == K_OK && (hex.len != mine.len || !crypto_memeq(hex.ptr, mine.ptr, mine.len)))
+		rc = K_E_VALIDATION;
+	kbuf_release(&mine);
+	return rc;
 }
 
 void keystore_close(void)

@@ -28,6 +28,25 @@ K_MUST_CHECK k_status keystore_open_file(const char *path, bool create, struct k
 K_MUST_CHECK k_status keystore_wrap(struct kslice aad, const struct ksecret *material, struct kbuf *out);
 /* Unwraps into a new secret owned by the caller. */
 K_MUST_CHECK k_status keystore_unwrap(struct kslice aad, struct kslice wrapped, struct ksecret **out);
+/*
+ * The loaded root key's check value (crypto_check_value), appended to out
+ * as 2 * CRYPTO_CHECK_VALUE_LEN lower-case hex digits. The store keeps it
+ * (see KEYSTORE_CHECK_KIND) so that a root key that is valid but not the
+ * store's is refused at start instead of failing every call.
+ * K_E_INTERNAL without a root key or on failure, K_E_VALIDATION if out
+ * cannot hold it.
+ */
+K_MUST_CHECK k_status keystore_check_value(struct kbuf *out);
+/*
+ * K_OK if `hex` is the loaded root key's check value (compared in constant
+ * time), K_E_VALIDATION if it is not, K_E_INTERNAL without a root key.
+ */
+K_MUST_CHECK k_status keystore_check_value_matches(struct kslice hex);
 void keystore_close(void);
+
+/* Where the store keeps the check value: one record, {"KeyCheckValue": HEX}. */
+#define KEYSTORE_CHECK_KIND "meta"
+#define KEYSTORE_CHECK_NS ""
+#define KEYSTORE_CHECK_ID "root-key-check-value"
 
 #endif

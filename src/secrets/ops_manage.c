@@ -660,10 +660,12 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 		if (pending != NULL)
 			sm_stage_remove(json_object_get(versions, pending), "AWSPENDING");
 		sm_stage_add(v, "AWSPENDING");
+	}
+	/* A new rotation, or an unfinished one run again with its own token. */
+	if (now)
 		json_object_set_new(s.doc, "KinkoRotationStatus",
 				    json_pack("{s:s, s:s, s:I}", "VersionId", vid, "Status",
 					      "InProgress", "Date", (json_int_t)c->now));
-	}
 	if (!now) {
 		/*
 		 * "If you set RotateImmediately to false, Secrets Manager tests the

@@ -25,12 +25,22 @@
  * left them (AWSPENDING on the new version, as AWS leaves it); the
  * outcome is recorded in the secret (DescribeSecret's
  * KinkoRotationStatus) and in the log, without any secret value.
+ *
+ * At shutdown (secrets_shutdown) no step starts any more, and a running
+ * one is ended: an executable's process group gets SIGTERM, then SIGKILL
+ * after SM_STOP_GRACE_S, and is reaped; an endpoint's call is abandoned.
+ * The rotation is then a failed one at that step, recorded (and its
+ * RotationFailed event written) before the audit file is sealed: AWSPENDING
+ * stays on the new version, and RotateSecret with that version's
+ * ClientRequestToken runs the steps again, as AWS reattempts an unfinished
+ * rotation.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -63,6 +73,14 @@
 
 static char endpoint[256] = "http://127.0.0.1:4599";
 static atomic_int running;
+static atomic_bool stopping; /* secrets_shutdown() began: no step starts */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void secrets_set_endpoint(const char *url)
 {
@@ -477,6 +495,106 @@ static int64_t entry_timeout(const json_t *entry)
 	return t > 0 && t <= MAX_TIMEOUT_S ? t : 300;
 }
 
+/*
+ * A function runs in a process group of its own, so that ending it ends
+ * what it started too (a shell script's own children), with the signal
+ * mask and dispositions a fresh process has: kinko blocks SIGTERM, SIGINT
+ * and SIGHUP in all its threads and ignores SIGPIPE and SIGXFSZ, and a
+ * child would inherit both.
+ */
+static void spawn_attr_init(posix_spawnattr_t *attr)
+{
+	sigset_t none, dfl;
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGXFSZ);
+	posix_spawnattr_init(attr);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+					       POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(attr, 0);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &dfl);
+}
+
+enum child_end { CHILD_EXITED, CHILD_TIMED_OUT, CHILD_STOPPED, CHILD_LOST };
+enum child_state { ENDED, RUNNING, GONE };
+
+/*
+ * Whether the function's process has ended, waiting at most ms for it.
+ * It is not reaped here, so its pid, which is also its process group's
+ * id, cannot be taken by another process while the group is signalled.
+ */
+static enum child_state ended_within(pid_t pid, int64_t ms)
+{
+	int64_t until = mono_ms() + ms;
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		int r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+		if (r == 0 && si.si_pid == pid)
+			return ENDED;
+		if (r < 0 && errno != EINTR)
+			return GONE;
+		if (r == 0 && mono_ms() >= until)
+			return RUNNING;
+		if (r == 0) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Kills what is left of the function's process group, then reaps the function. */
+static void reap(pid_t pid, int *status)
+{
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Waits for the function's process: until it exits, its timeout passes
+ * (its group is killed), or kinko stops. At a stop its group gets SIGTERM,
+ * and SIGKILL after SM_STOP_GRACE_S; a process that not even SIGKILL ends
+ * within a second more (stuck in the kernel) is left behind, so that the
+ * shutdown stays bounded. Whatever the end, what is left of the group
+ * (a shell script's own children) is killed when the function is reaped.
+ */
+static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status)
+{
+	int64_t deadline = mono_ms() + timeout_s * 1000;
+	for (;;) {
+		enum child_state st = ended_within(pid, 20);
+		if (st == ENDED) {
+			reap(pid, status);
+			return CHILD_EXITED;
+		}
+		if (st == GONE)
+			return CHILD_LOST;
+		bool stop = atomic_load(&stopping);
+		if (!stop && mono_ms() <= deadline)
+			continue;
+		if (stop) {
+			LOG_INFO("shutdown: ending the rotation function (pid %ld)", (long)pid);
+			kill(-pid, SIGTERM);
+			st = ended_within(pid, SM_STOP_GRACE_S * 1000);
+		}
+		kill(-pid, SIGKILL);
+		if (st == RUNNING)
+			st = ended_within(pid, 1000);
+		if (st == ENDED)
+			reap(pid, status);
+		else
+			LOG_WARN("the rotation function (pid %ld) did not end after SIGKILL; left behind",
+				 (long)pid);
+		return stop ? CHILD_STOPPED : CHILD_TIMED_OUT;
+	}
+}
+
 /* Runs an executable with the event on its standard input. */
 static k_status run_command(const struct rot_job *j, const json_t *entry, const char *event,
 			    struct kbuf *msg)
@@ -509,8 +627,11 @@ static k_status run_command(const struct rot_job *j, const json_t *entry, const 
 	posix_spawn_file_actions_addopen(&fa, 1, log_file ? log_file : "/dev/null",
 					 O_WRONLY | O_APPEND | O_CREAT, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawnattr_t attr;
+	spawn_attr_init(&attr);
 	pid_t pid = 0;
-	int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env.v);
+	int err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env.v);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	env_free(&env);
 	close(fds[0]);
@@ -528,25 +649,19 @@ static k_status run_command(const struct rot_job *j, const json_t *entry, const 
 			off += (size_t)w;
 	}
 	close(fds[1]);
-	int64_t deadline = (int64_t)time(NULL) + entry_timeout(entry);
 	int status = 0;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR) {
-			kbuf_note(msg, "%s", "lost the function's process");
-			return K_E_SM_INTERNAL;
-		}
-		if ((int64_t)time(NULL) > deadline) {
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			kbuf_note(msg, "timed out after %lld seconds", (long long)entry_timeout(entry));
-			return K_E_SM_INTERNAL;
-		}
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+	enum child_end end = wait_child(pid, entry_timeout(entry), &status);
+	if (end == CHILD_TIMED_OUT) {
+		kbuf_note(msg, "timed out after %lld seconds", (long long)entry_timeout(entry));
+		return K_E_SM_INTERNAL;
+	}
+	if (end == CHILD_STOPPED) {
+		kbuf_note(msg, "%s", "ended at shutdown: kinko stopped while the step ran");
+		return K_E_SM_INTERNAL;
+	}
+	if (end == CHILD_LOST) {
+		kbuf_note(msg, "%s", "lost the function's process");
+		return K_E_SM_INTERNAL;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return K_OK;
@@ -632,6 +747,28 @@ static bool send_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return true;
+}
+
+/*
+ * Waits for the endpoint's answer to start, at most timeout_s, and gives
+ * up at once when kinko stops (the step is then abandoned).
+ */
+static bool answer_within(int fd, int64_t timeout_s)
+{
+	int64_t deadline = mono_ms() + timeout_s * 1000;
+	for (;;) {
+		if (atomic_load(&stopping))
+			return false;
+		int64_t left = deadline - mono_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, left < 100 ? (int)left : 100);
+		if (r > 0)
+			return true;
+		if (r < 0 && errno != EINTR)
+			return false;
+	}
 }
 
 /*
@@ -728,6 +865,13 @@ static k_status run_url(const struct rot_job *j, const json_t *entry, const char
 		OPENSSL_cleanse(cred, sizeof cred);
 	}
 	ok = ok && send_all(fd, "\r\n", 2) && send_all(fd, event, strlen(event));
+	if (ok && !answer_within(fd, entry_timeout(entry))) {
+		kbuf_note(msg, "%s", atomic_load(&stopping)
+					     ? "ended at shutdown: kinko stopped while the step ran"
+					     : "the endpoint did not answer in time");
+		close(fd);
+		return K_E_SM_INTERNAL;
+	}
 	if (ok) {
 		char line[64] = {0};
 		ssize_t n = recv(fd, line, sizeof line - 1, 0);
@@ -931,8 +1075,13 @@ static void *job_main(void *arg)
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
 	if (j->test) {
-		LOG_INFO("rotation test of secret %s: testSecret", j->arn);
-		bool ok = invoke(j, "testSecret", &msg) == K_OK;
+		bool ok = false;
+		if (atomic_load(&stopping)) {
+			kbuf_note(&msg, "%s", "not started: kinko was shutting down");
+		} else {
+			LOG_INFO("rotation test of secret %s: testSecret", j->arn);
+			ok = invoke(j, "testSecret", &msg) == K_OK;
+		}
 		finish_test(j, ok, msg.len ? kbuf_cstr(&msg) : "the rotation function failed");
 		kbuf_release(&msg);
 		free(j);
@@ -942,6 +1091,12 @@ static void *job_main(void *arg)
 	(void)sm_service_event(j->account, j->region, j->arn, "RotationStarted");
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		kbuf_reset(&msg);
+		if (atomic_load(&stopping)) {
+			/* The next start (RotateSecret with this token) runs the steps again. */
+			kbuf_note(&msg, "%s", "not started: kinko was shutting down");
+			failed = steps[i];
+			break;
+		}
 		LOG_INFO("rotation of secret %s: %s", j->arn, steps[i]);
 		if (invoke(j, steps[i], &msg) != K_OK) {
 			failed = steps[i];
@@ -958,6 +1113,8 @@ static void *job_main(void *arg)
 static k_status start_job(struct api_ctx *c, const char *name, const char *token,
 			  const char *lambda_arn, bool test)
 {
+	/* Only reachable while requests and the scheduler still run, before a shutdown. */
+	ENSURE(!atomic_load(&stopping), K_E_SM_INTERNAL);
 	struct rot_job *j = calloc(1, sizeof *j);
 	ENSURE(j != NULL, K_E_INTERNAL);
 	struct sm_secret s;
@@ -1097,10 +1254,21 @@ k_status secrets_scheduler_init(void)
 	return scheduler_register("secrets", run_due);
 }
 
-void secrets_shutdown(void)
+/*
+ * Each running rotation ends its step within SM_STOP_GRACE_S (plus a
+ * second for SIGKILL) and then records its outcome, which may wait for the
+ * store's busy timeout; SM_STOP_WAIT_S covers both.
+ */
+bool secrets_shutdown(void)
 {
-	for (int i = 0; i < 3000 && atomic_load(&running) > 0; i++) {
+	atomic_store(&stopping, true);
+	int64_t until = mono_ms() + SM_STOP_WAIT_S * 1000;
+	while (atomic_load(&running) > 0 && mono_ms() < until) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+	int left = atomic_load(&running);
+	if (left > 0)
+		LOG_ERROR("shutdown: %d rotations still running after %d s", left, SM_STOP_WAIT_S);
+	return left == 0;
 }

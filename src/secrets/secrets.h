@@ -21,6 +21,7 @@
 #ifndef KINKO_SECRETS_SECRETS_H
 #define KINKO_SECRETS_SECRETS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "core/result.h"
 
@@ -35,7 +36,18 @@ K_MUST_CHECK k_status secrets_init(void);
  * ("http://127.0.0.1:4599"); set once the server listens.
  */
 void secrets_set_endpoint(const char *url);
-/* Waits for running rotations and releases the module (at shutdown). */
-void secrets_shutdown(void);
+/*
+ * At shutdown, after the listener and the scheduler stopped: no rotation
+ * step starts any more, a running rotation function gets SIGTERM (its
+ * whole process group) and SIGKILL after SM_STOP_GRACE_S, an endpoint's
+ * call is abandoned, and each interrupted rotation is recorded as failed
+ * at its step (AWSPENDING stays; RotateSecret with the same
+ * ClientRequestToken runs it again). Waits at most SM_STOP_WAIT_S for
+ * that; true if every rotation ended, false if some still run (the caller
+ * must then not close what they use).
+ */
+#define SM_STOP_GRACE_S 5
+#define SM_STOP_WAIT_S 15
+bool secrets_shutdown(void);
 
 #endif

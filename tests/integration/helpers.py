@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -158,20 +159,23 @@ TEST_MODE_SWITCH = "test_mode_i_understand_this_deletes_data"
 
 def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     """A module fixture's body: a kinko started from `config` in a data
-    folder of its own (with a root key), stopped afterwards and checked to
+    folder of its own, with a root key beside it (outside the data folder,
+    as kinko requires outside dev mode), stopped afterwards and checked to
     have exited cleanly. With --test-mode and without --dev, the
     configuration gets the switch that allows it."""
     d = tempfile.mkdtemp(prefix=prefix)
     if "--test-mode" in args and "--dev" not in args:
         config = dict(config, **{TEST_MODE_SWITCH: True})
-    cfg = write_json(os.path.join(d, "kinko.json"), config)
     rk = os.path.join(d, "root.key")
     with open(rk, "wb") as f:
         f.write(os.urandom(32))
     os.chmod(rk, 0o600)
-    s = Server(["--config", cfg] + list(args), data_dir=d).start()
+    data = os.path.join(d, "data")
+    os.mkdir(data, 0o700)
+    cfg = write_json(os.path.join(data, "kinko.json"), config)  # tests find it beside the store
+    s = Server(["--config", cfg, "--root-key", rk] + list(args), data_dir=data).start()
     yield s
     rc = s.stop()
     _sanitizer_clean(s)
-    s.cleanup()
+    shutil.rmtree(d, ignore_errors=True)
     assert rc == 0

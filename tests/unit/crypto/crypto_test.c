@@ -652,6 +652,34 @@ static void test_kat_wrap(void)
 	ksecret_free(expect);
 }
 
+/*
+ * The root key's check value pins its construction: HKDF-SHA256 with an
+ * empty salt and the label "kinko/v1/key-check-value" (expected value from
+ * RFC 5869's definition computed independently, with Python's hmac).
+ */
+static void test_check_value(void)
+{
+	static const uint8_t kat[CRYPTO_CHECK_VALUE_LEN] = {
+		0x92, 0x62, 0xe7, 0xdb, 0xe2, 0x39, 0x58, 0x94, 0x29, 0x13, 0x9f,
+		0xcb, 0xb0, 0x47, 0x8f, 0x27, 0x9e, 0x6b, 0x80, 0x84, 0xd5, 0x61,
+		0x70, 0x8e, 0x7e, 0xfc, 0xc6, 0xce, 0x88, 0x28, 0xca, 0xee};
+	struct ksecret *k = counting_secret(0x00, 32);
+	struct ksecret *other = counting_secret(0x01, 32);
+	struct ksecret *short_key = counting_secret(0x00, 16);
+	uint8_t a[CRYPTO_CHECK_VALUE_LEN], b[CRYPTO_CHECK_VALUE_LEN];
+	CHECK(crypto_check_value(k, a) == K_OK);
+	CHECK(memcmp(a, kat, sizeof kat) == 0);
+	CHECK(crypto_check_value(k, b) == K_OK);
+	CHECK(memcmp(a, b, sizeof a) == 0);
+	CHECK(crypto_check_value(other, b) == K_OK);
+	CHECK(memcmp(a, b, sizeof a) != 0);
+	CHECK(crypto_check_value(short_key, b) == K_E_INTERNAL);
+	CHECK(crypto_check_value(NULL, b) == K_E_INTERNAL);
+	ksecret_free(k);
+	ksecret_free(other);
+	ksecret_free(short_key);
+}
+
 static void test_helpers(void)
 {
 	CHECK(crypto_memeq("abcd", "abcd", 4) == 1);
@@ -851,6 +879,7 @@ int main(void)
 	RUN(test_kat_sym);
 	RUN(test_wrap);
 	RUN(test_kat_wrap);
+	RUN(test_check_value);
 	RUN(test_helpers);
 	RUN(test_nonce_pool);
 	RUN(test_nonce_threads);
