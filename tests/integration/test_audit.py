@@ -7,6 +7,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import struct
 import subprocess
 import threading
@@ -645,7 +646,17 @@ def test_signing_key_is_wrapped_under_the_root_key(make_server, tmp_path):
     fd = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, os.urandom(32))
     os.close(fd)
+    # The store's key check value refuses another root key first.
     p = subprocess.run([KINKO, "serve", "--dev", "--data", data, "--root-key", other,
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "key check value differs" in p.stderr, p.stderr
+    # A new store (which adopts any root key) beside the wrapped signing key:
+    # the signing key itself refuses the other root key.
+    data2 = str(tmp_path / "data2")
+    os.mkdir(data2, 0o700)
+    shutil.copy(keyfile, os.path.join(data2, "audit-signing.key"))
+    p = subprocess.run([KINKO, "serve", "--dev", "--data", data2, "--root-key", other,
                         "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "does not unwrap under this root key" in p.stderr, p.stderr
