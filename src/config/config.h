@@ -9,6 +9,7 @@
  *     "root_key_file": "/var/lib/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
+ *     "header_timeout_s": 20, "body_timeout_s": 60,
  *     "accounts": [
  *       { "id": "111122223333",
  *         "root_access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
@@ -48,6 +49,8 @@ struct config {
 	char tls_cert_file[600];  /* PEM certificate (chain); empty: plain HTTP */
 	char tls_key_file[600];   /* PEM private key for it */
 	unsigned per_ip_connections; /* 0: no per-address cap */
+	unsigned header_timeout_s;   /* the whole request head, from its start */
+	unsigned body_timeout_s;     /* the whole body, from the end of the head */
 };
 
 /* Fills defaults (127.0.0.1:4599, ./kinko-data, ...). */
