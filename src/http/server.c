@@ -365,21 +365,33 @@ static k_status load_tls(struct http_server *s, const char *cert_file, const cha
 }
 
 /*
- * The soft descriptor limit must fit every connection we accept, plus the
- * store and the log; Debian's default soft limit (1024) would otherwise
- * cap a 4096-connection server at a quarter of its stated limit.
+ * The soft descriptor limit must fit every connection we keep, the
+ * connection table's lingering and refused sockets, the store and the
+ * log; Debian's default soft limit (1024) would otherwise cap a
+ * 4096-connection server at a quarter of its stated limit. Where the hard
+ * limit does not allow that, max_connections is lowered to what fits: a
+ * server out of descriptors stops accepting altogether. Returns the
+ * number of connections to allow.
  */
-static void fit_descriptor_limit(unsigned max_connections)
+static unsigned fit_descriptor_limit(unsigned max_connections)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	rlim_t want = (rlim_t)max_connections + 256;
+		return max_connections;
+	rlim_t other = (rlim_t)http_conns_extra_fds() + 256;
+	rlim_t want = (rlim_t)max_connections + other;
+	if (rl.rlim_cur < want) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
 	if (rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		LOG_WARN("cannot raise the descriptor limit to %lu", (unsigned long)want);
+		return max_connections;
+	unsigned fit = rl.rlim_cur > other + 16 ? (unsigned)(rl.rlim_cur - other) : 16u;
+	LOG_WARN("the descriptor limit (%lu) fits %u connections: max_connections lowered from %u",
+		 (unsigned long)rl.rlim_cur, fit, max_connections);
+	return fit;
 }
 
 static void free_server(struct http_server *s)
@@ -410,7 +422,7 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = o->threads ? o->threads : (unsigned)(cores > 0 ? cores : 1);
-	unsigned max_conn = o->max_connections ? o->max_connections : 4096u;
+	unsigned max_conn = fit_descriptor_limit(o->max_connections ? o->max_connections : 4096u);
 	struct http_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return K_E_INTERNAL;
@@ -453,7 +465,6 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 	 * ever stops taking connections from the backlog.
 	 */
 	unsigned table_fds = max_conn + http_conns_extra_fds();
-	fit_descriptor_limit(table_fds);
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,

@@ -123,8 +123,8 @@ def test_smuggling_conflicting_lengths(server):
 
 @pytest.mark.parametrize("coding", [b"xchunked", b"gzip, chunked", b"identity"])
 def test_unknown_transfer_coding_is_501(server, coding):
-    """An unknown coding cannot be delimited: 501 at once and close
-    (before, "xchunked" was read until the idle timeout)."""
+    """A body in a coding we do not know cannot be delimited: 501 at once,
+    and the connection closed."""
     raw = LIST_KEYS + b"Transfer-Encoding: " + coding + b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
     start = time.monotonic()
     data, how = exchange(server.port, raw)
@@ -152,8 +152,9 @@ def test_oversized_body_refused_from_content_length(server):
 
 @pytest.mark.parametrize("what", ["header", "url"])
 def test_oversized_head_is_answered_not_reset(server, what):
-    """A 100 KB header or URL gets its 431 / 414 and a clean end of stream
-    (before, the unread rest of the head made the close a TCP reset)."""
+    """A 100 KB header or URL gets its 431 / 414 and a clean end of
+    stream: the unread rest of the head is drained, not answered with a
+    TCP reset that could destroy the answer."""
     big = b"a" * 100000
     if what == "header":
         raw = LIST_KEYS + b"X-Big: " + big + b"\r\nContent-Length: 2\r\n\r\n{}"
@@ -236,28 +237,36 @@ def test_request_body_deadline(make_server, tmp_path):
 # The connection limit
 # ---------------------------------------------------------------------------
 
-def test_connection_limit_answers_at_once(make_server, tmp_path):
-    """At max_connections a newcomer is served or refused at once, never
-    left in the backlog: with the limit held by connections that are
-    silent, it pushes the oldest out and is served; with the limit held by
-    connections that have completed requests, it is answered 503."""
+def test_connection_limit_makes_room_for_new_clients(make_server, tmp_path):
+    """At max_connections held by connections that have sent nothing, a
+    newcomer is served at once: it pushes out the oldest of them instead
+    of waiting unaccepted in the backlog."""
     srv = configured(make_server, tmp_path, max_connections=8, per_ip_connections=0)
     silent = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(12)]
     try:
-        time.sleep(0.3)
+        time.sleep(0.5)
         start = time.monotonic()
         data, how = exchange(srv.port, LIST_KEYS + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}",
                              wait=5)
         assert b"MissingAuthenticationTokenException" in data, (how, data)
         assert time.monotonic() - start < 3
-        # The oldest silent connections were the ones closed.
-        closed = [read_to_end(s, 0.2)[1] != "timeout" for s in silent]
-        assert closed[0] and not closed[-1], closed
+        # Unproven connections hold at most three quarters of the limit (6
+        # of 8): 12 silent ones and the newcomer closed 6 or 7 of them, the
+        # oldest first (a worker may register a connection a little out of
+        # the order the client opened them).
+        closed = [read_to_end(s, 0.5)[1] != "timeout" for s in silent]
+        assert 6 <= sum(closed) <= 7, str(closed)
+        assert sum(closed[:6]) >= 5, str(closed)
     finally:
         for s in silent:
             s.close()
-    time.sleep(0.3)
 
+
+def test_connection_limit_answers_503_when_full(make_server, tmp_path):
+    """At max_connections held by connections that have completed
+    requests, a newcomer is answered 503 and closed at once; the working
+    connections are kept."""
+    srv = configured(make_server, tmp_path, max_connections=8, per_ip_connections=0)
     working = []
     try:
         for _ in range(8):
@@ -269,13 +278,18 @@ def test_connection_limit_answers_at_once(make_server, tmp_path):
         data, how = exchange(srv.port, LIST_KEYS + b"Content-Length: 2\r\n\r\n{}", wait=5)
         assert status_lines(data) == [b"HTTP/1.1 503 Service Unavailable"], (how, data)
         assert how == "eof" and time.monotonic() - start < 3
-        # Connections that completed requests are kept, and keep working.
         working[0].sendall(LIST_KEYS + b"Content-Length: 2\r\n\r\n{}")
         assert working[0].recv(65536).startswith(b"HTTP/1.1 400")
     finally:
         for s in working:
             s.close()
-    time.sleep(0.3)
+    # Once they are gone, new clients are served again.
+    for _ in range(50):
+        try:
+            assert "Keys" in client_for(srv.endpoint).list_keys()
+            break
+        except Exception:
+            time.sleep(0.2)
     assert "Keys" in client_for(srv.endpoint).list_keys()
 
 
