@@ -24,10 +24,10 @@
 
 #include "api/api.h"
 #include "core/buf.h"
-#include "http/conns.h"
-#include "http/framing.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "http/conns.h"
+#include "http/framing.h"
 #include "core/banned.h"
 
 struct http_server {
@@ -42,8 +42,8 @@ struct http_server {
  * Only modern TLS: 1.3, and 1.2 with forward secrecy (ECDHE) and AEAD
  * ciphers only (AES-GCM, ChaCha20-Poly1305): no CBC suites (with their
  * SHA-1 MACs and padding oracles), no static RSA key exchange. TLS 1.3's
- * suites are all AEAD. The 1.2 suites left are those of Mozilla's
- * "intermediate" profile.
+ * suites are all AEAD. The 1.2 suites left are the ECDHE suites of
+ * Mozilla's "intermediate" profile.
  */
 #define HTTP_TLS_PRIORITIES                                                              \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
