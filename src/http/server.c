@@ -239,6 +239,7 @@ static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_C
 	LOG_DEBUG("http: refusing a request from its head (%d%s%s)", status, why[0] ? ": " : "",
 		  why);
 	st->answered = true;
+	http_conn_busy(hc); /* answering: no body deadline (and no 408 over the answer) */
 	http_conn_linger(hc);
 	if (status == 413) { /* the API's RequestEntityTooLargeException */
 		st->req.body_too_large = true;
