@@ -108,7 +108,7 @@ int http_framing_check(const struct http_header *h, size_t n, uint64_t max_body,
 		*why = "both Content-Length and Transfer-Encoding";
 		return 400;
 	}
-	if (te_lines > 0 && (chunked != 1 || codings != 1)) {
+	if (te_lines > 0 && (te_lines != 1 || chunked != 1 || codings != 1)) {
 		*why = "chunked must be the one transfer coding, given once";
 		return 400;
 	}

@@ -11,7 +11,8 @@
  *   (several lines, "5, 5", signs, spaces inside)
  *   Transfer-Encoding naming a coding other than        501
  *   "chunked"
- *   chunked given twice, or an empty coding list        400
+ *   chunked given twice, Transfer-Encoding on several   400
+ *   lines, or an empty coding list
  *   Content-Length above the largest body we take       413
  *
  * The caller answers with that status and closes the connection (RFC

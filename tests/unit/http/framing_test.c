@@ -51,6 +51,7 @@ static void test_smuggling(void)
 	VERDICT(400, "Transfer-Encoding", "chunked, chunked");
 	VERDICT(400, "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked");
 	VERDICT(400, "Transfer-Encoding", "");
+	VERDICT(400, "Transfer-Encoding", "chunked", "Transfer-Encoding", "");
 }
 
 static void test_unknown_codings(void)
