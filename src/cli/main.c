@@ -481,6 +481,8 @@ static int serve(int argc, char **argv)
 		.threads = cfg.threads,
 		.max_connections = cfg.max_connections,
 		.idle_timeout_s = cfg.idle_timeout_s,
+		.header_timeout_s = cfg.header_timeout_s,
+		.body_timeout_s = cfg.body_timeout_s,
 		.per_ip_connections = cfg.per_ip_connections,
 		.tls_cert_file = cfg.tls_cert_file,
 		.tls_key_file = cfg.tls_key_file,

@@ -65,6 +65,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_connections = 4096;
 	cfg->idle_timeout_s = 60;
 	cfg->per_ip_connections = 1024;
+	cfg->header_timeout_s = 20;
+	cfg->body_timeout_s = 60;
 }
 
 static int cmp_identity(const void *a, const void *b)
@@ -407,6 +409,12 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 		cfg->audit_digest_seconds = (unsigned)json_integer_value(ads);
 	copy_str(root, "audit_witness_file", cfg->audit_witness_file, sizeof cfg->audit_witness_file);
 	cfg->audit_witness_syslog = json_is_true(json_object_get(root, "audit_witness_syslog"));
+	json_t *ht = json_object_get(root, "header_timeout_s");
+	if (json_is_integer(ht) && json_integer_value(ht) > 0 && json_integer_value(ht) <= 3600)
+		cfg->header_timeout_s = (unsigned)json_integer_value(ht);
+	json_t *bt = json_object_get(root, "body_timeout_s");
+	if (json_is_integer(bt) && json_integer_value(bt) > 0 && json_integer_value(bt) <= 3600)
+		cfg->body_timeout_s = (unsigned)json_integer_value(bt);
 	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
 	if (rc == K_OK)
 		rc = config_regions_load(json_object_get(root, "regions"), msg);

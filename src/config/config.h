@@ -11,6 +11,7 @@
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
  *     "regions": ["my-dc-1"],                     (config/regions.h)
  *     "test_mode_i_understand_this_deletes_data": false,
+ *     "header_timeout_s": 20, "body_timeout_s": 60,
  *     "accounts": [
  *       { "id": "111122223333",
  *         "root_access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
@@ -63,6 +64,8 @@ struct config {
 	unsigned audit_digest_seconds; /* 0: kinko's default (60 s) */
 	char audit_witness_file[600];  /* empty: no witness file */
 	bool audit_witness_syslog;
+	unsigned header_timeout_s;   /* the whole request head, from its start */
+	unsigned body_timeout_s;     /* the whole body, from the end of the head */
 };
 
 #define CONFIG_TEST_MODE_SWITCH "test_mode_i_understand_this_deletes_data"

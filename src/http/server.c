@@ -26,17 +26,28 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "http/conns.h"
+#include "http/framing.h"
 #include "core/banned.h"
 
 struct http_server {
 	struct MHD_Daemon *d;
+	struct http_conns *conns;
 	bool tls;
 	char *cert_pem;          /* NUL-terminated; public */
 	struct ksecret *key_pem; /* NUL-terminated PEM private key */
 };
 
-/* Only modern TLS: 1.3 and 1.2, GnuTLS's default suites for them. */
-#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/*
+ * Only modern TLS: 1.3, and 1.2 with forward secrecy (ECDHE) and AEAD
+ * ciphers only (AES-GCM, ChaCha20-Poly1305): no CBC suites (with their
+ * SHA-1 MACs and padding oracles), no static RSA key exchange. TLS 1.3's
+ * suites are all AEAD. The 1.2 suites left are the ECDHE suites of
+ * Mozilla's "intermediate" profile.
+ */
+#define HTTP_TLS_PRIORITIES                                                              \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 #define HTTP_MAX_PEM (1u << 20)
 
 /* Per-request state, from the first callback to the completion notice. */
@@ -46,6 +57,7 @@ struct conn_state {
 	struct kbuf query;
 	char method[16];
 	size_t header_bytes;
+	bool answered; /* answered from the head alone; the connection closes */
 };
 
 struct header_walk {
@@ -90,7 +102,7 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, struct api_request *r)
+static enum MHD_Result reply(struct MHD_Connection *conn, struct api_request *r, bool close)
 {
 	/*
 	 * The body stays in r->response until on_completed() runs, after the
@@ -105,6 +117,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, struct api_request *r)
 	MHD_add_response_header(resp, "Content-Type",
 				r->content_type ? r->content_type : "application/x-amz-json-1.1");
 	MHD_add_response_header(resp, "x-amzn-RequestId", r->request_id);
+	if (close)
+		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -126,6 +140,114 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t n)
 			  (socklen_t)n);
 }
 
+/* The connection table's state for a connection (its socket context). */
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci != NULL ? http_conn_open(srv->conns, ci->connect_fd) : NULL;
+		return;
+	}
+	http_conn_close(srv->conns, *socket_context);
+	*socket_context = NULL;
+}
+
+/* Called when a request line has arrived, before its headers are parsed. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *srv = cls;
+	http_conn_request_line(srv->conns, conn_of(conn));
+	return NULL;
+}
+
+/* Hands the gathered request to the API and queues its answer. */
+static enum MHD_Result run_api(struct MHD_Connection *conn, struct conn_state *st, const char *url,
+			       bool close)
+{
+	struct api_request *r = &st->req;
+	r->method = kslice_cstr(st->method);
+	r->path = kslice_cstr(url);
+	r->query = kbuf_slice(&st->query);
+	r->body = kbuf_slice(&st->body);
+	client_ip(conn, r->source_ip, sizeof r->source_ip);
+	api_handle(r);
+	return reply(conn, r, close);
+}
+
+/*
+ * A refusal of the framing itself (framing.h): a short plain-text answer,
+ * as for any malformed HTTP, since the request never reaches the API.
+ */
+static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, const char *why)
+{
+	char text[160];
+	int n = snprintf(text, sizeof text, "%s\n", why);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		n > 0 && (size_t)n < sizeof text ? (size_t)n : 0, text, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "text/plain");
+	MHD_add_response_header(resp, "Connection", "close");
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/*
+ * The first call for a request: its head is complete and no byte of its
+ * body has been read. The head is collected and its framing checked
+ * here, so that a request that will be refused is answered now and the
+ * connection closed (413 from Content-Length, 400 or 501 for framing
+ * that could smuggle a second request), instead of after reading a body
+ * that is not wanted or cannot be delimited.
+ */
+static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_Connection *conn,
+				     const char *url, const char *method, void **con_cls)
+{
+	struct http_conn *hc = conn_of(conn);
+	if (http_conn_refused(hc))
+		return MHD_NO;
+	http_conn_head_done(srv->conns, hc);
+	struct conn_state *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return MHD_NO;
+	api_request_init(&st->req);
+	st->req.secure = srv->tls;
+	kbuf_init(&st->body, API_MAX_BODY);
+	kbuf_init(&st->query, 8192);
+	kstr_copy(st->method, sizeof st->method, method);
+	*con_cls = st;
+	struct header_walk w = {st, false};
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &w);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &st->query);
+	const char *why = "";
+	int status = w.overflow ? 413
+				: http_framing_check(st->req.headers, st->req.n_headers,
+						     API_MAX_BODY, &why);
+	if (status == 0)
+		return MHD_YES;
+	LOG_DEBUG("http: refusing a request from its head (%d%s%s)", status, why[0] ? ": " : "",
+		  why);
+	st->answered = true;
+	http_conn_busy(hc); /* answering: no body deadline (and no 408 over the answer) */
+	http_conn_linger(hc);
+	if (status == 413) { /* the API's RequestEntityTooLargeException */
+		st->req.body_too_large = true;
+		return run_api(conn, st, url, true);
+	}
+	return refuse_framing(conn, status, why);
+}
+
 /*
  * The access handler is called first with the headers, then once per
  * chunk of body, then once more with no data: that last call runs the API.
@@ -136,45 +258,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	const struct http_server *srv = cls;
 	struct conn_state *st = *con_cls;
-	if (st == NULL) {
-		st = calloc(1, sizeof *st);
-		if (st == NULL)
-			return MHD_NO;
-		api_request_init(&st->req);
-		st->req.secure = srv->tls;
-		kbuf_init(&st->body, API_MAX_BODY);
-		kbuf_init(&st->query, 8192);
-		kstr_copy(st->method, sizeof st->method, method);
-		*con_cls = st;
-		struct header_walk w = {st, false};
-		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &w);
-		if (w.overflow)
-			st->req.body_too_large = true; /* refused below, after draining */
-		MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &st->query);
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0) {
-		if (!st->req.body_too_large &&
-		    kbuf_append(&st->body, upload_data, *upload_data_size) != K_OK) {
-			st->req.body_too_large = true;
-			kbuf_release(&st->body);
-		}
+	if (st == NULL)
+		return begin_request(srv, conn, url, method, con_cls);
+	if (st->answered) {
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	struct api_request *r = &st->req;
-	r->method = kslice_cstr(st->method);
-	r->path = kslice_cstr(url);
-	r->query = kbuf_slice(&st->query);
-	r->body = kbuf_slice(&st->body);
-	client_ip(conn, r->source_ip, sizeof r->source_ip);
-	api_handle(r);
-	return reply(conn, r);
+	if (*upload_data_size > 0) {
+		bool fits = kbuf_append(&st->body, upload_data, *upload_data_size) == K_OK;
+		*upload_data_size = 0;
+		if (fits)
+			return MHD_YES;
+		/*
+		 * A chunked body past the cap (a Content-Length past it was
+		 * refused from the head). libmicrohttpd takes no answer in the
+		 * middle of a body, and reading the rest to answer after it
+		 * would read without end: the connection is closed now.
+		 */
+		LOG_DEBUG("http: closing a connection whose chunked body passed %u bytes",
+			  API_MAX_BODY);
+		http_conn_linger(conn_of(conn));
+		return MHD_NO;
+	}
+	http_conn_busy(conn_of(conn));
+	return run_api(conn, st, url, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	const struct http_server *srv = cls;
+	http_conn_request_done(srv->conns, conn_of(conn), toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	struct conn_state *st = *con_cls;
 	if (st == NULL)
 		return;
@@ -252,25 +366,38 @@ static k_status load_tls(struct http_server *s, const char *cert_file, const cha
 }
 
 /*
- * The soft descriptor limit must fit every connection we accept, plus the
- * store and the log; Debian's default soft limit (1024) would otherwise
- * cap a 4096-connection server at a quarter of its stated limit.
+ * The soft descriptor limit must fit every connection we keep, the
+ * connection table's lingering and refused sockets, the store and the
+ * log; Debian's default soft limit (1024) would otherwise cap a
+ * 4096-connection server at a quarter of its stated limit. Where the hard
+ * limit does not allow that, max_connections is lowered to what fits: a
+ * server out of descriptors stops accepting altogether. Returns the
+ * number of connections to allow.
  */
-static void fit_descriptor_limit(unsigned max_connections)
+static unsigned fit_descriptor_limit(unsigned max_connections)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	rlim_t want = (rlim_t)max_connections + 256;
+		return max_connections;
+	rlim_t other = (rlim_t)http_conns_extra_fds() + 256;
+	rlim_t want = (rlim_t)max_connections + other;
+	if (rl.rlim_cur < want) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
 	if (rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		LOG_WARN("cannot raise the descriptor limit to %lu", (unsigned long)want);
+		return max_connections;
+	unsigned fit = rl.rlim_cur > other + 16 ? (unsigned)(rl.rlim_cur - other) : 16u;
+	LOG_WARN("the descriptor limit (%lu) fits %u connections: max_connections lowered from %u",
+		 (unsigned long)rl.rlim_cur, fit, max_connections);
+	return fit;
 }
 
 static void free_server(struct http_server *s)
 {
+	http_conns_stop(s->conns);
 	free(s->cert_pem);
 	ksecret_free(s->key_pem);
 	free(s);
@@ -296,7 +423,7 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = o->threads ? o->threads : (unsigned)(cores > 0 ? cores : 1);
-	unsigned max_conn = o->max_connections ? o->max_connections : 4096u;
+	unsigned max_conn = fit_descriptor_limit(o->max_connections ? o->max_connections : 4096u);
 	struct http_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return K_E_INTERNAL;
@@ -320,16 +447,36 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 						      (void *)HTTP_TLS_PRIORITIES};
 		tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	}
-	fit_descriptor_limit(max_conn);
+	struct http_conns_options co = {
+		.max_connections = max_conn,
+		.head_timeout_s = o->header_timeout_s ? o->header_timeout_s : 20u,
+		.body_timeout_s = o->body_timeout_s ? o->body_timeout_s : 60u,
+		.idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 60u,
+		.tls = s->tls,
+	};
+	if (http_conns_start(&co, &s->conns) != K_OK) {
+		free_server(s);
+		return K_E_INTERNAL;
+	}
+	/*
+	 * The connection table (conns.h) enforces max_connections, answering
+	 * or closing at the limit. libmicrohttpd's own limit, which it splits
+	 * evenly between the workers and at which a worker stops accepting,
+	 * is set past anything the table lets through, so that no worker
+	 * ever stops taking connections from the backlog.
+	 */
+	unsigned table_fds = max_conn + http_conns_extra_fds();
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
-		MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s ? o->idle_timeout_s : 60u,
+		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+		table_fds * threads, MHD_OPTION_CONNECTION_TIMEOUT, co.idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-		no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+		on_request_line, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
 	if (s->d == NULL) {
 		LOG_ERROR("cannot listen on %s:%u%s", o->host, o->port,
 			  s->tls ? " (or the TLS certificate and key are unusable)" : "");
@@ -346,7 +493,7 @@ void http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	MHD_stop_daemon(s->d);
+	MHD_stop_daemon(s->d); /* closes every connection first */
 	free_server(s);
 }
 

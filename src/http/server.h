@@ -2,31 +2,43 @@
  * server.h — the HTTP/1.1 front end (libmicrohttpd).
  *
  * An epoll thread pool sized to the cores accepts connections with
- * keep-alive. Each request's headers and body are gathered (bounded:
- * API_MAX_HEADERS headers, API_MAX_BODY bytes; a larger body is drained
- * and refused), then api_handle() runs inline on the worker thread: the
- * crypto path is short, and handing a request to another thread costs
- * more than it saves.
+ * keep-alive. Each request's head is checked first (http/framing.h:
+ * refused from the head, with the connection closed, when its body could
+ * not be delimited unambiguously or is larger than any operation takes);
+ * its headers and body are gathered (bounded: API_MAX_HEADERS headers,
+ * API_MAX_BODY bytes), then api_handle() runs inline on the worker
+ * thread: the crypto path is short, and handing a request to another
+ * thread costs more than it saves.
  *
  * HTTPS: with a certificate and key (PEM files) the listener speaks TLS
- * 1.2 and 1.3 only (GnuTLS priorities "NORMAL:-VERS-ALL:+VERS-TLS1.3:
- * +VERS-TLS1.2"), and every request it carries is marked secure (the
+ * 1.3, and 1.2 with ECDHE and AEAD suites only (HTTP_TLS_PRIORITIES in
+ * server.c), and every request it carries is marked secure (the
  * aws:SecureTransport condition key).
  *
- * Limits against slow and greedy clients (docs/SECURITY.md):
- *   max_connections      all connections at once (default 4096); the soft
- *                        file-descriptor limit is raised to fit
+ * Limits against slow and greedy clients (docs/SECURITY.md), kept by the
+ * connection table beside libmicrohttpd (http/conns.h):
+ *   max_connections      all connections at once (default 4096); at the
+ *                        limit a newcomer pushes out the oldest connection
+ *                        that has not completed a request, or is answered
+ *                        503 and closed; never left in the backlog. The
+ *                        soft file-descriptor limit is raised to fit
  *   per_ip_connections   connections from one address (0: no cap)
+ *   header_timeout_s     the whole request head (default 20)
+ *   body_timeout_s       the whole body (default 60)
  *   idle_timeout_s       a connection that sends nothing for this long is
- *                        closed (default 60), in any phase of a request
+ *                        closed (default 60), and a keep-alive connection
+ *                        must start its next request within it
  *   headers              HTTP_MAX_HEADER_BYTES of names and values and
- *                        API_MAX_HEADERS headers; the whole request head
- *                        must fit in the per-connection memory
- *                        (HTTP_CONNECTION_MEMORY), else 431/413
- *   body                 API_MAX_BODY bytes (drained, then refused)
- * Connections are served by an epoll event loop: a held connection costs
- * a descriptor and its memory, never a thread, so many slow clients do
- * not stop the others.
+ *                        API_MAX_HEADERS headers (else 413); the whole
+ *                        request head must fit in the per-connection
+ *                        memory (HTTP_CONNECTION_MEMORY), else 431 / 414
+ *   body                 API_MAX_BODY bytes: a larger Content-Length is
+ *                        answered 413 from the head; a chunked body that
+ *                        grows past it is cut off
+ * A connection the server closes with input unread lingers, draining it,
+ * so the client reads the answer instead of a reset. Connections are
+ * served by an epoll event loop: a held connection costs a descriptor and
+ * its memory, never a thread.
  */
 #ifndef KINKO_HTTP_SERVER_H
 #define KINKO_HTTP_SERVER_H
@@ -44,6 +56,8 @@ struct http_options {
 	unsigned threads;          /* 0: one per core */
 	unsigned max_connections;  /* 0: 4096 */
 	unsigned idle_timeout_s;   /* 0: 60 */
+	unsigned header_timeout_s; /* 0: 20; the whole request head */
+	unsigned body_timeout_s;   /* 0: 60; the whole body */
 	unsigned per_ip_connections; /* 0: no cap */
 	const char *tls_cert_file; /* NULL or "": plain HTTP */
 	const char *tls_key_file;
