@@ -198,11 +198,14 @@ def _config(**extra):
 
 
 def _production_files(tmp_path, cfg):
+    """A production configuration: the root key outside the data folder."""
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
-    rk = data / "root.key"
-    rk.write_bytes(os.urandom(32))
-    rk.chmod(0o600)
+    rk = tmp_path / "root.key"
+    if not rk.exists():
+        rk.write_bytes(os.urandom(32))
+        rk.chmod(0o600)
+    cfg = dict(cfg, root_key_file=str(rk))
     return write_json(str(tmp_path / "kinko.json"), cfg)
 
 
