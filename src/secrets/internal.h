@@ -25,7 +25,10 @@ struct sm_secret {
 	char ns[64];
 };
 
+/* The store secrets_init was given (borrowed; set once, before serving). */
 struct storage *sm_store(void);
+/* K_E_VALIDATION for NULL. */
+K_MUST_CHECK k_status sm_set_store(struct storage *st);
 /* Serializes writers to secrets (held by each mutating handler). */
 void sm_lock(void);
 void sm_unlock(void);

@@ -229,7 +229,8 @@ struct collect {
 	bool include_deleted;
 };
 
-static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct collect *st = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);

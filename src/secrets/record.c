@@ -21,9 +21,18 @@
 
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static struct storage *store;
+
 struct storage *sm_store(void)
 {
-	return kms_storage();
+	return store;
+}
+
+k_status sm_set_store(struct storage *st)
+{
+	ENSURE(st != NULL, K_E_VALIDATION);
+	store = st;
+	return K_OK;
 }
 
 void sm_lock(void)
@@ -942,7 +951,8 @@ struct purge_state {
 	size_t n, cap;
 };
 
-static k_status purge_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status purge_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct purge_state *p = arg;
 	if (p->n == p->cap) {
