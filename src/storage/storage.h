@@ -8,6 +8,8 @@
  * Each record carries a version (1 on creation, +1 on each put) for
  * optimistic concurrency. A backend (SQLite now, PostgreSQL later) only
  * stores bytes; all KMS logic lives above it. Documents are opaque here.
+ * storage_open(URL) picks the backend; every committed write is announced
+ * on the store's change feed (below) so that caches can drop their copies.
  *
  * Durability: apply() returns K_OK only once the change is durable (fsync'd),
  * so an acknowledged write survives kill -9 and power loss.
