@@ -109,12 +109,12 @@ static void wait_for_stop(const sigset_t *set)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kinko serve [--dev] [--listen HOST:PORT] [--data DIR] [--config FILE]\n"
+		"usage: kinko serve [--dev] [--listen HOST:PORT] [--data DIR] [--store URL] [--config FILE]\n"
 		"                   [--root-key FILE] [--threads N] [--test-mode] [--log-level LEVEL]\n"
 		"                   [--tls-cert FILE --tls-key FILE | --tls-self-signed]\n"
 		"                   [--rotation-function ARN=PATH]... [--log-file FILE]\n"
 		"                   [--allow-root-key-in-data]\n"
-		"       kinko check --data DIR [--root-key FILE]\n"
+		"       kinko check --data DIR [--store URL] [--root-key FILE]\n"
 		"                   [--audit-dir DIR | --no-audit] [--audit-sync fsync|write]\n"
 		"                   [--audit-max-file-bytes N] [--audit-rotate-seconds N]\n"
 		"                   [--audit-digest-seconds N] [--audit-witness FILE] [--audit-witness-syslog]\n"
@@ -130,6 +130,9 @@ static void usage(FILE *f)
 		"  --test-mode   enables the test clock and reset endpoints (never in production);\n"
 		"                only with --dev, or the configuration's\n"
 		"                \"" CONFIG_TEST_MODE_SWITCH "\": true\n"
+		"  --store URL   where keys and secrets are stored: sqlite:PATH (a folder holding\n"
+		"                kinko.db, or a file ending in .db; a bare path means the same);\n"
+		"                default: the SQLite store in the data folder\n"
 		"  --audit-dir   the audit log folder (default DATA/audit); --no-audit turns it off\n"
 		"  --audit-sync  write: a call waits until its event is in the audit ring, which\n"
 		"                a kill does not lose (default; drained into the log every 10 ms,\n"
@@ -177,7 +180,7 @@ static int serve(int argc, char **argv)
 	struct config cfg;
 	config_defaults(&cfg);
 	const char *config_path = NULL, *listen = NULL, *data = NULL, *root_key = NULL;
-	const char *tls_cert = NULL, *tls_key = NULL, *log_file = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL, *log_file = NULL, *store_url = NULL;
 	bool tls_self_signed = false, allow_root_key_in_data = false;
 	sigset_t server_signals;
 	block_server_signals(&server_signals);
@@ -210,6 +213,9 @@ static int serve(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--config") == 0 && next) {
 			config_path = next;
+			i++;
+		} else if (strcmp(a, "--store") == 0 && next) {
+			store_url = next;
 			i++;
 		} else if (strcmp(a, "--root-key") == 0 && next) {
 			root_key = next;
@@ -324,6 +330,10 @@ static int serve(int argc, char **argv)
 	}
 	if (data != NULL)
 		snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data);
+	if (store_url != NULL)
+		snprintf(cfg.store_url, sizeof cfg.store_url, "%s", store_url);
+	if (cfg.store_url[0] == 0)
+		snprintf(cfg.store_url, sizeof cfg.store_url, "sqlite:%s", cfg.data_dir);
 	if (root_key != NULL)
 		snprintf(cfg.root_key_file, sizeof cfg.root_key_file, "%s", root_key);
 	if (cfg.root_key_file[0] == 0)
@@ -397,12 +407,16 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
+	/* The store is handed to each service that needs it (kms/store.h). */
 	struct storage *st = NULL;
-	if (storage_sqlite_open(cfg.data_dir, &st) != K_OK) {
-		fprintf(stderr, "kinko: cannot open the store in %s\n", cfg.data_dir);
+	if (storage_open(cfg.store_url, &st, &msg) != K_OK) {
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
-	kms_init(st);
+	if (kms_init(st) != K_OK) {
+		fprintf(stderr, "kinko: cannot attach the KMS caches to the store\n");
+		return 1;
+	}
 	if (startup_root_key_matches(st, cfg.root_key_file, cfg.data_dir, true, &msg) != K_OK) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		return 1;
@@ -417,7 +431,7 @@ static int serve(int argc, char **argv)
 	if (cfg.test_mode)
 		testmode_register(st);
 	/* Secrets Manager on the same endpoint, with its scheduled work. */
-	if (secrets_init() != K_OK) {
+	if (secrets_init(st) != K_OK) {
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
 		return 1;
 	}
@@ -432,7 +446,7 @@ static int serve(int argc, char **argv)
 	 * where they are off unless --quotas aws or a --quota is given.
 	 */
 	cloudtrail_register();
-	metrics_register_store_gauges();
+	metrics_register_store_gauges(st);
 	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
 	if (quotas_mode != NULL)
 		quota_enable(strcmp(quotas_mode, "aws") == 0);
@@ -565,10 +579,10 @@ struct check_walk {
 	unsigned bad;
 };
 
-static k_status check_key(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status check_key(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct check_walk *w = arg;
-	const char *ns = storage_list_ns();
 	json_error_t err;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, &err);
 	struct kms_key *k = NULL;
@@ -592,10 +606,12 @@ static k_status check_key(void *arg, const char *id, struct kslice doc, int64_t 
  */
 static int check_store(int argc, char **argv)
 {
-	const char *data = NULL, *root_key = NULL;
+	const char *data = NULL, *root_key = NULL, *store_url = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
 			data = argv[++i];
+		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+			store_url = argv[++i];
 		else if (strcmp(argv[i], "--root-key") == 0 && i + 1 < argc)
 			root_key = argv[++i];
 		else {
@@ -607,18 +623,25 @@ static int check_store(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	char db[1024], rk[1024];
+	char db[1024], rk[1024], url[1100];
 	snprintf(db, sizeof db, "%s/kinko.db", data);
 	snprintf(rk, sizeof rk, "%s", root_key ? root_key : "");
 	if (root_key == NULL)
 		snprintf(rk, sizeof rk, "%s/root.key", data);
-	if (access(db, F_OK) != 0) {
+	/* The data folder's own store must exist: checking must not create one. */
+	if (store_url == NULL && access(db, F_OK) != 0) {
 		fprintf(stderr, "kinko check: no store in %s\n", data);
 		return 1;
 	}
+	snprintf(url, sizeof url, "%s", store_url ? store_url : "");
+	if (store_url == NULL)
+		snprintf(url, sizeof url, "sqlite:%s", data);
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
 	struct storage *st = NULL;
-	if (storage_sqlite_open(data, &st) != K_OK) {
-		fprintf(stderr, "kinko check: cannot open the store in %s\n", data);
+	if (storage_open(url, &st, &msg) != K_OK) {
+		fprintf(stderr, "kinko check: %s\n", kbuf_cstr(&msg));
+		kbuf_release(&msg);
 		return 1;
 	}
 	int ret = 0;
@@ -627,14 +650,15 @@ static int check_store(int argc, char **argv)
 		fprintf(stderr, "kinko check: integrity check failed: %s\n", k_status_name(rc));
 		ret = 1;
 	}
-	struct kbuf msg;
-	kbuf_init(&msg, 1024);
 	struct check_walk w = {0, 0};
 	bool unwrap = ret == 0 && access(rk, R_OK) == 0 && keystore_open_file(rk, false, &msg) == K_OK;
 	const char *kcv_note = "";
 	/* A root key that is not the store's is named as such, not as broken keys. */
-	if (unwrap) {
-		kms_init(st);
+	if (unwrap && kms_init(st) != K_OK) {
+		fprintf(stderr, "kinko check: cannot attach the KMS caches to the store\n");
+		ret = 1;
+	}
+	if (unwrap && ret == 0) {
 		k_status kcv = startup_root_key_matches(st, rk, data, false, &msg);
 		kcv_note = "; the root key matches the store's key check value";
 		if (kcv == K_E_NOT_FOUND) {

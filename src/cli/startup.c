@@ -176,11 +176,11 @@ struct probe {
 };
 
 /* Stops at the first key whose material unwraps: the root key is the store's. */
-static k_status probe_key(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status probe_key(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)id;
 	struct probe *p = arg;
-	const char *ns = storage_list_ns();
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	struct kms_key *k = NULL;
 	k_status rc = j != NULL ? kms_key_from_doc(ns ? ns : "", j, version, &k) : K_E_INTERNAL;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "storage/storage.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "policy/policy.h"
 #include "core/banned.h"
 
@@ -341,7 +342,8 @@ struct alias_scan {
 	json_t *names;
 };
 
-static k_status alias_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status alias_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct alias_scan *a = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -362,11 +364,11 @@ static json_t *resource_aliases(const struct kms_key *k, const struct identity *
 	bool needed = policy_uses_key(k->policy, "kms:ResourceAliases");
 	for (size_t i = 0; !needed && i < identity_policy_count(id); i++)
 		needed = policy_uses_key(identity_policy(id, i), "kms:ResourceAliases");
-	if (!needed || kms_storage() == NULL)
+	if (!needed || kms_store() == NULL)
 		return NULL;
 	struct alias_scan a = {.key_id = k->id, .names = json_array()};
 	if (a.names != NULL &&
-	    storage_list(kms_storage(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a) != K_OK) {
+	    storage_list(kms_store(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a) != K_OK) {
 		json_decref(a.names);
 		return NULL;
 	}
@@ -618,13 +620,13 @@ static void simulate_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
-		"                             (--key KEY_ARN [--data DIR] | --key-policy FILE)\n"
+		"                             (--key KEY_ARN [--data DIR | --store URL] | --key-policy FILE)\n"
 		"                             [--context KEY=VALUE]... [--value CONDITION_KEY=VALUE]...\n"
 		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup error.\n");
 }
 
-/* Reads the stored document of a key named by its ARN. */
-static json_t *load_key_doc(const char *data_dir, const char *arn)
+/* Reads the stored document of a key named by its ARN from the store at a URL (storage.h). */
+static json_t *load_key_doc(const char *store_url, const char *arn)
 {
 	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
 	char region[64], account[13], id[64];
@@ -639,7 +641,13 @@ static json_t *load_key_doc(const char *data_dir, const char *arn)
 	snprintf(account, sizeof account, "%.12s", colon + 1);
 	snprintf(id, sizeof id, "%s", colon + 18);
 	struct storage *st = NULL;
-	if (storage_sqlite_open(data_dir, &st) != K_OK)
+	struct kbuf why;
+	kbuf_init(&why, 512);
+	k_status rc = storage_open(store_url, &st, &why);
+	if (rc != K_OK)
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
+	kbuf_release(&why);
+	if (rc != K_OK)
 		return NULL;
 	char ns[96];
 	snprintf(ns, sizeof ns, "%s:%s", account, region);
@@ -674,7 +682,8 @@ static bool add_pair(json_t *obj, const char *kv)
 int authz_simulate_command(int argc, char **argv)
 {
 	const char *config_path = NULL, *data = "kinko-data", *principal = NULL, *action = NULL;
-	const char *key = NULL, *policy_file = NULL;
+	const char *key = NULL, *policy_file = NULL, *store_url = NULL;
+	char url[1100];
 	json_t *ctx = json_object(), *vals = json_object(), *doc = NULL, *res = NULL;
 	int status = 2;
 	struct config cfg;
@@ -696,6 +705,8 @@ int authz_simulate_command(int argc, char **argv)
 			config_path = next;
 		else if (strcmp(a, "--data") == 0)
 			data = next;
+		else if (strcmp(a, "--store") == 0)
+			store_url = next;
 		else if (strcmp(a, "--principal") == 0)
 			principal = next;
 		else if (strcmp(a, "--action") == 0)
@@ -722,13 +733,20 @@ int authz_simulate_command(int argc, char **argv)
 			fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
 			goto out;
 		}
+		/* A --data given here wins over the configuration's store. */
+		if (store_url == NULL && cfg.store_url[0] != 0 && strcmp(data, "kinko-data") == 0)
+			store_url = cfg.store_url;
 		if (cfg.data_dir[0] != 0 && strcmp(data, "kinko-data") == 0)
 			data = cfg.data_dir;
 	}
+	/* The server's own rule: --store, else the configuration's "store", else the data folder. */
+	snprintf(url, sizeof url, "%s", store_url ? store_url : "");
+	if (store_url == NULL)
+		snprintf(url, sizeof url, "sqlite:%s", data);
 	if (key != NULL) {
-		doc = load_key_doc(data, key);
+		doc = load_key_doc(url, key);
 		if (doc == NULL) {
-			fprintf(stderr, "kinko: key %s not found in the store in %s\n", key, data);
+			fprintf(stderr, "kinko: key %s not found in the store %s\n", key, url);
 			goto out;
 		}
 	} else {

@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "keystore/keystore.h"
 #include "kms/authz.h"
+#include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
 #include "core/banned.h"
@@ -22,6 +23,16 @@ static struct storage *store;
  * The cache: a hash table split into shards, each with its own rwlock, so
  * that lookups on different keys never contend and lookups on the same key
  * only share a read lock. No global lock on the crypto path.
+ *
+ * The store's change feed (storage.h) drops a key's entry whenever its
+ * record is written, by this process or (with a shared backend) by another
+ * node, and bumps the shard's generation. A snapshot built from a read is
+ * installed only if the generation did not move since before the read, so
+ * a copy read just before a write cannot outlive the write's invalidation.
+ * A writer of this process may install the snapshot it wrote (keeping the
+ * unwrapped material, which saves an unwrap): only if every bump since
+ * before its write came from its own write (counted on its thread, where
+ * SQLite emits), so a foreign write in between wins.
  */
 #define CACHE_SHARDS 64
 #define CACHE_BUCKETS 64 /* per shard */
@@ -33,10 +44,17 @@ struct cache_entry {
 
 struct cache_shard {
 	pthread_rwlock_t lock;
+	uint64_t gen;          /* +1 on every invalidation, under the write lock */
 	struct cache_entry *b[CACHE_BUCKETS];
 };
 
 static struct cache_shard cache[CACHE_SHARDS];
+
+/* This thread's write in progress (kms_key_update_ops): the bumps it caused. */
+static _Thread_local struct {
+	struct cache_shard *shard; /* NULL: no write in progress */
+	uint64_t bumps;
+} own_write;
 
 static uint64_t hash_key(const char *ns, const char *id)
 {
@@ -49,14 +67,31 @@ static uint64_t hash_key(const char *ns, const char *id)
 	return h;
 }
 
-void kms_init(struct storage *st)
+static struct cache_shard *shard_of(const char *ns, const char *id, size_t *bucket)
 {
-	store = st;
+	uint64_t h = hash_key(ns, id);
+	*bucket = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	return &cache[h % CACHE_SHARDS];
+}
+
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_init(void)
+{
 	for (size_t i = 0; i < CACHE_SHARDS; i++)
 		pthread_rwlock_init(&cache[i].lock, NULL);
 }
 
-struct storage *kms_storage(void)
+k_status kms_init(struct storage *st)
+{
+	ENSURE(st != NULL, K_E_VALIDATION);
+	pthread_once(&cache_once, cache_init);
+	store = st;
+	GUARD(storage_subscribe(st, kms_cache_on_change, NULL));
+	return storage_subscribe(st, kms_alias_cache_on_change, NULL);
+}
+
+struct storage *kms_store(void)
 {
 	return store;
 }
@@ -257,16 +292,21 @@ static struct kms_key *cache_find_locked(struct cache_shard *sh, size_t b, const
 
 /*
  * Puts a snapshot into the cache, replacing an older one unless the cached
- * one is newer (another thread may have raced us). Returns the snapshot
- * that is in the cache afterwards, referenced for the caller.
+ * one is newer (another thread may have raced us), provided the shard's
+ * generation is still `gen` (else the snapshot may predate an
+ * invalidation: it is handed back uncached). Returns the snapshot that is
+ * in the cache afterwards (or k), referenced for the caller.
  */
-static struct kms_key *cache_put(struct kms_key *k)
+static struct kms_key *cache_put(struct kms_key *k, uint64_t gen)
 {
-	uint64_t h = hash_key(k->ns, k->id);
-	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
-	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	size_t b;
+	struct cache_shard *sh = shard_of(k->ns, k->id, &b);
 	struct kms_key *result = k;
 	pthread_rwlock_wrlock(&sh->lock);
+	if (sh->gen != gen) {
+		pthread_rwlock_unlock(&sh->lock);
+		return k;
+	}
 	struct cache_entry *e = sh->b[b];
 	while (e != NULL && !(strcmp(e->key->id, k->id) == 0 && strcmp(e->key->ns, k->ns) == 0))
 		e = e->next;
@@ -292,12 +332,22 @@ static struct kms_key *cache_put(struct kms_key *k)
 	return result;
 }
 
+static uint64_t shard_gen(struct cache_shard *sh)
+{
+	pthread_rwlock_rdlock(&sh->lock);
+	uint64_t gen = sh->gen;
+	pthread_rwlock_unlock(&sh->lock);
+	return gen;
+}
+
 void kms_cache_forget(const char *ns, const char *id)
 {
-	uint64_t h = hash_key(ns, id);
-	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
-	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	size_t b;
+	struct cache_shard *sh = shard_of(ns, id, &b);
 	pthread_rwlock_wrlock(&sh->lock);
+	sh->gen++;
+	if (own_write.shard == sh)
+		own_write.bumps++;
 	struct cache_entry **pp = &sh->b[b];
 	while (*pp != NULL) {
 		struct cache_entry *e = *pp;
@@ -312,22 +362,43 @@ void kms_cache_forget(const char *ns, const char *id)
 	pthread_rwlock_unlock(&sh->lock);
 }
 
-void kms_cache_clear(void)
+/* Drops every entry whose ns starts with prefix ("" drops all). */
+static void cache_drop_prefix(const char *prefix)
 {
+	size_t pl = strlen(prefix);
+	pthread_once(&cache_once, cache_init);
 	for (size_t s = 0; s < CACHE_SHARDS; s++) {
 		pthread_rwlock_wrlock(&cache[s].lock);
+		cache[s].gen++;
 		for (size_t b = 0; b < CACHE_BUCKETS; b++) {
-			struct cache_entry *e = cache[s].b[b];
-			while (e != NULL) {
-				struct cache_entry *next = e->next;
+			struct cache_entry **pp = &cache[s].b[b];
+			while (*pp != NULL) {
+				struct cache_entry *e = *pp;
+				if (strncmp(e->key->ns, prefix, pl) != 0) {
+					pp = &e->next;
+					continue;
+				}
+				*pp = e->next;
 				kms_key_unref(e->key);
 				free(e);
-				e = next;
 			}
-			cache[s].b[b] = NULL;
 		}
 		pthread_rwlock_unlock(&cache[s].lock);
 	}
+}
+
+void kms_cache_clear(void)
+{
+	cache_drop_prefix("");
+}
+
+void kms_cache_on_change(void *arg, const struct storage_event *ev)
+{
+	(void)arg;
+	if (ev->what == STORAGE_EV_PURGE)
+		cache_drop_prefix(ev->ns);
+	else if (strcmp(ev->kind, "key") == 0)
+		kms_cache_forget(ev->ns, ev->id);
 }
 
 void kms_shutdown(void)
@@ -337,13 +408,13 @@ void kms_shutdown(void)
 
 k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 {
-	uint64_t h = hash_key(ns, id);
-	struct cache_shard *sh = &cache[h % CACHE_SHARDS];
-	size_t b = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
+	size_t b;
+	struct cache_shard *sh = shard_of(ns, id, &b);
 	pthread_rwlock_rdlock(&sh->lock);
 	struct kms_key *k = cache_find_locked(sh, b, ns, id);
 	if (k != NULL)
 		atomic_fetch_add(&k->refs, 1);
+	uint64_t gen = sh->gen;
 	pthread_rwlock_unlock(&sh->lock);
 	if (k != NULL) {
 		*out = k;
@@ -365,7 +436,7 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 	rc = kms_key_from_doc(ns, j, version, &k);
 	json_decref(j);
 	GUARD(rc);
-	*out = cache_put(k);
+	*out = cache_put(k, gen);
 	return K_OK;
 }
 
@@ -398,7 +469,13 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_materi
 	}};
 	for (size_t i = 0; i < n_extra; i++)
 		ops[1 + i] = extra[i];
+	size_t b;
+	own_write.shard = shard_of(k->ns, k->id, &b);
+	own_write.bumps = 0;
+	uint64_t gen = shard_gen(own_write.shard);
 	k_status rc = storage_apply(store, ops, 1 + n_extra);
+	gen += own_write.bumps;
+	own_write.shard = NULL;
 	kjson_free(text);
 	if (rc != K_OK) {
 		if (rc == K_E_CONFLICT)
@@ -419,7 +496,7 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_materi
 		kms_cache_forget(k->ns, k->id);
 		return rc;
 	}
-	struct kms_key *cached = cache_put(nk);
+	struct kms_key *cached = cache_put(nk, gen);
 	if (out != NULL)
 		*out = cached;
 	else
@@ -574,10 +651,10 @@ struct any_account {
 	char ns[64];
 };
 
-static k_status any_account_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status any_account_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct any_account *a = arg;
-	const char *ns = storage_list_ns();
 	size_t nl = ns ? strlen(ns) : 0, rl = strlen(a->region);
 	if (nl == 12 + 1 + rl && ns[12] == ':' && strcmp(ns + 13, a->region) == 0) {
 		snprintf(a->ns, sizeof a->ns, "%s", ns);

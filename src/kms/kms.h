@@ -9,7 +9,10 @@
  * unwrapped into ksecret memory, so a crypto request touches no storage.
  * A change is a new document written with a version precondition, then a
  * new snapshot swapped into the cache; readers holding the old snapshot
- * finish with it undisturbed.
+ * finish with it undisturbed. The key and alias caches also listen to the
+ * store's change feed (storage.h): a write to a key or alias record, made
+ * anywhere, drops the cached entry, and the next use reads the store.
+ * A key's policy and grants live in its document, so they ride with it.
  */
 #ifndef KINKO_KMS_KMS_H
 #define KINKO_KMS_KMS_H
@@ -64,12 +67,15 @@ struct kms_key {
 	struct policy *policy;
 };
 
-/* Sets the store the KMS service uses and registers its operation table. */
-void kms_init(struct storage *st);
+/*
+ * Gives the KMS service its store (kept for the life of the process; the
+ * kms/ files reach it through kms/store.h) and subscribes the key and
+ * alias caches to its change feed. Call once per store, before serving.
+ */
+K_MUST_CHECK k_status kms_init(struct storage *st);
 void kms_shutdown(void);
 /* Registers the KMS operation table with the dispatcher. */
 void kms_register(void);
-struct storage *kms_storage(void);
 
 void kms_key_unref(struct kms_key *k);
 const char *kms_state_name(enum kms_key_state s);
@@ -96,8 +102,11 @@ K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct k
 				     struct kms_key **out);
 /* Drops a key from the cache (after deletion, or on an external change). */
 void kms_cache_forget(const char *ns, const char *id);
-/* Empties the cache (test-mode reset). */
+/* Empties the cache. */
 void kms_cache_clear(void);
+/* The change-feed subscribers of the key and the alias cache (storage_change_cb). */
+void kms_cache_on_change(void *arg, const struct storage_event *ev);
+void kms_alias_cache_on_change(void *arg, const struct storage_event *ev);
 
 /* Builds a snapshot from a stored document (unwraps its material). */
 K_MUST_CHECK k_status kms_key_from_doc(const char *ns, json_t *doc, int64_t version,
@@ -165,16 +174,14 @@ K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, stru
 					 struct kms_key **out);
 /*
  * The alias cache: alias name -> target key id per namespace, sharded,
- * filled from storage on a miss and kept current by Create/Update/
- * DeleteAlias, so resolving an alias on a crypto request reads no
- * storage once warm. K_E_NOT_FOUND if the alias does not exist.
+ * filled from storage on a miss and emptied of an alias by the change
+ * feed when its record is written, so resolving an alias on a crypto
+ * request reads no storage once warm. K_E_NOT_FOUND if the alias does
+ * not exist.
  */
 K_MUST_CHECK k_status kms_alias_lookup(const char *ns, const char *name, char target[37]);
 /* "The alias/aws/ prefix is reserved for AWS managed keys": no caller may create, change or delete such a name. */
 bool kms_alias_reserved(const char *name);
-/* Sets (target non-NULL) or removes (NULL) a cached alias after a write. */
-void kms_alias_cache_set(const char *ns, const char *name, const char *target);
-void kms_alias_cache_clear(void);
 /*
  * The alias index of a key (ops_aliases.c): storage kind of the record
  * (id = key id) listing the names of the key's aliases, written with

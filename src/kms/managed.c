@@ -18,6 +18,7 @@
 
 #include "crypto/crypto.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "kms/scheduler.h"
 #include "kms/specs.h"
 #include "core/json.h"
@@ -164,7 +165,7 @@ k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key 
 				 .doc = kslice_cstr(alias_text), .expect = STORAGE_ABSENT},
 			};
 			scheduler_due_put_op(&ops[2], due);
-			rc = storage_apply(kms_storage(), ops, 3);
+			rc = storage_apply(kms_store(), ops, 3);
 		}
 		kjson_free(key_text);
 		kjson_free(alias_text);

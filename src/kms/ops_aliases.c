@@ -14,16 +14,20 @@
 
 #include "core/json.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "core/banned.h"
 
 /*
  * The alias cache. Encrypt with an alias is a hot path, so resolution must
  * not read storage or take a global lock: the table is split into shards,
  * each with its own rwlock, like the key cache. A miss reads storage and
- * fills the entry. Writers (Create/Update/DeleteAlias, deletion of a key,
- * reset) update the entry after their storage write and bump the shard's
- * generation; a filler that read storage before a concurrent write sees
- * the generation moved and does not install its (possibly stale) answer.
+ * fills the entry. Every write to an alias record (Create/Update/
+ * DeleteAlias, deletion of a key, reset; here or on another node) reaches
+ * the cache through the store's change feed, which drops the entry and
+ * bumps the shard's generation; a filler that read storage before the
+ * write sees the generation moved and does not install its (possibly
+ * stale) answer. Writers do not refill the entry themselves: alias
+ * changes are rare, and the next resolution reads the record once.
  */
 #define ALIAS_SHARDS 32
 #define ALIAS_BUCKETS 64
@@ -107,33 +111,47 @@ static void put_locked(struct alias_shard *sh, size_t b, const char *ns, const c
 	snprintf((*pp)->target, sizeof (*pp)->target, "%s", target);
 }
 
-void kms_alias_cache_set(const char *ns, const char *name, const char *target)
+static void alias_forget(const char *ns, const char *name)
 {
 	size_t b;
 	struct alias_shard *sh = shard_of(ns, name, &b);
 	pthread_rwlock_wrlock(&sh->lock);
 	sh->gen++;
-	put_locked(sh, b, ns, name, target);
+	put_locked(sh, b, ns, name, NULL);
 	pthread_rwlock_unlock(&sh->lock);
 }
 
-void kms_alias_cache_clear(void)
+/* Drops every entry whose ns starts with prefix. */
+static void alias_drop_prefix(const char *prefix)
 {
+	size_t pl = strlen(prefix);
 	pthread_once(&acache_once, acache_init);
 	for (size_t s = 0; s < ALIAS_SHARDS; s++) {
 		pthread_rwlock_wrlock(&acache[s].lock);
 		acache[s].gen++;
 		for (size_t b = 0; b < ALIAS_BUCKETS; b++) {
-			struct alias_entry *e = acache[s].b[b];
-			while (e != NULL) {
-				struct alias_entry *next = e->next;
+			struct alias_entry **pp = &acache[s].b[b];
+			while (*pp != NULL) {
+				struct alias_entry *e = *pp;
+				if (strncmp(e->ns, prefix, pl) != 0) {
+					pp = &e->next;
+					continue;
+				}
+				*pp = e->next;
 				free(e);
-				e = next;
 			}
-			acache[s].b[b] = NULL;
 		}
 		pthread_rwlock_unlock(&acache[s].lock);
 	}
+}
+
+void kms_alias_cache_on_change(void *arg, const struct storage_event *ev)
+{
+	(void)arg;
+	if (ev->what == STORAGE_EV_PURGE)
+		alias_drop_prefix(ev->ns);
+	else if (strcmp(ev->kind, "alias") == 0)
+		alias_forget(ev->ns, ev->id);
 }
 
 /* Reads an alias record; *doc_out (optional) gets the parsed document. */
@@ -141,7 +159,7 @@ static k_status alias_read(const char *ns, const char *name, json_t **doc_out, i
 {
 	struct kbuf doc;
 	kbuf_init(&doc, 64u << 10);
-	k_status rc = storage_get(kms_storage(), "alias", ns, name, &doc, version);
+	k_status rc = storage_get(kms_store(), "alias", ns, name, &doc, version);
 	if (rc != K_OK) {
 		kbuf_release(&doc);
 		return rc;
@@ -279,7 +297,8 @@ struct index_scan {
 	json_t *names;
 };
 
-static k_status index_scan_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status index_scan_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)version;
 	struct index_scan *sc = arg;
@@ -302,7 +321,7 @@ static k_status index_load(const char *ns, const char *key_id, json_t **names, i
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
-	k_status rc = storage_get(kms_storage(), KMS_ALIAS_INDEX_KIND, ns, key_id, &doc, version);
+	k_status rc = storage_get(kms_store(), KMS_ALIAS_INDEX_KIND, ns, key_id, &doc, version);
 	if (rc == K_OK) {
 		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 		kbuf_release(&doc);
@@ -316,7 +335,7 @@ static k_status index_load(const char *ns, const char *key_id, json_t **names, i
 	GUARD(rc == K_E_NOT_FOUND ? K_OK : rc);
 	struct index_scan sc = {.key_id = key_id, .names = json_array()};
 	ENSURE(sc.names != NULL, K_E_INTERNAL);
-	rc = storage_list(kms_storage(), "alias", ns, "alias/", NULL, 0, index_scan_cb, &sc);
+	rc = storage_list(kms_store(), "alias", ns, "alias/", NULL, 0, index_scan_cb, &sc);
 	if (rc != K_OK) {
 		json_decref(sc.names);
 		return rc;
@@ -382,7 +401,7 @@ static k_status index_put_op(const char *ns, const char *key_id, json_t *names, 
 static k_status alias_exists(const char *ns, const char *name)
 {
 	int64_t v = 0;
-	return storage_get(kms_storage(), "alias", ns, name, NULL, &v);
+	return storage_get(kms_store(), "alias", ns, name, NULL, &v);
 }
 
 /*
@@ -431,12 +450,11 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		};
 		GUARD_GOTO(index_put_op(c->ns, k->id, names, iver, &itext, &ops[1]));
 		GUARD_GOTO(dry_run(c, in));
-		rc = storage_apply(kms_storage(), ops, 2);
+		rc = storage_apply(kms_store(), ops, 2);
 		if (rc != K_E_CONFLICT)
 			break;
 	}
 	GUARD_GOTO(rc);
-	kms_alias_cache_set(c->ns, name, k->id);
 	(void)out;
 out:
 	kjson_free(text);
@@ -531,12 +549,11 @@ k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 		ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
 					     .doc = kslice_cstr(text), .expect = version};
 		GUARD_GOTO(dry_run(c, in));
-		rc = storage_apply(kms_storage(), ops, n);
+		rc = storage_apply(kms_store(), ops, n);
 		if (rc != K_E_CONFLICT)
 			break;
 	}
 	GUARD_GOTO(rc);
-	kms_alias_cache_set(c->ns, name, k->id);
 	(void)out;
 out:
 	kjson_free(text);
@@ -597,7 +614,7 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 			GUARD_GOTO(index_put_op(c->ns, cur->id, names, iver, &itext, &ops[n++]));
 		}
 		GUARD_GOTO(dry_run(c, in));
-		rc = storage_apply(kms_storage(), ops, n);
+		rc = storage_apply(kms_store(), ops, n);
 		if (rc == K_E_NOT_FOUND) {
 			rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 			goto out;
@@ -606,7 +623,6 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 			break;
 	}
 	GUARD_GOTO(rc);
-	kms_alias_cache_set(c->ns, name, NULL);
 	(void)out;
 out:
 	json_decref(doc);
@@ -674,7 +690,8 @@ static k_status emit_predefined(struct alias_list *st, const char *bound)
 	return K_OK;
 }
 
-static k_status alias_list_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status alias_list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)version;
 	struct alias_list *st = arg;
@@ -732,7 +749,7 @@ k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out)
 		st.pre++;
 	k_status rc = K_OK;
 	ENSURE_GOTO(st.aliases != NULL, K_E_INTERNAL);
-	rc = storage_list(kms_storage(), "alias", c->ns, NULL, marker, 0, alias_list_cb, &st);
+	rc = storage_list(kms_store(), "alias", c->ns, NULL, marker, 0, alias_list_cb, &st);
 	if (rc == K_OK)
 		rc = emit_predefined(&st, NULL);
 	if (rc == K_E_LIMIT_EXCEEDED && st.more)

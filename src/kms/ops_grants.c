@@ -18,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
 #include "core/banned.h"
@@ -312,7 +313,8 @@ struct retirable {
 	json_t *all;
 };
 
-static k_status retirable_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status retirable_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct retirable *st = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -356,7 +358,7 @@ k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out
 		return api_fail(c, K_E_INVALID_ARN, "Invalid principal: %.256s", principal);
 	struct retirable st = {.principal = principal, .ns = c->ns, .all = json_array()};
 	ENSURE(st.all != NULL, K_E_INTERNAL);
-	k_status rc = storage_list(kms_storage(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
+	k_status rc = storage_list(kms_store(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
 	if (rc == K_OK)
 		finish_page(out, st.all, start, limit);
 	json_decref(st.all);

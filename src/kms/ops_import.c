@@ -27,6 +27,7 @@
 #include "crypto/crypto.h"
 #include "keystore/keystore.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "kms/scheduler.h"
 #include "kms/specs.h"
 #include "core/banned.h"
@@ -435,7 +436,7 @@ static k_status expire_one(void *arg, int64_t when, const char *ns, const char *
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
 	if (rc == K_E_NOT_FOUND)
-		return storage_apply(kms_storage(), &del, 1);
+		return storage_apply(kms_store(), &del, 1);
 	GUARD(rc);
 	json_t *vt = json_object_get(k->doc, "ValidTo");
 	bool due = json_is_integer(vt) && json_integer_value(vt) <= now &&
@@ -445,7 +446,7 @@ static k_status expire_one(void *arg, int64_t when, const char *ns, const char *
 		if (rc == K_OK)
 			LOG_INFO("imported key material of %s expired", k->arn);
 	} else {
-		rc = storage_apply(kms_storage(), &del, 1);
+		rc = storage_apply(kms_store(), &del, 1);
 	}
 	kms_key_unref(k);
 	return rc == K_E_CONFLICT ? K_OK : rc;

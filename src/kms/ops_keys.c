@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "kms/specs.h"
 #include "core/json.h"
 #include "core/uuid.h"
@@ -163,7 +164,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 		.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
 		.doc = kslice_cstr(text), .expect = STORAGE_ABSENT,
 	};
-	GUARD_GOTO(storage_apply(kms_storage(), &op, 1));
+	GUARD_GOTO(storage_apply(kms_store(), &op, 1));
 
 	struct kms_key *k = NULL;
 	GUARD_GOTO(kms_key_get(c->ns, id, &k));
@@ -200,7 +201,8 @@ struct list_state {
 	bool more;
 };
 
-static k_status list_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct list_state *st = arg;
 	if (json_array_size(st->keys) == st->limit) {
@@ -232,7 +234,7 @@ k_status kms_op_list_keys(struct api_ctx *c, json_t *in, json_t *out)
 	struct list_state st = {.keys = json_array(), .limit = (size_t)limit};
 	if (st.keys == NULL)
 		return K_E_INTERNAL;
-	k_status rc = storage_list(kms_storage(), "key", c->ns, NULL, marker, (size_t)limit + 1,
+	k_status rc = storage_list(kms_store(), "key", c->ns, NULL, marker, (size_t)limit + 1,
 				   list_cb, &st);
 	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED) {
 		json_decref(st.keys);

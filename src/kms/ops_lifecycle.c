@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "kms/scheduler.h"
 #include "core/banned.h"
 
@@ -334,7 +335,8 @@ struct key_aliases {
 	int64_t versions[MAX_KEY_ALIASES];
 };
 
-static k_status collect_aliases(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status collect_aliases(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct key_aliases *ka = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -374,12 +376,12 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
 	if (rc == K_E_NOT_FOUND)
-		return storage_apply(kms_storage(), &del_due, 1);
+		return storage_apply(kms_store(), &del_due, 1);
 	GUARD(rc);
 	json_int_t date = json_integer_value(json_object_get(k->doc, "DeletionDate"));
 	if (k->state != KS_PENDING_DELETION || date != when) {
 		kms_key_unref(k);
-		return storage_apply(kms_storage(), &del_due, 1);
+		return storage_apply(kms_store(), &del_due, 1);
 	}
 	if (date > now) {
 		kms_key_unref(k);
@@ -389,7 +391,7 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES, sizeof *ops);
 	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
 	ka->key_id = k->id;
-	GUARD_GOTO(storage_list(kms_storage(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
+	GUARD_GOTO(storage_list(kms_store(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
 	ops[0] = (struct storage_op){.op = STORAGE_DEL, .kind = "key", .ns = ns, .id = id,
 				     .expect = k->version};
 	ops[1] = del_due;
@@ -399,17 +401,15 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	/* The key's alias index (ops_aliases.c), if it has one. */
 	ops[2 + ka->n] = (struct storage_op){.op = STORAGE_DEL, .kind = KMS_ALIAS_INDEX_KIND,
 					     .ns = ns, .id = id, .expect = STORAGE_ANY};
-	rc = storage_apply(kms_storage(), ops, 3 + ka->n);
+	rc = storage_apply(kms_store(), ops, 3 + ka->n);
 	if (rc == K_E_CONFLICT || rc == K_E_NOT_FOUND) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
 		rc = K_OK;
 		goto out;
 	}
+	/* The change feed dropped the key and its aliases from the caches. */
 	GUARD_GOTO(rc);
-	kms_cache_forget(ns, id);
-	for (size_t i = 0; i < ka->n; i++)
-		kms_alias_cache_set(ns, ka->names[i], NULL);
 	scrub_pending = true;
 	LOG_INFO("deleted key %s after its waiting period", k->arn);
 	/* The deletion is durable; its event follows (a failure to write it is
@@ -427,7 +427,7 @@ k_status kms_run_due_deletions(int64_t now)
 	k_status rc = scheduler_due_list(DELETE_TASK, now, delete_due, &now);
 	/* Runs are serialized (scheduler.h), so scrub_pending needs no lock.
 	 * A scrub that could not complete is retried at the next run. */
-	if (scrub_pending && storage_scrub(kms_storage()) == K_OK)
+	if (scrub_pending && storage_scrub(kms_store()) == K_OK)
 		scrub_pending = false;
 	return rc;
 }

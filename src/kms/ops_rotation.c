@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/kms.h"
+#include "kms/store.h"
 #include "kms/scheduler.h"
 #include "kms/specs.h"
 #include "core/banned.h"
@@ -425,14 +426,14 @@ static k_status rotate_due(void *arg, int64_t when, const char *ns, const char *
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
 	if (rc == K_E_NOT_FOUND)
-		return storage_apply(kms_storage(), &del_due, 1);
+		return storage_apply(kms_store(), &del_due, 1);
 	GUARD(rc);
 	bool enabled;
 	int64_t period, next;
 	rotation_schedule(k, &enabled, &period, &next);
 	if (!enabled || next != when) {
 		kms_key_unref(k);
-		return storage_apply(kms_storage(), &del_due, 1);
+		return storage_apply(kms_store(), &del_due, 1);
 	}
 	/* AWS does not rotate a key while it is disabled or pending deletion:
 	 * "If the KMS key is disabled or pending deletion, KMS does not rotate
@@ -466,11 +467,11 @@ struct sweep {
 	char ids[SWEEP_MAX][37];
 };
 
-static k_status sweep_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status sweep_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)version;
 	struct sweep *s = arg;
-	const char *ns = storage_list_ns();
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	const char *manager = json_string_value(json_object_get(j, "KeyManager"));
 	bool want = j != NULL &&
@@ -525,7 +526,7 @@ static k_status sweep(bool *complete)
 {
 	struct sweep *s = calloc(1, sizeof *s);
 	ENSURE(s != NULL, K_E_INTERNAL);
-	k_status rc = storage_list(kms_storage(), "key", NULL, NULL, NULL, 0, sweep_cb, s);
+	k_status rc = storage_list(kms_store(), "key", NULL, NULL, NULL, 0, sweep_cb, s);
 	if (rc == K_E_LIMIT_EXCEEDED)
 		rc = K_OK;
 	for (size_t i = 0; i < s->n && rc == K_OK; i++)

@@ -205,7 +205,8 @@ struct due_batch {
 	char ids[DUE_BATCH][SCHEDULER_DUE_ID_MAX];
 };
 
-static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)doc;
 	(void)version;

@@ -37,8 +37,12 @@ void metrics_rotation(bool ok);
  */
 typedef void (*metrics_source)(struct kbuf *out);
 void metrics_add_source(metrics_source fn);
-/* Registers the gauges computed from the KMS store (keys per state and spec, secrets). */
-void metrics_register_store_gauges(void);
+/*
+ * Registers the gauges computed from the store (keys per state and spec,
+ * secrets); st is kept (borrowed) for the life of the process.
+ */
+struct storage;
+void metrics_register_store_gauges(struct storage *st);
 
 /* The whole exposition text (appended to out). */
 K_MUST_CHECK k_status metrics_render(struct kbuf *out);

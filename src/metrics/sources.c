@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kms/kms.h"
 #include "storage/storage.h"
 #include "core/banned.h"
 
@@ -27,7 +26,8 @@ struct key_walk {
 	size_t n;
 };
 
-static k_status key_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status key_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)id;
 	(void)version;
@@ -54,7 +54,8 @@ static k_status key_cb(void *arg, const char *id, struct kslice doc, int64_t ver
 	return K_OK;
 }
 
-static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)id;
 	(void)doc;
@@ -63,9 +64,12 @@ static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t v
 	return K_OK;
 }
 
+/* The store metrics_register_store_gauges was given. */
+static struct storage *store;
+
 static void keys_source(struct kbuf *b)
 {
-	struct storage *st = kms_storage();
+	struct storage *st = store;
 	if (st == NULL)
 		return;
 	struct key_walk w;
@@ -85,7 +89,8 @@ static void keys_source(struct kbuf *b)
 			  (unsigned long long)secrets);
 }
 
-void metrics_register_store_gauges(void)
+void metrics_register_store_gauges(struct storage *st)
 {
+	store = st;
 	metrics_add_source(keys_source);
 }

@@ -25,9 +25,28 @@ struct sm_secret {
 	char ns[64];
 };
 
+/* The store secrets_init was given (borrowed; set once, before serving). */
 struct storage *sm_store(void);
-/* Serializes writers to secrets (held by each mutating handler). */
+/* K_E_VALIDATION for NULL. */
+K_MUST_CHECK k_status sm_set_store(struct storage *st);
+/*
+ * Write sections: writers of the same secret take turns, writers of
+ * different secrets do not wait for each other.
+ *
+ * sm_lock() opens the calling thread's section for one secret; the secret
+ * is locked by the section's sm_load (sm_lookup loads through it) before
+ * it is read, on a lock striped by the hash of (ns, name), and stays
+ * locked until sm_unlock(). If the section loads another secret (a
+ * lookup that tries two names), the lock moves to it: such a section
+ * protects the last secret it loaded. A section that changes more than
+ * one secret (a primary and its replicas) opens with sm_lock_all()
+ * instead, which waits for every other section to end and keeps new ones
+ * out. Sections do not nest. sm_save's version precondition still backs
+ * the locks up: a writer that bypassed them gets K_E_CONFLICT, never a
+ * lost update.
+ */
 void sm_lock(void);
+void sm_lock_all(void);
 void sm_unlock(void);
 
 /*

@@ -229,7 +229,8 @@ struct collect {
 	bool include_deleted;
 };
 
-static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct collect *st = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -273,8 +274,9 @@ k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_delet
 	return K_OK;
 }
 
-static const char *sort_member;
-static bool sort_desc;
+/* qsort's comparator has no context argument: the sort's order is the thread's own. */
+static _Thread_local const char *sort_member;
+static _Thread_local bool sort_desc;
 
 static int cmp_docs(const void *a, const void *b)
 {
@@ -340,10 +342,7 @@ k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out)
 		      : strcmp(by, "last-changed-date") == 0  ? "LastChangedDate"
 							      : "CreatedDate";
 	sort_desc = order == NULL ? false : strcmp(order, "desc") == 0;
-	/* qsort's comparator has no context argument: the lock keeps it ours. */
-	sm_lock();
 	qsort(list, n, sizeof *list, cmp_docs);
-	sm_unlock();
 	json_t *arr = json_array();
 	size_t end = start + (size_t)max;
 	for (size_t i = start; i < n && i < end; i++) {

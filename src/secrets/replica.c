@@ -225,7 +225,7 @@ out:
 k_status sm_sync_replicas(struct api_ctx *c, const char *name)
 {
 	struct sm_secret p = {0};
-	sm_lock();
+	sm_lock_all();
 	k_status rc = sm_load(c->ns, name, &p);
 	json_t *list = rc == K_OK ? json_object_get(p.doc, "ReplicationStatus") : NULL;
 	if (rc != K_OK || json_array_size(list) == 0 || sm_is_replica(&p)) {
@@ -296,7 +296,7 @@ k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	char name[520];
-	sm_lock();
+	sm_lock_all();
 	GUARD_GOTO(sm_lookup(c, id, &s));
 	GUARD_GOTO(sm_require_live(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
@@ -347,7 +347,7 @@ k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, js
 				"1 validation error detected: Value at 'removeReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
-	sm_lock();
+	sm_lock_all();
 	GUARD_GOTO(sm_lookup(c, id, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *list = json_object_get(s.doc, "ReplicationStatus");
@@ -395,7 +395,7 @@ k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t
 	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	struct sm_secret s = {0}, p = {0};
 	k_status rc = K_OK;
-	sm_lock();
+	sm_lock_all();
 	GUARD_GOTO(sm_lookup(c, id, &s));
 	if (!sm_is_replica(&s)) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,

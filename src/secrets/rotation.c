@@ -358,7 +358,8 @@ struct find_uid {
 	char name[520];
 };
 
-static k_status find_uid_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status find_uid_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct find_uid *f = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);

@@ -24,13 +24,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/result.h"
+#include "storage/storage.h"
 
 /*
- * Registers the operation table and the scheduled work (purges at the end
+ * Gives the service its store (kept for the life of the process), and
+ * registers the operation table and the scheduled work (purges at the end
  * of recovery windows, scheduled rotations) with the scheduler. Call after
- * kms_init (secrets live in the KMS store) and before scheduler_start.
+ * kms_init (secret values are sealed under KMS keys) and before
+ * scheduler_start.
  */
-K_MUST_CHECK k_status secrets_init(void);
+K_MUST_CHECK k_status secrets_init(struct storage *st);
 /*
  * The endpoint rotation functions are told to call back
  * ("http://127.0.0.1:4599"); set once the server listens.

@@ -98,8 +98,9 @@ static const struct api_service sm_service = {
 	.authorize = sm_authorize,
 };
 
-k_status secrets_init(void)
+k_status secrets_init(struct storage *st)
 {
+	GUARD(sm_set_store(st));
 	api_register_service(&sm_service);
 	return secrets_scheduler_init();
 }

@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
+#include "storage/feed.h"
 #include "core/banned.h"
 
 #define DB_FILE_NAME "kinko.db"
@@ -149,6 +151,7 @@ struct sqlite_conn {
 struct sqlite_store {
 	struct storage base;      /* first, so a struct storage * is the store */
 	struct kbuf path;         /* dir/kinko.db */
+	struct storage_feed feed; /* told of every committed write (storage.h) */
 	/* The writer gate: `writing` is true while a thread of this process
 	 * writes; others wait on write_cv (monotonic clock). */
 	pthread_mutex_t write_mu;
@@ -164,9 +167,6 @@ struct sqlite_store {
 	int64_t next_open_ns;     /* monotonic: no open before this */
 	int64_t next_write_ns;    /* monotonic: while faulted, no write before this */
 };
-
-/* The ns of the row a list callback is looking at, for storage_list_ns(). */
-static _Thread_local const char *tls_list_ns;
 
 static const struct storage_vtbl sqlite_vtbl;
 
@@ -744,6 +744,9 @@ static void write_leave(struct sqlite_store *st)
  * timeout although the store is healthy (seen with 32 writing threads).
  * Threads waiting at the gate are woken as it frees, so the wait stays
  * short and fair, and SQLite's busy wait is left to other processes.
+ *
+ * The change feed hears of the write once it committed and the gate and
+ * the connection are given back, so a subscriber holds up no writer.
  */
 static k_status sqlite_apply(struct storage *s, const struct storage_op *ops, size_t n)
 {
@@ -751,6 +754,7 @@ static k_status sqlite_apply(struct storage *s, const struct storage_op *ops, si
 	struct sqlite_conn *c = NULL;
 	bool locked = false;
 	bool in_tx = false;
+	bool committed = false;
 	k_status rc = K_OK;
 
 	ENSURE(ops != NULL || n == 0, K_E_VALIDATION);
@@ -770,6 +774,7 @@ static k_status sqlite_apply(struct storage *s, const struct storage_op *ops, si
 		GUARD_GOTO(apply_one(c, &ops[i]));
 	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
 	in_tx = false;
+	committed = true;
 	/* Only a commit that wrote proves the files take writes. */
 	if (sqlite3_total_changes64(c->db) != changes)
 		pool_write_ok(st, c);
@@ -779,6 +784,8 @@ out:
 	if (locked)
 		write_leave(st);
 	pool_release(st, c);
+	if (committed)
+		storage_feed_emit_ops(&st->feed, ops, n);
 	return rc;
 }
 
@@ -856,13 +863,7 @@ static k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, const struct 
 		size_t len = (size_t)sqlite3_column_bytes(st, 3);
 		ENSURE(p != NULL || len == 0, K_E_INTERNAL);
 		int64_t version = sqlite3_column_int64(st, 2);
-
-		/* Saved and restored, so a listing inside a callback nests. */
-		const char *outer_ns = tls_list_ns;
-		tls_list_ns = ns;
-		k_status rc = q->cb(q->arg, id, kslice_make(p, len), version);
-		tls_list_ns = outer_ns;
-		GUARD(rc);
+		GUARD(q->cb(q->arg, ns, id, kslice_make(p, len), version));
 		count++;
 	}
 	return K_OK;
@@ -974,6 +975,7 @@ static k_status sqlite_purge(struct storage *s, const char *ns_prefix)
 	sqlite3_stmt *stmt = NULL;
 	bool locked = false;
 	bool in_tx = false;
+	bool committed = false;
 	k_status rc = K_OK;
 
 	GUARD(check_name(ns_prefix, false));
@@ -999,6 +1001,7 @@ static k_status sqlite_purge(struct storage *s, const char *ns_prefix)
 	}
 	GUARD_GOTO(conn_run(c, ST_COMMIT, "commit"));
 	in_tx = false;
+	committed = true;
 	if (sqlite3_total_changes64(c->db) != changes)
 		pool_write_ok(st, c);
 out:
@@ -1008,6 +1011,10 @@ out:
 	if (locked)
 		write_leave(st);
 	pool_release(st, c);
+	if (committed) {
+		struct storage_event ev = {.what = STORAGE_EV_PURGE, .ns = ns_prefix};
+		storage_feed_emit(&st->feed, &ev);
+	}
 	return rc;
 }
 
@@ -1178,6 +1185,7 @@ static void store_free(struct sqlite_store *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->write_mu);
 	pthread_cond_destroy(&st->write_cv);
+	storage_feed_release(&st->feed);
 	kbuf_release(&st->path);
 	free(st);
 }
@@ -1200,6 +1208,11 @@ static void sqlite_close(struct storage *s)
 	store_free(store_of(s));
 }
 
+static k_status sqlite_subscribe(struct storage *s, storage_change_cb cb, void *arg)
+{
+	return storage_feed_add(&store_of(s)->feed, cb, arg);
+}
+
 static const struct storage_vtbl sqlite_vtbl = {
 	.get = sqlite_get,
 	.apply = sqlite_apply,
@@ -1208,18 +1221,33 @@ static const struct storage_vtbl sqlite_vtbl = {
 	.close = sqlite_close,
 	.purge = sqlite_purge,
 	.scrub = sqlite_scrub,
+	.subscribe = sqlite_subscribe,
 };
 
 k_status storage_sqlite_open(const char *dir, struct storage **out)
+{
+	return storage_sqlite_open_file(dir, DB_FILE_NAME, out);
+}
+
+/* The database file's name: one path component, not "." or "..". */
+static bool file_name_ok(const char *file)
+{
+	size_t n = strnlen(file, NAME_MAX + 1);
+	return n > 0 && n <= NAME_MAX && strchr(file, '/') == NULL && strcmp(file, ".") != 0 &&
+	       strcmp(file, "..") != 0;
+}
+
+k_status storage_sqlite_open_file(const char *dir, const char *file, struct storage **out)
 {
 	k_status rc = K_OK;
 	struct sqlite_store *st = NULL;
 	struct sqlite_conn *c = NULL;
 
-	ENSURE(dir != NULL && out != NULL, K_E_VALIDATION);
+	ENSURE(dir != NULL && file != NULL && out != NULL, K_E_VALIDATION);
 	*out = NULL;
 	size_t dlen = strnlen(dir, DIR_MAX + 1);
 	ENSURE(dlen > 0 && dlen <= DIR_MAX, K_E_VALIDATION);
+	ENSURE(file_name_ok(file), K_E_VALIDATION);
 	/* Handles move between threads (one at a time), which needs a thread-safe build. */
 	ENSURE(sqlite3_threadsafe() != 0, K_E_INTERNAL);
 
@@ -1240,10 +1268,17 @@ k_status storage_sqlite_open(const char *dir, struct storage **out)
 		free(st);
 		BAIL(K_E_INTERNAL);
 	}
+	if (storage_feed_init(&st->feed) != K_OK) {
+		pthread_cond_destroy(&st->write_cv);
+		pthread_mutex_destroy(&st->write_mu);
+		pthread_mutex_destroy(&st->mu);
+		free(st);
+		BAIL(K_E_INTERNAL);
+	}
 	st->base.vt = &sqlite_vtbl;
 	st->busy_ms = DEFAULT_BUSY_MS;
-	kbuf_init(&st->path, DIR_MAX + sizeof "/" DB_FILE_NAME);
-	GUARD_GOTO(kbuf_appendf(&st->path, "%s/%s", dir, DB_FILE_NAME));
+	kbuf_init(&st->path, DIR_MAX + 1 + NAME_MAX + 1);
+	GUARD_GOTO(kbuf_appendf(&st->path, "%s/%s", dir, file));
 
 	GUARD_GOTO(make_dir(dir));
 	GUARD_GOTO(make_db_file(kbuf_cstr(&st->path)));
@@ -1268,9 +1303,4 @@ k_status storage_sqlite_set_busy_timeout_ms(struct storage *s, int ms)
 	st->busy_ms = ms;
 	pthread_mutex_unlock(&st->mu);
 	return K_OK;
-}
-
-const char *storage_list_ns(void)
-{
-	return tls_list_ns;
 }

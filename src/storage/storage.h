@@ -8,6 +8,8 @@
  * Each record carries a version (1 on creation, +1 on each put) for
  * optimistic concurrency. A backend (SQLite now, PostgreSQL later) only
  * stores bytes; all KMS logic lives above it. Documents are opaque here.
+ * storage_open(URL) picks the backend; every committed write is announced
+ * on the store's change feed (below) so that caches can drop their copies.
  *
  * Durability: apply() returns K_OK only once the change is durable (fsync'd),
  * so an acknowledged write survives kill -9 and power loss.
@@ -53,12 +55,57 @@ struct storage_op {
 
 /*
  * Called once per listed record; return non-K_OK to stop (that code is returned).
- * id and doc point into the backend's row and are valid only until the
- * callback returns: copy what you keep. The callback may call get, apply and
- * list on the same store (they run on another connection, and do not see a
+ * ns is the record's namespace (the point is the every-namespace listing;
+ * in a one-namespace listing it equals the ns asked for). ns, id and doc
+ * point into the backend's row and are valid only until the callback
+ * returns: copy what you keep. The callback may call get, apply and list
+ * on the same store (they run on another connection, and do not see a
  * snapshot shared with the listing).
  */
-typedef k_status (*storage_list_cb)(void *arg, const char *id, struct kslice doc, int64_t version);
+typedef k_status (*storage_list_cb)(void *arg, const char *ns, const char *id, struct kslice doc,
+				    int64_t version);
+
+/*
+ * The change feed. Every committed write is announced to the feed's
+ * subscribers, so that a cache anywhere (this process now; every node of
+ * a cluster once a shared backend exists) can drop what it holds.
+ *
+ * What is emitted: one event per op of a committed apply(), in the ops'
+ * order: STORAGE_PUT or STORAGE_DEL with the op's kind, ns and id (a DEL
+ * of a record that was already missing is announced too: an event says
+ * "drop what you hold", never "this changed"). A committed purge() is one
+ * STORAGE_PURGE event whose ns is the prefix and whose kind and id are
+ * NULL: drop everything whose ns starts with it. Nothing is emitted for a
+ * write that failed or was rolled back, nor for get, list, check or scrub.
+ *
+ * When, and on which thread: after the commit, before apply()/purge()
+ * returns, on the thread that called it, for a write made through this
+ * handle. A backend shared with other processes also delivers their
+ * writes, on a thread of its own, soon after they commit; SQLite does not
+ * (another process's write reaches this one only through its reads).
+ * Events of different writes may arrive in either order.
+ *
+ * What a subscriber must do: be quick and thread-safe, take only its own
+ * locks, and never call back into the store (no get, apply, list... from
+ * the callback: the backend may hold resources of its own while it
+ * emits). The strings are valid only during the call. A subscriber that
+ * keeps a copy of records must drop the named entry whatever its version,
+ * and must not install a copy it read before the event arrived (a
+ * generation count bumped by the callback does it; see kms/keys.c).
+ */
+enum storage_event_kind { STORAGE_EV_PUT = 1, STORAGE_EV_DEL = 2, STORAGE_EV_PURGE = 3 };
+
+struct storage_event {
+	enum storage_event_kind what;
+	const char *kind;      /* NULL for STORAGE_EV_PURGE */
+	const char *ns;        /* the record's ns; the prefix for STORAGE_EV_PURGE */
+	const char *id;        /* NULL for STORAGE_EV_PURGE */
+};
+
+typedef void (*storage_change_cb)(void *arg, const struct storage_event *ev);
+
+/* Subscribers per store handle: one per cache, with room to spare. */
+#define STORAGE_MAX_SUBSCRIBERS 16u
 
 struct storage_vtbl {
 	/*
@@ -84,7 +131,7 @@ struct storage_vtbl {
 	 * id order, at most limit of them (0 = no limit).
 	 * ns NULL lists every namespace (ordered by ns, then id; "after" then
 	 * applies to ids within each ns and should be NULL).
-	 * The callback gets the record's ns through storage_list_ns() if it needs it.
+	 * The callback gets each record's ns as its argument.
 	 */
 	k_status (*list)(struct storage *s, const char *kind, const char *ns, const char *prefix,
 			 const char *after, size_t limit, storage_list_cb cb, void *arg);
@@ -109,11 +156,37 @@ struct storage_vtbl {
 	 * kept it from completing (retry later).
 	 */
 	k_status (*scrub)(struct storage *s);
+	/*
+	 * Adds a subscriber to the change feed (see above): cb(arg, event)
+	 * for every write committed after this returns, until close. Meant to
+	 * be called while services start, before requests run (it is safe at
+	 * any time, but a subscriber added late misses earlier writes).
+	 * K_E_LIMIT_EXCEEDED past STORAGE_MAX_SUBSCRIBERS, K_E_VALIDATION for
+	 * a NULL cb.
+	 */
+	k_status (*subscribe)(struct storage *s, storage_change_cb cb, void *arg);
 };
 
 struct storage {
 	const struct storage_vtbl *vt;
 };
+
+/*
+ * Opens the store a URL names, choosing the backend by its scheme:
+ *   sqlite:PATH        SQLite. PATH ending in ".db" is the database file
+ *                      (its folder is created if missing); any other PATH
+ *                      is a folder holding kinko.db, as the data folder does.
+ *                      "sqlite:///abs/path" is the same as "sqlite:/abs/path".
+ *   PATH               a bare path (no "scheme:" before the first '/'):
+ *                      the same as sqlite:PATH.
+ *   postgresql://...   (and postgres://) recognized, but not built yet:
+ *                      K_E_UNSUPPORTED.
+ * K_E_VALIDATION for an empty URL, an empty path, an unknown scheme or
+ * "sqlite://host/...", with a one-line reason in why (may be NULL);
+ * otherwise what the backend's open returns (why then names the store).
+ * The caller owns *out and frees it with storage_close().
+ */
+K_MUST_CHECK k_status storage_open(const char *url, struct storage **out, struct kbuf *why);
 
 /*
  * Opens (creating if needed) the SQLite store in dir/kinko.db, with WAL
@@ -125,6 +198,9 @@ struct storage {
  * The caller owns *out and frees it with storage_close().
  */
 K_MUST_CHECK k_status storage_sqlite_open(const char *dir, struct storage **out);
+/* The same with the database file's name in dir given (a name, not a path). */
+K_MUST_CHECK k_status storage_sqlite_open_file(const char *dir, const char *file,
+					       struct storage **out);
 
 /*
  * How long a SQLite store waits for a lock held by another writer before
@@ -133,13 +209,6 @@ K_MUST_CHECK k_status storage_sqlite_open(const char *dir, struct storage **out)
  * ms is negative. Meant for tests and tuning.
  */
 K_MUST_CHECK k_status storage_sqlite_set_busy_timeout_ms(struct storage *s, int ms);
-
-/*
- * Within a list callback: the current record's ns (any listing; the point
- * is the ns==NULL one). NULL outside a callback. Valid until the callback
- * returns.
- */
-const char *storage_list_ns(void);
 
 static inline K_MUST_CHECK k_status storage_get(struct storage *s, const char *kind, const char *ns,
 						const char *id, struct kbuf *doc, int64_t *version)
@@ -167,6 +236,11 @@ static inline K_MUST_CHECK k_status storage_purge(struct storage *s, const char 
 static inline K_MUST_CHECK k_status storage_scrub(struct storage *s)
 {
 	return s->vt->scrub != NULL ? s->vt->scrub(s) : K_OK;
+}
+static inline K_MUST_CHECK k_status storage_subscribe(struct storage *s, storage_change_cb cb,
+						      void *arg)
+{
+	return s->vt->subscribe != NULL ? s->vt->subscribe(s, cb, arg) : K_E_UNSUPPORTED;
 }
 static inline void storage_close(struct storage *s)
 {

@@ -59,8 +59,9 @@ static k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
 
 /*
  * Reset empties the caller's account: the store deletes every record
- * whose ns is "ACCOUNT:..." (all kinds, all regions) in one transaction;
- * then the KMS caches and every registered module cache are dropped.
+ * whose ns is "ACCOUNT:..." (all kinds, all regions) in one transaction,
+ * which the store's change feed announces to the caches (storage.h); then
+ * every registered module hook runs.
  * Stale due-index records are skipped by the scheduler when it finds
  * their documents gone.
  */
@@ -71,8 +72,6 @@ static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
 	char prefix[32];
 	snprintf(prefix, sizeof prefix, "%s:", c->principal.account);
 	GUARD(storage_purge(store, prefix));
-	kms_cache_clear();
-	kms_alias_cache_clear();
 	pthread_mutex_lock(&hooks_mu);
 	size_t n = n_hooks;
 	pthread_mutex_unlock(&hooks_mu);

@@ -197,7 +197,8 @@ static void test_failure_logging(void)
 	unlink(path);
 }
 
-static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(void)id;
 	(void)doc;

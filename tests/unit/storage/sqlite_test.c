@@ -79,14 +79,14 @@ struct collect {
 	size_t calls;
 };
 
-static k_status collect_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct collect *c = arg;
 	c->calls++;
 	if (c->out.len > 0)
 		GUARD(kbuf_append_byte(&c->out, ','));
 	if (c->with_ns) {
-		const char *ns = storage_list_ns();
 		GUARD(kbuf_append_str(&c->out, ns != NULL ? ns : "(null)"));
 		GUARD(kbuf_append_byte(&c->out, '/'));
 	}
@@ -337,7 +337,6 @@ static void test_list_all_namespaces(void)
 	char out[512];
 	if (s == NULL)
 		return;
-	CHECK(storage_list_ns() == NULL);
 	CHECK_EQ_INT(put(s, "alias", "222:us-east-1", "alias/b", "{}", STORAGE_ABSENT), K_OK);
 	CHECK_EQ_INT(put(s, "alias", "111:us-east-1", "alias/z", "{}", STORAGE_ABSENT), K_OK);
 	CHECK_EQ_INT(put(s, "alias", "111:eu-west-1", "alias/a", "{}", STORAGE_ABSENT), K_OK);
@@ -353,7 +352,6 @@ static void test_list_all_namespaces(void)
 		       "222:us-east-1/alias/b");
 	CHECK_EQ_INT(list_str(s, "alias", NULL, NULL, NULL, 2, out, sizeof out), K_OK);
 	CHECK_STR(out, "111:eu-west-1/alias/a,111:us-east-1/alias/a");
-	CHECK(storage_list_ns() == NULL);
 	storage_close(s);
 }
 
@@ -364,7 +362,8 @@ struct nested {
 	k_status err;
 };
 
-static k_status nested_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status nested_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	struct nested *n = arg;
 	char out[256];
@@ -374,7 +373,7 @@ static k_status nested_cb(void *arg, const char *id, struct kslice doc, int64_t 
 		rc = put(n->s, "copy", "ns", id, "{}", STORAGE_ANY);
 	if (rc == K_OK)
 		rc = list_str(n->s, "key", "other", NULL, NULL, 0, out, sizeof out);
-	if (rc == K_OK && strcmp(storage_list_ns(), "ns") != 0)
+	if (rc == K_OK && strcmp(ns, "ns") != 0)
 		rc = K_E_INTERNAL;
 	if (rc != K_OK)
 		n->err = rc;
@@ -688,7 +687,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static k_status count_cb(void *arg, const char *id, struct kslice doc, int64_t version)
+static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+			 int64_t version)
 {
 	(*(size_t *)arg)++;
 	return K_OK;

@@ -1,0 +1,130 @@
+/*
+ * open.c — storage_open: from a store URL to a backend (see storage.h).
+ *
+ * The scheme picks the backend; what follows it is the backend's own. A
+ * new backend is one more row in `backends` and one file beside sqlite.c.
+ */
+#include "storage/storage.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/banned.h"
+
+/* Longest URL or path accepted (the data folder's limit, with room for a file). */
+#define URL_MAX 4608u
+
+typedef k_status (*backend_open_fn)(const char *rest, struct storage **out, struct kbuf *why);
+
+/*
+ * The part after "sqlite:". "//" introduces an authority in a URL; SQLite
+ * has none, so "sqlite:///abs" is "/abs" and "sqlite://host/x" is refused.
+ * A path ending in ".db" names the database file; any other, the folder
+ * that holds kinko.db.
+ */
+static k_status open_sqlite(const char *rest, struct storage **out, struct kbuf *why)
+{
+	if (strncmp(rest, "//", 2) == 0) {
+		if (rest[2] != '/') {
+			kbuf_note(why, "a sqlite: store has no host: write sqlite:PATH or sqlite:///ABSOLUTE-PATH");
+			return K_E_VALIDATION;
+		}
+		rest += 2;
+	}
+	size_t n = strlen(rest);
+	if (n == 0) {
+		kbuf_note(why, "the sqlite: store names no path");
+		return K_E_VALIDATION;
+	}
+	k_status rc;
+	const char *slash = strrchr(rest, '/');
+	if (n > 3 && strcmp(rest + n - 3, ".db") == 0 && (slash == NULL || slash[1] != 0)) {
+		char dir[URL_MAX];
+		const char *file = slash != NULL ? slash + 1 : rest;
+		if (slash == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else if (slash == rest)
+			snprintf(dir, sizeof dir, "/");
+		else
+			snprintf(dir, sizeof dir, "%.*s", (int)(slash - rest), rest);
+		rc = storage_sqlite_open_file(dir, file, out);
+	} else {
+		rc = storage_sqlite_open(rest, out);
+	}
+	if (rc != K_OK)
+		kbuf_note(why, "cannot open the SQLite store %s (%s)", rest, k_status_name(rc));
+	return rc;
+}
+
+static k_status open_postgresql(const char *rest, struct storage **out, struct kbuf *why)
+{
+	(void)rest;
+	(void)out;
+	kbuf_note(why, "the PostgreSQL store is not built yet; use a sqlite: store");
+	return K_E_UNSUPPORTED;
+}
+
+static const struct {
+	const char *scheme;   /* with its colon */
+	backend_open_fn open;
+	bool whole_url;       /* the backend gets the whole URL, not what follows the colon */
+} backends[] = {
+	{"sqlite:", open_sqlite, false},
+	{"postgresql:", open_postgresql, true},
+	{"postgres:", open_postgresql, true},
+};
+
+/*
+ * The length of the URL's scheme including its colon, 0 if it has none
+ * (RFC 3986: a letter, then letters, digits, '+', '-' or '.', then ':'
+ * before any '/'). A bare path has none.
+ */
+static size_t scheme_len(const char *url)
+{
+	size_t i = 0;
+	if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+		return 0;
+	for (i = 1; url[i] != 0 && url[i] != ':'; i++) {
+		char ch = url[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
+		if (!ok)
+			return 0;
+	}
+	return url[i] == ':' ? i + 1 : 0;
+}
+
+static k_status open_url(const char *url, struct storage **out, struct kbuf *why)
+{
+	if (url == NULL || url[0] == 0) {
+		kbuf_note(why, "no store named");
+		return K_E_VALIDATION;
+	}
+	if (strnlen(url, URL_MAX) >= URL_MAX) {
+		kbuf_note(why, "the store's URL is longer than %u bytes", URL_MAX - 1);
+		return K_E_VALIDATION;
+	}
+	size_t sl = scheme_len(url);
+	if (sl == 0)
+		return open_sqlite(url, out, why);
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+		if (strlen(backends[i].scheme) == sl && strncasecmp(url, backends[i].scheme, sl) == 0)
+			return backends[i].open(backends[i].whole_url ? url : url + sl, out, why);
+	}
+	kbuf_note(why, "unknown store scheme \"%.*s\" (kinko knows sqlite: and postgresql://)",
+		  (int)(sl - 1), url);
+	return K_E_VALIDATION;
+}
+
+k_status storage_open(const char *url, struct storage **out, struct kbuf *why)
+{
+	ENSURE(out != NULL, K_E_VALIDATION);
+	*out = NULL;
+	struct kbuf scratch;
+	kbuf_init(&scratch, 512);
+	k_status rc = open_url(url, out, why != NULL ? why : &scratch);
+	kbuf_release(&scratch);
+	return rc;
+}
