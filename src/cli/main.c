@@ -407,6 +407,19 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
+	/*
+	 * A SQLite store outside the data folder is locked too: two servers on
+	 * one SQLite store would never see each other's writes in their caches.
+	 */
+	int store_lock = -1;
+	char store_dir[4608];
+	if (storage_local_dir(cfg.store_url, store_dir, sizeof store_dir) == K_OK &&
+	    (mkdir(store_dir, 0700) == 0 || errno == EEXIST) &&
+	    !startup_same_dir(store_dir, cfg.data_dir) &&
+	    startup_lock_dir(store_dir, &store_lock, &msg) != K_OK) {
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
 	/* The store is handed to each service that needs it (kms/store.h). */
 	struct storage *st = NULL;
 	if (storage_open(cfg.store_url, &st, &msg) != K_OK) {
@@ -567,6 +580,7 @@ static int serve(int argc, char **argv)
 	keystore_close();
 	config_release();
 	kbuf_release(&msg);
+	startup_unlock_dir(store_lock);
 	startup_unlock_dir(audit_lock);
 	startup_unlock_dir(data_lock);
 	LOG_INFO("stopped");

@@ -149,6 +149,12 @@ static bool resolve(const char *path, char out[PATH_MAX])
 	return snprintf(out, PATH_MAX, "%s/%s", dirpart, basename(b)) < PATH_MAX;
 }
 
+bool startup_same_dir(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+	return realpath(a, ra) != NULL && realpath(b, rb) != NULL && strcmp(ra, rb) == 0;
+}
+
 k_status startup_root_key_outside(const char *root_key_file, const char *data_dir,
 				  struct kbuf *msg)
 {

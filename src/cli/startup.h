@@ -49,6 +49,9 @@ void startup_unlock_dir(int fd);
  */
 K_MUST_CHECK k_status startup_check_listen(const char *host, unsigned port, struct kbuf *msg);
 
+/* True if both folders exist and are the same folder (symbolic links resolved). */
+bool startup_same_dir(const char *a, const char *b);
+
 /*
  * K_E_VALIDATION if the root key file lies inside the data folder (after
  * resolving symbolic links and relative paths), K_OK otherwise. A backup

@@ -24,35 +24,50 @@ typedef k_status (*backend_open_fn)(const char *rest, struct storage **out, stru
  * A path ending in ".db" names the database file; any other, the folder
  * that holds kinko.db.
  */
-static k_status open_sqlite(const char *rest, struct storage **out, struct kbuf *why)
+static k_status sqlite_path(const char **rest, struct kbuf *why)
 {
-	if (strncmp(rest, "//", 2) == 0) {
-		if (rest[2] != '/') {
+	if (strncmp(*rest, "//", 2) == 0) {
+		if ((*rest)[2] != '/') {
 			kbuf_note(why, "a sqlite: store has no host: write sqlite:PATH or sqlite:///ABSOLUTE-PATH");
 			return K_E_VALIDATION;
 		}
-		rest += 2;
+		*rest += 2;
 	}
-	size_t n = strlen(rest);
-	if (n == 0) {
+	if ((*rest)[0] == 0) {
 		kbuf_note(why, "the sqlite: store names no path");
 		return K_E_VALIDATION;
 	}
-	k_status rc;
-	const char *slash = strrchr(rest, '/');
-	if (n > 3 && strcmp(rest + n - 3, ".db") == 0 && (slash == NULL || slash[1] != 0)) {
-		char dir[URL_MAX];
-		const char *file = slash != NULL ? slash + 1 : rest;
-		if (slash == NULL)
-			snprintf(dir, sizeof dir, ".");
-		else if (slash == rest)
-			snprintf(dir, sizeof dir, "/");
-		else
-			snprintf(dir, sizeof dir, "%.*s", (int)(slash - rest), rest);
-		rc = storage_sqlite_open_file(dir, file, out);
-	} else {
-		rc = storage_sqlite_open(rest, out);
+	return K_OK;
+}
+
+/*
+ * Splits a sqlite: path into its folder (into dir) and its database file
+ * name (NULL: the folder's kinko.db).
+ */
+static const char *sqlite_split(const char *path, char *dir, size_t dn)
+{
+	size_t n = strlen(path);
+	const char *slash = strrchr(path, '/');
+	if (!(n > 3 && strcmp(path + n - 3, ".db") == 0 && (slash == NULL || slash[1] != 0))) {
+		snprintf(dir, dn, "%s", path);
+		return NULL;
 	}
+	if (slash == NULL)
+		snprintf(dir, dn, ".");
+	else if (slash == path)
+		snprintf(dir, dn, "/");
+	else
+		snprintf(dir, dn, "%.*s", (int)(slash - path), path);
+	return slash != NULL ? slash + 1 : path;
+}
+
+static k_status open_sqlite(const char *rest, struct storage **out, struct kbuf *why)
+{
+	GUARD(sqlite_path(&rest, why));
+	char dir[URL_MAX];
+	const char *file = sqlite_split(rest, dir, sizeof dir);
+	k_status rc = file != NULL ? storage_sqlite_open_file(dir, file, out)
+				   : storage_sqlite_open(rest, out);
 	if (rc != K_OK)
 		kbuf_note(why, "cannot open the SQLite store %s (%s)", rest, k_status_name(rc));
 	return rc;
@@ -127,4 +142,27 @@ k_status storage_open(const char *url, struct storage **out, struct kbuf *why)
 	k_status rc = open_url(url, out, why != NULL ? why : &scratch);
 	kbuf_release(&scratch);
 	return rc;
+}
+
+k_status storage_local_dir(const char *url, char *dir, size_t n)
+{
+	ENSURE(url != NULL && dir != NULL && n > 0, K_E_VALIDATION);
+	ENSURE(strnlen(url, URL_MAX) < URL_MAX, K_E_VALIDATION);
+	size_t sl = scheme_len(url);
+	const char *rest = url;
+	if (sl != 0) {
+		ENSURE(sl == strlen("sqlite:") && strncasecmp(url, "sqlite:", sl) == 0,
+		       K_E_UNSUPPORTED);
+		rest = url + sl;
+	}
+	struct kbuf scratch;
+	kbuf_init(&scratch, 512);
+	k_status rc = sqlite_path(&rest, &scratch);
+	kbuf_release(&scratch);
+	GUARD(rc);
+	char tmp[URL_MAX];
+	(void)sqlite_split(rest, tmp, sizeof tmp);
+	ENSURE(strlen(tmp) < n, K_E_VALIDATION);
+	snprintf(dir, n, "%s", tmp);
+	return K_OK;
 }

@@ -189,6 +189,16 @@ struct storage {
 K_MUST_CHECK k_status storage_open(const char *url, struct storage **out, struct kbuf *why);
 
 /*
+ * The local folder a store URL keeps its files in (SQLite: the folder of
+ * its database file), into dir (n bytes), so that the caller can lock it
+ * before opening the store: two servers must never share one SQLite
+ * store, whose change feed reaches only its own process.
+ * K_E_UNSUPPORTED for a store that keeps no local files (postgresql://),
+ * K_E_VALIDATION for a URL storage_open() would refuse or a dir too small.
+ */
+K_MUST_CHECK k_status storage_local_dir(const char *url, char *dir, size_t n);
+
+/*
  * Opens (creating if needed) the SQLite store in dir/kinko.db, with WAL
  * and synchronous=FULL, and runs the schema migrations. *out on success.
  * dir itself is created with mode 0700 if missing (its parent must exist);

@@ -33,6 +33,24 @@ def test_store_url_flag(make_server, tmp_path):
     assert s2.client().describe_key(KeyId=kid)["KeyMetadata"]["KeyId"] == kid
 
 
+def test_two_servers_on_one_store_refused(make_server, tmp_path):
+    """A SQLite store outside the data folder is locked like the folder:
+    a second server with another data folder but the same store would
+    never see the first one's writes in its caches, so it is refused and
+    changes nothing."""
+    db = tmp_path / "shared" / "keys.db"
+    s = make_server(["--dev", "--store", "sqlite:%s" % db])
+    kid = s.client().create_key()["KeyMetadata"]["KeyId"]
+    other = tmp_path / "other-data"
+    p = subprocess.run([KINKO, "serve", "--dev", "--listen", "127.0.0.1:0", "--data",
+                        str(other), "--store", "sqlite:%s" % db],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert "another kinko (pid %d) is using %s" % (s.proc.pid, db.parent) in p.stderr, p.stderr
+    assert not (other / "audit").exists()
+    assert s.client().describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 @pytest.mark.parametrize("url,message", [
     ("postgresql://kinko@127.0.0.1/kinko", "not built yet"),
     ("mysql://db/kinko", "unknown store scheme"),

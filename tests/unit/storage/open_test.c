@@ -127,6 +127,32 @@ static void test_bad_urls(void)
 		     K_E_STORE_UNAVAILABLE);
 }
 
+/* The folder a store keeps its files in, which kinko serve locks. */
+static void test_local_dir(void)
+{
+	char dir[64];
+	CHECK_EQ_INT(storage_local_dir("sqlite:/var/lib/kinko", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, "/var/lib/kinko");
+	CHECK_EQ_INT(storage_local_dir("sqlite:/srv/keys/store.db", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, "/srv/keys");
+	CHECK_EQ_INT(storage_local_dir("sqlite:///abs/x.db", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, "/abs");
+	CHECK_EQ_INT(storage_local_dir("store.db", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, ".");
+	CHECK_EQ_INT(storage_local_dir("./data", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, "./data");
+	CHECK_EQ_INT(storage_local_dir("/x.db", dir, sizeof dir), K_OK);
+	CHECK_STR(dir, "/");
+	CHECK_EQ_INT(storage_local_dir("postgresql://db/kinko", dir, sizeof dir), K_E_UNSUPPORTED);
+	CHECK_EQ_INT(storage_local_dir("mysql://db/kinko", dir, sizeof dir), K_E_UNSUPPORTED);
+	CHECK_EQ_INT(storage_local_dir("sqlite:", dir, sizeof dir), K_E_VALIDATION);
+	CHECK_EQ_INT(storage_local_dir("sqlite://host/x", dir, sizeof dir), K_E_VALIDATION);
+	CHECK_EQ_INT(storage_local_dir("sqlite:/a/very/long/folder/name/that/does/not/fit/in/the/"
+				       "sixty/four/bytes/given",
+				       dir, sizeof dir),
+		     K_E_VALIDATION);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	return remove(path);
@@ -143,6 +169,7 @@ int main(void)
 	RUN(test_sqlite_relative);
 	RUN(test_postgresql_not_built);
 	RUN(test_bad_urls);
+	RUN(test_local_dir);
 	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return tl_summary();
 }
