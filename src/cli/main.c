@@ -172,6 +172,23 @@ static int parse_listen(struct config *cfg, const char *v)
 	return 0;
 }
 
+#define MAX_QUOTA_SPECS 64
+
+/*
+ * Registers every service's operation table (the API surface as data);
+ * a table with an incomplete row is refused and msg names the row.
+ */
+static k_status register_tables(struct storage *st, bool test_mode, struct kbuf *msg)
+{
+	GUARD(kms_register(msg));
+	GUARD(sts_register(msg)); /* authorization: STS on the same endpoint */
+	if (test_mode)
+		GUARD(testmode_register(st, msg));
+	GUARD(secrets_register(msg)); /* Secrets Manager on the same endpoint */
+	GUARD(cloudtrail_register(msg));
+	return K_OK;
+}
+
 static int serve(int argc, char **argv)
 {
 	struct config cfg;
@@ -195,6 +212,8 @@ static int serve(int argc, char **argv)
 	audit_opts.sync = AUDIT_SYNC_WRITE;
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, 512);
+	const char *quota_specs[MAX_QUOTA_SPECS];
+	size_t n_quota_specs = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -280,10 +299,12 @@ static int serve(int argc, char **argv)
 			quotas_mode = next;
 			i++;
 		} else if (strcmp(a, "--quota") == 0 && next) {
-			if (quota_set(next, &qmsg) != K_OK) {
-				fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
+			/* Checked against the operation tables once they are registered. */
+			if (n_quota_specs == MAX_QUOTA_SPECS) {
+				fprintf(stderr, "kinko: too many --quota\n");
 				return 2;
 			}
+			quota_specs[n_quota_specs++] = next;
 			quota_overridden = true;
 			i++;
 		} else if (strcmp(a, "--threads") == 0 && next) {
@@ -407,15 +428,22 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
-	kms_register();
-	sts_register(); /* authorization: STS on the same endpoint */
+	/* Every service's operation table; an incomplete row stops kinko here. */
+	if (register_tables(st, cfg.test_mode, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
+	for (size_t q = 0; q < n_quota_specs; q++) {
+		if (quota_set(quota_specs[q], api_quota_name_known, &qmsg) != K_OK) {
+			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
+			return 2;
+		}
+	}
 	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
 	if (kms_lifecycle_init() != K_OK) {
 		fprintf(stderr, "kinko: cannot register the scheduled key work\n");
 		return 1;
 	}
-	if (cfg.test_mode)
-		testmode_register(st);
 	/* Secrets Manager on the same endpoint, with its scheduled work. */
 	if (secrets_init() != K_OK) {
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
@@ -431,7 +459,6 @@ static int serve(int argc, char **argv)
 	 * default (DATA/audit); quotas follow AWS's defaults except in dev mode,
 	 * where they are off unless --quotas aws or a --quota is given.
 	 */
-	cloudtrail_register();
 	metrics_register_store_gauges();
 	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
 	if (quotas_mode != NULL)

@@ -23,12 +23,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/result.h"
 
+/* Registers the operation table with the dispatcher (refused: msg says why). */
+K_MUST_CHECK k_status secrets_register(struct kbuf *msg);
 /*
- * Registers the operation table and the scheduled work (purges at the end
- * of recovery windows, scheduled rotations) with the scheduler. Call after
- * kms_init (secrets live in the KMS store) and before scheduler_start.
+ * Registers the scheduled work (purges at the end of recovery windows,
+ * scheduled rotations) with the scheduler. Call after kms_init (secrets
+ * live in the KMS store) and before scheduler_start.
  */
 K_MUST_CHECK k_status secrets_init(void);
 /*
