@@ -250,6 +250,12 @@ const struct api_operation *api_find_by_event_source(const char *event_source, c
 /* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
 const char *api_resource_name(enum api_resource r);
 const char *api_state_rule_name(enum api_state_rule s);
+/*
+ * The registered tables as JSON (`kinko ops --json`): a list of services,
+ * each with its rows (name, action, resource, member, state, quotaClass,
+ * quotaRate, mutates, keyUse, maxBody). The caller owns the result.
+ */
+json_t *api_tables_json(void);
 /* Whether a name is an operation or a quota class of a registered service (for --quota). */
 bool api_quota_name_known(const char *name);
 

@@ -166,6 +166,42 @@ const struct api_operation *api_find_by_event_source(const char *event_source, c
 	return NULL;
 }
 
+static json_t *row_json(const struct api_operation *op)
+{
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "name", json_string(op->name));
+	json_object_set_new(o, "action", json_string(op->action));
+	json_object_set_new(o, "resource", json_string(api_resource_name(op->resource)));
+	json_object_set_new(o, "member", op->member ? json_string(op->member) : json_null());
+	json_object_set_new(o, "state", json_string(api_state_rule_name(op->state)));
+	json_object_set_new(o, "quotaClass", json_string(op->quota.cls ? op->quota.cls : op->name));
+	json_object_set_new(o, "quotaRate", op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
+	json_object_set_new(o, "mutates", json_boolean(op->mutates));
+	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
+	json_object_set_new(o, "maxBody",
+			    json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
+	return o;
+}
+
+json_t *api_tables_json(void)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < n_services; i++) {
+		const struct api_service *svc = services[i];
+		json_t *ops = json_array();
+		for (size_t j = 0; ops != NULL && j < svc->n_ops; j++)
+			json_array_append_new(ops, row_json(&svc->ops[j]));
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:s, s:b, s:o*}", "targetPrefix", svc->target_prefix,
+					"signingName", svc->signing_name ? svc->signing_name : "",
+					"eventSource", svc->event_source ? svc->event_source : "",
+					"queryProtocol", svc->query_protocol, "operations", ops));
+	}
+	return list;
+}
+
 bool api_quota_name_known(const char *name)
 {
 	for (size_t i = 0; i < n_services; i++) {

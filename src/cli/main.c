@@ -122,6 +122,7 @@ static void usage(FILE *f)
 		"       kinko audit verify DIR [--public-key FILE] [--witness FILE] [--now TIME]\n"
 		"       kinko usage --audit-dir DIR [--from TIME] [--to TIME] [--prices FILE] [--json]\n"
 		"       kinko usage --print-prices\n"
+		"       kinko ops [--json]   (every operation of every table: its row)\n"
 		"       kinko policy simulate --config FILE --principal ARN --action kms:ACTION --key KEY_ARN\n"
 		"       kinko version\n"
 		"\n"
@@ -187,6 +188,50 @@ static k_status register_tables(struct storage *st, bool test_mode, struct kbuf 
 	GUARD(secrets_register(msg)); /* Secrets Manager on the same endpoint */
 	GUARD(cloudtrail_register(msg));
 	return K_OK;
+}
+
+/*
+ * `kinko ops [--json]`: every operation of every table, as the server
+ * registers them (with the test operations), so tests and people can walk
+ * the API surface without reading the source.
+ */
+static int ops_command(int argc, char **argv)
+{
+	bool as_json = argc >= 1 && strcmp(argv[0], "--json") == 0;
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	if (register_tables(NULL, true, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		kbuf_release(&msg);
+		return 1;
+	}
+	kbuf_release(&msg);
+	json_t *tables = api_tables_json();
+	if (as_json) {
+		char *text = tables ? json_dumps(tables, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+		if (text != NULL)
+			printf("%s\n", text);
+		kjson_free(text);
+	} else {
+		size_t i;
+		json_t *svc;
+		json_array_foreach(tables, i, svc)
+		{
+			size_t j;
+			json_t *op;
+			json_array_foreach(json_object_get(svc, "operations"), j, op)
+			{
+				printf("%-16s %-40s %-14s %-16s %s\n",
+				       json_string_value(json_object_get(svc, "signingName")),
+				       json_string_value(json_object_get(op, "name")),
+				       json_string_value(json_object_get(op, "resource")),
+				       json_string_value(json_object_get(op, "state")),
+				       json_string_value(json_object_get(op, "quotaClass")));
+			}
+		}
+	}
+	json_decref(tables);
+	return 0;
 }
 
 static int serve(int argc, char **argv)
@@ -774,6 +819,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "ops") == 0)
+		return ops_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check") == 0)
