@@ -66,7 +66,7 @@ static json_t *setup_call(const char *op, json_t *in)
 	if (c.op == NULL)
 		die(target);
 	json_t *out = json_object();
-	if (out == NULL || c.op->handler(&c, in, out) != K_OK)
+	if (out == NULL || api_call(&c, in, out) != K_OK)
 		die(op);
 	json_decref(in);
 	fuzz_ctx_release(&c);
@@ -97,8 +97,10 @@ void fuzz_kms_init(void)
 	if (storage_sqlite_open(data_dir, &st) != K_OK)
 		die("store");
 	kms_init(st);
-	kms_register();
-	sts_register();
+	kbuf_init(&msg, 1024);
+	if (kms_register(&msg) != K_OK || sts_register(&msg) != K_OK || secrets_register(&msg) != K_OK)
+		die("operation tables");
+	kbuf_release(&msg);
 	if (secrets_init() != K_OK)
 		die("secrets manager");
 	if (config_install_dev_identity() != K_OK)

@@ -8,8 +8,10 @@
  *   2. SigV4 authentication (auth/sigv4 + config identities);
  *   3. the operation from the service's table (api_operation rows);
  *   4. the JSON body (bounded by the operation's body limit);
- *   5. the handler, which validates its members, resolves and authorizes
- *      its resource, acts, and fills the output object;
+ *   5. from the operation's row: the quota, the authorization of its
+ *      resource (resolved and checked against the row's key-state rule,
+ *      left in c->resource), then the handler, which validates its
+ *      members, acts, and fills the output object;
  *   6. the response: output JSON, or error JSON from the error table.
  * Handlers never write error JSON themselves: they return a k_status,
  * optionally with a message set through api_fail().
@@ -42,11 +44,72 @@ struct principal {
 
 typedef k_status (*api_handler)(struct api_ctx *c, json_t *in, json_t *out);
 
+/*
+ * What an operation acts on, which decides how the pipeline authorizes it
+ * before the handler runs. Zero is "not said", and a row that does not
+ * say is refused at registration (api_check_operation): nothing defaults
+ * to open.
+ */
+enum api_resource {
+	API_RES_UNSET = 0,
+	API_RES_NONE,         /* no resource: the identity policies must allow the action on "*" */
+	API_RES_PUBLIC,       /* no permission needed ("No permissions are required", sts:GetCallerIdentity) */
+	API_RES_KEY,          /* a KMS key named by key id or key ARN (the row's member) */
+	API_RES_KEY_OR_ALIAS, /* a KMS key named by key id, key ARN, alias name or alias ARN */
+	API_RES_OWN_KEY,      /* a KMS key of the caller's own account, by key id or key ARN */
+	API_RES_ALIAS,        /* an alias (the row's member) and the key it points at */
+	API_RES_SECRET,       /* a secret (the row's member), resolved through the service's checked lookup */
+	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
+};
+
+/*
+ * The key-state rule of an operation: AWS's key-state table
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html),
+ * one named column set per kind of operation. kms/ops_lifecycle.c maps
+ * each to what the states Enabled, Disabled, PendingDeletion,
+ * PendingImport and Unavailable give. Zero is "not said" (refused).
+ */
+enum api_state_rule {
+	API_STATE_UNSET = 0,
+	API_STATE_NA,              /* the operation acts on no key */
+	API_STATE_ANY,             /* every state */
+	API_STATE_CRYPTO,          /* Enabled only; Disabled is DisabledException */
+	API_STATE_MANAGE,          /* not pending deletion */
+	API_STATE_ENABLE_DISABLE,  /* not pending deletion or import */
+	API_STATE_IMPORT,          /* not pending deletion, not unavailable */
+	API_STATE_CANCEL_DELETION, /* pending deletion only */
+};
+
+/*
+ * A request-rate quota: the service's class (operations of one class share
+ * a bucket; NULL: the operation is its own class) and its default rate in
+ * requests per second. rate 0 is "not said" (refused); API_QUOTA_NONE says
+ * the operation has no quota.
+ */
+struct api_quota {
+	const char *cls;
+	double rate;
+};
+#define API_QUOTA_NONE (-1.0)
+
+/*
+ * One row of a service's operation table: everything kinko knows about an
+ * operation that is not its handler's own logic. The pipeline (dispatch.c)
+ * reads it to take the quota, bound the body, authorize the resource and
+ * apply the key-state rule before the handler runs; the audit trail reads
+ * mutates and key_use. Write rows with the services' row macros
+ * (kms/service.c ...), which name every field.
+ */
 struct api_operation {
 	const char *name;      /* "Encrypt" */
 	api_handler handler;
 	const char *action;    /* IAM action, "kms:Encrypt" */
-	bool read_only;        /* for the audit trail's readOnly */
+	enum api_resource resource;
+	const char *member;    /* the request member naming the resource ("KeyId"), NULL if none */
+	enum api_state_rule state;
+	struct api_quota quota;
+	bool mutates;          /* changes state: an intent record first, readOnly false in the trail */
+	bool key_use;          /* a success counts as use of the key (GetKeyLastUsage) */
 	size_t max_body;       /* 0: API_DEFAULT_BODY */
 };
 
@@ -57,12 +120,21 @@ struct api_service {
 	const struct api_operation *ops; /* sorted by name */
 	size_t n_ops;
 	/*
-	 * Authorization: called after the body is parsed and before the
-	 * handler (NULL: none). Operations that act on no key are authorized
-	 * here; those that resolve a key are authorized as it resolves
-	 * (kms/authz.h).
+	 * Authorization, called after the body is parsed and before the
+	 * handler, for every row whose resource is not API_RES_PUBLIC: it
+	 * authorizes the row's resource with the row's action, applies the
+	 * row's state rule, and leaves what it resolved in c->resource
+	 * (released by release_resource after the handler). A service
+	 * without it may only have API_RES_PUBLIC and API_RES_CUSTOM rows.
 	 */
 	k_status (*authorize)(struct api_ctx *c, json_t *in);
+	void (*release_resource)(struct api_ctx *c);
+	/*
+	 * The resource kinds this service's authorize step knows (a bit per
+	 * enum api_resource); a row of another kind is refused at
+	 * registration.
+	 */
+	unsigned resources;
 	/*
 	 * Query protocol (STS): true when the service takes a form-encoded
 	 * body with Action= instead of X-Amz-Target and answers in XML.
@@ -70,6 +142,8 @@ struct api_service {
 	bool query_protocol;
 	const char *xml_namespace;  /* query protocol: "https://sts.amazonaws.com/doc/2011-06-15/" */
 };
+
+#define API_RES_BIT(r) (1u << (r))
 
 struct api_request {
 	/* Filled by the HTTP layer. */
@@ -115,6 +189,15 @@ struct api_ctx {
 		const json_t *request_tags;     /* Tags / TagResource's Tags */
 		const char *request_alias;      /* the alias the KeyId named */
 	} authz;
+	/*
+	 * Set by the service's authorize step or its checked resolvers when
+	 * the caller has been authorized for this call. The pipeline refuses
+	 * to run a handler (or to answer its success) without it, so a row or
+	 * handler that forgets a check fails closed.
+	 */
+	bool authorized;
+	/* The row's resource, resolved and checked before the handler (a struct kms_key for KMS). */
+	void *resource;
 };
 
 /* Initializes the request (call before filling it) and releases it after. */
@@ -123,6 +206,14 @@ void api_request_release(struct api_request *r);
 
 /* Runs the whole pipeline; the response is in r->status/response/content_type. */
 void api_handle(struct api_request *r);
+
+/*
+ * Steps 5 of the pipeline for a context whose service, op, principal and
+ * region are set: the row's authorization, the handler, the release of
+ * the resolved resource. For the fuzz harnesses and tests that call one
+ * operation directly; api_handle runs the same steps.
+ */
+K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
 
 /*
  * Records a client-facing message for an error and returns the code, so a
@@ -135,8 +226,38 @@ k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 /* Finds a header by name (case-insensitive); NULL if absent. */
 const struct http_header *api_header(const struct api_request *r, const char *name);
 
-/* Registers a service table (done once at start, before serving). */
-void api_register_service(const struct api_service *svc);
+/*
+ * Registers a service table (done once at start, before serving). Every
+ * row is checked first (api_check_operation); a table with an incomplete
+ * row is refused (K_E_VALIDATION, the row named in msg) and kinko must not
+ * start.
+ */
+K_MUST_CHECK k_status api_register_service(const struct api_service *svc, struct kbuf *msg);
+/*
+ * K_OK when a row says everything the pipeline needs: a name, a handler,
+ * an IAM action, a resource kind the service authorizes, a member for the
+ * kinds that name one, a key-state rule, and a quota. Otherwise
+ * K_E_VALIDATION with "SERVICE.OPERATION: what is missing" in msg.
+ */
+K_MUST_CHECK k_status api_check_operation(const struct api_service *svc,
+					  const struct api_operation *op, struct kbuf *msg);
+/* Forgets every registered service (tests). */
+void api_reset_services(void);
+/* The registered services, in registration order; NULL past the end. */
+const struct api_service *api_service_at(size_t i);
+/* The row of an operation by the service's event source ("kms.amazonaws.com") and name. */
+const struct api_operation *api_find_by_event_source(const char *event_source, const char *name);
+/* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
+const char *api_resource_name(enum api_resource r);
+const char *api_state_rule_name(enum api_state_rule s);
+/*
+ * The registered tables as JSON (`kinko ops --json`): a list of services,
+ * each with its rows (name, action, resource, member, state, quotaClass,
+ * quotaRate, mutates, keyUse, maxBody). The caller owns the result.
+ */
+json_t *api_tables_json(void);
+/* Whether a name is an operation or a quota class of a registered service (for --quota). */
+bool api_quota_name_known(const char *name);
 
 /*
  * Hardening: the registered operation for an X-Amz-Target value

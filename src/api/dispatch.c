@@ -27,6 +27,82 @@
 static const struct api_service *services[MAX_SERVICES];
 static size_t n_services;
 
+static const char *const resource_names[] = {
+	[API_RES_UNSET] = "unset",   [API_RES_NONE] = "none",
+	[API_RES_PUBLIC] = "public", [API_RES_KEY] = "key",
+	[API_RES_KEY_OR_ALIAS] = "key-or-alias", [API_RES_OWN_KEY] = "own-key",
+	[API_RES_ALIAS] = "alias",
+	[API_RES_SECRET] = "secret", [API_RES_CUSTOM] = "custom",
+};
+
+static const char *const state_names[] = {
+	[API_STATE_UNSET] = "unset", [API_STATE_NA] = "none", [API_STATE_ANY] = "any",
+	[API_STATE_CRYPTO] = "crypto", [API_STATE_MANAGE] = "manage",
+	[API_STATE_ENABLE_DISABLE] = "enable-disable", [API_STATE_IMPORT] = "import",
+	[API_STATE_CANCEL_DELETION] = "cancel-deletion",
+};
+
+const char *api_resource_name(enum api_resource r)
+{
+	return (size_t)r < sizeof resource_names / sizeof resource_names[0] ? resource_names[r] : "?";
+}
+
+const char *api_state_rule_name(enum api_state_rule st)
+{
+	return (size_t)st < sizeof state_names / sizeof state_names[0] ? state_names[st] : "?";
+}
+
+static bool names_key(enum api_resource r)
+{
+	return r == API_RES_KEY || r == API_RES_KEY_OR_ALIAS || r == API_RES_OWN_KEY;
+}
+
+/*
+ * The table check: a row must say what the pipeline needs to authorize it
+ * before its handler runs. Kinds that name a resource need the member
+ * that names it; a row on a key needs a key-state rule other than "none",
+ * and a row on no key the rule "none" (or "any"); every row a quota (or
+ * API_QUOTA_NONE). The service must be able to authorize the kind.
+ */
+k_status api_check_operation(const struct api_service *svc, const struct api_operation *op,
+			     struct kbuf *msg)
+{
+	const char *svc_name = svc->signing_name ? svc->signing_name : svc->target_prefix;
+	const char *name = op->name ? op->name : "(unnamed)";
+	const char *why = NULL;
+	unsigned known = svc->resources;
+	if (svc->authorize == NULL)
+		known &= API_RES_BIT(API_RES_PUBLIC) | API_RES_BIT(API_RES_CUSTOM);
+	if (op->name == NULL || op->name[0] == 0)
+		why = "no name";
+	else if (op->handler == NULL)
+		why = "no handler";
+	else if (op->action == NULL || strchr(op->action, ':') == NULL)
+		why = "no IAM action";
+	else if (op->resource == API_RES_UNSET)
+		why = "no resource kind";
+	else if ((size_t)op->resource >= sizeof resource_names / sizeof resource_names[0] ||
+		 (known & API_RES_BIT(op->resource)) == 0)
+		why = "a resource kind the service does not authorize";
+	else if ((names_key(op->resource) || op->resource == API_RES_ALIAS ||
+		  op->resource == API_RES_SECRET) && (op->member == NULL || op->member[0] == 0))
+		why = "no member naming its resource";
+	else if (op->state == API_STATE_UNSET)
+		why = "no key-state rule";
+	else if ((size_t)op->state >= sizeof state_names / sizeof state_names[0])
+		why = "an unknown key-state rule";
+	else if (names_key(op->resource) && op->state == API_STATE_NA)
+		why = "a key resource without a key-state rule";
+	else if (!(op->quota.rate > 0) && op->quota.rate != API_QUOTA_NONE)
+		why = "no quota";
+	else if (op->max_body > API_MAX_BODY)
+		why = "a body limit over API_MAX_BODY";
+	if (why == NULL)
+		return K_OK;
+	kbuf_note(msg, "operation %s.%s has %s", svc_name, name, why);
+	return K_E_VALIDATION;
+}
+
 static int cmp_op(const void *a, const void *b)
 {
 	return strcmp(((const struct api_operation *)a)->name, ((const struct api_operation *)b)->name);
@@ -34,25 +110,109 @@ static int cmp_op(const void *a, const void *b)
 
 /*
  * Tables are written grouped by feature; the dispatcher keeps a sorted
- * copy so it can binary-search by name.
+ * copy so it can binary-search by name. A table with an incomplete row is
+ * refused whole: kinko does not start with it.
  */
-void api_register_service(const struct api_service *svc)
+k_status api_register_service(const struct api_service *svc, struct kbuf *msg)
 {
-	if (n_services >= MAX_SERVICES)
-		return;
+	if (n_services >= MAX_SERVICES) {
+		kbuf_note(msg, "too many services");
+		return K_E_INTERNAL;
+	}
+	for (size_t i = 0; i < svc->n_ops; i++)
+		GUARD(api_check_operation(svc, &svc->ops[i], msg));
 	struct api_service *copy = calloc(1, sizeof *copy);
 	struct api_operation *ops = calloc(svc->n_ops ? svc->n_ops : 1, sizeof *ops);
 	if (copy == NULL || ops == NULL) {
 		free(copy);
 		free(ops);
-		LOG_ERROR("out of memory registering %s", svc->target_prefix);
-		return;
+		kbuf_note(msg, "out of memory registering %s", svc->target_prefix);
+		return K_E_INTERNAL;
 	}
 	*copy = *svc;
 	memcpy(ops, svc->ops, svc->n_ops * sizeof *ops);
 	qsort(ops, svc->n_ops, sizeof *ops, cmp_op);
 	copy->ops = ops;
 	services[n_services++] = copy;
+	return K_OK;
+}
+
+void api_reset_services(void)
+{
+	for (size_t i = 0; i < n_services; i++) {
+		free((void *)services[i]->ops);
+		free((void *)services[i]);
+		services[i] = NULL;
+	}
+	n_services = 0;
+}
+
+const struct api_service *api_service_at(size_t i)
+{
+	return i < n_services ? services[i] : NULL;
+}
+
+const struct api_operation *api_find_by_event_source(const char *event_source, const char *name)
+{
+	for (size_t i = 0; i < n_services; i++) {
+		const struct api_service *svc = services[i];
+		if (svc->event_source == NULL || strcmp(svc->event_source, event_source) != 0)
+			continue;
+		for (size_t j = 0; j < svc->n_ops; j++) {
+			if (strcmp(svc->ops[j].name, name) == 0)
+				return &svc->ops[j];
+		}
+	}
+	return NULL;
+}
+
+static json_t *row_json(const struct api_operation *op)
+{
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "name", json_string(op->name));
+	json_object_set_new(o, "action", json_string(op->action));
+	json_object_set_new(o, "resource", json_string(api_resource_name(op->resource)));
+	json_object_set_new(o, "member", op->member ? json_string(op->member) : json_null());
+	json_object_set_new(o, "state", json_string(api_state_rule_name(op->state)));
+	json_object_set_new(o, "quotaClass", json_string(op->quota.cls ? op->quota.cls : op->name));
+	json_object_set_new(o, "quotaRate", op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
+	json_object_set_new(o, "mutates", json_boolean(op->mutates));
+	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
+	json_object_set_new(o, "maxBody",
+			    json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
+	return o;
+}
+
+json_t *api_tables_json(void)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < n_services; i++) {
+		const struct api_service *svc = services[i];
+		json_t *ops = json_array();
+		for (size_t j = 0; ops != NULL && j < svc->n_ops; j++)
+			json_array_append_new(ops, row_json(&svc->ops[j]));
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:s, s:b, s:o*}", "targetPrefix", svc->target_prefix,
+					"signingName", svc->signing_name ? svc->signing_name : "",
+					"eventSource", svc->event_source ? svc->event_source : "",
+					"queryProtocol", svc->query_protocol, "operations", ops));
+	}
+	return list;
+}
+
+bool api_quota_name_known(const char *name)
+{
+	for (size_t i = 0; i < n_services; i++) {
+		for (size_t j = 0; j < services[i]->n_ops; j++) {
+			const struct api_operation *op = &services[i]->ops[j];
+			if (strcmp(op->name, name) == 0 ||
+			    (op->quota.cls != NULL && strcmp(op->quota.cls, name) == 0))
+				return true;
+		}
+	}
+	return false;
 }
 
 void api_request_init(struct api_request *r)
@@ -440,6 +600,74 @@ static void render_query_error(struct api_request *r, const struct api_ctx *c, k
 		  r->request_id);
 }
 
+/*
+ * Quotas, before any parsing: "If you exceed a request quota, AWS KMS
+ * throttles the request, that is, it rejects an otherwise valid request
+ * and returns a ThrottlingException error"
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
+ * The row names its class and rate; buckets are the service's own.
+ */
+static k_status take_quota(struct api_ctx *c)
+{
+	const char *svc = c->service->signing_name ? c->service->signing_name : "this service";
+	ENSURE(quota_take(c->service->target_prefix, c->principal.account, c->region, c->op->name,
+			  c->op->quota.cls, c->op->quota.rate) == K_OK,
+	       api_fail(c, K_E_THROTTLING,
+			"You have exceeded the rate at which you may call %s. Reduce the frequency of your calls.",
+			svc));
+	return K_OK;
+}
+
+/* A row or handler that skipped its check: refused, never answered as a success. */
+static k_status fail_closed(struct api_ctx *c)
+{
+	LOG_ERROR("operation %s ran without authorizing its resource; refused", c->op->name);
+	return api_fail(c, K_E_INTERNAL, "The request was not authorized.");
+}
+
+/*
+ * Authorization from the row, before the handler: the service's authorize
+ * step checks the row's resource with the row's action and applies its
+ * key-state rule (kms/authz.h, secrets/authz.c). Rows on a secret or on
+ * resources the handler names itself are authorized as the handler's
+ * checked resolver finds them; every other row must leave here authorized.
+ */
+static k_status authorize(struct api_ctx *c, json_t *in)
+{
+	const struct api_operation *op = c->op;
+	if (op->resource == API_RES_PUBLIC)
+		c->authorized = true;
+	else if (c->service->authorize != NULL)
+		GUARD(c->service->authorize(c, in));
+	ENSURE(c->authorized || op->resource == API_RES_SECRET || op->resource == API_RES_CUSTOM,
+	       fail_closed(c));
+	return K_OK;
+}
+
+/* The handler; a success that no check authorized is refused (fail closed). */
+static k_status call_handler(struct api_ctx *c, json_t *in, json_t *out)
+{
+	k_status rc = c->op->handler(c, in, out);
+	ENSURE(rc != K_OK || c->authorized, fail_closed(c));
+	return rc;
+}
+
+static void release_resource(struct api_ctx *c)
+{
+	if (c->resource != NULL && c->service != NULL && c->service->release_resource != NULL)
+		c->service->release_resource(c);
+	c->resource = NULL;
+}
+
+k_status api_call(struct api_ctx *c, json_t *in, json_t *out)
+{
+	k_status rc = authorize(c, in);
+	if (rc == K_OK)
+		rc = call_handler(c, in, out);
+	release_resource(c);
+	return rc;
+}
+
 /* Routing for the query protocol: Action= in a form body (no X-Amz-Target). */
 static k_status run_query(struct api_ctx *c, json_t **in)
 {
@@ -458,9 +686,8 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	c->op = find_op(c->service, kslice_cstr(action));
 	ENSURE(c->op != NULL,
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Could not find operation %.64s", action));
-	if (c->service->authorize != NULL)
-		GUARD(c->service->authorize(c, *in));
-	return K_OK;
+	GUARD(take_quota(c));
+	return authorize(c, *in);
 }
 
 /*
@@ -504,7 +731,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	const struct http_header *th = api_header(r, "x-amz-target");
 	if (th == NULL) { /* the query protocol (STS) */
 		GUARD(run_query(c, in));
-		return c->op->handler(c, *in, out);
+		return call_handler(c, *in, out);
 	}
 	struct kslice opname;
 	c->service = find_service(th->value, &opname);
@@ -515,16 +742,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	c->op = find_op(c->service, opname);
 	ENSURE(c->op != NULL, K_E_UNKNOWN_OPERATION);
 
-	/*
-	 * Quotas (issue 8), before any parsing: "If you exceed a request quota,
-	 * AWS KMS throttles the request, that is, it rejects an otherwise valid
-	 * request and returns a ThrottlingException error"
-	 * (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
-	 */
-	ENSURE(quota_take(c->principal.account, c->region, c->op->name) == K_OK,
-	       api_fail(c, K_E_THROTTLING,
-			"You have exceeded the rate at which you may call %s. Reduce the frequency of your calls.",
-			c->service->signing_name ? c->service->signing_name : "this service"));
+	GUARD(take_quota(c));
 
 	const struct http_header *ct = api_header(r, "content-type");
 	ENSURE(ct != NULL && (kslice_has_prefix(ct->value, "application/x-amz-json-1.1") ||
@@ -544,9 +762,8 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 				     json_reject_reason(&jerr), jerr.position));
 	ENSURE(json_is_object(*in),
 	       api_fail(c, K_E_SERIALIZATION, "Start of structure or map found where not expected."));
-	/* Authorization of the operation (kms/authz.h): keyless operations, condition inputs. */
-	if (c->service->authorize != NULL)
-		GUARD(c->service->authorize(c, *in));
+	/* Authorization of the row's resource and its key-state rule (kms/authz.h). */
+	GUARD(authorize(c, *in));
 	/*
 	 * Audit (issue 8): a call that changes state first leaves a durable
 	 * intent record; if even that cannot be written, it fails here, before
@@ -554,7 +771,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 */
 	ENSURE(audit_intent(c) == K_OK,
 	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
-	return c->op->handler(c, *in, out);
+	return call_handler(c, *in, out);
 }
 
 /* The service's slot in the dispatcher's table (for metrics). */
@@ -637,6 +854,7 @@ void api_handle(struct api_request *r)
 			render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}
 	count_request(&c, rc, &t0);
+	release_resource(&c);
 	json_decref(in);
 	json_decref(out);
 	kbuf_release(&c.err_msg);

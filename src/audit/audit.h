@@ -90,13 +90,6 @@ const char *audit_dir(void);
 void audit_drain(void);
 
 /*
- * Whether an operation changes state (everything but the cryptographic
- * operations and Describe/Get/List/Lookup calls). Such calls get an
- * "intent" record before the handler runs, and their readOnly is false.
- */
-bool audit_op_mutates(const char *event_source, const char *op_name);
-
-/*
  * Before the handler of a state-changing call: writes a durable intent
  * record (request id, operation, caller). If it cannot be written the
  * call must fail with K_E_INTERNAL before acting, so nothing changes.

@@ -54,30 +54,6 @@ static void new_event_id(char out[37])
 	kuuid_fast(out);
 }
 
-bool audit_op_mutates(const char *event_source, const char *op)
-{
-	static const char *const crypto[] = {
-		"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign",
-		"Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "GetCallerIdentity",
-		"ValidateResourcePolicy", "GetRandomPassword", "BatchGetSecretValue", NULL,
-	};
-	static const char *const readers[] = {"Describe", "Get", "List", "Lookup", NULL};
-	if (op == NULL)
-		return false;
-	for (size_t i = 0; crypto[i] != NULL; i++) {
-		if (strcmp(op, crypto[i]) == 0)
-			return false;
-	}
-	for (size_t i = 0; readers[i] != NULL; i++) {
-		if (strncmp(op, readers[i], strlen(readers[i])) == 0)
-			return false;
-	}
-	/* The test-mode service's clock and reset calls change state too. */
-	(void)event_source;
-	return true;
-}
-
 static k_status write_event(const char *type, json_t *e)
 {
 	char *s = json_dumps(e, JSON_COMPACT);
@@ -87,27 +63,15 @@ static k_status write_event(const char *type, json_t *e)
 	return rc;
 }
 
-/* The KMS operations whose success GetKeyLastUsage reports. */
-static bool tracked_crypto_op(const char *name)
-{
-	static const char *const ops[] = {
-		"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
-		"GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
-		"ReEncrypt", "Sign", "Verify", "VerifyMac", NULL,
-	};
-	for (size_t i = 0; ops[i] != NULL; i++) {
-		if (strcmp(name, ops[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
 void audit_lastuse_from_event(json_t *e)
 {
 	const char *src = json_string_value(json_object_get(e, "eventSource"));
 	const char *name = json_string_value(json_object_get(e, "eventName"));
-	if (src == NULL || name == NULL || strcmp(src, "kms.amazonaws.com") != 0 ||
-	    json_object_get(e, "errorCode") != NULL || !tracked_crypto_op(name))
+	if (src == NULL || name == NULL || json_object_get(e, "errorCode") != NULL)
+		return;
+	/* The operation's row says whether a success is a use of its key. */
+	const struct api_operation *op = api_find_by_event_source(src, name);
+	if (op == NULL || !op->key_use)
 		return;
 	int64_t t = 0;
 	const char *when = json_string_value(json_object_get(e, "eventTime"));
@@ -127,7 +91,7 @@ k_status audit_intent(struct api_ctx *c)
 	if (!audit_enabled() || c->op == NULL)
 		return K_OK;
 	const char *src = c->service ? c->service->event_source : "kinko";
-	if (!audit_op_mutates(src, c->op->name))
+	if (!c->op->mutates)
 		return K_OK;
 	char when[32];
 	audit_iso8601(c->now, when);
@@ -183,10 +147,8 @@ k_status audit_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc, con
 	k_status wrc = audit_format_call(c, in, out, rc, err_msg, event_id, &res, line);
 	if (wrc == K_OK)
 		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
-	/* GetKeyLastUsage: a successful cryptographic use, once its event is written. */
-	const char *src = c->service ? c->service->event_source : "";
-	if (wrc == K_OK && rc == K_OK && c->op != NULL && strcmp(src, "kms.amazonaws.com") == 0 &&
-	    tracked_crypto_op(c->op->name)) {
+	/* GetKeyLastUsage: a successful use of a key (the row says which), once its event is written. */
+	if (wrc == K_OK && rc == K_OK && c->op != NULL && c->op->key_use) {
 		for (size_t i = 0; i < res.n; i++)
 			audit_lastuse_note(res.item[i].arn, c->op->name, c->now, event_id,
 					   c->req->request_id);

@@ -234,7 +234,8 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	kuuid_fast(event_id);
 	const char *name = c->op != NULL ? c->op->name : "Unknown";
 	const char *src = c->service ? c->service->event_source : "kinko";
-	bool mutates = audit_op_mutates(src, name);
+	/* The row says whether the call changes state; a call of no known operation is not read-only. */
+	bool mutates = c->op == NULL || c->op->mutates;
 
 	KJW_LIT(&w, "{\"eventVersion\":\"1.08\",\"userIdentity\":");
 	user_identity(&w, &c->principal);

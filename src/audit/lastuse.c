@@ -138,7 +138,7 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, false, &k));
+	GUARD(kms_op_key(c, &k));
 	json_t *cd = json_object_get(k->doc, "CreationDate");
 	int64_t created = json_is_integer(cd) ? (int64_t)json_integer_value(cd)
 			  : json_is_real(cd)  ? (int64_t)json_real_value(cd)

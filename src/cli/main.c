@@ -122,6 +122,7 @@ static void usage(FILE *f)
 		"       kinko audit verify DIR [--public-key FILE] [--witness FILE] [--now TIME]\n"
 		"       kinko usage --audit-dir DIR [--from TIME] [--to TIME] [--prices FILE] [--json]\n"
 		"       kinko usage --print-prices\n"
+		"       kinko ops [--json]   (every operation of every table: its row)\n"
 		"       kinko policy simulate --config FILE --principal ARN --action kms:ACTION --key KEY_ARN\n"
 		"       kinko version\n"
 		"\n"
@@ -175,6 +176,67 @@ static int parse_listen(struct config *cfg, const char *v)
 	return 0;
 }
 
+#define MAX_QUOTA_SPECS 64
+
+/*
+ * Registers every service's operation table (the API surface as data);
+ * a table with an incomplete row is refused and msg names the row.
+ */
+static k_status register_tables(struct storage *st, bool test_mode, struct kbuf *msg)
+{
+	GUARD(kms_register(msg));
+	GUARD(sts_register(msg)); /* authorization: STS on the same endpoint */
+	if (test_mode)
+		GUARD(testmode_register(st, msg));
+	GUARD(secrets_register(msg)); /* Secrets Manager on the same endpoint */
+	GUARD(cloudtrail_register(msg));
+	return K_OK;
+}
+
+/*
+ * `kinko ops [--json]`: every operation of every table, as the server
+ * registers them (with the test operations), so tests and people can walk
+ * the API surface without reading the source.
+ */
+static int ops_command(int argc, char **argv)
+{
+	bool as_json = argc >= 1 && strcmp(argv[0], "--json") == 0;
+	struct kbuf msg;
+	kbuf_init(&msg, 1024);
+	if (register_tables(NULL, true, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		kbuf_release(&msg);
+		return 1;
+	}
+	kbuf_release(&msg);
+	json_t *tables = api_tables_json();
+	if (as_json) {
+		char *text = tables ? json_dumps(tables, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+		if (text != NULL)
+			printf("%s\n", text);
+		kjson_free(text);
+	} else {
+		size_t i;
+		json_t *svc;
+		json_array_foreach(tables, i, svc)
+		{
+			size_t j;
+			json_t *op;
+			json_array_foreach(json_object_get(svc, "operations"), j, op)
+			{
+				printf("%-16s %-40s %-14s %-16s %s\n",
+				       json_string_value(json_object_get(svc, "signingName")),
+				       json_string_value(json_object_get(op, "name")),
+				       json_string_value(json_object_get(op, "resource")),
+				       json_string_value(json_object_get(op, "state")),
+				       json_string_value(json_object_get(op, "quotaClass")));
+			}
+		}
+	}
+	json_decref(tables);
+	return 0;
+}
+
 static int serve(int argc, char **argv)
 {
 	struct config cfg;
@@ -198,6 +260,8 @@ static int serve(int argc, char **argv)
 	audit_opts.sync = AUDIT_SYNC_WRITE;
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, 512);
+	const char *quota_specs[MAX_QUOTA_SPECS];
+	size_t n_quota_specs = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -286,10 +350,12 @@ static int serve(int argc, char **argv)
 			quotas_mode = next;
 			i++;
 		} else if (strcmp(a, "--quota") == 0 && next) {
-			if (quota_set(next, &qmsg) != K_OK) {
-				fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
+			/* Checked against the operation tables once they are registered. */
+			if (n_quota_specs == MAX_QUOTA_SPECS) {
+				fprintf(stderr, "kinko: too many --quota\n");
 				return 2;
 			}
+			quota_specs[n_quota_specs++] = next;
 			quota_overridden = true;
 			i++;
 		} else if (strcmp(a, "--threads") == 0 && next) {
@@ -434,15 +500,22 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
-	kms_register();
-	sts_register(); /* authorization: STS on the same endpoint */
+	/* Every service's operation table; an incomplete row stops kinko here. */
+	if (register_tables(st, cfg.test_mode, &msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
+		return 1;
+	}
+	for (size_t q = 0; q < n_quota_specs; q++) {
+		if (quota_set(quota_specs[q], api_quota_name_known, &qmsg) != K_OK) {
+			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
+			return 2;
+		}
+	}
 	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
 	if (kms_lifecycle_init() != K_OK) {
 		fprintf(stderr, "kinko: cannot register the scheduled key work\n");
 		return 1;
 	}
-	if (cfg.test_mode)
-		testmode_register(st);
 	/* Secrets Manager on the same endpoint, with its scheduled work. */
 	if (secrets_init(st) != K_OK) {
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
@@ -458,7 +531,6 @@ static int serve(int argc, char **argv)
 	 * default (DATA/audit); quotas follow AWS's defaults except in dev mode,
 	 * where they are off unless --quotas aws or a --quota is given.
 	 */
-	cloudtrail_register();
 	metrics_register_store_gauges(st);
 	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
 	if (quotas_mode != NULL)
@@ -787,6 +859,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "ops") == 0)
+		return ops_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check") == 0)

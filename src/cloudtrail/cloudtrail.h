@@ -14,7 +14,7 @@
 #include "api/api.h"
 
 /* Registers the CloudTrail service table with the dispatcher. */
-void cloudtrail_register(void);
+K_MUST_CHECK k_status cloudtrail_register(struct kbuf *msg);
 
 k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out);
 

@@ -18,14 +18,28 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "kms/authz.h"
 #include "core/json.h"
 #include "core/banned.h"
 
-#define OP(name, fn, ro) {name, fn, "cloudtrail:" name, ro, 0}
-
+/*
+ * The row (api/api.h): LookupEvents acts on no resource; the caller's
+ * identity policies must allow cloudtrail:LookupEvents on "*". "The rate
+ * of lookup requests is limited to two per second, per account, per
+ * Region" (API_LookupEvents).
+ */
 static const struct api_operation ct_ops[] = {
-	OP("LookupEvents", cloudtrail_op_lookup_events, true),
+	{.name = "LookupEvents", .handler = cloudtrail_op_lookup_events,
+	 .action = "cloudtrail:LookupEvents", .resource = API_RES_NONE, .member = NULL,
+	 .state = API_STATE_NA, .quota = {NULL, 2}, .mutates = false, .key_use = false, .max_body = 0},
 };
+
+/* Identity policies on Resource "*", as for any operation on no resource. */
+static k_status ct_authorize(struct api_ctx *c, json_t *in)
+{
+	(void)in;
+	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;
+}
 
 static const struct api_service ct_service = {
 	.target_prefix = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
@@ -33,11 +47,13 @@ static const struct api_service ct_service = {
 	.event_source = "cloudtrail.amazonaws.com",
 	.ops = ct_ops,
 	.n_ops = sizeof ct_ops / sizeof ct_ops[0],
+	.authorize = ct_authorize,
+	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-void cloudtrail_register(void)
+k_status cloudtrail_register(struct kbuf *msg)
 {
-	api_register_service(&ct_service);
+	return api_register_service(&ct_service, msg);
 }
 
 static const char *const attribute_keys[] = {"EventId",      "EventName",    "ReadOnly",

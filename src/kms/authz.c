@@ -329,8 +329,10 @@ static void inputs_from_ctx(struct api_ctx *c, const char *action, struct inputs
 
 static k_status finish(struct api_ctx *c, const struct inputs *in, const struct decision *d)
 {
-	if (d->v == V_ALLOW)
+	if (d->v == V_ALLOW) {
+		c->authorized = true;
 		return K_OK;
+	}
 	char msg[1024];
 	deny_message(in, d, msg, sizeof msg);
 	LOG_DEBUG("access denied: %s", msg);
@@ -463,26 +465,87 @@ k_status authz_check_grant_tokens(struct api_ctx *c, const json_t *tokens)
 	return K_OK;
 }
 
-/* Operations whose resource is not a key: authorized on identity policies. */
-static bool keyless(const char *op)
+/*
+ * Alias operations need the action on the alias too
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html),
+ * and UpdateAlias and DeleteAlias also on the key the alias points at now
+ * (the handler authorizes a new target as it resolves it).
+ */
+static k_status authorize_alias(struct api_ctx *c, json_t *in)
 {
-	static const char *const names[] = {
-		"CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "ListRetirableGrants",
-		"CreateCustomKeyStore", "DescribeCustomKeyStores", "UpdateCustomKeyStore",
-		"DeleteCustomKeyStore", "ConnectCustomKeyStore", "DisconnectCustomKeyStore", NULL};
-	for (size_t i = 0; names[i] != NULL; i++) {
-		if (strcmp(names[i], op) == 0)
-			return true;
+	const char *alias = json_string_value(json_object_get(in, c->op->member));
+	if (alias == NULL || strncmp(alias, "alias/", 6) != 0) {
+		/* The handler reports the validation error; nothing is done. */
+		c->authorized = true;
+		return K_OK;
 	}
-	return false;
+	char arn[512];
+	snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, alias);
+	GUARD(authz_identity(c, c->op->action, arn));
+	/*
+	 * An alias/aws/ name is refused by the handler whatever it points
+	 * at (NotAuthorizedException): the answer must not depend on
+	 * whether the AWS managed key exists yet, whose key policy allows
+	 * no alias change.
+	 */
+	if (kms_alias_reserved(alias))
+		return K_OK;
+	char target[37];
+	struct kms_key *cur = NULL;
+	if (strcmp(c->op->name, "CreateAlias") == 0 || kms_alias_lookup(c->ns, alias, target) != K_OK ||
+	    kms_key_get(c->ns, target, &cur) != K_OK)
+		return K_OK; /* the handler reports a missing alias */
+	k_status rc = authz_key_action(c, cur, c->op->action);
+	kms_key_unref(cur);
+	return rc;
+}
+
+/*
+ * Key policy operations: "Cross-account use: No. You cannot perform this
+ * operation on a KMS key in a different Amazon Web Services account."
+ * A key ARN of another account does not resolve for them.
+ */
+static k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
+{
+	char prefix[96];
+	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:", c->region);
+	size_t pl = strlen(prefix);
+	if (strncmp(key_id, prefix, pl) == 0 && strlen(key_id) > pl + 12 &&
+	    strncmp(key_id + pl, c->principal.account, 12) != 0)
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
+	return kms_resolve_key(c, key_id, false, out);
+}
+
+/*
+ * The row's key: KeyId validated as the service model has it, resolved,
+ * authorized with the row's action (kms_resolve_key), and checked against
+ * the row's key-state rule. Left in c->resource for kms_op_key.
+ */
+static k_status authorize_key(struct api_ctx *c, json_t *in)
+{
+	const struct api_operation *op = c->op;
+	const char *key_id;
+	GUARD(api_string(c, in, op->member, true, 1, 2048, &key_id));
+	struct kms_key *k = NULL;
+	if (op->resource == API_RES_OWN_KEY)
+		GUARD(resolve_own(c, key_id, &k));
+	else
+		GUARD(kms_resolve_key(c, key_id, op->resource == API_RES_KEY_OR_ALIAS, &k));
+	k_status rc = kms_check_state_rule(c, k, op->state);
+	if (rc != K_OK) {
+		kms_key_unref(k);
+		return rc;
+	}
+	c->resource = k;
+	return K_OK;
 }
 
 /*
  * The authorize hook: records the request's condition-key inputs, then
- * authorizes the operations that act on no key. "To create a KMS key, you
- * need kms:CreateKey in an IAM policy" (Resource "*"); alias operations
- * need the action on the alias too
- * (https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html).
+ * authorizes the row's resource. Operations that act on no key need the
+ * action in an identity policy on Resource "*" ("To create a KMS key, you
+ * need kms:CreateKey in an IAM policy"); key operations are authorized on
+ * the key their row names (kms/authz.h, "The rules").
  */
 k_status kms_authorize(struct api_ctx *c, json_t *in)
 {
@@ -498,39 +561,37 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 		c->authz.request_alias = strstr(kid, ":alias/") + 1;
 	if (json_is_array(c->authz.grant_tokens))
 		GUARD(authz_check_grant_tokens(c, c->authz.grant_tokens));
-	const char *op = c->op->name;
-	if (keyless(op))
+	switch (c->op->resource) {
+	case API_RES_NONE:
 		return authz_identity(c, c->op->action, "*");
-	if (strcmp(op, "CreateAlias") == 0 || strcmp(op, "UpdateAlias") == 0 ||
-	    strcmp(op, "DeleteAlias") == 0) {
-		const char *alias = json_string_value(json_object_get(in, "AliasName"));
-		if (alias == NULL || strncmp(alias, "alias/", 6) != 0)
-			return K_OK; /* the handler reports the validation error */
-		char arn[512];
-		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, alias);
-		GUARD(authz_identity(c, c->op->action, arn));
-		/*
-		 * An alias/aws/ name is refused by the handler whatever it points
-		 * at (NotAuthorizedException): the answer must not depend on
-		 * whether the AWS managed key exists yet, whose key policy allows
-		 * no alias change.
-		 */
-		if (kms_alias_reserved(alias))
-			return K_OK;
-		/*
-		 * UpdateAlias and DeleteAlias also need the action on the key the
-		 * alias points at now (the handler authorizes a new target as it
-		 * resolves it).
-		 */
-		char target[37];
-		struct kms_key *cur = NULL;
-		if (strcmp(op, "CreateAlias") == 0 || kms_alias_lookup(c->ns, alias, target) != K_OK ||
-		    kms_key_get(c->ns, target, &cur) != K_OK)
-			return K_OK; /* the handler reports a missing alias */
-		k_status rc = authz_key_action(c, cur, c->op->action);
-		kms_key_unref(cur);
-		return rc;
+	case API_RES_KEY:
+	case API_RES_KEY_OR_ALIAS:
+	case API_RES_OWN_KEY:
+		return authorize_key(c, in);
+	case API_RES_ALIAS:
+		return authorize_alias(c, in);
+	case API_RES_CUSTOM:
+		return K_OK; /* the handler's checked resolvers authorize */
+	default:
+		return K_E_INTERNAL;
 	}
+}
+
+void kms_release_resource(struct api_ctx *c)
+{
+	kms_key_unref(c->resource);
+	c->resource = NULL;
+}
+
+k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
+{
+	struct kms_key *k = c->resource;
+	ENSURE(k != NULL && c->op != NULL &&
+	       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
+		c->op->resource == API_RES_OWN_KEY),
+	       K_E_INTERNAL);
+	atomic_fetch_add(&k->refs, 1);
+	*out = k;
 	return K_OK;
 }
 

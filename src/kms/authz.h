@@ -60,7 +60,7 @@ struct policy;
 /* Parses the "Policy" of a key document; NULL if it has none or it is invalid. */
 struct policy *authz_parse_key_policy(const json_t *doc);
 
-/* Authorizes c's principal for the current action (see above) on key k. */
+/* Authorizes c's principal for the current action (see above) on key k; sets c->authorized. */
 K_MUST_CHECK k_status authz_key(struct api_ctx *c, const struct kms_key *k);
 /* The same with an explicit action ("kms:ReEncryptTo"). */
 K_MUST_CHECK k_status authz_key_action(struct api_ctx *c, const struct kms_key *k,
@@ -80,8 +80,16 @@ K_MUST_CHECK k_status authz_identity(struct api_ctx *c, const char *action, cons
 K_MUST_CHECK k_status authz_check_new_key_policy(struct api_ctx *c, const char *text,
 						 const struct kms_key *k, bool bypass);
 
-/* The KMS service's authorize hook (api_service.authorize). */
+/*
+ * The KMS service's authorize hook (api_service.authorize): per the row's
+ * resource kind, an identity check on "*" (API_RES_NONE), the row's key
+ * resolved, authorized and state-checked into c->resource (API_RES_KEY,
+ * API_RES_KEY_OR_ALIAS, API_RES_OWN_KEY), the alias and its current key
+ * (API_RES_ALIAS); API_RES_CUSTOM rows are authorized by the handler's
+ * checked resolver (kms_resolve_key). kms_release_resource drops the key.
+ */
 k_status kms_authorize(struct api_ctx *c, json_t *in);
+void kms_release_resource(struct api_ctx *c);
 
 /* For internal callers: the request is made through this AWS service. */
 static inline void authz_set_via_service(struct api_ctx *c, const char *service)

@@ -566,21 +566,8 @@ k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allo
  */
 k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
 {
-	/* The table of ops_lifecycle.c decides, per operation. */
-	if (c->op != NULL)
-		return kms_check_key_state(c, k);
-	switch (k->state) {
-	case KS_ENABLED:
-		return K_OK;
-	case KS_DISABLED:
-		return api_fail(c, K_E_DISABLED, "%s is disabled.", k->arn);
-	case KS_PENDING_DELETION:
-		return api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
-	case KS_PENDING_IMPORT:
-		return api_fail(c, K_E_INVALID_STATE, "%s is pending import.", k->arn);
-	default:
-		return api_fail(c, K_E_INVALID_STATE, "%s is %s.", k->arn, kms_state_name(k->state));
-	}
+	/* The row's rule decides (ops_lifecycle.c); outside an operation, the cryptographic one. */
+	return kms_check_key_state(c, k);
 }
 
 /*

@@ -74,18 +74,24 @@ struct kms_key {
  */
 K_MUST_CHECK k_status kms_init(struct storage *st);
 void kms_shutdown(void);
-/* Registers the KMS operation table with the dispatcher. */
-void kms_register(void);
+/* Registers the KMS operation table with the dispatcher (refused: msg says why). */
+K_MUST_CHECK k_status kms_register(struct kbuf *msg);
 
 void kms_key_unref(struct kms_key *k);
 const char *kms_state_name(enum kms_key_state s);
 enum kms_key_state kms_state_parse(const char *s);
 
 /*
- * Resolves a KeyId member (key id, key ARN, alias name, alias ARN) in the
- * caller's namespace and returns a referenced snapshot. NotFoundException
- * with AWS's message when it does not resolve. `allow_alias` is false for
- * the operations whose KeyId may not be an alias.
+ * The checked resolver for a key other than the row's (ReEncrypt's
+ * destination, an alias's target, a ciphertext's key): resolves a KeyId
+ * member (key id, key ARN, alias name, alias ARN) in the caller's
+ * namespace (or a key ARN of another account in the region), authorizes
+ * the caller with c->authz.action or the row's action, and returns a
+ * referenced snapshot. NotFoundException with AWS's message when it does
+ * not resolve. `allow_alias` is false for the operations whose KeyId may
+ * not be an alias. The caller applies the state rule
+ * (kms_check_key_state). kms_key_get below is the unchecked lookup, for
+ * kinko's own work (the scheduler, AWS managed keys, a key just created).
  */
 K_MUST_CHECK k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
 				      struct kms_key **out);
@@ -190,13 +196,28 @@ bool kms_alias_reserved(const char *name);
  */
 #define KMS_ALIAS_INDEX_KIND "aliasindex"
 /*
- * AWS's key-state table (ops_lifecycle.c), as data: for the operation
- * c->op and the key's state, K_OK or DisabledException /
- * KMSInvalidStateException with AWS's message. An operation missing from
- * the table gets the rule of cryptographic operations.
- * kms_require_enabled applies it too.
+ * AWS's key-state table (ops_lifecycle.c), as data: for a row's state
+ * rule (api/api.h) and the key's state, K_OK or DisabledException /
+ * KMSInvalidStateException with AWS's message.
+ */
+K_MUST_CHECK k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k,
+					   enum api_state_rule rule);
+/*
+ * The same with the rule of the operation c->op (the cryptographic rule
+ * outside KMS's own rows). kms_require_enabled applies it too. The
+ * pipeline has applied it to the row's key already (kms_op_key); handlers
+ * use it for a second key.
  */
 K_MUST_CHECK k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k);
+/*
+ * The key the operation's row names, resolved, authorized with the row's
+ * IAM action and checked against its key-state rule by the pipeline
+ * before the handler ran (kms_authorize). On K_OK *out holds a new
+ * reference (release with kms_key_unref). K_E_INTERNAL for a row that
+ * names no key. This is how a handler gets its key: it cannot fetch the
+ * row's key any other way.
+ */
+K_MUST_CHECK k_status kms_op_key(struct api_ctx *c, struct kms_key **out);
 /* True for KeyManager "AWS" keys (AWS managed keys). */
 bool kms_key_is_aws_managed(const struct kms_key *k);
 /*

@@ -132,7 +132,7 @@ static k_status sign_prepare(struct api_ctx *c, json_t *in, struct sign_req *r)
 	GUARD(api_enum(c, in, "SigningAlgorithm", true, sign_algs, &r->alg));
 	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	r->is_digest = r->type != NULL && strcmp(r->type, "DIGEST") == 0;
-	GUARD(kms_resolve_key(c, r->key_id, true, &r->k));
+	GUARD(kms_op_key(c, &r->k));
 	GUARD(require_usage(c, r->k, "SIGN_VERIFY"));
 	if (!kms_key_is_asymmetric(r->k) || !asym_sign_alg_fits(r->alg, r->k->spec))
 		return incompatible(c, r->k, r->alg);
@@ -220,7 +220,7 @@ k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(kms_require_enabled(c, k));
 	if (!kms_key_is_asymmetric(k)) {
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not an asymmetric KMS key.", k->arn);
@@ -270,7 +270,7 @@ static k_status mac_compute(struct api_ctx *c, json_t *in, struct kms_key **k_ou
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_enum(c, in, "MacAlgorithm", true, mac_algs, &alg));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, k_out));
+	GUARD_GOTO(kms_op_key(c, k_out));
 	GUARD_GOTO(require_usage(c, *k_out, "GENERATE_VERIFY_MAC"));
 	if (!mac_alg_fits(alg, (*k_out)->spec)) {
 		rc = incompatible(c, *k_out, alg);
@@ -360,7 +360,7 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 			      "Recipient (Nitro Enclaves attestation) is not supported by this server.");
 		goto out;
 	}
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_usage(c, k, "KEY_AGREEMENT"));
 	GUARD_GOTO(parsed_key(c, k, &ak));
 	GUARD_GOTO(dry_run(c, in));
@@ -426,7 +426,7 @@ static k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool w
 		rc = api_fail(c, K_E_UNSUPPORTED, "KeyPairSpec SM2 is only available in China Regions.");
 		goto out;
 	}
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_usage(c, k, "ENCRYPT_DECRYPT"));
 	if (k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0) {
 		rc = api_fail(c, K_E_INVALID_KEY_USAGE,

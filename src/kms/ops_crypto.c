@@ -143,7 +143,7 @@ k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	if (kms_key_is_asymmetric(k)) { /* RSAES-OAEP (ops_asym.c) */
 		rc = kms_asym_encrypt(c, k, alg, kbuf_slice(&pt), in, out);
 		goto out;
@@ -276,7 +276,7 @@ static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_p
 	}
 	if (spec != NULL)
 		nbytes = strcmp(spec, "AES_256") == 0 ? 32 : 16;
-	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_encrypt_key(c, k, NULL));
 	GUARD_GOTO(dry_run(c, in));
 	/* A per-thread locked scratch buffer: no mmap/munmap per request. */

@@ -175,7 +175,7 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	}
 
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, true, &k));
+	GUARD(kms_op_key(c, &k));
 	k_status rc = K_OK;
 	struct kbuf token;
 	kbuf_init(&token, 512);
@@ -288,7 +288,7 @@ k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "GranteePrincipal", false, 1, 256, &grantee));
 	GUARD(page(c, in, &start, &limit));
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, true, &k));
+	GUARD(kms_op_key(c, &k));
 	json_t *all = json_array();
 	size_t i;
 	json_t *g;
@@ -447,7 +447,9 @@ k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
 			may = may || strcmp(json_string_value(o), "RetireGrant") == 0;
 		}
 	}
-	if (!may)
+	if (may)
+		c->authorized = true; /* the grant names the caller as one who may retire it */
+	else
 		GUARD_GOTO(authz_key_action(c, k, "kms:RetireGrant"));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(remove_grant(k, idx));
@@ -463,7 +465,7 @@ k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD(api_string(c, in, "GrantId", true, 1, 128, &grant_id));
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, false, &k));
+	GUARD(kms_op_key(c, &k));
 	k_status rc = K_OK;
 	size_t idx;
 	json_t *g;

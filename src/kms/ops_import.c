@@ -86,7 +86,7 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 			      alg, wspec);
 		goto out;
 	}
-	GUARD_GOTO(kms_resolve_key(c, key_id, false, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 
 	GUARD_GOTO(asym_generate(wspec, &priv));
@@ -316,7 +316,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 			      IMPORT_MAX_VALID_TO_DAYS);
 		goto out;
 	}
-	GUARD_GOTO(kms_resolve_key(c, key_id, false, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 	GUARD_GOTO(open_token(c, k, kbuf_slice(&token), &alg, &wrapping));
 	rc = asym_import_unwrap(wrapping, alg, kbuf_slice(&wrapped), &material);
@@ -411,7 +411,7 @@ k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in, json
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_string(c, in, "KeyMaterialId", false, 64, 64, &mat_id));
-	GUARD_GOTO(kms_resolve_key(c, key_id, false, &k));
+	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 	GUARD_GOTO(drop_material(k, NULL, 0));
 	json_object_set_new(out, "KeyId", json_string(k->arn));

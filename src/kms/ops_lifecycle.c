@@ -17,7 +17,8 @@
 
 /*
  * AWS's key-state table (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html),
- * as data: for each operation on an existing key, what each state gives.
+ * as data: each operation's row (kms/service.c) names its rule, and the
+ * rule says what each state gives.
  *   OK   the operation proceeds
  *   DIS  DisabledException "<key ARN> is disabled."
  *   INV  KMSInvalidStateException "<key ARN> is pending deletion." (or
@@ -26,70 +27,17 @@
  * Columns: Enabled, Disabled, PendingDeletion, PendingImport, Unavailable.
  * The other states (Creating, Updating, PendingReplicaDeletion) belong to
  * multi-Region keys, which kinko does not have; they get INV.
- * Rows are sorted by name (binary search on the request path).
  */
 enum st_rule { OK, DIS, INV };
 
-struct state_row {
-	const char *op;
-	unsigned char rule[5];
+static const unsigned char rules[][5] = {
+	[API_STATE_ANY] = {OK, OK, OK, OK, OK},
+	[API_STATE_CRYPTO] = {OK, DIS, INV, INV, INV},
+	[API_STATE_MANAGE] = {OK, OK, INV, OK, OK},
+	[API_STATE_ENABLE_DISABLE] = {OK, OK, INV, INV, OK},
+	[API_STATE_IMPORT] = {OK, OK, INV, OK, INV},
+	[API_STATE_CANCEL_DELETION] = {INV, INV, OK, INV, INV},
 };
-
-#define CRYPTO {OK, DIS, INV, INV, INV}
-#define MANAGE {OK, OK, INV, OK, OK}
-#define ANY {OK, OK, OK, OK, OK}
-
-static const struct state_row state_table[] = {
-	{"CancelKeyDeletion", {INV, INV, OK, INV, INV}},
-	{"CreateAlias", MANAGE},
-	{"CreateGrant", CRYPTO},
-	{"Decrypt", CRYPTO},
-	{"DeleteAlias", ANY},
-	{"DeleteImportedKeyMaterial", {OK, OK, INV, OK, INV}},
-	{"DeriveSharedSecret", CRYPTO},
-	{"DescribeKey", ANY},
-	{"DisableKey", {OK, OK, INV, INV, OK}},
-	{"DisableKeyRotation", CRYPTO},
-	{"EnableKey", {OK, OK, INV, INV, OK}},
-	{"EnableKeyRotation", CRYPTO},
-	{"Encrypt", CRYPTO},
-	{"GenerateDataKey", CRYPTO},
-	{"GenerateDataKeyPair", CRYPTO},
-	{"GenerateDataKeyPairWithoutPlaintext", CRYPTO},
-	{"GenerateDataKeyWithoutPlaintext", CRYPTO},
-	{"GenerateMac", CRYPTO},
-	{"GetKeyPolicy", ANY},
-	{"GetKeyRotationStatus", ANY},
-	{"GetParametersForImport", {OK, OK, INV, OK, INV}},
-	{"GetPublicKey", CRYPTO},
-	{"ImportKeyMaterial", {OK, OK, INV, OK, INV}},
-	{"ListAliases", ANY},
-	{"ListGrants", ANY},
-	{"ListKeyPolicies", ANY},
-	{"ListKeyRotations", ANY},
-	{"ListResourceTags", ANY},
-	{"ListRetirableGrants", ANY},
-	{"PutKeyPolicy", ANY},
-	{"ReEncrypt", CRYPTO},
-	{"RetireGrant", ANY},
-	{"RevokeGrant", ANY},
-	{"RotateKeyOnDemand", CRYPTO},
-	{"ScheduleKeyDeletion", MANAGE},
-	{"Sign", CRYPTO},
-	{"TagResource", MANAGE},
-	{"UntagResource", MANAGE},
-	{"UpdateAlias", MANAGE},
-	{"UpdateKeyDescription", MANAGE},
-	{"Verify", CRYPTO},
-	{"VerifyMac", CRYPTO},
-};
-
-static const unsigned char crypto_rule[5] = CRYPTO;
-
-static int cmp_row(const void *key, const void *elem)
-{
-	return strcmp((const char *)key, ((const struct state_row *)elem)->op);
-}
 
 static int state_column(enum kms_key_state s)
 {
@@ -109,23 +57,14 @@ static int state_column(enum kms_key_state s)
 	}
 }
 
-k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
+k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k, enum api_state_rule rule)
 {
-	const unsigned char *rule = crypto_rule;
-	const char *op = "";
-	/* Only KMS's own table: another service's operation of the same name
-	 * (Secrets Manager's TagResource) uses a key cryptographically. */
-	if (c->op != NULL && c->service != NULL &&
-	    strcmp(c->service->target_prefix, "TrentService.") == 0) {
-		op = c->op->name;
-		const struct state_row *row =
-			bsearch(op, state_table, sizeof state_table / sizeof state_table[0],
-				sizeof state_table[0], cmp_row);
-		if (row != NULL)
-			rule = row->rule;
-	}
+	/* A rule that is not one of the table's (none, unset) is the cryptographic one. */
+	if ((size_t)rule >= sizeof rules / sizeof rules[0] || rule == API_STATE_UNSET ||
+	    rule == API_STATE_NA)
+		rule = API_STATE_CRYPTO;
 	int col = state_column(k->state);
-	enum st_rule r = col < 0 ? INV : (enum st_rule)rule[col];
+	enum st_rule r = col < 0 ? INV : (enum st_rule)rules[rule][col];
 	switch (r) {
 	case OK:
 		return K_OK;
@@ -134,7 +73,7 @@ k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
 	default:
 		break;
 	}
-	if (strcmp(op, "CancelKeyDeletion") == 0)
+	if (rule == API_STATE_CANCEL_DELETION)
 		return api_fail(c, K_E_INVALID_STATE, "%s is not pending deletion.", k->arn);
 	switch (k->state) {
 	case KS_PENDING_DELETION:
@@ -146,6 +85,18 @@ k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
 	default:
 		return api_fail(c, K_E_INVALID_STATE, "%s is unavailable.", k->arn);
 	}
+}
+
+k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
+{
+	/*
+	 * Only KMS's own rows: another service's operation that uses a key
+	 * (Secrets Manager's TagResource) uses it cryptographically.
+	 */
+	enum api_state_rule rule = API_STATE_CRYPTO;
+	if (c->op != NULL && c->service != NULL && strcmp(c->service->target_prefix, "TrentService.") == 0)
+		rule = c->op->state;
+	return kms_check_state_rule(c, k, rule);
 }
 
 bool kms_key_is_aws_managed(const struct kms_key *k)
@@ -178,10 +129,8 @@ static k_status manage_key(struct api_ctx *c, json_t *in, struct kms_key **out)
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, false, &k));
-	k_status rc = kms_check_key_state(c, k);
-	if (rc == K_OK)
-		rc = kms_deny_aws_managed(c, k);
+	GUARD(kms_op_key(c, &k));
+	k_status rc = kms_deny_aws_managed(c, k);
 	if (rc != K_OK) {
 		kms_key_unref(k);
 		return rc;

@@ -21,22 +21,6 @@ static k_status check_policy_name(struct api_ctx *c, const char *name)
 	return K_OK;
 }
 
-/*
- * Key policy operations: "Cross-account use: No. You cannot perform this
- * operation on a KMS key in a different Amazon Web Services account."
- * A key ARN of another account does not resolve for them.
- */
-static k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
-{
-	char prefix[96];
-	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:", c->region);
-	size_t pl = strlen(prefix);
-	if (strncmp(key_id, prefix, pl) == 0 && strlen(key_id) > pl + 12 &&
-	    strncmp(key_id + pl, c->principal.account, 12) != 0)
-		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
-	return kms_resolve_key(c, key_id, false, out);
-}
-
 /* GetKeyPolicy (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html). */
 k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
@@ -45,7 +29,7 @@ k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "PolicyName", false, 1, 128, &name));
 	GUARD(check_policy_name(c, name));
 	struct kms_key *k = NULL;
-	GUARD(resolve_own(c, key_id, &k));
+	GUARD(kms_op_key(c, &k));
 	const char *pol = json_string_value(json_object_get(k->doc, "Policy"));
 	json_object_set_new(out, "Policy", json_string(pol ? pol : ""));
 	json_object_set_new(out, "PolicyName", json_string("default"));
@@ -69,7 +53,7 @@ k_status kms_op_put_key_policy(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_bool(c, in, "BypassPolicyLockoutSafetyCheck", &has_bypass, &bypass));
 	GUARD(check_policy_name(c, name));
 	struct kms_key *k = NULL;
-	GUARD(resolve_own(c, key_id, &k));
+	GUARD(kms_op_key(c, &k));
 	k_status rc = K_OK;
 	if (kms_key_is_aws_managed(k)) {
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is an AWS managed key; its policy cannot be changed.", k->arn);
@@ -104,7 +88,7 @@ k_status kms_op_list_key_policies(struct api_ctx *c, json_t *in, json_t *out)
 	if (marker != NULL)
 		return api_fail(c, K_E_INVALID_MARKER, "Invalid marker");
 	struct kms_key *k = NULL;
-	GUARD(resolve_own(c, key_id, &k));
+	GUARD(kms_op_key(c, &k));
 	kms_key_unref(k);
 	json_object_set_new(out, "PolicyNames", json_pack("[s]", "default"));
 	json_object_set_new(out, "Truncated", json_false());

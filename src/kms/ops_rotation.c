@@ -56,7 +56,7 @@ static k_status resolve(struct api_ctx *c, json_t *in, struct kms_key **out)
 {
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	return kms_resolve_key(c, key_id, false, out);
+	return kms_op_key(c, out);
 }
 
 /* The period and next date of a key's automatic rotation (0 when off). */
@@ -224,7 +224,6 @@ k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
-	GUARD_GOTO(kms_check_key_state(c, k));
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
@@ -260,7 +259,6 @@ k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
-	GUARD_GOTO(kms_check_key_state(c, k));
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
@@ -294,7 +292,6 @@ k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *o
 	struct kms_key *k = NULL;
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
-	GUARD_GOTO(kms_check_key_state(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
 	int64_t period, next;
@@ -320,7 +317,6 @@ k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
-	GUARD_GOTO(kms_check_key_state(c, k));
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	size_t i, n_on_demand = 0;
@@ -373,7 +369,6 @@ k_status kms_op_list_key_rotations(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	json_t *list = json_array();
 	ENSURE_GOTO(list != NULL, K_E_INTERNAL);
-	GUARD_GOTO(kms_check_key_state(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	json_t *rots = json_object_get(k->doc, "Rotations");
 	size_t n_rot = json_array_size(rots);

@@ -21,10 +21,8 @@ static k_status change_key(struct api_ctx *c, json_t *in, struct kms_key **out)
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, false, &k));
-	k_status rc = kms_check_key_state(c, k);
-	if (rc == K_OK)
-		rc = kms_deny_aws_managed(c, k);
+	GUARD(kms_op_key(c, &k));
+	k_status rc = kms_deny_aws_managed(c, k);
 	if (rc != K_OK) {
 		kms_key_unref(k);
 		return rc;
@@ -158,7 +156,7 @@ k_status kms_op_list_resource_tags(struct api_ctx *c, json_t *in, json_t *out)
 		start = (size_t)v;
 	}
 	struct kms_key *k = NULL;
-	GUARD(kms_resolve_key(c, key_id, false, &k));
+	GUARD(kms_op_key(c, &k));
 	json_t *tags = json_object_get(k->doc, "Tags");
 	size_t total = json_array_size(tags);
 	json_t *list = json_array();

@@ -1,67 +1,102 @@
 /*
  * service.c — the KMS operation table: the API surface as data.
  * Rows are grouped by feature (the dispatcher sorts its own copy).
- * Each row names the handler and the IAM action that authorizes it.
+ * Each row is everything the pipeline knows of an operation (api/api.h).
  */
 #include "kms/authz.h"
 #include "kms/kms.h"
 
 #include "core/banned.h"
 
-#define OP(name, fn, ro) {name, fn, "kms:" name, ro, 0}
+/*
+ * One row per operation, every field named (api/api.h, struct
+ * api_operation):
+ *   OP(name, handler, resource, state rule, quota, mutates, key use)
+ * resource: NONE (identity policies on "*"), KEY (KeyId: key id or ARN),
+ *   KEY_OR_ALIAS (KeyId may also be an alias), OWN_KEY (a key of the
+ *   caller's account), ALIAS (AliasName and its current key), CUSTOM (the
+ *   handler's checked resolver authorizes: a key from a ciphertext, two keys).
+ * state rule: AWS's key-state table (ops_lifecycle.c).
+ * quota: AWS's KMS quotas (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html):
+ *   SYMMETRIC, RSA, ECC the shared classes, OWN(rate) the operation's own.
+ * mutates: the audit event's readOnly is false, an intent record precedes it.
+ * key use: a success is a use of the key for GetKeyLastUsage.
+ */
+#define NONE API_RES_NONE, NULL
+#define KEY API_RES_KEY, "KeyId"
+#define KEY_OR_ALIAS API_RES_KEY_OR_ALIAS, "KeyId"
+#define OWN_KEY API_RES_OWN_KEY, "KeyId"
+#define ALIAS API_RES_ALIAS, "AliasName"
+#define CUSTOM API_RES_CUSTOM, NULL
+#define SYMMETRIC "symmetric", 5500
+#define RSA "rsa", 500
+#define ECC "ecc", 300
+#define OWN(rate) NULL, rate
+#define WRITE true
+#define READ false
+#define USE true
+#define NO_USE false
+
+#define OP(...) OP_(__VA_ARGS__)
+#define OP_(nm, fn, res, memb, st, qcls, qrate, mut, use)                                             \
+	{.name = nm, .handler = fn, .action = "kms:" nm, .resource = res, .member = memb,  \
+	 .state = API_STATE_##st, .quota = {qcls, qrate}, .mutates = mut, .key_use = use, .max_body = 0}
 
 static const struct api_operation kms_ops[] = {
 	/* keys and symmetric cryptography */
-	OP("CreateKey", kms_op_create_key, false),
-	OP("Decrypt", kms_op_decrypt, false),
-	OP("DescribeKey", kms_op_describe_key, true),
-	OP("Encrypt", kms_op_encrypt, false),
-	OP("GenerateDataKey", kms_op_generate_data_key, false),
-	OP("GenerateDataKeyWithoutPlaintext", kms_op_generate_data_key_without_plaintext, false),
-	OP("GenerateRandom", kms_op_generate_random, false),
-	OP("ListKeys", kms_op_list_keys, true),
+	OP("CreateKey", kms_op_create_key, NONE, NA, OWN(50), WRITE, NO_USE),
+	OP("Decrypt", kms_op_decrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
+	OP("DescribeKey", kms_op_describe_key, KEY_OR_ALIAS, ANY, OWN(2000), READ, NO_USE),
+	OP("Encrypt", kms_op_encrypt, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
+	OP("GenerateDataKey", kms_op_generate_data_key, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
+	OP("GenerateDataKeyWithoutPlaintext", kms_op_generate_data_key_without_plaintext,
+	   KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
+	OP("GenerateRandom", kms_op_generate_random, NONE, NA, SYMMETRIC, READ, NO_USE),
+	OP("ListKeys", kms_op_list_keys, NONE, NA, OWN(100), READ, NO_USE),
 	/* audit: the last cryptographic use of a key, from the audit stream (src/audit/lastuse.c) */
-	OP("GetKeyLastUsage", kms_op_get_key_last_usage, true),
-	OP("ReEncrypt", kms_op_re_encrypt, false),
+	OP("GetKeyLastUsage", kms_op_get_key_last_usage, KEY, ANY, OWN(100), READ, NO_USE),
+	OP("ReEncrypt", kms_op_re_encrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
 	/* lifecycle: aliases, tags, states, deletion, rotation */
-	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, false),
-	OP("CreateAlias", kms_op_create_alias, false),
-	OP("DeleteAlias", kms_op_delete_alias, false),
-	OP("DisableKey", kms_op_disable_key, false),
-	OP("DisableKeyRotation", kms_op_disable_key_rotation, false),
-	OP("EnableKey", kms_op_enable_key, false),
-	OP("EnableKeyRotation", kms_op_enable_key_rotation, false),
-	OP("GetKeyRotationStatus", kms_op_get_key_rotation_status, true),
-	OP("ListAliases", kms_op_list_aliases, true),
-	OP("ListKeyRotations", kms_op_list_key_rotations, true),
-	OP("ListResourceTags", kms_op_list_resource_tags, true),
-	OP("RotateKeyOnDemand", kms_op_rotate_key_on_demand, false),
-	OP("ScheduleKeyDeletion", kms_op_schedule_key_deletion, false),
-	OP("TagResource", kms_op_tag_resource, false),
-	OP("UntagResource", kms_op_untag_resource, false),
-	OP("UpdateAlias", kms_op_update_alias, false),
-	OP("UpdateKeyDescription", kms_op_update_key_description, false),
+	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, KEY, CANCEL_DELETION, OWN(5), WRITE, NO_USE),
+	OP("CreateAlias", kms_op_create_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
+	OP("DeleteAlias", kms_op_delete_alias, ALIAS, ANY, OWN(5), WRITE, NO_USE),
+	OP("DisableKey", kms_op_disable_key, KEY, ENABLE_DISABLE, OWN(5), WRITE, NO_USE),
+	OP("DisableKeyRotation", kms_op_disable_key_rotation, KEY, CRYPTO, OWN(5), WRITE, NO_USE),
+	OP("EnableKey", kms_op_enable_key, KEY, ENABLE_DISABLE, OWN(5), WRITE, NO_USE),
+	OP("EnableKeyRotation", kms_op_enable_key_rotation, KEY, CRYPTO, OWN(5), WRITE, NO_USE),
+	OP("GetKeyRotationStatus", kms_op_get_key_rotation_status, KEY, ANY, OWN(1000), READ, NO_USE),
+	OP("ListAliases", kms_op_list_aliases, NONE, NA, OWN(100), READ, NO_USE),
+	OP("ListKeyRotations", kms_op_list_key_rotations, KEY, ANY, OWN(100), READ, NO_USE),
+	OP("ListResourceTags", kms_op_list_resource_tags, KEY, ANY, OWN(100), READ, NO_USE),
+	OP("RotateKeyOnDemand", kms_op_rotate_key_on_demand, KEY, CRYPTO, OWN(5), WRITE, NO_USE),
+	OP("ScheduleKeyDeletion", kms_op_schedule_key_deletion, KEY, MANAGE, OWN(5), WRITE, NO_USE),
+	OP("TagResource", kms_op_tag_resource, KEY, MANAGE, OWN(10), WRITE, NO_USE),
+	OP("UntagResource", kms_op_untag_resource, KEY, MANAGE, OWN(5), WRITE, NO_USE),
+	OP("UpdateAlias", kms_op_update_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
+	OP("UpdateKeyDescription", kms_op_update_key_description, KEY, MANAGE, OWN(5), WRITE, NO_USE),
 	/* asymmetric, HMAC, key agreement, imported material */
-	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, false),
-	OP("DeriveSharedSecret", kms_op_derive_shared_secret, false),
-	OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, false),
-	OP("GenerateDataKeyPairWithoutPlaintext", kms_op_generate_data_key_pair_without_plaintext, false),
-	OP("GenerateMac", kms_op_generate_mac, false),
-	OP("GetParametersForImport", kms_op_get_parameters_for_import, false),
-	OP("GetPublicKey", kms_op_get_public_key, true),
-	OP("ImportKeyMaterial", kms_op_import_key_material, false),
-	OP("Sign", kms_op_sign, false),
-	OP("Verify", kms_op_verify, false),
-	OP("VerifyMac", kms_op_verify_mac, false),
+	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, KEY, IMPORT, OWN(5), WRITE,
+	   NO_USE),
+	OP("DeriveSharedSecret", kms_op_derive_shared_secret, KEY_OR_ALIAS, CRYPTO, ECC, READ, USE),
+	OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	OP("GenerateDataKeyPairWithoutPlaintext", kms_op_generate_data_key_pair_without_plaintext,
+	   KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	OP("GenerateMac", kms_op_generate_mac, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
+	OP("GetParametersForImport", kms_op_get_parameters_for_import, KEY, IMPORT, OWN(5), READ, NO_USE),
+	OP("GetPublicKey", kms_op_get_public_key, KEY_OR_ALIAS, CRYPTO, OWN(2000), READ, NO_USE),
+	OP("ImportKeyMaterial", kms_op_import_key_material, KEY, IMPORT, OWN(5), WRITE, NO_USE),
+	OP("Sign", kms_op_sign, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	OP("Verify", kms_op_verify, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	OP("VerifyMac", kms_op_verify_mac, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
 	/* authorization: key policies, grants */
-	OP("CreateGrant", kms_op_create_grant, false),
-	OP("GetKeyPolicy", kms_op_get_key_policy, true),
-	OP("ListGrants", kms_op_list_grants, true),
-	OP("ListKeyPolicies", kms_op_list_key_policies, true),
-	OP("ListRetirableGrants", kms_op_list_retirable_grants, true),
-	OP("PutKeyPolicy", kms_op_put_key_policy, false),
-	OP("RetireGrant", kms_op_retire_grant, false),
-	OP("RevokeGrant", kms_op_revoke_grant, false),
+	OP("CreateGrant", kms_op_create_grant, KEY_OR_ALIAS, CRYPTO, OWN(50), WRITE, NO_USE),
+	OP("GetKeyPolicy", kms_op_get_key_policy, OWN_KEY, ANY, OWN(1000), READ, NO_USE),
+	OP("ListGrants", kms_op_list_grants, KEY_OR_ALIAS, ANY, OWN(100), READ, NO_USE),
+	OP("ListKeyPolicies", kms_op_list_key_policies, OWN_KEY, ANY, OWN(100), READ, NO_USE),
+	OP("ListRetirableGrants", kms_op_list_retirable_grants, NONE, NA, OWN(100), READ, NO_USE),
+	OP("PutKeyPolicy", kms_op_put_key_policy, OWN_KEY, ANY, OWN(5), WRITE, NO_USE),
+	OP("RetireGrant", kms_op_retire_grant, CUSTOM, ANY, OWN(50), WRITE, NO_USE),
+	OP("RevokeGrant", kms_op_revoke_grant, KEY, ANY, OWN(50), WRITE, NO_USE),
 };
 
 static const struct api_service kms_service = {
@@ -71,9 +106,13 @@ static const struct api_service kms_service = {
 	.ops = kms_ops,
 	.n_ops = sizeof kms_ops / sizeof kms_ops[0],
 	.authorize = kms_authorize, /* authorization (kms/authz.h) */
+	.release_resource = kms_release_resource,
+	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
+		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
+		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM),
 };
 
-void kms_register(void)
+k_status kms_register(struct kbuf *msg)
 {
-	api_register_service(&kms_service);
+	return api_register_service(&kms_service, msg);
 }

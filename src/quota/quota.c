@@ -25,89 +25,13 @@
 #define TABLE 4096
 #define MAX_OVERRIDES 64
 
-struct op_class {
-	const char *op;
-	const char *cls;   /* shared class name, or NULL: the operation is its own class */
-	double rate;
-};
-
-/* AWS's defaults (requests-per-second.html, and Secrets Manager's quotas page). */
-static const struct op_class table[] = {
-	{"Decrypt", "symmetric", 5500},
-	{"Encrypt", "symmetric", 5500},
-	{"GenerateDataKey", "symmetric", 5500},
-	{"GenerateDataKeyWithoutPlaintext", "symmetric", 5500},
-	{"GenerateMac", "symmetric", 5500},
-	{"GenerateRandom", "symmetric", 5500},
-	{"ReEncrypt", "symmetric", 5500},
-	{"VerifyMac", "symmetric", 5500},
-	{"Sign", "rsa", 500},
-	{"Verify", "rsa", 500},
-	{"GenerateDataKeyPair", "rsa", 500},
-	{"GenerateDataKeyPairWithoutPlaintext", "rsa", 500},
-	{"DeriveSharedSecret", "ecc", 300},
-	{"GetPublicKey", NULL, 2000},
-	{"CancelKeyDeletion", NULL, 5},
-	{"ConnectCustomKeyStore", NULL, 5},
-	{"CreateAlias", NULL, 5},
-	{"CreateCustomKeyStore", NULL, 5},
-	{"CreateGrant", NULL, 50},
-	{"CreateKey", NULL, 50},
-	{"DeleteAlias", NULL, 5},
-	{"DeleteCustomKeyStore", NULL, 5},
-	{"DeleteImportedKeyMaterial", NULL, 5},
-	{"DescribeCustomKeyStores", NULL, 5},
-	{"DescribeKey", NULL, 2000},
-	{"DisableKey", NULL, 5},
-	{"DisableKeyRotation", NULL, 5},
-	{"DisconnectCustomKeyStore", NULL, 5},
-	{"EnableKey", NULL, 5},
-	{"EnableKeyRotation", NULL, 5},
-	{"GetKeyLastUsage", NULL, 100},
-	{"GetKeyPolicy", NULL, 1000},
-	{"GetKeyRotationStatus", NULL, 1000},
-	{"GetParametersForImport", NULL, 5},
-	{"ImportKeyMaterial", NULL, 5},
-	{"ListAliases", NULL, 100},
-	{"ListGrants", NULL, 100},
-	{"ListKeyPolicies", NULL, 100},
-	{"ListKeyRotations", NULL, 100},
-	{"ListKeys", NULL, 100},
-	{"ListResourceTags", NULL, 100},
-	{"ListRetirableGrants", NULL, 100},
-	{"PutKeyPolicy", NULL, 5},
-	{"ReplicateKey", NULL, 5},
-	{"RetireGrant", NULL, 50},
-	{"RevokeGrant", NULL, 50},
-	{"RotateKeyOnDemand", NULL, 5},
-	{"ScheduleKeyDeletion", NULL, 5},
-	{"TagResource", NULL, 10},
-	{"UntagResource", NULL, 5},
-	{"UpdateAlias", NULL, 5},
-	{"UpdateCustomKeyStore", NULL, 5},
-	{"UpdateKeyDescription", NULL, 5},
-	{"UpdatePrimaryRegion", NULL, 5},
-	/* Secrets Manager: DescribeSecret and GetSecretValue share 10,000/s. */
-	{"GetSecretValue", "secrets-read", 10000},
-	{"DescribeSecret", "secrets-read", 10000},
-	{"BatchGetSecretValue", NULL, 100},
-	{"ListSecrets", NULL, 100},
-	{"CreateSecret", NULL, 50},
-	{"PutSecretValue", NULL, 50},
-	{"UpdateSecret", NULL, 50},
-	{"DeleteSecret", NULL, 50},
-	{"RotateSecret", NULL, 50},
-	/* CloudTrail: LookupEvents is 2 per second per account and region. */
-	{"LookupEvents", NULL, 2},
-};
-
 struct override {
 	char name[64];
 	double rate;
 };
 
 struct bucket {
-	char key[128];
+	char key[160];
 	int64_t interval_ns;
 	int64_t burst_ns;
 	_Atomic int64_t tat;
@@ -128,27 +52,7 @@ bool quota_enabled(void)
 	return atomic_load_explicit(&on, memory_order_relaxed);
 }
 
-static const struct op_class *find_op(const char *op)
-{
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-		if (strcmp(table[i].op, op) == 0)
-			return &table[i];
-	}
-	return NULL;
-}
-
-static bool known_name(const char *name)
-{
-	if (find_op(name) != NULL)
-		return true;
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-		if (table[i].cls != NULL && strcmp(table[i].cls, name) == 0)
-			return true;
-	}
-	return false;
-}
-
-k_status quota_set(const char *spec, struct kbuf *msg)
+k_status quota_set(const char *spec, bool (*known)(const char *name), struct kbuf *msg)
 {
 	const char *eq = strchr(spec, '=');
 	if (eq == NULL || eq == spec || (size_t)(eq - spec) >= sizeof overrides[0].name) {
@@ -163,7 +67,7 @@ k_status quota_set(const char *spec, struct kbuf *msg)
 		kbuf_note(msg, "bad quota rate in %s (want a number of requests per second > 0)", spec);
 		return K_E_VALIDATION;
 	}
-	if (!known_name(name)) {
+	if (known == NULL || !known(name)) {
 		kbuf_note(msg, "unknown quota class or operation %s", name);
 		return K_E_VALIDATION;
 	}
@@ -195,32 +99,26 @@ static double symmetric_rate(const char *region)
 	return 5500;
 }
 
-static const char *class_of(const struct op_class *oc)
+double quota_rate(const char *region, const char *op, const char *cls, double rate)
 {
-	return oc->cls != NULL ? oc->cls : oc->op;
-}
-
-double quota_rate(const char *region, const char *op)
-{
-	const struct op_class *oc = find_op(op);
-	if (oc == NULL)
+	if (!(rate > 0))
 		return 0;
-	const char *cls = class_of(oc);
+	const char *own = cls != NULL ? cls : op;
 	/* The latest override wins; an operation's own override beats its class's. */
-	double rate = 0;
+	double r = 0;
 	for (size_t i = 0; i < n_overrides; i++) {
-		if (strcmp(overrides[i].name, cls) == 0)
-			rate = overrides[i].rate;
+		if (strcmp(overrides[i].name, own) == 0)
+			r = overrides[i].rate;
 	}
 	for (size_t i = 0; i < n_overrides; i++) {
 		if (strcmp(overrides[i].name, op) == 0)
-			rate = overrides[i].rate;
+			r = overrides[i].rate;
 	}
-	if (rate > 0)
-		return rate;
-	if (oc->cls != NULL && strcmp(oc->cls, "symmetric") == 0)
+	if (r > 0)
+		return r;
+	if (cls != NULL && strcmp(cls, "symmetric") == 0)
 		return symmetric_rate(region);
-	return oc->rate;
+	return rate;
 }
 
 static uint64_t hash(const char *s)
@@ -268,16 +166,14 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-k_status quota_take(const char *account, const char *region, const char *op)
+k_status quota_take(const char *service, const char *account, const char *region, const char *op,
+		    const char *cls, double rate)
 {
-	if (!quota_enabled() || op == NULL)
+	if (!quota_enabled() || op == NULL || !(rate > 0))
 		return K_OK;
-	const struct op_class *oc = find_op(op);
-	if (oc == NULL)
-		return K_OK;
-	double rate = quota_rate(region, op);
-	char key[128];
-	snprintf(key, sizeof key, "%s|%s|%s", account, region, class_of(oc));
+	rate = quota_rate(region, op, cls, rate);
+	char key[160];
+	snprintf(key, sizeof key, "%s|%s|%s|%s", service, account, region, cls != NULL ? cls : op);
 	struct bucket *b = bucket_for(key, rate);
 	if (b == NULL)
 		return K_OK; /* table full: fail open rather than refuse everyone */

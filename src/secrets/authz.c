@@ -213,8 +213,10 @@ static enum sm_verdict decide(const struct sm_inputs *x)
 static k_status check(const struct sm_inputs *x)
 {
 	enum sm_verdict v = decide(x);
-	if (v == SV_ALLOW)
+	if (v == SV_ALLOW) {
+		x->c->authorized = true;
 		return K_OK;
+	}
 	const char *why = v == SV_DENY_RESOURCE   ? "with an explicit deny in a resource-based policy"
 			  : v == SV_DENY_IDENTITY ? "with an explicit deny in an identity-based policy"
 			  : v == SV_NO_RESOURCE   ? "because no resource-based policy allows the"
@@ -285,20 +287,29 @@ k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s)
 
 /*
  * The service's authorize hook: records the request body for the later
- * checks and authorizes the operations that act on no secret.
+ * checks and authorizes from the row (secrets/service.c). Operations on
+ * no secret are checked on Resource "*"; a secret is authorized as
+ * sm_lookup finds it; a CUSTOM row whose member is absent from the request
+ * (ValidateResourcePolicy without SecretId) acts on no secret either.
  */
 k_status sm_authorize(struct api_ctx *c, json_t *in)
 {
 	body_ctx = c;
 	body_in = in;
 	c->authz.action = NULL;
-	const char *op = c->op->name;
-	if (strcmp(op, "ListSecrets") == 0 || strcmp(op, "GetRandomPassword") == 0 ||
-	    strcmp(op, "BatchGetSecretValue") == 0)
-		return check_no_secret(c, c->op->action, "*");
-	if (strcmp(op, "ValidateResourcePolicy") == 0 && !json_is_string(json_object_get(in, "SecretId")))
-		return check_no_secret(c, c->op->action, "*");
-	return K_OK;
+	const struct api_operation *op = c->op;
+	switch (op->resource) {
+	case API_RES_NONE:
+		return check_no_secret(c, op->action, "*");
+	case API_RES_CUSTOM:
+		if (op->member != NULL && !json_is_string(json_object_get(in, op->member)))
+			return check_no_secret(c, op->action, "*");
+		return K_OK;
+	case API_RES_SECRET:
+		return K_OK;
+	default:
+		return K_E_INTERNAL;
+	}
 }
 
 /* A Condition that limits who may use a statement naming every principal. */

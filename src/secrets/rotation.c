@@ -912,8 +912,11 @@ static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *m
 /* A context for work done on the secret owner's behalf (no request). */
 static void job_ctx(struct api_ctx *c, const char *ns, const char *account, const char *region)
 {
-	static const struct api_operation op = {"RotateSecret", sm_op_rotate_secret,
-						"secretsmanager:RotateSecret", false, 0};
+	static const struct api_operation op = {
+		.name = "RotateSecret", .handler = sm_op_rotate_secret,
+		.action = "secretsmanager:RotateSecret", .resource = API_RES_SECRET,
+		.member = "SecretId", .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE},
+		.mutates = true, .key_use = false, .max_body = 0};
 	memset(c, 0, sizeof *c);
 	c->op = &op;
 	c->now = kclock_now();

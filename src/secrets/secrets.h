@@ -23,12 +23,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/result.h"
 #include "storage/storage.h"
 
+/* Registers the operation table with the dispatcher (refused: msg says why). */
+K_MUST_CHECK k_status secrets_register(struct kbuf *msg);
 /*
- * Gives the service its store (kept for the life of the process), and
- * registers the operation table and the scheduled work (purges at the end
+ * Gives the service its store (kept for the life of the process) and
+ * registers the scheduled work (purges at the end
  * of recovery windows, scheduled rotations) with the scheduler. Call after
  * kms_init (secret values are sealed under KMS keys) and before
  * scheduler_start.

@@ -124,6 +124,7 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 	const struct identity *role = config_find_role(role_arn);
 	if (role == NULL || !may_assume(c, role, role_arn, session, external_id))
 		return denied(c, role_arn);
+	c->authorized = true; /* the role's trust policy and the caller's identity policies allow it */
 	int64_t duration = 3600;
 	if (dur_s != NULL) {
 		char *end = NULL;
@@ -158,11 +159,19 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 	return K_OK;
 }
 
-#define OP(name, fn, ro) {name, fn, "sts:" name, ro, 0}
+/*
+ * The rows (api/api.h): AssumeRole is authorized by its handler against
+ * the role's trust policy (CUSTOM); GetCallerIdentity needs no permission
+ * (PUBLIC). kinko applies no STS request quota.
+ */
+#define OP(nm, fn, res, mut)                                                                   \
+	{.name = nm, .handler = fn, .action = "sts:" nm, .resource = res, .member = NULL,      \
+	 .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = mut, .key_use = false, \
+	 .max_body = 0}
 
 static const struct api_operation sts_ops[] = {
-	OP("AssumeRole", sts_assume_role, false),
-	OP("GetCallerIdentity", sts_get_caller_identity, true),
+	OP("AssumeRole", sts_assume_role, API_RES_CUSTOM, true),
+	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false),
 };
 
 static const struct api_service sts_service = {
@@ -171,11 +180,12 @@ static const struct api_service sts_service = {
 	.event_source = "sts.amazonaws.com",
 	.ops = sts_ops,
 	.n_ops = sizeof sts_ops / sizeof sts_ops[0],
+	.resources = API_RES_BIT(API_RES_PUBLIC) | API_RES_BIT(API_RES_CUSTOM),
 	.query_protocol = true,
 	.xml_namespace = "https://sts.amazonaws.com/doc/2011-06-15/",
 };
 
-void sts_register(void)
+k_status sts_register(struct kbuf *msg)
 {
-	api_register_service(&sts_service);
+	return api_register_service(&sts_service, msg);
 }

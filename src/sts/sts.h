@@ -18,7 +18,10 @@
 #ifndef KINKO_STS_STS_H
 #define KINKO_STS_STS_H
 
+#include "core/buf.h"
+#include "core/result.h"
+
 /* Registers the STS service table with the dispatcher. */
-void sts_register(void);
+K_MUST_CHECK k_status sts_register(struct kbuf *msg);
 
 #endif

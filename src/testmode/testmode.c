@@ -81,10 +81,16 @@ static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
 	return K_OK;
 }
 
+/* The rows (api/api.h): on no resource, no quota, all of them change state. */
+#define OP(nm, fn)                                                                              \
+	{.name = nm, .handler = fn, .action = "kinko-test:" nm, .resource = API_RES_NONE,        \
+	 .member = NULL, .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = true, \
+	 .key_use = false, .max_body = 0}
+
 static const struct api_operation test_ops[] = {
-	{"AdvanceClock", op_advance_clock, "kinko-test:AdvanceClock", false, 0},
-	{"Reset", op_reset, "kinko-test:Reset", false, 0},
-	{"RunScheduler", op_run_scheduler, "kinko-test:RunScheduler", false, 0},
+	OP("AdvanceClock", op_advance_clock),
+	OP("Reset", op_reset),
+	OP("RunScheduler", op_run_scheduler),
 };
 
 /*
@@ -99,7 +105,7 @@ static const struct api_operation test_ops[] = {
 static k_status test_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
-	return authz_identity(c, c->op->action, "*");
+	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;
 }
 
 static const struct api_service test_service = {
@@ -109,10 +115,11 @@ static const struct api_service test_service = {
 	.ops = test_ops,
 	.n_ops = sizeof test_ops / sizeof test_ops[0],
 	.authorize = test_authorize,
+	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-void testmode_register(struct storage *st)
+k_status testmode_register(struct storage *st, struct kbuf *msg)
 {
 	store = st;
-	api_register_service(&test_service);
+	return api_register_service(&test_service, msg);
 }

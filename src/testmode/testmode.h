@@ -31,7 +31,7 @@
 #define TESTMODE_MAX_HOOKS 16
 
 /* Registers the KinkoTest service (call only under --test-mode). */
-void testmode_register(struct storage *st);
+K_MUST_CHECK k_status testmode_register(struct storage *st, struct kbuf *msg);
 
 /*
  * A hook called on KinkoTest.Reset, after the account's records are

@@ -1,0 +1,303 @@
+/*
+ * pipeline_test.c — the api/ pipeline with a fake service: the row check
+ * refuses incomplete rows, authorization runs before the handler and a
+ * denied call never reaches it, a handler that skipped its check fails
+ * closed, and the row's quota is taken before the body is parsed. Also
+ * KMS's real table: it registers, and its rows say what the audit trail
+ * and GetKeyLastUsage need.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "auth/sigv4.h"
+#include "config/config.h"
+#include "core/secret.h"
+#include "kms/kms.h"
+#include "quota/quota.h"
+#include "testlib.h"
+#include "core/banned.h"
+
+/* What happened, in order: 'a' authorize, 'h' handler. */
+static char trace[16];
+static size_t n_trace;
+static k_status authorize_answer;
+static bool authorize_sets;
+
+static void note(char ch)
+{
+	if (n_trace + 1 < sizeof trace)
+		trace[n_trace++] = ch;
+	trace[n_trace] = 0;
+}
+
+static k_status fake_authorize(struct api_ctx *c, json_t *in)
+{
+	(void)in;
+	note('a');
+	if (authorize_answer == K_OK && authorize_sets)
+		c->authorized = true;
+	return authorize_answer;
+}
+
+static k_status fake_handler(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)c;
+	(void)in;
+	note('h');
+	json_object_set_new(out, "Done", json_true());
+	return K_OK;
+}
+
+#define ROW(nm, res, memb, st, rate)                                                                \
+	{.name = nm, .handler = fake_handler, .action = "fake:" nm, .resource = res, .member = memb, \
+	 .state = st, .quota = {NULL, rate}, .mutates = false, .key_use = false, .max_body = 0}
+
+static const struct api_operation fake_ops[] = {
+	ROW("OnKey", API_RES_KEY, "KeyId", API_STATE_CRYPTO, 100),
+	ROW("Custom", API_RES_CUSTOM, NULL, API_STATE_NA, 100),
+	ROW("Limited", API_RES_NONE, NULL, API_STATE_NA, 1),
+};
+
+static const struct api_service fake_service = {
+	.target_prefix = "FakeService.",
+	.signing_name = "kms",
+	.event_source = "fake.example",
+	.ops = fake_ops,
+	.n_ops = sizeof fake_ops / sizeof fake_ops[0],
+	.authorize = fake_authorize,
+	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) | API_RES_BIT(API_RES_CUSTOM),
+};
+
+static k_status check_row(const struct api_operation *op, struct kbuf *msg)
+{
+	kbuf_reset(msg);
+	return api_check_operation(&fake_service, op, msg);
+}
+
+/* The check refuses a row that leaves out what the pipeline needs, naming it. */
+static void test_row_check(void)
+{
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	struct api_operation op = fake_ops[0];
+	CHECK_EQ_INT(check_row(&op, &msg), K_OK);
+
+	op.resource = API_RES_UNSET;
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no resource kind");
+
+	op = fake_ops[0];
+	op.state = API_STATE_UNSET;
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no key-state rule");
+
+	op = fake_ops[0];
+	op.state = API_STATE_NA; /* a key without a rule */
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+
+	op = fake_ops[0];
+	op.member = NULL;
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no member naming its resource");
+
+	op = fake_ops[0];
+	op.quota.rate = 0;
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no quota");
+
+	op = fake_ops[0];
+	op.action = NULL;
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+
+	op = fake_ops[0];
+	op.resource = API_RES_SECRET; /* a kind this service does not authorize */
+	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+
+	/* A row as an older table would write it: name, handler, action only. */
+	struct api_operation thin = {.name = "Thin", .handler = fake_handler, .action = "fake:Thin"};
+	CHECK_EQ_INT(check_row(&thin, &msg), K_E_VALIDATION);
+
+	/* A table with one incomplete row is refused whole. */
+	struct api_operation bad[2] = {fake_ops[0], thin};
+	struct api_service svc = fake_service;
+	svc.target_prefix = "BadService.";
+	svc.ops = bad;
+	svc.n_ops = 2;
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_register_service(&svc, &msg), K_E_VALIDATION);
+	CHECK(api_find_operation("BadService.OnKey", NULL) == NULL);
+	kbuf_release(&msg);
+}
+
+static void ctx_init(struct api_ctx *c, struct api_request *r, const char *op)
+{
+	memset(c, 0, sizeof *c);
+	c->req = r;
+	kbuf_init(&c->err_msg, 1024);
+	char target[64];
+	snprintf(target, sizeof target, "FakeService.%s", op);
+	c->op = api_find_operation(target, &c->service);
+	CHECK(c->op != NULL);
+}
+
+static k_status call(const char *op, k_status answer, bool sets)
+{
+	struct api_request r;
+	api_request_init(&r);
+	struct api_ctx c;
+	ctx_init(&c, &r, op);
+	authorize_answer = answer;
+	authorize_sets = sets;
+	n_trace = 0;
+	trace[0] = 0;
+	json_t *in = json_object(), *out = json_object();
+	k_status rc = api_call(&c, in, out);
+	json_decref(in);
+	json_decref(out);
+	kbuf_release(&c.err_msg);
+	api_request_release(&r);
+	return rc;
+}
+
+static void test_authorize_before_handler(void)
+{
+	CHECK_EQ_INT(call("OnKey", K_OK, true), K_OK);
+	CHECK_STR(trace, "ah");
+	/* Denied: the handler never runs. */
+	CHECK_EQ_INT(call("OnKey", K_E_ACCESS_DENIED, false), K_E_ACCESS_DENIED);
+	CHECK_STR(trace, "a");
+	/* An authorize step that said OK without authorizing a key row: fail closed. */
+	CHECK_EQ_INT(call("OnKey", K_OK, false), K_E_INTERNAL);
+	CHECK_STR(trace, "a");
+	/* A custom row's handler that never authorized: its success is refused. */
+	CHECK_EQ_INT(call("Custom", K_OK, false), K_E_INTERNAL);
+	CHECK_STR(trace, "ah");
+}
+
+/* A signed request for api_handle, as the dev identity ("test"/"test"). */
+struct signed_req {
+	struct api_request r;
+	char date[17], authz[512];
+	char target[64];
+};
+
+static void sign(struct signed_req *s, const char *op, const char *body)
+{
+	api_request_init(&s->r);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(s->date, sizeof s->date, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(s->target, sizeof s->target, "FakeService.%s", op);
+	struct api_request *r = &s->r;
+	r->method = kslice_cstr("POST");
+	r->path = kslice_cstr("/");
+	r->query = kslice_cstr("");
+	r->body = kslice_cstr(body);
+	r->headers[0] = (struct http_header){kslice_cstr("Host"), kslice_cstr("localhost")};
+	r->headers[1] = (struct http_header){kslice_cstr("X-Amz-Date"), kslice_cstr(s->date)};
+	r->headers[2] = (struct http_header){kslice_cstr("X-Amz-Target"), kslice_cstr(s->target)};
+	r->headers[3] = (struct http_header){kslice_cstr("Content-Type"),
+					     kslice_cstr("application/x-amz-json-1.1")};
+	r->n_headers = 4;
+	struct sigv4_request sr = {.method = r->method, .path = r->path, .query = r->query,
+				   .headers = r->headers, .n_headers = r->n_headers, .payload = r->body};
+	const char *signed_headers = "content-type;host;x-amz-date;x-amz-target";
+	struct kbuf creq, sts;
+	kbuf_init(&creq, 1 << 16);
+	kbuf_init(&sts, 1024);
+	struct ksecret *key = ksecret_from((const uint8_t *)"test", 4);
+	char day[9];
+	memcpy(day, s->date, 8);
+	day[8] = 0;
+	uint8_t sig[32];
+	CHECK(key != NULL);
+	CHECK_EQ_INT(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq), K_OK);
+	CHECK_EQ_INT(sigv4_string_to_sign(s->date, day, "us-east-1", "kms", kbuf_slice(&creq), &sts),
+		     K_OK);
+	CHECK_EQ_INT(sigv4_sign(key, day, "us-east-1", "kms", kbuf_slice(&sts), sig), K_OK);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
+	snprintf(s->authz, sizeof s->authz,
+		 "AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, SignedHeaders=%s, Signature=%s",
+		 day, signed_headers, hex);
+	r->headers[4] = (struct http_header){kslice_cstr("Authorization"), kslice_cstr(s->authz)};
+	r->n_headers = 5;
+	ksecret_free(key);
+	kbuf_release(&creq);
+	kbuf_release(&sts);
+}
+
+/* The whole pipeline: the row's quota (1/s, a burst of one) is taken before the handler. */
+static void test_quota_taken(void)
+{
+	quota_enable(true);
+	struct signed_req s;
+	sign(&s, "Limited", "{}");
+	authorize_answer = K_OK;
+	authorize_sets = true;
+	n_trace = 0;
+	api_handle(&s.r);
+	CHECK_EQ_INT(s.r.status, 200);
+	CHECK_STR(trace, "ah");
+	api_request_release(&s.r);
+
+	sign(&s, "Limited", "{}");
+	n_trace = 0;
+	trace[0] = 0;
+	api_handle(&s.r);
+	CHECK_EQ_INT(s.r.status, 400);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "ThrottlingException") != NULL);
+	CHECK_STR(trace, ""); /* neither authorize nor handler ran */
+	api_request_release(&s.r);
+
+	/* A denied call through the whole pipeline never reaches the handler. */
+	sign(&s, "OnKey", "{\"KeyId\":\"k\"}");
+	authorize_answer = K_E_ACCESS_DENIED;
+	n_trace = 0;
+	api_handle(&s.r);
+	CHECK_EQ_INT(s.r.status, 400);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "AccessDeniedException") != NULL);
+	CHECK_STR(trace, "a");
+	api_request_release(&s.r);
+	quota_enable(false);
+}
+
+/* KMS's own table passes the check; its rows say what the audit trail reads. */
+static void test_kms_rows(void)
+{
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	CHECK_EQ_INT(kms_register(&msg), K_OK);
+	kbuf_release(&msg);
+	const struct api_operation *enc = api_find_operation("TrentService.Encrypt", NULL);
+	const struct api_operation *desc = api_find_operation("TrentService.DescribeKey", NULL);
+	const struct api_operation *del = api_find_operation("TrentService.ScheduleKeyDeletion", NULL);
+	const struct api_operation *list = api_find_operation("TrentService.ListKeys", NULL);
+	CHECK(enc != NULL && desc != NULL && del != NULL && list != NULL);
+	CHECK(!enc->mutates && enc->key_use && enc->state == API_STATE_CRYPTO);
+	CHECK(!desc->mutates && !desc->key_use && desc->state == API_STATE_ANY);
+	CHECK(del->mutates && del->state == API_STATE_MANAGE);
+	CHECK(list->resource == API_RES_NONE);
+	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
+	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
+	CHECK(!api_quota_name_known("nonsense"));
+}
+
+int main(void)
+{
+	CHECK_EQ_INT(config_install_dev_identity(), K_OK);
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	CHECK_EQ_INT(api_register_service(&fake_service, &msg), K_OK);
+	kbuf_release(&msg);
+	RUN(test_row_check);
+	RUN(test_authorize_before_handler);
+	RUN(test_quota_taken);
+	RUN(test_kms_rows);
+	api_reset_services();
+	return tl_summary();
+}
