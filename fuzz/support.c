@@ -96,12 +96,13 @@ void fuzz_kms_init(void)
 	struct storage *st = NULL;
 	if (storage_sqlite_open(data_dir, &st) != K_OK)
 		die("store");
-	kms_init(st);
+	if (kms_init(st) != K_OK)
+		die("kms caches");
 	kbuf_init(&msg, 1024);
 	if (kms_register(&msg) != K_OK || sts_register(&msg) != K_OK || secrets_register(&msg) != K_OK)
 		die("operation tables");
 	kbuf_release(&msg);
-	if (secrets_init() != K_OK)
+	if (secrets_init(st) != K_OK)
 		die("secrets manager");
 	if (config_install_dev_identity() != K_OK)
 		die("identity");
