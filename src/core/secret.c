@@ -70,6 +70,11 @@ size_t ksecret_len(const struct ksecret *s)
 	return s->len;
 }
 
+k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out)
+{
+	return kbuf_append_base64(out, s->data, s->len);
+}
+
 uint8_t *ksecret_bytes(struct ksecret *s)
 {
 	return s->data;

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/result.h"
 
 struct ksecret;
@@ -24,6 +25,12 @@ struct ksecret *ksecret_from(const uint8_t *p, size_t len);
 /* Wipes and frees; NULL is allowed. */
 void ksecret_free(struct ksecret *s);
 size_t ksecret_len(const struct ksecret *s);
+/*
+ * Appends the bytes in base64 to out: how a secret that is the answer to
+ * a request (a data key, a shared secret) is rendered without its bytes
+ * passing through the caller. K_E_VALIDATION if out cannot hold them.
+ */
+K_MUST_CHECK k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out);
 /* The bytes. For crypto/ and keystore/ only. Valid until ksecret_free. */
 uint8_t *ksecret_bytes(struct ksecret *s);
 const uint8_t *ksecret_cbytes(const struct ksecret *s);
