@@ -16,6 +16,12 @@ struct ksecret {
 };
 
 static atomic_ulong mlock_failures;
+static atomic_ulong live;
+
+unsigned long ksecret_live(void)
+{
+	return atomic_load(&live);
+}
 
 unsigned long ksecret_mlock_failures(void)
 {
@@ -44,6 +50,7 @@ struct ksecret *ksecret_new(size_t len)
 	s->len = len;
 	s->map = map;
 	s->data = (uint8_t *)m + sizeof(struct ksecret);
+	atomic_fetch_add(&live, 1);
 	return s;
 }
 
@@ -63,6 +70,7 @@ void ksecret_free(struct ksecret *s)
 	OPENSSL_cleanse(s, map);
 	(void)munlock(s, map);
 	(void)munmap(s, map);
+	atomic_fetch_sub(&live, 1);
 }
 
 size_t ksecret_len(const struct ksecret *s)

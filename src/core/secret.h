@@ -47,6 +47,12 @@ const uint8_t *ksecret_cbytes(const struct ksecret *s);
 struct ksecret *ksecret_scratch(size_t len);
 void ksecret_scratch_done(struct ksecret *s);
 
+/*
+ * Number of secrets allocated and not yet freed (for diagnostics and for
+ * tests that check that a holder of key material let it go).
+ */
+unsigned long ksecret_live(void);
+
 /* Number of secrets whose mlock failed since start (for diagnostics). */
 unsigned long ksecret_mlock_failures(void);
 
