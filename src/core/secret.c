@@ -78,6 +78,20 @@ size_t ksecret_len(const struct ksecret *s)
 	return s->len;
 }
 
+k_status ksecret_pread(struct ksecret *s, int fd, long long off)
+{
+	size_t got = 0;
+	while (got < s->len) {
+		ssize_t n = pread(fd, s->data + got, s->len - got, (off_t)(off + (long long)got));
+		if (n <= 0) {
+			OPENSSL_cleanse(s->data, s->len);
+			return K_E_INTERNAL;
+		}
+		got += (size_t)n;
+	}
+	return K_OK;
+}
+
 k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out)
 {
 	return kbuf_append_base64(out, s->data, s->len);

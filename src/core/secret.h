@@ -22,6 +22,12 @@ struct ksecret;
 struct ksecret *ksecret_new(size_t len);
 /* A secret holding a copy of p[0..len). NULL when out of memory. */
 struct ksecret *ksecret_from(const uint8_t *p, size_t len);
+/*
+ * Fills s with ksecret_len(s) bytes read from fd at offset off, so that
+ * key bytes read from a file pass through no other memory. K_E_INTERNAL
+ * on a short read or an error (s wiped then).
+ */
+K_MUST_CHECK k_status ksecret_pread(struct ksecret *s, int fd, long long off);
 /* Wipes and frees; NULL is allowed. */
 void ksecret_free(struct ksecret *s);
 size_t ksecret_len(const struct ksecret *s);

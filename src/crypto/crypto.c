@@ -154,7 +154,7 @@ struct ksecret *crypto_random_secret(size_t n)
 	struct ksecret *s = ksecret_new(n);
 	if (s == NULL)
 		return NULL;
-	if (crypto_random(ksecret_bytes(s), n) != K_OK) {
+	if (n > INT_MAX || RAND_priv_bytes(ksecret_bytes(s), (int)n) != 1) {
 		ksecret_free(s);
 		return NULL;
 	}

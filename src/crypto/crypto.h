@@ -53,7 +53,10 @@
  * Use it (or crypto_random_secret) for anything secret.
  */
 K_MUST_CHECK k_status crypto_random(uint8_t *p, size_t n);
-/* A new secret of n random bytes; NULL on failure. */
+/*
+ * A new secret of n random bytes from OpenSSL's private DRBG (the one
+ * OpenSSL keeps for values that must stay secret); NULL on failure.
+ */
 struct ksecret *crypto_random_secret(size_t n);
 
 /*
