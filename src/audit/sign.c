@@ -26,7 +26,6 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include "core/log.h"
 #include "core/secret.h"
@@ -132,7 +131,7 @@ static k_status write_wrapped(const char *path, const struct ksecret *sk, bool e
  */
 static k_status migrate_raw(const char *path, int fd, struct ksecret *sk, struct kbuf *msg)
 {
-	if (pread(fd, ksecret_bytes(sk), ED25519_LEN, 0) != ED25519_LEN) {
+	if (ksecret_pread(sk, fd, 0) != K_OK) {
 		kbuf_note(msg, "cannot read %s", path);
 		return K_E_INTERNAL;
 	}
@@ -177,10 +176,9 @@ static k_status load_seed(const char *path, struct ksecret **out, struct kbuf *m
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		struct ksecret *sk = ksecret_new(ED25519_LEN);
+		struct ksecret *sk = crypto_random_secret(ED25519_LEN);
 		ENSURE(sk != NULL, K_E_INTERNAL);
-		if (RAND_priv_bytes(ksecret_bytes(sk), ED25519_LEN) != 1 ||
-		    write_wrapped(path, sk, true, msg) != K_OK) {
+		if (write_wrapped(path, sk, true, msg) != K_OK) {
 			ksecret_free(sk);
 			return K_E_INTERNAL;
 		}

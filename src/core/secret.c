@@ -16,6 +16,12 @@ struct ksecret {
 };
 
 static atomic_ulong mlock_failures;
+static atomic_ulong live;
+
+unsigned long ksecret_live(void)
+{
+	return atomic_load(&live);
+}
 
 unsigned long ksecret_mlock_failures(void)
 {
@@ -44,6 +50,7 @@ struct ksecret *ksecret_new(size_t len)
 	s->len = len;
 	s->map = map;
 	s->data = (uint8_t *)m + sizeof(struct ksecret);
+	atomic_fetch_add(&live, 1);
 	return s;
 }
 
@@ -63,11 +70,31 @@ void ksecret_free(struct ksecret *s)
 	OPENSSL_cleanse(s, map);
 	(void)munlock(s, map);
 	(void)munmap(s, map);
+	atomic_fetch_sub(&live, 1);
 }
 
 size_t ksecret_len(const struct ksecret *s)
 {
 	return s->len;
+}
+
+k_status ksecret_pread(struct ksecret *s, int fd, long long off)
+{
+	size_t got = 0;
+	while (got < s->len) {
+		ssize_t n = pread(fd, s->data + got, s->len - got, (off_t)(off + (long long)got));
+		if (n <= 0) {
+			OPENSSL_cleanse(s->data, s->len);
+			return K_E_INTERNAL;
+		}
+		got += (size_t)n;
+	}
+	return K_OK;
+}
+
+k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out)
+{
+	return kbuf_append_base64(out, s->data, s->len);
 }
 
 uint8_t *ksecret_bytes(struct ksecret *s)

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/result.h"
 
 struct ksecret;
@@ -21,9 +22,21 @@ struct ksecret;
 struct ksecret *ksecret_new(size_t len);
 /* A secret holding a copy of p[0..len). NULL when out of memory. */
 struct ksecret *ksecret_from(const uint8_t *p, size_t len);
+/*
+ * Fills s with ksecret_len(s) bytes read from fd at offset off, so that
+ * key bytes read from a file pass through no other memory. K_E_INTERNAL
+ * on a short read or an error (s wiped then).
+ */
+K_MUST_CHECK k_status ksecret_pread(struct ksecret *s, int fd, long long off);
 /* Wipes and frees; NULL is allowed. */
 void ksecret_free(struct ksecret *s);
 size_t ksecret_len(const struct ksecret *s);
+/*
+ * Appends the bytes in base64 to out: how a secret that is the answer to
+ * a request (a data key, a shared secret) is rendered without its bytes
+ * passing through the caller. K_E_VALIDATION if out cannot hold them.
+ */
+K_MUST_CHECK k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out);
 /* The bytes. For crypto/ and keystore/ only. Valid until ksecret_free. */
 uint8_t *ksecret_bytes(struct ksecret *s);
 const uint8_t *ksecret_cbytes(const struct ksecret *s);
@@ -39,6 +52,12 @@ const uint8_t *ksecret_cbytes(const struct ksecret *s);
 #define KSECRET_SCRATCH_MAX 8192
 struct ksecret *ksecret_scratch(size_t len);
 void ksecret_scratch_done(struct ksecret *s);
+
+/*
+ * Number of secrets allocated and not yet freed (for diagnostics and for
+ * tests that check that a holder of key material let it go).
+ */
+unsigned long ksecret_live(void);
 
 /* Number of secrets whose mlock failed since start (for diagnostics). */
 unsigned long ksecret_mlock_failures(void);

@@ -403,6 +403,23 @@ size_t asym_oaep_max_plaintext(const struct asym_key *k, const char *alg)
 	return mod > 2 * h + 2 ? mod - 2 * h - 2 : 0;
 }
 
+size_t asym_oaep_max_plaintext_spec(const char *spec, const char *alg)
+{
+	static const struct {
+		const char *spec;
+		size_t modulus;
+	} rsa[] = {{"RSA_2048", 256}, {"RSA_3072", 384}, {"RSA_4096", 512}};
+	const EVP_MD *md = oaep_md(alg);
+	if (md == NULL || spec == NULL)
+		return 0;
+	size_t h = (size_t)EVP_MD_get_size(md);
+	for (size_t i = 0; i < sizeof rsa / sizeof rsa[0]; i++) {
+		if (strcmp(rsa[i].spec, spec) == 0)
+			return rsa[i].modulus - 2 * h - 2;
+	}
+	return 0;
+}
+
 static k_status oaep_setup(EVP_PKEY_CTX *ctx, const EVP_MD *md)
 {
 	ENSURE(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1, K_E_INTERNAL);

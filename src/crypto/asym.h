@@ -86,6 +86,11 @@ K_MUST_CHECK k_status asym_verify(const struct asym_key *k, const char *alg, boo
  * key (modulus bytes - 2 * hash length - 2), 0 for an unknown algorithm.
  */
 size_t asym_oaep_max_plaintext(const struct asym_key *k, const char *alg);
+/*
+ * The same bound from an AWS key spec ("RSA_2048" ...) instead of a key,
+ * for callers that hold no key; 0 for an unknown spec or algorithm.
+ */
+size_t asym_oaep_max_plaintext_spec(const char *spec, const char *alg);
 K_MUST_CHECK k_status asym_oaep_encrypt(const struct asym_key *k, const char *alg,
 					struct kslice pt, struct kbuf *out);
 /*

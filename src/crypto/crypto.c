@@ -154,7 +154,7 @@ struct ksecret *crypto_random_secret(size_t n)
 	struct ksecret *s = ksecret_new(n);
 	if (s == NULL)
 		return NULL;
-	if (crypto_random(ksecret_bytes(s), n) != K_OK) {
+	if (n > INT_MAX || RAND_priv_bytes(ksecret_bytes(s), (int)n) != 1) {
 		ksecret_free(s);
 		return NULL;
 	}
@@ -164,6 +164,22 @@ struct ksecret *crypto_random_secret(size_t n)
 int crypto_memeq(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void crypto_wipe(void *p, size_t n)
+{
+	if (p != NULL)
+		OPENSSL_cleanse(p, n);
+}
+
+k_status crypto_sha256(const void *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN])
+{
+	unsigned int len = 0;
+	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != CRYPTO_SHA256_LEN) {
+		OPENSSL_cleanse(out, CRYPTO_SHA256_LEN);
+		return K_E_INTERNAL;
+	}
+	return K_OK;
 }
 
 void crypto_kbuf_truncate(struct kbuf *b, size_t len)

@@ -53,7 +53,10 @@
  * Use it (or crypto_random_secret) for anything secret.
  */
 K_MUST_CHECK k_status crypto_random(uint8_t *p, size_t n);
-/* A new secret of n random bytes; NULL on failure. */
+/*
+ * A new secret of n random bytes from OpenSSL's private DRBG (the one
+ * OpenSSL keeps for values that must stay secret); NULL on failure.
+ */
 struct ksecret *crypto_random_secret(size_t n);
 
 /*
@@ -153,5 +156,12 @@ K_MUST_CHECK k_status crypto_check_value(const struct ksecret *key,
 
 /* Constant-time equality of two byte strings of the same length: 1 if equal, else 0. */
 int crypto_memeq(const void *a, const void *b, size_t n);
+
+/* Wipes n bytes at p in a way the compiler cannot drop (OPENSSL_cleanse). */
+void crypto_wipe(void *p, size_t n);
+
+/* SHA-256 of p[0..n) into out. K_E_INTERNAL on failure (out wiped). */
+#define CRYPTO_SHA256_LEN 32
+K_MUST_CHECK k_status crypto_sha256(const void *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 
 #endif

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -106,7 +105,7 @@ k_status keystore_check_value(struct kbuf *out)
 	k_status rc = crypto_check_value(root, kcv);
 	if (rc == K_OK)
 		rc = kbuf_append_hex(out, kcv, sizeof kcv);
-	OPENSSL_cleanse(kcv, sizeof kcv);
+	crypto_wipe(kcv, sizeof kcv);
 	return rc;
 }
 

@@ -10,7 +10,6 @@
 
 #include "core/log.h"
 #include "crypto/crypto.h"
-#include "keystore/keystore.h"
 #include "kms/authz.h"
 #include "kms/store.h"
 #include "policy/policy.h"
@@ -96,32 +95,11 @@ struct storage *kms_store(void)
 	return store;
 }
 
-struct kms_material *kms_material_new(uint32_t n)
-{
-	struct kms_material *m = calloc(1, sizeof *m + n * sizeof(struct ksecret *));
-	if (m == NULL)
-		return NULL;
-	atomic_init(&m->refs, 1);
-	atomic_init(&m->parsed, NULL);
-	m->n = n;
-	return m;
-}
-
-void kms_material_unref(struct kms_material *m)
-{
-	if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
-		return;
-	kms_asym_parsed_free(atomic_load(&m->parsed));
-	for (uint32_t i = 0; i < m->n; i++)
-		ksecret_free(m->v[i]);
-	free(m);
-}
-
 void kms_key_unref(struct kms_key *k)
 {
 	if (k == NULL || atomic_fetch_sub(&k->refs, 1) != 1)
 		return;
-	kms_material_unref(k->mat);
+	keystore_key_unref(k->handle);
 	policy_free(k->policy);
 	json_decref(k->doc);
 	free(k);
@@ -181,78 +159,68 @@ static bool parse_uuid(const char *s, uint8_t out[16])
 	return j == 32;
 }
 
-static void material_aad(const char *arn, uint32_t version, struct kbuf *aad)
+const struct keystore_ops *kms_doc_store(json_t *doc)
 {
-	if (kbuf_appendf(aad, "kinko/material/v1|%s|%u", arn, version) != K_OK)
-		kbuf_reset(aad);
+	const char *name = json_string_value(json_object_get(doc, "KeyStore"));
+	const struct keystore_ops *ops = keystore_find(name);
+	if (ops == NULL)
+		LOG_ERROR("key %s names the key store %s, which this server does not have",
+			  json_string_value(json_object_get(doc, "KeyId")), name);
+	return ops;
 }
 
-k_status kms_wrap_material(const char *arn, uint32_t version, const struct ksecret *m,
-			   struct kbuf *b64_out)
-{
-	struct kbuf aad, wrapped;
-	kbuf_init(&aad, 512);
-	kbuf_init(&wrapped, 64u << 10);
-	material_aad(arn, version, &aad);
-	k_status rc = keystore_wrap(kbuf_slice(&aad), m, &wrapped);
-	if (rc == K_OK)
-		rc = kbuf_append_base64(b64_out, wrapped.ptr, wrapped.len);
-	kbuf_release(&aad);
-	kbuf_release(&wrapped);
-	return rc;
-}
+/*
+ * Opens every material version listed in the document in the key's
+ * store. Versions are numbered from 1 in order; anything else is damage.
+ */
+#define MATERIALS_MAX 4096
 
-/* Unwraps every material version listed in the document. */
-static k_status load_material(const char *arn, json_t *doc, struct kms_material **out)
+static k_status open_material(const char *arn, const uint8_t uuid[16], json_t *doc,
+			      struct keystore_key **out)
 {
+	const struct keystore_ops *ops = kms_doc_store(doc);
+	ENSURE(ops != NULL, K_E_INTERNAL);
 	json_t *mats = json_object_get(doc, "Materials");
-	*out = NULL;
-	if (!json_is_array(mats) || json_array_size(mats) == 0)
-		return K_OK;
-	size_t n = json_array_size(mats);
-	struct kms_material *m = kms_material_new((uint32_t)n);
-	if (m == NULL)
-		return K_E_INTERNAL;
+	size_t n = json_is_array(mats) ? json_array_size(mats) : 0;
+	ENSURE(n <= MATERIALS_MAX, K_E_INTERNAL);
+	struct kslice *refs = NULL;
+	if (n > 0) {
+		refs = calloc(n, sizeof *refs);
+		ENSURE(refs != NULL, K_E_INTERNAL);
+	}
 	k_status rc = K_OK;
-	struct kbuf aad, wrapped;
-	kbuf_init(&aad, 512);
-	kbuf_init(&wrapped, 64u << 10);
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(mats, i);
 		const char *w = json_string_value(json_object_get(e, "Wrapped"));
 		json_int_t v = json_integer_value(json_object_get(e, "Version"));
 		ENSURE_GOTO(w != NULL && v == (json_int_t)(i + 1), K_E_INTERNAL);
-		kbuf_reset(&aad);
-		kbuf_reset(&wrapped);
-		material_aad(arn, (uint32_t)v, &aad);
-		GUARD_GOTO(kbuf_decode_base64(&wrapped, kslice_cstr(w)));
-		GUARD_GOTO(keystore_unwrap(kbuf_slice(&aad), kbuf_slice(&wrapped), &m->v[i]));
+		refs[i] = kslice_cstr(w);
 	}
+	rc = keystore_open(ops, arn, uuid, refs, (uint32_t)n, out);
 out:
-	kbuf_release(&aad);
-	kbuf_release(&wrapped);
-	if (rc != K_OK) {
-		LOG_ERROR("cannot unwrap the material of %s", arn);
-		kms_material_unref(m);
-		return K_E_INTERNAL;
-	}
-	*out = m;
-	return K_OK;
+	free(refs);
+	if (rc != K_OK)
+		LOG_ERROR("cannot open the material of %s", arn);
+	return rc == K_OK ? K_OK : K_E_INTERNAL;
 }
 
-static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct kms_material *mat,
+/* Takes the handle's reference, on failure too. */
+static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct keystore_key *handle,
 			 struct kms_key **out)
 {
 	const char *id = json_string_value(json_object_get(doc, "KeyId"));
 	const char *arn = json_string_value(json_object_get(doc, "Arn"));
-	ENSURE(id != NULL && arn != NULL, K_E_INTERNAL);
-	struct kms_key *k = calloc(1, sizeof *k);
-	ENSURE(k != NULL, K_E_INTERNAL);
+	struct kms_key *k = id != NULL && arn != NULL ? calloc(1, sizeof *k) : NULL;
+	if (k == NULL) {
+		keystore_key_unref(handle);
+		return K_E_INTERNAL;
+	}
 	atomic_init(&k->refs, 1);
 	snprintf(k->id, sizeof k->id, "%s", id);
 	snprintf(k->arn, sizeof k->arn, "%s", arn);
 	snprintf(k->ns, sizeof k->ns, "%s", ns);
 	if (!parse_uuid(k->id, k->uuid)) {
+		keystore_key_unref(handle);
 		free(k);
 		return K_E_INTERNAL;
 	}
@@ -261,7 +229,7 @@ static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct km
 	k->state = kms_state_parse(json_string_value(json_object_get(doc, "KeyState")));
 	k->spec = json_string_value(json_object_get(doc, "KeySpec"));
 	k->usage = json_string_value(json_object_get(doc, "KeyUsage"));
-	k->mat = mat;
+	k->handle = handle;
 	/* Authorization: the policy is parsed once per snapshot (kms/authz.h). */
 	k->policy = authz_parse_key_policy(doc);
 	*out = k;
@@ -271,13 +239,12 @@ static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct km
 k_status kms_key_from_doc(const char *ns, json_t *doc, int64_t version, struct kms_key **out)
 {
 	const char *arn = json_string_value(json_object_get(doc, "Arn"));
-	ENSURE(arn != NULL, K_E_INTERNAL);
-	struct kms_material *mat = NULL;
-	GUARD(load_material(arn, doc, &mat));
-	k_status rc = snapshot(ns, doc, version, mat, out);
-	if (rc != K_OK)
-		kms_material_unref(mat);
-	return rc;
+	const char *id = json_string_value(json_object_get(doc, "KeyId"));
+	uint8_t uuid[16];
+	ENSURE(arn != NULL && id != NULL && parse_uuid(id, uuid), K_E_INTERNAL);
+	struct keystore_key *handle = NULL;
+	GUARD(open_material(arn, uuid, doc, &handle));
+	return snapshot(ns, doc, version, handle, out);
 }
 
 static struct kms_key *cache_find_locked(struct cache_shard *sh, size_t b, const char *ns,
@@ -440,23 +407,23 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 	return K_OK;
 }
 
-k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct keystore_key *handle,
 			struct kms_key **out)
 {
-	return kms_key_update_ops(k, newdoc, mat, NULL, 0, out);
+	return kms_key_update_ops(k, newdoc, handle, NULL, 0, out);
 }
 
 /* The key's write goes first; the extra ops ride in the same transaction. */
 #define UPDATE_MAX_EXTRA 64
 
-k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct keystore_key *handle,
 			    const struct storage_op *extra, size_t n_extra, struct kms_key **out)
 {
 	char *text = json_dumps(newdoc, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL || n_extra > UPDATE_MAX_EXTRA) {
 		kjson_free(text);
 		json_decref(newdoc);
-		kms_material_unref(mat);
+		keystore_key_unref(handle);
 		return K_E_INTERNAL;
 	}
 	struct storage_op ops[1 + UPDATE_MAX_EXTRA] = {{
@@ -481,18 +448,15 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_materi
 		if (rc == K_E_CONFLICT)
 			kms_cache_forget(k->ns, k->id);
 		json_decref(newdoc);
-		kms_material_unref(mat);
+		keystore_key_unref(handle);
 		return rc;
 	}
-	if (mat == NULL && k->mat != NULL) {
-		mat = k->mat;
-		atomic_fetch_add(&mat->refs, 1);
-	}
+	if (handle == NULL)
+		handle = keystore_key_ref(k->handle);
 	struct kms_key *nk = NULL;
-	rc = snapshot(k->ns, newdoc, k->version + 1, mat, &nk);
+	rc = snapshot(k->ns, newdoc, k->version + 1, handle, &nk);
 	json_decref(newdoc);
 	if (rc != K_OK) {
-		kms_material_unref(mat);
 		kms_cache_forget(k->ns, k->id);
 		return rc;
 	}

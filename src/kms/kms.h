@@ -3,10 +3,15 @@
  * operation handlers (registered with api/ as the "TrentService." table).
  *
  * A key lives in storage as one JSON document (kind "key", ns
- * "ACCOUNT:REGION", id = key UUID) holding its metadata and its wrapped
- * backing-key material versions. In memory a key is an immutable,
- * reference-counted snapshot (struct kms_key) with its material already
- * unwrapped into ksecret memory, so a crypto request touches no storage.
+ * "ACCOUNT:REGION", id = key UUID) holding its metadata and the references
+ * its key store gave for its material versions ("Materials"; for the
+ * software store, the material wrapped under the root key). "KeyStore"
+ * names the store (absent: the software store, keystore/keyops.h). In
+ * memory a key is an immutable, reference-counted snapshot (struct
+ * kms_key) holding a handle on its material in that store, opened when
+ * the snapshot is made, so a crypto request touches no storage. Handlers
+ * ask the handle for operations (keystore_encrypt, keystore_sign, ...)
+ * and never see key bytes.
  * A change is a new document written with a version precondition, then a
  * new snapshot swapped into the cache; readers holding the old snapshot
  * finish with it undisturbed. The key and alias caches also listen to the
@@ -24,6 +29,7 @@
 #include "api/api.h"
 #include "core/result.h"
 #include "core/secret.h"
+#include "keystore/keyops.h"
 #include "storage/storage.h"
 
 enum kms_key_state {
@@ -38,19 +44,6 @@ enum kms_key_state {
 	KS_UNKNOWN
 };
 
-/* Unwrapped backing-key material versions, shared between snapshots. */
-struct kms_material {
-	atomic_int refs;
-	uint32_t n;                 /* versions 1..n */
-	/*
-	 * Asymmetric keys: the parsed private key of v[n-1] (a struct
-	 * asym_key), made on first use by ops_asym.c and published with a
-	 * compare-and-swap; freed with the material (kms_asym_parsed_free).
-	 */
-	_Atomic(void *) parsed;
-	struct ksecret *v[];        /* v[i] is version i+1 */
-};
-
 struct kms_key {
 	atomic_int refs;
 	char id[37];
@@ -62,7 +55,9 @@ struct kms_key {
 	enum kms_key_state state;
 	const char *spec;           /* points into doc */
 	const char *usage;          /* points into doc */
-	struct kms_material *mat;   /* NULL for keys without local material */
+	/* The key's material in its store, shared between snapshots; never
+	 * NULL. keystore_key_versions() is 0 for a key without material. */
+	struct keystore_key *handle;
 	/* Authorization: the key policy, parsed once per snapshot (kms/authz.h); may be NULL. */
 	struct policy *policy;
 };
@@ -100,12 +95,13 @@ K_MUST_CHECK k_status kms_key_get(const char *ns, const char *id, struct kms_key
 
 /*
  * Writes a changed document for a key (precondition: the snapshot's
- * version) and replaces the cached snapshot. `mat` is the material of the
- * new snapshot (NULL: keep the current one). On K_OK *out (if non-NULL)
- * receives a reference to the new snapshot. Takes ownership of newdoc.
+ * version) and replaces the cached snapshot. `handle` is the material of
+ * the new snapshot (NULL: keep the current one); the call takes its
+ * reference, on failure too. On K_OK *out (if non-NULL) receives a
+ * reference to the new snapshot. Takes ownership of newdoc.
  */
-K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
-				     struct kms_key **out);
+K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc,
+				     struct keystore_key *handle, struct kms_key **out);
 /* Drops a key from the cache (after deletion, or on an external change). */
 void kms_cache_forget(const char *ns, const char *id);
 /* Empties the cache. */
@@ -114,19 +110,15 @@ void kms_cache_clear(void);
 void kms_cache_on_change(void *arg, const struct storage_event *ev);
 void kms_alias_cache_on_change(void *arg, const struct storage_event *ev);
 
-/* Builds a snapshot from a stored document (unwraps its material). */
+/* Builds a snapshot from a stored document (opens its material in its store). */
 K_MUST_CHECK k_status kms_key_from_doc(const char *ns, json_t *doc, int64_t version,
 				       struct kms_key **out);
 
-struct kms_material *kms_material_new(uint32_t n);
-void kms_material_unref(struct kms_material *m);
-
 /*
- * Wraps a material version for storage; the AAD binds it to the key ARN
- * and version. The result is base64 text.
+ * The key store a key document names ("KeyStore"; absent: the software
+ * store). NULL, logged, for a store this server does not have.
  */
-K_MUST_CHECK k_status kms_wrap_material(const char *arn, uint32_t version, const struct ksecret *m,
-					struct kbuf *b64_out);
+const struct keystore_ops *kms_doc_store(json_t *doc);
 
 /*
  * The key-state rule for using a key in a cryptographic operation:
@@ -134,6 +126,14 @@ K_MUST_CHECK k_status kms_wrap_material(const char *arn, uint32_t version, const
  * KMSInvalidStateException, with AWS's messages.
  */
 K_MUST_CHECK k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k);
+
+/*
+ * Sets a base64 blob member from a secret that is the answer (a data key,
+ * a private key, a shared secret): api_set_blob without the bytes passing
+ * through the handler (ops_crypto.c).
+ */
+K_MUST_CHECK k_status kms_set_secret_blob(json_t *out, const char *member,
+					  const struct ksecret *s);
 
 /* The KeyMetadata structure of DescribeKey / CreateKey. */
 json_t *kms_key_metadata(const struct kms_key *k);
@@ -175,7 +175,8 @@ K_MUST_CHECK k_status kms_managed_key(struct api_ctx *c, const char *service, st
  * Like kms_key_update, and the extra storage ops (due-index records,
  * alias records...) are applied in the same atomic write as the key.
  */
-K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct kms_material *mat,
+K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc,
+					 struct keystore_key *handle,
 					 const struct storage_op *extra, size_t n_extra,
 					 struct kms_key **out);
 /*
@@ -263,8 +264,6 @@ K_MUST_CHECK k_status kms_key_service_event(const struct kms_key *k, const char 
 					    json_t *details, k_status outcome);
 
 /* Asymmetric, HMAC, key agreement, imported material (ops_asym.c, ops_import.c) */
-/* Frees a kms_material's parsed private key (NULL allowed). */
-void kms_asym_parsed_free(void *parsed);
 /* True for RSA and ECC keys (they have a public key). */
 bool kms_key_is_asymmetric(const struct kms_key *k);
 /*

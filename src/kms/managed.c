@@ -95,12 +95,11 @@ static k_status managed_docs(struct api_ctx *c, const char *service, const char 
 		 c->principal.account, alias);
 	const struct kms_spec *ks = kms_spec_find("SYMMETRIC_DEFAULT");
 	char *pol = managed_policy(service, c->region, c->principal.account);
-	struct ksecret *material = NULL;
 	struct kbuf wrapped;
-	kbuf_init(&wrapped, 64u << 10);
+	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	json_t *doc = NULL, *adoc = NULL;
 	k_status rc = K_OK;
-	ENSURE_GOTO(pol != NULL && ks != NULL && ks->generate != NULL, K_E_INTERNAL);
+	ENSURE_GOTO(pol != NULL && ks != NULL, K_E_INTERNAL);
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
 			"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account, "Region",
 			c->region, "CreationDate", (json_int_t)c->now, "Description", desc,
@@ -117,8 +116,7 @@ static k_status managed_docs(struct api_ctx *c, const char *service, const char 
 	json_object_set_new(doc, "KeyRotationEnabled", json_true());
 	json_object_set_new(doc, "RotationPeriodInDays", json_integer(MANAGED_PERIOD_DAYS));
 	json_object_set_new(doc, "NextRotationDate", json_integer(managed_next_rotation(c)));
-	GUARD_GOTO(ks->generate(&material));
-	GUARD_GOTO(kms_wrap_material(arn, 1, material, &wrapped));
+	GUARD_GOTO(keystore_generate(keystore_find(NULL), "SYMMETRIC_DEFAULT", arn, &wrapped));
 	json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped", kbuf_cstr(&wrapped),
 				 "Created", (json_int_t)c->now);
 	ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
@@ -134,7 +132,6 @@ out:
 	json_decref(doc);
 	json_decref(adoc);
 	kjson_free(pol);
-	ksecret_free(material);
 	kbuf_release(&wrapped);
 	return rc;
 }

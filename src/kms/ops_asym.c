@@ -3,27 +3,20 @@
  * DeriveSharedSecret, GenerateDataKeyPair(WithoutPlaintext), and the
  * RSAES-OAEP branch of Encrypt / Decrypt.
  *
- * An asymmetric key's material is its PKCS#8 private key. Parsing it is
- * expensive (an RSA key takes tens of microseconds), so the parsed key is
- * made once per material set, on first use, and kept beside the material
- * (kms_material.parsed) until the material is freed. A parsed key is
- * immutable; every operation makes its own OpenSSL context, so any number
- * of threads can sign with it at once.
+ * The handlers check members, key, usage and algorithm; the key's store
+ * (keystore/keyops.h) does the cryptography with material the handlers
+ * never see. crypto/asym.h still answers the questions that need no key
+ * (which algorithm fits which spec, digest lengths, the OAEP bound).
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "crypto/asym.h"
 #include "crypto/crypto.h"
+#include "keystore/keyops.h"
 #include "kms/kms.h"
 #include "kms/specs.h"
 #include "core/banned.h"
-
-void kms_asym_parsed_free(void *parsed)
-{
-	asym_key_free(parsed);
-}
 
 bool kms_key_is_asymmetric(const struct kms_key *k)
 {
@@ -40,40 +33,11 @@ static k_status dry_run(struct api_ctx *c, json_t *in)
 	return dry ? K_E_DRY_RUN : K_OK;
 }
 
-/* The key's newest material; KMSInvalidStateException if it has none. */
-static k_status material_of(struct api_ctx *c, const struct kms_key *k, const struct ksecret **out)
+/* KMSInvalidStateException for a key without material. */
+static k_status require_material(struct api_ctx *c, const struct kms_key *k)
 {
-	if (k->mat == NULL || k->mat->n == 0)
+	if (keystore_key_versions(k->handle) == 0)
 		return api_fail(c, K_E_INVALID_STATE, "%s has no key material.", k->arn);
-	*out = k->mat->v[k->mat->n - 1];
-	return K_OK;
-}
-
-/*
- * The parsed private key of a snapshot: from the material's cache, or
- * parsed now and published with a compare-and-swap (a thread that loses
- * the race frees its copy and uses the winner's).
- */
-static k_status parsed_key(struct api_ctx *c, const struct kms_key *k, const struct asym_key **out)
-{
-	const struct ksecret *m = NULL;
-	GUARD(material_of(c, k, &m));
-	void *p = atomic_load_explicit(&k->mat->parsed, memory_order_acquire);
-	if (p == NULL) {
-		struct asym_key *fresh = NULL;
-		if (asym_key_load(m, &fresh) != K_OK)
-			return K_E_INTERNAL;
-		void *expected = NULL;
-		if (atomic_compare_exchange_strong_explicit(&k->mat->parsed, &expected, fresh,
-							    memory_order_acq_rel,
-							    memory_order_acquire)) {
-			p = fresh;
-		} else {
-			asym_key_free(fresh);
-			p = expected;
-		}
-	}
-	*out = p;
 	return K_OK;
 }
 
@@ -113,7 +77,6 @@ struct sign_req {
 	struct kbuf msg;
 	bool is_digest;
 	struct kms_key *k;
-	const struct asym_key *ak;
 };
 
 /*
@@ -148,7 +111,7 @@ static k_status sign_prepare(struct api_ctx *c, json_t *in, struct sign_req *r)
 			return api_fail(c, K_E_VALIDATION,
 					"Digest is invalid length for algorithm %s.", r->alg);
 	}
-	GUARD(parsed_key(c, r->k, &r->ak));
+	GUARD(require_material(c, r->k));
 	return dry_run(c, in);
 }
 
@@ -161,7 +124,7 @@ k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out)
 	kbuf_init(&sig, ASYM_MAX_SIG);
 	k_status rc = K_OK;
 	GUARD_GOTO(sign_prepare(c, in, &r));
-	GUARD_GOTO(asym_sign(r.ak, r.alg, r.is_digest, kbuf_slice(&r.msg), &sig));
+	GUARD_GOTO(keystore_sign(r.k->handle, r.alg, r.is_digest, kbuf_slice(&r.msg), &sig));
 	GUARD_GOTO(api_set_blob(out, "Signature", sig.ptr, sig.len));
 	json_object_set_new(out, "KeyId", json_string(r.k->arn));
 	json_object_set_new(out, "SigningAlgorithm", json_string(r.alg));
@@ -188,8 +151,8 @@ k_status kms_op_verify(struct api_ctx *c, json_t *in, json_t *out)
 	bool valid = false;
 	GUARD_GOTO(api_blob(c, in, "Signature", true, 1, 6144, &sig, NULL));
 	GUARD_GOTO(sign_prepare(c, in, &r));
-	GUARD_GOTO(asym_verify(r.ak, r.alg, r.is_digest, kbuf_slice(&r.msg), kbuf_slice(&sig),
-			       &valid));
+	GUARD_GOTO(keystore_verify(r.k->handle, r.alg, r.is_digest, kbuf_slice(&r.msg),
+				   kbuf_slice(&sig), &valid));
 	ENSURE_GOTO(valid, K_E_KMS_INVALID_SIGNATURE);
 	json_object_set_new(out, "KeyId", json_string(r.k->arn));
 	json_object_set_new(out, "SignatureValid", json_true());
@@ -214,7 +177,6 @@ k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id;
 	json_t *tokens;
 	struct kms_key *k = NULL;
-	const struct asym_key *ak = NULL;
 	struct kbuf der;
 	kbuf_init(&der, ASYM_MAX_SPKI);
 	k_status rc = K_OK;
@@ -226,8 +188,8 @@ k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out)
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not an asymmetric KMS key.", k->arn);
 		goto out;
 	}
-	GUARD_GOTO(parsed_key(c, k, &ak));
-	GUARD_GOTO(asym_public_der(ak, &der));
+	GUARD_GOTO(require_material(c, k));
+	GUARD_GOTO(keystore_public_key(k->handle, &der));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", der.ptr, der.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "KeySpec", json_string(k->spec));
@@ -257,32 +219,24 @@ static bool mac_alg_fits(const char *alg, const char *spec)
 	return spec != NULL && strncmp(spec, "HMAC_", 5) == 0 && strcmp(alg + 9, spec + 5) == 0;
 }
 
-static k_status mac_compute(struct api_ctx *c, json_t *in, struct kms_key **k_out,
-			    const char **alg_out, uint8_t mac[ASYM_MAX_MAC], size_t *mac_len)
+/* The part GenerateMac and VerifyMac share: members, key, usage, algorithm. */
+static k_status mac_prepare(struct api_ctx *c, json_t *in, struct kbuf *msg, struct kms_key **k_out,
+			    const char **alg_out)
 {
 	const char *key_id, *alg;
 	json_t *tokens;
-	struct kbuf msg;
-	kbuf_init(&msg, 4096);
-	const struct ksecret *m = NULL;
-	k_status rc = K_OK;
-	GUARD_GOTO(api_blob(c, in, "Message", true, 1, 4096, &msg, NULL));
-	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	GUARD_GOTO(api_enum(c, in, "MacAlgorithm", true, mac_algs, &alg));
-	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	GUARD_GOTO(kms_op_key(c, k_out));
-	GUARD_GOTO(require_usage(c, *k_out, "GENERATE_VERIFY_MAC"));
-	if (!mac_alg_fits(alg, (*k_out)->spec)) {
-		rc = incompatible(c, *k_out, alg);
-		goto out;
-	}
-	GUARD_GOTO(material_of(c, *k_out, &m));
-	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(asym_hmac(m, alg, kbuf_slice(&msg), mac, mac_len));
+	GUARD(api_blob(c, in, "Message", true, 1, 4096, msg, NULL));
+	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	GUARD(api_enum(c, in, "MacAlgorithm", true, mac_algs, &alg));
+	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD(kms_op_key(c, k_out));
+	GUARD(require_usage(c, *k_out, "GENERATE_VERIFY_MAC"));
+	if (!mac_alg_fits(alg, (*k_out)->spec))
+		return incompatible(c, *k_out, alg);
+	GUARD(require_material(c, *k_out));
+	GUARD(dry_run(c, in));
 	*alg_out = alg;
-out:
-	kbuf_release(&msg);
-	return rc;
+	return K_OK;
 }
 
 /* GenerateMac (https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html). */
@@ -290,16 +244,20 @@ k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t *out)
 {
 	struct kms_key *k = NULL;
 	const char *alg = NULL;
-	uint8_t mac[ASYM_MAX_MAC];
+	uint8_t mac[KEYSTORE_MAX_MAC];
 	size_t mac_len = 0;
+	struct kbuf msg;
+	kbuf_init(&msg, 4096);
 	k_status rc = K_OK;
-	GUARD_GOTO(mac_compute(c, in, &k, &alg, mac, &mac_len));
+	GUARD_GOTO(mac_prepare(c, in, &msg, &k, &alg));
+	GUARD_GOTO(keystore_mac(k->handle, alg, kbuf_slice(&msg), mac, &mac_len));
 	GUARD_GOTO(api_set_blob(out, "Mac", mac, mac_len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "MacAlgorithm", json_string(alg));
 out:
-	OPENSSL_cleanse(mac, sizeof mac);
+	crypto_wipe(mac, sizeof mac);
 	kms_key_unref(k);
+	kbuf_release(&msg);
 	return rc;
 }
 
@@ -307,28 +265,29 @@ out:
  * VerifyMac (https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html):
  * "If the HMAC is verified, ... MacValid ... True. If the HMAC is not
  * verified, the VerifyMac operation fails with a KMSInvalidMacException".
- * The comparison is constant time.
+ * The key store compares in constant time.
  */
 k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out)
 {
 	struct kms_key *k = NULL;
 	const char *alg = NULL;
-	uint8_t mac[ASYM_MAX_MAC];
-	size_t mac_len = 0;
-	struct kbuf given;
+	bool valid = false;
+	struct kbuf given, msg;
 	kbuf_init(&given, 6144);
+	kbuf_init(&msg, 4096);
 	k_status rc = K_OK;
 	GUARD_GOTO(api_blob(c, in, "Mac", true, 1, 6144, &given, NULL));
-	GUARD_GOTO(mac_compute(c, in, &k, &alg, mac, &mac_len));
-	ENSURE_GOTO(given.len == mac_len && CRYPTO_memcmp(given.ptr, mac, mac_len) == 0,
-		    K_E_KMS_INVALID_MAC);
+	GUARD_GOTO(mac_prepare(c, in, &msg, &k, &alg));
+	GUARD_GOTO(keystore_mac_verify(k->handle, alg, kbuf_slice(&msg), kbuf_slice(&given),
+				       &valid));
+	ENSURE_GOTO(valid, K_E_KMS_INVALID_MAC);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "MacValid", json_true());
 	json_object_set_new(out, "MacAlgorithm", json_string(alg));
 out:
-	OPENSSL_cleanse(mac, sizeof mac);
 	kms_key_unref(k);
 	kbuf_release(&given);
+	kbuf_release(&msg);
 	return rc;
 }
 
@@ -348,7 +307,6 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	struct kbuf peer;
 	kbuf_init(&peer, 8192);
 	struct kms_key *k = NULL;
-	const struct asym_key *ak = NULL;
 	struct ksecret *secret = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
@@ -362,9 +320,9 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_usage(c, k, "KEY_AGREEMENT"));
-	GUARD_GOTO(parsed_key(c, k, &ak));
+	GUARD_GOTO(require_material(c, k));
 	GUARD_GOTO(dry_run(c, in));
-	rc = asym_ecdh(ak, kbuf_slice(&peer), &secret);
+	rc = keystore_derive_shared_secret(k->handle, kbuf_slice(&peer), &secret);
 	if (rc == K_E_VALIDATION) {
 		rc = api_fail(c, K_E_VALIDATION,
 			      "The public key is not a valid DER-encoded SubjectPublicKeyInfo for the key spec %s.",
@@ -372,7 +330,7 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 		goto out;
 	}
 	GUARD_GOTO(rc);
-	GUARD_GOTO(api_set_blob(out, "SharedSecret", ksecret_cbytes(secret), ksecret_len(secret)));
+	GUARD_GOTO(kms_set_secret_blob(out, "SharedSecret", secret));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "KeyAgreementAlgorithm", json_string(alg));
 	json_t *origin = json_object_get(k->doc, "Origin");
@@ -407,7 +365,6 @@ static k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool w
 	json_t *ctx, *tokens;
 	struct kms_key *k = NULL;
 	struct ksecret *priv = NULL;
-	struct asym_key *ak = NULL;
 	struct kbuf canon, blob, pub;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	kbuf_init(&blob, ASYM_MAX_PKCS8 + CRYPTO_BLOB_OVERHEAD);
@@ -434,27 +391,18 @@ static k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool w
 			      k->arn, k->spec ? k->spec : "unknown", c->op->name);
 		goto out;
 	}
-	if (k->mat == NULL || k->mat->n == 0) {
-		rc = api_fail(c, K_E_INVALID_STATE, "%s has no key material.", k->arn);
-		goto out;
-	}
+	GUARD_GOTO(require_material(c, k));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(crypto_ectx_canonical(ctx, &canon));
-	GUARD_GOTO(asym_generate(spec, &priv));
-	GUARD_GOTO(asym_key_load(priv, &ak));
-	GUARD_GOTO(asym_public_der(ak, &pub));
-	GUARD_GOTO(crypto_sym_encrypt(k->mat->v[k->mat->n - 1], k->uuid, k->mat->n,
-				      kbuf_slice(&canon),
-				      kslice_make(ksecret_cbytes(priv), ksecret_len(priv)), &blob));
+	GUARD_GOTO(keystore_generate_data_key_pair(k->handle, spec, kbuf_slice(&canon), &pub, &blob,
+						   with_plaintext ? &priv : NULL));
 	GUARD_GOTO(api_set_blob(out, "PrivateKeyCiphertextBlob", blob.ptr, blob.len));
 	if (with_plaintext)
-		GUARD_GOTO(api_set_blob(out, "PrivateKeyPlaintext", ksecret_cbytes(priv),
-					ksecret_len(priv)));
+		GUARD_GOTO(kms_set_secret_blob(out, "PrivateKeyPlaintext", priv));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "KeyPairSpec", json_string(spec));
 out:
-	asym_key_free(ak);
 	ksecret_free(priv);
 	kms_key_unref(k);
 	kbuf_release(&canon);
@@ -500,16 +448,15 @@ static k_status require_oaep(struct api_ctx *c, const struct kms_key *k, const c
 k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *alg,
 			      struct kslice pt, json_t *in, struct kbuf *ct)
 {
-	const struct asym_key *ak = NULL;
 	GUARD(require_oaep(c, k, alg));
-	GUARD(parsed_key(c, k, &ak));
-	size_t max = asym_oaep_max_plaintext(ak, alg);
+	GUARD(require_material(c, k));
+	size_t max = asym_oaep_max_plaintext_spec(k->spec, alg);
 	if (pt.len > max)
 		return api_fail(c, K_E_VALIDATION,
 				"Plaintext length %zu exceeds the maximum of %zu bytes for %s with %s.",
 				pt.len, max, k->spec, alg);
 	GUARD(dry_run(c, in));
-	return asym_oaep_encrypt(ak, alg, pt, ct);
+	return keystore_asym_encrypt(k->handle, alg, pt, ct);
 }
 
 k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
@@ -540,19 +487,15 @@ k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id, const char 
 		return api_fail(c, K_E_VALIDATION,
 				"KeyId is required when the EncryptionAlgorithm is %s.", alg);
 	struct kms_key *k = NULL;
-	const struct asym_key *ak = NULL;
-	struct ksecret *plain = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(kms_resolve_key(c, key_id, true, &k));
 	GUARD_GOTO(require_oaep(c, k, alg));
-	GUARD_GOTO(parsed_key(c, k, &ak));
+	GUARD_GOTO(require_material(c, k));
 	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(asym_oaep_decrypt(ak, alg, ct, &plain));
-	GUARD_GOTO(kbuf_append(pt, ksecret_cbytes(plain), ksecret_len(plain)));
+	GUARD_GOTO(keystore_asym_decrypt(k->handle, alg, ct, pt));
 	*key_out = k;
 	k = NULL;
 out:
-	ksecret_free(plain);
 	kms_key_unref(k);
 	return rc;
 }

@@ -3,14 +3,15 @@
  * GenerateDataKeyWithoutPlaintext, GenerateRandom for symmetric keys.
  *
  * The hot path: validate members, resolve the key from the in-memory
- * cache, check its state and usage, run AES-GCM with a derived
- * per-message key, render. No storage access, no global lock.
+ * cache, check its state and usage, ask its key store to run AES-GCM with
+ * a derived per-message key (keystore/keyops.h), render. No storage
+ * access, no global lock.
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "crypto/crypto.h"
+#include "keystore/keyops.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "core/uuid.h"
@@ -31,9 +32,20 @@ static k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, 
 		return api_fail(c, K_E_INVALID_KEY_USAGE,
 				"Algorithm %s is incompatible with key spec %s.", alg,
 				k->spec ? k->spec : "unknown");
-	if (k->mat == NULL || k->mat->n == 0)
+	if (keystore_key_versions(k->handle) == 0)
 		return api_fail(c, K_E_INVALID_STATE, "%s has no key material.", k->arn);
 	return K_OK;
+}
+
+k_status kms_set_secret_blob(json_t *out, const char *member, const struct ksecret *s)
+{
+	struct kbuf b;
+	kbuf_init(&b, 16u << 20);
+	k_status rc = ksecret_append_base64(s, &b);
+	if (rc == K_OK && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
+		rc = K_E_INTERNAL;
+	kbuf_release(&b);
+	return rc;
 }
 
 static k_status dry_run(struct api_ctx *c, json_t *in)
@@ -50,8 +62,7 @@ static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice 
 	kbuf_init(&canon, 64u << 10);
 	k_status rc = crypto_ectx_canonical(ctx, &canon);
 	if (rc == K_OK)
-		rc = crypto_sym_encrypt(k->mat->v[k->mat->n - 1], k->uuid, k->mat->n,
-					kbuf_slice(&canon), pt, out);
+		rc = keystore_encrypt(k->handle, kbuf_slice(&canon), pt, out);
 	kbuf_release(&canon);
 	return rc;
 }
@@ -113,12 +124,12 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 	struct kbuf canon;
 	kbuf_init(&canon, 64u << 10);
 	rc = require_encrypt_key(c, k, alg);
-	if (rc == K_OK && (blob.version == 0 || blob.version > k->mat->n))
+	if (rc == K_OK && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
 		rc = K_E_INVALID_CIPHERTEXT;
 	if (rc == K_OK)
 		rc = crypto_ectx_canonical(ctx, &canon);
 	if (rc == K_OK)
-		rc = crypto_sym_decrypt(k->mat->v[blob.version - 1], &blob, kbuf_slice(&canon), pt);
+		rc = keystore_decrypt(k->handle, &blob, kbuf_slice(&canon), pt);
 	kbuf_release(&canon);
 	if (rc != K_OK) {
 		kms_key_unref(k);
@@ -262,6 +273,8 @@ static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_p
 	static const char *const specs[] = {"AES_256", "AES_128", NULL};
 	struct kbuf blob;
 	kbuf_init(&blob, 8192);
+	struct kbuf canon;
+	kbuf_init(&canon, 64u << 10);
 	struct kms_key *k = NULL;
 	struct ksecret *dk = NULL;
 	k_status rc = K_OK;
@@ -279,19 +292,20 @@ static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_p
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_encrypt_key(c, k, NULL));
 	GUARD_GOTO(dry_run(c, in));
+	GUARD_GOTO(crypto_ectx_canonical(ctx, &canon));
 	/* A per-thread locked scratch buffer: no mmap/munmap per request. */
 	dk = ksecret_scratch((size_t)nbytes);
 	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	GUARD_GOTO(crypto_random(ksecret_bytes(dk), (size_t)nbytes));
-	GUARD_GOTO(sym_encrypt(k, ctx, kslice_make(ksecret_cbytes(dk), (size_t)nbytes), &blob));
+	GUARD_GOTO(keystore_generate_data_key(k->handle, kbuf_slice(&canon), dk, &blob));
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	if (with_plaintext)
-		GUARD_GOTO(api_set_blob(out, "Plaintext", ksecret_cbytes(dk), (size_t)nbytes));
+		GUARD_GOTO(kms_set_secret_blob(out, "Plaintext", dk));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 out:
 	ksecret_scratch_done(dk);
 	kms_key_unref(k);
 	kbuf_release(&blob);
+	kbuf_release(&canon);
 	return rc;
 }
 
@@ -319,6 +333,6 @@ k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out)
 	uint8_t buf[1024];
 	GUARD(crypto_random(buf, (size_t)n));
 	k_status rc = api_set_blob(out, "Plaintext", buf, (size_t)n);
-	OPENSSL_cleanse(buf, sizeof buf);
+	crypto_wipe(buf, sizeof buf);
 	return rc;
 }

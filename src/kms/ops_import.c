@@ -2,30 +2,21 @@
  * ops_import.c — GetParametersForImport, ImportKeyMaterial,
  * DeleteImportedKeyMaterial, and the expiry of imported material.
  *
- * Import token. AWS's token is opaque; kinko's is self-contained: the
- * wrapping private key, the wrapping algorithm and the token's expiry,
- * wrapped under the root key (keystore_wrap, AES-GCM) with the key's ARN
- * in the AAD. So a token works only for the key it was made for, cannot
- * be altered, needs no storage, and the wrapping private key never leaves
- * kinko unencrypted. Payload (inside the wrap):
- *   u64be valid_to | u8 algorithm index | PKCS#8 DER of the wrapping key
- *
- * Material identity. "You must reimport the same key material that was
- * originally imported" (https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html),
- * so a key remembers a fingerprint of its material even after the
- * material is deleted or expires: SHA-256 of the material, itself wrapped
- * under the root key (never stored in the clear). Different material is
- * IncorrectKeyMaterialException.
+ * The key's store makes the wrapping key and the import token, opens the
+ * token, unwraps and checks the material (keystore_import_params,
+ * keystore_import in keystore/keyops.h; the software store's token format
+ * is described in keystore/soft.c). The key document keeps what the store
+ * hands back: the material's reference and its fingerprint, so that only
+ * "the same key material that was originally imported"
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html)
+ * can come back after it is deleted or expires.
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "core/log.h"
 #include "crypto/asym.h"
-#include "crypto/crypto.h"
-#include "keystore/keystore.h"
+#include "keystore/keyops.h"
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "kms/scheduler.h"
@@ -35,17 +26,10 @@
 #define IMPORT_TOKEN_TTL (24 * 3600) /* "The import token ... valid for 24 hours" */
 #define IMPORT_MAX_VALID_TO_DAYS 365
 #define IMPORT_DUE_TASK "kms.import-expiry"
-#define TOKEN_HEADER 9
 
 static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
 					"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
 					"RSA_AES_KEY_WRAP_SHA_256", "SM2PKE", NULL};
-
-static void aad_of(const char *arn, const char *what, struct kbuf *aad)
-{
-	if (kbuf_appendf(aad, "kinko/%s/v1|%s", what, arn) != K_OK)
-		kbuf_reset(aad);
-}
 
 /* The imported-material operations need an EXTERNAL key. */
 static k_status require_external(struct api_ctx *c, const struct kms_key *k)
@@ -70,11 +54,8 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	static const char *const specs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "SM2", NULL};
 	const char *key_id, *alg, *wspec;
 	struct kms_key *k = NULL;
-	struct ksecret *priv = NULL, *payload = NULL;
-	struct asym_key *ak = NULL;
-	struct kbuf pub, aad, token;
+	struct kbuf pub, token;
 	kbuf_init(&pub, ASYM_MAX_SPKI);
-	kbuf_init(&aad, 512);
 	kbuf_init(&token, 6144);
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
@@ -89,158 +70,50 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 
-	GUARD_GOTO(asym_generate(wspec, &priv));
-	GUARD_GOTO(asym_key_load(priv, &ak));
-	GUARD_GOTO(asym_public_der(ak, &pub));
 	int64_t valid_to = c->now + IMPORT_TOKEN_TTL;
-	payload = ksecret_new(TOKEN_HEADER + ksecret_len(priv));
-	ENSURE_GOTO(payload != NULL, K_E_INTERNAL);
-	uint8_t *p = ksecret_bytes(payload);
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)((uint64_t)valid_to >> (56 - 8 * i));
-	uint8_t idx = 0;
-	while (strcmp(wrap_algs[idx], alg) != 0)
-		idx++;
-	p[8] = idx;
-	memcpy(p + TOKEN_HEADER, ksecret_cbytes(priv), ksecret_len(priv));
-	aad_of(k->arn, "import-token", &aad);
-	GUARD_GOTO(keystore_wrap(kbuf_slice(&aad), payload, &token));
+	GUARD_GOTO(keystore_import_params(k->handle->ops, k->arn, wspec, alg, valid_to, &pub,
+					  &token));
 
 	GUARD_GOTO(api_set_blob(out, "ImportToken", token.ptr, token.len));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "ParametersValidTo", json_integer((json_int_t)valid_to));
 out:
-	asym_key_free(ak);
-	ksecret_free(priv);
-	ksecret_free(payload);
 	kms_key_unref(k);
 	kbuf_release(&pub);
-	kbuf_release(&aad);
 	kbuf_release(&token);
 	return rc;
 }
 
 /*
- * Opens an import token: InvalidImportTokenException if it is not one of
- * ours for this key, ExpiredImportTokenException past its 24 hours.
+ * The store's verdict on imported material, in AWS's words: a token that
+ * is not one of ours for this key, a token past its 24 hours, material
+ * that does not unwrap, material of another spec, other material than
+ * before.
  */
-static k_status open_token(struct api_ctx *c, const struct kms_key *k, struct kslice token,
-			   const char **alg, struct asym_key **wrapping)
+static k_status import_failure(struct api_ctx *c, const struct kms_key *k, const char *alg,
+			       k_status rc)
 {
-	struct kbuf aad;
-	kbuf_init(&aad, 512);
-	aad_of(k->arn, "import-token", &aad);
-	struct ksecret *payload = NULL;
-	k_status rc = keystore_unwrap(kbuf_slice(&aad), token, &payload);
-	kbuf_release(&aad);
-	if (rc != K_OK)
+	switch (rc) {
+	case K_E_INVALID_IMPORT_TOKEN:
 		return api_fail(c, K_E_INVALID_IMPORT_TOKEN,
 				"Import token is invalid or is associated with a different KMS key.");
-	const uint8_t *p = ksecret_cbytes(payload);
-	rc = K_OK;
-	uint64_t valid_to = 0;
-	struct ksecret *priv = NULL;
-	ENSURE_GOTO(ksecret_len(payload) > TOKEN_HEADER, K_E_INVALID_IMPORT_TOKEN);
-	for (int i = 0; i < 8; i++)
-		valid_to = (valid_to << 8) | p[i];
-	ENSURE_GOTO(p[8] < sizeof wrap_algs / sizeof wrap_algs[0] - 1, K_E_INVALID_IMPORT_TOKEN);
-	if ((int64_t)valid_to < c->now) {
-		rc = api_fail(c, K_E_EXPIRED_IMPORT_TOKEN, "Import token expired.");
-		goto out;
+	case K_E_EXPIRED_IMPORT_TOKEN:
+		return api_fail(c, K_E_EXPIRED_IMPORT_TOKEN, "Import token expired.");
+	case K_E_INVALID_CIPHERTEXT:
+		return api_fail(c, K_E_INVALID_CIPHERTEXT,
+				"The encrypted key material could not be decrypted with the import parameters (%s).",
+				alg);
+	case K_E_VALIDATION:
+		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
+				"The key material is not valid for a KMS key with key spec %s.", k->spec);
+	case K_E_INCORRECT_KEY_MATERIAL:
+		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
+				"The key material is not the same key material that was previously imported into %s.",
+				k->arn);
+	default:
+		return rc;
 	}
-	*alg = wrap_algs[p[8]];
-	priv = ksecret_from(p + TOKEN_HEADER, ksecret_len(payload) - TOKEN_HEADER);
-	ENSURE_GOTO(priv != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(asym_key_load(priv, wrapping) == K_OK, K_E_INVALID_IMPORT_TOKEN);
-out:
-	ksecret_free(priv);
-	ksecret_free(payload);
-	return rc;
-}
-
-/*
- * What material fits a key spec (https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys-conceptual.html):
- * SYMMETRIC_DEFAULT a 256-bit key; HMAC keys between the digest length
- * and the block size (HMAC_224 28..64 bytes, HMAC_256 32..64, HMAC_384
- * 48..128, HMAC_512 64..128); asymmetric keys a PKCS#8 private key of the
- * key's spec.
- */
-static bool material_fits(const char *spec, const struct ksecret *m)
-{
-	size_t n = ksecret_len(m);
-	if (strcmp(spec, "SYMMETRIC_DEFAULT") == 0)
-		return n == 32;
-	if (strcmp(spec, "HMAC_224") == 0)
-		return n >= 28 && n <= 64;
-	if (strcmp(spec, "HMAC_256") == 0)
-		return n >= 32 && n <= 64;
-	if (strcmp(spec, "HMAC_384") == 0)
-		return n >= 48 && n <= 128;
-	if (strcmp(spec, "HMAC_512") == 0)
-		return n >= 64 && n <= 128;
-	struct asym_key *ak = NULL;
-	if (asym_key_load(m, &ak) != K_OK)
-		return false;
-	const char *got = asym_key_spec(ak);
-	bool ok = got != NULL && strcmp(got, spec) == 0;
-	asym_key_free(ak);
-	return ok;
-}
-
-/* SHA-256 of the material in a secret (the fingerprint before wrapping). */
-static k_status fingerprint(const struct ksecret *m, struct ksecret **out)
-{
-	*out = ksecret_new(32);
-	ENSURE(*out != NULL, K_E_INTERNAL);
-	unsigned int n = 0;
-	if (EVP_Digest(ksecret_cbytes(m), ksecret_len(m), ksecret_bytes(*out), &n, EVP_sha256(),
-		       NULL) != 1 ||
-	    n != 32) {
-		ksecret_free(*out);
-		*out = NULL;
-		return K_E_INTERNAL;
-	}
-	return K_OK;
-}
-
-/*
- * Compares the new material with the key's remembered fingerprint; on a
- * first import wraps a new fingerprint into *wrapped_fp (base64).
- */
-static k_status check_same_material(struct api_ctx *c, const struct kms_key *k,
-				    const struct ksecret *m, struct kbuf *wrapped_fp)
-{
-	struct ksecret *fp = NULL, *old = NULL;
-	struct kbuf aad, raw;
-	kbuf_init(&aad, 512);
-	kbuf_init(&raw, 1024);
-	aad_of(k->arn, "material-fingerprint", &aad);
-	k_status rc = K_OK;
-	GUARD_GOTO(fingerprint(m, &fp));
-	const char *stored = json_string_value(json_object_get(k->doc, "MaterialFingerprint"));
-	if (stored != NULL) {
-		GUARD_GOTO(kbuf_decode_base64(&raw, kslice_cstr(stored)));
-		GUARD_GOTO(keystore_unwrap(kbuf_slice(&aad), kbuf_slice(&raw), &old));
-		if (ksecret_len(old) != 32 ||
-		    CRYPTO_memcmp(ksecret_cbytes(old), ksecret_cbytes(fp), 32) != 0) {
-			rc = api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
-				      "The key material is not the same key material that was previously imported into %s.",
-				      k->arn);
-			goto out;
-		}
-		GUARD_GOTO(kbuf_append_str(wrapped_fp, stored));
-	} else {
-		kbuf_reset(&raw);
-		GUARD_GOTO(keystore_wrap(kbuf_slice(&aad), fp, &raw));
-		GUARD_GOTO(kbuf_append_base64(wrapped_fp, raw.ptr, raw.len));
-	}
-out:
-	ksecret_free(fp);
-	ksecret_free(old);
-	kbuf_release(&aad);
-	kbuf_release(&raw);
-	return rc;
 }
 
 /* ValidTo arrives as epoch seconds (a JSON number, possibly fractional). */
@@ -273,13 +146,11 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	static const char *const models[] = {"KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE",
 					     NULL};
 	static const char *const import_types[] = {"NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL", NULL};
-	const char *key_id, *model, *itype, *desc, *mat_id, *alg = NULL;
+	const char *key_id, *model, *itype, *desc, *mat_id;
 	bool has_valid_to = false;
 	int64_t valid_to = 0;
 	struct kms_key *k = NULL, *nk = NULL;
-	struct asym_key *wrapping = NULL;
-	struct ksecret *material = NULL;
-	struct kms_material *mat = NULL;
+	struct keystore_import req = {0};
 	json_t *doc = NULL;
 	struct kbuf token, wrapped, fp, stored;
 	kbuf_init(&token, 6144);
@@ -318,23 +189,15 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
-	GUARD_GOTO(open_token(c, k, kbuf_slice(&token), &alg, &wrapping));
-	rc = asym_import_unwrap(wrapping, alg, kbuf_slice(&wrapped), &material);
-	if (rc == K_E_INVALID_CIPHERTEXT || rc == K_E_VALIDATION) {
-		rc = api_fail(c, K_E_INVALID_CIPHERTEXT,
-			      "The encrypted key material could not be decrypted with the import parameters (%s).",
-			      alg);
-		goto out;
-	}
-	GUARD_GOTO(rc);
-	if (!material_fits(k->spec, material)) {
-		rc = api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
-			      "The key material is not valid for a KMS key with key spec %s.", k->spec);
-		goto out;
-	}
-	GUARD_GOTO(check_same_material(c, k, material, &fp));
+	req = (struct keystore_import){
+		.arn = k->arn, .key_id = k->uuid, .spec = k->spec,
+		.token = kbuf_slice(&token), .encrypted = kbuf_slice(&wrapped), .now = c->now,
+		.fingerprint = json_string_value(json_object_get(k->doc, "MaterialFingerprint")),
+		.fingerprint_out = &fp, .ref = &stored,
+	};
+	rc = keystore_import(k->handle->ops, &req);
+	GUARD_GOTO(import_failure(c, k, req.wrap_alg, rc));
 
-	GUARD_GOTO(kms_wrap_material(k->arn, 1, material, &stored));
 	doc = json_deep_copy(k->doc);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "Materials",
@@ -348,10 +211,6 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_del(doc, "ValidTo");
 	if (k->state == KS_PENDING_IMPORT)
 		json_object_set_new(doc, "KeyState", json_string("Enabled"));
-	mat = kms_material_new(1);
-	ENSURE_GOTO(mat != NULL, K_E_INTERNAL);
-	mat->v[0] = material;
-	material = NULL;
 	size_t n_extra = 0;
 	if (expires) {
 		GUARD_GOTO(scheduler_due_id(valid_to, IMPORT_DUE_TASK, k->ns, k->id, due_id,
@@ -359,16 +218,14 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 		scheduler_due_put_op(&due_op, due_id);
 		n_extra = 1;
 	}
-	rc = kms_key_update_ops(k, doc, mat, &due_op, n_extra, &nk);
+	rc = kms_key_update_ops(k, doc, req.key, &due_op, n_extra, &nk);
 	doc = NULL;
-	mat = NULL;
+	req.key = NULL;
 	GUARD_GOTO(rc);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 out:
 	json_decref(doc);
-	kms_material_unref(mat);
-	ksecret_free(material);
-	asym_key_free(wrapping);
+	keystore_key_unref(req.key);
 	kms_key_unref(k);
 	kms_key_unref(nk);
 	kbuf_release(&token);
@@ -391,8 +248,8 @@ static k_status drop_material(struct kms_key *k, const struct storage_op *extra,
 	json_object_del(doc, "ValidTo");
 	json_object_del(doc, "ExpirationModel");
 	json_object_set_new(doc, "KeyState", json_string("PendingImport"));
-	struct kms_material *none = kms_material_new(0);
-	if (none == NULL) {
+	struct keystore_key *none = NULL;
+	if (keystore_open(k->handle->ops, k->arn, k->uuid, NULL, 0, &none) != K_OK) {
 		json_decref(doc);
 		return K_E_INTERNAL;
 	}

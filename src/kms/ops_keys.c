@@ -78,8 +78,9 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
 
 /*
  * CreateKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html).
- * The key's material is generated here, wrapped under the root key, and
- * stored with the metadata in one durable write before we answer.
+ * The key's material is generated here by its key store (the reference
+ * it gives goes into the document) and stored with the metadata in one
+ * durable write before we answer.
  */
 k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 {
@@ -146,13 +147,12 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 	kms_spec_describe(ks, usage, doc);
 
 	k_status rc = K_OK;
-	struct ksecret *material = NULL;
 	struct kbuf wrapped;
-	kbuf_init(&wrapped, 64u << 10);
+	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	char *text = NULL;
 	if (strcmp(origin, "AWS_KMS") == 0) {
-		GUARD_GOTO(ks->generate(&material));
-		GUARD_GOTO(kms_wrap_material(arn, 1, material, &wrapped));
+		/* Every key is in the software store until custom key stores come. */
+		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, arn, &wrapped));
 		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
 					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
 		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
@@ -173,7 +173,6 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 out:
 	kjson_free(text);
 	kbuf_release(&wrapped);
-	ksecret_free(material);
 	json_decref(doc);
 	return rc;
 }

@@ -129,31 +129,24 @@ static k_status rotation_event(const struct kms_key *k, bool on_demand, const ch
 }
 
 /*
- * Adds a material version: new material from the key spec, wrapped under
- * the root key with the key ARN and version bound in; the new snapshot
- * holds every version (copied, in ksecret memory) plus the new one.
+ * Adds a material version: the key's store makes new material of the key
+ * spec and gives its reference for the document; the new snapshot's
+ * handle holds every version plus the new one (keystore_new_version).
  * For automatic rotation, the next date moves a period past `now`, and
  * its due-index record moves with it in the same write.
  */
 k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct kms_key **out)
 {
-	const struct kms_spec *ks = kms_spec_find(k->spec ? k->spec : "");
-	ENSURE(ks != NULL && ks->generate != NULL && k->mat != NULL, K_E_INTERNAL);
-	uint32_t n = k->mat->n;
-	struct kms_material *mat = kms_material_new(n + 1);
-	ENSURE(mat != NULL, K_E_INTERNAL);
+	ENSURE(k->spec != NULL && keystore_key_versions(k->handle) > 0, K_E_INTERNAL);
+	uint32_t n = keystore_key_versions(k->handle);
+	struct keystore_key *handle = NULL;
 	struct kbuf wrapped;
-	kbuf_init(&wrapped, 64u << 10);
+	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	json_t *doc = NULL;
 	bool event_written = false;
 	char mid[65] = "";
 	k_status rc = K_OK;
-	for (uint32_t i = 0; i < n; i++) {
-		mat->v[i] = ksecret_from(ksecret_cbytes(k->mat->v[i]), ksecret_len(k->mat->v[i]));
-		ENSURE_GOTO(mat->v[i] != NULL, K_E_INTERNAL);
-	}
-	GUARD_GOTO(ks->generate(&mat->v[n]));
-	GUARD_GOTO(kms_wrap_material(k->arn, n + 1, mat->v[n], &wrapped));
+	GUARD_GOTO(keystore_new_version(k->handle, k->spec, k->arn, &wrapped, &handle));
 	doc = json_deep_copy(k->doc);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	material_id(mid);
@@ -185,9 +178,9 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 		scheduler_due_del_op(&extra[n_extra++], old_due);
 		scheduler_due_put_op(&extra[n_extra++], new_due);
 	}
-	rc = kms_key_update_ops(k, doc, mat, extra, n_extra, out);
+	rc = kms_key_update_ops(k, doc, handle, extra, n_extra, out);
 	doc = NULL;
-	mat = NULL;
+	handle = NULL;
 	if (rc == K_OK) {
 		/* The rotation is durable; its event follows. If the event cannot
 		 * be written the caller gets that error (an on-demand call answers
@@ -203,7 +196,7 @@ out:
 	if (rc != K_OK && rc != K_E_CONFLICT && !on_demand && !event_written)
 		(void)rotation_event(k, false, NULL, rc);
 	json_decref(doc);
-	kms_material_unref(mat);
+	keystore_key_unref(handle);
 	kbuf_release(&wrapped);
 	return rc;
 }
@@ -433,7 +426,7 @@ static k_status rotate_due(void *arg, int64_t when, const char *ns, const char *
 	/* AWS does not rotate a key while it is disabled or pending deletion:
 	 * "If the KMS key is disabled or pending deletion, KMS does not rotate
 	 * the key material" — the record stays until the key is usable again. */
-	if (next > now || k->state != KS_ENABLED || k->mat == NULL) {
+	if (next > now || k->state != KS_ENABLED || keystore_key_versions(k->handle) == 0) {
 		kms_key_unref(k);
 		return K_OK;
 	}

@@ -14,8 +14,6 @@
 
 #include <string.h>
 
-#include "crypto/asym.h"
-#include "crypto/crypto.h"
 #include "core/banned.h"
 
 const char *const kms_spec_names[] = {
@@ -25,56 +23,6 @@ const char *const kms_spec_names[] = {
 
 const char *const kms_usage_names[] = {"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC",
 				       "KEY_AGREEMENT", NULL};
-
-static k_status gen_random(size_t n, struct ksecret **out)
-{
-	*out = crypto_random_secret(n);
-	return *out ? K_OK : K_E_INTERNAL;
-}
-
-static k_status gen_aes256(struct ksecret **out)
-{
-	return gen_random(32, out);
-}
-
-/* HMAC keys are as long as the digest: HMAC_224 has 224 bits, and so on. */
-static k_status gen_hmac224(struct ksecret **out)
-{
-	return gen_random(28, out);
-}
-static k_status gen_hmac256(struct ksecret **out)
-{
-	return gen_random(32, out);
-}
-static k_status gen_hmac384(struct ksecret **out)
-{
-	return gen_random(48, out);
-}
-static k_status gen_hmac512(struct ksecret **out)
-{
-	return gen_random(64, out);
-}
-
-/* Asymmetric private keys are stored as PKCS#8 DER. */
-#define GEN_ASYM(fn, spec)                                   \
-	static k_status fn(struct ksecret **out)             \
-	{                                                    \
-		return asym_generate(spec, out);             \
-	}
-GEN_ASYM(gen_rsa2048, "RSA_2048")
-GEN_ASYM(gen_rsa3072, "RSA_3072")
-GEN_ASYM(gen_rsa4096, "RSA_4096")
-GEN_ASYM(gen_p256, "ECC_NIST_P256")
-GEN_ASYM(gen_p384, "ECC_NIST_P384")
-GEN_ASYM(gen_p521, "ECC_NIST_P521")
-GEN_ASYM(gen_k256, "ECC_SECG_P256K1")
-GEN_ASYM(gen_ed25519, "ECC_NIST_EDWARDS25519")
-
-static k_status gen_unsupported(struct ksecret **out)
-{
-	*out = NULL;
-	return K_E_UNSUPPORTED;
-}
 
 static const char *const usage_encrypt[] = {"ENCRYPT_DECRYPT", NULL};
 static const char *const usage_rsa[] = {"ENCRYPT_DECRYPT", "SIGN_VERIFY", NULL};
@@ -87,24 +35,24 @@ static const char *const usage_mac[] = {"GENERATE_VERIFY_MAC", NULL};
  * ECC or HMAC key created without a KeyUsage is refused as incompatible.
  */
 static const struct kms_spec specs[] = {
-	{"SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", usage_encrypt, true, gen_aes256},
-	{"RSA_2048", "ENCRYPT_DECRYPT", usage_rsa, true, gen_rsa2048},
-	{"RSA_3072", "ENCRYPT_DECRYPT", usage_rsa, true, gen_rsa3072},
-	{"RSA_4096", "ENCRYPT_DECRYPT", usage_rsa, true, gen_rsa4096},
-	{"ECC_NIST_P256", "ENCRYPT_DECRYPT", usage_nist, true, gen_p256},
-	{"ECC_NIST_P384", "ENCRYPT_DECRYPT", usage_nist, true, gen_p384},
-	{"ECC_NIST_P521", "ENCRYPT_DECRYPT", usage_nist, true, gen_p521},
-	{"ECC_SECG_P256K1", "ENCRYPT_DECRYPT", usage_sign, true, gen_k256},
-	{"ECC_NIST_EDWARDS25519", "ENCRYPT_DECRYPT", usage_sign, true, gen_ed25519},
-	{"HMAC_224", "ENCRYPT_DECRYPT", usage_mac, true, gen_hmac224},
-	{"HMAC_256", "ENCRYPT_DECRYPT", usage_mac, true, gen_hmac256},
-	{"HMAC_384", "ENCRYPT_DECRYPT", usage_mac, true, gen_hmac384},
-	{"HMAC_512", "ENCRYPT_DECRYPT", usage_mac, true, gen_hmac512},
+	{"SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", usage_encrypt, true},
+	{"RSA_2048", "ENCRYPT_DECRYPT", usage_rsa, true},
+	{"RSA_3072", "ENCRYPT_DECRYPT", usage_rsa, true},
+	{"RSA_4096", "ENCRYPT_DECRYPT", usage_rsa, true},
+	{"ECC_NIST_P256", "ENCRYPT_DECRYPT", usage_nist, true},
+	{"ECC_NIST_P384", "ENCRYPT_DECRYPT", usage_nist, true},
+	{"ECC_NIST_P521", "ENCRYPT_DECRYPT", usage_nist, true},
+	{"ECC_SECG_P256K1", "ENCRYPT_DECRYPT", usage_sign, true},
+	{"ECC_NIST_EDWARDS25519", "ENCRYPT_DECRYPT", usage_sign, true},
+	{"HMAC_224", "ENCRYPT_DECRYPT", usage_mac, true},
+	{"HMAC_256", "ENCRYPT_DECRYPT", usage_mac, true},
+	{"HMAC_384", "ENCRYPT_DECRYPT", usage_mac, true},
+	{"HMAC_512", "ENCRYPT_DECRYPT", usage_mac, true},
 };
 
 /* Specs this build cannot create yet: CreateKey refuses them cleanly. */
 static const char *const no_usage[] = {NULL};
-static const struct kms_spec unavailable = {"", "ENCRYPT_DECRYPT", no_usage, false, gen_unsupported};
+static const struct kms_spec unavailable = {"", "ENCRYPT_DECRYPT", no_usage, false};
 
 const struct kms_spec *kms_spec_find(const char *name)
 {

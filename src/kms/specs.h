@@ -1,6 +1,7 @@
 /*
- * specs.h — the key specs kinko knows: which usages each allows, how its
- * material is generated, and the algorithm lists DescribeKey shows.
+ * specs.h — the key specs kinko knows: which usages each allows and the
+ * algorithm lists DescribeKey shows. Key stores generate the material
+ * (keystore/keyops.h).
  * https://docs.aws.amazon.com/kms/latest/developerguide/symm-asymm-choose-key-spec.html
  */
 #ifndef KINKO_KMS_SPECS_H
@@ -16,8 +17,6 @@ struct kms_spec {
 	const char *default_usage;     /* usage when CreateKey names none */
 	const char *const *usages;     /* allowed KeyUsage values */
 	bool importable;               /* Origin EXTERNAL allowed */
-	/* Generates new material (a secret the caller frees). */
-	k_status (*generate)(struct ksecret **out);
 };
 
 extern const char *const kms_spec_names[];   /* every KeySpec enum value */

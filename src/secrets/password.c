@@ -14,7 +14,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
@@ -131,6 +130,6 @@ k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out)
 	pw[pos] = 0;
 	json_object_set_new(out, "RandomPassword", json_stringn(pw, pos));
 out:
-	OPENSSL_cleanse(pw, sizeof pw);
+	crypto_wipe(pw, sizeof pw);
 	return rc;
 }

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
+#include "keystore/keyops.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
@@ -526,8 +526,8 @@ static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, str
 	if (k->state != KS_ENABLED)
 		why = k->state == KS_DISABLED ? "is disabled" : "is not in a valid state";
 	else if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0 ||
-		 k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0 || k->mat == NULL ||
-		 k->mat->n == 0)
+		 k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0 ||
+		 keystore_key_versions(k->handle) == 0)
 		why = "is not a symmetric encryption key";
 	if (why != NULL) {
 		rc = api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
@@ -543,30 +543,25 @@ static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, str
 /*
  * Envelope encryption of one value: a fresh data key encrypts the value;
  * the KMS key encrypts the data key (as GenerateDataKey does), both under
- * the version's encryption context. The record holds no plaintext.
+ * the version's encryption context. The key's store does both
+ * (keystore_envelope_seal); the record holds no plaintext.
  */
 k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 		       struct kslice value, bool binary, char **record, char *key_arn,
 		       size_t key_arn_len)
 {
 	struct kms_key *k = NULL;
-	struct ksecret *dk = NULL;
 	struct kbuf canon, wrapped_dk, blob, b64dk, b64v;
 	kbuf_init(&canon, 4096);
 	kbuf_init(&wrapped_dk, 1024);
 	kbuf_init(&blob, SM_MAX_VALUE + 1024);
 	kbuf_init(&b64dk, 2048);
 	kbuf_init(&b64v, 2 * SM_MAX_VALUE + 4096);
-	static const uint8_t zero_id[16];
 	k_status rc = K_OK;
 	GUARD_GOTO(encryption_key(c, s, &k));
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
-	dk = crypto_random_secret(CRYPTO_KEY_LEN);
-	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	GUARD_GOTO(crypto_sym_encrypt(k->mat->v[k->mat->n - 1], k->uuid, k->mat->n,
-				      kbuf_slice(&canon), kslice_make(ksecret_cbytes(dk), CRYPTO_KEY_LEN),
-				      &wrapped_dk));
-	GUARD_GOTO(crypto_sym_encrypt(dk, zero_id, 1, kbuf_slice(&canon), value, &blob));
+	GUARD_GOTO(keystore_envelope_seal(k->handle, kbuf_slice(&canon), value, &wrapped_dk,
+					  &blob));
 	GUARD_GOTO(kbuf_append_base64(&b64dk, wrapped_dk.ptr, wrapped_dk.len));
 	GUARD_GOTO(kbuf_append_base64(&b64v, blob.ptr, blob.len));
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "KeyId", k->id, "KeyNs", k->ns,
@@ -580,7 +575,6 @@ k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char 
 	snprintf(key_arn, key_arn_len, "%s", k->arn);
 out:
 	kms_key_unref(k);
-	ksecret_free(dk);
 	kbuf_release(&canon);
 	kbuf_release(&wrapped_dk);
 	kbuf_release(&blob);
@@ -604,14 +598,11 @@ void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n
 static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 			   json_t *r, struct kbuf *out)
 {
-	struct kbuf canon, wrapped_dk, blob, dkbuf;
+	struct kbuf canon, wrapped_dk, blob;
 	kbuf_init(&canon, 4096);
 	kbuf_init(&wrapped_dk, 1024);
 	kbuf_init(&blob, 2 * SM_MAX_VALUE);
-	kbuf_init(&dkbuf, 64);
 	struct kms_key *k = NULL;
-	struct ksecret *dk = NULL;
-	struct crypto_blob b1, b2;
 	k_status rc = K_OK;
 	const char *kid = json_string_value(json_object_get(r, "KeyId"));
 	const char *dk64 = json_string_value(json_object_get(r, "DataKey"));
@@ -650,25 +641,15 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
 	GUARD_GOTO(kbuf_decode_base64(&wrapped_dk, kslice_cstr(dk64)));
 	GUARD_GOTO(kbuf_decode_base64(&blob, kslice_cstr(v64)));
-	ENSURE_GOTO(crypto_blob_parse(kbuf_slice(&wrapped_dk), &b1) == K_OK, K_E_SM_DECRYPTION_FAILURE);
-	ENSURE_GOTO(k->mat != NULL && b1.version >= 1 && b1.version <= k->mat->n &&
-			    memcmp(b1.key_id, k->uuid, 16) == 0,
-		    K_E_SM_DECRYPTION_FAILURE);
-	ENSURE_GOTO(crypto_sym_decrypt(k->mat->v[b1.version - 1], &b1, kbuf_slice(&canon), &dkbuf) == K_OK &&
-			    dkbuf.len == CRYPTO_KEY_LEN,
-		    K_E_SM_DECRYPTION_FAILURE);
-	dk = ksecret_from(dkbuf.ptr, dkbuf.len);
-	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(crypto_blob_parse(kbuf_slice(&blob), &b2) == K_OK, K_E_SM_DECRYPTION_FAILURE);
-	ENSURE_GOTO(crypto_sym_decrypt(dk, &b2, kbuf_slice(&canon), out) == K_OK,
-		    K_E_SM_DECRYPTION_FAILURE);
+	rc = keystore_envelope_open(k->handle, kbuf_slice(&canon), kbuf_slice(&wrapped_dk),
+				    kbuf_slice(&blob), out);
+	if (rc == K_E_INVALID_CIPHERTEXT)
+		rc = K_E_SM_DECRYPTION_FAILURE;
 out:
 	kms_key_unref(k);
-	ksecret_free(dk);
 	kbuf_release(&canon);
 	kbuf_release(&wrapped_dk);
 	kbuf_release(&blob);
-	kbuf_release(&dkbuf);
 	return rc;
 }
 
@@ -922,7 +903,7 @@ static k_status same_value(struct api_ctx *c, const struct sm_secret *s, const c
 	bool old_binary = false;
 	k_status rc = sm_get_value(c, s, vid, &old, &old_binary);
 	*same = rc == K_OK && old_binary == binary && old.len == value.len &&
-		CRYPTO_memcmp(old.ptr, value.ptr, value.len) == 0;
+		crypto_memeq(old.ptr, value.ptr, value.len);
 	kbuf_release(&old);
 	return rc == K_E_SM_NOT_FOUND ? K_OK : rc;
 }

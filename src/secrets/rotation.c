@@ -54,7 +54,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 
 #include "audit/audit.h"
 #include "config/config.h"
@@ -62,6 +61,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "crypto/crypto.h"
 #include "kms/scheduler.h"
 #include "secrets/internal.h"
 #include "secrets/secrets.h"
@@ -425,7 +425,7 @@ static void env_add(struct envlist *e, const char *k, const char *val, size_t va
 static void env_free(struct envlist *e)
 {
 	for (size_t i = 0; i < e->n; i++) {
-		OPENSSL_cleanse(e->v[i], strlen(e->v[i]));
+		crypto_wipe(e->v[i], strlen(e->v[i]));
 		free(e->v[i]);
 	}
 	e->n = 0;
@@ -863,7 +863,7 @@ static k_status run_url(const struct rot_job *j, const json_t *entry, const char
 				 "X-Kinko-Access-Key-Id: %s\r\nX-Kinko-Secret-Access-Key: %.*s\r\n", ak,
 				 (int)ksecret_len(sk), (const char *)ksecret_cbytes(sk));
 		ok = n > 0 && (size_t)n < sizeof cred && send_all(fd, cred, (size_t)n);
-		OPENSSL_cleanse(cred, sizeof cred);
+		crypto_wipe(cred, sizeof cred);
 	}
 	ok = ok && send_all(fd, "\r\n", 2) && send_all(fd, event, strlen(event));
 	if (ok && !answer_within(fd, entry_timeout(entry))) {
