@@ -433,17 +433,25 @@ def run_case(case, host, port, variables):
 
 
 def main(argv):
+    """wire.py URL PATH: sends a suite (a folder) or one case (its .request
+    file) to the server at URL and prints each answer."""
     if len(argv) < 3:
         print(__doc__)
         return 2
     u = urllib.parse.urlsplit(argv[1])
     path = os.path.abspath(argv[2])
-    cases = ([p[:-len(".request")] for p in sorted(os.listdir(path)) if p.endswith(".request")]
-             if os.path.isdir(path) else [path[:-len(".request")] if path.endswith(".request") else path])
-    cases = [os.path.join(path, c) if os.path.isdir(path) else c for c in cases]
+    if os.path.isdir(path):
+        cases = [os.path.join(path, f[:-len(".request")]) for f in sorted(os.listdir(path))
+                 if f.endswith(".request")]
+    else:
+        cases = [path[:-len(".request")] if path.endswith(".request") else path]
     variables = {"host": "%s:%d" % (u.hostname, u.port)}
     for case in cases:
-        data = build(case + ".request", variables)
+        try:
+            data = build(case + ".request", variables)
+        except WireError as e:
+            print("== %s: not sent: %s" % (os.path.basename(case), e))
+            continue
         status, headers, body = send(u.hostname, u.port, data)
         print("== %s: %d" % (os.path.basename(case), status))
         print(body.decode("utf-8", "replace"))
