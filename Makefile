@@ -1,11 +1,15 @@
 # kinko build. `make` builds build/kinko; `make SAN=1` builds an
-# ASan+UBSan tree in build-san/; `make CC=clang` builds with clang.
+# ASan+UBSan tree in build-san/; `make TSAN=1` a ThreadSanitizer tree in
+# build-tsan/; `make CC=clang` builds with clang.
 # BUILD=dir picks another output folder (parallel work trees).
 
 CC ?= cc
 SAN ?= 0
+TSAN ?= 0
 ifeq ($(SAN),1)
 BUILD ?= build-san
+else ifeq ($(TSAN),1)
+BUILD ?= build-tsan
 else
 BUILD ?= build
 endif
@@ -20,6 +24,9 @@ HARDEN := -fstack-protector-strong -fPIE -fno-strict-overflow -fno-delete-null-p
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDSAN := -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDSAN := -fsanitize=thread
 else
 OPT := -O2 -g -D_FORTIFY_SOURCE=3
 LDSAN :=

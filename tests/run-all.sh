@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every kinko test: builds with gcc and clang, the C unit tests (also
-# under valgrind), the integration suite through real clients, and both
-# again against the ASan+UBSan build. Ends with "N passed, N failed".
+# under valgrind), the integration suite through real clients (with the
+# wire tests of tests/wire/), both again against the ASan+UBSan build, and
+# the concurrency tests against a ThreadSanitizer build. Ends with
+# "N passed, N failed".
 #
 # Environment:
-#   KINKO_QUICK=1     only the gcc build (no clang, sanitizer, valgrind, fuzzing)
+#   KINKO_QUICK=1     only the gcc build (no clang, sanitizers, valgrind, fuzzing)
 #   KINKO_FUZZ_SECONDS=N  seconds each fuzz harness runs (default 20; 0 skips)
 #   PYTEST_ARGS=...   extra arguments for pytest (e.g. "-k encrypt")
 set -uo pipefail
@@ -38,7 +40,7 @@ build() { # label, make args...
 	tally "build $label" 1 0
 }
 
-unit_tests() { # label, build dir, [runner...]
+unit_tests() { # label, build dir, [runner...]; UNIT_ONLY: a regex of the tests to run
 	local label=$1 dir=$2
 	shift 2
 	note "unit tests ($label)"
@@ -64,15 +66,17 @@ unit_tests() { # label, build dir, [runner...]
 			f=$((f + 1))
 		fi
 		printf '  %-50s %s\n' "${t#$dir/tests/}" "${line:-no result (exit $rc)}"
-	done < <(find "$dir/tests" -type f -name '*_test' | sort)
+	done < <(find "$dir/tests" -type f -name '*_test' | sort | grep -E "${UNIT_ONLY:-.}")
 	tally "unit $label" "$p" "$f"
 }
 
-integration() { # label, kinko binary
+integration() { # label, kinko binary, [test files or ids; default: all]
 	local label=$1 bin=$2
+	shift 2
+	[ $# -eq 0 ] && set -- tests/integration
 	note "integration ($label)"
 	local xml="$RESULTS/junit-$label.xml"
-	KINKO_BIN="$bin" $PY -m pytest -q -p no:cacheprovider --junitxml="$xml" ${PYTEST_ARGS:-} tests/integration
+	KINKO_BIN="$bin" $PY -m pytest -q -p no:cacheprovider --junitxml="$xml" ${PYTEST_ARGS:-} "$@"
 	local counts
 	counts=$($PY - "$xml" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
@@ -107,6 +111,33 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 		unit_tests sanitizers build-san
 		integration sanitizers "$ROOT/build-san/kinko"
 	}
+	# ThreadSanitizer: the unit tests that start threads, and the
+	# integration tests that put concurrent load on one server (requests,
+	# the scheduler, rotation jobs, shutdown under load). A report stops the
+	# process (halt_on_error) with exit status 66 and is found in the server
+	# log (conftest.py); tests/tsan.supp lists what is suppressed, and why.
+	tsan_start=$(date +%s)
+	export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
+	build tsan CC=clang TSAN=1 BUILD=build-tsan && {
+		UNIT_ONLY="/($(grep -rl pthread_create tests/unit --include='*_test.c' |
+			sed 's|^tests/unit/||; s|\.c$||' | paste -sd'|'))$" unit_tests tsan build-tsan
+		integration tsan "$ROOT/build-tsan/kinko" \
+			tests/integration/test_concurrency.py \
+			tests/integration/test_wire.py \
+			tests/integration/test_hardening.py::test_crash_consistency_sigkill_under_load \
+			tests/integration/test_hardening.py::test_slowloris_does_not_stop_service \
+			tests/integration/test_hardening.py::test_per_address_connection_cap \
+			tests/integration/test_aliases_quota.py::test_concurrent_creates_never_exceed_the_quota \
+			tests/integration/test_audit.py::test_throttling_under_a_burst_and_boto3_retries \
+			tests/integration/test_audit.py::test_every_answered_call_is_in_the_log_after_kill9 \
+			tests/integration/test_lifecycle.py::test_background_scheduler_runs_by_itself \
+			tests/integration/test_lifecycle.py::test_automatic_and_on_demand_rotation \
+			tests/integration/test_secrets.py::test_rotate_secret_runs_four_steps \
+			tests/integration/test_secrets.py::test_scheduled_rotation_with_test_clock \
+			tests/integration/test_secrets_http_rotation.py
+	}
+	unset TSAN_OPTIONS
+	echo "ThreadSanitizer phase: $(($(date +%s) - tsan_start)) s"
 	# Fuzzing: every libFuzzer harness (fuzz/) for a bounded time under
 	# ASan+UBSan, over its committed seed corpus (docs/SECURITY.md).
 	if [ "${KINKO_FUZZ_SECONDS:-20}" != 0 ]; then

@@ -134,12 +134,13 @@ class Server:
 
 
 def _sanitizer_clean(server):
-    """Under ASan/UBSan, a report in the server log is a failure."""
+    """Under ASan/UBSan/TSan, a report in the server log is a failure."""
     try:
         text = open(server.log_path, errors="replace").read()
     except OSError:
         return
-    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
+                   "WARNING: ThreadSanitizer", "ThreadSanitizer:"):
         assert marker not in text, "sanitizer report in server log:\n" + text[-4000:]
 
 
