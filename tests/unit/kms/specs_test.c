@@ -75,9 +75,6 @@ static void test_spec_unknown(void)
 		CHECK_STR(s->name, "");
 		CHECK(!s->importable);
 		CHECK(!kms_spec_allows_usage(s, "ENCRYPT_DECRYPT"));
-		struct ksecret *m = (struct ksecret *)&op_tag; /* must be overwritten */
-		CHECK_EQ_INT(s->generate(&m), K_E_UNSUPPORTED);
-		CHECK(m == NULL);
 		json_t *doc = json_object();
 		kms_spec_describe(s, "ENCRYPT_DECRYPT", doc);
 		CHECK_EQ_INT(json_object_size(doc), 0);
@@ -160,34 +157,6 @@ static void test_spec_describe(void)
 	CHECK_STR(d, "{\"MacAlgorithms\":[\"HMAC_SHA_224\"]}");
 	describe("HMAC_512", "GENERATE_VERIFY_MAC", d, sizeof d);
 	CHECK_STR(d, "{\"MacAlgorithms\":[\"HMAC_SHA_512\"]}");
-}
-
-/* Symmetric and HMAC material is as long as the key (HMAC: the digest). */
-static void test_spec_generate(void)
-{
-	static const struct {
-		const char *spec;
-		size_t len;
-	} rows[] = {{"SYMMETRIC_DEFAULT", 32}, {"HMAC_224", 28}, {"HMAC_256", 32},
-		    {"HMAC_384", 48}, {"HMAC_512", 64}};
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		struct ksecret *a = NULL, *b = NULL;
-		const struct kms_spec *s = kms_spec_find(rows[i].spec);
-		CHECK_EQ_INT(s->generate(&a), K_OK);
-		CHECK_EQ_INT(s->generate(&b), K_OK);
-		CHECK(a != NULL && b != NULL);
-		if (a != NULL && b != NULL) {
-			CHECK_EQ_INT(ksecret_len(a), rows[i].len);
-			CHECK(memcmp(ksecret_cbytes(a), ksecret_cbytes(b), rows[i].len) != 0);
-		}
-		ksecret_free(a);
-		ksecret_free(b);
-	}
-	/* An asymmetric spec gives a private key (PKCS#8 DER: a SEQUENCE). */
-	struct ksecret *p = NULL;
-	CHECK_EQ_INT(kms_spec_find("ECC_NIST_P256")->generate(&p), K_OK);
-	CHECK(p != NULL && ksecret_len(p) > 32 && ksecret_cbytes(p)[0] == 0x30);
-	ksecret_free(p);
 }
 
 static void test_state_names(void)
@@ -355,7 +324,6 @@ int main(void)
 	RUN(test_spec_unknown);
 	RUN(test_spec_usages);
 	RUN(test_spec_describe);
-	RUN(test_spec_generate);
 	RUN(test_state_names);
 	RUN(test_alias_reserved);
 	RUN(test_key_arn);
