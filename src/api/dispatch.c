@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <openssl/rand.h>
 
 #include "audit/audit.h"
 #include "core/jsonw.h"
@@ -20,7 +19,7 @@
 #include "core/json.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/banned.h"
 
 #define MAX_SERVICES 8
@@ -255,7 +254,7 @@ k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
  */
 static void make_request_id(char out[37])
 {
-	kuuid_fast(out);
+	crypto_uuid_fast(out);
 }
 
 static const struct api_operation *find_op(const struct api_service *svc, struct kslice name)

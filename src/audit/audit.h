@@ -216,8 +216,9 @@ K_MUST_CHECK k_status audit_sign(const struct audit_signer *s, struct kslice msg
 				 struct kbuf *sig_b64);
 /*
  * Verifies a base64 signature with a PEM public key; K_OK or
- * K_E_KMS_INVALID_SIGNATURE. `fpr_out` (65 bytes, may be NULL) gets the
- * key's fingerprint.
+ * K_E_KMS_INVALID_SIGNATURE (K_E_VALIDATION if the PEM holds no public
+ * key). `fpr_out` (65 bytes, may be NULL) gets the key's fingerprint, or
+ * "" if it is not an Ed25519 key.
  */
 K_MUST_CHECK k_status audit_verify_signature(const char *public_pem, struct kslice msg,
 					     const char *sig_b64, char *fpr_out);

@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "metrics/metrics.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/thread.h"
 #include "core/banned.h"
 
@@ -51,7 +51,7 @@ bool audit_parse_iso8601(const char *s, int64_t *out)
 /* A random (version 4) UUID; a per-thread seed and counter keep it cheap. */
 static void new_event_id(char out[37])
 {
-	kuuid_fast(out);
+	crypto_uuid_fast(out);
 }
 
 static k_status write_event(const char *type, json_t *e)

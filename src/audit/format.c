@@ -27,7 +27,7 @@
 
 #include "audit/internal.h"
 #include "core/jsonw.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/banned.h"
 
 #define MAX_USER_AGENT 1000
@@ -231,7 +231,7 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	kjw_start(&w, b);
 	char when[32];
 	event_time(c->now, when);
-	kuuid_fast(event_id);
+	crypto_uuid_fast(event_id);
 	const char *name = c->op != NULL ? c->op->name : "Unknown";
 	const char *src = c->service ? c->service->event_source : "kinko";
 	/* The row says whether the call changes state; a call of no known operation is not read-only. */

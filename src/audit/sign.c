@@ -1,5 +1,5 @@
 /*
- * sign.c — the audit digest key: Ed25519 through OpenSSL's EVP API.
+ * sign.c — the audit digest key: Ed25519 (crypto/ed25519.h).
  *
  * The private key (a 32-byte Ed25519 seed) is kept wrapped under the root
  * key (keystore_wrap: AES-256-GCM, bound by its AAD to this one purpose),
@@ -10,7 +10,7 @@
  * root keys move into a token, the seed moves with the keystore's wrap.
  * A file of 32 raw bytes (earlier builds) is wrapped and replaced on
  * first start, and the old file's bytes are overwritten. The seed is read
- * into ksecret memory and handed to OpenSSL; a new file is linked into
+ * into ksecret memory and handed to crypto/; a new file is linked into
  * place only if none exists, so two servers never race to different keys.
  * Verifying needs only the public key.
  */
@@ -23,17 +23,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "core/log.h"
 #include "core/secret.h"
 #include "crypto/crypto.h"
+#include "crypto/ed25519.h"
 #include "keystore/keystore.h"
 #include "core/banned.h"
 
-#define ED25519_LEN 32
+#define ED25519_LEN CRYPTO_ED25519_SEED_LEN
 #define WRAPPED_MAGIC "KINKOAK1"
 #define WRAPPED_MAGIC_LEN 8
 #define WRAPPED_LEN (WRAPPED_MAGIC_LEN + CRYPTO_WRAP_OVERHEAD + ED25519_LEN)
@@ -41,7 +39,7 @@
 #define WRAP_AAD "kinko:audit-signing-key:v1"
 
 struct audit_signer {
-	EVP_PKEY *pkey;
+	struct crypto_ed25519 *key;
 	char fpr[65];
 };
 
@@ -56,13 +54,11 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* SHA-256 of the raw public key, as hex. */
-static k_status fingerprint(EVP_PKEY *pkey, char out[65])
+static k_status fingerprint(const struct crypto_ed25519 *key, char out[65])
 {
-	uint8_t pub[ED25519_LEN], md[32];
-	size_t n = sizeof pub;
-	unsigned int mdlen = 0;
-	ENSURE(EVP_PKEY_get_raw_public_key(pkey, pub, &n) == 1 && n == ED25519_LEN, K_E_INTERNAL);
-	ENSURE(EVP_Digest(pub, n, md, &mdlen, EVP_sha256(), NULL) == 1, K_E_INTERNAL);
+	uint8_t pub[CRYPTO_ED25519_PUBLIC_LEN], md[CRYPTO_SHA256_LEN];
+	GUARD(crypto_ed25519_public_raw(key, pub));
+	GUARD(crypto_sha256(pub, sizeof pub, md));
 	hex(md, 32, out);
 	return K_OK;
 }
@@ -217,10 +213,8 @@ k_status audit_signer_open(const char *path, struct audit_signer **out, struct k
 	k_status rc = K_OK;
 	struct audit_signer *s = calloc(1, sizeof *s);
 	ENSURE_GOTO(s != NULL, K_E_INTERNAL);
-	s->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ksecret_cbytes(sk),
-					       ED25519_LEN);
-	ENSURE_GOTO(s->pkey != NULL, K_E_INTERNAL);
-	GUARD_GOTO(fingerprint(s->pkey, s->fpr));
+	GUARD_GOTO(crypto_ed25519_from_seed(sk, &s->key));
+	GUARD_GOTO(fingerprint(s->key, s->fpr));
 	*out = s;
 	s = NULL;
 out:
@@ -233,7 +227,7 @@ void audit_signer_free(struct audit_signer *s)
 {
 	if (s == NULL)
 		return;
-	EVP_PKEY_free(s->pkey);
+	crypto_ed25519_free(s->key);
 	free(s);
 }
 
@@ -244,53 +238,32 @@ const char *audit_signer_fingerprint(const struct audit_signer *s)
 
 k_status audit_signer_public_pem(const struct audit_signer *s, struct kbuf *out)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	ENSURE(b != NULL, K_E_INTERNAL);
-	k_status rc = K_E_INTERNAL;
-	char *p = NULL;
-	if (PEM_write_bio_PUBKEY(b, s->pkey) == 1) {
-		long n = BIO_get_mem_data(b, &p);
-		if (n > 0)
-			rc = kbuf_append(out, p, (size_t)n);
-	}
-	BIO_free(b);
-	return rc;
+	return crypto_ed25519_public_pem(s->key, out);
 }
 
 k_status audit_sign(const struct audit_signer *s, struct kslice msg, struct kbuf *sig_b64)
 {
-	uint8_t sig[64];
-	size_t n = sizeof sig;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	ENSURE(ctx != NULL, K_E_INTERNAL);
-	k_status rc = K_E_INTERNAL;
-	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) == 1 &&
-	    EVP_DigestSign(ctx, sig, &n, msg.ptr, msg.len) == 1)
-		rc = kbuf_append_base64(sig_b64, sig, n);
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	uint8_t sig[CRYPTO_ED25519_SIG_LEN];
+	GUARD(crypto_ed25519_sign(s->key, msg, sig));
+	return kbuf_append_base64(sig_b64, sig, sizeof sig);
 }
 
+/* A signature that is not base64 is as invalid as one that does not verify. */
 k_status audit_verify_signature(const char *public_pem, struct kslice msg, const char *sig_b64,
 				char *fpr_out)
 {
-	BIO *b = BIO_new_mem_buf(public_pem, -1);
-	ENSURE(b != NULL, K_E_INTERNAL);
-	EVP_PKEY *pkey = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	BIO_free(b);
-	ENSURE(pkey != NULL, K_E_VALIDATION);
+	struct crypto_ed25519 *key = NULL;
+	GUARD(crypto_ed25519_from_pem(public_pem, &key));
 	struct kbuf sig;
 	kbuf_init(&sig, 128);
 	k_status rc = K_E_KMS_INVALID_SIGNATURE;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (ctx != NULL && kbuf_decode_base64(&sig, kslice_cstr(sig_b64)) == K_OK &&
-	    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
-	    EVP_DigestVerify(ctx, sig.ptr, sig.len, msg.ptr, msg.len) == 1)
+	bool valid = false;
+	if (kbuf_decode_base64(&sig, kslice_cstr(sig_b64)) == K_OK &&
+	    crypto_ed25519_verify(key, msg, kbuf_slice(&sig), &valid) == K_OK && valid)
 		rc = K_OK;
-	if (fpr_out != NULL && fingerprint(pkey, fpr_out) != K_OK)
+	if (fpr_out != NULL && fingerprint(key, fpr_out) != K_OK)
 		fpr_out[0] = 0;
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
+	crypto_ed25519_free(key);
 	kbuf_release(&sig);
 	return rc;
 }

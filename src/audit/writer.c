@@ -44,7 +44,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 
 #include "audit/internal.h"
 #include "core/clock.h"
@@ -52,6 +51,7 @@
 #include "core/lock.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "crypto/crypto.h"
 #include "metrics/metrics.h"
 #include "core/banned.h"
 
@@ -65,7 +65,7 @@ struct entry {
 	const char *type;
 	const char *json;
 	size_t len;
-	EVP_MD_CTX *md; /* SHA-256 of the record's bytes before its chain members, by the caller */
+	struct crypto_sha256_ctx *md; /* SHA-256 of the record's bytes before its chain members, by the caller */
 	k_status rc;
 	bool done;
 	struct entry *next;
@@ -91,7 +91,6 @@ static struct {
 	uint64_t cur_records, cur_first_seq, file_bytes;
 	int64_t cur_opened;
 	char cur_start_prev[65];
-	EVP_MD *sha256;     /* fetched once */
 	uint64_t next_seq;
 	char last_hash[65];
 	char prev_digest_name[128];
@@ -159,9 +158,8 @@ void audit_hex(const uint8_t *p, size_t n, char *out)
 
 void audit_sha256_hex(const void *p, size_t n, char out[65])
 {
-	uint8_t md[32];
-	unsigned int len = 0;
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1)
+	uint8_t md[CRYPTO_SHA256_LEN];
+	if (crypto_sha256(p, n, md) != K_OK)
 		memset(md, 0, sizeof md);
 	audit_hex(md, 32, out);
 }
@@ -311,12 +309,11 @@ static k_status write_file_atomic(const char *name, struct kslice data)
  * to the chain members is in md; this adds them (tail), and returns the
  * line's hash in hex.
  */
-static k_status finish_hash(EVP_MD_CTX *md, const char *tail, size_t n, char out[65])
+static k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size_t n, char out[65])
 {
-	uint8_t h[32];
-	unsigned int len = 0;
-	ENSURE(EVP_DigestUpdate(md, tail, n) == 1 && EVP_DigestFinal_ex(md, h, &len) == 1,
-	       K_E_INTERNAL);
+	uint8_t h[CRYPTO_SHA256_LEN];
+	GUARD(crypto_sha256_update(md, tail, n));
+	GUARD(crypto_sha256_end(md, h));
 	audit_hex(h, 32, out);
 	return K_OK;
 }
@@ -330,12 +327,12 @@ static k_status finish_hash(EVP_MD_CTX *md, const char *tail, size_t n, char out
 /* Per thread: the digest context a caller hashes its record with, outside the mutex. */
 static void *md_make(void)
 {
-	return EVP_MD_CTX_new();
+	return crypto_sha256_ctx_new();
 }
 
 static void md_drop(void *p)
 {
-	EVP_MD_CTX_free(p);
+	crypto_sha256_ctx_free(p);
 }
 
 static struct kthread_slot md_slot = KTHREAD_SLOT_INIT(md_make, md_drop);
@@ -344,12 +341,12 @@ static struct kthread_slot md_slot = KTHREAD_SLOT_INIT(md_make, md_drop);
 static k_status hash_record_head(struct entry *e)
 {
 	e->md = kthread_get(&md_slot);
-	ENSURE(e->md != NULL && EVP_DigestInit_ex2(e->md, W.sha256, NULL) == 1 &&
-		       EVP_DigestUpdate(e->md, RECORD_HEAD, sizeof RECORD_HEAD - 1) == 1 &&
-		       EVP_DigestUpdate(e->md, e->json, e->len) == 1 &&
-		       EVP_DigestUpdate(e->md, RECORD_TYPE, sizeof RECORD_TYPE - 1) == 1 &&
-		       EVP_DigestUpdate(e->md, e->type, strlen(e->type)) == 1,
-	       K_E_INTERNAL);
+	ENSURE(e->md != NULL, K_E_INTERNAL);
+	GUARD(crypto_sha256_begin(e->md));
+	GUARD(crypto_sha256_update(e->md, RECORD_HEAD, sizeof RECORD_HEAD - 1));
+	GUARD(crypto_sha256_update(e->md, e->json, e->len));
+	GUARD(crypto_sha256_update(e->md, RECORD_TYPE, sizeof RECORD_TYPE - 1));
+	GUARD(crypto_sha256_update(e->md, e->type, strlen(e->type)));
 	return K_OK;
 }
 
@@ -1446,12 +1443,13 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	W.ring_size = W.max_bytes < RING_BYTES ? (W.max_bytes + page - 1) / page * page : RING_BYTES;
 	W.drain_ms = o->drain_ms > 0 ? o->drain_ms : RING_DRAIN_MS;
-	if (W.sha256 == NULL)
-		W.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (W.sha256 == NULL) {
+	/* A context made here fetches SHA-256 for the process and proves it is there. */
+	struct crypto_sha256_ctx *probe = crypto_sha256_ctx_new();
+	if (probe == NULL) {
 		kbuf_note(msg, "cannot set up SHA-256 for the audit chain");
 		return K_E_INTERNAL;
 	}
+	crypto_sha256_ctx_free(probe);
 	if (mkdir(W.dir, 0700) != 0 && errno != EEXIST) {
 		kbuf_note(msg, "cannot create the audit folder %s: %s", W.dir, strerror(errno));
 		return K_E_INTERNAL;
@@ -1549,8 +1547,6 @@ void audit_close(void)
 	audit_period_close();
 	ring_unmap();
 	atomic_store(&enabled, false);
-	EVP_MD_free(W.sha256);
-	W.sha256 = NULL;
 	audit_signer_free(W.signer);
 	W.signer = NULL;
 	kbuf_release(&W.batch);

@@ -8,13 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "crypto/crypto.h"
 #include "policy/policy.h"
 #include "core/banned.h"
 
@@ -85,11 +83,12 @@ static void derive_principal_id(struct identity *id)
 		snprintf(id->principal_id, sizeof id->principal_id, "%s", id->account);
 		return;
 	}
-	unsigned char md[32];
-	unsigned int mdlen = 0;
+	uint8_t md[CRYPTO_SHA256_LEN];
 	char in[256];
 	int n = snprintf(in, sizeof in, "%s/%s", id->account, id->name);
-	EVP_Digest(in, (size_t)(n > 0 ? n : 0), md, &mdlen, EVP_sha256(), NULL);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof in ? (size_t)n : sizeof in - 1;
+	if (crypto_sha256(in, len, md) != K_OK)
+		memset(md, 0, sizeof md);
 	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	char out[22] = "AIDA";
 	for (int i = 0; i < 17; i++)
@@ -459,7 +458,7 @@ static k_status lookup_session(const char *access_key, const struct kslice *toke
 		if (s->access_key[0] == 0 || strcmp(s->access_key, access_key) != 0)
 			continue;
 		size_t tl = strlen(s->token);
-		if (token == NULL || token->len != tl || CRYPTO_memcmp(token->ptr, s->token, tl) != 0)
+		if (token == NULL || token->len != tl || !crypto_memeq(token->ptr, s->token, tl))
 			break;
 		if (kclock_now() >= s->expires) {
 			rc = K_E_EXPIRED_TOKEN;
@@ -564,12 +563,12 @@ const char *identity_unique_id(const struct identity *id)
 static void random_chars(char *out, size_t n, const char *alphabet, size_t alen)
 {
 	uint8_t b[128];
-	if (n > sizeof b || RAND_bytes(b, (int)n) != 1)
+	if (n > sizeof b || crypto_random(b, n) != K_OK)
 		memset(b, 0, sizeof b);
 	for (size_t i = 0; i < n; i++)
 		out[i] = alphabet[b[i] % alen];
 	out[n] = 0;
-	OPENSSL_cleanse(b, sizeof b);
+	crypto_wipe(b, sizeof b);
 }
 
 k_status config_new_session(const struct identity *role, const char *session_name, int64_t expires,
@@ -617,7 +616,7 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 	}
 	pthread_rwlock_unlock(&sessions_lock);
 	if (rc != K_OK)
-		OPENSSL_cleanse(out, sizeof *out);
+		crypto_wipe(out, sizeof *out);
 	return rc;
 }
 

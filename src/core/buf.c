@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+
+#include "core/wipe.h"
 
 struct kslice kslice_cstr(const char *s)
 {
@@ -48,7 +48,7 @@ void kbuf_init(struct kbuf *b, size_t max)
 void kbuf_release(struct kbuf *b)
 {
 	if (b->ptr != NULL) {
-		OPENSSL_cleanse(b->ptr, b->cap);
+		kwipe(b->ptr, b->cap);
 		free(b->ptr);
 	}
 	b->ptr = NULL;
@@ -59,7 +59,7 @@ void kbuf_release(struct kbuf *b)
 void kbuf_reset(struct kbuf *b)
 {
 	if (b->ptr != NULL) {
-		OPENSSL_cleanse(b->ptr, b->len);
+		kwipe(b->ptr, b->len);
 		b->ptr[0] = 0;
 	}
 	b->len = 0;
@@ -100,7 +100,7 @@ static k_status kbuf_reserve(struct kbuf *b, size_t extra)
 		return K_E_INTERNAL;
 	if (b->ptr != NULL) {
 		memcpy(n, b->ptr, b->len);
-		OPENSSL_cleanse(b->ptr, b->cap);
+		kwipe(b->ptr, b->cap);
 		free(b->ptr);
 	}
 	b->ptr = n;
@@ -230,9 +230,24 @@ k_status kbuf_append_base64(struct kbuf *b, const uint8_t *p, size_t n)
 		return K_E_VALIDATION;
 	size_t out = 4 * ((n + 2) / 3);
 	GUARD(kbuf_reserve(b, out));
-	int w = EVP_EncodeBlock(b->ptr + b->len, p, (int)n);
-	if (w < 0 || (size_t)w != out)
-		return K_E_INTERNAL;
+	/* RFC 4648 section 4: each 3 bytes become 4 characters; a short last group is padded with '='. */
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t *o = b->ptr + b->len;
+	size_t i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = (uint8_t)al[v >> 18];
+		*o++ = (uint8_t)al[(v >> 12) & 63];
+		*o++ = (uint8_t)al[(v >> 6) & 63];
+		*o++ = (uint8_t)al[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+		*o++ = (uint8_t)al[v >> 18];
+		*o++ = (uint8_t)al[(v >> 12) & 63];
+		*o++ = i + 1 < n ? (uint8_t)al[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
 	b->len += out;
 	b->ptr[b->len] = 0;
 	return K_OK;

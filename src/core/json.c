@@ -1,9 +1,10 @@
 #include "core/json.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <openssl/crypto.h>
 
+#include "core/wipe.h"
 #include "core/banned.h"
 
 /* The block's size sits in a header in front of it, so free can wipe it. */
@@ -25,7 +26,7 @@ static void wiping_free(void *ptr)
 	if (ptr == NULL)
 		return;
 	size_t *p = (size_t *)(void *)((unsigned char *)ptr - HDR);
-	OPENSSL_cleanse(ptr, p[0]);
+	kwipe(ptr, p[0]);
 	free(p);
 }
 

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 
 #include "core/thread.h"
+#include "core/wipe.h"
 
 struct ksecret {
 	size_t len;   /* bytes of key material */
@@ -67,7 +67,7 @@ void ksecret_free(struct ksecret *s)
 	if (s == NULL)
 		return;
 	size_t map = s->map;
-	OPENSSL_cleanse(s, map);
+	kwipe(s, map);
 	(void)munlock(s, map);
 	(void)munmap(s, map);
 	atomic_fetch_sub(&live, 1);
@@ -84,7 +84,7 @@ k_status ksecret_pread(struct ksecret *s, int fd, long long off)
 	while (got < s->len) {
 		ssize_t n = pread(fd, s->data + got, s->len - got, (off_t)(off + (long long)got));
 		if (n <= 0) {
-			OPENSSL_cleanse(s->data, s->len);
+			kwipe(s->data, s->len);
 			return K_E_INTERNAL;
 		}
 		got += (size_t)n;
@@ -137,6 +137,6 @@ void ksecret_scratch_done(struct ksecret *s)
 {
 	if (s == NULL)
 		return;
-	OPENSSL_cleanse(s->data, KSECRET_SCRATCH_MAX);
+	kwipe(s->data, KSECRET_SCRATCH_MAX);
 	s->len = KSECRET_SCRATCH_MAX;
 }

@@ -3,7 +3,7 @@
  *
  * A ksecret holds key bytes in its own page-aligned mapping that is
  * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
- * and wiped with OPENSSL_cleanse before it is unmapped. There is no
+ * and wiped with kwipe (core/wipe.h) before it is unmapped. There is no
  * accessor that returns a char * for printing: only crypto/ and keystore/
  * call ksecret_bytes(). mlock failure (RLIMIT_MEMLOCK) is tolerated but
  * counted, so that an operator can see it in the logs.

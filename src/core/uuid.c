@@ -1,8 +1,6 @@
 #include "core/uuid.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <openssl/rand.h>
 
 #include "core/banned.h"
 
@@ -20,36 +18,11 @@ void kuuid_format(const uint8_t b[16], char out[37])
 	out[o] = 0;
 }
 
-static void set_v4(uint8_t b[16])
+void kuuid_v4(const uint8_t b[16], char out[37])
 {
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-}
-
-void kuuid_random(char out[37])
-{
-	uint8_t b[16];
-	if (RAND_bytes(b, sizeof b) != 1)
-		memset(b, 0, sizeof b);
-	set_v4(b);
-	kuuid_format(b, out);
-}
-
-void kuuid_fast(char out[37])
-{
-	static __thread uint8_t seed[16];
-	static __thread uint64_t counter;
-	static __thread int seeded;
-	if (!seeded) {
-		if (RAND_bytes(seed, sizeof seed) != 1)
-			memset(seed, 0x5a, sizeof seed);
-		seeded = 1;
-	}
-	uint8_t b[16];
-	memcpy(b, seed, 16);
-	uint64_t n = ++counter;
-	for (int i = 0; i < 8; i++)
-		b[8 + i] ^= (uint8_t)(n >> (8 * i));
-	set_v4(b);
-	kuuid_format(b, out);
+	uint8_t v[16];
+	memcpy(v, b, sizeof v);
+	v[6] = (uint8_t)((v[6] & 0x0f) | 0x40);
+	v[8] = (uint8_t)((v[8] & 0x3f) | 0x80);
+	kuuid_format(v, out);
 }

@@ -1,21 +1,22 @@
 /*
  * uuid.h — UUID-shaped identifiers (8-4-4-4-12 lower-case hex).
  *
- * kuuid_random: a version 4 UUID from OpenSSL's CSPRNG, for resource ids
- *   (key ids, version ids). Should the CSPRNG fail, the random part is all
- *   zero; such an id still goes through the store's create-if-absent check,
- *   so it can never overwrite another resource.
- * kuuid_fast: a version 4-shaped id from a per-thread random seed and a
- *   counter, unique without a CSPRNG call; for request and event ids,
- *   which must be unique, not secret.
+ * core/ holds only the text form; the generators, which need random
+ * bytes, are crypto_uuid_random and crypto_uuid_fast in crypto/uuid.h
+ * (core sits below crypto/ and draws no randomness itself).
  */
 #ifndef KINKO_CORE_UUID_H
 #define KINKO_CORE_UUID_H
 
 #include <stdint.h>
 
+/* The 16 bytes b as 36 characters and a NUL in out. */
 void kuuid_format(const uint8_t b[16], char out[37]);
-void kuuid_random(char out[37]);
-void kuuid_fast(char out[37]);
+/*
+ * The 16 bytes b, with the version (4) and variant (10xx) bits of RFC 9562
+ * section 5.4 set in a copy, as text in out: a version 4 UUID when b is
+ * random.
+ */
+void kuuid_v4(const uint8_t b[16], char out[37]);
 
 #endif

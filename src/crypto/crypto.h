@@ -164,4 +164,22 @@ void crypto_wipe(void *p, size_t n);
 #define CRYPTO_SHA256_LEN 32
 K_MUST_CHECK k_status crypto_sha256(const void *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 
+/*
+ * Incremental SHA-256 (sha256.c), for a digest of pieces that are not
+ * contiguous. A context is made once (crypto_sha256_ctx_new: NULL on
+ * failure) and reused: crypto_sha256_begin starts a new digest,
+ * crypto_sha256_update adds bytes, crypto_sha256_end writes the digest to
+ * out; then begin again. begin, update and end neither allocate nor fetch
+ * (the algorithm is fetched once per process), so a context kept per
+ * thread digests on a hot path without touching the heap. A context is
+ * used by one thread at a time. Each returns K_E_INTERNAL on failure (end
+ * wipes out then); after a failure, begin again before further use.
+ */
+struct crypto_sha256_ctx;
+struct crypto_sha256_ctx *crypto_sha256_ctx_new(void);
+void crypto_sha256_ctx_free(struct crypto_sha256_ctx *c);
+K_MUST_CHECK k_status crypto_sha256_begin(struct crypto_sha256_ctx *c);
+K_MUST_CHECK k_status crypto_sha256_update(struct crypto_sha256_ctx *c, const void *p, size_t n);
+K_MUST_CHECK k_status crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[CRYPTO_SHA256_LEN]);
+
 #endif

@@ -22,12 +22,12 @@
 #include "kms/scheduler.h"
 #include "kms/specs.h"
 #include "core/json.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/banned.h"
 
 static void managed_uuid(char out[37])
 {
-	kuuid_random(out);
+	crypto_uuid_random(out);
 }
 
 /* The descriptions AWS gives its managed keys. */

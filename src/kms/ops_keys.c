@@ -10,12 +10,12 @@
 #include "kms/store.h"
 #include "kms/specs.h"
 #include "core/json.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/banned.h"
 
 static void new_uuid(char out[37])
 {
-	kuuid_random(out);
+	crypto_uuid_random(out);
 }
 
 /*

@@ -16,7 +16,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
-#include "core/uuid.h"
+#include "crypto/uuid.h"
 #include "core/banned.h"
 
 static struct storage *store;
@@ -126,7 +126,7 @@ void sm_random_suffix(char out[7])
 
 void sm_uuid(char out[37])
 {
-	kuuid_random(out);
+	crypto_uuid_random(out);
 }
 
 int64_t sm_day(int64_t t)

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/crypto.h>
 
 #include "api/api.h"
 #include "config/config.h"
+#include "crypto/crypto.h"
 #include "policy/policy.h"
 #include "core/banned.h"
 
@@ -155,7 +155,7 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 			    json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", cs.access_key, "SecretAccessKey",
 				      cs.secret, "SessionToken", cs.token, "Expiration", exp));
 	json_object_set_new(out, "AssumedRoleUser", json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
-	OPENSSL_cleanse(&cs, sizeof cs);
+	crypto_wipe(&cs, sizeof cs);
 	return K_OK;
 }
 

@@ -1,0 +1,34 @@
+#include "crypto/uuid.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "core/uuid.h"
+#include "crypto/crypto.h"
+#include "core/banned.h"
+
+void crypto_uuid_random(char out[37])
+{
+	uint8_t b[16];
+	if (crypto_random(b, sizeof b) != K_OK)
+		memset(b, 0, sizeof b);
+	kuuid_v4(b, out);
+}
+
+void crypto_uuid_fast(char out[37])
+{
+	static __thread uint8_t seed[16];
+	static __thread uint64_t counter;
+	static __thread int seeded;
+	if (!seeded) {
+		if (crypto_random(seed, sizeof seed) != K_OK)
+			memset(seed, 0x5a, sizeof seed);
+		seeded = 1;
+	}
+	uint8_t b[16];
+	memcpy(b, seed, 16);
+	uint64_t n = ++counter;
+	for (int i = 0; i < 8; i++)
+		b[8 + i] ^= (uint8_t)(n >> (8 * i));
+	kuuid_v4(b, out);
+}
