@@ -1,5 +1,6 @@
 /*
- * rotation.c — rotation schedules and the rotation runner.
+ * rotation.c — the rotation runner (schedules: rotation_schedule.c; http://
+ * endpoints: rotation_http.c).
  *
  * "Secrets Manager rotation uses an AWS Lambda function to update the
  * secret and the database or service. ... the rotation function is
@@ -16,7 +17,7 @@
  * role's: an executable in its environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_REGION, and the endpoint in
  * AWS_ENDPOINT_URL, SECRETS_MANAGER_ENDPOINT and KINKO_ENDPOINT), an
- * endpoint on this machine in X-Kinko-* request headers (run_url).
+ * endpoint on this machine in X-Kinko-* request headers (rotation_http.c).
  * Exit status 0 (or HTTP 2xx) is success. RotateImmediately=false runs
  * the testSecret step alone (finish_test).
  *
@@ -35,12 +36,8 @@
  * ClientRequestToken runs the steps again, as AWS reattempts an unfinished
  * rotation.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -48,9 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +58,7 @@
 #include "crypto/crypto.h"
 #include "kms/scheduler.h"
 #include "secrets/internal.h"
+#include "secrets/rotation.h"
 #include "secrets/secrets.h"
 #include "core/banned.h"
 
@@ -87,256 +82,14 @@ void secrets_set_endpoint(const char *url)
 	snprintf(endpoint, sizeof endpoint, "%s", url);
 }
 
-/* ---- schedules ---------------------------------------------------------- */
-
-/* A cron field as a bit set over [lo, hi]. */
-struct cron_field {
-	uint64_t bits[4]; /* up to 256 values (years are offset by 1970) */
-};
-
-static void cron_set(struct cron_field *f, int v)
+const char *sm_rotation_endpoint(void)
 {
-	f->bits[v / 64] |= 1ull << (v % 64);
+	return endpoint;
 }
 
-static bool cron_has(const struct cron_field *f, int v)
+bool sm_rotation_stopping(void)
 {
-	return (f->bits[v / 64] >> (v % 64)) & 1;
-}
-
-static int cron_name(const char *s, size_t n, bool months)
-{
-	static const char *const mon[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-					  "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
-	static const char *const dow[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
-	if (n != 3)
-		return -1;
-	for (int i = 0; i < (months ? 12 : 7); i++) {
-		if (strncasecmp(s, months ? mon[i] : dow[i], 3) == 0)
-			return i + 1;
-	}
-	return -1;
-}
-
-static int cron_value(const char *s, size_t n, int which)
-{
-	if (n == 0)
-		return -1;
-	if (which == 3 || which == 4) {
-		int v = cron_name(s, n, which == 3);
-		if (v > 0)
-			return v;
-	}
-	int v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > 100000)
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/*
- * Parses one field of cron(minutes hours day-of-month month day-of-week
- * year): the wildcards * and ?, N, N-M, steps (N/K, N-M/K, or K after a
- * wildcard) and lists of these, with month and weekday names. Years are stored minus 1970.
- */
-static bool cron_parse_field(const char *s, size_t len, int which, int lo, int hi,
-			     struct cron_field *f)
-{
-	memset(f, 0, sizeof *f);
-	size_t start = 0;
-	while (start <= len) {
-		size_t end = start;
-		while (end < len && s[end] != ',')
-			end++;
-		const char *p = s + start;
-		size_t n = end - start;
-		int step = 1, a = lo, b = hi;
-		const char *slash = memchr(p, '/', n);
-		size_t rn = slash ? (size_t)(slash - p) : n;
-		if (slash != NULL) {
-			step = cron_value(slash + 1, n - rn - 1, -1);
-			if (step <= 0)
-				return false;
-		}
-		if (!(rn == 1 && (p[0] == '*' || p[0] == '?'))) {
-			const char *dash = memchr(p, '-', rn);
-			if (dash != NULL) {
-				a = cron_value(p, (size_t)(dash - p), which);
-				b = cron_value(dash + 1, rn - (size_t)(dash - p) - 1, which);
-			} else {
-				a = cron_value(p, rn, which);
-				b = slash ? hi : a;
-			}
-		}
-		if (which == 5) {
-			a -= a >= 1970 ? 1970 : 0;
-			b -= b >= 1970 ? 1970 : 0;
-		}
-		if (a < lo || b > hi || a > b)
-			return false;
-		for (int v = a; v <= b; v += step)
-			cron_set(f, v);
-		start = end + 1;
-	}
-	return true;
-}
-
-struct cron {
-	struct cron_field f[6];
-	bool dom_any, dow_any;
-};
-
-static bool cron_parse(const char *expr, struct cron *cr)
-{
-	static const int lo[6] = {0, 0, 1, 1, 1, 0}, hi[6] = {59, 23, 31, 12, 7, 229};
-	const char *p = expr;
-	for (int i = 0; i < 6; i++) {
-		while (*p == ' ')
-			p++;
-		const char *e = p;
-		while (*e && *e != ' ')
-			e++;
-		if (e == p)
-			return false;
-		if (!cron_parse_field(p, (size_t)(e - p), i, lo[i], hi[i], &cr->f[i]))
-			return false;
-		if (i == 2)
-			cr->dom_any = (e - p == 1 && (*p == '*' || *p == '?'));
-		if (i == 4)
-			cr->dow_any = (e - p == 1 && (*p == '*' || *p == '?'));
-		p = e;
-	}
-	while (*p == ' ')
-		p++;
-	return *p == 0;
-}
-
-/* The first minute after `from` that the cron expression names (UTC); 0 if none in 5 years. */
-static int64_t cron_next(const struct cron *cr, int64_t from)
-{
-	int64_t t = from - (from % 60) + 60;
-	int64_t limit = from + 5 * 366 * (int64_t)SM_DAY;
-	while (t < limit) {
-		time_t tt = (time_t)t;
-		struct tm tm;
-		gmtime_r(&tt, &tm);
-		int year = tm.tm_year + 1900 - 1970;
-		bool dom = cron_has(&cr->f[2], tm.tm_mday), dow = cron_has(&cr->f[4], tm.tm_wday + 1);
-		bool day_ok = cr->dom_any ? dow : cr->dow_any ? dom : (dom || dow);
-		if (year < 0 || year > 229 || !cron_has(&cr->f[5], year) ||
-		    !cron_has(&cr->f[3], tm.tm_mon + 1) || !day_ok) {
-			t += (int64_t)(SM_DAY - (tm.tm_hour * 3600 + tm.tm_min * 60));
-			continue;
-		}
-		if (!cron_has(&cr->f[1], tm.tm_hour)) {
-			t += 3600 - tm.tm_min * 60;
-			continue;
-		}
-		if (!cron_has(&cr->f[0], tm.tm_min)) {
-			t += 60;
-			continue;
-		}
-		return t;
-	}
-	return 0;
-}
-
-/* "rate(N days)" / "rate(N hours)" in seconds; 0 if it is not one. */
-static int64_t rate_seconds(const char *se)
-{
-	if (strncmp(se, "rate(", 5) != 0)
-		return 0;
-	char *end = NULL;
-	long n = strtol(se + 5, &end, 10);
-	if (end == NULL || *end != ' ' || n <= 0)
-		return 0;
-	end++;
-	if (strcmp(end, "days)") == 0 || (n == 1 && strcmp(end, "day)") == 0))
-		return n <= 1000 ? n * SM_DAY : 0;
-	if (strcmp(end, "hours)") == 0 || (n == 1 && strcmp(end, "hour)") == 0))
-		return n <= 24000 ? n * 3600 : 0;
-	return 0;
-}
-
-int64_t sm_next_rotation(json_t *rules, int64_t from)
-{
-	const char *se = json_string_value(json_object_get(rules, "ScheduleExpression"));
-	if (se != NULL) {
-		int64_t r = rate_seconds(se);
-		if (r > 0)
-			return from + r;
-		struct cron cr;
-		if (strncmp(se, "cron(", 5) == 0) {
-			char body[260];
-			snprintf(body, sizeof body, "%s", se + 5);
-			size_t n = strlen(body);
-			if (n > 0 && body[n - 1] == ')')
-				body[n - 1] = 0;
-			if (cron_parse(body, &cr))
-				return cron_next(&cr, from);
-		}
-		return 0;
-	}
-	json_int_t days = json_integer_value(json_object_get(rules, "AutomaticallyAfterDays"));
-	return days > 0 ? from + days * SM_DAY : 0;
-}
-
-/*
- * RotationRules (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html):
- * AutomaticallyAfterDays 1..1000; Duration "[0-9]+h", 1 to 24 hours;
- * ScheduleExpression "rate()" in hours (at least 4) or days, or "cron()".
- * "In RotateSecret, you can set the rotation schedule in RotationRules
- * with AutomaticallyAfterDays or ScheduleExpression, but not both" — kinko
- * accepts both when they agree (rate(N days) with N days), since that is
- * the same schedule written twice.
- */
-k_status sm_validate_rules(struct api_ctx *c, json_t *rules)
-{
-	if (!json_is_object(rules))
-		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'RotationRules'");
-	int64_t days = 0;
-	bool has_days;
-	const char *dur, *se;
-	GUARD(api_int(c, rules, "AutomaticallyAfterDays", false, 1, 1000, &has_days, &days));
-	GUARD(api_string(c, rules, "Duration", false, 2, 3, &dur));
-	GUARD(api_string(c, rules, "ScheduleExpression", false, 1, 256, &se));
-	if (dur != NULL) {
-		char *end = NULL;
-		long h = strtol(dur, &end, 10);
-		if (end == dur || end == NULL || strcmp(end, "h") != 0 || h < 1 || h > 24)
-			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Duration must be between 1h and 24h.");
-	}
-	if (se != NULL) {
-		int64_t r = rate_seconds(se);
-		struct cron cr;
-		bool ok = r > 0;
-		if (strncmp(se, "rate(", 5) == 0 && r > 0 && r < 4 * 3600)
-			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"The rotation schedule rate must be at least 4 hours.");
-		if (!ok && strncmp(se, "cron(", 5) == 0) {
-			char body[260];
-			snprintf(body, sizeof body, "%s", se + 5);
-			size_t n = strlen(body);
-			if (n > 0 && body[n - 1] == ')') {
-				body[n - 1] = 0;
-				ok = cron_parse(body, &cr);
-			}
-		}
-		if (!ok)
-			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Invalid ScheduleExpression %s: use rate(N days), rate(N hours) or cron(minutes hours day-of-month month day-of-week year).",
-					se);
-		if (has_days && (r != days * SM_DAY))
-			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"You cannot specify both rotation frequency and schedule expression together.");
-	}
-	if (!has_days && se == NULL)
-		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
-	return K_OK;
+	return atomic_load(&stopping);
 }
 
 /* ---- the due index ----------------------------------------------------- */
@@ -390,17 +143,6 @@ static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
 
 /* ---- running a rotation function ---------------------------------------- */
 
-struct rot_job {
-	char ns[64];
-	char account[13];
-	char region[40];
-	char name[520];
-	char arn[700];
-	char token[80];
-	char fn[2100];
-	bool test; /* RotateImmediately=false: testSecret only */
-};
-
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
 
 /* A small growable list of "K=V" strings for a child's environment. */
@@ -437,8 +179,8 @@ static void env_free(struct envlist *e)
  * secret's account — a Lambda's role is in the account that owns the
  * function. *named tells whether the entry named it.
  */
-static k_status function_identity(const struct rot_job *j, const json_t *entry, const char **ak_out,
-				  const struct ksecret **sk_out, bool *named, struct kbuf *msg)
+k_status sm_function_identity(const struct rot_job *j, const json_t *entry, const char **ak_out,
+			      const struct ksecret **sk_out, bool *named, struct kbuf *msg)
 {
 	const char *ak = json_string_value(json_object_get(entry, "access_key_id"));
 	*named = ak != NULL;
@@ -471,7 +213,7 @@ static k_status function_env(const struct rot_job *j, const json_t *entry, struc
 	const char *ak = NULL;
 	const struct ksecret *sk = NULL;
 	bool named;
-	GUARD(function_identity(j, entry, &ak, &sk, &named, msg));
+	GUARD(sm_function_identity(j, entry, &ak, &sk, &named, msg));
 	env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin", 28);
 	env_add(e, "LANG", "C.UTF-8", 7);
 	env_add(e, "AWS_ACCESS_KEY_ID", ak, strlen(ak));
@@ -490,7 +232,7 @@ static k_status function_env(const struct rot_job *j, const json_t *entry, struc
 	return K_OK;
 }
 
-static int64_t entry_timeout(const json_t *entry)
+int64_t sm_function_timeout(const json_t *entry)
 {
 	json_int_t t = json_integer_value(json_object_get(entry, "timeout_seconds"));
 	return t > 0 && t <= MAX_TIMEOUT_S ? t : 300;
@@ -651,9 +393,9 @@ static k_status run_command(const struct rot_job *j, const json_t *entry, const 
 	}
 	close(fds[1]);
 	int status = 0;
-	enum child_end end = wait_child(pid, entry_timeout(entry), &status);
+	enum child_end end = wait_child(pid, sm_function_timeout(entry), &status);
 	if (end == CHILD_TIMED_OUT) {
-		kbuf_note(msg, "timed out after %lld seconds", (long long)entry_timeout(entry));
+		kbuf_note(msg, "timed out after %lld seconds", (long long)sm_function_timeout(entry));
 		return K_E_SM_INTERNAL;
 	}
 	if (end == CHILD_STOPPED) {
@@ -673,222 +415,6 @@ static k_status run_command(const struct rot_job *j, const json_t *entry, const 
 	return K_E_SM_INTERNAL;
 }
 
-/*
- * The parts of an http:// URL: host (an IPv6 literal without its
- * brackets), port (80 by default), the host[:port] text for the Host
- * header, and the path ("/" by default).
- */
-static bool parse_url(const char *url, char *host, size_t hn, char *port, size_t pn, char *hostport,
-		      size_t hpn, const char **path)
-{
-	if (url == NULL || strncmp(url, "http://", 7) != 0)
-		return false;
-	const char *hp = url + 7;
-	const char *slash = strchr(hp, '/');
-	size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
-	*path = slash ? slash : "/";
-	if (hl == 0 || hl >= hpn)
-		return false;
-	snprintf(hostport, hpn, "%.*s", (int)hl, hp);
-	const char *h = hp, *colon;
-	size_t n;
-	if (hp[0] == '[') {
-		const char *close = memchr(hp, ']', hl);
-		if (close == NULL)
-			return false;
-		h = hp + 1;
-		n = (size_t)(close - h);
-		colon = close + 1 < hp + hl && close[1] == ':' ? close + 1 : NULL;
-	} else {
-		colon = memchr(hp, ':', hl);
-		n = colon ? (size_t)(colon - hp) : hl;
-	}
-	size_t portlen = colon ? hl - (size_t)(colon + 1 - hp) : 0;
-	if (n == 0 || n >= hn || portlen >= pn)
-		return false;
-	snprintf(host, hn, "%.*s", (int)n, h);
-	if (colon != NULL)
-		snprintf(port, pn, "%.*s", (int)portlen, colon + 1);
-	else
-		snprintf(port, pn, "80");
-	return true;
-}
-
-/* True if the socket is connected to this machine (127.0.0.0/8 or ::1). */
-static bool peer_is_loopback(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-		return false;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in a;
-		memcpy(&a, &ss, sizeof a);
-		return (ntohl(a.sin_addr.s_addr) >> 24) == 127;
-	}
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 a;
-		memcpy(&a, &ss, sizeof a);
-		return IN6_IS_ADDR_LOOPBACK(&a.sin6_addr) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[12] == 127);
-	}
-	return false;
-}
-
-static bool send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		c += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-/*
- * Waits for the endpoint's answer to start, at most timeout_s, and gives
- * up at once when kinko stops (the step is then abandoned).
- */
-static bool answer_within(int fd, int64_t timeout_s)
-{
-	int64_t deadline = mono_ms() + timeout_s * 1000;
-	for (;;) {
-		if (atomic_load(&stopping))
-			return false;
-		int64_t left = deadline - mono_ms();
-		if (left <= 0)
-			return false;
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, left < 100 ? (int)left : 100);
-		if (r > 0)
-			return true;
-		if (r < 0 && errno != EINTR)
-			return false;
-	}
-}
-
-/*
- * POSTs the event to an http:// endpoint; a 2xx answer is success. The
- * body is exactly the Lambda event; the credentials a Lambda would get
- * from its role travel in headers — X-Kinko-Access-Key-Id,
- * X-Kinko-Secret-Access-Key — with X-Kinko-Region and X-Kinko-Endpoint.
- * A secret key never crosses the network in clear text: the credential
- * headers are sent only over a connection whose peer is this machine
- * (127.0.0.0/8, ::1), whatever the URL's host name resolved to. An entry
- * that names an access_key_id for another host is refused when the
- * configuration is loaded (config/functions.c), and here again if a name
- * resolves elsewhere; without access_key_id such an endpoint gets the
- * event alone and holds its own credentials.
- */
-static k_status run_url(const struct rot_job *j, const json_t *entry, const char *event,
-			struct kbuf *msg)
-{
-	const char *url = json_string_value(json_object_get(entry, "url"));
-	char host[256], port[8], hostport[300];
-	const char *path;
-	if (!parse_url(url, host, sizeof host, port, sizeof port, hostport, sizeof hostport, &path)) {
-		kbuf_note(msg, "bad url %s", url ? url : "");
-		return K_E_SM_INVALID_REQUEST;
-	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
-		kbuf_note(msg, "cannot resolve %s", host);
-		return K_E_SM_INTERNAL;
-	}
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-	struct timeval tv = {.tv_sec = entry_timeout(entry)};
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	}
-	bool ok = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
-	freeaddrinfo(ai);
-	if (!ok) {
-		kbuf_note(msg, "cannot reach %s", url);
-		if (fd >= 0)
-			close(fd);
-		return K_E_SM_INTERNAL;
-	}
-	const char *ak = NULL;
-	const struct ksecret *sk = NULL;
-	bool named = false;
-	struct kbuf why;
-	kbuf_init(&why, 512);
-	k_status rc = K_OK;
-	if (peer_is_loopback(fd)) {
-		rc = function_identity(j, entry, &ak, &sk, &named, &why);
-		/* Without a named identity the endpoint may hold its own. */
-		if (rc != K_OK && !named) {
-			ak = NULL;
-			sk = NULL;
-			rc = K_OK;
-		}
-	} else if (json_object_get(entry, "access_key_id") != NULL) {
-		kbuf_note(&why, "%s is not a loopback endpoint: kinko sends credentials over http only to this machine",
-			  url);
-		rc = K_E_SM_INVALID_REQUEST;
-	}
-	if (rc != K_OK) {
-		kbuf_note(msg, "%s", kbuf_cstr(&why));
-		kbuf_release(&why);
-		close(fd);
-		return rc;
-	}
-	kbuf_release(&why);
-	struct kbuf head;
-	kbuf_init(&head, 8192);
-	rc = K_E_SM_INTERNAL;
-	if (kbuf_appendf(&head,
-			 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\nX-Kinko-Region: %s\r\n"
-			 "X-Kinko-Endpoint: %s\r\n",
-			 path, hostport, strlen(event), j->region, endpoint) != K_OK) {
-		kbuf_release(&head);
-		close(fd);
-		return K_E_INTERNAL;
-	}
-	ok = send_all(fd, head.ptr, head.len);
-	kbuf_release(&head);
-	if (ok && sk != NULL) {
-		/* The secret key is copied only into this stack buffer, wiped at once. */
-		char cred[1024];
-		for (size_t i = 0; i < ksecret_len(sk); i++)
-			ok = ok && ksecret_cbytes(sk)[i] > 0x20 && ksecret_cbytes(sk)[i] < 0x7f;
-		int n = !ok ? -1 : snprintf(cred, sizeof cred,
-				 "X-Kinko-Access-Key-Id: %s\r\nX-Kinko-Secret-Access-Key: %.*s\r\n", ak,
-				 (int)ksecret_len(sk), (const char *)ksecret_cbytes(sk));
-		ok = n > 0 && (size_t)n < sizeof cred && send_all(fd, cred, (size_t)n);
-		crypto_wipe(cred, sizeof cred);
-	}
-	ok = ok && send_all(fd, "\r\n", 2) && send_all(fd, event, strlen(event));
-	if (ok && !answer_within(fd, entry_timeout(entry))) {
-		kbuf_note(msg, "%s", atomic_load(&stopping)
-					     ? "ended at shutdown: kinko stopped while the step ran"
-					     : "the endpoint did not answer in time");
-		close(fd);
-		return K_E_SM_INTERNAL;
-	}
-	if (ok) {
-		char line[64] = {0};
-		ssize_t n = recv(fd, line, sizeof line - 1, 0);
-		int code = 0;
-		if (n > 12 && strncmp(line, "HTTP/1.", 7) == 0)
-			code = (int)strtol(line + 9, NULL, 10);
-		if (code >= 200 && code < 300)
-			rc = K_OK;
-		else
-			kbuf_note(msg, "the endpoint answered HTTP %d", code);
-	} else {
-		kbuf_note(msg, "cannot reach %s", url);
-	}
-	close(fd);
-	return rc;
-}
 
 static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
 {
@@ -903,7 +429,7 @@ static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *m
 	json_decref(ev);
 	if (text == NULL)
 		return K_E_INTERNAL;
-	k_status rc = json_object_get(entry, "url") ? run_url(j, entry, text, msg)
+	k_status rc = json_object_get(entry, "url") ? sm_rotation_post(j, entry, text, msg)
 						    : run_command(j, entry, text, msg);
 	kjson_free(text);
 	return rc;

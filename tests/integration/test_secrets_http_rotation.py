@@ -10,6 +10,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 import uuid
 
 import boto3
@@ -299,3 +300,77 @@ def test_loopback_endpoint_with_credentials_is_accepted(make_server, tmp_path, u
     cfg = {"rotation_functions": [{"arn": FN + "local", "url": url, "access_key_id": "test"}]}
     s = config_server(make_server, tmp_path, cfg, ["--dev"], data_dir=str(tmp_path))
     assert s.port > 0
+
+
+class Stall:
+    """An endpoint that reads the event, then either never answers
+    ("silent") or answers 200 with a body it never sends ("headers")."""
+
+    def __init__(self, mode):
+        self.release = threading.Event()
+        self.steps = []
+        stall = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                stall.steps.append(json.loads(body)["Step"])
+                if mode == "headers":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.flush()
+                stall.release.wait(30)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_endpoint_that_does_not_answer_times_out(make_server, tmp_path):
+    stall = Stall("silent")
+    try:
+        cfg = {"rotation_functions": [{"arn": FN + "silent", "url": stall.url,
+                                       "timeout_seconds": 1}]}
+        s = config_server(make_server, tmp_path, cfg, ["--dev"], data_dir=str(tmp_path))
+        c = s.client("secretsmanager")
+        arn = c.create_secret(Name="stall", SecretString="{}")["ARN"]
+        t0 = time.monotonic()
+        token = c.rotate_secret(SecretId=arn, RotationLambdaARN=FN + "silent")["VersionId"]
+        st = wait_rotation(s, arn, token, timeout=20, key="test", secret="test")
+        took = time.monotonic() - t0
+    finally:
+        stall.stop()
+    assert st["Status"] == "Failed" and st["Step"] == "createSecret", st
+    assert "did not answer in time" in st["Message"], st
+    assert stall.steps == ["createSecret"]
+    assert took < 6, "the step took %.1f s with a 1 s timeout" % took
+
+
+def test_endpoint_status_is_enough(make_server, tmp_path):
+    # A 2xx status line ends the call: the answer's body is not waited for.
+    stall = Stall("headers")
+    try:
+        cfg = {"rotation_functions": [{"arn": FN + "headers", "url": stall.url,
+                                       "timeout_seconds": 20}]}
+        s = config_server(make_server, tmp_path, cfg, ["--dev"], data_dir=str(tmp_path))
+        c = s.client("secretsmanager")
+        arn = c.create_secret(Name="headers", SecretString="{}")["ARN"]
+        t0 = time.monotonic()
+        token = c.rotate_secret(SecretId=arn, RotationLambdaARN=FN + "headers",
+                                RotateImmediately=False)["VersionId"]
+        st = wait_rotation(s, arn, token, timeout=20, key="test", secret="test")
+        took = time.monotonic() - t0
+    finally:
+        stall.stop()
+    assert st["Status"] == "Succeeded" and st.get("Test") is True, st
+    assert stall.steps == ["testSecret"]
+    assert took < 10, "the step waited %.1f s for a body" % took
