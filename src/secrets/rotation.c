@@ -66,7 +66,13 @@
 #define TASK_ROTATE SM_TASK_ROTATE
 #define MAX_TIMEOUT_S 900 /* Lambda's own limit */
 
-static char endpoint[256] = "http://127.0.0.1:4599";
+/*
+ * Where rotation functions call kinko back. serve() sets it once the
+ * listener knows its port, when worker threads may already run rotation
+ * jobs, so it is read and written under a lock and readers take a copy.
+ */
+static pthread_mutex_t endpoint_lock = PTHREAD_MUTEX_INITIALIZER;
+static char endpoint[SM_ENDPOINT_MAX] = "http://127.0.0.1:4599";
 static atomic_int running;
 static atomic_bool stopping; /* secrets_shutdown() began: no step starts */
 
@@ -79,12 +85,16 @@ static int64_t mono_ms(void)
 
 void secrets_set_endpoint(const char *url)
 {
+	pthread_mutex_lock(&endpoint_lock);
 	snprintf(endpoint, sizeof endpoint, "%s", url);
+	pthread_mutex_unlock(&endpoint_lock);
 }
 
-const char *sm_rotation_endpoint(void)
+void sm_rotation_endpoint(char out[SM_ENDPOINT_MAX])
 {
-	return endpoint;
+	pthread_mutex_lock(&endpoint_lock);
+	memcpy(out, endpoint, SM_ENDPOINT_MAX);
+	pthread_mutex_unlock(&endpoint_lock);
 }
 
 bool sm_rotation_stopping(void)
@@ -220,9 +230,11 @@ static k_status function_env(const struct rot_job *j, const json_t *entry, struc
 	env_add(e, "AWS_SECRET_ACCESS_KEY", (const char *)ksecret_cbytes(sk), ksecret_len(sk));
 	env_add(e, "AWS_REGION", j->region, strlen(j->region));
 	env_add(e, "AWS_DEFAULT_REGION", j->region, strlen(j->region));
-	env_add(e, "AWS_ENDPOINT_URL", endpoint, strlen(endpoint));
-	env_add(e, "SECRETS_MANAGER_ENDPOINT", endpoint, strlen(endpoint));
-	env_add(e, "KINKO_ENDPOINT", endpoint, strlen(endpoint));
+	char ep[SM_ENDPOINT_MAX];
+	sm_rotation_endpoint(ep);
+	env_add(e, "AWS_ENDPOINT_URL", ep, strlen(ep));
+	env_add(e, "SECRETS_MANAGER_ENDPOINT", ep, strlen(ep));
+	env_add(e, "KINKO_ENDPOINT", ep, strlen(ep));
 	env_add(e, "AWS_CONFIG_FILE", "/dev/null", 9);
 	env_add(e, "AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 9);
 	const char *k;

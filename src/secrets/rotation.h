@@ -64,8 +64,12 @@ int64_t sm_cron_next(const char *se, int64_t from);
 /* True once secrets_shutdown() began: no step starts, a running one ends. */
 bool sm_rotation_stopping(void);
 
-/* The endpoint rotation functions call kinko back at (secrets_set_endpoint). */
-const char *sm_rotation_endpoint(void);
+/*
+ * Copies the endpoint rotation functions call kinko back at
+ * (secrets_set_endpoint) into out, NUL-terminated.
+ */
+#define SM_ENDPOINT_MAX 256
+void sm_rotation_endpoint(char out[SM_ENDPOINT_MAX]);
 
 /* An entry's timeout_seconds (1..900), 300 when absent or out of range. */
 int64_t sm_function_timeout(const json_t *entry);

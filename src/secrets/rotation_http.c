@@ -302,7 +302,8 @@ static struct curl_slist *request_headers(const struct rot_job *j, const char *a
 		}
 		h = next;
 	}
-	const char *ep = sm_rotation_endpoint();
+	char ep[SM_ENDPOINT_MAX];
+	sm_rotation_endpoint(ep);
 	if (!header_add(&h, "X-Kinko-Region", j->region, strlen(j->region)) ||
 	    !header_add(&h, "X-Kinko-Endpoint", ep, strlen(ep)))
 		return NULL;
