@@ -156,7 +156,7 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
-/* audit (issue 8): GetKeyLastUsage, kept from the audit stream (src/audit/lastuse.c) */
+/* GetKeyLastUsage (ops_usage.c), read from the audit trail's last-use index */
 k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
 
 /* AWS managed keys (managed.c) */
