@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "audit/audit.h"
+#include "cli/simulate.h"
 #include "cli/startup.h"
 #include "cloudtrail/cloudtrail.h"
 #include "config/config.h"
@@ -24,7 +25,6 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
-#include "kms/authz.h"
 #include "kms/kms.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
@@ -870,7 +870,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "usage") == 0)
 		return usage_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "policy") == 0) /* authorization: the policy simulator */
-		return authz_simulate_command(argc - 2, argv + 2);
+		return cli_policy_simulate(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("kinko %s\n", KINKO_VERSION);
 		return 0;
