@@ -28,7 +28,7 @@
 #include "kms/kms.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "config/functions.h"
 #include "secrets/secrets.h"
 #include "storage/storage.h"

@@ -252,7 +252,7 @@ k_status kms_run_due_rotations(int64_t now);
 /* Adds a new material version to a key now (rotation); *out the new snapshot. */
 K_MUST_CHECK k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand,
 				     struct kms_key **out);
-/* The due-index task of automatic rotation (kms/scheduler.h), shared with managed.c. */
+/* The due-index task of automatic rotation (scheduler/scheduler.h), shared with managed.c. */
 #define KMS_ROTATE_TASK "kms.rotate"
 /*
  * Audit of kinko's own work (glue): writes the "AwsServiceEvent" AWS logs

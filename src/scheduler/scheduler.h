@@ -33,8 +33,8 @@
  * (the work was cancelled) is harmless: re-check your own document and
  * drop the record.
  */
-#ifndef KINKO_KMS_SCHEDULER_H
-#define KINKO_KMS_SCHEDULER_H
+#ifndef KINKO_SCHEDULER_SCHEDULER_H
+#define KINKO_SCHEDULER_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>
