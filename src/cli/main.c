@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
 #include "kms/kms.h"
@@ -469,7 +470,7 @@ static int serve(int argc, char **argv)
 		return 1;
 	}
 	if (tls_self_signed &&
-	    http_tls_self_signed(cfg.tls_cert_file, cfg.tls_key_file, &msg) != K_OK) {
+	    crypto_x509_self_signed(cfg.tls_cert_file, cfg.tls_key_file, &msg) != K_OK) {
 		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&msg));
 		return 1;
 	}
