@@ -223,7 +223,15 @@ K_MUST_CHECK k_status audit_sign(const struct audit_signer *s, struct kslice msg
 K_MUST_CHECK k_status audit_verify_signature(const char *public_pem, struct kslice msg,
 					     const char *sig_b64, char *fpr_out);
 
-/* ---- the last-use index and GetKeyLastUsage (lastuse.c) ---- */
+/* ---- the last-use index (lastuse.c; GetKeyLastUsage reads it) ---- */
+
+/* The last successful cryptographic use of one key. */
+struct audit_lastuse {
+	char op[48];         /* the operation's name, e.g. "Encrypt" */
+	int64_t t;           /* when, in seconds since the epoch */
+	char event_id[40];   /* the audit event's eventID */
+	char request_id[40]; /* the call's request id */
+};
 
 /* Records a successful cryptographic use of a key (from the audit stream). */
 void audit_lastuse_note(const char *key_arn, const char *op, int64_t t, const char *event_id,
@@ -234,6 +242,12 @@ void audit_lastuse_set_tracking_start(int64_t t);
 void audit_lastuse_reset(void);
 /* Feeds the index from one logged event (used while rebuilding it). */
 void audit_lastuse_from_event(json_t *event);
+/*
+ * Copies the last use of the key `key_arn` into `*out`; true if the index
+ * has one, false (and `*out` untouched) if the key has not been used since
+ * tracking began.
+ */
+bool audit_lastuse_get(const char *key_arn, struct audit_lastuse *out);
 
 /* ---- the usage and cost report (usage.c) ---- */
 

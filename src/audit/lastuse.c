@@ -1,14 +1,7 @@
 /*
  * lastuse.c — the last cryptographic use of each key, fed from the audit
- * stream, and the GetKeyLastUsage operation.
- *
- * GetKeyLastUsage (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html):
- * "Returns usage information about the last successful cryptographic
- * operation performed with a specified KMS key, including the operation
- * type, timestamp, and associated CloudTrail event ID." TrackingStartDate
- * is "the date from which KMS began recording cryptographic activity for
- * this key, or the date the KMS key was created, whichever is later";
- * "Alias names are not supported" as KeyId.
+ * stream. The GetKeyLastUsage operation that reads it is in
+ * kms/ops_usage.c.
  *
  * The index is a sharded hash map (key ARN -> last use) with a mutex per
  * shard; an update is made after the call's event is durable, off the
@@ -24,7 +17,6 @@
 
 #include "core/clock.h"
 #include "core/lock.h"
-#include "kms/kms.h"
 #include "core/banned.h"
 
 #define SHARDS 64
@@ -116,7 +108,7 @@ void audit_lastuse_reset(void)
 	atomic_store(&tracking_start, 0);
 }
 
-static bool lookup(const char *arn, struct use *out)
+bool audit_lastuse_get(const char *arn, struct audit_lastuse *out)
 {
 	pthread_once(&once, init_shards);
 	size_t s = shard_of(arn);
@@ -124,38 +116,14 @@ static bool lookup(const char *arn, struct use *out)
 	pthread_mutex_lock(&shards[s].mu);
 	for (struct use *u = shards[s].head; u != NULL; u = u->next) {
 		if (strcmp(u->arn, arn) == 0) {
-			*out = *u;
+			kstr_copy(out->op, sizeof out->op, u->op);
+			out->t = u->t;
+			kstr_copy(out->event_id, sizeof out->event_id, u->event_id);
+			kstr_copy(out->request_id, sizeof out->request_id, u->request_id);
 			found = true;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&shards[s].mu);
 	return found;
-}
-
-k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
-{
-	const char *key_id;
-	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	struct kms_key *k = NULL;
-	GUARD(kms_op_key(c, &k));
-	json_t *cd = json_object_get(k->doc, "CreationDate");
-	int64_t created = json_is_integer(cd) ? (int64_t)json_integer_value(cd)
-			  : json_is_real(cd)  ? (int64_t)json_real_value(cd)
-					      : 0;
-	int64_t start = audit_lastuse_tracking_start();
-	if (start == 0 || !audit_enabled())
-		start = c->now;
-	int64_t tracking = created > start ? created : start;
-	json_object_set_new(out, "KeyId", json_string(k->id));
-	json_object_set_new(out, "KeyCreationDate", json_integer((json_int_t)created));
-	json_object_set_new(out, "TrackingStartDate", json_integer((json_int_t)tracking));
-	struct use u;
-	if (lookup(k->arn, &u))
-		json_object_set_new(out, "KeyLastUsage",
-				    json_pack("{s:s,s:I,s:s,s:s}", "Operation", u.op, "Timestamp",
-					      (json_int_t)u.t, "CloudTrailEventId", u.event_id,
-					      "KmsRequestId", u.request_id));
-	kms_key_unref(k);
-	return K_OK;
 }

@@ -74,14 +74,4 @@ K_MUST_CHECK k_status http_start(const struct http_options *o, struct http_serve
 				 unsigned *bound_port);
 void http_stop(struct http_server *s);
 
-/*
- * Makes a self-signed certificate for development (an EC P-256 key,
- * subject CN=localhost, subjectAltName DNS:localhost, IP:127.0.0.1,
- * IP:::1, valid for a year) and writes it to cert_path and key_path (mode
- * 0600), unless both files already exist, in which case they are kept.
- * Clients trust it by naming cert_path as their CA bundle.
- */
-K_MUST_CHECK k_status http_tls_self_signed(const char *cert_path, const char *key_path,
-					   struct kbuf *msg);
-
 #endif

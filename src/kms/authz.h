@@ -118,10 +118,4 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 		       const json_t *key_doc, const char *action, const json_t *context,
 		       const json_t *values);
 
-/*
- * `kinko policy simulate ...` (docs/AUTHORIZATION.md): argv starts at
- * "simulate". Returns the exit status (0 allowed, 1 denied, 2 error).
- */
-int authz_simulate_command(int argc, char **argv);
-
 #endif

@@ -156,7 +156,7 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
-/* audit (issue 8): GetKeyLastUsage, kept from the audit stream (src/audit/lastuse.c) */
+/* GetKeyLastUsage (ops_usage.c), read from the audit trail's last-use index */
 k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
 
 /* AWS managed keys (managed.c) */
@@ -252,7 +252,7 @@ k_status kms_run_due_rotations(int64_t now);
 /* Adds a new material version to a key now (rotation); *out the new snapshot. */
 K_MUST_CHECK k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand,
 				     struct kms_key **out);
-/* The due-index task of automatic rotation (kms/scheduler.h), shared with managed.c. */
+/* The due-index task of automatic rotation (scheduler/scheduler.h), shared with managed.c. */
 #define KMS_ROTATE_TASK "kms.rotate"
 /*
  * Audit of kinko's own work (glue): writes the "AwsServiceEvent" AWS logs

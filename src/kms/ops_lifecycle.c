@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "kms/kms.h"
 #include "kms/store.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "core/banned.h"
 
 /*

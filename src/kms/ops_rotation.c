@@ -21,7 +21,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "kms/store.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "kms/specs.h"
 #include "core/banned.h"
 

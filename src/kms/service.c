@@ -53,7 +53,7 @@ static const struct api_operation kms_ops[] = {
 	   KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
 	OP("GenerateRandom", kms_op_generate_random, NONE, NA, SYMMETRIC, READ, NO_USE),
 	OP("ListKeys", kms_op_list_keys, NONE, NA, OWN(100), READ, NO_USE),
-	/* audit: the last cryptographic use of a key, from the audit stream (src/audit/lastuse.c) */
+	/* the last cryptographic use of a key, from the audit stream (ops_usage.c) */
 	OP("GetKeyLastUsage", kms_op_get_key_last_usage, KEY, ANY, OWN(100), READ, NO_USE),
 	OP("ReEncrypt", kms_op_re_encrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
 	/* lifecycle: aliases, tags, states, deletion, rotation */

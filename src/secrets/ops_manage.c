@@ -11,7 +11,7 @@
 
 #include "config/functions.h"
 #include "core/log.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "secrets/internal.h"
 #include "core/banned.h"
 

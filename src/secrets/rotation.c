@@ -56,7 +56,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
 #include "secrets/secrets.h"

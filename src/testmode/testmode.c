@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "core/banned.h"
 
 static struct storage *store;

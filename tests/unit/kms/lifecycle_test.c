@@ -9,7 +9,7 @@
 
 #include "api/api.h"
 #include "kms/kms.h"
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 #include "storage/storage.h"
 #include "testlib.h"
 #include "core/banned.h"

@@ -1,7 +1,7 @@
 /*
  * scheduler.c — the background scheduler and the due index (see scheduler.h).
  */
-#include "kms/scheduler.h"
+#include "scheduler/scheduler.h"
 
 #include <errno.h>
 #include <inttypes.h>

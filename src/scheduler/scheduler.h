@@ -1,10 +1,11 @@
 /*
  * scheduler.h — kinko's one background scheduler for due work.
  *
- * One thread, started by main.c after the services are initialized, wakes
- * every SCHEDULER_INTERVAL_S seconds (and at once on the test-mode
- * operation KinkoTest.RunScheduler) and calls every registered callback
- * with the server's time, kclock_now() (test clock included).
+ * One thread, started by `kinko serve` (cli/serve.c) after the services
+ * are initialized, wakes every SCHEDULER_INTERVAL_S seconds (and at once
+ * on the test-mode operation KinkoTest.RunScheduler) and calls every
+ * registered callback with the server's time, kclock_now() (test clock
+ * included).
  *
  * FOR OTHER MODULES (imported material expiry, secret deletion, secret
  * rotation, ...): register your own due-work callback once at start,
@@ -33,8 +34,8 @@
  * (the work was cancelled) is harmless: re-check your own document and
  * drop the record.
  */
-#ifndef KINKO_KMS_SCHEDULER_H
-#define KINKO_KMS_SCHEDULER_H
+#ifndef KINKO_SCHEDULER_SCHEDULER_H
+#define KINKO_SCHEDULER_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,684 @@
+/*
+ * serve.c — `kinko serve` (see serve.h), in the order it runs: parse the
+ * flags, resolve the configuration, lock and check (cli/startup.h), open
+ * the store and the services, start serving, wait for a signal, shut down.
+ */
+#include "cli/serve.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "audit/audit.h"
+#include "auth/sigv4.h"
+#include "cli/startup.h"
+#include "cli/usage.h"
+#include "cloudtrail/cloudtrail.h"
+#include "config/config.h"
+#include "config/functions.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "crypto/x509.h"
+#include "http/server.h"
+#include "keystore/keystore.h"
+#include "kms/kms.h"
+#include "metrics/metrics.h"
+#include "quota/quota.h"
+#include "scheduler/scheduler.h"
+#include "secrets/secrets.h"
+#include "storage/storage.h"
+#include "sts/sts.h"
+#include "testmode/testmode.h"
+#include "core/banned.h"
+
+#define MAX_QUOTA_SPECS 64
+
+/* What the command line asked for, before the configuration file is read. */
+struct serve_flags {
+	const char *config_path, *listen, *data, *root_key;
+	const char *tls_cert, *tls_key, *log_file, *store_url;
+	bool tls_self_signed, allow_root_key_in_data;
+	const char *audit_dir, *metrics_listen, *quotas_mode;
+	bool no_audit, quota_overridden;
+	struct audit_options audit;
+	const char *quota_specs[MAX_QUOTA_SPECS];
+	size_t n_quota_specs;
+};
+
+/* Everything serve holds from start to stop. */
+struct serve_state {
+	struct serve_flags f;
+	struct config cfg;
+	struct kbuf msg;
+	sigset_t signals;
+	int data_lock, audit_lock, store_lock;
+	struct storage *st;
+	struct http_server *srv;
+	char audit_dir[1024], audit_key[1024];
+};
+
+/* How one flag was taken: a switch, a flag and its value, unknown, or an error (exit 2). */
+enum flag_taken { FLAG_SWITCH, FLAG_VALUE, FLAG_UNKNOWN, FLAG_ERROR };
+
+/*
+ * The signals serve acts on. They are blocked before the first thread
+ * starts, so every thread inherits the mask, and the main thread alone
+ * takes them with sigwait(): no handler ever interrupts another thread's
+ * work, and SIGHUP no longer kills the server (its default action).
+ */
+static void block_server_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/*
+ * The whole shutdown (requests drained, rotations ended, audit sealed) is
+ * bounded: past SHUTDOWN_MAX_S the process exits without the rest of its
+ * clean-up, with a log line saying so, rather than hang a service manager.
+ */
+#define SHUTDOWN_MAX_S 30
+
+static void *shutdown_watchdog(void *arg)
+{
+	(void)arg;
+	struct timespec ts = {SHUTDOWN_MAX_S, 0};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	LOG_ERROR("shutdown took longer than %d s; exiting without finishing it", SHUTDOWN_MAX_S);
+	_exit(1);
+}
+
+static void start_shutdown_watchdog(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, shutdown_watchdog, NULL) != 0)
+		LOG_WARN("cannot start the shutdown watchdog; shutdown is not bounded");
+	pthread_attr_destroy(&attr);
+}
+
+/*
+ * Serves until SIGTERM or SIGINT. SIGHUP reopens the log file (what
+ * logrotate expects after it renamed it) and serving goes on.
+ */
+static void wait_for_stop(const sigset_t *set)
+{
+	for (;;) {
+		int sig = 0;
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return;
+		if (klog_reopen() == K_OK)
+			LOG_INFO("SIGHUP: log file reopened");
+	}
+}
+
+static int parse_listen(struct config *cfg, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	if (colon == NULL)
+		return -1;
+	char *end = NULL;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (end == NULL || *end != 0 || port > 65535 || (size_t)(colon - v) >= sizeof cfg->listen_host)
+		return -1;
+	const char *h = v;
+	size_t hl = (size_t)(colon - v);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)hl, h);
+	cfg->listen_port = (unsigned)port;
+	return 0;
+}
+
+k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *msg)
+{
+	GUARD(kms_register(msg));
+	GUARD(sts_register(msg)); /* authorization: STS on the same endpoint */
+	if (test_mode)
+		GUARD(testmode_register(st, msg));
+	GUARD(secrets_register(msg)); /* Secrets Manager on the same endpoint */
+	GUARD(cloudtrail_register(msg));
+	return K_OK;
+}
+
+/* A server flag that takes a value (`next`, not NULL). */
+static enum flag_taken parse_server_value(struct serve_state *s, const char *a, const char *next)
+{
+	struct serve_flags *f = &s->f;
+	if (strcmp(a, "--listen") == 0)
+		f->listen = next;
+	else if (strcmp(a, "--data") == 0)
+		f->data = next;
+	else if (strcmp(a, "--config") == 0)
+		f->config_path = next;
+	else if (strcmp(a, "--store") == 0)
+		f->store_url = next;
+	else if (strcmp(a, "--root-key") == 0)
+		f->root_key = next;
+	else if (strcmp(a, "--tls-cert") == 0)
+		f->tls_cert = next;
+	else if (strcmp(a, "--tls-key") == 0)
+		f->tls_key = next;
+	else if (strcmp(a, "--log-file") == 0)
+		f->log_file = next;
+	else if (strcmp(a, "--threads") == 0)
+		s->cfg.threads = (unsigned)strtoul(next, NULL, 10);
+	else if (strcmp(a, "--log-level") == 0)
+		klog_set_level(strcmp(next, "debug") == 0 ? KLOG_DEBUG
+			       : strcmp(next, "warn") == 0 ? KLOG_WARN
+			       : strcmp(next, "error") == 0 ? KLOG_ERROR
+							     : KLOG_INFO);
+	else if (strcmp(a, "--rotation-function") == 0) {
+		/* Secrets Manager: a local rotation function, ARN=PATH. */
+		struct kbuf fmsg;
+		kbuf_init(&fmsg, 512);
+		k_status rc = config_functions_add_cli(next, &fmsg);
+		if (rc != K_OK)
+			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&fmsg));
+		kbuf_release(&fmsg);
+		return rc == K_OK ? FLAG_VALUE : FLAG_ERROR;
+	} else
+		return FLAG_UNKNOWN;
+	return FLAG_VALUE;
+}
+
+/* The server's own flags: where it listens, where its data and keys are, how it logs. */
+static enum flag_taken parse_server_flag(struct serve_state *s, const char *a, const char *next)
+{
+	if (strcmp(a, "--dev") == 0)
+		s->cfg.dev = true;
+	else if (strcmp(a, "--test-mode") == 0)
+		s->cfg.test_mode = true;
+	else if (strcmp(a, "--tls-self-signed") == 0)
+		s->f.tls_self_signed = true;
+	else if (strcmp(a, "--allow-root-key-in-data") == 0)
+		s->f.allow_root_key_in_data = true;
+	else
+		return next != NULL ? parse_server_value(s, a, next) : FLAG_UNKNOWN;
+	return FLAG_SWITCH;
+}
+
+/* An audit, metrics or quota flag that takes a value (`next`, not NULL). */
+static enum flag_taken parse_audit_value(struct serve_flags *f, const char *a, const char *next)
+{
+	if (strcmp(a, "--audit-dir") == 0) {
+		f->audit_dir = next;
+	} else if (strcmp(a, "--audit-sync") == 0) {
+		if (strcmp(next, "fsync") != 0 && strcmp(next, "write") != 0) {
+			fprintf(stderr, "kinko: --audit-sync takes fsync or write\n");
+			return FLAG_ERROR;
+		}
+		f->audit.sync = strcmp(next, "write") == 0 ? AUDIT_SYNC_WRITE : AUDIT_SYNC_FSYNC;
+	} else if (strcmp(a, "--audit-max-file-bytes") == 0) {
+		f->audit.max_file_bytes = strtoull(next, NULL, 10);
+	} else if (strcmp(a, "--audit-rotate-seconds") == 0) {
+		f->audit.rotate_seconds = strtoll(next, NULL, 10);
+	} else if (strcmp(a, "--audit-digest-seconds") == 0) {
+		long long sec = strtoll(next, NULL, 10);
+		if (sec < 1 || sec > 86400) {
+			fprintf(stderr, "kinko: --audit-digest-seconds takes 1 to 86400\n");
+			return FLAG_ERROR;
+		}
+		f->audit.period_ms = sec * 1000;
+	} else if (strcmp(a, "--audit-witness") == 0) {
+		f->audit.witness_file = next;
+	} else if (strcmp(a, "--metrics-listen") == 0) {
+		f->metrics_listen = next;
+	} else if (strcmp(a, "--quotas") == 0) {
+		if (strcmp(next, "aws") != 0 && strcmp(next, "off") != 0) {
+			fprintf(stderr, "kinko: --quotas takes aws or off\n");
+			return FLAG_ERROR;
+		}
+		f->quotas_mode = next;
+	} else if (strcmp(a, "--quota") == 0) {
+		/* Checked against the operation tables once they are registered. */
+		if (f->n_quota_specs == MAX_QUOTA_SPECS) {
+			fprintf(stderr, "kinko: too many --quota\n");
+			return FLAG_ERROR;
+		}
+		f->quota_specs[f->n_quota_specs++] = next;
+		f->quota_overridden = true;
+	} else {
+		return FLAG_UNKNOWN;
+	}
+	return FLAG_VALUE;
+}
+
+/* The audit trail's, the metrics listener's and the quotas' flags. */
+static enum flag_taken parse_audit_flag(struct serve_flags *f, const char *a, const char *next)
+{
+	if (strcmp(a, "--no-audit") == 0)
+		f->no_audit = true;
+	else if (strcmp(a, "--audit-witness-syslog") == 0)
+		f->audit.witness_syslog = true;
+	else
+		return next != NULL ? parse_audit_value(f, a, next) : FLAG_UNKNOWN;
+	return FLAG_SWITCH;
+}
+
+/* Step 1: the flags, in order (--log-level and --rotation-function act at once). 0, or an exit status. */
+static int serve_parse_flags(struct serve_state *s, int argc, char **argv)
+{
+	/*
+	 * Default: a call returns once its event is in the audit ring (it
+	 * survives a crash of kinko); a flusher drains the ring into the log
+	 * every 10 ms and fdatasyncs it every 200 ms.
+	 * --audit-sync fsync makes each call wait for the disk as well.
+	 */
+	s->f.audit.sync = AUDIT_SYNC_WRITE;
+	for (int i = 0; i < argc; i++) {
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		enum flag_taken t = parse_server_flag(s, argv[i], next);
+		if (t == FLAG_UNKNOWN)
+			t = parse_audit_flag(&s->f, argv[i], next);
+		if (t == FLAG_ERROR)
+			return 2;
+		if (t == FLAG_UNKNOWN) {
+			cli_usage(stderr);
+			return 2;
+		}
+		if (t == FLAG_VALUE)
+			i++;
+	}
+	return 0;
+}
+
+/* The paths the flags name win over the configuration file's; the rest default from the data folder. */
+static int apply_path_flags(struct serve_state *s)
+{
+	struct config *cfg = &s->cfg;
+	const struct serve_flags *f = &s->f;
+	if (f->listen != NULL && parse_listen(cfg, f->listen) != 0) {
+		fprintf(stderr, "kinko: bad --listen %s (want HOST:PORT)\n", f->listen);
+		return 2;
+	}
+	if (f->data != NULL)
+		snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", f->data);
+	if (f->store_url != NULL)
+		snprintf(cfg->store_url, sizeof cfg->store_url, "%s", f->store_url);
+	if (cfg->store_url[0] == 0)
+		snprintf(cfg->store_url, sizeof cfg->store_url, "sqlite:%s", cfg->data_dir);
+	if (f->root_key != NULL)
+		snprintf(cfg->root_key_file, sizeof cfg->root_key_file, "%s", f->root_key);
+	if (cfg->root_key_file[0] == 0)
+		snprintf(cfg->root_key_file, sizeof cfg->root_key_file, "%s/root.key", cfg->data_dir);
+	if (f->tls_cert != NULL)
+		snprintf(cfg->tls_cert_file, sizeof cfg->tls_cert_file, "%s", f->tls_cert);
+	if (f->tls_key != NULL)
+		snprintf(cfg->tls_key_file, sizeof cfg->tls_key_file, "%s", f->tls_key);
+	if (f->tls_self_signed) {
+		snprintf(cfg->tls_cert_file, sizeof cfg->tls_cert_file, "%s/tls-cert.pem", cfg->data_dir);
+		snprintf(cfg->tls_key_file, sizeof cfg->tls_key_file, "%s/tls-key.pem", cfg->data_dir);
+	}
+	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
+		fprintf(stderr, "kinko: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* Step 2: the log file, the configuration file, then the flags over it. 0, or an exit status. */
+static int serve_resolve_config(struct serve_state *s)
+{
+	struct config *cfg = &s->cfg;
+	if (!cfg->dev && s->f.config_path == NULL) {
+		fprintf(stderr, "kinko: give --config FILE, or --dev for a development server\n");
+		return 2;
+	}
+	if (s->f.log_file != NULL && klog_open_file(s->f.log_file, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (s->f.config_path != NULL && config_load_file(cfg, s->f.config_path, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (cfg->dev && config_install_dev_identity() != K_OK) {
+		fprintf(stderr, "kinko: cannot install the dev identity\n");
+		return 1;
+	}
+	int rc = apply_path_flags(s);
+	if (rc != 0)
+		return rc;
+	/*
+	 * Test mode lets callers empty their account and move the clock
+	 * (expiring sessions, carrying out pending key deletions): only with
+	 * --dev, or with a configuration that says it in so many words.
+	 */
+	if (cfg->test_mode && !cfg->dev && !cfg->test_mode_outside_dev) {
+		fprintf(stderr,
+			"kinko: --test-mode is for development servers: give --dev, or set \"%s\": true "
+			"in the configuration if this server's data may be lost\n",
+			CONFIG_TEST_MODE_SWITCH);
+		return 2;
+	}
+	if (cfg->test_mode && !cfg->dev)
+		LOG_WARN("test mode outside dev mode: principals allowed kinko-test:* can empty their "
+			 "account and move the server clock");
+	if (cfg->test_mode)
+		kclock_enable_test_mode();
+	return 0;
+}
+
+/* The data folder, and an audit folder outside it, are created and locked. */
+static int lock_folders(struct serve_state *s)
+{
+	const char *data_dir = s->cfg.data_dir, *audit_dir = s->f.audit_dir;
+	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "kinko: cannot create data folder %s: %s\n", data_dir, strerror(errno));
+		return 1;
+	}
+	if (startup_lock_dir(data_dir, &s->data_lock, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (!s->f.no_audit && audit_dir != NULL) {
+		if (mkdir(audit_dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "kinko: audit: cannot create %s: %s\n", audit_dir,
+				strerror(errno));
+			return 1;
+		}
+		if (startup_lock_dir(audit_dir, &s->audit_lock, &s->msg) != K_OK) {
+			fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Step 3: nothing in the data folder or the audit trail changes before
+ * these pass (cli/startup.h). 0, or an exit status.
+ */
+static int serve_lock_and_check(struct serve_state *s)
+{
+	struct config *cfg = &s->cfg;
+	if (lock_folders(s) != 0)
+		return 1;
+	if (startup_check_listen(cfg->listen_host, cfg->listen_port, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (!cfg->dev && !cfg->root_key_in_data_ok && !s->f.allow_root_key_in_data &&
+	    startup_root_key_outside(cfg->root_key_file, cfg->data_dir, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (keystore_open_file(cfg->root_key_file, cfg->dev, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: root key: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (s->f.tls_self_signed &&
+	    crypto_x509_self_signed(cfg->tls_cert_file, cfg->tls_key_file, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	/*
+	 * A SQLite store outside the data folder is locked too: two servers on
+	 * one SQLite store would never see each other's writes in their caches.
+	 */
+	char store_dir[4608];
+	if (storage_local_dir(cfg->store_url, store_dir, sizeof store_dir) == K_OK &&
+	    (mkdir(store_dir, 0700) == 0 || errno == EEXIST) &&
+	    !startup_same_dir(store_dir, cfg->data_dir) &&
+	    startup_lock_dir(store_dir, &s->store_lock, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	return 0;
+}
+
+/* The operation tables and the quota overrides, which name their operations. */
+static int register_operations(struct serve_state *s)
+{
+	/* Every service's operation table; an incomplete row stops kinko here. */
+	if (cli_register_tables(s->st, s->cfg.test_mode, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	struct kbuf qmsg;
+	kbuf_init(&qmsg, 512);
+	for (size_t q = 0; q < s->f.n_quota_specs; q++) {
+		if (quota_set(s->f.quota_specs[q], api_quota_name_known, &qmsg) != K_OK) {
+			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
+			return 2;
+		}
+	}
+	kbuf_release(&qmsg);
+	return 0;
+}
+
+/*
+ * Step 4: the store, handed to each service that needs it (kms/store.h),
+ * checked against the root key; the operation tables; every service's
+ * scheduled work. 0, or an exit status.
+ */
+static int serve_open_services(struct serve_state *s)
+{
+	if (storage_open(s->cfg.store_url, &s->st, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	if (kms_init(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot attach the KMS caches to the store\n");
+		return 1;
+	}
+	if (startup_root_key_matches(s->st, s->cfg.root_key_file, s->cfg.data_dir, true, &s->msg) !=
+	    K_OK) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	int rc = register_operations(s);
+	if (rc != 0)
+		return rc;
+	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
+	if (kms_lifecycle_init() != K_OK) {
+		fprintf(stderr, "kinko: cannot register the scheduled key work\n");
+		return 1;
+	}
+	/* Secrets Manager on the same endpoint, with its scheduled work. */
+	if (secrets_init(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
+		return 1;
+	}
+	/* imported key material expiry (ops_import.c), run by the scheduler */
+	if (kms_import_init() != K_OK) {
+		fprintf(stderr, "kinko: cannot register the import expiry task\n");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Step 5: metrics, quotas and the audit trail. The audit log is on by
+ * default (DATA/audit); quotas follow AWS's defaults except in dev mode,
+ * where they are off unless --quotas aws or a --quota is given.
+ * 0, or an exit status.
+ */
+static int serve_open_audit(struct serve_state *s)
+{
+	struct serve_flags *f = &s->f;
+	const struct config *cfg = &s->cfg;
+	metrics_register_store_gauges(s->st);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
+	if (f->quotas_mode != NULL)
+		quota_enable(strcmp(f->quotas_mode, "aws") == 0);
+	else
+		quota_enable(!cfg->dev || f->quota_overridden);
+	if (f->no_audit)
+		return 0;
+	snprintf(s->audit_dir, sizeof s->audit_dir, "%s", f->audit_dir ? f->audit_dir : "");
+	if (f->audit_dir == NULL)
+		snprintf(s->audit_dir, sizeof s->audit_dir, "%s/audit", cfg->data_dir);
+	snprintf(s->audit_key, sizeof s->audit_key, "%s/audit-signing.key", cfg->data_dir);
+	f->audit.dir = s->audit_dir;
+	f->audit.key_file = s->audit_key;
+	/* The config file's period and witness, unless a flag said otherwise. */
+	if (f->audit.period_ms == 0)
+		f->audit.period_ms = (int64_t)cfg->audit_digest_seconds * 1000;
+	if (f->audit.witness_file == NULL && cfg->audit_witness_file[0] != 0)
+		f->audit.witness_file = cfg->audit_witness_file;
+	f->audit.witness_syslog = f->audit.witness_syslog || cfg->audit_witness_syslog;
+	if (audit_open(&f->audit, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	return 0;
+}
+
+/* Where rotation functions call back (any-address listeners: loopback). */
+static void set_callback_endpoint(const struct config *cfg, unsigned port)
+{
+	char ep[300];
+	const char *h = cfg->listen_host;
+	if (strcmp(h, "0.0.0.0") == 0 || h[0] == 0)
+		h = "127.0.0.1";
+	else if (strcmp(h, "::") == 0)
+		h = "::1";
+	bool h6 = strchr(h, ':') != NULL;
+	snprintf(ep, sizeof ep, "%s://%s%s%s:%u", cfg->tls_cert_file[0] ? "https" : "http",
+		 h6 ? "[" : "", h, h6 ? "]" : "", port);
+	secrets_set_endpoint(ep);
+}
+
+/* The Prometheus listener of --metrics-listen HOST:PORT. 0, or an exit status. */
+static int start_metrics(const char *listen)
+{
+	char mhost[128];
+	unsigned mport = 0;
+	const char *colon = strrchr(listen, ':');
+	size_t hl = colon ? (size_t)(colon - listen) : 0;
+	if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']')
+		snprintf(mhost, sizeof mhost, "%.*s", (int)(hl - 2), listen + 1);
+	else
+		snprintf(mhost, sizeof mhost, "%.*s", (int)hl, listen);
+	if (colon == NULL ||
+	    metrics_http_start(mhost, (unsigned)strtoul(colon + 1, NULL, 10), &mport) != K_OK) {
+		fprintf(stderr, "kinko: cannot serve metrics on %s\n", listen);
+		return 1;
+	}
+	printf("kinko metrics on http://%s%s%s:%u/metrics\n", strchr(mhost, ':') ? "[" : "", mhost,
+	       strchr(mhost, ':') ? "]" : "", mport);
+	return 0;
+}
+
+/* Step 6: the scheduler, the HTTP listener, then the metrics listener. 0, or an exit status. */
+static int serve_start(struct serve_state *s)
+{
+	struct config *cfg = &s->cfg;
+	signal(SIGPIPE, SIG_IGN);
+	/* The one scheduler thread, once every module registered its due work. */
+	if (scheduler_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot start the scheduler\n");
+		return 1;
+	}
+	/*
+	 * With --audit-sync fsync every call waits for a disk flush on its worker
+	 * thread; group commit then batches only as many calls as there are
+	 * waiting threads, so give the pool more threads than cores.
+	 */
+	if (cfg->threads == 0 && !s->f.no_audit && s->f.audit.sync == AUDIT_SYNC_FSYNC)
+		cfg->threads = 64;
+	struct http_options ho = {
+		.host = cfg->listen_host,
+		.port = cfg->listen_port,
+		.threads = cfg->threads,
+		.max_connections = cfg->max_connections,
+		.idle_timeout_s = cfg->idle_timeout_s,
+		.header_timeout_s = cfg->header_timeout_s,
+		.body_timeout_s = cfg->body_timeout_s,
+		.per_ip_connections = cfg->per_ip_connections,
+		.tls_cert_file = cfg->tls_cert_file,
+		.tls_key_file = cfg->tls_key_file,
+	};
+	unsigned port = 0;
+	if (http_start(&ho, &s->srv, &port) != K_OK) {
+		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host, cfg->listen_port);
+		return 1;
+	}
+	set_callback_endpoint(cfg, port);
+	bool v6 = strchr(cfg->listen_host, ':') != NULL;
+	printf("kinko %s listening on %s://%s%s%s:%u%s\n", KINKO_VERSION,
+	       cfg->tls_cert_file[0] ? "https" : "http", v6 ? "[" : "", cfg->listen_host,
+	       v6 ? "]" : "", port, cfg->dev ? " (dev mode: access key test, secret test)" : "");
+	if (s->f.metrics_listen != NULL && start_metrics(s->f.metrics_listen) != 0) {
+		http_stop(s->srv);
+		return 1;
+	}
+	fflush(stdout);
+	return 0;
+}
+
+/*
+ * Step 8: no new request, then no new scheduled work, then no rotation
+ * step (a running function is ended), and only then is the audit file
+ * sealed, so that nothing is logged after the seal.
+ */
+static void serve_shut_down(struct serve_state *s)
+{
+	LOG_INFO("shutting down");
+	start_shutdown_watchdog();
+	http_stop(s->srv);
+	scheduler_stop();
+	metrics_http_stop();
+	if (!secrets_shutdown()) {
+		/* A rotation still uses the store and the audit trail: the next start seals the file. */
+		LOG_ERROR("exiting without sealing the audit file; the next start seals it");
+		_exit(1);
+	}
+	audit_close(); /* seals the current log file */
+	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
+	kms_shutdown();
+	storage_close(s->st);
+	keystore_close();
+	config_release();
+	kbuf_release(&s->msg);
+	startup_unlock_dir(s->store_lock);
+	startup_unlock_dir(s->audit_lock);
+	startup_unlock_dir(s->data_lock);
+	LOG_INFO("stopped");
+}
+
+int cli_serve(int argc, char **argv)
+{
+	struct serve_state s;
+	memset(&s, 0, sizeof s);
+	config_defaults(&s.cfg);
+	s.data_lock = s.audit_lock = s.store_lock = -1;
+	block_server_signals(&s.signals);
+	int rc = serve_parse_flags(&s, argc, argv);
+	if (rc != 0)
+		return rc;
+	kbuf_init(&s.msg, 4096);
+	rc = serve_resolve_config(&s);
+	if (rc == 0)
+		rc = serve_lock_and_check(&s);
+	if (rc == 0)
+		rc = serve_open_services(&s);
+	if (rc == 0)
+		rc = serve_open_audit(&s);
+	if (rc == 0)
+		rc = serve_start(&s);
+	if (rc != 0)
+		return rc;
+	wait_for_stop(&s.signals); /* step 7 */
+	serve_shut_down(&s);
+	return 0;
+}

@@ -1,0 +1,188 @@
+/*
+ * simulate.c — `kinko policy simulate`: reads the configuration and the
+ * key's stored document (or a key policy file), asks the evaluation
+ * (authz_simulate in kms/authz.c) and prints its explanation
+ * (docs/AUTHORIZATION.md).
+ */
+#include "cli/simulate.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "kms/authz.h"
+#include "storage/storage.h"
+#include "core/banned.h"
+
+static void simulate_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
+		"                             (--key KEY_ARN [--data DIR | --store URL] | --key-policy FILE)\n"
+		"                             [--context KEY=VALUE]... [--value CONDITION_KEY=VALUE]...\n"
+		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup error.\n");
+}
+
+/* Reads the stored document of a key named by its ARN from the store at a URL (storage.h). */
+static json_t *load_key_doc(const char *store_url, const char *arn)
+{
+	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
+	char region[64], account[13], id[64];
+	if (strncmp(arn, "arn:aws:kms:", 12) != 0)
+		return NULL;
+	const char *p = arn + 12;
+	const char *colon = strchr(p, ':');
+	if (colon == NULL || (size_t)(colon - p) >= sizeof region || strlen(colon + 1) < 17 ||
+	    colon[13] != ':' || strncmp(colon + 14, "key/", 4) != 0)
+		return NULL;
+	snprintf(region, sizeof region, "%.*s", (int)(colon - p), p);
+	snprintf(account, sizeof account, "%.12s", colon + 1);
+	snprintf(id, sizeof id, "%s", colon + 18);
+	struct storage *st = NULL;
+	struct kbuf why;
+	kbuf_init(&why, 512);
+	k_status rc = storage_open(store_url, &st, &why);
+	if (rc != K_OK)
+		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
+	kbuf_release(&why);
+	if (rc != K_OK)
+		return NULL;
+	char ns[96];
+	snprintf(ns, sizeof ns, "%s:%s", account, region);
+	struct kbuf doc;
+	kbuf_init(&doc, 1u << 20);
+	int64_t ver;
+	json_t *j = NULL;
+	if (storage_get(st, "key", ns, id, &doc, &ver) == K_OK)
+		j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	kbuf_release(&doc);
+	storage_close(st);
+	return j;
+}
+
+static bool add_pair(json_t *obj, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (eq == NULL || eq == kv)
+		return false;
+	char key[256];
+	snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+	json_t *old = json_object_get(obj, key);
+	if (json_is_string(old)) { /* a second value makes a multi-valued key */
+		json_t *l = json_pack("[O, s]", old, eq + 1);
+		return json_object_set_new(obj, key, l) == 0;
+	}
+	if (json_is_array(old))
+		return json_array_append_new(old, json_string(eq + 1)) == 0;
+	return json_object_set_new(obj, key, json_string(eq + 1)) == 0;
+}
+
+int cli_policy_simulate(int argc, char **argv)
+{
+	const char *config_path = NULL, *data = "kinko-data", *principal = NULL, *action = NULL;
+	const char *key = NULL, *policy_file = NULL, *store_url = NULL;
+	char url[1100];
+	json_t *ctx = json_object(), *vals = json_object(), *doc = NULL, *res = NULL;
+	int status = 2;
+	struct config cfg;
+	config_defaults(&cfg);
+	struct kbuf msg;
+	kbuf_init(&msg, 4096);
+	if (argc < 1 || strcmp(argv[0], "simulate") != 0) {
+		simulate_usage(stderr);
+		goto out;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (next == NULL) {
+			simulate_usage(stderr);
+			goto out;
+		}
+		i++;
+		if (strcmp(a, "--config") == 0)
+			config_path = next;
+		else if (strcmp(a, "--data") == 0)
+			data = next;
+		else if (strcmp(a, "--store") == 0)
+			store_url = next;
+		else if (strcmp(a, "--principal") == 0)
+			principal = next;
+		else if (strcmp(a, "--action") == 0)
+			action = next;
+		else if (strcmp(a, "--key") == 0)
+			key = next;
+		else if (strcmp(a, "--key-policy") == 0)
+			policy_file = next;
+		else if (strcmp(a, "--context") == 0 && add_pair(ctx, next))
+			continue;
+		else if (strcmp(a, "--value") == 0 && add_pair(vals, next))
+			continue;
+		else {
+			simulate_usage(stderr);
+			goto out;
+		}
+	}
+	if (principal == NULL || action == NULL || (key == NULL) == (policy_file == NULL)) {
+		simulate_usage(stderr);
+		goto out;
+	}
+	if (config_path != NULL) {
+		if (config_load_file(&cfg, config_path, &msg) != K_OK) {
+			fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
+			goto out;
+		}
+		/* A --data given here wins over the configuration's store. */
+		if (store_url == NULL && cfg.store_url[0] != 0 && strcmp(data, "kinko-data") == 0)
+			store_url = cfg.store_url;
+		if (cfg.data_dir[0] != 0 && strcmp(data, "kinko-data") == 0)
+			data = cfg.data_dir;
+	}
+	/* The server's own rule: --store, else the configuration's "store", else the data folder. */
+	snprintf(url, sizeof url, "%s", store_url ? store_url : "");
+	if (store_url == NULL)
+		snprintf(url, sizeof url, "sqlite:%s", data);
+	if (key != NULL) {
+		doc = load_key_doc(url, key);
+		if (doc == NULL) {
+			fprintf(stderr, "kinko: key %s not found in the store %s\n", key, url);
+			goto out;
+		}
+	} else {
+		json_error_t err;
+		json_t *p = json_load_file(policy_file, 0, &err);
+		if (p == NULL) {
+			fprintf(stderr, "kinko: %s: %s\n", policy_file, err.text);
+			goto out;
+		}
+		char *text = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		/* A key of the principal's account described by the policy alone. */
+		char account[13] = "";
+		const char *colons = strstr(principal, "::");
+		if (colons != NULL)
+			snprintf(account, sizeof account, "%.12s", colons + 2);
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "", "AWSAccountId",
+				account, "Arn", "arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
+				"SYMMETRIC_DEFAULT", "KeyUsage", "ENCRYPT_DECRYPT", "Origin", "AWS_KMS");
+		kjson_free(text);
+	}
+	res = authz_simulate(principal, config_find_principal(principal), doc, action, ctx, vals);
+	char *s = res ? json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	if (s != NULL)
+		printf("%s\n", s);
+	kjson_free(s);
+	status = strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
+out:
+	json_decref(res);
+	json_decref(doc);
+	json_decref(ctx);
+	json_decref(vals);
+	kbuf_release(&msg);
+	config_release();
+	return status;
+}

@@ -1,0 +1,57 @@
+/*
+ * usage.c — the kinko command's usage text (see usage.h).
+ */
+#include "cli/usage.h"
+
+#include "config/config.h"
+#include "core/banned.h"
+
+void cli_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kinko serve [--dev] [--listen HOST:PORT] [--data DIR] [--store URL] [--config FILE]\n"
+		"                   [--root-key FILE] [--threads N] [--test-mode] [--log-level LEVEL]\n"
+		"                   [--tls-cert FILE --tls-key FILE | --tls-self-signed]\n"
+		"                   [--rotation-function ARN=PATH]... [--log-file FILE]\n"
+		"                   [--allow-root-key-in-data]\n"
+		"       kinko check --data DIR [--store URL] [--root-key FILE]\n"
+		"                   [--audit-dir DIR | --no-audit] [--audit-sync fsync|write]\n"
+		"                   [--audit-max-file-bytes N] [--audit-rotate-seconds N]\n"
+		"                   [--audit-digest-seconds N] [--audit-witness FILE] [--audit-witness-syslog]\n"
+		"                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota NAME=RATE]...\n"
+		"       kinko audit verify DIR [--public-key FILE] [--witness FILE] [--now TIME]\n"
+		"       kinko usage --audit-dir DIR [--from TIME] [--to TIME] [--prices FILE] [--json]\n"
+		"       kinko usage --print-prices\n"
+		"       kinko ops [--json]   (every operation of every table: its row)\n"
+		"       kinko policy simulate --config FILE --principal ARN --action kms:ACTION --key KEY_ARN\n"
+		"       kinko version\n"
+		"\n"
+		"  --dev         no configuration needed: account 000000000000, access key\n"
+		"                \"test\", secret \"test\", data in ./kinko-data\n"
+		"  --test-mode   enables the test clock and reset endpoints (never in production);\n"
+		"                only with --dev, or the configuration's\n"
+		"                \"" CONFIG_TEST_MODE_SWITCH "\": true\n"
+		"  --store URL   where keys and secrets are stored: sqlite:PATH (a folder holding\n"
+		"                kinko.db, or a file ending in .db; a bare path means the same);\n"
+		"                default: the SQLite store in the data folder\n"
+		"  --audit-dir   the audit log folder (default DATA/audit); --no-audit turns it off\n"
+		"  --audit-sync  write: a call waits until its event is in the audit ring, which\n"
+		"                a kill does not lose (default; drained into the log every 10 ms,\n"
+		"                fdatasync every 200 ms); fsync: until it is on disk\n"
+		"  --audit-digest-seconds  a signed period digest naming the newest record\n"
+		"                this often, even with no call (default 60)\n"
+		"  --audit-witness FILE    also append each period digest to FILE, kept outside\n"
+		"                the data folder (--audit-witness-syslog: to syslog too)\n"
+		"  --metrics-listen  serve Prometheus /metrics on this address (off by default)\n"
+		"  --quotas      AWS's request quotas (default, except in --dev) or off;\n"
+		"                --quota symmetric=100 or --quota CreateKey=5 overrides one rate\n"
+		"  --tls-cert, --tls-key   serve HTTPS with this PEM certificate and key\n"
+		"  --tls-self-signed       serve HTTPS with a self-signed certificate made (once)\n"
+		"                in the data folder as tls-cert.pem / tls-key.pem (development)\n"
+		"  --log-file    write the server log to FILE instead of standard error;\n"
+		"                SIGHUP reopens it (for logrotate)\n"
+		"  --allow-root-key-in-data  accept a root key file inside the data folder\n"
+		"                outside dev mode (a backup of the folder then holds it)\n"
+		"  check         opens a store and runs its integrity check (and unwraps every\n"
+		"                key's material when the root key is readable); exit 0 if sound\n");
+}
