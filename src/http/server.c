@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "crypto/crypto.h"
 #include "http/conns.h"
 #include "http/framing.h"
 #include "core/banned.h"
@@ -335,7 +335,7 @@ static k_status read_pem(const char *path, struct kbuf *out)
 	}
 	rc = K_OK;
 out:
-	OPENSSL_cleanse(chunk, sizeof chunk);
+	crypto_wipe(chunk, sizeof chunk);
 	close(fd);
 	return rc;
 }
