@@ -1,122 +1,17 @@
 /*
- * policy.c — IAM policy parsing and evaluation (see policy.h).
+ * policy.c — IAM policy documents: parsing and validation into the form
+ * internal.h describes (see policy.h for the contract). The condition
+ * operators are in policy_cond.c, evaluation in policy_eval.c.
  */
-#include "policy/policy.h"
+#include "policy/internal.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "core/banned.h"
-
-enum cond_op {
-	OP_STRING_EQ,
-	OP_STRING_NE,
-	OP_STRING_EQ_IC,
-	OP_STRING_NE_IC,
-	OP_STRING_LIKE,
-	OP_STRING_NOT_LIKE,
-	OP_NUM_EQ,
-	OP_NUM_NE,
-	OP_NUM_LT,
-	OP_NUM_LE,
-	OP_NUM_GT,
-	OP_NUM_GE,
-	OP_DATE_EQ,
-	OP_DATE_NE,
-	OP_DATE_LT,
-	OP_DATE_LE,
-	OP_DATE_GT,
-	OP_DATE_GE,
-	OP_BOOL,
-	OP_BINARY_EQ,
-	OP_IP,
-	OP_NOT_IP,
-	OP_ARN_EQ,
-	OP_ARN_LIKE,
-	OP_ARN_NE,
-	OP_ARN_NOT_LIKE,
-	OP_NULL,
-};
-
-static const struct {
-	const char *name;
-	enum cond_op op;
-	bool negated; /* evaluated as the negation of the positive form */
-} op_table[] = {
-	{"StringEquals", OP_STRING_EQ, false},
-	{"StringNotEquals", OP_STRING_NE, true},
-	{"StringEqualsIgnoreCase", OP_STRING_EQ_IC, false},
-	{"StringNotEqualsIgnoreCase", OP_STRING_NE_IC, true},
-	{"StringLike", OP_STRING_LIKE, false},
-	{"StringNotLike", OP_STRING_NOT_LIKE, true},
-	{"NumericEquals", OP_NUM_EQ, false},
-	{"NumericNotEquals", OP_NUM_NE, true},
-	{"NumericLessThan", OP_NUM_LT, false},
-	{"NumericLessThanEquals", OP_NUM_LE, false},
-	{"NumericGreaterThan", OP_NUM_GT, false},
-	{"NumericGreaterThanEquals", OP_NUM_GE, false},
-	{"DateEquals", OP_DATE_EQ, false},
-	{"DateNotEquals", OP_DATE_NE, true},
-	{"DateLessThan", OP_DATE_LT, false},
-	{"DateLessThanEquals", OP_DATE_LE, false},
-	{"DateGreaterThan", OP_DATE_GT, false},
-	{"DateGreaterThanEquals", OP_DATE_GE, false},
-	{"Bool", OP_BOOL, false},
-	{"BinaryEquals", OP_BINARY_EQ, false},
-	{"IpAddress", OP_IP, false},
-	{"NotIpAddress", OP_NOT_IP, true},
-	{"ArnEquals", OP_ARN_EQ, false},
-	{"ArnLike", OP_ARN_LIKE, false},
-	{"ArnNotEquals", OP_ARN_NE, true},
-	{"ArnNotLike", OP_ARN_NOT_LIKE, true},
-	{"Null", OP_NULL, false},
-};
-
-enum set_qual { SET_NONE, SET_ANY, SET_ALL };
-
-struct strlist {
-	char **v;
-	size_t n;
-};
-
-struct cond {
-	enum cond_op op;
-	bool negated;
-	bool if_exists;
-	enum set_qual set;
-	char *key;
-	struct strlist values;
-};
-
-struct statement {
-	char *sid;
-	bool deny;
-	bool has_principal; /* Principal or NotPrincipal present */
-	bool not_principal;
-	bool any_principal; /* "*" */
-	struct strlist aws;     /* normalized principal ARNs */
-	struct strlist service; /* service principals */
-	bool not_action;
-	struct strlist actions;
-	bool has_resource;
-	bool not_resource;
-	struct strlist resources;
-	struct cond *conds;
-	size_t n_conds;
-	bool inert; /* a key-policy statement without Resource: no effect */
-};
-
-struct policy {
-	struct statement *st;
-	size_t n;
-};
 
 /* ---------- parsing ---------- */
 
@@ -287,18 +182,6 @@ static k_status parse_principal(struct statement *s, const json_t *v, struct kbu
 	return K_OK;
 }
 
-static bool find_op(const char *name, size_t len, enum cond_op *op, bool *negated)
-{
-	for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++) {
-		if (strlen(op_table[i].name) == len && strncmp(op_table[i].name, name, len) == 0) {
-			*op = op_table[i].op;
-			*negated = op_table[i].negated;
-			return true;
-		}
-	}
-	return false;
-}
-
 static k_status add_cond(struct statement *s, enum cond_op op, bool negated, bool if_exists,
 			 enum set_qual set, const char *key, const json_t *vals, struct kbuf *msg)
 {
@@ -364,7 +247,7 @@ static k_status parse_condition(struct statement *s, const json_t *v, struct kbu
 			len -= 8;
 		enum cond_op op;
 		bool negated;
-		if (!find_op(name, len, &op, &negated) || (op == OP_NULL && (if_exists || set != SET_NONE))) {
+		if (!policy_cond_find_op(name, len, &op, &negated) || (op == OP_NULL && (if_exists || set != SET_NONE))) {
 			kbuf_reset(msg);
 			kbuf_note(msg, "Policy contains an unknown condition operator: %s", opname);
 			return K_E_MALFORMED_POLICY;
@@ -411,11 +294,9 @@ static bool valid_resource(const char *r)
 	return colons >= 5;
 }
 
-static k_status parse_statement(struct statement *s, const json_t *v, enum policy_kind kind,
-				struct kbuf *msg)
+/* Refuses any statement element this grammar does not know. */
+static k_status check_statement_elements(const json_t *v, struct kbuf *msg)
 {
-	if (!json_is_object(v))
-		return malformed(msg, "Policy contains a statement that is not an object.");
 	const char *k;
 	const json_t *val;
 	json_object_foreach((json_t *)v, k, val)
@@ -432,6 +313,12 @@ static k_status parse_statement(struct statement *s, const json_t *v, enum polic
 			return K_E_MALFORMED_POLICY;
 		}
 	}
+	return K_OK;
+}
+
+/* Sid (optional, a string) and Effect (Allow or Deny). */
+static k_status parse_effect(struct statement *s, const json_t *v, struct kbuf *msg)
+{
 	const json_t *sid = json_object_get(v, "Sid");
 	if (sid != NULL && !json_is_string(sid))
 		return malformed(msg, "Policy contains a statement whose Sid is not a string.");
@@ -441,7 +328,13 @@ static k_status parse_statement(struct statement *s, const json_t *v, enum polic
 	if (effect == NULL || (strcmp(effect, "Allow") != 0 && strcmp(effect, "Deny") != 0))
 		return malformed(msg, "Policy contains a statement without a valid Effect (Allow or Deny).");
 	s->deny = strcmp(effect, "Deny") == 0;
+	return K_OK;
+}
 
+/* Principal or NotPrincipal: required by key and trust policies, refused by identity ones. */
+static k_status parse_principal_element(struct statement *s, const json_t *v,
+					enum policy_kind kind, struct kbuf *msg)
+{
 	const json_t *pr = json_object_get(v, "Principal");
 	const json_t *npr = json_object_get(v, "NotPrincipal");
 	if (pr != NULL && npr != NULL)
@@ -455,7 +348,12 @@ static k_status parse_statement(struct statement *s, const json_t *v, enum polic
 		s->not_principal = npr != NULL;
 		GUARD(parse_principal(s, pr ? pr : npr, msg));
 	}
+	return K_OK;
+}
 
+/* Exactly one of Action or NotAction, each action valid. */
+static k_status parse_action_element(struct statement *s, const json_t *v, struct kbuf *msg)
+{
 	const json_t *ac = json_object_get(v, "Action");
 	const json_t *nac = json_object_get(v, "NotAction");
 	if ((ac == NULL) == (nac == NULL))
@@ -471,7 +369,13 @@ static k_status parse_statement(struct statement *s, const json_t *v, enum polic
 			return K_E_MALFORMED_POLICY;
 		}
 	}
+	return K_OK;
+}
 
+/* Resource or NotResource: required by identity policies; each an ARN or "*". */
+static k_status parse_resource_element(struct statement *s, const json_t *v,
+				       enum policy_kind kind, struct kbuf *msg)
+{
 	const json_t *rs = json_object_get(v, "Resource");
 	const json_t *nrs = json_object_get(v, "NotResource");
 	if (rs != NULL && nrs != NULL)
@@ -492,6 +396,19 @@ static k_status parse_statement(struct statement *s, const json_t *v, enum polic
 			}
 		}
 	}
+	return K_OK;
+}
+
+static k_status parse_statement(struct statement *s, const json_t *v, enum policy_kind kind,
+				struct kbuf *msg)
+{
+	if (!json_is_object(v))
+		return malformed(msg, "Policy contains a statement that is not an object.");
+	GUARD(check_statement_elements(v, msg));
+	GUARD(parse_effect(s, v, msg));
+	GUARD(parse_principal_element(s, v, kind, msg));
+	GUARD(parse_action_element(s, v, msg));
+	GUARD(parse_resource_element(s, v, kind, msg));
 	/*
 	 * "If either of the required Resource or Action elements are missing
 	 * from a key policy statement, the policy statement has no effect ...
@@ -565,502 +482,4 @@ k_status policy_parse(struct kslice text, enum policy_kind kind, struct policy *
 	k_status rc = policy_parse_json(doc, kind, out, msg);
 	json_decref(doc);
 	return rc;
-}
-
-/* ---------- evaluation ---------- */
-
-bool policy_wildcard_match(const char *pat, const char *s, bool nocase)
-{
-	const char *star = NULL, *mark = NULL;
-	while (*s) {
-		char pc = *pat, sc = *s;
-		if (nocase) {
-			pc = (char)tolower((unsigned char)pc);
-			sc = (char)tolower((unsigned char)sc);
-		}
-		if (*pat == '*') {
-			star = pat++;
-			mark = s;
-		} else if (*pat != 0 && (*pat == '?' || pc == sc)) {
-			pat++;
-			s++;
-		} else if (star != NULL) {
-			pat = star + 1;
-			s = ++mark;
-		} else {
-			return false;
-		}
-	}
-	while (*pat == '*')
-		pat++;
-	return *pat == 0;
-}
-
-bool policy_req_add(struct policy_req *r, struct policy_value v)
-{
-	if (r->n_values >= POLICY_MAX_VALUES)
-		return false;
-	r->values[r->n_values++] = v;
-	return true;
-}
-
-bool policy_req_add_str(struct policy_req *r, const char *key, const char *value)
-{
-	if (value == NULL)
-		return true;
-	return policy_req_add(r, (struct policy_value){.key = key, .kind = PV_STRING, .str = value});
-}
-
-/* The request's value set for a condition key. */
-struct vset {
-	const struct policy_value *pv;
-	const char *single; /* PV_MAP / PV_TAGS lookups resolve to one string */
-	size_t n;
-};
-
-static const json_t *map_member(const json_t *obj, const char *name)
-{
-	const json_t *v = json_object_get(obj, name);
-	if (v != NULL)
-		return v;
-	const char *k;
-	json_t *val;
-	json_object_foreach((json_t *)obj, k, val)
-	{
-		if (strcasecmp(k, name) == 0)
-			return val;
-	}
-	return NULL;
-}
-
-static bool lookup(const struct policy_req *r, const char *key, struct vset *out)
-{
-	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < r->n_values; i++) {
-		const struct policy_value *pv = &r->values[i];
-		size_t kl = strlen(pv->key);
-		switch (pv->kind) {
-		case PV_STRING:
-		case PV_STRINGS:
-		case PV_MAP_KEYS:
-		case PV_TAG_KEYS:
-		case PV_JSON_LIST:
-			if (strcasecmp(pv->key, key) != 0)
-				continue;
-			out->pv = pv;
-			if (pv->kind == PV_STRING)
-				out->n = 1;
-			else if (pv->kind == PV_STRINGS)
-				out->n = pv->n;
-			else if (pv->kind == PV_MAP_KEYS)
-				out->n = json_object_size(pv->json);
-			else
-				out->n = json_array_size(pv->json);
-			return true;
-		case PV_MAP:
-		case PV_TAGS: {
-			if (strncasecmp(pv->key, key, kl) != 0 || key[kl] == 0)
-				continue;
-			const char *name = key + kl;
-			if (pv->kind == PV_MAP) {
-				const json_t *m = map_member(pv->json, name);
-				out->single = json_string_value(m);
-			} else {
-				size_t j;
-				const json_t *t;
-				json_array_foreach(pv->json, j, t)
-				{
-					const char *tk = json_string_value(json_object_get(t, "TagKey"));
-					if (tk != NULL && strcasecmp(tk, name) == 0)
-						out->single = json_string_value(json_object_get(t, "TagValue"));
-				}
-			}
-			out->pv = pv;
-			out->n = out->single != NULL;
-			return out->n > 0;
-		}
-		default:
-			continue;
-		}
-	}
-	return false;
-}
-
-static const char *value_at(const struct vset *vs, size_t i)
-{
-	if (vs->single != NULL)
-		return vs->single;
-	const struct policy_value *pv = vs->pv;
-	switch (pv->kind) {
-	case PV_STRING:
-		return pv->str;
-	case PV_STRINGS:
-		return pv->values[i];
-	case PV_MAP_KEYS: {
-		void *it = json_object_iter((json_t *)pv->json);
-		for (size_t j = 0; j < i && it != NULL; j++)
-			it = json_object_iter_next((json_t *)pv->json, it);
-		return it ? json_object_iter_key(it) : NULL;
-	}
-	case PV_TAG_KEYS:
-		return json_string_value(json_object_get(json_array_get(pv->json, i), "TagKey"));
-	case PV_JSON_LIST:
-		return json_string_value(json_array_get(pv->json, i));
-	default:
-		return NULL;
-	}
-}
-
-static bool parse_number(const char *s, double *out)
-{
-	if (s == NULL || *s == 0)
-		return false;
-	char *end = NULL;
-	double d = strtod(s, &end);
-	if (end == NULL || *end != 0 || isnan(d))
-		return false;
-	*out = d;
-	return true;
-}
-
-/*
- * Dates in conditions: ISO 8601 ("2024-01-31", "2024-01-31T10:00:00Z",
- * with fractional seconds or a +hh:mm offset) or epoch seconds.
- */
-static bool parse_date(const char *s, int64_t *out)
-{
-	if (s == NULL || *s == 0)
-		return false;
-	bool digits = true;
-	for (const char *p = s; *p; p++)
-		digits = digits && isdigit((unsigned char)*p);
-	if (digits) {
-		*out = strtoll(s, NULL, 10);
-		return true;
-	}
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10)
-		return false;
-	const char *p = s + 10;
-	int64_t off = 0;
-	if (*p == 'T') {
-		int u2 = 0;
-		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &u2) != 3 || u2 != 8)
-			return false;
-		p += 1 + 8;
-		if (*p == '.') {
-			p++;
-			while (isdigit((unsigned char)*p))
-				p++;
-		}
-		if (*p == 'Z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int oh, om, u3 = 0;
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &u3) != 2 || u3 != 5)
-				return false;
-			off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-			p += 6;
-		}
-	}
-	if (*p != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return false;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*out = (int64_t)timegm(&tm) - off;
-	return true;
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-	if (s != NULL && strcasecmp(s, "true") == 0)
-		*out = true;
-	else if (s != NULL && strcasecmp(s, "false") == 0)
-		*out = false;
-	else
-		return false;
-	return true;
-}
-
-/* IpAddress: the request's address inside the policy's CIDR (or equal to the address). */
-static bool ip_in(const char *ip, const char *cidr)
-{
-	char net[64];
-	const char *slash = strchr(cidr, '/');
-	size_t nl = slash ? (size_t)(slash - cidr) : strlen(cidr);
-	if (nl >= sizeof net)
-		return false;
-	memcpy(net, cidr, nl);
-	net[nl] = 0;
-	uint8_t a[16], b[16];
-	size_t bytes;
-	if (inet_pton(AF_INET, net, b) == 1) {
-		bytes = 4;
-		if (inet_pton(AF_INET, ip, a) != 1)
-			return false;
-	} else if (inet_pton(AF_INET6, net, b) == 1) {
-		bytes = 16;
-		if (inet_pton(AF_INET6, ip, a) != 1)
-			return false;
-	} else {
-		return false;
-	}
-	long bits = (long)bytes * 8;
-	if (slash != NULL) {
-		char *end = NULL;
-		bits = strtol(slash + 1, &end, 10);
-		if (end == NULL || *end != 0 || slash[1] == 0 || bits < 0 || bits > (long)bytes * 8)
-			return false;
-	}
-	for (size_t i = 0; i < bytes && bits > 0; i++, bits -= 8) {
-		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
-		if ((a[i] & mask) != (b[i] & mask))
-			return false;
-	}
-	return true;
-}
-
-/* ArnLike/ArnEquals: the six colon-separated parts match one by one, with wildcards. */
-static bool arn_match(const char *pat, const char *arn)
-{
-	if (strncmp(arn, "arn:", 4) != 0)
-		return false;
-	char pp[6][512], ap[6][512];
-	const char *srcs[2] = {pat, arn};
-	char(*dst[2])[512] = {pp, ap};
-	for (int w = 0; w < 2; w++) {
-		const char *p = srcs[w];
-		for (int i = 0; i < 6; i++) {
-			const char *colon = i < 5 ? strchr(p, ':') : NULL;
-			size_t n = colon ? (size_t)(colon - p) : strlen(p);
-			if ((i < 5 && colon == NULL) || n >= 512)
-				return false;
-			memcpy(dst[w][i], p, n);
-			dst[w][i][n] = 0;
-			p = colon ? colon + 1 : p + n;
-		}
-	}
-	for (int i = 0; i < 6; i++) {
-		if (!policy_wildcard_match(pp[i], ap[i], false))
-			return false;
-	}
-	return true;
-}
-
-/* The positive form of an operator, for one request value and one policy value. */
-static bool base_match(enum cond_op op, const char *v, const char *p)
-{
-	double dv, dp;
-	int64_t tv, tp;
-	bool bv, bp;
-	switch (op) {
-	case OP_STRING_EQ:
-	case OP_STRING_NE:
-	case OP_BINARY_EQ:
-		return strcmp(v, p) == 0;
-	case OP_STRING_EQ_IC:
-	case OP_STRING_NE_IC:
-		return strcasecmp(v, p) == 0;
-	case OP_STRING_LIKE:
-	case OP_STRING_NOT_LIKE:
-		return policy_wildcard_match(p, v, false);
-	case OP_NUM_EQ:
-	case OP_NUM_NE:
-	case OP_NUM_LT:
-	case OP_NUM_LE:
-	case OP_NUM_GT:
-	case OP_NUM_GE:
-		if (!parse_number(v, &dv) || !parse_number(p, &dp))
-			return false;
-		return op == OP_NUM_EQ || op == OP_NUM_NE ? dv == dp
-		       : op == OP_NUM_LT		  ? dv < dp
-		       : op == OP_NUM_LE		  ? dv <= dp
-		       : op == OP_NUM_GT		  ? dv > dp
-							  : dv >= dp;
-	case OP_DATE_EQ:
-	case OP_DATE_NE:
-	case OP_DATE_LT:
-	case OP_DATE_LE:
-	case OP_DATE_GT:
-	case OP_DATE_GE:
-		if (!parse_date(v, &tv) || !parse_date(p, &tp))
-			return false;
-		return op == OP_DATE_EQ || op == OP_DATE_NE ? tv == tp
-		       : op == OP_DATE_LT		    ? tv < tp
-		       : op == OP_DATE_LE		    ? tv <= tp
-		       : op == OP_DATE_GT		    ? tv > tp
-							    : tv >= tp;
-	case OP_BOOL:
-		return parse_bool(v, &bv) && parse_bool(p, &bp) && bv == bp;
-	case OP_IP:
-	case OP_NOT_IP:
-		return ip_in(v, p);
-	case OP_ARN_EQ:
-	case OP_ARN_LIKE:
-	case OP_ARN_NE:
-	case OP_ARN_NOT_LIKE:
-		return arn_match(p, v);
-	default:
-		return false;
-	}
-}
-
-/*
- * One condition (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
- * "If the key that you specify in a policy condition is not present in the
- * request context, the values do not match" — except that the negated
- * operators then evaluate to true, ...IfExists makes an absent key true,
- * and ForAllValues is true for an absent or empty key while ForAnyValue
- * is false. Multiple values for one key are ORed.
- */
-static bool cond_holds(const struct cond *c, const struct policy_req *r)
-{
-	struct vset vs;
-	bool present = lookup(r, c->key, &vs) && vs.n > 0;
-	if (c->op == OP_NULL) {
-		for (size_t i = 0; i < c->values.n; i++) {
-			bool want_absent;
-			if (parse_bool(c->values.v[i], &want_absent) && want_absent == !present)
-				return true;
-		}
-		return false;
-	}
-	if (!present) {
-		if (c->set == SET_ALL)
-			return true;
-		if (c->set == SET_ANY)
-			return false;
-		return c->if_exists || c->negated;
-	}
-	bool any = false, all = true;
-	for (size_t i = 0; i < vs.n; i++) {
-		const char *v = value_at(&vs, i);
-		bool m = false;
-		for (size_t j = 0; v != NULL && j < c->values.n && !m; j++)
-			m = base_match(c->op, v, c->values.v[j]);
-		if (c->negated)
-			m = !m;
-		any = any || m;
-		all = all && m;
-	}
-	return c->set == SET_ALL ? all : any;
-}
-
-enum pmatch { PM_NONE, PM_ACCOUNT, PM_DIRECT };
-
-static enum pmatch principal_match(const struct statement *s, const struct policy_req *r)
-{
-	if (s->any_principal)
-		return PM_DIRECT;
-	enum pmatch best = PM_NONE;
-	for (size_t i = 0; i < s->service.n; i++) {
-		if (r->service != NULL && strcmp(s->service.v[i], r->service) == 0)
-			return PM_DIRECT;
-	}
-	for (size_t i = 0; i < s->aws.n; i++) {
-		const char *a = s->aws.v[i];
-		if (r->principal_arn != NULL && strcmp(a, r->principal_arn) == 0)
-			return PM_DIRECT;
-		if (r->role_arn != NULL && strcmp(a, r->role_arn) == 0)
-			return PM_DIRECT;
-		/* "arn:aws:iam::ACCOUNT:root" names the account. */
-		if (r->principal_account != NULL && strncmp(a, "arn:aws:iam::", 13) == 0 &&
-		    strncmp(a + 13, r->principal_account, 12) == 0 && strcmp(a + 25, ":root") == 0)
-			best = PM_ACCOUNT;
-	}
-	return best;
-}
-
-/* Whether a statement applies; *pm receives how its principal matched. */
-static bool statement_applies(const struct statement *s, const struct policy_req *r,
-			      enum pmatch *pm)
-{
-	*pm = PM_DIRECT;
-	if (s->inert)
-		return false;
-	if (s->has_principal) {
-		enum pmatch m = principal_match(s, r);
-		if (s->not_principal)
-			*pm = m == PM_DIRECT ? PM_NONE : PM_DIRECT;
-		else
-			*pm = m;
-		if (*pm == PM_NONE)
-			return false;
-	}
-	bool am = false;
-	for (size_t i = 0; i < s->actions.n && !am; i++)
-		am = policy_wildcard_match(s->actions.v[i], r->action, true);
-	if (am == s->not_action)
-		return false;
-	if (s->has_resource) {
-		bool rm = false;
-		for (size_t i = 0; i < s->resources.n && !rm; i++)
-			rm = policy_wildcard_match(s->resources.v[i], r->resource ? r->resource : "*", false);
-		if (rm == s->not_resource)
-			return false;
-	}
-	for (size_t i = 0; i < s->n_conds; i++) {
-		if (!cond_holds(&s->conds[i], r))
-			return false;
-	}
-	return true;
-}
-
-void policy_evaluate(const struct policy *p, const struct policy_req *r, struct policy_result *out)
-{
-	memset(out, 0, sizeof *out);
-	out->deny_index = -1;
-	out->allow_index = -1;
-	out->deny_sid = "";
-	out->allow_sid = "";
-	for (size_t i = 0; p != NULL && i < p->n; i++) {
-		const struct statement *s = &p->st[i];
-		enum pmatch pm;
-		if (!statement_applies(s, r, &pm))
-			continue;
-		if (s->deny) {
-			if (!out->explicit_deny) {
-				out->explicit_deny = true;
-				out->deny_index = (int)i;
-				out->deny_sid = s->sid;
-			}
-			continue;
-		}
-		bool first = !out->allow_direct && !out->allow_account;
-		if (pm == PM_DIRECT && !out->allow_direct) {
-			out->allow_direct = true;
-			out->allow_index = (int)i;
-			out->allow_sid = s->sid;
-		} else if (pm == PM_ACCOUNT) {
-			out->allow_account = true;
-			if (first) {
-				out->allow_index = (int)i;
-				out->allow_sid = s->sid;
-			}
-		}
-	}
-}
-
-bool policy_allows(const struct policy *p, const struct policy_req *r)
-{
-	struct policy_result res;
-	policy_evaluate(p, r, &res);
-	return !res.explicit_deny && (res.allow_direct || res.allow_account);
-}
-
-bool policy_uses_key(const struct policy *p, const char *key)
-{
-	for (size_t i = 0; p != NULL && i < p->n; i++) {
-		for (size_t j = 0; j < p->st[i].n_conds; j++) {
-			if (strcasecmp(p->st[i].conds[j].key, key) == 0)
-				return true;
-		}
-	}
-	return false;
 }
