@@ -222,4 +222,55 @@ K_MUST_CHECK k_status audit_resume_chain(void);
 /* After a cut that a period digest exposes: goes on after the committed record; the first missing seq, or 0. */
 uint64_t audit_continue_after(const struct audit_head *committed);
 
+/* ---- the offline check (verify.c, verify_files.c, verify_periods.c) ---- */
+
+#include <stdio.h>
+
+/* A line of a log file, as verify reads it. */
+struct vrec {
+	uint64_t seq;       /* 0: the line is not a record */
+	char prev[65];
+	char hash[65];
+	size_t file;
+	size_t line;
+	bool genuine;       /* the record that holds its seq in the chain */
+	bool flagged;
+};
+
+/* A log file (or a digest without one). */
+struct vfile {
+	char name[300];
+	bool exists;
+	json_t *digest;     /* NULL: none */
+	bool digest_ok;
+};
+
+/* One check's findings, and the folder's files and records as read. */
+struct vstate {
+	FILE *out;
+	long problems;
+	long warnings;
+	struct vrec *recs;
+	size_t n_recs, cap_recs;
+	struct vfile *files;
+	size_t n_files;
+};
+
+/* Prints one problem line (counted in v->problems). */
+__attribute__((format(printf, 2, 3))) void audit_verify_problem(struct vstate *v,
+								 const char *fmt, ...);
+/* The file of v named name, or NULL. */
+struct vfile *audit_verify_file_named(struct vstate *v, const char *name);
+/* qsort order of struct vrec pointers: by seq, then where they stand. */
+int audit_verify_cmp_seq(const void *a, const void *b);
+/* The name of the file that holds r. */
+const char *audit_verify_fname(struct vstate *v, const struct vrec *r);
+/* Layer 2: each file against its digest; collects the records. */
+K_MUST_CHECK k_status audit_verify_files(struct vstate *v, const char *dir);
+/* Layer 3: sequence and chain across all files. */
+void audit_verify_records(struct vstate *v);
+/* Layer 4: the end of the trail (period digests, the witness, "now"). */
+K_MUST_CHECK k_status audit_verify_periods(struct vstate *v, const char *dir, const char *pem,
+					   const struct audit_verify_options *o);
+
 #endif
