@@ -84,6 +84,27 @@ static k_status hash_record_head(struct entry *e)
 	return K_OK;
 }
 
+/*
+ * The chain members of record seq, whose predecessor's hash is hash:
+ * ","kinkoSeq":N,"kinkoPrev":"<hash>"} (the type's closing quote first).
+ * Returns their length in tail.
+ */
+static size_t chain_members(uint64_t seq, const char *hash, char tail[128])
+{
+	char num[24];
+	size_t tl = 0, nl = sizeof num;
+	for (uint64_t v = seq; nl == sizeof num || v > 0; v /= 10)
+		num[--nl] = (char)('0' + v % 10);
+#define PUT(p, n) (memcpy(tail + tl, (p), (n)), tl += (n))
+	PUT(RECORD_SEQ, sizeof RECORD_SEQ - 1);
+	PUT(num + nl, sizeof num - nl);
+	PUT(RECORD_PREV, sizeof RECORD_PREV - 1);
+	PUT(hash, 64);
+	PUT("\"}", 2);
+#undef PUT
+	return tl;
+}
+
 /* The leader's work: chain, write and (fsync mode) sync one batch. */
 static k_status write_batch(struct entry *list)
 {
@@ -105,18 +126,8 @@ static k_status write_batch(struct entry *list)
 	memcpy(hash, audit_w.last_hash, sizeof hash);
 	uint64_t n = 0;
 	for (struct entry *e = list; e != NULL; e = e->next) {
-		/* The chain members: ","kinkoSeq":N,"kinkoPrev":"<hash>"} (the type's closing quote first). */
-		char tail[128], num[24];
-		size_t tl = 0, nl = sizeof num;
-		for (uint64_t v = seq; nl == sizeof num || v > 0; v /= 10)
-			num[--nl] = (char)('0' + v % 10);
-#define PUT(p, n) (memcpy(tail + tl, (p), (n)), tl += (n))
-		PUT(RECORD_SEQ, sizeof RECORD_SEQ - 1);
-		PUT(num + nl, sizeof num - nl);
-		PUT(RECORD_PREV, sizeof RECORD_PREV - 1);
-		PUT(hash, 64);
-		PUT("\"}", 2);
-#undef PUT
+		char tail[128];
+		size_t tl = chain_members(seq, hash, tail);
 		GUARD(finish_hash(e->md, tail, tl, hash));
 		GUARD(APPEND_LIT(&audit_w.batch, RECORD_HEAD));
 		GUARD(kbuf_append(&audit_w.batch, e->json, e->len));

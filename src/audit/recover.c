@@ -139,6 +139,56 @@ static k_status find_chain(void)
 }
 
 /*
+ * Moves the ring's records (n bytes in buf) that continue the chain to the
+ * front of buf, chaining them on: *keep gets their bytes, *kept their
+ * number; records drained before the kill are skipped, and *dropped counts
+ * the ones that do not continue the chain (with everything after them).
+ */
+static void keep_chained(uint8_t *buf, uint64_t n, size_t *keep, size_t *kept, size_t *dropped)
+{
+	size_t pos = 0;
+	*keep = *kept = *dropped = 0;
+	while (pos < n) {
+		const uint8_t *nl = memchr(buf + pos, '\n', (size_t)n - pos);
+		size_t len = nl != NULL ? (size_t)(nl - (buf + pos)) : (size_t)n - pos;
+		json_t *rec = nl != NULL ? json_loadb((const char *)buf + pos, len, 0, NULL) : NULL;
+		json_int_t seq = json_integer_value(json_object_get(rec, "kinkoSeq"));
+		const char *prev = json_string_value(json_object_get(rec, "kinkoPrev"));
+		if (rec != NULL && seq > 0 && (uint64_t)seq < audit_w.next_seq) {
+			/* Drained before the kill: already in the log. */
+		} else if (rec != NULL && (uint64_t)seq == audit_w.next_seq && prev != NULL &&
+			   strcmp(prev, audit_w.last_hash) == 0 && *dropped == 0) {
+			if (*keep != pos)
+				memmove(buf + *keep, buf + pos, len + 1);
+			audit_sha256_hex(buf + *keep, len, audit_w.last_hash);
+			*keep += len + 1;
+			(*kept)++;
+			audit_w.next_seq++;
+		} else {
+			(*dropped)++;
+		}
+		json_decref(rec);
+		pos += len + 1;
+	}
+}
+
+/* Writes the kept ring records (keep bytes, kept records) to a new file, sealed as recovered. */
+static k_status write_recovered(const uint8_t *buf, size_t keep, size_t kept)
+{
+	audit_w.drained_seq = audit_w.next_seq - kept;
+	GUARD(audit_open_new_file());
+	if (audit_pwrite_all(audit_w.fd, buf, keep, 0) != K_OK) {
+		LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
+		return K_E_INTERNAL;
+	}
+	audit_w.file_bytes = keep;
+	audit_w.cur_records = kept;
+	LOG_WARN("audit: %zu records were still in %s; they go into %s", kept, RING_FILE,
+		 audit_w.cur_name);
+	return audit_seal_current(true);
+}
+
+/*
  * A kill can leave records in the ring that never reached the log: after
  * the crashed files are sealed, the ring's records that continue the
  * chain go into a file of their own, sealed as recovered. The ring is
@@ -171,45 +221,15 @@ static k_status recover_ring(void)
 		rc = K_E_INTERNAL;
 		goto out;
 	}
-	size_t pos = 0, keep = 0, kept = 0, dropped = 0;
-	while (pos < n) {
-		const uint8_t *nl = memchr(buf + pos, '\n', (size_t)n - pos);
-		size_t len = nl != NULL ? (size_t)(nl - (buf + pos)) : (size_t)n - pos;
-		json_t *rec = nl != NULL ? json_loadb((const char *)buf + pos, len, 0, NULL) : NULL;
-		json_int_t seq = json_integer_value(json_object_get(rec, "kinkoSeq"));
-		const char *prev = json_string_value(json_object_get(rec, "kinkoPrev"));
-		if (rec != NULL && seq > 0 && (uint64_t)seq < audit_w.next_seq) {
-			/* Drained before the kill: already in the log. */
-		} else if (rec != NULL && (uint64_t)seq == audit_w.next_seq && prev != NULL &&
-			   strcmp(prev, audit_w.last_hash) == 0 && dropped == 0) {
-			if (keep != pos)
-				memmove(buf + keep, buf + pos, len + 1);
-			audit_sha256_hex(buf + keep, len, audit_w.last_hash);
-			keep += len + 1;
-			kept++;
-			audit_w.next_seq++;
-		} else {
-			dropped++;
-		}
-		json_decref(rec);
-		pos += len + 1;
-	}
+	size_t keep, kept, dropped;
+	keep_chained(buf, n, &keep, &kept, &dropped);
 	if (dropped > 0)
 		LOG_WARN("audit: %zu records in %s do not continue the chain; leaving them out",
 			 dropped, RING_FILE);
 	if (kept > 0) {
-		audit_w.drained_seq = audit_w.next_seq - kept;
-		GUARD_GOTO(audit_open_new_file());
-		rc = audit_pwrite_all(audit_w.fd, buf, keep, 0);
-		if (rc != K_OK) {
-			LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
+		rc = write_recovered(buf, keep, kept);
+		if (rc != K_OK)
 			goto out;
-		}
-		audit_w.file_bytes = keep;
-		audit_w.cur_records = kept;
-		LOG_WARN("audit: %zu records were still in %s; they go into %s", kept, RING_FILE,
-			 audit_w.cur_name);
-		GUARD_GOTO(audit_seal_current(true));
 	}
 reset:
 	memset(&h, 0, sizeof h);
