@@ -170,7 +170,7 @@ typedef bool (*audit_record_cb)(void *arg, uint64_t seq, const char *type, json_
 				const char *file);
 K_MUST_CHECK k_status audit_scan(const char *dir, audit_record_cb cb, void *arg);
 
-/* ---- the offline verifier (verify.c) ---- */
+/* ---- the offline verifier (verify.c, verify_files.c, verify_periods.c) ---- */
 
 /*
  * Checks a log folder: signatures and chain of the digests, each file

@@ -4,11 +4,13 @@
 #ifndef KINKO_AUDIT_INTERNAL_H
 #define KINKO_AUDIT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 #include "core/buf.h"
 #include "core/result.h"
+#include "audit/audit.h"
 
 #define AUDIT_LOG_PREFIX "kinko-audit-"
 #define AUDIT_LOG_SUFFIX ".jsonl"
@@ -96,5 +98,179 @@ void audit_syslog_send(const char *line, size_t n);
 void audit_syslog_close(void);
 /* The name of the periods file for a digest ending at to_ms. */
 void audit_period_file_name(int64_t to_ms, char *out, size_t n);
+
+/* ---- the writer (writer.c, chain.c, ring.c, seal.c, recover.c, fileio.c) ---- */
+
+/* Write mode's ring file (ring.c), in the log folder: a header page, then the data. */
+#define RING_FILE "kinko-audit.ring"
+#define RING_MAGIC "KINKORNG"
+#define RING_HEADER 4096u
+#define RING_BYTES (4u << 20)
+#define RING_DRAIN_MS 10
+
+struct ring_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t unused;
+	uint64_t size; /* data bytes after the header page */
+	uint64_t head; /* stream bytes written (always a record's end) */
+	uint64_t tail; /* stream bytes drained into the log */
+};
+
+/*
+ * The writer's state. The settings are fixed after audit_open; the file
+ * state is the leader's (in write mode: under mu); the ring's is under mu.
+ */
+struct audit_writer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool leader;
+	struct entry *head, *tail;
+
+	/* Settings, fixed after audit_open. */
+	char dir[512];
+	enum audit_sync sync;
+	uint64_t max_bytes;
+	int64_t rotate_s;
+	struct audit_signer *signer;
+
+	/* Leader-only state (in write mode: under mu). */
+	int fd;
+	char cur_name[96];
+	/* The current file's records (those in the ring too, in write mode) and its bytes on disk. */
+	uint64_t cur_records, cur_first_seq, file_bytes;
+	int64_t cur_opened;
+	char cur_start_prev[65];
+	uint64_t next_seq;
+	char last_hash[65];
+	char prev_digest_name[128];
+	char prev_digest_sha[65];
+	bool dirty;
+	struct kbuf batch;
+	/* Where the chain stands at the end of the file's bytes on disk: the next seq, the last hash. */
+	uint64_t drained_seq;
+	char drained_hash[65];
+	char drained_file[96]; /* the file that holds the record before drained_seq */
+	bool closed_clean;     /* audit_close sealed everything: a "stop" period digest follows */
+
+	/* "write" mode's ring (see below), under mu. */
+	int ring_fd;
+	struct ring_header *rh; /* the mapped ring file, or NULL */
+	uint8_t *ring;          /* its data, after the header page */
+	uint64_t ring_size, ring_gen;
+	int64_t drain_ms;       /* the flusher drains the ring this often */
+	uint64_t rhead, rtail;  /* the stream's bytes written and drained */
+	bool draining;          /* the flusher drains [rtail, claim_head) to claim_off, outside mu */
+	bool drain_failing;     /* the last drain failed (logged once) */
+	uint64_t claim_head, claim_off, claim_seq;
+	char claim_hash[65];
+
+	pthread_t flusher;
+	bool flusher_started;
+};
+extern struct audit_writer audit_w;
+
+/* A write (or sync) of the log failed: counted for audit_write_failures() and /metrics. */
+void audit_count_failure(void);
+
+/* fileio.c: paths in the log folder and durable writes. */
+void audit_path_of(const char *name, char *out, size_t n);
+void audit_fsync_dir(void);
+/* Writes all of p at off; on failure, errno says why (a short write: ENOSPC). Logs nothing. */
+K_MUST_CHECK k_status audit_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off);
+/* Writes a small file durably under a temporary name, then renames it. */
+K_MUST_CHECK k_status audit_write_file_atomic(const char *name, struct kslice data);
+
+/* seal.c: the current file, rotation and sealing. */
+void audit_digest_name_of(const char *log_name, char *out, size_t n);
+/* Seals the queued files in order; stops at the first failure (retried on the next call). */
+K_MUST_CHECK k_status audit_seal_pending(void);
+/* Queues the current file for sealing by the flusher (rotation). */
+K_MUST_CHECK k_status audit_rotate_out(void);
+/* Seals every queued file and then the current one, now (start-up recovery, shutdown). */
+K_MUST_CHECK k_status audit_seal_current(bool recovered);
+/* Starts a new log file where the drained part of the chain ends. */
+K_MUST_CHECK k_status audit_open_new_file(void);
+/* The chain now stands in the current file's bytes at seq (the next one) and hash. */
+void audit_note_drained(uint64_t seq, const char *hash);
+/* The chain's last record (all of it written), for a period digest. */
+void audit_drained_head(struct audit_head *h);
+bool audit_rotation_due(void);
+/* Under the leader role at shutdown: drains and seals everything; closed_clean says whether it did. */
+void audit_seal_for_close(void);
+
+/* ring.c: write mode's ring. */
+void audit_ring_unmap(void);
+/* Creates (or resets) the ring file, reserves its space and maps it. */
+K_MUST_CHECK k_status audit_ring_open(void);
+/* Catches a SIGBUS while copying into the ring (installed once). */
+void audit_install_sigbus(void);
+/* Under the mutex, with no drain in flight: drains the whole ring now. */
+K_MUST_CHECK k_status audit_drain_locked(void);
+/* The flusher's drain: claims what the ring holds under the mutex, writes it outside. */
+void audit_drain_step(void);
+/* Whether a call about to write a record of at most n bytes must first wait for the drain in flight. */
+bool audit_must_wait_for_drain(size_t n);
+/* Write mode: puts one chained batch (ending at seq, hash) into the ring, or into the file. */
+K_MUST_CHECK k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char *hash);
+/* Under the leader role: drains the ring (write mode); false if records stay in it. */
+bool audit_ring_drained(void);
+
+/* recover.c: start-up recovery. */
+/* Where the chain stands, once every file and record a crash left behind is sealed. */
+K_MUST_CHECK k_status audit_resume_chain(void);
+/* After a cut that a period digest exposes: goes on after the committed record; the first missing seq, or 0. */
+uint64_t audit_continue_after(const struct audit_head *committed);
+
+/* ---- the offline check (verify.c, verify_files.c, verify_periods.c) ---- */
+
+#include <stdio.h>
+
+/* A line of a log file, as verify reads it. */
+struct vrec {
+	uint64_t seq;       /* 0: the line is not a record */
+	char prev[65];
+	char hash[65];
+	size_t file;
+	size_t line;
+	bool genuine;       /* the record that holds its seq in the chain */
+	bool flagged;
+};
+
+/* A log file (or a digest without one). */
+struct vfile {
+	char name[300];
+	bool exists;
+	json_t *digest;     /* NULL: none */
+	bool digest_ok;
+};
+
+/* One check's findings, and the folder's files and records as read. */
+struct vstate {
+	FILE *out;
+	long problems;
+	long warnings;
+	struct vrec *recs;
+	size_t n_recs, cap_recs;
+	struct vfile *files;
+	size_t n_files;
+};
+
+/* Prints one problem line (counted in v->problems). */
+__attribute__((format(printf, 2, 3))) void audit_verify_problem(struct vstate *v,
+								 const char *fmt, ...);
+/* The file of v named name, or NULL. */
+struct vfile *audit_verify_file_named(struct vstate *v, const char *name);
+/* qsort order of struct vrec pointers: by seq, then where they stand. */
+int audit_verify_cmp_seq(const void *a, const void *b);
+/* The name of the file that holds r. */
+const char *audit_verify_fname(struct vstate *v, const struct vrec *r);
+/* Layer 2: each file against its digest; collects the records. */
+K_MUST_CHECK k_status audit_verify_files(struct vstate *v, const char *dir);
+/* Layer 3: sequence and chain across all files. */
+void audit_verify_records(struct vstate *v);
+/* Layer 4: the end of the trail (period digests, the witness, "now"). */
+K_MUST_CHECK k_status audit_verify_periods(struct vstate *v, const char *dir, const char *pem,
+					   const struct audit_verify_options *o);
 
 #endif

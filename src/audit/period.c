@@ -13,7 +13,7 @@
  * time since the first start) and the previous digest's SHA-256. A
  * missing period is then a hole in the tiling; a quiet one is a digest
  * with the same head; and a trail whose digests stop before "now" ended
- * early (see verify.c).
+ * early (see verify_periods.c).
  *
  * The lines go to kinko-periods-<UTC day of toMs>.jsonl in the log
  * folder, each fdatasynced, and the same line to the witness: a file
