@@ -32,7 +32,7 @@ OPT := -O2 -g -D_FORTIFY_SOURCE=3
 LDSAN :=
 endif
 
-CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL := -std=c17 -D_GNU_SOURCE -include src/core/banned.h $(WARN) $(HARDEN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(LDSAN) $(EXTRA_LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 
