@@ -22,10 +22,11 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
 HARDEN := -fstack-protector-strong -fPIE -fno-strict-overflow -fno-delete-null-pointer-checks
 ifeq ($(SAN),1)
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-DKINKO_DEBUG
 LDSAN := -fsanitize=address,undefined
 else ifeq ($(TSAN),1)
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DKINKO_DEBUG
 LDSAN := -fsanitize=thread
 else
 OPT := -O2 -g -D_FORTIFY_SOURCE=3
