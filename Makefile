@@ -22,17 +22,18 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
 HARDEN := -fstack-protector-strong -fPIE -fno-strict-overflow -fno-delete-null-pointer-checks
 ifeq ($(SAN),1)
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-DKINKO_DEBUG
 LDSAN := -fsanitize=address,undefined
 else ifeq ($(TSAN),1)
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DKINKO_DEBUG
 LDSAN := -fsanitize=thread
 else
 OPT := -O2 -g -D_FORTIFY_SOURCE=3
 LDSAN :=
 endif
 
-CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL := -std=c17 -D_GNU_SOURCE -include src/core/banned.h $(WARN) $(HARDEN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(LDSAN) $(EXTRA_LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 

@@ -260,7 +260,7 @@ json_t *api_tables_json(void);
 bool api_quota_name_known(const char *name);
 
 /*
- * Hardening: the registered operation for an X-Amz-Target value
+ * The registered operation for an X-Amz-Target value
  * ("TrentService.Encrypt"), and its service in *svc (may be NULL); NULL
  * if none. For the fuzz harnesses that call one handler directly.
  */

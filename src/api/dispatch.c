@@ -361,7 +361,7 @@ static const struct api_service *find_service(struct kslice target, struct kslic
 	return NULL;
 }
 
-/* Hardening: the fuzz harnesses drive one handler directly (see api.h). */
+/* The fuzz harnesses drive one handler directly through this (see api.h). */
 const struct api_operation *api_find_operation(const char *target, const struct api_service **svc)
 {
 	struct kslice opname;
@@ -723,7 +723,7 @@ static const char *json_reject_reason(const json_error_t *e)
 static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 {
 	struct api_request *r = c->req;
-	/* Hardening: a head or body over the HTTP layer's caps is refused before anything else. */
+	/* A head or body over the HTTP layer's caps is refused before anything else. */
 	ENSURE(!r->body_too_large, K_E_PAYLOAD_TOO_LARGE);
 	ENSURE(kslice_eq_cstr(r->method, "POST"), K_E_NOT_FOUND_HTTP);
 
@@ -764,7 +764,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	/* Authorization of the row's resource and its key-state rule (kms/authz.h). */
 	GUARD(authorize(c, *in));
 	/*
-	 * Audit (issue 8): a call that changes state first leaves a durable
+	 * Audit: a call that changes state first leaves a durable
 	 * intent record; if even that cannot be written, it fails here, before
 	 * acting, so nothing changes (fail closed).
 	 */
@@ -784,7 +784,7 @@ static unsigned service_slot(const struct api_service *svc)
 }
 
 /*
- * Audit and metrics around a call (issue 8). The event is written after
+ * Audit and metrics around a call. The event is written after
  * the handler and before the response is rendered; if it cannot be
  * written the client gets an internal error instead of the result.
  */

@@ -382,7 +382,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	json_t *mc = json_object_get(root, "max_connections");
 	if (json_is_integer(mc) && json_integer_value(mc) > 0 && json_integer_value(mc) <= 65536)
 		cfg->max_connections = (unsigned)json_integer_value(mc);
-	/* Hardening: HTTPS and connection limits. */
+	/* HTTPS and per-client connection limits. */
 	copy_str(root, "tls_cert_file", cfg->tls_cert_file, sizeof cfg->tls_cert_file);
 	copy_str(root, "tls_key_file", cfg->tls_key_file, sizeof cfg->tls_key_file);
 	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {

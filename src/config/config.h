@@ -58,7 +58,7 @@ struct config {
 	unsigned threads;         /* 0: one per core */
 	unsigned max_connections;
 	unsigned idle_timeout_s;
-	/* Hardening: HTTPS and per-client limits (docs/CONFIG.md, docs/SECURITY.md). */
+	/* HTTPS and per-client limits (docs/CONFIG.md, docs/SECURITY.md). */
 	char tls_cert_file[600];  /* PEM certificate (chain); empty: plain HTTP */
 	char tls_key_file[600];   /* PEM private key for it */
 	unsigned per_ip_connections; /* 0: no per-address cap */

@@ -8,6 +8,35 @@
 
 #include "core/wipe.h"
 
+/*
+ * The invariants of kbuf and kcursor (kbuf_valid, kcursor_valid) are
+ * checked on entry to every function here that takes one, and on its
+ * successful exit, in debug builds only: KINKO_DEBUG is set by `make
+ * SAN=1`, `make TSAN=1` and the fuzz build. A failed read or append leaves
+ * its object as it found it, so an error return is not checked again.
+ * In a release build the checks compile to nothing.
+ */
+#ifdef KINKO_DEBUG
+static void invariant_failed(const char *what, const char *func)
+{
+	fprintf(stderr, "kinko: invariant %s broken in %s\n", what, func);
+	abort();
+}
+#define KBUF_CHECK(b)                                                          \
+	do {                                                                   \
+		if (!kbuf_valid(b))                                            \
+			invariant_failed("kbuf_valid(" #b ")", __func__);      \
+	} while (0)
+#define KCURSOR_CHECK(c)                                                       \
+	do {                                                                   \
+		if (!kcursor_valid(c))                                         \
+			invariant_failed("kcursor_valid(" #c ")", __func__);   \
+	} while (0)
+#else
+#define KBUF_CHECK(b) ((void)0)
+#define KCURSOR_CHECK(c) ((void)0)
+#endif
+
 struct kslice kslice_cstr(const char *s)
 {
 	if (s == NULL)
@@ -43,10 +72,12 @@ void kbuf_init(struct kbuf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	KBUF_CHECK(b);
 }
 
 void kbuf_release(struct kbuf *b)
 {
+	KBUF_CHECK(b);
 	if (b->ptr != NULL) {
 		kwipe(b->ptr, b->cap);
 		free(b->ptr);
@@ -54,31 +85,41 @@ void kbuf_release(struct kbuf *b)
 	b->ptr = NULL;
 	b->len = 0;
 	b->cap = 0;
+	KBUF_CHECK(b);
 }
 
 void kbuf_reset(struct kbuf *b)
 {
+	KBUF_CHECK(b);
 	if (b->ptr != NULL) {
 		kwipe(b->ptr, b->len);
 		b->ptr[0] = 0;
 	}
 	b->len = 0;
+	KBUF_CHECK(b);
 }
 
 void kbuf_clear(struct kbuf *b)
 {
+	KBUF_CHECK(b);
 	if (b->ptr != NULL)
 		b->ptr[0] = 0;
 	b->len = 0;
+	KBUF_CHECK(b);
 }
 
+/*
+ * A kbuf is valid when it holds no more than its maximum, and either has
+ * no allocation (then it is empty) or an allocation of at most max + 1
+ * bytes in which its bytes and their trailing NUL fit.
+ */
 bool kbuf_valid(const struct kbuf *b)
 {
 	if (b == NULL || b->len > b->max)
 		return false;
 	if (b->ptr == NULL)
 		return b->len == 0 && b->cap == 0;
-	return b->len < b->cap && b->ptr[b->len] == 0;
+	return b->len < b->cap && b->cap - 1 <= b->max && b->ptr[b->len] == 0;
 }
 
 /* Makes room for `extra` more bytes plus the trailing NUL. */
@@ -111,11 +152,13 @@ static k_status kbuf_reserve(struct kbuf *b, size_t extra)
 
 k_status kbuf_append(struct kbuf *b, const void *p, size_t n)
 {
+	KBUF_CHECK(b);
 	GUARD(kbuf_reserve(b, n));
 	if (n > 0)
 		memcpy(b->ptr + b->len, p, n);
 	b->len += n;
 	b->ptr[b->len] = 0;
+	KBUF_CHECK(b);
 	return K_OK;
 }
 
@@ -131,6 +174,7 @@ k_status kbuf_append_byte(struct kbuf *b, uint8_t c)
 
 k_status kbuf_appendf(struct kbuf *b, const char *fmt, ...)
 {
+	KBUF_CHECK(b);
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);
@@ -142,11 +186,13 @@ k_status kbuf_appendf(struct kbuf *b, const char *fmt, ...)
 	vsnprintf((char *)b->ptr + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+	KBUF_CHECK(b);
 	return K_OK;
 }
 
 void kbuf_note(struct kbuf *b, const char *fmt, ...)
 {
+	KBUF_CHECK(b);
 	char tmp[1024];
 	va_list ap;
 	va_start(ap, fmt);
@@ -170,6 +216,7 @@ k_status kbuf_append_u32be(struct kbuf *b, uint32_t v)
 k_status kbuf_append_hex(struct kbuf *b, const uint8_t *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	KBUF_CHECK(b);
 	if (n > (SIZE_MAX / 2))
 		return K_E_VALIDATION;
 	GUARD(kbuf_reserve(b, n * 2));
@@ -178,47 +225,58 @@ k_status kbuf_append_hex(struct kbuf *b, const uint8_t *p, size_t n)
 		b->ptr[b->len++] = (uint8_t)hex[p[i] & 15];
 	}
 	b->ptr[b->len] = 0;
+	KBUF_CHECK(b);
 	return K_OK;
 }
 
 const char *kbuf_cstr(const struct kbuf *b)
 {
+	KBUF_CHECK(b);
 	return b->ptr ? (const char *)b->ptr : "";
 }
 
 k_status kcursor_read_u8(struct kcursor *c, uint8_t *out)
 {
+	KCURSOR_CHECK(c);
 	ENSURE(kcursor_left(c) >= 1, K_E_VALIDATION);
 	*out = c->ptr[c->pos++];
+	KCURSOR_CHECK(c);
 	return K_OK;
 }
 
 k_status kcursor_read_u16be(struct kcursor *c, uint16_t *out)
 {
+	KCURSOR_CHECK(c);
 	ENSURE(kcursor_left(c) >= 2, K_E_VALIDATION);
 	const uint8_t *p = c->ptr + c->pos;
 	*out = (uint16_t)((p[0] << 8) | p[1]);
 	c->pos += 2;
+	KCURSOR_CHECK(c);
 	return K_OK;
 }
 
 k_status kcursor_read_u32be(struct kcursor *c, uint32_t *out)
 {
+	KCURSOR_CHECK(c);
 	ENSURE(kcursor_left(c) >= 4, K_E_VALIDATION);
 	const uint8_t *p = c->ptr + c->pos;
 	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 	c->pos += 4;
+	KCURSOR_CHECK(c);
 	return K_OK;
 }
 
 k_status kcursor_read_slice(struct kcursor *c, size_t n, struct kslice *out)
 {
+	KCURSOR_CHECK(c);
 	ENSURE(kcursor_left(c) >= n, K_E_VALIDATION);
 	*out = kslice_make(c->ptr + c->pos, n);
 	c->pos += n;
+	KCURSOR_CHECK(c);
 	return K_OK;
 }
 
+/* A kcursor is valid when its position is inside its slice and the slice is one. */
 bool kcursor_valid(const struct kcursor *c)
 {
 	return c != NULL && c->pos <= c->len && (c->ptr != NULL || c->len == 0);
@@ -226,6 +284,7 @@ bool kcursor_valid(const struct kcursor *c)
 
 k_status kbuf_append_base64(struct kbuf *b, const uint8_t *p, size_t n)
 {
+	KBUF_CHECK(b);
 	if (n > (SIZE_MAX / 4 - 4) || n > INT32_MAX)
 		return K_E_VALIDATION;
 	size_t out = 4 * ((n + 2) / 3);
@@ -250,6 +309,7 @@ k_status kbuf_append_base64(struct kbuf *b, const uint8_t *p, size_t n)
 	}
 	b->len += out;
 	b->ptr[b->len] = 0;
+	KBUF_CHECK(b);
 	return K_OK;
 }
 
@@ -275,6 +335,7 @@ static int b64val(uint8_t c)
  */
 k_status kbuf_decode_base64(struct kbuf *b, struct kslice in)
 {
+	KBUF_CHECK(b);
 	ENSURE(in.len % 4 == 0, K_E_VALIDATION);
 	size_t pad = 0;
 	if (in.len >= 1 && in.ptr[in.len - 1] == '=')
@@ -307,5 +368,6 @@ k_status kbuf_decode_base64(struct kbuf *b, struct kslice in)
 		b->len += take;
 	}
 	b->ptr[b->len] = 0;
+	KBUF_CHECK(b);
 	return K_OK;
 }

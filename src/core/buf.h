@@ -87,6 +87,11 @@ static inline struct kslice kbuf_slice(const struct kbuf *b)
 {
 	return kslice_make(b->ptr, b->len);
 }
+/*
+ * The invariant: len <= max; no allocation and len == 0, or len < cap <=
+ * max + 1 with a NUL at ptr[len]. Every function here keeps it; debug
+ * builds check it on entry and exit (buf.c).
+ */
 bool kbuf_valid(const struct kbuf *b);
 
 struct kcursor {
@@ -108,6 +113,7 @@ K_MUST_CHECK k_status kcursor_read_u16be(struct kcursor *c, uint16_t *out);
 K_MUST_CHECK k_status kcursor_read_u32be(struct kcursor *c, uint32_t *out);
 /* A view of the next n bytes, advancing past them. */
 K_MUST_CHECK k_status kcursor_read_slice(struct kcursor *c, size_t n, struct kslice *out);
+/* The invariant: pos <= len, and ptr is non-NULL unless len is 0. */
 bool kcursor_valid(const struct kcursor *c);
 
 /* Hex and base64 (standard alphabet, padded) helpers. */

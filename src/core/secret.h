@@ -4,9 +4,17 @@
  * A ksecret holds key bytes in its own page-aligned mapping that is
  * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
  * and wiped with kwipe (core/wipe.h) before it is unmapped. There is no
- * accessor that returns a char * for printing: only crypto/ and keystore/
- * call ksecret_bytes(). mlock failure (RLIMIT_MEMLOCK) is tolerated but
- * counted, so that an operator can see it in the logs.
+ * accessor that returns a char * for printing. The bytes are read by
+ * crypto/ and keystore/, and by three callers that must hand a secret to
+ * something outside kinko in its own form:
+ *   http/server.c            the TLS private key PEM, given to libmicrohttpd;
+ *   secrets/rotation.c       a rotation function's secret access key, put in
+ *                            the environment of the process it runs;
+ *   secrets/rotation_http.c  the same key, sent in a header to a rotation
+ *                            endpoint on this machine.
+ * A new reader outside crypto/ and keystore/ is added to this list or not
+ * at all. mlock failure (RLIMIT_MEMLOCK) is tolerated but counted, so that
+ * an operator can see it in the logs.
  */
 #ifndef KINKO_CORE_SECRET_H
 #define KINKO_CORE_SECRET_H
@@ -37,7 +45,7 @@ size_t ksecret_len(const struct ksecret *s);
  * passing through the caller. K_E_VALIDATION if out cannot hold them.
  */
 K_MUST_CHECK k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out);
-/* The bytes. For crypto/ and keystore/ only. Valid until ksecret_free. */
+/* The bytes. For crypto/, keystore/ and the readers listed above. Valid until ksecret_free. */
 uint8_t *ksecret_bytes(struct ksecret *s);
 const uint8_t *ksecret_cbytes(const struct ksecret *s);
 /*

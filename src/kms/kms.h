@@ -102,6 +102,14 @@ K_MUST_CHECK k_status kms_key_get(const char *ns, const char *id, struct kms_key
  */
 K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc,
 				     struct keystore_key *handle, struct kms_key **out);
+/*
+ * Like kms_key_update, and the extra storage ops (due-index records,
+ * alias records...) are applied in the same atomic write as the key.
+ */
+K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc,
+					 struct keystore_key *handle,
+					 const struct storage_op *extra, size_t n_extra,
+					 struct kms_key **out);
 /* Drops a key from the cache (after deletion, or on an external change). */
 void kms_cache_forget(const char *ns, const char *id);
 /* Empties the cache. */
@@ -171,14 +179,6 @@ K_MUST_CHECK k_status kms_managed_key(struct api_ctx *c, const char *service, st
 
 /* Lifecycle: aliases, tags, key states, deletion, rotation (ops_aliases.c,
  * ops_tags.c, ops_lifecycle.c, ops_rotation.c) */
-/*
- * Like kms_key_update, and the extra storage ops (due-index records,
- * alias records...) are applied in the same atomic write as the key.
- */
-K_MUST_CHECK k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc,
-					 struct keystore_key *handle,
-					 const struct storage_op *extra, size_t n_extra,
-					 struct kms_key **out);
 /*
  * The alias cache: alias name -> target key id per namespace, sharded,
  * filled from storage on a miss and emptied of an alias by the change
@@ -309,13 +309,13 @@ k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out);
+/* A key by id in any account of a region (Decrypt across accounts); not authorized. */
+K_MUST_CHECK k_status kms_key_get_any_account(const char *region, const char *id,
+					      struct kms_key **out);
 /*
  * Resolves a key without authorizing (grant retirement by token, where
  * the retiring principal is checked by the handler).
  */
-/* A key by id in any account of a region (Decrypt across accounts); not authorized. */
-K_MUST_CHECK k_status kms_key_get_any_account(const char *region, const char *id,
-					      struct kms_key **out);
 K_MUST_CHECK k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allow_alias,
 					     struct kms_key **out);
 

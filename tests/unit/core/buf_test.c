@@ -1,6 +1,11 @@
 #include "core/buf.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 
 #include "core/secret.h"
@@ -34,6 +39,100 @@ static void test_cursor(void)
 	CHECK_EQ_INT(u, 0xAA);
 	CHECK(kcursor_valid(&c));
 }
+
+/* Each way a kbuf or kcursor can be broken is caught by its _valid function. */
+static void test_invariants(void)
+{
+	struct kbuf b;
+	kbuf_init(&b, 16);
+	CHECK(kbuf_valid(&b));
+	CHECK(!kbuf_valid(NULL));
+	b.len = 1; /* no allocation, yet not empty */
+	CHECK(!kbuf_valid(&b));
+	b.len = 0;
+	CHECK(kbuf_append_str(&b, "abc") == K_OK);
+	CHECK(kbuf_valid(&b));
+	b.ptr[b.len] = 'x'; /* the trailing NUL overwritten */
+	CHECK(!kbuf_valid(&b));
+	b.ptr[b.len] = 0;
+	size_t len = b.len;
+	b.len = b.cap; /* no room left for the NUL */
+	CHECK(!kbuf_valid(&b));
+	b.len = len;
+	size_t max = b.max;
+	b.max = 2; /* holds more than its maximum */
+	CHECK(!kbuf_valid(&b));
+	b.max = max;
+	CHECK(kbuf_valid(&b));
+	kbuf_release(&b);
+
+	const uint8_t data[] = {1, 2, 3};
+	struct kcursor c = kcursor_make(kslice_make(data, sizeof data));
+	CHECK(kcursor_valid(&c));
+	CHECK(!kcursor_valid(NULL));
+	c.pos = 4; /* past the end */
+	CHECK(!kcursor_valid(&c));
+	c = kcursor_make(kslice_make(NULL, 3)); /* a slice that is not one */
+	CHECK(!kcursor_valid(&c));
+	c = kcursor_make(kslice_make(NULL, 0));
+	CHECK(kcursor_valid(&c));
+}
+
+#ifdef KINKO_DEBUG
+/* Runs f in a child; true if the child was killed by SIGABRT. */
+static bool aborts(void (*f)(void))
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2);
+		f();
+		_exit(0);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return false;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void append_to_corrupted_kbuf(void)
+{
+	struct kbuf b;
+	kbuf_init(&b, 16);
+	if (kbuf_append_str(&b, "abc") != K_OK)
+		return;
+	b.ptr[b.len] = 'x';
+	if (kbuf_append_str(&b, "d") != K_OK)
+		return;
+}
+
+static void read_from_corrupted_cursor(void)
+{
+	const uint8_t data[] = {1, 2, 3};
+	struct kcursor c = kcursor_make(kslice_make(data, sizeof data));
+	c.pos = 5;
+	uint8_t u;
+	if (kcursor_read_u8(&c, &u) != K_OK)
+		return;
+}
+
+static void append_to_sound_kbuf(void)
+{
+	struct kbuf b;
+	kbuf_init(&b, 16);
+	if (kbuf_append_str(&b, "abc") == K_OK)
+		kbuf_release(&b);
+}
+
+/* Debug builds check the invariants on entry: a corrupted object stops the process. */
+static void test_invariants_checked(void)
+{
+	CHECK(aborts(append_to_corrupted_kbuf));
+	CHECK(aborts(read_from_corrupted_cursor));
+	CHECK(!aborts(append_to_sound_kbuf));
+}
+#endif
 
 static void test_base64(void)
 {
@@ -105,6 +204,10 @@ int main(void)
 {
 	RUN(test_bounded_append);
 	RUN(test_cursor);
+	RUN(test_invariants);
+#ifdef KINKO_DEBUG
+	RUN(test_invariants_checked);
+#endif
 	RUN(test_base64);
 	RUN(test_base64_vectors);
 	RUN(test_secret);
