@@ -220,7 +220,7 @@ K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
  * handler can `return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);`
  * Never put plaintext, key material or secrets in the message.
  */
-k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
+K_MUST_CHECK k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Finds a header by name (case-insensitive); NULL if absent. */

@@ -169,7 +169,8 @@ k_status api_blob(struct api_ctx *c, json_t *in, const char *member, bool requir
 	const char *text = json_string_value(v);
 	/* The decoded length is known from the text: check it before decoding. */
 	if (enc % 4 == 0) {
-		size_t pad = (enc >= 1 && text[enc - 1] == '=') + (enc >= 2 && text[enc - 2] == '=');
+		size_t pad = (size_t)(enc >= 1 && text[enc - 1] == '=') +
+			     (size_t)(enc >= 2 && text[enc - 2] == '=');
 		GUARD(check_len(c, member, "", enc / 4 * 3 - pad, min_len, max_len));
 	}
 	kbuf_reset(out);

@@ -88,7 +88,7 @@ K_MUST_CHECK k_status authz_check_new_key_policy(struct api_ctx *c, const char *
  * (API_RES_ALIAS); API_RES_CUSTOM rows are authorized by the handler's
  * checked resolver (kms_resolve_key). kms_release_resource drops the key.
  */
-k_status kms_authorize(struct api_ctx *c, json_t *in);
+K_MUST_CHECK k_status kms_authorize(struct api_ctx *c, json_t *in);
 void kms_release_resource(struct api_ctx *c);
 
 /* For internal callers: the request is made through this AWS service. */

@@ -247,8 +247,8 @@ k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *o
 k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out);
 k_status kms_op_list_key_rotations(struct api_ctx *c, json_t *in, json_t *out);
 /* Scheduled work (ops_lifecycle.c / ops_rotation.c), run by the scheduler. */
-k_status kms_run_due_deletions(int64_t now);
-k_status kms_run_due_rotations(int64_t now);
+K_MUST_CHECK k_status kms_run_due_deletions(int64_t now);
+K_MUST_CHECK k_status kms_run_due_rotations(int64_t now);
 /* Adds a new material version to a key now (rotation); *out the new snapshot. */
 K_MUST_CHECK k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand,
 				     struct kms_key **out);
@@ -272,18 +272,18 @@ bool kms_key_is_asymmetric(const struct kms_key *k);
  * kms_asym_encrypt gets the resolved key; kms_asym_decrypt resolves
  * key_id itself (required for these keys).
  */
-k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
+K_MUST_CHECK k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
 			  struct kslice pt, json_t *in, json_t *out);
-k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
+K_MUST_CHECK k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
 			  struct kslice ct, json_t *in, json_t *out);
 /*
  * The same steps without rendering, for ReEncrypt: encrypt appends the
  * ciphertext to ct; decrypt appends the plaintext to pt and on K_OK gives
  * a reference to the key in *key_out.
  */
-k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *alg,
+K_MUST_CHECK k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *alg,
 			      struct kslice pt, json_t *in, struct kbuf *ct);
-k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id, const char *alg,
+K_MUST_CHECK k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id, const char *alg,
 			      struct kslice ct, json_t *in, struct kbuf *pt,
 			      struct kms_key **key_out);
 /* Registers the expiry of imported key material with the scheduler. */

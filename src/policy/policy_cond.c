@@ -272,7 +272,7 @@ static bool ip_in(const char *ip, const char *cidr)
 			return false;
 	}
 	for (size_t i = 0; i < bytes && bits > 0; i++, bits -= 8) {
-		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+		uint8_t mask = (uint8_t)(bits >= 8 ? 0xff : 0xff << (8 - bits));
 		if ((a[i] & mask) != (b[i] & mask))
 			return false;
 	}

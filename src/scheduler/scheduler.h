@@ -65,6 +65,8 @@ void scheduler_stop(void);
  * Runs every callback now, on the calling thread, and waits for it (a
  * run of the background thread in progress is waited for first). The
  * first error of a callback is returned; all callbacks run regardless.
+ * Not must-check: the scheduler thread has nothing to do with the result
+ * (each failing task is logged by the scheduler itself).
  */
 k_status scheduler_run_now(void);
 

@@ -245,7 +245,7 @@ k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t
  * sm_authorize_new with the new secret's ARN. AccessDeniedException with
  * AWS's message otherwise.
  */
-k_status sm_authorize(struct api_ctx *c, json_t *in);
+K_MUST_CHECK k_status sm_authorize(struct api_ctx *c, json_t *in);
 K_MUST_CHECK k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s);
 K_MUST_CHECK k_status sm_authorize_new(struct api_ctx *c, const char *arn);
 /*
