@@ -530,7 +530,14 @@ k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allo
  */
 k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
 {
-	/* The row's rule decides (ops_lifecycle.c); outside an operation, the cryptographic one. */
+	/*
+	 * The row's key (kms_op_key) passed the row's rule in the pipeline
+	 * already; a second key (Decrypt's, ReEncrypt's destination) is
+	 * checked here. The row's rule decides (ops_lifecycle.c); outside an
+	 * operation, the cryptographic one.
+	 */
+	if (k == c->resource)
+		return K_OK;
 	return kms_check_key_state(c, k);
 }
 

@@ -131,7 +131,9 @@ const struct keystore_ops *kms_doc_store(json_t *doc);
 /*
  * The key-state rule for using a key in a cryptographic operation:
  * Enabled passes; Disabled -> DisabledException; every other state ->
- * KMSInvalidStateException, with AWS's messages.
+ * KMSInvalidStateException, with AWS's messages. The row's own key
+ * (c->resource) passed the row's rule in the pipeline and is not checked
+ * again.
  */
 K_MUST_CHECK k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k);
 

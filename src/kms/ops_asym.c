@@ -183,7 +183,6 @@ k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(kms_op_key(c, &k));
-	GUARD_GOTO(kms_require_enabled(c, k));
 	if (!kms_key_is_asymmetric(k)) {
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not an asymmetric KMS key.", k->arn);
 		goto out;

@@ -26,13 +26,15 @@ REGION = "us-east-1"
 def signed_call(where, target, body, service="kms", region=None, key="test", secret="test"):
     """A SigV4-signed JSON request (X-Amz-Target `target`) to a kinko server;
     returns (HTTP status, parsed body). `where` is the Server, or a boto3
-    client of it (whose endpoint and region are used)."""
+    client of it (whose endpoint and region are used). `body` is sent as
+    JSON, or as it is when it is bytes."""
     if hasattr(where, "meta"):  # a boto3 client
         endpoint, region = where.meta.endpoint_url, region or where.meta.region_name
     else:
         endpoint, region = where.endpoint, region or REGION
     req = botocore.awsrequest.AWSRequest(
-        method="POST", url=endpoint + "/", data=json.dumps(body).encode(),
+        method="POST", url=endpoint + "/",
+        data=body if isinstance(body, bytes) else json.dumps(body).encode(),
         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
     botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), service,
                             region).add_auth(req)

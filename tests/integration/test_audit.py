@@ -524,12 +524,10 @@ def test_erasing_the_last_log_file_with_its_digest_is_named(make_server, tmp_pat
     assert "REMOVED file " + os.path.basename(last) in r.stdout, r.stdout
 
 
-def test_cutting_the_live_file_after_kill9_is_named(make_server, tmp_path):
-    """kinko killed, the last records cut off the live log file, kinko
-    started again (which seals the shortened file): a period digest had
-    committed to a later record, so kinko keeps the gap in the sequence
-    and verify names the removed records."""
-    cfg = _audit_config(tmp_path, audit_digest_seconds=1)
+def _kill_and_cut(make_server, cfg):
+    """A server from `cfg` makes seven calls, waits until a period digest
+    committed to the last, is killed with SIGKILL, and the live file loses
+    its last three lines; returns (data folder, audit folder, cut seqs)."""
     s = make_server(["--dev", "--config", cfg])
     kms = s.client()
     k = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -541,6 +539,16 @@ def test_cutting_the_live_file_after_kill9_is_named(make_server, tmp_path):
     s.kill9()
     adir = os.path.join(data, "audit")
     cut = _cut_last_lines(sorted(glob.glob(os.path.join(adir, "kinko-audit-*.jsonl")))[-1], 3)
+    return data, adir, cut
+
+
+def test_cutting_the_live_file_after_kill9_is_named(make_server, tmp_path):
+    """kinko killed, the last records cut off the live log file, kinko
+    started again (which seals the shortened file): a period digest had
+    committed to a later record, so kinko keeps the gap in the sequence
+    and verify names the removed records."""
+    cfg = _audit_config(tmp_path, audit_digest_seconds=1)
+    data, adir, cut = _kill_and_cut(make_server, cfg)
     s2 = make_server(["--dev", "--config", cfg], data_dir=data)
     s2.client().list_keys()
     s2.stop()
@@ -558,17 +566,7 @@ def test_witness_names_a_truncation_the_folder_hides(make_server, tmp_path):
     again with it, keeps the gap in the chain."""
     witness = str(tmp_path / "witness.jsonl")
     cfg = _audit_config(tmp_path, audit_digest_seconds=1, audit_witness_file=witness)
-    s = make_server(["--dev", "--config", cfg])
-    kms = s.client()
-    k = kms.create_key()["KeyMetadata"]["KeyId"]
-    for i in range(6):
-        kms.encrypt(KeyId=k, Plaintext=b"p%d" % i)
-    last_seq = read_records(s)[-1]["kinkoSeq"]
-    _wait_committed(audit_dir(s), last_seq)
-    data = s.data_dir
-    s.kill9()
-    adir = os.path.join(data, "audit")
-    cut = _cut_last_lines(sorted(glob.glob(os.path.join(adir, "kinko-audit-*.jsonl")))[-1], 3)
+    data, adir, cut = _kill_and_cut(make_server, cfg)
     for path in glob.glob(os.path.join(adir, "kinko-periods-*.jsonl")):
         keep = [x for x in open(path, "rb").read().splitlines(True)
                 if json.loads(x)["lastSeq"] < cut[0]]

@@ -5,30 +5,14 @@ a cut-off body and trailing bytes each have their own message, and none of
 them quotes the body. A well-formed body that is not an object keeps AWS's
 "Start of structure or map found where not expected."
 """
-import json
-import urllib.error
-import urllib.request
-
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
+
+from helpers import signed_call
 
 
 def raw_call(server, target, body, service="kms"):
     """Sends `body` (bytes, as they are) signed to `target`; returns (status, JSON)."""
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=server.endpoint + "/", data=body,
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service,
-                            "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return signed_call(server, target, body, service=service)
 
 
 CASES = [

@@ -57,5 +57,7 @@ extern const char *tl_current;
 
 /* Prints the summary line; returns the exit status. */
 int tl_summary(void);
+/* Removes a test's temporary folder and everything in it. */
+void tl_remove_tree(const char *dir);
 
 #endif

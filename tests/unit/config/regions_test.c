@@ -13,21 +13,8 @@
 #include "config/regions.h"
 #include "core/json.h"
 #include "testlib.h"
+#include "config/load.h"
 
-static k_status load(const char *text, struct config *cfg, struct kbuf *msg)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/kinko-regionstest-XXXXXX");
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return K_E_INTERNAL;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	config_defaults(cfg);
-	k_status rc = n == (ssize_t)strlen(text) ? config_load_file(cfg, path, msg) : K_E_INTERNAL;
-	unlink(path);
-	return rc;
-}
 
 /* Every region of the three partitions, the oldest and the newest. */
 static void test_aws_regions(void)

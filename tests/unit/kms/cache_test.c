@@ -128,11 +128,6 @@ static void test_purge_empties_the_account(void)
 	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/kept", target), K_E_NOT_FOUND);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL)
@@ -145,6 +140,6 @@ int main(void)
 	RUN(test_purge_empties_the_account);
 	kms_shutdown();
 	storage_close(st);
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tl_remove_tree(tmp_root);
 	return tl_summary();
 }

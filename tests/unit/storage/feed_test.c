@@ -255,11 +255,6 @@ static void test_list_gives_namespace(void)
 	storage_close(s);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -272,6 +267,6 @@ int main(void)
 	RUN(test_every_subscriber_hears);
 	RUN(test_threads);
 	RUN(test_list_gives_namespace);
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tl_remove_tree(tmp_root);
 	return tl_summary();
 }

@@ -153,11 +153,6 @@ static void test_local_dir(void)
 		     K_E_VALIDATION);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -170,6 +165,6 @@ int main(void)
 	RUN(test_postgresql_not_built);
 	RUN(test_bad_urls);
 	RUN(test_local_dir);
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tl_remove_tree(tmp_root);
 	return tl_summary();
 }

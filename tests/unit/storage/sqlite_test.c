@@ -892,11 +892,6 @@ static void test_integrity_damage(void)
 	storage_close(s);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -918,6 +913,6 @@ int main(void)
 	RUN(test_many_writers_no_timeouts);
 	RUN(test_locked_store_recovers);
 	RUN(test_integrity_damage);
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tl_remove_tree(tmp_root);
 	return tl_summary();
 }
