@@ -174,6 +174,20 @@ static void env_add(struct envlist *e, const char *k, const char *val, size_t va
 	e->v[e->n] = NULL;
 }
 
+/*
+ * Adds K=<the secret's bytes>. The bytes pass through a buffer that is
+ * wiped when released, so only the environment block (wiped by env_free)
+ * keeps them.
+ */
+static void env_add_secret(struct envlist *e, const char *k, const struct ksecret *s)
+{
+	struct kbuf val;
+	kbuf_init(&val, ksecret_len(s));
+	if (ksecret_append_to(&val, s) == K_OK)
+		env_add(e, k, (const char *)val.ptr, val.len);
+	kbuf_release(&val);
+}
+
 static void env_free(struct envlist *e)
 {
 	for (size_t i = 0; i < e->n; i++) {
@@ -227,7 +241,7 @@ static k_status function_env(const struct rot_job *j, const json_t *entry, struc
 	env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin", 28);
 	env_add(e, "LANG", "C.UTF-8", 7);
 	env_add(e, "AWS_ACCESS_KEY_ID", ak, strlen(ak));
-	env_add(e, "AWS_SECRET_ACCESS_KEY", (const char *)ksecret_cbytes(sk), ksecret_len(sk));
+	env_add_secret(e, "AWS_SECRET_ACCESS_KEY", sk);
 	env_add(e, "AWS_REGION", j->region, strlen(j->region));
 	env_add(e, "AWS_DEFAULT_REGION", j->region, strlen(j->region));
 	char ep[SM_ENDPOINT_MAX];
