@@ -97,6 +97,11 @@ k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out)
 	return kbuf_append_base64(out, s->data, s->len);
 }
 
+k_status ksecret_append_to(struct kbuf *out, const struct ksecret *s)
+{
+	return kbuf_append(out, s->data, s->len);
+}
+
 uint8_t *ksecret_bytes(struct ksecret *s)
 {
 	return s->data;

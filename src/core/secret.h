@@ -5,13 +5,14 @@
  * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
  * and wiped with kwipe (core/wipe.h) before it is unmapped. There is no
  * accessor that returns a char * for printing. The bytes are read by
- * crypto/ and keystore/, and by three callers that must hand a secret to
+ * crypto/ and keystore/, and by the callers that must hand a secret to
  * something outside kinko in its own form:
  *   http/server.c            the TLS private key PEM, given to libmicrohttpd;
  *   secrets/rotation.c       a rotation function's secret access key, put in
- *                            the environment of the process it runs;
+ *                            the environment of the process it runs
+ *                            (through ksecret_append_to);
  *   secrets/rotation_http.c  the same key, sent in a header to a rotation
- *                            endpoint on this machine.
+ *                            endpoint on this machine (ksecret_append_to).
  * A new reader outside crypto/ and keystore/ is added to this list or not
  * at all. mlock failure (RLIMIT_MEMLOCK) is tolerated but counted, so that
  * an operator can see it in the logs.
@@ -45,6 +46,14 @@ size_t ksecret_len(const struct ksecret *s);
  * passing through the caller. K_E_VALIDATION if out cannot hold them.
  */
 K_MUST_CHECK k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out);
+/*
+ * Appends the raw bytes to out, for a caller that must hand the secret on
+ * in its own form (an environment block, a header line). out must be a
+ * buffer that is released with kbuf_release or kbuf_reset, which zero it:
+ * the copy is then wiped with the rest. K_E_VALIDATION if out cannot hold
+ * them (out unchanged).
+ */
+K_MUST_CHECK k_status ksecret_append_to(struct kbuf *out, const struct ksecret *s);
 /* The bytes. For crypto/, keystore/ and the readers listed above. Valid until ksecret_free. */
 uint8_t *ksecret_bytes(struct ksecret *s);
 const uint8_t *ksecret_cbytes(const struct ksecret *s);

@@ -210,6 +210,21 @@ int64_t sm_next_rotation(json_t *rules, int64_t from);
 K_MUST_CHECK k_status sm_validate_rules(struct api_ctx *c, json_t *rules);
 
 /* GetRandomPassword (password.c). */
+/*
+ * The metadata DescribeSecret shows (for_list: as ListSecrets shows it),
+ * as a new object the caller owns (ops.c).
+ */
+json_t *sm_describe(const struct sm_secret *s, bool for_list);
+/* Copies doc's member into out when it is present and not null (ops.c). */
+void sm_copy_member(json_t *out, json_t *doc, const char *member);
+/*
+ * The ARNs of the secrets of c's account that pass the filters (with the
+ * ones planned for deletion when include_deleted), in *names, a new array
+ * the caller owns. The filters are validated first (ops_list.c).
+ */
+K_MUST_CHECK k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted,
+				       json_t **names);
+
 k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out);
 
 /* Handlers (ops.c, ops_manage.c). */

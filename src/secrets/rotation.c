@@ -1,6 +1,6 @@
 /*
- * rotation.c — the rotation runner (schedules: rotation_schedule.c; http://
- * endpoints: rotation_http.c).
+ * rotation.c — the rotation runner (schedules: rotation_schedule.c;
+ * executables: rotation_exec.c; http:// endpoints: rotation_http.c).
  *
  * "Secrets Manager rotation uses an AWS Lambda function to update the
  * secret and the database or service. ... the rotation function is
@@ -36,16 +36,11 @@
  * ClientRequestToken runs the steps again, as AWS reattempts an unfinished
  * rotation.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,7 +50,6 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "crypto/crypto.h"
 #include "scheduler/scheduler.h"
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
@@ -64,7 +58,6 @@
 
 #define TASK_PURGE SM_TASK_PURGE
 #define TASK_ROTATE SM_TASK_ROTATE
-#define MAX_TIMEOUT_S 900 /* Lambda's own limit */
 
 /*
  * Where rotation functions call kinko back. serve() sets it once the
@@ -76,7 +69,7 @@ static char endpoint[SM_ENDPOINT_MAX] = "http://127.0.0.1:4599";
 static atomic_int running;
 static atomic_bool stopping; /* secrets_shutdown() began: no step starts */
 
-static int64_t mono_ms(void)
+int64_t sm_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -151,281 +144,7 @@ static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
 	return sm_load(ns, f.name, s);
 }
 
-/* ---- running a rotation function ---------------------------------------- */
-
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
-
-/* A small growable list of "K=V" strings for a child's environment. */
-struct envlist {
-	char *v[64];
-	size_t n;
-};
-
-static void env_add(struct envlist *e, const char *k, const char *val, size_t val_len)
-{
-	if (e->n + 1 >= sizeof e->v / sizeof e->v[0])
-		return;
-	size_t n = strlen(k) + 1 + val_len + 1;
-	char *s = malloc(n);
-	if (s == NULL)
-		return;
-	snprintf(s, n, "%s=%.*s", k, (int)val_len, val);
-	e->v[e->n++] = s;
-	e->v[e->n] = NULL;
-}
-
-static void env_free(struct envlist *e)
-{
-	for (size_t i = 0; i < e->n; i++) {
-		crypto_wipe(e->v[i], strlen(e->v[i]));
-		free(e->v[i]);
-	}
-	e->n = 0;
-}
-
-/*
- * The identity whose credentials the function gets: the one named by the
- * entry's access_key_id (dev mode: "test"), which must belong to the
- * secret's account — a Lambda's role is in the account that owns the
- * function. *named tells whether the entry named it.
- */
-k_status sm_function_identity(const struct rot_job *j, const json_t *entry, const char **ak_out,
-			      const struct ksecret **sk_out, bool *named, struct kbuf *msg)
-{
-	const char *ak = json_string_value(json_object_get(entry, "access_key_id"));
-	*named = ak != NULL;
-	if (ak == NULL)
-		ak = "test";
-	const struct identity *id = NULL;
-	struct kslice none = {0};
-	if (config_lookup_access_key(ak, &none, &id) != K_OK) {
-		kbuf_note(msg, "the access key %s of the rotation function is not configured", ak);
-		return K_E_SM_INVALID_REQUEST;
-	}
-	struct principal p;
-	identity_principal(id, ak, &p);
-	if (strcmp(p.account, j->account) != 0) {
-		kbuf_note(msg, "the access key %s of the rotation function belongs to another account", ak);
-		return K_E_SM_INVALID_REQUEST;
-	}
-	*ak_out = ak;
-	*sk_out = identity_secret(id);
-	return K_OK;
-}
-
-/*
- * An executable's environment. The secret key leaves the identity table
- * only into the child's environment block, which is wiped after the spawn.
- */
-static k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
-			     struct kbuf *msg)
-{
-	const char *ak = NULL;
-	const struct ksecret *sk = NULL;
-	bool named;
-	GUARD(sm_function_identity(j, entry, &ak, &sk, &named, msg));
-	env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin", 28);
-	env_add(e, "LANG", "C.UTF-8", 7);
-	env_add(e, "AWS_ACCESS_KEY_ID", ak, strlen(ak));
-	env_add(e, "AWS_SECRET_ACCESS_KEY", (const char *)ksecret_cbytes(sk), ksecret_len(sk));
-	env_add(e, "AWS_REGION", j->region, strlen(j->region));
-	env_add(e, "AWS_DEFAULT_REGION", j->region, strlen(j->region));
-	char ep[SM_ENDPOINT_MAX];
-	sm_rotation_endpoint(ep);
-	env_add(e, "AWS_ENDPOINT_URL", ep, strlen(ep));
-	env_add(e, "SECRETS_MANAGER_ENDPOINT", ep, strlen(ep));
-	env_add(e, "KINKO_ENDPOINT", ep, strlen(ep));
-	env_add(e, "AWS_CONFIG_FILE", "/dev/null", 9);
-	env_add(e, "AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 9);
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)json_object_get(entry, "environment"), k, v)
-		env_add(e, k, json_string_value(v), json_string_length(v));
-	return K_OK;
-}
-
-int64_t sm_function_timeout(const json_t *entry)
-{
-	json_int_t t = json_integer_value(json_object_get(entry, "timeout_seconds"));
-	return t > 0 && t <= MAX_TIMEOUT_S ? t : 300;
-}
-
-/*
- * A function runs in a process group of its own, so that ending it ends
- * what it started too (a shell script's own children), with the signal
- * mask and dispositions a fresh process has: kinko blocks SIGTERM, SIGINT
- * and SIGHUP in all its threads and ignores SIGPIPE and SIGXFSZ, and a
- * child would inherit both.
- */
-static void spawn_attr_init(posix_spawnattr_t *attr)
-{
-	sigset_t none, dfl;
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGXFSZ);
-	posix_spawnattr_init(attr);
-	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					       POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(attr, 0);
-	posix_spawnattr_setsigmask(attr, &none);
-	posix_spawnattr_setsigdefault(attr, &dfl);
-}
-
-enum child_end { CHILD_EXITED, CHILD_TIMED_OUT, CHILD_STOPPED, CHILD_LOST };
-enum child_state { ENDED, RUNNING, GONE };
-
-/*
- * Whether the function's process has ended, waiting at most ms for it.
- * It is not reaped here, so its pid, which is also its process group's
- * id, cannot be taken by another process while the group is signalled.
- */
-static enum child_state ended_within(pid_t pid, int64_t ms)
-{
-	int64_t until = mono_ms() + ms;
-	for (;;) {
-		siginfo_t si;
-		memset(&si, 0, sizeof si);
-		int r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
-		if (r == 0 && si.si_pid == pid)
-			return ENDED;
-		if (r < 0 && errno != EINTR)
-			return GONE;
-		if (r == 0 && mono_ms() >= until)
-			return RUNNING;
-		if (r == 0) {
-			struct timespec ts = {0, 20 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
-/* Kills what is left of the function's process group, then reaps the function. */
-static void reap(pid_t pid, int *status)
-{
-	kill(-pid, SIGKILL);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
-}
-
-/*
- * Waits for the function's process: until it exits, its timeout passes
- * (its group is killed), or kinko stops. At a stop its group gets SIGTERM,
- * and SIGKILL after SM_STOP_GRACE_S; a process that not even SIGKILL ends
- * within a second more (stuck in the kernel) is left behind, so that the
- * shutdown stays bounded. Whatever the end, what is left of the group
- * (a shell script's own children) is killed when the function is reaped.
- */
-static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status)
-{
-	int64_t deadline = mono_ms() + timeout_s * 1000;
-	for (;;) {
-		enum child_state st = ended_within(pid, 20);
-		if (st == ENDED) {
-			reap(pid, status);
-			return CHILD_EXITED;
-		}
-		if (st == GONE)
-			return CHILD_LOST;
-		bool stop = atomic_load(&stopping);
-		if (!stop && mono_ms() <= deadline)
-			continue;
-		if (stop) {
-			LOG_INFO("shutdown: ending the rotation function (pid %ld)", (long)pid);
-			kill(-pid, SIGTERM);
-			st = ended_within(pid, SM_STOP_GRACE_S * 1000);
-		}
-		kill(-pid, SIGKILL);
-		if (st == RUNNING)
-			st = ended_within(pid, 1000);
-		if (st == ENDED)
-			reap(pid, status);
-		else
-			LOG_WARN("the rotation function (pid %ld) did not end after SIGKILL; left behind",
-				 (long)pid);
-		return stop ? CHILD_STOPPED : CHILD_TIMED_OUT;
-	}
-}
-
-/* Runs an executable with the event on its standard input. */
-static k_status run_command(const struct rot_job *j, const json_t *entry, const char *event,
-			    struct kbuf *msg)
-{
-	json_t *cmd = json_object_get(entry, "command");
-	size_t argc = json_array_size(cmd);
-	if (argc == 0 || argc > 32) {
-		kbuf_note(msg, "%s", "bad command");
-		return K_E_SM_INVALID_REQUEST;
-	}
-	char *argv[33];
-	for (size_t i = 0; i < argc; i++)
-		argv[i] = (char *)json_string_value(json_array_get(cmd, i));
-	argv[argc] = NULL;
-	struct envlist env = {0};
-	k_status rc = function_env(j, entry, &env, msg);
-	if (rc != K_OK) {
-		env_free(&env);
-		return rc;
-	}
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		env_free(&env);
-		return K_E_SM_INTERNAL;
-	}
-	const char *log_file = json_string_value(json_object_get(entry, "log_file"));
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log_file ? log_file : "/dev/null",
-					 O_WRONLY | O_APPEND | O_CREAT, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawnattr_t attr;
-	spawn_attr_init(&attr);
-	pid_t pid = 0;
-	int err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env.v);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	env_free(&env);
-	close(fds[0]);
-	if (err != 0) {
-		close(fds[1]);
-		kbuf_note(msg, "cannot start %s: %s", argv[0], strerror(err));
-		return K_E_SM_INTERNAL;
-	}
-	size_t len = strlen(event), off = 0;
-	while (off < len) {
-		ssize_t w = write(fds[1], event + off, len - off);
-		if (w <= 0 && errno != EINTR)
-			break;
-		if (w > 0)
-			off += (size_t)w;
-	}
-	close(fds[1]);
-	int status = 0;
-	enum child_end end = wait_child(pid, sm_function_timeout(entry), &status);
-	if (end == CHILD_TIMED_OUT) {
-		kbuf_note(msg, "timed out after %lld seconds", (long long)sm_function_timeout(entry));
-		return K_E_SM_INTERNAL;
-	}
-	if (end == CHILD_STOPPED) {
-		kbuf_note(msg, "%s", "ended at shutdown: kinko stopped while the step ran");
-		return K_E_SM_INTERNAL;
-	}
-	if (end == CHILD_LOST) {
-		kbuf_note(msg, "%s", "lost the function's process");
-		return K_E_SM_INTERNAL;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return K_OK;
-	if (WIFEXITED(status))
-		kbuf_note(msg, "exited with status %d", WEXITSTATUS(status));
-	else
-		kbuf_note(msg, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return K_E_SM_INTERNAL;
-}
 
 
 static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
@@ -442,7 +161,7 @@ static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *m
 	if (text == NULL)
 		return K_E_INTERNAL;
 	k_status rc = json_object_get(entry, "url") ? sm_rotation_post(j, entry, text, msg)
-						    : run_command(j, entry, text, msg);
+						    : sm_rotation_exec(j, entry, text, msg);
 	kjson_free(text);
 	return rc;
 }
@@ -804,8 +523,8 @@ k_status secrets_scheduler_init(void)
 bool secrets_shutdown(void)
 {
 	atomic_store(&stopping, true);
-	int64_t until = mono_ms() + SM_STOP_WAIT_S * 1000;
-	while (atomic_load(&running) > 0 && mono_ms() < until) {
+	int64_t until = sm_mono_ms() + SM_STOP_WAIT_S * 1000;
+	while (atomic_load(&running) > 0 && sm_mono_ms() < until) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}

@@ -59,7 +59,7 @@ bool sm_cron_valid(const char *se);
  */
 int64_t sm_cron_next(const char *se, int64_t from);
 
-/* ---- runner state the HTTP client reads (rotation.c) ----------------- */
+/* ---- runner state the function callers read (rotation.c) ------------- */
 
 /* True once secrets_shutdown() began: no step starts, a running one ends. */
 bool sm_rotation_stopping(void);
@@ -70,6 +70,11 @@ bool sm_rotation_stopping(void);
  */
 #define SM_ENDPOINT_MAX 256
 void sm_rotation_endpoint(char out[SM_ENDPOINT_MAX]);
+
+/* Milliseconds on the monotonic clock. */
+int64_t sm_mono_ms(void);
+
+/* ---- executables, and what both kinds of function get (rotation_exec.c) */
 
 /* An entry's timeout_seconds (1..900), 300 when absent or out of range. */
 int64_t sm_function_timeout(const json_t *entry);
@@ -86,6 +91,15 @@ int64_t sm_function_timeout(const json_t *entry);
 K_MUST_CHECK k_status sm_function_identity(const struct rot_job *j, const json_t *entry,
 					   const char **ak_out, const struct ksecret **sk_out,
 					   bool *named, struct kbuf *msg);
+
+/*
+ * Runs the entry's command with the event (NUL-terminated) on its standard
+ * input and the function's credentials in its environment; K_OK when it
+ * exits with status 0. Ends it after the entry's timeout, and when kinko
+ * stops (sm_rotation_stopping). On failure the reason is noted in msg.
+ */
+K_MUST_CHECK k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry,
+				       const char *event, struct kbuf *msg);
 
 /* ---- the HTTP client (rotation_http.c) ------------------------------- */
 

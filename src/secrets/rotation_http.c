@@ -282,10 +282,20 @@ static bool header_add(struct curl_slist **h, const char *name, const char *valu
 	return true;
 }
 
+/* Whether every byte is one a header value can carry as it is (no space, no control). */
+static bool header_value_ok(const struct kbuf *v)
+{
+	for (size_t i = 0; i < v->len; i++) {
+		if (v->ptr[i] <= 0x20 || v->ptr[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
 /*
  * The request's header lines. The secret key is read from the identity
- * table only here, into a stack line wiped at once and libcurl's copy of
- * it, wiped when freed. A key with bytes a header cannot carry is not
+ * table only here, into a buffer and a stack line, both wiped at once, and
+ * libcurl's copy of it, wiped when freed. A key with bytes a header cannot carry is not
  * sent. NULL if the list cannot be built.
  */
 static struct curl_slist *request_headers(const struct rot_job *j, const char *ak,
@@ -309,18 +319,17 @@ static struct curl_slist *request_headers(const struct rot_job *j, const char *a
 		return NULL;
 	if (sk == NULL)
 		return h;
-	const uint8_t *key = ksecret_cbytes(sk);
-	size_t len = ksecret_len(sk);
-	for (size_t i = 0; i < len; i++) {
-		if (key[i] <= 0x20 || key[i] >= 0x7f) {
-			headers_free(h);
-			return NULL;
-		}
-	}
-	if (!header_add(&h, "X-Kinko-Access-Key-Id", ak, strlen(ak)) ||
-	    !header_add(&h, "X-Kinko-Secret-Access-Key", (const char *)key, len))
+	struct kbuf key;
+	kbuf_init(&key, ksecret_len(sk));
+	if (ksecret_append_to(&key, sk) != K_OK || !header_value_ok(&key)) {
+		kbuf_release(&key);
+		headers_free(h);
 		return NULL;
-	return h;
+	}
+	bool ok = header_add(&h, "X-Kinko-Access-Key-Id", ak, strlen(ak)) &&
+		  header_add(&h, "X-Kinko-Secret-Access-Key", (const char *)key.ptr, key.len);
+	kbuf_release(&key);
+	return ok ? h : NULL;
 }
 
 /* The answer's status: known once the headers of a final (non-1xx) answer ended. */
