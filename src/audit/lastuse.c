@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/lock.h"
+#include "core/hash.h"
 #include "core/banned.h"
 
 #define SHARDS 64
@@ -45,10 +46,7 @@ static void init_shards(void)
 
 static size_t shard_of(const char *arn)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = arn; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return (size_t)(h % SHARDS);
+	return (size_t)(khash(arn) % SHARDS);
 }
 
 void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *event_id,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
@@ -55,20 +56,9 @@ static _Thread_local struct {
 	uint64_t bumps;
 } own_write;
 
-static uint64_t hash_key(const char *ns, const char *id)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ '/') * 1099511628211ull;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return h;
-}
-
 static struct cache_shard *shard_of(const char *ns, const char *id, size_t *bucket)
 {
-	uint64_t h = hash_key(ns, id);
+	uint64_t h = khash_pair(ns, id);
 	*bucket = (size_t)((h / CACHE_SHARDS) % CACHE_BUCKETS);
 	return &cache[h % CACHE_SHARDS];
 }

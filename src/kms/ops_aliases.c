@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "kms/kms.h"
 #include "kms/store.h"
+#include "core/hash.h"
 #include "core/banned.h"
 
 /*
@@ -55,21 +56,10 @@ static void acache_init(void)
 		pthread_rwlock_init(&acache[i].lock, NULL);
 }
 
-static uint64_t alias_hash(const char *ns, const char *name)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ '|') * 1099511628211ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return h;
-}
-
 static struct alias_shard *shard_of(const char *ns, const char *name, size_t *bucket)
 {
 	pthread_once(&acache_once, acache_init);
-	uint64_t h = alias_hash(ns, name);
+	uint64_t h = khash_pair(ns, name);
 	*bucket = (size_t)((h / ALIAS_SHARDS) % ALIAS_BUCKETS);
 	return &acache[h % ALIAS_SHARDS];
 }

@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "metrics/metrics.h"
+#include "core/hash.h"
 #include "core/banned.h"
 
 #define TABLE 4096
@@ -121,17 +122,9 @@ double quota_rate(const char *region, const char *op, const char *cls, double ra
 	return rate;
 }
 
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
 static struct bucket *bucket_for(const char *key, double rate)
 {
-	uint64_t h = hash(key);
+	uint64_t h = khash(key);
 	for (size_t probe = 0; probe < TABLE; probe++) {
 		size_t i = (size_t)((h + probe) & (TABLE - 1));
 		struct bucket *b = atomic_load_explicit(&buckets[i], memory_order_acquire);

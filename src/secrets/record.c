@@ -14,6 +14,7 @@
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
 #include "crypto/uuid.h"
+#include "core/hash.h"
 #include "core/banned.h"
 
 static struct storage *store;
@@ -62,13 +63,7 @@ static void locks_init(void)
 
 static int stripe_of(const char *ns, const char *name)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ '|') * 1099511628211ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return (int)(h % SM_LOCK_STRIPES);
+	return (int)(khash_pair(ns, name) % SM_LOCK_STRIPES);
 }
 
 void sm_lock(void)
