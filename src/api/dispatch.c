@@ -1,22 +1,20 @@
 /*
- * dispatch.c — the request pipeline shared by every operation (see api.h).
+ * dispatch.c — the request pipeline shared by every operation (see api.h),
+ * and the operation tables it runs from. Authentication is in authn.c, the
+ * query protocol's forms and XML in query.c, error JSON in render.c.
  */
-#include "api/api.h"
+#include "api/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "audit/audit.h"
 #include "core/jsonw.h"
-#include "config/config.h"
-#include "config/regions.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/json.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
 #include "crypto/uuid.h"
@@ -278,77 +276,6 @@ static const struct api_operation *find_op(const struct api_service *svc, struct
 	return NULL;
 }
 
-/* Writes {"__type":..., "message":...} for an error code. */
-static void render_error(struct api_request *r, k_status code, const char *msg)
-{
-	kbuf_reset(&r->response);
-	r->status = k_status_http(code);
-	r->content_type = "application/x-amz-json-1.1";
-	json_t *o = json_object();
-	if (o == NULL)
-		return;
-	json_object_set_new(o, "__type", json_string(k_status_name(code)));
-	if (msg != NULL && msg[0] != 0)
-		json_object_set_new(o, "message", json_string(msg));
-	else if (k_status_message(code)[0] != 0)
-		json_object_set_new(o, "message", json_string(k_status_message(code)));
-	char *s = json_dumps(o, JSON_COMPACT);
-	if (s != NULL) {
-		if (kbuf_append_str(&r->response, s) != K_OK)
-			kbuf_reset(&r->response);
-		kjson_free(s);
-	}
-	json_decref(o);
-}
-
-/*
- * What a JSON-protocol request must have signed besides the host: the
- * operation (X-Amz-Target) and the Content-Type. The AWS SDKs always sign
- * both; without this rule a signature over "host;x-amz-date" alone would
- * let anyone on the way turn a signed Encrypt into a DescribeKey (or any
- * other operation) within the signature's five minutes. See sigv4.h.
- */
-static const char *const json_signed_headers[] = {"x-amz-target", "content-type", NULL};
-
-/*
- * Authenticates the request and fills the context's principal and region.
- * `must_sign` lists the headers that must be signed when present (NULL:
- * none beyond the host). The region of the credential scope must be one
- * kinko serves (config/regions.h): AWS answers a region it does not know
- * at DNS already, and a signature scoped to a region that the endpoint
- * does not serve with InvalidSignatureException, "Credential should be
- * scoped to a valid region, not 'REGION'." We give that answer.
- */
-static k_status authenticate(struct api_ctx *c, const char *const *must_sign)
-{
-	struct api_request *r = c->req;
-	struct sigv4_request sr = {
-		.method = r->method,
-		.path = r->path,
-		.query = r->query,
-		.headers = r->headers,
-		.n_headers = r->n_headers,
-		.payload = r->body,
-	};
-	struct sigv4_auth auth;
-	GUARD(sigv4_parse(&sr, &auth, &c->err_msg));
-	GUARD(sigv4_require_signed(&sr, &auth, must_sign, &c->err_msg));
-	ENSURE(config_region_known(auth.region),
-	       api_fail(c, K_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
-			auth.region));
-	const struct identity *id = NULL;
-	k_status rc = config_lookup_access_key(auth.access_key, &auth.security_token, &id);
-	if (rc != K_OK)
-		return rc;
-	/* The server's real clock, never the test clock: clients sign with real time. */
-	GUARD(sigv4_verify(&sr, &auth, identity_secret(id), c->service->signing_name,
-			   (int64_t)time(NULL), &c->err_msg));
-	identity_principal(id, auth.access_key, &c->principal);
-	kstr_copy(c->region, sizeof c->region, auth.region);
-	snprintf(c->ns, sizeof c->ns, "%s:%s", c->principal.account, c->region);
-	return K_OK;
-}
-
 static const struct api_service *find_service(struct kslice target, struct kslice *opname)
 {
 	for (size_t i = 0; i < n_services; i++) {
@@ -373,79 +300,6 @@ const struct api_operation *api_find_operation(const char *target, const struct 
 	return find_op(s, opname);
 }
 
-/* ---- Query protocol (STS): form-encoded requests, XML responses ---- */
-
-static int hexval(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* application/x-www-form-urlencoded: '+' is a space, %XX a byte. */
-static k_status form_decode(struct kslice in, struct kbuf *out)
-{
-	for (size_t i = 0; i < in.len; i++) {
-		uint8_t ch = in.ptr[i];
-		if (ch == '+') {
-			ch = ' ';
-		} else if (ch == '%') {
-			ENSURE(i + 2 < in.len, K_E_VALIDATION);
-			int hi = hexval(in.ptr[i + 1]), lo = hexval(in.ptr[i + 2]);
-			ENSURE(hi >= 0 && lo >= 0, K_E_VALIDATION);
-			ch = (uint8_t)(hi * 16 + lo);
-			i += 2;
-		}
-		GUARD(kbuf_append_byte(out, ch));
-	}
-	return K_OK;
-}
-
-/* The form body as a JSON object of strings ("RoleArn": "..."). */
-static k_status parse_form(struct kslice body, json_t **out)
-{
-	json_t *o = json_object();
-	ENSURE(o != NULL, K_E_INTERNAL);
-	struct kbuf name, value;
-	kbuf_init(&name, 1024);
-	kbuf_init(&value, API_DEFAULT_BODY);
-	k_status rc = K_OK;
-	size_t start = 0;
-	for (size_t i = 0; i <= body.len && rc == K_OK; i++) {
-		if (i < body.len && body.ptr[i] != '&')
-			continue;
-		struct kslice pair = kslice_make(body.ptr + start, i - start);
-		start = i + 1;
-		if (pair.len == 0)
-			continue;
-		size_t eq = 0;
-		while (eq < pair.len && pair.ptr[eq] != '=')
-			eq++;
-		kbuf_reset(&name);
-		kbuf_reset(&value);
-		rc = form_decode(kslice_make(pair.ptr, eq), &name);
-		if (rc == K_OK && eq < pair.len)
-			rc = form_decode(kslice_make(pair.ptr + eq + 1, pair.len - eq - 1), &value);
-		if (rc == K_OK && ((name.len && memchr(name.ptr, 0, name.len) != NULL) ||
-				   (value.len && memchr(value.ptr, 0, value.len) != NULL)))
-			rc = K_E_VALIDATION;
-		if (rc == K_OK && json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
-			rc = K_E_VALIDATION; /* not UTF-8 */
-	}
-	kbuf_release(&name);
-	kbuf_release(&value);
-	if (rc != K_OK) {
-		json_decref(o);
-		return rc;
-	}
-	*out = o;
-	return K_OK;
-}
-
 static const struct api_service *find_query_service(void)
 {
 	for (size_t i = 0; i < n_services; i++) {
@@ -453,150 +307,6 @@ static const struct api_service *find_query_service(void)
 			return services[i];
 	}
 	return NULL;
-}
-
-/* XML text: & < > " ' escaped. */
-static void xml_text(struct kbuf *b, const char *s)
-{
-	for (; s != NULL && *s; s++) {
-		k_status rc;
-		switch (*s) {
-		case '&':
-			rc = kbuf_append_str(b, "&amp;");
-			break;
-		case '<':
-			rc = kbuf_append_str(b, "&lt;");
-			break;
-		case '>':
-			rc = kbuf_append_str(b, "&gt;");
-			break;
-		case '"':
-			rc = kbuf_append_str(b, "&quot;");
-			break;
-		case '\'':
-			rc = kbuf_append_str(b, "&apos;");
-			break;
-		default:
-			rc = kbuf_append_byte(b, (uint8_t)*s);
-			break;
-		}
-		if (rc != K_OK)
-			return;
-	}
-}
-
-/* A JSON object as XML elements, members in order; lists as <member> items. */
-static void xml_value(struct kbuf *b, const json_t *v)
-{
-	const char *k;
-	json_t *m;
-	size_t i;
-	char num[32];
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		json_object_foreach((json_t *)v, k, m)
-		{
-			kbuf_note(b, "<%s>", k);
-			xml_value(b, m);
-			kbuf_note(b, "</%s>", k);
-		}
-		break;
-	case JSON_ARRAY:
-		json_array_foreach(v, i, m)
-		{
-			kbuf_note(b, "%s", "<member>");
-			xml_value(b, m);
-			kbuf_note(b, "%s", "</member>");
-		}
-		break;
-	case JSON_STRING:
-		xml_text(b, json_string_value(v));
-		break;
-	case JSON_INTEGER:
-		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-		xml_text(b, num);
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		xml_text(b, json_is_true(v) ? "true" : "false");
-		break;
-	default:
-		break;
-	}
-}
-
-/*
- * The query protocol's response
- * (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html):
- * <OpResponse xmlns=...><OpResult>...</OpResult><ResponseMetadata>
- * <RequestId>...</RequestId></ResponseMetadata></OpResponse>.
- */
-static void render_query(struct api_request *r, const struct api_ctx *c, const json_t *out)
-{
-	const char *op = c->op->name;
-	kbuf_reset(&r->response);
-	r->status = 200;
-	r->content_type = "text/xml";
-	kbuf_note(&r->response, "<%sResponse xmlns=\"%s\">\n<%sResult>", op,
-		  c->service->xml_namespace ? c->service->xml_namespace : "", op);
-	xml_value(&r->response, out);
-	kbuf_note(&r->response,
-		  "</%sResult>\n<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>\n</%sResponse>\n",
-		  op, r->request_id, op);
-}
-
-/*
- * The query protocol's errors
- * (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html):
- * <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>
- * <Message>...</Message></Error><RequestId>...</RequestId></ErrorResponse>.
- * STS names some errors differently from the JSON services.
- */
-static void render_query_error(struct api_request *r, const struct api_ctx *c, k_status code,
-			       const char *msg)
-{
-	const char *name = k_status_name(code);
-	int status = k_status_http(code);
-	switch (code) {
-	case K_E_ACCESS_DENIED:
-		name = "AccessDenied";
-		status = 403;
-		break;
-	case K_E_UNRECOGNIZED_CLIENT:
-		name = "InvalidClientTokenId";
-		status = 403;
-		break;
-	case K_E_INVALID_SIGNATURE:
-		name = "SignatureDoesNotMatch";
-		status = 403;
-		break;
-	case K_E_EXPIRED_TOKEN:
-		name = "ExpiredToken";
-		break;
-	case K_E_VALIDATION:
-	case K_E_SERIALIZATION:
-		name = "ValidationError";
-		break;
-	case K_E_UNKNOWN_OPERATION:
-		name = "InvalidAction";
-		break;
-	case K_E_MALFORMED_POLICY:
-		name = "MalformedPolicyDocument";
-		break;
-	default:
-		break;
-	}
-	if (msg == NULL || msg[0] == 0)
-		msg = k_status_message(code);
-	kbuf_reset(&r->response);
-	r->status = status;
-	r->content_type = "text/xml";
-	kbuf_note(&r->response, "<ErrorResponse xmlns=\"%s\">\n<Error><Type>%s</Type><Code>%s</Code><Message>",
-		  c->service && c->service->xml_namespace ? c->service->xml_namespace : "",
-		  status >= 500 ? "Receiver" : "Sender", name);
-	xml_text(&r->response, msg);
-	kbuf_note(&r->response, "</Message></Error>\n<RequestId>%s</RequestId>\n</ErrorResponse>\n",
-		  r->request_id);
 }
 
 /*
@@ -677,8 +387,8 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
 	c->service = svc;
 	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
-	GUARD(authenticate(c, NULL));
-	ENSURE(parse_form(r->body, in) == K_OK,
+	GUARD(api_authenticate(c, NULL));
+	ENSURE(api_parse_form(r->body, in) == K_OK,
 	       api_fail(c, K_E_VALIDATION, "The request body is not a valid form encoding."));
 	const char *action = json_string_value(json_object_get(*in, "Action"));
 	ENSURE(action != NULL, api_fail(c, K_E_UNKNOWN_OPERATION, "Missing Action parameter"));
@@ -736,7 +446,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	c->service = find_service(th->value, &opname);
 	ENSURE(c->service != NULL, K_E_UNKNOWN_OPERATION);
 
-	GUARD(authenticate(c, json_signed_headers));
+	GUARD(api_authenticate(c, api_json_signed_headers));
 
 	c->op = find_op(c->service, opname);
 	ENSURE(c->op != NULL, K_E_UNKNOWN_OPERATION);
@@ -832,7 +542,7 @@ void api_handle(struct api_request *r)
 	rc = audit_and_count(&c, in, out, rc);
 	bool query = c.service != NULL && c.service->query_protocol;
 	if (rc == K_OK && query) {
-		render_query(r, &c, out);
+		api_render_query(r, &c, out);
 	} else if (rc == K_OK) {
 		kbuf_reset(&r->response);
 		r->status = 200;
@@ -848,9 +558,9 @@ void api_handle(struct api_request *r)
 			LOG_WARN("request %s %s failed: %s", r->request_id,
 				 c.op ? c.op->name : "-", k_status_name(rc));
 		if (query)
-			render_query_error(r, &c, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
+			api_render_query_error(r, &c, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 		else
-			render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
+			api_render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}
 	count_request(&c, rc, &t0);
 	release_resource(&c);

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/secret.h"
 #include "crypto/crypto.h"
+#include "crypto/tls.h"
 #include "http/conns.h"
 #include "http/framing.h"
 #include "core/banned.h"
@@ -304,7 +305,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	LOG_DEBUG("http: %s", line);
 }
 
-/* Reads a whole PEM file (at most HTTP_MAX_PEM bytes) into p, NUL-terminated. */
+/* Reads a whole PEM file (at most HTTP_MAX_PEM bytes) into out, NUL-terminated. */
 static k_status read_pem(const char *path, struct kbuf *out)
 {
 	k_status rc = K_E_VALIDATION;
@@ -340,23 +341,23 @@ out:
 	return rc;
 }
 
-/* Loads the certificate (public) and the key (into secret memory). */
+/*
+ * Loads the certificate (public, into ordinary memory) and the key (into
+ * secret memory, by crypto/tls.c, which also hands it to libmicrohttpd).
+ */
 static k_status load_tls(struct http_server *s, const char *cert_file, const char *key_file)
 {
-	struct kbuf cert, key;
+	struct kbuf cert;
 	kbuf_init(&cert, HTTP_MAX_PEM);
-	kbuf_init(&key, HTTP_MAX_PEM);
 	k_status rc = read_pem(cert_file, &cert);
 	if (rc == K_OK)
-		rc = read_pem(key_file, &key);
+		rc = crypto_tls_key_load(key_file, &s->key_pem);
 	if (rc == K_OK) {
 		s->cert_pem = strdup(kbuf_cstr(&cert));
-		s->key_pem = ksecret_from(key.ptr, key.len);
-		if (s->cert_pem == NULL || s->key_pem == NULL)
+		if (s->cert_pem == NULL)
 			rc = K_E_INTERNAL;
 	}
 	kbuf_release(&cert);
-	kbuf_release(&key); /* zeroed on release */
 	return rc;
 }
 
@@ -436,7 +437,7 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 		s->tls = true;
 		flags |= MHD_USE_TLS;
 		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
-						      (void *)ksecret_cbytes(s->key_pem)};
+						      (void *)crypto_tls_key_pem(s->key_pem)};
 		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
 		tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
 						      (void *)HTTP_TLS_PRIORITIES};
