@@ -5,7 +5,7 @@
  * declared warn_unused_result through K_MUST_CHECK so the compiler refuses
  * silently dropped errors. Codes are rows of errors.def, which also maps
  * each code to its AWS exception name and HTTP status (k_status_name,
- * k_status_http; the error JSON is written by render_error in api/dispatch.c).
+ * k_status_http; the error JSON is written by api_render_error in api/render.c).
  *
  * Guard macros:
  *   GUARD(x)          evaluate x; if it is not K_OK, return it.

@@ -4,16 +4,13 @@
  * A ksecret holds key bytes in its own page-aligned mapping that is
  * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
  * and wiped with kwipe (core/wipe.h) before it is unmapped. There is no
- * accessor that returns a char * for printing. The bytes are read by
- * crypto/ and keystore/, and by the callers that must hand a secret to
- * something outside kinko in its own form:
- *   http/server.c            the TLS private key PEM, given to libmicrohttpd;
- *   secrets/rotation.c       a rotation function's secret access key, put in
- *                            the environment of the process it runs
- *                            (through ksecret_append_to);
- *   secrets/rotation_http.c  the same key, sent in a header to a rotation
- *                            endpoint on this machine (ksecret_append_to).
- * A new reader outside crypto/ and keystore/ is added to this list or not
+ * accessor that returns a char * for printing. The bytes are read only
+ * by crypto/ (crypto/tls.c hands the TLS private key to libmicrohttpd),
+ * keystore/ and core/ itself: ksecret_append_to() is how a caller hands a
+ * secret to something outside kinko in its own form (a rotation
+ * function's secret access key, into its process environment or a
+ * request header, secrets/rotation_exec.c and rotation_http.c). A new
+ * reader elsewhere goes through a function here or in crypto/, or not
  * at all. mlock failure (RLIMIT_MEMLOCK) is tolerated but counted, so that
  * an operator can see it in the logs.
  */
