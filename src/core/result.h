@@ -26,6 +26,12 @@ typedef enum k_status {
 
 #define K_MUST_CHECK __attribute__((warn_unused_result))
 
+/* Tests on a status. Code compares statuses only through these, so that
+ * k_status can become a type the compiler will not mix with int. */
+static inline int k_ok(k_status s) { return s == K_OK; }
+static inline int k_failed(k_status s) { return s != K_OK; }
+static inline int k_is(k_status s, k_status code) { return s == code; }
+
 #define GUARD(x)                                                               \
 	do {                                                                   \
 		k_status guard_rc_ = (x);                                      \
