@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything kinko needs to build, test and benchmark on Debian 12.
-# Idempotent: safe to run again. Must run as root (or through sudo).
+# Idempotent: safe to run again. As root it runs apt-get directly; as any
+# other user it runs apt-get through sudo.
 set -euo pipefail
 
 PKGS=(
