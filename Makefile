@@ -97,3 +97,21 @@ fuzz-run: fuzz
 	./fuzz/run.sh $(FUZZ_SECONDS)
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/src/cli/main.d
+
+# `make install`: the binary, the rotation functions, the man page, the
+# systemd unit and the bash completion, under PREFIX (default /usr/local),
+# staged under DESTDIR when set.
+PREFIX ?= /usr/local
+INSTALL_BIN ?= $(BUILD)/kinko
+.PHONY: install
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kinko/rotation \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/kinko
+	install -m 0755 rotation/postgresql.py $(DESTDIR)$(PREFIX)/lib/kinko/rotation/postgresql.py
+	install -m 0644 dist/kinko.1 $(DESTDIR)$(PREFIX)/share/man/man1/kinko.1
+	sed 's|/usr/local/bin/kinko|$(PREFIX)/bin/kinko|' dist/kinko.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/kinko.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/kinko.service
+	install -m 0644 dist/kinko.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kinko
