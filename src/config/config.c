@@ -2,6 +2,7 @@
  * config.c — settings and the identity table (see config.h).
  */
 #include "config/config.h"
+#include "config/schema.h"
 #include "config/functions.h"
 #include "config/regions.h"
 
@@ -349,6 +350,10 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
 	if (root == NULL || !json_is_object(root)) {
 		kbuf_note(msg, "%s:%d: %s", path, err.line, root ? "not an object" : err.text);
+		json_decref(root);
+		return K_E_VALIDATION;
+	}
+	if (k_failed(config_schema_check(root, msg))) {
 		json_decref(root);
 		return K_E_VALIDATION;
 	}

@@ -17,7 +17,7 @@
 
 static struct ksecret *root;
 
-static k_status read_root(int fd, struct kbuf *msg)
+static k_status read_root(int fd, const char *path, off_t size, struct kbuf *msg)
 {
 	struct ksecret *s = ksecret_new(ROOT_KEY_LEN);
 	if (s == NULL)
@@ -32,7 +32,10 @@ static k_status read_root(int fd, struct kbuf *msg)
 	uint8_t extra;
 	if (got != ROOT_KEY_LEN || read(fd, &extra, 1) != 0) {
 		ksecret_free(s);
-		kbuf_note(msg, "%s", "root key file must hold exactly 32 bytes");
+		kbuf_note(msg,
+			  "root key file %s holds %lld bytes; it must hold exactly 32 raw bytes, not hex "
+			  "or base64 (64 hex digits decode with: xxd -r -p HEXFILE > %s)",
+			  path, (long long)size, path);
 		return K_E_VALIDATION;
 	}
 	root = s;
@@ -71,6 +74,14 @@ k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT && create)
 		return create_root(path, msg);
+	if (fd < 0 && errno == ENOENT) {
+		kbuf_note(msg,
+			  "there is no root key file %s; make one with: head -c 32 /dev/urandom > %s && "
+			  "chmod 600 %s (and keep a copy apart: without it nothing kinko stored can be "
+			  "decrypted)",
+			  path, path, path);
+		return K_E_INTERNAL;
+	}
 	if (fd < 0) {
 		kbuf_note(msg, "cannot open root key file %s: %s", path, strerror(errno));
 		return K_E_INTERNAL;
@@ -78,10 +89,11 @@ k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
 		close(fd);
-		kbuf_note(msg, "root key file %s must be a regular file of mode 0600", path);
+		kbuf_note(msg, "root key file %s must be a regular file of mode 0600 (chmod 600 %s)", path,
+			  path);
 		return K_E_VALIDATION;
 	}
-	k_status rc = read_root(fd, msg);
+	k_status rc = read_root(fd, path, st.st_size, msg);
 	close(fd);
 	return rc;
 }
