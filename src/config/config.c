@@ -344,6 +344,36 @@ static void copy_str(json_t *root, const char *member, char *dst, size_t n)
 		snprintf(dst, n, "%s", s);
 }
 
+/*
+ * A path member of the file: a relative path is taken from the folder of
+ * the configuration file (not from wherever kinko was started, which under
+ * a service manager is "/"), and the log says so. Refused when the result
+ * does not fit.
+ */
+static k_status copy_path(json_t *root, const char *member, const char *cfg_path, char *dst,
+			  size_t n, struct kbuf *msg)
+{
+	const char *s = json_string_value(json_object_get(root, member));
+	if (s == NULL)
+		return K_OK;
+	int w;
+	if (s[0] == '/') {
+		w = snprintf(dst, n, "%s", s);
+	} else {
+		const char *slash = strrchr(cfg_path, '/');
+		int dir_len = slash ? (int)(slash - cfg_path) : 1;
+		w = snprintf(dst, n, "%.*s/%s", dir_len, slash ? cfg_path : ".", s);
+		if (w >= 0 && (size_t)w < n)
+			LOG_INFO("config: %s \"%s\" is relative to the configuration file: %s", member, s,
+				 dst);
+	}
+	if (w < 0 || (size_t)w >= n) {
+		kbuf_note(msg, "%s is too long (at most %zu bytes)", member, n - 1);
+		return K_E_VALIDATION;
+	}
+	return K_OK;
+}
+
 k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg)
 {
 	json_error_t err;
@@ -371,9 +401,24 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 		snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)(colon - listen), listen);
 		cfg->listen_port = (unsigned)port;
 	}
-	copy_str(root, "data_dir", cfg->data_dir, sizeof cfg->data_dir);
+	k_status prc = copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg);
+	if (k_ok(prc))
+		prc = copy_path(root, "root_key_file", path, cfg->root_key_file,
+				sizeof cfg->root_key_file, msg);
+	if (k_ok(prc))
+		prc = copy_path(root, "tls_cert_file", path, cfg->tls_cert_file,
+				sizeof cfg->tls_cert_file, msg);
+	if (k_ok(prc))
+		prc = copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file,
+				msg);
+	if (k_ok(prc))
+		prc = copy_path(root, "audit_witness_file", path, cfg->audit_witness_file,
+				sizeof cfg->audit_witness_file, msg);
+	if (k_failed(prc)) {
+		json_decref(root);
+		return prc;
+	}
 	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
-	copy_str(root, "root_key_file", cfg->root_key_file, sizeof cfg->root_key_file);
 	json_t *rk_ok = json_object_get(root, "root_key_in_data_dir_ok");
 	if (rk_ok != NULL && !json_is_boolean(rk_ok)) {
 		kbuf_note(msg, "%s", "\"root_key_in_data_dir_ok\" must be true or false");
@@ -388,8 +433,6 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	if (json_is_integer(mc) && json_integer_value(mc) > 0 && json_integer_value(mc) <= 65536)
 		cfg->max_connections = (unsigned)json_integer_value(mc);
 	/* HTTPS and per-client connection limits. */
-	copy_str(root, "tls_cert_file", cfg->tls_cert_file, sizeof cfg->tls_cert_file);
-	copy_str(root, "tls_key_file", cfg->tls_key_file, sizeof cfg->tls_key_file);
 	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
 		kbuf_note(msg, "%s", "\"tls_cert_file\" and \"tls_key_file\" go together");
 		json_decref(root);
@@ -412,7 +455,6 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	json_t *ads = json_object_get(root, "audit_digest_seconds");
 	if (json_is_integer(ads) && json_integer_value(ads) >= 1 && json_integer_value(ads) <= 86400)
 		cfg->audit_digest_seconds = (unsigned)json_integer_value(ads);
-	copy_str(root, "audit_witness_file", cfg->audit_witness_file, sizeof cfg->audit_witness_file);
 	cfg->audit_witness_syslog = json_is_true(json_object_get(root, "audit_witness_syslog"));
 	json_t *ht = json_object_get(root, "header_timeout_s");
 	if (json_is_integer(ht) && json_integer_value(ht) > 0 && json_integer_value(ht) <= 3600)

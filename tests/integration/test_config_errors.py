@@ -104,3 +104,30 @@ def test_root_key_mode_says_chmod(tmp_path):
     r, _ = serve(tmp_path, {}, root_key=key)
     assert r.returncode != 0
     assert "chmod 600 %s" % key in r.stderr, r.stderr
+
+
+def test_relative_paths_follow_the_config_file(tmp_path):
+    """data_dir and root_key_file relative to the configuration file's
+    folder, whatever folder kinko starts in; the log says so."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "root.key").write_bytes(os.urandom(32))
+    os.chmod(etc / "root.key", 0o600)
+    (etc / "kinko.json").write_text(json.dumps({"data_dir": "data", "root_key_file": "root.key"}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.Popen([os.path.abspath(KINKO), "serve", "--config", str(etc / "kinko.json"),
+                             "--listen", "127.0.0.1:0"], cwd=str(elsewhere),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "listening on" in line, err
+    assert (etc / "data" / "kinko.db").exists()
+    assert not (elsewhere / "data").exists()
+    assert 'data_dir "data" is relative to the configuration file: %s' % (etc / "data") in err
