@@ -162,7 +162,7 @@ static const char *type_name(const json_t *v)
 
 static k_status wrong(struct kbuf *msg, const char *path, const char *want, const json_t *v)
 {
-	kbuf_note(msg, "%s must be %s, not %s", path, want, type_name(v));
+	kbuf_note(msg, "\"%s\" must be %s, not %s", path, want, type_name(v));
 	return K_E_VALIDATION;
 }
 
@@ -184,7 +184,7 @@ static k_status check_value(const json_t *v, const struct cs_member *m, const ch
 		if (!json_is_integer(v))
 			return wrong(msg, path, "a whole number", v);
 		if (json_integer_value(v) < m->min || json_integer_value(v) > m->max) {
-			kbuf_note(msg, "%s must be from %lld to %lld, not %lld", path, (long long)m->min,
+			kbuf_note(msg, "\"%s\" must be from %lld to %lld, not %lld", path, (long long)m->min,
 				  (long long)m->max, (long long)json_integer_value(v));
 			return K_E_VALIDATION;
 		}
@@ -264,9 +264,9 @@ static k_status check_object(const json_t *obj, const struct cs_member *members,
 		if (m->name == NULL) {
 			const char *near = nearest(k, members);
 			if (near != NULL)
-				kbuf_note(msg, "unknown member %s (did you mean \"%s\"?)", sub, near);
+				kbuf_note(msg, "unknown member \"%s\" (did you mean \"%s\"?)", sub, near);
 			else
-				kbuf_note(msg, "unknown member %s", sub);
+				kbuf_note(msg, "unknown member \"%s\"", sub);
 			return K_E_VALIDATION;
 		}
 		GUARD(check_value(v, m, sub, msg));

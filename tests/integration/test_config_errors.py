@@ -28,20 +28,20 @@ def serve(tmp_path, cfg, root_key=None, extra=()):
 
 @pytest.mark.parametrize("cfg,want", [
     ({"max_conections": 10},
-     'unknown member max_conections (did you mean "max_connections"?)'),
+     'unknown member "max_conections" (did you mean "max_connections"?)'),
     ({"accounts": [{"id": "111122223333", "acces_keys": []}]},
-     "unknown member accounts[0].acces_keys"),
+     'unknown member "accounts[0].acces_keys"'),
     ({"accounts": [{"id": "111122223333", "users": [{"name": "a", "acces_keys": []}]}]},
-     'unknown member accounts[0].users[0].acces_keys (did you mean "access_keys"?)'),
-    ({"listen": 4599}, "listen must be a string, not a number"),
-    ({"threads": 1000}, "threads must be from 0 to 256, not 1000"),
-    ({"max_connections": "many"}, "max_connections must be a whole number, not a string"),
-    ({"regions": "us-east-1"}, "regions must be a list of strings, not a string"),
+     'unknown member "accounts[0].users[0].acces_keys" (did you mean "access_keys"?)'),
+    ({"listen": 4599}, '"listen" must be a string, not a number'),
+    ({"threads": 1000}, '"threads" must be from 0 to 256, not 1000'),
+    ({"max_connections": "many"}, '"max_connections" must be a whole number, not a string'),
+    ({"regions": "us-east-1"}, '"regions" must be a list of strings, not a string'),
     ({"rotation_functions": [{"arn": "arn:aws:lambda:us-east-1:111122223333:function:f",
                               "command": "/bin/true"}]},
-     "rotation_functions[0].command must be a list of strings, not a string"),
+     '"rotation_functions[0].command" must be a list of strings, not a string'),
     ({"accounts": [{"id": "111122223333", "roles": [{"name": "r", "max_session_duration": 60}]}]},
-     "accounts[0].roles[0].max_session_duration must be from 900 to 43200, not 60"),
+     '"accounts[0].roles[0].max_session_duration" must be from 900 to 43200, not 60'),
 ])
 def test_config_mistakes_named(tmp_path, cfg, want):
     r, data = serve(tmp_path, cfg)

@@ -68,16 +68,16 @@ static void test_unknown_members_named_with_nearest(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	CHECK_EQ_INT(check("{\"max_conections\": 10}", &msg), 0);
-	CHECK(says(&msg, "unknown member max_conections"));
+	CHECK(says(&msg, "unknown member \"max_conections\""));
 	CHECK(says(&msg, "did you mean \"max_connections\""));
 	CHECK_EQ_INT(check("{\"accounts\": [{\"id\": \"1\", \"users\": [{}, {\"acces_keys\": []}]}]}",
 			   &msg),
 		     0);
-	CHECK(says(&msg, "accounts[0].users[1].acces_keys"));
+	CHECK(says(&msg, "\"accounts[0].users[1].acces_keys\""));
 	CHECK(says(&msg, "\"access_keys\""));
 	/* Nothing near: no suggestion. */
 	CHECK_EQ_INT(check("{\"zzzzzzzz\": 1}", &msg), 0);
-	CHECK(says(&msg, "unknown member zzzzzzzz"));
+	CHECK(says(&msg, "unknown member \"zzzzzzzz\""));
 	CHECK(strstr(kbuf_cstr(&msg), "did you mean") == NULL);
 	kbuf_release(&msg);
 }
@@ -87,23 +87,23 @@ static void test_types_and_ranges(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	CHECK_EQ_INT(check("{\"listen\": 4599}", &msg), 0);
-	CHECK(says(&msg, "listen must be a string, not a number"));
+	CHECK(says(&msg, "\"listen\" must be a string, not a number"));
 	CHECK_EQ_INT(check("{\"threads\": 1000}", &msg), 0);
-	CHECK(says(&msg, "threads must be from 0 to 256, not 1000"));
+	CHECK(says(&msg, "\"threads\" must be from 0 to 256, not 1000"));
 	CHECK_EQ_INT(check("{\"threads\": 2.5}", &msg), 0);
-	CHECK(says(&msg, "threads must be a whole number"));
+	CHECK(says(&msg, "\"threads\" must be a whole number"));
 	CHECK_EQ_INT(check("{\"root_key_in_data_dir_ok\": \"yes\"}", &msg), 0);
-	CHECK(says(&msg, "root_key_in_data_dir_ok must be true or false, not a string"));
+	CHECK(says(&msg, "\"root_key_in_data_dir_ok\" must be true or false, not a string"));
 	CHECK_EQ_INT(check("{\"accounts\": {}}", &msg), 0);
-	CHECK(says(&msg, "accounts must be a list of objects, not an object"));
+	CHECK(says(&msg, "\"accounts\" must be a list of objects, not an object"));
 	CHECK_EQ_INT(check("{\"accounts\": [{\"roles\": [{\"max_session_duration\": 60}]}]}", &msg), 0);
-	CHECK(says(&msg, "accounts[0].roles[0].max_session_duration must be from 900 to 43200"));
+	CHECK(says(&msg, "\"accounts[0].roles[0].max_session_duration\" must be from 900 to 43200"));
 	CHECK_EQ_INT(check("{\"rotation_functions\": [{\"command\": [\"/x\", 3]}]}", &msg), 0);
-	CHECK(says(&msg, "rotation_functions[0].command[1] must be a string, not a number"));
+	CHECK(says(&msg, "\"rotation_functions[0].command[1]\" must be a string, not a number"));
 	CHECK_EQ_INT(check("{\"rotation_functions\": [{\"environment\": {\"A\": 1}}]}", &msg), 0);
-	CHECK(says(&msg, "rotation_functions[0].environment.A must be a string"));
+	CHECK(says(&msg, "\"rotation_functions[0].environment.A\" must be a string"));
 	CHECK_EQ_INT(check("{\"regions\": [\"a\", null]}", &msg), 0);
-	CHECK(says(&msg, "regions[1] must be a string, not null"));
+	CHECK(says(&msg, "\"regions[1]\" must be a string, not null"));
 	CHECK_EQ_INT(check("[]", &msg), 0);
 	kbuf_release(&msg);
 }
