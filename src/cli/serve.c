@@ -4,6 +4,7 @@
  * the store and the services, start serving, wait for a signal, shut down.
  */
 #include "cli/serve.h"
+#include "cli/lint.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -453,6 +454,7 @@ static int register_operations(struct serve_state *s)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	(void)cli_lint_policy_actions(s->f.config_path);
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, 512);
 	for (size_t q = 0; q < s->f.n_quota_specs; q++) {

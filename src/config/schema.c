@@ -5,9 +5,11 @@
 #include "config/schema.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "core/distance.h"
 #include "core/banned.h"
 
 enum cs_type {
@@ -97,45 +99,19 @@ static const struct cs_member top[] = {
 
 #define CS_MAX_PATH 256u
 
-/* Edit distance of two short names (for "did you mean"). */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 63 || lb > 63)
-		return (size_t)-1;
-	size_t row[64];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 static const char *nearest(const char *name, const struct cs_member *members)
 {
 	const char *best = NULL;
-	size_t best_d = (size_t)-1;
+	size_t best_d = SIZE_MAX;
 	for (const struct cs_member *m = members; m->name != NULL; m++) {
-		size_t d = distance(name, m->name);
+		size_t d = k_edit_distance(name, m->name);
 		if (d < best_d) {
 			best_d = d;
 			best = m->name;
 		}
 	}
 	/* Only a plausible misspelling: at most a third of the name changed. */
-	return best_d <= 2 || best_d * 3 <= strlen(name) ? best : NULL;
+	return best_d <= 2 || best_d <= strlen(name) / 3 ? best : NULL;
 }
 
 static const char *type_name(const json_t *v)

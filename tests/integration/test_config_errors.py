@@ -131,3 +131,45 @@ def test_relative_paths_follow_the_config_file(tmp_path):
     assert (etc / "data" / "kinko.db").exists()
     assert not (elsewhere / "data").exists()
     assert 'data_dir "data" is relative to the configuration file: %s' % (etc / "data") in err
+
+
+def test_unknown_policy_actions_are_flagged(tmp_path):
+    """An identity or trust policy naming an action that does not exist in
+    a service kinko serves is warned about at start, with the nearest
+    action; wildcards that match, other services' actions and IAM actions
+    without an operation of their own are not."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Decrpyt", "kms:Encrypt*", "s3:GetObject",
+                                       "kms:ReEncryptFrom", "secretsmanager:GetSecretValue"],
+         "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "kms:Frobnicate", "Resource": "*"}]}
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": "sts:AsumeRole"}]}
+    cfg = {"accounts": [{"id": "111122223333",
+                         "users": [{"name": "a", "access_keys": [], "policies": [policy]}],
+                         "roles": [{"name": "r", "trust_policy": trust, "policies": []}]}]}
+    path = tmp_path / "kinko.json"
+    path.write_text(json.dumps(cfg))
+    key = tmp_path / "root.key"
+    key.write_bytes(os.urandom(32))
+    os.chmod(key, 0o600)
+    proc = subprocess.Popen([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+                             "--root-key", str(key), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "listening on" in line, err
+    warnings = [l for l in err.splitlines() if "does not exist" in l]
+    assert len(warnings) == 3, warnings
+    assert ('accounts[0].users[0].policies[0] Statement[0].Action names the action "kms:Decrpyt", '
+            'which does not exist (did you mean "kms:Decrypt"?)') in warnings[0]
+    assert 'Statement[1].NotAction names the action "kms:Frobnicate"' in warnings[1]
+    assert ('accounts[0].roles[0].trust_policy Statement[0].Action names the action '
+            '"sts:AsumeRole", which does not exist (did you mean "sts:AssumeRole"?)') in warnings[2]

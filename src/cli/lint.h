@@ -1,0 +1,17 @@
+/*
+ * lint.h — warnings about a configuration that loads but is likely wrong.
+ */
+#ifndef KINKO_CLI_LINT_H
+#define KINKO_CLI_LINT_H
+
+/*
+ * Warns (in the server log) about every Action or NotAction of the
+ * configuration file's identity and trust policies that names an action of
+ * a service kinko serves (kms:, secretsmanager:, sts:, kinko-test:) that
+ * does not exist, such as "kms:Decrpyt", with the nearest action, as AWS's
+ * policy validator flags them. Call after the operation tables are
+ * registered. Returns the number of warnings.
+ */
+unsigned cli_lint_policy_actions(const char *config_path);
+
+#endif
