@@ -351,8 +351,8 @@ static int serve_resolve_config(struct serve_state *s)
 		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	if (cfg->dev && config_install_dev_identity() != K_OK) {
-		fprintf(stderr, "kinko: cannot install the dev identity\n");
+	if (cfg->dev && k_failed(config_add_dev_identity(&s->msg))) {
+		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
 	int rc = apply_path_flags(s);

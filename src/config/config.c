@@ -178,11 +178,27 @@ static k_status add_identity(const char *account, const char *type, const char *
 	return K_OK;
 }
 
+k_status config_add_dev_identity(struct kbuf *msg)
+{
+	for (size_t i = 0; i < n_ids; i++) {
+		if (strcmp(ids[i].access_key, "test") == 0) {
+			kbuf_note(msg,
+				  "--dev adds the access key \"test\" (account 000000000000), but the "
+				  "configuration already gives that access key to %s%s of account %s; "
+				  "rename it in the file or serve without --dev",
+				  strcmp(ids[i].type, "Root") == 0 ? "the root" : "the user ", ids[i].name,
+				  ids[i].account);
+			return K_E_VALIDATION;
+		}
+	}
+	return add_identity("000000000000", "Root", NULL, "test", "test", NULL, msg);
+}
+
 k_status config_install_dev_identity(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 256);
-	k_status rc = add_identity("000000000000", "Root", NULL, "test", "test", NULL, &msg);
+	k_status rc = config_add_dev_identity(&msg);
 	kbuf_release(&msg);
 	return rc;
 }

@@ -81,6 +81,8 @@ void config_defaults(struct config *cfg);
 K_MUST_CHECK k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg);
 /* Installs the dev-mode identity (000000000000, test/test). */
 K_MUST_CHECK k_status config_install_dev_identity(void);
+/* The same, saying in msg why it cannot (an access key "test" in the file). */
+K_MUST_CHECK k_status config_add_dev_identity(struct kbuf *msg);
 /* Frees the identity table. */
 void config_release(void);
 

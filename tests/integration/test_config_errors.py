@@ -173,3 +173,17 @@ def test_unknown_policy_actions_are_flagged(tmp_path):
     assert 'Statement[1].NotAction names the action "kms:Frobnicate"' in warnings[1]
     assert ('accounts[0].roles[0].trust_policy Statement[0].Action names the action '
             '"sts:AsumeRole", which does not exist (did you mean "sts:AssumeRole"?)') in warnings[2]
+
+
+def test_dev_clashing_with_a_configured_test_key_names_the_clash(tmp_path):
+    cfg = {"accounts": [{"id": "111122223333", "users": [{"name": "alice", "access_keys": [
+        {"access_key_id": "test", "secret_access_key": "other"}]}]}]}
+    path = tmp_path / "kinko.json"
+    path.write_text(json.dumps(cfg))
+    r = subprocess.run([KINKO, "serve", "--dev", "--config", str(path), "--data",
+                        str(tmp_path / "d"), "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert ('--dev adds the access key "test" (account 000000000000), but the configuration '
+            'already gives that access key to the user alice of account 111122223333') in r.stderr, \
+        r.stderr
