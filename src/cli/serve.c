@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,6 +582,46 @@ static int start_metrics(const char *listen)
 	return 0;
 }
 
+static bool loopback_host(const char *h)
+{
+	return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
+}
+
+/*
+ * After the "listening on" line (the first line of standard output, which
+ * scripts and tests read): in dev mode, where the data is and the lines to
+ * paste into another shell; in dev or test mode on an address beyond
+ * loopback, a warning that anyone who reaches it has the well-known keys
+ * or the test operations.
+ */
+static void print_banner(const struct config *cfg, unsigned port)
+{
+	bool v6 = strchr(cfg->listen_host, ':') != NULL;
+	char url[160];
+	snprintf(url, sizeof url, "%s://%s%s%s:%u", cfg->tls_cert_file[0] ? "https" : "http",
+		 v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", port);
+	if (cfg->dev) {
+		char abs[PATH_MAX];
+		const char *data = realpath(cfg->data_dir, abs) ? abs : cfg->data_dir;
+		printf("  data folder: %s (store, root key, audit trail)\n", data);
+		printf("  test mode: %s\n",
+		       cfg->test_mode ? "on (test clock and reset operations enabled)" : "off");
+		printf("  in another shell:\n");
+		printf("    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+		       "AWS_DEFAULT_REGION=us-east-1\n");
+		printf("    export AWS_ENDPOINT_URL=%s   # AWS CLI 2.13+ and newer SDKs\n", url);
+		printf("    aws --endpoint-url %s kms list-keys\n", url);
+	}
+	if ((cfg->dev || cfg->test_mode) && !loopback_host(cfg->listen_host))
+		LOG_WARN("*** %s on %s, beyond this machine: anyone who can reach it %s ***",
+			 cfg->dev && cfg->test_mode ? "dev and test mode listen"
+			 : cfg->dev		    ? "dev mode listens"
+						    : "test mode listens",
+			 url,
+			 cfg->dev ? "can use the access key \"test\" with the secret \"test\""
+				  : "can call the test operations that empty accounts");
+}
+
 /* Step 6: the scheduler, the HTTP listener, then the metrics listener. 0, or an exit status. */
 static int serve_start(struct serve_state *s)
 {
@@ -620,6 +661,7 @@ static int serve_start(struct serve_state *s)
 	printf("kinko %s listening on %s://%s%s%s:%u%s\n", KINKO_VERSION,
 	       cfg->tls_cert_file[0] ? "https" : "http", v6 ? "[" : "", cfg->listen_host,
 	       v6 ? "]" : "", port, cfg->dev ? " (dev mode: access key test, secret test)" : "");
+	print_banner(cfg, port);
 	if (s->f.metrics_listen != NULL && start_metrics(s->f.metrics_listen) != 0) {
 		http_stop(s->srv);
 		return 1;
