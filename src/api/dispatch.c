@@ -5,7 +5,6 @@
  */
 #include "api/internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,19 +230,6 @@ const struct http_header *api_header(const struct api_request *r, const char *na
 			return &r->headers[i];
 	}
 	return NULL;
-}
-
-k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	kbuf_reset(&c->err_msg);
-	if (n > 0 && kbuf_append_str(&c->err_msg, msg) != K_OK)
-		kbuf_reset(&c->err_msg);
-	return code;
 }
 
 /*

@@ -12,7 +12,7 @@
 #define KINKO_API_INTERNAL_H
 
 #include <jansson.h>
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "core/buf.h"
 #include "core/result.h"
 

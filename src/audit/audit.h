@@ -47,7 +47,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "api/api.h"
+#include "req/req.h"
 #include "core/buf.h"
 #include "core/result.h"
 

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "audit/audit.h"
 #include "auth/sigv4.h"
 #include "cli/startup.h"

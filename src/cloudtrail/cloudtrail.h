@@ -11,7 +11,7 @@
 #define KINKO_CLOUDTRAIL_CLOUDTRAIL_H
 
 #include <jansson.h>
-#include "api/api.h"
+#include "req/req.h"
 
 /* Registers the CloudTrail service table with the dispatcher. */
 K_MUST_CHECK k_status cloudtrail_register(struct kbuf *msg);

@@ -23,7 +23,7 @@
 #include "core/banned.h"
 
 /*
- * The row (api/api.h): LookupEvents acts on no resource; the caller's
+ * The row (req/req.h): LookupEvents acts on no resource; the caller's
  * identity policies must allow cloudtrail:LookupEvents on "*". "The rate
  * of lookup requests is limited to two per second, per account, per
  * Region" (API_LookupEvents).

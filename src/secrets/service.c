@@ -54,7 +54,7 @@ WRAP(sm_op_update_secret_version_stage)
 WRAP(sm_op_validate_resource_policy)
 
 /*
- * One row per operation, every field named (api/api.h):
+ * One row per operation, every field named (req/req.h):
  *   OP(name, handler, resource, quota, mutates)
  * resource: NONE (identity policies on "*"), SECRET (SecretId, through
  *   sm_lookup, the only lookup handlers have, which authorizes), CUSTOM

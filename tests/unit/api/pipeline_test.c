@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "auth/sigv4.h"
 #include "config/config.h"
 #include "core/secret.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "kms/kms.h"
 #include "scheduler/scheduler.h"
 #include "storage/storage.h"
