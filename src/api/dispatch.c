@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit/audit.h"
 #include "core/jsonw.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -464,7 +463,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 * intent record; if even that cannot be written, it fails here, before
 	 * acting, so nothing changes (fail closed).
 	 */
-	ENSURE(audit_intent(c) == K_OK,
+	ENSURE(api_audit_intent(c) == K_OK,
 	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
 	return call_handler(c, *in, out);
 }
@@ -486,7 +485,7 @@ static unsigned service_slot(const struct api_service *svc)
  */
 static k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
 {
-	k_status arc = audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
+	k_status arc = api_audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
 	if (arc != K_OK) {
 		LOG_ERROR("request %s: the audit event could not be written; failing the call",
 			  c->req->request_id);

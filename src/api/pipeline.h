@@ -30,6 +30,9 @@
 #include "core/result.h"
 #include "req/req.h"
 
+struct audit_call_info; /* audit/audit.h */
+struct audit_op_name;
+
 /* Initializes the request (call before filling it) and releases it after. */
 void api_request_init(struct api_request *r);
 void api_request_release(struct api_request *r);
@@ -80,6 +83,20 @@ const char *api_state_rule_name(enum api_state_rule s);
 json_t *api_tables_json(void);
 /* Whether a name is an operation or a quota class of a registered service (for --quota). */
 bool api_quota_name_known(const char *name);
+/*
+ * What the audit trail records of the call in c, as data: its caller, its
+ * row's name, mutates and key_use, its region, request id, source address,
+ * User-Agent and transport. The strings are borrowed from c (valid while c
+ * is); c->req must be set.
+ */
+void api_audit_info(const struct api_ctx *c, struct audit_call_info *out);
+/*
+ * The registered operations whose successes are uses of their key (the
+ * rows' key_use), for audit_options.key_use_ops: writes up to max of them
+ * to out and returns how many there are (more than max: call again with
+ * room for all). The names are the tables' and live as long as they do.
+ */
+size_t api_key_use_ops(struct audit_op_name *out, size_t max);
 
 /*
  * The registered operation for an X-Amz-Target value

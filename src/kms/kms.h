@@ -69,8 +69,8 @@ struct kms_key {
  */
 K_MUST_CHECK k_status kms_init(struct storage *st);
 void kms_shutdown(void);
-/* Registers the KMS operation table with the dispatcher (refused: msg says why). */
-K_MUST_CHECK k_status kms_register(struct kbuf *msg);
+/* The KMS operation table, for the pipeline's registry (api_register_service). */
+const struct api_service *kms_service_table(void);
 
 void kms_key_unref(struct kms_key *k);
 const char *kms_state_name(enum kms_key_state s);

@@ -112,7 +112,7 @@ static const struct api_service kms_service = {
 		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM),
 };
 
-k_status kms_register(struct kbuf *msg)
+const struct api_service *kms_service_table(void)
 {
-	return api_register_service(&kms_service, msg);
+	return &kms_service;
 }

@@ -185,7 +185,7 @@ static const struct api_service sts_service = {
 	.xml_namespace = "https://sts.amazonaws.com/doc/2011-06-15/",
 };
 
-k_status sts_register(struct kbuf *msg)
+const struct api_service *sts_service_table(void)
 {
-	return api_register_service(&sts_service, msg);
+	return &sts_service;
 }

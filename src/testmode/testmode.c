@@ -118,8 +118,12 @@ static const struct api_service test_service = {
 	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-k_status testmode_register(struct storage *st, struct kbuf *msg)
+void testmode_init(struct storage *st)
 {
 	store = st;
-	return api_register_service(&test_service, msg);
+}
+
+const struct api_service *testmode_service_table(void)
+{
+	return &test_service;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api/pipeline.h"
+#include "audit/audit.h"
 #include "auth/sigv4.h"
 #include "config/config.h"
 #include "core/secret.h"
@@ -271,7 +272,7 @@ static void test_kms_rows(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(kms_register(&msg), K_OK);
+	CHECK_EQ_INT(api_register_service(kms_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	const struct api_operation *enc = api_find_operation("TrentService.Encrypt", NULL);
 	const struct api_operation *desc = api_find_operation("TrentService.DescribeKey", NULL);
@@ -285,6 +286,23 @@ static void test_kms_rows(void)
 	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
 	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
 	CHECK(!api_quota_name_known("nonsense"));
+
+	/* What the audit trail's last-use index is given: the rows with key_use, by event source. */
+	size_t n = api_key_use_ops(NULL, 0);
+	CHECK(n > 0 && n < 200);
+	struct audit_op_name ops[200];
+	CHECK_EQ_INT((long long)api_key_use_ops(ops, 200), (long long)n);
+	bool saw_encrypt = false, saw_describe = false;
+	for (size_t i = 0; i < n && i < 200; i++) {
+		CHECK(ops[i].event_source != NULL && ops[i].event_name != NULL);
+		const struct api_operation *op = api_find_by_event_source(ops[i].event_source,
+									  ops[i].event_name);
+		CHECK(op != NULL && op->key_use);
+		saw_encrypt |= op == enc;
+		saw_describe |= op == desc;
+	}
+	CHECK(saw_encrypt && !saw_describe);
+	CHECK_EQ_INT((long long)api_key_use_ops(ops, 1), (long long)n); /* counts past max */
 }
 
 int main(void)
