@@ -94,7 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbuf_init(&ev, 16u << 20);
 	char event_id[37];
 	struct audit_resources res;
-	if (audit_format_call(&c, in, out, rc, NULL, event_id, &res, &ev) == K_OK) {
+	struct audit_call_info info;
+	api_audit_info(&c, &info);
+	if (audit_format_call(&info, in, out, rc, NULL, event_id, &res, &ev) == K_OK) {
 		json_t *e = json_loadb((const char *)ev.ptr, ev.len, 0, NULL);
 		if (e == NULL || memchr(ev.ptr, '\n', ev.len) != NULL)
 			abort();

@@ -99,7 +99,9 @@ void fuzz_kms_init(void)
 	if (kms_init(st) != K_OK)
 		die("kms caches");
 	kbuf_init(&msg, 1024);
-	if (kms_register(&msg) != K_OK || sts_register(&msg) != K_OK || secrets_register(&msg) != K_OK)
+	if (api_register_service(kms_service_table(), &msg) != K_OK ||
+	    api_register_service(sts_service_table(), &msg) != K_OK ||
+	    api_register_service(secrets_service_table(), &msg) != K_OK)
 		die("operation tables");
 	kbuf_release(&msg);
 	if (secrets_init(st) != K_OK)

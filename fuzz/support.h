@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "core/buf.h"
 
 #define FUZZ_ACCOUNT "000000000000"

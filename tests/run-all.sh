@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every kinko test: builds with gcc and clang, the C unit tests (also
-# under valgrind), the integration suite through real clients (with the
-# wire tests of tests/wire/), both again against the ASan+UBSan build, and
+# Runs every kinko test: the layer check of the includes, builds with gcc
+# and clang, the C unit tests (also under valgrind), the integration suite
+# through real clients (with the wire tests of tests/wire/), both again
+# against the ASan+UBSan build, and
 # the concurrency tests against a ThreadSanitizer build. Ends with
 # "N passed, N failed".
 #
@@ -93,6 +94,15 @@ PYEOF
 )
 	tally "integration $label" ${counts}
 }
+
+# The layers (docs/ARCHITECTURE.md): no include cycle between folders of
+# src/, and no include that goes up the layer table.
+note "layers"
+if $PY scripts/include_graph.py --quiet; then
+	tally "layers" 1 0
+else
+	tally "layers" 0 1
+fi
 
 build gcc CC=gcc BUILD=build && {
 	unit_tests gcc build

@@ -5,13 +5,11 @@
  */
 #include "api/internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "audit/audit.h"
 #include "core/jsonw.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -231,19 +229,6 @@ const struct http_header *api_header(const struct api_request *r, const char *na
 			return &r->headers[i];
 	}
 	return NULL;
-}
-
-k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	kbuf_reset(&c->err_msg);
-	if (n > 0 && kbuf_append_str(&c->err_msg, msg) != K_OK)
-		kbuf_reset(&c->err_msg);
-	return code;
 }
 
 /*
@@ -478,7 +463,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 * intent record; if even that cannot be written, it fails here, before
 	 * acting, so nothing changes (fail closed).
 	 */
-	ENSURE(audit_intent(c) == K_OK,
+	ENSURE(api_audit_intent(c) == K_OK,
 	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
 	return call_handler(c, *in, out);
 }
@@ -500,7 +485,7 @@ static unsigned service_slot(const struct api_service *svc)
  */
 static k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
 {
-	k_status arc = audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
+	k_status arc = api_audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
 	if (arc != K_OK) {
 		LOG_ERROR("request %s: the audit event could not be written; failing the call",
 			  c->req->request_id);

@@ -5,14 +5,15 @@
  * calls on:
  *   authn.c   SigV4 authentication and the rules kinko adds to it;
  *   query.c   the query protocol (STS): form bodies in, XML out;
- *   render.c  the JSON protocol's error responses.
+ *   render.c  the JSON protocol's error responses;
+ *   trail.c   what the audit trail records of the call, as data.
  * Each is called at most once per request.
  */
 #ifndef KINKO_API_INTERNAL_H
 #define KINKO_API_INTERNAL_H
 
 #include <jansson.h>
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "core/buf.h"
 #include "core/result.h"
 
@@ -47,5 +48,10 @@ void api_render_query_error(struct api_request *r, const struct api_ctx *c, k_st
 
 /* Writes the JSON protocol's error response for code (msg NULL: the table's message). */
 void api_render_error(struct api_request *r, k_status code, const char *msg);
+
+/* audit_intent and audit_call (audit/audit.h) for the call in c, with api_audit_info's data. */
+K_MUST_CHECK k_status api_audit_intent(const struct api_ctx *c);
+K_MUST_CHECK k_status api_audit_call(const struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+				     const char *err_msg);
 
 #endif

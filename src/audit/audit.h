@@ -47,12 +47,43 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "api/api.h"
 #include "core/buf.h"
 #include "core/result.h"
 
 #define AUDIT_FLUSH_MS 200
 #define AUDIT_PUBLIC_KEY_FILE "kinko-audit-public.pem"
+
+/* An operation as the trail names it: eventSource and eventName. */
+struct audit_op_name {
+	const char *event_source; /* "kms.amazonaws.com" */
+	const char *event_name;   /* "Encrypt" */
+};
+
+/*
+ * What the trail records of one API call, filled by the pipeline. Strings
+ * are borrowed for the call and never NULL ("" where unknown), except
+ * event_source and event_name, NULL when the call named no known service
+ * or operation.
+ */
+struct audit_call_info {
+	struct audit_who {         /* the caller; account "" when not authenticated */
+		const char *account;      /* 12-digit account id */
+		const char *arn;
+		const char *type;         /* "Root", "IAMUser", "AssumedRole" */
+		const char *principal_id;
+		const char *access_key;
+	} who;
+	const char *event_source;  /* the service: "kms.amazonaws.com" (NULL: "kinko") */
+	const char *event_name;    /* the operation: "Encrypt" (NULL: "Unknown") */
+	bool mutates;              /* changes state: an intent record first, readOnly false */
+	bool key_use;              /* a success is a use of the keys the event names */
+	const char *region;        /* the credential's region ("": us-east-1) */
+	const char *request_id;
+	const char *source_ip;
+	struct kslice user_agent;  /* the User-Agent header as received (empty: none) */
+	bool secure;               /* arrived over TLS */
+	int64_t now;               /* the arrival time, seconds since the epoch */
+};
 
 enum audit_sync {
 	AUDIT_SYNC_FSYNC = 0,  /* each call waits for its batch's fdatasync */
@@ -69,6 +100,13 @@ struct audit_options {
 	int64_t period_ms;          /* a signed period digest this often, even with no call (0: 60 s) */
 	const char *witness_file;   /* NULL: none; else each period digest is appended there too */
 	bool witness_syslog;        /* each period digest also to syslog (LOG_AUTHPRIV) */
+	/*
+	 * The operations whose successes are uses of the key they name (the
+	 * rows' key_use), read while audit_open rebuilds the last-use index
+	 * from the log; borrowed for the call. None: the index starts empty.
+	 */
+	const struct audit_op_name *key_use_ops;
+	size_t n_key_use_ops;
 };
 
 /*
@@ -95,7 +133,7 @@ void audit_drain(void);
  * call must fail with K_E_INTERNAL before acting, so nothing changes.
  * K_OK without writing for calls that change nothing or when audit is off.
  */
-K_MUST_CHECK k_status audit_intent(struct api_ctx *c);
+K_MUST_CHECK k_status audit_intent(const struct audit_call_info *call);
 
 /*
  * After the handler, before the response is rendered: writes the call's
@@ -105,8 +143,8 @@ K_MUST_CHECK k_status audit_intent(struct api_ctx *c);
  * `in` and `out` may be NULL. Never logs plaintext, key material or a
  * secret value: members holding them are dropped.
  */
-K_MUST_CHECK k_status audit_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
-				 const char *err_msg);
+K_MUST_CHECK k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out,
+				 k_status rc, const char *err_msg);
 
 /*
  * For work kinko does by itself (the scheduler's rotations and deletions):
@@ -153,9 +191,10 @@ struct audit_resources {
  * may be NULL. Members that carry plaintext, ciphertext, key material,
  * secret values, signatures or credentials are never copied.
  */
-K_MUST_CHECK k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
-					const char *err_msg, char event_id[37],
-					struct audit_resources *res, struct kbuf *b);
+K_MUST_CHECK k_status audit_format_call(const struct audit_call_info *call, json_t *in,
+					json_t *out, k_status rc, const char *err_msg,
+					char event_id[37], struct audit_resources *res,
+					struct kbuf *b);
 /* Whether a request or response member is never logged (compared case-insensitively). */
 bool audit_is_sensitive(const char *name);
 
@@ -240,8 +279,12 @@ void audit_lastuse_note(const char *key_arn, const char *op, int64_t t, const ch
 int64_t audit_lastuse_tracking_start(void);
 void audit_lastuse_set_tracking_start(int64_t t);
 void audit_lastuse_reset(void);
-/* Feeds the index from one logged event (used while rebuilding it). */
-void audit_lastuse_from_event(json_t *event);
+/*
+ * Feeds the index from one logged event (used while rebuilding it): a
+ * success of one of key_use_ops is a use of each key the event names.
+ */
+void audit_lastuse_from_event(json_t *event, const struct audit_op_name *key_use_ops,
+			      size_t n_ops);
 /*
  * Copies the last use of the key `key_arn` into `*out`; true if the index
  * has one, false (and `*out` untouched) if the key has not been used since

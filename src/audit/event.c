@@ -63,15 +63,24 @@ static k_status write_event(const char *type, json_t *e)
 	return rc;
 }
 
-void audit_lastuse_from_event(json_t *e)
+static bool is_key_use(const struct audit_op_name *ops, size_t n, const char *src,
+		       const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ops[i].event_source, src) == 0 && strcmp(ops[i].event_name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+void audit_lastuse_from_event(json_t *e, const struct audit_op_name *key_use_ops, size_t n_ops)
 {
 	const char *src = json_string_value(json_object_get(e, "eventSource"));
 	const char *name = json_string_value(json_object_get(e, "eventName"));
 	if (src == NULL || name == NULL || json_object_get(e, "errorCode") != NULL)
 		return;
 	/* The operation's row says whether a success is a use of its key. */
-	const struct api_operation *op = api_find_by_event_source(src, name);
-	if (op == NULL || !op->key_use)
+	if (!is_key_use(key_use_ops, n_ops, src, name))
 		return;
 	int64_t t = 0;
 	const char *when = json_string_value(json_object_get(e, "eventTime"));
@@ -86,20 +95,18 @@ void audit_lastuse_from_event(json_t *e)
 	}
 }
 
-k_status audit_intent(struct api_ctx *c)
+k_status audit_intent(const struct audit_call_info *call)
 {
-	if (!audit_enabled() || c->op == NULL)
+	if (!audit_enabled() || call->event_name == NULL || !call->mutates)
 		return K_OK;
-	const char *src = c->service ? c->service->event_source : "kinko";
-	if (!c->op->mutates)
-		return K_OK;
+	const char *src = call->event_source ? call->event_source : "kinko";
 	char when[32];
-	audit_iso8601(c->now, when);
+	audit_iso8601(call->now, when);
 	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "eventTime", when,
-			      "eventSource", src, "eventName", c->op->name, "awsRegion", c->region,
-			      "requestID", c->req->request_id, "recipientAccountId",
-			      c->principal.account, "sourceIPAddress", c->req->source_ip,
-			      "userIdentity", "arn", c->principal.arn);
+			      "eventSource", src, "eventName", call->event_name, "awsRegion",
+			      call->region, "requestID", call->request_id, "recipientAccountId",
+			      call->who.account, "sourceIPAddress", call->source_ip,
+			      "userIdentity", "arn", call->who.arn);
 	ENSURE(e != NULL, K_E_INTERNAL);
 	k_status rc = write_event("intent", e);
 	json_decref(e);
@@ -136,7 +143,8 @@ static struct kbuf *line_buffer(void)
 	return b;
 }
 
-k_status audit_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc, const char *err_msg)
+k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out, k_status rc,
+		    const char *err_msg)
 {
 	if (!audit_enabled())
 		return K_OK;
@@ -144,14 +152,14 @@ k_status audit_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc, con
 	struct audit_resources res;
 	struct kbuf *line = line_buffer();
 	ENSURE(line != NULL, K_E_INTERNAL);
-	k_status wrc = audit_format_call(c, in, out, rc, err_msg, event_id, &res, line);
+	k_status wrc = audit_format_call(call, in, out, rc, err_msg, event_id, &res, line);
 	if (wrc == K_OK)
 		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
 	/* GetKeyLastUsage: a successful use of a key (the row says which), once its event is written. */
-	if (wrc == K_OK && rc == K_OK && c->op != NULL && c->op->key_use) {
+	if (wrc == K_OK && rc == K_OK && call->event_name != NULL && call->key_use) {
 		for (size_t i = 0; i < res.n; i++)
-			audit_lastuse_note(res.item[i].arn, c->op->name, c->now, event_id,
-					   c->req->request_id);
+			audit_lastuse_note(res.item[i].arn, call->event_name, call->now, event_id,
+					   call->request_id);
 	}
 	return wrc;
 }

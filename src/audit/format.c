@@ -6,7 +6,7 @@
  * used to build a jansson tree of the event, serialise it with json_dumps
  * and read it back for the last-use index, which cost about a third of an
  * Encrypt call. Here the event is written in one pass: the fixed members
- * straight from the request context, requestParameters and
+ * straight from what the pipeline hands over (struct audit_call_info), requestParameters and
  * responseElements by walking the (already parsed) request and response
  * trees with the redaction rules applied on the way. The member order and
  * the rules are those of the CloudTrail record contents reference
@@ -75,7 +75,7 @@ static bool is_verbatim(const char *name)
 static const struct kjw_redact redaction = {
 	.drop = audit_is_sensitive, .verbatim = is_verbatim, .lower_first = true};
 
-static void user_identity(struct kjw *w, const struct principal *p)
+static void user_identity(struct kjw *w, const struct audit_who *p)
 {
 	if (p->account[0] == 0) {
 		KJW_LIT(w, "{\"type\":\"Unknown\"}");
@@ -155,7 +155,7 @@ static void add_resource(struct audit_resources *r, const char *account, const c
 }
 
 /* A KMS key named by key ARN or key id (aliases name no resource). */
-static void add_key(struct audit_resources *r, const struct api_ctx *c, const char *v)
+static void add_key(struct audit_resources *r, const struct audit_call_info *c, const char *v)
 {
 	if (v == NULL)
 		return;
@@ -163,8 +163,7 @@ static void add_key(struct audit_resources *r, const struct api_ctx *c, const ch
 	if (strncmp(v, "arn:aws:kms:", 12) == 0 && strstr(v, ":key/") != NULL)
 		copy_str(arn, sizeof arn, v, strlen(v));
 	else if (looks_like_uuid(v))
-		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", c->region, c->principal.account,
-			 v);
+		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", c->region, c->who.account, v);
 	else
 		return;
 	/* The owner account is the fifth field of the ARN. */
@@ -186,10 +185,10 @@ static const char *str_member(json_t *o, const char *k)
 }
 
 /* The resources a call touched: the keys of KMS calls, the secret of Secrets Manager calls. */
-static void find_resources(const struct api_ctx *c, json_t *in, json_t *out,
+static void find_resources(const struct audit_call_info *c, json_t *in, json_t *out,
 			   struct audit_resources *r)
 {
-	const char *src = c->service ? c->service->event_source : "";
+	const char *src = c->event_source ? c->event_source : "";
 	r->n = 0;
 	if (strcmp(src, "kms.amazonaws.com") == 0) {
 		add_key(r, c, str_member(out, "SourceKeyId"));
@@ -207,7 +206,7 @@ static void find_resources(const struct api_ctx *c, json_t *in, json_t *out,
 		if (arn == NULL && id != NULL && strncmp(id, "arn:", 4) == 0)
 			arn = id;
 		if (arn != NULL)
-			add_resource(r, c->principal.account, "AWS::SecretsManager::Secret", arn);
+			add_resource(r, c->who.account, "AWS::SecretsManager::Secret", arn);
 	}
 }
 
@@ -223,7 +222,7 @@ static void event_time(int64_t t, char out[32])
 	memcpy(out, text, sizeof text);
 }
 
-k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+k_status audit_format_call(const struct audit_call_info *c, json_t *in, json_t *out, k_status rc,
 			   const char *err_msg, char event_id[37], struct audit_resources *res,
 			   struct kbuf *b)
 {
@@ -232,23 +231,22 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 	char when[32];
 	event_time(c->now, when);
 	crypto_uuid_fast(event_id);
-	const char *name = c->op != NULL ? c->op->name : "Unknown";
-	const char *src = c->service ? c->service->event_source : "kinko";
+	const char *name = c->event_name != NULL ? c->event_name : "Unknown";
+	const char *src = c->event_source != NULL ? c->event_source : "kinko";
 	/* The row says whether the call changes state; a call of no known operation is not read-only. */
-	bool mutates = c->op == NULL || c->op->mutates;
+	bool mutates = c->event_name == NULL || c->mutates;
 
 	KJW_LIT(&w, "{\"eventVersion\":\"1.08\",\"userIdentity\":");
-	user_identity(&w, &c->principal);
+	user_identity(&w, &c->who);
 	member_str(&w, "eventTime", when);
 	member_str(&w, "eventSource", src);
 	member_str(&w, "eventName", name);
 	member_str(&w, "awsRegion", c->region[0] ? c->region : "us-east-1");
-	member_str(&w, "sourceIPAddress", c->req->source_ip);
+	member_str(&w, "sourceIPAddress", c->source_ip);
 	member(&w, "userAgent");
-	const struct http_header *ua = api_header(c->req, "user-agent");
-	if (ua != NULL)
-		kjw_str(&w, (const char *)ua->value.ptr,
-		    ua->value.len < MAX_USER_AGENT ? ua->value.len : MAX_USER_AGENT);
+	if (c->user_agent.len > 0)
+		kjw_str(&w, (const char *)c->user_agent.ptr,
+			c->user_agent.len < MAX_USER_AGENT ? c->user_agent.len : MAX_USER_AGENT);
 	else
 		KJW_LIT(&w, "\"\"");
 	if (rc != K_OK) {
@@ -268,7 +266,7 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 		kjw_value_redacted(&w, out, &redaction);
 	else
 		KJW_LIT(&w, "null");
-	member_str(&w, "requestID", c->req->request_id);
+	member_str(&w, "requestID", c->request_id);
 	member_str(&w, "eventID", event_id);
 	member(&w, "readOnly");
 	if (mutates)
@@ -293,9 +291,9 @@ k_status audit_format_call(struct api_ctx *c, json_t *in, json_t *out, k_status 
 		KJW_LIT(&w, "]");
 	}
 	KJW_LIT(&w, ",\"eventType\":\"AwsApiCall\",\"managementEvent\":true");
-	member_str(&w, "recipientAccountId", c->principal.account);
+	member_str(&w, "recipientAccountId", c->who.account);
 	KJW_LIT(&w, ",\"eventCategory\":\"Management\"");
-	if (c->req->secure)
+	if (c->secure)
 		KJW_LIT(&w, ",\"tlsDetails\":{\"tlsVersion\":\"TLSv1.2+\"}");
 	KJW_LIT(&w, "}");
 	return kjw_finish(&w);

@@ -242,16 +242,24 @@ static k_status start_periods(const struct audit_options *o, struct kbuf *msg)
 	return K_OK;
 }
 
+/* The last-use index's rebuild: the oldest event's time, and each key-use operation's success. */
+struct rebuild {
+	int64_t oldest;
+	const struct audit_op_name *key_use_ops;
+	size_t n_key_use_ops;
+};
+
 static bool rebuild_cb(void *arg, uint64_t seq, const char *type, json_t *event, const char *file)
 {
 	(void)seq;
 	(void)file;
-	int64_t *oldest = arg, t;
+	struct rebuild *rb = arg;
+	int64_t t;
 	const char *when = json_string_value(json_object_get(event, "eventTime"));
-	if (*oldest == 0 && when != NULL && audit_parse_iso8601(when, &t))
-		*oldest = t;
+	if (rb->oldest == 0 && when != NULL && audit_parse_iso8601(when, &t))
+		rb->oldest = t;
 	if (strcmp(type, "event") == 0)
-		audit_lastuse_from_event(event);
+		audit_lastuse_from_event(event, rb->key_use_ops, rb->n_key_use_ops);
 	return true;
 }
 
@@ -308,10 +316,10 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		(void)unlink(path); /* recovered above; fsync mode has no ring */
 	}
 	audit_lastuse_reset();
-	int64_t oldest = 0;
-	if (audit_scan(audit_w.dir, rebuild_cb, &oldest) != K_OK)
+	struct rebuild rb = {.key_use_ops = o->key_use_ops, .n_key_use_ops = o->n_key_use_ops};
+	if (audit_scan(audit_w.dir, rebuild_cb, &rb) != K_OK)
 		LOG_WARN("audit: could not rebuild the key last-use index");
-	audit_lastuse_set_tracking_start(oldest ? oldest : kclock_now());
+	audit_lastuse_set_tracking_start(rb.oldest ? rb.oldest : kclock_now());
 	atomic_store(&stopping, false);
 	if (pthread_create(&audit_w.flusher, NULL, flusher_main, NULL) != 0) {
 		kbuf_note(msg, "cannot start the audit flusher");

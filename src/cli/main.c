@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "audit/audit.h"
 #include "cli/serve.h"
 #include "cli/simulate.h"

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "audit/audit.h"
 #include "auth/sigv4.h"
 #include "cli/startup.h"
@@ -151,12 +151,14 @@ static int parse_listen(struct config *cfg, const char *v)
 
 k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *msg)
 {
-	GUARD(kms_register(msg));
-	GUARD(sts_register(msg)); /* authorization: STS on the same endpoint */
-	if (test_mode)
-		GUARD(testmode_register(st, msg));
-	GUARD(secrets_register(msg)); /* Secrets Manager on the same endpoint */
-	GUARD(cloudtrail_register(msg));
+	GUARD(api_register_service(kms_service_table(), msg));
+	GUARD(api_register_service(sts_service_table(), msg)); /* STS on the same endpoint */
+	if (test_mode) {
+		testmode_init(st);
+		GUARD(api_register_service(testmode_service_table(), msg));
+	}
+	GUARD(api_register_service(secrets_service_table(), msg)); /* Secrets Manager on the same endpoint */
+	GUARD(api_register_service(cloudtrail_service_table(), msg));
 	return K_OK;
 }
 
@@ -539,7 +541,20 @@ static int serve_open_audit(struct serve_state *s)
 	if (f->audit.witness_file == NULL && cfg->audit_witness_file[0] != 0)
 		f->audit.witness_file = cfg->audit_witness_file;
 	f->audit.witness_syslog = f->audit.witness_syslog || cfg->audit_witness_syslog;
-	if (audit_open(&f->audit, &s->msg) != K_OK) {
+	/* The last-use index is rebuilt from the log; the tables say which successes are key uses. */
+	size_t n_key_use = api_key_use_ops(NULL, 0);
+	struct audit_op_name *key_use = calloc(n_key_use ? n_key_use : 1, sizeof *key_use);
+	if (key_use == NULL) {
+		fprintf(stderr, "kinko: audit: out of memory\n");
+		return 1;
+	}
+	f->audit.key_use_ops = key_use;
+	f->audit.n_key_use_ops = api_key_use_ops(key_use, n_key_use);
+	k_status rc = audit_open(&f->audit, &s->msg);
+	free(key_use);
+	f->audit.key_use_ops = NULL;
+	f->audit.n_key_use_ops = 0;
+	if (rc != K_OK) {
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}

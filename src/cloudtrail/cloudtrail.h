@@ -11,10 +11,10 @@
 #define KINKO_CLOUDTRAIL_CLOUDTRAIL_H
 
 #include <jansson.h>
-#include "api/api.h"
+#include "req/req.h"
 
-/* Registers the CloudTrail service table with the dispatcher. */
-K_MUST_CHECK k_status cloudtrail_register(struct kbuf *msg);
+/* The CloudTrail operation table, for the pipeline's registry (api_register_service). */
+const struct api_service *cloudtrail_service_table(void);
 
 k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out);
 

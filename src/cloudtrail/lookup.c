@@ -23,7 +23,7 @@
 #include "core/banned.h"
 
 /*
- * The row (api/api.h): LookupEvents acts on no resource; the caller's
+ * The row (req/req.h): LookupEvents acts on no resource; the caller's
  * identity policies must allow cloudtrail:LookupEvents on "*". "The rate
  * of lookup requests is limited to two per second, per account, per
  * Region" (API_LookupEvents).
@@ -51,9 +51,9 @@ static const struct api_service ct_service = {
 	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-k_status cloudtrail_register(struct kbuf *msg)
+const struct api_service *cloudtrail_service_table(void)
 {
-	return api_register_service(&ct_service, msg);
+	return &ct_service;
 }
 
 static const char *const attribute_keys[] = {"EventId",      "EventName",    "ReadOnly",

@@ -31,7 +31,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include "api/api.h"
+#include "req/req.h"
 #include "core/buf.h"
 #include "core/result.h"
 #include "core/secret.h"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/secret.h"

@@ -51,7 +51,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include "api/api.h"
+#include "req/req.h"
 #include "core/result.h"
 
 struct kms_key;

@@ -26,7 +26,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "api/api.h"
+#include "req/req.h"
 #include "core/result.h"
 #include "core/secret.h"
 #include "keystore/keyops.h"
@@ -69,8 +69,8 @@ struct kms_key {
  */
 K_MUST_CHECK k_status kms_init(struct storage *st);
 void kms_shutdown(void);
-/* Registers the KMS operation table with the dispatcher (refused: msg says why). */
-K_MUST_CHECK k_status kms_register(struct kbuf *msg);
+/* The KMS operation table, for the pipeline's registry (api_register_service). */
+const struct api_service *kms_service_table(void);
 
 void kms_key_unref(struct kms_key *k);
 const char *kms_state_name(enum kms_key_state s);
@@ -200,7 +200,7 @@ bool kms_alias_reserved(const char *name);
 #define KMS_ALIAS_INDEX_KIND "aliasindex"
 /*
  * AWS's key-state table (ops_lifecycle.c), as data: for a row's state
- * rule (api/api.h) and the key's state, K_OK or DisabledException /
+ * rule (req/req.h) and the key's state, K_OK or DisabledException /
  * KMSInvalidStateException with AWS's message.
  */
 K_MUST_CHECK k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k,

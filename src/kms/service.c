@@ -1,7 +1,7 @@
 /*
  * service.c — the KMS operation table: the API surface as data.
  * Rows are grouped by feature (the dispatcher sorts its own copy).
- * Each row is everything the pipeline knows of an operation (api/api.h).
+ * Each row is everything the pipeline knows of an operation (req/req.h).
  */
 #include "kms/authz.h"
 #include "kms/kms.h"
@@ -9,7 +9,7 @@
 #include "core/banned.h"
 
 /*
- * One row per operation, every field named (api/api.h, struct
+ * One row per operation, every field named (req/req.h, struct
  * api_operation):
  *   OP(name, handler, resource, state rule, quota, mutates, key use)
  * resource: NONE (identity policies on "*"), KEY (KeyId: key id or ARN),
@@ -112,7 +112,7 @@ static const struct api_service kms_service = {
 		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM),
 };
 
-k_status kms_register(struct kbuf *msg)
+const struct api_service *kms_service_table(void)
 {
-	return api_register_service(&kms_service, msg);
+	return &kms_service;
 }

@@ -3,7 +3,7 @@
  *
  * The store is a service handed to each service at its start: kms_init(st)
  * here, secrets_init(st), metrics_register_store_gauges(st),
- * testmode_register(st), scheduler_start(st). Each keeps the handle it was
+ * testmode_init(st), scheduler_start(st). Each keeps the handle it was
  * given; no service reaches into another's. The handle is set once, before
  * any request or scheduled work runs, and is read without a lock after.
  */

@@ -4,7 +4,7 @@
  * refused with ThrottlingException before its handler runs.
  *
  * The classes and default rates are AWS's, and each operation's row names
- * its own (api/api.h, struct api_quota; KMS:
+ * its own (req/req.h, struct api_quota; KMS:
  * https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html,
  * Secrets Manager: https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html).
  * KMS's "symmetric" class is the shared quota of Decrypt, Encrypt,

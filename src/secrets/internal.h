@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "api/api.h"
+#include "req/req.h"
 #include "core/buf.h"
 #include "core/result.h"
 #include "storage/storage.h"

@@ -27,8 +27,9 @@
 #include "core/result.h"
 #include "storage/storage.h"
 
-/* Registers the operation table with the dispatcher (refused: msg says why). */
-K_MUST_CHECK k_status secrets_register(struct kbuf *msg);
+struct api_service;
+/* The Secrets Manager operation table, for the pipeline's registry (api_register_service). */
+const struct api_service *secrets_service_table(void);
 /*
  * Gives the service its store (kept for the life of the process) and
  * registers the scheduled work (purges at the end

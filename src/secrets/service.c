@@ -54,7 +54,7 @@ WRAP(sm_op_update_secret_version_stage)
 WRAP(sm_op_validate_resource_policy)
 
 /*
- * One row per operation, every field named (api/api.h):
+ * One row per operation, every field named (req/req.h):
  *   OP(name, handler, resource, quota, mutates)
  * resource: NONE (identity policies on "*"), SECRET (SecretId, through
  *   sm_lookup, the only lookup handlers have, which authorizes), CUSTOM
@@ -132,9 +132,9 @@ static const struct api_service sm_service = {
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_SECRET) | API_RES_BIT(API_RES_CUSTOM),
 };
 
-k_status secrets_register(struct kbuf *msg)
+const struct api_service *secrets_service_table(void)
 {
-	return api_register_service(&sm_service, msg);
+	return &sm_service;
 }
 
 k_status secrets_init(struct storage *st)

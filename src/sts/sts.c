@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/api.h"
+#include "req/req.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "policy/policy.h"
@@ -160,7 +160,7 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 /*
- * The rows (api/api.h): AssumeRole is authorized by its handler against
+ * The rows (req/req.h): AssumeRole is authorized by its handler against
  * the role's trust policy (CUSTOM); GetCallerIdentity needs no permission
  * (PUBLIC). kinko applies no STS request quota.
  */
@@ -185,7 +185,7 @@ static const struct api_service sts_service = {
 	.xml_namespace = "https://sts.amazonaws.com/doc/2011-06-15/",
 };
 
-k_status sts_register(struct kbuf *msg)
+const struct api_service *sts_service_table(void)
 {
-	return api_register_service(&sts_service, msg);
+	return &sts_service;
 }

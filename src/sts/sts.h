@@ -21,7 +21,8 @@
 #include "core/buf.h"
 #include "core/result.h"
 
-/* Registers the STS service table with the dispatcher. */
-K_MUST_CHECK k_status sts_register(struct kbuf *msg);
+struct api_service;
+/* The STS operation table, for the pipeline's registry (api_register_service). */
+const struct api_service *sts_service_table(void);
 
 #endif

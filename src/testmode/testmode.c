@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "api/api.h"
+#include "req/req.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "kms/authz.h"
@@ -81,7 +81,7 @@ static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
 	return K_OK;
 }
 
-/* The rows (api/api.h): on no resource, no quota, all of them change state. */
+/* The rows (req/req.h): on no resource, no quota, all of them change state. */
 #define OP(nm, fn)                                                                              \
 	{.name = nm, .handler = fn, .action = "kinko-test:" nm, .resource = API_RES_NONE,        \
 	 .member = NULL, .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = true, \
@@ -118,8 +118,12 @@ static const struct api_service test_service = {
 	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-k_status testmode_register(struct storage *st, struct kbuf *msg)
+void testmode_init(struct storage *st)
 {
 	store = st;
-	return api_register_service(&test_service, msg);
+}
+
+const struct api_service *testmode_service_table(void)
+{
+	return &test_service;
 }

@@ -30,8 +30,11 @@
 
 #define TESTMODE_MAX_HOOKS 16
 
-/* Registers the KinkoTest service (call only under --test-mode). */
-K_MUST_CHECK k_status testmode_register(struct storage *st, struct kbuf *msg);
+/* Gives the test operations the store they empty (call only under --test-mode). */
+void testmode_init(struct storage *st);
+struct api_service;
+/* The KinkoTest operation table, for the pipeline's registry (only under --test-mode). */
+const struct api_service *testmode_service_table(void);
 
 /*
  * A hook called on KinkoTest.Reset, after the account's records are

@@ -4,13 +4,15 @@
  * denied call never reaches it, a handler that skipped its check fails
  * closed, and the row's quota is taken before the body is parsed. Also
  * KMS's real table: it registers, and its rows say what the audit trail
- * and GetKeyLastUsage need.
+ * and GetKeyLastUsage need; and what the pipeline hands the audit trail of
+ * a call, as data.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
+#include "audit/audit.h"
 #include "auth/sigv4.h"
 #include "config/config.h"
 #include "core/secret.h"
@@ -271,7 +273,7 @@ static void test_kms_rows(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(kms_register(&msg), K_OK);
+	CHECK_EQ_INT(api_register_service(kms_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	const struct api_operation *enc = api_find_operation("TrentService.Encrypt", NULL);
 	const struct api_operation *desc = api_find_operation("TrentService.DescribeKey", NULL);
@@ -285,6 +287,72 @@ static void test_kms_rows(void)
 	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
 	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
 	CHECK(!api_quota_name_known("nonsense"));
+
+	/* What the audit trail's last-use index is given: the rows with key_use, by event source. */
+	size_t n = api_key_use_ops(NULL, 0);
+	CHECK(n > 0 && n < 200);
+	struct audit_op_name ops[200];
+	CHECK_EQ_INT((long long)api_key_use_ops(ops, 200), (long long)n);
+	bool saw_encrypt = false, saw_describe = false;
+	for (size_t i = 0; i < n && i < 200; i++) {
+		CHECK(ops[i].event_source != NULL && ops[i].event_name != NULL);
+		const struct api_operation *op = api_find_by_event_source(ops[i].event_source,
+									  ops[i].event_name);
+		CHECK(op != NULL && op->key_use);
+		saw_encrypt |= op == enc;
+		saw_describe |= op == desc;
+	}
+	CHECK(saw_encrypt && !saw_describe);
+	CHECK_EQ_INT((long long)api_key_use_ops(ops, 1), (long long)n); /* counts past max */
+}
+
+/* What the audit trail is handed of a call: the context's caller, row and request, as data. */
+static void test_audit_info(void)
+{
+	static const struct api_operation op = {.name = "CreateAlias", .mutates = true};
+	static const struct api_service svc = {.target_prefix = "TrentService.",
+					       .event_source = "kms.amazonaws.com"};
+	struct api_request r;
+	api_request_init(&r);
+	r.headers[0].name = kslice_cstr("User-Agent");
+	r.headers[0].value = kslice_cstr("boto3/1.26");
+	r.n_headers = 1;
+	r.secure = true;
+	snprintf(r.source_ip, sizeof r.source_ip, "192.0.2.7");
+	snprintf(r.request_id, sizeof r.request_id, "11111111-2222-4333-8444-555555555555");
+	struct api_ctx c;
+	memset(&c, 0, sizeof c);
+	c.req = &r;
+	c.now = 1738324800;
+	struct audit_call_info info;
+	/* Before the service and the caller are known: no names, not read-only, nobody. */
+	api_audit_info(&c, &info);
+	CHECK(info.event_source == NULL && info.event_name == NULL);
+	CHECK(info.mutates && !info.key_use);
+	CHECK_STR(info.who.account, "");
+	CHECK_STR(info.region, "");
+	c.service = &svc;
+	c.op = &op;
+	snprintf(c.region, sizeof c.region, "eu-west-1");
+	snprintf(c.principal.account, sizeof c.principal.account, "111122223333");
+	snprintf(c.principal.arn, sizeof c.principal.arn, "arn:aws:iam::111122223333:user/alice");
+	snprintf(c.principal.type, sizeof c.principal.type, "IAMUser");
+	snprintf(c.principal.principal_id, sizeof c.principal.principal_id, "AIDAEXAMPLE");
+	snprintf(c.principal.access_key, sizeof c.principal.access_key, "AKIAEXAMPLE");
+	api_audit_info(&c, &info);
+	CHECK_STR(info.event_source, "kms.amazonaws.com");
+	CHECK_STR(info.event_name, "CreateAlias");
+	CHECK(info.mutates && !info.key_use && info.secure && info.now == 1738324800);
+	CHECK_STR(info.who.account, "111122223333");
+	CHECK_STR(info.who.arn, "arn:aws:iam::111122223333:user/alice");
+	CHECK_STR(info.who.type, "IAMUser");
+	CHECK_STR(info.who.principal_id, "AIDAEXAMPLE");
+	CHECK_STR(info.who.access_key, "AKIAEXAMPLE");
+	CHECK_STR(info.region, "eu-west-1");
+	CHECK_STR(info.request_id, r.request_id);
+	CHECK_STR(info.source_ip, "192.0.2.7");
+	CHECK(kslice_eq_cstr(info.user_agent, "boto3/1.26"));
+	api_request_release(&r);
 }
 
 int main(void)
@@ -298,6 +366,7 @@ int main(void)
 	RUN(test_authorize_before_handler);
 	RUN(test_quota_taken);
 	RUN(test_kms_rows);
+	RUN(test_audit_info);
 	api_reset_services();
 	return tl_summary();
 }

@@ -747,7 +747,7 @@ static void test_signing_key_wrapped(void)
 }
 
 /* Formats one call's event and parses it back (NULL if it is not valid JSON). */
-static json_t *format_event(struct api_ctx *c, json_t *in, json_t *out, k_status rc,
+static json_t *format_event(const struct audit_call_info *c, json_t *in, json_t *out, k_status rc,
 			    const char *err, struct audit_resources *res, char event_id[37])
 {
 	struct kbuf b;
@@ -764,34 +764,24 @@ static json_t *format_event(struct api_ctx *c, json_t *in, json_t *out, k_status
 
 static void test_format_call(void)
 {
-	static const struct api_operation op_enc = {.name = "Encrypt", .action = "kms:Encrypt",
-						    .key_use = true};
-	static const struct api_operation op_create = {.name = "CreateAlias", .mutates = true};
-	static const struct api_service kms = {.target_prefix = "TrentService.",
-					       .signing_name = "kms",
-					       .event_source = "kms.amazonaws.com"};
-	struct api_request req;
-	memset(&req, 0, sizeof req);
 	/* A User-Agent with a quote, a control character and bytes that are not UTF-8. */
 	static const char ua[] = "aws-cli/2 \"q\" \x01 \xff\xfe caf\xc3\xa9 \xe2\x82";
-	req.headers[0].name = kslice_cstr("User-Agent");
-	req.headers[0].value = kslice_make(ua, sizeof ua - 1);
-	req.n_headers = 1;
-	snprintf(req.source_ip, sizeof req.source_ip, "127.0.0.1");
-	snprintf(req.request_id, sizeof req.request_id, "11111111-2222-4333-8444-555555555555");
-	struct api_ctx c;
-	memset(&c, 0, sizeof c);
-	c.req = &req;
-	c.service = &kms;
-	c.op = &op_enc;
-	c.now = 1738324800;
-	snprintf(c.region, sizeof c.region, "eu-west-1");
-	snprintf(c.principal.account, sizeof c.principal.account, "111122223333");
-	snprintf(c.principal.type, sizeof c.principal.type, "AssumedRole");
-	snprintf(c.principal.arn, sizeof c.principal.arn,
-		 "arn:aws:sts::111122223333:assumed-role/Admin/sess1");
-	snprintf(c.principal.principal_id, sizeof c.principal.principal_id, "AROAEXAMPLE:sess1");
-	snprintf(c.principal.access_key, sizeof c.principal.access_key, "ASIAEXAMPLE");
+	const char *request_id = "11111111-2222-4333-8444-555555555555";
+	struct audit_call_info c = {
+		.who = {.account = "111122223333",
+			.type = "AssumedRole",
+			.arn = "arn:aws:sts::111122223333:assumed-role/Admin/sess1",
+			.principal_id = "AROAEXAMPLE:sess1",
+			.access_key = "ASIAEXAMPLE"},
+		.event_source = "kms.amazonaws.com",
+		.event_name = "Encrypt",
+		.key_use = true,
+		.region = "eu-west-1",
+		.request_id = request_id,
+		.source_ip = "127.0.0.1",
+		.user_agent = kslice_make(ua, sizeof ua - 1),
+		.now = 1738324800,
+	};
 
 	const char *key = "1234abcd-12ab-34cd-56ef-1234567890ab";
 	json_t *in = json_pack("{s:s,s:s,s:{s:s,s:s},s:i,s:[s],s:{s:s,s:f,s:[{s:s,s:b}]}}", "KeyId", key,
@@ -812,7 +802,7 @@ static void test_format_call(void)
 	CHECK_STR(json_string_value(json_object_get(e, "eventName")), "Encrypt");
 	CHECK_STR(json_string_value(json_object_get(e, "awsRegion")), "eu-west-1");
 	CHECK_STR(json_string_value(json_object_get(e, "eventID")), id);
-	CHECK_STR(json_string_value(json_object_get(e, "requestID")), req.request_id);
+	CHECK_STR(json_string_value(json_object_get(e, "requestID")), request_id);
 	CHECK(json_object_get(e, "readOnly") == json_true());
 	CHECK(json_is_null(json_object_get(e, "responseElements")));
 	CHECK(json_object_get(e, "errorCode") == NULL);
@@ -846,10 +836,12 @@ static void test_format_call(void)
 	json_decref(e);
 
 	/* A failed state-changing call by an IAM user: error members, no response elements. */
-	c.op = &op_create;
-	snprintf(c.principal.type, sizeof c.principal.type, "IAMUser");
-	snprintf(c.principal.arn, sizeof c.principal.arn, "arn:aws:iam::111122223333:user/alice");
-	req.secure = true;
+	c.event_name = "CreateAlias";
+	c.mutates = true;
+	c.key_use = false;
+	c.who.type = "IAMUser";
+	c.who.arn = "arn:aws:iam::111122223333:user/alice";
+	c.secure = true;
 	e = format_event(&c, in, out, K_E_NOT_FOUND, "Alias \"x\"\nnot found", &res, id);
 	CHECK(e != NULL);
 	CHECK_STR(json_string_value(json_object_get(e, "errorCode")), k_status_name(K_E_NOT_FOUND));
@@ -861,11 +853,26 @@ static void test_format_call(void)
 	json_decref(e);
 
 	/* No principal (the signature was refused), no body. */
-	memset(&c.principal, 0, sizeof c.principal);
+	c.who = (struct audit_who){"", "", "", "", ""};
 	e = format_event(&c, NULL, NULL, K_E_NOT_FOUND, NULL, &res, id);
 	CHECK(e != NULL);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "type")), "Unknown");
 	CHECK(json_is_null(json_object_get(e, "requestParameters")) && json_is_null(json_object_get(e, "resources")));
+	json_decref(e);
+
+	/* No known service or operation, no User-Agent: "kinko", "Unknown", not read-only. */
+	c.event_source = NULL;
+	c.event_name = NULL;
+	c.mutates = false;
+	c.user_agent = kslice_make("", 0);
+	c.region = "";
+	e = format_event(&c, NULL, NULL, K_E_UNKNOWN_OPERATION, NULL, &res, id);
+	CHECK(e != NULL);
+	CHECK_STR(json_string_value(json_object_get(e, "eventSource")), "kinko");
+	CHECK_STR(json_string_value(json_object_get(e, "eventName")), "Unknown");
+	CHECK_STR(json_string_value(json_object_get(e, "userAgent")), "");
+	CHECK_STR(json_string_value(json_object_get(e, "awsRegion")), "us-east-1");
+	CHECK(json_object_get(e, "readOnly") == json_false());
 	json_decref(e);
 	json_decref(in);
 	json_decref(out);
@@ -874,6 +881,47 @@ static void test_format_call(void)
 	int64_t t = 0;
 	CHECK(audit_parse_iso8601("2025-01-31T12:00:00Z", &t) && t == 1738324800);
 	CHECK(!audit_parse_iso8601("2025-01-31 12:00", &t));
+}
+
+/* The last-use index, rebuilt from logged events: only the operations it is given count. */
+static void test_lastuse_from_events(void)
+{
+	static const struct audit_op_name key_use[] = {{"kms.amazonaws.com", "Encrypt"},
+						       {"kms.amazonaws.com", "Sign"}};
+	const char *arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+	audit_lastuse_reset();
+	json_t *describe = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[{s:s}]}", "eventSource",
+				     "kms.amazonaws.com", "eventName", "DescribeKey", "eventTime",
+				     "2025-01-31T12:00:00Z", "eventID", "e1", "requestID", "r1",
+				     "resources", "ARN", arn);
+	audit_lastuse_from_event(describe, key_use, 2);
+	struct audit_lastuse u;
+	CHECK(!audit_lastuse_get(arn, &u));
+	json_t *failed = json_deep_copy(describe);
+	json_object_set_new(failed, "eventName", json_string("Encrypt"));
+	json_object_set_new(failed, "errorCode", json_string("DisabledException"));
+	audit_lastuse_from_event(failed, key_use, 2);
+	CHECK(!audit_lastuse_get(arn, &u));
+	json_t *other = json_deep_copy(describe);
+	json_object_set_new(other, "eventSource", json_string("secretsmanager.amazonaws.com"));
+	json_object_set_new(other, "eventName", json_string("Sign"));
+	audit_lastuse_from_event(other, key_use, 2);
+	CHECK(!audit_lastuse_get(arn, &u));
+	json_t *sign = json_deep_copy(describe);
+	json_object_set_new(sign, "eventName", json_string("Sign"));
+	json_object_set_new(sign, "eventID", json_string("e2"));
+	audit_lastuse_from_event(sign, NULL, 0); /* no operations given: nothing noted */
+	CHECK(!audit_lastuse_get(arn, &u));
+	audit_lastuse_from_event(sign, key_use, 2);
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.op, "Sign");
+	CHECK_STR(u.event_id, "e2");
+	CHECK(u.t == 1738324800);
+	json_decref(describe);
+	json_decref(failed);
+	json_decref(other);
+	json_decref(sign);
+	audit_lastuse_reset();
 }
 
 /* The names --quota knows, as the registered rows would give them. */
@@ -951,6 +999,7 @@ int main(void)
 	RUN(test_erasures_are_named);
 	RUN(test_signing_key_wrapped);
 	RUN(test_format_call);
+	RUN(test_lastuse_from_events);
 	RUN(test_quota);
 	RUN(test_metrics);
 	rm_rf(root);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "kms/kms.h"
 #include "scheduler/scheduler.h"
 #include "storage/storage.h"
@@ -239,7 +239,7 @@ int main(void)
 		return 1;
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(kms_register(&msg), K_OK);
+	CHECK_EQ_INT(api_register_service(kms_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	RUN(test_state_table);
 	RUN(test_due_id);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "req/req.h"
 #include "core/secret.h"
 #include "kms/kms.h"
 #include "kms/specs.h"

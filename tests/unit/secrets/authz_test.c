@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "req/req.h"
 #include "secrets/internal.h"
 #include "testlib.h"
 #include "core/banned.h"

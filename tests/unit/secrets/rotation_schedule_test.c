@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "req/req.h"
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
 #include "testlib.h"

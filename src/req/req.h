@@ -1,23 +1,18 @@
 /*
- * api.h — one API request as it moves through kinko, and the operation table.
+ * req.h — one API request as the services see it: the request and its
+ * context, the operation table's row type, and the helpers that read the
+ * request's members and record a failure's message.
  *
- * The HTTP layer fills a struct api_request (raw method, path, query,
- * headers and body) and calls api_handle(). api_handle() runs, in this
- * order and for every operation alike:
- *   1. the service from X-Amz-Target (or the query protocol's Action);
- *   2. SigV4 authentication (auth/sigv4 + config identities);
- *   3. the operation from the service's table (api_operation rows);
- *   4. the JSON body (bounded by the operation's body limit);
- *   5. from the operation's row: the quota, the authorization of its
- *      resource (resolved and checked against the row's key-state rule,
- *      left in c->resource), then the handler, which validates its
- *      members, acts, and fills the output object;
- *   6. the response: output JSON, or error JSON from the error table.
+ * The pipeline (api/pipeline.h) fills a struct api_request and a struct
+ * api_ctx, finds the operation's row, authorizes it, and calls the row's
+ * handler with the context. The services (kms/, secrets/, sts/,
+ * cloudtrail/, testmode/) write their tables with the types here and
+ * their handlers with the helpers here; they never include the pipeline.
  * Handlers never write error JSON themselves: they return a k_status,
  * optionally with a message set through api_fail().
  */
-#ifndef KINKO_API_API_H
-#define KINKO_API_API_H
+#ifndef KINKO_REQ_REQ_H
+#define KINKO_REQ_REQ_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -94,10 +89,10 @@ struct api_quota {
 
 /*
  * One row of a service's operation table: everything kinko knows about an
- * operation that is not its handler's own logic. The pipeline (dispatch.c)
+ * operation that is not its handler's own logic. The pipeline (api/dispatch.c)
  * reads it to take the quota, bound the body, authorize the resource and
- * apply the key-state rule before the handler runs; the audit trail reads
- * mutates and key_use. Write rows with the services' row macros
+ * apply the key-state rule before the handler runs, and hands mutates and
+ * key_use to the audit trail. Write rows with the services' row macros
  * (kms/service.c ...), which name every field.
  */
 struct api_operation {
@@ -200,21 +195,6 @@ struct api_ctx {
 	void *resource;
 };
 
-/* Initializes the request (call before filling it) and releases it after. */
-void api_request_init(struct api_request *r);
-void api_request_release(struct api_request *r);
-
-/* Runs the whole pipeline; the response is in r->status/response/content_type. */
-void api_handle(struct api_request *r);
-
-/*
- * Steps 5 of the pipeline for a context whose service, op, principal and
- * region are set: the row's authorization, the handler, the release of
- * the resolved resource. For the fuzz harnesses and tests that call one
- * operation directly; api_handle runs the same steps.
- */
-K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
-
 /*
  * Records a client-facing message for an error and returns the code, so a
  * handler can `return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);`
@@ -222,49 +202,6 @@ K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
  */
 K_MUST_CHECK k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* Finds a header by name (case-insensitive); NULL if absent. */
-const struct http_header *api_header(const struct api_request *r, const char *name);
-
-/*
- * Registers a service table (done once at start, before serving). Every
- * row is checked first (api_check_operation); a table with an incomplete
- * row is refused (K_E_VALIDATION, the row named in msg) and kinko must not
- * start.
- */
-K_MUST_CHECK k_status api_register_service(const struct api_service *svc, struct kbuf *msg);
-/*
- * K_OK when a row says everything the pipeline needs: a name, a handler,
- * an IAM action, a resource kind the service authorizes, a member for the
- * kinds that name one, a key-state rule, and a quota. Otherwise
- * K_E_VALIDATION with "SERVICE.OPERATION: what is missing" in msg.
- */
-K_MUST_CHECK k_status api_check_operation(const struct api_service *svc,
-					  const struct api_operation *op, struct kbuf *msg);
-/* Forgets every registered service (tests). */
-void api_reset_services(void);
-/* The registered services, in registration order; NULL past the end. */
-const struct api_service *api_service_at(size_t i);
-/* The row of an operation by the service's event source ("kms.amazonaws.com") and name. */
-const struct api_operation *api_find_by_event_source(const char *event_source, const char *name);
-/* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
-const char *api_resource_name(enum api_resource r);
-const char *api_state_rule_name(enum api_state_rule s);
-/*
- * The registered tables as JSON (`kinko ops --json`): a list of services,
- * each with its rows (name, action, resource, member, state, quotaClass,
- * quotaRate, mutates, keyUse, maxBody). The caller owns the result.
- */
-json_t *api_tables_json(void);
-/* Whether a name is an operation or a quota class of a registered service (for --quota). */
-bool api_quota_name_known(const char *name);
-
-/*
- * The registered operation for an X-Amz-Target value
- * ("TrentService.Encrypt"), and its service in *svc (may be NULL); NULL
- * if none. For the fuzz harnesses that call one handler directly.
- */
-const struct api_operation *api_find_operation(const char *target, const struct api_service **svc);
 
 /*
  * Member validation in the service model's terms. Each returns K_OK and

@@ -4,14 +4,30 @@
  *   1 validation error detected: Value null at 'keyId' failed to satisfy
  *   constraint: Member must not be null
  * A member of the wrong JSON type is a SerializationException, as the
- * AWS JSON protocol reports it.
+ * AWS JSON protocol reports it. api_fail records the message of any
+ * failure a handler returns; only the pipeline renders it.
  */
-#include "api/api.h"
+#include "req/req.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/banned.h"
+
+/* The message is cut at 1 KiB; the code is returned unchanged. */
+k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	kbuf_reset(&c->err_msg);
+	if (n > 0 && kbuf_append_str(&c->err_msg, msg) != K_OK)
+		kbuf_reset(&c->err_msg);
+	return code;
+}
 
 /* "KeyId" -> "keyId": AWS names members in lower camel case in messages. */
 static void camel(const char *member, char *out, size_t n)

@@ -1,0 +1,108 @@
+/*
+ * pipeline.h — the request pipeline: what the HTTP layer calls for each
+ * request, and the registry of the services' operation tables.
+ *
+ * The HTTP layer fills a struct api_request (req/req.h: raw method, path,
+ * query, headers and body) and calls api_handle(). api_handle() runs, in
+ * this order and for every operation alike:
+ *   1. the service from X-Amz-Target (or the query protocol's Action);
+ *   2. SigV4 authentication (auth/sigv4 + config identities);
+ *   3. the operation from the service's table (api_operation rows);
+ *   4. the JSON body (bounded by the operation's body limit);
+ *   5. from the operation's row: the quota, the authorization of its
+ *      resource (resolved and checked against the row's key-state rule,
+ *      left in c->resource), then the handler, which validates its
+ *      members, acts, and fills the output object;
+ *   6. the audit event, with what the trail records handed over as data
+ *      (audit/audit.h), then the response: output JSON, or error JSON
+ *      from the error table.
+ * The services sit below this: they include req/req.h, never this header,
+ * and hand their tables to the command that starts kinko, which registers
+ * them here.
+ */
+#ifndef KINKO_API_PIPELINE_H
+#define KINKO_API_PIPELINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "core/buf.h"
+#include "core/result.h"
+#include "req/req.h"
+
+struct audit_call_info; /* audit/audit.h */
+struct audit_op_name;
+
+/* Initializes the request (call before filling it) and releases it after. */
+void api_request_init(struct api_request *r);
+void api_request_release(struct api_request *r);
+
+/* Runs the whole pipeline; the response is in r->status/response/content_type. */
+void api_handle(struct api_request *r);
+
+/*
+ * Steps 5 of the pipeline for a context whose service, op, principal and
+ * region are set: the row's authorization, the handler, the release of
+ * the resolved resource. For the fuzz harnesses and tests that call one
+ * operation directly; api_handle runs the same steps.
+ */
+K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
+
+/* Finds a header by name (case-insensitive); NULL if absent. */
+const struct http_header *api_header(const struct api_request *r, const char *name);
+
+/*
+ * Registers a service table (done once at start, before serving). Every
+ * row is checked first (api_check_operation); a table with an incomplete
+ * row is refused (K_E_VALIDATION, the row named in msg) and kinko must not
+ * start.
+ */
+K_MUST_CHECK k_status api_register_service(const struct api_service *svc, struct kbuf *msg);
+/*
+ * K_OK when a row says everything the pipeline needs: a name, a handler,
+ * an IAM action, a resource kind the service authorizes, a member for the
+ * kinds that name one, a key-state rule, and a quota. Otherwise
+ * K_E_VALIDATION with "SERVICE.OPERATION: what is missing" in msg.
+ */
+K_MUST_CHECK k_status api_check_operation(const struct api_service *svc,
+					  const struct api_operation *op, struct kbuf *msg);
+/* Forgets every registered service (tests). */
+void api_reset_services(void);
+/* The registered services, in registration order; NULL past the end. */
+const struct api_service *api_service_at(size_t i);
+/* The row of an operation by the service's event source ("kms.amazonaws.com") and name. */
+const struct api_operation *api_find_by_event_source(const char *event_source, const char *name);
+/* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
+const char *api_resource_name(enum api_resource r);
+const char *api_state_rule_name(enum api_state_rule s);
+/*
+ * The registered tables as JSON (`kinko ops --json`): a list of services,
+ * each with its rows (name, action, resource, member, state, quotaClass,
+ * quotaRate, mutates, keyUse, maxBody). The caller owns the result.
+ */
+json_t *api_tables_json(void);
+/* Whether a name is an operation or a quota class of a registered service (for --quota). */
+bool api_quota_name_known(const char *name);
+/*
+ * What the audit trail records of the call in c, as data: its caller, its
+ * row's name, mutates and key_use, its region, request id, source address,
+ * User-Agent and transport. The strings are borrowed from c (valid while c
+ * is); c->req must be set.
+ */
+void api_audit_info(const struct api_ctx *c, struct audit_call_info *out);
+/*
+ * The registered operations whose successes are uses of their key (the
+ * rows' key_use), for audit_options.key_use_ops: writes up to max of them
+ * to out and returns how many there are (more than max: call again with
+ * room for all). The names are the tables' and live as long as they do.
+ */
+size_t api_key_use_ops(struct audit_op_name *out, size_t max);
+
+/*
+ * The registered operation for an X-Amz-Target value
+ * ("TrentService.Encrypt"), and its service in *svc (may be NULL); NULL
+ * if none. For the fuzz harnesses that call one handler directly.
+ */
+const struct api_operation *api_find_operation(const char *target, const struct api_service **svc);
+
+#endif
