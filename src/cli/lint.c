@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "api/api.h"
+#include "api/pipeline.h"
 #include "core/log.h"
 #include "policy/policy.h"
 #include "core/distance.h"
