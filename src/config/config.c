@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "policy/policy.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 struct identity {
@@ -261,7 +262,8 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 		snprintf(id->account, sizeof id->account, "%s", account);
 		snprintf(id->type, sizeof id->type, "%s", "Role");
 		snprintf(id->name, sizeof id->name, "%s", name);
-		snprintf(id->role_arn, sizeof id->role_arn, "arn:aws:iam::%s:role/%s", account, name);
+		struct k_arn role = k_arn_of("iam", "", account, K_ARN_ROLE, name);
+		k_arn_format(&role, id->role_arn, sizeof id->role_arn);
 		for (size_t j = 0; j < n_roles; j++) {
 			if (strcmp(roles[j].role_arn, id->role_arn) == 0) {
 				kbuf_note(msg, "role %s is declared twice", id->role_arn);
@@ -499,13 +501,15 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 	snprintf(out->type, sizeof out->type, "%s", id->type);
 	snprintf(out->principal_id, sizeof out->principal_id, "%s", id->principal_id);
 	snprintf(out->access_key, sizeof out->access_key, "%s", access_key);
-	if (strcmp(id->type, "Root") == 0)
-		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:root", id->account);
-	else if (strcmp(id->type, "AssumedRole") == 0)
-		snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%.64s/%.64s", id->account,
-			 id->name, id->session);
-	else
-		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:user/%s", id->account, id->name);
+	char session[160];
+	struct k_arn a = k_arn_of("iam", "", id->account, K_ARN_USER, id->name);
+	if (strcmp(id->type, "Root") == 0) {
+		a.kind = K_ARN_ROOT;
+	} else if (strcmp(id->type, "AssumedRole") == 0) {
+		snprintf(session, sizeof session, "%.64s/%.64s", id->name, id->session);
+		a = k_arn_of("sts", "", id->account, K_ARN_ASSUMED_ROLE, session);
+	}
+	k_arn_format(&a, out->arn, sizeof out->arn);
 	out->identity = id;
 }
 
@@ -625,19 +629,25 @@ const struct identity *config_find_principal(const char *arn)
 {
 	char buf[256];
 	for (size_t i = 0; i < n_ids; i++) {
+		char name[129];
+		snprintf(name, sizeof name, "%.128s", ids[i].name);
+		struct k_arn a = k_arn_of("iam", "", ids[i].account, K_ARN_USER, name);
 		if (strcmp(ids[i].type, "Root") == 0)
-			snprintf(buf, sizeof buf, "arn:aws:iam::%s:root", ids[i].account);
-		else
-			snprintf(buf, sizeof buf, "arn:aws:iam::%s:user/%.128s", ids[i].account, ids[i].name);
+			a.kind = K_ARN_ROOT;
+		k_arn_format(&a, buf, sizeof buf);
 		if (strcmp(buf, arn) == 0)
 			return &ids[i];
 	}
 	/* arn:aws:sts::A:assumed-role/R/S acts with the role's policies. */
-	const char *ar = strstr(arn, ":assumed-role/");
-	if (strncmp(arn, "arn:aws:sts::", 13) == 0 && ar != NULL && strlen(arn) > 25) {
-		const char *slash = strchr(ar + 14, '/');
-		int rl = slash ? (int)(slash - (ar + 14)) : (int)strlen(ar + 14);
-		snprintf(buf, sizeof buf, "arn:aws:iam::%.12s:role/%.*s", arn + 13, rl, ar + 14);
+	struct k_arn p;
+	if (k_arn_parse_cstr(arn, &p) && k_arn_is(&p, "sts", K_ARN_ASSUMED_ROLE) &&
+	    kslice_eq_cstr(p.partition, "aws") && p.region.len == 0 &&
+	    p.account.len == K_ARN_ACCOUNT_LEN) {
+		const uint8_t *slash = memchr(p.id.ptr, '/', p.id.len);
+		struct k_arn role = k_arn_of("iam", "", NULL, K_ARN_ROLE, NULL);
+		role.account = p.account;
+		role.id = kslice_make(p.id.ptr, (size_t)(slash - p.id.ptr));
+		k_arn_format(&role, buf, sizeof buf);
 		return config_find_role(buf);
 	}
 	return config_find_role(arn);

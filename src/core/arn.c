@@ -146,38 +146,32 @@ struct k_arn k_arn_of(const char *service, const char *region, const char *accou
 	return a;
 }
 
-/* Appends s to out at *at; false if it (and the final NUL) does not fit. */
-static bool put(char *out, size_t n, size_t *at, struct kslice s)
+/* Appends s at *at as far as it fits before out's last byte; *at counts all of s. */
+static void put(char *out, size_t n, size_t *at, struct kslice s)
 {
-	if (s.len >= n - *at)
-		return false;
-	if (s.len > 0)
-		memcpy(out + *at, s.ptr, s.len);
+	if (*at < n - 1 && s.len > 0) {
+		size_t room = n - 1 - *at;
+		memcpy(out + *at, s.ptr, s.len < room ? s.len : room);
+	}
 	*at += s.len;
-	return true;
 }
 
 size_t k_arn_format(const struct k_arn *a, char *out, size_t n)
 {
-	if (n == 0)
-		return 0;
-	size_t at = 0;
 	struct kslice colon = KSLICE_LIT(":");
 	struct kslice body = a->id;
 	if (a->kind == K_ARN_OTHER && a->id.len == 0)
 		body = a->resource;
 	if (a->kind == K_ARN_ROOT)
 		body = kslice_make("", 0);
-	bool ok = put(out, n, &at, KSLICE_LIT("arn:")) && put(out, n, &at, a->partition) &&
-		  put(out, n, &at, colon) && put(out, n, &at, a->service) && put(out, n, &at, colon) &&
-		  put(out, n, &at, a->region) && put(out, n, &at, colon) &&
-		  put(out, n, &at, a->account) && put(out, n, &at, colon) &&
-		  put(out, n, &at, kslice_cstr(k_arn_kind_prefix(a->kind))) &&
-		  put(out, n, &at, body);
-	if (!ok) {
-		out[0] = '\0';
+	const struct kslice parts[] = {KSLICE_LIT("arn:"), a->partition, colon, a->service, colon,
+				       a->region, colon, a->account, colon,
+				       kslice_cstr(k_arn_kind_prefix(a->kind)), body};
+	size_t at = 0;
+	if (n == 0)
 		return 0;
-	}
-	out[at] = '\0';
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		put(out, n, &at, parts[i]);
+	out[at < n ? at : n - 1] = '\0';
 	return at;
 }

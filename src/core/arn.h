@@ -93,9 +93,9 @@ struct k_arn k_arn_of(const char *service, const char *region, const char *accou
 /*
  * Writes "arn:PARTITION:SERVICE:REGION:ACCOUNT:" and the resource, built
  * from kind and id ("key/" + id, "root", ...; for K_ARN_OTHER the id, or
- * the resource when the id is empty), and a NUL into out. Returns the
- * length written; 0, with out empty, if it does not fit in n bytes (an ARN
- * is never truncated).
+ * the resource when the id is empty), and a NUL into out, as snprintf
+ * does: returns the ARN's length; when that is n or more, out holds as much
+ * as fits (callers that must not use a cut ARN check the length).
  */
 size_t k_arn_format(const struct k_arn *a, char *out, size_t n);
 

@@ -16,6 +16,7 @@
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "core/hash.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -189,7 +190,9 @@ k_status kms_alias_lookup(const char *ns, const char *name, char target[37])
 
 static void alias_arn(const struct api_ctx *c, const char *name, char *out, size_t n)
 {
-	snprintf(out, n, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, name);
+	/* name is "alias/..." (the resource as it stands). */
+	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_OTHER, name);
+	k_arn_format(&a, out, n);
 }
 
 /*

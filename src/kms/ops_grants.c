@@ -21,6 +21,7 @@
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /* Grants per key: AWS allows 50,000; kinko keeps them in the key record. */
@@ -211,8 +212,9 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	for (size_t j = 0; j < 32; j++)
 		snprintf(gid + 2 * j, 3, "%02x", rnd[j]);
 	make_token(key_account ? key_account : c->principal.account, k->id, gid, &token);
-	char issuing[64];
-	snprintf(issuing, sizeof issuing, "arn:aws:iam::%s:root", c->principal.account);
+	char issuing[K_ARN_BUF];
+	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
+	k_arn_format(&issuer, issuing, sizeof issuing);
 	json_t *ng = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name", name ? name : "",
 			       "GranteePrincipal", grantee, "CreationDate", (json_int_t)c->now,
 			       "IssuingAccount", issuing, "Operations", ops, "Token", kbuf_cstr(&token));

@@ -11,6 +11,7 @@
 #include "kms/specs.h"
 #include "core/json.h"
 #include "crypto/uuid.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static void new_uuid(char out[37])
@@ -31,8 +32,9 @@ static char *default_policy(const char *account)
 			      "", "Action", "kms:*", "Resource", "*");
 	if (p == NULL)
 		return NULL;
-	char arn[64];
-	snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", account);
+	char arn[K_ARN_BUF];
+	struct k_arn root = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
+	k_arn_format(&root, arn, sizeof arn);
 	json_t *st = json_array_get(json_object_get(p, "Statement"), 0);
 	json_object_set_new(json_object_get(st, "Principal"), "AWS", json_string(arn));
 	char *s = json_dumps(p, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -152,12 +152,14 @@ static void test_format(void)
 		CHECK(k_arn_format(&p, out, sizeof out) == strlen(texts[i]));
 		CHECK_STR(out, texts[i]);
 	}
-	/* Never truncated: exactly fitting works, one byte short gives "" and 0. */
+	/* As snprintf: the full length always, and a cut, NUL-terminated text when short. */
 	a = k_arn_of("kms", "us-east-1", "111122223333", K_ARN_KEY, "abc");
 	char small[43];
 	CHECK_EQ_INT((int)k_arn_format(&a, small, 43), 42);
-	CHECK_EQ_INT((int)k_arn_format(&a, small, 42), 0);
-	CHECK_STR(small, "");
+	CHECK_EQ_INT((int)k_arn_format(&a, small, 42), 42);
+	CHECK_STR(small, "arn:aws:kms:us-east-1:111122223333:key/ab");
+	CHECK_EQ_INT((int)k_arn_format(&a, small, 5), 42);
+	CHECK_STR(small, "arn:");
 	CHECK_EQ_INT((int)k_arn_format(&a, small, 0), 0);
 	CHECK_STR(k_arn_kind_prefix(K_ARN_OTHER), "");
 	CHECK_STR(k_arn_kind_prefix(K_ARN_ALIAS), "alias/");
