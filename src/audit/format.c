@@ -201,7 +201,8 @@ static void find_resources(const struct api_ctx *c, json_t *in, json_t *out,
 	} else if (strcmp(src, "secretsmanager.amazonaws.com") == 0) {
 		const char *arn = str_member(out, "ARN");
 		const char *id = str_member(in, "SecretId");
-		if (arn == NULL && id != NULL && strncmp(id, "arn:", 4) == 0)
+		struct k_arn given;
+		if (arn == NULL && k_arn_parse_cstr(id, &given))
 			arn = id;
 		if (arn != NULL)
 			add_resource(r, c->principal.account, "AWS::SecretsManager::Secret", arn);

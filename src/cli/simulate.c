@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "kms/authz.h"
 #include "storage/storage.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static void simulate_usage(FILE *f)
@@ -33,16 +34,14 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 {
 	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
 	char region[64], account[13], id[64];
-	if (strncmp(arn, "arn:aws:kms:", 12) != 0)
+	struct k_arn a;
+	if (!k_arn_parse_cstr(arn, &a) || !kslice_eq_cstr(a.partition, "aws") ||
+	    !k_arn_is(&a, "kms", K_ARN_KEY) || a.region.len == 0 || a.region.len >= sizeof region ||
+	    a.account.len != K_ARN_ACCOUNT_LEN)
 		return NULL;
-	const char *p = arn + 12;
-	const char *colon = strchr(p, ':');
-	if (colon == NULL || (size_t)(colon - p) >= sizeof region || strlen(colon + 1) < 17 ||
-	    colon[13] != ':' || strncmp(colon + 14, "key/", 4) != 0)
-		return NULL;
-	snprintf(region, sizeof region, "%.*s", (int)(colon - p), p);
-	snprintf(account, sizeof account, "%.12s", colon + 1);
-	snprintf(id, sizeof id, "%s", colon + 18);
+	snprintf(region, sizeof region, "%.*s", (int)a.region.len, (const char *)a.region.ptr);
+	snprintf(account, sizeof account, "%.*s", (int)a.account.len, (const char *)a.account.ptr);
+	snprintf(id, sizeof id, "%.*s", (int)a.id.len, (const char *)a.id.ptr);
 	struct storage *st = NULL;
 	struct kbuf why;
 	kbuf_init(&why, 512);

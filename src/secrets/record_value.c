@@ -14,6 +14,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -69,8 +70,12 @@ static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, str
 		if (kid == NULL || kid[0] == 0)
 			return kms_denied(c);
 		if (strncmp(kid, "arn:", 4) != 0) {
-			snprintf(qualified, sizeof qualified, "arn:aws:kms:%s:%.12s:%s%s", c->region, s->ns,
-				 strncmp(kid, "alias/", 6) == 0 ? "" : "key/", kid);
+			/* The secret's account: the first 12 characters of its namespace. */
+			char account[K_ARN_ACCOUNT_LEN + 1];
+			snprintf(account, sizeof account, "%.12s", s->ns);
+			bool alias = strncmp(kid, "alias/", 6) == 0;
+			struct k_arn a = k_arn_of("kms", c->region, account, alias ? K_ARN_OTHER : K_ARN_KEY, kid);
+			k_arn_format(&a, qualified, sizeof qualified);
 			kid = qualified;
 		}
 	}
