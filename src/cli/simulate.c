@@ -44,7 +44,7 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 	snprintf(id, sizeof id, "%.*s", (int)a.id.len, (const char *)a.id.ptr);
 	struct storage *st = NULL;
 	struct kbuf why;
-	kbuf_init(&why, 512);
+	kbuf_init(&why, KBUF_NOTE_MAX);
 	k_status rc = storage_open(store_url, &st, &why);
 	if (rc != K_OK)
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
@@ -54,7 +54,7 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 	char ns[96];
 	snprintf(ns, sizeof ns, "%s:%s", account, region);
 	struct kbuf doc;
-	kbuf_init(&doc, 1u << 20);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t ver;
 	json_t *j = NULL;
 	if (storage_get(st, "key", ns, id, &doc, &ver) == K_OK)
@@ -91,7 +91,7 @@ int cli_policy_simulate(int argc, char **argv)
 	struct config cfg;
 	config_defaults(&cfg);
 	struct kbuf msg;
-	kbuf_init(&msg, 4096);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (argc < 1 || strcmp(argv[0], "simulate") != 0) {
 		simulate_usage(stderr);
 		goto out;

@@ -108,7 +108,7 @@ static k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
 	ENSURE(id->parsed != NULL, K_E_INTERNAL);
 	for (size_t i = 0; i < n; i++) {
 		struct kbuf why;
-		kbuf_init(&why, 512);
+		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(json_array_get(id->policies, i), POLICY_IDENTITY,
 						&id->parsed[i], &why);
 		if (rc != K_OK) {
@@ -181,7 +181,7 @@ static k_status add_identity(const char *account, const char *type, const char *
 k_status config_install_dev_identity(void)
 {
 	struct kbuf msg;
-	kbuf_init(&msg, 256);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	k_status rc = add_identity("000000000000", "Root", NULL, "test", "test", NULL, &msg);
 	kbuf_release(&msg);
 	return rc;
@@ -279,7 +279,7 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 		id->policies = pol ? json_incref(pol) : json_array();
 		n_roles++;
 		struct kbuf why;
-		kbuf_init(&why, 512);
+		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(trust, POLICY_TRUST, &id->trust, &why);
 		if (rc != K_OK)
 			kbuf_note(msg, "trust policy of role %s: %s", name, kbuf_cstr(&why));

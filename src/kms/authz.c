@@ -67,7 +67,7 @@ struct policy *authz_parse_key_policy(const json_t *doc)
 		return NULL;
 	struct policy *p = NULL;
 	struct kbuf msg;
-	kbuf_init(&msg, 512);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg) != K_OK)
 		LOG_WARN("key %s has an unusable policy: %s",
 			 json_string_value(json_object_get(doc, "Arn")), kbuf_cstr(&msg));
@@ -417,7 +417,7 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 				    bool bypass)
 {
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
 	if (rc != K_OK) {
@@ -635,7 +635,7 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	const json_t *sv = json_object_get(values, "kms:ViaService");
 	in.via_service = json_string_value(sv);
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *kp = NULL;
 	json_t *out = json_object();
 	if (key_doc != NULL) {

@@ -380,7 +380,7 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 	}
 
 	struct kbuf doc;
-	kbuf_init(&doc, 1u << 20);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t version = 0;
 	k_status rc = storage_get(store, "key", ns, id, &doc, &version);
 	if (rc != K_OK) {

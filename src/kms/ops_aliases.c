@@ -149,7 +149,7 @@ void kms_alias_cache_on_change(void *arg, const struct storage_event *ev)
 static k_status alias_read(const char *ns, const char *name, json_t **doc_out, int64_t *version)
 {
 	struct kbuf doc;
-	kbuf_init(&doc, 64u << 10);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(kms_store(), "alias", ns, name, &doc, version);
 	if (rc != K_OK) {
 		kbuf_release(&doc);

@@ -123,11 +123,11 @@ k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char 
 {
 	struct kms_key *k = NULL;
 	struct kbuf canon, wrapped_dk, blob, b64dk, b64v;
-	kbuf_init(&canon, 4096);
-	kbuf_init(&wrapped_dk, 1024);
-	kbuf_init(&blob, SM_MAX_VALUE + 1024);
-	kbuf_init(&b64dk, 2048);
-	kbuf_init(&b64v, 2 * SM_MAX_VALUE + 4096);
+	kbuf_init(&canon, SM_CONTEXT_MAX);
+	kbuf_init(&wrapped_dk, SM_WRAPPED_KEY_MAX);
+	kbuf_init(&blob, SM_SEALED_VALUE_MAX);
+	kbuf_init(&b64dk, SM_WRAPPED_KEY_TEXT_MAX);
+	kbuf_init(&b64v, SM_VALUE_TEXT_MAX);
 	k_status rc = K_OK;
 	GUARD_GOTO(encryption_key(c, s, &k));
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
@@ -170,9 +170,9 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 			   json_t *r, struct kbuf *out)
 {
 	struct kbuf canon, wrapped_dk, blob;
-	kbuf_init(&canon, 4096);
-	kbuf_init(&wrapped_dk, 1024);
-	kbuf_init(&blob, 2 * SM_MAX_VALUE);
+	kbuf_init(&canon, SM_CONTEXT_MAX);
+	kbuf_init(&wrapped_dk, SM_WRAPPED_KEY_MAX);
+	kbuf_init(&blob, SM_VALUE_BLOB_MAX);
 	struct kms_key *k = NULL;
 	k_status rc = K_OK;
 	const char *kid = json_string_value(json_object_get(r, "KeyId"));
@@ -238,8 +238,8 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	char id[200];
 	sm_value_id(s, vid, id, sizeof id);
 	struct kbuf rec, first;
-	kbuf_init(&rec, 4 * SM_MAX_VALUE);
-	kbuf_init(&first, 2048);
+	kbuf_init(&rec, SM_VALUE_RECORD_MAX);
+	kbuf_init(&first, API_ERROR_MESSAGE_MAX);
 	json_t *r = NULL;
 	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
 	if (rc == K_E_NOT_FOUND) {
@@ -400,7 +400,7 @@ k_status sm_reencrypt(struct api_ctx *c, struct sm_secret *s, struct sm_reencryp
 		kms_key_unref(k);
 	}
 	struct kbuf rec, val;
-	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	kbuf_init(&rec, SM_VALUE_RECORD_MAX);
 	kbuf_init(&val, SM_MAX_VALUE);
 	k_status rc = K_OK;
 	for (size_t i = 0; i < n && !*skipped; i++)

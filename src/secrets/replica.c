@@ -51,7 +51,7 @@ static void region_ctx(const struct api_ctx *c, const char *region, struct api_c
 	*rc = *c;
 	snprintf(rc->region, sizeof rc->region, "%s", region);
 	snprintf(rc->ns, sizeof rc->ns, "%s:%s", c->principal.account, region);
-	kbuf_init(&rc->err_msg, 1024);
+	kbuf_init(&rc->err_msg, API_ERROR_MESSAGE_MAX);
 }
 
 static void replica_arn(const char *arn, const char *from, const char *to, char *out, size_t n)

@@ -184,7 +184,7 @@ static void job_ctx(struct api_ctx *c, const char *ns, const char *account, cons
 	struct k_arn root = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
 	k_arn_format(&root, c->principal.arn, sizeof c->principal.arn);
 	snprintf(c->principal.type, sizeof c->principal.type, "Root");
-	kbuf_init(&c->err_msg, 2048);
+	kbuf_init(&c->err_msg, API_ERROR_MESSAGE_MAX);
 }
 
 /*
@@ -336,7 +336,7 @@ static void *job_main(void *arg)
 	struct rot_job *j = arg;
 	const char *failed = NULL;
 	struct kbuf msg;
-	kbuf_init(&msg, 512);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (j->test) {
 		bool ok = false;
 		if (atomic_load(&stopping)) {
