@@ -88,9 +88,12 @@ static void user_identity(struct kjw *w, const struct principal *p)
 	member_str(w, "arn", p->arn);
 	member_str(w, "accountId", p->account);
 	member_str(w, "accessKeyId", p->access_key);
-	const char *slash = strrchr(p->arn, '/');
-	if (strcmp(p->type, "IAMUser") == 0 && slash != NULL)
+	/* An IAM user's name: the last part of its ARN's user/PATH/NAME. */
+	struct k_arn user;
+	if (strcmp(p->type, "IAMUser") == 0 && k_arn_parse_cstr(p->arn, &user) && user.kind == K_ARN_USER) {
+		const char *slash = strrchr(p->arn, '/');
 		member_str(w, "userName", slash + 1);
+	}
 	if (strcmp(p->type, "AssumedRole") == 0) {
 		/* arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION acts as arn:aws:iam::ACCOUNT:role/ROLE. */
 		struct k_arn a;

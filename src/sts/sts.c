@@ -93,9 +93,9 @@ static bool may_assume(struct api_ctx *c, const struct identity *role, const cha
 	}
 	if (tr.explicit_deny)
 		return false;
-	char role_account[13];
-	snprintf(role_account, sizeof role_account, "%.12s", role_arn + 13);
-	bool same = strcmp(role_account, c->principal.account) == 0;
+	struct k_arn role_parts;
+	bool same = k_arn_parse_cstr(role_arn, &role_parts) &&
+		    kslice_eq_cstr(role_parts.account, c->principal.account);
 	if (same && tr.allow_direct)
 		return true;
 	return (tr.allow_direct || tr.allow_account) && id_allow;
