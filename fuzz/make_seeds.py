@@ -164,6 +164,17 @@ def main():
         write("ectx", "ctx-%d" % i, json.dumps(c).encode())
     write("ectx", "nul", b'{"a\\u0000b":"c","a":"d"}')
 
+    # ARNs: every resource form core/arn.h names, and a few near misses.
+    arns = ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:alias/app/prod",
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pw-AbC123",
+            "arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:role/path/app",
+            "arn:aws:iam::111122223333:user/alice", "arn:aws:sts::111122223333:assumed-role/app/s1",
+            "arn:aws:lambda:us-east-1:111122223333:function:rotate", "arn:aws:s3:::bucket",
+            "arn:aws:kms:us-east-1:11112222333:key/x", "arn:aws:sts::111122223333:assumed-role/app"]
+    for i, a in enumerate(arns):
+        write("arn", "arn-%d" % i, a.encode())
+
     # Policy documents: first byte is the kind (0 key, 1 identity, 2 trust).
     stmt = {"Sid": "s", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:root",
                                                                  "444455556666"]},

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every kinko test: the layer check of the includes, builds with gcc
-# and clang, the C unit tests (also under valgrind), the integration suite
-# through real clients (with the wire tests of tests/wire/), both again
-# against the ASan+UBSan build, and
-# the concurrency tests against a ThreadSanitizer build. Ends with
+# Runs every kinko test: the layer check of the includes, a check that no
+# function in src/ is over 80 lines (scripts/long_functions.py), builds with
+# gcc and clang, the C unit tests (also under valgrind), the integration
+# suite through real clients (with the wire tests of tests/wire/), both
+# again against the ASan+UBSan build, and the concurrency tests against a
+# ThreadSanitizer build. Ends with
 # "N passed, N failed".
 #
 # Environment:
@@ -102,6 +103,14 @@ if $PY scripts/include_graph.py --quiet; then
 	tally "layers" 1 0
 else
 	tally "layers" 0 1
+fi
+
+# No function in src/ over 80 lines, but those scripts/long_functions.py allows (and says why).
+note "function length"
+if $PY scripts/long_functions.py; then
+	tally "function length" 1 0
+else
+	tally "function length" 0 1
 fi
 
 build gcc CC=gcc BUILD=build && {

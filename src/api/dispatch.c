@@ -213,7 +213,7 @@ bool api_quota_name_known(const char *name)
 void api_request_init(struct api_request *r)
 {
 	memset(r, 0, sizeof *r);
-	kbuf_init(&r->response, 8u << 20);
+	kbuf_init(&r->response, API_MAX_RESPONSE);
 	r->status = 500;
 }
 
@@ -516,7 +516,7 @@ void api_handle(struct api_request *r)
 	memset(&c, 0, sizeof c);
 	c.req = r;
 	c.now = kclock_now();
-	kbuf_init(&c.err_msg, 2048);
+	kbuf_init(&c.err_msg, API_ERROR_MESSAGE_MAX);
 	make_request_id(r->request_id);
 
 	struct timespec t0;

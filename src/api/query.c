@@ -47,7 +47,7 @@ k_status api_parse_form(struct kslice body, json_t **out)
 	json_t *o = json_object();
 	ENSURE(o != NULL, K_E_INTERNAL);
 	struct kbuf name, value;
-	kbuf_init(&name, 1024);
+	kbuf_init(&name, API_MAX_QUERY_NAME);
 	kbuf_init(&value, API_DEFAULT_BODY);
 	k_status rc = K_OK;
 	size_t start = 0;

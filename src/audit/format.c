@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "audit/internal.h"
+#include "core/arn.h"
 #include "core/jsonw.h"
 #include "crypto/uuid.h"
 #include "core/banned.h"
@@ -87,32 +88,34 @@ static void user_identity(struct kjw *w, const struct audit_who *p)
 	member_str(w, "arn", p->arn);
 	member_str(w, "accountId", p->account);
 	member_str(w, "accessKeyId", p->access_key);
-	const char *slash = strrchr(p->arn, '/');
-	if (strcmp(p->type, "IAMUser") == 0 && slash != NULL)
+	/* An IAM user's name: the last part of its ARN's user/PATH/NAME. */
+	struct k_arn user;
+	if (strcmp(p->type, "IAMUser") == 0 && k_arn_parse_cstr(p->arn, &user) && user.kind == K_ARN_USER) {
+		const char *slash = strrchr(p->arn, '/');
 		member_str(w, "userName", slash + 1);
+	}
 	if (strcmp(p->type, "AssumedRole") == 0) {
-		/* arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION */
-		const char *ar = strstr(p->arn, ":assumed-role/");
-		const char *role = "";
-		size_t role_len = 0;
-		if (ar != NULL) {
-			role = ar + strlen(":assumed-role/");
-			const char *e = strchr(role, '/');
-			role_len = e != NULL ? (size_t)(e - role) : strlen(role);
+		/* arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION acts as arn:aws:iam::ACCOUNT:role/ROLE. */
+		struct k_arn a;
+		struct kslice role = kslice_make("", 0);
+		if (k_arn_parse_cstr(p->arn, &a) && a.kind == K_ARN_ASSUMED_ROLE) {
+			const uint8_t *e = memchr(a.id.ptr, '/', a.id.len);
+			role = kslice_make(a.id.ptr, e != NULL ? (size_t)(e - a.id.ptr) : a.id.len);
 		}
+		struct k_arn issuer = k_arn_of("iam", "", p->account, K_ARN_ROLE, NULL);
+		issuer.id = role;
+		char issuer_arn[K_ARN_BUF];
+		size_t issuer_len = k_arn_format(&issuer, issuer_arn, sizeof issuer_arn);
 		/* The session issuer's id is the role's, before the ":SESSION". */
 		size_t id_len = strcspn(p->principal_id, ":");
 		member(w, "sessionContext");
 		KJW_LIT(w, "{\"sessionIssuer\":{\"type\":\"Role\",\"principalId\":");
 		kjw_str(w, p->principal_id, id_len);
-		KJW_LIT(w, ",\"arn\":\"arn:aws:iam::");
-		kjw_str_body(w, p->account, strlen(p->account));
-		KJW_LIT(w, ":role/");
-		kjw_str_body(w, role, role_len);
-		KJW_LIT(w, "\"");
+		KJW_LIT(w, ",\"arn\":");
+		kjw_str(w, issuer_arn, issuer_len);
 		member_str(w, "accountId", p->account);
 		member(w, "userName");
-		kjw_str(w, role, role_len);
+		kjw_str(w, (const char *)role.ptr, role.len);
 		KJW_LIT(w, "},\"attributes\":{\"mfaAuthenticated\":\"false\"}}");
 	}
 	KJW_LIT(w, "}");
@@ -160,22 +163,20 @@ static void add_key(struct audit_resources *r, const struct audit_call_info *c, 
 	if (v == NULL)
 		return;
 	char arn[300];
-	if (strncmp(v, "arn:aws:kms:", 12) == 0 && strstr(v, ":key/") != NULL)
+	struct k_arn a;
+	if (k_arn_parse_cstr(v, &a) && k_arn_is(&a, "kms", K_ARN_KEY) &&
+	    kslice_eq_cstr(a.partition, "aws")) {
 		copy_str(arn, sizeof arn, v, strlen(v));
-	else if (looks_like_uuid(v))
-		snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", c->region, c->who.account, v);
-	else
+	} else if (looks_like_uuid(v)) {
+		a = k_arn_of("kms", c->region, c->who.account, K_ARN_KEY, v);
+		k_arn_format(&a, arn, sizeof arn);
+	} else {
 		return;
-	/* The owner account is the fifth field of the ARN. */
-	char acct[16] = "";
-	const char *p = arn;
-	for (int field = 0; field < 4 && p != NULL; field++) {
-		p = strchr(p, ':');
-		if (p != NULL)
-			p++;
 	}
-	if (p != NULL)
-		copy_str(acct, sizeof acct, p, strcspn(p, ":"));
+	/* The owner account is the ARN's. */
+	char acct[16] = "";
+	if (a.account.len > 0)
+		copy_str(acct, sizeof acct, (const char *)a.account.ptr, a.account.len);
 	add_resource(r, acct, "AWS::KMS::Key", arn);
 }
 
@@ -203,7 +204,8 @@ static void find_resources(const struct audit_call_info *c, json_t *in, json_t *
 	} else if (strcmp(src, "secretsmanager.amazonaws.com") == 0) {
 		const char *arn = str_member(out, "ARN");
 		const char *id = str_member(in, "SecretId");
-		if (arn == NULL && id != NULL && strncmp(id, "arn:", 4) == 0)
+		struct k_arn given;
+		if (arn == NULL && k_arn_parse_cstr(id, &given))
 			arn = id;
 		if (arn != NULL)
 			add_resource(r, c->who.account, "AWS::SecretsManager::Secret", arn);

@@ -16,6 +16,15 @@
 #define AUDIT_LOG_SUFFIX ".jsonl"
 #define AUDIT_DIGEST_SUFFIX ".jsonl.digest"
 #define AUDIT_MAX_LINE (1u << 20)
+/* A log or periods file read whole (verification, recovery, lookups). */
+#define AUDIT_MAX_FILE (1ull << 34)
+/* A digest file (one JSON document per sealed log file). */
+#define AUDIT_DIGEST_FILE_MAX (1u << 20)
+/* The signing key's public key as PEM, and a PEM file given for verification. */
+#define AUDIT_PUBLIC_PEM_MAX 4096
+#define AUDIT_PEM_FILE_MAX 16384
+/* An Ed25519 signature (64 bytes) as raw bytes or text. */
+#define AUDIT_SIGNATURE_MAX 256
 /* Period digests (period.c): kinko-periods-<UTC day, YYYYMMDD>.jsonl, one signed line each. */
 #define AUDIT_PERIODS_PREFIX "kinko-periods-"
 #define AUDIT_PERIODS_SUFFIX ".jsonl"

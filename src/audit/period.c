@@ -269,7 +269,7 @@ k_status audit_period_open(const struct audit_period_options *o, const struct au
 	snprintf(P.witness, sizeof P.witness, "%s", o->witness_file ? o->witness_file : "");
 	P.witness_syslog = o->witness_syslog;
 	struct kbuf pem;
-	kbuf_init(&pem, 4096);
+	kbuf_init(&pem, AUDIT_PUBLIC_PEM_MAX);
 	k_status rc = audit_signer_public_pem(s, &pem);
 	if (rc == K_OK)
 		rc = take_up_folder(kbuf_cstr(&pem), committed);
@@ -384,7 +384,7 @@ static k_status make_line(enum audit_period_kind kind, const struct audit_head *
 	if (missing_from > 0)
 		json_object_set_new(d, "missingFromSeq", json_integer((json_int_t)missing_from));
 	struct kbuf sig;
-	kbuf_init(&sig, 256);
+	kbuf_init(&sig, AUDIT_SIGNATURE_MAX);
 	k_status rc = K_E_INTERNAL;
 	char *canon = canonical(d);
 	if (canon != NULL && audit_sign(P.signer, kslice_cstr(canon), &sig) == K_OK) {
@@ -426,7 +426,7 @@ k_status audit_period_write(enum audit_period_kind kind, const struct audit_head
 	char *doc = NULL;
 	GUARD(make_line(kind, head, missing_from, now_ms, &doc));
 	struct kbuf line;
-	kbuf_init(&line, 1u << 16);
+	kbuf_init(&line, AUDIT_MAX_LINE);
 	k_status rc = kbuf_append_str(&line, doc);
 	kjson_free(doc);
 	if (rc == K_OK)

@@ -25,7 +25,7 @@ static k_status load_digest(const char *name, json_t **out, char sha[65])
 	char path[700];
 	audit_path_of(name, path, sizeof path);
 	struct kbuf b;
-	kbuf_init(&b, 1u << 20);
+	kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
 	k_status rc = audit_read_file(path, &b);
 	if (rc == K_OK) {
 		audit_sha256_hex(b.ptr, b.len, sha);
@@ -46,7 +46,7 @@ static k_status recover_unsealed(const char *name)
 	char path[700];
 	audit_path_of(name, path, sizeof path);
 	struct kbuf b;
-	kbuf_init(&b, 1ull << 34);
+	kbuf_init(&b, AUDIT_MAX_FILE);
 	k_status rc = audit_read_file(path, &b);
 	if (rc != K_OK) {
 		kbuf_release(&b);

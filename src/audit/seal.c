@@ -90,7 +90,7 @@ static k_status seal_file(const struct seal_job *j)
 
 	k_status rc = K_OK;
 	struct kbuf sig;
-	kbuf_init(&sig, 256);
+	kbuf_init(&sig, AUDIT_SIGNATURE_MAX);
 	char *canon = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	char *final = NULL;
 	ENSURE_GOTO(canon != NULL, K_E_INTERNAL);

@@ -15,6 +15,7 @@
  * Verifying needs only the public key.
  */
 #include "audit/audit.h"
+#include "audit/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,8 @@
 #define WRAPPED_MAGIC "KINKOAK1"
 #define WRAPPED_MAGIC_LEN 8
 #define WRAPPED_LEN (WRAPPED_MAGIC_LEN + CRYPTO_WRAP_OVERHEAD + ED25519_LEN)
+/* The buffer the wrapped key is built in (WRAPPED_LEN, checked after). */
+#define WRAPPED_BUF_MAX 256
 /* The AAD: the wrapped seed unwraps only as the audit signing key. */
 #define WRAP_AAD "kinko:audit-signing-key:v1"
 
@@ -87,7 +90,7 @@ static k_status write_wrapped(const char *path, const struct ksecret *sk, bool e
 			      struct kbuf *msg)
 {
 	struct kbuf w;
-	kbuf_init(&w, 256);
+	kbuf_init(&w, WRAPPED_BUF_MAX);
 	char tmp[1100];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	k_status rc = kbuf_append(&w, WRAPPED_MAGIC, WRAPPED_MAGIC_LEN);
@@ -255,7 +258,7 @@ k_status audit_verify_signature(const char *public_pem, struct kslice msg, const
 	struct crypto_ed25519 *key = NULL;
 	GUARD(crypto_ed25519_from_pem(public_pem, &key));
 	struct kbuf sig;
-	kbuf_init(&sig, 128);
+	kbuf_init(&sig, AUDIT_SIGNATURE_MAX);
 	k_status rc = K_E_KMS_INVALID_SIGNATURE;
 	bool valid = false;
 	if (kbuf_decode_base64(&sig, kslice_cstr(sig_b64)) == K_OK &&

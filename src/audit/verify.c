@@ -109,7 +109,7 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s.digest", dir, f->name);
 		struct kbuf b;
-		kbuf_init(&b, 1u << 20);
+		kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
 		if (audit_read_file(path, &b) != K_OK) {
 			kbuf_release(&b);
 			continue;
@@ -167,7 +167,7 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 		public_key_pem = path;
 	}
 	struct kbuf pem;
-	kbuf_init(&pem, 16384);
+	kbuf_init(&pem, AUDIT_PEM_FILE_MAX);
 	if (audit_read_file(public_key_pem, &pem) != K_OK) {
 		fprintf(out, "cannot read the public key %s\n", public_key_pem);
 		kbuf_release(&pem);

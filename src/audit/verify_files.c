@@ -133,7 +133,7 @@ k_status audit_verify_files(struct vstate *v, const char *dir)
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s", dir, f->name);
 		struct kbuf b;
-		kbuf_init(&b, 1ull << 34);
+		kbuf_init(&b, AUDIT_MAX_FILE);
 		f->exists = audit_read_file(path, &b) == K_OK;
 		json_t *d = f->digest;
 		if (!f->exists) {

@@ -102,7 +102,7 @@ static k_status load_periods(struct vstate *v, const char *dir, const char *pem,
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		struct kbuf b;
-		kbuf_init(&b, 1ull << 32);
+		kbuf_init(&b, AUDIT_MAX_FILE);
 		rc = audit_read_file(path, &b);
 		size_t pos = 0, line = 0;
 		while (rc == K_OK && pos < b.len) {
@@ -263,7 +263,7 @@ static k_status check_witness(struct vstate *v, const char *path, const char *pe
 			      const struct plist *l, const struct index *ix, struct tail *t)
 {
 	struct kbuf b;
-	kbuf_init(&b, 1ull << 34);
+	kbuf_init(&b, AUDIT_MAX_FILE);
 	if (audit_read_file(path, &b) != K_OK) {
 		kbuf_release(&b);
 		return K_E_NOT_FOUND;

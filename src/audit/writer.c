@@ -289,7 +289,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	}
 	GUARD(audit_signer_open(o->key_file, &audit_w.signer, msg));
 	struct kbuf pem;
-	kbuf_init(&pem, 4096);
+	kbuf_init(&pem, AUDIT_PUBLIC_PEM_MAX);
 	k_status rc = audit_signer_public_pem(audit_w.signer, &pem);
 	if (rc == K_OK)
 		rc = audit_write_file_atomic(AUDIT_PUBLIC_KEY_FILE, kbuf_slice(&pem));

@@ -45,7 +45,7 @@ static int ops_command(int argc, char **argv)
 {
 	bool as_json = argc >= 1 && strcmp(argv[0], "--json") == 0;
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (cli_register_tables(NULL, true, &msg) != K_OK) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		kbuf_release(&msg);
@@ -106,6 +106,57 @@ static k_status check_key(void *arg, const char *ns, const char *id, struct ksli
 	return K_OK;
 }
 
+/* `kinko check`'s options; false (after the usage) if they are wrong. */
+static bool check_options(int argc, char **argv, const char **data, const char **root_key,
+			  const char **store_url)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+			*data = argv[++i];
+		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+			*store_url = argv[++i];
+		else if (strcmp(argv[i], "--root-key") == 0 && i + 1 < argc)
+			*root_key = argv[++i];
+		else {
+			cli_usage(stderr);
+			return false;
+		}
+	}
+	if (*data == NULL) {
+		cli_usage(stderr);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * With the root key open: attaches the KMS caches, checks the root key
+ * against the store's key check value (*kcv_note says how), and unwraps
+ * every key's material (counted in w). Returns 0 if all pass, else 1.
+ */
+static int check_material(struct storage *st, const char *rk, const char *data,
+			  struct kbuf *msg, struct check_walk *w, const char **kcv_note)
+{
+	/* A root key that is not the store's is named as such, not as broken keys. */
+	if (k_failed(kms_init(st))) {
+		fprintf(stderr, "kinko check: cannot attach the KMS caches to the store\n");
+		return 1;
+	}
+	k_status kcv = startup_root_key_matches(st, rk, data, false, msg);
+	*kcv_note = "; the root key matches the store's key check value";
+	if (k_is(kcv, K_E_NOT_FOUND)) {
+		*kcv_note = " (no key check value recorded yet: serve records one)";
+	} else if (k_failed(kcv)) {
+		fprintf(stderr, "kinko check: %s\n", kbuf_cstr(msg));
+		return 1;
+	}
+	if (k_failed(storage_list(st, "key", NULL, NULL, NULL, 0, check_key, w))) {
+		fprintf(stderr, "kinko check: cannot list the keys\n");
+		return 1;
+	}
+	return w->bad > 0 ? 1 : 0;
+}
+
 /*
  * Opens the store read-write (SQLite replays its WAL), runs the backend's
  * integrity check, and, when the root key can be read, unwraps every key's
@@ -114,22 +165,8 @@ static k_status check_key(void *arg, const char *ns, const char *id, struct ksli
 static int check_store(int argc, char **argv)
 {
 	const char *data = NULL, *root_key = NULL, *store_url = NULL;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-			data = argv[++i];
-		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
-			store_url = argv[++i];
-		else if (strcmp(argv[i], "--root-key") == 0 && i + 1 < argc)
-			root_key = argv[++i];
-		else {
-			cli_usage(stderr);
-			return 2;
-		}
-	}
-	if (data == NULL) {
-		cli_usage(stderr);
+	if (!check_options(argc, argv, &data, &root_key, &store_url))
 		return 2;
-	}
 	char db[1024], rk[1024], url[1100];
 	snprintf(db, sizeof db, "%s/kinko.db", data);
 	snprintf(rk, sizeof rk, "%s", root_key ? root_key : "");
@@ -144,46 +181,24 @@ static int check_store(int argc, char **argv)
 	if (store_url == NULL)
 		snprintf(url, sizeof url, "sqlite:%s", data);
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct storage *st = NULL;
-	if (storage_open(url, &st, &msg) != K_OK) {
+	if (k_failed(storage_open(url, &st, &msg))) {
 		fprintf(stderr, "kinko check: %s\n", kbuf_cstr(&msg));
 		kbuf_release(&msg);
 		return 1;
 	}
 	int ret = 0;
 	k_status rc = storage_check(st);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		fprintf(stderr, "kinko check: integrity check failed: %s\n", k_status_name(rc));
 		ret = 1;
 	}
 	struct check_walk w = {0, 0};
-	bool unwrap = ret == 0 && access(rk, R_OK) == 0 && keystore_open_file(rk, false, &msg) == K_OK;
+	bool unwrap = ret == 0 && access(rk, R_OK) == 0 && k_ok(keystore_open_file(rk, false, &msg));
 	const char *kcv_note = "";
-	/* A root key that is not the store's is named as such, not as broken keys. */
-	if (unwrap && kms_init(st) != K_OK) {
-		fprintf(stderr, "kinko check: cannot attach the KMS caches to the store\n");
-		ret = 1;
-	}
-	if (unwrap && ret == 0) {
-		k_status kcv = startup_root_key_matches(st, rk, data, false, &msg);
-		kcv_note = "; the root key matches the store's key check value";
-		if (kcv == K_E_NOT_FOUND) {
-			kcv_note = " (no key check value recorded yet: serve records one)";
-		} else if (kcv != K_OK) {
-			fprintf(stderr, "kinko check: %s\n", kbuf_cstr(&msg));
-			ret = 1;
-		}
-	}
-	if (unwrap && ret == 0) {
-		if (storage_list(st, "key", NULL, NULL, NULL, 0, check_key, &w) != K_OK) {
-			fprintf(stderr, "kinko check: cannot list the keys\n");
-			ret = 1;
-		}
-		if (w.bad > 0)
-			ret = 1;
-	}
 	if (unwrap) {
+		ret = check_material(st, rk, data, &msg, &w, &kcv_note);
 		kms_shutdown();
 		keystore_close();
 	}

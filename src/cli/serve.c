@@ -192,7 +192,7 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 	else if (strcmp(a, "--rotation-function") == 0) {
 		/* Secrets Manager: a local rotation function, ARN=PATH. */
 		struct kbuf fmsg;
-		kbuf_init(&fmsg, 512);
+		kbuf_init(&fmsg, KBUF_NOTE_MAX);
 		k_status rc = config_functions_add_cli(next, &fmsg);
 		if (rc != K_OK)
 			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&fmsg));
@@ -459,7 +459,7 @@ static int register_operations(struct serve_state *s)
 	}
 	(void)cli_lint_policy_actions(s->f.config_path);
 	struct kbuf qmsg;
-	kbuf_init(&qmsg, 512);
+	kbuf_init(&qmsg, KBUF_NOTE_MAX);
 	for (size_t q = 0; q < s->f.n_quota_specs; q++) {
 		if (quota_set(s->f.quota_specs[q], api_quota_name_known, &qmsg) != K_OK) {
 			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
@@ -725,7 +725,7 @@ int cli_serve(int argc, char **argv)
 	int rc = serve_parse_flags(&s, argc, argv);
 	if (rc != 0)
 		return rc;
-	kbuf_init(&s.msg, 4096);
+	kbuf_init(&s.msg, KBUF_NOTE_MAX);
 	rc = serve_resolve_config(&s);
 	if (rc == 0)
 		rc = serve_lock_and_check(&s);

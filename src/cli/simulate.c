@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "kms/authz.h"
 #include "storage/storage.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static void simulate_usage(FILE *f)
@@ -33,19 +34,17 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 {
 	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
 	char region[64], account[13], id[64];
-	if (strncmp(arn, "arn:aws:kms:", 12) != 0)
+	struct k_arn a;
+	if (!k_arn_parse_cstr(arn, &a) || !kslice_eq_cstr(a.partition, "aws") ||
+	    !k_arn_is(&a, "kms", K_ARN_KEY) || a.region.len == 0 || a.region.len >= sizeof region ||
+	    a.account.len != K_ARN_ACCOUNT_LEN)
 		return NULL;
-	const char *p = arn + 12;
-	const char *colon = strchr(p, ':');
-	if (colon == NULL || (size_t)(colon - p) >= sizeof region || strlen(colon + 1) < 17 ||
-	    colon[13] != ':' || strncmp(colon + 14, "key/", 4) != 0)
-		return NULL;
-	snprintf(region, sizeof region, "%.*s", (int)(colon - p), p);
-	snprintf(account, sizeof account, "%.12s", colon + 1);
-	snprintf(id, sizeof id, "%s", colon + 18);
+	snprintf(region, sizeof region, "%.*s", (int)a.region.len, (const char *)a.region.ptr);
+	snprintf(account, sizeof account, "%.*s", (int)a.account.len, (const char *)a.account.ptr);
+	snprintf(id, sizeof id, "%.*s", (int)a.id.len, (const char *)a.id.ptr);
 	struct storage *st = NULL;
 	struct kbuf why;
-	kbuf_init(&why, 512);
+	kbuf_init(&why, KBUF_NOTE_MAX);
 	k_status rc = storage_open(store_url, &st, &why);
 	if (rc != K_OK)
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
@@ -55,7 +54,7 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 	char ns[96];
 	snprintf(ns, sizeof ns, "%s:%s", account, region);
 	struct kbuf doc;
-	kbuf_init(&doc, 1u << 20);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t ver;
 	json_t *j = NULL;
 	if (storage_get(st, "key", ns, id, &doc, &ver) == K_OK)
@@ -92,7 +91,7 @@ int cli_policy_simulate(int argc, char **argv)
 	struct config cfg;
 	config_defaults(&cfg);
 	struct kbuf msg;
-	kbuf_init(&msg, 4096);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (argc < 1 || strcmp(argv[0], "simulate") != 0) {
 		simulate_usage(stderr);
 		goto out;

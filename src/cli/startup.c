@@ -222,7 +222,7 @@ static k_status adopt(struct storage *st, const char *root_key_file, const char 
 		return K_E_VALIDATION;
 	}
 	struct kbuf doc;
-	kbuf_init(&doc, 256);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	rc = kbuf_append_str(&doc, "{\"KeyCheckValue\":\"");
 	if (rc == K_OK)
 		rc = keystore_check_value(&doc);
@@ -247,7 +247,7 @@ k_status startup_root_key_matches(struct storage *st, const char *root_key_file,
 				  const char *data_dir, bool adopt_missing, struct kbuf *msg)
 {
 	struct kbuf doc;
-	kbuf_init(&doc, 4096);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(st, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID, &doc,
 				  NULL);
 	if (rc == K_E_NOT_FOUND) {

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "policy/policy.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 struct identity {
@@ -108,7 +109,7 @@ static k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
 	ENSURE(id->parsed != NULL, K_E_INTERNAL);
 	for (size_t i = 0; i < n; i++) {
 		struct kbuf why;
-		kbuf_init(&why, 512);
+		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(json_array_get(id->policies, i), POLICY_IDENTITY,
 						&id->parsed[i], &why);
 		if (rc != K_OK) {
@@ -197,7 +198,7 @@ k_status config_add_dev_identity(struct kbuf *msg)
 k_status config_install_dev_identity(void)
 {
 	struct kbuf msg;
-	kbuf_init(&msg, 256);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	k_status rc = config_add_dev_identity(&msg);
 	kbuf_release(&msg);
 	return rc;
@@ -278,7 +279,8 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 		snprintf(id->account, sizeof id->account, "%s", account);
 		snprintf(id->type, sizeof id->type, "%s", "Role");
 		snprintf(id->name, sizeof id->name, "%s", name);
-		snprintf(id->role_arn, sizeof id->role_arn, "arn:aws:iam::%s:role/%s", account, name);
+		struct k_arn role = k_arn_of("iam", "", account, K_ARN_ROLE, name);
+		k_arn_format(&role, id->role_arn, sizeof id->role_arn);
 		for (size_t j = 0; j < n_roles; j++) {
 			if (strcmp(roles[j].role_arn, id->role_arn) == 0) {
 				kbuf_note(msg, "role %s is declared twice", id->role_arn);
@@ -294,7 +296,7 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 		id->policies = pol ? json_incref(pol) : json_array();
 		n_roles++;
 		struct kbuf why;
-		kbuf_init(&why, 512);
+		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(trust, POLICY_TRUST, &id->trust, &why);
 		if (rc != K_OK)
 			kbuf_note(msg, "trust policy of role %s: %s", name, kbuf_cstr(&why));
@@ -390,6 +392,70 @@ static k_status copy_path(json_t *root, const char *member, const char *cfg_path
 	return K_OK;
 }
 
+static k_status load_listen(json_t *root, struct config *cfg, struct kbuf *msg)
+{
+	const char *listen = json_string_value(json_object_get(root, "listen"));
+	if (listen == NULL)
+		return K_OK;
+	const char *colon = strrchr(listen, ':');
+	char *end = NULL;
+	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+	if (colon == NULL || end == NULL || *end != 0 || port == 0 || port > 65535 ||
+	    (size_t)(colon - listen) >= sizeof cfg->listen_host) {
+		kbuf_note(msg, "bad \"listen\" address: %s", listen);
+		return K_E_VALIDATION;
+	}
+	snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)(colon - listen), listen);
+	cfg->listen_port = (unsigned)port;
+	return K_OK;
+}
+
+static k_status load_paths(json_t *root, const char *path, struct config *cfg, struct kbuf *msg)
+{
+	GUARD(copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg));
+	GUARD(copy_path(root, "root_key_file", path, cfg->root_key_file, sizeof cfg->root_key_file,
+			msg));
+	GUARD(copy_path(root, "tls_cert_file", path, cfg->tls_cert_file, sizeof cfg->tls_cert_file,
+			msg));
+	GUARD(copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file, msg));
+	GUARD(copy_path(root, "audit_witness_file", path, cfg->audit_witness_file,
+			sizeof cfg->audit_witness_file, msg));
+	/* HTTPS: a certificate and its key. */
+	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
+		kbuf_note(msg, "%s", "\"tls_cert_file\" and \"tls_key_file\" go together");
+		return K_E_VALIDATION;
+	}
+	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
+	return K_OK;
+}
+
+/* A whole-number member (its range checked by config_schema_check), or `current`. */
+static unsigned uint_member(json_t *root, const char *member, unsigned current)
+{
+	json_t *v = json_object_get(root, member);
+	return json_is_integer(v) ? (unsigned)json_integer_value(v) : current;
+}
+
+/* Connection limits, timeouts, the audit digests' period, and the switches. */
+static void load_settings(json_t *root, struct config *cfg)
+{
+	cfg->threads = uint_member(root, "threads", cfg->threads);
+	cfg->max_connections = uint_member(root, "max_connections", cfg->max_connections);
+	cfg->per_ip_connections = uint_member(root, "per_ip_connections", cfg->per_ip_connections);
+	cfg->idle_timeout_s = uint_member(root, "idle_timeout_s", cfg->idle_timeout_s);
+	cfg->header_timeout_s = uint_member(root, "header_timeout_s", cfg->header_timeout_s);
+	cfg->body_timeout_s = uint_member(root, "body_timeout_s", cfg->body_timeout_s);
+	cfg->audit_digest_seconds =
+		uint_member(root, "audit_digest_seconds", cfg->audit_digest_seconds);
+	cfg->root_key_in_data_ok = json_is_true(json_object_get(root, "root_key_in_data_dir_ok"));
+	cfg->test_mode_outside_dev = json_is_true(json_object_get(root, CONFIG_TEST_MODE_SWITCH));
+	cfg->audit_witness_syslog = json_is_true(json_object_get(root, "audit_witness_syslog"));
+}
+
+/*
+ * Reads the configuration file into cfg and the identity tables. The file's
+ * shape (members, types, ranges) is checked first, by config_schema_check.
+ */
 k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg)
 {
 	json_error_t err;
@@ -399,90 +465,19 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 		json_decref(root);
 		return K_E_VALIDATION;
 	}
-	if (k_failed(config_schema_check(root, msg))) {
-		json_decref(root);
-		return K_E_VALIDATION;
+	k_status rc = config_schema_check(root, msg);
+	if (k_ok(rc))
+		rc = load_listen(root, cfg, msg);
+	if (k_ok(rc))
+		rc = load_paths(root, path, cfg, msg);
+	if (k_ok(rc)) {
+		load_settings(root, cfg);
+		rc = load_accounts(json_object_get(root, "accounts"), msg);
 	}
-	const char *listen = json_string_value(json_object_get(root, "listen"));
-	if (listen != NULL) {
-		const char *colon = strrchr(listen, ':');
-		char *end = NULL;
-		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-		if (colon == NULL || end == NULL || *end != 0 || port == 0 || port > 65535 ||
-		    (size_t)(colon - listen) >= sizeof cfg->listen_host) {
-			kbuf_note(msg, "bad \"listen\" address: %s", listen);
-			json_decref(root);
-			return K_E_VALIDATION;
-		}
-		snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)(colon - listen), listen);
-		cfg->listen_port = (unsigned)port;
-	}
-	k_status prc = copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg);
-	if (k_ok(prc))
-		prc = copy_path(root, "root_key_file", path, cfg->root_key_file,
-				sizeof cfg->root_key_file, msg);
-	if (k_ok(prc))
-		prc = copy_path(root, "tls_cert_file", path, cfg->tls_cert_file,
-				sizeof cfg->tls_cert_file, msg);
-	if (k_ok(prc))
-		prc = copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file,
-				msg);
-	if (k_ok(prc))
-		prc = copy_path(root, "audit_witness_file", path, cfg->audit_witness_file,
-				sizeof cfg->audit_witness_file, msg);
-	if (k_failed(prc)) {
-		json_decref(root);
-		return prc;
-	}
-	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
-	json_t *rk_ok = json_object_get(root, "root_key_in_data_dir_ok");
-	if (rk_ok != NULL && !json_is_boolean(rk_ok)) {
-		kbuf_note(msg, "%s", "\"root_key_in_data_dir_ok\" must be true or false");
-		json_decref(root);
-		return K_E_VALIDATION;
-	}
-	cfg->root_key_in_data_ok = json_is_true(rk_ok);
-	json_t *th = json_object_get(root, "threads");
-	if (json_is_integer(th) && json_integer_value(th) > 0 && json_integer_value(th) <= 256)
-		cfg->threads = (unsigned)json_integer_value(th);
-	json_t *mc = json_object_get(root, "max_connections");
-	if (json_is_integer(mc) && json_integer_value(mc) > 0 && json_integer_value(mc) <= 65536)
-		cfg->max_connections = (unsigned)json_integer_value(mc);
-	/* HTTPS and per-client connection limits. */
-	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
-		kbuf_note(msg, "%s", "\"tls_cert_file\" and \"tls_key_file\" go together");
-		json_decref(root);
-		return K_E_VALIDATION;
-	}
-	json_t *pi = json_object_get(root, "per_ip_connections");
-	if (json_is_integer(pi) && json_integer_value(pi) >= 0 && json_integer_value(pi) <= 65536)
-		cfg->per_ip_connections = (unsigned)json_integer_value(pi);
-	json_t *it = json_object_get(root, "idle_timeout_s");
-	if (json_is_integer(it) && json_integer_value(it) > 0 && json_integer_value(it) <= 3600)
-		cfg->idle_timeout_s = (unsigned)json_integer_value(it);
-	json_t *tm = json_object_get(root, CONFIG_TEST_MODE_SWITCH);
-	if (tm != NULL && !json_is_boolean(tm)) {
-		kbuf_note(msg, "\"%s\" must be true or false", CONFIG_TEST_MODE_SWITCH);
-		json_decref(root);
-		return K_E_VALIDATION;
-	}
-	cfg->test_mode_outside_dev = json_is_true(tm);
-	/* The audit trail's period digests and their witness, outside the data folder. */
-	json_t *ads = json_object_get(root, "audit_digest_seconds");
-	if (json_is_integer(ads) && json_integer_value(ads) >= 1 && json_integer_value(ads) <= 86400)
-		cfg->audit_digest_seconds = (unsigned)json_integer_value(ads);
-	cfg->audit_witness_syslog = json_is_true(json_object_get(root, "audit_witness_syslog"));
-	json_t *ht = json_object_get(root, "header_timeout_s");
-	if (json_is_integer(ht) && json_integer_value(ht) > 0 && json_integer_value(ht) <= 3600)
-		cfg->header_timeout_s = (unsigned)json_integer_value(ht);
-	json_t *bt = json_object_get(root, "body_timeout_s");
-	if (json_is_integer(bt) && json_integer_value(bt) > 0 && json_integer_value(bt) <= 3600)
-		cfg->body_timeout_s = (unsigned)json_integer_value(bt);
-	k_status rc = load_accounts(json_object_get(root, "accounts"), msg);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = config_regions_load(json_object_get(root, "regions"), msg);
 	/* Secrets Manager rotation functions (config/functions.h). */
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
 	json_decref(root);
 	return rc;
@@ -562,13 +557,15 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 	snprintf(out->type, sizeof out->type, "%s", id->type);
 	snprintf(out->principal_id, sizeof out->principal_id, "%s", id->principal_id);
 	snprintf(out->access_key, sizeof out->access_key, "%s", access_key);
-	if (strcmp(id->type, "Root") == 0)
-		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:root", id->account);
-	else if (strcmp(id->type, "AssumedRole") == 0)
-		snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%.64s/%.64s", id->account,
-			 id->name, id->session);
-	else
-		snprintf(out->arn, sizeof out->arn, "arn:aws:iam::%s:user/%s", id->account, id->name);
+	char session[160];
+	struct k_arn a = k_arn_of("iam", "", id->account, K_ARN_USER, id->name);
+	if (strcmp(id->type, "Root") == 0) {
+		a.kind = K_ARN_ROOT;
+	} else if (strcmp(id->type, "AssumedRole") == 0) {
+		snprintf(session, sizeof session, "%.64s/%.64s", id->name, id->session);
+		a = k_arn_of("sts", "", id->account, K_ARN_ASSUMED_ROLE, session);
+	}
+	k_arn_format(&a, out->arn, sizeof out->arn);
 	out->identity = id;
 }
 
@@ -688,19 +685,25 @@ const struct identity *config_find_principal(const char *arn)
 {
 	char buf[256];
 	for (size_t i = 0; i < n_ids; i++) {
+		char name[129];
+		snprintf(name, sizeof name, "%.128s", ids[i].name);
+		struct k_arn a = k_arn_of("iam", "", ids[i].account, K_ARN_USER, name);
 		if (strcmp(ids[i].type, "Root") == 0)
-			snprintf(buf, sizeof buf, "arn:aws:iam::%s:root", ids[i].account);
-		else
-			snprintf(buf, sizeof buf, "arn:aws:iam::%s:user/%.128s", ids[i].account, ids[i].name);
+			a.kind = K_ARN_ROOT;
+		k_arn_format(&a, buf, sizeof buf);
 		if (strcmp(buf, arn) == 0)
 			return &ids[i];
 	}
 	/* arn:aws:sts::A:assumed-role/R/S acts with the role's policies. */
-	const char *ar = strstr(arn, ":assumed-role/");
-	if (strncmp(arn, "arn:aws:sts::", 13) == 0 && ar != NULL && strlen(arn) > 25) {
-		const char *slash = strchr(ar + 14, '/');
-		int rl = slash ? (int)(slash - (ar + 14)) : (int)strlen(ar + 14);
-		snprintf(buf, sizeof buf, "arn:aws:iam::%.12s:role/%.*s", arn + 13, rl, ar + 14);
+	struct k_arn p;
+	if (k_arn_parse_cstr(arn, &p) && k_arn_is(&p, "sts", K_ARN_ASSUMED_ROLE) &&
+	    kslice_eq_cstr(p.partition, "aws") && p.region.len == 0 &&
+	    p.account.len == K_ARN_ACCOUNT_LEN) {
+		const uint8_t *slash = memchr(p.id.ptr, '/', p.id.len);
+		struct k_arn role = k_arn_of("iam", "", NULL, K_ARN_ROLE, NULL);
+		role.account = p.account;
+		role.id = kslice_make(p.id.ptr, (size_t)(slash - p.id.ptr));
+		k_arn_format(&role, buf, sizeof buf);
 		return config_find_role(buf);
 	}
 	return config_find_role(arn);

@@ -9,14 +9,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/arn.h"
 #include "core/banned.h"
 
 static json_t *table; /* object: arn -> entry */
 
 static bool lambda_arn(const char *arn)
 {
-	return arn != NULL && strncmp(arn, "arn:aws:lambda:", 15) == 0 &&
-	       strstr(arn, ":function:") != NULL && strlen(arn) <= 2048;
+	struct k_arn a;
+	return k_arn_parse_cstr(arn, &a) && kslice_eq_cstr(a.partition, "aws") &&
+	       kslice_eq_cstr(a.service, "lambda") && kslice_has_prefix(a.resource, "function:");
 }
 
 /* True if an http:// URL names this machine: localhost, 127.0.0.0/8 or [::1]. */

@@ -79,6 +79,8 @@ K_MUST_CHECK k_status kbuf_appendf(struct kbuf *b, const char *fmt, ...)
  * not fit is cut, never an error. Not for data.
  */
 void kbuf_note(struct kbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The cap of a buffer that receives a diagnostic message (kbuf_note): why something was refused. */
+#define KBUF_NOTE_MAX 4096
 K_MUST_CHECK k_status kbuf_append_u32be(struct kbuf *b, uint32_t v);
 K_MUST_CHECK k_status kbuf_append_hex(struct kbuf *b, const uint8_t *p, size_t n);
 /* The contents as a NUL-terminated string ("" for an empty buffer). */

@@ -220,7 +220,7 @@ static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_C
 	api_request_init(&st->req);
 	st->req.secure = srv->tls;
 	kbuf_init(&st->body, API_MAX_BODY);
-	kbuf_init(&st->query, 8192);
+	kbuf_init(&st->query, HTTP_MAX_QUERY_BYTES);
 	kstr_copy(st->method, sizeof st->method, method);
 	*con_cls = st;
 	struct header_walk w = {st, false};
@@ -399,49 +399,72 @@ static void free_server(struct http_server *s)
 	free(s);
 }
 
-k_status http_start(const struct http_options *o, struct http_server **out, unsigned *bound_port)
+/* The listen address (an IPv4 or IPv6 literal and the port) into ss; MHD_USE_IPv6 into *flags for IPv6. */
+static k_status listen_address(const struct http_options *o, struct sockaddr_storage *ss,
+			       unsigned *flags)
 {
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof ss);
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	if (inet_pton(AF_INET, o->host, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)o->port);
-	} else if (inet_pton(AF_INET6, o->host, &s6->sin6_addr) == 1) {
+		return K_OK;
+	}
+	if (inet_pton(AF_INET6, o->host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)o->port);
-		flags |= MHD_USE_IPv6;
-	} else {
-		LOG_ERROR("cannot parse listen address %s (give an IP address)", o->host);
+		*flags |= MHD_USE_IPv6;
+		return K_OK;
+	}
+	LOG_ERROR("cannot parse listen address %s (give an IP address)", o->host);
+	return K_E_VALIDATION;
+}
+
+/*
+ * HTTPS when a certificate is configured: loads it and its key into s and
+ * fills libmicrohttpd's options for them (tls_opts has 4 items, ending
+ * with MHD_OPTION_END); MHD_USE_TLS into *flags.
+ */
+static k_status setup_tls(const struct http_options *o, struct http_server *s,
+			  struct MHD_OptionItem tls_opts[4], unsigned *flags)
+{
+	tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	if (o->tls_cert_file == NULL || o->tls_cert_file[0] == 0)
+		return K_OK;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		LOG_ERROR("this libmicrohttpd has no TLS support");
 		return K_E_VALIDATION;
 	}
+	if (k_failed(load_tls(s, o->tls_cert_file, o->tls_key_file ? o->tls_key_file : "")))
+		return K_E_VALIDATION;
+	s->tls = true;
+	*flags |= MHD_USE_TLS;
+	tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+					      (void *)crypto_tls_key_pem(s->key_pem)};
+	tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
+	tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+					      (void *)HTTP_TLS_PRIORITIES};
+	tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	return K_OK;
+}
+
+k_status http_start(const struct http_options *o, struct http_server **out, unsigned *bound_port)
+{
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	GUARD(listen_address(o, &ss, &flags));
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = o->threads ? o->threads : (unsigned)(cores > 0 ? cores : 1);
 	unsigned max_conn = fit_descriptor_limit(o->max_connections ? o->max_connections : 4096u);
 	struct http_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return K_E_INTERNAL;
-	struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
-	if (o->tls_cert_file != NULL && o->tls_cert_file[0] != 0) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			LOG_ERROR("this libmicrohttpd has no TLS support");
-			free_server(s);
-			return K_E_VALIDATION;
-		}
-		if (load_tls(s, o->tls_cert_file, o->tls_key_file ? o->tls_key_file : "") != K_OK) {
-			free_server(s);
-			return K_E_VALIDATION;
-		}
-		s->tls = true;
-		flags |= MHD_USE_TLS;
-		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
-						      (void *)crypto_tls_key_pem(s->key_pem)};
-		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
-		tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-						      (void *)HTTP_TLS_PRIORITIES};
-		tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	struct MHD_OptionItem tls_opts[4];
+	k_status rc = setup_tls(o, s, tls_opts, &flags);
+	if (k_failed(rc)) {
+		free_server(s);
+		return rc;
 	}
 	struct http_conns_options co = {
 		.max_connections = max_conn,
@@ -450,7 +473,7 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 		.idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 60u,
 		.tls = s->tls,
 	};
-	if (http_conns_start(&co, &s->conns) != K_OK) {
+	if (k_failed(http_conns_start(&co, &s->conns))) {
 		free_server(s);
 		return K_E_INTERNAL;
 	}

@@ -49,6 +49,8 @@
 
 #define HTTP_MAX_HEADER_BYTES (16u << 10)
 #define HTTP_CONNECTION_MEMORY (24u << 10)
+/* A request's query string, decoded (Query API operations carry their parameters there). */
+#define HTTP_MAX_QUERY_BYTES 8192
 
 struct http_options {
 	const char *host;          /* "127.0.0.1", "::1", "0.0.0.0" */

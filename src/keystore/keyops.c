@@ -156,6 +156,8 @@ k_status keystore_import(const struct keystore_ops *ops, struct keystore_import 
  * KMS key (zero id, version 1) because only its data key's blob does.
  */
 #define ENVELOPE_DK_LEN CRYPTO_KEY_LEN
+/* The buffer an envelope's data key is unwrapped into (ENVELOPE_DK_LEN, checked after). */
+#define KEYSTORE_DATA_KEY_MAX 64
 static const uint8_t envelope_zero_id[16];
 
 k_status keystore_envelope_seal(const struct keystore_key *h, struct kslice ectx,
@@ -176,7 +178,7 @@ k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx
 	struct crypto_blob b1, b2;
 	struct ksecret *dk = NULL;
 	struct kbuf dkbuf;
-	kbuf_init(&dkbuf, 64);
+	kbuf_init(&dkbuf, KEYSTORE_DATA_KEY_MAX);
 	k_status rc = K_OK;
 	ENSURE_GOTO(crypto_blob_parse(wrapped_dk, &b1) == K_OK, K_E_INVALID_CIPHERTEXT);
 	ENSURE_GOTO(b1.version >= 1 && b1.version <= keystore_key_versions(h) &&

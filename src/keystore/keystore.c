@@ -124,7 +124,7 @@ k_status keystore_check_value(struct kbuf *out)
 k_status keystore_check_value_matches(struct kslice hex)
 {
 	struct kbuf mine;
-	kbuf_init(&mine, 2 * CRYPTO_CHECK_VALUE_LEN);
+	kbuf_init(&mine, KEYSTORE_CHECK_VALUE_HEX);
 	k_status rc = keystore_check_value(&mine);
 	if (rc == K_OK && (hex.len != mine.len || !crypto_memeq(hex.ptr, mine.ptr, mine.len)))
 		rc = K_E_VALIDATION;

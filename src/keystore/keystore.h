@@ -48,5 +48,7 @@ void keystore_close(void);
 #define KEYSTORE_CHECK_KIND "meta"
 #define KEYSTORE_CHECK_NS ""
 #define KEYSTORE_CHECK_ID "root-key-check-value"
+/* The key check value as hex text (crypto/crypto.h's CRYPTO_CHECK_VALUE_LEN bytes). */
+#define KEYSTORE_CHECK_VALUE_HEX (2 * CRYPTO_CHECK_VALUE_LEN)
 
 #endif

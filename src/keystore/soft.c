@@ -27,6 +27,9 @@
 #include "keystore/keystore.h"
 #include "core/banned.h"
 
+/* The additional authenticated data of a wrapped material reference (its ARN and version). */
+#define SOFT_AAD_MAX 512
+
 struct soft_key {
 	struct keystore_key pub;
 	_Atomic(struct asym_key *) parsed; /* of v[versions-1], made on first use */
@@ -79,7 +82,7 @@ static k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret
 			 struct kbuf *ref)
 {
 	struct kbuf aad, wrapped;
-	kbuf_init(&aad, 512);
+	kbuf_init(&aad, SOFT_AAD_MAX);
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	material_aad(arn, version, &aad);
 	k_status rc = keystore_wrap(kbuf_slice(&aad), m, &wrapped);
@@ -94,7 +97,7 @@ static k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
 			   struct ksecret **out)
 {
 	struct kbuf aad, wrapped;
-	kbuf_init(&aad, 512);
+	kbuf_init(&aad, SOFT_AAD_MAX);
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	material_aad(arn, version, &aad);
 	k_status rc = kbuf_decode_base64(&wrapped, ref);
@@ -376,7 +379,7 @@ static k_status soft_import_params(const char *arn, const char *wrap_spec, const
 	struct ksecret *priv = NULL, *payload = NULL;
 	struct asym_key *ak = NULL;
 	struct kbuf aad;
-	kbuf_init(&aad, 512);
+	kbuf_init(&aad, SOFT_AAD_MAX);
 	k_status rc = K_OK;
 	GUARD_GOTO(asym_generate(wrap_spec, &priv));
 	GUARD_GOTO(asym_key_load(priv, &ak));
@@ -402,7 +405,7 @@ out:
 static k_status open_token(struct keystore_import *req, struct asym_key **wrapping)
 {
 	struct kbuf aad;
-	kbuf_init(&aad, 512);
+	kbuf_init(&aad, SOFT_AAD_MAX);
 	aad_of(req->arn, "import-token", &aad);
 	struct ksecret *payload = NULL, *priv = NULL;
 	k_status rc = keystore_unwrap(kbuf_slice(&aad), req->token, &payload);
@@ -463,7 +466,7 @@ static k_status check_same_material(const struct keystore_import *req, const str
 	struct ksecret *fp = ksecret_new(CRYPTO_SHA256_LEN), *old = NULL;
 	ENSURE(fp != NULL, K_E_INTERNAL);
 	struct kbuf aad, raw;
-	kbuf_init(&aad, 512);
+	kbuf_init(&aad, SOFT_AAD_MAX);
 	kbuf_init(&raw, FINGERPRINT_MAX);
 	aad_of(req->arn, "material-fingerprint", &aad);
 	k_status rc = K_OK;

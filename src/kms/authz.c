@@ -15,6 +15,7 @@
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "policy/policy.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /* Everything a decision depends on, from a live request or the simulator. */
@@ -66,7 +67,7 @@ struct policy *authz_parse_key_policy(const json_t *doc)
 		return NULL;
 	struct policy *p = NULL;
 	struct kbuf msg;
-	kbuf_init(&msg, 512);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg) != K_OK)
 		LOG_WARN("key %s has an unusable policy: %s",
 			 json_string_value(json_object_get(doc, "Arn")), kbuf_cstr(&msg));
@@ -416,7 +417,7 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 				    bool bypass)
 {
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
 	if (rc != K_OK) {
@@ -480,7 +481,8 @@ static k_status authorize_alias(struct api_ctx *c, json_t *in)
 		return K_OK;
 	}
 	char arn[512];
-	snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, alias);
+	struct k_arn alias_arn = k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
+	k_arn_format(&alias_arn, arn, sizeof arn);
 	GUARD(authz_identity(c, c->op->action, arn));
 	/*
 	 * An alias/aws/ name is refused by the handler whatever it points
@@ -507,11 +509,10 @@ static k_status authorize_alias(struct api_ctx *c, json_t *in)
  */
 static k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
 {
-	char prefix[96];
-	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:", c->region);
-	size_t pl = strlen(prefix);
-	if (strncmp(key_id, prefix, pl) == 0 && strlen(key_id) > pl + 12 &&
-	    strncmp(key_id + pl, c->principal.account, 12) != 0)
+	struct k_arn a;
+	if (k_arn_parse_cstr(key_id, &a) && kslice_eq_cstr(a.partition, "aws") &&
+	    kslice_eq_cstr(a.service, "kms") && kslice_eq_cstr(a.region, c->region) &&
+	    a.account.len == K_ARN_ACCOUNT_LEN && !kslice_eq_cstr(a.account, c->principal.account))
 		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
 	return kms_resolve_key(c, key_id, false, out);
 }
@@ -555,10 +556,11 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 	c->authz.grant_operations = json_object_get(in, "Operations");
 	c->authz.request_tags = json_object_get(in, "Tags");
 	const char *kid = json_string_value(json_object_get(in, "KeyId"));
+	struct k_arn kid_arn;
 	if (kid != NULL && strncmp(kid, "alias/", 6) == 0)
 		c->authz.request_alias = kid;
-	else if (kid != NULL && strncmp(kid, "arn:", 4) == 0 && strstr(kid, ":alias/") != NULL)
-		c->authz.request_alias = strstr(kid, ":alias/") + 1;
+	else if (k_arn_parse_cstr(kid, &kid_arn) && kid_arn.kind == K_ARN_ALIAS)
+		c->authz.request_alias = (const char *)kid_arn.resource.ptr; /* "alias/..." to the end */
 	if (json_is_array(c->authz.grant_tokens))
 		GUARD(authz_check_grant_tokens(c, c->authz.grant_tokens));
 	switch (c->op->resource) {
@@ -603,22 +605,23 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	memset(&in, 0, sizeof in);
 	in.arn = principal_arn;
 	char account[13] = "";
-	const char *p = strstr(principal_arn, "::");
-	if (p != NULL && strlen(p) >= 14)
-		snprintf(account, sizeof account, "%.12s", p + 2);
+	struct k_arn pa;
+	bool parsed = k_arn_parse_cstr(principal_arn, &pa);
+	if (parsed && pa.account.len == K_ARN_ACCOUNT_LEN)
+		memcpy(account, pa.account.ptr, K_ARN_ACCOUNT_LEN);
 	in.account = account;
 	in.id = identity;
 	in.role_arn = identity ? identity_role_arn(identity) : NULL;
 	char role_buf[256];
 	/* arn:aws:sts::A:assumed-role/R/S acts with role arn:aws:iam::A:role/R. */
-	const char *ar = strstr(principal_arn, ":assumed-role/");
-	if (in.role_arn == NULL && ar != NULL) {
-		const char *slash = strchr(ar + 14, '/');
-		int rl = slash ? (int)(slash - (ar + 14)) : (int)strlen(ar + 14);
-		snprintf(role_buf, sizeof role_buf, "arn:aws:iam::%s:role/%.*s", account, rl, ar + 14);
+	if (in.role_arn == NULL && parsed && pa.kind == K_ARN_ASSUMED_ROLE) {
+		const uint8_t *slash = memchr(pa.id.ptr, '/', pa.id.len);
+		struct k_arn role = k_arn_of("iam", "", account, K_ARN_ROLE, NULL);
+		role.id = kslice_make(pa.id.ptr, (size_t)(slash - pa.id.ptr));
+		k_arn_format(&role, role_buf, sizeof role_buf);
 		in.role_arn = role_buf;
 	}
-	in.root = strlen(principal_arn) > 5 && strcmp(principal_arn + strlen(principal_arn) - 5, ":root") == 0;
+	in.root = parsed && pa.kind == K_ARN_ROOT;
 	in.action = action;
 	in.key_doc = key_doc;
 	in.has_key = key_doc != NULL;
@@ -632,7 +635,7 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	const json_t *sv = json_object_get(values, "kms:ViaService");
 	in.via_service = json_string_value(sv);
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *kp = NULL;
 	json_t *out = json_object();
 	if (key_doc != NULL) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arn.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -379,7 +380,7 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 	}
 
 	struct kbuf doc;
-	kbuf_init(&doc, 1u << 20);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t version = 0;
 	k_status rc = storage_get(store, "key", ns, id, &doc, &version);
 	if (rc != K_OK) {
@@ -460,7 +461,33 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct keystore_k
 
 void kms_key_arn(const struct api_ctx *c, const char *id, char *out, size_t n)
 {
-	snprintf(out, n, "arn:aws:kms:%s:%s:key/%s", c->region, c->principal.account, id);
+	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_KEY, id);
+	k_arn_format(&a, out, n);
+}
+
+/* An ARN of this KMS, in the caller's region (any account). */
+static bool kms_arn_in_region(const struct api_ctx *c, const struct k_arn *a)
+{
+	return kslice_eq_cstr(a->partition, "aws") && kslice_eq_cstr(a->service, "kms") &&
+	       kslice_eq_cstr(a->region, c->region);
+}
+
+/* An alias name ("alias/...") resolved in the caller's namespace. */
+static k_status resolve_alias(struct api_ctx *c, const char *alias, struct kms_key **out)
+{
+	char arn[K_ARN_BUF];
+	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
+	k_arn_format(&a, arn, sizeof arn);
+	/* The alias cache (ops_aliases.c): no storage read once warm. */
+	char target[37];
+	k_status rc = kms_alias_lookup(c->ns, alias, target);
+	if (k_is(rc, K_E_NOT_FOUND))
+		return api_fail(c, K_E_NOT_FOUND, "Alias '%s' is not found.", arn);
+	GUARD(rc);
+	rc = kms_key_get(c->ns, target, out);
+	if (k_is(rc, K_E_NOT_FOUND))
+		return api_fail(c, K_E_NOT_FOUND, "Alias '%s' is not found.", arn);
+	return rc;
 }
 
 /*
@@ -472,43 +499,36 @@ void kms_key_arn(const struct api_ctx *c, const char *id, char *out, size_t n)
 k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allow_alias,
 				struct kms_key **out)
 {
-	char prefix[128];
-	snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:%s:", c->region, c->principal.account);
+	/* rest: the resource ("alias/..." or the key id), NUL-terminated as key_id is. */
 	const char *rest = key_id;
 	bool is_arn = strncmp(key_id, "arn:", 4) == 0;
+	struct k_arn a;
 	if (is_arn) {
-		size_t pl = strlen(prefix);
-		if (strncmp(key_id, prefix, pl) != 0) {
-			if (strncmp(key_id, "arn:aws:kms:", 12) != 0)
-				return api_fail(c, K_E_NOT_FOUND, "Invalid arn %s", key_id);
+		if (!k_arn_parse_cstr(key_id, &a) || !kslice_eq_cstr(a.partition, "aws") ||
+		    !kslice_eq_cstr(a.service, "kms"))
+			return api_fail(c, K_E_NOT_FOUND, "Invalid arn %s", key_id);
+		if (!kms_arn_in_region(c, &a) || !kslice_eq_cstr(a.account, c->principal.account))
 			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
-		}
-		rest = key_id + pl;
+		rest = (const char *)a.resource.ptr;
 	}
 	if (strncmp(rest, "alias/", 6) == 0) {
 		if (!allow_alias)
 			return api_fail(c, K_E_NOT_FOUND, "Invalid keyId %s", key_id);
-		/* The alias cache (ops_aliases.c): no storage read once warm. */
-		char target[37];
-		k_status rc = kms_alias_lookup(c->ns, rest, target);
-		if (rc == K_E_NOT_FOUND)
-			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
-		GUARD(rc);
-		rc = kms_key_get(c->ns, target, out);
-		if (rc == K_E_NOT_FOUND)
-			return api_fail(c, K_E_NOT_FOUND, "Alias '%s%s' is not found.", prefix, rest);
-		return rc;
+		return resolve_alias(c, rest, out);
 	}
-	if (is_arn && strncmp(rest, "key/", 4) == 0)
-		rest += 4;
+	if (is_arn && a.kind == K_ARN_KEY)
+		rest = (const char *)a.id.ptr;
 	else if (is_arn)
 		return api_fail(c, K_E_NOT_FOUND, "Invalid arn %s", key_id);
 	uint8_t uuid[16];
 	if (!parse_uuid(rest, uuid))
 		return api_fail(c, K_E_NOT_FOUND, "Invalid keyId '%s'", key_id);
 	k_status rc = kms_key_get(c->ns, rest, out);
-	if (rc == K_E_NOT_FOUND)
-		return api_fail(c, K_E_NOT_FOUND, "Key '%s%s%s' does not exist", prefix, "key/", rest);
+	if (k_is(rc, K_E_NOT_FOUND)) {
+		char arn[K_ARN_BUF];
+		kms_key_arn(c, rest, arn, sizeof arn);
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
+	}
 	return rc;
 }
 
@@ -568,19 +588,21 @@ json_t *kms_key_metadata(const struct kms_key *k)
 k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
 			 struct kms_key **out)
 {
-	char prefix[96];
-	int pl = snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:", c->region);
 	k_status rc;
-	const char *acct = key_id + pl;
-	if (pl > 0 && strncmp(key_id, prefix, (size_t)pl) == 0 && strlen(acct) > 13 && acct[12] == ':' &&
-	    strncmp(acct, c->principal.account, 12) != 0 && strncmp(acct + 13, "key/", 4) == 0) {
+	struct k_arn a;
+	if (k_arn_parse_cstr(key_id, &a) && kms_arn_in_region(c, &a) && a.kind == K_ARN_KEY &&
+	    a.account.len == K_ARN_ACCOUNT_LEN &&
+	    !kslice_eq_cstr(a.account, c->principal.account)) {
+		/* a.id runs to the end of key_id. */
+		const char *id = (const char *)a.id.ptr;
 		char ns[64];
-		snprintf(ns, sizeof ns, "%.12s:%s", acct, c->region);
+		snprintf(ns, sizeof ns, "%.*s:%s", (int)a.account.len, (const char *)a.account.ptr,
+			 c->region);
 		uint8_t uuid[16];
-		if (!parse_uuid(acct + 17, uuid))
+		if (!parse_uuid(id, uuid))
 			return api_fail(c, K_E_NOT_FOUND, "Invalid keyId '%s'", key_id);
-		rc = kms_key_get(ns, acct + 17, out);
-		if (rc == K_E_NOT_FOUND)
+		rc = kms_key_get(ns, id, out);
+		if (k_is(rc, K_E_NOT_FOUND))
 			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
 		GUARD(rc);
 	} else {

@@ -32,6 +32,22 @@
 #include "keystore/keyops.h"
 #include "storage/storage.h"
 
+/*
+ * Member limits of the AWS KMS API reference, and the buffers they bound.
+ * Plaintext: "Length Constraints: Minimum length of 1. Maximum length of
+ * 4096." CiphertextBlob and Signature: "Maximum length of 6144." Message
+ * (Sign, Verify, GenerateMac): 4096. PublicKey (DeriveSharedSecret): 8192.
+ */
+#define KMS_MAX_PLAINTEXT 4096
+#define KMS_MAX_CIPHERTEXT 6144
+#define KMS_MAX_SIGNATURE 6144
+#define KMS_MAX_MESSAGE 4096
+#define KMS_MAX_PUBLIC_KEY 8192
+/* A ciphertext blob kinko writes (at most KMS_MAX_CIPHERTEXT, with room for the header). */
+#define KMS_CIPHERTEXT_BUF 8192
+/* One RSA block: RSAES-OAEP's ciphertext or plaintext under RSA-4096 (512 bytes). */
+#define KMS_MAX_RSA_BLOCK 512
+
 enum kms_key_state {
 	KS_ENABLED,
 	KS_DISABLED,

@@ -23,6 +23,7 @@
 #include "kms/specs.h"
 #include "core/json.h"
 #include "crypto/uuid.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static void managed_uuid(char out[37])
@@ -48,10 +49,11 @@ static void managed_description(const char *service, char *out, size_t n)
  */
 static char *managed_policy(const char *service, const char *region, const char *account)
 {
-	char via[160], via_any[160], root[64], id[96];
+	char via[160], via_any[160], root[K_ARN_BUF], id[96];
 	snprintf(via, sizeof via, "%s.%s.amazonaws.com", service, region);
 	snprintf(via_any, sizeof via_any, "%s.*.amazonaws.com", service);
-	snprintf(root, sizeof root, "arn:aws:iam::%s:root", account);
+	struct k_arn root_arn = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
+	k_arn_format(&root_arn, root, sizeof root);
 	snprintf(id, sizeof id, "auto-%s-2", service);
 	const char *sid = "Allow access through the service for all principals in the account that are authorized to use it";
 	json_t *p = json_pack(
@@ -91,8 +93,8 @@ static k_status managed_docs(struct api_ctx *c, const char *service, const char 
 	char arn[160], desc[160], alias_arn[300];
 	kms_key_arn(c, id, arn, sizeof arn);
 	managed_description(service, desc, sizeof desc);
-	snprintf(alias_arn, sizeof alias_arn, "arn:aws:kms:%s:%s:%s", c->region,
-		 c->principal.account, alias);
+	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_OTHER, alias);
+	k_arn_format(&a, alias_arn, sizeof alias_arn);
 	const struct kms_spec *ks = kms_spec_find("SYMMETRIC_DEFAULT");
 	char *pol = managed_policy(service, c->region, c->principal.account);
 	struct kbuf wrapped;

@@ -16,6 +16,7 @@
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "core/hash.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -148,7 +149,7 @@ void kms_alias_cache_on_change(void *arg, const struct storage_event *ev)
 static k_status alias_read(const char *ns, const char *name, json_t **doc_out, int64_t *version)
 {
 	struct kbuf doc;
-	kbuf_init(&doc, 64u << 10);
+	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(kms_store(), "alias", ns, name, &doc, version);
 	if (rc != K_OK) {
 		kbuf_release(&doc);
@@ -189,7 +190,9 @@ k_status kms_alias_lookup(const char *ns, const char *name, char target[37])
 
 static void alias_arn(const struct api_ctx *c, const char *name, char *out, size_t n)
 {
-	snprintf(out, n, "arn:aws:kms:%s:%s:%s", c->region, c->principal.account, name);
+	/* name is "alias/..." (the resource as it stands). */
+	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_OTHER, name);
+	k_arn_format(&a, out, n);
 }
 
 /*
@@ -456,11 +459,86 @@ out:
 }
 
 /*
- * UpdateAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html):
+ * One attempt of UpdateAlias's write: the key the alias points at now,
+ * the two keys' alias indexes and their texts, and the storage operations
+ * that write them with the alias.
+ */
+struct alias_move {
+	struct kms_key *cur;
+	json_t *new_names, *old_names;
+	char *text, *new_itext, *old_itext;
+	struct storage_op ops[3];
+	size_t n;
+};
+
+static void alias_move_clear(struct alias_move *m)
+{
+	kms_key_unref(m->cur);
+	json_decref(m->new_names);
+	json_decref(m->old_names);
+	kjson_free(m->text);
+	kjson_free(m->new_itext);
+	kjson_free(m->old_itext);
+	memset(m, 0, sizeof *m);
+}
+
+/*
  * "The current and new KMS key must be the same type (both symmetric or
  * both asymmetric or both HMAC), and they must have the same key usage."
+ */
+static k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur, const struct kms_key *k)
+{
+	const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
+	bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
+			  (strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
+	bool same_usage = cur->usage && k->usage && strcmp(cur->usage, k->usage) == 0;
+	if (!same_class || !same_usage)
+		return api_fail(c, K_E_VALIDATION,
+				"%s and %s are not the same key type or do not have the same key usage.",
+				cur->arn, k->arn);
+	return K_OK;
+}
+
+/*
+ * Prepares m (cleared) to move alias `name`, read as doc at version, to
+ * key k: the alias document, and when the target changes the new key's
+ * index (the quota) and the old key's, unless that key is gone.
+ */
+static k_status alias_move_prepare(struct api_ctx *c, const char *name, json_t *doc,
+				   int64_t version, struct kms_key *k, struct alias_move *m)
+{
+	const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
+	k_status rc = kms_key_get(c->ns, cur_id, &m->cur);
+	ENSURE(k_ok(rc) || k_is(rc, K_E_NOT_FOUND), rc);
+	if (m->cur != NULL)
+		GUARD(check_same_kind(c, m->cur, k));
+	m->n = 1;
+	if (strcmp(cur_id, k->id) != 0) {
+		int64_t iver = 0;
+		GUARD(index_load(c->ns, k->id, &m->new_names, &iver));
+		GUARD(index_add(c, k, m->new_names, name));
+		GUARD(index_put_op(c->ns, k->id, m->new_names, iver, &m->new_itext, &m->ops[m->n++]));
+		if (m->cur != NULL) {
+			GUARD(index_load(c->ns, m->cur->id, &m->old_names, &iver));
+			index_remove(m->old_names, name);
+			GUARD(index_put_op(c->ns, m->cur->id, m->old_names, iver, &m->old_itext,
+					   &m->ops[m->n++]));
+		}
+	}
+	json_object_set_new(doc, "TargetKeyId", json_string(k->id));
+	json_object_set_new(doc, "LastUpdatedDate", json_integer(c->now));
+	m->text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ENSURE(m->text != NULL, K_E_INTERNAL);
+	m->ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
+					.doc = kslice_cstr(m->text), .expect = version};
+	return K_OK;
+}
+
+/*
+ * UpdateAlias (https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html).
  * Moving the alias to another key writes the alias (its version), the new
- * key's index (the quota) and the old key's index in one apply.
+ * key's index (the quota) and the old key's index in one apply, read
+ * again and retried on a concurrent change.
  */
 k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 {
@@ -469,17 +547,17 @@ k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "TargetKeyId", true, 1, 2048, &target_id));
 	GUARD(check_alias_name(c, name));
 	GUARD(check_not_reserved(c, name));
-	char arn[400];
+	char arn[K_ARN_BUF];
 	alias_arn(c, name, arn, sizeof arn);
 	json_t *doc = NULL;
 	int64_t version = 0;
 	k_status rc = alias_read(c->ns, name, &doc, &version);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 	GUARD(rc);
-	struct kms_key *k = NULL, *cur = NULL;
-	char *text = NULL, *new_itext = NULL, *old_itext = NULL;
-	json_t *new_names = NULL, *old_names = NULL;
+	struct kms_key *k = NULL;
+	struct alias_move m;
+	memset(&m, 0, sizeof m);
 	GUARD_GOTO(resolve_target(c, target_id, &k));
 	for (int attempt = 0;; attempt++) {
 		ENSURE_GOTO(attempt < ALIAS_WRITE_ATTEMPTS, K_E_CONFLICT);
@@ -487,73 +565,25 @@ k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out)
 			json_decref(doc);
 			doc = NULL;
 			rc = alias_read(c->ns, name, &doc, &version);
-			if (rc == K_E_NOT_FOUND) {
+			if (k_is(rc, K_E_NOT_FOUND)) {
 				rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 				goto out;
 			}
 			GUARD_GOTO(rc);
 		}
-		kms_key_unref(cur);
-		cur = NULL;
-		json_decref(new_names);
-		json_decref(old_names);
-		new_names = old_names = NULL;
-		kjson_free(text);
-		kjson_free(new_itext);
-		kjson_free(old_itext);
-		text = new_itext = old_itext = NULL;
-		const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
-		rc = kms_key_get(c->ns, cur_id, &cur);
-		ENSURE_GOTO(rc == K_OK || rc == K_E_NOT_FOUND, rc);
-		rc = K_OK;
-		if (cur != NULL) {
-			const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
-			bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
-					  (strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
-			bool same_usage = cur->usage && k->usage && strcmp(cur->usage, k->usage) == 0;
-			if (!same_class || !same_usage) {
-				rc = api_fail(c, K_E_VALIDATION,
-					      "%s and %s are not the same key type or do not have the same key usage.",
-					      cur->arn, k->arn);
-				goto out;
-			}
-		}
-		struct storage_op ops[3];
-		size_t n = 1;
-		if (strcmp(cur_id, k->id) != 0) {
-			int64_t iver = 0;
-			GUARD_GOTO(index_load(c->ns, k->id, &new_names, &iver));
-			GUARD_GOTO(index_add(c, k, new_names, name));
-			GUARD_GOTO(index_put_op(c->ns, k->id, new_names, iver, &new_itext, &ops[n++]));
-			/* The old key's index, unless that key is gone. */
-			if (cur != NULL) {
-				GUARD_GOTO(index_load(c->ns, cur->id, &old_names, &iver));
-				index_remove(old_names, name);
-				GUARD_GOTO(index_put_op(c->ns, cur->id, old_names, iver, &old_itext, &ops[n++]));
-			}
-		}
-		json_object_set_new(doc, "TargetKeyId", json_string(k->id));
-		json_object_set_new(doc, "LastUpdatedDate", json_integer(c->now));
-		text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-		ENSURE_GOTO(text != NULL, K_E_INTERNAL);
-		ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
-					     .doc = kslice_cstr(text), .expect = version};
+		alias_move_clear(&m);
+		GUARD_GOTO(alias_move_prepare(c, name, doc, version, k, &m));
 		GUARD_GOTO(dry_run(c, in));
-		rc = storage_apply(kms_store(), ops, n);
-		if (rc != K_E_CONFLICT)
+		rc = storage_apply(kms_store(), m.ops, m.n);
+		if (!k_is(rc, K_E_CONFLICT))
 			break;
 	}
 	GUARD_GOTO(rc);
 	(void)out;
 out:
-	kjson_free(text);
-	kjson_free(new_itext);
-	kjson_free(old_itext);
-	json_decref(new_names);
-	json_decref(old_names);
+	alias_move_clear(&m);
 	json_decref(doc);
 	kms_key_unref(k);
-	kms_key_unref(cur);
 	return rc;
 }
 

@@ -120,7 +120,7 @@ k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out)
 {
 	struct sign_req r = {0};
 	struct kbuf sig;
-	kbuf_init(&r.msg, 4096);
+	kbuf_init(&r.msg, KMS_MAX_MESSAGE);
 	kbuf_init(&sig, ASYM_MAX_SIG);
 	k_status rc = K_OK;
 	GUARD_GOTO(sign_prepare(c, in, &r));
@@ -145,8 +145,8 @@ k_status kms_op_verify(struct api_ctx *c, json_t *in, json_t *out)
 {
 	struct sign_req r = {0};
 	struct kbuf sig;
-	kbuf_init(&r.msg, 4096);
-	kbuf_init(&sig, 6144);
+	kbuf_init(&r.msg, KMS_MAX_MESSAGE);
+	kbuf_init(&sig, KMS_MAX_SIGNATURE);
 	k_status rc = K_OK;
 	bool valid = false;
 	GUARD_GOTO(api_blob(c, in, "Signature", true, 1, 6144, &sig, NULL));
@@ -246,7 +246,7 @@ k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t *out)
 	uint8_t mac[KEYSTORE_MAX_MAC];
 	size_t mac_len = 0;
 	struct kbuf msg;
-	kbuf_init(&msg, 4096);
+	kbuf_init(&msg, KMS_MAX_MESSAGE);
 	k_status rc = K_OK;
 	GUARD_GOTO(mac_prepare(c, in, &msg, &k, &alg));
 	GUARD_GOTO(keystore_mac(k->handle, alg, kbuf_slice(&msg), mac, &mac_len));
@@ -272,8 +272,8 @@ k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out)
 	const char *alg = NULL;
 	bool valid = false;
 	struct kbuf given, msg;
-	kbuf_init(&given, 6144);
-	kbuf_init(&msg, 4096);
+	kbuf_init(&given, KMS_MAX_SIGNATURE);
+	kbuf_init(&msg, KMS_MAX_MESSAGE);
 	k_status rc = K_OK;
 	GUARD_GOTO(api_blob(c, in, "Mac", true, 1, 6144, &given, NULL));
 	GUARD_GOTO(mac_prepare(c, in, &msg, &k, &alg));
@@ -304,7 +304,7 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id, *alg;
 	json_t *tokens;
 	struct kbuf peer;
-	kbuf_init(&peer, 8192);
+	kbuf_init(&peer, KMS_MAX_PUBLIC_KEY);
 	struct kms_key *k = NULL;
 	struct ksecret *secret = NULL;
 	k_status rc = K_OK;
@@ -462,7 +462,7 @@ k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
 			  struct kslice pt, json_t *in, json_t *out)
 {
 	struct kbuf ct;
-	kbuf_init(&ct, 512);
+	kbuf_init(&ct, KMS_MAX_RSA_BLOCK);
 	k_status rc = kms_asym_encrypt_raw(c, k, alg, pt, in, &ct);
 	if (rc == K_OK)
 		rc = api_set_blob(out, "CiphertextBlob", ct.ptr, ct.len);
@@ -504,7 +504,7 @@ k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg
 {
 	struct kms_key *k = NULL;
 	struct kbuf pt;
-	kbuf_init(&pt, 512);
+	kbuf_init(&pt, KMS_MAX_RSA_BLOCK);
 	k_status rc = K_OK;
 	GUARD_GOTO(kms_asym_decrypt_raw(c, key_id, alg, ct, in, &pt, &k));
 	GUARD_GOTO(api_set_blob(out, "Plaintext", pt.ptr, pt.len));

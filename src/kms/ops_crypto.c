@@ -40,7 +40,7 @@ static k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, 
 k_status kms_set_secret_blob(json_t *out, const char *member, const struct ksecret *s)
 {
 	struct kbuf b;
-	kbuf_init(&b, 16u << 20);
+	kbuf_init(&b, API_MAX_BASE64);
 	k_status rc = ksecret_append_base64(s, &b);
 	if (rc == K_OK && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
 		rc = K_E_INTERNAL;
@@ -59,7 +59,7 @@ static k_status dry_run(struct api_ctx *c, json_t *in)
 static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt, struct kbuf *out)
 {
 	struct kbuf canon;
-	kbuf_init(&canon, 64u << 10);
+	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	k_status rc = crypto_ectx_canonical(ctx, &canon);
 	if (rc == K_OK)
 		rc = keystore_encrypt(k->handle, kbuf_slice(&canon), pt, out);
@@ -122,7 +122,7 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 		}
 	}
 	struct kbuf canon;
-	kbuf_init(&canon, 64u << 10);
+	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	rc = require_encrypt_key(c, k, alg);
 	if (rc == K_OK && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
 		rc = K_E_INVALID_CIPHERTEXT;
@@ -145,8 +145,8 @@ k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id, *alg;
 	json_t *ctx, *tokens;
 	struct kbuf pt, blob;
-	kbuf_init(&pt, 4096);
-	kbuf_init(&blob, 8192);
+	kbuf_init(&pt, KMS_MAX_PLAINTEXT);
+	kbuf_init(&blob, KMS_CIPHERTEXT_BUF);
 	struct kms_key *k = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
@@ -178,8 +178,8 @@ k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id, *alg;
 	json_t *ctx, *tokens;
 	struct kbuf ct, pt;
-	kbuf_init(&ct, 6144);
-	kbuf_init(&pt, 6144);
+	kbuf_init(&ct, KMS_MAX_CIPHERTEXT);
+	kbuf_init(&pt, KMS_MAX_CIPHERTEXT);
 	struct kms_key *k = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(api_blob(c, in, "CiphertextBlob", true, 1, 6144, &ct, NULL));
@@ -209,9 +209,9 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	const char *src_id, *dst_id, *src_alg, *dst_alg;
 	json_t *src_ctx, *dst_ctx, *tokens;
 	struct kbuf ct, pt, blob;
-	kbuf_init(&ct, 6144);
-	kbuf_init(&pt, 6144);
-	kbuf_init(&blob, 8192);
+	kbuf_init(&ct, KMS_MAX_CIPHERTEXT);
+	kbuf_init(&pt, KMS_MAX_CIPHERTEXT);
+	kbuf_init(&blob, KMS_CIPHERTEXT_BUF);
 	struct kms_key *src = NULL, *dst = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(api_blob(c, in, "CiphertextBlob", true, 1, 6144, &ct, NULL));
@@ -272,9 +272,9 @@ static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_p
 	bool has_n;
 	static const char *const specs[] = {"AES_256", "AES_128", NULL};
 	struct kbuf blob;
-	kbuf_init(&blob, 8192);
+	kbuf_init(&blob, KMS_CIPHERTEXT_BUF);
 	struct kbuf canon;
-	kbuf_init(&canon, 64u << 10);
+	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	struct kms_key *k = NULL;
 	struct ksecret *dk = NULL;
 	k_status rc = K_OK;

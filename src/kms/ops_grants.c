@@ -21,10 +21,16 @@
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /* Grants per key: AWS allows 50,000; kinko keeps them in the key record. */
 #define MAX_GRANTS_PER_KEY 1000
+/*
+ * A grant token's text and its decoded bytes: "kgt1" + account + key id +
+ * grant id is 116 bytes, 156 in base64url.
+ */
+#define KMS_GRANT_TOKEN_MAX 512
 
 static const char *const grant_ops[] = {
 	"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
@@ -53,7 +59,7 @@ static void make_token(const char *account, const char *key_id, const char *gran
 	char raw[160];
 	int n = snprintf(raw, sizeof raw, "kgt1%s%s%s", account, key_id, grant_id);
 	struct kbuf b64;
-	kbuf_init(&b64, 512);
+	kbuf_init(&b64, KMS_GRANT_TOKEN_MAX);
 	if (n > 0 && kbuf_append_base64(&b64, (const uint8_t *)raw, (size_t)n) == K_OK) {
 		for (size_t i = 0; i < b64.len; i++) {
 			uint8_t ch = b64.ptr[i];
@@ -70,8 +76,8 @@ static void make_token(const char *account, const char *key_id, const char *gran
 static bool parse_token(const char *tok, char account[13], char key_id[37], char grant_id[65])
 {
 	struct kbuf std, raw;
-	kbuf_init(&std, 512);
-	kbuf_init(&raw, 512);
+	kbuf_init(&std, KMS_GRANT_TOKEN_MAX);
+	kbuf_init(&raw, KMS_GRANT_TOKEN_MAX);
 	bool ok = strlen(tok) < 400;
 	for (const char *p = tok; ok && *p; p++)
 		ok = kbuf_append_byte(&std, (uint8_t)(*p == '-' ? '+' : *p == '_' ? '/' : *p)) == K_OK;
@@ -134,19 +140,10 @@ static k_status check_constraints(struct api_ctx *c, json_t *cons)
 	return K_OK;
 }
 
-/* CreateGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html). */
-k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
+/* CreateGrant's Operations (each a grant operation), principals and Name, as the service model has them. */
+static k_status check_grant_members(struct api_ctx *c, json_t *ops, const char *grantee,
+				    const char *retiring, const char *name)
 {
-	const char *key_id, *grantee, *retiring, *name;
-	json_t *ops, *tokens;
-	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	GUARD(api_string(c, in, "GranteePrincipal", true, 1, 256, &grantee));
-	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, 256, &retiring));
-	GUARD(api_string_list(c, in, "Operations", 32, 1, 64, &ops));
-	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	GUARD(api_string(c, in, "Name", false, 1, 256, &name));
-	json_t *cons = json_object_get(in, "Constraints");
-	GUARD(check_constraints(c, cons));
 	if (ops == NULL || json_array_size(ops) == 0)
 		return api_fail(c, K_E_VALIDATION,
 				"1 validation error detected: Value null at 'operations' failed to satisfy constraint: Member must not be null");
@@ -173,59 +170,68 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 					"1 validation error detected: Value '%.256s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
 					name);
 	}
+	return K_OK;
+}
 
-	struct kms_key *k = NULL;
-	GUARD(kms_op_key(c, &k));
-	k_status rc = K_OK;
-	struct kbuf token;
-	kbuf_init(&token, 512);
-	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
-	if (k->state == KS_PENDING_DELETION) {
-		rc = api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
-		goto out;
-	}
-	GUARD_GOTO(dry_run(c, in));
-
-	/* "Name ... When this value is present, CreateGrant ... returns the existing grant" when all else matches. */
-	json_t *grants = json_object_get(k->doc, "Grants");
+/*
+ * "Name ... When this value is present, CreateGrant ... returns the
+ * existing grant" when all else matches: that grant of the key, or NULL.
+ */
+static json_t *same_named_grant(json_t *grants, json_t *in, const char *name, json_t *ops,
+				json_t *cons)
+{
+	size_t i;
 	json_t *g;
+	if (name == NULL)
+		return NULL;
 	json_array_foreach(grants, i, g)
 	{
-		if (name != NULL && same_json(json_object_get(g, "Name"), json_object_get(in, "Name")) &&
+		if (same_json(json_object_get(g, "Name"), json_object_get(in, "Name")) &&
 		    same_json(json_object_get(g, "GranteePrincipal"), json_object_get(in, "GranteePrincipal")) &&
 		    same_json(json_object_get(g, "RetiringPrincipal"), json_object_get(in, "RetiringPrincipal")) &&
 		    same_json(json_object_get(g, "Operations"), ops) &&
-		    same_json(json_object_get(g, "Constraints"), json_is_object(cons) ? cons : NULL)) {
-			json_object_set(out, "GrantId", json_object_get(g, "GrantId"));
-			json_object_set(out, "GrantToken", json_object_get(g, "Token"));
-			goto out;
-		}
+		    same_json(json_object_get(g, "Constraints"), json_is_object(cons) ? cons : NULL))
+			return g;
 	}
-	if (json_array_size(grants) >= MAX_GRANTS_PER_KEY) {
-		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn, MAX_GRANTS_PER_KEY);
-		goto out;
-	}
+	return NULL;
+}
+
+/* The grant entry to store: a fresh GrantId (64 hex) in gid, its token, the request's members. */
+static k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in, json_t *ops,
+			  char gid[65], struct kbuf *token, json_t **out)
+{
+	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
+	const char *name = json_string_value(json_object_get(in, "Name"));
+	const char *retiring = json_string_value(json_object_get(in, "RetiringPrincipal"));
+	json_t *cons = json_object_get(in, "Constraints");
 	uint8_t rnd[32];
-	GUARD_GOTO(crypto_random(rnd, sizeof rnd));
-	char gid[65];
+	GUARD(crypto_random(rnd, sizeof rnd));
 	for (size_t j = 0; j < 32; j++)
 		snprintf(gid + 2 * j, 3, "%02x", rnd[j]);
-	make_token(key_account ? key_account : c->principal.account, k->id, gid, &token);
-	char issuing[64];
-	snprintf(issuing, sizeof issuing, "arn:aws:iam::%s:root", c->principal.account);
-	json_t *ng = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name", name ? name : "",
-			       "GranteePrincipal", grantee, "CreationDate", (json_int_t)c->now,
-			       "IssuingAccount", issuing, "Operations", ops, "Token", kbuf_cstr(&token));
-	ENSURE_GOTO(ng != NULL, K_E_INTERNAL);
+	make_token(key_account ? key_account : c->principal.account, k->id, gid, token);
+	char issuing[K_ARN_BUF];
+	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
+	k_arn_format(&issuer, issuing, sizeof issuing);
+	json_t *ng = json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name", name ? name : "",
+			       "GranteePrincipal", json_object_get(in, "GranteePrincipal"), "CreationDate",
+			       (json_int_t)c->now, "IssuingAccount", issuing, "Operations", ops, "Token",
+			       kbuf_cstr(token));
+	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)
 		json_object_set_new(ng, "RetiringPrincipal", json_string(retiring));
 	if (json_is_object(cons) && json_object_size(cons) > 0)
 		json_object_set(ng, "Constraints", cons);
+	*out = ng;
+	return K_OK;
+}
+
+/* Stores the key with grant ng (taken) added to its Grants. */
+static k_status add_grant(struct kms_key *k, json_t *ng)
+{
 	json_t *doc = json_deep_copy(k->doc);
 	if (doc == NULL) {
 		json_decref(ng);
-		rc = K_E_INTERNAL;
-		goto out;
+		return K_E_INTERNAL;
 	}
 	json_t *list = json_object_get(doc, "Grants");
 	if (!json_is_array(list)) {
@@ -233,7 +239,49 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_set_new(doc, "Grants", list);
 	}
 	json_array_append_new(list, ng);
-	GUARD_GOTO(kms_key_update(k, doc, NULL, NULL));
+	return kms_key_update(k, doc, NULL, NULL);
+}
+
+/* CreateGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html). */
+k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *key_id, *grantee, *retiring, *name;
+	json_t *ops, *tokens;
+	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
+	GUARD(api_string(c, in, "GranteePrincipal", true, 1, 256, &grantee));
+	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, 256, &retiring));
+	GUARD(api_string_list(c, in, "Operations", 32, 1, 64, &ops));
+	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD(api_string(c, in, "Name", false, 1, 256, &name));
+	json_t *cons = json_object_get(in, "Constraints");
+	GUARD(check_constraints(c, cons));
+	GUARD(check_grant_members(c, ops, grantee, retiring, name));
+
+	struct kms_key *k = NULL;
+	GUARD(kms_op_key(c, &k));
+	k_status rc = K_OK;
+	struct kbuf token;
+	kbuf_init(&token, KMS_GRANT_TOKEN_MAX);
+	if (k->state == KS_PENDING_DELETION) {
+		rc = api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
+		goto out;
+	}
+	GUARD_GOTO(dry_run(c, in));
+	json_t *grants = json_object_get(k->doc, "Grants");
+	json_t *g = same_named_grant(grants, in, name, ops, cons);
+	if (g != NULL) {
+		json_object_set(out, "GrantId", json_object_get(g, "GrantId"));
+		json_object_set(out, "GrantToken", json_object_get(g, "Token"));
+		goto out;
+	}
+	if (json_array_size(grants) >= MAX_GRANTS_PER_KEY) {
+		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn, MAX_GRANTS_PER_KEY);
+		goto out;
+	}
+	char gid[65];
+	json_t *ng = NULL;
+	GUARD_GOTO(new_grant(c, k, in, ops, gid, &token, &ng));
+	GUARD_GOTO(add_grant(k, ng));
 	json_object_set_new(out, "GrantId", json_string(gid));
 	json_object_set_new(out, "GrantToken", json_string(kbuf_cstr(&token)));
 out:

@@ -26,6 +26,10 @@
 #define IMPORT_TOKEN_TTL (24 * 3600) /* "The import token ... valid for 24 hours" */
 #define IMPORT_MAX_VALID_TO_DAYS 365
 #define IMPORT_DUE_TASK "kms.import-expiry"
+/* ImportToken and EncryptedKeyMaterial: "Length Constraints: Minimum length of 1. Maximum length of 6144." */
+#define KMS_IMPORT_BLOB_MAX 6144
+/* The imported material's fingerprint as text (a hex digest). */
+#define KMS_IMPORT_FINGERPRINT_MAX 1024
 
 static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
 					"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
@@ -56,7 +60,7 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	struct kms_key *k = NULL;
 	struct kbuf pub, token;
 	kbuf_init(&pub, ASYM_MAX_SPKI);
-	kbuf_init(&token, 6144);
+	kbuf_init(&token, KMS_IMPORT_BLOB_MAX);
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_enum(c, in, "WrappingAlgorithm", true, wrap_algs, &alg));
@@ -141,52 +145,84 @@ static k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present, in
  * from the request date." Without ExpirationModel, a ValidTo means the
  * material expires and none means it does not.
  */
+/*
+ * The expiration rule above: *model is given or derived from ValidTo,
+ * *expires says which; a ValidTo must be given exactly when the material
+ * expires, in the future and within IMPORT_MAX_VALID_TO_DAYS.
+ */
+static k_status import_expiration(struct api_ctx *c, const char **model, bool has_valid_to,
+				  int64_t valid_to, bool *expires)
+{
+	if (*model == NULL)
+		*model = has_valid_to ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE";
+	*expires = strcmp(*model, "KEY_MATERIAL_EXPIRES") == 0;
+	if (*expires && !has_valid_to)
+		return api_fail(c, K_E_VALIDATION,
+				"A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
+	if (!*expires && has_valid_to)
+		return api_fail(c, K_E_VALIDATION,
+				"A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE");
+	if (*expires && (valid_to <= c->now || valid_to > c->now + IMPORT_MAX_VALID_TO_DAYS * 86400))
+		return api_fail(c, K_E_VALIDATION,
+				"ValidTo must be in the future and at most %d days from now.",
+				IMPORT_MAX_VALID_TO_DAYS);
+	return K_OK;
+}
+
+/*
+ * The key's document with its imported material: the stored reference,
+ * the material's fingerprint, the expiration, and Enabled if it was
+ * waiting for its material. NULL if out of memory.
+ */
+static json_t *imported_doc(const struct api_ctx *c, const struct kms_key *k, const char *model,
+			    bool expires, int64_t valid_to, const struct kbuf *stored,
+			    const struct kbuf *fp)
+{
+	json_t *doc = json_deep_copy(k->doc);
+	if (doc == NULL)
+		return NULL;
+	json_object_set_new(doc, "Materials",
+			    json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped", kbuf_cstr(stored),
+				      "Created", (json_int_t)c->now));
+	json_object_set_new(doc, "MaterialFingerprint", json_string(kbuf_cstr(fp)));
+	json_object_set_new(doc, "ExpirationModel", json_string(model));
+	if (expires)
+		json_object_set_new(doc, "ValidTo", json_integer((json_int_t)valid_to));
+	else
+		json_object_del(doc, "ValidTo");
+	if (k->state == KS_PENDING_IMPORT)
+		json_object_set_new(doc, "KeyState", json_string("Enabled"));
+	return doc;
+}
+
 k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 {
 	static const char *const models[] = {"KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE",
 					     NULL};
 	static const char *const import_types[] = {"NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL", NULL};
 	const char *key_id, *model, *itype, *desc, *mat_id;
-	bool has_valid_to = false;
+	bool has_valid_to = false, expires = false;
 	int64_t valid_to = 0;
 	struct kms_key *k = NULL, *nk = NULL;
 	struct keystore_import req = {0};
 	json_t *doc = NULL;
 	struct kbuf token, wrapped, fp, stored;
-	kbuf_init(&token, 6144);
-	kbuf_init(&wrapped, 6144);
-	kbuf_init(&fp, 1024);
-	kbuf_init(&stored, 64u << 10);
+	kbuf_init(&token, KMS_IMPORT_BLOB_MAX);
+	kbuf_init(&wrapped, KMS_IMPORT_BLOB_MAX);
+	kbuf_init(&fp, KMS_IMPORT_FINGERPRINT_MAX);
+	kbuf_init(&stored, KEYSTORE_MAX_REF);
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	struct storage_op due_op;
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	GUARD_GOTO(api_blob(c, in, "ImportToken", true, 1, 6144, &token, NULL));
-	GUARD_GOTO(api_blob(c, in, "EncryptedKeyMaterial", true, 1, 6144, &wrapped, NULL));
+	GUARD_GOTO(api_blob(c, in, "ImportToken", true, 1, KMS_IMPORT_BLOB_MAX, &token, NULL));
+	GUARD_GOTO(api_blob(c, in, "EncryptedKeyMaterial", true, 1, KMS_IMPORT_BLOB_MAX, &wrapped, NULL));
 	GUARD_GOTO(api_enum(c, in, "ExpirationModel", false, models, &model));
 	GUARD_GOTO(valid_to_member(c, in, &has_valid_to, &valid_to));
 	GUARD_GOTO(api_enum(c, in, "ImportType", false, import_types, &itype));
 	GUARD_GOTO(api_string(c, in, "KeyMaterialDescription", false, 0, 256, &desc));
 	GUARD_GOTO(api_string(c, in, "KeyMaterialId", false, 64, 64, &mat_id));
-	if (model == NULL)
-		model = has_valid_to ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE";
-	bool expires = strcmp(model, "KEY_MATERIAL_EXPIRES") == 0;
-	if (expires && !has_valid_to) {
-		rc = api_fail(c, K_E_VALIDATION,
-			      "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
-		goto out;
-	}
-	if (!expires && has_valid_to) {
-		rc = api_fail(c, K_E_VALIDATION,
-			      "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE");
-		goto out;
-	}
-	if (expires && (valid_to <= c->now || valid_to > c->now + IMPORT_MAX_VALID_TO_DAYS * 86400)) {
-		rc = api_fail(c, K_E_VALIDATION,
-			      "ValidTo must be in the future and at most %d days from now.",
-			      IMPORT_MAX_VALID_TO_DAYS);
-		goto out;
-	}
+	GUARD_GOTO(import_expiration(c, &model, has_valid_to, valid_to, &expires));
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 	req = (struct keystore_import){
@@ -198,19 +234,8 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	rc = keystore_import(k->handle->ops, &req);
 	GUARD_GOTO(import_failure(c, k, req.wrap_alg, rc));
 
-	doc = json_deep_copy(k->doc);
+	doc = imported_doc(c, k, model, expires, valid_to, &stored, &fp);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
-	json_object_set_new(doc, "Materials",
-			    json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped", kbuf_cstr(&stored),
-				      "Created", (json_int_t)c->now));
-	json_object_set_new(doc, "MaterialFingerprint", json_string(kbuf_cstr(&fp)));
-	json_object_set_new(doc, "ExpirationModel", json_string(model));
-	if (expires)
-		json_object_set_new(doc, "ValidTo", json_integer((json_int_t)valid_to));
-	else
-		json_object_del(doc, "ValidTo");
-	if (k->state == KS_PENDING_IMPORT)
-		json_object_set_new(doc, "KeyState", json_string("Enabled"));
 	size_t n_extra = 0;
 	if (expires) {
 		GUARD_GOTO(scheduler_due_id(valid_to, IMPORT_DUE_TASK, k->ns, k->id, due_id,

@@ -11,6 +11,7 @@
 #include "kms/specs.h"
 #include "core/json.h"
 #include "crypto/uuid.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static void new_uuid(char out[37])
@@ -31,8 +32,9 @@ static char *default_policy(const char *account)
 			      "", "Action", "kms:*", "Resource", "*");
 	if (p == NULL)
 		return NULL;
-	char arn[64];
-	snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", account);
+	char arn[K_ARN_BUF];
+	struct k_arn root = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
+	k_arn_format(&root, arn, sizeof arn);
 	json_t *st = json_array_get(json_object_get(p, "Statement"), 0);
 	json_object_set_new(json_object_get(st, "Principal"), "AWS", json_string(arn));
 	char *s = json_dumps(p, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -77,6 +79,101 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
 }
 
 /*
+ * CreateKey's KeySpec (or the older CustomerMasterKeySpec), KeyUsage and
+ * Origin, with their defaults, checked against each other and against
+ * what this server offers; *ks receives the spec's row.
+ */
+static k_status choose_key_shape(struct api_ctx *c, const char **spec, const char *cmk_spec,
+				 const char **usage, const char **origin, const char *store_id,
+				 bool multi_region, const struct kms_spec **ks)
+{
+	if (*spec != NULL && cmk_spec != NULL)
+		return api_fail(c, K_E_VALIDATION,
+				"You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec only.");
+	if (*spec == NULL)
+		*spec = cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
+	*ks = kms_spec_find(*spec);
+	if ((*ks)->name[0] == 0)
+		return api_fail(c, K_E_UNSUPPORTED, "KeySpec %s is not supported by this server.", *spec);
+	if (*usage == NULL)
+		*usage = (*ks)->default_usage;
+	if (!kms_spec_allows_usage(*ks, *usage))
+		return api_fail(c, K_E_VALIDATION,
+				"KeyUsage %s is not compatible with KeySpec %s", *usage, *spec);
+	if (*origin == NULL)
+		*origin = "AWS_KMS";
+	if (strcmp(*origin, "AWS_CLOUDHSM") == 0 || strcmp(*origin, "EXTERNAL_KEY_STORE") == 0 ||
+	    store_id != NULL)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"Custom key stores are not available on this server yet.");
+	if (strcmp(*origin, "EXTERNAL") == 0 && !(*ks)->importable)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"KeySpec %s does not support imported key material.", *spec);
+	if (multi_region)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"Multi-Region keys are not available on this server yet.");
+	return K_OK;
+}
+
+/* The new key's stored document (no material yet); NULL if out of memory. */
+static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, json_t *in,
+			   const char *usage, const char *spec, const char *origin,
+			   const struct kms_spec *ks)
+{
+	const char *policy = json_string_value(json_object_get(in, "Policy"));
+	const char *desc = json_string_value(json_object_get(in, "Description"));
+	json_t *tags = json_object_get(in, "Tags");
+	char *pol = policy ? NULL : default_policy(c->principal.account);
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+				"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account,
+				"Region", c->region, "CreationDate", (json_int_t)c->now,
+				"Description", desc ? desc : "", "KeyUsage", usage, "KeySpec", spec,
+				"CustomerMasterKeySpec", spec, "KeyState",
+				strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled",
+				"Origin", origin, "KeyManager", "CUSTOMER", "MultiRegion", 0,
+				"Policy", policy ? policy : (pol ? pol : ""));
+	kjson_free(pol);
+	if (doc == NULL)
+		return NULL;
+	json_object_set_new(doc, "Tags", json_is_array(tags) ? json_incref(tags) : json_array());
+	kms_spec_describe(ks, usage, doc);
+	return doc;
+}
+
+/*
+ * Generates the key's material in its key store (AWS_KMS origin; an
+ * EXTERNAL key waits for ImportKeyMaterial) and stores the document in
+ * one durable write.
+ */
+static k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id, const char *arn,
+			      const char *spec, const char *origin)
+{
+	k_status rc = K_OK;
+	struct kbuf wrapped;
+	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
+	char *text = NULL;
+	if (strcmp(origin, "AWS_KMS") == 0) {
+		/* Every key is in the software store until custom key stores come. */
+		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, arn, &wrapped));
+		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
+					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
+		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
+		json_object_set_new(doc, "Materials", mats);
+	}
+	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
+	struct storage_op op = {
+		.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
+		.doc = kslice_cstr(text), .expect = STORAGE_ABSENT,
+	};
+	GUARD_GOTO(storage_apply(kms_store(), &op, 1));
+out:
+	kjson_free(text);
+	kbuf_release(&wrapped);
+	return rc;
+}
+
+/*
  * CreateKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html).
  * The key's material is generated here by its key store (the reference
  * it gives goes into the document) and stored with the metadata in one
@@ -97,84 +194,26 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "CustomKeyStoreId", false, 1, 64, &store_id));
 	GUARD(api_bool(c, in, "BypassPolicyLockoutSafetyCheck", &has_bypass, &bypass));
 	GUARD(api_bool(c, in, "MultiRegion", &has_mr, &multi_region));
-	json_t *tags = json_object_get(in, "Tags");
-	GUARD(kms_validate_tags(c, tags));
-
-	if (spec != NULL && cmk_spec != NULL)
-		return api_fail(c, K_E_VALIDATION,
-				"You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec only.");
-	if (spec == NULL)
-		spec = cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
-	const struct kms_spec *ks = kms_spec_find(spec);
-	if (ks->name[0] == 0)
-		return api_fail(c, K_E_UNSUPPORTED, "KeySpec %s is not supported by this server.", spec);
-	if (usage == NULL)
-		usage = ks->default_usage;
-	if (!kms_spec_allows_usage(ks, usage))
-		return api_fail(c, K_E_VALIDATION,
-				"KeyUsage %s is not compatible with KeySpec %s", usage, spec);
-	if (origin == NULL)
-		origin = "AWS_KMS";
-	if (strcmp(origin, "AWS_CLOUDHSM") == 0 || strcmp(origin, "EXTERNAL_KEY_STORE") == 0 ||
-	    store_id != NULL)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"Custom key stores are not available on this server yet.");
-	if (strcmp(origin, "EXTERNAL") == 0 && !ks->importable)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"KeySpec %s does not support imported key material.", spec);
-	if (multi_region)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"Multi-Region keys are not available on this server yet.");
+	GUARD(kms_validate_tags(c, json_object_get(in, "Tags")));
+	const struct kms_spec *ks = NULL;
+	GUARD(choose_key_shape(c, &spec, cmk_spec, &usage, &origin, store_id, multi_region, &ks));
 	if (policy != NULL) /* authorization: a real policy, and the lockout safety check */
 		GUARD(authz_check_new_key_policy(c, policy, NULL, has_bypass && bypass));
 
-	char id[37], arn[160];
+	char id[37], arn[K_ARN_BUF];
 	new_uuid(id);
 	kms_key_arn(c, id, arn, sizeof arn);
-	char *pol = policy ? NULL : default_policy(c->principal.account);
-	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
-				"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account,
-				"Region", c->region, "CreationDate", (json_int_t)c->now,
-				"Description", desc ? desc : "", "KeyUsage", usage, "KeySpec", spec,
-				"CustomerMasterKeySpec", spec, "KeyState",
-				strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled",
-				"Origin", origin, "KeyManager", "CUSTOMER", "MultiRegion", 0,
-				"Policy", policy ? policy : (pol ? pol : ""));
-	kjson_free(pol);
+	json_t *doc = new_key_doc(c, id, arn, in, usage, spec, origin, ks);
 	if (doc == NULL)
 		return K_E_INTERNAL;
-	json_object_set_new(doc, "Tags", json_is_array(tags) ? json_incref(tags) : json_array());
-	kms_spec_describe(ks, usage, doc);
-
-	k_status rc = K_OK;
-	struct kbuf wrapped;
-	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
-	char *text = NULL;
-	if (strcmp(origin, "AWS_KMS") == 0) {
-		/* Every key is in the software store until custom key stores come. */
-		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, arn, &wrapped));
-		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
-					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
-		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
-		json_object_set_new(doc, "Materials", mats);
-	}
-	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
-	struct storage_op op = {
-		.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
-		.doc = kslice_cstr(text), .expect = STORAGE_ABSENT,
-	};
-	GUARD_GOTO(storage_apply(kms_store(), &op, 1));
-
+	k_status rc = store_new_key(c, doc, id, arn, spec, origin);
+	json_decref(doc);
+	GUARD(rc);
 	struct kms_key *k = NULL;
-	GUARD_GOTO(kms_key_get(c->ns, id, &k));
+	GUARD(kms_key_get(c->ns, id, &k));
 	json_object_set_new(out, "KeyMetadata", kms_key_metadata(k));
 	kms_key_unref(k);
-out:
-	kjson_free(text);
-	kbuf_release(&wrapped);
-	json_decref(doc);
-	return rc;
+	return K_OK;
 }
 
 /* DescribeKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html). */

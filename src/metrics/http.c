@@ -51,7 +51,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_text(conn, 405, "text/plain", "method not allowed\n", 19);
 	struct kbuf b;
-	kbuf_init(&b, 32u << 20);
+	kbuf_init(&b, METRICS_PAGE_MAX);
 	enum MHD_Result ret;
 	if (metrics_render(&b) == K_OK)
 		ret = send_text(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);

@@ -71,7 +71,8 @@ static uint64_t ld(_Atomic uint64_t *p)
 	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-k_status metrics_render(struct kbuf *b)
+/* kinko_requests_total: one series per operation seen. */
+static k_status render_requests(struct kbuf *b)
 {
 	GUARD(kbuf_append_str(b, "# HELP kinko_requests_total API requests by service and operation.\n"
 				 "# TYPE kinko_requests_total counter\n"));
@@ -87,37 +88,55 @@ k_status metrics_render(struct kbuf *b)
 					   atomic_load(&svc_names[s]), op, (unsigned long long)total));
 		}
 	}
+	return K_OK;
+}
+
+/*
+ * An operation's kinko_errors_total series: several codes share an
+ * exception name, so each name's first code counts them all.
+ */
+static k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o, const char *op)
+{
+	for (int c = 1; c < K_STATUS_COUNT; c++) {
+		const char *name = k_status_name((k_status)c);
+		bool first = true;
+		for (int p = 1; p < c; p++) {
+			if (strcmp(k_status_name((k_status)p), name) == 0)
+				first = false;
+		}
+		if (!first)
+			continue;
+		uint64_t n = 0;
+		for (int q = c; q < K_STATUS_COUNT; q++) {
+			if (strcmp(k_status_name((k_status)q), name) == 0)
+				n += ld(&counts[s][o][q]);
+		}
+		if (n == 0)
+			continue;
+		GUARD(kbuf_appendf(b,
+				   "kinko_errors_total{service=\"%s\",operation=\"%s\",error_code=\"%s\"} %llu\n",
+				   atomic_load(&svc_names[s]), op, name, (unsigned long long)n));
+	}
+	return K_OK;
+}
+
+static k_status render_errors(struct kbuf *b)
+{
 	GUARD(kbuf_append_str(b, "# HELP kinko_errors_total API requests that failed, by error code.\n"
 				 "# TYPE kinko_errors_total counter\n"));
 	for (unsigned s = 0; s < S; s++) {
 		for (unsigned o = 0; o < O; o++) {
 			const char *op = atomic_load(&op_names[s][o]);
-			if (op == NULL)
-				continue;
-			/* Several codes share an exception name: one series per name. */
-			for (int c = 1; c < K_STATUS_COUNT; c++) {
-				const char *name = k_status_name((k_status)c);
-				bool first = true;
-				for (int p = 1; p < c; p++) {
-					if (strcmp(k_status_name((k_status)p), name) == 0)
-						first = false;
-				}
-				if (!first)
-					continue;
-				uint64_t n = 0;
-				for (int q = c; q < K_STATUS_COUNT; q++) {
-					if (strcmp(k_status_name((k_status)q), name) == 0)
-						n += ld(&counts[s][o][q]);
-				}
-				if (n == 0)
-					continue;
-				GUARD(kbuf_appendf(b,
-						   "kinko_errors_total{service=\"%s\",operation=\"%s\",error_code=\"%s\"} %llu\n",
-						   atomic_load(&svc_names[s]), op, name,
-						   (unsigned long long)n));
-			}
+			if (op != NULL)
+				GUARD(render_op_errors(b, s, o, op));
 		}
 	}
+	return K_OK;
+}
+
+/* kinko_request_duration_seconds: a cumulative histogram per operation. */
+static k_status render_durations(struct kbuf *b)
+{
 	GUARD(kbuf_append_str(b, "# HELP kinko_request_duration_seconds Time from arrival to response.\n"
 				 "# TYPE kinko_request_duration_seconds histogram\n"));
 	for (unsigned s = 0; s < S; s++) {
@@ -143,6 +162,14 @@ k_status metrics_render(struct kbuf *b)
 					   (unsigned long long)cum));
 		}
 	}
+	return K_OK;
+}
+
+k_status metrics_render(struct kbuf *b)
+{
+	GUARD(render_requests(b));
+	GUARD(render_errors(b));
+	GUARD(render_durations(b));
 	GUARD(kbuf_appendf(b,
 			   "# HELP kinko_throttled_requests_total Requests refused with ThrottlingException.\n"
 			   "# TYPE kinko_throttled_requests_total counter\n"

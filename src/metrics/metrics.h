@@ -18,6 +18,8 @@
 
 #define METRICS_MAX_SERVICES 8
 #define METRICS_MAX_OPS 96
+/* The rendered /metrics page (every series of every operation). */
+#define METRICS_PAGE_MAX (32u << 20)
 
 /*
  * Counts one finished request. svc_slot/op_slot index the dispatcher's

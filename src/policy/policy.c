@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arn.h"
 #include "core/banned.h"
 
 /* ---------- parsing ---------- */
@@ -91,29 +92,18 @@ bool policy_valid_principal(const char *s)
 		return false;
 	if (all_digits(s, 12))
 		return true;
-	const char *p;
-	if (strncmp(s, "arn:aws:iam::", 13) == 0)
-		p = s + 13;
-	else if (strncmp(s, "arn:aws:sts::", 13) == 0)
-		p = s + 13;
-	else
+	struct k_arn a;
+	if (!k_arn_parse_cstr(s, &a) || !kslice_eq_cstr(a.partition, "aws") || a.region.len != 0 ||
+	    a.account.len != K_ARN_ACCOUNT_LEN)
 		return false;
-	char acct[13];
-	if (strlen(p) < 13 || p[12] != ':')
+	if (kslice_eq_cstr(a.service, "sts"))
+		return a.kind == K_ARN_ASSUMED_ROLE;
+	if (!kslice_eq_cstr(a.service, "iam"))
 		return false;
-	memcpy(acct, p, 12);
-	acct[12] = 0;
-	if (!all_digits(acct, 12))
-		return false;
-	const char *res = p + 13;
-	bool sts = s[8] == 's';
-	if (sts)
-		return strncmp(res, "assumed-role/", 13) == 0 && strchr(res + 13, '/') != NULL &&
-		       res[13] != '/' && res[strlen(res) - 1] != '/';
-	if (strcmp(res, "root") == 0)
+	if (a.kind == K_ARN_ROOT)
 		return true;
-	if (strncmp(res, "user/", 5) == 0 || strncmp(res, "role/", 5) == 0)
-		return res[5] != 0 && res[strlen(res) - 1] != '/';
+	if (a.kind == K_ARN_USER || a.kind == K_ARN_ROLE)
+		return a.id.ptr[a.id.len - 1] != '/';
 	return false;
 }
 
@@ -160,8 +150,9 @@ static k_status parse_principal(struct statement *s, const json_t *v, struct kbu
 				if (strcmp(p, "*") == 0) {
 					s->any_principal = true;
 				} else if (all_digits(p, 12)) {
-					char arn[64];
-					snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", p);
+					char arn[K_ARN_BUF];
+					struct k_arn root = k_arn_of("iam", "", p, K_ARN_ROOT, NULL);
+					k_arn_format(&root, arn, sizeof arn);
 					rc = strlist_add(&s->aws, arn);
 				} else if (policy_valid_principal(p)) {
 					rc = strlist_add(&s->aws, p);

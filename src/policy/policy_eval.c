@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/arn.h"
 #include "core/banned.h"
 
 bool policy_wildcard_match(const char *pat, const char *s, bool nocase)
@@ -72,8 +73,9 @@ static enum pmatch principal_match(const struct statement *s, const struct polic
 		if (r->role_arn != NULL && strcmp(a, r->role_arn) == 0)
 			return PM_DIRECT;
 		/* "arn:aws:iam::ACCOUNT:root" names the account. */
-		if (r->principal_account != NULL && strncmp(a, "arn:aws:iam::", 13) == 0 &&
-		    strncmp(a + 13, r->principal_account, 12) == 0 && strcmp(a + 25, ":root") == 0)
+		struct k_arn pa;
+		if (r->principal_account != NULL && k_arn_parse_cstr(a, &pa) &&
+		    k_arn_is(&pa, "iam", K_ARN_ROOT) && kslice_eq_cstr(pa.account, r->principal_account))
 			best = PM_ACCOUNT;
 	}
 	return best;

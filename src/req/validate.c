@@ -247,7 +247,7 @@ k_status api_string_list(struct api_ctx *c, json_t *in, const char *member, size
 k_status api_set_blob(json_t *out, const char *member, const uint8_t *p, size_t n)
 {
 	struct kbuf b;
-	kbuf_init(&b, 16u << 20);
+	kbuf_init(&b, API_MAX_BASE64);
 	k_status rc = kbuf_append_base64(&b, p, n);
 	if (rc == K_OK && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
 		rc = K_E_INTERNAL;

@@ -268,7 +268,7 @@ k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s)
 	const char *text = json_string_value(json_object_get(s->doc, "ResourcePolicy"));
 	if (text != NULL && text[0] != 0) {
 		struct kbuf msg;
-		kbuf_init(&msg, 512);
+		kbuf_init(&msg, KBUF_NOTE_MAX);
 		if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &rp, &msg) != K_OK)
 			LOG_WARN("secret %s has an unusable resource policy: %s", sm_arn(s), kbuf_cstr(&msg));
 		kbuf_release(&msg);
@@ -383,7 +383,7 @@ k_status sm_check_resource_policy(struct api_ctx *c, const char *text, bool *pub
 {
 	*public = false;
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
 	if (rc != K_OK) {

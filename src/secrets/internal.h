@@ -14,6 +14,14 @@
 #include "storage/storage.h"
 
 #define SM_MAX_VALUE 65536u      /* SecretString / SecretBinary, bytes */
+/* The buffers a value's record is built and read in (sealed value, data key, their base64 forms). */
+#define SM_SEALED_VALUE_MAX (SM_MAX_VALUE + 1024u)     /* a value sealed under its data key */
+#define SM_VALUE_BLOB_MAX (2 * SM_MAX_VALUE)           /* a sealed value decoded from its record */
+#define SM_VALUE_TEXT_MAX (2 * SM_MAX_VALUE + 4096u)   /* a sealed value as base64 */
+#define SM_VALUE_RECORD_MAX (4 * SM_MAX_VALUE)         /* a value's stored record */
+#define SM_WRAPPED_KEY_MAX 1024u                       /* a data key wrapped by KMS */
+#define SM_WRAPPED_KEY_TEXT_MAX 2048u                  /* that key as base64 */
+#define SM_CONTEXT_MAX 4096u                           /* a value's encryption context, canonical */
 #define SM_MAX_VERSIONS 100      /* versions kept per secret */
 #define SM_MAX_STAGES 20         /* staging labels per version */
 #define SM_DAY 86400

@@ -17,6 +17,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -170,10 +171,12 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	GUARD_GOTO(check_kms_key(c, kid));
 	/* The caller needs secretsmanager:CreateSecret on the new secret's ARN. */
-	char suffix[7], uid[33], arn[700];
+	char suffix[7], uid[33], arn[700], name_suffix[600];
 	sm_random_suffix(suffix);
-	snprintf(arn, sizeof arn, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", c->region,
-		 c->principal.account, name, suffix);
+	snprintf(name_suffix, sizeof name_suffix, "%s-%s", name, suffix);
+	struct k_arn secret_arn = k_arn_of("secretsmanager", c->region, c->principal.account,
+					   K_ARN_SECRET, name_suffix);
+	k_arn_format(&secret_arn, arn, sizeof arn);
 	GUARD_GOTO(sm_authorize_new(c, arn));
 	if (token != NULL)
 		snprintf(vid, sizeof vid, "%s", token);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "scheduler/scheduler.h"
 #include "secrets/internal.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -27,22 +28,24 @@
 static k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms, json_t *out)
 {
 	char arn[700], name[520];
-	const char *at = strncmp(id, "arn:", 4) == 0 ? strstr(id, ":secret:") : NULL;
-	if (at != NULL) {
+	struct k_arn given;
+	if (k_arn_parse_cstr(id, &given) && given.kind == K_ARN_SECRET) {
 		snprintf(arn, sizeof arn, "%s", id);
-		snprintf(name, sizeof name, "%s", at + 8);
+		snprintf(name, sizeof name, "%.*s", (int)given.id.len, (const char *)given.id.ptr);
 		size_t n = strlen(name);
-		bool suffixed = n > 7 && name[n - 7] == '-';
-		for (size_t i = n > 6 ? n - 6 : n; suffixed && i < n; i++)
+		bool suffixed = n > K_ARN_SECRET_SUFFIX_LEN + 1 && name[n - K_ARN_SECRET_SUFFIX_LEN - 1] == '-';
+		for (size_t i = n - K_ARN_SECRET_SUFFIX_LEN; suffixed && i < n; i++)
 			suffixed = isalnum((unsigned char)name[i]) != 0;
 		if (suffixed)
-			name[n - 7] = 0;
+			name[n - K_ARN_SECRET_SUFFIX_LEN - 1] = 0;
 	} else {
-		char suffix[7];
+		char suffix[7], name_suffix[600];
 		sm_random_suffix(suffix);
 		snprintf(name, sizeof name, "%s", id);
-		snprintf(arn, sizeof arn, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", c->region,
-			 c->principal.account, id, suffix);
+		snprintf(name_suffix, sizeof name_suffix, "%s-%s", id, suffix);
+		struct k_arn a = k_arn_of("secretsmanager", c->region, c->principal.account,
+					  K_ARN_SECRET, name_suffix);
+		k_arn_format(&a, arn, sizeof arn);
 	}
 	GUARD(sm_authorize_new(c, arn));
 	json_object_set_new(out, "ARN", json_string(arn));

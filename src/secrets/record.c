@@ -15,6 +15,7 @@
 #include "secrets/internal.h"
 #include "crypto/uuid.h"
 #include "core/hash.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static struct storage *store;
@@ -201,8 +202,6 @@ static k_status not_found(struct api_ctx *c)
  */
 static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
 {
-	char prefix[128];
-	snprintf(prefix, sizeof prefix, "arn:aws:secretsmanager:%s:", c->region);
 	memset(out, 0, sizeof *out);
 	if (strncmp(secret_id, "arn:", 4) != 0) {
 		k_status rc = sm_load(c->ns, secret_id, out);
@@ -211,25 +210,23 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 		return rc;
 	}
 	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[-SUFFIX], SUFFIX = 6 random characters */
-	size_t pl = strlen(prefix);
-	if (strncmp(secret_id, prefix, pl) != 0 || strlen(secret_id + pl) < 20 ||
-	    strncmp(secret_id + pl + 12, ":secret:", 8) != 0)
+	struct k_arn a;
+	if (!k_arn_parse_cstr(secret_id, &a) || !kslice_eq_cstr(a.partition, "aws") ||
+	    !k_arn_is(&a, "secretsmanager", K_ARN_SECRET) || !kslice_eq_cstr(a.region, c->region) ||
+	    a.account.len != K_ARN_ACCOUNT_LEN)
 		return not_found(c);
 	char account[13], ns[64];
-	snprintf(account, sizeof account, "%.12s", secret_id + pl);
-	for (size_t i = 0; i < 12; i++) {
-		if (account[i] < '0' || account[i] > '9')
-			return not_found(c);
-	}
+	snprintf(account, sizeof account, "%.12s", (const char *)a.account.ptr);
 	bool other = strcmp(account, c->principal.account) != 0;
 	snprintf(ns, sizeof ns, "%s:%s", account, c->region);
-	const char *rest = secret_id + pl + 20;
-	size_t rl = strlen(rest);
+	const char *rest = (const char *)a.id.ptr; /* runs to the end of secret_id */
+	size_t rl = a.id.len;
 	/* A complete ARN: NAME-SUFFIX (6 random characters). */
-	if (rl > 7 && rest[rl - 7] == '-') {
+	const size_t sl = K_ARN_SECRET_SUFFIX_LEN + 1;
+	if (rl > sl && rest[rl - sl] == '-') {
 		char name[513];
-		if (rl - 7 < sizeof name) {
-			snprintf(name, sizeof name, "%.*s", (int)(rl - 7), rest);
+		if (rl - sl < sizeof name) {
+			snprintf(name, sizeof name, "%.*s", (int)(rl - sl), rest);
 			k_status rc = sm_load(ns, name, out);
 			if (rc == K_OK && strcmp(sm_arn(out), secret_id) == 0)
 				return K_OK;
@@ -315,15 +312,12 @@ bool sm_primary_region(json_t *doc, char *out, size_t n)
 	if (json_array_size(json_object_get(doc, "ReplicationStatus")) == 0)
 		return false;
 	/* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX */
-	static const char prefix[] = "arn:aws:secretsmanager:";
+	struct k_arn a;
 	const char *arn = json_string_value(json_object_get(doc, "ARN"));
-	if (arn == NULL || strncmp(arn, prefix, sizeof prefix - 1) != 0)
+	if (!k_arn_parse_cstr(arn, &a) || !kslice_eq_cstr(a.partition, "aws") ||
+	    !kslice_eq_cstr(a.service, "secretsmanager") || a.region.len == 0 || a.region.len >= n)
 		return false;
-	const char *region = arn + sizeof prefix - 1;
-	const char *end = strchr(region, ':');
-	if (end == NULL || end == region || (size_t)(end - region) >= n)
-		return false;
-	snprintf(out, n, "%.*s", (int)(end - region), region);
+	snprintf(out, n, "%.*s", (int)a.region.len, (const char *)a.region.ptr);
 	return true;
 }
 

@@ -14,6 +14,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -69,8 +70,12 @@ static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, str
 		if (kid == NULL || kid[0] == 0)
 			return kms_denied(c);
 		if (strncmp(kid, "arn:", 4) != 0) {
-			snprintf(qualified, sizeof qualified, "arn:aws:kms:%s:%.12s:%s%s", c->region, s->ns,
-				 strncmp(kid, "alias/", 6) == 0 ? "" : "key/", kid);
+			/* The secret's account: the first 12 characters of its namespace. */
+			char account[K_ARN_ACCOUNT_LEN + 1];
+			snprintf(account, sizeof account, "%.12s", s->ns);
+			bool alias = strncmp(kid, "alias/", 6) == 0;
+			struct k_arn a = k_arn_of("kms", c->region, account, alias ? K_ARN_OTHER : K_ARN_KEY, kid);
+			k_arn_format(&a, qualified, sizeof qualified);
 			kid = qualified;
 		}
 	}
@@ -118,11 +123,11 @@ k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char 
 {
 	struct kms_key *k = NULL;
 	struct kbuf canon, wrapped_dk, blob, b64dk, b64v;
-	kbuf_init(&canon, 4096);
-	kbuf_init(&wrapped_dk, 1024);
-	kbuf_init(&blob, SM_MAX_VALUE + 1024);
-	kbuf_init(&b64dk, 2048);
-	kbuf_init(&b64v, 2 * SM_MAX_VALUE + 4096);
+	kbuf_init(&canon, SM_CONTEXT_MAX);
+	kbuf_init(&wrapped_dk, SM_WRAPPED_KEY_MAX);
+	kbuf_init(&blob, SM_SEALED_VALUE_MAX);
+	kbuf_init(&b64dk, SM_WRAPPED_KEY_TEXT_MAX);
+	kbuf_init(&b64v, SM_VALUE_TEXT_MAX);
 	k_status rc = K_OK;
 	GUARD_GOTO(encryption_key(c, s, &k));
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
@@ -165,9 +170,9 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 			   json_t *r, struct kbuf *out)
 {
 	struct kbuf canon, wrapped_dk, blob;
-	kbuf_init(&canon, 4096);
-	kbuf_init(&wrapped_dk, 1024);
-	kbuf_init(&blob, 2 * SM_MAX_VALUE);
+	kbuf_init(&canon, SM_CONTEXT_MAX);
+	kbuf_init(&wrapped_dk, SM_WRAPPED_KEY_MAX);
+	kbuf_init(&blob, SM_VALUE_BLOB_MAX);
 	struct kms_key *k = NULL;
 	k_status rc = K_OK;
 	const char *kid = json_string_value(json_object_get(r, "KeyId"));
@@ -233,8 +238,8 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	char id[200];
 	sm_value_id(s, vid, id, sizeof id);
 	struct kbuf rec, first;
-	kbuf_init(&rec, 4 * SM_MAX_VALUE);
-	kbuf_init(&first, 2048);
+	kbuf_init(&rec, SM_VALUE_RECORD_MAX);
+	kbuf_init(&first, API_ERROR_MESSAGE_MAX);
 	json_t *r = NULL;
 	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
 	if (rc == K_E_NOT_FOUND) {
@@ -395,7 +400,7 @@ k_status sm_reencrypt(struct api_ctx *c, struct sm_secret *s, struct sm_reencryp
 		kms_key_unref(k);
 	}
 	struct kbuf rec, val;
-	kbuf_init(&rec, 4 * SM_MAX_VALUE);
+	kbuf_init(&rec, SM_VALUE_RECORD_MAX);
 	kbuf_init(&val, SM_MAX_VALUE);
 	k_status rc = K_OK;
 	for (size_t i = 0; i < n && !*skipped; i++)

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "secrets/internal.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 static bool valid_region(const char *r)
@@ -50,14 +51,19 @@ static void region_ctx(const struct api_ctx *c, const char *region, struct api_c
 	*rc = *c;
 	snprintf(rc->region, sizeof rc->region, "%s", region);
 	snprintf(rc->ns, sizeof rc->ns, "%s:%s", c->principal.account, region);
-	kbuf_init(&rc->err_msg, 1024);
+	kbuf_init(&rc->err_msg, API_ERROR_MESSAGE_MAX);
 }
 
 static void replica_arn(const char *arn, const char *from, const char *to, char *out, size_t n)
 {
-	/* arn:aws:secretsmanager:REGION:... */
-	const char *p = arn + strlen("arn:aws:secretsmanager:");
-	snprintf(out, n, "arn:aws:secretsmanager:%s%s", to, p + strlen(from));
+	/* The same ARN in region `to` (it names region `from`). */
+	struct k_arn a;
+	if (!k_arn_parse_cstr(arn, &a) || !kslice_eq_cstr(a.region, from)) {
+		snprintf(out, n, "%s", arn);
+		return;
+	}
+	a.region = kslice_cstr(to);
+	k_arn_format(&a, out, n);
 }
 
 static json_t *status_of(json_t *list, const char *region)

@@ -54,6 +54,7 @@
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
 #include "secrets/secrets.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 #define TASK_PURGE SM_TASK_PURGE
@@ -180,9 +181,10 @@ static void job_ctx(struct api_ctx *c, const char *ns, const char *account, cons
 	snprintf(c->ns, sizeof c->ns, "%s", ns);
 	snprintf(c->region, sizeof c->region, "%s", region);
 	snprintf(c->principal.account, sizeof c->principal.account, "%s", account);
-	snprintf(c->principal.arn, sizeof c->principal.arn, "arn:aws:iam::%s:root", account);
+	struct k_arn root = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
+	k_arn_format(&root, c->principal.arn, sizeof c->principal.arn);
 	snprintf(c->principal.type, sizeof c->principal.type, "Root");
-	kbuf_init(&c->err_msg, 2048);
+	kbuf_init(&c->err_msg, API_ERROR_MESSAGE_MAX);
 }
 
 /*
@@ -334,7 +336,7 @@ static void *job_main(void *arg)
 	struct rot_job *j = arg;
 	const char *failed = NULL;
 	struct kbuf msg;
-	kbuf_init(&msg, 512);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (j->test) {
 		bool ok = false;
 		if (atomic_load(&stopping)) {

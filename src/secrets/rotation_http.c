@@ -241,7 +241,7 @@ static k_status choose_credentials(const struct rot_job *j, const json_t *entry,
 		return K_E_SM_INVALID_REQUEST;
 	}
 	struct kbuf why;
-	kbuf_init(&why, 512);
+	kbuf_init(&why, KBUF_NOTE_MAX);
 	bool named = false;
 	k_status rc = sm_function_identity(j, entry, ak, sk, &named, &why);
 	if (rc != K_OK && named)

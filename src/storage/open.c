@@ -138,7 +138,7 @@ k_status storage_open(const char *url, struct storage **out, struct kbuf *why)
 	ENSURE(out != NULL, K_E_VALIDATION);
 	*out = NULL;
 	struct kbuf scratch;
-	kbuf_init(&scratch, 512);
+	kbuf_init(&scratch, KBUF_NOTE_MAX);
 	k_status rc = open_url(url, out, why != NULL ? why : &scratch);
 	kbuf_release(&scratch);
 	return rc;
@@ -156,7 +156,7 @@ k_status storage_local_dir(const char *url, char *dir, size_t n)
 		rest = url + sl;
 	}
 	struct kbuf scratch;
-	kbuf_init(&scratch, 512);
+	kbuf_init(&scratch, KBUF_NOTE_MAX);
 	k_status rc = sqlite_path(&rest, &scratch);
 	kbuf_release(&scratch);
 	GUARD(rc);

@@ -59,6 +59,8 @@
 
 #define DB_FILE_NAME "kinko.db"
 #define DIR_MAX 4096
+/* The database path: folder, "/", file name, NUL. */
+#define DB_PATH_MAX (DIR_MAX + 1 + NAME_MAX + 1)
 #define DEFAULT_BUSY_MS 5000
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -309,7 +311,7 @@ k_status storage_sqlite_open_file(const char *dir, const char *file, struct stor
 	}
 	st->base.vt = &sqlite_vtbl;
 	st->busy_ms = DEFAULT_BUSY_MS;
-	kbuf_init(&st->path, DIR_MAX + 1 + NAME_MAX + 1);
+	kbuf_init(&st->path, DB_PATH_MAX);
 	GUARD_GOTO(kbuf_appendf(&st->path, "%s/%s", dir, file));
 
 	GUARD_GOTO(make_dir(dir));

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "policy/policy.h"
+#include "core/arn.h"
 #include "core/banned.h"
 
 /*
@@ -92,9 +93,9 @@ static bool may_assume(struct api_ctx *c, const struct identity *role, const cha
 	}
 	if (tr.explicit_deny)
 		return false;
-	char role_account[13];
-	snprintf(role_account, sizeof role_account, "%.12s", role_arn + 13);
-	bool same = strcmp(role_account, c->principal.account) == 0;
+	struct k_arn role_parts;
+	bool same = k_arn_parse_cstr(role_arn, &role_parts) &&
+		    kslice_eq_cstr(role_parts.account, c->principal.account);
 	if (same && tr.allow_direct)
 		return true;
 	return (tr.allow_direct || tr.allow_account) && id_allow;
@@ -115,8 +116,10 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 				session);
 	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
 		return api_fail(c, K_E_VALIDATION, "Session policies are not supported by this server.");
-	if (strncmp(role_arn, "arn:aws:iam::", 13) != 0 || strlen(role_arn) < 26 ||
-	    strncmp(role_arn + 25, ":role/", 6) != 0)
+	struct k_arn role_parts;
+	if (!k_arn_parse_cstr(role_arn, &role_parts) || !kslice_eq_cstr(role_parts.partition, "aws") ||
+	    !k_arn_is(&role_parts, "iam", K_ARN_ROLE) || role_parts.region.len != 0 ||
+	    role_parts.account.len != K_ARN_ACCOUNT_LEN)
 		return api_fail(c, K_E_VALIDATION, "%s is invalid", role_arn);
 	/* AWS: "You cannot call AssumeRole with the access key for the root user." */
 	if (strcmp(c->principal.type, "Root") == 0)
@@ -146,9 +149,12 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	char arn[256];
-	snprintf(arn, sizeof arn, "arn:aws:sts::%.12s:assumed-role/%s/%s", role_arn + 13, role_arn + 31,
-		 session);
+	char arn[256], role_session[256];
+	snprintf(role_session, sizeof role_session, "%.*s/%s", (int)role_parts.id.len,
+		 (const char *)role_parts.id.ptr, session);
+	struct k_arn assumed = k_arn_of("sts", "", NULL, K_ARN_ASSUMED_ROLE, role_session);
+	assumed.account = role_parts.account;
+	k_arn_format(&assumed, arn, sizeof arn);
 	char rid[128];
 	snprintf(rid, sizeof rid, "%s:%s", identity_unique_id(role), session);
 	json_object_set_new(out, "Credentials",
