@@ -604,7 +604,7 @@ static bool loopback_host(const char *h)
 
 /*
  * After the "listening on" line (the first line of standard output, which
- * scripts and tests read): in dev mode, where the data is and the lines to
+ * scripts and tests read) and the metrics line: in dev mode, where the data is and the lines to
  * paste into another shell; in dev or test mode on an address beyond
  * loopback, a warning that anyone who reaches it has the well-known keys
  * or the test operations.
@@ -676,11 +676,11 @@ static int serve_start(struct serve_state *s)
 	printf("kinko %s listening on %s://%s%s%s:%u%s\n", KINKO_VERSION,
 	       cfg->tls_cert_file[0] ? "https" : "http", v6 ? "[" : "", cfg->listen_host,
 	       v6 ? "]" : "", port, cfg->dev ? " (dev mode: access key test, secret test)" : "");
-	print_banner(cfg, port);
 	if (s->f.metrics_listen != NULL && start_metrics(s->f.metrics_listen) != 0) {
 		http_stop(s->srv);
 		return 1;
 	}
+	print_banner(cfg, port);
 	fflush(stdout);
 	return 0;
 }
