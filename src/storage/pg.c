@@ -102,6 +102,13 @@ static int msg_len(const char *m)
 	return n > 300 ? 300 : (int)n;
 }
 
+/* The server's notices ("relation already exists, skipping") go to the debug log, not stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+	(void)arg;
+	LOG_DEBUG("storage: PostgreSQL notice: %.*s", msg_len(message), message);
+}
+
 PGconn *pg_connect(struct pg_store *st, const char *purpose)
 {
 	/* kinko's defaults come first: what the URL says overrides them. */
@@ -116,6 +123,7 @@ PGconn *pg_connect(struct pg_store *st, const char *purpose)
 		PQfinish(pc);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pc, notice_to_log, NULL);
 	PGresult *r = PQexec(pc, "SET synchronous_commit TO on;"
 				 " SET statement_timeout TO 5000;"
 				 " SET lock_timeout TO 5000;"

@@ -3,6 +3,13 @@
 The binary is build/kinko unless KINKO_BIN names another (the sanitizer
 build, for instance). Every server runs on a free loopback port with its
 own temporary data folder.
+
+KINKO_TEST_STORE=postgresql runs every server on the PostgreSQL backend:
+one throw-away PostgreSQL for the session (the Postgres class below), and
+one fresh database per data folder, so that a server restarted on the
+same folder finds its records again. A test that names its own --store
+keeps it. Tests that can only apply to SQLite (they open kinko.db
+themselves) are skipped there through `sqlite_only`.
 """
 import json
 import os
@@ -19,6 +26,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINKO = os.environ.get("KINKO_BIN", os.path.join(ROOT, "build", "kinko"))
 AWS_CLI = os.environ.get("KINKO_AWS_CLI", "/usr/bin/aws")
+TEST_STORE = os.environ.get("KINKO_TEST_STORE", "sqlite")
+
+# Marks a test that reads or damages the SQLite files itself.
+sqlite_only = pytest.mark.skipif(TEST_STORE != "sqlite",
+                                 reason="opens or damages the SQLite store's files directly")
 
 
 class Server:
@@ -31,6 +43,10 @@ class Server:
         self.proc = None
         self.endpoint = None
         self.log_path = os.path.join(self.data_dir, "server.log")
+        self.pg_db = None
+        if TEST_STORE == "postgresql" and "--store" not in self.args:
+            self.pg_db, url = pg_database_for(self.data_dir)
+            self.args += ["--store", url]
 
     def start(self, port=0):
         listen = "127.0.0.1:%d" % port
@@ -67,6 +83,8 @@ class Server:
     def cleanup(self):
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            if self.pg_db is not None:
+                pg_drop_database(self.pg_db)
 
     def client(self, service="kms", region="us-east-1", key="test", secret="test",
                validate=True, token=None):
@@ -256,8 +274,57 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+    def url(self, dbname):
+        return "postgresql://postgres:%s@%s:%d/%s" % (self.password, self.host, self.port, dbname)
+
+    def create_database(self, dbname):
+        c = self.connect()
+        try:
+            c.cursor().execute('CREATE DATABASE "%s"' % dbname)
+        finally:
+            c.close()
+        return self.url(dbname)
+
+
+_shared_pg = None
+_pg_dbs = {}
+_pg_count = [0]
+
+
+def shared_postgres():
+    """The session's one PostgreSQL (started on first use, stopped at exit)."""
+    global _shared_pg
+    if _shared_pg is None:
+        import atexit
+        _shared_pg = Postgres()
+        atexit.register(_shared_pg.stop)
+    return _shared_pg
+
+
+def pg_database_for(data_dir):
+    """The database that stands for a data folder: (name, URL), made on first use."""
+    pg = shared_postgres()
+    key = os.path.realpath(data_dir)
+    if key not in _pg_dbs:
+        _pg_count[0] += 1
+        name = "kinko_%d" % _pg_count[0]
+        pg.create_database(name)
+        _pg_dbs[key] = name
+    return _pg_dbs[key], pg.url(_pg_dbs[key])
+
+
+def pg_drop_database(name):
+    try:
+        c = shared_postgres().connect()
+        c.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        c.close()
+    except Exception:
+        pass
+    for k, v in list(_pg_dbs.items()):
+        if v == name:
+            del _pg_dbs[k]
+
+
 @pytest.fixture(scope="session")
 def postgres():
-    pg = Postgres()
-    yield pg
-    pg.stop()
+    yield shared_postgres()
