@@ -24,11 +24,13 @@ k_status sqlite_kinds(struct storage *s, storage_kind_cb cb, void *arg)
 	GUARD_GOTO(sqlite_pool_acquire(st, false, &c));
 	int src = sqlite3_prepare_v2(c->db, "SELECT DISTINCT kind FROM docs ORDER BY kind", -1,
 				     &stmt, NULL);
-	while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+	if (src == SQLITE_OK)
+		src = sqlite3_step(stmt);
+	while (src == SQLITE_ROW) {
 		const unsigned char *k = sqlite3_column_text(stmt, 0);
 		ENSURE_GOTO(k != NULL, K_E_INTERNAL);
 		GUARD_GOTO(kbuf_append(&names, k, strlen((const char *)k) + 1));
-		src = SQLITE_OK;
+		src = sqlite3_step(stmt);
 	}
 	if (src != SQLITE_DONE) {
 		rc = sqlite_conn_fail(c, src, "list kinds");

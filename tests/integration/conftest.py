@@ -28,9 +28,49 @@ KINKO = os.environ.get("KINKO_BIN", os.path.join(ROOT, "build", "kinko"))
 AWS_CLI = os.environ.get("KINKO_AWS_CLI", "/usr/bin/aws")
 TEST_STORE = os.environ.get("KINKO_TEST_STORE", "sqlite")
 
-# Marks a test that reads or damages the SQLite files itself.
-sqlite_only = pytest.mark.skipif(TEST_STORE != "sqlite",
-                                 reason="opens or damages the SQLite store's files directly")
+# Tests that cannot apply to the PostgreSQL store, and why: they are
+# skipped when KINKO_TEST_STORE=postgresql (pytest_collection_modifyitems).
+SQLITE_ONLY = {
+    "test_aliases_quota.py::test_quota_counts_aliases_made_before_the_index":
+        "rewrites records in kinko.db with the sqlite3 module",
+    "test_aliases_quota.py::test_key_deletion_removes_its_alias_index":
+        "reads records from kinko.db with the sqlite3 module",
+    "test_lifecycle.py::test_deletion_carried_out_with_the_test_clock":
+        "reads kinko.db and its -wal file for the deleted material",
+    "test_process.py::test_store_without_check_value_adopts_only_its_root_key":
+        "deletes the check value record from kinko.db with the sqlite3 module",
+    "test_secrets_fidelity.py::test_documents_with_second_dates_still_read":
+        "rewrites secret documents in kinko.db with the sqlite3 module",
+    "test_hardening.py::test_check_detects_damage":
+        "damages the pages of kinko.db (PostgreSQL's pages are the server's to check)",
+    "test_hardening.py::test_fault_locked_database":
+        "holds SQLite's write lock from another process",
+    "test_hardening.py::test_fault_disk_full":
+        "fills the filesystem under kinko.db (test_pg_store.py stops PostgreSQL instead)",
+    "test_hardening.py::test_fault_read_only_folder":
+        "remounts the folder of kinko.db read-only (test_pg_store.py stops PostgreSQL instead)",
+    "test_audit.py::test_fail_closed_when_the_log_cannot_be_written":
+        "its file-size limit stops the SQLite store's writes as well as the audit log's; "
+        "a PostgreSQL store keeps taking the CreateKey whose audit event then fails",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_STORE == "sqlite":
+        return
+    for item in items:
+        reason = SQLITE_ONLY.get("%s::%s" % (os.path.basename(str(item.fspath)), item.name))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason="SQLite store only: " + reason))
+
+
+def with_store(args):
+    """A kinko command line with the test store added: on PostgreSQL, the
+    database that stands for its --data folder (unless it names a --store)."""
+    args = list(args)
+    if TEST_STORE == "postgresql" and "--store" not in args and "--data" in args:
+        args += ["--store", pg_database_for(args[args.index("--data") + 1])[1]]
+    return args
 
 
 class Server:

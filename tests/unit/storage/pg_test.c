@@ -26,11 +26,11 @@ static struct storage *open_store(void)
 	struct kbuf why;
 	kbuf_init(&why, 512);
 	k_status rc = storage_open(url, &s, &why);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		fprintf(stderr, "open: %s\n", kbuf_cstr(&why));
 	kbuf_release(&why);
 	CHECK_EQ_INT(rc, K_OK);
-	return rc == K_OK ? s : NULL;
+	return k_ok(rc) ? s : NULL;
 }
 
 static k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
@@ -251,13 +251,13 @@ static k_status nested_cb(void *arg, const char *ns, const char *id, struct ksli
 	char out[256];
 	n->seen++;
 	k_status rc = storage_get(n->s, "nkey", "ns", id, NULL, NULL);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = put(n->s, "ncopy", "ns", id, "{}", STORAGE_ANY);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = list_str(n->s, "nkey", "other", NULL, NULL, 0, out, sizeof out);
-	if (rc == K_OK && strcmp(ns, "ns") != 0)
+	if (k_ok(rc) && strcmp(ns, "ns") != 0)
 		rc = K_E_INTERNAL;
-	if (rc != K_OK)
+	if (k_failed(rc))
 		n->err = rc;
 	return rc;
 }
