@@ -109,7 +109,7 @@ static void notice_to_log(void *arg, const char *message)
 	LOG_DEBUG("storage: PostgreSQL notice: %.*s", msg_len(message), message);
 }
 
-PGconn *pg_connect(struct pg_store *st, const char *purpose)
+PGconn *pg_connect(struct pg_store *st, const char *purpose, bool quiet)
 {
 	/* kinko's defaults come first: what the URL says overrides them. */
 	const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
@@ -119,7 +119,9 @@ PGconn *pg_connect(struct pg_store *st, const char *purpose)
 	PGconn *pc = PQconnectdbParams(keys, vals, 1);
 	if (pc == NULL || PQstatus(pc) != CONNECTION_OK) {
 		const char *m = pc != NULL ? PQerrorMessage(pc) : "out of memory";
-		LOG_WARN("storage: cannot connect to PostgreSQL (%s): %.*s", purpose, msg_len(m), m);
+		if (!quiet)
+			LOG_WARN("storage: cannot connect to PostgreSQL (%s): %.*s", purpose,
+				 msg_len(m), m);
 		PQfinish(pc);
 		return NULL;
 	}
@@ -199,6 +201,7 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 			st->n_open++;
 	}
 	uint64_t gen = st->gen;
+	bool quiet = st->down_logged;
 	pthread_mutex_unlock(&st->mu);
 	close_list(drop);
 	/* Not logged: the failed connect was, and a dead server must not flood the log. */
@@ -209,7 +212,8 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 		return K_OK;
 	}
 	c = calloc(1, sizeof *c);
-	PGconn *pc = c != NULL ? pg_connect(st, "pool") : NULL;
+	/* One line per outage, not one per attempt. */
+	PGconn *pc = c != NULL ? pg_connect(st, "pool", quiet) : NULL;
 	pthread_mutex_lock(&st->mu);
 	if (pc == NULL) {
 		st->n_open--;

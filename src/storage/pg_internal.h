@@ -75,8 +75,8 @@ static inline struct pg_store *pg_store_of(struct storage *s)
 
 /* pg.c: connections and the pool. */
 
-/* Opens and sets up one session (synchronous_commit, timeouts); NULL on failure, logged. */
-PGconn *pg_connect(struct pg_store *st, const char *purpose);
+/* Opens and sets up one session (synchronous_commit, timeouts); NULL on failure, logged unless quiet. */
+PGconn *pg_connect(struct pg_store *st, const char *purpose, bool quiet);
 /* Takes an idle connection or opens one; K_E_STORE_UNAVAILABLE fast while the server is down. */
 k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out);
 /* Gives c back, or closes it if it saw an error. NULL: no-op. */

@@ -116,9 +116,9 @@ bad:
 }
 
 /* A connection that LISTENs, or NULL. */
-static PGconn *listen_connect(struct pg_store *st)
+static PGconn *listen_connect(struct pg_store *st, bool quiet)
 {
-	PGconn *pc = pg_connect(st, "change feed");
+	PGconn *pc = pg_connect(st, "change feed", quiet);
 	if (pc == NULL)
 		return NULL;
 	PGresult *r = PQexec(pc, "LISTEN " PG_CHANNEL);
@@ -187,13 +187,16 @@ static void *listener_main(void *arg)
 	struct pg_store *st = arg;
 	PGconn *pc = st->listen_pc;
 	int64_t last_seen = mono_ms();
+	bool failed = false; /* a reconnect failed: the next ones are not logged */
 	while (!atomic_load(&st->stop)) {
 		if (pc == NULL) {
-			pc = listen_connect(st);
+			pc = listen_connect(st, failed);
 			if (pc == NULL) {
+				failed = true;
 				sleep_ms(RECONNECT_MS);
 				continue;
 			}
+			failed = false;
 			/* Listening again: whatever was missed meanwhile is dropped now. */
 			LOG_INFO("storage: change feed listening again; dropping every cached copy");
 			struct storage_event flush = {.what = STORAGE_EV_PURGE, .ns = ""};
@@ -214,7 +217,7 @@ static void *listener_main(void *arg)
 
 k_status pg_listen_start(struct pg_store *st)
 {
-	st->listen_pc = listen_connect(st);
+	st->listen_pc = listen_connect(st, false);
 	ENSURE(st->listen_pc != NULL, K_E_STORE_UNAVAILABLE);
 	if (pthread_create(&st->listener, NULL, listener_main, st) != 0) {
 		PQfinish(st->listen_pc);
