@@ -159,12 +159,12 @@ static void close_list(struct pg_conn *c)
 	}
 }
 
-/* Waits on the pool's condition variable until deadline (monotonic ns). */
-static bool wait_until(struct pg_store *st, int64_t deadline)
+/* Waits on the pool's condition variable, at most until deadline (monotonic ns). */
+static void wait_until(struct pg_store *st, int64_t deadline)
 {
 	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000),
 			      .tv_nsec = (long)(deadline % 1000000000)};
-	return pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT;
+	(void)pthread_cond_timedwait(&st->cv, &st->mu, &ts);
 }
 
 k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
@@ -186,13 +186,14 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 		}
 		if (c != NULL || st->n_open < st->max_open)
 			break;
-		if (!wait_until(st, deadline) && st->idle == NULL) {
+		if (mono_ns() >= deadline) {
 			pthread_mutex_unlock(&st->mu);
 			close_list(drop);
 			LOG_WARN("storage: every PostgreSQL connection stayed busy for %d ms",
 				 PG_POOL_WAIT_MS);
 			return K_E_STORE_UNAVAILABLE;
 		}
+		wait_until(st, deadline);
 	}
 	bool refused = false;
 	if (c == NULL) {
