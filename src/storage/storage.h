@@ -164,7 +164,9 @@ struct storage_vtbl {
 	 * backend's logs of older page images are folded into the database
 	 * (where deleted content is overwritten) and emptied. Call after
 	 * deleting key material. K_E_STORE_UNAVAILABLE if a reader or writer
-	 * kept it from completing (retry later).
+	 * kept it from completing (retry later). PostgreSQL: a VACUUM of the
+	 * table, which frees the space of deleted rows but cannot reach the
+	 * server's WAL, archives or standbys (docs/CLUSTER.md).
 	 */
 	k_status (*scrub)(struct storage *s);
 	/*
@@ -237,7 +239,8 @@ K_MUST_CHECK k_status storage_sqlite_open_file(const char *dir, const char *file
  * feed. Every session kinko opens runs with synchronous_commit on and a
  * statement timeout; libpq's connect_timeout defaults to 3 s unless the
  * URL sets it. K_E_STORE_UNAVAILABLE if the server cannot be reached or
- * refuses the login (why says which, without the password),
+ * refuses the login (the server's answer goes to the log; neither names
+ * the password), K_E_VALIDATION if libpq cannot parse the URL,
  * K_E_INTERNAL if the database was written by a newer schema.
  * The caller owns *out and frees it with storage_close().
  */
