@@ -8,6 +8,7 @@ PKGS=(
   build-essential make pkg-config gcc clang
   libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev
+  libpq-dev                    # the postgresql:// store backend
   libclang-rt-14-dev
   valgrind
   python3 python3-boto3 python3-botocore python3-cryptography python3-pytest

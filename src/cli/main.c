@@ -18,6 +18,7 @@
 #include "cli/serve.h"
 #include "cli/simulate.h"
 #include "cli/startup.h"
+#include "cli/store.h"
 #include "cli/usage.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
 		return audit_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "usage") == 0)
 		return usage_command(argc - 2, argv + 2);
+	if (strcmp(argv[1], "store") == 0)
+		return cli_store(argc - 2, argv + 2);
 	if (strcmp(argv[1], "policy") == 0) /* authorization: the policy simulator */
 		return cli_policy_simulate(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

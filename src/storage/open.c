@@ -2,7 +2,8 @@
  * open.c — storage_open: from a store URL to a backend (see storage.h).
  *
  * The scheme picks the backend; what follows it is the backend's own. A
- * new backend is one more row in `backends` and one file beside sqlite.c.
+ * new backend is one more row in `backends` and its files beside sqlite.c
+ * and pg.c.
  */
 #include "storage/storage.h"
 
@@ -73,12 +74,10 @@ static k_status open_sqlite(const char *rest, struct storage **out, struct kbuf 
 	return rc;
 }
 
-static k_status open_postgresql(const char *rest, struct storage **out, struct kbuf *why)
+/* libpq takes the whole URL (postgresql:// and postgres:// are both its). */
+static k_status open_postgresql(const char *url, struct storage **out, struct kbuf *why)
 {
-	(void)rest;
-	(void)out;
-	kbuf_note(why, "the PostgreSQL store is not built yet; use a sqlite: store");
-	return K_E_UNSUPPORTED;
+	return storage_pg_open(url, out, why);
 }
 
 static const struct {

@@ -256,6 +256,7 @@ static const struct storage_vtbl sqlite_vtbl = {
 	.purge = sqlite_purge,
 	.scrub = sqlite_scrub,
 	.subscribe = sqlite_subscribe,
+	.kinds = sqlite_kinds,
 };
 
 k_status storage_sqlite_open(const char *dir, struct storage **out)

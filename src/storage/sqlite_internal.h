@@ -135,5 +135,6 @@ k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const c
 k_status sqlite_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
 		     const char *after, size_t limit, storage_list_cb cb, void *arg);
 k_status sqlite_check(struct storage *s);
+k_status sqlite_kinds(struct storage *s, storage_kind_cb cb, void *arg); /* sqlite_kinds.c */
 
 #endif

@@ -6,7 +6,7 @@
  *   ns    its namespace, "ACCOUNT:REGION" for regional resources
  *   id    unique within (kind, ns); listing returns ids in byte order
  * Each record carries a version (1 on creation, +1 on each put) for
- * optimistic concurrency. A backend (SQLite now, PostgreSQL later) only
+ * optimistic concurrency. A backend (SQLite, PostgreSQL) only
  * stores bytes; all KMS logic lives above it. Documents are opaque here.
  * storage_open(URL) picks the backend; every committed write is announced
  * on the store's change feed (below) so that caches can drop their copies.
@@ -81,9 +81,17 @@ typedef k_status (*storage_list_cb)(void *arg, const char *ns, const char *id, s
  * When, and on which thread: after the commit, before apply()/purge()
  * returns, on the thread that called it, for a write made through this
  * handle. A backend shared with other processes also delivers their
- * writes, on a thread of its own, soon after they commit; SQLite does not
- * (another process's write reaches this one only through its reads).
- * Events of different writes may arrive in either order.
+ * writes, on a thread of its own, soon after they commit (PostgreSQL:
+ * within a second); SQLite does not (another process's write reaches this
+ * one only through its reads). Events of different writes may arrive in
+ * either order.
+ *
+ * The flush: a shared backend that may have missed other processes'
+ * writes (its listening connection was lost) emits, once it listens
+ * again, one STORAGE_PURGE event whose ns is "" (the empty prefix, which
+ * every ns starts with): drop everything. Subscribers need nothing
+ * special for it; an empty prefix never comes from purge(), which refuses
+ * one.
  *
  * What a subscriber must do: be quick and thread-safe, take only its own
  * locks, and never call back into the store (no get, apply, list... from
@@ -103,6 +111,9 @@ struct storage_event {
 };
 
 typedef void (*storage_change_cb)(void *arg, const struct storage_event *ev);
+
+/* Called once per kind present in the store, in byte order; non-K_OK stops. */
+typedef k_status (*storage_kind_cb)(void *arg, const char *kind);
 
 /* Subscribers per store handle: one per cache, with room to spare. */
 #define STORAGE_MAX_SUBSCRIBERS 16u
@@ -153,7 +164,9 @@ struct storage_vtbl {
 	 * backend's logs of older page images are folded into the database
 	 * (where deleted content is overwritten) and emptied. Call after
 	 * deleting key material. K_E_STORE_UNAVAILABLE if a reader or writer
-	 * kept it from completing (retry later).
+	 * kept it from completing (retry later). PostgreSQL: a VACUUM of the
+	 * table, which frees the space of deleted rows but cannot reach the
+	 * server's WAL, archives or standbys (docs/CLUSTER.md).
 	 */
 	k_status (*scrub)(struct storage *s);
 	/*
@@ -165,6 +178,13 @@ struct storage_vtbl {
 	 * a NULL cb.
 	 */
 	k_status (*subscribe)(struct storage *s, storage_change_cb cb, void *arg);
+	/*
+	 * Calls cb once per distinct kind that has at least one record, in
+	 * byte order (for `kinko store copy`, which must reach every record).
+	 * May be NULL in a backend that lacks it (storage_kinds then answers
+	 * K_E_UNSUPPORTED).
+	 */
+	k_status (*kinds)(struct storage *s, storage_kind_cb cb, void *arg);
 };
 
 struct storage {
@@ -179,8 +199,8 @@ struct storage {
  *                      "sqlite:///abs/path" is the same as "sqlite:/abs/path".
  *   PATH               a bare path (no "scheme:" before the first '/'):
  *                      the same as sqlite:PATH.
- *   postgresql://...   (and postgres://) recognized, but not built yet:
- *                      K_E_UNSUPPORTED.
+ *   postgresql://...   (and postgres://) PostgreSQL: the URL is libpq's
+ *                      connection URI, handed to libpq as it is.
  * K_E_VALIDATION for an empty URL, an empty path, an unknown scheme or
  * "sqlite://host/...", with a one-line reason in why (may be NULL);
  * otherwise what the backend's open returns (why then names the store).
@@ -211,6 +231,20 @@ K_MUST_CHECK k_status storage_sqlite_open(const char *dir, struct storage **out)
 /* The same with the database file's name in dir given (a name, not a path). */
 K_MUST_CHECK k_status storage_sqlite_open_file(const char *dir, const char *file,
 					       struct storage **out);
+
+/*
+ * Opens the PostgreSQL store a libpq connection string or URI names: runs
+ * the schema migrations (under an advisory lock, so that nodes starting
+ * together take turns), then starts the listener of the cross-node change
+ * feed. Every session kinko opens runs with synchronous_commit on and a
+ * statement timeout; libpq's connect_timeout defaults to 3 s unless the
+ * URL sets it. K_E_STORE_UNAVAILABLE if the server cannot be reached or
+ * refuses the login (the server's answer goes to the log; neither names
+ * the password), K_E_VALIDATION if libpq cannot parse the URL,
+ * K_E_INTERNAL if the database was written by a newer schema.
+ * The caller owns *out and frees it with storage_close().
+ */
+K_MUST_CHECK k_status storage_pg_open(const char *conninfo, struct storage **out, struct kbuf *why);
 
 /*
  * How long a SQLite store waits for a lock held by another writer before
@@ -251,6 +285,10 @@ static inline K_MUST_CHECK k_status storage_subscribe(struct storage *s, storage
 						      void *arg)
 {
 	return s->vt->subscribe != NULL ? s->vt->subscribe(s, cb, arg) : K_E_UNSUPPORTED;
+}
+static inline K_MUST_CHECK k_status storage_kinds(struct storage *s, storage_kind_cb cb, void *arg)
+{
+	return s->vt->kinds != NULL ? s->vt->kinds(s, cb, arg) : K_E_UNSUPPORTED;
 }
 static inline void storage_close(struct storage *s)
 {

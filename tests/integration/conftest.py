@@ -3,6 +3,13 @@
 The binary is build/kinko unless KINKO_BIN names another (the sanitizer
 build, for instance). Every server runs on a free loopback port with its
 own temporary data folder.
+
+KINKO_TEST_STORE=postgresql runs every server on the PostgreSQL backend:
+one throw-away PostgreSQL for the session (the Postgres class below), and
+one fresh database per data folder, so that a server restarted on the
+same folder finds its records again. A test that names its own --store
+keeps it. Tests that can only apply to SQLite (they open kinko.db
+themselves) are skipped there through `sqlite_only`.
 """
 import json
 import os
@@ -19,6 +26,51 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINKO = os.environ.get("KINKO_BIN", os.path.join(ROOT, "build", "kinko"))
 AWS_CLI = os.environ.get("KINKO_AWS_CLI", "/usr/bin/aws")
+TEST_STORE = os.environ.get("KINKO_TEST_STORE", "sqlite")
+
+# Tests that cannot apply to the PostgreSQL store, and why: they are
+# skipped when KINKO_TEST_STORE=postgresql (pytest_collection_modifyitems).
+SQLITE_ONLY = {
+    "test_aliases_quota.py::test_quota_counts_aliases_made_before_the_index":
+        "rewrites records in kinko.db with the sqlite3 module",
+    "test_aliases_quota.py::test_key_deletion_removes_its_alias_index":
+        "reads records from kinko.db with the sqlite3 module",
+    "test_lifecycle.py::test_deletion_carried_out_with_the_test_clock":
+        "reads kinko.db and its -wal file for the deleted material",
+    "test_process.py::test_store_without_check_value_adopts_only_its_root_key":
+        "deletes the check value record from kinko.db with the sqlite3 module",
+    "test_secrets_fidelity.py::test_documents_with_second_dates_still_read":
+        "rewrites secret documents in kinko.db with the sqlite3 module",
+    "test_hardening.py::test_check_detects_damage":
+        "damages the pages of kinko.db (PostgreSQL's pages are the server's to check)",
+    "test_hardening.py::test_fault_locked_database":
+        "holds SQLite's write lock from another process",
+    "test_hardening.py::test_fault_disk_full":
+        "fills the filesystem under kinko.db (test_pg_store.py stops PostgreSQL instead)",
+    "test_hardening.py::test_fault_read_only_folder":
+        "remounts the folder of kinko.db read-only (test_pg_store.py stops PostgreSQL instead)",
+    "test_audit.py::test_fail_closed_when_the_log_cannot_be_written":
+        "its file-size limit stops the SQLite store's writes as well as the audit log's; "
+        "a PostgreSQL store keeps taking the CreateKey whose audit event then fails",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_STORE == "sqlite":
+        return
+    for item in items:
+        reason = SQLITE_ONLY.get("%s::%s" % (os.path.basename(str(item.fspath)), item.name))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason="SQLite store only: " + reason))
+
+
+def with_store(args):
+    """A kinko command line with the test store added: on PostgreSQL, the
+    database that stands for its --data folder (unless it names a --store)."""
+    args = list(args)
+    if TEST_STORE == "postgresql" and "--store" not in args and "--data" in args:
+        args += ["--store", pg_database_for(args[args.index("--data") + 1])[1]]
+    return args
 
 
 class Server:
@@ -31,6 +83,10 @@ class Server:
         self.proc = None
         self.endpoint = None
         self.log_path = os.path.join(self.data_dir, "server.log")
+        self.pg_db = None
+        if TEST_STORE == "postgresql" and "--store" not in self.args:
+            self.pg_db, url = pg_database_for(self.data_dir)
+            self.args += ["--store", url]
 
     def start(self, port=0):
         listen = "127.0.0.1:%d" % port
@@ -67,6 +123,8 @@ class Server:
     def cleanup(self):
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            if self.pg_db is not None:
+                pg_drop_database(self.pg_db)
 
     def client(self, service="kms", region="us-east-1", key="test", secret="test",
                validate=True, token=None):
@@ -233,6 +291,16 @@ class Postgres:
             cmd = ["runuser", "-u", "postgres", "--"] + cmd
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
+    def halt(self):
+        """Stops the server (fast shutdown: sessions are cut), keeping its data."""
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def resume(self):
+        """Starts the server again on the same port and data."""
+        self._run("pg_ctl", "-D", self.data, "-w", "-l", os.path.join(self.dir, "pg.log"),
+                  "-o", "-c listen_addresses=127.0.0.1 -p %d -k %s" % (self.port, self.dir),
+                  "start")
+
     def connect(self, user="postgres", password=None, dbname="postgres"):
         import psycopg2
         conn = psycopg2.connect(host=self.host, port=self.port, user=user, dbname=dbname,
@@ -256,8 +324,57 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+    def url(self, dbname):
+        return "postgresql://postgres:%s@%s:%d/%s" % (self.password, self.host, self.port, dbname)
+
+    def create_database(self, dbname):
+        c = self.connect()
+        try:
+            c.cursor().execute('CREATE DATABASE "%s"' % dbname)
+        finally:
+            c.close()
+        return self.url(dbname)
+
+
+_shared_pg = None
+_pg_dbs = {}
+_pg_count = [0]
+
+
+def shared_postgres():
+    """The session's one PostgreSQL (started on first use, stopped at exit)."""
+    global _shared_pg
+    if _shared_pg is None:
+        import atexit
+        _shared_pg = Postgres()
+        atexit.register(_shared_pg.stop)
+    return _shared_pg
+
+
+def pg_database_for(data_dir):
+    """The database that stands for a data folder: (name, URL), made on first use."""
+    pg = shared_postgres()
+    key = os.path.realpath(data_dir)
+    if key not in _pg_dbs:
+        _pg_count[0] += 1
+        name = "kinko_%d" % _pg_count[0]
+        pg.create_database(name)
+        _pg_dbs[key] = name
+    return _pg_dbs[key], pg.url(_pg_dbs[key])
+
+
+def pg_drop_database(name):
+    try:
+        c = shared_postgres().connect()
+        c.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        c.close()
+    except Exception:
+        pass
+    for k, v in list(_pg_dbs.items()):
+        if v == name:
+            del _pg_dbs[k]
+
+
 @pytest.fixture(scope="session")
 def postgres():
-    pg = Postgres()
-    yield pg
-    pg.stop()
+    yield shared_postgres()

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import KINKO
+from conftest import KINKO, with_store
 
 PLAINTEXT = b"kinko-audit-plaintext-marker-0123456789"
 
@@ -645,8 +645,8 @@ def test_signing_key_is_wrapped_under_the_root_key(make_server, tmp_path):
     os.write(fd, os.urandom(32))
     os.close(fd)
     # The store's key check value refuses another root key first.
-    p = subprocess.run([KINKO, "serve", "--dev", "--data", data, "--root-key", other,
-                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    p = subprocess.run([KINKO] + with_store(["serve", "--dev", "--data", data, "--root-key", other,
+                        "--listen", "127.0.0.1:0"]), capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "key check value differs" in p.stderr, p.stderr
     # A new store (which adopts any root key) beside the wrapped signing key:

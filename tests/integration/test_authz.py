@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KINKO
+from conftest import KINKO, with_store
 from helpers import allow, arn_user, iam_user, kms_request, private_server
 
 A = "111111111111"
@@ -639,7 +639,7 @@ def test_dry_run_checks_authorization(srv):
 
 def simulate(srv, *args):
     cfg = os.path.join(srv.data_dir, "kinko.json")
-    p = subprocess.run([KINKO, "policy", "simulate", "--config", cfg, "--data", srv.data_dir] + list(args),
+    p = subprocess.run([KINKO] + with_store(["policy", "simulate", "--config", cfg, "--data", srv.data_dir]) + list(args),
                        capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 

@@ -42,7 +42,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from conftest import KINKO, Server, _sanitizer_clean, write_json
+from conftest import KINKO, Server, _sanitizer_clean, with_store, write_json
 
 AWS_CLI = os.environ.get("KINKO_AWS_CLI", "/usr/bin/aws")
 
@@ -401,7 +401,7 @@ def test_header_and_body_caps(server):
 # ---------------------------------------------------------------------------
 
 def kinko_check(data_dir):
-    p = subprocess.run([KINKO, "check", "--data", data_dir], capture_output=True, text=True,
+    p = subprocess.run([KINKO] + with_store(["check", "--data", data_dir]), capture_output=True, text=True,
                        timeout=120)
     return p.returncode, p.stdout + p.stderr
 

@@ -30,7 +30,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KINKO, Server, _sanitizer_clean, write_json
+from conftest import KINKO, Server, _sanitizer_clean, with_store, write_json
 from helpers import (TEMPLATE_STEPS, config_server, raw_describe, rotation_function,
                      wait_rotation, write_function)
 
@@ -48,7 +48,7 @@ def audit_verify(audit_dir):
 
 def run_serve(args, timeout=20):
     """A kinko serve expected to refuse to start: (exit status, stderr)."""
-    p = subprocess.run([KINKO, "serve"] + list(args), capture_output=True, text=True,
+    p = subprocess.run([KINKO, "serve"] + with_store(args), capture_output=True, text=True,
                        timeout=timeout)
     assert "listening on" not in p.stdout, p.stdout
     return p.returncode, p.stderr
@@ -174,10 +174,10 @@ def test_wrong_root_key_refused_at_start(tmp_path):
     assert "the root key %s does not match the store in %s (key check value differs)" % (
         wrong, data) in err, err
 
-    p = subprocess.run([KINKO, "check", "--data", data, "--root-key", wrong],
+    p = subprocess.run([KINKO] + with_store(["check", "--data", data, "--root-key", wrong]),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "key check value differs" in p.stderr, p.stdout + p.stderr
-    p = subprocess.run([KINKO, "check", "--data", data, "--root-key", right],
+    p = subprocess.run([KINKO] + with_store(["check", "--data", data, "--root-key", right]),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "matches the store's key check value" in p.stdout, p.stdout + p.stderr
 

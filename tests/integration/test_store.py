@@ -52,7 +52,7 @@ def test_two_servers_on_one_store_refused(make_server, tmp_path):
 
 
 @pytest.mark.parametrize("url,message", [
-    ("postgresql://kinko@127.0.0.1/kinko", "not built yet"),
+    ("postgresql://kinko@127.0.0.1:1/kinko", "cannot connect to the PostgreSQL store"),
     ("mysql://db/kinko", "unknown store scheme"),
     ("sqlite:", "no path"),
 ])
