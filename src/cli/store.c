@@ -118,7 +118,7 @@ static int open_store(const char *role, const char *url, bool must_exist, int *l
 {
 	char dir[4608];
 	struct kbuf msg;
-	kbuf_init(&msg, 1024);
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	int ret = 0;
 	if (k_ok(storage_local_dir(url, dir, sizeof dir))) {
 		struct stat sb;

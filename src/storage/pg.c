@@ -534,7 +534,7 @@ k_status storage_pg_open(const char *conninfo, struct storage **out, struct kbuf
 {
 	ENSURE(conninfo != NULL && out != NULL, K_E_VALIDATION);
 	struct kbuf scratch;
-	kbuf_init(&scratch, 512);
+	kbuf_init(&scratch, KBUF_NOTE_MAX);
 	k_status rc = pg_open(conninfo, out, why != NULL ? why : &scratch);
 	kbuf_release(&scratch);
 	return rc;

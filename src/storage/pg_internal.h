@@ -20,6 +20,8 @@
 
 /* The channel every node LISTENs on and NOTIFYs in its writing transactions. */
 #define PG_CHANNEL "kinko_feed"
+/* A NOTIFY payload: an event's kind, namespace and id with their separators. */
+#define PG_NOTIFY_PAYLOAD_MAX (4 * STORAGE_MAX_NAME)
 
 /*
  * Statements prepared once per connection (named "kinko_<n>"). Key

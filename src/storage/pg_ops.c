@@ -245,7 +245,7 @@ static k_status notify(struct pg_store *st, struct pg_conn *c, enum storage_even
 		       const char *kind, const char *ns, const char *id)
 {
 	struct kbuf payload;
-	kbuf_init(&payload, 4 * STORAGE_MAX_NAME);
+	kbuf_init(&payload, PG_NOTIFY_PAYLOAD_MAX);
 	PGresult *r = NULL;
 	k_status rc = pg_payload(st, what, kind, ns, id, &payload);
 	if (k_ok(rc)) {
