@@ -58,7 +58,7 @@ enum api_resource {
 	API_RES_KEY_OR_ALIAS, /* a KMS key named by key id, key ARN, alias name or alias ARN */
 	API_RES_OWN_KEY,      /* a KMS key of the caller's own account, by key id or key ARN */
 	API_RES_ALIAS,        /* an alias (the row's member) and the key it points at */
-	API_RES_SECRET,       /* a secret (the row's member), resolved through the service's checked lookup */
+	API_RES_SECRET,       /* a secret (the row's member), resolved, authorized and state-checked before the handler */
 	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
 };
 
@@ -113,6 +113,16 @@ struct api_operation {
 	size_t max_body;       /* 0: API_DEFAULT_BODY */
 };
 
+/*
+ * A generic error code and the service's own code for it: Secrets
+ * Manager answers K_E_INTERNAL as InternalServiceError where KMS says
+ * KMSInternalException (api_service_error).
+ */
+struct api_error_map {
+	k_status from;
+	k_status to;
+};
+
 struct api_service {
 	const char *target_prefix;  /* "TrentService." */
 	const char *signing_name;   /* SigV4 service: "kms" */
@@ -135,6 +145,13 @@ struct api_service {
 	 * registration.
 	 */
 	unsigned resources;
+	/*
+	 * The service's own names for generic errors, applied by the pipeline
+	 * to every error it answers and records; NULL: the error table's
+	 * names are the service's.
+	 */
+	const struct api_error_map *errors;
+	size_t n_errors;
 	/*
 	 * Query protocol (STS): true when the service takes a form-encoded
 	 * body with Action= instead of X-Amz-Target and answers in XML.
@@ -222,6 +239,12 @@ K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
  */
 K_MUST_CHECK k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The code svc answers for rc: its own code when its error map names rc,
+ * rc itself otherwise (and for a NULL svc).
+ */
+k_status api_service_error(const struct api_service *svc, k_status rc);
 
 /* Finds a header by name (case-insensitive); NULL if absent. */
 const struct http_header *api_header(const struct api_request *r, const char *name);

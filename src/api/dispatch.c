@@ -90,6 +90,9 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 		why = "an unknown key-state rule";
 	else if (names_key(op->resource) && op->state == API_STATE_NA)
 		why = "a key resource without a key-state rule";
+	else if (op->resource == API_RES_SECRET && op->state != API_STATE_ANY &&
+		 op->state != API_STATE_MANAGE)
+		why = "a secret resource without a secret state rule (any or manage)";
 	else if (!(op->quota.rate > 0) && op->quota.rate != API_QUOTA_NONE)
 		why = "no quota";
 	else if (op->max_body > API_MAX_BODY)
@@ -327,6 +330,15 @@ static k_status take_quota(struct api_ctx *c)
 	return K_OK;
 }
 
+k_status api_service_error(const struct api_service *svc, k_status rc)
+{
+	for (size_t i = 0; svc != NULL && svc->errors != NULL && i < svc->n_errors; i++) {
+		if (k_is(rc, svc->errors[i].from))
+			return svc->errors[i].to;
+	}
+	return rc;
+}
+
 /* A row or handler that skipped its check: refused, never answered as a success. */
 static k_status fail_closed(struct api_ctx *c)
 {
@@ -337,9 +349,9 @@ static k_status fail_closed(struct api_ctx *c)
 /*
  * Authorization from the row, before the handler: the service's authorize
  * step checks the row's resource with the row's action and applies its
- * key-state rule (kms/authz.h, secrets/authz.c). Rows on a secret or on
- * resources the handler names itself are authorized as the handler's
- * checked resolver finds them; every other row must leave here authorized.
+ * state rule (kms/authz.h, secrets/authz.c). Rows on resources the
+ * handler names itself (CUSTOM) are authorized as the handler's checked
+ * resolver finds them; every other row must leave here authorized.
  */
 static k_status authorize(struct api_ctx *c, json_t *in)
 {
@@ -348,8 +360,7 @@ static k_status authorize(struct api_ctx *c, json_t *in)
 		c->authorized = true;
 	else if (c->service->authorize != NULL)
 		GUARD(c->service->authorize(c, in));
-	ENSURE(c->authorized || op->resource == API_RES_SECRET || op->resource == API_RES_CUSTOM,
-	       fail_closed(c));
+	ENSURE(c->authorized || op->resource == API_RES_CUSTOM, fail_closed(c));
 	return K_OK;
 }
 
@@ -539,7 +550,9 @@ void api_handle(struct api_request *r)
 	json_t *in = NULL;
 	json_t *out = json_object();
 	k_status rc = out ? run(&c, &in, out) : K_E_INTERNAL;
-	rc = audit_and_count(&c, in, out, rc);
+	/* The service's own error names, in the trail and on the wire alike. */
+	rc = api_service_error(c.service, rc);
+	rc = api_service_error(c.service, audit_and_count(&c, in, out, rc));
 	bool query = c.service != NULL && c.service->query_protocol;
 	if (rc == K_OK && query) {
 		api_render_query(r, &c, out);

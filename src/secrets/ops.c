@@ -270,10 +270,10 @@ k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 	if (has_value)
 		json_object_set_new(out, "VersionId", json_string(vid));
 	if (json_is_array(replicas)) {
-		json_t *req = json_pack("{s:s, s:O, s:b}", "SecretId", arn, "AddReplicaRegions",
-					replicas, "ForceOverwriteReplicaSecret", force);
+		json_t *req = json_pack("{s:O, s:b}", "AddReplicaRegions", replicas,
+					"ForceOverwriteReplicaSecret", force);
 		json_t *rout = json_object();
-		rc = sm_op_replicate_secret_to_regions(c, req, rout);
+		rc = sm_replicate_new(c, arn, req, rout);
 		json_t *st = json_object_get(rout, "ReplicationStatus");
 		if (rc == K_OK && st != NULL)
 			json_object_set(out, "ReplicationStatus", st);
@@ -357,27 +357,27 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
 	json_object_set(out, "CreatedDate", json_object_get(v, "CreatedDate"));
 }
 
-/* Reads one secret's value into `out` (shared by Get and BatchGet). */
-static k_status read_secret_value(struct api_ctx *c, const char *secret_id, const char *vid_in,
+/*
+ * Reads the value of a resolved, checked secret into `out` (shared by Get
+ * and BatchGet), and releases the secret.
+ */
+static k_status read_secret_value(struct api_ctx *c, struct sm_secret *s, const char *vid_in,
 				  const char *stage, json_t *out)
 {
-	struct sm_secret s = {0};
 	struct kbuf val;
 	kbuf_init(&val, SM_MAX_VALUE);
 	bool binary = false;
 	const char *vid = NULL;
 	char vid_copy[80];
 	k_status rc = K_OK;
-	GUARD_GOTO(sm_lookup(c, secret_id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
-	GUARD_GOTO(pick_version(c, &s, vid_in, stage, &vid));
-	GUARD_GOTO(sm_get_value(c, &s, vid, &val, &binary));
-	render_value(out, &s, vid, &val, binary);
+	GUARD_GOTO(pick_version(c, s, vid_in, stage, &vid));
+	GUARD_GOTO(sm_get_value(c, s, vid, &val, &binary));
+	render_value(out, s, vid, &val, binary);
 	snprintf(vid_copy, sizeof vid_copy, "%s", vid);
-	if (json_integer_value(json_object_get(s.doc, "LastAccessedDate")) != sm_day(c->now))
-		touch_accessed(c, s.ns, sm_name(&s), vid_copy);
+	if (json_integer_value(json_object_get(s->doc, "LastAccessedDate")) != sm_day(c->now))
+		touch_accessed(c, s->ns, sm_name(s), vid_copy);
 out:
-	sm_secret_release(&s);
+	sm_secret_release(s);
 	kbuf_release(&val);
 	return rc;
 }
@@ -385,11 +385,12 @@ out:
 /* GetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html). */
 k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *vid, *stage;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	const char *vid, *stage;
 	GUARD(api_string(c, in, "VersionId", false, 32, 64, &vid));
 	GUARD(api_string(c, in, "VersionStage", false, 1, 256, &stage));
-	return read_secret_value(c, id, vid, stage, out);
+	struct sm_secret s;
+	GUARD(sm_op_secret(c, &s)); /* resolved, authorized, live: checked by the pipeline */
+	return read_secret_value(c, &s, vid, stage, out);
 }
 
 /*
@@ -441,10 +442,12 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 	for (size_t i = start; i < end; i++) {
 		const char *sid = json_string_value(json_array_get(list, i));
 		json_t *v = json_object();
-		/* Each secret also needs secretsmanager:GetSecretValue. */
-		c->authz.action = "secretsmanager:GetSecretValue";
-		k_status rc = read_secret_value(c, sid, NULL, NULL, v);
-		c->authz.action = NULL;
+		/* Each secret also needs secretsmanager:GetSecretValue, and must not be scheduled for deletion. */
+		struct sm_secret s;
+		k_status rc = sm_resolve_secret(c, sid, "secretsmanager:GetSecretValue",
+						API_STATE_MANAGE, &s);
+		if (k_ok(rc))
+			rc = read_secret_value(c, &s, NULL, NULL, v);
 		if (rc == K_OK) {
 			json_array_append_new(values, v);
 			continue;
@@ -458,7 +461,7 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 		}
 		json_array_append_new(errors,
 				      json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
-						k_status_name(rc), "Message",
+						k_status_name(api_service_error(c->service, rc)), "Message",
 						c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
 		kbuf_reset(&c->err_msg);
 	}
@@ -476,7 +479,7 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 /* PutSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html). */
 k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *token, *str, *rot;
+	const char *token, *str, *rot;
 	json_t *stages;
 	bool has_value, binary;
 	struct kbuf bin;
@@ -485,7 +488,6 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	char vid[80];
 	bool locked = false, created = false;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
 	GUARD_GOTO(read_value(c, in, true, &bin, &str, &has_value, &binary));
 	GUARD_GOTO(api_string_list(c, in, "VersionStages", SM_MAX_STAGES, 1, 256, &stages));
@@ -502,9 +504,7 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *def = json_pack("[s]", "AWSCURRENT");
 	sm_lock();
 	locked = true;
-	rc = sm_lookup(c, id, &s);
-	if (rc == K_OK)
-		rc = sm_require_live(c, &s);
+	rc = sm_op_secret(c, &s); /* live: the row's state rule */
 	if (rc == K_OK)
 		rc = sm_require_primary(c, &s);
 	/*
@@ -544,7 +544,7 @@ out:
 /* UpdateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html). */
 k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *token, *desc, *kid, *str, *type;
+	const char *token, *desc, *kid, *str, *type;
 	bool has_value, binary;
 	struct kbuf bin;
 	kbuf_init(&bin, SM_MAX_VALUE);
@@ -553,7 +553,6 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 	char vid[80];
 	bool locked = false, created = false;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
 	GUARD_GOTO(api_string(c, in, "Description", false, 0, 2048, &desc));
 	GUARD_GOTO(api_string(c, in, "KmsKeyId", false, 0, 2048, &kid));
@@ -566,8 +565,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		sm_uuid(vid);
 	sm_lock();
 	locked = true;
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	GUARD_GOTO(sm_require_primary(c, &s));
 	if (desc != NULL)
 		json_object_set_new(s.doc, "Description", json_string(desc));
@@ -698,10 +696,9 @@ json_t *sm_describe(const struct sm_secret *s, bool for_list)
 /* DescribeSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html). */
 k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s;
-	GUARD(sm_lookup(c, id, &s));
+	GUARD(sm_op_secret(c, &s));
 	json_t *d = sm_describe(&s, false);
 	json_object_update(out, d);
 	json_decref(d);

@@ -85,7 +85,7 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	int64_t now_ms = sm_now_ms(c);
 	sm_lock();
-	rc = sm_lookup(c, id, &s);
+	rc = sm_resolve_secret(c, id, NULL, API_STATE_ANY, &s);
 	if (rc == K_E_SM_NOT_FOUND && force) {
 		kbuf_reset(&c->err_msg);
 		rc = forget_missing(c, id, now_ms, out);
@@ -131,12 +131,11 @@ out:
 /* RestoreSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RestoreSecret.html). */
 k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	if (sm_deleted(&s)) {
 		json_object_del(s.doc, "DeletedDate");
 		json_object_del(s.doc, "PurgeDate");
@@ -204,9 +203,8 @@ static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, con
  */
 k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *token, *lambda, *role;
+	const char *token, *lambda, *role;
 	bool has_now, now;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
 	GUARD(api_string(c, in, "RotationLambdaARN", false, 0, 2048, &lambda));
 	GUARD(api_string(c, in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
@@ -228,8 +226,7 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	char name[520], arn_lambda[2100];
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	GUARD_GOTO(sm_require_primary(c, &s));
 	if (lambda != NULL && lambda[0] != 0)
 		json_object_set_new(s.doc, "RotationLambdaARN", json_string(lambda));
@@ -362,13 +359,11 @@ out:
  */
 k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	json_object_set_new(s.doc, "RotationEnabled", json_false());
 	json_object_del(s.doc, "NextRotationDate");
 	json_t *st = json_object_get(s.doc, "KinkoRotationStatus");
@@ -416,14 +411,12 @@ static k_status tags_valid(struct api_ctx *c, json_t *tags)
  */
 k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	json_t *tags = json_object_get(in, "Tags");
 	GUARD(tags_valid(c, tags));
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *cur = json_object_get(s.doc, "Tags");
 	if (!json_is_array(cur)) {
@@ -467,9 +460,7 @@ out:
 /* UntagResource (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UntagResource.html). */
 k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
 	json_t *keys;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string_list(c, in, "TagKeys", 50, 1, 128, &keys));
 	if (keys == NULL)
 		return api_fail(c, K_E_VALIDATION,
@@ -477,7 +468,7 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *cur = json_object_get(s.doc, "Tags");
 	size_t i, before = json_array_size(cur);
@@ -507,9 +498,8 @@ out:
 /* PutResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutResourcePolicy.html). */
 k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *policy;
+	const char *policy;
 	bool has_block, block, public;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
 	GUARD(api_bool(c, in, "BlockPublicPolicy", &has_block, &block));
 	GUARD(sm_check_resource_policy(c, policy, &public));
@@ -523,8 +513,7 @@ k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	json_object_set_new(s.doc, "ResourcePolicy", json_string(policy));
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -538,10 +527,9 @@ out:
 /* GetResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetResourcePolicy.html). */
 k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s;
-	GUARD(sm_lookup(c, id, &s));
+	GUARD(sm_op_secret(c, &s));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
 	json_object_set_new(out, "Name", json_string(sm_name(&s)));
 	json_t *p = json_object_get(s.doc, "ResourcePolicy");
@@ -554,12 +542,11 @@ k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 /* DeleteResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteResourcePolicy.html). */
 k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	json_object_del(s.doc, "ResourcePolicy");
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -577,15 +564,10 @@ out:
  */
 k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *policy;
+	const char *policy;
 	bool public;
-	GUARD(api_string(c, in, "SecretId", false, 1, 2048, &id));
+	/* A SecretId, when given, was resolved and authorized by the pipeline. */
 	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
-	if (id != NULL) {
-		struct sm_secret s;
-		GUARD(sm_lookup(c, id, &s));
-		sm_secret_release(&s);
-	}
 	GUARD(sm_check_resource_policy(c, policy, &public));
 	json_object_set_new(out, "PolicyValidationPassed", json_boolean(!public));
 	json_t *errs = json_array();

@@ -266,20 +266,16 @@ static json_t *status_view(json_t *list)
 	return out;
 }
 
-/* ReplicateSecretToRegions (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicateSecretToRegions.html). */
-k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out)
+/* AddReplicaRegions: at least one, each a valid Region other than this one. */
+static k_status read_add_regions(struct api_ctx *c, json_t *in, json_t **add)
 {
-	const char *id;
-	bool has_force, force;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
-	GUARD(api_bool(c, in, "ForceOverwriteReplicaSecret", &has_force, &force));
-	json_t *add = json_object_get(in, "AddReplicaRegions");
-	if (!json_is_array(add) || json_array_size(add) == 0)
+	*add = json_object_get(in, "AddReplicaRegions");
+	if (!json_is_array(*add) || json_array_size(*add) == 0)
 		return api_fail(c, K_E_VALIDATION,
 				"1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
 	size_t i;
 	json_t *e;
-	json_array_foreach(add, i, e)
+	json_array_foreach(*add, i, e)
 	{
 		const char *region, *kid;
 		if (!json_is_object(e))
@@ -293,18 +289,20 @@ k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t
 			return api_fail(c, K_E_SM_INVALID_PARAMETER,
 					"Invalid replica Region %s: it is the primary Region.", region);
 	}
-	struct sm_secret s = {0};
-	k_status rc = K_OK;
-	char name[520];
-	sm_lock_all();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
-	GUARD_GOTO(sm_require_primary(c, &s));
-	json_t *list = json_object_get(s.doc, "ReplicationStatus");
+	return K_OK;
+}
+
+/* Records the new Regions in the primary's ReplicationStatus (InProgress until synced) and saves it. */
+static k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add, bool force)
+{
+	GUARD(sm_require_primary(c, s));
+	json_t *list = json_object_get(s->doc, "ReplicationStatus");
 	if (!json_is_array(list)) {
 		list = json_array();
-		json_object_set_new(s.doc, "ReplicationStatus", list);
+		json_object_set_new(s->doc, "ReplicationStatus", list);
 	}
+	size_t i;
+	json_t *e;
 	json_array_foreach(add, i, e)
 	{
 		const char *region = json_string_value(json_object_get(e, "Region"));
@@ -318,10 +316,32 @@ k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t
 			json_object_set_new(cur, "KmsKeyId", json_string(kid));
 		json_object_set_new(cur, "Force", json_boolean(force));
 	}
-	GUARD_GOTO(sm_save(&s, NULL, 0));
-	snprintf(name, sizeof name, "%s", sm_name(&s));
+	return sm_save(s, NULL, 0);
+}
+
+/*
+ * ReplicateSecretToRegions on the row's secret (secret_id NULL) or on the
+ * secret CreateSecret has just made (its ARN, through the checked
+ * resolver): the Regions are recorded, the replicas synced, and the
+ * answer is the primary's ReplicationStatus after the sync.
+ */
+static k_status replicate(struct api_ctx *c, const char *secret_id, json_t *in, json_t *out)
+{
+	bool has_force, force;
+	json_t *add;
+	GUARD(api_bool(c, in, "ForceOverwriteReplicaSecret", &has_force, &force));
+	GUARD(read_add_regions(c, in, &add));
+	struct sm_secret s = {0};
+	char name[520];
+	sm_lock_all();
+	k_status rc = secret_id == NULL ? sm_op_secret(c, &s) /* live: the row's state rule */
+					: sm_resolve_secret(c, secret_id, NULL, API_STATE_MANAGE, &s);
+	if (k_ok(rc))
+		rc = add_regions(c, &s, add, force);
+	snprintf(name, sizeof name, "%s", s.doc != NULL ? sm_name(&s) : "");
 	sm_unlock();
 	sm_secret_release(&s);
+	GUARD(rc);
 	GUARD(sm_sync_replicas(c, name));
 	GUARD(sm_load(c->ns, name, &s));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -329,18 +349,23 @@ k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t
 			    status_view(json_object_get(s.doc, "ReplicationStatus")));
 	sm_secret_release(&s);
 	return K_OK;
-out:
-	sm_unlock();
-	sm_secret_release(&s);
-	return rc;
+}
+
+/* ReplicateSecretToRegions (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicateSecretToRegions.html). */
+k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out)
+{
+	return replicate(c, NULL, in, out);
+}
+
+k_status sm_replicate_new(struct api_ctx *c, const char *arn, json_t *in, json_t *out)
+{
+	return replicate(c, arn, in, out);
 }
 
 /* RemoveRegionsFromReplication (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RemoveRegionsFromReplication.html). */
 k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
 	json_t *regions;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string_list(c, in, "RemoveReplicaRegions", 50, 1, 128, &regions));
 	if (regions == NULL || json_array_size(regions) == 0)
 		return api_fail(c, K_E_VALIDATION,
@@ -348,7 +373,7 @@ k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, js
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock_all();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *list = json_object_get(s.doc, "ReplicationStatus");
 	size_t i;
@@ -391,12 +416,11 @@ out:
  */
 k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0}, p = {0};
 	k_status rc = K_OK;
 	sm_lock_all();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	if (!sm_is_replica(&s)) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
 			      "Secret %s is not a replica secret.", sm_name(&s));
