@@ -541,6 +541,25 @@ static k_status authorize_key(struct api_ctx *c, json_t *in)
 }
 
 /*
+ * Decrypt's key: the one its ciphertext names, or its KeyId (both must
+ * agree), resolved and authorized by kms_resolve_ciphertext (ops_crypto.c)
+ * and checked against the row's key-state rule. Left in c->resource for
+ * kms_op_key.
+ */
+static k_status authorize_ciphertext(struct api_ctx *c, json_t *in)
+{
+	struct kms_key *k = NULL;
+	GUARD(kms_resolve_ciphertext(c, in, &k));
+	k_status rc = kms_check_state_rule(c, k, c->op->state);
+	if (k_failed(rc)) {
+		kms_key_unref(k);
+		return rc;
+	}
+	c->resource = k;
+	return K_OK;
+}
+
+/*
  * The authorize hook: records the request's condition-key inputs, then
  * authorizes the row's resource. Operations that act on no key need the
  * action in an identity policy on Resource "*" ("To create a KMS key, you
@@ -570,6 +589,8 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 		return authorize_key(c, in);
 	case API_RES_ALIAS:
 		return authorize_alias(c, in);
+	case API_RES_CIPHERTEXT:
+		return authorize_ciphertext(c, in);
 	case API_RES_CUSTOM:
 		return K_OK; /* the handler's checked resolvers authorize */
 	default:
@@ -588,7 +609,7 @@ k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
 	struct kms_key *k = c->resource;
 	ENSURE(k != NULL && c->op != NULL &&
 	       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
-		c->op->resource == API_RES_OWN_KEY),
+		c->op->resource == API_RES_OWN_KEY || c->op->resource == API_RES_CIPHERTEXT),
 	       K_E_INTERNAL);
 	atomic_fetch_add(&k->refs, 1);
 	*out = k;

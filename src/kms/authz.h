@@ -57,6 +57,16 @@
 struct kms_key;
 struct policy;
 
+/*
+ * The key of Decrypt's ciphertext (the pipeline's CIPHERTEXT kind;
+ * ops_crypto.c): validates the row's member (CiphertextBlob) and the
+ * other members Decrypt takes, then resolves and authorizes the key the
+ * blob's header names, which must be KeyId's when one is given
+ * (IncorrectKeyException), or KeyId's for RSAES-OAEP. *out is a
+ * reference the caller releases. The key-state rule is the caller's.
+ */
+K_MUST_CHECK k_status kms_resolve_ciphertext(struct api_ctx *c, json_t *in, struct kms_key **out);
+
 /* Parses the "Policy" of a key document; NULL if it has none or it is invalid. */
 struct policy *authz_parse_key_policy(const json_t *doc);
 

@@ -68,18 +68,16 @@ static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice 
 }
 
 /*
- * Finds the key of a symmetric ciphertext and decrypts it. With a KeyId
- * the blob must belong to that key (IncorrectKeyException otherwise).
- * Any authentication failure is InvalidCiphertextException, which AWS
- * returns without a message.
+ * The key of a symmetric ciphertext, resolved and authorized with the
+ * current action. With a KeyId the blob must belong to that key
+ * (IncorrectKeyException otherwise). A blob that does not parse is
+ * InvalidCiphertextException, which AWS returns without a message.
  */
-static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
-			    struct kslice blob_bytes, json_t *ctx, struct kbuf *pt,
-			    struct kms_key **key_out)
+static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct kslice blob_bytes,
+			       struct kms_key **key_out)
 {
 	struct crypto_blob blob;
 	struct kms_key *k = NULL;
-	k_status rc;
 	if (key_id != NULL) {
 		GUARD(kms_resolve_key(c, key_id, true, &k));
 		if (crypto_blob_parse(blob_bytes, &blob) != K_OK) {
@@ -91,39 +89,53 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 			return api_fail(c, K_E_INCORRECT_KEY,
 					"The key ID in the request does not identify a CMK that can perform this operation.");
 		}
-	} else {
-		GUARD(crypto_blob_parse(blob_bytes, &blob));
-		char id[37];
-		kuuid_format(blob.key_id, id);
-		rc = kms_key_get(c->ns, id, &k);
-		/*
-		 * The ciphertext names a key this account and Region does not
-		 * have (any more): "After a KMS key is deleted, you can no longer
-		 * decrypt the data that was encrypted under that KMS key"
-		 * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
-		 * AWS answers NotFoundException naming the key, as for any
-		 * operation on a deleted key
-		 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
-		 */
-		/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
-		if (rc == K_E_NOT_FOUND)
-			rc = kms_key_get_any_account(c->region, id, &k);
-		if (rc == K_E_NOT_FOUND) {
-			char arn[160];
-			kms_key_arn(c, id, arn, sizeof arn);
-			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
-		}
-		GUARD(rc);
-		/* Authorization: the key the ciphertext names (kms/authz.h). */
-		rc = authz_key(c, k);
-		if (rc != K_OK) {
-			kms_key_unref(k);
-			return rc;
-		}
+		*key_out = k;
+		return K_OK;
 	}
+	GUARD(crypto_blob_parse(blob_bytes, &blob));
+	char id[37];
+	kuuid_format(blob.key_id, id);
+	k_status rc = kms_key_get(c->ns, id, &k);
+	/*
+	 * The ciphertext names a key this account and Region does not
+	 * have (any more): "After a KMS key is deleted, you can no longer
+	 * decrypt the data that was encrypted under that KMS key"
+	 * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
+	 * AWS answers NotFoundException naming the key, as for any
+	 * operation on a deleted key
+	 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
+	 */
+	/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
+	if (rc == K_E_NOT_FOUND)
+		rc = kms_key_get_any_account(c->region, id, &k);
+	if (rc == K_E_NOT_FOUND) {
+		char arn[160];
+		kms_key_arn(c, id, arn, sizeof arn);
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
+	}
+	GUARD(rc);
+	/* Authorization: the key the ciphertext names (kms/authz.h). */
+	rc = authz_key(c, k);
+	if (rc != K_OK) {
+		kms_key_unref(k);
+		return rc;
+	}
+	*key_out = k;
+	return K_OK;
+}
+
+/*
+ * Decrypts a symmetric ciphertext under its key k. Any authentication
+ * failure is InvalidCiphertextException.
+ */
+static k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
+			 struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
+{
+	struct crypto_blob blob;
+	GUARD(crypto_blob_parse(blob_bytes, &blob));
 	struct kbuf canon;
 	kbuf_init(&canon, 64u << 10);
-	rc = require_encrypt_key(c, k, alg);
+	k_status rc = require_encrypt_key(c, k, alg);
 	if (rc == K_OK && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
 		rc = K_E_INVALID_CIPHERTEXT;
 	if (rc == K_OK)
@@ -131,12 +143,59 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 	if (rc == K_OK)
 		rc = keystore_decrypt(k->handle, &blob, kbuf_slice(&canon), pt);
 	kbuf_release(&canon);
+	return rc;
+}
+
+/* Finds the key of a symmetric ciphertext (ciphertext_key) and decrypts it (sym_open). */
+static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
+			    struct kslice blob_bytes, json_t *ctx, struct kbuf *pt,
+			    struct kms_key **key_out)
+{
+	struct kms_key *k = NULL;
+	GUARD(ciphertext_key(c, key_id, blob_bytes, &k));
+	k_status rc = sym_open(c, k, alg, blob_bytes, ctx, pt);
 	if (rc != K_OK) {
 		kms_key_unref(k);
 		return rc;
 	}
 	*key_out = k;
 	return K_OK;
+}
+
+static bool is_oaep(const char *alg)
+{
+	return alg != NULL && strncmp(alg, "RSAES_OAEP_", 11) == 0;
+}
+
+/*
+ * Decrypt's resource (the pipeline's CIPHERTEXT kind, kms/authz.h): the
+ * members validated as the service model has them, then the key: for
+ * RSAES-OAEP the KeyId (required), otherwise the key the blob's header
+ * names, which must be KeyId's when one is given. Resolved and authorized
+ * with the operation's action.
+ */
+k_status kms_resolve_ciphertext(struct api_ctx *c, json_t *in, struct kms_key **out)
+{
+	const char *key_id, *alg;
+	json_t *ctx, *tokens;
+	struct kbuf ct;
+	kbuf_init(&ct, 6144);
+	k_status rc = K_OK;
+	GUARD_GOTO(api_blob(c, in, c->op->member, true, 1, 6144, &ct, NULL));
+	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
+	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
+	if (!is_oaep(alg)) {
+		rc = ciphertext_key(c, key_id, kbuf_slice(&ct), out);
+		goto out;
+	}
+	ENSURE_GOTO(key_id != NULL,
+		    api_fail(c, K_E_VALIDATION, "KeyId is required when the EncryptionAlgorithm is %s.", alg));
+	rc = kms_resolve_key(c, key_id, true, out);
+out:
+	kbuf_release(&ct);
+	return rc;
 }
 
 /* Encrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html). */
@@ -187,11 +246,13 @@ k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
 	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
-	if (alg != NULL && strncmp(alg, "RSAES_OAEP_", 11) == 0) { /* ops_asym.c */
+	if (is_oaep(alg)) { /* ops_asym.c, through the checked resolver */
 		rc = kms_asym_decrypt(c, key_id, alg, kbuf_slice(&ct), in, out);
 		goto out;
 	}
-	GUARD_GOTO(sym_decrypt(c, key_id, alg, kbuf_slice(&ct), ctx, &pt, &k));
+	/* The ciphertext's key: resolved, authorized, state-checked by the pipeline. */
+	GUARD_GOTO(kms_op_key(c, &k));
+	GUARD_GOTO(sym_open(c, k, alg, kbuf_slice(&ct), ctx, &pt));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(api_set_blob(out, "Plaintext", pt.ptr, pt.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));

@@ -14,8 +14,9 @@
  *   OP(name, handler, resource, state rule, quota, mutates, key use)
  * resource: NONE (identity policies on "*"), KEY (KeyId: key id or ARN),
  *   KEY_OR_ALIAS (KeyId may also be an alias), OWN_KEY (a key of the
- *   caller's account), ALIAS (AliasName and its current key), CUSTOM (the
- *   handler's checked resolver authorizes: a key from a ciphertext, two keys).
+ *   caller's account), ALIAS (AliasName and its current key), CIPHERTEXT
+ *   (the key CiphertextBlob names, or KeyId, which must agree), CUSTOM (the
+ *   handler's checked resolver authorizes: two keys, a grant).
  * state rule: AWS's key-state table (ops_lifecycle.c).
  * quota: AWS's KMS quotas (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html):
  *   SYMMETRIC, RSA, ECC the shared classes, OWN(rate) the operation's own.
@@ -28,6 +29,7 @@
 #define OWN_KEY API_RES_OWN_KEY, "KeyId"
 #define ALIAS API_RES_ALIAS, "AliasName"
 #define CUSTOM API_RES_CUSTOM, NULL
+#define CIPHERTEXT API_RES_CIPHERTEXT, "CiphertextBlob"
 #define SYMMETRIC "symmetric", 5500
 #define RSA "rsa", 500
 #define ECC "ecc", 300
@@ -45,7 +47,7 @@
 static const struct api_operation kms_ops[] = {
 	/* keys and symmetric cryptography */
 	OP("CreateKey", kms_op_create_key, NONE, NA, OWN(50), WRITE, NO_USE),
-	OP("Decrypt", kms_op_decrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
+	OP("Decrypt", kms_op_decrypt, CIPHERTEXT, CRYPTO, SYMMETRIC, READ, USE),
 	OP("DescribeKey", kms_op_describe_key, KEY_OR_ALIAS, ANY, OWN(2000), READ, NO_USE),
 	OP("Encrypt", kms_op_encrypt, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
 	OP("GenerateDataKey", kms_op_generate_data_key, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
@@ -109,7 +111,8 @@ static const struct api_service kms_service = {
 	.release_resource = kms_release_resource,
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
 		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
-		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM),
+		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM) |
+		     API_RES_BIT(API_RES_CIPHERTEXT),
 };
 
 k_status kms_register(struct kbuf *msg)

@@ -3,8 +3,8 @@ registers (read from `kinko ops --json`, so an operation added later is
 walked without touching this file), called as a principal with no
 permission (AccessDeniedException, keyless operations too; STS says
 AccessDenied), as one allowed everything (never AccessDenied), and, for
-the operations on a key, on a disabled key and on a key pending deletion
-where the row's key-state rule refuses them (DisabledException or
+the operations on a key (or on the key a ciphertext names), on a disabled
+key and on a key pending deletion where the row's key-state rule refuses them (DisabledException or
 KMSInvalidStateException, from AWS's key-state table), and for the
 operations on a secret, on a secret scheduled for deletion where the
 row's state rule refuses it (InvalidRequestException).
@@ -248,6 +248,25 @@ def test_key_state_rule(srv, world, entry, state):
         pytest.skip("the %s rule lets the operation proceed on a %s key" % (op["state"], state))
     key = new_key(srv, state)
     status, code, out = call(srv, svc, op, world.body(svc, op, key=key), "everyone")
+    assert code == want, (status, out)
+    assert out["message"].startswith(key), out
+
+
+@pytest.mark.parametrize("entry", [e for e in OPERATIONS if e[1]["resource"] == "ciphertext"], ids=ids)
+@pytest.mark.parametrize("state", ["Disabled", "PendingDeletion"])
+def test_ciphertext_key_state_rule(srv, world, entry, state):
+    """A ciphertext row's key is the one its blob names: its state rule applies to that key."""
+    svc, op = entry
+    want = STATE_ERRORS[op["state"]][0 if state == "Disabled" else 1]
+    if want is None:
+        pytest.skip("the %s rule lets the operation proceed on a %s key" % (op["state"], state))
+    key = new_key(srv)
+    blob = kms(srv, "Encrypt", {"KeyId": key, "Plaintext": "eA=="})["CiphertextBlob"]
+    if state == "Disabled":
+        kms(srv, "DisableKey", {"KeyId": key})
+    else:
+        kms(srv, "ScheduleKeyDeletion", {"KeyId": key, "PendingWindowInDays": 7})
+    status, code, out = call(srv, svc, op, {op["member"]: blob}, "everyone")
     assert code == want, (status, out)
     assert out["message"].startswith(key), out
 
