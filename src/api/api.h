@@ -61,6 +61,7 @@ enum api_resource {
 	API_RES_SECRET,       /* a secret (the row's member), resolved, authorized and state-checked before the handler */
 	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
 	API_RES_CIPHERTEXT,   /* the KMS key a ciphertext blob (the row's member) names, or KeyId when given: both must agree */
+	API_RES_REENCRYPT,    /* ReEncrypt's source: as CIPHERTEXT with SourceKeyId, kms:ReEncryptFrom */
 };
 
 /*

@@ -30,7 +30,7 @@ static const char *const resource_names[] = {
 	[API_RES_KEY_OR_ALIAS] = "key-or-alias", [API_RES_OWN_KEY] = "own-key",
 	[API_RES_ALIAS] = "alias",
 	[API_RES_SECRET] = "secret", [API_RES_CUSTOM] = "custom",
-	[API_RES_CIPHERTEXT] = "ciphertext",
+	[API_RES_CIPHERTEXT] = "ciphertext", [API_RES_REENCRYPT] = "reencrypt-source",
 };
 
 static const char *const state_names[] = {
@@ -53,7 +53,7 @@ const char *api_state_rule_name(enum api_state_rule st)
 static bool names_key(enum api_resource r)
 {
 	return r == API_RES_KEY || r == API_RES_KEY_OR_ALIAS || r == API_RES_OWN_KEY ||
-	       r == API_RES_CIPHERTEXT;
+	       r == API_RES_CIPHERTEXT || r == API_RES_REENCRYPT;
 }
 
 /*

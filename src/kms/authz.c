@@ -590,6 +590,7 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 	case API_RES_ALIAS:
 		return authorize_alias(c, in);
 	case API_RES_CIPHERTEXT:
+	case API_RES_REENCRYPT:
 		return authorize_ciphertext(c, in);
 	case API_RES_CUSTOM:
 		return K_OK; /* the handler's checked resolvers authorize */
@@ -609,7 +610,8 @@ k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
 	struct kms_key *k = c->resource;
 	ENSURE(k != NULL && c->op != NULL &&
 	       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
-		c->op->resource == API_RES_OWN_KEY || c->op->resource == API_RES_CIPHERTEXT),
+		c->op->resource == API_RES_OWN_KEY || c->op->resource == API_RES_CIPHERTEXT ||
+		c->op->resource == API_RES_REENCRYPT),
 	       K_E_INTERNAL);
 	atomic_fetch_add(&k->refs, 1);
 	*out = k;

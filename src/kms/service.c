@@ -15,8 +15,11 @@
  * resource: NONE (identity policies on "*"), KEY (KeyId: key id or ARN),
  *   KEY_OR_ALIAS (KeyId may also be an alias), OWN_KEY (a key of the
  *   caller's account), ALIAS (AliasName and its current key), CIPHERTEXT
- *   (the key CiphertextBlob names, or KeyId, which must agree), CUSTOM (the
- *   handler's checked resolver authorizes: two keys, a grant).
+ *   (the key CiphertextBlob names, or KeyId, which must agree),
+ *   REENCRYPT_SOURCE (the same for ReEncrypt's source: SourceKeyId,
+ *   kms:ReEncryptFrom; its destination comes through kms_resolve_key with
+ *   kms:ReEncryptTo), CUSTOM (the handler's checked resolver authorizes: a
+ *   grant).
  * state rule: AWS's key-state table (ops_lifecycle.c).
  * quota: AWS's KMS quotas (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html):
  *   SYMMETRIC, RSA, ECC the shared classes, OWN(rate) the operation's own.
@@ -30,6 +33,7 @@
 #define ALIAS API_RES_ALIAS, "AliasName"
 #define CUSTOM API_RES_CUSTOM, NULL
 #define CIPHERTEXT API_RES_CIPHERTEXT, "CiphertextBlob"
+#define REENCRYPT_SOURCE API_RES_REENCRYPT, "CiphertextBlob"
 #define SYMMETRIC "symmetric", 5500
 #define RSA "rsa", 500
 #define ECC "ecc", 300
@@ -57,7 +61,7 @@ static const struct api_operation kms_ops[] = {
 	OP("ListKeys", kms_op_list_keys, NONE, NA, OWN(100), READ, NO_USE),
 	/* the last cryptographic use of a key, from the audit stream (ops_usage.c) */
 	OP("GetKeyLastUsage", kms_op_get_key_last_usage, KEY, ANY, OWN(100), READ, NO_USE),
-	OP("ReEncrypt", kms_op_re_encrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
+	OP("ReEncrypt", kms_op_re_encrypt, REENCRYPT_SOURCE, CRYPTO, SYMMETRIC, READ, USE),
 	/* lifecycle: aliases, tags, states, deletion, rotation */
 	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, KEY, CANCEL_DELETION, OWN(5), WRITE, NO_USE),
 	OP("CreateAlias", kms_op_create_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
@@ -112,7 +116,7 @@ static const struct api_service kms_service = {
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
 		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
 		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM) |
-		     API_RES_BIT(API_RES_CIPHERTEXT),
+		     API_RES_BIT(API_RES_CIPHERTEXT) | API_RES_BIT(API_RES_REENCRYPT),
 };
 
 k_status kms_register(struct kbuf *msg)

@@ -252,7 +252,11 @@ def test_key_state_rule(srv, world, entry, state):
     assert out["message"].startswith(key), out
 
 
-@pytest.mark.parametrize("entry", [e for e in OPERATIONS if e[1]["resource"] == "ciphertext"], ids=ids)
+CIPHERTEXT_KINDS = ("ciphertext", "reencrypt-source")
+
+
+@pytest.mark.parametrize("entry", [e for e in OPERATIONS if e[1]["resource"] in CIPHERTEXT_KINDS],
+                         ids=ids)
 @pytest.mark.parametrize("state", ["Disabled", "PendingDeletion"])
 def test_ciphertext_key_state_rule(srv, world, entry, state):
     """A ciphertext row's key is the one its blob names: its state rule applies to that key."""
@@ -266,7 +270,8 @@ def test_ciphertext_key_state_rule(srv, world, entry, state):
         kms(srv, "DisableKey", {"KeyId": key})
     else:
         kms(srv, "ScheduleKeyDeletion", {"KeyId": key, "PendingWindowInDays": 7})
-    status, code, out = call(srv, svc, op, {op["member"]: blob}, "everyone")
+    body = dict(world.body(svc, op), **{op["member"]: blob})
+    status, code, out = call(srv, svc, op, body, "everyone")
     assert code == want, (status, out)
     assert out["message"].startswith(key), out
 
