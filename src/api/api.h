@@ -62,6 +62,7 @@ enum api_resource {
 	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
 	API_RES_CIPHERTEXT,   /* the KMS key a ciphertext blob (the row's member) names, or KeyId when given: both must agree */
 	API_RES_REENCRYPT,    /* ReEncrypt's source: as CIPHERTEXT with SourceKeyId, kms:ReEncryptFrom */
+	API_RES_GRANT,        /* a grant (GrantToken, or KeyId and GrantId) and its key; the grant names who may act */
 };
 
 /*

@@ -31,6 +31,7 @@ static const char *const resource_names[] = {
 	[API_RES_ALIAS] = "alias",
 	[API_RES_SECRET] = "secret", [API_RES_CUSTOM] = "custom",
 	[API_RES_CIPHERTEXT] = "ciphertext", [API_RES_REENCRYPT] = "reencrypt-source",
+	[API_RES_GRANT] = "grant",
 };
 
 static const char *const state_names[] = {
@@ -90,7 +91,8 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 		why = "no key-state rule";
 	else if ((size_t)op->state >= sizeof state_names / sizeof state_names[0])
 		why = "an unknown key-state rule";
-	else if (names_key(op->resource) && op->state == API_STATE_NA)
+	else if ((names_key(op->resource) || op->resource == API_RES_GRANT) &&
+		 op->state == API_STATE_NA)
 		why = "a key resource without a key-state rule";
 	else if (op->resource == API_RES_SECRET && op->state != API_STATE_ANY &&
 		 op->state != API_STATE_MANAGE)

@@ -18,8 +18,8 @@
  *   (the key CiphertextBlob names, or KeyId, which must agree),
  *   REENCRYPT_SOURCE (the same for ReEncrypt's source: SourceKeyId,
  *   kms:ReEncryptFrom; its destination comes through kms_resolve_key with
- *   kms:ReEncryptTo), CUSTOM (the handler's checked resolver authorizes: a
- *   grant).
+ *   kms:ReEncryptTo), GRANT (GrantToken, or KeyId and GrantId: the grant
+ *   and its key; the grant's retiring principal or grantee may retire it).
  * state rule: AWS's key-state table (ops_lifecycle.c).
  * quota: AWS's KMS quotas (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html):
  *   SYMMETRIC, RSA, ECC the shared classes, OWN(rate) the operation's own.
@@ -31,9 +31,9 @@
 #define KEY_OR_ALIAS API_RES_KEY_OR_ALIAS, "KeyId"
 #define OWN_KEY API_RES_OWN_KEY, "KeyId"
 #define ALIAS API_RES_ALIAS, "AliasName"
-#define CUSTOM API_RES_CUSTOM, NULL
 #define CIPHERTEXT API_RES_CIPHERTEXT, "CiphertextBlob"
 #define REENCRYPT_SOURCE API_RES_REENCRYPT, "CiphertextBlob"
+#define GRANT API_RES_GRANT, NULL
 #define SYMMETRIC "symmetric", 5500
 #define RSA "rsa", 500
 #define ECC "ecc", 300
@@ -101,7 +101,7 @@ static const struct api_operation kms_ops[] = {
 	OP("ListKeyPolicies", kms_op_list_key_policies, OWN_KEY, ANY, OWN(100), READ, NO_USE),
 	OP("ListRetirableGrants", kms_op_list_retirable_grants, NONE, NA, OWN(100), READ, NO_USE),
 	OP("PutKeyPolicy", kms_op_put_key_policy, OWN_KEY, ANY, OWN(5), WRITE, NO_USE),
-	OP("RetireGrant", kms_op_retire_grant, CUSTOM, ANY, OWN(50), WRITE, NO_USE),
+	OP("RetireGrant", kms_op_retire_grant, GRANT, ANY, OWN(50), WRITE, NO_USE),
 	OP("RevokeGrant", kms_op_revoke_grant, KEY, ANY, OWN(50), WRITE, NO_USE),
 };
 
@@ -115,8 +115,9 @@ static const struct api_service kms_service = {
 	.release_resource = kms_release_resource,
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
 		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
-		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM) |
-		     API_RES_BIT(API_RES_CIPHERTEXT) | API_RES_BIT(API_RES_REENCRYPT),
+		     API_RES_BIT(API_RES_ALIAS) |
+		     API_RES_BIT(API_RES_CIPHERTEXT) | API_RES_BIT(API_RES_REENCRYPT) |
+		     API_RES_BIT(API_RES_GRANT),
 };
 
 k_status kms_register(struct kbuf *msg)

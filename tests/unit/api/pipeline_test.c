@@ -397,6 +397,35 @@ static void test_kms_rows(void)
 	CHECK(!desc->mutates && !desc->key_use && desc->state == API_STATE_ANY);
 	CHECK(del->mutates && del->state == API_STATE_MANAGE);
 	CHECK(list->resource == API_RES_NONE);
+	/* The rows that name their key otherwise: a ciphertext, ReEncrypt's source, a grant. */
+	const struct api_service *svc = NULL;
+	const struct api_operation *dec = api_find_operation("TrentService.Decrypt", &svc);
+	const struct api_operation *re = api_find_operation("TrentService.ReEncrypt", NULL);
+	const struct api_operation *retire = api_find_operation("TrentService.RetireGrant", NULL);
+	CHECK(dec != NULL && re != NULL && retire != NULL && svc != NULL);
+	CHECK(dec->resource == API_RES_CIPHERTEXT && dec->state == API_STATE_CRYPTO);
+	CHECK(strcmp(dec->member, "CiphertextBlob") == 0);
+	CHECK(re->resource == API_RES_REENCRYPT && re->state == API_STATE_CRYPTO);
+	CHECK(retire->resource == API_RES_GRANT && retire->state == API_STATE_ANY);
+	CHECK_STR(api_resource_name(API_RES_CIPHERTEXT), "ciphertext");
+	CHECK_STR(api_resource_name(API_RES_GRANT), "grant");
+	/* No KMS row is left to its handler, and the table check keeps it so. */
+	for (size_t i = 0; i < svc->n_ops; i++)
+		CHECK(svc->ops[i].resource != API_RES_CUSTOM);
+	struct api_operation row = *dec;
+	row.resource = API_RES_CUSTOM;
+	row.member = NULL;
+	kbuf_init(&msg, 512);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	row = *dec;
+	row.member = NULL; /* a ciphertext row names its blob */
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	row = *retire;
+	row.state = API_STATE_NA; /* a grant's key has a key-state rule */
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	kbuf_release(&msg);
 	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
 	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
 	CHECK(!api_quota_name_known("nonsense"));
