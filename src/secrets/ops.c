@@ -4,10 +4,10 @@
  * (ListSecretVersionIds, UpdateSecretVersionStage: ops_versions.c).
  * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Operations.html
  *
- * Each handler reads like the API reference: validate the members, find
- * the secret, check its state, act, render. Mutating handlers hold the
- * module's write lock from lookup to save, so that two writers never
- * interleave their label moves.
+ * Each handler reads like the API reference: validate the members, take
+ * the secret the pipeline resolved and checked (sm_op_secret), act,
+ * render. Mutating handlers hold the secret's write section from reading
+ * it to saving it, so that two writers never interleave their label moves.
  */
 #include <stdio.h>
 #include <stdlib.h>
