@@ -22,34 +22,10 @@
 static const struct api_service *services[MAX_SERVICES];
 static size_t n_services;
 
-static const char *const resource_names[] = {
-	[API_RES_UNSET] = "unset",   [API_RES_NONE] = "none",
-	[API_RES_PUBLIC] = "public", [API_RES_KEY] = "key",
-	[API_RES_KEY_OR_ALIAS] = "key-or-alias", [API_RES_OWN_KEY] = "own-key",
-	[API_RES_ALIAS] = "alias",
-	[API_RES_SECRET] = "secret", [API_RES_CUSTOM] = "custom",
-};
-
-static const char *const state_names[] = {
-	[API_STATE_UNSET] = "unset", [API_STATE_NA] = "none", [API_STATE_ANY] = "any",
-	[API_STATE_CRYPTO] = "crypto", [API_STATE_MANAGE] = "manage",
-	[API_STATE_ENABLE_DISABLE] = "enable-disable", [API_STATE_IMPORT] = "import",
-	[API_STATE_CANCEL_DELETION] = "cancel-deletion",
-};
-
-const char *api_resource_name(enum api_resource r)
-{
-	return (size_t)r < sizeof resource_names / sizeof resource_names[0] ? resource_names[r] : "?";
-}
-
-const char *api_state_rule_name(enum api_state_rule st)
-{
-	return (size_t)st < sizeof state_names / sizeof state_names[0] ? state_names[st] : "?";
-}
-
 static bool names_key(enum api_resource r)
 {
-	return r == API_RES_KEY || r == API_RES_KEY_OR_ALIAS || r == API_RES_OWN_KEY;
+	return r == API_RES_KEY || r == API_RES_KEY_OR_ALIAS || r == API_RES_OWN_KEY ||
+	       r == API_RES_CIPHERTEXT || r == API_RES_REENCRYPT;
 }
 
 /*
@@ -76,7 +52,7 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 		why = "no IAM action";
 	else if (op->resource == API_RES_UNSET)
 		why = "no resource kind";
-	else if ((size_t)op->resource >= sizeof resource_names / sizeof resource_names[0] ||
+	else if (strcmp(api_resource_name(op->resource), "?") == 0 ||
 		 (known & API_RES_BIT(op->resource)) == 0)
 		why = "a resource kind the service does not authorize";
 	else if ((names_key(op->resource) || op->resource == API_RES_ALIAS ||
@@ -84,10 +60,14 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 		why = "no member naming its resource";
 	else if (op->state == API_STATE_UNSET)
 		why = "no key-state rule";
-	else if ((size_t)op->state >= sizeof state_names / sizeof state_names[0])
+	else if (strcmp(api_state_rule_name(op->state), "?") == 0)
 		why = "an unknown key-state rule";
-	else if (names_key(op->resource) && op->state == API_STATE_NA)
+	else if ((names_key(op->resource) || op->resource == API_RES_GRANT) &&
+		 op->state == API_STATE_NA)
 		why = "a key resource without a key-state rule";
+	else if (op->resource == API_RES_SECRET && op->state != API_STATE_ANY &&
+		 op->state != API_STATE_MANAGE)
+		why = "a secret resource without a secret state rule (any or manage)";
 	else if (!(op->quota.rate > 0) && op->quota.rate != API_QUOTA_NONE)
 		why = "no quota";
 	else if (op->max_body > API_MAX_BODY)
@@ -312,56 +292,6 @@ static k_status take_quota(struct api_ctx *c)
 	return K_OK;
 }
 
-/* A row or handler that skipped its check: refused, never answered as a success. */
-static k_status fail_closed(struct api_ctx *c)
-{
-	LOG_ERROR("operation %s ran without authorizing its resource; refused", c->op->name);
-	return api_fail(c, K_E_INTERNAL, "The request was not authorized.");
-}
-
-/*
- * Authorization from the row, before the handler: the service's authorize
- * step checks the row's resource with the row's action and applies its
- * key-state rule (kms/authz.h, secrets/authz.c). Rows on a secret or on
- * resources the handler names itself are authorized as the handler's
- * checked resolver finds them; every other row must leave here authorized.
- */
-static k_status authorize(struct api_ctx *c, json_t *in)
-{
-	const struct api_operation *op = c->op;
-	if (op->resource == API_RES_PUBLIC)
-		c->authorized = true;
-	else if (c->service->authorize != NULL)
-		GUARD(c->service->authorize(c, in));
-	ENSURE(c->authorized || op->resource == API_RES_SECRET || op->resource == API_RES_CUSTOM,
-	       fail_closed(c));
-	return K_OK;
-}
-
-/* The handler; a success that no check authorized is refused (fail closed). */
-static k_status call_handler(struct api_ctx *c, json_t *in, json_t *out)
-{
-	k_status rc = c->op->handler(c, in, out);
-	ENSURE(rc != K_OK || c->authorized, fail_closed(c));
-	return rc;
-}
-
-static void release_resource(struct api_ctx *c)
-{
-	if (c->resource != NULL && c->service != NULL && c->service->release_resource != NULL)
-		c->service->release_resource(c);
-	c->resource = NULL;
-}
-
-k_status api_call(struct api_ctx *c, json_t *in, json_t *out)
-{
-	k_status rc = authorize(c, in);
-	if (rc == K_OK)
-		rc = call_handler(c, in, out);
-	release_resource(c);
-	return rc;
-}
-
 /* Routing for the query protocol: Action= in a form body (no X-Amz-Target). */
 static k_status run_query(struct api_ctx *c, json_t **in)
 {
@@ -381,7 +311,7 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	ENSURE(c->op != NULL,
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Could not find operation %.64s", action));
 	GUARD(take_quota(c));
-	return authorize(c, *in);
+	return api_authorize(c, *in);
 }
 
 /*
@@ -425,7 +355,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	const struct http_header *th = api_header(r, "x-amz-target");
 	if (th == NULL) { /* the query protocol (STS) */
 		GUARD(run_query(c, in));
-		return call_handler(c, *in, out);
+		return api_run_handler(c, *in, out);
 	}
 	struct kslice opname;
 	c->service = find_service(th->value, &opname);
@@ -457,7 +387,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	ENSURE(json_is_object(*in),
 	       api_fail(c, K_E_SERIALIZATION, "Start of structure or map found where not expected."));
 	/* Authorization of the row's resource and its key-state rule (kms/authz.h). */
-	GUARD(authorize(c, *in));
+	GUARD(api_authorize(c, *in));
 	/*
 	 * Audit: a call that changes state first leaves a durable
 	 * intent record; if even that cannot be written, it fails here, before
@@ -465,7 +395,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 */
 	ENSURE(api_audit_intent(c) == K_OK,
 	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
-	return call_handler(c, *in, out);
+	return api_run_handler(c, *in, out);
 }
 
 /* The service's slot in the dispatcher's table (for metrics). */
@@ -524,7 +454,9 @@ void api_handle(struct api_request *r)
 	json_t *in = NULL;
 	json_t *out = json_object();
 	k_status rc = out ? run(&c, &in, out) : K_E_INTERNAL;
-	rc = audit_and_count(&c, in, out, rc);
+	/* The service's own error names, in the trail and on the wire alike. */
+	rc = api_service_error(c.service, rc);
+	rc = api_service_error(c.service, audit_and_count(&c, in, out, rc));
 	bool query = c.service != NULL && c.service->query_protocol;
 	if (rc == K_OK && query) {
 		api_render_query(r, &c, out);
@@ -548,7 +480,7 @@ void api_handle(struct api_request *r)
 			api_render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}
 	count_request(&c, rc, &t0);
-	release_resource(&c);
+	api_release_resource(&c);
 	json_decref(in);
 	json_decref(out);
 	kbuf_release(&c.err_msg);

@@ -40,14 +40,6 @@ void api_request_release(struct api_request *r);
 /* Runs the whole pipeline; the response is in r->status/response/content_type. */
 void api_handle(struct api_request *r);
 
-/*
- * Steps 5 of the pipeline for a context whose service, op, principal and
- * region are set: the row's authorization, the handler, the release of
- * the resolved resource. For the fuzz harnesses and tests that call one
- * operation directly; api_handle runs the same steps.
- */
-K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
-
 /* Finds a header by name (case-insensitive); NULL if absent. */
 const struct http_header *api_header(const struct api_request *r, const char *name);
 
@@ -72,9 +64,6 @@ void api_reset_services(void);
 const struct api_service *api_service_at(size_t i);
 /* The row of an operation by the service's event source ("kms.amazonaws.com") and name. */
 const struct api_operation *api_find_by_event_source(const char *event_source, const char *name);
-/* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
-const char *api_resource_name(enum api_resource r);
-const char *api_state_rule_name(enum api_state_rule s);
 /*
  * The registered tables as JSON (`kinko ops --json`): a list of services,
  * each with its rows (name, action, resource, member, state, quotaClass,

@@ -81,107 +81,139 @@ static bool add_pair(json_t *obj, const char *kv)
 	return json_object_set_new(obj, key, json_string(eq + 1)) == 0;
 }
 
-int cli_policy_simulate(int argc, char **argv)
+/* The command's flags, as given. */
+struct simulate_args {
+	const char *config_path, *data, *principal, *action, *key, *policy_file, *store_url;
+	json_t *ctx, *vals; /* --context and --value pairs (owned by the caller) */
+};
+
+/* Reads the flags; false (after the usage) when they do not make a simulation. */
+static bool simulate_parse(int argc, char **argv, struct simulate_args *a)
 {
-	const char *config_path = NULL, *data = "kinko-data", *principal = NULL, *action = NULL;
-	const char *key = NULL, *policy_file = NULL, *store_url = NULL;
-	char url[1100];
-	json_t *ctx = json_object(), *vals = json_object(), *doc = NULL, *res = NULL;
-	int status = 2;
-	struct config cfg;
-	config_defaults(&cfg);
-	struct kbuf msg;
-	kbuf_init(&msg, KBUF_NOTE_MAX);
-	if (argc < 1 || strcmp(argv[0], "simulate") != 0) {
-		simulate_usage(stderr);
-		goto out;
-	}
+	if (argc < 1 || strcmp(argv[0], "simulate") != 0)
+		return false;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-		if (next == NULL) {
-			simulate_usage(stderr);
-			goto out;
-		}
+		const char *f = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (next == NULL)
+			return false;
 		i++;
-		if (strcmp(a, "--config") == 0)
-			config_path = next;
-		else if (strcmp(a, "--data") == 0)
-			data = next;
-		else if (strcmp(a, "--store") == 0)
-			store_url = next;
-		else if (strcmp(a, "--principal") == 0)
-			principal = next;
-		else if (strcmp(a, "--action") == 0)
-			action = next;
-		else if (strcmp(a, "--key") == 0)
-			key = next;
-		else if (strcmp(a, "--key-policy") == 0)
-			policy_file = next;
-		else if (strcmp(a, "--context") == 0 && add_pair(ctx, next))
+		if (strcmp(f, "--config") == 0)
+			a->config_path = next;
+		else if (strcmp(f, "--data") == 0)
+			a->data = next;
+		else if (strcmp(f, "--store") == 0)
+			a->store_url = next;
+		else if (strcmp(f, "--principal") == 0)
+			a->principal = next;
+		else if (strcmp(f, "--action") == 0)
+			a->action = next;
+		else if (strcmp(f, "--key") == 0)
+			a->key = next;
+		else if (strcmp(f, "--key-policy") == 0)
+			a->policy_file = next;
+		else if (strcmp(f, "--context") == 0 && add_pair(a->ctx, next))
 			continue;
-		else if (strcmp(a, "--value") == 0 && add_pair(vals, next))
+		else if (strcmp(f, "--value") == 0 && add_pair(a->vals, next))
 			continue;
-		else {
-			simulate_usage(stderr);
-			goto out;
-		}
+		else
+			return false;
 	}
-	if (principal == NULL || action == NULL || (key == NULL) == (policy_file == NULL)) {
-		simulate_usage(stderr);
-		goto out;
-	}
-	if (config_path != NULL) {
-		if (config_load_file(&cfg, config_path, &msg) != K_OK) {
+	return a->principal != NULL && a->action != NULL && (a->key == NULL) != (a->policy_file == NULL);
+}
+
+/*
+ * The store to read the key from, by the server's own rule: --store, else
+ * the configuration's "store", else the data folder (a --data given here
+ * wins over the configuration's store). Loads the configuration when one
+ * is named; false after saying why it cannot.
+ */
+static bool simulate_store(struct simulate_args *a, struct config *cfg, char *url, size_t n)
+{
+	if (a->config_path != NULL) {
+		struct kbuf msg;
+		kbuf_init(&msg, KBUF_NOTE_MAX);
+		bool ok = config_load_file(cfg, a->config_path, &msg) == K_OK;
+		if (!ok)
 			fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
-			goto out;
-		}
-		/* A --data given here wins over the configuration's store. */
-		if (store_url == NULL && cfg.store_url[0] != 0 && strcmp(data, "kinko-data") == 0)
-			store_url = cfg.store_url;
-		if (cfg.data_dir[0] != 0 && strcmp(data, "kinko-data") == 0)
-			data = cfg.data_dir;
+		kbuf_release(&msg);
+		if (!ok)
+			return false;
+		if (a->store_url == NULL && cfg->store_url[0] != 0 && strcmp(a->data, "kinko-data") == 0)
+			a->store_url = cfg->store_url;
+		if (cfg->data_dir[0] != 0 && strcmp(a->data, "kinko-data") == 0)
+			a->data = cfg->data_dir;
 	}
-	/* The server's own rule: --store, else the configuration's "store", else the data folder. */
-	snprintf(url, sizeof url, "%s", store_url ? store_url : "");
-	if (store_url == NULL)
-		snprintf(url, sizeof url, "sqlite:%s", data);
-	if (key != NULL) {
-		doc = load_key_doc(url, key);
-		if (doc == NULL) {
-			fprintf(stderr, "kinko: key %s not found in the store %s\n", key, url);
-			goto out;
-		}
-	} else {
-		json_error_t err;
-		json_t *p = json_load_file(policy_file, 0, &err);
-		if (p == NULL) {
-			fprintf(stderr, "kinko: %s: %s\n", policy_file, err.text);
-			goto out;
-		}
-		char *text = json_dumps(p, JSON_COMPACT);
-		json_decref(p);
-		/* A key of the principal's account described by the policy alone. */
-		char account[13] = "";
-		const char *colons = strstr(principal, "::");
-		if (colons != NULL)
-			snprintf(account, sizeof account, "%.12s", colons + 2);
-		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "", "AWSAccountId",
-				account, "Arn", "arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
+	if (a->store_url != NULL)
+		snprintf(url, n, "%s", a->store_url);
+	else
+		snprintf(url, n, "sqlite:%s", a->data);
+	return true;
+}
+
+/* A key of the principal's account described by the policy file alone; NULL after saying why. */
+static json_t *policy_key_doc(const char *policy_file, const char *principal)
+{
+	json_error_t err;
+	json_t *p = json_load_file(policy_file, 0, &err);
+	if (p == NULL) {
+		fprintf(stderr, "kinko: %s: %s\n", policy_file, err.text);
+		return NULL;
+	}
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	char account[13] = "";
+	const char *colons = strstr(principal, "::");
+	if (colons != NULL)
+		snprintf(account, sizeof account, "%.12s", colons + 2);
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "",
+				"AWSAccountId", account, "Arn",
+				"arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
 				"SYMMETRIC_DEFAULT", "KeyUsage", "ENCRYPT_DECRYPT", "Origin", "AWS_KMS");
-		kjson_free(text);
-	}
-	res = authz_simulate(principal, config_find_principal(principal), doc, action, ctx, vals);
+	kjson_free(text);
+	return doc;
+}
+
+/* Prints the decision; 0 when allowed, 1 when not. */
+static int simulate_report(const json_t *res)
+{
 	char *s = res ? json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	if (s != NULL)
 		printf("%s\n", s);
 	kjson_free(s);
-	status = strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
+	return strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
+}
+
+int cli_policy_simulate(int argc, char **argv)
+{
+	struct simulate_args a = {.data = "kinko-data", .ctx = json_object(), .vals = json_object()};
+	char url[1100];
+	json_t *doc = NULL, *res = NULL;
+	int status = 2;
+	struct config cfg;
+	config_defaults(&cfg);
+	if (!simulate_parse(argc, argv, &a)) {
+		simulate_usage(stderr);
+		goto out;
+	}
+	if (!simulate_store(&a, &cfg, url, sizeof url))
+		goto out;
+	if (a.key != NULL) {
+		doc = load_key_doc(url, a.key);
+		if (doc == NULL)
+			fprintf(stderr, "kinko: key %s not found in the store %s\n", a.key, url);
+	} else {
+		doc = policy_key_doc(a.policy_file, a.principal);
+	}
+	if (doc == NULL)
+		goto out;
+	res = authz_simulate(a.principal, config_find_principal(a.principal), doc, a.action, a.ctx,
+			     a.vals);
+	status = simulate_report(res);
 out:
 	json_decref(res);
 	json_decref(doc);
-	json_decref(ctx);
-	json_decref(vals);
-	kbuf_release(&msg);
+	json_decref(a.ctx);
+	json_decref(a.vals);
 	config_release();
 	return status;
 }

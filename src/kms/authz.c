@@ -542,6 +542,46 @@ static k_status authorize_key(struct api_ctx *c, json_t *in)
 }
 
 /*
+ * Decrypt's key: the one its ciphertext names, or its KeyId (both must
+ * agree), resolved and authorized by kms_resolve_ciphertext (ops_crypto.c)
+ * and checked against the row's key-state rule. Left in c->resource for
+ * kms_op_key.
+ */
+static k_status authorize_ciphertext(struct api_ctx *c, json_t *in)
+{
+	struct kms_key *k = NULL;
+	GUARD(kms_resolve_ciphertext(c, in, &k));
+	k_status rc = kms_check_state_rule(c, k, c->op->state);
+	if (k_failed(rc)) {
+		kms_key_unref(k);
+		return rc;
+	}
+	c->resource = k;
+	return K_OK;
+}
+
+/*
+ * A grant row's grant (kms_resolve_grant, ops_grants.c), checked against
+ * the row's key-state rule on its key and left in c->resource for
+ * kms_op_grant.
+ */
+static k_status authorize_grant(struct api_ctx *c, json_t *in)
+{
+	struct kms_grant_ref *g = calloc(1, sizeof *g);
+	ENSURE(g != NULL, K_E_INTERNAL);
+	k_status rc = kms_resolve_grant(c, in, g);
+	if (k_ok(rc))
+		rc = kms_check_state_rule(c, g->key, c->op->state);
+	if (k_failed(rc)) {
+		kms_grant_ref_release(g);
+		free(g);
+		return rc;
+	}
+	c->resource = g;
+	return K_OK;
+}
+
+/*
  * The authorize hook: records the request's condition-key inputs, then
  * authorizes the row's resource. Operations that act on no key need the
  * action in an identity policy on Resource "*" ("To create a KMS key, you
@@ -572,8 +612,11 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 		return authorize_key(c, in);
 	case API_RES_ALIAS:
 		return authorize_alias(c, in);
-	case API_RES_CUSTOM:
-		return K_OK; /* the handler's checked resolvers authorize */
+	case API_RES_CIPHERTEXT:
+	case API_RES_REENCRYPT:
+		return authorize_ciphertext(c, in);
+	case API_RES_GRANT:
+		return authorize_grant(c, in);
 	default:
 		return K_E_INTERNAL;
 	}
@@ -581,8 +624,29 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 
 void kms_release_resource(struct api_ctx *c)
 {
-	kms_key_unref(c->resource);
+	if (c->op != NULL && c->op->resource == API_RES_GRANT && c->resource != NULL) {
+		kms_grant_ref_release(c->resource);
+		free(c->resource);
+	} else {
+		kms_key_unref(c->resource);
+	}
 	c->resource = NULL;
+}
+
+void kms_grant_ref_release(struct kms_grant_ref *g)
+{
+	kms_key_unref(g->key);
+	g->key = NULL;
+}
+
+k_status kms_op_grant(struct api_ctx *c, struct kms_grant_ref *out)
+{
+	const struct kms_grant_ref *g = c->resource;
+	ENSURE(g != NULL && g->key != NULL && c->op != NULL && c->op->resource == API_RES_GRANT,
+	       K_E_INTERNAL);
+	atomic_fetch_add(&g->key->refs, 1);
+	*out = *g;
+	return K_OK;
 }
 
 k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
@@ -590,7 +654,8 @@ k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
 	struct kms_key *k = c->resource;
 	ENSURE(k != NULL && c->op != NULL &&
 	       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
-		c->op->resource == API_RES_OWN_KEY),
+		c->op->resource == API_RES_OWN_KEY || c->op->resource == API_RES_CIPHERTEXT ||
+		c->op->resource == API_RES_REENCRYPT),
 	       K_E_INTERNAL);
 	atomic_fetch_add(&k->refs, 1);
 	*out = k;

@@ -7,7 +7,8 @@
  *     the operation's IAM action (c->op->action) unless the handler set
  *     c->authz.action first (ReEncrypt: kms:ReEncryptFrom on the source,
  *     kms:ReEncryptTo on the destination). A handler that finds a key by
- *     other means (Decrypt without KeyId) calls authz_key() itself.
+ *     other means (a ciphertext's key, kms_resolve_ciphertext) calls
+ *     authz_key() itself.
  *   - operations that act on no key (CreateKey, ListKeys, ListAliases,
  *     GenerateRandom, ListRetirableGrants, custom key stores) are
  *     authorized by kms_authorize(), the service's authorize hook, against
@@ -57,6 +58,16 @@
 struct kms_key;
 struct policy;
 
+/*
+ * The key of Decrypt's ciphertext (the pipeline's CIPHERTEXT kind;
+ * ops_crypto.c): validates the row's member (CiphertextBlob) and the
+ * other members Decrypt takes, then resolves and authorizes the key the
+ * blob's header names, which must be KeyId's when one is given
+ * (IncorrectKeyException), or KeyId's for RSAES-OAEP. *out is a
+ * reference the caller releases. The key-state rule is the caller's.
+ */
+K_MUST_CHECK k_status kms_resolve_ciphertext(struct api_ctx *c, json_t *in, struct kms_key **out);
+
 /* Parses the "Policy" of a key document; NULL if it has none or it is invalid. */
 struct policy *authz_parse_key_policy(const json_t *doc);
 
@@ -81,12 +92,33 @@ K_MUST_CHECK k_status authz_check_new_key_policy(struct api_ctx *c, const char *
 						 const struct kms_key *k, bool bypass);
 
 /*
+ * A grant resolved by the pipeline (API_RES_GRANT): its key (a reference)
+ * and its id. Filled by kms_resolve_grant (ops_grants.c), which validates
+ * GrantToken, KeyId and GrantId, finds the key (another account's by a
+ * grant token), finds the grant (NotFoundException) and authorizes the
+ * caller: the grant's retiring principal, its grantee when the grant
+ * allows RetireGrant, or a principal whose policies allow the row's action
+ * on the key. The handler takes it with kms_op_grant and releases it with
+ * kms_grant_ref_release.
+ */
+struct kms_grant_ref {
+	struct kms_key *key;
+	char grant_id[129];
+};
+K_MUST_CHECK k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *out);
+K_MUST_CHECK k_status kms_op_grant(struct api_ctx *c, struct kms_grant_ref *out);
+void kms_grant_ref_release(struct kms_grant_ref *g);
+
+/*
  * The KMS service's authorize hook (api_service.authorize): per the row's
  * resource kind, an identity check on "*" (API_RES_NONE), the row's key
  * resolved, authorized and state-checked into c->resource (API_RES_KEY,
- * API_RES_KEY_OR_ALIAS, API_RES_OWN_KEY), the alias and its current key
- * (API_RES_ALIAS); API_RES_CUSTOM rows are authorized by the handler's
- * checked resolver (kms_resolve_key). kms_release_resource drops the key.
+ * API_RES_KEY_OR_ALIAS, API_RES_OWN_KEY; API_RES_CIPHERTEXT and
+ * API_RES_REENCRYPT, the key a ciphertext names), the alias and its
+ * current key (API_RES_ALIAS), a grant and its key (API_RES_GRANT, a
+ * struct kms_grant_ref). KMS has no API_RES_CUSTOM rows: a second key
+ * (ReEncrypt's destination) comes through the checked resolver
+ * kms_resolve_key. kms_release_resource drops what was resolved.
  */
 K_MUST_CHECK k_status kms_authorize(struct api_ctx *c, json_t *in);
 void kms_release_resource(struct api_ctx *c);

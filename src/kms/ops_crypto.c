@@ -68,18 +68,16 @@ static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice 
 }
 
 /*
- * Finds the key of a symmetric ciphertext and decrypts it. With a KeyId
- * the blob must belong to that key (IncorrectKeyException otherwise).
- * Any authentication failure is InvalidCiphertextException, which AWS
- * returns without a message.
+ * The key of a symmetric ciphertext, resolved and authorized with the
+ * current action. With a KeyId the blob must belong to that key
+ * (IncorrectKeyException otherwise). A blob that does not parse is
+ * InvalidCiphertextException, which AWS returns without a message.
  */
-static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
-			    struct kslice blob_bytes, json_t *ctx, struct kbuf *pt,
-			    struct kms_key **key_out)
+static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct kslice blob_bytes,
+			       struct kms_key **key_out)
 {
 	struct crypto_blob blob;
 	struct kms_key *k = NULL;
-	k_status rc;
 	if (key_id != NULL) {
 		GUARD(kms_resolve_key(c, key_id, true, &k));
 		if (crypto_blob_parse(blob_bytes, &blob) != K_OK) {
@@ -91,39 +89,53 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 			return api_fail(c, K_E_INCORRECT_KEY,
 					"The key ID in the request does not identify a CMK that can perform this operation.");
 		}
-	} else {
-		GUARD(crypto_blob_parse(blob_bytes, &blob));
-		char id[37];
-		kuuid_format(blob.key_id, id);
-		rc = kms_key_get(c->ns, id, &k);
-		/*
-		 * The ciphertext names a key this account and Region does not
-		 * have (any more): "After a KMS key is deleted, you can no longer
-		 * decrypt the data that was encrypted under that KMS key"
-		 * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
-		 * AWS answers NotFoundException naming the key, as for any
-		 * operation on a deleted key
-		 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
-		 */
-		/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
-		if (rc == K_E_NOT_FOUND)
-			rc = kms_key_get_any_account(c->region, id, &k);
-		if (rc == K_E_NOT_FOUND) {
-			char arn[160];
-			kms_key_arn(c, id, arn, sizeof arn);
-			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
-		}
-		GUARD(rc);
-		/* Authorization: the key the ciphertext names (kms/authz.h). */
-		rc = authz_key(c, k);
-		if (rc != K_OK) {
-			kms_key_unref(k);
-			return rc;
-		}
+		*key_out = k;
+		return K_OK;
 	}
+	GUARD(crypto_blob_parse(blob_bytes, &blob));
+	char id[37];
+	kuuid_format(blob.key_id, id);
+	k_status rc = kms_key_get(c->ns, id, &k);
+	/*
+	 * The ciphertext names a key this account and Region does not
+	 * have (any more): "After a KMS key is deleted, you can no longer
+	 * decrypt the data that was encrypted under that KMS key"
+	 * (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
+	 * AWS answers NotFoundException naming the key, as for any
+	 * operation on a deleted key
+	 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
+	 */
+	/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
+	if (rc == K_E_NOT_FOUND)
+		rc = kms_key_get_any_account(c->region, id, &k);
+	if (rc == K_E_NOT_FOUND) {
+		char arn[160];
+		kms_key_arn(c, id, arn, sizeof arn);
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
+	}
+	GUARD(rc);
+	/* Authorization: the key the ciphertext names (kms/authz.h). */
+	rc = authz_key(c, k);
+	if (rc != K_OK) {
+		kms_key_unref(k);
+		return rc;
+	}
+	*key_out = k;
+	return K_OK;
+}
+
+/*
+ * Decrypts a symmetric ciphertext under its key k. Any authentication
+ * failure is InvalidCiphertextException.
+ */
+static k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
+			 struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
+{
+	struct crypto_blob blob;
+	GUARD(crypto_blob_parse(blob_bytes, &blob));
 	struct kbuf canon;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
-	rc = require_encrypt_key(c, k, alg);
+	k_status rc = require_encrypt_key(c, k, alg);
 	if (rc == K_OK && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
 		rc = K_E_INVALID_CIPHERTEXT;
 	if (rc == K_OK)
@@ -131,12 +143,89 @@ static k_status sym_decrypt(struct api_ctx *c, const char *key_id, const char *a
 	if (rc == K_OK)
 		rc = keystore_decrypt(k->handle, &blob, kbuf_slice(&canon), pt);
 	kbuf_release(&canon);
-	if (rc != K_OK) {
-		kms_key_unref(k);
-		return rc;
-	}
-	*key_out = k;
+	return rc;
+}
+
+static bool is_oaep(const char *alg)
+{
+	return alg != NULL && strncmp(alg, "RSAES_OAEP_", 11) == 0;
+}
+
+/* The members of a ReEncrypt request, validated in the service model's order. */
+struct reencrypt_req {
+	const char *src_id, *dst_id, *src_alg, *dst_alg;
+	json_t *src_ctx, *dst_ctx, *tokens;
+};
+
+static k_status reencrypt_read(struct api_ctx *c, json_t *in, struct kbuf *ct,
+			       struct reencrypt_req *r)
+{
+	GUARD(api_blob(c, in, "CiphertextBlob", true, 1, 6144, ct, NULL));
+	GUARD(api_string_map(c, in, "SourceEncryptionContext", &r->src_ctx));
+	GUARD(api_string(c, in, "SourceKeyId", false, 1, 2048, &r->src_id));
+	GUARD(api_string(c, in, "DestinationKeyId", true, 1, 2048, &r->dst_id));
+	GUARD(api_string_map(c, in, "DestinationEncryptionContext", &r->dst_ctx));
+	GUARD(api_enum(c, in, "SourceEncryptionAlgorithm", false, enc_algs, &r->src_alg));
+	GUARD(api_enum(c, in, "DestinationEncryptionAlgorithm", false, enc_algs, &r->dst_alg));
+	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &r->tokens));
 	return K_OK;
+}
+
+/* The ciphertext's key, or key_id's for RSAES-OAEP (required there). */
+static k_status blob_or_oaep_key(struct api_ctx *c, const char *key_id, const char *alg,
+				 struct kslice ct, struct kms_key **out)
+{
+	if (!is_oaep(alg))
+		return ciphertext_key(c, key_id, ct, out);
+	if (key_id == NULL)
+		return api_fail(c, K_E_VALIDATION, "KeyId is required when the EncryptionAlgorithm is %s.",
+				alg);
+	return kms_resolve_key(c, key_id, true, out);
+}
+
+/*
+ * ReEncrypt's source as the authorization sees it: kms:ReEncryptFrom,
+ * with the source's encryption context and algorithm. The destination's
+ * (kms:ReEncryptTo) are set by the handler before it resolves that key.
+ */
+static void reencrypt_source_authz(struct api_ctx *c, const struct reencrypt_req *r)
+{
+	c->authz.action = "kms:ReEncryptFrom";
+	c->authz.encryption_context = r->src_ctx;
+	c->authz.encryption_algorithm = r->src_alg;
+}
+
+/*
+ * The resource of the CIPHERTEXT and REENCRYPT kinds (kms/authz.h): the
+ * members validated as the service model has them, then the key: for
+ * RSAES-OAEP the KeyId (required), otherwise the key the blob's header
+ * names, which must be KeyId's when one is given. Decrypt's is authorized
+ * with the operation's action; ReEncrypt's source with kms:ReEncryptFrom.
+ */
+k_status kms_resolve_ciphertext(struct api_ctx *c, json_t *in, struct kms_key **out)
+{
+	struct kbuf ct;
+	kbuf_init(&ct, KMS_MAX_CIPHERTEXT);
+	k_status rc = K_OK;
+	if (c->op->resource == API_RES_REENCRYPT) {
+		struct reencrypt_req r = {0};
+		GUARD_GOTO(reencrypt_read(c, in, &ct, &r));
+		reencrypt_source_authz(c, &r);
+		rc = blob_or_oaep_key(c, r.src_id, r.src_alg, kbuf_slice(&ct), out);
+		c->authz.action = NULL;
+		goto out;
+	}
+	const char *key_id, *alg;
+	json_t *ctx, *tokens;
+	GUARD_GOTO(api_blob(c, in, c->op->member, true, 1, 6144, &ct, NULL));
+	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
+	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
+	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
+	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
+	rc = blob_or_oaep_key(c, key_id, alg, kbuf_slice(&ct), out);
+out:
+	kbuf_release(&ct);
+	return rc;
 }
 
 /* Encrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html). */
@@ -187,11 +276,13 @@ k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD_GOTO(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
 	GUARD_GOTO(api_enum(c, in, "EncryptionAlgorithm", false, enc_algs, &alg));
-	if (alg != NULL && strncmp(alg, "RSAES_OAEP_", 11) == 0) { /* ops_asym.c */
+	if (is_oaep(alg)) { /* ops_asym.c, through the checked resolver */
 		rc = kms_asym_decrypt(c, key_id, alg, kbuf_slice(&ct), in, out);
 		goto out;
 	}
-	GUARD_GOTO(sym_decrypt(c, key_id, alg, kbuf_slice(&ct), ctx, &pt, &k));
+	/* The ciphertext's key: resolved, authorized, state-checked by the pipeline. */
+	GUARD_GOTO(kms_op_key(c, &k));
+	GUARD_GOTO(sym_open(c, k, alg, kbuf_slice(&ct), ctx, &pt));
 	GUARD_GOTO(dry_run(c, in));
 	GUARD_GOTO(api_set_blob(out, "Plaintext", pt.ptr, pt.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
@@ -203,54 +294,53 @@ out:
 	return rc;
 }
 
-/* ReEncrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html). */
+/*
+ * ReEncrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html).
+ * The source key (the ciphertext's, or SourceKeyId's) was resolved,
+ * authorized with kms:ReEncryptFrom and state-checked by the pipeline;
+ * the destination is resolved here with kms:ReEncryptTo.
+ */
 k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *src_id, *dst_id, *src_alg, *dst_alg;
-	json_t *src_ctx, *dst_ctx, *tokens;
+	struct reencrypt_req r = {0};
 	struct kbuf ct, pt, blob;
 	kbuf_init(&ct, KMS_MAX_CIPHERTEXT);
 	kbuf_init(&pt, KMS_MAX_CIPHERTEXT);
 	kbuf_init(&blob, KMS_CIPHERTEXT_BUF);
 	struct kms_key *src = NULL, *dst = NULL;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_blob(c, in, "CiphertextBlob", true, 1, 6144, &ct, NULL));
-	GUARD_GOTO(api_string_map(c, in, "SourceEncryptionContext", &src_ctx));
-	GUARD_GOTO(api_string(c, in, "SourceKeyId", false, 1, 2048, &src_id));
-	GUARD_GOTO(api_string(c, in, "DestinationKeyId", true, 1, 2048, &dst_id));
-	GUARD_GOTO(api_string_map(c, in, "DestinationEncryptionContext", &dst_ctx));
-	GUARD_GOTO(api_enum(c, in, "SourceEncryptionAlgorithm", false, enc_algs, &src_alg));
-	GUARD_GOTO(api_enum(c, in, "DestinationEncryptionAlgorithm", false, enc_algs, &dst_alg));
-	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
-	/* Authorization: kms:ReEncryptFrom on the source, kms:ReEncryptTo on the destination. */
-	c->authz.action = "kms:ReEncryptFrom";
-	c->authz.encryption_context = src_ctx;
-	c->authz.encryption_algorithm = src_alg;
-	if (src_alg != NULL && strncmp(src_alg, "RSAES_OAEP_", 11) == 0) /* ops_asym.c */
-		GUARD_GOTO(kms_asym_decrypt_raw(c, src_id, src_alg, kbuf_slice(&ct), NULL, &pt, &src));
-	else
-		GUARD_GOTO(sym_decrypt(c, src_id, src_alg, kbuf_slice(&ct), src_ctx, &pt, &src));
+	GUARD_GOTO(reencrypt_read(c, in, &ct, &r));
+	GUARD_GOTO(kms_op_key(c, &src));
+	reencrypt_source_authz(c, &r);
+	if (is_oaep(r.src_alg)) { /* ops_asym.c, through the checked resolver */
+		kms_key_unref(src);
+		src = NULL;
+		GUARD_GOTO(kms_asym_decrypt_raw(c, r.src_id, r.src_alg, kbuf_slice(&ct), NULL, &pt, &src));
+	} else {
+		GUARD_GOTO(sym_open(c, src, r.src_alg, kbuf_slice(&ct), r.src_ctx, &pt));
+	}
 	c->authz.action = "kms:ReEncryptTo";
-	c->authz.encryption_context = dst_ctx;
-	c->authz.encryption_algorithm = dst_alg;
-	c->authz.request_alias = dst_id != NULL && strncmp(dst_id, "alias/", 6) == 0 ? dst_id : NULL;
-	GUARD_GOTO(kms_resolve_key(c, dst_id, true, &dst));
+	c->authz.encryption_context = r.dst_ctx;
+	c->authz.encryption_algorithm = r.dst_alg;
+	c->authz.request_alias = strncmp(r.dst_id, "alias/", 6) == 0 ? r.dst_id : NULL;
+	GUARD_GOTO(kms_resolve_key(c, r.dst_id, true, &dst));
 	c->authz.action = NULL;
 	if (kms_key_is_asymmetric(dst)) { /* RSAES-OAEP (ops_asym.c) */
-		GUARD_GOTO(kms_asym_encrypt_raw(c, dst, dst_alg, kbuf_slice(&pt), in, &blob));
+		GUARD_GOTO(kms_asym_encrypt_raw(c, dst, r.dst_alg, kbuf_slice(&pt), in, &blob));
 	} else {
-		GUARD_GOTO(require_encrypt_key(c, dst, dst_alg));
+		GUARD_GOTO(require_encrypt_key(c, dst, r.dst_alg));
 		GUARD_GOTO(dry_run(c, in));
-		GUARD_GOTO(sym_encrypt(dst, dst_ctx, kbuf_slice(&pt), &blob));
+		GUARD_GOTO(sym_encrypt(dst, r.dst_ctx, kbuf_slice(&pt), &blob));
 	}
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	json_object_set_new(out, "SourceKeyId", json_string(src->arn));
 	json_object_set_new(out, "KeyId", json_string(dst->arn));
 	json_object_set_new(out, "SourceEncryptionAlgorithm",
-			    json_string(src_alg ? src_alg : "SYMMETRIC_DEFAULT"));
+			    json_string(r.src_alg ? r.src_alg : "SYMMETRIC_DEFAULT"));
 	json_object_set_new(out, "DestinationEncryptionAlgorithm",
-			    json_string(dst_alg ? dst_alg : "SYMMETRIC_DEFAULT"));
+			    json_string(r.dst_alg ? r.dst_alg : "SYMMETRIC_DEFAULT"));
 out:
+	c->authz.action = NULL;
 	kms_key_unref(src);
 	kms_key_unref(dst);
 	kbuf_release(&ct);

@@ -438,16 +438,54 @@ static bool find_grant(const struct kms_key *k, const char *grant_id, size_t *id
 	return false;
 }
 
+/* Whether the grant names the caller as one who may retire it. */
+static bool may_retire(const struct api_ctx *c, const json_t *g)
+{
+	const char *rp = json_string_value(json_object_get(g, "RetiringPrincipal"));
+	const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
+	const char *role = c->principal.identity ? identity_role_arn(c->principal.identity) : NULL;
+	bool may = rp != NULL && (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0));
+	if (!may && gp != NULL && (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0))) {
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(g, "Operations"), i, o)
+		{
+			may = may || strcmp(json_string_value(o), "RetireGrant") == 0;
+		}
+	}
+	return may;
+}
+
 /*
- * RetireGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html):
- * by GrantToken, or by KeyId and GrantId. "The grant's retiring principal
- * ... [or] the grantee principal, if the grant allows the RetireGrant
- * operation" may retire it; kinko also lets a principal whose policies
- * allow kms:RetireGrant on the key do so.
+ * The grant's key: found without authorization, because who may retire
+ * is the grant's business. A grant token names its key's account, which
+ * may be another one.
  */
-k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
+static k_status grant_key(struct api_ctx *c, const char *token_account, const char *token_key,
+			  const char *key_id, struct kms_key **k)
+{
+	if (token_account == NULL || strcmp(token_account, c->principal.account) == 0)
+		return kms_resolve_key_noauth(c, key_id, false, k);
+	char ns[64];
+	snprintf(ns, sizeof ns, "%s:%s", token_account, c->region);
+	k_status rc = kms_key_get(ns, token_key, k);
+	if (rc == K_E_NOT_FOUND)
+		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
+	return rc;
+}
+
+/*
+ * RetireGrant's grant (the pipeline's GRANT kind, kms/authz.h): by
+ * GrantToken, or by KeyId and GrantId
+ * (https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html).
+ * "The grant's retiring principal ... [or] the grantee principal, if the
+ * grant allows the RetireGrant operation" may retire it; kinko also lets a
+ * principal whose policies allow kms:RetireGrant on the key do so.
+ */
+k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *out)
 {
 	const char *token, *key_id, *grant_id;
+	memset(out, 0, sizeof *out);
 	GUARD(api_string(c, in, "GrantToken", false, 1, 8192, &token));
 	GUARD(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
 	GUARD(api_string(c, in, "GrantId", false, 1, 128, &grant_id));
@@ -465,44 +503,42 @@ k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
 		return api_fail(c, K_E_VALIDATION, "Either GrantToken or both KeyId and GrantId must be given.");
 	}
 	struct kms_key *k = NULL;
-	k_status rc = K_OK;
-	/* Found without authorization: who may retire is the grant's business. */
-	if (token != NULL && strcmp(t_account, c->principal.account) != 0) {
-		char ns[64];
-		snprintf(ns, sizeof ns, "%s:%s", t_account, c->region);
-		rc = kms_key_get(ns, t_key, &k);
-		if (rc == K_E_NOT_FOUND)
-			return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
-		GUARD(rc);
-	} else {
-		GUARD(kms_resolve_key_noauth(c, key_id, false, &k));
-	}
+	GUARD(grant_key(c, token ? t_account : NULL, t_key, key_id, &k));
 	size_t idx;
 	json_t *g;
-	if (!find_grant(k, grant_id, &idx, &g)) {
+	k_status rc = K_OK;
+	if (!find_grant(k, grant_id, &idx, &g))
 		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id, k->arn);
-		goto out;
-	}
-	const char *rp = json_string_value(json_object_get(g, "RetiringPrincipal"));
-	const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
-	const char *role = c->principal.identity ? identity_role_arn(c->principal.identity) : NULL;
-	bool may = rp != NULL && (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0));
-	if (!may && gp != NULL && (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0))) {
-		size_t i;
-		json_t *o;
-		json_array_foreach(json_object_get(g, "Operations"), i, o)
-		{
-			may = may || strcmp(json_string_value(o), "RetireGrant") == 0;
-		}
-	}
-	if (may)
+	else if (may_retire(c, g))
 		c->authorized = true; /* the grant names the caller as one who may retire it */
 	else
-		GUARD_GOTO(authz_key_action(c, k, "kms:RetireGrant"));
-	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(remove_grant(k, idx));
-out:
-	kms_key_unref(k);
+		rc = authz_key_action(c, k, "kms:RetireGrant");
+	if (k_failed(rc)) {
+		kms_key_unref(k);
+		return rc;
+	}
+	out->key = k;
+	snprintf(out->grant_id, sizeof out->grant_id, "%s", grant_id);
+	return K_OK;
+}
+
+/* RetireGrant: the grant, resolved and authorized by the pipeline, leaves its key. */
+k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)out;
+	struct kms_grant_ref ref;
+	GUARD(kms_op_grant(c, &ref));
+	size_t idx;
+	json_t *g;
+	k_status rc = K_OK;
+	if (!find_grant(ref.key, ref.grant_id, &idx, &g))
+		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", ref.grant_id,
+			      ref.key->arn);
+	if (k_ok(rc))
+		rc = dry_run(c, in);
+	if (k_ok(rc))
+		rc = remove_grant(ref.key, idx);
+	kms_grant_ref_release(&ref);
 	return rc;
 }
 

@@ -14,8 +14,12 @@
  *   OP(name, handler, resource, state rule, quota, mutates, key use)
  * resource: NONE (identity policies on "*"), KEY (KeyId: key id or ARN),
  *   KEY_OR_ALIAS (KeyId may also be an alias), OWN_KEY (a key of the
- *   caller's account), ALIAS (AliasName and its current key), CUSTOM (the
- *   handler's checked resolver authorizes: a key from a ciphertext, two keys).
+ *   caller's account), ALIAS (AliasName and its current key), CIPHERTEXT
+ *   (the key CiphertextBlob names, or KeyId, which must agree),
+ *   REENCRYPT_SOURCE (the same for ReEncrypt's source: SourceKeyId,
+ *   kms:ReEncryptFrom; its destination comes through kms_resolve_key with
+ *   kms:ReEncryptTo), GRANT (GrantToken, or KeyId and GrantId: the grant
+ *   and its key; the grant's retiring principal or grantee may retire it).
  * state rule: AWS's key-state table (ops_lifecycle.c).
  * quota: AWS's KMS quotas (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html):
  *   SYMMETRIC, RSA, ECC the shared classes, OWN(rate) the operation's own.
@@ -27,7 +31,9 @@
 #define KEY_OR_ALIAS API_RES_KEY_OR_ALIAS, "KeyId"
 #define OWN_KEY API_RES_OWN_KEY, "KeyId"
 #define ALIAS API_RES_ALIAS, "AliasName"
-#define CUSTOM API_RES_CUSTOM, NULL
+#define CIPHERTEXT API_RES_CIPHERTEXT, "CiphertextBlob"
+#define REENCRYPT_SOURCE API_RES_REENCRYPT, "CiphertextBlob"
+#define GRANT API_RES_GRANT, NULL
 #define SYMMETRIC "symmetric", 5500
 #define RSA "rsa", 500
 #define ECC "ecc", 300
@@ -45,7 +51,7 @@
 static const struct api_operation kms_ops[] = {
 	/* keys and symmetric cryptography */
 	OP("CreateKey", kms_op_create_key, NONE, NA, OWN(50), WRITE, NO_USE),
-	OP("Decrypt", kms_op_decrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
+	OP("Decrypt", kms_op_decrypt, CIPHERTEXT, CRYPTO, SYMMETRIC, READ, USE),
 	OP("DescribeKey", kms_op_describe_key, KEY_OR_ALIAS, ANY, OWN(2000), READ, NO_USE),
 	OP("Encrypt", kms_op_encrypt, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
 	OP("GenerateDataKey", kms_op_generate_data_key, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
@@ -55,7 +61,7 @@ static const struct api_operation kms_ops[] = {
 	OP("ListKeys", kms_op_list_keys, NONE, NA, OWN(100), READ, NO_USE),
 	/* the last cryptographic use of a key, from the audit stream (ops_usage.c) */
 	OP("GetKeyLastUsage", kms_op_get_key_last_usage, KEY, ANY, OWN(100), READ, NO_USE),
-	OP("ReEncrypt", kms_op_re_encrypt, CUSTOM, CRYPTO, SYMMETRIC, READ, USE),
+	OP("ReEncrypt", kms_op_re_encrypt, REENCRYPT_SOURCE, CRYPTO, SYMMETRIC, READ, USE),
 	/* lifecycle: aliases, tags, states, deletion, rotation */
 	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, KEY, CANCEL_DELETION, OWN(5), WRITE, NO_USE),
 	OP("CreateAlias", kms_op_create_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
@@ -95,7 +101,7 @@ static const struct api_operation kms_ops[] = {
 	OP("ListKeyPolicies", kms_op_list_key_policies, OWN_KEY, ANY, OWN(100), READ, NO_USE),
 	OP("ListRetirableGrants", kms_op_list_retirable_grants, NONE, NA, OWN(100), READ, NO_USE),
 	OP("PutKeyPolicy", kms_op_put_key_policy, OWN_KEY, ANY, OWN(5), WRITE, NO_USE),
-	OP("RetireGrant", kms_op_retire_grant, CUSTOM, ANY, OWN(50), WRITE, NO_USE),
+	OP("RetireGrant", kms_op_retire_grant, GRANT, ANY, OWN(50), WRITE, NO_USE),
 	OP("RevokeGrant", kms_op_revoke_grant, KEY, ANY, OWN(50), WRITE, NO_USE),
 };
 
@@ -109,7 +115,9 @@ static const struct api_service kms_service = {
 	.release_resource = kms_release_resource,
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
 		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
-		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CUSTOM),
+		     API_RES_BIT(API_RES_ALIAS) |
+		     API_RES_BIT(API_RES_CIPHERTEXT) | API_RES_BIT(API_RES_REENCRYPT) |
+		     API_RES_BIT(API_RES_GRANT),
 };
 
 const struct api_service *kms_service_table(void)

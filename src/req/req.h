@@ -57,8 +57,11 @@ enum api_resource {
 	API_RES_KEY_OR_ALIAS, /* a KMS key named by key id, key ARN, alias name or alias ARN */
 	API_RES_OWN_KEY,      /* a KMS key of the caller's own account, by key id or key ARN */
 	API_RES_ALIAS,        /* an alias (the row's member) and the key it points at */
-	API_RES_SECRET,       /* a secret (the row's member), resolved through the service's checked lookup */
+	API_RES_SECRET,       /* a secret (the row's member), resolved, authorized and state-checked before the handler */
 	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
+	API_RES_CIPHERTEXT,   /* the KMS key a ciphertext blob (the row's member) names, or KeyId when given: both must agree */
+	API_RES_REENCRYPT,    /* ReEncrypt's source: as CIPHERTEXT with SourceKeyId, kms:ReEncryptFrom */
+	API_RES_GRANT,        /* a grant (GrantToken, or KeyId and GrantId) and its key; the grant names who may act */
 };
 
 /*
@@ -112,6 +115,16 @@ struct api_operation {
 	size_t max_body;       /* 0: API_DEFAULT_BODY */
 };
 
+/*
+ * A generic error code and the service's own code for it: Secrets
+ * Manager answers K_E_INTERNAL as InternalServiceError where KMS says
+ * KMSInternalException (api_service_error).
+ */
+struct api_error_map {
+	k_status from;
+	k_status to;
+};
+
 struct api_service {
 	const char *target_prefix;  /* "TrentService." */
 	const char *signing_name;   /* SigV4 service: "kms" */
@@ -134,6 +147,13 @@ struct api_service {
 	 * registration.
 	 */
 	unsigned resources;
+	/*
+	 * The service's own names for generic errors, applied by the pipeline
+	 * to every error it answers and records; NULL: the error table's
+	 * names are the service's.
+	 */
+	const struct api_error_map *errors;
+	size_t n_errors;
 	/*
 	 * Query protocol (STS): true when the service takes a form-encoded
 	 * body with Action= instead of X-Amz-Target and answers in XML.
@@ -206,6 +226,32 @@ struct api_ctx {
  */
 K_MUST_CHECK k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Running one row for a context whose service, op, principal and region
+ * are set (req/run.c): the service's authorize step for the row (a row
+ * that leaves it unauthorized, but for CUSTOM, is refused), the handler (a
+ * success no check authorized is refused: fail closed), and the release of
+ * what the authorize step resolved. api_call runs the three: for work done
+ * on an owner's behalf with no request (scheduled rotation), the fuzz
+ * harnesses and tests; the pipeline runs the same steps for a request.
+ */
+K_MUST_CHECK k_status api_authorize(struct api_ctx *c, json_t *in);
+K_MUST_CHECK k_status api_run_handler(struct api_ctx *c, json_t *in, json_t *out);
+void api_release_resource(struct api_ctx *c);
+K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
+/* The row of an operation in one service's table by name; NULL if none. */
+const struct api_operation *api_service_op(const struct api_service *svc, const char *name);
+
+/* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
+const char *api_resource_name(enum api_resource r);
+const char *api_state_rule_name(enum api_state_rule s);
+
+/*
+ * The code svc answers for rc: its own code when its error map names rc,
+ * rc itself otherwise (and for a NULL svc).
+ */
+k_status api_service_error(const struct api_service *svc, k_status rc);
 
 /*
  * Member validation in the service model's terms. Each returns K_OK and

@@ -254,3 +254,12 @@ k_status api_set_blob(json_t *out, const char *member, const uint8_t *p, size_t 
 	kbuf_release(&b);
 	return rc;
 }
+
+k_status api_service_error(const struct api_service *svc, k_status rc)
+{
+	for (size_t i = 0; svc != NULL && svc->errors != NULL && i < svc->n_errors; i++) {
+		if (k_is(rc, svc->errors[i].from))
+			return svc->errors[i].to;
+	}
+	return rc;
+}

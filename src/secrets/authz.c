@@ -50,7 +50,7 @@
 /*
  * The request body of the Secrets Manager request this thread is serving,
  * recorded by the authorize hook so that checks made later by the handler
- * (through sm_lookup) can read the request's condition keys. It belongs to
+ * (through sm_resolve_secret or sm_op_secret) can read the request's condition keys. It belongs to
  * the api_ctx it was recorded for and is used only with that one.
  */
 static __thread const struct api_ctx *body_ctx;
@@ -286,11 +286,16 @@ k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s)
 }
 
 /*
- * The service's authorize hook: records the request body for the later
- * checks and authorizes from the row (secrets/service.c). Operations on
- * no secret are checked on Resource "*"; a secret is authorized as
- * sm_lookup finds it; a CUSTOM row whose member is absent from the request
- * (ValidateResourcePolicy without SecretId) acts on no secret either.
+ * The service's authorize hook: records the request body for the checks'
+ * condition keys and authorizes from the row (secrets/service.c).
+ * Operations on no secret are checked on Resource "*". A SECRET row's
+ * member is validated and resolved, the caller authorized on the secret
+ * with the row's action and the row's state rule applied; the secret is
+ * left in c->resource for sm_op_secret. A CUSTOM row that names a member
+ * (ValidateResourcePolicy's optional SecretId) does the same when the
+ * request holds it, and acts on no secret otherwise; a CUSTOM row without
+ * one (CreateSecret, DeleteSecret) authorizes in its handler through
+ * sm_authorize_new or sm_resolve_secret.
  */
 k_status sm_authorize(struct api_ctx *c, json_t *in)
 {
@@ -298,15 +303,20 @@ k_status sm_authorize(struct api_ctx *c, json_t *in)
 	body_in = in;
 	c->authz.action = NULL;
 	const struct api_operation *op = c->op;
+	const char *id = NULL;
 	switch (op->resource) {
 	case API_RES_NONE:
 		return check_no_secret(c, op->action, "*");
 	case API_RES_CUSTOM:
-		if (op->member != NULL && !json_is_string(json_object_get(in, op->member)))
+		if (op->member == NULL)
+			return K_OK;
+		GUARD(api_string(c, in, op->member, false, 1, 2048, &id));
+		if (id == NULL)
 			return check_no_secret(c, op->action, "*");
-		return K_OK;
+		return sm_resolve_row(c, id);
 	case API_RES_SECRET:
-		return K_OK;
+		GUARD(api_string(c, in, op->member, true, 1, 2048, &id));
+		return sm_resolve_row(c, id);
 	default:
 		return K_E_INTERNAL;
 	}

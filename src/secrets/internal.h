@@ -42,7 +42,7 @@ K_MUST_CHECK k_status sm_set_store(struct storage *st);
  * different secrets do not wait for each other.
  *
  * sm_lock() opens the calling thread's section for one secret; the secret
- * is locked by the section's sm_load (sm_lookup loads through it) before
+ * is locked by the section's sm_load (sm_op_secret loads through it) before
  * it is read, on a lock striped by the hash of (ns, name), and stays
  * locked until sm_unlock(). If the section loads another secret (a
  * lookup that tries two names), the lock moves to it: such a section
@@ -58,14 +58,33 @@ void sm_lock_all(void);
 void sm_unlock(void);
 
 /*
- * Finds a secret by name, full ARN or partial ARN (without the random
- * suffix) in the caller's namespace, or by its complete ARN in another
- * account of the same region (cross-account access; out->ns is then that
- * account's). ResourceNotFoundException otherwise. The caller is then
- * authorized on the secret (sm_authorize_secret). Release with
+ * The secret a handler acts on. The pipeline's authorize step
+ * (sm_authorize) resolves the row's member (SecretId), authorizes the
+ * caller with the row's action and applies the row's state rule before
+ * the handler runs; the handler takes the secret with sm_op_secret and
+ * has no unchecked way to the row's secret. Inside a write section
+ * (sm_lock) sm_op_secret reads the secret again under the lock, and
+ * checks it again if it changed meanwhile. Release with
  * sm_secret_release.
  */
-K_MUST_CHECK k_status sm_lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out);
+K_MUST_CHECK k_status sm_op_secret(struct api_ctx *c, struct sm_secret *out);
+/*
+ * The checked resolver for a secret that is not the row's (each secret
+ * of BatchGetSecretValue, the secret a CreateSecret just made, a forced
+ * DeleteSecret): finds it by name, full ARN or partial ARN (without the
+ * random suffix) in the caller's namespace, or by its complete ARN in
+ * another account of the same region (cross-account access; out->ns is
+ * then that account's), then authorizes the caller with `action` (NULL:
+ * the operation's) and applies the state rule `rule` (API_STATE_ANY or
+ * API_STATE_MANAGE, which refuses a secret scheduled for deletion).
+ * ResourceNotFoundException, AccessDeniedException or
+ * InvalidRequestException otherwise, and *out is empty.
+ */
+K_MUST_CHECK k_status sm_resolve_secret(struct api_ctx *c, const char *secret_id, const char *action,
+					enum api_state_rule rule, struct sm_secret *out);
+/* The pipeline's side (authz.c): the row's secret into c->resource, and its release. */
+K_MUST_CHECK k_status sm_resolve_row(struct api_ctx *c, const char *secret_id);
+void sm_release_resource(struct api_ctx *c);
 /* The same, by namespace and name (for the scheduler and rotation). */
 K_MUST_CHECK k_status sm_load(const char *ns, const char *name, struct sm_secret *out);
 void sm_secret_release(struct sm_secret *s);
@@ -263,9 +282,10 @@ k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t
  * Authorization (authz.c): IAM identity policies and the secret's resource
  * policy, evaluated by the policy engine with the current action (the
  * operation's, or c->authz.action when it names a secretsmanager: action).
- * sm_authorize is the service's authorize hook; sm_lookup calls
- * sm_authorize_secret on the secret it finds; CreateSecret calls
- * sm_authorize_new with the new secret's ARN. AccessDeniedException with
+ * sm_authorize is the service's authorize hook (it resolves the row's
+ * secret, sm_resolve_row); the resolvers call sm_authorize_secret on the
+ * secret they find; CreateSecret calls sm_authorize_new with the new
+ * secret's ARN. AccessDeniedException with
  * AWS's message otherwise.
  */
 K_MUST_CHECK k_status sm_authorize(struct api_ctx *c, json_t *in);
@@ -280,5 +300,11 @@ K_MUST_CHECK k_status sm_check_resource_policy(struct api_ctx *c, const char *te
 
 /* Replication (replica.c): copies a primary's state to its replicas. */
 K_MUST_CHECK k_status sm_sync_replicas(struct api_ctx *c, const char *name);
+/*
+ * ReplicateSecretToRegions for the secret a CreateSecret just made (its
+ * ARN; authorized with the operation's action through sm_resolve_secret).
+ * `in` holds AddReplicaRegions and ForceOverwriteReplicaSecret.
+ */
+K_MUST_CHECK k_status sm_replicate_new(struct api_ctx *c, const char *arn, json_t *in, json_t *out);
 
 #endif

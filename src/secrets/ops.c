@@ -4,10 +4,10 @@
  * (ListSecretVersionIds, UpdateSecretVersionStage: ops_versions.c).
  * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Operations.html
  *
- * Each handler reads like the API reference: validate the members, find
- * the secret, check its state, act, render. Mutating handlers hold the
- * module's write lock from lookup to save, so that two writers never
- * interleave their label moves.
+ * Each handler reads like the API reference: validate the members, take
+ * the secret the pipeline resolved and checked (sm_op_secret), act,
+ * render. Mutating handlers hold the secret's write section from reading
+ * it to saving it, so that two writers never interleave their label moves.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,151 +142,190 @@ static k_status check_kms_key(struct api_ctx *c, const char *kid)
 	return rc;
 }
 
+/* A CreateSecret request, validated (create_read). */
+struct create_req {
+	const char *name, *token, *desc, *kid, *str, *type;
+	bool has_value, binary, force;
+	struct kbuf bin;
+	json_t *tags, *replicas;
+	char vid[80];
+	char arn[700];
+};
+
+/*
+ * The members, as the API reference states them, then the secret's KMS
+ * key, then the caller's secretsmanager:CreateSecret on the new secret's
+ * ARN (its random suffix drawn here).
+ */
+static k_status create_read(struct api_ctx *c, json_t *in, struct create_req *r)
+{
+	bool has_force;
+	GUARD(api_string(c, in, "Name", true, 1, 512, &r->name));
+	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &r->token));
+	GUARD(api_string(c, in, "Description", false, 0, 2048, &r->desc));
+	GUARD(api_string(c, in, "KmsKeyId", false, 0, 2048, &r->kid));
+	GUARD(api_string(c, in, "Type", false, 0, 256, &r->type));
+	GUARD(read_value(c, in, false, &r->bin, &r->str, &r->has_value, &r->binary));
+	GUARD(api_bool(c, in, "ForceOverwriteReplicaSecret", &has_force, &r->force));
+	r->tags = json_object_get(in, "Tags");
+	GUARD(check_tags(c, r->tags));
+	GUARD(check_name(c, r->name));
+	r->replicas = json_object_get(in, "AddReplicaRegions");
+	if (r->replicas != NULL && !json_is_null(r->replicas) &&
+	    (!json_is_array(r->replicas) || json_array_size(r->replicas) == 0))
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
+	GUARD(check_kms_key(c, r->kid));
+	char suffix[7], name_suffix[600];
+	sm_random_suffix(suffix);
+	snprintf(name_suffix, sizeof name_suffix, "%s-%s", r->name, suffix);
+	struct k_arn secret_arn = k_arn_of("secretsmanager", c->region, c->principal.account,
+					   K_ARN_SECRET, name_suffix);
+	k_arn_format(&secret_arn, r->arn, sizeof r->arn);
+	GUARD(sm_authorize_new(c, r->arn));
+	if (r->token != NULL)
+		snprintf(r->vid, sizeof r->vid, "%s", r->token);
+	else
+		sm_uuid(r->vid);
+	return K_OK;
+}
+
+/*
+ * The name is taken. A retry of the same request (same token, same value)
+ * succeeds again; the token of a version with another value is "already
+ * in use" (API_CreateSecret, ClientRequestToken); any other token meets a
+ * name that exists, and a secret scheduled for deletion keeps its name.
+ */
+static k_status create_existing(struct api_ctx *c, const struct create_req *r,
+				const struct sm_secret *old, json_t *out)
+{
+	if (sm_deleted(old))
+		return api_fail(c, K_E_SM_INVALID_REQUEST,
+				"You can't create this secret because a secret with this name is already scheduled for deletion.");
+	bool same = false;
+	json_t *v = json_object_get(json_object_get(old->doc, "Versions"), r->vid);
+	bool has_version = r->token != NULL && v != NULL && !json_is_true(json_object_get(v, "NoValue"));
+	if (has_version && r->has_value) {
+		struct kbuf cur;
+		kbuf_init(&cur, SM_MAX_VALUE);
+		bool cur_bin = false;
+		struct kslice val = value_slice(r->str, &r->bin);
+		same = sm_get_value(c, old, r->vid, &cur, &cur_bin) == K_OK && cur_bin == r->binary &&
+		       cur.len == val.len && crypto_memeq(cur.ptr, val.ptr, val.len);
+		kbuf_release(&cur);
+	}
+	if (has_version && !same)
+		return sm_token_in_use(c, old, r->vid);
+	if (!same)
+		return api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
+				r->name);
+	json_object_set_new(out, "ARN", json_string(sm_arn(old)));
+	json_object_set_new(out, "Name", json_string(r->name));
+	json_object_set_new(out, "VersionId", json_string(r->vid));
+	return K_OK;
+}
+
+/*
+ * The new secret's document. No RotationEnabled until rotation is
+ * configured ("If the secret has never been configured for rotation,
+ * Secrets Manager returns null", API_DescribeSecret).
+ */
+static k_status create_doc(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+{
+	char uid[33];
+	new_uid(uid);
+	snprintf(s->ns, sizeof s->ns, "%s", c->ns);
+	s->version = STORAGE_ABSENT;
+	int64_t now_ms = sm_now_ms(c);
+	s->doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "Name", r->name, "ARN", r->arn, "Uid",
+			   uid, "CreatedDate", sm_date(now_ms), "LastChangedDate", sm_date(now_ms),
+			   "Versions", json_object());
+	ENSURE(s->doc != NULL, K_E_INTERNAL);
+	if (r->desc != NULL)
+		json_object_set_new(s->doc, "Description", json_string(r->desc));
+	if (r->kid != NULL && r->kid[0] != 0)
+		json_object_set_new(s->doc, "KmsKeyId", json_string(r->kid));
+	if (r->type != NULL)
+		json_object_set_new(s->doc, "Type", json_string(r->type));
+	if (json_array_size(r->tags) > 0)
+		merge_tags(s->doc, r->tags);
+	return K_OK;
+}
+
+/* Saves the new secret, with its first version when the request holds a value. */
+static k_status create_save(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+{
+	GUARD(create_doc(c, r, s));
+	if (!r->has_value)
+		return sm_save(s, NULL, 0);
+	json_t *stages = json_pack("[s]", "AWSCURRENT");
+	bool created = false;
+	k_status rc = sm_put_version(c, s, r->vid, value_slice(r->str, &r->bin), r->binary, stages,
+				     &created);
+	json_decref(stages);
+	return rc;
+}
+
+/*
+ * In one write section: the name's current holder decides (create_existing),
+ * or the new secret is saved. *made tells whether it was; a lost race to
+ * the same name is ResourceExistsException.
+ */
+static k_status create_store(struct api_ctx *c, const struct create_req *r, json_t *out, bool *made)
+{
+	struct sm_secret s = {0}, old = {0};
+	*made = false;
+	sm_lock();
+	k_status rc = sm_load(c->ns, r->name, &old);
+	if (k_ok(rc))
+		rc = create_existing(c, r, &old, out);
+	else if (k_is(rc, K_E_NOT_FOUND))
+		rc = create_save(c, r, &s);
+	bool fresh = old.doc == NULL && k_ok(rc);
+	sm_unlock();
+	sm_secret_release(&s);
+	sm_secret_release(&old);
+	if (k_is(rc, K_E_CONFLICT))
+		return api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
+				r->name);
+	*made = fresh;
+	return rc;
+}
+
+/* AddReplicaRegions: ReplicateSecretToRegions on the new secret; its status joins the answer. */
+static k_status create_replicas(struct api_ctx *c, const struct create_req *r, json_t *out)
+{
+	json_t *req = json_pack("{s:O, s:b}", "AddReplicaRegions", r->replicas,
+				"ForceOverwriteReplicaSecret", r->force);
+	json_t *rout = json_object();
+	k_status rc = req && rout ? sm_replicate_new(c, r->arn, req, rout) : K_E_INTERNAL;
+	json_t *st = json_object_get(rout, "ReplicationStatus");
+	if (k_ok(rc) && st != NULL)
+		json_object_set(out, "ReplicationStatus", st);
+	json_decref(req);
+	json_decref(rout);
+	return rc;
+}
+
 /* CreateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html). */
 k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *name, *token, *desc, *kid, *str, *type;
-	bool has_value, binary, has_force, force;
-	struct kbuf bin;
-	kbuf_init(&bin, SM_MAX_VALUE);
-	struct sm_secret s = {0}, old = {0};
-	char vid[80];
+	struct create_req r = {0};
+	kbuf_init(&r.bin, SM_MAX_VALUE);
+	bool made = false;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_string(c, in, "Name", true, 1, 512, &name));
-	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
-	GUARD_GOTO(api_string(c, in, "Description", false, 0, 2048, &desc));
-	GUARD_GOTO(api_string(c, in, "KmsKeyId", false, 0, 2048, &kid));
-	GUARD_GOTO(api_string(c, in, "Type", false, 0, 256, &type));
-	GUARD_GOTO(read_value(c, in, false, &bin, &str, &has_value, &binary));
-	GUARD_GOTO(api_bool(c, in, "ForceOverwriteReplicaSecret", &has_force, &force));
-	json_t *tags = json_object_get(in, "Tags");
-	GUARD_GOTO(check_tags(c, tags));
-	GUARD_GOTO(check_name(c, name));
-	json_t *replicas = json_object_get(in, "AddReplicaRegions");
-	if (replicas != NULL && !json_is_null(replicas) &&
-	    (!json_is_array(replicas) || json_array_size(replicas) == 0)) {
-		rc = api_fail(c, K_E_VALIDATION,
-			      "1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
-		goto out;
-	}
-	GUARD_GOTO(check_kms_key(c, kid));
-	/* The caller needs secretsmanager:CreateSecret on the new secret's ARN. */
-	char suffix[7], uid[33], arn[700], name_suffix[600];
-	sm_random_suffix(suffix);
-	snprintf(name_suffix, sizeof name_suffix, "%s-%s", name, suffix);
-	struct k_arn secret_arn = k_arn_of("secretsmanager", c->region, c->principal.account,
-					   K_ARN_SECRET, name_suffix);
-	k_arn_format(&secret_arn, arn, sizeof arn);
-	GUARD_GOTO(sm_authorize_new(c, arn));
-	if (token != NULL)
-		snprintf(vid, sizeof vid, "%s", token);
-	else
-		sm_uuid(vid);
-
-	sm_lock();
-	rc = sm_load(c->ns, name, &old);
-	if (rc == K_OK) {
-		if (sm_deleted(&old)) {
-			rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-				      "You can't create this secret because a secret with this name is already scheduled for deletion.");
-		} else {
-			/*
-			 * A retry of the same request (same token, same value)
-			 * succeeds again; the token of a version with another value
-			 * is "already in use" (API_CreateSecret, ClientRequestToken);
-			 * any other token meets a name that exists.
-			 */
-			bool same = false;
-			json_t *v = json_object_get(json_object_get(old.doc, "Versions"), vid);
-			bool has_version = token != NULL && v != NULL &&
-					   !json_is_true(json_object_get(v, "NoValue"));
-			if (has_version && has_value) {
-				struct kbuf cur;
-				kbuf_init(&cur, SM_MAX_VALUE);
-				bool cur_bin = false;
-				struct kslice val = value_slice(str, &bin);
-				same = sm_get_value(c, &old, vid, &cur, &cur_bin) == K_OK &&
-				       cur_bin == binary && cur.len == val.len &&
-				       crypto_memeq(cur.ptr, val.ptr, val.len);
-				kbuf_release(&cur);
-			}
-			if (same) {
-				json_object_set_new(out, "ARN", json_string(sm_arn(&old)));
-				json_object_set_new(out, "Name", json_string(name));
-				json_object_set_new(out, "VersionId", json_string(vid));
-				rc = K_OK;
-			} else if (has_version) {
-				rc = sm_token_in_use(c, &old, vid);
-			} else {
-				rc = api_fail(c, K_E_SM_EXISTS,
-					      "The operation failed because the secret %s already exists.",
-					      name);
-			}
-		}
-		sm_unlock();
-		goto out;
-	}
-	if (rc != K_E_NOT_FOUND) {
-		sm_unlock();
-		goto out;
-	}
-	new_uid(uid);
-	snprintf(s.ns, sizeof s.ns, "%s", c->ns);
-	s.version = STORAGE_ABSENT;
-	/*
-	 * No RotationEnabled until rotation is configured ("If the secret has
-	 * never been configured for rotation, Secrets Manager returns null",
-	 * API_DescribeSecret).
-	 */
-	int64_t now_ms = sm_now_ms(c);
-	s.doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "Name", name, "ARN", arn, "Uid", uid,
-			  "CreatedDate", sm_date(now_ms), "LastChangedDate", sm_date(now_ms),
-			  "Versions", json_object());
-	if (s.doc == NULL) {
-		sm_unlock();
-		rc = K_E_INTERNAL;
-		goto out;
-	}
-	if (desc != NULL)
-		json_object_set_new(s.doc, "Description", json_string(desc));
-	if (kid != NULL && kid[0] != 0)
-		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
-	if (type != NULL)
-		json_object_set_new(s.doc, "Type", json_string(type));
-	if (json_array_size(tags) > 0)
-		merge_tags(s.doc, tags);
-	if (has_value) {
-		json_t *stages = json_pack("[s]", "AWSCURRENT");
-		bool created = false;
-		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary, stages, &created);
-		json_decref(stages);
-	} else {
-		rc = sm_save(&s, NULL, 0);
-	}
-	sm_unlock();
-	if (rc == K_E_CONFLICT)
-		rc = api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
-			      name);
-	GUARD_GOTO(rc);
-	json_object_set_new(out, "ARN", json_string(arn));
-	json_object_set_new(out, "Name", json_string(name));
-	if (has_value)
-		json_object_set_new(out, "VersionId", json_string(vid));
-	if (json_is_array(replicas)) {
-		json_t *req = json_pack("{s:s, s:O, s:b}", "SecretId", arn, "AddReplicaRegions",
-					replicas, "ForceOverwriteReplicaSecret", force);
-		json_t *rout = json_object();
-		rc = sm_op_replicate_secret_to_regions(c, req, rout);
-		json_t *st = json_object_get(rout, "ReplicationStatus");
-		if (rc == K_OK && st != NULL)
-			json_object_set(out, "ReplicationStatus", st);
-		json_decref(req);
-		json_decref(rout);
-	}
+	GUARD_GOTO(create_read(c, in, &r));
+	GUARD_GOTO(create_store(c, &r, out, &made));
+	if (!made)
+		goto out; /* an identical retry, answered by create_existing */
+	json_object_set_new(out, "ARN", json_string(r.arn));
+	json_object_set_new(out, "Name", json_string(r.name));
+	if (r.has_value)
+		json_object_set_new(out, "VersionId", json_string(r.vid));
+	if (json_is_array(r.replicas))
+		rc = create_replicas(c, &r, out);
 out:
-	sm_secret_release(&s);
-	sm_secret_release(&old);
-	kbuf_release(&bin);
+	kbuf_release(&r.bin);
 	return rc;
 }
 
@@ -360,27 +399,27 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
 	json_object_set(out, "CreatedDate", json_object_get(v, "CreatedDate"));
 }
 
-/* Reads one secret's value into `out` (shared by Get and BatchGet). */
-static k_status read_secret_value(struct api_ctx *c, const char *secret_id, const char *vid_in,
+/*
+ * Reads the value of a resolved, checked secret into `out` (shared by Get
+ * and BatchGet), and releases the secret.
+ */
+static k_status read_secret_value(struct api_ctx *c, struct sm_secret *s, const char *vid_in,
 				  const char *stage, json_t *out)
 {
-	struct sm_secret s = {0};
 	struct kbuf val;
 	kbuf_init(&val, SM_MAX_VALUE);
 	bool binary = false;
 	const char *vid = NULL;
 	char vid_copy[80];
 	k_status rc = K_OK;
-	GUARD_GOTO(sm_lookup(c, secret_id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
-	GUARD_GOTO(pick_version(c, &s, vid_in, stage, &vid));
-	GUARD_GOTO(sm_get_value(c, &s, vid, &val, &binary));
-	render_value(out, &s, vid, &val, binary);
+	GUARD_GOTO(pick_version(c, s, vid_in, stage, &vid));
+	GUARD_GOTO(sm_get_value(c, s, vid, &val, &binary));
+	render_value(out, s, vid, &val, binary);
 	snprintf(vid_copy, sizeof vid_copy, "%s", vid);
-	if (json_integer_value(json_object_get(s.doc, "LastAccessedDate")) != sm_day(c->now))
-		touch_accessed(c, s.ns, sm_name(&s), vid_copy);
+	if (json_integer_value(json_object_get(s->doc, "LastAccessedDate")) != sm_day(c->now))
+		touch_accessed(c, s->ns, sm_name(s), vid_copy);
 out:
-	sm_secret_release(&s);
+	sm_secret_release(s);
 	kbuf_release(&val);
 	return rc;
 }
@@ -388,11 +427,12 @@ out:
 /* GetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html). */
 k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *vid, *stage;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	const char *vid, *stage;
 	GUARD(api_string(c, in, "VersionId", false, 32, 64, &vid));
 	GUARD(api_string(c, in, "VersionStage", false, 1, 256, &stage));
-	return read_secret_value(c, id, vid, stage, out);
+	struct sm_secret s;
+	GUARD(sm_op_secret(c, &s)); /* resolved, authorized, live: checked by the pipeline */
+	return read_secret_value(c, &s, vid, stage, out);
 }
 
 /*
@@ -444,10 +484,12 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 	for (size_t i = start; i < end; i++) {
 		const char *sid = json_string_value(json_array_get(list, i));
 		json_t *v = json_object();
-		/* Each secret also needs secretsmanager:GetSecretValue. */
-		c->authz.action = "secretsmanager:GetSecretValue";
-		k_status rc = read_secret_value(c, sid, NULL, NULL, v);
-		c->authz.action = NULL;
+		/* Each secret also needs secretsmanager:GetSecretValue, and must not be scheduled for deletion. */
+		struct sm_secret s;
+		k_status rc = sm_resolve_secret(c, sid, "secretsmanager:GetSecretValue",
+						API_STATE_MANAGE, &s);
+		if (k_ok(rc))
+			rc = read_secret_value(c, &s, NULL, NULL, v);
 		if (rc == K_OK) {
 			json_array_append_new(values, v);
 			continue;
@@ -461,7 +503,7 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 		}
 		json_array_append_new(errors,
 				      json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
-						k_status_name(rc), "Message",
+						k_status_name(api_service_error(c->service, rc)), "Message",
 						c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
 		kbuf_reset(&c->err_msg);
 	}
@@ -479,7 +521,7 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 /* PutSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html). */
 k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *token, *str, *rot;
+	const char *token, *str, *rot;
 	json_t *stages;
 	bool has_value, binary;
 	struct kbuf bin;
@@ -488,7 +530,6 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	char vid[80];
 	bool locked = false, created = false;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
 	GUARD_GOTO(read_value(c, in, true, &bin, &str, &has_value, &binary));
 	GUARD_GOTO(api_string_list(c, in, "VersionStages", SM_MAX_STAGES, 1, 256, &stages));
@@ -505,9 +546,7 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *def = json_pack("[s]", "AWSCURRENT");
 	sm_lock();
 	locked = true;
-	rc = sm_lookup(c, id, &s);
-	if (rc == K_OK)
-		rc = sm_require_live(c, &s);
+	rc = sm_op_secret(c, &s); /* live: the row's state rule */
 	if (rc == K_OK)
 		rc = sm_require_primary(c, &s);
 	/*
@@ -547,7 +586,7 @@ out:
 /* UpdateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html). */
 k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *token, *desc, *kid, *str, *type;
+	const char *token, *desc, *kid, *str, *type;
 	bool has_value, binary;
 	struct kbuf bin;
 	kbuf_init(&bin, SM_MAX_VALUE);
@@ -556,7 +595,6 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 	char vid[80];
 	bool locked = false, created = false;
 	k_status rc = K_OK;
-	GUARD_GOTO(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD_GOTO(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
 	GUARD_GOTO(api_string(c, in, "Description", false, 0, 2048, &desc));
 	GUARD_GOTO(api_string(c, in, "KmsKeyId", false, 0, 2048, &kid));
@@ -569,8 +607,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		sm_uuid(vid);
 	sm_lock();
 	locked = true;
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	GUARD_GOTO(sm_require_primary(c, &s));
 	if (desc != NULL)
 		json_object_set_new(s.doc, "Description", json_string(desc));
@@ -701,10 +738,9 @@ json_t *sm_describe(const struct sm_secret *s, bool for_list)
 /* DescribeSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html). */
 k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s;
-	GUARD(sm_lookup(c, id, &s));
+	GUARD(sm_op_secret(c, &s));
 	json_t *d = sm_describe(&s, false);
 	json_object_update(out, d);
 	json_decref(d);

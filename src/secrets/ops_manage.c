@@ -88,7 +88,7 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	int64_t now_ms = sm_now_ms(c);
 	sm_lock();
-	rc = sm_lookup(c, id, &s);
+	rc = sm_resolve_secret(c, id, NULL, API_STATE_ANY, &s);
 	if (rc == K_E_SM_NOT_FOUND && force) {
 		kbuf_reset(&c->err_msg);
 		rc = forget_missing(c, id, now_ms, out);
@@ -134,12 +134,11 @@ out:
 /* RestoreSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RestoreSecret.html). */
 k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	if (sm_deleted(&s)) {
 		json_object_del(s.doc, "DeletedDate");
 		json_object_del(s.doc, "PurgeDate");
@@ -198,132 +197,154 @@ static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, con
 	return rc;
 }
 
-/*
- * RotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html).
- * "RotateImmediately: Specifies whether to rotate the secret immediately
- * or wait until the next scheduled rotation window." The rotation itself
- * runs on its own thread (rotation.c); this call answers at once with the
- * version id the new value will have.
- */
-k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
-{
-	const char *id, *token, *lambda, *role;
-	bool has_now, now;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
-	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &token));
-	GUARD(api_string(c, in, "RotationLambdaARN", false, 0, 2048, &lambda));
-	GUARD(api_string(c, in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
-	GUARD(api_bool(c, in, "RotateImmediately", &has_now, &now));
-	if (!has_now)
-		now = true;
-	json_t *rules = json_object_get(in, "RotationRules");
-	if (rules != NULL && !json_is_null(rules))
-		GUARD(sm_validate_rules(c, rules));
-	else
-		rules = NULL;
+/* A RotateSecret request, validated (rotate_read). */
+struct rotate_req {
+	const char *token, *lambda, *role;
+	bool now;
+	json_t *rules;
 	char vid[80];
-	if (token != NULL)
-		snprintf(vid, sizeof vid, "%s", token);
-	else
-		sm_uuid(vid);
+};
 
-	struct sm_secret s = {0};
-	k_status rc = K_OK;
-	char name[520], arn_lambda[2100];
-	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
-	GUARD_GOTO(sm_require_primary(c, &s));
+static k_status rotate_read(struct api_ctx *c, json_t *in, struct rotate_req *r)
+{
+	bool has_now;
+	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &r->token));
+	GUARD(api_string(c, in, "RotationLambdaARN", false, 0, 2048, &r->lambda));
+	GUARD(api_string(c, in, "ExternalSecretRotationRoleArn", false, 20, 2048, &r->role));
+	GUARD(api_bool(c, in, "RotateImmediately", &has_now, &r->now));
+	if (!has_now)
+		r->now = true;
+	r->rules = json_object_get(in, "RotationRules");
+	if (r->rules != NULL && !json_is_null(r->rules))
+		GUARD(sm_validate_rules(c, r->rules));
+	else
+		r->rules = NULL;
+	if (r->token != NULL)
+		snprintf(r->vid, sizeof r->vid, "%s", r->token);
+	else
+		sm_uuid(r->vid);
+	return K_OK;
+}
+
+/*
+ * The rotation function: the request's, else the secret's. AWS refuses
+ * at once a function it cannot invoke, and keeps the secret's
+ * configuration: "AccessDeniedException: Secrets Manager cannot invoke the
+ * specified Lambda function." kinko invokes only the functions registered
+ * with --rotation-function or the configuration's rotation_functions.
+ */
+static k_status rotate_function(struct api_ctx *c, struct sm_secret *s, const char *lambda,
+				const char **fn)
+{
 	if (lambda != NULL && lambda[0] != 0)
-		json_object_set_new(s.doc, "RotationLambdaARN", json_string(lambda));
-	const char *fn = json_string_value(json_object_get(s.doc, "RotationLambdaARN"));
-	if (fn == NULL || fn[0] == 0) {
-		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "No Lambda rotation function ARN is associated with this secret.");
-		goto out;
-	}
-	/*
-	 * AWS refuses at once a function it cannot invoke, and keeps the
-	 * secret's configuration: "AccessDeniedException: Secrets Manager
-	 * cannot invoke the specified Lambda function." kinko invokes only
-	 * the functions registered with --rotation-function or the
-	 * configuration's rotation_functions.
-	 */
-	if (config_function(fn) == NULL) {
-		LOG_INFO("RotateSecret on %s: the rotation function %s is not registered (--rotation-function or rotation_functions)",
-			 sm_arn(&s), fn);
-		rc = api_fail(c, K_E_ACCESS_DENIED,
-			      "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.");
-		goto out;
-	}
-	/*
-	 * "If you call RotateSecret while a previous rotation is still in
-	 * progress ... A previous rotation isn't complete. That rotation will be
-	 * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
-	 * an unfinished rotation.
-	 */
-	const char *pending = sm_stage_owner(&s, "AWSPENDING");
-	json_t *versions = sm_versions(&s);
-	json_t *pv = pending ? json_object_get(versions, pending) : NULL;
-	if (pending != NULL && strcmp(pending, vid) != 0 && !sm_version_has_stage(pv, "AWSCURRENT") &&
-	    !json_is_true(json_object_get(pv, "RotationTest"))) {
-		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "A previous rotation isn't complete. That rotation will be reattempted.");
-		goto out;
-	}
-	if (rules != NULL) {
-		json_t *r = json_deep_copy(rules);
-		json_t *sched = json_object_get(r, "ScheduleExpression");
+		json_object_set_new(s->doc, "RotationLambdaARN", json_string(lambda));
+	*fn = json_string_value(json_object_get(s->doc, "RotationLambdaARN"));
+	if (*fn == NULL || (*fn)[0] == 0)
+		return api_fail(c, K_E_SM_INVALID_REQUEST,
+				"No Lambda rotation function ARN is associated with this secret.");
+	if (config_function(*fn) != NULL)
+		return K_OK;
+	LOG_INFO("RotateSecret on %s: the rotation function %s is not registered (--rotation-function or rotation_functions)",
+		 sm_arn(s), *fn);
+	return api_fail(c, K_E_ACCESS_DENIED,
+			"Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.");
+}
+
+/*
+ * "If you call RotateSecret while a previous rotation is still in
+ * progress ... A previous rotation isn't complete. That rotation will be
+ * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
+ * an unfinished rotation (a rotation test's version is not).
+ */
+static k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s, const char *vid,
+				     const char **pending)
+{
+	*pending = sm_stage_owner(s, "AWSPENDING");
+	json_t *pv = *pending ? json_object_get(sm_versions(s), *pending) : NULL;
+	if (*pending != NULL && strcmp(*pending, vid) != 0 && !sm_version_has_stage(pv, "AWSCURRENT") &&
+	    !json_is_true(json_object_get(pv, "RotationTest")))
+		return api_fail(c, K_E_SM_INVALID_REQUEST,
+				"A previous rotation isn't complete. That rotation will be reattempted.");
+	return K_OK;
+}
+
+/* The rules and the next date: RotationEnabled, and a due-index op in *op when one is scheduled. */
+static k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
+				char *due, size_t due_len, struct storage_op *op, size_t *n_ops)
+{
+	if (r->rules != NULL) {
+		json_t *rules = json_deep_copy(r->rules);
+		json_t *sched = json_object_get(rules, "ScheduleExpression");
 		/* "rate(N days)" is also reported as AutomaticallyAfterDays. */
 		const char *se = json_string_value(sched);
 		if (se != NULL && strncmp(se, "rate(", 5) == 0 && strstr(se, "day") != NULL)
-			json_object_set_new(r, "AutomaticallyAfterDays", json_integer(strtol(se + 5, NULL, 10)));
-		json_object_set_new(s.doc, "RotationRules", r);
+			json_object_set_new(rules, "AutomaticallyAfterDays",
+					    json_integer(strtol(se + 5, NULL, 10)));
+		json_object_set_new(s->doc, "RotationRules", rules);
 	}
-	json_object_set_new(s.doc, "RotationEnabled", json_true());
-	int64_t base = sm_date_seconds(json_object_get(s.doc, "LastRotatedDate"));
-	if (now || base == 0)
+	json_object_set_new(s->doc, "RotationEnabled", json_true());
+	int64_t base = sm_date_seconds(json_object_get(s->doc, "LastRotatedDate"));
+	if (r->now || base == 0)
 		base = c->now;
-	int64_t next = sm_next_rotation(json_object_get(s.doc, "RotationRules"), base);
+	int64_t next = sm_next_rotation(json_object_get(s->doc, "RotationRules"), base);
+	*n_ops = 0;
+	if (next <= 0) {
+		json_object_del(s->doc, "NextRotationDate");
+		return K_OK;
+	}
+	json_object_set_new(s->doc, "NextRotationDate", json_integer(next));
+	GUARD(sm_due_op(s, SM_TASK_ROTATE, next, due, due_len, op));
+	*n_ops = 1;
+	return K_OK;
+}
+
+/*
+ * Secrets Manager reserves the new version with AWSPENDING before it
+ * calls createSecret; the rotation function's PutSecretValue with this
+ * ClientRequestToken fills it in. An unfinished rotation run again with
+ * its own token keeps its version.
+ */
+static k_status rotate_reserve(struct api_ctx *c, struct sm_secret *s, const char *vid,
+			       const char *pending)
+{
+	if (pending != NULL && strcmp(pending, vid) == 0)
+		return K_OK;
+	json_t *versions = sm_versions(s);
+	json_t *v = json_object_get(versions, vid);
+	if (v != NULL && !sm_version_has_stage(v, "AWSPENDING"))
+		return api_fail(c, K_E_SM_EXISTS, "A version with the ClientRequestToken %s already exists.",
+				vid);
+	if (v == NULL) {
+		json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
+		json_object_set_new(s->doc, "NextSeq", json_integer(seq));
+		v = json_pack("{s:[], s:b, s:o, s:I}", "Stages", "NoValue", 1, "CreatedDate",
+			      sm_date(sm_now_ms(c)), "Seq", seq);
+		json_object_set_new(versions, vid, v);
+	}
+	if (pending != NULL)
+		sm_stage_remove(json_object_get(versions, pending), "AWSPENDING");
+	sm_stage_add(v, "AWSPENDING");
+	return K_OK;
+}
+
+/*
+ * The secret's part of RotateSecret, in its write section: the function,
+ * the schedule, and either a rotation now (AWSPENDING reserved) or the
+ * test of RotateImmediately=false. The function's ARN goes to fn.
+ */
+static k_status rotate_configure(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
+				 char *fn_out, size_t fn_len)
+{
+	const char *fn, *pending;
+	GUARD(sm_require_primary(c, s));
+	GUARD(rotate_function(c, s, r->lambda, &fn));
+	snprintf(fn_out, fn_len, "%s", fn);
+	GUARD(rotate_check_pending(c, s, r->vid, &pending));
 	char due[SCHEDULER_DUE_ID_MAX + 1];
 	struct storage_op op;
 	size_t n_ops = 0;
-	if (next > 0) {
-		json_object_set_new(s.doc, "NextRotationDate", json_integer(next));
-		GUARD_GOTO(sm_due_op(&s, SM_TASK_ROTATE, next, due, sizeof due, &op));
-		n_ops = 1;
-	} else {
-		json_object_del(s.doc, "NextRotationDate");
-	}
-	if (now && (pending == NULL || strcmp(pending, vid) != 0)) {
-		/*
-		 * Secrets Manager reserves the new version with AWSPENDING before
-		 * it calls createSecret; the rotation function's PutSecretValue
-		 * with this ClientRequestToken fills it in.
-		 */
-		json_t *v = json_object_get(versions, vid);
-		if (v != NULL && !sm_version_has_stage(v, "AWSPENDING")) {
-			rc = api_fail(c, K_E_SM_EXISTS,
-				      "A version with the ClientRequestToken %s already exists.", vid);
-			goto out;
-		}
-		if (v == NULL) {
-			json_int_t seq = json_integer_value(json_object_get(s.doc, "NextSeq")) + 1;
-			json_object_set_new(s.doc, "NextSeq", json_integer(seq));
-			v = json_pack("{s:[], s:b, s:o, s:I}", "Stages", "NoValue", 1, "CreatedDate",
-				      sm_date(sm_now_ms(c)), "Seq", seq);
-			json_object_set_new(versions, vid, v);
-		}
-		if (pending != NULL)
-			sm_stage_remove(json_object_get(versions, pending), "AWSPENDING");
-		sm_stage_add(v, "AWSPENDING");
-	}
-	/* A new rotation, or an unfinished one run again with its own token. */
-	if (now)
-		json_object_set_new(s.doc, "KinkoRotationStatus",
-				    json_pack("{s:s, s:s, s:I}", "VersionId", vid, "Status",
-					      "InProgress", "Date", (json_int_t)c->now));
-	if (!now) {
+	GUARD(rotate_schedule(c, s, r, due, sizeof due, &op, &n_ops));
+	if (!r->now) {
 		/*
 		 * "If you set RotateImmediately to false, Secrets Manager tests the
 		 * rotation configuration by running the testSecret step of the
@@ -333,26 +354,44 @@ k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 		 * (which reads AWSPENDING) tests the credentials in use; the
 		 * configuration, the schedule and the copy are saved in one apply.
 		 */
-		GUARD_GOTO(reserve_test_version(c, &s, vid, n_ops ? &op : NULL, n_ops));
-	} else {
-		GUARD_GOTO(sm_save(&s, &op, n_ops));
+		return reserve_test_version(c, s, r->vid, n_ops ? &op : NULL, n_ops);
 	}
-	snprintf(name, sizeof name, "%s", sm_name(&s));
-	snprintf(arn_lambda, sizeof arn_lambda, "%s", fn);
-	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
-	json_object_set_new(out, "Name", json_string(name));
-	json_object_set_new(out, "VersionId", json_string(vid));
+	GUARD(rotate_reserve(c, s, r->vid, pending));
+	json_object_set_new(s->doc, "KinkoRotationStatus",
+			    json_pack("{s:s, s:s, s:I}", "VersionId", r->vid, "Status", "InProgress",
+				      "Date", (json_int_t)c->now));
+	return sm_save(s, &op, n_ops);
+}
+
+/*
+ * RotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html).
+ * "RotateImmediately: Specifies whether to rotate the secret immediately
+ * or wait until the next scheduled rotation window." The rotation itself
+ * runs on its own thread (rotation.c); this call answers at once with the
+ * version id the new value will have.
+ */
+k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
+{
+	struct rotate_req r = {0};
+	GUARD(rotate_read(c, in, &r));
+	struct sm_secret s = {0};
+	char name[520], fn[2100];
+	sm_lock();
+	k_status rc = sm_op_secret(c, &s); /* live: the row's state rule */
+	if (k_ok(rc))
+		rc = rotate_configure(c, &s, &r, fn, sizeof fn);
+	if (k_ok(rc)) {
+		snprintf(name, sizeof name, "%s", sm_name(&s));
+		json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
+		json_object_set_new(out, "Name", json_string(name));
+		json_object_set_new(out, "VersionId", json_string(r.vid));
+	}
 	sm_unlock();
 	sm_secret_release(&s);
-	if (now)
-		GUARD(sm_rotation_start(c, name, vid, arn_lambda));
-	else
-		GUARD(sm_rotation_test_start(c, name, vid, arn_lambda));
-	return K_OK;
-out:
-	sm_unlock();
-	sm_secret_release(&s);
-	return rc;
+	GUARD(rc);
+	if (r.now)
+		return sm_rotation_start(c, name, r.vid, fn);
+	return sm_rotation_test_start(c, name, r.vid, fn);
 }
 
 /*
@@ -365,13 +404,11 @@ out:
  */
 k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	json_object_set_new(s.doc, "RotationEnabled", json_false());
 	json_object_del(s.doc, "NextRotationDate");
 	json_t *st = json_object_get(s.doc, "KinkoRotationStatus");
@@ -419,14 +456,12 @@ static k_status tags_valid(struct api_ctx *c, json_t *tags)
  */
 k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	json_t *tags = json_object_get(in, "Tags");
 	GUARD(tags_valid(c, tags));
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *cur = json_object_get(s.doc, "Tags");
 	if (!json_is_array(cur)) {
@@ -470,9 +505,7 @@ out:
 /* UntagResource (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UntagResource.html). */
 k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
 	json_t *keys;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string_list(c, in, "TagKeys", 50, 1, 128, &keys));
 	if (keys == NULL)
 		return api_fail(c, K_E_VALIDATION,
@@ -480,7 +513,7 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *cur = json_object_get(s.doc, "Tags");
 	size_t i, before = json_array_size(cur);
@@ -510,9 +543,8 @@ out:
 /* PutResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutResourcePolicy.html). */
 k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *policy;
+	const char *policy;
 	bool has_block, block, public;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
 	GUARD(api_bool(c, in, "BlockPublicPolicy", &has_block, &block));
 	GUARD(sm_check_resource_policy(c, policy, &public));
@@ -526,8 +558,7 @@ k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	json_object_set_new(s.doc, "ResourcePolicy", json_string(policy));
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -541,10 +572,9 @@ out:
 /* GetResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetResourcePolicy.html). */
 k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s;
-	GUARD(sm_lookup(c, id, &s));
+	GUARD(sm_op_secret(c, &s));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
 	json_object_set_new(out, "Name", json_string(sm_name(&s)));
 	json_t *p = json_object_get(s.doc, "ResourcePolicy");
@@ -557,12 +587,11 @@ k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 /* DeleteResourcePolicy (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteResourcePolicy.html). */
 k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	(void)in;
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
+	GUARD_GOTO(sm_op_secret(c, &s));
 	json_object_del(s.doc, "ResourcePolicy");
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -580,15 +609,10 @@ out:
  */
 k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *policy;
+	const char *policy;
 	bool public;
-	GUARD(api_string(c, in, "SecretId", false, 1, 2048, &id));
+	/* A SecretId, when given, was resolved and authorized by the pipeline. */
 	GUARD(api_string(c, in, "ResourcePolicy", true, 1, 20480, &policy));
-	if (id != NULL) {
-		struct sm_secret s;
-		GUARD(sm_lookup(c, id, &s));
-		sm_secret_release(&s);
-	}
 	GUARD(sm_check_resource_policy(c, policy, &public));
 	json_object_set_new(out, "PolicyValidationPassed", json_boolean(!public));
 	json_t *errs = json_array();

@@ -25,10 +25,9 @@ static int cmp_version_seq(const void *a, const void *b)
  */
 k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *next;
+	const char *next;
 	int64_t max = 100;
 	bool has_max, has_dep, dep;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
 	GUARD(api_int(c, in, "MaxResults", false, 1, 100, &has_max, &max));
 	GUARD(api_string(c, in, "NextToken", false, 1, 4096, &next));
 	GUARD(api_bool(c, in, "IncludeDeprecated", &has_dep, &dep));
@@ -41,7 +40,7 @@ k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *ou
 		start = v;
 	}
 	struct sm_secret s;
-	GUARD(sm_lookup(c, id, &s));
+	GUARD(sm_op_secret(c, &s));
 	json_t *versions = json_object_get(s.doc, "Versions");
 	size_t n = json_object_size(versions), k = 0;
 	json_t **list = calloc(n ? n : 1, sizeof *list);
@@ -100,16 +99,14 @@ k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *ou
  */
 k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *id, *stage, *from, *to;
-	GUARD(api_string(c, in, "SecretId", true, 1, 2048, &id));
+	const char *stage, *from, *to;
 	GUARD(api_string(c, in, "VersionStage", true, 1, 256, &stage));
 	GUARD(api_string(c, in, "RemoveFromVersionId", false, 32, 64, &from));
 	GUARD(api_string(c, in, "MoveToVersionId", false, 32, 64, &to));
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
-	GUARD_GOTO(sm_lookup(c, id, &s));
-	GUARD_GOTO(sm_require_live(c, &s));
+	GUARD_GOTO(sm_op_secret(c, &s)); /* live: the row's state rule */
 	GUARD_GOTO(sm_require_primary(c, &s));
 	json_t *versions = sm_versions(&s);
 	const char *owner = sm_stage_owner(&s, stage);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/json.h"
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
@@ -249,13 +250,107 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 	return rc;
 }
 
-k_status sm_lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
+/*
+ * The state rule of a secret row (secrets/service.c): API_STATE_MANAGE
+ * refuses a secret scheduled for deletion with InvalidRequestException
+ * ("You can't perform this operation on the secret because it was marked
+ * for deletion."), API_STATE_ANY takes it in every state. A secret row
+ * has no other rule (api_check_operation keeps key rules off them).
+ */
+static k_status check_state(struct api_ctx *c, enum api_state_rule rule, const struct sm_secret *s)
+{
+	switch (rule) {
+	case API_STATE_ANY:
+		return K_OK;
+	case API_STATE_MANAGE:
+		return sm_require_live(c, s);
+	default:
+		LOG_ERROR("secret operation %s has the state rule %s, which secrets do not have",
+			  c->op ? c->op->name : "-", api_state_rule_name(rule));
+		return api_fail(c, K_E_INTERNAL, "The request was not authorized.");
+	}
+}
+
+/* Authorization with the current action, then the state rule; s is released on failure. */
+static k_status check_found(struct api_ctx *c, enum api_state_rule rule, struct sm_secret *s)
+{
+	k_status rc = sm_authorize_secret(c, s);
+	if (k_ok(rc))
+		rc = check_state(c, rule, s);
+	if (k_failed(rc))
+		sm_secret_release(s);
+	return rc;
+}
+
+k_status sm_resolve_secret(struct api_ctx *c, const char *secret_id, const char *action,
+			   enum api_state_rule rule, struct sm_secret *out)
 {
 	GUARD(lookup(c, secret_id, out));
-	k_status rc = sm_authorize_secret(c, out);
-	if (rc != K_OK)
-		sm_secret_release(out);
+	const char *saved = c->authz.action;
+	if (action != NULL)
+		c->authz.action = action;
+	k_status rc = check_found(c, rule, out);
+	c->authz.action = saved;
 	return rc;
+}
+
+/*
+ * The row's secret, as the pipeline left it. In a write section the
+ * secret is read again under the section's lock, so that the handler
+ * changes the stored document it locked; if it changed since the
+ * pipeline checked it, it is checked again (authorization and state
+ * rule) before the handler sees it.
+ */
+k_status sm_op_secret(struct api_ctx *c, struct sm_secret *out)
+{
+	memset(out, 0, sizeof *out);
+	const struct sm_secret *res = c->resource;
+	if (res == NULL || res->doc == NULL || c->op == NULL || c->op->member == NULL) {
+		LOG_ERROR("operation %s asked for a secret the pipeline did not resolve",
+			  c->op ? c->op->name : "-");
+		return api_fail(c, K_E_INTERNAL, "The request was not authorized.");
+	}
+	if (section.mode == SM_SECTION_NONE) {
+		out->doc = json_deep_copy(res->doc);
+		out->version = res->version;
+		snprintf(out->ns, sizeof out->ns, "%s", res->ns);
+		return out->doc != NULL ? K_OK : K_E_INTERNAL;
+	}
+	k_status rc = sm_load(res->ns, sm_name(res), out);
+	if (k_is(rc, K_E_NOT_FOUND)) {
+		sm_secret_release(out);
+		return not_found(c);
+	}
+	if (k_failed(rc)) {
+		sm_secret_release(out);
+		return rc;
+	}
+	if (out->version == res->version && strcmp(sm_arn(out), sm_arn(res)) == 0)
+		return K_OK;
+	return check_found(c, c->op->state, out);
+}
+
+k_status sm_resolve_row(struct api_ctx *c, const char *secret_id)
+{
+	struct sm_secret *s = calloc(1, sizeof *s);
+	ENSURE(s != NULL, K_E_INTERNAL);
+	k_status rc = sm_resolve_secret(c, secret_id, NULL, c->op->state, s);
+	if (k_failed(rc)) {
+		free(s);
+		return rc;
+	}
+	c->resource = s;
+	return K_OK;
+}
+
+void sm_release_resource(struct api_ctx *c)
+{
+	struct sm_secret *s = c->resource;
+	if (s == NULL)
+		return;
+	sm_secret_release(s);
+	free(s);
+	c->resource = NULL;
 }
 
 k_status sm_save(struct sm_secret *s, const struct storage_op *extra, size_t n_extra)

@@ -167,16 +167,16 @@ static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *m
 	return rc;
 }
 
-/* A context for work done on the secret owner's behalf (no request). */
+/*
+ * A context for work done on the secret owner's behalf (no request): the
+ * account root calling Secrets Manager's registered RotateSecret row, so
+ * that api_call runs it through the same authorize step as a request.
+ */
 static void job_ctx(struct api_ctx *c, const char *ns, const char *account, const char *region)
 {
-	static const struct api_operation op = {
-		.name = "RotateSecret", .handler = sm_op_rotate_secret,
-		.action = "secretsmanager:RotateSecret", .resource = API_RES_SECRET,
-		.member = "SecretId", .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE},
-		.mutates = true, .key_use = false, .max_body = 0};
 	memset(c, 0, sizeof *c);
-	c->op = &op;
+	c->service = secrets_service_table();
+	c->op = api_service_op(c->service, "RotateSecret");
 	c->now = kclock_now();
 	snprintf(c->ns, sizeof c->ns, "%s", ns);
 	snprintf(c->region, sizeof c->region, "%s", region);
@@ -495,7 +495,7 @@ static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *
 	job_ctx(&c, ns, account, region);
 	json_t *in = json_pack("{s:s}", "SecretId", arn);
 	json_t *out = json_object();
-	rc = sm_op_rotate_secret(&c, in, out);
+	rc = c.op != NULL ? api_call(&c, in, out) : K_E_INTERNAL;
 	if (rc != K_OK)
 		LOG_WARN("scheduled rotation of secret %s not started: %s %s", arn,
 			 k_status_name(rc), kbuf_cstr(&c.err_msg));

@@ -3,9 +3,11 @@ registers (read from `kinko ops --json`, so an operation added later is
 walked without touching this file), called as a principal with no
 permission (AccessDeniedException, keyless operations too; STS says
 AccessDenied), as one allowed everything (never AccessDenied), and, for
-the operations on a key, on a disabled key and on a key pending deletion
-where the row's key-state rule refuses them (DisabledException or
-KMSInvalidStateException, from AWS's key-state table).
+the operations on a key (or on the key a ciphertext names), on a disabled
+key and on a key pending deletion where the row's key-state rule refuses them (DisabledException or
+KMSInvalidStateException, from AWS's key-state table), and for the
+operations on a secret, on a secret scheduled for deletion where the
+row's state rule refuses it (InvalidRequestException).
 
 Requests are signed raw requests, so operations newer than this
 botocore's model are walked as well. BODIES gives the members an
@@ -178,6 +180,7 @@ BODIES = {
     ("kms", "RetireGrant"): lambda w: {"KeyId": w.key, "GrantId": w.grant},
     ("kms", "GenerateRandom"): {"NumberOfBytes": 16},
     ("secretsmanager", "CreateSecret"): lambda w: {"Name": w.name("walk-new-"), "SecretString": "s"},
+    ("secretsmanager", "DeleteSecret"): lambda w: {"SecretId": w.new_secret()},
     ("secretsmanager", "PutSecretValue"): {"SecretString": "v2"},
     ("secretsmanager", "UpdateSecret"): {"Description": "d"},
     ("secretsmanager", "UpdateSecretVersionStage"): {"VersionStage": "WALK"},
@@ -247,6 +250,49 @@ def test_key_state_rule(srv, world, entry, state):
     status, code, out = call(srv, svc, op, world.body(svc, op, key=key), "everyone")
     assert code == want, (status, out)
     assert out["message"].startswith(key), out
+
+
+CIPHERTEXT_KINDS = ("ciphertext", "reencrypt-source")
+
+
+@pytest.mark.parametrize("entry", [e for e in OPERATIONS if e[1]["resource"] in CIPHERTEXT_KINDS],
+                         ids=ids)
+@pytest.mark.parametrize("state", ["Disabled", "PendingDeletion"])
+def test_ciphertext_key_state_rule(srv, world, entry, state):
+    """A ciphertext row's key is the one its blob names: its state rule applies to that key."""
+    svc, op = entry
+    want = STATE_ERRORS[op["state"]][0 if state == "Disabled" else 1]
+    if want is None:
+        pytest.skip("the %s rule lets the operation proceed on a %s key" % (op["state"], state))
+    key = new_key(srv)
+    blob = kms(srv, "Encrypt", {"KeyId": key, "Plaintext": "eA=="})["CiphertextBlob"]
+    if state == "Disabled":
+        kms(srv, "DisableKey", {"KeyId": key})
+    else:
+        kms(srv, "ScheduleKeyDeletion", {"KeyId": key, "PendingWindowInDays": 7})
+    body = dict(world.body(svc, op), **{op["member"]: blob})
+    status, code, out = call(srv, svc, op, body, "everyone")
+    assert code == want, (status, out)
+    assert out["message"].startswith(key), out
+
+
+# What a secret row's state rule gives on a secret scheduled for deletion.
+SECRET_STATE_ERRORS = {"manage": "InvalidRequestException", "any": None}
+
+
+@pytest.mark.parametrize("entry", [e for e in OPERATIONS if e[1]["resource"] == "secret"], ids=ids)
+def test_secret_state_rule(srv, world, entry):
+    svc, op = entry
+    assert op["state"] in SECRET_STATE_ERRORS, op
+    want = SECRET_STATE_ERRORS[op["state"]]
+    if want is None:
+        pytest.skip("the %s rule lets the operation proceed on a secret scheduled for deletion"
+                    % op["state"])
+    secret = world.new_secret()
+    sm(srv, "DeleteSecret", {"SecretId": secret, "RecoveryWindowInDays": 7})
+    status, code, out = call(srv, svc, op, world.body(svc, op, secret=secret), "everyone")
+    assert code == want, (status, out)
+    assert "marked for deletion" in out["message"], out
 
 
 def test_last_operations(srv, world):

@@ -2,10 +2,11 @@
  * pipeline_test.c — the api/ pipeline with a fake service: the row check
  * refuses incomplete rows, authorization runs before the handler and a
  * denied call never reaches it, a handler that skipped its check fails
- * closed, and the row's quota is taken before the body is parsed. Also
- * KMS's real table: it registers, and its rows say what the audit trail
- * and GetKeyLastUsage need; and what the pipeline hands the audit trail of
- * a call, as data.
+ * closed, the row's quota is taken before the body is parsed, and the
+ * service's error map names every error the pipeline answers. Also KMS's
+ * and Secrets Manager's real tables: they register, and their rows say
+ * what the audit trail, GetKeyLastUsage and the secret state rule need;
+ * and what the pipeline hands the audit trail of a call, as data.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "core/secret.h"
 #include "kms/kms.h"
 #include "quota/quota.h"
+#include "secrets/secrets.h"
 #include "testlib.h"
 #include "core/banned.h"
 
@@ -52,6 +54,16 @@ static k_status fake_handler(struct api_ctx *c, json_t *in, json_t *out)
 	return K_OK;
 }
 
+/* A handler that finds nothing (the generic code, which the service names its own way). */
+static k_status missing_handler(struct api_ctx *c, json_t *in, json_t *out)
+{
+	(void)in;
+	(void)out;
+	note('h');
+	c->authorized = true;
+	return api_fail(c, K_E_NOT_FOUND, "nothing here");
+}
+
 #define ROW(nm, res, memb, st, rate)                                                                \
 	{.name = nm, .handler = fake_handler, .action = "fake:" nm, .resource = res, .member = memb, \
 	 .state = st, .quota = {NULL, rate}, .mutates = false, .key_use = false, .max_body = 0}
@@ -60,6 +72,14 @@ static const struct api_operation fake_ops[] = {
 	ROW("OnKey", API_RES_KEY, "KeyId", API_STATE_CRYPTO, 100),
 	ROW("Custom", API_RES_CUSTOM, NULL, API_STATE_NA, 100),
 	ROW("Limited", API_RES_NONE, NULL, API_STATE_NA, 1),
+	{.name = "Missing", .handler = missing_handler, .action = "fake:Missing",
+	 .resource = API_RES_NONE, .state = API_STATE_NA, .quota = {NULL, 100}},
+};
+
+/* The fake service's own names: Secrets Manager's, for two generic codes. */
+static const struct api_error_map fake_errors[] = {
+	{K_E_NOT_FOUND, K_E_SM_NOT_FOUND},
+	{K_E_INTERNAL, K_E_SM_INTERNAL},
 };
 
 static const struct api_service fake_service = {
@@ -70,6 +90,8 @@ static const struct api_service fake_service = {
 	.n_ops = sizeof fake_ops / sizeof fake_ops[0],
 	.authorize = fake_authorize,
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) | API_RES_BIT(API_RES_CUSTOM),
+	.errors = fake_errors,
+	.n_errors = sizeof fake_errors / sizeof fake_errors[0],
 };
 
 static k_status check_row(const struct api_operation *op, struct kbuf *msg)
@@ -116,6 +138,25 @@ static void test_row_check(void)
 	op = fake_ops[0];
 	op.resource = API_RES_SECRET; /* a kind this service does not authorize */
 	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+
+	/* A secret row needs a secret state rule (any, or manage: not scheduled for deletion). */
+	struct api_service with_secrets = fake_service;
+	with_secrets.resources |= API_RES_BIT(API_RES_SECRET);
+	op = fake_ops[0];
+	op.resource = API_RES_SECRET;
+	op.member = "SecretId";
+	op.state = API_STATE_MANAGE;
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_OK);
+	op.state = API_STATE_ANY;
+	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_OK);
+	op.state = API_STATE_NA;
+	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
+	CHECK_STR(kbuf_cstr(&msg),
+		  "operation kms.OnKey has a secret resource without a secret state rule (any or manage)");
+	op.state = API_STATE_CRYPTO; /* a key rule on a secret */
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
 
 	/* A row as an older table would write it: name, handler, action only. */
 	struct api_operation thin = {.name = "Thin", .handler = fake_handler, .action = "fake:Thin"};
@@ -268,6 +309,80 @@ static void test_quota_taken(void)
 	quota_enable(false);
 }
 
+/* The error map: mapped codes take the service's name, the others pass, no map changes nothing. */
+static void test_error_map(void)
+{
+	CHECK_EQ_INT(api_service_error(&fake_service, K_E_NOT_FOUND), K_E_SM_NOT_FOUND);
+	CHECK_EQ_INT(api_service_error(&fake_service, K_E_INTERNAL), K_E_SM_INTERNAL);
+	CHECK_EQ_INT(api_service_error(&fake_service, K_E_ACCESS_DENIED), K_E_ACCESS_DENIED);
+	CHECK_EQ_INT(api_service_error(&fake_service, K_OK), K_OK);
+	CHECK_EQ_INT(api_service_error(NULL, K_E_INTERNAL), K_E_INTERNAL);
+
+	/* Through the whole pipeline: a handler's generic error ... */
+	struct signed_req s;
+	sign(&s, "Missing", "{}");
+	authorize_answer = K_OK;
+	authorize_sets = true;
+	n_trace = 0;
+	api_handle(&s.r);
+	CHECK_EQ_INT(s.r.status, 400);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "\"ResourceNotFoundException\"") != NULL);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "nothing here") != NULL);
+	CHECK_STR(trace, "ah");
+	api_request_release(&s.r);
+
+	/* ... and the pipeline's own failure (an authorize step that failed inside). */
+	sign(&s, "OnKey", "{\"KeyId\":\"k\"}");
+	authorize_answer = K_E_INTERNAL;
+	n_trace = 0;
+	api_handle(&s.r);
+	CHECK_EQ_INT(s.r.status, 500);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "\"InternalServiceError\"") != NULL);
+	CHECK(strstr(kbuf_cstr(&s.r.response), "KMSInternalException") == NULL);
+	api_request_release(&s.r);
+}
+
+/* Secrets Manager's table passes the check; its secret rows carry the secret state rule. */
+static void test_secrets_rows(void)
+{
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	CHECK_EQ_INT(api_register_service(secrets_service_table(), &msg), K_OK);
+	kbuf_release(&msg);
+	const struct api_service *svc = NULL;
+	const struct api_operation *get = api_find_operation("secretsmanager.GetSecretValue", &svc);
+	const struct api_operation *desc = api_find_operation("secretsmanager.DescribeSecret", NULL);
+	const struct api_operation *create = api_find_operation("secretsmanager.CreateSecret", NULL);
+	const struct api_operation *del = api_find_operation("secretsmanager.DeleteSecret", NULL);
+	const struct api_operation *list = api_find_operation("secretsmanager.ListSecrets", NULL);
+	CHECK(get != NULL && desc != NULL && create != NULL && del != NULL && list != NULL);
+	CHECK(get->resource == API_RES_SECRET && get->state == API_STATE_MANAGE);
+	CHECK(strcmp(get->member, "SecretId") == 0);
+	CHECK(desc->resource == API_RES_SECRET && desc->state == API_STATE_ANY);
+	CHECK(create->resource == API_RES_CUSTOM && del->resource == API_RES_CUSTOM);
+	CHECK(list->resource == API_RES_NONE && list->state == API_STATE_NA);
+	/* Its error map: no KMS-only name for the generic codes. */
+	CHECK(svc != NULL && svc->release_resource != NULL);
+	CHECK_STR(k_status_name(api_service_error(svc, K_E_INTERNAL)), "InternalServiceError");
+	CHECK_STR(k_status_name(api_service_error(svc, K_E_NOT_FOUND)), "ResourceNotFoundException");
+	CHECK_STR(k_status_name(api_service_error(svc, K_E_CONFLICT)), "InternalServiceError");
+	CHECK_STR(k_status_name(api_service_error(svc, K_E_VALIDATION)), "ValidationException");
+	static const k_status kms_codes[] = {
+		K_E_INTERNAL, K_E_NOT_FOUND, K_E_DISABLED, K_E_INVALID_STATE, K_E_INVALID_CIPHERTEXT,
+		K_E_INCORRECT_KEY, K_E_INVALID_KEY_USAGE, K_E_INVALID_ARN, K_E_INVALID_MARKER,
+		K_E_INVALID_ALIAS_NAME, K_E_INVALID_GRANT_TOKEN, K_E_INVALID_GRANT_ID,
+		K_E_ALREADY_EXISTS, K_E_TAG, K_E_UNSUPPORTED, K_E_DRY_RUN, K_E_KMS_INVALID_SIGNATURE,
+		K_E_KMS_INVALID_MAC, K_E_EXPIRED_IMPORT_TOKEN, K_E_INVALID_IMPORT_TOKEN,
+		K_E_INCORRECT_KEY_MATERIAL, K_E_CUSTOM_KEY_STORE_NOT_FOUND, K_E_DEPENDENCY_TIMEOUT,
+		K_E_STORE_UNAVAILABLE, K_E_CONFLICT, K_E_NOT_AUTHORIZED};
+	for (size_t i = 0; i < sizeof kms_codes / sizeof kms_codes[0]; i++) {
+		const char *name = k_status_name(api_service_error(svc, kms_codes[i]));
+		CHECK(strstr(name, "KMS") == NULL);
+		CHECK(strcmp(name, "NotFoundException") != 0);
+		CHECK(strcmp(name, "DisabledException") != 0);
+	}
+}
+
 /* KMS's own table passes the check; its rows say what the audit trail reads. */
 static void test_kms_rows(void)
 {
@@ -284,6 +399,35 @@ static void test_kms_rows(void)
 	CHECK(!desc->mutates && !desc->key_use && desc->state == API_STATE_ANY);
 	CHECK(del->mutates && del->state == API_STATE_MANAGE);
 	CHECK(list->resource == API_RES_NONE);
+	/* The rows that name their key otherwise: a ciphertext, ReEncrypt's source, a grant. */
+	const struct api_service *svc = NULL;
+	const struct api_operation *dec = api_find_operation("TrentService.Decrypt", &svc);
+	const struct api_operation *re = api_find_operation("TrentService.ReEncrypt", NULL);
+	const struct api_operation *retire = api_find_operation("TrentService.RetireGrant", NULL);
+	CHECK(dec != NULL && re != NULL && retire != NULL && svc != NULL);
+	CHECK(dec->resource == API_RES_CIPHERTEXT && dec->state == API_STATE_CRYPTO);
+	CHECK(strcmp(dec->member, "CiphertextBlob") == 0);
+	CHECK(re->resource == API_RES_REENCRYPT && re->state == API_STATE_CRYPTO);
+	CHECK(retire->resource == API_RES_GRANT && retire->state == API_STATE_ANY);
+	CHECK_STR(api_resource_name(API_RES_CIPHERTEXT), "ciphertext");
+	CHECK_STR(api_resource_name(API_RES_GRANT), "grant");
+	/* No KMS row is left to its handler, and the table check keeps it so. */
+	for (size_t i = 0; i < svc->n_ops; i++)
+		CHECK(svc->ops[i].resource != API_RES_CUSTOM);
+	struct api_operation row = *dec;
+	row.resource = API_RES_CUSTOM;
+	row.member = NULL;
+	kbuf_init(&msg, 512);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	row = *dec;
+	row.member = NULL; /* a ciphertext row names its blob */
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	row = *retire;
+	row.state = API_STATE_NA; /* a grant's key has a key-state rule */
+	kbuf_reset(&msg);
+	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	kbuf_release(&msg);
 	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
 	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
 	CHECK(!api_quota_name_known("nonsense"));
@@ -365,8 +509,10 @@ int main(void)
 	RUN(test_row_check);
 	RUN(test_authorize_before_handler);
 	RUN(test_quota_taken);
+	RUN(test_error_map);
 	RUN(test_kms_rows);
 	RUN(test_audit_info);
+	RUN(test_secrets_rows);
 	api_reset_services();
 	return tl_summary();
 }
