@@ -219,7 +219,7 @@ static void backup_usage(FILE *f)
 
 static int parse_backup_args(int argc, char **argv, struct backup_args *a)
 {
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		const char **slot = strcmp(argv[i], "--to") == 0	  ? &a->to
 				    : strcmp(argv[i], "--data") == 0	  ? &a->data
@@ -238,7 +238,6 @@ static int parse_backup_args(int argc, char **argv, struct backup_args *a)
 			return 2;
 		}
 		*slot = v;
-		i++;
 	}
 	if (a->to == NULL || (a->data == NULL && a->config_path == NULL)) {
 		fprintf(stderr, "kinko backup: give --to DIR and the data folder (--data DIR or --config FILE)\n");
@@ -499,7 +498,7 @@ struct restore_args {
 
 static int parse_restore_args(int argc, char **argv, struct restore_args *a)
 {
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		const char **slot = strcmp(argv[i], "--from") == 0	   ? &a->from
 				    : strcmp(argv[i], "--data") == 0	   ? &a->data
@@ -516,7 +515,6 @@ static int parse_restore_args(int argc, char **argv, struct restore_args *a)
 			return 2;
 		}
 		*slot = v;
-		i++;
 	}
 	if (a->from == NULL || a->data == NULL) {
 		fprintf(stderr, "kinko restore: give --from DIR and --data NEWDIR\n");
