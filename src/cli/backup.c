@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -399,18 +400,29 @@ static k_status backup_audit(const char *to, const struct backup_source *s, json
 	return K_OK;
 }
 
+/*
+ * The database file of a sqlite: URL or bare path (storage.h's
+ * storage_open forms): PATH itself when it ends in ".db", else
+ * PATH/kinko.db. False if it does not fit.
+ */
+static bool sqlite_file_of(const char *url, char *out, size_t n)
+{
+	const char *p = url;
+	if (strncasecmp(p, "sqlite:", 7) == 0)
+		p += 7;
+	if (strncmp(p, "///", 3) == 0)
+		p += 2;
+	size_t len = strlen(p);
+	int w = len > 3 && strcmp(p + len - 3, ".db") == 0 ? snprintf(out, n, "%s", p)
+							    : snprintf(out, n, "%s/%s", p, STORE_FILE);
+	return w > 0 && (size_t)w < n;
+}
+
 /* The store's copy and the manifest's store part. */
 static k_status backup_store(const char *to, const struct backup_source *s, json_t *m,
 			     struct kbuf *msg)
 {
-	char db[PATH_MAX], path[PATH_MAX];
-	snprintf(db, sizeof db, "%s/%s", s->cfg.data_dir, STORE_FILE);
-	/* The data folder's own store must exist: a backup must not create one. */
-	if (strncmp(s->cfg.store_url, "sqlite:", 7) == 0 && strcmp(s->cfg.store_url + 7, s->cfg.data_dir) == 0 &&
-	    access(db, F_OK) != 0) {
-		kbuf_note(msg, "no store in %s", s->cfg.data_dir);
-		return K_E_NOT_FOUND;
-	}
+	char path[PATH_MAX];
 	struct storage *st = NULL;
 	GUARD(storage_open(s->cfg.store_url, &st, msg));
 	snprintf(path, sizeof path, "%s/%s", to, STORE_FILE);
@@ -435,6 +447,12 @@ static int run_backup(const struct backup_args *a, struct backup_source *s, stru
 	}
 	if (k_failed(where)) {
 		fprintf(stderr, "kinko backup: cannot use the store %s\n", s->cfg.store_url);
+		return 1;
+	}
+	/* The store must exist: opening a missing SQLite store would create an empty one. */
+	char db[PATH_MAX];
+	if (!sqlite_file_of(s->cfg.store_url, db, sizeof db) || access(db, F_OK) != 0) {
+		fprintf(stderr, "kinko backup: no store in %s\n", s->cfg.store_url);
 		return 1;
 	}
 	int rc = check_destination(a->to, s, store_dir);
