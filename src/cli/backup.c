@@ -101,9 +101,11 @@ static bool write_all(int fd, const char *p, size_t n)
 /*
  * Copies src to the new file dst (mode 0600, fsync'd), as many bytes as
  * src holds while it is read: a file that grows meanwhile (the live audit
- * file) is copied as it was. *bytes gets the count (may be NULL).
+ * file) is copied as it was. With whole_lines, the copy ends after its
+ * last newline: a record being appended while it was read is not in the
+ * file yet (the ring, copied after it, still holds it).
  */
-static k_status copy_file(const char *src, const char *dst, uint64_t *bytes, struct kbuf *msg)
+static k_status copy_file_as(const char *src, const char *dst, bool whole_lines, struct kbuf *msg)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
@@ -117,23 +119,38 @@ static k_status copy_file(const char *src, const char *dst, uint64_t *bytes, str
 		return K_E_STORE_UNAVAILABLE;
 	}
 	char buf[65536];
-	uint64_t total = 0;
+	off_t total = 0, lines_end = 0;
 	ssize_t r;
 	bool ok = true;
 	while (ok && ((r = read(in, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))) {
-		if (r > 0) {
-			ok = write_all(out, buf, (size_t)r);
-			total += (uint64_t)r;
-		}
+		if (r <= 0)
+			continue;
+		ok = write_all(out, buf, (size_t)r);
+		const char *nl = memrchr(buf, '\n', (size_t)r);
+		if (nl != NULL)
+			lines_end = total + (nl - buf) + 1;
+		total += r;
 	}
-	ok = ok && r == 0 && fsync(out) == 0;
+	ok = ok && r == 0;
+	if (ok && whole_lines && lines_end != total)
+		ok = ftruncate(out, lines_end) == 0;
+	ok = ok && fsync(out) == 0;
 	if (!ok)
 		kbuf_note(msg, "cannot copy %s to %s: %s", src, dst, strerror(errno));
 	close(in);
 	close(out);
-	if (bytes != NULL)
-		*bytes = total;
 	return ok ? K_OK : K_E_STORE_UNAVAILABLE;
+}
+
+static k_status copy_file(const char *src, const char *dst, struct kbuf *msg)
+{
+	return copy_file_as(src, dst, false, msg);
+}
+
+static bool is_jsonl(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 6 && strcmp(name + n - 6, ".jsonl") == 0;
 }
 
 /*
@@ -185,7 +202,7 @@ static k_status copy_audit(const char *src, const char *dst, unsigned *n, struct
 		snprintf(to, sizeof to, "%s/%s", dst, list[i]->d_name);
 		struct stat sb;
 		if (k_ok(rc) && stat(from, &sb) == 0 && S_ISREG(sb.st_mode)) {
-			rc = copy_file(from, to, NULL, msg);
+			rc = copy_file_as(from, to, is_jsonl(list[i]->d_name), msg);
 			*n += k_ok(rc) ? 1u : 0u;
 		}
 		free(list[i]);
@@ -391,7 +408,7 @@ static k_status backup_audit(const char *to, const struct backup_source *s, json
 	if (key) {
 		char kdst[PATH_MAX];
 		snprintf(kdst, sizeof kdst, "%s/%s", to, SIGNING_KEY);
-		GUARD(copy_file(s->signing_key, kdst, NULL, msg));
+		GUARD(copy_file(s->signing_key, kdst, msg));
 	}
 	GUARD(verify_audit_copy(dst, msg));
 	json_object_set_new(m, "audit",
@@ -612,7 +629,7 @@ static k_status restore_store(const struct restore_args *a, const json_t *m, str
 	char from[PATH_MAX], to[PATH_MAX];
 	snprintf(from, sizeof from, "%s/%s", a->from, file);
 	snprintf(to, sizeof to, "%s/%s", a->data, STORE_FILE);
-	GUARD(copy_file(from, to, NULL, msg));
+	GUARD(copy_file(from, to, msg));
 	struct storage *st = NULL;
 	GUARD(storage_sqlite_open(a->data, &st));
 	k_status rc = storage_check(st);
@@ -636,7 +653,7 @@ static k_status restore_audit(const struct restore_args *a, const json_t *m, str
 	if (json_is_string(json_object_get(au, "signingKey"))) {
 		snprintf(from, sizeof from, "%s/%s", a->from, SIGNING_KEY);
 		snprintf(to, sizeof to, "%s/%s", a->data, SIGNING_KEY);
-		GUARD(copy_file(from, to, NULL, msg));
+		GUARD(copy_file(from, to, msg));
 	}
 	return sync_path(a->data) ? K_OK : K_E_STORE_UNAVAILABLE;
 }
