@@ -303,7 +303,8 @@ static int check_destination(const char *to, const struct backup_source *s, cons
 		fprintf(stderr, "kinko backup: %s exists and is not empty; give a new or empty folder\n", to);
 		return 1;
 	}
-	if (mkdir(to, 0700) != 0 && errno != EEXIST) {
+	bool created = mkdir(to, 0700) == 0;
+	if (!created && errno != EEXIST) {
 		fprintf(stderr, "kinko backup: cannot create %s: %s\n", to, strerror(errno));
 		return 1;
 	}
@@ -312,7 +313,8 @@ static int check_destination(const char *to, const struct backup_source *s, cons
 			     : inside(to, s->audit_dir)      ? s->audit_dir
 							     : NULL;
 	if (within != NULL) {
-		(void)rmdir(to);
+		if (created)
+			(void)rmdir(to);
 		fprintf(stderr,
 			"kinko backup: %s is inside %s; a backup must live outside the data folder "
 			"(which may hold the root key) and outside the store's and audit trail's folders\n",
