@@ -191,3 +191,34 @@ def test_restore_refusals(make_server, tmp_path):
     assert p.returncode == 1
     p = run("check", "--data", str(t3), "--root-key", rk)
     assert p.returncode == 0, p.stderr
+
+
+def test_backup_by_configuration_with_audit_elsewhere(make_server, tmp_path):
+    """--config finds the data folder (and the store) as serve does; --audit-dir names a trail
+    kept outside it."""
+    from conftest import write_json
+    rk = root_key(tmp_path / "root.key")
+    data = tmp_path / "data"
+    audit = tmp_path / "trail"
+    cfg = write_json(str(tmp_path / "kinko.json"), {
+        "data_dir": str(data), "root_key_file": rk,
+        "accounts": [{"id": "111122223333",
+                      "root_access_keys": [{"access_key_id": "AKIABACKUPROOT",
+                                            "secret_access_key": "backup-secret"}]}]})
+    data.mkdir(mode=0o700)
+    s = make_server(["--config", cfg, "--audit-dir", str(audit)], data_dir=str(data))
+    kms = s.client(key="AKIABACKUPROOT", secret="backup-secret")
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"x")["CiphertextBlob"]
+    backup = tmp_path / "backup"
+    p = run("backup", "--config", cfg, "--audit-dir", str(audit), "--to", str(backup))
+    assert p.returncode == 0, p.stderr
+    assert (backup / "audit" / "kinko-audit-public.pem").exists()
+    p = run("backup", "--config", cfg, "--audit-dir", str(audit), "--to", str(audit / "b"))
+    assert p.returncode == 1 and "inside" in p.stderr
+    assert s.stop() == 0
+    new = tmp_path / "restored"
+    assert run("restore", "--from", str(backup), "--data", str(new), "--root-key", rk).returncode == 0
+    r = make_server(["--config", cfg, "--root-key", rk], data_dir=str(new))
+    rkms = r.client(key="AKIABACKUPROOT", secret="backup-secret")
+    assert rkms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"x"
