@@ -15,6 +15,7 @@
 
 #include "api/pipeline.h"
 #include "audit/audit.h"
+#include "cli/backup.h"
 #include "cli/serve.h"
 #include "cli/simulate.h"
 #include "cli/startup.h"
@@ -302,6 +303,10 @@ int main(int argc, char **argv)
 		return cli_serve(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check") == 0)
 		return check_store(argc - 2, argv + 2);
+	if (strcmp(argv[1], "backup") == 0)
+		return cli_backup(argc - 2, argv + 2);
+	if (strcmp(argv[1], "restore") == 0)
+		return cli_restore(argc - 2, argv + 2);
 	if (strcmp(argv[1], "audit") == 0)
 		return audit_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "usage") == 0)

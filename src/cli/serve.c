@@ -5,6 +5,7 @@
  */
 #include "cli/serve.h"
 #include "cli/lint.h"
+#include "cli/seed.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@
 struct serve_flags {
 	const char *config_path, *listen, *data, *root_key;
 	const char *tls_cert, *tls_key, *log_file, *store_url;
+	const char *seed_file; /* --seed FILE (cli/seed.h) */
 	bool tls_self_signed, allow_root_key_in_data;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;
@@ -174,6 +176,8 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		f->config_path = next;
 	else if (strcmp(a, "--store") == 0)
 		f->store_url = next;
+	else if (strcmp(a, "--seed") == 0)
+		f->seed_file = next;
 	else if (strcmp(a, "--root-key") == 0)
 		f->root_key = next;
 	else if (strcmp(a, "--tls-cert") == 0)
@@ -733,6 +737,8 @@ int cli_serve(int argc, char **argv)
 		rc = serve_open_services(&s);
 	if (rc == 0)
 		rc = serve_open_audit(&s);
+	if (rc == 0)
+		rc = seed_at_start(s.f.seed_file, s.f.config_path);
 	if (rc == 0)
 		rc = serve_start(&s);
 	if (rc != 0)

@@ -296,4 +296,20 @@ static inline void storage_close(struct storage *s)
 		s->vt->close(s);
 }
 
+/*
+ * Backup (kinko backup): writes a consistent copy of the store, as of one
+ * moment, to dest_file, which must not exist (created 0600), while the
+ * store keeps serving other threads and processes. The copy is a
+ * self-contained database file that storage_sqlite_open_file can open; it
+ * has passed the backend's integrity check and is fsync'd when this
+ * returns K_OK. cb (may be NULL) then gets the copy's record count per
+ * kind, in kind order; a non-K_OK return stops and is returned.
+ * K_E_UNSUPPORTED for a backend that cannot (only SQLite can: a shared
+ * database has its own backup tools). On failure dest_file is removed and
+ * why says what failed.
+ */
+typedef k_status (*storage_count_cb)(void *arg, const char *kind, uint64_t n);
+K_MUST_CHECK k_status storage_backup(struct storage *s, const char *dest_file, storage_count_cb cb,
+				     void *arg, struct kbuf *why);
+
 #endif
