@@ -202,6 +202,8 @@ static k_status seed_key(struct seed *s, const struct seed_entry *e, json_t *ent
 	rc = seed_call(s, KMS_SOURCE, "CreateKey", in, &out, err);
 	json_decref(in);
 	const char *key_id = str_member(json_object_get(out, "KeyMetadata"), "KeyId");
+	if (k_ok(rc) && key_id == NULL)
+		rc = K_E_INTERNAL; /* CreateKey answered without a KeyId */
 	json_t *ain = k_ok(rc) && key_id != NULL ? json_pack("{s:s, s:s}", "AliasName", alias,
 							      "TargetKeyId", key_id)
 						 : NULL;
