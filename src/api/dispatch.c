@@ -448,6 +448,10 @@ void api_handle(struct api_request *r)
 	c.now = kclock_now();
 	kbuf_init(&c.err_msg, API_ERROR_MESSAGE_MAX);
 	make_request_id(r->request_id);
+	if (api_health_route(r)) {
+		kbuf_release(&c.err_msg);
+		return;
+	}
 
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

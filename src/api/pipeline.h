@@ -40,6 +40,17 @@ void api_request_release(struct api_request *r);
 /* Runs the whole pipeline; the response is in r->status/response/content_type. */
 void api_handle(struct api_request *r);
 
+/*
+ * Liveness and readiness (api/health.c): GET /health and GET /ready,
+ * answered before authentication and never audited. api_health_route
+ * answers them (true) or leaves the request alone (false); api_handle
+ * calls it first. A readiness probe returns K_OK when its dependency
+ * works; it must be quick (it runs on a request thread).
+ */
+bool api_health_route(struct api_request *r);
+void api_health_add(const char *name, k_status (*probe)(void *arg), void *arg);
+void api_health_reset(void);
+
 /* Finds a header by name (case-insensitive); NULL if absent. */
 const struct http_header *api_header(const struct api_request *r, const char *name);
 

@@ -151,6 +151,17 @@ static int parse_listen(struct config *cfg, const char *v)
 	return 0;
 }
 
+/* GET /ready's store probe: the root key's check value record reads back. */
+static k_status probe_store(void *arg)
+{
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	k_status rc = storage_get(arg, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID, &doc,
+				  NULL);
+	kbuf_release(&doc);
+	return k_is(rc, K_E_NOT_FOUND) ? K_OK : rc;
+}
+
 k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *msg)
 {
 	GUARD(api_register_service(kms_service_table(), msg));
@@ -462,6 +473,7 @@ static int register_operations(struct serve_state *s)
 		return 1;
 	}
 	(void)cli_lint_policy_actions(s->f.config_path);
+	api_health_add("store", probe_store, s->st);
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, KBUF_NOTE_MAX);
 	for (size_t q = 0; q < s->f.n_quota_specs; q++) {
