@@ -368,6 +368,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	}
 	copy_str(root, "data_dir", cfg->data_dir, sizeof cfg->data_dir);
 	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
+	copy_str(root, "node_id", cfg->node_id, sizeof cfg->node_id);
 	copy_str(root, "root_key_file", cfg->root_key_file, sizeof cfg->root_key_file);
 	json_t *rk_ok = json_object_get(root, "root_key_in_data_dir_ok");
 	if (rk_ok != NULL && !json_is_boolean(rk_ok)) {

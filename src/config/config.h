@@ -7,6 +7,7 @@
  *     "listen": "127.0.0.1:4599",
  *     "data_dir": "/var/lib/kinko",
  *     "store": "sqlite:/var/lib/kinko",           (storage.h's storage_open; default data_dir)
+ *     "node_id": "node-a",                        (cluster/cluster.h; default kept in data_dir)
  *     "root_key_file": "/etc/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
@@ -43,6 +44,7 @@ struct config {
 	unsigned listen_port;
 	char data_dir[512];
 	char store_url[1024];     /* a store URL (storage_open); empty: data_dir's SQLite */
+	char node_id[65];         /* this node's id (cluster/cluster.h); empty: kept in data_dir */
 	char root_key_file[600];
 	bool root_key_in_data_ok; /* a root key file inside data_dir is allowed outside dev mode */
 	bool dev;
