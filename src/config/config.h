@@ -44,7 +44,7 @@ struct config {
 	unsigned listen_port;
 	char data_dir[512];
 	char store_url[1024];     /* a store URL (storage_open); empty: data_dir's SQLite */
-	char node_id[65];         /* this node's id (cluster/cluster.h); empty: kept in data_dir */
+	char node_id[256];        /* this node's id (cluster/cluster.h); empty: kept in data_dir */
 	char root_key_file[600];
 	bool root_key_in_data_ok; /* a root key file inside data_dir is allowed outside dev mode */
 	bool dev;
