@@ -518,6 +518,11 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
 		return 1;
 	}
+	/* STS sessions in the store, valid on every node that shares it (sts/sts.h). */
+	if (sts_init(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot attach the STS sessions to the store\n");
+		return 1;
+	}
 	/* imported key material expiry (ops_import.c), run by the scheduler */
 	if (kms_import_init() != K_OK) {
 		fprintf(stderr, "kinko: cannot register the import expiry task\n");

@@ -131,6 +131,7 @@ struct config_session {
 	char access_key[24];
 	char secret[48];
 	char token[160];
+	uint8_t token_hash[32];   /* SHA-256 of token: what the session table keeps */
 };
 /*
  * Creates temporary credentials for `role` that expire at `expires`
@@ -139,5 +140,21 @@ struct config_session {
  */
 K_MUST_CHECK k_status config_new_session(const struct identity *role, const char *session_name,
 					 int64_t expires, struct config_session *out);
+/*
+ * Installs a session made elsewhere (another node; sts/sts.c keeps them
+ * in the store) in this process's table: its access key, the SHA-256 of
+ * its token, its expiry, and its secret access key, which the table takes
+ * (freed on every path). K_E_LIMIT_EXCEEDED when the table is full.
+ */
+K_MUST_CHECK k_status config_install_session(const struct identity *role, const char *session_name,
+					     const char *access_key, const uint8_t token_hash[32],
+					     int64_t expires, struct ksecret *secret);
+/*
+ * The loader config_lookup_access_key calls, once, for a session access
+ * key (ASIA...) with a token that is not in the table: it installs the
+ * session (config_install_session) if the store has it. Set once at start.
+ */
+typedef k_status (*config_session_loader)(const char *access_key);
+void config_set_session_loader(config_session_loader fn);
 
 #endif

@@ -17,7 +17,8 @@ import urllib.request
 
 import pytest
 
-from conftest import Server, _sanitizer_clean
+from conftest import Server, _sanitizer_clean, write_json
+from helpers import TEST_MODE_SWITCH
 
 STORE_URL = os.environ.get("KINKO_CLUSTER_STORE", "sqlite:{tmp}/shared.db")
 
@@ -49,20 +50,33 @@ class Node(Server):
 
 
 class Cluster:
-    """N nodes on one store URL; node i has node id "node-i"."""
+    """N nodes on one store URL; node i has node id "node-i". With a
+    configuration (a dict, as in docs/CONFIG.md) every node reads the same
+    file, as the nodes of a real cluster do; without one they run --dev."""
 
-    def __init__(self, store_url=None, extra_args=()):
+    def __init__(self, store_url=None, extra_args=(), config=None):
         self.tmp = tempfile.mkdtemp(prefix="kinko-cluster-")
         os.chmod(self.tmp, 0o700)
         self.store_url = (store_url or STORE_URL).replace("{tmp}", self.tmp)
         self.root_key = os.path.join(self.tmp, "root.key")
         self.extra_args = list(extra_args)
         self.nodes = []
+        self.mode = ["--dev"]
+        self.test_creds = {}  # who calls KinkoTest.*: dev mode's "test", or the first root
+        if config is not None:
+            rk = config["accounts"][0]["root_access_keys"][0]
+            self.test_creds = {"key": rk["access_key_id"], "secret": rk["secret_access_key"]}
+            with open(self.root_key, "wb") as f:
+                f.write(os.urandom(32))
+            os.chmod(self.root_key, 0o600)
+            path = write_json(os.path.join(self.tmp, "kinko.json"),
+                              dict(config, **{TEST_MODE_SWITCH: True}))
+            self.mode = ["--config", path, "--quotas", "off"]
 
     def node_args(self, node_id):
-        return ["--dev", "--test-mode", "--store", self.store_url, "--root-key", self.root_key,
-                "--shared-store", "--node-id", node_id, "--metrics-listen", "127.0.0.1:0"] + \
-            self.extra_args
+        return self.mode + ["--test-mode", "--store", self.store_url, "--root-key", self.root_key,
+                            "--shared-store", "--node-id", node_id,
+                            "--metrics-listen", "127.0.0.1:0"] + self.extra_args
 
     def add(self, node_id=None):
         """Starts one more node (the first creates the root key file)."""
@@ -75,7 +89,7 @@ class Cluster:
         """Moves every running node's test clock by the same amount."""
         for n in self.nodes:
             if n.proc.poll() is None:
-                n.advance_clock(seconds)
+                n.advance_clock(seconds, **self.test_creds)
 
     def wait_live_nodes(self, node, want, timeout=20):
         deadline = time.time() + timeout
