@@ -249,6 +249,22 @@ void audit_lastuse_from_event(json_t *event);
  */
 bool audit_lastuse_get(const char *key_arn, struct audit_lastuse *out);
 
+/*
+ * Cluster-wide last use (docs/CLUSTER.md, "Key last use"): records of
+ * kind AUDIT_LASTUSE_KIND (ns "ACCOUNT:REGION" as the key's, id = key ARN) hold the latest use any
+ * node reported. audit_lastuse_share_start() starts a thread that writes
+ * this node's new uses there about once a second, in batches (never on
+ * the call that used the key); audit_lastuse_share_stop() writes what is
+ * left and stops it. audit_lastuse_get_cluster() is audit_lastuse_get()
+ * over this node's index and the store's record, the later one winning
+ * (the store alone if this node never saw the key used).
+ */
+#define AUDIT_LASTUSE_KIND "key-last-use"
+struct storage;
+K_MUST_CHECK k_status audit_lastuse_share_start(struct storage *st);
+void audit_lastuse_share_stop(void);
+bool audit_lastuse_get_cluster(const char *key_arn, struct audit_lastuse *out);
+
 /* ---- the usage and cost report (usage.c) ---- */
 
 struct audit_usage_options {

@@ -565,6 +565,11 @@ static int serve_open_audit(struct serve_state *s)
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	/* The keys' last uses, shared with the other nodes through the store. */
+	if (audit_lastuse_share_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
+		return 1;
+	}
 	return 0;
 }
 
@@ -674,6 +679,7 @@ static void serve_shut_down(struct serve_state *s)
 		LOG_ERROR("exiting without sealing the audit file; the next start seals it");
 		_exit(1);
 	}
+	audit_lastuse_share_stop(); /* writes the last uses still unshared */
 	audit_close(); /* seals the current log file */
 	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
 	kms_shutdown();
