@@ -187,6 +187,7 @@ struct audit_verify_options {
 	const char *public_key; /* a PEM file; NULL: the folder's kinko-audit-public.pem */
 	const char *witness;    /* the witness file (its lines, or syslog lines holding them); NULL: none */
 	int64_t now_ms;         /* the trail should reach this time; 0: the current time */
+	char *node_out;         /* NULL, or 72 bytes: the node id its records name ("" if none) */
 };
 /*
  * audit_verify_dir with the end of the trail checked against a witness

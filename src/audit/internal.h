@@ -254,6 +254,8 @@ struct vstate {
 	size_t n_recs, cap_recs;
 	struct vfile *files;
 	size_t n_files;
+	char node[72];      /* the trail's node id (kinkoNode), "" until a record names one */
+	bool mixed_nodes;   /* a record of another node was reported */
 };
 
 /* Prints one problem line (counted in v->problems). */

@@ -19,7 +19,7 @@ void cli_usage(FILE *f)
 		"                   [--audit-max-file-bytes N] [--audit-rotate-seconds N]\n"
 		"                   [--audit-digest-seconds N] [--audit-witness FILE] [--audit-witness-syslog]\n"
 		"                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota NAME=RATE]...\n"
-		"       kinko audit verify DIR [--public-key FILE] [--witness FILE] [--now TIME]\n"
+		"       kinko audit verify DIR... [--public-key FILE] [--witness FILE] [--now TIME]\n"
 		"       kinko usage --audit-dir DIR [--from TIME] [--to TIME] [--prices FILE] [--json]\n"
 		"       kinko usage --print-prices\n"
 		"       kinko ops [--json]   (every operation of every table: its row)\n"
