@@ -31,6 +31,8 @@ def test_each_node_chains_its_own_records_and_the_set_verifies(make_cluster, tmp
     for n in c.nodes:
         recs = read_records(n)
         assert recs and {r.get("kinkoNode") for r in recs} == {n.node_id}
+        names = [os.path.basename(f) for f in glob.glob(os.path.join(audit_dir(n), "kinko-audit-*.jsonl"))]
+        assert names and all(f.endswith("-%s.jsonl" % n.node_id) for f in names), names
     dirs = [str(tmp_path / n.node_id) for n in c.nodes]
     for n in c.nodes:
         assert n.stop() == 0
@@ -40,6 +42,8 @@ def test_each_node_chains_its_own_records_and_the_set_verifies(make_cluster, tmp
     assert rc == 0, out
     assert "node node-1" in out and "node node-2" in out
     assert "OK: 2 node trails" in out
+    for d, n in zip(dirs, c.nodes):
+        assert any(f.endswith("-%s.jsonl.digest" % n.node_id) for f in os.listdir(d))
     # The same trail twice is not a set of nodes.
     rc, out = verify(dirs[0], dirs[0])
     assert rc == 1 and "DUPLICATE node node-1" in out
