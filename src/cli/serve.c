@@ -619,6 +619,7 @@ static int serve_start(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot register node %s in the store\n", cluster_node_id());
 		return 1;
 	}
+	metrics_add_source(cluster_metrics);
 	/* The one scheduler thread, once every module registered its due work. */
 	if (scheduler_start(s->st) != K_OK) {
 		fprintf(stderr, "kinko: cannot start the scheduler\n");

@@ -53,7 +53,7 @@ int cluster_node_id_valid(const char *id);
 /*
  * Registers this node in st (its first heartbeat, written before this
  * returns, so that a store that refuses writes stops the start) and starts
- * the heartbeat thread. Adds the kinko_cluster_* gauges to /metrics.
+ * the heartbeat thread.
  * K_E_STORE_UNAVAILABLE (or the store's error) if the first heartbeat
  * fails, K_E_INTERNAL if the thread cannot start.
  */
@@ -68,5 +68,12 @@ void cluster_stop(void);
  * /metrics.
  */
 unsigned cluster_live_nodes(void);
+
+/*
+ * The kinko_cluster_* gauges in Prometheus text (appended to b): the
+ * live-node count and this node's id. A metrics source (metrics.h), added
+ * by `kinko serve`.
+ */
+void cluster_metrics(struct kbuf *b);
 
 #endif

@@ -18,7 +18,6 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/uuid.h"
-#include "metrics/metrics.h"
 #include "core/banned.h"
 
 static char node_id[CLUSTER_NODE_ID_MAX + 1];
@@ -224,7 +223,7 @@ unsigned cluster_live_nodes(void)
 	return atomic_load(&live_nodes);
 }
 
-static void cluster_source(struct kbuf *b)
+void cluster_metrics(struct kbuf *b)
 {
 	kbuf_note(b,
 		  "# HELP kinko_cluster_live_nodes Nodes whose heartbeat reached the store within %d s.\n"
@@ -254,7 +253,6 @@ k_status cluster_start(struct storage *st)
 		return K_E_INTERNAL;
 	}
 	running = true;
-	metrics_add_source(cluster_source);
 	LOG_INFO("cluster: node %s registered (%u live nodes)", node_id, cluster_live_nodes());
 	return K_OK;
 }
