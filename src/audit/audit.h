@@ -266,6 +266,25 @@ K_MUST_CHECK k_status audit_lastuse_share_start(struct storage *st);
 void audit_lastuse_share_stop(void);
 bool audit_lastuse_get_cluster(const char *key_arn, struct audit_lastuse *out);
 
+/*
+ * The events of every node for LookupEvents (ctindex.c): with
+ * audit_ctindex_start() each written event is also queued and written to
+ * the store in the background (kind AUDIT_CTINDEX_KIND, ns
+ * "ACCOUNT:REGION", id "%015lld|NODE|EVENT_ID"); audit_ctindex_note() is
+ * the queueing, a no-op while it is off. audit_ctindex_list_others() calls
+ * cb(arg, node, event_id, event) for the indexed events of the other
+ * nodes in ns whose time is in [from, to] (to < 0: no bound; from 0: from
+ * the start), oldest first, until cb returns false.
+ */
+#define AUDIT_CTINDEX_KIND "ct-event"
+K_MUST_CHECK k_status audit_ctindex_start(struct storage *st);
+void audit_ctindex_stop(void);
+bool audit_ctindex_enabled(void);
+void audit_ctindex_note(const char *event_json, size_t len);
+typedef bool (*audit_ctindex_cb)(void *arg, const char *node, const char *event_id, json_t *event);
+K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, int64_t to,
+						audit_ctindex_cb cb, void *arg);
+
 /* ---- the usage and cost report (usage.c) ---- */
 
 struct audit_usage_options {

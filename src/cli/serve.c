@@ -570,6 +570,18 @@ static int serve_open_audit(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
 		return 1;
 	}
+	/*
+	 * On a store other nodes share (--shared-store, or one with no local
+	 * files), each event is also indexed there for LookupEvents on the
+	 * other nodes; a store of this node alone needs no index.
+	 */
+	char dir[64];
+	bool shared = s->f.shared_store ||
+		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
+	if (shared && audit_ctindex_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot start indexing the audit events in the store\n");
+		return 1;
+	}
 	return 0;
 }
 
@@ -681,6 +693,7 @@ static void serve_shut_down(struct serve_state *s)
 		_exit(1);
 	}
 	audit_lastuse_share_stop(); /* writes the last uses still unshared */
+	audit_ctindex_stop();       /* and the events still unindexed */
 	audit_close(); /* seals the current log file */
 	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
 	kms_shutdown();

@@ -2,6 +2,8 @@
 keeps its own chain, its records name it, and `kinko audit verify`
 verifies a set of node folders."""
 import glob
+import json
+import time
 import os
 import shutil
 import subprocess
@@ -55,3 +57,45 @@ def test_each_node_chains_its_own_records_and_the_set_verifies(make_cluster, tmp
         f.write(stranger)
     rc, out = verify(*dirs)
     assert rc == 1 and "MIXED nodes" in out and "FAILED" in out
+
+
+def lookup_all(node, **kw):
+    """Every page of LookupEvents on node, in the order given."""
+    ct = node.client("cloudtrail")
+    out, token = [], None
+    while True:
+        args = dict(kw)
+        if token:
+            args["NextToken"] = token
+        r = ct.lookup_events(**args)
+        out += r["Events"]
+        token = r.get("NextToken")
+        if not token:
+            return out
+
+
+def test_lookup_events_on_any_node_sees_every_node(make_cluster):
+    c = make_cluster(2)
+    a, b = c.nodes
+    kid = a.client().create_key()["KeyMetadata"]["KeyId"]
+    rids = {}
+    for n in c.nodes:
+        rids[n.node_id] = [n.client().encrypt(KeyId=kid, Plaintext=b"x")["ResponseMetadata"]["RequestId"]
+                           for _ in range(3)]
+    want = set(rids["node-1"] + rids["node-2"])
+    attrs = [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}]
+    for n in c.nodes:
+        deadline = time.time() + 10
+        while True:
+            events = lookup_all(n, LookupAttributes=attrs, MaxResults=2)
+            got = [json.loads(e["CloudTrailEvent"])["requestID"] for e in events]
+            if set(got) == want or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert set(got) == want and len(got) == len(want), (n.node_id, got)
+        times = [e["EventTime"] for e in events]
+        assert times == sorted(times, reverse=True)
+    # Only the caller's account and region, as on one node.
+    assert lookup_all(a, LookupAttributes=attrs) == lookup_all(a, LookupAttributes=attrs)
+    other = a.client("cloudtrail", region="eu-west-1").lookup_events(LookupAttributes=attrs)
+    assert other["Events"] == []
