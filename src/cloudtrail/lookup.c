@@ -331,7 +331,8 @@ static k_status parse_merged_token(struct api_ctx *c, const char *token, struct 
 /* The merged answer: every node's matches, newest first, max of them. */
 static void render_merged(struct query *q, json_t *events, json_t *out, json_int_t max)
 {
-	qsort(q->m, q->n, sizeof *q->m, match_order);
+	if (q->n > 1)
+		qsort(q->m, q->n, sizeof *q->m, match_order);
 	for (size_t i = 0; i < q->n; i++) {
 		if ((json_int_t)i == max) {
 			const struct match *last = &q->m[i - 1];
