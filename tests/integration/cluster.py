@@ -101,15 +101,21 @@ class Cluster:
                              (node.node_id, want, node.metric("kinko_cluster_live_nodes")))
 
     def stop(self):
+        """Stops every node, then checks their logs for sanitizer reports
+        (so that a report on one node never leaves another running)."""
         rcs = []
         for n in self.nodes:
             if n.proc.poll() is None:
                 rcs.append((n.node_id, n.stop()))
             else:
                 n.stop()
-            _sanitizer_clean(n)
-            n.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            for n in self.nodes:
+                _sanitizer_clean(n)
+        finally:
+            for n in self.nodes:
+                n.cleanup()
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return rcs
 
 
