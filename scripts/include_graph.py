@@ -33,6 +33,7 @@ LAYERS = [
     ("settings", ["config"]),
     ("request", ["req"]),
     ("shared services", ["keystore", "policy", "audit", "scheduler"]),
+    ("node", ["cluster"]),
     ("signatures and counters", ["auth", "metrics"]),
     ("foundation", ["crypto", "storage"]),
     ("core", ["core"]),

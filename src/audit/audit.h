@@ -226,6 +226,7 @@ struct audit_verify_options {
 	const char *public_key; /* a PEM file; NULL: the folder's kinko-audit-public.pem */
 	const char *witness;    /* the witness file (its lines, or syslog lines holding them); NULL: none */
 	int64_t now_ms;         /* the trail should reach this time; 0: the current time */
+	char *node_out;         /* NULL, or 72 bytes: the node id its records name ("" if none) */
 };
 /*
  * audit_verify_dir with the end of the trail checked against a witness
@@ -291,6 +292,41 @@ void audit_lastuse_from_event(json_t *event, const struct audit_op_name *key_use
  * tracking began.
  */
 bool audit_lastuse_get(const char *key_arn, struct audit_lastuse *out);
+
+/*
+ * Cluster-wide last use (docs/CLUSTER.md, "Key last use"): records of
+ * kind AUDIT_LASTUSE_KIND (ns "ACCOUNT:REGION" as the key's, id = key ARN) hold the latest use any
+ * node reported. audit_lastuse_share_start() starts a thread that writes
+ * this node's new uses there about once a second, in batches (never on
+ * the call that used the key); audit_lastuse_share_stop() writes what is
+ * left and stops it. audit_lastuse_get_cluster() is audit_lastuse_get()
+ * over this node's index and the store's record, the later one winning
+ * (the store alone if this node never saw the key used).
+ */
+#define AUDIT_LASTUSE_KIND "key-last-use"
+struct storage;
+K_MUST_CHECK k_status audit_lastuse_share_start(struct storage *st);
+void audit_lastuse_share_stop(void);
+bool audit_lastuse_get_cluster(const char *key_arn, struct audit_lastuse *out);
+
+/*
+ * The events of every node for LookupEvents (ctindex.c): with
+ * audit_ctindex_start() each written event is also queued and written to
+ * the store in the background (kind AUDIT_CTINDEX_KIND, ns
+ * "ACCOUNT:REGION", id "%015lld|NODE|EVENT_ID"); audit_ctindex_note() is
+ * the queueing, a no-op while it is off. audit_ctindex_list_others() calls
+ * cb(arg, node, event_id, event) for the indexed events of the other
+ * nodes in ns whose time is in [from, to] (to < 0: no bound; from 0: from
+ * the start), oldest first, until cb returns false.
+ */
+#define AUDIT_CTINDEX_KIND "ct-event"
+K_MUST_CHECK k_status audit_ctindex_start(struct storage *st);
+void audit_ctindex_stop(void);
+bool audit_ctindex_enabled(void);
+void audit_ctindex_note(const char *event_json, size_t len);
+typedef bool (*audit_ctindex_cb)(void *arg, const char *node, const char *event_id, json_t *event);
+K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, int64_t to,
+						audit_ctindex_cb cb, void *arg);
 
 /* ---- the usage and cost report (usage.c) ---- */
 

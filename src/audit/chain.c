@@ -17,13 +17,14 @@
 #include "core/lock.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "cluster/cluster.h"
 #include "crypto/crypto.h"
 #include "core/banned.h"
 
 /* Appends a string literal ("" s does not compile for anything else). */
 #define APPEND_LIT(b, s) kbuf_append((b), "" s, sizeof(s) - 1)
-/* A record's bytes around its event JSON: {"event":…,"kinkoType":"…","kinkoSeq":N,"kinkoPrev":"…"}\n */
-#define RECORD_OVERHEAD 160u
+/* A record's bytes around its event JSON: {"event":…,"kinkoType":"…","kinkoNode":"…","kinkoSeq":N,"kinkoPrev":"…"}\n */
+#define RECORD_OVERHEAD 240u
 
 struct entry {
 	const char *type;
@@ -36,7 +37,8 @@ struct entry {
 };
 
 /*
- * A record line is {"event":…,"kinkoType":"…","kinkoSeq":N,"kinkoPrev":"…"}:
+ * A record line is {"event":…,"kinkoType":"…","kinkoNode":"…","kinkoSeq":N,"kinkoPrev":"…"}
+ * (kinkoNode: the node id of cluster/cluster.h, left out when none is set):
  * the chain members come last, so that the calling thread hashes the rest
  * of the line (by far the most of it) before it takes the writer's mutex,
  * and the writer only hashes the end. The caller's digest of the line up
@@ -55,6 +57,7 @@ static k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size
 /* The record's bytes before its chain members, each piece as it is hashed and written. */
 #define RECORD_HEAD "{\"event\":"
 #define RECORD_TYPE ",\"kinkoType\":\""
+#define RECORD_NODE "\",\"kinkoNode\":\""
 #define RECORD_SEQ "\",\"kinkoSeq\":"
 #define RECORD_PREV ",\"kinkoPrev\":\""
 
@@ -81,6 +84,12 @@ static k_status hash_record_head(struct entry *e)
 	GUARD(crypto_sha256_update(e->md, e->json, e->len));
 	GUARD(crypto_sha256_update(e->md, RECORD_TYPE, sizeof RECORD_TYPE - 1));
 	GUARD(crypto_sha256_update(e->md, e->type, strlen(e->type)));
+	/* Node ids are [A-Za-z0-9._-]: nothing to escape. */
+	const char *node = cluster_node_id();
+	if (node[0] != 0) {
+		GUARD(crypto_sha256_update(e->md, RECORD_NODE, sizeof RECORD_NODE - 1));
+		GUARD(crypto_sha256_update(e->md, node, strlen(node)));
+	}
 	return K_OK;
 }
 
@@ -122,6 +131,7 @@ static k_status write_batch(struct entry *list)
 		GUARD(audit_open_new_file());
 	kbuf_clear(&audit_w.batch); /* redacted records: nothing to wipe */
 	uint64_t seq = audit_w.next_seq;
+	const char *node = cluster_node_id();
 	char hash[65];
 	memcpy(hash, audit_w.last_hash, sizeof hash);
 	uint64_t n = 0;
@@ -133,6 +143,10 @@ static k_status write_batch(struct entry *list)
 		GUARD(kbuf_append(&audit_w.batch, e->json, e->len));
 		GUARD(APPEND_LIT(&audit_w.batch, RECORD_TYPE));
 		GUARD(kbuf_append_str(&audit_w.batch, e->type));
+		if (node[0] != 0) {
+			GUARD(APPEND_LIT(&audit_w.batch, RECORD_NODE));
+			GUARD(kbuf_append_str(&audit_w.batch, node));
+		}
 		GUARD(kbuf_append(&audit_w.batch, tail, tl));
 		GUARD(kbuf_append_byte(&audit_w.batch, '\n'));
 		seq++;

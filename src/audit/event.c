@@ -59,6 +59,8 @@ static k_status write_event(const char *type, json_t *e)
 	char *s = json_dumps(e, JSON_COMPACT);
 	ENSURE(s != NULL, K_E_INTERNAL);
 	k_status rc = audit_writer_append(type, s, strlen(s));
+	if (k_ok(rc) && strcmp(type, "event") == 0)
+		audit_ctindex_note(s, strlen(s)); /* LookupEvents on the other nodes */
 	kjson_free(s);
 	return rc;
 }
@@ -155,6 +157,8 @@ k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out,
 	k_status wrc = audit_format_call(call, in, out, rc, err_msg, event_id, &res, line);
 	if (wrc == K_OK)
 		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
+	if (wrc == K_OK)
+		audit_ctindex_note((const char *)line->ptr, line->len); /* LookupEvents on the other nodes */
 	/* GetKeyLastUsage: a successful use of a key (the row says which), once its event is written. */
 	if (wrc == K_OK && rc == K_OK && call->event_name != NULL && call->key_use) {
 		for (size_t i = 0; i < res.n; i++)

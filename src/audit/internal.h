@@ -15,6 +15,13 @@
 #define AUDIT_LOG_PREFIX "kinko-audit-"
 #define AUDIT_LOG_SUFFIX ".jsonl"
 #define AUDIT_DIGEST_SUFFIX ".jsonl.digest"
+/*
+ * A log file's name: AUDIT_LOG_PREFIX, the first record's seq (20 digits),
+ * "-NODE_ID" when the node has an id (cluster/cluster.h), AUDIT_LOG_SUFFIX.
+ * The fixed-width seq first keeps the names in write order. Buffers for a
+ * name hold AUDIT_NAME_MAX bytes, a digest's name AUDIT_NAME_MAX + 8.
+ */
+#define AUDIT_NAME_MAX 160
 #define AUDIT_MAX_LINE (1u << 20)
 /* A log or periods file read whole (verification, recovery, lookups). */
 #define AUDIT_MAX_FILE (1ull << 34)
@@ -57,7 +64,7 @@ struct audit_signer;
 struct audit_head {
 	uint64_t seq;
 	char hash[65];
-	char file[96];
+	char file[AUDIT_NAME_MAX];
 	int64_t time_ms; /* when a digest named it (read back only) */
 };
 
@@ -145,21 +152,21 @@ struct audit_writer {
 
 	/* Leader-only state (in write mode: under mu). */
 	int fd;
-	char cur_name[96];
+	char cur_name[AUDIT_NAME_MAX];
 	/* The current file's records (those in the ring too, in write mode) and its bytes on disk. */
 	uint64_t cur_records, cur_first_seq, file_bytes;
 	int64_t cur_opened;
 	char cur_start_prev[65];
 	uint64_t next_seq;
 	char last_hash[65];
-	char prev_digest_name[128];
+	char prev_digest_name[AUDIT_NAME_MAX + 8];
 	char prev_digest_sha[65];
 	bool dirty;
 	struct kbuf batch;
 	/* Where the chain stands at the end of the file's bytes on disk: the next seq, the last hash. */
 	uint64_t drained_seq;
 	char drained_hash[65];
-	char drained_file[96]; /* the file that holds the record before drained_seq */
+	char drained_file[AUDIT_NAME_MAX]; /* the file that holds the record before drained_seq */
 	bool closed_clean;     /* audit_close sealed everything: a "stop" period digest follows */
 
 	/* "write" mode's ring (see below), under mu. */
@@ -263,6 +270,8 @@ struct vstate {
 	size_t n_recs, cap_recs;
 	struct vfile *files;
 	size_t n_files;
+	char node[72];      /* the trail's node id (kinkoNode), "" until a record names one */
+	bool mixed_nodes;   /* a record of another node was reported */
 };
 
 /* Prints one problem line (counted in v->problems). */

@@ -6,6 +6,13 @@
  * The index is a sharded hash map (key ARN -> last use) with a mutex per
  * shard; an update is made after the call's event is durable, off the
  * shared path of other keys. It is rebuilt from the logs at start.
+ *
+ * Cluster-wide (docs/CLUSTER.md, "Key last use"): an updated entry is
+ * marked dirty, and a background thread writes the dirty entries to the
+ * store about once a second (one transaction per batch), keeping for each
+ * key the latest use any node reported. GetKeyLastUsage reads the local
+ * entry and the store's and answers with the later one. No store access
+ * happens on the call that used the key.
  */
 #include "audit/audit.h"
 
@@ -15,7 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <jansson.h>
+#include <time.h>
+
 #include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "storage/storage.h"
 #include "core/lock.h"
 #include "core/hash.h"
 #include "core/banned.h"
@@ -28,6 +42,7 @@ struct use {
 	int64_t t;
 	char event_id[40];
 	char request_id[40];
+	bool dirty; /* newer than what this node last wrote to the store */
 	struct use *next;
 };
 
@@ -75,6 +90,7 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 		u->t = t;
 		kstr_copy(u->event_id, sizeof u->event_id, event_id ? event_id : "");
 		kstr_copy(u->request_id, sizeof u->request_id, request_id ? request_id : "");
+		u->dirty = true;
 	}
 	pthread_mutex_unlock(&shards[s].mu);
 }
@@ -124,4 +140,252 @@ bool audit_lastuse_get(const char *arn, struct audit_lastuse *out)
 	}
 	pthread_mutex_unlock(&shards[s].mu);
 	return found;
+}
+
+/* ---- sharing with the other nodes of a cluster ---- */
+
+#define FLUSH_MS 1000
+#define FLUSH_BATCH 256
+
+struct flush_item {
+	char arn[300];
+	char ns[128];
+	struct audit_lastuse u;
+	int64_t version; /* the store's, read before the write; STORAGE_ABSENT if none */
+	char *doc;
+};
+
+static struct storage *shared;
+static pthread_mutex_t flush_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t flush_cv;
+static bool flush_running, flush_stopping;
+static pthread_t flush_thread;
+
+static void use_copy(struct audit_lastuse *out, const struct use *u)
+{
+	kstr_copy(out->op, sizeof out->op, u->op);
+	out->t = u->t;
+	kstr_copy(out->event_id, sizeof out->event_id, u->event_id);
+	kstr_copy(out->request_id, sizeof out->request_id, u->request_id);
+}
+
+/* Up to max dirty entries, taken (their flag cleared) into items. */
+static size_t take_dirty(struct flush_item *items, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < SHARDS && n < max; i++) {
+		klock(&shards[i].mu);
+		for (struct use *u = shards[i].head; u != NULL && n < max; u = u->next) {
+			if (!u->dirty)
+				continue;
+			u->dirty = false;
+			kstr_copy(items[n].arn, sizeof items[n].arn, u->arn);
+			use_copy(&items[n].u, u);
+			n++;
+		}
+		pthread_mutex_unlock(&shards[i].mu);
+	}
+	return n;
+}
+
+/* Parses a stored last use; false if the document is not one. */
+static bool parse_use(struct kslice doc, struct audit_lastuse *out)
+{
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	const char *op = json_string_value(json_object_get(j, "Operation"));
+	json_t *t = json_object_get(j, "Timestamp");
+	bool ok = op != NULL && json_is_integer(t);
+	if (ok) {
+		kstr_copy(out->op, sizeof out->op, op);
+		out->t = json_integer_value(t);
+		const char *e = json_string_value(json_object_get(j, "CloudTrailEventId"));
+		const char *r = json_string_value(json_object_get(j, "KmsRequestId"));
+		kstr_copy(out->event_id, sizeof out->event_id, e ? e : "");
+		kstr_copy(out->request_id, sizeof out->request_id, r ? r : "");
+	}
+	json_decref(j);
+	return ok;
+}
+
+/*
+ * The namespace of a key ARN's record, "ACCOUNT:REGION" as the key's own
+ * (arn:aws:kms:REGION:ACCOUNT:key/ID), so that emptying an account (the
+ * test-mode reset) takes its records too; "" for anything else.
+ */
+static void arn_ns(const char *arn, char *ns, size_t n)
+{
+	ns[0] = 0;
+	const char *p = arn;
+	for (int i = 0; i < 3 && p != NULL; i++) {
+		p = strchr(p, ':');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	const char *acct = p != NULL ? strchr(p, ':') : NULL;
+	const char *end = acct != NULL ? strchr(acct + 1, ':') : NULL;
+	if (end == NULL)
+		return;
+	snprintf(ns, n, "%.*s:%.*s", (int)(end - acct - 1), acct + 1, (int)(acct - p), p);
+}
+
+/* The store's last use of arn; K_E_NOT_FOUND if it has none. */
+static k_status read_shared(const char *arn, struct audit_lastuse *out, int64_t *version)
+{
+	char ns[128];
+	arn_ns(arn, ns, sizeof ns);
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	k_status rc = storage_get(shared, AUDIT_LASTUSE_KIND, ns, arn, &doc, version);
+	if (k_ok(rc) && !parse_use(kbuf_slice(&doc), out))
+		rc = K_E_INTERNAL;
+	kbuf_release(&doc);
+	return rc;
+}
+
+/* Puts the entries back in the dirty set (a failed write is retried). */
+static void redirty(const struct flush_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		audit_lastuse_note(items[i].arn, items[i].u.op, items[i].u.t, items[i].u.event_id,
+				   items[i].u.request_id);
+}
+
+/*
+ * One batch: for each entry, the store's copy is read and the entry kept
+ * only if it is later; the writes go in one transaction, each with the
+ * version read as precondition, so a later use written meanwhile by
+ * another node is never overwritten. A conflict (or any failure) returns
+ * the whole batch to the dirty set for the next round.
+ */
+static k_status flush_batch(struct flush_item *items, size_t n)
+{
+	struct storage_op *ops = calloc(n > 0 ? n : 1, sizeof *ops);
+	ENSURE(ops != NULL, K_E_INTERNAL);
+	size_t nops = 0;
+	k_status rc = K_OK;
+	for (size_t i = 0; i < n && k_ok(rc); i++) {
+		struct audit_lastuse cur;
+		int64_t v = 0;
+		k_status g = read_shared(items[i].arn, &cur, &v);
+		if (k_ok(g) && cur.t >= items[i].u.t)
+			continue;
+		if (k_is(g, K_E_NOT_FOUND))
+			v = STORAGE_ABSENT;
+		else if (k_failed(g) && !k_is(g, K_E_INTERNAL)) {
+			rc = g;
+			break;
+		}
+		json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "Operation", items[i].u.op, "Timestamp",
+				      (json_int_t)items[i].u.t, "CloudTrailEventId",
+				      items[i].u.event_id, "KmsRequestId", items[i].u.request_id);
+		items[i].doc = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+		json_decref(d);
+		if (items[i].doc == NULL) {
+			rc = K_E_INTERNAL;
+			break;
+		}
+		arn_ns(items[i].arn, items[i].ns, sizeof items[i].ns);
+		ops[nops++] = (struct storage_op){.op = STORAGE_PUT, .kind = AUDIT_LASTUSE_KIND,
+						  .ns = items[i].ns, .id = items[i].arn,
+						  .doc = kslice_cstr(items[i].doc), .expect = v};
+	}
+	if (k_ok(rc) && nops > 0)
+		rc = storage_apply(shared, ops, nops);
+	for (size_t i = 0; i < n; i++) {
+		kjson_free(items[i].doc);
+		items[i].doc = NULL;
+	}
+	free(ops);
+	if (k_failed(rc))
+		redirty(items, n);
+	return rc;
+}
+
+static void flush_all(struct flush_item *items)
+{
+	for (;;) {
+		size_t n = take_dirty(items, FLUSH_BATCH);
+		if (n == 0)
+			return;
+		k_status rc = flush_batch(items, n);
+		if (k_failed(rc)) {
+			LOG_DEBUG("audit: sharing the last key uses failed: %s (retried)",
+				  k_status_name(rc));
+			return;
+		}
+	}
+}
+
+static void *flush_main(void *arg)
+{
+	struct flush_item *items = arg;
+	pthread_mutex_lock(&flush_mu);
+	while (!flush_stopping) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_nsec += (long)FLUSH_MS * 1000000L;
+		deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+		deadline.tv_nsec %= 1000000000L;
+		while (!flush_stopping &&
+		       pthread_cond_timedwait(&flush_cv, &flush_mu, &deadline) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&flush_mu);
+		flush_all(items); /* also once more when stopping */
+		pthread_mutex_lock(&flush_mu);
+	}
+	pthread_mutex_unlock(&flush_mu);
+	free(items);
+	return NULL;
+}
+
+k_status audit_lastuse_share_start(struct storage *st)
+{
+	ENSURE(st != NULL && !flush_running, K_E_VALIDATION);
+	pthread_once(&once, init_shards);
+	shared = st;
+	struct flush_item *items = calloc(FLUSH_BATCH, sizeof *items);
+	ENSURE(items != NULL, K_E_INTERNAL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int e = pthread_cond_init(&flush_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (e != 0) {
+		free(items);
+		return K_E_INTERNAL;
+	}
+	flush_stopping = false;
+	if (pthread_create(&flush_thread, NULL, flush_main, items) != 0) {
+		pthread_cond_destroy(&flush_cv);
+		free(items);
+		return K_E_INTERNAL;
+	}
+	flush_running = true;
+	return K_OK;
+}
+
+void audit_lastuse_share_stop(void)
+{
+	if (!flush_running)
+		return;
+	pthread_mutex_lock(&flush_mu);
+	flush_stopping = true;
+	pthread_cond_signal(&flush_cv);
+	pthread_mutex_unlock(&flush_mu);
+	pthread_join(flush_thread, NULL);
+	pthread_cond_destroy(&flush_cv);
+	flush_running = false;
+}
+
+bool audit_lastuse_get_cluster(const char *arn, struct audit_lastuse *out)
+{
+	bool found = audit_lastuse_get(arn, out);
+	if (shared == NULL)
+		return found;
+	struct audit_lastuse s;
+	int64_t v = 0;
+	if (k_failed(read_shared(arn, &s, &v)))
+		return found;
+	if (!found || s.t > out->t)
+		*out = s;
+	return true;
 }

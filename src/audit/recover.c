@@ -113,7 +113,7 @@ static k_status find_chain(void)
 	k_status rc = K_OK;
 	/* The newest digest before the last file gives the chain state. */
 	for (size_t i = n; i-- > 0;) {
-		char dname[128];
+		char dname[AUDIT_NAME_MAX + 8];
 		audit_digest_name_of(names[i], dname, sizeof dname);
 		json_t *d = NULL;
 		char sha[65];

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "cluster/cluster.h"
 #include "core/banned.h"
 
 void audit_digest_name_of(const char *log_name, char *out, size_t n)
@@ -34,7 +35,7 @@ void audit_digest_name_of(const char *log_name, char *out, size_t n)
  */
 struct seal_job {
 	int fd;
-	char name[96];
+	char name[AUDIT_NAME_MAX];
 	uint64_t bytes, records, first_seq, last_seq;
 	char start_prev[65], last_hash[65];
 	bool recovered;
@@ -98,7 +99,7 @@ static k_status seal_file(const struct seal_job *j)
 	json_object_set_new(d, "signature", json_string(kbuf_cstr(&sig)));
 	final = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(final != NULL, K_E_INTERNAL);
-	char dname[128];
+	char dname[AUDIT_NAME_MAX + 8];
 	audit_digest_name_of(j->name, dname, sizeof dname);
 	GUARD_GOTO(audit_write_file_atomic(dname, kslice_cstr(final)));
 	snprintf(audit_w.prev_digest_name, sizeof audit_w.prev_digest_name, "%s", dname);
@@ -200,8 +201,10 @@ k_status audit_seal_current(bool recovered)
  */
 k_status audit_open_new_file(void)
 {
+	const char *node = cluster_node_id();
 	snprintf(audit_w.cur_name, sizeof audit_w.cur_name,
-		 AUDIT_LOG_PREFIX "%020" PRIu64 AUDIT_LOG_SUFFIX, audit_w.drained_seq);
+		 AUDIT_LOG_PREFIX "%020" PRIu64 "%s%s" AUDIT_LOG_SUFFIX, audit_w.drained_seq,
+		 node[0] != 0 ? "-" : "", node);
 	char path[700];
 	audit_path_of(audit_w.cur_name, path, sizeof path);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -191,6 +191,10 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 	size_t sealed = 0;
 	for (size_t i = 0; i < v.n_files; i++)
 		sealed += v.files[i].digest != NULL;
+	if (v.node[0] != 0)
+		fprintf(out, "node %s\n", v.node);
+	if (o->node_out != NULL)
+		snprintf(o->node_out, 72, "%s", v.node);
 	if (v.problems == 0 && v.warnings == 0)
 		fprintf(out, "OK: %zu files (%zu sealed), %zu records, chain and signatures intact\n",
 			v.n_files, sealed, v.n_recs);

@@ -72,6 +72,27 @@ static void check_against_digest(struct vstate *v, size_t i, json_t *d, struct k
 			f->name);
 }
 
+/*
+ * Each node keeps its own trail (docs/CLUSTER.md, "Audit across nodes"):
+ * every record that names a node must name the same one. Records written
+ * before node ids existed name none and pass. The first stranger is
+ * reported; the chain check reports the rest of the damage.
+ */
+static void check_node(struct vstate *v, const char *fname, size_t line, const char *node)
+{
+	if (node == NULL)
+		return;
+	if (v->node[0] == 0) {
+		snprintf(v->node, sizeof v->node, "%.64s", node);
+		return;
+	}
+	if (strcmp(v->node, node) == 0 || v->mixed_nodes)
+		return;
+	v->mixed_nodes = true;
+	audit_verify_problem(v, "MIXED nodes: %s line %zu is a record of node %.64s in the trail of node %s",
+			     fname, line, node, v->node);
+}
+
 /* One line (len bytes at p, line number `line`) of file i as a record; names what is wrong with it. */
 static void parse_record(struct vstate *v, size_t i, json_t *d, const uint8_t *p, size_t len,
 			 size_t line, struct vrec *r)
@@ -88,6 +109,7 @@ static void parse_record(struct vstate *v, size_t i, json_t *d, const uint8_t *p
 	    json_is_object(json_object_get(j, "event"))) {
 		r->seq = (uint64_t)json_integer_value(seq);
 		snprintf(r->prev, sizeof r->prev, "%s", prev);
+		check_node(v, f->name, line, json_string_value(json_object_get(j, "kinkoNode")));
 	} else {
 		audit_verify_problem(v, "CHANGED file %s line %zu: not a well-formed record", f->name,
 			line);

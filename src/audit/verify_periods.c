@@ -206,7 +206,7 @@ static struct vrec *find_seq(const struct index *ix, uint64_t seq)
 struct tail {
 	uint64_t seq;
 	char src[200];
-	char file[96];
+	char file[AUDIT_NAME_MAX];
 };
 
 /*

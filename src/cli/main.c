@@ -214,19 +214,40 @@ static int check_store(int argc, char **argv)
 }
 
 /*
- * `kinko audit verify DIR [--public-key FILE] [--witness FILE] [--now TIME]`.
- * Exit status: 0 intact, 1 problems named, 2 unreadable, 3 intact but the
+ * `kinko audit verify DIR... [--public-key FILE] [--witness FILE] [--now TIME]`.
+ * Several folders are the trails of the nodes of a cluster (each node its
+ * own chain, docs/CLUSTER.md): each is verified on its own, then the set
+ * (no node id twice); --public-key and --witness go with one folder only.
+ * Exit status: 0 intact, 1 problems named, 2 unreadable, 3 intact but a
  * trail ends before --now (default: the current time), which a stop and
  * a removal of the newest records both look like without a witness.
  */
+#define MAX_AUDIT_DIRS 64
+
+/* The set of node trails: a node id in two folders is a problem. */
+static long check_node_set(char nodes[][72], const char *const *dirs, size_t n)
+{
+	long problems = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (nodes[i][0] != 0 && strcmp(nodes[i], nodes[j]) == 0) {
+				printf("DUPLICATE node %s: the trails in %s and %s name the same node\n",
+				       nodes[i], dirs[i], dirs[j]);
+				problems++;
+			}
+	return problems;
+}
+
 static int audit_command(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[0], "verify") != 0) {
 		cli_usage(stderr);
 		return 2;
 	}
-	struct audit_verify_options o = {.dir = argv[1]};
-	for (int i = 2; i < argc; i++) {
+	struct audit_verify_options o = {.dir = NULL};
+	const char *dirs[MAX_AUDIT_DIRS];
+	size_t n_dirs = 0;
+	for (int i = 1; i < argc; i++) {
 		int64_t t = 0;
 		if (strcmp(argv[i], "--public-key") == 0 && i + 1 < argc) {
 			o.public_key = argv[++i];
@@ -236,14 +257,41 @@ static int audit_command(int argc, char **argv)
 			   audit_parse_iso8601(argv[i + 1], &t)) {
 			o.now_ms = t * 1000;
 			i++;
+		} else if (strncmp(argv[i], "--", 2) != 0 && n_dirs < MAX_AUDIT_DIRS) {
+			dirs[n_dirs++] = argv[i];
 		} else {
 			cli_usage(stderr);
 			return 2;
 		}
 	}
-	long warnings = 0;
-	long n = audit_verify(&o, stdout, &warnings);
-	return n < 0 ? 2 : n > 0 ? 1 : warnings > 0 ? 3 : 0;
+	if (n_dirs == 0 || (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL))) {
+		if (n_dirs > 1)
+			fprintf(stderr, "kinko audit verify: --public-key and --witness go with one folder\n");
+		cli_usage(stderr);
+		return 2;
+	}
+	char nodes[MAX_AUDIT_DIRS][72];
+	long problems = 0, warnings = 0;
+	bool unreadable = false;
+	for (size_t d = 0; d < n_dirs; d++) {
+		o.dir = dirs[d];
+		o.node_out = nodes[d];
+		nodes[d][0] = 0;
+		long w = 0;
+		long n = audit_verify(&o, stdout, &w);
+		unreadable = unreadable || n < 0;
+		problems += n > 0 ? n : 0;
+		warnings += w;
+	}
+	if (n_dirs > 1) {
+		long dup = check_node_set(nodes, dirs, n_dirs);
+		problems += dup;
+		if (!unreadable && problems == 0)
+			printf("OK: %zu node trails, each intact\n", n_dirs);
+		else if (dup > 0 || problems > 0)
+			printf("FAILED: %ld problems across %zu node trails\n", problems, n_dirs);
+	}
+	return unreadable ? 2 : problems > 0 ? 1 : warnings > 0 ? 3 : 0;
 }
 
 /* Audit (issue 8): `kinko usage`, the usage and cost report. */

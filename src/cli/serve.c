@@ -26,6 +26,7 @@
 #include "cloudtrail/cloudtrail.h"
 #include "config/config.h"
 #include "config/functions.h"
+#include "cluster/cluster.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "crypto/x509.h"
@@ -46,9 +47,9 @@
 /* What the command line asked for, before the configuration file is read. */
 struct serve_flags {
 	const char *config_path, *listen, *data, *root_key;
-	const char *tls_cert, *tls_key, *log_file, *store_url;
+	const char *tls_cert, *tls_key, *log_file, *store_url, *node_id;
 	const char *seed_file; /* --seed FILE (cli/seed.h) */
-	bool tls_self_signed, allow_root_key_in_data;
+	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;
 	struct audit_options audit;
@@ -189,6 +190,8 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		f->store_url = next;
 	else if (strcmp(a, "--seed") == 0)
 		f->seed_file = next;
+	else if (strcmp(a, "--node-id") == 0)
+		f->node_id = next;
 	else if (strcmp(a, "--root-key") == 0)
 		f->root_key = next;
 	else if (strcmp(a, "--tls-cert") == 0)
@@ -229,6 +232,8 @@ static enum flag_taken parse_server_flag(struct serve_state *s, const char *a, c
 		s->f.tls_self_signed = true;
 	else if (strcmp(a, "--allow-root-key-in-data") == 0)
 		s->f.allow_root_key_in_data = true;
+	else if (strcmp(a, "--shared-store") == 0)
+		s->f.shared_store = true;
 	else
 		return next != NULL ? parse_server_value(s, a, next) : FLAG_UNKNOWN;
 	return FLAG_SWITCH;
@@ -332,6 +337,8 @@ static int apply_path_flags(struct serve_state *s)
 		snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", f->data);
 	if (f->store_url != NULL)
 		snprintf(cfg->store_url, sizeof cfg->store_url, "%s", f->store_url);
+	if (f->node_id != NULL)
+		snprintf(cfg->node_id, sizeof cfg->node_id, "%s", f->node_id);
 	if (cfg->store_url[0] == 0)
 		snprintf(cfg->store_url, sizeof cfg->store_url, "sqlite:%s", cfg->data_dir);
 	if (f->root_key != NULL)
@@ -449,12 +456,25 @@ static int serve_lock_and_check(struct serve_state *s)
 		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	/* This node's id: configured, or kept in the data folder (cluster/cluster.h). */
+	if (cluster_node_id_init(cfg->node_id, cfg->data_dir, &s->msg) != K_OK) {
+		fprintf(stderr, "kinko: node id: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
 	/*
 	 * A SQLite store outside the data folder is locked too: two servers on
 	 * one SQLite store would never see each other's writes in their caches.
+	 * --shared-store lifts that lock, for several nodes on one machine
+	 * sharing one SQLite file (tests of the cluster's coordination; see
+	 * docs/CLUSTER.md for what it does not give).
 	 */
 	char store_dir[4608];
-	if (storage_local_dir(cfg->store_url, store_dir, sizeof store_dir) == K_OK &&
+	if (s->f.shared_store)
+		LOG_WARN("--shared-store: other processes may use the store %s; their changes reach "
+			 "this node's caches only when a cached entry is reloaded",
+			 cfg->store_url);
+	if (!s->f.shared_store &&
+	    storage_local_dir(cfg->store_url, store_dir, sizeof store_dir) == K_OK &&
 	    (mkdir(store_dir, 0700) == 0 || errno == EEXIST) &&
 	    !startup_same_dir(store_dir, cfg->data_dir) &&
 	    startup_lock_dir(store_dir, &s->store_lock, &s->msg) != K_OK) {
@@ -519,6 +539,11 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
 		return 1;
 	}
+	/* STS sessions in the store, valid on every node that shares it (sts/sts.h). */
+	if (sts_init(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot attach the STS sessions to the store\n");
+		return 1;
+	}
 	/* imported key material expiry (ops_import.c), run by the scheduler */
 	if (kms_import_init() != K_OK) {
 		fprintf(stderr, "kinko: cannot register the import expiry task\n");
@@ -572,6 +597,23 @@ static int serve_open_audit(struct serve_state *s)
 	f->audit.n_key_use_ops = 0;
 	if (rc != K_OK) {
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
+	/* The keys' last uses, shared with the other nodes through the store. */
+	if (audit_lastuse_share_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
+		return 1;
+	}
+	/*
+	 * On a store other nodes share (--shared-store, or one with no local
+	 * files), each event is also indexed there for LookupEvents on the
+	 * other nodes; a store of this node alone needs no index.
+	 */
+	char dir[64];
+	bool shared = s->f.shared_store ||
+		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
+	if (shared && audit_ctindex_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot start indexing the audit events in the store\n");
 		return 1;
 	}
 	return 0;
@@ -658,6 +700,12 @@ static int serve_start(struct serve_state *s)
 {
 	struct config *cfg = &s->cfg;
 	signal(SIGPIPE, SIG_IGN);
+	/* The node's heartbeat, before the scheduler claims work under its id. */
+	if (cluster_start(s->st) != K_OK) {
+		fprintf(stderr, "kinko: cannot register node %s in the store\n", cluster_node_id());
+		return 1;
+	}
+	metrics_add_source(cluster_metrics);
 	/* The one scheduler thread, once every module registered its due work. */
 	if (scheduler_start(s->st) != K_OK) {
 		fprintf(stderr, "kinko: cannot start the scheduler\n");
@@ -712,12 +760,15 @@ static void serve_shut_down(struct serve_state *s)
 	start_shutdown_watchdog();
 	http_stop(s->srv);
 	scheduler_stop();
+	cluster_stop();
 	metrics_http_stop();
 	if (!secrets_shutdown()) {
 		/* A rotation still uses the store and the audit trail: the next start seals the file. */
 		LOG_ERROR("exiting without sealing the audit file; the next start seals it");
 		_exit(1);
 	}
+	audit_lastuse_share_stop(); /* writes the last uses still unshared */
+	audit_ctindex_stop();       /* and the events still unindexed */
 	audit_close(); /* seals the current log file */
 	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
 	kms_shutdown();

@@ -9,6 +9,13 @@
  * invalid (StartTime after EndTime) ... InvalidTimeRangeException".
  * Each result carries the whole event as the CloudTrailEvent string.
  * Only the caller's account and signed region are searched.
+ *
+ * In a cluster (audit_ctindex_enabled(): a shared store), the answer also
+ * covers the other nodes' events, which each node indexes into the store
+ * in the background (audit/ctindex.c; they appear within about a second).
+ * The events of all nodes are then ordered newest first by (eventTime,
+ * node id, then the seq of this node's trail or the event id), and
+ * NextToken ("kinko-m...") names the last event returned in that order.
  */
 #include "cloudtrail/cloudtrail.h"
 
@@ -18,6 +25,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "cluster/cluster.h"
 #include "kms/authz.h"
 #include "core/json.h"
 #include "core/banned.h"
@@ -63,6 +71,18 @@ static const char *const attribute_keys[] = {"EventId",      "EventName",    "Re
 struct match {
 	uint64_t seq;
 	json_t *event;
+	/* The cluster-wide order (merged mode): time, node, then seq or event id. */
+	int64_t t;
+	char node[72];
+	char tie[40];
+};
+
+/* The position a merged NextToken names. */
+struct mpos {
+	bool set;
+	int64_t t;
+	char node[72];
+	char tie[40];
 };
 
 struct query {
@@ -71,6 +91,8 @@ struct query {
 	double start, end;
 	bool has_start, has_end;
 	uint64_t before;          /* from NextToken: only seq < before (0: no bound) */
+	bool merged;              /* the other nodes' events too (see the top) */
+	struct mpos after;        /* merged NextToken: only events after it in the order */
 	struct match *m;
 	size_t n, cap;
 	bool oom;
@@ -130,12 +152,88 @@ static bool attr_matches(const struct query *q, json_t *e)
 	return false;
 }
 
+/* -1, 0, 1 as a comes before, with, after b in the merged order (newest first). */
+static int mcmp(int64_t at, const char *an, const char *atie, int64_t bt, const char *bn,
+		const char *btie)
+{
+	if (at != bt)
+		return at > bt ? -1 : 1;
+	int c = strcmp(an, bn);
+	if (c == 0)
+		c = strcmp(atie, btie);
+	return c > 0 ? -1 : c < 0 ? 1 : 0;
+}
+
+static int match_order(const void *a, const void *b)
+{
+	const struct match *x = a, *y = b;
+	return mcmp(x->t, x->node, x->tie, y->t, y->node, y->tie);
+}
+
+/* Adds a match that passed every filter; false when out of memory. */
+static bool add_match(struct query *q, uint64_t seq, json_t *e, int64_t t, const char *node,
+		      const char *tie)
+{
+	if (q->merged && q->after.set &&
+	    mcmp(t, node, tie, q->after.t, q->after.node, q->after.tie) <= 0)
+		return true; /* on an earlier page */
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct match *nm = realloc(q->m, cap * sizeof *nm);
+		if (nm == NULL) {
+			q->oom = true;
+			return false;
+		}
+		q->m = nm;
+		q->cap = cap;
+	}
+	struct match *m = &q->m[q->n++];
+	m->seq = seq;
+	m->event = json_incref(e);
+	m->t = t;
+	snprintf(m->node, sizeof m->node, "%s", node);
+	snprintf(m->tie, sizeof m->tie, "%s", tie);
+	return true;
+}
+
+/* Whether event e passes the query's time range and attribute; its time in *t. */
+static bool passes(const struct query *q, json_t *e, int64_t *t)
+{
+	const char *when = json_string_value(json_object_get(e, "eventTime"));
+	if (when == NULL || !audit_parse_iso8601(when, t))
+		return false;
+	if ((q->has_start && (double)*t < q->start) || (q->has_end && (double)*t > q->end))
+		return false;
+	return attr_matches(q, e);
+}
+
+/* Another node's indexed event (audit_ctindex_list_others). */
+static bool collect_other(void *arg, const char *node, const char *event_id, json_t *e)
+{
+	struct query *q = arg;
+	int64_t t;
+	if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
+	    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region) || !passes(q, e, &t))
+		return true;
+	return add_match(q, 0, e, t, node, event_id);
+}
+
 static bool collect(void *arg, uint64_t seq, const char *type, json_t *e, const char *file)
 {
 	(void)file;
 	struct query *q = arg;
 	if (strcmp(type, "event") != 0 || (q->before != 0 && seq >= q->before))
 		return true;
+	if (q->merged) {
+		int64_t t;
+		char tie[24];
+		if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
+		    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region) ||
+		    !passes(q, e, &t))
+			return true;
+		snprintf(tie, sizeof tie, "%020" PRIu64, seq);
+		return add_match(q, seq, e, t, cluster_node_id(), tie);
+	}
 	if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
 	    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region))
 		return true;
@@ -212,45 +310,86 @@ static json_t *render_event(json_t *e)
 	return o;
 }
 
-k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
+/* "kinko-mTIME|NODE|TIE": the last event of the previous page in the merged order. */
+static k_status parse_merged_token(struct api_ctx *c, const char *token, struct mpos *p)
 {
-	struct query q;
-	memset(&q, 0, sizeof q);
-	q.account = c->principal.account;
-	q.region = c->region;
-	json_t *attrs = json_object_get(in, "LookupAttributes");
-	if (attrs != NULL && !json_is_null(attrs)) {
-		ENSURE(json_is_array(attrs),
-		       api_fail(c, K_E_SERIALIZATION, "Expected a list for LookupAttributes"));
-		ENSURE(json_array_size(attrs) <= 1,
-		       api_fail(c, K_E_CT_INVALID_LOOKUP_ATTRIBUTES,
-				"You cannot specify more than one lookup attribute."));
-		if (json_array_size(attrs) == 1) {
-			json_t *a = json_array_get(attrs, 0);
-			ENSURE(json_is_object(a), api_fail(c, K_E_SERIALIZATION,
-							   "Expected a structure in LookupAttributes"));
-			GUARD(api_enum(c, a, "AttributeKey", true, attribute_keys, &q.attr));
-			GUARD(api_string(c, a, "AttributeValue", true, 1, 2000, &q.value));
+	char *end = NULL;
+	ENSURE(strncmp(token, "kinko-m", 7) == 0,
+	       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
+	long long t = strtoll(token + 7, &end, 10);
+	const char *bar = end != NULL && *end == '|' ? strchr(end + 1, '|') : NULL;
+	ENSURE(bar != NULL && t >= 0 && (size_t)(bar - end - 1) < sizeof p->node &&
+		       strlen(bar + 1) < sizeof p->tie,
+	       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
+	p->set = true;
+	p->t = t;
+	snprintf(p->node, sizeof p->node, "%.*s", (int)(bar - end - 1), end + 1);
+	snprintf(p->tie, sizeof p->tie, "%s", bar + 1);
+	return K_OK;
+}
+
+/* The merged answer: every node's matches, newest first, max of them. */
+static void render_merged(struct query *q, json_t *events, json_t *out, json_int_t max)
+{
+	if (q->n > 1)
+		qsort(q->m, q->n, sizeof *q->m, match_order);
+	for (size_t i = 0; i < q->n; i++) {
+		if ((json_int_t)i == max) {
+			const struct match *last = &q->m[i - 1];
+			char next[200];
+			snprintf(next, sizeof next, "kinko-m%lld|%s|%s", (long long)last->t, last->node,
+				 last->tie);
+			json_object_set_new(out, "NextToken", json_string(next));
+			break;
 		}
+		json_array_append_new(events, render_event(q->m[i].event));
 	}
-	GUARD(time_member(c, in, "StartTime", &q.has_start, &q.start));
-	GUARD(time_member(c, in, "EndTime", &q.has_end, &q.end));
-	ENSURE(!(q.has_start && q.has_end && q.start > q.end),
+}
+
+/* LookupAttributes: at most one, whose key and value fill q. */
+static k_status read_attributes(struct api_ctx *c, json_t *in, struct query *q)
+{
+	json_t *attrs = json_object_get(in, "LookupAttributes");
+	if (attrs == NULL || json_is_null(attrs))
+		return K_OK;
+	ENSURE(json_is_array(attrs),
+	       api_fail(c, K_E_SERIALIZATION, "Expected a list for LookupAttributes"));
+	ENSURE(json_array_size(attrs) <= 1,
+	       api_fail(c, K_E_CT_INVALID_LOOKUP_ATTRIBUTES,
+			"You cannot specify more than one lookup attribute."));
+	if (json_array_size(attrs) == 1) {
+		json_t *a = json_array_get(attrs, 0);
+		ENSURE(json_is_object(a),
+		       api_fail(c, K_E_SERIALIZATION, "Expected a structure in LookupAttributes"));
+		GUARD(api_enum(c, a, "AttributeKey", true, attribute_keys, &q->attr));
+		GUARD(api_string(c, a, "AttributeValue", true, 1, 2000, &q->value));
+	}
+	return K_OK;
+}
+
+/* The time range, MaxResults, EventCategory and NextToken. */
+static k_status read_range(struct api_ctx *c, json_t *in, struct query *q, json_int_t *max,
+			   const char **category)
+{
+	GUARD(time_member(c, in, "StartTime", &q->has_start, &q->start));
+	GUARD(time_member(c, in, "EndTime", &q->has_end, &q->end));
+	ENSURE(!(q->has_start && q->has_end && q->start > q->end),
 	       api_fail(c, K_E_CT_INVALID_TIME_RANGE,
 			"Start time must be earlier than or equal to end time."));
 	json_t *mr = json_object_get(in, "MaxResults");
-	json_int_t max = 50;
+	*max = 50;
 	if (mr != NULL && !json_is_null(mr)) {
 		ENSURE(json_is_integer(mr) && json_integer_value(mr) >= 1 && json_integer_value(mr) <= 50,
-		       api_fail(c, K_E_CT_INVALID_MAX_RESULTS,
-				"MaxResults must be between 1 and 50."));
-		max = json_integer_value(mr);
+		       api_fail(c, K_E_CT_INVALID_MAX_RESULTS, "MaxResults must be between 1 and 50."));
+		*max = json_integer_value(mr);
 	}
-	const char *category;
 	static const char *const categories[] = {"insight", NULL};
-	GUARD(api_enum(c, in, "EventCategory", false, categories, &category));
+	GUARD(api_enum(c, in, "EventCategory", false, categories, category));
 	const char *token;
 	GUARD(api_string(c, in, "NextToken", false, 1, 200, &token));
+	q->merged = audit_ctindex_enabled();
+	if (token != NULL && q->merged)
+		return parse_merged_token(c, token, &q->after);
 	if (token != NULL) {
 		char *end = NULL;
 		ENSURE(strncmp(token, "kinko-", 6) == 0,
@@ -258,8 +397,37 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 		unsigned long long v = strtoull(token + 6, &end, 10);
 		ENSURE(end != NULL && *end == 0 && v > 0,
 		       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
-		q.before = v;
+		q->before = v;
 	}
+	return K_OK;
+}
+
+/* This node's events, newest first: the log is in write order, so walk it backwards. */
+static void render_local(const struct query *q, json_t *events, json_t *out, json_int_t max)
+{
+	size_t taken = 0;
+	for (size_t i = q->n; i-- > 0;) {
+		if ((json_int_t)taken == max) {
+			char next[48];
+			snprintf(next, sizeof next, "kinko-%" PRIu64, q->m[i + 1].seq);
+			json_object_set_new(out, "NextToken", json_string(next));
+			break;
+		}
+		json_array_append_new(events, render_event(q->m[i].event));
+		taken++;
+	}
+}
+
+k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	q.account = c->principal.account;
+	q.region = c->region;
+	json_int_t max = 50;
+	const char *category = NULL;
+	GUARD(read_attributes(c, in, &q));
+	GUARD(read_range(c, in, &q, &max, &category));
 	json_t *events = json_array();
 	ENSURE(events != NULL, K_E_INTERNAL);
 	json_object_set_new(out, "Events", events);
@@ -267,20 +435,18 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 		return K_OK; /* no Insights events here; no log when audit is off */
 	audit_drain();
 	k_status rc = audit_scan(audit_dir(), collect, &q);
+	if (rc == K_OK && q.merged) {
+		char ns[64];
+		snprintf(ns, sizeof ns, "%s:%s", q.account, q.region);
+		rc = audit_ctindex_list_others(ns, q.has_start ? (int64_t)q.start : 0,
+					       q.has_end ? (int64_t)q.end : -1, collect_other, &q);
+	}
 	if (rc == K_OK && q.oom)
 		rc = K_E_INTERNAL;
-	/* Newest first: the log is in write order, so walk it backwards. */
-	size_t taken = 0;
-	for (size_t i = q.n; rc == K_OK && i-- > 0;) {
-		if ((json_int_t)taken == max) {
-			char next[48];
-			snprintf(next, sizeof next, "kinko-%" PRIu64, q.m[i + 1].seq);
-			json_object_set_new(out, "NextToken", json_string(next));
-			break;
-		}
-		json_array_append_new(events, render_event(q.m[i].event));
-		taken++;
-	}
+	if (rc == K_OK && q.merged)
+		render_merged(&q, events, out, max);
+	else if (rc == K_OK)
+		render_local(&q, events, out, max);
 	for (size_t i = 0; i < q.n; i++)
 		json_decref(q.m[i].event);
 	free(q.m);

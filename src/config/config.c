@@ -34,7 +34,7 @@ struct identity {
 	struct policy *trust;         /* roles: the trust policy */
 	int64_t max_session;          /* roles: MaxSessionDuration seconds */
 	char session[96];             /* sessions: RoleSessionName */
-	char token[160];              /* sessions: the session token */
+	uint8_t token_hash[32];       /* sessions: SHA-256 of the session token */
 	int64_t expires;              /* sessions: epoch seconds */
 };
 
@@ -426,6 +426,7 @@ static k_status load_paths(json_t *root, const char *path, struct config *cfg, s
 		return K_E_VALIDATION;
 	}
 	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
+	copy_str(root, "node_id", cfg->node_id, sizeof cfg->node_id);
 	return K_OK;
 }
 
@@ -505,18 +506,30 @@ void config_release(void)
 	n_roles = 0;
 }
 
-/* Authorization: the session whose access key this is, checked against its token. */
-static k_status lookup_session(const char *access_key, const struct kslice *token,
-			       const struct identity **out)
+static config_session_loader session_loader;
+
+void config_set_session_loader(config_session_loader fn)
+{
+	session_loader = fn;
+}
+
+/*
+ * Authorization: the session whose access key this is, checked against
+ * its token (by SHA-256, compared in constant time). *known says whether
+ * the access key is in the table at all.
+ */
+static k_status find_session(const char *access_key, const uint8_t token_hash[32], bool *known,
+			     const struct identity **out)
 {
 	k_status rc = K_E_UNRECOGNIZED_CLIENT;
+	*known = false;
 	pthread_rwlock_rdlock(&sessions_lock);
 	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS; i++) {
 		const struct identity *s = &sessions[i];
 		if (s->access_key[0] == 0 || strcmp(s->access_key, access_key) != 0)
 			continue;
-		size_t tl = strlen(s->token);
-		if (token == NULL || token->len != tl || !crypto_memeq(token->ptr, s->token, tl))
+		*known = true;
+		if (token_hash == NULL || !crypto_memeq(token_hash, s->token_hash, 32))
 			break;
 		if (kclock_now() >= s->expires) {
 			rc = K_E_EXPIRED_TOKEN;
@@ -527,6 +540,25 @@ static k_status lookup_session(const char *access_key, const struct kslice *toke
 		break;
 	}
 	pthread_rwlock_unlock(&sessions_lock);
+	return rc;
+}
+
+/*
+ * A session this node does not hold may have been made by another node
+ * sharing the store: the loader (sts/sts.c) installs it from there, once.
+ */
+static k_status lookup_session(const char *access_key, const struct kslice *token,
+			       const struct identity **out)
+{
+	uint8_t th[32];
+	bool have_token = token != NULL && token->len > 0 &&
+			  crypto_sha256(token->ptr, token->len, th) == K_OK;
+	bool known = false;
+	k_status rc = find_session(access_key, have_token ? th : NULL, &known, out);
+	if (!known && have_token && session_loader != NULL &&
+	    strncmp(access_key, "ASIA", 4) == 0 && k_ok(session_loader(access_key)))
+		rc = find_session(access_key, th, &known, out);
+	crypto_wipe(th, sizeof th);
 	return rc;
 }
 
@@ -642,6 +674,28 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 	random_chars(out->secret, 40, b64, 64);
 	snprintf(out->token, sizeof out->token, "IQoJb3JpZ2luX2Vj");
 	random_chars(out->token + 16, 128, b64, 64);
+	k_status rc = crypto_sha256(out->token, strlen(out->token), out->token_hash);
+	struct ksecret *secret = k_ok(rc) ? ksecret_from((const uint8_t *)out->secret,
+							 strlen(out->secret))
+					  : NULL;
+	if (secret != NULL)
+		rc = config_install_session(role, session_name, out->access_key, out->token_hash,
+					    expires, secret);
+	else if (k_ok(rc))
+		rc = K_E_INTERNAL;
+	if (k_failed(rc))
+		crypto_wipe(out, sizeof *out);
+	return rc;
+}
+
+k_status config_install_session(const struct identity *role, const char *session_name,
+				const char *access_key, const uint8_t token_hash[32],
+				int64_t expires, struct ksecret *secret)
+{
+	if (strlen(access_key) > SIGV4_MAX_ACCESS_KEY) {
+		ksecret_free(secret);
+		return K_E_VALIDATION;
+	}
 	int64_t now = kclock_now();
 	k_status rc = K_E_LIMIT_EXCEEDED;
 	pthread_rwlock_wrlock(&sessions_lock);
@@ -653,18 +707,15 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 			continue;
 		identity_clear(s);
 		memset(s, 0, sizeof *s);
-		s->secret = ksecret_from((const uint8_t *)out->secret, strlen(out->secret));
-		if (s->secret == NULL) {
-			rc = K_E_INTERNAL;
-			break;
-		}
-		snprintf(s->access_key, sizeof s->access_key, "%s", out->access_key);
+		s->secret = secret;
+		secret = NULL;
+		snprintf(s->access_key, sizeof s->access_key, "%s", access_key);
 		snprintf(s->account, sizeof s->account, "%s", role->account);
 		snprintf(s->type, sizeof s->type, "%s", "AssumedRole");
 		snprintf(s->name, sizeof s->name, "%s", role->name);
 		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
 		snprintf(s->session, sizeof s->session, "%s", session_name);
-		snprintf(s->token, sizeof s->token, "%s", out->token);
+		memcpy(s->token_hash, token_hash, sizeof s->token_hash);
 		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id, session_name);
 		s->policies = json_incref(role->policies);
 		s->parsed = role->parsed;
@@ -675,8 +726,7 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 		break;
 	}
 	pthread_rwlock_unlock(&sessions_lock);
-	if (rc != K_OK)
-		crypto_wipe(out, sizeof *out);
+	ksecret_free(secret); /* NULL once installed */
 	return rc;
 }
 

@@ -7,6 +7,7 @@
  *     "listen": "127.0.0.1:4599",
  *     "data_dir": "/var/lib/kinko",
  *     "store": "sqlite:/var/lib/kinko",           (storage.h's storage_open; default data_dir)
+ *     "node_id": "node-a",                        (cluster/cluster.h; default kept in data_dir)
  *     "root_key_file": "/etc/kinko/root.key",
  *     "tls_cert_file": "/etc/kinko/cert.pem", "tls_key_file": "/etc/kinko/key.pem",
  *     "max_connections": 4096, "per_ip_connections": 1024, "idle_timeout_s": 60,
@@ -43,6 +44,7 @@ struct config {
 	unsigned listen_port;
 	char data_dir[512];
 	char store_url[1024];     /* a store URL (storage_open); empty: data_dir's SQLite */
+	char node_id[256];        /* this node's id (cluster/cluster.h); empty: kept in data_dir */
 	char root_key_file[600];
 	bool root_key_in_data_ok; /* a root key file inside data_dir is allowed outside dev mode */
 	bool dev;
@@ -131,6 +133,7 @@ struct config_session {
 	char access_key[24];
 	char secret[48];
 	char token[160];
+	uint8_t token_hash[32];   /* SHA-256 of token: what the session table keeps */
 };
 /*
  * Creates temporary credentials for `role` that expire at `expires`
@@ -139,5 +142,21 @@ struct config_session {
  */
 K_MUST_CHECK k_status config_new_session(const struct identity *role, const char *session_name,
 					 int64_t expires, struct config_session *out);
+/*
+ * Installs a session made elsewhere (another node; sts/sts.c keeps them
+ * in the store) in this process's table: its access key, the SHA-256 of
+ * its token, its expiry, and its secret access key, which the table takes
+ * (freed on every path). K_E_LIMIT_EXCEEDED when the table is full.
+ */
+K_MUST_CHECK k_status config_install_session(const struct identity *role, const char *session_name,
+					     const char *access_key, const uint8_t token_hash[32],
+					     int64_t expires, struct ksecret *secret);
+/*
+ * The loader config_lookup_access_key calls, once, for a session access
+ * key (ASIA...) with a token that is not in the table: it installs the
+ * session (config_install_session) if the store has it. Set once at start.
+ */
+typedef k_status (*config_session_loader)(const char *access_key);
+void config_set_session_loader(config_session_loader fn);
 
 #endif

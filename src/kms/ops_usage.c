@@ -1,6 +1,7 @@
 /*
  * ops_usage.c — GetKeyLastUsage, read from the last-use index that the
- * audit trail keeps (audit/lastuse.c).
+ * audit trail keeps (audit/lastuse.c), merged with the store's record of
+ * the cluster's last use.
  *
  * GetKeyLastUsage (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html):
  * "Returns usage information about the last successful cryptographic
@@ -34,7 +35,7 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyCreationDate", json_integer((json_int_t)created));
 	json_object_set_new(out, "TrackingStartDate", json_integer((json_int_t)tracking));
 	struct audit_lastuse u;
-	if (audit_lastuse_get(k->arn, &u))
+	if (audit_lastuse_get_cluster(k->arn, &u))
 		json_object_set_new(out, "KeyLastUsage",
 				    json_pack("{s:s,s:I,s:s,s:s}", "Operation", u.op, "Timestamp",
 					      (json_int_t)u.t, "CloudTrailEventId", u.event_id,

@@ -8,6 +8,13 @@
  * second. The update is a compare-and-swap loop on one atomic word.
  * Buckets live in a fixed open-addressed table of atomic pointers; they
  * are created on first use and never freed while serving.
+ *
+ * In a cluster each node enforces its share of the rate: rate divided by
+ * the live nodes (cluster_live_nodes(), an atomic the heartbeat thread
+ * keeps), so that the nodes together allow about the account's rate, as
+ * AWS does. The interval is worked out at each call from that count, so a
+ * node that joins or leaves changes every share within a heartbeat or
+ * two (docs/CLUSTER.md, "Quotas").
  */
 #include "quota/quota.h"
 
@@ -18,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "core/hash.h"
@@ -33,8 +41,7 @@ struct override {
 
 struct bucket {
 	char key[160];
-	int64_t interval_ns;
-	int64_t burst_ns;
+	double rate;          /* the cluster's rate; this node takes its share */
 	_Atomic int64_t tat;
 };
 
@@ -137,10 +144,7 @@ static struct bucket *bucket_for(const char *key, double rate)
 		if (nb == NULL)
 			return NULL;
 		snprintf(nb->key, sizeof nb->key, "%s", key);
-		nb->interval_ns = (int64_t)(1e9 / rate);
-		if (nb->interval_ns < 1)
-			nb->interval_ns = 1;
-		nb->burst_ns = rate >= 1 ? 1000000000ll : nb->interval_ns;
+		nb->rate = rate;
 		atomic_init(&nb->tat, 0);
 		struct bucket *expected = NULL;
 		if (atomic_compare_exchange_strong(&buckets[i], &expected, nb))
@@ -170,15 +174,21 @@ k_status quota_take(const char *service, const char *account, const char *region
 	struct bucket *b = bucket_for(key, rate);
 	if (b == NULL)
 		return K_OK; /* table full: fail open rather than refuse everyone */
+	/* This node's share; a burst of one second's worth of it. */
+	double share = b->rate / (double)cluster_live_nodes();
+	int64_t interval_ns = (int64_t)(1e9 / share);
+	if (interval_ns < 1)
+		interval_ns = 1;
+	int64_t burst_ns = share >= 1 ? 1000000000ll : interval_ns;
 	int64_t now = mono_ns();
 	int64_t tat = atomic_load_explicit(&b->tat, memory_order_relaxed);
 	for (;;) {
 		int64_t base = tat > now ? tat : now;
-		if (base - now + b->interval_ns > b->burst_ns) {
+		if (base - now + interval_ns > burst_ns) {
 			metrics_throttled();
 			return K_E_THROTTLING;
 		}
-		if (atomic_compare_exchange_weak_explicit(&b->tat, &tat, base + b->interval_ns,
+		if (atomic_compare_exchange_weak_explicit(&b->tat, &tat, base + interval_ns,
 							  memory_order_relaxed, memory_order_relaxed))
 			return K_OK;
 	}

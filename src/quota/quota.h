@@ -15,7 +15,9 @@
  *
  * Each (service, account, region, class) has a bucket that allows `rate` calls per
  * second with a burst of one second's worth (GCRA on one atomic word: no
- * lock on the request path).
+ * lock on the request path). In a cluster each node allows its share,
+ * rate / live nodes (cluster/cluster.h), so the cluster as a whole allows
+ * about `rate`.
  */
 #ifndef KINKO_QUOTA_QUOTA_H
 #define KINKO_QUOTA_QUOTA_H

@@ -6,13 +6,18 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "cluster/cluster.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -230,6 +235,117 @@ static k_status collect_cb(void *arg, const char *ns, const char *id, struct ksl
 	return K_OK;
 }
 
+/* Test mode: seconds to wait between claiming an item and running it. */
+static _Atomic int test_hold_s;
+
+void scheduler_test_hold(int seconds)
+{
+	atomic_store(&test_hold_s, seconds > 0 ? seconds : 0);
+}
+
+/*
+ * Claims one due item for this node: the lease is the due record itself,
+ * rewritten as {"Owner": node, "Expires": now + SCHEDULER_LEASE_S} with the
+ * version read as precondition. Of several nodes racing, one write wins
+ * and the others see K_E_CONFLICT; a record already gone (the work was
+ * done) is K_E_NOT_FOUND. A lease of another node is honoured until it
+ * expires, so a node that died holding it delays the item by at most the
+ * lease. *claimed says whether this node may run the item; *version is
+ * the version of the lease it wrote. Only a store failure is an error.
+ */
+static k_status lease_claim(const char *due_id, int64_t now, bool *claimed, int64_t *version)
+{
+	*claimed = false;
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	int64_t v = 0;
+	k_status rc = storage_get(due_store, SCHEDULER_DUE_KIND, "", due_id, &doc, &v);
+	if (k_is(rc, K_E_NOT_FOUND)) {
+		kbuf_release(&doc);
+		return K_OK;
+	}
+	if (k_failed(rc)) {
+		kbuf_release(&doc);
+		return rc;
+	}
+	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	kbuf_release(&doc);
+	const char *owner = json_string_value(json_object_get(j, "Owner"));
+	json_int_t expires = json_integer_value(json_object_get(j, "Expires"));
+	bool held = owner != NULL && strcmp(owner, cluster_node_id()) != 0 && expires > now;
+	json_decref(j);
+	if (held)
+		return K_OK;
+	json_t *lease = json_pack("{s:s, s:I}", "Owner", cluster_node_id(), "Expires",
+				  (json_int_t)(now + SCHEDULER_LEASE_S));
+	char *text = lease != NULL ? json_dumps(lease, JSON_COMPACT) : NULL;
+	json_decref(lease);
+	ENSURE(text != NULL, K_E_INTERNAL);
+	struct storage_op op = {.op = STORAGE_PUT, .kind = SCHEDULER_DUE_KIND, .ns = "",
+				.id = due_id, .doc = kslice_cstr(text), .expect = v};
+	rc = storage_apply(due_store, &op, 1);
+	kjson_free(text);
+	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND))
+		return K_OK; /* another node claimed it, or finished it, first */
+	GUARD(rc);
+	*claimed = true;
+	*version = v + 1;
+	return K_OK;
+}
+
+/*
+ * Gives back a lease whose item is still in the index (the callback left
+ * it for a later run, or failed), so that any node may take it at once.
+ * The callback's own work usually deleted the record, lease and all:
+ * then there is nothing to give back.
+ */
+static void lease_release(const char *due_id, int64_t version)
+{
+	struct storage_op op;
+	scheduler_due_put_op(&op, due_id);
+	op.expect = version;
+	k_status rc = storage_apply(due_store, &op, 1);
+	if (k_failed(rc) && !k_is(rc, K_E_CONFLICT) && !k_is(rc, K_E_NOT_FOUND))
+		LOG_DEBUG("scheduler: could not release the lease on %s: %s", due_id,
+			  k_status_name(rc));
+}
+
+/* The test-mode pause between claim and run (scheduler_test_hold). */
+static void test_hold(const char *due_id)
+{
+	int hold = atomic_load(&test_hold_s);
+	if (hold <= 0)
+		return;
+	LOG_INFO("scheduler: holding the lease on %s for %d s (test mode)", due_id, hold);
+	struct timespec ts = {.tv_sec = hold, .tv_nsec = 0};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Claims, runs and releases one listed item (see lease_claim). */
+static k_status run_item(const char *due_id, int64_t now, scheduler_due_cb cb, void *arg)
+{
+	/* "WHEN|task|ns|id": ns has no '|', the id is the rest. */
+	char copy[SCHEDULER_DUE_ID_MAX];
+	snprintf(copy, sizeof copy, "%s", due_id);
+	char *p1 = strchr(copy, '|');
+	char *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
+	char *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
+	if (p3 == NULL)
+		return K_OK;
+	*p1 = *p2 = *p3 = 0;
+	int64_t when = strtoll(copy, NULL, 10);
+	bool claimed = false;
+	int64_t lease_v = 0;
+	GUARD(lease_claim(due_id, now, &claimed, &lease_v));
+	if (!claimed)
+		return K_OK;
+	test_hold(due_id);
+	k_status rc = cb(arg, when, p2 + 1, p3 + 1, due_id);
+	lease_release(due_id, lease_v);
+	return rc;
+}
+
 k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb, void *arg)
 {
 	ENSURE(due_store != NULL && task != NULL && cb != NULL, K_E_VALIDATION);
@@ -247,19 +363,8 @@ k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb, 
 			rc = K_OK;
 		if (rc != K_OK)
 			break;
-		for (size_t i = 0; i < b->n && rc == K_OK; i++) {
-			/* "WHEN|task|ns|id": ns has no '|', the id is the rest. */
-			char copy[SCHEDULER_DUE_ID_MAX];
-			snprintf(copy, sizeof copy, "%s", b->ids[i]);
-			char *p1 = strchr(copy, '|');
-			char *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
-			char *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
-			if (p3 == NULL)
-				continue;
-			*p1 = *p2 = *p3 = 0;
-			int64_t when = strtoll(copy, NULL, 10);
-			rc = cb(arg, when, p2 + 1, p3 + 1, b->ids[i]);
-		}
+		for (size_t i = 0; i < b->n && k_ok(rc); i++)
+			rc = run_item(b->ids[i], now, cb, arg);
 		if (rc != K_OK || !b->more)
 			break;
 		snprintf(after, sizeof after, "%s", b->ids[b->n - 1]);

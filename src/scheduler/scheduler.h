@@ -33,6 +33,20 @@
  * delete the record in the same apply as the work itself. A stale record
  * (the work was cancelled) is harmless: re-check your own document and
  * drop the record.
+ *
+ * Once per cluster: several nodes sharing a store each run a scheduler,
+ * and scheduler_due_list() hands an item to a callback only on the node
+ * that holds its lease. The lease is the due record itself, rewritten by
+ * compare-and-swap on its version as {"Owner": NODE_ID, "Expires": T}
+ * (cluster/cluster.h names the node) before the callback runs; a node
+ * honours another's lease until T, so an item whose node died is taken by
+ * another node SCHEDULER_LEASE_S seconds (scheduler time, test clock
+ * included) after it was claimed. The callback's usual deletion of the
+ * record ends the lease with the work, in the same transaction; a record
+ * the callback leaves is given back (rewritten as "{}") after it returns.
+ * A callback that runs longer than the lease may see its item taken by
+ * another node: the version preconditions above still let only one write
+ * win.
  */
 #ifndef KINKO_SCHEDULER_SCHEDULER_H
 #define KINKO_SCHEDULER_SCHEDULER_H
@@ -46,6 +60,7 @@
 #define SCHEDULER_MAX_TASKS 16
 #define SCHEDULER_DUE_KIND "due"
 #define SCHEDULER_DUE_ID_MAX 320
+#define SCHEDULER_LEASE_S 120
 
 typedef k_status (*scheduler_fn)(int64_t now);
 
@@ -91,6 +106,13 @@ void scheduler_due_del_op(struct storage_op *op, const char *due_id);
  * callback may write to the store (including deleting the record).
  * Return non-K_OK from cb to stop (that code is returned).
  */
+/*
+ * Test mode only (KinkoTest.HoldLeases): after claiming an item, wait
+ * `seconds` before running it, so that a test can kill a node that holds a
+ * lease. 0 turns it off.
+ */
+void scheduler_test_hold(int seconds);
+
 typedef k_status (*scheduler_due_cb)(void *arg, int64_t when, const char *ns, const char *id,
 				     const char *due_id);
 K_MUST_CHECK k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb,

@@ -144,6 +144,11 @@ static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 	int64_t expires = c->now + duration;
 	struct config_session cs;
 	GUARD(config_new_session(role, session, expires, &cs));
+	k_status saved = sts_session_save(role_arn, session, &cs, expires);
+	if (k_failed(saved)) {
+		crypto_wipe(&cs, sizeof cs);
+		return saved;
+	}
 	char exp[32];
 	time_t t = (time_t)expires;
 	struct tm tm;

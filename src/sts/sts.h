@@ -14,15 +14,44 @@
  * expiry) from config_new_session(). The session's principal is
  * arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION with exactly the role's
  * identity policies.
+ *
+ * Sessions are valid on every node sharing the store and the root key
+ * (docs/CLUSTER.md, "STS sessions"): AssumeRole also writes the session
+ * to the store (kind "sts-session", ns "", id = access key) with its
+ * secret access key wrapped under the root key and its token as a SHA-256
+ * digest; a node that meets an access key it does not hold reads that
+ * record once and installs the session in its own table. The record goes
+ * away STS_SESSION_KEEP_S after the session expires (scheduled work).
  */
 #ifndef KINKO_STS_STS_H
 #define KINKO_STS_STS_H
 
+#include <stdint.h>
+#include "config/config.h"
 #include "core/buf.h"
 #include "core/result.h"
+#include "storage/storage.h"
+
+#define STS_SESSION_KIND "sts-session"
+#define STS_EXPIRE_TASK "sts.expire"
+#define STS_SESSION_KEEP_S 3600
 
 struct api_service;
 /* The STS operation table, for the pipeline's registry (api_register_service). */
 const struct api_service *sts_service_table(void);
+
+/*
+ * Hands the store to STS: installs the session loader (config.h) and
+ * registers the removal of expired session records with the scheduler.
+ * Call once at start, before scheduler_start().
+ */
+K_MUST_CHECK k_status sts_init(struct storage *st);
+
+/*
+ * Writes a new session's record (see above). Without sts_init (tools that
+ * run no server) K_E_INTERNAL; otherwise the store's error.
+ */
+K_MUST_CHECK k_status sts_session_save(const char *role_arn, const char *session_name,
+				       const struct config_session *cs, int64_t expires);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * testmode.c — KinkoTest.AdvanceClock, KinkoTest.Reset,
- * KinkoTest.RunScheduler (see testmode.h and docs/TESTING.md).
+ * KinkoTest.RunScheduler, KinkoTest.HoldLeases (see testmode.h and docs/TESTING.md).
  */
 #include "testmode/testmode.h"
 
@@ -58,6 +58,21 @@ static k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 /*
+ * HoldLeases: every item the scheduler claims from now on waits Seconds
+ * before it runs (0 turns it off), so that a cluster test can kill -9 a
+ * node while it holds a lease (scheduler.h).
+ */
+static k_status op_hold_leases(struct api_ctx *c, json_t *in, json_t *out)
+{
+	int64_t seconds = 0;
+	bool present;
+	GUARD(api_int(c, in, "Seconds", true, 0, 3600, &present, &seconds));
+	scheduler_test_hold((int)seconds);
+	json_object_set_new(out, "Seconds", json_integer(seconds));
+	return K_OK;
+}
+
+/*
  * Reset empties the caller's account: the store deletes every record
  * whose ns is "ACCOUNT:..." (all kinds, all regions) in one transaction,
  * which the store's change feed announces to the caches (storage.h); then
@@ -91,6 +106,7 @@ static const struct api_operation test_ops[] = {
 	OP("AdvanceClock", op_advance_clock),
 	OP("Reset", op_reset),
 	OP("RunScheduler", op_run_scheduler),
+	OP("HoldLeases", op_hold_leases),
 };
 
 /*
