@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_request r;
 	api_request_init(&r);
 	struct fuzz_sig sig;
-	if (fuzz_expand(kslice_make(data + 1, size - 1), &text) != K_OK ||
+	if (k_failed(fuzz_expand(kslice_make(data + 1, size - 1), &text)) ||
 	    !fuzz_parse_request(kbuf_slice(&text), &r))
 		goto out;
 	if ((flags & 1) && !fuzz_sign(&r, &sig))

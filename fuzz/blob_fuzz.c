@@ -42,13 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kslice ectx = kslice_make(empty_ctx, sizeof empty_ctx);
 
 	struct crypto_blob b;
-	if (crypto_blob_parse(kslice_make(data, size), &b) == K_OK) {
+	if (k_ok(crypto_blob_parse(kslice_make(data, size), &b))) {
 		if (!inside(b.header, data, size) || !inside(b.ciphertext, data, size) ||
 		    !inside(b.tag, data, size) || b.tag.len != CRYPTO_TAG_LEN ||
 		    b.header.len != CRYPTO_BLOB_HEADER_LEN)
 			abort();
 		k_status rc = crypto_sym_decrypt(backing, &b, ectx, &pt);
-		if (rc != K_E_INVALID_CIPHERTEXT && rc != K_OK)
+		if (!k_is(rc, K_E_INVALID_CIPHERTEXT) && k_failed(rc))
 			abort();
 		kbuf_reset(&pt);
 	}
@@ -57,14 +57,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t id[16], nonce[16];
 	memset(id, 0xA5, sizeof id);
 	memset(nonce, 0x5A, sizeof nonce);
-	if (crypto_sym_encrypt_with_nonce(backing, id, 7, ectx, kslice_make(data, size), nonce,
-					  &blob) != K_OK)
+	if (k_failed(crypto_sym_encrypt_with_nonce(backing, id, 7, ectx, kslice_make(data, size), nonce,
+					  &blob)))
 		abort();
 	struct crypto_blob rb;
-	if (crypto_blob_parse(kbuf_slice(&blob), &rb) != K_OK || rb.version != 7 ||
+	if (k_failed(crypto_blob_parse(kbuf_slice(&blob), &rb)) || rb.version != 7 ||
 	    memcmp(rb.key_id, id, 16) != 0 || rb.ciphertext.len != size)
 		abort();
-	if (crypto_sym_decrypt(backing, &rb, ectx, &pt) != K_OK || pt.len != size ||
+	if (k_failed(crypto_sym_decrypt(backing, &rb, ectx, &pt)) || pt.len != size ||
 	    (size > 0 && memcmp(pt.ptr, data, size) != 0))
 		abort();
 	kbuf_release(&pt);

@@ -21,7 +21,7 @@ static void check_encoding(const json_t *ctx, struct kslice enc)
 {
 	struct kcursor c = kcursor_make(enc);
 	uint32_t count;
-	if (kcursor_read_u32be(&c, &count) != K_OK)
+	if (k_failed(kcursor_read_u32be(&c, &count)))
 		abort();
 	if (ctx == NULL ? count != 0 : count != json_object_size(ctx))
 		abort();
@@ -29,8 +29,8 @@ static void check_encoding(const json_t *ctx, struct kslice enc)
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t kl, vl;
 		struct kslice k, v;
-		if (kcursor_read_u32be(&c, &kl) != K_OK || kcursor_read_slice(&c, kl, &k) != K_OK ||
-		    kcursor_read_u32be(&c, &vl) != K_OK || kcursor_read_slice(&c, vl, &v) != K_OK)
+		if (k_failed(kcursor_read_u32be(&c, &kl)) || k_failed(kcursor_read_slice(&c, kl, &k)) ||
+		    k_failed(kcursor_read_u32be(&c, &vl)) || k_failed(kcursor_read_slice(&c, vl, &v)))
 			abort();
 		if (i > 0) {
 			size_t m = prev.len < k.len ? prev.len : k.len;
@@ -63,14 +63,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbuf_init(&out, CRYPTO_ECTX_MAX + 16);
 	if (j != NULL) {
 		k_status rc = crypto_ectx_canonical(j, &out);
-		if (rc == K_OK)
+		if (k_ok(rc))
 			check_encoding(j, kbuf_slice(&out));
-		else if (rc != K_E_VALIDATION || out.len != 0)
+		else if (!k_is(rc, K_E_VALIDATION) || out.len != 0)
 			abort();
 		json_decref(j);
 	}
 	kbuf_reset(&out);
-	if (crypto_ectx_canonical(NULL, &out) != K_OK)
+	if (k_failed(crypto_ectx_canonical(NULL, &out)))
 		abort();
 	check_encoding(NULL, kbuf_slice(&out));
 	kbuf_release(&out);

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.op = op;
 	json_t *in = NULL, *out = NULL;
 	size_t off = (size_t)(lf - data) + 1;
-	if (fuzz_expand(kslice_make(data + off, size - off), &body) != K_OK)
+	if (k_failed(fuzz_expand(kslice_make(data + off, size - off), &body)))
 		goto out;
 	json_error_t err;
 	in = json_loadb((const char *)body.ptr, body.len, JSON_REJECT_DUPLICATES, &err);
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	k_status rc = api_call(&c, in, out);
 	/* The response must serialize; an error must be one the table knows. */
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		char *s = json_dumps(out, JSON_COMPACT);
 		if (s == NULL)
 			abort();
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kjw w;
 		kjw_start(&w, &resp);
 		kjw_value(&w, out);
-		if (kjw_finish(&w) != K_OK)
+		if (k_failed(kjw_finish(&w)))
 			abort();
 		json_t *back = json_loadb((const char *)resp.ptr, resp.len, 0, NULL);
 		if (back == NULL || !json_equal(back, out))
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct audit_resources res;
 	struct audit_call_info info;
 	api_audit_info(&c, &info);
-	if (audit_format_call(&info, in, out, rc, NULL, event_id, &res, &ev) == K_OK) {
+	if (k_ok(audit_format_call(&info, in, out, rc, NULL, event_id, &res, &ev))) {
 		json_t *e = json_loadb((const char *)ev.ptr, ev.len, 0, NULL);
 		if (e == NULL || memchr(ev.ptr, '\n', ev.len) != NULL)
 			abort();

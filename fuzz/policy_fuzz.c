@@ -93,10 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbuf_init(&msg, 4096);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_make(data + 1, size - 1), kind, &p, &msg);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		evaluate_all(p);
 		policy_free(p);
-	} else if (rc == K_E_MALFORMED_POLICY && msg.len == 0) {
+	} else if (k_is(rc, K_E_MALFORMED_POLICY) && msg.len == 0) {
 		abort(); /* a refusal says why */
 	}
 	kbuf_release(&msg);

@@ -46,15 +46,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbuf_init(&msg, 1024);
 	kbuf_init(&creq, 1u << 16);
 	struct sigv4_auth auth;
-	if (sigv4_parse(&sr, &auth, &msg) == K_OK) {
+	if (k_ok(sigv4_parse(&sr, &auth, &msg))) {
 		size_t before = creq.len;
-		if (sigv4_canonical_request(&sr, auth.signed_headers, &creq) != K_OK &&
+		if (k_failed(sigv4_canonical_request(&sr, auth.signed_headers, &creq)) &&
 		    creq.len != before)
 			abort(); /* the contract: out unchanged on failure */
-		(void)sigv4_verify(&sr, &auth, secret, NULL, auth.request_time, &msg);
-		(void)sigv4_verify(&sr, &auth, secret, "kms", auth.request_time + 301, &msg);
+		k_ignore(sigv4_verify(&sr, &auth, secret, NULL, auth.request_time, &msg));
+		k_ignore(sigv4_verify(&sr, &auth, secret, "kms", auth.request_time + 301, &msg));
 		static const char *const must_sign[] = {"x-amz-target", "content-type", NULL};
-		(void)sigv4_require_signed(&sr, &auth, must_sign, &msg);
+		k_ignore(sigv4_require_signed(&sr, &auth, must_sign, &msg));
 	}
 	kbuf_release(&msg);
 	kbuf_release(&creq);

@@ -66,7 +66,7 @@ static json_t *setup_call(const char *op, json_t *in)
 	if (c.op == NULL)
 		die(target);
 	json_t *out = json_object();
-	if (out == NULL || api_call(&c, in, out) != K_OK)
+	if (out == NULL || k_failed(api_call(&c, in, out)))
 		die(op);
 	json_decref(in);
 	fuzz_ctx_release(&c);
@@ -90,23 +90,23 @@ void fuzz_kms_init(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	snprintf(path, sizeof path, "%s/root.key", data_dir);
-	if (keystore_open_file(path, true, &msg) != K_OK)
+	if (k_failed(keystore_open_file(path, true, &msg)))
 		die("root key");
 	kbuf_release(&msg);
 	struct storage *st = NULL;
-	if (storage_sqlite_open(data_dir, &st) != K_OK)
+	if (k_failed(storage_sqlite_open(data_dir, &st)))
 		die("store");
-	if (kms_init(st) != K_OK)
+	if (k_failed(kms_init(st)))
 		die("kms caches");
 	kbuf_init(&msg, 1024);
-	if (api_register_service(kms_service_table(), &msg) != K_OK ||
-	    api_register_service(sts_service_table(), &msg) != K_OK ||
-	    api_register_service(secrets_service_table(), &msg) != K_OK)
+	if (k_failed(api_register_service(kms_service_table(), &msg)) ||
+	    k_failed(api_register_service(sts_service_table(), &msg)) ||
+	    k_failed(api_register_service(secrets_service_table(), &msg)))
 		die("operation tables");
 	kbuf_release(&msg);
-	if (secrets_init(st) != K_OK)
+	if (k_failed(secrets_init(st)))
 		die("secrets manager");
-	if (config_install_dev_identity() != K_OK)
+	if (k_failed(config_install_dev_identity()))
 		die("identity");
 
 	json_t *out = setup_call("CreateKey", json_pack("{s:s}", "Description", "fuzz"));
@@ -163,7 +163,7 @@ void fuzz_ctx_init(struct api_ctx *c, struct api_request *r)
 	c->now = kclock_now();
 	kbuf_init(&c->err_msg, 2048);
 	const struct identity *id = NULL;
-	if (config_lookup_access_key("test", NULL, &id) != K_OK)
+	if (k_failed(config_lookup_access_key("test", NULL, &id)))
 		die("dev identity");
 	identity_principal(id, "test", &c->principal);
 	snprintf(c->region, sizeof c->region, "%s", FUZZ_REGION);
@@ -271,10 +271,10 @@ bool fuzz_sign(struct api_request *r, struct fuzz_sig *store)
 	bool ok = false;
 	struct ksecret *secret = ksecret_from((const uint8_t *)"test", 4);
 	if (secret != NULL &&
-	    sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq) == K_OK &&
-	    sigv4_string_to_sign(store->date, scope_date, FUZZ_REGION, "kms", kbuf_slice(&creq),
-				 &sts) == K_OK &&
-	    sigv4_sign(secret, scope_date, FUZZ_REGION, "kms", kbuf_slice(&sts), sig) == K_OK) {
+	    k_ok(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq)) &&
+	    k_ok(sigv4_string_to_sign(store->date, scope_date, FUZZ_REGION, "kms", kbuf_slice(&creq),
+				 &sts)) &&
+	    k_ok(sigv4_sign(secret, scope_date, FUZZ_REGION, "kms", kbuf_slice(&sts), sig))) {
 		char hex[65];
 		for (int i = 0; i < 32; i++)
 			snprintf(hex + 2 * i, 3, "%02x", sig[i]);

@@ -49,7 +49,7 @@ k_status api_authenticate(struct api_ctx *c, const char *const *must_sign)
 			auth.region));
 	const struct identity *id = NULL;
 	k_status rc = config_lookup_access_key(auth.access_key, &auth.security_token, &id);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		return rc;
 	/* The server's real clock, never the test clock: clients sign with real time. */
 	GUARD(sigv4_verify(&sr, &auth, identity_secret(id), c->service->signing_name,

@@ -281,11 +281,11 @@ static const struct api_service *find_query_service(void)
  * (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
  * The row names its class and rate; buckets are the service's own.
  */
-static k_status take_quota(struct api_ctx *c)
+static K_MUST_CHECK k_status take_quota(struct api_ctx *c)
 {
 	const char *svc = c->service->signing_name ? c->service->signing_name : "this service";
-	ENSURE(quota_take(c->service->target_prefix, c->principal.account, c->region, c->op->name,
-			  c->op->quota.cls, c->op->quota.rate) == K_OK,
+	ENSURE(k_ok(quota_take(c->service->target_prefix, c->principal.account, c->region, c->op->name,
+			  c->op->quota.cls, c->op->quota.rate)),
 	       api_fail(c, K_E_THROTTLING,
 			"You have exceeded the rate at which you may call %s. Reduce the frequency of your calls.",
 			svc));
@@ -293,7 +293,7 @@ static k_status take_quota(struct api_ctx *c)
 }
 
 /* Routing for the query protocol: Action= in a form body (no X-Amz-Target). */
-static k_status run_query(struct api_ctx *c, json_t **in)
+static K_MUST_CHECK k_status run_query(struct api_ctx *c, json_t **in)
 {
 	struct api_request *r = c->req;
 	const struct http_header *ct = api_header(r, "content-type");
@@ -303,7 +303,7 @@ static k_status run_query(struct api_ctx *c, json_t **in)
 	c->service = svc;
 	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
 	GUARD(api_authenticate(c, NULL));
-	ENSURE(api_parse_form(r->body, in) == K_OK,
+	ENSURE(k_ok(api_parse_form(r->body, in)),
 	       api_fail(c, K_E_VALIDATION, "The request body is not a valid form encoding."));
 	const char *action = json_string_value(json_object_get(*in, "Action"));
 	ENSURE(action != NULL, api_fail(c, K_E_UNKNOWN_OPERATION, "Missing Action parameter"));
@@ -345,7 +345,7 @@ static const char *json_reject_reason(const json_error_t *e)
 }
 
 /* The steps 1-5 of api.h; the caller renders the result. */
-static k_status run(struct api_ctx *c, json_t **in, json_t *out)
+static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 {
 	struct api_request *r = c->req;
 	/* A head or body over the HTTP layer's caps is refused before anything else. */
@@ -393,7 +393,7 @@ static k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 * intent record; if even that cannot be written, it fails here, before
 	 * acting, so nothing changes (fail closed).
 	 */
-	ENSURE(api_audit_intent(c) == K_OK,
+	ENSURE(k_ok(api_audit_intent(c)),
 	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
 	return api_run_handler(c, *in, out);
 }
@@ -413,10 +413,10 @@ static unsigned service_slot(const struct api_service *svc)
  * the handler and before the response is rendered; if it cannot be
  * written the client gets an internal error instead of the result.
  */
-static k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
+static K_MUST_CHECK k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
 {
 	k_status arc = api_audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
-	if (arc != K_OK) {
+	if (k_failed(arc)) {
 		LOG_ERROR("request %s: the audit event could not be written; failing the call",
 			  c->req->request_id);
 		rc = api_fail(c, K_E_INTERNAL, "The audit log cannot be written; retry later.");
@@ -462,19 +462,19 @@ void api_handle(struct api_request *r)
 	rc = api_service_error(c.service, rc);
 	rc = api_service_error(c.service, audit_and_count(&c, in, out, rc));
 	bool query = c.service != NULL && c.service->query_protocol;
-	if (rc == K_OK && query) {
+	if (k_ok(rc) && query) {
 		api_render_query(r, &c, out);
-	} else if (rc == K_OK) {
+	} else if (k_ok(rc)) {
 		kbuf_reset(&r->response);
 		r->status = 200;
 		r->content_type = "application/x-amz-json-1.1";
 		struct kjw w;
 		kjw_start(&w, &r->response);
 		kjw_value(&w, out);
-		if (kjw_finish(&w) != K_OK)
+		if (k_failed(kjw_finish(&w)))
 			rc = K_E_INTERNAL;
 	}
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		if (k_status_http(rc) >= 500)
 			LOG_WARN("request %s %s failed: %s", r->request_id,
 				 c.op ? c.op->name : "-", k_status_name(rc));

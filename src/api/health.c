@@ -29,7 +29,7 @@
 
 struct probe {
 	const char *name;
-	k_status (*fn)(void *arg);
+	K_MUST_CHECK k_status (*fn)(void *arg);
 	void *arg;
 };
 

@@ -23,7 +23,7 @@ static int hexval(uint8_t ch)
 }
 
 /* application/x-www-form-urlencoded: '+' is a space, %XX a byte. */
-static k_status form_decode(struct kslice in, struct kbuf *out)
+static K_MUST_CHECK k_status form_decode(struct kslice in, struct kbuf *out)
 {
 	for (size_t i = 0; i < in.len; i++) {
 		uint8_t ch = in.ptr[i];
@@ -51,7 +51,7 @@ k_status api_parse_form(struct kslice body, json_t **out)
 	kbuf_init(&value, API_DEFAULT_BODY);
 	k_status rc = K_OK;
 	size_t start = 0;
-	for (size_t i = 0; i <= body.len && rc == K_OK; i++) {
+	for (size_t i = 0; i <= body.len && k_ok(rc); i++) {
 		if (i < body.len && body.ptr[i] != '&')
 			continue;
 		struct kslice pair = kslice_make(body.ptr + start, i - start);
@@ -64,17 +64,17 @@ k_status api_parse_form(struct kslice body, json_t **out)
 		kbuf_reset(&name);
 		kbuf_reset(&value);
 		rc = form_decode(kslice_make(pair.ptr, eq), &name);
-		if (rc == K_OK && eq < pair.len)
+		if (k_ok(rc) && eq < pair.len)
 			rc = form_decode(kslice_make(pair.ptr + eq + 1, pair.len - eq - 1), &value);
-		if (rc == K_OK && ((name.len && memchr(name.ptr, 0, name.len) != NULL) ||
+		if (k_ok(rc) && ((name.len && memchr(name.ptr, 0, name.len) != NULL) ||
 				   (value.len && memchr(value.ptr, 0, value.len) != NULL)))
 			rc = K_E_VALIDATION;
-		if (rc == K_OK && json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
+		if (k_ok(rc) && json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
 			rc = K_E_VALIDATION; /* not UTF-8 */
 	}
 	kbuf_release(&name);
 	kbuf_release(&value);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		json_decref(o);
 		return rc;
 	}
@@ -107,7 +107,7 @@ static void xml_text(struct kbuf *b, const char *s)
 			rc = kbuf_append_byte(b, (uint8_t)*s);
 			break;
 		}
-		if (rc != K_OK)
+		if (k_failed(rc))
 			return;
 	}
 }
@@ -184,30 +184,30 @@ void api_render_query_error(struct api_request *r, const struct api_ctx *c, k_st
 {
 	const char *name = k_status_name(code);
 	int status = k_status_http(code);
-	switch (code) {
-	case K_E_ACCESS_DENIED:
+	switch (k_code(code)) {
+	case KC_E_ACCESS_DENIED:
 		name = "AccessDenied";
 		status = 403;
 		break;
-	case K_E_UNRECOGNIZED_CLIENT:
+	case KC_E_UNRECOGNIZED_CLIENT:
 		name = "InvalidClientTokenId";
 		status = 403;
 		break;
-	case K_E_INVALID_SIGNATURE:
+	case KC_E_INVALID_SIGNATURE:
 		name = "SignatureDoesNotMatch";
 		status = 403;
 		break;
-	case K_E_EXPIRED_TOKEN:
+	case KC_E_EXPIRED_TOKEN:
 		name = "ExpiredToken";
 		break;
-	case K_E_VALIDATION:
-	case K_E_SERIALIZATION:
+	case KC_E_VALIDATION:
+	case KC_E_SERIALIZATION:
 		name = "ValidationError";
 		break;
-	case K_E_UNKNOWN_OPERATION:
+	case KC_E_UNKNOWN_OPERATION:
 		name = "InvalidAction";
 		break;
-	case K_E_MALFORMED_POLICY:
+	case KC_E_MALFORMED_POLICY:
 		name = "MalformedPolicyDocument";
 		break;
 	default:

@@ -24,7 +24,7 @@ void api_render_error(struct api_request *r, k_status code, const char *msg)
 		json_object_set_new(o, "message", json_string(k_status_message(code)));
 	char *s = json_dumps(o, JSON_COMPACT);
 	if (s != NULL) {
-		if (kbuf_append_str(&r->response, s) != K_OK)
+		if (k_failed(kbuf_append_str(&r->response, s)))
 			kbuf_reset(&r->response);
 		kjson_free(s);
 	}

@@ -45,7 +45,7 @@ struct entry {
  * to the chain members is in md; this adds them (tail), and returns the
  * line's hash in hex.
  */
-static k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size_t n, char out[65])
+static K_MUST_CHECK k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size_t n, char out[65])
 {
 	uint8_t h[CRYPTO_SHA256_LEN];
 	GUARD(crypto_sha256_update(md, tail, n));
@@ -75,7 +75,7 @@ static void md_drop(void *p)
 static struct kthread_slot md_slot = KTHREAD_SLOT_INIT(md_make, md_drop);
 
 /* Hashes the record of e up to its chain members, into the calling thread's context. */
-static k_status hash_record_head(struct entry *e)
+static K_MUST_CHECK k_status hash_record_head(struct entry *e)
 {
 	e->md = kthread_get(&md_slot);
 	ENSURE(e->md != NULL, K_E_INTERNAL);
@@ -115,7 +115,7 @@ static size_t chain_members(uint64_t seq, const char *hash, char tail[128])
 }
 
 /* The leader's work: chain, write and (fsync mode) sync one batch. */
-static k_status write_batch(struct entry *list)
+static K_MUST_CHECK k_status write_batch(struct entry *list)
 {
 	bool ringed = audit_w.sync == AUDIT_SYNC_WRITE;
 	if (ringed && audit_w.rh == NULL)
@@ -158,13 +158,13 @@ static k_status write_batch(struct entry *list)
 	}
 	k_status rc =
 		audit_pwrite_all(audit_w.fd, audit_w.batch.ptr, audit_w.batch.len, audit_w.file_bytes);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
-	if (rc == K_OK && audit_w.sync == AUDIT_SYNC_FSYNC && fdatasync(audit_w.fd) != 0) {
+	if (k_ok(rc) && audit_w.sync == AUDIT_SYNC_FSYNC && fdatasync(audit_w.fd) != 0) {
 		LOG_ERROR("audit: fdatasync failed: %s", strerror(errno));
 		rc = K_E_INTERNAL;
 	}
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		/* Cut back to the last good record so no torn or unacknowledged line stays. */
 		if (ftruncate(audit_w.fd, (off_t)audit_w.file_bytes) != 0) {
 			LOG_ERROR("audit: cannot cut %s back after a failed write; starting a new file",
@@ -186,7 +186,7 @@ written:
 k_status audit_writer_append(const char *type, const char *json, size_t len)
 {
 	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
-	if (hash_record_head(&me) != K_OK) {
+	if (k_failed(hash_record_head(&me))) {
 		audit_count_failure();
 		return K_E_INTERNAL;
 	}
@@ -204,7 +204,7 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 			pthread_cond_wait(&audit_w.cv, &audit_w.mu);
 		k_status rc = write_batch(&me);
 		pthread_mutex_unlock(&audit_w.mu);
-		if (rc != K_OK) {
+		if (k_failed(rc)) {
 			audit_count_failure();
 		}
 		return rc;
@@ -225,7 +225,7 @@ k_status audit_writer_append(const char *type, const char *json, size_t len)
 		pthread_mutex_unlock(&audit_w.mu);
 
 		k_status rc = write_batch(list);
-		if (rc != K_OK) {
+		if (k_failed(rc)) {
 			audit_count_failure();
 		}
 		pthread_mutex_lock(&audit_w.mu);

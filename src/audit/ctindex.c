@@ -216,7 +216,7 @@ struct other_walk {
 	void *arg;
 };
 
-static k_status other_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status other_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)ns;

@@ -54,7 +54,7 @@ static void new_event_id(char out[37])
 	crypto_uuid_fast(out);
 }
 
-static k_status write_event(const char *type, json_t *e)
+static K_MUST_CHECK k_status write_event(const char *type, json_t *e)
 {
 	char *s = json_dumps(e, JSON_COMPACT);
 	ENSURE(s != NULL, K_E_INTERNAL);
@@ -155,12 +155,12 @@ k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out,
 	struct kbuf *line = line_buffer();
 	ENSURE(line != NULL, K_E_INTERNAL);
 	k_status wrc = audit_format_call(call, in, out, rc, err_msg, event_id, &res, line);
-	if (wrc == K_OK)
+	if (k_ok(wrc))
 		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
-	if (wrc == K_OK)
+	if (k_ok(wrc))
 		audit_ctindex_note((const char *)line->ptr, line->len); /* LookupEvents on the other nodes */
 	/* GetKeyLastUsage: a successful use of a key (the row says which), once its event is written. */
-	if (wrc == K_OK && rc == K_OK && call->event_name != NULL && call->key_use) {
+	if (k_ok(wrc) && k_ok(rc) && call->event_name != NULL && call->key_use) {
 		for (size_t i = 0; i < res.n; i++)
 			audit_lastuse_note(res.item[i].arn, call->event_name, call->now, event_id,
 					   call->request_id);
@@ -173,7 +173,7 @@ k_status audit_emit_service_event(const char *event_source, const char *event_na
 				  const char *resource_type, json_t *details, k_status outcome)
 {
 	if (strcmp(event_name, "RotateKey") == 0)
-		metrics_rotation(outcome == K_OK);
+		metrics_rotation(k_ok(outcome));
 	if (!audit_enabled())
 		return K_OK;
 	char when[32], event_id[37], request_id[37];
@@ -191,7 +191,7 @@ k_status audit_emit_service_event(const char *event_source, const char *event_na
 	json_object_set_new(e, "awsRegion", json_string(region));
 	json_object_set_new(e, "sourceIPAddress", json_string(event_source));
 	json_object_set_new(e, "userAgent", json_string(event_source));
-	if (outcome != K_OK) {
+	if (k_failed(outcome)) {
 		json_object_set_new(e, "errorCode", json_string(k_status_name(outcome)));
 		json_object_set_new(e, "errorMessage", json_string(k_status_message(outcome)));
 	}

@@ -30,7 +30,7 @@ void audit_hex(const uint8_t *p, size_t n, char *out)
 void audit_sha256_hex(const void *p, size_t n, char out[65])
 {
 	uint8_t md[CRYPTO_SHA256_LEN];
-	if (crypto_sha256(p, n, md) != K_OK)
+	if (k_failed(crypto_sha256(p, n, md)))
 		memset(md, 0, sizeof md);
 	audit_hex(md, 32, out);
 }
@@ -71,7 +71,7 @@ k_status audit_list_files(const char *dir, const char *prefix, const char *suffi
 	}
 out:
 	closedir(d);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		audit_free_names(*names, *n);
 		*names = NULL;
 		*n = 0;
@@ -111,7 +111,7 @@ k_status audit_read_file(const char *path, struct kbuf *buf)
 		if (r == 0)
 			break;
 		rc = kbuf_append(buf, chunk, (size_t)r);
-		if (rc != K_OK)
+		if (k_failed(rc))
 			break;
 	}
 	close(fd);
@@ -160,12 +160,12 @@ k_status audit_write_file_atomic(const char *name, struct kslice data)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, K_E_INTERNAL);
 	k_status rc = audit_pwrite_all(fd, data.ptr, data.len, 0);
-	if (rc == K_OK && fsync(fd) != 0)
+	if (k_ok(rc) && fsync(fd) != 0)
 		rc = K_E_INTERNAL;
 	close(fd);
-	if (rc == K_OK && rename(tmp, path) != 0)
+	if (k_ok(rc) && rename(tmp, path) != 0)
 		rc = K_E_INTERNAL;
-	if (rc != K_OK)
+	if (k_failed(rc))
 		unlink(tmp);
 	else
 		audit_fsync_dir();

@@ -251,7 +251,7 @@ k_status audit_format_call(const struct audit_call_info *c, json_t *in, json_t *
 			c->user_agent.len < MAX_USER_AGENT ? c->user_agent.len : MAX_USER_AGENT);
 	else
 		KJW_LIT(&w, "\"\"");
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		member_str(&w, "errorCode", k_status_name(rc));
 		const char *m = err_msg != NULL && err_msg[0] ? err_msg : k_status_message(rc);
 		if (m[0] != 0)
@@ -264,7 +264,7 @@ k_status audit_format_call(const struct audit_call_info *c, json_t *in, json_t *
 		KJW_LIT(&w, "null");
 	/* KMS logs responseElements only for calls that change something. */
 	member(&w, "responseElements");
-	if (rc == K_OK && mutates && out != NULL && json_is_object(out) && json_object_size(out) > 0)
+	if (k_ok(rc) && mutates && out != NULL && json_is_object(out) && json_object_size(out) > 0)
 		kjw_value_redacted(&w, out, &redaction);
 	else
 		KJW_LIT(&w, "null");

@@ -228,7 +228,7 @@ static void arn_ns(const char *arn, char *ns, size_t n)
 }
 
 /* The store's last use of arn; K_E_NOT_FOUND if it has none. */
-static k_status read_shared(const char *arn, struct audit_lastuse *out, int64_t *version)
+static K_MUST_CHECK k_status read_shared(const char *arn, struct audit_lastuse *out, int64_t *version)
 {
 	char ns[128];
 	arn_ns(arn, ns, sizeof ns);
@@ -256,7 +256,7 @@ static void redirty(const struct flush_item *items, size_t n)
  * another node is never overwritten. A conflict (or any failure) returns
  * the whole batch to the dirty set for the next round.
  */
-static k_status flush_batch(struct flush_item *items, size_t n)
+static K_MUST_CHECK k_status flush_batch(struct flush_item *items, size_t n)
 {
 	struct storage_op *ops = calloc(n > 0 ? n : 1, sizeof *ops);
 	ENSURE(ops != NULL, K_E_INTERNAL);

@@ -107,8 +107,8 @@ k_status audit_period_parse(struct kslice line, const char *public_pem, json_t *
 	const char *sig = json_string_value(json_object_get(d, "signature"));
 	char *canon = canonical(d);
 	k_status rc = canon != NULL && sig != NULL &&
-				      audit_verify_signature(public_pem, kslice_cstr(canon), sig,
-							     NULL) == K_OK
+				      k_ok(audit_verify_signature(public_pem, kslice_cstr(canon), sig,
+							     NULL))
 			      ? K_OK
 			      : K_E_KMS_INVALID_SIGNATURE;
 	if (canon != NULL)
@@ -120,7 +120,7 @@ k_status audit_period_parse(struct kslice line, const char *public_pem, json_t *
  * Up to the last TAIL_BYTES of path into b; *size gets the file's size.
  * K_E_NOT_FOUND if the file cannot be opened.
  */
-static k_status read_tail(const char *path, struct kbuf *b, uint64_t *size)
+static K_MUST_CHECK k_status read_tail(const char *path, struct kbuf *b, uint64_t *size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ENSURE(fd >= 0, K_E_NOT_FOUND);
@@ -184,7 +184,7 @@ static int cmp_names(const void *a, const void *b)
  * Becomes the predecessor of the next digest; if its signature verifies,
  * *committed gets its head.
  */
-static k_status take_up_folder(const char *pem, struct audit_head *committed)
+static K_MUST_CHECK k_status take_up_folder(const char *pem, struct audit_head *committed)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -200,7 +200,7 @@ static k_status take_up_folder(const char *pem, struct audit_head *committed)
 		uint64_t size = 0;
 		struct kslice line;
 		size_t torn = 0;
-		if (read_tail(path, &b, &size) != K_OK) {
+		if (k_failed(read_tail(path, &b, &size))) {
 			kbuf_release(&b);
 			rc = K_E_INTERNAL;
 			break;
@@ -218,7 +218,7 @@ static k_status take_up_folder(const char *pem, struct audit_head *committed)
 			audit_sha256_hex(line.ptr, line.len, P.last_sha);
 			P.have_last = true;
 			P.last_to_ms = d != NULL ? json_integer_value(json_object_get(d, "toMs")) : 0;
-			if (prc == K_OK)
+			if (k_ok(prc))
 				head_of(d, committed);
 			else
 				LOG_ERROR("audit: the newest period digest (%s) does not verify; "
@@ -240,12 +240,12 @@ static void take_up_witness(const char *pem, struct audit_head *h)
 	uint64_t size = 0;
 	struct kslice line;
 	size_t torn = 0;
-	if (read_tail(P.witness, &b, &size) == K_OK && newest_line(&b, &line, &torn)) {
+	if (k_ok(read_tail(P.witness, &b, &size)) && newest_line(&b, &line, &torn)) {
 		const uint8_t *brace = memchr(line.ptr, '{', line.len);
 		json_t *d = NULL;
 		if (brace != NULL &&
-		    audit_period_parse(kslice_make(brace, line.len - (size_t)(brace - line.ptr)), pem,
-				       &d) == K_OK)
+		    k_ok(audit_period_parse(kslice_make(brace, line.len - (size_t)(brace - line.ptr)), pem,
+				       &d)))
 			head_of(d, h);
 		else
 			LOG_WARN("audit: the newest line of the witness %s is not a period digest of "
@@ -271,9 +271,9 @@ k_status audit_period_open(const struct audit_period_options *o, const struct au
 	struct kbuf pem;
 	kbuf_init(&pem, AUDIT_PUBLIC_PEM_MAX);
 	k_status rc = audit_signer_public_pem(s, &pem);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = take_up_folder(kbuf_cstr(&pem), committed);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_note(msg, "cannot take up the period digests in %s", P.dir);
 		kbuf_release(&pem);
 		return rc;
@@ -303,7 +303,7 @@ bool audit_period_due(int64_t now_ms)
 }
 
 /* Appends line (with its newline) to fd and fdatasyncs it; a failed append is cut back. */
-static k_status append_synced(int fd, const char *line, size_t n)
+static K_MUST_CHECK k_status append_synced(int fd, const char *line, size_t n)
 {
 	struct stat st;
 	bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -325,7 +325,7 @@ static k_status append_synced(int fd, const char *line, size_t n)
 }
 
 /* Opens the periods file of to_ms's day (a new day: a new file). */
-static k_status open_day(int64_t to_ms)
+static K_MUST_CHECK k_status open_day(int64_t to_ms)
 {
 	char name[64];
 	audit_period_file_name(to_ms, name, sizeof name);
@@ -361,7 +361,7 @@ static const char *kind_name(enum audit_period_kind k)
 }
 
 /* Builds and signs the digest (one line, without its newline); *line is freed with kjson_free. */
-static k_status make_line(enum audit_period_kind kind, const struct audit_head *head,
+static K_MUST_CHECK k_status make_line(enum audit_period_kind kind, const struct audit_head *head,
 			  uint64_t missing_from, int64_t now_ms, char **line)
 {
 	char from[32], to[32];
@@ -387,7 +387,7 @@ static k_status make_line(enum audit_period_kind kind, const struct audit_head *
 	kbuf_init(&sig, AUDIT_SIGNATURE_MAX);
 	k_status rc = K_E_INTERNAL;
 	char *canon = canonical(d);
-	if (canon != NULL && audit_sign(P.signer, kslice_cstr(canon), &sig) == K_OK) {
+	if (canon != NULL && k_ok(audit_sign(P.signer, kslice_cstr(canon), &sig))) {
 		json_object_set_new(d, "signature", json_string(kbuf_cstr(&sig)));
 		*line = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		rc = *line != NULL ? K_OK : K_E_INTERNAL;
@@ -406,7 +406,7 @@ static void witness(const char *line, size_t n)
 		audit_syslog_send(line, n - 1);
 	if (P.witness_fd < 0)
 		return;
-	if (append_synced(P.witness_fd, line, n) == K_OK) {
+	if (k_ok(append_synced(P.witness_fd, line, n))) {
 		if (P.witness_failing)
 			LOG_INFO("audit: the witness %s is written again", P.witness);
 		P.witness_failing = false;
@@ -429,13 +429,13 @@ k_status audit_period_write(enum audit_period_kind kind, const struct audit_head
 	kbuf_init(&line, AUDIT_MAX_LINE);
 	k_status rc = kbuf_append_str(&line, doc);
 	kjson_free(doc);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = kbuf_append_byte(&line, '\n');
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = open_day(now_ms);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = append_synced(P.fd, (const char *)line.ptr, line.len);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		audit_sha256_hex(line.ptr, line.len - 1, P.last_sha);
 		P.have_last = true;
 		P.last_to_ms = now_ms;

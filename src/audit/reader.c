@@ -24,7 +24,7 @@ k_status audit_scan(const char *dir, audit_record_cb cb, void *arg)
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_MAX_FILE);
-		if (audit_read_file(path, &b) != K_OK) {
+		if (k_failed(audit_read_file(path, &b))) {
 			kbuf_release(&b);
 			continue; /* removed meanwhile (rotation never removes; an operator may) */
 		}

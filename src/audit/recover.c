@@ -20,14 +20,14 @@
 #include "core/banned.h"
 
 /* Reads a digest file; K_OK and the parsed document, or an error. */
-static k_status load_digest(const char *name, json_t **out, char sha[65])
+static K_MUST_CHECK k_status load_digest(const char *name, json_t **out, char sha[65])
 {
 	char path[700];
 	audit_path_of(name, path, sizeof path);
 	struct kbuf b;
 	kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
 	k_status rc = audit_read_file(path, &b);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		audit_sha256_hex(b.ptr, b.len, sha);
 		*out = json_loadb((const char *)b.ptr, b.len, 0, NULL);
 		if (*out == NULL)
@@ -41,14 +41,14 @@ static k_status load_digest(const char *name, json_t **out, char sha[65])
  * Takes up a file that a crash left unsealed: cuts a torn last line,
  * rebuilds the file state from its records, and seals it as "recovered".
  */
-static k_status recover_unsealed(const char *name)
+static K_MUST_CHECK k_status recover_unsealed(const char *name)
 {
 	char path[700];
 	audit_path_of(name, path, sizeof path);
 	struct kbuf b;
 	kbuf_init(&b, AUDIT_MAX_FILE);
 	k_status rc = audit_read_file(path, &b);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_release(&b);
 		return rc;
 	}
@@ -100,7 +100,7 @@ static k_status recover_unsealed(const char *name)
 }
 
 /* Finds where the chain stands: the last sealed digest, sealing a crashed file first. */
-static k_status find_chain(void)
+static K_MUST_CHECK k_status find_chain(void)
 {
 	memset(audit_w.last_hash, '0', 64);
 	audit_w.last_hash[64] = 0;
@@ -117,7 +117,7 @@ static k_status find_chain(void)
 		audit_digest_name_of(names[i], dname, sizeof dname);
 		json_t *d = NULL;
 		char sha[65];
-		if (load_digest(dname, &d, sha) != K_OK)
+		if (k_failed(load_digest(dname, &d, sha)))
 			continue;
 		audit_w.next_seq = (uint64_t)json_integer_value(json_object_get(d, "lastSeq")) + 1;
 		const char *h = json_string_value(json_object_get(d, "lastRecordHash"));
@@ -127,12 +127,12 @@ static k_status find_chain(void)
 		snprintf(audit_w.cur_name, sizeof audit_w.cur_name, "%s", names[i]); /* holds the chain's head */
 		json_decref(d);
 		/* Files after it were left unsealed by a crash: seal them in order. */
-		for (size_t j = i + 1; j < n && rc == K_OK; j++)
+		for (size_t j = i + 1; j < n && k_ok(rc); j++)
 			rc = recover_unsealed(names[j]);
 		audit_free_names(names, n);
 		return rc;
 	}
-	for (size_t j = 0; j < n && rc == K_OK; j++)
+	for (size_t j = 0; j < n && k_ok(rc); j++)
 		rc = recover_unsealed(names[j]);
 	audit_free_names(names, n);
 	return rc;
@@ -173,11 +173,11 @@ static void keep_chained(uint8_t *buf, uint64_t n, size_t *keep, size_t *kept, s
 }
 
 /* Writes the kept ring records (keep bytes, kept records) to a new file, sealed as recovered. */
-static k_status write_recovered(const uint8_t *buf, size_t keep, size_t kept)
+static K_MUST_CHECK k_status write_recovered(const uint8_t *buf, size_t keep, size_t kept)
 {
 	audit_w.drained_seq = audit_w.next_seq - kept;
 	GUARD(audit_open_new_file());
-	if (audit_pwrite_all(audit_w.fd, buf, keep, 0) != K_OK) {
+	if (k_failed(audit_pwrite_all(audit_w.fd, buf, keep, 0))) {
 		LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
 		return K_E_INTERNAL;
 	}
@@ -194,7 +194,7 @@ static k_status write_recovered(const uint8_t *buf, size_t keep, size_t kept)
  * chain go into a file of their own, sealed as recovered. The ring is
  * then reset (write mode maps it again; fsync mode removes it).
  */
-static k_status recover_ring(void)
+static K_MUST_CHECK k_status recover_ring(void)
 {
 	char path[700];
 	audit_path_of(RING_FILE, path, sizeof path);
@@ -228,7 +228,7 @@ static k_status recover_ring(void)
 			 dropped, RING_FILE);
 	if (kept > 0) {
 		rc = write_recovered(buf, keep, kept);
-		if (rc != K_OK)
+		if (k_failed(rc))
 			goto out;
 	}
 reset:

@@ -156,7 +156,7 @@ static bool copy_to_ring(const uint8_t *p, size_t n)
  * file is shorter than off, someone cut it underneath kinko: *cut, and
  * nothing is written.
  */
-static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, int *err)
+static K_MUST_CHECK k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, int *err)
 {
 	struct stat st;
 	*cut = fstat(audit_w.fd, &st) == 0 && (uint64_t)st.st_size < off;
@@ -165,8 +165,8 @@ static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, i
 		return K_E_INTERNAL;
 	uint64_t at = from % audit_w.ring_size, n = to - from;
 	uint64_t first = n < audit_w.ring_size - at ? n : audit_w.ring_size - at;
-	if (audit_pwrite_all(audit_w.fd, audit_w.ring + at, (size_t)first, off) == K_OK &&
-	    audit_pwrite_all(audit_w.fd, audit_w.ring, (size_t)(n - first), off + first) == K_OK)
+	if (k_ok(audit_pwrite_all(audit_w.fd, audit_w.ring + at, (size_t)first, off)) &&
+	    k_ok(audit_pwrite_all(audit_w.fd, audit_w.ring, (size_t)(n - first), off + first)))
 		return K_OK;
 	*err = errno;
 	return K_E_INTERNAL;
@@ -178,10 +178,10 @@ static k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, i
  * records stay in the ring; a cut file is left unsealed and the next
  * drain starts a new one.
  */
-static k_status drain_finish(k_status rc, bool cut, int err, uint64_t to, uint64_t seq,
+static K_MUST_CHECK k_status drain_finish(k_status rc, bool cut, int err, uint64_t to, uint64_t seq,
 			     const char *hash, uint64_t off)
 {
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		if (audit_w.drain_failing)
 			LOG_INFO("audit: %s can be written again; the ring is drained", audit_w.cur_name);
 		audit_w.drain_failing = false;
@@ -222,7 +222,7 @@ k_status audit_drain_locked(void)
 		uint64_t off = audit_w.file_bytes;
 		k_status rc = write_out(audit_w.rtail, audit_w.rhead, off, &cut, &err);
 		rc = drain_finish(rc, cut, err, audit_w.rhead, audit_w.next_seq, audit_w.last_hash, off);
-		if (rc != K_OK && !cut)
+		if (k_failed(rc) && !cut)
 			return rc;
 	}
 	return K_OK;
@@ -237,7 +237,7 @@ void audit_drain_step(void)
 {
 	klock(&audit_w.mu);
 	bool claim = audit_w.rh != NULL && !audit_w.draining && audit_w.rhead != audit_w.rtail;
-	if (claim && audit_w.fd < 0 && audit_open_new_file() != K_OK)
+	if (claim && audit_w.fd < 0 && k_failed(audit_open_new_file()))
 		claim = false; /* logged; the next round tries again */
 	if (claim) {
 		audit_w.draining = true;
@@ -253,8 +253,8 @@ void audit_drain_step(void)
 	int err;
 	k_status rc = write_out(audit_w.rtail, audit_w.claim_head, audit_w.claim_off, &cut, &err);
 	klock(&audit_w.mu);
-	(void)drain_finish(rc, cut, err, audit_w.claim_head, audit_w.claim_seq, audit_w.claim_hash,
-			   audit_w.claim_off);
+	k_ignore(drain_finish(rc, cut, err, audit_w.claim_head, audit_w.claim_seq, audit_w.claim_hash,
+			   audit_w.claim_off));
 	audit_w.draining = false;
 	pthread_cond_broadcast(&audit_w.cv);
 	pthread_mutex_unlock(&audit_w.mu);
@@ -295,7 +295,7 @@ k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char
 		GUARD(audit_drain_locked());
 		if (audit_w.fd < 0)
 			GUARD(audit_open_new_file());
-		if (audit_pwrite_all(audit_w.fd, p, n, audit_w.file_bytes) != K_OK) {
+		if (k_failed(audit_pwrite_all(audit_w.fd, p, n, audit_w.file_bytes))) {
 			LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
 			(void)!ftruncate(audit_w.fd, (off_t)audit_w.file_bytes);
 			return K_E_INTERNAL;
@@ -322,5 +322,5 @@ k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char
 /* Under the leader role: drains the ring (write mode); false if records stay in it. */
 bool audit_ring_drained(void)
 {
-	return audit_w.rh == NULL || audit_drain_locked() == K_OK;
+	return audit_w.rh == NULL || k_ok(audit_drain_locked());
 }

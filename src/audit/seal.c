@@ -51,7 +51,7 @@ static struct {
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .seal_mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Seals one file: a digest naming its bytes, hash, records, seq range and chain ends, linked to the previous digest, signed. */
-static k_status seal_file(const struct seal_job *j)
+static K_MUST_CHECK k_status seal_file(const struct seal_job *j)
 {
 	char path[700];
 	audit_path_of(j->name, path, sizeof path);
@@ -130,7 +130,7 @@ k_status audit_seal_pending(void)
 		struct seal_job j = S.q[S.head];
 		pthread_mutex_unlock(&S.mu);
 		rc = seal_file(&j);
-		if (rc != K_OK) {
+		if (k_failed(rc)) {
 			LOG_WARN("audit: could not seal %s yet; will retry", j.name);
 			break;
 		}
@@ -189,7 +189,7 @@ k_status audit_seal_current(bool recovered)
 	pthread_mutex_lock(&S.seal_mu);
 	k_status rc = seal_file(&j);
 	pthread_mutex_unlock(&S.seal_mu);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		audit_w.fd = fd; /* still the writer's file; sealed later */
 	return rc;
 }
@@ -261,7 +261,7 @@ void audit_seal_for_close(void)
 		if (audit_w.fd >= 0)
 			close(audit_w.fd);
 		audit_w.fd = -1;
-	} else if (audit_seal_current(false) != K_OK) {
+	} else if (k_failed(audit_seal_current(false))) {
 		LOG_ERROR("audit: could not seal every log file at shutdown; they are sealed at the "
 			  "next start");
 	} else {

@@ -57,7 +57,7 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* SHA-256 of the raw public key, as hex. */
-static k_status fingerprint(const struct crypto_ed25519 *key, char out[65])
+static K_MUST_CHECK k_status fingerprint(const struct crypto_ed25519 *key, char out[65])
 {
 	uint8_t pub[CRYPTO_ED25519_PUBLIC_LEN], md[CRYPTO_SHA256_LEN];
 	GUARD(crypto_ed25519_public_raw(key, pub));
@@ -86,7 +86,7 @@ static void fsync_parent(const char *path)
  * Writes the seed, wrapped, to path: under a temporary name first, then
  * linked into place (exclusive: fails if path exists) or renamed over it.
  */
-static k_status write_wrapped(const char *path, const struct ksecret *sk, bool exclusive,
+static K_MUST_CHECK k_status write_wrapped(const char *path, const struct ksecret *sk, bool exclusive,
 			      struct kbuf *msg)
 {
 	struct kbuf w;
@@ -94,9 +94,9 @@ static k_status write_wrapped(const char *path, const struct ksecret *sk, bool e
 	char tmp[1100];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	k_status rc = kbuf_append(&w, WRAPPED_MAGIC, WRAPPED_MAGIC_LEN);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = keystore_wrap(KSLICE_LIT(WRAP_AAD), sk, &w);
-	if (rc != K_OK || w.len != WRAPPED_LEN) {
+	if (k_failed(rc) || w.len != WRAPPED_LEN) {
 		kbuf_note(msg, "cannot wrap the audit signing key under the root key");
 		kbuf_release(&w);
 		return K_E_INTERNAL;
@@ -128,28 +128,28 @@ static k_status write_wrapped(const char *path, const struct ksecret *sk, bool e
  * not stay in its blocks. On a copy-on-write file system or an SSD the
  * old blocks may survive in places kinko cannot reach.
  */
-static k_status migrate_raw(const char *path, int fd, struct ksecret *sk, struct kbuf *msg)
+static K_MUST_CHECK k_status migrate_raw(const char *path, int fd, struct ksecret *sk, struct kbuf *msg)
 {
-	if (ksecret_pread(sk, fd, 0) != K_OK) {
+	if (k_failed(ksecret_pread(sk, fd, 0))) {
 		kbuf_note(msg, "cannot read %s", path);
 		return K_E_INTERNAL;
 	}
 	int old = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	k_status rc = write_wrapped(path, sk, false, msg);
-	if (rc == K_OK && old >= 0) {
+	if (k_ok(rc) && old >= 0) {
 		static const uint8_t zero[ED25519_LEN];
 		if (pwrite(old, zero, sizeof zero, 0) != (ssize_t)sizeof zero || fsync(old) != 0)
 			LOG_WARN("audit: could not overwrite the raw signing key's old bytes");
 	}
 	if (old >= 0)
 		close(old);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		LOG_INFO("audit: the signing key in %s was stored raw; it is now wrapped under the "
 			 "root key", path);
 	return rc;
 }
 
-static k_status read_wrapped(const char *path, int fd, struct ksecret **out, struct kbuf *msg)
+static K_MUST_CHECK k_status read_wrapped(const char *path, int fd, struct ksecret **out, struct kbuf *msg)
 {
 	uint8_t buf[WRAPPED_LEN];
 	if (pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf ||
@@ -158,9 +158,9 @@ static k_status read_wrapped(const char *path, int fd, struct ksecret **out, str
 		return K_E_INTERNAL;
 	}
 	struct ksecret *sk = NULL;
-	if (keystore_unwrap(KSLICE_LIT(WRAP_AAD),
+	if (k_failed(keystore_unwrap(KSLICE_LIT(WRAP_AAD),
 			    kslice_make(buf + WRAPPED_MAGIC_LEN, sizeof buf - WRAPPED_MAGIC_LEN),
-			    &sk) != K_OK ||
+			    &sk)) ||
 	    ksecret_len(sk) != ED25519_LEN) {
 		ksecret_free(sk);
 		kbuf_note(msg, "the audit signing key in %s does not unwrap under this root key", path);
@@ -171,13 +171,13 @@ static k_status read_wrapped(const char *path, int fd, struct ksecret **out, str
 }
 
 /* Loads the seed from path (migrating a raw one), or makes a new one there. */
-static k_status load_seed(const char *path, struct ksecret **out, struct kbuf *msg)
+static K_MUST_CHECK k_status load_seed(const char *path, struct ksecret **out, struct kbuf *msg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		struct ksecret *sk = crypto_random_secret(ED25519_LEN);
 		ENSURE(sk != NULL, K_E_INTERNAL);
-		if (write_wrapped(path, sk, true, msg) != K_OK) {
+		if (k_failed(write_wrapped(path, sk, true, msg))) {
 			ksecret_free(sk);
 			return K_E_INTERNAL;
 		}
@@ -195,7 +195,7 @@ static k_status load_seed(const char *path, struct ksecret **out, struct kbuf *m
 	} else if (st.st_size == ED25519_LEN) {
 		struct ksecret *sk = ksecret_new(ED25519_LEN);
 		rc = sk != NULL ? migrate_raw(path, fd, sk, msg) : K_E_INTERNAL;
-		if (rc == K_OK)
+		if (k_ok(rc))
 			*out = sk;
 		else
 			ksecret_free(sk);
@@ -261,10 +261,10 @@ k_status audit_verify_signature(const char *public_pem, struct kslice msg, const
 	kbuf_init(&sig, AUDIT_SIGNATURE_MAX);
 	k_status rc = K_E_KMS_INVALID_SIGNATURE;
 	bool valid = false;
-	if (kbuf_decode_base64(&sig, kslice_cstr(sig_b64)) == K_OK &&
-	    crypto_ed25519_verify(key, msg, kbuf_slice(&sig), &valid) == K_OK && valid)
+	if (k_ok(kbuf_decode_base64(&sig, kslice_cstr(sig_b64))) &&
+	    k_ok(crypto_ed25519_verify(key, msg, kbuf_slice(&sig), &valid)) && valid)
 		rc = K_OK;
-	if (fpr_out != NULL && fingerprint(key, fpr_out) != K_OK)
+	if (fpr_out != NULL && k_failed(fingerprint(key, fpr_out)))
 		fpr_out[0] = 0;
 	crypto_ed25519_free(key);
 	kbuf_release(&sig);

@@ -191,7 +191,7 @@ static bool eq_event_type(json_t *e)
 	return t != NULL && strcmp(t, "AwsServiceEvent") == 0;
 }
 
-static k_status load_prices(const char *path, struct prices *p)
+static K_MUST_CHECK k_status load_prices(const char *path, struct prices *p)
 {
 	*p = aws_prices;
 	if (path == NULL)
@@ -344,10 +344,10 @@ static void print_text(json_t *r, FILE *out)
 int audit_usage_report(const struct audit_usage_options *o, FILE *out)
 {
 	struct prices p;
-	if (load_prices(o->prices, &p) != K_OK)
+	if (k_failed(load_prices(o->prices, &p)))
 		return 1;
 	struct walk w = {.from = o->from, .to = o->to, .accounts = json_object()};
-	if (audit_scan(o->dir, usage_cb, &w) != K_OK) {
+	if (k_failed(audit_scan(o->dir, usage_cb, &w))) {
 		fprintf(stderr, "kinko usage: cannot read the audit folder %s\n", o->dir);
 		json_decref(w.accounts);
 		return 1;

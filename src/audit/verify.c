@@ -58,7 +58,7 @@ struct vfile *audit_verify_file_named(struct vstate *v, const char *name)
 }
 
 /* Every log name, from the log files and from the digests. */
-static k_status collect_files(struct vstate *v, const char *dir)
+static K_MUST_CHECK k_status collect_files(struct vstate *v, const char *dir)
 {
 	DIR *d = opendir(dir);
 	ENSURE(d != NULL, K_E_NOT_FOUND);
@@ -110,7 +110,7 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 		snprintf(path, sizeof path, "%s/%s.digest", dir, f->name);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
-		if (audit_read_file(path, &b) != K_OK) {
+		if (k_failed(audit_read_file(path, &b))) {
 			kbuf_release(&b);
 			continue;
 		}
@@ -130,7 +130,7 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 		char *canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(copy);
 		f->digest_ok = canon != NULL && sig != NULL &&
-			       audit_verify_signature(pem, kslice_cstr(canon), sig, NULL) == K_OK;
+			       k_ok(audit_verify_signature(pem, kslice_cstr(canon), sig, NULL));
 		if (canon != NULL)
 			kjson_free(canon);
 		if (!f->digest_ok)
@@ -168,12 +168,12 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 	}
 	struct kbuf pem;
 	kbuf_init(&pem, AUDIT_PEM_FILE_MAX);
-	if (audit_read_file(public_key_pem, &pem) != K_OK) {
+	if (k_failed(audit_read_file(public_key_pem, &pem))) {
 		fprintf(out, "cannot read the public key %s\n", public_key_pem);
 		kbuf_release(&pem);
 		return -1;
 	}
-	if (collect_files(&v, dir) != K_OK) {
+	if (k_failed(collect_files(&v, dir))) {
 		fprintf(out, "cannot read the folder %s\n", dir);
 		kbuf_release(&pem);
 		return -1;
@@ -184,9 +184,9 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 	(void)probe;
 	fprintf(out, "verifying %s with key %s\n", dir, fpr[0] ? fpr : "(unreadable)");
 	check_digests(&v, dir, kbuf_cstr(&pem));
-	long rc = audit_verify_files(&v, dir) == K_OK ? 0 : -1;
+	long rc = k_ok(audit_verify_files(&v, dir)) ? 0 : -1;
 	audit_verify_records(&v);
-	if (rc == 0 && audit_verify_periods(&v, dir, kbuf_cstr(&pem), o) != K_OK)
+	if (rc == 0 && k_failed(audit_verify_periods(&v, dir, kbuf_cstr(&pem), o)))
 		rc = -1;
 	size_t sealed = 0;
 	for (size_t i = 0; i < v.n_files; i++)

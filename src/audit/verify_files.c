@@ -15,7 +15,7 @@
 #include "core/json.h"
 #include "core/banned.h"
 
-static k_status add_rec(struct vstate *v, const struct vrec *r)
+static K_MUST_CHECK k_status add_rec(struct vstate *v, const struct vrec *r)
 {
 	if (v->n_recs == v->cap_recs) {
 		size_t cap = v->cap_recs ? v->cap_recs * 2 : 1024;
@@ -123,7 +123,7 @@ static void parse_record(struct vstate *v, size_t i, json_t *d, const uint8_t *p
 }
 
 /* Collects the records of file i (its bytes in b); its record count against its digest d. */
-static k_status collect_records(struct vstate *v, size_t i, json_t *d, const struct kbuf *b)
+static K_MUST_CHECK k_status collect_records(struct vstate *v, size_t i, json_t *d, const struct kbuf *b)
 {
 	struct vfile *f = &v->files[i];
 	size_t pos = 0, line = 0;
@@ -156,7 +156,7 @@ k_status audit_verify_files(struct vstate *v, const char *dir)
 		snprintf(path, sizeof path, "%s/%s", dir, f->name);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_MAX_FILE);
-		f->exists = audit_read_file(path, &b) == K_OK;
+		f->exists = k_ok(audit_read_file(path, &b));
 		json_t *d = f->digest;
 		if (!f->exists) {
 			kbuf_release(&b);

@@ -43,7 +43,7 @@ __attribute__((format(printf, 2, 3))) static void warning(struct vstate *v, cons
 
 /* ---- layer 4: the end of the trail ---- */
 
-static k_status plist_add(struct plist *l, const struct pline *p)
+static K_MUST_CHECK k_status plist_add(struct plist *l, const struct pline *p)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -90,7 +90,7 @@ static const char *pstr(const struct pline *p, const char *k)
  * leaves in the newest file (kinko cuts it at its next start); anywhere
  * else the file was cut.
  */
-static k_status load_periods(struct vstate *v, const char *dir, const char *pem, struct plist *l)
+static K_MUST_CHECK k_status load_periods(struct vstate *v, const char *dir, const char *pem, struct plist *l)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -98,14 +98,14 @@ static k_status load_periods(struct vstate *v, const char *dir, const char *pem,
 	if (n > 0)
 		qsort(names, n, sizeof *names, cmp_cstr);
 	k_status rc = K_OK;
-	for (size_t i = 0; i < n && rc == K_OK; i++) {
+	for (size_t i = 0; i < n && k_ok(rc); i++) {
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_MAX_FILE);
 		rc = audit_read_file(path, &b);
 		size_t pos = 0, line = 0;
-		while (rc == K_OK && pos < b.len) {
+		while (k_ok(rc) && pos < b.len) {
 			const uint8_t *nl = memchr(b.ptr + pos, '\n', b.len - pos);
 			line++;
 			if (nl == NULL) {
@@ -124,8 +124,8 @@ static k_status load_periods(struct vstate *v, const char *dir, const char *pem,
 			size_t len = (size_t)(nl - (b.ptr + pos));
 			audit_sha256_hex(b.ptr + pos, len, p.sha);
 			k_status prc = audit_period_parse(kslice_make(b.ptr + pos, len), pem, &p.doc);
-			p.sig_ok = prc == K_OK;
-			if (prc == K_E_VALIDATION)
+			p.sig_ok = k_ok(prc);
+			if (k_is(prc, K_E_VALIDATION))
 				audit_verify_problem(v, "CHANGED period digest %s line %zu: not a period digest", names[i],
 					line);
 			else if (!p.sig_ok)
@@ -259,12 +259,12 @@ static void report_tail(struct vstate *v, const struct index *ix, const struct t
  * syslog extract): the digest starts at the first '{'; lines without one
  * are skipped.
  */
-static k_status check_witness(struct vstate *v, const char *path, const char *pem,
+static K_MUST_CHECK k_status check_witness(struct vstate *v, const char *path, const char *pem,
 			      const struct plist *l, const struct index *ix, struct tail *t)
 {
 	struct kbuf b;
 	kbuf_init(&b, AUDIT_MAX_FILE);
-	if (audit_read_file(path, &b) != K_OK) {
+	if (k_failed(audit_read_file(path, &b))) {
 		kbuf_release(&b);
 		return K_E_NOT_FOUND;
 	}
@@ -293,10 +293,10 @@ static k_status check_witness(struct vstate *v, const char *path, const char *pe
 					     : audit_period_parse(kslice_make(brace, len - (size_t)(brace - (b.ptr + pos))),
 								  pem, &p.doc);
 		pos += len + 1;
-		if (prc == K_E_VALIDATION)
+		if (k_is(prc, K_E_VALIDATION))
 			continue;
 		seen++;
-		if (prc != K_OK) {
+		if (k_failed(prc)) {
 			audit_verify_problem(v, "SIGNATURE witness line %zu: the signature does not verify", line);
 			json_decref(p.doc);
 			continue;
@@ -370,7 +370,7 @@ k_status audit_verify_periods(struct vstate *v, const char *dir, const char *pem
 	memset(&ix, 0, sizeof ix);
 	k_status rc = load_periods(v, dir, pem, &l);
 	ix.g = calloc(v->n_recs ? v->n_recs : 1, sizeof *ix.g);
-	if (rc != K_OK || ix.g == NULL) {
+	if (k_failed(rc) || ix.g == NULL) {
 		plist_free(&l);
 		free(ix.g);
 		return K_E_INTERNAL;
@@ -397,10 +397,10 @@ k_status audit_verify_periods(struct vstate *v, const char *dir, const char *pem
 	}
 	if (o->witness != NULL)
 		rc = check_witness(v, o->witness, pem, &l, &ix, &t);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		fprintf(v->out, "cannot read the witness %s\n", o->witness);
 	report_tail(v, &ix, &t);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		check_end(v, &l, o->now_ms != 0 ? o->now_ms : kclock_now_ms(), o->witness != NULL);
 	free(ix.g);
 	plist_free(&l);

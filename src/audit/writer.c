@@ -137,7 +137,7 @@ static void grab_for_sync(void)
 
 static void rotate_if_due(void)
 {
-	if (audit_rotation_due() && (!audit_ring_drained() || audit_rotate_out() != K_OK))
+	if (audit_rotation_due() && (!audit_ring_drained() || k_failed(audit_rotate_out())))
 		LOG_WARN("audit: could not rotate %s yet; will retry", audit_w.cur_name);
 }
 
@@ -215,7 +215,7 @@ static void *flusher_main(void *arg)
 		 * A period digest only once the files before the head are
 		 * sealed (so on disk) and the head's own file synced.
 		 */
-		bool sealed = audit_seal_pending() == K_OK;
+		bool sealed = k_ok(audit_seal_pending());
 		int64_t now = kclock_now_ms();
 		if (sealed && synced && audit_period_due(now)) {
 			k_status prc = audit_period_write(AUDIT_PERIOD_TICK, &sync_head, 0, now);
@@ -226,7 +226,7 @@ static void *flusher_main(void *arg)
 }
 
 /* The period digests: takes up the newest, then writes the "start" digest. */
-static k_status start_periods(const struct audit_options *o, struct kbuf *msg)
+static K_MUST_CHECK k_status start_periods(const struct audit_options *o, struct kbuf *msg)
 {
 	struct audit_period_options po = {.dir = audit_w.dir, .period_ms = o->period_ms,
 					  .witness_file = o->witness_file,
@@ -235,7 +235,7 @@ static k_status start_periods(const struct audit_options *o, struct kbuf *msg)
 	GUARD(audit_period_open(&po, audit_w.signer, &committed, msg));
 	uint64_t missing = audit_continue_after(&committed);
 	audit_drained_head(&head);
-	if (audit_period_write(AUDIT_PERIOD_START, &head, missing, kclock_now_ms()) != K_OK) {
+	if (k_failed(audit_period_write(AUDIT_PERIOD_START, &head, missing, kclock_now_ms()))) {
 		kbuf_note(msg, "cannot write a period digest in %s", audit_w.dir);
 		return K_E_INTERNAL;
 	}
@@ -291,22 +291,22 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	struct kbuf pem;
 	kbuf_init(&pem, AUDIT_PUBLIC_PEM_MAX);
 	k_status rc = audit_signer_public_pem(audit_w.signer, &pem);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = audit_write_file_atomic(AUDIT_PUBLIC_KEY_FILE, kbuf_slice(&pem));
 	kbuf_release(&pem);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_note(msg, "cannot write %s/%s", audit_w.dir, AUDIT_PUBLIC_KEY_FILE);
 		return rc;
 	}
 	rc = audit_resume_chain();
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_note(msg, "cannot take up the audit log in %s", audit_w.dir);
 		return rc;
 	}
 	GUARD(start_periods(o, msg));
 	if (audit_w.sync == AUDIT_SYNC_WRITE) {
 		audit_install_sigbus();
-		if (audit_ring_open() != K_OK) {
+		if (k_failed(audit_ring_open())) {
 			kbuf_note(msg, "cannot set up the audit ring %s/%s", audit_w.dir, RING_FILE);
 			return K_E_INTERNAL;
 		}
@@ -317,7 +317,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	}
 	audit_lastuse_reset();
 	struct rebuild rb = {.key_use_ops = o->key_use_ops, .n_key_use_ops = o->n_key_use_ops};
-	if (audit_scan(audit_w.dir, rebuild_cb, &rb) != K_OK)
+	if (k_failed(audit_scan(audit_w.dir, rebuild_cb, &rb)))
 		LOG_WARN("audit: could not rebuild the key last-use index");
 	audit_lastuse_set_tracking_start(rb.oldest ? rb.oldest : kclock_now());
 	atomic_store(&stopping, false);
@@ -348,7 +348,7 @@ void audit_close(void)
 		/* The last digest: a clean stop, naming the last record (sealed, so on disk). */
 		struct audit_head head;
 		audit_drained_head(&head);
-		if (audit_period_write(AUDIT_PERIOD_STOP, &head, 0, kclock_now_ms()) != K_OK)
+		if (k_failed(audit_period_write(AUDIT_PERIOD_STOP, &head, 0, kclock_now_ms())))
 			LOG_ERROR("audit: could not write the stop period digest");
 	}
 	audit_period_close();

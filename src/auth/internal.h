@@ -212,7 +212,7 @@ static inline struct kslice cursor_take_until_byte(struct kcursor *c, uint8_t de
 	return kslice_make(p, n);
 }
 
-static inline k_status append_slice(struct kbuf *out, struct kslice s)
+static inline K_MUST_CHECK k_status append_slice(struct kbuf *out, struct kslice s)
 {
 	if (s.len == 0)
 		return K_OK;

@@ -49,7 +49,7 @@ static void hex_lower(const uint8_t *p, size_t n, char *out)
  * Letters in the hexadecimal value must be uppercase, for example "%1A"."
  * Runs of unreserved bytes are appended in one call.
  */
-static k_status append_uri_encoded(struct kbuf *out, const uint8_t *p, size_t n)
+static K_MUST_CHECK k_status append_uri_encoded(struct kbuf *out, const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789ABCDEF";
 	size_t i = 0;
@@ -73,7 +73,7 @@ static k_status append_uri_encoded(struct kbuf *out, const uint8_t *p, size_t n)
  * spaces to a single space." (AWS's get-header-value-trim example turns
  * "a   b   c" into "a b c", quotes or not.)
  */
-static k_status append_trimall(struct kbuf *out, struct kslice v)
+static K_MUST_CHECK k_status append_trimall(struct kbuf *out, struct kslice v)
 {
 	size_t i = 0;
 	bool first = true;
@@ -98,7 +98,7 @@ static k_status append_trimall(struct kbuf *out, struct kslice v)
  * order received, trimmed and joined with ','. A signed header the request
  * does not carry cannot have been signed by this request's sender.
  */
-static k_status append_header_values(struct kbuf *out, const struct sigv4_request *req,
+static K_MUST_CHECK k_status append_header_values(struct kbuf *out, const struct sigv4_request *req,
 				     struct kslice name)
 {
 	bool found = false;
@@ -130,7 +130,7 @@ static k_status append_header_values(struct kbuf *out, const struct sigv4_reques
  * ".." drops the previous segment, and a trailing '/' is kept when at
  * least one segment remains. An empty path is "/".
  */
-static k_status canonical_uri(struct kslice path, struct kbuf *out)
+static K_MUST_CHECK k_status canonical_uri(struct kslice path, struct kbuf *out)
 {
 	struct kslice segs[SIGV4_MAX_PATH_SEGMENTS];
 	size_t n = 0;
@@ -167,7 +167,7 @@ static k_status canonical_uri(struct kslice path, struct kbuf *out)
  * a literal '%', and '+' is a literal '+' (SigV4 never reads it as a
  * space); both match AWS's post-vanilla-query-nonunreserved example.
  */
-static k_status append_query_component(struct kbuf *out, struct kslice s)
+static K_MUST_CHECK k_status append_query_component(struct kbuf *out, struct kslice s)
 {
 	for (size_t i = 0; i < s.len; i++) {
 		uint8_t c = s.ptr[i];
@@ -207,7 +207,7 @@ static int query_param_cmp(const uint8_t *base, const struct query_param *a,
  * The encoded names and values are collected in one scratch buffer and
  * sorted by insertion (at most SIGV4_MAX_QUERY_PARAMS of them).
  */
-static k_status canonical_query(struct kslice query, struct kbuf *out)
+static K_MUST_CHECK k_status canonical_query(struct kslice query, struct kbuf *out)
 {
 	k_status rc = K_OK;
 	struct query_param params[SIGV4_MAX_QUERY_PARAMS];
@@ -273,7 +273,7 @@ out:
  * an unsigned body would let whoever sits on the path swap the plaintext or
  * the key id of a signed request.
  */
-static k_status append_payload_hash(const struct sigv4_request *req,
+static K_MUST_CHECK k_status append_payload_hash(const struct sigv4_request *req,
 				    struct kbuf *out)
 {
 	struct kslice claimed;
@@ -328,7 +328,7 @@ k_status sigv4_canonical_request(const struct sigv4_request *req, struct kslice 
 	GUARD_GOTO(kbuf_append_byte(out, '\n'));
 	GUARD_GOTO(append_payload_hash(req, out));
 out:
-	if (rc != K_OK && out != NULL)
+	if (k_failed(rc) && out != NULL)
 		buf_rollback(out, start);
 	return rc;
 }
@@ -381,7 +381,7 @@ k_status sigv4_string_to_sign(const char *amz_date, const char *scope_date, cons
 	GUARD_GOTO(kbuf_append_str(out, "/" SIGV4_TERMINATOR "\n"));
 	GUARD_GOTO(kbuf_append(out, hex, 64));
 out:
-	if (rc != K_OK && out != NULL)
+	if (k_failed(rc) && out != NULL)
 		buf_rollback(out, start);
 	return rc;
 }

@@ -129,7 +129,7 @@ static size_t cache_victim(const struct sigv4_tls *t)
  * Wipes slot `pick` and derives into it the signing key for this scope
  * and secret. On failure the slot stays empty.
  */
-static k_status cache_fill(struct sigv4_tls *t, size_t pick, const char *access_key,
+static K_MUST_CHECK k_status cache_fill(struct sigv4_tls *t, size_t pick, const char *access_key,
 			   const struct ksecret *secret, const char *date, const char *region,
 			   const char *service, const uint8_t fp[CRYPTO_FINGERPRINT_LEN])
 {

@@ -28,7 +28,7 @@ void sigv4_msg_add(struct kbuf *msg, const void *p, size_t n)
 {
 	if (msg == NULL || n == 0)
 		return;
-	if (kbuf_append(msg, p, n) != K_OK)
+	if (k_failed(kbuf_append(msg, p, n)))
 		return; /* too long for the caller's buffer: keep what fit */
 }
 
@@ -41,7 +41,7 @@ void sigv4_msg_base64(struct kbuf *msg, const uint8_t *p, size_t n)
 {
 	if (msg == NULL)
 		return;
-	if (kbuf_append_base64(msg, p, n) != K_OK)
+	if (k_failed(kbuf_append_base64(msg, p, n)))
 		return; /* too long for the caller's buffer: keep what fit */
 }
 

@@ -85,7 +85,7 @@ struct authz_fields {
  * error. A parameter without '=' gets AWS's message, which identifies the
  * header by its hash instead of repeating it.
  */
-static k_status authz_tokenize(struct kslice authz, struct authz_fields *f,
+static K_MUST_CHECK k_status authz_tokenize(struct kslice authz, struct authz_fields *f,
 			       struct kbuf *msg)
 {
 	struct kcursor c = kcursor_make(authz);
@@ -140,7 +140,7 @@ static k_status authz_tokenize(struct kslice authz, struct authz_fields *f,
  * The request time: X-Amz-Date if present, else the Date header. Either
  * may appear once. Writes the time in both forms into `a`.
  */
-static k_status parse_request_date(const struct sigv4_request *req, struct sigv4_auth *a,
+static K_MUST_CHECK k_status parse_request_date(const struct sigv4_request *req, struct sigv4_auth *a,
 				   struct kbuf *msg)
 {
 	struct kslice amz, http;
@@ -179,7 +179,7 @@ static k_status parse_request_date(const struct sigv4_request *req, struct sigv4
  * sigv4_verify(), which knows which one is expected. Like AWS we ignore
  * trailing slashes (".../aws4_request/").
  */
-static k_status parse_credential(struct kslice cred, struct sigv4_auth *a, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_credential(struct kslice cred, struct sigv4_auth *a, struct kbuf *msg)
 {
 	struct kslice parts[5];
 	size_t n = 0;
@@ -252,13 +252,13 @@ static k_status parse_credential(struct kslice cred, struct sigv4_auth *a, struc
 }
 
 /* SignedHeaders: well formed, within bounds, and "host" among them. */
-static k_status check_signed_headers(struct kslice list, struct kbuf *msg)
+static K_MUST_CHECK k_status check_signed_headers(struct kslice list, struct kbuf *msg)
 {
 	struct signed_list names;
 	bool host = false;
 
 	if (list.len > 0) {
-		if (sigv4_signed_headers_split(list, &names) != K_OK) {
+		if (k_failed(sigv4_signed_headers_split(list, &names))) {
 			sigv4_msg_str(msg, "SignedHeaders must list at most 64 distinct lowercase header "
 				     "names, sorted and separated by ';'.");
 			return K_E_INCOMPLETE_SIGNATURE;
@@ -275,7 +275,7 @@ static k_status check_signed_headers(struct kslice list, struct kbuf *msg)
 }
 
 /* The signature is 64 hex digits; anything else cannot match. */
-static k_status parse_signature(struct kslice hex, uint8_t out[32])
+static K_MUST_CHECK k_status parse_signature(struct kslice hex, uint8_t out[32])
 {
 	ENSURE(hex.len == 64, K_E_INVALID_SIGNATURE);
 	for (size_t i = 0; i < 32; i++) {

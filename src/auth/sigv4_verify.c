@@ -16,7 +16,7 @@
  * not yet current: <date> is still later than <now + 5 min> (<now> + 5
  * min.)", both InvalidSignature, as AWS words them.
  */
-static k_status check_freshness(const struct sigv4_auth *auth, int64_t now, struct kbuf *msg)
+static K_MUST_CHECK k_status check_freshness(const struct sigv4_auth *auth, int64_t now, struct kbuf *msg)
 {
 	char now_s[SIGV4_AMZ_DATE_LEN + 1];
 	char edge_s[SIGV4_AMZ_DATE_LEN + 1];
@@ -131,7 +131,7 @@ k_status sigv4_require_signed(const struct sigv4_request *req, const struct sigv
 	ENSURE(req != NULL && auth != NULL, K_E_INTERNAL);
 	if (names == NULL)
 		return K_OK;
-	ENSURE(sigv4_signed_headers_split(auth->signed_headers, &list) == K_OK, K_E_INCOMPLETE_SIGNATURE);
+	ENSURE(k_ok(sigv4_signed_headers_split(auth->signed_headers, &list)), K_E_INCOMPLETE_SIGNATURE);
 	for (size_t i = 0; names[i] != NULL; i++) {
 		if (sigv4_header_find(req, names[i], &ignored) == 0)
 			continue;

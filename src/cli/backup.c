@@ -105,7 +105,7 @@ static bool write_all(int fd, const char *p, size_t n)
  * last newline: a record being appended while it was read is not in the
  * file yet (the ring, copied after it, still holds it).
  */
-static k_status copy_file_as(const char *src, const char *dst, bool whole_lines, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_file_as(const char *src, const char *dst, bool whole_lines, struct kbuf *msg)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
@@ -142,7 +142,7 @@ static k_status copy_file_as(const char *src, const char *dst, bool whole_lines,
 	return ok ? K_OK : K_E_STORE_UNAVAILABLE;
 }
 
-static k_status copy_file(const char *src, const char *dst, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_file(const char *src, const char *dst, struct kbuf *msg)
 {
 	return copy_file_as(src, dst, false, msg);
 }
@@ -183,7 +183,7 @@ static int audit_file(const struct dirent *e)
 }
 
 /* Copies the audit folder src into the new folder dst; *n gets the number of files. */
-static k_status copy_audit(const char *src, const char *dst, unsigned *n, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_audit(const char *src, const char *dst, unsigned *n, struct kbuf *msg)
 {
 	struct dirent **list = NULL;
 	int count = scandir(src, &list, audit_file, audit_order);
@@ -324,7 +324,7 @@ static int check_destination(const char *to, const struct backup_source *s, cons
 	return 0;
 }
 
-static k_status count_kind(void *arg, const char *kind, uint64_t n)
+static K_MUST_CHECK k_status count_kind(void *arg, const char *kind, uint64_t n)
 {
 	json_t *records = arg;
 	return json_object_set_new(records, kind, json_integer((json_int_t)n)) == 0 ? K_OK
@@ -348,7 +348,7 @@ static json_t *store_check_value(struct storage *st)
 }
 
 /* Writes the manifest through a temporary file and a rename, so a manifest is whole or absent. */
-static k_status write_manifest(const char *dir, json_t *m, struct kbuf *msg)
+static K_MUST_CHECK k_status write_manifest(const char *dir, json_t *m, struct kbuf *msg)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, MANIFEST);
@@ -373,7 +373,7 @@ static k_status write_manifest(const char *dir, json_t *m, struct kbuf *msg)
  * end-of-trail warning (a copy of a live trail always ends before now).
  * K_OK when no problem is found.
  */
-static k_status verify_audit_copy(const char *dir, struct kbuf *msg)
+static K_MUST_CHECK k_status verify_audit_copy(const char *dir, struct kbuf *msg)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -394,7 +394,7 @@ static k_status verify_audit_copy(const char *dir, struct kbuf *msg)
 }
 
 /* Copies the audit trail and its wrapped signing key; adds what it copied to the manifest. */
-static k_status backup_audit(const char *to, const struct backup_source *s, json_t *m,
+static K_MUST_CHECK k_status backup_audit(const char *to, const struct backup_source *s, json_t *m,
 			     struct kbuf *msg)
 {
 	struct stat sb;
@@ -438,7 +438,7 @@ static bool sqlite_file_of(const char *url, char *out, size_t n)
 }
 
 /* The store's copy and the manifest's store part. */
-static k_status backup_store(const char *to, const struct backup_source *s, json_t *m,
+static K_MUST_CHECK k_status backup_store(const char *to, const struct backup_source *s, json_t *m,
 			     struct kbuf *msg)
 {
 	char path[PATH_MAX];
@@ -624,7 +624,7 @@ static int prepare_target(const char *data)
 }
 
 /* Copies the store and opens it (SQLite takes it back into WAL mode), then its integrity check. */
-static k_status restore_store(const struct restore_args *a, const json_t *m, struct kbuf *msg)
+static K_MUST_CHECK k_status restore_store(const struct restore_args *a, const json_t *m, struct kbuf *msg)
 {
 	const char *file = json_string_value(json_object_get(json_object_get(m, "store"), "file"));
 	ENSURE(file != NULL && strchr(file, '/') == NULL, K_E_VALIDATION);
@@ -642,7 +642,7 @@ static k_status restore_store(const struct restore_args *a, const json_t *m, str
 }
 
 /* The audit trail and its wrapped signing key, when the backup has them. */
-static k_status restore_audit(const struct restore_args *a, const json_t *m, struct kbuf *msg)
+static K_MUST_CHECK k_status restore_audit(const struct restore_args *a, const json_t *m, struct kbuf *msg)
 {
 	const json_t *au = json_object_get(m, "audit");
 	if (!json_is_object(au))

@@ -48,7 +48,7 @@ static int ops_command(int argc, char **argv)
 	bool as_json = argc >= 1 && strcmp(argv[0], "--json") == 0;
 	struct kbuf msg;
 	kbuf_init(&msg, KBUF_NOTE_MAX);
-	if (cli_register_tables(NULL, true, &msg) != K_OK) {
+	if (k_failed(cli_register_tables(NULL, true, &msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&msg));
 		kbuf_release(&msg);
 		return 1;
@@ -88,7 +88,7 @@ struct check_walk {
 	unsigned bad;
 };
 
-static k_status check_key(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status check_key(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct check_walk *w = arg;
@@ -97,7 +97,7 @@ static k_status check_key(void *arg, const char *ns, const char *id, struct ksli
 	struct kms_key *k = NULL;
 	k_status rc = j ? kms_key_from_doc(ns ? ns : "", j, version, &k) : K_E_INTERNAL;
 	w->keys++;
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		w->bad++;
 		fprintf(stderr, "kinko check: key %s in %s: %s\n", id, ns ? ns : "?",
 			j ? "its material does not unwrap" : "its record is not JSON");

@@ -93,7 +93,7 @@ static const struct api_service *service_by_source(const char *event_source)
  * them. *out is the caller's (the handler's output object); on failure
  * the AWS error is named in err (the exception and the message).
  */
-static k_status seed_call(struct seed *s, const char *event_source, const char *name, json_t *in,
+static K_MUST_CHECK k_status seed_call(struct seed *s, const char *event_source, const char *name, json_t *in,
 			  json_t **out, struct kbuf *err)
 {
 	const struct api_service *svc = service_by_source(event_source);
@@ -139,7 +139,7 @@ static k_status seed_call(struct seed *s, const char *event_source, const char *
 }
 
 /* Names the failing entry: "seed FILE: keys[1] (alias/x): CreateKey: Exception: message". */
-static k_status entry_fail(struct seed *s, const struct seed_entry *e, k_status rc,
+static K_MUST_CHECK k_status entry_fail(struct seed *s, const struct seed_entry *e, k_status rc,
 			   const struct kbuf *err)
 {
 	kbuf_note(s->msg, "seed %s: %s[%zu] (%s): %s", s->path, e->list, e->index,
@@ -157,7 +157,7 @@ static const char *str_member(const json_t *o, const char *name)
  * Calls `exists` (DescribeKey / DescribeSecret) with {member: name}: K_OK
  * if it is there, K_E_NOT_FOUND-like codes (`absent`) if not, else the error.
  */
-static k_status probe(struct seed *s, const char *source, const char *exists, const char *member,
+static K_MUST_CHECK k_status probe(struct seed *s, const char *source, const char *exists, const char *member,
 		      const char *name, k_status absent, struct kbuf *err)
 {
 	json_t *in = json_pack("{s:s}", member, name);
@@ -175,7 +175,7 @@ static k_status probe(struct seed *s, const char *source, const char *exists, co
  * the entry's members (a Policy given as a JSON object is passed as its
  * text, as the API takes it), then CreateAlias.
  */
-static k_status seed_key(struct seed *s, const struct seed_entry *e, json_t *entry,
+static K_MUST_CHECK k_status seed_key(struct seed *s, const struct seed_entry *e, json_t *entry,
 			 struct kbuf *err)
 {
 	const char *alias = e->name;
@@ -221,7 +221,7 @@ static k_status seed_key(struct seed *s, const struct seed_entry *e, json_t *ent
 }
 
 /* One secret: left as it is when its name exists; otherwise CreateSecret with the entry's members. */
-static k_status seed_secret(struct seed *s, const struct seed_entry *e, json_t *entry,
+static K_MUST_CHECK k_status seed_secret(struct seed *s, const struct seed_entry *e, json_t *entry,
 			    struct kbuf *err)
 {
 	if (e->name == NULL) {
@@ -245,11 +245,11 @@ static k_status seed_secret(struct seed *s, const struct seed_entry *e, json_t *
 	return rc;
 }
 
-typedef k_status (*seed_fn)(struct seed *s, const struct seed_entry *e, json_t *entry,
+typedef K_MUST_CHECK k_status (*seed_fn)(struct seed *s, const struct seed_entry *e, json_t *entry,
 			    struct kbuf *err);
 
 /* Every entry of one list, in order; the first failure stops. */
-static k_status seed_list(struct seed *s, const json_t *doc, const char *list, const char *name_member,
+static K_MUST_CHECK k_status seed_list(struct seed *s, const json_t *doc, const char *list, const char *name_member,
 			  seed_fn fn)
 {
 	const json_t *arr = json_object_get(doc, list);
@@ -280,7 +280,7 @@ static k_status seed_list(struct seed *s, const json_t *doc, const char *list, c
 }
 
 /* The file's top level: account, region, keys, secrets, and nothing else. */
-static k_status seed_header(struct seed *s, const json_t *doc)
+static K_MUST_CHECK k_status seed_header(struct seed *s, const json_t *doc)
 {
 	const char *key;
 	const json_t *v;

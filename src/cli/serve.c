@@ -127,7 +127,7 @@ static void wait_for_stop(const sigset_t *set)
 			continue;
 		if (sig != SIGHUP)
 			return;
-		if (klog_reopen() == K_OK)
+		if (k_ok(klog_reopen()))
 			LOG_INFO("SIGHUP: log file reopened");
 	}
 }
@@ -153,7 +153,7 @@ static int parse_listen(struct config *cfg, const char *v)
 }
 
 /* GET /ready's store probe: the root key's check value record reads back. */
-static k_status probe_store(void *arg)
+static K_MUST_CHECK k_status probe_store(void *arg)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
@@ -212,10 +212,10 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		struct kbuf fmsg;
 		kbuf_init(&fmsg, KBUF_NOTE_MAX);
 		k_status rc = config_functions_add_cli(next, &fmsg);
-		if (rc != K_OK)
+		if (k_failed(rc))
 			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&fmsg));
 		kbuf_release(&fmsg);
-		return rc == K_OK ? FLAG_VALUE : FLAG_ERROR;
+		return k_ok(rc) ? FLAG_VALUE : FLAG_ERROR;
 	} else
 		return FLAG_UNKNOWN;
 	return FLAG_VALUE;
@@ -368,11 +368,11 @@ static int serve_resolve_config(struct serve_state *s)
 		fprintf(stderr, "kinko: give --config FILE, or --dev for a development server\n");
 		return 2;
 	}
-	if (s->f.log_file != NULL && klog_open_file(s->f.log_file, &s->msg) != K_OK) {
+	if (s->f.log_file != NULL && k_failed(klog_open_file(s->f.log_file, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	if (s->f.config_path != NULL && config_load_file(cfg, s->f.config_path, &s->msg) != K_OK) {
+	if (s->f.config_path != NULL && k_failed(config_load_file(cfg, s->f.config_path, &s->msg))) {
 		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -411,7 +411,7 @@ static int lock_folders(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot create data folder %s: %s\n", data_dir, strerror(errno));
 		return 1;
 	}
-	if (startup_lock_dir(data_dir, &s->data_lock, &s->msg) != K_OK) {
+	if (k_failed(startup_lock_dir(data_dir, &s->data_lock, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -421,7 +421,7 @@ static int lock_folders(struct serve_state *s)
 				strerror(errno));
 			return 1;
 		}
-		if (startup_lock_dir(audit_dir, &s->audit_lock, &s->msg) != K_OK) {
+		if (k_failed(startup_lock_dir(audit_dir, &s->audit_lock, &s->msg))) {
 			fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 			return 1;
 		}
@@ -438,26 +438,26 @@ static int serve_lock_and_check(struct serve_state *s)
 	struct config *cfg = &s->cfg;
 	if (lock_folders(s) != 0)
 		return 1;
-	if (startup_check_listen(cfg->listen_host, cfg->listen_port, &s->msg) != K_OK) {
+	if (k_failed(startup_check_listen(cfg->listen_host, cfg->listen_port, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
 	if (!cfg->dev && !cfg->root_key_in_data_ok && !s->f.allow_root_key_in_data &&
-	    startup_root_key_outside(cfg->root_key_file, cfg->data_dir, &s->msg) != K_OK) {
+	    k_failed(startup_root_key_outside(cfg->root_key_file, cfg->data_dir, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	if (keystore_open_file(cfg->root_key_file, cfg->dev, &s->msg) != K_OK) {
+	if (k_failed(keystore_open_file(cfg->root_key_file, cfg->dev, &s->msg))) {
 		fprintf(stderr, "kinko: root key: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
 	if (s->f.tls_self_signed &&
-	    crypto_x509_self_signed(cfg->tls_cert_file, cfg->tls_key_file, &s->msg) != K_OK) {
+	    k_failed(crypto_x509_self_signed(cfg->tls_cert_file, cfg->tls_key_file, &s->msg))) {
 		fprintf(stderr, "kinko: TLS: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
 	/* This node's id: configured, or kept in the data folder (cluster/cluster.h). */
-	if (cluster_node_id_init(cfg->node_id, cfg->data_dir, &s->msg) != K_OK) {
+	if (k_failed(cluster_node_id_init(cfg->node_id, cfg->data_dir, &s->msg))) {
 		fprintf(stderr, "kinko: node id: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -474,10 +474,10 @@ static int serve_lock_and_check(struct serve_state *s)
 			 "this node's caches only when a cached entry is reloaded",
 			 cfg->store_url);
 	if (!s->f.shared_store &&
-	    storage_local_dir(cfg->store_url, store_dir, sizeof store_dir) == K_OK &&
+	    k_ok(storage_local_dir(cfg->store_url, store_dir, sizeof store_dir)) &&
 	    (mkdir(store_dir, 0700) == 0 || errno == EEXIST) &&
 	    !startup_same_dir(store_dir, cfg->data_dir) &&
-	    startup_lock_dir(store_dir, &s->store_lock, &s->msg) != K_OK) {
+	    k_failed(startup_lock_dir(store_dir, &s->store_lock, &s->msg))) {
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -488,7 +488,7 @@ static int serve_lock_and_check(struct serve_state *s)
 static int register_operations(struct serve_state *s)
 {
 	/* Every service's operation table; an incomplete row stops kinko here. */
-	if (cli_register_tables(s->st, s->cfg.test_mode, &s->msg) != K_OK) {
+	if (k_failed(cli_register_tables(s->st, s->cfg.test_mode, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -497,7 +497,7 @@ static int register_operations(struct serve_state *s)
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, KBUF_NOTE_MAX);
 	for (size_t q = 0; q < s->f.n_quota_specs; q++) {
-		if (quota_set(s->f.quota_specs[q], api_quota_name_known, &qmsg) != K_OK) {
+		if (k_failed(quota_set(s->f.quota_specs[q], api_quota_name_known, &qmsg))) {
 			fprintf(stderr, "kinko: %s\n", kbuf_cstr(&qmsg));
 			return 2;
 		}
@@ -513,16 +513,15 @@ static int register_operations(struct serve_state *s)
  */
 static int serve_open_services(struct serve_state *s)
 {
-	if (storage_open(s->cfg.store_url, &s->st, &s->msg) != K_OK) {
+	if (k_failed(storage_open(s->cfg.store_url, &s->st, &s->msg))) {
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	if (kms_init(s->st) != K_OK) {
+	if (k_failed(kms_init(s->st))) {
 		fprintf(stderr, "kinko: cannot attach the KMS caches to the store\n");
 		return 1;
 	}
-	if (startup_root_key_matches(s->st, s->cfg.root_key_file, s->cfg.data_dir, true, &s->msg) !=
-	    K_OK) {
+	if (k_failed(startup_root_key_matches(s->st, s->cfg.root_key_file, s->cfg.data_dir, true, &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -530,22 +529,22 @@ static int serve_open_services(struct serve_state *s)
 	if (rc != 0)
 		return rc;
 	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
-	if (kms_lifecycle_init() != K_OK) {
+	if (k_failed(kms_lifecycle_init())) {
 		fprintf(stderr, "kinko: cannot register the scheduled key work\n");
 		return 1;
 	}
 	/* Secrets Manager on the same endpoint, with its scheduled work. */
-	if (secrets_init(s->st) != K_OK) {
+	if (k_failed(secrets_init(s->st))) {
 		fprintf(stderr, "kinko: cannot register the Secrets Manager service\n");
 		return 1;
 	}
 	/* STS sessions in the store, valid on every node that shares it (sts/sts.h). */
-	if (sts_init(s->st) != K_OK) {
+	if (k_failed(sts_init(s->st))) {
 		fprintf(stderr, "kinko: cannot attach the STS sessions to the store\n");
 		return 1;
 	}
 	/* imported key material expiry (ops_import.c), run by the scheduler */
-	if (kms_import_init() != K_OK) {
+	if (k_failed(kms_import_init())) {
 		fprintf(stderr, "kinko: cannot register the import expiry task\n");
 		return 1;
 	}
@@ -595,12 +594,12 @@ static int serve_open_audit(struct serve_state *s)
 	free(key_use);
 	f->audit.key_use_ops = NULL;
 	f->audit.n_key_use_ops = 0;
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
 	/* The keys' last uses, shared with the other nodes through the store. */
-	if (audit_lastuse_share_start(s->st) != K_OK) {
+	if (k_failed(audit_lastuse_share_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
 		return 1;
 	}
@@ -612,7 +611,7 @@ static int serve_open_audit(struct serve_state *s)
 	char dir[64];
 	bool shared = s->f.shared_store ||
 		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
-	if (shared && audit_ctindex_start(s->st) != K_OK) {
+	if (shared && k_failed(audit_ctindex_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start indexing the audit events in the store\n");
 		return 1;
 	}
@@ -646,7 +645,7 @@ static int start_metrics(const char *listen)
 	else
 		snprintf(mhost, sizeof mhost, "%.*s", (int)hl, listen);
 	if (colon == NULL ||
-	    metrics_http_start(mhost, (unsigned)strtoul(colon + 1, NULL, 10), &mport) != K_OK) {
+	    k_failed(metrics_http_start(mhost, (unsigned)strtoul(colon + 1, NULL, 10), &mport))) {
 		fprintf(stderr, "kinko: cannot serve metrics on %s\n", listen);
 		return 1;
 	}
@@ -701,13 +700,13 @@ static int serve_start(struct serve_state *s)
 	struct config *cfg = &s->cfg;
 	signal(SIGPIPE, SIG_IGN);
 	/* The node's heartbeat, before the scheduler claims work under its id. */
-	if (cluster_start(s->st) != K_OK) {
+	if (k_failed(cluster_start(s->st))) {
 		fprintf(stderr, "kinko: cannot register node %s in the store\n", cluster_node_id());
 		return 1;
 	}
 	metrics_add_source(cluster_metrics);
 	/* The one scheduler thread, once every module registered its due work. */
-	if (scheduler_start(s->st) != K_OK) {
+	if (k_failed(scheduler_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start the scheduler\n");
 		return 1;
 	}
@@ -731,7 +730,7 @@ static int serve_start(struct serve_state *s)
 		.tls_key_file = cfg->tls_key_file,
 	};
 	unsigned port = 0;
-	if (http_start(&ho, &s->srv, &port) != K_OK) {
+	if (k_failed(http_start(&ho, &s->srv, &port))) {
 		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host, cfg->listen_port);
 		return 1;
 	}

@@ -46,10 +46,10 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 	struct kbuf why;
 	kbuf_init(&why, KBUF_NOTE_MAX);
 	k_status rc = storage_open(store_url, &st, &why);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
 	kbuf_release(&why);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		return NULL;
 	char ns[96];
 	snprintf(ns, sizeof ns, "%s:%s", account, region);
@@ -57,7 +57,7 @@ static json_t *load_key_doc(const char *store_url, const char *arn)
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t ver;
 	json_t *j = NULL;
-	if (storage_get(st, "key", ns, id, &doc, &ver) == K_OK)
+	if (k_ok(storage_get(st, "key", ns, id, &doc, &ver)))
 		j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	kbuf_release(&doc);
 	storage_close(st);
@@ -132,7 +132,7 @@ static bool simulate_store(struct simulate_args *a, struct config *cfg, char *ur
 	if (a->config_path != NULL) {
 		struct kbuf msg;
 		kbuf_init(&msg, KBUF_NOTE_MAX);
-		bool ok = config_load_file(cfg, a->config_path, &msg) == K_OK;
+		bool ok = k_ok(config_load_file(cfg, a->config_path, &msg));
 		if (!ok)
 			fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&msg));
 		kbuf_release(&msg);

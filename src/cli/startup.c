@@ -182,7 +182,7 @@ struct probe {
 };
 
 /* Stops at the first key whose material unwraps: the root key is the store's. */
-static k_status probe_key(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status probe_key(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)id;
@@ -193,7 +193,7 @@ static k_status probe_key(void *arg, const char *ns, const char *id, struct ksli
 	json_decref(j);
 	if (k != NULL)
 		kms_key_unref(k);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		p->bad++;
 		return K_OK;
 	}
@@ -206,12 +206,12 @@ static k_status probe_key(void *arg, const char *ns, const char *id, struct ksli
  * whether this root key is the store's. The value is recorded only then,
  * so a wrong key at the first start after an upgrade is not enshrined.
  */
-static k_status adopt(struct storage *st, const char *root_key_file, const char *data_dir,
+static K_MUST_CHECK k_status adopt(struct storage *st, const char *root_key_file, const char *data_dir,
 		      struct kbuf *msg)
 {
 	struct probe p = {0, 0};
 	k_status rc = storage_list(st, "key", NULL, NULL, NULL, 0, probe_key, &p);
-	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED) {
+	if (k_failed(rc) && !k_is(rc, K_E_LIMIT_EXCEEDED)) {
 		kbuf_note(msg, "cannot list the keys in %s: %s", data_dir, k_status_name(rc));
 		return rc;
 	}
@@ -224,17 +224,17 @@ static k_status adopt(struct storage *st, const char *root_key_file, const char 
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	rc = kbuf_append_str(&doc, "{\"KeyCheckValue\":\"");
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = keystore_check_value(&doc);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = kbuf_append_str(&doc, "\"}");
 	struct storage_op op = {.op = STORAGE_PUT, .kind = KEYSTORE_CHECK_KIND,
 				.ns = KEYSTORE_CHECK_NS, .id = KEYSTORE_CHECK_ID,
 				.doc = kbuf_slice(&doc), .expect = STORAGE_ABSENT};
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = storage_apply(st, &op, 1);
 	kbuf_release(&doc);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_note(msg, "cannot record the root key's check value in %s: %s", data_dir,
 			  k_status_name(rc));
 		return rc;
@@ -250,11 +250,11 @@ k_status startup_root_key_matches(struct storage *st, const char *root_key_file,
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(st, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID, &doc,
 				  NULL);
-	if (rc == K_E_NOT_FOUND) {
+	if (k_is(rc, K_E_NOT_FOUND)) {
 		kbuf_release(&doc);
 		return adopt_missing ? adopt(st, root_key_file, data_dir, msg) : K_E_NOT_FOUND;
 	}
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_release(&doc);
 		kbuf_note(msg, "cannot read the key check value in %s: %s", data_dir, k_status_name(rc));
 		return rc;
@@ -266,10 +266,10 @@ k_status startup_root_key_matches(struct storage *st, const char *root_key_file,
 			       : K_E_INTERNAL;
 	json_decref(j);
 	kbuf_release(&doc);
-	if (rc == K_E_VALIDATION)
+	if (k_is(rc, K_E_VALIDATION))
 		kbuf_note(msg, "the root key %s does not match the store in %s (key check value differs)",
 			  root_key_file, data_dir);
-	else if (rc != K_OK)
+	else if (k_failed(rc))
 		kbuf_note(msg, "the key check value record in %s is damaged", data_dir);
 	return rc;
 }

@@ -52,7 +52,7 @@ static void batch_clear(struct batch *b)
 	b->bytes = 0;
 }
 
-static k_status batch_flush(struct batch *b)
+static K_MUST_CHECK k_status batch_flush(struct batch *b)
 {
 	k_status rc = b->n > 0 ? storage_apply(b->to, b->ops, b->n) : K_OK;
 	if (k_ok(rc))
@@ -61,7 +61,7 @@ static k_status batch_flush(struct batch *b)
 	return rc;
 }
 
-static k_status copy_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status copy_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			int64_t version)
 {
 	(void)version;
@@ -93,7 +93,7 @@ struct kinds {
 	size_t n;
 };
 
-static k_status kinds_cb(void *arg, const char *kind)
+static K_MUST_CHECK k_status kinds_cb(void *arg, const char *kind)
 {
 	struct kinds *k = arg;
 	ENSURE(k->n < 64, K_E_LIMIT_EXCEEDED);
@@ -101,7 +101,7 @@ static k_status kinds_cb(void *arg, const char *kind)
 	return K_OK;
 }
 
-static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)ns;

@@ -16,6 +16,6 @@
 /* The CloudTrail operation table, for the pipeline's registry (api_register_service). */
 const struct api_service *cloudtrail_service_table(void);
 
-k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out);
 
 #endif

@@ -43,7 +43,7 @@ static const struct api_operation ct_ops[] = {
 };
 
 /* Identity policies on Resource "*", as for any operation on no resource. */
-static k_status ct_authorize(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status ct_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
 	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;
@@ -261,7 +261,7 @@ static bool collect(void *arg, uint64_t seq, const char *type, json_t *e, const 
 	return true;
 }
 
-static k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has, double *out)
+static K_MUST_CHECK k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has, double *out)
 {
 	json_t *v = json_object_get(in, name);
 	*has = false;
@@ -311,7 +311,7 @@ static json_t *render_event(json_t *e)
 }
 
 /* "kinko-mTIME|NODE|TIE": the last event of the previous page in the merged order. */
-static k_status parse_merged_token(struct api_ctx *c, const char *token, struct mpos *p)
+static K_MUST_CHECK k_status parse_merged_token(struct api_ctx *c, const char *token, struct mpos *p)
 {
 	char *end = NULL;
 	ENSURE(strncmp(token, "kinko-m", 7) == 0,
@@ -347,7 +347,7 @@ static void render_merged(struct query *q, json_t *events, json_t *out, json_int
 }
 
 /* LookupAttributes: at most one, whose key and value fill q. */
-static k_status read_attributes(struct api_ctx *c, json_t *in, struct query *q)
+static K_MUST_CHECK k_status read_attributes(struct api_ctx *c, json_t *in, struct query *q)
 {
 	json_t *attrs = json_object_get(in, "LookupAttributes");
 	if (attrs == NULL || json_is_null(attrs))
@@ -368,7 +368,7 @@ static k_status read_attributes(struct api_ctx *c, json_t *in, struct query *q)
 }
 
 /* The time range, MaxResults, EventCategory and NextToken. */
-static k_status read_range(struct api_ctx *c, json_t *in, struct query *q, json_int_t *max,
+static K_MUST_CHECK k_status read_range(struct api_ctx *c, json_t *in, struct query *q, json_int_t *max,
 			   const char **category)
 {
 	GUARD(time_member(c, in, "StartTime", &q->has_start, &q->start));
@@ -435,17 +435,17 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 		return K_OK; /* no Insights events here; no log when audit is off */
 	audit_drain();
 	k_status rc = audit_scan(audit_dir(), collect, &q);
-	if (rc == K_OK && q.merged) {
+	if (k_ok(rc) && q.merged) {
 		char ns[64];
 		snprintf(ns, sizeof ns, "%s:%s", q.account, q.region);
 		rc = audit_ctindex_list_others(ns, q.has_start ? (int64_t)q.start : 0,
 					       q.has_end ? (int64_t)q.end : -1, collect_other, &q);
 	}
-	if (rc == K_OK && q.oom)
+	if (k_ok(rc) && q.oom)
 		rc = K_E_INTERNAL;
-	if (rc == K_OK && q.merged)
+	if (k_ok(rc) && q.merged)
 		render_merged(&q, events, out, max);
-	else if (rc == K_OK)
+	else if (k_ok(rc))
 		render_local(&q, events, out, max);
 	for (size_t i = 0; i < q.n; i++)
 		json_decref(q.m[i].event);

@@ -51,7 +51,7 @@ const char *cluster_node_id(void)
 }
 
 /* Reads the id kept in path into out. K_E_NOT_FOUND if there is no file. */
-static k_status read_id_file(const char *path, char *out, size_t n, struct kbuf *msg)
+static K_MUST_CHECK k_status read_id_file(const char *path, char *out, size_t n, struct kbuf *msg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
@@ -85,7 +85,7 @@ static k_status read_id_file(const char *path, char *out, size_t n, struct kbuf 
  * exclusively: two processes racing on one data folder cannot both write
  * (the data folder's lock already keeps a second server out).
  */
-static k_status write_id_file(const char *path, char *out, size_t n, struct kbuf *msg)
+static K_MUST_CHECK k_status write_id_file(const char *path, char *out, size_t n, struct kbuf *msg)
 {
 	char uuid[37];
 	crypto_uuid_random(uuid);
@@ -139,7 +139,7 @@ static int64_t wall_s(void)
 }
 
 /* This node's document: who it is and when it was last seen. */
-static k_status heartbeat(int64_t now)
+static K_MUST_CHECK k_status heartbeat(int64_t now)
 {
 	char host[256] = "";
 	if (gethostname(host, sizeof host - 1) != 0)
@@ -163,7 +163,7 @@ struct live_count {
 	unsigned n;
 };
 
-static k_status count_live(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_live(void *arg, const char *ns, const char *id, struct kslice doc,
 			   int64_t version)
 {
 	(void)ns;
@@ -183,7 +183,7 @@ static k_status count_live(void *arg, const char *ns, const char *id, struct ksl
  * the TTL. A failed write or listing keeps the last count (a store that
  * is down says nothing about the other nodes) and is logged at debug.
  */
-static k_status beat(void)
+static K_MUST_CHECK k_status beat(void)
 {
 	int64_t now = wall_s();
 	k_status rc = heartbeat(now);
@@ -211,7 +211,7 @@ static void *heartbeat_main(void *arg)
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&mu);
-		(void)beat(); /* a failure keeps the last count; the next beat retries */
+		k_ignore(beat()); /* a failure keeps the last count; the next beat retries */
 		pthread_mutex_lock(&mu);
 	}
 	pthread_mutex_unlock(&mu);

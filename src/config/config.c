@@ -89,7 +89,7 @@ static void derive_principal_id(struct identity *id)
 	char in[256];
 	int n = snprintf(in, sizeof in, "%s/%s", id->account, id->name);
 	size_t len = n < 0 ? 0 : (size_t)n < sizeof in ? (size_t)n : sizeof in - 1;
-	if (crypto_sha256(in, len, md) != K_OK)
+	if (k_failed(crypto_sha256(in, len, md)))
 		memset(md, 0, sizeof md);
 	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	char out[22] = "AIDA";
@@ -100,7 +100,7 @@ static void derive_principal_id(struct identity *id)
 }
 
 /* Authorization: parses an identity's IAM policies once, at load. */
-static k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
 {
 	size_t n = json_array_size(id->policies);
 	if (n == 0)
@@ -112,7 +112,7 @@ static k_status parse_identity_policies(struct identity *id, struct kbuf *msg)
 		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(json_array_get(id->policies, i), POLICY_IDENTITY,
 						&id->parsed[i], &why);
-		if (rc != K_OK) {
+		if (k_failed(rc)) {
 			kbuf_note(msg, "policy %zu of %s %s: %s", i + 1, id->account,
 				  id->name[0] ? id->name : "root", kbuf_cstr(&why));
 			kbuf_release(&why);
@@ -141,7 +141,7 @@ static void identity_clear(struct identity *id)
 	id->trust = NULL;
 }
 
-static k_status add_identity(const char *account, const char *type, const char *name,
+static K_MUST_CHECK k_status add_identity(const char *account, const char *type, const char *name,
 			     const char *ak, const char *sk, json_t *policies, struct kbuf *msg)
 {
 	if (n_ids >= MAX_IDENTITIES)
@@ -215,7 +215,7 @@ static bool valid_account(const char *a)
 	return true;
 }
 
-static k_status load_keys(const char *account, const char *type, const char *name, json_t *keys,
+static K_MUST_CHECK k_status load_keys(const char *account, const char *type, const char *name, json_t *keys,
 			  json_t *policies, struct kbuf *msg)
 {
 	size_t i;
@@ -245,7 +245,7 @@ static k_status load_keys(const char *account, const char *type, const char *nam
  * "policies": [...], "max_session_duration": 3600}]. A role has no access
  * keys; principals get its rights through STS AssumeRole.
  */
-static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
+static K_MUST_CHECK k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 {
 	size_t i;
 	json_t *r;
@@ -298,10 +298,10 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 		struct kbuf why;
 		kbuf_init(&why, KBUF_NOTE_MAX);
 		k_status rc = policy_parse_json(trust, POLICY_TRUST, &id->trust, &why);
-		if (rc != K_OK)
+		if (k_failed(rc))
 			kbuf_note(msg, "trust policy of role %s: %s", name, kbuf_cstr(&why));
 		kbuf_release(&why);
-		if (rc != K_OK)
+		if (k_failed(rc))
 			return K_E_VALIDATION;
 		GUARD(parse_identity_policies(id, msg));
 		/* AROA... unique ids, as for users. */
@@ -313,7 +313,7 @@ static k_status load_roles(const char *account, json_t *list, struct kbuf *msg)
 	return K_OK;
 }
 
-static k_status load_accounts(json_t *accounts, struct kbuf *msg)
+static K_MUST_CHECK k_status load_accounts(json_t *accounts, struct kbuf *msg)
 {
 	size_t i, j;
 	json_t *acct, *user;
@@ -368,7 +368,7 @@ static void copy_str(json_t *root, const char *member, char *dst, size_t n)
  * a service manager is "/"), and the log says so. Refused when the result
  * does not fit.
  */
-static k_status copy_path(json_t *root, const char *member, const char *cfg_path, char *dst,
+static K_MUST_CHECK k_status copy_path(json_t *root, const char *member, const char *cfg_path, char *dst,
 			  size_t n, struct kbuf *msg)
 {
 	const char *s = json_string_value(json_object_get(root, member));
@@ -392,7 +392,7 @@ static k_status copy_path(json_t *root, const char *member, const char *cfg_path
 	return K_OK;
 }
 
-static k_status load_listen(json_t *root, struct config *cfg, struct kbuf *msg)
+static K_MUST_CHECK k_status load_listen(json_t *root, struct config *cfg, struct kbuf *msg)
 {
 	const char *listen = json_string_value(json_object_get(root, "listen"));
 	if (listen == NULL)
@@ -410,7 +410,7 @@ static k_status load_listen(json_t *root, struct config *cfg, struct kbuf *msg)
 	return K_OK;
 }
 
-static k_status load_paths(json_t *root, const char *path, struct config *cfg, struct kbuf *msg)
+static K_MUST_CHECK k_status load_paths(json_t *root, const char *path, struct config *cfg, struct kbuf *msg)
 {
 	GUARD(copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg));
 	GUARD(copy_path(root, "root_key_file", path, cfg->root_key_file, sizeof cfg->root_key_file,
@@ -518,7 +518,7 @@ void config_set_session_loader(config_session_loader fn)
  * its token (by SHA-256, compared in constant time). *known says whether
  * the access key is in the table at all.
  */
-static k_status find_session(const char *access_key, const uint8_t token_hash[32], bool *known,
+static K_MUST_CHECK k_status find_session(const char *access_key, const uint8_t token_hash[32], bool *known,
 			     const struct identity **out)
 {
 	k_status rc = K_E_UNRECOGNIZED_CLIENT;
@@ -547,12 +547,12 @@ static k_status find_session(const char *access_key, const uint8_t token_hash[32
  * A session this node does not hold may have been made by another node
  * sharing the store: the loader (sts/sts.c) installs it from there, once.
  */
-static k_status lookup_session(const char *access_key, const struct kslice *token,
+static K_MUST_CHECK k_status lookup_session(const char *access_key, const struct kslice *token,
 			       const struct identity **out)
 {
 	uint8_t th[32];
 	bool have_token = token != NULL && token->len > 0 &&
-			  crypto_sha256(token->ptr, token->len, th) == K_OK;
+			  k_ok(crypto_sha256(token->ptr, token->len, th));
 	bool known = false;
 	k_status rc = find_session(access_key, have_token ? th : NULL, &known, out);
 	if (!known && have_token && session_loader != NULL &&
@@ -655,7 +655,7 @@ const char *identity_unique_id(const struct identity *id)
 static void random_chars(char *out, size_t n, const char *alphabet, size_t alen)
 {
 	uint8_t b[128];
-	if (n > sizeof b || crypto_random(b, n) != K_OK)
+	if (n > sizeof b || k_failed(crypto_random(b, n)))
 		memset(b, 0, sizeof b);
 	for (size_t i = 0; i < n; i++)
 		out[i] = alphabet[b[i] % alen];

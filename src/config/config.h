@@ -156,7 +156,7 @@ K_MUST_CHECK k_status config_install_session(const struct identity *role, const 
  * key (ASIA...) with a token that is not in the table: it installs the
  * session (config_install_session) if the store has it. Set once at start.
  */
-typedef k_status (*config_session_loader)(const char *access_key);
+typedef K_MUST_CHECK k_status (*config_session_loader)(const char *access_key);
 void config_set_session_loader(config_session_loader fn);
 
 #endif

@@ -45,7 +45,7 @@ static bool loopback_url(const char *url)
 	return strcasecmp(host, "localhost") == 0;
 }
 
-static k_status add_entry(json_t *e, struct kbuf *msg)
+static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 {
 	const char *arn = json_string_value(json_object_get(e, "arn"));
 	json_t *cmd = json_object_get(e, "command");

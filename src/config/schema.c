@@ -138,16 +138,16 @@ static const char *type_name(const json_t *v)
 	return "a value";
 }
 
-static k_status wrong(struct kbuf *msg, const char *path, const char *want, const json_t *v)
+static K_MUST_CHECK k_status wrong(struct kbuf *msg, const char *path, const char *want, const json_t *v)
 {
 	kbuf_note(msg, "\"%s\" must be %s, not %s", path, want, type_name(v));
 	return K_E_VALIDATION;
 }
 
-static k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
+static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
 			     struct kbuf *msg);
 
-static k_status check_value(const json_t *v, const struct cs_member *m, const char *path,
+static K_MUST_CHECK k_status check_value(const json_t *v, const struct cs_member *m, const char *path,
 			    struct kbuf *msg)
 {
 	char sub[CS_MAX_PATH];
@@ -224,7 +224,7 @@ static k_status check_value(const json_t *v, const struct cs_member *m, const ch
 	return K_E_INTERNAL;
 }
 
-static k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
+static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
 			     struct kbuf *msg)
 {
 	const char *k;

@@ -123,7 +123,7 @@ bool kbuf_valid(const struct kbuf *b)
 }
 
 /* Makes room for `extra` more bytes plus the trailing NUL. */
-static k_status kbuf_reserve(struct kbuf *b, size_t extra)
+static K_MUST_CHECK k_status kbuf_reserve(struct kbuf *b, size_t extra)
 {
 	if (extra > b->max || b->len > b->max - extra)
 		return K_E_VALIDATION;
@@ -203,7 +203,7 @@ void kbuf_note(struct kbuf *b, const char *fmt, ...)
 	size_t len = strlen(tmp);
 	if (len > b->max - b->len)
 		len = b->max - b->len;
-	if (kbuf_append(b, tmp, len) != K_OK)
+	if (k_failed(kbuf_append(b, tmp, len)))
 		return;
 }
 

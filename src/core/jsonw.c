@@ -19,7 +19,7 @@ void kjw_start(struct kjw *w, struct kbuf *b)
 
 static void flush(struct kjw *w)
 {
-	if (w->rc == K_OK && w->n > 0)
+	if (k_ok(w->rc) && w->n > 0)
 		w->rc = kbuf_append(w->b, w->stage, w->n);
 	w->n = 0;
 }
@@ -41,7 +41,7 @@ void kjw_raw(struct kjw *w, const void *p, size_t n)
 	if (n <= sizeof w->stage) {
 		memcpy(w->stage, p, n);
 		w->n = n;
-	} else if (w->rc == K_OK) {
+	} else if (k_ok(w->rc)) {
 		w->rc = kbuf_append(w->b, p, n);
 	}
 }

@@ -110,7 +110,7 @@ static bool spec_known(const char *spec)
  * PKCS#8 DER straight from OpenSSL's encoder into a secret. The encoder's
  * own buffer is wiped as it is freed.
  */
-static k_status encode_pkcs8(EVP_PKEY *pkey, struct ksecret **out)
+static K_MUST_CHECK k_status encode_pkcs8(EVP_PKEY *pkey, struct ksecret **out)
 {
 	k_status rc = K_E_INTERNAL;
 	unsigned char *der = NULL;
@@ -266,7 +266,7 @@ bool asym_sign_alg_fits(const char *alg, const char *spec)
  * padding (PSS with salt length = digest length, as AWS; or PKCS#1 v1.5)
  * for RSA, and the digest for all.
  */
-static k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, const EVP_MD *md)
+static K_MUST_CHECK k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, const EVP_MD *md)
 {
 	if (starts_with(alg, "RSASSA_PSS_")) {
 		ENSURE(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1, K_E_INTERNAL);
@@ -281,7 +281,7 @@ static k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, const EVP_MD 
 }
 
 /* The digest of a RAW message, or the caller's DIGEST message as it is. */
-static k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice msg,
+static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice msg,
 			       uint8_t dig[EVP_MAX_MD_SIZE], size_t *dig_len)
 {
 	if (is_digest) {
@@ -296,7 +296,7 @@ static k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice m
 	return K_OK;
 }
 
-static k_status ed25519_sign(const struct asym_key *k, struct kslice msg, struct kbuf *sig)
+static K_MUST_CHECK k_status ed25519_sign(const struct asym_key *k, struct kslice msg, struct kbuf *sig)
 {
 	k_status rc = K_E_INTERNAL;
 	uint8_t out[64];
@@ -339,7 +339,7 @@ out:
 	return rc;
 }
 
-static k_status ed25519_verify(const struct asym_key *k, struct kslice msg, struct kslice sig,
+static K_MUST_CHECK k_status ed25519_verify(const struct asym_key *k, struct kslice msg, struct kslice sig,
 			       bool *valid)
 {
 	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
@@ -420,7 +420,7 @@ size_t asym_oaep_max_plaintext_spec(const char *spec, const char *alg)
 	return 0;
 }
 
-static k_status oaep_setup(EVP_PKEY_CTX *ctx, const EVP_MD *md)
+static K_MUST_CHECK k_status oaep_setup(EVP_PKEY_CTX *ctx, const EVP_MD *md)
 {
 	ENSURE(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1, K_E_INTERNAL);
 	ENSURE(EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) == 1, K_E_INTERNAL);
@@ -476,7 +476,7 @@ out:
  * RFC 5649 unwrap of the material with the ephemeral AES-256 key (OpenSSL's
  * AES-256-WRAP-PAD). The output is at most the input less 8 bytes.
  */
-static k_status aes_kwp_unwrap(const struct ksecret *kek, struct kslice in, struct ksecret **out)
+static K_MUST_CHECK k_status aes_kwp_unwrap(const struct ksecret *kek, struct kslice in, struct ksecret **out)
 {
 	k_status rc = K_E_INVALID_CIPHERTEXT;
 	EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-256-WRAP-PAD", NULL);

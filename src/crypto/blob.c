@@ -23,23 +23,23 @@ k_status crypto_blob_parse(struct kslice in, struct crypto_blob *out)
 
 	ENSURE(in.ptr != NULL && in.len >= CRYPTO_BLOB_OVERHEAD, K_E_INVALID_CIPHERTEXT);
 	memset(&b, 0, sizeof b);
-	ENSURE(kcursor_read_u8(&c, &magic) == K_OK && magic == CRYPTO_BLOB_MAGIC,
+	ENSURE(k_ok(kcursor_read_u8(&c, &magic)) && magic == CRYPTO_BLOB_MAGIC,
 	       K_E_INVALID_CIPHERTEXT);
-	ENSURE(kcursor_read_u8(&c, &fmt) == K_OK && fmt == CRYPTO_BLOB_VERSION,
+	ENSURE(k_ok(kcursor_read_u8(&c, &fmt)) && fmt == CRYPTO_BLOB_VERSION,
 	       K_E_INVALID_CIPHERTEXT);
-	ENSURE(kcursor_read_slice(&c, sizeof b.key_id, &s) == K_OK, K_E_INVALID_CIPHERTEXT);
+	ENSURE(k_ok(kcursor_read_slice(&c, sizeof b.key_id, &s)), K_E_INVALID_CIPHERTEXT);
 	memcpy(b.key_id, s.ptr, sizeof b.key_id);
 	/* Backing-key versions start at 1; 0 is never written. */
-	ENSURE(kcursor_read_u32be(&c, &b.version) == K_OK && b.version != 0,
+	ENSURE(k_ok(kcursor_read_u32be(&c, &b.version)) && b.version != 0,
 	       K_E_INVALID_CIPHERTEXT);
-	ENSURE(kcursor_read_slice(&c, sizeof b.nonce, &s) == K_OK, K_E_INVALID_CIPHERTEXT);
+	ENSURE(k_ok(kcursor_read_slice(&c, sizeof b.nonce, &s)), K_E_INVALID_CIPHERTEXT);
 	memcpy(b.nonce, s.ptr, sizeof b.nonce);
 	ENSURE(c.pos == CRYPTO_BLOB_HEADER_LEN, K_E_INVALID_CIPHERTEXT);
 	b.header = kslice_make(in.ptr, CRYPTO_BLOB_HEADER_LEN);
 	/* Whatever lies between the header and the last 16 bytes is ciphertext. */
-	ENSURE(kcursor_read_slice(&c, kcursor_left(&c) - CRYPTO_TAG_LEN, &b.ciphertext) == K_OK,
+	ENSURE(k_ok(kcursor_read_slice(&c, kcursor_left(&c) - CRYPTO_TAG_LEN, &b.ciphertext)),
 	       K_E_INVALID_CIPHERTEXT);
-	ENSURE(kcursor_read_slice(&c, CRYPTO_TAG_LEN, &b.tag) == K_OK, K_E_INVALID_CIPHERTEXT);
+	ENSURE(k_ok(kcursor_read_slice(&c, CRYPTO_TAG_LEN, &b.tag)), K_E_INVALID_CIPHERTEXT);
 	ENSURE(kcursor_left(&c) == 0, K_E_INVALID_CIPHERTEXT);
 	*out = b;
 	return K_OK;

@@ -192,7 +192,7 @@ void crypto_kbuf_truncate(struct kbuf *b, size_t len)
 }
 
 /* Feeds one piece of AAD; empty pieces are skipped. */
-static k_status gcm_aad(EVP_CIPHER_CTX *ctx, struct kslice aad, int encrypting)
+static K_MUST_CHECK k_status gcm_aad(EVP_CIPHER_CTX *ctx, struct kslice aad, int encrypting)
 {
 	int outl = 0;
 	if (aad.len == 0)
@@ -249,7 +249,7 @@ k_status crypto_gcm_seal(const uint8_t key[32], const uint8_t iv[CRYPTO_GCM_IV_L
 	GUARD_GOTO(kbuf_append(out, tag, sizeof tag));
 	rc = K_OK;
 out:
-	if (rc != K_OK)
+	if (k_failed(rc))
 		crypto_kbuf_truncate(out, base);
 	/* The context holds the expanded key; EVP_CIPHER_CTX_free wipes it. */
 	EVP_CIPHER_CTX_free(ctx);
@@ -298,7 +298,7 @@ k_status crypto_gcm_open(const uint8_t key[32], const uint8_t iv[CRYPTO_GCM_IV_L
 		    K_E_INVALID_CIPHERTEXT);
 	rc = K_OK;
 out:
-	if (rc != K_OK && ct.len > 0)
+	if (k_failed(rc) && ct.len > 0)
 		OPENSSL_cleanse(dst, ct.len);
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;

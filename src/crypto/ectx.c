@@ -33,7 +33,7 @@ static int pair_cmp(const void *a, const void *b)
 	return x->key_len < y->key_len ? -1 : 1;
 }
 
-static k_status append_field(struct kbuf *out, const uint8_t *p, size_t n)
+static K_MUST_CHECK k_status append_field(struct kbuf *out, const uint8_t *p, size_t n)
 {
 	/* n <= CRYPTO_ECTX_MAX was checked by the caller, so the cast is exact. */
 	GUARD(kbuf_append_u32be(out, (uint32_t)n));
@@ -96,7 +96,7 @@ k_status crypto_ectx_canonical(const json_t *ctx, struct kbuf *out)
 	}
 	rc = K_OK;
 out:
-	if (rc != K_OK)
+	if (k_failed(rc))
 		crypto_kbuf_truncate(out, base);
 	free(pairs);
 	return rc;

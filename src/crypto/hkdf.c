@@ -84,7 +84,7 @@ static struct kthread_slot hkdf_slot = KTHREAD_SLOT_INIT(hkdf_ctx_make, hkdf_ctx
  * previous key entirely (a NULL key would mean "reuse the last one", which
  * is why an empty key is passed as zeros by the caller).
  */
-static k_status hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t keylen, struct kslice a,
+static K_MUST_CHECK k_status hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t keylen, struct kslice a,
 		      struct kslice b, struct kslice c, uint8_t out[HKDF_HASH_LEN])
 {
 	size_t outl = 0;
@@ -134,7 +134,7 @@ out:
 	}
 	OPENSSL_cleanse(prk, sizeof prk);
 	OPENSSL_cleanse(t, sizeof t);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		OPENSSL_cleanse(okm, okm_len);
 	return rc;
 }

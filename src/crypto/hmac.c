@@ -115,7 +115,7 @@ k_status crypto_thread_sha256(const void *p, size_t n, uint8_t out[32])
  * One HMAC on the thread's context. The key must not be empty (a NULL key
  * would mean "keep the last one"). The caller scrubs when done.
  */
-static k_status hmac_once(struct hmac_tls *t, const uint8_t *key, size_t keylen,
+static K_MUST_CHECK k_status hmac_once(struct hmac_tls *t, const uint8_t *key, size_t keylen,
 			  const void *data, size_t n, uint8_t out[CRYPTO_HMAC_LEN])
 {
 	size_t outl = 0;
@@ -187,7 +187,7 @@ k_status crypto_sigv4_signing_key(const struct ksecret *secret, const char *date
 out:
 	if (t != NULL)
 		hmac_scrub(t);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		OPENSSL_cleanse(ksecret_bytes(out) + off, CRYPTO_SIGV4_KEY_LEN);
 	OPENSSL_cleanse(k_date, sizeof k_date);
 	OPENSSL_cleanse(k_region, sizeof k_region);

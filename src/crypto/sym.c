@@ -30,7 +30,7 @@
  * gives the same bytes as OpenSSL's EVP_KDF "HKDF" without its per-call
  * context and algorithm fetches.
  */
-static k_status sym_derive(const struct ksecret *backing, const uint8_t *header,
+static K_MUST_CHECK k_status sym_derive(const struct ksecret *backing, const uint8_t *header,
 			   uint8_t okm[SYM_OKM_LEN])
 {
 	uint8_t info[SYM_INFO_LABEL_LEN + CRYPTO_BLOB_HEADER_LEN];
@@ -98,7 +98,7 @@ k_status crypto_sym_encrypt_with_nonce(const struct ksecret *backing, const uint
 	rc = K_OK;
 out:
 	OPENSSL_cleanse(okm, sizeof okm);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		crypto_kbuf_truncate(out, base);
 	return rc;
 }

@@ -17,7 +17,7 @@
  * A file that changes size while it is read is taken as it was when the
  * read ended: the PEM parser sees whatever precedes the first NUL.
  */
-static k_status read_all(int fd, const char *path, uint8_t *p, size_t cap, size_t *got)
+static K_MUST_CHECK k_status read_all(int fd, const char *path, uint8_t *p, size_t cap, size_t *got)
 {
 	size_t n = 0;
 	while (n < cap) {
@@ -69,7 +69,7 @@ k_status crypto_tls_key_load(const char *path, struct ksecret **out)
 		rc = K_E_INTERNAL;
 		goto out;
 	}
-	if (read_all(fd, path, ksecret_bytes(s), size, &got) != K_OK)
+	if (k_failed(read_all(fd, path, ksecret_bytes(s), size, &got)))
 		goto out;
 	if (got == 0) {
 		LOG_ERROR("%s is empty", path);

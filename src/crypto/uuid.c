@@ -10,7 +10,7 @@
 void crypto_uuid_random(char out[37])
 {
 	uint8_t b[16];
-	if (crypto_random(b, sizeof b) != K_OK)
+	if (k_failed(crypto_random(b, sizeof b)))
 		memset(b, 0, sizeof b);
 	kuuid_v4(b, out);
 }
@@ -21,7 +21,7 @@ void crypto_uuid_fast(char out[37])
 	static __thread uint64_t counter;
 	static __thread int seeded;
 	if (!seeded) {
-		if (crypto_random(seed, sizeof seed) != K_OK)
+		if (k_failed(crypto_random(seed, sizeof seed)))
 			memset(seed, 0x5a, sizeof seed);
 		seeded = 1;
 	}

@@ -35,7 +35,7 @@ k_status crypto_wrap(const struct ksecret *root, struct kslice aad, const struct
 				   ksecret_cbytes(material), ksecret_len(material), out));
 	rc = K_OK;
 out:
-	if (rc != K_OK)
+	if (k_failed(rc))
 		crypto_kbuf_truncate(out, base);
 	return rc;
 }
@@ -70,7 +70,7 @@ k_status crypto_unwrap(const struct ksecret *root, struct kslice aad, struct ksl
 	rc = K_OK;
 out:
 	ksecret_free(s);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		rc = K_E_INTERNAL;
 	return rc;
 }

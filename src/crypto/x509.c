@@ -34,7 +34,7 @@ static bool add_ext(X509 *cert, int nid, const char *value)
 }
 
 /* Writes a PEM object through a BIO on a new file of the given mode, fsync'd. */
-static k_status write_pem_file(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+static K_MUST_CHECK k_status write_pem_file(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
@@ -93,14 +93,14 @@ k_status crypto_x509_self_signed(const char *cert_path, const char *key_path, st
 		    K_E_INTERNAL);
 	ENSURE_GOTO(X509_sign(cert, key, EVP_sha256()) > 0, K_E_INTERNAL);
 	rc = write_pem_file(key_path, 0600, key, NULL);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = write_pem_file(cert_path, 0644, NULL, cert);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		kbuf_note(msg, "cannot write %s and %s", cert_path, key_path);
 	else
 		LOG_INFO("made a self-signed TLS certificate %s", cert_path);
 out:
-	if (rc != K_OK && msg->len == 0)
+	if (k_failed(rc) && msg->len == 0)
 		kbuf_note(msg, "%s", "cannot make a self-signed certificate");
 	BN_free(bn);
 	X509_free(cert);

@@ -81,12 +81,12 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 				  size_t key_size, const char *value, size_t value_size)
 {
 	struct kbuf *q = cls;
-	if (q->len > 0 && kbuf_append_byte(q, '&') != K_OK)
+	if (q->len > 0 && k_failed(kbuf_append_byte(q, '&')))
 		return MHD_NO;
-	if (kbuf_append(q, key, key_size) != K_OK)
+	if (k_failed(kbuf_append(q, key, key_size)))
 		return MHD_NO;
 	if (value != NULL) {
-		if (kbuf_append_byte(q, '=') != K_OK || kbuf_append(q, value, value_size) != K_OK)
+		if (k_failed(kbuf_append_byte(q, '=')) || k_failed(kbuf_append(q, value, value_size)))
 			return MHD_NO;
 	}
 	return MHD_YES;
@@ -261,7 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		bool fits = kbuf_append(&st->body, upload_data, *upload_data_size) == K_OK;
+		bool fits = k_ok(kbuf_append(&st->body, upload_data, *upload_data_size));
 		*upload_data_size = 0;
 		if (fits)
 			return MHD_YES;
@@ -306,7 +306,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 }
 
 /* Reads a whole PEM file (at most HTTP_MAX_PEM bytes) into out, NUL-terminated. */
-static k_status read_pem(const char *path, struct kbuf *out)
+static K_MUST_CHECK k_status read_pem(const char *path, struct kbuf *out)
 {
 	k_status rc = K_E_VALIDATION;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -325,12 +325,12 @@ static k_status read_pem(const char *path, struct kbuf *out)
 		}
 		if (n == 0)
 			break;
-		if (kbuf_append(out, chunk, (size_t)n) != K_OK) {
+		if (k_failed(kbuf_append(out, chunk, (size_t)n))) {
 			LOG_ERROR("%s is larger than %u bytes", path, HTTP_MAX_PEM);
 			goto out;
 		}
 	}
-	if (out->len == 0 || kbuf_append_byte(out, 0) != K_OK) {
+	if (out->len == 0 || k_failed(kbuf_append_byte(out, 0))) {
 		LOG_ERROR("%s is empty", path);
 		goto out;
 	}
@@ -345,14 +345,14 @@ out:
  * Loads the certificate (public, into ordinary memory) and the key (into
  * secret memory, by crypto/tls.c, which also hands it to libmicrohttpd).
  */
-static k_status load_tls(struct http_server *s, const char *cert_file, const char *key_file)
+static K_MUST_CHECK k_status load_tls(struct http_server *s, const char *cert_file, const char *key_file)
 {
 	struct kbuf cert;
 	kbuf_init(&cert, HTTP_MAX_PEM);
 	k_status rc = read_pem(cert_file, &cert);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = crypto_tls_key_load(key_file, &s->key_pem);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		s->cert_pem = strdup(kbuf_cstr(&cert));
 		if (s->cert_pem == NULL)
 			rc = K_E_INTERNAL;
@@ -400,7 +400,7 @@ static void free_server(struct http_server *s)
 }
 
 /* The listen address (an IPv4 or IPv6 literal and the port) into ss; MHD_USE_IPv6 into *flags for IPv6. */
-static k_status listen_address(const struct http_options *o, struct sockaddr_storage *ss,
+static K_MUST_CHECK k_status listen_address(const struct http_options *o, struct sockaddr_storage *ss,
 			       unsigned *flags)
 {
 	memset(ss, 0, sizeof *ss);
@@ -426,7 +426,7 @@ static k_status listen_address(const struct http_options *o, struct sockaddr_sto
  * fills libmicrohttpd's options for them (tls_opts has 4 items, ending
  * with MHD_OPTION_END); MHD_USE_TLS into *flags.
  */
-static k_status setup_tls(const struct http_options *o, struct http_server *s,
+static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http_server *s,
 			  struct MHD_OptionItem tls_opts[4], unsigned *flags)
 {
 	tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

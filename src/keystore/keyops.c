@@ -166,7 +166,7 @@ k_status keystore_envelope_seal(const struct keystore_key *h, struct kslice ectx
 	struct ksecret *dk = ksecret_new(ENVELOPE_DK_LEN);
 	ENSURE(dk != NULL, K_E_INTERNAL);
 	k_status rc = keystore_generate_data_key(h, ectx, dk, wrapped_dk);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = crypto_sym_encrypt(dk, envelope_zero_id, 1, ectx, value, blob);
 	ksecret_free(dk);
 	return rc;
@@ -180,17 +180,17 @@ k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx
 	struct kbuf dkbuf;
 	kbuf_init(&dkbuf, KEYSTORE_DATA_KEY_MAX);
 	k_status rc = K_OK;
-	ENSURE_GOTO(crypto_blob_parse(wrapped_dk, &b1) == K_OK, K_E_INVALID_CIPHERTEXT);
+	ENSURE_GOTO(k_ok(crypto_blob_parse(wrapped_dk, &b1)), K_E_INVALID_CIPHERTEXT);
 	ENSURE_GOTO(b1.version >= 1 && b1.version <= keystore_key_versions(h) &&
 			    memcmp(b1.key_id, h->key_id, 16) == 0,
 		    K_E_INVALID_CIPHERTEXT);
-	ENSURE_GOTO(keystore_decrypt(h, &b1, ectx, &dkbuf) == K_OK &&
+	ENSURE_GOTO(k_ok(keystore_decrypt(h, &b1, ectx, &dkbuf)) &&
 			    dkbuf.len == ENVELOPE_DK_LEN,
 		    K_E_INVALID_CIPHERTEXT);
 	dk = ksecret_from(dkbuf.ptr, dkbuf.len);
 	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(crypto_blob_parse(blob, &b2) == K_OK, K_E_INVALID_CIPHERTEXT);
-	ENSURE_GOTO(crypto_sym_decrypt(dk, &b2, ectx, out) == K_OK, K_E_INVALID_CIPHERTEXT);
+	ENSURE_GOTO(k_ok(crypto_blob_parse(blob, &b2)), K_E_INVALID_CIPHERTEXT);
+	ENSURE_GOTO(k_ok(crypto_sym_decrypt(dk, &b2, ectx, out)), K_E_INVALID_CIPHERTEXT);
 out:
 	ksecret_free(dk);
 	kbuf_release(&dkbuf);

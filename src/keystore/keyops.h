@@ -62,47 +62,47 @@ struct keystore_ops {
 	const char *name; /* "soft"; what a key document's "KeyStore" names */
 
 	/* ---- material lifecycle ---- */
-	k_status (*generate)(const char *spec, const char *arn, struct kbuf *ref);
-	k_status (*open)(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
+	K_MUST_CHECK k_status (*generate)(const char *spec, const char *arn, struct kbuf *ref);
+	K_MUST_CHECK k_status (*open)(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
 			 uint32_t n, struct keystore_key **out);
-	k_status (*new_version)(const struct keystore_key *cur, const char *spec, const char *arn,
+	K_MUST_CHECK k_status (*new_version)(const struct keystore_key *cur, const char *spec, const char *arn,
 				struct kbuf *ref, struct keystore_key **out);
 	void (*destroy)(struct keystore_key *h);
 
 	/* ---- symmetric encryption (blob format: crypto.h) ---- */
-	k_status (*encrypt)(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
+	K_MUST_CHECK k_status (*encrypt)(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
 			    struct kbuf *blob);
-	k_status (*decrypt)(const struct keystore_key *h, const struct crypto_blob *blob,
+	K_MUST_CHECK k_status (*decrypt)(const struct keystore_key *h, const struct crypto_blob *blob,
 			    struct kslice ectx, struct kbuf *pt);
-	k_status (*generate_data_key)(const struct keystore_key *h, struct kslice ectx,
+	K_MUST_CHECK k_status (*generate_data_key)(const struct keystore_key *h, struct kslice ectx,
 				      struct ksecret *dk, struct kbuf *blob);
-	k_status (*generate_data_key_pair)(const struct keystore_key *h, const char *pair_spec,
+	K_MUST_CHECK k_status (*generate_data_key_pair)(const struct keystore_key *h, const char *pair_spec,
 					   struct kslice ectx, struct kbuf *spki, struct kbuf *blob,
 					   struct ksecret **priv);
 
 	/* ---- asymmetric keys ---- */
-	k_status (*public_key)(const struct keystore_key *h, struct kbuf *spki);
-	k_status (*sign)(const struct keystore_key *h, const char *alg, bool is_digest,
+	K_MUST_CHECK k_status (*public_key)(const struct keystore_key *h, struct kbuf *spki);
+	K_MUST_CHECK k_status (*sign)(const struct keystore_key *h, const char *alg, bool is_digest,
 			 struct kslice msg, struct kbuf *sig);
-	k_status (*verify)(const struct keystore_key *h, const char *alg, bool is_digest,
+	K_MUST_CHECK k_status (*verify)(const struct keystore_key *h, const char *alg, bool is_digest,
 			   struct kslice msg, struct kslice sig, bool *valid);
-	k_status (*asym_encrypt)(const struct keystore_key *h, const char *alg, struct kslice pt,
+	K_MUST_CHECK k_status (*asym_encrypt)(const struct keystore_key *h, const char *alg, struct kslice pt,
 				 struct kbuf *ct);
-	k_status (*asym_decrypt)(const struct keystore_key *h, const char *alg, struct kslice ct,
+	K_MUST_CHECK k_status (*asym_decrypt)(const struct keystore_key *h, const char *alg, struct kslice ct,
 				 struct kbuf *pt);
-	k_status (*derive_shared_secret)(const struct keystore_key *h, struct kslice peer_spki,
+	K_MUST_CHECK k_status (*derive_shared_secret)(const struct keystore_key *h, struct kslice peer_spki,
 					 struct ksecret **out);
 
 	/* ---- HMAC keys ---- */
-	k_status (*mac)(const struct keystore_key *h, const char *alg, struct kslice msg,
+	K_MUST_CHECK k_status (*mac)(const struct keystore_key *h, const char *alg, struct kslice msg,
 			uint8_t mac[KEYSTORE_MAX_MAC], size_t *mac_len);
-	k_status (*mac_verify)(const struct keystore_key *h, const char *alg, struct kslice msg,
+	K_MUST_CHECK k_status (*mac_verify)(const struct keystore_key *h, const char *alg, struct kslice msg,
 			       struct kslice mac, bool *valid);
 
 	/* ---- imported material ---- */
-	k_status (*import_params)(const char *arn, const char *wrap_spec, const char *wrap_alg,
+	K_MUST_CHECK k_status (*import_params)(const char *arn, const char *wrap_spec, const char *wrap_alg,
 				  int64_t valid_to, struct kbuf *spki, struct kbuf *token);
-	k_status (*import)(struct keystore_import *req);
+	K_MUST_CHECK k_status (*import)(struct keystore_import *req);
 };
 
 /* ---- choosing a store ------------------------------------------------------- */

@@ -17,7 +17,7 @@
 
 static struct ksecret *root;
 
-static k_status read_root(int fd, const char *path, off_t size, struct kbuf *msg)
+static K_MUST_CHECK k_status read_root(int fd, const char *path, off_t size, struct kbuf *msg)
 {
 	struct ksecret *s = ksecret_new(ROOT_KEY_LEN);
 	if (s == NULL)
@@ -42,7 +42,7 @@ static k_status read_root(int fd, const char *path, off_t size, struct kbuf *msg
 	return K_OK;
 }
 
-static k_status create_root(const char *path, struct kbuf *msg)
+static K_MUST_CHECK k_status create_root(const char *path, struct kbuf *msg)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -115,7 +115,7 @@ k_status keystore_check_value(struct kbuf *out)
 	ENSURE(root != NULL, K_E_INTERNAL);
 	uint8_t kcv[CRYPTO_CHECK_VALUE_LEN];
 	k_status rc = crypto_check_value(root, kcv);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = kbuf_append_hex(out, kcv, sizeof kcv);
 	crypto_wipe(kcv, sizeof kcv);
 	return rc;
@@ -126,7 +126,7 @@ k_status keystore_check_value_matches(struct kslice hex)
 	struct kbuf mine;
 	kbuf_init(&mine, KEYSTORE_CHECK_VALUE_HEX);
 	k_status rc = keystore_check_value(&mine);
-	if (rc == K_OK && (hex.len != mine.len || !crypto_memeq(hex.ptr, mine.ptr, mine.len)))
+	if (k_ok(rc) && (hex.len != mine.len || !crypto_memeq(hex.ptr, mine.ptr, mine.len)))
 		rc = K_E_VALIDATION;
 	kbuf_release(&mine);
 	return rc;

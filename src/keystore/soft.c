@@ -73,12 +73,12 @@ static const struct ksecret *newest(const struct keystore_key *h)
 
 static void material_aad(const char *arn, uint32_t version, struct kbuf *aad)
 {
-	if (kbuf_appendf(aad, "kinko/material/v1|%s|%u", arn, version) != K_OK)
+	if (k_failed(kbuf_appendf(aad, "kinko/material/v1|%s|%u", arn, version)))
 		kbuf_reset(aad);
 }
 
 /* Wraps a version for the key document: base64 of the root-key wrap. */
-static k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret *m,
+static K_MUST_CHECK k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret *m,
 			 struct kbuf *ref)
 {
 	struct kbuf aad, wrapped;
@@ -86,14 +86,14 @@ static k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	material_aad(arn, version, &aad);
 	k_status rc = keystore_wrap(kbuf_slice(&aad), m, &wrapped);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = kbuf_append_base64(ref, wrapped.ptr, wrapped.len);
 	kbuf_release(&aad);
 	kbuf_release(&wrapped);
 	return rc;
 }
 
-static k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
+static K_MUST_CHECK k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
 			   struct ksecret **out)
 {
 	struct kbuf aad, wrapped;
@@ -101,7 +101,7 @@ static k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	material_aad(arn, version, &aad);
 	k_status rc = kbuf_decode_base64(&wrapped, ref);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = keystore_unwrap(kbuf_slice(&aad), kbuf_slice(&wrapped), out);
 	kbuf_release(&aad);
 	kbuf_release(&wrapped);
@@ -113,7 +113,7 @@ static k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
  * (HMAC keys are as long as their digest: HMAC_224 has 224 bits, and so
  * on), a PKCS#8 private key for the asymmetric specs.
  */
-static k_status generate_material(const char *spec, struct ksecret **out)
+static K_MUST_CHECK k_status generate_material(const char *spec, struct ksecret **out)
 {
 	static const struct {
 		const char *spec;
@@ -132,7 +132,7 @@ static k_status generate_material(const char *spec, struct ksecret **out)
 	return K_E_UNSUPPORTED;
 }
 
-static k_status soft_generate(const char *spec, const char *arn, struct kbuf *ref)
+static K_MUST_CHECK k_status soft_generate(const char *spec, const char *arn, struct kbuf *ref)
 {
 	struct ksecret *m = NULL;
 	GUARD(generate_material(spec, &m));
@@ -141,13 +141,13 @@ static k_status soft_generate(const char *spec, const char *arn, struct kbuf *re
 	return rc;
 }
 
-static k_status soft_open(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
+static K_MUST_CHECK k_status soft_open(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
 			  uint32_t n, struct keystore_key **out)
 {
 	struct soft_key *s = soft_new(key_id, n);
 	ENSURE(s != NULL, K_E_INTERNAL);
 	for (uint32_t i = 0; i < n; i++) {
-		if (unwrap_ref(arn, i + 1, refs[i], &s->v[i]) != K_OK) {
+		if (k_failed(unwrap_ref(arn, i + 1, refs[i], &s->v[i]))) {
 			LOG_ERROR("cannot unwrap the material of %s", arn);
 			soft_destroy(&s->pub);
 			return K_E_INTERNAL;
@@ -158,7 +158,7 @@ static k_status soft_open(const char *arn, const uint8_t key_id[16], const struc
 }
 
 /* Every version of cur (copied) plus new material of spec. */
-static k_status soft_new_version(const struct keystore_key *cur, const char *spec, const char *arn,
+static K_MUST_CHECK k_status soft_new_version(const struct keystore_key *cur, const char *spec, const char *arn,
 				 struct kbuf *ref, struct keystore_key **out)
 {
 	uint32_t n = cur->versions;
@@ -181,7 +181,7 @@ out:
 
 /* ---- symmetric ---- */
 
-static k_status soft_encrypt(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
+static K_MUST_CHECK k_status soft_encrypt(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
 			     struct kbuf *blob)
 {
 	const struct ksecret *m = newest(h);
@@ -189,29 +189,29 @@ static k_status soft_encrypt(const struct keystore_key *h, struct kslice ectx, s
 	return crypto_sym_encrypt(m, h->key_id, h->versions, ectx, pt, blob);
 }
 
-static k_status soft_decrypt(const struct keystore_key *h, const struct crypto_blob *blob,
+static K_MUST_CHECK k_status soft_decrypt(const struct keystore_key *h, const struct crypto_blob *blob,
 			     struct kslice ectx, struct kbuf *pt)
 {
 	ENSURE(blob->version >= 1 && blob->version <= h->versions, K_E_INVALID_CIPHERTEXT);
 	return crypto_sym_decrypt(soft(h)->v[blob->version - 1], blob, ectx, pt);
 }
 
-static k_status soft_generate_data_key(const struct keystore_key *h, struct kslice ectx,
+static K_MUST_CHECK k_status soft_generate_data_key(const struct keystore_key *h, struct kslice ectx,
 				       struct ksecret *dk, struct kbuf *blob)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
 	size_t n = ksecret_len(dk);
 	k_status rc = crypto_random(ksecret_bytes(dk), n);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = crypto_sym_encrypt(m, h->key_id, h->versions, ectx,
 					kslice_make(ksecret_cbytes(dk), n), blob);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		crypto_wipe(ksecret_bytes(dk), n);
 	return rc;
 }
 
-static k_status soft_generate_data_key_pair(const struct keystore_key *h, const char *pair_spec,
+static K_MUST_CHECK k_status soft_generate_data_key_pair(const struct keystore_key *h, const char *pair_spec,
 					    struct kslice ectx, struct kbuf *spki,
 					    struct kbuf *blob, struct ksecret **priv)
 {
@@ -242,7 +242,7 @@ out:
  * parsed now and published with a compare-and-swap (a thread that loses
  * the race frees its copy and uses the winner's).
  */
-static k_status parsed_key(const struct keystore_key *h, const struct asym_key **out)
+static K_MUST_CHECK k_status parsed_key(const struct keystore_key *h, const struct asym_key **out)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
@@ -250,7 +250,7 @@ static k_status parsed_key(const struct keystore_key *h, const struct asym_key *
 	struct asym_key *p = atomic_load_explicit(&s->parsed, memory_order_acquire);
 	if (p == NULL) {
 		struct asym_key *fresh = NULL;
-		if (asym_key_load(m, &fresh) != K_OK)
+		if (k_failed(asym_key_load(m, &fresh)))
 			return K_E_INTERNAL;
 		struct asym_key *expected = NULL;
 		if (atomic_compare_exchange_strong_explicit(&s->parsed, &expected, fresh,
@@ -266,14 +266,14 @@ static k_status parsed_key(const struct keystore_key *h, const struct asym_key *
 	return K_OK;
 }
 
-static k_status soft_public_key(const struct keystore_key *h, struct kbuf *spki)
+static K_MUST_CHECK k_status soft_public_key(const struct keystore_key *h, struct kbuf *spki)
 {
 	const struct asym_key *ak = NULL;
 	GUARD(parsed_key(h, &ak));
 	return asym_public_der(ak, spki);
 }
 
-static k_status soft_sign(const struct keystore_key *h, const char *alg, bool is_digest,
+static K_MUST_CHECK k_status soft_sign(const struct keystore_key *h, const char *alg, bool is_digest,
 			  struct kslice msg, struct kbuf *sig)
 {
 	const struct asym_key *ak = NULL;
@@ -281,7 +281,7 @@ static k_status soft_sign(const struct keystore_key *h, const char *alg, bool is
 	return asym_sign(ak, alg, is_digest, msg, sig);
 }
 
-static k_status soft_verify(const struct keystore_key *h, const char *alg, bool is_digest,
+static K_MUST_CHECK k_status soft_verify(const struct keystore_key *h, const char *alg, bool is_digest,
 			    struct kslice msg, struct kslice sig, bool *valid)
 {
 	const struct asym_key *ak = NULL;
@@ -289,7 +289,7 @@ static k_status soft_verify(const struct keystore_key *h, const char *alg, bool 
 	return asym_verify(ak, alg, is_digest, msg, sig, valid);
 }
 
-static k_status soft_asym_encrypt(const struct keystore_key *h, const char *alg, struct kslice pt,
+static K_MUST_CHECK k_status soft_asym_encrypt(const struct keystore_key *h, const char *alg, struct kslice pt,
 				  struct kbuf *ct)
 {
 	const struct asym_key *ak = NULL;
@@ -297,7 +297,7 @@ static k_status soft_asym_encrypt(const struct keystore_key *h, const char *alg,
 	return asym_oaep_encrypt(ak, alg, pt, ct);
 }
 
-static k_status soft_asym_decrypt(const struct keystore_key *h, const char *alg, struct kslice ct,
+static K_MUST_CHECK k_status soft_asym_decrypt(const struct keystore_key *h, const char *alg, struct kslice ct,
 				  struct kbuf *pt)
 {
 	const struct asym_key *ak = NULL;
@@ -309,7 +309,7 @@ static k_status soft_asym_decrypt(const struct keystore_key *h, const char *alg,
 	return rc;
 }
 
-static k_status soft_derive_shared_secret(const struct keystore_key *h, struct kslice peer_spki,
+static K_MUST_CHECK k_status soft_derive_shared_secret(const struct keystore_key *h, struct kslice peer_spki,
 					  struct ksecret **out)
 {
 	const struct asym_key *ak = NULL;
@@ -319,7 +319,7 @@ static k_status soft_derive_shared_secret(const struct keystore_key *h, struct k
 
 /* ---- HMAC ---- */
 
-static k_status soft_mac(const struct keystore_key *h, const char *alg, struct kslice msg,
+static K_MUST_CHECK k_status soft_mac(const struct keystore_key *h, const char *alg, struct kslice msg,
 			 uint8_t mac[KEYSTORE_MAX_MAC], size_t *mac_len)
 {
 	const struct ksecret *m = newest(h);
@@ -327,13 +327,13 @@ static k_status soft_mac(const struct keystore_key *h, const char *alg, struct k
 	return asym_hmac(m, alg, msg, mac, mac_len);
 }
 
-static k_status soft_mac_verify(const struct keystore_key *h, const char *alg, struct kslice msg,
+static K_MUST_CHECK k_status soft_mac_verify(const struct keystore_key *h, const char *alg, struct kslice msg,
 				struct kslice given, bool *valid)
 {
 	uint8_t mac[KEYSTORE_MAX_MAC];
 	size_t mac_len = 0;
 	k_status rc = soft_mac(h, alg, msg, mac, &mac_len);
-	*valid = rc == K_OK && given.len == mac_len && crypto_memeq(given.ptr, mac, mac_len);
+	*valid = k_ok(rc) && given.len == mac_len && crypto_memeq(given.ptr, mac, mac_len);
 	crypto_wipe(mac, sizeof mac);
 	return rc;
 }
@@ -365,11 +365,11 @@ static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
 
 static void aad_of(const char *arn, const char *what, struct kbuf *aad)
 {
-	if (kbuf_appendf(aad, "kinko/%s/v1|%s", what, arn) != K_OK)
+	if (k_failed(kbuf_appendf(aad, "kinko/%s/v1|%s", what, arn)))
 		kbuf_reset(aad);
 }
 
-static k_status soft_import_params(const char *arn, const char *wrap_spec, const char *wrap_alg,
+static K_MUST_CHECK k_status soft_import_params(const char *arn, const char *wrap_spec, const char *wrap_alg,
 				   int64_t valid_to, struct kbuf *spki, struct kbuf *token)
 {
 	uint8_t idx = 0;
@@ -402,7 +402,7 @@ out:
 }
 
 /* Opens a token: its wrapping key and algorithm, if it is this key's and not expired. */
-static k_status open_token(struct keystore_import *req, struct asym_key **wrapping)
+static K_MUST_CHECK k_status open_token(struct keystore_import *req, struct asym_key **wrapping)
 {
 	struct kbuf aad;
 	kbuf_init(&aad, SOFT_AAD_MAX);
@@ -410,7 +410,7 @@ static k_status open_token(struct keystore_import *req, struct asym_key **wrappi
 	struct ksecret *payload = NULL, *priv = NULL;
 	k_status rc = keystore_unwrap(kbuf_slice(&aad), req->token, &payload);
 	kbuf_release(&aad);
-	ENSURE(rc == K_OK, K_E_INVALID_IMPORT_TOKEN);
+	ENSURE(k_ok(rc), K_E_INVALID_IMPORT_TOKEN);
 	const uint8_t *p = ksecret_cbytes(payload);
 	uint64_t valid_to = 0;
 	ENSURE_GOTO(ksecret_len(payload) > TOKEN_HEADER, K_E_INVALID_IMPORT_TOKEN);
@@ -421,7 +421,7 @@ static k_status open_token(struct keystore_import *req, struct asym_key **wrappi
 	req->wrap_alg = wrap_algs[p[8]];
 	priv = ksecret_from(p + TOKEN_HEADER, ksecret_len(payload) - TOKEN_HEADER);
 	ENSURE_GOTO(priv != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(asym_key_load(priv, wrapping) == K_OK, K_E_INVALID_IMPORT_TOKEN);
+	ENSURE_GOTO(k_ok(asym_key_load(priv, wrapping)), K_E_INVALID_IMPORT_TOKEN);
 out:
 	ksecret_free(priv);
 	ksecret_free(payload);
@@ -448,7 +448,7 @@ static bool material_fits(const char *spec, const struct ksecret *m)
 			return n >= sym[i].min && n <= sym[i].max;
 	}
 	struct asym_key *ak = NULL;
-	if (asym_key_load(m, &ak) != K_OK)
+	if (k_failed(asym_key_load(m, &ak)))
 		return false;
 	const char *got = asym_key_spec(ak);
 	bool ok = got != NULL && strcmp(got, spec) == 0;
@@ -460,7 +460,7 @@ static bool material_fits(const char *spec, const struct ksecret *m)
  * Compares the material with the key's fingerprint, or on a first import
  * makes one; either way the fingerprint to keep is appended to out.
  */
-static k_status check_same_material(const struct keystore_import *req, const struct ksecret *m,
+static K_MUST_CHECK k_status check_same_material(const struct keystore_import *req, const struct ksecret *m,
 				    struct kbuf *out)
 {
 	struct ksecret *fp = ksecret_new(CRYPTO_SHA256_LEN), *old = NULL;
@@ -492,7 +492,7 @@ out:
 }
 
 /* The outputs are all or nothing: they are made aside and appended at the end. */
-static k_status soft_import(struct keystore_import *req)
+static K_MUST_CHECK k_status soft_import(struct keystore_import *req)
 {
 	struct asym_key *wrapping = NULL;
 	struct ksecret *material = NULL;
@@ -503,7 +503,7 @@ static k_status soft_import(struct keystore_import *req)
 	k_status rc = K_OK;
 	GUARD_GOTO(open_token(req, &wrapping));
 	rc = asym_import_unwrap(wrapping, req->wrap_alg, req->encrypted, &material);
-	if (rc == K_E_VALIDATION)
+	if (k_is(rc, K_E_VALIDATION))
 		rc = K_E_INVALID_CIPHERTEXT;
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(material_fits(req->spec, material), K_E_VALIDATION);
@@ -514,9 +514,9 @@ static k_status soft_import(struct keystore_import *req)
 	s->v[0] = material;
 	material = NULL;
 	rc = kbuf_append(req->fingerprint_out, fp.ptr, fp.len);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = kbuf_append(req->ref, ref.ptr, ref.len);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		soft_destroy(&s->pub);
 		goto out;
 	}

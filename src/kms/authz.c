@@ -68,7 +68,7 @@ struct policy *authz_parse_key_policy(const json_t *doc)
 	struct policy *p = NULL;
 	struct kbuf msg;
 	kbuf_init(&msg, KBUF_NOTE_MAX);
-	if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg) != K_OK)
+	if (k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg)))
 		LOG_WARN("key %s has an unusable policy: %s",
 			 json_string_value(json_object_get(doc, "Arn")), kbuf_cstr(&msg));
 	kbuf_release(&msg);
@@ -328,7 +328,7 @@ static void inputs_from_ctx(struct api_ctx *c, const char *action, struct inputs
 	in->now = c->now;
 }
 
-static k_status finish(struct api_ctx *c, const struct inputs *in, const struct decision *d)
+static K_MUST_CHECK k_status finish(struct api_ctx *c, const struct inputs *in, const struct decision *d)
 {
 	if (d->v == V_ALLOW) {
 		c->authorized = true;
@@ -345,7 +345,7 @@ struct alias_scan {
 	json_t *names;
 };
 
-static k_status alias_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status alias_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct alias_scan *a = arg;
@@ -371,7 +371,7 @@ static json_t *resource_aliases(const struct kms_key *k, const struct identity *
 		return NULL;
 	struct alias_scan a = {.key_id = k->id, .names = json_array()};
 	if (a.names != NULL &&
-	    storage_list(kms_store(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a) != K_OK) {
+	    k_failed(storage_list(kms_store(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a))) {
 		json_decref(a.names);
 		return NULL;
 	}
@@ -420,7 +420,7 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		rc = api_fail(c, rc, "%s", kbuf_cstr(&msg));
 		kbuf_release(&msg);
 		return rc;
@@ -472,7 +472,7 @@ k_status authz_check_grant_tokens(struct api_ctx *c, const json_t *tokens)
  * and UpdateAlias and DeleteAlias also on the key the alias points at now
  * (the handler authorizes a new target as it resolves it).
  */
-static k_status authorize_alias(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status authorize_alias(struct api_ctx *c, json_t *in)
 {
 	const char *alias = json_string_value(json_object_get(in, c->op->member));
 	if (alias == NULL || strncmp(alias, "alias/", 6) != 0) {
@@ -494,8 +494,8 @@ static k_status authorize_alias(struct api_ctx *c, json_t *in)
 		return K_OK;
 	char target[37];
 	struct kms_key *cur = NULL;
-	if (strcmp(c->op->name, "CreateAlias") == 0 || kms_alias_lookup(c->ns, alias, target) != K_OK ||
-	    kms_key_get(c->ns, target, &cur) != K_OK)
+	if (strcmp(c->op->name, "CreateAlias") == 0 || k_failed(kms_alias_lookup(c->ns, alias, target)) ||
+	    k_failed(kms_key_get(c->ns, target, &cur)))
 		return K_OK; /* the handler reports a missing alias */
 	k_status rc = authz_key_action(c, cur, c->op->action);
 	kms_key_unref(cur);
@@ -507,7 +507,7 @@ static k_status authorize_alias(struct api_ctx *c, json_t *in)
  * operation on a KMS key in a different Amazon Web Services account."
  * A key ARN of another account does not resolve for them.
  */
-static k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
 {
 	struct k_arn a;
 	if (k_arn_parse_cstr(key_id, &a) && kslice_eq_cstr(a.partition, "aws") &&
@@ -522,7 +522,7 @@ static k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_ke
  * authorized with the row's action (kms_resolve_key), and checked against
  * the row's key-state rule. Left in c->resource for kms_op_key.
  */
-static k_status authorize_key(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status authorize_key(struct api_ctx *c, json_t *in)
 {
 	const struct api_operation *op = c->op;
 	const char *key_id;
@@ -533,7 +533,7 @@ static k_status authorize_key(struct api_ctx *c, json_t *in)
 	else
 		GUARD(kms_resolve_key(c, key_id, op->resource == API_RES_KEY_OR_ALIAS, &k));
 	k_status rc = kms_check_state_rule(c, k, op->state);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(k);
 		return rc;
 	}
@@ -547,7 +547,7 @@ static k_status authorize_key(struct api_ctx *c, json_t *in)
  * and checked against the row's key-state rule. Left in c->resource for
  * kms_op_key.
  */
-static k_status authorize_ciphertext(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status authorize_ciphertext(struct api_ctx *c, json_t *in)
 {
 	struct kms_key *k = NULL;
 	GUARD(kms_resolve_ciphertext(c, in, &k));
@@ -565,7 +565,7 @@ static k_status authorize_ciphertext(struct api_ctx *c, json_t *in)
  * the row's key-state rule on its key and left in c->resource for
  * kms_op_grant.
  */
-static k_status authorize_grant(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status authorize_grant(struct api_ctx *c, json_t *in)
 {
 	struct kms_grant_ref *g = calloc(1, sizeof *g);
 	ENSURE(g != NULL, K_E_INTERNAL);
@@ -705,7 +705,7 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	json_t *out = json_object();
 	if (key_doc != NULL) {
 		const char *text = json_string_value(json_object_get(key_doc, "Policy"));
-		if (text != NULL && policy_parse(kslice_cstr(text), POLICY_RESOURCE, &kp, &msg) != K_OK)
+		if (text != NULL && k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &kp, &msg)))
 			json_object_set_new(out, "KeyPolicyError", json_string(kbuf_cstr(&msg)));
 	}
 	in.key_policy = kp;

@@ -166,7 +166,7 @@ const struct keystore_ops *kms_doc_store(json_t *doc)
  */
 #define MATERIALS_MAX 4096
 
-static k_status open_material(const char *arn, const uint8_t uuid[16], json_t *doc,
+static K_MUST_CHECK k_status open_material(const char *arn, const uint8_t uuid[16], json_t *doc,
 			      struct keystore_key **out)
 {
 	const struct keystore_ops *ops = kms_doc_store(doc);
@@ -190,13 +190,13 @@ static k_status open_material(const char *arn, const uint8_t uuid[16], json_t *d
 	rc = keystore_open(ops, arn, uuid, refs, (uint32_t)n, out);
 out:
 	free(refs);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_ERROR("cannot open the material of %s", arn);
-	return rc == K_OK ? K_OK : K_E_INTERNAL;
+	return k_ok(rc) ? K_OK : K_E_INTERNAL;
 }
 
 /* Takes the handle's reference, on failure too. */
-static k_status snapshot(const char *ns, json_t *doc, int64_t version, struct keystore_key *handle,
+static K_MUST_CHECK k_status snapshot(const char *ns, json_t *doc, int64_t version, struct keystore_key *handle,
 			 struct kms_key **out)
 {
 	const char *id = json_string_value(json_object_get(doc, "KeyId"));
@@ -383,7 +383,7 @@ k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	int64_t version = 0;
 	k_status rc = storage_get(store, "key", ns, id, &doc, &version);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_release(&doc);
 		return rc;
 	}
@@ -435,8 +435,8 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct keystore_k
 	gen += own_write.bumps;
 	own_write.shard = NULL;
 	kjson_free(text);
-	if (rc != K_OK) {
-		if (rc == K_E_CONFLICT)
+	if (k_failed(rc)) {
+		if (k_is(rc, K_E_CONFLICT))
 			kms_cache_forget(k->ns, k->id);
 		json_decref(newdoc);
 		keystore_key_unref(handle);
@@ -447,7 +447,7 @@ k_status kms_key_update_ops(struct kms_key *k, json_t *newdoc, struct keystore_k
 	struct kms_key *nk = NULL;
 	rc = snapshot(k->ns, newdoc, k->version + 1, handle, &nk);
 	json_decref(newdoc);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_cache_forget(k->ns, k->id);
 		return rc;
 	}
@@ -473,7 +473,7 @@ static bool kms_arn_in_region(const struct api_ctx *c, const struct k_arn *a)
 }
 
 /* An alias name ("alias/...") resolved in the caller's namespace. */
-static k_status resolve_alias(struct api_ctx *c, const char *alias, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_alias(struct api_ctx *c, const char *alias, struct kms_key **out)
 {
 	char arn[K_ARN_BUF];
 	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
@@ -609,7 +609,7 @@ k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias
 		GUARD(kms_resolve_key_noauth(c, key_id, allow_alias, out));
 	}
 	rc = authz_key(c, *out);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(*out);
 		*out = NULL;
 	}
@@ -621,7 +621,7 @@ struct any_account {
 	char ns[64];
 };
 
-static k_status any_account_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status any_account_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct any_account *a = arg;
@@ -644,7 +644,7 @@ k_status kms_key_get_any_account(const char *region, const char *id, struct kms_
 {
 	struct any_account a = {.region = region};
 	k_status rc = storage_list(store, "key", NULL, id, NULL, 16, any_account_cb, &a);
-	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED)
+	if (k_failed(rc) && !k_is(rc, K_E_LIMIT_EXCEEDED))
 		return rc;
 	if (a.ns[0] == 0)
 		return K_E_NOT_FOUND;

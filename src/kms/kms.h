@@ -173,17 +173,17 @@ K_MUST_CHECK k_status kms_validate_tags(struct api_ctx *c, json_t *tags);
 K_MUST_CHECK k_status kms_validate_policy_text(struct api_ctx *c, const char *policy);
 
 /* Handlers (one file per group). */
-k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_describe_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_keys(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_describe_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_keys(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
 /* GetKeyLastUsage (ops_usage.c), read from the audit trail's last-use index */
-k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
 
 /* AWS managed keys (managed.c) */
 /*
@@ -247,23 +247,23 @@ bool kms_key_is_aws_managed(const struct kms_key *k);
 K_MUST_CHECK k_status kms_deny_aws_managed(struct api_ctx *c, const struct kms_key *k);
 /* Registers the lifecycle's scheduled work (deletions, rotations). */
 K_MUST_CHECK k_status kms_lifecycle_init(void);
-k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_resource_tags(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_update_key_description(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_enable_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_disable_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_key_rotations(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_update_alias(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_resource_tags(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_update_key_description(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_enable_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_disable_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_key_rotations(struct api_ctx *c, json_t *in, json_t *out);
 /* Scheduled work (ops_lifecycle.c / ops_rotation.c), run by the scheduler. */
 K_MUST_CHECK k_status kms_run_due_deletions(int64_t now);
 K_MUST_CHECK k_status kms_run_due_rotations(int64_t now);
@@ -306,27 +306,27 @@ K_MUST_CHECK k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id
 			      struct kms_key **key_out);
 /* Registers the expiry of imported key material with the scheduler. */
 K_MUST_CHECK k_status kms_import_init(void);
-k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_verify(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_data_key_pair(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_verify(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_get_public_key(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key_pair(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in, json_t *out);
 
 /* Authorization: key policies and grants (ops_policy.c, ops_grants.c; checks in authz.h) */
-k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_put_key_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_key_policies(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out);
-k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_put_key_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_key_policies(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out);
 /* A key by id in any account of a region (Decrypt across accounts); not authorized. */
 K_MUST_CHECK k_status kms_key_get_any_account(const char *region, const char *id,
 					      struct kms_key **out);

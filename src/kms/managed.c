@@ -87,7 +87,7 @@ static int64_t managed_next_rotation(const struct api_ctx *c)
 }
 
 /* Builds the key document and the alias document of a new managed key. */
-static k_status managed_docs(struct api_ctx *c, const char *service, const char *id,
+static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service, const char *id,
 			     const char *alias, char **key_text, char **alias_text)
 {
 	char arn[160], desc[160], alias_arn[300];
@@ -144,7 +144,7 @@ k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key 
 	snprintf(alias, sizeof alias, "alias/aws/%s", service);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		k_status rc = kms_resolve_key(c, alias, true, out);
-		if (rc != K_E_NOT_FOUND)
+		if (!k_is(rc, K_E_NOT_FOUND))
 			return rc;
 		kbuf_reset(&c->err_msg);
 		char id[37];
@@ -152,10 +152,10 @@ k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key 
 		char *key_text = NULL, *alias_text = NULL;
 		char due[SCHEDULER_DUE_ID_MAX];
 		rc = managed_docs(c, service, id, alias, &key_text, &alias_text);
-		if (rc == K_OK)
+		if (k_ok(rc))
 			rc = scheduler_due_id(managed_next_rotation(c), KMS_ROTATE_TASK, c->ns, id, due,
 					      sizeof due);
-		if (rc == K_OK) {
+		if (k_ok(rc)) {
 			/* The key, its alias and its rotation's due record: all or none. */
 			struct storage_op ops[3] = {
 				{.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
@@ -169,7 +169,7 @@ k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key 
 		kjson_free(key_text);
 		kjson_free(alias_text);
 		/* K_E_CONFLICT: another request created it first; resolve theirs. */
-		if (rc != K_OK && rc != K_E_CONFLICT)
+		if (k_failed(rc) && !k_is(rc, K_E_CONFLICT))
 			return rc;
 	}
 	return kms_resolve_key(c, alias, true, out);

@@ -146,12 +146,12 @@ void kms_alias_cache_on_change(void *arg, const struct storage_event *ev)
 }
 
 /* Reads an alias record; *doc_out (optional) gets the parsed document. */
-static k_status alias_read(const char *ns, const char *name, json_t **doc_out, int64_t *version)
+static K_MUST_CHECK k_status alias_read(const char *ns, const char *name, json_t **doc_out, int64_t *version)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(kms_store(), "alias", ns, name, &doc, version);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kbuf_release(&doc);
 		return rc;
 	}
@@ -203,7 +203,7 @@ static void alias_arn(const struct api_ctx *c, const char *name, char *out, size
  * dashes (-). The alias name cannot begin with alias/aws/. The alias/aws/
  * prefix is reserved for AWS managed keys." (checked apart, below).
  */
-static k_status check_alias_name(struct api_ctx *c, const char *name)
+static K_MUST_CHECK k_status check_alias_name(struct api_ctx *c, const char *name)
 {
 	for (const char *p = name; *p; p++) {
 		char ch = *p;
@@ -228,7 +228,7 @@ bool kms_alias_reserved(const char *name)
 	return strncmp(name, "alias/aws/", 10) == 0;
 }
 
-static k_status check_not_reserved(struct api_ctx *c, const char *name)
+static K_MUST_CHECK k_status check_not_reserved(struct api_ctx *c, const char *name)
 {
 	if (kms_alias_reserved(name))
 		return api_fail(c, K_E_NOT_AUTHORIZED,
@@ -237,7 +237,7 @@ static k_status check_not_reserved(struct api_ctx *c, const char *name)
 	return K_OK;
 }
 
-static k_status dry_run(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
 	bool present, dry;
 	GUARD(api_bool(c, in, "DryRun", &present, &dry));
@@ -249,15 +249,15 @@ static k_status dry_run(struct api_ctx *c, json_t *in)
  * managed key ("You cannot create an alias for an AWS managed key" — the
  * alias/aws/ names are AWS's), in a state the key-state table allows.
  */
-static k_status resolve_target(struct api_ctx *c, const char *target_id, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_target(struct api_ctx *c, const char *target_id, struct kms_key **out)
 {
 	struct kms_key *k = NULL;
 	GUARD(kms_resolve_key(c, target_id, false, &k));
 	k_status rc = kms_check_key_state(c, k);
-	if (rc == K_OK && kms_key_is_aws_managed(k))
+	if (k_ok(rc) && kms_key_is_aws_managed(k))
 		rc = api_fail(c, K_E_NOT_AUTHORIZED,
 			      "An alias cannot point to the AWS managed key %s.", k->arn);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(k);
 		return rc;
 	}
@@ -290,7 +290,7 @@ struct index_scan {
 	json_t *names;
 };
 
-static k_status index_scan_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status index_scan_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)version;
@@ -310,12 +310,12 @@ static k_status index_scan_cb(void *arg, const char *ns, const char *id, struct 
  * *version, the precondition for writing it back (STORAGE_ABSENT when it
  * is not stored yet and was built from the alias records).
  */
-static k_status index_load(const char *ns, const char *key_id, json_t **names, int64_t *version)
+static K_MUST_CHECK k_status index_load(const char *ns, const char *key_id, json_t **names, int64_t *version)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(kms_store(), KMS_ALIAS_INDEX_KIND, ns, key_id, &doc, version);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 		kbuf_release(&doc);
 		json_t *a = json_object_get(j, "Aliases");
@@ -325,11 +325,11 @@ static k_status index_load(const char *ns, const char *key_id, json_t **names, i
 		return K_OK;
 	}
 	kbuf_release(&doc);
-	GUARD(rc == K_E_NOT_FOUND ? K_OK : rc);
+	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
 	struct index_scan sc = {.key_id = key_id, .names = json_array()};
 	ENSURE(sc.names != NULL, K_E_INTERNAL);
 	rc = storage_list(kms_store(), "alias", ns, "alias/", NULL, 0, index_scan_cb, &sc);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		json_decref(sc.names);
 		return rc;
 	}
@@ -363,7 +363,7 @@ static void index_remove(json_t *names, const char *name)
  * Adds an alias to a key's index: LimitExceededException when the key
  * already has KEY_ALIASES_MAX aliases (and not this one).
  */
-static k_status index_add(struct api_ctx *c, const struct kms_key *k, json_t *names,
+static K_MUST_CHECK k_status index_add(struct api_ctx *c, const struct kms_key *k, json_t *names,
 			  const char *name)
 {
 	if (index_has(names, name))
@@ -377,7 +377,7 @@ static k_status index_add(struct api_ctx *c, const struct kms_key *k, json_t *na
 }
 
 /* The PUT of a key's index; *text (freed by the caller with kjson_free) backs op->doc. */
-static k_status index_put_op(const char *ns, const char *key_id, json_t *names, int64_t version,
+static K_MUST_CHECK k_status index_put_op(const char *ns, const char *key_id, json_t *names, int64_t version,
 			     char **text, struct storage_op *op)
 {
 	json_t *doc = json_pack("{s:s, s:O}", "KeyId", key_id, "Aliases", names);
@@ -391,7 +391,7 @@ static k_status index_put_op(const char *ns, const char *key_id, json_t *names, 
 }
 
 /* True when the alias record exists (K_OK), K_E_NOT_FOUND when not. */
-static k_status alias_exists(const char *ns, const char *name)
+static K_MUST_CHECK k_status alias_exists(const char *ns, const char *name)
 {
 	int64_t v = 0;
 	return storage_get(kms_store(), "alias", ns, name, NULL, &v);
@@ -429,11 +429,11 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		kjson_free(itext);
 		itext = NULL;
 		rc = alias_exists(c->ns, name);
-		if (rc == K_OK) {
+		if (k_ok(rc)) {
 			rc = api_fail(c, K_E_ALREADY_EXISTS, "An alias with the name %s already exists", arn);
 			goto out;
 		}
-		ENSURE_GOTO(rc == K_E_NOT_FOUND, rc);
+		ENSURE_GOTO(k_is(rc, K_E_NOT_FOUND), rc);
 		int64_t iver = 0;
 		GUARD_GOTO(index_load(c->ns, k->id, &names, &iver));
 		GUARD_GOTO(index_add(c, k, names, name));
@@ -444,7 +444,7 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		GUARD_GOTO(index_put_op(c->ns, k->id, names, iver, &itext, &ops[1]));
 		GUARD_GOTO(dry_run(c, in));
 		rc = storage_apply(kms_store(), ops, 2);
-		if (rc != K_E_CONFLICT)
+		if (!k_is(rc, K_E_CONFLICT))
 			break;
 	}
 	GUARD_GOTO(rc);
@@ -486,7 +486,7 @@ static void alias_move_clear(struct alias_move *m)
  * "The current and new KMS key must be the same type (both symmetric or
  * both asymmetric or both HMAC), and they must have the same key usage."
  */
-static k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur, const struct kms_key *k)
+static K_MUST_CHECK k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur, const struct kms_key *k)
 {
 	const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
 	bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
@@ -504,7 +504,7 @@ static k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur, co
  * key k: the alias document, and when the target changes the new key's
  * index (the quota) and the old key's, unless that key is gone.
  */
-static k_status alias_move_prepare(struct api_ctx *c, const char *name, json_t *doc,
+static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *name, json_t *doc,
 				   int64_t version, struct kms_key *k, struct alias_move *m)
 {
 	const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
@@ -614,7 +614,7 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 		itext = NULL;
 		int64_t version = 0;
 		rc = alias_read(c->ns, name, &doc, &version);
-		if (rc == K_E_NOT_FOUND) {
+		if (k_is(rc, K_E_NOT_FOUND)) {
 			rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 			goto out;
 		}
@@ -625,7 +625,7 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 		size_t n = 1;
 		const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
 		rc = kms_key_get(c->ns, cur_id, &cur);
-		ENSURE_GOTO(rc == K_OK || rc == K_E_NOT_FOUND, rc);
+		ENSURE_GOTO(k_ok(rc) || k_is(rc, K_E_NOT_FOUND), rc);
 		rc = K_OK;
 		if (cur != NULL) {
 			int64_t iver = 0;
@@ -635,11 +635,11 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 		}
 		GUARD_GOTO(dry_run(c, in));
 		rc = storage_apply(kms_store(), ops, n);
-		if (rc == K_E_NOT_FOUND) {
+		if (k_is(rc, K_E_NOT_FOUND)) {
 			rc = api_fail(c, K_E_NOT_FOUND, "Alias %s is not found.", arn);
 			goto out;
 		}
-		if (rc != K_E_CONFLICT)
+		if (!k_is(rc, K_E_CONFLICT))
 			break;
 	}
 	GUARD_GOTO(rc);
@@ -685,7 +685,7 @@ struct alias_list {
  * record (the managed key exists): it is skipped here and listed from the
  * store, so no name appears twice.
  */
-static k_status emit_predefined(struct alias_list *st, const char *bound)
+static K_MUST_CHECK k_status emit_predefined(struct alias_list *st, const char *bound)
 {
 	if (st->key_filter != NULL)
 		return K_OK;
@@ -710,7 +710,7 @@ static k_status emit_predefined(struct alias_list *st, const char *bound)
 	return K_OK;
 }
 
-static k_status alias_list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status alias_list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)version;
@@ -770,9 +770,9 @@ k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	ENSURE_GOTO(st.aliases != NULL, K_E_INTERNAL);
 	rc = storage_list(kms_store(), "alias", c->ns, NULL, marker, 0, alias_list_cb, &st);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = emit_predefined(&st, NULL);
-	if (rc == K_E_LIMIT_EXCEEDED && st.more)
+	if (k_is(rc, K_E_LIMIT_EXCEEDED) && st.more)
 		rc = K_OK;
 	GUARD_GOTO(rc);
 	json_object_set_new(out, "Aliases", st.aliases);

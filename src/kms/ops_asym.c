@@ -24,7 +24,7 @@ bool kms_key_is_asymmetric(const struct kms_key *k)
 }
 
 /* DryRun; `in` NULL when the caller checks it itself (ReEncrypt's source). */
-static k_status dry_run(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
 	bool present = false, dry = false;
 	if (in == NULL)
@@ -34,7 +34,7 @@ static k_status dry_run(struct api_ctx *c, json_t *in)
 }
 
 /* KMSInvalidStateException for a key without material. */
-static k_status require_material(struct api_ctx *c, const struct kms_key *k)
+static K_MUST_CHECK k_status require_material(struct api_ctx *c, const struct kms_key *k)
 {
 	if (keystore_key_versions(k->handle) == 0)
 		return api_fail(c, K_E_INVALID_STATE, "%s has no key material.", k->arn);
@@ -47,7 +47,7 @@ static k_status require_material(struct api_ctx *c, const struct kms_key *k)
  * AWS: "The KeyUsage value of the KMS key is incompatible with the API
  * operation" (https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html#API_Sign_Errors).
  */
-static k_status require_usage(struct api_ctx *c, const struct kms_key *k, const char *usage)
+static K_MUST_CHECK k_status require_usage(struct api_ctx *c, const struct kms_key *k, const char *usage)
 {
 	GUARD(kms_require_enabled(c, k));
 	if (k->usage == NULL || strcmp(k->usage, usage) != 0)
@@ -57,7 +57,7 @@ static k_status require_usage(struct api_ctx *c, const struct kms_key *k, const 
 	return K_OK;
 }
 
-static k_status incompatible(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status incompatible(struct api_ctx *c, const struct kms_key *k, const char *alg)
 {
 	return api_fail(c, K_E_INVALID_KEY_USAGE, "Algorithm %s is incompatible with key spec %s.",
 			alg, k->spec ? k->spec : "unknown");
@@ -86,7 +86,7 @@ struct sign_req {
  * signing algorithm" (https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html);
  * RAW messages are at most 4096 bytes (the member's limit).
  */
-static k_status sign_prepare(struct api_ctx *c, json_t *in, struct sign_req *r)
+static K_MUST_CHECK k_status sign_prepare(struct api_ctx *c, json_t *in, struct sign_req *r)
 {
 	json_t *tokens;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &r->key_id));
@@ -219,7 +219,7 @@ static bool mac_alg_fits(const char *alg, const char *spec)
 }
 
 /* The part GenerateMac and VerifyMac share: members, key, usage, algorithm. */
-static k_status mac_prepare(struct api_ctx *c, json_t *in, struct kbuf *msg, struct kms_key **k_out,
+static K_MUST_CHECK k_status mac_prepare(struct api_ctx *c, json_t *in, struct kbuf *msg, struct kms_key **k_out,
 			    const char **alg_out)
 {
 	const char *key_id, *alg;
@@ -322,7 +322,7 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(require_material(c, k));
 	GUARD_GOTO(dry_run(c, in));
 	rc = keystore_derive_shared_secret(k->handle, kbuf_slice(&peer), &secret);
-	if (rc == K_E_VALIDATION) {
+	if (k_is(rc, K_E_VALIDATION)) {
 		rc = api_fail(c, K_E_VALIDATION,
 			      "The public key is not a valid DER-encoded SubjectPublicKeyInfo for the key spec %s.",
 			      k->spec);
@@ -358,7 +358,7 @@ static const char *const pair_specs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "EC
  * The encrypted copy is an ordinary symmetric ciphertext under that key
  * with the encryption context, so Decrypt returns the PKCS#8 bytes.
  */
-static k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
+static K_MUST_CHECK k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
 {
 	const char *key_id, *spec;
 	json_t *ctx, *tokens;
@@ -429,7 +429,7 @@ k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json
  * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html),
  * so an RSA key needs RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 named.
  */
-static k_status require_oaep(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status require_oaep(struct api_ctx *c, const struct kms_key *k, const char *alg)
 {
 	GUARD(require_usage(c, k, "ENCRYPT_DECRYPT"));
 	if (k->spec == NULL || strncmp(k->spec, "RSA_", 4) != 0 || alg == NULL ||
@@ -464,7 +464,7 @@ k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
 	struct kbuf ct;
 	kbuf_init(&ct, KMS_MAX_RSA_BLOCK);
 	k_status rc = kms_asym_encrypt_raw(c, k, alg, pt, in, &ct);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = api_set_blob(out, "CiphertextBlob", ct.ptr, ct.len);
 	kbuf_release(&ct);
 	GUARD(rc);

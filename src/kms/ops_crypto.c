@@ -21,7 +21,7 @@ static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
 				       "RSAES_OAEP_SHA_256", "SM2PKE", NULL};
 
 /* The usage and algorithm checks of a symmetric encryption key. */
-static k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, const char *alg)
 {
 	GUARD(kms_require_enabled(c, k));
 	if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0)
@@ -42,13 +42,13 @@ k_status kms_set_secret_blob(json_t *out, const char *member, const struct ksecr
 	struct kbuf b;
 	kbuf_init(&b, API_MAX_BASE64);
 	k_status rc = ksecret_append_base64(s, &b);
-	if (rc == K_OK && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
+	if (k_ok(rc) && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
 		rc = K_E_INTERNAL;
 	kbuf_release(&b);
 	return rc;
 }
 
-static k_status dry_run(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
 	bool present, dry;
 	GUARD(api_bool(c, in, "DryRun", &present, &dry));
@@ -56,12 +56,12 @@ static k_status dry_run(struct api_ctx *c, json_t *in)
 }
 
 /* Encrypts pt under the key's newest material, appending the blob to out. */
-static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt, struct kbuf *out)
+static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt, struct kbuf *out)
 {
 	struct kbuf canon;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	k_status rc = crypto_ectx_canonical(ctx, &canon);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = keystore_encrypt(k->handle, kbuf_slice(&canon), pt, out);
 	kbuf_release(&canon);
 	return rc;
@@ -73,14 +73,14 @@ static k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice 
  * (IncorrectKeyException otherwise). A blob that does not parse is
  * InvalidCiphertextException, which AWS returns without a message.
  */
-static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct kslice blob_bytes,
+static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct kslice blob_bytes,
 			       struct kms_key **key_out)
 {
 	struct crypto_blob blob;
 	struct kms_key *k = NULL;
 	if (key_id != NULL) {
 		GUARD(kms_resolve_key(c, key_id, true, &k));
-		if (crypto_blob_parse(blob_bytes, &blob) != K_OK) {
+		if (k_failed(crypto_blob_parse(blob_bytes, &blob))) {
 			kms_key_unref(k);
 			return K_E_INVALID_CIPHERTEXT;
 		}
@@ -106,9 +106,9 @@ static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct ksl
 	 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
 	 */
 	/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		rc = kms_key_get_any_account(c->region, id, &k);
-	if (rc == K_E_NOT_FOUND) {
+	if (k_is(rc, K_E_NOT_FOUND)) {
 		char arn[160];
 		kms_key_arn(c, id, arn, sizeof arn);
 		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
@@ -116,7 +116,7 @@ static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct ksl
 	GUARD(rc);
 	/* Authorization: the key the ciphertext names (kms/authz.h). */
 	rc = authz_key(c, k);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(k);
 		return rc;
 	}
@@ -128,7 +128,7 @@ static k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct ksl
  * Decrypts a symmetric ciphertext under its key k. Any authentication
  * failure is InvalidCiphertextException.
  */
-static k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
+static K_MUST_CHECK k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
 			 struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
 {
 	struct crypto_blob blob;
@@ -136,11 +136,11 @@ static k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char 
 	struct kbuf canon;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	k_status rc = require_encrypt_key(c, k, alg);
-	if (rc == K_OK && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
+	if (k_ok(rc) && (blob.version == 0 || blob.version > keystore_key_versions(k->handle)))
 		rc = K_E_INVALID_CIPHERTEXT;
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = crypto_ectx_canonical(ctx, &canon);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = keystore_decrypt(k->handle, &blob, kbuf_slice(&canon), pt);
 	kbuf_release(&canon);
 	return rc;
@@ -157,7 +157,7 @@ struct reencrypt_req {
 	json_t *src_ctx, *dst_ctx, *tokens;
 };
 
-static k_status reencrypt_read(struct api_ctx *c, json_t *in, struct kbuf *ct,
+static K_MUST_CHECK k_status reencrypt_read(struct api_ctx *c, json_t *in, struct kbuf *ct,
 			       struct reencrypt_req *r)
 {
 	GUARD(api_blob(c, in, "CiphertextBlob", true, 1, 6144, ct, NULL));
@@ -172,7 +172,7 @@ static k_status reencrypt_read(struct api_ctx *c, json_t *in, struct kbuf *ct,
 }
 
 /* The ciphertext's key, or key_id's for RSAES-OAEP (required there). */
-static k_status blob_or_oaep_key(struct api_ctx *c, const char *key_id, const char *alg,
+static K_MUST_CHECK k_status blob_or_oaep_key(struct api_ctx *c, const char *key_id, const char *alg,
 				 struct kslice ct, struct kms_key **out)
 {
 	if (!is_oaep(alg))
@@ -354,7 +354,7 @@ out:
  * the Plaintext member. "You must specify either the KeySpec or the
  * NumberOfBytes parameter (but not both) in every GenerateDataKey request."
  */
-static k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
+static K_MUST_CHECK k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
 {
 	const char *key_id, *spec;
 	json_t *ctx, *tokens;

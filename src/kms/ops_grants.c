@@ -38,7 +38,7 @@ static const char *const grant_ops[] = {
 	"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
 	"DeriveSharedSecret", NULL};
 
-static k_status dry_run(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
 	bool present, dry = false;
 	GUARD(api_bool(c, in, "DryRun", &present, &dry));
@@ -60,12 +60,12 @@ static void make_token(const char *account, const char *key_id, const char *gran
 	int n = snprintf(raw, sizeof raw, "kgt1%s%s%s", account, key_id, grant_id);
 	struct kbuf b64;
 	kbuf_init(&b64, KMS_GRANT_TOKEN_MAX);
-	if (n > 0 && kbuf_append_base64(&b64, (const uint8_t *)raw, (size_t)n) == K_OK) {
+	if (n > 0 && k_ok(kbuf_append_base64(&b64, (const uint8_t *)raw, (size_t)n))) {
 		for (size_t i = 0; i < b64.len; i++) {
 			uint8_t ch = b64.ptr[i];
 			if (ch == '=')
 				break;
-			if (kbuf_append_byte(out, ch == '+' ? '-' : ch == '/' ? '_' : ch) != K_OK)
+			if (k_failed(kbuf_append_byte(out, ch == '+' ? '-' : ch == '/' ? '_' : ch)))
 				break;
 		}
 	}
@@ -80,10 +80,10 @@ static bool parse_token(const char *tok, char account[13], char key_id[37], char
 	kbuf_init(&raw, KMS_GRANT_TOKEN_MAX);
 	bool ok = strlen(tok) < 400;
 	for (const char *p = tok; ok && *p; p++)
-		ok = kbuf_append_byte(&std, (uint8_t)(*p == '-' ? '+' : *p == '_' ? '/' : *p)) == K_OK;
+		ok = k_ok(kbuf_append_byte(&std, (uint8_t)(*p == '-' ? '+' : *p == '_' ? '/' : *p)));
 	while (ok && std.len % 4 != 0)
-		ok = kbuf_append_byte(&std, '=') == K_OK;
-	ok = ok && kbuf_decode_base64(&raw, kbuf_slice(&std)) == K_OK;
+		ok = k_ok(kbuf_append_byte(&std, '='));
+	ok = ok && k_ok(kbuf_decode_base64(&raw, kbuf_slice(&std)));
 	ok = ok && raw.len == 4 + 12 + 36 + 64 && memcmp(raw.ptr, "kgt1", 4) == 0;
 	if (ok) {
 		memcpy(account, raw.ptr + 4, 12);
@@ -122,7 +122,7 @@ static json_t *grant_entry(const struct kms_key *k, const json_t *g)
 }
 
 /* Validates a Constraints structure: encryption context maps of strings. */
-static k_status check_constraints(struct api_ctx *c, json_t *cons)
+static K_MUST_CHECK k_status check_constraints(struct api_ctx *c, json_t *cons)
 {
 	if (cons == NULL || json_is_null(cons))
 		return K_OK;
@@ -141,7 +141,7 @@ static k_status check_constraints(struct api_ctx *c, json_t *cons)
 }
 
 /* CreateGrant's Operations (each a grant operation), principals and Name, as the service model has them. */
-static k_status check_grant_members(struct api_ctx *c, json_t *ops, const char *grantee,
+static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops, const char *grantee,
 				    const char *retiring, const char *name)
 {
 	if (ops == NULL || json_array_size(ops) == 0)
@@ -197,7 +197,7 @@ static json_t *same_named_grant(json_t *grants, json_t *in, const char *name, js
 }
 
 /* The grant entry to store: a fresh GrantId (64 hex) in gid, its token, the request's members. */
-static k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in, json_t *ops,
+static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in, json_t *ops,
 			  char gid[65], struct kbuf *token, json_t **out)
 {
 	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
@@ -226,7 +226,7 @@ static k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in
 }
 
 /* Stores the key with grant ng (taken) added to its Grants. */
-static k_status add_grant(struct kms_key *k, json_t *ng)
+static K_MUST_CHECK k_status add_grant(struct kms_key *k, json_t *ng)
 {
 	json_t *doc = json_deep_copy(k->doc);
 	if (doc == NULL) {
@@ -291,7 +291,7 @@ out:
 }
 
 /* Limit/Marker paging over a list of grant entries; the marker is an offset. */
-static k_status page(struct api_ctx *c, json_t *in, size_t *start, size_t *limit)
+static K_MUST_CHECK k_status page(struct api_ctx *c, json_t *in, size_t *start, size_t *limit)
 {
 	int64_t lim = 50;
 	bool has_limit;
@@ -361,7 +361,7 @@ struct retirable {
 	json_t *all;
 };
 
-static k_status retirable_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status retirable_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct retirable *st = arg;
@@ -407,14 +407,14 @@ k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out
 	struct retirable st = {.principal = principal, .ns = c->ns, .all = json_array()};
 	ENSURE(st.all != NULL, K_E_INTERNAL);
 	k_status rc = storage_list(kms_store(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		finish_page(out, st.all, start, limit);
 	json_decref(st.all);
 	return rc;
 }
 
 /* Writes the key without the grant at index `idx`. */
-static k_status remove_grant(struct kms_key *k, size_t idx)
+static K_MUST_CHECK k_status remove_grant(struct kms_key *k, size_t idx)
 {
 	json_t *doc = json_deep_copy(k->doc);
 	ENSURE(doc != NULL, K_E_INTERNAL);
@@ -461,7 +461,7 @@ static bool may_retire(const struct api_ctx *c, const json_t *g)
  * is the grant's business. A grant token names its key's account, which
  * may be another one.
  */
-static k_status grant_key(struct api_ctx *c, const char *token_account, const char *token_key,
+static K_MUST_CHECK k_status grant_key(struct api_ctx *c, const char *token_account, const char *token_key,
 			  const char *key_id, struct kms_key **k)
 {
 	if (token_account == NULL || strcmp(token_account, c->principal.account) == 0)
@@ -469,7 +469,7 @@ static k_status grant_key(struct api_ctx *c, const char *token_account, const ch
 	char ns[64];
 	snprintf(ns, sizeof ns, "%s:%s", token_account, c->region);
 	k_status rc = kms_key_get(ns, token_key, k);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
 	return rc;
 }

@@ -36,7 +36,7 @@ static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
 					"RSA_AES_KEY_WRAP_SHA_256", "SM2PKE", NULL};
 
 /* The imported-material operations need an EXTERNAL key. */
-static k_status require_external(struct api_ctx *c, const struct kms_key *k)
+static K_MUST_CHECK k_status require_external(struct api_ctx *c, const struct kms_key *k)
 {
 	const char *origin = json_string_value(json_object_get(k->doc, "Origin"));
 	if (origin == NULL || strcmp(origin, "EXTERNAL") != 0)
@@ -95,23 +95,23 @@ out:
  * that does not unwrap, material of another spec, other material than
  * before.
  */
-static k_status import_failure(struct api_ctx *c, const struct kms_key *k, const char *alg,
+static K_MUST_CHECK k_status import_failure(struct api_ctx *c, const struct kms_key *k, const char *alg,
 			       k_status rc)
 {
-	switch (rc) {
-	case K_E_INVALID_IMPORT_TOKEN:
+	switch (k_code(rc)) {
+	case KC_E_INVALID_IMPORT_TOKEN:
 		return api_fail(c, K_E_INVALID_IMPORT_TOKEN,
 				"Import token is invalid or is associated with a different KMS key.");
-	case K_E_EXPIRED_IMPORT_TOKEN:
+	case KC_E_EXPIRED_IMPORT_TOKEN:
 		return api_fail(c, K_E_EXPIRED_IMPORT_TOKEN, "Import token expired.");
-	case K_E_INVALID_CIPHERTEXT:
+	case KC_E_INVALID_CIPHERTEXT:
 		return api_fail(c, K_E_INVALID_CIPHERTEXT,
 				"The encrypted key material could not be decrypted with the import parameters (%s).",
 				alg);
-	case K_E_VALIDATION:
+	case KC_E_VALIDATION:
 		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
 				"The key material is not valid for a KMS key with key spec %s.", k->spec);
-	case K_E_INCORRECT_KEY_MATERIAL:
+	case KC_E_INCORRECT_KEY_MATERIAL:
 		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
 				"The key material is not the same key material that was previously imported into %s.",
 				k->arn);
@@ -121,7 +121,7 @@ static k_status import_failure(struct api_ctx *c, const struct kms_key *k, const
 }
 
 /* ValidTo arrives as epoch seconds (a JSON number, possibly fractional). */
-static k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present, int64_t *out)
+static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present, int64_t *out)
 {
 	json_t *v = json_object_get(in, "ValidTo");
 	*present = v != NULL && !json_is_null(v);
@@ -150,7 +150,7 @@ static k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present, in
  * *expires says which; a ValidTo must be given exactly when the material
  * expires, in the future and within IMPORT_MAX_VALID_TO_DAYS.
  */
-static k_status import_expiration(struct api_ctx *c, const char **model, bool has_valid_to,
+static K_MUST_CHECK k_status import_expiration(struct api_ctx *c, const char **model, bool has_valid_to,
 				  int64_t valid_to, bool *expires)
 {
 	if (*model == NULL)
@@ -265,7 +265,7 @@ out:
  * (the fingerprint stays, so only the same material can come back).
  * Shared by DeleteImportedKeyMaterial and expiry.
  */
-static k_status drop_material(struct kms_key *k, const struct storage_op *extra, size_t n_extra)
+static K_MUST_CHECK k_status drop_material(struct kms_key *k, const struct storage_op *extra, size_t n_extra)
 {
 	json_t *doc = json_deep_copy(k->doc);
 	ENSURE(doc != NULL, K_E_INTERNAL);
@@ -274,7 +274,7 @@ static k_status drop_material(struct kms_key *k, const struct storage_op *extra,
 	json_object_del(doc, "ExpirationModel");
 	json_object_set_new(doc, "KeyState", json_string("PendingImport"));
 	struct keystore_key *none = NULL;
-	if (keystore_open(k->handle->ops, k->arn, k->uuid, NULL, 0, &none) != K_OK) {
+	if (k_failed(keystore_open(k->handle->ops, k->arn, k->uuid, NULL, 0, &none))) {
 		json_decref(doc);
 		return K_E_INTERNAL;
 	}
@@ -309,7 +309,7 @@ out:
  * A due record whose key was re-imported with a later ValidTo, or whose
  * material is already gone, is just dropped.
  */
-static k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
 			   const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
@@ -317,7 +317,7 @@ static k_status expire_one(void *arg, int64_t when, const char *ns, const char *
 	scheduler_due_del_op(&del, due_id);
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return storage_apply(kms_store(), &del, 1);
 	GUARD(rc);
 	json_t *vt = json_object_get(k->doc, "ValidTo");
@@ -325,16 +325,16 @@ static k_status expire_one(void *arg, int64_t when, const char *ns, const char *
 		   json_object_get(k->doc, "Materials") != NULL;
 	if (due) {
 		rc = drop_material(k, &del, 1);
-		if (rc == K_OK)
+		if (k_ok(rc))
 			LOG_INFO("imported key material of %s expired", k->arn);
 	} else {
 		rc = storage_apply(kms_store(), &del, 1);
 	}
 	kms_key_unref(k);
-	return rc == K_E_CONFLICT ? K_OK : rc;
+	return k_is(rc, K_E_CONFLICT) ? K_OK : rc;
 }
 
-static k_status run_due_expiry(int64_t now)
+static K_MUST_CHECK k_status run_due_expiry(int64_t now)
 {
 	return scheduler_due_list(IMPORT_DUE_TASK, now, expire_one, &now);
 }

@@ -83,7 +83,7 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
  * Origin, with their defaults, checked against each other and against
  * what this server offers; *ks receives the spec's row.
  */
-static k_status choose_key_shape(struct api_ctx *c, const char **spec, const char *cmk_spec,
+static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **spec, const char *cmk_spec,
 				 const char **usage, const char **origin, const char *store_id,
 				 bool multi_region, const struct kms_spec **ks)
 {
@@ -145,7 +145,7 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
  * EXTERNAL key waits for ImportKeyMaterial) and stores the document in
  * one durable write.
  */
-static k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id, const char *arn,
+static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id, const char *arn,
 			      const char *spec, const char *origin)
 {
 	k_status rc = K_OK;
@@ -237,7 +237,7 @@ struct list_state {
 	bool more;
 };
 
-static k_status list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct list_state *st = arg;
@@ -272,7 +272,7 @@ k_status kms_op_list_keys(struct api_ctx *c, json_t *in, json_t *out)
 		return K_E_INTERNAL;
 	k_status rc = storage_list(kms_store(), "key", c->ns, NULL, marker, (size_t)limit + 1,
 				   list_cb, &st);
-	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED) {
+	if (k_failed(rc) && !k_is(rc, K_E_LIMIT_EXCEEDED)) {
 		json_decref(st.keys);
 		return rc;
 	}

@@ -124,14 +124,14 @@ k_status kms_deny_aws_managed(struct api_ctx *c, const struct kms_key *k)
 }
 
 /* Common start of the management operations: KeyId -> key, state, managed. */
-static k_status manage_key(struct api_ctx *c, json_t *in, struct kms_key **out)
+static K_MUST_CHECK k_status manage_key(struct api_ctx *c, json_t *in, struct kms_key **out)
 {
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
 	k_status rc = kms_deny_aws_managed(c, k);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(k);
 		return rc;
 	}
@@ -140,7 +140,7 @@ static k_status manage_key(struct api_ctx *c, json_t *in, struct kms_key **out)
 }
 
 /* Writes the key with a new KeyState (and Enabled, derived at render). */
-static k_status set_state(struct kms_key *k, const char *state)
+static K_MUST_CHECK k_status set_state(struct kms_key *k, const char *state)
 {
 	if (strcmp(kms_state_name(k->state), state) == 0)
 		return K_OK;
@@ -268,7 +268,7 @@ k_status kms_key_service_event(const struct kms_key *k, const char *event_name, 
 	*colon = 0;
 	k_status rc = audit_emit_service_event("kms.amazonaws.com", event_name, account, colon + 1,
 					       k->arn, "AWS::KMS::Key", details, outcome);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_ERROR("audit: the %s event of key %s could not be written: %s", event_name,
 			  k->arn, k_status_name(rc));
 	return rc;
@@ -284,7 +284,7 @@ struct key_aliases {
 	int64_t versions[MAX_KEY_ALIASES];
 };
 
-static k_status collect_aliases(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status collect_aliases(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct key_aliases *ka = arg;
@@ -316,7 +316,7 @@ static k_status collect_aliases(void *arg, const char *ns, const char *id, struc
 /* Set when a key was deleted and the store's logs still hold its pages. */
 static bool scrub_pending;
 
-static k_status delete_due(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns, const char *id,
 			   const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
@@ -324,7 +324,7 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	scheduler_due_del_op(&del_due, due_id);
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return storage_apply(kms_store(), &del_due, 1);
 	GUARD(rc);
 	json_int_t date = json_integer_value(json_object_get(k->doc, "DeletionDate"));
@@ -351,7 +351,7 @@ static k_status delete_due(void *arg, int64_t when, const char *ns, const char *
 	ops[2 + ka->n] = (struct storage_op){.op = STORAGE_DEL, .kind = KMS_ALIAS_INDEX_KIND,
 					     .ns = ns, .id = id, .expect = STORAGE_ANY};
 	rc = storage_apply(kms_store(), ops, 3 + ka->n);
-	if (rc == K_E_CONFLICT || rc == K_E_NOT_FOUND) {
+	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
 		rc = K_OK;
@@ -376,7 +376,7 @@ k_status kms_run_due_deletions(int64_t now)
 	k_status rc = scheduler_due_list(DELETE_TASK, now, delete_due, &now);
 	/* Runs are serialized (scheduler.h), so scrub_pending needs no lock.
 	 * A scrub that could not complete is retried at the next run. */
-	if (scrub_pending && storage_scrub(kms_store()) == K_OK)
+	if (scrub_pending && k_ok(storage_scrub(kms_store())))
 		scrub_pending = false;
 	return rc;
 }

@@ -14,7 +14,7 @@
 #include "core/banned.h"
 
 /* "PolicyName ... The only valid value is default." (API_GetKeyPolicy.html) */
-static k_status check_policy_name(struct api_ctx *c, const char *name)
+static K_MUST_CHECK k_status check_policy_name(struct api_ctx *c, const char *name)
 {
 	if (name != NULL && strcmp(name, "default") != 0)
 		return api_fail(c, K_E_NOT_FOUND, "No such policy exists: %s", name);

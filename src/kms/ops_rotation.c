@@ -39,7 +39,7 @@
  * key material, or KMS keys in a custom key store."
  * (https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html)
  */
-static k_status require_rotatable(struct api_ctx *c, const struct kms_key *k)
+static K_MUST_CHECK k_status require_rotatable(struct api_ctx *c, const struct kms_key *k)
 {
 	const char *origin = json_string_value(json_object_get(k->doc, "Origin"));
 	if (k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0)
@@ -52,7 +52,7 @@ static k_status require_rotatable(struct api_ctx *c, const struct kms_key *k)
 	return K_OK;
 }
 
-static k_status resolve(struct api_ctx *c, json_t *in, struct kms_key **out)
+static K_MUST_CHECK k_status resolve(struct api_ctx *c, json_t *in, struct kms_key **out)
 {
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
@@ -91,7 +91,7 @@ static void rotation_schedule(const struct kms_key *k, bool *enabled, int64_t *p
 static void material_id(char out[65])
 {
 	uint8_t b[32];
-	if (crypto_random(b, sizeof b) != K_OK)
+	if (k_failed(crypto_random(b, sizeof b)))
 		memset(b, 0, sizeof b);
 	for (size_t i = 0; i < sizeof b; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
@@ -109,7 +109,7 @@ static void material_id(char out[65])
  * appears from the second rotation on. `k` is the key before the rotation;
  * `mid` the new material's id (NULL for a failure).
  */
-static k_status rotation_event(const struct kms_key *k, bool on_demand, const char *mid,
+static K_MUST_CHECK k_status rotation_event(const struct kms_key *k, bool on_demand, const char *mid,
 			       k_status outcome)
 {
 	json_t *rots = json_object_get(k->doc, "Rotations");
@@ -181,7 +181,7 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	rc = kms_key_update_ops(k, doc, handle, extra, n_extra, out);
 	doc = NULL;
 	handle = NULL;
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		/* The rotation is durable; its event follows. If the event cannot
 		 * be written the caller gets that error (an on-demand call answers
 		 * with an internal error, as for any call whose event is lost). */
@@ -193,8 +193,8 @@ out:
 	 * (a conflict is not a failure: another run changed the key and the
 	 * next run looks again). An on-demand failure is the API call's error,
 	 * logged with the RotateKeyOnDemand call itself. */
-	if (rc != K_OK && rc != K_E_CONFLICT && !on_demand && !event_written)
-		(void)rotation_event(k, false, NULL, rc);
+	if (k_failed(rc) && !k_is(rc, K_E_CONFLICT) && !on_demand && !event_written)
+		k_ignore(rotation_event(k, false, NULL, rc));
 	json_decref(doc);
 	keystore_key_unref(handle);
 	kbuf_release(&wrapped);
@@ -405,7 +405,7 @@ out:
  * version is the precondition of the write (kms_rotate_key), so a rotation
  * happens once even if two runs race.
  */
-static k_status rotate_due(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status rotate_due(void *arg, int64_t when, const char *ns, const char *id,
 			   const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
@@ -413,7 +413,7 @@ static k_status rotate_due(void *arg, int64_t when, const char *ns, const char *
 	scheduler_due_del_op(&del_due, due_id);
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return storage_apply(kms_store(), &del_due, 1);
 	GUARD(rc);
 	bool enabled;
@@ -431,9 +431,9 @@ static k_status rotate_due(void *arg, int64_t when, const char *ns, const char *
 		return K_OK;
 	}
 	rc = kms_rotate_key(k, now, false, NULL);
-	if (rc == K_E_CONFLICT)
+	if (k_is(rc, K_E_CONFLICT))
 		rc = K_OK; /* changed meanwhile: the next run looks again */
-	else if (rc == K_OK)
+	else if (k_ok(rc))
 		LOG_INFO("rotated key %s", k->arn);
 	kms_key_unref(k);
 	return rc;
@@ -455,7 +455,7 @@ struct sweep {
 	char ids[SWEEP_MAX][37];
 };
 
-static k_status sweep_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status sweep_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)version;
@@ -480,11 +480,11 @@ static k_status sweep_cb(void *arg, const char *ns, const char *id, struct kslic
 }
 
 /* Gives a key found by the sweep its NextRotationDate and due record. */
-static k_status sweep_key(const char *ns, const char *id)
+static K_MUST_CHECK k_status sweep_key(const char *ns, const char *id)
 {
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(ns, id, &k);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return K_OK;
 	GUARD(rc);
 	bool enabled;
@@ -494,12 +494,12 @@ static k_status sweep_key(const char *ns, const char *id)
 		char due[SCHEDULER_DUE_ID_MAX];
 		struct storage_op op;
 		rc = scheduler_due_id(next, ROTATE_TASK, ns, id, due, sizeof due);
-		json_t *doc = rc == K_OK ? json_deep_copy(k->doc) : NULL;
+		json_t *doc = k_ok(rc) ? json_deep_copy(k->doc) : NULL;
 		if (doc != NULL) {
 			json_object_set_new(doc, "NextRotationDate", json_integer(next));
 			scheduler_due_put_op(&op, due);
 			rc = kms_key_update_ops(k, doc, NULL, &op, 1, NULL);
-			if (rc == K_E_CONFLICT)
+			if (k_is(rc, K_E_CONFLICT))
 				rc = K_OK;
 		}
 	}
@@ -510,14 +510,14 @@ static k_status sweep_key(const char *ns, const char *id)
 static int64_t last_sweep = -1;
 
 /* Returns K_OK and *complete false when more keys wait for the next sweep. */
-static k_status sweep(bool *complete)
+static K_MUST_CHECK k_status sweep(bool *complete)
 {
 	struct sweep *s = calloc(1, sizeof *s);
 	ENSURE(s != NULL, K_E_INTERNAL);
 	k_status rc = storage_list(kms_store(), "key", NULL, NULL, NULL, 0, sweep_cb, s);
-	if (rc == K_E_LIMIT_EXCEEDED)
+	if (k_is(rc, K_E_LIMIT_EXCEEDED))
 		rc = K_OK;
-	for (size_t i = 0; i < s->n && rc == K_OK; i++)
+	for (size_t i = 0; i < s->n && k_ok(rc); i++)
 		rc = sweep_key(s->ns[i], s->ids[i]);
 	*complete = !s->more;
 	free(s);

@@ -16,14 +16,14 @@
 #define MAX_TAGS 50
 
 /* KeyId (key id or key ARN) -> key, key-state table, AWS managed rule. */
-static k_status change_key(struct api_ctx *c, json_t *in, struct kms_key **out)
+static K_MUST_CHECK k_status change_key(struct api_ctx *c, json_t *in, struct kms_key **out)
 {
 	const char *key_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
 	k_status rc = kms_deny_aws_managed(c, k);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		kms_key_unref(k);
 		return rc;
 	}

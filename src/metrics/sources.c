@@ -26,7 +26,7 @@ struct key_walk {
 	size_t n;
 };
 
-static k_status key_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status key_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)id;
@@ -54,7 +54,7 @@ static k_status key_cb(void *arg, const char *ns, const char *id, struct kslice 
 	return K_OK;
 }
 
-static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)id;
@@ -74,7 +74,7 @@ static void keys_source(struct kbuf *b)
 		return;
 	struct key_walk w;
 	w.n = 0;
-	if (storage_list(st, "key", NULL, NULL, NULL, 0, key_cb, &w) != K_OK)
+	if (k_failed(storage_list(st, "key", NULL, NULL, NULL, 0, key_cb, &w)))
 		return;
 	kbuf_note(b, "# HELP kinko_keys KMS keys by key state and key spec.\n"
 		     "# TYPE kinko_keys gauge\n");
@@ -82,7 +82,7 @@ static void keys_source(struct kbuf *b)
 		kbuf_note(b, "kinko_keys{state=\"%s\",spec=\"%s\"} %llu\n", w.c[i].state, w.c[i].spec,
 			  (unsigned long long)w.c[i].n);
 	uint64_t secrets = 0;
-	if (storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &secrets) == K_OK)
+	if (k_ok(storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &secrets)))
 		kbuf_note(b, "# HELP kinko_secrets Secrets Manager secrets.\n"
 			     "# TYPE kinko_secrets gauge\n"
 			     "kinko_secrets %llu\n",

@@ -25,7 +25,7 @@ static void strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
-static k_status strlist_add(struct strlist *l, const char *s)
+static K_MUST_CHECK k_status strlist_add(struct strlist *l, const char *s)
 {
 	char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
 	ENSURE(nv != NULL, K_E_INTERNAL);
@@ -62,7 +62,7 @@ size_t policy_statement_count(const struct policy *p)
 	return p ? p->n : 0;
 }
 
-static k_status malformed(struct kbuf *msg, const char *text)
+static K_MUST_CHECK k_status malformed(struct kbuf *msg, const char *text)
 {
 	if (msg != NULL) {
 		kbuf_reset(msg);
@@ -108,7 +108,7 @@ bool policy_valid_principal(const char *s)
 }
 
 /* A string or a list of strings, into a strlist (the list must not be empty). */
-static k_status read_strings(const json_t *v, struct strlist *out)
+static K_MUST_CHECK k_status read_strings(const json_t *v, struct strlist *out)
 {
 	if (json_is_string(v))
 		return strlist_add(out, json_string_value(v));
@@ -123,7 +123,7 @@ static k_status read_strings(const json_t *v, struct strlist *out)
 	return K_OK;
 }
 
-static k_status parse_principal(struct statement *s, const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *v, struct kbuf *msg)
 {
 	static const char bad[] = "Policy contains a statement with one or more invalid principals.";
 	if (json_is_string(v)) {
@@ -139,12 +139,12 @@ static k_status parse_principal(struct statement *s, const json_t *v, struct kbu
 	json_object_foreach((json_t *)v, k, val)
 	{
 		struct strlist l = {0};
-		if (read_strings(val, &l) != K_OK) {
+		if (k_failed(read_strings(val, &l))) {
 			strlist_free(&l);
 			return malformed(msg, bad);
 		}
 		k_status rc = K_OK;
-		for (size_t i = 0; i < l.n && rc == K_OK; i++) {
+		for (size_t i = 0; i < l.n && k_ok(rc); i++) {
 			const char *p = l.v[i];
 			if (strcmp(k, "AWS") == 0) {
 				if (strcmp(p, "*") == 0) {
@@ -173,7 +173,7 @@ static k_status parse_principal(struct statement *s, const json_t *v, struct kbu
 	return K_OK;
 }
 
-static k_status add_cond(struct statement *s, enum cond_op op, bool negated, bool if_exists,
+static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool negated, bool if_exists,
 			 enum set_qual set, const char *key, const json_t *vals, struct kbuf *msg)
 {
 	struct cond *nc = realloc(s->conds, (s->n_conds + 1) * sizeof *nc);
@@ -215,7 +215,7 @@ static k_status add_cond(struct statement *s, enum cond_op op, bool negated, boo
 	return K_OK;
 }
 
-static k_status parse_condition(struct statement *s, const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_condition(struct statement *s, const json_t *v, struct kbuf *msg)
 {
 	if (!json_is_object(v))
 		return malformed(msg, "Policy contains a Condition that is not an object.");
@@ -286,7 +286,7 @@ static bool valid_resource(const char *r)
 }
 
 /* Refuses any statement element this grammar does not know. */
-static k_status check_statement_elements(const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status check_statement_elements(const json_t *v, struct kbuf *msg)
 {
 	const char *k;
 	const json_t *val;
@@ -308,7 +308,7 @@ static k_status check_statement_elements(const json_t *v, struct kbuf *msg)
 }
 
 /* Sid (optional, a string) and Effect (Allow or Deny). */
-static k_status parse_effect(struct statement *s, const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_effect(struct statement *s, const json_t *v, struct kbuf *msg)
 {
 	const json_t *sid = json_object_get(v, "Sid");
 	if (sid != NULL && !json_is_string(sid))
@@ -323,7 +323,7 @@ static k_status parse_effect(struct statement *s, const json_t *v, struct kbuf *
 }
 
 /* Principal or NotPrincipal: required by key and trust policies, refused by identity ones. */
-static k_status parse_principal_element(struct statement *s, const json_t *v,
+static K_MUST_CHECK k_status parse_principal_element(struct statement *s, const json_t *v,
 					enum policy_kind kind, struct kbuf *msg)
 {
 	const json_t *pr = json_object_get(v, "Principal");
@@ -343,14 +343,14 @@ static k_status parse_principal_element(struct statement *s, const json_t *v,
 }
 
 /* Exactly one of Action or NotAction, each action valid. */
-static k_status parse_action_element(struct statement *s, const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_action_element(struct statement *s, const json_t *v, struct kbuf *msg)
 {
 	const json_t *ac = json_object_get(v, "Action");
 	const json_t *nac = json_object_get(v, "NotAction");
 	if ((ac == NULL) == (nac == NULL))
 		return malformed(msg, "Policy contains a statement that needs exactly one of Action or NotAction.");
 	s->not_action = nac != NULL;
-	if (read_strings(ac ? ac : nac, &s->actions) != K_OK)
+	if (k_failed(read_strings(ac ? ac : nac, &s->actions)))
 		return malformed(msg, "Policy contains a statement with an invalid Action.");
 	for (size_t i = 0; i < s->actions.n; i++) {
 		if (!valid_action(s->actions.v[i])) {
@@ -364,7 +364,7 @@ static k_status parse_action_element(struct statement *s, const json_t *v, struc
 }
 
 /* Resource or NotResource: required by identity policies; each an ARN or "*". */
-static k_status parse_resource_element(struct statement *s, const json_t *v,
+static K_MUST_CHECK k_status parse_resource_element(struct statement *s, const json_t *v,
 				       enum policy_kind kind, struct kbuf *msg)
 {
 	const json_t *rs = json_object_get(v, "Resource");
@@ -376,7 +376,7 @@ static k_status parse_resource_element(struct statement *s, const json_t *v,
 	if (rs != NULL || nrs != NULL) {
 		s->has_resource = true;
 		s->not_resource = nrs != NULL;
-		if (read_strings(rs ? rs : nrs, &s->resources) != K_OK)
+		if (k_failed(read_strings(rs ? rs : nrs, &s->resources)))
 			return malformed(msg, "Policy contains a statement with an invalid Resource.");
 		for (size_t i = 0; i < s->resources.n; i++) {
 			if (!valid_resource(s->resources.v[i])) {
@@ -390,7 +390,7 @@ static k_status parse_resource_element(struct statement *s, const json_t *v,
 	return K_OK;
 }
 
-static k_status parse_statement(struct statement *s, const json_t *v, enum policy_kind kind,
+static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *v, enum policy_kind kind,
 				struct kbuf *msg)
 {
 	if (!json_is_object(v))
@@ -444,11 +444,11 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 		return K_E_INTERNAL;
 	}
 	k_status rc = K_OK;
-	for (size_t i = 0; i < n && rc == K_OK; i++) {
+	for (size_t i = 0; i < n && k_ok(rc); i++) {
 		p->n = i + 1;
 		rc = parse_statement(&p->st[i], json_is_array(sts) ? json_array_get(sts, i) : sts, kind, msg);
 	}
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		policy_free(p);
 		return rc;
 	}

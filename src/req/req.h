@@ -41,7 +41,7 @@ struct principal {
 	const void *identity;    /* config's identity record (policies), may be NULL */
 };
 
-typedef k_status (*api_handler)(struct api_ctx *c, json_t *in, json_t *out);
+typedef K_MUST_CHECK k_status (*api_handler)(struct api_ctx *c, json_t *in, json_t *out);
 
 /*
  * What an operation acts on, which decides how the pipeline authorizes it
@@ -139,7 +139,7 @@ struct api_service {
 	 * (released by release_resource after the handler). A service
 	 * without it may only have API_RES_PUBLIC and API_RES_CUSTOM rows.
 	 */
-	k_status (*authorize)(struct api_ctx *c, json_t *in);
+	K_MUST_CHECK k_status (*authorize)(struct api_ctx *c, json_t *in);
 	void (*release_resource)(struct api_ctx *c);
 	/*
 	 * The resource kinds this service's authorize step knows (a bit per
@@ -251,7 +251,7 @@ const char *api_state_rule_name(enum api_state_rule s);
  * The code svc answers for rc: its own code when its error map names rc,
  * rc itself otherwise (and for a NULL svc).
  */
-k_status api_service_error(const struct api_service *svc, k_status rc);
+K_MUST_CHECK k_status api_service_error(const struct api_service *svc, k_status rc);
 
 /*
  * Member validation in the service model's terms. Each returns K_OK and

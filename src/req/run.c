@@ -12,7 +12,7 @@
 #include "core/banned.h"
 
 /* A row or handler that skipped its check: refused, never answered as a success. */
-static k_status fail_closed(struct api_ctx *c)
+static K_MUST_CHECK k_status fail_closed(struct api_ctx *c)
 {
 	LOG_ERROR("operation %s ran without authorizing its resource; refused", c->op->name);
 	return api_fail(c, K_E_INTERNAL, "The request was not authorized.");
@@ -40,7 +40,7 @@ k_status api_authorize(struct api_ctx *c, json_t *in)
 k_status api_run_handler(struct api_ctx *c, json_t *in, json_t *out)
 {
 	k_status rc = c->op->handler(c, in, out);
-	ENSURE(rc != K_OK || c->authorized, fail_closed(c));
+	ENSURE(k_failed(rc) || c->authorized, fail_closed(c));
 	return rc;
 }
 
@@ -54,7 +54,7 @@ void api_release_resource(struct api_ctx *c)
 k_status api_call(struct api_ctx *c, json_t *in, json_t *out)
 {
 	k_status rc = api_authorize(c, in);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = api_run_handler(c, in, out);
 	api_release_resource(c);
 	return rc;

@@ -24,7 +24,7 @@ k_status api_fail(struct api_ctx *c, k_status code, const char *fmt, ...)
 	int n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	kbuf_reset(&c->err_msg);
-	if (n > 0 && kbuf_append_str(&c->err_msg, msg) != K_OK)
+	if (n > 0 && k_failed(kbuf_append_str(&c->err_msg, msg)))
 		kbuf_reset(&c->err_msg);
 	return code;
 }
@@ -37,7 +37,7 @@ static void camel(const char *member, char *out, size_t n)
 		out[0] = (char)(out[0] - 'A' + 'a');
 }
 
-static k_status invalid(struct api_ctx *c, const char *member, const char *shown_value,
+static K_MUST_CHECK k_status invalid(struct api_ctx *c, const char *member, const char *shown_value,
 			const char *constraint)
 {
 	char m[128];
@@ -55,13 +55,13 @@ static k_status invalid(struct api_ctx *c, const char *member, const char *shown
 			shown_value, m, constraint);
 }
 
-static k_status wrong_type(struct api_ctx *c, const char *member, const char *want)
+static K_MUST_CHECK k_status wrong_type(struct api_ctx *c, const char *member, const char *want)
 {
 	return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member '%s': expected %s",
 			member, want);
 }
 
-static k_status check_len(struct api_ctx *c, const char *member, const char *shown, size_t len,
+static K_MUST_CHECK k_status check_len(struct api_ctx *c, const char *member, const char *shown, size_t len,
 			  size_t min_len, size_t max_len)
 {
 	char msg[128];
@@ -190,7 +190,7 @@ k_status api_blob(struct api_ctx *c, json_t *in, const char *member, bool requir
 		GUARD(check_len(c, member, "", enc / 4 * 3 - pad, min_len, max_len));
 	}
 	kbuf_reset(out);
-	if (kbuf_decode_base64(out, kslice_make(text, enc)) != K_OK)
+	if (k_failed(kbuf_decode_base64(out, kslice_make(text, enc))))
 		return api_fail(c, K_E_SERIALIZATION, "Base64 encoded value of member '%s' is not valid",
 				member);
 	GUARD(check_len(c, member, "", out->len, min_len, max_len));
@@ -249,7 +249,7 @@ k_status api_set_blob(json_t *out, const char *member, const uint8_t *p, size_t 
 	struct kbuf b;
 	kbuf_init(&b, API_MAX_BASE64);
 	k_status rc = kbuf_append_base64(&b, p, n);
-	if (rc == K_OK && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
+	if (k_ok(rc) && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
 		rc = K_E_INTERNAL;
 	kbuf_release(&b);
 	return rc;

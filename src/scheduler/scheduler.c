@@ -42,7 +42,7 @@ static int64_t mono_s(void)
 
 static void note_result(struct task *t, k_status rc)
 {
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		if (t->failures > 0)
 			LOG_INFO("scheduler: task %s recovered after %u failed runs", t->name,
 				 t->failures);
@@ -104,7 +104,7 @@ k_status scheduler_run_now(void)
 	for (size_t i = 0; i < n; i++) {
 		k_status rc = tasks[i].fn(now);
 		note_result(&tasks[i], rc);
-		if (rc != K_OK && first == K_OK)
+		if (k_failed(rc) && k_ok(first))
 			first = rc;
 	}
 	pthread_mutex_unlock(&run_mu);
@@ -126,7 +126,7 @@ static void *scheduler_main(void *arg)
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&mu);
-		(void)scheduler_run_now();
+		k_ignore(scheduler_run_now());
 		pthread_mutex_lock(&mu);
 	}
 	pthread_mutex_unlock(&mu);
@@ -210,7 +210,7 @@ struct due_batch {
 	char ids[DUE_BATCH][SCHEDULER_DUE_ID_MAX];
 };
 
-static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)doc;
@@ -253,7 +253,7 @@ void scheduler_test_hold(int seconds)
  * lease. *claimed says whether this node may run the item; *version is
  * the version of the lease it wrote. Only a store failure is an error.
  */
-static k_status lease_claim(const char *due_id, int64_t now, bool *claimed, int64_t *version)
+static K_MUST_CHECK k_status lease_claim(const char *due_id, int64_t now, bool *claimed, int64_t *version)
 {
 	*claimed = false;
 	struct kbuf doc;
@@ -323,7 +323,7 @@ static void test_hold(const char *due_id)
 }
 
 /* Claims, runs and releases one listed item (see lease_claim). */
-static k_status run_item(const char *due_id, int64_t now, scheduler_due_cb cb, void *arg)
+static K_MUST_CHECK k_status run_item(const char *due_id, int64_t now, scheduler_due_cb cb, void *arg)
 {
 	/* "WHEN|task|ns|id": ns has no '|', the id is the rest. */
 	char copy[SCHEDULER_DUE_ID_MAX];
@@ -359,13 +359,13 @@ k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb, 
 		b->n = 0;
 		b->more = false;
 		rc = storage_list(due_store, SCHEDULER_DUE_KIND, "", NULL, after, 0, collect_cb, b);
-		if (rc == K_E_LIMIT_EXCEEDED)
+		if (k_is(rc, K_E_LIMIT_EXCEEDED))
 			rc = K_OK;
-		if (rc != K_OK)
+		if (k_failed(rc))
 			break;
 		for (size_t i = 0; i < b->n && k_ok(rc); i++)
 			rc = run_item(b->ids[i], now, cb, arg);
-		if (rc != K_OK || !b->more)
+		if (k_failed(rc) || !b->more)
 			break;
 		snprintf(after, sizeof after, "%s", b->ids[b->n - 1]);
 	}

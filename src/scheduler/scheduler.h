@@ -62,7 +62,7 @@
 #define SCHEDULER_DUE_ID_MAX 320
 #define SCHEDULER_LEASE_S 120
 
-typedef k_status (*scheduler_fn)(int64_t now);
+typedef K_MUST_CHECK k_status (*scheduler_fn)(int64_t now);
 
 /*
  * Registers a due-work callback under a short name (for the log). The
@@ -83,7 +83,7 @@ void scheduler_stop(void);
  * Not must-check: the scheduler thread has nothing to do with the result
  * (each failing task is logged by the scheduler itself).
  */
-k_status scheduler_run_now(void);
+K_MUST_CHECK k_status scheduler_run_now(void);
 
 /*
  * The due index. `task` names the kind of work ("kms.delete"); it must not
@@ -113,7 +113,7 @@ void scheduler_due_del_op(struct storage_op *op, const char *due_id);
  */
 void scheduler_test_hold(int seconds);
 
-typedef k_status (*scheduler_due_cb)(void *arg, int64_t when, const char *ns, const char *id,
+typedef K_MUST_CHECK k_status (*scheduler_due_cb)(void *arg, int64_t when, const char *ns, const char *id,
 				     const char *due_id);
 K_MUST_CHECK k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb,
 					 void *arg);

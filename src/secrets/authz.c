@@ -210,7 +210,7 @@ static enum sm_verdict decide(const struct sm_inputs *x)
  * explicit deny in an identity-based policy", "... in a resource-based
  * policy").
  */
-static k_status check(const struct sm_inputs *x)
+static K_MUST_CHECK k_status check(const struct sm_inputs *x)
 {
 	enum sm_verdict v = decide(x);
 	if (v == SV_ALLOW) {
@@ -239,7 +239,7 @@ static const char *current_action(const struct api_ctx *c)
 }
 
 /* A check without a secret (Resource "*" or a new secret's ARN). */
-static k_status check_no_secret(struct api_ctx *c, const char *action, const char *resource)
+static K_MUST_CHECK k_status check_no_secret(struct api_ctx *c, const char *action, const char *resource)
 {
 	const json_t *in = request_body(c);
 	json_t *req_tags = engine_tags(in ? json_object_get(in, "Tags") : NULL);
@@ -269,7 +269,7 @@ k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s)
 	if (text != NULL && text[0] != 0) {
 		struct kbuf msg;
 		kbuf_init(&msg, KBUF_NOTE_MAX);
-		if (policy_parse(kslice_cstr(text), POLICY_RESOURCE, &rp, &msg) != K_OK)
+		if (k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &rp, &msg)))
 			LOG_WARN("secret %s has an unusable resource policy: %s", sm_arn(s), kbuf_cstr(&msg));
 		kbuf_release(&msg);
 	}
@@ -396,8 +396,8 @@ k_status sm_check_resource_policy(struct api_ctx *c, const char *text, bool *pub
 	kbuf_init(&msg, KBUF_NOTE_MAX);
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
-	if (rc != K_OK) {
-		rc = api_fail(c, rc == K_E_LIMIT_EXCEEDED ? K_E_SM_LIMIT_EXCEEDED : K_E_SM_MALFORMED_POLICY,
+	if (k_failed(rc)) {
+		rc = api_fail(c, k_is(rc, K_E_LIMIT_EXCEEDED) ? K_E_SM_LIMIT_EXCEEDED : K_E_SM_MALFORMED_POLICY,
 			      "This resource policy contains a syntax error: %s",
 			      msg.len ? kbuf_cstr(&msg) : "it is not a valid policy document.");
 		kbuf_release(&msg);

@@ -252,31 +252,31 @@ void sm_copy_member(json_t *out, json_t *doc, const char *member);
 K_MUST_CHECK k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_deleted,
 				       json_t **names);
 
-k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out);
 
 /* Handlers (ops.c, ops_manage.c). */
-k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, json_t *out);
-k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_create_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_describe_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t *out);
 
 /*
  * Authorization (authz.c): IAM identity policies and the secret's resource

@@ -25,7 +25,7 @@
  * characters: /_+=.@-"
  * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html
  */
-static k_status check_name(struct api_ctx *c, const char *name)
+static K_MUST_CHECK k_status check_name(struct api_ctx *c, const char *name)
 {
 	for (const char *p = name; *p; p++) {
 		char ch = *p;
@@ -39,7 +39,7 @@ static k_status check_name(struct api_ctx *c, const char *name)
 }
 
 /* The value members: exactly one of SecretString and SecretBinary (64 KB each). */
-static k_status read_value(struct api_ctx *c, json_t *in, bool required, struct kbuf *bin,
+static K_MUST_CHECK k_status read_value(struct api_ctx *c, json_t *in, bool required, struct kbuf *bin,
 			   const char **str, bool *has_value, bool *binary)
 {
 	bool has_bin = false;
@@ -62,7 +62,7 @@ static struct kslice value_slice(const char *str, const struct kbuf *bin)
 }
 
 /* Tags: at most 50, Key 1..128, Value 0..256, "aws:" reserved. */
-static k_status check_tags(struct api_ctx *c, json_t *tags)
+static K_MUST_CHECK k_status check_tags(struct api_ctx *c, json_t *tags)
 {
 	if (tags == NULL || json_is_null(tags))
 		return K_OK;
@@ -117,14 +117,14 @@ static void merge_tags(json_t *doc, json_t *tags)
 static void new_uid(char out[33])
 {
 	uint8_t b[16];
-	if (crypto_random(b, sizeof b) != K_OK)
+	if (k_failed(crypto_random(b, sizeof b)))
 		memset(b, 0, sizeof b);
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 /* KmsKeyId must name a key of this account and region (checked at once). */
-static k_status check_kms_key(struct api_ctx *c, const char *kid)
+static K_MUST_CHECK k_status check_kms_key(struct api_ctx *c, const char *kid)
 {
 	if (kid == NULL || kid[0] == 0)
 		return K_OK;
@@ -133,9 +133,9 @@ static k_status check_kms_key(struct api_ctx *c, const char *kid)
 	k_status rc = kms_resolve_key(c, kid, true, &k);
 	c->authz.action = NULL;
 	kms_key_unref(k);
-	if (rc == K_E_ACCESS_DENIED)
+	if (k_is(rc, K_E_ACCESS_DENIED))
 		return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
 				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
 				kid);
@@ -157,7 +157,7 @@ struct create_req {
  * key, then the caller's secretsmanager:CreateSecret on the new secret's
  * ARN (its random suffix drawn here).
  */
-static k_status create_read(struct api_ctx *c, json_t *in, struct create_req *r)
+static K_MUST_CHECK k_status create_read(struct api_ctx *c, json_t *in, struct create_req *r)
 {
 	bool has_force;
 	GUARD(api_string(c, in, "Name", true, 1, 512, &r->name));
@@ -196,7 +196,7 @@ static k_status create_read(struct api_ctx *c, json_t *in, struct create_req *r)
  * in use" (API_CreateSecret, ClientRequestToken); any other token meets a
  * name that exists, and a secret scheduled for deletion keeps its name.
  */
-static k_status create_existing(struct api_ctx *c, const struct create_req *r,
+static K_MUST_CHECK k_status create_existing(struct api_ctx *c, const struct create_req *r,
 				const struct sm_secret *old, json_t *out)
 {
 	if (sm_deleted(old))
@@ -210,7 +210,7 @@ static k_status create_existing(struct api_ctx *c, const struct create_req *r,
 		kbuf_init(&cur, SM_MAX_VALUE);
 		bool cur_bin = false;
 		struct kslice val = value_slice(r->str, &r->bin);
-		same = sm_get_value(c, old, r->vid, &cur, &cur_bin) == K_OK && cur_bin == r->binary &&
+		same = k_ok(sm_get_value(c, old, r->vid, &cur, &cur_bin)) && cur_bin == r->binary &&
 		       cur.len == val.len && crypto_memeq(cur.ptr, val.ptr, val.len);
 		kbuf_release(&cur);
 	}
@@ -230,7 +230,7 @@ static k_status create_existing(struct api_ctx *c, const struct create_req *r,
  * configured ("If the secret has never been configured for rotation,
  * Secrets Manager returns null", API_DescribeSecret).
  */
-static k_status create_doc(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+static K_MUST_CHECK k_status create_doc(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
 {
 	char uid[33];
 	new_uid(uid);
@@ -253,7 +253,7 @@ static k_status create_doc(struct api_ctx *c, const struct create_req *r, struct
 }
 
 /* Saves the new secret, with its first version when the request holds a value. */
-static k_status create_save(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+static K_MUST_CHECK k_status create_save(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
 {
 	GUARD(create_doc(c, r, s));
 	if (!r->has_value)
@@ -271,7 +271,7 @@ static k_status create_save(struct api_ctx *c, const struct create_req *r, struc
  * or the new secret is saved. *made tells whether it was; a lost race to
  * the same name is ResourceExistsException.
  */
-static k_status create_store(struct api_ctx *c, const struct create_req *r, json_t *out, bool *made)
+static K_MUST_CHECK k_status create_store(struct api_ctx *c, const struct create_req *r, json_t *out, bool *made)
 {
 	struct sm_secret s = {0}, old = {0};
 	*made = false;
@@ -293,7 +293,7 @@ static k_status create_store(struct api_ctx *c, const struct create_req *r, json
 }
 
 /* AddReplicaRegions: ReplicateSecretToRegions on the new secret; its status joins the answer. */
-static k_status create_replicas(struct api_ctx *c, const struct create_req *r, json_t *out)
+static K_MUST_CHECK k_status create_replicas(struct api_ctx *c, const struct create_req *r, json_t *out)
 {
 	json_t *req = json_pack("{s:O, s:b}", "AddReplicaRegions", r->replicas,
 				"ForceOverwriteReplicaSecret", r->force);
@@ -334,7 +334,7 @@ out:
  * VersionStage or VersionId, then Secrets Manager returns the AWSCURRENT
  * version." With both, they must name the same version.
  */
-static k_status pick_version(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status pick_version(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 			     const char *stage, const char **out)
 {
 	json_t *versions = json_object_get(s->doc, "Versions");
@@ -368,7 +368,7 @@ static void touch_accessed(struct api_ctx *c, const char *ns, const char *name, 
 	int64_t day = sm_day(c->now);
 	struct sm_secret s;
 	sm_lock();
-	if (sm_load(ns, name, &s) == K_OK) {
+	if (k_ok(sm_load(ns, name, &s))) {
 		json_t *v = json_object_get(json_object_get(s.doc, "Versions"), vid);
 		json_object_set_new(s.doc, "LastAccessedDate", json_integer(day));
 		if (v != NULL)
@@ -389,7 +389,7 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
 	json_object_set_new(out, "Name", json_string(sm_name(s)));
 	json_object_set_new(out, "VersionId", json_string(vid));
 	if (binary) {
-		if (api_set_blob(out, "SecretBinary", val->ptr, val->len) != K_OK)
+		if (k_failed(api_set_blob(out, "SecretBinary", val->ptr, val->len)))
 			json_object_del(out, "SecretBinary");
 	} else {
 		json_object_set_new(out, "SecretString", json_stringn((const char *)val->ptr, val->len));
@@ -403,7 +403,7 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
  * Reads the value of a resolved, checked secret into `out` (shared by Get
  * and BatchGet), and releases the secret.
  */
-static k_status read_secret_value(struct api_ctx *c, struct sm_secret *s, const char *vid_in,
+static K_MUST_CHECK k_status read_secret_value(struct api_ctx *c, struct sm_secret *s, const char *vid_in,
 				  const char *stage, json_t *out)
 {
 	struct kbuf val;
@@ -490,7 +490,7 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 						API_STATE_MANAGE, &s);
 		if (k_ok(rc))
 			rc = read_secret_value(c, &s, NULL, NULL, v);
-		if (rc == K_OK) {
+		if (k_ok(rc)) {
 			json_array_append_new(values, v);
 			continue;
 		}
@@ -547,7 +547,7 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	sm_lock();
 	locked = true;
 	rc = sm_op_secret(c, &s); /* live: the row's state rule */
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = sm_require_primary(c, &s);
 	/*
 	 * "If this operation creates the first version for the secret, then
@@ -555,12 +555,12 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	 * to it." (API_PutSecretValue), whatever VersionStages says.
 	 */
 	json_t *first = NULL;
-	if (rc == K_OK && stages != NULL && !sm_has_value(&s)) {
+	if (k_ok(rc) && stages != NULL && !sm_has_value(&s)) {
 		first = json_deep_copy(stages);
 		if (first == NULL || json_array_append_new(first, json_string("AWSCURRENT")) != 0)
 			rc = K_E_INTERNAL;
 	}
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary,
 				    first ? first : stages ? stages : def, &created);
 	json_decref(first);

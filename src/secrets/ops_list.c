@@ -180,7 +180,7 @@ static bool filters_match(json_t *doc, json_t *filters)
 	return true;
 }
 
-static k_status check_filters(struct api_ctx *c, json_t *filters)
+static K_MUST_CHECK k_status check_filters(struct api_ctx *c, json_t *filters)
 {
 	static const char *const keys[] = {"description", "name", "tag-key", "tag-value",
 					   "primary-region", "owning-service", "all", NULL};
@@ -223,7 +223,7 @@ struct collect {
 	bool include_deleted;
 };
 
-static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct collect *st = arg;
@@ -239,14 +239,14 @@ static k_status collect_cb(void *arg, const char *ns, const char *id, struct ksl
 	return K_OK;
 }
 
-static k_status collect_docs(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **docs)
+static K_MUST_CHECK k_status collect_docs(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **docs)
 {
 	GUARD(check_filters(c, filters));
 	struct collect st = {.docs = json_array(), .filters = json_is_array(filters) ? filters : NULL,
 			     .include_deleted = include_deleted};
 	ENSURE(st.docs != NULL, K_E_INTERNAL);
 	k_status rc = storage_list(sm_store(), "secret", c->ns, NULL, NULL, 0, collect_cb, &st);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		json_decref(st.docs);
 		return rc;
 	}

@@ -25,7 +25,7 @@
  * fresh suffix. The caller still needs secretsmanager:DeleteSecret on
  * that ARN.
  */
-static k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms, json_t *out)
+static K_MUST_CHECK k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms, json_t *out)
 {
 	char arn[700], name[520];
 	struct k_arn given;
@@ -89,7 +89,7 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	int64_t now_ms = sm_now_ms(c);
 	sm_lock();
 	rc = sm_resolve_secret(c, id, NULL, API_STATE_ANY, &s);
-	if (rc == K_E_SM_NOT_FOUND && force) {
+	if (k_is(rc, K_E_SM_NOT_FOUND) && force) {
 		kbuf_reset(&c->err_msg);
 		rc = forget_missing(c, id, now_ms, out);
 		goto out;
@@ -158,7 +158,7 @@ out:
  * of the AWSCURRENT value (no value if the secret has none), saved with
  * the secret's other changes and `extra` in one apply.
  */
-static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 				     const struct storage_op *extra, size_t n_extra)
 {
 	json_t *versions = sm_versions(s);
@@ -189,7 +189,7 @@ static k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, con
 	bool binary = false, created = false;
 	json_t *stages = json_pack("[s]", "AWSPENDING");
 	k_status rc = stages ? sm_get_value(c, s, cur, &val, &binary) : K_E_INTERNAL;
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = sm_put_version_ops(c, s, vid, kbuf_slice(&val), binary, stages, extra, n_extra,
 					&created);
 	json_decref(stages);
@@ -205,7 +205,7 @@ struct rotate_req {
 	char vid[80];
 };
 
-static k_status rotate_read(struct api_ctx *c, json_t *in, struct rotate_req *r)
+static K_MUST_CHECK k_status rotate_read(struct api_ctx *c, json_t *in, struct rotate_req *r)
 {
 	bool has_now;
 	GUARD(api_string(c, in, "ClientRequestToken", false, 32, 64, &r->token));
@@ -233,7 +233,7 @@ static k_status rotate_read(struct api_ctx *c, json_t *in, struct rotate_req *r)
  * specified Lambda function." kinko invokes only the functions registered
  * with --rotation-function or the configuration's rotation_functions.
  */
-static k_status rotate_function(struct api_ctx *c, struct sm_secret *s, const char *lambda,
+static K_MUST_CHECK k_status rotate_function(struct api_ctx *c, struct sm_secret *s, const char *lambda,
 				const char **fn)
 {
 	if (lambda != NULL && lambda[0] != 0)
@@ -256,7 +256,7 @@ static k_status rotate_function(struct api_ctx *c, struct sm_secret *s, const ch
  * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
  * an unfinished rotation (a rotation test's version is not).
  */
-static k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s, const char *vid,
 				     const char **pending)
 {
 	*pending = sm_stage_owner(s, "AWSPENDING");
@@ -269,7 +269,7 @@ static k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s, con
 }
 
 /* The rules and the next date: RotationEnabled, and a due-index op in *op when one is scheduled. */
-static k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
+static K_MUST_CHECK k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
 				char *due, size_t due_len, struct storage_op *op, size_t *n_ops)
 {
 	if (r->rules != NULL) {
@@ -304,7 +304,7 @@ static k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s, const st
  * ClientRequestToken fills it in. An unfinished rotation run again with
  * its own token keeps its version.
  */
-static k_status rotate_reserve(struct api_ctx *c, struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status rotate_reserve(struct api_ctx *c, struct sm_secret *s, const char *vid,
 			       const char *pending)
 {
 	if (pending != NULL && strcmp(pending, vid) == 0)
@@ -332,7 +332,7 @@ static k_status rotate_reserve(struct api_ctx *c, struct sm_secret *s, const cha
  * the schedule, and either a rotation now (AWSPENDING reserved) or the
  * test of RotateImmediately=false. The function's ARN goes to fn.
  */
-static k_status rotate_configure(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
+static K_MUST_CHECK k_status rotate_configure(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
 				 char *fn_out, size_t fn_len)
 {
 	const char *fn, *pending;
@@ -427,7 +427,7 @@ out:
 }
 
 /* Tags, shared validation with CreateSecret. */
-static k_status tags_valid(struct api_ctx *c, json_t *tags)
+static K_MUST_CHECK k_status tags_valid(struct api_ctx *c, json_t *tags)
 {
 	if (!json_is_array(tags))
 		return api_fail(c, K_E_VALIDATION,

@@ -22,7 +22,7 @@
 #define PW_MAX 4096
 
 /* A uniform index in [0, n) (n <= 256). */
-static k_status uniform(size_t n, size_t *out)
+static K_MUST_CHECK k_status uniform(size_t n, size_t *out)
 {
 	uint8_t b;
 	size_t limit = 256 - (256 % n);
@@ -36,7 +36,7 @@ static k_status uniform(size_t n, size_t *out)
 }
 
 /* Index in [0, n) for n up to PW_MAX, from two random bytes. */
-static k_status uniform16(size_t n, size_t *out)
+static K_MUST_CHECK k_status uniform16(size_t n, size_t *out)
 {
 	uint8_t b[2];
 	size_t limit = 65536 - (65536 % n);

@@ -111,7 +111,7 @@ void sm_random_suffix(char out[7])
 {
 	static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	uint8_t b[6];
-	if (crypto_random(b, sizeof b) != K_OK)
+	if (k_failed(crypto_random(b, sizeof b)))
 		memset(b, 0, sizeof b);
 	for (int i = 0; i < 6; i++)
 		out[i] = al[b[i] % 62];
@@ -179,7 +179,7 @@ k_status sm_load(const char *ns, const char *name, struct sm_secret *out)
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
 	k_status rc = storage_get(sm_store(), "secret", ns, name, &doc, &out->version);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		out->doc = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 		if (out->doc == NULL)
 			rc = K_E_INTERNAL;
@@ -189,7 +189,7 @@ k_status sm_load(const char *ns, const char *name, struct sm_secret *out)
 	return rc;
 }
 
-static k_status not_found(struct api_ctx *c)
+static K_MUST_CHECK k_status not_found(struct api_ctx *c)
 {
 	return api_fail(c, K_E_SM_NOT_FOUND, "Secrets Manager can't find the specified secret.");
 }
@@ -201,12 +201,12 @@ static k_status not_found(struct api_ctx *c)
  * A complete ARN ends in the name, a hyphen and six random characters; a
  * partial ARN ends in the name.
  */
-static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
+static K_MUST_CHECK k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secret *out)
 {
 	memset(out, 0, sizeof *out);
 	if (strncmp(secret_id, "arn:", 4) != 0) {
 		k_status rc = sm_load(c->ns, secret_id, out);
-		if (rc == K_E_NOT_FOUND)
+		if (k_is(rc, K_E_NOT_FOUND))
 			return not_found(c);
 		return rc;
 	}
@@ -229,10 +229,10 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 		if (rl - sl < sizeof name) {
 			snprintf(name, sizeof name, "%.*s", (int)(rl - sl), rest);
 			k_status rc = sm_load(ns, name, out);
-			if (rc == K_OK && strcmp(sm_arn(out), secret_id) == 0)
+			if (k_ok(rc) && strcmp(sm_arn(out), secret_id) == 0)
 				return K_OK;
 			sm_secret_release(out);
-			if (rc != K_OK && rc != K_E_NOT_FOUND)
+			if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND))
 				return rc;
 		}
 	}
@@ -245,7 +245,7 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
 	if (other)
 		return not_found(c);
 	k_status rc = sm_load(ns, rest, out);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return not_found(c);
 	return rc;
 }
@@ -257,7 +257,7 @@ static k_status lookup(struct api_ctx *c, const char *secret_id, struct sm_secre
  * for deletion."), API_STATE_ANY takes it in every state. A secret row
  * has no other rule (api_check_operation keeps key rules off them).
  */
-static k_status check_state(struct api_ctx *c, enum api_state_rule rule, const struct sm_secret *s)
+static K_MUST_CHECK k_status check_state(struct api_ctx *c, enum api_state_rule rule, const struct sm_secret *s)
 {
 	switch (rule) {
 	case API_STATE_ANY:
@@ -272,7 +272,7 @@ static k_status check_state(struct api_ctx *c, enum api_state_rule rule, const s
 }
 
 /* Authorization with the current action, then the state rule; s is released on failure. */
-static k_status check_found(struct api_ctx *c, enum api_state_rule rule, struct sm_secret *s)
+static K_MUST_CHECK k_status check_found(struct api_ctx *c, enum api_state_rule rule, struct sm_secret *s)
 {
 	k_status rc = sm_authorize_secret(c, s);
 	if (k_ok(rc))
@@ -368,7 +368,7 @@ k_status sm_save(struct sm_secret *s, const struct storage_op *extra, size_t n_e
 	for (size_t i = 0; i < n_extra; i++)
 		ops[i + 1] = extra[i];
 	k_status rc = storage_apply(sm_store(), ops, n_extra + 1);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		s->version = s->version == STORAGE_ABSENT ? 1 : s->version + 1;
 	free(ops);
 	kjson_free(text);
@@ -549,7 +549,7 @@ static int cmp_seq(const void *a, const void *b)
  * Outdated (deprecated) versions are those without a staging label. The
  * ids removed are appended to `gone` so their value records go too.
  */
-static k_status trim_versions(struct api_ctx *c, struct sm_secret *s, json_t *gone)
+static K_MUST_CHECK k_status trim_versions(struct api_ctx *c, struct sm_secret *s, json_t *gone)
 {
 	json_t *versions = sm_versions(s);
 	size_t n = json_object_size(versions);
@@ -596,17 +596,17 @@ k_status sm_token_in_use(struct api_ctx *c, const struct sm_secret *s, const cha
 }
 
 /* True if the stored version holds exactly this value. */
-static k_status same_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status same_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 			   struct kslice value, bool binary, bool *same)
 {
 	struct kbuf old;
 	kbuf_init(&old, SM_MAX_VALUE);
 	bool old_binary = false;
 	k_status rc = sm_get_value(c, s, vid, &old, &old_binary);
-	*same = rc == K_OK && old_binary == binary && old.len == value.len &&
+	*same = k_ok(rc) && old_binary == binary && old.len == value.len &&
 		crypto_memeq(old.ptr, value.ptr, value.len);
 	kbuf_release(&old);
-	return rc == K_E_SM_NOT_FOUND ? K_OK : rc;
+	return k_is(rc, K_E_SM_NOT_FOUND) ? K_OK : rc;
 }
 
 k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
@@ -702,7 +702,7 @@ struct purge_state {
 	size_t n, cap;
 };
 
-static k_status purge_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status purge_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct purge_state *p = arg;
@@ -725,11 +725,11 @@ k_status sm_purge(const char *ns, const struct sm_secret *s)
 	snprintf(prefix, sizeof prefix, "%s/", json_string_value(json_object_get(s->doc, "Uid")));
 	struct purge_state p = {0};
 	k_status rc = storage_list(sm_store(), "secretvalue", ns, prefix, NULL, 0, purge_cb, &p);
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		p.ops = calloc(p.n + 1, sizeof *p.ops);
 		rc = p.ops ? K_OK : K_E_INTERNAL;
 	}
-	if (rc == K_OK) {
+	if (k_ok(rc)) {
 		for (size_t i = 0; i < p.n; i++)
 			p.ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
 						       .ns = ns, .id = p.ids[i], .expect = STORAGE_ANY};

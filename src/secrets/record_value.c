@@ -32,13 +32,13 @@ void sm_via_kms(struct api_ctx *c, const char *action)
 }
 
 /* "Access to KMS is not allowed" is what AWS says when the key refuses. */
-static k_status kms_denied(struct api_ctx *c)
+static K_MUST_CHECK k_status kms_denied(struct api_ctx *c)
 {
 	return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
 }
 
 /* The encryption context AWS uses for a secret version's data key. */
-static k_status value_context(const char *arn, const char *vid, struct kbuf *canon)
+static K_MUST_CHECK k_status value_context(const char *arn, const char *vid, struct kbuf *canon)
 {
 	json_t *ctx = json_pack("{s:s, s:s}", "SecretARN", arn, "SecretVersionId", vid);
 	ENSURE(ctx != NULL, K_E_INTERNAL);
@@ -55,7 +55,7 @@ static k_status value_context(const char *arn, const char *vid, struct kbuf *can
  * the KMS key is available, enabled, and not in an invalid state."
  * https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html
  */
-static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, struct kms_key **out)
+static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, struct kms_key **out)
 {
 	const char *kid = json_string_value(json_object_get(s->doc, "KmsKeyId"));
 	k_status rc;
@@ -85,9 +85,9 @@ static k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, str
 	else
 		rc = kms_resolve_key(c, kid, true, out);
 	c->authz.action = NULL;
-	if (rc == K_E_ACCESS_DENIED)
+	if (k_is(rc, K_E_ACCESS_DENIED))
 		return kms_denied(c);
-	if (rc == K_E_NOT_FOUND)
+	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
 				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
 				kid ? kid : "alias/aws/secretsmanager");
@@ -166,7 +166,7 @@ void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n
  * decrypt the protected secret text using the provided KMS key." A
  * disabled key, a key pending deletion or a deleted key all end here.
  */
-static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
+static K_MUST_CHECK k_status open_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 			   json_t *r, struct kbuf *out)
 {
 	struct kbuf canon, wrapped_dk, blob;
@@ -181,7 +181,7 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 	ENSURE_GOTO(kid != NULL && dk64 != NULL && v64 != NULL, K_E_INTERNAL);
 	const char *kns = json_string_value(json_object_get(r, "KeyNs"));
 	rc = kms_key_get(kns ? kns : s->ns, kid, &k);
-	if (rc == K_E_NOT_FOUND) {
+	if (k_is(rc, K_E_NOT_FOUND)) {
 		rc = api_fail(c, K_E_SM_DECRYPTION_FAILURE,
 			      "Secrets Manager can't decrypt the protected secret text using the provided KMS key. The KMS key %s does not exist.",
 			      kid);
@@ -204,7 +204,7 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 	sm_via_kms(c, "kms:Decrypt");
 	rc = authz_key_action(c, k, "kms:Decrypt");
 	c->authz.action = NULL;
-	if (rc == K_E_ACCESS_DENIED) {
+	if (k_is(rc, K_E_ACCESS_DENIED)) {
 		rc = kms_denied(c);
 		goto out;
 	}
@@ -214,7 +214,7 @@ static k_status open_value(struct api_ctx *c, const struct sm_secret *s, const c
 	GUARD_GOTO(kbuf_decode_base64(&blob, kslice_cstr(v64)));
 	rc = keystore_envelope_open(k->handle, kbuf_slice(&canon), kbuf_slice(&wrapped_dk),
 				    kbuf_slice(&blob), out);
-	if (rc == K_E_INVALID_CIPHERTEXT)
+	if (k_is(rc, K_E_INVALID_CIPHERTEXT))
 		rc = K_E_SM_DECRYPTION_FAILURE;
 out:
 	kms_key_unref(k);
@@ -242,7 +242,7 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	kbuf_init(&first, API_ERROR_MESSAGE_MAX);
 	json_t *r = NULL;
 	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
-	if (rc == K_E_NOT_FOUND) {
+	if (k_is(rc, K_E_NOT_FOUND)) {
 		rc = api_fail(c, K_E_SM_NOT_FOUND,
 			      "Secrets Manager can't find the specified secret value for VersionId: %s",
 			      vid);
@@ -254,17 +254,17 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	*binary = json_is_true(json_object_get(r, "Binary"));
 	rc = open_value(c, s, vid, r, out);
 	json_t *prev = json_object_get(r, "Previous");
-	if ((rc == K_E_SM_DECRYPTION_FAILURE || rc == K_E_ACCESS_DENIED) && json_is_object(prev)) {
-		if (kbuf_append(&first, c->err_msg.ptr, c->err_msg.len) != K_OK)
+	if ((k_is(rc, K_E_SM_DECRYPTION_FAILURE) || k_is(rc, K_E_ACCESS_DENIED)) && json_is_object(prev)) {
+		if (k_failed(kbuf_append(&first, c->err_msg.ptr, c->err_msg.len)))
 			kbuf_reset(&first);
 		kbuf_reset(out);
-		if (open_value(c, s, vid, prev, out) == K_OK) {
+		if (k_ok(open_value(c, s, vid, prev, out))) {
 			kbuf_reset(&c->err_msg);
 			rc = K_OK;
 		} else {
 			kbuf_reset(out);
 			kbuf_reset(&c->err_msg);
-			if (kbuf_append(&c->err_msg, first.ptr, first.len) != K_OK)
+			if (k_failed(kbuf_append(&c->err_msg, first.ptr, first.len)))
 				kbuf_reset(&c->err_msg);
 		}
 	}
@@ -335,7 +335,7 @@ static json_t *previous_encryption(json_t *old)
  * nor when the caller cannot decrypt it (then *skipped is set). rec and val
  * are scratch buffers, wiped on entry.
  */
-static k_status reencrypt_one(struct api_ctx *c, struct sm_secret *s, struct sm_reencrypt *re,
+static K_MUST_CHECK k_status reencrypt_one(struct api_ctx *c, struct sm_secret *s, struct sm_reencrypt *re,
 			      const char *vid, const char *new_arn, struct kbuf *rec,
 			      struct kbuf *val, bool *skipped)
 {
@@ -353,7 +353,7 @@ static k_status reencrypt_one(struct api_ctx *c, struct sm_secret *s, struct sm_
 		goto out; /* already under the new key */
 	bool binary = false;
 	rc = sm_get_value(c, s, vid, val, &binary);
-	if (rc == K_E_SM_DECRYPTION_FAILURE || rc == K_E_ACCESS_DENIED) {
+	if (k_is(rc, K_E_SM_DECRYPTION_FAILURE) || k_is(rc, K_E_ACCESS_DENIED)) {
 		kbuf_reset(&c->err_msg);
 		*skipped = true;
 		rc = K_OK;
@@ -415,7 +415,7 @@ k_status sm_reencrypt(struct api_ctx *c, struct sm_secret *s, struct sm_reencryp
 			json_object_set_new(v, "PreviousKmsKeyArn", json_string(re->old_arns[i]));
 	}
 out:
-	if (rc != K_OK || *skipped)
+	if (k_failed(rc) || *skipped)
 		sm_reencrypt_release(re);
 	kbuf_release(&rec);
 	kbuf_release(&val);

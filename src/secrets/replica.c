@@ -91,7 +91,7 @@ static void entry_failed(json_t *entry, const char *why)
  * replaced only with ForceOverwriteReplicaSecret; otherwise the entry
  * fails and *failed is set.
  */
-static k_status replica_open(const struct api_ctx *rc, const struct sm_secret *p, json_t *entry,
+static K_MUST_CHECK k_status replica_open(const struct api_ctx *rc, const struct sm_secret *p, json_t *entry,
 			     const char *arn, struct sm_secret *r, bool *failed)
 {
 	*failed = false;
@@ -154,7 +154,7 @@ struct value_ops {
 	size_t n;
 };
 
-static k_status value_ops_init(struct value_ops *vo, size_t cap)
+static K_MUST_CHECK k_status value_ops_init(struct value_ops *vo, size_t cap)
 {
 	vo->ops = calloc(cap, sizeof *vo->ops);
 	vo->texts = calloc(cap, sizeof *vo->texts);
@@ -200,7 +200,7 @@ static void replica_drop_gone(json_t *pv, struct sm_secret *r, struct value_ops 
  * One version's value, opened in the primary's region and sealed in the
  * replica's, as a put op; key_arn is the replica's key.
  */
-static k_status replica_seal(struct api_ctx *c, struct api_ctx *rc, const struct sm_secret *p,
+static K_MUST_CHECK k_status replica_seal(struct api_ctx *c, struct api_ctx *rc, const struct sm_secret *p,
 			     struct sm_secret *r, const char *vid, struct value_ops *vo,
 			     char *key_arn, size_t key_arn_len)
 {
@@ -261,7 +261,7 @@ static void replica_copy_versions(struct api_ctx *c, struct api_ctx *rc,
  * missing versions' values re-encrypted in the replica's region, versions
  * gone from the primary removed. Sets the entry's Status.
  */
-static k_status sync_one(struct api_ctx *c, const struct sm_secret *p, json_t *entry)
+static K_MUST_CHECK k_status sync_one(struct api_ctx *c, const struct sm_secret *p, json_t *entry)
 {
 	const char *region = json_string_value(json_object_get(entry, "Region"));
 	struct api_ctx rc;
@@ -305,18 +305,18 @@ k_status sm_sync_replicas(struct api_ctx *c, const char *name)
 	struct sm_secret p = {0};
 	sm_lock_all();
 	k_status rc = sm_load(c->ns, name, &p);
-	json_t *list = rc == K_OK ? json_object_get(p.doc, "ReplicationStatus") : NULL;
-	if (rc != K_OK || json_array_size(list) == 0 || sm_is_replica(&p)) {
+	json_t *list = k_ok(rc) ? json_object_get(p.doc, "ReplicationStatus") : NULL;
+	if (k_failed(rc) || json_array_size(list) == 0 || sm_is_replica(&p)) {
 		sm_unlock();
 		sm_secret_release(&p);
-		return rc == K_E_NOT_FOUND ? K_OK : rc;
+		return k_is(rc, K_E_NOT_FOUND) ? K_OK : rc;
 	}
 	size_t i;
 	json_t *e;
 	json_array_foreach(list, i, e)
 	{
 		k_status one = sync_one(c, &p, e);
-		if (one != K_OK) {
+		if (k_failed(one)) {
 			LOG_WARN("replication of secret %s to %s failed: %s", sm_arn(&p),
 				 json_string_value(json_object_get(e, "Region")), k_status_name(one));
 			json_object_set_new(e, "Status", json_string("Failed"));
@@ -345,7 +345,7 @@ static json_t *status_view(json_t *list)
 }
 
 /* AddReplicaRegions: at least one, each a valid Region other than this one. */
-static k_status read_add_regions(struct api_ctx *c, json_t *in, json_t **add)
+static K_MUST_CHECK k_status read_add_regions(struct api_ctx *c, json_t *in, json_t **add)
 {
 	*add = json_object_get(in, "AddReplicaRegions");
 	if (!json_is_array(*add) || json_array_size(*add) == 0)
@@ -371,7 +371,7 @@ static k_status read_add_regions(struct api_ctx *c, json_t *in, json_t **add)
 }
 
 /* Records the new Regions in the primary's ReplicationStatus (InProgress until synced) and saves it. */
-static k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add, bool force)
+static K_MUST_CHECK k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add, bool force)
 {
 	GUARD(sm_require_primary(c, s));
 	json_t *list = json_object_get(s->doc, "ReplicationStatus");
@@ -403,7 +403,7 @@ static k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add,
  * resolver): the Regions are recorded, the replicas synced, and the
  * answer is the primary's ReplicationStatus after the sync.
  */
-static k_status replicate(struct api_ctx *c, const char *secret_id, json_t *in, json_t *out)
+static K_MUST_CHECK k_status replicate(struct api_ctx *c, const char *secret_id, json_t *in, json_t *out)
 {
 	bool has_force, force;
 	json_t *add;
@@ -466,9 +466,9 @@ k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, js
 			struct api_ctx rc_ctx;
 			region_ctx(c, region, &rc_ctx);
 			struct sm_secret rep;
-			if (sm_load(rc_ctx.ns, sm_name(&s), &rep) == K_OK && sm_is_replica(&rep)) {
+			if (k_ok(sm_load(rc_ctx.ns, sm_name(&s), &rep)) && sm_is_replica(&rep)) {
 				k_status prc = sm_purge(rc_ctx.ns, &rep);
-				if (prc != K_OK)
+				if (k_failed(prc))
 					LOG_WARN("cannot remove the replica of %s in %s", sm_arn(&s), region);
 			}
 			sm_secret_release(&rep);
@@ -507,7 +507,7 @@ k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t
 	const char *primary = json_string_value(json_object_get(s.doc, "PrimaryRegion"));
 	char pns[64];
 	snprintf(pns, sizeof pns, "%s:%s", c->principal.account, primary ? primary : "");
-	if (sm_load(pns, sm_name(&s), &p) == K_OK) {
+	if (k_ok(sm_load(pns, sm_name(&s), &p))) {
 		json_t *list = json_object_get(p.doc, "ReplicationStatus");
 		for (size_t j = json_array_size(list); j > 0; j--) {
 			json_t *e = json_array_get(list, j - 1);

@@ -115,7 +115,7 @@ struct find_uid {
 	char name[520];
 };
 
-static k_status find_uid_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status find_uid_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct find_uid *f = arg;
@@ -129,7 +129,7 @@ static k_status find_uid_cb(void *arg, const char *ns, const char *id, struct ks
 }
 
 /* Loads the secret a due record names; K_E_NOT_FOUND if it is gone. */
-static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
+static K_MUST_CHECK k_status load_due(const char *ns, const char *part, struct sm_secret *s)
 {
 	const char *colon = strchr(part, ':');
 	if (colon == NULL)
@@ -138,7 +138,7 @@ static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
 	snprintf(uid, sizeof uid, "%.*s", (int)(colon - part), part);
 	struct find_uid f = {.uid = uid};
 	k_status rc = storage_list(sm_store(), "secret", ns, colon + 1, NULL, 0, find_uid_cb, &f);
-	if (rc != K_OK && rc != K_E_LIMIT_EXCEEDED)
+	if (k_failed(rc) && !k_is(rc, K_E_LIMIT_EXCEEDED))
 		return rc;
 	if (f.name[0] == 0)
 		return K_E_NOT_FOUND;
@@ -148,7 +148,7 @@ static k_status load_due(const char *ns, const char *part, struct sm_secret *s)
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
 
 
-static k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
+static K_MUST_CHECK k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
 {
 	const json_t *entry = config_function(j->fn);
 	if (entry == NULL) {
@@ -200,12 +200,12 @@ static void job_ctx(struct api_ctx *c, const char *ns, const char *account, cons
  * invoked by secretsmanager.amazonaws.com with the secret as the resource.
  * A failure to write the event is logged; the work itself stands.
  */
-static k_status sm_service_event(const char *account, const char *region, const char *arn,
+static K_MUST_CHECK k_status sm_service_event(const char *account, const char *region, const char *arn,
 				 const char *event_name)
 {
 	k_status rc = audit_emit_service_event("secretsmanager.amazonaws.com", event_name, account,
 					       region, arn, "AWS::SecretsManager::Secret", NULL, K_OK);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_ERROR("audit: the %s event of secret %s could not be written: %s", event_name,
 			  arn, k_status_name(rc));
 	return rc;
@@ -219,11 +219,11 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 	struct storage_op op;
 	size_t n_ops = 0;
 	sm_lock();
-	if (sm_load(j->ns, j->name, &s) != K_OK || strcmp(sm_arn(&s), j->arn) != 0) {
+	if (k_failed(sm_load(j->ns, j->name, &s)) || strcmp(sm_arn(&s), j->arn) != 0) {
 		sm_unlock();
 		sm_secret_release(&s);
 		LOG_WARN("rotation of secret %s: the secret is gone", j->arn);
-		(void)sm_service_event(j->account, j->region, j->arn, "RotationFailed");
+		k_ignore(sm_service_event(j->account, j->region, j->arn, "RotationFailed"));
 		return;
 	}
 	json_t *v = json_object_get(sm_versions(&s), j->token);
@@ -247,7 +247,7 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 				       : 0;
 		if (next > 0) {
 			json_object_set_new(s.doc, "NextRotationDate", json_integer(next));
-			if (sm_due_op(&s, TASK_ROTATE, next, due, sizeof due, &op) == K_OK)
+			if (k_ok(sm_due_op(&s, TASK_ROTATE, next, due, sizeof due, &op)))
 				n_ops = 1;
 		}
 		LOG_INFO("rotation of secret %s (version %s) succeeded", j->arn, j->token);
@@ -256,14 +256,14 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 	k_status rc = sm_save(&s, &op, n_ops);
 	sm_unlock();
 	sm_secret_release(&s);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_WARN("rotation of secret %s: cannot record the outcome (%s)", j->arn, k_status_name(rc));
-	(void)sm_service_event(j->account, j->region, j->arn,
-			       failed_step == NULL && rc == K_OK ? "RotationSucceeded" : "RotationFailed");
+	k_ignore(sm_service_event(j->account, j->region, j->arn,
+			       failed_step == NULL && k_ok(rc) ? "RotationSucceeded" : "RotationFailed"));
 	if (failed_step == NULL) {
 		struct api_ctx c;
 		job_ctx(&c, j->ns, j->account, j->region);
-		if (sm_sync_replicas(&c, j->name) != K_OK)
+		if (k_failed(sm_sync_replicas(&c, j->name)))
 			LOG_WARN("rotation of secret %s: cannot update its replicas", j->arn);
 		kbuf_release(&c.err_msg);
 	}
@@ -283,7 +283,7 @@ static void finish_test(const struct rot_job *j, bool ok, const char *why)
 	struct sm_secret s;
 	int64_t now = kclock_now();
 	sm_lock();
-	if (sm_load(j->ns, j->name, &s) != K_OK || strcmp(sm_arn(&s), j->arn) != 0) {
+	if (k_failed(sm_load(j->ns, j->name, &s)) || strcmp(sm_arn(&s), j->arn) != 0) {
 		sm_unlock();
 		sm_secret_release(&s);
 		LOG_WARN("rotation test of secret %s: the secret is gone", j->arn);
@@ -326,7 +326,7 @@ static void finish_test(const struct rot_job *j, bool ok, const char *why)
 	k_status rc = sm_save(&s, &del, n_ops);
 	sm_unlock();
 	sm_secret_release(&s);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_WARN("rotation test of secret %s: cannot remove the test version (%s)", j->arn,
 			 k_status_name(rc));
 }
@@ -343,7 +343,7 @@ static void *job_main(void *arg)
 			kbuf_note(&msg, "%s", "not started: kinko was shutting down");
 		} else {
 			LOG_INFO("rotation test of secret %s: testSecret", j->arn);
-			ok = invoke(j, "testSecret", &msg) == K_OK;
+			ok = k_ok(invoke(j, "testSecret", &msg));
 		}
 		finish_test(j, ok, msg.len ? kbuf_cstr(&msg) : "the rotation function failed");
 		kbuf_release(&msg);
@@ -351,7 +351,7 @@ static void *job_main(void *arg)
 		atomic_fetch_sub(&running, 1);
 		return NULL;
 	}
-	(void)sm_service_event(j->account, j->region, j->arn, "RotationStarted");
+	k_ignore(sm_service_event(j->account, j->region, j->arn, "RotationStarted"));
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		kbuf_reset(&msg);
 		if (atomic_load(&stopping)) {
@@ -361,7 +361,7 @@ static void *job_main(void *arg)
 			break;
 		}
 		LOG_INFO("rotation of secret %s: %s", j->arn, steps[i]);
-		if (invoke(j, steps[i], &msg) != K_OK) {
+		if (k_failed(invoke(j, steps[i], &msg))) {
 			failed = steps[i];
 			break;
 		}
@@ -373,7 +373,7 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-static k_status start_job(struct api_ctx *c, const char *name, const char *token,
+static K_MUST_CHECK k_status start_job(struct api_ctx *c, const char *name, const char *token,
 			  const char *lambda_arn, bool test)
 {
 	/* Only reachable while requests and the scheduler still run, before a shutdown. */
@@ -382,7 +382,7 @@ static k_status start_job(struct api_ctx *c, const char *name, const char *token
 	ENSURE(j != NULL, K_E_INTERNAL);
 	struct sm_secret s;
 	k_status rc = sm_load(c->ns, name, &s);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		free(j);
 		return rc;
 	}
@@ -436,7 +436,7 @@ static void split_ns(const char *ns, char *account, size_t an, char *region, siz
  * "Secrets Manager deletes the secret permanently after the recovery
  * window" — the purge removes the secret and every version's value.
  */
-static k_status due_purge(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status due_purge(void *arg, int64_t when, const char *ns, const char *id,
 			  const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
@@ -448,15 +448,15 @@ static k_status due_purge(void *arg, int64_t when, const char *ns, const char *i
 	char account[13], region[40], arn[700] = "";
 	split_ns(ns, account, sizeof account, region, sizeof region);
 	bool purged = false;
-	if (rc == K_OK && sm_deleted(&s) &&
+	if (k_ok(rc) && sm_deleted(&s) &&
 	    json_integer_value(json_object_get(s.doc, "PurgeDate")) <= now) {
 		snprintf(arn, sizeof arn, "%s", sm_arn(&s));
 		/* The start is durable before anything is deleted; if it cannot
 		 * be written the purge waits for the next run. */
 		rc = sm_service_event(account, region, arn, "StartSecretVersionDelete");
-		if (rc == K_OK)
+		if (k_ok(rc))
 			rc = sm_purge(ns, &s);
-		if (rc == K_OK) {
+		if (k_ok(rc)) {
 			purged = true;
 			LOG_INFO("secret %s purged at the end of its recovery window", arn);
 		}
@@ -464,14 +464,14 @@ static k_status due_purge(void *arg, int64_t when, const char *ns, const char *i
 	sm_unlock();
 	sm_secret_release(&s);
 	if (purged)
-		(void)sm_service_event(account, region, arn, "EndSecretVersionDelete");
-	if (rc != K_OK && rc != K_E_NOT_FOUND && rc != K_E_CONFLICT)
+		k_ignore(sm_service_event(account, region, arn, "EndSecretVersionDelete"));
+	if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND) && !k_is(rc, K_E_CONFLICT))
 		return rc;
 	return storage_apply(sm_store(), &del, 1);
 }
 
 /* A scheduled rotation: RotateSecret on the owner's behalf, when still due. */
-static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status due_rotate(void *arg, int64_t when, const char *ns, const char *id,
 			   const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
@@ -479,12 +479,12 @@ static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *
 	struct storage_op del;
 	scheduler_due_del_op(&del, due_id);
 	k_status rc = load_due(ns, id, &s);
-	bool due = rc == K_OK && !sm_deleted(&s) && !sm_is_replica(&s) &&
+	bool due = k_ok(rc) && !sm_deleted(&s) && !sm_is_replica(&s) &&
 		   json_is_true(json_object_get(s.doc, "RotationEnabled")) &&
 		   json_integer_value(json_object_get(s.doc, "NextRotationDate")) == when &&
 		   when <= now;
 	char arn[700];
-	snprintf(arn, sizeof arn, "%s", rc == K_OK ? sm_arn(&s) : "");
+	snprintf(arn, sizeof arn, "%s", k_ok(rc) ? sm_arn(&s) : "");
 	sm_secret_release(&s);
 	GUARD(storage_apply(sm_store(), &del, 1));
 	if (!due)
@@ -496,7 +496,7 @@ static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *
 	json_t *in = json_pack("{s:s}", "SecretId", arn);
 	json_t *out = json_object();
 	rc = c.op != NULL ? api_call(&c, in, out) : K_E_INTERNAL;
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_WARN("scheduled rotation of secret %s not started: %s %s", arn,
 			 k_status_name(rc), kbuf_cstr(&c.err_msg));
 	json_decref(in);
@@ -505,11 +505,11 @@ static k_status due_rotate(void *arg, int64_t when, const char *ns, const char *
 	return K_OK;
 }
 
-static k_status run_due(int64_t now)
+static K_MUST_CHECK k_status run_due(int64_t now)
 {
 	k_status rc = scheduler_due_list(TASK_PURGE, now, due_purge, &now);
 	k_status rc2 = scheduler_due_list(TASK_ROTATE, now, due_rotate, &now);
-	return rc != K_OK ? rc : rc2;
+	return k_failed(rc) ? rc : rc2;
 }
 
 k_status secrets_scheduler_init(void)

@@ -59,7 +59,7 @@ static void env_add_secret(struct envlist *e, const char *k, const struct ksecre
 {
 	struct kbuf val;
 	kbuf_init(&val, ksecret_len(s));
-	if (ksecret_append_to(&val, s) == K_OK)
+	if (k_ok(ksecret_append_to(&val, s)))
 		env_add(e, k, (const char *)val.ptr, val.len);
 	kbuf_release(&val);
 }
@@ -88,7 +88,7 @@ k_status sm_function_identity(const struct rot_job *j, const json_t *entry, cons
 		ak = "test";
 	const struct identity *id = NULL;
 	struct kslice none = {0};
-	if (config_lookup_access_key(ak, &none, &id) != K_OK) {
+	if (k_failed(config_lookup_access_key(ak, &none, &id))) {
 		kbuf_note(msg, "the access key %s of the rotation function is not configured", ak);
 		return K_E_SM_INVALID_REQUEST;
 	}
@@ -107,7 +107,7 @@ k_status sm_function_identity(const struct rot_job *j, const json_t *entry, cons
  * An executable's environment. The secret key leaves the identity table
  * only into the child's environment block, which is wiped after the spawn.
  */
-static k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
+static K_MUST_CHECK k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
 			     struct kbuf *msg)
 {
 	const char *ak = NULL;
@@ -255,7 +255,7 @@ k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const ch
 	argv[argc] = NULL;
 	struct envlist env = {0};
 	k_status rc = function_env(j, entry, &env, msg);
-	if (rc != K_OK) {
+	if (k_failed(rc)) {
 		env_free(&env);
 		return rc;
 	}

@@ -227,7 +227,7 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
  * identity fits; none otherwise); elsewhere none, and an access_key_id
  * there is refused.
  */
-static k_status choose_credentials(const struct rot_job *j, const json_t *entry, const char *url,
+static K_MUST_CHECK k_status choose_credentials(const struct rot_job *j, const json_t *entry, const char *url,
 				   const struct target *t, const char **ak,
 				   const struct ksecret **sk, struct kbuf *msg)
 {
@@ -244,10 +244,10 @@ static k_status choose_credentials(const struct rot_job *j, const json_t *entry,
 	kbuf_init(&why, KBUF_NOTE_MAX);
 	bool named = false;
 	k_status rc = sm_function_identity(j, entry, ak, sk, &named, &why);
-	if (rc != K_OK && named)
+	if (k_failed(rc) && named)
 		kbuf_note(msg, "%s", kbuf_cstr(&why));
 	kbuf_release(&why);
-	if (rc != K_OK && !named) {
+	if (k_failed(rc) && !named) {
 		/* Without a named identity the endpoint may hold its own. */
 		*ak = NULL;
 		*sk = NULL;
@@ -321,7 +321,7 @@ static struct curl_slist *request_headers(const struct rot_job *j, const char *a
 		return h;
 	struct kbuf key;
 	kbuf_init(&key, ksecret_len(sk));
-	if (ksecret_append_to(&key, sk) != K_OK || !header_value_ok(&key)) {
+	if (k_failed(ksecret_append_to(&key, sk)) || !header_value_ok(&key)) {
 		kbuf_release(&key);
 		headers_free(h);
 		return NULL;
@@ -426,7 +426,7 @@ static bool easy_setup(CURL *e, const char *url, const char *event, struct curl_
 }
 
 /* The step's outcome from the transfer's. */
-static k_status outcome(CURLcode res, bool stopped, const struct answer *a, const char *url,
+static K_MUST_CHECK k_status outcome(CURLcode res, bool stopped, const struct answer *a, const char *url,
 			struct kbuf *msg)
 {
 	if (stopped) {
@@ -449,7 +449,7 @@ static k_status outcome(CURLcode res, bool stopped, const struct answer *a, cons
 }
 
 /* Builds the call, runs it and frees it; the secret key's copies are wiped. */
-static k_status post(const struct rot_job *j, const json_t *entry, const char *url,
+static K_MUST_CHECK k_status post(const struct rot_job *j, const json_t *entry, const char *url,
 		     const struct target *t, const char *event, struct kbuf *msg)
 {
 	const char *ak = NULL;

@@ -17,7 +17,7 @@
 /* Longest URL or path accepted (the data folder's limit, with room for a file). */
 #define URL_MAX 4608u
 
-typedef k_status (*backend_open_fn)(const char *rest, struct storage **out, struct kbuf *why);
+typedef K_MUST_CHECK k_status (*backend_open_fn)(const char *rest, struct storage **out, struct kbuf *why);
 
 /*
  * The part after "sqlite:". "//" introduces an authority in a URL; SQLite
@@ -25,7 +25,7 @@ typedef k_status (*backend_open_fn)(const char *rest, struct storage **out, stru
  * A path ending in ".db" names the database file; any other, the folder
  * that holds kinko.db.
  */
-static k_status sqlite_path(const char **rest, struct kbuf *why)
+static K_MUST_CHECK k_status sqlite_path(const char **rest, struct kbuf *why)
 {
 	if (strncmp(*rest, "//", 2) == 0) {
 		if ((*rest)[2] != '/') {
@@ -62,20 +62,20 @@ static const char *sqlite_split(const char *path, char *dir, size_t dn)
 	return slash != NULL ? slash + 1 : path;
 }
 
-static k_status open_sqlite(const char *rest, struct storage **out, struct kbuf *why)
+static K_MUST_CHECK k_status open_sqlite(const char *rest, struct storage **out, struct kbuf *why)
 {
 	GUARD(sqlite_path(&rest, why));
 	char dir[URL_MAX];
 	const char *file = sqlite_split(rest, dir, sizeof dir);
 	k_status rc = file != NULL ? storage_sqlite_open_file(dir, file, out)
 				   : storage_sqlite_open(rest, out);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		kbuf_note(why, "cannot open the SQLite store %s (%s)", rest, k_status_name(rc));
 	return rc;
 }
 
 /* libpq takes the whole URL (postgresql:// and postgres:// are both its). */
-static k_status open_postgresql(const char *url, struct storage **out, struct kbuf *why)
+static K_MUST_CHECK k_status open_postgresql(const char *url, struct storage **out, struct kbuf *why)
 {
 	return storage_pg_open(url, out, why);
 }
@@ -110,7 +110,7 @@ static size_t scheme_len(const char *url)
 	return url[i] == ':' ? i + 1 : 0;
 }
 
-static k_status open_url(const char *url, struct storage **out, struct kbuf *why)
+static K_MUST_CHECK k_status open_url(const char *url, struct storage **out, struct kbuf *why)
 {
 	if (url == NULL || url[0] == 0) {
 		kbuf_note(why, "no store named");

@@ -294,7 +294,7 @@ k_status pg_fail(struct pg_conn *c, const PGresult *res, const char *what)
 	return K_E_STORE_UNAVAILABLE;
 }
 
-static k_status prepare(struct pg_conn *c, enum pg_stmt id)
+static K_MUST_CHECK k_status prepare(struct pg_conn *c, enum pg_stmt id)
 {
 	if (c->prepared[id])
 		return K_OK;
@@ -342,7 +342,7 @@ k_status pg_check_name(const char *s, bool may_be_empty)
 }
 
 /* One row, one integer column (text format) of a query without parameters. */
-static k_status query_int(struct pg_conn *c, const char *sql, bool *found, int64_t *out)
+static K_MUST_CHECK k_status query_int(struct pg_conn *c, const char *sql, bool *found, int64_t *out)
 {
 	PGresult *r = PQexec(c->pc, sql);
 	k_status rc = K_OK;
@@ -363,7 +363,7 @@ static k_status query_int(struct pg_conn *c, const char *sql, bool *found, int64
  * lock held until it ends: a node that starts meanwhile waits, then finds
  * the work done. A database from a newer build is refused.
  */
-static k_status migrate(struct pg_conn *c, struct kbuf *why)
+static K_MUST_CHECK k_status migrate(struct pg_conn *c, struct kbuf *why)
 {
 	k_status rc = K_OK;
 	bool found = false;
@@ -402,7 +402,7 @@ static k_status migrate(struct pg_conn *c, struct kbuf *why)
 	return K_OK;
 out:
 	if (PQtransactionStatus(c->pc) != PQTRANS_IDLE)
-		(void)pg_exec(c, "ROLLBACK", "rollback migration");
+		k_ignore(pg_exec(c, "ROLLBACK", "rollback migration"));
 	return rc;
 }
 
@@ -427,7 +427,7 @@ static void pg_close(struct storage *s)
 	store_free(pg_store_of(s));
 }
 
-static k_status pg_subscribe(struct storage *s, storage_change_cb cb, void *arg)
+static K_MUST_CHECK k_status pg_subscribe(struct storage *s, storage_change_cb cb, void *arg)
 {
 	return storage_feed_add(&pg_store_of(s)->feed, cb, arg);
 }
@@ -444,7 +444,7 @@ static const struct storage_vtbl pg_vtbl = {
 	.kinds = pg_kinds,
 };
 
-static k_status cv_init(pthread_cond_t *cv)
+static K_MUST_CHECK k_status cv_init(pthread_cond_t *cv)
 {
 	pthread_condattr_t attr;
 	k_status rc = K_OK;
@@ -491,7 +491,7 @@ static struct pg_store *store_new(const char *conninfo)
 	return st;
 }
 
-static k_status pg_open(const char *conninfo, struct storage **out, struct kbuf *why)
+static K_MUST_CHECK k_status pg_open(const char *conninfo, struct storage **out, struct kbuf *why)
 {
 	k_status rc = K_OK;
 	struct pg_conn *c = NULL;

@@ -80,40 +80,40 @@ static inline struct pg_store *pg_store_of(struct storage *s)
 /* Opens and sets up one session (synchronous_commit, timeouts); NULL on failure, logged unless quiet. */
 PGconn *pg_connect(struct pg_store *st, const char *purpose, bool quiet);
 /* Takes an idle connection or opens one; K_E_STORE_UNAVAILABLE fast while the server is down. */
-k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out);
+K_MUST_CHECK k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out);
 /* Gives c back, or closes it if it saw an error. NULL: no-op. */
 void pg_pool_release(struct pg_store *st, struct pg_conn *c);
 /* Logs a failed command (never bound values), marks c broken; K_E_STORE_UNAVAILABLE or K_E_CONFLICT. */
-k_status pg_fail(struct pg_conn *c, const PGresult *res, const char *what);
+K_MUST_CHECK k_status pg_fail(struct pg_conn *c, const PGresult *res, const char *what);
 /* Runs a prepared statement (preparing it on first use); *res is the caller's on K_OK. */
-k_status pg_run(struct pg_conn *c, enum pg_stmt id, int n, const char *const *vals, const int *lens,
+K_MUST_CHECK k_status pg_run(struct pg_conn *c, enum pg_stmt id, int n, const char *const *vals, const int *lens,
 		const int *fmts, ExecStatusType want, PGresult **res, const char *what);
 /* Runs a command without parameters that returns no rows (BEGIN, COMMIT, ...). */
-k_status pg_exec(struct pg_conn *c, const char *sql, const char *what);
+K_MUST_CHECK k_status pg_exec(struct pg_conn *c, const char *sql, const char *what);
 /* A kind, ns, id or prefix: at most STORAGE_MAX_NAME bytes, empty only if allowed. */
-k_status pg_check_name(const char *s, bool may_be_empty);
+K_MUST_CHECK k_status pg_check_name(const char *s, bool may_be_empty);
 /* Whether the call should be tried once more on a new connection (a stale pooled one). */
 bool pg_retry_stale(struct pg_store *st, struct pg_conn *c);
 
 /* pg_ops.c: the vtable's members (storage.h). */
 
-k_status pg_get(struct storage *s, const char *kind, const char *ns, const char *id,
+K_MUST_CHECK k_status pg_get(struct storage *s, const char *kind, const char *ns, const char *id,
 		struct kbuf *doc, int64_t *version);
-k_status pg_apply(struct storage *s, const struct storage_op *ops, size_t n);
-k_status pg_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
+K_MUST_CHECK k_status pg_apply(struct storage *s, const struct storage_op *ops, size_t n);
+K_MUST_CHECK k_status pg_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
 		 const char *after, size_t limit, storage_list_cb cb, void *arg);
-k_status pg_purge(struct storage *s, const char *ns_prefix);
-k_status pg_check(struct storage *s);
-k_status pg_scrub(struct storage *s);
-k_status pg_kinds(struct storage *s, storage_kind_cb cb, void *arg);
+K_MUST_CHECK k_status pg_purge(struct storage *s, const char *ns_prefix);
+K_MUST_CHECK k_status pg_check(struct storage *s);
+K_MUST_CHECK k_status pg_scrub(struct storage *s);
+K_MUST_CHECK k_status pg_kinds(struct storage *s, storage_kind_cb cb, void *arg);
 
 /* pg_listen.c: the change feed across nodes. */
 
 /* The NOTIFY payload of one event of this node, into out. */
-k_status pg_payload(const struct pg_store *st, enum storage_event_kind what, const char *kind,
+K_MUST_CHECK k_status pg_payload(const struct pg_store *st, enum storage_event_kind what, const char *kind,
 		    const char *ns, const char *id, struct kbuf *out);
 /* Connects the listener and starts its thread. */
-k_status pg_listen_start(struct pg_store *st);
+K_MUST_CHECK k_status pg_listen_start(struct pg_store *st);
 /* Stops and joins the listener thread. */
 void pg_listen_stop(struct pg_store *st);
 

@@ -28,7 +28,7 @@ static int64_t col_i64(const PGresult *r, int row, int col)
 	return (int64_t)v;
 }
 
-static k_status check_key(const char *kind, const char *ns, const char *id)
+static K_MUST_CHECK k_status check_key(const char *kind, const char *ns, const char *id)
 {
 	GUARD(pg_check_name(kind, false));
 	GUARD(pg_check_name(ns, true));
@@ -36,7 +36,7 @@ static k_status check_key(const char *kind, const char *ns, const char *id)
 	return K_OK;
 }
 
-static k_status get_once(struct pg_store *st, struct pg_conn **cp, const char *kind,
+static K_MUST_CHECK k_status get_once(struct pg_store *st, struct pg_conn **cp, const char *kind,
 			 const char *ns, const char *id, struct kbuf *doc, int64_t *version)
 {
 	PGresult *r = NULL;
@@ -88,7 +88,7 @@ struct list_query {
 };
 
 /* Copies a text column into dst (STORAGE_MAX_NAME + 1 bytes). */
-static k_status col_name(const PGresult *r, int row, int col, char *dst)
+static K_MUST_CHECK k_status col_name(const PGresult *r, int row, int col, char *dst)
 {
 	int n = PQgetlength(r, row, col);
 	ENSURE(n >= 0 && (size_t)n <= STORAGE_MAX_NAME, K_E_INTERNAL);
@@ -98,7 +98,7 @@ static k_status col_name(const PGresult *r, int row, int col, char *dst)
 }
 
 /* Fetches one page into *out (NULL when the connection failed). */
-static k_status fetch_page(struct pg_store *st, struct list_query *q, size_t want, PGresult **out)
+static K_MUST_CHECK k_status fetch_page(struct pg_store *st, struct list_query *q, size_t want, PGresult **out)
 {
 	char page[24];
 	snprintf(page, sizeof page, "%zu", want);
@@ -126,7 +126,7 @@ static k_status fetch_page(struct pg_store *st, struct list_query *q, size_t wan
  * Hands one page's rows to the callback, with no connection held (so the
  * callback may call back into the store). *more: the page was full.
  */
-static k_status hand_out(struct list_query *q, PGresult *r, size_t want, bool *more)
+static K_MUST_CHECK k_status hand_out(struct list_query *q, PGresult *r, size_t want, bool *more)
 {
 	int n = PQntuples(r);
 	char ns[STORAGE_MAX_NAME + 1], id[STORAGE_MAX_NAME + 1];
@@ -184,7 +184,7 @@ k_status pg_list(struct storage *s, const char *kind, const char *ns, const char
 
 /* ---- apply and purge ------------------------------------------------------- */
 
-static k_status check_op(const struct storage_op *op)
+static K_MUST_CHECK k_status check_op(const struct storage_op *op)
 {
 	ENSURE(op->op == STORAGE_PUT || op->op == STORAGE_DEL, K_E_VALIDATION);
 	GUARD(check_key(op->kind, op->ns, op->id));
@@ -197,7 +197,7 @@ static k_status check_op(const struct storage_op *op)
 }
 
 /* The precondition of storage.h's apply(), given the current version (0: absent). */
-static k_status check_expect(const struct storage_op *op, int64_t cur)
+static K_MUST_CHECK k_status check_expect(const struct storage_op *op, int64_t cur)
 {
 	if (op->expect == STORAGE_ANY)
 		return K_OK;
@@ -214,7 +214,7 @@ static k_status check_expect(const struct storage_op *op, int64_t cur)
  * two nodes creating the same record meet at the primary key instead
  * (23505, a conflict).
  */
-static k_status apply_one(struct pg_conn *c, const struct storage_op *op)
+static K_MUST_CHECK k_status apply_one(struct pg_conn *c, const struct storage_op *op)
 {
 	PGresult *r = NULL;
 	const char *key[3] = {op->kind, op->ns, op->id};
@@ -241,7 +241,7 @@ static k_status apply_one(struct pg_conn *c, const struct storage_op *op)
 }
 
 /* Queues the NOTIFY of one event; PostgreSQL delivers it only if the transaction commits. */
-static k_status notify(struct pg_store *st, struct pg_conn *c, enum storage_event_kind what,
+static K_MUST_CHECK k_status notify(struct pg_store *st, struct pg_conn *c, enum storage_event_kind what,
 		       const char *kind, const char *ns, const char *id)
 {
 	struct kbuf payload;
@@ -258,7 +258,7 @@ static k_status notify(struct pg_store *st, struct pg_conn *c, enum storage_even
 }
 
 /* *sent: COMMIT went out, so a failure leaves the outcome unknown (no retry). */
-static k_status apply_tx(struct pg_store *st, struct pg_conn *c, const struct storage_op *ops,
+static K_MUST_CHECK k_status apply_tx(struct pg_store *st, struct pg_conn *c, const struct storage_op *ops,
 			 size_t n, bool *sent)
 {
 	k_status rc = K_OK;
@@ -309,7 +309,7 @@ k_status pg_apply(struct storage *s, const struct storage_op *ops, size_t n)
 	return rc;
 }
 
-static k_status purge_tx(struct pg_store *st, struct pg_conn *c, const char *prefix)
+static K_MUST_CHECK k_status purge_tx(struct pg_store *st, struct pg_conn *c, const char *prefix)
 {
 	k_status rc = K_OK;
 	GUARD(pg_exec(c, "BEGIN", "begin"));

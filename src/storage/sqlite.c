@@ -89,7 +89,7 @@ static const struct storage_vtbl sqlite_vtbl;
  * user_version commit together or not at all. A database from a newer
  * build is refused, since this build cannot know what its schema means.
  */
-static k_status migrate(struct sqlite_conn *c)
+static K_MUST_CHECK k_status migrate(struct sqlite_conn *c)
 {
 	k_status rc = K_OK;
 	bool in_tx = false;
@@ -124,7 +124,7 @@ out:
 	return rc;
 }
 
-static k_status os_fail(const char *what, const char *path)
+static K_MUST_CHECK k_status os_fail(const char *what, const char *path)
 {
 	char eb[128];
 	const char *msg = strerror_r(errno, eb, sizeof eb);
@@ -137,7 +137,7 @@ static k_status os_fail(const char *what, const char *path)
  * mode is set again explicitly. An existing folder is left as the operator
  * made it, with a warning if others can enter it.
  */
-static k_status make_dir(const char *dir)
+static K_MUST_CHECK k_status make_dir(const char *dir)
 {
 	struct stat sb;
 	if (mkdir(dir, 0700) == 0) {
@@ -165,7 +165,7 @@ static k_status make_dir(const char *dir)
  * gives the -wal and -shm files it creates the mode of the database file.
  * An existing file with a wider mode is narrowed: it holds key material.
  */
-static k_status make_db_file(const char *path)
+static K_MUST_CHECK k_status make_db_file(const char *path)
 {
 	k_status rc = K_OK;
 	struct stat sb;
@@ -197,7 +197,7 @@ static void sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) != 0)
-		(void)os_fail("sync the folder", dir);
+		k_ignore(os_fail("sync the folder", dir));
 	if (fd >= 0)
 		close(fd);
 }
@@ -225,7 +225,7 @@ static void store_free(struct sqlite_store *st)
 }
 
 /* A condition variable whose timed waits run on the monotonic clock. */
-static k_status write_cv_init(pthread_cond_t *cv)
+static K_MUST_CHECK k_status write_cv_init(pthread_cond_t *cv)
 {
 	pthread_condattr_t attr;
 	k_status rc = K_OK;
@@ -242,7 +242,7 @@ static void sqlite_close(struct storage *s)
 	store_free(store_of(s));
 }
 
-static k_status sqlite_subscribe(struct storage *s, storage_change_cb cb, void *arg)
+static K_MUST_CHECK k_status sqlite_subscribe(struct storage *s, storage_change_cb cb, void *arg)
 {
 	return storage_feed_add(&store_of(s)->feed, cb, arg);
 }
@@ -297,13 +297,13 @@ k_status storage_sqlite_open_file(const char *dir, const char *file, struct stor
 		free(st);
 		BAIL(K_E_INTERNAL);
 	}
-	if (write_cv_init(&st->write_cv) != K_OK) {
+	if (k_failed(write_cv_init(&st->write_cv))) {
 		pthread_mutex_destroy(&st->write_mu);
 		pthread_mutex_destroy(&st->mu);
 		free(st);
 		BAIL(K_E_INTERNAL);
 	}
-	if (storage_feed_init(&st->feed) != K_OK) {
+	if (k_failed(storage_feed_init(&st->feed))) {
 		pthread_cond_destroy(&st->write_cv);
 		pthread_mutex_destroy(&st->write_mu);
 		pthread_mutex_destroy(&st->mu);
@@ -324,7 +324,7 @@ k_status storage_sqlite_open_file(const char *dir, const char *file, struct stor
 	*out = &st->base;
 out:
 	sqlite_pool_release(st, c);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		store_free(st);
 	return rc;
 }

@@ -26,7 +26,7 @@
 #define COPY_ALL_PAGES (-1)
 
 /* Creates the destination file (it must not exist), mode 0600, so that the copy is never wider. */
-static k_status create_dest(const char *path, struct kbuf *why)
+static K_MUST_CHECK k_status create_dest(const char *path, struct kbuf *why)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -38,7 +38,7 @@ static k_status create_dest(const char *path, struct kbuf *why)
 }
 
 /* Copies src's main database into dst in one step: one read snapshot of the source. */
-static k_status copy_pages(sqlite3 *src, sqlite3 *dst, struct kbuf *why)
+static K_MUST_CHECK k_status copy_pages(sqlite3 *src, sqlite3 *dst, struct kbuf *why)
 {
 	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
 	if (b == NULL) {
@@ -56,7 +56,7 @@ static k_status copy_pages(sqlite3 *src, sqlite3 *dst, struct kbuf *why)
 }
 
 /* Runs one statement on the copy; a failure is named in why. */
-static k_status exec_dst(sqlite3 *dst, const char *sql, struct kbuf *why)
+static K_MUST_CHECK k_status exec_dst(sqlite3 *dst, const char *sql, struct kbuf *why)
 {
 	char *err = NULL;
 	int rc = sqlite3_exec(dst, sql, NULL, NULL, &err);
@@ -69,7 +69,7 @@ static k_status exec_dst(sqlite3 *dst, const char *sql, struct kbuf *why)
 }
 
 /* PRAGMA integrity_check on the copy: K_OK only for its single "ok" row. */
-static k_status check_dst(sqlite3 *dst, struct kbuf *why)
+static K_MUST_CHECK k_status check_dst(sqlite3 *dst, struct kbuf *why)
 {
 	sqlite3_stmt *st = NULL;
 	k_status rc = K_E_INTERNAL;
@@ -89,7 +89,7 @@ static k_status check_dst(sqlite3 *dst, struct kbuf *why)
 }
 
 /* Hands cb the record count of each kind in the copy, in kind order. */
-static k_status count_dst(sqlite3 *dst, storage_count_cb cb, void *arg, struct kbuf *why)
+static K_MUST_CHECK k_status count_dst(sqlite3 *dst, storage_count_cb cb, void *arg, struct kbuf *why)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(dst, "SELECT kind, count(*) FROM docs GROUP BY kind ORDER BY kind",
@@ -112,7 +112,7 @@ static k_status count_dst(sqlite3 *dst, storage_count_cb cb, void *arg, struct k
 }
 
 /* The copy's bytes on disk before the caller calls it complete. */
-static k_status sync_file(const char *path, struct kbuf *why)
+static K_MUST_CHECK k_status sync_file(const char *path, struct kbuf *why)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	bool ok = fd >= 0 && fsync(fd) == 0;
@@ -126,7 +126,7 @@ static k_status sync_file(const char *path, struct kbuf *why)
 }
 
 /* Everything on the copy's own handle: pages, journal mode, check, counts. */
-static k_status backup_into(struct sqlite_conn *c, const char *dest_file, storage_count_cb cb,
+static K_MUST_CHECK k_status backup_into(struct sqlite_conn *c, const char *dest_file, storage_count_cb cb,
 			    void *arg, struct kbuf *why)
 {
 	sqlite3 *dst = NULL;

@@ -134,7 +134,7 @@ out:
  * secure_delete overwrites deleted content, so a deleted document (which may
  * hold wrapped key material) does not linger in free pages.
  */
-static k_status conn_setup(struct sqlite_conn *c)
+static K_MUST_CHECK k_status conn_setup(struct sqlite_conn *c)
 {
 	k_status rc = K_OK;
 	sqlite3_stmt *st = NULL;
@@ -257,7 +257,7 @@ void sqlite_conn_rollback(struct sqlite_conn *c)
 {
 	if (sqlite3_get_autocommit(c->db))
 		return;
-	if (sqlite_conn_run(c, ST_ROLLBACK, "rollback") != K_OK)
+	if (k_failed(sqlite_conn_run(c, ST_ROLLBACK, "rollback")))
 		c->broken = true;
 }
 

@@ -87,54 +87,54 @@ static inline struct sqlite_store *store_of(struct storage *s)
  * values), marks c for closing (and its files as bad where src says so)
  * and returns K_E_STORE_UNAVAILABLE.
  */
-k_status sqlite_conn_fail(struct sqlite_conn *c, int src, const char *what);
+K_MUST_CHECK k_status sqlite_conn_fail(struct sqlite_conn *c, int src, const char *what);
 /* Finalizes c's statements, closes its handle and frees it; NULL is a no-op. */
 void sqlite_conn_close(struct sqlite_conn *c);
 /* Runs SQL that returns no rows; a failure goes through sqlite_conn_fail. */
-k_status sqlite_conn_exec(struct sqlite_conn *c, const char *sql, const char *what);
+K_MUST_CHECK k_status sqlite_conn_exec(struct sqlite_conn *c, const char *sql, const char *what);
 /* Runs a one-row PRAGMA and reads its integer answer into *out. */
-k_status sqlite_conn_pragma_int(struct sqlite_conn *c, const char *sql, int64_t *out);
+K_MUST_CHECK k_status sqlite_conn_pragma_int(struct sqlite_conn *c, const char *sql, int64_t *out);
 /* Opens one set-up connection to the existing file at path; *out is the caller's. */
-k_status sqlite_conn_open(const char *path, int busy_ms, struct sqlite_conn **out);
+K_MUST_CHECK k_status sqlite_conn_open(const char *path, int busy_ms, struct sqlite_conn **out);
 /* The cached statement id of c, prepared on first use; owned by c. */
-k_status sqlite_conn_stmt(struct sqlite_conn *c, enum stmt_id id, sqlite3_stmt **out);
+K_MUST_CHECK k_status sqlite_conn_stmt(struct sqlite_conn *c, enum stmt_id id, sqlite3_stmt **out);
 /* Resets a cached statement so it holds no read snapshot and no bound pointers. */
 void sqlite_stmt_done(sqlite3_stmt *st);
 /* Runs a cached statement that returns no rows (BEGIN, COMMIT, ...). */
-k_status sqlite_conn_run(struct sqlite_conn *c, enum stmt_id id, const char *what);
+K_MUST_CHECK k_status sqlite_conn_run(struct sqlite_conn *c, enum stmt_id id, const char *what);
 /* Rolls back the open transaction, if any. */
 void sqlite_conn_rollback(struct sqlite_conn *c);
 /* A kind, ns, id or prefix: at most STORAGE_MAX_NAME bytes, empty only if allowed. */
-k_status sqlite_check_name(const char *s, bool may_be_empty);
+K_MUST_CHECK k_status sqlite_check_name(const char *s, bool may_be_empty);
 /* A record's key: kind and id non-empty, ns possibly empty. */
-k_status sqlite_check_key(const char *kind, const char *ns, const char *id);
+K_MUST_CHECK k_status sqlite_check_key(const char *kind, const char *ns, const char *id);
 /* Binds s (which must outlive the statement's use) as text parameter idx. */
-k_status sqlite_bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx, const char *s);
+K_MUST_CHECK k_status sqlite_bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx, const char *s);
 /* Binds ?1 kind, ?2 ns, ?3 id. */
-k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind, const char *ns,
+K_MUST_CHECK k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind, const char *ns,
 		  const char *id);
 
 /* sqlite_pool.c: the pool and the fault rules. */
 
 /* Takes an idle connection or opens one; give it back with sqlite_pool_release. */
-k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_conn **out);
+K_MUST_CHECK k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_conn **out);
 /* Gives c back (or closes it); faults the store after a bad-files error. NULL: no-op. */
 void sqlite_pool_release(struct sqlite_store *st, struct sqlite_conn *c);
 /* After a write committed on c: ends a fault. */
 void sqlite_pool_write_ok(struct sqlite_store *st, struct sqlite_conn *c);
 /* K_OK unless c's handle is read-only, which is then a bad-files error. */
-k_status sqlite_conn_writable(struct sqlite_conn *c);
+K_MUST_CHECK k_status sqlite_conn_writable(struct sqlite_conn *c);
 
 /* sqlite_tx.c and sqlite_read.c: the vtable's members (storage.h). */
 
-k_status sqlite_apply(struct storage *s, const struct storage_op *ops, size_t n);
-k_status sqlite_purge(struct storage *s, const char *ns_prefix);
-k_status sqlite_scrub(struct storage *s);
-k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const char *id,
+K_MUST_CHECK k_status sqlite_apply(struct storage *s, const struct storage_op *ops, size_t n);
+K_MUST_CHECK k_status sqlite_purge(struct storage *s, const char *ns_prefix);
+K_MUST_CHECK k_status sqlite_scrub(struct storage *s);
+K_MUST_CHECK k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const char *id,
 		    struct kbuf *doc, int64_t *version);
-k_status sqlite_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
+K_MUST_CHECK k_status sqlite_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
 		     const char *after, size_t limit, storage_list_cb cb, void *arg);
-k_status sqlite_check(struct storage *s);
-k_status sqlite_kinds(struct storage *s, storage_kind_cb cb, void *arg); /* sqlite_kinds.c */
+K_MUST_CHECK k_status sqlite_check(struct storage *s);
+K_MUST_CHECK k_status sqlite_kinds(struct storage *s, storage_kind_cb cb, void *arg); /* sqlite_kinds.c */
 
 #endif

@@ -150,7 +150,7 @@ k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_
 
 	if (c == NULL) {
 		k_status rc = sqlite_conn_open(kbuf_cstr(&st->path), busy_ms, &c);
-		if (rc != K_OK) {
+		if (k_failed(rc)) {
 			pthread_mutex_lock(&st->mu);
 			st->n_open--;
 			st->next_open_ns = mono_ns() + backoff;

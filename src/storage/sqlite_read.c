@@ -65,7 +65,7 @@ struct list_query {
  * one-namespace listing the first id past the prefix ends the scan; across
  * namespaces the ids restart with each ns, so non-matching rows are skipped.
  */
-static k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, const struct list_query *q)
+static K_MUST_CHECK k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, const struct list_query *q)
 {
 	size_t plen = q->prefix != NULL ? strlen(q->prefix) : 0;
 	size_t count = 0;

@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "core/banned.h"
 
-static k_status check_op(const struct storage_op *op)
+static K_MUST_CHECK k_status check_op(const struct storage_op *op)
 {
 	ENSURE(op->op == STORAGE_PUT || op->op == STORAGE_DEL, K_E_VALIDATION);
 	GUARD(sqlite_check_key(op->kind, op->ns, op->id));
@@ -30,7 +30,7 @@ static k_status check_op(const struct storage_op *op)
 }
 
 /* The record's current version, 0 if it does not exist. */
-static k_status read_version(struct sqlite_conn *c, const struct storage_op *op, int64_t *out)
+static K_MUST_CHECK k_status read_version(struct sqlite_conn *c, const struct storage_op *op, int64_t *out)
 {
 	k_status rc = K_OK;
 	sqlite3_stmt *st = NULL;
@@ -52,7 +52,7 @@ out:
 }
 
 /* The precondition of storage.h's apply(), given the current version (0: absent). */
-static k_status check_expect(const struct storage_op *op, int64_t cur)
+static K_MUST_CHECK k_status check_expect(const struct storage_op *op, int64_t cur)
 {
 	if (op->expect == STORAGE_ANY)
 		return K_OK;
@@ -63,7 +63,7 @@ static k_status check_expect(const struct storage_op *op, int64_t cur)
 	return cur == op->expect ? K_OK : K_E_CONFLICT;
 }
 
-static k_status write_row(struct sqlite_conn *c, enum stmt_id id, const struct storage_op *op)
+static K_MUST_CHECK k_status write_row(struct sqlite_conn *c, enum stmt_id id, const struct storage_op *op)
 {
 	k_status rc = K_OK;
 	sqlite3_stmt *st = NULL;
@@ -86,7 +86,7 @@ out:
 	return rc;
 }
 
-static k_status apply_one(struct sqlite_conn *c, const struct storage_op *op)
+static K_MUST_CHECK k_status apply_one(struct sqlite_conn *c, const struct storage_op *op)
 {
 	int64_t cur = 0;
 	GUARD(read_version(c, op, &cur));
@@ -102,7 +102,7 @@ static k_status apply_one(struct sqlite_conn *c, const struct storage_op *op)
  * variable can wait on the monotonic clock (a wall-clock step must not
  * stretch or cut the wait), and every thread checker understands it.
  */
-static k_status write_enter(struct sqlite_store *st, int busy_ms)
+static K_MUST_CHECK k_status write_enter(struct sqlite_store *st, int busy_ms)
 {
 	struct timespec deadline;
 	k_status rc = K_OK;
@@ -114,7 +114,7 @@ static k_status write_enter(struct sqlite_store *st, int busy_ms)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&st->write_mu);
-	while (st->writing && rc == K_OK) {
+	while (st->writing && k_ok(rc)) {
 		if (pthread_cond_timedwait(&st->write_cv, &st->write_mu, &deadline) == ETIMEDOUT)
 			rc = K_E_STORE_UNAVAILABLE;
 	}
@@ -124,7 +124,7 @@ static k_status write_enter(struct sqlite_store *st, int busy_ms)
 		rc = K_OK;
 	}
 	pthread_mutex_unlock(&st->write_mu);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		LOG_WARN("storage: gave up waiting for this process's other writers after %d ms",
 			 busy_ms);
 	return rc;

@@ -62,7 +62,7 @@ struct storage_op {
  * on the same store (they run on another connection, and do not see a
  * snapshot shared with the listing).
  */
-typedef k_status (*storage_list_cb)(void *arg, const char *ns, const char *id, struct kslice doc,
+typedef K_MUST_CHECK k_status (*storage_list_cb)(void *arg, const char *ns, const char *id, struct kslice doc,
 				    int64_t version);
 
 /*
@@ -113,7 +113,7 @@ struct storage_event {
 typedef void (*storage_change_cb)(void *arg, const struct storage_event *ev);
 
 /* Called once per kind present in the store, in byte order; non-K_OK stops. */
-typedef k_status (*storage_kind_cb)(void *arg, const char *kind);
+typedef K_MUST_CHECK k_status (*storage_kind_cb)(void *arg, const char *kind);
 
 /* Subscribers per store handle: one per cache, with room to spare. */
 #define STORAGE_MAX_SUBSCRIBERS 16u
@@ -124,7 +124,7 @@ struct storage_vtbl {
 	 * NULL when not wanted. K_E_VALIDATION, leaving doc unchanged, if the
 	 * document does not fit in doc's max.
 	 */
-	k_status (*get)(struct storage *s, const char *kind, const char *ns, const char *id,
+	K_MUST_CHECK k_status (*get)(struct storage *s, const char *kind, const char *ns, const char *id,
 			struct kbuf *doc, int64_t *version);
 	/*
 	 * Applies all ops atomically and durably, or none. Ops run in order, so
@@ -135,7 +135,7 @@ struct storage_vtbl {
 	 * K_E_CONFLICT if its version is not n; with STORAGE_ANY deleting a
 	 * missing record succeeds. n == 0 ops is a no-op.
 	 */
-	k_status (*apply)(struct storage *s, const struct storage_op *ops, size_t n);
+	K_MUST_CHECK k_status (*apply)(struct storage *s, const struct storage_op *ops, size_t n);
 	/*
 	 * Lists records of (kind, ns) with id > after (after NULL or "": from
 	 * the start) and, when prefix is non-NULL, id starting with prefix, in
@@ -144,21 +144,21 @@ struct storage_vtbl {
 	 * applies to ids within each ns and should be NULL).
 	 * The callback gets each record's ns as its argument.
 	 */
-	k_status (*list)(struct storage *s, const char *kind, const char *ns, const char *prefix,
+	K_MUST_CHECK k_status (*list)(struct storage *s, const char *kind, const char *ns, const char *prefix,
 			 const char *after, size_t limit, storage_list_cb cb, void *arg);
 	/*
 	 * Runs the backend's integrity check. K_OK if the store is sound,
 	 * K_E_INTERNAL if it is damaged, K_E_STORE_UNAVAILABLE if the check
 	 * could not run.
 	 */
-	k_status (*check)(struct storage *s);
+	K_MUST_CHECK k_status (*check)(struct storage *s);
 	void (*close)(struct storage *s);
 	/*
 	 * Deletes every record, of every kind, whose ns starts with ns_prefix
 	 * (non-empty), atomically and durably; K_OK also when none matched.
 	 * For the test-mode reset ("ACCOUNT:" empties one account).
 	 */
-	k_status (*purge)(struct storage *s, const char *ns_prefix);
+	K_MUST_CHECK k_status (*purge)(struct storage *s, const char *ns_prefix);
 	/*
 	 * Makes deleted documents unrecoverable from the store's files: the
 	 * backend's logs of older page images are folded into the database
@@ -168,7 +168,7 @@ struct storage_vtbl {
 	 * table, which frees the space of deleted rows but cannot reach the
 	 * server's WAL, archives or standbys (docs/CLUSTER.md).
 	 */
-	k_status (*scrub)(struct storage *s);
+	K_MUST_CHECK k_status (*scrub)(struct storage *s);
 	/*
 	 * Adds a subscriber to the change feed (see above): cb(arg, event)
 	 * for every write committed after this returns, until close. Meant to
@@ -177,14 +177,14 @@ struct storage_vtbl {
 	 * K_E_LIMIT_EXCEEDED past STORAGE_MAX_SUBSCRIBERS, K_E_VALIDATION for
 	 * a NULL cb.
 	 */
-	k_status (*subscribe)(struct storage *s, storage_change_cb cb, void *arg);
+	K_MUST_CHECK k_status (*subscribe)(struct storage *s, storage_change_cb cb, void *arg);
 	/*
 	 * Calls cb once per distinct kind that has at least one record, in
 	 * byte order (for `kinko store copy`, which must reach every record).
 	 * May be NULL in a backend that lacks it (storage_kinds then answers
 	 * K_E_UNSUPPORTED).
 	 */
-	k_status (*kinds)(struct storage *s, storage_kind_cb cb, void *arg);
+	K_MUST_CHECK k_status (*kinds)(struct storage *s, storage_kind_cb cb, void *arg);
 };
 
 struct storage {
@@ -308,7 +308,7 @@ static inline void storage_close(struct storage *s)
  * database has its own backup tools). On failure dest_file is removed and
  * why says what failed.
  */
-typedef k_status (*storage_count_cb)(void *arg, const char *kind, uint64_t n);
+typedef K_MUST_CHECK k_status (*storage_count_cb)(void *arg, const char *kind, uint64_t n);
 K_MUST_CHECK k_status storage_backup(struct storage *s, const char *dest_file, storage_count_cb cb,
 				     void *arg, struct kbuf *why);
 

@@ -36,7 +36,7 @@ static struct kslice session_aad(const char *access_key)
  * under the root key. Written with a due record that removes it
  * STS_SESSION_KEEP_S after it expires, in one apply.
  */
-static k_status build_record(const char *role_arn, const char *session_name,
+static K_MUST_CHECK k_status build_record(const char *role_arn, const char *session_name,
 			     const struct config_session *cs, int64_t expires, char **text)
 {
 	*text = NULL;
@@ -93,7 +93,7 @@ k_status sts_session_save(const char *role_arn, const char *session_name,
  * this node's own configuration of the role says (the nodes of a cluster
  * share one configuration); a role this node does not know refuses it.
  */
-static k_status load_session(const char *access_key)
+static K_MUST_CHECK k_status load_session(const char *access_key)
 {
 	ENSURE(store != NULL, K_E_NOT_FOUND);
 	struct kbuf doc, wrapped, th;
@@ -140,7 +140,7 @@ out:
 }
 
 /* The scheduled removal of a session record some time after it expired. */
-static k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
+static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
 			   const char *due_id)
 {
 	(void)arg;
@@ -154,7 +154,7 @@ static k_status expire_one(void *arg, int64_t when, const char *ns, const char *
 	return storage_apply(store, ops, 2);
 }
 
-static k_status run_due_expiry(int64_t now)
+static K_MUST_CHECK k_status run_due_expiry(int64_t now)
 {
 	return scheduler_due_list(STS_EXPIRE_TASK, now, expire_one, NULL);
 }

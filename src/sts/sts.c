@@ -19,7 +19,7 @@
  * GetCallerIdentity (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html):
  * "No permissions are required to perform this operation."
  */
-static k_status sts_get_caller_identity(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status sts_get_caller_identity(struct api_ctx *c, json_t *in, json_t *out)
 {
 	json_object_set_new(out, "UserId", json_string(c->principal.principal_id));
 	json_object_set_new(out, "Account", json_string(c->principal.account));
@@ -42,7 +42,7 @@ static bool valid_session_name(const char *s)
 	return true;
 }
 
-static k_status denied(struct api_ctx *c, const char *role_arn)
+static K_MUST_CHECK k_status denied(struct api_ctx *c, const char *role_arn)
 {
 	return api_fail(c, K_E_ACCESS_DENIED, "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
 			c->principal.arn, role_arn);
@@ -102,7 +102,7 @@ static bool may_assume(struct api_ctx *c, const struct identity *role, const cha
 }
 
 /* AssumeRole (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html). */
-static k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json_t *out)
 {
 	const char *role_arn, *session, *dur_s, *external_id, *policy;
 	GUARD(api_string(c, in, "RoleArn", true, 20, 2048, &role_arn));

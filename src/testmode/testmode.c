@@ -33,7 +33,7 @@ k_status testmode_on_reset(testmode_reset_fn fn)
 	return rc;
 }
 
-static k_status op_advance_clock(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status op_advance_clock(struct api_ctx *c, json_t *in, json_t *out)
 {
 	int64_t seconds = 0;
 	bool present;
@@ -47,11 +47,11 @@ static k_status op_advance_clock(struct api_ctx *c, json_t *in, json_t *out)
 	return K_OK;
 }
 
-static k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
 {
 	(void)in;
 	k_status rc = scheduler_run_now();
-	if (rc != K_OK)
+	if (k_failed(rc))
 		return api_fail(c, K_E_INTERNAL, "A scheduled task failed: %s", k_status_name(rc));
 	json_object_set_new(out, "Now", json_integer(kclock_now()));
 	return K_OK;
@@ -62,7 +62,7 @@ static k_status op_run_scheduler(struct api_ctx *c, json_t *in, json_t *out)
  * before it runs (0 turns it off), so that a cluster test can kill -9 a
  * node while it holds a lease (scheduler.h).
  */
-static k_status op_hold_leases(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status op_hold_leases(struct api_ctx *c, json_t *in, json_t *out)
 {
 	int64_t seconds = 0;
 	bool present;
@@ -80,7 +80,7 @@ static k_status op_hold_leases(struct api_ctx *c, json_t *in, json_t *out)
  * Stale due-index records are skipped by the scheduler when it finds
  * their documents gone.
  */
-static k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status op_reset(struct api_ctx *c, json_t *in, json_t *out)
 {
 	(void)in;
 	(void)out;
@@ -118,7 +118,7 @@ static const struct api_operation test_ops[] = {
  * kinko-test:Reset (or kinko-test:*). A denial is AccessDeniedException
  * with IAM's message, and the handler does not run.
  */
-static k_status test_authorize(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status test_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
 	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;

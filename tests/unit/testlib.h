@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/result.h"
+
 extern int tl_passed, tl_failed;
 extern const char *tl_current;
 
@@ -46,6 +48,20 @@ extern const char *tl_current;
 			fprintf(stderr, "FAIL %s:%d [%s]: %s == %s (\"%s\" != \"%s\")\n", \
 				__FILE__, __LINE__, tl_current, #a, #b,        \
 				tl_a_ ? tl_a_ : "(null)", tl_b_ ? tl_b_ : "(null)"); \
+		}                                                              \
+	} while (0)
+
+/* Two statuses are the same code (k_status is not an integer). */
+#define CHECK_STATUS(a, b)                                                     \
+	do {                                                                   \
+		k_status tl_sa_ = (a), tl_sb_ = (b);                           \
+		if (k_is(tl_sa_, tl_sb_)) {                                    \
+			tl_passed++;                                           \
+		} else {                                                       \
+			tl_failed++;                                           \
+			fprintf(stderr, "FAIL %s:%d [%s]: %s == %s (%d != %d)\n", \
+				__FILE__, __LINE__, tl_current, #a, #b,        \
+				(int)k_code(tl_sa_), (int)k_code(tl_sb_));     \
 		}                                                              \
 	} while (0)
 

@@ -36,16 +36,16 @@ static void note(char ch)
 	trace[n_trace] = 0;
 }
 
-static k_status fake_authorize(struct api_ctx *c, json_t *in)
+static K_MUST_CHECK k_status fake_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
 	note('a');
-	if (authorize_answer == K_OK && authorize_sets)
+	if (k_ok(authorize_answer) && authorize_sets)
 		c->authorized = true;
 	return authorize_answer;
 }
 
-static k_status fake_handler(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status fake_handler(struct api_ctx *c, json_t *in, json_t *out)
 {
 	(void)c;
 	(void)in;
@@ -55,7 +55,7 @@ static k_status fake_handler(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 /* A handler that finds nothing (the generic code, which the service names its own way). */
-static k_status missing_handler(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status missing_handler(struct api_ctx *c, json_t *in, json_t *out)
 {
 	(void)in;
 	(void)out;
@@ -94,7 +94,7 @@ static const struct api_service fake_service = {
 	.n_errors = sizeof fake_errors / sizeof fake_errors[0],
 };
 
-static k_status check_row(const struct api_operation *op, struct kbuf *msg)
+static K_MUST_CHECK k_status check_row(const struct api_operation *op, struct kbuf *msg)
 {
 	kbuf_reset(msg);
 	return api_check_operation(&fake_service, op, msg);
@@ -106,38 +106,38 @@ static void test_row_check(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
 	struct api_operation op = fake_ops[0];
-	CHECK_EQ_INT(check_row(&op, &msg), K_OK);
+	CHECK_STATUS(check_row(&op, &msg), K_OK);
 
 	op.resource = API_RES_UNSET;
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no resource kind");
 
 	op = fake_ops[0];
 	op.state = API_STATE_UNSET;
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no key-state rule");
 
 	op = fake_ops[0];
 	op.state = API_STATE_NA; /* a key without a rule */
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 
 	op = fake_ops[0];
 	op.member = NULL;
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no member naming its resource");
 
 	op = fake_ops[0];
 	op.quota.rate = 0;
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has no quota");
 
 	op = fake_ops[0];
 	op.action = NULL;
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 
 	op = fake_ops[0];
 	op.resource = API_RES_SECRET; /* a kind this service does not authorize */
-	CHECK_EQ_INT(check_row(&op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&op, &msg), K_E_VALIDATION);
 
 	/* A secret row needs a secret state rule (any, or manage: not scheduled for deletion). */
 	struct api_service with_secrets = fake_service;
@@ -147,20 +147,20 @@ static void test_row_check(void)
 	op.member = "SecretId";
 	op.state = API_STATE_MANAGE;
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_OK);
+	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_OK);
 	op.state = API_STATE_ANY;
-	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_OK);
+	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_OK);
 	op.state = API_STATE_NA;
-	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&msg),
 		  "operation kms.OnKey has a secret resource without a secret state rule (any or manage)");
 	op.state = API_STATE_CRYPTO; /* a key rule on a secret */
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
 
 	/* A row as an older table would write it: name, handler, action only. */
 	struct api_operation thin = {.name = "Thin", .handler = fake_handler, .action = "fake:Thin"};
-	CHECK_EQ_INT(check_row(&thin, &msg), K_E_VALIDATION);
+	CHECK_STATUS(check_row(&thin, &msg), K_E_VALIDATION);
 
 	/* A table with one incomplete row is refused whole. */
 	struct api_operation bad[2] = {fake_ops[0], thin};
@@ -169,7 +169,7 @@ static void test_row_check(void)
 	svc.ops = bad;
 	svc.n_ops = 2;
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(api_register_service(&svc, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_register_service(&svc, &msg), K_E_VALIDATION);
 	CHECK(api_find_operation("BadService.OnKey", NULL) == NULL);
 	kbuf_release(&msg);
 }
@@ -185,7 +185,7 @@ static void ctx_init(struct api_ctx *c, struct api_request *r, const char *op)
 	CHECK(c->op != NULL);
 }
 
-static k_status call(const char *op, k_status answer, bool sets)
+static K_MUST_CHECK k_status call(const char *op, k_status answer, bool sets)
 {
 	struct api_request r;
 	api_request_init(&r);
@@ -206,16 +206,16 @@ static k_status call(const char *op, k_status answer, bool sets)
 
 static void test_authorize_before_handler(void)
 {
-	CHECK_EQ_INT(call("OnKey", K_OK, true), K_OK);
+	CHECK_STATUS(call("OnKey", K_OK, true), K_OK);
 	CHECK_STR(trace, "ah");
 	/* Denied: the handler never runs. */
-	CHECK_EQ_INT(call("OnKey", K_E_ACCESS_DENIED, false), K_E_ACCESS_DENIED);
+	CHECK_STATUS(call("OnKey", K_E_ACCESS_DENIED, false), K_E_ACCESS_DENIED);
 	CHECK_STR(trace, "a");
 	/* An authorize step that said OK without authorizing a key row: fail closed. */
-	CHECK_EQ_INT(call("OnKey", K_OK, false), K_E_INTERNAL);
+	CHECK_STATUS(call("OnKey", K_OK, false), K_E_INTERNAL);
 	CHECK_STR(trace, "a");
 	/* A custom row's handler that never authorized: its success is refused. */
-	CHECK_EQ_INT(call("Custom", K_OK, false), K_E_INTERNAL);
+	CHECK_STATUS(call("Custom", K_OK, false), K_E_INTERNAL);
 	CHECK_STR(trace, "ah");
 }
 
@@ -257,10 +257,10 @@ static void sign(struct signed_req *s, const char *op, const char *body)
 	day[8] = 0;
 	uint8_t sig[32];
 	CHECK(key != NULL);
-	CHECK_EQ_INT(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq), K_OK);
-	CHECK_EQ_INT(sigv4_string_to_sign(s->date, day, "us-east-1", "kms", kbuf_slice(&creq), &sts),
+	CHECK_STATUS(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq), K_OK);
+	CHECK_STATUS(sigv4_string_to_sign(s->date, day, "us-east-1", "kms", kbuf_slice(&creq), &sts),
 		     K_OK);
-	CHECK_EQ_INT(sigv4_sign(key, day, "us-east-1", "kms", kbuf_slice(&sts), sig), K_OK);
+	CHECK_STATUS(sigv4_sign(key, day, "us-east-1", "kms", kbuf_slice(&sts), sig), K_OK);
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
@@ -312,11 +312,11 @@ static void test_quota_taken(void)
 /* The error map: mapped codes take the service's name, the others pass, no map changes nothing. */
 static void test_error_map(void)
 {
-	CHECK_EQ_INT(api_service_error(&fake_service, K_E_NOT_FOUND), K_E_SM_NOT_FOUND);
-	CHECK_EQ_INT(api_service_error(&fake_service, K_E_INTERNAL), K_E_SM_INTERNAL);
-	CHECK_EQ_INT(api_service_error(&fake_service, K_E_ACCESS_DENIED), K_E_ACCESS_DENIED);
-	CHECK_EQ_INT(api_service_error(&fake_service, K_OK), K_OK);
-	CHECK_EQ_INT(api_service_error(NULL, K_E_INTERNAL), K_E_INTERNAL);
+	CHECK_STATUS(api_service_error(&fake_service, K_E_NOT_FOUND), K_E_SM_NOT_FOUND);
+	CHECK_STATUS(api_service_error(&fake_service, K_E_INTERNAL), K_E_SM_INTERNAL);
+	CHECK_STATUS(api_service_error(&fake_service, K_E_ACCESS_DENIED), K_E_ACCESS_DENIED);
+	CHECK_STATUS(api_service_error(&fake_service, K_OK), K_OK);
+	CHECK_STATUS(api_service_error(NULL, K_E_INTERNAL), K_E_INTERNAL);
 
 	/* Through the whole pipeline: a handler's generic error ... */
 	struct signed_req s;
@@ -347,7 +347,7 @@ static void test_secrets_rows(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(api_register_service(secrets_service_table(), &msg), K_OK);
+	CHECK_STATUS(api_register_service(secrets_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	const struct api_service *svc = NULL;
 	const struct api_operation *get = api_find_operation("secretsmanager.GetSecretValue", &svc);
@@ -388,7 +388,7 @@ static void test_kms_rows(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(api_register_service(kms_service_table(), &msg), K_OK);
+	CHECK_STATUS(api_register_service(kms_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	const struct api_operation *enc = api_find_operation("TrentService.Encrypt", NULL);
 	const struct api_operation *desc = api_find_operation("TrentService.DescribeKey", NULL);
@@ -418,15 +418,15 @@ static void test_kms_rows(void)
 	row.resource = API_RES_CUSTOM;
 	row.member = NULL;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
 	row = *dec;
 	row.member = NULL; /* a ciphertext row names its blob */
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
 	row = *retire;
 	row.state = API_STATE_NA; /* a grant's key has a key-state rule */
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
+	CHECK_STATUS(api_check_operation(svc, &row, &msg), K_E_VALIDATION);
 	kbuf_release(&msg);
 	CHECK(api_find_by_event_source("kms.amazonaws.com", "Encrypt") == enc);
 	CHECK(api_quota_name_known("symmetric") && api_quota_name_known("CreateKey"));
@@ -501,10 +501,10 @@ static void test_audit_info(void)
 
 int main(void)
 {
-	CHECK_EQ_INT(config_install_dev_identity(), K_OK);
+	CHECK_STATUS(config_install_dev_identity(), K_OK);
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(api_register_service(&fake_service, &msg), K_OK);
+	CHECK_STATUS(api_register_service(&fake_service, &msg), K_OK);
 	kbuf_release(&msg);
 	RUN(test_row_check);
 	RUN(test_authorize_before_handler);

@@ -46,7 +46,7 @@ static void open_trail(const char *dir, enum audit_sync sync, uint64_t max_bytes
 				  .period_ms = trail_period_ms, .witness_file = trail_witness};
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
-	CHECK(audit_open(&o, &msg) == K_OK);
+	CHECK(k_ok(audit_open(&o, &msg)));
 	kbuf_release(&msg);
 }
 
@@ -56,9 +56,9 @@ static void emit_events(int n)
 		char arn[128];
 		snprintf(arn, sizeof arn, "arn:aws:kms:us-east-1:111122223333:key/%08d-0000-4000-8000-000000000000", i);
 		json_t *d = json_pack("{s:s}", "keyId", arn);
-		CHECK(audit_emit_service_event("kms.amazonaws.com", i % 2 ? "RotateKey" : "DeleteKey",
+		CHECK(k_ok(audit_emit_service_event("kms.amazonaws.com", i % 2 ? "RotateKey" : "DeleteKey",
 					       "111122223333", "us-east-1", arn, "AWS::KMS::Key", d,
-					       K_OK) == K_OK);
+					       K_OK)));
 		json_decref(d);
 	}
 }
@@ -234,7 +234,7 @@ static void poke_after(const char *path, long from, const char *what)
 {
 	struct kbuf b;
 	kbuf_init(&b, 1u << 24);
-	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(k_ok(audit_read_file(path, &b)));
 	const uint8_t *at = (size_t)from < b.len ? memmem(b.ptr + from, b.len - (size_t)from, what,
 							  strlen(what))
 						 : NULL;
@@ -264,7 +264,7 @@ static int ring_records(const char *dir, struct ring_hdr h)
 	snprintf(path, sizeof path, "%s/kinko-audit.ring", dir);
 	struct kbuf b;
 	kbuf_init(&b, 1u << 24);
-	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(k_ok(audit_read_file(path, &b)));
 	int n = 0;
 	for (uint64_t i = h.tail; i < h.head && b.len == 4096 + h.size; i++)
 		n += b.ptr[4096 + i % h.size] == '\n';
@@ -314,7 +314,7 @@ static void test_write_mode(void)
 	snprintf(path, sizeof path, "%s/%s.digest", crash, first_log);
 	struct kbuf b;
 	kbuf_init(&b, 1u << 16);
-	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(k_ok(audit_read_file(path, &b)));
 	CHECK(strstr(kbuf_cstr(&b), "\"recovered\":true") != NULL);
 	kbuf_release(&b);
 
@@ -412,11 +412,11 @@ static void downgrade_digests(const char *dir)
 	struct audit_signer *sg = NULL;
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
-	CHECK(audit_signer_open(key, &sg, &msg) == K_OK);
+	CHECK(k_ok(audit_signer_open(key, &sg, &msg)));
 	kbuf_release(&msg);
 	char **names = NULL;
 	size_t n = 0;
-	CHECK(audit_list_logs(dir, &names, &n) == K_OK);
+	CHECK(k_ok(audit_list_logs(dir, &names, &n)));
 	char prev_sha[65] = "";
 	for (size_t i = 0; i < n && sg != NULL; i++) {
 		char path[1200], dpath[1300], sha[65];
@@ -424,10 +424,10 @@ static void downgrade_digests(const char *dir)
 		snprintf(dpath, sizeof dpath, "%s.digest", path);
 		struct kbuf b;
 		kbuf_init(&b, 1u << 26);
-		CHECK(audit_read_file(path, &b) == K_OK);
+		CHECK(k_ok(audit_read_file(path, &b)));
 		audit_sha256_hex(b.ptr, b.len, sha);
 		kbuf_reset(&b);
-		CHECK(audit_read_file(dpath, &b) == K_OK);
+		CHECK(k_ok(audit_read_file(dpath, &b)));
 		json_t *d = json_loadb((const char *)b.ptr, b.len, 0, NULL);
 		kbuf_release(&b);
 		CHECK(d != NULL);
@@ -441,7 +441,7 @@ static void downgrade_digests(const char *dir)
 		char *canon = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		struct kbuf sig;
 		kbuf_init(&sig, 256);
-		CHECK(canon != NULL && audit_sign(sg, kslice_cstr(canon), &sig) == K_OK);
+		CHECK(canon != NULL && k_ok(audit_sign(sg, kslice_cstr(canon), &sig)));
 		json_object_set_new(d, "signature", json_string(kbuf_cstr(&sig)));
 		char *final = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		CHECK(final != NULL);
@@ -484,7 +484,7 @@ static long long newest_committed(const char *dir)
 	char **names = NULL;
 	size_t n = 0;
 	long long seq = -1;
-	if (audit_list_files(dir, "kinko-periods-", ".jsonl", &names, &n) != K_OK || n == 0)
+	if (k_failed(audit_list_files(dir, "kinko-periods-", ".jsonl", &names, &n)) || n == 0)
 		return -1;
 	size_t pick = 0;
 	for (size_t i = 1; i < n; i++)
@@ -493,7 +493,7 @@ static long long newest_committed(const char *dir)
 	snprintf(path, sizeof path, "%s/%s", dir, names[pick]);
 	struct kbuf b;
 	kbuf_init(&b, 1u << 24);
-	if (audit_read_file(path, &b) == K_OK && b.len > 1) {
+	if (k_ok(audit_read_file(path, &b)) && b.len > 1) {
 		size_t start = b.len - 1;
 		while (start > 0 && b.ptr[start - 1] != '\n')
 			start--;
@@ -522,7 +522,7 @@ static int count_lines(const char *path)
 	struct kbuf b;
 	kbuf_init(&b, 1u << 24);
 	int n = 0;
-	if (audit_read_file(path, &b) == K_OK) {
+	if (k_ok(audit_read_file(path, &b))) {
 		for (size_t i = 0; i < b.len; i++)
 			n += b.ptr[i] == '\n';
 	}
@@ -708,20 +708,20 @@ static void test_signing_key_wrapped(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	struct audit_signer *sg = NULL;
-	CHECK(audit_signer_open(path, &sg, &msg) == K_OK);
+	CHECK(k_ok(audit_signer_open(path, &sg, &msg)));
 	if (sg != NULL)
 		CHECK_STR(audit_signer_fingerprint(sg), want);
 	audit_signer_free(sg);
 	sg = NULL;
 	struct kbuf b;
 	kbuf_init(&b, 4096);
-	CHECK(audit_read_file(path, &b) == K_OK);
+	CHECK(k_ok(audit_read_file(path, &b)));
 	CHECK(b.len == 68 && memcmp(b.ptr, "KINKOAK1", 8) == 0);
 	CHECK(memmem(b.ptr, b.len, seed, 8) == NULL && memmem(b.ptr, b.len, seed + 24, 8) == NULL);
 	kbuf_release(&b);
 	struct stat st;
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
-	CHECK(audit_signer_open(path, &sg, &msg) == K_OK); /* the wrapped file, unwrapped */
+	CHECK(k_ok(audit_signer_open(path, &sg, &msg))); /* the wrapped file, unwrapped */
 	if (sg != NULL)
 		CHECK_STR(audit_signer_fingerprint(sg), want);
 	audit_signer_free(sg);
@@ -731,16 +731,16 @@ static void test_signing_key_wrapped(void)
 	snprintf(rk, sizeof rk, "%s/root.key", root);
 	snprintf(other, sizeof other, "%s/other-root.key", root);
 	keystore_close();
-	CHECK(keystore_open_file(other, true, &msg) == K_OK);
+	CHECK(k_ok(keystore_open_file(other, true, &msg)));
 	kbuf_reset(&msg);
-	CHECK(audit_signer_open(path, &sg, &msg) != K_OK);
+	CHECK(k_failed(audit_signer_open(path, &sg, &msg)));
 	CHECK(strstr(kbuf_cstr(&msg), "does not unwrap under this root key") != NULL);
 	keystore_close();
-	CHECK(keystore_open_file(rk, false, &msg) == K_OK);
+	CHECK(k_ok(keystore_open_file(rk, false, &msg)));
 
 	char fresh[600];
 	snprintf(fresh, sizeof fresh, "%s/fresh-signing.key", root);
-	CHECK(audit_signer_open(fresh, &sg, &msg) == K_OK);
+	CHECK(k_ok(audit_signer_open(fresh, &sg, &msg)));
 	audit_signer_free(sg);
 	CHECK(stat(fresh, &st) == 0 && st.st_size == 68 && (st.st_mode & 0777) == 0600);
 	kbuf_release(&msg);
@@ -752,7 +752,7 @@ static json_t *format_event(const struct audit_call_info *c, json_t *in, json_t 
 {
 	struct kbuf b;
 	kbuf_init(&b, 1u << 20);
-	CHECK(audit_format_call(c, in, out, rc, err, event_id, res, &b) == K_OK);
+	CHECK(k_ok(audit_format_call(c, in, out, rc, err, event_id, res, &b)));
 	json_error_t e;
 	json_t *ev = json_loadb((const char *)b.ptr, b.len, 0, &e);
 	if (ev == NULL)
@@ -935,30 +935,29 @@ static void test_quota(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK(quota_set("symmetric=5", known_quota_name, &msg) == K_OK);
-	CHECK(quota_set("nonsense=5", known_quota_name, &msg) == K_E_VALIDATION);
-	CHECK(quota_set("Encrypt=abc", known_quota_name, &msg) == K_E_VALIDATION);
-	CHECK(quota_set("Encrypt", known_quota_name, &msg) == K_E_VALIDATION);
+	CHECK(k_ok(quota_set("symmetric=5", known_quota_name, &msg)));
+	CHECK(k_is(quota_set("nonsense=5", known_quota_name, &msg), K_E_VALIDATION));
+	CHECK(k_is(quota_set("Encrypt=abc", known_quota_name, &msg), K_E_VALIDATION));
+	CHECK(k_is(quota_set("Encrypt", known_quota_name, &msg), K_E_VALIDATION));
 	int ok = 0, throttled = 0;
 	for (int i = 0; i < 8; i++) {
 		k_status rc = quota_take("TrentService.", "111122223333", "us-east-1",
 					 i % 2 ? "Encrypt" : "Decrypt", "symmetric", 5500);
-		ok += rc == K_OK;
-		throttled += rc == K_E_THROTTLING;
+		ok += k_ok(rc);
+		throttled += k_is(rc, K_E_THROTTLING);
 	}
 	CHECK_EQ_INT(ok, 5);
 	CHECK_EQ_INT(throttled, 3);
 	/* Another account, another region, another service: their own buckets. */
-	CHECK(quota_take("TrentService.", "444455556666", "us-east-1", "Encrypt", "symmetric", 5500) == K_OK);
-	CHECK(quota_take("TrentService.", "111122223333", "eu-west-1", "Encrypt", "symmetric", 5500) == K_OK);
-	CHECK(quota_take("secretsmanager.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500) ==
-	      K_OK);
+	CHECK(k_ok(quota_take("TrentService.", "444455556666", "us-east-1", "Encrypt", "symmetric", 5500)));
+	CHECK(k_ok(quota_take("TrentService.", "111122223333", "eu-west-1", "Encrypt", "symmetric", 5500)));
+	CHECK(k_ok(quota_take("secretsmanager.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500)));
 	/* Operations without a quota are never throttled. */
-	CHECK(quota_take("KinkoTest.", "111122223333", "us-east-1", "Reset", NULL, -1) == K_OK);
+	CHECK(k_ok(quota_take("KinkoTest.", "111122223333", "us-east-1", "Reset", NULL, -1)));
 	CHECK(quota_rate("us-east-1", "CreateKey", NULL, 50) == 50);
 	CHECK(quota_rate("sa-east-1", "Encrypt", "symmetric", 5500) == 5);
 	quota_enable(false);
-	CHECK(quota_take("TrentService.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500) == K_OK);
+	CHECK(k_ok(quota_take("TrentService.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500)));
 	kbuf_release(&msg);
 }
 
@@ -969,7 +968,7 @@ static void test_metrics(void)
 	metrics_throttled();
 	struct kbuf b;
 	kbuf_init(&b, 1u << 22);
-	CHECK(metrics_render(&b) == K_OK);
+	CHECK(k_ok(metrics_render(&b)));
 	const char *t = kbuf_cstr(&b);
 	CHECK(strstr(t, "kinko_requests_total{service=\"kms\",operation=\"Encrypt\"} 2") != NULL);
 	CHECK(strstr(t, "kinko_errors_total{service=\"kms\",operation=\"Encrypt\",error_code=\"NotFoundException\"} 1") != NULL);
@@ -988,7 +987,7 @@ int main(void)
 	snprintf(rk, sizeof rk, "%s/root.key", root);
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK(keystore_open_file(rk, true, &msg) == K_OK);
+	CHECK(k_ok(keystore_open_file(rk, true, &msg)));
 	kbuf_release(&msg);
 	RUN(test_intact);
 	RUN(test_tampering);

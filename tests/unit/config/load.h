@@ -12,7 +12,7 @@
 
 #include "config/config.h"
 
-static k_status load(const char *text, struct config *cfg, struct kbuf *msg)
+static K_MUST_CHECK k_status load(const char *text, struct config *cfg, struct kbuf *msg)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/tmp/kinko-configtest-XXXXXX");

@@ -48,7 +48,7 @@ static void test_added_regions(void)
 	struct config cfg;
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
-	CHECK_EQ_INT(load("{\"regions\": [\"my-dc-1\", \"us-east-1\", \"lab2\"]}", &cfg, &msg), K_OK);
+	CHECK_STATUS(load("{\"regions\": [\"my-dc-1\", \"us-east-1\", \"lab2\"]}", &cfg, &msg), K_OK);
 	CHECK(config_region_known("my-dc-1"));
 	CHECK(config_region_known("lab2"));
 	CHECK(config_region_known("us-east-1"));
@@ -70,14 +70,14 @@ static void test_added_regions(void)
 	for (size_t i = 0; bad[i] != NULL; i++) {
 		kbuf_reset(&msg);
 		tl_current = bad[i];
-		CHECK_EQ_INT(load(bad[i], &cfg, &msg), K_E_VALIDATION);
+		CHECK_STATUS(load(bad[i], &cfg, &msg), K_E_VALIDATION);
 		/* The member is named: "regions", or the entry "regions[0]". */
 		CHECK(strstr(kbuf_cstr(&msg), "\"regions") != NULL);
 		config_release();
 	}
 	tl_current = "test_added_regions";
 	/* 32 characters is the longest a SigV4 scope's region may be. */
-	CHECK_EQ_INT(load("{\"regions\": [\"abcdefghijklmnopqrstuvwxyz012345\"]}", &cfg, &msg), K_OK);
+	CHECK_STATUS(load("{\"regions\": [\"abcdefghijklmnopqrstuvwxyz012345\"]}", &cfg, &msg), K_OK);
 	CHECK(config_region_known("abcdefghijklmnopqrstuvwxyz012345"));
 	config_release();
 
@@ -88,7 +88,7 @@ static void test_added_regions(void)
 		n += (size_t)snprintf(big + n, sizeof big - n, "%s\"dc-%d\"", i ? "," : "", i);
 	snprintf(big + n, sizeof big - n, "%s", "]}");
 	kbuf_reset(&msg);
-	CHECK_EQ_INT(load(big, &cfg, &msg), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(load(big, &cfg, &msg), K_E_LIMIT_EXCEEDED);
 	config_release();
 	kbuf_release(&msg);
 }

@@ -42,7 +42,7 @@ static char *write_tmp(const char *text)
 	return n == (ssize_t)strlen(text) ? path : NULL;
 }
 
-static k_status load(const char *text, struct kbuf *msg)
+static K_MUST_CHECK k_status load(const char *text, struct kbuf *msg)
 {
 	struct config cfg;
 	config_defaults(&cfg);
@@ -58,7 +58,7 @@ static void test_sessions(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
-	CHECK(load(cfg_text, &msg) == K_OK);
+	CHECK(k_ok(load(cfg_text, &msg)));
 	const struct identity *role = config_find_role("arn:aws:iam::111122223333:role/app");
 	CHECK(role != NULL);
 	CHECK(config_find_role("arn:aws:iam::111122223333:role/none") == NULL);
@@ -69,19 +69,19 @@ static void test_sessions(void)
 
 	const struct identity *alice = NULL;
 	struct kslice none = {0};
-	CHECK(config_lookup_access_key("AKIAALICE", &none, &alice) == K_OK);
+	CHECK(k_ok(config_lookup_access_key("AKIAALICE", &none, &alice)));
 	CHECK_EQ_INT(identity_policy_count(alice), 1);
 	CHECK(identity_role_arn(alice) == NULL);
 	CHECK(config_find_principal("arn:aws:iam::111122223333:user/alice") == alice);
 
 	struct config_session cs;
-	CHECK(config_new_session(role, "job-1", kclock_now() + 900, &cs) == K_OK);
+	CHECK(k_ok(config_new_session(role, "job-1", kclock_now() + 900, &cs)));
 	CHECK(strncmp(cs.access_key, "ASIA", 4) == 0 && strlen(cs.access_key) == 20);
 	CHECK(strlen(cs.secret) == 40 && strlen(cs.token) > 100);
 
 	const struct identity *s = NULL;
 	struct kslice tok = kslice_cstr(cs.token);
-	CHECK(config_lookup_access_key(cs.access_key, &tok, &s) == K_OK);
+	CHECK(k_ok(config_lookup_access_key(cs.access_key, &tok, &s)));
 	CHECK(s != NULL);
 	CHECK_STR(identity_type(s), "AssumedRole");
 	CHECK_STR(identity_role_arn(s), "arn:aws:iam::111122223333:role/app");
@@ -98,28 +98,28 @@ static void test_sessions(void)
 	snprintf(wrong, sizeof wrong, "%s", cs.token);
 	wrong[20] = wrong[20] == 'A' ? 'B' : 'A';
 	struct kslice wt = kslice_cstr(wrong);
-	CHECK(config_lookup_access_key(cs.access_key, &wt, &s) == K_E_UNRECOGNIZED_CLIENT);
-	CHECK(config_lookup_access_key(cs.access_key, &none, &s) == K_E_UNRECOGNIZED_CLIENT);
+	CHECK(k_is(config_lookup_access_key(cs.access_key, &wt, &s), K_E_UNRECOGNIZED_CLIENT));
+	CHECK(k_is(config_lookup_access_key(cs.access_key, &none, &s), K_E_UNRECOGNIZED_CLIENT));
 	struct kslice shorter = kslice_make(cs.token, strlen(cs.token) - 1);
-	CHECK(config_lookup_access_key(cs.access_key, &shorter, &s) == K_E_UNRECOGNIZED_CLIENT);
+	CHECK(k_is(config_lookup_access_key(cs.access_key, &shorter, &s), K_E_UNRECOGNIZED_CLIENT));
 	/* A long-term key with a token is not ours either. */
-	CHECK(config_lookup_access_key("AKIAALICE", &tok, &alice) == K_E_UNRECOGNIZED_CLIENT);
+	CHECK(k_is(config_lookup_access_key("AKIAALICE", &tok, &alice), K_E_UNRECOGNIZED_CLIENT));
 
 	/* Expiry on the test clock. */
 	kclock_enable_test_mode();
-	CHECK(kclock_advance(901) == K_OK);
-	CHECK(config_lookup_access_key(cs.access_key, &tok, &s) == K_E_EXPIRED_TOKEN);
+	CHECK(k_ok(kclock_advance(901)));
+	CHECK(k_is(config_lookup_access_key(cs.access_key, &tok, &s), K_E_EXPIRED_TOKEN));
 
 	/* Many sessions: the table is bounded but reuses long-expired slots. */
 	k_status last = K_OK;
-	for (int i = 0; i < 5000 && last == K_OK; i++) {
+	for (int i = 0; i < 5000 && k_ok(last); i++) {
 		struct config_session t;
 		last = config_new_session(role, "many", kclock_now() + 900, &t);
 	}
-	CHECK(last == K_E_LIMIT_EXCEEDED);
-	CHECK(kclock_advance(3600) == K_OK);
+	CHECK(k_is(last, K_E_LIMIT_EXCEEDED));
+	CHECK(k_ok(kclock_advance(3600)));
 	struct config_session again;
-	CHECK(config_new_session(role, "later", kclock_now() + 900, &again) == K_OK);
+	CHECK(k_ok(config_new_session(role, "later", kclock_now() + 900, &again)));
 	config_release();
 	kbuf_release(&msg);
 }
@@ -128,11 +128,11 @@ static void test_bad_config(void)
 {
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
-	CHECK(load(bad_role, &msg) == K_E_VALIDATION);
+	CHECK(k_is(load(bad_role, &msg), K_E_VALIDATION));
 	CHECK(strstr(kbuf_cstr(&msg), "trust policy of role x") != NULL);
 	config_release();
 	kbuf_reset(&msg);
-	CHECK(load(bad_identity_policy, &msg) == K_E_VALIDATION);
+	CHECK(k_is(load(bad_identity_policy, &msg), K_E_VALIDATION));
 	CHECK(strstr(kbuf_cstr(&msg), "Bogus") != NULL);
 	config_release();
 	kbuf_release(&msg);

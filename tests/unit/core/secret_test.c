@@ -12,8 +12,8 @@ static void test_append_to(void)
 	CHECK(s != NULL);
 	struct kbuf b;
 	kbuf_init(&b, 64);
-	CHECK(kbuf_append_str(&b, "K=") == K_OK);
-	CHECK(ksecret_append_to(&b, s) == K_OK);
+	CHECK(k_ok(kbuf_append_str(&b, "K=")));
+	CHECK(k_ok(ksecret_append_to(&b, s)));
 	CHECK_EQ_INT(b.len, 2 + sizeof key);
 	CHECK(memcmp(b.ptr, "K=", 2) == 0);
 	CHECK(memcmp(b.ptr + 2, key, sizeof key) == 0);
@@ -30,14 +30,14 @@ static void test_append_to_cap(void)
 	CHECK(s != NULL);
 	struct kbuf fit;
 	kbuf_init(&fit, 6);
-	CHECK(ksecret_append_to(&fit, s) == K_OK);
+	CHECK(k_ok(ksecret_append_to(&fit, s)));
 	CHECK_STR(kbuf_cstr(&fit), "abcdef");
 	kbuf_release(&fit);
 
 	struct kbuf shy;
 	kbuf_init(&shy, 6);
-	CHECK(kbuf_append_str(&shy, "x") == K_OK);
-	CHECK(ksecret_append_to(&shy, s) == K_E_VALIDATION);
+	CHECK(k_ok(kbuf_append_str(&shy, "x")));
+	CHECK(k_is(ksecret_append_to(&shy, s), K_E_VALIDATION));
 	CHECK_EQ_INT(shy.len, 1);
 	CHECK_STR(kbuf_cstr(&shy), "x");
 	kbuf_release(&shy);
@@ -53,8 +53,8 @@ static void test_append_to_leaves_secret(void)
 	CHECK_EQ_INT(ksecret_live(), before + 1);
 	struct kbuf b;
 	kbuf_init(&b, 16);
-	CHECK(ksecret_append_to(&b, s) == K_OK);
-	CHECK(ksecret_append_to(&b, s) == K_OK);
+	CHECK(k_ok(ksecret_append_to(&b, s)));
+	CHECK(k_ok(ksecret_append_to(&b, s)));
 	CHECK_STR(kbuf_cstr(&b), "k3yk3y");
 	CHECK_EQ_INT(ksecret_len(s), 3);
 	kbuf_release(&b);

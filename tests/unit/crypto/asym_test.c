@@ -17,9 +17,9 @@ static struct asym_key *make_key(const char *spec)
 {
 	struct ksecret *der = NULL;
 	struct asym_key *k = NULL;
-	if (asym_generate(spec, &der) != K_OK)
+	if (k_failed(asym_generate(spec, &der)))
 		return NULL;
-	if (asym_key_load(der, &k) != K_OK)
+	if (k_failed(asym_key_load(der, &k)))
 		k = NULL;
 	ksecret_free(der);
 	return k;
@@ -38,7 +38,7 @@ static void test_generate_and_spec(void)
 		CHECK_STR(asym_key_spec(k), specs[i]);
 		struct kbuf pub;
 		kbuf_init(&pub, ASYM_MAX_SPKI);
-		CHECK_EQ_INT(asym_public_der(k, &pub), K_OK);
+		CHECK_STATUS(asym_public_der(k, &pub), K_OK);
 		const unsigned char *p = pub.ptr;
 		EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)pub.len);
 		CHECK(pk != NULL);
@@ -47,7 +47,7 @@ static void test_generate_and_spec(void)
 		asym_key_free(k);
 	}
 	struct ksecret *der = NULL;
-	CHECK_EQ_INT(asym_generate("SYMMETRIC_DEFAULT", &der), K_E_UNSUPPORTED);
+	CHECK_STATUS(asym_generate("SYMMETRIC_DEFAULT", &der), K_E_UNSUPPORTED);
 	CHECK(der == NULL);
 }
 
@@ -55,7 +55,7 @@ static void test_load_rejects_garbage(void)
 {
 	struct ksecret *junk = ksecret_from((const uint8_t *)"not a key at all", 16);
 	struct asym_key *k = NULL;
-	CHECK_EQ_INT(asym_key_load(junk, &k), K_E_VALIDATION);
+	CHECK_STATUS(asym_key_load(junk, &k), K_E_VALIDATION);
 	CHECK(k == NULL);
 	ksecret_free(junk);
 }
@@ -66,8 +66,8 @@ static void sign_roundtrip(struct asym_key *k, const char *alg)
 	struct kbuf sig;
 	kbuf_init(&sig, ASYM_MAX_SIG);
 	bool valid = false;
-	CHECK_EQ_INT(asym_sign(k, alg, false, kslice_cstr(msg), &sig), K_OK);
-	CHECK_EQ_INT(asym_verify(k, alg, false, kslice_cstr(msg), kbuf_slice(&sig), &valid), K_OK);
+	CHECK_STATUS(asym_sign(k, alg, false, kslice_cstr(msg), &sig), K_OK);
+	CHECK_STATUS(asym_verify(k, alg, false, kslice_cstr(msg), kbuf_slice(&sig), &valid), K_OK);
 	CHECK(valid);
 	/* The DIGEST form of the same message verifies the RAW signature. */
 	size_t dl = asym_sign_digest_len(alg);
@@ -76,20 +76,20 @@ static void sign_roundtrip(struct asym_key *k, const char *alg)
 		uint8_t dig[64];
 		unsigned int n = 0;
 		CHECK(EVP_Digest(msg, strlen(msg), dig, &n, md, NULL) == 1);
-		CHECK_EQ_INT(asym_verify(k, alg, true, kslice_make(dig, n), kbuf_slice(&sig), &valid),
+		CHECK_STATUS(asym_verify(k, alg, true, kslice_make(dig, n), kbuf_slice(&sig), &valid),
 			     K_OK);
 		CHECK(valid);
-		CHECK_EQ_INT(asym_verify(k, alg, true, kslice_make(dig, n - 1), kbuf_slice(&sig),
+		CHECK_STATUS(asym_verify(k, alg, true, kslice_make(dig, n - 1), kbuf_slice(&sig),
 					 &valid),
 			     K_E_VALIDATION);
 	}
 	/* Tampered message and tampered signature both fail, without error. */
-	CHECK_EQ_INT(asym_verify(k, alg, false, kslice_cstr("the message to sigN"),
+	CHECK_STATUS(asym_verify(k, alg, false, kslice_cstr("the message to sigN"),
 				 kbuf_slice(&sig), &valid),
 		     K_OK);
 	CHECK(!valid);
 	sig.ptr[sig.len / 2] ^= 0x01;
-	CHECK_EQ_INT(asym_verify(k, alg, false, kslice_cstr(msg), kbuf_slice(&sig), &valid), K_OK);
+	CHECK_STATUS(asym_verify(k, alg, false, kslice_cstr(msg), kbuf_slice(&sig), &valid), K_OK);
 	CHECK(!valid);
 	kbuf_release(&sig);
 }
@@ -105,7 +105,7 @@ static void test_sign_verify(void)
 		sign_roundtrip(rsa, rsa_algs[i]);
 	struct kbuf sig;
 	kbuf_init(&sig, ASYM_MAX_SIG);
-	CHECK_EQ_INT(asym_sign(rsa, "ECDSA_SHA_256", false, kslice_cstr("m"), &sig),
+	CHECK_STATUS(asym_sign(rsa, "ECDSA_SHA_256", false, kslice_cstr("m"), &sig),
 		     K_E_INVALID_KEY_USAGE);
 	asym_key_free(rsa);
 
@@ -126,7 +126,7 @@ static void test_sign_verify(void)
 	struct asym_key *ed = make_key("ECC_NIST_EDWARDS25519");
 	sign_roundtrip(ed, "ED25519_SHA_512");
 	kbuf_reset(&sig);
-	CHECK_EQ_INT(asym_sign(ed, "ED25519_SHA_512", false, kslice_cstr("m"), &sig), K_OK);
+	CHECK_STATUS(asym_sign(ed, "ED25519_SHA_512", false, kslice_cstr("m"), &sig), K_OK);
 	CHECK_EQ_INT((int)sig.len, 64);
 	asym_key_free(ed);
 	kbuf_release(&sig);
@@ -144,23 +144,23 @@ static void test_oaep(void)
 	memset(pt, 0x5a, sizeof pt);
 	struct kbuf ct;
 	kbuf_init(&ct, 512);
-	CHECK_EQ_INT(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(pt, sizeof pt), &ct), K_OK);
+	CHECK_STATUS(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(pt, sizeof pt), &ct), K_OK);
 	CHECK_EQ_INT((int)ct.len, 256);
 	struct ksecret *out = NULL;
-	CHECK_EQ_INT(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &out), K_OK);
+	CHECK_STATUS(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &out), K_OK);
 	CHECK(out != NULL && ksecret_len(out) == sizeof pt &&
 	      memcmp(ksecret_cbytes(out), pt, sizeof pt) == 0);
 	ksecret_free(out);
 	out = NULL;
 	/* The other hash does not decrypt it; neither does a flipped bit. */
-	CHECK_EQ_INT(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_1", kbuf_slice(&ct), &out),
+	CHECK_STATUS(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_1", kbuf_slice(&ct), &out),
 		     K_E_INVALID_CIPHERTEXT);
 	ct.ptr[10] ^= 1;
-	CHECK_EQ_INT(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &out),
+	CHECK_STATUS(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &out),
 		     K_E_INVALID_CIPHERTEXT);
 	kbuf_reset(&ct);
 	uint8_t big[191] = {0};
-	CHECK_EQ_INT(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(big, sizeof big), &ct),
+	CHECK_STATUS(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(big, sizeof big), &ct),
 		     K_E_VALIDATION);
 	kbuf_release(&ct);
 	asym_key_free(k);
@@ -175,12 +175,12 @@ static void test_import_unwrap(void)
 	struct asym_key *k = make_key("RSA_2048");
 	struct kbuf pub;
 	kbuf_init(&pub, ASYM_MAX_SPKI);
-	CHECK_EQ_INT(asym_public_der(k, &pub), K_OK);
+	CHECK_STATUS(asym_public_der(k, &pub), K_OK);
 	const unsigned char *pp = pub.ptr;
 	EVP_PKEY *pk = d2i_PUBKEY(NULL, &pp, (long)pub.len);
 	uint8_t material[32], aes[32];
-	CHECK_EQ_INT(crypto_random(material, sizeof material), K_OK);
-	CHECK_EQ_INT(crypto_random(aes, sizeof aes), K_OK);
+	CHECK_STATUS(crypto_random(material, sizeof material), K_OK);
+	CHECK_STATUS(crypto_random(aes, sizeof aes), K_OK);
 
 	uint8_t blob[512 + 64];
 	size_t rsa_len = 256;
@@ -202,16 +202,16 @@ static void test_import_unwrap(void)
 	size_t total = rsa_len + (size_t)(n + fin);
 
 	struct ksecret *out = NULL;
-	CHECK_EQ_INT(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
+	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
 		     K_OK);
 	CHECK(out != NULL && ksecret_len(out) == 32 &&
 	      memcmp(ksecret_cbytes(out), material, 32) == 0);
 	ksecret_free(out);
 	out = NULL;
-	CHECK_EQ_INT(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_1", kslice_make(blob, total), &out),
+	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_1", kslice_make(blob, total), &out),
 		     K_E_INVALID_CIPHERTEXT);
 	blob[total - 1] ^= 1;
-	CHECK_EQ_INT(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
+	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
 		     K_E_INVALID_CIPHERTEXT);
 	CHECK(out == NULL);
 	EVP_PKEY_free(pk);
@@ -232,13 +232,13 @@ static void test_hmac_rfc4231(void)
 	uint8_t mac[ASYM_MAX_MAC];
 	size_t len = 0;
 	struct kslice msg = kslice_cstr("what do ya want for nothing?");
-	CHECK_EQ_INT(asym_hmac(key, "HMAC_SHA_256", msg, mac, &len), K_OK);
+	CHECK_STATUS(asym_hmac(key, "HMAC_SHA_256", msg, mac, &len), K_OK);
 	CHECK_EQ_INT((int)len, 32);
 	CHECK(memcmp(mac, want256, 32) == 0);
-	CHECK_EQ_INT(asym_hmac(key, "HMAC_SHA_224", msg, mac, &len), K_OK);
+	CHECK_STATUS(asym_hmac(key, "HMAC_SHA_224", msg, mac, &len), K_OK);
 	CHECK_EQ_INT((int)len, 28);
 	CHECK(memcmp(mac, want224, 28) == 0);
-	CHECK_EQ_INT(asym_hmac(key, "HMAC_SHA_512", msg, mac, &len), K_OK);
+	CHECK_STATUS(asym_hmac(key, "HMAC_SHA_512", msg, mac, &len), K_OK);
 	CHECK_EQ_INT((int)len, 64);
 	ksecret_free(key);
 }
@@ -252,16 +252,16 @@ static void test_ecdh(void)
 	kbuf_init(&pa, ASYM_MAX_SPKI);
 	kbuf_init(&pb, ASYM_MAX_SPKI);
 	kbuf_init(&pc, ASYM_MAX_SPKI);
-	CHECK_EQ_INT(asym_public_der(a, &pa), K_OK);
-	CHECK_EQ_INT(asym_public_der(b, &pb), K_OK);
-	CHECK_EQ_INT(asym_public_der(c, &pc), K_OK);
+	CHECK_STATUS(asym_public_der(a, &pa), K_OK);
+	CHECK_STATUS(asym_public_der(b, &pb), K_OK);
+	CHECK_STATUS(asym_public_der(c, &pc), K_OK);
 	struct ksecret *s1 = NULL, *s2 = NULL, *s3 = NULL;
-	CHECK_EQ_INT(asym_ecdh(a, kbuf_slice(&pb), &s1), K_OK);
-	CHECK_EQ_INT(asym_ecdh(b, kbuf_slice(&pa), &s2), K_OK);
+	CHECK_STATUS(asym_ecdh(a, kbuf_slice(&pb), &s1), K_OK);
+	CHECK_STATUS(asym_ecdh(b, kbuf_slice(&pa), &s2), K_OK);
 	CHECK(s1 && s2 && ksecret_len(s1) == 32 && ksecret_len(s2) == 32 &&
 	      memcmp(ksecret_cbytes(s1), ksecret_cbytes(s2), 32) == 0);
-	CHECK_EQ_INT(asym_ecdh(a, kbuf_slice(&pc), &s3), K_E_VALIDATION);
-	CHECK_EQ_INT(asym_ecdh(a, kslice_make(pb.ptr, pb.len - 1), &s3), K_E_VALIDATION);
+	CHECK_STATUS(asym_ecdh(a, kbuf_slice(&pc), &s3), K_E_VALIDATION);
+	CHECK_STATUS(asym_ecdh(a, kslice_make(pb.ptr, pb.len - 1), &s3), K_E_VALIDATION);
 	CHECK(s3 == NULL);
 	ksecret_free(s1);
 	ksecret_free(s2);

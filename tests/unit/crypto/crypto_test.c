@@ -77,7 +77,7 @@ static struct ksecret *counting_secret(uint8_t first, size_t n)
 }
 
 /* Canonical encoding of a JSON text; the buffer must be released. */
-static k_status canon(const char *json, struct kbuf *out)
+static K_MUST_CHECK k_status canon(const char *json, struct kbuf *out)
 {
 	json_error_t err;
 	json_t *j = json_loads(json, 0, &err);
@@ -99,7 +99,7 @@ static bool buf_is(const struct kbuf *b, const void *p, size_t n)
 static void out_with_prefix(struct kbuf *b, size_t max)
 {
 	kbuf_init(b, max);
-	if (kbuf_append_str(b, PREFIX) != K_OK)
+	if (k_failed(kbuf_append_str(b, PREFIX)))
 		abort();
 }
 
@@ -109,12 +109,12 @@ static bool out_untouched(const struct kbuf *b)
 }
 
 /* Parses and decrypts in one step, as the Decrypt handler will. */
-static k_status parse_and_decrypt(const struct ksecret *k, struct kslice blob, struct kslice ectx,
+static K_MUST_CHECK k_status parse_and_decrypt(const struct ksecret *k, struct kslice blob, struct kslice ectx,
 				  struct kbuf *out)
 {
 	struct crypto_blob b;
 	k_status rc = crypto_blob_parse(blob, &b);
-	if (rc != K_OK)
+	if (k_failed(rc))
 		return rc;
 	return crypto_sym_decrypt(k, &b, ectx, out);
 }
@@ -126,22 +126,22 @@ static void test_roundtrip(void)
 	struct ksecret *k = crypto_random_secret(32);
 	struct kbuf ec;
 	CHECK(k != NULL);
-	CHECK(canon("{\"purpose\":\"test\"}", &ec) == K_OK);
+	CHECK(k_ok(canon("{\"purpose\":\"test\"}", &ec)));
 	static const size_t sizes[] = {0, 1, 4096};
 	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
 		size_t n = sizes[s];
 		uint8_t *pt = malloc(n + 1);
 		CHECK(pt != NULL);
-		CHECK(crypto_random(pt, n) == K_OK);
+		CHECK(k_ok(crypto_random(pt, n)));
 		struct kbuf blob, back;
 		kbuf_init(&blob, 8192);
 		kbuf_init(&back, 8192);
-		CHECK(crypto_sym_encrypt(k, test_key_id, 7, kbuf_slice(&ec), kslice_make(pt, n),
-					 &blob) == K_OK);
+		CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 7, kbuf_slice(&ec), kslice_make(pt, n),
+					 &blob)));
 		CHECK_EQ_INT(blob.len, CRYPTO_BLOB_OVERHEAD + n);
 
 		struct crypto_blob b;
-		CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_OK);
+		CHECK(k_ok(crypto_blob_parse(kbuf_slice(&blob), &b)));
 		CHECK(memcmp(b.key_id, test_key_id, 16) == 0);
 		CHECK_EQ_INT(b.version, 7);
 		CHECK(memcmp(b.nonce, blob.ptr + 22, 16) == 0);
@@ -151,7 +151,7 @@ static void test_roundtrip(void)
 		if (n > 0)
 			CHECK(memcmp(b.ciphertext.ptr, pt, n) != 0);
 
-		CHECK(crypto_sym_decrypt(k, &b, kbuf_slice(&ec), &back) == K_OK);
+		CHECK(k_ok(crypto_sym_decrypt(k, &b, kbuf_slice(&ec), &back)));
 		CHECK(buf_is(&back, pt, n));
 		CHECK(kbuf_valid(&back));
 		kbuf_release(&blob);
@@ -169,12 +169,12 @@ static void test_appends(void)
 	struct kbuf blob, back;
 	out_with_prefix(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("hi"),
-				 &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("hi"),
+				 &blob)));
 	CHECK_EQ_INT(blob.len, sizeof(PREFIX) - 1 + CRYPTO_BLOB_OVERHEAD + 2);
 	CHECK(memcmp(blob.ptr, PREFIX, sizeof(PREFIX) - 1) == 0);
 	struct kslice s = kslice_make(blob.ptr + sizeof(PREFIX) - 1, blob.len - (sizeof(PREFIX) - 1));
-	CHECK(parse_and_decrypt(k, s, KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, s, KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK(buf_is(&back, PREFIX "hi", sizeof(PREFIX) + 1));
 	kbuf_release(&blob);
 	kbuf_release(&back);
@@ -185,23 +185,19 @@ static void test_wrong_context(void)
 {
 	struct ksecret *k = crypto_random_secret(32);
 	struct kbuf e1, e2, empty, blob, back;
-	CHECK(canon("{\"dept\":\"a\"}", &e1) == K_OK);
-	CHECK(canon("{\"dept\":\"b\"}", &e2) == K_OK);
-	CHECK(canon("{}", &empty) == K_OK);
+	CHECK(k_ok(canon("{\"dept\":\"a\"}", &e1)));
+	CHECK(k_ok(canon("{\"dept\":\"b\"}", &e2)));
+	CHECK(k_ok(canon("{}", &empty)));
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("secret"), &blob) ==
-	      K_OK);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("secret"), &blob)));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&empty), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&empty), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kslice_make(NULL, 0), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kslice_make(NULL, 0), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back)));
 	CHECK(buf_is(&back, PREFIX "secret", sizeof(PREFIX) - 1 + 6));
 	kbuf_release(&e1);
 	kbuf_release(&e2);
@@ -218,23 +214,19 @@ static void test_ectx_ambiguity(void)
 	static const uint8_t ab_c[] = {0, 0, 0, 1, 0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c'};
 	struct ksecret *k = crypto_random_secret(32);
 	struct kbuf e1, e2, blob, back;
-	CHECK(canon("{\"a\":\"bc\"}", &e1) == K_OK);
-	CHECK(canon("{\"ab\":\"c\"}", &e2) == K_OK);
+	CHECK(k_ok(canon("{\"a\":\"bc\"}", &e1)));
+	CHECK(k_ok(canon("{\"ab\":\"c\"}", &e2)));
 	CHECK(buf_is(&e1, a_bc, sizeof a_bc));
 	CHECK(buf_is(&e2, ab_c, sizeof ab_c));
 	CHECK(!kslice_eq(kbuf_slice(&e1), kbuf_slice(&e2)));
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("x"), &blob) ==
-	      K_OK);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("x"), &blob)));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&blob);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e2), KSLICE_LIT("x"), &blob) ==
-	      K_OK);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e2), KSLICE_LIT("x"), &blob)));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&e1);
 	kbuf_release(&e2);
@@ -246,8 +238,8 @@ static void test_ectx_ambiguity(void)
 static void test_ectx_order(void)
 {
 	struct kbuf e1, e2, e3, e4;
-	CHECK(canon("{\"x\":\"1\",\"y\":\"2\"}", &e1) == K_OK);
-	CHECK(canon("{\"y\":\"2\",\"x\":\"1\"}", &e2) == K_OK);
+	CHECK(k_ok(canon("{\"x\":\"1\",\"y\":\"2\"}", &e1)));
+	CHECK(k_ok(canon("{\"y\":\"2\",\"x\":\"1\"}", &e2)));
 	CHECK(kslice_eq(kbuf_slice(&e1), kbuf_slice(&e2)));
 	CHECK_EQ_INT(e1.len, 4 + 2 * (4 + 1 + 4 + 1));
 
@@ -259,7 +251,7 @@ static void test_ectx_order(void)
 		0, 0, 0, 1, 'b', 0, 0, 0, 1, '3',
 		0, 0, 0, 2, 0xc3, 0xa9, 0, 0, 0, 1, '4',
 	};
-	CHECK(canon("{\"\\u00e9\":\"4\",\"b\":\"3\",\"ab\":\"2\",\"a\":\"1\"}", &e3) == K_OK);
+	CHECK(k_ok(canon("{\"\\u00e9\":\"4\",\"b\":\"3\",\"ab\":\"2\",\"a\":\"1\"}", &e3)));
 	CHECK(buf_is(&e3, sorted, sizeof sorted));
 
 	/* A key with an embedded NUL is not the same key as its prefix. */
@@ -269,7 +261,7 @@ static void test_ectx_order(void)
 	CHECK(json_object_setn_new(j, "a\0b", 3, json_string("")) == 0);
 	CHECK(json_object_set_new(j, "a", json_string("")) == 0);
 	kbuf_init(&e4, 1024);
-	CHECK(crypto_ectx_canonical(j, &e4) == K_OK);
+	CHECK(k_ok(crypto_ectx_canonical(j, &e4)));
 	CHECK(buf_is(&e4, nul_key, sizeof nul_key));
 	json_decref(j);
 	kbuf_release(&e1);
@@ -283,10 +275,10 @@ static void test_ectx_edges(void)
 	static const uint8_t zero[] = {0, 0, 0, 0};
 	struct kbuf e;
 	kbuf_init(&e, 1024);
-	CHECK(crypto_ectx_canonical(NULL, &e) == K_OK);
+	CHECK(k_ok(crypto_ectx_canonical(NULL, &e)));
 	CHECK(buf_is(&e, zero, 4));
 	kbuf_release(&e);
-	CHECK(canon("{}", &e) == K_OK);
+	CHECK(k_ok(canon("{}", &e)));
 	CHECK(buf_is(&e, zero, 4));
 	kbuf_release(&e);
 
@@ -299,7 +291,7 @@ static void test_ectx_edges(void)
 		json_t *j = json_loads(bad[i], JSON_DECODE_ANY, NULL);
 		CHECK(j != NULL);
 		out_with_prefix(&e, 1024);
-		CHECK(crypto_ectx_canonical(j, &e) == K_E_VALIDATION);
+		CHECK(k_is(crypto_ectx_canonical(j, &e), K_E_VALIDATION));
 		CHECK(out_untouched(&e));
 		kbuf_release(&e);
 		json_decref(j);
@@ -314,14 +306,14 @@ static void test_ectx_edges(void)
 	json_t *j = json_object();
 	CHECK(json_object_set_new(j, "k", json_string(v)) == 0);
 	kbuf_init(&e, 2 * CRYPTO_ECTX_MAX);
-	CHECK(crypto_ectx_canonical(j, &e) == K_OK);
+	CHECK(k_ok(crypto_ectx_canonical(j, &e)));
 	CHECK_EQ_INT(e.len, CRYPTO_ECTX_MAX);
 	kbuf_release(&e);
 	v[vlen] = 'v';
 	v[vlen + 1] = 0;
 	CHECK(json_object_set_new(j, "k", json_string(v)) == 0);
 	out_with_prefix(&e, 2 * CRYPTO_ECTX_MAX);
-	CHECK(crypto_ectx_canonical(j, &e) == K_E_VALIDATION);
+	CHECK(k_is(crypto_ectx_canonical(j, &e), K_E_VALIDATION));
 	CHECK(out_untouched(&e));
 	kbuf_release(&e);
 	json_decref(j);
@@ -335,7 +327,7 @@ static void test_ectx_edges(void)
 		CHECK(json_object_set_new(j, key, json_string("v")) == 0);
 	}
 	out_with_prefix(&e, 2 * CRYPTO_ECTX_MAX);
-	CHECK(crypto_ectx_canonical(j, &e) == K_E_VALIDATION);
+	CHECK(k_is(crypto_ectx_canonical(j, &e), K_E_VALIDATION));
 	CHECK(out_untouched(&e));
 	kbuf_release(&e);
 	json_decref(j);
@@ -343,7 +335,7 @@ static void test_ectx_edges(void)
 	/* An output buffer too small for the encoding is left as it was. */
 	kbuf_init(&e, 10);
 	j = json_pack("{s:s}", "key", "value");
-	CHECK(crypto_ectx_canonical(j, &e) == K_E_VALIDATION);
+	CHECK(k_is(crypto_ectx_canonical(j, &e), K_E_VALIDATION));
 	CHECK_EQ_INT(e.len, 0);
 	kbuf_release(&e);
 	json_decref(j);
@@ -354,10 +346,10 @@ static void test_every_byte_flip(void)
 {
 	struct ksecret *k = crypto_random_secret(32);
 	struct kbuf ec, blob, back;
-	CHECK(canon("{\"purpose\":\"flip\"}", &ec) == K_OK);
+	CHECK(k_ok(canon("{\"purpose\":\"flip\"}", &ec)));
 	kbuf_init(&blob, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 2, kbuf_slice(&ec),
-				 KSLICE_LIT("thirty-two bytes of plaintext!!!"), &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 2, kbuf_slice(&ec),
+				 KSLICE_LIT("thirty-two bytes of plaintext!!!"), &blob)));
 	uint8_t *copy = malloc(blob.len);
 	CHECK(copy != NULL);
 	static const uint8_t masks[] = {0x01, 0x80, 0xff};
@@ -369,8 +361,8 @@ static void test_every_byte_flip(void)
 			out_with_prefix(&back, 1024);
 			k_status rc = parse_and_decrypt(k, kslice_make(copy, blob.len),
 							kbuf_slice(&ec), &back);
-			failures += rc != K_OK;
-			wrong_code += rc != K_E_INVALID_CIPHERTEXT;
+			failures += k_failed(rc);
+			wrong_code += !k_is(rc, K_E_INVALID_CIPHERTEXT);
 			touched += !out_untouched(&back);
 			kbuf_release(&back);
 		}
@@ -390,33 +382,32 @@ static void test_truncated(void)
 	struct kbuf blob, back, longer;
 	struct crypto_blob b;
 	kbuf_init(&blob, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("some plaintext"), &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				 KSLICE_LIT("some plaintext"), &blob)));
 	int ok = 0, parsed = 0;
 	for (size_t n = 0; n < blob.len; n++) {
 		out_with_prefix(&back, 1024);
 		k_status rc = crypto_blob_parse(kslice_make(blob.ptr, n), &b);
-		if (rc == K_OK) {
+		if (k_ok(rc)) {
 			parsed++;
 			rc = crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back);
 		}
-		ok += rc == K_OK;
-		CHECK(rc == K_E_INVALID_CIPHERTEXT);
+		ok += k_ok(rc);
+		CHECK(k_is(rc, K_E_INVALID_CIPHERTEXT));
 		CHECK(out_untouched(&back));
 		kbuf_release(&back);
 	}
 	CHECK_EQ_INT(ok, 0);
 	/* Lengths 54 .. len-1 parse (as shorter ciphertexts) and must fail the tag. */
 	CHECK_EQ_INT(parsed, blob.len - CRYPTO_BLOB_OVERHEAD);
-	CHECK(crypto_blob_parse(kslice_make(NULL, 0), &b) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_blob_parse(kslice_make(NULL, 0), &b), K_E_INVALID_CIPHERTEXT));
 
 	/* Extra bytes at the end shift the tag and fail too. */
 	kbuf_init(&longer, 1024);
-	CHECK(kbuf_append(&longer, blob.ptr, blob.len) == K_OK);
-	CHECK(kbuf_append_byte(&longer, 0) == K_OK);
+	CHECK(k_ok(kbuf_append(&longer, blob.ptr, blob.len)));
+	CHECK(k_ok(kbuf_append_byte(&longer, 0)));
 	out_with_prefix(&back, 1024);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&longer), KSLICE_LIT("\0\0\0\0"), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&longer), KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&back);
 	kbuf_release(&longer);
@@ -431,19 +422,17 @@ static void test_wrong_key(void)
 	struct kbuf blob, back;
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(crypto_sym_encrypt(k1, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
-				 &blob) == K_OK);
-	CHECK(parse_and_decrypt(k2, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back) ==
-	      K_E_INVALID_CIPHERTEXT);
+	CHECK(k_ok(crypto_sym_encrypt(k1, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
+				 &blob)));
+	CHECK(k_is(parse_and_decrypt(k2, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	/* Backing keys are 32 bytes, nothing else. */
 	struct ksecret *short_key = crypto_random_secret(16);
-	CHECK(parse_and_decrypt(short_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back) ==
-	      K_E_INTERNAL);
+	CHECK(k_is(parse_and_decrypt(short_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_INTERNAL));
 	CHECK(out_untouched(&back));
 	kbuf_release(&blob);
-	CHECK(crypto_sym_encrypt(short_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("data"), &blob) == K_E_INTERNAL);
+	CHECK(k_is(crypto_sym_encrypt(short_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				 KSLICE_LIT("data"), &blob), K_E_INTERNAL));
 	CHECK_EQ_INT(blob.len, 0);
 	kbuf_release(&blob);
 	kbuf_release(&back);
@@ -464,34 +453,34 @@ static void test_header_is_authenticated(void)
 	struct crypto_blob b;
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 5, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
-				 &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 5, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
+				 &blob)));
 
 	blob.ptr[1] = 0x02;
-	CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_blob_parse(kbuf_slice(&blob), &b), K_E_INVALID_CIPHERTEXT));
 	blob.ptr[1] = CRYPTO_BLOB_VERSION;
 	blob.ptr[0] = 'k';
-	CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_blob_parse(kbuf_slice(&blob), &b), K_E_INVALID_CIPHERTEXT));
 	blob.ptr[0] = CRYPTO_BLOB_MAGIC;
 
-	CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_OK);
+	CHECK(k_ok(crypto_blob_parse(kbuf_slice(&blob), &b)));
 	blob.ptr[1] = 0x02;
-	CHECK(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	blob.ptr[1] = CRYPTO_BLOB_VERSION;
 
 	/* Another backing-key version parses, but does not decrypt. */
 	blob.ptr[21] = 6;
-	CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_OK);
+	CHECK(k_ok(crypto_blob_parse(kbuf_slice(&blob), &b)));
 	CHECK_EQ_INT(b.version, 6);
-	CHECK(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	/* Version 0 is never written, so it is not a blob. */
 	blob.ptr[21] = 0;
-	CHECK(crypto_blob_parse(kbuf_slice(&blob), &b) == K_E_INVALID_CIPHERTEXT);
+	CHECK(k_is(crypto_blob_parse(kbuf_slice(&blob), &b), K_E_INVALID_CIPHERTEXT));
 	blob.ptr[21] = 5;
 
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK(buf_is(&back, PREFIX "data", sizeof(PREFIX) - 1 + 4));
 	kbuf_release(&blob);
 	kbuf_release(&back);
@@ -505,16 +494,16 @@ static void test_nonce_fresh(void)
 	kbuf_init(&b1, 1024);
 	kbuf_init(&b2, 1024);
 	kbuf_init(&back, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
-				 &b1) == K_OK);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
-				 &b2) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
+				 &b1)));
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
+				 &b2)));
 	CHECK(b1.len == b2.len);
 	CHECK(!kslice_eq(kbuf_slice(&b1), kbuf_slice(&b2)));
 	CHECK(memcmp(b1.ptr + 22, b2.ptr + 22, 16) != 0);
 	CHECK(memcmp(b1.ptr + 38, b2.ptr + 38, b1.len - 38) != 0);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&b1), KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&b2), KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&b1), KSLICE_LIT("\0\0\0\0"), &back)));
+	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&b2), KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK(buf_is(&back, "samesame", 8));
 	kbuf_release(&b1);
 	kbuf_release(&b2);
@@ -528,28 +517,27 @@ static void test_limits(void)
 	struct kbuf blob, back;
 	/* One byte short of the blob: refused, nothing written. */
 	kbuf_init(&blob, CRYPTO_BLOB_OVERHEAD + 9);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("ten bytes!"), &blob) == K_E_VALIDATION);
+	CHECK(k_is(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				 KSLICE_LIT("ten bytes!"), &blob), K_E_VALIDATION));
 	CHECK_EQ_INT(blob.len, 0);
 	kbuf_release(&blob);
 	kbuf_init(&blob, CRYPTO_BLOB_OVERHEAD + 10);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("ten bytes!"), &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				 KSLICE_LIT("ten bytes!"), &blob)));
 	/* Backing-key version 0 does not exist. */
 	struct kbuf other;
 	kbuf_init(&other, 1024);
-	CHECK(crypto_sym_encrypt(k, test_key_id, 0, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("x"),
-				 &other) == K_E_INTERNAL);
+	CHECK(k_is(crypto_sym_encrypt(k, test_key_id, 0, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("x"),
+				 &other), K_E_INTERNAL));
 	CHECK_EQ_INT(other.len, 0);
 	kbuf_release(&other);
 	/* Plaintext that does not fit the output is refused before it is released. */
 	kbuf_init(&back, 9);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back) ==
-	      K_E_VALIDATION);
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_VALIDATION));
 	CHECK_EQ_INT(back.len, 0);
 	kbuf_release(&back);
 	kbuf_init(&back, 10);
-	CHECK(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK(buf_is(&back, "ten bytes!", 10));
 	kbuf_release(&back);
 	kbuf_release(&blob);
@@ -562,24 +550,24 @@ static void test_kat_sym(void)
 	static const uint8_t nonce[16] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 					  0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf};
 	struct kbuf ec, blob, back;
-	CHECK(canon("{\"purpose\":\"kat\",\"dept\":\"x\"}", &ec) == K_OK);
+	CHECK(k_ok(canon("{\"purpose\":\"kat\",\"dept\":\"x\"}", &ec)));
 	CHECK(buf_is(&ec, kat_ectx, sizeof kat_ectx));
 	kbuf_init(&blob, 1024);
 	kbuf_init(&back, 1024);
-	CHECK(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, kbuf_slice(&ec),
-					    KSLICE_LIT(kat_plaintext), nonce, &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, kbuf_slice(&ec),
+					    KSLICE_LIT(kat_plaintext), nonce, &blob)));
 	CHECK(buf_is(&blob, kat_blob, sizeof kat_blob));
-	CHECK(parse_and_decrypt(k, kslice_make(kat_blob, sizeof kat_blob), kbuf_slice(&ec),
-				&back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kslice_make(kat_blob, sizeof kat_blob), kbuf_slice(&ec),
+				&back)));
 	CHECK(buf_is(&back, kat_plaintext, sizeof kat_plaintext - 1));
 
 	kbuf_reset(&blob);
 	kbuf_reset(&back);
-	CHECK(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, KSLICE_LIT("\0\0\0\0"),
-					    kslice_make(NULL, 0), nonce, &blob) == K_OK);
+	CHECK(k_ok(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, KSLICE_LIT("\0\0\0\0"),
+					    kslice_make(NULL, 0), nonce, &blob)));
 	CHECK(buf_is(&blob, kat_blob_empty, sizeof kat_blob_empty));
-	CHECK(parse_and_decrypt(k, kslice_make(kat_blob_empty, sizeof kat_blob_empty),
-				KSLICE_LIT("\0\0\0\0"), &back) == K_OK);
+	CHECK(k_ok(parse_and_decrypt(k, kslice_make(kat_blob_empty, sizeof kat_blob_empty),
+				KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK_EQ_INT(back.len, 0);
 	kbuf_release(&ec);
 	kbuf_release(&blob);
@@ -597,38 +585,38 @@ static void test_wrap(void)
 	struct kslice aad = KSLICE_LIT("arn:aws:kms:eu-west-1:111122223333:key/k#1");
 	kbuf_init(&w1, 1024);
 	kbuf_init(&w2, 1024);
-	CHECK(crypto_wrap(root, aad, material, &w1) == K_OK);
+	CHECK(k_ok(crypto_wrap(root, aad, material, &w1)));
 	CHECK_EQ_INT(w1.len, CRYPTO_WRAP_OVERHEAD + 32);
-	CHECK(crypto_wrap(root, aad, material, &w2) == K_OK);
+	CHECK(k_ok(crypto_wrap(root, aad, material, &w2)));
 	CHECK(!kslice_eq(kbuf_slice(&w1), kbuf_slice(&w2)));
 
-	CHECK(crypto_unwrap(root, aad, kbuf_slice(&w1), &got) == K_OK);
+	CHECK(k_ok(crypto_unwrap(root, aad, kbuf_slice(&w1), &got)));
 	CHECK(got != NULL && ksecret_len(got) == 32 &&
 	      memcmp(ksecret_cbytes(got), ksecret_cbytes(material), 32) == 0);
 	ksecret_free(got);
 	got = NULL;
 
-	CHECK(crypto_unwrap(root, KSLICE_LIT("arn:aws:kms:eu-west-1:111122223333:key/k#2"),
-			    kbuf_slice(&w1), &got) == K_E_INTERNAL);
+	CHECK(k_is(crypto_unwrap(root, KSLICE_LIT("arn:aws:kms:eu-west-1:111122223333:key/k#2"),
+			    kbuf_slice(&w1), &got), K_E_INTERNAL));
 	CHECK(got == NULL);
-	CHECK(crypto_unwrap(root, kslice_make(NULL, 0), kbuf_slice(&w1), &got) == K_E_INTERNAL);
-	CHECK(crypto_unwrap(other_root, aad, kbuf_slice(&w1), &got) == K_E_INTERNAL);
+	CHECK(k_is(crypto_unwrap(root, kslice_make(NULL, 0), kbuf_slice(&w1), &got), K_E_INTERNAL));
+	CHECK(k_is(crypto_unwrap(other_root, aad, kbuf_slice(&w1), &got), K_E_INTERNAL));
 	CHECK(got == NULL);
 	int bad = 0;
 	for (size_t i = 0; i < w1.len; i++) {
 		w1.ptr[i] ^= 0x01;
-		bad += crypto_unwrap(root, aad, kbuf_slice(&w1), &got) == K_E_INTERNAL;
+		bad += k_is(crypto_unwrap(root, aad, kbuf_slice(&w1), &got), K_E_INTERNAL);
 		w1.ptr[i] ^= 0x01;
 	}
 	CHECK_EQ_INT(bad, w1.len);
 	for (size_t n = 0; n < w1.len; n++)
-		CHECK(crypto_unwrap(root, aad, kslice_make(w1.ptr, n), &got) == K_E_INTERNAL);
+		CHECK(k_is(crypto_unwrap(root, aad, kslice_make(w1.ptr, n), &got), K_E_INTERNAL));
 	CHECK(got == NULL);
 
 	/* A failed wrap leaves the output alone. */
 	struct kbuf small;
 	kbuf_init(&small, CRYPTO_WRAP_OVERHEAD + 31);
-	CHECK(crypto_wrap(root, aad, material, &small) == K_E_VALIDATION);
+	CHECK(k_is(crypto_wrap(root, aad, material, &small), K_E_VALIDATION));
 	CHECK_EQ_INT(small.len, 0);
 	kbuf_release(&small);
 	kbuf_release(&w1);
@@ -643,8 +631,8 @@ static void test_kat_wrap(void)
 	struct ksecret *root = counting_secret(0x40, 32);
 	struct ksecret *expect = counting_secret(0xc0, 32);
 	struct ksecret *got = NULL;
-	CHECK(crypto_unwrap(root, KSLICE_LIT(kat_wrap_aad), kslice_make(kat_wrapped, sizeof kat_wrapped),
-			    &got) == K_OK);
+	CHECK(k_ok(crypto_unwrap(root, KSLICE_LIT(kat_wrap_aad), kslice_make(kat_wrapped, sizeof kat_wrapped),
+			    &got)));
 	CHECK(got != NULL && ksecret_len(got) == 32 &&
 	      memcmp(ksecret_cbytes(got), ksecret_cbytes(expect), 32) == 0);
 	ksecret_free(got);
@@ -667,14 +655,14 @@ static void test_check_value(void)
 	struct ksecret *other = counting_secret(0x01, 32);
 	struct ksecret *short_key = counting_secret(0x00, 16);
 	uint8_t a[CRYPTO_CHECK_VALUE_LEN], b[CRYPTO_CHECK_VALUE_LEN];
-	CHECK(crypto_check_value(k, a) == K_OK);
+	CHECK(k_ok(crypto_check_value(k, a)));
 	CHECK(memcmp(a, kat, sizeof kat) == 0);
-	CHECK(crypto_check_value(k, b) == K_OK);
+	CHECK(k_ok(crypto_check_value(k, b)));
 	CHECK(memcmp(a, b, sizeof a) == 0);
-	CHECK(crypto_check_value(other, b) == K_OK);
+	CHECK(k_ok(crypto_check_value(other, b)));
 	CHECK(memcmp(a, b, sizeof a) != 0);
-	CHECK(crypto_check_value(short_key, b) == K_E_INTERNAL);
-	CHECK(crypto_check_value(NULL, b) == K_E_INTERNAL);
+	CHECK(k_is(crypto_check_value(short_key, b), K_E_INTERNAL));
+	CHECK(k_is(crypto_check_value(NULL, b), K_E_INTERNAL));
 	ksecret_free(k);
 	ksecret_free(other);
 	ksecret_free(short_key);
@@ -690,7 +678,7 @@ static void test_helpers(void)
 	CHECK(s1 != NULL && s2 != NULL && ksecret_len(s1) == 32);
 	CHECK(!crypto_memeq(ksecret_cbytes(s1), ksecret_cbytes(s2), 32));
 	CHECK(crypto_random_secret(0) == NULL);
-	CHECK(crypto_random(NULL, 0) == K_OK);
+	CHECK(k_ok(crypto_random(NULL, 0)));
 	ksecret_free(s1);
 	ksecret_free(s2);
 }
@@ -719,11 +707,11 @@ static void test_nonce_pool(void)
 	static uint8_t v[NONCE_DRAWS][16];
 	uint8_t big[CRYPTO_NONCE_MAX + 1];
 
-	CHECK_EQ_INT(crypto_nonce(NULL, 0), K_OK);
-	CHECK_EQ_INT(crypto_nonce(NULL, 16), K_E_INTERNAL);
+	CHECK_STATUS(crypto_nonce(NULL, 0), K_OK);
+	CHECK_STATUS(crypto_nonce(NULL, 16), K_E_INTERNAL);
 	/* Public values only, and small: more than 64 bytes is a caller bug. */
-	CHECK_EQ_INT(crypto_nonce(big, sizeof big), K_E_INTERNAL);
-	CHECK_EQ_INT(crypto_nonce(big, CRYPTO_NONCE_MAX), K_OK);
+	CHECK_STATUS(crypto_nonce(big, sizeof big), K_E_INTERNAL);
+	CHECK_STATUS(crypto_nonce(big, CRYPTO_NONCE_MAX), K_OK);
 
 	/*
 	 * Sizes 1..64 in turn, so draws straddle the pool's refills; the first
@@ -734,15 +722,15 @@ static void test_nonce_pool(void)
 	for (size_t i = 0; n < NONCE_DRAWS; i++) {
 		size_t len = 1 + i % CRYPTO_NONCE_MAX;
 		memset(big, 0, sizeof big);
-		CHECK_EQ_INT(crypto_nonce(big, len), K_OK);
+		CHECK_STATUS(crypto_nonce(big, len), K_OK);
 		if (len >= 16)
 			memcpy(v[n++], big, 16);
 	}
 	CHECK_EQ_INT(count_repeats(v, NONCE_DRAWS), 0);
 	/* Two back-to-back 16-byte nonces are different bytes of the pool. */
 	uint8_t a[16], b[16];
-	CHECK_EQ_INT(crypto_nonce(a, sizeof a), K_OK);
-	CHECK_EQ_INT(crypto_nonce(b, sizeof b), K_OK);
+	CHECK_STATUS(crypto_nonce(a, sizeof a), K_OK);
+	CHECK_STATUS(crypto_nonce(b, sizeof b), K_OK);
 	CHECK(memcmp(a, b, 16) != 0);
 }
 
@@ -755,7 +743,7 @@ static void *nonce_worker(void *arg)
 	uint8_t (*mine)[16] = arg;
 	int bad = 0;
 	for (int i = 0; i < NONCE_PER_THREAD; i++)
-		bad += crypto_nonce(mine[i], 16) != K_OK;
+		bad += k_failed(crypto_nonce(mine[i], 16));
 	return bad == 0 ? arg : NULL; /* NULL tells the joiner a draw failed */
 }
 
@@ -785,20 +773,20 @@ static void test_nonce_fork(void)
 	uint8_t parent[N][16], child[N][16];
 	int fds[2];
 
-	CHECK_EQ_INT(crypto_nonce(parent[0], 16), K_OK); /* the pool is filled before the fork */
+	CHECK_STATUS(crypto_nonce(parent[0], 16), K_OK); /* the pool is filled before the fork */
 	CHECK(pipe(fds) == 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		int ok = 1;
 		for (int i = 0; i < N; i++)
-			ok &= crypto_nonce(child[i], 16) == K_OK;
+			ok &= k_ok(crypto_nonce(child[i], 16));
 		ssize_t w = ok ? write(fds[1], child, sizeof child) : -1;
 		_exit(w == (ssize_t)sizeof child ? 0 : 1);
 	}
 	close(fds[1]);
 	for (int i = 0; i < N; i++)
-		CHECK_EQ_INT(crypto_nonce(parent[i], 16), K_OK);
+		CHECK_STATUS(crypto_nonce(parent[i], 16), K_OK);
 	size_t got = 0;
 	while (got < sizeof child) {
 		ssize_t r = read(fds[0], (uint8_t *)child + got, sizeof child - got);
@@ -831,11 +819,11 @@ static void *worker(void *arg)
 	kbuf_init(&back, 1024);
 	for (int i = 0; i < PER_THREAD; i++) {
 		uint8_t pt[64];
-		if (crypto_random(pt, sizeof pt) != K_OK ||
-		    crypto_sym_encrypt(shared_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				       kslice_make(pt, sizeof pt), &blob) != K_OK ||
-		    parse_and_decrypt(shared_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"),
-				      &back) != K_OK ||
+		if (k_failed(crypto_random(pt, sizeof pt)) ||
+		    k_failed(crypto_sym_encrypt(shared_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				       kslice_make(pt, sizeof pt), &blob)) ||
+		    k_failed(parse_and_decrypt(shared_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"),
+				      &back)) ||
 		    !buf_is(&back, pt, sizeof pt))
 			(*errors)++;
 		kbuf_reset(&blob);

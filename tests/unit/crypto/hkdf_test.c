@@ -73,7 +73,7 @@ static int ref_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, siz
 	return ok;
 }
 
-static k_status ours(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+static K_MUST_CHECK k_status ours(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
 		     const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len)
 {
 	return crypto_hkdf_sha256(kslice_make(ikm, ikm_len), kslice_make(salt, salt_len),
@@ -99,7 +99,7 @@ static void check_rfc(int tc, const uint8_t *ikm, size_t ikm_len, const uint8_t 
 	if (n <= 0)
 		return;
 	memset(got, 0, sizeof got);
-	CHECK_EQ_INT(ours(ikm, ikm_len, salt, salt_len, info, info_len, got, (size_t)n), K_OK);
+	CHECK_STATUS(ours(ikm, ikm_len, salt, salt_len, info, info_len, got, (size_t)n), K_OK);
 	if (memcmp(got, want, (size_t)n) != 0)
 		fprintf(stderr, "RFC 5869 test case %d: wrong OKM\n", tc);
 	CHECK(memcmp(got, want, (size_t)n) == 0);
@@ -170,7 +170,7 @@ static int random_rounds(int rounds, int *compared)
 		}
 		(*compared)++;
 		memset(got, 0xee, okm_len);
-		if (ours(ikm, ikm_len, salt, salt_len, info, info_len, got, okm_len) != K_OK ||
+		if (k_failed(ours(ikm, ikm_len, salt, salt_len, info, info_len, got, okm_len)) ||
 		    memcmp(got, ref, okm_len) != 0) {
 			if (bad == 0)
 				fprintf(stderr, "HKDF mismatch: ikm %zu salt %zu info %zu okm %zu\n",
@@ -196,7 +196,7 @@ static void test_sym_shape(void)
 	for (int r = 0; r < 500; r++) {
 		CHECK(RAND_bytes(ikm, sizeof ikm) == 1 && RAND_bytes(salt, sizeof salt) == 1 &&
 		      RAND_bytes(info, sizeof info) == 1);
-		if (ours(ikm, 32, salt, 16, info, 50, got, 44) != K_OK ||
+		if (k_failed(ours(ikm, 32, salt, 16, info, 50, got, 44)) ||
 		    !ref_hkdf(ikm, 32, salt, 16, info, 50, ref, 44) || memcmp(got, ref, 44) != 0)
 			bad++;
 	}
@@ -210,12 +210,12 @@ static void test_lengths(void)
 	fill_range(ikm, sizeof ikm, 0x10);
 	fill_range(salt, sizeof salt, 0x90);
 	fill_range(info, sizeof info, 0x30);
-	CHECK_EQ_INT(ours(ikm, 32, salt, 16, info, 20, full, sizeof full), K_OK);
+	CHECK_STATUS(ours(ikm, 32, salt, 16, info, 20, full, sizeof full), K_OK);
 	CHECK(ref_hkdf(ikm, 32, salt, 16, info, 20, ref, sizeof ref));
 	CHECK(memcmp(full, ref, sizeof full) == 0);
 	int bad = 0;
 	for (size_t n = 1; n <= sizeof part; n++) {
-		if (ours(ikm, 32, salt, 16, info, 20, part, n) != K_OK || memcmp(part, full, n) != 0)
+		if (k_failed(ours(ikm, 32, salt, 16, info, 20, part, n)) || memcmp(part, full, n) != 0)
 			bad++;
 	}
 	CHECK_EQ_INT(bad, 0);
@@ -225,23 +225,23 @@ static void test_bad_arguments(void)
 {
 	uint8_t ikm[32] = {1}, okm[64];
 	memset(okm, 0x5a, sizeof okm);
-	CHECK_EQ_INT(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
+	CHECK_STATUS(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
 					kslice_make(NULL, 0), okm, 0),
 		     K_E_INTERNAL);
-	CHECK_EQ_INT(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
+	CHECK_STATUS(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
 					kslice_make(NULL, 0), NULL, 32),
 		     K_E_INTERNAL);
 	/* RFC 5869: L <= 255 * HashLen. */
 	static uint8_t big[MAX_OKM + 1];
-	CHECK_EQ_INT(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
+	CHECK_STATUS(crypto_hkdf_sha256(kslice_make(ikm, 32), kslice_make(NULL, 0),
 					kslice_make(NULL, 0), big, sizeof big),
 		     K_E_INTERNAL);
-	CHECK_EQ_INT(crypto_hkdf_sha256(kslice_make(NULL, 5), kslice_make(NULL, 0),
+	CHECK_STATUS(crypto_hkdf_sha256(kslice_make(NULL, 5), kslice_make(NULL, 0),
 					kslice_make(NULL, 0), okm, 32),
 		     K_E_INTERNAL);
 	/* A refused call leaves the thread's context usable. */
 	uint8_t a[44], b[44];
-	CHECK_EQ_INT(ours(ikm, 32, ikm, 16, ikm, 8, a, 44), K_OK);
+	CHECK_STATUS(ours(ikm, 32, ikm, 16, ikm, 8, a, 44), K_OK);
 	CHECK(ref_hkdf(ikm, 32, ikm, 16, ikm, 8, b, 44));
 	CHECK(memcmp(a, b, 44) == 0);
 }

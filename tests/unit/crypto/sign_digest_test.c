@@ -42,9 +42,9 @@ static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934
 static void test_sha256_oneshot(void)
 {
 	uint8_t md[CRYPTO_SHA256_LEN];
-	CHECK(crypto_sha256("abc", 3, md) == K_OK);
+	CHECK(k_ok(crypto_sha256("abc", 3, md)));
 	check_hex(md, sizeof md, abc_sha);
-	CHECK(crypto_sha256("", 0, md) == K_OK);
+	CHECK(k_ok(crypto_sha256("", 0, md)));
 	check_hex(md, sizeof md, empty_sha);
 }
 
@@ -54,23 +54,23 @@ static void test_sha256_incremental(void)
 	struct crypto_sha256_ctx *c = crypto_sha256_ctx_new();
 	CHECK(c != NULL);
 	uint8_t md[CRYPTO_SHA256_LEN];
-	CHECK(crypto_sha256_begin(c) == K_OK);
-	CHECK(crypto_sha256_update(c, "a", 1) == K_OK);
-	CHECK(crypto_sha256_update(c, "", 0) == K_OK);
-	CHECK(crypto_sha256_update(c, "bc", 2) == K_OK);
-	CHECK(crypto_sha256_end(c, md) == K_OK);
+	CHECK(k_ok(crypto_sha256_begin(c)));
+	CHECK(k_ok(crypto_sha256_update(c, "a", 1)));
+	CHECK(k_ok(crypto_sha256_update(c, "", 0)));
+	CHECK(k_ok(crypto_sha256_update(c, "bc", 2)));
+	CHECK(k_ok(crypto_sha256_end(c, md)));
 	check_hex(md, sizeof md, abc_sha);
 
 	size_t n = strlen(two_blocks);
 	for (size_t cut = 0; cut <= n; cut++) {
-		CHECK(crypto_sha256_begin(c) == K_OK);
-		CHECK(crypto_sha256_update(c, two_blocks, cut) == K_OK);
-		CHECK(crypto_sha256_update(c, two_blocks + cut, n - cut) == K_OK);
-		CHECK(crypto_sha256_end(c, md) == K_OK);
+		CHECK(k_ok(crypto_sha256_begin(c)));
+		CHECK(k_ok(crypto_sha256_update(c, two_blocks, cut)));
+		CHECK(k_ok(crypto_sha256_update(c, two_blocks + cut, n - cut)));
+		CHECK(k_ok(crypto_sha256_end(c, md)));
 		check_hex(md, sizeof md, two_blocks_sha);
 	}
-	CHECK(crypto_sha256_begin(c) == K_OK);
-	CHECK(crypto_sha256_end(c, md) == K_OK);
+	CHECK(k_ok(crypto_sha256_begin(c)));
+	CHECK(k_ok(crypto_sha256_end(c, md)));
 	check_hex(md, sizeof md, empty_sha);
 	crypto_sha256_ctx_free(c);
 	crypto_sha256_ctx_free(NULL);
@@ -100,7 +100,7 @@ static struct crypto_ed25519 *key_from_hex(const char *seed_hex)
 	CHECK(seed != NULL);
 	unhex(seed_hex, ksecret_bytes(seed), CRYPTO_ED25519_SEED_LEN);
 	struct crypto_ed25519 *k = NULL;
-	CHECK(crypto_ed25519_from_seed(seed, &k) == K_OK);
+	CHECK(k_ok(crypto_ed25519_from_seed(seed, &k)));
 	ksecret_free(seed);
 	return k;
 }
@@ -112,13 +112,13 @@ static void test_ed25519_kat(void)
 		uint8_t pub[CRYPTO_ED25519_PUBLIC_LEN], sig[CRYPTO_ED25519_SIG_LEN], msg[8];
 		size_t mlen = strlen(rfc8032[i].msg) / 2;
 		unhex(rfc8032[i].msg, msg, mlen);
-		CHECK(crypto_ed25519_public_raw(k, pub) == K_OK);
+		CHECK(k_ok(crypto_ed25519_public_raw(k, pub)));
 		check_hex(pub, sizeof pub, rfc8032[i].pub);
-		CHECK(crypto_ed25519_sign(k, kslice_make(msg, mlen), sig) == K_OK);
+		CHECK(k_ok(crypto_ed25519_sign(k, kslice_make(msg, mlen), sig)));
 		check_hex(sig, sizeof sig, rfc8032[i].sig);
 		bool valid = false;
-		CHECK(crypto_ed25519_verify(k, kslice_make(msg, mlen), kslice_make(sig, sizeof sig),
-					    &valid) == K_OK);
+		CHECK(k_ok(crypto_ed25519_verify(k, kslice_make(msg, mlen), kslice_make(sig, sizeof sig),
+					    &valid)));
 		CHECK(valid);
 		crypto_ed25519_free(k);
 	}
@@ -129,27 +129,27 @@ static void test_ed25519_pem(void)
 	struct crypto_ed25519 *k = key_from_hex(rfc8032[0].seed);
 	struct kbuf pem;
 	kbuf_init(&pem, 4096);
-	CHECK(crypto_ed25519_public_pem(k, &pem) == K_OK);
+	CHECK(k_ok(crypto_ed25519_public_pem(k, &pem)));
 	CHECK_STR(kbuf_cstr(&pem), rfc8032_pem1);
 
 	/* The public key read back verifies the private key's signature, and nothing else. */
 	struct crypto_ed25519 *p = NULL;
-	CHECK(crypto_ed25519_from_pem(kbuf_cstr(&pem), &p) == K_OK);
+	CHECK(k_ok(crypto_ed25519_from_pem(kbuf_cstr(&pem), &p)));
 	uint8_t pub[CRYPTO_ED25519_PUBLIC_LEN], sig[CRYPTO_ED25519_SIG_LEN];
-	CHECK(crypto_ed25519_public_raw(p, pub) == K_OK);
+	CHECK(k_ok(crypto_ed25519_public_raw(p, pub)));
 	check_hex(pub, sizeof pub, rfc8032[0].pub);
 	struct kslice msg = KSLICE_LIT("kinko audit digest");
-	CHECK(crypto_ed25519_sign(k, msg, sig) == K_OK);
+	CHECK(k_ok(crypto_ed25519_sign(k, msg, sig)));
 	bool valid = false;
-	CHECK(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid) == K_OK && valid);
-	CHECK(crypto_ed25519_verify(p, KSLICE_LIT("kinko audit digesT"), kslice_make(sig, sizeof sig),
-				    &valid) == K_OK);
+	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid)) && valid);
+	CHECK(k_ok(crypto_ed25519_verify(p, KSLICE_LIT("kinko audit digesT"), kslice_make(sig, sizeof sig),
+				    &valid)));
 	CHECK(!valid);
 	sig[10] ^= 1;
-	CHECK(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid) == K_OK && !valid);
+	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid)) && !valid);
 	sig[10] ^= 1;
-	CHECK(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig - 1), &valid) == K_OK && !valid);
-	CHECK(crypto_ed25519_verify(p, msg, kslice_make(NULL, 0), &valid) == K_OK && !valid);
+	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig - 1), &valid)) && !valid);
+	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(NULL, 0), &valid)) && !valid);
 	crypto_ed25519_free(p);
 	crypto_ed25519_free(k);
 	crypto_ed25519_free(NULL);
@@ -159,12 +159,12 @@ static void test_ed25519_pem(void)
 static void test_ed25519_refusals(void)
 {
 	struct crypto_ed25519 *k = NULL;
-	CHECK(crypto_ed25519_from_pem("not a key", &k) == K_E_VALIDATION);
-	CHECK(crypto_ed25519_from_pem("", &k) == K_E_VALIDATION);
+	CHECK(k_is(crypto_ed25519_from_pem("not a key", &k), K_E_VALIDATION));
+	CHECK(k_is(crypto_ed25519_from_pem("", &k), K_E_VALIDATION));
 	CHECK(k == NULL);
 	struct ksecret *short_seed = ksecret_new(31);
 	CHECK(short_seed != NULL);
-	CHECK(crypto_ed25519_from_seed(short_seed, &k) == K_E_INTERNAL);
+	CHECK(k_is(crypto_ed25519_from_seed(short_seed, &k), K_E_INTERNAL));
 	CHECK(k == NULL);
 	ksecret_free(short_seed);
 }

@@ -37,7 +37,7 @@ static void test_load(void)
 {
 	unsigned long live = ksecret_live();
 	struct ksecret *key = NULL;
-	CHECK_EQ_INT(crypto_tls_key_load(write_file("key.pem", pem, strlen(pem)), &key), K_OK);
+	CHECK_STATUS(crypto_tls_key_load(write_file("key.pem", pem, strlen(pem)), &key), K_OK);
 	CHECK(key != NULL);
 	CHECK_EQ_INT(ksecret_live(), live + 1);
 	CHECK_EQ_INT(ksecret_len(key), strlen(pem) + 1);
@@ -49,10 +49,10 @@ static void test_load(void)
 static void test_missing(void)
 {
 	struct ksecret *key = (struct ksecret *)1;
-	CHECK_EQ_INT(crypto_tls_key_load("/nonexistent/kinko/key.pem", &key), K_E_VALIDATION);
+	CHECK_STATUS(crypto_tls_key_load("/nonexistent/kinko/key.pem", &key), K_E_VALIDATION);
 	CHECK(key == NULL);
 	key = (struct ksecret *)1;
-	CHECK_EQ_INT(crypto_tls_key_load("", &key), K_E_VALIDATION);
+	CHECK_STATUS(crypto_tls_key_load("", &key), K_E_VALIDATION);
 	CHECK(key == NULL);
 }
 
@@ -60,7 +60,7 @@ static void test_empty(void)
 {
 	unsigned long live = ksecret_live();
 	struct ksecret *key = (struct ksecret *)1;
-	CHECK_EQ_INT(crypto_tls_key_load(write_file("empty.pem", "", 0), &key), K_E_VALIDATION);
+	CHECK_STATUS(crypto_tls_key_load(write_file("empty.pem", "", 0), &key), K_E_VALIDATION);
 	CHECK(key == NULL);
 	CHECK_EQ_INT(ksecret_live(), live);
 }
@@ -76,11 +76,11 @@ static void test_too_large(void)
 	memset(big, 'A', n);
 	struct ksecret *key = (struct ksecret *)1;
 	/* The NUL must fit too: a file of exactly the limit is refused ... */
-	CHECK_EQ_INT(crypto_tls_key_load(write_file("big.pem", big, n), &key), K_E_VALIDATION);
+	CHECK_STATUS(crypto_tls_key_load(write_file("big.pem", big, n), &key), K_E_VALIDATION);
 	CHECK(key == NULL);
 	CHECK_EQ_INT(ksecret_live(), live);
 	/* ... and one byte less is taken. */
-	CHECK_EQ_INT(crypto_tls_key_load(write_file("big.pem", big, n - 1), &key), K_OK);
+	CHECK_STATUS(crypto_tls_key_load(write_file("big.pem", big, n - 1), &key), K_OK);
 	CHECK(key != NULL);
 	if (key != NULL) {
 		CHECK_EQ_INT(strlen(crypto_tls_key_pem(key)), n - 1);
@@ -93,7 +93,7 @@ static void test_too_large(void)
 static void test_directory(void)
 {
 	struct ksecret *key = (struct ksecret *)1;
-	CHECK_EQ_INT(crypto_tls_key_load(dir, &key), K_E_VALIDATION);
+	CHECK_STATUS(crypto_tls_key_load(dir, &key), K_E_VALIDATION);
 	CHECK(key == NULL);
 }
 

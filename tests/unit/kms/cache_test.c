@@ -24,7 +24,7 @@ static struct storage *st;
 #define KEY2 "7c1d4a9e-2f3b-4c5d-8e9f-0a1b2c3d4e5f"
 
 /* A key document without material (none is needed to cache a snapshot). */
-static k_status put_key(const char *id, const char *state, int64_t expect)
+static K_MUST_CHECK k_status put_key(const char *id, const char *state, int64_t expect)
 {
 	char doc[512];
 	snprintf(doc, sizeof doc,
@@ -35,7 +35,7 @@ static k_status put_key(const char *id, const char *state, int64_t expect)
 	return storage_apply(st, &op, 1);
 }
 
-static k_status put_alias(const char *name, const char *target)
+static K_MUST_CHECK k_status put_alias(const char *name, const char *target)
 {
 	char doc[256];
 	snprintf(doc, sizeof doc, "{\"AliasName\":\"%s\",\"TargetKeyId\":\"%s\"}", name, target);
@@ -43,7 +43,7 @@ static k_status put_alias(const char *name, const char *target)
 	return storage_apply(st, &op, 1);
 }
 
-static k_status del(const char *kind, const char *id)
+static K_MUST_CHECK k_status del(const char *kind, const char *id)
 {
 	struct storage_op op = {STORAGE_DEL, kind, NS, id, {NULL, 0}, STORAGE_ANY};
 	return storage_apply(st, &op, 1);
@@ -52,18 +52,18 @@ static k_status del(const char *kind, const char *id)
 static void test_key_changed_behind_the_cache(void)
 {
 	struct kms_key *a = NULL, *b = NULL;
-	CHECK_EQ_INT(put_key(KEY1, "Enabled", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &a), K_OK);
+	CHECK_STATUS(put_key(KEY1, "Enabled", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &a), K_OK);
 	if (a == NULL)
 		return;
 	CHECK_EQ_INT(a->state, KS_ENABLED);
 	/* Cached: the same snapshot again. */
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &b), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &b), K_OK);
 	CHECK(a == b);
 	kms_key_unref(b);
 	/* Another writer disables it through the store alone. */
-	CHECK_EQ_INT(put_key(KEY1, "Disabled", 1), K_OK);
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &b), K_OK);
+	CHECK_STATUS(put_key(KEY1, "Disabled", 1), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &b), K_OK);
 	if (b != NULL) {
 		CHECK(b != a);
 		CHECK_EQ_INT(b->state, KS_DISABLED);
@@ -74,23 +74,23 @@ static void test_key_changed_behind_the_cache(void)
 	CHECK_EQ_INT(a->state, KS_ENABLED);
 	kms_key_unref(a);
 	/* And deletes it. */
-	CHECK_EQ_INT(del("key", KEY1), K_OK);
+	CHECK_STATUS(del("key", KEY1), K_OK);
 	b = NULL;
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &b), K_E_NOT_FOUND);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &b), K_E_NOT_FOUND);
 	CHECK(b == NULL);
 }
 
 static void test_local_write_refreshes(void)
 {
 	struct kms_key *k = NULL, *nk = NULL, *again = NULL;
-	CHECK_EQ_INT(put_key(KEY2, "Enabled", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(kms_key_get(NS, KEY2, &k), K_OK);
+	CHECK_STATUS(put_key(KEY2, "Enabled", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY2, &k), K_OK);
 	if (k == NULL)
 		return;
 	json_t *doc = json_deep_copy(k->doc);
 	json_object_set_new(doc, "KeyState", json_string("Disabled"));
-	CHECK_EQ_INT(kms_key_update(k, doc, NULL, &nk), K_OK);
-	CHECK_EQ_INT(kms_key_get(NS, KEY2, &again), K_OK);
+	CHECK_STATUS(kms_key_update(k, doc, NULL, &nk), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY2, &again), K_OK);
 	/* The snapshot the write made is the cached one: no read after the write. */
 	CHECK(nk != NULL && again == nk);
 	if (again != NULL)
@@ -103,36 +103,36 @@ static void test_local_write_refreshes(void)
 static void test_alias_changed_behind_the_cache(void)
 {
 	char target[37] = "";
-	CHECK_EQ_INT(put_alias("alias/app", KEY1), K_OK);
-	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/app", target), K_OK);
+	CHECK_STATUS(put_alias("alias/app", KEY1), K_OK);
+	CHECK_STATUS(kms_alias_lookup(NS, "alias/app", target), K_OK);
 	CHECK_STR(target, KEY1);
-	CHECK_EQ_INT(put_alias("alias/app", KEY2), K_OK);
-	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/app", target), K_OK);
+	CHECK_STATUS(put_alias("alias/app", KEY2), K_OK);
+	CHECK_STATUS(kms_alias_lookup(NS, "alias/app", target), K_OK);
 	CHECK_STR(target, KEY2);
-	CHECK_EQ_INT(del("alias", "alias/app"), K_OK);
-	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/app", target), K_E_NOT_FOUND);
+	CHECK_STATUS(del("alias", "alias/app"), K_OK);
+	CHECK_STATUS(kms_alias_lookup(NS, "alias/app", target), K_E_NOT_FOUND);
 }
 
 static void test_purge_empties_the_account(void)
 {
 	struct kms_key *k = NULL;
 	char target[37];
-	CHECK_EQ_INT(put_key(KEY1, "Enabled", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(put_alias("alias/kept", KEY1), K_OK);
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &k), K_OK);
+	CHECK_STATUS(put_key(KEY1, "Enabled", STORAGE_ANY), K_OK);
+	CHECK_STATUS(put_alias("alias/kept", KEY1), K_OK);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &k), K_OK);
 	kms_key_unref(k);
-	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/kept", target), K_OK);
-	CHECK_EQ_INT(storage_purge(st, "111122223333:"), K_OK);
+	CHECK_STATUS(kms_alias_lookup(NS, "alias/kept", target), K_OK);
+	CHECK_STATUS(storage_purge(st, "111122223333:"), K_OK);
 	k = NULL;
-	CHECK_EQ_INT(kms_key_get(NS, KEY1, &k), K_E_NOT_FOUND);
-	CHECK_EQ_INT(kms_alias_lookup(NS, "alias/kept", target), K_E_NOT_FOUND);
+	CHECK_STATUS(kms_key_get(NS, KEY1, &k), K_E_NOT_FOUND);
+	CHECK_STATUS(kms_alias_lookup(NS, "alias/kept", target), K_E_NOT_FOUND);
 }
 
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL)
 		return 1;
-	if (storage_sqlite_open(tmp_root, &st) != K_OK || kms_init(st) != K_OK)
+	if (k_failed(storage_sqlite_open(tmp_root, &st)) || k_failed(kms_init(st)))
 		return 1;
 	RUN(test_key_changed_behind_the_cache);
 	RUN(test_local_write_refreshes);

@@ -17,7 +17,7 @@
 static const struct api_service kms_svc = {.target_prefix = "TrentService."};
 static const struct api_service other_svc = {.target_prefix = "secretsmanager."};
 
-static k_status state_check(const struct api_service *svc, const char *op,
+static K_MUST_CHECK k_status state_check(const struct api_service *svc, const char *op,
 			    enum kms_key_state s, char *msg, size_t n)
 {
 	/* KMS's own rows say their rule; a made-up row says none. */
@@ -43,33 +43,33 @@ static k_status state_check(const struct api_service *svc, const char *op,
 static void test_state_table(void)
 {
 	char m[256];
-	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_ENABLED, m, sizeof m), K_OK);
-	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_STATUS(state_check(&kms_svc, "Encrypt", KS_ENABLED, m, sizeof m), K_OK);
+	CHECK_STATUS(state_check(&kms_svc, "Encrypt", KS_DISABLED, m, sizeof m), K_E_DISABLED);
 	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is disabled.");
-	CHECK_EQ_INT(state_check(&kms_svc, "Decrypt", KS_PENDING_DELETION, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "Decrypt", KS_PENDING_DELETION, m, sizeof m),
 		     K_E_INVALID_STATE);
 	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is pending deletion.");
-	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_PENDING_IMPORT, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "Encrypt", KS_PENDING_IMPORT, m, sizeof m),
 		     K_E_INVALID_STATE);
 	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is pending import.");
-	CHECK_EQ_INT(state_check(&kms_svc, "DescribeKey", KS_PENDING_DELETION, m, sizeof m), K_OK);
-	CHECK_EQ_INT(state_check(&kms_svc, "DeleteAlias", KS_PENDING_DELETION, m, sizeof m), K_OK);
-	CHECK_EQ_INT(state_check(&kms_svc, "TagResource", KS_DISABLED, m, sizeof m), K_OK);
-	CHECK_EQ_INT(state_check(&kms_svc, "TagResource", KS_PENDING_DELETION, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "DescribeKey", KS_PENDING_DELETION, m, sizeof m), K_OK);
+	CHECK_STATUS(state_check(&kms_svc, "DeleteAlias", KS_PENDING_DELETION, m, sizeof m), K_OK);
+	CHECK_STATUS(state_check(&kms_svc, "TagResource", KS_DISABLED, m, sizeof m), K_OK);
+	CHECK_STATUS(state_check(&kms_svc, "TagResource", KS_PENDING_DELETION, m, sizeof m),
 		     K_E_INVALID_STATE);
-	CHECK_EQ_INT(state_check(&kms_svc, "EnableKey", KS_PENDING_IMPORT, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "EnableKey", KS_PENDING_IMPORT, m, sizeof m),
 		     K_E_INVALID_STATE);
-	CHECK_EQ_INT(state_check(&kms_svc, "CancelKeyDeletion", KS_ENABLED, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "CancelKeyDeletion", KS_ENABLED, m, sizeof m),
 		     K_E_INVALID_STATE);
 	CHECK_STR(m, "arn:aws:kms:us-east-1:000000000000:key/x is not pending deletion.");
-	CHECK_EQ_INT(state_check(&kms_svc, "CancelKeyDeletion", KS_PENDING_DELETION, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "CancelKeyDeletion", KS_PENDING_DELETION, m, sizeof m),
 		     K_OK);
-	CHECK_EQ_INT(state_check(&kms_svc, "EnableKeyRotation", KS_DISABLED, m, sizeof m),
+	CHECK_STATUS(state_check(&kms_svc, "EnableKeyRotation", KS_DISABLED, m, sizeof m),
 		     K_E_DISABLED);
 	/* Rows without a rule and other services' operations: the crypto rule. */
-	CHECK_EQ_INT(state_check(&kms_svc, "SomethingNew", KS_DISABLED, m, sizeof m), K_E_DISABLED);
-	CHECK_EQ_INT(state_check(&other_svc, "TagResource", KS_DISABLED, m, sizeof m), K_E_DISABLED);
-	CHECK_EQ_INT(state_check(&kms_svc, "Encrypt", KS_CREATING, m, sizeof m), K_E_INVALID_STATE);
+	CHECK_STATUS(state_check(&kms_svc, "SomethingNew", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_STATUS(state_check(&other_svc, "TagResource", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_STATUS(state_check(&kms_svc, "Encrypt", KS_CREATING, m, sizeof m), K_E_INVALID_STATE);
 }
 
 static struct storage *st;
@@ -77,13 +77,13 @@ static struct storage *st;
 static void test_due_id(void)
 {
 	char a[SCHEDULER_DUE_ID_MAX], b[SCHEDULER_DUE_ID_MAX];
-	CHECK_EQ_INT(scheduler_due_id(99, "t", "1:r", "id", a, sizeof a), K_OK);
+	CHECK_STATUS(scheduler_due_id(99, "t", "1:r", "id", a, sizeof a), K_OK);
 	CHECK_STR(a, "000000000000099|t|1:r|id");
-	CHECK_EQ_INT(scheduler_due_id(1000, "t", "1:r", "id", b, sizeof b), K_OK);
+	CHECK_STATUS(scheduler_due_id(1000, "t", "1:r", "id", b, sizeof b), K_OK);
 	CHECK(strcmp(a, b) < 0); /* ids sort by time */
-	CHECK_EQ_INT(scheduler_due_id(-1, "t", "n", "i", a, sizeof a), K_E_VALIDATION);
-	CHECK_EQ_INT(scheduler_due_id(1, "a|b", "n", "i", a, sizeof a), K_E_VALIDATION);
-	CHECK_EQ_INT(scheduler_due_id(1, "t", "n", "i", a, 8), K_E_VALIDATION);
+	CHECK_STATUS(scheduler_due_id(-1, "t", "n", "i", a, sizeof a), K_E_VALIDATION);
+	CHECK_STATUS(scheduler_due_id(1, "a|b", "n", "i", a, sizeof a), K_E_VALIDATION);
+	CHECK_STATUS(scheduler_due_id(1, "t", "n", "i", a, 8), K_E_VALIDATION);
 }
 
 struct seen {
@@ -92,7 +92,7 @@ struct seen {
 	int64_t whens[8];
 };
 
-static k_status seen_cb(void *arg, int64_t when, const char *ns, const char *id, const char *due_id)
+static K_MUST_CHECK k_status seen_cb(void *arg, int64_t when, const char *ns, const char *id, const char *due_id)
 {
 	struct seen *s = arg;
 	if (s->n < 8) {
@@ -114,27 +114,27 @@ static void test_due_list(void)
 	for (int i = 0; i < 4; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "k%d", i);
-		CHECK_EQ_INT(scheduler_due_id(times[i], tasks[i], "1:r", id, ids[i], sizeof ids[i]), K_OK);
+		CHECK_STATUS(scheduler_due_id(times[i], tasks[i], "1:r", id, ids[i], sizeof ids[i]), K_OK);
 		scheduler_due_put_op(&ops[i], ids[i]);
 	}
-	CHECK_EQ_INT(storage_apply(st, ops, 4), K_OK);
+	CHECK_STATUS(storage_apply(st, ops, 4), K_OK);
 	struct seen s = {0};
-	CHECK_EQ_INT(scheduler_due_list("x", 1000, seen_cb, &s), K_OK);
+	CHECK_STATUS(scheduler_due_list("x", 1000, seen_cb, &s), K_OK);
 	CHECK_EQ_INT(s.n, 2); /* task x, due by 1000, oldest first */
 	CHECK_STR(s.ids[0], "1:r/k1");
 	CHECK_STR(s.ids[1], "1:r/k0");
 	CHECK_EQ_INT(s.whens[0], 100);
 	/* The callback deleted them: a second listing finds nothing. */
 	struct seen s2 = {0};
-	CHECK_EQ_INT(scheduler_due_list("x", 1000, seen_cb, &s2), K_OK);
+	CHECK_STATUS(scheduler_due_list("x", 1000, seen_cb, &s2), K_OK);
 	CHECK_EQ_INT(s2.n, 0);
 	struct seen s3 = {0};
-	CHECK_EQ_INT(scheduler_due_list("y", 1000, seen_cb, &s3), K_OK);
+	CHECK_STATUS(scheduler_due_list("y", 1000, seen_cb, &s3), K_OK);
 	CHECK_EQ_INT(s3.n, 1);
 }
 
 static int ran;
-static k_status count_task(int64_t now)
+static K_MUST_CHECK k_status count_task(int64_t now)
 {
 	(void)now;
 	ran++;
@@ -143,14 +143,14 @@ static k_status count_task(int64_t now)
 
 static void test_register_and_run(void)
 {
-	CHECK_EQ_INT(scheduler_register("count", count_task), K_OK);
-	CHECK_EQ_INT(scheduler_register(NULL, count_task), K_E_VALIDATION);
-	CHECK_EQ_INT(scheduler_run_now(), K_OK);
+	CHECK_STATUS(scheduler_register("count", count_task), K_OK);
+	CHECK_STATUS(scheduler_register(NULL, count_task), K_E_VALIDATION);
+	CHECK_STATUS(scheduler_run_now(), K_OK);
 	CHECK_EQ_INT(ran, 1);
 }
 
 static int failing_runs;
-static k_status flaky_task(int64_t now)
+static K_MUST_CHECK k_status flaky_task(int64_t now)
 {
 	(void)now;
 	if (failing_runs > 0) {
@@ -185,12 +185,12 @@ static void test_failure_logging(void)
 	fflush(stderr);
 	int saved = dup(2);
 	dup2(fd, 2);
-	CHECK_EQ_INT(scheduler_register("flaky", flaky_task), K_OK);
+	CHECK_STATUS(scheduler_register("flaky", flaky_task), K_OK);
 	failing_runs = 5;
 	for (int i = 0; i < 5; i++)
-		CHECK_EQ_INT(scheduler_run_now(), K_E_INTERNAL);
-	CHECK_EQ_INT(scheduler_run_now(), K_OK);
-	CHECK_EQ_INT(scheduler_run_now(), K_OK);
+		CHECK_STATUS(scheduler_run_now(), K_E_INTERNAL);
+	CHECK_STATUS(scheduler_run_now(), K_OK);
+	CHECK_STATUS(scheduler_run_now(), K_OK);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -201,7 +201,7 @@ static void test_failure_logging(void)
 	unlink(path);
 }
 
-static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(void)id;
@@ -218,16 +218,16 @@ static void test_purge(void)
 		{.op = STORAGE_PUT, .kind = "secret", .ns = "111:eu-west-1", .id = "b", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
 		{.op = STORAGE_PUT, .kind = "key", .ns = "1111:us-east-1", .id = "c", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
 	};
-	CHECK_EQ_INT(storage_apply(st, ops, 3), K_OK);
-	CHECK_EQ_INT(storage_purge(st, "111:"), K_OK);
+	CHECK_STATUS(storage_apply(st, ops, 3), K_OK);
+	CHECK_STATUS(storage_purge(st, "111:"), K_OK);
 	int n = 0;
-	CHECK_EQ_INT(storage_list(st, "key", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_STATUS(storage_list(st, "key", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
 	CHECK_EQ_INT(n, 1); /* only the other account's key */
 	n = 0;
-	CHECK_EQ_INT(storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_STATUS(storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &n), K_OK);
 	CHECK_EQ_INT(n, 0);
-	CHECK_EQ_INT(storage_purge(st, ""), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_scrub(st), K_OK);
+	CHECK_STATUS(storage_purge(st, ""), K_E_VALIDATION);
+	CHECK_STATUS(storage_scrub(st), K_OK);
 }
 
 int main(void)
@@ -235,15 +235,15 @@ int main(void)
 	char dir[] = "/tmp/kinko-lifecycle-test-XXXXXX";
 	if (mkdtemp(dir) == NULL)
 		return 1;
-	if (storage_sqlite_open(dir, &st) != K_OK)
+	if (k_failed(storage_sqlite_open(dir, &st)))
 		return 1;
 	struct kbuf msg;
 	kbuf_init(&msg, 512);
-	CHECK_EQ_INT(api_register_service(kms_service_table(), &msg), K_OK);
+	CHECK_STATUS(api_register_service(kms_service_table(), &msg), K_OK);
 	kbuf_release(&msg);
 	RUN(test_state_table);
 	RUN(test_due_id);
-	CHECK_EQ_INT(scheduler_start(st), K_OK);
+	CHECK_STATUS(scheduler_start(st), K_OK);
 	RUN(test_due_list);
 	RUN(test_register_and_run);
 	RUN(test_failure_logging);

@@ -204,7 +204,7 @@ static void test_key_arn(void)
 }
 
 /* Validates a Tags list given as JSON text; the message goes to msg. */
-static k_status tags(const char *text, char *msg, size_t n)
+static K_MUST_CHECK k_status tags(const char *text, char *msg, size_t n)
 {
 	struct api_ctx c;
 	ctx_init(&c);
@@ -219,22 +219,22 @@ static k_status tags(const char *text, char *msg, size_t n)
 static void test_tags(void)
 {
 	char m[512];
-	CHECK_EQ_INT(tags(NULL, m, sizeof m), K_OK);
-	CHECK_EQ_INT(tags("null", m, sizeof m), K_OK);
-	CHECK_EQ_INT(tags("[]", m, sizeof m), K_OK);
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"env\",\"TagValue\":\"prod\"}]", m, sizeof m), K_OK);
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"env\",\"TagValue\":\"\"}]", m, sizeof m), K_OK);
-	CHECK_EQ_INT(tags("{\"TagKey\":\"env\"}", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(tags(NULL, m, sizeof m), K_OK);
+	CHECK_STATUS(tags("null", m, sizeof m), K_OK);
+	CHECK_STATUS(tags("[]", m, sizeof m), K_OK);
+	CHECK_STATUS(tags("[{\"TagKey\":\"env\",\"TagValue\":\"prod\"}]", m, sizeof m), K_OK);
+	CHECK_STATUS(tags("[{\"TagKey\":\"env\",\"TagValue\":\"\"}]", m, sizeof m), K_OK);
+	CHECK_STATUS(tags("{\"TagKey\":\"env\"}", m, sizeof m), K_E_SERIALIZATION);
 	CHECK_STR(m, "Unexpected value type for member 'Tags'");
-	CHECK_EQ_INT(tags("[\"env\"]", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_EQ_INT(tags("[{\"TagValue\":\"prod\"}]", m, sizeof m), K_E_VALIDATION);
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"env\"}]", m, sizeof m), K_E_VALIDATION);
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"\",\"TagValue\":\"x\"}]", m, sizeof m), K_E_VALIDATION);
-	CHECK_EQ_INT(tags("[{\"TagKey\":7,\"TagValue\":\"x\"}]", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"aws:owner\",\"TagValue\":\"x\"}]", m, sizeof m), K_E_TAG);
+	CHECK_STATUS(tags("[\"env\"]", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(tags("[{\"TagValue\":\"prod\"}]", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(tags("[{\"TagKey\":\"env\"}]", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(tags("[{\"TagKey\":\"\",\"TagValue\":\"x\"}]", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(tags("[{\"TagKey\":7,\"TagValue\":\"x\"}]", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(tags("[{\"TagKey\":\"aws:owner\",\"TagValue\":\"x\"}]", m, sizeof m), K_E_TAG);
 	CHECK_STR(m, "Tag keys beginning with 'aws:' are reserved.");
 	/* "aws" without the colon, and another case, are the caller's. */
-	CHECK_EQ_INT(tags("[{\"TagKey\":\"awsome\",\"TagValue\":\"x\"}]", m, sizeof m), K_OK);
+	CHECK_STATUS(tags("[{\"TagKey\":\"awsome\",\"TagValue\":\"x\"}]", m, sizeof m), K_OK);
 
 	/* Lengths: TagKey 1..128, TagValue 0..256; at most 50 tags. */
 	char key[130], val[258], buf[20000];
@@ -243,26 +243,26 @@ static void test_tags(void)
 	memset(val, 'v', 256);
 	val[256] = 0;
 	snprintf(buf, sizeof buf, "[{\"TagKey\":\"%s\",\"TagValue\":\"%s\"}]", key, val);
-	CHECK_EQ_INT(tags(buf, m, sizeof m), K_OK);
+	CHECK_STATUS(tags(buf, m, sizeof m), K_OK);
 	key[128] = 'k';
 	key[129] = 0;
 	snprintf(buf, sizeof buf, "[{\"TagKey\":\"%s\",\"TagValue\":\"x\"}]", key);
-	CHECK_EQ_INT(tags(buf, m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(tags(buf, m, sizeof m), K_E_VALIDATION);
 	val[256] = 'v';
 	val[257] = 0;
 	snprintf(buf, sizeof buf, "[{\"TagKey\":\"k\",\"TagValue\":\"%s\"}]", val);
-	CHECK_EQ_INT(tags(buf, m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(tags(buf, m, sizeof m), K_E_VALIDATION);
 	for (int count = 50; count <= 51; count++) {
 		size_t len = (size_t)snprintf(buf, sizeof buf, "[");
 		for (int i = 0; i < count; i++)
 			len += (size_t)snprintf(buf + len, sizeof buf - len,
 						"%s{\"TagKey\":\"k%d\",\"TagValue\":\"v\"}", i ? "," : "", i);
 		snprintf(buf + len, sizeof buf - len, "]");
-		CHECK_EQ_INT(tags(buf, m, sizeof m), count == 50 ? K_OK : K_E_TAG);
+		CHECK_STATUS(tags(buf, m, sizeof m), count == 50 ? K_OK : K_E_TAG);
 	}
 }
 
-static k_status policy(const char *text)
+static K_MUST_CHECK k_status policy(const char *text)
 {
 	struct api_ctx c;
 	ctx_init(&c);
@@ -273,14 +273,14 @@ static k_status policy(const char *text)
 
 static void test_policy_text(void)
 {
-	CHECK_EQ_INT(policy("{\"Version\":\"2012-10-17\",\"Statement\":[]}"), K_OK);
-	CHECK_EQ_INT(policy("{\"Statement\":{\"Effect\":\"Allow\"}}"), K_OK);
-	CHECK_EQ_INT(policy("{\"Version\":\"2012-10-17\"}"), K_E_MALFORMED_POLICY);
-	CHECK_EQ_INT(policy("{\"Statement\":\"Allow\"}"), K_E_MALFORMED_POLICY);
-	CHECK_EQ_INT(policy("[{\"Statement\":[]}]"), K_E_MALFORMED_POLICY);
-	CHECK_EQ_INT(policy("{\"Statement\":[]"), K_E_MALFORMED_POLICY);
-	CHECK_EQ_INT(policy(""), K_E_MALFORMED_POLICY);
-	CHECK_EQ_INT(policy("{\"Statement\":[],\"Statement\":[]}"), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy("{\"Version\":\"2012-10-17\",\"Statement\":[]}"), K_OK);
+	CHECK_STATUS(policy("{\"Statement\":{\"Effect\":\"Allow\"}}"), K_OK);
+	CHECK_STATUS(policy("{\"Version\":\"2012-10-17\"}"), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy("{\"Statement\":\"Allow\"}"), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy("[{\"Statement\":[]}]"), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy("{\"Statement\":[]"), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy(""), K_E_MALFORMED_POLICY);
+	CHECK_STATUS(policy("{\"Statement\":[],\"Statement\":[]}"), K_E_MALFORMED_POLICY);
 }
 
 static void test_aws_managed(void)
@@ -293,7 +293,7 @@ static void test_aws_managed(void)
 	k.doc = json_pack("{s:s}", "KeyManager", "CUSTOMER");
 	ctx_init(&c);
 	CHECK(!kms_key_is_aws_managed(&k));
-	CHECK_EQ_INT(kms_deny_aws_managed(&c, &k), K_OK);
+	CHECK_STATUS(kms_deny_aws_managed(&c, &k), K_OK);
 	CHECK_EQ_INT(c.err_msg.len, 0);
 	kbuf_release(&c.err_msg);
 	json_decref(k.doc);
@@ -309,7 +309,7 @@ static void test_aws_managed(void)
 	k.doc = json_pack("{s:s}", "KeyManager", "AWS");
 	ctx_init(&c);
 	CHECK(kms_key_is_aws_managed(&k));
-	CHECK_EQ_INT(kms_deny_aws_managed(&c, &k), K_E_ACCESS_DENIED);
+	CHECK_STATUS(kms_deny_aws_managed(&c, &k), K_E_ACCESS_DENIED);
 	CHECK_STR(msg_of(&c),
 		  "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: "
 		  "kms:TagResource on resource: arn:aws:kms:eu-west-1:111122223333:key/x because no "

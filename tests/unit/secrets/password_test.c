@@ -18,7 +18,7 @@ static struct api_operation op_pw = {.name = "GetRandomPassword",
 				     .action = "secretsmanager:GetRandomPassword"};
 
 /* Calls the handler with `in` (JSON text); the password (or the error message) goes to out. */
-static k_status gen(const char *in_text, char *out, size_t n)
+static K_MUST_CHECK k_status gen(const char *in_text, char *out, size_t n)
 {
 	struct api_ctx c;
 	memset(&c, 0, sizeof c);
@@ -28,11 +28,11 @@ static k_status gen(const char *in_text, char *out, size_t n)
 	json_t *res = json_object();
 	k_status rc = sm_op_get_random_password(&c, in, res);
 	const char *pw = json_string_value(json_object_get(res, "RandomPassword"));
-	if (rc == K_OK)
+	if (k_ok(rc))
 		snprintf(out, n, "%s", pw ? pw : "(none)");
 	else
 		snprintf(out, n, "%s", c.err_msg.len ? kbuf_cstr(&c.err_msg) : "");
-	CHECK(rc == K_OK || pw == NULL);
+	CHECK(k_ok(rc) || pw == NULL);
 	json_decref(in);
 	json_decref(res);
 	kbuf_release(&c.err_msg);
@@ -67,14 +67,14 @@ static char pw[8192];
 
 static void test_default(void)
 {
-	CHECK_EQ_INT(gen("{}", pw, sizeof pw), K_OK);
+	CHECK_STATUS(gen("{}", pw, sizeof pw), K_OK);
 	CHECK_EQ_INT(strlen(pw), 32);
 	struct kinds k = count(pw);
 	CHECK(k.lower > 0 && k.upper > 0 && k.digit > 0 && k.punct > 0);
 	CHECK_EQ_INT(k.space, 0);
 	CHECK_EQ_INT(k.other, 0);
 	char again[64];
-	CHECK_EQ_INT(gen("{}", again, sizeof again), K_OK);
+	CHECK_STATUS(gen("{}", again, sizeof again), K_OK);
 	CHECK(strcmp(pw, again) != 0);
 }
 
@@ -83,76 +83,76 @@ static void test_each_type_required(void)
 {
 	int bad = 0;
 	for (int i = 0; i < 300; i++) {
-		CHECK_EQ_INT(gen("{\"PasswordLength\":4}", pw, sizeof pw), K_OK);
+		CHECK_STATUS(gen("{\"PasswordLength\":4}", pw, sizeof pw), K_OK);
 		struct kinds k = count(pw);
 		if (k.lower != 1 || k.upper != 1 || k.digit != 1 || k.punct != 1)
 			bad++;
 	}
 	CHECK_EQ_INT(bad, 0);
 	/* With the space too: five types need five characters. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":5,\"IncludeSpace\":true}", pw, sizeof pw), K_OK);
+	CHECK_STATUS(gen("{\"PasswordLength\":5,\"IncludeSpace\":true}", pw, sizeof pw), K_OK);
 	CHECK_EQ_INT(count(pw).space, 1);
-	CHECK_EQ_INT(gen("{\"PasswordLength\":4,\"IncludeSpace\":true}", pw, sizeof pw),
+	CHECK_STATUS(gen("{\"PasswordLength\":4,\"IncludeSpace\":true}", pw, sizeof pw),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(pw, "The password length is too short to include every required character type.");
-	CHECK_EQ_INT(gen("{\"PasswordLength\":3}", pw, sizeof pw), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(gen("{\"PasswordLength\":3}", pw, sizeof pw), K_E_SM_INVALID_PARAMETER);
 	/* Without the requirement, one character is enough. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":1,\"RequireEachIncludedType\":false}", pw, sizeof pw),
+	CHECK_STATUS(gen("{\"PasswordLength\":1,\"RequireEachIncludedType\":false}", pw, sizeof pw),
 		     K_OK);
 	CHECK_EQ_INT(strlen(pw), 1);
 }
 
 static void test_exclusions(void)
 {
-	CHECK_EQ_INT(gen("{\"PasswordLength\":200,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+	CHECK_STATUS(gen("{\"PasswordLength\":200,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
 			 "\"ExcludeUppercase\":true}",
 			 pw, sizeof pw),
 		     K_OK);
 	struct kinds k = count(pw);
 	CHECK_EQ_INT(k.lower, 200);
 
-	CHECK_EQ_INT(gen("{\"PasswordLength\":200,\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,"
+	CHECK_STATUS(gen("{\"PasswordLength\":200,\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,"
 			 "\"ExcludePunctuation\":true}",
 			 pw, sizeof pw),
 		     K_OK);
 	CHECK_EQ_INT(count(pw).digit, 200);
 
-	CHECK_EQ_INT(gen("{\"PasswordLength\":100,\"ExcludePunctuation\":true}", pw, sizeof pw), K_OK);
+	CHECK_STATUS(gen("{\"PasswordLength\":100,\"ExcludePunctuation\":true}", pw, sizeof pw), K_OK);
 	k = count(pw);
 	CHECK_EQ_INT(k.punct, 0);
 	CHECK_EQ_INT(k.lower + k.upper + k.digit, 100);
 
 	/* ExcludeCharacters empties a whole type: that type is no longer required. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":64,\"ExcludeCharacters\":\"0123456789\"}", pw, sizeof pw),
+	CHECK_STATUS(gen("{\"PasswordLength\":64,\"ExcludeCharacters\":\"0123456789\"}", pw, sizeof pw),
 		     K_OK);
 	CHECK_EQ_INT(count(pw).digit, 0);
 	CHECK_EQ_INT(strlen(pw), 64);
 
 	/* Punctuation AWS's own docs suggest excluding for shells. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":500,\"ExcludeCharacters\":\"\\\"'`\\\\$/@ \"}", pw,
+	CHECK_STATUS(gen("{\"PasswordLength\":500,\"ExcludeCharacters\":\"\\\"'`\\\\$/@ \"}", pw,
 			 sizeof pw),
 		     K_OK);
 	CHECK(strpbrk(pw, "\"'`\\$/@") == NULL);
 
 	/* Everything but one character. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":16,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+	CHECK_STATUS(gen("{\"PasswordLength\":16,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
 			 "\"ExcludeUppercase\":true,\"ExcludeCharacters\":\"abcdefghijklmnopqrstuvwyz\"}",
 			 pw, sizeof pw),
 		     K_OK);
 	CHECK_STR(pw, "xxxxxxxxxxxxxxxx");
 
 	/* Nothing left to draw from. */
-	CHECK_EQ_INT(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+	CHECK_STATUS(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
 			 "\"ExcludeUppercase\":true,\"ExcludeLowercase\":true}",
 			 pw, sizeof pw),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(pw, "The password cannot be generated: every character type is excluded.");
-	CHECK_EQ_INT(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,\"ExcludeUppercase\":true,"
+	CHECK_STATUS(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,\"ExcludeUppercase\":true,"
 			 "\"ExcludeCharacters\":\"abcdefghijklmnopqrstuvwxyz\"}",
 			 pw, sizeof pw),
 		     K_E_SM_INVALID_PARAMETER);
 	/* Only the space is left: a password of spaces. */
-	CHECK_EQ_INT(gen("{\"PasswordLength\":3,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+	CHECK_STATUS(gen("{\"PasswordLength\":3,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
 			 "\"ExcludeUppercase\":true,\"ExcludeLowercase\":true,\"IncludeSpace\":true}",
 			 pw, sizeof pw),
 		     K_OK);
@@ -161,16 +161,16 @@ static void test_exclusions(void)
 
 static void test_limits(void)
 {
-	CHECK_EQ_INT(gen("{\"PasswordLength\":4096}", pw, sizeof pw), K_OK);
+	CHECK_STATUS(gen("{\"PasswordLength\":4096}", pw, sizeof pw), K_OK);
 	CHECK_EQ_INT(strlen(pw), 4096);
 	CHECK_EQ_INT(count(pw).other, 0);
-	CHECK_EQ_INT(gen("{\"PasswordLength\":4097}", pw, sizeof pw), K_E_VALIDATION);
-	CHECK_EQ_INT(gen("{\"PasswordLength\":0}", pw, sizeof pw), K_E_VALIDATION);
-	CHECK_EQ_INT(gen("{\"PasswordLength\":-5}", pw, sizeof pw), K_E_VALIDATION);
-	CHECK_EQ_INT(gen("{\"PasswordLength\":\"12\"}", pw, sizeof pw), K_E_SERIALIZATION);
-	CHECK_EQ_INT(gen("{\"ExcludeNumbers\":\"yes\"}", pw, sizeof pw), K_E_SERIALIZATION);
-	CHECK_EQ_INT(gen("{\"ExcludeCharacters\":5}", pw, sizeof pw), K_E_SERIALIZATION);
-	CHECK_EQ_INT(gen("{\"IncludeSpace\":1}", pw, sizeof pw), K_E_SERIALIZATION);
+	CHECK_STATUS(gen("{\"PasswordLength\":4097}", pw, sizeof pw), K_E_VALIDATION);
+	CHECK_STATUS(gen("{\"PasswordLength\":0}", pw, sizeof pw), K_E_VALIDATION);
+	CHECK_STATUS(gen("{\"PasswordLength\":-5}", pw, sizeof pw), K_E_VALIDATION);
+	CHECK_STATUS(gen("{\"PasswordLength\":\"12\"}", pw, sizeof pw), K_E_SERIALIZATION);
+	CHECK_STATUS(gen("{\"ExcludeNumbers\":\"yes\"}", pw, sizeof pw), K_E_SERIALIZATION);
+	CHECK_STATUS(gen("{\"ExcludeCharacters\":5}", pw, sizeof pw), K_E_SERIALIZATION);
+	CHECK_STATUS(gen("{\"IncludeSpace\":1}", pw, sizeof pw), K_E_SERIALIZATION);
 }
 
 int main(void)

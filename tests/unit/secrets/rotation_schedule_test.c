@@ -120,7 +120,7 @@ static void test_next_rotation(void)
 }
 
 /* sm_validate_rules on the JSON text `rules`; the message goes to msg. */
-static k_status validate(const char *rules, char *msg, size_t n)
+static K_MUST_CHECK k_status validate(const char *rules, char *msg, size_t n)
 {
 	static struct api_operation op = {.name = "RotateSecret",
 					  .action = "secretsmanager:RotateSecret"};
@@ -139,31 +139,31 @@ static k_status validate(const char *rules, char *msg, size_t n)
 static void test_validate_rules(void)
 {
 	char m[512];
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":30}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(4 hours)\",\"Duration\":\"3h\"}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"cron(0 8 ? * MON *)\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(4 hours)\",\"Duration\":\"3h\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 ? * MON *)\"}", m, sizeof m), K_OK);
 	/* The same schedule written twice is accepted. */
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}", m, sizeof m), K_OK);
 
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}", m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "both rotation frequency and schedule expression") != NULL);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 8 * * ? *)\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 8 * * ? *)\"}", m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "at least 4 hours") != NULL);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"cron(0 8 * *)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 * *)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "Invalid ScheduleExpression") != NULL);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(2 weeks)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"25h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(2 weeks)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"25h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "Duration") != NULL);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"0h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"3m\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{\"Duration\":\"3h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m) != K_OK);
-	CHECK(validate("{\"AutomaticallyAfterDays\":0}", m, sizeof m) != K_OK);
-	CHECK(validate("[]", m, sizeof m) != K_OK);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"0h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"3m\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"Duration\":\"3h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK(k_failed(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m)));
+	CHECK(k_failed(validate("{\"AutomaticallyAfterDays\":0}", m, sizeof m)));
+	CHECK(k_failed(validate("[]", m, sizeof m)));
 }
 
 int main(void)

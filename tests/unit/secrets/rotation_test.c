@@ -106,7 +106,7 @@ static struct api_operation op_rotate = {.name = "RotateSecret",
 					 .action = "secretsmanager:RotateSecret"};
 
 /* Validates rules given as JSON text; the message goes to msg. */
-static k_status validate(const char *text, char *msg, size_t n)
+static K_MUST_CHECK k_status validate(const char *text, char *msg, size_t n)
 {
 	struct api_ctx c;
 	memset(&c, 0, sizeof c);
@@ -123,34 +123,34 @@ static k_status validate(const char *text, char *msg, size_t n)
 static void test_validate(void)
 {
 	char m[512];
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":30}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":1}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":1000}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(4 hours)\"}", m, sizeof m), K_OK);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(10 days)\",\"Duration\":\"3h\"}", m,
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1000}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(4 hours)\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(10 days)\",\"Duration\":\"3h\"}", m,
 			      sizeof m),
 		     K_OK);
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"cron(0 16 1,15 * ? *)\",\"Duration\":\"24h\"}",
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 16 1,15 * ? *)\",\"Duration\":\"24h\"}",
 			      m, sizeof m),
 		     K_OK);
 	/* The same schedule written twice is accepted. */
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}",
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}",
 			      m, sizeof m),
 		     K_OK);
 
-	CHECK_EQ_INT(validate("[]", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_EQ_INT(validate("\"rate(1 day)\"", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_EQ_INT(validate("{}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("[]", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(validate("\"rate(1 day)\"", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(validate("{}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(m, "RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
-	CHECK_EQ_INT(validate("{\"Duration\":\"2h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":0}", m, sizeof m), K_E_VALIDATION);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m), K_E_VALIDATION);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":\"30\"}", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}",
+	CHECK_STATUS(validate("{\"Duration\":\"2h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":0}", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":\"30\"}", m, sizeof m), K_E_SERIALIZATION);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}",
 			      m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(m, "You cannot specify both rotation frequency and schedule expression together.");
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 0 * * ? *)\"}",
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 0 * * ? *)\"}",
 			      m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 
@@ -161,19 +161,19 @@ static void test_validate(void)
 		snprintf(text, sizeof text, "{\"AutomaticallyAfterDays\":5,\"Duration\":\"%s\"}",
 			 bad_dur[i]);
 		tl_current = bad_dur[i];
-		CHECK_EQ_INT(validate(text, m, sizeof m), K_E_SM_INVALID_PARAMETER);
+		CHECK_STATUS(validate(text, m, sizeof m), K_E_SM_INVALID_PARAMETER);
 		CHECK_STR(m, "Duration must be between 1h and 24h.");
 	}
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":5,\"Duration\":\"3\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":5,\"Duration\":\"3\"}", m, sizeof m),
 		     K_E_VALIDATION);
-	CHECK_EQ_INT(validate("{\"AutomaticallyAfterDays\":5,\"Duration\":\"100h\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":5,\"Duration\":\"100h\"}", m, sizeof m),
 		     K_E_VALIDATION);
 
 	/* Rates under four hours, and expressions that are not schedules. */
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(m, "The rotation schedule rate must be at least 4 hours.");
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"rate(1 hour)\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(1 hour)\"}", m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 	static const char *const bad_se[] = {"rate(2 weeks)", "weekly", "cron(0 0 * * ? *",
 					     "cron(61 0 * * ? *)", "cron(0 0 * * ?)", "rate(0 days)",
@@ -182,10 +182,10 @@ static void test_validate(void)
 		char text[128];
 		snprintf(text, sizeof text, "{\"ScheduleExpression\":\"%s\"}", bad_se[i]);
 		tl_current = bad_se[i];
-		CHECK_EQ_INT(validate(text, m, sizeof m), K_E_SM_INVALID_PARAMETER);
+		CHECK_STATUS(validate(text, m, sizeof m), K_E_SM_INVALID_PARAMETER);
 		CHECK(strncmp(m, "Invalid ScheduleExpression ", 27) == 0);
 	}
-	CHECK_EQ_INT(validate("{\"ScheduleExpression\":\"\"}", m, sizeof m), K_E_VALIDATION);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"\"}", m, sizeof m), K_E_VALIDATION);
 }
 
 int main(void)

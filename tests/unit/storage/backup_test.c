@@ -27,11 +27,11 @@ static struct storage *open_dir(const char *name)
 	char dir[256];
 	path_of(dir, sizeof dir, name);
 	struct storage *s = NULL;
-	CHECK_EQ_INT(storage_sqlite_open(dir, &s), K_OK);
+	CHECK_STATUS(storage_sqlite_open(dir, &s), K_OK);
 	return s;
 }
 
-static k_status put(struct storage *s, const char *kind, const char *id, const char *doc)
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *id, const char *doc)
 {
 	struct storage_op op = {STORAGE_PUT, kind, "111122223333:us-east-1", id, kslice_cstr(doc),
 				STORAGE_ABSENT};
@@ -44,7 +44,7 @@ struct counts {
 	size_t len;
 };
 
-static k_status count_cb(void *arg, const char *kind, uint64_t n)
+static K_MUST_CHECK k_status count_cb(void *arg, const char *kind, uint64_t n)
 {
 	struct counts *c = arg;
 	if (c->len == 4)
@@ -66,14 +66,14 @@ static void *write_loop(void *arg)
 	char id[32];
 	while (!atomic_load(&w->stop) && w->written < 5000) {
 		snprintf(id, sizeof id, "w%06u", w->written);
-		if (put(w->s, "secret", id, "{\"v\":1}") != K_OK)
+		if (k_failed(put(w->s, "secret", id, "{\"v\":1}")))
 			break;
 		w->written++;
 	}
 	return NULL;
 }
 
-static k_status count_list(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_list(void *arg, const char *ns, const char *id, struct kslice doc,
 			   int64_t version)
 {
 	(void)ns;
@@ -91,7 +91,7 @@ static void test_backup_while_writing(void)
 	char id[32];
 	for (unsigned i = 0; i < 50; i++) {
 		snprintf(id, sizeof id, "k%03u", i);
-		CHECK_EQ_INT(put(s, "key", id, "{\"KeyId\":\"x\"}"), K_OK);
+		CHECK_STATUS(put(s, "key", id, "{\"KeyId\":\"x\"}"), K_OK);
 	}
 	struct writer w = {.s = s};
 	atomic_init(&w.stop, false);
@@ -106,7 +106,7 @@ static void test_backup_while_writing(void)
 	k_status rc = storage_backup(s, copy, count_cb, &c, &why);
 	atomic_store(&w.stop, true);
 	pthread_join(t, NULL);
-	CHECK_EQ_INT(rc, K_OK);
+	CHECK_STATUS(rc, K_OK);
 	CHECK_EQ_INT((int)c.len, 2);
 	CHECK_STR(c.kinds[0], "key");
 	CHECK_EQ_INT((int)c.n[0], 50);
@@ -123,12 +123,12 @@ static void test_backup_while_writing(void)
 
 	/* The copy opens as a store and lists what the counts said. */
 	struct storage *b = NULL;
-	CHECK_EQ_INT(storage_sqlite_open_file(tmp_root, "copy.db", &b), K_OK);
+	CHECK_STATUS(storage_sqlite_open_file(tmp_root, "copy.db", &b), K_OK);
 	if (b != NULL) {
-		CHECK_EQ_INT(storage_check(b), K_OK);
+		CHECK_STATUS(storage_check(b), K_OK);
 		unsigned keys = 0, secrets = 0;
-		CHECK_EQ_INT(storage_list(b, "key", NULL, NULL, NULL, 0, count_list, &keys), K_OK);
-		CHECK_EQ_INT(storage_list(b, "secret", NULL, NULL, NULL, 0, count_list, &secrets), K_OK);
+		CHECK_STATUS(storage_list(b, "key", NULL, NULL, NULL, 0, count_list, &keys), K_OK);
+		CHECK_STATUS(storage_list(b, "secret", NULL, NULL, NULL, 0, count_list, &secrets), K_OK);
 		CHECK_EQ_INT((int)keys, 50);
 		CHECK_EQ_INT((int)secrets, (int)c.n[1]);
 		storage_close(b);
@@ -141,7 +141,7 @@ static void test_backup_while_writing(void)
 static void test_refusals(void)
 {
 	struct storage *s = open_dir("refuse");
-	CHECK_EQ_INT(put(s, "key", "a", "{}"), K_OK);
+	CHECK_STATUS(put(s, "key", "a", "{}"), K_OK);
 	char dest[256];
 	path_of(dest, sizeof dest, "exists.db");
 	FILE *f = fopen(dest, "w");
@@ -152,24 +152,24 @@ static void test_refusals(void)
 	}
 	struct kbuf why;
 	kbuf_init(&why, 1024);
-	CHECK_EQ_INT(storage_backup(s, dest, NULL, NULL, &why), K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(storage_backup(s, dest, NULL, NULL, &why), K_E_STORE_UNAVAILABLE);
 	CHECK(strstr(kbuf_cstr(&why), "cannot create") != NULL);
 	struct stat sb;
 	CHECK_EQ_INT(stat(dest, &sb), 0);
 	CHECK_EQ_INT((int)sb.st_size, 7);
-	CHECK_EQ_INT(storage_backup(s, "", NULL, NULL, &why), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_backup(NULL, dest, NULL, NULL, &why), K_E_VALIDATION);
+	CHECK_STATUS(storage_backup(s, "", NULL, NULL, &why), K_E_VALIDATION);
+	CHECK_STATUS(storage_backup(NULL, dest, NULL, NULL, &why), K_E_VALIDATION);
 	/* A callback's refusal stops the backup and removes the partial copy. */
 	path_of(dest, sizeof dest, "stopped.db");
 	struct counts full = {.len = 4};
-	CHECK_EQ_INT(storage_backup(s, dest, count_cb, &full, &why), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(storage_backup(s, dest, count_cb, &full, &why), K_E_LIMIT_EXCEEDED);
 	CHECK(access(dest, F_OK) != 0);
 	kbuf_release(&why);
 	storage_close(s);
 }
 
 /* A backend other than SQLite answers K_E_UNSUPPORTED. */
-static k_status other_check(struct storage *s)
+static K_MUST_CHECK k_status other_check(struct storage *s)
 {
 	(void)s;
 	return K_OK;
@@ -183,7 +183,7 @@ static void test_other_backend(void)
 	path_of(dest, sizeof dest, "other.db");
 	struct kbuf why;
 	kbuf_init(&why, 1024);
-	CHECK_EQ_INT(storage_backup(&other, dest, NULL, NULL, &why), K_E_UNSUPPORTED);
+	CHECK_STATUS(storage_backup(&other, dest, NULL, NULL, &why), K_E_UNSUPPORTED);
 	CHECK(access(dest, F_OK) != 0);
 	kbuf_release(&why);
 }

@@ -46,11 +46,11 @@ static struct storage *open_store(const char *name)
 	char path[256];
 	struct storage *s = NULL;
 	snprintf(path, sizeof path, "%s/%s", tmp_root, name);
-	CHECK_EQ_INT(storage_sqlite_open(path, &s), K_OK);
+	CHECK_STATUS(storage_sqlite_open(path, &s), K_OK);
 	return s;
 }
 
-static k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
 		    int64_t expect)
 {
 	struct storage_op op = {STORAGE_PUT, kind, ns, id, kslice_cstr("{}"), expect};
@@ -63,11 +63,11 @@ static void test_committed_writes(void)
 	struct heard h = {.writer = pthread_self()};
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(storage_subscribe(s, on_change, &h), K_OK);
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k1", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change, &h), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k1", STORAGE_ABSENT), K_OK);
 	CHECK_EQ_INT(h.n, 1);
 	CHECK_STR(h.ev[0], "PUT key/111:us-east-1/k1");
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k1", 1), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k1", 1), K_OK);
 	CHECK_EQ_INT(h.n, 2);
 	CHECK_STR(h.ev[1], "PUT key/111:us-east-1/k1");
 	/* A batch: one event per op, in the ops' order. */
@@ -76,13 +76,13 @@ static void test_committed_writes(void)
 		{STORAGE_DEL, "key", "111:us-east-1", "k1", {NULL, 0}, 2},
 		{STORAGE_DEL, "grant", "111:us-east-1", "missing", {NULL, 0}, STORAGE_ANY},
 	};
-	CHECK_EQ_INT(storage_apply(s, ops, 3), K_OK);
+	CHECK_STATUS(storage_apply(s, ops, 3), K_OK);
 	CHECK_EQ_INT(h.n, 5);
 	CHECK_STR(h.ev[2], "PUT alias/111:us-east-1/alias/a");
 	CHECK_STR(h.ev[3], "DEL key/111:us-east-1/k1");
 	CHECK_STR(h.ev[4], "DEL grant/111:us-east-1/missing");
 	/* An empty batch writes nothing and says nothing. */
-	CHECK_EQ_INT(storage_apply(s, ops, 0), K_OK);
+	CHECK_STATUS(storage_apply(s, ops, 0), K_OK);
 	CHECK_EQ_INT(h.n, 5);
 	CHECK(!h.other_thread);
 	storage_close(s);
@@ -94,24 +94,24 @@ static void test_failed_writes_are_silent(void)
 	struct heard h = {.writer = pthread_self()};
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "k", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(storage_subscribe(s, on_change, &h), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change, &h), K_OK);
 	/* A failed precondition. */
-	CHECK_EQ_INT(put(s, "key", "ns", "k", STORAGE_ABSENT), K_E_CONFLICT);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", 7), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "k", STORAGE_ABSENT), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "k", 7), K_E_CONFLICT);
 	/* A batch whose last op fails is rolled back as a whole: nothing is announced. */
 	struct storage_op ops[2] = {
 		{STORAGE_PUT, "key", "ns", "other", kslice_cstr("{}"), STORAGE_ABSENT},
 		{STORAGE_DEL, "key", "ns", "gone", {NULL, 0}, 3},
 	};
-	CHECK_EQ_INT(storage_apply(s, ops, 2), K_E_NOT_FOUND);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", "other", NULL, NULL), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_apply(s, ops, 2), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_get(s, "key", "ns", "other", NULL, NULL), K_E_NOT_FOUND);
 	/* A refused argument. */
-	CHECK_EQ_INT(put(s, "", "ns", "k", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "", "ns", "k", STORAGE_ANY), K_E_VALIDATION);
 	/* Reads, listings, checks and scrubs are not writes. */
-	CHECK_EQ_INT(storage_get(s, "key", "ns", "k", NULL, NULL), K_OK);
-	CHECK_EQ_INT(storage_check(s), K_OK);
-	CHECK_EQ_INT(storage_scrub(s), K_OK);
+	CHECK_STATUS(storage_get(s, "key", "ns", "k", NULL, NULL), K_OK);
+	CHECK_STATUS(storage_check(s), K_OK);
+	CHECK_STATUS(storage_scrub(s), K_OK);
 	CHECK_EQ_INT(h.n, 0);
 	storage_close(s);
 }
@@ -122,13 +122,13 @@ static void test_purge_is_one_event(void)
 	struct heard h = {.writer = pthread_self()};
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "a", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "alias", "111:eu-west-1", "alias/x", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(storage_subscribe(s, on_change, &h), K_OK);
-	CHECK_EQ_INT(storage_purge(s, "111:"), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "a", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "alias", "111:eu-west-1", "alias/x", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change, &h), K_OK);
+	CHECK_STATUS(storage_purge(s, "111:"), K_OK);
 	CHECK_EQ_INT(h.n, 1);
 	CHECK_STR(h.ev[0], "PURGE -/111:/-");
-	CHECK_EQ_INT(storage_purge(s, ""), K_E_VALIDATION);
+	CHECK_STATUS(storage_purge(s, ""), K_E_VALIDATION);
 	CHECK_EQ_INT(h.n, 1);
 	storage_close(s);
 }
@@ -142,12 +142,12 @@ static void test_every_subscriber_hears(void)
 		return;
 	for (size_t i = 0; i < STORAGE_MAX_SUBSCRIBERS; i++) {
 		h[i].writer = pthread_self();
-		CHECK_EQ_INT(storage_subscribe(s, on_change, &h[i]), K_OK);
+		CHECK_STATUS(storage_subscribe(s, on_change, &h[i]), K_OK);
 	}
 	struct heard extra = {.writer = pthread_self()};
-	CHECK_EQ_INT(storage_subscribe(s, on_change, &extra), K_E_LIMIT_EXCEEDED);
-	CHECK_EQ_INT(storage_subscribe(s, NULL, NULL), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "secret", "ns", "db-password", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change, &extra), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(storage_subscribe(s, NULL, NULL), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "secret", "ns", "db-password", STORAGE_ABSENT), K_OK);
 	for (size_t i = 0; i < STORAGE_MAX_SUBSCRIBERS; i++) {
 		CHECK_EQ_INT(h[i].n, 1);
 		CHECK_STR(h[i].ev[0], "PUT secret/ns/db-password");
@@ -194,7 +194,7 @@ static void *write_many(void *arg)
 	my_id = w->id;
 	for (int i = 0; i < 20; i++) {
 		struct storage_op op = {STORAGE_PUT, "key", "ns", w->id, kslice_cstr("{}"), STORAGE_ANY};
-		if (storage_apply(w->s, &op, 1) != K_OK)
+		if (k_failed(storage_apply(w->s, &op, 1)))
 			return (void *)1;
 	}
 	return NULL;
@@ -205,8 +205,8 @@ static void test_threads(void)
 	struct storage *s = open_store("threads");
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(storage_subscribe(s, on_change_counted, NULL), K_OK);
-	CHECK_EQ_INT(storage_subscribe(s, on_change_thread, NULL), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change_counted, NULL), K_OK);
+	CHECK_STATUS(storage_subscribe(s, on_change_thread, NULL), K_OK);
 	struct writer w[4];
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
@@ -229,7 +229,7 @@ struct ns_seen {
 	char out[512];
 };
 
-static k_status ns_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status ns_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 		      int64_t version)
 {
 	struct ns_seen *n = arg;
@@ -244,13 +244,13 @@ static void test_list_gives_namespace(void)
 	struct ns_seen n = {""};
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "a", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "222:eu-west-1", "b", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "222:eu-west-1", "c", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(storage_list(s, "key", NULL, NULL, NULL, 0, ns_cb, &n), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "a", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "222:eu-west-1", "b", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "222:eu-west-1", "c", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_list(s, "key", NULL, NULL, NULL, 0, ns_cb, &n), K_OK);
 	CHECK_STR(n.out, "111:us-east-1|a,222:eu-west-1|b,222:eu-west-1|c");
 	n.out[0] = 0;
-	CHECK_EQ_INT(storage_list(s, "key", "222:eu-west-1", NULL, NULL, 0, ns_cb, &n), K_OK);
+	CHECK_STATUS(storage_list(s, "key", "222:eu-west-1", NULL, NULL, 0, ns_cb, &n), K_OK);
 	CHECK_STR(n.out, "222:eu-west-1|b,222:eu-west-1|c");
 	storage_close(s);
 }

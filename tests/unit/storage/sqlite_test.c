@@ -40,18 +40,18 @@ static struct storage *open_store(const char *dir)
 	struct storage *s = NULL;
 	test_path(path, sizeof path, dir, NULL);
 	k_status rc = storage_sqlite_open(path, &s);
-	CHECK_EQ_INT(rc, K_OK);
-	return rc == K_OK ? s : NULL;
+	CHECK_STATUS(rc, K_OK);
+	return k_ok(rc) ? s : NULL;
 }
 
-static k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
 		    const char *doc, int64_t expect)
 {
 	struct storage_op op = {STORAGE_PUT, kind, ns, id, kslice_cstr(doc), expect};
 	return storage_apply(s, &op, 1);
 }
 
-static k_status del(struct storage *s, const char *kind, const char *ns, const char *id,
+static K_MUST_CHECK k_status del(struct storage *s, const char *kind, const char *ns, const char *id,
 		    int64_t expect)
 {
 	struct storage_op op = {STORAGE_DEL, kind, ns, id, {NULL, 0}, expect};
@@ -59,7 +59,7 @@ static k_status del(struct storage *s, const char *kind, const char *ns, const c
 }
 
 /* The document as a string in out ("" if missing), its version (0 if missing). */
-static k_status get_str(struct storage *s, const char *kind, const char *ns, const char *id,
+static K_MUST_CHECK k_status get_str(struct storage *s, const char *kind, const char *ns, const char *id,
 			char *out, size_t n, int64_t *version)
 {
 	struct kbuf b;
@@ -79,7 +79,7 @@ struct collect {
 	size_t calls;
 };
 
-static k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct collect *c = arg;
@@ -96,7 +96,7 @@ static k_status collect_cb(void *arg, const char *ns, const char *id, struct ksl
 	return K_OK;
 }
 
-static k_status list_str(struct storage *s, const char *kind, const char *ns, const char *prefix,
+static K_MUST_CHECK k_status list_str(struct storage *s, const char *kind, const char *ns, const char *prefix,
 			 const char *after, size_t limit, char *out, size_t n)
 {
 	struct collect c = {.with_ns = ns == NULL};
@@ -129,40 +129,40 @@ static void test_put_get(void)
 	int64_t v = -5;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_E_NOT_FOUND);
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k1", "{\"a\":1}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k1", "{\"a\":1}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "{\"a\":1}");
 	CHECK_EQ_INT(v, 1);
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k1", "{\"a\":2}", 1), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k1", "{\"a\":2}", 1), K_OK);
+	CHECK_STATUS(get_str(s, "key", "111:us-east-1", "k1", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "{\"a\":2}");
 	CHECK_EQ_INT(v, 2);
 
 	/* version and doc are optional; doc is appended to what is there */
-	CHECK_EQ_INT(storage_get(s, "key", "111:us-east-1", "k1", NULL, NULL), K_OK);
+	CHECK_STATUS(storage_get(s, "key", "111:us-east-1", "k1", NULL, NULL), K_OK);
 	struct kbuf b;
 	kbuf_init(&b, 64);
-	CHECK(kbuf_append_str(&b, "x=") == K_OK);
-	CHECK_EQ_INT(storage_get(s, "key", "111:us-east-1", "k1", &b, NULL), K_OK);
+	CHECK(k_ok(kbuf_append_str(&b, "x=")));
+	CHECK_STATUS(storage_get(s, "key", "111:us-east-1", "k1", &b, NULL), K_OK);
 	CHECK_STR(kbuf_cstr(&b), "x={\"a\":2}");
 	kbuf_release(&b);
 
 	/* a buffer too small is a validation error and stays unchanged */
 	kbuf_init(&b, 4);
-	CHECK_EQ_INT(storage_get(s, "key", "111:us-east-1", "k1", &b, &v), K_E_VALIDATION);
+	CHECK_STATUS(storage_get(s, "key", "111:us-east-1", "k1", &b, &v), K_E_VALIDATION);
 	CHECK_EQ_INT(b.len, 0);
 	kbuf_release(&b);
 
 	/* an empty document and an empty ns are allowed */
-	CHECK_EQ_INT(put(s, "meta", "", "empty", "", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(get_str(s, "meta", "", "empty", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(put(s, "meta", "", "empty", "", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(get_str(s, "meta", "", "empty", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "");
 	CHECK_EQ_INT(v, 1);
 
 	/* kinds are separate too */
-	CHECK_EQ_INT(get_str(s, "alias", "111:us-east-1", "k1", doc, sizeof doc, &v), K_E_NOT_FOUND);
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(get_str(s, "alias", "111:us-east-1", "k1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 }
 
@@ -174,24 +174,24 @@ static void test_limits(void)
 	char name[STORAGE_MAX_NAME + 2];
 	memset(name, 'n', sizeof name - 1);
 	name[sizeof name - 1] = '\0'; /* 513 bytes */
-	CHECK_EQ_INT(put(s, "key", "ns", name, "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, name, "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "key", name, "id", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", name, NULL, NULL), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", "ns", name, "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, name, "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", name, "id", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(storage_get(s, "key", "ns", name, NULL, NULL), K_E_VALIDATION);
 	name[STORAGE_MAX_NAME] = '\0'; /* 512 bytes: the largest allowed */
-	CHECK_EQ_INT(put(s, "key", "ns", name, "{}", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", name, NULL, NULL), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", name, "{}", STORAGE_ANY), K_OK);
+	CHECK_STATUS(storage_get(s, "key", "ns", name, NULL, NULL), K_OK);
 
-	CHECK_EQ_INT(put(s, "key", "ns", "", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "", "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, NULL, "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "key", NULL, "id", "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "key", "ns", NULL, "{}", STORAGE_ANY), K_E_VALIDATION);
-	CHECK_EQ_INT(put(s, "key", "ns", "id", "{}", -2), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", "ns", "", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "", "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, NULL, "ns", "id", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", NULL, "id", "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", "ns", NULL, "{}", STORAGE_ANY), K_E_VALIDATION);
+	CHECK_STATUS(put(s, "key", "ns", "id", "{}", -2), K_E_VALIDATION);
 	struct storage_op bad = {(enum storage_op_kind)7, "key", "ns", "id", {NULL, 0}, STORAGE_ANY};
-	CHECK_EQ_INT(storage_apply(s, &bad, 1), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_apply(s, NULL, 1), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_apply(s, NULL, 0), K_OK);
+	CHECK_STATUS(storage_apply(s, &bad, 1), K_E_VALIDATION);
+	CHECK_STATUS(storage_apply(s, NULL, 1), K_E_VALIDATION);
+	CHECK_STATUS(storage_apply(s, NULL, 0), K_OK);
 
 	uint8_t *big = malloc(STORAGE_MAX_DOC + 1);
 	CHECK(big != NULL);
@@ -199,12 +199,12 @@ static void test_limits(void)
 		memset(big, '7', STORAGE_MAX_DOC + 1);
 		struct storage_op op = {STORAGE_PUT, "blob", "ns", "big",
 					kslice_make(big, STORAGE_MAX_DOC + 1), STORAGE_ANY};
-		CHECK_EQ_INT(storage_apply(s, &op, 1), K_E_VALIDATION);
+		CHECK_STATUS(storage_apply(s, &op, 1), K_E_VALIDATION);
 		op.doc.len = STORAGE_MAX_DOC;
-		CHECK_EQ_INT(storage_apply(s, &op, 1), K_OK);
+		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
 		struct kbuf b;
 		kbuf_init(&b, STORAGE_MAX_DOC);
-		CHECK_EQ_INT(storage_get(s, "blob", "ns", "big", &b, NULL), K_OK);
+		CHECK_STATUS(storage_get(s, "blob", "ns", "big", &b, NULL), K_OK);
 		CHECK_EQ_INT(b.len, STORAGE_MAX_DOC);
 		CHECK(b.len == STORAGE_MAX_DOC && memcmp(b.ptr, big, STORAGE_MAX_DOC) == 0);
 		kbuf_release(&b);
@@ -213,11 +213,11 @@ static void test_limits(void)
 
 	struct collect c = {0};
 	kbuf_init(&c.out, 64);
-	CHECK_EQ_INT(storage_list(s, "key", "ns", NULL, NULL, 0, NULL, NULL), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_list(s, NULL, "ns", NULL, NULL, 0, collect_cb, &c), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_list(s, "key", "ns", NULL, name, 0, collect_cb, &c), K_OK);
+	CHECK_STATUS(storage_list(s, "key", "ns", NULL, NULL, 0, NULL, NULL), K_E_VALIDATION);
+	CHECK_STATUS(storage_list(s, NULL, "ns", NULL, NULL, 0, collect_cb, &c), K_E_VALIDATION);
+	CHECK_STATUS(storage_list(s, "key", "ns", NULL, name, 0, collect_cb, &c), K_OK);
 	kbuf_release(&c.out);
-	CHECK_EQ_INT(storage_sqlite_set_busy_timeout_ms(s, -1), K_E_VALIDATION);
+	CHECK_STATUS(storage_sqlite_set_busy_timeout_ms(s, -1), K_E_VALIDATION);
 	storage_close(s);
 }
 
@@ -230,24 +230,24 @@ static void test_list_paging(void)
 	/* inserted out of order: listing must sort */
 	for (int i = 20; i >= 1; i--) {
 		snprintf(id, sizeof id, "a%02d", i);
-		CHECK_EQ_INT(put(s, "key", "ns", id, "{}", STORAGE_ABSENT), K_OK);
+		CHECK_STATUS(put(s, "key", "ns", id, "{}", STORAGE_ABSENT), K_OK);
 	}
 	for (int i = 1; i <= 5; i++) {
 		snprintf(id, sizeof id, "b%02d", i);
-		CHECK_EQ_INT(put(s, "key", "ns", id, "{}", STORAGE_ABSENT), K_OK);
+		CHECK_STATUS(put(s, "key", "ns", id, "{}", STORAGE_ABSENT), K_OK);
 	}
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "a01,a02,a03,a04,a05,a06,a07,a08,a09,a10,a11,a12,a13,a14,a15,a16,a17,"
 		       "a18,a19,a20,b01,b02,b03,b04,b05");
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, NULL, 3, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, NULL, 3, out, sizeof out), K_OK);
 	CHECK_STR(out, "a01,a02,a03");
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, "", 3, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, "", 3, out, sizeof out), K_OK);
 	CHECK_STR(out, "a01,a02,a03");
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, "a03", 3, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, "a03", 3, out, sizeof out), K_OK);
 	CHECK_STR(out, "a04,a05,a06");
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, "a035", 2, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, "a035", 2, out, sizeof out), K_OK);
 	CHECK_STR(out, "a04,a05");
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, "b05", 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, "b05", 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "");
 
 	/* paging with "after" = the last id seen walks everything once */
@@ -256,12 +256,12 @@ static void test_list_paging(void)
 	struct kbuf all;
 	kbuf_init(&all, 1024);
 	while (pages <= 10) {
-		CHECK_EQ_INT(list_str(s, "key", "ns", NULL, after, 7, out, sizeof out), K_OK);
+		CHECK_STATUS(list_str(s, "key", "ns", NULL, after, 7, out, sizeof out), K_OK);
 		if (out[0] == '\0')
 			break;
 		pages++;
-		CHECK(all.len == 0 || kbuf_append_byte(&all, ',') == K_OK);
-		CHECK(kbuf_append_str(&all, out) == K_OK);
+		CHECK(all.len == 0 || k_ok(kbuf_append_byte(&all, ',')));
+		CHECK(k_ok(kbuf_append_str(&all, out)));
 		const char *last = strrchr(out, ',');
 		snprintf(after, sizeof after, "%s", last != NULL ? last + 1 : out);
 	}
@@ -271,33 +271,33 @@ static void test_list_paging(void)
 	kbuf_release(&all);
 
 	/* prefix, alone and with after and limit */
-	CHECK_EQ_INT(list_str(s, "key", "ns", "b", NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "b", NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "b01,b02,b03,b04,b05");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "a1", NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "a1", NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "a10,a11,a12,a13,a14,a15,a16,a17,a18,a19");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "a1", "a12", 3, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "a1", "a12", 3, out, sizeof out), K_OK);
 	CHECK_STR(out, "a13,a14,a15");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "a1", "a05", 2, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "a1", "a05", 2, out, sizeof out), K_OK);
 	CHECK_STR(out, "a10,a11");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "a1", "a19", 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "a1", "a19", 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "a20", NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "a20", NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "a20");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "c", NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "c", NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "");
-	CHECK_EQ_INT(list_str(s, "key", "ns", "", NULL, 2, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", "", NULL, 2, out, sizeof out), K_OK);
 	CHECK_STR(out, "a01,a02");
 
 	/* the callback stops the listing with its own code */
 	struct collect c = {.stop_after = 2};
 	kbuf_init(&c.out, 1024);
-	CHECK_EQ_INT(storage_list(s, "key", "ns", NULL, NULL, 0, collect_cb, &c), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(storage_list(s, "key", "ns", NULL, NULL, 0, collect_cb, &c), K_E_LIMIT_EXCEEDED);
 	CHECK_EQ_INT(c.calls, 2);
 	CHECK_STR(kbuf_cstr(&c.out), "a01,a02");
 	kbuf_release(&c.out);
 
 	/* an empty kind lists nothing */
-	CHECK_EQ_INT(list_str(s, "alias", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "alias", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "");
 	storage_close(s);
 }
@@ -309,24 +309,24 @@ static void test_ns_isolation(void)
 	int64_t v = 0;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k", "one", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "222:us-east-1", "k", "two", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "111:eu-west-1", "k", "three", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "m", "four", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "111:us-east-1", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k", "one", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "222:us-east-1", "k", "two", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "111:eu-west-1", "k", "three", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "m", "four", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(get_str(s, "key", "111:us-east-1", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "one");
-	CHECK_EQ_INT(get_str(s, "key", "222:us-east-1", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "222:us-east-1", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "two");
-	CHECK_EQ_INT(list_str(s, "key", "111:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "111:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "k,m");
-	CHECK_EQ_INT(list_str(s, "key", "222:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "222:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "k");
-	CHECK_EQ_INT(list_str(s, "key", "333:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "333:us-east-1", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "");
-	CHECK_EQ_INT(del(s, "key", "111:us-east-1", "k", 1), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "222:us-east-1", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(del(s, "key", "111:us-east-1", "k", 1), K_OK);
+	CHECK_STATUS(get_str(s, "key", "222:us-east-1", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "two");
-	CHECK_EQ_INT(get_str(s, "key", "111:eu-west-1", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "111:eu-west-1", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "three");
 	storage_close(s);
 }
@@ -337,20 +337,20 @@ static void test_list_all_namespaces(void)
 	char out[512];
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "alias", "222:us-east-1", "alias/b", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "alias", "111:us-east-1", "alias/z", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "alias", "111:eu-west-1", "alias/a", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "alias", "111:us-east-1", "alias/a", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "alias", "111:us-east-1", "other", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "111:us-east-1", "k", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(list_str(s, "alias", NULL, NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(put(s, "alias", "222:us-east-1", "alias/b", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "alias", "111:us-east-1", "alias/z", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "alias", "111:eu-west-1", "alias/a", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "alias", "111:us-east-1", "alias/a", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "alias", "111:us-east-1", "other", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(list_str(s, "alias", NULL, NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "111:eu-west-1/alias/a,111:us-east-1/alias/a,111:us-east-1/alias/z,"
 		       "111:us-east-1/other,222:us-east-1/alias/b");
 	/* the prefix applies in every namespace */
-	CHECK_EQ_INT(list_str(s, "alias", NULL, "alias/", NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "alias", NULL, "alias/", NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "111:eu-west-1/alias/a,111:us-east-1/alias/a,111:us-east-1/alias/z,"
 		       "222:us-east-1/alias/b");
-	CHECK_EQ_INT(list_str(s, "alias", NULL, NULL, NULL, 2, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "alias", NULL, NULL, NULL, 2, out, sizeof out), K_OK);
 	CHECK_STR(out, "111:eu-west-1/alias/a,111:us-east-1/alias/a");
 	storage_close(s);
 }
@@ -362,20 +362,20 @@ struct nested {
 	k_status err;
 };
 
-static k_status nested_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status nested_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	struct nested *n = arg;
 	char out[256];
 	n->seen++;
 	k_status rc = storage_get(n->s, "key", "ns", id, NULL, NULL);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = put(n->s, "copy", "ns", id, "{}", STORAGE_ANY);
-	if (rc == K_OK)
+	if (k_ok(rc))
 		rc = list_str(n->s, "key", "other", NULL, NULL, 0, out, sizeof out);
-	if (rc == K_OK && strcmp(ns, "ns") != 0)
+	if (k_ok(rc) && strcmp(ns, "ns") != 0)
 		rc = K_E_INTERNAL;
-	if (rc != K_OK)
+	if (k_failed(rc))
 		n->err = rc;
 	return rc;
 }
@@ -386,14 +386,14 @@ static void test_nested_calls(void)
 	char out[256];
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "a", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "b", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "other", "x", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "a", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "b", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "other", "x", "{}", STORAGE_ABSENT), K_OK);
 	struct nested n = {s, 0, K_OK};
-	CHECK_EQ_INT(storage_list(s, "key", "ns", NULL, NULL, 0, nested_cb, &n), K_OK);
-	CHECK_EQ_INT(n.err, K_OK);
+	CHECK_STATUS(storage_list(s, "key", "ns", NULL, NULL, 0, nested_cb, &n), K_OK);
+	CHECK_STATUS(n.err, K_OK);
 	CHECK_EQ_INT(n.seen, 2);
-	CHECK_EQ_INT(list_str(s, "copy", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "copy", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "a,b");
 	storage_close(s);
 }
@@ -405,20 +405,20 @@ static void test_versions(void)
 	int64_t v = 0;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "v1", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "again", STORAGE_ABSENT), K_E_CONFLICT);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "v2", 1), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "stale", 1), K_E_CONFLICT);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "future", 9), K_E_CONFLICT);
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "v3", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "missing", "x", 1), K_E_CONFLICT);
-	CHECK_EQ_INT(put(s, "key", "ns", "fresh", "x", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "v1", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "again", STORAGE_ABSENT), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "k", "v2", 1), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "stale", 1), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "k", "future", 9), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "k", "v3", STORAGE_ANY), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "missing", "x", 1), K_E_CONFLICT);
+	CHECK_STATUS(put(s, "key", "ns", "fresh", "x", STORAGE_ANY), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "v3");
 	CHECK_EQ_INT(v, 3);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "fresh", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "fresh", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(v, 1);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "missing", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(get_str(s, "key", "ns", "missing", doc, sizeof doc, &v), K_E_NOT_FOUND);
 
 	/* a batch whose third op fails applies none of them */
 	struct storage_op batch[3] = {
@@ -426,33 +426,33 @@ static void test_versions(void)
 		{STORAGE_PUT, "key", "ns", "k", KSLICE_LIT("v4"), 3},
 		{STORAGE_PUT, "key", "ns", "fresh", KSLICE_LIT("x2"), 7},
 	};
-	CHECK_EQ_INT(storage_apply(s, batch, 3), K_E_CONFLICT);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(storage_apply(s, batch, 3), K_E_CONFLICT);
+	CHECK_STATUS(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "v3");
 	CHECK_EQ_INT(v, 3);
 
 	/* the same with a delete of a missing record as the third op */
 	batch[2] = (struct storage_op){STORAGE_DEL, "key", "ns", "nothere", {NULL, 0}, 1};
-	CHECK_EQ_INT(storage_apply(s, batch, 3), K_E_NOT_FOUND);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(storage_apply(s, batch, 3), K_E_NOT_FOUND);
+	CHECK_STATUS(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(v, 3);
 
 	/* ... and with an invalid third op, refused before anything runs */
 	batch[2] = (struct storage_op){STORAGE_PUT, "key", "ns", "", KSLICE_LIT("x"), STORAGE_ANY};
-	CHECK_EQ_INT(storage_apply(s, batch, 3), K_E_VALIDATION);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_apply(s, batch, 3), K_E_VALIDATION);
+	CHECK_STATUS(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_E_NOT_FOUND);
 
 	/* fixed, the batch applies as a whole */
 	batch[2] = (struct storage_op){STORAGE_PUT, "key", "ns", "fresh", KSLICE_LIT("x2"), 1};
-	CHECK_EQ_INT(storage_apply(s, batch, 3), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(storage_apply(s, batch, 3), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "new1", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(v, 1);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "v4");
 	CHECK_EQ_INT(v, 4);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "fresh", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "fresh", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(v, 2);
 
 	/* ops run in order: a later op sees the version an earlier one left */
@@ -461,8 +461,8 @@ static void test_versions(void)
 		{STORAGE_PUT, "key", "ns", "seq", KSLICE_LIT("s2"), 1},
 		{STORAGE_PUT, "key", "ns", "seq", KSLICE_LIT("s3"), 2},
 	};
-	CHECK_EQ_INT(storage_apply(s, seq, 3), K_OK);
-	CHECK_EQ_INT(get_str(s, "key", "ns", "seq", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(storage_apply(s, seq, 3), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "seq", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "s3");
 	CHECK_EQ_INT(v, 3);
 	storage_close(s);
@@ -475,22 +475,22 @@ static void test_delete(void)
 	int64_t v = 0;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "grant", "ns", "g", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "grant", "ns", "g", "{}", 1), K_OK);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", 1), K_E_CONFLICT);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", STORAGE_ABSENT), K_E_CONFLICT);
-	CHECK_EQ_INT(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_OK);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", 2), K_OK);
-	CHECK_EQ_INT(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_E_NOT_FOUND);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", 2), K_E_NOT_FOUND);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(del(s, "grant", "ns", "g", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "grant", "ns", "h", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(del(s, "grant", "ns", "h", STORAGE_ANY), K_OK);
-	CHECK_EQ_INT(get_str(s, "grant", "ns", "h", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(put(s, "grant", "ns", "g", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "grant", "ns", "g", "{}", 1), K_OK);
+	CHECK_STATUS(del(s, "grant", "ns", "g", 1), K_E_CONFLICT);
+	CHECK_STATUS(del(s, "grant", "ns", "g", STORAGE_ABSENT), K_E_CONFLICT);
+	CHECK_STATUS(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(del(s, "grant", "ns", "g", 2), K_OK);
+	CHECK_STATUS(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(del(s, "grant", "ns", "g", 2), K_E_NOT_FOUND);
+	CHECK_STATUS(del(s, "grant", "ns", "g", STORAGE_ANY), K_OK);
+	CHECK_STATUS(del(s, "grant", "ns", "g", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "grant", "ns", "h", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(del(s, "grant", "ns", "h", STORAGE_ANY), K_OK);
+	CHECK_STATUS(get_str(s, "grant", "ns", "h", doc, sizeof doc, &v), K_E_NOT_FOUND);
 	/* a re-created record starts again at version 1 */
-	CHECK_EQ_INT(put(s, "grant", "ns", "g", "{}", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(put(s, "grant", "ns", "g", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(get_str(s, "grant", "ns", "g", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(v, 1);
 	storage_close(s);
 }
@@ -502,21 +502,21 @@ static void test_durability(void)
 	int64_t v = 0;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "k1", "kept", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "k1", "kept2", 1), K_OK);
-	CHECK_EQ_INT(put(s, "key", "ns", "k2", "gone", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(del(s, "key", "ns", "k2", 1), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k1", "kept", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k1", "kept2", 1), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k2", "gone", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(del(s, "key", "ns", "k2", 1), K_OK);
 	storage_close(s);
 
 	s = open_store("durable");
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k1", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "k1", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "kept2");
 	CHECK_EQ_INT(v, 2);
-	CHECK_EQ_INT(list_str(s, "key", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
+	CHECK_STATUS(list_str(s, "key", "ns", NULL, NULL, 0, out, sizeof out), K_OK);
 	CHECK_STR(out, "k1");
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 
 	/* an acknowledged write survives the process being killed without closing */
@@ -527,8 +527,8 @@ static void test_durability(void)
 		struct storage *cs = NULL;
 		char path[256];
 		test_path(path, sizeof path, "durable", NULL);
-		if (storage_sqlite_open(path, &cs) != K_OK ||
-		    put(cs, "key", "ns", "k3", "acked", STORAGE_ABSENT) != K_OK)
+		if (k_failed(storage_sqlite_open(path, &cs)) ||
+		    k_failed(put(cs, "key", "ns", "k3", "acked", STORAGE_ABSENT)))
 			_exit(3);
 		raise(SIGKILL);
 		_exit(4);
@@ -539,9 +539,9 @@ static void test_durability(void)
 	s = open_store("durable");
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k3", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "k3", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "acked");
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 }
 
@@ -554,7 +554,7 @@ static void check_modes_under_umask(const char *dir, mode_t mask)
 	umask(old);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "{}", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "{}", STORAGE_ABSENT), K_OK);
 	test_path(path, sizeof path, dir, NULL);
 	CHECK_EQ_INT(mode_of(path), 0700);
 	test_path(path, sizeof path, dir, "kinko.db");
@@ -590,13 +590,13 @@ static void test_file_modes(void)
 	/* only the last folder is created; a file in the way is refused */
 	s = NULL;
 	test_path(path, sizeof path, "no-such-parent", "data");
-	CHECK_EQ_INT(storage_sqlite_open(path, &s), K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(storage_sqlite_open(path, &s), K_E_STORE_UNAVAILABLE);
 	CHECK(s == NULL);
 	test_path(path, sizeof path, "modes-wide", "kinko.db");
-	CHECK_EQ_INT(storage_sqlite_open(path, &s), K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(storage_sqlite_open(path, &s), K_E_STORE_UNAVAILABLE);
 	CHECK(s == NULL);
-	CHECK_EQ_INT(storage_sqlite_open("", &s), K_E_VALIDATION);
-	CHECK_EQ_INT(storage_sqlite_open(NULL, &s), K_E_VALIDATION);
+	CHECK_STATUS(storage_sqlite_open("", &s), K_E_VALIDATION);
+	CHECK_STATUS(storage_sqlite_open(NULL, &s), K_E_VALIDATION);
 }
 
 static void test_schema(void)
@@ -627,8 +627,8 @@ static void test_schema(void)
 	struct kbuf plan;
 	kbuf_init(&plan, 4096);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		CHECK(kbuf_append_str(&plan, (const char *)sqlite3_column_text(st, 3)) == K_OK);
-		CHECK(kbuf_append_byte(&plan, ';') == K_OK);
+		CHECK(k_ok(kbuf_append_str(&plan, (const char *)sqlite3_column_text(st, 3))));
+		CHECK(k_ok(kbuf_append_byte(&plan, ';')));
 	}
 	sqlite3_finalize(st);
 	CHECK(strstr(kbuf_cstr(&plan), "PRIMARY KEY") != NULL);
@@ -641,7 +641,7 @@ static void test_schema(void)
 	CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
 	s = NULL;
 	test_path(path, sizeof path, "schema", NULL);
-	CHECK_EQ_INT(storage_sqlite_open(path, &s), K_E_INTERNAL);
+	CHECK_STATUS(storage_sqlite_open(path, &s), K_E_INTERNAL);
 	CHECK(s == NULL);
 	sqlite3_close(db);
 }
@@ -659,11 +659,11 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	char doc[32], id[32];
-	for (int i = 0; i < w->n && w->err == K_OK; i++) {
+	for (int i = 0; i < w->n && k_ok(w->err); i++) {
 		for (;;) {
 			int64_t v = 0;
 			k_status rc = get_str(w->s, "ctr", "ns", "counter", doc, sizeof doc, &v);
-			if (rc != K_OK) {
+			if (k_failed(rc)) {
 				w->err = rc;
 				break;
 			}
@@ -675,9 +675,9 @@ static void *worker_main(void *arg)
 				{STORAGE_PUT, "mine", "ns", id, KSLICE_LIT("{}"), STORAGE_ABSENT},
 			};
 			rc = storage_apply(w->s, ops, 2);
-			if (rc == K_OK)
+			if (k_ok(rc))
 				break;
-			if (rc != K_E_CONFLICT) {
+			if (!k_is(rc, K_E_CONFLICT)) {
 				w->err = rc;
 				break;
 			}
@@ -687,7 +687,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
 			 int64_t version)
 {
 	(*(size_t *)arg)++;
@@ -704,7 +704,7 @@ static void test_concurrent_writers(void)
 	int64_t v = 0;
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "ctr", "ns", "counter", "0", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(put(s, "ctr", "ns", "counter", "0", STORAGE_ABSENT), K_OK);
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){s, i, PER_THREAD, 0, K_OK};
 		CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0);
@@ -712,17 +712,17 @@ static void test_concurrent_writers(void)
 	int conflicts = 0;
 	for (int i = 0; i < THREADS; i++) {
 		CHECK(pthread_join(t[i], NULL) == 0);
-		CHECK_EQ_INT(w[i].err, K_OK);
+		CHECK_STATUS(w[i].err, K_OK);
 		conflicts += w[i].conflicts;
 	}
-	CHECK_EQ_INT(get_str(s, "ctr", "ns", "counter", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "ctr", "ns", "counter", doc, sizeof doc, &v), K_OK);
 	CHECK_EQ_INT(strtoll(doc, NULL, 10), THREADS * PER_THREAD);
 	CHECK_EQ_INT(v, THREADS * PER_THREAD + 1);
 	size_t n = 0;
-	CHECK_EQ_INT(storage_list(s, "mine", "ns", NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_STATUS(storage_list(s, "mine", "ns", NULL, NULL, 0, count_cb, &n), K_OK);
 	CHECK_EQ_INT(n, THREADS * PER_THREAD);
 	printf("concurrent writers: %d conflicts retried\n", conflicts);
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 }
 
@@ -740,7 +740,7 @@ static void *plain_writer_main(void *arg)
 	char id[32];
 	for (int i = 0; i < w->per_thread; i++) {
 		snprintf(id, sizeof id, "p%02d-%02d", w->index, i);
-		if (put(w->s, "plain", "ns", id, "{}", STORAGE_ABSENT) != K_OK)
+		if (k_failed(put(w->s, "plain", "ns", id, "{}", STORAGE_ABSENT)))
 			w->failures++;
 	}
 	return NULL;
@@ -770,7 +770,7 @@ static void test_many_writers_no_timeouts(void)
 		CHECK_EQ_INT(w[i].failures, 0);
 	}
 	size_t n = 0;
-	CHECK_EQ_INT(storage_list(s, "plain", "ns", NULL, NULL, 0, count_cb, &n), K_OK);
+	CHECK_STATUS(storage_list(s, "plain", "ns", NULL, NULL, 0, count_cb, &n), K_OK);
 	CHECK_EQ_INT(n, THREADS * PER_THREAD);
 	storage_close(s);
 }
@@ -800,8 +800,8 @@ static void test_locked_store_recovers(void)
 	struct storage *s = open_store("locked");
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "SECRET-DOC-1", STORAGE_ABSENT), K_OK);
-	CHECK_EQ_INT(storage_sqlite_set_busy_timeout_ms(s, 150), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "SECRET-DOC-1", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_sqlite_set_busy_timeout_ms(s, 150), K_OK);
 
 	sqlite3 *holder = NULL;
 	test_path(path, sizeof path, "locked", "kinko.db");
@@ -829,8 +829,8 @@ static void test_locked_store_recovers(void)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	close(lfd);
-	CHECK_EQ_INT(rc1, K_E_STORE_UNAVAILABLE);
-	CHECK_EQ_INT(rc2, K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(rc1, K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(rc2, K_E_STORE_UNAVAILABLE);
 	CHECK(waited >= 140);
 	read_file(logpath, log, sizeof log);
 	CHECK(strstr(log, "storage") != NULL);
@@ -838,20 +838,20 @@ static void test_locked_store_recovers(void)
 	CHECK(strstr(log, "SECRET-DOC") == NULL);
 
 	/* readers are not blocked by a writer (WAL), and see nothing applied */
-	CHECK_EQ_INT(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
+	CHECK_STATUS(get_str(s, "key", "ns", "k", doc, sizeof doc, &v), K_OK);
 	CHECK_STR(doc, "SECRET-DOC-1");
 	CHECK_EQ_INT(v, 1);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", "new", NULL, NULL), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_get(s, "key", "ns", "new", NULL, NULL), K_E_NOT_FOUND);
 
 	CHECK(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(holder);
 
-	CHECK_EQ_INT(put(s, "key", "ns", "k", "SECRET-DOC-2", 1), K_OK);
-	CHECK_EQ_INT(storage_apply(s, batch, 2), K_OK);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", "new", NULL, &v), K_OK);
+	CHECK_STATUS(put(s, "key", "ns", "k", "SECRET-DOC-2", 1), K_OK);
+	CHECK_STATUS(storage_apply(s, batch, 2), K_OK);
+	CHECK_STATUS(storage_get(s, "key", "ns", "new", NULL, &v), K_OK);
 	CHECK_EQ_INT(v, 1);
-	CHECK_EQ_INT(storage_get(s, "key", "ns", "k", NULL, NULL), K_E_NOT_FOUND);
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(storage_get(s, "key", "ns", "k", NULL, NULL), K_E_NOT_FOUND);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 }
 
@@ -868,9 +868,9 @@ static void test_integrity_damage(void)
 		snprintf(id, sizeof id, "id%04d", i);
 		struct storage_op op = {STORAGE_PUT, "key", "ns", id, kslice_make(filler, sizeof filler),
 					STORAGE_ABSENT};
-		CHECK_EQ_INT(storage_apply(s, &op, 1), K_OK);
+		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
 	}
-	CHECK_EQ_INT(storage_check(s), K_OK);
+	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s); /* the last close checkpoints the WAL into the file */
 
 	test_path(path, sizeof path, "damaged", "kinko.db");
@@ -888,7 +888,7 @@ static void test_integrity_damage(void)
 	s = open_store("damaged");
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(storage_check(s), K_E_INTERNAL);
+	CHECK_STATUS(storage_check(s), K_E_INTERNAL);
 	storage_close(s);
 }
 
