@@ -44,7 +44,7 @@ TEST_BINS := $(patsubst tests/unit/%_test.c,$(BUILD)/tests/%_test,$(TEST_SRCS))
 TESTLIB := tests/unit/testlib.c
 
 .PHONY: all clean unit-tests test
-all: $(BUILD)/kinko $(TEST_BINS)
+all: $(BUILD)/kinko $(TEST_BINS) $(BUILD)/tests/result_mix.ok
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,7 +64,22 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(TESTLIB) $(BUILD)/libkinko.a
 	@echo "  TEST $@"
 	@$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(TESTLIB) $(BUILD)/libkinko.a $(LIBS)
 
-unit-tests: $(TEST_BINS)
+unit-tests: $(TEST_BINS) $(BUILD)/tests/result_mix.ok
+
+# k_status does not mix with int: case 0 of result_mix.c must compile, every
+# other case must not.
+MIX_SRC := tests/unit/core/result_mix.c
+MIX_CASES := $(shell sed -n 's/^\#elif MIX_CASE == //p' $(MIX_SRC))
+$(BUILD)/tests/result_mix.ok: $(MIX_SRC) src/core/result.h src/core/errors.def
+	@mkdir -p $(dir $@)
+	@echo "  MIX $<"
+	@$(CC) $(CFLAGS_ALL) -DMIX_CASE=0 -c -o /dev/null $<
+	@for c in $(MIX_CASES); do \
+		if $(CC) $(CFLAGS_ALL) -DMIX_CASE=$$c -c -o /dev/null $< 2>/dev/null; then \
+			echo "$<: case $$c compiles: k_status mixes with int" >&2; exit 1; \
+		fi; \
+	done
+	@touch $@
 
 # Every test: unit, integration (real clients), and the same under sanitizers.
 test:

@@ -30,13 +30,13 @@ static size_t n_sources;
 void metrics_request(unsigned s, const char *svc, unsigned o, const char *op, k_status code,
 		     double seconds)
 {
-	if (s >= S || o >= O || (unsigned)code >= K_STATUS_COUNT)
+	if (s >= S || o >= O || (unsigned)k_code(code) >= K_STATUS_COUNT)
 		return;
 	if (atomic_load_explicit(&op_names[s][o], memory_order_relaxed) == NULL) {
 		atomic_store(&svc_names[s], svc);
 		atomic_store(&op_names[s][o], op);
 	}
-	atomic_fetch_add_explicit(&counts[s][o][code], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&counts[s][o][k_code(code)], 1, memory_order_relaxed);
 	size_t b = 0;
 	while (b < NB && seconds > bounds[b])
 		b++;
@@ -71,8 +71,14 @@ static uint64_t ld(_Atomic uint64_t *p)
 	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
+/* The exception name of the code numbered c (the error series walk every code). */
+static const char *code_name(int c)
+{
+	return k_status_name((k_status){(enum k_code)c});
+}
+
 /* kinko_requests_total: one series per operation seen. */
-static k_status render_requests(struct kbuf *b)
+static K_MUST_CHECK k_status render_requests(struct kbuf *b)
 {
 	GUARD(kbuf_append_str(b, "# HELP kinko_requests_total API requests by service and operation.\n"
 				 "# TYPE kinko_requests_total counter\n"));
@@ -95,20 +101,20 @@ static k_status render_requests(struct kbuf *b)
  * An operation's kinko_errors_total series: several codes share an
  * exception name, so each name's first code counts them all.
  */
-static k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o, const char *op)
+static K_MUST_CHECK k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o, const char *op)
 {
 	for (int c = 1; c < K_STATUS_COUNT; c++) {
-		const char *name = k_status_name((k_status)c);
+		const char *name = code_name(c);
 		bool first = true;
 		for (int p = 1; p < c; p++) {
-			if (strcmp(k_status_name((k_status)p), name) == 0)
+			if (strcmp(code_name(p), name) == 0)
 				first = false;
 		}
 		if (!first)
 			continue;
 		uint64_t n = 0;
 		for (int q = c; q < K_STATUS_COUNT; q++) {
-			if (strcmp(k_status_name((k_status)q), name) == 0)
+			if (strcmp(code_name(q), name) == 0)
 				n += ld(&counts[s][o][q]);
 		}
 		if (n == 0)
@@ -120,7 +126,7 @@ static k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o, const c
 	return K_OK;
 }
 
-static k_status render_errors(struct kbuf *b)
+static K_MUST_CHECK k_status render_errors(struct kbuf *b)
 {
 	GUARD(kbuf_append_str(b, "# HELP kinko_errors_total API requests that failed, by error code.\n"
 				 "# TYPE kinko_errors_total counter\n"));
@@ -135,7 +141,7 @@ static k_status render_errors(struct kbuf *b)
 }
 
 /* kinko_request_duration_seconds: a cumulative histogram per operation. */
-static k_status render_durations(struct kbuf *b)
+static K_MUST_CHECK k_status render_durations(struct kbuf *b)
 {
 	GUARD(kbuf_append_str(b, "# HELP kinko_request_duration_seconds Time from arrival to response.\n"
 				 "# TYPE kinko_request_duration_seconds histogram\n"));
