@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_inside(in, a.resource);
 	check_inside(a.resource, a.id);
 	if (size > K_ARN_MAX || a.partition.len == 0 || a.partition.len > K_ARN_PARTITION_MAX ||
-	    a.service.len == 0 || a.service.len > K_ARN_SERVICE_MAX || a.region.len > K_ARN_REGION_MAX ||
+	    a.service.len == 0 || a.service.len > K_ARN_SERVICE_MAX ||
+	    a.region.len > K_ARN_REGION_MAX ||
 	    (a.account.len != 0 && a.account.len != K_ARN_ACCOUNT_LEN) || a.resource.len == 0)
 		abort();
 	if (a.kind != K_ARN_ROOT && a.kind != K_ARN_OTHER && a.id.len == 0)

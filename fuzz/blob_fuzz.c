@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t id[16], nonce[16];
 	memset(id, 0xA5, sizeof id);
 	memset(nonce, 0x5A, sizeof nonce);
-	if (k_failed(crypto_sym_encrypt_with_nonce(backing, id, 7, ectx, kslice_make(data, size), nonce,
-					  &blob)))
+	if (k_failed(crypto_sym_encrypt_with_nonce(backing, id, 7, ectx, kslice_make(data, size),
+						   nonce, &blob)))
 		abort();
 	struct crypto_blob rb;
 	if (k_failed(crypto_blob_parse(kbuf_slice(&blob), &rb)) || rb.version != 7 ||

@@ -29,8 +29,10 @@ static void check_encoding(const json_t *ctx, struct kslice enc)
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t kl, vl;
 		struct kslice k, v;
-		if (k_failed(kcursor_read_u32be(&c, &kl)) || k_failed(kcursor_read_slice(&c, kl, &k)) ||
-		    k_failed(kcursor_read_u32be(&c, &vl)) || k_failed(kcursor_read_slice(&c, vl, &v)))
+		if (k_failed(kcursor_read_u32be(&c, &kl)) ||
+		    k_failed(kcursor_read_slice(&c, kl, &k)) ||
+		    k_failed(kcursor_read_u32be(&c, &vl)) ||
+		    k_failed(kcursor_read_slice(&c, vl, &v)))
 			abort();
 		if (i > 0) {
 			size_t m = prev.len < k.len ? prev.len : k.len;

@@ -101,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (e == NULL || memchr(ev.ptr, '\n', ev.len) != NULL)
 			abort();
 		json_t *rp = json_object_get(e, "requestParameters");
-		if (json_object_get(rp, "plaintext") != NULL || json_object_get(rp, "secretString") != NULL ||
+		if (json_object_get(rp, "plaintext") != NULL ||
+		    json_object_get(rp, "secretString") != NULL ||
 		    json_object_get(rp, "secretBinary") != NULL)
 			abort();
 		json_decref(e);

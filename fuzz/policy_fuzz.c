@@ -28,8 +28,8 @@ static void evaluate_all(const struct policy *p)
 	} who[] = {
 		{"arn:aws:iam::111122223333:root", "111122223333", NULL, NULL, "kms:Encrypt",
 		 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-		{"arn:aws:iam::111122223333:user/alice", "111122223333", NULL, NULL, "kms:PutKeyPolicy",
-		 "*"},
+		{"arn:aws:iam::111122223333:user/alice", "111122223333", NULL, NULL,
+		 "kms:PutKeyPolicy", "*"},
 		{"arn:aws:sts::444455556666:assumed-role/R/s", "444455556666",
 		 "arn:aws:iam::444455556666:role/R", NULL, "kms:CreateGrant",
 		 "arn:aws:kms:eu-west-1:111122223333:key/k"},
@@ -52,18 +52,25 @@ static void evaluate_all(const struct policy *p)
 		(void)policy_req_add_str(&r, "kms:GrantIsForAWSResource", "false");
 		(void)policy_req_add_str(&r, "kms:RecipientAttestation:ImageSha384", "");
 		(void)policy_req_add_str(&r, "aws:EpochTime", "1700000000");
-		(void)policy_req_add(&r, (struct policy_value){.key = "kms:EncryptionContext:",
-							.kind = PV_MAP, .json = ctx});
+		(void)policy_req_add(
+			&r, (struct policy_value){
+				    .key = "kms:EncryptionContext:", .kind = PV_MAP, .json = ctx});
 		(void)policy_req_add(&r, (struct policy_value){.key = "kms:EncryptionContextKeys",
-							.kind = PV_MAP_KEYS, .json = ctx});
+							       .kind = PV_MAP_KEYS,
+							       .json = ctx});
 		(void)policy_req_add(&r, (struct policy_value){.key = "aws:ResourceTag/",
-							.kind = PV_TAGS, .json = tags});
+							       .kind = PV_TAGS,
+							       .json = tags});
 		(void)policy_req_add(&r, (struct policy_value){.key = "aws:TagKeys",
-							.kind = PV_TAG_KEYS, .json = tags});
+							       .kind = PV_TAG_KEYS,
+							       .json = tags});
 		(void)policy_req_add(&r, (struct policy_value){.key = "kms:GrantOperations",
-							.kind = PV_JSON_LIST, .json = ops});
+							       .kind = PV_JSON_LIST,
+							       .json = ops});
 		(void)policy_req_add(&r, (struct policy_value){.key = "kms:ResourceAliases",
-							.kind = PV_STRINGS, .values = ips, .n = 2});
+							       .kind = PV_STRINGS,
+							       .values = ips,
+							       .n = 2});
 		struct policy_result res;
 		policy_evaluate(p, &r, &res);
 		if (res.explicit_deny && res.deny_sid == NULL)

@@ -272,8 +272,8 @@ bool fuzz_sign(struct api_request *r, struct fuzz_sig *store)
 	struct ksecret *secret = ksecret_from((const uint8_t *)"test", 4);
 	if (secret != NULL &&
 	    k_ok(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq)) &&
-	    k_ok(sigv4_string_to_sign(store->date, scope_date, FUZZ_REGION, "kms", kbuf_slice(&creq),
-				 &sts)) &&
+	    k_ok(sigv4_string_to_sign(store->date, scope_date, FUZZ_REGION, "kms",
+				      kbuf_slice(&creq), &sts)) &&
 	    k_ok(sigv4_sign(secret, scope_date, FUZZ_REGION, "kms", kbuf_slice(&sts), sig))) {
 		char hex[65];
 		for (int i = 0; i < 32; i++)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential make pkg-config gcc clang
+  build-essential make pkg-config gcc clang clang-format
   libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev
   libpq-dev                    # the postgresql:// store backend

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every kinko test: the layer check of the includes, a check that no
+# Runs every kinko test: the layer check of the includes, the format check
+# (scripts/check-format.sh), a check that no
 # function in src/ is over 80 lines (scripts/long_functions.py), builds with
 # gcc and clang, the C unit tests (also under valgrind), the integration
 # suite through real clients (with the wire tests of tests/wire/), once more
@@ -105,6 +106,14 @@ if $PY scripts/include_graph.py --quiet; then
 	tally "layers" 1 0
 else
 	tally "layers" 0 1
+fi
+
+# Every C file as .clang-format lays it out (clang-format 14, Debian 12's).
+note "format"
+if sh scripts/check-format.sh; then
+	tally "format" 1 0
+else
+	tally "format" 0 1
 fi
 
 # No function in src/ over 80 lines, but those scripts/long_functions.py allows (and says why).

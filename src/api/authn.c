@@ -45,8 +45,8 @@ k_status api_authenticate(struct api_ctx *c, const char *const *must_sign)
 	GUARD(sigv4_parse(&sr, &auth, &c->err_msg));
 	GUARD(sigv4_require_signed(&sr, &auth, must_sign, &c->err_msg));
 	ENSURE(config_region_known(auth.region),
-	       api_fail(c, K_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
-			auth.region));
+	       api_fail(c, K_E_INVALID_SIGNATURE,
+			"Credential should be scoped to a valid region, not '%s'. ", auth.region));
 	const struct identity *id = NULL;
 	k_status rc = config_lookup_access_key(auth.access_key, &auth.security_token, &id);
 	if (k_failed(rc))

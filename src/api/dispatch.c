@@ -56,7 +56,8 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 		 (known & API_RES_BIT(op->resource)) == 0)
 		why = "a resource kind the service does not authorize";
 	else if ((names_key(op->resource) || op->resource == API_RES_ALIAS ||
-		  op->resource == API_RES_SECRET) && (op->member == NULL || op->member[0] == 0))
+		  op->resource == API_RES_SECRET) &&
+		 (op->member == NULL || op->member[0] == 0))
 		why = "no member naming its resource";
 	else if (op->state == API_STATE_UNSET)
 		why = "no key-state rule";
@@ -80,7 +81,8 @@ k_status api_check_operation(const struct api_service *svc, const struct api_ope
 
 static int cmp_op(const void *a, const void *b)
 {
-	return strcmp(((const struct api_operation *)a)->name, ((const struct api_operation *)b)->name);
+	return strcmp(((const struct api_operation *)a)->name,
+		      ((const struct api_operation *)b)->name);
 }
 
 /*
@@ -152,11 +154,13 @@ static json_t *row_json(const struct api_operation *op)
 	json_object_set_new(o, "member", op->member ? json_string(op->member) : json_null());
 	json_object_set_new(o, "state", json_string(api_state_rule_name(op->state)));
 	json_object_set_new(o, "quotaClass", json_string(op->quota.cls ? op->quota.cls : op->name));
-	json_object_set_new(o, "quotaRate", op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
+	json_object_set_new(o, "quotaRate",
+			    op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
 	json_object_set_new(o, "mutates", json_boolean(op->mutates));
 	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
-	json_object_set_new(o, "maxBody",
-			    json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
+	json_object_set_new(
+		o, "maxBody",
+		json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
 	return o;
 }
 
@@ -169,10 +173,11 @@ json_t *api_tables_json(void)
 		for (size_t j = 0; ops != NULL && j < svc->n_ops; j++)
 			json_array_append_new(ops, row_json(&svc->ops[j]));
 		json_array_append_new(
-			list, json_pack("{s:s, s:s, s:s, s:b, s:o*}", "targetPrefix", svc->target_prefix,
-					"signingName", svc->signing_name ? svc->signing_name : "",
-					"eventSource", svc->event_source ? svc->event_source : "",
-					"queryProtocol", svc->query_protocol, "operations", ops));
+			list,
+			json_pack("{s:s, s:s, s:s, s:b, s:o*}", "targetPrefix", svc->target_prefix,
+				  "signingName", svc->signing_name ? svc->signing_name : "",
+				  "eventSource", svc->event_source ? svc->event_source : "",
+				  "queryProtocol", svc->query_protocol, "operations", ops));
 	}
 	return list;
 }
@@ -284,10 +289,11 @@ static const struct api_service *find_query_service(void)
 static K_MUST_CHECK k_status take_quota(struct api_ctx *c)
 {
 	const char *svc = c->service->signing_name ? c->service->signing_name : "this service";
-	ENSURE(k_ok(quota_take(c->service->target_prefix, c->principal.account, c->region, c->op->name,
-			  c->op->quota.cls, c->op->quota.rate)),
+	ENSURE(k_ok(quota_take(c->service->target_prefix, c->principal.account, c->region,
+			       c->op->name, c->op->quota.cls, c->op->quota.rate)),
 	       api_fail(c, K_E_THROTTLING,
-			"You have exceeded the rate at which you may call %s. Reduce the frequency of your calls.",
+			"You have exceeded the rate at which you may call %s. Reduce the frequency "
+			"of your calls.",
 			svc));
 	return K_OK;
 }
@@ -298,7 +304,8 @@ static K_MUST_CHECK k_status run_query(struct api_ctx *c, json_t **in)
 	struct api_request *r = c->req;
 	const struct http_header *ct = api_header(r, "content-type");
 	const struct api_service *svc = find_query_service();
-	ENSURE(ct != NULL && kslice_has_prefix(ct->value, "application/x-www-form-urlencoded") && svc != NULL,
+	ENSURE(ct != NULL && kslice_has_prefix(ct->value, "application/x-www-form-urlencoded") &&
+		       svc != NULL,
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
 	c->service = svc;
 	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
@@ -324,9 +331,11 @@ static const char *json_reject_reason(const json_error_t *e)
 	switch (json_error_code(e)) {
 	case json_error_null_character:
 	case json_error_null_byte_in_key:
-		return "Invalid JSON in the request body: a string holds a NUL character (\\u0000), which is not accepted";
+		return "Invalid JSON in the request body: a string holds a NUL character "
+		       "(\\u0000), which is not accepted";
 	case json_error_duplicate_key:
-		return "Invalid JSON in the request body: a member name appears twice in one object";
+		return "Invalid JSON in the request body: a member name appears twice in one "
+		       "object";
 	case json_error_numeric_overflow:
 		return "Invalid JSON in the request body: a number does not fit in 64 bits";
 	case json_error_invalid_utf8:
@@ -371,7 +380,8 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	const struct http_header *ct = api_header(r, "content-type");
 	ENSURE(ct != NULL && (kslice_has_prefix(ct->value, "application/x-amz-json-1.1") ||
 			      kslice_has_prefix(ct->value, "application/x-amz-json-1.0")),
-	       api_fail(c, K_E_SERIALIZATION, "Unsupported Content-Type; expected application/x-amz-json-1.1"));
+	       api_fail(c, K_E_SERIALIZATION,
+			"Unsupported Content-Type; expected application/x-amz-json-1.1"));
 
 	size_t limit = c->op->max_body ? c->op->max_body : API_DEFAULT_BODY;
 	ENSURE(!r->body_too_large && r->body.len <= limit, K_E_PAYLOAD_TOO_LARGE);
@@ -385,7 +395,8 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	ENSURE(*in != NULL, api_fail(c, K_E_SERIALIZATION, "%s (at byte %d).",
 				     json_reject_reason(&jerr), jerr.position));
 	ENSURE(json_is_object(*in),
-	       api_fail(c, K_E_SERIALIZATION, "Start of structure or map found where not expected."));
+	       api_fail(c, K_E_SERIALIZATION,
+			"Start of structure or map found where not expected."));
 	/* Authorization of the row's resource and its key-state rule (kms/authz.h). */
 	GUARD(api_authorize(c, *in));
 	/*
@@ -394,7 +405,8 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	 * acting, so nothing changes (fail closed).
 	 */
 	ENSURE(k_ok(api_audit_intent(c)),
-	       api_fail(c, K_E_INTERNAL, "The audit log cannot be written; the request was not applied."));
+	       api_fail(c, K_E_INTERNAL,
+			"The audit log cannot be written; the request was not applied."));
 	return api_run_handler(c, *in, out);
 }
 
@@ -413,9 +425,11 @@ static unsigned service_slot(const struct api_service *svc)
  * the handler and before the response is rendered; if it cannot be
  * written the client gets an internal error instead of the result.
  */
-static K_MUST_CHECK k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out, k_status rc)
+static K_MUST_CHECK k_status audit_and_count(struct api_ctx *c, json_t *in, json_t *out,
+					     k_status rc)
 {
-	k_status arc = api_audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
+	k_status arc =
+		api_audit_call(c, in, out, rc, c->err_msg.len ? kbuf_cstr(&c->err_msg) : NULL);
 	if (k_failed(arc)) {
 		LOG_ERROR("request %s: the audit event could not be written; failing the call",
 			  c->req->request_id);
@@ -433,7 +447,8 @@ static void count_request(const struct api_ctx *c, k_status rc, const struct tim
 	unsigned ss = METRICS_MAX_SERVICES - 1, os = METRICS_MAX_OPS - 1;
 	if (c->service != NULL) {
 		ss = service_slot(c->service);
-		svc = c->service->signing_name ? c->service->signing_name : c->service->target_prefix;
+		svc = c->service->signing_name ? c->service->signing_name
+					       : c->service->target_prefix;
 	}
 	if (c->op != NULL && (size_t)(c->op - c->service->ops) < METRICS_MAX_OPS - 1)
 		os = (unsigned)(c->op - c->service->ops);
@@ -476,10 +491,11 @@ void api_handle(struct api_request *r)
 	}
 	if (k_failed(rc)) {
 		if (k_status_http(rc) >= 500)
-			LOG_WARN("request %s %s failed: %s", r->request_id,
-				 c.op ? c.op->name : "-", k_status_name(rc));
+			LOG_WARN("request %s %s failed: %s", r->request_id, c.op ? c.op->name : "-",
+				 k_status_name(rc));
 		if (query)
-			api_render_query_error(r, &c, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
+			api_render_query_error(r, &c, rc,
+					       c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 		else
 			api_render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}

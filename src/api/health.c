@@ -86,8 +86,8 @@ static void ready(struct api_request *r)
 		const char *name = i < n_probes ? probes[i].name : "audit";
 		bool ok = i < n_probes ? k_ok(probes[i].fn(probes[i].arg)) : audit_ok();
 		all = all && ok;
-		len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":\"%s\"", i ? "," : "",
-					name, ok ? "ok" : "failing");
+		len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":\"%s\"",
+					i ? "," : "", name, ok ? "ok" : "failing");
 	}
 	if (len < sizeof body)
 		snprintf(body + len, sizeof body - len, "},\"status\":\"%s\"}",

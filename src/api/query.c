@@ -67,9 +67,10 @@ k_status api_parse_form(struct kslice body, json_t **out)
 		if (k_ok(rc) && eq < pair.len)
 			rc = form_decode(kslice_make(pair.ptr + eq + 1, pair.len - eq - 1), &value);
 		if (k_ok(rc) && ((name.len && memchr(name.ptr, 0, name.len) != NULL) ||
-				   (value.len && memchr(value.ptr, 0, value.len) != NULL)))
+				 (value.len && memchr(value.ptr, 0, value.len) != NULL)))
 			rc = K_E_VALIDATION;
-		if (k_ok(rc) && json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
+		if (k_ok(rc) &&
+		    json_object_set_new(o, kbuf_cstr(&name), json_string(kbuf_cstr(&value))) != 0)
 			rc = K_E_VALIDATION; /* not UTF-8 */
 	}
 	kbuf_release(&name);
@@ -168,7 +169,8 @@ void api_render_query(struct api_request *r, const struct api_ctx *c, const json
 		  c->service->xml_namespace ? c->service->xml_namespace : "", op);
 	xml_value(&r->response, out);
 	kbuf_note(&r->response,
-		  "</%sResult>\n<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>\n</%sResponse>\n",
+		  "</%sResult>\n<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>\n</"
+		  "%sResponse>\n",
 		  op, r->request_id, op);
 }
 
@@ -218,7 +220,8 @@ void api_render_query_error(struct api_request *r, const struct api_ctx *c, k_st
 	kbuf_reset(&r->response);
 	r->status = status;
 	r->content_type = "text/xml";
-	kbuf_note(&r->response, "<ErrorResponse xmlns=\"%s\">\n<Error><Type>%s</Type><Code>%s</Code><Message>",
+	kbuf_note(&r->response,
+		  "<ErrorResponse xmlns=\"%s\">\n<Error><Type>%s</Type><Code>%s</Code><Message>",
 		  c->service && c->service->xml_namespace ? c->service->xml_namespace : "",
 		  status >= 500 ? "Receiver" : "Sender", name);
 	xml_text(&r->response, msg);

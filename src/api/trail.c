@@ -58,7 +58,8 @@ size_t api_key_use_ops(struct audit_op_name *out, size_t max)
 			if (!svc->ops[j].key_use || svc->event_source == NULL)
 				continue;
 			if (n < max)
-				out[n] = (struct audit_op_name){svc->event_source, svc->ops[j].name};
+				out[n] =
+					(struct audit_op_name){svc->event_source, svc->ops[j].name};
 			n++;
 		}
 	}

@@ -56,7 +56,7 @@
 /* An operation as the trail names it: eventSource and eventName. */
 struct audit_op_name {
 	const char *event_source; /* "kms.amazonaws.com" */
-	const char *event_name;   /* "Encrypt" */
+	const char *event_name;	  /* "Encrypt" */
 };
 
 /*
@@ -66,40 +66,41 @@ struct audit_op_name {
  * or operation.
  */
 struct audit_call_info {
-	struct audit_who {         /* the caller; account "" when not authenticated */
-		const char *account;      /* 12-digit account id */
+	struct audit_who {	     /* the caller; account "" when not authenticated */
+		const char *account; /* 12-digit account id */
 		const char *arn;
-		const char *type;         /* "Root", "IAMUser", "AssumedRole" */
+		const char *type; /* "Root", "IAMUser", "AssumedRole" */
 		const char *principal_id;
 		const char *access_key;
 	} who;
-	const char *event_source;  /* the service: "kms.amazonaws.com" (NULL: "kinko") */
-	const char *event_name;    /* the operation: "Encrypt" (NULL: "Unknown") */
-	bool mutates;              /* changes state: an intent record first, readOnly false */
-	bool key_use;              /* a success is a use of the keys the event names */
-	const char *region;        /* the credential's region ("": us-east-1) */
+	const char *event_source; /* the service: "kms.amazonaws.com" (NULL: "kinko") */
+	const char *event_name;	  /* the operation: "Encrypt" (NULL: "Unknown") */
+	bool mutates;		  /* changes state: an intent record first, readOnly false */
+	bool key_use;		  /* a success is a use of the keys the event names */
+	const char *region;	  /* the credential's region ("": us-east-1) */
 	const char *request_id;
 	const char *source_ip;
-	struct kslice user_agent;  /* the User-Agent header as received (empty: none) */
-	bool secure;               /* arrived over TLS */
-	int64_t now;               /* the arrival time, seconds since the epoch */
+	struct kslice user_agent; /* the User-Agent header as received (empty: none) */
+	bool secure;		  /* arrived over TLS */
+	int64_t now;		  /* the arrival time, seconds since the epoch */
 };
 
 enum audit_sync {
-	AUDIT_SYNC_FSYNC = 0,  /* each call waits for its batch's fdatasync */
-	AUDIT_SYNC_WRITE = 1,  /* each call copies its record into the mapped ring; drain and fdatasync every AUDIT_FLUSH_MS */
+	AUDIT_SYNC_FSYNC = 0, /* each call waits for its batch's fdatasync */
+	AUDIT_SYNC_WRITE =
+		1, /* each call copies its record into the mapped ring; drain and fdatasync every AUDIT_FLUSH_MS */
 };
 
 struct audit_options {
-	const char *dir;            /* the log folder (created 0700 if missing) */
-	const char *key_file;       /* the signing key file (created 0600 if missing) */
+	const char *dir;      /* the log folder (created 0700 if missing) */
+	const char *key_file; /* the signing key file (created 0600 if missing) */
 	enum audit_sync sync;
-	uint64_t max_file_bytes;    /* rotate when a file would pass this (0: 64 MiB) */
-	int64_t rotate_seconds;     /* rotate a file this old (0: 3600) */
-	int64_t drain_ms;           /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
-	int64_t period_ms;          /* a signed period digest this often, even with no call (0: 60 s) */
-	const char *witness_file;   /* NULL: none; else each period digest is appended there too */
-	bool witness_syslog;        /* each period digest also to syslog (LOG_AUTHPRIV) */
+	uint64_t max_file_bytes; /* rotate when a file would pass this (0: 64 MiB) */
+	int64_t rotate_seconds;	 /* rotate a file this old (0: 3600) */
+	int64_t drain_ms; /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
+	int64_t period_ms; /* a signed period digest this often, even with no call (0: 60 s) */
+	const char *witness_file; /* NULL: none; else each period digest is appended there too */
+	bool witness_syslog;	  /* each period digest also to syslog (LOG_AUTHPRIV) */
 	/*
 	 * The operations whose successes are uses of the key they name (the
 	 * rows' key_use), read while audit_open rebuilds the last-use index
@@ -191,10 +192,9 @@ struct audit_resources {
  * may be NULL. Members that carry plaintext, ciphertext, key material,
  * secret values, signatures or credentials are never copied.
  */
-K_MUST_CHECK k_status audit_format_call(const struct audit_call_info *call, json_t *in,
-					json_t *out, k_status rc, const char *err_msg,
-					char event_id[37], struct audit_resources *res,
-					struct kbuf *b);
+K_MUST_CHECK k_status audit_format_call(const struct audit_call_info *call, json_t *in, json_t *out,
+					k_status rc, const char *err_msg, char event_id[37],
+					struct audit_resources *res, struct kbuf *b);
 /* Whether a request or response member is never logged (compared case-insensitively). */
 bool audit_is_sensitive(const char *name);
 
@@ -224,9 +224,10 @@ long audit_verify_dir(const char *dir, const char *public_key_pem, FILE *out);
 struct audit_verify_options {
 	const char *dir;
 	const char *public_key; /* a PEM file; NULL: the folder's kinko-audit-public.pem */
-	const char *witness;    /* the witness file (its lines, or syslog lines holding them); NULL: none */
-	int64_t now_ms;         /* the trail should reach this time; 0: the current time */
-	char *node_out;         /* NULL, or 72 bytes: the node id its records name ("" if none) */
+	const char *
+		witness; /* the witness file (its lines, or syslog lines holding them); NULL: none */
+	int64_t now_ms;	 /* the trail should reach this time; 0: the current time */
+	char *node_out;	 /* NULL, or 72 bytes: the node id its records name ("" if none) */
 };
 /*
  * audit_verify_dir with the end of the trail checked against a witness
@@ -267,8 +268,8 @@ K_MUST_CHECK k_status audit_verify_signature(const char *public_pem, struct ksli
 
 /* The last successful cryptographic use of one key. */
 struct audit_lastuse {
-	char op[48];         /* the operation's name, e.g. "Encrypt" */
-	int64_t t;           /* when, in seconds since the epoch */
+	char op[48];	     /* the operation's name, e.g. "Encrypt" */
+	int64_t t;	     /* when, in seconds since the epoch */
 	char event_id[40];   /* the audit event's eventID */
 	char request_id[40]; /* the call's request id */
 };
@@ -284,8 +285,7 @@ void audit_lastuse_reset(void);
  * Feeds the index from one logged event (used while rebuilding it): a
  * success of one of key_use_ops is a use of each key the event names.
  */
-void audit_lastuse_from_event(json_t *event, const struct audit_op_name *key_use_ops,
-			      size_t n_ops);
+void audit_lastuse_from_event(json_t *event, const struct audit_op_name *key_use_ops, size_t n_ops);
 /*
  * Copies the last use of the key `key_arn` into `*out`; true if the index
  * has one, false (and `*out` untouched) if the key has not been used since
@@ -331,10 +331,10 @@ K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, in
 /* ---- the usage and cost report (usage.c) ---- */
 
 struct audit_usage_options {
-	const char *dir;        /* the audit folder */
-	int64_t from, to;       /* the period [from, to) in seconds */
-	const char *prices;     /* a price table file (JSON), NULL: AWS list prices */
-	bool json;              /* JSON output instead of a table */
+	const char *dir;    /* the audit folder */
+	int64_t from, to;   /* the period [from, to) in seconds */
+	const char *prices; /* a price table file (JSON), NULL: AWS list prices */
+	bool json;	    /* JSON output instead of a table */
 };
 /* Writes the report to out; returns 0, or 1 with a reason on stderr. */
 int audit_usage_report(const struct audit_usage_options *o, FILE *out);

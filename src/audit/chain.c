@@ -30,7 +30,8 @@ struct entry {
 	const char *type;
 	const char *json;
 	size_t len;
-	struct crypto_sha256_ctx *md; /* SHA-256 of the record's bytes before its chain members, by the caller */
+	struct crypto_sha256_ctx
+		*md; /* SHA-256 of the record's bytes before its chain members, by the caller */
 	k_status rc;
 	bool done;
 	struct entry *next;
@@ -45,7 +46,8 @@ struct entry {
  * to the chain members is in md; this adds them (tail), and returns the
  * line's hash in hex.
  */
-static K_MUST_CHECK k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size_t n, char out[65])
+static K_MUST_CHECK k_status finish_hash(struct crypto_sha256_ctx *md, const char *tail, size_t n,
+					 char out[65])
 {
 	uint8_t h[CRYPTO_SHA256_LEN];
 	GUARD(crypto_sha256_update(md, tail, n));
@@ -156,8 +158,8 @@ static K_MUST_CHECK k_status write_batch(struct entry *list)
 		GUARD(audit_write_ringed(audit_w.batch.ptr, audit_w.batch.len, seq, hash));
 		goto written;
 	}
-	k_status rc =
-		audit_pwrite_all(audit_w.fd, audit_w.batch.ptr, audit_w.batch.len, audit_w.file_bytes);
+	k_status rc = audit_pwrite_all(audit_w.fd, audit_w.batch.ptr, audit_w.batch.len,
+				       audit_w.file_bytes);
 	if (k_failed(rc))
 		LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
 	if (k_ok(rc) && audit_w.sync == AUDIT_SYNC_FSYNC && fdatasync(audit_w.fd) != 0) {
@@ -167,7 +169,8 @@ static K_MUST_CHECK k_status write_batch(struct entry *list)
 	if (k_failed(rc)) {
 		/* Cut back to the last good record so no torn or unacknowledged line stays. */
 		if (ftruncate(audit_w.fd, (off_t)audit_w.file_bytes) != 0) {
-			LOG_ERROR("audit: cannot cut %s back after a failed write; starting a new file",
+			LOG_ERROR("audit: cannot cut %s back after a failed write; starting a new "
+				  "file",
 				  audit_w.cur_name);
 			close(audit_w.fd);
 			audit_w.fd = -1;

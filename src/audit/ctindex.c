@@ -110,16 +110,19 @@ static void write_items(char **items, size_t n)
 				free(items[i]);
 				continue;
 			}
-			ops[k] = (struct storage_op){.op = STORAGE_PUT, .kind = AUDIT_CTINDEX_KIND,
-						     .ns = ix[k].ns, .id = ix[k].id,
+			ops[k] = (struct storage_op){.op = STORAGE_PUT,
+						     .kind = AUDIT_CTINDEX_KIND,
+						     .ns = ix[k].ns,
+						     .id = ix[k].id,
 						     .doc = kslice_cstr(ix[k].doc),
 						     .expect = STORAGE_ANY};
 			k++;
 		}
 		k_status rc = k > 0 ? storage_apply(store, ops, k) : K_OK;
 		if (k_failed(rc))
-			LOG_WARN("audit: %zu events not indexed for LookupEvents on other nodes: %s",
-				 k, k_status_name(rc));
+			LOG_WARN(
+				"audit: %zu events not indexed for LookupEvents on other nodes: %s",
+				k, k_status_name(rc));
 		for (size_t j = 0; j < k; j++)
 			free(ix[j].doc);
 	}
@@ -143,7 +146,8 @@ static void flush(void)
 	if (fresh == NULL)
 		return; /* out of memory: the queue stays, the next round tries again */
 	if (lost > 0)
-		LOG_WARN("audit: %lu events were not indexed for LookupEvents on other nodes (queue full)",
+		LOG_WARN("audit: %lu events were not indexed for LookupEvents on other nodes "
+			 "(queue full)",
 			 lost);
 	write_items(items, n);
 	free(items);
@@ -217,7 +221,7 @@ struct other_walk {
 };
 
 static K_MUST_CHECK k_status other_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(void)ns;
 	(void)version;
@@ -231,7 +235,8 @@ static K_MUST_CHECK k_status other_cb(void *arg, const char *ns, const char *id,
 	const char *node = end + 1;
 	const char *bar = strchr(node, '|');
 	size_t me = strlen(cluster_node_id());
-	if (bar == NULL || ((size_t)(bar - node) == me && strncmp(node, cluster_node_id(), me) == 0))
+	if (bar == NULL ||
+	    ((size_t)(bar - node) == me && strncmp(node, cluster_node_id(), me) == 0))
 		return K_OK; /* this node's own events come from its trail */
 	json_t *e = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	if (e == NULL)

@@ -65,8 +65,7 @@ static K_MUST_CHECK k_status write_event(const char *type, json_t *e)
 	return rc;
 }
 
-static bool is_key_use(const struct audit_op_name *ops, size_t n, const char *src,
-		       const char *name)
+static bool is_key_use(const struct audit_op_name *ops, size_t n, const char *src, const char *name)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(ops[i].event_source, src) == 0 && strcmp(ops[i].event_name, name) == 0)
@@ -90,7 +89,8 @@ void audit_lastuse_from_event(json_t *e, const struct audit_op_name *key_use_ops
 		return;
 	size_t i;
 	json_t *r;
-	json_array_foreach(json_object_get(e, "resources"), i, r) {
+	json_array_foreach(json_object_get(e, "resources"), i, r)
+	{
 		audit_lastuse_note(json_string_value(json_object_get(r, "ARN")), name, t,
 				   json_string_value(json_object_get(e, "eventID")),
 				   json_string_value(json_object_get(e, "requestID")));
@@ -104,11 +104,11 @@ k_status audit_intent(const struct audit_call_info *call)
 	const char *src = call->event_source ? call->event_source : "kinko";
 	char when[32];
 	audit_iso8601(call->now, when);
-	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "eventTime", when,
-			      "eventSource", src, "eventName", call->event_name, "awsRegion",
-			      call->region, "requestID", call->request_id, "recipientAccountId",
-			      call->who.account, "sourceIPAddress", call->source_ip,
-			      "userIdentity", "arn", call->who.arn);
+	json_t *e =
+		json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "eventTime", when, "eventSource",
+			  src, "eventName", call->event_name, "awsRegion", call->region,
+			  "requestID", call->request_id, "recipientAccountId", call->who.account,
+			  "sourceIPAddress", call->source_ip, "userIdentity", "arn", call->who.arn);
 	ENSURE(e != NULL, K_E_INTERNAL);
 	k_status rc = write_event("intent", e);
 	json_decref(e);
@@ -158,7 +158,8 @@ k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out,
 	if (k_ok(wrc))
 		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
 	if (k_ok(wrc))
-		audit_ctindex_note((const char *)line->ptr, line->len); /* LookupEvents on the other nodes */
+		audit_ctindex_note((const char *)line->ptr,
+				   line->len); /* LookupEvents on the other nodes */
 	/* GetKeyLastUsage: a successful use of a key (the row says which), once its event is written. */
 	if (k_ok(wrc) && k_ok(rc) && call->event_name != NULL && call->key_use) {
 		for (size_t i = 0; i < res.n; i++)
@@ -183,8 +184,9 @@ k_status audit_emit_service_event(const char *event_source, const char *event_na
 	json_t *e = json_object();
 	ENSURE(e != NULL, K_E_INTERNAL);
 	json_object_set_new(e, "eventVersion", json_string("1.08"));
-	json_object_set_new(e, "userIdentity", json_pack("{s:s,s:s}", "accountId", account,
-							 "invokedBy", event_source));
+	json_object_set_new(
+		e, "userIdentity",
+		json_pack("{s:s,s:s}", "accountId", account, "invokedBy", event_source));
 	json_object_set_new(e, "eventTime", json_string(when));
 	json_object_set_new(e, "eventSource", json_string(event_source));
 	json_object_set_new(e, "eventName", json_string(event_name));
@@ -203,8 +205,8 @@ k_status audit_emit_service_event(const char *event_source, const char *event_na
 	if (resource_arn != NULL)
 		json_object_set_new(e, "resources",
 				    json_pack("[{s:s,s:s,s:s}]", "accountId", account, "type",
-					      resource_type ? resource_type : "AWS::KMS::Key", "ARN",
-					      resource_arn));
+					      resource_type ? resource_type : "AWS::KMS::Key",
+					      "ARN", resource_arn));
 	else
 		json_object_set_new(e, "resources", json_null());
 	json_object_set_new(e, "eventType", json_string("AwsServiceEvent"));

@@ -57,7 +57,8 @@ k_status audit_list_files(const char *dir, const char *prefix, const char *suffi
 	k_status rc = K_OK;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || !has_suffix(de->d_name, suffix))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+		    !has_suffix(de->d_name, suffix))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -49,11 +49,30 @@ static void member_str(struct kjw *w, const char *name, const char *v)
 
 /* Members never copied into the log, at any depth (names compared case-insensitively). */
 static const char *const sensitive[] = {
-	"Plaintext", "CiphertextBlob", "SecretString", "SecretBinary", "KeyMaterial",
-	"EncryptedKeyMaterial", "ImportToken", "Message", "Signature", "Mac",
-	"PrivateKeyPlaintext", "PrivateKeyCiphertextBlob", "SharedSecret", "RandomPassword",
-	"SecretAccessKey", "SessionToken", "CiphertextForRecipient", "Recipient", "PublicKey",
-	"GrantTokens", "Password", "Credentials", "SAMLAssertion", "WebIdentityToken",
+	"Plaintext",
+	"CiphertextBlob",
+	"SecretString",
+	"SecretBinary",
+	"KeyMaterial",
+	"EncryptedKeyMaterial",
+	"ImportToken",
+	"Message",
+	"Signature",
+	"Mac",
+	"PrivateKeyPlaintext",
+	"PrivateKeyCiphertextBlob",
+	"SharedSecret",
+	"RandomPassword",
+	"SecretAccessKey",
+	"SessionToken",
+	"CiphertextForRecipient",
+	"Recipient",
+	"PublicKey",
+	"GrantTokens",
+	"Password",
+	"Credentials",
+	"SAMLAssertion",
+	"WebIdentityToken",
 	NULL,
 };
 
@@ -90,7 +109,8 @@ static void user_identity(struct kjw *w, const struct audit_who *p)
 	member_str(w, "accessKeyId", p->access_key);
 	/* An IAM user's name: the last part of its ARN's user/PATH/NAME. */
 	struct k_arn user;
-	if (strcmp(p->type, "IAMUser") == 0 && k_arn_parse_cstr(p->arn, &user) && user.kind == K_ARN_USER) {
+	if (strcmp(p->type, "IAMUser") == 0 && k_arn_parse_cstr(p->arn, &user) &&
+	    user.kind == K_ARN_USER) {
 		const char *slash = strrchr(p->arn, '/');
 		member_str(w, "userName", slash + 1);
 	}

@@ -55,7 +55,6 @@ K_MUST_CHECK k_status audit_read_file(const char *path, struct kbuf *buf);
 void audit_sha256_hex(const void *p, size_t n, char out[65]);
 void audit_hex(const uint8_t *p, size_t n, char *out);
 
-
 /* ---- period digests (period.c) ---- */
 
 struct audit_signer;
@@ -69,16 +68,16 @@ struct audit_head {
 };
 
 struct audit_period_options {
-	const char *dir;          /* the log folder */
-	int64_t period_ms;        /* 0: 60 s */
+	const char *dir;	  /* the log folder */
+	int64_t period_ms;	  /* 0: 60 s */
 	const char *witness_file; /* NULL: no witness file */
-	bool witness_syslog;      /* also send each digest to syslog (LOG_AUTHPRIV) */
+	bool witness_syslog;	  /* also send each digest to syslog (LOG_AUTHPRIV) */
 };
 
 enum audit_period_kind {
 	AUDIT_PERIOD_START = 0, /* kinko started: covers the time it was not running */
-	AUDIT_PERIOD_TICK = 1,  /* a period passed */
-	AUDIT_PERIOD_STOP = 2,  /* a clean shutdown: every file sealed */
+	AUDIT_PERIOD_TICK = 1,	/* a period passed */
+	AUDIT_PERIOD_STOP = 2,	/* a clean shutdown: every file sealed */
 };
 
 /*
@@ -167,17 +166,17 @@ struct audit_writer {
 	uint64_t drained_seq;
 	char drained_hash[65];
 	char drained_file[AUDIT_NAME_MAX]; /* the file that holds the record before drained_seq */
-	bool closed_clean;     /* audit_close sealed everything: a "stop" period digest follows */
+	bool closed_clean; /* audit_close sealed everything: a "stop" period digest follows */
 
 	/* "write" mode's ring (see below), under mu. */
 	int ring_fd;
 	struct ring_header *rh; /* the mapped ring file, or NULL */
-	uint8_t *ring;          /* its data, after the header page */
+	uint8_t *ring;		/* its data, after the header page */
 	uint64_t ring_size, ring_gen;
-	int64_t drain_ms;       /* the flusher drains the ring this often */
-	uint64_t rhead, rtail;  /* the stream's bytes written and drained */
-	bool draining;          /* the flusher drains [rtail, claim_head) to claim_off, outside mu */
-	bool drain_failing;     /* the last drain failed (logged once) */
+	int64_t drain_ms;      /* the flusher drains the ring this often */
+	uint64_t rhead, rtail; /* the stream's bytes written and drained */
+	bool draining;	       /* the flusher drains [rtail, claim_head) to claim_off, outside mu */
+	bool drain_failing;    /* the last drain failed (logged once) */
 	uint64_t claim_head, claim_off, claim_seq;
 	char claim_hash[65];
 
@@ -228,7 +227,8 @@ void audit_drain_step(void);
 /* Whether a call about to write a record of at most n bytes must first wait for the drain in flight. */
 bool audit_must_wait_for_drain(size_t n);
 /* Write mode: puts one chained batch (ending at seq, hash) into the ring, or into the file. */
-K_MUST_CHECK k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char *hash);
+K_MUST_CHECK k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq,
+					 const char *hash);
 /* Under the leader role: drains the ring (write mode); false if records stay in it. */
 bool audit_ring_drained(void);
 
@@ -244,12 +244,12 @@ uint64_t audit_continue_after(const struct audit_head *committed);
 
 /* A line of a log file, as verify reads it. */
 struct vrec {
-	uint64_t seq;       /* 0: the line is not a record */
+	uint64_t seq; /* 0: the line is not a record */
 	char prev[65];
 	char hash[65];
 	size_t file;
 	size_t line;
-	bool genuine;       /* the record that holds its seq in the chain */
+	bool genuine; /* the record that holds its seq in the chain */
 	bool flagged;
 };
 
@@ -257,7 +257,7 @@ struct vrec {
 struct vfile {
 	char name[300];
 	bool exists;
-	json_t *digest;     /* NULL: none */
+	json_t *digest; /* NULL: none */
 	bool digest_ok;
 };
 
@@ -270,13 +270,13 @@ struct vstate {
 	size_t n_recs, cap_recs;
 	struct vfile *files;
 	size_t n_files;
-	char node[72];      /* the trail's node id (kinkoNode), "" until a record names one */
-	bool mixed_nodes;   /* a record of another node was reported */
+	char node[72];	  /* the trail's node id (kinkoNode), "" until a record names one */
+	bool mixed_nodes; /* a record of another node was reported */
 };
 
 /* Prints one problem line (counted in v->problems). */
-__attribute__((format(printf, 2, 3))) void audit_verify_problem(struct vstate *v,
-								 const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void audit_verify_problem(struct vstate *v, const char *fmt,
+								...);
 /* The file of v named name, or NULL. */
 struct vfile *audit_verify_file_named(struct vstate *v, const char *name);
 /* qsort order of struct vrec pointers: by seq, then where they stand. */

@@ -228,7 +228,8 @@ static void arn_ns(const char *arn, char *ns, size_t n)
 }
 
 /* The store's last use of arn; K_E_NOT_FOUND if it has none. */
-static K_MUST_CHECK k_status read_shared(const char *arn, struct audit_lastuse *out, int64_t *version)
+static K_MUST_CHECK k_status read_shared(const char *arn, struct audit_lastuse *out,
+					 int64_t *version)
 {
 	char ns[128];
 	arn_ns(arn, ns, sizeof ns);
@@ -284,9 +285,12 @@ static K_MUST_CHECK k_status flush_batch(struct flush_item *items, size_t n)
 			break;
 		}
 		arn_ns(items[i].arn, items[i].ns, sizeof items[i].ns);
-		ops[nops++] = (struct storage_op){.op = STORAGE_PUT, .kind = AUDIT_LASTUSE_KIND,
-						  .ns = items[i].ns, .id = items[i].arn,
-						  .doc = kslice_cstr(items[i].doc), .expect = v};
+		ops[nops++] = (struct storage_op){.op = STORAGE_PUT,
+						  .kind = AUDIT_LASTUSE_KIND,
+						  .ns = items[i].ns,
+						  .id = items[i].arn,
+						  .doc = kslice_cstr(items[i].doc),
+						  .expect = v};
 	}
 	if (k_ok(rc) && nops > 0)
 		rc = storage_apply(shared, ops, nops);

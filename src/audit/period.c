@@ -52,10 +52,10 @@ static struct {
 	char dir[512];
 	const struct audit_signer *signer;
 	int64_t period_ms;
-	int fd;               /* the open periods file, for day */
+	int fd; /* the open periods file, for day */
 	char day[16];
-	bool have_last;       /* a digest came before (in the folder) */
-	char last_sha[65];    /* SHA-256 of its line (without the newline) */
+	bool have_last;	   /* a digest came before (in the folder) */
+	char last_sha[65]; /* SHA-256 of its line (without the newline) */
 	int64_t last_to_ms;
 	int64_t next_due_ms;
 	int witness_fd;
@@ -75,8 +75,8 @@ void audit_period_file_name(int64_t to_ms, char *out, size_t n)
 	time_t t = (time_t)(to_ms / 1000);
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(out, n, AUDIT_PERIODS_PREFIX "%04d%02d%02d" AUDIT_PERIODS_SUFFIX, tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday);
+	snprintf(out, n, AUDIT_PERIODS_PREFIX "%04d%02d%02d" AUDIT_PERIODS_SUFFIX,
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 /* The document's canonical form: sorted keys, compact, without "signature". */
@@ -107,8 +107,8 @@ k_status audit_period_parse(struct kslice line, const char *public_pem, json_t *
 	const char *sig = json_string_value(json_object_get(d, "signature"));
 	char *canon = canonical(d);
 	k_status rc = canon != NULL && sig != NULL &&
-				      k_ok(audit_verify_signature(public_pem, kslice_cstr(canon), sig,
-							     NULL))
+				      k_ok(audit_verify_signature(public_pem, kslice_cstr(canon),
+								  sig, NULL))
 			      ? K_OK
 			      : K_E_KMS_INVALID_SIGNATURE;
 	if (canon != NULL)
@@ -127,7 +127,8 @@ static K_MUST_CHECK k_status read_tail(const char *path, struct kbuf *b, uint64_
 	struct stat st;
 	k_status rc = K_E_INTERNAL;
 	if (fstat(fd, &st) == 0) {
-		uint64_t from = (uint64_t)st.st_size > TAIL_BYTES ? (uint64_t)st.st_size - TAIL_BYTES : 0;
+		uint64_t from =
+			(uint64_t)st.st_size > TAIL_BYTES ? (uint64_t)st.st_size - TAIL_BYTES : 0;
 		uint8_t *buf = malloc(TAIL_BYTES);
 		ssize_t r = buf != NULL ? pread(fd, buf, (size_t)((uint64_t)st.st_size - from),
 						(off_t)from)
@@ -207,7 +208,8 @@ static K_MUST_CHECK k_status take_up_folder(const char *pem, struct audit_head *
 		}
 		bool found = newest_line(&b, &line, &torn);
 		if (torn > 0) {
-			LOG_WARN("audit: %s ends in an incomplete period digest (%zu bytes); cutting it",
+			LOG_WARN("audit: %s ends in an incomplete period digest (%zu bytes); "
+				 "cutting it",
 				 names[i], torn);
 			if (truncate(path, (off_t)(size - torn)) != 0)
 				rc = K_E_INTERNAL;
@@ -217,12 +219,14 @@ static K_MUST_CHECK k_status take_up_folder(const char *pem, struct audit_head *
 			k_status prc = audit_period_parse(line, pem, &d);
 			audit_sha256_hex(line.ptr, line.len, P.last_sha);
 			P.have_last = true;
-			P.last_to_ms = d != NULL ? json_integer_value(json_object_get(d, "toMs")) : 0;
+			P.last_to_ms =
+				d != NULL ? json_integer_value(json_object_get(d, "toMs")) : 0;
 			if (k_ok(prc))
 				head_of(d, committed);
 			else
 				LOG_ERROR("audit: the newest period digest (%s) does not verify; "
-					  "kinko vouches for nothing it names", names[i]);
+					  "kinko vouches for nothing it names",
+					  names[i]);
 			json_decref(d);
 		}
 		kbuf_release(&b);
@@ -244,12 +248,14 @@ static void take_up_witness(const char *pem, struct audit_head *h)
 		const uint8_t *brace = memchr(line.ptr, '{', line.len);
 		json_t *d = NULL;
 		if (brace != NULL &&
-		    k_ok(audit_period_parse(kslice_make(brace, line.len - (size_t)(brace - line.ptr)), pem,
-				       &d)))
+		    k_ok(audit_period_parse(
+			    kslice_make(brace, line.len - (size_t)(brace - line.ptr)), pem, &d)))
 			head_of(d, h);
 		else
-			LOG_WARN("audit: the newest line of the witness %s is not a period digest of "
-				 "this key", P.witness);
+			LOG_WARN("audit: the newest line of the witness %s is not a period digest "
+				 "of "
+				 "this key",
+				 P.witness);
 		json_decref(d);
 	}
 	kbuf_release(&b);
@@ -362,7 +368,7 @@ static const char *kind_name(enum audit_period_kind k)
 
 /* Builds and signs the digest (one line, without its newline); *line is freed with kjson_free. */
 static K_MUST_CHECK k_status make_line(enum audit_period_kind kind, const struct audit_head *head,
-			  uint64_t missing_from, int64_t now_ms, char **line)
+				       uint64_t missing_from, int64_t now_ms, char **line)
 {
 	char from[32], to[32];
 	iso_ms(P.last_to_ms, from);
@@ -379,7 +385,8 @@ static K_MUST_CHECK k_status make_line(enum audit_period_kind kind, const struct
 	json_object_set_new(d, "lastSeq", json_integer((json_int_t)head->seq));
 	json_object_set_new(d, "lastRecordHash", json_string(head->hash));
 	json_object_set_new(d, "logFile", head->file[0] ? json_string(head->file) : json_null());
-	json_object_set_new(d, "previousSha256", P.have_last ? json_string(P.last_sha) : json_null());
+	json_object_set_new(d, "previousSha256",
+			    P.have_last ? json_string(P.last_sha) : json_null());
 	json_object_set_new(d, "keyFingerprint", json_string(audit_signer_fingerprint(P.signer)));
 	if (missing_from > 0)
 		json_object_set_new(d, "missingFromSeq", json_integer((json_int_t)missing_from));
@@ -445,8 +452,8 @@ k_status audit_period_write(enum audit_period_kind kind, const struct audit_head
 			LOG_INFO("audit: period digests are written again");
 		P.failing = false;
 	} else if (!P.failing) {
-		LOG_ERROR("audit: cannot write a period digest in %s: %s; retried every %d ms", P.dir,
-			  strerror(errno), AUDIT_FLUSH_MS);
+		LOG_ERROR("audit: cannot write a period digest in %s: %s; retried every %d ms",
+			  P.dir, strerror(errno), AUDIT_FLUSH_MS);
 		P.failing = true;
 	}
 	kbuf_release(&line);

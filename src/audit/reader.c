@@ -38,7 +38,9 @@ k_status audit_scan(const char *dir, audit_record_cb cb, void *arg)
 			json_t *ev = json_object_get(rec, "event");
 			const char *type = json_string_value(json_object_get(rec, "kinkoType"));
 			if (json_is_object(ev) && type != NULL)
-				go = cb(arg, (uint64_t)json_integer_value(json_object_get(rec, "kinkoSeq")),
+				go = cb(arg,
+					(uint64_t)json_integer_value(
+						json_object_get(rec, "kinkoSeq")),
 					type, ev, names[i]);
 			json_decref(rec);
 			pos += len + 1;

@@ -86,7 +86,8 @@ static K_MUST_CHECK k_status recover_unsealed(const char *name)
 		const char *prev = json_string_value(json_object_get(rec, "kinkoPrev"));
 		if (audit_w.cur_records == 0) {
 			audit_w.cur_first_seq = (uint64_t)seq;
-			snprintf(audit_w.cur_start_prev, sizeof audit_w.cur_start_prev, "%s", prev ? prev : "");
+			snprintf(audit_w.cur_start_prev, sizeof audit_w.cur_start_prev, "%s",
+				 prev ? prev : "");
 		}
 		if (rec != NULL && seq > 0)
 			audit_w.next_seq = (uint64_t)seq + 1;
@@ -124,7 +125,8 @@ static K_MUST_CHECK k_status find_chain(void)
 		snprintf(audit_w.last_hash, sizeof audit_w.last_hash, "%s", h ? h : "");
 		snprintf(audit_w.prev_digest_name, sizeof audit_w.prev_digest_name, "%s", dname);
 		snprintf(audit_w.prev_digest_sha, sizeof audit_w.prev_digest_sha, "%s", sha);
-		snprintf(audit_w.cur_name, sizeof audit_w.cur_name, "%s", names[i]); /* holds the chain's head */
+		snprintf(audit_w.cur_name, sizeof audit_w.cur_name, "%s",
+			 names[i]); /* holds the chain's head */
 		json_decref(d);
 		/* Files after it were left unsealed by a crash: seal them in order. */
 		for (size_t j = i + 1; j < n && k_ok(rc); j++)
@@ -206,7 +208,8 @@ static K_MUST_CHECK k_status recover_ring(void)
 	k_status rc = K_OK;
 	bool ok = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
 		  memcmp(h.magic, RING_MAGIC, sizeof h.magic) == 0 && h.version == 1 &&
-		  h.size > 0 && h.size <= RING_BYTES && h.tail <= h.head && h.head - h.tail <= h.size;
+		  h.size > 0 && h.size <= RING_BYTES && h.tail <= h.head &&
+		  h.head - h.tail <= h.size;
 	if (!ok) {
 		LOG_WARN("audit: %s is not a ring kinko wrote; leaving it out", RING_FILE);
 		goto reset;
@@ -216,7 +219,8 @@ static K_MUST_CHECK k_status recover_ring(void)
 	uint64_t at = h.tail % h.size, n = h.head - h.tail;
 	uint64_t first = n < h.size - at ? n : h.size - at;
 	buf = malloc((size_t)n);
-	if (buf == NULL || pread(fd, buf, (size_t)first, (off_t)(RING_HEADER + at)) != (ssize_t)first ||
+	if (buf == NULL ||
+	    pread(fd, buf, (size_t)first, (off_t)(RING_HEADER + at)) != (ssize_t)first ||
 	    pread(fd, buf + first, (size_t)(n - first), RING_HEADER) != (ssize_t)(n - first)) {
 		rc = K_E_INTERNAL;
 		goto out;
@@ -267,11 +271,12 @@ uint64_t audit_continue_after(const struct audit_head *committed)
 	if (committed->seq < audit_w.next_seq)
 		return 0;
 	uint64_t missing = audit_w.next_seq;
-	LOG_ERROR("audit: the log ends at seq %" PRIu64 " but a period digest committed to seq %" PRIu64
-		  " (in %s): records %" PRIu64 "..%" PRIu64 " were removed while kinko was not "
+	LOG_ERROR("audit: the log ends at seq %" PRIu64
+		  " but a period digest committed to seq %" PRIu64 " (in %s): records %" PRIu64
+		  "..%" PRIu64 " were removed while kinko was not "
 		  "running; the chain goes on after them, and verification names the gap",
-		  audit_w.next_seq - 1, committed->seq, committed->file[0] ? committed->file : "?", missing,
-		  committed->seq);
+		  audit_w.next_seq - 1, committed->seq, committed->file[0] ? committed->file : "?",
+		  missing, committed->seq);
 	audit_w.next_seq = committed->seq + 1;
 	memcpy(audit_w.last_hash, committed->hash, sizeof audit_w.last_hash);
 	audit_w.drained_seq = audit_w.next_seq;

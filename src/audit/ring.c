@@ -71,7 +71,9 @@ k_status audit_ring_open(void)
 	audit_path_of(RING_FILE, path, sizeof path);
 	size_t total = RING_HEADER + audit_w.ring_size;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	int e = fd < 0 ? errno : ftruncate(fd, 0) != 0 ? errno : posix_fallocate(fd, 0, (off_t)total);
+	int e = fd < 0			? errno
+		: ftruncate(fd, 0) != 0 ? errno
+					: posix_fallocate(fd, 0, (off_t)total);
 	void *m = MAP_FAILED;
 	if (e == 0) {
 		m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -156,7 +158,8 @@ static bool copy_to_ring(const uint8_t *p, size_t n)
  * file is shorter than off, someone cut it underneath kinko: *cut, and
  * nothing is written.
  */
-static K_MUST_CHECK k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut, int *err)
+static K_MUST_CHECK k_status write_out(uint64_t from, uint64_t to, uint64_t off, bool *cut,
+				       int *err)
 {
 	struct stat st;
 	*cut = fstat(audit_w.fd, &st) == 0 && (uint64_t)st.st_size < off;
@@ -179,11 +182,12 @@ static K_MUST_CHECK k_status write_out(uint64_t from, uint64_t to, uint64_t off,
  * drain starts a new one.
  */
 static K_MUST_CHECK k_status drain_finish(k_status rc, bool cut, int err, uint64_t to, uint64_t seq,
-			     const char *hash, uint64_t off)
+					  const char *hash, uint64_t off)
 {
 	if (k_ok(rc)) {
 		if (audit_w.drain_failing)
-			LOG_INFO("audit: %s can be written again; the ring is drained", audit_w.cur_name);
+			LOG_INFO("audit: %s can be written again; the ring is drained",
+				 audit_w.cur_name);
 		audit_w.drain_failing = false;
 		audit_w.file_bytes = off + (to - audit_w.rtail);
 		audit_w.rtail = to;
@@ -193,16 +197,20 @@ static K_MUST_CHECK k_status drain_finish(k_status rc, bool cut, int err, uint64
 		return K_OK;
 	}
 	if (cut) {
-		LOG_ERROR("audit: %s was cut short underneath kinko; leaving it unsealed and going on "
-			  "in a new file", audit_w.cur_name);
+		LOG_ERROR("audit: %s was cut short underneath kinko; leaving it unsealed and going "
+			  "on "
+			  "in a new file",
+			  audit_w.cur_name);
 		close(audit_w.fd);
 		audit_w.fd = -1;
 		audit_w.dirty = false;
 	} else {
 		/* Logged once until a drain succeeds again: the flusher retries every few ms. */
 		if (!audit_w.drain_failing)
-			LOG_ERROR("audit: cannot write %s (%s); its records stay in the ring, and calls "
-				  "fail once it is full", audit_w.cur_name, strerror(err));
+			LOG_ERROR("audit: cannot write %s (%s); its records stay in the ring, and "
+				  "calls "
+				  "fail once it is full",
+				  audit_w.cur_name, strerror(err));
 		audit_w.drain_failing = true;
 		/* Best effort: a torn write left here is written over by the next drain. */
 		(void)!ftruncate(audit_w.fd, (off_t)off);
@@ -221,7 +229,8 @@ k_status audit_drain_locked(void)
 		int err;
 		uint64_t off = audit_w.file_bytes;
 		k_status rc = write_out(audit_w.rtail, audit_w.rhead, off, &cut, &err);
-		rc = drain_finish(rc, cut, err, audit_w.rhead, audit_w.next_seq, audit_w.last_hash, off);
+		rc = drain_finish(rc, cut, err, audit_w.rhead, audit_w.next_seq, audit_w.last_hash,
+				  off);
 		if (k_failed(rc) && !cut)
 			return rc;
 	}
@@ -253,8 +262,8 @@ void audit_drain_step(void)
 	int err;
 	k_status rc = write_out(audit_w.rtail, audit_w.claim_head, audit_w.claim_off, &cut, &err);
 	klock(&audit_w.mu);
-	k_ignore(drain_finish(rc, cut, err, audit_w.claim_head, audit_w.claim_seq, audit_w.claim_hash,
-			   audit_w.claim_off));
+	k_ignore(drain_finish(rc, cut, err, audit_w.claim_head, audit_w.claim_seq,
+			      audit_w.claim_hash, audit_w.claim_off));
 	audit_w.draining = false;
 	pthread_cond_broadcast(&audit_w.cv);
 	pthread_mutex_unlock(&audit_w.mu);
@@ -263,16 +272,16 @@ void audit_drain_step(void)
 /* Whether a call about to write a record of at most n bytes must first wait for the drain in flight. */
 bool audit_must_wait_for_drain(size_t n)
 {
-	return audit_w.draining &&
-	       (audit_rotation_due() || n > audit_w.ring_size / 2 ||
-		audit_w.rhead + n - audit_w.rtail > audit_w.ring_size);
+	return audit_w.draining && (audit_rotation_due() || n > audit_w.ring_size / 2 ||
+				    audit_w.rhead + n - audit_w.rtail > audit_w.ring_size);
 }
 
 /* The ring's copy faulted: what it held and the log did not is lost. A new ring and file follow. */
 static void ring_fault(void)
 {
 	LOG_ERROR("audit: writing the ring %s faulted (the file was cut short or its file system "
-		  "refused the write); %" PRIu64 " bytes of records not yet in %s are lost; leaving "
+		  "refused the write); %" PRIu64
+		  " bytes of records not yet in %s are lost; leaving "
 		  "it unsealed and going on with a new ring and file",
 		  RING_FILE, audit_w.rhead - audit_w.rtail, audit_w.cur_name);
 	audit_ring_unmap();
@@ -296,7 +305,8 @@ k_status audit_write_ringed(const uint8_t *p, size_t n, uint64_t seq, const char
 		if (audit_w.fd < 0)
 			GUARD(audit_open_new_file());
 		if (k_failed(audit_pwrite_all(audit_w.fd, p, n, audit_w.file_bytes))) {
-			LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name, strerror(errno));
+			LOG_ERROR("audit: writing %s failed: %s", audit_w.cur_name,
+				  strerror(errno));
 			(void)!ftruncate(audit_w.fd, (off_t)audit_w.file_bytes);
 			return K_E_INTERNAL;
 		}

@@ -44,7 +44,7 @@ struct seal_job {
 #define MAX_PENDING_SEALS 8
 
 static struct {
-	pthread_mutex_t mu;      /* guards the queue */
+	pthread_mutex_t mu;	 /* guards the queue */
 	pthread_mutex_t seal_mu; /* one sealer at a time; guards audit_w.prev_digest_* */
 	struct seal_job q[MAX_PENDING_SEALS]; /* a ring: n jobs from q[head] */
 	size_t head, n;
@@ -82,12 +82,15 @@ static K_MUST_CHECK k_status seal_file(const struct seal_job *j)
 	json_object_set_new(d, "startPrevHash", json_string(j->start_prev));
 	json_object_set_new(d, "lastRecordHash", json_string(j->last_hash));
 	json_object_set_new(d, "previousDigestFile",
-			    audit_w.prev_digest_name[0] ? json_string(audit_w.prev_digest_name) : json_null());
+			    audit_w.prev_digest_name[0] ? json_string(audit_w.prev_digest_name)
+							: json_null());
 	json_object_set_new(d, "previousDigestSha256",
-			    audit_w.prev_digest_sha[0] ? json_string(audit_w.prev_digest_sha) : json_null());
+			    audit_w.prev_digest_sha[0] ? json_string(audit_w.prev_digest_sha)
+						       : json_null());
 	json_object_set_new(d, "sealedAt", json_string(when));
 	json_object_set_new(d, "recovered", json_boolean(j->recovered));
-	json_object_set_new(d, "keyFingerprint", json_string(audit_signer_fingerprint(audit_w.signer)));
+	json_object_set_new(d, "keyFingerprint",
+			    json_string(audit_signer_fingerprint(audit_w.signer)));
 
 	k_status rc = K_OK;
 	struct kbuf sig;
@@ -249,21 +252,25 @@ static uint64_t cur_bytes(void)
 bool audit_rotation_due(void)
 {
 	return audit_w.fd >= 0 && audit_w.cur_records > 0 &&
-	       (cur_bytes() >= audit_w.max_bytes || kclock_now() - audit_w.cur_opened >= audit_w.rotate_s);
+	       (cur_bytes() >= audit_w.max_bytes ||
+		kclock_now() - audit_w.cur_opened >= audit_w.rotate_s);
 }
 
 void audit_seal_for_close(void)
 {
 	audit_w.closed_clean = false;
 	if (!audit_ring_drained()) {
-		LOG_ERROR("audit: could not drain %s at shutdown; its records are taken up at the next "
-			  "start", RING_FILE);
+		LOG_ERROR("audit: could not drain %s at shutdown; its records are taken up at the "
+			  "next "
+			  "start",
+			  RING_FILE);
 		if (audit_w.fd >= 0)
 			close(audit_w.fd);
 		audit_w.fd = -1;
 	} else if (k_failed(audit_seal_current(false))) {
-		LOG_ERROR("audit: could not seal every log file at shutdown; they are sealed at the "
-			  "next start");
+		LOG_ERROR(
+			"audit: could not seal every log file at shutdown; they are sealed at the "
+			"next start");
 	} else {
 		audit_w.closed_clean = true;
 	}

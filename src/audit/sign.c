@@ -86,8 +86,8 @@ static void fsync_parent(const char *path)
  * Writes the seed, wrapped, to path: under a temporary name first, then
  * linked into place (exclusive: fails if path exists) or renamed over it.
  */
-static K_MUST_CHECK k_status write_wrapped(const char *path, const struct ksecret *sk, bool exclusive,
-			      struct kbuf *msg)
+static K_MUST_CHECK k_status write_wrapped(const char *path, const struct ksecret *sk,
+					   bool exclusive, struct kbuf *msg)
 {
 	struct kbuf w;
 	kbuf_init(&w, WRAPPED_BUF_MAX);
@@ -128,7 +128,8 @@ static K_MUST_CHECK k_status write_wrapped(const char *path, const struct ksecre
  * not stay in its blocks. On a copy-on-write file system or an SSD the
  * old blocks may survive in places kinko cannot reach.
  */
-static K_MUST_CHECK k_status migrate_raw(const char *path, int fd, struct ksecret *sk, struct kbuf *msg)
+static K_MUST_CHECK k_status migrate_raw(const char *path, int fd, struct ksecret *sk,
+					 struct kbuf *msg)
 {
 	if (k_failed(ksecret_pread(sk, fd, 0))) {
 		kbuf_note(msg, "cannot read %s", path);
@@ -145,11 +146,13 @@ static K_MUST_CHECK k_status migrate_raw(const char *path, int fd, struct ksecre
 		close(old);
 	if (k_ok(rc))
 		LOG_INFO("audit: the signing key in %s was stored raw; it is now wrapped under the "
-			 "root key", path);
+			 "root key",
+			 path);
 	return rc;
 }
 
-static K_MUST_CHECK k_status read_wrapped(const char *path, int fd, struct ksecret **out, struct kbuf *msg)
+static K_MUST_CHECK k_status read_wrapped(const char *path, int fd, struct ksecret **out,
+					  struct kbuf *msg)
 {
 	uint8_t buf[WRAPPED_LEN];
 	if (pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf ||
@@ -158,12 +161,13 @@ static K_MUST_CHECK k_status read_wrapped(const char *path, int fd, struct ksecr
 		return K_E_INTERNAL;
 	}
 	struct ksecret *sk = NULL;
-	if (k_failed(keystore_unwrap(KSLICE_LIT(WRAP_AAD),
-			    kslice_make(buf + WRAPPED_MAGIC_LEN, sizeof buf - WRAPPED_MAGIC_LEN),
-			    &sk)) ||
+	if (k_failed(keystore_unwrap(
+		    KSLICE_LIT(WRAP_AAD),
+		    kslice_make(buf + WRAPPED_MAGIC_LEN, sizeof buf - WRAPPED_MAGIC_LEN), &sk)) ||
 	    ksecret_len(sk) != ED25519_LEN) {
 		ksecret_free(sk);
-		kbuf_note(msg, "the audit signing key in %s does not unwrap under this root key", path);
+		kbuf_note(msg, "the audit signing key in %s does not unwrap under this root key",
+			  path);
 		return K_E_INTERNAL;
 	}
 	*out = sk;

@@ -74,8 +74,8 @@ void audit_usage_print_prices(FILE *out)
 
 struct walk {
 	int64_t from, to;
-	int64_t first;      /* the time of the log's first event (0: none yet) */
-	json_t *accounts;   /* account -> {"keys": {arn: {...}}, "secrets": {...}, "other": {op: n}} */
+	int64_t first;	  /* the time of the log's first event (0: none yet) */
+	json_t *accounts; /* account -> {"keys": {arn: {...}}, "secrets": {...}, "other": {op: n}} */
 };
 
 static json_t *obj_at(json_t *parent, const char *k)
@@ -111,7 +111,8 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 	const char *src = str(e, "eventSource"), *name = str(e, "eventName");
 	const char *acct = str(e, "recipientAccountId");
 	if (strcmp(type, "event") != 0 || src == NULL || name == NULL || acct == NULL ||
-	    acct[0] == 0 || str(e, "eventTime") == NULL || !audit_parse_iso8601(str(e, "eventTime"), &t))
+	    acct[0] == 0 || str(e, "eventTime") == NULL ||
+	    !audit_parse_iso8601(str(e, "eventTime"), &t))
 		return true;
 	if (w->first == 0 || t < w->first)
 		w->first = t;
@@ -134,9 +135,10 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 		if (ok && (strcmp(name, "DeleteKey") == 0 || strcmp(name, "DeleteSecret") == 0))
 			json_object_set_new(bucket, "deleted", json_integer(t));
 		if (ok && strcmp(name, "CreateKey") == 0) {
-			const char *spec = str(json_object_get(json_object_get(e, "responseElements"),
-							       "keyMetadata"),
-					       "keySpec");
+			const char *spec =
+				str(json_object_get(json_object_get(e, "responseElements"),
+						    "keyMetadata"),
+				    "keySpec");
 			if (spec != NULL)
 				json_object_set_new(bucket, "keySpec", json_string(spec));
 		}
@@ -144,11 +146,13 @@ static bool usage_cb(void *arg, uint64_t seq, const char *type, json_t *e, const
 	/* Requests in the period; kinko's own service events are not billed. */
 	if (service_event || t < w->from || t >= w->to)
 		return true;
-	json_t *counts = bucket != NULL ? obj_at(bucket, "requests") : obj_at(a, kms ? "otherKms" : "otherSecrets");
+	json_t *counts = bucket != NULL ? obj_at(bucket, "requests")
+					: obj_at(a, kms ? "otherKms" : "otherSecrets");
 	bump(counts, name);
 	if (kms && strncmp(name, "GenerateDataKeyPair", 19) == 0 && bucket != NULL) {
 		const char *ps = str(json_object_get(e, "requestParameters"), "keyPairSpec");
-		bump(obj_at(bucket, "pairs"), ps != NULL && strncmp(ps, "RSA", 3) == 0 ? "rsa" : "ecc");
+		bump(obj_at(bucket, "pairs"),
+		     ps != NULL && strncmp(ps, "RSA", 3) == 0 ? "rsa" : "ecc");
 	}
 	return true;
 }
@@ -205,12 +209,14 @@ static K_MUST_CHECK k_status load_prices(const char *path, struct prices *p)
 	}
 	const char *k;
 	json_t *v;
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		size_t i = 0;
 		while (i < N_PRICES && strcmp(price_names[i].name, k) != 0)
 			i++;
 		if (i == N_PRICES || !json_is_number(v) || json_number_value(v) < 0) {
-			fprintf(stderr, "kinko usage: %s: unknown price or bad value: %s\n", path, k);
+			fprintf(stderr, "kinko usage: %s: unknown price or bad value: %s\n", path,
+				k);
 			json_decref(o);
 			return K_E_VALIDATION;
 		}
@@ -239,7 +245,8 @@ static json_t *report(const struct walk *w, const struct prices *p)
 	double grand = 0;
 	const char *acct;
 	json_t *a;
-	json_object_foreach(w->accounts, acct, a) {
+	json_object_foreach(w->accounts, acct, a)
+	{
 		json_t *ao = json_object();
 		json_object_set_new(ao, "accountId", json_string(acct));
 		double kms_cost = 0, sm_cost = 0;
@@ -247,7 +254,8 @@ static json_t *report(const struct walk *w, const struct prices *p)
 		json_t *keys = json_array();
 		const char *arn;
 		json_t *b;
-		json_object_foreach(obj_at(a, "keys"), arn, b) {
+		json_object_foreach(obj_at(a, "keys"), arn, b)
+		{
 			const char *spec = str(b, "keySpec");
 			json_t *req = obj_at(b, "requests");
 			json_int_t n = total_of(req);
@@ -257,15 +265,17 @@ static json_t *report(const struct walk *w, const struct prices *p)
 			json_int_t plain = n - rsa - ecc;
 			double km = months(b, w->from > w->first ? w->from : w->first, w->to);
 			double rate = asymmetric_spec(spec) ? p->asym_req : p->req;
-			double rc = (double)plain * rate / 10000.0 + (double)rsa * p->rsa_pair / 10000.0 +
+			double rc = (double)plain * rate / 10000.0 +
+				    (double)rsa * p->rsa_pair / 10000.0 +
 				    (double)ecc * p->ecc_pair / 10000.0;
 			double kc = km * p->key_month;
 			json_array_append_new(
-				keys, json_pack("{s:s,s:s,s:f,s:O,s:I,s:{s:f,s:f,s:f}}", "keyArn", arn,
-						"keySpec", spec ? spec : "SYMMETRIC_DEFAULT", "keyMonths",
-						round6(km), "requests", req, "requestCount", (json_int_t)n,
-						"cost", "keyMonths", round6(kc), "requests", round6(rc),
-						"total", round6(kc + rc)));
+				keys,
+				json_pack("{s:s,s:s,s:f,s:O,s:I,s:{s:f,s:f,s:f}}", "keyArn", arn,
+					  "keySpec", spec ? spec : "SYMMETRIC_DEFAULT", "keyMonths",
+					  round6(km), "requests", req, "requestCount",
+					  (json_int_t)n, "cost", "keyMonths", round6(kc),
+					  "requests", round6(rc), "total", round6(kc + rc)));
 			kms_cost += kc + rc;
 			kms_requests += n;
 		}
@@ -274,7 +284,8 @@ static json_t *report(const struct walk *w, const struct prices *p)
 		kms_cost += (double)on * p->req / 10000.0;
 		kms_requests += on;
 		json_t *secrets = json_array();
-		json_object_foreach(obj_at(a, "secrets"), arn, b) {
+		json_object_foreach(obj_at(a, "secrets"), arn, b)
+		{
 			json_t *req = obj_at(b, "requests");
 			json_int_t n = total_of(req);
 			double sm = months(b, w->from > w->first ? w->from : w->first, w->to);
@@ -282,7 +293,8 @@ static json_t *report(const struct walk *w, const struct prices *p)
 			json_array_append_new(secrets,
 					      json_pack("{s:s,s:f,s:O,s:I,s:f}", "secretArn", arn,
 							"secretMonths", round6(sm), "requests", req,
-							"requestCount", (json_int_t)n, "cost", round6(c)));
+							"requestCount", (json_int_t)n, "cost",
+							round6(c)));
 			sm_cost += c;
 			sm_requests += n;
 		}
@@ -295,9 +307,10 @@ static json_t *report(const struct walk *w, const struct prices *p)
 		json_object_set(ao, "otherSecretsRequests", osm);
 		json_object_set_new(ao, "kmsRequests", json_integer(kms_requests));
 		json_object_set_new(ao, "secretsRequests", json_integer(sm_requests));
-		json_object_set_new(ao, "cost", json_pack("{s:f,s:f,s:f}", "kms", round6(kms_cost),
-							  "secretsManager", round6(sm_cost), "total",
-							  round6(kms_cost + sm_cost)));
+		json_object_set_new(ao, "cost",
+				    json_pack("{s:f,s:f,s:f}", "kms", round6(kms_cost),
+					      "secretsManager", round6(sm_cost), "total",
+					      round6(kms_cost + sm_cost)));
 		grand += kms_cost + sm_cost;
 		json_array_append_new(accounts, ao);
 	}
@@ -312,28 +325,35 @@ static void print_text(json_t *r, FILE *out)
 		str(per, "from"), str(per, "to"));
 	size_t i;
 	json_t *a;
-	json_array_foreach(json_object_get(r, "accounts"), i, a) {
+	json_array_foreach(json_object_get(r, "accounts"), i, a)
+	{
 		json_t *c = json_object_get(a, "cost");
-		fprintf(out, "\naccount %s: %lld KMS requests, %lld Secrets Manager requests, $%.6f\n",
-			str(a, "accountId"), (long long)json_integer_value(json_object_get(a, "kmsRequests")),
+		fprintf(out,
+			"\naccount %s: %lld KMS requests, %lld Secrets Manager requests, $%.6f\n",
+			str(a, "accountId"),
+			(long long)json_integer_value(json_object_get(a, "kmsRequests")),
 			(long long)json_integer_value(json_object_get(a, "secretsRequests")),
 			json_number_value(json_object_get(c, "total")));
 		size_t j;
 		json_t *k;
-		json_array_foreach(json_object_get(a, "keys"), j, k) {
+		json_array_foreach(json_object_get(a, "keys"), j, k)
+		{
 			fprintf(out, "  %s (%s): %.4f key-months, %lld requests, $%.6f\n",
 				str(k, "keyArn"), str(k, "keySpec"),
 				json_number_value(json_object_get(k, "keyMonths")),
 				(long long)json_integer_value(json_object_get(k, "requestCount")),
-				json_number_value(json_object_get(json_object_get(k, "cost"), "total")));
+				json_number_value(
+					json_object_get(json_object_get(k, "cost"), "total")));
 			const char *op;
 			json_t *n;
-			json_object_foreach(json_object_get(k, "requests"), op, n)
-				fprintf(out, "      %-36s %lld\n", op, (long long)json_integer_value(n));
+			json_object_foreach(json_object_get(k, "requests"), op, n) fprintf(
+				out, "      %-36s %lld\n", op, (long long)json_integer_value(n));
 		}
-		json_array_foreach(json_object_get(a, "secrets"), j, k) {
+		json_array_foreach(json_object_get(a, "secrets"), j, k)
+		{
 			fprintf(out, "  %s: %.4f secret-months, %lld requests, $%.6f\n",
-				str(k, "secretArn"), json_number_value(json_object_get(k, "secretMonths")),
+				str(k, "secretArn"),
+				json_number_value(json_object_get(k, "secretMonths")),
 				(long long)json_integer_value(json_object_get(k, "requestCount")),
 				json_number_value(json_object_get(k, "cost")));
 		}

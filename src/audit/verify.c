@@ -119,7 +119,8 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 		f->digest = json_loadb((const char *)b.ptr, b.len, 0, NULL);
 		kbuf_release(&b);
 		if (!json_is_object(f->digest)) {
-			audit_verify_problem(v, "CHANGED digest %s.digest: not a digest document", f->name);
+			audit_verify_problem(v, "CHANGED digest %s.digest: not a digest document",
+					     f->name);
 			json_decref(f->digest);
 			f->digest = NULL;
 			continue;
@@ -134,21 +135,31 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 		if (canon != NULL)
 			kjson_free(canon);
 		if (!f->digest_ok)
-			audit_verify_problem(v, "SIGNATURE digest %s.digest: the signature does not verify (digest changed, or signed by another key)",
-				f->name);
-		const char *want = json_string_value(json_object_get(f->digest, "previousDigestFile"));
+			audit_verify_problem(v,
+					     "SIGNATURE digest %s.digest: the signature does not "
+					     "verify (digest changed, or signed by another key)",
+					     f->name);
+		const char *want =
+			json_string_value(json_object_get(f->digest, "previousDigestFile"));
 		const char *want_sha =
 			json_string_value(json_object_get(f->digest, "previousDigestSha256"));
-		if (want != NULL && (prev_name == NULL || strncmp(want, prev_name, strlen(prev_name)) != 0 ||
-				     strlen(want) != strlen(prev_name) + strlen(".digest")))
-			audit_verify_problem(v, "REMOVED digest %s: %s.digest names it as its predecessor, but it is missing",
-				want, f->name);
+		if (want != NULL &&
+		    (prev_name == NULL || strncmp(want, prev_name, strlen(prev_name)) != 0 ||
+		     strlen(want) != strlen(prev_name) + strlen(".digest")))
+			audit_verify_problem(v,
+					     "REMOVED digest %s: %s.digest names it as its "
+					     "predecessor, but it is missing",
+					     want, f->name);
 		else if (want == NULL && prev_name != NULL)
-			audit_verify_problem(v, "INSERTED digest %s.digest: it starts a new chain after %s.digest",
+			audit_verify_problem(
+				v,
+				"INSERTED digest %s.digest: it starts a new chain after %s.digest",
 				f->name, prev_name);
 		else if (want != NULL && want_sha != NULL && strcmp(want_sha, prev_sha) != 0)
-			audit_verify_problem(v, "CHANGED digest %s: its SHA-256 differs from what %s.digest recorded",
-				want, f->name);
+			audit_verify_problem(v,
+					     "CHANGED digest %s: its SHA-256 differs from what "
+					     "%s.digest recorded",
+					     want, f->name);
 		prev_name = f->name;
 		snprintf(prev_sha, sizeof prev_sha, "%s", sha);
 	}
@@ -196,14 +207,17 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 	if (o->node_out != NULL)
 		snprintf(o->node_out, 72, "%s", v.node);
 	if (v.problems == 0 && v.warnings == 0)
-		fprintf(out, "OK: %zu files (%zu sealed), %zu records, chain and signatures intact\n",
+		fprintf(out,
+			"OK: %zu files (%zu sealed), %zu records, chain and signatures intact\n",
 			v.n_files, sealed, v.n_recs);
 	else if (v.problems == 0)
-		fprintf(out, "WARNING: %zu files (%zu sealed), %zu records, chain and signatures intact, but the trail ends early (see above)\n",
+		fprintf(out,
+			"WARNING: %zu files (%zu sealed), %zu records, chain and signatures "
+			"intact, but the trail ends early (see above)\n",
 			v.n_files, sealed, v.n_recs);
 	else
-		fprintf(out, "FAILED: %ld problems in %zu files, %zu records\n", v.problems, v.n_files,
-			v.n_recs);
+		fprintf(out, "FAILED: %ld problems in %zu files, %zu records\n", v.problems,
+			v.n_files, v.n_recs);
 	*warnings = v.warnings;
 	for (size_t i = 0; i < v.n_files; i++)
 		json_decref(v.files[i].digest);

@@ -43,15 +43,18 @@ static void check_against_digest(struct vstate *v, size_t i, json_t *d, struct k
 	struct vfile *f = &v->files[i];
 	if (d == NULL) {
 		if (i + 1 == v->n_files) {
-			fprintf(v->out, "note: %s is not sealed yet (the file being written); its records are checked by the chain only\n",
+			fprintf(v->out,
+				"note: %s is not sealed yet (the file being written); its records "
+				"are checked by the chain only\n",
 				f->name);
 			/* Files of earlier builds may end in space reserved ahead (zero bytes). */
 			while (b->len > 0 && b->ptr[b->len - 1] == 0)
 				b->len--;
-		}
-		else
-			audit_verify_problem(v, "UNSIGNED file %s has no digest (its digest was removed, or the file was inserted)",
-				f->name);
+		} else
+			audit_verify_problem(v,
+					     "UNSIGNED file %s has no digest (its digest was "
+					     "removed, or the file was inserted)",
+					     f->name);
 		return;
 	}
 	char sha[65] = "";
@@ -60,16 +63,17 @@ static void check_against_digest(struct vstate *v, size_t i, json_t *d, struct k
 	json_int_t want = dint(d, "fileBytes");
 	const char *want_sha = json_string_value(json_object_get(d, "fileSha256"));
 	if ((json_int_t)b->len < want)
-		audit_verify_problem(v, "TRUNCATED file %s: %zu of the %lld bytes its digest signed",
-			f->name, b->len, (long long)want);
+		audit_verify_problem(v,
+				     "TRUNCATED file %s: %zu of the %lld bytes its digest signed",
+				     f->name, b->len, (long long)want);
 	else if ((json_int_t)b->len > want)
 		audit_verify_problem(v, "CHANGED file %s: %zu bytes more than its digest signed",
-			f->name, b->len - (size_t)want);
+				     f->name, b->len - (size_t)want);
 	else if (dint(d, "kinkoDigestVersion") < 2 &&
 		 (want_sha == NULL || strcmp(sha, want_sha) != 0))
 		/* Version 1 digests also sign the file's SHA-256; from version 2 the chain does. */
-		audit_verify_problem(v, "CHANGED file %s: its SHA-256 differs from its signed digest",
-			f->name);
+		audit_verify_problem(
+			v, "CHANGED file %s: its SHA-256 differs from its signed digest", f->name);
 }
 
 /*
@@ -89,8 +93,9 @@ static void check_node(struct vstate *v, const char *fname, size_t line, const c
 	if (strcmp(v->node, node) == 0 || v->mixed_nodes)
 		return;
 	v->mixed_nodes = true;
-	audit_verify_problem(v, "MIXED nodes: %s line %zu is a record of node %.64s in the trail of node %s",
-			     fname, line, node, v->node);
+	audit_verify_problem(
+		v, "MIXED nodes: %s line %zu is a record of node %.64s in the trail of node %s",
+		fname, line, node, v->node);
 }
 
 /* One line (len bytes at p, line number `line`) of file i as a record; names what is wrong with it. */
@@ -111,19 +116,22 @@ static void parse_record(struct vstate *v, size_t i, json_t *d, const uint8_t *p
 		snprintf(r->prev, sizeof r->prev, "%s", prev);
 		check_node(v, f->name, line, json_string_value(json_object_get(j, "kinkoNode")));
 	} else {
-		audit_verify_problem(v, "CHANGED file %s line %zu: not a well-formed record", f->name,
-			line);
+		audit_verify_problem(v, "CHANGED file %s line %zu: not a well-formed record",
+				     f->name, line);
 	}
 	json_decref(j);
 	if (d != NULL && r->seq != 0 &&
 	    (r->seq < (uint64_t)dint(d, "firstSeq") || r->seq > (uint64_t)dint(d, "lastSeq")))
-		audit_verify_problem(v, "INSERTED record seq %" PRIu64 " at %s line %zu: outside the file's signed range %lld..%lld",
-			r->seq, f->name, line, (long long)dint(d, "firstSeq"),
-			(long long)dint(d, "lastSeq"));
+		audit_verify_problem(v,
+				     "INSERTED record seq %" PRIu64
+				     " at %s line %zu: outside the file's signed range %lld..%lld",
+				     r->seq, f->name, line, (long long)dint(d, "firstSeq"),
+				     (long long)dint(d, "lastSeq"));
 }
 
 /* Collects the records of file i (its bytes in b); its record count against its digest d. */
-static K_MUST_CHECK k_status collect_records(struct vstate *v, size_t i, json_t *d, const struct kbuf *b)
+static K_MUST_CHECK k_status collect_records(struct vstate *v, size_t i, json_t *d,
+					     const struct kbuf *b)
 {
 	struct vfile *f = &v->files[i];
 	size_t pos = 0, line = 0;
@@ -132,7 +140,8 @@ static K_MUST_CHECK k_status collect_records(struct vstate *v, size_t i, json_t 
 		size_t len = nl ? (size_t)(nl - (b->ptr + pos)) : b->len - pos;
 		line++;
 		if (nl == NULL) {
-			audit_verify_problem(v, "TRUNCATED file %s line %zu: the last record is incomplete",
+			audit_verify_problem(
+				v, "TRUNCATED file %s line %zu: the last record is incomplete",
 				f->name, line);
 			break;
 		}
@@ -142,8 +151,8 @@ static K_MUST_CHECK k_status collect_records(struct vstate *v, size_t i, json_t 
 		pos += len + 1;
 	}
 	if (d != NULL && pos >= b->len && (json_int_t)line != dint(d, "records"))
-		audit_verify_problem(v, "CHANGED file %s: %zu records where its digest signed %lld", f->name,
-			line, (long long)dint(d, "records"));
+		audit_verify_problem(v, "CHANGED file %s: %zu records where its digest signed %lld",
+				     f->name, line, (long long)dint(d, "records"));
 	return K_OK;
 }
 
@@ -161,9 +170,12 @@ k_status audit_verify_files(struct vstate *v, const char *dir)
 		if (!f->exists) {
 			kbuf_release(&b);
 			if (d != NULL)
-				audit_verify_problem(v, "REMOVED file %s: its signed digest lists %lld records (seq %lld..%lld)",
-					f->name, (long long)dint(d, "records"),
-					(long long)dint(d, "firstSeq"), (long long)dint(d, "lastSeq"));
+				audit_verify_problem(v,
+						     "REMOVED file %s: its signed digest lists "
+						     "%lld records (seq %lld..%lld)",
+						     f->name, (long long)dint(d, "records"),
+						     (long long)dint(d, "firstSeq"),
+						     (long long)dint(d, "lastSeq"));
 			continue;
 		}
 		check_against_digest(v, i, d, &b);
@@ -178,7 +190,8 @@ int audit_verify_cmp_seq(const void *a, const void *b)
 	const struct vrec *x = *(struct vrec *const *)a, *y = *(struct vrec *const *)b;
 	if (x->seq != y->seq)
 		return x->seq < y->seq ? -1 : 1;
-	return x->file != y->file ? (x->file < y->file ? -1 : 1) : (x->line < y->line ? -1 : x->line > y->line);
+	return x->file != y->file ? (x->file < y->file ? -1 : 1)
+				  : (x->line < y->line ? -1 : x->line > y->line);
 }
 
 const char *audit_verify_fname(struct vstate *v, const struct vrec *r)
@@ -191,8 +204,10 @@ static void flag_changed(struct vstate *v, struct vrec *r)
 	if (r->flagged)
 		return;
 	r->flagged = true;
-	audit_verify_problem(v, "CHANGED record seq %" PRIu64 " at %s line %zu: its hash no longer matches the chain",
-		r->seq, audit_verify_fname(v, r), r->line);
+	audit_verify_problem(v,
+			     "CHANGED record seq %" PRIu64
+			     " at %s line %zu: its hash no longer matches the chain",
+			     r->seq, audit_verify_fname(v, r), r->line);
 }
 
 /* The range of seqs the log should hold: the records' own, widened by the digests'. */
@@ -234,8 +249,11 @@ static void pick_genuine(struct vstate *v, struct vrec **by, size_t n)
 		by[pick]->genuine = true;
 		for (size_t k = i; k < j; k++) {
 			if (k != pick)
-				audit_verify_problem(v, "INSERTED record at %s line %zu: a second record with seq %" PRIu64,
-					audit_verify_fname(v, by[k]), by[k]->line, by[k]->seq);
+				audit_verify_problem(v,
+						     "INSERTED record at %s line %zu: a second "
+						     "record with seq %" PRIu64,
+						     audit_verify_fname(v, by[k]), by[k]->line,
+						     by[k]->seq);
 		}
 		prev_hash = by[pick]->hash;
 		prev_seq = by[pick]->seq;
@@ -252,17 +270,22 @@ static void report_removed(struct vstate *v, struct vrec **by, size_t n, uint64_
 			continue;
 		if (by[k]->seq > expect) {
 			if (by[k]->seq - 1 == expect)
-				audit_verify_problem(v, "REMOVED record seq %" PRIu64 " (before %s line %zu)", expect,
-					audit_verify_fname(v, by[k]), by[k]->line);
+				audit_verify_problem(
+					v, "REMOVED record seq %" PRIu64 " (before %s line %zu)",
+					expect, audit_verify_fname(v, by[k]), by[k]->line);
 			else
-				audit_verify_problem(v, "REMOVED records seq %" PRIu64 "..%" PRIu64 " (before %s line %zu)",
-					expect, by[k]->seq - 1, audit_verify_fname(v, by[k]), by[k]->line);
+				audit_verify_problem(v,
+						     "REMOVED records seq %" PRIu64 "..%" PRIu64
+						     " (before %s line %zu)",
+						     expect, by[k]->seq - 1,
+						     audit_verify_fname(v, by[k]), by[k]->line);
 		}
 		expect = by[k]->seq + 1;
 	}
 	if (n > 0 && hi >= expect)
-		audit_verify_problem(v, "REMOVED records seq %" PRIu64 "..%" PRIu64 " (at the end of the log)", expect,
-			hi);
+		audit_verify_problem(
+			v, "REMOVED records seq %" PRIu64 "..%" PRIu64 " (at the end of the log)",
+			expect, hi);
 }
 
 /* Reordered: a genuine record that appears after one with a higher seq. */
@@ -274,8 +297,10 @@ static void report_reordered(struct vstate *v)
 		if (!r->genuine)
 			continue;
 		if (r->seq < max_seen)
-			audit_verify_problem(v, "REORDERED record seq %" PRIu64 " at %s line %zu: it comes after seq %" PRIu64,
-				r->seq, audit_verify_fname(v, r), r->line, max_seen);
+			audit_verify_problem(v,
+					     "REORDERED record seq %" PRIu64
+					     " at %s line %zu: it comes after seq %" PRIu64,
+					     r->seq, audit_verify_fname(v, r), r->line, max_seen);
 		else
 			max_seen = r->seq;
 	}
@@ -294,7 +319,8 @@ static void check_chain(struct vstate *v, struct vrec **g, size_t ng)
 			want = "0000000000000000000000000000000000000000000000000000000000000000";
 		else if (v->files[r->file].digest != NULL &&
 			 (uint64_t)dint(v->files[r->file].digest, "firstSeq") == r->seq)
-			want = json_string_value(json_object_get(v->files[r->file].digest, "startPrevHash"));
+			want = json_string_value(
+				json_object_get(v->files[r->file].digest, "startPrevHash"));
 		if (want == NULL || strcmp(r->prev, want) == 0)
 			continue;
 		/* Which one changed: r, if r's own successor no longer matches r either. */
@@ -303,7 +329,8 @@ static void check_chain(struct vstate *v, struct vrec **g, size_t ng)
 			succ = g[k + 1]->prev;
 		else if (v->files[r->file].digest != NULL &&
 			 (uint64_t)dint(v->files[r->file].digest, "lastSeq") == r->seq)
-			succ = json_string_value(json_object_get(v->files[r->file].digest, "lastRecordHash"));
+			succ = json_string_value(
+				json_object_get(v->files[r->file].digest, "lastRecordHash"));
 		if (pred != NULL && succ != NULL && strcmp(succ, r->hash) == 0)
 			flag_changed(v, pred);
 		else

@@ -19,7 +19,7 @@
 
 /* One period digest line (of the folder, or of the witness). */
 struct pline {
-	json_t *doc;        /* NULL: not a digest */
+	json_t *doc; /* NULL: not a digest */
 	char file[64];
 	size_t line;
 	char sha[65];
@@ -90,7 +90,8 @@ static const char *pstr(const struct pline *p, const char *k)
  * leaves in the newest file (kinko cuts it at its next start); anywhere
  * else the file was cut.
  */
-static K_MUST_CHECK k_status load_periods(struct vstate *v, const char *dir, const char *pem, struct plist *l)
+static K_MUST_CHECK k_status load_periods(struct vstate *v, const char *dir, const char *pem,
+					  struct plist *l)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -110,11 +111,16 @@ static K_MUST_CHECK k_status load_periods(struct vstate *v, const char *dir, con
 			line++;
 			if (nl == NULL) {
 				if (i + 1 == n)
-					fprintf(v->out, "note: %s line %zu is an incomplete period digest (kinko stopped while appending it; its next start cuts it)\n",
+					fprintf(v->out,
+						"note: %s line %zu is an incomplete period digest "
+						"(kinko stopped while appending it; its next start "
+						"cuts it)\n",
 						names[i], line);
 				else
-					audit_verify_problem(v, "TRUNCATED period digests %s: line %zu is incomplete",
-						names[i], line);
+					audit_verify_problem(v,
+							     "TRUNCATED period digests %s: line "
+							     "%zu is incomplete",
+							     names[i], line);
 				break;
 			}
 			struct pline p;
@@ -123,13 +129,18 @@ static K_MUST_CHECK k_status load_periods(struct vstate *v, const char *dir, con
 			p.line = line;
 			size_t len = (size_t)(nl - (b.ptr + pos));
 			audit_sha256_hex(b.ptr + pos, len, p.sha);
-			k_status prc = audit_period_parse(kslice_make(b.ptr + pos, len), pem, &p.doc);
+			k_status prc =
+				audit_period_parse(kslice_make(b.ptr + pos, len), pem, &p.doc);
 			p.sig_ok = k_ok(prc);
 			if (k_is(prc, K_E_VALIDATION))
-				audit_verify_problem(v, "CHANGED period digest %s line %zu: not a period digest", names[i],
-					line);
+				audit_verify_problem(
+					v, "CHANGED period digest %s line %zu: not a period digest",
+					names[i], line);
 			else if (!p.sig_ok)
-				audit_verify_problem(v, "SIGNATURE period digest %s line %zu: the signature does not verify (changed, or signed by another key)",
+				audit_verify_problem(
+					v,
+					"SIGNATURE period digest %s line %zu: the signature does "
+					"not verify (changed, or signed by another key)",
 					names[i], line);
 			if (p.doc != NULL)
 				rc = plist_add(l, &p);
@@ -157,25 +168,37 @@ static void check_tiling(struct vstate *v, const struct plist *l)
 		when(pint(p, "toMs"), b);
 		if (q == NULL) {
 			if (json_is_string(prev))
-				audit_verify_problem(v, "REMOVED period digests before %s line %zu (up to %s): its predecessor is not in the folder",
+				audit_verify_problem(
+					v,
+					"REMOVED period digests before %s line %zu (up to %s): its "
+					"predecessor is not in the folder",
 					p->file, p->line, a);
 			continue;
 		}
 		if (!json_is_string(prev)) {
-			audit_verify_problem(v, "INSERTED period digest %s line %zu: it starts a new chain after %s line %zu",
-				p->file, p->line, q->file, q->line);
+			audit_verify_problem(v,
+					     "INSERTED period digest %s line %zu: it starts a new "
+					     "chain after %s line %zu",
+					     p->file, p->line, q->file, q->line);
 			continue;
 		}
 		char qa[32];
 		when(pint(q, "toMs"), qa);
 		if (json_integer_value(from) != pint(q, "toMs"))
-			audit_verify_problem(v, "MISSING period digests for %s..%s (between %s line %zu and %s line %zu): removed",
-				qa, a, q->file, q->line, p->file, p->line);
+			audit_verify_problem(v,
+					     "MISSING period digests for %s..%s (between %s line "
+					     "%zu and %s line %zu): removed",
+					     qa, a, q->file, q->line, p->file, p->line);
 		else if (strcmp(json_string_value(prev), q->sha) != 0)
-			audit_verify_problem(v, "CHANGED period digest %s line %zu: %s line %zu names another SHA-256 for its predecessor",
-				q->file, q->line, p->file, p->line);
+			audit_verify_problem(v,
+					     "CHANGED period digest %s line %zu: %s line %zu names "
+					     "another SHA-256 for its predecessor",
+					     q->file, q->line, p->file, p->line);
 		if (strcmp(pstr(p, "kind"), "start") == 0 && strcmp(pstr(q, "kind"), "stop") != 0)
-			fprintf(v->out, "note: kinko started at %s after a crash, kill or power cut (its last digest was at %s); records of that last period are vouched for by the log alone\n",
+			fprintf(v->out,
+				"note: kinko started at %s after a crash, kill or power cut (its "
+				"last digest was at %s); records of that last period are vouched "
+				"for by the log alone\n",
 				b, qa);
 	}
 }
@@ -224,8 +247,10 @@ static void check_commit(struct vstate *v, const struct index *ix, const struct 
 	if (r != NULL) {
 		if (strcmp(r->hash, pstr(p, "lastRecordHash")) != 0 && !r->flagged) {
 			r->flagged = true;
-			audit_verify_problem(v, "CHANGED record seq %" PRIu64 " at %s line %zu: %s committed to another hash",
-				seq, audit_verify_fname(v, r), r->line, src);
+			audit_verify_problem(v,
+					     "CHANGED record seq %" PRIu64
+					     " at %s line %zu: %s committed to another hash",
+					     seq, audit_verify_fname(v, r), r->line, src);
 		}
 		return;
 	}
@@ -246,11 +271,15 @@ static void report_tail(struct vstate *v, const struct index *ix, const struct t
 	else
 		snprintf(range, sizeof range, "records seq %" PRIu64 "..%" PRIu64 " were",
 			 ix->max_seq + 1, t->seq);
-	audit_verify_problem(v, "TRUNCATED trail: the log ends at seq %" PRIu64 ", but %s committed to record seq %" PRIu64 " (in %s): %s removed",
-		ix->max_seq, t->src, t->seq, t->file[0] ? t->file : "?", range);
+	audit_verify_problem(v,
+			     "TRUNCATED trail: the log ends at seq %" PRIu64
+			     ", but %s committed to record seq %" PRIu64 " (in %s): %s removed",
+			     ix->max_seq, t->src, t->seq, t->file[0] ? t->file : "?", range);
 	if (t->file[0] != 0 && audit_verify_file_named(v, t->file) == NULL)
-		audit_verify_problem(v, "REMOVED file %s: %s names it as holding seq %" PRIu64 "; neither it nor its digest is in the folder",
-			t->file, t->src, t->seq);
+		audit_verify_problem(v,
+				     "REMOVED file %s: %s names it as holding seq %" PRIu64
+				     "; neither it nor its digest is in the folder",
+				     t->file, t->src, t->seq);
 }
 
 /*
@@ -260,7 +289,8 @@ static void report_tail(struct vstate *v, const struct index *ix, const struct t
  * are skipped.
  */
 static K_MUST_CHECK k_status check_witness(struct vstate *v, const char *path, const char *pem,
-			      const struct plist *l, const struct index *ix, struct tail *t)
+					   const struct plist *l, const struct index *ix,
+					   struct tail *t)
 {
 	struct kbuf b;
 	kbuf_init(&b, AUDIT_MAX_FILE);
@@ -289,15 +319,20 @@ static K_MUST_CHECK k_status check_witness(struct vstate *v, const char *path, c
 		const uint8_t *brace = memchr(b.ptr + pos, '{', len);
 		struct pline p;
 		memset(&p, 0, sizeof p);
-		k_status prc = brace == NULL ? K_E_VALIDATION
-					     : audit_period_parse(kslice_make(brace, len - (size_t)(brace - (b.ptr + pos))),
-								  pem, &p.doc);
+		k_status prc =
+			brace == NULL
+				? K_E_VALIDATION
+				: audit_period_parse(
+					  kslice_make(brace, len - (size_t)(brace - (b.ptr + pos))),
+					  pem, &p.doc);
 		pos += len + 1;
 		if (k_is(prc, K_E_VALIDATION))
 			continue;
 		seen++;
 		if (k_failed(prc)) {
-			audit_verify_problem(v, "SIGNATURE witness line %zu: the signature does not verify", line);
+			audit_verify_problem(
+				v, "SIGNATURE witness line %zu: the signature does not verify",
+				line);
 			json_decref(p.doc);
 			continue;
 		}
@@ -322,12 +357,15 @@ static K_MUST_CHECK k_status check_witness(struct vstate *v, const char *path, c
 	char a[32];
 	if (lacking > 0) {
 		when(newest_lacking_ms, a);
-		audit_verify_problem(v, "REMOVED period digests: the witness holds %zu that the folder lacks, the newest of %s (witness line %zu, naming seq %" PRIu64 ")",
+		audit_verify_problem(
+			v,
+			"REMOVED period digests: the witness holds %zu that the folder lacks, the "
+			"newest of %s (witness line %zu, naming seq %" PRIu64 ")",
 			lacking, a, newest_line, newest_lacking_seq);
 	}
 	when(newest_ms, a);
-	fprintf(v->out, "witness %s: %zu period digests%s%s\n", path, seen, seen ? ", the newest of " : "",
-		seen ? a : "");
+	fprintf(v->out, "witness %s: %zu period digests%s%s\n", path, seen,
+		seen ? ", the newest of " : "", seen ? a : "");
 	return K_OK;
 }
 
@@ -340,7 +378,8 @@ static K_MUST_CHECK k_status check_witness(struct vstate *v, const char *path, c
 static void check_end(struct vstate *v, const struct plist *l, int64_t now_ms, bool witnessed)
 {
 	if (l->n == 0) {
-		warning(v, "WARNING: no period digests in the folder (written by a kinko build before them, or removed): nothing commits to the end of the trail");
+		warning(v, "WARNING: no period digests in the folder (written by a kinko build "
+			   "before them, or removed): nothing commits to the end of the trail");
 		return;
 	}
 	const struct pline *p = &l->v[l->n - 1];
@@ -353,10 +392,13 @@ static void check_end(struct vstate *v, const struct plist *l, int64_t now_ms, b
 	when(pint(p, "toMs"), a);
 	when(now_ms, b);
 	const char *kind = pstr(p, "kind");
-	warning(v, "WARNING: ENDS EARLY: the newest period digest (%s line %zu, seq %lld) is of %s, %lld s before %s: %s, or the records and digests after it were removed; %s",
+	warning(v,
+		"WARNING: ENDS EARLY: the newest period digest (%s line %zu, seq %lld) is of %s, "
+		"%lld s before %s: %s, or the records and digests after it were removed; %s",
 		p->file, p->line, (long long)pint(p, "lastSeq"), a, (long long)(lag / 1000), b,
 		strcmp(kind, "stop") == 0 ? "kinko was stopped cleanly then"
-					  : "kinko stopped then without a clean shutdown (a crash, kill or power cut)",
+					  : "kinko stopped then without a clean shutdown (a crash, "
+					    "kill or power cut)",
 		witnessed ? "the witness holds nothing newer either"
 			  : "these cannot be told apart without a witness (--witness FILE)");
 }
@@ -406,4 +448,3 @@ k_status audit_verify_periods(struct vstate *v, const char *dir, const char *pem
 	plist_free(&l);
 	return rc;
 }
-

@@ -115,7 +115,6 @@ static void as_leader(void (*fn)(void))
 	pthread_mutex_unlock(&audit_w.mu);
 }
 
-
 /*
  * Under the leader role: a duplicate of the file to sync, so the sync
  * itself blocks no writer, and the chain's head in the bytes it covers
@@ -202,7 +201,8 @@ static void *flusher_main(void *arg)
 		bool synced = true;
 		if (sync_fd >= 0) {
 			if (fdatasync(sync_fd) != 0) {
-				LOG_ERROR("audit: background fdatasync failed: %s", strerror(errno));
+				LOG_ERROR("audit: background fdatasync failed: %s",
+					  strerror(errno));
 				audit_count_failure();
 				synced = false;
 			}
@@ -228,7 +228,8 @@ static void *flusher_main(void *arg)
 /* The period digests: takes up the newest, then writes the "start" digest. */
 static K_MUST_CHECK k_status start_periods(const struct audit_options *o, struct kbuf *msg)
 {
-	struct audit_period_options po = {.dir = audit_w.dir, .period_ms = o->period_ms,
+	struct audit_period_options po = {.dir = audit_w.dir,
+					  .period_ms = o->period_ms,
 					  .witness_file = o->witness_file,
 					  .witness_syslog = o->witness_syslog};
 	struct audit_head committed, head;
@@ -284,7 +285,8 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	}
 	crypto_sha256_ctx_free(probe);
 	if (mkdir(audit_w.dir, 0700) != 0 && errno != EEXIST) {
-		kbuf_note(msg, "cannot create the audit folder %s: %s", audit_w.dir, strerror(errno));
+		kbuf_note(msg, "cannot create the audit folder %s: %s", audit_w.dir,
+			  strerror(errno));
 		return K_E_INTERNAL;
 	}
 	GUARD(audit_signer_open(o->key_file, &audit_w.signer, msg));
@@ -307,7 +309,8 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	if (audit_w.sync == AUDIT_SYNC_WRITE) {
 		audit_install_sigbus();
 		if (k_failed(audit_ring_open())) {
-			kbuf_note(msg, "cannot set up the audit ring %s/%s", audit_w.dir, RING_FILE);
+			kbuf_note(msg, "cannot set up the audit ring %s/%s", audit_w.dir,
+				  RING_FILE);
 			return K_E_INTERNAL;
 		}
 	} else {
@@ -328,7 +331,8 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 	audit_w.flusher_started = true;
 	atomic_store(&enabled, true);
 	LOG_INFO("audit: logging to %s (%s mode, key %s)", audit_w.dir,
-		 audit_w.sync == AUDIT_SYNC_FSYNC ? "fsync" : "write", audit_signer_fingerprint(audit_w.signer));
+		 audit_w.sync == AUDIT_SYNC_FSYNC ? "fsync" : "write",
+		 audit_signer_fingerprint(audit_w.signer));
 	return K_OK;
 }
 

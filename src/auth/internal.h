@@ -277,9 +277,9 @@ struct sigv4_slot {
  * crypto/'s, per thread too.)
  */
 struct sigv4_tls {
-	struct kbuf creq;           /* canonical request, sigv4_verify() */
-	struct kbuf sts;            /* string to sign, sigv4_verify() */
-	struct ksecret *keys;       /* SIGV4_CACHE_SLOTS x (signing key, secret fingerprint) */
+	struct kbuf creq;     /* canonical request, sigv4_verify() */
+	struct kbuf sts;      /* string to sign, sigv4_verify() */
+	struct ksecret *keys; /* SIGV4_CACHE_SLOTS x (signing key, secret fingerprint) */
 	struct sigv4_slot slots[SIGV4_CACHE_SLOTS];
 	uint64_t tick;
 	struct sigv4_cache_stats stats;

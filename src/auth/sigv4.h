@@ -35,12 +35,12 @@ struct http_header {
 };
 
 struct sigv4_request {
-	struct kslice method;   /* "POST" */
-	struct kslice path;     /* raw path as on the wire, without the query: "/" */
-	struct kslice query;    /* raw query string without '?', may be empty */
+	struct kslice method; /* "POST" */
+	struct kslice path;   /* raw path as on the wire, without the query: "/" */
+	struct kslice query;  /* raw query string without '?', may be empty */
 	const struct http_header *headers;
 	size_t n_headers;
-	struct kslice payload;  /* the body */
+	struct kslice payload; /* the body */
 };
 
 #define SIGV4_MAX_ACCESS_KEY 128
@@ -49,14 +49,14 @@ struct sigv4_request {
 
 struct sigv4_auth {
 	char access_key[SIGV4_MAX_ACCESS_KEY + 1];
-	char scope_date[9];                 /* YYYYMMDD from the credential scope */
+	char scope_date[9]; /* YYYYMMDD from the credential scope */
 	char region[SIGV4_MAX_REGION + 1];
 	char service[SIGV4_MAX_SERVICE + 1];
-	char amz_date[17];                  /* YYYYMMDDTHHMMSSZ */
-	int64_t request_time;               /* amz_date as epoch seconds */
-	struct kslice signed_headers;       /* "content-type;host;x-amz-date", points into the request */
+	char amz_date[17];	      /* YYYYMMDDTHHMMSSZ */
+	int64_t request_time;	      /* amz_date as epoch seconds */
+	struct kslice signed_headers; /* "content-type;host;x-amz-date", points into the request */
 	uint8_t signature[32];
-	struct kslice security_token;       /* X-Amz-Security-Token, empty if absent */
+	struct kslice security_token; /* X-Amz-Security-Token, empty if absent */
 };
 
 /* Parses the Authorization header and the date. `msg` gets a client message on error. */
@@ -152,7 +152,7 @@ K_MUST_CHECK k_status sigv4_sign(const struct ksecret *secret_key, const char *s
 #define SIGV4_CACHE_SLOTS 16
 
 struct sigv4_cache_stats {
-	uint64_t hits;   /* signing keys found in the calling thread's cache */
+	uint64_t hits;	 /* signing keys found in the calling thread's cache */
 	uint64_t misses; /* signing keys derived (and cached) by the calling thread */
 };
 

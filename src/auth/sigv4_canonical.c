@@ -60,7 +60,8 @@ static K_MUST_CHECK k_status append_uri_encoded(struct kbuf *out, const uint8_t 
 		if (i > start)
 			GUARD(kbuf_append(out, p + start, i - start));
 		if (i < n) {
-			uint8_t esc[3] = {'%', (uint8_t)digits[p[i] >> 4], (uint8_t)digits[p[i] & 15]};
+			uint8_t esc[3] = {'%', (uint8_t)digits[p[i] >> 4],
+					  (uint8_t)digits[p[i] & 15]};
 			GUARD(kbuf_append(out, esc, sizeof esc));
 			i++;
 		}
@@ -99,7 +100,7 @@ static K_MUST_CHECK k_status append_trimall(struct kbuf *out, struct kslice v)
  * does not carry cannot have been signed by this request's sender.
  */
 static K_MUST_CHECK k_status append_header_values(struct kbuf *out, const struct sigv4_request *req,
-				     struct kslice name)
+						  struct kslice name)
 {
 	bool found = false;
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -249,9 +250,11 @@ static K_MUST_CHECK k_status canonical_query(struct kslice query, struct kbuf *o
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			GUARD_GOTO(kbuf_append_byte(out, '&'));
-		GUARD_GOTO(append_slice(out, kslice_make(enc.ptr + params[i].name_off, params[i].name_len)));
+		GUARD_GOTO(append_slice(
+			out, kslice_make(enc.ptr + params[i].name_off, params[i].name_len)));
 		GUARD_GOTO(kbuf_append_byte(out, '='));
-		GUARD_GOTO(append_slice(out, kslice_make(enc.ptr + params[i].value_off, params[i].value_len)));
+		GUARD_GOTO(append_slice(
+			out, kslice_make(enc.ptr + params[i].value_off, params[i].value_len)));
 	}
 out:
 	kbuf_release(&enc);
@@ -273,8 +276,7 @@ out:
  * an unsigned body would let whoever sits on the path swap the plaintext or
  * the key id of a signed request.
  */
-static K_MUST_CHECK k_status append_payload_hash(const struct sigv4_request *req,
-				    struct kbuf *out)
+static K_MUST_CHECK k_status append_payload_hash(const struct sigv4_request *req, struct kbuf *out)
 {
 	struct kslice claimed;
 	uint8_t digest[32];

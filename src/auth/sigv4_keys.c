@@ -130,8 +130,9 @@ static size_t cache_victim(const struct sigv4_tls *t)
  * and secret. On failure the slot stays empty.
  */
 static K_MUST_CHECK k_status cache_fill(struct sigv4_tls *t, size_t pick, const char *access_key,
-			   const struct ksecret *secret, const char *date, const char *region,
-			   const char *service, const uint8_t fp[CRYPTO_FINGERPRINT_LEN])
+					const struct ksecret *secret, const char *date,
+					const char *region, const char *service,
+					const uint8_t fp[CRYPTO_FINGERPRINT_LEN])
 {
 	struct sigv4_slot *s = &t->slots[pick];
 	s->used = false;
@@ -153,9 +154,9 @@ static K_MUST_CHECK k_status cache_fill(struct sigv4_tls *t, size_t pick, const 
  * verifying with the old key. Eviction is least recently used; the evicted
  * slot is wiped before it is reused.
  */
-k_status sigv4_sign_cached(const char *access_key, const struct ksecret *secret,
-			   const char *date, const char *region, const char *service,
-			   struct kslice sts, uint8_t sig[32])
+k_status sigv4_sign_cached(const char *access_key, const struct ksecret *secret, const char *date,
+			   const char *region, const char *service, struct kslice sts,
+			   uint8_t sig[32])
 {
 	k_status rc = K_OK;
 	uint8_t fp[CRYPTO_FINGERPRINT_LEN];
@@ -166,7 +167,8 @@ k_status sigv4_sign_cached(const char *access_key, const struct ksecret *secret,
 	ENSURE_GOTO(secret != NULL && ksecret_len(secret) > 0, K_E_INTERNAL);
 	ENSURE_GOTO(strlen(access_key) <= SIGV4_MAX_ACCESS_KEY &&
 			    strlen(date) == SIGV4_SCOPE_DATE_LEN &&
-			    strlen(region) <= SIGV4_MAX_REGION && strlen(service) <= SIGV4_MAX_SERVICE,
+			    strlen(region) <= SIGV4_MAX_REGION &&
+			    strlen(service) <= SIGV4_MAX_SERVICE,
 		    K_E_VALIDATION);
 	GUARD_GOTO(crypto_secret_fingerprint(secret, fp));
 

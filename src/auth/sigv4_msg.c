@@ -71,7 +71,8 @@ void sigv4_msg_echo(struct kbuf *msg, struct kslice s, size_t max)
 void sigv4_msg_authz_echo(struct kbuf *msg, struct kslice authz, struct kslice sig)
 {
 	sigv4_msg_str(msg, "Authorization=");
-	bool inside = sig.len > 0 && sig.ptr >= authz.ptr && sig.ptr + sig.len <= authz.ptr + authz.len;
+	bool inside =
+		sig.len > 0 && sig.ptr >= authz.ptr && sig.ptr + sig.len <= authz.ptr + authz.len;
 	if (!inside) {
 		sigv4_msg_echo(msg, authz, MSG_ECHO_MAX);
 		return;

@@ -86,7 +86,7 @@ struct authz_fields {
  * header by its hash instead of repeating it.
  */
 static K_MUST_CHECK k_status authz_tokenize(struct kslice authz, struct authz_fields *f,
-			       struct kbuf *msg)
+					    struct kbuf *msg)
 {
 	struct kcursor c = kcursor_make(authz);
 	memset(f, 0, sizeof *f);
@@ -102,7 +102,8 @@ static K_MUST_CHECK k_status authz_tokenize(struct kslice authz, struct authz_fi
 		if (kcursor_left(&tc) == 0) {
 			uint8_t digest[32];
 			GUARD(crypto_thread_sha256(authz.ptr, authz.len, digest));
-			sigv4_msg_str(msg, "Invalid key=value pair (missing equal-sign) in Authorization "
+			sigv4_msg_str(
+				msg, "Invalid key=value pair (missing equal-sign) in Authorization "
 				     "header (hashed with SHA-256 and encoded with Base64): '");
 			sigv4_msg_base64(msg, digest, sizeof digest);
 			sigv4_msg_str(msg, "'.");
@@ -140,8 +141,8 @@ static K_MUST_CHECK k_status authz_tokenize(struct kslice authz, struct authz_fi
  * The request time: X-Amz-Date if present, else the Date header. Either
  * may appear once. Writes the time in both forms into `a`.
  */
-static K_MUST_CHECK k_status parse_request_date(const struct sigv4_request *req, struct sigv4_auth *a,
-				   struct kbuf *msg)
+static K_MUST_CHECK k_status parse_request_date(const struct sigv4_request *req,
+						struct sigv4_auth *a, struct kbuf *msg)
 {
 	struct kslice amz, http;
 	size_t n_amz = sigv4_header_find(req, "x-amz-date", &amz);
@@ -151,7 +152,7 @@ static K_MUST_CHECK k_status parse_request_date(const struct sigv4_request *req,
 
 	if (n_amz > 1 || (n_amz == 0 && n_http > 1)) {
 		sigv4_msg_str(msg, n_amz > 1 ? "Found multiple 'X-Amz-Date' headers."
-				       : "Found multiple 'Date' headers.");
+					     : "Found multiple 'Date' headers.");
 		return K_E_INCOMPLETE_SIGNATURE;
 	}
 	if (n_amz == 1) {
@@ -179,7 +180,8 @@ static K_MUST_CHECK k_status parse_request_date(const struct sigv4_request *req,
  * sigv4_verify(), which knows which one is expected. Like AWS we ignore
  * trailing slashes (".../aws4_request/").
  */
-static K_MUST_CHECK k_status parse_credential(struct kslice cred, struct sigv4_auth *a, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_credential(struct kslice cred, struct sigv4_auth *a,
+					      struct kbuf *msg)
 {
 	struct kslice parts[5];
 	size_t n = 0;
@@ -196,7 +198,7 @@ static K_MUST_CHECK k_status parse_credential(struct kslice cred, struct sigv4_a
 	}
 	if (n != 5 || kcursor_left(&c) > 0) {
 		sigv4_msg_str(msg, "Credential must have exactly 5 slash-delimited elements, e.g. "
-			     "keyid/date/region/service/term, got '");
+				   "keyid/date/region/service/term, got '");
 		sigv4_msg_echo(msg, cred, MSG_ECHO_MAX);
 		sigv4_msg_str(msg, "'");
 		return K_E_INCOMPLETE_SIGNATURE;
@@ -228,13 +230,16 @@ static K_MUST_CHECK k_status parse_credential(struct kslice cred, struct sigv4_a
 	bool term_ok = kslice_eq_cstr(term, SIGV4_TERMINATOR);
 	bool date_ok = kslice_eq(date, want_date);
 	if (!term_ok) {
-		sigv4_msg_str(msg, "Credential should be scoped with a valid terminator: 'aws4_request', not '");
+		sigv4_msg_str(msg, "Credential should be scoped with a valid terminator: "
+				   "'aws4_request', not '");
 		sigv4_msg_echo(msg, term, 32);
 		sigv4_msg_str(msg, "'. ");
 	}
 	if (!date_ok) {
-		sigv4_msg_str(msg, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
-			     "of date from HTTP: '");
+		sigv4_msg_str(
+			msg,
+			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
+			"of date from HTTP: '");
 		sigv4_msg_echo(msg, date, 16);
 		sigv4_msg_str(msg, "' != '");
 		sigv4_msg_add(msg, want_date.ptr, want_date.len);
@@ -259,7 +264,8 @@ static K_MUST_CHECK k_status check_signed_headers(struct kslice list, struct kbu
 
 	if (list.len > 0) {
 		if (k_failed(sigv4_signed_headers_split(list, &names))) {
-			sigv4_msg_str(msg, "SignedHeaders must list at most 64 distinct lowercase header "
+			sigv4_msg_str(
+				msg, "SignedHeaders must list at most 64 distinct lowercase header "
 				     "names, sorted and separated by ';'.");
 			return K_E_INCOMPLETE_SIGNATURE;
 		}
@@ -268,7 +274,8 @@ static K_MUST_CHECK k_status check_signed_headers(struct kslice list, struct kbu
 	}
 	if (!host) {
 		/* AWS requires the host to be signed. */
-		sigv4_msg_str(msg, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+		sigv4_msg_str(msg, "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+				   "Authorization.");
 		return K_E_INVALID_SIGNATURE;
 	}
 	return K_OK;
@@ -321,14 +328,16 @@ k_status sigv4_parse(const struct sigv4_request *req, struct sigv4_auth *out, st
 	bool has_sig = f.has_signature && f.signature.len > 0;
 	if (!has_cred || !has_sig || !f.has_signed_headers || !has_date) {
 		if (!has_cred)
-			sigv4_msg_str(msg, "Authorization header requires 'Credential' parameter. ");
+			sigv4_msg_str(msg,
+				      "Authorization header requires 'Credential' parameter. ");
 		if (!has_sig)
 			sigv4_msg_str(msg, "Authorization header requires 'Signature' parameter. ");
 		if (!f.has_signed_headers)
-			sigv4_msg_str(msg, "Authorization header requires 'SignedHeaders' parameter. ");
+			sigv4_msg_str(msg,
+				      "Authorization header requires 'SignedHeaders' parameter. ");
 		if (!has_date)
 			sigv4_msg_str(msg, "Authorization header requires existence of either a "
-				     "'X-Amz-Date' or a 'Date' header. ");
+					   "'X-Amz-Date' or a 'Date' header. ");
 		sigv4_msg_authz_echo(msg, authz, f.signature);
 		return K_E_INCOMPLETE_SIGNATURE;
 	}

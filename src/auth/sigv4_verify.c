@@ -16,7 +16,8 @@
  * not yet current: <date> is still later than <now + 5 min> (<now> + 5
  * min.)", both InvalidSignature, as AWS words them.
  */
-static K_MUST_CHECK k_status check_freshness(const struct sigv4_auth *auth, int64_t now, struct kbuf *msg)
+static K_MUST_CHECK k_status check_freshness(const struct sigv4_auth *auth, int64_t now,
+					     struct kbuf *msg)
 {
 	char now_s[SIGV4_AMZ_DATE_LEN + 1];
 	char edge_s[SIGV4_AMZ_DATE_LEN + 1];
@@ -29,7 +30,7 @@ static K_MUST_CHECK k_status check_freshness(const struct sigv4_auth *auth, int6
 		return K_OK;
 	sigv4_format_amz_date(now, now_s);
 	sigv4_format_amz_date(expired ? now - SIGV4_MAX_SKEW_SECONDS : now + SIGV4_MAX_SKEW_SECONDS,
-			edge_s);
+			      edge_s);
 	sigv4_msg_str(msg, expired ? "Signature expired: " : "Signature not yet current: ");
 	sigv4_msg_str(msg, auth->amz_date);
 	sigv4_msg_str(msg, expired ? " is now earlier than " : " is still later than ");
@@ -95,7 +96,7 @@ k_status sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *
 	GUARD_GOTO(sigv4_string_to_sign(auth->amz_date, auth->scope_date, auth->region,
 					auth->service, kbuf_slice(&t->creq), &t->sts));
 	GUARD_GOTO(sigv4_sign_cached(auth->access_key, secret_key, auth->scope_date, auth->region,
-			       auth->service, kbuf_slice(&t->sts), sig));
+				     auth->service, kbuf_slice(&t->sts), sig));
 	ENSURE_GOTO(crypto_memeq(sig, auth->signature, sizeof sig), K_E_INVALID_SIGNATURE);
 out:
 	crypto_wipe(sig, sizeof sig);
@@ -105,7 +106,6 @@ out:
 	}
 	return rc;
 }
-
 
 /*
  * Headers that must be signed when the request carries them. AWS's
@@ -131,7 +131,8 @@ k_status sigv4_require_signed(const struct sigv4_request *req, const struct sigv
 	ENSURE(req != NULL && auth != NULL, K_E_INTERNAL);
 	if (names == NULL)
 		return K_OK;
-	ENSURE(k_ok(sigv4_signed_headers_split(auth->signed_headers, &list)), K_E_INCOMPLETE_SIGNATURE);
+	ENSURE(k_ok(sigv4_signed_headers_split(auth->signed_headers, &list)),
+	       K_E_INCOMPLETE_SIGNATURE);
 	for (size_t i = 0; names[i] != NULL; i++) {
 		if (sigv4_header_find(req, names[i], &ignored) == 0)
 			continue;
@@ -140,8 +141,10 @@ k_status sigv4_require_signed(const struct sigv4_request *req, const struct sigv
 			found = kslice_eq_cstr(list.names[j], names[i]);
 		if (found)
 			continue;
-		sigv4_msg_str(msg, first ? "There were headers present in the request which were not signed: "
-				   : ", ");
+		sigv4_msg_str(
+			msg,
+			first ? "There were headers present in the request which were not signed: "
+			      : ", ");
 		sigv4_msg_str(msg, names[i]);
 		first = false;
 	}

@@ -45,8 +45,8 @@
 #define STORE_FILE "kinko.db"
 #define AUDIT_SUB "audit"
 #define SIGNING_KEY "audit-signing.key"
-#define ROOT_KEY_NOTE                                                                          \
-	"The root key is not in this backup and must be kept apart from it; restoring needs it " \
+#define ROOT_KEY_NOTE                                                                              \
+	"The root key is not in this backup and must be kept apart from it; restoring needs it "   \
 	"(kinko restore --root-key FILE) and refuses any other."
 
 /* ---- files ------------------------------------------------------------------ */
@@ -105,7 +105,8 @@ static bool write_all(int fd, const char *p, size_t n)
  * last newline: a record being appended while it was read is not in the
  * file yet (the ring, copied after it, still holds it).
  */
-static K_MUST_CHECK k_status copy_file_as(const char *src, const char *dst, bool whole_lines, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_file_as(const char *src, const char *dst, bool whole_lines,
+					  struct kbuf *msg)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
@@ -183,7 +184,8 @@ static int audit_file(const struct dirent *e)
 }
 
 /* Copies the audit folder src into the new folder dst; *n gets the number of files. */
-static K_MUST_CHECK k_status copy_audit(const char *src, const char *dst, unsigned *n, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_audit(const char *src, const char *dst, unsigned *n,
+					struct kbuf *msg)
 {
 	struct dirent **list = NULL;
 	int count = scandir(src, &list, audit_file, audit_order);
@@ -250,15 +252,16 @@ static int parse_backup_args(int argc, char **argv, struct backup_args *a)
 			return 0;
 		}
 		if (slot == NULL || v == NULL) {
-			fprintf(stderr, "kinko backup: %s %s\n", slot == NULL ? "unknown option" : "no value for",
-				argv[i]);
+			fprintf(stderr, "kinko backup: %s %s\n",
+				slot == NULL ? "unknown option" : "no value for", argv[i]);
 			backup_usage(stderr);
 			return 2;
 		}
 		*slot = v;
 	}
 	if (a->to == NULL || (a->data == NULL && a->config_path == NULL)) {
-		fprintf(stderr, "kinko backup: give --to DIR and the data folder (--data DIR or --config FILE)\n");
+		fprintf(stderr, "kinko backup: give --to DIR and the data folder (--data DIR or "
+				"--config FILE)\n");
 		backup_usage(stderr);
 		return 2;
 	}
@@ -300,7 +303,9 @@ static int check_destination(const char *to, const struct backup_source *s, cons
 		return 1;
 	}
 	if (!absent_or_empty(to)) {
-		fprintf(stderr, "kinko backup: %s exists and is not empty; give a new or empty folder\n", to);
+		fprintf(stderr,
+			"kinko backup: %s exists and is not empty; give a new or empty folder\n",
+			to);
 		return 1;
 	}
 	bool created = mkdir(to, 0700) == 0;
@@ -309,15 +314,16 @@ static int check_destination(const char *to, const struct backup_source *s, cons
 		return 1;
 	}
 	const char *within = inside(to, s->cfg.data_dir) ? s->cfg.data_dir
-			     : inside(to, store_dir)	     ? store_dir
-			     : inside(to, s->audit_dir)      ? s->audit_dir
-							     : NULL;
+			     : inside(to, store_dir)	 ? store_dir
+			     : inside(to, s->audit_dir)	 ? s->audit_dir
+							 : NULL;
 	if (within != NULL) {
 		if (created)
 			(void)rmdir(to);
 		fprintf(stderr,
 			"kinko backup: %s is inside %s; a backup must live outside the data folder "
-			"(which may hold the root key) and outside the store's and audit trail's folders\n",
+			"(which may hold the root key) and outside the store's and audit trail's "
+			"folders\n",
 			to, within);
 		return 1;
 	}
@@ -328,7 +334,7 @@ static K_MUST_CHECK k_status count_kind(void *arg, const char *kind, uint64_t n)
 {
 	json_t *records = arg;
 	return json_object_set_new(records, kind, json_integer((json_int_t)n)) == 0 ? K_OK
-										   : K_E_INTERNAL;
+										    : K_E_INTERNAL;
 }
 
 /* The root key's check value the store keeps; JSON null if it has none yet. */
@@ -395,7 +401,7 @@ static K_MUST_CHECK k_status verify_audit_copy(const char *dir, struct kbuf *msg
 
 /* Copies the audit trail and its wrapped signing key; adds what it copied to the manifest. */
 static K_MUST_CHECK k_status backup_audit(const char *to, const struct backup_source *s, json_t *m,
-			     struct kbuf *msg)
+					  struct kbuf *msg)
 {
 	struct stat sb;
 	if (stat(s->audit_dir, &sb) != 0) {
@@ -414,8 +420,8 @@ static K_MUST_CHECK k_status backup_audit(const char *to, const struct backup_so
 	}
 	GUARD(verify_audit_copy(dst, msg));
 	json_object_set_new(m, "audit",
-			    json_pack("{s:s, s:I, s:s?}", "folder", AUDIT_SUB, "files", (json_int_t)files,
-				      "signingKey", key ? SIGNING_KEY : NULL));
+			    json_pack("{s:s, s:I, s:s?}", "folder", AUDIT_SUB, "files",
+				      (json_int_t)files, "signingKey", key ? SIGNING_KEY : NULL));
 	return K_OK;
 }
 
@@ -432,14 +438,15 @@ static bool sqlite_file_of(const char *url, char *out, size_t n)
 	if (strncmp(p, "///", 3) == 0)
 		p += 2;
 	size_t len = strlen(p);
-	int w = len > 3 && strcmp(p + len - 3, ".db") == 0 ? snprintf(out, n, "%s", p)
-							    : snprintf(out, n, "%s/%s", p, STORE_FILE);
+	int w = len > 3 && strcmp(p + len - 3, ".db") == 0
+			? snprintf(out, n, "%s", p)
+			: snprintf(out, n, "%s/%s", p, STORE_FILE);
 	return w > 0 && (size_t)w < n;
 }
 
 /* The store's copy and the manifest's store part. */
 static K_MUST_CHECK k_status backup_store(const char *to, const struct backup_source *s, json_t *m,
-			     struct kbuf *msg)
+					  struct kbuf *msg)
 {
 	char path[PATH_MAX];
 	struct storage *st = NULL;
@@ -450,7 +457,8 @@ static K_MUST_CHECK k_status backup_store(const char *to, const struct backup_so
 	json_t *kcv = store_check_value(st);
 	storage_close(st);
 	json_object_set_new(m, "keyCheckValue", kcv);
-	json_object_set_new(m, "store", json_pack("{s:s, s:o}", "file", STORE_FILE, "records", records));
+	json_object_set_new(m, "store",
+			    json_pack("{s:s, s:o}", "file", STORE_FILE, "records", records));
 	return rc;
 }
 
@@ -459,8 +467,9 @@ static int run_backup(const struct backup_args *a, struct backup_source *s, stru
 	char store_dir[PATH_MAX];
 	k_status where = storage_local_dir(s->cfg.store_url, store_dir, sizeof store_dir);
 	if (k_is(where, K_E_UNSUPPORTED)) {
-		fprintf(stderr, "kinko backup: the store %s is a PostgreSQL database: back it up with "
-				"pg_dump (and this command's --audit-dir copy is not taken either)\n",
+		fprintf(stderr,
+			"kinko backup: the store %s is a PostgreSQL database: back it up with "
+			"pg_dump (and this command's --audit-dir copy is not taken either)\n",
 			s->cfg.store_url);
 		return 1;
 	}
@@ -480,14 +489,17 @@ static int run_backup(const struct backup_args *a, struct backup_source *s, stru
 	char when[32];
 	audit_iso8601(kclock_now(), when);
 	json_t *m = json_pack("{s:i, s:s, s:s, s:s}", "kinkoBackupVersion", MANIFEST_VERSION,
-			      "createdAt", when, "kinkoVersion", KINKO_VERSION, "rootKey", ROOT_KEY_NOTE);
+			      "createdAt", when, "kinkoVersion", KINKO_VERSION, "rootKey",
+			      ROOT_KEY_NOTE);
 	k_status st = backup_store(a->to, s, m, msg);
 	if (k_ok(st))
 		st = backup_audit(a->to, s, m, msg);
 	if (k_ok(st))
 		st = write_manifest(a->to, m, msg);
 	if (k_failed(st)) {
-		fprintf(stderr, "kinko backup: %s\nkinko backup: the backup in %s is incomplete; remove it\n",
+		fprintf(stderr,
+			"kinko backup: %s\nkinko backup: the backup in %s is incomplete; remove "
+			"it\n",
 			kbuf_cstr(msg), a->to);
 		json_decref(m);
 		return 1;
@@ -499,11 +511,13 @@ static int run_backup(const struct backup_args *a, struct backup_source *s, stru
 	bool first = true;
 	json_object_foreach(records, kind, n)
 	{
-		printf("%s%" JSON_INTEGER_FORMAT " %s", first ? "" : ", ", json_integer_value(n), kind);
+		printf("%s%" JSON_INTEGER_FORMAT " %s", first ? "" : ", ", json_integer_value(n),
+		       kind);
 		first = false;
 	}
 	printf("%s); store integrity check passed\n", first ? "no records" : "");
-	printf("kinko backup: the root key is NOT in the backup: keep it apart, restore needs it\n");
+	printf("kinko backup: the root key is NOT in the backup: keep it apart, restore needs "
+	       "it\n");
 	json_decref(m);
 	return 0;
 }
@@ -537,8 +551,8 @@ static int parse_restore_args(int argc, char **argv, struct restore_args *a)
 {
 	for (int i = 0; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char **slot = strcmp(argv[i], "--from") == 0	   ? &a->from
-				    : strcmp(argv[i], "--data") == 0	   ? &a->data
+		const char **slot = strcmp(argv[i], "--from") == 0	 ? &a->from
+				    : strcmp(argv[i], "--data") == 0	 ? &a->data
 				    : strcmp(argv[i], "--root-key") == 0 ? &a->root_key
 									 : NULL;
 		if (strcmp(argv[i], "--help") == 0) {
@@ -546,8 +560,8 @@ static int parse_restore_args(int argc, char **argv, struct restore_args *a)
 			return 0;
 		}
 		if (slot == NULL || v == NULL) {
-			fprintf(stderr, "kinko restore: %s %s\n", slot == NULL ? "unknown option" : "no value for",
-				argv[i]);
+			fprintf(stderr, "kinko restore: %s %s\n",
+				slot == NULL ? "unknown option" : "no value for", argv[i]);
 			backup_usage(stderr);
 			return 2;
 		}
@@ -569,12 +583,13 @@ static json_t *read_manifest(const char *from)
 	json_error_t err;
 	json_t *m = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
 	if (m == NULL) {
-		fprintf(stderr, "kinko restore: %s is not a kinko backup: cannot read %s (%s)\n", from,
-			path, err.text);
+		fprintf(stderr, "kinko restore: %s is not a kinko backup: cannot read %s (%s)\n",
+			from, path, err.text);
 		return NULL;
 	}
 	if (json_integer_value(json_object_get(m, "kinkoBackupVersion")) != MANIFEST_VERSION) {
-		fprintf(stderr, "kinko restore: %s was written by another kinko backup format\n", path);
+		fprintf(stderr, "kinko restore: %s was written by another kinko backup format\n",
+			path);
 		json_decref(m);
 		return NULL;
 	}
@@ -601,7 +616,8 @@ static int check_root_key(const char *root_key, const json_t *m, struct kbuf *ms
 	kbuf_reset(msg);
 	k_status rc = keystore_check_value(msg);
 	fprintf(stderr,
-		"kinko restore: the root key %s is not the one this backup's store was written under "
+		"kinko restore: the root key %s is not the one this backup's store was written "
+		"under "
 		"(its check value is %s, the backup's is %s); nothing was restored\n",
 		root_key, k_ok(rc) ? kbuf_cstr(msg) : "unknown", want);
 	return 1;
@@ -611,8 +627,9 @@ static int check_root_key(const char *root_key, const json_t *m, struct kbuf *ms
 static int prepare_target(const char *data)
 {
 	if (!absent_or_empty(data)) {
-		fprintf(stderr, "kinko restore: %s exists and is not empty; restore into a new or empty "
-				"folder\n",
+		fprintf(stderr,
+			"kinko restore: %s exists and is not empty; restore into a new or empty "
+			"folder\n",
 			data);
 		return 1;
 	}
@@ -624,7 +641,8 @@ static int prepare_target(const char *data)
 }
 
 /* Copies the store and opens it (SQLite takes it back into WAL mode), then its integrity check. */
-static K_MUST_CHECK k_status restore_store(const struct restore_args *a, const json_t *m, struct kbuf *msg)
+static K_MUST_CHECK k_status restore_store(const struct restore_args *a, const json_t *m,
+					   struct kbuf *msg)
 {
 	const char *file = json_string_value(json_object_get(json_object_get(m, "store"), "file"));
 	ENSURE(file != NULL && strchr(file, '/') == NULL, K_E_VALIDATION);
@@ -637,12 +655,14 @@ static K_MUST_CHECK k_status restore_store(const struct restore_args *a, const j
 	k_status rc = storage_check(st);
 	storage_close(st);
 	if (k_failed(rc))
-		kbuf_note(msg, "the restored store fails its integrity check (%s)", k_status_name(rc));
+		kbuf_note(msg, "the restored store fails its integrity check (%s)",
+			  k_status_name(rc));
 	return rc;
 }
 
 /* The audit trail and its wrapped signing key, when the backup has them. */
-static K_MUST_CHECK k_status restore_audit(const struct restore_args *a, const json_t *m, struct kbuf *msg)
+static K_MUST_CHECK k_status restore_audit(const struct restore_args *a, const json_t *m,
+					   struct kbuf *msg)
 {
 	const json_t *au = json_object_get(m, "audit");
 	if (!json_is_object(au))
@@ -679,7 +699,9 @@ int cli_restore(int argc, char **argv)
 		if (k_ok(st))
 			st = restore_audit(&a, m, &msg);
 		if (k_failed(st)) {
-			fprintf(stderr, "kinko restore: %s (%s)\nkinko restore: %s is incomplete; remove it\n",
+			fprintf(stderr,
+				"kinko restore: %s (%s)\nkinko restore: %s is incomplete; remove "
+				"it\n",
 				kbuf_cstr(&msg), k_status_name(st), a.data);
 			rc = 1;
 		}
@@ -687,7 +709,8 @@ int cli_restore(int argc, char **argv)
 	if (rc == 0) {
 		printf("kinko restore: %s restored from %s (taken %s)\n", a.data, a.from,
 		       json_string_value(json_object_get(m, "createdAt")));
-		printf("kinko restore: the root key is not part of the backup; check and serve with it:\n"
+		printf("kinko restore: the root key is not part of the backup; check and serve "
+		       "with it:\n"
 		       "  kinko check --data %s --root-key FILE\n",
 		       a.data);
 	}

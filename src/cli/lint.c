@@ -26,13 +26,27 @@ static const char *const linted[] = {"kms:", "secretsmanager:", "sts:", "kinko-t
  * does not serve yet. A policy naming them is not mistaken.
  */
 static const char *const extra_actions[] = {
-	"kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:SynchronizeMultiRegionKey",
-	"kms:ConnectCustomKeyStore", "kms:CreateCustomKeyStore", "kms:DeleteCustomKeyStore",
-	"kms:DescribeCustomKeyStores", "kms:DisconnectCustomKeyStore", "kms:ReplicateKey",
-	"kms:UpdateCustomKeyStore", "kms:UpdatePrimaryRegion", "sts:TagSession",
-	"sts:SetSourceIdentity", "sts:SetContext", "sts:AssumeRoleWithSAML",
-	"sts:AssumeRoleWithWebIdentity", "sts:AssumeRoot", "sts:DecodeAuthorizationMessage",
-	"sts:GetAccessKeyInfo", "sts:GetFederationToken", "sts:GetSessionToken",
+	"kms:ReEncryptFrom",
+	"kms:ReEncryptTo",
+	"kms:SynchronizeMultiRegionKey",
+	"kms:ConnectCustomKeyStore",
+	"kms:CreateCustomKeyStore",
+	"kms:DeleteCustomKeyStore",
+	"kms:DescribeCustomKeyStores",
+	"kms:DisconnectCustomKeyStore",
+	"kms:ReplicateKey",
+	"kms:UpdateCustomKeyStore",
+	"kms:UpdatePrimaryRegion",
+	"sts:TagSession",
+	"sts:SetSourceIdentity",
+	"sts:SetContext",
+	"sts:AssumeRoleWithSAML",
+	"sts:AssumeRoleWithWebIdentity",
+	"sts:AssumeRoot",
+	"sts:DecodeAuthorizationMessage",
+	"sts:GetAccessKeyInfo",
+	"sts:GetFederationToken",
+	"sts:GetSessionToken",
 	"sts:GetServiceBearerToken",
 };
 
@@ -74,7 +88,8 @@ static void check_action(struct lint *l, const char *where, const char *action)
 			 "\"%s\"?); it matches nothing",
 			 where, action, near);
 	else
-		LOG_WARN("config: %s names the action \"%s\", which does not exist; it matches nothing",
+		LOG_WARN("config: %s names the action \"%s\", which does not exist; it matches "
+			 "nothing",
 			 where, action);
 }
 

@@ -56,7 +56,8 @@ static int ops_command(int argc, char **argv)
 	kbuf_release(&msg);
 	json_t *tables = api_tables_json();
 	if (as_json) {
-		char *text = tables ? json_dumps(tables, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+		char *text =
+			tables ? json_dumps(tables, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
 		if (text != NULL)
 			printf("%s\n", text);
 		kjson_free(text);
@@ -89,7 +90,7 @@ struct check_walk {
 };
 
 static K_MUST_CHECK k_status check_key(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				       int64_t version)
 {
 	struct check_walk *w = arg;
 	json_error_t err;
@@ -136,8 +137,8 @@ static bool check_options(int argc, char **argv, const char **data, const char *
  * against the store's key check value (*kcv_note says how), and unwraps
  * every key's material (counted in w). Returns 0 if all pass, else 1.
  */
-static int check_material(struct storage *st, const char *rk, const char *data,
-			  struct kbuf *msg, struct check_walk *w, const char **kcv_note)
+static int check_material(struct storage *st, const char *rk, const char *data, struct kbuf *msg,
+			  struct check_walk *w, const char **kcv_note)
 {
 	/* A root key that is not the store's is named as such, not as broken keys. */
 	if (k_failed(kms_init(st))) {
@@ -197,7 +198,8 @@ static int check_store(int argc, char **argv)
 		ret = 1;
 	}
 	struct check_walk w = {0, 0};
-	bool unwrap = ret == 0 && access(rk, R_OK) == 0 && k_ok(keystore_open_file(rk, false, &msg));
+	bool unwrap =
+		ret == 0 && access(rk, R_OK) == 0 && k_ok(keystore_open_file(rk, false, &msg));
 	const char *kcv_note = "";
 	if (unwrap) {
 		ret = check_material(st, rk, data, &msg, &w, &kcv_note);
@@ -208,8 +210,7 @@ static int check_store(int argc, char **argv)
 	kbuf_release(&msg);
 	if (ret == 0)
 		printf("kinko check: store sound; %u keys%s%s\n", w.keys,
-		       unwrap ? ", all key material unwraps" : " (root key not read)",
-		       kcv_note);
+		       unwrap ? ", all key material unwraps" : " (root key not read)", kcv_note);
 	return ret;
 }
 
@@ -231,7 +232,8 @@ static long check_node_set(char nodes[][72], const char *const *dirs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = i + 1; j < n; j++)
 			if (nodes[i][0] != 0 && strcmp(nodes[i], nodes[j]) == 0) {
-				printf("DUPLICATE node %s: the trails in %s and %s name the same node\n",
+				printf("DUPLICATE node %s: the trails in %s and %s name the same "
+				       "node\n",
 				       nodes[i], dirs[i], dirs[j]);
 				problems++;
 			}
@@ -266,7 +268,8 @@ static int audit_command(int argc, char **argv)
 	}
 	if (n_dirs == 0 || (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL))) {
 		if (n_dirs > 1)
-			fprintf(stderr, "kinko audit verify: --public-key and --witness go with one folder\n");
+			fprintf(stderr, "kinko audit verify: --public-key and --witness go with "
+					"one folder\n");
 		cli_usage(stderr);
 		return 2;
 	}
@@ -317,7 +320,9 @@ static int usage_command(int argc, char **argv)
 		} else if ((strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) && next) {
 			int64_t t;
 			if (!audit_parse_iso8601(next, &t)) {
-				fprintf(stderr, "kinko usage: %s wants a time like 2025-01-31T00:00:00Z\n", a);
+				fprintf(stderr,
+					"kinko usage: %s wants a time like 2025-01-31T00:00:00Z\n",
+					a);
 				return 2;
 			}
 			if (strcmp(a, "--from") == 0)

@@ -93,8 +93,8 @@ static const struct api_service *service_by_source(const char *event_source)
  * them. *out is the caller's (the handler's output object); on failure
  * the AWS error is named in err (the exception and the message).
  */
-static K_MUST_CHECK k_status seed_call(struct seed *s, const char *event_source, const char *name, json_t *in,
-			  json_t **out, struct kbuf *err)
+static K_MUST_CHECK k_status seed_call(struct seed *s, const char *event_source, const char *name,
+				       json_t *in, json_t **out, struct kbuf *err)
 {
 	const struct api_service *svc = service_by_source(event_source);
 	const struct api_operation *op = api_find_by_event_source(event_source, name);
@@ -125,7 +125,8 @@ static K_MUST_CHECK k_status seed_call(struct seed *s, const char *event_source,
 	k_status rc = *out != NULL ? audit_intent(&info) : K_E_INTERNAL;
 	if (k_ok(rc))
 		rc = api_call(&c, in, *out);
-	if (k_failed(audit_call(&info, in, *out, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL))) {
+	if (k_failed(audit_call(&info, in, *out, rc,
+				c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL))) {
 		rc = K_E_INTERNAL;
 		kbuf_reset(&c.err_msg);
 		kbuf_note(&c.err_msg, "The audit log cannot be written.");
@@ -140,7 +141,7 @@ static K_MUST_CHECK k_status seed_call(struct seed *s, const char *event_source,
 
 /* Names the failing entry: "seed FILE: keys[1] (alias/x): CreateKey: Exception: message". */
 static K_MUST_CHECK k_status entry_fail(struct seed *s, const struct seed_entry *e, k_status rc,
-			   const struct kbuf *err)
+					const struct kbuf *err)
 {
 	kbuf_note(s->msg, "seed %s: %s[%zu] (%s): %s", s->path, e->list, e->index,
 		  e->name != NULL ? e->name : "?", kbuf_cstr(err));
@@ -157,8 +158,9 @@ static const char *str_member(const json_t *o, const char *name)
  * Calls `exists` (DescribeKey / DescribeSecret) with {member: name}: K_OK
  * if it is there, K_E_NOT_FOUND-like codes (`absent`) if not, else the error.
  */
-static K_MUST_CHECK k_status probe(struct seed *s, const char *source, const char *exists, const char *member,
-		      const char *name, k_status absent, struct kbuf *err)
+static K_MUST_CHECK k_status probe(struct seed *s, const char *source, const char *exists,
+				   const char *member, const char *name, k_status absent,
+				   struct kbuf *err)
 {
 	json_t *in = json_pack("{s:s}", member, name);
 	json_t *out = NULL;
@@ -176,11 +178,12 @@ static K_MUST_CHECK k_status probe(struct seed *s, const char *source, const cha
  * text, as the API takes it), then CreateAlias.
  */
 static K_MUST_CHECK k_status seed_key(struct seed *s, const struct seed_entry *e, json_t *entry,
-			 struct kbuf *err)
+				      struct kbuf *err)
 {
 	const char *alias = e->name;
 	if (alias == NULL) {
-		kbuf_note(err, "a key needs \"AliasName\" (alias/NAME), which makes seeding idempotent");
+		kbuf_note(err,
+			  "a key needs \"AliasName\" (alias/NAME), which makes seeding idempotent");
 		return K_E_VALIDATION;
 	}
 	k_status rc = probe(s, KMS_SOURCE, "DescribeKey", "KeyId", alias, K_E_NOT_FOUND, err);
@@ -204,9 +207,9 @@ static K_MUST_CHECK k_status seed_key(struct seed *s, const struct seed_entry *e
 	const char *key_id = str_member(json_object_get(out, "KeyMetadata"), "KeyId");
 	if (k_ok(rc) && key_id == NULL)
 		rc = K_E_INTERNAL; /* CreateKey answered without a KeyId */
-	json_t *ain = k_ok(rc) && key_id != NULL ? json_pack("{s:s, s:s}", "AliasName", alias,
-							      "TargetKeyId", key_id)
-						 : NULL;
+	json_t *ain = k_ok(rc) && key_id != NULL
+			      ? json_pack("{s:s, s:s}", "AliasName", alias, "TargetKeyId", key_id)
+			      : NULL;
 	json_t *aout = NULL;
 	if (ain != NULL)
 		rc = seed_call(s, KMS_SOURCE, "CreateAlias", ain, &aout, err);
@@ -222,13 +225,14 @@ static K_MUST_CHECK k_status seed_key(struct seed *s, const struct seed_entry *e
 
 /* One secret: left as it is when its name exists; otherwise CreateSecret with the entry's members. */
 static K_MUST_CHECK k_status seed_secret(struct seed *s, const struct seed_entry *e, json_t *entry,
-			    struct kbuf *err)
+					 struct kbuf *err)
 {
 	if (e->name == NULL) {
 		kbuf_note(err, "a secret needs \"Name\"");
 		return K_E_VALIDATION;
 	}
-	k_status rc = probe(s, SM_SOURCE, "DescribeSecret", "SecretId", e->name, K_E_SM_NOT_FOUND, err);
+	k_status rc =
+		probe(s, SM_SOURCE, "DescribeSecret", "SecretId", e->name, K_E_SM_NOT_FOUND, err);
 	if (k_ok(rc)) {
 		s->kept++;
 		return K_OK;
@@ -246,11 +250,11 @@ static K_MUST_CHECK k_status seed_secret(struct seed *s, const struct seed_entry
 }
 
 typedef K_MUST_CHECK k_status (*seed_fn)(struct seed *s, const struct seed_entry *e, json_t *entry,
-			    struct kbuf *err);
+					 struct kbuf *err);
 
 /* Every entry of one list, in order; the first failure stops. */
-static K_MUST_CHECK k_status seed_list(struct seed *s, const json_t *doc, const char *list, const char *name_member,
-			  seed_fn fn)
+static K_MUST_CHECK k_status seed_list(struct seed *s, const json_t *doc, const char *list,
+				       const char *name_member, seed_fn fn)
 {
 	const json_t *arr = json_object_get(doc, list);
 	if (arr == NULL)
@@ -288,8 +292,9 @@ static K_MUST_CHECK k_status seed_header(struct seed *s, const json_t *doc)
 	{
 		if (strcmp(key, "account") != 0 && strcmp(key, "region") != 0 &&
 		    strcmp(key, "keys") != 0 && strcmp(key, "secrets") != 0) {
-			kbuf_note(s->msg, "seed %s: unknown member \"%s\" (the file has account, region, "
-					  "keys and secrets)",
+			kbuf_note(s->msg,
+				  "seed %s: unknown member \"%s\" (the file has account, region, "
+				  "keys and secrets)",
 				  s->path, key);
 			return K_E_VALIDATION;
 		}
@@ -304,8 +309,10 @@ static K_MUST_CHECK k_status seed_header(struct seed *s, const json_t *doc)
 	snprintf(arn, sizeof arn, "arn:aws:iam::%.12s:root", s->account);
 	s->root = config_find_principal(arn);
 	if (s->root == NULL || strlen(s->account) != 12) {
-		kbuf_note(s->msg, "seed %s: the account \"%s\" is not configured (name one of the "
-				  "configuration's accounts in \"account\", or serve with --dev for 000000000000)",
+		kbuf_note(s->msg,
+			  "seed %s: the account \"%s\" is not configured (name one of the "
+			  "configuration's accounts in \"account\", or serve with --dev for "
+			  "000000000000)",
 			  s->path, s->account);
 		return K_E_VALIDATION;
 	}

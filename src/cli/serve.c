@@ -70,7 +70,12 @@ struct serve_state {
 };
 
 /* How one flag was taken: a switch, a flag and its value, unknown, or an error (exit 2). */
-enum flag_taken { FLAG_SWITCH, FLAG_VALUE, FLAG_UNKNOWN, FLAG_ERROR };
+enum flag_taken {
+	FLAG_SWITCH,
+	FLAG_VALUE,
+	FLAG_UNKNOWN,
+	FLAG_ERROR
+};
 
 /*
  * The signals serve acts on. They are blocked before the first thread
@@ -139,7 +144,8 @@ static int parse_listen(struct config *cfg, const char *v)
 		return -1;
 	char *end = NULL;
 	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (end == NULL || *end != 0 || port > 65535 || (size_t)(colon - v) >= sizeof cfg->listen_host)
+	if (end == NULL || *end != 0 || port > 65535 ||
+	    (size_t)(colon - v) >= sizeof cfg->listen_host)
 		return -1;
 	const char *h = v;
 	size_t hl = (size_t)(colon - v);
@@ -157,8 +163,8 @@ static K_MUST_CHECK k_status probe_store(void *arg)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
-	k_status rc = storage_get(arg, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID, &doc,
-				  NULL);
+	k_status rc = storage_get(arg, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID,
+				  &doc, NULL);
 	kbuf_release(&doc);
 	return k_is(rc, K_E_NOT_FOUND) ? K_OK : rc;
 }
@@ -171,7 +177,8 @@ k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *ms
 		testmode_init(st);
 		GUARD(api_register_service(testmode_service_table(), msg));
 	}
-	GUARD(api_register_service(secrets_service_table(), msg)); /* Secrets Manager on the same endpoint */
+	GUARD(api_register_service(secrets_service_table(),
+				   msg)); /* Secrets Manager on the same endpoint */
 	GUARD(api_register_service(cloudtrail_service_table(), msg));
 	return K_OK;
 }
@@ -203,10 +210,10 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 	else if (strcmp(a, "--threads") == 0)
 		s->cfg.threads = (unsigned)strtoul(next, NULL, 10);
 	else if (strcmp(a, "--log-level") == 0)
-		klog_set_level(strcmp(next, "debug") == 0 ? KLOG_DEBUG
-			       : strcmp(next, "warn") == 0 ? KLOG_WARN
+		klog_set_level(strcmp(next, "debug") == 0   ? KLOG_DEBUG
+			       : strcmp(next, "warn") == 0  ? KLOG_WARN
 			       : strcmp(next, "error") == 0 ? KLOG_ERROR
-							     : KLOG_INFO);
+							    : KLOG_INFO);
 	else if (strcmp(a, "--rotation-function") == 0) {
 		/* Secrets Manager: a local rotation function, ARN=PATH. */
 		struct kbuf fmsg;
@@ -344,14 +351,17 @@ static int apply_path_flags(struct serve_state *s)
 	if (f->root_key != NULL)
 		snprintf(cfg->root_key_file, sizeof cfg->root_key_file, "%s", f->root_key);
 	if (cfg->root_key_file[0] == 0)
-		snprintf(cfg->root_key_file, sizeof cfg->root_key_file, "%s/root.key", cfg->data_dir);
+		snprintf(cfg->root_key_file, sizeof cfg->root_key_file, "%s/root.key",
+			 cfg->data_dir);
 	if (f->tls_cert != NULL)
 		snprintf(cfg->tls_cert_file, sizeof cfg->tls_cert_file, "%s", f->tls_cert);
 	if (f->tls_key != NULL)
 		snprintf(cfg->tls_key_file, sizeof cfg->tls_key_file, "%s", f->tls_key);
 	if (f->tls_self_signed) {
-		snprintf(cfg->tls_cert_file, sizeof cfg->tls_cert_file, "%s/tls-cert.pem", cfg->data_dir);
-		snprintf(cfg->tls_key_file, sizeof cfg->tls_key_file, "%s/tls-key.pem", cfg->data_dir);
+		snprintf(cfg->tls_cert_file, sizeof cfg->tls_cert_file, "%s/tls-cert.pem",
+			 cfg->data_dir);
+		snprintf(cfg->tls_key_file, sizeof cfg->tls_key_file, "%s/tls-key.pem",
+			 cfg->data_dir);
 	}
 	if ((cfg->tls_cert_file[0] == 0) != (cfg->tls_key_file[0] == 0)) {
 		fprintf(stderr, "kinko: --tls-cert and --tls-key go together\n");
@@ -372,7 +382,8 @@ static int serve_resolve_config(struct serve_state *s)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	if (s->f.config_path != NULL && k_failed(config_load_file(cfg, s->f.config_path, &s->msg))) {
+	if (s->f.config_path != NULL &&
+	    k_failed(config_load_file(cfg, s->f.config_path, &s->msg))) {
 		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -390,13 +401,15 @@ static int serve_resolve_config(struct serve_state *s)
 	 */
 	if (cfg->test_mode && !cfg->dev && !cfg->test_mode_outside_dev) {
 		fprintf(stderr,
-			"kinko: --test-mode is for development servers: give --dev, or set \"%s\": true "
+			"kinko: --test-mode is for development servers: give --dev, or set \"%s\": "
+			"true "
 			"in the configuration if this server's data may be lost\n",
 			CONFIG_TEST_MODE_SWITCH);
 		return 2;
 	}
 	if (cfg->test_mode && !cfg->dev)
-		LOG_WARN("test mode outside dev mode: principals allowed kinko-test:* can empty their "
+		LOG_WARN("test mode outside dev mode: principals allowed kinko-test:* can empty "
+			 "their "
 			 "account and move the server clock");
 	if (cfg->test_mode)
 		kclock_enable_test_mode();
@@ -408,7 +421,8 @@ static int lock_folders(struct serve_state *s)
 {
 	const char *data_dir = s->cfg.data_dir, *audit_dir = s->f.audit_dir;
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "kinko: cannot create data folder %s: %s\n", data_dir, strerror(errno));
+		fprintf(stderr, "kinko: cannot create data folder %s: %s\n", data_dir,
+			strerror(errno));
 		return 1;
 	}
 	if (k_failed(startup_lock_dir(data_dir, &s->data_lock, &s->msg))) {
@@ -470,9 +484,10 @@ static int serve_lock_and_check(struct serve_state *s)
 	 */
 	char store_dir[4608];
 	if (s->f.shared_store)
-		LOG_WARN("--shared-store: other processes may use the store %s; their changes reach "
-			 "this node's caches only when a cached entry is reloaded",
-			 cfg->store_url);
+		LOG_WARN(
+			"--shared-store: other processes may use the store %s; their changes reach "
+			"this node's caches only when a cached entry is reloaded",
+			cfg->store_url);
 	if (!s->f.shared_store &&
 	    k_ok(storage_local_dir(cfg->store_url, store_dir, sizeof store_dir)) &&
 	    (mkdir(store_dir, 0700) == 0 || errno == EEXIST) &&
@@ -521,7 +536,8 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot attach the KMS caches to the store\n");
 		return 1;
 	}
-	if (k_failed(startup_root_key_matches(s->st, s->cfg.root_key_file, s->cfg.data_dir, true, &s->msg))) {
+	if (k_failed(startup_root_key_matches(s->st, s->cfg.root_key_file, s->cfg.data_dir, true,
+					      &s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
@@ -562,7 +578,8 @@ static int serve_open_audit(struct serve_state *s)
 	struct serve_flags *f = &s->f;
 	const struct config *cfg = &s->cfg;
 	metrics_register_store_gauges(s->st);
-	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
+	signal(SIGXFSZ,
+	       SIG_IGN); /* a file-size limit is a failed write (fail closed), not a kill */
 	if (f->quotas_mode != NULL)
 		quota_enable(strcmp(f->quotas_mode, "aws") == 0);
 	else
@@ -731,7 +748,8 @@ static int serve_start(struct serve_state *s)
 	};
 	unsigned port = 0;
 	if (k_failed(http_start(&ho, &s->srv, &port))) {
-		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host, cfg->listen_port);
+		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host,
+			cfg->listen_port);
 		return 1;
 	}
 	set_callback_endpoint(cfg, port);
@@ -767,9 +785,9 @@ static void serve_shut_down(struct serve_state *s)
 		_exit(1);
 	}
 	audit_lastuse_share_stop(); /* writes the last uses still unshared */
-	audit_ctindex_stop();       /* and the events still unindexed */
-	audit_close(); /* seals the current log file */
-	sigv4_thread_cleanup(); /* the main thread's signing keys (no thread-exit destructor) */
+	audit_ctindex_stop();	    /* and the events still unindexed */
+	audit_close();		    /* seals the current log file */
+	sigv4_thread_cleanup();	    /* the main thread's signing keys (no thread-exit destructor) */
 	kms_shutdown();
 	storage_close(s->st);
 	keystore_close();

@@ -24,9 +24,12 @@ static void simulate_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
-		"                             (--key KEY_ARN [--data DIR | --store URL] | --key-policy FILE)\n"
-		"                             [--context KEY=VALUE]... [--value CONDITION_KEY=VALUE]...\n"
-		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup error.\n");
+		"                             (--key KEY_ARN [--data DIR | --store URL] | "
+		"--key-policy FILE)\n"
+		"                             [--context KEY=VALUE]... [--value "
+		"CONDITION_KEY=VALUE]...\n"
+		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup "
+		"error.\n");
 }
 
 /* Reads the stored document of a key named by its ARN from the store at a URL (storage.h). */
@@ -118,7 +121,8 @@ static bool simulate_parse(int argc, char **argv, struct simulate_args *a)
 		else
 			return false;
 	}
-	return a->principal != NULL && a->action != NULL && (a->key == NULL) != (a->policy_file == NULL);
+	return a->principal != NULL && a->action != NULL &&
+	       (a->key == NULL) != (a->policy_file == NULL);
 }
 
 /*
@@ -138,7 +142,8 @@ static bool simulate_store(struct simulate_args *a, struct config *cfg, char *ur
 		kbuf_release(&msg);
 		if (!ok)
 			return false;
-		if (a->store_url == NULL && cfg->store_url[0] != 0 && strcmp(a->data, "kinko-data") == 0)
+		if (a->store_url == NULL && cfg->store_url[0] != 0 &&
+		    strcmp(a->data, "kinko-data") == 0)
 			a->store_url = cfg->store_url;
 		if (cfg->data_dir[0] != 0 && strcmp(a->data, "kinko-data") == 0)
 			a->data = cfg->data_dir;
@@ -165,10 +170,10 @@ static json_t *policy_key_doc(const char *policy_file, const char *principal)
 	const char *colons = strstr(principal, "::");
 	if (colons != NULL)
 		snprintf(account, sizeof account, "%.12s", colons + 2);
-	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "",
-				"AWSAccountId", account, "Arn",
-				"arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
-				"SYMMETRIC_DEFAULT", "KeyUsage", "ENCRYPT_DECRYPT", "Origin", "AWS_KMS");
+	json_t *doc = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s}", "Policy", text ? text : "", "AWSAccountId",
+		account, "Arn", "arn:aws:kms:us-east-1:000000000000:key/simulated", "KeySpec",
+		"SYMMETRIC_DEFAULT", "KeyUsage", "ENCRYPT_DECRYPT", "Origin", "AWS_KMS");
 	kjson_free(text);
 	return doc;
 }
@@ -185,7 +190,8 @@ static int simulate_report(const json_t *res)
 
 int cli_policy_simulate(int argc, char **argv)
 {
-	struct simulate_args a = {.data = "kinko-data", .ctx = json_object(), .vals = json_object()};
+	struct simulate_args a = {
+		.data = "kinko-data", .ctx = json_object(), .vals = json_object()};
 	char url[1100];
 	json_t *doc = NULL, *res = NULL;
 	int status = 2;

@@ -68,7 +68,8 @@ k_status startup_lock_dir(const char *dir, int *fd_out, struct kbuf *msg)
 			if (pid > 0)
 				kbuf_note(msg, "another kinko (pid %ld) is using %s", pid, dir);
 			else
-				kbuf_note(msg, "another kinko is using %s (it holds %s)", dir, path);
+				kbuf_note(msg, "another kinko is using %s (it holds %s)", dir,
+					  path);
 		} else {
 			kbuf_note(msg, "cannot lock %s: %s", path, strerror(e));
 		}
@@ -155,15 +156,13 @@ bool startup_same_dir(const char *a, const char *b)
 	return realpath(a, ra) != NULL && realpath(b, rb) != NULL && strcmp(ra, rb) == 0;
 }
 
-k_status startup_root_key_outside(const char *root_key_file, const char *data_dir,
-				  struct kbuf *msg)
+k_status startup_root_key_outside(const char *root_key_file, const char *data_dir, struct kbuf *msg)
 {
 	char key[PATH_MAX], data[PATH_MAX];
 	if (!resolve(root_key_file, key) || realpath(data_dir, data) == NULL)
 		return K_OK; /* opening them reports the problem */
 	size_t dl = strlen(data);
-	bool inside = strcmp(data, "/") == 0 ||
-		      (strncmp(key, data, dl) == 0 && key[dl] == '/');
+	bool inside = strcmp(data, "/") == 0 || (strncmp(key, data, dl) == 0 && key[dl] == '/');
 	if (!inside)
 		return K_OK;
 	kbuf_note(msg,
@@ -183,7 +182,7 @@ struct probe {
 
 /* Stops at the first key whose material unwraps: the root key is the store's. */
 static K_MUST_CHECK k_status probe_key(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				       int64_t version)
 {
 	(void)id;
 	struct probe *p = arg;
@@ -206,8 +205,8 @@ static K_MUST_CHECK k_status probe_key(void *arg, const char *ns, const char *id
  * whether this root key is the store's. The value is recorded only then,
  * so a wrong key at the first start after an upgrade is not enshrined.
  */
-static K_MUST_CHECK k_status adopt(struct storage *st, const char *root_key_file, const char *data_dir,
-		      struct kbuf *msg)
+static K_MUST_CHECK k_status adopt(struct storage *st, const char *root_key_file,
+				   const char *data_dir, struct kbuf *msg)
 {
 	struct probe p = {0, 0};
 	k_status rc = storage_list(st, "key", NULL, NULL, NULL, 0, probe_key, &p);
@@ -217,7 +216,8 @@ static K_MUST_CHECK k_status adopt(struct storage *st, const char *root_key_file
 	}
 	if (p.ok == 0 && p.bad > 0) {
 		kbuf_note(msg,
-			  "the root key %s does not match the store in %s (none of its key material unwraps)",
+			  "the root key %s does not match the store in %s (none of its key "
+			  "material unwraps)",
 			  root_key_file, data_dir);
 		return K_E_VALIDATION;
 	}
@@ -228,9 +228,12 @@ static K_MUST_CHECK k_status adopt(struct storage *st, const char *root_key_file
 		rc = keystore_check_value(&doc);
 	if (k_ok(rc))
 		rc = kbuf_append_str(&doc, "\"}");
-	struct storage_op op = {.op = STORAGE_PUT, .kind = KEYSTORE_CHECK_KIND,
-				.ns = KEYSTORE_CHECK_NS, .id = KEYSTORE_CHECK_ID,
-				.doc = kbuf_slice(&doc), .expect = STORAGE_ABSENT};
+	struct storage_op op = {.op = STORAGE_PUT,
+				.kind = KEYSTORE_CHECK_KIND,
+				.ns = KEYSTORE_CHECK_NS,
+				.id = KEYSTORE_CHECK_ID,
+				.doc = kbuf_slice(&doc),
+				.expect = STORAGE_ABSENT};
 	if (k_ok(rc))
 		rc = storage_apply(st, &op, 1);
 	kbuf_release(&doc);
@@ -248,27 +251,30 @@ k_status startup_root_key_matches(struct storage *st, const char *root_key_file,
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
-	k_status rc = storage_get(st, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID, &doc,
-				  NULL);
+	k_status rc = storage_get(st, KEYSTORE_CHECK_KIND, KEYSTORE_CHECK_NS, KEYSTORE_CHECK_ID,
+				  &doc, NULL);
 	if (k_is(rc, K_E_NOT_FOUND)) {
 		kbuf_release(&doc);
 		return adopt_missing ? adopt(st, root_key_file, data_dir, msg) : K_E_NOT_FOUND;
 	}
 	if (k_failed(rc)) {
 		kbuf_release(&doc);
-		kbuf_note(msg, "cannot read the key check value in %s: %s", data_dir, k_status_name(rc));
+		kbuf_note(msg, "cannot read the key check value in %s: %s", data_dir,
+			  k_status_name(rc));
 		return rc;
 	}
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	json_t *v = json_object_get(j, "KeyCheckValue");
-	rc = json_is_string(v) ? keystore_check_value_matches(kslice_make(json_string_value(v),
-									 json_string_length(v)))
+	rc = json_is_string(v) ? keystore_check_value_matches(
+					 kslice_make(json_string_value(v), json_string_length(v)))
 			       : K_E_INTERNAL;
 	json_decref(j);
 	kbuf_release(&doc);
 	if (k_is(rc, K_E_VALIDATION))
-		kbuf_note(msg, "the root key %s does not match the store in %s (key check value differs)",
-			  root_key_file, data_dir);
+		kbuf_note(
+			msg,
+			"the root key %s does not match the store in %s (key check value differs)",
+			root_key_file, data_dir);
 	else if (k_failed(rc))
 		kbuf_note(msg, "the key check value record in %s is damaged", data_dir);
 	return rc;

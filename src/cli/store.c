@@ -34,7 +34,7 @@
 
 struct batch {
 	struct storage *to;
-	int64_t expect;       /* STORAGE_ABSENT, or STORAGE_ANY with --force */
+	int64_t expect; /* STORAGE_ABSENT, or STORAGE_ANY with --force */
 	const char *kind;
 	struct storage_op ops[BATCH_RECORDS];
 	char *owned[BATCH_RECORDS][3]; /* ns, id, doc bytes of each op */
@@ -62,7 +62,7 @@ static K_MUST_CHECK k_status batch_flush(struct batch *b)
 }
 
 static K_MUST_CHECK k_status copy_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			int64_t version)
+				     int64_t version)
 {
 	(void)version;
 	struct batch *b = arg;
@@ -80,8 +80,12 @@ static K_MUST_CHECK k_status copy_cb(void *arg, const char *ns, const char *id, 
 	b->owned[b->n][0] = n;
 	b->owned[b->n][1] = i;
 	b->owned[b->n][2] = d;
-	b->ops[b->n] = (struct storage_op){.op = STORAGE_PUT, .kind = b->kind, .ns = n, .id = i,
-					   .doc = kslice_make(d, doc.len), .expect = b->expect};
+	b->ops[b->n] = (struct storage_op){.op = STORAGE_PUT,
+					   .kind = b->kind,
+					   .ns = n,
+					   .id = i,
+					   .doc = kslice_make(d, doc.len),
+					   .expect = b->expect};
 	b->n++;
 	b->bytes += doc.len;
 	return K_OK;
@@ -102,7 +106,7 @@ static K_MUST_CHECK k_status kinds_cb(void *arg, const char *kind)
 }
 
 static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(void)ns;
 	(void)id;
@@ -123,7 +127,8 @@ static int open_store(const char *role, const char *url, bool must_exist, int *l
 	if (k_ok(storage_local_dir(url, dir, sizeof dir))) {
 		struct stat sb;
 		if (must_exist && stat(dir, &sb) != 0) {
-			fprintf(stderr, "kinko store copy: the %s store %s does not exist\n", role, url);
+			fprintf(stderr, "kinko store copy: the %s store %s does not exist\n", role,
+				url);
 			ret = 1;
 		} else if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
 			   k_failed(startup_lock_dir(dir, lock_fd, &msg))) {

@@ -37,16 +37,24 @@
  * Region" (API_LookupEvents).
  */
 static const struct api_operation ct_ops[] = {
-	{.name = "LookupEvents", .handler = cloudtrail_op_lookup_events,
-	 .action = "cloudtrail:LookupEvents", .resource = API_RES_NONE, .member = NULL,
-	 .state = API_STATE_NA, .quota = {NULL, 2}, .mutates = false, .key_use = false, .max_body = 0},
+	{.name = "LookupEvents",
+	 .handler = cloudtrail_op_lookup_events,
+	 .action = "cloudtrail:LookupEvents",
+	 .resource = API_RES_NONE,
+	 .member = NULL,
+	 .state = API_STATE_NA,
+	 .quota = {NULL, 2},
+	 .mutates = false,
+	 .key_use = false,
+	 .max_body = 0},
 };
 
 /* Identity policies on Resource "*", as for any operation on no resource. */
 static K_MUST_CHECK k_status ct_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
-	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;
+	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*")
+					       : K_E_INTERNAL;
 }
 
 static const struct api_service ct_service = {
@@ -64,9 +72,9 @@ const struct api_service *cloudtrail_service_table(void)
 	return &ct_service;
 }
 
-static const char *const attribute_keys[] = {"EventId",      "EventName",    "ReadOnly",
-					     "Username",     "ResourceType", "ResourceName",
-					     "EventSource",  "AccessKeyId",  NULL};
+static const char *const attribute_keys[] = {"EventId",	    "EventName",    "ReadOnly",
+					     "Username",    "ResourceType", "ResourceName",
+					     "EventSource", "AccessKeyId",  NULL};
 
 struct match {
 	uint64_t seq;
@@ -90,9 +98,9 @@ struct query {
 	const char *attr, *value;
 	double start, end;
 	bool has_start, has_end;
-	uint64_t before;          /* from NextToken: only seq < before (0: no bound) */
-	bool merged;              /* the other nodes' events too (see the top) */
-	struct mpos after;        /* merged NextToken: only events after it in the order */
+	uint64_t before;   /* from NextToken: only seq < before (0: no bound) */
+	bool merged;	   /* the other nodes' events too (see the top) */
+	struct mpos after; /* merged NextToken: only events after it in the order */
 	struct match *m;
 	size_t n, cap;
 	bool oom;
@@ -141,12 +149,15 @@ static bool attr_matches(const struct query *q, json_t *e)
 			  v);
 	size_t i;
 	json_t *r;
-	json_array_foreach(json_object_get(e, "resources"), i, r) {
+	json_array_foreach(json_object_get(e, "resources"), i, r)
+	{
 		const char *arn = json_string_value(json_object_get(r, "ARN"));
-		if (strcmp(a, "ResourceType") == 0 && eq(json_string_value(json_object_get(r, "type")), v))
+		if (strcmp(a, "ResourceType") == 0 &&
+		    eq(json_string_value(json_object_get(r, "type")), v))
 			return true;
 		if (strcmp(a, "ResourceName") == 0 && arn != NULL &&
-		    (strcmp(arn, v) == 0 || (strrchr(arn, '/') && strcmp(strrchr(arn, '/') + 1, v) == 0)))
+		    (strcmp(arn, v) == 0 ||
+		     (strrchr(arn, '/') && strcmp(strrchr(arn, '/') + 1, v) == 0)))
 			return true;
 	}
 	return false;
@@ -261,7 +272,8 @@ static bool collect(void *arg, uint64_t seq, const char *type, json_t *e, const 
 	return true;
 }
 
-static K_MUST_CHECK k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has, double *out)
+static K_MUST_CHECK k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has,
+					 double *out)
 {
 	json_t *v = json_object_get(in, name);
 	*has = false;
@@ -283,8 +295,9 @@ static json_t *render_event(json_t *e)
 		(void)audit_parse_iso8601(when, &t);
 	json_object_set(o, "EventId", json_object_get(e, "eventID"));
 	json_object_set(o, "EventName", json_object_get(e, "eventName"));
-	json_object_set_new(o, "ReadOnly",
-			    json_string(json_is_true(json_object_get(e, "readOnly")) ? "true" : "false"));
+	json_object_set_new(
+		o, "ReadOnly",
+		json_string(json_is_true(json_object_get(e, "readOnly")) ? "true" : "false"));
 	json_t *ak = json_object_get(json_object_get(e, "userIdentity"), "accessKeyId");
 	if (ak != NULL)
 		json_object_set(o, "AccessKeyId", ak);
@@ -296,7 +309,8 @@ static json_t *render_event(json_t *e)
 	json_t *res = json_array();
 	size_t i;
 	json_t *r;
-	json_array_foreach(json_object_get(e, "resources"), i, r) {
+	json_array_foreach(json_object_get(e, "resources"), i, r)
+	{
 		json_array_append_new(res, json_pack("{s:O,s:O}", "ResourceType",
 						     json_object_get(r, "type"), "ResourceName",
 						     json_object_get(r, "ARN")));
@@ -311,7 +325,8 @@ static json_t *render_event(json_t *e)
 }
 
 /* "kinko-mTIME|NODE|TIE": the last event of the previous page in the merged order. */
-static K_MUST_CHECK k_status parse_merged_token(struct api_ctx *c, const char *token, struct mpos *p)
+static K_MUST_CHECK k_status parse_merged_token(struct api_ctx *c, const char *token,
+						struct mpos *p)
 {
 	char *end = NULL;
 	ENSURE(strncmp(token, "kinko-m", 7) == 0,
@@ -337,8 +352,8 @@ static void render_merged(struct query *q, json_t *events, json_t *out, json_int
 		if ((json_int_t)i == max) {
 			const struct match *last = &q->m[i - 1];
 			char next[200];
-			snprintf(next, sizeof next, "kinko-m%lld|%s|%s", (long long)last->t, last->node,
-				 last->tie);
+			snprintf(next, sizeof next, "kinko-m%lld|%s|%s", (long long)last->t,
+				 last->node, last->tie);
 			json_object_set_new(out, "NextToken", json_string(next));
 			break;
 		}
@@ -368,8 +383,8 @@ static K_MUST_CHECK k_status read_attributes(struct api_ctx *c, json_t *in, stru
 }
 
 /* The time range, MaxResults, EventCategory and NextToken. */
-static K_MUST_CHECK k_status read_range(struct api_ctx *c, json_t *in, struct query *q, json_int_t *max,
-			   const char **category)
+static K_MUST_CHECK k_status read_range(struct api_ctx *c, json_t *in, struct query *q,
+					json_int_t *max, const char **category)
 {
 	GUARD(time_member(c, in, "StartTime", &q->has_start, &q->start));
 	GUARD(time_member(c, in, "EndTime", &q->has_end, &q->end));
@@ -379,8 +394,10 @@ static K_MUST_CHECK k_status read_range(struct api_ctx *c, json_t *in, struct qu
 	json_t *mr = json_object_get(in, "MaxResults");
 	*max = 50;
 	if (mr != NULL && !json_is_null(mr)) {
-		ENSURE(json_is_integer(mr) && json_integer_value(mr) >= 1 && json_integer_value(mr) <= 50,
-		       api_fail(c, K_E_CT_INVALID_MAX_RESULTS, "MaxResults must be between 1 and 50."));
+		ENSURE(json_is_integer(mr) && json_integer_value(mr) >= 1 &&
+			       json_integer_value(mr) <= 50,
+		       api_fail(c, K_E_CT_INVALID_MAX_RESULTS,
+				"MaxResults must be between 1 and 50."));
 		*max = json_integer_value(mr);
 	}
 	static const char *const categories[] = {"insight", NULL};

@@ -28,10 +28,10 @@
 #include "storage/storage.h"
 
 #define CLUSTER_NODE_KIND "node"
-#define CLUSTER_NODE_ID_MAX 64         /* characters, [A-Za-z0-9._-] */
+#define CLUSTER_NODE_ID_MAX 64	       /* characters, [A-Za-z0-9._-] */
 #define CLUSTER_NODE_ID_FILE "node-id" /* in the data folder */
 #define CLUSTER_HEARTBEAT_S 2
-#define CLUSTER_NODE_TTL_S 6           /* three missed heartbeats */
+#define CLUSTER_NODE_TTL_S 6 /* three missed heartbeats */
 
 /*
  * Sets this node's id: `configured` if non-NULL and non-empty (checked:

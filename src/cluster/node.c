@@ -72,7 +72,8 @@ static K_MUST_CHECK k_status read_id_file(const char *path, char *out, size_t n,
 		len--;
 	buf[len] = 0;
 	if (!cluster_node_id_valid(buf) || len >= n) {
-		kbuf_note(msg, "%s does not hold a node id (1 to %d characters of A-Z a-z 0-9 . _ -)",
+		kbuf_note(msg,
+			  "%s does not hold a node id (1 to %d characters of A-Z a-z 0-9 . _ -)",
 			  path, CLUSTER_NODE_ID_MAX);
 		return K_E_VALIDATION;
 	}
@@ -112,7 +113,8 @@ k_status cluster_node_id_init(const char *configured, const char *data_dir, stru
 {
 	if (configured != NULL && configured[0] != 0) {
 		if (!cluster_node_id_valid(configured)) {
-			kbuf_note(msg, "bad node id \"%s\" (1 to %d characters of A-Z a-z 0-9 . _ -)",
+			kbuf_note(msg,
+				  "bad node id \"%s\" (1 to %d characters of A-Z a-z 0-9 . _ -)",
 				  configured, CLUSTER_NODE_ID_MAX);
 			return K_E_VALIDATION;
 		}
@@ -151,8 +153,12 @@ static K_MUST_CHECK k_status heartbeat(int64_t now)
 	char *text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	ENSURE(text != NULL, K_E_INTERNAL);
-	struct storage_op op = {.op = STORAGE_PUT, .kind = CLUSTER_NODE_KIND, .ns = "",
-				.id = node_id, .doc = kslice_cstr(text), .expect = STORAGE_ANY};
+	struct storage_op op = {.op = STORAGE_PUT,
+				.kind = CLUSTER_NODE_KIND,
+				.ns = "",
+				.id = node_id,
+				.doc = kslice_cstr(text),
+				.expect = STORAGE_ANY};
 	k_status rc = storage_apply(store, &op, 1);
 	kjson_free(text);
 	return rc;
@@ -163,8 +169,8 @@ struct live_count {
 	unsigned n;
 };
 
-static K_MUST_CHECK k_status count_live(void *arg, const char *ns, const char *id, struct kslice doc,
-			   int64_t version)
+static K_MUST_CHECK k_status count_live(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	(void)ns;
 	(void)id;
@@ -226,7 +232,8 @@ unsigned cluster_live_nodes(void)
 void cluster_metrics(struct kbuf *b)
 {
 	kbuf_note(b,
-		  "# HELP kinko_cluster_live_nodes Nodes whose heartbeat reached the store within %d s.\n"
+		  "# HELP kinko_cluster_live_nodes Nodes whose heartbeat reached the store within "
+		  "%d s.\n"
 		  "# TYPE kinko_cluster_live_nodes gauge\n"
 		  "kinko_cluster_live_nodes %u\n"
 		  "# HELP kinko_cluster_node This node's id.\n"

@@ -22,20 +22,20 @@ struct identity {
 	char access_key[SIGV4_MAX_ACCESS_KEY + 1];
 	struct ksecret *secret;
 	char account[13];
-	char type[16];        /* "Root" or "IAMUser" */
-	char name[128];       /* user name; empty for root */
+	char type[16];	/* "Root" or "IAMUser" */
+	char name[128]; /* user name; empty for root */
 	char principal_id[96];
-	json_t *policies;     /* array of policy documents */
+	json_t *policies; /* array of policy documents */
 	/* Authorization: identity policies parsed once at load; roles and sessions. */
 	struct policy **parsed;
 	size_t n_parsed;
-	bool parsed_borrowed;         /* sessions borrow their role's */
-	char role_arn[256];           /* roles and sessions: arn:aws:iam::A:role/NAME */
-	struct policy *trust;         /* roles: the trust policy */
-	int64_t max_session;          /* roles: MaxSessionDuration seconds */
-	char session[96];             /* sessions: RoleSessionName */
-	uint8_t token_hash[32];       /* sessions: SHA-256 of the session token */
-	int64_t expires;              /* sessions: epoch seconds */
+	bool parsed_borrowed;	/* sessions borrow their role's */
+	char role_arn[256];	/* roles and sessions: arn:aws:iam::A:role/NAME */
+	struct policy *trust;	/* roles: the trust policy */
+	int64_t max_session;	/* roles: MaxSessionDuration seconds */
+	char session[96];	/* sessions: RoleSessionName */
+	uint8_t token_hash[32]; /* sessions: SHA-256 of the session token */
+	int64_t expires;	/* sessions: epoch seconds */
 };
 
 #define MAX_ROLES 1024
@@ -53,7 +53,7 @@ static struct identity *sessions;
 static pthread_rwlock_t sessions_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 #define MAX_IDENTITIES 4096
-static struct identity *ids;   /* sorted by access key after install */
+static struct identity *ids; /* sorted by access key after install */
 static size_t n_ids;
 
 void config_defaults(struct config *cfg)
@@ -142,7 +142,8 @@ static void identity_clear(struct identity *id)
 }
 
 static K_MUST_CHECK k_status add_identity(const char *account, const char *type, const char *name,
-			     const char *ak, const char *sk, json_t *policies, struct kbuf *msg)
+					  const char *ak, const char *sk, json_t *policies,
+					  struct kbuf *msg)
 {
 	if (n_ids >= MAX_IDENTITIES)
 		return K_E_LIMIT_EXCEEDED;
@@ -184,11 +185,13 @@ k_status config_add_dev_identity(struct kbuf *msg)
 	for (size_t i = 0; i < n_ids; i++) {
 		if (strcmp(ids[i].access_key, "test") == 0) {
 			kbuf_note(msg,
-				  "--dev adds the access key \"test\" (account 000000000000), but the "
-				  "configuration already gives that access key to %s%s of account %s; "
+				  "--dev adds the access key \"test\" (account 000000000000), but "
+				  "the "
+				  "configuration already gives that access key to %s%s of account "
+				  "%s; "
 				  "rename it in the file or serve without --dev",
-				  strcmp(ids[i].type, "Root") == 0 ? "the root" : "the user ", ids[i].name,
-				  ids[i].account);
+				  strcmp(ids[i].type, "Root") == 0 ? "the root" : "the user ",
+				  ids[i].name, ids[i].account);
 			return K_E_VALIDATION;
 		}
 	}
@@ -215,8 +218,8 @@ static bool valid_account(const char *a)
 	return true;
 }
 
-static K_MUST_CHECK k_status load_keys(const char *account, const char *type, const char *name, json_t *keys,
-			  json_t *policies, struct kbuf *msg)
+static K_MUST_CHECK k_status load_keys(const char *account, const char *type, const char *name,
+				       json_t *keys, json_t *policies, struct kbuf *msg)
 {
 	size_t i;
 	json_t *k;
@@ -231,8 +234,10 @@ static K_MUST_CHECK k_status load_keys(const char *account, const char *type, co
 		const char *ak = json_string_value(json_object_get(k, "access_key_id"));
 		const char *sk = json_string_value(json_object_get(k, "secret_access_key"));
 		if (ak == NULL || sk == NULL) {
-			kbuf_note(msg, "an access key of account %s lacks access_key_id or secret_access_key",
-					   account);
+			kbuf_note(msg,
+				  "an access key of account %s lacks access_key_id or "
+				  "secret_access_key",
+				  account);
 			return K_E_VALIDATION;
 		}
 		GUARD(add_identity(account, type, name, ak, sk, policies, msg));
@@ -258,14 +263,17 @@ static K_MUST_CHECK k_status load_roles(const char *account, json_t *list, struc
 	json_array_foreach(list, i, r)
 	{
 		const char *name = json_string_value(json_object_get(r, "name"));
-		if (name == NULL || name[0] == 0 || strlen(name) > 64 || strchr(name, '/') != NULL) {
+		if (name == NULL || name[0] == 0 || strlen(name) > 64 ||
+		    strchr(name, '/') != NULL) {
 			kbuf_note(msg, "a role of account %s lacks a valid name", account);
 			return K_E_VALIDATION;
 		}
 		json_t *pol = json_object_get(r, "policies");
 		json_t *trust = json_object_get(r, "trust_policy");
 		if ((pol != NULL && !json_is_array(pol)) || !json_is_object(trust)) {
-			kbuf_note(msg, "role %s needs a \"trust_policy\" object and a \"policies\" list", name);
+			kbuf_note(msg,
+				  "role %s needs a \"trust_policy\" object and a \"policies\" list",
+				  name);
 			return K_E_VALIDATION;
 		}
 		if (n_roles >= MAX_ROLES)
@@ -330,7 +338,8 @@ static K_MUST_CHECK k_status load_accounts(json_t *accounts, struct kbuf *msg)
 			kbuf_note(msg, "%s", "each account needs a 12-digit \"id\"");
 			return K_E_VALIDATION;
 		}
-		GUARD(load_keys(id, "Root", NULL, json_object_get(acct, "root_access_keys"), NULL, msg));
+		GUARD(load_keys(id, "Root", NULL, json_object_get(acct, "root_access_keys"), NULL,
+				msg));
 		json_t *users = json_object_get(acct, "users");
 		if (users != NULL && !json_is_array(users)) {
 			kbuf_note(msg, "users of account %s must be a list", id);
@@ -348,7 +357,8 @@ static K_MUST_CHECK k_status load_accounts(json_t *accounts, struct kbuf *msg)
 				kbuf_note(msg, "policies of user %s must be a list", name);
 				return K_E_VALIDATION;
 			}
-			GUARD(load_keys(id, "IAMUser", name, json_object_get(user, "access_keys"), pol, msg));
+			GUARD(load_keys(id, "IAMUser", name, json_object_get(user, "access_keys"),
+					pol, msg));
 		}
 		GUARD(load_roles(id, json_object_get(acct, "roles"), msg));
 	}
@@ -368,8 +378,8 @@ static void copy_str(json_t *root, const char *member, char *dst, size_t n)
  * a service manager is "/"), and the log says so. Refused when the result
  * does not fit.
  */
-static K_MUST_CHECK k_status copy_path(json_t *root, const char *member, const char *cfg_path, char *dst,
-			  size_t n, struct kbuf *msg)
+static K_MUST_CHECK k_status copy_path(json_t *root, const char *member, const char *cfg_path,
+				       char *dst, size_t n, struct kbuf *msg)
 {
 	const char *s = json_string_value(json_object_get(root, member));
 	if (s == NULL)
@@ -382,8 +392,8 @@ static K_MUST_CHECK k_status copy_path(json_t *root, const char *member, const c
 		int dir_len = slash ? (int)(slash - cfg_path) : 1;
 		w = snprintf(dst, n, "%.*s/%s", dir_len, slash ? cfg_path : ".", s);
 		if (w >= 0 && (size_t)w < n)
-			LOG_INFO("config: %s \"%s\" is relative to the configuration file: %s", member, s,
-				 dst);
+			LOG_INFO("config: %s \"%s\" is relative to the configuration file: %s",
+				 member, s, dst);
 	}
 	if (w < 0 || (size_t)w >= n) {
 		kbuf_note(msg, "%s is too long (at most %zu bytes)", member, n - 1);
@@ -410,14 +420,16 @@ static K_MUST_CHECK k_status load_listen(json_t *root, struct config *cfg, struc
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status load_paths(json_t *root, const char *path, struct config *cfg, struct kbuf *msg)
+static K_MUST_CHECK k_status load_paths(json_t *root, const char *path, struct config *cfg,
+					struct kbuf *msg)
 {
 	GUARD(copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg));
 	GUARD(copy_path(root, "root_key_file", path, cfg->root_key_file, sizeof cfg->root_key_file,
 			msg));
 	GUARD(copy_path(root, "tls_cert_file", path, cfg->tls_cert_file, sizeof cfg->tls_cert_file,
 			msg));
-	GUARD(copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file, msg));
+	GUARD(copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file,
+			msg));
 	GUARD(copy_path(root, "audit_witness_file", path, cfg->audit_witness_file,
 			sizeof cfg->audit_witness_file, msg));
 	/* HTTPS: a certificate and its key. */
@@ -518,8 +530,8 @@ void config_set_session_loader(config_session_loader fn)
  * its token (by SHA-256, compared in constant time). *known says whether
  * the access key is in the table at all.
  */
-static K_MUST_CHECK k_status find_session(const char *access_key, const uint8_t token_hash[32], bool *known,
-			     const struct identity **out)
+static K_MUST_CHECK k_status find_session(const char *access_key, const uint8_t token_hash[32],
+					  bool *known, const struct identity **out)
 {
 	k_status rc = K_E_UNRECOGNIZED_CLIENT;
 	*known = false;
@@ -548,15 +560,15 @@ static K_MUST_CHECK k_status find_session(const char *access_key, const uint8_t 
  * sharing the store: the loader (sts/sts.c) installs it from there, once.
  */
 static K_MUST_CHECK k_status lookup_session(const char *access_key, const struct kslice *token,
-			       const struct identity **out)
+					    const struct identity **out)
 {
 	uint8_t th[32];
-	bool have_token = token != NULL && token->len > 0 &&
-			  k_ok(crypto_sha256(token->ptr, token->len, th));
+	bool have_token =
+		token != NULL && token->len > 0 && k_ok(crypto_sha256(token->ptr, token->len, th));
 	bool known = false;
 	k_status rc = find_session(access_key, have_token ? th : NULL, &known, out);
-	if (!known && have_token && session_loader != NULL &&
-	    strncmp(access_key, "ASIA", 4) == 0 && k_ok(session_loader(access_key)))
+	if (!known && have_token && session_loader != NULL && strncmp(access_key, "ASIA", 4) == 0 &&
+	    k_ok(session_loader(access_key)))
 		rc = find_session(access_key, th, &known, out);
 	crypto_wipe(th, sizeof th);
 	return rc;
@@ -567,7 +579,8 @@ k_status config_lookup_access_key(const char *access_key, const struct kslice *t
 {
 	struct identity key;
 	snprintf(key.access_key, sizeof key.access_key, "%s", access_key);
-	const struct identity *id = ids ? bsearch(&key, ids, n_ids, sizeof *ids, cmp_identity) : NULL;
+	const struct identity *id =
+		ids ? bsearch(&key, ids, n_ids, sizeof *ids, cmp_identity) : NULL;
 	if (id == NULL)
 		return lookup_session(access_key, token, out);
 	/* Long-term keys carry no session token; a token with one is not ours. */
@@ -667,7 +680,8 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 			    struct config_session *out)
 {
 	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	memset(out, 0, sizeof *out);
 	snprintf(out->access_key, sizeof out->access_key, "ASIA");
 	random_chars(out->access_key + 4, 16, upper, 32);
@@ -675,9 +689,8 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 	snprintf(out->token, sizeof out->token, "IQoJb3JpZ2luX2Vj");
 	random_chars(out->token + 16, 128, b64, 64);
 	k_status rc = crypto_sha256(out->token, strlen(out->token), out->token_hash);
-	struct ksecret *secret = k_ok(rc) ? ksecret_from((const uint8_t *)out->secret,
-							 strlen(out->secret))
-					  : NULL;
+	struct ksecret *secret =
+		k_ok(rc) ? ksecret_from((const uint8_t *)out->secret, strlen(out->secret)) : NULL;
 	if (secret != NULL)
 		rc = config_install_session(role, session_name, out->access_key, out->token_hash,
 					    expires, secret);
@@ -716,7 +729,8 @@ k_status config_install_session(const struct identity *role, const char *session
 		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
 		snprintf(s->session, sizeof s->session, "%s", session_name);
 		memcpy(s->token_hash, token_hash, sizeof s->token_hash);
-		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id, session_name);
+		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id,
+			 session_name);
 		s->policies = json_incref(role->policies);
 		s->parsed = role->parsed;
 		s->n_parsed = role->n_parsed;

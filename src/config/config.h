@@ -43,8 +43,8 @@ struct config {
 	char listen_host[128];
 	unsigned listen_port;
 	char data_dir[512];
-	char store_url[1024];     /* a store URL (storage_open); empty: data_dir's SQLite */
-	char node_id[256];        /* this node's id (cluster/cluster.h); empty: kept in data_dir */
+	char store_url[1024]; /* a store URL (storage_open); empty: data_dir's SQLite */
+	char node_id[256];    /* this node's id (cluster/cluster.h); empty: kept in data_dir */
 	char root_key_file[600];
 	bool root_key_in_data_ok; /* a root key file inside data_dir is allowed outside dev mode */
 	bool dev;
@@ -57,19 +57,19 @@ struct config {
 	 * a switch whose name says so.
 	 */
 	bool test_mode_outside_dev;
-	unsigned threads;         /* 0: one per core */
+	unsigned threads; /* 0: one per core */
 	unsigned max_connections;
 	unsigned idle_timeout_s;
 	/* HTTPS and per-client limits (docs/CONFIG.md, docs/SECURITY.md). */
-	char tls_cert_file[600];  /* PEM certificate (chain); empty: plain HTTP */
-	char tls_key_file[600];   /* PEM private key for it */
+	char tls_cert_file[600];     /* PEM certificate (chain); empty: plain HTTP */
+	char tls_key_file[600];	     /* PEM private key for it */
 	unsigned per_ip_connections; /* 0: no per-address cap */
 	/* The audit trail's period digests and their witness (docs/AUDIT.md). */
 	unsigned audit_digest_seconds; /* 0: kinko's default (60 s) */
 	char audit_witness_file[600];  /* empty: no witness file */
 	bool audit_witness_syslog;
-	unsigned header_timeout_s;   /* the whole request head, from its start */
-	unsigned body_timeout_s;     /* the whole body, from the end of the head */
+	unsigned header_timeout_s; /* the whole request head, from its start */
+	unsigned body_timeout_s;   /* the whole body, from the end of the head */
 };
 
 #define CONFIG_TEST_MODE_SWITCH "test_mode_i_understand_this_deletes_data"
@@ -133,7 +133,7 @@ struct config_session {
 	char access_key[24];
 	char secret[48];
 	char token[160];
-	uint8_t token_hash[32];   /* SHA-256 of token: what the session table keeps */
+	uint8_t token_hash[32]; /* SHA-256 of token: what the session table keeps */
 };
 /*
  * Creates temporary credentials for `role` that expire at `expires`

@@ -51,12 +51,16 @@ static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 	json_t *cmd = json_object_get(e, "command");
 	const char *url = json_string_value(json_object_get(e, "url"));
 	if (!lambda_arn(arn)) {
-		kbuf_note(msg, "a rotation function needs an \"arn\" like arn:aws:lambda:REGION:ACCOUNT:function:NAME");
+		kbuf_note(msg, "a rotation function needs an \"arn\" like "
+			       "arn:aws:lambda:REGION:ACCOUNT:function:NAME");
 		return K_E_VALIDATION;
 	}
 	bool has_cmd = json_is_array(cmd) && json_array_size(cmd) > 0;
 	if (has_cmd == (url != NULL)) {
-		kbuf_note(msg, "rotation function %s needs exactly one of \"command\" (a list) and \"url\"", arn);
+		kbuf_note(msg,
+			  "rotation function %s needs exactly one of \"command\" (a list) and "
+			  "\"url\"",
+			  arn);
 		return K_E_VALIDATION;
 	}
 	size_t i;
@@ -64,7 +68,9 @@ static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 	json_array_foreach(cmd, i, a)
 	{
 		if (!json_is_string(a)) {
-			kbuf_note(msg, "the command of rotation function %s must be a list of strings", arn);
+			kbuf_note(msg,
+				  "the command of rotation function %s must be a list of strings",
+				  arn);
 			return K_E_VALIDATION;
 		}
 	}
@@ -78,7 +84,10 @@ static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 	 * no secret key crosses the network in clear text.
 	 */
 	if (url != NULL && json_object_get(e, "access_key_id") != NULL && !loopback_url(url)) {
-		kbuf_note(msg, "rotation function %s: an http:// endpoint with \"access_key_id\" must be on this machine (127.0.0.0/8, [::1] or localhost); kinko does not send a secret key over plain http to another host",
+		kbuf_note(msg,
+			  "rotation function %s: an http:// endpoint with \"access_key_id\" must "
+			  "be on this machine (127.0.0.0/8, [::1] or localhost); kinko does not "
+			  "send a secret key over plain http to another host",
 			  arn);
 		return K_E_VALIDATION;
 	}
@@ -92,7 +101,8 @@ static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 	json_object_foreach(env, k, v)
 	{
 		if (!json_is_string(v) || strchr(k, '=') != NULL) {
-			kbuf_note(msg, "rotation function %s: environment values must be strings", arn);
+			kbuf_note(msg, "rotation function %s: environment values must be strings",
+				  arn);
 			return K_E_VALIDATION;
 		}
 	}

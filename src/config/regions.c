@@ -18,14 +18,14 @@
  * not here: a deployment that wants one adds it in the configuration.
  */
 static const char *const aws_regions[] = {
-	"af-south-1",     "ap-east-1",      "ap-east-2",      "ap-northeast-1", "ap-northeast-2",
-	"ap-northeast-3", "ap-south-1",     "ap-south-2",     "ap-southeast-1", "ap-southeast-2",
+	"af-south-1",	  "ap-east-1",	    "ap-east-2",      "ap-northeast-1", "ap-northeast-2",
+	"ap-northeast-3", "ap-south-1",	    "ap-south-2",     "ap-southeast-1", "ap-southeast-2",
 	"ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
-	"ca-central-1",   "ca-west-1",      "cn-north-1",     "cn-northwest-1", "eu-central-1",
-	"eu-central-2",   "eu-north-1",     "eu-south-1",     "eu-south-2",     "eu-west-1",
-	"eu-west-2",      "eu-west-3",      "il-central-1",   "me-central-1",   "me-south-1",
-	"mx-central-1",   "sa-east-1",      "us-east-1",      "us-east-2",      "us-gov-east-1",
-	"us-gov-west-1",  "us-west-1",      "us-west-2",
+	"ca-central-1",	  "ca-west-1",	    "cn-north-1",     "cn-northwest-1", "eu-central-1",
+	"eu-central-2",	  "eu-north-1",	    "eu-south-1",     "eu-south-2",	"eu-west-1",
+	"eu-west-2",	  "eu-west-3",	    "il-central-1",   "me-central-1",	"me-south-1",
+	"mx-central-1",	  "sa-east-1",	    "us-east-1",      "us-east-2",	"us-gov-east-1",
+	"us-gov-west-1",  "us-west-1",	    "us-west-2",
 };
 #define N_AWS_REGIONS (sizeof aws_regions / sizeof aws_regions[0])
 
@@ -78,7 +78,9 @@ k_status config_regions_load(const json_t *list, struct kbuf *msg)
 	{
 		const char *name = json_string_value(v);
 		if (name == NULL || !valid_name(name)) {
-			kbuf_note(msg, "\"regions\"[%zu] is not a region name (1 to %d of a-z, 0-9 and '-')",
+			kbuf_note(msg,
+				  "\"regions\"[%zu] is not a region name (1 to %d of a-z, 0-9 and "
+				  "'-')",
 				  i, SIGV4_MAX_REGION);
 			return K_E_VALIDATION;
 		}

@@ -16,22 +16,25 @@ enum cs_type {
 	CS_STRING,
 	CS_BOOL,
 	CS_INT,
-	CS_OBJECT,       /* members listed in sub */
-	CS_OBJECTS,      /* a list of objects, each with the members in sub */
-	CS_STRINGS,      /* a list of strings */
-	CS_STRING_MAP,   /* an object whose values are strings, any names */
-	CS_POLICY,       /* a policy document: an object or a JSON string, checked where it is parsed */
-	CS_POLICIES,     /* a list of policy documents */
+	CS_OBJECT,     /* members listed in sub */
+	CS_OBJECTS,    /* a list of objects, each with the members in sub */
+	CS_STRINGS,    /* a list of strings */
+	CS_STRING_MAP, /* an object whose values are strings, any names */
+	CS_POLICY,   /* a policy document: an object or a JSON string, checked where it is parsed */
+	CS_POLICIES, /* a list of policy documents */
 };
 
 struct cs_member {
 	const char *name;
 	enum cs_type type;
-	json_int_t min, max;            /* CS_INT */
-	const struct cs_member *sub;    /* CS_OBJECT, CS_OBJECTS; ends with a NULL name */
+	json_int_t min, max;	     /* CS_INT */
+	const struct cs_member *sub; /* CS_OBJECT, CS_OBJECTS; ends with a NULL name */
 };
 
-#define END {NULL, CS_STRING, 0, 0, NULL}
+#define END                                                                                        \
+	{                                                                                          \
+		NULL, CS_STRING, 0, 0, NULL                                                        \
+	}
 
 static const struct cs_member access_key[] = {
 	{"access_key_id", CS_STRING, 0, 0, NULL},
@@ -138,17 +141,18 @@ static const char *type_name(const json_t *v)
 	return "a value";
 }
 
-static K_MUST_CHECK k_status wrong(struct kbuf *msg, const char *path, const char *want, const json_t *v)
+static K_MUST_CHECK k_status wrong(struct kbuf *msg, const char *path, const char *want,
+				   const json_t *v)
 {
 	kbuf_note(msg, "\"%s\" must be %s, not %s", path, want, type_name(v));
 	return K_E_VALIDATION;
 }
 
-static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
-			     struct kbuf *msg);
+static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members,
+					  const char *path, struct kbuf *msg);
 
-static K_MUST_CHECK k_status check_value(const json_t *v, const struct cs_member *m, const char *path,
-			    struct kbuf *msg)
+static K_MUST_CHECK k_status check_value(const json_t *v, const struct cs_member *m,
+					 const char *path, struct kbuf *msg)
 {
 	char sub[CS_MAX_PATH];
 	size_t i;
@@ -162,8 +166,9 @@ static K_MUST_CHECK k_status check_value(const json_t *v, const struct cs_member
 		if (!json_is_integer(v))
 			return wrong(msg, path, "a whole number", v);
 		if (json_integer_value(v) < m->min || json_integer_value(v) > m->max) {
-			kbuf_note(msg, "\"%s\" must be from %lld to %lld, not %lld", path, (long long)m->min,
-				  (long long)m->max, (long long)json_integer_value(v));
+			kbuf_note(msg, "\"%s\" must be from %lld to %lld, not %lld", path,
+				  (long long)m->min, (long long)m->max,
+				  (long long)json_integer_value(v));
 			return K_E_VALIDATION;
 		}
 		return K_OK;
@@ -224,8 +229,8 @@ static K_MUST_CHECK k_status check_value(const json_t *v, const struct cs_member
 	return K_E_INTERNAL;
 }
 
-static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members, const char *path,
-			     struct kbuf *msg)
+static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_member *members,
+					  const char *path, struct kbuf *msg)
 {
 	const char *k;
 	json_t *v;
@@ -242,7 +247,8 @@ static K_MUST_CHECK k_status check_object(const json_t *obj, const struct cs_mem
 		if (m->name == NULL) {
 			const char *near = nearest(k, members);
 			if (near != NULL)
-				kbuf_note(msg, "unknown member \"%s\" (did you mean \"%s\"?)", sub, near);
+				kbuf_note(msg, "unknown member \"%s\" (did you mean \"%s\"?)", sub,
+					  near);
 			else
 				kbuf_note(msg, "unknown member \"%s\"", sub);
 			return K_E_VALIDATION;

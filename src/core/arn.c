@@ -11,12 +11,8 @@ static const struct {
 	enum k_arn_kind kind;
 	const char *prefix;
 } kinds[] = {
-	{K_ARN_KEY, "key/"},
-	{K_ARN_ALIAS, "alias/"},
-	{K_ARN_SECRET, "secret:"},
-	{K_ARN_ROLE, "role/"},
-	{K_ARN_USER, "user/"},
-	{K_ARN_ASSUMED_ROLE, "assumed-role/"},
+	{K_ARN_KEY, "key/"},   {K_ARN_ALIAS, "alias/"}, {K_ARN_SECRET, "secret:"},
+	{K_ARN_ROLE, "role/"}, {K_ARN_USER, "user/"},	{K_ARN_ASSUMED_ROLE, "assumed-role/"},
 	{K_ARN_ROOT, "root"},
 };
 
@@ -164,9 +160,17 @@ size_t k_arn_format(const struct k_arn *a, char *out, size_t n)
 		body = a->resource;
 	if (a->kind == K_ARN_ROOT)
 		body = kslice_make("", 0);
-	const struct kslice parts[] = {KSLICE_LIT("arn:"), a->partition, colon, a->service, colon,
-				       a->region, colon, a->account, colon,
-				       kslice_cstr(k_arn_kind_prefix(a->kind)), body};
+	const struct kslice parts[] = {KSLICE_LIT("arn:"),
+				       a->partition,
+				       colon,
+				       a->service,
+				       colon,
+				       a->region,
+				       colon,
+				       a->account,
+				       colon,
+				       kslice_cstr(k_arn_kind_prefix(a->kind)),
+				       body};
 	size_t at = 0;
 	if (n == 0)
 		return 0;

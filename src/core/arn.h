@@ -58,11 +58,11 @@ enum k_arn_kind {
 struct k_arn {
 	struct kslice partition;
 	struct kslice service;
-	struct kslice region;  /* may be empty (iam, sts) */
-	struct kslice account; /* empty or 12 digits */
+	struct kslice region;	/* may be empty (iam, sts) */
+	struct kslice account;	/* empty or 12 digits */
 	struct kslice resource; /* everything after the fifth colon, never empty */
 	enum k_arn_kind kind;
-	struct kslice id;      /* the resource without its kind's prefix (see above) */
+	struct kslice id; /* the resource without its kind's prefix (see above) */
 };
 
 /*

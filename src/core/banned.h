@@ -26,8 +26,8 @@
 
 KINKO_BANNED("no bound; use kbuf_append") char *strcpy(char *dst, const char *src);
 KINKO_BANNED("no bound; use kbuf_append") char *strcat(char *dst, const char *src);
-KINKO_BANNED("may not terminate; use kbuf_append") char *strncpy(char *dst, const char *src,
-								   size_t n);
+KINKO_BANNED("may not terminate; use kbuf_append")
+char *strncpy(char *dst, const char *src, size_t n);
 KINKO_BANNED("no bound; use kbuf_appendf") int sprintf(char *dst, const char *fmt, ...);
 KINKO_BANNED("no bound; use kbuf_appendf") int vsprintf(char *dst, const char *fmt, va_list ap);
 KINKO_BANNED("hidden state; use a kcursor") char *strtok(char *s, const char *delim);

@@ -22,15 +22,15 @@ static void invariant_failed(const char *what, const char *func)
 	fprintf(stderr, "kinko: invariant %s broken in %s\n", what, func);
 	abort();
 }
-#define KBUF_CHECK(b)                                                          \
-	do {                                                                   \
-		if (!kbuf_valid(b))                                            \
-			invariant_failed("kbuf_valid(" #b ")", __func__);      \
+#define KBUF_CHECK(b)                                                                              \
+	do {                                                                                       \
+		if (!kbuf_valid(b))                                                                \
+			invariant_failed("kbuf_valid(" #b ")", __func__);                          \
 	} while (0)
-#define KCURSOR_CHECK(c)                                                       \
-	do {                                                                   \
-		if (!kcursor_valid(c))                                         \
-			invariant_failed("kcursor_valid(" #c ")", __func__);   \
+#define KCURSOR_CHECK(c)                                                                           \
+	do {                                                                                       \
+		if (!kcursor_valid(c))                                                             \
+			invariant_failed("kcursor_valid(" #c ")", __func__);                       \
 	} while (0)
 #else
 #define KBUF_CHECK(b) ((void)0)

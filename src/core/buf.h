@@ -45,8 +45,8 @@ static inline struct kslice kslice_make(const void *p, size_t n)
 {
 	return (struct kslice){(const uint8_t *)p, n};
 }
-struct kslice kslice_cstr(const char *s); /* NULL -> empty slice */
-bool kslice_eq(struct kslice a, struct kslice b);        /* not constant time */
+struct kslice kslice_cstr(const char *s);	  /* NULL -> empty slice */
+bool kslice_eq(struct kslice a, struct kslice b); /* not constant time */
 bool kslice_eq_cstr(struct kslice a, const char *s);
 bool kslice_eq_nocase_cstr(struct kslice a, const char *s);
 bool kslice_has_prefix(struct kslice a, const char *prefix);

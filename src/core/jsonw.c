@@ -123,13 +123,27 @@ void kjw_str_body(struct kjw *w, const char *s, size_t n)
 		size_t el = 2;
 		esc[0] = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
 		default:
 			if (c >= 0x80) { /* not valid UTF-8: U+FFFD */
 				memcpy(esc, "\\ufffd", 6);
@@ -216,7 +230,8 @@ static void value(struct kjw *w, json_t *v, const struct kjw_redact *r, int dept
 		json_t *e;
 		bool first = true;
 		KJW_LIT(w, "{");
-		json_object_foreach(v, k, e) {
+		json_object_foreach(v, k, e)
+		{
 			if (r != NULL && r->drop(k))
 				continue;
 			if (!first)
@@ -230,7 +245,8 @@ static void value(struct kjw *w, json_t *v, const struct kjw_redact *r, int dept
 		size_t i;
 		json_t *e;
 		KJW_LIT(w, "[");
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			if (i > 0)
 				KJW_LIT(w, ",");
 			value(w, e, r, depth + 1);

@@ -76,8 +76,8 @@ k_status klog_reopen(void)
 		return K_OK;
 	int e = switch_stderr(log_path);
 	if (e != 0) {
-		LOG_ERROR("cannot reopen the log file %s: %s (still writing to the old one)", log_path,
-			  strerror(e));
+		LOG_ERROR("cannot reopen the log file %s: %s (still writing to the old one)",
+			  log_path, strerror(e));
 		return K_E_INTERNAL;
 	}
 	return K_OK;

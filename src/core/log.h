@@ -14,7 +14,12 @@
 #include "core/buf.h"
 #include "core/result.h"
 
-enum klog_level { KLOG_DEBUG = 0, KLOG_INFO = 1, KLOG_WARN = 2, KLOG_ERROR = 3 };
+enum klog_level {
+	KLOG_DEBUG = 0,
+	KLOG_INFO = 1,
+	KLOG_WARN = 2,
+	KLOG_ERROR = 3
+};
 
 void klog_set_level(enum klog_level lvl);
 void klog(enum klog_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

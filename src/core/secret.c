@@ -10,8 +10,8 @@
 #include "core/wipe.h"
 
 struct ksecret {
-	size_t len;   /* bytes of key material */
-	size_t map;   /* size of the whole mapping */
+	size_t len; /* bytes of key material */
+	size_t map; /* size of the whole mapping */
 	uint8_t *data;
 };
 

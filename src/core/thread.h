@@ -28,14 +28,16 @@
 struct kthread_slot {
 	void *(*make)(void);
 	void (*drop)(void *);
-	pthread_mutex_t mu;   /* guards the key's creation */
-	atomic_bool ready;    /* key is created */
-	bool failed;          /* pthread_key_create failed: every get returns NULL */
+	pthread_mutex_t mu; /* guards the key's creation */
+	atomic_bool ready;  /* key is created */
+	bool failed;	    /* pthread_key_create failed: every get returns NULL */
 	pthread_key_t key;
 };
 
-#define KTHREAD_SLOT_INIT(make_fn, drop_fn) \
-	{ .make = (make_fn), .drop = (drop_fn), .mu = PTHREAD_MUTEX_INITIALIZER }
+#define KTHREAD_SLOT_INIT(make_fn, drop_fn)                                                        \
+	{                                                                                          \
+		.make = (make_fn), .drop = (drop_fn), .mu = PTHREAD_MUTEX_INITIALIZER              \
+	}
 
 /* The calling thread's object, made with make() on first use; NULL on failure. */
 void *kthread_get(struct kthread_slot *s);

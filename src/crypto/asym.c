@@ -96,9 +96,15 @@ static EVP_PKEY *keygen(const char *spec)
 
 static bool spec_known(const char *spec)
 {
-	static const char *const known[] = {"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
-					    "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
-					    "ECC_NIST_EDWARDS25519", NULL};
+	static const char *const known[] = {"RSA_2048",
+					    "RSA_3072",
+					    "RSA_4096",
+					    "ECC_NIST_P256",
+					    "ECC_NIST_P384",
+					    "ECC_NIST_P521",
+					    "ECC_SECG_P256K1",
+					    "ECC_NIST_EDWARDS25519",
+					    NULL};
 	for (size_t i = 0; known[i] != NULL; i++) {
 		if (strcmp(known[i], spec) == 0)
 			return true;
@@ -116,7 +122,7 @@ static K_MUST_CHECK k_status encode_pkcs8(EVP_PKEY *pkey, struct ksecret **out)
 	unsigned char *der = NULL;
 	size_t der_len = 0;
 	OSSL_ENCODER_CTX *ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "DER",
-							      "PrivateKeyInfo", NULL);
+							       "PrivateKeyInfo", NULL);
 	ENSURE_GOTO(ectx != NULL && OSSL_ENCODER_CTX_get_num_encoders(ectx) > 0, K_E_INTERNAL);
 	ENSURE_GOTO(OSSL_ENCODER_to_data(ectx, &der, &der_len) == 1, K_E_INTERNAL);
 	*out = ksecret_from(der, der_len);
@@ -181,8 +187,8 @@ k_status asym_key_load(const struct ksecret *pkcs8, struct asym_key **out)
 	EVP_PKEY *pkey = NULL;
 	const unsigned char *p = ksecret_cbytes(pkcs8);
 	size_t len = ksecret_len(pkcs8);
-	OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo",
-							      NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
+	OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo", NULL,
+							       EVP_PKEY_KEYPAIR, NULL, NULL);
 	ENSURE(dctx != NULL, K_E_INTERNAL);
 	int ok = OSSL_DECODER_from_data(dctx, &p, &len);
 	OSSL_DECODER_CTX_free(dctx);
@@ -282,7 +288,7 @@ static K_MUST_CHECK k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, 
 
 /* The digest of a RAW message, or the caller's DIGEST message as it is. */
 static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice msg,
-			       uint8_t dig[EVP_MAX_MD_SIZE], size_t *dig_len)
+					    uint8_t dig[EVP_MAX_MD_SIZE], size_t *dig_len)
 {
 	if (is_digest) {
 		ENSURE(msg.len == (size_t)EVP_MD_get_size(md), K_E_VALIDATION);
@@ -296,7 +302,8 @@ static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, st
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status ed25519_sign(const struct asym_key *k, struct kslice msg, struct kbuf *sig)
+static K_MUST_CHECK k_status ed25519_sign(const struct asym_key *k, struct kslice msg,
+					  struct kbuf *sig)
 {
 	k_status rc = K_E_INTERNAL;
 	uint8_t out[64];
@@ -339,8 +346,8 @@ out:
 	return rc;
 }
 
-static K_MUST_CHECK k_status ed25519_verify(const struct asym_key *k, struct kslice msg, struct kslice sig,
-			       bool *valid)
+static K_MUST_CHECK k_status ed25519_verify(const struct asym_key *k, struct kslice msg,
+					    struct kslice sig, bool *valid)
 {
 	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
 	ENSURE(mctx != NULL, K_E_INTERNAL);
@@ -476,7 +483,8 @@ out:
  * RFC 5649 unwrap of the material with the ephemeral AES-256 key (OpenSSL's
  * AES-256-WRAP-PAD). The output is at most the input less 8 bytes.
  */
-static K_MUST_CHECK k_status aes_kwp_unwrap(const struct ksecret *kek, struct kslice in, struct ksecret **out)
+static K_MUST_CHECK k_status aes_kwp_unwrap(const struct ksecret *kek, struct kslice in,
+					    struct ksecret **out)
 {
 	k_status rc = K_E_INVALID_CIPHERTEXT;
 	EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-256-WRAP-PAD", NULL);
@@ -484,7 +492,8 @@ static K_MUST_CHECK k_status aes_kwp_unwrap(const struct ksecret *kek, struct ks
 	struct ksecret *buf = NULL;
 	int n = 0, fin = 0;
 	ENSURE_GOTO(cipher != NULL && cctx != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(in.len >= 16 && in.len % 8 == 0 && in.len <= (1u << 16) && ksecret_len(kek) == 32,
+	ENSURE_GOTO(in.len >= 16 && in.len % 8 == 0 && in.len <= (1u << 16) &&
+			    ksecret_len(kek) == 32,
 		    K_E_INVALID_CIPHERTEXT);
 	buf = ksecret_new(in.len + 16);
 	ENSURE_GOTO(buf != NULL, K_E_INTERNAL);
@@ -515,8 +524,8 @@ out:
  * with the RSA public encryption key", the two concatenated: the RSA
  * ciphertext first (one modulus long), then the AES key wrap output.
  */
-k_status asym_import_unwrap(const struct asym_key *wrapping, const char *alg,
-			    struct kslice wrapped, struct ksecret **out)
+k_status asym_import_unwrap(const struct asym_key *wrapping, const char *alg, struct kslice wrapped,
+			    struct ksecret **out)
 {
 	*out = NULL;
 	ENSURE(EVP_PKEY_is_a(wrapping->pkey, "RSA"), K_E_INTERNAL);

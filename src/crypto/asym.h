@@ -23,9 +23,9 @@
 #include "core/result.h"
 #include "core/secret.h"
 
-#define ASYM_MAX_SIG 1024       /* RSA-4096 is 512 bytes; ECDSA P-521 DER 139 */
-#define ASYM_MAX_SPKI 1024      /* RSA-4096 SPKI is 550 bytes */
-#define ASYM_MAX_PKCS8 4096     /* RSA-4096 PKCS#8 is about 2.4 KiB */
+#define ASYM_MAX_SIG 1024   /* RSA-4096 is 512 bytes; ECDSA P-521 DER 139 */
+#define ASYM_MAX_SPKI 1024  /* RSA-4096 SPKI is 550 bytes */
+#define ASYM_MAX_PKCS8 4096 /* RSA-4096 PKCS#8 is about 2.4 KiB */
 #define ASYM_MAX_MAC 64
 
 /* A parsed private key (opaque). */
@@ -91,14 +91,14 @@ size_t asym_oaep_max_plaintext(const struct asym_key *k, const char *alg);
  * for callers that hold no key; 0 for an unknown spec or algorithm.
  */
 size_t asym_oaep_max_plaintext_spec(const char *spec, const char *alg);
-K_MUST_CHECK k_status asym_oaep_encrypt(const struct asym_key *k, const char *alg,
-					struct kslice pt, struct kbuf *out);
+K_MUST_CHECK k_status asym_oaep_encrypt(const struct asym_key *k, const char *alg, struct kslice pt,
+					struct kbuf *out);
 /*
  * Decrypts into a new secret owned by the caller. K_E_INVALID_CIPHERTEXT
  * for any ciphertext that does not decrypt.
  */
-K_MUST_CHECK k_status asym_oaep_decrypt(const struct asym_key *k, const char *alg,
-					struct kslice ct, struct ksecret **out);
+K_MUST_CHECK k_status asym_oaep_decrypt(const struct asym_key *k, const char *alg, struct kslice ct,
+					struct ksecret **out);
 
 /*
  * Unwraps key material wrapped for import with one of AWS's wrapping

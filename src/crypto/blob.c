@@ -30,8 +30,7 @@ k_status crypto_blob_parse(struct kslice in, struct crypto_blob *out)
 	ENSURE(k_ok(kcursor_read_slice(&c, sizeof b.key_id, &s)), K_E_INVALID_CIPHERTEXT);
 	memcpy(b.key_id, s.ptr, sizeof b.key_id);
 	/* Backing-key versions start at 1; 0 is never written. */
-	ENSURE(k_ok(kcursor_read_u32be(&c, &b.version)) && b.version != 0,
-	       K_E_INVALID_CIPHERTEXT);
+	ENSURE(k_ok(kcursor_read_u32be(&c, &b.version)) && b.version != 0, K_E_INVALID_CIPHERTEXT);
 	ENSURE(k_ok(kcursor_read_slice(&c, sizeof b.nonce, &s)), K_E_INVALID_CIPHERTEXT);
 	memcpy(b.nonce, s.ptr, sizeof b.nonce);
 	ENSURE(c.pos == CRYPTO_BLOB_HEADER_LEN, K_E_INVALID_CIPHERTEXT);

@@ -199,9 +199,11 @@ static K_MUST_CHECK k_status gcm_aad(EVP_CIPHER_CTX *ctx, struct kslice aad, int
 		return K_OK;
 	ENSURE(aad.len <= INT_MAX, K_E_INTERNAL);
 	if (encrypting)
-		ENSURE(EVP_EncryptUpdate(ctx, NULL, &outl, aad.ptr, (int)aad.len) == 1, K_E_INTERNAL);
+		ENSURE(EVP_EncryptUpdate(ctx, NULL, &outl, aad.ptr, (int)aad.len) == 1,
+		       K_E_INTERNAL);
 	else
-		ENSURE(EVP_DecryptUpdate(ctx, NULL, &outl, aad.ptr, (int)aad.len) == 1, K_E_INTERNAL);
+		ENSURE(EVP_DecryptUpdate(ctx, NULL, &outl, aad.ptr, (int)aad.len) == 1,
+		       K_E_INTERNAL);
 	return K_OK;
 }
 
@@ -262,8 +264,8 @@ out:
  * never sees, let alone releases, unauthenticated bytes.
  */
 k_status crypto_gcm_open(const uint8_t key[32], const uint8_t iv[CRYPTO_GCM_IV_LEN],
-			 struct kslice aad1, struct kslice aad2, struct kslice ct, struct kslice tag,
-			 uint8_t *dst)
+			 struct kslice aad1, struct kslice aad2, struct kslice ct,
+			 struct kslice tag, uint8_t *dst)
 {
 	k_status rc = K_E_INTERNAL;
 	EVP_CIPHER_CTX *ctx = NULL;
@@ -294,8 +296,7 @@ k_status crypto_gcm_open(const uint8_t key[32], const uint8_t iv[CRYPTO_GCM_IV_L
 	ENSURE_GOTO(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN, tagcopy) == 1,
 		    K_E_INTERNAL);
 	/* The tag comparison happens inside OpenSSL, in constant time. */
-	ENSURE_GOTO(EVP_DecryptFinal_ex(ctx, fin, &finl) == 1 && finl == 0,
-		    K_E_INVALID_CIPHERTEXT);
+	ENSURE_GOTO(EVP_DecryptFinal_ex(ctx, fin, &finl) == 1 && finl == 0, K_E_INVALID_CIPHERTEXT);
 	rc = K_OK;
 out:
 	if (k_failed(rc) && ct.len > 0)

@@ -41,10 +41,10 @@
 #define CRYPTO_BLOB_OVERHEAD (CRYPTO_BLOB_HEADER_LEN + 16)
 #define CRYPTO_BLOB_MAGIC 0x4B
 #define CRYPTO_BLOB_VERSION 0x01
-#define CRYPTO_KEY_LEN 32       /* backing keys and the root key */
-#define CRYPTO_NONCE_LEN 16     /* the blob's random HKDF salt */
-#define CRYPTO_TAG_LEN 16       /* GCM tag */
-#define CRYPTO_ECTX_MAX 65536   /* largest canonical encryption context */
+#define CRYPTO_KEY_LEN 32     /* backing keys and the root key */
+#define CRYPTO_NONCE_LEN 16   /* the blob's random HKDF salt */
+#define CRYPTO_TAG_LEN 16     /* GCM tag */
+#define CRYPTO_ECTX_MAX 65536 /* largest canonical encryption context */
 #define CRYPTO_WRAP_IV_LEN 12
 #define CRYPTO_WRAP_OVERHEAD (CRYPTO_WRAP_IV_LEN + CRYPTO_TAG_LEN)
 
@@ -89,9 +89,9 @@ struct crypto_blob {
 	uint8_t key_id[16];
 	uint32_t version;
 	uint8_t nonce[16];
-	struct kslice header;     /* bytes 0..38, points into the input */
+	struct kslice header;	  /* bytes 0..38, points into the input */
 	struct kslice ciphertext; /* points into the input */
-	struct kslice tag;        /* 16 bytes, points into the input */
+	struct kslice tag;	  /* 16 bytes, points into the input */
 };
 
 /* Parses a symmetric blob. K_E_INVALID_CIPHERTEXT if it is not one. */
@@ -124,7 +124,8 @@ K_MUST_CHECK k_status crypto_sym_encrypt_with_nonce(const struct ksecret *backin
  * (out unchanged) if out cannot grow by the plaintext's length, K_E_INTERNAL
  * if the backing key is not 32 bytes.
  */
-K_MUST_CHECK k_status crypto_sym_decrypt(const struct ksecret *backing, const struct crypto_blob *blob,
+K_MUST_CHECK k_status crypto_sym_decrypt(const struct ksecret *backing,
+					 const struct crypto_blob *blob,
 					 struct kslice ectx_canonical, struct kbuf *out);
 
 /*
@@ -180,6 +181,7 @@ struct crypto_sha256_ctx *crypto_sha256_ctx_new(void);
 void crypto_sha256_ctx_free(struct crypto_sha256_ctx *c);
 K_MUST_CHECK k_status crypto_sha256_begin(struct crypto_sha256_ctx *c);
 K_MUST_CHECK k_status crypto_sha256_update(struct crypto_sha256_ctx *c, const void *p, size_t n);
-K_MUST_CHECK k_status crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[CRYPTO_SHA256_LEN]);
+K_MUST_CHECK k_status crypto_sha256_end(struct crypto_sha256_ctx *c,
+					uint8_t out[CRYPTO_SHA256_LEN]);
 
 #endif

@@ -83,8 +83,8 @@ k_status crypto_ed25519_sign(const struct crypto_ed25519 *k, struct kslice msg,
 	return rc;
 }
 
-k_status crypto_ed25519_verify(const struct crypto_ed25519 *k, struct kslice msg,
-			       struct kslice sig, bool *valid)
+k_status crypto_ed25519_verify(const struct crypto_ed25519 *k, struct kslice msg, struct kslice sig,
+			       bool *valid)
 {
 	*valid = false;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();

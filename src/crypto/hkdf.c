@@ -84,8 +84,9 @@ static struct kthread_slot hkdf_slot = KTHREAD_SLOT_INIT(hkdf_ctx_make, hkdf_ctx
  * previous key entirely (a NULL key would mean "reuse the last one", which
  * is why an empty key is passed as zeros by the caller).
  */
-static K_MUST_CHECK k_status hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t keylen, struct kslice a,
-		      struct kslice b, struct kslice c, uint8_t out[HKDF_HASH_LEN])
+static K_MUST_CHECK k_status hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t keylen,
+				   struct kslice a, struct kslice b, struct kslice c,
+				   uint8_t out[HKDF_HASH_LEN])
 {
 	size_t outl = 0;
 	ENSURE(EVP_MAC_init(ctx, key, keylen, NULL) == 1, K_E_INTERNAL);
@@ -97,8 +98,8 @@ static K_MUST_CHECK k_status hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t 
 	return K_OK;
 }
 
-k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt, struct kslice info,
-			    uint8_t *okm, size_t okm_len)
+k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt, struct kslice info, uint8_t *okm,
+			    size_t okm_len)
 {
 	k_status rc = K_E_INTERNAL;
 	uint8_t prk[HKDF_HASH_LEN];

@@ -43,7 +43,7 @@ static void algs_fetch(void)
 
 struct hmac_tls {
 	EVP_MAC_CTX *hmac; /* HMAC-SHA256, rekeyed for each MAC; NULL after a failed scrub */
-	EVP_MD_CTX *md;    /* reinitialised for each SHA-256 */
+	EVP_MD_CTX *md;	   /* reinitialised for each SHA-256 */
 };
 
 /* A context for HMAC with SHA-256 selected, no key yet; NULL on failure. */
@@ -116,7 +116,7 @@ k_status crypto_thread_sha256(const void *p, size_t n, uint8_t out[32])
  * would mean "keep the last one"). The caller scrubs when done.
  */
 static K_MUST_CHECK k_status hmac_once(struct hmac_tls *t, const uint8_t *key, size_t keylen,
-			  const void *data, size_t n, uint8_t out[CRYPTO_HMAC_LEN])
+				       const void *data, size_t n, uint8_t out[CRYPTO_HMAC_LEN])
 {
 	size_t outl = 0;
 	ENSURE(key != NULL && keylen > 0, K_E_INTERNAL);

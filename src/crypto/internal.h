@@ -28,8 +28,8 @@ const EVP_CIPHER *crypto_aes256gcm(void);
  * algorithm fetch per call). K_E_INTERNAL on failure, okm wiped then; the
  * caller wipes okm after use.
  */
-K_MUST_CHECK k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt,
-					 struct kslice info, uint8_t *okm, size_t okm_len);
+K_MUST_CHECK k_status crypto_hkdf_sha256(struct kslice ikm, struct kslice salt, struct kslice info,
+					 uint8_t *okm, size_t okm_len);
 
 /*
  * AES-256-GCM encryption of pt[0..pt_len) under key/iv with AAD

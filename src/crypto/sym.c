@@ -31,7 +31,7 @@
  * context and algorithm fetches.
  */
 static K_MUST_CHECK k_status sym_derive(const struct ksecret *backing, const uint8_t *header,
-			   uint8_t okm[SYM_OKM_LEN])
+					uint8_t okm[SYM_OKM_LEN])
 {
 	uint8_t info[SYM_INFO_LABEL_LEN + CRYPTO_BLOB_HEADER_LEN];
 

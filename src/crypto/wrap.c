@@ -61,10 +61,11 @@ k_status crypto_unwrap(const struct ksecret *root, struct kslice aad, struct ksl
 	n = wrapped.len - CRYPTO_WRAP_OVERHEAD;
 	s = ksecret_new(n);
 	ENSURE(s != NULL, K_E_INTERNAL);
-	GUARD_GOTO(crypto_gcm_open(ksecret_cbytes(root), wrapped.ptr, aad, kslice_make(NULL, 0),
-				   kslice_make(wrapped.ptr + CRYPTO_WRAP_IV_LEN, n),
-				   kslice_make(wrapped.ptr + CRYPTO_WRAP_IV_LEN + n, CRYPTO_TAG_LEN),
-				   ksecret_bytes(s)));
+	GUARD_GOTO(
+		crypto_gcm_open(ksecret_cbytes(root), wrapped.ptr, aad, kslice_make(NULL, 0),
+				kslice_make(wrapped.ptr + CRYPTO_WRAP_IV_LEN, n),
+				kslice_make(wrapped.ptr + CRYPTO_WRAP_IV_LEN + n, CRYPTO_TAG_LEN),
+				ksecret_bytes(s)));
 	*out = s;
 	s = NULL;
 	rc = K_OK;
@@ -79,8 +80,7 @@ k_status crypto_check_value(const struct ksecret *key, uint8_t out[CRYPTO_CHECK_
 {
 	static const char info[] = "kinko/v1/key-check-value";
 	ENSURE(key != NULL && ksecret_len(key) == CRYPTO_KEY_LEN, K_E_INTERNAL);
-	return crypto_hkdf_sha256(kslice_make(ksecret_cbytes(key), ksecret_len(key)),
-				  kslice_make(NULL, 0),
-				  kslice_make((const uint8_t *)info, sizeof info - 1), out,
-				  CRYPTO_CHECK_VALUE_LEN);
+	return crypto_hkdf_sha256(
+		kslice_make(ksecret_cbytes(key), ksecret_len(key)), kslice_make(NULL, 0),
+		kslice_make((const uint8_t *)info, sizeof info - 1), out, CRYPTO_CHECK_VALUE_LEN);
 }

@@ -34,7 +34,8 @@ static bool add_ext(X509 *cert, int nid, const char *value)
 }
 
 /* Writes a PEM object through a BIO on a new file of the given mode, fsync'd. */
-static K_MUST_CHECK k_status write_pem_file(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+static K_MUST_CHECK k_status write_pem_file(const char *path, mode_t mode, EVP_PKEY *key,
+					    X509 *cert)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
@@ -81,7 +82,8 @@ k_status crypto_x509_self_signed(const char *cert_path, const char *key_path, st
 			    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
 						       (const unsigned char *)"localhost", -1, -1,
 						       0) == 1 &&
-			    X509_set_issuer_name(cert, name) == 1 && X509_set_pubkey(cert, key) == 1,
+			    X509_set_issuer_name(cert, name) == 1 &&
+			    X509_set_pubkey(cert, key) == 1,
 		    K_E_INTERNAL);
 	ENSURE_GOTO(add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") &&
 			    add_ext(cert, NID_key_usage, "critical,digitalSignature,keyCertSign") &&

@@ -21,18 +21,25 @@
 #include "core/banned.h"
 
 #define TICK_MS 250
-#define REFUSED_MS 1000         /* a refused socket's time to read its 503 */
-#define LINGER_READS 64         /* reads per wake-up on one lingering socket */
+#define REFUSED_MS 1000 /* a refused socket's time to read its 503 */
+#define LINGER_READS 64 /* reads per wake-up on one lingering socket */
 
-enum conn_phase { PHASE_NEW, PHASE_HEAD, PHASE_BODY, PHASE_BUSY, PHASE_IDLE, PHASE_REFUSED };
+enum conn_phase {
+	PHASE_NEW,
+	PHASE_HEAD,
+	PHASE_BODY,
+	PHASE_BUSY,
+	PHASE_IDLE,
+	PHASE_REFUSED
+};
 
 struct http_conn {
 	/* Guarded by the table's mutex. */
-	struct http_conn *prev, *next;   /* every open connection */
+	struct http_conn *prev, *next;	 /* every open connection */
 	struct http_conn *uprev, *unext; /* unproven connections, oldest first */
-	bool counted;                    /* holds one of max_connections */
-	bool unproven;                   /* in the unproven list */
-	bool cut;                        /* shut down by the table */
+	bool counted;			 /* holds one of max_connections */
+	bool unproven;			 /* in the unproven list */
+	bool cut;			 /* shut down by the table */
 	/* Set on open, then read only. */
 	int fd;
 	bool refused;
@@ -41,7 +48,7 @@ struct http_conn {
 	bool linger;
 	/* Written by the worker, read by the housekeeping thread. */
 	atomic_int phase;
-	_Atomic int64_t deadline_ms;     /* monotonic; 0: none */
+	_Atomic int64_t deadline_ms; /* monotonic; 0: none */
 };
 
 struct linger_slot {
@@ -207,7 +214,8 @@ struct http_conn *http_conn_open(struct http_conns *t, int fd)
 	if (t->n_open >= t->max_open || t->n_unproven >= t->max_unproven) {
 		struct http_conn *victim = oldest_waiting(t);
 		if (victim != NULL) {
-			LOG_DEBUG("http: connection limit: closing the oldest connection without a completed request");
+			LOG_DEBUG("http: connection limit: closing the oldest connection without a "
+				  "completed request");
 			cut(t, victim, false);
 		}
 	}
@@ -360,7 +368,9 @@ static void expire(struct http_conns *t, int64_t now)
 			continue;
 		int phase = atomic_load_explicit(&c->phase, memory_order_relaxed);
 		LOG_DEBUG("http: closing a connection past its %s deadline",
-			  phase == PHASE_BODY ? "body" : phase == PHASE_IDLE ? "keep-alive" : "request head");
+			  phase == PHASE_BODY	? "body"
+			  : phase == PHASE_IDLE ? "keep-alive"
+						: "request head");
 		if (c->refused)
 			t->n_refused--;
 		cut(t, c, phase == PHASE_HEAD || phase == PHASE_BODY);

@@ -57,24 +57,23 @@
 #include <stdbool.h>
 #include "core/result.h"
 
-#define HTTP_LINGER_MAX 256     /* sockets lingering at once; beyond: closed */
-#define HTTP_LINGER_MS 5000     /* longest a closed socket's input is drained */
-#define HTTP_REFUSED_MAX 64     /* refused sockets held for their 503 at once */
+#define HTTP_LINGER_MAX 256 /* sockets lingering at once; beyond: closed */
+#define HTTP_LINGER_MS 5000 /* longest a closed socket's input is drained */
+#define HTTP_REFUSED_MAX 64 /* refused sockets held for their 503 at once */
 
 struct http_conns_options {
-	unsigned max_connections;  /* > 0 */
-	unsigned head_timeout_s;   /* > 0 */
-	unsigned body_timeout_s;   /* > 0 */
-	unsigned idle_timeout_s;   /* > 0 */
-	bool tls;                  /* no plain-text 408/503 on a TLS stream */
+	unsigned max_connections; /* > 0 */
+	unsigned head_timeout_s;  /* > 0 */
+	unsigned body_timeout_s;  /* > 0 */
+	unsigned idle_timeout_s;  /* > 0 */
+	bool tls;		  /* no plain-text 408/503 on a TLS stream */
 };
 
 struct http_conns;
 struct http_conn;
 
 /* Makes the table and starts its housekeeping thread. K_E_INTERNAL on failure. */
-K_MUST_CHECK k_status http_conns_start(const struct http_conns_options *o,
-				       struct http_conns **out);
+K_MUST_CHECK k_status http_conns_start(const struct http_conns_options *o, struct http_conns **out);
 /*
  * Stops the thread and frees the table; call after libmicrohttpd has
  * closed every connection. Lingering sockets are closed.

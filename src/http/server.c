@@ -30,7 +30,7 @@ struct http_server {
 	struct MHD_Daemon *d;
 	struct http_conns *conns;
 	bool tls;
-	char *cert_pem;          /* NUL-terminated; public */
+	char *cert_pem;		 /* NUL-terminated; public */
 	struct ksecret *key_pem; /* NUL-terminated PEM private key */
 };
 
@@ -41,8 +41,8 @@ struct http_server {
  * suites are all AEAD. The 1.2 suites left are the ECDHE suites of
  * Mozilla's "intermediate" profile.
  */
-#define HTTP_TLS_PRIORITIES                                                              \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+#define HTTP_TLS_PRIORITIES                                                                        \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 #define HTTP_MAX_PEM (1u << 20)
 
@@ -62,7 +62,7 @@ struct header_walk {
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				     size_t key_size, const char *value, size_t value_size)
+				      size_t key_size, const char *value, size_t value_size)
 {
 	struct header_walk *w = cls;
 	struct api_request *r = &w->st->req;
@@ -78,7 +78,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 }
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				  size_t key_size, const char *value, size_t value_size)
+				   size_t key_size, const char *value, size_t value_size)
 {
 	struct kbuf *q = cls;
 	if (q->len > 0 && k_failed(kbuf_append_byte(q, '&')))
@@ -86,7 +86,8 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 	if (k_failed(kbuf_append(q, key, key_size)))
 		return MHD_NO;
 	if (value != NULL) {
-		if (k_failed(kbuf_append_byte(q, '=')) || k_failed(kbuf_append(q, value, value_size)))
+		if (k_failed(kbuf_append_byte(q, '=')) ||
+		    k_failed(kbuf_append(q, value, value_size)))
 			return MHD_NO;
 	}
 	return MHD_YES;
@@ -106,8 +107,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, struct api_request *r,
 	 * (which it would free without wiping; a Decrypt answer carries
 	 * plaintext), and the kbuf is wiped when the request ends.
 	 */
-	struct MHD_Response *resp = MHD_create_response_from_buffer(r->response.len, r->response.ptr,
-								    MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		r->response.len, r->response.ptr, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type",
@@ -132,8 +133,8 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t n)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
 			  (socklen_t)n);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-			  (socklen_t)n);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)n);
 }
 
 /* The connection table's state for a connection (its socket context). */
@@ -284,7 +285,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	const struct http_server *srv = cls;
-	http_conn_request_done(srv->conns, conn_of(conn), toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	http_conn_request_done(srv->conns, conn_of(conn),
+			       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	struct conn_state *st = *con_cls;
 	if (st == NULL)
 		return;
@@ -345,7 +347,8 @@ out:
  * Loads the certificate (public, into ordinary memory) and the key (into
  * secret memory, by crypto/tls.c, which also hands it to libmicrohttpd).
  */
-static K_MUST_CHECK k_status load_tls(struct http_server *s, const char *cert_file, const char *key_file)
+static K_MUST_CHECK k_status load_tls(struct http_server *s, const char *cert_file,
+				      const char *key_file)
 {
 	struct kbuf cert;
 	kbuf_init(&cert, HTTP_MAX_PEM);
@@ -379,7 +382,8 @@ static unsigned fit_descriptor_limit(unsigned max_connections)
 	rlim_t want = (rlim_t)max_connections + other;
 	if (rl.rlim_cur < want) {
 		rlim_t was = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		rl.rlim_cur =
+			rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = was;
 	}
@@ -400,8 +404,8 @@ static void free_server(struct http_server *s)
 }
 
 /* The listen address (an IPv4 or IPv6 literal and the port) into ss; MHD_USE_IPv6 into *flags for IPv6. */
-static K_MUST_CHECK k_status listen_address(const struct http_options *o, struct sockaddr_storage *ss,
-			       unsigned *flags)
+static K_MUST_CHECK k_status listen_address(const struct http_options *o,
+					    struct sockaddr_storage *ss, unsigned *flags)
 {
 	memset(ss, 0, sizeof *ss);
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -427,7 +431,7 @@ static K_MUST_CHECK k_status listen_address(const struct http_options *o, struct
  * with MHD_OPTION_END); MHD_USE_TLS into *flags.
  */
 static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http_server *s,
-			  struct MHD_OptionItem tls_opts[4], unsigned *flags)
+				       struct MHD_OptionItem tls_opts[4], unsigned *flags)
 {
 	tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	if (o->tls_cert_file == NULL || o->tls_cert_file[0] == 0)
@@ -493,8 +497,8 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
 		on_request_line, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_END);
 	if (s->d == NULL) {
 		LOG_ERROR("cannot listen on %s:%u%s", o->host, o->port,

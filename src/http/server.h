@@ -53,15 +53,15 @@
 #define HTTP_MAX_QUERY_BYTES 8192
 
 struct http_options {
-	const char *host;          /* "127.0.0.1", "::1", "0.0.0.0" */
-	unsigned port;             /* 0: any free port */
-	unsigned threads;          /* 0: one per core */
-	unsigned max_connections;  /* 0: 4096 */
-	unsigned idle_timeout_s;   /* 0: 60 */
-	unsigned header_timeout_s; /* 0: 20; the whole request head */
-	unsigned body_timeout_s;   /* 0: 60; the whole body */
+	const char *host;	     /* "127.0.0.1", "::1", "0.0.0.0" */
+	unsigned port;		     /* 0: any free port */
+	unsigned threads;	     /* 0: one per core */
+	unsigned max_connections;    /* 0: 4096 */
+	unsigned idle_timeout_s;     /* 0: 60 */
+	unsigned header_timeout_s;   /* 0: 20; the whole request head */
+	unsigned body_timeout_s;     /* 0: 60; the whole body */
 	unsigned per_ip_connections; /* 0: no cap */
-	const char *tls_cert_file; /* NULL or "": plain HTTP */
+	const char *tls_cert_file;   /* NULL or "": plain HTTP */
 	const char *tls_key_file;
 };
 

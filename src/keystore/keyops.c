@@ -184,8 +184,7 @@ k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx
 	ENSURE_GOTO(b1.version >= 1 && b1.version <= keystore_key_versions(h) &&
 			    memcmp(b1.key_id, h->key_id, 16) == 0,
 		    K_E_INVALID_CIPHERTEXT);
-	ENSURE_GOTO(k_ok(keystore_decrypt(h, &b1, ectx, &dkbuf)) &&
-			    dkbuf.len == ENVELOPE_DK_LEN,
+	ENSURE_GOTO(k_ok(keystore_decrypt(h, &b1, ectx, &dkbuf)) && dkbuf.len == ENVELOPE_DK_LEN,
 		    K_E_INVALID_CIPHERTEXT);
 	dk = ksecret_from(dkbuf.ptr, dkbuf.len);
 	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);

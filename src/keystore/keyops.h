@@ -40,7 +40,7 @@
 #include "core/secret.h"
 #include "crypto/crypto.h"
 
-#define KEYSTORE_MAX_MAC 64        /* the longest MAC (HMAC-SHA-512) */
+#define KEYSTORE_MAX_MAC 64	     /* the longest MAC (HMAC-SHA-512) */
 #define KEYSTORE_MAX_REF (64u << 10) /* the longest material reference */
 
 struct keystore_ops;
@@ -54,8 +54,8 @@ struct keystore_import;
 struct keystore_key {
 	const struct keystore_ops *ops;
 	atomic_int refs;
-	uint32_t versions;     /* material versions 1..versions; 0: none */
-	uint8_t key_id[16];    /* the KMS key's UUID, as ciphertext blobs name it */
+	uint32_t versions;  /* material versions 1..versions; 0: none */
+	uint8_t key_id[16]; /* the KMS key's UUID, as ciphertext blobs name it */
 };
 
 struct keystore_ops {
@@ -63,45 +63,53 @@ struct keystore_ops {
 
 	/* ---- material lifecycle ---- */
 	K_MUST_CHECK k_status (*generate)(const char *spec, const char *arn, struct kbuf *ref);
-	K_MUST_CHECK k_status (*open)(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
-			 uint32_t n, struct keystore_key **out);
-	K_MUST_CHECK k_status (*new_version)(const struct keystore_key *cur, const char *spec, const char *arn,
-				struct kbuf *ref, struct keystore_key **out);
+	K_MUST_CHECK k_status (*open)(const char *arn, const uint8_t key_id[16],
+				      const struct kslice *refs, uint32_t n,
+				      struct keystore_key **out);
+	K_MUST_CHECK k_status (*new_version)(const struct keystore_key *cur, const char *spec,
+					     const char *arn, struct kbuf *ref,
+					     struct keystore_key **out);
 	void (*destroy)(struct keystore_key *h);
 
 	/* ---- symmetric encryption (blob format: crypto.h) ---- */
-	K_MUST_CHECK k_status (*encrypt)(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
-			    struct kbuf *blob);
-	K_MUST_CHECK k_status (*decrypt)(const struct keystore_key *h, const struct crypto_blob *blob,
-			    struct kslice ectx, struct kbuf *pt);
+	K_MUST_CHECK k_status (*encrypt)(const struct keystore_key *h, struct kslice ectx,
+					 struct kslice pt, struct kbuf *blob);
+	K_MUST_CHECK k_status (*decrypt)(const struct keystore_key *h,
+					 const struct crypto_blob *blob, struct kslice ectx,
+					 struct kbuf *pt);
 	K_MUST_CHECK k_status (*generate_data_key)(const struct keystore_key *h, struct kslice ectx,
-				      struct ksecret *dk, struct kbuf *blob);
-	K_MUST_CHECK k_status (*generate_data_key_pair)(const struct keystore_key *h, const char *pair_spec,
-					   struct kslice ectx, struct kbuf *spki, struct kbuf *blob,
-					   struct ksecret **priv);
+						   struct ksecret *dk, struct kbuf *blob);
+	K_MUST_CHECK k_status (*generate_data_key_pair)(const struct keystore_key *h,
+							const char *pair_spec, struct kslice ectx,
+							struct kbuf *spki, struct kbuf *blob,
+							struct ksecret **priv);
 
 	/* ---- asymmetric keys ---- */
 	K_MUST_CHECK k_status (*public_key)(const struct keystore_key *h, struct kbuf *spki);
 	K_MUST_CHECK k_status (*sign)(const struct keystore_key *h, const char *alg, bool is_digest,
-			 struct kslice msg, struct kbuf *sig);
-	K_MUST_CHECK k_status (*verify)(const struct keystore_key *h, const char *alg, bool is_digest,
-			   struct kslice msg, struct kslice sig, bool *valid);
-	K_MUST_CHECK k_status (*asym_encrypt)(const struct keystore_key *h, const char *alg, struct kslice pt,
-				 struct kbuf *ct);
-	K_MUST_CHECK k_status (*asym_decrypt)(const struct keystore_key *h, const char *alg, struct kslice ct,
-				 struct kbuf *pt);
-	K_MUST_CHECK k_status (*derive_shared_secret)(const struct keystore_key *h, struct kslice peer_spki,
-					 struct ksecret **out);
+				      struct kslice msg, struct kbuf *sig);
+	K_MUST_CHECK k_status (*verify)(const struct keystore_key *h, const char *alg,
+					bool is_digest, struct kslice msg, struct kslice sig,
+					bool *valid);
+	K_MUST_CHECK k_status (*asym_encrypt)(const struct keystore_key *h, const char *alg,
+					      struct kslice pt, struct kbuf *ct);
+	K_MUST_CHECK k_status (*asym_decrypt)(const struct keystore_key *h, const char *alg,
+					      struct kslice ct, struct kbuf *pt);
+	K_MUST_CHECK k_status (*derive_shared_secret)(const struct keystore_key *h,
+						      struct kslice peer_spki,
+						      struct ksecret **out);
 
 	/* ---- HMAC keys ---- */
-	K_MUST_CHECK k_status (*mac)(const struct keystore_key *h, const char *alg, struct kslice msg,
-			uint8_t mac[KEYSTORE_MAX_MAC], size_t *mac_len);
-	K_MUST_CHECK k_status (*mac_verify)(const struct keystore_key *h, const char *alg, struct kslice msg,
-			       struct kslice mac, bool *valid);
+	K_MUST_CHECK k_status (*mac)(const struct keystore_key *h, const char *alg,
+				     struct kslice msg, uint8_t mac[KEYSTORE_MAX_MAC],
+				     size_t *mac_len);
+	K_MUST_CHECK k_status (*mac_verify)(const struct keystore_key *h, const char *alg,
+					    struct kslice msg, struct kslice mac, bool *valid);
 
 	/* ---- imported material ---- */
-	K_MUST_CHECK k_status (*import_params)(const char *arn, const char *wrap_spec, const char *wrap_alg,
-				  int64_t valid_to, struct kbuf *spki, struct kbuf *token);
+	K_MUST_CHECK k_status (*import_params)(const char *arn, const char *wrap_spec,
+					       const char *wrap_alg, int64_t valid_to,
+					       struct kbuf *spki, struct kbuf *token);
 	K_MUST_CHECK k_status (*import)(struct keystore_import *req);
 };
 
@@ -142,8 +150,8 @@ K_MUST_CHECK k_status keystore_generate(const struct keystore_ops *ops, const ch
  * a reference does not open (wrong root key, damage).
  */
 K_MUST_CHECK k_status keystore_open(const struct keystore_ops *ops, const char *arn,
-				    const uint8_t key_id[16], const struct kslice *refs,
-				    uint32_t n, struct keystore_key **out);
+				    const uint8_t key_id[16], const struct kslice *refs, uint32_t n,
+				    struct keystore_key **out);
 /*
  * Rotation: new material of `spec` as version cur->versions + 1, its
  * reference appended to ref, and a new handle (*out, owned by the caller)
@@ -241,9 +249,8 @@ K_MUST_CHECK k_status keystore_public_key(const struct keystore_key *h, struct k
 K_MUST_CHECK k_status keystore_sign(const struct keystore_key *h, const char *alg, bool is_digest,
 				    struct kslice msg, struct kbuf *sig);
 /* *valid false for a signature that does not verify (not an error). */
-K_MUST_CHECK k_status keystore_verify(const struct keystore_key *h, const char *alg,
-				      bool is_digest, struct kslice msg, struct kslice sig,
-				      bool *valid);
+K_MUST_CHECK k_status keystore_verify(const struct keystore_key *h, const char *alg, bool is_digest,
+				      struct kslice msg, struct kslice sig, bool *valid);
 /*
  * RSAES-OAEP with an RSA key. encrypt: K_E_VALIDATION for a plaintext
  * over the bound (asym_oaep_max_plaintext_spec). decrypt appends the
@@ -261,9 +268,8 @@ K_MUST_CHECK k_status keystore_asym_decrypt(const struct keystore_key *h, const 
 K_MUST_CHECK k_status keystore_derive_shared_secret(const struct keystore_key *h,
 						    struct kslice peer_spki, struct ksecret **out);
 /* HMAC with an AWS MAC algorithm; the caller wipes mac after use. */
-K_MUST_CHECK k_status keystore_mac(const struct keystore_key *h, const char *alg,
-				   struct kslice msg, uint8_t mac[KEYSTORE_MAX_MAC],
-				   size_t *mac_len);
+K_MUST_CHECK k_status keystore_mac(const struct keystore_key *h, const char *alg, struct kslice msg,
+				   uint8_t mac[KEYSTORE_MAX_MAC], size_t *mac_len);
 /* *valid: the MAC of msg is `mac` (compared in constant time). */
 K_MUST_CHECK k_status keystore_mac_verify(const struct keystore_key *h, const char *alg,
 					  struct kslice msg, struct kslice mac, bool *valid);
@@ -291,17 +297,17 @@ K_MUST_CHECK k_status keystore_import_params(const struct keystore_ops *ops, con
 struct keystore_import {
 	/* in */
 	const char *arn;
-	const uint8_t *key_id;         /* 16 bytes */
-	const char *spec;              /* the key's KeySpec */
-	struct kslice token;           /* from import_params */
-	struct kslice encrypted;       /* EncryptedKeyMaterial */
+	const uint8_t *key_id;	 /* 16 bytes */
+	const char *spec;	 /* the key's KeySpec */
+	struct kslice token;	 /* from import_params */
+	struct kslice encrypted; /* EncryptedKeyMaterial */
 	int64_t now;
-	const char *fingerprint;       /* the key's, NULL before its first import */
+	const char *fingerprint; /* the key's, NULL before its first import */
 	/* out */
-	const char *wrap_alg;          /* the token's WrappingAlgorithm, once it opens */
-	struct kbuf *fingerprint_out;  /* the fingerprint to keep (appended) */
-	struct kbuf *ref;              /* reference of material version 1 (appended) */
-	struct keystore_key *key;      /* handle on the material, owned by the caller */
+	const char *wrap_alg;	      /* the token's WrappingAlgorithm, once it opens */
+	struct kbuf *fingerprint_out; /* the fingerprint to keep (appended) */
+	struct kbuf *ref;	      /* reference of material version 1 (appended) */
+	struct keystore_key *key;     /* handle on the material, owned by the caller */
 };
 /*
  * Opens the token, unwraps the material and checks it. Errors, in the

@@ -33,7 +33,8 @@ static K_MUST_CHECK k_status read_root(int fd, const char *path, off_t size, str
 	if (got != ROOT_KEY_LEN || read(fd, &extra, 1) != 0) {
 		ksecret_free(s);
 		kbuf_note(msg,
-			  "root key file %s holds %lld bytes; it must hold exactly 32 raw bytes, not hex "
+			  "root key file %s holds %lld bytes; it must hold exactly 32 raw bytes, "
+			  "not hex "
 			  "or base64 (64 hex digits decode with: xxd -r -p HEXFILE > %s)",
 			  path, (long long)size, path);
 		return K_E_VALIDATION;
@@ -76,8 +77,10 @@ k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 		return create_root(path, msg);
 	if (fd < 0 && errno == ENOENT) {
 		kbuf_note(msg,
-			  "there is no root key file %s; make one with: head -c 32 /dev/urandom > %s && "
-			  "chmod 600 %s (and keep a copy apart: without it nothing kinko stored can be "
+			  "there is no root key file %s; make one with: head -c 32 /dev/urandom > "
+			  "%s && "
+			  "chmod 600 %s (and keep a copy apart: without it nothing kinko stored "
+			  "can be "
 			  "decrypted)",
 			  path, path, path);
 		return K_E_INTERNAL;
@@ -89,8 +92,9 @@ k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
 		close(fd);
-		kbuf_note(msg, "root key file %s must be a regular file of mode 0600 (chmod 600 %s)", path,
-			  path);
+		kbuf_note(msg,
+			  "root key file %s must be a regular file of mode 0600 (chmod 600 %s)",
+			  path, path);
 		return K_E_VALIDATION;
 	}
 	k_status rc = read_root(fd, path, st.st_size, msg);

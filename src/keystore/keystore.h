@@ -25,9 +25,11 @@
  */
 K_MUST_CHECK k_status keystore_open_file(const char *path, bool create, struct kbuf *msg);
 /* Wraps material; `aad` binds it to its owner (key ARN and version). */
-K_MUST_CHECK k_status keystore_wrap(struct kslice aad, const struct ksecret *material, struct kbuf *out);
+K_MUST_CHECK k_status keystore_wrap(struct kslice aad, const struct ksecret *material,
+				    struct kbuf *out);
 /* Unwraps into a new secret owned by the caller. */
-K_MUST_CHECK k_status keystore_unwrap(struct kslice aad, struct kslice wrapped, struct ksecret **out);
+K_MUST_CHECK k_status keystore_unwrap(struct kslice aad, struct kslice wrapped,
+				      struct ksecret **out);
 /*
  * The loaded root key's check value (crypto_check_value), appended to out
  * as 2 * CRYPTO_CHECK_VALUE_LEN lower-case hex digits. The store keeps it

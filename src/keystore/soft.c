@@ -33,7 +33,7 @@
 struct soft_key {
 	struct keystore_key pub;
 	_Atomic(struct asym_key *) parsed; /* of v[versions-1], made on first use */
-	struct ksecret *v[];               /* v[i] is version i+1 */
+	struct ksecret *v[];		   /* v[i] is version i+1 */
 };
 
 static const struct soft_key *soft(const struct keystore_key *h)
@@ -79,7 +79,7 @@ static void material_aad(const char *arn, uint32_t version, struct kbuf *aad)
 
 /* Wraps a version for the key document: base64 of the root-key wrap. */
 static K_MUST_CHECK k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret *m,
-			 struct kbuf *ref)
+				      struct kbuf *ref)
 {
 	struct kbuf aad, wrapped;
 	kbuf_init(&aad, SOFT_AAD_MAX);
@@ -94,7 +94,7 @@ static K_MUST_CHECK k_status wrap_ref(const char *arn, uint32_t version, const s
 }
 
 static K_MUST_CHECK k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
-			   struct ksecret **out)
+					struct ksecret **out)
 {
 	struct kbuf aad, wrapped;
 	kbuf_init(&aad, SOFT_AAD_MAX);
@@ -118,8 +118,11 @@ static K_MUST_CHECK k_status generate_material(const char *spec, struct ksecret 
 	static const struct {
 		const char *spec;
 		size_t len;
-	} sym[] = {{"SYMMETRIC_DEFAULT", 32}, {"HMAC_224", 28}, {"HMAC_256", 32},
-		   {"HMAC_384", 48},          {"HMAC_512", 64}};
+	} sym[] = {{"SYMMETRIC_DEFAULT", 32},
+		   {"HMAC_224", 28},
+		   {"HMAC_256", 32},
+		   {"HMAC_384", 48},
+		   {"HMAC_512", 64}};
 	*out = NULL;
 	for (size_t i = 0; i < sizeof sym / sizeof sym[0]; i++) {
 		if (strcmp(sym[i].spec, spec) == 0) {
@@ -141,8 +144,9 @@ static K_MUST_CHECK k_status soft_generate(const char *spec, const char *arn, st
 	return rc;
 }
 
-static K_MUST_CHECK k_status soft_open(const char *arn, const uint8_t key_id[16], const struct kslice *refs,
-			  uint32_t n, struct keystore_key **out)
+static K_MUST_CHECK k_status soft_open(const char *arn, const uint8_t key_id[16],
+				       const struct kslice *refs, uint32_t n,
+				       struct keystore_key **out)
 {
 	struct soft_key *s = soft_new(key_id, n);
 	ENSURE(s != NULL, K_E_INTERNAL);
@@ -158,8 +162,9 @@ static K_MUST_CHECK k_status soft_open(const char *arn, const uint8_t key_id[16]
 }
 
 /* Every version of cur (copied) plus new material of spec. */
-static K_MUST_CHECK k_status soft_new_version(const struct keystore_key *cur, const char *spec, const char *arn,
-				 struct kbuf *ref, struct keystore_key **out)
+static K_MUST_CHECK k_status soft_new_version(const struct keystore_key *cur, const char *spec,
+					      const char *arn, struct kbuf *ref,
+					      struct keystore_key **out)
 {
 	uint32_t n = cur->versions;
 	struct soft_key *s = soft_new(cur->key_id, n + 1);
@@ -181,23 +186,25 @@ out:
 
 /* ---- symmetric ---- */
 
-static K_MUST_CHECK k_status soft_encrypt(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
-			     struct kbuf *blob)
+static K_MUST_CHECK k_status soft_encrypt(const struct keystore_key *h, struct kslice ectx,
+					  struct kslice pt, struct kbuf *blob)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
 	return crypto_sym_encrypt(m, h->key_id, h->versions, ectx, pt, blob);
 }
 
-static K_MUST_CHECK k_status soft_decrypt(const struct keystore_key *h, const struct crypto_blob *blob,
-			     struct kslice ectx, struct kbuf *pt)
+static K_MUST_CHECK k_status soft_decrypt(const struct keystore_key *h,
+					  const struct crypto_blob *blob, struct kslice ectx,
+					  struct kbuf *pt)
 {
 	ENSURE(blob->version >= 1 && blob->version <= h->versions, K_E_INVALID_CIPHERTEXT);
 	return crypto_sym_decrypt(soft(h)->v[blob->version - 1], blob, ectx, pt);
 }
 
-static K_MUST_CHECK k_status soft_generate_data_key(const struct keystore_key *h, struct kslice ectx,
-				       struct ksecret *dk, struct kbuf *blob)
+static K_MUST_CHECK k_status soft_generate_data_key(const struct keystore_key *h,
+						    struct kslice ectx, struct ksecret *dk,
+						    struct kbuf *blob)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
@@ -211,9 +218,10 @@ static K_MUST_CHECK k_status soft_generate_data_key(const struct keystore_key *h
 	return rc;
 }
 
-static K_MUST_CHECK k_status soft_generate_data_key_pair(const struct keystore_key *h, const char *pair_spec,
-					    struct kslice ectx, struct kbuf *spki,
-					    struct kbuf *blob, struct ksecret **priv)
+static K_MUST_CHECK k_status soft_generate_data_key_pair(const struct keystore_key *h,
+							 const char *pair_spec, struct kslice ectx,
+							 struct kbuf *spki, struct kbuf *blob,
+							 struct ksecret **priv)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
@@ -224,7 +232,8 @@ static K_MUST_CHECK k_status soft_generate_data_key_pair(const struct keystore_k
 	GUARD_GOTO(asym_key_load(pkcs8, &ak));
 	GUARD_GOTO(asym_public_der(ak, spki));
 	GUARD_GOTO(crypto_sym_encrypt(m, h->key_id, h->versions, ectx,
-				      kslice_make(ksecret_cbytes(pkcs8), ksecret_len(pkcs8)), blob));
+				      kslice_make(ksecret_cbytes(pkcs8), ksecret_len(pkcs8)),
+				      blob));
 	if (priv != NULL) {
 		*priv = pkcs8;
 		pkcs8 = NULL;
@@ -273,32 +282,33 @@ static K_MUST_CHECK k_status soft_public_key(const struct keystore_key *h, struc
 	return asym_public_der(ak, spki);
 }
 
-static K_MUST_CHECK k_status soft_sign(const struct keystore_key *h, const char *alg, bool is_digest,
-			  struct kslice msg, struct kbuf *sig)
+static K_MUST_CHECK k_status soft_sign(const struct keystore_key *h, const char *alg,
+				       bool is_digest, struct kslice msg, struct kbuf *sig)
 {
 	const struct asym_key *ak = NULL;
 	GUARD(parsed_key(h, &ak));
 	return asym_sign(ak, alg, is_digest, msg, sig);
 }
 
-static K_MUST_CHECK k_status soft_verify(const struct keystore_key *h, const char *alg, bool is_digest,
-			    struct kslice msg, struct kslice sig, bool *valid)
+static K_MUST_CHECK k_status soft_verify(const struct keystore_key *h, const char *alg,
+					 bool is_digest, struct kslice msg, struct kslice sig,
+					 bool *valid)
 {
 	const struct asym_key *ak = NULL;
 	GUARD(parsed_key(h, &ak));
 	return asym_verify(ak, alg, is_digest, msg, sig, valid);
 }
 
-static K_MUST_CHECK k_status soft_asym_encrypt(const struct keystore_key *h, const char *alg, struct kslice pt,
-				  struct kbuf *ct)
+static K_MUST_CHECK k_status soft_asym_encrypt(const struct keystore_key *h, const char *alg,
+					       struct kslice pt, struct kbuf *ct)
 {
 	const struct asym_key *ak = NULL;
 	GUARD(parsed_key(h, &ak));
 	return asym_oaep_encrypt(ak, alg, pt, ct);
 }
 
-static K_MUST_CHECK k_status soft_asym_decrypt(const struct keystore_key *h, const char *alg, struct kslice ct,
-				  struct kbuf *pt)
+static K_MUST_CHECK k_status soft_asym_decrypt(const struct keystore_key *h, const char *alg,
+					       struct kslice ct, struct kbuf *pt)
 {
 	const struct asym_key *ak = NULL;
 	struct ksecret *plain = NULL;
@@ -309,8 +319,9 @@ static K_MUST_CHECK k_status soft_asym_decrypt(const struct keystore_key *h, con
 	return rc;
 }
 
-static K_MUST_CHECK k_status soft_derive_shared_secret(const struct keystore_key *h, struct kslice peer_spki,
-					  struct ksecret **out)
+static K_MUST_CHECK k_status soft_derive_shared_secret(const struct keystore_key *h,
+						       struct kslice peer_spki,
+						       struct ksecret **out)
 {
 	const struct asym_key *ak = NULL;
 	GUARD(parsed_key(h, &ak));
@@ -319,16 +330,17 @@ static K_MUST_CHECK k_status soft_derive_shared_secret(const struct keystore_key
 
 /* ---- HMAC ---- */
 
-static K_MUST_CHECK k_status soft_mac(const struct keystore_key *h, const char *alg, struct kslice msg,
-			 uint8_t mac[KEYSTORE_MAX_MAC], size_t *mac_len)
+static K_MUST_CHECK k_status soft_mac(const struct keystore_key *h, const char *alg,
+				      struct kslice msg, uint8_t mac[KEYSTORE_MAX_MAC],
+				      size_t *mac_len)
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
 	return asym_hmac(m, alg, msg, mac, mac_len);
 }
 
-static K_MUST_CHECK k_status soft_mac_verify(const struct keystore_key *h, const char *alg, struct kslice msg,
-				struct kslice given, bool *valid)
+static K_MUST_CHECK k_status soft_mac_verify(const struct keystore_key *h, const char *alg,
+					     struct kslice msg, struct kslice given, bool *valid)
 {
 	uint8_t mac[KEYSTORE_MAX_MAC];
 	size_t mac_len = 0;
@@ -359,9 +371,13 @@ static K_MUST_CHECK k_status soft_mac_verify(const struct keystore_key *h, const
 #define TOKEN_HEADER 9
 #define FINGERPRINT_MAX 1024
 
-static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
-					"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
-					"RSA_AES_KEY_WRAP_SHA_256", "SM2PKE", NULL};
+static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5",
+					"RSAES_OAEP_SHA_1",
+					"RSAES_OAEP_SHA_256",
+					"RSA_AES_KEY_WRAP_SHA_1",
+					"RSA_AES_KEY_WRAP_SHA_256",
+					"SM2PKE",
+					NULL};
 
 static void aad_of(const char *arn, const char *what, struct kbuf *aad)
 {
@@ -369,8 +385,9 @@ static void aad_of(const char *arn, const char *what, struct kbuf *aad)
 		kbuf_reset(aad);
 }
 
-static K_MUST_CHECK k_status soft_import_params(const char *arn, const char *wrap_spec, const char *wrap_alg,
-				   int64_t valid_to, struct kbuf *spki, struct kbuf *token)
+static K_MUST_CHECK k_status soft_import_params(const char *arn, const char *wrap_spec,
+						const char *wrap_alg, int64_t valid_to,
+						struct kbuf *spki, struct kbuf *token)
 {
 	uint8_t idx = 0;
 	while (wrap_algs[idx] != NULL && strcmp(wrap_algs[idx], wrap_alg) != 0)
@@ -440,8 +457,11 @@ static bool material_fits(const char *spec, const struct ksecret *m)
 	static const struct {
 		const char *spec;
 		size_t min, max;
-	} sym[] = {{"SYMMETRIC_DEFAULT", 32, 32}, {"HMAC_224", 28, 64}, {"HMAC_256", 32, 64},
-		   {"HMAC_384", 48, 128},         {"HMAC_512", 64, 128}};
+	} sym[] = {{"SYMMETRIC_DEFAULT", 32, 32},
+		   {"HMAC_224", 28, 64},
+		   {"HMAC_256", 32, 64},
+		   {"HMAC_384", 48, 128},
+		   {"HMAC_512", 64, 128}};
 	size_t n = ksecret_len(m);
 	for (size_t i = 0; i < sizeof sym / sizeof sym[0]; i++) {
 		if (strcmp(spec, sym[i].spec) == 0)
@@ -460,8 +480,8 @@ static bool material_fits(const char *spec, const struct ksecret *m)
  * Compares the material with the key's fingerprint, or on a first import
  * makes one; either way the fingerprint to keep is appended to out.
  */
-static K_MUST_CHECK k_status check_same_material(const struct keystore_import *req, const struct ksecret *m,
-				    struct kbuf *out)
+static K_MUST_CHECK k_status check_same_material(const struct keystore_import *req,
+						 const struct ksecret *m, struct kbuf *out)
 {
 	struct ksecret *fp = ksecret_new(CRYPTO_SHA256_LEN), *old = NULL;
 	ENSURE(fp != NULL, K_E_INTERNAL);

@@ -20,16 +20,16 @@
 
 /* Everything a decision depends on, from a live request or the simulator. */
 struct inputs {
-	const char *arn;          /* the caller */
+	const char *arn; /* the caller */
 	const char *account;
-	const char *role_arn;     /* assumed-role sessions */
-	bool root;                /* the account's root principal */
+	const char *role_arn; /* assumed-role sessions */
+	bool root;	      /* the account's root principal */
 	const struct identity *id;
 	const char *action;
-	const char *resource;     /* key ARN, alias ARN or "*" */
-	bool has_key;             /* false: identity-only check */
+	const char *resource; /* key ARN, alias ARN or "*" */
+	bool has_key;	      /* false: identity-only check */
 	const char *key_account;
-	const json_t *key_doc;    /* NULL for identity-only checks */
+	const json_t *key_doc; /* NULL for identity-only checks */
 	const struct policy *key_policy;
 	const char *via_service;
 	const json_t *ec;
@@ -40,23 +40,23 @@ struct inputs {
 	const char *source_ip;
 	bool secure;
 	int64_t now;
-	const json_t *extra;      /* simulator: extra condition values */
-	const json_t *aliases;    /* kms:ResourceAliases, when a policy asks for it */
+	const json_t *extra;   /* simulator: extra condition values */
+	const json_t *aliases; /* kms:ResourceAliases, when a policy asks for it */
 };
 
 enum verdict {
 	V_ALLOW,
 	V_DENY_RESOURCE, /* explicit deny in the key policy */
 	V_DENY_IDENTITY, /* explicit deny in an identity policy */
-	V_NO_RESOURCE,   /* no key-policy statement allows */
-	V_NO_IDENTITY,   /* the key policy delegates, no identity policy allows */
+	V_NO_RESOURCE,	 /* no key-policy statement allows */
+	V_NO_IDENTITY,	 /* the key policy delegates, no identity policy allows */
 };
 
 struct decision {
 	enum verdict v;
-	const char *by;       /* "key policy", "identity policy", "grant", "root" */
+	const char *by; /* "key policy", "identity policy", "grant", "root" */
 	const char *sid;
-	int index;            /* statement (or identity policy) index */
+	int index; /* statement (or identity policy) index */
 	const char *grant_id;
 };
 
@@ -92,33 +92,52 @@ static void fill_req(const struct inputs *in, struct policy_req *r, char *time_b
 	policy_req_add_str(r, "aws:PrincipalArn", in->role_arn ? in->role_arn : in->arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", in->account);
 	policy_req_add_str(r, "kms:CallerAccount", in->account);
-	policy_req_add_str(r, "aws:SourceIp", in->source_ip && in->source_ip[0] ? in->source_ip : NULL);
+	policy_req_add_str(r, "aws:SourceIp",
+			   in->source_ip && in->source_ip[0] ? in->source_ip : NULL);
 	policy_req_add_str(r, "aws:SecureTransport", in->secure ? "true" : "false");
 	policy_req_add_str(r, "kms:ViaService", in->via_service);
 	policy_req_add_str(r, "kms:RequestAlias", in->request_alias);
 	if (json_is_object(in->ec)) {
-		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContext:", .kind = PV_MAP, .json = in->ec});
-		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContextKeys", .kind = PV_MAP_KEYS, .json = in->ec});
+		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContext:",
+							.kind = PV_MAP,
+							.json = in->ec});
+		policy_req_add(r, (struct policy_value){.key = "kms:EncryptionContextKeys",
+							.kind = PV_MAP_KEYS,
+							.json = in->ec});
 	}
 	if (json_is_array(in->grant_ops))
-		policy_req_add(r, (struct policy_value){.key = "kms:GrantOperations", .kind = PV_JSON_LIST, .json = in->grant_ops});
+		policy_req_add(r, (struct policy_value){.key = "kms:GrantOperations",
+							.kind = PV_JSON_LIST,
+							.json = in->grant_ops});
 	if (json_is_array(in->request_tags)) {
-		policy_req_add(r, (struct policy_value){.key = "aws:RequestTag/", .kind = PV_TAGS, .json = in->request_tags});
-		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys", .kind = PV_TAG_KEYS, .json = in->request_tags});
+		policy_req_add(r, (struct policy_value){.key = "aws:RequestTag/",
+							.kind = PV_TAGS,
+							.json = in->request_tags});
+		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys",
+							.kind = PV_TAG_KEYS,
+							.json = in->request_tags});
 	}
 	const char *op = in->action + (strncmp(in->action, "kms:", 4) == 0 ? 4 : 0);
-	if (strcmp(op, "CreateGrant") == 0 || strcmp(op, "ListGrants") == 0 || strcmp(op, "RevokeGrant") == 0)
-		policy_req_add_str(r, "kms:GrantIsForAWSResource", in->via_service ? "true" : "false");
+	if (strcmp(op, "CreateGrant") == 0 || strcmp(op, "ListGrants") == 0 ||
+	    strcmp(op, "RevokeGrant") == 0)
+		policy_req_add_str(r, "kms:GrantIsForAWSResource",
+				   in->via_service ? "true" : "false");
 	if (in->key_doc != NULL) {
 		const char *spec = json_string_value(json_object_get(in->key_doc, "KeySpec"));
 		policy_req_add_str(r, "kms:KeySpec", spec);
-		policy_req_add_str(r, "kms:KeyUsage", json_string_value(json_object_get(in->key_doc, "KeyUsage")));
-		policy_req_add_str(r, "kms:KeyOrigin", json_string_value(json_object_get(in->key_doc, "Origin")));
+		policy_req_add_str(r, "kms:KeyUsage",
+				   json_string_value(json_object_get(in->key_doc, "KeyUsage")));
+		policy_req_add_str(r, "kms:KeyOrigin",
+				   json_string_value(json_object_get(in->key_doc, "Origin")));
 		const json_t *tags = json_object_get(in->key_doc, "Tags");
 		if (json_is_array(tags))
-			policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/", .kind = PV_TAGS, .json = tags});
+			policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/",
+								.kind = PV_TAGS,
+								.json = tags});
 		if (json_is_array(in->aliases))
-			policy_req_add(r, (struct policy_value){.key = "kms:ResourceAliases", .kind = PV_JSON_LIST, .json = in->aliases});
+			policy_req_add(r, (struct policy_value){.key = "kms:ResourceAliases",
+								.kind = PV_JSON_LIST,
+								.json = in->aliases});
 		const char *alg = in->alg;
 		/* The symmetric operations' algorithm is SYMMETRIC_DEFAULT when the request names none. */
 		if (alg == NULL && spec != NULL && strcmp(spec, "SYMMETRIC_DEFAULT") == 0 &&
@@ -136,7 +155,8 @@ static void fill_req(const struct inputs *in, struct policy_req *r, char *time_b
 		if (json_is_string(v))
 			policy_req_add_str(r, k, json_string_value(v));
 		else if (json_is_array(v))
-			policy_req_add(r, (struct policy_value){.key = k, .kind = PV_JSON_LIST, .json = v});
+			policy_req_add(r, (struct policy_value){
+						  .key = k, .kind = PV_JSON_LIST, .json = v});
 	}
 }
 
@@ -182,15 +202,16 @@ static const char *grant_allows(const struct inputs *in)
 	json_array_foreach(grants, i, g)
 	{
 		const char *grantee = json_string_value(json_object_get(g, "GranteePrincipal"));
-		if (grantee == NULL ||
-		    !(strcmp(grantee, in->arn) == 0 || (in->role_arn && strcmp(grantee, in->role_arn) == 0)))
+		if (grantee == NULL || !(strcmp(grantee, in->arn) == 0 ||
+					 (in->role_arn && strcmp(grantee, in->role_arn) == 0)))
 			continue;
 		bool op_ok = false;
 		size_t j;
 		const json_t *o;
 		json_array_foreach(json_object_get(g, "Operations"), j, o)
 		{
-			op_ok = op_ok || (json_is_string(o) && strcmp(json_string_value(o), op) == 0);
+			op_ok = op_ok ||
+				(json_is_string(o) && strcmp(json_string_value(o), op) == 0);
 		}
 		if (!op_ok)
 			continue;
@@ -219,7 +240,8 @@ static void decide(const struct inputs *in, struct decision *d)
 	struct policy_req req;
 	fill_req(in, &req, tbuf, sizeof tbuf);
 
-	struct policy_result kp = {.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
+	struct policy_result kp = {
+		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
 	if (in->has_key)
 		policy_evaluate(in->key_policy, &req, &kp);
 	bool id_allow = false;
@@ -328,7 +350,8 @@ static void inputs_from_ctx(struct api_ctx *c, const char *action, struct inputs
 	in->now = c->now;
 }
 
-static K_MUST_CHECK k_status finish(struct api_ctx *c, const struct inputs *in, const struct decision *d)
+static K_MUST_CHECK k_status finish(struct api_ctx *c, const struct inputs *in,
+				    const struct decision *d)
 {
 	if (d->v == V_ALLOW) {
 		c->authorized = true;
@@ -346,7 +369,7 @@ struct alias_scan {
 };
 
 static K_MUST_CHECK k_status alias_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	struct alias_scan *a = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -370,8 +393,8 @@ static json_t *resource_aliases(const struct kms_key *k, const struct identity *
 	if (!needed || kms_store() == NULL)
 		return NULL;
 	struct alias_scan a = {.key_id = k->id, .names = json_array()};
-	if (a.names != NULL &&
-	    k_failed(storage_list(kms_store(), "alias", k->ns, "alias/", NULL, 10000, alias_cb, &a))) {
+	if (a.names != NULL && k_failed(storage_list(kms_store(), "alias", k->ns, "alias/", NULL,
+						     10000, alias_cb, &a))) {
 		json_decref(a.names);
 		return NULL;
 	}
@@ -436,7 +459,8 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 	in.key_policy = p;
 	in.key_doc = k ? k->doc : NULL;
 	in.resource = k ? k->arn : "*";
-	in.key_account = k ? json_string_value(json_object_get(k->doc, "AWSAccountId")) : c->principal.account;
+	in.key_account = k ? json_string_value(json_object_get(k->doc, "AWSAccountId"))
+			   : c->principal.account;
 	in.ec = NULL;
 	in.grant_ops = NULL;
 	struct decision d;
@@ -444,8 +468,9 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 	policy_free(p);
 	if (d.v == V_ALLOW && (d.grant_id == NULL))
 		return K_OK;
-	return api_fail(c, K_E_MALFORMED_POLICY,
-			"The new key policy will not allow you to update the key policy in the future.");
+	return api_fail(
+		c, K_E_MALFORMED_POLICY,
+		"The new key policy will not allow you to update the key policy in the future.");
 }
 
 /* A grant token is base64url of "kgt1" + account(12) + key uuid(36) + grant id(64). */
@@ -458,10 +483,11 @@ k_status authz_check_grant_tokens(struct api_ctx *c, const json_t *tokens)
 		const char *s = json_string_value(t);
 		bool ok = s != NULL && strncmp(s, "a2d0", 4) == 0 && strlen(s) >= 40;
 		for (const char *p = s; ok && *p; p++)
-			ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			     *p == '-' || *p == '_' || *p == '=';
+			ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '=';
 		if (!ok)
-			return api_fail(c, K_E_INVALID_GRANT_TOKEN, "Invalid grant token: %.64s", s ? s : "");
+			return api_fail(c, K_E_INVALID_GRANT_TOKEN, "Invalid grant token: %.64s",
+					s ? s : "");
 	}
 	return K_OK;
 }
@@ -481,7 +507,8 @@ static K_MUST_CHECK k_status authorize_alias(struct api_ctx *c, json_t *in)
 		return K_OK;
 	}
 	char arn[512];
-	struct k_arn alias_arn = k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
+	struct k_arn alias_arn =
+		k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
 	k_arn_format(&alias_arn, arn, sizeof arn);
 	GUARD(authz_identity(c, c->op->action, arn));
 	/*
@@ -494,7 +521,8 @@ static K_MUST_CHECK k_status authorize_alias(struct api_ctx *c, json_t *in)
 		return K_OK;
 	char target[37];
 	struct kms_key *cur = NULL;
-	if (strcmp(c->op->name, "CreateAlias") == 0 || k_failed(kms_alias_lookup(c->ns, alias, target)) ||
+	if (strcmp(c->op->name, "CreateAlias") == 0 ||
+	    k_failed(kms_alias_lookup(c->ns, alias, target)) ||
 	    k_failed(kms_key_get(c->ns, target, &cur)))
 		return K_OK; /* the handler reports a missing alias */
 	k_status rc = authz_key_action(c, cur, c->op->action);
@@ -507,7 +535,8 @@ static K_MUST_CHECK k_status authorize_alias(struct api_ctx *c, json_t *in)
  * operation on a KMS key in a different Amazon Web Services account."
  * A key ARN of another account does not resolve for them.
  */
-static K_MUST_CHECK k_status resolve_own(struct api_ctx *c, const char *key_id, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_own(struct api_ctx *c, const char *key_id,
+					 struct kms_key **out)
 {
 	struct k_arn a;
 	if (k_arn_parse_cstr(key_id, &a) && kslice_eq_cstr(a.partition, "aws") &&
@@ -591,7 +620,8 @@ static K_MUST_CHECK k_status authorize_grant(struct api_ctx *c, json_t *in)
 k_status kms_authorize(struct api_ctx *c, json_t *in)
 {
 	c->authz.encryption_context = json_object_get(in, "EncryptionContext");
-	c->authz.encryption_algorithm = json_string_value(json_object_get(in, "EncryptionAlgorithm"));
+	c->authz.encryption_algorithm =
+		json_string_value(json_object_get(in, "EncryptionAlgorithm"));
 	c->authz.grant_tokens = json_object_get(in, "GrantTokens");
 	c->authz.grant_operations = json_object_get(in, "Operations");
 	c->authz.request_tags = json_object_get(in, "Tags");
@@ -600,7 +630,8 @@ k_status kms_authorize(struct api_ctx *c, json_t *in)
 	if (kid != NULL && strncmp(kid, "alias/", 6) == 0)
 		c->authz.request_alias = kid;
 	else if (k_arn_parse_cstr(kid, &kid_arn) && kid_arn.kind == K_ARN_ALIAS)
-		c->authz.request_alias = (const char *)kid_arn.resource.ptr; /* "alias/..." to the end */
+		c->authz.request_alias =
+			(const char *)kid_arn.resource.ptr; /* "alias/..." to the end */
 	if (json_is_array(c->authz.grant_tokens))
 		GUARD(authz_check_grant_tokens(c, c->authz.grant_tokens));
 	switch (c->op->resource) {
@@ -653,9 +684,10 @@ k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
 {
 	struct kms_key *k = c->resource;
 	ENSURE(k != NULL && c->op != NULL &&
-	       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
-		c->op->resource == API_RES_OWN_KEY || c->op->resource == API_RES_CIPHERTEXT ||
-		c->op->resource == API_RES_REENCRYPT),
+		       (c->op->resource == API_RES_KEY || c->op->resource == API_RES_KEY_OR_ALIAS ||
+			c->op->resource == API_RES_OWN_KEY ||
+			c->op->resource == API_RES_CIPHERTEXT ||
+			c->op->resource == API_RES_REENCRYPT),
 	       K_E_INTERNAL);
 	atomic_fetch_add(&k->refs, 1);
 	*out = k;
@@ -693,7 +725,8 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	in.resource = key_doc ? json_string_value(json_object_get(key_doc, "Arn")) : "*";
 	if (in.resource == NULL)
 		in.resource = "*";
-	in.key_account = key_doc ? json_string_value(json_object_get(key_doc, "AWSAccountId")) : NULL;
+	in.key_account =
+		key_doc ? json_string_value(json_object_get(key_doc, "AWSAccountId")) : NULL;
 	in.ec = context;
 	in.extra = values;
 	in.now = (int64_t)time(NULL);
@@ -705,7 +738,8 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	json_t *out = json_object();
 	if (key_doc != NULL) {
 		const char *text = json_string_value(json_object_get(key_doc, "Policy"));
-		if (text != NULL && k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &kp, &msg)))
+		if (text != NULL &&
+		    k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &kp, &msg)))
 			json_object_set_new(out, "KeyPolicyError", json_string(kbuf_cstr(&msg)));
 	}
 	in.key_policy = kp;
@@ -713,14 +747,15 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	decide(&in, &d);
 	char reason[1024];
 	if (d.v == V_ALLOW)
-		snprintf(reason, sizeof reason, "%s may perform %s on %s (allowed by the %s)", in.arn,
-			 in.action, in.resource, d.by ? d.by : "policy");
+		snprintf(reason, sizeof reason, "%s may perform %s on %s (allowed by the %s)",
+			 in.arn, in.action, in.resource, d.by ? d.by : "policy");
 	else
 		deny_message(&in, &d, reason, sizeof reason);
 	json_object_set_new(out, "Decision",
 			    json_string(d.v == V_ALLOW ? "allowed"
-					: (d.v == V_DENY_RESOURCE || d.v == V_DENY_IDENTITY) ? "explicitDeny"
-											  : "implicitDeny"));
+					: (d.v == V_DENY_RESOURCE || d.v == V_DENY_IDENTITY)
+						? "explicitDeny"
+						: "implicitDeny"));
 	json_object_set_new(out, "Reason", json_string(reason));
 	json_t *det = json_object();
 	if (d.by != NULL)
@@ -734,9 +769,11 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	json_object_set_new(det, "Principal", json_string(in.arn));
 	if (in.role_arn != NULL)
 		json_object_set_new(det, "Role", json_string(in.role_arn));
-	json_object_set_new(det, "IdentityPolicies", json_integer((json_int_t)identity_policy_count(identity)));
-	json_object_set_new(det, "CrossAccount",
-			    json_boolean(in.key_account != NULL && strcmp(in.key_account, in.account) != 0));
+	json_object_set_new(det, "IdentityPolicies",
+			    json_integer((json_int_t)identity_policy_count(identity)));
+	json_object_set_new(
+		det, "CrossAccount",
+		json_boolean(in.key_account != NULL && strcmp(in.key_account, in.account) != 0));
 	json_object_set_new(out, "Details", det);
 	policy_free(kp);
 	kbuf_release(&msg);

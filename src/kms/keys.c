@@ -45,7 +45,7 @@ struct cache_entry {
 
 struct cache_shard {
 	pthread_rwlock_t lock;
-	uint64_t gen;          /* +1 on every invalidation, under the write lock */
+	uint64_t gen; /* +1 on every invalidation, under the write lock */
 	struct cache_entry *b[CACHE_BUCKETS];
 };
 
@@ -167,7 +167,7 @@ const struct keystore_ops *kms_doc_store(json_t *doc)
 #define MATERIALS_MAX 4096
 
 static K_MUST_CHECK k_status open_material(const char *arn, const uint8_t uuid[16], json_t *doc,
-			      struct keystore_key **out)
+					   struct keystore_key **out)
 {
 	const struct keystore_ops *ops = kms_doc_store(doc);
 	ENSURE(ops != NULL, K_E_INTERNAL);
@@ -196,8 +196,8 @@ out:
 }
 
 /* Takes the handle's reference, on failure too. */
-static K_MUST_CHECK k_status snapshot(const char *ns, json_t *doc, int64_t version, struct keystore_key *handle,
-			 struct kms_key **out)
+static K_MUST_CHECK k_status snapshot(const char *ns, json_t *doc, int64_t version,
+				      struct keystore_key *handle, struct kms_key **out)
 {
 	const char *id = json_string_value(json_object_get(doc, "KeyId"));
 	const char *arn = json_string_value(json_object_get(doc, "Arn"));
@@ -473,7 +473,8 @@ static bool kms_arn_in_region(const struct api_ctx *c, const struct k_arn *a)
 }
 
 /* An alias name ("alias/...") resolved in the caller's namespace. */
-static K_MUST_CHECK k_status resolve_alias(struct api_ctx *c, const char *alias, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_alias(struct api_ctx *c, const char *alias,
+					   struct kms_key **out)
 {
 	char arn[K_ARN_BUF];
 	struct k_arn a = k_arn_of("kms", c->region, c->principal.account, K_ARN_ALIAS, alias + 6);
@@ -558,13 +559,33 @@ k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
  */
 json_t *kms_key_metadata(const struct kms_key *k)
 {
-	static const char *const members[] = {
-		"AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage",
-		"KeyState", "DeletionDate", "ValidTo", "Origin", "CustomKeyStoreId", "CloudHsmClusterId",
-		"ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec",
-		"EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MultiRegion",
-		"MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms",
-		"XksKeyConfiguration", "CurrentKeyMaterialId", NULL};
+	static const char *const members[] = {"AWSAccountId",
+					      "KeyId",
+					      "Arn",
+					      "CreationDate",
+					      "Enabled",
+					      "Description",
+					      "KeyUsage",
+					      "KeyState",
+					      "DeletionDate",
+					      "ValidTo",
+					      "Origin",
+					      "CustomKeyStoreId",
+					      "CloudHsmClusterId",
+					      "ExpirationModel",
+					      "KeyManager",
+					      "CustomerMasterKeySpec",
+					      "KeySpec",
+					      "EncryptionAlgorithms",
+					      "SigningAlgorithms",
+					      "KeyAgreementAlgorithms",
+					      "MultiRegion",
+					      "MultiRegionConfiguration",
+					      "PendingDeletionWindowInDays",
+					      "MacAlgorithms",
+					      "XksKeyConfiguration",
+					      "CurrentKeyMaterialId",
+					      NULL};
 	json_t *m = json_object();
 	if (m == NULL)
 		return NULL;
@@ -621,8 +642,8 @@ struct any_account {
 	char ns[64];
 };
 
-static K_MUST_CHECK k_status any_account_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status any_account_cb(void *arg, const char *ns, const char *id,
+					    struct kslice doc, int64_t version)
 {
 	struct any_account *a = arg;
 	size_t nl = ns ? strlen(ns) : 0, rl = strlen(a->region);

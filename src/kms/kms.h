@@ -66,11 +66,11 @@ struct kms_key {
 	char arn[160];
 	char ns[64];
 	uint8_t uuid[16];
-	json_t *doc;                /* the stored document (no plaintext material) */
-	int64_t version;            /* storage version of doc */
+	json_t *doc;	 /* the stored document (no plaintext material) */
+	int64_t version; /* storage version of doc */
 	enum kms_key_state state;
-	const char *spec;           /* points into doc */
-	const char *usage;          /* points into doc */
+	const char *spec;  /* points into doc */
+	const char *usage; /* points into doc */
 	/* The key's material in its store, shared between snapshots; never
 	 * NULL. keystore_key_versions() is 0 for a key without material. */
 	struct keystore_key *handle;
@@ -116,8 +116,8 @@ K_MUST_CHECK k_status kms_key_get(const char *ns, const char *id, struct kms_key
  * reference, on failure too. On K_OK *out (if non-NULL) receives a
  * reference to the new snapshot. Takes ownership of newdoc.
  */
-K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc,
-				     struct keystore_key *handle, struct kms_key **out);
+K_MUST_CHECK k_status kms_key_update(struct kms_key *k, json_t *newdoc, struct keystore_key *handle,
+				     struct kms_key **out);
 /*
  * Like kms_key_update, and the extra storage ops (due-index records,
  * alias records...) are applied in the same atomic write as the key.
@@ -158,8 +158,7 @@ K_MUST_CHECK k_status kms_require_enabled(struct api_ctx *c, const struct kms_ke
  * a private key, a shared secret): api_set_blob without the bytes passing
  * through the handler (ops_crypto.c).
  */
-K_MUST_CHECK k_status kms_set_secret_blob(json_t *out, const char *member,
-					  const struct ksecret *s);
+K_MUST_CHECK k_status kms_set_secret_blob(json_t *out, const char *member, const struct ksecret *s);
 
 /* The KeyMetadata structure of DescribeKey / CreateKey. */
 json_t *kms_key_metadata(const struct kms_key *k);
@@ -180,7 +179,8 @@ K_MUST_CHECK k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 K_MUST_CHECK k_status kms_op_decrypt(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_op_generate_data_key(struct api_ctx *c, json_t *in, json_t *out);
-K_MUST_CHECK k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key_without_plaintext(struct api_ctx *c, json_t *in,
+								 json_t *out);
 K_MUST_CHECK k_status kms_op_generate_random(struct api_ctx *c, json_t *in, json_t *out);
 /* GetKeyLastUsage (ops_usage.c), read from the audit trail's last-use index */
 K_MUST_CHECK k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out);
@@ -291,19 +291,19 @@ bool kms_key_is_asymmetric(const struct kms_key *k);
  * key_id itself (required for these keys).
  */
 K_MUST_CHECK k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
-			  struct kslice pt, json_t *in, json_t *out);
+				       struct kslice pt, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
-			  struct kslice ct, json_t *in, json_t *out);
+				       struct kslice ct, json_t *in, json_t *out);
 /*
  * The same steps without rendering, for ReEncrypt: encrypt appends the
  * ciphertext to ct; decrypt appends the plaintext to pt and on K_OK gives
  * a reference to the key in *key_out.
  */
 K_MUST_CHECK k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *alg,
-			      struct kslice pt, json_t *in, struct kbuf *ct);
+					   struct kslice pt, json_t *in, struct kbuf *ct);
 K_MUST_CHECK k_status kms_asym_decrypt_raw(struct api_ctx *c, const char *key_id, const char *alg,
-			      struct kslice ct, json_t *in, struct kbuf *pt,
-			      struct kms_key **key_out);
+					   struct kslice ct, json_t *in, struct kbuf *pt,
+					   struct kms_key **key_out);
 /* Registers the expiry of imported key material with the scheduler. */
 K_MUST_CHECK k_status kms_import_init(void);
 K_MUST_CHECK k_status kms_op_sign(struct api_ctx *c, json_t *in, json_t *out);
@@ -313,10 +313,12 @@ K_MUST_CHECK k_status kms_op_generate_mac(struct api_ctx *c, json_t *in, json_t 
 K_MUST_CHECK k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_op_generate_data_key_pair(struct api_ctx *c, json_t *in, json_t *out);
-K_MUST_CHECK k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json_t *in,
+								      json_t *out);
 K_MUST_CHECK k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out);
-K_MUST_CHECK k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status kms_op_delete_imported_key_material(struct api_ctx *c, json_t *in,
+							  json_t *out);
 
 /* Authorization: key policies and grants (ops_policy.c, ops_grants.c; checks in authz.h) */
 K_MUST_CHECK k_status kms_op_get_key_policy(struct api_ctx *c, json_t *in, json_t *out);
@@ -334,7 +336,7 @@ K_MUST_CHECK k_status kms_key_get_any_account(const char *region, const char *id
  * Resolves a key without authorizing (grant retirement by token, where
  * the retiring principal is checked by the handler).
  */
-K_MUST_CHECK k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id, bool allow_alias,
-					     struct kms_key **out);
+K_MUST_CHECK k_status kms_resolve_key_noauth(struct api_ctx *c, const char *key_id,
+					     bool allow_alias, struct kms_key **out);
 
 #endif

@@ -35,9 +35,12 @@ static void managed_uuid(char out[37])
 static void managed_description(const char *service, char *out, size_t n)
 {
 	if (strcmp(service, "secretsmanager") == 0)
-		snprintf(out, n, "Default key that protects my Secrets Manager data when no other key is defined");
+		snprintf(out, n,
+			 "Default key that protects my Secrets Manager data when no other key is "
+			 "defined");
 	else
-		snprintf(out, n, "Default key that protects my %s data when no other key is defined",
+		snprintf(out, n,
+			 "Default key that protects my %s data when no other key is defined",
 			 service);
 }
 
@@ -55,22 +58,23 @@ static char *managed_policy(const char *service, const char *region, const char 
 	struct k_arn root_arn = k_arn_of("iam", "", account, K_ARN_ROOT, NULL);
 	k_arn_format(&root_arn, root, sizeof root);
 	snprintf(id, sizeof id, "auto-%s-2", service);
-	const char *sid = "Allow access through the service for all principals in the account that are authorized to use it";
-	json_t *p = json_pack(
-		"{s:s, s:s, s:["
-		"{s:s, s:s, s:{s:s}, s:[s,s,s,s,s], s:s, s:{s:{s:s, s:s}}},"
-		"{s:s, s:s, s:{s:s}, s:s, s:s, s:{s:{s:s}, s:{s:s}}},"
-		"{s:s, s:s, s:{s:s}, s:[s,s,s,s], s:s}]}",
-		"Version", "2012-10-17", "Id", id, "Statement",
-		"Sid", sid, "Effect", "Allow", "Principal", "AWS", "*", "Action", "kms:Encrypt",
-		"kms:Decrypt", "kms:ReEncrypt*", "kms:CreateGrant", "kms:DescribeKey", "Resource", "*",
-		"Condition", "StringEquals", "kms:ViaService", via, "kms:CallerAccount", account,
-		"Sid", sid, "Effect", "Allow", "Principal", "AWS", "*", "Action", "kms:GenerateDataKey*",
-		"Resource", "*", "Condition", "StringEquals", "kms:CallerAccount", account,
-		"StringLike", "kms:ViaService", via_any,
-		"Sid", "Allow direct access to key metadata to the account", "Effect", "Allow",
-		"Principal", "AWS", root, "Action", "kms:Describe*", "kms:Get*", "kms:List*",
-		"kms:RevokeGrant", "Resource", "*");
+	const char *sid = "Allow access through the service for all principals in the account that "
+			  "are authorized to use it";
+	json_t *p =
+		json_pack("{s:s, s:s, s:["
+			  "{s:s, s:s, s:{s:s}, s:[s,s,s,s,s], s:s, s:{s:{s:s, s:s}}},"
+			  "{s:s, s:s, s:{s:s}, s:s, s:s, s:{s:{s:s}, s:{s:s}}},"
+			  "{s:s, s:s, s:{s:s}, s:[s,s,s,s], s:s}]}",
+			  "Version", "2012-10-17", "Id", id, "Statement", "Sid", sid, "Effect",
+			  "Allow", "Principal", "AWS", "*", "Action", "kms:Encrypt", "kms:Decrypt",
+			  "kms:ReEncrypt*", "kms:CreateGrant", "kms:DescribeKey", "Resource", "*",
+			  "Condition", "StringEquals", "kms:ViaService", via, "kms:CallerAccount",
+			  account, "Sid", sid, "Effect", "Allow", "Principal", "AWS", "*", "Action",
+			  "kms:GenerateDataKey*", "Resource", "*", "Condition", "StringEquals",
+			  "kms:CallerAccount", account, "StringLike", "kms:ViaService", via_any,
+			  "Sid", "Allow direct access to key metadata to the account", "Effect",
+			  "Allow", "Principal", "AWS", root, "Action", "kms:Describe*", "kms:Get*",
+			  "kms:List*", "kms:RevokeGrant", "Resource", "*");
 	if (p == NULL)
 		return NULL;
 	char *s = json_dumps(p, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -88,7 +92,7 @@ static int64_t managed_next_rotation(const struct api_ctx *c)
 
 /* Builds the key document and the alias document of a new managed key. */
 static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service, const char *id,
-			     const char *alias, char **key_text, char **alias_text)
+					  const char *alias, char **key_text, char **alias_text)
 {
 	char arn[160], desc[160], alias_arn[300];
 	kms_key_arn(c, id, arn, sizeof arn);
@@ -102,13 +106,13 @@ static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service
 	json_t *doc = NULL, *adoc = NULL;
 	k_status rc = K_OK;
 	ENSURE_GOTO(pol != NULL && ks != NULL, K_E_INTERNAL);
-	doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
-			"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account, "Region",
-			c->region, "CreationDate", (json_int_t)c->now, "Description", desc,
-			"KeyUsage", "ENCRYPT_DECRYPT", "KeySpec", "SYMMETRIC_DEFAULT",
-			"CustomerMasterKeySpec", "SYMMETRIC_DEFAULT", "KeyState", "Enabled",
-			"Origin", "AWS_KMS", "KeyManager", "AWS", "MultiRegion", 0, "Policy", pol,
-			"Tags");
+	doc = json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
+		"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
+		"CreationDate", (json_int_t)c->now, "Description", desc, "KeyUsage",
+		"ENCRYPT_DECRYPT", "KeySpec", "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec",
+		"SYMMETRIC_DEFAULT", "KeyState", "Enabled", "Origin", "AWS_KMS", "KeyManager",
+		"AWS", "MultiRegion", 0, "Policy", pol, "Tags");
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	kms_spec_describe(ks, "ENCRYPT_DECRYPT", doc);
 	/* "AWS KMS automatically rotates AWS managed keys every year (approximately
@@ -153,15 +157,23 @@ k_status kms_managed_key(struct api_ctx *c, const char *service, struct kms_key 
 		char due[SCHEDULER_DUE_ID_MAX];
 		rc = managed_docs(c, service, id, alias, &key_text, &alias_text);
 		if (k_ok(rc))
-			rc = scheduler_due_id(managed_next_rotation(c), KMS_ROTATE_TASK, c->ns, id, due,
-					      sizeof due);
+			rc = scheduler_due_id(managed_next_rotation(c), KMS_ROTATE_TASK, c->ns, id,
+					      due, sizeof due);
 		if (k_ok(rc)) {
 			/* The key, its alias and its rotation's due record: all or none. */
 			struct storage_op ops[3] = {
-				{.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
-				 .doc = kslice_cstr(key_text), .expect = STORAGE_ABSENT},
-				{.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = alias,
-				 .doc = kslice_cstr(alias_text), .expect = STORAGE_ABSENT},
+				{.op = STORAGE_PUT,
+				 .kind = "key",
+				 .ns = c->ns,
+				 .id = id,
+				 .doc = kslice_cstr(key_text),
+				 .expect = STORAGE_ABSENT},
+				{.op = STORAGE_PUT,
+				 .kind = "alias",
+				 .ns = c->ns,
+				 .id = alias,
+				 .doc = kslice_cstr(alias_text),
+				 .expect = STORAGE_ABSENT},
 			};
 			scheduler_due_put_op(&ops[2], due);
 			rc = storage_apply(kms_store(), ops, 3);

@@ -99,7 +99,7 @@ static void put_locked(struct alias_shard *sh, size_t b, const char *ns, const c
 		sh->b[b] = e;
 		pp = &sh->b[b];
 	}
-	snprintf((*pp)->target, sizeof (*pp)->target, "%s", target);
+	snprintf((*pp)->target, sizeof(*pp)->target, "%s", target);
 }
 
 static void alias_forget(const char *ns, const char *name)
@@ -146,7 +146,8 @@ void kms_alias_cache_on_change(void *arg, const struct storage_event *ev)
 }
 
 /* Reads an alias record; *doc_out (optional) gets the parsed document. */
-static K_MUST_CHECK k_status alias_read(const char *ns, const char *name, json_t **doc_out, int64_t *version)
+static K_MUST_CHECK k_status alias_read(const char *ns, const char *name, json_t **doc_out,
+					int64_t *version)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
@@ -208,15 +209,20 @@ static K_MUST_CHECK k_status check_alias_name(struct api_ctx *c, const char *nam
 	for (const char *p = name; *p; p++) {
 		char ch = *p;
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || ch == ':' || ch == '/' || ch == '_' || ch == '-';
+			  (ch >= '0' && ch <= '9') || ch == ':' || ch == '/' || ch == '_' ||
+			  ch == '-';
 		if (!ok)
 			return api_fail(c, K_E_VALIDATION,
-					"1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+					"1 validation error detected: Value '%s' at 'aliasName' "
+					"failed to satisfy constraint: Member must satisfy regular "
+					"expression pattern: ^[a-zA-Z0-9:/_-]+$",
 					name);
 	}
 	if (strncmp(name, "alias/", 6) != 0)
-		return api_fail(c, K_E_VALIDATION,
-				"Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+		return api_fail(
+			c, K_E_VALIDATION,
+			"Alias must start with the prefix \"alias/\". Please see "
+			"https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
 	if (strchr(name, ':') != NULL || name[6] == 0)
 		return api_fail(c, K_E_INVALID_ALIAS_NAME,
 				"%s contains invalid characters for an alias", name);
@@ -232,7 +238,8 @@ static K_MUST_CHECK k_status check_not_reserved(struct api_ctx *c, const char *n
 {
 	if (kms_alias_reserved(name))
 		return api_fail(c, K_E_NOT_AUTHORIZED,
-				"Cannot create, update or delete alias with the reserved prefix 'alias/aws/': %s",
+				"Cannot create, update or delete alias with the reserved prefix "
+				"'alias/aws/': %s",
 				name);
 	return K_OK;
 }
@@ -249,7 +256,8 @@ static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
  * managed key ("You cannot create an alias for an AWS managed key" — the
  * alias/aws/ names are AWS's), in a state the key-state table allows.
  */
-static K_MUST_CHECK k_status resolve_target(struct api_ctx *c, const char *target_id, struct kms_key **out)
+static K_MUST_CHECK k_status resolve_target(struct api_ctx *c, const char *target_id,
+					    struct kms_key **out)
 {
 	struct kms_key *k = NULL;
 	GUARD(kms_resolve_key(c, target_id, false, &k));
@@ -290,8 +298,8 @@ struct index_scan {
 	json_t *names;
 };
 
-static K_MUST_CHECK k_status index_scan_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status index_scan_cb(void *arg, const char *ns, const char *id,
+					   struct kslice doc, int64_t version)
 {
 	(void)version;
 	struct index_scan *sc = arg;
@@ -310,7 +318,8 @@ static K_MUST_CHECK k_status index_scan_cb(void *arg, const char *ns, const char
  * *version, the precondition for writing it back (STORAGE_ABSENT when it
  * is not stored yet and was built from the alias records).
  */
-static K_MUST_CHECK k_status index_load(const char *ns, const char *key_id, json_t **names, int64_t *version)
+static K_MUST_CHECK k_status index_load(const char *ns, const char *key_id, json_t **names,
+					int64_t *version)
 {
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
@@ -342,7 +351,8 @@ static bool index_has(json_t *names, const char *name)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(names, i, v) {
+	json_array_foreach(names, i, v)
+	{
 		const char *s = json_string_value(v);
 		if (s != NULL && strcmp(s, name) == 0)
 			return true;
@@ -364,29 +374,34 @@ static void index_remove(json_t *names, const char *name)
  * already has KEY_ALIASES_MAX aliases (and not this one).
  */
 static K_MUST_CHECK k_status index_add(struct api_ctx *c, const struct kms_key *k, json_t *names,
-			  const char *name)
+				       const char *name)
 {
 	if (index_has(names, name))
 		return K_OK;
 	if (json_array_size(names) >= KEY_ALIASES_MAX)
 		return api_fail(c, K_E_LIMIT_EXCEEDED,
-				"The request was rejected because the KMS key %s already has %d aliases, the maximum number of aliases per KMS key.",
+				"The request was rejected because the KMS key %s already has %d "
+				"aliases, the maximum number of aliases per KMS key.",
 				k->arn, KEY_ALIASES_MAX);
 	ENSURE(json_array_append_new(names, json_string(name)) == 0, K_E_INTERNAL);
 	return K_OK;
 }
 
 /* The PUT of a key's index; *text (freed by the caller with kjson_free) backs op->doc. */
-static K_MUST_CHECK k_status index_put_op(const char *ns, const char *key_id, json_t *names, int64_t version,
-			     char **text, struct storage_op *op)
+static K_MUST_CHECK k_status index_put_op(const char *ns, const char *key_id, json_t *names,
+					  int64_t version, char **text, struct storage_op *op)
 {
 	json_t *doc = json_pack("{s:s, s:O}", "KeyId", key_id, "Aliases", names);
 	ENSURE(doc != NULL, K_E_INTERNAL);
 	*text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(doc);
 	ENSURE(*text != NULL, K_E_INTERNAL);
-	*op = (struct storage_op){.op = STORAGE_PUT, .kind = KMS_ALIAS_INDEX_KIND, .ns = ns,
-				  .id = key_id, .doc = kslice_cstr(*text), .expect = version};
+	*op = (struct storage_op){.op = STORAGE_PUT,
+				  .kind = KMS_ALIAS_INDEX_KIND,
+				  .ns = ns,
+				  .id = key_id,
+				  .doc = kslice_cstr(*text),
+				  .expect = version};
 	return K_OK;
 }
 
@@ -430,7 +445,8 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		itext = NULL;
 		rc = alias_exists(c->ns, name);
 		if (k_ok(rc)) {
-			rc = api_fail(c, K_E_ALREADY_EXISTS, "An alias with the name %s already exists", arn);
+			rc = api_fail(c, K_E_ALREADY_EXISTS,
+				      "An alias with the name %s already exists", arn);
 			goto out;
 		}
 		ENSURE_GOTO(k_is(rc, K_E_NOT_FOUND), rc);
@@ -438,8 +454,12 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		GUARD_GOTO(index_load(c->ns, k->id, &names, &iver));
 		GUARD_GOTO(index_add(c, k, names, name));
 		struct storage_op ops[2] = {
-			{.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
-			 .doc = kslice_cstr(text), .expect = STORAGE_ABSENT},
+			{.op = STORAGE_PUT,
+			 .kind = "alias",
+			 .ns = c->ns,
+			 .id = name,
+			 .doc = kslice_cstr(text),
+			 .expect = STORAGE_ABSENT},
 		};
 		GUARD_GOTO(index_put_op(c->ns, k->id, names, iver, &itext, &ops[1]));
 		GUARD_GOTO(dry_run(c, in));
@@ -486,16 +506,19 @@ static void alias_move_clear(struct alias_move *m)
  * "The current and new KMS key must be the same type (both symmetric or
  * both asymmetric or both HMAC), and they must have the same key usage."
  */
-static K_MUST_CHECK k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur, const struct kms_key *k)
+static K_MUST_CHECK k_status check_same_kind(struct api_ctx *c, const struct kms_key *cur,
+					     const struct kms_key *k)
 {
 	const char *a = cur->spec ? cur->spec : "", *b = k->spec ? k->spec : "";
-	bool same_class = (strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
-			  (strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
+	bool same_class =
+		(strcmp(a, "SYMMETRIC_DEFAULT") == 0) == (strcmp(b, "SYMMETRIC_DEFAULT") == 0) &&
+		(strncmp(a, "HMAC_", 5) == 0) == (strncmp(b, "HMAC_", 5) == 0);
 	bool same_usage = cur->usage && k->usage && strcmp(cur->usage, k->usage) == 0;
 	if (!same_class || !same_usage)
-		return api_fail(c, K_E_VALIDATION,
-				"%s and %s are not the same key type or do not have the same key usage.",
-				cur->arn, k->arn);
+		return api_fail(
+			c, K_E_VALIDATION,
+			"%s and %s are not the same key type or do not have the same key usage.",
+			cur->arn, k->arn);
 	return K_OK;
 }
 
@@ -505,7 +528,8 @@ static K_MUST_CHECK k_status check_same_kind(struct api_ctx *c, const struct kms
  * index (the quota) and the old key's, unless that key is gone.
  */
 static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *name, json_t *doc,
-				   int64_t version, struct kms_key *k, struct alias_move *m)
+						int64_t version, struct kms_key *k,
+						struct alias_move *m)
 {
 	const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
 	k_status rc = kms_key_get(c->ns, cur_id, &m->cur);
@@ -517,7 +541,8 @@ static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *n
 		int64_t iver = 0;
 		GUARD(index_load(c->ns, k->id, &m->new_names, &iver));
 		GUARD(index_add(c, k, m->new_names, name));
-		GUARD(index_put_op(c->ns, k->id, m->new_names, iver, &m->new_itext, &m->ops[m->n++]));
+		GUARD(index_put_op(c->ns, k->id, m->new_names, iver, &m->new_itext,
+				   &m->ops[m->n++]));
 		if (m->cur != NULL) {
 			GUARD(index_load(c->ns, m->cur->id, &m->old_names, &iver));
 			index_remove(m->old_names, name);
@@ -529,8 +554,12 @@ static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *n
 	json_object_set_new(doc, "LastUpdatedDate", json_integer(c->now));
 	m->text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE(m->text != NULL, K_E_INTERNAL);
-	m->ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "alias", .ns = c->ns, .id = name,
-					.doc = kslice_cstr(m->text), .expect = version};
+	m->ops[0] = (struct storage_op){.op = STORAGE_PUT,
+					.kind = "alias",
+					.ns = c->ns,
+					.id = name,
+					.doc = kslice_cstr(m->text),
+					.expect = version};
 	return K_OK;
 }
 
@@ -620,7 +649,11 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 		}
 		GUARD_GOTO(rc);
 		struct storage_op ops[2] = {
-			{.op = STORAGE_DEL, .kind = "alias", .ns = c->ns, .id = name, .expect = version},
+			{.op = STORAGE_DEL,
+			 .kind = "alias",
+			 .ns = c->ns,
+			 .id = name,
+			 .expect = version},
 		};
 		size_t n = 1;
 		const char *cur_id = json_string_value(json_object_get(doc, "TargetKeyId"));
@@ -664,9 +697,19 @@ out:
  * lists ids, so the two lists merge into one ordered listing.
  */
 static const char *const predefined_aliases[] = {
-	"alias/aws/dynamodb", "alias/aws/ebs", "alias/aws/elasticfilesystem", "alias/aws/es",
-	"alias/aws/glue", "alias/aws/kinesisvideo", "alias/aws/rds", "alias/aws/redshift",
-	"alias/aws/s3", "alias/aws/secretsmanager", "alias/aws/ssm", "alias/aws/xray", NULL,
+	"alias/aws/dynamodb",
+	"alias/aws/ebs",
+	"alias/aws/elasticfilesystem",
+	"alias/aws/es",
+	"alias/aws/glue",
+	"alias/aws/kinesisvideo",
+	"alias/aws/rds",
+	"alias/aws/redshift",
+	"alias/aws/s3",
+	"alias/aws/secretsmanager",
+	"alias/aws/ssm",
+	"alias/aws/xray",
+	NULL,
 };
 
 struct alias_list {
@@ -674,7 +717,7 @@ struct alias_list {
 	json_t *aliases;
 	const char *key_filter; /* key id, or NULL */
 	size_t limit;
-	size_t pre;             /* next predefined_aliases entry; with no key filter only */
+	size_t pre; /* next predefined_aliases entry; with no key filter only */
 	char last[ALIAS_NAME_MAX + 1];
 	bool more;
 };
@@ -710,15 +753,16 @@ static K_MUST_CHECK k_status emit_predefined(struct alias_list *st, const char *
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status alias_list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status alias_list_cb(void *arg, const char *ns, const char *id,
+					   struct kslice doc, int64_t version)
 {
 	(void)version;
 	struct alias_list *st = arg;
 	GUARD(emit_predefined(st, id));
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	const char *target = json_string_value(json_object_get(j, "TargetKeyId"));
-	if (j == NULL || (st->key_filter != NULL && (target == NULL || strcmp(target, st->key_filter) != 0))) {
+	if (j == NULL ||
+	    (st->key_filter != NULL && (target == NULL || strcmp(target, st->key_filter) != 0))) {
 		json_decref(j);
 		return K_OK;
 	}
@@ -728,7 +772,7 @@ static K_MUST_CHECK k_status alias_list_cb(void *arg, const char *ns, const char
 		return K_E_LIMIT_EXCEEDED; /* stop: not an error */
 	}
 	json_t *e = json_object();
-	static const char *const members[] = {"AliasName", "AliasArn", "TargetKeyId",
+	static const char *const members[] = {"AliasName",    "AliasArn",	 "TargetKeyId",
 					      "CreationDate", "LastUpdatedDate", NULL};
 	for (size_t i = 0; members[i] != NULL; i++) {
 		json_t *v = json_object_get(j, members[i]);
@@ -757,12 +801,15 @@ k_status kms_op_list_aliases(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "KeyId", false, 1, 2048, &key_id));
 	GUARD(api_int(c, in, "Limit", false, 1, 100, &has_limit, &limit));
 	GUARD(api_string(c, in, "Marker", false, 1, 1024, &marker));
-	if (marker != NULL && (strncmp(marker, "alias/", 6) != 0 || strlen(marker) > ALIAS_NAME_MAX))
+	if (marker != NULL &&
+	    (strncmp(marker, "alias/", 6) != 0 || strlen(marker) > ALIAS_NAME_MAX))
 		return api_fail(c, K_E_INVALID_MARKER, "Invalid marker");
 	struct kms_key *k = NULL;
 	if (key_id != NULL)
 		GUARD(kms_resolve_key(c, key_id, false, &k));
-	struct alias_list st = {.c = c, .aliases = json_array(), .limit = (size_t)limit,
+	struct alias_list st = {.c = c,
+				.aliases = json_array(),
+				.limit = (size_t)limit,
 				.key_filter = k ? k->id : NULL};
 	while (marker != NULL && predefined_aliases[st.pre] != NULL &&
 	       strcmp(predefined_aliases[st.pre], marker) <= 0)

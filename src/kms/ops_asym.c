@@ -20,7 +20,8 @@
 
 bool kms_key_is_asymmetric(const struct kms_key *k)
 {
-	return k->spec != NULL && (strncmp(k->spec, "RSA_", 4) == 0 || strncmp(k->spec, "ECC_", 4) == 0);
+	return k->spec != NULL &&
+	       (strncmp(k->spec, "RSA_", 4) == 0 || strncmp(k->spec, "ECC_", 4) == 0);
 }
 
 /* DryRun; `in` NULL when the caller checks it itself (ReEncrypt's source). */
@@ -47,7 +48,8 @@ static K_MUST_CHECK k_status require_material(struct api_ctx *c, const struct km
  * AWS: "The KeyUsage value of the KMS key is incompatible with the API
  * operation" (https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html#API_Sign_Errors).
  */
-static K_MUST_CHECK k_status require_usage(struct api_ctx *c, const struct kms_key *k, const char *usage)
+static K_MUST_CHECK k_status require_usage(struct api_ctx *c, const struct kms_key *k,
+					   const char *usage)
 {
 	GUARD(kms_require_enabled(c, k));
 	if (k->usage == NULL || strcmp(k->usage, usage) != 0)
@@ -57,7 +59,8 @@ static K_MUST_CHECK k_status require_usage(struct api_ctx *c, const struct kms_k
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status incompatible(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status incompatible(struct api_ctx *c, const struct kms_key *k,
+					  const char *alg)
 {
 	return api_fail(c, K_E_INVALID_KEY_USAGE, "Algorithm %s is incompatible with key spec %s.",
 			alg, k->spec ? k->spec : "unknown");
@@ -65,11 +68,20 @@ static K_MUST_CHECK k_status incompatible(struct api_ctx *c, const struct kms_ke
 
 /* ---- Sign / Verify ---------------------------------------------------------- */
 
-static const char *const sign_algs[] = {
-	"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
-	"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-	"ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256",
-	"ED25519_SHA_512", "ED25519_PH_SHA_512", NULL};
+static const char *const sign_algs[] = {"RSASSA_PSS_SHA_256",
+					"RSASSA_PSS_SHA_384",
+					"RSASSA_PSS_SHA_512",
+					"RSASSA_PKCS1_V1_5_SHA_256",
+					"RSASSA_PKCS1_V1_5_SHA_384",
+					"RSASSA_PKCS1_V1_5_SHA_512",
+					"ECDSA_SHA_256",
+					"ECDSA_SHA_384",
+					"ECDSA_SHA_512",
+					"SM2DSA",
+					"ML_DSA_SHAKE_256",
+					"ED25519_SHA_512",
+					"ED25519_PH_SHA_512",
+					NULL};
 static const char *const message_types[] = {"RAW", "DIGEST", "EXTERNAL_MU", NULL};
 
 struct sign_req {
@@ -219,8 +231,8 @@ static bool mac_alg_fits(const char *alg, const char *spec)
 }
 
 /* The part GenerateMac and VerifyMac share: members, key, usage, algorithm. */
-static K_MUST_CHECK k_status mac_prepare(struct api_ctx *c, json_t *in, struct kbuf *msg, struct kms_key **k_out,
-			    const char **alg_out)
+static K_MUST_CHECK k_status mac_prepare(struct api_ctx *c, json_t *in, struct kbuf *msg,
+					 struct kms_key **k_out, const char **alg_out)
 {
 	const char *key_id, *alg;
 	json_t *tokens;
@@ -277,8 +289,8 @@ k_status kms_op_verify_mac(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	GUARD_GOTO(api_blob(c, in, "Mac", true, 1, 6144, &given, NULL));
 	GUARD_GOTO(mac_prepare(c, in, &msg, &k, &alg));
-	GUARD_GOTO(keystore_mac_verify(k->handle, alg, kbuf_slice(&msg), kbuf_slice(&given),
-				       &valid));
+	GUARD_GOTO(
+		keystore_mac_verify(k->handle, alg, kbuf_slice(&msg), kbuf_slice(&given), &valid));
 	ENSURE_GOTO(valid, K_E_KMS_INVALID_MAC);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "MacValid", json_true());
@@ -313,8 +325,9 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_blob(c, in, "PublicKey", true, 1, 8192, &peer, NULL));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	if (json_object_get(in, "Recipient") != NULL) {
-		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "Recipient (Nitro Enclaves attestation) is not supported by this server.");
+		rc = api_fail(
+			c, K_E_UNSUPPORTED,
+			"Recipient (Nitro Enclaves attestation) is not supported by this server.");
 		goto out;
 	}
 	GUARD_GOTO(kms_op_key(c, &k));
@@ -324,7 +337,8 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	rc = keystore_derive_shared_secret(k->handle, kbuf_slice(&peer), &secret);
 	if (k_is(rc, K_E_VALIDATION)) {
 		rc = api_fail(c, K_E_VALIDATION,
-			      "The public key is not a valid DER-encoded SubjectPublicKeyInfo for the key spec %s.",
+			      "The public key is not a valid DER-encoded SubjectPublicKeyInfo for "
+			      "the key spec %s.",
 			      k->spec);
 		goto out;
 	}
@@ -333,9 +347,9 @@ k_status kms_op_derive_shared_secret(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "KeyAgreementAlgorithm", json_string(alg));
 	json_t *origin = json_object_get(k->doc, "Origin");
-	json_object_set_new(out, "KeyOrigin", json_string(json_is_string(origin) ?
-								  json_string_value(origin) :
-								  "AWS_KMS"));
+	json_object_set_new(
+		out, "KeyOrigin",
+		json_string(json_is_string(origin) ? json_string_value(origin) : "AWS_KMS"));
 out:
 	ksecret_free(secret);
 	kms_key_unref(k);
@@ -345,9 +359,9 @@ out:
 
 /* ---- GenerateDataKeyPair ---------------------------------------------------- */
 
-static const char *const pair_specs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
-					 "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
-					 "SM2", "ECC_NIST_EDWARDS25519", NULL};
+static const char *const pair_specs[] = {
+	"RSA_2048",	 "RSA_3072",	    "RSA_4096", "ECC_NIST_P256",	 "ECC_NIST_P384",
+	"ECC_NIST_P521", "ECC_SECG_P256K1", "SM2",	"ECC_NIST_EDWARDS25519", NULL};
 
 /*
  * GenerateDataKeyPair / GenerateDataKeyPairWithoutPlaintext
@@ -358,7 +372,8 @@ static const char *const pair_specs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "EC
  * The encrypted copy is an ordinary symmetric ciphertext under that key
  * with the encryption context, so Decrypt returns the PKCS#8 bytes.
  */
-static K_MUST_CHECK k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
+static K_MUST_CHECK k_status data_key_pair(struct api_ctx *c, json_t *in, json_t *out,
+					   bool with_plaintext)
 {
 	const char *key_id, *spec;
 	json_t *ctx, *tokens;
@@ -374,20 +389,23 @@ static K_MUST_CHECK k_status data_key_pair(struct api_ctx *c, json_t *in, json_t
 	GUARD_GOTO(api_string_map(c, in, "EncryptionContext", &ctx));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	if (json_object_get(in, "Recipient") != NULL) {
-		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "Recipient (Nitro Enclaves attestation) is not supported by this server.");
+		rc = api_fail(
+			c, K_E_UNSUPPORTED,
+			"Recipient (Nitro Enclaves attestation) is not supported by this server.");
 		goto out;
 	}
 	if (strcmp(spec, "SM2") == 0) {
-		rc = api_fail(c, K_E_UNSUPPORTED, "KeyPairSpec SM2 is only available in China Regions.");
+		rc = api_fail(c, K_E_UNSUPPORTED,
+			      "KeyPairSpec SM2 is only available in China Regions.");
 		goto out;
 	}
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_usage(c, k, "ENCRYPT_DECRYPT"));
 	if (k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0) {
-		rc = api_fail(c, K_E_INVALID_KEY_USAGE,
-			      "%s key spec %s is not valid for %s; use a symmetric encryption KMS key.",
-			      k->arn, k->spec ? k->spec : "unknown", c->op->name);
+		rc = api_fail(
+			c, K_E_INVALID_KEY_USAGE,
+			"%s key spec %s is not valid for %s; use a symmetric encryption KMS key.",
+			k->arn, k->spec ? k->spec : "unknown", c->op->name);
 		goto out;
 	}
 	GUARD_GOTO(require_material(c, k));
@@ -429,7 +447,8 @@ k_status kms_op_generate_data_key_pair_without_plaintext(struct api_ctx *c, json
  * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html),
  * so an RSA key needs RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 named.
  */
-static K_MUST_CHECK k_status require_oaep(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status require_oaep(struct api_ctx *c, const struct kms_key *k,
+					  const char *alg)
 {
 	GUARD(require_usage(c, k, "ENCRYPT_DECRYPT"));
 	if (k->spec == NULL || strncmp(k->spec, "RSA_", 4) != 0 || alg == NULL ||
@@ -451,15 +470,16 @@ k_status kms_asym_encrypt_raw(struct api_ctx *c, struct kms_key *k, const char *
 	GUARD(require_material(c, k));
 	size_t max = asym_oaep_max_plaintext_spec(k->spec, alg);
 	if (pt.len > max)
-		return api_fail(c, K_E_VALIDATION,
-				"Plaintext length %zu exceeds the maximum of %zu bytes for %s with %s.",
-				pt.len, max, k->spec, alg);
+		return api_fail(
+			c, K_E_VALIDATION,
+			"Plaintext length %zu exceeds the maximum of %zu bytes for %s with %s.",
+			pt.len, max, k->spec, alg);
 	GUARD(dry_run(c, in));
 	return keystore_asym_encrypt(k->handle, alg, pt, ct);
 }
 
-k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg,
-			  struct kslice pt, json_t *in, json_t *out)
+k_status kms_asym_encrypt(struct api_ctx *c, struct kms_key *k, const char *alg, struct kslice pt,
+			  json_t *in, json_t *out)
 {
 	struct kbuf ct;
 	kbuf_init(&ct, KMS_MAX_RSA_BLOCK);
@@ -499,8 +519,8 @@ out:
 	return rc;
 }
 
-k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg,
-			  struct kslice ct, json_t *in, json_t *out)
+k_status kms_asym_decrypt(struct api_ctx *c, const char *key_id, const char *alg, struct kslice ct,
+			  json_t *in, json_t *out)
 {
 	struct kms_key *k = NULL;
 	struct kbuf pt;

@@ -21,7 +21,8 @@ static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
 				       "RSAES_OAEP_SHA_256", "SM2PKE", NULL};
 
 /* The usage and algorithm checks of a symmetric encryption key. */
-static K_MUST_CHECK k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k, const char *alg)
+static K_MUST_CHECK k_status require_encrypt_key(struct api_ctx *c, const struct kms_key *k,
+						 const char *alg)
 {
 	GUARD(kms_require_enabled(c, k));
 	if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0)
@@ -56,7 +57,8 @@ static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 }
 
 /* Encrypts pt under the key's newest material, appending the blob to out. */
-static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt, struct kbuf *out)
+static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt,
+					 struct kbuf *out)
 {
 	struct kbuf canon;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
@@ -73,8 +75,8 @@ static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, s
  * (IncorrectKeyException otherwise). A blob that does not parse is
  * InvalidCiphertextException, which AWS returns without a message.
  */
-static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_id, struct kslice blob_bytes,
-			       struct kms_key **key_out)
+static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_id,
+					    struct kslice blob_bytes, struct kms_key **key_out)
 {
 	struct crypto_blob blob;
 	struct kms_key *k = NULL;
@@ -87,7 +89,8 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 		if (memcmp(blob.key_id, k->uuid, 16) != 0) {
 			kms_key_unref(k);
 			return api_fail(c, K_E_INCORRECT_KEY,
-					"The key ID in the request does not identify a CMK that can perform this operation.");
+					"The key ID in the request does not identify a CMK that "
+					"can perform this operation.");
 		}
 		*key_out = k;
 		return K_OK;
@@ -129,7 +132,7 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
  * failure is InvalidCiphertextException.
  */
 static K_MUST_CHECK k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
-			 struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
+				      struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
 {
 	struct crypto_blob blob;
 	GUARD(crypto_blob_parse(blob_bytes, &blob));
@@ -158,7 +161,7 @@ struct reencrypt_req {
 };
 
 static K_MUST_CHECK k_status reencrypt_read(struct api_ctx *c, json_t *in, struct kbuf *ct,
-			       struct reencrypt_req *r)
+					    struct reencrypt_req *r)
 {
 	GUARD(api_blob(c, in, "CiphertextBlob", true, 1, 6144, ct, NULL));
 	GUARD(api_string_map(c, in, "SourceEncryptionContext", &r->src_ctx));
@@ -172,14 +175,15 @@ static K_MUST_CHECK k_status reencrypt_read(struct api_ctx *c, json_t *in, struc
 }
 
 /* The ciphertext's key, or key_id's for RSAES-OAEP (required there). */
-static K_MUST_CHECK k_status blob_or_oaep_key(struct api_ctx *c, const char *key_id, const char *alg,
-				 struct kslice ct, struct kms_key **out)
+static K_MUST_CHECK k_status blob_or_oaep_key(struct api_ctx *c, const char *key_id,
+					      const char *alg, struct kslice ct,
+					      struct kms_key **out)
 {
 	if (!is_oaep(alg))
 		return ciphertext_key(c, key_id, ct, out);
 	if (key_id == NULL)
-		return api_fail(c, K_E_VALIDATION, "KeyId is required when the EncryptionAlgorithm is %s.",
-				alg);
+		return api_fail(c, K_E_VALIDATION,
+				"KeyId is required when the EncryptionAlgorithm is %s.", alg);
 	return kms_resolve_key(c, key_id, true, out);
 }
 
@@ -315,7 +319,8 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	if (is_oaep(r.src_alg)) { /* ops_asym.c, through the checked resolver */
 		kms_key_unref(src);
 		src = NULL;
-		GUARD_GOTO(kms_asym_decrypt_raw(c, r.src_id, r.src_alg, kbuf_slice(&ct), NULL, &pt, &src));
+		GUARD_GOTO(kms_asym_decrypt_raw(c, r.src_id, r.src_alg, kbuf_slice(&ct), NULL, &pt,
+						&src));
 	} else {
 		GUARD_GOTO(sym_open(c, src, r.src_alg, kbuf_slice(&ct), r.src_ctx, &pt));
 	}
@@ -354,7 +359,8 @@ out:
  * the Plaintext member. "You must specify either the KeySpec or the
  * NumberOfBytes parameter (but not both) in every GenerateDataKey request."
  */
-static K_MUST_CHECK k_status data_key(struct api_ctx *c, json_t *in, json_t *out, bool with_plaintext)
+static K_MUST_CHECK k_status data_key(struct api_ctx *c, json_t *in, json_t *out,
+				      bool with_plaintext)
 {
 	const char *key_id, *spec;
 	json_t *ctx, *tokens;
@@ -374,7 +380,8 @@ static K_MUST_CHECK k_status data_key(struct api_ctx *c, json_t *in, json_t *out
 	GUARD_GOTO(api_enum(c, in, "KeySpec", false, specs, &spec));
 	GUARD_GOTO(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	if (has_n == (spec != NULL)) {
-		rc = api_fail(c, K_E_VALIDATION, "Please specify either number of bytes or key spec.");
+		rc = api_fail(c, K_E_VALIDATION,
+			      "Please specify either number of bytes or key spec.");
 		goto out;
 	}
 	if (spec != NULL)

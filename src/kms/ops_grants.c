@@ -32,11 +32,24 @@
  */
 #define KMS_GRANT_TOKEN_MAX 512
 
-static const char *const grant_ops[] = {
-	"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
-	"ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey",
-	"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
-	"DeriveSharedSecret", NULL};
+static const char *const grant_ops[] = {"Decrypt",
+					"Encrypt",
+					"GenerateDataKey",
+					"GenerateDataKeyWithoutPlaintext",
+					"ReEncryptFrom",
+					"ReEncryptTo",
+					"Sign",
+					"Verify",
+					"GetPublicKey",
+					"CreateGrant",
+					"RetireGrant",
+					"DescribeKey",
+					"GenerateDataKeyPair",
+					"GenerateDataKeyPairWithoutPlaintext",
+					"GenerateMac",
+					"VerifyMac",
+					"DeriveSharedSecret",
+					NULL};
 
 static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
@@ -54,7 +67,8 @@ static bool valid_grant_principal(const char *p)
 	return n > 14 && strcmp(p + n - 14, ".amazonaws.com") == 0 && strchr(p, ':') == NULL;
 }
 
-static void make_token(const char *account, const char *key_id, const char *grant_id, struct kbuf *out)
+static void make_token(const char *account, const char *key_id, const char *grant_id,
+		       struct kbuf *out)
 {
 	char raw[160];
 	int n = snprintf(raw, sizeof raw, "kgt1%s%s%s", account, key_id, grant_id);
@@ -80,7 +94,9 @@ static bool parse_token(const char *tok, char account[13], char key_id[37], char
 	kbuf_init(&raw, KMS_GRANT_TOKEN_MAX);
 	bool ok = strlen(tok) < 400;
 	for (const char *p = tok; ok && *p; p++)
-		ok = k_ok(kbuf_append_byte(&std, (uint8_t)(*p == '-' ? '+' : *p == '_' ? '/' : *p)));
+		ok = k_ok(kbuf_append_byte(&std, (uint8_t)(*p == '-'   ? '+'
+							   : *p == '_' ? '/'
+								       : *p)));
 	while (ok && std.len % 4 != 0)
 		ok = k_ok(kbuf_append_byte(&std, '='));
 	ok = ok && k_ok(kbuf_decode_base64(&raw, kbuf_slice(&std)));
@@ -110,9 +126,15 @@ static json_t *grant_entry(const struct kms_key *k, const json_t *g)
 {
 	json_t *e = json_object();
 	json_object_set_new(e, "KeyId", json_string(k->arn));
-	static const char *const members[] = {"GrantId", "Name", "CreationDate", "GranteePrincipal",
-					      "RetiringPrincipal", "IssuingAccount", "Operations",
-					      "Constraints", NULL};
+	static const char *const members[] = {"GrantId",
+					      "Name",
+					      "CreationDate",
+					      "GranteePrincipal",
+					      "RetiringPrincipal",
+					      "IssuingAccount",
+					      "Operations",
+					      "Constraints",
+					      NULL};
 	for (size_t i = 0; members[i] != NULL; i++) {
 		json_t *v = json_object_get(g, members[i]);
 		if (v != NULL)
@@ -127,13 +149,16 @@ static K_MUST_CHECK k_status check_constraints(struct api_ctx *c, json_t *cons)
 	if (cons == NULL || json_is_null(cons))
 		return K_OK;
 	if (!json_is_object(cons))
-		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'Constraints'");
+		return api_fail(c, K_E_SERIALIZATION,
+				"Unexpected value type for member 'Constraints'");
 	const char *k;
 	json_t *v;
 	json_object_foreach(cons, k, v)
 	{
-		if (strcmp(k, "EncryptionContextEquals") != 0 && strcmp(k, "EncryptionContextSubset") != 0)
-			return api_fail(c, K_E_SERIALIZATION, "Unknown member '%.64s' in 'Constraints'", k);
+		if (strcmp(k, "EncryptionContextEquals") != 0 &&
+		    strcmp(k, "EncryptionContextSubset") != 0)
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unknown member '%.64s' in 'Constraints'", k);
 		json_t *m = NULL;
 		GUARD(api_string_map(c, cons, k, &m));
 	}
@@ -141,12 +166,14 @@ static K_MUST_CHECK k_status check_constraints(struct api_ctx *c, json_t *cons)
 }
 
 /* CreateGrant's Operations (each a grant operation), principals and Name, as the service model has them. */
-static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops, const char *grantee,
-				    const char *retiring, const char *name)
+static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
+						 const char *grantee, const char *retiring,
+						 const char *name)
 {
 	if (ops == NULL || json_array_size(ops) == 0)
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at 'operations' failed to satisfy constraint: Member must not be null");
+				"1 validation error detected: Value null at 'operations' failed to "
+				"satisfy constraint: Member must not be null");
 	size_t i;
 	json_t *o;
 	json_array_foreach(ops, i, o)
@@ -155,19 +182,30 @@ static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
 		for (size_t j = 0; grant_ops[j] != NULL && !known; j++)
 			known = strcmp(grant_ops[j], json_string_value(o)) == 0;
 		if (!known)
-			return api_fail(c, K_E_VALIDATION,
-					"1 validation error detected: Value '[%.64s]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncryptFrom, ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, RetireGrant, DescribeKey, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateMac, VerifyMac, DeriveSharedSecret]]",
-					json_string_value(o));
+			return api_fail(
+				c, K_E_VALIDATION,
+				"1 validation error detected: Value '[%.64s]' at 'operations' "
+				"failed to satisfy constraint: Member must satisfy constraint: "
+				"[Member must satisfy enum value set: [Decrypt, Encrypt, "
+				"GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncryptFrom, "
+				"ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, "
+				"RetireGrant, DescribeKey, GenerateDataKeyPair, "
+				"GenerateDataKeyPairWithoutPlaintext, GenerateMac, VerifyMac, "
+				"DeriveSharedSecret]]",
+				json_string_value(o));
 	}
 	if (!valid_grant_principal(grantee))
 		return api_fail(c, K_E_VALIDATION, "%s is not a valid grantee principal.", grantee);
 	if (retiring != NULL && !valid_grant_principal(retiring))
-		return api_fail(c, K_E_VALIDATION, "%s is not a valid retiring principal.", retiring);
+		return api_fail(c, K_E_VALIDATION, "%s is not a valid retiring principal.",
+				retiring);
 	for (const char *p = name; p != NULL && *p; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == ':' || *p == '/' || *p == '_' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == ':' || *p == '/' || *p == '_' || *p == '-'))
 			return api_fail(c, K_E_VALIDATION,
-					"1 validation error detected: Value '%.256s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+					"1 validation error detected: Value '%.256s' at 'name' "
+					"failed to satisfy constraint: Member must satisfy regular "
+					"expression pattern: ^[a-zA-Z0-9:/_-]+$",
 					name);
 	}
 	return K_OK;
@@ -187,18 +225,21 @@ static json_t *same_named_grant(json_t *grants, json_t *in, const char *name, js
 	json_array_foreach(grants, i, g)
 	{
 		if (same_json(json_object_get(g, "Name"), json_object_get(in, "Name")) &&
-		    same_json(json_object_get(g, "GranteePrincipal"), json_object_get(in, "GranteePrincipal")) &&
-		    same_json(json_object_get(g, "RetiringPrincipal"), json_object_get(in, "RetiringPrincipal")) &&
+		    same_json(json_object_get(g, "GranteePrincipal"),
+			      json_object_get(in, "GranteePrincipal")) &&
+		    same_json(json_object_get(g, "RetiringPrincipal"),
+			      json_object_get(in, "RetiringPrincipal")) &&
 		    same_json(json_object_get(g, "Operations"), ops) &&
-		    same_json(json_object_get(g, "Constraints"), json_is_object(cons) ? cons : NULL))
+		    same_json(json_object_get(g, "Constraints"),
+			      json_is_object(cons) ? cons : NULL))
 			return g;
 	}
 	return NULL;
 }
 
 /* The grant entry to store: a fresh GrantId (64 hex) in gid, its token, the request's members. */
-static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in, json_t *ops,
-			  char gid[65], struct kbuf *token, json_t **out)
+static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in,
+				       json_t *ops, char gid[65], struct kbuf *token, json_t **out)
 {
 	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
 	const char *name = json_string_value(json_object_get(in, "Name"));
@@ -212,10 +253,11 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 	char issuing[K_ARN_BUF];
 	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
 	k_arn_format(&issuer, issuing, sizeof issuing);
-	json_t *ng = json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name", name ? name : "",
-			       "GranteePrincipal", json_object_get(in, "GranteePrincipal"), "CreationDate",
-			       (json_int_t)c->now, "IssuingAccount", issuing, "Operations", ops, "Token",
-			       kbuf_cstr(token));
+	json_t *ng = json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name",
+			       name ? name : "", "GranteePrincipal",
+			       json_object_get(in, "GranteePrincipal"), "CreationDate",
+			       (json_int_t)c->now, "IssuingAccount", issuing, "Operations", ops,
+			       "Token", kbuf_cstr(token));
 	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)
 		json_object_set_new(ng, "RetiringPrincipal", json_string(retiring));
@@ -275,7 +317,8 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 		goto out;
 	}
 	if (json_array_size(grants) >= MAX_GRANTS_PER_KEY) {
-		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn, MAX_GRANTS_PER_KEY);
+		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn,
+			      MAX_GRANTS_PER_KEY);
 		goto out;
 	}
 	char gid[65];
@@ -342,7 +385,8 @@ k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *g;
 	json_array_foreach(json_object_get(k->doc, "Grants"), i, g)
 	{
-		if (grant_id != NULL && strcmp(grant_id, json_string_value(json_object_get(g, "GrantId"))) != 0)
+		if (grant_id != NULL &&
+		    strcmp(grant_id, json_string_value(json_object_get(g, "GrantId"))) != 0)
 			continue;
 		if (grantee != NULL &&
 		    strcmp(grantee, json_string_value(json_object_get(g, "GranteePrincipal"))) != 0)
@@ -361,8 +405,8 @@ struct retirable {
 	json_t *all;
 };
 
-static K_MUST_CHECK k_status retirable_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status retirable_cb(void *arg, const char *ns, const char *id,
+					  struct kslice doc, int64_t version)
 {
 	struct retirable *st = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -377,9 +421,15 @@ static K_MUST_CHECK k_status retirable_cb(void *arg, const char *ns, const char 
 			continue;
 		json_t *e = json_object();
 		json_object_set_new(e, "KeyId", json_string(arn));
-		static const char *const members[] = {"GrantId", "Name", "CreationDate", "GranteePrincipal",
-						      "RetiringPrincipal", "IssuingAccount", "Operations",
-						      "Constraints", NULL};
+		static const char *const members[] = {"GrantId",
+						      "Name",
+						      "CreationDate",
+						      "GranteePrincipal",
+						      "RetiringPrincipal",
+						      "IssuingAccount",
+						      "Operations",
+						      "Constraints",
+						      NULL};
 		for (size_t m = 0; members[m] != NULL; m++) {
 			json_t *v = json_object_get(g, members[m]);
 			if (v != NULL)
@@ -406,7 +456,8 @@ k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out
 		return api_fail(c, K_E_INVALID_ARN, "Invalid principal: %.256s", principal);
 	struct retirable st = {.principal = principal, .ns = c->ns, .all = json_array()};
 	ENSURE(st.all != NULL, K_E_INTERNAL);
-	k_status rc = storage_list(kms_store(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
+	k_status rc =
+		storage_list(kms_store(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
 	if (k_ok(rc))
 		finish_page(out, st.all, start, limit);
 	json_decref(st.all);
@@ -444,8 +495,10 @@ static bool may_retire(const struct api_ctx *c, const json_t *g)
 	const char *rp = json_string_value(json_object_get(g, "RetiringPrincipal"));
 	const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
 	const char *role = c->principal.identity ? identity_role_arn(c->principal.identity) : NULL;
-	bool may = rp != NULL && (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0));
-	if (!may && gp != NULL && (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0))) {
+	bool may = rp != NULL &&
+		   (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0));
+	if (!may && gp != NULL &&
+	    (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0))) {
 		size_t i;
 		json_t *o;
 		json_array_foreach(json_object_get(g, "Operations"), i, o)
@@ -461,8 +514,9 @@ static bool may_retire(const struct api_ctx *c, const json_t *g)
  * is the grant's business. A grant token names its key's account, which
  * may be another one.
  */
-static K_MUST_CHECK k_status grant_key(struct api_ctx *c, const char *token_account, const char *token_key,
-			  const char *key_id, struct kms_key **k)
+static K_MUST_CHECK k_status grant_key(struct api_ctx *c, const char *token_account,
+				       const char *token_key, const char *key_id,
+				       struct kms_key **k)
 {
 	if (token_account == NULL || strcmp(token_account, c->principal.account) == 0)
 		return kms_resolve_key_noauth(c, key_id, false, k);
@@ -494,13 +548,16 @@ k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *
 	if (token != NULL) {
 		if (!parse_token(token, t_account, t_key, t_grant))
 			return api_fail(c, K_E_INVALID_GRANT_TOKEN, "Invalid grant token.");
-		snprintf(key_ref, sizeof key_ref, "arn:aws:kms:%s:%s:key/%s", c->region, t_account, t_key);
+		snprintf(key_ref, sizeof key_ref, "arn:aws:kms:%s:%s:key/%s", c->region, t_account,
+			 t_key);
 		key_id = key_ref;
 		if (grant_id != NULL && strcmp(grant_id, t_grant) != 0)
-			return api_fail(c, K_E_INVALID_GRANT_ID, "The GrantId does not match the grant token.");
+			return api_fail(c, K_E_INVALID_GRANT_ID,
+					"The GrantId does not match the grant token.");
 		grant_id = t_grant;
 	} else if (key_id == NULL || grant_id == NULL) {
-		return api_fail(c, K_E_VALIDATION, "Either GrantToken or both KeyId and GrantId must be given.");
+		return api_fail(c, K_E_VALIDATION,
+				"Either GrantToken or both KeyId and GrantId must be given.");
 	}
 	struct kms_key *k = NULL;
 	GUARD(grant_key(c, token ? t_account : NULL, t_key, key_id, &k));
@@ -508,7 +565,8 @@ k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *
 	json_t *g;
 	k_status rc = K_OK;
 	if (!find_grant(k, grant_id, &idx, &g))
-		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id, k->arn);
+		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id,
+			      k->arn);
 	else if (may_retire(c, g))
 		c->authorized = true; /* the grant names the caller as one who may retire it */
 	else
@@ -554,7 +612,8 @@ k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out)
 	size_t idx;
 	json_t *g;
 	if (!find_grant(k, grant_id, &idx, &g)) {
-		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id, k->arn);
+		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id,
+			      k->arn);
 		goto out;
 	}
 	GUARD_GOTO(dry_run(c, in));

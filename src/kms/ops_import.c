@@ -31,9 +31,13 @@
 /* The imported material's fingerprint as text (a hex digest). */
 #define KMS_IMPORT_FINGERPRINT_MAX 1024
 
-static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1",
-					"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
-					"RSA_AES_KEY_WRAP_SHA_256", "SM2PKE", NULL};
+static const char *const wrap_algs[] = {"RSAES_PKCS1_V1_5",
+					"RSAES_OAEP_SHA_1",
+					"RSAES_OAEP_SHA_256",
+					"RSA_AES_KEY_WRAP_SHA_1",
+					"RSA_AES_KEY_WRAP_SHA_256",
+					"SM2PKE",
+					NULL};
 
 /* The imported-material operations need an EXTERNAL key. */
 static K_MUST_CHECK k_status require_external(struct api_ctx *c, const struct kms_key *k)
@@ -67,16 +71,17 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(api_enum(c, in, "WrappingKeySpec", true, specs, &wspec));
 	if (strcmp(alg, "RSAES_PKCS1_V1_5") == 0 || strcmp(alg, "SM2PKE") == 0 ||
 	    strcmp(wspec, "SM2") == 0) {
-		rc = api_fail(c, K_E_UNSUPPORTED, "Wrapping algorithm %s with key spec %s is not supported.",
-			      alg, wspec);
+		rc = api_fail(c, K_E_UNSUPPORTED,
+			      "Wrapping algorithm %s with key spec %s is not supported.", alg,
+			      wspec);
 		goto out;
 	}
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 
 	int64_t valid_to = c->now + IMPORT_TOKEN_TTL;
-	GUARD_GOTO(keystore_import_params(k->handle->ops, k->arn, wspec, alg, valid_to, &pub,
-					  &token));
+	GUARD_GOTO(
+		keystore_import_params(k->handle->ops, k->arn, wspec, alg, valid_to, &pub, &token));
 
 	GUARD_GOTO(api_set_blob(out, "ImportToken", token.ptr, token.len));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
@@ -95,25 +100,29 @@ out:
  * that does not unwrap, material of another spec, other material than
  * before.
  */
-static K_MUST_CHECK k_status import_failure(struct api_ctx *c, const struct kms_key *k, const char *alg,
-			       k_status rc)
+static K_MUST_CHECK k_status import_failure(struct api_ctx *c, const struct kms_key *k,
+					    const char *alg, k_status rc)
 {
 	switch (k_code(rc)) {
 	case KC_E_INVALID_IMPORT_TOKEN:
-		return api_fail(c, K_E_INVALID_IMPORT_TOKEN,
-				"Import token is invalid or is associated with a different KMS key.");
+		return api_fail(
+			c, K_E_INVALID_IMPORT_TOKEN,
+			"Import token is invalid or is associated with a different KMS key.");
 	case KC_E_EXPIRED_IMPORT_TOKEN:
 		return api_fail(c, K_E_EXPIRED_IMPORT_TOKEN, "Import token expired.");
 	case KC_E_INVALID_CIPHERTEXT:
 		return api_fail(c, K_E_INVALID_CIPHERTEXT,
-				"The encrypted key material could not be decrypted with the import parameters (%s).",
+				"The encrypted key material could not be decrypted with the import "
+				"parameters (%s).",
 				alg);
 	case KC_E_VALIDATION:
 		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
-				"The key material is not valid for a KMS key with key spec %s.", k->spec);
+				"The key material is not valid for a KMS key with key spec %s.",
+				k->spec);
 	case KC_E_INCORRECT_KEY_MATERIAL:
 		return api_fail(c, K_E_INCORRECT_KEY_MATERIAL,
-				"The key material is not the same key material that was previously imported into %s.",
+				"The key material is not the same key material that was previously "
+				"imported into %s.",
 				k->arn);
 	default:
 		return rc;
@@ -121,7 +130,8 @@ static K_MUST_CHECK k_status import_failure(struct api_ctx *c, const struct kms_
 }
 
 /* ValidTo arrives as epoch seconds (a JSON number, possibly fractional). */
-static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present, int64_t *out)
+static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present,
+					     int64_t *out)
 {
 	json_t *v = json_object_get(in, "ValidTo");
 	*present = v != NULL && !json_is_null(v);
@@ -150,19 +160,22 @@ static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool
  * *expires says which; a ValidTo must be given exactly when the material
  * expires, in the future and within IMPORT_MAX_VALID_TO_DAYS.
  */
-static K_MUST_CHECK k_status import_expiration(struct api_ctx *c, const char **model, bool has_valid_to,
-				  int64_t valid_to, bool *expires)
+static K_MUST_CHECK k_status import_expiration(struct api_ctx *c, const char **model,
+					       bool has_valid_to, int64_t valid_to, bool *expires)
 {
 	if (*model == NULL)
 		*model = has_valid_to ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE";
 	*expires = strcmp(*model, "KEY_MATERIAL_EXPIRES") == 0;
 	if (*expires && !has_valid_to)
 		return api_fail(c, K_E_VALIDATION,
-				"A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
+				"A validTo date must be set if the ExpirationModel is "
+				"KEY_MATERIAL_EXPIRES");
 	if (!*expires && has_valid_to)
 		return api_fail(c, K_E_VALIDATION,
-				"A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE");
-	if (*expires && (valid_to <= c->now || valid_to > c->now + IMPORT_MAX_VALID_TO_DAYS * 86400))
+				"A validTo date must not be set if the ExpirationModel is "
+				"KEY_MATERIAL_DOES_NOT_EXPIRE");
+	if (*expires &&
+	    (valid_to <= c->now || valid_to > c->now + IMPORT_MAX_VALID_TO_DAYS * 86400))
 		return api_fail(c, K_E_VALIDATION,
 				"ValidTo must be in the future and at most %d days from now.",
 				IMPORT_MAX_VALID_TO_DAYS);
@@ -182,8 +195,8 @@ static json_t *imported_doc(const struct api_ctx *c, const struct kms_key *k, co
 	if (doc == NULL)
 		return NULL;
 	json_object_set_new(doc, "Materials",
-			    json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped", kbuf_cstr(stored),
-				      "Created", (json_int_t)c->now));
+			    json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
+				      kbuf_cstr(stored), "Created", (json_int_t)c->now));
 	json_object_set_new(doc, "MaterialFingerprint", json_string(kbuf_cstr(fp)));
 	json_object_set_new(doc, "ExpirationModel", json_string(model));
 	if (expires)
@@ -199,7 +212,8 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 {
 	static const char *const models[] = {"KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE",
 					     NULL};
-	static const char *const import_types[] = {"NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL", NULL};
+	static const char *const import_types[] = {"NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL",
+						   NULL};
 	const char *key_id, *model, *itype, *desc, *mat_id;
 	bool has_valid_to = false, expires = false;
 	int64_t valid_to = 0;
@@ -216,7 +230,8 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	GUARD_GOTO(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD_GOTO(api_blob(c, in, "ImportToken", true, 1, KMS_IMPORT_BLOB_MAX, &token, NULL));
-	GUARD_GOTO(api_blob(c, in, "EncryptedKeyMaterial", true, 1, KMS_IMPORT_BLOB_MAX, &wrapped, NULL));
+	GUARD_GOTO(api_blob(c, in, "EncryptedKeyMaterial", true, 1, KMS_IMPORT_BLOB_MAX, &wrapped,
+			    NULL));
 	GUARD_GOTO(api_enum(c, in, "ExpirationModel", false, models, &model));
 	GUARD_GOTO(valid_to_member(c, in, &has_valid_to, &valid_to));
 	GUARD_GOTO(api_enum(c, in, "ImportType", false, import_types, &itype));
@@ -226,10 +241,15 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 	req = (struct keystore_import){
-		.arn = k->arn, .key_id = k->uuid, .spec = k->spec,
-		.token = kbuf_slice(&token), .encrypted = kbuf_slice(&wrapped), .now = c->now,
+		.arn = k->arn,
+		.key_id = k->uuid,
+		.spec = k->spec,
+		.token = kbuf_slice(&token),
+		.encrypted = kbuf_slice(&wrapped),
+		.now = c->now,
 		.fingerprint = json_string_value(json_object_get(k->doc, "MaterialFingerprint")),
-		.fingerprint_out = &fp, .ref = &stored,
+		.fingerprint_out = &fp,
+		.ref = &stored,
 	};
 	rc = keystore_import(k->handle->ops, &req);
 	GUARD_GOTO(import_failure(c, k, req.wrap_alg, rc));
@@ -265,7 +285,8 @@ out:
  * (the fingerprint stays, so only the same material can come back).
  * Shared by DeleteImportedKeyMaterial and expiry.
  */
-static K_MUST_CHECK k_status drop_material(struct kms_key *k, const struct storage_op *extra, size_t n_extra)
+static K_MUST_CHECK k_status drop_material(struct kms_key *k, const struct storage_op *extra,
+					   size_t n_extra)
 {
 	json_t *doc = json_deep_copy(k->doc);
 	ENSURE(doc != NULL, K_E_INTERNAL);
@@ -310,7 +331,7 @@ out:
  * material is already gone, is just dropped.
  */
 static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
-			   const char *due_id)
+					const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
 	struct storage_op del;

@@ -56,7 +56,8 @@ k_status kms_validate_tags(struct api_ctx *c, json_t *tags)
 	json_array_foreach(tags, i, t)
 	{
 		if (!json_is_object(t))
-			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type in member 'Tags'");
 		const char *k = NULL, *v = NULL;
 		GUARD(api_string(c, t, "TagKey", true, 1, 128, &k));
 		GUARD(api_string(c, t, "TagValue", true, 0, 256, &v));
@@ -74,7 +75,9 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
 	bool ok = json_is_object(p) && (json_is_array(st) || json_is_object(st));
 	json_decref(p);
 	if (!ok)
-		return api_fail(c, K_E_MALFORMED_POLICY, "Policy contains a statement with no Statement list, or is not valid JSON.");
+		return api_fail(c, K_E_MALFORMED_POLICY,
+				"Policy contains a statement with no Statement list, or is not "
+				"valid JSON.");
 	return K_OK;
 }
 
@@ -83,23 +86,26 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
  * Origin, with their defaults, checked against each other and against
  * what this server offers; *ks receives the spec's row.
  */
-static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **spec, const char *cmk_spec,
-				 const char **usage, const char **origin, const char *store_id,
-				 bool multi_region, const struct kms_spec **ks)
+static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **spec,
+					      const char *cmk_spec, const char **usage,
+					      const char **origin, const char *store_id,
+					      bool multi_region, const struct kms_spec **ks)
 {
 	if (*spec != NULL && cmk_spec != NULL)
 		return api_fail(c, K_E_VALIDATION,
-				"You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec only.");
+				"You cannot specify both KeySpec and CustomerMasterKeySpec. Use "
+				"KeySpec only.");
 	if (*spec == NULL)
 		*spec = cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
 	*ks = kms_spec_find(*spec);
 	if ((*ks)->name[0] == 0)
-		return api_fail(c, K_E_UNSUPPORTED, "KeySpec %s is not supported by this server.", *spec);
+		return api_fail(c, K_E_UNSUPPORTED, "KeySpec %s is not supported by this server.",
+				*spec);
 	if (*usage == NULL)
 		*usage = (*ks)->default_usage;
 	if (!kms_spec_allows_usage(*ks, *usage))
-		return api_fail(c, K_E_VALIDATION,
-				"KeyUsage %s is not compatible with KeySpec %s", *usage, *spec);
+		return api_fail(c, K_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s",
+				*usage, *spec);
 	if (*origin == NULL)
 		*origin = "AWS_KMS";
 	if (strcmp(*origin, "AWS_CLOUDHSM") == 0 || strcmp(*origin, "EXTERNAL_KEY_STORE") == 0 ||
@@ -124,14 +130,14 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
 	const char *desc = json_string_value(json_object_get(in, "Description"));
 	json_t *tags = json_object_get(in, "Tags");
 	char *pol = policy ? NULL : default_policy(c->principal.account);
-	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
-				"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account,
-				"Region", c->region, "CreationDate", (json_int_t)c->now,
-				"Description", desc ? desc : "", "KeyUsage", usage, "KeySpec", spec,
-				"CustomerMasterKeySpec", spec, "KeyState",
-				strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled",
-				"Origin", origin, "KeyManager", "CUSTOMER", "MultiRegion", 0,
-				"Policy", policy ? policy : (pol ? pol : ""));
+	json_t *doc = json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "KeyId",
+		id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
+		"CreationDate", (json_int_t)c->now, "Description", desc ? desc : "", "KeyUsage",
+		usage, "KeySpec", spec, "CustomerMasterKeySpec", spec, "KeyState",
+		strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled", "Origin", origin,
+		"KeyManager", "CUSTOMER", "MultiRegion", 0, "Policy",
+		policy ? policy : (pol ? pol : ""));
 	kjson_free(pol);
 	if (doc == NULL)
 		return NULL;
@@ -145,8 +151,8 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
  * EXTERNAL key waits for ImportKeyMaterial) and stores the document in
  * one durable write.
  */
-static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id, const char *arn,
-			      const char *spec, const char *origin)
+static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id,
+					   const char *arn, const char *spec, const char *origin)
 {
 	k_status rc = K_OK;
 	struct kbuf wrapped;
@@ -163,8 +169,12 @@ static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
 	struct storage_op op = {
-		.op = STORAGE_PUT, .kind = "key", .ns = c->ns, .id = id,
-		.doc = kslice_cstr(text), .expect = STORAGE_ABSENT,
+		.op = STORAGE_PUT,
+		.kind = "key",
+		.ns = c->ns,
+		.id = id,
+		.doc = kslice_cstr(text),
+		.expect = STORAGE_ABSENT,
 	};
 	GUARD_GOTO(storage_apply(kms_store(), &op, 1));
 out:
@@ -238,7 +248,7 @@ struct list_state {
 };
 
 static K_MUST_CHECK k_status list_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				     int64_t version)
 {
 	struct list_state *st = arg;
 	if (json_array_size(st->keys) == st->limit) {
@@ -248,7 +258,8 @@ static K_MUST_CHECK k_status list_cb(void *arg, const char *ns, const char *id, 
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	const char *arn = json_string_value(json_object_get(j, "Arn"));
 	if (arn != NULL)
-		json_array_append_new(st->keys, json_pack("{s:s, s:s}", "KeyId", id, "KeyArn", arn));
+		json_array_append_new(st->keys,
+				      json_pack("{s:s, s:s}", "KeyId", id, "KeyArn", arn));
 	json_decref(j);
 	snprintf(st->last, sizeof st->last, "%s", id);
 	return K_OK;

@@ -28,7 +28,11 @@
  * The other states (Creating, Updating, PendingReplicaDeletion) belong to
  * multi-Region keys, which kinko does not have; they get INV.
  */
-enum st_rule { OK, DIS, INV };
+enum st_rule {
+	OK,
+	DIS,
+	INV
+};
 
 static const unsigned char rules[][5] = {
 	[API_STATE_ANY] = {OK, OK, OK, OK, OK},
@@ -94,7 +98,8 @@ k_status kms_check_key_state(struct api_ctx *c, const struct kms_key *k)
 	 * (Secrets Manager's TagResource) uses it cryptographically.
 	 */
 	enum api_state_rule rule = API_STATE_CRYPTO;
-	if (c->op != NULL && c->service != NULL && strcmp(c->service->target_prefix, "TrentService.") == 0)
+	if (c->op != NULL && c->service != NULL &&
+	    strcmp(c->service->target_prefix, "TrentService.") == 0)
 		rule = c->op->state;
 	return kms_check_state_rule(c, k, rule);
 }
@@ -119,7 +124,8 @@ k_status kms_deny_aws_managed(struct api_ctx *c, const struct kms_key *k)
 		return K_OK;
 	const char *action = c->op != NULL ? c->op->action : "kms:?";
 	return api_fail(c, K_E_ACCESS_DENIED,
-			"User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
+			"User: %s is not authorized to perform: %s on resource: %s because no "
+			"resource-based policy allows the %s action",
 			c->principal.arn, action, k->arn, action);
 }
 
@@ -190,7 +196,8 @@ k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out
 	GUARD(api_int(c, in, "PendingWindowInDays", false, 1, 365, &has_days, &days));
 	if (days < 7 || days > 30)
 		return api_fail(c, K_E_VALIDATION,
-				"PendingWindowInDays value %lld is not valid: it must be between 7 and 30 days.",
+				"PendingWindowInDays value %lld is not valid: it must be between 7 "
+				"and 30 days.",
 				(long long)days);
 	struct kms_key *k = NULL;
 	GUARD(manage_key(c, in, &k));
@@ -229,7 +236,7 @@ k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
 	k_status rc = K_OK;
 	const char *before = json_string_value(json_object_get(k->doc, "StateBeforeDeletion"));
 	const char *state = before != NULL && strcmp(before, "PendingImport") == 0 ? "PendingImport"
-										      : "Disabled";
+										   : "Disabled";
 	json_int_t when = json_integer_value(json_object_get(k->doc, "DeletionDate"));
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
@@ -284,8 +291,8 @@ struct key_aliases {
 	int64_t versions[MAX_KEY_ALIASES];
 };
 
-static K_MUST_CHECK k_status collect_aliases(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status collect_aliases(void *arg, const char *ns, const char *id,
+					     struct kslice doc, int64_t version)
 {
 	struct key_aliases *ka = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -317,7 +324,7 @@ static K_MUST_CHECK k_status collect_aliases(void *arg, const char *ns, const ch
 static bool scrub_pending;
 
 static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns, const char *id,
-			   const char *due_id)
+					const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
 	struct storage_op del_due;
@@ -341,15 +348,21 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
 	ka->key_id = k->id;
 	GUARD_GOTO(storage_list(kms_store(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
-	ops[0] = (struct storage_op){.op = STORAGE_DEL, .kind = "key", .ns = ns, .id = id,
-				     .expect = k->version};
+	ops[0] = (struct storage_op){
+		.op = STORAGE_DEL, .kind = "key", .ns = ns, .id = id, .expect = k->version};
 	ops[1] = del_due;
 	for (size_t i = 0; i < ka->n; i++)
-		ops[2 + i] = (struct storage_op){.op = STORAGE_DEL, .kind = "alias", .ns = ns,
-						 .id = ka->names[i], .expect = ka->versions[i]};
+		ops[2 + i] = (struct storage_op){.op = STORAGE_DEL,
+						 .kind = "alias",
+						 .ns = ns,
+						 .id = ka->names[i],
+						 .expect = ka->versions[i]};
 	/* The key's alias index (ops_aliases.c), if it has one. */
-	ops[2 + ka->n] = (struct storage_op){.op = STORAGE_DEL, .kind = KMS_ALIAS_INDEX_KIND,
-					     .ns = ns, .id = id, .expect = STORAGE_ANY};
+	ops[2 + ka->n] = (struct storage_op){.op = STORAGE_DEL,
+					     .kind = KMS_ALIAS_INDEX_KIND,
+					     .ns = ns,
+					     .id = id,
+					     .expect = STORAGE_ANY};
 	rc = storage_apply(kms_store(), ops, 3 + ka->n);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */

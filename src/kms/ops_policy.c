@@ -56,7 +56,8 @@ k_status kms_op_put_key_policy(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(kms_op_key(c, &k));
 	k_status rc = K_OK;
 	if (kms_key_is_aws_managed(k)) {
-		rc = api_fail(c, K_E_UNSUPPORTED, "%s is an AWS managed key; its policy cannot be changed.", k->arn);
+		rc = api_fail(c, K_E_UNSUPPORTED,
+			      "%s is an AWS managed key; its policy cannot be changed.", k->arn);
 		goto out;
 	}
 	if (k->state == KS_PENDING_DELETION || k->state == KS_PENDING_REPLICA_DELETION) {

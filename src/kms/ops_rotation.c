@@ -47,8 +47,9 @@ static K_MUST_CHECK k_status require_rotatable(struct api_ctx *c, const struct k
 				"%s key spec %s is not valid for this operation.", k->arn,
 				k->spec ? k->spec : "unknown");
 	if (origin != NULL && strcmp(origin, "AWS_KMS") != 0)
-		return api_fail(c, K_E_UNSUPPORTED, "%s origin is %s which is not valid for this operation.",
-				k->arn, origin);
+		return api_fail(c, K_E_UNSUPPORTED,
+				"%s origin is %s which is not valid for this operation.", k->arn,
+				origin);
 	return K_OK;
 }
 
@@ -109,16 +110,16 @@ static void material_id(char out[65])
  * appears from the second rotation on. `k` is the key before the rotation;
  * `mid` the new material's id (NULL for a failure).
  */
-static K_MUST_CHECK k_status rotation_event(const struct kms_key *k, bool on_demand, const char *mid,
-			       k_status outcome)
+static K_MUST_CHECK k_status rotation_event(const struct kms_key *k, bool on_demand,
+					    const char *mid, k_status outcome)
 {
 	json_t *rots = json_object_get(k->doc, "Rotations");
-	json_t *prev = json_object_get(json_array_get(rots, json_array_size(rots) - 1),
-				       "KeyMaterialId");
+	json_t *prev =
+		json_object_get(json_array_get(rots, json_array_size(rots) - 1), "KeyMaterialId");
 	const char *origin = json_string_value(json_object_get(k->doc, "Origin"));
-	json_t *d = json_pack("{s:s, s:s, s:s}", "rotationType",
-			      on_demand ? "ON_DEMAND" : "AUTOMATIC", "keyId", k->id, "keyOrigin",
-			      origin ? origin : "AWS_KMS");
+	json_t *d =
+		json_pack("{s:s, s:s, s:s}", "rotationType", on_demand ? "ON_DEMAND" : "AUTOMATIC",
+			  "keyId", k->id, "keyOrigin", origin ? origin : "AWS_KMS");
 	if (d != NULL && json_is_string(prev))
 		json_object_set(d, "previousKeyMaterialId", prev);
 	if (d != NULL && mid != NULL && mid[0] != 0)
@@ -160,9 +161,10 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 		rots = json_array();
 		json_object_set_new(doc, "Rotations", rots);
 	}
-	json_array_append_new(rots, json_pack("{s:I, s:s, s:I, s:s}", "Version", (json_int_t)(n + 1),
-					      "KeyMaterialId", mid, "RotationDate", (json_int_t)now,
-					      "RotationType", on_demand ? "ON_DEMAND" : "AUTOMATIC"));
+	json_array_append_new(rots,
+			      json_pack("{s:I, s:s, s:I, s:s}", "Version", (json_int_t)(n + 1),
+					"KeyMaterialId", mid, "RotationDate", (json_int_t)now,
+					"RotationType", on_demand ? "ON_DEMAND" : "AUTOMATIC"));
 
 	struct storage_op extra[2];
 	size_t n_extra = 0;
@@ -173,8 +175,10 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	if (!on_demand && enabled) {
 		int64_t new_next = now + period * DAY;
 		json_object_set_new(doc, "NextRotationDate", json_integer(new_next));
-		GUARD_GOTO(scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
-		GUARD_GOTO(scheduler_due_id(new_next, ROTATE_TASK, k->ns, k->id, new_due, sizeof new_due));
+		GUARD_GOTO(
+			scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
+		GUARD_GOTO(scheduler_due_id(new_next, ROTATE_TASK, k->ns, k->id, new_due,
+					    sizeof new_due));
 		scheduler_due_del_op(&extra[n_extra++], old_due);
 		scheduler_due_put_op(&extra[n_extra++], new_due);
 	}
@@ -229,7 +233,8 @@ k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	struct storage_op extra[2];
 	size_t n_extra = 0;
 	if (enabled) {
-		GUARD_GOTO(scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
+		GUARD_GOTO(
+			scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
 		scheduler_due_del_op(&extra[n_extra++], old_due);
 	}
 	GUARD_GOTO(scheduler_due_id(new_next, ROTATE_TASK, k->ns, k->id, new_due, sizeof new_due));
@@ -406,7 +411,7 @@ out:
  * happens once even if two runs race.
  */
 static K_MUST_CHECK k_status rotate_due(void *arg, int64_t when, const char *ns, const char *id,
-			   const char *due_id)
+					const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
 	struct storage_op del_due;
@@ -456,7 +461,7 @@ struct sweep {
 };
 
 static K_MUST_CHECK k_status sweep_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(void)version;
 	struct sweep *s = arg;

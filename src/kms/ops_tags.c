@@ -59,7 +59,8 @@ k_status kms_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *tags = json_object_get(in, "Tags");
 	if (tags == NULL || json_is_null(tags))
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null");
+				"1 validation error detected: Value null at 'tags' failed to "
+				"satisfy constraint: Member must not be null");
 	GUARD(kms_validate_tags(c, tags));
 	struct kms_key *k = NULL;
 	GUARD(change_key(c, in, &k));
@@ -80,8 +81,9 @@ k_status kms_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 		if (have != NULL)
 			json_object_set(have, "TagValue", json_object_get(t, "TagValue"));
 		else
-			json_array_append_new(cur, json_pack("{s:s, s:O}", "TagKey", key, "TagValue",
-							     json_object_get(t, "TagValue")));
+			json_array_append_new(cur,
+					      json_pack("{s:s, s:O}", "TagKey", key, "TagValue",
+							json_object_get(t, "TagValue")));
 	}
 	if (json_array_size(cur) > MAX_TAGS) {
 		json_decref(doc);
@@ -107,7 +109,8 @@ k_status kms_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *keys = json_object_get(in, "TagKeys");
 	if (keys == NULL || json_is_null(keys))
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null");
+				"1 validation error detected: Value null at 'tagKeys' failed to "
+				"satisfy constraint: Member must not be null");
 	GUARD(api_string_list(c, in, "TagKeys", 1000, 1, 128, &keys));
 	size_t i;
 	json_t *v;

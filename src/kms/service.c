@@ -44,9 +44,12 @@
 #define NO_USE false
 
 #define OP(...) OP_(__VA_ARGS__)
-#define OP_(nm, fn, res, memb, st, qcls, qrate, mut, use)                                             \
-	{.name = nm, .handler = fn, .action = "kms:" nm, .resource = res, .member = memb,  \
-	 .state = API_STATE_##st, .quota = {qcls, qrate}, .mutates = mut, .key_use = use, .max_body = 0}
+#define OP_(nm, fn, res, memb, st, qcls, qrate, mut, use)                                          \
+	{                                                                                          \
+		.name = nm, .handler = fn, .action = "kms:" nm, .resource = res, .member = memb,   \
+		.state = API_STATE_##st, .quota = {qcls, qrate}, .mutates = mut, .key_use = use,   \
+		.max_body = 0                                                                      \
+	}
 
 static const struct api_operation kms_ops[] = {
 	/* keys and symmetric cryptography */
@@ -63,14 +66,16 @@ static const struct api_operation kms_ops[] = {
 	OP("GetKeyLastUsage", kms_op_get_key_last_usage, KEY, ANY, OWN(100), READ, NO_USE),
 	OP("ReEncrypt", kms_op_re_encrypt, REENCRYPT_SOURCE, CRYPTO, SYMMETRIC, READ, USE),
 	/* lifecycle: aliases, tags, states, deletion, rotation */
-	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, KEY, CANCEL_DELETION, OWN(5), WRITE, NO_USE),
+	OP("CancelKeyDeletion", kms_op_cancel_key_deletion, KEY, CANCEL_DELETION, OWN(5), WRITE,
+	   NO_USE),
 	OP("CreateAlias", kms_op_create_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
 	OP("DeleteAlias", kms_op_delete_alias, ALIAS, ANY, OWN(5), WRITE, NO_USE),
 	OP("DisableKey", kms_op_disable_key, KEY, ENABLE_DISABLE, OWN(5), WRITE, NO_USE),
 	OP("DisableKeyRotation", kms_op_disable_key_rotation, KEY, CRYPTO, OWN(5), WRITE, NO_USE),
 	OP("EnableKey", kms_op_enable_key, KEY, ENABLE_DISABLE, OWN(5), WRITE, NO_USE),
 	OP("EnableKeyRotation", kms_op_enable_key_rotation, KEY, CRYPTO, OWN(5), WRITE, NO_USE),
-	OP("GetKeyRotationStatus", kms_op_get_key_rotation_status, KEY, ANY, OWN(1000), READ, NO_USE),
+	OP("GetKeyRotationStatus", kms_op_get_key_rotation_status, KEY, ANY, OWN(1000), READ,
+	   NO_USE),
 	OP("ListAliases", kms_op_list_aliases, NONE, NA, OWN(100), READ, NO_USE),
 	OP("ListKeyRotations", kms_op_list_key_rotations, KEY, ANY, OWN(100), READ, NO_USE),
 	OP("ListResourceTags", kms_op_list_resource_tags, KEY, ANY, OWN(100), READ, NO_USE),
@@ -79,16 +84,19 @@ static const struct api_operation kms_ops[] = {
 	OP("TagResource", kms_op_tag_resource, KEY, MANAGE, OWN(10), WRITE, NO_USE),
 	OP("UntagResource", kms_op_untag_resource, KEY, MANAGE, OWN(5), WRITE, NO_USE),
 	OP("UpdateAlias", kms_op_update_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
-	OP("UpdateKeyDescription", kms_op_update_key_description, KEY, MANAGE, OWN(5), WRITE, NO_USE),
-	/* asymmetric, HMAC, key agreement, imported material */
-	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, KEY, IMPORT, OWN(5), WRITE,
+	OP("UpdateKeyDescription", kms_op_update_key_description, KEY, MANAGE, OWN(5), WRITE,
 	   NO_USE),
+	/* asymmetric, HMAC, key agreement, imported material */
+	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, KEY, IMPORT, OWN(5),
+	   WRITE, NO_USE),
 	OP("DeriveSharedSecret", kms_op_derive_shared_secret, KEY_OR_ALIAS, CRYPTO, ECC, READ, USE),
-	OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, KEY_OR_ALIAS, CRYPTO, RSA, READ,
+	   USE),
 	OP("GenerateDataKeyPairWithoutPlaintext", kms_op_generate_data_key_pair_without_plaintext,
 	   KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
 	OP("GenerateMac", kms_op_generate_mac, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
-	OP("GetParametersForImport", kms_op_get_parameters_for_import, KEY, IMPORT, OWN(5), READ, NO_USE),
+	OP("GetParametersForImport", kms_op_get_parameters_for_import, KEY, IMPORT, OWN(5), READ,
+	   NO_USE),
 	OP("GetPublicKey", kms_op_get_public_key, KEY_OR_ALIAS, CRYPTO, OWN(2000), READ, NO_USE),
 	OP("ImportKeyMaterial", kms_op_import_key_material, KEY, IMPORT, OWN(5), WRITE, NO_USE),
 	OP("Sign", kms_op_sign, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
@@ -115,9 +123,8 @@ static const struct api_service kms_service = {
 	.release_resource = kms_release_resource,
 	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) |
 		     API_RES_BIT(API_RES_KEY_OR_ALIAS) | API_RES_BIT(API_RES_OWN_KEY) |
-		     API_RES_BIT(API_RES_ALIAS) |
-		     API_RES_BIT(API_RES_CIPHERTEXT) | API_RES_BIT(API_RES_REENCRYPT) |
-		     API_RES_BIT(API_RES_GRANT),
+		     API_RES_BIT(API_RES_ALIAS) | API_RES_BIT(API_RES_CIPHERTEXT) |
+		     API_RES_BIT(API_RES_REENCRYPT) | API_RES_BIT(API_RES_GRANT),
 };
 
 const struct api_service *kms_service_table(void)

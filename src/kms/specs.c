@@ -16,10 +16,21 @@
 
 #include "core/banned.h"
 
-const char *const kms_spec_names[] = {
-	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-	"ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512",
-	"SM2", "ECC_NIST_EDWARDS25519", NULL};
+const char *const kms_spec_names[] = {"RSA_2048",
+				      "RSA_3072",
+				      "RSA_4096",
+				      "ECC_NIST_P256",
+				      "ECC_NIST_P384",
+				      "ECC_NIST_P521",
+				      "ECC_SECG_P256K1",
+				      "SYMMETRIC_DEFAULT",
+				      "HMAC_224",
+				      "HMAC_256",
+				      "HMAC_384",
+				      "HMAC_512",
+				      "SM2",
+				      "ECC_NIST_EDWARDS25519",
+				      NULL};
 
 const char *const kms_usage_names[] = {"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC",
 				       "KEY_AGREEMENT", NULL};
@@ -85,15 +96,17 @@ void kms_spec_describe(const struct kms_spec *s, const char *usage, json_t *doc)
 {
 	const char *n = s->name;
 	if (is(n, "SYMMETRIC_DEFAULT")) {
-		json_object_set_new(doc, "EncryptionAlgorithms", json_pack("[s]", "SYMMETRIC_DEFAULT"));
+		json_object_set_new(doc, "EncryptionAlgorithms",
+				    json_pack("[s]", "SYMMETRIC_DEFAULT"));
 	} else if (strncmp(n, "RSA_", 4) == 0 && is(usage, "ENCRYPT_DECRYPT")) {
 		json_object_set_new(doc, "EncryptionAlgorithms",
 				    json_pack("[s,s]", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"));
 	} else if (strncmp(n, "RSA_", 4) == 0) {
-		json_object_set_new(doc, "SigningAlgorithms",
-				    json_pack("[s,s,s,s,s,s]", "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384",
-					      "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256",
-					      "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"));
+		json_object_set_new(
+			doc, "SigningAlgorithms",
+			json_pack("[s,s,s,s,s,s]", "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384",
+				  "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256",
+				  "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"));
 	} else if (strncmp(n, "ECC_NIST_P", 10) == 0 && is(usage, "KEY_AGREEMENT")) {
 		json_object_set_new(doc, "KeyAgreementAlgorithms", json_pack("[s]", "ECDH"));
 	} else if (is(n, "ECC_NIST_P256") || is(n, "ECC_SECG_P256K1")) {

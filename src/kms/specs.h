@@ -13,14 +13,14 @@
 #include "core/secret.h"
 
 struct kms_spec {
-	const char *name;              /* "SYMMETRIC_DEFAULT" */
-	const char *default_usage;     /* usage when CreateKey names none */
-	const char *const *usages;     /* allowed KeyUsage values */
-	bool importable;               /* Origin EXTERNAL allowed */
+	const char *name;	   /* "SYMMETRIC_DEFAULT" */
+	const char *default_usage; /* usage when CreateKey names none */
+	const char *const *usages; /* allowed KeyUsage values */
+	bool importable;	   /* Origin EXTERNAL allowed */
 };
 
-extern const char *const kms_spec_names[];   /* every KeySpec enum value */
-extern const char *const kms_usage_names[];  /* every KeyUsage enum value */
+extern const char *const kms_spec_names[];  /* every KeySpec enum value */
+extern const char *const kms_usage_names[]; /* every KeyUsage enum value */
 
 /* The spec row; never NULL for a name from kms_spec_names. */
 const struct kms_spec *kms_spec_find(const char *name);

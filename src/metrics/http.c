@@ -54,7 +54,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	kbuf_init(&b, METRICS_PAGE_MAX);
 	enum MHD_Result ret;
 	if (k_ok(metrics_render(&b)))
-		ret = send_text(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
+		ret = send_text(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr,
+				b.len);
 	else
 		ret = send_text(conn, 500, "text/plain", "metrics too large\n", 18);
 	kbuf_release(&b);

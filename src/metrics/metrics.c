@@ -16,10 +16,10 @@
 #define MAX_SOURCES 16
 
 static const double bounds[NB] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				  0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+				  0.1,	  0.25,	 0.5,	 1.0,	2.5,  5.0,   10.0};
 
 static _Atomic uint64_t counts[S][O][K_STATUS_COUNT];
-static _Atomic uint64_t buckets[S][O][NB + 1];     /* last: +Inf only */
+static _Atomic uint64_t buckets[S][O][NB + 1]; /* last: +Inf only */
 static _Atomic uint64_t sum_ns[S][O];
 static _Atomic(const char *) svc_names[S];
 static _Atomic(const char *) op_names[S][O];
@@ -80,8 +80,9 @@ static const char *code_name(int c)
 /* kinko_requests_total: one series per operation seen. */
 static K_MUST_CHECK k_status render_requests(struct kbuf *b)
 {
-	GUARD(kbuf_append_str(b, "# HELP kinko_requests_total API requests by service and operation.\n"
-				 "# TYPE kinko_requests_total counter\n"));
+	GUARD(kbuf_append_str(b,
+			      "# HELP kinko_requests_total API requests by service and operation.\n"
+			      "# TYPE kinko_requests_total counter\n"));
 	for (unsigned s = 0; s < S; s++) {
 		for (unsigned o = 0; o < O; o++) {
 			const char *op = atomic_load(&op_names[s][o]);
@@ -90,8 +91,9 @@ static K_MUST_CHECK k_status render_requests(struct kbuf *b)
 			uint64_t total = 0;
 			for (int c = 0; c < K_STATUS_COUNT; c++)
 				total += ld(&counts[s][o][c]);
-			GUARD(kbuf_appendf(b, "kinko_requests_total{service=\"%s\",operation=\"%s\"} %llu\n",
-					   atomic_load(&svc_names[s]), op, (unsigned long long)total));
+			GUARD(kbuf_appendf(
+				b, "kinko_requests_total{service=\"%s\",operation=\"%s\"} %llu\n",
+				atomic_load(&svc_names[s]), op, (unsigned long long)total));
 		}
 	}
 	return K_OK;
@@ -101,7 +103,8 @@ static K_MUST_CHECK k_status render_requests(struct kbuf *b)
  * An operation's kinko_errors_total series: several codes share an
  * exception name, so each name's first code counts them all.
  */
-static K_MUST_CHECK k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o, const char *op)
+static K_MUST_CHECK k_status render_op_errors(struct kbuf *b, unsigned s, unsigned o,
+					      const char *op)
 {
 	for (int c = 1; c < K_STATUS_COUNT; c++) {
 		const char *name = code_name(c);
@@ -120,7 +123,8 @@ static K_MUST_CHECK k_status render_op_errors(struct kbuf *b, unsigned s, unsign
 		if (n == 0)
 			continue;
 		GUARD(kbuf_appendf(b,
-				   "kinko_errors_total{service=\"%s\",operation=\"%s\",error_code=\"%s\"} %llu\n",
+				   "kinko_errors_total{service=\"%s\",operation=\"%s\",error_code="
+				   "\"%s\"} %llu\n",
 				   atomic_load(&svc_names[s]), op, name, (unsigned long long)n));
 	}
 	return K_OK;
@@ -128,8 +132,9 @@ static K_MUST_CHECK k_status render_op_errors(struct kbuf *b, unsigned s, unsign
 
 static K_MUST_CHECK k_status render_errors(struct kbuf *b)
 {
-	GUARD(kbuf_append_str(b, "# HELP kinko_errors_total API requests that failed, by error code.\n"
-				 "# TYPE kinko_errors_total counter\n"));
+	GUARD(kbuf_append_str(b,
+			      "# HELP kinko_errors_total API requests that failed, by error code.\n"
+			      "# TYPE kinko_errors_total counter\n"));
 	for (unsigned s = 0; s < S; s++) {
 		for (unsigned o = 0; o < O; o++) {
 			const char *op = atomic_load(&op_names[s][o]);
@@ -143,8 +148,9 @@ static K_MUST_CHECK k_status render_errors(struct kbuf *b)
 /* kinko_request_duration_seconds: a cumulative histogram per operation. */
 static K_MUST_CHECK k_status render_durations(struct kbuf *b)
 {
-	GUARD(kbuf_append_str(b, "# HELP kinko_request_duration_seconds Time from arrival to response.\n"
-				 "# TYPE kinko_request_duration_seconds histogram\n"));
+	GUARD(kbuf_append_str(
+		b, "# HELP kinko_request_duration_seconds Time from arrival to response.\n"
+		   "# TYPE kinko_request_duration_seconds histogram\n"));
 	for (unsigned s = 0; s < S; s++) {
 		for (unsigned o = 0; o < O; o++) {
 			const char *op = atomic_load(&op_names[s][o]);
@@ -155,14 +161,18 @@ static K_MUST_CHECK k_status render_durations(struct kbuf *b)
 			for (int k = 0; k < NB; k++) {
 				cum += ld(&buckets[s][o][k]);
 				GUARD(kbuf_appendf(b,
-						   "kinko_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"%g\"} %llu\n",
+						   "kinko_request_duration_seconds_bucket{service="
+						   "\"%s\",operation=\"%s\",le=\"%g\"} %llu\n",
 						   svc, op, bounds[k], (unsigned long long)cum));
 			}
 			cum += ld(&buckets[s][o][NB]);
 			GUARD(kbuf_appendf(b,
-					   "kinko_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"+Inf\"} %llu\n"
-					   "kinko_request_duration_seconds_sum{service=\"%s\",operation=\"%s\"} %.9f\n"
-					   "kinko_request_duration_seconds_count{service=\"%s\",operation=\"%s\"} %llu\n",
+					   "kinko_request_duration_seconds_bucket{service=\"%s\","
+					   "operation=\"%s\",le=\"+Inf\"} %llu\n"
+					   "kinko_request_duration_seconds_sum{service=\"%s\","
+					   "operation=\"%s\"} %.9f\n"
+					   "kinko_request_duration_seconds_count{service=\"%s\","
+					   "operation=\"%s\"} %llu\n",
 					   svc, op, (unsigned long long)cum, svc, op,
 					   (double)ld(&sum_ns[s][o]) / 1e9, svc, op,
 					   (unsigned long long)cum));
@@ -176,20 +186,22 @@ k_status metrics_render(struct kbuf *b)
 	GUARD(render_requests(b));
 	GUARD(render_errors(b));
 	GUARD(render_durations(b));
-	GUARD(kbuf_appendf(b,
-			   "# HELP kinko_throttled_requests_total Requests refused with ThrottlingException.\n"
-			   "# TYPE kinko_throttled_requests_total counter\n"
-			   "kinko_throttled_requests_total %llu\n"
-			   "# HELP kinko_audit_write_failures_total Audit log writes that failed (the calls failed closed).\n"
-			   "# TYPE kinko_audit_write_failures_total counter\n"
-			   "kinko_audit_write_failures_total %llu\n"
-			   "# HELP kinko_key_rotations_total Automatic and on-demand key rotations, by result.\n"
-			   "# TYPE kinko_key_rotations_total counter\n"
-			   "kinko_key_rotations_total{result=\"success\"} %llu\n"
-			   "kinko_key_rotations_total{result=\"failure\"} %llu\n",
-			   (unsigned long long)ld(&throttled), (unsigned long long)ld(&audit_failures),
-			   (unsigned long long)ld(&rotations_ok),
-			   (unsigned long long)ld(&rotations_failed)));
+	GUARD(kbuf_appendf(
+		b,
+		"# HELP kinko_throttled_requests_total Requests refused with ThrottlingException.\n"
+		"# TYPE kinko_throttled_requests_total counter\n"
+		"kinko_throttled_requests_total %llu\n"
+		"# HELP kinko_audit_write_failures_total Audit log writes that failed (the calls "
+		"failed closed).\n"
+		"# TYPE kinko_audit_write_failures_total counter\n"
+		"kinko_audit_write_failures_total %llu\n"
+		"# HELP kinko_key_rotations_total Automatic and on-demand key rotations, by "
+		"result.\n"
+		"# TYPE kinko_key_rotations_total counter\n"
+		"kinko_key_rotations_total{result=\"success\"} %llu\n"
+		"kinko_key_rotations_total{result=\"failure\"} %llu\n",
+		(unsigned long long)ld(&throttled), (unsigned long long)ld(&audit_failures),
+		(unsigned long long)ld(&rotations_ok), (unsigned long long)ld(&rotations_failed)));
 	for (size_t i = 0; i < n_sources; i++)
 		sources[i](b);
 	return K_OK;

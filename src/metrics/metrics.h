@@ -27,8 +27,8 @@
  * names are static strings, remembered for rendering. `seconds` is the
  * wall time from arrival to the response.
  */
-void metrics_request(unsigned svc_slot, const char *svc_name, unsigned op_slot,
-		     const char *op_name, k_status code, double seconds);
+void metrics_request(unsigned svc_slot, const char *svc_name, unsigned op_slot, const char *op_name,
+		     k_status code, double seconds);
 void metrics_throttled(void);
 void metrics_audit_failure(void);
 void metrics_rotation(bool ok);

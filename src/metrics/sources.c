@@ -27,7 +27,7 @@ struct key_walk {
 };
 
 static K_MUST_CHECK k_status key_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				    int64_t version)
 {
 	(void)id;
 	(void)version;
@@ -55,7 +55,7 @@ static K_MUST_CHECK k_status key_cb(void *arg, const char *ns, const char *id, s
 }
 
 static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(void)id;
 	(void)doc;
@@ -79,13 +79,14 @@ static void keys_source(struct kbuf *b)
 	kbuf_note(b, "# HELP kinko_keys KMS keys by key state and key spec.\n"
 		     "# TYPE kinko_keys gauge\n");
 	for (size_t i = 0; i < w.n; i++)
-		kbuf_note(b, "kinko_keys{state=\"%s\",spec=\"%s\"} %llu\n", w.c[i].state, w.c[i].spec,
-			  (unsigned long long)w.c[i].n);
+		kbuf_note(b, "kinko_keys{state=\"%s\",spec=\"%s\"} %llu\n", w.c[i].state,
+			  w.c[i].spec, (unsigned long long)w.c[i].n);
 	uint64_t secrets = 0;
 	if (k_ok(storage_list(st, "secret", NULL, NULL, NULL, 0, count_cb, &secrets)))
-		kbuf_note(b, "# HELP kinko_secrets Secrets Manager secrets.\n"
-			     "# TYPE kinko_secrets gauge\n"
-			     "kinko_secrets %llu\n",
+		kbuf_note(b,
+			  "# HELP kinko_secrets Secrets Manager secrets.\n"
+			  "# TYPE kinko_secrets gauge\n"
+			  "kinko_secrets %llu\n",
 			  (unsigned long long)secrets);
 }
 

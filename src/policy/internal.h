@@ -45,8 +45,11 @@ enum cond_op {
 	OP_NULL,
 };
 
-
-enum set_qual { SET_NONE, SET_ANY, SET_ALL };
+enum set_qual {
+	SET_NONE,
+	SET_ANY,
+	SET_ALL
+};
 
 struct strlist {
 	char **v;
@@ -67,8 +70,8 @@ struct statement {
 	bool deny;
 	bool has_principal; /* Principal or NotPrincipal present */
 	bool not_principal;
-	bool any_principal; /* "*" */
-	struct strlist aws;     /* normalized principal ARNs */
+	bool any_principal;	/* "*" */
+	struct strlist aws;	/* normalized principal ARNs */
 	struct strlist service; /* service principals */
 	bool not_action;
 	struct strlist actions;
@@ -84,7 +87,6 @@ struct policy {
 	struct statement *st;
 	size_t n;
 };
-
 
 /*
  * Finds the condition operator named by the first len bytes of name

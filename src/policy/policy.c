@@ -125,7 +125,8 @@ static K_MUST_CHECK k_status read_strings(const json_t *v, struct strlist *out)
 
 static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *v, struct kbuf *msg)
 {
-	static const char bad[] = "Policy contains a statement with one or more invalid principals.";
+	static const char bad[] =
+		"Policy contains a statement with one or more invalid principals.";
 	if (json_is_string(v)) {
 		if (strcmp(json_string_value(v), "*") != 0)
 			return malformed(msg, bad);
@@ -151,7 +152,8 @@ static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *
 					s->any_principal = true;
 				} else if (all_digits(p, 12)) {
 					char arn[K_ARN_BUF];
-					struct k_arn root = k_arn_of("iam", "", p, K_ARN_ROOT, NULL);
+					struct k_arn root =
+						k_arn_of("iam", "", p, K_ARN_ROOT, NULL);
 					k_arn_format(&root, arn, sizeof arn);
 					rc = strlist_add(&s->aws, arn);
 				} else if (policy_valid_principal(p)) {
@@ -173,8 +175,9 @@ static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool negated, bool if_exists,
-			 enum set_qual set, const char *key, const json_t *vals, struct kbuf *msg)
+static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool negated,
+				      bool if_exists, enum set_qual set, const char *key,
+				      const json_t *vals, struct kbuf *msg)
 {
 	struct cond *nc = realloc(s->conds, (s->n_conds + 1) * sizeof *nc);
 	ENSURE(nc != NULL, K_E_INTERNAL);
@@ -208,7 +211,8 @@ static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool
 			snprintf(tmp, sizeof tmp, "%.17g", json_real_value(one));
 			text = tmp;
 		} else {
-			return malformed(msg, "Policy contains a condition value that is not a string, number or boolean.");
+			return malformed(msg, "Policy contains a condition value that is not a "
+					      "string, number or boolean.");
 		}
 		GUARD(strlist_add(&c->values, text));
 	}
@@ -238,13 +242,16 @@ static K_MUST_CHECK k_status parse_condition(struct statement *s, const json_t *
 			len -= 8;
 		enum cond_op op;
 		bool negated;
-		if (!policy_cond_find_op(name, len, &op, &negated) || (op == OP_NULL && (if_exists || set != SET_NONE))) {
+		if (!policy_cond_find_op(name, len, &op, &negated) ||
+		    (op == OP_NULL && (if_exists || set != SET_NONE))) {
 			kbuf_reset(msg);
 			kbuf_note(msg, "Policy contains an unknown condition operator: %s", opname);
 			return K_E_MALFORMED_POLICY;
 		}
 		if (!json_is_object(block) || json_object_size(block) == 0)
-			return malformed(msg, "Policy contains a condition operator without condition keys.");
+			return malformed(
+				msg,
+				"Policy contains a condition operator without condition keys.");
 		const char *key;
 		const json_t *vals;
 		json_object_foreach((json_t *)block, key, vals)
@@ -265,8 +272,8 @@ static bool valid_action(const char *a)
 	if (colon == NULL || colon == a || colon[1] == 0 || strchr(colon + 1, ':') != NULL)
 		return false;
 	for (const char *p = a; *p; p++) {
-		if (!(isalnum((unsigned char)*p) || *p == ':' || *p == '*' || *p == '?' || *p == '-' ||
-		      *p == '_'))
+		if (!(isalnum((unsigned char)*p) || *p == ':' || *p == '*' || *p == '?' ||
+		      *p == '-' || *p == '_'))
 			return false;
 	}
 	return true;
@@ -292,15 +299,16 @@ static K_MUST_CHECK k_status check_statement_elements(const json_t *v, struct kb
 	const json_t *val;
 	json_object_foreach((json_t *)v, k, val)
 	{
-		static const char *const known[] = {"Sid", "Effect", "Principal", "NotPrincipal", "Action",
-						    "NotAction", "Resource", "NotResource", "Condition",
-						    NULL};
+		static const char *const known[] = {
+			"Sid",	     "Effect",	 "Principal",	"NotPrincipal", "Action",
+			"NotAction", "Resource", "NotResource", "Condition",	NULL};
 		bool ok = false;
 		for (size_t i = 0; known[i] != NULL && !ok; i++)
 			ok = strcmp(known[i], k) == 0;
 		if (!ok) {
 			kbuf_reset(msg);
-			kbuf_note(msg, "Policy contains a statement with an unknown element: %s", k);
+			kbuf_note(msg, "Policy contains a statement with an unknown element: %s",
+				  k);
 			return K_E_MALFORMED_POLICY;
 		}
 	}
@@ -317,19 +325,21 @@ static K_MUST_CHECK k_status parse_effect(struct statement *s, const json_t *v, 
 	ENSURE(s->sid != NULL, K_E_INTERNAL);
 	const char *effect = json_string_value(json_object_get(v, "Effect"));
 	if (effect == NULL || (strcmp(effect, "Allow") != 0 && strcmp(effect, "Deny") != 0))
-		return malformed(msg, "Policy contains a statement without a valid Effect (Allow or Deny).");
+		return malformed(
+			msg, "Policy contains a statement without a valid Effect (Allow or Deny).");
 	s->deny = strcmp(effect, "Deny") == 0;
 	return K_OK;
 }
 
 /* Principal or NotPrincipal: required by key and trust policies, refused by identity ones. */
 static K_MUST_CHECK k_status parse_principal_element(struct statement *s, const json_t *v,
-					enum policy_kind kind, struct kbuf *msg)
+						     enum policy_kind kind, struct kbuf *msg)
 {
 	const json_t *pr = json_object_get(v, "Principal");
 	const json_t *npr = json_object_get(v, "NotPrincipal");
 	if (pr != NULL && npr != NULL)
-		return malformed(msg, "Policy contains a statement with both Principal and NotPrincipal.");
+		return malformed(
+			msg, "Policy contains a statement with both Principal and NotPrincipal.");
 	if (kind == POLICY_IDENTITY && (pr != NULL || npr != NULL))
 		return malformed(msg, "Identity policies may not contain a Principal element.");
 	if (kind != POLICY_IDENTITY && pr == NULL && npr == NULL)
@@ -343,12 +353,14 @@ static K_MUST_CHECK k_status parse_principal_element(struct statement *s, const 
 }
 
 /* Exactly one of Action or NotAction, each action valid. */
-static K_MUST_CHECK k_status parse_action_element(struct statement *s, const json_t *v, struct kbuf *msg)
+static K_MUST_CHECK k_status parse_action_element(struct statement *s, const json_t *v,
+						  struct kbuf *msg)
 {
 	const json_t *ac = json_object_get(v, "Action");
 	const json_t *nac = json_object_get(v, "NotAction");
 	if ((ac == NULL) == (nac == NULL))
-		return malformed(msg, "Policy contains a statement that needs exactly one of Action or NotAction.");
+		return malformed(msg, "Policy contains a statement that needs exactly one of "
+				      "Action or NotAction.");
 	s->not_action = nac != NULL;
 	if (k_failed(read_strings(ac ? ac : nac, &s->actions)))
 		return malformed(msg, "Policy contains a statement with an invalid Action.");
@@ -365,23 +377,27 @@ static K_MUST_CHECK k_status parse_action_element(struct statement *s, const jso
 
 /* Resource or NotResource: required by identity policies; each an ARN or "*". */
 static K_MUST_CHECK k_status parse_resource_element(struct statement *s, const json_t *v,
-				       enum policy_kind kind, struct kbuf *msg)
+						    enum policy_kind kind, struct kbuf *msg)
 {
 	const json_t *rs = json_object_get(v, "Resource");
 	const json_t *nrs = json_object_get(v, "NotResource");
 	if (rs != NULL && nrs != NULL)
-		return malformed(msg, "Policy contains a statement with both Resource and NotResource.");
+		return malformed(msg,
+				 "Policy contains a statement with both Resource and NotResource.");
 	if (kind == POLICY_IDENTITY && rs == NULL && nrs == NULL)
 		return malformed(msg, "Policy contains a statement with no Resource.");
 	if (rs != NULL || nrs != NULL) {
 		s->has_resource = true;
 		s->not_resource = nrs != NULL;
 		if (k_failed(read_strings(rs ? rs : nrs, &s->resources)))
-			return malformed(msg, "Policy contains a statement with an invalid Resource.");
+			return malformed(msg,
+					 "Policy contains a statement with an invalid Resource.");
 		for (size_t i = 0; i < s->resources.n; i++) {
 			if (!valid_resource(s->resources.v[i])) {
 				kbuf_reset(msg);
-				kbuf_note(msg, "Policy contains a statement with an invalid resource ARN: %s",
+				kbuf_note(msg,
+					  "Policy contains a statement with an invalid resource "
+					  "ARN: %s",
 					  s->resources.v[i]);
 				return K_E_MALFORMED_POLICY;
 			}
@@ -390,8 +406,8 @@ static K_MUST_CHECK k_status parse_resource_element(struct statement *s, const j
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *v, enum policy_kind kind,
-				struct kbuf *msg)
+static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *v,
+					     enum policy_kind kind, struct kbuf *msg)
 {
 	if (!json_is_object(v))
 		return malformed(msg, "Policy contains a statement that is not an object.");
@@ -422,15 +438,17 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 	const json_t *val;
 	json_object_foreach((json_t *)doc, k, val)
 	{
-		if (strcmp(k, "Version") != 0 && strcmp(k, "Id") != 0 && strcmp(k, "Statement") != 0) {
+		if (strcmp(k, "Version") != 0 && strcmp(k, "Id") != 0 &&
+		    strcmp(k, "Statement") != 0) {
 			kbuf_reset(msg);
 			kbuf_note(msg, "Policy contains an unknown top-level element: %s", k);
 			return K_E_MALFORMED_POLICY;
 		}
 	}
 	const json_t *ver = json_object_get(doc, "Version");
-	if (ver != NULL && (!json_is_string(ver) || (strcmp(json_string_value(ver), "2012-10-17") != 0 &&
-						    strcmp(json_string_value(ver), "2008-10-17") != 0)))
+	if (ver != NULL &&
+	    (!json_is_string(ver) || (strcmp(json_string_value(ver), "2012-10-17") != 0 &&
+				      strcmp(json_string_value(ver), "2008-10-17") != 0)))
 		return malformed(msg, "Policy has an invalid Version; use \"2012-10-17\".");
 	const json_t *sts = json_object_get(doc, "Statement");
 	size_t n = json_is_array(sts) ? json_array_size(sts) : json_is_object(sts) ? 1 : 0;
@@ -446,7 +464,8 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 	k_status rc = K_OK;
 	for (size_t i = 0; i < n && k_ok(rc); i++) {
 		p->n = i + 1;
-		rc = parse_statement(&p->st[i], json_is_array(sts) ? json_array_get(sts, i) : sts, kind, msg);
+		rc = parse_statement(&p->st[i], json_is_array(sts) ? json_array_get(sts, i) : sts,
+				     kind, msg);
 	}
 	if (k_failed(rc)) {
 		policy_free(p);

@@ -34,7 +34,7 @@
 enum policy_kind {
 	POLICY_RESOURCE, /* key policy: every statement needs Principal or NotPrincipal */
 	POLICY_IDENTITY, /* identity policy: no Principal; Resource required */
-	POLICY_TRUST,    /* role trust policy: Principal required */
+	POLICY_TRUST,	 /* role trust policy: Principal required */
 };
 
 struct policy;
@@ -67,7 +67,15 @@ size_t policy_statement_count(const struct policy *p);
  *   PV_JSON_LIST the strings of a JSON list (kms:GrantOperations)
  * All pointers are borrowed for the duration of the evaluation.
  */
-enum policy_value_kind { PV_STRING, PV_STRINGS, PV_MAP, PV_MAP_KEYS, PV_TAGS, PV_TAG_KEYS, PV_JSON_LIST };
+enum policy_value_kind {
+	PV_STRING,
+	PV_STRINGS,
+	PV_MAP,
+	PV_MAP_KEYS,
+	PV_TAGS,
+	PV_TAG_KEYS,
+	PV_JSON_LIST
+};
 
 struct policy_value {
 	const char *key;
@@ -124,7 +132,7 @@ struct policy_result {
 	bool allow_account;
 	const char *deny_sid;
 	const char *allow_sid;
-	int deny_index;  /* statement index, -1 if none */
+	int deny_index; /* statement index, -1 if none */
 	int allow_index;
 };
 

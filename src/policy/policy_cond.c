@@ -123,9 +123,11 @@ static bool lookup(const struct policy_req *r, const char *key, struct vset *out
 				const json_t *t;
 				json_array_foreach(pv->json, j, t)
 				{
-					const char *tk = json_string_value(json_object_get(t, "TagKey"));
+					const char *tk =
+						json_string_value(json_object_get(t, "TagKey"));
 					if (tk != NULL && strcasecmp(tk, name) == 0)
-						out->single = json_string_value(json_object_get(t, "TagValue"));
+						out->single = json_string_value(
+							json_object_get(t, "TagValue"));
 				}
 			}
 			out->pv = pv;

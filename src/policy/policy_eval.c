@@ -52,10 +52,15 @@ bool policy_req_add_str(struct policy_req *r, const char *key, const char *value
 {
 	if (value == NULL)
 		return true;
-	return policy_req_add(r, (struct policy_value){.key = key, .kind = PV_STRING, .str = value});
+	return policy_req_add(r,
+			      (struct policy_value){.key = key, .kind = PV_STRING, .str = value});
 }
 
-enum pmatch { PM_NONE, PM_ACCOUNT, PM_DIRECT };
+enum pmatch {
+	PM_NONE,
+	PM_ACCOUNT,
+	PM_DIRECT
+};
 
 static enum pmatch principal_match(const struct statement *s, const struct policy_req *r)
 {
@@ -75,7 +80,8 @@ static enum pmatch principal_match(const struct statement *s, const struct polic
 		/* "arn:aws:iam::ACCOUNT:root" names the account. */
 		struct k_arn pa;
 		if (r->principal_account != NULL && k_arn_parse_cstr(a, &pa) &&
-		    k_arn_is(&pa, "iam", K_ARN_ROOT) && kslice_eq_cstr(pa.account, r->principal_account))
+		    k_arn_is(&pa, "iam", K_ARN_ROOT) &&
+		    kslice_eq_cstr(pa.account, r->principal_account))
 			best = PM_ACCOUNT;
 	}
 	return best;
@@ -105,7 +111,8 @@ static bool statement_applies(const struct statement *s, const struct policy_req
 	if (s->has_resource) {
 		bool rm = false;
 		for (size_t i = 0; i < s->resources.n && !rm; i++)
-			rm = policy_wildcard_match(s->resources.v[i], r->resource ? r->resource : "*", false);
+			rm = policy_wildcard_match(s->resources.v[i],
+						   r->resource ? r->resource : "*", false);
 		if (rm == s->not_resource)
 			return false;
 	}

@@ -41,7 +41,7 @@ struct override {
 
 struct bucket {
 	char key[160];
-	double rate;          /* the cluster's rate; this node takes its share */
+	double rate; /* the cluster's rate; this node takes its share */
 	_Atomic int64_t tat;
 };
 
@@ -72,7 +72,8 @@ k_status quota_set(const char *spec, bool (*known)(const char *name), struct kbu
 	char *end = NULL;
 	double rate = strtod(eq + 1, &end);
 	if (end == NULL || *end != 0 || !(rate > 0) || rate > 1e9) {
-		kbuf_note(msg, "bad quota rate in %s (want a number of requests per second > 0)", spec);
+		kbuf_note(msg, "bad quota rate in %s (want a number of requests per second > 0)",
+			  spec);
 		return K_E_VALIDATION;
 	}
 	if (known == NULL || !known(name)) {
@@ -94,8 +95,13 @@ k_status quota_set(const char *spec, bool (*known)(const char *name), struct kbu
 static double symmetric_rate(const char *region)
 {
 	static const char *const r50k[] = {"us-east-1", "us-west-2", "eu-west-1", NULL};
-	static const char *const r10k[] = {"us-east-2", "ap-southeast-1", "ap-southeast-2",
-					   "ap-northeast-1", "eu-central-1", "eu-west-2", NULL};
+	static const char *const r10k[] = {"us-east-2",
+					   "ap-southeast-1",
+					   "ap-southeast-2",
+					   "ap-northeast-1",
+					   "eu-central-1",
+					   "eu-west-2",
+					   NULL};
 	for (size_t i = 0; r50k[i] != NULL; i++) {
 		if (strcmp(region, r50k[i]) == 0)
 			return 50000;
@@ -189,7 +195,8 @@ k_status quota_take(const char *service, const char *account, const char *region
 			return K_E_THROTTLING;
 		}
 		if (atomic_compare_exchange_weak_explicit(&b->tat, &tat, base + interval_ns,
-							  memory_order_relaxed, memory_order_relaxed))
+							  memory_order_relaxed,
+							  memory_order_relaxed))
 			return K_OK;
 	}
 }

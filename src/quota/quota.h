@@ -35,7 +35,8 @@ bool quota_enabled(void);
  * a name is a class or an operation (api_quota_name_known). Implies
  * quota_enable(true). K_E_VALIDATION with a reason in msg if malformed.
  */
-K_MUST_CHECK k_status quota_set(const char *spec, bool (*known)(const char *name), struct kbuf *msg);
+K_MUST_CHECK k_status quota_set(const char *spec, bool (*known)(const char *name),
+				struct kbuf *msg);
 /*
  * Takes one call from the bucket of (service, account, region, class):
  * `cls` is the operation's quota class (NULL: its own) and `rate` its

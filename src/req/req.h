@@ -22,23 +22,23 @@
 #include "core/result.h"
 
 #define API_MAX_HEADERS 64
-#define API_MAX_BODY (1u << 20)        /* largest body any operation accepts */
-#define API_DEFAULT_BODY (128u << 10)  /* default per-operation body limit */
-#define API_MAX_RESPONSE (8u << 20)    /* the largest response body */
-#define API_MAX_BASE64 (16u << 20)     /* a blob member's base64 text */
-#define API_MAX_QUERY_NAME 1024        /* one decoded query parameter name */
-#define API_ERROR_MESSAGE_MAX 2048     /* an error response's message (api_fail) */
+#define API_MAX_BODY (1u << 20)	      /* largest body any operation accepts */
+#define API_DEFAULT_BODY (128u << 10) /* default per-operation body limit */
+#define API_MAX_RESPONSE (8u << 20)   /* the largest response body */
+#define API_MAX_BASE64 (16u << 20)    /* a blob member's base64 text */
+#define API_MAX_QUERY_NAME 1024	      /* one decoded query parameter name */
+#define API_ERROR_MESSAGE_MAX 2048    /* an error response's message (api_fail) */
 
 struct api_ctx;
 
 /* A principal, as authenticated by SigV4. */
 struct principal {
-	char account[13];        /* 12-digit account id */
-	char arn[256];           /* arn:aws:iam::ACCOUNT:root / user/NAME / ... */
-	char type[16];           /* "Root", "IAMUser", "AssumedRole" */
-	char principal_id[128];  /* AIDA... / account id for root */
+	char account[13];	/* 12-digit account id */
+	char arn[256];		/* arn:aws:iam::ACCOUNT:root / user/NAME / ... */
+	char type[16];		/* "Root", "IAMUser", "AssumedRole" */
+	char principal_id[128]; /* AIDA... / account id for root */
 	char access_key[SIGV4_MAX_ACCESS_KEY + 1];
-	const void *identity;    /* config's identity record (policies), may be NULL */
+	const void *identity; /* config's identity record (policies), may be NULL */
 };
 
 typedef K_MUST_CHECK k_status (*api_handler)(struct api_ctx *c, json_t *in, json_t *out);
@@ -51,17 +51,17 @@ typedef K_MUST_CHECK k_status (*api_handler)(struct api_ctx *c, json_t *in, json
  */
 enum api_resource {
 	API_RES_UNSET = 0,
-	API_RES_NONE,         /* no resource: the identity policies must allow the action on "*" */
-	API_RES_PUBLIC,       /* no permission needed ("No permissions are required", sts:GetCallerIdentity) */
-	API_RES_KEY,          /* a KMS key named by key id or key ARN (the row's member) */
+	API_RES_NONE, /* no resource: the identity policies must allow the action on "*" */
+	API_RES_PUBLIC, /* no permission needed ("No permissions are required", sts:GetCallerIdentity) */
+	API_RES_KEY,	      /* a KMS key named by key id or key ARN (the row's member) */
 	API_RES_KEY_OR_ALIAS, /* a KMS key named by key id, key ARN, alias name or alias ARN */
 	API_RES_OWN_KEY,      /* a KMS key of the caller's own account, by key id or key ARN */
-	API_RES_ALIAS,        /* an alias (the row's member) and the key it points at */
-	API_RES_SECRET,       /* a secret (the row's member), resolved, authorized and state-checked before the handler */
-	API_RES_CUSTOM,       /* the handler resolves its resources through the service's checked resolver */
-	API_RES_CIPHERTEXT,   /* the KMS key a ciphertext blob (the row's member) names, or KeyId when given: both must agree */
-	API_RES_REENCRYPT,    /* ReEncrypt's source: as CIPHERTEXT with SourceKeyId, kms:ReEncryptFrom */
-	API_RES_GRANT,        /* a grant (GrantToken, or KeyId and GrantId) and its key; the grant names who may act */
+	API_RES_ALIAS,	      /* an alias (the row's member) and the key it points at */
+	API_RES_SECRET, /* a secret (the row's member), resolved, authorized and state-checked before the handler */
+	API_RES_CUSTOM, /* the handler resolves its resources through the service's checked resolver */
+	API_RES_CIPHERTEXT, /* the KMS key a ciphertext blob (the row's member) names, or KeyId when given: both must agree */
+	API_RES_REENCRYPT, /* ReEncrypt's source: as CIPHERTEXT with SourceKeyId, kms:ReEncryptFrom */
+	API_RES_GRANT, /* a grant (GrantToken, or KeyId and GrantId) and its key; the grant names who may act */
 };
 
 /*
@@ -73,12 +73,12 @@ enum api_resource {
  */
 enum api_state_rule {
 	API_STATE_UNSET = 0,
-	API_STATE_NA,              /* the operation acts on no key */
-	API_STATE_ANY,             /* every state */
-	API_STATE_CRYPTO,          /* Enabled only; Disabled is DisabledException */
-	API_STATE_MANAGE,          /* not pending deletion */
+	API_STATE_NA,		   /* the operation acts on no key */
+	API_STATE_ANY,		   /* every state */
+	API_STATE_CRYPTO,	   /* Enabled only; Disabled is DisabledException */
+	API_STATE_MANAGE,	   /* not pending deletion */
 	API_STATE_ENABLE_DISABLE,  /* not pending deletion or import */
-	API_STATE_IMPORT,          /* not pending deletion, not unavailable */
+	API_STATE_IMPORT,	   /* not pending deletion, not unavailable */
 	API_STATE_CANCEL_DELETION, /* pending deletion only */
 };
 
@@ -103,16 +103,16 @@ struct api_quota {
  * (kms/service.c ...), which name every field.
  */
 struct api_operation {
-	const char *name;      /* "Encrypt" */
+	const char *name; /* "Encrypt" */
 	api_handler handler;
-	const char *action;    /* IAM action, "kms:Encrypt" */
+	const char *action; /* IAM action, "kms:Encrypt" */
 	enum api_resource resource;
-	const char *member;    /* the request member naming the resource ("KeyId"), NULL if none */
+	const char *member; /* the request member naming the resource ("KeyId"), NULL if none */
 	enum api_state_rule state;
 	struct api_quota quota;
-	bool mutates;          /* changes state: an intent record first, readOnly false in the trail */
-	bool key_use;          /* a success counts as use of the key (GetKeyLastUsage) */
-	size_t max_body;       /* 0: API_DEFAULT_BODY */
+	bool mutates;	 /* changes state: an intent record first, readOnly false in the trail */
+	bool key_use;	 /* a success counts as use of the key (GetKeyLastUsage) */
+	size_t max_body; /* 0: API_DEFAULT_BODY */
 };
 
 /*
@@ -126,9 +126,9 @@ struct api_error_map {
 };
 
 struct api_service {
-	const char *target_prefix;  /* "TrentService." */
-	const char *signing_name;   /* SigV4 service: "kms" */
-	const char *event_source;   /* "kms.amazonaws.com" */
+	const char *target_prefix;	 /* "TrentService." */
+	const char *signing_name;	 /* SigV4 service: "kms" */
+	const char *event_source;	 /* "kms.amazonaws.com" */
 	const struct api_operation *ops; /* sorted by name */
 	size_t n_ops;
 	/*
@@ -159,7 +159,7 @@ struct api_service {
 	 * body with Action= instead of X-Amz-Target and answers in XML.
 	 */
 	bool query_protocol;
-	const char *xml_namespace;  /* query protocol: "https://sts.amazonaws.com/doc/2011-06-15/" */
+	const char *xml_namespace; /* query protocol: "https://sts.amazonaws.com/doc/2011-06-15/" */
 };
 
 #define API_RES_BIT(r) (1u << (r))
@@ -174,11 +174,11 @@ struct api_request {
 	struct kslice body;
 	bool body_too_large;
 	char source_ip[64];
-	bool secure;            /* arrived over TLS */
+	bool secure; /* arrived over TLS */
 
 	/* Filled by api_handle(). */
 	int status;
-	struct kbuf response;   /* response body */
+	struct kbuf response; /* response body */
 	const char *content_type;
 	char request_id[37];
 };
@@ -190,23 +190,23 @@ struct api_ctx {
 	const struct api_operation *op;
 	struct principal principal;
 	char region[SIGV4_MAX_REGION + 1];
-	char ns[64];            /* "ACCOUNT:REGION", the storage namespace */
-	struct kbuf err_msg;    /* set by api_fail() */
-	int64_t now;            /* kclock_now() at arrival */
+	char ns[64];	     /* "ACCOUNT:REGION", the storage namespace */
+	struct kbuf err_msg; /* set by api_fail() */
+	int64_t now;	     /* kclock_now() at arrival */
 	/*
 	 * Authorization inputs (kms/authz.h): what the handler knows about the
 	 * request that conditions may test. Handlers fill them before they
 	 * resolve a key; internal callers set via_service.
 	 */
 	struct {
-		const char *via_service;        /* kms:ViaService, NULL if direct */
-		const char *action;             /* overrides op->action for the next check */
+		const char *via_service; /* kms:ViaService, NULL if direct */
+		const char *action;	 /* overrides op->action for the next check */
 		const json_t *encryption_context;
 		const char *encryption_algorithm;
 		const json_t *grant_tokens;
 		const json_t *grant_operations; /* CreateGrant's Operations */
-		const json_t *request_tags;     /* Tags / TagResource's Tags */
-		const char *request_alias;      /* the alias the KeyId named */
+		const json_t *request_tags;	/* Tags / TagResource's Tags */
+		const char *request_alias;	/* the alias the KeyId named */
 	} authz;
 	/*
 	 * Set by the service's authorize step or its checked resolvers when
@@ -276,7 +276,8 @@ K_MUST_CHECK k_status api_string_map(struct api_ctx *c, json_t *in, const char *
 				     json_t **out);
 /* A list of strings (GrantTokens), bounded. *out NULL when absent. */
 K_MUST_CHECK k_status api_string_list(struct api_ctx *c, json_t *in, const char *member,
-				      size_t max_items, size_t min_len, size_t max_len, json_t **out);
+				      size_t max_items, size_t min_len, size_t max_len,
+				      json_t **out);
 /* Puts a base64 member into an output object. */
 K_MUST_CHECK k_status api_set_blob(json_t *out, const char *member, const uint8_t *p, size_t n);
 

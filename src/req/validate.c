@@ -38,20 +38,23 @@ static void camel(const char *member, char *out, size_t n)
 }
 
 static K_MUST_CHECK k_status invalid(struct api_ctx *c, const char *member, const char *shown_value,
-			const char *constraint)
+				     const char *constraint)
 {
 	char m[128];
 	camel(member, m, sizeof m);
 	if (shown_value == NULL)
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at '%s' failed to satisfy constraint: %s",
+				"1 validation error detected: Value null at '%s' failed to satisfy "
+				"constraint: %s",
 				m, constraint);
 	if (shown_value[0] == 0)
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value at '%s' failed to satisfy constraint: %s",
+				"1 validation error detected: Value at '%s' failed to satisfy "
+				"constraint: %s",
 				m, constraint);
 	return api_fail(c, K_E_VALIDATION,
-			"1 validation error detected: Value '%.256s' at '%s' failed to satisfy constraint: %s",
+			"1 validation error detected: Value '%.256s' at '%s' failed to satisfy "
+			"constraint: %s",
 			shown_value, m, constraint);
 }
 
@@ -61,16 +64,18 @@ static K_MUST_CHECK k_status wrong_type(struct api_ctx *c, const char *member, c
 			member, want);
 }
 
-static K_MUST_CHECK k_status check_len(struct api_ctx *c, const char *member, const char *shown, size_t len,
-			  size_t min_len, size_t max_len)
+static K_MUST_CHECK k_status check_len(struct api_ctx *c, const char *member, const char *shown,
+				       size_t len, size_t min_len, size_t max_len)
 {
 	char msg[128];
 	if (len < min_len) {
-		snprintf(msg, sizeof msg, "Member must have length greater than or equal to %zu", min_len);
+		snprintf(msg, sizeof msg, "Member must have length greater than or equal to %zu",
+			 min_len);
 		return invalid(c, member, shown, msg);
 	}
 	if (len > max_len) {
-		snprintf(msg, sizeof msg, "Member must have length less than or equal to %zu", max_len);
+		snprintf(msg, sizeof msg, "Member must have length less than or equal to %zu",
+			 max_len);
 		return invalid(c, member, shown, msg);
 	}
 	return K_OK;
@@ -168,8 +173,8 @@ k_status api_bool(struct api_ctx *c, json_t *in, const char *member, bool *prese
  * Blob members arrive base64-encoded. Lengths in the model are of the
  * decoded bytes, and AWS never echoes a blob's value in the message.
  */
-k_status api_blob(struct api_ctx *c, json_t *in, const char *member, bool required,
-		  size_t min_len, size_t max_len, struct kbuf *out, bool *present)
+k_status api_blob(struct api_ctx *c, json_t *in, const char *member, bool required, size_t min_len,
+		  size_t max_len, struct kbuf *out, bool *present)
 {
 	if (present)
 		*present = false;
@@ -191,8 +196,8 @@ k_status api_blob(struct api_ctx *c, json_t *in, const char *member, bool requir
 	}
 	kbuf_reset(out);
 	if (k_failed(kbuf_decode_base64(out, kslice_make(text, enc))))
-		return api_fail(c, K_E_SERIALIZATION, "Base64 encoded value of member '%s' is not valid",
-				member);
+		return api_fail(c, K_E_SERIALIZATION,
+				"Base64 encoded value of member '%s' is not valid", member);
 	GUARD(check_len(c, member, "", out->len, min_len, max_len));
 	if (present)
 		*present = true;
@@ -229,7 +234,8 @@ k_status api_string_list(struct api_ctx *c, json_t *in, const char *member, size
 		return wrong_type(c, member, "list");
 	if (json_array_size(v) > max_items) {
 		char msg[96];
-		snprintf(msg, sizeof msg, "Member must have length less than or equal to %zu", max_items);
+		snprintf(msg, sizeof msg, "Member must have length less than or equal to %zu",
+			 max_items);
 		return invalid(c, member, "", msg);
 	}
 	size_t i;
@@ -238,7 +244,8 @@ k_status api_string_list(struct api_ctx *c, json_t *in, const char *member, size
 	{
 		if (!json_is_string(e))
 			return wrong_type(c, member, "list of strings");
-		GUARD(check_len(c, member, json_string_value(e), json_string_length(e), min_len, max_len));
+		GUARD(check_len(c, member, json_string_value(e), json_string_length(e), min_len,
+				max_len));
 	}
 	*out = v;
 	return K_OK;

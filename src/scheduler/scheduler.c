@@ -51,7 +51,8 @@ static void note_result(struct task *t, k_status rc)
 	}
 	int64_t now = mono_s();
 	if (t->failures++ == 0) {
-		LOG_WARN("scheduler: task %s failed: %s (retried every run; logged again once a minute while it fails)",
+		LOG_WARN("scheduler: task %s failed: %s (retried every run; logged again once a "
+			 "minute while it fails)",
 			 t->name, k_status_name(rc));
 		t->logged_at = now;
 	} else if (now - t->logged_at >= FAILURE_LOG_INTERVAL_S) {
@@ -165,8 +166,8 @@ void scheduler_stop(void)
 	started = false;
 }
 
-k_status scheduler_due_id(int64_t when, const char *task, const char *ns, const char *id,
-			  char *out, size_t n)
+k_status scheduler_due_id(int64_t when, const char *task, const char *ns, const char *id, char *out,
+			  size_t n)
 {
 	ENSURE(when >= 0 && task != NULL && ns != NULL && id != NULL, K_E_VALIDATION);
 	ENSURE(strchr(task, '|') == NULL && strchr(ns, '|') == NULL, K_E_VALIDATION);
@@ -210,8 +211,8 @@ struct due_batch {
 	char ids[DUE_BATCH][SCHEDULER_DUE_ID_MAX];
 };
 
-static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	(void)doc;
 	(void)version;
@@ -253,7 +254,8 @@ void scheduler_test_hold(int seconds)
  * lease. *claimed says whether this node may run the item; *version is
  * the version of the lease it wrote. Only a store failure is an error.
  */
-static K_MUST_CHECK k_status lease_claim(const char *due_id, int64_t now, bool *claimed, int64_t *version)
+static K_MUST_CHECK k_status lease_claim(const char *due_id, int64_t now, bool *claimed,
+					 int64_t *version)
 {
 	*claimed = false;
 	struct kbuf doc;
@@ -281,8 +283,12 @@ static K_MUST_CHECK k_status lease_claim(const char *due_id, int64_t now, bool *
 	char *text = lease != NULL ? json_dumps(lease, JSON_COMPACT) : NULL;
 	json_decref(lease);
 	ENSURE(text != NULL, K_E_INTERNAL);
-	struct storage_op op = {.op = STORAGE_PUT, .kind = SCHEDULER_DUE_KIND, .ns = "",
-				.id = due_id, .doc = kslice_cstr(text), .expect = v};
+	struct storage_op op = {.op = STORAGE_PUT,
+				.kind = SCHEDULER_DUE_KIND,
+				.ns = "",
+				.id = due_id,
+				.doc = kslice_cstr(text),
+				.expect = v};
 	rc = storage_apply(due_store, &op, 1);
 	kjson_free(text);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND))
@@ -323,7 +329,8 @@ static void test_hold(const char *due_id)
 }
 
 /* Claims, runs and releases one listed item (see lease_claim). */
-static K_MUST_CHECK k_status run_item(const char *due_id, int64_t now, scheduler_due_cb cb, void *arg)
+static K_MUST_CHECK k_status run_item(const char *due_id, int64_t now, scheduler_due_cb cb,
+				      void *arg)
 {
 	/* "WHEN|task|ns|id": ns has no '|', the id is the rest. */
 	char copy[SCHEDULER_DUE_ID_MAX];

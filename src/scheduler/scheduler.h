@@ -113,8 +113,8 @@ void scheduler_due_del_op(struct storage_op *op, const char *due_id);
  */
 void scheduler_test_hold(int seconds);
 
-typedef K_MUST_CHECK k_status (*scheduler_due_cb)(void *arg, int64_t when, const char *ns, const char *id,
-				     const char *due_id);
+typedef K_MUST_CHECK k_status (*scheduler_due_cb)(void *arg, int64_t when, const char *ns,
+						  const char *id, const char *due_id);
 K_MUST_CHECK k_status scheduler_due_list(const char *task, int64_t now, scheduler_due_cb cb,
 					 void *arg);
 

@@ -74,7 +74,8 @@ static json_t *engine_tags(const json_t *tags)
 		const char *k = json_string_value(json_object_get(t, "Key"));
 		const char *v = json_string_value(json_object_get(t, "Value"));
 		if (k != NULL && out != NULL)
-			json_array_append_new(out, json_pack("{s:s, s:s}", "TagKey", k, "TagValue", v ? v : ""));
+			json_array_append_new(
+				out, json_pack("{s:s, s:s}", "TagKey", k, "TagValue", v ? v : ""));
 	}
 	return out;
 }
@@ -83,8 +84,8 @@ static json_t *engine_tags(const json_t *tags)
 struct sm_inputs {
 	struct api_ctx *c;
 	const char *action;
-	const char *resource;        /* the secret ARN, or "*" */
-	const char *owner;           /* the secret's account; NULL: the caller's */
+	const char *resource;	     /* the secret ARN, or "*" */
+	const char *owner;	     /* the secret's account; NULL: the caller's */
 	const struct policy *rp;     /* the secret's resource policy, or NULL */
 	const json_t *resource_tags; /* engine form, or NULL */
 	const json_t *request_tags;  /* engine form, or NULL */
@@ -124,19 +125,24 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 	policy_req_add_str(r, "aws:PrincipalArn", role_arn ? role_arn : c->principal.arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", c->principal.account);
 	if (c->req != NULL) {
-		policy_req_add_str(r, "aws:SourceIp", c->req->source_ip[0] ? c->req->source_ip : NULL);
+		policy_req_add_str(r, "aws:SourceIp",
+				   c->req->source_ip[0] ? c->req->source_ip : NULL);
 		policy_req_add_str(r, "aws:SecureTransport", c->req->secure ? "true" : "false");
 	}
 	if (x->resource_tags != NULL) {
-		policy_req_add(r, (struct policy_value){.key = "secretsmanager:ResourceTag/", .kind = PV_TAGS,
+		policy_req_add(r, (struct policy_value){.key = "secretsmanager:ResourceTag/",
+							.kind = PV_TAGS,
 							.json = x->resource_tags});
-		policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/", .kind = PV_TAGS,
+		policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/",
+							.kind = PV_TAGS,
 							.json = x->resource_tags});
 	}
 	if (x->request_tags != NULL) {
-		policy_req_add(r, (struct policy_value){.key = "aws:RequestTag/", .kind = PV_TAGS,
+		policy_req_add(r, (struct policy_value){.key = "aws:RequestTag/",
+							.kind = PV_TAGS,
 							.json = x->request_tags});
-		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys", .kind = PV_TAG_KEYS,
+		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys",
+							.kind = PV_TAG_KEYS,
 							.json = x->request_tags});
 	}
 	const json_t *in = request_body(c);
@@ -144,7 +150,8 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 		return;
 	const json_t *tag_keys = json_object_get(in, "TagKeys");
 	if (x->request_tags == NULL && json_is_array(tag_keys))
-		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys", .kind = PV_JSON_LIST,
+		policy_req_add(r, (struct policy_value){.key = "aws:TagKeys",
+							.kind = PV_JSON_LIST,
 							.json = tag_keys});
 	static const char *const strs[][2] = {
 		{"SecretId", "secretsmanager:SecretId"},
@@ -156,7 +163,8 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 		{"RotationLambdaARN", "secretsmanager:RotationLambdaARN"},
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-		policy_req_add_str(r, strs[i][1], json_string_value(json_object_get(in, strs[i][0])));
+		policy_req_add_str(r, strs[i][1],
+				   json_string_value(json_object_get(in, strs[i][0])));
 	add_bool(r, in, "BlockPublicPolicy", "secretsmanager:BlockPublicPolicy", b->bools[0],
 		 sizeof b->bools[0]);
 	add_bool(r, in, "ForceDeleteWithoutRecovery", "secretsmanager:ForceDeleteWithoutRecovery",
@@ -168,7 +176,13 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 	}
 }
 
-enum sm_verdict { SV_ALLOW, SV_DENY_RESOURCE, SV_DENY_IDENTITY, SV_NO_RESOURCE, SV_NO_IDENTITY };
+enum sm_verdict {
+	SV_ALLOW,
+	SV_DENY_RESOURCE,
+	SV_DENY_IDENTITY,
+	SV_NO_RESOURCE,
+	SV_NO_IDENTITY
+};
 
 static enum sm_verdict decide(const struct sm_inputs *x)
 {
@@ -188,7 +202,8 @@ static enum sm_verdict decide(const struct sm_inputs *x)
 			return SV_DENY_IDENTITY;
 		id_allow = id_allow || ir.allow_direct;
 	}
-	struct policy_result rp = {.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
+	struct policy_result rp = {
+		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
 	if (x->rp != NULL)
 		policy_evaluate(x->rp, &req, &rp);
 	if (rp.explicit_deny)
@@ -217,13 +232,15 @@ static K_MUST_CHECK k_status check(const struct sm_inputs *x)
 		x->c->authorized = true;
 		return K_OK;
 	}
-	const char *why = v == SV_DENY_RESOURCE   ? "with an explicit deny in a resource-based policy"
-			  : v == SV_DENY_IDENTITY ? "with an explicit deny in an identity-based policy"
-			  : v == SV_NO_RESOURCE   ? "because no resource-based policy allows the"
-						  : "because no identity-based policy allows the";
+	const char *why = v == SV_DENY_RESOURCE ? "with an explicit deny in a resource-based policy"
+			  : v == SV_DENY_IDENTITY
+				  ? "with an explicit deny in an identity-based policy"
+			  : v == SV_NO_RESOURCE ? "because no resource-based policy allows the"
+						: "because no identity-based policy allows the";
 	bool expl = v == SV_DENY_RESOURCE || v == SV_DENY_IDENTITY;
 	char msg[1400];
-	snprintf(msg, sizeof msg, "User: %s is not authorized to perform: %s on resource: %s %s%s%s%s",
+	snprintf(msg, sizeof msg,
+		 "User: %s is not authorized to perform: %s on resource: %s %s%s%s%s",
 		 x->c->principal.arn, x->action, x->resource, why, expl ? "" : " ",
 		 expl ? "" : x->action, expl ? "" : " action");
 	LOG_DEBUG("access denied: %s", msg);
@@ -239,11 +256,13 @@ static const char *current_action(const struct api_ctx *c)
 }
 
 /* A check without a secret (Resource "*" or a new secret's ARN). */
-static K_MUST_CHECK k_status check_no_secret(struct api_ctx *c, const char *action, const char *resource)
+static K_MUST_CHECK k_status check_no_secret(struct api_ctx *c, const char *action,
+					     const char *resource)
 {
 	const json_t *in = request_body(c);
 	json_t *req_tags = engine_tags(in ? json_object_get(in, "Tags") : NULL);
-	struct sm_inputs x = {.c = c, .action = action, .resource = resource, .request_tags = req_tags};
+	struct sm_inputs x = {
+		.c = c, .action = action, .resource = resource, .request_tags = req_tags};
 	k_status rc = check(&x);
 	json_decref(req_tags);
 	return rc;
@@ -270,14 +289,20 @@ k_status sm_authorize_secret(struct api_ctx *c, const struct sm_secret *s)
 		struct kbuf msg;
 		kbuf_init(&msg, KBUF_NOTE_MAX);
 		if (k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &rp, &msg)))
-			LOG_WARN("secret %s has an unusable resource policy: %s", sm_arn(s), kbuf_cstr(&msg));
+			LOG_WARN("secret %s has an unusable resource policy: %s", sm_arn(s),
+				 kbuf_cstr(&msg));
 		kbuf_release(&msg);
 	}
 	const json_t *in = request_body(c);
 	json_t *res_tags = engine_tags(json_object_get(s->doc, "Tags"));
 	json_t *req_tags = engine_tags(in ? json_object_get(in, "Tags") : NULL);
-	struct sm_inputs x = {.c = c, .action = action, .resource = sm_arn(s), .owner = owner,
-			      .rp = rp, .resource_tags = res_tags, .request_tags = req_tags};
+	struct sm_inputs x = {.c = c,
+			      .action = action,
+			      .resource = sm_arn(s),
+			      .owner = owner,
+			      .rp = rp,
+			      .resource_tags = res_tags,
+			      .request_tags = req_tags};
 	k_status rc = check(&x);
 	json_decref(res_tags);
 	json_decref(req_tags);
@@ -325,10 +350,19 @@ k_status sm_authorize(struct api_ctx *c, json_t *in)
 /* A Condition that limits who may use a statement naming every principal. */
 static bool limits_principal(const json_t *cond)
 {
-	static const char *const keys[] = {
-		"aws:PrincipalAccount", "aws:PrincipalArn", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths",
-		"aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner", "aws:SourceVpc", "aws:SourceVpce",
-		"aws:userid", "aws:username", "kms:CallerAccount", NULL};
+	static const char *const keys[] = {"aws:PrincipalAccount",
+					   "aws:PrincipalArn",
+					   "aws:PrincipalOrgID",
+					   "aws:PrincipalOrgPaths",
+					   "aws:SourceAccount",
+					   "aws:SourceArn",
+					   "aws:SourceOwner",
+					   "aws:SourceVpc",
+					   "aws:SourceVpce",
+					   "aws:userid",
+					   "aws:username",
+					   "kms:CallerAccount",
+					   NULL};
 	const char *op;
 	const json_t *block;
 	json_object_foreach((json_t *)cond, op, block)
@@ -351,8 +385,9 @@ static bool limits_principal(const json_t *cond)
 				const json_t *e;
 				if (json_is_string(vals))
 					wild = strcmp(json_string_value(vals), "*") == 0;
-				json_array_foreach(vals, j, e)
-					wild = wild || (json_is_string(e) && strcmp(json_string_value(e), "*") == 0);
+				json_array_foreach(vals, j, e) wild =
+					wild || (json_is_string(e) &&
+						 strcmp(json_string_value(e), "*") == 0);
 				if (!wild)
 					return true;
 			}
@@ -397,7 +432,9 @@ k_status sm_check_resource_policy(struct api_ctx *c, const char *text, bool *pub
 	struct policy *p = NULL;
 	k_status rc = policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg);
 	if (k_failed(rc)) {
-		rc = api_fail(c, k_is(rc, K_E_LIMIT_EXCEEDED) ? K_E_SM_LIMIT_EXCEEDED : K_E_SM_MALFORMED_POLICY,
+		rc = api_fail(c,
+			      k_is(rc, K_E_LIMIT_EXCEEDED) ? K_E_SM_LIMIT_EXCEEDED
+							   : K_E_SM_MALFORMED_POLICY,
 			      "This resource policy contains a syntax error: %s",
 			      msg.len ? kbuf_cstr(&msg) : "it is not a valid policy document.");
 		kbuf_release(&msg);

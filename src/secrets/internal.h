@@ -13,23 +13,23 @@
 #include "core/result.h"
 #include "storage/storage.h"
 
-#define SM_MAX_VALUE 65536u      /* SecretString / SecretBinary, bytes */
+#define SM_MAX_VALUE 65536u /* SecretString / SecretBinary, bytes */
 /* The buffers a value's record is built and read in (sealed value, data key, their base64 forms). */
-#define SM_SEALED_VALUE_MAX (SM_MAX_VALUE + 1024u)     /* a value sealed under its data key */
-#define SM_VALUE_BLOB_MAX (2 * SM_MAX_VALUE)           /* a sealed value decoded from its record */
-#define SM_VALUE_TEXT_MAX (2 * SM_MAX_VALUE + 4096u)   /* a sealed value as base64 */
-#define SM_VALUE_RECORD_MAX (4 * SM_MAX_VALUE)         /* a value's stored record */
-#define SM_WRAPPED_KEY_MAX 1024u                       /* a data key wrapped by KMS */
-#define SM_WRAPPED_KEY_TEXT_MAX 2048u                  /* that key as base64 */
-#define SM_CONTEXT_MAX 4096u                           /* a value's encryption context, canonical */
-#define SM_MAX_VERSIONS 100      /* versions kept per secret */
-#define SM_MAX_STAGES 20         /* staging labels per version */
+#define SM_SEALED_VALUE_MAX (SM_MAX_VALUE + 1024u)   /* a value sealed under its data key */
+#define SM_VALUE_BLOB_MAX (2 * SM_MAX_VALUE)	     /* a sealed value decoded from its record */
+#define SM_VALUE_TEXT_MAX (2 * SM_MAX_VALUE + 4096u) /* a sealed value as base64 */
+#define SM_VALUE_RECORD_MAX (4 * SM_MAX_VALUE)	     /* a value's stored record */
+#define SM_WRAPPED_KEY_MAX 1024u		     /* a data key wrapped by KMS */
+#define SM_WRAPPED_KEY_TEXT_MAX 2048u		     /* that key as base64 */
+#define SM_CONTEXT_MAX 4096u			     /* a value's encryption context, canonical */
+#define SM_MAX_VERSIONS 100			     /* versions kept per secret */
+#define SM_MAX_STAGES 20			     /* staging labels per version */
 #define SM_DAY 86400
 
 /* A loaded secret document. */
 struct sm_secret {
-	json_t *doc;           /* owned */
-	int64_t version;       /* storage version of doc */
+	json_t *doc;	 /* owned */
+	int64_t version; /* storage version of doc */
 	char ns[64];
 };
 
@@ -80,8 +80,9 @@ K_MUST_CHECK k_status sm_op_secret(struct api_ctx *c, struct sm_secret *out);
  * ResourceNotFoundException, AccessDeniedException or
  * InvalidRequestException otherwise, and *out is empty.
  */
-K_MUST_CHECK k_status sm_resolve_secret(struct api_ctx *c, const char *secret_id, const char *action,
-					enum api_state_rule rule, struct sm_secret *out);
+K_MUST_CHECK k_status sm_resolve_secret(struct api_ctx *c, const char *secret_id,
+					const char *action, enum api_state_rule rule,
+					struct sm_secret *out);
 /* The pipeline's side (authz.c): the row's secret into c->resource, and its release. */
 K_MUST_CHECK k_status sm_resolve_row(struct api_ctx *c, const char *secret_id);
 void sm_release_resource(struct api_ctx *c);
@@ -229,8 +230,8 @@ K_MUST_CHECK k_status sm_rotation_start(struct api_ctx *c, const char *name, con
  * `token` (a copy of AWSCURRENT that RotateSecret reserved with
  * AWSPENDING), then removes that version.
  */
-K_MUST_CHECK k_status sm_rotation_test_start(struct api_ctx *c, const char *name,
-					     const char *token, const char *lambda_arn);
+K_MUST_CHECK k_status sm_rotation_test_start(struct api_ctx *c, const char *name, const char *token,
+					     const char *lambda_arn);
 /* The next rotation time after `from`, per the stored RotationRules; 0 if none. */
 int64_t sm_next_rotation(json_t *rules, int64_t from);
 /* Validates RotationRules (AutomaticallyAfterDays, Duration, ScheduleExpression). */
@@ -275,7 +276,8 @@ K_MUST_CHECK k_status sm_op_get_resource_policy(struct api_ctx *c, json_t *in, j
 K_MUST_CHECK k_status sm_op_delete_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sm_op_replicate_secret_to_regions(struct api_ctx *c, json_t *in, json_t *out);
-K_MUST_CHECK k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in,
+							    json_t *out);
 K_MUST_CHECK k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t *out);
 
 /*

@@ -32,22 +32,26 @@ static K_MUST_CHECK k_status check_name(struct api_ctx *c, const char *name)
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 			  (ch >= '0' && ch <= '9') || strchr("/_+=.@-", ch) != NULL;
 		if (!ok)
-			return api_fail(c, K_E_VALIDATION,
-					"Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!");
+			return api_fail(
+				c, K_E_VALIDATION,
+				"Invalid name. Must be a valid name containing alphanumeric "
+				"characters, or any of the following: -/_+=.@!");
 	}
 	return K_OK;
 }
 
 /* The value members: exactly one of SecretString and SecretBinary (64 KB each). */
-static K_MUST_CHECK k_status read_value(struct api_ctx *c, json_t *in, bool required, struct kbuf *bin,
-			   const char **str, bool *has_value, bool *binary)
+static K_MUST_CHECK k_status read_value(struct api_ctx *c, json_t *in, bool required,
+					struct kbuf *bin, const char **str, bool *has_value,
+					bool *binary)
 {
 	bool has_bin = false;
 	GUARD(api_string(c, in, "SecretString", false, 1, SM_MAX_VALUE, str));
 	GUARD(api_blob(c, in, "SecretBinary", false, 1, SM_MAX_VALUE, bin, &has_bin));
 	if (*str != NULL && has_bin)
 		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"You can't specify both a binary secret value and a string secret value in the same secret.");
+				"You can't specify both a binary secret value and a string secret "
+				"value in the same secret.");
 	*has_value = *str != NULL || has_bin;
 	*binary = has_bin;
 	if (required && !*has_value)
@@ -76,13 +80,15 @@ static K_MUST_CHECK k_status check_tags(struct api_ctx *c, json_t *tags)
 	json_array_foreach(tags, i, t)
 	{
 		if (!json_is_object(t))
-			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type in member 'Tags'");
 		const char *k = NULL, *v = NULL;
 		GUARD(api_string(c, t, "Key", true, 1, 128, &k));
 		GUARD(api_string(c, t, "Value", false, 0, 256, &v));
 		if (strncmp(k, "aws:", 4) == 0)
 			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Invalid tag key. Tag keys that start with 'aws:' are reserved for AWS use.");
+					"Invalid tag key. Tag keys that start with 'aws:' are "
+					"reserved for AWS use.");
 	}
 	return K_OK;
 }
@@ -110,7 +116,8 @@ static void merge_tags(json_t *doc, json_t *tags)
 			}
 		}
 		if (!found)
-			json_array_append_new(cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
+			json_array_append_new(
+				cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
 	}
 }
 
@@ -137,7 +144,8 @@ static K_MUST_CHECK k_status check_kms_key(struct api_ctx *c, const char *kid)
 		return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
 	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
-				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
+				"Secrets Manager can't encrypt the protected secret text using the "
+				"provided KMS key. Key %s does not exist.",
 				kid);
 	return rc;
 }
@@ -173,8 +181,10 @@ static K_MUST_CHECK k_status create_read(struct api_ctx *c, json_t *in, struct c
 	r->replicas = json_object_get(in, "AddReplicaRegions");
 	if (r->replicas != NULL && !json_is_null(r->replicas) &&
 	    (!json_is_array(r->replicas) || json_array_size(r->replicas) == 0))
-		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		return api_fail(
+			c, K_E_VALIDATION,
+			"1 validation error detected: Value at 'addReplicaRegions' failed to "
+			"satisfy constraint: Member must have length greater than or equal to 1");
 	GUARD(check_kms_key(c, r->kid));
 	char suffix[7], name_suffix[600];
 	sm_random_suffix(suffix);
@@ -197,14 +207,16 @@ static K_MUST_CHECK k_status create_read(struct api_ctx *c, json_t *in, struct c
  * name that exists, and a secret scheduled for deletion keeps its name.
  */
 static K_MUST_CHECK k_status create_existing(struct api_ctx *c, const struct create_req *r,
-				const struct sm_secret *old, json_t *out)
+					     const struct sm_secret *old, json_t *out)
 {
 	if (sm_deleted(old))
 		return api_fail(c, K_E_SM_INVALID_REQUEST,
-				"You can't create this secret because a secret with this name is already scheduled for deletion.");
+				"You can't create this secret because a secret with this name is "
+				"already scheduled for deletion.");
 	bool same = false;
 	json_t *v = json_object_get(json_object_get(old->doc, "Versions"), r->vid);
-	bool has_version = r->token != NULL && v != NULL && !json_is_true(json_object_get(v, "NoValue"));
+	bool has_version =
+		r->token != NULL && v != NULL && !json_is_true(json_object_get(v, "NoValue"));
 	if (has_version && r->has_value) {
 		struct kbuf cur;
 		kbuf_init(&cur, SM_MAX_VALUE);
@@ -217,7 +229,8 @@ static K_MUST_CHECK k_status create_existing(struct api_ctx *c, const struct cre
 	if (has_version && !same)
 		return sm_token_in_use(c, old, r->vid);
 	if (!same)
-		return api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
+		return api_fail(c, K_E_SM_EXISTS,
+				"The operation failed because the secret %s already exists.",
 				r->name);
 	json_object_set_new(out, "ARN", json_string(sm_arn(old)));
 	json_object_set_new(out, "Name", json_string(r->name));
@@ -230,7 +243,8 @@ static K_MUST_CHECK k_status create_existing(struct api_ctx *c, const struct cre
  * configured ("If the secret has never been configured for rotation,
  * Secrets Manager returns null", API_DescribeSecret).
  */
-static K_MUST_CHECK k_status create_doc(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+static K_MUST_CHECK k_status create_doc(struct api_ctx *c, const struct create_req *r,
+					struct sm_secret *s)
 {
 	char uid[33];
 	new_uid(uid);
@@ -253,7 +267,8 @@ static K_MUST_CHECK k_status create_doc(struct api_ctx *c, const struct create_r
 }
 
 /* Saves the new secret, with its first version when the request holds a value. */
-static K_MUST_CHECK k_status create_save(struct api_ctx *c, const struct create_req *r, struct sm_secret *s)
+static K_MUST_CHECK k_status create_save(struct api_ctx *c, const struct create_req *r,
+					 struct sm_secret *s)
 {
 	GUARD(create_doc(c, r, s));
 	if (!r->has_value)
@@ -271,7 +286,8 @@ static K_MUST_CHECK k_status create_save(struct api_ctx *c, const struct create_
  * or the new secret is saved. *made tells whether it was; a lost race to
  * the same name is ResourceExistsException.
  */
-static K_MUST_CHECK k_status create_store(struct api_ctx *c, const struct create_req *r, json_t *out, bool *made)
+static K_MUST_CHECK k_status create_store(struct api_ctx *c, const struct create_req *r,
+					  json_t *out, bool *made)
 {
 	struct sm_secret s = {0}, old = {0};
 	*made = false;
@@ -286,14 +302,16 @@ static K_MUST_CHECK k_status create_store(struct api_ctx *c, const struct create
 	sm_secret_release(&s);
 	sm_secret_release(&old);
 	if (k_is(rc, K_E_CONFLICT))
-		return api_fail(c, K_E_SM_EXISTS, "The operation failed because the secret %s already exists.",
+		return api_fail(c, K_E_SM_EXISTS,
+				"The operation failed because the secret %s already exists.",
 				r->name);
 	*made = fresh;
 	return rc;
 }
 
 /* AddReplicaRegions: ReplicateSecretToRegions on the new secret; its status joins the answer. */
-static K_MUST_CHECK k_status create_replicas(struct api_ctx *c, const struct create_req *r, json_t *out)
+static K_MUST_CHECK k_status create_replicas(struct api_ctx *c, const struct create_req *r,
+					     json_t *out)
 {
 	json_t *req = json_pack("{s:O, s:b}", "AddReplicaRegions", r->replicas,
 				"ForceOverwriteReplicaSecret", r->force);
@@ -334,8 +352,8 @@ out:
  * VersionStage or VersionId, then Secrets Manager returns the AWSCURRENT
  * version." With both, they must name the same version.
  */
-static K_MUST_CHECK k_status pick_version(struct api_ctx *c, const struct sm_secret *s, const char *vid,
-			     const char *stage, const char **out)
+static K_MUST_CHECK k_status pick_version(struct api_ctx *c, const struct sm_secret *s,
+					  const char *vid, const char *stage, const char **out)
 {
 	json_t *versions = json_object_get(s->doc, "Versions");
 	if (vid != NULL) {
@@ -343,7 +361,8 @@ static K_MUST_CHECK k_status pick_version(struct api_ctx *c, const struct sm_sec
 		if (v == NULL || json_is_true(json_object_get(v, "NoValue")) ||
 		    (stage != NULL && !sm_version_has_stage(v, stage)))
 			return api_fail(c, K_E_SM_NOT_FOUND,
-					"Secrets Manager can't find the specified secret value for VersionId: %s",
+					"Secrets Manager can't find the specified secret value for "
+					"VersionId: %s",
 					vid);
 		*out = json_object_iter_key(json_object_iter_at(versions, vid));
 		return K_OK;
@@ -351,9 +370,11 @@ static K_MUST_CHECK k_status pick_version(struct api_ctx *c, const struct sm_sec
 	if (stage == NULL)
 		stage = "AWSCURRENT";
 	const char *owner = sm_stage_owner(s, stage);
-	if (owner == NULL || json_is_true(json_object_get(json_object_get(versions, owner), "NoValue")))
+	if (owner == NULL ||
+	    json_is_true(json_object_get(json_object_get(versions, owner), "NoValue")))
 		return api_fail(c, K_E_SM_NOT_FOUND,
-				"Secrets Manager can't find the specified secret value for staging label: %s",
+				"Secrets Manager can't find the specified secret value for staging "
+				"label: %s",
 				stage);
 	*out = owner;
 	return K_OK;
@@ -392,7 +413,8 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
 		if (k_failed(api_set_blob(out, "SecretBinary", val->ptr, val->len)))
 			json_object_del(out, "SecretBinary");
 	} else {
-		json_object_set_new(out, "SecretString", json_stringn((const char *)val->ptr, val->len));
+		json_object_set_new(out, "SecretString",
+				    json_stringn((const char *)val->ptr, val->len));
 	}
 	json_t *st = json_object_get(v, "Stages");
 	json_object_set_new(out, "VersionStages", st ? json_copy(st) : json_array());
@@ -403,8 +425,8 @@ static void render_value(json_t *out, const struct sm_secret *s, const char *vid
  * Reads the value of a resolved, checked secret into `out` (shared by Get
  * and BatchGet), and releases the secret.
  */
-static K_MUST_CHECK k_status read_secret_value(struct api_ctx *c, struct sm_secret *s, const char *vid_in,
-				  const char *stage, json_t *out)
+static K_MUST_CHECK k_status read_secret_value(struct api_ctx *c, struct sm_secret *s,
+					       const char *vid_in, const char *stage, json_t *out)
 {
 	struct kbuf val;
 	kbuf_init(&val, SM_MAX_VALUE);
@@ -453,11 +475,14 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 	json_t *filters = json_object_get(in, "Filters");
 	bool has_filters = filters != NULL && !json_is_null(filters);
 	if ((ids != NULL) == has_filters)
-		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"Either 'SecretIdList' or 'Filters' must be provided, but not both.");
+		return api_fail(
+			c, K_E_SM_INVALID_PARAMETER,
+			"Either 'SecretIdList' or 'Filters' must be provided, but not both.");
 	if (ids != NULL && json_array_size(ids) == 0)
-		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value '[]' at 'secretIdList' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		return api_fail(
+			c, K_E_VALIDATION,
+			"1 validation error detected: Value '[]' at 'secretIdList' failed to "
+			"satisfy constraint: Member must have length greater than or equal to 1");
 	if (ids != NULL && has_max)
 		return api_fail(c, K_E_SM_INVALID_PARAMETER,
 				"MaxResults can only be used with Filters.");
@@ -467,10 +492,12 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 		GUARD(sm_list_matching(c, filters, false, &list));
 		if (next != NULL) {
 			char *end = NULL;
-			unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+			unsigned long v =
+				strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
 			if (end == NULL || *end != 0 || v > json_array_size(list)) {
 				json_decref(list);
-				return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+				return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN,
+						"The NextToken value is invalid.");
 			}
 			start = v;
 		}
@@ -501,10 +528,11 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 			json_decref(list);
 			return rc;
 		}
-		json_array_append_new(errors,
-				      json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
-						k_status_name(api_service_error(c->service, rc)), "Message",
-						c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
+		json_array_append_new(
+			errors,
+			json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
+				  k_status_name(api_service_error(c->service, rc)), "Message",
+				  c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
 		kbuf_reset(&c->err_msg);
 	}
 	json_object_set_new(out, "SecretValues", values);
@@ -535,8 +563,10 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_string_list(c, in, "VersionStages", SM_MAX_STAGES, 1, 256, &stages));
 	GUARD_GOTO(api_string(c, in, "RotationToken", false, 36, 256, &rot));
 	if (stages != NULL && json_array_size(stages) == 0) {
-		rc = api_fail(c, K_E_VALIDATION,
-			      "1 validation error detected: Value '[]' at 'versionStages' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		rc = api_fail(
+			c, K_E_VALIDATION,
+			"1 validation error detected: Value '[]' at 'versionStages' failed to "
+			"satisfy constraint: Member must have length greater than or equal to 1");
 		goto out;
 	}
 	if (token != NULL)
@@ -562,7 +592,10 @@ k_status sm_op_put_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	if (k_ok(rc))
 		rc = sm_put_version(c, &s, vid, value_slice(str, &bin), binary,
-				    first ? first : stages ? stages : def, &created);
+				    first    ? first
+				    : stages ? stages
+					     : def,
+				    &created);
 	json_decref(first);
 	json_decref(def);
 	GUARD_GOTO(rc);
@@ -626,7 +659,8 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		bool skipped = false;
 		GUARD_GOTO(sm_reencrypt(c, &s, &re, &skipped));
 		if (skipped)
-			LOG_INFO("secret %s: the caller cannot decrypt its versions under the previous KMS key; they are not re-encrypted",
+			LOG_INFO("secret %s: the caller cannot decrypt its versions under the "
+				 "previous KMS key; they are not re-encrypted",
 				 sm_arn(&s));
 	}
 	/*
@@ -702,11 +736,23 @@ void sm_copy_member(json_t *out, json_t *doc, const char *member)
  */
 json_t *sm_describe(const struct sm_secret *s, bool for_list)
 {
-	static const char *const members[] = {
-		"ARN", "Name", "Type", "Description", "KmsKeyId", "RotationEnabled",
-		"RotationLambdaARN", "RotationRules", "LastRotatedDate", "LastChangedDate",
-		"LastAccessedDate", "DeletedDate", "NextRotationDate", "Tags", "OwningService",
-		"CreatedDate", NULL};
+	static const char *const members[] = {"ARN",
+					      "Name",
+					      "Type",
+					      "Description",
+					      "KmsKeyId",
+					      "RotationEnabled",
+					      "RotationLambdaARN",
+					      "RotationRules",
+					      "LastRotatedDate",
+					      "LastChangedDate",
+					      "LastAccessedDate",
+					      "DeletedDate",
+					      "NextRotationDate",
+					      "Tags",
+					      "OwningService",
+					      "CreatedDate",
+					      NULL};
 	json_t *o = json_object();
 	for (size_t i = 0; members[i] != NULL; i++)
 		sm_copy_member(o, s->doc, members[i]);

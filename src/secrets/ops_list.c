@@ -142,11 +142,11 @@ static bool value_match(json_t *doc, const char *key, const char *value)
 		return tag_match(doc, "Value", value);
 	if (strcmp(key, "primary-region") == 0) {
 		char region[64];
-		return sm_primary_region(doc, region, sizeof region) &&
-		       prefix_match(region, value);
+		return sm_primary_region(doc, region, sizeof region) && prefix_match(region, value);
 	}
 	if (strcmp(key, "owning-service") == 0)
-		return prefix_match(json_string_value(json_object_get(doc, "OwningService")), value);
+		return prefix_match(json_string_value(json_object_get(doc, "OwningService")),
+				    value);
 	return words_match(doc, value, true);
 }
 
@@ -182,15 +182,17 @@ static bool filters_match(json_t *doc, json_t *filters)
 
 static K_MUST_CHECK k_status check_filters(struct api_ctx *c, json_t *filters)
 {
-	static const char *const keys[] = {"description", "name", "tag-key", "tag-value",
-					   "primary-region", "owning-service", "all", NULL};
+	static const char *const keys[] = {
+		"description",	  "name",	    "tag-key", "tag-value",
+		"primary-region", "owning-service", "all",     NULL};
 	if (filters == NULL || json_is_null(filters))
 		return K_OK;
 	if (!json_is_array(filters))
 		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'Filters'");
 	if (json_array_size(filters) > 10)
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to 10");
+				"1 validation error detected: Value at 'filters' failed to satisfy "
+				"constraint: Member must have length less than or equal to 10");
 	size_t i, j;
 	json_t *f, *v;
 	json_array_foreach(filters, i, f)
@@ -198,7 +200,8 @@ static K_MUST_CHECK k_status check_filters(struct api_ctx *c, json_t *filters)
 		const char *key;
 		json_t *values;
 		if (!json_is_object(f))
-			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Filters'");
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type in member 'Filters'");
 		GUARD(api_enum(c, f, "Key", false, keys, &key));
 		GUARD(api_string_list(c, f, "Values", 10, 0, 512, &values));
 		if (key == NULL || values == NULL || json_array_size(values) == 0)
@@ -209,7 +212,11 @@ static K_MUST_CHECK k_status check_filters(struct api_ctx *c, json_t *filters)
 			for (const char *p = json_string_value(v); *p; p++) {
 				if (!isalnum((unsigned char)*p) && strchr(" :_@/+=.-!", *p) == NULL)
 					return api_fail(c, K_E_VALIDATION,
-							"1 validation error detected: Value '%s' at 'filters.%zu.member.values' failed to satisfy constraint: Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$",
+							"1 validation error detected: Value '%s' "
+							"at 'filters.%zu.member.values' failed to "
+							"satisfy constraint: Member must satisfy "
+							"regular expression pattern: "
+							"^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$",
 							json_string_value(v), i + 1);
 			}
 		}
@@ -223,8 +230,8 @@ struct collect {
 	bool include_deleted;
 };
 
-static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	struct collect *st = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -239,10 +246,12 @@ static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *i
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status collect_docs(struct api_ctx *c, json_t *filters, bool include_deleted, json_t **docs)
+static K_MUST_CHECK k_status collect_docs(struct api_ctx *c, json_t *filters, bool include_deleted,
+					  json_t **docs)
 {
 	GUARD(check_filters(c, filters));
-	struct collect st = {.docs = json_array(), .filters = json_is_array(filters) ? filters : NULL,
+	struct collect st = {.docs = json_array(),
+			     .filters = json_is_array(filters) ? filters : NULL,
 			     .include_deleted = include_deleted};
 	ENSURE(st.docs != NULL, K_E_INTERNAL);
 	k_status rc = storage_list(sm_store(), "secret", c->ns, NULL, NULL, 0, collect_cb, &st);
@@ -262,8 +271,7 @@ k_status sm_list_matching(struct api_ctx *c, json_t *filters, bool include_delet
 	*names = json_array();
 	size_t i;
 	json_t *d;
-	json_array_foreach(docs, i, d)
-		json_array_append(*names, json_object_get(d, "ARN"));
+	json_array_foreach(docs, i, d) json_array_append(*names, json_object_get(d, "ARN"));
 	json_decref(docs);
 	return K_OK;
 }
@@ -316,10 +324,12 @@ k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out)
 	size_t start = 0;
 	if (next != NULL) {
 		char *end = NULL;
-		unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+		unsigned long v =
+			strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
 		if (end == NULL || *end != 0 || v > n) {
 			json_decref(docs);
-			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN,
+					"The NextToken value is invalid.");
 		}
 		start = v;
 	}
@@ -331,7 +341,7 @@ k_status sm_op_list_secrets(struct api_ctx *c, json_t *in, json_t *out)
 	for (size_t i = 0; i < n; i++)
 		list[i] = json_array_get(docs, i);
 	by = by ? by : "created-date";
-	sort_member = strcmp(by, "name") == 0                 ? "Name"
+	sort_member = strcmp(by, "name") == 0		      ? "Name"
 		      : strcmp(by, "last-accessed-date") == 0 ? "LastAccessedDate"
 		      : strcmp(by, "last-changed-date") == 0  ? "LastChangedDate"
 							      : "CreatedDate";

@@ -25,7 +25,8 @@
  * fresh suffix. The caller still needs secretsmanager:DeleteSecret on
  * that ARN.
  */
-static K_MUST_CHECK k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms, json_t *out)
+static K_MUST_CHECK k_status forget_missing(struct api_ctx *c, const char *id, int64_t now_ms,
+					    json_t *out)
 {
 	char arn[700], name[520];
 	struct k_arn given;
@@ -33,7 +34,8 @@ static K_MUST_CHECK k_status forget_missing(struct api_ctx *c, const char *id, i
 		snprintf(arn, sizeof arn, "%s", id);
 		snprintf(name, sizeof name, "%.*s", (int)given.id.len, (const char *)given.id.ptr);
 		size_t n = strlen(name);
-		bool suffixed = n > K_ARN_SECRET_SUFFIX_LEN + 1 && name[n - K_ARN_SECRET_SUFFIX_LEN - 1] == '-';
+		bool suffixed = n > K_ARN_SECRET_SUFFIX_LEN + 1 &&
+				name[n - K_ARN_SECRET_SUFFIX_LEN - 1] == '-';
 		for (size_t i = n - K_ARN_SECRET_SUFFIX_LEN; suffixed && i < n; i++)
 			suffixed = isalnum((unsigned char)name[i]) != 0;
 		if (suffixed)
@@ -73,17 +75,20 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	if (jd != NULL && !json_is_null(jd)) {
 		if (!json_is_integer(jd))
 			return api_fail(c, K_E_SERIALIZATION,
-					"Unexpected value type for member 'RecoveryWindowInDays': expected long");
+					"Unexpected value type for member 'RecoveryWindowInDays': "
+					"expected long");
 		has_days = true;
 		days = json_integer_value(jd);
 	}
 	GUARD(api_bool(c, in, "ForceDeleteWithoutRecovery", &has_force, &force));
 	if (has_days && force)
 		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+				"You can't use ForceDeleteWithoutRecovery in conjunction with "
+				"RecoveryWindowInDays.");
 	if (has_days && (days < 7 || days > 30))
 		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
+				"The RecoveryWindowInDays value must be between 7 and 30 days "
+				"(inclusive).");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	int64_t now_ms = sm_now_ms(c);
@@ -97,18 +102,21 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(rc);
 	if (json_array_size(json_object_get(s.doc, "ReplicationStatus")) > 0) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "You can't delete secret %s that has replicas. Remove the replica Regions first.",
+			      "You can't delete secret %s that has replicas. Remove the replica "
+			      "Regions first.",
 			      sm_name(&s));
 		goto out;
 	}
 	if (sm_is_replica(&s)) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "You can't delete a replica secret. Call StopReplicationToReplica or RemoveRegionsFromReplication first.");
+			      "You can't delete a replica secret. Call StopReplicationToReplica or "
+			      "RemoveRegionsFromReplication first.");
 		goto out;
 	}
 	if (sm_deleted(&s) && !force) {
 		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "You can't perform this operation on the secret because it was already scheduled for deletion.");
+			      "You can't perform this operation on the secret because it was "
+			      "already scheduled for deletion.");
 		goto out;
 	}
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -158,16 +166,17 @@ out:
  * of the AWSCURRENT value (no value if the secret has none), saved with
  * the secret's other changes and `extra` in one apply.
  */
-static K_MUST_CHECK k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
-				     const struct storage_op *extra, size_t n_extra)
+static K_MUST_CHECK k_status reserve_test_version(struct api_ctx *c, struct sm_secret *s,
+						  const char *vid, const struct storage_op *extra,
+						  size_t n_extra)
 {
 	json_t *versions = sm_versions(s);
 	if (json_object_get(versions, vid) != NULL)
 		return api_fail(c, K_E_SM_EXISTS,
 				"A version with the ClientRequestToken %s already exists.", vid);
 	json_object_set_new(s->doc, "KinkoRotationStatus",
-			    json_pack("{s:s, s:s, s:I, s:b}", "VersionId", vid, "Status", "InProgress",
-				      "Date", (json_int_t)c->now, "Test", 1));
+			    json_pack("{s:s, s:s, s:I, s:b}", "VersionId", vid, "Status",
+				      "InProgress", "Date", (json_int_t)c->now, "Test", 1));
 	/*
 	 * The version is marked as the test's: a rotation that starts meanwhile
 	 * takes AWSPENDING from it rather than wait for it.
@@ -233,8 +242,8 @@ static K_MUST_CHECK k_status rotate_read(struct api_ctx *c, json_t *in, struct r
  * specified Lambda function." kinko invokes only the functions registered
  * with --rotation-function or the configuration's rotation_functions.
  */
-static K_MUST_CHECK k_status rotate_function(struct api_ctx *c, struct sm_secret *s, const char *lambda,
-				const char **fn)
+static K_MUST_CHECK k_status rotate_function(struct api_ctx *c, struct sm_secret *s,
+					     const char *lambda, const char **fn)
 {
 	if (lambda != NULL && lambda[0] != 0)
 		json_object_set_new(s->doc, "RotationLambdaARN", json_string(lambda));
@@ -244,10 +253,13 @@ static K_MUST_CHECK k_status rotate_function(struct api_ctx *c, struct sm_secret
 				"No Lambda rotation function ARN is associated with this secret.");
 	if (config_function(*fn) != NULL)
 		return K_OK;
-	LOG_INFO("RotateSecret on %s: the rotation function %s is not registered (--rotation-function or rotation_functions)",
+	LOG_INFO("RotateSecret on %s: the rotation function %s is not registered "
+		 "(--rotation-function or rotation_functions)",
 		 sm_arn(s), *fn);
-	return api_fail(c, K_E_ACCESS_DENIED,
-			"Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.");
+	return api_fail(
+		c, K_E_ACCESS_DENIED,
+		"Secrets Manager cannot invoke the specified Lambda function. Ensure that the "
+		"function policy grants access to the principal secretsmanager.amazonaws.com.");
 }
 
 /*
@@ -256,21 +268,24 @@ static K_MUST_CHECK k_status rotate_function(struct api_ctx *c, struct sm_secret
  * reattempted." A version carrying AWSPENDING that is not AWSCURRENT is
  * an unfinished rotation (a rotation test's version is not).
  */
-static K_MUST_CHECK k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s, const char *vid,
-				     const char **pending)
+static K_MUST_CHECK k_status rotate_check_pending(struct api_ctx *c, struct sm_secret *s,
+						  const char *vid, const char **pending)
 {
 	*pending = sm_stage_owner(s, "AWSPENDING");
 	json_t *pv = *pending ? json_object_get(sm_versions(s), *pending) : NULL;
-	if (*pending != NULL && strcmp(*pending, vid) != 0 && !sm_version_has_stage(pv, "AWSCURRENT") &&
+	if (*pending != NULL && strcmp(*pending, vid) != 0 &&
+	    !sm_version_has_stage(pv, "AWSCURRENT") &&
 	    !json_is_true(json_object_get(pv, "RotationTest")))
-		return api_fail(c, K_E_SM_INVALID_REQUEST,
-				"A previous rotation isn't complete. That rotation will be reattempted.");
+		return api_fail(
+			c, K_E_SM_INVALID_REQUEST,
+			"A previous rotation isn't complete. That rotation will be reattempted.");
 	return K_OK;
 }
 
 /* The rules and the next date: RotationEnabled, and a due-index op in *op when one is scheduled. */
-static K_MUST_CHECK k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
-				char *due, size_t due_len, struct storage_op *op, size_t *n_ops)
+static K_MUST_CHECK k_status rotate_schedule(struct api_ctx *c, struct sm_secret *s,
+					     const struct rotate_req *r, char *due, size_t due_len,
+					     struct storage_op *op, size_t *n_ops)
 {
 	if (r->rules != NULL) {
 		json_t *rules = json_deep_copy(r->rules);
@@ -305,15 +320,15 @@ static K_MUST_CHECK k_status rotate_schedule(struct api_ctx *c, struct sm_secret
  * its own token keeps its version.
  */
 static K_MUST_CHECK k_status rotate_reserve(struct api_ctx *c, struct sm_secret *s, const char *vid,
-			       const char *pending)
+					    const char *pending)
 {
 	if (pending != NULL && strcmp(pending, vid) == 0)
 		return K_OK;
 	json_t *versions = sm_versions(s);
 	json_t *v = json_object_get(versions, vid);
 	if (v != NULL && !sm_version_has_stage(v, "AWSPENDING"))
-		return api_fail(c, K_E_SM_EXISTS, "A version with the ClientRequestToken %s already exists.",
-				vid);
+		return api_fail(c, K_E_SM_EXISTS,
+				"A version with the ClientRequestToken %s already exists.", vid);
 	if (v == NULL) {
 		json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
 		json_object_set_new(s->doc, "NextSeq", json_integer(seq));
@@ -332,8 +347,9 @@ static K_MUST_CHECK k_status rotate_reserve(struct api_ctx *c, struct sm_secret 
  * the schedule, and either a rotation now (AWSPENDING reserved) or the
  * test of RotateImmediately=false. The function's ARN goes to fn.
  */
-static K_MUST_CHECK k_status rotate_configure(struct api_ctx *c, struct sm_secret *s, const struct rotate_req *r,
-				 char *fn_out, size_t fn_len)
+static K_MUST_CHECK k_status rotate_configure(struct api_ctx *c, struct sm_secret *s,
+					      const struct rotate_req *r, char *fn_out,
+					      size_t fn_len)
 {
 	const char *fn, *pending;
 	GUARD(sm_require_primary(c, s));
@@ -358,8 +374,8 @@ static K_MUST_CHECK k_status rotate_configure(struct api_ctx *c, struct sm_secre
 	}
 	GUARD(rotate_reserve(c, s, r->vid, pending));
 	json_object_set_new(s->doc, "KinkoRotationStatus",
-			    json_pack("{s:s, s:s, s:I}", "VersionId", r->vid, "Status", "InProgress",
-				      "Date", (json_int_t)c->now));
+			    json_pack("{s:s, s:s, s:I}", "VersionId", r->vid, "Status",
+				      "InProgress", "Date", (json_int_t)c->now));
 	return sm_save(s, &op, n_ops);
 }
 
@@ -412,7 +428,8 @@ k_status sm_op_cancel_rotate_secret(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(s.doc, "RotationEnabled", json_false());
 	json_object_del(s.doc, "NextRotationDate");
 	json_t *st = json_object_get(s.doc, "KinkoRotationStatus");
-	if (json_is_object(st) && strcmp(json_string_value(json_object_get(st, "Status")), "InProgress") == 0)
+	if (json_is_object(st) &&
+	    strcmp(json_string_value(json_object_get(st, "Status")), "InProgress") == 0)
 		json_object_set_new(st, "Status", json_string("Cancelled"));
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -431,19 +448,22 @@ static K_MUST_CHECK k_status tags_valid(struct api_ctx *c, json_t *tags)
 {
 	if (!json_is_array(tags))
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null");
+				"1 validation error detected: Value null at 'tags' failed to "
+				"satisfy constraint: Member must not be null");
 	size_t i;
 	json_t *t;
 	json_array_foreach(tags, i, t)
 	{
 		const char *k = NULL, *v = NULL;
 		if (!json_is_object(t))
-			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'Tags'");
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type in member 'Tags'");
 		GUARD(api_string(c, t, "Key", true, 1, 128, &k));
 		GUARD(api_string(c, t, "Value", false, 0, 256, &v));
 		if (strncmp(k, "aws:", 4) == 0)
 			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Invalid tag key. Tag keys that start with 'aws:' are reserved for AWS use.");
+					"Invalid tag key. Tag keys that start with 'aws:' are "
+					"reserved for AWS use.");
 	}
 	return K_OK;
 }
@@ -483,7 +503,8 @@ k_status sm_op_tag_resource(struct api_ctx *c, json_t *in, json_t *out)
 			}
 		}
 		if (!found)
-			json_array_append_new(cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
+			json_array_append_new(
+				cur, json_pack("{s:s, s:s}", "Key", k, "Value", v ? v : ""));
 	}
 	json_object_del(s.doc, "TagsRemoved");
 	if (json_array_size(cur) > 50) {
@@ -509,7 +530,8 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string_list(c, in, "TagKeys", 50, 1, 128, &keys));
 	if (keys == NULL)
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null");
+				"1 validation error detected: Value null at 'tagKeys' failed to "
+				"satisfy constraint: Member must not be null");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
@@ -521,7 +543,8 @@ k_status sm_op_untag_resource(struct api_ctx *c, json_t *in, json_t *out)
 	json_array_foreach(keys, i, k)
 	{
 		for (size_t j = json_array_size(cur); j > 0; j--) {
-			const char *tk = json_string_value(json_object_get(json_array_get(cur, j - 1), "Key"));
+			const char *tk = json_string_value(
+				json_object_get(json_array_get(cur, j - 1), "Key"));
 			if (strcmp(tk, json_string_value(k)) == 0)
 				json_array_remove(cur, j - 1);
 		}
@@ -554,7 +577,8 @@ k_status sm_op_put_resource_policy(struct api_ctx *c, json_t *in, json_t *out)
 	 */
 	if (block && public)
 		return api_fail(c, K_E_SM_PUBLIC_POLICY,
-				"BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.");
+				"BlockPublicPolicy parameter is set to true, and the resource "
+				"policy did not prevent broad access to the secret.");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock();
@@ -617,9 +641,10 @@ k_status sm_op_validate_resource_policy(struct api_ctx *c, json_t *in, json_t *o
 	json_object_set_new(out, "PolicyValidationPassed", json_boolean(!public));
 	json_t *errs = json_array();
 	if (public)
-		json_array_append_new(errs, json_pack("{s:s, s:s}", "CheckName", "BLOCK_PUBLIC_POLICY",
-						      "ErrorMessage",
-						      "The resource policy allows broad access to the secret."));
+		json_array_append_new(
+			errs,
+			json_pack("{s:s, s:s}", "CheckName", "BLOCK_PUBLIC_POLICY", "ErrorMessage",
+				  "The resource policy allows broad access to the secret."));
 	json_object_set_new(out, "ValidationErrors", errs);
 	return K_OK;
 }

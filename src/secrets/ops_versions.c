@@ -34,9 +34,11 @@ k_status sm_op_list_secret_version_ids(struct api_ctx *c, json_t *in, json_t *ou
 	size_t start = 0;
 	if (next != NULL) {
 		char *end = NULL;
-		unsigned long v = strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
+		unsigned long v =
+			strncmp(next, "kinko1:", 7) == 0 ? strtoul(next + 7, &end, 10) : 0;
 		if (end == NULL || *end != 0 || v > 1000)
-			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+			return api_fail(c, K_E_SM_INVALID_NEXT_TOKEN,
+					"The NextToken value is invalid.");
 		start = v;
 	}
 	struct sm_secret s;
@@ -127,7 +129,9 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 	}
 	if (to != NULL && owner != NULL && strcmp(owner, to) != 0 && from == NULL) {
 		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
-			      "The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
+			      "The parameter RemoveFromVersionId can't be empty. Staging label %s "
+			      "is currently attached to version %s, so you must explicitly "
+			      "reference that version in RemoveFromVersionId.",
 			      stage, owner);
 		goto out;
 	}
@@ -138,7 +142,8 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 	}
 	if (to == NULL && strcmp(stage, "AWSCURRENT") == 0) {
 		rc = api_fail(c, K_E_SM_INVALID_PARAMETER,
-			      "You can't remove the staging label AWSCURRENT from a version without moving it to another version.");
+			      "You can't remove the staging label AWSCURRENT from a version "
+			      "without moving it to another version.");
 		goto out;
 	}
 	if (to != NULL) {
@@ -146,7 +151,8 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 		if (!sm_version_has_stage(tv, stage) &&
 		    json_array_size(json_object_get(tv, "Stages")) >= SM_MAX_STAGES) {
 			rc = api_fail(c, K_E_SM_LIMIT_EXCEEDED,
-				      "A version can have at most %d staging labels.", SM_MAX_STAGES);
+				      "A version can have at most %d staging labels.",
+				      SM_MAX_STAGES);
 			goto out;
 		}
 		sm_stage_move(&s, stage, to);

@@ -79,8 +79,9 @@ k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out)
 	if (has)
 		require = req_value;
 
-	static const char *const sets[] = {"abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-					   "0123456789", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", " "};
+	static const char *const sets[] = {"abcdefghijklmnopqrstuvwxyz",
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789",
+					   "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", " "};
 	bool use[5] = {!ex_lower, !ex_upper, !ex_num, !ex_punct, space};
 	char cls[5][40];
 	char all[128];
@@ -98,11 +99,13 @@ k_status sm_op_get_random_password(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	all[n_all] = 0;
 	if (n_all == 0)
-		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"The password cannot be generated: every character type is excluded.");
+		return api_fail(
+			c, K_E_SM_INVALID_PARAMETER,
+			"The password cannot be generated: every character type is excluded.");
 	if (require && (size_t)len < n_cls)
 		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"The password length is too short to include every required character type.");
+				"The password length is too short to include every required "
+				"character type.");
 
 	char pw[PW_MAX + 1];
 	size_t pos = 0, idx;

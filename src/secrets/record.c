@@ -42,14 +42,18 @@ k_status sm_set_store(struct storage *st)
  */
 #define SM_LOCK_STRIPES 64
 
-enum sm_section { SM_SECTION_NONE, SM_SECTION_ONE, SM_SECTION_ALL };
+enum sm_section {
+	SM_SECTION_NONE,
+	SM_SECTION_ONE,
+	SM_SECTION_ALL
+};
 
 static pthread_rwlock_t sections;
 static pthread_mutex_t stripes[SM_LOCK_STRIPES];
 static pthread_once_t locks_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct {
 	enum sm_section mode;
-	int stripe;                /* the stripe held, -1 for none */
+	int stripe; /* the stripe held, -1 for none */
 } section = {SM_SECTION_NONE, -1};
 
 static void locks_init(void)
@@ -257,7 +261,8 @@ static K_MUST_CHECK k_status lookup(struct api_ctx *c, const char *secret_id, st
  * for deletion."), API_STATE_ANY takes it in every state. A secret row
  * has no other rule (api_check_operation keeps key rules off them).
  */
-static K_MUST_CHECK k_status check_state(struct api_ctx *c, enum api_state_rule rule, const struct sm_secret *s)
+static K_MUST_CHECK k_status check_state(struct api_ctx *c, enum api_state_rule rule,
+					 const struct sm_secret *s)
 {
 	switch (rule) {
 	case API_STATE_ANY:
@@ -272,7 +277,8 @@ static K_MUST_CHECK k_status check_state(struct api_ctx *c, enum api_state_rule 
 }
 
 /* Authorization with the current action, then the state rule; s is released on failure. */
-static K_MUST_CHECK k_status check_found(struct api_ctx *c, enum api_state_rule rule, struct sm_secret *s)
+static K_MUST_CHECK k_status check_found(struct api_ctx *c, enum api_state_rule rule,
+					 struct sm_secret *s)
 {
 	k_status rc = sm_authorize_secret(c, s);
 	if (k_ok(rc))
@@ -362,8 +368,11 @@ k_status sm_save(struct sm_secret *s, const struct storage_op *extra, size_t n_e
 		kjson_free(text);
 		return K_E_INTERNAL;
 	}
-	ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "secret", .ns = s->ns,
-				     .id = sm_name(s), .doc = kslice_cstr(text),
+	ops[0] = (struct storage_op){.op = STORAGE_PUT,
+				     .kind = "secret",
+				     .ns = s->ns,
+				     .id = sm_name(s),
+				     .doc = kslice_cstr(text),
 				     .expect = s->version};
 	for (size_t i = 0; i < n_extra; i++)
 		ops[i + 1] = extra[i];
@@ -425,7 +434,8 @@ k_status sm_require_live(struct api_ctx *c, const struct sm_secret *s)
 {
 	if (sm_deleted(s))
 		return api_fail(c, K_E_SM_INVALID_REQUEST,
-				"You can't perform this operation on the secret because it was marked for deletion.");
+				"You can't perform this operation on the secret because it was "
+				"marked for deletion.");
 	return K_OK;
 }
 
@@ -433,7 +443,8 @@ k_status sm_require_primary(struct api_ctx *c, const struct sm_secret *s)
 {
 	if (sm_is_replica(s))
 		return api_fail(c, K_E_SM_INVALID_REQUEST,
-				"Operation is not permitted on a replica secret. Call the operation on the primary secret in %s.",
+				"Operation is not permitted on a replica secret. Call the "
+				"operation on the primary secret in %s.",
 				json_string_value(json_object_get(s->doc, "PrimaryRegion")));
 	return K_OK;
 }
@@ -576,28 +587,31 @@ static K_MUST_CHECK k_status trim_versions(struct api_ctx *c, struct sm_secret *
 		json_array_append(gone, json_object_get(v, "Id"));
 		left--;
 	}
-	json_object_foreach(versions, vid, v)
-		json_object_del(v, "Id");
+	json_object_foreach(versions, vid, v) json_object_del(v, "Id");
 	free(list);
 	for (i = 0; i < json_array_size(gone); i++)
 		json_object_del(versions, json_string_value(json_array_get(gone, i)));
 	if (left > SM_MAX_VERSIONS)
-		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
-				"You have exceeded the maximum number of versions (%d) allowed for this secret. Versions without staging labels are removed after 24 hours.",
-				SM_MAX_VERSIONS);
+		return api_fail(
+			c, K_E_SM_LIMIT_EXCEEDED,
+			"You have exceeded the maximum number of versions (%d) allowed for this "
+			"secret. Versions without staging labels are removed after 24 hours.",
+			SM_MAX_VERSIONS);
 	return K_OK;
 }
 
 k_status sm_token_in_use(struct api_ctx *c, const struct sm_secret *s, const char *token)
 {
 	return api_fail(c, K_E_SM_EXISTS,
-			"You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.",
+			"You can't use ClientRequestToken %s because that value is already in use "
+			"for a version of secret %s.",
 			token, sm_arn(s));
 }
 
 /* True if the stored version holds exactly this value. */
-static K_MUST_CHECK k_status same_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
-			   struct kslice value, bool binary, bool *same)
+static K_MUST_CHECK k_status same_value(struct api_ctx *c, const struct sm_secret *s,
+					const char *vid, struct kslice value, bool binary,
+					bool *same)
 {
 	struct kbuf old;
 	kbuf_init(&old, SM_MAX_VALUE);
@@ -657,8 +671,7 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
 	size_t i;
 	json_t *st;
-	json_array_foreach(stages, i, st)
-		sm_stage_move(s, json_string_value(st), vid);
+	json_array_foreach(stages, i, st) sm_stage_move(s, json_string_value(st), vid);
 	if (json_array_size(json_object_get(v, "Stages")) > SM_MAX_STAGES) {
 		kjson_free(record);
 		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
@@ -667,7 +680,7 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 	json_object_set_new(s->doc, "LastChangedDate", sm_date(now_ms));
 
 	json_t *gone = json_array();
-	char (*ids)[200] = NULL;
+	char(*ids)[200] = NULL;
 	struct storage_op *ops = NULL;
 	k_status rc = K_OK;
 	ENSURE_GOTO(gone != NULL, K_E_INTERNAL);
@@ -677,12 +690,20 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 	ops = calloc(n + n_extra, sizeof *ops);
 	ENSURE_GOTO(ids != NULL && ops != NULL, K_E_INTERNAL);
 	sm_value_id(s, vid, ids[0], sizeof ids[0]);
-	ops[0] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue", .ns = s->ns,
-				     .id = ids[0], .doc = kslice_cstr(record), .expect = STORAGE_ANY};
+	ops[0] = (struct storage_op){.op = STORAGE_PUT,
+				     .kind = "secretvalue",
+				     .ns = s->ns,
+				     .id = ids[0],
+				     .doc = kslice_cstr(record),
+				     .expect = STORAGE_ANY};
 	for (i = 1; i < n; i++) {
-		sm_value_id(s, json_string_value(json_array_get(gone, i - 1)), ids[i], sizeof ids[i]);
-		ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue", .ns = s->ns,
-					     .id = ids[i], .expect = STORAGE_ANY};
+		sm_value_id(s, json_string_value(json_array_get(gone, i - 1)), ids[i],
+			    sizeof ids[i]);
+		ops[i] = (struct storage_op){.op = STORAGE_DEL,
+					     .kind = "secretvalue",
+					     .ns = s->ns,
+					     .id = ids[i],
+					     .expect = STORAGE_ANY};
 	}
 	for (i = 0; i < n_extra; i++)
 		ops[n + i] = extra[i];
@@ -703,7 +724,7 @@ struct purge_state {
 };
 
 static K_MUST_CHECK k_status purge_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	struct purge_state *p = arg;
 	if (p->n == p->cap) {
@@ -731,10 +752,16 @@ k_status sm_purge(const char *ns, const struct sm_secret *s)
 	}
 	if (k_ok(rc)) {
 		for (size_t i = 0; i < p.n; i++)
-			p.ops[i] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
-						       .ns = ns, .id = p.ids[i], .expect = STORAGE_ANY};
-		p.ops[p.n] = (struct storage_op){.op = STORAGE_DEL, .kind = "secret", .ns = ns,
-						 .id = sm_name(s), .expect = s->version};
+			p.ops[i] = (struct storage_op){.op = STORAGE_DEL,
+						       .kind = "secretvalue",
+						       .ns = ns,
+						       .id = p.ids[i],
+						       .expect = STORAGE_ANY};
+		p.ops[p.n] = (struct storage_op){.op = STORAGE_DEL,
+						 .kind = "secret",
+						 .ns = ns,
+						 .id = sm_name(s),
+						 .expect = s->version};
 		rc = storage_apply(sm_store(), p.ops, p.n + 1);
 	}
 	free(p.ops);

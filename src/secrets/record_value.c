@@ -55,7 +55,8 @@ static K_MUST_CHECK k_status value_context(const char *arn, const char *vid, str
  * the KMS key is available, enabled, and not in an invalid state."
  * https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html
  */
-static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_secret *s, struct kms_key **out)
+static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_secret *s,
+					    struct kms_key **out)
 {
 	const char *kid = json_string_value(json_object_get(s->doc, "KmsKeyId"));
 	k_status rc;
@@ -74,7 +75,8 @@ static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_s
 			char account[K_ARN_ACCOUNT_LEN + 1];
 			snprintf(account, sizeof account, "%.12s", s->ns);
 			bool alias = strncmp(kid, "alias/", 6) == 0;
-			struct k_arn a = k_arn_of("kms", c->region, account, alias ? K_ARN_OTHER : K_ARN_KEY, kid);
+			struct k_arn a = k_arn_of("kms", c->region, account,
+						  alias ? K_ARN_OTHER : K_ARN_KEY, kid);
 			k_arn_format(&a, qualified, sizeof qualified);
 			kid = qualified;
 		}
@@ -89,20 +91,21 @@ static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_s
 		return kms_denied(c);
 	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
-				"Secrets Manager can't encrypt the protected secret text using the provided KMS key. Key %s does not exist.",
+				"Secrets Manager can't encrypt the protected secret text using the "
+				"provided KMS key. Key %s does not exist.",
 				kid ? kid : "alias/aws/secretsmanager");
 	GUARD(rc);
 	struct kms_key *k = *out;
 	const char *why = NULL;
 	if (k->state != KS_ENABLED)
 		why = k->state == KS_DISABLED ? "is disabled" : "is not in a valid state";
-	else if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0 ||
-		 k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0 ||
-		 keystore_key_versions(k->handle) == 0)
+	else if (k->usage == NULL || strcmp(k->usage, "ENCRYPT_DECRYPT") != 0 || k->spec == NULL ||
+		 strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0 || keystore_key_versions(k->handle) == 0)
 		why = "is not a symmetric encryption key";
 	if (why != NULL) {
 		rc = api_fail(c, K_E_SM_ENCRYPTION_FAILURE,
-			      "Secrets Manager can't encrypt the protected secret text using the provided KMS key. %s %s.",
+			      "Secrets Manager can't encrypt the protected secret text using the "
+			      "provided KMS key. %s %s.",
 			      k->arn, why);
 		kms_key_unref(k);
 		*out = NULL;
@@ -131,14 +134,13 @@ k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char 
 	k_status rc = K_OK;
 	GUARD_GOTO(encryption_key(c, s, &k));
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
-	GUARD_GOTO(keystore_envelope_seal(k->handle, kbuf_slice(&canon), value, &wrapped_dk,
-					  &blob));
+	GUARD_GOTO(
+		keystore_envelope_seal(k->handle, kbuf_slice(&canon), value, &wrapped_dk, &blob));
 	GUARD_GOTO(kbuf_append_base64(&b64dk, wrapped_dk.ptr, wrapped_dk.len));
 	GUARD_GOTO(kbuf_append_base64(&b64v, blob.ptr, blob.len));
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "KeyId", k->id, "KeyNs", k->ns,
-			      "KeyArn", k->arn,
-			      "DataKey", kbuf_cstr(&b64dk), "Value", kbuf_cstr(&b64v), "Binary",
-			      binary);
+			      "KeyArn", k->arn, "DataKey", kbuf_cstr(&b64dk), "Value",
+			      kbuf_cstr(&b64v), "Binary", binary);
 	ENSURE_GOTO(r != NULL, K_E_INTERNAL);
 	*record = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(r);
@@ -166,8 +168,8 @@ void sm_value_id(const struct sm_secret *s, const char *vid, char *out, size_t n
  * decrypt the protected secret text using the provided KMS key." A
  * disabled key, a key pending deletion or a deleted key all end here.
  */
-static K_MUST_CHECK k_status open_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
-			   json_t *r, struct kbuf *out)
+static K_MUST_CHECK k_status open_value(struct api_ctx *c, const struct sm_secret *s,
+					const char *vid, json_t *r, struct kbuf *out)
 {
 	struct kbuf canon, wrapped_dk, blob;
 	kbuf_init(&canon, SM_CONTEXT_MAX);
@@ -183,15 +185,18 @@ static K_MUST_CHECK k_status open_value(struct api_ctx *c, const struct sm_secre
 	rc = kms_key_get(kns ? kns : s->ns, kid, &k);
 	if (k_is(rc, K_E_NOT_FOUND)) {
 		rc = api_fail(c, K_E_SM_DECRYPTION_FAILURE,
-			      "Secrets Manager can't decrypt the protected secret text using the provided KMS key. The KMS key %s does not exist.",
+			      "Secrets Manager can't decrypt the protected secret text using the "
+			      "provided KMS key. The KMS key %s does not exist.",
 			      kid);
 		goto out;
 	}
 	GUARD_GOTO(rc);
 	if (k->state != KS_ENABLED) {
 		rc = api_fail(c, K_E_SM_DECRYPTION_FAILURE,
-			      "Secrets Manager can't decrypt the protected secret text using the provided KMS key. %s is %s.",
-			      k->arn, k->state == KS_DISABLED ? "disabled" : kms_state_name(k->state));
+			      "Secrets Manager can't decrypt the protected secret text using the "
+			      "provided KMS key. %s is %s.",
+			      k->arn,
+			      k->state == KS_DISABLED ? "disabled" : kms_state_name(k->state));
 		goto out;
 	}
 	/* The AWS managed key serves its own account only (see encryption_key). */
@@ -243,9 +248,10 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	json_t *r = NULL;
 	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
 	if (k_is(rc, K_E_NOT_FOUND)) {
-		rc = api_fail(c, K_E_SM_NOT_FOUND,
-			      "Secrets Manager can't find the specified secret value for VersionId: %s",
-			      vid);
+		rc = api_fail(
+			c, K_E_SM_NOT_FOUND,
+			"Secrets Manager can't find the specified secret value for VersionId: %s",
+			vid);
 		goto out;
 	}
 	GUARD_GOTO(rc);
@@ -254,7 +260,8 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	*binary = json_is_true(json_object_get(r, "Binary"));
 	rc = open_value(c, s, vid, r, out);
 	json_t *prev = json_object_get(r, "Previous");
-	if ((k_is(rc, K_E_SM_DECRYPTION_FAILURE) || k_is(rc, K_E_ACCESS_DENIED)) && json_is_object(prev)) {
+	if ((k_is(rc, K_E_SM_DECRYPTION_FAILURE) || k_is(rc, K_E_ACCESS_DENIED)) &&
+	    json_is_object(prev)) {
 		if (k_failed(kbuf_append(&first, c->err_msg.ptr, c->err_msg.len)))
 			kbuf_reset(&first);
 		kbuf_reset(out);
@@ -335,9 +342,10 @@ static json_t *previous_encryption(json_t *old)
  * nor when the caller cannot decrypt it (then *skipped is set). rec and val
  * are scratch buffers, wiped on entry.
  */
-static K_MUST_CHECK k_status reencrypt_one(struct api_ctx *c, struct sm_secret *s, struct sm_reencrypt *re,
-			      const char *vid, const char *new_arn, struct kbuf *rec,
-			      struct kbuf *val, bool *skipped)
+static K_MUST_CHECK k_status reencrypt_one(struct api_ctx *c, struct sm_secret *s,
+					   struct sm_reencrypt *re, const char *vid,
+					   const char *new_arn, struct kbuf *rec, struct kbuf *val,
+					   bool *skipped)
 {
 	json_t *old = NULL, *fresh = NULL;
 	char *text = NULL;
@@ -370,8 +378,10 @@ static K_MUST_CHECK k_status reencrypt_one(struct api_ctx *c, struct sm_secret *
 	json_object_set_new(fresh, "Previous", prev);
 	re->records[re->n] = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(re->records[re->n] != NULL, K_E_INTERNAL);
-	re->ops[re->n] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue",
-					     .ns = s->ns, .id = re->ids[re->n],
+	re->ops[re->n] = (struct storage_op){.op = STORAGE_PUT,
+					     .kind = "secretvalue",
+					     .ns = s->ns,
+					     .id = re->ids[re->n],
 					     .doc = kslice_cstr(re->records[re->n]),
 					     .expect = STORAGE_ANY};
 	snprintf(re->vids[re->n], sizeof re->vids[re->n], "%s", vid);

@@ -91,14 +91,16 @@ static void entry_failed(json_t *entry, const char *why)
  * replaced only with ForceOverwriteReplicaSecret; otherwise the entry
  * fails and *failed is set.
  */
-static K_MUST_CHECK k_status replica_open(const struct api_ctx *rc, const struct sm_secret *p, json_t *entry,
-			     const char *arn, struct sm_secret *r, bool *failed)
+static K_MUST_CHECK k_status replica_open(const struct api_ctx *rc, const struct sm_secret *p,
+					  json_t *entry, const char *arn, struct sm_secret *r,
+					  bool *failed)
 {
 	*failed = false;
 	k_status st = sm_load(rc->ns, sm_name(p), r);
 	if (k_ok(st) && strcmp(sm_arn(r), arn) != 0) {
 		if (!json_is_true(json_object_get(entry, "Force"))) {
-			entry_failed(entry, "Replication failed: Secret with this name already exists in this region.");
+			entry_failed(entry, "Replication failed: Secret with this name already "
+					    "exists in this region.");
 			*failed = true;
 			return K_OK;
 		}
@@ -127,10 +129,20 @@ static K_MUST_CHECK k_status replica_open(const struct api_ctx *rc, const struct
 static void replica_copy_meta(const struct api_ctx *c, const struct sm_secret *p, json_t *entry,
 			      const char *arn, struct sm_secret *r)
 {
-	static const char *const copied[] = {"Name", "Description", "Tags", "Type", "CreatedDate",
-					     "LastChangedDate", "RotationEnabled", "RotationLambdaARN",
-					     "RotationRules", "LastRotatedDate", "NextRotationDate",
-					     "ResourcePolicy", "TagsRemoved", NULL};
+	static const char *const copied[] = {"Name",
+					     "Description",
+					     "Tags",
+					     "Type",
+					     "CreatedDate",
+					     "LastChangedDate",
+					     "RotationEnabled",
+					     "RotationLambdaARN",
+					     "RotationRules",
+					     "LastRotatedDate",
+					     "NextRotationDate",
+					     "ResourcePolicy",
+					     "TagsRemoved",
+					     NULL};
 	for (size_t i = 0; copied[i] != NULL; i++) {
 		json_t *v = json_object_get(p->doc, copied[i]);
 		if (v != NULL)
@@ -187,8 +199,10 @@ static void replica_drop_gone(json_t *pv, struct sm_secret *r, struct value_ops 
 	for (size_t i = 0; i < json_array_size(gone); i++) {
 		const char *g = json_string_value(json_array_get(gone, i));
 		sm_value_id(r, g, vo->ids[vo->n], sizeof vo->ids[vo->n]);
-		vo->ops[vo->n] = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
-						     .ns = r->ns, .id = vo->ids[vo->n],
+		vo->ops[vo->n] = (struct storage_op){.op = STORAGE_DEL,
+						     .kind = "secretvalue",
+						     .ns = r->ns,
+						     .id = vo->ids[vo->n],
 						     .expect = STORAGE_ANY};
 		vo->n++;
 		json_object_del(rv, g);
@@ -200,22 +214,26 @@ static void replica_drop_gone(json_t *pv, struct sm_secret *r, struct value_ops 
  * One version's value, opened in the primary's region and sealed in the
  * replica's, as a put op; key_arn is the replica's key.
  */
-static K_MUST_CHECK k_status replica_seal(struct api_ctx *c, struct api_ctx *rc, const struct sm_secret *p,
-			     struct sm_secret *r, const char *vid, struct value_ops *vo,
-			     char *key_arn, size_t key_arn_len)
+static K_MUST_CHECK k_status replica_seal(struct api_ctx *c, struct api_ctx *rc,
+					  const struct sm_secret *p, struct sm_secret *r,
+					  const char *vid, struct value_ops *vo, char *key_arn,
+					  size_t key_arn_len)
 {
 	struct kbuf val;
 	kbuf_init(&val, SM_MAX_VALUE);
 	bool binary = false;
 	k_status st = sm_get_value(c, p, vid, &val, &binary);
 	if (k_ok(st))
-		st = sm_seal_value(rc, r, vid, kbuf_slice(&val), binary,
-				   &vo->texts[vo->n], key_arn, key_arn_len);
+		st = sm_seal_value(rc, r, vid, kbuf_slice(&val), binary, &vo->texts[vo->n], key_arn,
+				   key_arn_len);
 	kbuf_release(&val);
 	GUARD(st);
 	sm_value_id(r, vid, vo->ids[vo->n], sizeof vo->ids[vo->n]);
-	vo->ops[vo->n] = (struct storage_op){.op = STORAGE_PUT, .kind = "secretvalue", .ns = r->ns,
-					     .id = vo->ids[vo->n], .doc = kslice_cstr(vo->texts[vo->n]),
+	vo->ops[vo->n] = (struct storage_op){.op = STORAGE_PUT,
+					     .kind = "secretvalue",
+					     .ns = r->ns,
+					     .id = vo->ids[vo->n],
+					     .doc = kslice_cstr(vo->texts[vo->n]),
 					     .expect = STORAGE_ANY};
 	vo->n++;
 	return K_OK;
@@ -226,9 +244,9 @@ static K_MUST_CHECK k_status replica_seal(struct api_ctx *c, struct api_ctx *rc,
  * the values the replica lacks re-encrypted in its region. A value that
  * cannot be sealed there fails the entry (*failed).
  */
-static void replica_copy_versions(struct api_ctx *c, struct api_ctx *rc,
-				  const struct sm_secret *p, struct sm_secret *r, json_t *entry,
-				  struct value_ops *vo, bool *failed)
+static void replica_copy_versions(struct api_ctx *c, struct api_ctx *rc, const struct sm_secret *p,
+				  struct sm_secret *r, json_t *entry, struct value_ops *vo,
+				  bool *failed)
 {
 	json_t *pv = json_object_get(p->doc, "Versions");
 	json_t *rv = sm_versions(r);
@@ -244,9 +262,11 @@ static void replica_copy_versions(struct api_ctx *c, struct api_ctx *rc,
 		if (mine != NULL && json_object_get(mine, "KmsKeyArn") != NULL)
 			json_object_set(copy, "KmsKeyArn", json_object_get(mine, "KmsKeyArn"));
 		char key_arn[160];
-		if (need_value && k_failed(replica_seal(c, rc, p, r, vid, vo, key_arn, sizeof key_arn))) {
+		if (need_value &&
+		    k_failed(replica_seal(c, rc, p, r, vid, vo, key_arn, sizeof key_arn))) {
 			json_decref(copy);
-			entry_failed(entry, "Replication failed: the secret value could not be encrypted in this region.");
+			entry_failed(entry, "Replication failed: the secret value could not be "
+					    "encrypted in this region.");
 			*failed = true;
 			return;
 		}
@@ -318,7 +338,8 @@ k_status sm_sync_replicas(struct api_ctx *c, const char *name)
 		k_status one = sync_one(c, &p, e);
 		if (k_failed(one)) {
 			LOG_WARN("replication of secret %s to %s failed: %s", sm_arn(&p),
-				 json_string_value(json_object_get(e, "Region")), k_status_name(one));
+				 json_string_value(json_object_get(e, "Region")),
+				 k_status_name(one));
 			json_object_set_new(e, "Status", json_string("Failed"));
 			json_object_set_new(e, "StatusMessage", json_string("Replication failed."));
 		}
@@ -349,15 +370,18 @@ static K_MUST_CHECK k_status read_add_regions(struct api_ctx *c, json_t *in, jso
 {
 	*add = json_object_get(in, "AddReplicaRegions");
 	if (!json_is_array(*add) || json_array_size(*add) == 0)
-		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		return api_fail(
+			c, K_E_VALIDATION,
+			"1 validation error detected: Value at 'addReplicaRegions' failed to "
+			"satisfy constraint: Member must have length greater than or equal to 1");
 	size_t i;
 	json_t *e;
 	json_array_foreach(*add, i, e)
 	{
 		const char *region, *kid;
 		if (!json_is_object(e))
-			return api_fail(c, K_E_SERIALIZATION, "Unexpected value type in member 'AddReplicaRegions'");
+			return api_fail(c, K_E_SERIALIZATION,
+					"Unexpected value type in member 'AddReplicaRegions'");
 		GUARD(api_string(c, e, "Region", false, 1, 128, &region));
 		GUARD(api_string(c, e, "KmsKeyId", false, 0, 2048, &kid));
 		if (region == NULL || !valid_region(region))
@@ -365,13 +389,15 @@ static K_MUST_CHECK k_status read_add_regions(struct api_ctx *c, json_t *in, jso
 					region ? region : "(none)");
 		if (strcmp(region, c->region) == 0)
 			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Invalid replica Region %s: it is the primary Region.", region);
+					"Invalid replica Region %s: it is the primary Region.",
+					region);
 	}
 	return K_OK;
 }
 
 /* Records the new Regions in the primary's ReplicationStatus (InProgress until synced) and saves it. */
-static K_MUST_CHECK k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add, bool force)
+static K_MUST_CHECK k_status add_regions(struct api_ctx *c, struct sm_secret *s, json_t *add,
+					 bool force)
 {
 	GUARD(sm_require_primary(c, s));
 	json_t *list = json_object_get(s->doc, "ReplicationStatus");
@@ -403,7 +429,8 @@ static K_MUST_CHECK k_status add_regions(struct api_ctx *c, struct sm_secret *s,
  * resolver): the Regions are recorded, the replicas synced, and the
  * answer is the primary's ReplicationStatus after the sync.
  */
-static K_MUST_CHECK k_status replicate(struct api_ctx *c, const char *secret_id, json_t *in, json_t *out)
+static K_MUST_CHECK k_status replicate(struct api_ctx *c, const char *secret_id, json_t *in,
+				       json_t *out)
 {
 	bool has_force, force;
 	json_t *add;
@@ -412,8 +439,9 @@ static K_MUST_CHECK k_status replicate(struct api_ctx *c, const char *secret_id,
 	struct sm_secret s = {0};
 	char name[520];
 	sm_lock_all();
-	k_status rc = secret_id == NULL ? sm_op_secret(c, &s) /* live: the row's state rule */
-					: sm_resolve_secret(c, secret_id, NULL, API_STATE_MANAGE, &s);
+	k_status rc = secret_id == NULL
+			      ? sm_op_secret(c, &s) /* live: the row's state rule */
+			      : sm_resolve_secret(c, secret_id, NULL, API_STATE_MANAGE, &s);
 	if (k_ok(rc))
 		rc = add_regions(c, &s, add, force);
 	snprintf(name, sizeof name, "%s", s.doc != NULL ? sm_name(&s) : "");
@@ -446,8 +474,10 @@ k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, js
 	json_t *regions;
 	GUARD(api_string_list(c, in, "RemoveReplicaRegions", 50, 1, 128, &regions));
 	if (regions == NULL || json_array_size(regions) == 0)
-		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value at 'removeReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		return api_fail(
+			c, K_E_VALIDATION,
+			"1 validation error detected: Value at 'removeReplicaRegions' failed to "
+			"satisfy constraint: Member must have length greater than or equal to 1");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
 	sm_lock_all();
@@ -469,7 +499,8 @@ k_status sm_op_remove_regions_from_replication(struct api_ctx *c, json_t *in, js
 			if (k_ok(sm_load(rc_ctx.ns, sm_name(&s), &rep)) && sm_is_replica(&rep)) {
 				k_status prc = sm_purge(rc_ctx.ns, &rep);
 				if (k_failed(prc))
-					LOG_WARN("cannot remove the replica of %s in %s", sm_arn(&s), region);
+					LOG_WARN("cannot remove the replica of %s in %s",
+						 sm_arn(&s), region);
 			}
 			sm_secret_release(&rep);
 			kbuf_release(&rc_ctx.err_msg);
@@ -500,8 +531,8 @@ k_status sm_op_stop_replication_to_replica(struct api_ctx *c, json_t *in, json_t
 	sm_lock_all();
 	GUARD_GOTO(sm_op_secret(c, &s));
 	if (!sm_is_replica(&s)) {
-		rc = api_fail(c, K_E_SM_INVALID_REQUEST,
-			      "Secret %s is not a replica secret.", sm_name(&s));
+		rc = api_fail(c, K_E_SM_INVALID_REQUEST, "Secret %s is not a replica secret.",
+			      sm_name(&s));
 		goto out;
 	}
 	const char *primary = json_string_value(json_object_get(s.doc, "PrimaryRegion"));

@@ -115,8 +115,8 @@ struct find_uid {
 	char name[520];
 };
 
-static K_MUST_CHECK k_status find_uid_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status find_uid_cb(void *arg, const char *ns, const char *id,
+					 struct kslice doc, int64_t version)
 {
 	struct find_uid *f = arg;
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
@@ -147,16 +147,16 @@ static K_MUST_CHECK k_status load_due(const char *ns, const char *part, struct s
 
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
 
-
 static K_MUST_CHECK k_status invoke(const struct rot_job *j, const char *step, struct kbuf *msg)
 {
 	const json_t *entry = config_function(j->fn);
 	if (entry == NULL) {
-		kbuf_note(msg, "the rotation function %s is not registered in the configuration", j->fn);
+		kbuf_note(msg, "the rotation function %s is not registered in the configuration",
+			  j->fn);
 		return K_E_SM_NOT_FOUND;
 	}
-	json_t *ev = json_pack("{s:s, s:s, s:s}", "SecretId", j->arn, "ClientRequestToken", j->token,
-			       "Step", step);
+	json_t *ev = json_pack("{s:s, s:s, s:s}", "SecretId", j->arn, "ClientRequestToken",
+			       j->token, "Step", step);
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	if (text == NULL)
@@ -200,11 +200,12 @@ static void job_ctx(struct api_ctx *c, const char *ns, const char *account, cons
  * invoked by secretsmanager.amazonaws.com with the secret as the resource.
  * A failure to write the event is logged; the work itself stands.
  */
-static K_MUST_CHECK k_status sm_service_event(const char *account, const char *region, const char *arn,
-				 const char *event_name)
+static K_MUST_CHECK k_status sm_service_event(const char *account, const char *region,
+					      const char *arn, const char *event_name)
 {
-	k_status rc = audit_emit_service_event("secretsmanager.amazonaws.com", event_name, account,
-					       region, arn, "AWS::SecretsManager::Secret", NULL, K_OK);
+	k_status rc =
+		audit_emit_service_event("secretsmanager.amazonaws.com", event_name, account,
+					 region, arn, "AWS::SecretsManager::Secret", NULL, K_OK);
 	if (k_failed(rc))
 		LOG_ERROR("audit: the %s event of secret %s could not be written: %s", event_name,
 			  arn, k_status_name(rc));
@@ -242,9 +243,10 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 		int64_t now_ms = sm_ms_within(now);
 		json_object_set_new(s.doc, "LastRotatedDate", sm_date(now_ms));
 		json_object_set_new(s.doc, "LastChangedDate", sm_date(now_ms));
-		int64_t next = json_is_true(json_object_get(s.doc, "RotationEnabled"))
-				       ? sm_next_rotation(json_object_get(s.doc, "RotationRules"), now)
-				       : 0;
+		int64_t next =
+			json_is_true(json_object_get(s.doc, "RotationEnabled"))
+				? sm_next_rotation(json_object_get(s.doc, "RotationRules"), now)
+				: 0;
 		if (next > 0) {
 			json_object_set_new(s.doc, "NextRotationDate", json_integer(next));
 			if (k_ok(sm_due_op(&s, TASK_ROTATE, next, due, sizeof due, &op)))
@@ -257,9 +259,11 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 	sm_unlock();
 	sm_secret_release(&s);
 	if (k_failed(rc))
-		LOG_WARN("rotation of secret %s: cannot record the outcome (%s)", j->arn, k_status_name(rc));
+		LOG_WARN("rotation of secret %s: cannot record the outcome (%s)", j->arn,
+			 k_status_name(rc));
 	k_ignore(sm_service_event(j->account, j->region, j->arn,
-			       failed_step == NULL && k_ok(rc) ? "RotationSucceeded" : "RotationFailed"));
+				  failed_step == NULL && k_ok(rc) ? "RotationSucceeded"
+								  : "RotationFailed"));
 	if (failed_step == NULL) {
 		struct api_ctx c;
 		job_ctx(&c, j->ns, j->account, j->region);
@@ -299,8 +303,11 @@ static void finish_test(const struct rot_job *j, bool ok, const char *why)
 		if (json_array_size(json_object_get(v, "Stages")) == 0) {
 			if (!json_is_true(json_object_get(v, "NoValue"))) {
 				sm_value_id(&s, j->token, id, sizeof id);
-				del = (struct storage_op){.op = STORAGE_DEL, .kind = "secretvalue",
-							  .ns = s.ns, .id = id, .expect = STORAGE_ANY};
+				del = (struct storage_op){.op = STORAGE_DEL,
+							  .kind = "secretvalue",
+							  .ns = s.ns,
+							  .id = id,
+							  .expect = STORAGE_ANY};
 				n_ops = 1;
 			}
 			json_object_del(versions, j->token);
@@ -374,7 +381,7 @@ static void *job_main(void *arg)
 }
 
 static K_MUST_CHECK k_status start_job(struct api_ctx *c, const char *name, const char *token,
-			  const char *lambda_arn, bool test)
+				       const char *lambda_arn, bool test)
 {
 	/* Only reachable while requests and the scheduler still run, before a shutdown. */
 	ENSURE(!atomic_load(&stopping), K_E_SM_INTERNAL);
@@ -437,7 +444,7 @@ static void split_ns(const char *ns, char *account, size_t an, char *region, siz
  * window" — the purge removes the secret and every version's value.
  */
 static K_MUST_CHECK k_status due_purge(void *arg, int64_t when, const char *ns, const char *id,
-			  const char *due_id)
+				       const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
 	struct sm_secret s;
@@ -472,7 +479,7 @@ static K_MUST_CHECK k_status due_purge(void *arg, int64_t when, const char *ns, 
 
 /* A scheduled rotation: RotateSecret on the owner's behalf, when still due. */
 static K_MUST_CHECK k_status due_rotate(void *arg, int64_t when, const char *ns, const char *id,
-			   const char *due_id)
+					const char *due_id)
 {
 	int64_t now = *(const int64_t *)arg;
 	struct sm_secret s;

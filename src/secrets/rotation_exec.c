@@ -95,7 +95,9 @@ k_status sm_function_identity(const struct rot_job *j, const json_t *entry, cons
 	struct principal p;
 	identity_principal(id, ak, &p);
 	if (strcmp(p.account, j->account) != 0) {
-		kbuf_note(msg, "the access key %s of the rotation function belongs to another account", ak);
+		kbuf_note(msg,
+			  "the access key %s of the rotation function belongs to another account",
+			  ak);
 		return K_E_SM_INVALID_REQUEST;
 	}
 	*ak_out = ak;
@@ -107,8 +109,8 @@ k_status sm_function_identity(const struct rot_job *j, const json_t *entry, cons
  * An executable's environment. The secret key leaves the identity table
  * only into the child's environment block, which is wiped after the spawn.
  */
-static K_MUST_CHECK k_status function_env(const struct rot_job *j, const json_t *entry, struct envlist *e,
-			     struct kbuf *msg)
+static K_MUST_CHECK k_status function_env(const struct rot_job *j, const json_t *entry,
+					  struct envlist *e, struct kbuf *msg)
 {
 	const char *ak = NULL;
 	const struct ksecret *sk = NULL;
@@ -165,8 +167,17 @@ static void spawn_attr_init(posix_spawnattr_t *attr)
 	posix_spawnattr_setsigdefault(attr, &dfl);
 }
 
-enum child_end { CHILD_EXITED, CHILD_TIMED_OUT, CHILD_STOPPED, CHILD_LOST };
-enum child_state { ENDED, RUNNING, GONE };
+enum child_end {
+	CHILD_EXITED,
+	CHILD_TIMED_OUT,
+	CHILD_STOPPED,
+	CHILD_LOST
+};
+enum child_state {
+	ENDED,
+	RUNNING,
+	GONE
+};
 
 /*
  * Whether the function's process has ended, waiting at most ms for it.
@@ -234,14 +245,15 @@ static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status)
 		if (st == ENDED)
 			reap(pid, status);
 		else
-			LOG_WARN("the rotation function (pid %ld) did not end after SIGKILL; left behind",
+			LOG_WARN("the rotation function (pid %ld) did not end after SIGKILL; left "
+				 "behind",
 				 (long)pid);
 		return stop ? CHILD_STOPPED : CHILD_TIMED_OUT;
 	}
 }
 
 k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const char *event,
-			    struct kbuf *msg)
+			  struct kbuf *msg)
 {
 	json_t *cmd = json_object_get(entry, "command");
 	size_t argc = json_array_size(cmd);
@@ -296,7 +308,8 @@ k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const ch
 	int status = 0;
 	enum child_end end = wait_child(pid, sm_function_timeout(entry), &status);
 	if (end == CHILD_TIMED_OUT) {
-		kbuf_note(msg, "timed out after %lld seconds", (long long)sm_function_timeout(entry));
+		kbuf_note(msg, "timed out after %lld seconds",
+			  (long long)sm_function_timeout(entry));
 		return K_E_SM_INTERNAL;
 	}
 	if (end == CHILD_STOPPED) {

@@ -180,7 +180,8 @@ static bool target_parse(const char *url, struct target *t)
 /* Resolves the host once: the first address is the one called, as before a connect. */
 static bool target_resolve(struct target *t)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
+			*ai = NULL;
 	t->literal = getaddrinfo(t->host, t->port, &hints, &ai) == 0;
 	if (!t->literal) {
 		hints.ai_flags = 0;
@@ -209,11 +210,12 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	const bool *loopback_only = clientp;
 	const struct sockaddr *sa =
 		(const struct sockaddr *)(const void *)((const char *)a +
-							 offsetof(struct curl_sockaddr, addr));
+							offsetof(struct curl_sockaddr, addr));
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
 	if (*loopback_only && !sockaddr_loopback(sa, a->addrlen)) {
-		LOG_WARN("%s", "rotation: refused to send credentials to an endpoint off this machine");
+		LOG_WARN("%s",
+			 "rotation: refused to send credentials to an endpoint off this machine");
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -227,16 +229,19 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
  * identity fits; none otherwise); elsewhere none, and an access_key_id
  * there is refused.
  */
-static K_MUST_CHECK k_status choose_credentials(const struct rot_job *j, const json_t *entry, const char *url,
-				   const struct target *t, const char **ak,
-				   const struct ksecret **sk, struct kbuf *msg)
+static K_MUST_CHECK k_status choose_credentials(const struct rot_job *j, const json_t *entry,
+						const char *url, const struct target *t,
+						const char **ak, const struct ksecret **sk,
+						struct kbuf *msg)
 {
 	*ak = NULL;
 	*sk = NULL;
 	if (!t->loopback) {
 		if (json_object_get(entry, "access_key_id") == NULL)
 			return K_OK;
-		kbuf_note(msg, "%s is not a loopback endpoint: kinko sends credentials over http only to this machine",
+		kbuf_note(msg,
+			  "%s is not a loopback endpoint: kinko sends credentials over http only "
+			  "to this machine",
 			  url);
 		return K_E_SM_INVALID_REQUEST;
 	}
@@ -348,7 +353,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	struct answer *a = arg;
 	size_t len = size * n;
 	long code = 0;
-	bool end = (len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n');
+	bool end =
+		(len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n');
 	if (end && curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
 	    code >= 200) {
 		a->code = code;
@@ -417,17 +423,19 @@ static bool easy_setup(CURL *e, const char *url, const char *event, struct curl_
 	       curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, loopback_only) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_POSTFIELDS, event) == CURLE_OK &&
-	       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(event)) == CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(event)) ==
+		       CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_HEADERDATA, a) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-	       curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_s * 1000)) == CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_s * 1000)) ==
+		       CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000)) == CURLE_OK;
 }
 
 /* The step's outcome from the transfer's. */
-static K_MUST_CHECK k_status outcome(CURLcode res, bool stopped, const struct answer *a, const char *url,
-			struct kbuf *msg)
+static K_MUST_CHECK k_status outcome(CURLcode res, bool stopped, const struct answer *a,
+				     const char *url, struct kbuf *msg)
 {
 	if (stopped) {
 		kbuf_note(msg, "%s", "ended at shutdown: kinko stopped while the step ran");
@@ -450,7 +458,7 @@ static K_MUST_CHECK k_status outcome(CURLcode res, bool stopped, const struct an
 
 /* Builds the call, runs it and frees it; the secret key's copies are wiped. */
 static K_MUST_CHECK k_status post(const struct rot_job *j, const json_t *entry, const char *url,
-		     const struct target *t, const char *event, struct kbuf *msg)
+				  const struct target *t, const char *event, struct kbuf *msg)
 {
 	const char *ak = NULL;
 	const struct ksecret *sk = NULL;

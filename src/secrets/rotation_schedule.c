@@ -152,7 +152,8 @@ static int64_t cron_next(const struct cron *cr, int64_t from)
 		struct tm tm;
 		gmtime_r(&tt, &tm);
 		int year = tm.tm_year + 1900 - 1970;
-		bool dom = cron_has(&cr->f[2], tm.tm_mday), dow = cron_has(&cr->f[4], tm.tm_wday + 1);
+		bool dom = cron_has(&cr->f[2], tm.tm_mday),
+		     dow = cron_has(&cr->f[4], tm.tm_wday + 1);
 		bool day_ok = cr->dom_any ? dow : cr->dow_any ? dom : (dom || dow);
 		if (year < 0 || year > 229 || !cron_has(&cr->f[5], year) ||
 		    !cron_has(&cr->f[3], tm.tm_mon + 1) || !day_ok) {
@@ -241,7 +242,8 @@ int64_t sm_next_rotation(json_t *rules, int64_t from)
 k_status sm_validate_rules(struct api_ctx *c, json_t *rules)
 {
 	if (!json_is_object(rules))
-		return api_fail(c, K_E_SERIALIZATION, "Unexpected value type for member 'RotationRules'");
+		return api_fail(c, K_E_SERIALIZATION,
+				"Unexpected value type for member 'RotationRules'");
 	int64_t days = 0;
 	bool has_days;
 	const char *dur, *se;
@@ -262,15 +264,19 @@ k_status sm_validate_rules(struct api_ctx *c, json_t *rules)
 					"The rotation schedule rate must be at least 4 hours.");
 		bool ok = r > 0 || sm_cron_valid(se);
 		if (!ok)
-			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"Invalid ScheduleExpression %s: use rate(N days), rate(N hours) or cron(minutes hours day-of-month month day-of-week year).",
-					se);
+			return api_fail(
+				c, K_E_SM_INVALID_PARAMETER,
+				"Invalid ScheduleExpression %s: use rate(N days), rate(N hours) or "
+				"cron(minutes hours day-of-month month day-of-week year).",
+				se);
 		if (has_days && (r != days * SM_DAY))
 			return api_fail(c, K_E_SM_INVALID_PARAMETER,
-					"You cannot specify both rotation frequency and schedule expression together.");
+					"You cannot specify both rotation frequency and schedule "
+					"expression together.");
 	}
 	if (!has_days && se == NULL)
-		return api_fail(c, K_E_SM_INVALID_PARAMETER,
-				"RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
+		return api_fail(
+			c, K_E_SM_INVALID_PARAMETER,
+			"RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
 	return K_OK;
 }

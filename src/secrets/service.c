@@ -93,9 +93,12 @@ static const struct api_error_map sm_errors[] = {
 #define READ false
 
 #define OP(...) OP_(__VA_ARGS__)
-#define OP_(nm, fn, res, memb, st, qcls, qrate, mut)                                                \
-	{.name = nm, .handler = fn, .action = "secretsmanager:" nm, .resource = res, .member = memb, \
-	 .state = st, .quota = {qcls, qrate}, .mutates = mut, .key_use = false, .max_body = 256u << 10}
+#define OP_(nm, fn, res, memb, st, qcls, qrate, mut)                                               \
+	{                                                                                          \
+		.name = nm, .handler = fn, .action = "secretsmanager:" nm, .resource = res,        \
+		.member = memb, .state = st, .quota = {qcls, qrate}, .mutates = mut,               \
+		.key_use = false, .max_body = 256u << 10                                           \
+	}
 
 static const struct api_operation sm_ops[] = {
 	/* secrets and their values */
@@ -107,7 +110,8 @@ static const struct api_operation sm_ops[] = {
 	OP("DescribeSecret", sm_op_describe_secret, SECRET, ANY, SHARED_READ, READ),
 	OP("ListSecrets", sm_op_list_secrets, NONE, NA, OWN(100), READ),
 	OP("ListSecretVersionIds", sm_op_list_secret_version_ids, SECRET, ANY, OWN(50), READ),
-	OP("UpdateSecretVersionStage", sm_op_update_secret_version_stage, SECRET, LIVE, WRITES, WRITE),
+	OP("UpdateSecretVersionStage", sm_op_update_secret_version_stage, SECRET, LIVE, WRITES,
+	   WRITE),
 	/* deletion */
 	OP("DeleteSecret", sm_op_delete_secret, CUSTOM, NA, OWN(50), WRITE),
 	OP("RestoreSecret", sm_op_restore_secret, SECRET, ANY, OWN(50), WRITE),
@@ -123,12 +127,15 @@ static const struct api_operation sm_ops[] = {
 	OP("PutResourcePolicy", sm_op_put_resource_policy, SECRET, LIVE, POLICY, WRITE),
 	OP("GetResourcePolicy", sm_op_get_resource_policy, SECRET, ANY, POLICY, READ),
 	OP("DeleteResourcePolicy", sm_op_delete_resource_policy, SECRET, ANY, POLICY, WRITE),
-	OP("ValidateResourcePolicy", sm_op_validate_resource_policy, SECRET_IF_NAMED, ANY, POLICY, READ),
+	OP("ValidateResourcePolicy", sm_op_validate_resource_policy, SECRET_IF_NAMED, ANY, POLICY,
+	   READ),
 	/* replication */
-	OP("ReplicateSecretToRegions", sm_op_replicate_secret_to_regions, SECRET, LIVE, WRITES, WRITE),
-	OP("RemoveRegionsFromReplication", sm_op_remove_regions_from_replication, SECRET, ANY, WRITES,
+	OP("ReplicateSecretToRegions", sm_op_replicate_secret_to_regions, SECRET, LIVE, WRITES,
 	   WRITE),
-	OP("StopReplicationToReplica", sm_op_stop_replication_to_replica, SECRET, ANY, WRITES, WRITE),
+	OP("RemoveRegionsFromReplication", sm_op_remove_regions_from_replication, SECRET, ANY,
+	   WRITES, WRITE),
+	OP("StopReplicationToReplica", sm_op_stop_replication_to_replica, SECRET, ANY, WRITES,
+	   WRITE),
 };
 
 static const struct api_service sm_service = {
@@ -141,7 +148,8 @@ static const struct api_service sm_service = {
 	.release_resource = sm_release_resource,
 	.errors = sm_errors,
 	.n_errors = sizeof sm_errors / sizeof sm_errors[0],
-	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_SECRET) | API_RES_BIT(API_RES_CUSTOM),
+	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_SECRET) |
+		     API_RES_BIT(API_RES_CUSTOM),
 };
 
 const struct api_service *secrets_service_table(void)

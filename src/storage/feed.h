@@ -19,7 +19,7 @@
 #include "storage/storage.h"
 
 struct storage_feed {
-	pthread_mutex_t mu;     /* serializes storage_feed_add */
+	pthread_mutex_t mu; /* serializes storage_feed_add */
 	atomic_size_t n;
 	struct {
 		storage_change_cb cb;

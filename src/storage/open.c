@@ -17,7 +17,8 @@
 /* Longest URL or path accepted (the data folder's limit, with room for a file). */
 #define URL_MAX 4608u
 
-typedef K_MUST_CHECK k_status (*backend_open_fn)(const char *rest, struct storage **out, struct kbuf *why);
+typedef K_MUST_CHECK k_status (*backend_open_fn)(const char *rest, struct storage **out,
+						 struct kbuf *why);
 
 /*
  * The part after "sqlite:". "//" introduces an authority in a URL; SQLite
@@ -29,7 +30,8 @@ static K_MUST_CHECK k_status sqlite_path(const char **rest, struct kbuf *why)
 {
 	if (strncmp(*rest, "//", 2) == 0) {
 		if ((*rest)[2] != '/') {
-			kbuf_note(why, "a sqlite: store has no host: write sqlite:PATH or sqlite:///ABSOLUTE-PATH");
+			kbuf_note(why, "a sqlite: store has no host: write sqlite:PATH or "
+				       "sqlite:///ABSOLUTE-PATH");
 			return K_E_VALIDATION;
 		}
 		*rest += 2;
@@ -75,15 +77,16 @@ static K_MUST_CHECK k_status open_sqlite(const char *rest, struct storage **out,
 }
 
 /* libpq takes the whole URL (postgresql:// and postgres:// are both its). */
-static K_MUST_CHECK k_status open_postgresql(const char *url, struct storage **out, struct kbuf *why)
+static K_MUST_CHECK k_status open_postgresql(const char *url, struct storage **out,
+					     struct kbuf *why)
 {
 	return storage_pg_open(url, out, why);
 }
 
 static const struct {
-	const char *scheme;   /* with its colon */
+	const char *scheme; /* with its colon */
 	backend_open_fn open;
-	bool whole_url;       /* the backend gets the whole URL, not what follows the colon */
+	bool whole_url; /* the backend gets the whole URL, not what follows the colon */
 } backends[] = {
 	{"sqlite:", open_sqlite, false},
 	{"postgresql:", open_postgresql, true},
@@ -124,7 +127,8 @@ static K_MUST_CHECK k_status open_url(const char *url, struct storage **out, str
 	if (sl == 0)
 		return open_sqlite(url, out, why);
 	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-		if (strlen(backends[i].scheme) == sl && strncasecmp(url, backends[i].scheme, sl) == 0)
+		if (strlen(backends[i].scheme) == sl &&
+		    strncasecmp(url, backends[i].scheme, sl) == 0)
 			return backends[i].open(backends[i].whole_url ? url : url + sl, out, why);
 	}
 	kbuf_note(why, "unknown store scheme \"%.*s\" (kinko knows sqlite: and postgresql://)",

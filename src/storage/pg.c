@@ -112,9 +112,9 @@ static void notice_to_log(void *arg, const char *message)
 PGconn *pg_connect(struct pg_store *st, const char *purpose, bool quiet)
 {
 	/* kinko's defaults come first: what the URL says overrides them. */
-	const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+	const char *const keys[] = {"connect_timeout",	   "keepalives",       "keepalives_idle",
 				    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-				    "application_name", "dbname", NULL};
+				    "application_name",	   "dbname",	       NULL};
 	const char *const vals[] = {"3", "1", "5", "2", "2", "5000", "kinko", st->conninfo, NULL};
 	PGconn *pc = PQconnectdbParams(keys, vals, 1);
 	if (pc == NULL || PQstatus(pc) != CONNECTION_OK) {
@@ -342,7 +342,8 @@ k_status pg_check_name(const char *s, bool may_be_empty)
 }
 
 /* One row, one integer column (text format) of a query without parameters. */
-static K_MUST_CHECK k_status query_int(struct pg_conn *c, const char *sql, bool *found, int64_t *out)
+static K_MUST_CHECK k_status query_int(struct pg_conn *c, const char *sql, bool *found,
+				       int64_t *out)
 {
 	PGresult *r = PQexec(c->pc, sql);
 	k_status rc = K_OK;
@@ -379,13 +380,16 @@ static K_MUST_CHECK k_status migrate(struct pg_conn *c, struct kbuf *why)
 			   "schema table"));
 	GUARD_GOTO(query_int(c, "SELECT version FROM kinko_schema", &found, &have));
 	if (!found)
-		GUARD_GOTO(pg_exec(c, "INSERT INTO kinko_schema (version) VALUES (0)", "schema row"));
+		GUARD_GOTO(
+			pg_exec(c, "INSERT INTO kinko_schema (version) VALUES (0)", "schema row"));
 	if (have > N_MIGRATIONS) {
 		LOG_ERROR("storage: the database has schema version %" PRId64
 			  ", newer than this build's %" PRId64 "; refusing to open it",
 			  have, N_MIGRATIONS);
-		kbuf_note(why, "the PostgreSQL database has kinko schema version %" PRId64
-			  ", newer than this build's %" PRId64, have, N_MIGRATIONS);
+		kbuf_note(why,
+			  "the PostgreSQL database has kinko schema version %" PRId64
+			  ", newer than this build's %" PRId64,
+			  have, N_MIGRATIONS);
 		rc = K_E_INTERNAL;
 		goto out;
 	}
@@ -395,7 +399,8 @@ static K_MUST_CHECK k_status migrate(struct pg_conn *c, struct kbuf *why)
 	}
 	if (have < N_MIGRATIONS) {
 		char sql[96];
-		snprintf(sql, sizeof sql, "UPDATE kinko_schema SET version = %" PRId64, N_MIGRATIONS);
+		snprintf(sql, sizeof sql, "UPDATE kinko_schema SET version = %" PRId64,
+			 N_MIGRATIONS);
 		GUARD_GOTO(pg_exec(c, sql, "set schema version"));
 	}
 	GUARD_GOTO(pg_exec(c, "COMMIT", "commit migration"));
@@ -510,7 +515,8 @@ static K_MUST_CHECK k_status pg_open(const char *conninfo, struct storage **out,
 	ENSURE(st != NULL, K_E_INTERNAL);
 	rc = pg_pool_acquire(st, &c);
 	if (k_failed(rc)) {
-		kbuf_note(why, "cannot connect to the PostgreSQL store (see the log for the server's answer)");
+		kbuf_note(why, "cannot connect to the PostgreSQL store (see the log for the "
+			       "server's answer)");
 		goto out;
 	}
 	GUARD_GOTO(migrate(c, why));

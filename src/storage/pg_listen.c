@@ -198,7 +198,8 @@ static void *listener_main(void *arg)
 			}
 			failed = false;
 			/* Listening again: whatever was missed meanwhile is dropped now. */
-			LOG_INFO("storage: change feed listening again; dropping every cached copy");
+			LOG_INFO(
+				"storage: change feed listening again; dropping every cached copy");
 			struct storage_event flush = {.what = STORAGE_EV_PURGE, .ns = ""};
 			storage_feed_emit(&st->feed, &flush);
 			last_seen = mono_ms();

@@ -37,7 +37,8 @@ static K_MUST_CHECK k_status check_key(const char *kind, const char *ns, const c
 }
 
 static K_MUST_CHECK k_status get_once(struct pg_store *st, struct pg_conn **cp, const char *kind,
-			 const char *ns, const char *id, struct kbuf *doc, int64_t *version)
+				      const char *ns, const char *id, struct kbuf *doc,
+				      int64_t *version)
 {
 	PGresult *r = NULL;
 	k_status rc = K_OK;
@@ -75,10 +76,10 @@ k_status pg_get(struct storage *s, const char *kind, const char *ns, const char 
 
 struct list_query {
 	const char *kind;
-	const char *ns;     /* NULL: every namespace */
+	const char *ns;	    /* NULL: every namespace */
 	const char *prefix; /* "" when none */
 	const char *after;  /* "" when none */
-	size_t limit;       /* 0: no limit */
+	size_t limit;	    /* 0: no limit */
 	storage_list_cb cb;
 	void *arg;
 	/* Where the next page starts (the last row handed out). */
@@ -98,7 +99,8 @@ static K_MUST_CHECK k_status col_name(const PGresult *r, int row, int col, char 
 }
 
 /* Fetches one page into *out (NULL when the connection failed). */
-static K_MUST_CHECK k_status fetch_page(struct pg_store *st, struct list_query *q, size_t want, PGresult **out)
+static K_MUST_CHECK k_status fetch_page(struct pg_store *st, struct list_query *q, size_t want,
+					PGresult **out)
 {
 	char page[24];
 	snprintf(page, sizeof page, "%zu", want);
@@ -107,12 +109,16 @@ static K_MUST_CHECK k_status fetch_page(struct pg_store *st, struct list_query *
 		struct pg_conn *c = NULL;
 		rc = pg_pool_acquire(st, &c);
 		if (k_ok(rc) && q->ns != NULL) {
-			const char *after = strcmp(q->last_id, q->after) > 0 ? q->last_id : q->after;
+			const char *after =
+				strcmp(q->last_id, q->after) > 0 ? q->last_id : q->after;
 			const char *vals[5] = {q->kind, q->ns, after, q->prefix, page};
-			rc = pg_run(c, PG_LIST_NS, 5, vals, NULL, NULL, PGRES_TUPLES_OK, out, "list");
+			rc = pg_run(c, PG_LIST_NS, 5, vals, NULL, NULL, PGRES_TUPLES_OK, out,
+				    "list");
 		} else if (k_ok(rc)) {
-			const char *vals[6] = {q->kind, q->last_ns, q->last_id, q->after, q->prefix, page};
-			rc = pg_run(c, PG_LIST_ALL, 6, vals, NULL, NULL, PGRES_TUPLES_OK, out, "list");
+			const char *vals[6] = {q->kind,	 q->last_ns, q->last_id,
+					       q->after, q->prefix,  page};
+			rc = pg_run(c, PG_LIST_ALL, 6, vals, NULL, NULL, PGRES_TUPLES_OK, out,
+				    "list");
 		}
 		bool again = k_failed(rc) && attempt == 0 && pg_retry_stale(st, c);
 		pg_pool_release(st, c);
@@ -163,8 +169,12 @@ k_status pg_list(struct storage *s, const char *kind, const char *ns, const char
 		GUARD(pg_check_name(after, true));
 	struct list_query *q = calloc(1, sizeof *q);
 	ENSURE(q != NULL, K_E_INTERNAL);
-	*q = (struct list_query){.kind = kind, .ns = ns, .prefix = prefix != NULL ? prefix : "",
-				 .after = after != NULL ? after : "", .limit = limit, .cb = cb,
+	*q = (struct list_query){.kind = kind,
+				 .ns = ns,
+				 .prefix = prefix != NULL ? prefix : "",
+				 .after = after != NULL ? after : "",
+				 .limit = limit,
+				 .cb = cb,
 				 .arg = arg};
 	k_status rc = K_OK;
 	bool more = true;
@@ -233,16 +243,17 @@ static K_MUST_CHECK k_status apply_one(struct pg_conn *c, const struct storage_o
 				       op->doc.len > 0 ? (const char *)op->doc.ptr : ""};
 		const int lens[4] = {0, 0, 0, (int)op->doc.len};
 		const int fmts[4] = {0, 0, 0, 1};
-		rc = pg_run(c, cur == 0 ? PG_INSERT : PG_UPDATE, 4, vals, lens, fmts, PGRES_COMMAND_OK,
-			    &r, "write");
+		rc = pg_run(c, cur == 0 ? PG_INSERT : PG_UPDATE, 4, vals, lens, fmts,
+			    PGRES_COMMAND_OK, &r, "write");
 	}
 	PQclear(r);
 	return rc;
 }
 
 /* Queues the NOTIFY of one event; PostgreSQL delivers it only if the transaction commits. */
-static K_MUST_CHECK k_status notify(struct pg_store *st, struct pg_conn *c, enum storage_event_kind what,
-		       const char *kind, const char *ns, const char *id)
+static K_MUST_CHECK k_status notify(struct pg_store *st, struct pg_conn *c,
+				    enum storage_event_kind what, const char *kind, const char *ns,
+				    const char *id)
 {
 	struct kbuf payload;
 	kbuf_init(&payload, PG_NOTIFY_PAYLOAD_MAX);
@@ -258,8 +269,8 @@ static K_MUST_CHECK k_status notify(struct pg_store *st, struct pg_conn *c, enum
 }
 
 /* *sent: COMMIT went out, so a failure leaves the outcome unknown (no retry). */
-static K_MUST_CHECK k_status apply_tx(struct pg_store *st, struct pg_conn *c, const struct storage_op *ops,
-			 size_t n, bool *sent)
+static K_MUST_CHECK k_status apply_tx(struct pg_store *st, struct pg_conn *c,
+				      const struct storage_op *ops, size_t n, bool *sent)
 {
 	k_status rc = K_OK;
 	GUARD(pg_exec(c, "BEGIN", "begin"));
@@ -314,8 +325,8 @@ static K_MUST_CHECK k_status purge_tx(struct pg_store *st, struct pg_conn *c, co
 	k_status rc = K_OK;
 	GUARD(pg_exec(c, "BEGIN", "begin"));
 	const char *vals[1] = {prefix};
-	PGresult *r = PQexecParams(c->pc, "DELETE FROM kinko_docs WHERE starts_with(ns, $1)", 1, NULL,
-				   vals, NULL, NULL, 1);
+	PGresult *r = PQexecParams(c->pc, "DELETE FROM kinko_docs WHERE starts_with(ns, $1)", 1,
+				   NULL, vals, NULL, NULL, 1);
 	rc = PQresultStatus(r) == PGRES_COMMAND_OK ? K_OK : pg_fail(c, r, "purge");
 	PQclear(r);
 	GUARD_GOTO(rc);

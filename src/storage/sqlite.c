@@ -154,7 +154,8 @@ static K_MUST_CHECK k_status make_dir(const char *dir)
 		return K_E_STORE_UNAVAILABLE;
 	}
 	if ((sb.st_mode & 077) != 0)
-		LOG_WARN("storage: the data folder %s is open to other users; mode 0700 is advised", dir);
+		LOG_WARN("storage: the data folder %s is open to other users; mode 0700 is advised",
+			 dir);
 	return K_OK;
 }
 

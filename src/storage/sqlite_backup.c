@@ -61,7 +61,8 @@ static K_MUST_CHECK k_status exec_dst(sqlite3 *dst, const char *sql, struct kbuf
 	char *err = NULL;
 	int rc = sqlite3_exec(dst, sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
-		kbuf_note(why, "%s on the copy failed: %s", sql, err != NULL ? err : sqlite3_errstr(rc));
+		kbuf_note(why, "%s on the copy failed: %s", sql,
+			  err != NULL ? err : sqlite3_errstr(rc));
 		sqlite3_free(err);
 		return K_E_STORE_UNAVAILABLE;
 	}
@@ -82,14 +83,16 @@ static K_MUST_CHECK k_status check_dst(sqlite3 *dst, struct kbuf *why)
 			kbuf_note(why, "the copy fails its integrity check: %.200s",
 				  first != NULL ? first : "(no answer)");
 	} else {
-		kbuf_note(why, "cannot run the integrity check on the copy: %s", sqlite3_errmsg(dst));
+		kbuf_note(why, "cannot run the integrity check on the copy: %s",
+			  sqlite3_errmsg(dst));
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
 /* Hands cb the record count of each kind in the copy, in kind order. */
-static K_MUST_CHECK k_status count_dst(sqlite3 *dst, storage_count_cb cb, void *arg, struct kbuf *why)
+static K_MUST_CHECK k_status count_dst(sqlite3 *dst, storage_count_cb cb, void *arg,
+				       struct kbuf *why)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(dst, "SELECT kind, count(*) FROM docs GROUP BY kind ORDER BY kind",
@@ -126,8 +129,8 @@ static K_MUST_CHECK k_status sync_file(const char *path, struct kbuf *why)
 }
 
 /* Everything on the copy's own handle: pages, journal mode, check, counts. */
-static K_MUST_CHECK k_status backup_into(struct sqlite_conn *c, const char *dest_file, storage_count_cb cb,
-			    void *arg, struct kbuf *why)
+static K_MUST_CHECK k_status backup_into(struct sqlite_conn *c, const char *dest_file,
+					 storage_count_cb cb, void *arg, struct kbuf *why)
 {
 	sqlite3 *dst = NULL;
 	k_status rc = K_OK;

@@ -180,8 +180,7 @@ k_status sqlite_conn_open(const char *path, int busy_ms, struct sqlite_conn **ou
 	ENSURE(c != NULL, K_E_INTERNAL);
 	if (stat(path, &before) != 0) {
 		char eb[128];
-		LOG_WARN("storage: cannot open the database: %s",
-			 strerror_r(errno, eb, sizeof eb));
+		LOG_WARN("storage: cannot open the database: %s", strerror_r(errno, eb, sizeof eb));
 		c->broken = c->bad_files = true;
 		rc = K_E_STORE_UNAVAILABLE;
 		goto out;
@@ -287,8 +286,8 @@ k_status sqlite_bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx, cons
 	return K_OK;
 }
 
-k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
-			 const char *ns, const char *id)
+k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind, const char *ns,
+			 const char *id)
 {
 	GUARD(sqlite_bind_text(c, st, 1, kind));
 	GUARD(sqlite_bind_text(c, st, 2, ns));

@@ -38,42 +38,38 @@ enum stmt_id {
 	ST_COUNT
 };
 
-
-
 struct sqlite_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];
-	int busy_ms;              /* the timeout currently set on db */
-	bool broken;              /* saw an error: close rather than reuse */
-	bool bad_files;           /* saw an error that condemns the open files */
-	bool for_write;           /* taken by a call that writes */
-	uint64_t gen;             /* the store's generation when opened */
-	dev_t dev;                /* the database file it has open */
+	int busy_ms;	/* the timeout currently set on db */
+	bool broken;	/* saw an error: close rather than reuse */
+	bool bad_files; /* saw an error that condemns the open files */
+	bool for_write; /* taken by a call that writes */
+	uint64_t gen;	/* the store's generation when opened */
+	dev_t dev;	/* the database file it has open */
 	ino_t ino;
 	struct sqlite_conn *next; /* idle list link */
 };
 
 struct sqlite_store {
-	struct storage base;      /* first, so a struct storage * is the store */
-	struct kbuf path;         /* dir/kinko.db */
+	struct storage base;	  /* first, so a struct storage * is the store */
+	struct kbuf path;	  /* dir/kinko.db */
 	struct storage_feed feed; /* told of every committed write (storage.h) */
 	/* The writer gate: `writing` is true while a thread of this process
 	 * writes; others wait on write_cv (monotonic clock). */
 	pthread_mutex_t write_mu;
 	pthread_cond_t write_cv;
 	bool writing;
-	pthread_mutex_t mu;       /* guards the fields below */
+	pthread_mutex_t mu; /* guards the fields below */
 	struct sqlite_conn *idle;
 	size_t n_idle;
-	size_t n_open;            /* idle + in use (+ being opened) */
+	size_t n_open; /* idle + in use (+ being opened) */
 	int busy_ms;
-	uint64_t gen;             /* +1 whenever every open connection is retired */
-	bool faulted;             /* a bad-files error since the last good write */
-	int64_t next_open_ns;     /* monotonic: no open before this */
-	int64_t next_write_ns;    /* monotonic: while faulted, no write before this */
+	uint64_t gen;	       /* +1 whenever every open connection is retired */
+	bool faulted;	       /* a bad-files error since the last good write */
+	int64_t next_open_ns;  /* monotonic: no open before this */
+	int64_t next_write_ns; /* monotonic: while faulted, no write before this */
 };
-
-
 
 static inline struct sqlite_store *store_of(struct storage *s)
 {
@@ -109,15 +105,17 @@ K_MUST_CHECK k_status sqlite_check_name(const char *s, bool may_be_empty);
 /* A record's key: kind and id non-empty, ns possibly empty. */
 K_MUST_CHECK k_status sqlite_check_key(const char *kind, const char *ns, const char *id);
 /* Binds s (which must outlive the statement's use) as text parameter idx. */
-K_MUST_CHECK k_status sqlite_bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx, const char *s);
+K_MUST_CHECK k_status sqlite_bind_text(struct sqlite_conn *c, sqlite3_stmt *st, int idx,
+				       const char *s);
 /* Binds ?1 kind, ?2 ns, ?3 id. */
-K_MUST_CHECK k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind, const char *ns,
-		  const char *id);
+K_MUST_CHECK k_status sqlite_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
+				      const char *ns, const char *id);
 
 /* sqlite_pool.c: the pool and the fault rules. */
 
 /* Takes an idle connection or opens one; give it back with sqlite_pool_release. */
-K_MUST_CHECK k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_conn **out);
+K_MUST_CHECK k_status sqlite_pool_acquire(struct sqlite_store *st, bool write,
+					  struct sqlite_conn **out);
 /* Gives c back (or closes it); faults the store after a bad-files error. NULL: no-op. */
 void sqlite_pool_release(struct sqlite_store *st, struct sqlite_conn *c);
 /* After a write committed on c: ends a fault. */
@@ -130,11 +128,13 @@ K_MUST_CHECK k_status sqlite_conn_writable(struct sqlite_conn *c);
 K_MUST_CHECK k_status sqlite_apply(struct storage *s, const struct storage_op *ops, size_t n);
 K_MUST_CHECK k_status sqlite_purge(struct storage *s, const char *ns_prefix);
 K_MUST_CHECK k_status sqlite_scrub(struct storage *s);
-K_MUST_CHECK k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const char *id,
-		    struct kbuf *doc, int64_t *version);
-K_MUST_CHECK k_status sqlite_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
-		     const char *after, size_t limit, storage_list_cb cb, void *arg);
+K_MUST_CHECK k_status sqlite_get(struct storage *s, const char *kind, const char *ns,
+				 const char *id, struct kbuf *doc, int64_t *version);
+K_MUST_CHECK k_status sqlite_list(struct storage *s, const char *kind, const char *ns,
+				  const char *prefix, const char *after, size_t limit,
+				  storage_list_cb cb, void *arg);
 K_MUST_CHECK k_status sqlite_check(struct storage *s);
-K_MUST_CHECK k_status sqlite_kinds(struct storage *s, storage_kind_cb cb, void *arg); /* sqlite_kinds.c */
+K_MUST_CHECK k_status sqlite_kinds(struct storage *s, storage_kind_cb cb,
+				   void *arg); /* sqlite_kinds.c */
 
 #endif

@@ -239,7 +239,8 @@ k_status sqlite_conn_writable(struct sqlite_conn *c)
 {
 	if (sqlite3_db_readonly(c->db, "main") != 1)
 		return K_OK;
-	LOG_WARN("storage: write refused: the database is open read-only (read-only file or filesystem)");
+	LOG_WARN("storage: write refused: the database is open read-only (read-only file or "
+		 "filesystem)");
 	c->broken = c->bad_files = true;
 	return K_E_STORE_UNAVAILABLE;
 }

@@ -17,7 +17,7 @@
 #include "core/banned.h"
 
 k_status sqlite_get(struct storage *s, const char *kind, const char *ns, const char *id,
-			   struct kbuf *doc, int64_t *version)
+		    struct kbuf *doc, int64_t *version)
 {
 	struct sqlite_store *st = store_of(s);
 	struct sqlite_conn *c = NULL;
@@ -50,10 +50,10 @@ out:
 }
 
 struct list_query {
-	const char *ns;      /* NULL: every namespace */
-	const char *prefix;  /* NULL or "": no prefix filter */
-	const char *after;   /* NULL or "": from the start */
-	size_t limit;        /* 0: no limit */
+	const char *ns;	    /* NULL: every namespace */
+	const char *prefix; /* NULL or "": no prefix filter */
+	const char *after;  /* NULL or "": from the start */
+	size_t limit;	    /* 0: no limit */
 	storage_list_cb cb;
 	void *arg;
 };
@@ -65,7 +65,8 @@ struct list_query {
  * one-namespace listing the first id past the prefix ends the scan; across
  * namespaces the ids restart with each ns, so non-matching rows are skipped.
  */
-static K_MUST_CHECK k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, const struct list_query *q)
+static K_MUST_CHECK k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st,
+				       const struct list_query *q)
 {
 	size_t plen = q->prefix != NULL ? strlen(q->prefix) : 0;
 	size_t count = 0;
@@ -96,9 +97,8 @@ static K_MUST_CHECK k_status list_rows(struct sqlite_conn *c, sqlite3_stmt *st, 
 	return K_OK;
 }
 
-k_status sqlite_list(struct storage *s, const char *kind, const char *ns,
-			    const char *prefix, const char *after, size_t limit,
-			    storage_list_cb cb, void *arg)
+k_status sqlite_list(struct storage *s, const char *kind, const char *ns, const char *prefix,
+		     const char *after, size_t limit, storage_list_cb cb, void *arg)
 {
 	struct sqlite_store *st = store_of(s);
 	struct sqlite_conn *c = NULL;

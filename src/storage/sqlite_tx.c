@@ -30,7 +30,8 @@ static K_MUST_CHECK k_status check_op(const struct storage_op *op)
 }
 
 /* The record's current version, 0 if it does not exist. */
-static K_MUST_CHECK k_status read_version(struct sqlite_conn *c, const struct storage_op *op, int64_t *out)
+static K_MUST_CHECK k_status read_version(struct sqlite_conn *c, const struct storage_op *op,
+					  int64_t *out)
 {
 	k_status rc = K_OK;
 	sqlite3_stmt *st = NULL;
@@ -63,7 +64,8 @@ static K_MUST_CHECK k_status check_expect(const struct storage_op *op, int64_t c
 	return cur == op->expect ? K_OK : K_E_CONFLICT;
 }
 
-static K_MUST_CHECK k_status write_row(struct sqlite_conn *c, enum stmt_id id, const struct storage_op *op)
+static K_MUST_CHECK k_status write_row(struct sqlite_conn *c, enum stmt_id id,
+				       const struct storage_op *op)
 {
 	k_status rc = K_OK;
 	sqlite3_stmt *st = NULL;
@@ -219,9 +221,8 @@ k_status sqlite_purge(struct storage *s, const char *ns_prefix)
 	int64_t changes = sqlite3_total_changes64(c->db);
 	GUARD_GOTO(sqlite_conn_run(c, ST_BEGIN, "begin"));
 	in_tx = true;
-	int src = sqlite3_prepare_v2(c->db,
-				     "DELETE FROM docs WHERE substr(ns, 1, length(?1)) = ?1", -1,
-				     &stmt, NULL);
+	int src = sqlite3_prepare_v2(c->db, "DELETE FROM docs WHERE substr(ns, 1, length(?1)) = ?1",
+				     -1, &stmt, NULL);
 	if (src != SQLITE_OK) {
 		rc = sqlite_conn_fail(c, src, "prepare purge");
 		goto out;

@@ -35,22 +35,25 @@
 
 struct storage;
 
-enum storage_op_kind { STORAGE_PUT = 1, STORAGE_DEL = 2 };
+enum storage_op_kind {
+	STORAGE_PUT = 1,
+	STORAGE_DEL = 2
+};
 
 /* Version preconditions for storage_op.expect. */
-#define STORAGE_ANY (-1)       /* no precondition */
-#define STORAGE_ABSENT 0       /* the record must not exist (PUT creates) */
+#define STORAGE_ANY (-1) /* no precondition */
+#define STORAGE_ABSENT 0 /* the record must not exist (PUT creates) */
 
-#define STORAGE_MAX_NAME 512u               /* bytes in kind, ns or id */
-#define STORAGE_MAX_DOC (1024u * 1024u)     /* bytes in one document */
+#define STORAGE_MAX_NAME 512u		/* bytes in kind, ns or id */
+#define STORAGE_MAX_DOC (1024u * 1024u) /* bytes in one document */
 
 struct storage_op {
 	enum storage_op_kind op;
 	const char *kind;
 	const char *ns;
 	const char *id;
-	struct kslice doc;     /* PUT only */
-	int64_t expect;        /* STORAGE_ANY, STORAGE_ABSENT or the current version */
+	struct kslice doc; /* PUT only */
+	int64_t expect;	   /* STORAGE_ANY, STORAGE_ABSENT or the current version */
 };
 
 /*
@@ -62,8 +65,8 @@ struct storage_op {
  * on the same store (they run on another connection, and do not see a
  * snapshot shared with the listing).
  */
-typedef K_MUST_CHECK k_status (*storage_list_cb)(void *arg, const char *ns, const char *id, struct kslice doc,
-				    int64_t version);
+typedef K_MUST_CHECK k_status (*storage_list_cb)(void *arg, const char *ns, const char *id,
+						 struct kslice doc, int64_t version);
 
 /*
  * The change feed. Every committed write is announced to the feed's
@@ -101,13 +104,17 @@ typedef K_MUST_CHECK k_status (*storage_list_cb)(void *arg, const char *ns, cons
  * and must not install a copy it read before the event arrived (a
  * generation count bumped by the callback does it; see kms/keys.c).
  */
-enum storage_event_kind { STORAGE_EV_PUT = 1, STORAGE_EV_DEL = 2, STORAGE_EV_PURGE = 3 };
+enum storage_event_kind {
+	STORAGE_EV_PUT = 1,
+	STORAGE_EV_DEL = 2,
+	STORAGE_EV_PURGE = 3
+};
 
 struct storage_event {
 	enum storage_event_kind what;
-	const char *kind;      /* NULL for STORAGE_EV_PURGE */
-	const char *ns;        /* the record's ns; the prefix for STORAGE_EV_PURGE */
-	const char *id;        /* NULL for STORAGE_EV_PURGE */
+	const char *kind; /* NULL for STORAGE_EV_PURGE */
+	const char *ns;	  /* the record's ns; the prefix for STORAGE_EV_PURGE */
+	const char *id;	  /* NULL for STORAGE_EV_PURGE */
 };
 
 typedef void (*storage_change_cb)(void *arg, const struct storage_event *ev);
@@ -124,8 +131,8 @@ struct storage_vtbl {
 	 * NULL when not wanted. K_E_VALIDATION, leaving doc unchanged, if the
 	 * document does not fit in doc's max.
 	 */
-	K_MUST_CHECK k_status (*get)(struct storage *s, const char *kind, const char *ns, const char *id,
-			struct kbuf *doc, int64_t *version);
+	K_MUST_CHECK k_status (*get)(struct storage *s, const char *kind, const char *ns,
+				     const char *id, struct kbuf *doc, int64_t *version);
 	/*
 	 * Applies all ops atomically and durably, or none. Ops run in order, so
 	 * a later op on the same record sees the version an earlier one left.
@@ -144,8 +151,9 @@ struct storage_vtbl {
 	 * applies to ids within each ns and should be NULL).
 	 * The callback gets each record's ns as its argument.
 	 */
-	K_MUST_CHECK k_status (*list)(struct storage *s, const char *kind, const char *ns, const char *prefix,
-			 const char *after, size_t limit, storage_list_cb cb, void *arg);
+	K_MUST_CHECK k_status (*list)(struct storage *s, const char *kind, const char *ns,
+				      const char *prefix, const char *after, size_t limit,
+				      storage_list_cb cb, void *arg);
 	/*
 	 * Runs the backend's integrity check. K_OK if the store is sound,
 	 * K_E_INTERNAL if it is damaged, K_E_STORE_UNAVAILABLE if the check
@@ -259,12 +267,14 @@ static inline K_MUST_CHECK k_status storage_get(struct storage *s, const char *k
 {
 	return s->vt->get(s, kind, ns, id, doc, version);
 }
-static inline K_MUST_CHECK k_status storage_apply(struct storage *s, const struct storage_op *ops, size_t n)
+static inline K_MUST_CHECK k_status storage_apply(struct storage *s, const struct storage_op *ops,
+						  size_t n)
 {
 	return s->vt->apply(s, ops, n);
 }
-static inline K_MUST_CHECK k_status storage_list(struct storage *s, const char *kind, const char *ns,
-						 const char *prefix, const char *after, size_t limit,
+static inline K_MUST_CHECK k_status storage_list(struct storage *s, const char *kind,
+						 const char *ns, const char *prefix,
+						 const char *after, size_t limit,
 						 storage_list_cb cb, void *arg)
 {
 	return s->vt->list(s, kind, ns, prefix, after, limit, cb, arg);

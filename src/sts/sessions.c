@@ -37,7 +37,8 @@ static struct kslice session_aad(const char *access_key)
  * STS_SESSION_KEEP_S after it expires, in one apply.
  */
 static K_MUST_CHECK k_status build_record(const char *role_arn, const char *session_name,
-			     const struct config_session *cs, int64_t expires, char **text)
+					  const struct config_session *cs, int64_t expires,
+					  char **text)
 {
 	*text = NULL;
 	struct ksecret *secret = ksecret_from((const uint8_t *)cs->secret, strlen(cs->secret));
@@ -51,10 +52,10 @@ static K_MUST_CHECK k_status build_record(const char *role_arn, const char *sess
 	GUARD_GOTO(rc);
 	GUARD_GOTO(kbuf_append_base64(&b64, wrapped.ptr, wrapped.len));
 	GUARD_GOTO(kbuf_append_base64(&th, cs->token_hash, sizeof cs->token_hash));
-	json_t *d = json_pack("{s:s, s:s, s:I, s:s%, s:s%}", "RoleArn", role_arn,
-			      "RoleSessionName", session_name, "Expires", (json_int_t)expires,
-			      "TokenSha256", (const char *)th.ptr, th.len, "WrappedSecret",
-			      (const char *)b64.ptr, b64.len);
+	json_t *d = json_pack("{s:s, s:s, s:I, s:s%, s:s%}", "RoleArn", role_arn, "RoleSessionName",
+			      session_name, "Expires", (json_int_t)expires, "TokenSha256",
+			      (const char *)th.ptr, th.len, "WrappedSecret", (const char *)b64.ptr,
+			      b64.len);
 	ENSURE_GOTO(d != NULL, K_E_INTERNAL);
 	*text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
@@ -77,8 +78,12 @@ k_status sts_session_save(const char *role_arn, const char *session_name,
 				       cs->access_key, due_id, sizeof due_id);
 	if (k_ok(rc)) {
 		struct storage_op ops[2] = {
-			{.op = STORAGE_PUT, .kind = STS_SESSION_KIND, .ns = "", .id = cs->access_key,
-			 .doc = kslice_cstr(text), .expect = STORAGE_ABSENT},
+			{.op = STORAGE_PUT,
+			 .kind = STS_SESSION_KIND,
+			 .ns = "",
+			 .id = cs->access_key,
+			 .doc = kslice_cstr(text),
+			 .expect = STORAGE_ABSENT},
 		};
 		scheduler_due_put_op(&ops[1], due_id);
 		rc = storage_apply(store, ops, 2);
@@ -110,8 +115,8 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	json_t *exp = json_object_get(j, "Expires");
 	json_t *tj = json_object_get(j, "TokenSha256");
 	json_t *wj = json_object_get(j, "WrappedSecret");
-	ENSURE_GOTO(role_arn != NULL && name != NULL && json_is_integer(exp) && json_is_string(tj) &&
-			    json_is_string(wj),
+	ENSURE_GOTO(role_arn != NULL && name != NULL && json_is_integer(exp) &&
+			    json_is_string(tj) && json_is_string(wj),
 		    K_E_INTERNAL);
 	const struct identity *role = config_find_role(role_arn);
 	if (role == NULL) {
@@ -120,12 +125,14 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 		rc = K_E_NOT_FOUND;
 		goto out;
 	}
-	GUARD_GOTO(kbuf_decode_base64(&th, kslice_make(json_string_value(tj), json_string_length(tj))));
+	GUARD_GOTO(kbuf_decode_base64(&th,
+				      kslice_make(json_string_value(tj), json_string_length(tj))));
 	ENSURE_GOTO(th.len == 32, K_E_INTERNAL);
 	GUARD_GOTO(kbuf_decode_base64(&wrapped,
 				      kslice_make(json_string_value(wj), json_string_length(wj))));
 	GUARD_GOTO(keystore_unwrap(session_aad(access_key), kbuf_slice(&wrapped), &secret));
-	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp), secret);
+	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp),
+				    secret);
 	secret = NULL; /* the table took it */
 out:
 	if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND))
@@ -141,13 +148,16 @@ out:
 
 /* The scheduled removal of a session record some time after it expired. */
 static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns, const char *id,
-			   const char *due_id)
+					const char *due_id)
 {
 	(void)arg;
 	(void)when;
 	(void)ns;
 	struct storage_op ops[2] = {
-		{.op = STORAGE_DEL, .kind = STS_SESSION_KIND, .ns = "", .id = id,
+		{.op = STORAGE_DEL,
+		 .kind = STS_SESSION_KIND,
+		 .ns = "",
+		 .id = id,
 		 .expect = STORAGE_ANY},
 	};
 	scheduler_due_del_op(&ops[1], due_id);

@@ -34,8 +34,8 @@ static bool valid_session_name(const char *s)
 		return false;
 	for (const char *p = s; *p; p++) {
 		char ch = *p;
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			  strchr("_+=,.@-", ch) != NULL;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || strchr("_+=,.@-", ch) != NULL;
 		if (!ok)
 			return false;
 	}
@@ -44,7 +44,8 @@ static bool valid_session_name(const char *s)
 
 static K_MUST_CHECK k_status denied(struct api_ctx *c, const char *role_arn)
 {
-	return api_fail(c, K_E_ACCESS_DENIED, "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+	return api_fail(c, K_E_ACCESS_DENIED,
+			"User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
 			c->principal.arn, role_arn);
 }
 
@@ -112,12 +113,16 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 	GUARD(api_string(c, in, "Policy", false, 1, 2048, &policy));
 	if (!valid_session_name(session))
 		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value '%.64s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+				"1 validation error detected: Value '%.64s' at 'roleSessionName' "
+				"failed to satisfy constraint: Member must satisfy regular "
+				"expression pattern: [\\w+=,.@-]*",
 				session);
 	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
-		return api_fail(c, K_E_VALIDATION, "Session policies are not supported by this server.");
+		return api_fail(c, K_E_VALIDATION,
+				"Session policies are not supported by this server.");
 	struct k_arn role_parts;
-	if (!k_arn_parse_cstr(role_arn, &role_parts) || !kslice_eq_cstr(role_parts.partition, "aws") ||
+	if (!k_arn_parse_cstr(role_arn, &role_parts) ||
+	    !kslice_eq_cstr(role_parts.partition, "aws") ||
 	    !k_arn_is(&role_parts, "iam", K_ARN_ROLE) || role_parts.region.len != 0 ||
 	    role_parts.account.len != K_ARN_ACCOUNT_LEN)
 		return api_fail(c, K_E_VALIDATION, "%s is invalid", role_arn);
@@ -127,20 +132,24 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 	const struct identity *role = config_find_role(role_arn);
 	if (role == NULL || !may_assume(c, role, role_arn, session, external_id))
 		return denied(c, role_arn);
-	c->authorized = true; /* the role's trust policy and the caller's identity policies allow it */
+	c->authorized =
+		true; /* the role's trust policy and the caller's identity policies allow it */
 	int64_t duration = 3600;
 	if (dur_s != NULL) {
 		char *end = NULL;
 		long long v = strtoll(dur_s, &end, 10);
 		if (end == NULL || *end != 0 || v < 900 || v > 43200)
 			return api_fail(c, K_E_VALIDATION,
-					"1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+					"1 validation error detected: Value '%s' at "
+					"'durationSeconds' failed to satisfy constraint: Member "
+					"must have value greater than or equal to 900",
 					dur_s);
 		duration = v;
 	}
 	if (duration > role_max_session(role))
 		return api_fail(c, K_E_VALIDATION,
-				"The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+				"The requested DurationSeconds exceeds the MaxSessionDuration set "
+				"for this role.");
 	int64_t expires = c->now + duration;
 	struct config_session cs;
 	GUARD(config_new_session(role, session, expires, &cs));
@@ -163,9 +172,11 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 	char rid[128];
 	snprintf(rid, sizeof rid, "%s:%s", identity_unique_id(role), session);
 	json_object_set_new(out, "Credentials",
-			    json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", cs.access_key, "SecretAccessKey",
-				      cs.secret, "SessionToken", cs.token, "Expiration", exp));
-	json_object_set_new(out, "AssumedRoleUser", json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
+			    json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", cs.access_key,
+				      "SecretAccessKey", cs.secret, "SessionToken", cs.token,
+				      "Expiration", exp));
+	json_object_set_new(out, "AssumedRoleUser",
+			    json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
 	crypto_wipe(&cs, sizeof cs);
 	return K_OK;
 }
@@ -175,10 +186,12 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
  * the role's trust policy (CUSTOM); GetCallerIdentity needs no permission
  * (PUBLIC). kinko applies no STS request quota.
  */
-#define OP(nm, fn, res, mut)                                                                   \
-	{.name = nm, .handler = fn, .action = "sts:" nm, .resource = res, .member = NULL,      \
-	 .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = mut, .key_use = false, \
-	 .max_body = 0}
+#define OP(nm, fn, res, mut)                                                                       \
+	{                                                                                          \
+		.name = nm, .handler = fn, .action = "sts:" nm, .resource = res, .member = NULL,   \
+		.state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = mut,            \
+		.key_use = false, .max_body = 0                                                    \
+	}
 
 static const struct api_operation sts_ops[] = {
 	OP("AssumeRole", sts_assume_role, API_RES_CUSTOM, true),

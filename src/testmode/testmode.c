@@ -97,10 +97,12 @@ static K_MUST_CHECK k_status op_reset(struct api_ctx *c, json_t *in, json_t *out
 }
 
 /* The rows (req/req.h): on no resource, no quota, all of them change state. */
-#define OP(nm, fn)                                                                              \
-	{.name = nm, .handler = fn, .action = "kinko-test:" nm, .resource = API_RES_NONE,        \
-	 .member = NULL, .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = true, \
-	 .key_use = false, .max_body = 0}
+#define OP(nm, fn)                                                                                 \
+	{                                                                                          \
+		.name = nm, .handler = fn, .action = "kinko-test:" nm, .resource = API_RES_NONE,   \
+		.member = NULL, .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE},            \
+		.mutates = true, .key_use = false, .max_body = 0                                   \
+	}
 
 static const struct api_operation test_ops[] = {
 	OP("AdvanceClock", op_advance_clock),
@@ -121,7 +123,8 @@ static const struct api_operation test_ops[] = {
 static K_MUST_CHECK k_status test_authorize(struct api_ctx *c, json_t *in)
 {
 	(void)in;
-	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*") : K_E_INTERNAL;
+	return c->op->resource == API_RES_NONE ? authz_identity(c, c->op->action, "*")
+					       : K_E_INTERNAL;
 }
 
 static const struct api_service test_service = {

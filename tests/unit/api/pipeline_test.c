@@ -64,16 +64,23 @@ static K_MUST_CHECK k_status missing_handler(struct api_ctx *c, json_t *in, json
 	return api_fail(c, K_E_NOT_FOUND, "nothing here");
 }
 
-#define ROW(nm, res, memb, st, rate)                                                                \
-	{.name = nm, .handler = fake_handler, .action = "fake:" nm, .resource = res, .member = memb, \
-	 .state = st, .quota = {NULL, rate}, .mutates = false, .key_use = false, .max_body = 0}
+#define ROW(nm, res, memb, st, rate)                                                               \
+	{                                                                                          \
+		.name = nm, .handler = fake_handler, .action = "fake:" nm, .resource = res,        \
+		.member = memb, .state = st, .quota = {NULL, rate}, .mutates = false,              \
+		.key_use = false, .max_body = 0                                                    \
+	}
 
 static const struct api_operation fake_ops[] = {
 	ROW("OnKey", API_RES_KEY, "KeyId", API_STATE_CRYPTO, 100),
 	ROW("Custom", API_RES_CUSTOM, NULL, API_STATE_NA, 100),
 	ROW("Limited", API_RES_NONE, NULL, API_STATE_NA, 1),
-	{.name = "Missing", .handler = missing_handler, .action = "fake:Missing",
-	 .resource = API_RES_NONE, .state = API_STATE_NA, .quota = {NULL, 100}},
+	{.name = "Missing",
+	 .handler = missing_handler,
+	 .action = "fake:Missing",
+	 .resource = API_RES_NONE,
+	 .state = API_STATE_NA,
+	 .quota = {NULL, 100}},
 };
 
 /* The fake service's own names: Secrets Manager's, for two generic codes. */
@@ -89,7 +96,8 @@ static const struct api_service fake_service = {
 	.ops = fake_ops,
 	.n_ops = sizeof fake_ops / sizeof fake_ops[0],
 	.authorize = fake_authorize,
-	.resources = API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) | API_RES_BIT(API_RES_CUSTOM),
+	.resources =
+		API_RES_BIT(API_RES_NONE) | API_RES_BIT(API_RES_KEY) | API_RES_BIT(API_RES_CUSTOM),
 	.errors = fake_errors,
 	.n_errors = sizeof fake_errors / sizeof fake_errors[0],
 };
@@ -152,14 +160,15 @@ static void test_row_check(void)
 	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_OK);
 	op.state = API_STATE_NA;
 	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
-	CHECK_STR(kbuf_cstr(&msg),
-		  "operation kms.OnKey has a secret resource without a secret state rule (any or manage)");
+	CHECK_STR(kbuf_cstr(&msg), "operation kms.OnKey has a secret resource without a secret "
+				   "state rule (any or manage)");
 	op.state = API_STATE_CRYPTO; /* a key rule on a secret */
 	kbuf_reset(&msg);
 	CHECK_STATUS(api_check_operation(&with_secrets, &op, &msg), K_E_VALIDATION);
 
 	/* A row as an older table would write it: name, handler, action only. */
-	struct api_operation thin = {.name = "Thin", .handler = fake_handler, .action = "fake:Thin"};
+	struct api_operation thin = {
+		.name = "Thin", .handler = fake_handler, .action = "fake:Thin"};
 	CHECK_STATUS(check_row(&thin, &msg), K_E_VALIDATION);
 
 	/* A table with one incomplete row is refused whole. */
@@ -245,8 +254,12 @@ static void sign(struct signed_req *s, const char *op, const char *body)
 	r->headers[3] = (struct http_header){kslice_cstr("Content-Type"),
 					     kslice_cstr("application/x-amz-json-1.1")};
 	r->n_headers = 4;
-	struct sigv4_request sr = {.method = r->method, .path = r->path, .query = r->query,
-				   .headers = r->headers, .n_headers = r->n_headers, .payload = r->body};
+	struct sigv4_request sr = {.method = r->method,
+				   .path = r->path,
+				   .query = r->query,
+				   .headers = r->headers,
+				   .n_headers = r->n_headers,
+				   .payload = r->body};
 	const char *signed_headers = "content-type;host;x-amz-date;x-amz-target";
 	struct kbuf creq, sts;
 	kbuf_init(&creq, 1 << 16);
@@ -258,14 +271,16 @@ static void sign(struct signed_req *s, const char *op, const char *body)
 	uint8_t sig[32];
 	CHECK(key != NULL);
 	CHECK_STATUS(sigv4_canonical_request(&sr, kslice_cstr(signed_headers), &creq), K_OK);
-	CHECK_STATUS(sigv4_string_to_sign(s->date, day, "us-east-1", "kms", kbuf_slice(&creq), &sts),
-		     K_OK);
+	CHECK_STATUS(
+		sigv4_string_to_sign(s->date, day, "us-east-1", "kms", kbuf_slice(&creq), &sts),
+		K_OK);
 	CHECK_STATUS(sigv4_sign(key, day, "us-east-1", "kms", kbuf_slice(&sts), sig), K_OK);
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
 	snprintf(s->authz, sizeof s->authz,
-		 "AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, SignedHeaders=%s, Signature=%s",
+		 "AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, "
+		 "SignedHeaders=%s, Signature=%s",
 		 day, signed_headers, hex);
 	r->headers[4] = (struct http_header){kslice_cstr("Authorization"), kslice_cstr(s->authz)};
 	r->n_headers = 5;
@@ -351,8 +366,10 @@ static void test_secrets_rows(void)
 	kbuf_release(&msg);
 	const struct api_service *svc = NULL;
 	const struct api_operation *get = api_find_operation("secretsmanager.GetSecretValue", &svc);
-	const struct api_operation *desc = api_find_operation("secretsmanager.DescribeSecret", NULL);
-	const struct api_operation *create = api_find_operation("secretsmanager.CreateSecret", NULL);
+	const struct api_operation *desc =
+		api_find_operation("secretsmanager.DescribeSecret", NULL);
+	const struct api_operation *create =
+		api_find_operation("secretsmanager.CreateSecret", NULL);
 	const struct api_operation *del = api_find_operation("secretsmanager.DeleteSecret", NULL);
 	const struct api_operation *list = api_find_operation("secretsmanager.ListSecrets", NULL);
 	CHECK(get != NULL && desc != NULL && create != NULL && del != NULL && list != NULL);
@@ -364,17 +381,36 @@ static void test_secrets_rows(void)
 	/* Its error map: no KMS-only name for the generic codes. */
 	CHECK(svc != NULL && svc->release_resource != NULL);
 	CHECK_STR(k_status_name(api_service_error(svc, K_E_INTERNAL)), "InternalServiceError");
-	CHECK_STR(k_status_name(api_service_error(svc, K_E_NOT_FOUND)), "ResourceNotFoundException");
+	CHECK_STR(k_status_name(api_service_error(svc, K_E_NOT_FOUND)),
+		  "ResourceNotFoundException");
 	CHECK_STR(k_status_name(api_service_error(svc, K_E_CONFLICT)), "InternalServiceError");
 	CHECK_STR(k_status_name(api_service_error(svc, K_E_VALIDATION)), "ValidationException");
-	static const k_status kms_codes[] = {
-		K_E_INTERNAL, K_E_NOT_FOUND, K_E_DISABLED, K_E_INVALID_STATE, K_E_INVALID_CIPHERTEXT,
-		K_E_INCORRECT_KEY, K_E_INVALID_KEY_USAGE, K_E_INVALID_ARN, K_E_INVALID_MARKER,
-		K_E_INVALID_ALIAS_NAME, K_E_INVALID_GRANT_TOKEN, K_E_INVALID_GRANT_ID,
-		K_E_ALREADY_EXISTS, K_E_TAG, K_E_UNSUPPORTED, K_E_DRY_RUN, K_E_KMS_INVALID_SIGNATURE,
-		K_E_KMS_INVALID_MAC, K_E_EXPIRED_IMPORT_TOKEN, K_E_INVALID_IMPORT_TOKEN,
-		K_E_INCORRECT_KEY_MATERIAL, K_E_CUSTOM_KEY_STORE_NOT_FOUND, K_E_DEPENDENCY_TIMEOUT,
-		K_E_STORE_UNAVAILABLE, K_E_CONFLICT, K_E_NOT_AUTHORIZED};
+	static const k_status kms_codes[] = {K_E_INTERNAL,
+					     K_E_NOT_FOUND,
+					     K_E_DISABLED,
+					     K_E_INVALID_STATE,
+					     K_E_INVALID_CIPHERTEXT,
+					     K_E_INCORRECT_KEY,
+					     K_E_INVALID_KEY_USAGE,
+					     K_E_INVALID_ARN,
+					     K_E_INVALID_MARKER,
+					     K_E_INVALID_ALIAS_NAME,
+					     K_E_INVALID_GRANT_TOKEN,
+					     K_E_INVALID_GRANT_ID,
+					     K_E_ALREADY_EXISTS,
+					     K_E_TAG,
+					     K_E_UNSUPPORTED,
+					     K_E_DRY_RUN,
+					     K_E_KMS_INVALID_SIGNATURE,
+					     K_E_KMS_INVALID_MAC,
+					     K_E_EXPIRED_IMPORT_TOKEN,
+					     K_E_INVALID_IMPORT_TOKEN,
+					     K_E_INCORRECT_KEY_MATERIAL,
+					     K_E_CUSTOM_KEY_STORE_NOT_FOUND,
+					     K_E_DEPENDENCY_TIMEOUT,
+					     K_E_STORE_UNAVAILABLE,
+					     K_E_CONFLICT,
+					     K_E_NOT_AUTHORIZED};
 	for (size_t i = 0; i < sizeof kms_codes / sizeof kms_codes[0]; i++) {
 		const char *name = k_status_name(api_service_error(svc, kms_codes[i]));
 		CHECK(strstr(name, "KMS") == NULL);
@@ -392,7 +428,8 @@ static void test_kms_rows(void)
 	kbuf_release(&msg);
 	const struct api_operation *enc = api_find_operation("TrentService.Encrypt", NULL);
 	const struct api_operation *desc = api_find_operation("TrentService.DescribeKey", NULL);
-	const struct api_operation *del = api_find_operation("TrentService.ScheduleKeyDeletion", NULL);
+	const struct api_operation *del =
+		api_find_operation("TrentService.ScheduleKeyDeletion", NULL);
 	const struct api_operation *list = api_find_operation("TrentService.ListKeys", NULL);
 	CHECK(enc != NULL && desc != NULL && del != NULL && list != NULL);
 	CHECK(!enc->mutates && enc->key_use && enc->state == API_STATE_CRYPTO);
@@ -440,8 +477,8 @@ static void test_kms_rows(void)
 	bool saw_encrypt = false, saw_describe = false;
 	for (size_t i = 0; i < n && i < 200; i++) {
 		CHECK(ops[i].event_source != NULL && ops[i].event_name != NULL);
-		const struct api_operation *op = api_find_by_event_source(ops[i].event_source,
-									  ops[i].event_name);
+		const struct api_operation *op =
+			api_find_by_event_source(ops[i].event_source, ops[i].event_name);
 		CHECK(op != NULL && op->key_use);
 		saw_encrypt |= op == enc;
 		saw_describe |= op == desc;

@@ -41,9 +41,13 @@ static void open_trail(const char *dir, enum audit_sync sync, uint64_t max_bytes
 {
 	char key[512];
 	snprintf(key, sizeof key, "%s/signing.key", root);
-	struct audit_options o = {.dir = dir, .key_file = key, .sync = sync,
-				  .max_file_bytes = max_bytes, .drain_ms = trail_drain_ms,
-				  .period_ms = trail_period_ms, .witness_file = trail_witness};
+	struct audit_options o = {.dir = dir,
+				  .key_file = key,
+				  .sync = sync,
+				  .max_file_bytes = max_bytes,
+				  .drain_ms = trail_drain_ms,
+				  .period_ms = trail_period_ms,
+				  .witness_file = trail_witness};
 	struct kbuf msg;
 	kbuf_init(&msg, 1024);
 	CHECK(k_ok(audit_open(&o, &msg)));
@@ -54,11 +58,13 @@ static void emit_events(int n)
 {
 	for (int i = 0; i < n; i++) {
 		char arn[128];
-		snprintf(arn, sizeof arn, "arn:aws:kms:us-east-1:111122223333:key/%08d-0000-4000-8000-000000000000", i);
+		snprintf(arn, sizeof arn,
+			 "arn:aws:kms:us-east-1:111122223333:key/%08d-0000-4000-8000-000000000000",
+			 i);
 		json_t *d = json_pack("{s:s}", "keyId", arn);
-		CHECK(k_ok(audit_emit_service_event("kms.amazonaws.com", i % 2 ? "RotateKey" : "DeleteKey",
-					       "111122223333", "us-east-1", arn, "AWS::KMS::Key", d,
-					       K_OK)));
+		CHECK(k_ok(audit_emit_service_event(
+			"kms.amazonaws.com", i % 2 ? "RotateKey" : "DeleteKey", "111122223333",
+			"us-east-1", arn, "AWS::KMS::Key", d, K_OK)));
 		json_decref(d);
 	}
 }
@@ -180,8 +186,8 @@ static void test_tampering(void)
 	tamper("reorder", "sed -i -n '4{h;n;G};p' \"$F\"", "REORDERED record seq 4", NULL);
 	tamper("remove-record", "sed -i '6d' \"$F\"", "REMOVED record seq 6", NULL);
 	tamper("insert", "sed -i '2p' \"$F\"", "INSERTED record", NULL);
-	tamper("digest", "sed -i 's/\"records\":12/\"records\":11/' \"$F.digest\"", "SIGNATURE digest",
-	       NULL);
+	tamper("digest", "sed -i 's/\"records\":12/\"records\":11/' \"$F.digest\"",
+	       "SIGNATURE digest", NULL);
 	tamper("remove-digest", "rm \"$F.digest\"", "UNSIGNED file", NULL);
 }
 
@@ -235,9 +241,9 @@ static void poke_after(const char *path, long from, const char *what)
 	struct kbuf b;
 	kbuf_init(&b, 1u << 24);
 	CHECK(k_ok(audit_read_file(path, &b)));
-	const uint8_t *at = (size_t)from < b.len ? memmem(b.ptr + from, b.len - (size_t)from, what,
-							  strlen(what))
-						 : NULL;
+	const uint8_t *at = (size_t)from < b.len
+				    ? memmem(b.ptr + from, b.len - (size_t)from, what, strlen(what))
+				    : NULL;
 	CHECK(at != NULL);
 	FILE *f = fopen(path, "r+b");
 	CHECK(f != NULL);
@@ -277,7 +283,8 @@ static void test_write_mode(void)
 	char dir[512], crash[600], path[1200];
 	snprintf(dir, sizeof dir, "%s/wmode", root);
 	snprintf(crash, sizeof crash, "%s/wmode-crash", root);
-	trail_drain_ms = 3600 * 1000; /* no drain by the flusher here: the ring's state is the test's */
+	trail_drain_ms =
+		3600 * 1000; /* no drain by the flusher here: the ring's state is the test's */
 	open_trail(dir, AUDIT_SYNC_WRITE, 0);
 	emit_events(40);
 	struct ring_hdr h = read_ring(dir);
@@ -339,7 +346,8 @@ static void test_write_mode(void)
 	open_trail(dir, AUDIT_SYNC_WRITE, 64u << 10);
 	emit_events(300);
 	h = read_ring(dir);
-	CHECK(h.tail > 0 && h.head > h.tail); /* drained when full, the last records still in the ring */
+	CHECK(h.tail > 0 &&
+	      h.head > h.tail); /* drained when full, the last records still in the ring */
 	int in_ring = ring_records(dir, h);
 	CHECK(in_ring > 0);
 	copy_dir(dir, crash);
@@ -639,8 +647,8 @@ static void test_erasures_are_named(void)
 	 * note); the witness names the truncation. Restarted with the
 	 * witness, kinko itself sees the cut and keeps the gap.
 	 */
-	snprintf(cmd, sizeof cmd, "cd '%s' && sed -i -E '/\"lastSeq\":(8|9|10),/d' kinko-periods-*.jsonl",
-		 crash2);
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && sed -i -E '/\"lastSeq\":(8|9|10),/d' kinko-periods-*.jsonl", crash2);
 	CHECK(system(cmd) == 0);
 	char crash3[800], wit_crash3[900];
 	snprintf(crash3, sizeof crash3, "%s-b", crash2);
@@ -656,7 +664,8 @@ static void test_erasures_are_named(void)
 		   NULL);
 	free(out);
 	CHECK(verify_with(crash2, wit_crash2, 0, &w, &out) > 0);
-	report_has("cut and digests removed, witness", out, "REMOVED period digests: the witness holds",
+	report_has("cut and digests removed, witness", out,
+		   "REMOVED period digests: the witness holds",
 		   "TRUNCATED trail: the log ends at seq 9");
 	free(out);
 
@@ -784,14 +793,15 @@ static void test_format_call(void)
 	};
 
 	const char *key = "1234abcd-12ab-34cd-56ef-1234567890ab";
-	json_t *in = json_pack("{s:s,s:s,s:{s:s,s:s},s:i,s:[s],s:{s:s,s:f,s:[{s:s,s:b}]}}", "KeyId", key,
-			       "Plaintext", "c2VjcmV0", "EncryptionContext", "Department", "it",
-			       "Plaintext", "kept: the caller's own name", "NumberOfBytes", 32,
-			       "GrantTokens", "tok", "Nested", "Message", "dropped", "Ratio", 1.5,
-			       "List", "SecretString", "dropped too", "Flag", 1);
-	json_t *out = json_pack("{s:s,s:s}", "KeyId",
-				"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-				"CiphertextBlob", "Y2lwaGVy");
+	json_t *in = json_pack("{s:s,s:s,s:{s:s,s:s},s:i,s:[s],s:{s:s,s:f,s:[{s:s,s:b}]}}", "KeyId",
+			       key, "Plaintext", "c2VjcmV0", "EncryptionContext", "Department",
+			       "it", "Plaintext", "kept: the caller's own name", "NumberOfBytes",
+			       32, "GrantTokens", "tok", "Nested", "Message", "dropped", "Ratio",
+			       1.5, "List", "SecretString", "dropped too", "Flag", 1);
+	json_t *out = json_pack(
+		"{s:s,s:s}", "KeyId",
+		"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"CiphertextBlob", "Y2lwaGVy");
 	struct audit_resources res;
 	char id[37];
 	json_t *e = format_event(&c, in, out, K_OK, NULL, &res, id);
@@ -807,12 +817,14 @@ static void test_format_call(void)
 	CHECK(json_is_null(json_object_get(e, "responseElements")));
 	CHECK(json_object_get(e, "errorCode") == NULL);
 	CHECK_STR(json_string_value(json_object_get(e, "userAgent")),
-		  "aws-cli/2 \"q\" \x01 \xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+		  "aws-cli/2 \"q\" \x01 \xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 "
+		  "\xef\xbf\xbd\xef\xbf\xbd");
 	json_t *u = json_object_get(e, "userIdentity");
 	CHECK_STR(json_string_value(json_object_get(u, "type")), "AssumedRole");
 	CHECK_STR(json_string_value(json_object_get(u, "accessKeyId")), "ASIAEXAMPLE");
 	json_t *issuer = json_object_get(json_object_get(u, "sessionContext"), "sessionIssuer");
-	CHECK_STR(json_string_value(json_object_get(issuer, "arn")), "arn:aws:iam::111122223333:role/Admin");
+	CHECK_STR(json_string_value(json_object_get(issuer, "arn")),
+		  "arn:aws:iam::111122223333:role/Admin");
 	CHECK_STR(json_string_value(json_object_get(issuer, "principalId")), "AROAEXAMPLE");
 	CHECK_STR(json_string_value(json_object_get(issuer, "userName")), "Admin");
 	json_t *rp = json_object_get(e, "requestParameters");
@@ -824,12 +836,14 @@ static void test_format_call(void)
 	CHECK(json_object_get(ec, "Plaintext") != NULL);
 	CHECK_EQ_INT(json_integer_value(json_object_get(rp, "numberOfBytes")), 32);
 	json_t *nested = json_object_get(rp, "nested");
-	CHECK(json_object_get(nested, "message") == NULL && json_object_get(nested, "Message") == NULL);
+	CHECK(json_object_get(nested, "message") == NULL &&
+	      json_object_get(nested, "Message") == NULL);
 	CHECK(json_real_value(json_object_get(nested, "ratio")) == 1.5);
 	json_t *item = json_array_get(json_object_get(nested, "list"), 0);
 	CHECK(json_object_size(item) == 1 && json_object_get(item, "flag") == json_true());
 	json_t *r0 = json_array_get(json_object_get(e, "resources"), 0);
-	CHECK_STR(json_string_value(json_object_get(r0, "ARN")), json_string_value(json_object_get(out, "KeyId")));
+	CHECK_STR(json_string_value(json_object_get(r0, "ARN")),
+		  json_string_value(json_object_get(out, "KeyId")));
 	CHECK_STR(json_string_value(json_object_get(r0, "type")), "AWS::KMS::Key");
 	CHECK_STR(json_string_value(json_object_get(r0, "accountId")), "111122223333");
 	CHECK(res.n == 1);
@@ -848,16 +862,22 @@ static void test_format_call(void)
 	CHECK_STR(json_string_value(json_object_get(e, "errorMessage")), "Alias \"x\"\nnot found");
 	CHECK(json_object_get(e, "readOnly") == json_false());
 	CHECK(json_is_null(json_object_get(e, "responseElements")));
-	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "userName")), "alice");
-	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "tlsDetails"), "tlsVersion")), "TLSv1.2+");
+	CHECK_STR(
+		json_string_value(json_object_get(json_object_get(e, "userIdentity"), "userName")),
+		"alice");
+	CHECK_STR(
+		json_string_value(json_object_get(json_object_get(e, "tlsDetails"), "tlsVersion")),
+		"TLSv1.2+");
 	json_decref(e);
 
 	/* No principal (the signature was refused), no body. */
 	c.who = (struct audit_who){"", "", "", "", ""};
 	e = format_event(&c, NULL, NULL, K_E_NOT_FOUND, NULL, &res, id);
 	CHECK(e != NULL);
-	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "type")), "Unknown");
-	CHECK(json_is_null(json_object_get(e, "requestParameters")) && json_is_null(json_object_get(e, "resources")));
+	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "userIdentity"), "type")),
+		  "Unknown");
+	CHECK(json_is_null(json_object_get(e, "requestParameters")) &&
+	      json_is_null(json_object_get(e, "resources")));
 	json_decref(e);
 
 	/* No known service or operation, no User-Agent: "kinko", "Unknown", not read-only. */
@@ -888,12 +908,13 @@ static void test_lastuse_from_events(void)
 {
 	static const struct audit_op_name key_use[] = {{"kms.amazonaws.com", "Encrypt"},
 						       {"kms.amazonaws.com", "Sign"}};
-	const char *arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+	const char *arn =
+		"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 	audit_lastuse_reset();
-	json_t *describe = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[{s:s}]}", "eventSource",
-				     "kms.amazonaws.com", "eventName", "DescribeKey", "eventTime",
-				     "2025-01-31T12:00:00Z", "eventID", "e1", "requestID", "r1",
-				     "resources", "ARN", arn);
+	json_t *describe =
+		json_pack("{s:s,s:s,s:s,s:s,s:s,s:[{s:s}]}", "eventSource", "kms.amazonaws.com",
+			  "eventName", "DescribeKey", "eventTime", "2025-01-31T12:00:00Z",
+			  "eventID", "e1", "requestID", "r1", "resources", "ARN", arn);
 	audit_lastuse_from_event(describe, key_use, 2);
 	struct audit_lastuse u;
 	CHECK(!audit_lastuse_get(arn, &u));
@@ -949,15 +970,19 @@ static void test_quota(void)
 	CHECK_EQ_INT(ok, 5);
 	CHECK_EQ_INT(throttled, 3);
 	/* Another account, another region, another service: their own buckets. */
-	CHECK(k_ok(quota_take("TrentService.", "444455556666", "us-east-1", "Encrypt", "symmetric", 5500)));
-	CHECK(k_ok(quota_take("TrentService.", "111122223333", "eu-west-1", "Encrypt", "symmetric", 5500)));
-	CHECK(k_ok(quota_take("secretsmanager.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500)));
+	CHECK(k_ok(quota_take("TrentService.", "444455556666", "us-east-1", "Encrypt", "symmetric",
+			      5500)));
+	CHECK(k_ok(quota_take("TrentService.", "111122223333", "eu-west-1", "Encrypt", "symmetric",
+			      5500)));
+	CHECK(k_ok(quota_take("secretsmanager.", "111122223333", "us-east-1", "Encrypt",
+			      "symmetric", 5500)));
 	/* Operations without a quota are never throttled. */
 	CHECK(k_ok(quota_take("KinkoTest.", "111122223333", "us-east-1", "Reset", NULL, -1)));
 	CHECK(quota_rate("us-east-1", "CreateKey", NULL, 50) == 50);
 	CHECK(quota_rate("sa-east-1", "Encrypt", "symmetric", 5500) == 5);
 	quota_enable(false);
-	CHECK(k_ok(quota_take("TrentService.", "111122223333", "us-east-1", "Encrypt", "symmetric", 5500)));
+	CHECK(k_ok(quota_take("TrentService.", "111122223333", "us-east-1", "Encrypt", "symmetric",
+			      5500)));
 	kbuf_release(&msg);
 }
 
@@ -971,8 +996,10 @@ static void test_metrics(void)
 	CHECK(k_ok(metrics_render(&b)));
 	const char *t = kbuf_cstr(&b);
 	CHECK(strstr(t, "kinko_requests_total{service=\"kms\",operation=\"Encrypt\"} 2") != NULL);
-	CHECK(strstr(t, "kinko_errors_total{service=\"kms\",operation=\"Encrypt\",error_code=\"NotFoundException\"} 1") != NULL);
-	CHECK(strstr(t, "kinko_request_duration_seconds_bucket{service=\"kms\",operation=\"Encrypt\",le=\"0.0025\"} 1") != NULL);
+	CHECK(strstr(t, "kinko_errors_total{service=\"kms\",operation=\"Encrypt\",error_code="
+			"\"NotFoundException\"} 1") != NULL);
+	CHECK(strstr(t, "kinko_request_duration_seconds_bucket{service=\"kms\",operation="
+			"\"Encrypt\",le=\"0.0025\"} 1") != NULL);
 	CHECK(strstr(t, "kinko_throttled_requests_total 4") != NULL); /* 3 from test_quota */
 	kbuf_release(&b);
 }

@@ -39,11 +39,17 @@
 #define SUITE_DATE "20150830T123600Z"
 #define SUITE_TIME INT64_C(1440938160)
 #define SUITE_SCOPE "20150830/us-east-1/service/aws4_request"
-#define SUITE_HOST {"Host", "example.amazonaws.com"}
-#define SUITE_XDATE {"X-Amz-Date", SUITE_DATE}
+#define SUITE_HOST                                                                                 \
+	{                                                                                          \
+		"Host", "example.amazonaws.com"                                                    \
+	}
+#define SUITE_XDATE                                                                                \
+	{                                                                                          \
+		"X-Amz-Date", SUITE_DATE                                                           \
+	}
 #define SUITE_AUTHZ(signed, sig)                                                                   \
-	"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" SUITE_SCOPE ", SignedHeaders=" signed           \
-	", Signature=" sig
+	"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" SUITE_SCOPE                                     \
+	", SignedHeaders=" signed ", Signature=" sig
 #define SUITE_STS(hash) "AWS4-HMAC-SHA256\n" SUITE_DATE "\n" SUITE_SCOPE "\n" hash
 #define SUITE_HEADERS_BLOCK                                                                        \
 	"host:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n"
@@ -81,7 +87,7 @@ struct vector {
 	const char *secret;
 	const char *service;  /* the service the verifier expects */
 	const char *amz_date; /* the request time as the parser must report it */
-	int64_t now;          /* that time in epoch seconds */
+	int64_t now;	      /* that time in epoch seconds */
 	const char *authz;    /* the Authorization header the signer produced */
 	const char *creq;     /* expected canonical request */
 	const char *sts;      /* expected string to sign */
@@ -91,163 +97,265 @@ static const struct vector vectors[] = {
 	{
 		.name = "get-vanilla",
 		.req = {"GET", "/", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
 		.creq = "GET\n/\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"),
+		.sts = SUITE_STS(
+			"bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"),
 	},
 	{
 		.name = "get-vanilla-query-order-key-case",
 		.req = {"GET", "/", "Param2=value2&Param1=value1", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
 		.creq = "GET\n/\nParam1=value1&Param2=value2\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0"),
+		.sts = SUITE_STS(
+			"816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0"),
 	},
 	{
 		.name = "get-header-value-trim",
-		.req = {"GET", "/", "",
-			{SUITE_HOST, {"My-Header1", " value1  "}, {"My-Header2", " \"a   b   c\" \t"},
+		.req = {"GET",
+			"/",
+			"",
+			{SUITE_HOST,
+			 {"My-Header1", " value1  "},
+			 {"My-Header2", " \"a   b   c\" \t"},
 			 SUITE_XDATE},
 			""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;my-header1;my-header2;x-amz-date",
-				     "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"),
-		.creq = "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b c\"\n"
-			"x-amz-date:" SUITE_DATE "\n\nhost;my-header1;my-header2;x-amz-date\n" EMPTY_SHA,
-		.sts = SUITE_STS("a726db9b0df21c14f559d0a978e563112acb1b9e05476f0a6a1c7d68f28605c7"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;my-header1;my-header2;x-amz-date",
+			"acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"),
+		.creq = "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b "
+			"c\"\n"
+			"x-amz-date:" SUITE_DATE
+			"\n\nhost;my-header1;my-header2;x-amz-date\n" EMPTY_SHA,
+		.sts = SUITE_STS(
+			"a726db9b0df21c14f559d0a978e563112acb1b9e05476f0a6a1c7d68f28605c7"),
 	},
 	{
 		.name = "get-header-key-duplicate",
-		.req = {"GET", "/", "",
-			{SUITE_HOST, {"My-Header1", "value2"}, {"my-header1", "value2"},
-			 {"MY-HEADER1", "value1"}, SUITE_XDATE},
+		.req = {"GET",
+			"/",
+			"",
+			{SUITE_HOST,
+			 {"My-Header1", "value2"},
+			 {"my-header1", "value2"},
+			 {"MY-HEADER1", "value1"},
+			 SUITE_XDATE},
 			""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;my-header1;x-amz-date",
-				     "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;my-header1;x-amz-date",
+			"c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea"),
 		.creq = "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value2,value2,value1\n"
 			"x-amz-date:" SUITE_DATE "\n\nhost;my-header1;x-amz-date\n" EMPTY_SHA,
-		.sts = SUITE_STS("dc7f04a3abfde8d472b0ab1a418b741b7c67174dad1551b4117b15527fbe966c"),
+		.sts = SUITE_STS(
+			"dc7f04a3abfde8d472b0ab1a418b741b7c67174dad1551b4117b15527fbe966c"),
 	},
 	{
 		.name = "post-vanilla",
 		.req = {"POST", "/", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
 		.creq = "POST\n/\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87"),
+		.sts = SUITE_STS(
+			"553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87"),
 	},
 	{
 		.name = "post-x-www-form-urlencoded",
-		.req = {"POST", "/", "",
-			{{"Content-Type", "application/x-www-form-urlencoded"}, SUITE_HOST,
-			 {"Content-Length", "13"}, SUITE_XDATE},
+		.req = {"POST",
+			"/",
+			"",
+			{{"Content-Type", "application/x-www-form-urlencoded"},
+			 SUITE_HOST,
+			 {"Content-Length", "13"},
+			 SUITE_XDATE},
 			"Param1=value1"},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("content-type;host;x-amz-date",
-				     "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"content-type;host;x-amz-date",
+			"ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"),
 		.creq = "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\n"
 			"host:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\n"
 			"content-type;host;x-amz-date\n"
 			"9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-		.sts = SUITE_STS("42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281"),
+		.sts = SUITE_STS(
+			"42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281"),
 	},
 	{
 		.name = "get-space (normalize-path)",
 		.req = {"GET", "/example space/", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741"),
 		.creq = "GET\n/example%20space/\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("63ee75631ed7234ae61b5f736dfc7754cdccfedbff4b5128a915706ee9390d86"),
+		.sts = SUITE_STS(
+			"63ee75631ed7234ae61b5f736dfc7754cdccfedbff4b5128a915706ee9390d86"),
 	},
 	{
 		.name = "get-utf8",
 		.req = {"GET", "/\xe1\x88\xb4", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"),
 		.creq = "GET\n/%E1%88%B4\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("2a0a97d02205e45ce2e994789806b19270cfbbb0921b278ccf58f5249ac42102"),
+		.sts = SUITE_STS(
+			"2a0a97d02205e45ce2e994789806b19270cfbbb0921b278ccf58f5249ac42102"),
 	},
 	{
 		.name = "get-unreserved",
-		.req = {"GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "",
-			{SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"),
-		.creq = "GET\n/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n\n"
-			SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("6a968768eefaa713e2a6b16b589a8ea192661f098f37349f4e2c0082757446f9"),
+		.req = {"GET",
+			"/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+			"",
+			{SUITE_HOST, SUITE_XDATE},
+			""},
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"),
+		.creq = "GET\n/"
+			"-._~"
+			"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n"
+			"\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
+		.sts = SUITE_STS(
+			"6a968768eefaa713e2a6b16b589a8ea192661f098f37349f4e2c0082757446f9"),
 	},
 	{
 		.name = "get-vanilla-utf8-query",
 		.req = {"GET", "/", "\xe1\x88\xb4=bar", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"),
 		.creq = "GET\n/\n%E1%88%B4=bar\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("eb30c5bed55734080471a834cc727ae56beb50e5f39d1bff6d0d38cb192a7073"),
+		.sts = SUITE_STS(
+			"eb30c5bed55734080471a834cc727ae56beb50e5f39d1bff6d0d38cb192a7073"),
 	},
 	{
 		.name = "get-vanilla-query-unreserved",
-		.req = {"GET", "/",
+		.req = {"GET",
+			"/",
 			"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz="
 			"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-			{SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"),
-		.creq = "GET\n/\n-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz="
-			"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n"
-			SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("c30d4703d9f799439be92736156d47ccfb2d879ddf56f5befa6d1d6aab979177"),
+			{SUITE_HOST, SUITE_XDATE},
+			""},
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"),
+		.creq = "GET\n/"
+			"\n-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz="
+			"-._~"
+			"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
+		.sts = SUITE_STS(
+			"c30d4703d9f799439be92736156d47ccfb2d879ddf56f5befa6d1d6aab979177"),
 	},
 	{
 		.name = "post-vanilla-query-nonunreserved",
 		.req = {"POST", "/", "@#$%^&+=/,?><`\";:\\|][{}", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "66c82657c86e26fb25238d0e69f011edc4c6df5ae71119d7cb98ed9b87393c1e"),
-		.creq = "POST\n/\n%2B=%2F%2C%3F%3E%3C%60%22%3B%3A%5C%7C%5D%5B%7B%7D&%40%23%24%25%5E=\n"
-			SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("13c1a9775a543ebd153fdebba799dc0572ea298c6aac14eb1a86998b980c2a34"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"66c82657c86e26fb25238d0e69f011edc4c6df5ae71119d7cb98ed9b87393c1e"),
+		.creq = "POST\n/"
+			"\n%2B=%2F%2C%3F%3E%3C%60%22%3B%3A%5C%7C%5D%5B%7B%7D&%40%23%24%25%5E="
+			"\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
+		.sts = SUITE_STS(
+			"13c1a9775a543ebd153fdebba799dc0572ea298c6aac14eb1a86998b980c2a34"),
 	},
 	{
 		.name = "get-slashes (normalize-path)",
 		.req = {"GET", "//example//", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84"),
 		.creq = "GET\n/example/\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("cb96b4ac96d501f7c5c15bc6d67b3035061cfced4af6585ad927f7e6c985c015"),
+		.sts = SUITE_STS(
+			"cb96b4ac96d501f7c5c15bc6d67b3035061cfced4af6585ad927f7e6c985c015"),
 	},
 	{
 		.name = "get-relative-relative (normalize-path)",
 		.req = {"GET", "/example1/example2/../..", "", {SUITE_HOST, SUITE_XDATE}, ""},
-		.secret = SUITE_SECRET, .service = "service", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = SUITE_AUTHZ("host;x-amz-date",
-				     "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
+		.secret = SUITE_SECRET,
+		.service = "service",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = SUITE_AUTHZ(
+			"host;x-amz-date",
+			"5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
 		.creq = "GET\n/\n\n" SUITE_HEADERS_BLOCK EMPTY_SHA,
-		.sts = SUITE_STS("bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"),
+		.sts = SUITE_STS(
+			"bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"),
 	},
 	{
 		/* IAM User Guide, "Create a signed AWS API request", the ListUsers example. */
 		.name = "iam-user-guide-list-users",
-		.req = {"GET", "/", "Action=ListUsers&Version=2010-05-08",
+		.req = {"GET",
+			"/",
+			"Action=ListUsers&Version=2010-05-08",
 			{{"Host", "iam.amazonaws.com"},
 			 {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
 			 SUITE_XDATE},
 			""},
-		.secret = SUITE_SECRET, .service = "iam", .amz_date = SUITE_DATE, .now = SUITE_TIME,
-		.authz = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
+		.secret = SUITE_SECRET,
+		.service = "iam",
+		.amz_date = SUITE_DATE,
+		.now = SUITE_TIME,
+		.authz = "AWS4-HMAC-SHA256 "
+			 "Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
 			 "SignedHeaders=content-type;host;x-amz-date, "
-			 "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+			 "Signature="
+			 "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
 		.creq = "GET\n/\nAction=ListUsers&Version=2010-05-08\n"
 			"content-type:application/x-www-form-urlencoded; charset=utf-8\n"
 			"host:iam.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\n"
@@ -258,11 +366,21 @@ static const struct vector vectors[] = {
 	{
 		/* 2011 suite: only a Date header (RFC 1123), written in capitals. */
 		.name = "2011-get-header-value-trim",
-		.req = {"POST", "/", "", {{"DATE", OLD_DATE}, {"host", "host.foo.com"}, {"p", " phfft "}}, ""},
-		.secret = SUITE_SECRET, .service = "host", .amz_date = "20110909T233600Z", .now = OLD_TIME,
-		.authz = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" OLD_SCOPE ", SignedHeaders=date;host;p, "
-			 "Signature=debf546796015d6f6ded8626f5ce98597c33b47b9164cf6b17b4642036fcb592",
-		.creq = "POST\n/\n\ndate:" OLD_DATE "\nhost:host.foo.com\np:phfft\n\ndate;host;p\n" EMPTY_SHA,
+		.req = {"POST",
+			"/",
+			"",
+			{{"DATE", OLD_DATE}, {"host", "host.foo.com"}, {"p", " phfft "}},
+			""},
+		.secret = SUITE_SECRET,
+		.service = "host",
+		.amz_date = "20110909T233600Z",
+		.now = OLD_TIME,
+		.authz = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" OLD_SCOPE
+			 ", SignedHeaders=date;host;p, "
+			 "Signature="
+			 "debf546796015d6f6ded8626f5ce98597c33b47b9164cf6b17b4642036fcb592",
+		.creq = "POST\n/\n\ndate:" OLD_DATE
+			"\nhost:host.foo.com\np:phfft\n\ndate;host;p\n" EMPTY_SHA,
 		.sts = "AWS4-HMAC-SHA256\n20110909T233600Z\n" OLD_SCOPE "\n"
 		       "dddd1902add08da1ac94782b05f9278c08dc7468db178a84f8950d93b30b1f35",
 	},
@@ -270,10 +388,16 @@ static const struct vector vectors[] = {
 		/* 2011 suite: the path as on the wire, so its %20 is encoded a second time. */
 		.name = "2011-get-space",
 		.req = {"GET", "/%20/foo", "", {{"Date", OLD_DATE}, {"Host", "host.foo.com"}}, ""},
-		.secret = SUITE_SECRET, .service = "host", .amz_date = "20110909T233600Z", .now = OLD_TIME,
-		.authz = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" OLD_SCOPE ", SignedHeaders=date;host, "
-			 "Signature=2be9e587d1ee1f0fd02128724b86b4358ba3630d39f493b6e06610a19a50779e",
-		.creq = "GET\n/%2520/foo\n\ndate:" OLD_DATE "\nhost:host.foo.com\n\ndate;host\n" EMPTY_SHA,
+		.secret = SUITE_SECRET,
+		.service = "host",
+		.amz_date = "20110909T233600Z",
+		.now = OLD_TIME,
+		.authz = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" OLD_SCOPE
+			 ", SignedHeaders=date;host, "
+			 "Signature="
+			 "2be9e587d1ee1f0fd02128724b86b4358ba3630d39f493b6e06610a19a50779e",
+		.creq = "GET\n/%2520/foo\n\ndate:" OLD_DATE
+			"\nhost:host.foo.com\n\ndate;host\n" EMPTY_SHA,
 		.sts = "AWS4-HMAC-SHA256\n20110909T233600Z\n" OLD_SCOPE "\n"
 		       "35975885599128f8963ce9be7219598b2b5a344321bae304529556c891e9e6ba",
 	},
@@ -284,14 +408,21 @@ static const struct vector vectors[] = {
 		 * headers its HTTP client adds (Host, Content-Length, ...) unsigned.
 		 */
 		.name = "botocore-kms-encrypt",
-		.req = {"POST", "/", "",
-			{{"Host", "127.0.0.1:4599"}, {"Accept-Encoding", "identity"},
+		.req = {"POST",
+			"/",
+			"",
+			{{"Host", "127.0.0.1:4599"},
+			 {"Accept-Encoding", "identity"},
 			 {"X-Amz-Target", "TrentService.Encrypt"},
 			 {"Content-Type", "application/x-amz-json-1.1"},
-			 {"User-Agent", "Botocore/1.29.27"}, {"X-Amz-Date", BOTO_DATE},
+			 {"User-Agent", "Botocore/1.29.27"},
+			 {"X-Amz-Date", BOTO_DATE},
 			 {"Content-Length", "62"}},
 			BOTO_BODY},
-		.secret = "test", .service = "kms", .amz_date = BOTO_DATE, .now = BOTO_TIME,
+		.secret = "test",
+		.service = "kms",
+		.amz_date = BOTO_DATE,
+		.now = BOTO_TIME,
 		.authz = BOTO_AUTHZ,
 		.creq = "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:127.0.0.1:4599\n"
 			"x-amz-date:" BOTO_DATE "\nx-amz-target:TrentService.Encrypt\n\n"
@@ -303,17 +434,27 @@ static const struct vector vectors[] = {
 	{
 		/* The same, with temporary credentials: X-Amz-Security-Token is signed. */
 		.name = "botocore-kms-encrypt-session-token",
-		.req = {"POST", "/", "",
-			{{"Host", "127.0.0.1:4599"}, {"Accept-Encoding", "identity"},
+		.req = {"POST",
+			"/",
+			"",
+			{{"Host", "127.0.0.1:4599"},
+			 {"Accept-Encoding", "identity"},
 			 {"X-Amz-Target", "TrentService.Encrypt"},
 			 {"Content-Type", "application/x-amz-json-1.1"},
-			 {"User-Agent", "Botocore/1.29.27"}, {"X-Amz-Date", "20261122T163554Z"},
-			 {"X-Amz-Security-Token", BOTO_TOKEN}, {"Content-Length", "62"}},
+			 {"User-Agent", "Botocore/1.29.27"},
+			 {"X-Amz-Date", "20261122T163554Z"},
+			 {"X-Amz-Security-Token", BOTO_TOKEN},
+			 {"Content-Length", "62"}},
 			BOTO_BODY},
-		.secret = "test", .service = "kms", .amz_date = "20261122T163554Z", .now = BOTO_TIME + 1,
+		.secret = "test",
+		.service = "kms",
+		.amz_date = "20261122T163554Z",
+		.now = BOTO_TIME + 1,
 		.authz = "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/kms/aws4_request, "
-			 "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
-			 "Signature=a742745a9d12cfa49f7f992507223975412455d6d37779a5cb1ceb53b5d0cbd0",
+			 "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-"
+			 "target, "
+			 "Signature="
+			 "a742745a9d12cfa49f7f992507223975412455d6d37779a5cb1ceb53b5d0cbd0",
 		.creq = "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:127.0.0.1:4599\n"
 			"x-amz-date:20261122T163554Z\nx-amz-security-token:" BOTO_TOKEN "\n"
 			"x-amz-target:TrentService.Encrypt\n\n"
@@ -413,7 +554,7 @@ static const char *replace(const char *src, const char *from, const char *to, ch
 
 /* Parses, then verifies; the first status that is not K_OK, with its message. */
 static K_MUST_CHECK k_status check(const struct vreq *v, const char *authz, const char *secret,
-		      const char *service, int64_t now, struct kbuf *msg)
+				   const char *service, int64_t now, struct kbuf *msg)
 {
 	struct built b;
 	struct sigv4_auth auth;
@@ -498,20 +639,23 @@ static int sign_unsigned_payload(const struct vreq *v, const char *real, const c
 	kbuf_init(&sts, 1024);
 	memcpy(date, amz_date, 8);
 	date[8] = '\0';
-	if (s != NULL && k_ok(sigv4_canonical_request(&b.req, kslice_cstr(signed_headers), &creq)) &&
+	if (s != NULL &&
+	    k_ok(sigv4_canonical_request(&b.req, kslice_cstr(signed_headers), &creq)) &&
 	    creq.len < sizeof text) {
 		snprintf(text, sizeof text, "%s", kbuf_cstr(&creq));
 		while (strstr(text, real) != NULL) {
 			replace(text, real, "UNSIGNED-PAYLOAD", swapped, sizeof swapped);
 			snprintf(text, sizeof text, "%s", swapped);
 		}
-		if (k_ok(sigv4_string_to_sign(amz_date, date, "us-east-1", "kms", kslice_cstr(text), &sts)) &&
+		if (k_ok(sigv4_string_to_sign(amz_date, date, "us-east-1", "kms", kslice_cstr(text),
+					      &sts)) &&
 		    k_ok(sigv4_sign(s, date, "us-east-1", "kms", kbuf_slice(&sts), sig))) {
 			to_hex(sig, sizeof sig, hex);
-			int n = snprintf(authz, cap,
-					 "AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, "
-					 "SignedHeaders=%s, Signature=%s",
-					 date, signed_headers, hex);
+			int n = snprintf(
+				authz, cap,
+				"AWS4-HMAC-SHA256 Credential=test/%s/us-east-1/kms/aws4_request, "
+				"SignedHeaders=%s, Signature=%s",
+				date, signed_headers, hex);
 			ok = n > 0 && (size_t)n < cap;
 		}
 	}
@@ -655,7 +799,8 @@ static void test_missing_parameters(void)
 	/* Each of the three parameters missing in turn. */
 	replace(BOTO_AUTHZ, BOTO_CRED ", ", "", buf, sizeof buf);
 	CHECK_STATUS(check_parse(v, buf, &msg), K_E_INCOMPLETE_SIGNATURE);
-	CHECK(contains(&msg, "Authorization header requires 'Credential' parameter. Authorization="));
+	CHECK(contains(&msg,
+		       "Authorization header requires 'Credential' parameter. Authorization="));
 	CHECK(!contains(&msg, BOTO_SIG));
 	CHECK(contains(&msg, "Signature=<redacted>"));
 	CHECK(!contains(&msg, "requires 'Signature'"));
@@ -678,7 +823,8 @@ static void test_missing_parameters(void)
 	/* The algorithm alone: AWS's full message. */
 	CHECK_STATUS(check_parse(v, "AWS4-HMAC-SHA256", &msg), K_E_INCOMPLETE_SIGNATURE);
 	CHECK_STR(kbuf_cstr(&msg),
-		  "Authorization header requires 'Credential' parameter. Authorization header requires "
+		  "Authorization header requires 'Credential' parameter. Authorization header "
+		  "requires "
 		  "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. "
 		  "Authorization=AWS4-HMAC-SHA256");
 
@@ -745,10 +891,10 @@ static void test_malformed_header(void)
 	const char *bad_lists[] = {
 		"SignedHeaders=host;content-type;x-amz-date;x-amz-target", /* unsorted */
 		"SignedHeaders=content-type;Host;x-amz-date;x-amz-target", /* uppercase */
-		"SignedHeaders=content-type;host;host;x-amz-date",         /* duplicate */
-		"SignedHeaders=content-type;host;x-amz-date;",              /* trailing ; */
-		"SignedHeaders=content-type;;host;x-amz-date",              /* empty name */
-		"SignedHeaders=content-type;ho(st;x-amz-date",              /* not a token */
+		"SignedHeaders=content-type;host;host;x-amz-date",	   /* duplicate */
+		"SignedHeaders=content-type;host;x-amz-date;",		   /* trailing ; */
+		"SignedHeaders=content-type;;host;x-amz-date",		   /* empty name */
+		"SignedHeaders=content-type;ho(st;x-amz-date",		   /* not a token */
 	};
 	for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
 		replace(BOTO_AUTHZ, BOTO_SIGNED, bad_lists[i], buf, sizeof buf);
@@ -775,9 +921,11 @@ static void test_bad_dates(void)
 	struct kbuf msg;
 	kbuf_init(&msg, 4096);
 	const char *bad[] = {
-		"2026-11-22T16:35:53Z", "20261122T163553", "20261122 163553Z", "20261322T163553Z",
-		"20260230T163553Z",     "20261122T243553Z", "20261122T166053Z", "19691231T235959Z",
-		"2026112xT163553Z",     "",
+		"2026-11-22T16:35:53Z", "20261122T163553",
+		"20261122 163553Z",	"20261322T163553Z",
+		"20260230T163553Z",	"20261122T243553Z",
+		"20261122T166053Z",	"19691231T235959Z",
+		"2026112xT163553Z",	"",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct vreq v = BOTO_VECTOR->req;
@@ -793,14 +941,15 @@ static void test_bad_dates(void)
 
 	/* The Date header must be RFC 1123 when it is the only date. */
 	const char *bad_http[] = {
-		"Mon, 09 Sep 2011 23:36:00 UTC", "Mon, 9 Sep 2011 23:36:00 GMT",
-		"Xyz, 09 Sep 2011 23:36:00 GMT", "Mon, 09 Sem 2011 23:36:00 GMT",
+		"Mon, 09 Sep 2011 23:36:00 UTC",  "Mon, 9 Sep 2011 23:36:00 GMT",
+		"Xyz, 09 Sep 2011 23:36:00 GMT",  "Mon, 09 Sem 2011 23:36:00 GMT",
 		"Monday, 09-Sep-11 23:36:00 GMT", "Mon, 31 Sep 2011 23:36:00 GMT",
 	};
 	for (size_t i = 0; i < sizeof bad_http / sizeof bad_http[0]; i++) {
 		struct vreq v = OLD_TRIM_VECTOR->req; /* its only date is "DATE" */
 		v.headers[0].value = bad_http[i];
-		CHECK_STATUS(check_parse(&v, OLD_TRIM_VECTOR->authz, &msg), K_E_INCOMPLETE_SIGNATURE);
+		CHECK_STATUS(check_parse(&v, OLD_TRIM_VECTOR->authz, &msg),
+			     K_E_INCOMPLETE_SIGNATURE);
 	}
 	kbuf_release(&msg);
 }
@@ -897,7 +1046,7 @@ static const char *const JSON_MUST_SIGN[] = {"x-amz-target", "content-type", NUL
 
 /* Parses, verifies with test/test, then applies the must-sign rule. */
 static K_MUST_CHECK k_status check_must_sign(const struct vreq *v, const char *authz, int64_t now,
-				const char *const *names, struct kbuf *msg)
+					     const char *const *names, struct kbuf *msg)
 {
 	struct built b;
 	struct sigv4_auth auth;
@@ -934,24 +1083,29 @@ static void test_required_signed_headers(void)
 	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms", "host;x-amz-date", authz,
 			sizeof authz));
 	CHECK_STATUS(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
-	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
-	CHECK_STR(kbuf_cstr(&msg), "There were headers present in the request which were not signed: "
-				   "x-amz-target, content-type.");
+	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg),
+		     K_E_INVALID_SIGNATURE);
+	CHECK_STR(kbuf_cstr(&msg),
+		  "There were headers present in the request which were not signed: "
+		  "x-amz-target, content-type.");
 	/* The replay as another operation: the signature still matches, the rule refuses. */
 	v.headers[2].value = "TrentService.DescribeKey";
 	CHECK_STATUS(check(&v, authz, "test", "kms", b->now, &msg), K_OK);
-	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg),
+		     K_E_INVALID_SIGNATURE);
 
 	/* One of the two left out. */
 	v = b->req;
 	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
 			"content-type;host;x-amz-date", authz, sizeof authz));
-	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg),
+		     K_E_INVALID_SIGNATURE);
 	CHECK_STR(kbuf_cstr(&msg),
 		  "There were headers present in the request which were not signed: x-amz-target.");
 	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
 			"host;x-amz-date;x-amz-target", authz, sizeof authz));
-	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg),
+		     K_E_INVALID_SIGNATURE);
 	CHECK_STR(kbuf_cstr(&msg),
 		  "There were headers present in the request which were not signed: content-type.");
 
@@ -959,7 +1113,8 @@ static void test_required_signed_headers(void)
 	v.headers[3].name = "CONTENT-TYPE";
 	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
 			"host;x-amz-date;x-amz-target", authz, sizeof authz));
-	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_E_INVALID_SIGNATURE);
+	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg),
+		     K_E_INVALID_SIGNATURE);
 	CHECK(sign_vreq(&v, "test", "test", BOTO_DATE, "us-east-1", "kms",
 			"content-type;host;x-amz-date;x-amz-target", authz, sizeof authz));
 	CHECK_STATUS(check_must_sign(&v, authz, b->now, JSON_MUST_SIGN, &msg), K_OK);
@@ -987,20 +1142,23 @@ static void test_bad_signature_value(void)
 	const struct vector *b = BOTO_VECTOR;
 	kbuf_init(&msg, 1024);
 
-	replace(b->authz, BOTO_SIG, "a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095g",
-		buf, sizeof buf);
+	replace(b->authz, BOTO_SIG,
+		"a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095g", buf,
+		sizeof buf);
 	CHECK_STATUS(check_parse(&b->req, buf, &msg), K_E_INVALID_SIGNATURE);
-	replace(b->authz, BOTO_SIG, "a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095",
-		buf, sizeof buf);
+	replace(b->authz, BOTO_SIG,
+		"a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095", buf, sizeof buf);
 	CHECK_STATUS(check_parse(&b->req, buf, &msg), K_E_INVALID_SIGNATURE);
 	replace(b->authz, BOTO_SIG, BOTO_SIG "0", buf, sizeof buf);
 	CHECK_STATUS(check_parse(&b->req, buf, &msg), K_E_INVALID_SIGNATURE);
-	replace(b->authz, BOTO_SIG, "a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095e",
-		buf, sizeof buf);
+	replace(b->authz, BOTO_SIG,
+		"a5b5fb045bcd601968db4dbbaee4b0ebbfae12415d035b285ca7096fceb6095e", buf,
+		sizeof buf);
 	CHECK_STATUS(check(&b->req, buf, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
 	/* Hex digits in upper case decode to the same bytes. */
-	replace(b->authz, BOTO_SIG, "A5B5FB045BCD601968DB4DBBAEE4B0EBBFAE12415D035B285CA7096FCEB6095F",
-		buf, sizeof buf);
+	replace(b->authz, BOTO_SIG,
+		"A5B5FB045BCD601968DB4DBBAEE4B0EBBFAE12415D035B285CA7096FCEB6095F", buf,
+		sizeof buf);
 	CHECK_STATUS(check(&b->req, buf, "test", "kms", b->now, &msg), K_OK);
 	kbuf_release(&msg);
 }
@@ -1018,8 +1176,9 @@ static void test_content_sha256(void)
 	struct vreq v = b->req;
 	kbuf_init(&msg, 1024);
 
-	v.headers[7] = (struct vheader){"X-Amz-Content-Sha256",
-					"6323277e2dc69e495880c279af04a17fbe3c2178d84af941eaffec6a2fabeb0e"};
+	v.headers[7] = (struct vheader){
+		"X-Amz-Content-Sha256",
+		"6323277e2dc69e495880c279af04a17fbe3c2178d84af941eaffec6a2fabeb0e"};
 	CHECK_STATUS(check(&v, b->authz, "test", "kms", b->now, &msg), K_OK);
 	v.headers[7].value = "0000000000000000000000000000000000000000000000000000000000000000";
 	CHECK_STATUS(check(&v, b->authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
@@ -1031,11 +1190,13 @@ static void test_content_sha256(void)
 	 * whatever the body: refused with AWS's mismatch message, and the
 	 * canonical request cannot be built for it.
 	 */
-	static const char real[] = "6323277e2dc69e495880c279af04a17fbe3c2178d84af941eaffec6a2fabeb0e";
+	static const char real[] =
+		"6323277e2dc69e495880c279af04a17fbe3c2178d84af941eaffec6a2fabeb0e";
 	v.headers[7].value = real;
-	CHECK(sign_unsigned_payload(&v, real, BOTO_DATE,
-				    "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target",
-				    authz, sizeof authz));
+	CHECK(sign_unsigned_payload(
+		&v, real, BOTO_DATE,
+		"content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target", authz,
+		sizeof authz));
 	v.headers[7].value = "UNSIGNED-PAYLOAD";
 	CHECK_STATUS(check(&v, b->authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
 	CHECK_STATUS(check(&v, authz, "test", "kms", b->now, &msg), K_E_INVALID_SIGNATURE);
@@ -1050,7 +1211,8 @@ static void test_content_sha256(void)
 	v.headers[7].value = "UNSIGNED-PAYLOAD";
 	build(&v, NULL, &bt);
 	kbuf_init(&creq, 4096);
-	CHECK_STATUS(sigv4_canonical_request(&bt.req, KSLICE_LIT("host"), &creq), K_E_INVALID_SIGNATURE);
+	CHECK_STATUS(sigv4_canonical_request(&bt.req, KSLICE_LIT("host"), &creq),
+		     K_E_INVALID_SIGNATURE);
 	CHECK_EQ_INT((int)creq.len, 0);
 	kbuf_release(&creq);
 	kbuf_release(&msg);
@@ -1076,8 +1238,10 @@ static void test_expired(void)
 				   "than 20150830T123100Z (20150830T122600Z + 5 min.)");
 
 	/* Five minutes either way is still in; one second more is out. */
-	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME + 300, &msg), K_OK);
-	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME - 300, &msg), K_OK);
+	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME + 300, &msg),
+		     K_OK);
+	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME - 300, &msg),
+		     K_OK);
 	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME + 301, &msg),
 		     K_E_INVALID_SIGNATURE);
 	CHECK_STATUS(check(&g->req, g->authz, SUITE_SECRET, "service", SUITE_TIME - 301, &msg),
@@ -1171,7 +1335,8 @@ static void test_field_limits(void)
 	/* Signing with an overlong scope is refused before any key is derived. */
 	struct ksecret *s = secret_of(SUITE_SECRET);
 	uint8_t sig[32];
-	CHECK_STATUS(sigv4_sign(s, "20150830", r33, "service", KSLICE_LIT("x"), sig), K_E_VALIDATION);
+	CHECK_STATUS(sigv4_sign(s, "20150830", r33, "service", KSLICE_LIT("x"), sig),
+		     K_E_VALIDATION);
 	CHECK_STATUS(sigv4_sign(s, "20150830", "us-east-1", r33, KSLICE_LIT("x"), sig),
 		     K_E_VALIDATION);
 	CHECK_STATUS(sigv4_sign(s, "2015083", "us-east-1", "service", KSLICE_LIT("x"), sig),
@@ -1228,7 +1393,8 @@ static void test_request_limits(void)
 	CHECK_STATUS(sigv4_canonical_request(&b.req, KSLICE_LIT("host"), &small), K_E_VALIDATION);
 	CHECK_STR(kbuf_cstr(&small), "keep");
 	/* Signed-header lists the parser would refuse are refused here too. */
-	CHECK_STATUS(sigv4_canonical_request(&b.req, KSLICE_LIT(""), &creq), K_E_INCOMPLETE_SIGNATURE);
+	CHECK_STATUS(sigv4_canonical_request(&b.req, KSLICE_LIT(""), &creq),
+		     K_E_INCOMPLETE_SIGNATURE);
 	CHECK_STATUS(sigv4_canonical_request(&b.req, KSLICE_LIT("x-b;x-a"), &creq),
 		     K_E_INCOMPLETE_SIGNATURE);
 	kbuf_release(&small);
@@ -1345,8 +1511,9 @@ static void test_cache(void)
 	char service[16];
 	for (int i = 0; i < SIGV4_CACHE_SLOTS; i++) {
 		snprintf(service, sizeof service, "svc%d", i);
-		CHECK_STATUS(sigv4_sign(sec, "20261122", "us-east-1", service, KSLICE_LIT("x"), sig),
-			     K_OK);
+		CHECK_STATUS(
+			sigv4_sign(sec, "20261122", "us-east-1", service, KSLICE_LIT("x"), sig),
+			K_OK);
 		/* keep the verified key the most recently used until the last round */
 		if (i < SIGV4_CACHE_SLOTS - 2)
 			CHECK_STATUS(check(&b->req, b->authz, "test", "kms", b->now, &msg), K_OK);
@@ -1365,7 +1532,8 @@ static void test_cache(void)
 	/* The cached key signs exactly like a fresh derivation. */
 	uint8_t again[32];
 	sigv4_thread_cleanup();
-	CHECK_STATUS(sigv4_sign(sec, "20261122", "us-east-1", "svc0", KSLICE_LIT("x"), again), K_OK);
+	CHECK_STATUS(sigv4_sign(sec, "20261122", "us-east-1", "svc0", KSLICE_LIT("x"), again),
+		     K_OK);
 	CHECK(memcmp(sig, again, sizeof sig) == 0);
 	sigv4_cache_stats_get(&s1);
 	CHECK_EQ_INT(s1.misses, 1);
@@ -1408,7 +1576,9 @@ static void sign_big(const struct vreq *v, const char *signed_headers, char *aut
 
 static void test_scratch_reuse(void)
 {
-	enum { BIG = 40000 };
+	enum {
+		BIG = 40000
+	};
 	static char big_value[BIG + 1], big_body[BIG + 1];
 	char authz[512];
 	struct kbuf msg;
@@ -1417,7 +1587,8 @@ static void test_scratch_reuse(void)
 	memset(big_value, 'v', BIG);
 	memset(big_body, 'b', BIG);
 
-	struct vreq big = {"POST", "/", "", {SUITE_HOST, SUITE_XDATE, {"X-Big", big_value}}, big_body};
+	struct vreq big = {
+		"POST", "/", "", {SUITE_HOST, SUITE_XDATE, {"X-Big", big_value}}, big_body};
 	sign_big(&big, "host;x-amz-date;x-big", authz, sizeof authz);
 
 	for (int round = 0; round < 3; round++) {
@@ -1435,9 +1606,9 @@ static void test_scratch_reuse(void)
 		CHECK_STATUS(check(&big, authz, SUITE_SECRET, "service", SUITE_TIME, &msg),
 			     K_E_INVALID_SIGNATURE);
 		big_body[0] = 'b';
-		CHECK_STATUS(check(&small->req, small->authz, "wrong", small->service, small->now,
-				   &msg),
-			     K_E_INVALID_SIGNATURE);
+		CHECK_STATUS(
+			check(&small->req, small->authz, "wrong", small->service, small->now, &msg),
+			K_E_INVALID_SIGNATURE);
 	}
 	kbuf_release(&msg);
 }
@@ -1459,7 +1630,8 @@ static void *thread_main(void *arg)
 			const struct vector *v = &vectors[i];
 			if (k_failed(check(&v->req, v->authz, v->secret, v->service, v->now, &msg)))
 				r->failures++;
-			if (!k_is(check(&v->req, v->authz, "wrong", v->service, v->now, &msg), K_E_INVALID_SIGNATURE))
+			if (!k_is(check(&v->req, v->authz, "wrong", v->service, v->now, &msg),
+				  K_E_INVALID_SIGNATURE))
 				r->failures++;
 		}
 	}
@@ -1473,7 +1645,9 @@ static void *thread_main(void *arg)
 
 static void test_threads(void)
 {
-	enum { N = 4 };
+	enum {
+		N = 4
+	};
 	pthread_t th[N];
 	struct thread_result res[N];
 	memset(res, 0, sizeof res);

@@ -64,9 +64,14 @@ static void test_node_id(void)
 static void put_node(const char *id, int64_t last_seen)
 {
 	char doc[128];
-	snprintf(doc, sizeof doc, "{\"NodeId\":\"%s\",\"LastSeen\":%lld}", id, (long long)last_seen);
-	struct storage_op op = {.op = STORAGE_PUT, .kind = CLUSTER_NODE_KIND, .ns = "", .id = id,
-				.doc = kslice_cstr(doc), .expect = STORAGE_ANY};
+	snprintf(doc, sizeof doc, "{\"NodeId\":\"%s\",\"LastSeen\":%lld}", id,
+		 (long long)last_seen);
+	struct storage_op op = {.op = STORAGE_PUT,
+				.kind = CLUSTER_NODE_KIND,
+				.ns = "",
+				.id = id,
+				.doc = kslice_cstr(doc),
+				.expect = STORAGE_ANY};
 	CHECK_STATUS(storage_apply(st, &op, 1), K_OK);
 }
 
@@ -77,7 +82,7 @@ static void test_live_nodes(void)
 	CHECK_STATUS(cluster_node_id_init("node-a", dir, &msg), K_OK);
 	kbuf_release(&msg);
 	int64_t now = (int64_t)time(NULL);
-	put_node("node-b", now);                          /* live */
+	put_node("node-b", now);			  /* live */
 	put_node("node-c", now - CLUSTER_NODE_TTL_S - 5); /* gone quiet */
 	CHECK_STATUS(cluster_start(st), K_OK);
 	CHECK_EQ_INT(cluster_live_nodes(), 2); /* node-a (this one) and node-b */
@@ -100,7 +105,8 @@ struct runs {
 	bool keep; /* leave the due record in place */
 };
 
-static K_MUST_CHECK k_status run_cb(void *arg, int64_t when, const char *ns, const char *id, const char *due_id)
+static K_MUST_CHECK k_status run_cb(void *arg, int64_t when, const char *ns, const char *id,
+				    const char *due_id)
 {
 	(void)when;
 	(void)ns;

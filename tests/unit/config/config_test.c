@@ -12,7 +12,6 @@
 #include "testlib.h"
 #include "config/load.h"
 
-
 /* The test-mode switch: a boolean, false unless the file says true. */
 static void test_test_mode_switch(void)
 {
@@ -28,7 +27,8 @@ static void test_test_mode_switch(void)
 	CHECK_STATUS(load("{\"" CONFIG_TEST_MODE_SWITCH "\": false}", &cfg, &msg), K_OK);
 	CHECK(!cfg.test_mode_outside_dev);
 	config_release();
-	CHECK_STATUS(load("{\"" CONFIG_TEST_MODE_SWITCH "\": \"yes\"}", &cfg, &msg), K_E_VALIDATION);
+	CHECK_STATUS(load("{\"" CONFIG_TEST_MODE_SWITCH "\": \"yes\"}", &cfg, &msg),
+		     K_E_VALIDATION);
 	CHECK(strstr(kbuf_cstr(&msg), CONFIG_TEST_MODE_SWITCH) != NULL);
 	CHECK(!cfg.test_mode_outside_dev);
 	config_release();

@@ -15,10 +15,14 @@
 
 static const char cfg_text[] =
 	"{\"accounts\":[{\"id\":\"111122223333\","
-	"\"users\":[{\"name\":\"alice\",\"access_keys\":[{\"access_key_id\":\"AKIAALICE\",\"secret_access_key\":\"s\"}],"
-	"\"policies\":[{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\",\"Resource\":\"*\"}}]}],"
-	"\"roles\":[{\"name\":\"app\",\"trust_policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":\"sts:AssumeRole\"}},"
-	"\"policies\":[{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},"
+	"\"users\":[{\"name\":\"alice\",\"access_keys\":[{\"access_key_id\":\"AKIAALICE\",\"secret_"
+	"access_key\":\"s\"}],"
+	"\"policies\":[{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+	"\"sts:AssumeRole\",\"Resource\":\"*\"}}]}],"
+	"\"roles\":[{\"name\":\"app\",\"trust_policy\":{\"Statement\":{\"Effect\":\"Allow\","
+	"\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":\"sts:AssumeRole\"}},"
+	"\"policies\":[{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*"
+	"\"}},"
 	"{\"Statement\":{\"Effect\":\"Deny\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\"}}]}]}]}";
 
 static const char bad_role[] =
@@ -27,8 +31,10 @@ static const char bad_role[] =
 
 static const char bad_identity_policy[] =
 	"{\"accounts\":[{\"id\":\"111122223333\",\"users\":[{\"name\":\"bob\",\"access_keys\":"
-	"[{\"access_key_id\":\"AKIABOB\",\"secret_access_key\":\"s\"}],\"policies\":[{\"Statement\":"
-	"{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":{\"Bogus\":{\"a\":\"b\"}}}}]}]}]}";
+	"[{\"access_key_id\":\"AKIABOB\",\"secret_access_key\":\"s\"}],\"policies\":[{"
+	"\"Statement\":"
+	"{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":{\"Bogus\":{"
+	"\"a\":\"b\"}}}}]}]}]}";
 
 static char *write_tmp(const char *text)
 {

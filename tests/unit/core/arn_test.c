@@ -15,7 +15,8 @@ static bool eq(struct kslice s, const char *want)
 static void test_key_and_alias(void)
 {
 	struct k_arn a;
-	CHECK(k_arn_parse_cstr("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", &a));
+	CHECK(k_arn_parse_cstr(
+		"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", &a));
 	CHECK(eq(a.partition, "aws") && eq(a.service, "kms") && eq(a.region, "us-east-1"));
 	CHECK(eq(a.account, "111122223333"));
 	CHECK(a.kind == K_ARN_KEY && eq(a.id, "1234abcd-12ab-34cd-56ef-1234567890ab"));
@@ -31,8 +32,10 @@ static void test_key_and_alias(void)
 static void test_secret_and_principals(void)
 {
 	struct k_arn a;
-	CHECK(k_arn_parse_cstr("arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pw-AbC123", &a));
-	CHECK(a.kind == K_ARN_SECRET && eq(a.id, "db/pw-AbC123") && k_arn_is(&a, "secretsmanager", K_ARN_SECRET));
+	CHECK(k_arn_parse_cstr("arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pw-AbC123",
+			       &a));
+	CHECK(a.kind == K_ARN_SECRET && eq(a.id, "db/pw-AbC123") &&
+	      k_arn_is(&a, "secretsmanager", K_ARN_SECRET));
 	CHECK(k_arn_parse_cstr("arn:aws:iam::111122223333:root", &a));
 	CHECK(a.kind == K_ARN_ROOT && a.id.len == 0 && a.region.len == 0 && eq(a.service, "iam"));
 	CHECK(k_arn_parse_cstr("arn:aws:iam::111122223333:role/path/app", &a));
@@ -63,14 +66,14 @@ static void test_refused(void)
 		"arn",
 		"arn:",
 		"ARN:aws:kms:us-east-1:111122223333:key/x",
-		"arn:aws:kms:us-east-1:111122223333",      /* five fields */
-		"arn:aws:kms:us-east-1:111122223333:",     /* empty resource */
-		"arn::kms:us-east-1:111122223333:key/x",   /* empty partition */
-		"arn:aws::us-east-1:111122223333:key/x",   /* empty service */
+		"arn:aws:kms:us-east-1:111122223333",	 /* five fields */
+		"arn:aws:kms:us-east-1:111122223333:",	 /* empty resource */
+		"arn::kms:us-east-1:111122223333:key/x", /* empty partition */
+		"arn:aws::us-east-1:111122223333:key/x", /* empty service */
 		"arn:AWS:kms:us-east-1:111122223333:key/x",
 		"arn:aws:KMS:us-east-1:111122223333:key/x",
 		"arn:aws:kms:us_east_1:111122223333:key/x",
-		"arn:aws:kms:us-east-1:11112222333:key/x",  /* 11 digits */
+		"arn:aws:kms:us-east-1:11112222333:key/x",   /* 11 digits */
 		"arn:aws:kms:us-east-1:1111222233334:key/x", /* 13 digits */
 		"arn:aws:kms:us-east-1:11112222333a:key/x",
 		"arn:aws:kms:us-east-1:*:key/x",
@@ -122,7 +125,8 @@ static void test_bounds(void)
 	CHECK(!k_arn_parse_cstr(s, &a));
 	/* The whole ARN: K_ARN_MAX bytes parse, one more does not. */
 	fill(s, K_ARN_MAX, "arn:aws:kms:r:111122223333:key/", 'k');
-	CHECK(k_arn_parse_cstr(s, &a) && a.id.len == K_ARN_MAX - strlen("arn:aws:kms:r:111122223333:key/"));
+	CHECK(k_arn_parse_cstr(s, &a) &&
+	      a.id.len == K_ARN_MAX - strlen("arn:aws:kms:r:111122223333:key/"));
 	fill(s, K_ARN_MAX + 1, "arn:aws:kms:r:111122223333:key/", 'k');
 	CHECK(!k_arn_parse_cstr(s, &a));
 }

@@ -166,8 +166,12 @@ static void test_secret(void)
 /* RFC 4648 section 10's vectors, and every length up to 300 against OpenSSL's encoder (used before). */
 static void test_base64_vectors(void)
 {
-	static const char *const v[][2] = {{"", ""},	     {"f", "Zg=="},	    {"fo", "Zm8="},
-					   {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+	static const char *const v[][2] = {{"", ""},
+					   {"f", "Zg=="},
+					   {"fo", "Zm8="},
+					   {"foo", "Zm9v"},
+					   {"foob", "Zm9vYg=="},
+					   {"fooba", "Zm9vYmE="},
 					   {"foobar", "Zm9vYmFy"}};
 	struct kbuf b;
 	kbuf_init(&b, 1024);

@@ -37,8 +37,8 @@ static void test_values(void)
 {
 	json_t *v = json_pack("{s:s,s:i,s:I,s:f,s:f,s:b,s:b,s:n,s:[i,s,{}],s:{s:{s:[]}}}", "KeyId",
 			      "arn:aws:kms:us-east-1:111122223333:key/x", "Small", 7, "Big",
-			      (json_int_t)-9007199254740993LL, "Real", 0.1, "Whole", 3.0, "T", 1, "F",
-			      0, "N", "List", 1, "two", "Deep", "a", "b");
+			      (json_int_t)-9007199254740993LL, "Real", 0.1, "Whole", 3.0, "T", 1,
+			      "F", 0, "N", "List", 1, "two", "Deep", "a", "b");
 	same_as_jansson(v);
 	json_decref(v);
 	/* Every escape, a control character, multi-byte UTF-8 and a key that needs escaping. */
@@ -60,7 +60,11 @@ static void test_invalid_utf8_and_large(void)
 	kbuf_init(&b, 1u << 20);
 	struct kjw w;
 	kjw_start(&w, &b);
-	static const char bad[] = "a\xff" "b\xc3" "c\xed\xa0\x80" "d\xf4\x90\x80\x80" "e\xe2\x82";
+	static const char bad[] = "a\xff"
+				  "b\xc3"
+				  "c\xed\xa0\x80"
+				  "d\xf4\x90\x80\x80"
+				  "e\xe2\x82";
 	kjw_str(&w, bad, sizeof bad - 1);
 	CHECK(k_ok(kjw_finish(&w)));
 	json_t *back = json_loadb((const char *)b.ptr, b.len, JSON_DECODE_ANY, NULL);

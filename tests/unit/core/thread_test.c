@@ -40,7 +40,9 @@ static void test_one_per_thread(void)
 	CHECK(kthread_get(&slot) == mine);
 	CHECK_EQ_INT(atomic_load(&made), 1);
 
-	enum { N = 4 };
+	enum {
+		N = 4
+	};
 	pthread_t t[N];
 	int *theirs[N];
 	for (int i = 0; i < N; i++)

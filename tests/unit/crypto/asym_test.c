@@ -27,9 +27,13 @@ static struct asym_key *make_key(const char *spec)
 
 static void test_generate_and_spec(void)
 {
-	static const char *const specs[] = {"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384",
-					    "ECC_NIST_P521", "ECC_SECG_P256K1",
-					    "ECC_NIST_EDWARDS25519", NULL};
+	static const char *const specs[] = {"RSA_2048",
+					    "ECC_NIST_P256",
+					    "ECC_NIST_P384",
+					    "ECC_NIST_P521",
+					    "ECC_SECG_P256K1",
+					    "ECC_NIST_EDWARDS25519",
+					    NULL};
 	for (size_t i = 0; specs[i] != NULL; i++) {
 		struct asym_key *k = make_key(specs[i]);
 		CHECK(k != NULL);
@@ -76,8 +80,9 @@ static void sign_roundtrip(struct asym_key *k, const char *alg)
 		uint8_t dig[64];
 		unsigned int n = 0;
 		CHECK(EVP_Digest(msg, strlen(msg), dig, &n, md, NULL) == 1);
-		CHECK_STATUS(asym_verify(k, alg, true, kslice_make(dig, n), kbuf_slice(&sig), &valid),
-			     K_OK);
+		CHECK_STATUS(
+			asym_verify(k, alg, true, kslice_make(dig, n), kbuf_slice(&sig), &valid),
+			K_OK);
 		CHECK(valid);
 		CHECK_STATUS(asym_verify(k, alg, true, kslice_make(dig, n - 1), kbuf_slice(&sig),
 					 &valid),
@@ -97,10 +102,13 @@ static void sign_roundtrip(struct asym_key *k, const char *alg)
 static void test_sign_verify(void)
 {
 	struct asym_key *rsa = make_key("RSA_2048");
-	static const char *const rsa_algs[] = {"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384",
-					       "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256",
+	static const char *const rsa_algs[] = {"RSASSA_PSS_SHA_256",
+					       "RSASSA_PSS_SHA_384",
+					       "RSASSA_PSS_SHA_512",
+					       "RSASSA_PKCS1_V1_5_SHA_256",
 					       "RSASSA_PKCS1_V1_5_SHA_384",
-					       "RSASSA_PKCS1_V1_5_SHA_512", NULL};
+					       "RSASSA_PKCS1_V1_5_SHA_512",
+					       NULL};
 	for (size_t i = 0; rsa && rsa_algs[i] != NULL; i++)
 		sign_roundtrip(rsa, rsa_algs[i]);
 	struct kbuf sig;
@@ -144,7 +152,8 @@ static void test_oaep(void)
 	memset(pt, 0x5a, sizeof pt);
 	struct kbuf ct;
 	kbuf_init(&ct, 512);
-	CHECK_STATUS(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(pt, sizeof pt), &ct), K_OK);
+	CHECK_STATUS(asym_oaep_encrypt(k, "RSAES_OAEP_SHA_256", kslice_make(pt, sizeof pt), &ct),
+		     K_OK);
 	CHECK_EQ_INT((int)ct.len, 256);
 	struct ksecret *out = NULL;
 	CHECK_STATUS(asym_oaep_decrypt(k, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &out), K_OK);
@@ -202,17 +211,20 @@ static void test_import_unwrap(void)
 	size_t total = rsa_len + (size_t)(n + fin);
 
 	struct ksecret *out = NULL;
-	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
-		     K_OK);
+	CHECK_STATUS(
+		asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
+		K_OK);
 	CHECK(out != NULL && ksecret_len(out) == 32 &&
 	      memcmp(ksecret_cbytes(out), material, 32) == 0);
 	ksecret_free(out);
 	out = NULL;
-	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_1", kslice_make(blob, total), &out),
-		     K_E_INVALID_CIPHERTEXT);
+	CHECK_STATUS(
+		asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_1", kslice_make(blob, total), &out),
+		K_E_INVALID_CIPHERTEXT);
 	blob[total - 1] ^= 1;
-	CHECK_STATUS(asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
-		     K_E_INVALID_CIPHERTEXT);
+	CHECK_STATUS(
+		asym_import_unwrap(k, "RSA_AES_KEY_WRAP_SHA_256", kslice_make(blob, total), &out),
+		K_E_INVALID_CIPHERTEXT);
 	CHECK(out == NULL);
 	EVP_PKEY_free(pk);
 	kbuf_release(&pub);
@@ -222,9 +234,10 @@ static void test_import_unwrap(void)
 /* RFC 4231 test case 2 (key "Jefe"). */
 static void test_hmac_rfc4231(void)
 {
-	static const uint8_t want256[32] = {
-		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
-		0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+	static const uint8_t want256[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+					    0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+					    0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+					    0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
 	static const uint8_t want224[28] = {
 		0xa3, 0x0e, 0x01, 0x09, 0x8b, 0xc6, 0xdb, 0xbf, 0x45, 0x69, 0x0f, 0x3a, 0x7e, 0x9e,
 		0x6d, 0x0f, 0x8b, 0xbe, 0xa2, 0xa3, 0x9e, 0x61, 0x48, 0x00, 0x8f, 0xd0, 0x5e, 0x44};

@@ -37,31 +37,28 @@ static const uint8_t kat_ectx[35] = {
 	0x70, 0x6f, 0x73, 0x65, 0x00, 0x00, 0x00, 0x03, 0x6b, 0x61, 0x74,
 };
 static const uint8_t kat_blob[77] = {
-	0x4b, 0x01, 0x6f, 0x1c, 0x2a, 0x9e, 0x4b, 0x3d, 0x4e, 0x5f, 0x8a, 0x7b,
-	0x6c, 0x5d, 0x4e, 0x3f, 0x2a, 0x1b, 0x00, 0x00, 0x00, 0x03, 0xa0, 0xa1,
-	0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad,
-	0xae, 0xaf, 0xce, 0x37, 0xe2, 0xfb, 0x5a, 0x05, 0xff, 0x43, 0x01, 0x2e,
-	0x0d, 0x05, 0x9b, 0xc9, 0xaa, 0x31, 0x49, 0x52, 0x7e, 0x12, 0x9d, 0x46,
-	0x58, 0x40, 0xdf, 0x1d, 0x14, 0x48, 0x2d, 0x33, 0x34, 0x1e, 0x61, 0x81,
-	0x1a, 0x40, 0x78, 0x68, 0x52,
+	0x4b, 0x01, 0x6f, 0x1c, 0x2a, 0x9e, 0x4b, 0x3d, 0x4e, 0x5f, 0x8a, 0x7b, 0x6c,
+	0x5d, 0x4e, 0x3f, 0x2a, 0x1b, 0x00, 0x00, 0x00, 0x03, 0xa0, 0xa1, 0xa2, 0xa3,
+	0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xce,
+	0x37, 0xe2, 0xfb, 0x5a, 0x05, 0xff, 0x43, 0x01, 0x2e, 0x0d, 0x05, 0x9b, 0xc9,
+	0xaa, 0x31, 0x49, 0x52, 0x7e, 0x12, 0x9d, 0x46, 0x58, 0x40, 0xdf, 0x1d, 0x14,
+	0x48, 0x2d, 0x33, 0x34, 0x1e, 0x61, 0x81, 0x1a, 0x40, 0x78, 0x68, 0x52,
 };
 /* The same inputs with an empty plaintext and no context. */
 static const uint8_t kat_blob_empty[54] = {
-	0x4b, 0x01, 0x6f, 0x1c, 0x2a, 0x9e, 0x4b, 0x3d, 0x4e, 0x5f, 0x8a, 0x7b,
-	0x6c, 0x5d, 0x4e, 0x3f, 0x2a, 0x1b, 0x00, 0x00, 0x00, 0x03, 0xa0, 0xa1,
-	0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad,
-	0xae, 0xaf, 0xe7, 0xda, 0x62, 0x96, 0x5b, 0xb6, 0xe5, 0x57, 0xe3, 0x83,
-	0xbd, 0x52, 0xc2, 0x3b, 0x04, 0x58,
+	0x4b, 0x01, 0x6f, 0x1c, 0x2a, 0x9e, 0x4b, 0x3d, 0x4e, 0x5f, 0x8a, 0x7b, 0x6c, 0x5d,
+	0x4e, 0x3f, 0x2a, 0x1b, 0x00, 0x00, 0x00, 0x03, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5,
+	0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xe7, 0xda, 0x62, 0x96,
+	0x5b, 0xb6, 0xe5, 0x57, 0xe3, 0x83, 0xbd, 0x52, 0xc2, 0x3b, 0x04, 0x58,
 };
 /* root key 40 41 .. 5f; iv 00 01 .. 0b; material c0 c1 .. df; AAD kat_wrap_aad. */
 static const char kat_wrap_aad[] =
 	"arn:aws:kms:us-east-1:111122223333:key/6f1c2a9e-4b3d-4e5f-8a7b-6c5d4e3f2a1b#1";
 static const uint8_t kat_wrapped[60] = {
-	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
-	0xfa, 0xc4, 0xae, 0xbb, 0xb3, 0x49, 0x82, 0x67, 0x0a, 0xdb, 0x4a, 0x09,
-	0x74, 0x20, 0x02, 0x74, 0x53, 0x15, 0xff, 0xda, 0xb8, 0x99, 0x7b, 0x84,
-	0x36, 0xf9, 0x32, 0x4d, 0x9d, 0x6c, 0xb7, 0x81, 0x68, 0x3b, 0xc7, 0xf6,
-	0xf6, 0xca, 0xd5, 0x03, 0x22, 0xe1, 0xa7, 0x33, 0x2a, 0x82, 0x92, 0xe5,
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0xfa, 0xc4, 0xae,
+	0xbb, 0xb3, 0x49, 0x82, 0x67, 0x0a, 0xdb, 0x4a, 0x09, 0x74, 0x20, 0x02, 0x74, 0x53, 0x15,
+	0xff, 0xda, 0xb8, 0x99, 0x7b, 0x84, 0x36, 0xf9, 0x32, 0x4d, 0x9d, 0x6c, 0xb7, 0x81, 0x68,
+	0x3b, 0xc7, 0xf6, 0xf6, 0xca, 0xd5, 0x03, 0x22, 0xe1, 0xa7, 0x33, 0x2a, 0x82, 0x92, 0xe5,
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -109,8 +106,8 @@ static bool out_untouched(const struct kbuf *b)
 }
 
 /* Parses and decrypts in one step, as the Decrypt handler will. */
-static K_MUST_CHECK k_status parse_and_decrypt(const struct ksecret *k, struct kslice blob, struct kslice ectx,
-				  struct kbuf *out)
+static K_MUST_CHECK k_status parse_and_decrypt(const struct ksecret *k, struct kslice blob,
+					       struct kslice ectx, struct kbuf *out)
 {
 	struct crypto_blob b;
 	k_status rc = crypto_blob_parse(blob, &b);
@@ -136,8 +133,8 @@ static void test_roundtrip(void)
 		struct kbuf blob, back;
 		kbuf_init(&blob, 8192);
 		kbuf_init(&back, 8192);
-		CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 7, kbuf_slice(&ec), kslice_make(pt, n),
-					 &blob)));
+		CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 7, kbuf_slice(&ec),
+					      kslice_make(pt, n), &blob)));
 		CHECK_EQ_INT(blob.len, CRYPTO_BLOB_OVERHEAD + n);
 
 		struct crypto_blob b;
@@ -170,10 +167,11 @@ static void test_appends(void)
 	out_with_prefix(&blob, 1024);
 	out_with_prefix(&back, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("hi"),
-				 &blob)));
+				      &blob)));
 	CHECK_EQ_INT(blob.len, sizeof(PREFIX) - 1 + CRYPTO_BLOB_OVERHEAD + 2);
 	CHECK(memcmp(blob.ptr, PREFIX, sizeof(PREFIX) - 1) == 0);
-	struct kslice s = kslice_make(blob.ptr + sizeof(PREFIX) - 1, blob.len - (sizeof(PREFIX) - 1));
+	struct kslice s =
+		kslice_make(blob.ptr + sizeof(PREFIX) - 1, blob.len - (sizeof(PREFIX) - 1));
 	CHECK(k_ok(parse_and_decrypt(k, s, KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK(buf_is(&back, PREFIX "hi", sizeof(PREFIX) + 1));
 	kbuf_release(&blob);
@@ -190,12 +188,16 @@ static void test_wrong_context(void)
 	CHECK(k_ok(canon("{}", &empty)));
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("secret"), &blob)));
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("secret"),
+				      &blob)));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&empty), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&empty), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kslice_make(NULL, 0), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kslice_make(NULL, 0), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	CHECK(k_ok(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back)));
 	CHECK(buf_is(&back, PREFIX "secret", sizeof(PREFIX) - 1 + 6));
@@ -222,11 +224,13 @@ static void test_ectx_ambiguity(void)
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e1), KSLICE_LIT("x"), &blob)));
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e2), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&blob);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, kbuf_slice(&e2), KSLICE_LIT("x"), &blob)));
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), kbuf_slice(&e1), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&e1);
 	kbuf_release(&e2);
@@ -245,18 +249,16 @@ static void test_ectx_order(void)
 
 	/* Bytewise: a prefix sorts first; UTF-8 lead bytes sort after ASCII. */
 	static const uint8_t sorted[] = {
-		0, 0, 0, 4,
-		0, 0, 0, 1, 'a', 0, 0, 0, 1, '1',
-		0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, '2',
-		0, 0, 0, 1, 'b', 0, 0, 0, 1, '3',
-		0, 0, 0, 2, 0xc3, 0xa9, 0, 0, 0, 1, '4',
+		0, 0, 0,   4,	0, 0, 0, 1,    'a',  0, 0, 0, 1, '1', 0, 0,
+		0, 2, 'a', 'b', 0, 0, 0, 1,    '2',  0, 0, 0, 1, 'b', 0, 0,
+		0, 1, '3', 0,	0, 0, 2, 0xc3, 0xa9, 0, 0, 0, 1, '4',
 	};
 	CHECK(k_ok(canon("{\"\\u00e9\":\"4\",\"b\":\"3\",\"ab\":\"2\",\"a\":\"1\"}", &e3)));
 	CHECK(buf_is(&e3, sorted, sizeof sorted));
 
 	/* A key with an embedded NUL is not the same key as its prefix. */
-	static const uint8_t nul_key[] = {0, 0, 0, 2, 0, 0, 0, 1, 'a', 0, 0, 0, 0,
-					  0, 0, 0, 3, 'a', 0, 'b', 0, 0, 0, 0};
+	static const uint8_t nul_key[] = {0, 0, 0, 2, 0, 0,   0, 1,   'a', 0, 0, 0,
+					  0, 0, 0, 0, 3, 'a', 0, 'b', 0,   0, 0, 0};
 	json_t *j = json_object();
 	CHECK(json_object_setn_new(j, "a\0b", 3, json_string("")) == 0);
 	CHECK(json_object_set_new(j, "a", json_string("")) == 0);
@@ -284,8 +286,13 @@ static void test_ectx_edges(void)
 
 	/* Non-string values and non-objects are rejected without output. */
 	static const char *const bad[] = {
-		"{\"a\":1}", "{\"a\":\"x\",\"b\":null}", "{\"a\":{\"b\":\"c\"}}",
-		"{\"a\":[\"b\"]}", "{\"a\":true}", "[\"a\"]", "\"a\"",
+		"{\"a\":1}",
+		"{\"a\":\"x\",\"b\":null}",
+		"{\"a\":{\"b\":\"c\"}}",
+		"{\"a\":[\"b\"]}",
+		"{\"a\":true}",
+		"[\"a\"]",
+		"\"a\"",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *j = json_loads(bad[i], JSON_DECODE_ANY, NULL);
@@ -349,7 +356,7 @@ static void test_every_byte_flip(void)
 	CHECK(k_ok(canon("{\"purpose\":\"flip\"}", &ec)));
 	kbuf_init(&blob, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 2, kbuf_slice(&ec),
-				 KSLICE_LIT("thirty-two bytes of plaintext!!!"), &blob)));
+				      KSLICE_LIT("thirty-two bytes of plaintext!!!"), &blob)));
 	uint8_t *copy = malloc(blob.len);
 	CHECK(copy != NULL);
 	static const uint8_t masks[] = {0x01, 0x80, 0xff};
@@ -383,7 +390,7 @@ static void test_truncated(void)
 	struct crypto_blob b;
 	kbuf_init(&blob, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("some plaintext"), &blob)));
+				      KSLICE_LIT("some plaintext"), &blob)));
 	int ok = 0, parsed = 0;
 	for (size_t n = 0; n < blob.len; n++) {
 		out_with_prefix(&back, 1024);
@@ -407,7 +414,8 @@ static void test_truncated(void)
 	CHECK(k_ok(kbuf_append(&longer, blob.ptr, blob.len)));
 	CHECK(k_ok(kbuf_append_byte(&longer, 0)));
 	out_with_prefix(&back, 1024);
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&longer), KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&longer), KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	kbuf_release(&back);
 	kbuf_release(&longer);
@@ -422,17 +430,20 @@ static void test_wrong_key(void)
 	struct kbuf blob, back;
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
-	CHECK(k_ok(crypto_sym_encrypt(k1, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
-				 &blob)));
-	CHECK(k_is(parse_and_decrypt(k2, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_ok(crypto_sym_encrypt(k1, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
+				      KSLICE_LIT("data"), &blob)));
+	CHECK(k_is(parse_and_decrypt(k2, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	/* Backing keys are 32 bytes, nothing else. */
 	struct ksecret *short_key = crypto_random_secret(16);
-	CHECK(k_is(parse_and_decrypt(short_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_INTERNAL));
+	CHECK(k_is(parse_and_decrypt(short_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_INTERNAL));
 	CHECK(out_untouched(&back));
 	kbuf_release(&blob);
 	CHECK(k_is(crypto_sym_encrypt(short_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("data"), &blob), K_E_INTERNAL));
+				      KSLICE_LIT("data"), &blob),
+		   K_E_INTERNAL));
 	CHECK_EQ_INT(blob.len, 0);
 	kbuf_release(&blob);
 	kbuf_release(&back);
@@ -454,7 +465,7 @@ static void test_header_is_authenticated(void)
 	kbuf_init(&blob, 1024);
 	out_with_prefix(&back, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 5, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("data"),
-				 &blob)));
+				      &blob)));
 
 	blob.ptr[1] = 0x02;
 	CHECK(k_is(crypto_blob_parse(kbuf_slice(&blob), &b), K_E_INVALID_CIPHERTEXT));
@@ -465,7 +476,8 @@ static void test_header_is_authenticated(void)
 
 	CHECK(k_ok(crypto_blob_parse(kbuf_slice(&blob), &b)));
 	blob.ptr[1] = 0x02;
-	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	blob.ptr[1] = CRYPTO_BLOB_VERSION;
 
@@ -473,7 +485,8 @@ static void test_header_is_authenticated(void)
 	blob.ptr[21] = 6;
 	CHECK(k_ok(crypto_blob_parse(kbuf_slice(&blob), &b)));
 	CHECK_EQ_INT(b.version, 6);
-	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back), K_E_INVALID_CIPHERTEXT));
+	CHECK(k_is(crypto_sym_decrypt(k, &b, KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_INVALID_CIPHERTEXT));
 	CHECK(out_untouched(&back));
 	/* Version 0 is never written, so it is not a blob. */
 	blob.ptr[21] = 0;
@@ -495,9 +508,9 @@ static void test_nonce_fresh(void)
 	kbuf_init(&b2, 1024);
 	kbuf_init(&back, 1024);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
-				 &b1)));
+				      &b1)));
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("same"),
-				 &b2)));
+				      &b2)));
 	CHECK(b1.len == b2.len);
 	CHECK(!kslice_eq(kbuf_slice(&b1), kbuf_slice(&b2)));
 	CHECK(memcmp(b1.ptr + 22, b2.ptr + 22, 16) != 0);
@@ -518,22 +531,25 @@ static void test_limits(void)
 	/* One byte short of the blob: refused, nothing written. */
 	kbuf_init(&blob, CRYPTO_BLOB_OVERHEAD + 9);
 	CHECK(k_is(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("ten bytes!"), &blob), K_E_VALIDATION));
+				      KSLICE_LIT("ten bytes!"), &blob),
+		   K_E_VALIDATION));
 	CHECK_EQ_INT(blob.len, 0);
 	kbuf_release(&blob);
 	kbuf_init(&blob, CRYPTO_BLOB_OVERHEAD + 10);
 	CHECK(k_ok(crypto_sym_encrypt(k, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				 KSLICE_LIT("ten bytes!"), &blob)));
+				      KSLICE_LIT("ten bytes!"), &blob)));
 	/* Backing-key version 0 does not exist. */
 	struct kbuf other;
 	kbuf_init(&other, 1024);
 	CHECK(k_is(crypto_sym_encrypt(k, test_key_id, 0, KSLICE_LIT("\0\0\0\0"), KSLICE_LIT("x"),
-				 &other), K_E_INTERNAL));
+				      &other),
+		   K_E_INTERNAL));
 	CHECK_EQ_INT(other.len, 0);
 	kbuf_release(&other);
 	/* Plaintext that does not fit the output is refused before it is released. */
 	kbuf_init(&back, 9);
-	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back), K_E_VALIDATION));
+	CHECK(k_is(parse_and_decrypt(k, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"), &back),
+		   K_E_VALIDATION));
 	CHECK_EQ_INT(back.len, 0);
 	kbuf_release(&back);
 	kbuf_init(&back, 10);
@@ -555,19 +571,19 @@ static void test_kat_sym(void)
 	kbuf_init(&blob, 1024);
 	kbuf_init(&back, 1024);
 	CHECK(k_ok(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, kbuf_slice(&ec),
-					    KSLICE_LIT(kat_plaintext), nonce, &blob)));
+						 KSLICE_LIT(kat_plaintext), nonce, &blob)));
 	CHECK(buf_is(&blob, kat_blob, sizeof kat_blob));
 	CHECK(k_ok(parse_and_decrypt(k, kslice_make(kat_blob, sizeof kat_blob), kbuf_slice(&ec),
-				&back)));
+				     &back)));
 	CHECK(buf_is(&back, kat_plaintext, sizeof kat_plaintext - 1));
 
 	kbuf_reset(&blob);
 	kbuf_reset(&back);
 	CHECK(k_ok(crypto_sym_encrypt_with_nonce(k, kat_key_id, 3, KSLICE_LIT("\0\0\0\0"),
-					    kslice_make(NULL, 0), nonce, &blob)));
+						 kslice_make(NULL, 0), nonce, &blob)));
 	CHECK(buf_is(&blob, kat_blob_empty, sizeof kat_blob_empty));
 	CHECK(k_ok(parse_and_decrypt(k, kslice_make(kat_blob_empty, sizeof kat_blob_empty),
-				KSLICE_LIT("\0\0\0\0"), &back)));
+				     KSLICE_LIT("\0\0\0\0"), &back)));
 	CHECK_EQ_INT(back.len, 0);
 	kbuf_release(&ec);
 	kbuf_release(&blob);
@@ -597,7 +613,8 @@ static void test_wrap(void)
 	got = NULL;
 
 	CHECK(k_is(crypto_unwrap(root, KSLICE_LIT("arn:aws:kms:eu-west-1:111122223333:key/k#2"),
-			    kbuf_slice(&w1), &got), K_E_INTERNAL));
+				 kbuf_slice(&w1), &got),
+		   K_E_INTERNAL));
 	CHECK(got == NULL);
 	CHECK(k_is(crypto_unwrap(root, kslice_make(NULL, 0), kbuf_slice(&w1), &got), K_E_INTERNAL));
 	CHECK(k_is(crypto_unwrap(other_root, aad, kbuf_slice(&w1), &got), K_E_INTERNAL));
@@ -631,8 +648,8 @@ static void test_kat_wrap(void)
 	struct ksecret *root = counting_secret(0x40, 32);
 	struct ksecret *expect = counting_secret(0xc0, 32);
 	struct ksecret *got = NULL;
-	CHECK(k_ok(crypto_unwrap(root, KSLICE_LIT(kat_wrap_aad), kslice_make(kat_wrapped, sizeof kat_wrapped),
-			    &got)));
+	CHECK(k_ok(crypto_unwrap(root, KSLICE_LIT(kat_wrap_aad),
+				 kslice_make(kat_wrapped, sizeof kat_wrapped), &got)));
 	CHECK(got != NULL && ksecret_len(got) == 32 &&
 	      memcmp(ksecret_cbytes(got), ksecret_cbytes(expect), 32) == 0);
 	ksecret_free(got);
@@ -740,7 +757,7 @@ static uint8_t nonce_all[NONCE_THREADS * NONCE_PER_THREAD][16];
 
 static void *nonce_worker(void *arg)
 {
-	uint8_t (*mine)[16] = arg;
+	uint8_t(*mine)[16] = arg;
 	int bad = 0;
 	for (int i = 0; i < NONCE_PER_THREAD; i++)
 		bad += k_failed(crypto_nonce(mine[i], 16));
@@ -769,7 +786,9 @@ static void test_nonce_threads(void)
  */
 static void test_nonce_fork(void)
 {
-	enum { N = 8 };
+	enum {
+		N = 8
+	};
 	uint8_t parent[N][16], child[N][16];
 	int fds[2];
 
@@ -821,9 +840,9 @@ static void *worker(void *arg)
 		uint8_t pt[64];
 		if (k_failed(crypto_random(pt, sizeof pt)) ||
 		    k_failed(crypto_sym_encrypt(shared_key, test_key_id, 1, KSLICE_LIT("\0\0\0\0"),
-				       kslice_make(pt, sizeof pt), &blob)) ||
-		    k_failed(parse_and_decrypt(shared_key, kbuf_slice(&blob), KSLICE_LIT("\0\0\0\0"),
-				      &back)) ||
+						kslice_make(pt, sizeof pt), &blob)) ||
+		    k_failed(parse_and_decrypt(shared_key, kbuf_slice(&blob),
+					       KSLICE_LIT("\0\0\0\0"), &back)) ||
 		    !buf_is(&back, pt, sizeof pt))
 			(*errors)++;
 		kbuf_reset(&blob);

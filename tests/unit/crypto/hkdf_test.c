@@ -73,8 +73,9 @@ static int ref_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, siz
 	return ok;
 }
 
-static K_MUST_CHECK k_status ours(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
-		     const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len)
+static K_MUST_CHECK k_status ours(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+				  size_t salt_len, const uint8_t *info, size_t info_len,
+				  uint8_t *okm, size_t okm_len)
 {
 	return crypto_hkdf_sha256(kslice_make(ikm, ikm_len), kslice_make(salt, salt_len),
 				  kslice_make(info, info_len), okm, okm_len);
@@ -173,7 +174,8 @@ static int random_rounds(int rounds, int *compared)
 		if (k_failed(ours(ikm, ikm_len, salt, salt_len, info, info_len, got, okm_len)) ||
 		    memcmp(got, ref, okm_len) != 0) {
 			if (bad == 0)
-				fprintf(stderr, "HKDF mismatch: ikm %zu salt %zu info %zu okm %zu\n",
+				fprintf(stderr,
+					"HKDF mismatch: ikm %zu salt %zu info %zu okm %zu\n",
 					ikm_len, salt_len, info_len, okm_len);
 			bad++;
 		}
@@ -215,7 +217,8 @@ static void test_lengths(void)
 	CHECK(memcmp(full, ref, sizeof full) == 0);
 	int bad = 0;
 	for (size_t n = 1; n <= sizeof part; n++) {
-		if (k_failed(ours(ikm, 32, salt, 16, info, 20, part, n)) || memcmp(part, full, n) != 0)
+		if (k_failed(ours(ikm, 32, salt, 16, info, 20, part, n)) ||
+		    memcmp(part, full, n) != 0)
 			bad++;
 	}
 	CHECK_EQ_INT(bad, 0);

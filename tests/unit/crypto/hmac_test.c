@@ -60,15 +60,18 @@ static void test_sigv4_kat(void)
 	CHECK(secret != NULL && out != NULL);
 	if (secret == NULL || out == NULL)
 		goto done;
-	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0), K_OK);
+	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0),
+		     K_OK);
 	to_hex(ksecret_cbytes(out), 32, hex);
 	CHECK_STR(hex, aws_key_hex);
 	/* Again on the same (scrubbed) context: the same key. */
-	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0), K_OK);
+	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0),
+		     K_OK);
 	to_hex(ksecret_cbytes(out), 32, hex);
 	CHECK_STR(hex, aws_key_hex);
 	/* Another scope gives another key. */
-	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120216", "us-east-1", "iam", out, 0), K_OK);
+	CHECK_STATUS(crypto_sigv4_signing_key(secret, "20120216", "us-east-1", "iam", out, 0),
+		     K_OK);
 	to_hex(ksecret_cbytes(out), 32, hex);
 	CHECK(strcmp(hex, aws_key_hex) != 0);
 done:
@@ -132,8 +135,9 @@ static void test_sigv4_bad_arguments(void)
 	if (secret == NULL || out == NULL)
 		goto done;
 	if (empty != NULL)
-		CHECK_STATUS(crypto_sigv4_signing_key(empty, "20120215", "us-east-1", "iam", out, 0),
-			     K_E_INTERNAL);
+		CHECK_STATUS(
+			crypto_sigv4_signing_key(empty, "20120215", "us-east-1", "iam", out, 0),
+			K_E_INTERNAL);
 	CHECK_STATUS(crypto_sigv4_signing_key(NULL, "20120215", "us-east-1", "iam", out, 0),
 		     K_E_INTERNAL);
 	CHECK_STATUS(crypto_sigv4_signing_key(secret, NULL, "us-east-1", "iam", out, 0),
@@ -155,9 +159,9 @@ static void test_hmac_rfc4231(void)
 	CHECK(key != NULL);
 	if (key == NULL)
 		return;
-	CHECK_STATUS(crypto_hmac_sha256_at(key, 0, 4, kslice_cstr("what do ya want for nothing?"),
-					   mac),
-		     K_OK);
+	CHECK_STATUS(
+		crypto_hmac_sha256_at(key, 0, 4, kslice_cstr("what do ya want for nothing?"), mac),
+		K_OK);
 	to_hex(mac, 32, hex);
 	CHECK_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	ksecret_free(key);
@@ -268,7 +272,8 @@ static void *thread_main(void *arg)
 	struct ksecret *out = ksecret_new(32);
 	*ok = secret != NULL && out != NULL;
 	for (int i = 0; i < 200 && *ok; i++) {
-		*ok = k_ok(crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0));
+		*ok = k_ok(
+			crypto_sigv4_signing_key(secret, "20120215", "us-east-1", "iam", out, 0));
 		to_hex(ksecret_cbytes(out), 32, hex);
 		*ok = *ok && strcmp(hex, aws_key_hex) == 0;
 	}

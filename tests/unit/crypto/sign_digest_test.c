@@ -83,10 +83,12 @@ static const struct {
 } rfc8032[] = {
 	{"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
 	 "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-	 "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
+	 "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701"
+	 "cf9b46bd25bf5f0595bbe24655141438e7a100b"},
 	{"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
 	 "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-	 "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+	 "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d"
+	 "0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
 };
 
 /* Test 1's public key as PEM (SubjectPublicKeyInfo: 302a300506032b6570032100 || key). */
@@ -117,8 +119,8 @@ static void test_ed25519_kat(void)
 		CHECK(k_ok(crypto_ed25519_sign(k, kslice_make(msg, mlen), sig)));
 		check_hex(sig, sizeof sig, rfc8032[i].sig);
 		bool valid = false;
-		CHECK(k_ok(crypto_ed25519_verify(k, kslice_make(msg, mlen), kslice_make(sig, sizeof sig),
-					    &valid)));
+		CHECK(k_ok(crypto_ed25519_verify(k, kslice_make(msg, mlen),
+						 kslice_make(sig, sizeof sig), &valid)));
 		CHECK(valid);
 		crypto_ed25519_free(k);
 	}
@@ -142,13 +144,14 @@ static void test_ed25519_pem(void)
 	CHECK(k_ok(crypto_ed25519_sign(k, msg, sig)));
 	bool valid = false;
 	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid)) && valid);
-	CHECK(k_ok(crypto_ed25519_verify(p, KSLICE_LIT("kinko audit digesT"), kslice_make(sig, sizeof sig),
-				    &valid)));
+	CHECK(k_ok(crypto_ed25519_verify(p, KSLICE_LIT("kinko audit digesT"),
+					 kslice_make(sig, sizeof sig), &valid)));
 	CHECK(!valid);
 	sig[10] ^= 1;
 	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig), &valid)) && !valid);
 	sig[10] ^= 1;
-	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig - 1), &valid)) && !valid);
+	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(sig, sizeof sig - 1), &valid)) &&
+	      !valid);
 	CHECK(k_ok(crypto_ed25519_verify(p, msg, kslice_make(NULL, 0), &valid)) && !valid);
 	crypto_ed25519_free(p);
 	crypto_ed25519_free(k);

@@ -15,12 +15,12 @@ static int check(const char *const *pairs, const char **why)
 	return http_framing_check(h, n, MAX_BODY, why);
 }
 
-#define VERDICT(expect, ...)                                                   \
-	do {                                                                   \
-		const char *const pairs_[] = {__VA_ARGS__, NULL};              \
-		const char *why_ = NULL;                                       \
-		CHECK_EQ_INT(check(pairs_, &why_), expect);                    \
-		CHECK(why_ != NULL);                                           \
+#define VERDICT(expect, ...)                                                                       \
+	do {                                                                                       \
+		const char *const pairs_[] = {__VA_ARGS__, NULL};                                  \
+		const char *why_ = NULL;                                                           \
+		CHECK_EQ_INT(check(pairs_, &why_), expect);                                        \
+		CHECK(why_ != NULL);                                                               \
 	} while (0)
 
 static void test_plain_requests(void)
@@ -30,7 +30,7 @@ static void test_plain_requests(void)
 	VERDICT(0, "content-length", " 1000 ");
 	VERDICT(0, "Transfer-Encoding", "chunked");
 	VERDICT(0, "TRANSFER-ENCODING", "Chunked");
-	VERDICT(0, "Transfer-Encoding", " , chunked ,");  /* empty list members */
+	VERDICT(0, "Transfer-Encoding", " , chunked ,"); /* empty list members */
 }
 
 static void test_smuggling(void)

@@ -297,7 +297,8 @@ static void test_rsa_oaep(void)
 	kbuf_init(&pt, 512);
 	struct keystore_key *h = soft_key("RSA_2048", ARN, &ref);
 	CHECK(h != NULL);
-	CHECK_STATUS(keystore_asym_encrypt(h, "RSAES_OAEP_SHA_256", KSLICE_LIT("secret"), &ct), K_OK);
+	CHECK_STATUS(keystore_asym_encrypt(h, "RSAES_OAEP_SHA_256", KSLICE_LIT("secret"), &ct),
+		     K_OK);
 	CHECK_STATUS(keystore_asym_decrypt(h, "RSAES_OAEP_SHA_256", kbuf_slice(&ct), &pt), K_OK);
 	CHECK(kslice_eq_cstr(kbuf_slice(&pt), "secret"));
 	kbuf_reset(&pt);
@@ -310,9 +311,9 @@ static void test_rsa_oaep(void)
 	CHECK_EQ_INT(asym_oaep_max_plaintext_spec("ECC_NIST_P256", "RSAES_OAEP_SHA_256"), 0);
 	uint8_t big[191] = {0};
 	kbuf_reset(&ct);
-	CHECK_STATUS(keystore_asym_encrypt(h, "RSAES_OAEP_SHA_256", kslice_make(big, sizeof big),
-					   &ct),
-		     K_E_VALIDATION);
+	CHECK_STATUS(
+		keystore_asym_encrypt(h, "RSAES_OAEP_SHA_256", kslice_make(big, sizeof big), &ct),
+		K_E_VALIDATION);
 	keystore_key_unref(h);
 	kbuf_release(&ref);
 	kbuf_release(&ct);
@@ -398,9 +399,9 @@ struct import_case {
 	struct keystore_import req;
 };
 
-static K_MUST_CHECK k_status import_once(struct import_case *ic, const char *token_arn, const char *arn,
-			    int64_t made, int64_t now, const uint8_t *m, size_t n,
-			    const char *fingerprint)
+static K_MUST_CHECK k_status import_once(struct import_case *ic, const char *token_arn,
+					 const char *arn, int64_t made, int64_t now,
+					 const uint8_t *m, size_t n, const char *fingerprint)
 {
 	kbuf_init(&ic->spki, ASYM_MAX_SPKI);
 	kbuf_init(&ic->token, 6144);
@@ -413,9 +414,15 @@ static K_MUST_CHECK k_status import_once(struct import_case *ic, const char *tok
 		     K_OK);
 	wrap_for_import(kbuf_slice(&ic->spki), m, n, &ic->enc);
 	ic->req = (struct keystore_import){
-		.arn = arn, .key_id = key_id, .spec = "SYMMETRIC_DEFAULT",
-		.token = kbuf_slice(&ic->token), .encrypted = kbuf_slice(&ic->enc), .now = now,
-		.fingerprint = fingerprint, .fingerprint_out = &ic->fp, .ref = &ic->ref,
+		.arn = arn,
+		.key_id = key_id,
+		.spec = "SYMMETRIC_DEFAULT",
+		.token = kbuf_slice(&ic->token),
+		.encrypted = kbuf_slice(&ic->enc),
+		.now = now,
+		.fingerprint = fingerprint,
+		.fingerprint_out = &ic->fp,
+		.ref = &ic->ref,
 	};
 	return keystore_import(&keystore_soft, &ic->req);
 }
@@ -447,8 +454,9 @@ static void test_import(void)
 	kbuf_init(&pt, 8192);
 	static const uint8_t ctx[4];
 	struct ksecret *ms = ksecret_from(m, sizeof m);
-	CHECK_STATUS(crypto_sym_encrypt(ms, key_id, 1, kslice_make(ctx, 4), KSLICE_LIT("imp"), &blob),
-		     K_OK);
+	CHECK_STATUS(
+		crypto_sym_encrypt(ms, key_id, 1, kslice_make(ctx, 4), KSLICE_LIT("imp"), &blob),
+		K_OK);
 	struct crypto_blob b;
 	CHECK_STATUS(crypto_blob_parse(kbuf_slice(&blob), &b), K_OK);
 	if (first.req.key != NULL)
@@ -482,9 +490,14 @@ static void test_import(void)
 					    now + 86400, &garbage.spki, &garbage.token),
 		     K_OK);
 	garbage.req = (struct keystore_import){
-		.arn = ARN, .key_id = key_id, .spec = "SYMMETRIC_DEFAULT",
-		.token = kbuf_slice(&garbage.token), .encrypted = KSLICE_LIT("garbage"),
-		.now = now, .fingerprint_out = &garbage.fp, .ref = &garbage.ref,
+		.arn = ARN,
+		.key_id = key_id,
+		.spec = "SYMMETRIC_DEFAULT",
+		.token = kbuf_slice(&garbage.token),
+		.encrypted = KSLICE_LIT("garbage"),
+		.now = now,
+		.fingerprint_out = &garbage.fp,
+		.ref = &garbage.ref,
 	};
 	CHECK_STATUS(keystore_import(&keystore_soft, &garbage.req), K_E_INVALID_CIPHERTEXT);
 	CHECK_STR(garbage.req.wrap_alg, "RSAES_OAEP_SHA_1");
@@ -607,8 +620,9 @@ struct fake_key {
 
 static int fake_calls, fake_destroyed;
 
-static K_MUST_CHECK k_status fake_open(const char *arn, const uint8_t id[16], const struct kslice *refs,
-			  uint32_t n, struct keystore_key **out);
+static K_MUST_CHECK k_status fake_open(const char *arn, const uint8_t id[16],
+				       const struct kslice *refs, uint32_t n,
+				       struct keystore_key **out);
 
 static void fake_destroy(struct keystore_key *h)
 {
@@ -618,8 +632,8 @@ static void fake_destroy(struct keystore_key *h)
 	free(f);
 }
 
-static K_MUST_CHECK k_status fake_encrypt(const struct keystore_key *h, struct kslice ectx, struct kslice pt,
-			     struct kbuf *blob)
+static K_MUST_CHECK k_status fake_encrypt(const struct keystore_key *h, struct kslice ectx,
+					  struct kslice pt, struct kbuf *blob)
 {
 	fake_calls++;
 	const struct fake_key *f = (const struct fake_key *)h;
@@ -627,7 +641,7 @@ static K_MUST_CHECK k_status fake_encrypt(const struct keystore_key *h, struct k
 }
 
 static K_MUST_CHECK k_status fake_decrypt(const struct keystore_key *h, const struct crypto_blob *b,
-			     struct kslice ectx, struct kbuf *pt)
+					  struct kslice ectx, struct kbuf *pt)
 {
 	fake_calls++;
 	const struct fake_key *f = (const struct fake_key *)h;
@@ -642,8 +656,9 @@ static const struct keystore_ops fake_ops = {
 	.decrypt = fake_decrypt,
 };
 
-static K_MUST_CHECK k_status fake_open(const char *arn, const uint8_t id[16], const struct kslice *refs,
-			  uint32_t n, struct keystore_key **out)
+static K_MUST_CHECK k_status fake_open(const char *arn, const uint8_t id[16],
+				       const struct kslice *refs, uint32_t n,
+				       struct keystore_key **out)
 {
 	for (uint32_t i = 0; i < n; i++)
 		ENSURE(kslice_has_prefix(refs[i], "fake:"), K_E_INTERNAL);
@@ -676,8 +691,8 @@ static json_t *key_doc(const char *id, const char *store, const char *ref)
 {
 	char arn[160];
 	snprintf(arn, sizeof arn, "arn:aws:kms:us-east-1:111122223333:key/%s", id);
-	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:i, s:s, s:i}]}", "KeyId", id, "Arn",
-				arn, "KeyState", "Enabled", "KeySpec", "SYMMETRIC_DEFAULT",
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:i, s:s, s:i}]}", "KeyId", id,
+				"Arn", arn, "KeyState", "Enabled", "KeySpec", "SYMMETRIC_DEFAULT",
 				"KeyUsage", "ENCRYPT_DECRYPT", "Materials", "Version", 1, "Wrapped",
 				ref, "Created", 1);
 	if (doc != NULL && store != NULL)

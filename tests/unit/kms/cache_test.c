@@ -29,7 +29,8 @@ static K_MUST_CHECK k_status put_key(const char *id, const char *state, int64_t 
 	char doc[512];
 	snprintf(doc, sizeof doc,
 		 "{\"KeyId\":\"%s\",\"Arn\":\"arn:aws:kms:us-east-1:111122223333:key/%s\","
-		 "\"KeyState\":\"%s\",\"KeySpec\":\"SYMMETRIC_DEFAULT\",\"KeyUsage\":\"ENCRYPT_DECRYPT\"}",
+		 "\"KeyState\":\"%s\",\"KeySpec\":\"SYMMETRIC_DEFAULT\",\"KeyUsage\":\"ENCRYPT_"
+		 "DECRYPT\"}",
 		 id, id, state);
 	struct storage_op op = {STORAGE_PUT, "key", NS, id, kslice_cstr(doc), expect};
 	return storage_apply(st, &op, 1);

@@ -18,7 +18,7 @@ static const struct api_service kms_svc = {.target_prefix = "TrentService."};
 static const struct api_service other_svc = {.target_prefix = "secretsmanager."};
 
 static K_MUST_CHECK k_status state_check(const struct api_service *svc, const char *op,
-			    enum kms_key_state s, char *msg, size_t n)
+					 enum kms_key_state s, char *msg, size_t n)
 {
 	/* KMS's own rows say their rule; a made-up row says none. */
 	struct api_operation o = {.name = op};
@@ -68,7 +68,8 @@ static void test_state_table(void)
 		     K_E_DISABLED);
 	/* Rows without a rule and other services' operations: the crypto rule. */
 	CHECK_STATUS(state_check(&kms_svc, "SomethingNew", KS_DISABLED, m, sizeof m), K_E_DISABLED);
-	CHECK_STATUS(state_check(&other_svc, "TagResource", KS_DISABLED, m, sizeof m), K_E_DISABLED);
+	CHECK_STATUS(state_check(&other_svc, "TagResource", KS_DISABLED, m, sizeof m),
+		     K_E_DISABLED);
 	CHECK_STATUS(state_check(&kms_svc, "Encrypt", KS_CREATING, m, sizeof m), K_E_INVALID_STATE);
 }
 
@@ -92,7 +93,8 @@ struct seen {
 	int64_t whens[8];
 };
 
-static K_MUST_CHECK k_status seen_cb(void *arg, int64_t when, const char *ns, const char *id, const char *due_id)
+static K_MUST_CHECK k_status seen_cb(void *arg, int64_t when, const char *ns, const char *id,
+				     const char *due_id)
 {
 	struct seen *s = arg;
 	if (s->n < 8) {
@@ -114,7 +116,8 @@ static void test_due_list(void)
 	for (int i = 0; i < 4; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "k%d", i);
-		CHECK_STATUS(scheduler_due_id(times[i], tasks[i], "1:r", id, ids[i], sizeof ids[i]), K_OK);
+		CHECK_STATUS(scheduler_due_id(times[i], tasks[i], "1:r", id, ids[i], sizeof ids[i]),
+			     K_OK);
 		scheduler_due_put_op(&ops[i], ids[i]);
 	}
 	CHECK_STATUS(storage_apply(st, ops, 4), K_OK);
@@ -202,7 +205,7 @@ static void test_failure_logging(void)
 }
 
 static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(void)id;
 	(void)doc;
@@ -214,9 +217,24 @@ static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id,
 static void test_purge(void)
 {
 	struct storage_op ops[3] = {
-		{.op = STORAGE_PUT, .kind = "key", .ns = "111:us-east-1", .id = "a", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
-		{.op = STORAGE_PUT, .kind = "secret", .ns = "111:eu-west-1", .id = "b", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
-		{.op = STORAGE_PUT, .kind = "key", .ns = "1111:us-east-1", .id = "c", .doc = kslice_cstr("{}"), .expect = STORAGE_ANY},
+		{.op = STORAGE_PUT,
+		 .kind = "key",
+		 .ns = "111:us-east-1",
+		 .id = "a",
+		 .doc = kslice_cstr("{}"),
+		 .expect = STORAGE_ANY},
+		{.op = STORAGE_PUT,
+		 .kind = "secret",
+		 .ns = "111:eu-west-1",
+		 .id = "b",
+		 .doc = kslice_cstr("{}"),
+		 .expect = STORAGE_ANY},
+		{.op = STORAGE_PUT,
+		 .kind = "key",
+		 .ns = "1111:us-east-1",
+		 .id = "c",
+		 .doc = kslice_cstr("{}"),
+		 .expect = STORAGE_ANY},
 	};
 	CHECK_STATUS(storage_apply(st, ops, 3), K_OK);
 	CHECK_STATUS(storage_purge(st, "111:"), K_OK);

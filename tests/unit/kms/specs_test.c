@@ -161,9 +161,9 @@ static void test_spec_describe(void)
 
 static void test_state_names(void)
 {
-	static const char *const names[] = {"Enabled", "Disabled", "PendingDeletion", "PendingImport",
-					    "Unavailable", "Creating", "PendingReplicaDeletion",
-					    "Updating"};
+	static const char *const names[] = {
+		"Enabled",     "Disabled", "PendingDeletion",	     "PendingImport",
+		"Unavailable", "Creating", "PendingReplicaDeletion", "Updating"};
 	for (int i = 0; i < KS_UNKNOWN; i++) {
 		CHECK_STR(kms_state_name((enum kms_key_state)i), names[i]);
 		CHECK_EQ_INT(kms_state_parse(names[i]), i);
@@ -195,7 +195,8 @@ static void test_key_arn(void)
 	ctx_init(&c);
 	char arn[160];
 	kms_key_arn(&c, "1234abcd-12ab-34cd-56ef-1234567890ab", arn, sizeof arn);
-	CHECK_STR(arn, "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+	CHECK_STR(arn,
+		  "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab");
 	/* A short buffer truncates, never overflows. */
 	char small[16];
 	kms_key_arn(&c, "1234abcd-12ab-34cd-56ef-1234567890ab", small, sizeof small);
@@ -256,7 +257,8 @@ static void test_tags(void)
 		size_t len = (size_t)snprintf(buf, sizeof buf, "[");
 		for (int i = 0; i < count; i++)
 			len += (size_t)snprintf(buf + len, sizeof buf - len,
-						"%s{\"TagKey\":\"k%d\",\"TagValue\":\"v\"}", i ? "," : "", i);
+						"%s{\"TagKey\":\"k%d\",\"TagValue\":\"v\"}",
+						i ? "," : "", i);
 		snprintf(buf + len, sizeof buf - len, "]");
 		CHECK_STATUS(tags(buf, m, sizeof m), count == 50 ? K_OK : K_E_TAG);
 	}
@@ -310,10 +312,11 @@ static void test_aws_managed(void)
 	ctx_init(&c);
 	CHECK(kms_key_is_aws_managed(&k));
 	CHECK_STATUS(kms_deny_aws_managed(&c, &k), K_E_ACCESS_DENIED);
-	CHECK_STR(msg_of(&c),
-		  "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: "
-		  "kms:TagResource on resource: arn:aws:kms:eu-west-1:111122223333:key/x because no "
-		  "resource-based policy allows the kms:TagResource action");
+	CHECK_STR(
+		msg_of(&c),
+		"User: arn:aws:iam::111122223333:user/alice is not authorized to perform: "
+		"kms:TagResource on resource: arn:aws:kms:eu-west-1:111122223333:key/x because no "
+		"resource-based policy allows the kms:TagResource action");
 	kbuf_release(&c.err_msg);
 	json_decref(k.doc);
 }

@@ -27,13 +27,15 @@ static void test_string(void)
 	CHECK_STATUS(api_string(&ctx, in, "Description", false, 0, 8192, &v), K_OK);
 	CHECK(v == NULL);
 	CHECK_STATUS(api_string(&ctx, in, "Description", true, 0, 8192, &v), K_E_VALIDATION);
-	CHECK_STR(msg(), "1 validation error detected: Value null at 'description' failed to satisfy "
-			 "constraint: Member must not be null");
+	CHECK_STR(msg(),
+		  "1 validation error detected: Value null at 'description' failed to satisfy "
+		  "constraint: Member must not be null");
 	CHECK_STATUS(api_string(&ctx, in, "Limit", false, 0, 10, &v), K_E_SERIALIZATION);
 	CHECK_STR(msg(), "Unexpected value type for member 'Limit': expected string");
 	CHECK_STATUS(api_string(&ctx, in, "KeyId", true, 1, 3, &v), K_E_VALIDATION);
-	CHECK_STR(msg(), "1 validation error detected: Value 'alias/a' at 'keyId' failed to satisfy "
-			 "constraint: Member must have length less than or equal to 3");
+	CHECK_STR(msg(),
+		  "1 validation error detected: Value 'alias/a' at 'keyId' failed to satisfy "
+		  "constraint: Member must have length less than or equal to 3");
 	CHECK(v == NULL);
 	CHECK_STATUS(api_string(&ctx, in, "Empty", true, 1, 3, &v), K_E_VALIDATION);
 	CHECK_STR(msg(), "1 validation error detected: Value at 'empty' failed to satisfy "
@@ -54,8 +56,9 @@ static void test_enum_int_bool(void)
 	CHECK_STR(v, "SIGN_VERIFY");
 	CHECK_STATUS(api_enum(&ctx, in, "Bad", true, usages, &v), K_E_VALIDATION);
 	CHECK(v == NULL);
-	CHECK_STR(msg(), "1 validation error detected: Value 'NOPE' at 'bad' failed to satisfy "
-			 "constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY]");
+	CHECK_STR(msg(),
+		  "1 validation error detected: Value 'NOPE' at 'bad' failed to satisfy "
+		  "constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY]");
 
 	bool present = true;
 	int64_t n = 0;
@@ -80,9 +83,9 @@ static void test_enum_int_bool(void)
 
 static void test_blob_map_list(void)
 {
-	json_t *in = json_pack("{s:s,s:s,s:{s:s},s:{s:i},s:[s,s],s:[i]}", "Plaintext", "aGVsbG8=",
-			       "Broken", "a$==", "Context", "k", "v", "BadMap", "k", 1, "Tokens",
-			       "t1", "t2", "BadList", 1);
+	json_t *in = json_pack("{s:s,s:s,s:{s:s},s:{s:i},s:[s,s],s:[i]}", "Plaintext",
+			       "aGVsbG8=", "Broken", "a$==", "Context", "k", "v", "BadMap", "k", 1,
+			       "Tokens", "t1", "t2", "BadList", 1);
 	struct kbuf b;
 	kbuf_init(&b, 4096);
 	bool present = false;

@@ -104,27 +104,31 @@ static void test_each_type_required(void)
 
 static void test_exclusions(void)
 {
-	CHECK_STATUS(gen("{\"PasswordLength\":200,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
-			 "\"ExcludeUppercase\":true}",
-			 pw, sizeof pw),
-		     K_OK);
+	CHECK_STATUS(
+		gen("{\"PasswordLength\":200,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+		    "\"ExcludeUppercase\":true}",
+		    pw, sizeof pw),
+		K_OK);
 	struct kinds k = count(pw);
 	CHECK_EQ_INT(k.lower, 200);
 
-	CHECK_STATUS(gen("{\"PasswordLength\":200,\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,"
-			 "\"ExcludePunctuation\":true}",
-			 pw, sizeof pw),
-		     K_OK);
+	CHECK_STATUS(
+		gen("{\"PasswordLength\":200,\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,"
+		    "\"ExcludePunctuation\":true}",
+		    pw, sizeof pw),
+		K_OK);
 	CHECK_EQ_INT(count(pw).digit, 200);
 
-	CHECK_STATUS(gen("{\"PasswordLength\":100,\"ExcludePunctuation\":true}", pw, sizeof pw), K_OK);
+	CHECK_STATUS(gen("{\"PasswordLength\":100,\"ExcludePunctuation\":true}", pw, sizeof pw),
+		     K_OK);
 	k = count(pw);
 	CHECK_EQ_INT(k.punct, 0);
 	CHECK_EQ_INT(k.lower + k.upper + k.digit, 100);
 
 	/* ExcludeCharacters empties a whole type: that type is no longer required. */
-	CHECK_STATUS(gen("{\"PasswordLength\":64,\"ExcludeCharacters\":\"0123456789\"}", pw, sizeof pw),
-		     K_OK);
+	CHECK_STATUS(
+		gen("{\"PasswordLength\":64,\"ExcludeCharacters\":\"0123456789\"}", pw, sizeof pw),
+		K_OK);
 	CHECK_EQ_INT(count(pw).digit, 0);
 	CHECK_EQ_INT(strlen(pw), 64);
 
@@ -135,10 +139,12 @@ static void test_exclusions(void)
 	CHECK(strpbrk(pw, "\"'`\\$/@") == NULL);
 
 	/* Everything but one character. */
-	CHECK_STATUS(gen("{\"PasswordLength\":16,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
-			 "\"ExcludeUppercase\":true,\"ExcludeCharacters\":\"abcdefghijklmnopqrstuvwyz\"}",
-			 pw, sizeof pw),
-		     K_OK);
+	CHECK_STATUS(
+		gen("{\"PasswordLength\":16,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+		    "\"ExcludeUppercase\":true,\"ExcludeCharacters\":"
+		    "\"abcdefghijklmnopqrstuvwyz\"}",
+		    pw, sizeof pw),
+		K_OK);
 	CHECK_STR(pw, "xxxxxxxxxxxxxxxx");
 
 	/* Nothing left to draw from. */
@@ -147,15 +153,17 @@ static void test_exclusions(void)
 			 pw, sizeof pw),
 		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STR(pw, "The password cannot be generated: every character type is excluded.");
-	CHECK_STATUS(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,\"ExcludeUppercase\":true,"
+	CHECK_STATUS(gen("{\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+			 "\"ExcludeUppercase\":true,"
 			 "\"ExcludeCharacters\":\"abcdefghijklmnopqrstuvwxyz\"}",
 			 pw, sizeof pw),
 		     K_E_SM_INVALID_PARAMETER);
 	/* Only the space is left: a password of spaces. */
-	CHECK_STATUS(gen("{\"PasswordLength\":3,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
-			 "\"ExcludeUppercase\":true,\"ExcludeLowercase\":true,\"IncludeSpace\":true}",
-			 pw, sizeof pw),
-		     K_OK);
+	CHECK_STATUS(
+		gen("{\"PasswordLength\":3,\"ExcludeNumbers\":true,\"ExcludePunctuation\":true,"
+		    "\"ExcludeUppercase\":true,\"ExcludeLowercase\":true,\"IncludeSpace\":true}",
+		    pw, sizeof pw),
+		K_OK);
 	CHECK_STR(pw, "   ");
 }
 

@@ -33,7 +33,8 @@ static const char *labels(struct sm_secret *s, const char *vid)
 	json_t *e;
 	json_array_foreach(json_object_get(v, "Stages"), i, e)
 	{
-		n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "," : "", json_string_value(e));
+		n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "," : "",
+				      json_string_value(e));
 	}
 	return out;
 }
@@ -50,7 +51,7 @@ static void test_stage_add_remove(void)
 	CHECK_STR(labels(&s, "v1"), "blue,green");
 	CHECK(sm_version_has_stage(v1, "blue"));
 	CHECK(!sm_version_has_stage(v1, "Blue")); /* labels are case-sensitive */
-	sm_stage_remove(v1, "nothing");            /* absent: no change */
+	sm_stage_remove(v1, "nothing");		  /* absent: no change */
 	CHECK_STR(labels(&s, "v1"), "blue,green");
 	sm_stage_remove(v1, "blue");
 	CHECK_STR(labels(&s, "v1"), "green");
@@ -67,8 +68,9 @@ static void test_stage_add_remove(void)
 static void test_stage_move(void)
 {
 	struct sm_secret s;
-	secret_init(&s, "{\"Versions\":{\"v1\":{\"Stages\":[\"AWSCURRENT\"]},\"v2\":{\"Stages\":[]},"
-			"\"v3\":{}}}");
+	secret_init(&s,
+		    "{\"Versions\":{\"v1\":{\"Stages\":[\"AWSCURRENT\"]},\"v2\":{\"Stages\":[]},"
+		    "\"v3\":{}}}");
 	sm_stage_move(&s, "AWSCURRENT", "v2");
 	CHECK_STR(labels(&s, "v1"), "AWSPREVIOUS");
 	CHECK_STR(labels(&s, "v2"), "AWSCURRENT");
@@ -145,7 +147,8 @@ static void test_names_and_flags(void)
 	CHECK(!sm_deleted(&s));
 	CHECK(!sm_is_replica(&s));
 	sm_secret_release(&s);
-	secret_init(&s, "{\"Name\":\"app/db\",\"ARN\":\"arn:aws:secretsmanager:us-east-1:1:secret:app/db-AbCdEf\","
+	secret_init(&s, "{\"Name\":\"app/"
+			"db\",\"ARN\":\"arn:aws:secretsmanager:us-east-1:1:secret:app/db-AbCdEf\","
 			"\"DeletedDate\":1767225600.5,\"IsReplica\":true}");
 	CHECK_STR(sm_name(&s), "app/db");
 	CHECK_STR(sm_arn(&s), "arn:aws:secretsmanager:us-east-1:1:secret:app/db-AbCdEf");
@@ -178,21 +181,25 @@ static void test_primary_region(void)
 		      r, sizeof r));
 	CHECK_STR(r, "ap-south-1");
 	/* Not replicated. */
-	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:111122223333:secret:x-AbCdEf\"}", r,
-		       sizeof r));
-	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:1:secret:x\",\"ReplicationStatus\":[]}",
+	CHECK(!primary(
+		"{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:111122223333:secret:x-AbCdEf\"}", r,
+		sizeof r));
+	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:1:secret:x\","
+		       "\"ReplicationStatus\":[]}",
 		       r, sizeof r));
 	/* ARNs it cannot read. */
 	CHECK(!primary("{\"ARN\":\"arn:aws:kms:ap-south-1:1:key/x\",\"ReplicationStatus\":[{}]}", r,
 		       sizeof r));
-	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager::1:secret:x\",\"ReplicationStatus\":[{}]}", r,
-		       sizeof r));
-	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1\",\"ReplicationStatus\":[{}]}", r,
-		       sizeof r));
+	CHECK(!primary(
+		"{\"ARN\":\"arn:aws:secretsmanager::1:secret:x\",\"ReplicationStatus\":[{}]}", r,
+		sizeof r));
+	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1\",\"ReplicationStatus\":[{}]}",
+		       r, sizeof r));
 	CHECK(!primary("{\"ReplicationStatus\":[{}]}", r, sizeof r));
 	/* A Region longer than the buffer is refused, not cut. */
 	char small[6];
-	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:1:secret:x\",\"ReplicationStatus\":[{}]}",
+	CHECK(!primary("{\"ARN\":\"arn:aws:secretsmanager:ap-south-1:1:secret:x\","
+		       "\"ReplicationStatus\":[{}]}",
 		       small, sizeof small));
 }
 
@@ -232,7 +239,9 @@ static void test_ids(void)
 	sm_random_suffix(suffix);
 	sm_random_suffix(other);
 	CHECK_EQ_INT(strlen(suffix), 6);
-	CHECK_EQ_INT(strspn(suffix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), 6);
+	CHECK_EQ_INT(
+		strspn(suffix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+		6);
 	CHECK(strcmp(suffix, other) != 0);
 	char id[37];
 	sm_uuid(id);

@@ -140,25 +140,41 @@ static void test_validate_rules(void)
 {
 	char m[512];
 	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30}", m, sizeof m), K_OK);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(4 hours)\",\"Duration\":\"3h\"}", m, sizeof m), K_OK);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 ? * MON *)\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(4 hours)\",\"Duration\":\"3h\"}", m,
+			      sizeof m),
+		     K_OK);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 ? * MON *)\"}", m, sizeof m),
+		     K_OK);
 	/* The same schedule written twice is accepted. */
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}", m, sizeof m), K_OK);
+	CHECK_STATUS(
+		validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}",
+			 m, sizeof m),
+		K_OK);
 
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}", m, sizeof m),
-		     K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(
+		validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}",
+			 m, sizeof m),
+		K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "both rotation frequency and schedule expression") != NULL);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 8 * * ? *)\"}", m, sizeof m),
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 8 * * "
+			      "? *)\"}",
+			      m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(3 hours)\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "at least 4 hours") != NULL);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 * *)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 8 * *)\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "Invalid ScheduleExpression") != NULL);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(2 weeks)\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"25h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(2 weeks)\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"25h\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
 	CHECK(strstr(m, "Duration") != NULL);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"0h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"3m\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"0h\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":30,\"Duration\":\"3m\"}", m, sizeof m),
+		     K_E_SM_INVALID_PARAMETER);
 	CHECK_STATUS(validate("{\"Duration\":\"3h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK_STATUS(validate("{}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK(k_failed(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m)));

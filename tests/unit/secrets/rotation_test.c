@@ -61,7 +61,8 @@ static void test_days(void)
 	CHECK_EQ_INT(sm_next_rotation(r, JAN1), 0);
 	json_decref(r);
 	/* The expression wins when both are stored. */
-	r = json_pack("{s:i,s:s}", "AutomaticallyAfterDays", 30, "ScheduleExpression", "rate(2 days)");
+	r = json_pack("{s:i,s:s}", "AutomaticallyAfterDays", 30, "ScheduleExpression",
+		      "rate(2 days)");
 	CHECK_EQ_INT(sm_next_rotation(r, JAN1), JAN1 + 2 * DAY);
 	json_decref(r);
 }
@@ -69,10 +70,10 @@ static void test_days(void)
 static void test_cron(void)
 {
 	/* The 1st and 15th at 16:00 UTC. */
-	CHECK_EQ_INT(next_se("cron(0 16 1,15 * ? *)", JAN1), 1767283200);   /* Jan 1 16:00 */
+	CHECK_EQ_INT(next_se("cron(0 16 1,15 * ? *)", JAN1), 1767283200);	/* Jan 1 16:00 */
 	CHECK_EQ_INT(next_se("cron(0 16 1,15 * ? *)", 1767283200), 1768492800); /* Jan 15 */
 	/* Mondays at noon, by name and by number (SUN=1). */
-	CHECK_EQ_INT(next_se("cron(0 12 ? * MON *)", JAN1), 1767614400);    /* Jan 5 */
+	CHECK_EQ_INT(next_se("cron(0 12 ? * MON *)", JAN1), 1767614400); /* Jan 5 */
 	CHECK_EQ_INT(next_se("cron(0 12 ? * mon *)", JAN1), 1767614400);
 	CHECK_EQ_INT(next_se("cron(0 12 ? * 2 *)", JAN1), 1767614400);
 	/* Strictly after `from`: midnight of Jan 1 itself is not next. */
@@ -89,13 +90,15 @@ static void test_cron(void)
 	CHECK_EQ_INT(next_se("cron(0 0 31 2 ? *)", JAN1), 0);
 	CHECK_EQ_INT(next_se("cron(0 0 1 1 ? 2026)", JAN1), 0);
 	/* Malformed: wrong field counts, out of range, empty or reversed parts. */
-	static const char *const bad[] = {
-		"cron(0 0 * * ?)", "cron(0 0 * * ? * *)", "cron(60 0 * * ? *)",
-		"cron(0 24 * * ? *)", "cron(0 0 0 * ? *)", "cron(0 0 32 * ? *)",
-		"cron(0 0 * 13 ? *)", "cron(0 0 ? * 8 *)", "cron(0 0 ? * FOO *)",
-		"cron(0 0 ? JANUARY * *)", "cron(5-1 0 * * ? *)", "cron(0/0 0 * * ? *)",
-		"cron(0, 0 * * ? *)", "cron(0 0 * * ? 2200)", "cron(a b c d e f)", "cron()",
-		"cron(-1 0 * * ? *)"};
+	static const char *const bad[] = {"cron(0 0 * * ?)",	 "cron(0 0 * * ? * *)",
+					  "cron(60 0 * * ? *)",	 "cron(0 24 * * ? *)",
+					  "cron(0 0 0 * ? *)",	 "cron(0 0 32 * ? *)",
+					  "cron(0 0 * 13 ? *)",	 "cron(0 0 ? * 8 *)",
+					  "cron(0 0 ? * FOO *)", "cron(0 0 ? JANUARY * *)",
+					  "cron(5-1 0 * * ? *)", "cron(0/0 0 * * ? *)",
+					  "cron(0, 0 * * ? *)",	 "cron(0 0 * * ? 2200)",
+					  "cron(a b c d e f)",	 "cron()",
+					  "cron(-1 0 * * ? *)"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		tl_current = bad[i];
 		CHECK_EQ_INT(next_se(bad[i], JAN1), 0);
@@ -130,13 +133,15 @@ static void test_validate(void)
 	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(10 days)\",\"Duration\":\"3h\"}", m,
 			      sizeof m),
 		     K_OK);
-	CHECK_STATUS(validate("{\"ScheduleExpression\":\"cron(0 16 1,15 * ? *)\",\"Duration\":\"24h\"}",
-			      m, sizeof m),
-		     K_OK);
+	CHECK_STATUS(
+		validate("{\"ScheduleExpression\":\"cron(0 16 1,15 * ? *)\",\"Duration\":\"24h\"}",
+			 m, sizeof m),
+		K_OK);
 	/* The same schedule written twice is accepted. */
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}",
-			      m, sizeof m),
-		     K_OK);
+	CHECK_STATUS(
+		validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(7 days)\"}",
+			 m, sizeof m),
+		K_OK);
 
 	CHECK_STATUS(validate("[]", m, sizeof m), K_E_SERIALIZATION);
 	CHECK_STATUS(validate("\"rate(1 day)\"", m, sizeof m), K_E_SERIALIZATION);
@@ -145,12 +150,16 @@ static void test_validate(void)
 	CHECK_STATUS(validate("{\"Duration\":\"2h\"}", m, sizeof m), K_E_SM_INVALID_PARAMETER);
 	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":0}", m, sizeof m), K_E_VALIDATION);
 	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1001}", m, sizeof m), K_E_VALIDATION);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":\"30\"}", m, sizeof m), K_E_SERIALIZATION);
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}",
-			      m, sizeof m),
-		     K_E_SM_INVALID_PARAMETER);
-	CHECK_STR(m, "You cannot specify both rotation frequency and schedule expression together.");
-	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 0 * * ? *)\"}",
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":\"30\"}", m, sizeof m),
+		     K_E_SERIALIZATION);
+	CHECK_STATUS(
+		validate("{\"AutomaticallyAfterDays\":7,\"ScheduleExpression\":\"rate(8 days)\"}",
+			 m, sizeof m),
+		K_E_SM_INVALID_PARAMETER);
+	CHECK_STR(m,
+		  "You cannot specify both rotation frequency and schedule expression together.");
+	CHECK_STATUS(validate("{\"AutomaticallyAfterDays\":1,\"ScheduleExpression\":\"cron(0 0 * * "
+			      "? *)\"}",
 			      m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
 
@@ -175,9 +184,9 @@ static void test_validate(void)
 	CHECK_STR(m, "The rotation schedule rate must be at least 4 hours.");
 	CHECK_STATUS(validate("{\"ScheduleExpression\":\"rate(1 hour)\"}", m, sizeof m),
 		     K_E_SM_INVALID_PARAMETER);
-	static const char *const bad_se[] = {"rate(2 weeks)", "weekly", "cron(0 0 * * ? *",
-					     "cron(61 0 * * ? *)", "cron(0 0 * * ?)", "rate(0 days)",
-					     "cron()", "Cron(0 0 * * ? *)"};
+	static const char *const bad_se[] = {
+		"rate(2 weeks)",   "weekly",	   "cron(0 0 * * ? *", "cron(61 0 * * ? *)",
+		"cron(0 0 * * ?)", "rate(0 days)", "cron()",	       "Cron(0 0 * * ? *)"};
 	for (size_t i = 0; i < sizeof bad_se / sizeof bad_se[0]; i++) {
 		char text[128];
 		snprintf(text, sizeof text, "{\"ScheduleExpression\":\"%s\"}", bad_se[i]);

@@ -31,10 +31,11 @@ static struct storage *open_dir(const char *name)
 	return s;
 }
 
-static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *id, const char *doc)
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *id,
+				 const char *doc)
 {
-	struct storage_op op = {STORAGE_PUT, kind, "111122223333:us-east-1", id, kslice_cstr(doc),
-				STORAGE_ABSENT};
+	struct storage_op op = {STORAGE_PUT,	  kind,		 "111122223333:us-east-1", id,
+				kslice_cstr(doc), STORAGE_ABSENT};
 	return storage_apply(s, &op, 1);
 }
 
@@ -73,8 +74,8 @@ static void *write_loop(void *arg)
 	return NULL;
 }
 
-static K_MUST_CHECK k_status count_list(void *arg, const char *ns, const char *id, struct kslice doc,
-			   int64_t version)
+static K_MUST_CHECK k_status count_list(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	(void)ns;
 	(void)id;
@@ -128,7 +129,8 @@ static void test_backup_while_writing(void)
 		CHECK_STATUS(storage_check(b), K_OK);
 		unsigned keys = 0, secrets = 0;
 		CHECK_STATUS(storage_list(b, "key", NULL, NULL, NULL, 0, count_list, &keys), K_OK);
-		CHECK_STATUS(storage_list(b, "secret", NULL, NULL, NULL, 0, count_list, &secrets), K_OK);
+		CHECK_STATUS(storage_list(b, "secret", NULL, NULL, NULL, 0, count_list, &secrets),
+			     K_OK);
 		CHECK_EQ_INT((int)keys, 50);
 		CHECK_EQ_INT((int)secrets, (int)c.n[1]);
 		storage_close(b);

@@ -33,8 +33,8 @@ static void on_change(void *arg, const struct storage_event *ev)
 		h->other_thread = true;
 	if (h->n >= MAX_SEEN)
 		return;
-	const char *what = ev->what == STORAGE_EV_PUT   ? "PUT"
-			   : ev->what == STORAGE_EV_DEL ? "DEL"
+	const char *what = ev->what == STORAGE_EV_PUT	  ? "PUT"
+			   : ev->what == STORAGE_EV_DEL	  ? "DEL"
 			   : ev->what == STORAGE_EV_PURGE ? "PURGE"
 							  : "?";
 	snprintf(h->ev[h->n++], sizeof h->ev[0], "%s %s/%s/%s", what, ev->kind ? ev->kind : "-",
@@ -50,8 +50,8 @@ static struct storage *open_store(const char *name)
 	return s;
 }
 
-static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
-		    int64_t expect)
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns,
+				 const char *id, int64_t expect)
 {
 	struct storage_op op = {STORAGE_PUT, kind, ns, id, kslice_cstr("{}"), expect};
 	return storage_apply(s, &op, 1);
@@ -72,7 +72,8 @@ static void test_committed_writes(void)
 	CHECK_STR(h.ev[1], "PUT key/111:us-east-1/k1");
 	/* A batch: one event per op, in the ops' order. */
 	struct storage_op ops[3] = {
-		{STORAGE_PUT, "alias", "111:us-east-1", "alias/a", kslice_cstr("{}"), STORAGE_ABSENT},
+		{STORAGE_PUT, "alias", "111:us-east-1", "alias/a", kslice_cstr("{}"),
+		 STORAGE_ABSENT},
 		{STORAGE_DEL, "key", "111:us-east-1", "k1", {NULL, 0}, 2},
 		{STORAGE_DEL, "grant", "111:us-east-1", "missing", {NULL, 0}, STORAGE_ANY},
 	};
@@ -193,7 +194,8 @@ static void *write_many(void *arg)
 	struct writer *w = arg;
 	my_id = w->id;
 	for (int i = 0; i < 20; i++) {
-		struct storage_op op = {STORAGE_PUT, "key", "ns", w->id, kslice_cstr("{}"), STORAGE_ANY};
+		struct storage_op op = {STORAGE_PUT,	   "key",      "ns", w->id,
+					kslice_cstr("{}"), STORAGE_ANY};
 		if (k_failed(storage_apply(w->s, &op, 1)))
 			return (void *)1;
 	}
@@ -230,7 +232,7 @@ struct ns_seen {
 };
 
 static K_MUST_CHECK k_status ns_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-		      int64_t version)
+				   int64_t version)
 {
 	struct ns_seen *n = arg;
 	size_t len = strlen(n->out);

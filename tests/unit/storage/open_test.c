@@ -41,7 +41,8 @@ static K_MUST_CHECK k_status open_and_use(const char *scheme, const char *rest, 
 		snprintf(url, sizeof url, "%s", scheme);
 	k_status rc = storage_open(url, &s, &why);
 	if (k_ok(rc)) {
-		struct storage_op op = {STORAGE_PUT, "key", "ns", "k", kslice_cstr("{}"), STORAGE_ANY};
+		struct storage_op op = {STORAGE_PUT,	   "key",      "ns", "k",
+					kslice_cstr("{}"), STORAGE_ANY};
 		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
 		CHECK_STATUS(storage_get(s, "key", "ns", "k", NULL, NULL), K_OK);
 		storage_close(s);

@@ -33,22 +33,22 @@ static struct storage *open_store(void)
 	return k_ok(rc) ? s : NULL;
 }
 
-static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
-		    const char *doc, int64_t expect)
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns,
+				 const char *id, const char *doc, int64_t expect)
 {
 	struct storage_op op = {STORAGE_PUT, kind, ns, id, kslice_cstr(doc), expect};
 	return storage_apply(s, &op, 1);
 }
 
-static K_MUST_CHECK k_status del(struct storage *s, const char *kind, const char *ns, const char *id,
-		    int64_t expect)
+static K_MUST_CHECK k_status del(struct storage *s, const char *kind, const char *ns,
+				 const char *id, int64_t expect)
 {
 	struct storage_op op = {STORAGE_DEL, kind, ns, id, {NULL, 0}, expect};
 	return storage_apply(s, &op, 1);
 }
 
-static K_MUST_CHECK k_status get_str(struct storage *s, const char *kind, const char *ns, const char *id,
-			char *out, size_t n, int64_t *version)
+static K_MUST_CHECK k_status get_str(struct storage *s, const char *kind, const char *ns,
+				     const char *id, char *out, size_t n, int64_t *version)
 {
 	struct kbuf b;
 	kbuf_init(&b, STORAGE_MAX_DOC);
@@ -66,8 +66,8 @@ struct collect {
 	size_t calls;
 };
 
-static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			   int64_t version)
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	(void)doc;
 	(void)version;
@@ -85,8 +85,9 @@ static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *i
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status list_str(struct storage *s, const char *kind, const char *ns, const char *prefix,
-			 const char *after, size_t limit, char *out, size_t n)
+static K_MUST_CHECK k_status list_str(struct storage *s, const char *kind, const char *ns,
+				      const char *prefix, const char *after, size_t limit,
+				      char *out, size_t n)
 {
 	struct collect c = {.with_ns = ns == NULL};
 	kbuf_init(&c.out, 64 * 1024);
@@ -147,8 +148,9 @@ static void test_limits(struct storage *s)
 	CHECK(big != NULL);
 	if (big != NULL) {
 		memset(big, '7', STORAGE_MAX_DOC + 1);
-		struct storage_op op = {STORAGE_PUT, "blob", "lim", "big",
-					kslice_make(big, STORAGE_MAX_DOC + 1), STORAGE_ANY};
+		struct storage_op op = {
+			STORAGE_PUT, "blob", "lim", "big", kslice_make(big, STORAGE_MAX_DOC + 1),
+			STORAGE_ANY};
 		CHECK_STATUS(storage_apply(s, &op, 1), K_E_VALIDATION);
 		op.doc.len = STORAGE_MAX_DOC;
 		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
@@ -198,7 +200,8 @@ static void test_list_paging(struct storage *s)
 	CHECK_STR(out, "_");
 	struct collect c = {.stop_after = 2};
 	kbuf_init(&c.out, 1024);
-	CHECK_STATUS(storage_list(s, "pkey", "ns", NULL, NULL, 0, collect_cb, &c), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(storage_list(s, "pkey", "ns", NULL, NULL, 0, collect_cb, &c),
+		     K_E_LIMIT_EXCEEDED);
 	CHECK_EQ_INT(c.calls, 2);
 	kbuf_release(&c.out);
 	/* more rows than one page of the backend */
@@ -243,7 +246,7 @@ struct nested {
 };
 
 static K_MUST_CHECK k_status nested_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			  int64_t version)
+				       int64_t version)
 {
 	(void)doc;
 	(void)version;
@@ -364,7 +367,7 @@ static void on_change(void *arg, const struct storage_event *ev)
 	struct heard *h = arg;
 	pthread_mutex_lock(&h->mu);
 	if (h->n < MAX_SEEN) {
-		const char *what = ev->what == STORAGE_EV_PUT   ? "PUT"
+		const char *what = ev->what == STORAGE_EV_PUT	? "PUT"
 				   : ev->what == STORAGE_EV_DEL ? "DEL"
 								: "PURGE";
 		snprintf(h->ev[h->n++], sizeof h->ev[0], "%s %s/%s/%s", what,
@@ -460,8 +463,9 @@ static void test_reopen(void)
 	struct storage *bad = NULL;
 	struct kbuf why;
 	kbuf_init(&why, 512);
-	CHECK_STATUS(storage_open("postgresql://kinko@127.0.0.1:1/none?connect_timeout=2", &bad, &why),
-		     K_E_STORE_UNAVAILABLE);
+	CHECK_STATUS(
+		storage_open("postgresql://kinko@127.0.0.1:1/none?connect_timeout=2", &bad, &why),
+		K_E_STORE_UNAVAILABLE);
 	CHECK(strstr(kbuf_cstr(&why), "cannot connect") != NULL);
 	CHECK_STATUS(storage_open("postgresql://[::1", &bad, &why), K_E_VALIDATION);
 	kbuf_release(&why);

@@ -44,23 +44,23 @@ static struct storage *open_store(const char *dir)
 	return k_ok(rc) ? s : NULL;
 }
 
-static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns, const char *id,
-		    const char *doc, int64_t expect)
+static K_MUST_CHECK k_status put(struct storage *s, const char *kind, const char *ns,
+				 const char *id, const char *doc, int64_t expect)
 {
 	struct storage_op op = {STORAGE_PUT, kind, ns, id, kslice_cstr(doc), expect};
 	return storage_apply(s, &op, 1);
 }
 
-static K_MUST_CHECK k_status del(struct storage *s, const char *kind, const char *ns, const char *id,
-		    int64_t expect)
+static K_MUST_CHECK k_status del(struct storage *s, const char *kind, const char *ns,
+				 const char *id, int64_t expect)
 {
 	struct storage_op op = {STORAGE_DEL, kind, ns, id, {NULL, 0}, expect};
 	return storage_apply(s, &op, 1);
 }
 
 /* The document as a string in out ("" if missing), its version (0 if missing). */
-static K_MUST_CHECK k_status get_str(struct storage *s, const char *kind, const char *ns, const char *id,
-			char *out, size_t n, int64_t *version)
+static K_MUST_CHECK k_status get_str(struct storage *s, const char *kind, const char *ns,
+				     const char *id, char *out, size_t n, int64_t *version)
 {
 	struct kbuf b;
 	kbuf_init(&b, STORAGE_MAX_DOC);
@@ -79,8 +79,8 @@ struct collect {
 	size_t calls;
 };
 
-static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *id,
+					struct kslice doc, int64_t version)
 {
 	struct collect *c = arg;
 	c->calls++;
@@ -96,8 +96,9 @@ static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *i
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status list_str(struct storage *s, const char *kind, const char *ns, const char *prefix,
-			 const char *after, size_t limit, char *out, size_t n)
+static K_MUST_CHECK k_status list_str(struct storage *s, const char *kind, const char *ns,
+				      const char *prefix, const char *after, size_t limit,
+				      char *out, size_t n)
 {
 	struct collect c = {.with_ns = ns == NULL};
 	kbuf_init(&c.out, 64 * 1024);
@@ -161,7 +162,8 @@ static void test_put_get(void)
 	CHECK_EQ_INT(v, 1);
 
 	/* kinds are separate too */
-	CHECK_STATUS(get_str(s, "alias", "111:us-east-1", "k1", doc, sizeof doc, &v), K_E_NOT_FOUND);
+	CHECK_STATUS(get_str(s, "alias", "111:us-east-1", "k1", doc, sizeof doc, &v),
+		     K_E_NOT_FOUND);
 	CHECK_STATUS(storage_check(s), K_OK);
 	storage_close(s);
 }
@@ -188,7 +190,8 @@ static void test_limits(void)
 	CHECK_STATUS(put(s, "key", NULL, "id", "{}", STORAGE_ANY), K_E_VALIDATION);
 	CHECK_STATUS(put(s, "key", "ns", NULL, "{}", STORAGE_ANY), K_E_VALIDATION);
 	CHECK_STATUS(put(s, "key", "ns", "id", "{}", -2), K_E_VALIDATION);
-	struct storage_op bad = {(enum storage_op_kind)7, "key", "ns", "id", {NULL, 0}, STORAGE_ANY};
+	struct storage_op bad = {
+		(enum storage_op_kind)7, "key", "ns", "id", {NULL, 0}, STORAGE_ANY};
 	CHECK_STATUS(storage_apply(s, &bad, 1), K_E_VALIDATION);
 	CHECK_STATUS(storage_apply(s, NULL, 1), K_E_VALIDATION);
 	CHECK_STATUS(storage_apply(s, NULL, 0), K_OK);
@@ -197,8 +200,9 @@ static void test_limits(void)
 	CHECK(big != NULL);
 	if (big != NULL) {
 		memset(big, '7', STORAGE_MAX_DOC + 1);
-		struct storage_op op = {STORAGE_PUT, "blob", "ns", "big",
-					kslice_make(big, STORAGE_MAX_DOC + 1), STORAGE_ANY};
+		struct storage_op op = {
+			STORAGE_PUT, "blob", "ns", "big", kslice_make(big, STORAGE_MAX_DOC + 1),
+			STORAGE_ANY};
 		CHECK_STATUS(storage_apply(s, &op, 1), K_E_VALIDATION);
 		op.doc.len = STORAGE_MAX_DOC;
 		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
@@ -266,8 +270,9 @@ static void test_list_paging(void)
 		snprintf(after, sizeof after, "%s", last != NULL ? last + 1 : out);
 	}
 	CHECK_EQ_INT(pages, 4);
-	CHECK_STR(kbuf_cstr(&all), "a01,a02,a03,a04,a05,a06,a07,a08,a09,a10,a11,a12,a13,a14,a15,a16,a17,"
-		       "a18,a19,a20,b01,b02,b03,b04,b05");
+	CHECK_STR(kbuf_cstr(&all),
+		  "a01,a02,a03,a04,a05,a06,a07,a08,a09,a10,a11,a12,a13,a14,a15,a16,a17,"
+		  "a18,a19,a20,b01,b02,b03,b04,b05");
 	kbuf_release(&all);
 
 	/* prefix, alone and with after and limit */
@@ -291,7 +296,8 @@ static void test_list_paging(void)
 	/* the callback stops the listing with its own code */
 	struct collect c = {.stop_after = 2};
 	kbuf_init(&c.out, 1024);
-	CHECK_STATUS(storage_list(s, "key", "ns", NULL, NULL, 0, collect_cb, &c), K_E_LIMIT_EXCEEDED);
+	CHECK_STATUS(storage_list(s, "key", "ns", NULL, NULL, 0, collect_cb, &c),
+		     K_E_LIMIT_EXCEEDED);
 	CHECK_EQ_INT(c.calls, 2);
 	CHECK_STR(kbuf_cstr(&c.out), "a01,a02");
 	kbuf_release(&c.out);
@@ -363,7 +369,7 @@ struct nested {
 };
 
 static K_MUST_CHECK k_status nested_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				       int64_t version)
 {
 	struct nested *n = arg;
 	char out[256];
@@ -621,8 +627,9 @@ static void test_schema(void)
 	sqlite3_finalize(st);
 
 	/* a listing of one (kind, ns) in id order is a search of the primary key, no sort */
-	CHECK(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT ns, id, version, doc FROM docs"
-				     " WHERE kind = ?1 AND ns = ?2 AND id >= ?3 ORDER BY id",
+	CHECK(sqlite3_prepare_v2(db,
+				 "EXPLAIN QUERY PLAN SELECT ns, id, version, doc FROM docs"
+				 " WHERE kind = ?1 AND ns = ?2 AND id >= ?3 ORDER BY id",
 				 -1, &st, NULL) == SQLITE_OK);
 	struct kbuf plan;
 	kbuf_init(&plan, 4096);
@@ -688,7 +695,7 @@ static void *worker_main(void *arg)
 }
 
 static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id, struct kslice doc,
-			 int64_t version)
+				      int64_t version)
 {
 	(*(size_t *)arg)++;
 	return K_OK;
@@ -696,7 +703,10 @@ static K_MUST_CHECK k_status count_cb(void *arg, const char *ns, const char *id,
 
 static void test_concurrent_writers(void)
 {
-	enum { THREADS = 4, PER_THREAD = 40 };
+	enum {
+		THREADS = 4,
+		PER_THREAD = 40
+	};
 	struct storage *s = open_store("concurrent");
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
@@ -755,7 +765,10 @@ static void *plain_writer_main(void *arg)
  */
 static void test_many_writers_no_timeouts(void)
 {
-	enum { THREADS = 32, PER_THREAD = 25 };
+	enum {
+		THREADS = 32,
+		PER_THREAD = 25
+	};
 	struct storage *s = open_store("manywriters");
 	struct plain_writer w[THREADS];
 	pthread_t t[THREADS];
@@ -866,8 +879,9 @@ static void test_integrity_damage(void)
 	memset(filler, 'd', sizeof filler);
 	for (int i = 0; i < 200; i++) {
 		snprintf(id, sizeof id, "id%04d", i);
-		struct storage_op op = {STORAGE_PUT, "key", "ns", id, kslice_make(filler, sizeof filler),
-					STORAGE_ABSENT};
+		struct storage_op op = {
+			STORAGE_PUT,   "key", "ns", id, kslice_make(filler, sizeof filler),
+			STORAGE_ABSENT};
 		CHECK_STATUS(storage_apply(s, &op, 1), K_OK);
 	}
 	CHECK_STATUS(storage_check(s), K_OK);
