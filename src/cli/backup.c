@@ -33,6 +33,7 @@
 #include "audit/audit.h"
 #include "cli/startup.h"
 #include "cli/usage.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -444,6 +445,24 @@ static bool sqlite_file_of(const char *url, char *out, size_t n)
 	return w > 0 && (size_t)w < n;
 }
 
+/*
+ * The node's id file (cluster/cluster.h), so that a restored folder goes on
+ * as the same node: its audit trail is that node's chain, and a new id
+ * would make the restored trail a mix of two nodes.
+ */
+static K_MUST_CHECK k_status backup_node_id(const char *to, const struct backup_source *s,
+					    json_t *m, struct kbuf *msg)
+{
+	char from[PATH_MAX], dst[PATH_MAX];
+	snprintf(from, sizeof from, "%s/%s", s->cfg.data_dir, CLUSTER_NODE_ID_FILE);
+	if (access(from, F_OK) != 0)
+		return K_OK;
+	snprintf(dst, sizeof dst, "%s/%s", to, CLUSTER_NODE_ID_FILE);
+	GUARD(copy_file(from, dst, msg));
+	json_object_set_new(m, "nodeIdFile", json_string(CLUSTER_NODE_ID_FILE));
+	return K_OK;
+}
+
 /* The store's copy and the manifest's store part. */
 static K_MUST_CHECK k_status backup_store(const char *to, const struct backup_source *s, json_t *m,
 					  struct kbuf *msg)
@@ -494,6 +513,8 @@ static int run_backup(const struct backup_args *a, struct backup_source *s, stru
 	k_status st = backup_store(a->to, s, m, msg);
 	if (k_ok(st))
 		st = backup_audit(a->to, s, m, msg);
+	if (k_ok(st))
+		st = backup_node_id(a->to, s, m, msg);
 	if (k_ok(st))
 		st = write_manifest(a->to, m, msg);
 	if (k_failed(st)) {
@@ -675,6 +696,11 @@ static K_MUST_CHECK k_status restore_audit(const struct restore_args *a, const j
 	if (json_is_string(json_object_get(au, "signingKey"))) {
 		snprintf(from, sizeof from, "%s/%s", a->from, SIGNING_KEY);
 		snprintf(to, sizeof to, "%s/%s", a->data, SIGNING_KEY);
+		GUARD(copy_file(from, to, msg));
+	}
+	if (json_is_string(json_object_get(m, "nodeIdFile"))) {
+		snprintf(from, sizeof from, "%s/%s", a->from, CLUSTER_NODE_ID_FILE);
+		snprintf(to, sizeof to, "%s/%s", a->data, CLUSTER_NODE_ID_FILE);
 		GUARD(copy_file(from, to, msg));
 	}
 	return sync_path(a->data) ? K_OK : K_E_STORE_UNAVAILABLE;

@@ -94,6 +94,8 @@ def test_backup_under_load_restored_and_served(make_server, tmp_path):
     new = tmp_path / "restored"
     p = run("restore", "--from", str(backup), "--data", str(new), "--root-key", rk)
     assert p.returncode == 0, p.stderr
+    # The restored folder goes on as the same node: its audit trail is that node's chain.
+    assert (new / "node-id").read_text() == open(os.path.join(s.data_dir, "node-id")).read()
     p = run("check", "--data", str(new), "--root-key", rk)
     assert p.returncode == 0, p.stderr
     assert "all key material unwraps" in p.stdout
