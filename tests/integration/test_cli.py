@@ -197,3 +197,11 @@ def test_simulate_flags_unknown_actions_and_unconfigured_principals(keyed):
     doc = json.loads(out)
     assert rc == 1 and doc["Decision"] != "allowed"
     assert any("%s is not declared in the configuration" % ghost in w for w in doc["Warnings"])
+
+
+def test_simulate_says_secrets_manager_actions_are_not_simulated(keyed):
+    srv, _, cfg = keyed
+    rc, out, err = simulate(srv, "--config", cfg, "--principal", "arn:aws:iam::%s:user/app" % ACCOUNT,
+                            "--action", "secretsmanager:GetSecretValue", "--key", "alias/app")
+    assert rc == 2 and out == ""
+    assert "Secrets Manager actions are not yet" in err
