@@ -9,14 +9,18 @@ _kinko()
 	cmd=${COMP_WORDS[1]}
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "serve check audit usage ops policy version help" -- "$cur"))
+		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy version help" -- "$cur"))
 		return
 	fi
 	case "$prev" in
-	--data|--audit-dir|--witness)
+	--data|--audit-dir|--witness|--to|--from)
+		if [ "$cmd" = store ]; then
+			COMPREPLY=()
+			return
+		fi
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices)
+	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices|--seed|--key-policy)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--log-level)
@@ -32,32 +36,45 @@ _kinko()
 	local words
 	case "$cmd" in
 	serve)
-		words="--dev --listen --data --store --config --root-key --threads --test-mode
-			--log-level --log-file --tls-cert --tls-key --tls-self-signed
+		words="--dev --listen --data --store --config --seed --root-key --threads
+			--test-mode --log-level --log-file --tls-cert --tls-key --tls-self-signed
 			--rotation-function --allow-root-key-in-data --audit-dir --no-audit
 			--audit-sync --audit-max-file-bytes --audit-rotate-seconds
 			--audit-digest-seconds --audit-witness --audit-witness-syslog
-			--metrics-listen --quotas --quota --help" ;;
+			--metrics-listen --quotas --quota --node-id --shared-store --help" ;;
 	check)
 		words="--data --store --root-key --help" ;;
+	store)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			words="copy"
+		else
+			words="--from --to --force --help"
+		fi ;;
+	backup)
+		words="--to --data --store --config --audit-dir --help" ;;
+	restore)
+		words="--from --data --root-key --help" ;;
 	audit)
 		if [ "$COMP_CWORD" -eq 2 ]; then
 			words="verify"
 		else
-			words="--public-key --witness --now"
+			words="--public-key --witness --now --help"
 			COMPREPLY=($(compgen -W "$words" -- "$cur") $(compgen -d -- "$cur"))
 			return
 		fi ;;
 	usage)
-		words="--audit-dir --from --to --prices --json --print-prices" ;;
+		words="--audit-dir --data --from --to --prices --json --print-prices --help" ;;
 	ops)
-		words="--json" ;;
+		words="--json --help" ;;
 	policy)
 		if [ "$COMP_CWORD" -eq 2 ]; then
 			words="simulate"
 		else
-			words="--config --store --principal --action --key"
+			words="--config --data --store --principal --action --key --key-policy
+				--region --context --value --help"
 		fi ;;
+	help)
+		words="serve check store backup restore audit usage ops policy version" ;;
 	esac
 	COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

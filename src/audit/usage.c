@@ -232,6 +232,30 @@ static double round6(double x)
 }
 
 /* Builds the report document from the walk. */
+/* One key's line of the report: its key-months, requests and their price. */
+static json_t *key_cost(const char *arn, json_t *b, const struct walk *w, const struct prices *p,
+			double *cost, json_int_t *count)
+{
+	const char *spec = str(b, "keySpec");
+	json_t *req = obj_at(b, "requests");
+	json_int_t n = total_of(req);
+	*count = n;
+	json_t *pairs = json_object_get(b, "pairs");
+	json_int_t rsa = json_integer_value(json_object_get(pairs, "rsa"));
+	json_int_t ecc = json_integer_value(json_object_get(pairs, "ecc"));
+	json_int_t plain = n - rsa - ecc;
+	double km = months(b, w->from > w->first ? w->from : w->first, w->to);
+	double rate = asymmetric_spec(spec) ? p->asym_req : p->req;
+	double rc = (double)plain * rate / 10000.0 + (double)rsa * p->rsa_pair / 10000.0 +
+		    (double)ecc * p->ecc_pair / 10000.0;
+	double kc = km * p->key_month;
+	*cost = kc + rc;
+	return json_pack("{s:s,s:s,s:f,s:O,s:I,s:{s:f,s:f,s:f}}", "keyArn", arn, "keySpec",
+			 spec ? spec : "SYMMETRIC_DEFAULT", "keyMonths", round6(km), "requests",
+			 req, "requestCount", (json_int_t)n, "cost", "keyMonths", round6(kc),
+			 "requests", round6(rc), "total", round6(kc + rc));
+}
+
 static json_t *report(const struct walk *w, const struct prices *p)
 {
 	json_t *r = json_object();
@@ -256,27 +280,10 @@ static json_t *report(const struct walk *w, const struct prices *p)
 		json_t *b;
 		json_object_foreach(obj_at(a, "keys"), arn, b)
 		{
-			const char *spec = str(b, "keySpec");
-			json_t *req = obj_at(b, "requests");
-			json_int_t n = total_of(req);
-			json_t *pairs = json_object_get(b, "pairs");
-			json_int_t rsa = json_integer_value(json_object_get(pairs, "rsa"));
-			json_int_t ecc = json_integer_value(json_object_get(pairs, "ecc"));
-			json_int_t plain = n - rsa - ecc;
-			double km = months(b, w->from > w->first ? w->from : w->first, w->to);
-			double rate = asymmetric_spec(spec) ? p->asym_req : p->req;
-			double rc = (double)plain * rate / 10000.0 +
-				    (double)rsa * p->rsa_pair / 10000.0 +
-				    (double)ecc * p->ecc_pair / 10000.0;
-			double kc = km * p->key_month;
-			json_array_append_new(
-				keys,
-				json_pack("{s:s,s:s,s:f,s:O,s:I,s:{s:f,s:f,s:f}}", "keyArn", arn,
-					  "keySpec", spec ? spec : "SYMMETRIC_DEFAULT", "keyMonths",
-					  round6(km), "requests", req, "requestCount",
-					  (json_int_t)n, "cost", "keyMonths", round6(kc),
-					  "requests", round6(rc), "total", round6(kc + rc)));
-			kms_cost += kc + rc;
+			json_int_t n = 0;
+			double cost = 0;
+			json_array_append_new(keys, key_cost(arn, b, w, p, &cost, &n));
+			kms_cost += cost;
 			kms_requests += n;
 		}
 		json_t *other = obj_at(a, "otherKms");

@@ -63,27 +63,40 @@ static bool is_linted(const char *action)
 	return false;
 }
 
-static void check_action(struct lint *l, const char *where, const char *action)
+/*
+ * Whether action is one of known (wildcards in action match as IAM
+ * matches them); when not, *near gets the nearest known action within
+ * three edits, or NULL. *near points into known.
+ */
+static bool action_known(const json_t *known, const char *action, const char **near)
 {
-	if (!is_linted(action))
-		return;
 	size_t i;
 	json_t *k;
-	const char *near = NULL;
 	size_t near_d = SIZE_MAX;
-	json_array_foreach(l->known, i, k)
+	*near = NULL;
+	json_array_foreach(known, i, k)
 	{
-		const char *known = json_string_value(k);
-		if (policy_wildcard_match(action, known, true))
-			return;
-		size_t d = k_edit_distance(action, known);
+		const char *name = json_string_value(k);
+		if (policy_wildcard_match(action, name, true))
+			return true;
+		size_t d = k_edit_distance(action, name);
 		if (d < near_d) {
 			near_d = d;
-			near = known;
+			*near = name;
 		}
 	}
+	if (near_d > 3)
+		*near = NULL;
+	return false;
+}
+
+static void check_action(struct lint *l, const char *where, const char *action)
+{
+	const char *near;
+	if (!is_linted(action) || action_known(l->known, action, &near))
+		return;
 	l->warnings++;
-	if (near != NULL && near_d <= 3)
+	if (near != NULL)
 		LOG_WARN("config: %s names the action \"%s\", which does not exist (did you mean "
 			 "\"%s\"?); it matches nothing",
 			 where, action, near);
@@ -195,4 +208,20 @@ unsigned cli_lint_policy_actions(const char *config_path)
 	json_decref(l.known);
 	json_decref(root);
 	return l.warnings;
+}
+
+bool cli_action_exists(const char *action, char *near, size_t n)
+{
+	if (n > 0)
+		near[0] = 0;
+	if (!is_linted(action))
+		return true;
+	struct lint l = {.known = json_array(), .warnings = 0};
+	collect_known(&l);
+	const char *nearest = NULL;
+	bool known = action_known(l.known, action, &nearest);
+	if (!known && nearest != NULL && n > 0)
+		snprintf(near, n, "%s", nearest);
+	json_decref(l.known);
+	return known;
 }

@@ -1,7 +1,8 @@
 /*
- * main.c — the kinko command: reads the command name and hands the rest
- * to it (serve.c, simulate.c, and the small commands kept here: ops,
- * check, audit verify, usage).
+ * main.c — the kinko command: finds the command in the usage table
+ * (usage.c), checks its flags there, and hands the rest to it (serve.c,
+ * simulate.c, backup.c, store.c, and the small commands kept here: ops,
+ * check, audit verify, usage, version).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -36,6 +37,16 @@ static void harden_process(void)
 	struct rlimit rl = {0, 0};
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* A command's own usage on stderr, after a message saying what is missing. */
+static void command_usage_err(const char *name, const char *why)
+{
+	const struct cli_command *c = cli_command_find(name, NULL, NULL);
+	if (why != NULL)
+		fprintf(stderr, "kinko %s: %s\n\n", name, why);
+	if (c != NULL)
+		cli_command_usage(c, stderr);
 }
 
 /*
@@ -121,12 +132,12 @@ static bool check_options(int argc, char **argv, const char **data, const char *
 		else if (strcmp(argv[i], "--root-key") == 0 && i + 1 < argc)
 			*root_key = argv[++i];
 		else {
-			cli_usage(stderr);
+			command_usage_err("check", NULL);
 			return false;
 		}
 	}
 	if (*data == NULL) {
-		cli_usage(stderr);
+		command_usage_err("check", "give the data folder: --data DIR");
 		return false;
 	}
 	return true;
@@ -242,8 +253,8 @@ static long check_node_set(char nodes[][72], const char *const *dirs, size_t n)
 
 static int audit_command(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[0], "verify") != 0) {
-		cli_usage(stderr);
+	if (argc < 2 || strcmp(argv[0], "verify") != 0 || argv[1][0] == '-') {
+		command_usage_err("audit verify", "give the audit folder: kinko audit verify DIR");
 		return 2;
 	}
 	struct audit_verify_options o = {.dir = NULL};
@@ -262,7 +273,7 @@ static int audit_command(int argc, char **argv)
 		} else if (strncmp(argv[i], "--", 2) != 0 && n_dirs < MAX_AUDIT_DIRS) {
 			dirs[n_dirs++] = argv[i];
 		} else {
-			cli_usage(stderr);
+			command_usage_err("audit verify", NULL);
 			return 2;
 		}
 	}
@@ -297,9 +308,16 @@ static int audit_command(int argc, char **argv)
 	return unreadable ? 2 : problems > 0 ? 1 : warnings > 0 ? 3 : 0;
 }
 
-/* Audit (issue 8): `kinko usage`, the usage and cost report. */
+/*
+ * `kinko usage`, the usage and cost report of an audit trail: --audit-dir,
+ * else the data folder's trail (DATA/audit, DATA being --data or the
+ * server's default ./kinko-data), named on stderr so that the report on
+ * stdout stays clean for --json.
+ */
 static int usage_command(int argc, char **argv)
 {
+	const char *data = "kinko-data";
+	char dir[4096];
 	struct audit_usage_options o;
 	memset(&o, 0, sizeof o);
 	o.to = kclock_now() + 1;
@@ -313,6 +331,9 @@ static int usage_command(int argc, char **argv)
 			o.json = true;
 		} else if (strcmp(a, "--audit-dir") == 0 && next) {
 			o.dir = next;
+			i++;
+		} else if (strcmp(a, "--data") == 0 && next) {
+			data = next;
 			i++;
 		} else if (strcmp(a, "--prices") == 0 && next) {
 			o.prices = next;
@@ -331,15 +352,82 @@ static int usage_command(int argc, char **argv)
 				o.to = t;
 			i++;
 		} else {
-			cli_usage(stderr);
+			command_usage_err("usage", NULL);
 			return 2;
 		}
 	}
 	if (o.dir == NULL) {
-		cli_usage(stderr);
+		snprintf(dir, sizeof dir, "%s/audit", data);
+		o.dir = dir;
+	}
+	fprintf(stderr, "kinko usage: reading the audit trail in %s\n", o.dir);
+	return audit_usage_report(&o, stdout);
+}
+
+/* Runs a command, given the words after "kinko" (the subcommand word included). */
+struct command_run {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static int version_command(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("kinko %s\n", KINKO_VERSION);
+	return 0;
+}
+
+static const struct command_run runs[] = {
+	{"serve", cli_serve},
+	{"check", check_store},
+	{"store copy", cli_store},
+	{"backup", cli_backup},
+	{"restore", cli_restore},
+	{"audit verify", audit_command},
+	{"usage", usage_command},
+	{"ops", ops_command},
+	{"policy simulate", cli_policy_simulate},
+	{"version", version_command},
+};
+
+/*
+ * Finds the command, answers --help from its usage, checks its flags
+ * against the usage table (unknown options and missing values are said
+ * there, with the nearest flag), then runs it. serve parses its own flags
+ * (serve.c), so only its --help is answered here.
+ */
+static int dispatch(int argc, char **argv)
+{
+	int words = 1;
+	const struct cli_command *c = cli_command_find(argv[1], argc > 2 ? argv[2] : NULL, &words);
+	if (c == NULL) {
+		cli_unknown_command(argv[1]);
 		return 2;
 	}
-	return audit_usage_report(&o, stdout);
+	if (strchr(c->name, ' ') != NULL && words == 1) { /* "kinko store" without "copy" */
+		if (cli_wants_help(argc - 2, argv + 2)) {
+			cli_command_usage(c, stdout);
+			return 0;
+		}
+		fprintf(stderr, "kinko %s: give the subcommand (kinko %s)\n\n", argv[1], c->name);
+		cli_command_usage(c, stderr);
+		return 2;
+	}
+	int first = 1 + words;
+	bool serve = strcmp(c->name, "serve") == 0;
+	if (serve && cli_wants_help(argc - first, argv + first)) {
+		cli_command_usage(c, stdout);
+		return 0;
+	}
+	int status = serve ? -1 : cli_args_check(c, argc - first, argv + first);
+	if (status >= 0)
+		return status;
+	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+		if (strcmp(runs[i].name, c->name) == 0)
+			return runs[i].run(argc - 2, argv + 2);
+	cli_usage(stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -350,32 +438,10 @@ int main(int argc, char **argv)
 		cli_usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "ops") == 0)
-		return ops_command(argc - 2, argv + 2);
-	if (strcmp(argv[1], "serve") == 0)
-		return cli_serve(argc - 2, argv + 2);
-	if (strcmp(argv[1], "check") == 0)
-		return check_store(argc - 2, argv + 2);
-	if (strcmp(argv[1], "backup") == 0)
-		return cli_backup(argc - 2, argv + 2);
-	if (strcmp(argv[1], "restore") == 0)
-		return cli_restore(argc - 2, argv + 2);
-	if (strcmp(argv[1], "audit") == 0)
-		return audit_command(argc - 2, argv + 2);
-	if (strcmp(argv[1], "usage") == 0)
-		return usage_command(argc - 2, argv + 2);
-	if (strcmp(argv[1], "store") == 0)
-		return cli_store(argc - 2, argv + 2);
-	if (strcmp(argv[1], "policy") == 0) /* authorization: the policy simulator */
-		return cli_policy_simulate(argc - 2, argv + 2);
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("kinko %s\n", KINKO_VERSION);
-		return 0;
-	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-		cli_usage(stdout);
-		return 0;
-	}
-	cli_usage(stderr);
-	return 2;
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)
+		return cli_help(argc - 2, argv + 2);
+	if (strcmp(argv[1], "--version") == 0)
+		return version_command(argc - 2, argv + 2);
+	return dispatch(argc, argv);
 }

@@ -183,6 +183,22 @@ k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *ms
 	return K_OK;
 }
 
+/* --log-level: one of the four levels, anything else refused with their names. */
+static enum flag_taken parse_log_level(const char *v)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	static const enum klog_level levels[] = {KLOG_DEBUG, KLOG_INFO, KLOG_WARN, KLOG_ERROR};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			klog_set_level(levels[i]);
+			return FLAG_VALUE;
+		}
+	}
+	fprintf(stderr, "kinko serve: --log-level takes debug, info, warn or error, not \"%s\"\n",
+		v);
+	return FLAG_ERROR;
+}
+
 /* A server flag that takes a value (`next`, not NULL). */
 static enum flag_taken parse_server_value(struct serve_state *s, const char *a, const char *next)
 {
@@ -210,10 +226,7 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 	else if (strcmp(a, "--threads") == 0)
 		s->cfg.threads = (unsigned)strtoul(next, NULL, 10);
 	else if (strcmp(a, "--log-level") == 0)
-		klog_set_level(strcmp(next, "debug") == 0   ? KLOG_DEBUG
-			       : strcmp(next, "warn") == 0  ? KLOG_WARN
-			       : strcmp(next, "error") == 0 ? KLOG_ERROR
-							    : KLOG_INFO);
+		return parse_log_level(next);
 	else if (strcmp(a, "--rotation-function") == 0) {
 		/* Secrets Manager: a local rotation function, ARN=PATH. */
 		struct kbuf fmsg;
@@ -322,7 +335,8 @@ static int serve_parse_flags(struct serve_state *s, int argc, char **argv)
 		if (t == FLAG_ERROR)
 			return 2;
 		if (t == FLAG_UNKNOWN) {
-			cli_usage(stderr);
+			cli_bad_option(cli_command_find("serve", NULL, NULL), argv[i],
+				       next == NULL);
 			return 2;
 		}
 		if (t == FLAG_VALUE)

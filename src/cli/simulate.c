@@ -1,6 +1,7 @@
 /*
  * simulate.c — `kinko policy simulate`: reads the configuration and the
- * key's stored document (or a key policy file), asks the evaluation
+ * key's stored document (named as the API names keys: id, ARN, alias name
+ * or alias ARN), or a key policy file, asks the evaluation
  * (authz_simulate in kms/authz.c) and prints its explanation
  * (docs/AUTHORIZATION.md).
  */
@@ -11,7 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "cli/lint.h"
+#include "cli/serve.h"
+#include "cli/usage.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -20,49 +25,115 @@
 #include "core/arn.h"
 #include "core/banned.h"
 
-static void simulate_usage(FILE *f)
+/* Where --key points: the namespace (ACCOUNT:REGION) and a key id or an alias name. */
+struct key_ref {
+	char ns[96];
+	char name[300]; /* a key id, or "alias/NAME" */
+	bool alias;
+};
+
+/* Copies a slice into a C string of n bytes; false when it does not fit. */
+static bool slice_to(struct kslice v, char *out, size_t n)
 {
-	fprintf(f,
-		"usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
-		"                             (--key KEY_ARN [--data DIR | --store URL] | "
-		"--key-policy FILE)\n"
-		"                             [--context KEY=VALUE]... [--value "
-		"CONDITION_KEY=VALUE]...\n"
-		"Prints a JSON explanation; exit status 0 allowed, 1 denied, 2 usage or lookup "
-		"error.\n");
+	if (v.len == 0 || v.len >= n)
+		return false;
+	snprintf(out, n, "%.*s", (int)v.len, (const char *)v.ptr);
+	return true;
 }
 
-/* Reads the stored document of a key named by its ARN from the store at a URL (storage.h). */
-static json_t *load_key_doc(const char *store_url, const char *arn)
+/*
+ * Reads --key as KMS's KeyId parameter reads it: a key ARN or alias ARN
+ * carries its account and Region; a key id or "alias/NAME" is in the
+ * caller's account ("To specify a KMS key in a different AWS account, you
+ * must use the key ARN or alias ARN",
+ * https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html),
+ * here the principal's, and in `region`. False after saying why not.
+ */
+static bool key_ref_parse(const char *key, const char *principal, const char *region,
+			  struct key_ref *r)
 {
-	/* arn:aws:kms:REGION:ACCOUNT:key/ID */
-	char region[64], account[13], id[64];
 	struct k_arn a;
-	if (!k_arn_parse_cstr(arn, &a) || !kslice_eq_cstr(a.partition, "aws") ||
-	    !k_arn_is(&a, "kms", K_ARN_KEY) || a.region.len == 0 || a.region.len >= sizeof region ||
-	    a.account.len != K_ARN_ACCOUNT_LEN)
-		return NULL;
-	snprintf(region, sizeof region, "%.*s", (int)a.region.len, (const char *)a.region.ptr);
-	snprintf(account, sizeof account, "%.*s", (int)a.account.len, (const char *)a.account.ptr);
-	snprintf(id, sizeof id, "%.*s", (int)a.id.len, (const char *)a.id.ptr);
+	char account[16], reg[64];
+	if (strncmp(key, "arn:", 4) == 0) {
+		bool ok = k_arn_parse_cstr(key, &a) && kslice_eq_cstr(a.service, "kms") &&
+			  (a.kind == K_ARN_KEY || a.kind == K_ARN_ALIAS) &&
+			  slice_to(a.account, account, sizeof account) &&
+			  slice_to(a.region, reg, sizeof reg) &&
+			  slice_to(a.id, r->name + 6, sizeof r->name - 6);
+		if (!ok) {
+			fprintf(stderr,
+				"kinko policy simulate: --key %s is not a key ARN or alias ARN\n",
+				key);
+			return false;
+		}
+		r->alias = a.kind == K_ARN_ALIAS;
+		if (r->alias)
+			memcpy(r->name, "alias/", 6);
+		else
+			memmove(r->name, r->name + 6, strlen(r->name + 6) + 1);
+		snprintf(r->ns, sizeof r->ns, "%s:%s", account, reg);
+		return true;
+	}
+	if (!k_arn_parse_cstr(principal, &a) || !slice_to(a.account, account, sizeof account)) {
+		fprintf(stderr,
+			"kinko policy simulate: --key %s names no account: give the key ARN or "
+			"alias ARN, "
+			"or a principal ARN with its account\n",
+			key);
+		return false;
+	}
+	r->alias = strncmp(key, "alias/", 6) == 0;
+	snprintf(r->name, sizeof r->name, "%s", key);
+	snprintf(r->ns, sizeof r->ns, "%s:%s", account, region);
+	return true;
+}
+
+/* Reads one stored document (storage.h) as JSON; NULL when absent or not JSON. */
+static json_t *store_doc(struct storage *st, const char *kind, const char *ns, const char *id)
+{
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	int64_t ver;
+	json_t *j = NULL;
+	if (k_ok(storage_get(st, kind, ns, id, &doc, &ver)))
+		j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	kbuf_release(&doc);
+	return j;
+}
+
+/* The stored document of the key r names (through its alias if it is one); NULL after saying why. */
+static json_t *load_key_doc(const char *store_url, const struct key_ref *r)
+{
 	struct storage *st = NULL;
 	struct kbuf why;
 	kbuf_init(&why, KBUF_NOTE_MAX);
 	k_status rc = storage_open(store_url, &st, &why);
 	if (k_failed(rc))
-		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&why));
+		fprintf(stderr, "kinko policy simulate: store: %s\n", kbuf_cstr(&why));
 	kbuf_release(&why);
 	if (k_failed(rc))
 		return NULL;
-	char ns[96];
-	snprintf(ns, sizeof ns, "%s:%s", account, region);
-	struct kbuf doc;
-	kbuf_init(&doc, STORAGE_MAX_DOC);
-	int64_t ver;
+	char id[300];
+	snprintf(id, sizeof id, "%s", r->name);
 	json_t *j = NULL;
-	if (k_ok(storage_get(st, "key", ns, id, &doc, &ver)))
-		j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
-	kbuf_release(&doc);
+	if (r->alias) {
+		json_t *al = store_doc(st, "alias", r->ns, r->name);
+		const char *target = json_string_value(json_object_get(al, "TargetKeyId"));
+		if (target != NULL)
+			snprintf(id, sizeof id, "%s", target);
+		else
+			fprintf(stderr,
+				"kinko policy simulate: no alias %s in %s of the store %s\n",
+				r->name, r->ns, store_url);
+		json_decref(al);
+		if (target == NULL)
+			goto out;
+	}
+	j = store_doc(st, "key", r->ns, id);
+	if (j == NULL)
+		fprintf(stderr, "kinko policy simulate: no key %s in %s of the store %s\n", id,
+			r->ns, store_url);
+out:
 	storage_close(st);
 	return j;
 }
@@ -87,6 +158,7 @@ static bool add_pair(json_t *obj, const char *kv)
 /* The command's flags, as given. */
 struct simulate_args {
 	const char *config_path, *data, *principal, *action, *key, *policy_file, *store_url;
+	const char *region; /* for a key id or alias name (default us-east-1) */
 	json_t *ctx, *vals; /* --context and --value pairs (owned by the caller) */
 };
 
@@ -112,6 +184,8 @@ static bool simulate_parse(int argc, char **argv, struct simulate_args *a)
 			a->action = next;
 		else if (strcmp(f, "--key") == 0)
 			a->key = next;
+		else if (strcmp(f, "--region") == 0)
+			a->region = next;
 		else if (strcmp(f, "--key-policy") == 0)
 			a->policy_file = next;
 		else if (strcmp(f, "--context") == 0 && add_pair(a->ctx, next))
@@ -178,6 +252,46 @@ static json_t *policy_key_doc(const char *policy_file, const char *principal)
 	return doc;
 }
 
+/*
+ * What the simulation cannot see for itself: a principal the configuration
+ * does not declare (no identity policy applies: only a key policy naming
+ * it can allow it) and an action that does not exist ("kms:Decrpyt"
+ * matches nothing, so it is denied whatever the policies say). Added to
+ * the result as "Warnings" and said on stderr.
+ */
+static void simulate_warnings(json_t *res, const struct simulate_args *a, bool declared)
+{
+	json_t *w = json_array();
+	char line[1024], near[128];
+	if (a->config_path != NULL && !declared) {
+		snprintf(line, sizeof line,
+			 "the principal %s is not declared in the configuration %s: no identity "
+			 "policy applies to it, and kinko refuses its requests",
+			 a->principal, a->config_path);
+		json_array_append_new(w, json_string(line));
+	}
+	if (!cli_action_exists(a->action, near, sizeof near)) {
+		if (near[0] != 0)
+			snprintf(line, sizeof line,
+				 "the action %s does not exist (did you mean %s?); it matches "
+				 "nothing",
+				 a->action, near);
+		else
+			snprintf(line, sizeof line,
+				 "the action %s does not exist; it matches nothing", a->action);
+		json_array_append_new(w, json_string(line));
+	}
+	size_t i;
+	json_t *x;
+	json_array_foreach(w, i, x)
+	{
+		fprintf(stderr, "kinko policy simulate: warning: %s\n", json_string_value(x));
+	}
+	if (json_array_size(w) > 0 && res != NULL)
+		json_object_set(res, "Warnings", w);
+	json_decref(w);
+}
+
 /* Prints the decision; 0 when allowed, 1 when not. */
 static int simulate_report(const json_t *res)
 {
@@ -188,34 +302,59 @@ static int simulate_report(const json_t *res)
 	return strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
 }
 
+/* The key's document: from the store (--key) or made from a policy file (--key-policy). */
+static json_t *simulate_key_doc(const struct simulate_args *a, const char *url)
+{
+	if (a->key == NULL)
+		return policy_key_doc(a->policy_file, a->principal);
+	struct key_ref r;
+	memset(&r, 0, sizeof r);
+	if (!key_ref_parse(a->key, a->principal, a->region, &r))
+		return NULL;
+	return load_key_doc(url, &r);
+}
+
 int cli_policy_simulate(int argc, char **argv)
 {
-	struct simulate_args a = {
-		.data = "kinko-data", .ctx = json_object(), .vals = json_object()};
+	struct simulate_args a = {.data = "kinko-data",
+				  .region = "us-east-1",
+				  .ctx = json_object(),
+				  .vals = json_object()};
 	char url[1100];
 	json_t *doc = NULL, *res = NULL;
 	int status = 2;
 	struct config cfg;
+	struct kbuf msg;
+	kbuf_init(&msg, KBUF_NOTE_MAX);
 	config_defaults(&cfg);
 	if (!simulate_parse(argc, argv, &a)) {
-		simulate_usage(stderr);
+		cli_command_usage(cli_command_find("policy", "simulate", NULL), stderr);
+		goto out;
+	}
+	/* A key's policy and grants say nothing about a secret's resource policy. */
+	if (strncasecmp(a.action, "secretsmanager:", 15) == 0) {
+		fprintf(stderr,
+			"kinko policy simulate: %s: only actions on KMS keys are simulated; "
+			"Secrets Manager actions are not yet\n",
+			a.action);
+		goto out;
+	}
+	/* The operation tables hold the list of actions that exist. */
+	if (k_failed(cli_register_tables(NULL, false, &msg))) {
+		fprintf(stderr, "kinko policy simulate: %s\n", kbuf_cstr(&msg));
 		goto out;
 	}
 	if (!simulate_store(&a, &cfg, url, sizeof url))
 		goto out;
-	if (a.key != NULL) {
-		doc = load_key_doc(url, a.key);
-		if (doc == NULL)
-			fprintf(stderr, "kinko: key %s not found in the store %s\n", a.key, url);
-	} else {
-		doc = policy_key_doc(a.policy_file, a.principal);
-	}
+	doc = simulate_key_doc(&a, url);
 	if (doc == NULL)
 		goto out;
-	res = authz_simulate(a.principal, config_find_principal(a.principal), doc, a.action, a.ctx,
-			     a.vals);
+	const struct identity *id = config_find_principal(a.principal);
+	res = authz_simulate(a.principal, id, doc, a.action, a.ctx, a.vals);
+	simulate_warnings(res, &a, id != NULL);
 	status = simulate_report(res);
 out:
+	kbuf_release(&msg);
 	json_decref(res);
 	json_decref(doc);
 	json_decref(a.ctx);

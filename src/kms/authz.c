@@ -76,6 +76,37 @@ struct policy *authz_parse_key_policy(const json_t *doc)
 }
 
 /* The condition keys of a request (authz.h lists them). */
+/* The key's condition keys: spec, usage, origin, tags, aliases, and the algorithm. */
+static void fill_key(const struct inputs *in, const char *op, struct policy_req *r)
+{
+	if (in->key_doc == NULL) {
+		policy_req_add_str(r, "kms:EncryptionAlgorithm", in->alg);
+		return;
+	}
+	const char *spec = json_string_value(json_object_get(in->key_doc, "KeySpec"));
+	policy_req_add_str(r, "kms:KeySpec", spec);
+	policy_req_add_str(r, "kms:KeyUsage",
+			   json_string_value(json_object_get(in->key_doc, "KeyUsage")));
+	policy_req_add_str(r, "kms:KeyOrigin",
+			   json_string_value(json_object_get(in->key_doc, "Origin")));
+	const json_t *tags = json_object_get(in->key_doc, "Tags");
+	if (json_is_array(tags))
+		policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/",
+							.kind = PV_TAGS,
+							.json = tags});
+	if (json_is_array(in->aliases))
+		policy_req_add(r, (struct policy_value){.key = "kms:ResourceAliases",
+							.kind = PV_JSON_LIST,
+							.json = in->aliases});
+	const char *alg = in->alg;
+	/* The symmetric operations' algorithm is SYMMETRIC_DEFAULT when the request names none. */
+	if (alg == NULL && spec != NULL && strcmp(spec, "SYMMETRIC_DEFAULT") == 0 &&
+	    (strcmp(op, "Encrypt") == 0 || strcmp(op, "Decrypt") == 0 ||
+	     strncmp(op, "ReEncrypt", 9) == 0 || strncmp(op, "GenerateDataKey", 15) == 0))
+		alg = "SYMMETRIC_DEFAULT";
+	policy_req_add_str(r, "kms:EncryptionAlgorithm", alg);
+}
+
 static void fill_req(const struct inputs *in, struct policy_req *r, char *time_buf, size_t tbn)
 {
 	memset(r, 0, sizeof *r);
@@ -122,32 +153,7 @@ static void fill_req(const struct inputs *in, struct policy_req *r, char *time_b
 	    strcmp(op, "RevokeGrant") == 0)
 		policy_req_add_str(r, "kms:GrantIsForAWSResource",
 				   in->via_service ? "true" : "false");
-	if (in->key_doc != NULL) {
-		const char *spec = json_string_value(json_object_get(in->key_doc, "KeySpec"));
-		policy_req_add_str(r, "kms:KeySpec", spec);
-		policy_req_add_str(r, "kms:KeyUsage",
-				   json_string_value(json_object_get(in->key_doc, "KeyUsage")));
-		policy_req_add_str(r, "kms:KeyOrigin",
-				   json_string_value(json_object_get(in->key_doc, "Origin")));
-		const json_t *tags = json_object_get(in->key_doc, "Tags");
-		if (json_is_array(tags))
-			policy_req_add(r, (struct policy_value){.key = "aws:ResourceTag/",
-								.kind = PV_TAGS,
-								.json = tags});
-		if (json_is_array(in->aliases))
-			policy_req_add(r, (struct policy_value){.key = "kms:ResourceAliases",
-								.kind = PV_JSON_LIST,
-								.json = in->aliases});
-		const char *alg = in->alg;
-		/* The symmetric operations' algorithm is SYMMETRIC_DEFAULT when the request names none. */
-		if (alg == NULL && spec != NULL && strcmp(spec, "SYMMETRIC_DEFAULT") == 0 &&
-		    (strcmp(op, "Encrypt") == 0 || strcmp(op, "Decrypt") == 0 ||
-		     strncmp(op, "ReEncrypt", 9) == 0 || strncmp(op, "GenerateDataKey", 15) == 0))
-			alg = "SYMMETRIC_DEFAULT";
-		policy_req_add_str(r, "kms:EncryptionAlgorithm", alg);
-	} else {
-		policy_req_add_str(r, "kms:EncryptionAlgorithm", in->alg);
-	}
+	fill_key(in, op, r);
 	const char *k;
 	const json_t *v;
 	json_object_foreach((json_t *)in->extra, k, v)
@@ -694,6 +700,42 @@ k_status kms_op_key(struct api_ctx *c, struct kms_key **out)
 	return K_OK;
 }
 
+/* The simulator's answer: the decision, its reason, and what decided it. */
+static void simulate_report(const struct inputs *in, const struct decision *d,
+			    const struct identity *identity, json_t *out)
+{
+	char reason[1024];
+	if (d->v == V_ALLOW)
+		snprintf(reason, sizeof reason, "%s may perform %s on %s (allowed by the %s)",
+			 in->arn, in->action, in->resource, d->by ? d->by : "policy");
+	else
+		deny_message(in, d, reason, sizeof reason);
+	json_object_set_new(out, "Decision",
+			    json_string(d->v == V_ALLOW ? "allowed"
+					: (d->v == V_DENY_RESOURCE || d->v == V_DENY_IDENTITY)
+						? "explicitDeny"
+						: "implicitDeny"));
+	json_object_set_new(out, "Reason", json_string(reason));
+	json_t *det = json_object();
+	if (d->by != NULL)
+		json_object_set_new(det, "DecidedBy", json_string(d->by));
+	if (d->index >= 0) {
+		json_object_set_new(det, "StatementIndex", json_integer(d->index));
+		json_object_set_new(det, "Sid", json_string(d->sid ? d->sid : ""));
+	}
+	if (d->grant_id != NULL)
+		json_object_set_new(det, "GrantId", json_string(d->grant_id));
+	json_object_set_new(det, "Principal", json_string(in->arn));
+	if (in->role_arn != NULL)
+		json_object_set_new(det, "Role", json_string(in->role_arn));
+	json_object_set_new(det, "IdentityPolicies",
+			    json_integer((json_int_t)identity_policy_count(identity)));
+	json_object_set_new(
+		det, "CrossAccount",
+		json_boolean(in->key_account != NULL && strcmp(in->key_account, in->account) != 0));
+	json_object_set_new(out, "Details", det);
+}
+
 json_t *authz_simulate(const char *principal_arn, const struct identity *identity,
 		       const json_t *key_doc, const char *action, const json_t *context,
 		       const json_t *values)
@@ -745,36 +787,7 @@ json_t *authz_simulate(const char *principal_arn, const struct identity *identit
 	in.key_policy = kp;
 	struct decision d;
 	decide(&in, &d);
-	char reason[1024];
-	if (d.v == V_ALLOW)
-		snprintf(reason, sizeof reason, "%s may perform %s on %s (allowed by the %s)",
-			 in.arn, in.action, in.resource, d.by ? d.by : "policy");
-	else
-		deny_message(&in, &d, reason, sizeof reason);
-	json_object_set_new(out, "Decision",
-			    json_string(d.v == V_ALLOW ? "allowed"
-					: (d.v == V_DENY_RESOURCE || d.v == V_DENY_IDENTITY)
-						? "explicitDeny"
-						: "implicitDeny"));
-	json_object_set_new(out, "Reason", json_string(reason));
-	json_t *det = json_object();
-	if (d.by != NULL)
-		json_object_set_new(det, "DecidedBy", json_string(d.by));
-	if (d.index >= 0) {
-		json_object_set_new(det, "StatementIndex", json_integer(d.index));
-		json_object_set_new(det, "Sid", json_string(d.sid ? d.sid : ""));
-	}
-	if (d.grant_id != NULL)
-		json_object_set_new(det, "GrantId", json_string(d.grant_id));
-	json_object_set_new(det, "Principal", json_string(in.arn));
-	if (in.role_arn != NULL)
-		json_object_set_new(det, "Role", json_string(in.role_arn));
-	json_object_set_new(det, "IdentityPolicies",
-			    json_integer((json_int_t)identity_policy_count(identity)));
-	json_object_set_new(
-		det, "CrossAccount",
-		json_boolean(in.key_account != NULL && strcmp(in.key_account, in.account) != 0));
-	json_object_set_new(out, "Details", det);
+	simulate_report(&in, &d, identity, out);
 	policy_free(kp);
 	kbuf_release(&msg);
 	return out;

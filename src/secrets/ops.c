@@ -458,6 +458,36 @@ k_status sm_op_get_secret_value(struct api_ctx *c, json_t *in, json_t *out)
 }
 
 /*
+ * One secret of BatchGetSecretValue: its value appended to values, or its
+ * error to errors. Only a server-side failure is returned (the whole call
+ * fails then).
+ */
+static K_MUST_CHECK k_status batch_one(struct api_ctx *c, const char *sid, json_t *values,
+				       json_t *errors)
+{
+	json_t *v = json_object();
+	/* Each secret also needs secretsmanager:GetSecretValue, and must not be scheduled for deletion. */
+	struct sm_secret s;
+	k_status rc =
+		sm_resolve_secret(c, sid, "secretsmanager:GetSecretValue", API_STATE_MANAGE, &s);
+	if (k_ok(rc))
+		rc = read_secret_value(c, &s, NULL, NULL, v);
+	if (k_ok(rc)) {
+		json_array_append_new(values, v);
+		return K_OK;
+	}
+	json_decref(v);
+	if (k_status_http(rc) >= 500)
+		return rc;
+	json_array_append_new(
+		errors, json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
+				  k_status_name(api_service_error(c->service, rc)), "Message",
+				  c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
+	kbuf_reset(&c->err_msg);
+	return K_OK;
+}
+
+/*
  * BatchGetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html):
  * "SecretIdList: The ARN or names of the secrets to retrieve. You must
  * include Filters or SecretIdList, but not both." A secret that cannot be
@@ -510,30 +540,13 @@ k_status sm_op_batch_get_secret_value(struct api_ctx *c, json_t *in, json_t *out
 		end = json_array_size(list);
 	for (size_t i = start; i < end; i++) {
 		const char *sid = json_string_value(json_array_get(list, i));
-		json_t *v = json_object();
-		/* Each secret also needs secretsmanager:GetSecretValue, and must not be scheduled for deletion. */
-		struct sm_secret s;
-		k_status rc = sm_resolve_secret(c, sid, "secretsmanager:GetSecretValue",
-						API_STATE_MANAGE, &s);
-		if (k_ok(rc))
-			rc = read_secret_value(c, &s, NULL, NULL, v);
-		if (k_ok(rc)) {
-			json_array_append_new(values, v);
-			continue;
-		}
-		json_decref(v);
+		k_status rc = batch_one(c, sid, values, errors);
 		if (k_status_http(rc) >= 500) {
 			json_decref(values);
 			json_decref(errors);
 			json_decref(list);
 			return rc;
 		}
-		json_array_append_new(
-			errors,
-			json_pack("{s:s, s:s, s:s}", "SecretId", sid, "ErrorCode",
-				  k_status_name(api_service_error(c->service, rc)), "Message",
-				  c->err_msg.len ? kbuf_cstr(&c->err_msg) : k_status_message(rc)));
-		kbuf_reset(&c->err_msg);
 	}
 	json_object_set_new(out, "SecretValues", values);
 	json_object_set_new(out, "Errors", errors);

@@ -629,6 +629,36 @@ k_status sm_put_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
 	return sm_put_version_ops(c, s, vid, value, binary, stages, NULL, 0, created);
 }
 
+/*
+ * Records version vid in the secret's document: its sequence number, date,
+ * the key that sealed it, and the staging labels that move to it.
+ */
+static K_MUST_CHECK k_status note_version(struct api_ctx *c, struct sm_secret *s, const char *vid,
+					  json_t *existing, const char *key_arn, json_t *stages)
+{
+	json_t *versions = sm_versions(s);
+	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
+	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
+	json_t *v = existing ? existing : json_object();
+	if (existing == NULL) {
+		json_object_set_new(v, "Stages", json_array());
+		json_object_set_new(versions, vid, v);
+	}
+	json_object_del(v, "NoValue");
+	int64_t now_ms = sm_now_ms(c);
+	json_object_set_new(v, "CreatedDate", sm_date(now_ms));
+	json_object_set_new(v, "Seq", json_integer(seq));
+	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
+	size_t i;
+	json_t *st;
+	json_array_foreach(stages, i, st) sm_stage_move(s, json_string_value(st), vid);
+	if (json_array_size(json_object_get(v, "Stages")) > SM_MAX_STAGES)
+		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
+				"A version can have at most %d staging labels.", SM_MAX_STAGES);
+	json_object_set_new(s->doc, "LastChangedDate", sm_date(now_ms));
+	return K_OK;
+}
+
 k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *vid,
 			    struct kslice value, bool binary, json_t *stages,
 			    const struct storage_op *extra, size_t n_extra, bool *created)
@@ -657,27 +687,11 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 	char *record = NULL;
 	char key_arn[160];
 	GUARD(sm_seal_value(c, s, vid, value, binary, &record, key_arn, sizeof key_arn));
-	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
-	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
-	json_t *v = existing ? existing : json_object();
-	if (existing == NULL) {
-		json_object_set_new(v, "Stages", json_array());
-		json_object_set_new(versions, vid, v);
-	}
-	json_object_del(v, "NoValue");
-	int64_t now_ms = sm_now_ms(c);
-	json_object_set_new(v, "CreatedDate", sm_date(now_ms));
-	json_object_set_new(v, "Seq", json_integer(seq));
-	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
-	size_t i;
-	json_t *st;
-	json_array_foreach(stages, i, st) sm_stage_move(s, json_string_value(st), vid);
-	if (json_array_size(json_object_get(v, "Stages")) > SM_MAX_STAGES) {
+	k_status vrc = note_version(c, s, vid, existing, key_arn, stages);
+	if (k_failed(vrc)) {
 		kjson_free(record);
-		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
-				"A version can have at most %d staging labels.", SM_MAX_STAGES);
+		return vrc;
 	}
-	json_object_set_new(s->doc, "LastChangedDate", sm_date(now_ms));
 
 	json_t *gone = json_array();
 	char(*ids)[200] = NULL;
@@ -696,7 +710,7 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 				     .id = ids[0],
 				     .doc = kslice_cstr(record),
 				     .expect = STORAGE_ANY};
-	for (i = 1; i < n; i++) {
+	for (size_t i = 1; i < n; i++) {
 		sm_value_id(s, json_string_value(json_array_get(gone, i - 1)), ids[i],
 			    sizeof ids[i]);
 		ops[i] = (struct storage_op){.op = STORAGE_DEL,
@@ -705,7 +719,7 @@ k_status sm_put_version_ops(struct api_ctx *c, struct sm_secret *s, const char *
 					     .id = ids[i],
 					     .expect = STORAGE_ANY};
 	}
-	for (i = 0; i < n_extra; i++)
+	for (size_t i = 0; i < n_extra; i++)
 		ops[n + i] = extra[i];
 	GUARD_GOTO(sm_save(s, ops, n + n_extra));
 	*created = true;

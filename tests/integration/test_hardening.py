@@ -824,7 +824,7 @@ def _audit_elsewhere(tmp_path):
     """Server flags that keep the audit trail off the faulty filesystem: the
     audit trail is fail-closed, so a full disk under it stops every call
     by design; this test is about the store."""
-    usage = subprocess.run([KINKO, "help"], capture_output=True, text=True).stdout
+    usage = subprocess.run([KINKO, "serve", "--help"], capture_output=True, text=True).stdout
     if "--audit-dir" not in usage:
         return []
     d = str(tmp_path / "audit")

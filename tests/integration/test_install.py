@@ -71,13 +71,32 @@ def test_bash_completion(staged):
 def test_every_serve_flag_is_completed(staged):
     """The completion offers every flag `kinko serve --help` names."""
     out = subprocess.run([KINKO, "serve", "--help"], capture_output=True, text=True)
-    help_text = out.stdout + out.stderr
+    assert out.returncode == 0 and out.stderr == ""
     offered = set(complete(staged, "kinko", "serve", "--"))
-
-    usage = help_text.split("\n  --", 1)[0]  # the usage block of serve
-    serve_block = usage.split("kinko check", 1)[0]
-    flags = set(re.findall(r"--[a-z][a-z-]+", serve_block))
+    flags = set(re.findall(r"--[a-z][a-z-]+", out.stdout))
     assert flags and flags <= offered, flags - offered
+
+
+# Every command, as typed on the command line.
+COMMANDS = [["serve"], ["check"], ["store", "copy"], ["backup"], ["restore"], ["audit", "verify"],
+            ["usage"], ["ops"], ["policy", "simulate"]]
+
+
+def test_every_command_and_its_flags_are_completed(staged):
+    """Each command's completion offers every flag its own --help names,
+    and the first word completes to every command `kinko help` lists."""
+    listed = subprocess.run([KINKO, "help"], capture_output=True, text=True).stdout
+    firsts = set(complete(staged, "kinko", ""))
+    for words in COMMANDS:
+        assert re.search(r"^  %s " % re.escape(" ".join(words)), listed, re.M), words
+        assert words[0] in firsts, words
+        if len(words) == 2:
+            assert complete(staged, "kinko", words[0], "") == [words[1]]
+        out = subprocess.run([KINKO] + words + ["--help"], capture_output=True, text=True)
+        assert out.returncode == 0, words
+        flags = set(re.findall(r"--[a-z][a-z-]+", out.stdout))
+        offered = set(complete(staged, "kinko", *words, "--"))
+        assert flags and flags <= offered, (words, flags - offered)
 
 
 def unit_lines(staged):
