@@ -15,7 +15,10 @@
 # Fixed loopback ports, from KINKO_CLUSTER_PORT (default 4600):
 #   nginx  PORT        the endpoint clients use
 #   nodes  PORT+1..+3  node-1..node-3 (addressable directly)
+#   PORT+9             nginx's static answer (200 "ok"), the ceiling for
+#                      bench/cluster_bench.sh
 #   PostgreSQL PORT+10
+# KINKO_CLUSTER_NODES (default 3, at most 8) starts another number of nodes.
 # The nodes run in dev mode (access key "test", secret "test"; see
 # docs/CONFIG.md for a real configuration). KINKO_BIN names the binary
 # (default build/kinko).
@@ -26,12 +29,13 @@ CMD="${1:-}"
 DIR="${2:-${TMPDIR:-/tmp}/kinko-cluster}"
 BASE="${KINKO_CLUSTER_PORT:-4600}"
 KINKO="${KINKO_BIN:-$ROOT/build/kinko}"
-NODES=3
+NODES="${KINKO_CLUSTER_NODES:-3}"
 PG_PORT=$((BASE + 10))
 
 die() { echo "cluster: $*" >&2; exit 1; }
 usage() { echo "usage: scripts/cluster.sh start|stop|status [DIR]" >&2; exit 2; }
 
+[[ "$NODES" =~ ^[1-8]$ ]] || die "KINKO_CLUSTER_NODES must be 1..8"
 [[ "$BASE" =~ ^[0-9]+$ ]] && [ "$BASE" -ge 1024 ] && [ "$BASE" -le 65000 ] ||
 	die "KINKO_CLUSTER_PORT must be a port from 1024 to 65000"
 
@@ -55,6 +59,8 @@ start_pg() {
 		if [ "$(id -u)" = 0 ]; then
 			chmod 711 "$DIR"
 			chown -R postgres:postgres "$DIR/pg"
+			runuser -u postgres -- test -r "$DIR/pg/pwfile" ||
+				die "the postgres user cannot reach $DIR (a parent folder is closed to it)"
 		fi
 		chmod 700 "$DIR/pg"
 		as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=scram-sha-256 \
@@ -101,12 +107,13 @@ write_nginx_conf() {
 	# docs/CLUSTER.md ("Behind nginx"): round robin, passive health checks,
 	# a POST moved to another node only if it was never sent.
 	cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes auto;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log $d/access.log;
+    access_log off; # each answer names its node (X-Kinko-Upstream); errors go to error.log
+    keepalive_requests 100000;
     client_body_temp_path $d/client_body;
     proxy_temp_path $d/proxy;
     fastcgi_temp_path $d/fastcgi;
@@ -132,6 +139,10 @@ $servers        keepalive 32;
             proxy_next_upstream_timeout 5s;
             add_header X-Kinko-Upstream \$upstream_addr always;
         }
+    }
+    server {
+        listen 127.0.0.1:$((BASE + 9));
+        location / { return 200 "ok"; }
     }
 }
 EOF
