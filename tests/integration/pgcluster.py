@@ -252,3 +252,38 @@ def pg_cluster():
     yield c
     for node_id, rc in c.stop():
         assert rc == 0, "%s exited with %s" % (node_id, rc)
+
+
+class ClusterServer(Front):
+    """Stands in for conftest's session `server` when KINKO_TEST_CLUSTER=nginx:
+    the tests' clients talk to nginx; the test mode's calls go to every node
+    (the clock, the scheduler, Reset), and the data folder and log named
+    are node-1's, so tests that read one server's audit trail or log see a
+    third of the calls."""
+
+    def __init__(self, pgc):
+        super().__init__(pgc.front.endpoint)
+        self.pgc = pgc
+        first = pgc.nodes[0]
+        self.data_dir, self.log_path, self.proc = first.data_dir, first.log_path, first.proc
+        self.port = pgc.nginx.port
+
+    def advance_clock(self, seconds, **kw):
+        return [n.advance_clock(seconds, **kw) for n in self.pgc.nodes][0]
+
+    def run_scheduler(self, **kw):
+        return [n.run_scheduler(**kw) for n in self.pgc.nodes][0]
+
+    def reset(self, **kw):
+        return [n.reset(**kw) for n in self.pgc.nodes][0]
+
+
+def cluster_session_server():
+    """The generator behind conftest's `server` fixture under
+    KINKO_TEST_CLUSTER=nginx: a cluster on the session's PostgreSQL."""
+    c = PgCluster(own_postgres=False)
+    try:
+        yield ClusterServer(c)
+    finally:
+        rcs = c.stop()
+    assert all(rc == 0 for _, rc in rcs), rcs
