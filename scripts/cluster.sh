@@ -81,14 +81,14 @@ start_pg() {
 }
 
 start_node() { # N
-	local n="$1" port=$((BASE + $1)) d="$DIR/node-$1" i
+	local n="$1" port=$((BASE + $1)) d="$DIR/node-$1"
 	alive "$d.pid" && return 0
-	mkdir -p -m 700 "$d"
+	mkdir -p "$d" && chmod 700 "$d"
 	: >"$d/out"
 	"$KINKO" serve --dev --listen "127.0.0.1:$port" --data "$d" --root-key "$DIR/root.key" \
 		--store "$(pg_url)" --node-id "node-$n" </dev/null >"$d/out" 2>>"$d/server.log" &
 	echo $! >"$d.pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		grep -q 'listening on' "$d/out" && return 0
 		alive "$d.pid" || break
 		sleep 0.1
@@ -149,13 +149,13 @@ EOF
 }
 
 start_nginx() {
-	local d="$DIR/nginx" user="" i
+	local d="$DIR/nginx" user=""
 	command -v nginx >/dev/null || die "nginx is not installed (scripts/setup.sh installs nginx-light)"
 	alive "$d/nginx.pid" && return 0
 	write_nginx_conf
 	[ "$(id -u)" = 0 ] && user="user root;" # the workers read and write in DIR
 	nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" -g "$user" || die "nginx did not start (see $d/error.log)"
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		curl -s -m 1 -o /dev/null "http://127.0.0.1:$BASE/ready" && return 0
 		sleep 0.1
 	done
@@ -214,11 +214,11 @@ cmd_status() {
 }
 
 stop_pid() { # PIDFILE NAME SIGNAL
-	local i pid
+	local pid
 	alive "$1" || { rm -f "$1"; return 0; }
 	pid="$(cat "$1")"
 	kill -"$3" "$pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
 		sleep 0.1
 	done
