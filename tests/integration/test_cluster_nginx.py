@@ -356,3 +356,71 @@ def test_the_three_trails_verify_as_a_set(pg_cluster):
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     assert "OK: 3 node trails" in out, out
+
+
+def free_port_base(span=11):
+    """A port P with P..P+span-1 all free on 127.0.0.1 (scripts/cluster.sh's fixed ports)."""
+    import random
+    import socket
+    for _ in range(50):
+        base = random.randrange(20000, 40000)
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.skip("no run of free ports")
+
+
+def test_the_cluster_script_starts_serves_and_stops():
+    """scripts/cluster.sh, as docs/CLUSTER.md shows it: start, the printed
+    export lines, a call through nginx, status, stop."""
+    from pgcluster import have_binaries
+    reason = have_binaries()
+    if reason:
+        pytest.skip(reason)
+    from conftest import ROOT
+    script = os.path.join(ROOT, "scripts", "cluster.sh")
+    import shutil
+    import tempfile
+    top = tempfile.mkdtemp(prefix="kinko-cluster-sh-")
+    os.chmod(top, 0o711)  # PostgreSQL runs as the postgres user under root
+    d = os.path.join(top, "c")
+    env = dict(os.environ, KINKO_BIN=KINKO, KINKO_CLUSTER_PORT=str(free_port_base()))
+
+    def sh(cmd):
+        return subprocess.run([script, cmd, d], capture_output=True, text=True, env=env, timeout=120)
+    p = sh("start")
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        exports = dict(line[len("export "):].split("=", 1) for line in p.stdout.splitlines()
+                       if line.startswith("export "))
+        assert set(exports) == {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                "AWS_DEFAULT_REGION"}
+        import boto3
+        kms = boto3.client("kms", endpoint_url=exports["AWS_ENDPOINT_URL"],
+                           region_name=exports["AWS_DEFAULT_REGION"],
+                           aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        served = set()
+        for _ in range(3):
+            e = kms.encrypt(KeyId=key, Plaintext=b"hello")
+            served.add(upstream(e))
+            assert kms.decrypt(CiphertextBlob=e["CiphertextBlob"])["Plaintext"] == b"hello"
+        assert len(served) == 3, served
+        st = sh("status")
+        assert st.returncode == 0 and st.stdout.count("/ready 200") == 3, st.stdout + st.stderr
+    finally:
+        stop = sh("stop")
+        down = sh("status")
+        shutil.rmtree(top, ignore_errors=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert down.returncode == 1 and "running" not in down.stdout, down.stdout
