@@ -130,13 +130,14 @@ build gcc CC=gcc BUILD=build && {
 	# The whole suite again with every server on the PostgreSQL store: one
 	# throw-away PostgreSQL for the session, a fresh database per data
 	# folder (conftest.py). Left out, to keep the phase short: test_pg_store
-	# (it uses PostgreSQL in the phase above already) and the four RSA
+	# and test_cluster_nginx (they use PostgreSQL in the phase above
+	# already) and the four RSA
 	# import variants, whose minute goes to RSA key generation, not to the
 	# store. KINKO_PG=0 skips the phase.
 	if [ "${KINKO_PG:-1}" != 0 ]; then
 		pg_start=$(date +%s)
 		KINKO_TEST_STORE=postgresql integration postgresql "$ROOT/build/kinko" \
-			--ignore=tests/integration/test_pg_store.py \
+			--ignore=tests/integration/test_pg_store.py --ignore=tests/integration/test_cluster_nginx.py \
 			--deselect tests/integration/test_asymmetric.py::test_import_with_openssl_commands \
 			tests/integration
 		echo "PostgreSQL phase: $(($(date +%s) - pg_start)) s"

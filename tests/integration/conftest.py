@@ -204,6 +204,10 @@ def _sanitizer_clean(server):
 
 @pytest.fixture(scope="session")
 def server():
+    if os.environ.get("KINKO_TEST_CLUSTER") == "nginx":  # through a cluster: pgcluster.py
+        from pgcluster import cluster_session_server
+        yield from cluster_session_server()
+        return
     s = Server(["--dev"]).start()
     yield s
     rc = s.stop()
