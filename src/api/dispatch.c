@@ -19,6 +19,8 @@
 #include "core/banned.h"
 
 #define MAX_SERVICES 8
+/* Runs of a mutating handler whose versioned write lost a race (run_handler_retrying). */
+#define API_CONFLICT_RETRIES 4
 static const struct api_service *services[MAX_SERVICES];
 static size_t n_services;
 
@@ -353,6 +355,30 @@ static const char *json_reject_reason(const json_error_t *e)
 	}
 }
 
+/*
+ * The handler, run again when its write lost a race: K_E_CONFLICT means a
+ * versioned write found the record changed since it was read (another
+ * request, or another node of a cluster, wrote it first) and that nothing
+ * was applied. The row's resource is resolved and authorized afresh, so
+ * the retry sees, and is checked against, what the other writer left. After
+ * API_CONFLICT_RETRIES the conflict is answered (as the service names it).
+ */
+static k_status run_handler_retrying(struct api_ctx *c, json_t *in, json_t *out)
+{
+	k_status rc = api_run_handler(c, in, out);
+	for (int tries = 0;
+	     k_is(rc, K_E_CONFLICT) && c->op->mutates && tries < API_CONFLICT_RETRIES; tries++) {
+		api_release_resource(c);
+		json_object_clear(out);
+		kbuf_reset(&c->err_msg);
+		c->authorized = false;
+		rc = api_authorize(c, in);
+		if (k_ok(rc))
+			rc = api_run_handler(c, in, out);
+	}
+	return rc;
+}
+
 /* The steps 1-5 of api.h; the caller renders the result. */
 static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 {
@@ -407,7 +433,7 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	ENSURE(k_ok(api_audit_intent(c)),
 	       api_fail(c, K_E_INTERNAL,
 			"The audit log cannot be written; the request was not applied."));
-	return api_run_handler(c, *in, out);
+	return run_handler_retrying(c, *in, out);
 }
 
 /* The service's slot in the dispatcher's table (for metrics). */
