@@ -253,11 +253,11 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 	char issuing[K_ARN_BUF];
 	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
 	k_arn_format(&issuer, issuing, sizeof issuing);
-	json_t *ng = json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name",
+	json_t *ng = json_pack("{s:s, s:s, s:O, s:o, s:s, s:O, s:s}", "GrantId", gid, "Name",
 			       name ? name : "", "GranteePrincipal",
 			       json_object_get(in, "GranteePrincipal"), "CreationDate",
-			       (json_int_t)c->now, "IssuingAccount", issuing, "Operations", ops,
-			       "Token", kbuf_cstr(token));
+			       kms_date_ms(kms_now_ms(c)), "IssuingAccount", issuing, "Operations",
+			       ops, "Token", kbuf_cstr(token));
 	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)
 		json_object_set_new(ng, "RetiringPrincipal", json_string(retiring));
