@@ -63,7 +63,7 @@ def test_tags_per_key_50(server):
     kms.tag_resource(KeyId=key, Tags=[{"TagKey": "k%d" % i, "TagValue": "v"} for i in range(50)])
     with pytest.raises(ClientError) as e:
         kms.tag_resource(KeyId=key, Tags=[{"TagKey": "one-more", "TagValue": "v"}])
-    assert code(e) in ("TagException", "LimitExceededException")
+    assert code(e) == "LimitExceededException"
     assert len(kms.list_resource_tags(KeyId=key, Limit=50)["Tags"]) == 50
 
 
@@ -112,7 +112,7 @@ def test_secret_value_64kb(server):
     assert len(sm.get_secret_value(SecretId=arn)["SecretString"]) == 65536
     with pytest.raises(ClientError) as e:
         sm.put_secret_value(SecretId=arn, SecretString="x" * 65537)
-    assert code(e) in ("ValidationException", "InvalidParameterException")
+    assert code(e) == "ValidationException"
 
 
 def test_tags_per_secret_50(server):
@@ -121,7 +121,7 @@ def test_tags_per_secret_50(server):
                            Tags=[{"Key": "k%d" % i, "Value": "v"} for i in range(50)])["ARN"]
     with pytest.raises(ClientError) as e:
         sm.tag_resource(SecretId=arn, Tags=[{"Key": "one-more", "Value": "v"}])
-    assert code(e) in ("ValidationException", "InvalidParameterException", "LimitExceededException")
+    assert code(e) == "LimitExceededException"
 
 
 def test_labels_per_version_20(server):
@@ -133,7 +133,7 @@ def test_labels_per_version_20(server):
         sm.update_secret_version_stage(SecretId=arn, VersionStage="L%d" % i, MoveToVersionId=vid)
     with pytest.raises(ClientError) as e:
         sm.update_secret_version_stage(SecretId=arn, VersionStage="L19", MoveToVersionId=vid)
-    assert code(e) in ("LimitExceededException", "InvalidRequestException")
+    assert code(e) == "LimitExceededException"
 
 
 def test_versions_per_secret_100(tserver):
@@ -170,7 +170,7 @@ def test_resource_policy_20kb(server):
          "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
     with pytest.raises(ClientError) as e:
         sm.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps(policy))
-    assert code(e) in ("ValidationException", "LimitExceededException")
+    assert code(e) == "ValidationException"
 
 
 # ---- cross-account use by alias ARN ----
