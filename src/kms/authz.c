@@ -82,15 +82,9 @@ struct req_bufs {
 	char epoch[24];
 };
 
-/* The condition keys of a request (authz.h lists them). */
-static void fill_req(const struct inputs *in, struct policy_req *r, struct req_bufs *b)
+/* The request's global keys: time, region, the principal's own keys. */
+static void fill_global(const struct inputs *in, struct policy_req *r, struct req_bufs *b)
 {
-	memset(r, 0, sizeof *r);
-	r->principal_arn = in->arn;
-	r->principal_account = in->account;
-	r->role_arn = in->role_arn;
-	r->action = in->action;
-	r->resource = in->resource;
 	time_t t = (time_t)in->now;
 	struct tm tm;
 	gmtime_r(&t, &tm);
@@ -100,6 +94,18 @@ static void fill_req(const struct inputs *in, struct policy_req *r, struct req_b
 	policy_req_add_str(r, "aws:EpochTime", b->epoch);
 	policy_req_add_str(r, "aws:RequestedRegion", in->region);
 	identity_policy_context(in->id, r);
+}
+
+/* The condition keys of a request (authz.h lists them). */
+static void fill_req(const struct inputs *in, struct policy_req *r, struct req_bufs *b)
+{
+	memset(r, 0, sizeof *r);
+	r->principal_arn = in->arn;
+	r->principal_account = in->account;
+	r->role_arn = in->role_arn;
+	r->action = in->action;
+	r->resource = in->resource;
+	fill_global(in, r, b);
 	policy_req_add_str(r, "aws:PrincipalArn", in->role_arn ? in->role_arn : in->arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", in->account);
 	policy_req_add_str(r, "kms:CallerAccount", in->account);
