@@ -127,6 +127,9 @@ const char *identity_unique_id(const struct identity *id);
  * aws:username, aws:userid, aws:PrincipalType and aws:PrincipalTag/KEY
  * from the "tags" of users and roles ({"KEY": "VALUE"}; a session has its
  * role's). Nothing for NULL. The values are borrowed until config_release().
+ * A key several sources give is read from the first one added
+ * (policy_cond.c), so tags that must override these (a session's own
+ * tags over its role's) go into the context before this call.
  */
 struct policy_req;
 void identity_policy_context(const struct identity *id, struct policy_req *r);
