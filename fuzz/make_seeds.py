@@ -201,6 +201,10 @@ def main():
         {"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:*:111122223333:key/*"}]}).encode())
     write("policy", "trust", b"\x02" + json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "kms.amazonaws.com"}, "Action": "sts:AssumeRole"}]}).encode())
+    write("policy", "variables", b"\x01" + json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:*",
+         "Resource": "arn:aws:kms:*:${aws:PrincipalAccount}:key/${kms:EncryptionContext:app, 'k''s'}${*}",
+         "Condition": {"StringLike": {"kms:EncryptionContext:app": "${aws:username, 'demo'}${?}${$}"}}}]}).encode())
     write("policy", "bad", b"\x00{\"Statement\":[{\"Effect\":\"Maybe\"}]}")
 
     # Config files.

@@ -52,6 +52,7 @@ static void evaluate_all(const struct policy *p)
 		(void)policy_req_add_str(&r, "kms:GrantIsForAWSResource", "false");
 		(void)policy_req_add_str(&r, "kms:RecipientAttestation:ImageSha384", "");
 		(void)policy_req_add_str(&r, "aws:EpochTime", "1700000000");
+		(void)policy_req_add_str(&r, "aws:username", i % 2 ? "alice" : NULL);
 		(void)policy_req_add(
 			&r, (struct policy_value){
 				    .key = "kms:EncryptionContext:", .kind = PV_MAP, .json = ctx});

@@ -363,7 +363,7 @@ static const char *json_reject_reason(const json_error_t *e)
  * the retry sees, and is checked against, what the other writer left. After
  * API_CONFLICT_RETRIES the conflict is answered (as the service names it).
  */
-static k_status run_handler_retrying(struct api_ctx *c, json_t *in, json_t *out)
+static K_MUST_CHECK k_status run_handler_retrying(struct api_ctx *c, json_t *in, json_t *out)
 {
 	k_status rc = api_run_handler(c, in, out);
 	for (int tries = 0;

@@ -26,6 +26,7 @@ struct identity {
 	char name[128]; /* user name; empty for root */
 	char principal_id[96];
 	json_t *policies; /* array of policy documents */
+	json_t *tags;	  /* users and roles: {"KEY": "VALUE"}, aws:PrincipalTag/KEY */
 	/* Authorization: identity policies parsed once at load; roles and sessions. */
 	struct policy **parsed;
 	size_t n_parsed;
@@ -130,6 +131,8 @@ static void identity_clear(struct identity *id)
 	id->secret = NULL;
 	json_decref(id->policies);
 	id->policies = NULL;
+	json_decref(id->tags);
+	id->tags = NULL;
 	if (!id->parsed_borrowed) {
 		for (size_t i = 0; i < id->n_parsed; i++)
 			policy_free(id->parsed[i]);
@@ -302,6 +305,7 @@ static K_MUST_CHECK k_status load_roles(const char *account, json_t *list, struc
 			return K_E_VALIDATION;
 		}
 		id->policies = pol ? json_incref(pol) : json_array();
+		id->tags = json_incref(json_object_get(r, "tags"));
 		n_roles++;
 		struct kbuf why;
 		kbuf_init(&why, KBUF_NOTE_MAX);
@@ -319,6 +323,16 @@ static K_MUST_CHECK k_status load_roles(const char *account, json_t *list, struc
 		id->principal_id[3] = 'A';
 	}
 	return K_OK;
+}
+
+/* A user's "tags" (checked by config_schema_check) on each of its access keys' identities. */
+static void set_user_tags(const char *account, const char *name, json_t *tags)
+{
+	for (size_t i = 0; tags != NULL && i < n_ids; i++) {
+		if (strcmp(ids[i].type, "IAMUser") == 0 && strcmp(ids[i].account, account) == 0 &&
+		    strcmp(ids[i].name, name) == 0)
+			ids[i].tags = json_incref(tags);
+	}
 }
 
 static K_MUST_CHECK k_status load_accounts(json_t *accounts, struct kbuf *msg)
@@ -359,6 +373,7 @@ static K_MUST_CHECK k_status load_accounts(json_t *accounts, struct kbuf *msg)
 			}
 			GUARD(load_keys(id, "IAMUser", name, json_object_get(user, "access_keys"),
 					pol, msg));
+			set_user_tags(id, name, json_object_get(user, "tags"));
 		}
 		GUARD(load_roles(id, json_object_get(acct, "roles"), msg));
 	}
@@ -639,6 +654,35 @@ const char *identity_role_arn(const struct identity *id)
 const char *identity_type(const struct identity *id)
 {
 	return id->type;
+}
+
+/*
+ * The principal's condition keys (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html):
+ * aws:username ("This key is included in the request context for IAM
+ * users" only), aws:userid (the account id for the root, AIDA... for a
+ * user, "AROA...:SESSION" for a role session), aws:PrincipalType
+ * (Account, User, AssumedRole) and aws:PrincipalTag/KEY (a user's or a
+ * session's role's "tags"). Values are borrowed from the identity table.
+ */
+void identity_policy_context(const struct identity *id, struct policy_req *r)
+{
+	if (id == NULL)
+		return;
+	bool user = strcmp(id->type, "IAMUser") == 0;
+	bool session = strcmp(id->type, "AssumedRole") == 0;
+	policy_req_add_str(r, "aws:username", user ? id->name : NULL);
+	policy_req_add_str(r, "aws:userid", id->principal_id);
+	policy_req_add_str(r, "aws:PrincipalType",
+			   user				   ? "User"
+			   : session			   ? "AssumedRole"
+			   : strcmp(id->type, "Root") == 0 ? "Account"
+							   : NULL);
+	const struct identity *role = session ? config_find_role(id->role_arn) : NULL;
+	const json_t *tags = role != NULL ? role->tags : id->tags;
+	if (json_is_object(tags))
+		policy_req_add(r, (struct policy_value){.key = "aws:PrincipalTag/",
+							.kind = PV_MAP,
+							.json = tags});
 }
 
 const struct identity *config_find_role(const char *role_arn)

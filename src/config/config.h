@@ -19,7 +19,8 @@
  *         "root_access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
  *         "users": [ { "name": "alice",
  *                      "access_keys": [ {"access_key_id": "...", "secret_access_key": "..."} ],
- *                      "policies": [ { IAM policy document } ] } ] } ]
+ *                      "policies": [ { IAM policy document } ],
+ *                      "tags": {"team": "blue"} } ] } ]
  *   }
  * Dev mode needs no file: account 000000000000 whose root has the access
  * key "test" with the secret "test".
@@ -121,6 +122,17 @@ const char *identity_role_arn(const struct identity *id);
 const char *identity_type(const struct identity *id);
 /* AIDA.../AROA... (and "AROA...:SESSION" for sessions). */
 const char *identity_unique_id(const struct identity *id);
+/*
+ * Adds the identity's own condition keys to a request context:
+ * aws:username, aws:userid, aws:PrincipalType and aws:PrincipalTag/KEY
+ * from the "tags" of users and roles ({"KEY": "VALUE"}; a session has its
+ * role's). Nothing for NULL. The values are borrowed until config_release().
+ * A key several sources give is read from the first one added
+ * (policy_cond.c), so tags that must override these (a session's own
+ * tags over its role's) go into the context before this call.
+ */
+struct policy_req;
+void identity_policy_context(const struct identity *id, struct policy_req *r);
 /* A configured role by ARN, or NULL. Valid until config_release(). */
 const struct identity *config_find_role(const char *role_arn);
 const struct policy *role_trust_policy(const struct identity *role);

@@ -46,15 +46,14 @@ static const struct cs_member user[] = {
 	{"name", CS_STRING, 0, 0, NULL},
 	{"access_keys", CS_OBJECTS, 0, 0, access_key},
 	{"policies", CS_POLICIES, 0, 0, NULL},
+	{"tags", CS_STRING_MAP, 0, 0, NULL},
 	END,
 };
 
 static const struct cs_member role[] = {
-	{"name", CS_STRING, 0, 0, NULL},
-	{"trust_policy", CS_POLICY, 0, 0, NULL},
-	{"policies", CS_POLICIES, 0, 0, NULL},
-	{"max_session_duration", CS_INT, 900, 43200, NULL},
-	END,
+	{"name", CS_STRING, 0, 0, NULL},       {"trust_policy", CS_POLICY, 0, 0, NULL},
+	{"policies", CS_POLICIES, 0, 0, NULL}, {"max_session_duration", CS_INT, 900, 43200, NULL},
+	{"tags", CS_STRING_MAP, 0, 0, NULL},   END,
 };
 
 static const struct cs_member account[] = {

@@ -39,6 +39,7 @@ struct inputs {
 	const char *request_alias;
 	const char *source_ip;
 	bool secure;
+	const char *region; /* aws:RequestedRegion */
 	int64_t now;
 	const json_t *extra;   /* simulator: extra condition values */
 	const json_t *aliases; /* kms:ResourceAliases, when a policy asks for it */
@@ -75,6 +76,26 @@ struct policy *authz_parse_key_policy(const json_t *doc)
 	return p;
 }
 
+/* Text the request context borrows: aws:CurrentTime, aws:EpochTime. */
+struct req_bufs {
+	char time[32];
+	char epoch[24];
+};
+
+/* The request's global keys: time, region, the principal's own keys. */
+static void fill_global(const struct inputs *in, struct policy_req *r, struct req_bufs *b)
+{
+	time_t t = (time_t)in->now;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(b->time, sizeof b->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(b->epoch, sizeof b->epoch, "%lld", (long long)in->now);
+	policy_req_add_str(r, "aws:CurrentTime", b->time);
+	policy_req_add_str(r, "aws:EpochTime", b->epoch);
+	policy_req_add_str(r, "aws:RequestedRegion", in->region);
+	identity_policy_context(in->id, r);
+}
+
 /* The condition keys of a request (authz.h lists them). */
 /* The key's condition keys: spec, usage, origin, tags, aliases, and the algorithm. */
 static void fill_key(const struct inputs *in, const char *op, struct policy_req *r)
@@ -107,7 +128,7 @@ static void fill_key(const struct inputs *in, const char *op, struct policy_req 
 	policy_req_add_str(r, "kms:EncryptionAlgorithm", alg);
 }
 
-static void fill_req(const struct inputs *in, struct policy_req *r, char *time_buf, size_t tbn)
+static void fill_req(const struct inputs *in, struct policy_req *r, struct req_bufs *b)
 {
 	memset(r, 0, sizeof *r);
 	r->principal_arn = in->arn;
@@ -115,11 +136,7 @@ static void fill_req(const struct inputs *in, struct policy_req *r, char *time_b
 	r->role_arn = in->role_arn;
 	r->action = in->action;
 	r->resource = in->resource;
-	time_t t = (time_t)in->now;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(time_buf, tbn, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	policy_req_add_str(r, "aws:CurrentTime", time_buf);
+	fill_global(in, r, b);
 	policy_req_add_str(r, "aws:PrincipalArn", in->role_arn ? in->role_arn : in->arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", in->account);
 	policy_req_add_str(r, "kms:CallerAccount", in->account);
@@ -242,9 +259,9 @@ static void decide(const struct inputs *in, struct decision *d)
 	memset(d, 0, sizeof *d);
 	d->index = -1;
 	d->sid = "";
-	char tbuf[32];
+	struct req_bufs bufs;
 	struct policy_req req;
-	fill_req(in, &req, tbuf, sizeof tbuf);
+	fill_req(in, &req, &bufs);
 
 	struct policy_result kp = {
 		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
@@ -353,6 +370,7 @@ static void inputs_from_ctx(struct api_ctx *c, const char *action, struct inputs
 	in->request_alias = c->authz.request_alias;
 	in->source_ip = c->req ? c->req->source_ip : NULL;
 	in->secure = c->req ? c->req->secure : false;
+	in->region = c->region[0] ? c->region : NULL;
 	in->now = c->now;
 }
 

@@ -3,12 +3,14 @@
  */
 #include "kms/kms.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arn.h"
+#include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -552,6 +554,35 @@ k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
 	return kms_check_key_state(c, k);
 }
 
+int64_t kms_ms_within(int64_t now_s)
+{
+	int64_t ms = kclock_now_ms();
+	if (ms < now_s * 1000)
+		return now_s * 1000;
+	if (ms > now_s * 1000 + 999)
+		return now_s * 1000 + 999;
+	return ms;
+}
+
+int64_t kms_now_ms(const struct api_ctx *c)
+{
+	return kms_ms_within(c->now);
+}
+
+json_t *kms_date_ms(int64_t ms)
+{
+	return json_real((double)ms / 1000.0);
+}
+
+int64_t kms_date_seconds(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)floor(json_real_value(v));
+	return 0;
+}
+
 /*
  * KeyMetadata (https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html):
  * the stored document carries the member values; only the members AWS
@@ -606,14 +637,47 @@ json_t *kms_key_metadata(const struct kms_key *k)
  * alias ARN", https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html);
  * every resolved key is then authorized for the operation (kms/authz.h).
  */
+/*
+ * An alias ARN of another account: "To specify a KMS key in a different
+ * AWS account, you must use its key ARN or alias ARN" (Encrypt, Decrypt,
+ * ReEncrypt, GenerateDataKey*, GenerateMac, VerifyMac, Sign, Verify,
+ * GetPublicKey, DescribeKey, DeriveSharedSecret). CreateGrant and
+ * ListGrants take "the key ARN" from another account, so an alias ARN
+ * there names no key. The alias resolves in its account's namespace;
+ * the key is then authorized as any other (the key policy must allow the
+ * caller, not the alias).
+ */
+static K_MUST_CHECK k_status resolve_foreign_alias(struct api_ctx *c, const char *key_id,
+						   const struct k_arn *a, struct kms_key **out)
+{
+	const char *op = c->op != NULL ? c->op->name : "";
+	if (strcmp(op, "CreateGrant") == 0 || strcmp(op, "ListGrants") == 0)
+		return api_fail(c, K_E_NOT_FOUND, "Invalid keyId %s", key_id);
+	char ns[64];
+	snprintf(ns, sizeof ns, "%.*s:%s", (int)a->account.len, (const char *)a->account.ptr,
+		 c->region);
+	/* a->resource runs to the end of key_id: "alias/NAME". */
+	const char *alias = (const char *)a->resource.ptr;
+	char target[37];
+	k_status rc = kms_alias_lookup(ns, alias, target);
+	if (k_ok(rc))
+		rc = kms_key_get(ns, target, out);
+	if (k_is(rc, K_E_NOT_FOUND))
+		return api_fail(c, K_E_NOT_FOUND, "Alias '%s' is not found.", key_id);
+	return rc;
+}
+
 k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
 			 struct kms_key **out)
 {
 	k_status rc;
 	struct k_arn a;
-	if (k_arn_parse_cstr(key_id, &a) && kms_arn_in_region(c, &a) && a.kind == K_ARN_KEY &&
-	    a.account.len == K_ARN_ACCOUNT_LEN &&
-	    !kslice_eq_cstr(a.account, c->principal.account)) {
+	bool foreign = k_arn_parse_cstr(key_id, &a) && kms_arn_in_region(c, &a) &&
+		       a.account.len == K_ARN_ACCOUNT_LEN &&
+		       !kslice_eq_cstr(a.account, c->principal.account);
+	if (foreign && allow_alias && a.kind == K_ARN_ALIAS) {
+		GUARD(resolve_foreign_alias(c, key_id, &a, out));
+	} else if (foreign && a.kind == K_ARN_KEY) {
 		/* a.id runs to the end of key_id. */
 		const char *id = (const char *)a.id.ptr;
 		char ns[64];

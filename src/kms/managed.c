@@ -107,9 +107,9 @@ static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service
 	k_status rc = K_OK;
 	ENSURE_GOTO(pol != NULL && ks != NULL, K_E_INTERNAL);
 	doc = json_pack(
-		"{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
+		"{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
 		"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
-		"CreationDate", (json_int_t)c->now, "Description", desc, "KeyUsage",
+		"CreationDate", kms_date_ms(kms_now_ms(c)), "Description", desc, "KeyUsage",
 		"ENCRYPT_DECRYPT", "KeySpec", "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec",
 		"SYMMETRIC_DEFAULT", "KeyState", "Enabled", "Origin", "AWS_KMS", "KeyManager",
 		"AWS", "MultiRegion", 0, "Policy", pol, "Tags");
@@ -127,9 +127,9 @@ static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service
 				 "Created", (json_int_t)c->now);
 	ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "Materials", mats);
-	adoc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "AliasName", alias, "AliasArn", alias_arn,
-			 "TargetKeyId", id, "CreationDate", (json_int_t)c->now, "LastUpdatedDate",
-			 (json_int_t)c->now);
+	adoc = json_pack("{s:s, s:s, s:s, s:o, s:o}", "AliasName", alias, "AliasArn", alias_arn,
+			 "TargetKeyId", id, "CreationDate", kms_date_ms(kms_now_ms(c)),
+			 "LastUpdatedDate", kms_date_ms(kms_now_ms(c)));
 	ENSURE_GOTO(adoc != NULL, K_E_INTERNAL);
 	*key_text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	*alias_text = json_dumps(adoc, JSON_COMPACT | JSON_SORT_KEYS);

@@ -24,8 +24,15 @@
 #include "core/arn.h"
 #include "core/banned.h"
 
-/* Grants per key: AWS allows 50,000; kinko keeps them in the key record. */
+/*
+ * Grants per key: AWS allows 50,000; kinko keeps them in the key record,
+ * whose document the store caps at STORAGE_MAX_DOC (about 2,500 grants of
+ * some 400 bytes), and rewrites it whole on every change (docs/AUTHORIZATION.md,
+ * "Limits").
+ */
 #define MAX_GRANTS_PER_KEY 1000
+/* "Grants for a given principal per KMS key: 500" (AWS KMS resource quotas). */
+#define MAX_GRANTS_PER_GRANTEE 500
 /*
  * A grant token's text and its decoded bytes: "kgt1" + account + key id +
  * grant id is 116 bytes, 156 in base64url.
@@ -253,11 +260,11 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 	char issuing[K_ARN_BUF];
 	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
 	k_arn_format(&issuer, issuing, sizeof issuing);
-	json_t *ng = json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:s}", "GrantId", gid, "Name",
+	json_t *ng = json_pack("{s:s, s:s, s:O, s:o, s:s, s:O, s:s}", "GrantId", gid, "Name",
 			       name ? name : "", "GranteePrincipal",
 			       json_object_get(in, "GranteePrincipal"), "CreationDate",
-			       (json_int_t)c->now, "IssuingAccount", issuing, "Operations", ops,
-			       "Token", kbuf_cstr(token));
+			       kms_date_ms(kms_now_ms(c)), "IssuingAccount", issuing, "Operations",
+			       ops, "Token", kbuf_cstr(token));
 	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)
 		json_object_set_new(ng, "RetiringPrincipal", json_string(retiring));
@@ -282,6 +289,19 @@ static K_MUST_CHECK k_status add_grant(struct kms_key *k, json_t *ng)
 	}
 	json_array_append_new(list, ng);
 	return kms_key_update(k, doc, NULL, NULL);
+}
+
+/* How many of a key's grants name this grantee. */
+static size_t grants_of(const json_t *grants, const char *grantee)
+{
+	size_t n = 0, i;
+	const json_t *g;
+	json_array_foreach(grants, i, g)
+	{
+		const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
+		n += gp != NULL && strcmp(gp, grantee) == 0;
+	}
+	return n;
 }
 
 /* CreateGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html). */
@@ -319,6 +339,12 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	if (json_array_size(grants) >= MAX_GRANTS_PER_KEY) {
 		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn,
 			      MAX_GRANTS_PER_KEY);
+		goto out;
+	}
+	if (grants_of(grants, grantee) >= MAX_GRANTS_PER_GRANTEE) {
+		rc = api_fail(c, K_E_LIMIT_EXCEEDED,
+			      "The key %s already has %d grants for the principal %s.", k->arn,
+			      MAX_GRANTS_PER_GRANTEE, grantee);
 		goto out;
 	}
 	char gid[65];

@@ -86,7 +86,8 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(api_set_blob(out, "ImportToken", token.ptr, token.len));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
-	json_object_set_new(out, "ParametersValidTo", json_integer((json_int_t)valid_to));
+	json_object_set_new(out, "ParametersValidTo",
+			    kms_date_ms(valid_to * 1000 + kms_now_ms(c) % 1000));
 out:
 	kms_key_unref(k);
 	kbuf_release(&pub);
@@ -129,9 +130,13 @@ static K_MUST_CHECK k_status import_failure(struct api_ctx *c, const struct kms_
 	}
 }
 
-/* ValidTo arrives as epoch seconds (a JSON number, possibly fractional). */
+/*
+ * ValidTo arrives as epoch seconds (a JSON number, possibly fractional):
+ * *out in whole seconds (the scheduler's), *out_ms to the millisecond (the
+ * date DescribeKey returns).
+ */
 static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool *present,
-					     int64_t *out)
+					     int64_t *out, int64_t *out_ms)
 {
 	json_t *v = json_object_get(in, "ValidTo");
 	*present = v != NULL && !json_is_null(v);
@@ -143,6 +148,7 @@ static K_MUST_CHECK k_status valid_to_member(struct api_ctx *c, json_t *in, bool
 	if (!(d > 0 && d < 1e12))
 		return api_fail(c, K_E_VALIDATION, "ValidTo is not a valid timestamp.");
 	*out = (int64_t)d;
+	*out_ms = (int64_t)(d * 1000.0 + 0.5);
 	return K_OK;
 }
 
@@ -188,7 +194,7 @@ static K_MUST_CHECK k_status import_expiration(struct api_ctx *c, const char **m
  * waiting for its material. NULL if out of memory.
  */
 static json_t *imported_doc(const struct api_ctx *c, const struct kms_key *k, const char *model,
-			    bool expires, int64_t valid_to, const struct kbuf *stored,
+			    bool expires, int64_t valid_to_ms, const struct kbuf *stored,
 			    const struct kbuf *fp)
 {
 	json_t *doc = json_deep_copy(k->doc);
@@ -200,7 +206,7 @@ static json_t *imported_doc(const struct api_ctx *c, const struct kms_key *k, co
 	json_object_set_new(doc, "MaterialFingerprint", json_string(kbuf_cstr(fp)));
 	json_object_set_new(doc, "ExpirationModel", json_string(model));
 	if (expires)
-		json_object_set_new(doc, "ValidTo", json_integer((json_int_t)valid_to));
+		json_object_set_new(doc, "ValidTo", kms_date_ms(valid_to_ms));
 	else
 		json_object_del(doc, "ValidTo");
 	if (k->state == KS_PENDING_IMPORT)
@@ -216,7 +222,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 						   NULL};
 	const char *key_id, *model, *itype, *desc, *mat_id;
 	bool has_valid_to = false, expires = false;
-	int64_t valid_to = 0;
+	int64_t valid_to = 0, valid_to_ms = 0;
 	struct kms_key *k = NULL, *nk = NULL;
 	struct keystore_import req = {0};
 	json_t *doc = NULL;
@@ -233,7 +239,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(api_blob(c, in, "EncryptedKeyMaterial", true, 1, KMS_IMPORT_BLOB_MAX, &wrapped,
 			    NULL));
 	GUARD_GOTO(api_enum(c, in, "ExpirationModel", false, models, &model));
-	GUARD_GOTO(valid_to_member(c, in, &has_valid_to, &valid_to));
+	GUARD_GOTO(valid_to_member(c, in, &has_valid_to, &valid_to, &valid_to_ms));
 	GUARD_GOTO(api_enum(c, in, "ImportType", false, import_types, &itype));
 	GUARD_GOTO(api_string(c, in, "KeyMaterialDescription", false, 0, 256, &desc));
 	GUARD_GOTO(api_string(c, in, "KeyMaterialId", false, 64, 64, &mat_id));
@@ -254,7 +260,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	rc = keystore_import(k->handle->ops, &req);
 	GUARD_GOTO(import_failure(c, k, req.wrap_alg, rc));
 
-	doc = imported_doc(c, k, model, expires, valid_to, &stored, &fp);
+	doc = imported_doc(c, k, model, expires, valid_to_ms, &stored, &fp);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	size_t n_extra = 0;
 	if (expires) {
@@ -342,7 +348,7 @@ static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns,
 		return storage_apply(kms_store(), &del, 1);
 	GUARD(rc);
 	json_t *vt = json_object_get(k->doc, "ValidTo");
-	bool due = json_is_integer(vt) && json_integer_value(vt) <= now &&
+	bool due = json_is_number(vt) && kms_date_seconds(vt) <= now &&
 		   json_object_get(k->doc, "Materials") != NULL;
 	if (due) {
 		rc = drop_material(k, &del, 1);

@@ -131,10 +131,10 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
 	json_t *tags = json_object_get(in, "Tags");
 	char *pol = policy ? NULL : default_policy(c->principal.account);
 	json_t *doc = json_pack(
-		"{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "KeyId",
+		"{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "KeyId",
 		id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
-		"CreationDate", (json_int_t)c->now, "Description", desc ? desc : "", "KeyUsage",
-		usage, "KeySpec", spec, "CustomerMasterKeySpec", spec, "KeyState",
+		"CreationDate", kms_date_ms(kms_now_ms(c)), "Description", desc ? desc : "",
+		"KeyUsage", usage, "KeySpec", spec, "CustomerMasterKeySpec", spec, "KeyState",
 		strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled", "Origin", origin,
 		"KeyManager", "CUSTOMER", "MultiRegion", 0, "Policy",
 		policy ? policy : (pol ? pol : ""));

@@ -24,15 +24,14 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
 	json_t *cd = json_object_get(k->doc, "CreationDate");
-	int64_t created = json_is_integer(cd) ? (int64_t)json_integer_value(cd)
-			  : json_is_real(cd)  ? (int64_t)json_real_value(cd)
-					      : 0;
+	int64_t created = kms_date_seconds(cd);
 	int64_t start = audit_lastuse_tracking_start();
 	if (start == 0 || !audit_enabled())
 		start = c->now;
 	int64_t tracking = created > start ? created : start;
 	json_object_set_new(out, "KeyId", json_string(k->id));
-	json_object_set_new(out, "KeyCreationDate", json_integer((json_int_t)created));
+	json_object_set_new(out, "KeyCreationDate",
+			    json_is_number(cd) ? json_incref(cd) : json_integer(0));
 	json_object_set_new(out, "TrackingStartDate", json_integer((json_int_t)tracking));
 	struct audit_lastuse u;
 	if (audit_lastuse_get_cluster(k->arn, &u))

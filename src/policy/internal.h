@@ -5,7 +5,9 @@
  *
  *   policy.c       parsing and validating a document into this form;
  *   policy_cond.c  the condition operators and the request's value sets;
- *   policy_eval.c  evaluating a parsed policy against a request.
+ *   policy_eval.c  evaluating a parsed policy against a request;
+ *   policy_vars.c  policy variables ("${aws:username}") in Resource and
+ *                  condition values.
  */
 #ifndef KINKO_POLICY_INTERNAL_H
 #define KINKO_POLICY_INTERNAL_H
@@ -63,6 +65,7 @@ struct cond {
 	enum set_qual set;
 	char *key;
 	struct strlist values;
+	bool vars; /* a value holds a policy variable (Version 2012-10-17) */
 };
 
 struct statement {
@@ -78,6 +81,7 @@ struct statement {
 	bool has_resource;
 	bool not_resource;
 	struct strlist resources;
+	bool resource_vars; /* a Resource holds a policy variable (Version 2012-10-17) */
 	struct cond *conds;
 	size_t n_conds;
 	bool inert; /* a key-policy statement without Resource: no effect */
@@ -97,5 +101,33 @@ bool policy_cond_find_op(const char *name, size_t len, enum cond_op *op, bool *n
 
 /* Whether condition c holds for request r (the IAM rules for absent keys included). */
 bool policy_cond_holds(const struct cond *c, const struct policy_req *r);
+
+/*
+ * A Resource or condition value with its policy variables replaced:
+ * `literal[i]` is true for the bytes that came from a variable (the
+ * request's value, a default, "${*}"), which match only themselves and
+ * never as wildcards.
+ */
+#define POLICY_VAR_MAX 2048
+#define POLICY_VAR_MAX_KEY 320
+struct policy_expansion {
+	char text[POLICY_VAR_MAX];
+	bool literal[POLICY_VAR_MAX];
+	size_t len;
+};
+
+/* Whether text holds "${...}". */
+bool policy_has_variable(const char *text);
+/*
+ * Replaces text's variables from r into *e. False when a variable has no
+ * value in r and no default, or the result does not fit: then the value
+ * matches nothing.
+ */
+bool policy_expand(const char *text, const struct policy_req *r, struct policy_expansion *e);
+/* The single string value of a context key (any case), or NULL (absent or multi-valued). */
+const char *policy_req_single(const struct policy_req *r, const char *key);
+/* policy_wildcard_match where the pattern bytes with literal[i] set match only themselves. */
+bool policy_wildcard_match_lit(const char *pattern, const bool *literal, const char *text,
+			       bool nocase);
 
 #endif

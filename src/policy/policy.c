@@ -177,7 +177,7 @@ static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *
 
 static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool negated,
 				      bool if_exists, enum set_qual set, const char *key,
-				      const json_t *vals, struct kbuf *msg)
+				      const json_t *vals, bool vars, struct kbuf *msg)
 {
 	struct cond *nc = realloc(s->conds, (s->n_conds + 1) * sizeof *nc);
 	ENSURE(nc != NULL, K_E_INTERNAL);
@@ -215,11 +215,14 @@ static K_MUST_CHECK k_status add_cond(struct statement *s, enum cond_op op, bool
 					      "string, number or boolean.");
 		}
 		GUARD(strlist_add(&c->values, text));
+		c->vars = c->vars || (vars && policy_has_variable(text));
 	}
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status parse_condition(struct statement *s, const json_t *v, struct kbuf *msg)
+/* The Condition element; vars: its values may hold policy variables. */
+static K_MUST_CHECK k_status parse_condition(struct statement *s, const json_t *v, bool vars,
+					     struct kbuf *msg)
 {
 	if (!json_is_object(v))
 		return malformed(msg, "Policy contains a Condition that is not an object.");
@@ -258,7 +261,7 @@ static K_MUST_CHECK k_status parse_condition(struct statement *s, const json_t *
 		{
 			if (key[0] == 0 || strlen(key) > 256)
 				return malformed(msg, "Policy contains an invalid condition key.");
-			GUARD(add_cond(s, op, negated, if_exists, set, key, vals, msg));
+			GUARD(add_cond(s, op, negated, if_exists, set, key, vals, vars, msg));
 		}
 	}
 	return K_OK;
@@ -377,7 +380,8 @@ static K_MUST_CHECK k_status parse_action_element(struct statement *s, const jso
 
 /* Resource or NotResource: required by identity policies; each an ARN or "*". */
 static K_MUST_CHECK k_status parse_resource_element(struct statement *s, const json_t *v,
-						    enum policy_kind kind, struct kbuf *msg)
+						    enum policy_kind kind, bool vars,
+						    struct kbuf *msg)
 {
 	const json_t *rs = json_object_get(v, "Resource");
 	const json_t *nrs = json_object_get(v, "NotResource");
@@ -401,13 +405,21 @@ static K_MUST_CHECK k_status parse_resource_element(struct statement *s, const j
 					  s->resources.v[i]);
 				return K_E_MALFORMED_POLICY;
 			}
+			s->resource_vars = s->resource_vars ||
+					   (vars && policy_has_variable(s->resources.v[i]));
 		}
 	}
 	return K_OK;
 }
 
+/*
+ * One statement. vars: the document's Version is "2012-10-17", the one in
+ * which Resource and condition values may hold policy variables ("If you
+ * use policy variables, you must include the Version element and set it
+ * to ... 2012-10-17"; in older policies they are text).
+ */
 static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *v,
-					     enum policy_kind kind, struct kbuf *msg)
+					     enum policy_kind kind, bool vars, struct kbuf *msg)
 {
 	if (!json_is_object(v))
 		return malformed(msg, "Policy contains a statement that is not an object.");
@@ -415,7 +427,7 @@ static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *
 	GUARD(parse_effect(s, v, msg));
 	GUARD(parse_principal_element(s, v, kind, msg));
 	GUARD(parse_action_element(s, v, msg));
-	GUARD(parse_resource_element(s, v, kind, msg));
+	GUARD(parse_resource_element(s, v, kind, vars, msg));
 	/*
 	 * "If either of the required Resource or Action elements are missing
 	 * from a key policy statement, the policy statement has no effect ...
@@ -424,7 +436,7 @@ static K_MUST_CHECK k_status parse_statement(struct statement *s, const json_t *
 	s->inert = kind == POLICY_RESOURCE && !s->has_resource;
 	const json_t *cond = json_object_get(v, "Condition");
 	if (cond != NULL)
-		GUARD(parse_condition(s, cond, msg));
+		GUARD(parse_condition(s, cond, vars, msg));
 	return K_OK;
 }
 
@@ -450,6 +462,7 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 	    (!json_is_string(ver) || (strcmp(json_string_value(ver), "2012-10-17") != 0 &&
 				      strcmp(json_string_value(ver), "2008-10-17") != 0)))
 		return malformed(msg, "Policy has an invalid Version; use \"2012-10-17\".");
+	bool vars = ver != NULL && strcmp(json_string_value(ver), "2012-10-17") == 0;
 	const json_t *sts = json_object_get(doc, "Statement");
 	size_t n = json_is_array(sts) ? json_array_size(sts) : json_is_object(sts) ? 1 : 0;
 	if (n == 0)
@@ -465,7 +478,7 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 	for (size_t i = 0; i < n && k_ok(rc); i++) {
 		p->n = i + 1;
 		rc = parse_statement(&p->st[i], json_is_array(sts) ? json_array_get(sts, i) : sts,
-				     kind, msg);
+				     kind, vars, msg);
 	}
 	if (k_failed(rc)) {
 		policy_free(p);

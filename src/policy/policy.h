@@ -17,7 +17,12 @@
  *   Condition with the String*, Arn*, Numeric*, Date*, Bool, Null,
  *   BinaryEquals, IpAddress / NotIpAddress operators, their ...IfExists
  *   forms and the ForAnyValue: / ForAllValues: set qualifiers.
- * Policy variables (${aws:username}) are not expanded; they match as text.
+ * Policy variables ("${aws:username}", "${aws:PrincipalTag/team}", any
+ * single-valued key of the request context, "${*}", "${?}", "${$}" and
+ * "${key, 'default'}") are replaced in Resource / NotResource and in
+ * condition values of "2012-10-17" documents when a statement is
+ * evaluated; a variable without a value makes its Resource or condition
+ * value match nothing (policy_vars.c).
  */
 #ifndef KINKO_POLICY_POLICY_H
 #define KINKO_POLICY_POLICY_H

@@ -130,9 +130,11 @@ static bool lookup(const struct policy_req *r, const char *key, struct vset *out
 							json_object_get(t, "TagValue"));
 				}
 			}
+			if (out->single == NULL)
+				continue; /* another source of the same prefix may have it */
 			out->pv = pv;
-			out->n = out->single != NULL;
-			return out->n > 0;
+			out->n = 1;
+			return true;
 		}
 		default:
 			continue;
@@ -281,12 +283,16 @@ static bool ip_in(const char *ip, const char *cidr)
 	return true;
 }
 
-/* ArnLike/ArnEquals: the six colon-separated parts match one by one, with wildcards. */
-static bool arn_match(const char *pat, const char *arn)
+/*
+ * ArnLike/ArnEquals: the six colon-separated parts match one by one, with
+ * wildcards (none where plit, the pattern's literal bytes, says so).
+ */
+static bool arn_match(const char *pat, const bool *plit, const char *arn)
 {
 	if (strncmp(arn, "arn:", 4) != 0)
 		return false;
 	char pp[6][512], ap[6][512];
+	bool pl[6][512];
 	const char *srcs[2] = {pat, arn};
 	char(*dst[2])[512] = {pp, ap};
 	for (int w = 0; w < 2; w++) {
@@ -298,18 +304,21 @@ static bool arn_match(const char *pat, const char *arn)
 				return false;
 			memcpy(dst[w][i], p, n);
 			dst[w][i][n] = 0;
+			if (w == 0)
+				for (size_t j = 0; j < n; j++)
+					pl[i][j] = plit != NULL && plit[(size_t)(p - pat) + j];
 			p = colon ? colon + 1 : p + n;
 		}
 	}
 	for (int i = 0; i < 6; i++) {
-		if (!policy_wildcard_match(pp[i], ap[i], false))
+		if (!policy_wildcard_match_lit(pp[i], pl[i], ap[i], false))
 			return false;
 	}
 	return true;
 }
 
 /* The positive form of an operator, for one request value and one policy value. */
-static bool base_match(enum cond_op op, const char *v, const char *p)
+static bool base_match(enum cond_op op, const char *v, const char *p, const bool *plit)
 {
 	double dv, dp;
 	int64_t tv, tp;
@@ -324,7 +333,7 @@ static bool base_match(enum cond_op op, const char *v, const char *p)
 		return strcasecmp(v, p) == 0;
 	case OP_STRING_LIKE:
 	case OP_STRING_NOT_LIKE:
-		return policy_wildcard_match(p, v, false);
+		return policy_wildcard_match_lit(p, plit, v, false);
 	case OP_NUM_EQ:
 	case OP_NUM_NE:
 	case OP_NUM_LT:
@@ -360,10 +369,34 @@ static bool base_match(enum cond_op op, const char *v, const char *p)
 	case OP_ARN_LIKE:
 	case OP_ARN_NE:
 	case OP_ARN_NOT_LIKE:
-		return arn_match(p, v);
+		return arn_match(p, plit, v);
 	default:
 		return false;
 	}
+}
+
+/*
+ * The positive form for one request value and one policy value, the
+ * policy value's variables replaced first (policy_vars.c): a value whose
+ * variable has no value matches nothing.
+ */
+static bool value_matches(const struct cond *c, const char *v, const char *p,
+			  const struct policy_req *r)
+{
+	if (!c->vars || !policy_has_variable(p))
+		return base_match(c->op, v, p, NULL);
+	struct policy_expansion e;
+	return policy_expand(p, r, &e) && base_match(c->op, v, e.text, e.literal);
+}
+
+const char *policy_req_single(const struct policy_req *r, const char *key)
+{
+	struct vset vs;
+	if (!lookup(r, key, &vs) || vs.n != 1)
+		return NULL;
+	if (vs.pv->kind != PV_STRING && vs.pv->kind != PV_MAP && vs.pv->kind != PV_TAGS)
+		return NULL;
+	return value_at(&vs, 0);
 }
 
 /*
@@ -398,7 +431,7 @@ bool policy_cond_holds(const struct cond *c, const struct policy_req *r)
 		const char *v = value_at(&vs, i);
 		bool m = false;
 		for (size_t j = 0; v != NULL && j < c->values.n && !m; j++)
-			m = base_match(c->op, v, c->values.v[j]);
+			m = value_matches(c, v, c->values.v[j], r);
 		if (c->negated)
 			m = !m;
 		any = any || m;

@@ -13,19 +13,20 @@
 #include "core/arn.h"
 #include "core/banned.h"
 
-bool policy_wildcard_match(const char *pat, const char *s, bool nocase)
+bool policy_wildcard_match_lit(const char *pat0, const bool *lit, const char *s, bool nocase)
 {
-	const char *star = NULL, *mark = NULL;
+	const char *pat = pat0, *star = NULL, *mark = NULL;
 	while (*s) {
 		char pc = *pat, sc = *s;
 		if (nocase) {
 			pc = (char)tolower((unsigned char)pc);
 			sc = (char)tolower((unsigned char)sc);
 		}
-		if (*pat == '*') {
+		bool wild = lit == NULL || !lit[pat - pat0];
+		if (*pat == '*' && wild) {
 			star = pat++;
 			mark = s;
-		} else if (*pat != 0 && (*pat == '?' || pc == sc)) {
+		} else if (*pat != 0 && ((*pat == '?' && wild) || pc == sc)) {
 			pat++;
 			s++;
 		} else if (star != NULL) {
@@ -35,9 +36,14 @@ bool policy_wildcard_match(const char *pat, const char *s, bool nocase)
 			return false;
 		}
 	}
-	while (*pat == '*')
+	while (*pat == '*' && (lit == NULL || !lit[pat - pat0]))
 		pat++;
 	return *pat == 0;
+}
+
+bool policy_wildcard_match(const char *pat, const char *s, bool nocase)
+{
+	return policy_wildcard_match_lit(pat, NULL, s, nocase);
 }
 
 bool policy_req_add(struct policy_req *r, struct policy_value v)
@@ -87,6 +93,29 @@ static enum pmatch principal_match(const struct statement *s, const struct polic
 	return best;
 }
 
+/*
+ * Whether one of a statement's Resource (or NotResource) patterns matches
+ * the request's resource. A pattern whose variables have no value matches
+ * nothing (policy_vars.c).
+ */
+static bool resource_matches(const struct statement *s, const struct policy_req *r)
+{
+	const char *res = r->resource ? r->resource : "*";
+	for (size_t i = 0; i < s->resources.n; i++) {
+		const char *pat = s->resources.v[i];
+		if (!s->resource_vars || !policy_has_variable(pat)) {
+			if (policy_wildcard_match(pat, res, false))
+				return true;
+			continue;
+		}
+		struct policy_expansion e;
+		if (policy_expand(pat, r, &e) &&
+		    policy_wildcard_match_lit(e.text, e.literal, res, false))
+			return true;
+	}
+	return false;
+}
+
 /* Whether a statement applies; *pm receives how its principal matched. */
 static bool statement_applies(const struct statement *s, const struct policy_req *r,
 			      enum pmatch *pm)
@@ -108,14 +137,8 @@ static bool statement_applies(const struct statement *s, const struct policy_req
 		am = policy_wildcard_match(s->actions.v[i], r->action, true);
 	if (am == s->not_action)
 		return false;
-	if (s->has_resource) {
-		bool rm = false;
-		for (size_t i = 0; i < s->resources.n && !rm; i++)
-			rm = policy_wildcard_match(s->resources.v[i],
-						   r->resource ? r->resource : "*", false);
-		if (rm == s->not_resource)
-			return false;
-	}
+	if (s->has_resource && resource_matches(s, r) == s->not_resource)
+		return false;
 	for (size_t i = 0; i < s->n_conds; i++) {
 		if (!policy_cond_holds(&s->conds[i], r))
 			return false;

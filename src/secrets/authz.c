@@ -23,6 +23,8 @@
  * secret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html).
  *
  * Condition keys: aws:PrincipalArn, aws:PrincipalAccount, aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion, aws:username, aws:userid,
+ * aws:PrincipalType, aws:PrincipalTag/KEY (identity_policy_context),
  * aws:SourceIp, aws:SecureTransport, secretsmanager:ResourceTag/KEY and
  * aws:ResourceTag/KEY (the secret's tags), aws:RequestTag/KEY and
  * aws:TagKeys (the request's Tags / TagKeys), secretsmanager:SecretId,
@@ -93,6 +95,7 @@ struct sm_inputs {
 
 struct strbufs {
 	char time[32];
+	char epoch[24];
 	char bools[3][8];
 	char window[24];
 };
@@ -122,6 +125,10 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 	gmtime_r(&t, &tm);
 	strftime(b->time, sizeof b->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	policy_req_add_str(r, "aws:CurrentTime", b->time);
+	snprintf(b->epoch, sizeof b->epoch, "%lld", (long long)c->now);
+	policy_req_add_str(r, "aws:EpochTime", b->epoch);
+	policy_req_add_str(r, "aws:RequestedRegion", c->region[0] ? c->region : NULL);
+	identity_policy_context(c->principal.identity, r);
 	policy_req_add_str(r, "aws:PrincipalArn", role_arn ? role_arn : c->principal.arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", c->principal.account);
 	if (c->req != NULL) {

@@ -1,6 +1,6 @@
 /*
- * lifecycle_test.c — the key-state table, the due index of the scheduler
- * (against a real SQLite store), and the storage purge used by reset.
+ * lifecycle_test.c — the key-state table, KMS dates, the due index of the
+ * scheduler (against a real SQLite store), and the storage purge used by reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +248,25 @@ static void test_purge(void)
 	CHECK_STATUS(storage_scrub(st), K_OK);
 }
 
+/*
+ * KMS dates: new ones carry milliseconds; documents written with whole
+ * seconds read as before; a request's milliseconds stay in its second.
+ */
+static void test_dates(void)
+{
+	json_t *old = json_integer(1700000000);
+	json_t *now = kms_date_ms(1700000000123);
+	CHECK(kms_date_seconds(old) == 1700000000);
+	CHECK(kms_date_seconds(now) == 1700000000);
+	CHECK(json_is_real(now) && json_real_value(now) > 1700000000.12 &&
+	      json_real_value(now) < 1700000000.13);
+	CHECK(kms_date_seconds(NULL) == 0);
+	json_decref(old);
+	json_decref(now);
+	int64_t ms = kms_ms_within(1700000000);
+	CHECK(ms >= 1700000000000 && ms <= 1700000000999);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/kinko-lifecycle-test-XXXXXX";
@@ -261,6 +280,7 @@ int main(void)
 	kbuf_release(&msg);
 	RUN(test_state_table);
 	RUN(test_due_id);
+	RUN(test_dates);
 	CHECK_STATUS(scheduler_start(st), K_OK);
 	RUN(test_due_list);
 	RUN(test_register_and_run);

@@ -574,6 +574,137 @@ static const struct tcase cases[] = {
 	 "\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Effect\":\"Allow\",\"Principal\":\"*\","
 	 "\"Action\":\"kms:*\",\"Resource\":\"*\"}],\"Version\":\"2012-10-17\"}",
 	 "", 'M'},
+	/* ---- policy variables (Version 2012-10-17 only) ---- */
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "db-AbCdEf;aws:username=alice",
+	 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "db-AbCdEf;aws:username=bob",
+	 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/db-AbCdEf", 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"${aws:"
+	    "username}\"}"),
+	 "@resource=alice;aws:username=alice", 'M'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${AWS:UserName}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "x;aws:username=alice",
+	 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username, 'shared'}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:shared/x", 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username, 'shared'}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:shared/"
+	 "x;aws:username=alice",
+	 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${ aws:username ,  'it''s' }/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:it's/x", 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username, 'a}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:a/x", 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:${aws:username/"
+	 "x;aws:username=alice",
+	 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${*}\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:x", 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${*}\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:*", 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:a${?}c\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:abc", 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:a${?}c\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:a?c", 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:a${$}c\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:a$c", 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:PrincipalTag/team}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:x*y/z;aws:PrincipalTag/"
+	 "team=x*y",
+	 'A'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:PrincipalTag/team}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:xQy/z;aws:PrincipalTag/"
+	 "team=x*y",
+	 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${kms:EncryptionContextKeys}\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:a;ec.a=1", 'N'},
+	{ST("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${kms:EncryptionContext:a}\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:one;ec.a=one", 'A'},
+	{ST("{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"*\",\"NotResource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:bob/x;aws:username=alice",
+	 'D'},
+	{ST("{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"*\",\"NotResource\":\"arn:aws:"
+	    "secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}"),
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "x;aws:username=alice",
+	 'N'},
+	{"{\"Version\":\"2008-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\","
+	 "\"Action\":\"*\",\"Resource\":\"arn:aws:secretsmanager:us-east-1:111122223333:secret:${"
+	 "aws:username}/*\"}]}",
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "x;aws:username=alice",
+	 'N'},
+	{"{\"Version\":\"2008-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\","
+	 "\"Action\":\"*\",\"Resource\":\"arn:aws:secretsmanager:us-east-1:111122223333:secret:${"
+	 "aws:username}/*\"}]}",
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:${aws:username}/"
+	 "x;aws:username=alice",
+	 'A'},
+	{"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":"
+	 "\"arn:aws:secretsmanager:us-east-1:111122223333:secret:${aws:username}/*\"}]}",
+	 "@resource=arn:aws:secretsmanager:us-east-1:111122223333:secret:alice/"
+	 "x;aws:username=alice",
+	 'N'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:tenant\":\"${aws:PrincipalTag/tenant}\"}}",
+	 "ec.tenant=blue;aws:PrincipalTag/tenant=blue", 'A'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:tenant\":\"${aws:PrincipalTag/tenant}\"}}",
+	 "ec.tenant=blue;aws:PrincipalTag/tenant=red", 'N'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:tenant\":\"${aws:PrincipalTag/tenant}\"}}",
+	 "ec.tenant=blue", 'N'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:tenant\":[\"${aws:PrincipalTag/"
+	 "tenant}\",\"blue\"]}}",
+	 "ec.tenant=blue", 'A'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:tenant\":\"${aws:PrincipalTag/tenant, "
+	 "'blue'}\"}}",
+	 "ec.tenant=blue", 'A'},
+	{"{\"StringEquals\":{\"kms:EncryptionContext:a\":\"x${$}y${*}\"}}", "ec.a=x$y*", 'A'},
+	{"{\"StringLike\":{\"kms:EncryptionContext:p\":\"${aws:PrincipalTag/p}\"}}",
+	 "ec.p=abc;aws:PrincipalTag/p=a*", 'N'},
+	{"{\"StringLike\":{\"kms:EncryptionContext:p\":\"${aws:PrincipalTag/p}\"}}",
+	 "ec.p=a*;aws:PrincipalTag/p=a*", 'A'},
+	{"{\"StringLike\":{\"kms:EncryptionContext:p\":\"${aws:PrincipalTag/p}*\"}}",
+	 "ec.p=abc;aws:PrincipalTag/p=a", 'A'},
+	{"{\"ArnLike\":{\"aws:PrincipalArn\":\"arn:aws:iam::${aws:PrincipalAccount}:user/*\"}}",
+	 "aws:PrincipalArn=arn:aws:iam::111122223333:user/alice;aws:PrincipalAccount=111122223333",
+	 'A'},
+	{"{\"ArnLike\":{\"aws:PrincipalArn\":\"arn:aws:iam::${aws:PrincipalAccount}:user/*\"}}",
+	 "aws:PrincipalArn=arn:aws:iam::111122223333:user/alice;aws:PrincipalAccount=444455556666",
+	 'N'},
+	{"{\"DateGreaterThanEquals\":{\"aws:CurrentTime\":\"${aws:CurrentTime}\"}}",
+	 "aws:CurrentTime=2026-12-07T08:00:00Z", 'A'},
+	{"{\"NumericEquals\":{\"aws:EpochTime\":\"${aws:EpochTime}\"}}", "aws:EpochTime=1796630400",
+	 'A'},
+	{"{\"StringEquals\":{\"aws:username\":\"${aws:userid}\"}}",
+	 "aws:username=alice;aws:userid=AIDAX", 'N'},
+	{"{\"StringEquals\":{\"aws:PrincipalType\":\"${aws:PrincipalTag/kind}\"}}",
+	 "aws:PrincipalType=User;aws:PrincipalTag/kind=User", 'A'},
 	{"@large", "", 'L'},
 };
 
@@ -790,9 +921,49 @@ static void test_helpers(void)
 	kbuf_release(&msg);
 }
 
+/*
+ * Two sources of one prefix (a user's configured tags and, for a session,
+ * its session tags) are read in the order they were added: a tag the
+ * first lacks comes from the second, as a condition and as a variable.
+ */
+static void test_tag_sources(void)
+{
+	json_t *first = json_pack("{s:s}", "team", "blue");
+	json_t *second = json_pack("{s:s, s:s}", "team", "red", "tenant", "t1");
+	struct policy_req r;
+	memset(&r, 0, sizeof r);
+	r.principal_arn = ALICE;
+	r.principal_account = "111122223333";
+	r.action = "kms:Encrypt";
+	r.resource = "arn:aws:secretsmanager:us-east-1:111122223333:secret:t1/blue";
+	CHECK(policy_req_add(
+		&r,
+		(struct policy_value){.key = "aws:PrincipalTag/", .kind = PV_MAP, .json = first}));
+	CHECK(policy_req_add(
+		&r,
+		(struct policy_value){.key = "aws:PrincipalTag/", .kind = PV_MAP, .json = second}));
+	struct kbuf msg;
+	kbuf_init(&msg, 512);
+	struct policy *p = NULL;
+	CHECK(k_ok(policy_parse(
+		KSLICE_LIT("{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\","
+			   "\"Action\":\"kms:*\",\"Resource\":\"arn:aws:secretsmanager:*:*:secret:"
+			   "${aws:PrincipalTag/tenant}/${aws:PrincipalTag/team}\",\"Condition\":{"
+			   "\"StringEquals\":{\"aws:PrincipalTag/tenant\":\"t1\"}}}}"),
+		POLICY_IDENTITY, &p, &msg)));
+	CHECK(policy_allows(p, &r));
+	r.resource = "arn:aws:secretsmanager:us-east-1:111122223333:secret:t1/red";
+	CHECK(!policy_allows(p, &r));
+	policy_free(p);
+	kbuf_release(&msg);
+	json_decref(first);
+	json_decref(second);
+}
+
 int main(void)
 {
 	RUN(test_table);
 	RUN(test_helpers);
+	RUN(test_tag_sources);
 	return tl_summary();
 }
