@@ -498,7 +498,7 @@ static void log_request(const struct api_ctx *c, json_t *out, k_status rc, doubl
 		.request_id = c->req->request_id,
 		.principal = c->principal.arn[0] ? c->principal.arn : NULL,
 		.access_key = akid[0] ? akid : NULL,
-		.service = c->service == NULL		 ? NULL
+		.service = c->service == NULL		      ? NULL
 			   : c->service->signing_name != NULL ? c->service->signing_name
 							      : c->service->target_prefix,
 		.operation = c->op != NULL ? c->op->name : NULL,

@@ -16,6 +16,7 @@
 #include "api/pipeline.h"
 #include "audit/audit.h"
 #include "cli/backup.h"
+#include "cli/status.h"
 #include "cli/serve.h"
 #include "cli/simulate.h"
 #include "cli/startup.h"
@@ -366,6 +367,8 @@ int main(int argc, char **argv)
 		return usage_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "store") == 0)
 		return cli_store(argc - 2, argv + 2);
+	if (strcmp(argv[1], "status") == 0) /* a running server's /ready (cli/status.h) */
+		return cli_status(argc - 2, argv + 2);
 	if (strcmp(argv[1], "policy") == 0) /* authorization: the policy simulator */
 		return cli_policy_simulate(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

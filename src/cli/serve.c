@@ -48,7 +48,7 @@
 struct serve_flags {
 	const char *config_path, *listen, *data, *root_key;
 	const char *tls_cert, *tls_key, *log_file, *store_url, *node_id;
-	const char *seed_file; /* --seed FILE (cli/seed.h) */
+	const char *seed_file;	/* --seed FILE (cli/seed.h) */
 	const char *log_format; /* --log-format text|json (core/log.h) */
 	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
@@ -399,8 +399,9 @@ static int serve_resolve_config(struct serve_state *s)
 	enum klog_format lf;
 	if (s->f.log_format == NULL && cfg->log_format[0] != 0) {
 		if (k_failed(klog_parse_format(cfg->log_format, &lf))) {
-			fprintf(stderr, "kinko: config: log_format: takes \"text\" or \"json\", not "
-					"\"%s\"\n",
+			fprintf(stderr,
+				"kinko: config: log_format: takes \"text\" or \"json\", not "
+				"\"%s\"\n",
 				cfg->log_format);
 			return 1;
 		}
