@@ -133,3 +133,56 @@ def test_log_format_in_the_configuration(make_server, tmp_path):
     s = make_server(["--dev", "--config", cfg])
     s.client().list_keys()
     assert any(d.get("operation") == "ListKeys" for d in json_lines(s))
+
+
+FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:noisy"
+
+
+def test_rotation_stderr_in_the_server_log(make_server, tmp_path):
+    import time
+    fn = tmp_path / "noisy.sh"
+    fn.write_text("#!/bin/sh\nread event\necho \"noisy says: cannot reach the database\" >&2\n"
+                  "echo second line >&2\nprintf 'no newline at the end' >&2\nexit 1\n")
+    fn.chmod(0o755)
+    s = make_server(["--dev", "--rotation-function", "%s=%s" % (FN_ARN, fn)])
+    sm = s.client("secretsmanager")
+    sm.create_secret(Name="noisy-secret", SecretString="rotate-me-value-77ab")
+    try:
+        sm.rotate_secret(SecretId="noisy-secret", RotationLambdaARN=FN_ARN)
+    except ClientError:
+        pass  # the function fails on purpose
+    want = ["rotation function %s: noisy says: cannot reach the database" % FN_ARN,
+            "rotation function %s: second line" % FN_ARN,
+            "rotation function %s: no newline at the end" % FN_ARN]
+    deadline = time.time() + 20
+    while time.time() < deadline and not all(w in log_text(s) for w in want):
+        time.sleep(0.2)
+    text = log_text(s)
+    assert all(w in text for w in want), text[-3000:]
+    assert "rotate-me-value-77ab" not in text
+
+
+def test_bad_rotation_executable_refused_at_start(tmp_path):
+    import os
+    import subprocess
+    from conftest import KINKO
+    notexec = tmp_path / "notexec.sh"
+    notexec.write_text("#!/bin/sh\n")
+    notexec.chmod(0o644)
+    open_to_all = tmp_path / "world.sh"
+    open_to_all.write_text("#!/bin/sh\n")
+    open_to_all.chmod(0o777)
+    os.chmod(open_to_all, 0o777)
+    cases = [(str(tmp_path / "missing.sh"), "does not exist"),
+             (str(notexec), "is not executable"),
+             (str(open_to_all), "is writable by every user"),
+             (str(tmp_path), "is not a regular file"),
+             ("no-such-rotation-command", "is not found in PATH")]
+    for path, why in cases:
+        p = subprocess.run([KINKO, "serve", "--dev", "--data", str(tmp_path / "d"),
+                            "--listen", "127.0.0.1:0", "--rotation-function",
+                            "%s=%s" % (FN_ARN, path)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0
+        assert "rotation function %s: the executable %s %s" % (FN_ARN, path, why) in p.stderr, \
+            p.stderr
