@@ -15,6 +15,7 @@
 
 #include "api/pipeline.h"
 #include "audit/audit.h"
+#include "cli/audit_prune.h"
 #include "cli/backup.h"
 #include "cli/status.h"
 #include "cli/serve.h"
@@ -243,6 +244,8 @@ static long check_node_set(char nodes[][72], const char *const *dirs, size_t n)
 
 static int audit_command(int argc, char **argv)
 {
+	if (argc >= 1 && strcmp(argv[0], "prune") == 0) /* retention (cli/audit_prune.h) */
+		return cli_audit_prune(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[0], "verify") != 0) {
 		cli_usage(stderr);
 		return 2;
@@ -256,6 +259,8 @@ static int audit_command(int argc, char **argv)
 			o.public_key = argv[++i];
 		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
 			o.witness = argv[++i];
+		} else if (strcmp(argv[i], "--archive") == 0 && i + 1 < argc) {
+			o.archive = argv[++i]; /* pruned files, verified with the folder as one */
 		} else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc &&
 			   audit_parse_iso8601(argv[i + 1], &t)) {
 			o.now_ms = t * 1000;
@@ -267,10 +272,11 @@ static int audit_command(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (n_dirs == 0 || (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL))) {
+	if (n_dirs == 0 ||
+	    (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL || o.archive != NULL))) {
 		if (n_dirs > 1)
-			fprintf(stderr, "kinko audit verify: --public-key and --witness go with "
-					"one folder\n");
+			fprintf(stderr, "kinko audit verify: --public-key, --witness and --archive "
+					"go with one folder\n");
 		cli_usage(stderr);
 		return 2;
 	}
