@@ -104,17 +104,31 @@ static void put_text(struct line *l, const char *s, bool json)
 	}
 }
 
-/* "2026-12-07T07:50:01.123Z" */
+/*
+ * "2026-12-07T07:50:01.123Z". The seconds' text is kept per thread and
+ * made again only when the second changes: gmtime_r takes glibc's time
+ * zone lock, which a line per request would otherwise take every time.
+ */
 static void put_time(struct line *l)
 {
+	static _Thread_local time_t last = -1;
+	static _Thread_local char text[32];
+	static _Thread_local size_t text_len;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	char t[40];
-	size_t n = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
-	int m = snprintf(t + n, sizeof t - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
-	put_raw(l, t, n + (m > 0 ? (size_t)m : 0));
+	if (ts.tv_sec != last) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		text_len = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+		last = ts.tv_sec;
+	}
+	char ms[8] = {'.', 0, 0, 0, 'Z'};
+	long milli = ts.tv_nsec / 1000000;
+	ms[1] = (char)('0' + milli / 100);
+	ms[2] = (char)('0' + milli / 10 % 10);
+	ms[3] = (char)('0' + milli % 10);
+	put_raw(l, text, text_len);
+	put_raw(l, ms, 5);
 }
 
 /* The start of every line: time, level and (in text) the program's name. */
