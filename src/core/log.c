@@ -72,6 +72,34 @@ static void put_raw(struct line *l, const char *s, size_t len)
 	l->n += len;
 }
 
+/* Writes all of s or nothing: an escape sequence is never cut. */
+static void put_whole(struct line *l, const char *s, size_t len)
+{
+	if (len <= sizeof l->b - LINE_TAIL - l->n)
+		put_raw(l, s, len);
+	else
+		l->n = sizeof l->b - LINE_TAIL; /* full: nothing more goes in */
+}
+
+/*
+ * A line cut inside a UTF-8 character would not be valid JSON: drops the
+ * incomplete character at the end, if any.
+ */
+static void trim_utf8(struct line *l)
+{
+	size_t i = l->n, back = 0;
+	while (i > 0 && back < 4 && ((unsigned char)l->b[i - 1] & 0xC0) == 0x80) {
+		i--;
+		back++;
+	}
+	if (i == 0 || ((unsigned char)l->b[i - 1] & 0x80) == 0)
+		return; /* ASCII last, or only continuation bytes: nothing to judge */
+	unsigned char lead = (unsigned char)l->b[i - 1];
+	size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+	if (back < need)
+		l->n = i - 1;
+}
+
 static void put(struct line *l, const char *s)
 {
 	put_raw(l, s, strlen(s));
@@ -92,12 +120,12 @@ static void put_text(struct line *l, const char *s, bool json)
 			char c1 = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
 			put_raw(l, &c1, 1);
 		} else if (ch == '"' || ch == '\\') {
-			put_raw(l, esc, 2);
+			put_whole(l, esc, 2);
 		} else if (ch < 0x20) {
 			memcpy(esc, "\\u00", 4);
 			esc[4] = hex[ch >> 4];
 			esc[5] = hex[ch & 15];
-			put_raw(l, esc, 6);
+			put_whole(l, esc, 6);
 		} else {
 			put_raw(l, (const char *)&ch, 1);
 		}
@@ -152,6 +180,7 @@ static void line_start(struct line *l, enum klog_level lvl)
 static void line_write(struct line *l, bool close_string)
 {
 	if (line_format == KLOG_JSON) {
+		trim_utf8(l);
 		if (close_string)
 			l->b[l->n++] = '"';
 		l->b[l->n++] = '}';
