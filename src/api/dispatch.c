@@ -497,7 +497,11 @@ static void log_request(const struct api_ctx *c, json_t *out, k_status rc, doubl
 	struct klog_request line = {
 		.request_id = c->req->request_id,
 		.principal = c->principal.arn[0] ? c->principal.arn : NULL,
-		.access_key = akid[0] ? akid : NULL,
+		/* A warning names the access key: from the header when no one was authenticated. */
+		.access_key = akid[0] ? akid
+			      : lvl == KLOG_WARN && c->principal.access_key[0]
+				      ? c->principal.access_key
+				      : NULL,
 		.service = c->service == NULL		      ? NULL
 			   : c->service->signing_name != NULL ? c->service->signing_name
 							      : c->service->target_prefix,

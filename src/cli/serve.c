@@ -400,7 +400,7 @@ static int serve_resolve_config(struct serve_state *s)
 	if (s->f.log_format == NULL && cfg->log_format[0] != 0) {
 		if (k_failed(klog_parse_format(cfg->log_format, &lf))) {
 			fprintf(stderr,
-				"kinko: config: log_format: takes \"text\" or \"json\", not "
+				"kinko: config: \"log_format\" must be \"text\" or \"json\", not "
 				"\"%s\"\n",
 				cfg->log_format);
 			return 1;
