@@ -9,7 +9,7 @@ _kinko()
 	cmd=${COMP_WORDS[1]}
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy version help" -- "$cur"))
+		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy status version help" -- "$cur"))
 		return
 	fi
 	case "$prev" in
@@ -26,6 +26,12 @@ _kinko()
 	--log-level)
 		COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
 		return ;;
+	--log-format)
+		COMPREPLY=($(compgen -W "text json" -- "$cur"))
+		return ;;
+	--archive)
+		COMPREPLY=($(compgen -d -- "$cur"))
+		return ;;
 	--audit-sync)
 		COMPREPLY=($(compgen -W "fsync write" -- "$cur"))
 		return ;;
@@ -41,7 +47,8 @@ _kinko()
 			--rotation-function --allow-root-key-in-data --audit-dir --no-audit
 			--audit-sync --audit-max-file-bytes --audit-rotate-seconds
 			--audit-digest-seconds --audit-witness --audit-witness-syslog
-			--metrics-listen --quotas --quota --node-id --shared-store --help" ;;
+			--metrics-listen --quotas --quota --node-id --shared-store --log-format
+			--help" ;;
 	check)
 		words="--data --store --root-key --help" ;;
 	store)
@@ -56,12 +63,18 @@ _kinko()
 		words="--from --data --root-key --help" ;;
 	audit)
 		if [ "$COMP_CWORD" -eq 2 ]; then
-			words="verify"
+			words="verify prune"
 		else
-			words="--public-key --witness --now --help"
+			if [ "${COMP_WORDS[2]}" = prune ]; then
+				words="--older-than --archive --help"
+			else
+				words="--public-key --witness --now --archive --help"
+			fi
 			COMPREPLY=($(compgen -W "$words" -- "$cur") $(compgen -d -- "$cur"))
 			return
 		fi ;;
+	status)
+		words="--endpoint --metrics --help" ;;
 	usage)
 		words="--audit-dir --data --from --to --prices --json --print-prices --help" ;;
 	ops)
@@ -74,7 +87,7 @@ _kinko()
 				--region --context --value --help"
 		fi ;;
 	help)
-		words="serve check store backup restore audit usage ops policy version" ;;
+		words="serve check store backup restore audit usage ops policy status version" ;;
 	esac
 	COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

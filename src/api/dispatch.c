@@ -5,6 +5,7 @@
  */
 #include "api/internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,7 +465,8 @@ static K_MUST_CHECK k_status audit_and_count(struct api_ctx *c, json_t *in, json
 	return rc;
 }
 
-static void count_request(const struct api_ctx *c, k_status rc, const struct timespec *t0)
+/* Counts the call in the metrics; returns its latency in seconds. */
+static double count_request(const struct api_ctx *c, k_status rc, const struct timespec *t0)
 {
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -479,6 +481,63 @@ static void count_request(const struct api_ctx *c, k_status rc, const struct tim
 	if (c->op != NULL && (size_t)(c->op - c->service->ops) < METRICS_MAX_OPS - 1)
 		os = (unsigned)(c->op - c->service->ops);
 	metrics_request(ss, svc, os, c->op ? c->op->name : "unknown", rc, secs);
+	return secs;
+}
+
+/*
+ * The request line (core/log.h), written once the response is rendered:
+ * who called what on which resource, the answer and how long it took.
+ * Only identifiers go in it: the resource is the ARN the response names
+ * (never a member of the request body), and a refused signature or an
+ * unknown caller shows the access key id of the Authorization header's
+ * Credential (never the signature). Refusals and throttling are warnings.
+ */
+static void log_request(const struct api_ctx *c, json_t *out, k_status rc, double ms)
+{
+	bool refused = k_is(rc, K_E_INVALID_SIGNATURE) || k_is(rc, K_E_UNRECOGNIZED_CLIENT) ||
+		       k_is(rc, K_E_INCOMPLETE_SIGNATURE) || k_is(rc, K_E_EXPIRED_TOKEN);
+	enum klog_level lvl = refused || k_is(rc, K_E_THROTTLING) ? KLOG_WARN : KLOG_INFO;
+	if (!klog_enabled(lvl))
+		return;
+	char akid[SIGV4_MAX_ACCESS_KEY + 1] = "";
+	const struct http_header *auth = api_header(c->req, "authorization");
+	const uint8_t *cred = NULL;
+	for (size_t i = 0; auth != NULL && c->principal.arn[0] == 0 && i + 11 <= auth->value.len;
+	     i++) {
+		if (memcmp(auth->value.ptr + i, "Credential=", 11) == 0) {
+			cred = auth->value.ptr + i + 11;
+			break;
+		}
+	}
+	for (size_t n = 0; cred != NULL && n < SIGV4_MAX_ACCESS_KEY &&
+			   cred + n < auth->value.ptr + auth->value.len &&
+			   (isalnum(cred[n]) || cred[n] == '_' || cred[n] == '-');
+	     n++)
+		akid[n] = (char)cred[n];
+	const char *resource = json_string_value(json_object_get(out, "ARN"));
+	if (resource == NULL)
+		resource = json_string_value(
+			json_object_get(json_object_get(out, "KeyMetadata"), "Arn"));
+	if (resource == NULL)
+		resource = json_string_value(json_object_get(out, "KeyId"));
+	struct klog_request line = {
+		.request_id = c->req->request_id,
+		.principal = c->principal.arn[0] ? c->principal.arn : NULL,
+		/* A warning names the access key: from the header when no one was authenticated. */
+		.access_key = akid[0] ? akid
+			      : lvl == KLOG_WARN && c->principal.access_key[0]
+				      ? c->principal.access_key
+				      : NULL,
+		.service = c->service == NULL		      ? NULL
+			   : c->service->signing_name != NULL ? c->service->signing_name
+							      : c->service->target_prefix,
+		.operation = c->op != NULL ? c->op->name : NULL,
+		.resource = resource != NULL && strncmp(resource, "arn:", 4) == 0 ? resource : NULL,
+		.error_code = k_failed(rc) ? k_status_name(rc) : NULL,
+		.status = c->req->status,
+		.latency_ms = ms,
+	};
+	klog_request(lvl, &line);
 }
 
 void api_handle(struct api_request *r)
@@ -525,7 +584,8 @@ void api_handle(struct api_request *r)
 		else
 			api_render_error(r, rc, c.err_msg.len ? kbuf_cstr(&c.err_msg) : NULL);
 	}
-	count_request(&c, rc, &t0);
+	double secs = count_request(&c, rc, &t0);
+	log_request(&c, k_ok(rc) ? out : NULL, rc, secs * 1000.0);
 	api_release_resource(&c);
 	json_decref(in);
 	json_decref(out);

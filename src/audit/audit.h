@@ -228,6 +228,7 @@ struct audit_verify_options {
 		witness; /* the witness file (its lines, or syslog lines holding them); NULL: none */
 	int64_t now_ms;	 /* the trail should reach this time; 0: the current time */
 	char *node_out;	 /* NULL, or 72 bytes: the node id its records name ("" if none) */
+	const char *archive; /* an archive of pruned files (audit_prune) verified with dir as one */
 };
 /*
  * audit_verify_dir with the end of the trail checked against a witness
@@ -237,6 +238,30 @@ struct audit_verify_options {
  * before now_ms, or without period digests).
  */
 long audit_verify(const struct audit_verify_options *o, FILE *out, long *warnings);
+
+/* ---- retention (prune.c) ---- */
+
+/*
+ * The checkpoint a prune leaves in the log folder: the last pruned file's
+ * signed digest, byte for byte (docs/AUDIT.md, "Retention").
+ */
+#define AUDIT_PRUNE_CHECKPOINT "kinko-pruned-checkpoint.json"
+
+struct audit_prune_options {
+	const char *dir;      /* the log folder */
+	const char *archive;  /* move the files here (created 0700); NULL: delete them */
+	int64_t older_than_s; /* prune files sealed more than this long before now */
+	int64_t now;	      /* seconds since the epoch */
+};
+/*
+ * Moves (or deletes) the oldest sealed log files, with their digests,
+ * sealed before now - older_than_s: a run from the oldest, never the
+ * newest sealed file nor the file being written. First writes the
+ * checkpoint AUDIT_PRUNE_CHECKPOINT (durably), so the remaining trail
+ * verifies. Prints what it does to `out`. Returns the number of files
+ * pruned, or -1 (with the reason on `out`).
+ */
+long audit_prune(const struct audit_prune_options *o, FILE *out);
 
 /* ---- signing (sign.c) ---- */
 

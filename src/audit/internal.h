@@ -256,6 +256,7 @@ struct vrec {
 /* A log file (or a digest without one). */
 struct vfile {
 	char name[300];
+	const char *dir; /* the folder that holds it: the log folder or the archive */
 	bool exists;
 	json_t *digest; /* NULL: none */
 	bool digest_ok;
@@ -269,7 +270,7 @@ struct vstate {
 	struct vrec *recs;
 	size_t n_recs, cap_recs;
 	struct vfile *files;
-	size_t n_files;
+	size_t n_files, cap_files;
 	char node[72];	  /* the trail's node id (kinkoNode), "" until a record names one */
 	bool mixed_nodes; /* a record of another node was reported */
 };

@@ -62,7 +62,6 @@ static K_MUST_CHECK k_status collect_files(struct vstate *v, const char *dir)
 {
 	DIR *d = opendir(dir);
 	ENSURE(d != NULL, K_E_NOT_FOUND);
-	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		char name[300];
@@ -80,17 +79,19 @@ static K_MUST_CHECK k_status collect_files(struct vstate *v, const char *dir)
 			continue;
 		if (audit_verify_file_named(v, name) != NULL)
 			continue;
-		if (v->n_files == cap) {
-			cap = cap ? cap * 2 : 16;
+		if (v->n_files == v->cap_files) {
+			size_t cap = v->cap_files ? v->cap_files * 2 : 16;
 			struct vfile *nf = realloc(v->files, cap * sizeof *nf);
 			if (nf == NULL) {
 				closedir(d);
 				return K_E_INTERNAL;
 			}
 			v->files = nf;
+			v->cap_files = cap;
 		}
 		memset(&v->files[v->n_files], 0, sizeof v->files[0]);
 		snprintf(v->files[v->n_files].name, sizeof v->files[0].name, "%s", name);
+		v->files[v->n_files].dir = dir;
 		v->n_files++;
 	}
 	closedir(d);
@@ -99,15 +100,74 @@ static K_MUST_CHECK k_status collect_files(struct vstate *v, const char *dir)
 	return K_OK;
 }
 
+/* Whether a digest's signature verifies: over its canonical JSON without "signature". */
+static bool digest_signed(const char *pem, json_t *d)
+{
+	json_t *copy = json_copy(d);
+	const char *sig = json_string_value(json_object_get(d, "signature"));
+	json_object_del(copy, "signature");
+	char *canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(copy);
+	bool ok = canon != NULL && sig != NULL &&
+		  k_ok(audit_verify_signature(pem, kslice_cstr(canon), sig, NULL));
+	if (canon != NULL)
+		kjson_free(canon);
+	return ok;
+}
+
+/*
+ * A prune's checkpoint (prune.c): the signed digest of the last file
+ * pruned, byte for byte. *file gets the log file it is the digest of, and
+ * sha its SHA-256, as the next file's digest names them ("" without a
+ * checkpoint, or with one that does not verify: a problem).
+ */
+static void load_checkpoint(struct vstate *v, const char *dir, const char *pem, char *file,
+			    size_t file_len, char sha[65])
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/%s", dir, AUDIT_PRUNE_CHECKPOINT);
+	struct kbuf b;
+	kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
+	if (k_failed(audit_read_file(path, &b))) {
+		kbuf_release(&b);
+		return;
+	}
+	audit_sha256_hex(b.ptr, b.len, sha);
+	json_t *d = json_loadb((const char *)b.ptr, b.len, 0, NULL);
+	kbuf_release(&b);
+	const char *name = json_string_value(json_object_get(d, "logFile"));
+	long long last = (long long)json_integer_value(json_object_get(d, "lastSeq"));
+	if (name == NULL || !digest_signed(pem, d)) {
+		audit_verify_problem(v,
+				     "SIGNATURE checkpoint %s: not a digest signed by this key "
+				     "(changed, or written by someone else)",
+				     AUDIT_PRUNE_CHECKPOINT);
+	} else {
+		snprintf(file, file_len, "%s", name);
+		if (audit_verify_file_named(v, name) == NULL)
+			fprintf(v->out,
+				"note: records up to seq %lld were pruned; the trail starts at seq "
+				"%lld, after %s, whose signed digest is kept as %s\n",
+				last, last + 1, name, AUDIT_PRUNE_CHECKPOINT);
+	}
+	json_decref(d);
+}
+
 /* Layer 1: each digest's signature and the digest chain. */
 static void check_digests(struct vstate *v, const char *dir, const char *pem)
 {
 	const char *prev_name = NULL;
-	char prev_sha[65] = "";
+	char prev_sha[65] = "", cp_file[AUDIT_NAME_MAX] = "", cp_sha[65] = "";
+	/* After a prune, the chain of the remaining digests starts from the checkpoint. */
+	load_checkpoint(v, dir, pem, cp_file, sizeof cp_file, cp_sha);
+	if (cp_file[0] != 0 && audit_verify_file_named(v, cp_file) == NULL) {
+		prev_name = cp_file;
+		memcpy(prev_sha, cp_sha, sizeof prev_sha);
+	}
 	for (size_t i = 0; i < v->n_files; i++) {
 		struct vfile *f = &v->files[i];
 		char path[1200];
-		snprintf(path, sizeof path, "%s/%s.digest", dir, f->name);
+		snprintf(path, sizeof path, "%s/%s.digest", f->dir, f->name);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_DIGEST_FILE_MAX);
 		if (k_failed(audit_read_file(path, &b))) {
@@ -125,15 +185,10 @@ static void check_digests(struct vstate *v, const char *dir, const char *pem)
 			f->digest = NULL;
 			continue;
 		}
-		json_t *copy = json_copy(f->digest);
-		const char *sig = json_string_value(json_object_get(f->digest, "signature"));
-		json_object_del(copy, "signature");
-		char *canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(copy);
-		f->digest_ok = canon != NULL && sig != NULL &&
-			       k_ok(audit_verify_signature(pem, kslice_cstr(canon), sig, NULL));
-		if (canon != NULL)
-			kjson_free(canon);
+		f->digest_ok = digest_signed(pem, f->digest);
+		if (cp_file[0] != 0 && strcmp(cp_file, f->name) == 0 && strcmp(cp_sha, sha) != 0)
+			audit_verify_problem(v, "CHANGED checkpoint %s: it is not the digest of %s",
+					     AUDIT_PRUNE_CHECKPOINT, f->name);
 		if (!f->digest_ok)
 			audit_verify_problem(v,
 					     "SIGNATURE digest %s.digest: the signature does not "
@@ -184,8 +239,11 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 		kbuf_release(&pem);
 		return -1;
 	}
-	if (k_failed(collect_files(&v, dir))) {
-		fprintf(out, "cannot read the folder %s\n", dir);
+	const char *unreadable = k_failed(collect_files(&v, dir)) ? dir : NULL;
+	if (unreadable == NULL && o->archive != NULL && k_failed(collect_files(&v, o->archive)))
+		unreadable = o->archive;
+	if (unreadable != NULL) {
+		fprintf(out, "cannot read the folder %s\n", unreadable);
 		kbuf_release(&pem);
 		return -1;
 	}
@@ -193,7 +251,8 @@ long audit_verify(const struct audit_verify_options *o, FILE *out, long *warning
 	/* Only for the key's fingerprint: the empty signature never verifies. */
 	k_status probe = audit_verify_signature(kbuf_cstr(&pem), KSLICE_LIT("x"), "", fpr);
 	(void)probe;
-	fprintf(out, "verifying %s with key %s\n", dir, fpr[0] ? fpr : "(unreadable)");
+	fprintf(out, "verifying %s%s%s with key %s\n", dir, o->archive ? " and its archive " : "",
+		o->archive ? o->archive : "", fpr[0] ? fpr : "(unreadable)");
 	check_digests(&v, dir, kbuf_cstr(&pem));
 	long rc = k_ok(audit_verify_files(&v, dir)) ? 0 : -1;
 	audit_verify_records(&v);

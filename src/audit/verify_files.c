@@ -162,7 +162,7 @@ k_status audit_verify_files(struct vstate *v, const char *dir)
 	for (size_t i = 0; i < v->n_files; i++) {
 		struct vfile *f = &v->files[i];
 		char path[1200];
-		snprintf(path, sizeof path, "%s/%s", dir, f->name);
+		snprintf(path, sizeof path, "%s/%s", f->dir != NULL ? f->dir : dir, f->name);
 		struct kbuf b;
 		kbuf_init(&b, AUDIT_MAX_FILE);
 		f->exists = k_ok(audit_read_file(path, &b));

@@ -16,7 +16,9 @@
 
 #include "api/pipeline.h"
 #include "audit/audit.h"
+#include "cli/audit_prune.h"
 #include "cli/backup.h"
+#include "cli/status.h"
 #include "cli/serve.h"
 #include "cli/simulate.h"
 #include "cli/startup.h"
@@ -266,6 +268,8 @@ static int audit_command(int argc, char **argv)
 			o.public_key = argv[++i];
 		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
 			o.witness = argv[++i];
+		} else if (strcmp(argv[i], "--archive") == 0 && i + 1 < argc) {
+			o.archive = argv[++i]; /* pruned files, verified with the folder as one */
 		} else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc &&
 			   audit_parse_iso8601(argv[i + 1], &t)) {
 			o.now_ms = t * 1000;
@@ -277,10 +281,11 @@ static int audit_command(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (n_dirs == 0 || (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL))) {
+	if (n_dirs == 0 ||
+	    (n_dirs > 1 && (o.public_key != NULL || o.witness != NULL || o.archive != NULL))) {
 		if (n_dirs > 1)
-			fprintf(stderr, "kinko audit verify: --public-key and --witness go with "
-					"one folder\n");
+			fprintf(stderr, "kinko audit verify: --public-key, --witness and --archive "
+					"go with one folder\n");
 		cli_usage(stderr);
 		return 2;
 	}
@@ -378,6 +383,12 @@ static int version_command(int argc, char **argv)
 	return 0;
 }
 
+/* `kinko audit prune ...`: retention (cli/audit_prune.h). */
+static int audit_prune_command(int argc, char **argv)
+{
+	return cli_audit_prune(argc - 1, argv + 1);
+}
+
 static const struct command_run runs[] = {
 	{"serve", cli_serve},
 	{"check", check_store},
@@ -385,6 +396,8 @@ static const struct command_run runs[] = {
 	{"backup", cli_backup},
 	{"restore", cli_restore},
 	{"audit verify", audit_command},
+	{"audit prune", audit_prune_command},
+	{"status", cli_status},
 	{"usage", usage_command},
 	{"ops", ops_command},
 	{"policy simulate", cli_policy_simulate},

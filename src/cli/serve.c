@@ -48,7 +48,8 @@
 struct serve_flags {
 	const char *config_path, *listen, *data, *root_key;
 	const char *tls_cert, *tls_key, *log_file, *store_url, *node_id;
-	const char *seed_file; /* --seed FILE (cli/seed.h) */
+	const char *seed_file;	/* --seed FILE (cli/seed.h) */
+	const char *log_format; /* --log-format text|json (core/log.h) */
 	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;
@@ -223,7 +224,15 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		f->tls_key = next;
 	else if (strcmp(a, "--log-file") == 0)
 		f->log_file = next;
-	else if (strcmp(a, "--threads") == 0)
+	else if (strcmp(a, "--log-format") == 0) {
+		enum klog_format lf;
+		if (k_failed(klog_parse_format(next, &lf))) {
+			fprintf(stderr, "kinko: --log-format takes text or json, not %s\n", next);
+			return FLAG_ERROR;
+		}
+		klog_set_format(lf);
+		f->log_format = next;
+	} else if (strcmp(a, "--threads") == 0)
 		s->cfg.threads = (unsigned)strtoul(next, NULL, 10);
 	else if (strcmp(a, "--log-level") == 0)
 		return parse_log_level(next);
@@ -400,6 +409,17 @@ static int serve_resolve_config(struct serve_state *s)
 	    k_failed(config_load_file(cfg, s->f.config_path, &s->msg))) {
 		fprintf(stderr, "kinko: config: %s\n", kbuf_cstr(&s->msg));
 		return 1;
+	}
+	enum klog_format lf;
+	if (s->f.log_format == NULL && cfg->log_format[0] != 0) {
+		if (k_failed(klog_parse_format(cfg->log_format, &lf))) {
+			fprintf(stderr,
+				"kinko: config: \"log_format\" must be \"text\" or \"json\", not "
+				"\"%s\"\n",
+				cfg->log_format);
+			return 1;
+		}
+		klog_set_format(lf);
 	}
 	if (cfg->dev && k_failed(config_add_dev_identity(&s->msg))) {
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));

@@ -454,6 +454,7 @@ static K_MUST_CHECK k_status load_paths(json_t *root, const char *path, struct c
 	}
 	copy_str(root, "store", cfg->store_url, sizeof cfg->store_url);
 	copy_str(root, "node_id", cfg->node_id, sizeof cfg->node_id);
+	copy_str(root, "log_format", cfg->log_format, sizeof cfg->log_format);
 	return K_OK;
 }
 

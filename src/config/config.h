@@ -71,6 +71,7 @@ struct config {
 	bool audit_witness_syslog;
 	unsigned header_timeout_s; /* the whole request head, from its start */
 	unsigned body_timeout_s;   /* the whole body, from the end of the head */
+	char log_format[8];	   /* "text" or "json" (core/log.h); empty: text */
 };
 
 #define CONFIG_TEST_MODE_SWITCH "test_mode_i_understand_this_deletes_data"

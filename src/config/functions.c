@@ -4,10 +4,14 @@
 #include "config/functions.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/arn.h"
 #include "core/banned.h"
@@ -45,6 +49,59 @@ static bool loopback_url(const char *url)
 	return strcasecmp(host, "localhost") == 0;
 }
 
+/* The PATH a command without a '/' is looked up in: the server's own, or the usual one. */
+#define FUNCTIONS_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/*
+ * Finds a command as posix_spawnp will: a name with a '/' is a path, any
+ * other is looked for in PATH. False if no directory holds it.
+ */
+static bool find_command(const char *cmd, char *out, size_t n)
+{
+	if (strchr(cmd, '/') != NULL) {
+		kstr_copy(out, n, cmd);
+		return true;
+	}
+	const char *path = getenv("PATH");
+	if (path == NULL || path[0] == 0)
+		path = FUNCTIONS_DEFAULT_PATH;
+	for (const char *p = path; *p != 0;) {
+		size_t len = strcspn(p, ":");
+		int w = snprintf(out, n, "%.*s/%s", (int)len, len ? p : ".", cmd);
+		if (w > 0 && (size_t)w < n && access(out, F_OK) == 0)
+			return true;
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	return false;
+}
+
+/*
+ * A rotation function's executable is checked when kinko starts, not at
+ * its first rotation: it must exist, be a regular file kinko may execute,
+ * and not be writable by every user (anyone could then run code with the
+ * credentials the function is given).
+ */
+static K_MUST_CHECK k_status check_command(const char *arn, const char *cmd, struct kbuf *msg)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	const char *why = NULL;
+	if (!find_command(cmd, path, sizeof path) || stat(path, &st) != 0)
+		why = strchr(cmd, '/') != NULL ? "does not exist" : "is not found in PATH";
+	else if (!S_ISREG(st.st_mode))
+		why = "is not a regular file";
+	else if (access(path, X_OK) != 0)
+		why = "is not executable (chmod +x it)";
+	else if ((st.st_mode & S_IWOTH) != 0)
+		why = "is writable by every user (chmod o-w it)";
+	if (why == NULL)
+		return K_OK;
+	kbuf_note(msg, "rotation function %s: the executable %s %s", arn, cmd, why);
+	return K_E_VALIDATION;
+}
+
 static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 {
 	const char *arn = json_string_value(json_object_get(e, "arn"));
@@ -74,6 +131,8 @@ static K_MUST_CHECK k_status add_entry(json_t *e, struct kbuf *msg)
 			return K_E_VALIDATION;
 		}
 	}
+	if (has_cmd)
+		GUARD(check_command(arn, json_string_value(json_array_get(cmd, 0)), msg));
 	if (url != NULL && strncmp(url, "http://", 7) != 0) {
 		kbuf_note(msg, "rotation function %s: only http:// URLs are supported", arn);
 		return K_E_VALIDATION;

@@ -82,6 +82,7 @@ static const struct cs_member top[] = {
 	{"root_key_file", CS_STRING, 0, 0, NULL},
 	{"seed_file", CS_STRING, 0, 0, NULL},
 	{"node_id", CS_STRING, 0, 0, NULL},
+	{"log_format", CS_STRING, 0, 0, NULL},
 	{"root_key_in_data_dir_ok", CS_BOOL, 0, 0, NULL},
 	{"threads", CS_INT, 0, 256, NULL},
 	{"max_connections", CS_INT, 1, 65536, NULL},

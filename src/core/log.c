@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,31 +12,270 @@
 #include "core/banned.h"
 
 static enum klog_level min_level = KLOG_INFO;
+static enum klog_format line_format = KLOG_TEXT;
 static char log_path[1024];
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void klog_set_level(enum klog_level lvl)
 {
 	min_level = lvl;
 }
 
+bool klog_enabled(enum klog_level lvl)
+{
+	return lvl >= min_level;
+}
+
+void klog_set_format(enum klog_format f)
+{
+	line_format = f;
+}
+
+enum klog_format klog_get_format(void)
+{
+	return line_format;
+}
+
+k_status klog_parse_format(const char *name, enum klog_format *out)
+{
+	if (name != NULL && strcmp(name, "text") == 0)
+		*out = KLOG_TEXT;
+	else if (name != NULL && strcmp(name, "json") == 0)
+		*out = KLOG_JSON;
+	else
+		return K_E_VALIDATION;
+	return K_OK;
+}
+
+/*
+ * A line is built in a buffer on the caller's stack and written with one
+ * write(2) on descriptor 2: no lock, no stdio buffer, and lines of
+ * concurrent threads never interleave (O_APPEND, or a pipe under
+ * PIPE_BUF). What does not fit is cut, and the line still ends in a
+ * newline (and, in JSON, in a closed object).
+ */
+struct line {
+	char b[KLOG_MAX_LINE];
+	size_t n;
+};
+
+/* Room kept at the end of a line for what closes it ("\"}\n"). */
+#define LINE_TAIL 4
+
+static void put_raw(struct line *l, const char *s, size_t len)
+{
+	size_t room = sizeof l->b - LINE_TAIL - l->n;
+	if (len > room)
+		len = room;
+	memcpy(l->b + l->n, s, len);
+	l->n += len;
+}
+
+/* Writes all of s or nothing: an escape sequence is never cut. */
+static void put_whole(struct line *l, const char *s, size_t len)
+{
+	if (len <= sizeof l->b - LINE_TAIL - l->n)
+		put_raw(l, s, len);
+	else
+		l->n = sizeof l->b - LINE_TAIL; /* full: nothing more goes in */
+}
+
+/*
+ * A line cut inside a UTF-8 character would not be valid JSON: drops the
+ * incomplete character at the end, if any.
+ */
+static void trim_utf8(struct line *l)
+{
+	size_t i = l->n, back = 0;
+	while (i > 0 && back < 4 && ((unsigned char)l->b[i - 1] & 0xC0) == 0x80) {
+		i--;
+		back++;
+	}
+	if (i == 0 || ((unsigned char)l->b[i - 1] & 0x80) == 0)
+		return; /* ASCII last, or only continuation bytes: nothing to judge */
+	unsigned char lead = (unsigned char)l->b[i - 1];
+	size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+	if (back < need)
+		l->n = i - 1;
+}
+
+static void put(struct line *l, const char *s)
+{
+	put_raw(l, s, strlen(s));
+}
+
+/*
+ * Text is copied as it is but for control characters, which become '?':
+ * a value can never start a line of its own. In JSON, quotes, backslashes
+ * and control characters are escaped.
+ */
+static void put_text(struct line *l, const char *s, bool json)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (; *s != 0; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[7] = {'\\', (char)ch, 0, 0, 0, 0, 0};
+		if (!json) {
+			char c1 = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+			put_raw(l, &c1, 1);
+		} else if (ch == '"' || ch == '\\') {
+			put_whole(l, esc, 2);
+		} else if (ch < 0x20) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			put_whole(l, esc, 6);
+		} else {
+			put_raw(l, (const char *)&ch, 1);
+		}
+	}
+}
+
+/*
+ * "2026-12-07T07:50:01.123Z". The seconds' text is kept per thread and
+ * made again only when the second changes: gmtime_r takes glibc's time
+ * zone lock, which a line per request would otherwise take every time.
+ */
+static void put_time(struct line *l)
+{
+	static _Thread_local time_t last = -1;
+	static _Thread_local char text[32];
+	static _Thread_local size_t text_len;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != last) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		text_len = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+		last = ts.tv_sec;
+	}
+	char ms[8] = {'.', 0, 0, 0, 'Z'};
+	long milli = ts.tv_nsec / 1000000;
+	ms[1] = (char)('0' + milli / 100);
+	ms[2] = (char)('0' + milli / 10 % 10);
+	ms[3] = (char)('0' + milli % 10);
+	put_raw(l, text, text_len);
+	put_raw(l, ms, 5);
+}
+
+/* The start of every line: time, level and (in text) the program's name. */
+static void line_start(struct line *l, enum klog_level lvl)
+{
+	l->n = 0;
+	if (line_format == KLOG_JSON) {
+		put(l, "{\"time\":\"");
+		put_time(l);
+		put(l, "\",\"level\":\"");
+		put(l, level_names[lvl]);
+		put(l, "\",\"message\":\"");
+	} else {
+		put_time(l);
+		put(l, " kinko ");
+		put(l, level_names[lvl]);
+		put(l, ": ");
+	}
+}
+
+static void line_write(struct line *l, bool close_string)
+{
+	if (line_format == KLOG_JSON) {
+		trim_utf8(l);
+		if (close_string)
+			l->b[l->n++] = '"';
+		l->b[l->n++] = '}';
+	}
+	l->b[l->n++] = '\n';
+	const char *p = l->b;
+	size_t left = l->n;
+	while (left > 0) {
+		ssize_t w = write(STDERR_FILENO, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		left -= (size_t)w;
+	}
+}
+
 void klog(enum klog_level lvl, const char *fmt, ...)
 {
-	static const char *names[] = {"debug", "info", "warn", "error"};
 	if (lvl < min_level)
 		return;
-	char line[1024];
+	char msg[KLOG_MAX_LINE];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	char ts[32];
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s kinko %s: %s\n", ts, names[lvl], line);
+	struct line l;
+	line_start(&l, lvl);
+	put_text(&l, msg, line_format == KLOG_JSON);
+	line_write(&l, true);
+}
+
+/* One member of a request line: ` name=value` in text, `,"name":"value"` in JSON. */
+static void put_field(struct line *l, const char *name, const char *value)
+{
+	if (line_format == KLOG_JSON) {
+		put(l, ",\"");
+		put(l, name);
+		put(l, "\":");
+		if (value == NULL) {
+			put(l, "null");
+			return;
+		}
+		put(l, "\"");
+		put_text(l, value, true);
+		put(l, "\"");
+		return;
+	}
+	put(l, " ");
+	put(l, name);
+	put(l, "=");
+	put_text(l, value != NULL && value[0] != 0 ? value : "-", false);
+}
+
+static void put_number(struct line *l, const char *name, int decimals, double v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof num, "%.*f", decimals, v);
+	if (n < 0)
+		return;
+	if (line_format == KLOG_JSON) {
+		put(l, ",\"");
+		put(l, name);
+		put(l, "\":");
+	} else {
+		put(l, " ");
+		put(l, name);
+		put(l, "=");
+	}
+	put(l, num);
+}
+
+void klog_request(enum klog_level lvl, const struct klog_request *r)
+{
+	if (lvl < min_level)
+		return;
+	struct line l;
+	line_start(&l, lvl);
+	put(&l, "request");
+	if (line_format == KLOG_JSON)
+		put(&l, "\"");
+	put_field(&l, "requestId", r->request_id);
+	put_field(&l, "principal", r->principal);
+	if (r->access_key != NULL || line_format == KLOG_JSON)
+		put_field(&l, "accessKeyId", r->access_key);
+	put_field(&l, "service", r->service);
+	put_field(&l, "operation", r->operation);
+	put_field(&l, "resource", r->resource);
+	put_number(&l, "status", 0, (double)r->status);
+	put_field(&l, "errorCode", r->error_code);
+	put_number(&l, "latencyMs", 3, r->latency_ms);
+	line_write(&l, false);
 }
 
 /*

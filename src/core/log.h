@@ -7,6 +7,11 @@
  * included, lands in the one log), and klog_reopen() opens that path again,
  * which is what logrotate expects after it renamed the file: the server
  * reopens on SIGHUP.
+ *
+ * Each line is written with one write(2) and no lock: in text
+ * ("2026-12-07T07:50:01.123Z kinko info: ...") or, after
+ * klog_set_format(KLOG_JSON), as one JSON object per line with the
+ * members time, level and message (and a request line's fields).
  */
 #ifndef KINKO_CORE_LOG_H
 #define KINKO_CORE_LOG_H
@@ -21,7 +26,21 @@ enum klog_level {
 	KLOG_ERROR = 3
 };
 
+/* The longest line written; longer ones are cut (and still end in a newline). */
+#define KLOG_MAX_LINE 2048
+
+enum klog_format {
+	KLOG_TEXT = 0,
+	KLOG_JSON = 1
+};
+
 void klog_set_level(enum klog_level lvl);
+/* Whether a line at `lvl` would be written. */
+bool klog_enabled(enum klog_level lvl);
+void klog_set_format(enum klog_format f);
+enum klog_format klog_get_format(void);
+/* "text" or "json"; K_E_VALIDATION for anything else (out unchanged). */
+K_MUST_CHECK k_status klog_parse_format(const char *name, enum klog_format *out);
 void klog(enum klog_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
@@ -38,6 +57,25 @@ K_MUST_CHECK k_status klog_open_file(const char *path, struct kbuf *msg);
  * (the server's main thread, on SIGHUP).
  */
 K_MUST_CHECK k_status klog_reopen(void);
+
+/*
+ * The request line: one per API call, written by the pipeline after the
+ * response is rendered. Every member may be NULL ("-" in text, null in
+ * JSON). None of them may carry plaintext, key material, secret values,
+ * signatures or the request body: the caller passes identifiers only.
+ */
+struct klog_request {
+	const char *request_id;
+	const char *principal;	/* the caller's ARN, NULL before authentication */
+	const char *access_key; /* the access key id a refused signature named */
+	const char *service;	/* "kms", "secretsmanager" */
+	const char *operation;	/* "Encrypt" */
+	const char *resource;	/* the key's or secret's ARN, when known */
+	const char *error_code; /* the exception name, NULL on success */
+	int status;		/* the HTTP status answered */
+	double latency_ms;
+};
+void klog_request(enum klog_level lvl, const struct klog_request *r);
 
 #define LOG_DEBUG(...) klog(KLOG_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...) klog(KLOG_INFO, __VA_ARGS__)

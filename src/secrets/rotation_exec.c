@@ -30,6 +30,59 @@
 #include "core/banned.h"
 
 #define MAX_TIMEOUT_S 900 /* Lambda's own limit */
+/* A function's standard error in kinko's log: at most this many lines of this many bytes per run. */
+#define STDERR_MAX_LINES 200u
+#define STDERR_MAX_LINE 512u
+
+/*
+ * A function without a log_file writes its standard error into a pipe
+ * that kinko reads while it waits, and each line goes to kinko's own log
+ * prefixed with the function's ARN (as a Lambda's output goes to its log
+ * group). Bounded: a line is cut at STDERR_MAX_LINE bytes, and after
+ * STDERR_MAX_LINES lines the rest of the run's output is read and dropped,
+ * which the log says once.
+ */
+struct errlog {
+	int fd; /* the pipe's read end, non-blocking; -1: none */
+	const char *arn;
+	char line[STDERR_MAX_LINE + 1];
+	size_t n;
+	unsigned lines;
+};
+
+static void errlog_emit(struct errlog *e)
+{
+	e->line[e->n] = 0;
+	if (e->lines < STDERR_MAX_LINES)
+		LOG_INFO("rotation function %s: %s", e->arn, e->line);
+	else if (e->lines == STDERR_MAX_LINES)
+		LOG_WARN("rotation function %s: more than %u lines on standard error; the rest "
+			 "of this run's is dropped",
+			 e->arn, STDERR_MAX_LINES);
+	e->lines++;
+	e->n = 0;
+}
+
+/* Reads what the pipe holds now; at the end (`last`), also the unfinished line. */
+static void errlog_drain(struct errlog *e, bool last)
+{
+	char chunk[4096];
+	while (e->fd >= 0) {
+		ssize_t r = read(e->fd, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r; i++) {
+			if (chunk[i] == '\n' || e->n == STDERR_MAX_LINE)
+				errlog_emit(e);
+			if (chunk[i] != '\n')
+				e->line[e->n++] = chunk[i];
+		}
+	}
+	if (last && e->n > 0)
+		errlog_emit(e);
+}
 
 /* A small growable list of "K=V" strings for a child's environment. */
 struct envlist {
@@ -220,10 +273,11 @@ static void reap(pid_t pid, int *status)
  * shutdown stays bounded. Whatever the end, what is left of the group
  * (a shell script's own children) is killed when the function is reaped.
  */
-static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status)
+static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status, struct errlog *err)
 {
 	int64_t deadline = sm_mono_ms() + timeout_s * 1000;
 	for (;;) {
+		errlog_drain(err, false);
 		enum child_state st = ended_within(pid, 20);
 		if (st == ENDED) {
 			reap(pid, status);
@@ -252,61 +306,48 @@ static enum child_end wait_child(pid_t pid, int64_t timeout_s, int *status)
 	}
 }
 
-k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const char *event,
-			  struct kbuf *msg)
+/*
+ * Starts the function's process: the event on its standard input (the
+ * pipe `in`), its output to the entry's log_file, or else standard output
+ * to /dev/null and standard error into the pipe `err` (struct errlog).
+ */
+static int spawn_function(pid_t *pid, char **argv, char **envp, const char *log_file, int in,
+			  int err)
 {
-	json_t *cmd = json_object_get(entry, "command");
-	size_t argc = json_array_size(cmd);
-	if (argc == 0 || argc > 32) {
-		kbuf_note(msg, "%s", "bad command");
-		return K_E_SM_INVALID_REQUEST;
-	}
-	char *argv[33];
-	for (size_t i = 0; i < argc; i++)
-		argv[i] = (char *)json_string_value(json_array_get(cmd, i));
-	argv[argc] = NULL;
-	struct envlist env = {0};
-	k_status rc = function_env(j, entry, &env, msg);
-	if (k_failed(rc)) {
-		env_free(&env);
-		return rc;
-	}
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		env_free(&env);
-		return K_E_SM_INTERNAL;
-	}
-	const char *log_file = json_string_value(json_object_get(entry, "log_file"));
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log_file ? log_file : "/dev/null",
 					 O_WRONLY | O_APPEND | O_CREAT, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (log_file != NULL)
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	else
+		posix_spawn_file_actions_adddup2(&fa, err, 2);
 	posix_spawnattr_t attr;
 	spawn_attr_init(&attr);
-	pid_t pid = 0;
-	int err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env.v);
+	int e = posix_spawnp(pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
-	env_free(&env);
-	close(fds[0]);
-	if (err != 0) {
-		close(fds[1]);
-		kbuf_note(msg, "cannot start %s: %s", argv[0], strerror(err));
-		return K_E_SM_INTERNAL;
-	}
+	return e;
+}
+
+static void write_event(int fd, const char *event)
+{
 	size_t len = strlen(event), off = 0;
 	while (off < len) {
-		ssize_t w = write(fds[1], event + off, len - off);
+		ssize_t w = write(fd, event + off, len - off);
 		if (w <= 0 && errno != EINTR)
 			break;
 		if (w > 0)
 			off += (size_t)w;
 	}
-	close(fds[1]);
-	int status = 0;
-	enum child_end end = wait_child(pid, sm_function_timeout(entry), &status);
+	close(fd);
+}
+
+/* The outcome of a run as a status, with the reason in msg. */
+static K_MUST_CHECK k_status child_outcome(enum child_end end, int status, const json_t *entry,
+					   struct kbuf *msg)
+{
 	if (end == CHILD_TIMED_OUT) {
 		kbuf_note(msg, "timed out after %lld seconds",
 			  (long long)sm_function_timeout(entry));
@@ -327,4 +368,55 @@ k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const ch
 	else
 		kbuf_note(msg, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return K_E_SM_INTERNAL;
+}
+
+k_status sm_rotation_exec(const struct rot_job *j, const json_t *entry, const char *event,
+			  struct kbuf *msg)
+{
+	json_t *cmd = json_object_get(entry, "command");
+	size_t argc = json_array_size(cmd);
+	if (argc == 0 || argc > 32) {
+		kbuf_note(msg, "%s", "bad command");
+		return K_E_SM_INVALID_REQUEST;
+	}
+	char *argv[33];
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+	argv[argc] = NULL;
+	struct envlist env = {0};
+	k_status rc = function_env(j, entry, &env, msg);
+	const char *log_file = json_string_value(json_object_get(entry, "log_file"));
+	int fds[2] = {-1, -1}, efd[2] = {-1, -1};
+	if (k_ok(rc) &&
+	    (pipe2(fds, O_CLOEXEC) != 0 || (log_file == NULL && pipe2(efd, O_CLOEXEC) != 0)))
+		rc = K_E_SM_INTERNAL;
+	pid_t pid = 0;
+	int err = k_ok(rc) ? spawn_function(&pid, argv, env.v, log_file, fds[0], efd[1]) : 0;
+	env_free(&env);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (efd[1] >= 0)
+		close(efd[1]);
+	if (k_ok(rc) && err != 0) {
+		kbuf_note(msg, "cannot start %s: %s", argv[0], strerror(err));
+		rc = K_E_SM_INTERNAL;
+	}
+	if (k_failed(rc)) {
+		if (fds[1] >= 0)
+			close(fds[1]);
+		if (efd[0] >= 0)
+			close(efd[0]);
+		return rc;
+	}
+	if (efd[0] >= 0)
+		fcntl(efd[0], F_SETFL, O_NONBLOCK);
+	struct errlog elog = {.fd = efd[0],
+			      .arn = json_string_value(json_object_get(entry, "arn"))};
+	write_event(fds[1], event);
+	int status = 0;
+	enum child_end end = wait_child(pid, sm_function_timeout(entry), &status, &elog);
+	errlog_drain(&elog, true);
+	if (efd[0] >= 0)
+		close(efd[0]);
+	return child_outcome(end, status, entry, msg);
 }
