@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "config/schema.h"
 #include "config/functions.h"
+#include "config/oidc.h"
 #include "config/regions.h"
 
 #include <stdio.h>
@@ -492,6 +493,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* Secrets Manager rotation functions (config/functions.h). */
 	if (k_ok(rc))
 		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
+	/* OpenID Connect providers for AssumeRoleWithWebIdentity (config/oidc.h). */
+	if (k_ok(rc))
+		rc = config_oidc_load(json_object_get(root, "oidc_providers"), path, msg);
 	json_decref(root);
 	return rc;
 }
@@ -499,6 +503,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 void config_release(void)
 {
 	config_functions_release();
+	config_oidc_release();
 	config_regions_release();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);

@@ -2,6 +2,7 @@
  * sts.c — GetCallerIdentity and AssumeRole (see sts.h).
  */
 #include "sts/sts.h"
+#include "sts/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static K_MUST_CHECK k_status sts_get_caller_identity(struct api_ctx *c, json_t *
 	return K_OK;
 }
 
-static bool valid_session_name(const char *s)
+bool sts_valid_session_name(const char *s)
 {
 	size_t n = strlen(s);
 	if (n < 2 || n > 64)
@@ -111,21 +112,9 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 	GUARD(api_string(c, in, "DurationSeconds", false, 1, 8, &dur_s));
 	GUARD(api_string(c, in, "ExternalId", false, 2, 1224, &external_id));
 	GUARD(api_string(c, in, "Policy", false, 1, 2048, &policy));
-	if (!valid_session_name(session))
-		return api_fail(c, K_E_VALIDATION,
-				"1 validation error detected: Value '%.64s' at 'roleSessionName' "
-				"failed to satisfy constraint: Member must satisfy regular "
-				"expression pattern: [\\w+=,.@-]*",
-				session);
-	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
-		return api_fail(c, K_E_VALIDATION,
-				"Session policies are not supported by this server.");
+	GUARD(sts_check_session_args(c, session, policy, in));
 	struct k_arn role_parts;
-	if (!k_arn_parse_cstr(role_arn, &role_parts) ||
-	    !kslice_eq_cstr(role_parts.partition, "aws") ||
-	    !k_arn_is(&role_parts, "iam", K_ARN_ROLE) || role_parts.region.len != 0 ||
-	    role_parts.account.len != K_ARN_ACCOUNT_LEN)
-		return api_fail(c, K_E_VALIDATION, "%s is invalid", role_arn);
+	GUARD(sts_parse_role_arn(c, role_arn, &role_parts));
 	/* AWS: "You cannot call AssumeRole with the access key for the root user." */
 	if (strcmp(c->principal.type, "Root") == 0)
 		return api_fail(c, K_E_ACCESS_DENIED, "Roles may not be assumed by root accounts.");
@@ -134,7 +123,48 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 		return denied(c, role_arn);
 	c->authorized =
 		true; /* the role's trust policy and the caller's identity policies allow it */
-	int64_t duration = 3600;
+	int64_t duration;
+	GUARD(sts_duration(c, role, dur_s, &duration));
+	return sts_issue_session(c, role, role_arn, &role_parts, session, duration, out);
+}
+
+void sts_format_time(int64_t when, char *out, size_t n)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+k_status sts_check_session_args(struct api_ctx *c, const char *session, const char *policy,
+				json_t *in)
+{
+	if (!sts_valid_session_name(session))
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value '%.64s' at 'roleSessionName' "
+				"failed to satisfy constraint: Member must satisfy regular "
+				"expression pattern: [\\w+=,.@-]*",
+				session);
+	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
+		return api_fail(c, K_E_VALIDATION,
+				"Session policies are not supported by this server.");
+	return K_OK;
+}
+
+k_status sts_parse_role_arn(struct api_ctx *c, const char *role_arn, struct k_arn *parts)
+{
+	if (!k_arn_parse_cstr(role_arn, parts) || !kslice_eq_cstr(parts->partition, "aws") ||
+	    !k_arn_is(parts, "iam", K_ARN_ROLE) || parts->region.len != 0 ||
+	    parts->account.len != K_ARN_ACCOUNT_LEN)
+		return api_fail(c, K_E_VALIDATION, "%s is invalid", role_arn);
+	return K_OK;
+}
+
+/* DurationSeconds: 900 to 43200 by the model, and at most the role's MaxSessionDuration. */
+k_status sts_duration(struct api_ctx *c, const struct identity *role, const char *dur_s,
+		      int64_t *out)
+{
+	*out = 3600;
 	if (dur_s != NULL) {
 		char *end = NULL;
 		long long v = strtoll(dur_s, &end, 10);
@@ -144,12 +174,24 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 					"'durationSeconds' failed to satisfy constraint: Member "
 					"must have value greater than or equal to 900",
 					dur_s);
-		duration = v;
+		*out = v;
 	}
-	if (duration > role_max_session(role))
+	if (*out > role_max_session(role))
 		return api_fail(c, K_E_VALIDATION,
 				"The requested DurationSeconds exceeds the MaxSessionDuration set "
 				"for this role.");
+	return K_OK;
+}
+
+/*
+ * A new session of `role` for `duration` seconds: made, kept in the
+ * store (every node accepts it), and rendered as Credentials and
+ * AssumedRoleUser.
+ */
+k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const char *role_arn,
+			   const struct k_arn *role_parts, const char *session, int64_t duration,
+			   json_t *out)
+{
 	int64_t expires = c->now + duration;
 	struct config_session cs;
 	GUARD(config_new_session(role, session, expires, &cs));
@@ -159,15 +201,12 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 		return saved;
 	}
 	char exp[32];
-	time_t t = (time_t)expires;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sts_format_time(expires, exp, sizeof exp);
 	char arn[256], role_session[256];
-	snprintf(role_session, sizeof role_session, "%.*s/%s", (int)role_parts.id.len,
-		 (const char *)role_parts.id.ptr, session);
+	snprintf(role_session, sizeof role_session, "%.*s/%s", (int)role_parts->id.len,
+		 (const char *)role_parts->id.ptr, session);
 	struct k_arn assumed = k_arn_of("sts", "", NULL, K_ARN_ASSUMED_ROLE, role_session);
-	assumed.account = role_parts.account;
+	assumed.account = role_parts->account;
 	k_arn_format(&assumed, arn, sizeof arn);
 	char rid[128];
 	snprintf(rid, sizeof rid, "%s:%s", identity_unique_id(role), session);
@@ -186,16 +225,18 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
  * the role's trust policy (CUSTOM); GetCallerIdentity needs no permission
  * (PUBLIC). kinko applies no STS request quota.
  */
-#define OP(nm, fn, res, mut)                                                                       \
+#define OP(nm, fn, res, mut, anon)                                                                 \
 	{                                                                                          \
 		.name = nm, .handler = fn, .action = "sts:" nm, .resource = res, .member = NULL,   \
 		.state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE}, .mutates = mut,            \
-		.key_use = false, .max_body = 0                                                    \
+		.key_use = false, .max_body = 0, .anonymous = anon                                 \
 	}
 
 static const struct api_operation sts_ops[] = {
-	OP("AssumeRole", sts_assume_role, API_RES_CUSTOM, true),
-	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false),
+	OP("AssumeRole", sts_assume_role, API_RES_CUSTOM, true, false),
+	OP("AssumeRoleWithWebIdentity", sts_assume_role_with_web_identity, API_RES_CUSTOM, true,
+	   true),
+	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false, false),
 };
 
 static const struct api_service sts_service = {

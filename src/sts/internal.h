@@ -1,0 +1,42 @@
+/*
+ * internal.h — what the STS handlers share inside sts/: the checks of
+ * the members every way of getting a role session has, and the issuing
+ * of the session itself.
+ */
+#ifndef KINKO_STS_INTERNAL_H
+#define KINKO_STS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config/config.h"
+#include "core/arn.h"
+#include "req/req.h"
+
+/* RoleSessionName's pattern [\w+=,.@-]*, 2 to 64 characters. */
+bool sts_valid_session_name(const char *s);
+/* `when` (epoch seconds) as ISO 8601 UTC, "2026-12-07T07:00:00Z". */
+void sts_format_time(int64_t when, char *out, size_t n);
+/* RoleSessionName's pattern; session policies (Policy, PolicyArns) refused. */
+K_MUST_CHECK k_status sts_check_session_args(struct api_ctx *c, const char *session,
+					     const char *policy, json_t *in);
+/* A role ARN (arn:aws:iam::ACCOUNT:role/NAME), parsed into *parts; ValidationError otherwise. */
+K_MUST_CHECK k_status sts_parse_role_arn(struct api_ctx *c, const char *role_arn,
+					 struct k_arn *parts);
+/* DurationSeconds (NULL: 3600) within 900..43200 and the role's maximum. */
+K_MUST_CHECK k_status sts_duration(struct api_ctx *c, const struct identity *role,
+				   const char *dur_s, int64_t *out);
+/*
+ * Issues a session of `role` (ARN `role_arn`) named `session` for
+ * `duration` seconds, keeps it in the store and renders Credentials and
+ * AssumedRoleUser into `out`. The caller has authorized it.
+ */
+K_MUST_CHECK k_status sts_issue_session(struct api_ctx *c, const struct identity *role,
+					const char *role_arn, const struct k_arn *role_parts,
+					const char *session, int64_t duration, json_t *out);
+
+/* AssumeRoleWithWebIdentity (web_identity.c). */
+K_MUST_CHECK k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t *out);
+
+#endif
