@@ -158,6 +158,7 @@ static json_t *row_json(const struct api_operation *op)
 			    op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
 	json_object_set_new(o, "mutates", json_boolean(op->mutates));
 	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
+	json_object_set_new(o, "anonymous", json_boolean(op->anonymous));
 	json_object_set_new(
 		o, "maxBody",
 		json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
