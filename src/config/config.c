@@ -595,6 +595,38 @@ k_status config_lookup_access_key(const char *access_key, const struct kslice *t
 	return K_OK;
 }
 
+/* The account of a session access key in the table (loaded from the store if need be). */
+static bool session_account(const char *access_key, char out[13])
+{
+	bool found = false;
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		pthread_rwlock_rdlock(&sessions_lock);
+		for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && !found; i++) {
+			found = strcmp(sessions[i].access_key, access_key) == 0;
+			if (found)
+				snprintf(out, 13, "%s", sessions[i].account);
+		}
+		pthread_rwlock_unlock(&sessions_lock);
+		if (found || session_loader == NULL || strncmp(access_key, "ASIA", 4) != 0 ||
+		    k_failed(session_loader(access_key)))
+			break;
+	}
+	return found;
+}
+
+bool config_access_key_account(const char *access_key, char out[13])
+{
+	struct identity key;
+	snprintf(key.access_key, sizeof key.access_key, "%s", access_key);
+	const struct identity *id =
+		ids ? bsearch(&key, ids, n_ids, sizeof *ids, cmp_identity) : NULL;
+	if (id != NULL) {
+		snprintf(out, 13, "%s", id->account);
+		return true;
+	}
+	return session_account(access_key, out);
+}
+
 const struct ksecret *identity_secret(const struct identity *id)
 {
 	return id->secret;
@@ -728,14 +760,19 @@ k_status config_install_session(const struct identity *role, const char *session
 		s->secret = secret;
 		secret = NULL;
 		snprintf(s->access_key, sizeof s->access_key, "%s", access_key);
+		/* A role's session is its assumed role; a user's (GetSessionToken) is the user. */
+		bool as_role = strcmp(role->type, "Role") == 0;
 		snprintf(s->account, sizeof s->account, "%s", role->account);
-		snprintf(s->type, sizeof s->type, "%s", "AssumedRole");
+		snprintf(s->type, sizeof s->type, "%s", as_role ? "AssumedRole" : role->type);
 		snprintf(s->name, sizeof s->name, "%s", role->name);
 		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
 		snprintf(s->session, sizeof s->session, "%s", session_name);
 		memcpy(s->token_hash, token_hash, sizeof s->token_hash);
-		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id,
-			 session_name);
+		if (as_role)
+			snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s",
+				 role->principal_id, session_name);
+		else
+			snprintf(s->principal_id, sizeof s->principal_id, "%s", role->principal_id);
 		s->policies = json_incref(role->policies);
 		s->parsed = role->parsed;
 		s->n_parsed = role->n_parsed;

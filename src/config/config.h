@@ -126,6 +126,12 @@ const struct identity *config_find_role(const char *role_arn);
 const struct policy *role_trust_policy(const struct identity *role);
 int64_t role_max_session(const struct identity *role);
 
+/*
+ * The account of an access key kinko knows: a long-term key, or a live
+ * session's (from the store if this node does not hold it). False otherwise.
+ */
+bool config_access_key_account(const char *access_key, char out[13]);
+
 /* The identity (user, root, role; a session's role) behind a principal ARN, or NULL. */
 const struct identity *config_find_principal(const char *arn);
 
@@ -137,6 +143,8 @@ struct config_session {
 };
 /*
  * Creates temporary credentials for `role` that expire at `expires`
+ * (a user or root identity instead of a role: a GetSessionToken session
+ * that acts as that principal, with its policies)
  * (kclock seconds). K_E_LIMIT_EXCEEDED when the table is full of live
  * sessions. The caller wipes *out after rendering it.
  */

@@ -36,6 +36,17 @@ K_MUST_CHECK k_status sts_issue_session(struct api_ctx *c, const struct identity
 					const char *role_arn, const struct k_arn *role_parts,
 					const char *session, int64_t duration, json_t *out);
 
+/*
+ * Whether the caller's identity policies allow `action` on "*" with no
+ * explicit Deny (the account root: no Deny is enough).
+ */
+bool sts_identity_allows(struct api_ctx *c, const char *action);
+
+/* GetSessionToken, GetAccessKeyInfo, DecodeAuthorizationMessage (tokens.c). */
+K_MUST_CHECK k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sts_get_access_key_info(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sts_decode_authorization_message(struct api_ctx *c, json_t *in, json_t *out);
+
 /* AssumeRoleWithWebIdentity (web_identity.c). */
 K_MUST_CHECK k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t *out);
 

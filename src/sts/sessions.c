@@ -118,7 +118,8 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	ENSURE_GOTO(role_arn != NULL && name != NULL && json_is_integer(exp) &&
 			    json_is_string(tj) && json_is_string(wj),
 		    K_E_INTERNAL);
-	const struct identity *role = config_find_role(role_arn);
+	/* A role's session names the role; a GetSessionToken session its user (or root). */
+	const struct identity *role = config_find_principal(role_arn);
 	if (role == NULL) {
 		LOG_WARN("sts: session %s names the role %s, which this node's configuration lacks",
 			 access_key, role_arn);

@@ -236,7 +236,11 @@ static const struct api_operation sts_ops[] = {
 	OP("AssumeRole", sts_assume_role, API_RES_CUSTOM, true, false),
 	OP("AssumeRoleWithWebIdentity", sts_assume_role_with_web_identity, API_RES_CUSTOM, true,
 	   true),
+	OP("DecodeAuthorizationMessage", sts_decode_authorization_message, API_RES_CUSTOM, false,
+	   false),
+	OP("GetAccessKeyInfo", sts_get_access_key_info, API_RES_CUSTOM, false, false),
 	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false, false),
+	OP("GetSessionToken", sts_get_session_token, API_RES_CUSTOM, true, false),
 };
 
 static const struct api_service sts_service = {

@@ -1,0 +1,54 @@
+"""Sessions of AssumeRoleWithWebIdentity and GetSessionToken are valid on
+every node of a cluster (the store-kept sessions of sts/sessions.c)."""
+import json
+import os
+import tempfile
+
+from cluster import make_cluster  # noqa: F401 (fixture)
+from helpers import allow, arn_user, iam_user
+import test_sts_web_identity as web
+
+A = web.A
+KEYS = {}
+
+
+def config():
+    d = tempfile.mkdtemp(prefix="kinko-oidc-cluster-")
+    jwks = os.path.join(d, "jwks.json")
+    with open(jwks, "w") as f:
+        json.dump({"keys": [web.rsa_jwk(web.RSA_KEY, "rsa-1")]}, f)
+    return {
+        "accounts": [{
+            "id": A,
+            "root_access_keys": [{"access_key_id": "AKIACLUSTEROIDC", "secret_access_key": "r"}],
+            "users": [iam_user(KEYS, A, "worker", [allow(["kms:CreateKey", "kms:Encrypt",
+                                                           "kms:Decrypt"])],
+                               key_fill="XXXXXXXXXXXX", secret_prefix="secret-")],
+            "roles": [{"name": "k8s-app",
+                       "trust_policy": web.trust((web.PROVIDER + ":aud", "sts.amazonaws.com")),
+                       "policies": [allow(["kms:CreateKey", "kms:Encrypt", "kms:Decrypt"])]}],
+        }],
+        "oidc_providers": [{"account": A, "url": web.ISSUER,
+                            "client_ids": ["sts.amazonaws.com"], "jwks_file": jwks}],
+    }
+
+
+def session(node, creds, service="kms"):
+    return node.client(service, key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                       token=creds["SessionToken"])
+
+
+def test_web_identity_and_session_token_sessions_work_on_other_nodes(make_cluster):
+    c = make_cluster(2, config=config())
+    a, b = c.nodes
+    r = web.web_identity(a, web.sign(web.claims()))
+    creds = r["Credentials"]
+    assert session(b, creds, "sts").get_caller_identity()["Arn"] == r["AssumedRoleUser"]["Arn"]
+    kid = session(b, creds).create_key()["KeyMetadata"]["KeyId"]
+    blob = session(a, creds).encrypt(KeyId=kid, Plaintext=b"x")["CiphertextBlob"]
+    assert session(b, creds).decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+    ak, sk = KEYS["worker"]
+    st = a.client("sts", key=ak, secret=sk).get_session_token(DurationSeconds=900)["Credentials"]
+    assert session(b, st, "sts").get_caller_identity()["Arn"] == arn_user(A, "worker")
+    assert session(b, st).decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
