@@ -30,13 +30,14 @@ struct identity {
 	/* Authorization: identity policies parsed once at load; roles and sessions. */
 	struct policy **parsed;
 	size_t n_parsed;
-	bool parsed_borrowed;	/* sessions borrow their role's */
-	char role_arn[256];	/* roles and sessions: arn:aws:iam::A:role/NAME */
-	struct policy *trust;	/* roles: the trust policy */
-	int64_t max_session;	/* roles: MaxSessionDuration seconds */
-	char session[96];	/* sessions: RoleSessionName */
-	uint8_t token_hash[32]; /* sessions: SHA-256 of the session token */
-	int64_t expires;	/* sessions: epoch seconds */
+	bool parsed_borrowed;	       /* sessions borrow their role's */
+	char role_arn[256];	       /* roles and sessions: arn:aws:iam::A:role/NAME */
+	struct policy *trust;	       /* roles: the trust policy */
+	int64_t max_session;	       /* roles: MaxSessionDuration seconds */
+	char session[96];	       /* sessions: RoleSessionName */
+	uint8_t token_hash[32];	       /* sessions: SHA-256 of the session token */
+	int64_t expires;	       /* sessions: epoch seconds */
+	struct policy *session_policy; /* sessions: the STS session policy, or NULL */
 };
 
 #define MAX_ROLES 1024
@@ -140,6 +141,8 @@ static void identity_clear(struct identity *id)
 	id->n_parsed = 0;
 	policy_free(id->trust);
 	id->trust = NULL;
+	policy_free(id->session_policy);
+	id->session_policy = NULL;
 }
 
 static K_MUST_CHECK k_status add_identity(const char *account, const char *type, const char *name,
@@ -784,6 +787,33 @@ k_status config_install_session(const struct identity *role, const char *session
 	pthread_rwlock_unlock(&sessions_lock);
 	ksecret_free(secret); /* NULL once installed */
 	return rc;
+}
+
+k_status config_session_set_policy(const char *access_key, const char *policy_json,
+				   struct kbuf *why)
+{
+	if (policy_json == NULL)
+		return K_OK;
+	struct policy *p = NULL;
+	GUARD(policy_parse(kslice_cstr(policy_json), POLICY_IDENTITY, &p, why));
+	k_status rc = K_E_NOT_FOUND;
+	pthread_rwlock_wrlock(&sessions_lock);
+	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && k_failed(rc); i++) {
+		if (strcmp(sessions[i].access_key, access_key) != 0)
+			continue;
+		policy_free(sessions[i].session_policy);
+		sessions[i].session_policy = p;
+		p = NULL;
+		rc = K_OK;
+	}
+	pthread_rwlock_unlock(&sessions_lock);
+	policy_free(p);
+	return rc;
+}
+
+const struct policy *identity_session_policy(const struct identity *id)
+{
+	return id ? id->session_policy : NULL;
 }
 
 /* The simulator: the configured identity behind a principal ARN. */

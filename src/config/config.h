@@ -165,6 +165,17 @@ K_MUST_CHECK k_status config_install_session(const struct identity *role, const 
  * session (config_install_session) if the store has it. Set once at start.
  */
 typedef K_MUST_CHECK k_status (*config_session_loader)(const char *access_key);
+/*
+ * Attaches an STS session policy (a JSON identity policy; NULL: none) to
+ * the session of `access_key`, before its credentials are handed out or
+ * used. The session's permissions are then those its identity policies
+ * and this policy both allow (kms/authz.c, secrets/authz.c).
+ * K_E_MALFORMED_POLICY with the reason in `why`; K_E_NOT_FOUND.
+ */
+K_MUST_CHECK k_status config_session_set_policy(const char *access_key, const char *policy_json,
+						struct kbuf *why);
+/* The session policy of a session, or NULL. Valid as long as the identity. */
+const struct policy *identity_session_policy(const struct identity *id);
 void config_set_session_loader(config_session_loader fn);
 
 #endif

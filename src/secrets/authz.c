@@ -202,6 +202,15 @@ static enum sm_verdict decide(const struct sm_inputs *x)
 			return SV_DENY_IDENTITY;
 		id_allow = id_allow || ir.allow_direct;
 	}
+	/* An STS session policy bounds its session: it must allow too (kms/authz.c). */
+	const struct policy *sp = identity_session_policy(id);
+	struct policy_result sr = {.allow_direct = true};
+	if (sp != NULL)
+		policy_evaluate(sp, &req, &sr);
+	if (sr.explicit_deny)
+		return SV_DENY_IDENTITY;
+	if (!sr.allow_direct)
+		return SV_NO_IDENTITY;
 	struct policy_result rp = {
 		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
 	if (x->rp != NULL)

@@ -18,9 +18,11 @@
 bool sts_valid_session_name(const char *s);
 /* `when` (epoch seconds) as ISO 8601 UTC, "2026-12-07T07:00:00Z". */
 void sts_format_time(int64_t when, char *out, size_t n);
-/* RoleSessionName's pattern; session policies (Policy, PolicyArns) refused. */
+/* RoleSessionName's pattern; the session policy (Policy) checked; PolicyArns refused. */
 K_MUST_CHECK k_status sts_check_session_args(struct api_ctx *c, const char *session,
 					     const char *policy, json_t *in);
+/* A session policy (NULL: none) that parses as an identity policy; MalformedPolicyDocument otherwise. */
+K_MUST_CHECK k_status sts_check_session_policy(struct api_ctx *c, const char *policy);
 /* A role ARN (arn:aws:iam::ACCOUNT:role/NAME), parsed into *parts; ValidationError otherwise. */
 K_MUST_CHECK k_status sts_parse_role_arn(struct api_ctx *c, const char *role_arn,
 					 struct k_arn *parts);
@@ -29,12 +31,14 @@ K_MUST_CHECK k_status sts_duration(struct api_ctx *c, const struct identity *rol
 				   const char *dur_s, int64_t *out);
 /*
  * Issues a session of `role` (ARN `role_arn`) named `session` for
- * `duration` seconds, keeps it in the store and renders Credentials and
- * AssumedRoleUser into `out`. The caller has authorized it.
+ * `duration` seconds with the session policy `policy` (NULL: none, else
+ * already checked), keeps it in the store and renders Credentials,
+ * AssumedRoleUser and PackedPolicySize into `out`. The caller has authorized it.
  */
 K_MUST_CHECK k_status sts_issue_session(struct api_ctx *c, const struct identity *role,
 					const char *role_arn, const struct k_arn *role_parts,
-					const char *session, int64_t duration, json_t *out);
+					const char *session, int64_t duration, const char *policy,
+					json_t *out);
 
 /*
  * Whether the caller's identity policies allow `action` on "*" with no

@@ -125,7 +125,7 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 		true; /* the role's trust policy and the caller's identity policies allow it */
 	int64_t duration;
 	GUARD(sts_duration(c, role, dur_s, &duration));
-	return sts_issue_session(c, role, role_arn, &role_parts, session, duration, out);
+	return sts_issue_session(c, role, role_arn, &role_parts, session, duration, policy, out);
 }
 
 void sts_format_time(int64_t when, char *out, size_t n)
@@ -134,6 +134,19 @@ void sts_format_time(int64_t when, char *out, size_t n)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Whether a form member's name begins with `prefix` (list members: "PolicyArns.member.1.arn"). */
+static bool has_member_prefix(json_t *in, const char *prefix)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(in, k, v)
+	{
+		if (strncmp(k, prefix, strlen(prefix)) == 0)
+			return true;
+	}
+	return false;
 }
 
 k_status sts_check_session_args(struct api_ctx *c, const char *session, const char *policy,
@@ -145,10 +158,33 @@ k_status sts_check_session_args(struct api_ctx *c, const char *session, const ch
 				"failed to satisfy constraint: Member must satisfy regular "
 				"expression pattern: [\\w+=,.@-]*",
 				session);
-	if (policy != NULL || json_object_get(in, "PolicyArns.member.1") != NULL)
+	/* kinko has no managed policies for PolicyArns to name. */
+	if (has_member_prefix(in, "PolicyArns."))
 		return api_fail(c, K_E_VALIDATION,
-				"Session policies are not supported by this server.");
-	return K_OK;
+				"PolicyArns names managed policies, which this server does not "
+				"have; give the session policy inline in Policy.");
+	return sts_check_session_policy(c, policy);
+}
+
+/*
+ * A session policy (Policy): an identity policy of at most 2048
+ * characters ("The plaintext that you use for both inline and managed
+ * session policies can't exceed 2,048 characters", checked by api_string),
+ * parsed now so that a malformed one is refused before a session exists.
+ */
+k_status sts_check_session_policy(struct api_ctx *c, const char *policy)
+{
+	if (policy == NULL)
+		return K_OK;
+	struct policy *p = NULL;
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status rc = policy_parse(kslice_cstr(policy), POLICY_IDENTITY, &p, &why);
+	policy_free(p);
+	if (k_failed(rc))
+		rc = api_fail(c, K_E_MALFORMED_POLICY, "%s", kbuf_cstr(&why));
+	kbuf_release(&why);
+	return rc;
 }
 
 k_status sts_parse_role_arn(struct api_ctx *c, const char *role_arn, struct k_arn *parts)
@@ -190,12 +226,17 @@ k_status sts_duration(struct api_ctx *c, const struct identity *role, const char
  */
 k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const char *role_arn,
 			   const struct k_arn *role_parts, const char *session, int64_t duration,
-			   json_t *out)
+			   const char *policy, json_t *out)
 {
 	int64_t expires = c->now + duration;
 	struct config_session cs;
 	GUARD(config_new_session(role, session, expires, &cs));
-	k_status saved = sts_session_save(role_arn, session, &cs, expires);
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status saved = config_session_set_policy(cs.access_key, policy, &why);
+	kbuf_release(&why);
+	if (k_ok(saved))
+		saved = sts_session_save(role_arn, session, &cs, expires, policy);
 	if (k_failed(saved)) {
 		crypto_wipe(&cs, sizeof cs);
 		return saved;
@@ -216,14 +257,19 @@ k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const
 				      "Expiration", exp));
 	json_object_set_new(out, "AssumedRoleUser",
 			    json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
+	/* "A percentage value that indicates the packed size of the session policies and session tags". */
+	if (policy != NULL)
+		json_object_set_new(out, "PackedPolicySize",
+				    json_integer((json_int_t)(strlen(policy) * 100 / 2048)));
 	crypto_wipe(&cs, sizeof cs);
 	return K_OK;
 }
 
 /*
  * The rows (req/req.h): AssumeRole is authorized by its handler against
- * the role's trust policy (CUSTOM); GetCallerIdentity needs no permission
- * (PUBLIC). kinko applies no STS request quota.
+ * the role's trust policy (CUSTOM); GetCallerIdentity and GetSessionToken
+ * need no permission (PUBLIC: GetSessionToken's handler still refuses an
+ * explicit Deny and session credentials). kinko applies no STS request quota.
  */
 #define OP(nm, fn, res, mut, anon)                                                                 \
 	{                                                                                          \
@@ -240,7 +286,7 @@ static const struct api_operation sts_ops[] = {
 	   false),
 	OP("GetAccessKeyInfo", sts_get_access_key_info, API_RES_CUSTOM, false, false),
 	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false, false),
-	OP("GetSessionToken", sts_get_session_token, API_RES_CUSTOM, true, false),
+	OP("GetSessionToken", sts_get_session_token, API_RES_PUBLIC, true, false),
 };
 
 static const struct api_service sts_service = {

@@ -48,10 +48,12 @@ const struct api_service *sts_service_table(void);
 K_MUST_CHECK k_status sts_init(struct storage *st);
 
 /*
- * Writes a new session's record (see above). Without sts_init (tools that
+ * Writes a new session's record (see above), with its session policy
+ * (NULL: none), which a node that loads the record attaches again. Without sts_init (tools that
  * run no server) K_E_INTERNAL; otherwise the store's error.
  */
 K_MUST_CHECK k_status sts_session_save(const char *role_arn, const char *session_name,
-				       const struct config_session *cs, int64_t expires);
+				       const struct config_session *cs, int64_t expires,
+				       const char *session_policy);
 
 #endif

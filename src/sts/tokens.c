@@ -141,11 +141,10 @@ k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_t *out)
 		return api_fail(c, K_E_ACCESS_DENIED,
 				"User: %s is not authorized to perform: sts:GetSessionToken",
 				c->principal.arn);
-	c->authorized = true; /* any user or root may, unless a policy denies it */
 	int64_t expires = c->now + duration;
 	struct config_session cs;
 	GUARD(config_new_session(id, "", expires, &cs));
-	k_status rc = sts_session_save(c->principal.arn, "", &cs, expires);
+	k_status rc = sts_session_save(c->principal.arn, "", &cs, expires, NULL);
 	if (k_ok(rc)) {
 		char exp[32];
 		sts_format_time(expires, exp, sizeof exp);

@@ -188,7 +188,8 @@ k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t
 		rc = sts_duration(c, role, dur_s, &duration);
 	}
 	if (k_ok(rc))
-		rc = sts_issue_session(c, role, role_arn, &role_parts, session, duration, out);
+		rc = sts_issue_session(c, role, role_arn, &role_parts, session, duration, policy,
+				       out);
 	if (k_ok(rc)) {
 		json_object_set_new(out, "SubjectFromWebIdentityToken", json_string(sub));
 		json_object_set_new(out, "Provider", json_string(oidc_provider_url(p)));

@@ -194,6 +194,8 @@ BODIES = {
     ("sts", "AssumeRole"): {"RoleArn": ROLE, "RoleSessionName": "walk"},
     ("sts", "AssumeRoleWithWebIdentity"): {"RoleArn": ROLE, "RoleSessionName": "walk",
                                            "WebIdentityToken": "e30.e30.e30"},
+    ("sts", "GetAccessKeyInfo"): {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"},
+    ("sts", "DecodeAuthorizationMessage"): {"EncodedMessage": "walk"},
     ("kms", "AdvanceClock"): {"Seconds": 0},
 }
 

@@ -4,6 +4,9 @@ import json
 import os
 import tempfile
 
+import pytest
+from botocore.exceptions import ClientError
+
 from cluster import make_cluster  # noqa: F401 (fixture)
 from helpers import allow, arn_user, iam_user
 import test_sts_web_identity as web
@@ -52,3 +55,18 @@ def test_web_identity_and_session_token_sessions_work_on_other_nodes(make_cluste
     st = a.client("sts", key=ak, secret=sk).get_session_token(DurationSeconds=900)["Credentials"]
     assert session(b, st, "sts").get_caller_identity()["Arn"] == arn_user(A, "worker")
     assert session(b, st).decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_a_session_policy_holds_on_other_nodes(make_cluster):
+    c = make_cluster(2, config=config())
+    a, b = c.nodes
+    pol = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:CreateKey", "kms:Encrypt"], "Resource": "*"}]}
+    r = web.web_identity(a, web.sign(web.claims()), Policy=json.dumps(pol))
+    creds = r["Credentials"]
+    kms_b = session(b, creds)
+    kid = kms_b.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms_b.encrypt(KeyId=kid, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        kms_b.decrypt(CiphertextBlob=blob)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
