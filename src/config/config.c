@@ -649,6 +649,9 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 	} else if (strcmp(id->type, "AssumedRole") == 0) {
 		snprintf(session, sizeof session, "%.64s/%.64s", id->name, id->session);
 		a = k_arn_of("sts", "", id->account, K_ARN_ASSUMED_ROLE, session);
+	} else if (strcmp(id->type, "FederatedUser") == 0) {
+		snprintf(session, sizeof session, "federated-user/%.64s", id->session);
+		a = k_arn_of("sts", "", id->account, K_ARN_OTHER, session);
 	}
 	k_arn_format(&a, out->arn, sizeof out->arn);
 	out->identity = id;
@@ -763,10 +766,17 @@ k_status config_install_session(const struct identity *role, const char *session
 		s->secret = secret;
 		secret = NULL;
 		snprintf(s->access_key, sizeof s->access_key, "%s", access_key);
-		/* A role's session is its assumed role; a user's (GetSessionToken) is the user. */
+		/*
+		 * A role's session is its assumed role; a user's is the user
+		 * (GetSessionToken) or, named, a federated user (GetFederationToken).
+		 */
 		bool as_role = strcmp(role->type, "Role") == 0;
+		bool federated = !as_role && session_name[0] != 0;
 		snprintf(s->account, sizeof s->account, "%s", role->account);
-		snprintf(s->type, sizeof s->type, "%s", as_role ? "AssumedRole" : role->type);
+		snprintf(s->type, sizeof s->type, "%s",
+			 as_role     ? "AssumedRole"
+			 : federated ? "FederatedUser"
+				     : role->type);
 		snprintf(s->name, sizeof s->name, "%s", role->name);
 		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
 		snprintf(s->session, sizeof s->session, "%s", session_name);
@@ -774,6 +784,9 @@ k_status config_install_session(const struct identity *role, const char *session
 		if (as_role)
 			snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s",
 				 role->principal_id, session_name);
+		else if (federated)
+			snprintf(s->principal_id, sizeof s->principal_id, "%s:%.32s", role->account,
+				 session_name);
 		else
 			snprintf(s->principal_id, sizeof s->principal_id, "%s", role->principal_id);
 		s->policies = json_incref(role->policies);

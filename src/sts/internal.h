@@ -46,8 +46,9 @@ K_MUST_CHECK k_status sts_issue_session(struct api_ctx *c, const struct identity
  */
 bool sts_identity_allows(struct api_ctx *c, const char *action);
 
-/* GetSessionToken, GetAccessKeyInfo, DecodeAuthorizationMessage (tokens.c). */
+/* GetSessionToken, GetFederationToken, GetAccessKeyInfo, DecodeAuthorizationMessage (tokens.c). */
 K_MUST_CHECK k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_t *out);
+K_MUST_CHECK k_status sts_get_federation_token(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sts_get_access_key_info(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sts_decode_authorization_message(struct api_ctx *c, json_t *in, json_t *out);
 

@@ -286,6 +286,7 @@ static const struct api_operation sts_ops[] = {
 	   false),
 	OP("GetAccessKeyInfo", sts_get_access_key_info, API_RES_CUSTOM, false, false),
 	OP("GetCallerIdentity", sts_get_caller_identity, API_RES_PUBLIC, false, false),
+	OP("GetFederationToken", sts_get_federation_token, API_RES_CUSTOM, true, false),
 	OP("GetSessionToken", sts_get_session_token, API_RES_PUBLIC, true, false),
 };
 

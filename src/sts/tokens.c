@@ -13,8 +13,9 @@
 #include "sts/sts.h"
 #include "core/banned.h"
 
-/* The caller's identity policies on `action` and "*": *denied on an explicit Deny. */
-static bool identity_decide(struct api_ctx *c, const char *action, bool *denied)
+/* The caller's identity policies on `action` and `resource`: *denied on an explicit Deny. */
+static bool identity_decide_res(struct api_ctx *c, const char *action, const char *resource,
+				bool *denied)
 {
 	const struct identity *id = c->principal.identity;
 	struct policy_req req;
@@ -23,7 +24,7 @@ static bool identity_decide(struct api_ctx *c, const char *action, bool *denied)
 	req.principal_account = c->principal.account;
 	req.role_arn = id ? identity_role_arn(id) : NULL;
 	req.action = action;
-	req.resource = "*";
+	req.resource = resource;
 	policy_req_add_str(&req, "aws:PrincipalArn",
 			   req.role_arn ? req.role_arn : req.principal_arn);
 	policy_req_add_str(&req, "aws:PrincipalAccount", c->principal.account);
@@ -36,6 +37,17 @@ static bool identity_decide(struct api_ctx *c, const char *action, bool *denied)
 		allow = allow || r.allow_direct;
 	}
 	return allow && !*denied;
+}
+
+static bool identity_decide(struct api_ctx *c, const char *action, bool *denied)
+{
+	return identity_decide_res(c, action, "*", denied);
+}
+
+static bool identity_decide_on(struct api_ctx *c, const char *action, const char *resource)
+{
+	bool denied;
+	return identity_decide_res(c, action, resource, &denied);
 }
 
 bool sts_identity_allows(struct api_ctx *c, const char *action)
@@ -120,6 +132,9 @@ static K_MUST_CHECK k_status session_duration(struct api_ctx *c, json_t *in, int
 	return K_OK;
 }
 
+static K_MUST_CHECK k_status issue(struct api_ctx *c, const char *name, int64_t duration,
+				   const char *policy, json_t *out);
+
 /*
  * GetSessionToken (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html):
  * temporary credentials that act as the calling user (or account root),
@@ -141,10 +156,25 @@ k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_t *out)
 		return api_fail(c, K_E_ACCESS_DENIED,
 				"User: %s is not authorized to perform: sts:GetSessionToken",
 				c->principal.arn);
+	return issue(c, "", duration, NULL, out);
+}
+
+/*
+ * A session's credentials rendered, its record kept in the store (every
+ * node accepts it) and its session policy attached first.
+ */
+static K_MUST_CHECK k_status issue(struct api_ctx *c, const char *name, int64_t duration,
+				   const char *policy, json_t *out)
+{
 	int64_t expires = c->now + duration;
 	struct config_session cs;
-	GUARD(config_new_session(id, "", expires, &cs));
-	k_status rc = sts_session_save(c->principal.arn, "", &cs, expires, NULL);
+	GUARD(config_new_session(c->principal.identity, name, expires, &cs));
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status rc = config_session_set_policy(cs.access_key, policy, &why);
+	kbuf_release(&why);
+	if (k_ok(rc))
+		rc = sts_session_save(c->principal.arn, name, &cs, expires, policy);
 	if (k_ok(rc)) {
 		char exp[32];
 		sts_format_time(expires, exp, sizeof exp);
@@ -155,6 +185,58 @@ k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	crypto_wipe(&cs, sizeof cs);
 	return rc;
+}
+
+/*
+ * "If you do not pass a policy to this operation, the resulting federated
+ * user session has no permissions": a policy that allows nothing.
+ */
+static const char no_permissions[] =
+	"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"NotAction\":\"*\","
+	"\"Resource\":\"*\"}]}";
+
+/*
+ * GetFederationToken (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetFederationToken.html):
+ * a session for the federated user NAME (arn:aws:sts::ACCOUNT:federated-user/NAME)
+ * whose permissions are those both the calling user's policies and the
+ * session policy allow. The caller needs sts:GetFederationToken on that
+ * ARN; "You cannot call the GetFederationToken operation using the
+ * credentials of a temporary session".
+ */
+k_status sts_get_federation_token(struct api_ctx *c, json_t *in, json_t *out)
+{
+	const char *name, *policy;
+	GUARD(api_string(c, in, "Name", true, 2, 32, &name));
+	GUARD(api_string(c, in, "Policy", false, 1, 2048, &policy));
+	if (!sts_valid_session_name(name))
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value '%s' at 'name' failed to "
+				"satisfy constraint: Member must satisfy regular expression "
+				"pattern: [\\w+=,.@-]*",
+				name);
+	GUARD(sts_check_session_args(c, "session", policy, in));
+	int64_t duration;
+	GUARD(session_duration(c, in, &duration));
+	char arn[128];
+	snprintf(arn, sizeof arn, "arn:aws:sts::%s:federated-user/%s", c->principal.account, name);
+	if (strncmp(c->principal.access_key, "ASIA", 4) == 0 || c->principal.identity == NULL)
+		return api_fail(c, K_E_ACCESS_DENIED,
+				"Cannot call GetFederationToken with session credentials");
+	if (!identity_decide_on(c, "sts:GetFederationToken", arn))
+		return api_fail(c, K_E_ACCESS_DENIED,
+				"User: %s is not authorized to perform: sts:GetFederationToken on "
+				"resource: %s",
+				c->principal.arn, arn);
+	c->authorized = true;
+	GUARD(issue(c, name, duration, policy ? policy : no_permissions, out));
+	char fid[64];
+	snprintf(fid, sizeof fid, "%s:%s", c->principal.account, name);
+	json_object_set_new(out, "FederatedUser",
+			    json_pack("{s:s, s:s}", "FederatedUserId", fid, "Arn", arn));
+	if (policy != NULL)
+		json_object_set_new(out, "PackedPolicySize",
+				    json_integer((json_int_t)(strlen(policy) * 100 / 2048)));
+	return K_OK;
 }
 
 /*

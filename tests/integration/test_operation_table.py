@@ -195,6 +195,7 @@ BODIES = {
     ("sts", "AssumeRoleWithWebIdentity"): {"RoleArn": ROLE, "RoleSessionName": "walk",
                                            "WebIdentityToken": "e30.e30.e30"},
     ("sts", "GetAccessKeyInfo"): {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"},
+    ("sts", "GetFederationToken"): {"Name": "walk"},
     ("sts", "DecodeAuthorizationMessage"): {"EncodedMessage": "walk"},
     ("kms", "AdvanceClock"): {"Seconds": 0},
 }

@@ -25,7 +25,8 @@ def config():
             "id": A,
             "root_access_keys": [{"access_key_id": "AKIACLUSTEROIDC", "secret_access_key": "r"}],
             "users": [iam_user(KEYS, A, "worker", [allow(["kms:CreateKey", "kms:Encrypt",
-                                                           "kms:Decrypt"])],
+                                                           "kms:Decrypt",
+                                                           "sts:GetFederationToken"])],
                                key_fill="XXXXXXXXXXXX", secret_prefix="secret-")],
             "roles": [{"name": "k8s-app",
                        "trust_policy": web.trust((web.PROVIDER + ":aud", "sts.amazonaws.com")),
@@ -55,6 +56,16 @@ def test_web_identity_and_session_token_sessions_work_on_other_nodes(make_cluste
     st = a.client("sts", key=ak, secret=sk).get_session_token(DurationSeconds=900)["Credentials"]
     assert session(b, st, "sts").get_caller_identity()["Arn"] == arn_user(A, "worker")
     assert session(b, st).decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+    pol = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}
+    fed = a.client("sts", key=ak, secret=sk).get_federation_token(
+        Name="fed", Policy=json.dumps(pol))["Credentials"]
+    assert session(b, fed, "sts").get_caller_identity()["Arn"].endswith(":federated-user/fed")
+    session(b, fed).encrypt(KeyId=kid, Plaintext=b"y")
+    with pytest.raises(ClientError) as e:
+        session(b, fed).decrypt(CiphertextBlob=blob)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
 def test_a_session_policy_holds_on_other_nodes(make_cluster):

@@ -25,7 +25,9 @@ CONFIG = {"accounts": [{
     "root_access_keys": [{"access_key_id": "AKIAROOTTOKENSXX", "secret_access_key": "root-t"}],
     "users": [user("worker", [allow(["kms:CreateKey", "kms:Encrypt", "kms:Decrypt",
                                      "sts:GetAccessKeyInfo",
-                                     "sts:DecodeAuthorizationMessage"])]),
+                                     "sts:DecodeAuthorizationMessage"]),
+                              allow("sts:GetFederationToken",
+                                    "arn:aws:sts::%s:federated-user/app-*" % A)]),
               user("nobody"),
               user("denied", [allow("kms:*"), DENY_STS])],
 }]}
@@ -132,3 +134,41 @@ def test_cli(srv):
     assert creds["AccessKeyId"].startswith("ASIA")
     _, out, _ = srv.aws("sts", "get-access-key-info", "--access-key-id", ak, key=ak, secret=sk)
     assert json.loads(out)["Account"] == A
+
+
+def test_federation_token(srv):
+    w = cli(srv, "worker")
+    pol = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:ScheduleKeyDeletion"], "Resource": "*"}]}
+    r = w.get_federation_token(Name="app-bob", Policy=json.dumps(pol), DurationSeconds=900)
+    arn = "arn:aws:sts::%s:federated-user/app-bob" % A
+    assert r["FederatedUser"] == {"FederatedUserId": "%s:app-bob" % A, "Arn": arn}
+    assert r["PackedPolicySize"] > 0
+    creds = r["Credentials"]
+    assert session(srv, creds, "sts").get_caller_identity()["Arn"] == arn
+    key = cli(srv, "worker", "kms").create_key()["KeyMetadata"]["KeyId"]
+    fed = session(srv, creds)
+    blob = fed.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]  # both allow it
+    with pytest.raises(ClientError) as e:
+        fed.decrypt(CiphertextBlob=blob)             # the user allows, the policy does not
+    assert code(e) == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        fed.schedule_key_deletion(KeyId=key)         # the policy allows, the user does not
+    assert code(e) == "AccessDeniedException"
+    # Without a policy the federated user may do nothing.
+    bare = session(srv, w.get_federation_token(Name="app-none")["Credentials"])
+    with pytest.raises(ClientError) as e:
+        bare.encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"
+    # Refusals: a name the policy does not cover, a caller without permission,
+    # session credentials, a bad name.
+    for who, name in (("worker", "other"), ("nobody", "app-x")):
+        with pytest.raises(ClientError) as e:
+            cli(srv, who).get_federation_token(Name=name)
+        assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        session(srv, creds, "sts").get_federation_token(Name="app-again")
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        cli(srv, "worker", validate=False).get_federation_token(Name="bad name!")
+    assert code(e) == "ValidationError"
