@@ -38,6 +38,7 @@ struct identity {
 	uint8_t token_hash[32];	       /* sessions: SHA-256 of the session token */
 	int64_t expires;	       /* sessions: epoch seconds */
 	struct policy *session_policy; /* sessions: the STS session policy, or NULL */
+	json_t *principal_tags; /* sessions: [{"TagKey", "TagValue"}] (aws:PrincipalTag/), or NULL */
 };
 
 #define MAX_ROLES 1024
@@ -143,6 +144,8 @@ static void identity_clear(struct identity *id)
 	id->trust = NULL;
 	policy_free(id->session_policy);
 	id->session_policy = NULL;
+	json_decref(id->principal_tags);
+	id->principal_tags = NULL;
 }
 
 static K_MUST_CHECK k_status add_identity(const char *account, const char *type, const char *name,
@@ -822,6 +825,36 @@ k_status config_session_set_policy(const char *access_key, const char *policy_js
 	pthread_rwlock_unlock(&sessions_lock);
 	policy_free(p);
 	return rc;
+}
+
+k_status config_session_set_tags(const char *access_key, json_t *tags)
+{
+	if (tags == NULL || json_array_size(tags) == 0)
+		return K_OK;
+	k_status rc = K_E_NOT_FOUND;
+	pthread_rwlock_wrlock(&sessions_lock);
+	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && k_failed(rc); i++) {
+		if (strcmp(sessions[i].access_key, access_key) != 0)
+			continue;
+		json_decref(sessions[i].principal_tags);
+		sessions[i].principal_tags = json_incref(tags);
+		rc = K_OK;
+	}
+	pthread_rwlock_unlock(&sessions_lock);
+	return rc;
+}
+
+void identity_add_principal_tags(const struct identity *id, struct policy_req *req)
+{
+	if (id != NULL && id->principal_tags != NULL)
+		(void)policy_req_add(req, (struct policy_value){.key = "aws:PrincipalTag/",
+								.kind = PV_TAGS,
+								.json = id->principal_tags});
+}
+
+const json_t *identity_session_tags(const struct identity *id)
+{
+	return id ? id->principal_tags : NULL;
 }
 
 const struct policy *identity_session_policy(const struct identity *id)

@@ -174,6 +174,18 @@ typedef K_MUST_CHECK k_status (*config_session_loader)(const char *access_key);
  */
 K_MUST_CHECK k_status config_session_set_policy(const char *access_key, const char *policy_json,
 						struct kbuf *why);
+/*
+ * Attaches session tags ([{"TagKey": K, "TagValue": V}], which the session
+ * keeps a reference to; NULL or empty: none) to the session of
+ * `access_key`, before it is used: they become its aws:PrincipalTag/KEY
+ * condition keys. K_E_NOT_FOUND.
+ */
+K_MUST_CHECK k_status config_session_set_tags(const char *access_key, json_t *tags);
+/* Adds a session's aws:PrincipalTag/KEY values to a policy request; nothing for others. */
+struct policy_req;
+void identity_add_principal_tags(const struct identity *id, struct policy_req *req);
+/* A session's tags as above, or NULL. Valid as long as the identity. */
+const json_t *identity_session_tags(const struct identity *id);
 /* The session policy of a session, or NULL. Valid as long as the identity. */
 const struct policy *identity_session_policy(const struct identity *id);
 void config_set_session_loader(config_session_loader fn);

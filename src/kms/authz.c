@@ -264,6 +264,7 @@ static void decide(const struct inputs *in, struct decision *d)
 	char tbuf[32];
 	struct policy_req req;
 	fill_req(in, &req, tbuf, sizeof tbuf);
+	identity_add_principal_tags(in->id, &req); /* STS session tags */
 
 	struct policy_result kp = {
 		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};

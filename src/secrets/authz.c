@@ -192,6 +192,7 @@ static enum sm_verdict decide(const struct sm_inputs *x)
 	struct policy_req req;
 	struct strbufs b;
 	fill_req(x, role_arn, &req, &b);
+	identity_add_principal_tags(id, &req); /* STS session tags */
 
 	bool id_allow = false;
 	size_t n = identity_policy_count(id);

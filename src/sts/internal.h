@@ -32,13 +32,13 @@ K_MUST_CHECK k_status sts_duration(struct api_ctx *c, const struct identity *rol
 /*
  * Issues a session of `role` (ARN `role_arn`) named `session` for
  * `duration` seconds with the session policy `policy` (NULL: none, else
- * already checked), keeps it in the store and renders Credentials,
+ * already checked) and the session tags `tags` (NULL: none), keeps it in the store and renders Credentials,
  * AssumedRoleUser and PackedPolicySize into `out`. The caller has authorized it.
  */
 K_MUST_CHECK k_status sts_issue_session(struct api_ctx *c, const struct identity *role,
 					const char *role_arn, const struct k_arn *role_parts,
 					const char *session, int64_t duration, const char *policy,
-					json_t *out);
+					json_t *tags, json_t *out);
 
 /*
  * Whether the caller's identity policies allow `action` on "*" with no
@@ -51,6 +51,21 @@ K_MUST_CHECK k_status sts_get_session_token(struct api_ctx *c, json_t *in, json_
 K_MUST_CHECK k_status sts_get_federation_token(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sts_get_access_key_info(struct api_ctx *c, json_t *in, json_t *out);
 K_MUST_CHECK k_status sts_decode_authorization_message(struct api_ctx *c, json_t *in, json_t *out);
+
+/*
+ * Session tags (tags.c): *out receives a new [{"TagKey", "TagValue",
+ * "Transitive"}] array (NULL: none) from the Tags / TransitiveTagKeys
+ * members plus the calling session's transitive tags, or from an OIDC
+ * token's "https://aws.amazon.com/tags" claim. ValidationError (for the
+ * token InvalidIdentityToken) on a bad tag.
+ */
+struct policy_req;
+K_MUST_CHECK k_status sts_read_tags(struct api_ctx *c, json_t *in, json_t **out);
+K_MUST_CHECK k_status sts_token_tags(struct api_ctx *c, const json_t *claims, json_t **out);
+/* aws:RequestTag/KEY and aws:TagKeys for a trust policy's sts:TagSession check. */
+void sts_req_add_request_tags(struct policy_req *req, const json_t *tags);
+/* The characters of the tags' keys and values (PackedPolicySize). */
+size_t sts_tags_size(const json_t *tags);
 
 /* AssumeRoleWithWebIdentity (web_identity.c). */
 K_MUST_CHECK k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t *out);

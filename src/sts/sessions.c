@@ -38,7 +38,8 @@ static struct kslice session_aad(const char *access_key)
  */
 static K_MUST_CHECK k_status build_record(const char *role_arn, const char *session_name,
 					  const struct config_session *cs, int64_t expires,
-					  const char *session_policy, char **text)
+					  const char *session_policy, const json_t *tags,
+					  char **text)
 {
 	*text = NULL;
 	struct ksecret *secret = ksecret_from((const uint8_t *)cs->secret, strlen(cs->secret));
@@ -59,6 +60,8 @@ static K_MUST_CHECK k_status build_record(const char *role_arn, const char *sess
 	ENSURE_GOTO(d != NULL, K_E_INTERNAL);
 	if (session_policy != NULL)
 		json_object_set_new(d, "Policy", json_string(session_policy));
+	if (tags != NULL)
+		json_object_set(d, "Tags", (json_t *)tags);
 	*text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	ENSURE_GOTO(*text != NULL, K_E_INTERNAL);
@@ -71,11 +74,11 @@ out:
 
 k_status sts_session_save(const char *role_arn, const char *session_name,
 			  const struct config_session *cs, int64_t expires,
-			  const char *session_policy)
+			  const char *session_policy, const json_t *tags)
 {
 	ENSURE(store != NULL, K_E_INTERNAL);
 	char *text = NULL;
-	GUARD(build_record(role_arn, session_name, cs, expires, session_policy, &text));
+	GUARD(build_record(role_arn, session_name, cs, expires, session_policy, tags, &text));
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	k_status rc = scheduler_due_id(expires + STS_SESSION_KEEP_S, STS_EXPIRE_TASK, "",
 				       cs->access_key, due_id, sizeof due_id);
@@ -142,6 +145,8 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	if (k_ok(rc))
 		rc = config_session_set_policy(
 			access_key, json_string_value(json_object_get(j, "Policy")), &th);
+	if (k_ok(rc))
+		rc = config_session_set_tags(access_key, json_object_get(j, "Tags"));
 out:
 	if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND))
 		LOG_WARN("sts: cannot load session %s from the store: %s", access_key,

@@ -59,7 +59,8 @@ static K_MUST_CHECK k_status denied(struct api_ctx *c, const char *role_arn)
  * the trust policy and the caller's identity policies must allow it.
  */
 static bool may_assume(struct api_ctx *c, const struct identity *role, const char *role_arn,
-		       const char *session_name, const char *external_id)
+		       const char *action, const char *session_name, const char *external_id,
+		       const json_t *tags)
 {
 	struct policy_req req;
 	memset(&req, 0, sizeof req);
@@ -68,8 +69,10 @@ static bool may_assume(struct api_ctx *c, const struct identity *role, const cha
 	req.principal_arn = c->principal.arn;
 	req.principal_account = c->principal.account;
 	req.role_arn = caller_role;
-	req.action = "sts:AssumeRole";
+	req.action = action;
 	req.resource = role_arn;
+	sts_req_add_request_tags(&req, tags);
+	identity_add_principal_tags(id, &req);
 	char now[32];
 	time_t t = (time_t)c->now;
 	struct tm tm;
@@ -118,14 +121,26 @@ static K_MUST_CHECK k_status sts_assume_role(struct api_ctx *c, json_t *in, json
 	/* AWS: "You cannot call AssumeRole with the access key for the root user." */
 	if (strcmp(c->principal.type, "Root") == 0)
 		return api_fail(c, K_E_ACCESS_DENIED, "Roles may not be assumed by root accounts.");
+	json_t *tags = NULL;
+	GUARD(sts_read_tags(c, in, &tags));
 	const struct identity *role = config_find_role(role_arn);
-	if (role == NULL || !may_assume(c, role, role_arn, session, external_id))
+	/* Session tags need sts:TagSession too ("The role's trust policy must allow it"). */
+	if (role == NULL ||
+	    !may_assume(c, role, role_arn, "sts:AssumeRole", session, external_id, tags) ||
+	    (tags != NULL &&
+	     !may_assume(c, role, role_arn, "sts:TagSession", session, external_id, tags))) {
+		json_decref(tags);
 		return denied(c, role_arn);
+	}
 	c->authorized =
 		true; /* the role's trust policy and the caller's identity policies allow it */
 	int64_t duration;
-	GUARD(sts_duration(c, role, dur_s, &duration));
-	return sts_issue_session(c, role, role_arn, &role_parts, session, duration, policy, out);
+	k_status rc = sts_duration(c, role, dur_s, &duration);
+	if (k_ok(rc))
+		rc = sts_issue_session(c, role, role_arn, &role_parts, session, duration, policy,
+				       tags, out);
+	json_decref(tags);
+	return rc;
 }
 
 void sts_format_time(int64_t when, char *out, size_t n)
@@ -226,7 +241,7 @@ k_status sts_duration(struct api_ctx *c, const struct identity *role, const char
  */
 k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const char *role_arn,
 			   const struct k_arn *role_parts, const char *session, int64_t duration,
-			   const char *policy, json_t *out)
+			   const char *policy, json_t *tags, json_t *out)
 {
 	int64_t expires = c->now + duration;
 	struct config_session cs;
@@ -236,7 +251,9 @@ k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const
 	k_status saved = config_session_set_policy(cs.access_key, policy, &why);
 	kbuf_release(&why);
 	if (k_ok(saved))
-		saved = sts_session_save(role_arn, session, &cs, expires, policy);
+		saved = config_session_set_tags(cs.access_key, tags);
+	if (k_ok(saved))
+		saved = sts_session_save(role_arn, session, &cs, expires, policy, tags);
 	if (k_failed(saved)) {
 		crypto_wipe(&cs, sizeof cs);
 		return saved;
@@ -258,9 +275,10 @@ k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const
 	json_object_set_new(out, "AssumedRoleUser",
 			    json_pack("{s:s, s:s}", "AssumedRoleId", rid, "Arn", arn));
 	/* "A percentage value that indicates the packed size of the session policies and session tags". */
-	if (policy != NULL)
+	size_t packed = (policy ? strlen(policy) : 0) + sts_tags_size(tags);
+	if (policy != NULL || tags != NULL)
 		json_object_set_new(out, "PackedPolicySize",
-				    json_integer((json_int_t)(strlen(policy) * 100 / 2048)));
+				    json_integer((json_int_t)((packed * 100 + 2047) / 2048)));
 	crypto_wipe(&cs, sizeof cs);
 	return K_OK;
 }

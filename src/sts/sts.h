@@ -26,6 +26,7 @@
 #ifndef KINKO_STS_STS_H
 #define KINKO_STS_STS_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include "config/config.h"
 #include "core/buf.h"
@@ -49,11 +50,12 @@ K_MUST_CHECK k_status sts_init(struct storage *st);
 
 /*
  * Writes a new session's record (see above), with its session policy
- * (NULL: none), which a node that loads the record attaches again. Without sts_init (tools that
+ * and session tags (NULL: none), which a node that loads the record
+ * attaches again. Without sts_init (tools that
  * run no server) K_E_INTERNAL; otherwise the store's error.
  */
 K_MUST_CHECK k_status sts_session_save(const char *role_arn, const char *session_name,
 				       const struct config_session *cs, int64_t expires,
-				       const char *session_policy);
+				       const char *session_policy, const json_t *tags);
 
 #endif

@@ -174,7 +174,7 @@ static K_MUST_CHECK k_status issue(struct api_ctx *c, const char *name, int64_t 
 	k_status rc = config_session_set_policy(cs.access_key, policy, &why);
 	kbuf_release(&why);
 	if (k_ok(rc))
-		rc = sts_session_save(c->principal.arn, name, &cs, expires, policy);
+		rc = sts_session_save(c->principal.arn, name, &cs, expires, policy, NULL);
 	if (k_ok(rc)) {
 		char exp[32];
 		sts_format_time(expires, exp, sizeof exp);
@@ -234,8 +234,9 @@ k_status sts_get_federation_token(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "FederatedUser",
 			    json_pack("{s:s, s:s}", "FederatedUserId", fid, "Arn", arn));
 	if (policy != NULL)
-		json_object_set_new(out, "PackedPolicySize",
-				    json_integer((json_int_t)(strlen(policy) * 100 / 2048)));
+		json_object_set_new(
+			out, "PackedPolicySize",
+			json_integer((json_int_t)((strlen(policy) * 100 + 2047) / 2048)));
 	return K_OK;
 }
 

@@ -126,13 +126,14 @@ static K_MUST_CHECK k_status check_token(struct api_ctx *c, const char *token, c
  * request keys; an explicit Deny refuses.
  */
 static bool trust_allows(struct api_ctx *c, const struct identity *role, const char *role_arn,
-			 const struct oidc_provider *p, const char *aud, const char *sub,
-			 const char *session)
+			 const char *action, const struct oidc_provider *p, const char *aud,
+			 const char *sub, const char *session, const json_t *tags)
 {
 	struct policy_req req;
 	memset(&req, 0, sizeof req);
 	req.federated = oidc_provider_arn(p);
-	req.action = "sts:AssumeRoleWithWebIdentity";
+	req.action = action;
+	sts_req_add_request_tags(&req, tags);
 	req.resource = role_arn;
 	char k_aud[STS_OIDC_KEY_MAX], k_sub[STS_OIDC_KEY_MAX], now[32];
 	snprintf(k_aud, sizeof k_aud, "%s:aud", oidc_provider_name(p));
@@ -178,8 +179,16 @@ k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t
 	const struct oidc_provider *p = NULL;
 	const char *aud = NULL, *sub = NULL;
 	k_status rc = check_token(c, token, account, claims, &p, &aud, &sub);
+	json_t *tags = NULL;
+	if (k_ok(rc))
+		rc = sts_token_tags(c, claims, &tags);
 	const struct identity *role = config_find_role(role_arn);
-	if (k_ok(rc) && (role == NULL || !trust_allows(c, role, role_arn, p, aud, sub, session)))
+	/* Tags from the token need sts:TagSession in the trust policy too. */
+	if (k_ok(rc) && (role == NULL ||
+			 !trust_allows(c, role, role_arn, "sts:AssumeRoleWithWebIdentity", p, aud,
+				       sub, session, tags) ||
+			 (tags != NULL && !trust_allows(c, role, role_arn, "sts:TagSession", p, aud,
+							sub, session, tags))))
 		rc = api_fail(c, K_E_ACCESS_DENIED,
 			      "Not authorized to perform sts:AssumeRoleWithWebIdentity");
 	int64_t duration = 0;
@@ -189,12 +198,13 @@ k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t
 	}
 	if (k_ok(rc))
 		rc = sts_issue_session(c, role, role_arn, &role_parts, session, duration, policy,
-				       out);
+				       tags, out);
 	if (k_ok(rc)) {
 		json_object_set_new(out, "SubjectFromWebIdentityToken", json_string(sub));
 		json_object_set_new(out, "Provider", json_string(oidc_provider_url(p)));
 		json_object_set_new(out, "Audience", json_string(aud));
 	}
+	json_decref(tags);
 	json_decref(claims);
 	return rc;
 }
