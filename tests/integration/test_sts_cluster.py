@@ -30,7 +30,13 @@ def config():
                                key_fill="XXXXXXXXXXXX", secret_prefix="secret-")],
             "roles": [{"name": "k8s-app",
                        "trust_policy": web.trust((web.PROVIDER + ":aud", "sts.amazonaws.com")),
-                       "policies": [allow(["kms:CreateKey", "kms:Encrypt", "kms:Decrypt"])]}],
+                       "policies": [allow(["kms:CreateKey", "kms:Encrypt", "kms:Decrypt"])]},
+                      {"name": "tagged",
+                       "trust_policy": {"Version": "2012-10-17", "Statement": [
+                           {"Effect": "Allow", "Principal": {"Federated": web.PROVIDER_ARN},
+                            "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]}]},
+                       "policies": [allow("kms:Decrypt", "*", Condition={
+                           "StringEquals": {"aws:PrincipalTag/Project": "blue"}})]}],
         }],
         "oidc_providers": [{"account": A, "url": web.ISSUER,
                             "client_ids": ["sts.amazonaws.com"], "jwks_file": jwks}],
@@ -81,3 +87,21 @@ def test_a_session_policy_holds_on_other_nodes(make_cluster):
     with pytest.raises(ClientError) as e:
         kms_b.decrypt(CiphertextBlob=blob)
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_session_tags_hold_on_other_nodes(make_cluster):
+    c = make_cluster(2, config=config())
+    a, b = c.nodes
+    creds = web.web_identity(a, web.sign(web.claims()))["Credentials"]
+    kid = session(a, creds).create_key()["KeyMetadata"]["KeyId"]
+    blob = session(a, creds).encrypt(KeyId=kid, Plaintext=b"t")["CiphertextBlob"]
+    for project, ok in (("blue", True), ("red", False)):
+        claim = {"principal_tags": {"Project": [project]}}
+        tok = web.sign(web.claims(**{"https://aws.amazon.com/tags": claim}))
+        tagged = web.web_identity(a, tok, role="tagged")["Credentials"]
+        if ok:
+            assert session(b, tagged).decrypt(CiphertextBlob=blob)["Plaintext"] == b"t"
+        else:
+            with pytest.raises(ClientError) as e:
+                session(b, tagged).decrypt(CiphertextBlob=blob)
+            assert e.value.response["Error"]["Code"] == "AccessDeniedException"
