@@ -1,5 +1,6 @@
 /*
- * sts.c — GetCallerIdentity and AssumeRole (see sts.h).
+ * sts.c — GetCallerIdentity, AssumeRole, the session issuing the other
+ * role-session operations share, and the operation table (see sts.h).
  */
 #include "sts/sts.h"
 #include "sts/internal.h"

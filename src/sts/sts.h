@@ -1,5 +1,8 @@
 /*
- * sts.h — AWS STS on kinko's endpoint: GetCallerIdentity and AssumeRole.
+ * sts.h — AWS STS on kinko's endpoint: GetCallerIdentity, AssumeRole,
+ * AssumeRoleWithWebIdentity (web_identity.c), GetSessionToken,
+ * GetFederationToken, GetAccessKeyInfo and DecodeAuthorizationMessage
+ * (tokens.c), with session policies and session tags (tags.c).
  *
  * STS speaks the AWS query protocol (api/dispatch.c routes it): POST with
  * Content-Type application/x-www-form-urlencoded and a body such as
