@@ -723,7 +723,7 @@ static void random_chars(char *out, size_t n, const char *alphabet, size_t alen)
 }
 
 k_status config_new_session(const struct identity *role, const char *session_name, int64_t expires,
-			    struct config_session *out)
+			    const char *policy, json_t *tags, struct config_session *out)
 {
 	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	static const char b64[] =
@@ -739,7 +739,7 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 		k_ok(rc) ? ksecret_from((const uint8_t *)out->secret, strlen(out->secret)) : NULL;
 	if (secret != NULL)
 		rc = config_install_session(role, session_name, out->access_key, out->token_hash,
-					    expires, secret);
+					    expires, secret, policy, tags);
 	else if (k_ok(rc))
 		rc = K_E_INTERNAL;
 	if (k_failed(rc))
@@ -749,11 +749,19 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 
 k_status config_install_session(const struct identity *role, const char *session_name,
 				const char *access_key, const uint8_t token_hash[32],
-				int64_t expires, struct ksecret *secret)
+				int64_t expires, struct ksecret *secret, const char *policy,
+				json_t *tags)
 {
-	if (strlen(access_key) > SIGV4_MAX_ACCESS_KEY) {
+	/* The session policy is parsed first: a session never exists without it. */
+	struct policy *sp = NULL;
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status prc =
+		policy ? policy_parse(kslice_cstr(policy), POLICY_IDENTITY, &sp, &why) : K_OK;
+	kbuf_release(&why);
+	if (k_failed(prc) || strlen(access_key) > SIGV4_MAX_ACCESS_KEY) {
 		ksecret_free(secret);
-		return K_E_VALIDATION;
+		return k_failed(prc) ? prc : K_E_VALIDATION;
 	}
 	int64_t now = kclock_now();
 	k_status rc = K_E_LIMIT_EXCEEDED;
@@ -797,50 +805,15 @@ k_status config_install_session(const struct identity *role, const char *session
 		s->n_parsed = role->n_parsed;
 		s->parsed_borrowed = true;
 		s->expires = expires;
+		s->session_policy = sp;
+		sp = NULL;
+		s->principal_tags = json_array_size(tags) > 0 ? json_incref(tags) : NULL;
 		rc = K_OK;
 		break;
 	}
 	pthread_rwlock_unlock(&sessions_lock);
 	ksecret_free(secret); /* NULL once installed */
-	return rc;
-}
-
-k_status config_session_set_policy(const char *access_key, const char *policy_json,
-				   struct kbuf *why)
-{
-	if (policy_json == NULL)
-		return K_OK;
-	struct policy *p = NULL;
-	GUARD(policy_parse(kslice_cstr(policy_json), POLICY_IDENTITY, &p, why));
-	k_status rc = K_E_NOT_FOUND;
-	pthread_rwlock_wrlock(&sessions_lock);
-	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && k_failed(rc); i++) {
-		if (strcmp(sessions[i].access_key, access_key) != 0)
-			continue;
-		policy_free(sessions[i].session_policy);
-		sessions[i].session_policy = p;
-		p = NULL;
-		rc = K_OK;
-	}
-	pthread_rwlock_unlock(&sessions_lock);
-	policy_free(p);
-	return rc;
-}
-
-k_status config_session_set_tags(const char *access_key, json_t *tags)
-{
-	if (tags == NULL || json_array_size(tags) == 0)
-		return K_OK;
-	k_status rc = K_E_NOT_FOUND;
-	pthread_rwlock_wrlock(&sessions_lock);
-	for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && k_failed(rc); i++) {
-		if (strcmp(sessions[i].access_key, access_key) != 0)
-			continue;
-		json_decref(sessions[i].principal_tags);
-		sessions[i].principal_tags = json_incref(tags);
-		rc = K_OK;
-	}
-	pthread_rwlock_unlock(&sessions_lock);
+	policy_free(sp);
 	return rc;
 }
 

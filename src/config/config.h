@@ -145,11 +145,18 @@ struct config_session {
  * Creates temporary credentials for `role` that expire at `expires`
  * (a user or root identity instead of a role: a GetSessionToken session
  * that acts as that principal, with its policies)
- * (kclock seconds). K_E_LIMIT_EXCEEDED when the table is full of live
+ * (kclock seconds), with an STS session policy (a JSON identity policy;
+ * NULL: none) and session tags ([{"TagKey", "TagValue", "Transitive"}],
+ * which the session keeps a reference to; NULL: none). The session's
+ * permissions are then those its identity policies and the session policy
+ * both allow (kms/authz.c, secrets/authz.c); its tags are its
+ * aws:PrincipalTag/KEY keys. K_E_MALFORMED_POLICY for a session policy
+ * that does not parse; K_E_LIMIT_EXCEEDED when the table is full of live
  * sessions. The caller wipes *out after rendering it.
  */
 K_MUST_CHECK k_status config_new_session(const struct identity *role, const char *session_name,
-					 int64_t expires, struct config_session *out);
+					 int64_t expires, const char *policy, json_t *tags,
+					 struct config_session *out);
 /*
  * Installs a session made elsewhere (another node; sts/sts.c keeps them
  * in the store) in this process's table: its access key, the SHA-256 of
@@ -158,29 +165,14 @@ K_MUST_CHECK k_status config_new_session(const struct identity *role, const char
  */
 K_MUST_CHECK k_status config_install_session(const struct identity *role, const char *session_name,
 					     const char *access_key, const uint8_t token_hash[32],
-					     int64_t expires, struct ksecret *secret);
+					     int64_t expires, struct ksecret *secret,
+					     const char *policy, json_t *tags);
 /*
  * The loader config_lookup_access_key calls, once, for a session access
  * key (ASIA...) with a token that is not in the table: it installs the
  * session (config_install_session) if the store has it. Set once at start.
  */
 typedef K_MUST_CHECK k_status (*config_session_loader)(const char *access_key);
-/*
- * Attaches an STS session policy (a JSON identity policy; NULL: none) to
- * the session of `access_key`, before its credentials are handed out or
- * used. The session's permissions are then those its identity policies
- * and this policy both allow (kms/authz.c, secrets/authz.c).
- * K_E_MALFORMED_POLICY with the reason in `why`; K_E_NOT_FOUND.
- */
-K_MUST_CHECK k_status config_session_set_policy(const char *access_key, const char *policy_json,
-						struct kbuf *why);
-/*
- * Attaches session tags ([{"TagKey": K, "TagValue": V}], which the session
- * keeps a reference to; NULL or empty: none) to the session of
- * `access_key`, before it is used: they become its aws:PrincipalTag/KEY
- * condition keys. K_E_NOT_FOUND.
- */
-K_MUST_CHECK k_status config_session_set_tags(const char *access_key, json_t *tags);
 /* Adds a session's aws:PrincipalTag/KEY values to a policy request; nothing for others. */
 struct policy_req;
 void identity_add_principal_tags(const struct identity *id, struct policy_req *req);

@@ -48,12 +48,15 @@ static const struct jwt_alg *find_alg(const char *name)
 	return NULL;
 }
 
+/* The "=" padding base64url leaves out: at most two, one more as margin. */
+#define JWT_B64_PAD 3u
+
 /* base64url without padding (RFC 7515 section 2) into `out`. */
 static K_MUST_CHECK k_status b64url_decode(struct kslice in, struct kbuf *out)
 {
 	ENSURE(in.len % 4 != 1, K_E_VALIDATION);
 	struct kbuf std;
-	kbuf_init(&std, in.len + 3);
+	kbuf_init(&std, in.len + JWT_B64_PAD);
 	k_status rc = K_OK;
 	for (size_t i = 0; i < in.len && k_ok(rc); i++) {
 		char ch = (char)in.ptr[i];

@@ -138,15 +138,11 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	GUARD_GOTO(kbuf_decode_base64(&wrapped,
 				      kslice_make(json_string_value(wj), json_string_length(wj))));
 	GUARD_GOTO(keystore_unwrap(session_aad(access_key), kbuf_slice(&wrapped), &secret));
-	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp),
-				    secret);
+	/* With its session policy and tags at once: a session never exists without them. */
+	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp), secret,
+				    json_string_value(json_object_get(j, "Policy")),
+				    json_object_get(j, "Tags"));
 	secret = NULL; /* the table took it */
-	/* The session policy, before the session is used; a session without it is not valid. */
-	if (k_ok(rc))
-		rc = config_session_set_policy(
-			access_key, json_string_value(json_object_get(j, "Policy")), &th);
-	if (k_ok(rc))
-		rc = config_session_set_tags(access_key, json_object_get(j, "Tags"));
 out:
 	if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND))
 		LOG_WARN("sts: cannot load session %s from the store: %s", access_key,

@@ -246,15 +246,8 @@ k_status sts_issue_session(struct api_ctx *c, const struct identity *role, const
 {
 	int64_t expires = c->now + duration;
 	struct config_session cs;
-	GUARD(config_new_session(role, session, expires, &cs));
-	struct kbuf why;
-	kbuf_init(&why, KBUF_NOTE_MAX);
-	k_status saved = config_session_set_policy(cs.access_key, policy, &why);
-	kbuf_release(&why);
-	if (k_ok(saved))
-		saved = config_session_set_tags(cs.access_key, tags);
-	if (k_ok(saved))
-		saved = sts_session_save(role_arn, session, &cs, expires, policy, tags);
+	GUARD(config_new_session(role, session, expires, policy, tags, &cs));
+	k_status saved = sts_session_save(role_arn, session, &cs, expires, policy, tags);
 	if (k_failed(saved)) {
 		crypto_wipe(&cs, sizeof cs);
 		return saved;

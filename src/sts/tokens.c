@@ -168,13 +168,8 @@ static K_MUST_CHECK k_status issue(struct api_ctx *c, const char *name, int64_t 
 {
 	int64_t expires = c->now + duration;
 	struct config_session cs;
-	GUARD(config_new_session(c->principal.identity, name, expires, &cs));
-	struct kbuf why;
-	kbuf_init(&why, KBUF_NOTE_MAX);
-	k_status rc = config_session_set_policy(cs.access_key, policy, &why);
-	kbuf_release(&why);
-	if (k_ok(rc))
-		rc = sts_session_save(c->principal.arn, name, &cs, expires, policy, NULL);
+	GUARD(config_new_session(c->principal.identity, name, expires, policy, NULL, &cs));
+	k_status rc = sts_session_save(c->principal.arn, name, &cs, expires, policy, NULL);
 	if (k_ok(rc)) {
 		char exp[32];
 		sts_format_time(expires, exp, sizeof exp);
