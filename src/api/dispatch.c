@@ -161,6 +161,7 @@ static json_t *row_json(const struct api_operation *op)
 			    op->quota.rate > 0 ? json_real(op->quota.rate) : json_null());
 	json_object_set_new(o, "mutates", json_boolean(op->mutates));
 	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
+	json_object_set_new(o, "anonymous", json_boolean(op->anonymous));
 	json_object_set_new(
 		o, "maxBody",
 		json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
@@ -312,7 +313,15 @@ static K_MUST_CHECK k_status run_query(struct api_ctx *c, json_t **in)
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Missing X-Amz-Target header"));
 	c->service = svc;
 	ENSURE(!r->body_too_large && r->body.len <= API_DEFAULT_BODY, K_E_PAYLOAD_TOO_LARGE);
-	GUARD(api_authenticate(c, NULL));
+	/*
+	 * An unsigned request (no Authorization header, no query string)
+	 * may only name an operation whose row says so: AWS's
+	 * AssumeRoleWithWebIdentity "does not require the use of AWS security
+	 * credentials"; the token in its body is what is checked.
+	 */
+	bool anonymous = api_header(r, "authorization") == NULL && r->query.len == 0;
+	if (!anonymous)
+		GUARD(api_authenticate(c, NULL));
 	ENSURE(k_ok(api_parse_form(r->body, in)),
 	       api_fail(c, K_E_VALIDATION, "The request body is not a valid form encoding."));
 	const char *action = json_string_value(json_object_get(*in, "Action"));
@@ -320,6 +329,12 @@ static K_MUST_CHECK k_status run_query(struct api_ctx *c, json_t **in)
 	c->op = find_op(c->service, kslice_cstr(action));
 	ENSURE(c->op != NULL,
 	       api_fail(c, K_E_UNKNOWN_OPERATION, "Could not find operation %.64s", action));
+	if (anonymous) {
+		ENSURE(c->op->anonymous,
+		       api_fail(c, K_E_MISSING_AUTH, "Request is missing Authentication Token"));
+		/* No credential scope names a region: STS's global endpoint is us-east-1's. */
+		kstr_copy(c->region, sizeof c->region, "us-east-1");
+	}
 	GUARD(take_quota(c));
 	return api_authorize(c, *in);
 }

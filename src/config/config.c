@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "config/schema.h"
 #include "config/functions.h"
+#include "config/oidc.h"
 #include "config/regions.h"
 
 #include <stdio.h>
@@ -30,13 +31,15 @@ struct identity {
 	/* Authorization: identity policies parsed once at load; roles and sessions. */
 	struct policy **parsed;
 	size_t n_parsed;
-	bool parsed_borrowed;	/* sessions borrow their role's */
-	char role_arn[256];	/* roles and sessions: arn:aws:iam::A:role/NAME */
-	struct policy *trust;	/* roles: the trust policy */
-	int64_t max_session;	/* roles: MaxSessionDuration seconds */
-	char session[96];	/* sessions: RoleSessionName */
-	uint8_t token_hash[32]; /* sessions: SHA-256 of the session token */
-	int64_t expires;	/* sessions: epoch seconds */
+	bool parsed_borrowed;	       /* sessions borrow their role's */
+	char role_arn[256];	       /* roles and sessions: arn:aws:iam::A:role/NAME */
+	struct policy *trust;	       /* roles: the trust policy */
+	int64_t max_session;	       /* roles: MaxSessionDuration seconds */
+	char session[96];	       /* sessions: RoleSessionName */
+	uint8_t token_hash[32];	       /* sessions: SHA-256 of the session token */
+	int64_t expires;	       /* sessions: epoch seconds */
+	struct policy *session_policy; /* sessions: the STS session policy, or NULL */
+	json_t *principal_tags; /* sessions: [{"TagKey", "TagValue"}] (aws:PrincipalTag/), or NULL */
 };
 
 #define MAX_ROLES 1024
@@ -142,6 +145,10 @@ static void identity_clear(struct identity *id)
 	id->n_parsed = 0;
 	policy_free(id->trust);
 	id->trust = NULL;
+	policy_free(id->session_policy);
+	id->session_policy = NULL;
+	json_decref(id->principal_tags);
+	id->principal_tags = NULL;
 }
 
 static K_MUST_CHECK k_status add_identity(const char *account, const char *type, const char *name,
@@ -508,6 +515,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* Secrets Manager rotation functions (config/functions.h). */
 	if (k_ok(rc))
 		rc = config_functions_load(json_object_get(root, "rotation_functions"), msg);
+	/* OpenID Connect providers for AssumeRoleWithWebIdentity (config/oidc.h). */
+	if (k_ok(rc))
+		rc = config_oidc_load(json_object_get(root, "oidc_providers"), path, msg);
 	json_decref(root);
 	return rc;
 }
@@ -515,6 +525,7 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 void config_release(void)
 {
 	config_functions_release();
+	config_oidc_release();
 	config_regions_release();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);
@@ -606,6 +617,38 @@ k_status config_lookup_access_key(const char *access_key, const struct kslice *t
 	return K_OK;
 }
 
+/* The account of a session access key in the table (loaded from the store if need be). */
+static bool session_account(const char *access_key, char out[13])
+{
+	bool found = false;
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		pthread_rwlock_rdlock(&sessions_lock);
+		for (size_t i = 0; sessions != NULL && i < MAX_SESSIONS && !found; i++) {
+			found = strcmp(sessions[i].access_key, access_key) == 0;
+			if (found)
+				snprintf(out, 13, "%s", sessions[i].account);
+		}
+		pthread_rwlock_unlock(&sessions_lock);
+		if (found || session_loader == NULL || strncmp(access_key, "ASIA", 4) != 0 ||
+		    k_failed(session_loader(access_key)))
+			break;
+	}
+	return found;
+}
+
+bool config_access_key_account(const char *access_key, char out[13])
+{
+	struct identity key;
+	snprintf(key.access_key, sizeof key.access_key, "%s", access_key);
+	const struct identity *id =
+		ids ? bsearch(&key, ids, n_ids, sizeof *ids, cmp_identity) : NULL;
+	if (id != NULL) {
+		snprintf(out, 13, "%s", id->account);
+		return true;
+	}
+	return session_account(access_key, out);
+}
+
 const struct ksecret *identity_secret(const struct identity *id)
 {
 	return id->secret;
@@ -625,6 +668,9 @@ void identity_principal(const struct identity *id, const char *access_key, struc
 	} else if (strcmp(id->type, "AssumedRole") == 0) {
 		snprintf(session, sizeof session, "%.64s/%.64s", id->name, id->session);
 		a = k_arn_of("sts", "", id->account, K_ARN_ASSUMED_ROLE, session);
+	} else if (strcmp(id->type, "FederatedUser") == 0) {
+		snprintf(session, sizeof session, "federated-user/%.64s", id->session);
+		a = k_arn_of("sts", "", id->account, K_ARN_OTHER, session);
 	}
 	k_arn_format(&a, out->arn, sizeof out->arn);
 	out->identity = id;
@@ -722,7 +768,7 @@ static void random_chars(char *out, size_t n, const char *alphabet, size_t alen)
 }
 
 k_status config_new_session(const struct identity *role, const char *session_name, int64_t expires,
-			    struct config_session *out)
+			    const char *policy, json_t *tags, struct config_session *out)
 {
 	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	static const char b64[] =
@@ -738,7 +784,7 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 		k_ok(rc) ? ksecret_from((const uint8_t *)out->secret, strlen(out->secret)) : NULL;
 	if (secret != NULL)
 		rc = config_install_session(role, session_name, out->access_key, out->token_hash,
-					    expires, secret);
+					    expires, secret, policy, tags);
 	else if (k_ok(rc))
 		rc = K_E_INTERNAL;
 	if (k_failed(rc))
@@ -748,11 +794,19 @@ k_status config_new_session(const struct identity *role, const char *session_nam
 
 k_status config_install_session(const struct identity *role, const char *session_name,
 				const char *access_key, const uint8_t token_hash[32],
-				int64_t expires, struct ksecret *secret)
+				int64_t expires, struct ksecret *secret, const char *policy,
+				json_t *tags)
 {
-	if (strlen(access_key) > SIGV4_MAX_ACCESS_KEY) {
+	/* The session policy is parsed first: a session never exists without it. */
+	struct policy *sp = NULL;
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status prc =
+		policy ? policy_parse(kslice_cstr(policy), POLICY_IDENTITY, &sp, &why) : K_OK;
+	kbuf_release(&why);
+	if (k_failed(prc) || strlen(access_key) > SIGV4_MAX_ACCESS_KEY) {
 		ksecret_free(secret);
-		return K_E_VALIDATION;
+		return k_failed(prc) ? prc : K_E_VALIDATION;
 	}
 	int64_t now = kclock_now();
 	k_status rc = K_E_LIMIT_EXCEEDED;
@@ -768,25 +822,62 @@ k_status config_install_session(const struct identity *role, const char *session
 		s->secret = secret;
 		secret = NULL;
 		snprintf(s->access_key, sizeof s->access_key, "%s", access_key);
+		/*
+		 * A role's session is its assumed role; a user's is the user
+		 * (GetSessionToken) or, named, a federated user (GetFederationToken).
+		 */
+		bool as_role = strcmp(role->type, "Role") == 0;
+		bool federated = !as_role && session_name[0] != 0;
 		snprintf(s->account, sizeof s->account, "%s", role->account);
-		snprintf(s->type, sizeof s->type, "%s", "AssumedRole");
+		snprintf(s->type, sizeof s->type, "%s",
+			 as_role     ? "AssumedRole"
+			 : federated ? "FederatedUser"
+				     : role->type);
 		snprintf(s->name, sizeof s->name, "%s", role->name);
 		snprintf(s->role_arn, sizeof s->role_arn, "%s", role->role_arn);
 		snprintf(s->session, sizeof s->session, "%s", session_name);
 		memcpy(s->token_hash, token_hash, sizeof s->token_hash);
-		snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s", role->principal_id,
-			 session_name);
+		if (as_role)
+			snprintf(s->principal_id, sizeof s->principal_id, "%.21s:%.64s",
+				 role->principal_id, session_name);
+		else if (federated)
+			snprintf(s->principal_id, sizeof s->principal_id, "%s:%.32s", role->account,
+				 session_name);
+		else
+			snprintf(s->principal_id, sizeof s->principal_id, "%s", role->principal_id);
 		s->policies = json_incref(role->policies);
 		s->parsed = role->parsed;
 		s->n_parsed = role->n_parsed;
 		s->parsed_borrowed = true;
 		s->expires = expires;
+		s->session_policy = sp;
+		sp = NULL;
+		s->principal_tags = json_array_size(tags) > 0 ? json_incref(tags) : NULL;
 		rc = K_OK;
 		break;
 	}
 	pthread_rwlock_unlock(&sessions_lock);
 	ksecret_free(secret); /* NULL once installed */
+	policy_free(sp);
 	return rc;
+}
+
+void identity_add_principal_tags(const struct identity *id, struct policy_req *req)
+{
+	if (id != NULL && id->principal_tags != NULL)
+		(void)policy_req_add(req, (struct policy_value){.key = "aws:PrincipalTag/",
+								.kind = PV_TAGS,
+								.json = id->principal_tags});
+}
+
+const json_t *identity_session_tags(const struct identity *id)
+{
+	return id ? id->principal_tags : NULL;
+}
+
+const struct policy *identity_session_policy(const struct identity *id)
+{
+	return id ? id->session_policy : NULL;
 }
 
 /* The simulator: the configured identity behind a principal ARN. */

@@ -139,6 +139,12 @@ const struct identity *config_find_role(const char *role_arn);
 const struct policy *role_trust_policy(const struct identity *role);
 int64_t role_max_session(const struct identity *role);
 
+/*
+ * The account of an access key kinko knows: a long-term key, or a live
+ * session's (from the store if this node does not hold it). False otherwise.
+ */
+bool config_access_key_account(const char *access_key, char out[13]);
+
 /* The identity (user, root, role; a session's role) behind a principal ARN, or NULL. */
 const struct identity *config_find_principal(const char *arn);
 
@@ -150,11 +156,20 @@ struct config_session {
 };
 /*
  * Creates temporary credentials for `role` that expire at `expires`
- * (kclock seconds). K_E_LIMIT_EXCEEDED when the table is full of live
+ * (a user or root identity instead of a role: a GetSessionToken session
+ * that acts as that principal, with its policies)
+ * (kclock seconds), with an STS session policy (a JSON identity policy;
+ * NULL: none) and session tags ([{"TagKey", "TagValue", "Transitive"}],
+ * which the session keeps a reference to; NULL: none). The session's
+ * permissions are then those its identity policies and the session policy
+ * both allow (kms/authz.c, secrets/authz.c); its tags are its
+ * aws:PrincipalTag/KEY keys. K_E_MALFORMED_POLICY for a session policy
+ * that does not parse; K_E_LIMIT_EXCEEDED when the table is full of live
  * sessions. The caller wipes *out after rendering it.
  */
 K_MUST_CHECK k_status config_new_session(const struct identity *role, const char *session_name,
-					 int64_t expires, struct config_session *out);
+					 int64_t expires, const char *policy, json_t *tags,
+					 struct config_session *out);
 /*
  * Installs a session made elsewhere (another node; sts/sts.c keeps them
  * in the store) in this process's table: its access key, the SHA-256 of
@@ -163,13 +178,21 @@ K_MUST_CHECK k_status config_new_session(const struct identity *role, const char
  */
 K_MUST_CHECK k_status config_install_session(const struct identity *role, const char *session_name,
 					     const char *access_key, const uint8_t token_hash[32],
-					     int64_t expires, struct ksecret *secret);
+					     int64_t expires, struct ksecret *secret,
+					     const char *policy, json_t *tags);
 /*
  * The loader config_lookup_access_key calls, once, for a session access
  * key (ASIA...) with a token that is not in the table: it installs the
  * session (config_install_session) if the store has it. Set once at start.
  */
 typedef K_MUST_CHECK k_status (*config_session_loader)(const char *access_key);
+/* Adds a session's aws:PrincipalTag/KEY values to a policy request; nothing for others. */
+struct policy_req;
+void identity_add_principal_tags(const struct identity *id, struct policy_req *req);
+/* A session's tags as above, or NULL. Valid as long as the identity. */
+const json_t *identity_session_tags(const struct identity *id);
+/* The session policy of a session, or NULL. Valid as long as the identity. */
+const struct policy *identity_session_policy(const struct identity *id);
 void config_set_session_loader(config_session_loader fn);
 
 #endif

@@ -75,6 +75,14 @@ static const struct cs_member rotation_function[] = {
 	END,
 };
 
+static const struct cs_member oidc_provider[] = {
+	{"account", CS_STRING, 0, 0, NULL},
+	{"url", CS_STRING, 0, 0, NULL},
+	{"client_ids", CS_STRINGS, 0, 0, NULL},
+	{"jwks_file", CS_STRING, 0, 0, NULL},
+	END,
+};
+
 static const struct cs_member top[] = {
 	{"listen", CS_STRING, 0, 0, NULL},
 	{"data_dir", CS_STRING, 0, 0, NULL},
@@ -99,6 +107,7 @@ static const struct cs_member top[] = {
 	{"audit_witness_syslog", CS_BOOL, 0, 0, NULL},
 	{"accounts", CS_OBJECTS, 0, 0, account},
 	{"rotation_functions", CS_OBJECTS, 0, 0, rotation_function},
+	{"oidc_providers", CS_OBJECTS, 0, 0, oidc_provider},
 	END,
 };
 

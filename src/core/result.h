@@ -97,6 +97,9 @@ typedef struct k_status {
 #define K_E_CT_INVALID_TIME_RANGE ((k_status){KC_E_CT_INVALID_TIME_RANGE})
 #define K_E_CT_INVALID_MAX_RESULTS ((k_status){KC_E_CT_INVALID_MAX_RESULTS})
 #define K_E_CT_INVALID_NEXT_TOKEN ((k_status){KC_E_CT_INVALID_NEXT_TOKEN})
+#define K_E_STS_INVALID_IDENTITY_TOKEN ((k_status){KC_E_STS_INVALID_IDENTITY_TOKEN})
+#define K_E_STS_EXPIRED_WEB_TOKEN ((k_status){KC_E_STS_EXPIRED_WEB_TOKEN})
+#define K_E_STS_INVALID_AUTH_MESSAGE ((k_status){KC_E_STS_INVALID_AUTH_MESSAGE})
 /* END k_status values */
 
 #define K_MUST_CHECK __attribute__((warn_unused_result))

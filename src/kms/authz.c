@@ -93,6 +93,8 @@ static void fill_global(const struct inputs *in, struct policy_req *r, struct re
 	policy_req_add_str(r, "aws:CurrentTime", b->time);
 	policy_req_add_str(r, "aws:EpochTime", b->epoch);
 	policy_req_add_str(r, "aws:RequestedRegion", in->region);
+	/* Session tags first: a session's tag wins over its role's tag of the same key. */
+	identity_add_principal_tags(in->id, r);
 	identity_policy_context(in->id, r);
 }
 
@@ -253,6 +255,31 @@ static const char *grant_allows(const struct inputs *in)
 	return NULL;
 }
 
+/*
+ * An STS session policy bounds its session: "The resulting session's
+ * permissions are the intersection of the role's identity-based policy
+ * and the session policies"
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
+ * A Deny in it refuses; without an Allow in it nothing is allowed. True
+ * when the session policy decided (a refusal, in *d).
+ */
+static bool session_policy_refuses(const struct inputs *in, const struct policy_req *req,
+				   struct decision *d)
+{
+	const struct policy *sp = identity_session_policy(in->id);
+	if (sp == NULL)
+		return false;
+	struct policy_result sr;
+	policy_evaluate(sp, req, &sr);
+	if (!sr.explicit_deny && sr.allow_direct)
+		return false;
+	d->v = sr.explicit_deny ? V_DENY_IDENTITY : V_NO_IDENTITY;
+	d->by = "session policy";
+	d->index = sr.explicit_deny ? sr.deny_index : -1;
+	d->sid = sr.explicit_deny ? sr.deny_sid : "";
+	return true;
+}
+
 /* IAM's evaluation logic for one request (authz.h, "The rules"). */
 static void decide(const struct inputs *in, struct decision *d)
 {
@@ -287,6 +314,8 @@ static void decide(const struct inputs *in, struct decision *d)
 			id_allow_sid = ir.allow_sid;
 		}
 	}
+	if (session_policy_refuses(in, &req, d))
+		return;
 	if (kp.explicit_deny) {
 		d->v = V_DENY_RESOURCE;
 		d->by = "key policy";
@@ -335,10 +364,14 @@ static void deny_message(const struct inputs *in, const struct decision *d, char
 		why = "with an explicit deny in a resource-based policy";
 		break;
 	case V_DENY_IDENTITY:
-		why = "with an explicit deny in an identity-based policy";
+		why = d->by != NULL && strcmp(d->by, "session policy") == 0
+			      ? "with an explicit deny in a session policy"
+			      : "with an explicit deny in an identity-based policy";
 		break;
 	case V_NO_IDENTITY:
-		why = "because no identity-based policy allows the";
+		why = d->by != NULL && strcmp(d->by, "session policy") == 0
+			      ? "because no session policy allows the"
+			      : "because no identity-based policy allows the";
 		break;
 	case V_NO_RESOURCE:
 	default:

@@ -73,9 +73,10 @@ struct statement {
 	bool deny;
 	bool has_principal; /* Principal or NotPrincipal present */
 	bool not_principal;
-	bool any_principal;	/* "*" */
-	struct strlist aws;	/* normalized principal ARNs */
-	struct strlist service; /* service principals */
+	bool any_principal;	  /* "*" */
+	struct strlist aws;	  /* normalized principal ARNs */
+	struct strlist service;	  /* service principals */
+	struct strlist federated; /* federated principals (OIDC provider ARNs) */
 	bool not_action;
 	struct strlist actions;
 	bool has_resource;

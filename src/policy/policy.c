@@ -45,6 +45,7 @@ void policy_free(struct policy *p)
 		free(s->sid);
 		strlist_free(&s->aws);
 		strlist_free(&s->service);
+		strlist_free(&s->federated);
 		strlist_free(&s->actions);
 		strlist_free(&s->resources);
 		for (size_t j = 0; j < s->n_conds; j++) {
@@ -163,8 +164,11 @@ static K_MUST_CHECK k_status parse_principal(struct statement *s, const json_t *
 				}
 			} else if (strcmp(k, "Service") == 0) {
 				rc = p[0] != 0 ? strlist_add(&s->service, p) : malformed(msg, bad);
-			} else if (strcmp(k, "Federated") == 0 || strcmp(k, "CanonicalUser") == 0) {
-				/* Accepted, never matched: kinko has no federated users. */
+			} else if (strcmp(k, "Federated") == 0) {
+				rc = p[0] != 0 ? strlist_add(&s->federated, p)
+					       : malformed(msg, bad);
+			} else if (strcmp(k, "CanonicalUser") == 0) {
+				/* Accepted, never matched: kinko has no canonical users. */
 			} else {
 				rc = malformed(msg, bad);
 			}

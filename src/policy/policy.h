@@ -106,8 +106,9 @@ struct policy_req {
 	const char *principal_account;
 	const char *role_arn;
 	const char *service;
-	const char *action;   /* "kms:Encrypt" */
-	const char *resource; /* the key ARN, or "*" */
+	const char *federated; /* the OIDC provider ARN of a web identity */
+	const char *action;    /* "kms:Encrypt" */
+	const char *resource;  /* the key ARN, or "*" */
 	struct policy_value values[POLICY_MAX_VALUES];
 	size_t n_values;
 };

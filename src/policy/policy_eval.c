@@ -77,6 +77,10 @@ static enum pmatch principal_match(const struct statement *s, const struct polic
 		if (r->service != NULL && strcmp(s->service.v[i], r->service) == 0)
 			return PM_DIRECT;
 	}
+	for (size_t i = 0; i < s->federated.n; i++) {
+		if (r->federated != NULL && strcmp(s->federated.v[i], r->federated) == 0)
+			return PM_DIRECT;
+	}
 	for (size_t i = 0; i < s->aws.n; i++) {
 		const char *a = s->aws.v[i];
 		if (r->principal_arn != NULL && strcmp(a, r->principal_arn) == 0)

@@ -113,6 +113,7 @@ struct api_operation {
 	bool mutates;	 /* changes state: an intent record first, readOnly false in the trail */
 	bool key_use;	 /* a success counts as use of the key (GetKeyLastUsage) */
 	size_t max_body; /* 0: API_DEFAULT_BODY */
+	bool anonymous;	 /* query protocol: may come unsigned (sts:AssumeRoleWithWebIdentity) */
 };
 
 /*

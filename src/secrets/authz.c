@@ -128,6 +128,8 @@ static void fill_req(const struct sm_inputs *x, const char *role_arn, struct pol
 	snprintf(b->epoch, sizeof b->epoch, "%lld", (long long)c->now);
 	policy_req_add_str(r, "aws:EpochTime", b->epoch);
 	policy_req_add_str(r, "aws:RequestedRegion", c->region[0] ? c->region : NULL);
+	/* Session tags first: a session's tag wins over its role's tag of the same key. */
+	identity_add_principal_tags(c->principal.identity, r);
 	identity_policy_context(c->principal.identity, r);
 	policy_req_add_str(r, "aws:PrincipalArn", role_arn ? role_arn : c->principal.arn);
 	policy_req_add_str(r, "aws:PrincipalAccount", c->principal.account);
@@ -209,6 +211,15 @@ static enum sm_verdict decide(const struct sm_inputs *x)
 			return SV_DENY_IDENTITY;
 		id_allow = id_allow || ir.allow_direct;
 	}
+	/* An STS session policy bounds its session: it must allow too (kms/authz.c). */
+	const struct policy *sp = identity_session_policy(id);
+	struct policy_result sr = {.allow_direct = true};
+	if (sp != NULL)
+		policy_evaluate(sp, &req, &sr);
+	if (sr.explicit_deny)
+		return SV_DENY_IDENTITY;
+	if (!sr.allow_direct)
+		return SV_NO_IDENTITY;
 	struct policy_result rp = {
 		.deny_index = -1, .allow_index = -1, .deny_sid = "", .allow_sid = ""};
 	if (x->rp != NULL)

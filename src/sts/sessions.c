@@ -38,6 +38,7 @@ static struct kslice session_aad(const char *access_key)
  */
 static K_MUST_CHECK k_status build_record(const char *role_arn, const char *session_name,
 					  const struct config_session *cs, int64_t expires,
+					  const char *session_policy, const json_t *tags,
 					  char **text)
 {
 	*text = NULL;
@@ -57,6 +58,10 @@ static K_MUST_CHECK k_status build_record(const char *role_arn, const char *sess
 			      (const char *)th.ptr, th.len, "WrappedSecret", (const char *)b64.ptr,
 			      b64.len);
 	ENSURE_GOTO(d != NULL, K_E_INTERNAL);
+	if (session_policy != NULL)
+		json_object_set_new(d, "Policy", json_string(session_policy));
+	if (tags != NULL)
+		json_object_set(d, "Tags", (json_t *)tags);
 	*text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	ENSURE_GOTO(*text != NULL, K_E_INTERNAL);
@@ -68,11 +73,12 @@ out:
 }
 
 k_status sts_session_save(const char *role_arn, const char *session_name,
-			  const struct config_session *cs, int64_t expires)
+			  const struct config_session *cs, int64_t expires,
+			  const char *session_policy, const json_t *tags)
 {
 	ENSURE(store != NULL, K_E_INTERNAL);
 	char *text = NULL;
-	GUARD(build_record(role_arn, session_name, cs, expires, &text));
+	GUARD(build_record(role_arn, session_name, cs, expires, session_policy, tags, &text));
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	k_status rc = scheduler_due_id(expires + STS_SESSION_KEEP_S, STS_EXPIRE_TASK, "",
 				       cs->access_key, due_id, sizeof due_id);
@@ -118,7 +124,8 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	ENSURE_GOTO(role_arn != NULL && name != NULL && json_is_integer(exp) &&
 			    json_is_string(tj) && json_is_string(wj),
 		    K_E_INTERNAL);
-	const struct identity *role = config_find_role(role_arn);
+	/* A role's session names the role; a GetSessionToken session its user (or root). */
+	const struct identity *role = config_find_principal(role_arn);
 	if (role == NULL) {
 		LOG_WARN("sts: session %s names the role %s, which this node's configuration lacks",
 			 access_key, role_arn);
@@ -131,8 +138,10 @@ static K_MUST_CHECK k_status load_session(const char *access_key)
 	GUARD_GOTO(kbuf_decode_base64(&wrapped,
 				      kslice_make(json_string_value(wj), json_string_length(wj))));
 	GUARD_GOTO(keystore_unwrap(session_aad(access_key), kbuf_slice(&wrapped), &secret));
-	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp),
-				    secret);
+	/* With its session policy and tags at once: a session never exists without them. */
+	rc = config_install_session(role, name, access_key, th.ptr, json_integer_value(exp), secret,
+				    json_string_value(json_object_get(j, "Policy")),
+				    json_object_get(j, "Tags"));
 	secret = NULL; /* the table took it */
 out:
 	if (k_failed(rc) && !k_is(rc, K_E_NOT_FOUND))

@@ -1,5 +1,8 @@
 /*
- * sts.h — AWS STS on kinko's endpoint: GetCallerIdentity and AssumeRole.
+ * sts.h — AWS STS on kinko's endpoint: GetCallerIdentity, AssumeRole,
+ * AssumeRoleWithWebIdentity (web_identity.c), GetSessionToken,
+ * GetFederationToken, GetAccessKeyInfo and DecodeAuthorizationMessage
+ * (tokens.c), with session policies and session tags (tags.c).
  *
  * STS speaks the AWS query protocol (api/dispatch.c routes it): POST with
  * Content-Type application/x-www-form-urlencoded and a body such as
@@ -26,6 +29,7 @@
 #ifndef KINKO_STS_STS_H
 #define KINKO_STS_STS_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include "config/config.h"
 #include "core/buf.h"
@@ -48,10 +52,13 @@ const struct api_service *sts_service_table(void);
 K_MUST_CHECK k_status sts_init(struct storage *st);
 
 /*
- * Writes a new session's record (see above). Without sts_init (tools that
+ * Writes a new session's record (see above), with its session policy
+ * and session tags (NULL: none), which a node that loads the record
+ * attaches again. Without sts_init (tools that
  * run no server) K_E_INTERNAL; otherwise the store's error.
  */
 K_MUST_CHECK k_status sts_session_save(const char *role_arn, const char *session_name,
-				       const struct config_session *cs, int64_t expires);
+				       const struct config_session *cs, int64_t expires,
+				       const char *session_policy, const json_t *tags);
 
 #endif

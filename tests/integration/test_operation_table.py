@@ -192,6 +192,11 @@ BODIES = {
     ("secretsmanager", "RemoveRegionsFromReplication"): {"RemoveReplicaRegions": ["us-west-2"]},
     ("secretsmanager", "BatchGetSecretValue"): lambda w: {"SecretIdList": [w.secret]},
     ("sts", "AssumeRole"): {"RoleArn": ROLE, "RoleSessionName": "walk"},
+    ("sts", "AssumeRoleWithWebIdentity"): {"RoleArn": ROLE, "RoleSessionName": "walk",
+                                           "WebIdentityToken": "e30.e30.e30"},
+    ("sts", "GetAccessKeyInfo"): {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"},
+    ("sts", "GetFederationToken"): {"Name": "walk"},
+    ("sts", "DecodeAuthorizationMessage"): {"EncodedMessage": "walk"},
     ("kms", "AdvanceClock"): {"Seconds": 0},
 }
 
@@ -226,6 +231,9 @@ def test_no_permission_is_access_denied(srv, world, entry):
                              "nobody")
     if op["resource"] == "public":
         assert status == 200, out
+        return
+    if op.get("anonymous"):  # the token in the body is checked, not the caller
+        assert code == "InvalidIdentityToken", (status, out)
         return
     assert code in ("AccessDeniedException", "AccessDenied"), (status, out)
 

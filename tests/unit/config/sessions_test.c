@@ -81,7 +81,7 @@ static void test_sessions(void)
 	CHECK(config_find_principal("arn:aws:iam::111122223333:user/alice") == alice);
 
 	struct config_session cs;
-	CHECK(k_ok(config_new_session(role, "job-1", kclock_now() + 900, &cs)));
+	CHECK(k_ok(config_new_session(role, "job-1", kclock_now() + 900, NULL, NULL, &cs)));
 	CHECK(strncmp(cs.access_key, "ASIA", 4) == 0 && strlen(cs.access_key) == 20);
 	CHECK(strlen(cs.secret) == 40 && strlen(cs.token) > 100);
 
@@ -98,6 +98,37 @@ static void test_sessions(void)
 	CHECK_STR(p.arn, "arn:aws:sts::111122223333:assumed-role/app/job-1");
 	CHECK(strstr(p.principal_id, ":job-1") != NULL);
 	CHECK(config_find_principal(p.arn) == role);
+	CHECK(identity_session_policy(s) == NULL && identity_session_tags(s) == NULL);
+
+	/* A session policy that does not parse makes no session; one that does is kept. */
+	struct config_session sp;
+	CHECK(k_is(
+		config_new_session(role, "bad-policy", kclock_now() + 900, "{not json", NULL, &sp),
+		K_E_MALFORMED_POLICY));
+	json_t *tags = json_pack("[{s:s, s:s}]", "TagKey", "Project", "TagValue", "blue");
+	CHECK(k_ok(config_new_session(role, "scoped", kclock_now() + 900,
+				      "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+				      "\"Allow\",\"Action\":\"kms:Encrypt\",\"Resource\":\"*\"}]}",
+				      tags, &sp)));
+	json_decref(tags);
+	const struct identity *scoped = NULL;
+	struct kslice stok = kslice_cstr(sp.token);
+	CHECK(k_ok(config_lookup_access_key(sp.access_key, &stok, &scoped)));
+	CHECK(identity_session_policy(scoped) != NULL);
+	CHECK_EQ_INT(json_array_size(identity_session_tags(scoped)), 1);
+	/* A user's session (GetSessionToken) is the user; a named one a federated user. */
+	struct config_session us;
+	CHECK(k_ok(config_new_session(alice, "", kclock_now() + 900, NULL, NULL, &us)));
+	const struct identity *as = NULL;
+	struct kslice utok = kslice_cstr(us.token);
+	CHECK(k_ok(config_lookup_access_key(us.access_key, &utok, &as)));
+	identity_principal(as, us.access_key, &p);
+	CHECK_STR(p.arn, "arn:aws:iam::111122223333:user/alice");
+	CHECK(k_ok(config_new_session(alice, "bob", kclock_now() + 900, NULL, NULL, &us)));
+	utok = kslice_cstr(us.token);
+	CHECK(k_ok(config_lookup_access_key(us.access_key, &utok, &as)));
+	identity_principal(as, us.access_key, &p);
+	CHECK_STR(p.arn, "arn:aws:sts::111122223333:federated-user/bob");
 
 	/* The token must match exactly. */
 	char wrong[sizeof cs.token];
@@ -120,12 +151,12 @@ static void test_sessions(void)
 	k_status last = K_OK;
 	for (int i = 0; i < 5000 && k_ok(last); i++) {
 		struct config_session t;
-		last = config_new_session(role, "many", kclock_now() + 900, &t);
+		last = config_new_session(role, "many", kclock_now() + 900, NULL, NULL, &t);
 	}
 	CHECK(k_is(last, K_E_LIMIT_EXCEEDED));
 	CHECK(k_ok(kclock_advance(3600)));
 	struct config_session again;
-	CHECK(k_ok(config_new_session(role, "later", kclock_now() + 900, &again)));
+	CHECK(k_ok(config_new_session(role, "later", kclock_now() + 900, NULL, NULL, &again)));
 	config_release();
 	kbuf_release(&msg);
 }
