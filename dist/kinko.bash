@@ -84,7 +84,7 @@ _kinko()
 			words="simulate"
 		else
 			words="--config --data --store --principal --action --key --key-policy
-				--region --context --value --help"
+				--region --secret --context --value --help"
 		fi ;;
 	help)
 		words="serve check store backup restore audit usage ops policy status version" ;;

@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "kms/authz.h"
+#include "secrets/secrets.h"
 #include "storage/storage.h"
 #include "core/arn.h"
 #include "core/banned.h"
@@ -158,6 +159,7 @@ static bool add_pair(json_t *obj, const char *kv)
 /* The command's flags, as given. */
 struct simulate_args {
 	const char *config_path, *data, *principal, *action, *key, *policy_file, *store_url;
+	const char *secret; /* --secret NAME_OR_ARN (a Secrets Manager action) */
 	const char *region; /* for a key id or alias name (default us-east-1) */
 	json_t *ctx, *vals; /* --context and --value pairs (owned by the caller) */
 };
@@ -184,6 +186,8 @@ static bool simulate_parse(int argc, char **argv, struct simulate_args *a)
 			a->action = next;
 		else if (strcmp(f, "--key") == 0)
 			a->key = next;
+		else if (strcmp(f, "--secret") == 0)
+			a->secret = next;
 		else if (strcmp(f, "--region") == 0)
 			a->region = next;
 		else if (strcmp(f, "--key-policy") == 0)
@@ -195,8 +199,11 @@ static bool simulate_parse(int argc, char **argv, struct simulate_args *a)
 		else
 			return false;
 	}
-	return a->principal != NULL && a->action != NULL &&
-	       (a->key == NULL) != (a->policy_file == NULL);
+	if (a->principal == NULL || a->action == NULL)
+		return false;
+	if (strncasecmp(a->action, "secretsmanager:", 15) == 0)
+		return a->key == NULL && a->policy_file == NULL;
+	return a->secret == NULL && (a->key == NULL) != (a->policy_file == NULL);
 }
 
 /*
@@ -302,6 +309,53 @@ static int simulate_report(const json_t *res)
 	return strcmp(json_string_value(json_object_get(res, "Decision")), "allowed") == 0 ? 0 : 1;
 }
 
+/*
+ * The stored document of the secret --secret names: a name (in the
+ * principal's account and --region) or an ARN (its account and region; the
+ * name is the ARN's without its 6-character suffix). NULL after saying why.
+ */
+static json_t *load_secret_doc(const char *store_url, const struct simulate_args *a)
+{
+	char ns[96], name[600];
+	struct k_arn sa, pa;
+	if (k_arn_parse_cstr(a->secret, &sa)) {
+		if (!k_arn_is(&sa, "secretsmanager", K_ARN_SECRET) || sa.id.len < 8 ||
+		    sa.id.ptr[sa.id.len - 7] != '-') {
+			fprintf(stderr, "kinko policy simulate: --secret %s is not a secret ARN\n",
+				a->secret);
+			return NULL;
+		}
+		snprintf(ns, sizeof ns, "%.*s:%.*s", (int)sa.account.len,
+			 (const char *)sa.account.ptr, (int)sa.region.len,
+			 (const char *)sa.region.ptr);
+		snprintf(name, sizeof name, "%.*s", (int)(sa.id.len - 7), (const char *)sa.id.ptr);
+	} else if (k_arn_parse_cstr(a->principal, &pa) && pa.account.len > 0) {
+		snprintf(ns, sizeof ns, "%.*s:%s", (int)pa.account.len,
+			 (const char *)pa.account.ptr, a->region);
+		snprintf(name, sizeof name, "%s", a->secret);
+	} else {
+		fprintf(stderr,
+			"kinko policy simulate: --secret %s names no account: give its ARN\n",
+			a->secret);
+		return NULL;
+	}
+	struct storage *st = NULL;
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	k_status rc = storage_open(store_url, &st, &why);
+	if (k_failed(rc))
+		fprintf(stderr, "kinko policy simulate: store: %s\n", kbuf_cstr(&why));
+	kbuf_release(&why);
+	if (k_failed(rc))
+		return NULL;
+	json_t *j = store_doc(st, "secret", ns, name);
+	if (j == NULL)
+		fprintf(stderr, "kinko policy simulate: no secret %s in %s of the store %s\n", name,
+			ns, store_url);
+	storage_close(st);
+	return j;
+}
+
 /* The key's document: from the store (--key) or made from a policy file (--key-policy). */
 static json_t *simulate_key_doc(const struct simulate_args *a, const char *url)
 {
@@ -331,14 +385,6 @@ int cli_policy_simulate(int argc, char **argv)
 		cli_command_usage(cli_command_find("policy", "simulate", NULL), stderr);
 		goto out;
 	}
-	/* A key's policy and grants say nothing about a secret's resource policy. */
-	if (strncasecmp(a.action, "secretsmanager:", 15) == 0) {
-		fprintf(stderr,
-			"kinko policy simulate: %s: only actions on KMS keys are simulated; "
-			"Secrets Manager actions are not yet\n",
-			a.action);
-		goto out;
-	}
 	/* The operation tables hold the list of actions that exist. */
 	if (k_failed(cli_register_tables(NULL, false, &msg))) {
 		fprintf(stderr, "kinko policy simulate: %s\n", kbuf_cstr(&msg));
@@ -346,11 +392,18 @@ int cli_policy_simulate(int argc, char **argv)
 	}
 	if (!simulate_store(&a, &cfg, url, sizeof url))
 		goto out;
-	doc = simulate_key_doc(&a, url);
-	if (doc == NULL)
-		goto out;
 	const struct identity *id = config_find_principal(a.principal);
-	res = authz_simulate(a.principal, id, doc, a.action, a.ctx, a.vals);
+	if (strncasecmp(a.action, "secretsmanager:", 15) == 0) {
+		/* A secret's resource policy and tags, or Resource "*" without --secret. */
+		if (a.secret != NULL && (doc = load_secret_doc(url, &a)) == NULL)
+			goto out;
+		res = sm_simulate(a.principal, id, doc, a.action, a.region);
+	} else {
+		doc = simulate_key_doc(&a, url);
+		if (doc == NULL)
+			goto out;
+		res = authz_simulate(a.principal, id, doc, a.action, a.ctx, a.vals);
+	}
 	simulate_warnings(res, &a, id != NULL);
 	status = simulate_report(res);
 out:

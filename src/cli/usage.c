@@ -60,6 +60,7 @@ static const struct cli_flag ops_flags[] = {
 static const struct cli_flag simulate_flags[] = {
 	{"--config", true}, {"--data", true}, {"--store", true}, {"--principal", true},
 	{"--action", true}, {"--key", true}, {"--key-policy", true}, {"--region", true},
+	{"--secret", true},
 	{"--context", true}, {"--value", true}, {NULL, false},
 };
 static const struct cli_flag no_flags[] = {
@@ -174,15 +175,20 @@ static const struct cli_command commands[] = {
 	 usage_flags},
 	{"ops", "every operation of every table, with its row", "usage: kinko ops [--json]\n",
 	 ops_flags},
-	{"policy simulate", "explain whether a principal may call an action on a key",
+	{"policy simulate", "explain whether a principal may call an action on a key or secret",
 	 "usage: kinko policy simulate --config FILE --principal ARN --action kms:ACTION\n"
 	 "                             (--key KEY [--data DIR | --store URL] [--region REGION]\n"
 	 "                              | --key-policy FILE)\n"
 	 "                             [--context KEY=VALUE]... [--value CONDITION_KEY=VALUE]...\n"
+	 "       kinko policy simulate --config FILE --principal ARN\n"
+	 "                             --action secretsmanager:ACTION [--secret SECRET]\n"
+	 "                             [--data DIR | --store URL] [--region REGION]\n"
 	 "\n"
 	 "  --key         a key id, key ARN, alias name (alias/NAME) or alias ARN, as the\n"
 	 "                API takes them; an id or alias name is looked up in the\n"
 	 "                principal's account and --region (default us-east-1)\n"
+	 "  --secret      a secret's name or ARN: its resource policy and tags count with\n"
+	 "                the identity policies; without it, Resource \"*\"\n"
 	 "Prints a JSON explanation, with warnings for a principal the configuration does\n"
 	 "not declare and an action that does not exist; exit status 0 allowed, 1 denied,\n"
 	 "2 usage or lookup error.\n",

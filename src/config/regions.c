@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "core/distance.h"
+#include "core/log.h"
 #include "core/banned.h"
 
 /*
@@ -64,6 +66,25 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/*
+ * An added name one or two letters away from an AWS Region is most likely
+ * that Region misspelt ("us-esat-1"): said at start, since kinko would
+ * serve it as a Region of its own and a client of the real one would not
+ * find its keys there.
+ */
+static void warn_if_misspelt(size_t i, const char *name)
+{
+	for (size_t r = 0; r < N_AWS_REGIONS; r++) {
+		if (k_edit_distance(name, aws_regions[r]) <= 2) {
+			LOG_WARN("config: \"regions\"[%zu] \"%s\" is not an AWS Region (did you "
+				 "mean "
+				 "\"%s\"?); kinko serves it as a Region of its own",
+				 i, name, aws_regions[r]);
+			return;
+		}
+	}
+}
+
 k_status config_regions_load(const json_t *list, struct kbuf *msg)
 {
 	size_t i;
@@ -86,6 +107,7 @@ k_status config_regions_load(const json_t *list, struct kbuf *msg)
 		}
 		if (config_region_known(name))
 			continue;
+		warn_if_misspelt(i, name);
 		if (n_added >= REGIONS_MAX_ADDED) {
 			kbuf_note(msg, "\"regions\" adds more than %d names", REGIONS_MAX_ADDED);
 			return K_E_LIMIT_EXCEEDED;

@@ -44,9 +44,11 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "core/arn.h"
 #include "core/log.h"
 #include "policy/policy.h"
 #include "secrets/internal.h"
+#include "secrets/secrets.h"
 #include "core/banned.h"
 
 /*
@@ -483,4 +485,71 @@ k_status sm_check_resource_policy(struct api_ctx *c, const char *text, bool *pub
 	json_decref(one);
 	json_decref(doc);
 	return K_OK;
+}
+
+/*
+ * The policy simulator's view (secrets.h): the same decide() a request
+ * gets, for a principal named by its ARN, on a stored secret document (its
+ * ARN, resource policy and tags) or on Resource "*".
+ */
+json_t *sm_simulate(const char *principal_arn, const struct identity *id, const json_t *secret_doc,
+		    const char *action, const char *region)
+{
+	struct api_ctx c;
+	memset(&c, 0, sizeof c);
+	c.now = (int64_t)time(NULL);
+	snprintf(c.region, sizeof c.region, "%s", region);
+	snprintf(c.principal.arn, sizeof c.principal.arn, "%s", principal_arn);
+	struct k_arn pa;
+	if (k_arn_parse_cstr(principal_arn, &pa) && pa.account.len == K_ARN_ACCOUNT_LEN)
+		memcpy(c.principal.account, pa.account.ptr, K_ARN_ACCOUNT_LEN);
+	snprintf(c.principal.type, sizeof c.principal.type, "%s",
+		 id != NULL							 ? identity_type(id)
+		 : k_arn_parse_cstr(principal_arn, &pa) && pa.kind == K_ARN_ROOT ? "Root"
+										 : "IAMUser");
+	c.principal.identity = id;
+	kbuf_init(&c.err_msg, API_ERROR_MESSAGE_MAX);
+	const char *arn = json_string_value(json_object_get(secret_doc, "ARN"));
+	char owner[13] = "";
+	struct k_arn sa;
+	if (arn != NULL && k_arn_parse_cstr(arn, &sa) && sa.account.len == K_ARN_ACCOUNT_LEN)
+		memcpy(owner, sa.account.ptr, K_ARN_ACCOUNT_LEN);
+	struct policy *rp = NULL;
+	json_t *out = json_object();
+	const char *text = json_string_value(json_object_get(secret_doc, "ResourcePolicy"));
+	if (text != NULL) {
+		struct kbuf msg;
+		kbuf_init(&msg, KBUF_NOTE_MAX);
+		if (k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &rp, &msg)))
+			json_object_set_new(out, "ResourcePolicyError",
+					    json_string(kbuf_cstr(&msg)));
+		kbuf_release(&msg);
+	}
+	json_t *tags = engine_tags(json_object_get(secret_doc, "Tags"));
+	struct sm_inputs x = {.c = &c,
+			      .action = action,
+			      .resource = arn != NULL ? arn : "*",
+			      .owner = owner[0] ? owner : NULL,
+			      .rp = rp,
+			      .resource_tags = tags};
+	enum sm_verdict v = decide(&x);
+	if (v == SV_ALLOW) {
+		char why[1400];
+		snprintf(why, sizeof why, "%s may perform %s on %s", principal_arn, action,
+			 x.resource);
+		json_object_set_new(out, "Reason", json_string(why));
+	} else {
+		k_ignore(check(&x)); /* writes AWS's refusal message into c.err_msg */
+		json_object_set_new(out, "Reason", json_string(kbuf_cstr(&c.err_msg)));
+	}
+	json_object_set_new(out, "Decision",
+			    json_string(v == SV_ALLOW ? "allowed"
+					: v == SV_DENY_RESOURCE || v == SV_DENY_IDENTITY
+						? "explicitDeny"
+						: "implicitDeny"));
+	json_object_set_new(out, "Resource", json_string(x.resource));
+	json_decref(tags);
+	policy_free(rp);
+	kbuf_release(&c.err_msg);
+	return out;
 }

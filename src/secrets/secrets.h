@@ -21,6 +21,7 @@
 #ifndef KINKO_SECRETS_SECRETS_H
 #define KINKO_SECRETS_SECRETS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/buf.h"
@@ -28,6 +29,7 @@
 #include "storage/storage.h"
 
 struct api_service;
+struct identity; /* config/config.h */
 /* The Secrets Manager operation table, for the pipeline's registry (api_register_service). */
 const struct api_service *secrets_service_table(void);
 /*
@@ -56,5 +58,17 @@ void secrets_set_endpoint(const char *url);
 #define SM_STOP_GRACE_S 5
 #define SM_STOP_WAIT_S 15
 bool secrets_shutdown(void);
+
+/*
+ * The policy simulator (`kinko policy simulate --secret`): Secrets
+ * Manager's decision for principal_arn (its configured identity, or NULL)
+ * doing `action` on the stored secret document secret_doc (its ARN,
+ * ResourcePolicy and Tags are read; NULL: Resource "*"), made by the same
+ * evaluation a request gets: {"Decision": "allowed" | "explicitDeny" |
+ * "implicitDeny", "Reason": AWS's message, "Resource": ...}. The caller
+ * owns the result.
+ */
+json_t *sm_simulate(const char *principal_arn, const struct identity *id, const json_t *secret_doc,
+		    const char *action, const char *region);
 
 #endif

@@ -202,9 +202,37 @@ def test_simulate_flags_unknown_actions_and_unconfigured_principals(keyed):
     assert any("%s is not declared in the configuration" % ghost in w for w in doc["Warnings"])
 
 
-def test_simulate_says_secrets_manager_actions_are_not_simulated(keyed):
+def test_simulate_secrets_manager_actions_on_a_secret(keyed):
+    """A Secrets Manager action is simulated with the secret's resource
+    policy beside the identity policies, as a request would be decided."""
     srv, _, cfg = keyed
-    rc, out, err = simulate(srv, "--config", cfg, "--principal", "arn:aws:iam::%s:user/app" % ACCOUNT,
-                            "--action", "secretsmanager:GetSecretValue", "--key", "alias/app")
-    assert rc == 2 and out == ""
-    assert "Secrets Manager actions are not yet" in err
+    app = "arn:aws:iam::%s:user/app" % ACCOUNT
+    sm = srv.client("secretsmanager")
+    arn = sm.create_secret(Name="app/db", SecretString="x")["ARN"]
+
+    def policy(effect):
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": effect, "Principal": {"AWS": app}, "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*"}]})
+
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=policy("Allow"))
+    base = ["--config", cfg, "--principal", app, "--action", "secretsmanager:GetSecretValue"]
+    for ref in ("app/db", arn):
+        rc, out, err = simulate(srv, *base, "--secret", ref)
+        doc = json.loads(out)
+        assert rc == 0 and doc["Decision"] == "allowed" and doc["Resource"] == arn, (ref, out, err)
+    # Without the secret: Resource "*", where only the identity policies (kms:Decrypt) speak.
+    rc, out, _ = simulate(srv, *base)
+    doc = json.loads(out)
+    assert rc == 1 and doc["Decision"] == "implicitDeny"
+    assert "because no identity-based policy allows the secretsmanager:GetSecretValue action" in doc["Reason"]
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=policy("Deny"))
+    rc, out, _ = simulate(srv, *base, "--secret", "app/db")
+    doc = json.loads(out)
+    assert rc == 1 and doc["Decision"] == "explicitDeny"
+    assert "with an explicit deny in a resource-based policy" in doc["Reason"]
+    # A key says nothing about a Secrets Manager action.
+    rc, _, _ = simulate(srv, *base, "--key", "alias/app")
+    assert rc == 2
+    rc, _, err = simulate(srv, *base, "--secret", "app/none")
+    assert rc == 2 and "no secret app/none" in err

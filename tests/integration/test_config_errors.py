@@ -187,3 +187,27 @@ def test_dev_clashing_with_a_configured_test_key_names_the_clash(tmp_path):
     assert ('--dev adds the access key "test" (account 000000000000), but the configuration '
             'already gives that access key to the user alice of account 111122223333') in r.stderr, \
         r.stderr
+
+
+def test_misspelt_region_is_flagged(tmp_path):
+    """An added region one or two letters away from an AWS Region is said at
+    start (it would be served as a region of its own)."""
+    path = tmp_path / "kinko.json"
+    path.write_text(json.dumps({"regions": ["us-esat-1", "local-1"]}))
+    key = tmp_path / "root.key"
+    key.write_bytes(os.urandom(32))
+    os.chmod(key, 0o600)
+    proc = subprocess.Popen([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+                             "--root-key", str(key), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "listening on" in line, err
+    assert ('"regions"[0] "us-esat-1" is not an AWS Region (did you mean "us-east-1"?)') in err
+    assert "local-1" not in err
