@@ -40,3 +40,13 @@ int64_t kclock_offset(void)
 {
 	return atomic_load(&offset_s);
 }
+
+int64_t kclock_ms_within(int64_t now_s)
+{
+	int64_t ms = kclock_now_ms();
+	if (ms < now_s * 1000)
+		return now_s * 1000;
+	if (ms > now_s * 1000 + 999)
+		return now_s * 1000 + 999;
+	return ms;
+}

@@ -17,6 +17,13 @@
 int64_t kclock_now(void);
 /* Milliseconds since the epoch, test offset included. */
 int64_t kclock_now_ms(void);
+/*
+ * The current time in milliseconds, kept inside the second now_s (a time
+ * of kinko's clock in seconds, such as a request's arrival): dates written
+ * for one request or one piece of scheduled work agree with its second,
+ * also when test mode has moved the clock.
+ */
+int64_t kclock_ms_within(int64_t now_s);
 void kclock_enable_test_mode(void);
 bool kclock_test_mode(void);
 /* Moves the clock forward by `seconds` (>= 0). Test mode only. */

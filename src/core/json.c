@@ -1,5 +1,7 @@
 #include "core/json.h"
 
+#include <math.h>
+
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,4 +46,18 @@ void kjson_free(void *p)
 		f(p);
 	else
 		free(p);
+}
+
+json_t *kjson_date(int64_t ms)
+{
+	return json_real((double)ms / 1000.0);
+}
+
+int64_t kjson_date_seconds(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)floor(json_real_value(v));
+	return 0;
 }

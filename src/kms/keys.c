@@ -554,35 +554,6 @@ k_status kms_require_enabled(struct api_ctx *c, const struct kms_key *k)
 	return kms_check_key_state(c, k);
 }
 
-int64_t kms_ms_within(int64_t now_s)
-{
-	int64_t ms = kclock_now_ms();
-	if (ms < now_s * 1000)
-		return now_s * 1000;
-	if (ms > now_s * 1000 + 999)
-		return now_s * 1000 + 999;
-	return ms;
-}
-
-int64_t kms_now_ms(const struct api_ctx *c)
-{
-	return kms_ms_within(c->now);
-}
-
-json_t *kms_date_ms(int64_t ms)
-{
-	return json_real((double)ms / 1000.0);
-}
-
-int64_t kms_date_seconds(const json_t *v)
-{
-	if (json_is_integer(v))
-		return (int64_t)json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)floor(json_real_value(v));
-	return 0;
-}
-
 /*
  * KeyMetadata (https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html):
  * the stored document carries the member values; only the members AWS

@@ -27,6 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "req/req.h"
+#include "core/clock.h"
+#include "core/json.h"
 #include "core/result.h"
 #include "core/secret.h"
 #include "keystore/keyops.h"
@@ -166,18 +168,10 @@ json_t *kms_key_metadata(const struct kms_key *k);
 /*
  * KMS's dates (CreationDate, DeletionDate, ValidTo, RotationDate, a
  * grant's or alias's CreationDate ...) are epoch seconds with
- * milliseconds, as AWS returns them, so that keys created in one second
- * still sort by creation. kms_now_ms: the request's arrival to the
- * millisecond, inside the second of c->now (kinko's clock, which test mode
- * moves); kms_ms_within: the same for a time in seconds of kinko's own
- * work (the scheduler's rotations). kms_date_ms: the JSON number for a date in milliseconds.
- * kms_date_seconds: a stored date in whole seconds, from a fractional
- * number or from the whole seconds that older documents hold (0 when absent).
+ * milliseconds, as AWS returns them: kjson_date and kjson_date_seconds
+ * (core/json.h), with the request's time from api_now_ms (req/req.h) and
+ * scheduled work's from kclock_ms_within (core/clock.h).
  */
-int64_t kms_now_ms(const struct api_ctx *c);
-int64_t kms_ms_within(int64_t now_s);
-json_t *kms_date_ms(int64_t ms);
-int64_t kms_date_seconds(const json_t *v);
 
 /* "arn:aws:kms:REGION:ACCOUNT:key/ID" */
 void kms_key_arn(const struct api_ctx *c, const char *id, char *out, size_t n);

@@ -109,7 +109,7 @@ static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service
 	doc = json_pack(
 		"{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:[]}",
 		"KeyId", id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
-		"CreationDate", kms_date_ms(kms_now_ms(c)), "Description", desc, "KeyUsage",
+		"CreationDate", kjson_date(api_now_ms(c)), "Description", desc, "KeyUsage",
 		"ENCRYPT_DECRYPT", "KeySpec", "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec",
 		"SYMMETRIC_DEFAULT", "KeyState", "Enabled", "Origin", "AWS_KMS", "KeyManager",
 		"AWS", "MultiRegion", 0, "Policy", pol, "Tags");
@@ -128,8 +128,8 @@ static K_MUST_CHECK k_status managed_docs(struct api_ctx *c, const char *service
 	ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "Materials", mats);
 	adoc = json_pack("{s:s, s:s, s:s, s:o, s:o}", "AliasName", alias, "AliasArn", alias_arn,
-			 "TargetKeyId", id, "CreationDate", kms_date_ms(kms_now_ms(c)),
-			 "LastUpdatedDate", kms_date_ms(kms_now_ms(c)));
+			 "TargetKeyId", id, "CreationDate", kjson_date(api_now_ms(c)),
+			 "LastUpdatedDate", kjson_date(api_now_ms(c)));
 	ENSURE_GOTO(adoc != NULL, K_E_INTERNAL);
 	*key_text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	*alias_text = json_dumps(adoc, JSON_COMPACT | JSON_SORT_KEYS);

@@ -429,10 +429,10 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(resolve_target(c, target_id, &k));
 	char arn[400];
 	alias_arn(c, name, arn, sizeof arn);
-	int64_t now_ms = kms_now_ms(c);
+	int64_t now_ms = api_now_ms(c);
 	json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o}", "AliasName", name, "AliasArn", arn,
-				"TargetKeyId", k->id, "CreationDate", kms_date_ms(now_ms),
-				"LastUpdatedDate", kms_date_ms(now_ms));
+				"TargetKeyId", k->id, "CreationDate", kjson_date(now_ms),
+				"LastUpdatedDate", kjson_date(now_ms));
 	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_t *names = NULL;
 	char *itext = NULL;
@@ -552,7 +552,7 @@ static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *n
 		}
 	}
 	json_object_set_new(doc, "TargetKeyId", json_string(k->id));
-	json_object_set_new(doc, "LastUpdatedDate", kms_date_ms(kms_now_ms(c)));
+	json_object_set_new(doc, "LastUpdatedDate", kjson_date(api_now_ms(c)));
 	m->text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE(m->text != NULL, K_E_INTERNAL);
 	m->ops[0] = (struct storage_op){.op = STORAGE_PUT,

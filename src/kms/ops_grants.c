@@ -263,7 +263,7 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 	json_t *ng = json_pack("{s:s, s:s, s:O, s:o, s:s, s:O, s:s}", "GrantId", gid, "Name",
 			       name ? name : "", "GranteePrincipal",
 			       json_object_get(in, "GranteePrincipal"), "CreationDate",
-			       kms_date_ms(kms_now_ms(c)), "IssuingAccount", issuing, "Operations",
+			       kjson_date(api_now_ms(c)), "IssuingAccount", issuing, "Operations",
 			       ops, "Token", kbuf_cstr(token));
 	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)

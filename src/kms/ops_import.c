@@ -87,7 +87,7 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "ParametersValidTo",
-			    kms_date_ms(valid_to * 1000 + kms_now_ms(c) % 1000));
+			    kjson_date(valid_to * 1000 + api_now_ms(c) % 1000));
 out:
 	kms_key_unref(k);
 	kbuf_release(&pub);
@@ -206,7 +206,7 @@ static json_t *imported_doc(const struct api_ctx *c, const struct kms_key *k, co
 	json_object_set_new(doc, "MaterialFingerprint", json_string(kbuf_cstr(fp)));
 	json_object_set_new(doc, "ExpirationModel", json_string(model));
 	if (expires)
-		json_object_set_new(doc, "ValidTo", kms_date_ms(valid_to_ms));
+		json_object_set_new(doc, "ValidTo", kjson_date(valid_to_ms));
 	else
 		json_object_del(doc, "ValidTo");
 	if (k->state == KS_PENDING_IMPORT)
@@ -348,7 +348,7 @@ static K_MUST_CHECK k_status expire_one(void *arg, int64_t when, const char *ns,
 		return storage_apply(kms_store(), &del, 1);
 	GUARD(rc);
 	json_t *vt = json_object_get(k->doc, "ValidTo");
-	bool due = json_is_number(vt) && kms_date_seconds(vt) <= now &&
+	bool due = json_is_number(vt) && kjson_date_seconds(vt) <= now &&
 		   json_object_get(k->doc, "Materials") != NULL;
 	if (due) {
 		rc = drop_material(k, &del, 1);

@@ -133,7 +133,7 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
 	json_t *doc = json_pack(
 		"{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "KeyId",
 		id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
-		"CreationDate", kms_date_ms(kms_now_ms(c)), "Description", desc ? desc : "",
+		"CreationDate", kjson_date(api_now_ms(c)), "Description", desc ? desc : "",
 		"KeyUsage", usage, "KeySpec", spec, "CustomerMasterKeySpec", spec, "KeyState",
 		strcmp(origin, "EXTERNAL") == 0 ? "PendingImport" : "Enabled", "Origin", origin,
 		"KeyManager", "CUSTOMER", "MultiRegion", 0, "Policy",

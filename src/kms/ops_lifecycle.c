@@ -209,15 +209,15 @@ k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "KeyState", json_string("PendingDeletion"));
 	/* The due date in whole seconds (the scheduler's), the date with the request's milliseconds. */
-	int64_t when_ms = when * 1000 + kms_now_ms(c) % 1000;
-	json_object_set_new(doc, "DeletionDate", kms_date_ms(when_ms));
+	int64_t when_ms = when * 1000 + api_now_ms(c) % 1000;
+	json_object_set_new(doc, "DeletionDate", kjson_date(when_ms));
 	json_object_set_new(doc, "PendingWindowInDays", json_integer(days));
 	json_object_set_new(doc, "StateBeforeDeletion", json_string(kms_state_name(k->state)));
 	struct storage_op due;
 	scheduler_due_put_op(&due, due_id);
 	GUARD_GOTO(kms_key_update_ops(k, doc, NULL, &due, 1, NULL));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
-	json_object_set_new(out, "DeletionDate", kms_date_ms(when_ms));
+	json_object_set_new(out, "DeletionDate", kjson_date(when_ms));
 	json_object_set_new(out, "KeyState", json_string("PendingDeletion"));
 	json_object_set_new(out, "PendingWindowInDays", json_integer(days));
 out:
@@ -239,7 +239,7 @@ k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
 	const char *before = json_string_value(json_object_get(k->doc, "StateBeforeDeletion"));
 	const char *state = before != NULL && strcmp(before, "PendingImport") == 0 ? "PendingImport"
 										   : "Disabled";
-	int64_t when = kms_date_seconds(json_object_get(k->doc, "DeletionDate"));
+	int64_t when = kjson_date_seconds(json_object_get(k->doc, "DeletionDate"));
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
 	json_t *doc = json_deep_copy(k->doc);
@@ -336,7 +336,7 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	if (k_is(rc, K_E_NOT_FOUND))
 		return storage_apply(kms_store(), &del_due, 1);
 	GUARD(rc);
-	int64_t date = kms_date_seconds(json_object_get(k->doc, "DeletionDate"));
+	int64_t date = kjson_date_seconds(json_object_get(k->doc, "DeletionDate"));
 	if (k->state != KS_PENDING_DELETION || date != when) {
 		kms_key_unref(k);
 		return storage_apply(kms_store(), &del_due, 1);

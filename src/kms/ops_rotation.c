@@ -81,7 +81,7 @@ static void rotation_schedule(const struct kms_key *k, bool *enabled, int64_t *p
 		json_t *last = json_array_get(mats, json_array_size(mats) - 1);
 		int64_t base = json_integer_value(json_object_get(last, "Created"));
 		if (base <= 0)
-			base = kms_date_seconds(json_object_get(k->doc, "CreationDate"));
+			base = kjson_date_seconds(json_object_get(k->doc, "CreationDate"));
 		*next = base + *period_days * DAY;
 	}
 	if (!*enabled)
@@ -164,7 +164,7 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	json_array_append_new(rots,
 			      json_pack("{s:I, s:s, s:o, s:s}", "Version", (json_int_t)(n + 1),
 					"KeyMaterialId", mid, "RotationDate",
-					kms_date_ms(kms_ms_within(now)), "RotationType",
+					kjson_date(kclock_ms_within(now)), "RotationType",
 					on_demand ? "ON_DEMAND" : "AUTOMATIC"));
 
 	struct storage_op extra[2];

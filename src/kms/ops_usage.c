@@ -24,7 +24,7 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
 	json_t *cd = json_object_get(k->doc, "CreationDate");
-	int64_t created = kms_date_seconds(cd);
+	int64_t created = kjson_date_seconds(cd);
 	int64_t start = audit_lastuse_tracking_start();
 	if (start == 0 || !audit_enabled())
 		start = c->now;

@@ -244,6 +244,9 @@ K_MUST_CHECK k_status api_call(struct api_ctx *c, json_t *in, json_t *out);
 /* The row of an operation in one service's table by name; NULL if none. */
 const struct api_operation *api_service_op(const struct api_service *svc, const char *name);
 
+/* The request's arrival to the millisecond, inside the second of c->now (kclock_ms_within). */
+int64_t api_now_ms(const struct api_ctx *c);
+
 /* The name of a resource kind and of a state rule ("key-or-alias", "crypto"). */
 const char *api_resource_name(enum api_resource r);
 const char *api_state_rule_name(enum api_state_rule s);

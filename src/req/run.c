@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -67,4 +68,9 @@ const struct api_operation *api_service_op(const struct api_service *svc, const 
 			return &svc->ops[i];
 	}
 	return NULL;
+}
+
+int64_t api_now_ms(const struct api_ctx *c)
+{
+	return kclock_ms_within(c->now);
 }

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "req/req.h"
+#include "core/clock.h"
+#include "core/json.h"
 #include "core/buf.h"
 #include "core/result.h"
 #include "storage/storage.h"
@@ -196,19 +198,13 @@ int64_t sm_day(int64_t t);
  * timestamp as seconds since the epoch, with a fraction), so that secrets
  * created in the same second still sort by creation. They are stored as
  * JSON reals; documents written by earlier builds hold integer seconds,
- * and both read with sm_date_seconds / sm_date_cmp.
+ * and both read with kjson_date_seconds / sm_date_cmp.
  *
- * sm_now_ms: the time of the request in milliseconds, within the second
- * of c->now (so that dates written in one request agree with it).
- * sm_date: a new JSON date (real seconds) for a time in milliseconds.
- * sm_date_seconds: a stored date (integer or real) in whole seconds; 0
- * when absent.
+ * The request's time in milliseconds comes from api_now_ms (req/req.h), a
+ * new date from kjson_date and a stored one in seconds from
+ * kjson_date_seconds (core/json.h).
  * sm_date_cmp: orders two stored dates (absent first); -1, 0 or 1.
  */
-int64_t sm_now_ms(const struct api_ctx *c);
-int64_t sm_ms_within(int64_t now_s);
-json_t *sm_date(int64_t ms);
-int64_t sm_date_seconds(const json_t *v);
 int sm_date_cmp(const json_t *a, const json_t *b);
 
 /* Scheduled work (rotation.c): due-index tasks. */

@@ -250,10 +250,10 @@ static K_MUST_CHECK k_status create_doc(struct api_ctx *c, const struct create_r
 	new_uid(uid);
 	snprintf(s->ns, sizeof s->ns, "%s", c->ns);
 	s->version = STORAGE_ABSENT;
-	int64_t now_ms = sm_now_ms(c);
+	int64_t now_ms = api_now_ms(c);
 	s->doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "Name", r->name, "ARN", r->arn, "Uid",
-			   uid, "CreatedDate", sm_date(now_ms), "LastChangedDate", sm_date(now_ms),
-			   "Versions", json_object());
+			   uid, "CreatedDate", kjson_date(now_ms), "LastChangedDate",
+			   kjson_date(now_ms), "Versions", json_object());
 	ENSURE(s->doc != NULL, K_E_INTERNAL);
 	if (r->desc != NULL)
 		json_object_set_new(s->doc, "Description", json_string(r->desc));
@@ -663,7 +663,7 @@ k_status sm_op_update_secret(struct api_ctx *c, json_t *in, json_t *out)
 		json_object_set_new(s.doc, "KmsKeyId", json_string(kid));
 	else if (kid != NULL)
 		json_object_del(s.doc, "KmsKeyId");
-	json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
+	json_object_set_new(s.doc, "LastChangedDate", kjson_date(api_now_ms(c)));
 	/*
 	 * A new KmsKeyId re-encrypts the AWSCURRENT, AWSPENDING and AWSPREVIOUS
 	 * versions (record.c, sm_reencrypt), in the same apply as the rest.

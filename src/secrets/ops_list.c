@@ -237,7 +237,7 @@ static K_MUST_CHECK k_status collect_cb(void *arg, const char *ns, const char *i
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	if (j == NULL)
 		return K_OK;
-	bool deleted = sm_date_seconds(json_object_get(j, "DeletedDate")) > 0;
+	bool deleted = kjson_date_seconds(json_object_get(j, "DeletedDate")) > 0;
 	if ((!deleted || st->include_deleted) &&
 	    (st->filters == NULL || filters_match(j, st->filters)))
 		json_array_append_new(st->docs, j);

@@ -52,7 +52,7 @@ static K_MUST_CHECK k_status forget_missing(struct api_ctx *c, const char *id, i
 	GUARD(sm_authorize_new(c, arn));
 	json_object_set_new(out, "ARN", json_string(arn));
 	json_object_set_new(out, "Name", json_string(name));
-	json_object_set_new(out, "DeletionDate", sm_date(now_ms));
+	json_object_set_new(out, "DeletionDate", kjson_date(now_ms));
 	return K_OK;
 }
 
@@ -91,7 +91,7 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 				"(inclusive).");
 	struct sm_secret s = {0};
 	k_status rc = K_OK;
-	int64_t now_ms = sm_now_ms(c);
+	int64_t now_ms = api_now_ms(c);
 	sm_lock();
 	rc = sm_resolve_secret(c, id, NULL, API_STATE_ANY, &s);
 	if (k_is(rc, K_E_SM_NOT_FOUND) && force) {
@@ -123,16 +123,16 @@ k_status sm_op_delete_secret(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "Name", json_string(sm_name(&s)));
 	if (force) {
 		GUARD_GOTO(sm_purge(c->ns, &s));
-		json_object_set_new(out, "DeletionDate", sm_date(now_ms));
+		json_object_set_new(out, "DeletionDate", kjson_date(now_ms));
 		goto out;
 	}
-	json_object_set_new(s.doc, "DeletedDate", sm_date(now_ms));
+	json_object_set_new(s.doc, "DeletedDate", kjson_date(now_ms));
 	json_object_set_new(s.doc, "PurgeDate", json_integer(c->now + days * SM_DAY));
 	char due[SCHEDULER_DUE_ID_MAX + 1];
 	struct storage_op op;
 	GUARD_GOTO(sm_due_op(&s, SM_TASK_PURGE, c->now + days * SM_DAY, due, sizeof due, &op));
 	GUARD_GOTO(sm_save(&s, &op, 1));
-	json_object_set_new(out, "DeletionDate", sm_date(now_ms + days * SM_DAY * 1000));
+	json_object_set_new(out, "DeletionDate", kjson_date(now_ms + days * SM_DAY * 1000));
 out:
 	sm_unlock();
 	sm_secret_release(&s);
@@ -150,7 +150,7 @@ k_status sm_op_restore_secret(struct api_ctx *c, json_t *in, json_t *out)
 	if (sm_deleted(&s)) {
 		json_object_del(s.doc, "DeletedDate");
 		json_object_del(s.doc, "PurgeDate");
-		json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
+		json_object_set_new(s.doc, "LastChangedDate", kjson_date(api_now_ms(c)));
 		GUARD_GOTO(sm_save(&s, NULL, 0));
 	}
 	json_object_set_new(out, "ARN", json_string(sm_arn(&s)));
@@ -184,7 +184,7 @@ static K_MUST_CHECK k_status reserve_test_version(struct api_ctx *c, struct sm_s
 	json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
 	json_object_set_new(s->doc, "NextSeq", json_integer(seq));
 	json_t *tv = json_pack("{s:[], s:b, s:b, s:o, s:I}", "Stages", "NoValue", 1, "RotationTest",
-			       1, "CreatedDate", sm_date(sm_now_ms(c)), "Seq", seq);
+			       1, "CreatedDate", kjson_date(api_now_ms(c)), "Seq", seq);
 	if (tv == NULL || json_object_set_new(versions, vid, tv) != 0)
 		return K_E_INTERNAL;
 	const char *cur = sm_stage_owner(s, "AWSCURRENT");
@@ -298,7 +298,7 @@ static K_MUST_CHECK k_status rotate_schedule(struct api_ctx *c, struct sm_secret
 		json_object_set_new(s->doc, "RotationRules", rules);
 	}
 	json_object_set_new(s->doc, "RotationEnabled", json_true());
-	int64_t base = sm_date_seconds(json_object_get(s->doc, "LastRotatedDate"));
+	int64_t base = kjson_date_seconds(json_object_get(s->doc, "LastRotatedDate"));
 	if (r->now || base == 0)
 		base = c->now;
 	int64_t next = sm_next_rotation(json_object_get(s->doc, "RotationRules"), base);
@@ -333,7 +333,7 @@ static K_MUST_CHECK k_status rotate_reserve(struct api_ctx *c, struct sm_secret 
 		json_int_t seq = json_integer_value(json_object_get(s->doc, "NextSeq")) + 1;
 		json_object_set_new(s->doc, "NextSeq", json_integer(seq));
 		v = json_pack("{s:[], s:b, s:o, s:I}", "Stages", "NoValue", 1, "CreatedDate",
-			      sm_date(sm_now_ms(c)), "Seq", seq);
+			      kjson_date(api_now_ms(c)), "Seq", seq);
 		json_object_set_new(versions, vid, v);
 	}
 	if (pending != NULL)

@@ -159,7 +159,7 @@ k_status sm_op_update_secret_version_stage(struct api_ctx *c, json_t *in, json_t
 	} else {
 		sm_stage_remove(json_object_get(versions, from), stage);
 	}
-	json_object_set_new(s.doc, "LastChangedDate", sm_date(sm_now_ms(c)));
+	json_object_set_new(s.doc, "LastChangedDate", kjson_date(api_now_ms(c)));
 	GUARD_GOTO(sm_save(&s, NULL, 0));
 	sm_unlock();
 	rc = sm_sync_replicas(c, sm_name(&s));

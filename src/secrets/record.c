@@ -132,35 +132,6 @@ int64_t sm_day(int64_t t)
 	return t - (t % SM_DAY);
 }
 
-int64_t sm_ms_within(int64_t now_s)
-{
-	int64_t ms = kclock_now_ms();
-	if (ms < now_s * 1000)
-		return now_s * 1000;
-	if (ms > now_s * 1000 + 999)
-		return now_s * 1000 + 999;
-	return ms;
-}
-
-int64_t sm_now_ms(const struct api_ctx *c)
-{
-	return sm_ms_within(c->now);
-}
-
-json_t *sm_date(int64_t ms)
-{
-	return json_real((double)ms / 1000.0);
-}
-
-int64_t sm_date_seconds(const json_t *v)
-{
-	if (json_is_integer(v))
-		return (int64_t)json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)floor(json_real_value(v));
-	return 0;
-}
-
 int sm_date_cmp(const json_t *a, const json_t *b)
 {
 	double x = json_is_number(a) ? json_number_value(a) : -1.0;
@@ -398,7 +369,7 @@ const char *sm_arn(const struct sm_secret *s)
 
 bool sm_deleted(const struct sm_secret *s)
 {
-	return sm_date_seconds(json_object_get(s->doc, "DeletedDate")) > 0;
+	return kjson_date_seconds(json_object_get(s->doc, "DeletedDate")) > 0;
 }
 
 bool sm_is_replica(const struct sm_secret *s)
@@ -582,7 +553,7 @@ static K_MUST_CHECK k_status trim_versions(struct api_ctx *c, struct sm_secret *
 		v = list[i];
 		if (json_array_size(json_object_get(v, "Stages")) > 0)
 			continue;
-		if (sm_date_seconds(json_object_get(v, "CreatedDate")) > c->now - SM_DAY)
+		if (kjson_date_seconds(json_object_get(v, "CreatedDate")) > c->now - SM_DAY)
 			continue;
 		json_array_append(gone, json_object_get(v, "Id"));
 		left--;
@@ -645,8 +616,8 @@ static K_MUST_CHECK k_status note_version(struct api_ctx *c, struct sm_secret *s
 		json_object_set_new(versions, vid, v);
 	}
 	json_object_del(v, "NoValue");
-	int64_t now_ms = sm_now_ms(c);
-	json_object_set_new(v, "CreatedDate", sm_date(now_ms));
+	int64_t now_ms = api_now_ms(c);
+	json_object_set_new(v, "CreatedDate", kjson_date(now_ms));
 	json_object_set_new(v, "Seq", json_integer(seq));
 	json_object_set_new(v, "KmsKeyArn", json_string(key_arn));
 	size_t i;
@@ -655,7 +626,7 @@ static K_MUST_CHECK k_status note_version(struct api_ctx *c, struct sm_secret *s
 	if (json_array_size(json_object_get(v, "Stages")) > SM_MAX_STAGES)
 		return api_fail(c, K_E_SM_LIMIT_EXCEEDED,
 				"A version can have at most %d staging labels.", SM_MAX_STAGES);
-	json_object_set_new(s->doc, "LastChangedDate", sm_date(now_ms));
+	json_object_set_new(s->doc, "LastChangedDate", kjson_date(now_ms));
 	return K_OK;
 }
 

@@ -240,9 +240,9 @@ static void finish_job(const struct rot_job *j, const char *failed_step, const c
 		LOG_WARN("rotation of secret %s (version %s) failed at %s: %s", j->arn, j->token,
 			 failed_step, why);
 	} else {
-		int64_t now_ms = sm_ms_within(now);
-		json_object_set_new(s.doc, "LastRotatedDate", sm_date(now_ms));
-		json_object_set_new(s.doc, "LastChangedDate", sm_date(now_ms));
+		int64_t now_ms = kclock_ms_within(now);
+		json_object_set_new(s.doc, "LastRotatedDate", kjson_date(now_ms));
+		json_object_set_new(s.doc, "LastChangedDate", kjson_date(now_ms));
 		int64_t next =
 			json_is_true(json_object_get(s.doc, "RotationEnabled"))
 				? sm_next_rotation(json_object_get(s.doc, "RotationRules"), now)

@@ -26,6 +26,21 @@ def serve(tmp_path, cfg, root_key=None, extra=()):
     return r, data
 
 
+def first_line(argv, cwd=None):
+    """Starts kinko with argv, reads its first line of standard output, stops
+    it; returns (that line, its standard error)."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    return line, err
+
+
 @pytest.mark.parametrize("cfg,want", [
     ({"max_conections": 10},
      'unknown member "max_conections" (did you mean "max_connections"?)'),
@@ -65,17 +80,8 @@ def test_documented_example_config_starts(tmp_path):
     key = tmp_path / "root.key"
     key.write_bytes(os.urandom(32))
     os.chmod(key, 0o600)
-    proc = subprocess.Popen([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
-                             "--root-key", str(key), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        line = proc.stdout.readline().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
+    line, err = first_line([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+                             "--root-key", str(key), "--listen", "127.0.0.1:0"])
     assert "listening on" in line, err
 
 
@@ -116,17 +122,8 @@ def test_relative_paths_follow_the_config_file(tmp_path):
     (etc / "kinko.json").write_text(json.dumps({"data_dir": "data", "root_key_file": "root.key"}))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.Popen([os.path.abspath(KINKO), "serve", "--config", str(etc / "kinko.json"),
-                             "--listen", "127.0.0.1:0"], cwd=str(elsewhere),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        line = proc.stdout.readline().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
+    line, err = first_line([os.path.abspath(KINKO), "serve", "--config", str(etc / "kinko.json"),
+                             "--listen", "127.0.0.1:0"], cwd=str(elsewhere))
     assert "listening on" in line, err
     assert (etc / "data" / "kinko.db").exists()
     assert not (elsewhere / "data").exists()
@@ -154,17 +151,8 @@ def test_unknown_policy_actions_are_flagged(tmp_path):
     key = tmp_path / "root.key"
     key.write_bytes(os.urandom(32))
     os.chmod(key, 0o600)
-    proc = subprocess.Popen([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
-                             "--root-key", str(key), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        line = proc.stdout.readline().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
+    line, err = first_line([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+                             "--root-key", str(key), "--listen", "127.0.0.1:0"])
     assert "listening on" in line, err
     warnings = [l for l in err.splitlines() if "does not exist" in l]
     assert len(warnings) == 3, warnings
@@ -197,17 +185,8 @@ def test_misspelt_region_is_flagged(tmp_path):
     key = tmp_path / "root.key"
     key.write_bytes(os.urandom(32))
     os.chmod(key, 0o600)
-    proc = subprocess.Popen([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
-                             "--root-key", str(key), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        line = proc.stdout.readline().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
+    line, err = first_line([KINKO, "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+                             "--root-key", str(key), "--listen", "127.0.0.1:0"])
     assert "listening on" in line, err
     assert ('"regions"[0] "us-esat-1" is not an AWS Region (did you mean "us-east-1"?)') in err
     assert "local-1" not in err

@@ -255,15 +255,15 @@ static void test_purge(void)
 static void test_dates(void)
 {
 	json_t *old = json_integer(1700000000);
-	json_t *now = kms_date_ms(1700000000123);
-	CHECK(kms_date_seconds(old) == 1700000000);
-	CHECK(kms_date_seconds(now) == 1700000000);
+	json_t *now = kjson_date(1700000000123);
+	CHECK(kjson_date_seconds(old) == 1700000000);
+	CHECK(kjson_date_seconds(now) == 1700000000);
 	CHECK(json_is_real(now) && json_real_value(now) > 1700000000.12 &&
 	      json_real_value(now) < 1700000000.13);
-	CHECK(kms_date_seconds(NULL) == 0);
+	CHECK(kjson_date_seconds(NULL) == 0);
 	json_decref(old);
 	json_decref(now);
-	int64_t ms = kms_ms_within(1700000000);
+	int64_t ms = kclock_ms_within(1700000000);
 	CHECK(ms >= 1700000000000 && ms <= 1700000000999);
 }
 

@@ -206,10 +206,10 @@ static void test_primary_region(void)
 static void test_dates(void)
 {
 	json_t *i = json_integer(1767225600), *r = json_real(1767225600.999), *s = json_string("x");
-	CHECK_EQ_INT(sm_date_seconds(i), 1767225600);
-	CHECK_EQ_INT(sm_date_seconds(r), 1767225600);
-	CHECK_EQ_INT(sm_date_seconds(s), 0);
-	CHECK_EQ_INT(sm_date_seconds(NULL), 0);
+	CHECK_EQ_INT(kjson_date_seconds(i), 1767225600);
+	CHECK_EQ_INT(kjson_date_seconds(r), 1767225600);
+	CHECK_EQ_INT(kjson_date_seconds(s), 0);
+	CHECK_EQ_INT(kjson_date_seconds(NULL), 0);
 	CHECK_EQ_INT(sm_date_cmp(i, r), -1);
 	CHECK_EQ_INT(sm_date_cmp(r, i), 1);
 	CHECK_EQ_INT(sm_date_cmp(i, i), 0);
@@ -217,9 +217,9 @@ static void test_dates(void)
 	CHECK_EQ_INT(sm_date_cmp(i, NULL), 1);
 	CHECK_EQ_INT(sm_date_cmp(NULL, NULL), 0);
 	CHECK_EQ_INT(sm_date_cmp(s, i), -1);
-	json_t *d = sm_date(1767225600123);
+	json_t *d = kjson_date(1767225600123);
 	CHECK(json_is_real(d));
-	CHECK_EQ_INT(sm_date_seconds(d), 1767225600);
+	CHECK_EQ_INT(kjson_date_seconds(d), 1767225600);
 	CHECK(json_real_value(d) > 1767225600.12 && json_real_value(d) < 1767225600.13);
 	json_decref(d);
 	json_decref(i);
@@ -229,7 +229,7 @@ static void test_dates(void)
 	CHECK_EQ_INT(sm_day(1767225600), 1767225600);
 	CHECK_EQ_INT(sm_day(1767225600 + 86400), 1767225600 + 86400);
 	/* Milliseconds within the request's second, whatever the clock says. */
-	int64_t ms = sm_ms_within(1767225600);
+	int64_t ms = kclock_ms_within(1767225600);
 	CHECK(ms >= 1767225600000 && ms <= 1767225600999);
 }
 
