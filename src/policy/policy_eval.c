@@ -22,7 +22,7 @@ bool policy_wildcard_match_lit(const char *pat0, const bool *lit, const char *s,
 			pc = (char)tolower((unsigned char)pc);
 			sc = (char)tolower((unsigned char)sc);
 		}
-		bool wild = lit == NULL || !lit[pat - pat0];
+		bool wild = *pat != 0 && (lit == NULL || !lit[pat - pat0]);
 		if (*pat == '*' && wild) {
 			star = pat++;
 			mark = s;

@@ -37,6 +37,7 @@ static bool put(struct policy_expansion *e, const char *s, size_t n, bool litera
 	memset(e->literal + e->len, literal, n);
 	e->len += n;
 	e->text[e->len] = 0;
+	e->literal[e->len] = false; /* the terminator's slot is read as the pattern's end */
 	return true;
 }
 
@@ -98,6 +99,7 @@ bool policy_expand(const char *text, const struct policy_req *r, struct policy_e
 {
 	e->len = 0;
 	e->text[0] = 0;
+	e->literal[0] = false;
 	const char *p = text;
 	while (*p != 0) {
 		const char *close = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
