@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Functions in src/ longer than a limit (default 80 lines).
+"""Functions in src/ longer than a limit (default 80 lines), and files
+longer than another (default 800 lines).
 
 A function is a definition whose body opens with "{" in column 0 and
 closes with the next "}" in column 0 (the layout clang-format gives the
@@ -12,7 +13,10 @@ each entry says why it is there. Exit status 1 if any other function is
 over the limit, or if an allowed function no longer exists or is within
 the limit (so that the list shrinks as the code does).
 
-    scripts/long_functions.py [--src DIR] [--limit N]
+A source file (.c or .h) over --file-limit lines fails the check too:
+split it by what its parts do, not by line count.
+
+    scripts/long_functions.py [--src DIR] [--limit N] [--file-limit N]
 """
 
 import argparse
@@ -57,13 +61,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", default=os.path.join(os.path.dirname(__file__), "..", "src"))
     ap.add_argument("--limit", type=int, default=80)
+    ap.add_argument("--file-limit", type=int, default=800)
     args = ap.parse_args()
-    over, allowed_seen = [], set()
+    over, allowed_seen, long_files = [], set(), []
     for root, _, files in os.walk(args.src):
         for name in sorted(files):
-            if not name.endswith(".c"):
+            if not name.endswith((".c", ".h")):
                 continue
             path = os.path.join(root, name)
+            with open(path, encoding="utf-8") as f:
+                n_lines = f.read().count("\n")
+            if n_lines > args.file_limit:
+                long_files.append((n_lines, os.path.relpath(path, os.path.join(args.src, ".."))))
+            if not name.endswith(".c"):
+                continue
             for line, fn, length in functions(path):
                 if length <= args.limit:
                     continue
@@ -81,8 +92,12 @@ def main():
     for fn in sorted(set(ALLOWED) - allowed_seen):
         failed = True
         print("allow-list: %s is no longer over %d lines; remove it" % (fn, args.limit))
+    for n_lines, rel in sorted(long_files, reverse=True):
+        failed = True
+        print("%s: %d lines (at most %d in a file)" % (rel, n_lines, args.file_limit))
     if not failed:
-        print("no function over %d lines outside the allow-list" % args.limit)
+        print("no function over %d lines outside the allow-list, no file over %d lines"
+              % (args.limit, args.file_limit))
     return 1 if failed else 0
 
 

@@ -215,6 +215,15 @@ K_MUST_CHECK k_status kms_managed_key(struct api_ctx *c, const char *service, st
  * not exist.
  */
 K_MUST_CHECK k_status kms_alias_lookup(const char *ns, const char *name, char target[37]);
+/* The longest alias name, "alias/" included. */
+#define ALIAS_NAME_MAX 256
+/*
+ * Reads the alias record (kind "alias") from the store: *doc_out gets the
+ * parsed document (TargetKeyId checked present), *version (optional) its
+ * version. K_E_NOT_FOUND if there is none.
+ */
+K_MUST_CHECK k_status kms_alias_read(const char *ns, const char *name, json_t **doc_out,
+				     int64_t *version);
 /* "The alias/aws/ prefix is reserved for AWS managed keys": no caller may create, change or delete such a name. */
 bool kms_alias_reserved(const char *name);
 /*
