@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -136,3 +137,21 @@ def make_cluster():
     for c in made:
         for node_id, rc in c.stop():
             assert rc == 0, "%s exited with %s" % (node_id, rc)
+
+
+def run_schedulers_at_once(nodes):
+    """Runs every node's scheduler at the same moment (one thread each);
+    fails if any run raised."""
+    errors = []
+
+    def run(n):
+        try:
+            n.run_scheduler()
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from conftest import KINKO
 from pgcluster import pg_cluster  # noqa: F401 (fixture)
+from cluster import run_schedulers_at_once
 from test_cluster_scheduling import deletions
 from test_pg_store import enc, err, refused_with, until
 
@@ -360,19 +361,7 @@ def test_a_key_scheduled_for_deletion_is_deleted_once(pg_cluster):
     for kid in ids:
         kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
     pg_cluster.advance_clock(8 * DAY)
-    errors = []
-
-    def run(n):
-        try:
-            n.run_scheduler()
-        except Exception as e:  # reported below
-            errors.append(e)
-    threads = [threading.Thread(target=run, args=(n,)) for n in pg_cluster.nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_schedulers_at_once(pg_cluster.nodes)
     for n in pg_cluster.nodes:  # a second round finds nothing left to do
         n.run_scheduler()
     for kid in ids:

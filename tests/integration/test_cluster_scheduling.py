@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from cluster import make_cluster  # noqa: F401 (fixture)
+from cluster import make_cluster, run_schedulers_at_once  # noqa: F401 (fixture)
 from test_audit import events
 
 LEASE_S = 120  # SCHEDULER_LEASE_S in src/scheduler/scheduler.h
@@ -39,19 +39,7 @@ def test_a_due_deletion_runs_on_one_node_only(make_cluster):
         kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
     c.advance_clock(8 * DAY)
     # Every node runs its scheduler at the same moment.
-    errors = []
-
-    def run(n):
-        try:
-            n.run_scheduler()
-        except Exception as e:  # reported below
-            errors.append(e)
-    threads = [threading.Thread(target=run, args=(n,)) for n in c.nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_schedulers_at_once(c.nodes)
     for kid in ids:
         per_node = {n.node_id: len(deletions(n, kid)) for n in c.nodes}
         assert sum(per_node.values()) == 1, (kid, per_node)
