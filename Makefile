@@ -62,7 +62,11 @@ $(BUILD)/kinko: $(BUILD)/obj/src/cli/main.o $(BUILD)/libkinko.a
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(TESTLIB) $(BUILD)/libkinko.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST $@"
-	@$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(TESTLIB) $(BUILD)/libkinko.a $(LIBS)
+	@$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(BUILD)/libkinko.a $(LIBS)
+
+# Both storage backends run the one contract of storage.h.
+STORAGE_CONTRACT := tests/unit/storage/contract.c tests/unit/storage/contract.h
+$(BUILD)/tests/storage/sqlite_test $(BUILD)/tests/storage/pg_test: $(STORAGE_CONTRACT)
 
 unit-tests: $(TEST_BINS) $(BUILD)/tests/result_mix.ok
 
