@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
@@ -124,8 +125,11 @@ enum kms_key_state kms_state_parse(const char *s)
 	return KS_UNKNOWN;
 }
 
+/* A key id, as the 16 bytes ciphertext blobs name: a UUID or a multi-Region id. */
 static bool parse_uuid(const char *s, uint8_t out[16])
 {
+	if (kms_mrk_id_bytes(s, out))
+		return true;
 	if (strlen(s) != 36)
 		return false;
 	size_t j = 0;
@@ -189,7 +193,7 @@ static K_MUST_CHECK k_status open_material(const char *arn, const uint8_t uuid[1
 		ENSURE_GOTO(w != NULL && v == (json_int_t)(i + 1), K_E_INTERNAL);
 		refs[i] = kslice_cstr(w);
 	}
-	rc = keystore_open(ops, arn, uuid, refs, (uint32_t)n, out);
+	rc = keystore_open(ops, kms_doc_material_arn(doc), uuid, refs, (uint32_t)n, out);
 out:
 	free(refs);
 	if (k_failed(rc))

@@ -18,6 +18,7 @@
 #include "crypto/asym.h"
 #include "keystore/keyops.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
 #include "kms/specs.h"
@@ -80,8 +81,8 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(require_external(c, k));
 
 	int64_t valid_to = c->now + IMPORT_TOKEN_TTL;
-	GUARD_GOTO(
-		keystore_import_params(k->handle->ops, k->arn, wspec, alg, valid_to, &pub, &token));
+	GUARD_GOTO(keystore_import_params(k->handle->ops, kms_doc_material_arn(k->doc), wspec, alg,
+					  valid_to, &pub, &token));
 
 	GUARD_GOTO(api_set_blob(out, "ImportToken", token.ptr, token.len));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
@@ -247,7 +248,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
 	req = (struct keystore_import){
-		.arn = k->arn,
+		.arn = kms_doc_material_arn(k->doc),
 		.key_id = k->uuid,
 		.spec = k->spec,
 		.token = kbuf_slice(&token),
