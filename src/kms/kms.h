@@ -3,8 +3,9 @@
  * operation handlers (registered with api/ as the "TrentService." table).
  *
  * A key lives in storage as one JSON document (kind "key", ns
- * "ACCOUNT:REGION", id = key UUID) holding its metadata and the references
- * its key store gave for its material versions ("Materials"; for the
+ * "ACCOUNT:REGION", id = key UUID, or "mrk-" and 32 hex digits for a
+ * multi-Region key, kms/multiregion.h) holding its metadata and the
+ * references its key store gave for its material versions ("Materials"; for the
  * software store, the material wrapped under the root key). "KeyStore"
  * names the store (absent: the software store, keystore/keyops.h). In
  * memory a key is an immutable, reference-counted snapshot (struct
