@@ -370,6 +370,19 @@ void kms_shutdown(void)
 	kms_cache_clear();
 }
 
+bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)
+{
+	size_t b;
+	struct cache_shard *sh = shard_of(ns, id, &b);
+	pthread_rwlock_rdlock(&sh->lock);
+	struct kms_key *k = cache_find_locked(sh, b, ns, id);
+	if (k != NULL)
+		atomic_fetch_add(&k->refs, 1);
+	pthread_rwlock_unlock(&sh->lock);
+	*out = k;
+	return k != NULL;
+}
+
 k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 {
 	size_t b;

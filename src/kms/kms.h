@@ -109,6 +109,8 @@ enum kms_key_state kms_state_parse(const char *s);
  */
 K_MUST_CHECK k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
 				      struct kms_key **out);
+/* A referenced snapshot of the key if the cache holds it (no storage read). */
+bool kms_key_cached(const char *ns, const char *id, struct kms_key **out);
 /* Looks a key up by its UUID in a namespace (cache first, then storage). */
 K_MUST_CHECK k_status kms_key_get(const char *ns, const char *id, struct kms_key **out);
 

@@ -149,31 +149,27 @@ k_status kms_mrk_make_primary(const struct api_ctx *c, json_t *doc)
 	return K_OK;
 }
 
-/* Looks one id up in ns, then in any account of region. */
-static K_MUST_CHECK k_status get_anywhere(const char *ns, const char *region, const char *id,
-					  struct kms_key **out)
-{
-	k_status rc = kms_key_get(ns, id, out);
-	if (k_is(rc, K_E_NOT_FOUND))
-		rc = kms_key_get_any_account(region, id, out);
-	return rc;
-}
-
+/*
+ * The cache first (both forms: the hot path reads no storage), then this
+ * namespace's records, then the other accounts of the Region.
+ */
 k_status kms_key_get_by_blob_id(const char *ns, const char *region, const uint8_t key_id[16],
 				char id[37], struct kms_key **out)
 {
-	char uuid[37];
-	kuuid_format(key_id, uuid);
-	k_status rc = get_anywhere(ns, region, uuid, out);
-	if (!k_is(rc, K_E_NOT_FOUND)) {
-		memcpy(id, uuid, sizeof uuid);
-		return rc;
+	char forms[2][37];
+	kuuid_format(key_id, forms[0]);
+	mrk_id_format(key_id, forms[1]);
+	forms[1][36] = 0;
+	memcpy(id, forms[0], sizeof forms[0]);
+	for (size_t i = 0; i < 2; i++) {
+		if (kms_key_cached(ns, forms[i], out))
+			return K_OK;
 	}
-	mrk_id_format(key_id, id);
-	id[36] = 0;
-	rc = get_anywhere(ns, region, id, out);
-	if (k_is(rc, K_E_NOT_FOUND))
-		memcpy(id, uuid, sizeof uuid);
+	k_status rc = K_E_NOT_FOUND;
+	for (size_t i = 0; i < 2 && k_is(rc, K_E_NOT_FOUND); i++)
+		rc = kms_key_get(ns, forms[i], out);
+	for (size_t i = 0; i < 2 && k_is(rc, K_E_NOT_FOUND); i++)
+		rc = kms_key_get_any_account(region, forms[i], out);
 	return rc;
 }
 

@@ -197,10 +197,11 @@ static K_MUST_CHECK k_status write_replica(struct api_ctx *c, struct kms_key *k,
 					     .doc = kslice_cstr(text),
 					     .expect = STORAGE_ABSENT};
 	rc = storage_apply(kms_store(), w->ops, w->n);
-	if (k_is(rc, K_E_CONFLICT))
-		rc = api_fail(c, K_E_ALREADY_EXISTS,
-			      "The key %s changed or was replicated to %s meanwhile; retry.",
-			      k->arn, r->region);
+	struct kms_key *there = NULL;
+	if (k_is(rc, K_E_CONFLICT) && k_ok(kms_key_get(r->ns, k->id, &there)))
+		rc = api_fail(c, K_E_ALREADY_EXISTS, "%s was replicated to %s meanwhile.", k->arn,
+			      r->region);
+	kms_key_unref(there);
 out:
 	kjson_free(text);
 	json_decref(doc);
