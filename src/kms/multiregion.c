@@ -59,7 +59,7 @@ void kms_mrk_new_key_id(bool multi_region, char out[37])
 		crypto_uuid_random(out);
 		return;
 	}
-	/* "Multi-Region keys have a distinctive key ID that begins with mrk-." */
+	/* A multi-Region key's id is "mrk-" and 32 hex digits (AWS's form). */
 	uint8_t b[16];
 	if (k_failed(crypto_random(b, sizeof b))) {
 		crypto_uuid_random(out); /* never an all-zero id */
@@ -99,8 +99,9 @@ bool kms_key_has_replicas(const struct kms_key *k)
 }
 
 /*
- * CreateKey: "You cannot create a multi-Region key in a custom key store."
- * (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html#KMS-CreateKey-request-MultiRegion)
+ * CreateKey's MultiRegion member: a multi-Region key cannot be created in
+ * a custom key store (CloudHSM or external)
+ * (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html#KMS-CreateKey-request-MultiRegion).
  */
 k_status kms_mrk_check_create(struct api_ctx *c, bool multi_region, const char *origin,
 			      const char *store_id)
@@ -320,6 +321,7 @@ k_status kms_mrk_schedule_primary_deletion(struct api_ctx *c, struct kms_key *k,
 	json_object_set_new(doc, "KeyState", json_string("PendingReplicaDeletion"));
 	json_object_del(doc, "DeletionDate");
 	json_object_set_new(doc, "PendingWindowInDays", json_integer(days));
+	json_object_set_new(doc, "PendingDeletionWindowInDays", json_integer(days));
 	json_object_set_new(doc, "StateBeforeDeletion", json_string(kms_state_name(k->state)));
 	GUARD(kms_key_update(k, doc, NULL, NULL));
 	(void)c;
@@ -354,8 +356,13 @@ static K_MUST_CHECK k_status start_primary_window(struct kms_key *p, json_t *doc
 	if (days <= 0)
 		days = 30;
 	int64_t when = now + days * 86400;
+	/* "When the last replica key in the multi-Region key is deleted, the
+	 * KeyState of the scheduled primary key changes from
+	 * PendingReplicaDeletion to PendingDeletion and the deletion date
+	 * appears in the DeletionDate field." (KeyMetadata) */
 	json_object_set_new(doc, "KeyState", json_string("PendingDeletion"));
 	json_object_set_new(doc, "DeletionDate", kjson_date(kclock_ms_within(when)));
+	json_object_del(doc, "PendingDeletionWindowInDays");
 	return kms_mrk_write_due(w, true, when, task, p->ns, p->id);
 }
 

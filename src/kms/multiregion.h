@@ -1,8 +1,8 @@
 /*
  * multiregion.h — multi-Region keys within one deployment (kms/ only).
  *
- * "Multi-Region keys are a set of interoperable KMS keys in different AWS
- * Regions. ... they have the same key ID and key material"
+ * Multi-Region keys are interoperable KMS keys in different Regions with
+ * the same key id and key material
  * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html).
  * Here a Region is a namespace of the one store ("ACCOUNT:REGION"), so the
  * related keys of a multi-Region key are the documents with the same key
@@ -106,11 +106,15 @@ K_MUST_CHECK k_status kms_mrk_share_rotation(const struct kms_key *k, json_t *ne
 					     struct kms_mrk_write *w);
 
 /*
- * ScheduleKeyDeletion of a primary key with replicas: "the key state of
- * the primary key changes to PendingReplicaDeletion ... When all of its
- * replica keys are deleted, the key state of the primary key changes to
- * PendingDeletion and its waiting period begins." Writes the state and
- * the window and fills the answer (no DeletionDate).
+ * ScheduleKeyDeletion of a primary key with replicas
+ * (https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html):
+ * "If you schedule the deletion of a primary key with replicas, its key
+ * state changes to PendingReplicaDeletion and it cannot be replicated or
+ * used in cryptographic operations." "If the KMS key is a multi-Region
+ * primary key with replica keys, the waiting period begins when the last
+ * of its replica keys is deleted." Writes the state and the window
+ * (KeyMetadata's PendingDeletionWindowInDays) and fills the answer, which
+ * has no DeletionDate.
  */
 K_MUST_CHECK k_status kms_mrk_schedule_primary_deletion(struct api_ctx *c, struct kms_key *k,
 							int64_t days, json_t *out);

@@ -270,6 +270,7 @@ k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(doc, "KeyState", json_string(state));
 	json_object_del(doc, "DeletionDate");
 	json_object_del(doc, "PendingWindowInDays");
+	json_object_del(doc, "PendingDeletionWindowInDays");
 	json_object_del(doc, "StateBeforeDeletion");
 	struct storage_op due;
 	scheduler_due_del_op(&due, due_id);

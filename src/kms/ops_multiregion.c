@@ -106,10 +106,11 @@ static const char *const not_shared[] = {"Grants",
 /*
  * The replica's document: the primary's shared properties (key spec and
  * usage, origin, material and its rotations), its own ARN, dates,
- * description, policy and tags. "Each multi-Region key has its own ...
- * key policy, grants, aliases, tags, description, enabled state" and an
- * imported-material replica waits for its own import: "the replica key
- * ... is created in the PendingImport state"
+ * description, policy and tags; grants, aliases, rotation settings and
+ * the enabled state are not shared
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html).
+ * A replica of a key with imported material is created without material,
+ * PendingImport, and takes the primary's material by its own import
  * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-import.html).
  */
 static json_t *replica_doc(const struct api_ctx *c, const struct kms_key *k, const char *arn,
@@ -221,12 +222,11 @@ static K_MUST_CHECK k_status replica_answer(struct replica_req *r, const char *i
 	json_object_set_new(out, "ReplicaTags",
 			    json_is_array(r->tags) ? json_incref(r->tags) : json_array());
 	/*
-	 * "When you replicate a multi-Region key, CloudTrail records a
-	 * ReplicateKey event in the Region of the primary key and a CreateKey
-	 * event in the Region of the replica key"
-	 * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-replicate-key.html).
-	 * The pipeline records the call; the replica's Region gets its event
-	 * as the work KMS did there.
+	 * "A ReplicateKey request results in a ReplicateKey operation and a
+	 * CreateKey operation."
+	 * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-replicate-key.html)
+	 * The pipeline records the call in the primary's Region; the
+	 * replica's Region gets the CreateKey as work KMS did there.
 	 */
 	json_t *details = json_pack("{s:s}", "replicaKeyArn", nk->arn);
 	k_status rc = kms_key_service_event(nk, "CreateKey", details, K_OK);

@@ -55,11 +55,10 @@ static K_MUST_CHECK k_status require_rotatable(struct api_ctx *c, const struct k
 }
 
 /*
- * Automatic rotation is a shared property of a multi-Region key, set on
- * its primary: "You cannot enable or disable automatic key rotation of
- * multi-Region replica keys ... Use the primary key" and "You can't
- * perform on-demand rotation of ... multi-Region replica keys"
- * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-update.html).
+ * Automatic rotation is a shared property of a multi-Region key, managed
+ * on its primary key; a rotation of the primary reaches its replicas
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-manage.html).
+ * Enabling, disabling or rotating on demand a replica is refused.
  */
 static K_MUST_CHECK k_status require_not_replica(struct api_ctx *c, const struct kms_key *k)
 {

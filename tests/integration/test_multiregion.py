@@ -398,6 +398,7 @@ def test_primary_waits_for_its_replicas_deletion(tserver):
     assert "DeletionDate" not in out
     got = east.describe_key(KeyId=md["KeyId"])["KeyMetadata"]
     assert got["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in got
+    assert got["PendingDeletionWindowInDays"] == 10
     with pytest.raises(ClientError) as e:
         east.decrypt(CiphertextBlob=ct)
     assert err(e) == "KMSInvalidStateException" and "pending replica deletion" in msg(e)
@@ -416,6 +417,7 @@ def test_primary_waits_for_its_replicas_deletion(tserver):
     # Its last replica gone, the primary's own window begins.
     got = east.describe_key(KeyId=md["KeyId"])["KeyMetadata"]
     assert got["KeyState"] == "PendingDeletion" and "DeletionDate" in got
+    assert "PendingDeletionWindowInDays" not in got
     assert got["MultiRegionConfiguration"]["ReplicaKeys"] == []
     tserver.advance_clock(9 * DAY)
     tserver.run_scheduler()
@@ -435,7 +437,7 @@ def test_cancel_deletion_of_a_primary_pending_replica_deletion(server):
     out = east.cancel_key_deletion(KeyId=md["KeyId"])
     assert out["KeyId"] == md["Arn"]
     got = east.describe_key(KeyId=md["KeyId"])["KeyMetadata"]
-    assert got["KeyState"] == "Disabled" and "PendingWindowInDays" not in got
+    assert got["KeyState"] == "Disabled" and "PendingDeletionWindowInDays" not in got
     # A primary without replicas is scheduled as any key.
     lone = mrk(east)
     out = east.schedule_key_deletion(KeyId=lone["KeyId"], PendingWindowInDays=7)
