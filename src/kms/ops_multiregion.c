@@ -248,6 +248,14 @@ static K_MUST_CHECK k_status replicate_members(struct api_ctx *c, json_t *in,
 	r->tags = json_object_get(in, "Tags");
 	GUARD(kms_validate_tags(c, r->tags));
 	GUARD(require_primary(c, k));
+	/*
+	 * Besides kms:ReplicateKey on the primary key (the row), AWS wants
+	 * kms:CreateKey, and with tags kms:TagResource, in the caller's IAM
+	 * policy (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-auth.html).
+	 */
+	GUARD(authz_identity(c, "kms:CreateKey", "*"));
+	if (json_array_size(r->tags) > 0)
+		GUARD(authz_identity(c, "kms:TagResource", "*"));
 	if (r->policy != NULL)
 		GUARD(authz_check_new_key_policy(c, r->policy, NULL, has_bypass && bypass));
 	char account[16];
@@ -399,6 +407,14 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(key_region(rel[i]), region) == 0)
 			np = rel[i];
+	}
+	/* kms:UpdatePrimaryRegion on the primary (the row) and on the replica
+	 * that becomes the primary (multi-region-keys-auth.html). */
+	if (np != NULL)
+		rc = authz_key(c, np);
+	if (k_failed(rc)) {
+		kms_mrk_unref_all(rel, n);
+		goto out;
 	}
 	if (np == NULL) {
 		char arn[K_ARN_BUF];

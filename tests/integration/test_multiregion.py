@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from helpers import kms_request
+from helpers import allow, iam_user, kms_request, private_server
 
 DAY = 86400
 EAST, WEST, TOKYO = "us-east-1", "eu-west-1", "ap-northeast-1"
@@ -511,3 +511,63 @@ def test_the_walk_through_with_the_aws_cli(server, tmp_path):
     rc, _, errtext = server.aws("kms", "replicate-key", "--key-id", md["KeyId"],
                                 "--replica-region", EAST, region=WEST, check=False)
     assert rc != 0 and "AlreadyExistsException" in errtext
+
+
+# ---------------------------------------------------------- authorization
+
+ACCT = "111122223333"
+KEYS = {}
+
+
+def _user(name, policies):
+    return iam_user(KEYS, ACCT, name, policies, key_fill="MRKMRKMRKMRK", secret_prefix="mrk-")
+
+
+AUTHZ_CONFIG = {"accounts": [{
+    "id": ACCT,
+    "root_access_keys": [{"access_key_id": "AKIAMRKROOT", "secret_access_key": "mrk-root"}],
+    "users": [
+        _user("nocreate", [allow(["kms:ReplicateKey", "kms:DescribeKey"])]),
+        _user("replicator", [allow(["kms:ReplicateKey", "kms:CreateKey", "kms:DescribeKey"])]),
+        _user("mover", [allow("kms:UpdatePrimaryRegion", "arn:aws:kms:us-east-1:%s:key/*" % ACCT)]),
+    ],
+}]}
+
+
+@pytest.fixture(scope="module")
+def authz_srv():
+    yield from private_server(AUTHZ_CONFIG, "kinko-mrk-authz-")
+
+
+def _as(srv, name, region=EAST):
+    if name == "root":
+        return srv.client(region=region, key="AKIAMRKROOT", secret="mrk-root")
+    ak, sk = KEYS[name]
+    return srv.client(region=region, key=ak, secret=sk)
+
+
+def test_replicate_key_needs_create_key_and_tag_resource(authz_srv):
+    root = _as(authz_srv, "root")
+    md = mrk(root)
+    with pytest.raises(ClientError) as e:
+        _as(authz_srv, "nocreate").replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    assert err(e) == "AccessDeniedException" and "kms:CreateKey" in msg(e)
+    rep = _as(authz_srv, "replicator")
+    with pytest.raises(ClientError) as e:
+        rep.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST,
+                          Tags=[{"TagKey": "a", "TagValue": "b"}])
+    assert err(e) == "AccessDeniedException" and "kms:TagResource" in msg(e)
+    out = rep.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    assert out["ReplicaKeyMetadata"]["Arn"] == md["Arn"].replace(EAST, WEST)
+
+
+def test_update_primary_region_needs_the_action_on_both_keys(authz_srv):
+    root = _as(authz_srv, "root")
+    md = mrk(root)
+    root.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    with pytest.raises(ClientError) as e:
+        _as(authz_srv, "mover").update_primary_region(KeyId=md["KeyId"], PrimaryRegion=WEST)
+    assert err(e) == "AccessDeniedException"
+    assert md["Arn"].replace(EAST, WEST) in msg(e)
+    cfg = root.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
+    assert cfg["MultiRegionKeyType"] == "PRIMARY"
