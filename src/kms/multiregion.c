@@ -286,6 +286,25 @@ k_status kms_mrk_primary_of(const struct kms_key *k, struct kms_key **out)
 	return kms_key_get(ns, k->id, out);
 }
 
+json_t *kms_mrk_fingerprint(const struct kms_key *k)
+{
+	json_t *own = json_object_get(k->doc, "MaterialFingerprint");
+	if (json_is_string(own) || !kms_key_is_mrk(k))
+		return json_is_string(own) ? json_incref(own) : NULL;
+	struct kms_key *rel[KMS_MRK_MAX_RELATED];
+	size_t n = 0;
+	json_t *found = NULL;
+	if (k_failed(kms_mrk_related(k, rel, &n)))
+		return NULL;
+	for (size_t i = 0; i < n && found == NULL; i++) {
+		json_t *fp = json_object_get(rel[i]->doc, "MaterialFingerprint");
+		if (json_is_string(fp))
+			found = json_incref(fp);
+	}
+	kms_mrk_unref_all(rel, n);
+	return found;
+}
+
 k_status kms_mrk_share_rotation(const struct kms_key *k, json_t *newdoc, struct kms_mrk_write *w)
 {
 	if (!kms_key_has_replicas(k))

@@ -127,6 +127,13 @@ K_MUST_CHECK k_status kms_mrk_schedule_primary_deletion(struct api_ctx *c, struc
 K_MUST_CHECK k_status kms_mrk_unlink_replica(const struct kms_key *k, int64_t now, const char *task,
 					     struct kms_mrk_write *w);
 
+/*
+ * The imported-material fingerprint the key must match: its own, else a
+ * related key's ("the same key material" in every related key). A new
+ * reference to the JSON string, or NULL when no related key has imported.
+ */
+json_t *kms_mrk_fingerprint(const struct kms_key *k);
+
 /* The primary key of a replica (a reference), or K_E_NOT_FOUND. */
 K_MUST_CHECK k_status kms_mrk_primary_of(const struct kms_key *k, struct kms_key **out);
 

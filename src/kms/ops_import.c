@@ -226,7 +226,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	int64_t valid_to = 0, valid_to_ms = 0;
 	struct kms_key *k = NULL, *nk = NULL;
 	struct keystore_import req = {0};
-	json_t *doc = NULL;
+	json_t *doc = NULL, *fingerprint = NULL;
 	struct kbuf token, wrapped, fp, stored;
 	kbuf_init(&token, KMS_IMPORT_BLOB_MAX);
 	kbuf_init(&wrapped, KMS_IMPORT_BLOB_MAX);
@@ -247,6 +247,8 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(import_expiration(c, &model, has_valid_to, valid_to, &expires));
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
+	/* A multi-Region key takes the material its related keys have. */
+	fingerprint = kms_mrk_fingerprint(k);
 	req = (struct keystore_import){
 		.arn = kms_doc_material_arn(k->doc),
 		.key_id = k->uuid,
@@ -254,7 +256,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 		.token = kbuf_slice(&token),
 		.encrypted = kbuf_slice(&wrapped),
 		.now = c->now,
-		.fingerprint = json_string_value(json_object_get(k->doc, "MaterialFingerprint")),
+		.fingerprint = json_string_value(fingerprint),
 		.fingerprint_out = &fp,
 		.ref = &stored,
 	};
@@ -277,6 +279,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 out:
 	json_decref(doc);
+	json_decref(fingerprint);
 	keystore_key_unref(req.key);
 	kms_key_unref(k);
 	kms_key_unref(nk);

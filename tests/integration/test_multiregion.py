@@ -301,6 +301,20 @@ def test_imported_material_is_imported_into_each_related_key(server):
     assert east.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported"
 
 
+def test_replica_imported_first_binds_the_primary_to_its_material(server):
+    east, west = clients(server)
+    md = mrk(east, Origin="EXTERNAL")
+    east.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    material = os.urandom(32)
+    _import(west, md["KeyId"], material)
+    with pytest.raises(ClientError) as e:
+        _import(east, md["KeyId"], os.urandom(32))
+    assert err(e) == "IncorrectKeyMaterialException"
+    _import(east, md["KeyId"], material)
+    ct = west.encrypt(KeyId=md["KeyId"], Plaintext=b"either way")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=ct)["Plaintext"] == b"either way"
+
+
 def test_rotation_on_the_primary_reaches_every_replica(tserver):
     east, west = clients(tserver)
     md = mrk(east)
