@@ -141,12 +141,14 @@ static void user_identity(struct kjw *w, const struct audit_who *p)
 	KJW_LIT(w, "}");
 }
 
+/* A key id: a UUID, or a multi-Region key's "mrk-" and 32 hex digits. */
 static bool looks_like_uuid(const char *s)
 {
 	if (strlen(s) != 36)
 		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+	bool mrk = strncmp(s, "mrk-", 4) == 0;
+	for (int i = mrk ? 4 : 0; i < 36; i++) {
+		bool dash = !mrk && (i == 8 || i == 13 || i == 18 || i == 23);
 		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
 			return false;
 	}

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
@@ -124,8 +125,11 @@ enum kms_key_state kms_state_parse(const char *s)
 	return KS_UNKNOWN;
 }
 
+/* A key id, as the 16 bytes ciphertext blobs name: a UUID or a multi-Region id. */
 static bool parse_uuid(const char *s, uint8_t out[16])
 {
+	if (kms_mrk_id_bytes(s, out))
+		return true;
 	if (strlen(s) != 36)
 		return false;
 	size_t j = 0;
@@ -189,7 +193,7 @@ static K_MUST_CHECK k_status open_material(const char *arn, const uint8_t uuid[1
 		ENSURE_GOTO(w != NULL && v == (json_int_t)(i + 1), K_E_INTERNAL);
 		refs[i] = kslice_cstr(w);
 	}
-	rc = keystore_open(ops, arn, uuid, refs, (uint32_t)n, out);
+	rc = keystore_open(ops, kms_doc_material_arn(doc), uuid, refs, (uint32_t)n, out);
 out:
 	free(refs);
 	if (k_failed(rc))
@@ -364,6 +368,19 @@ void kms_cache_on_change(void *arg, const struct storage_event *ev)
 void kms_shutdown(void)
 {
 	kms_cache_clear();
+}
+
+bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)
+{
+	size_t b;
+	struct cache_shard *sh = shard_of(ns, id, &b);
+	pthread_rwlock_rdlock(&sh->lock);
+	struct kms_key *k = cache_find_locked(sh, b, ns, id);
+	if (k != NULL)
+		atomic_fetch_add(&k->refs, 1);
+	pthread_rwlock_unlock(&sh->lock);
+	*out = k;
+	return k != NULL;
 }
 
 k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)

@@ -3,8 +3,9 @@
  * operation handlers (registered with api/ as the "TrentService." table).
  *
  * A key lives in storage as one JSON document (kind "key", ns
- * "ACCOUNT:REGION", id = key UUID) holding its metadata and the references
- * its key store gave for its material versions ("Materials"; for the
+ * "ACCOUNT:REGION", id = key UUID, or "mrk-" and 32 hex digits for a
+ * multi-Region key, kms/multiregion.h) holding its metadata and the
+ * references its key store gave for its material versions ("Materials"; for the
  * software store, the material wrapped under the root key). "KeyStore"
  * names the store (absent: the software store, keystore/keyops.h). In
  * memory a key is an immutable, reference-counted snapshot (struct
@@ -108,6 +109,8 @@ enum kms_key_state kms_state_parse(const char *s);
  */
 K_MUST_CHECK k_status kms_resolve_key(struct api_ctx *c, const char *key_id, bool allow_alias,
 				      struct kms_key **out);
+/* A referenced snapshot of the key if the cache holds it (no storage read). */
+bool kms_key_cached(const char *ns, const char *id, struct kms_key **out);
 /* Looks a key up by its UUID in a namespace (cache first, then storage). */
 K_MUST_CHECK k_status kms_key_get(const char *ns, const char *id, struct kms_key **out);
 

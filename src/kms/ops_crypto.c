@@ -14,7 +14,7 @@
 #include "keystore/keyops.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
-#include "core/uuid.h"
+#include "kms/multiregion.h"
 #include "core/banned.h"
 
 static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
@@ -97,8 +97,8 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 	}
 	GUARD(crypto_blob_parse(blob_bytes, &blob));
 	char id[37];
-	kuuid_format(blob.key_id, id);
-	k_status rc = kms_key_get(c->ns, id, &k);
+	/* A UUID or a multi-Region key id, in this account or another of the Region. */
+	k_status rc = kms_key_get_by_blob_id(c->ns, c->region, blob.key_id, id, &k);
 	/*
 	 * The ciphertext names a key this account and Region does not
 	 * have (any more): "After a KMS key is deleted, you can no longer
@@ -109,8 +109,6 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 	 * (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
 	 */
 	/* Authorization: a ciphertext of another account's key (kms/authz.h decides). */
-	if (k_is(rc, K_E_NOT_FOUND))
-		rc = kms_key_get_any_account(c->region, id, &k);
 	if (k_is(rc, K_E_NOT_FOUND)) {
 		char arn[160];
 		kms_key_arn(c, id, arn, sizeof arn);

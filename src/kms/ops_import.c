@@ -18,6 +18,7 @@
 #include "crypto/asym.h"
 #include "keystore/keyops.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
 #include "kms/specs.h"
@@ -80,8 +81,8 @@ k_status kms_op_get_parameters_for_import(struct api_ctx *c, json_t *in, json_t 
 	GUARD_GOTO(require_external(c, k));
 
 	int64_t valid_to = c->now + IMPORT_TOKEN_TTL;
-	GUARD_GOTO(
-		keystore_import_params(k->handle->ops, k->arn, wspec, alg, valid_to, &pub, &token));
+	GUARD_GOTO(keystore_import_params(k->handle->ops, kms_doc_material_arn(k->doc), wspec, alg,
+					  valid_to, &pub, &token));
 
 	GUARD_GOTO(api_set_blob(out, "ImportToken", token.ptr, token.len));
 	GUARD_GOTO(api_set_blob(out, "PublicKey", pub.ptr, pub.len));
@@ -225,7 +226,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	int64_t valid_to = 0, valid_to_ms = 0;
 	struct kms_key *k = NULL, *nk = NULL;
 	struct keystore_import req = {0};
-	json_t *doc = NULL;
+	json_t *doc = NULL, *fingerprint = NULL;
 	struct kbuf token, wrapped, fp, stored;
 	kbuf_init(&token, KMS_IMPORT_BLOB_MAX);
 	kbuf_init(&wrapped, KMS_IMPORT_BLOB_MAX);
@@ -246,14 +247,16 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(import_expiration(c, &model, has_valid_to, valid_to, &expires));
 	GUARD_GOTO(kms_op_key(c, &k));
 	GUARD_GOTO(require_external(c, k));
+	/* A multi-Region key takes the material its related keys have. */
+	fingerprint = kms_mrk_fingerprint(k);
 	req = (struct keystore_import){
-		.arn = k->arn,
+		.arn = kms_doc_material_arn(k->doc),
 		.key_id = k->uuid,
 		.spec = k->spec,
 		.token = kbuf_slice(&token),
 		.encrypted = kbuf_slice(&wrapped),
 		.now = c->now,
-		.fingerprint = json_string_value(json_object_get(k->doc, "MaterialFingerprint")),
+		.fingerprint = json_string_value(fingerprint),
 		.fingerprint_out = &fp,
 		.ref = &stored,
 	};
@@ -276,6 +279,7 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 out:
 	json_decref(doc);
+	json_decref(fingerprint);
 	keystore_key_unref(req.key);
 	kms_key_unref(k);
 	kms_key_unref(nk);

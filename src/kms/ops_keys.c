@@ -7,24 +7,19 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "kms/specs.h"
 #include "core/json.h"
-#include "crypto/uuid.h"
 #include "core/arn.h"
 #include "core/banned.h"
-
-static void new_uuid(char out[37])
-{
-	crypto_uuid_random(out);
-}
 
 /*
  * AWS's default key policy gives the account's root principal full access,
  * which delegates access control to IAM policies.
  * https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
  */
-static char *default_policy(const char *account)
+char *kms_default_key_policy(const char *account)
 {
 	json_t *p = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version",
 			      "2012-10-17", "Id", "key-default-1", "Statement", "Sid",
@@ -115,10 +110,7 @@ static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **sp
 	if (strcmp(*origin, "EXTERNAL") == 0 && !(*ks)->importable)
 		return api_fail(c, K_E_UNSUPPORTED,
 				"KeySpec %s does not support imported key material.", *spec);
-	if (multi_region)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"Multi-Region keys are not available on this server yet.");
-	return K_OK;
+	return kms_mrk_check_create(c, multi_region, *origin, store_id);
 }
 
 /* The new key's stored document (no material yet); NULL if out of memory. */
@@ -129,7 +121,7 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
 	const char *policy = json_string_value(json_object_get(in, "Policy"));
 	const char *desc = json_string_value(json_object_get(in, "Description"));
 	json_t *tags = json_object_get(in, "Tags");
-	char *pol = policy ? NULL : default_policy(c->principal.account);
+	char *pol = policy ? NULL : kms_default_key_policy(c->principal.account);
 	json_t *doc = json_pack(
 		"{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "KeyId",
 		id, "Arn", arn, "AWSAccountId", c->principal.account, "Region", c->region,
@@ -160,7 +152,8 @@ static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const
 	char *text = NULL;
 	if (strcmp(origin, "AWS_KMS") == 0) {
 		/* Every key is in the software store until custom key stores come. */
-		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, arn, &wrapped));
+		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, kms_doc_material_arn(doc),
+					     &wrapped));
 		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
 					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
 		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
@@ -211,12 +204,14 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 		GUARD(authz_check_new_key_policy(c, policy, NULL, has_bypass && bypass));
 
 	char id[37], arn[K_ARN_BUF];
-	new_uuid(id);
+	kms_mrk_new_key_id(has_mr && multi_region, id);
 	kms_key_arn(c, id, arn, sizeof arn);
 	json_t *doc = new_key_doc(c, id, arn, in, usage, spec, origin, ks);
 	if (doc == NULL)
 		return K_E_INTERNAL;
-	k_status rc = store_new_key(c, doc, id, arn, spec, origin);
+	k_status rc = has_mr && multi_region ? kms_mrk_make_primary(c, doc) : K_OK;
+	if (k_ok(rc))
+		rc = store_new_key(c, doc, id, arn, spec, origin);
 	json_decref(doc);
 	GUARD(rc);
 	struct kms_key *k = NULL;

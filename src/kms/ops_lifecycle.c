@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
 #include "core/banned.h"
@@ -24,9 +25,12 @@
  *   INV  KMSInvalidStateException "<key ARN> is pending deletion." (or
  *        "... is pending import.", "... is unavailable.", and for
  *        CancelKeyDeletion "... is not pending deletion.")
- * Columns: Enabled, Disabled, PendingDeletion, PendingImport, Unavailable.
- * The other states (Creating, Updating, PendingReplicaDeletion) belong to
- * multi-Region keys, which kinko does not have; they get INV.
+ * Columns: Enabled, Disabled, PendingDeletion, PendingImport, Unavailable,
+ * Creating, PendingReplicaDeletion, Updating. A multi-Region primary key
+ * waiting for its replicas' deletion (PendingReplicaDeletion) answers as
+ * a key pending deletion; Creating and Updating (a replica being made, a
+ * primary being moved) allow only the read-only rows, and last no longer
+ * than their call here (ops_multiregion.c).
  */
 enum st_rule {
 	OK,
@@ -34,13 +38,15 @@ enum st_rule {
 	INV
 };
 
-static const unsigned char rules[][5] = {
-	[API_STATE_ANY] = {OK, OK, OK, OK, OK},
-	[API_STATE_CRYPTO] = {OK, DIS, INV, INV, INV},
-	[API_STATE_MANAGE] = {OK, OK, INV, OK, OK},
-	[API_STATE_ENABLE_DISABLE] = {OK, OK, INV, INV, OK},
-	[API_STATE_IMPORT] = {OK, OK, INV, OK, INV},
-	[API_STATE_CANCEL_DELETION] = {INV, INV, OK, INV, INV},
+#define N_STATE_COLUMNS 8
+
+static const unsigned char rules[][N_STATE_COLUMNS] = {
+	[API_STATE_ANY] = {OK, OK, OK, OK, OK, OK, OK, OK},
+	[API_STATE_CRYPTO] = {OK, DIS, INV, INV, INV, INV, INV, INV},
+	[API_STATE_MANAGE] = {OK, OK, INV, OK, OK, INV, INV, INV},
+	[API_STATE_ENABLE_DISABLE] = {OK, OK, INV, INV, OK, INV, INV, INV},
+	[API_STATE_IMPORT] = {OK, OK, INV, OK, INV, INV, INV, INV},
+	[API_STATE_CANCEL_DELETION] = {INV, INV, OK, INV, INV, INV, OK, INV},
 };
 
 static int state_column(enum kms_key_state s)
@@ -56,6 +62,12 @@ static int state_column(enum kms_key_state s)
 		return 3;
 	case KS_UNAVAILABLE:
 		return 4;
+	case KS_CREATING:
+		return 5;
+	case KS_PENDING_REPLICA_DELETION:
+		return 6;
+	case KS_UPDATING:
+		return 7;
 	default:
 		return -1;
 	}
@@ -82,6 +94,12 @@ k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k, enum a
 	switch (k->state) {
 	case KS_PENDING_DELETION:
 		return api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
+	case KS_PENDING_REPLICA_DELETION:
+		return api_fail(c, K_E_INVALID_STATE, "%s is pending replica deletion.", k->arn);
+	case KS_CREATING:
+		return api_fail(c, K_E_INVALID_STATE, "%s is creating.", k->arn);
+	case KS_UPDATING:
+		return api_fail(c, K_E_INVALID_STATE, "%s is updating.", k->arn);
 	case KS_PENDING_IMPORT:
 		return api_fail(c, K_E_INVALID_STATE, "%s is pending import.", k->arn);
 	case KS_DISABLED:
@@ -202,6 +220,10 @@ k_status kms_op_schedule_key_deletion(struct api_ctx *c, json_t *in, json_t *out
 	struct kms_key *k = NULL;
 	GUARD(manage_key(c, in, &k));
 	k_status rc = K_OK;
+	if (kms_key_has_replicas(k)) {
+		rc = kms_mrk_schedule_primary_deletion(c, k, days, out);
+		goto out;
+	}
 	int64_t when = c->now + days * 86400;
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
@@ -239,6 +261,7 @@ k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
 	const char *before = json_string_value(json_object_get(k->doc, "StateBeforeDeletion"));
 	const char *state = before != NULL && strcmp(before, "PendingImport") == 0 ? "PendingImport"
 										   : "Disabled";
+	/* A primary pending its replicas' deletion has no date and no due record yet. */
 	int64_t when = kjson_date_seconds(json_object_get(k->doc, "DeletionDate"));
 	char due_id[SCHEDULER_DUE_ID_MAX];
 	GUARD_GOTO(scheduler_due_id(when, DELETE_TASK, k->ns, k->id, due_id, sizeof due_id));
@@ -247,6 +270,7 @@ k_status kms_op_cancel_key_deletion(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(doc, "KeyState", json_string(state));
 	json_object_del(doc, "DeletionDate");
 	json_object_del(doc, "PendingWindowInDays");
+	json_object_del(doc, "PendingDeletionWindowInDays");
 	json_object_del(doc, "StateBeforeDeletion");
 	struct storage_op due;
 	scheduler_due_del_op(&due, due_id);
@@ -346,8 +370,11 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 		return K_OK;
 	}
 	struct key_aliases *ka = calloc(1, sizeof *ka);
-	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES, sizeof *ops);
-	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
+	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES + KMS_MRK_MAX_OPS, sizeof *ops);
+	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	ENSURE_GOTO(ka != NULL && ops != NULL && w != NULL, K_E_INTERNAL);
+	/* A replica leaves its related keys' configuration in the same transaction. */
+	GUARD_GOTO(kms_mrk_unlink_replica(k, now, DELETE_TASK, w));
 	ka->key_id = k->id;
 	GUARD_GOTO(storage_list(kms_store(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
 	ops[0] = (struct storage_op){
@@ -365,7 +392,9 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 					     .ns = ns,
 					     .id = id,
 					     .expect = STORAGE_ANY};
-	rc = storage_apply(kms_store(), ops, 3 + ka->n);
+	for (size_t i = 0; i < w->n; i++)
+		ops[3 + ka->n + i] = w->ops[i];
+	rc = storage_apply(kms_store(), ops, 3 + ka->n + w->n);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
@@ -380,6 +409,9 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	 * the run's error, logged by the scheduler). */
 	rc = kms_key_service_event(k, "DeleteKey", NULL, K_OK);
 out:
+	if (w != NULL)
+		kms_mrk_write_release(w);
+	free(w);
 	free(ka);
 	free(ops);
 	kms_key_unref(k);

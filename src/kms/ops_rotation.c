@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
 #include "kms/specs.h"
@@ -50,6 +51,22 @@ static K_MUST_CHECK k_status require_rotatable(struct api_ctx *c, const struct k
 		return api_fail(c, K_E_UNSUPPORTED,
 				"%s origin is %s which is not valid for this operation.", k->arn,
 				origin);
+	return K_OK;
+}
+
+/*
+ * Automatic rotation is a shared property of a multi-Region key, managed
+ * on its primary key; a rotation of the primary reaches its replicas
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-manage.html).
+ * Enabling, disabling or rotating on demand a replica is refused.
+ */
+static K_MUST_CHECK k_status require_not_replica(struct api_ctx *c, const struct kms_key *k)
+{
+	if (kms_key_is_mrk_replica(k))
+		return api_fail(c, K_E_UNSUPPORTED,
+				"%s is a multi-Region replica key. Rotation is managed on its "
+				"primary key.",
+				k->arn);
 	return K_OK;
 }
 
@@ -144,10 +161,12 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	struct kbuf wrapped;
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	json_t *doc = NULL;
+	struct kms_mrk_write *w = NULL;
 	bool event_written = false;
 	char mid[65] = "";
 	k_status rc = K_OK;
-	GUARD_GOTO(keystore_new_version(k->handle, k->spec, k->arn, &wrapped, &handle));
+	GUARD_GOTO(keystore_new_version(k->handle, k->spec, kms_doc_material_arn(k->doc), &wrapped,
+					&handle));
 	doc = json_deep_copy(k->doc);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	material_id(mid);
@@ -167,23 +186,20 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 					kjson_date(kclock_ms_within(now)), "RotationType",
 					on_demand ? "ON_DEMAND" : "AUTOMATIC"));
 
-	struct storage_op extra[2];
-	size_t n_extra = 0;
-	char old_due[SCHEDULER_DUE_ID_MAX], new_due[SCHEDULER_DUE_ID_MAX];
 	bool enabled;
 	int64_t period, next;
 	rotation_schedule(k, &enabled, &period, &next);
+	w = calloc(1, sizeof *w);
+	ENSURE_GOTO(w != NULL, K_E_INTERNAL);
 	if (!on_demand && enabled) {
 		int64_t new_next = now + period * DAY;
 		json_object_set_new(doc, "NextRotationDate", json_integer(new_next));
-		GUARD_GOTO(
-			scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
-		GUARD_GOTO(scheduler_due_id(new_next, ROTATE_TASK, k->ns, k->id, new_due,
-					    sizeof new_due));
-		scheduler_due_del_op(&extra[n_extra++], old_due);
-		scheduler_due_put_op(&extra[n_extra++], new_due);
+		GUARD_GOTO(kms_mrk_write_due(w, false, next, ROTATE_TASK, k->ns, k->id));
+		GUARD_GOTO(kms_mrk_write_due(w, true, new_next, ROTATE_TASK, k->ns, k->id));
 	}
-	rc = kms_key_update_ops(k, doc, handle, extra, n_extra, out);
+	/* A multi-Region primary's new material reaches every replica in this write. */
+	GUARD_GOTO(kms_mrk_share_rotation(k, doc, w));
+	rc = kms_key_update_ops(k, doc, handle, w->ops, w->n, out);
 	doc = NULL;
 	handle = NULL;
 	if (k_ok(rc)) {
@@ -203,6 +219,9 @@ out:
 	json_decref(doc);
 	keystore_key_unref(handle);
 	kbuf_release(&wrapped);
+	if (w != NULL)
+		kms_mrk_write_release(w);
+	free(w);
 	return rc;
 }
 
@@ -223,6 +242,7 @@ k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
+	GUARD_GOTO(require_not_replica(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
 	int64_t cur_period, next;
@@ -259,6 +279,7 @@ k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
+	GUARD_GOTO(require_not_replica(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
 	int64_t period, next;
@@ -294,7 +315,12 @@ k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *o
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
 	int64_t period, next;
-	rotation_schedule(k, &enabled, &period, &next);
+	/* A replica shows its primary's schedule (a shared property). */
+	struct kms_key *p = NULL;
+	if (k_failed(kms_mrk_primary_of(k, &p)))
+		p = NULL;
+	rotation_schedule(p != NULL ? p : k, &enabled, &period, &next);
+	kms_key_unref(p);
 	json_object_set_new(out, "KeyRotationEnabled", json_boolean(enabled));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	if (enabled) {
@@ -317,6 +343,7 @@ k_status kms_op_rotate_key_on_demand(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(resolve(c, in, &k));
 	k_status rc = K_OK;
 	GUARD_GOTO(kms_deny_aws_managed(c, k));
+	GUARD_GOTO(require_not_replica(c, k));
 	GUARD_GOTO(require_rotatable(c, k));
 	size_t i, n_on_demand = 0;
 	json_t *r;

@@ -5,6 +5,7 @@
  */
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "kms/multiregion.h"
 
 #include "core/banned.h"
 
@@ -85,6 +86,10 @@ static const struct api_operation kms_ops[] = {
 	OP("UntagResource", kms_op_untag_resource, KEY, MANAGE, OWN(5), WRITE, NO_USE),
 	OP("UpdateAlias", kms_op_update_alias, ALIAS, MANAGE, OWN(5), WRITE, NO_USE),
 	OP("UpdateKeyDescription", kms_op_update_key_description, KEY, MANAGE, OWN(5), WRITE,
+	   NO_USE),
+	/* multi-Region keys (ops_multiregion.c) */
+	OP("ReplicateKey", kms_op_replicate_key, KEY, MANAGE, OWN(5), WRITE, NO_USE),
+	OP("UpdatePrimaryRegion", kms_op_update_primary_region, KEY, ENABLE_DISABLE, OWN(5), WRITE,
 	   NO_USE),
 	/* asymmetric, HMAC, key agreement, imported material */
 	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, KEY, IMPORT, OWN(5),
