@@ -25,7 +25,8 @@ static const struct cli_flag serve_flags[] = {
 	{"--audit-digest-seconds", true}, {"--audit-witness", true},
 	{"--audit-witness-syslog", false}, {"--metrics-listen", true},
 	{"--quotas", true}, {"--quota", true}, {"--node-id", true},
-	{"--shared-store", false}, {"--log-format", true}, {NULL, false},
+	{"--shared-store", false}, {"--log-format", true}, {"--xks-listen", true},
+	{"--xks-client-ca", true}, {NULL, false},
 };
 static const struct cli_flag check_flags[] = {
 	{"--data", true}, {"--store", true}, {"--root-key", true}, {NULL, false},
@@ -83,6 +84,7 @@ static const struct cli_command commands[] = {
 	 "                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota "
 	 "NAME=RATE]...\n"
 	 "                   [--node-id ID] [--shared-store] [--log-format text|json]\n"
+	 "                   [--xks-listen HOST:PORT [--xks-client-ca FILE]]\n"
 	 "\n"
 	 "  --dev         no configuration needed: account 000000000000, access key\n"
 	 "                \"test\", secret \"test\", data in ./kinko-data\n"
@@ -117,7 +119,13 @@ static const struct cli_command commands[] = {
 	 "  --node-id ID  this node's id in a cluster (default: generated once, kept in\n"
 	 "                DATA/node-id; docs/CLUSTER.md)\n"
 	 "  --shared-store  let other kinko processes open the same SQLite store (a cluster\n"
-	 "                on one machine, for tests; docs/CLUSTER.md)\n",
+	 "                on one machine, for tests; docs/CLUSTER.md)\n"
+	 "  --xks-listen HOST:PORT  also serve the XKS proxy API (AWS KMS external key\n"
+	 "                stores) on this address, over HTTPS with the TLS certificate;\n"
+	 "                keys and credentials in the configuration's \"xks\" section\n"
+	 "                (docs/KEYSTORES.md)\n"
+	 "  --xks-client-ca FILE    mutual TLS on the XKS listener: clients must present a\n"
+	 "                certificate issued by a CA of this PEM file\n",
 	 serve_flags},
 	{"check", "check a store's integrity and that every key's material unwraps",
 	 "usage: kinko check --data DIR [--store URL] [--root-key FILE]\n"
