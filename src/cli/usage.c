@@ -64,6 +64,11 @@ static const struct cli_flag simulate_flags[] = {
 	{"--secret", true},
 	{"--context", true}, {"--value", true}, {NULL, false},
 };
+static const struct cli_flag xks_check_flags[] = {
+	{"--endpoint", true}, {"--uri-path", true}, {"--access-key-id", true},
+	{"--secret-file", true}, {"--ca-file", true}, {"--key-id", true}, {"--region", true},
+	{"--timeout-ms", true}, {NULL, false},
+};
 static const struct cli_flag no_flags[] = {
 	{NULL, false},
 };
@@ -201,6 +206,21 @@ static const struct cli_command commands[] = {
 	 "not declare and an action that does not exist; exit status 0 allowed, 1 denied,\n"
 	 "2 usage or lookup error.\n",
 	 simulate_flags},
+	{"xks check", "check an XKS proxy (kinko's or another) as AWS KMS would use it",
+	 "usage: kinko xks check --endpoint URL --uri-path PATH --access-key-id ID\n"
+	 "                       --secret-file FILE --key-id EXTERNAL_KEY_ID\n"
+	 "                       [--ca-file FILE] [--region REGION] [--timeout-ms N]\n"
+	 "\n"
+	 "  --endpoint     the proxy, https://HOST[:PORT]\n"
+	 "  --uri-path     [/PREFIX]/kms/xks/v1\n"
+	 "  --secret-file  a file holding the SigV4 secret access key\n"
+	 "  --ca-file      PEM CAs to verify the proxy's certificate (default: the system's)\n"
+	 "  --region       the credential scope's region (default us-east-1)\n"
+	 "  --timeout-ms   each call's whole time (default 2000)\n"
+	 "Runs GetHealthStatus, GetKeyMetadata, Encrypt/Decrypt round trips with and\n"
+	 "without AAD (the CDIV checked), tampered input, a wrong signature and an\n"
+	 "unknown key, one line per check. Exit 0 all passed, 1 a check failed, 2 usage.\n",
+	 xks_check_flags},
 	{"version", "print the version", "usage: kinko version\n", no_flags},
 	{"help", "the command list, or one command's usage", "usage: kinko help [COMMAND]\n",
 	 no_flags},

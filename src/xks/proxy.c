@@ -133,6 +133,8 @@ static void answer_error(struct api_request *r, enum xks_error e, const char *me
 static K_MUST_CHECK k_status serve(struct xks_exchange *x)
 {
 	struct api_request *r = x->r;
+	/* The route names the audit event even when the caller is refused. */
+	k_status route = xks_route(r->path, config_xks()->uri_path, &x->route);
 	k_status auth = authenticate(x);
 	if (k_failed(auth)) {
 		if (x->msg.len == 0)
@@ -140,10 +142,9 @@ static K_MUST_CHECK k_status serve(struct xks_exchange *x)
 					   "signature.");
 		return auth;
 	}
-	k_status rc = xks_route(r->path, config_xks()->uri_path, &x->route);
-	if (k_failed(rc)) {
+	if (k_failed(route)) {
 		kbuf_note(&x->msg, "The URI path is not one of this proxy's");
-		return rc;
+		return route;
 	}
 	GUARD(xks_request_parse(x->route.op, r->body, &x->req, &x->msg));
 	struct xks_call c = {
@@ -152,7 +153,7 @@ static K_MUST_CHECK k_status serve(struct xks_exchange *x)
 		.response = &r->response,
 		.msg = &x->msg,
 	};
-	rc = xks_run(&c);
+	k_status rc = xks_run(&c);
 	memcpy(x->key_account, c.key_account, sizeof x->key_account);
 	return rc;
 }
