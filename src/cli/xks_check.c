@@ -59,13 +59,18 @@ static struct ksecret *read_secret(const char *path)
 	return out;
 }
 
-/* What a refusal said: "401 AuthenticationFailedException", or the transport's reason. */
-static void said(const struct xks_client_error *e, char *out, size_t n)
+/*
+ * What a refusal said: "401 AuthenticationFailedException
+ * (XksProxyIncorrectAuthenticationCredentialException)", or the kinko
+ * status and the transport's reason.
+ */
+static void said(k_status rc, const struct xks_client_error *e, char *out, size_t n)
 {
 	if (e->has_proxy_error)
-		snprintf(out, n, "%ld %s", e->http_status, xks_error_name(e->proxy_error));
+		snprintf(out, n, "%ld %s (%s)", e->http_status, xks_error_name(e->proxy_error),
+			 k_status_name(rc));
 	else
-		snprintf(out, n, "%s", e->message);
+		snprintf(out, n, "%s: %s", k_status_name(rc), e->message);
 }
 
 static void check_health(struct check_run *r)
@@ -80,7 +85,7 @@ static void check_health(struct check_run *r)
 		snprintf(line, sizeof line, "%s %s, %zu key manager(s), the first %s", h.vendor,
 			 h.model, h.n_ekm, h.ekm[0].health_status);
 	else
-		said(&e, line, sizeof line);
+		said(rc, &e, line, sizeof line);
 	report(r, "GetHealthStatus", k_ok(rc) && strcmp(h.ekm[0].health_status, "UNAVAILABLE"),
 	       line);
 }
@@ -100,7 +105,7 @@ static void check_metadata(struct check_run *r)
 		snprintf(line, sizeof line, "keySpec %s, keyStatus %s, ENCRYPT %s, DECRYPT %s",
 			 m.key_spec, m.key_status, enc ? "yes" : "no", dec ? "yes" : "no");
 	else
-		said(&e, line, sizeof line);
+		said(rc, &e, line, sizeof line);
 	report(r, "GetKeyMetadata",
 	       k_ok(rc) && strcmp(m.key_spec, "AES_256") == 0 && enc && dec &&
 		       strcmp(m.key_status, "ENABLED") == 0,
@@ -132,20 +137,20 @@ static void round_trip(struct check_run *r, const char *name, struct kslice aad,
 		snprintf(line, sizeof line, "%zu bytes, IV %zu bytes, CDIV matches, %s",
 			 c.ciphertext.len, c.iv_len, same ? "plaintext back" : "plaintext DIFFERS");
 	else
-		said(&e, line, sizeof line);
+		said(rc, &e, line, sizeof line);
 	report(r, name, same, line);
 	if (same && has_aad) {
 		kbuf_reset(&pt);
 		struct kslice other = KSLICE_LIT("another context");
 		rc = xks_client_decrypt(&r->o, r->key_id, &md, &c, other, true, &pt, &e);
-		said(&e, line, sizeof line);
+		said(rc, &e, line, sizeof line);
 		report(r, "Decrypt, other AAD refused",
 		       k_failed(rc) && e.has_proxy_error &&
 			       e.proxy_error == XKS_E_INVALID_CIPHERTEXT,
 		       k_ok(rc) ? "it decrypted" : line);
 		c.ciphertext.ptr[0] ^= 1;
 		rc = xks_client_decrypt(&r->o, r->key_id, &md, &c, aad, true, &pt, &e);
-		said(&e, line, sizeof line);
+		said(rc, &e, line, sizeof line);
 		report(r, "Decrypt, tampered ciphertext refused",
 		       k_failed(rc) && e.has_proxy_error &&
 			       e.proxy_error == XKS_E_INVALID_CIPHERTEXT,
@@ -163,7 +168,7 @@ static void refused(struct check_run *r, const char *name, const struct xks_clie
 	struct xks_client_error e;
 	char line[400];
 	k_status rc = xks_client_key_metadata(o, key_id, &r->md, &m, &e);
-	said(&e, line, sizeof line);
+	said(rc, &e, line, sizeof line);
 	report(r, name,
 	       k_failed(rc) && e.has_proxy_error && e.proxy_error == want &&
 		       e.http_status == xks_error_status(want),

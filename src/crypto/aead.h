@@ -23,8 +23,10 @@
 /*
  * Encrypts pt under the key derived from material (32 bytes) and label,
  * with aad; writes the new IV into iv, appends the ciphertext (pt.len
- * bytes) to ct and writes the tag into tag. K_E_VALIDATION if ct cannot
- * grow that far, K_E_INTERNAL otherwise; ct is unchanged on failure.
+ * bytes) to ct and writes the tag into tag. ct needs room for the tag as
+ * well (it passes through ct): K_E_VALIDATION if ct cannot grow by
+ * pt.len + CRYPTO_AEAD_TAG_LEN, K_E_INTERNAL otherwise; ct is unchanged
+ * on failure.
  */
 K_MUST_CHECK k_status crypto_aead_seal(const struct ksecret *material, struct kslice label,
 				       struct kslice aad, struct kslice pt,

@@ -347,7 +347,8 @@ struct keystore_gcm {
  * Encrypts pt under the newest version of a SYMMETRIC_DEFAULT key,
  * appending the ciphertext (pt.len bytes) to ct and filling g's version,
  * iv and tag. K_E_INVALID_STATE without material, K_E_VALIDATION if ct
- * cannot grow that far; ct unchanged on failure.
+ * cannot grow by pt.len + CRYPTO_AEAD_TAG_LEN (room the tag passes
+ * through); ct unchanged on failure.
  */
 K_MUST_CHECK k_status keystore_gcm_encrypt(const struct keystore_key *h, struct keystore_gcm *g,
 					   struct kslice pt, struct kbuf *ct);

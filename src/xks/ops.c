@@ -159,7 +159,7 @@ static K_MUST_CHECK k_status op_encrypt(struct xks_call *c)
 	uint8_t md[XKS_METADATA_LEN], cdiv[XKS_CDIV_LEN];
 	struct kbuf aad, ct;
 	kbuf_init(&aad, XKS_MAX_AAD + XKS_METADATA_LEN + 3);
-	kbuf_init(&ct, XKS_MAX_PLAINTEXT);
+	kbuf_init(&ct, XKS_MAX_PLAINTEXT + XKS_TAG_LEN); /* the tag passes through it */
 	struct keystore_gcm g = {.label = KSLICE_LIT(XKS_GCM_LABEL)};
 	struct kslice pt = kbuf_slice(&c->req->plaintext);
 	k_status rc = find_key(c, &k);
