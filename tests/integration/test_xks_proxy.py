@@ -499,3 +499,51 @@ def test_client_refuses_an_unverified_certificate(proxy, tmp_path):
     p, _ = xks_check(proxy.xks_endpoint, str(other_ca), tmp_path, timeout_ms=2000)
     assert p.returncode == 1
     assert all("XksProxyUriUnreachableException" in l for l in failures(p)), p.stdout
+
+
+# ---- mutual TLS -------------------------------------------------------------------------------
+
+def make_client_cert(d, name):
+    """A CA and a client certificate it issued (CN=cks.kms.us-east-1.amazonaws.com)."""
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+    ca_key, ca = os.path.join(d, name + "-ca.key"), os.path.join(d, name + "-ca.pem")
+    key, csr, crt = (os.path.join(d, name + s) for s in (".key", ".csr", ".pem"))
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", "/CN=%s test CA" % name, "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", "/CN=cks.kms.us-east-1.amazonaws.com", "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-out", crt)
+    return ca, crt, key
+
+
+def test_mutual_tls(tmp_path):
+    """--xks-client-ca: a client certificate of that CA is served; none, or one of
+    another CA, has its connection closed before any answer."""
+    ca, crt, key = make_client_cert(str(tmp_path), "good")
+    _, other_crt, other_key = make_client_cert(str(tmp_path), "other")
+    cfg = tmp_path / "kinko.json"
+    cfg.write_text(json.dumps({"xks": {
+        "uri_path": URI_PATH,
+        "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET}]}}))
+    data = tmp_path / "data"
+    data.mkdir()
+    s = Server(["--dev", "--tls-self-signed", "--config", str(cfg), "--xks-listen",
+                "127.0.0.1:0", "--xks-client-ca", ca], data_dir=str(data)).start()
+    try:
+        line = s.proc.stdout.readline().decode()
+        assert "mutual TLS" in line, line
+        s.xks = line.split("listening on ")[1].split()[0]
+        body = {"requestMetadata": {"kmsRequestId": "r", "kmsOperation": "KmsHealthCheck"}}
+        for cert, ok in (((crt, key), True), (None, False), ((other_crt, other_key), False)):
+            s.ctx = ssl.create_default_context(cafile=str(data / "tls-cert.pem"))
+            if cert is not None:
+                s.ctx.load_cert_chain(*cert)
+            if ok:
+                code, answer = call(s, "/health", body)
+                assert code == 200, answer
+            else:
+                with pytest.raises((urllib.error.URLError, ConnectionError, ssl.SSLError)):
+                    call(s, "/health", body)
+    finally:
+        assert s.stop() == 0
