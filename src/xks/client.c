@@ -44,7 +44,11 @@ static K_MUST_CHECK k_status make_url(struct exchange *x, const char *path)
 		note(x->err, "the endpoint must be an https:// URL");
 		return K_E_XKS_PROXY_URI_UNREACHABLE;
 	}
-	int n = snprintf(x->url, sizeof x->url, "%s%s%s", o->endpoint, o->uri_path, path);
+	/* "https://host/" and "https://host" are the same endpoint. */
+	int el = (int)strlen(o->endpoint);
+	while (el > 8 && o->endpoint[el - 1] == '/')
+		el--;
+	int n = snprintf(x->url, sizeof x->url, "%.*s%s%s", el, o->endpoint, o->uri_path, path);
 	if (n < 0 || (size_t)n >= sizeof x->url) {
 		note(x->err, "the URL is too long");
 		return K_E_VALIDATION;

@@ -12,7 +12,9 @@
  *      service kms-xks-proxy, the configured region if one is set, a date
  *      within 5 minutes (else 401 AuthenticationFailedException),
  *   3. routed (else 404 InvalidUriPathException),
- *   4. parsed (else ValidationException or UnsupportedOperationException),
+ *   4. parsed (else ValidationException or UnsupportedOperationException;
+ *      GetHealthStatus, which the spec's table exempts from
+ *      ValidationException, is answered whatever its body),
  *   5. run against the kinko key the external key id names (the `keys`
  *      map of the configuration): KeyNotFoundException when there is no
  *      such key, InvalidStateException when it is not Enabled,
