@@ -81,6 +81,7 @@ int serve_start_xks(struct serve_state *s)
 		.tls_cert_file = s->cfg.tls_cert_file,
 		.tls_key_file = s->cfg.tls_key_file,
 		.tls_client_ca_file = ca,
+		.tls_client_subject = x->client_subject,
 		.handle = xks_proxy_handle,
 	};
 	unsigned bound = 0;

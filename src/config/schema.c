@@ -84,13 +84,10 @@ static const struct cs_member oidc_provider[] = {
 };
 
 static const struct cs_member xks[] = {
-	{"listen", CS_STRING, 0, 0, NULL},
-	{"uri_path", CS_STRING, 0, 0, NULL},
-	{"region", CS_STRING, 0, 0, NULL},
-	{"client_ca_file", CS_STRING, 0, 0, NULL},
-	{"credentials", CS_OBJECTS, 0, 0, access_key},
-	{"keys", CS_STRING_MAP, 0, 0, NULL},
-	END,
+	{"listen", CS_STRING, 0, 0, NULL},	   {"uri_path", CS_STRING, 0, 0, NULL},
+	{"region", CS_STRING, 0, 0, NULL},	   {"client_ca_file", CS_STRING, 0, 0, NULL},
+	{"client_subject", CS_STRING, 0, 0, NULL}, {"credentials", CS_OBJECTS, 0, 0, access_key},
+	{"keys", CS_STRING_MAP, 0, 0, NULL},	   END,
 };
 
 static const struct cs_member top[] = {

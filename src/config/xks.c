@@ -151,6 +151,12 @@ static K_MUST_CHECK k_status load_strings(json_t *sec, const char *cfg_path, str
 	const char *path = json_string_value(json_object_get(sec, "uri_path"));
 	const char *region = json_string_value(json_object_get(sec, "region"));
 	const char *ca = json_string_value(json_object_get(sec, "client_ca_file"));
+	const char *cn = json_string_value(json_object_get(sec, "client_subject"));
+	if (cn != NULL && strlen(cn) >= sizeof section.client_subject) {
+		kbuf_note(msg, "xks.client_subject is too long");
+		return K_E_VALIDATION;
+	}
+	kstr_copy(section.client_subject, sizeof section.client_subject, cn != NULL ? cn : "");
 	if (listen != NULL)
 		config_xks_set_listen(listen);
 	if (path != NULL && !uri_path_ok(path)) {

@@ -9,6 +9,7 @@
  *     "region": "us-east-1",                    (the credential scope's region; "" any)
  *     "client_ca_file": "/etc/kinko/xks-clients.pem",   (mTLS: clients must present a
  *                                                certificate issued by this CA)
+ *     "client_subject": "cks.kms.us-east-1.amazonaws.com",  (mTLS: and with this CN)
  *     "credentials": [ {"access_key_id": "...", "secret_access_key": "..."} ],
  *     "keys": { "EXTERNAL-KEY-ID": "arn:aws:kms:REGION:ACCOUNT:key/UUID" }
  *   }
@@ -55,6 +56,7 @@ struct config_xks {
 	char uri_path[CONFIG_XKS_MAX_URI_PATH + 1];
 	char region[33];
 	char client_ca_file[600];
+	char client_subject[256]; /* mTLS: the client certificate's CN; "": any */
 	size_t n_credentials;
 	struct config_xks_credential credentials[CONFIG_XKS_MAX_CREDENTIALS];
 	size_t n_keys;

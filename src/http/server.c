@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct http_server {
 	bool tls;
 	char *cert_pem;		 /* NUL-terminated; public */
 	char *client_ca_pem;	 /* mTLS: the CAs of client certificates; NULL: none */
+	char client_cn[256];	 /* mTLS: the subject CN required; "": any */
 	struct ksecret *key_pem; /* NUL-terminated PEM private key */
 };
 
@@ -205,11 +207,30 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, c
 	return ret;
 }
 
+/* The common name of a DER certificate's subject is exactly `cn`. */
+static bool subject_cn_is(const gnutls_datum_t *der, const char *cn)
+{
+	gnutls_x509_crt_t crt;
+	char got[256];
+	size_t len = sizeof got - 1;
+	bool same = false;
+	if (gnutls_x509_crt_init(&crt) != 0)
+		return false;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, got, &len) == 0) {
+		got[len < sizeof got ? len : sizeof got - 1] = 0;
+		same = strcmp(got, cn) == 0;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return same;
+}
+
 /*
  * Mutual TLS: the client's certificate chain verifies against the
  * configured CAs (GnuTLS checks the chain, its dates and its signatures;
- * libmicrohttpd asked for the certificate in the handshake). True when no
- * client CA is configured.
+ * libmicrohttpd asked for the certificate in the handshake), and its
+ * subject's CN is the one configured, if any. True when no client CA is
+ * configured.
  */
 static bool client_verified(const struct http_server *srv, struct MHD_Connection *conn)
 {
@@ -222,9 +243,12 @@ static bool client_verified(const struct http_server *srv, struct MHD_Connection
 	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
 	unsigned int n = 0;
 	unsigned int status = 0;
-	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (chain == NULL || n == 0)
 		return false;
-	return gnutls_certificate_verify_peers2(session, &status) == 0 && status == 0;
+	if (gnutls_certificate_verify_peers2(session, &status) != 0 || status != 0)
+		return false;
+	return srv->client_cn[0] == 0 || subject_cn_is(&chain[0], srv->client_cn);
 }
 
 /*
@@ -503,6 +527,8 @@ static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http
 		return K_OK;
 	if (k_failed(load_client_ca(s, o->tls_client_ca_file)))
 		return K_E_VALIDATION;
+	kstr_copy(s->client_cn, sizeof s->client_cn,
+		  o->tls_client_subject != NULL ? o->tls_client_subject : "");
 	tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->client_ca_pem};
 	tls_opts[4] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	return K_OK;

@@ -73,6 +73,11 @@ struct http_options {
 	 */
 	const char *tls_client_ca_file;
 	/*
+	 * With tls_client_ca_file: the common name (CN) the client
+	 * certificate's subject must have, exactly (NULL or "": any).
+	 */
+	const char *tls_client_subject;
+	/*
 	 * What answers each request (NULL: the API pipeline, api_handle). The
 	 * XKS proxy's listener passes xks_proxy_handle (xks/proxy.h).
 	 */

@@ -505,28 +505,39 @@ def test_client_refuses_an_unverified_certificate(proxy, tmp_path):
 
 # ---- mutual TLS -------------------------------------------------------------------------------
 
-def make_client_cert(d, name):
-    """A CA and a client certificate it issued (CN=cks.kms.us-east-1.amazonaws.com)."""
+def make_ca(d, name):
     run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
     ca_key, ca = os.path.join(d, name + "-ca.key"), os.path.join(d, name + "-ca.pem")
-    key, csr, crt = (os.path.join(d, name + s) for s in (".key", ".csr", ".pem"))
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-days", "2", "-subj", "/CN=%s test CA" % name, "-keyout", ca_key, "-out", ca)
+    return ca, ca_key
+
+
+def issue(d, ca, ca_key, name, cn):
+    """A client certificate of that CA with subject CN=cn."""
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+    key, csr, crt = (os.path.join(d, name + s) for s in (".key", ".csr", ".pem"))
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", "/CN=cks.kms.us-east-1.amazonaws.com", "-keyout", key, "-out", csr)
+        "-subj", "/CN=" + cn, "-keyout", key, "-out", csr)
     run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
         "-days", "2", "-out", crt)
-    return ca, crt, key
+    return crt, key
 
 
 def test_mutual_tls(tmp_path):
-    """--xks-client-ca: a client certificate of that CA is served; none, or one of
-    another CA, has its connection closed before any answer."""
-    ca, crt, key = make_client_cert(str(tmp_path), "good")
-    _, other_crt, other_key = make_client_cert(str(tmp_path), "other")
+    """--xks-client-ca and client_subject: a certificate of that CA with that CN is
+    served; none, one of another CA, or one with another CN has its connection
+    closed before any answer."""
+    d = str(tmp_path)
+    ca, ca_key = make_ca(d, "good")
+    other_ca, other_key = make_ca(d, "other")
+    cn = "cks.kms.us-east-1.amazonaws.com"
+    good = issue(d, ca, ca_key, "good", cn)
+    wrong_ca = issue(d, other_ca, other_key, "wrong-ca", cn)
+    wrong_cn = issue(d, ca, ca_key, "wrong-cn", "cks.kms.eu-west-1.amazonaws.com")
     cfg = tmp_path / "kinko.json"
     cfg.write_text(json.dumps({"xks": {
-        "uri_path": URI_PATH,
+        "uri_path": URI_PATH, "client_subject": cn,
         "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET}]}}))
     data = tmp_path / "data"
     data.mkdir()
@@ -537,7 +548,7 @@ def test_mutual_tls(tmp_path):
         assert "mutual TLS" in line, line
         s.xks = line.split("listening on ")[1].split()[0]
         body = {"requestMetadata": {"kmsRequestId": "r", "kmsOperation": "KmsHealthCheck"}}
-        for cert, ok in (((crt, key), True), (None, False), ((other_crt, other_key), False)):
+        for cert, ok in ((good, True), (None, False), (wrong_ca, False), (wrong_cn, False)):
             s.ctx = ssl.create_default_context(cafile=str(data / "tls-cert.pem"))
             if cert is not None:
                 s.ctx.load_cert_chain(*cert)
