@@ -29,7 +29,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import KINKO, Server
+from conftest import KINKO, Server, _sanitizer_clean
 
 URI_PATH = "/keystores/ks-1/kms/xks/v1"
 ACCESS_KEY = "BA6ALBUAHQZQ3SXO3IVDI6ONPE"
@@ -92,6 +92,7 @@ def proxy():
     kms.disable_key(KeyId=kms.describe_key(KeyId="alias/xks-off")["KeyMetadata"]["KeyId"])
     yield s
     rc = s.stop()
+    _sanitizer_clean(s)
     shutil.rmtree(d, ignore_errors=True)
     assert rc == 0
 
@@ -560,3 +561,4 @@ def test_mutual_tls(tmp_path):
                     call(s, "/health", body)
     finally:
         assert s.stop() == 0
+        _sanitizer_clean(s)
