@@ -14,7 +14,7 @@ else
 BUILD ?= build
 endif
 
-PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 

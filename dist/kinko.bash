@@ -9,7 +9,7 @@ _kinko()
 	cmd=${COMP_WORDS[1]}
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy status version help" -- "$cur"))
+		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy status xks version help" -- "$cur"))
 		return
 	fi
 	case "$prev" in
@@ -20,7 +20,7 @@ _kinko()
 		fi
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices|--seed|--key-policy)
+	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices|--seed|--key-policy|--xks-client-ca|--secret-file|--ca-file)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--log-level)
@@ -48,7 +48,7 @@ _kinko()
 			--audit-sync --audit-max-file-bytes --audit-rotate-seconds
 			--audit-digest-seconds --audit-witness --audit-witness-syslog
 			--metrics-listen --quotas --quota --node-id --shared-store --log-format
-			--help" ;;
+			--xks-listen --xks-client-ca --help" ;;
 	check)
 		words="--data --store --root-key --help" ;;
 	store)
@@ -86,8 +86,15 @@ _kinko()
 			words="--config --data --store --principal --action --key --key-policy
 				--region --secret --context --value --help"
 		fi ;;
+	xks)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			words="check"
+		else
+			words="--endpoint --uri-path --access-key-id --secret-file --ca-file --key-id
+				--region --timeout-ms --help"
+		fi ;;
 	help)
-		words="serve check store backup restore audit usage ops policy status version" ;;
+		words="serve check store backup restore audit usage ops policy status xks version" ;;
 	esac
 	COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

@@ -225,6 +225,41 @@ def main():
                                b'{"access_key_id":"A","secret_access_key":"s"},'
                                b'{"access_key_id":"A","secret_access_key":"t"}]}]}')
 
+    xks_seeds()
+
+
+# The XKS proxy API's spec examples (xks_fuzz.c): selector 0 metadata, 1 encrypt,
+# 2 decrypt, 3 health; the answers and paths go through the same harness.
+XKS_MD = {"awsPrincipalArn": "arn:aws:iam::123456789012:user/Alice",
+          "kmsKeyArn": "arn:aws:kms:us-east-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+          "kmsOperation": "Encrypt", "kmsRequestId": "4112f4d6-db54-4af4-ae30-c55a22a8dfae",
+          "kmsViaService": "ebs"}
+
+
+def xks_seeds():
+    j = lambda o: json.dumps(o, separators=(",", ":")).encode()
+    write("xks", "metadata", b"\x00" + j({"requestMetadata": XKS_MD}))
+    write("xks", "encrypt", b"\x01" + j({"requestMetadata": XKS_MD,
+          "additionalAuthenticatedData": "cHJvamVjdD1uaWxlLGRlcGFydG1lbnQ9bWFya2V0aW5n",
+          "plaintext": "SGVsbG8gV29ybGQh", "encryptionAlgorithm": "AES_GCM",
+          "ciphertextDataIntegrityValueAlgorithm": "SHA_256"}))
+    write("xks", "decrypt", b"\x02" + j({"requestMetadata": XKS_MD, "encryptionAlgorithm": "AES_GCM",
+          "additionalAuthenticatedData": "cHJvamVjdD1uaWxlLGRlcGFydG1lbnQ9bWFya2V0aW5n",
+          "ciphertext": "ghxkK1txeDNn3q8Y", "ciphertextMetadata": "a2V5X3ZlcnNpb249MQ==",
+          "initializationVector": "HMrlRw85cAJUd5Ax", "authenticationTag": "vBxN2ncH1oEkR8WVXpmyYQ=="}))
+    write("xks", "health", b"\x03" + j({"requestMetadata": {"kmsRequestId": "x",
+                                                             "kmsOperation": "KmsHealthCheck"}}))
+    write("xks", "answer-encrypt", bytes([12 << 2]) + j({"authenticationTag": "vBxN2ncH1oEkR8WVXpmyYQ==",
+          "ciphertext": "ghxkK1txeDNn3q8Y", "ciphertextMetadata": "a2V5X3ZlcnNpb249MQ==",
+          "initializationVector": "HMrlRw85cAJUd5Ax"}))
+    write("xks", "answer-health", b"\x03" + j({"xksProxyFleetSize": 2, "xksProxyVendor": "Acme Corp",
+          "xksProxyModel": "Acme XKS Proxy 1.0", "ekmVendor": "Thales Group", "ekmFleetDetails": [
+              {"id": "hsm-id-1", "model": "Luna 5.0", "healthStatus": "DEGRADED"}]}))
+    write("xks", "answer-error", b"\x00" + j({"errorName": "InvalidCiphertextException",
+                                              "errorMessage": "corrupted"}))
+    write("xks", "path-encrypt", b"\x00/p/kms/xks/v1/keys/b42c7fbf-de61-441c/encrypt")
+    write("xks", "path-health", b"\x00/p/kms/xks/v1/health")
+
 
 if __name__ == "__main__":
     main()

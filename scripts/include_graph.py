@@ -29,7 +29,7 @@ LAYERS = [
     ("command", ["cli"]),
     ("transport", ["http"]),
     ("pipeline", ["api", "quota"]),
-    ("services", ["kms", "secrets", "sts", "cloudtrail", "testmode"]),
+    ("services", ["kms", "secrets", "sts", "cloudtrail", "testmode", "xks"]),
     ("settings", ["config"]),
     ("request", ["req"]),
     ("shared services", ["keystore", "policy", "audit", "scheduler"]),
@@ -45,6 +45,7 @@ SIDEWAYS = {
     ("secrets", "kms"),        # through kms/kms.h: data keys, key lookups
     ("cloudtrail", "kms"),
     ("testmode", "kms"),
+    ("xks", "kms"),            # the proxy serves KMS keys, found with kms_key_get
     ("audit", "keystore"),     # the signing key is kept wrapped under the root key
 }
 

@@ -7,6 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential make pkg-config gcc clang clang-format
   libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
+  libgnutls28-dev              # the XKS listener checks client certificates (mTLS)
   libcurl4-openssl-dev
   libpq-dev                    # the postgresql:// store backend
   libclang-rt-14-dev

@@ -24,6 +24,7 @@
 #include "cli/startup.h"
 #include "cli/store.h"
 #include "cli/usage.h"
+#include "cli/xks_check.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -389,6 +390,12 @@ static int audit_prune_command(int argc, char **argv)
 	return cli_audit_prune(argc - 1, argv + 1);
 }
 
+/* `kinko xks check ...`: an XKS proxy's full check (cli/xks_check.h). */
+static int xks_check_command(int argc, char **argv)
+{
+	return cli_xks_check(argc - 1, argv + 1);
+}
+
 static const struct command_run runs[] = {
 	{"serve", cli_serve},
 	{"check", check_store},
@@ -401,6 +408,7 @@ static const struct command_run runs[] = {
 	{"usage", usage_command},
 	{"ops", ops_command},
 	{"policy simulate", cli_policy_simulate},
+	{"xks check", xks_check_command},
 	{"version", version_command},
 };
 

@@ -590,6 +590,11 @@ static int serve_start(struct serve_state *s)
 		http_stop(s->srv);
 		return 1;
 	}
+	if (serve_start_xks(s) != 0) {
+		metrics_http_stop();
+		http_stop(s->srv);
+		return 1;
+	}
 	print_banner(cfg, port);
 	fflush(stdout);
 	return 0;
@@ -604,6 +609,7 @@ static void serve_shut_down(struct serve_state *s)
 {
 	LOG_INFO("shutting down");
 	start_shutdown_watchdog();
+	http_stop(s->xks_srv);
 	http_stop(s->srv);
 	scheduler_stop();
 	cluster_stop();

@@ -21,8 +21,10 @@
 struct serve_flags {
 	const char *config_path, *listen, *data, *root_key;
 	const char *tls_cert, *tls_key, *log_file, *store_url, *node_id;
-	const char *seed_file;	/* --seed FILE (cli/seed.h) */
-	const char *log_format; /* --log-format text|json (core/log.h) */
+	const char *seed_file;	   /* --seed FILE (cli/seed.h) */
+	const char *log_format;	   /* --log-format text|json (core/log.h) */
+	const char *xks_listen;	   /* --xks-listen HOST:PORT (config/xks.h) */
+	const char *xks_client_ca; /* --xks-client-ca FILE: mTLS for the XKS listener */
 	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;
@@ -40,6 +42,7 @@ struct serve_state {
 	int data_lock, audit_lock, store_lock;
 	struct storage *st;
 	struct http_server *srv;
+	struct http_server *xks_srv; /* the XKS proxy's listener (serve_xks.c); NULL: none */
 	char audit_dir[1024], audit_key[1024];
 };
 
@@ -53,5 +56,12 @@ enum flag_taken {
 
 /* Step 1: the flags, in order (--log-level and --rotation-function act at once). 0, or an exit status. */
 int serve_parse_flags(struct serve_state *s, int argc, char **argv);
+
+/*
+ * The XKS proxy's listener (serve_xks.c), when --xks-listen or the
+ * configuration's xks.listen asks for one; after the main listener. 0, or
+ * an exit status.
+ */
+int serve_start_xks(struct serve_state *s);
 
 #endif

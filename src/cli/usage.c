@@ -25,7 +25,8 @@ static const struct cli_flag serve_flags[] = {
 	{"--audit-digest-seconds", true}, {"--audit-witness", true},
 	{"--audit-witness-syslog", false}, {"--metrics-listen", true},
 	{"--quotas", true}, {"--quota", true}, {"--node-id", true},
-	{"--shared-store", false}, {"--log-format", true}, {NULL, false},
+	{"--shared-store", false}, {"--log-format", true}, {"--xks-listen", true},
+	{"--xks-client-ca", true}, {NULL, false},
 };
 static const struct cli_flag check_flags[] = {
 	{"--data", true}, {"--store", true}, {"--root-key", true}, {NULL, false},
@@ -63,6 +64,11 @@ static const struct cli_flag simulate_flags[] = {
 	{"--secret", true},
 	{"--context", true}, {"--value", true}, {NULL, false},
 };
+static const struct cli_flag xks_check_flags[] = {
+	{"--endpoint", true}, {"--uri-path", true}, {"--access-key-id", true},
+	{"--secret-file", true}, {"--ca-file", true}, {"--key-id", true}, {"--region", true},
+	{"--timeout-ms", true}, {NULL, false},
+};
 static const struct cli_flag no_flags[] = {
 	{NULL, false},
 };
@@ -83,6 +89,7 @@ static const struct cli_command commands[] = {
 	 "                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota "
 	 "NAME=RATE]...\n"
 	 "                   [--node-id ID] [--shared-store] [--log-format text|json]\n"
+	 "                   [--xks-listen HOST:PORT [--xks-client-ca FILE]]\n"
 	 "\n"
 	 "  --dev         no configuration needed: account 000000000000, access key\n"
 	 "                \"test\", secret \"test\", data in ./kinko-data\n"
@@ -117,7 +124,13 @@ static const struct cli_command commands[] = {
 	 "  --node-id ID  this node's id in a cluster (default: generated once, kept in\n"
 	 "                DATA/node-id; docs/CLUSTER.md)\n"
 	 "  --shared-store  let other kinko processes open the same SQLite store (a cluster\n"
-	 "                on one machine, for tests; docs/CLUSTER.md)\n",
+	 "                on one machine, for tests; docs/CLUSTER.md)\n"
+	 "  --xks-listen HOST:PORT  also serve the XKS proxy API (AWS KMS external key\n"
+	 "                stores) on this address, over HTTPS with the TLS certificate;\n"
+	 "                keys and credentials in the configuration's \"xks\" section\n"
+	 "                (docs/KEYSTORES.md)\n"
+	 "  --xks-client-ca FILE    mutual TLS on the XKS listener: clients must present a\n"
+	 "                certificate issued by a CA of this PEM file\n",
 	 serve_flags},
 	{"check", "check a store's integrity and that every key's material unwraps",
 	 "usage: kinko check --data DIR [--store URL] [--root-key FILE]\n"
@@ -193,6 +206,21 @@ static const struct cli_command commands[] = {
 	 "not declare and an action that does not exist; exit status 0 allowed, 1 denied,\n"
 	 "2 usage or lookup error.\n",
 	 simulate_flags},
+	{"xks check", "check an XKS proxy (kinko's or another) as AWS KMS would use it",
+	 "usage: kinko xks check --endpoint URL --uri-path PATH --access-key-id ID\n"
+	 "                       --secret-file FILE --key-id EXTERNAL_KEY_ID\n"
+	 "                       [--ca-file FILE] [--region REGION] [--timeout-ms N]\n"
+	 "\n"
+	 "  --endpoint     the proxy, https://HOST[:PORT]\n"
+	 "  --uri-path     [/PREFIX]/kms/xks/v1\n"
+	 "  --secret-file  a file holding the SigV4 secret access key\n"
+	 "  --ca-file      PEM CAs to verify the proxy's certificate (default: the system's)\n"
+	 "  --region       the credential scope's region (default us-east-1)\n"
+	 "  --timeout-ms   each call's whole time (default 2000)\n"
+	 "Runs GetHealthStatus, GetKeyMetadata, Encrypt/Decrypt round trips with and\n"
+	 "without AAD (the CDIV checked), tampered input, a wrong signature and an\n"
+	 "unknown key, one line per check. Exit 0 all passed, 1 a check failed, 2 usage.\n",
+	 xks_check_flags},
 	{"version", "print the version", "usage: kinko version\n", no_flags},
 	{"help", "the command list, or one command's usage", "usage: kinko help [COMMAND]\n",
 	 no_flags},

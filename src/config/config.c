@@ -7,6 +7,7 @@
 #include "config/functions.h"
 #include "config/oidc.h"
 #include "config/regions.h"
+#include "config/xks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,7 @@ void config_release(void)
 {
 	config_functions_release();
 	config_oidc_release();
+	config_xks_release();
 	config_regions_release();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);

@@ -9,6 +9,7 @@
 #include "config/functions.h"
 #include "config/oidc.h"
 #include "config/regions.h"
+#include "config/xks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -147,6 +148,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* OpenID Connect providers for AssumeRoleWithWebIdentity (config/oidc.h). */
 	if (k_ok(rc))
 		rc = config_oidc_load(json_object_get(root, "oidc_providers"), path, msg);
+	/* kinko as an XKS proxy (config/xks.h). */
+	if (k_ok(rc))
+		rc = config_xks_load(json_object_get(root, "xks"), path, msg);
 	json_decref(root);
 	return rc;
 }

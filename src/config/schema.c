@@ -83,6 +83,13 @@ static const struct cs_member oidc_provider[] = {
 	END,
 };
 
+static const struct cs_member xks[] = {
+	{"listen", CS_STRING, 0, 0, NULL},	   {"uri_path", CS_STRING, 0, 0, NULL},
+	{"region", CS_STRING, 0, 0, NULL},	   {"client_ca_file", CS_STRING, 0, 0, NULL},
+	{"client_subject", CS_STRING, 0, 0, NULL}, {"credentials", CS_OBJECTS, 0, 0, access_key},
+	{"keys", CS_STRING_MAP, 0, 0, NULL},	   END,
+};
+
 static const struct cs_member top[] = {
 	{"listen", CS_STRING, 0, 0, NULL},
 	{"data_dir", CS_STRING, 0, 0, NULL},
@@ -108,6 +115,7 @@ static const struct cs_member top[] = {
 	{"accounts", CS_OBJECTS, 0, 0, account},
 	{"rotation_functions", CS_OBJECTS, 0, 0, rotation_function},
 	{"oidc_providers", CS_OBJECTS, 0, 0, oidc_provider},
+	{"xks", CS_OBJECT, 0, 0, xks},
 	END,
 };
 

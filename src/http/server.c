@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,8 +31,11 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	struct http_conns *conns;
+	void (*handle)(struct api_request *r);
 	bool tls;
 	char *cert_pem;		 /* NUL-terminated; public */
+	char *client_ca_pem;	 /* mTLS: the CAs of client certificates; NULL: none */
+	char client_cn[256];	 /* mTLS: the subject CN required; "": any */
 	struct ksecret *key_pem; /* NUL-terminated PEM private key */
 };
 
@@ -45,6 +50,8 @@ struct http_server {
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 #define HTTP_MAX_PEM (1u << 20)
+/* libmicrohttpd's TLS options: key, certificate, priorities, client CAs, the end. */
+#define HTTP_TLS_OPTS 5
 
 /* Per-request state, from the first callback to the completion notice. */
 struct conn_state {
@@ -168,8 +175,8 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 }
 
 /* Hands the gathered request to the API and queues its answer. */
-static enum MHD_Result run_api(struct MHD_Connection *conn, struct conn_state *st, const char *url,
-			       bool close)
+static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connection *conn,
+			       struct conn_state *st, const char *url, bool close)
 {
 	struct api_request *r = &st->req;
 	r->method = kslice_cstr(st->method);
@@ -177,7 +184,7 @@ static enum MHD_Result run_api(struct MHD_Connection *conn, struct conn_state *s
 	r->query = kbuf_slice(&st->query);
 	r->body = kbuf_slice(&st->body);
 	client_ip(conn, r->source_ip, sizeof r->source_ip);
-	api_handle(r);
+	srv->handle(r);
 	return reply(conn, r, close);
 }
 
@@ -200,6 +207,50 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, c
 	return ret;
 }
 
+/* The common name of a DER certificate's subject is exactly `cn`. */
+static bool subject_cn_is(const gnutls_datum_t *der, const char *cn)
+{
+	gnutls_x509_crt_t crt;
+	char got[256];
+	size_t len = sizeof got - 1;
+	bool same = false;
+	if (gnutls_x509_crt_init(&crt) != 0)
+		return false;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, got, &len) == 0) {
+		got[len < sizeof got ? len : sizeof got - 1] = 0;
+		same = strcmp(got, cn) == 0;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return same;
+}
+
+/*
+ * Mutual TLS: the client's certificate chain verifies against the
+ * configured CAs (GnuTLS checks the chain, its dates and its signatures;
+ * libmicrohttpd asked for the certificate in the handshake), and its
+ * subject's CN is the one configured, if any. True when no client CA is
+ * configured.
+ */
+static bool client_verified(const struct http_server *srv, struct MHD_Connection *conn)
+{
+	if (srv->client_ca_pem == NULL)
+		return true;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+	unsigned int n = 0;
+	unsigned int status = 0;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (chain == NULL || n == 0)
+		return false;
+	if (gnutls_certificate_verify_peers2(session, &status) != 0 || status != 0)
+		return false;
+	return srv->client_cn[0] == 0 || subject_cn_is(&chain[0], srv->client_cn);
+}
+
 /*
  * The first call for a request: its head is complete and no byte of its
  * body has been read. The head is collected and its framing checked
@@ -214,6 +265,10 @@ static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_C
 	struct http_conn *hc = conn_of(conn);
 	if (http_conn_refused(hc))
 		return MHD_NO;
+	if (!client_verified(srv, conn)) {
+		LOG_DEBUG("http: closing a connection whose client certificate does not verify");
+		return MHD_NO;
+	}
 	http_conn_head_done(srv->conns, hc);
 	struct conn_state *st = calloc(1, sizeof *st);
 	if (st == NULL)
@@ -240,7 +295,7 @@ static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_C
 	http_conn_linger(hc);
 	if (status == 413) { /* the API's RequestEntityTooLargeException */
 		st->req.body_too_large = true;
-		return run_api(conn, st, url, true);
+		return run_api(srv, conn, st, url, true);
 	}
 	return refuse_framing(conn, status, why);
 }
@@ -278,7 +333,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	}
 	http_conn_busy(conn_of(conn));
-	return run_api(conn, st, url, false);
+	return run_api(srv, conn, st, url, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -399,6 +454,7 @@ static void free_server(struct http_server *s)
 {
 	http_conns_stop(s->conns);
 	free(s->cert_pem);
+	free(s->client_ca_pem);
 	ksecret_free(s->key_pem);
 	free(s);
 }
@@ -425,13 +481,30 @@ static K_MUST_CHECK k_status listen_address(const struct http_options *o,
 	return K_E_VALIDATION;
 }
 
+/* mTLS: the client CA file into s->client_ca_pem (public, ordinary memory). */
+static K_MUST_CHECK k_status load_client_ca(struct http_server *s, const char *file)
+{
+	struct kbuf ca;
+	kbuf_init(&ca, HTTP_MAX_PEM);
+	k_status rc = read_pem(file, &ca);
+	if (k_ok(rc)) {
+		s->client_ca_pem = strdup(kbuf_cstr(&ca));
+		if (s->client_ca_pem == NULL)
+			rc = K_E_INTERNAL;
+	}
+	kbuf_release(&ca);
+	return rc;
+}
+
 /*
  * HTTPS when a certificate is configured: loads it and its key into s and
- * fills libmicrohttpd's options for them (tls_opts has 4 items, ending
- * with MHD_OPTION_END); MHD_USE_TLS into *flags.
+ * fills libmicrohttpd's options for them (tls_opts has HTTP_TLS_OPTS items,
+ * ending with MHD_OPTION_END), with the client CAs for mutual TLS when
+ * given; MHD_USE_TLS into *flags.
  */
 static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http_server *s,
-				       struct MHD_OptionItem tls_opts[4], unsigned *flags)
+				       struct MHD_OptionItem tls_opts[HTTP_TLS_OPTS],
+				       unsigned *flags)
 {
 	tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	if (o->tls_cert_file == NULL || o->tls_cert_file[0] == 0)
@@ -450,6 +523,14 @@ static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http
 	tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
 					      (void *)HTTP_TLS_PRIORITIES};
 	tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	if (o->tls_client_ca_file == NULL || o->tls_client_ca_file[0] == 0)
+		return K_OK;
+	if (k_failed(load_client_ca(s, o->tls_client_ca_file)))
+		return K_E_VALIDATION;
+	kstr_copy(s->client_cn, sizeof s->client_cn,
+		  o->tls_client_subject != NULL ? o->tls_client_subject : "");
+	tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->client_ca_pem};
+	tls_opts[4] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	return K_OK;
 }
 
@@ -464,7 +545,8 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 	struct http_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return K_E_INTERNAL;
-	struct MHD_OptionItem tls_opts[4];
+	s->handle = o->handle != NULL ? o->handle : api_handle;
+	struct MHD_OptionItem tls_opts[HTTP_TLS_OPTS];
 	k_status rc = setup_tls(o, s, tls_opts, &flags);
 	if (k_failed(rc)) {
 		free_server(s);

@@ -52,6 +52,8 @@
 /* A request's query string, decoded (Query API operations carry their parameters there). */
 #define HTTP_MAX_QUERY_BYTES 8192
 
+struct api_request;
+
 struct http_options {
 	const char *host;	     /* "127.0.0.1", "::1", "0.0.0.0" */
 	unsigned port;		     /* 0: any free port */
@@ -63,6 +65,23 @@ struct http_options {
 	unsigned per_ip_connections; /* 0: no cap */
 	const char *tls_cert_file;   /* NULL or "": plain HTTP */
 	const char *tls_key_file;
+	/*
+	 * Mutual TLS: a PEM file of the CAs whose client certificates are
+	 * accepted (NULL or "": none asked for). A connection whose client
+	 * presents no certificate, or one that does not verify against these
+	 * CAs, is closed at its first request, unanswered.
+	 */
+	const char *tls_client_ca_file;
+	/*
+	 * With tls_client_ca_file: the common name (CN) the client
+	 * certificate's subject must have, exactly (NULL or "": any).
+	 */
+	const char *tls_client_subject;
+	/*
+	 * What answers each request (NULL: the API pipeline, api_handle). The
+	 * XKS proxy's listener passes xks_proxy_handle (xks/proxy.h).
+	 */
+	void (*handle)(struct api_request *r);
 };
 
 struct http_server;

@@ -133,6 +133,20 @@ k_status keystore_mac_verify(const struct keystore_key *h, const char *alg, stru
 	return h->ops->mac_verify(h, alg, msg, mac, valid);
 }
 
+k_status keystore_gcm_encrypt(const struct keystore_key *h, struct keystore_gcm *g,
+			      struct kslice pt, struct kbuf *ct)
+{
+	ENSURE(h->ops->gcm_encrypt != NULL, K_E_UNSUPPORTED);
+	return h->ops->gcm_encrypt(h, g, pt, ct);
+}
+
+k_status keystore_gcm_decrypt(const struct keystore_key *h, const struct keystore_gcm *g,
+			      struct kslice ct, struct kbuf *pt)
+{
+	ENSURE(h->ops->gcm_decrypt != NULL, K_E_UNSUPPORTED);
+	return h->ops->gcm_decrypt(h, g, ct, pt);
+}
+
 k_status keystore_import_params(const struct keystore_ops *ops, const char *arn,
 				const char *wrap_spec, const char *wrap_alg, int64_t valid_to,
 				struct kbuf *spki, struct kbuf *token)

@@ -38,6 +38,7 @@
 #include "core/buf.h"
 #include "core/result.h"
 #include "core/secret.h"
+#include "crypto/aead.h"
 #include "crypto/crypto.h"
 
 #define KEYSTORE_MAX_MAC 64	     /* the longest MAC (HMAC-SHA-512) */
@@ -45,6 +46,7 @@
 
 struct keystore_ops;
 struct keystore_import;
+struct keystore_gcm;
 
 /*
  * The part of a handle every store shares. A store allocates its own
@@ -111,6 +113,13 @@ struct keystore_ops {
 					       const char *wrap_alg, int64_t valid_to,
 					       struct kbuf *spki, struct kbuf *token);
 	K_MUST_CHECK k_status (*import)(struct keystore_import *req);
+
+	/* ---- plain AES-GCM, IV and tag apart (the XKS proxy API) ---- */
+	K_MUST_CHECK k_status (*gcm_encrypt)(const struct keystore_key *h, struct keystore_gcm *g,
+					     struct kslice pt, struct kbuf *ct);
+	K_MUST_CHECK k_status (*gcm_decrypt)(const struct keystore_key *h,
+					     const struct keystore_gcm *g, struct kslice ct,
+					     struct kbuf *pt);
 };
 
 /* ---- choosing a store ------------------------------------------------------- */
@@ -318,6 +327,39 @@ struct keystore_import {
  * Nothing is set in req's outputs but wrap_alg unless K_OK.
  */
 K_MUST_CHECK k_status keystore_import(const struct keystore_ops *ops, struct keystore_import *req);
+
+/* ---- plain AES-GCM (the XKS proxy's Encrypt and Decrypt) ------------------ */
+
+/*
+ * One AES-256-GCM message whose IV and tag travel apart from its
+ * ciphertext, as the XKS proxy API carries them. The GCM key is derived
+ * from the material under `label` (crypto/aead.h), never the material
+ * itself, so these messages and the key's own blobs never share a key.
+ */
+struct keystore_gcm {
+	struct kslice label;		  /* in: the use's derivation label, e.g. "kinko/xks/v1" */
+	struct kslice aad;		  /* in: the whole AAD */
+	uint32_t version;		  /* encrypt: out, the newest version; decrypt: in */
+	uint8_t iv[CRYPTO_AEAD_IV_LEN];	  /* encrypt: out; decrypt: in */
+	uint8_t tag[CRYPTO_AEAD_TAG_LEN]; /* encrypt: out; decrypt: in */
+};
+/*
+ * Encrypts pt under the newest version of a SYMMETRIC_DEFAULT key,
+ * appending the ciphertext (pt.len bytes) to ct and filling g's version,
+ * iv and tag. K_E_INVALID_STATE without material, K_E_VALIDATION if ct
+ * cannot grow by pt.len + CRYPTO_AEAD_TAG_LEN (room the tag passes
+ * through); ct unchanged on failure.
+ */
+K_MUST_CHECK k_status keystore_gcm_encrypt(const struct keystore_key *h, struct keystore_gcm *g,
+					   struct kslice pt, struct kbuf *ct);
+/*
+ * Decrypts with version g->version, appending the plaintext to pt.
+ * K_E_INVALID_CIPHERTEXT for a version the key does not have and for any
+ * authentication failure; pt unchanged then.
+ */
+K_MUST_CHECK k_status keystore_gcm_decrypt(const struct keystore_key *h,
+					   const struct keystore_gcm *g, struct kslice ct,
+					   struct kbuf *pt);
 
 /* ---- envelope encryption (Secrets Manager's values) ------------------------- */
 

@@ -202,6 +202,32 @@ static K_MUST_CHECK k_status soft_decrypt(const struct keystore_key *h,
 	return crypto_sym_decrypt(soft(h)->v[blob->version - 1], blob, ectx, pt);
 }
 
+/*
+ * Plain GCM for the XKS proxy, on 32-byte material only. HMAC_256
+ * material is 32 bytes too: the caller serves SYMMETRIC_DEFAULT keys
+ * alone (xks/proxy.c checks the key's spec before it gets here).
+ */
+static K_MUST_CHECK k_status soft_gcm_encrypt(const struct keystore_key *h, struct keystore_gcm *g,
+					      struct kslice pt, struct kbuf *ct)
+{
+	const struct ksecret *m = newest(h);
+	ENSURE(m != NULL, K_E_INVALID_STATE);
+	ENSURE(ksecret_len(m) == CRYPTO_KEY_LEN, K_E_UNSUPPORTED);
+	g->version = h->versions;
+	return crypto_aead_seal(m, g->label, g->aad, pt, g->iv, ct, g->tag);
+}
+
+static K_MUST_CHECK k_status soft_gcm_decrypt(const struct keystore_key *h,
+					      const struct keystore_gcm *g, struct kslice ct,
+					      struct kbuf *pt)
+{
+	ENSURE(g->version >= 1 && g->version <= h->versions, K_E_INVALID_CIPHERTEXT);
+	const struct ksecret *m = soft(h)->v[g->version - 1];
+	ENSURE(ksecret_len(m) == CRYPTO_KEY_LEN, K_E_UNSUPPORTED);
+	return crypto_aead_open(m, g->label, kslice_make(g->iv, sizeof g->iv), g->aad, ct,
+				kslice_make(g->tag, sizeof g->tag), pt);
+}
+
 static K_MUST_CHECK k_status soft_generate_data_key(const struct keystore_key *h,
 						    struct kslice ectx, struct ksecret *dk,
 						    struct kbuf *blob)
@@ -569,4 +595,6 @@ const struct keystore_ops keystore_soft = {
 	.mac_verify = soft_mac_verify,
 	.import_params = soft_import_params,
 	.import = soft_import,
+	.gcm_encrypt = soft_gcm_encrypt,
+	.gcm_decrypt = soft_gcm_decrypt,
 };

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/curl_init.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
@@ -41,76 +42,6 @@
 #include "core/banned.h"
 
 #define POLL_MS 100 /* how soon a call notices that kinko stops */
-
-/* ---- a wiping allocator for libcurl ------------------------------------ */
-
-/* Each block starts with its size, so that free can wipe all of it. */
-union wipe_head {
-	size_t len;
-	max_align_t align;
-};
-
-static void *wipe_malloc(size_t n)
-{
-	if (n > SIZE_MAX - sizeof(union wipe_head))
-		return NULL;
-	union wipe_head *h = malloc(sizeof *h + n);
-	if (h == NULL)
-		return NULL;
-	h->len = n;
-	return h + 1;
-}
-
-static void wipe_free(void *p)
-{
-	if (p == NULL)
-		return;
-	union wipe_head *h = (union wipe_head *)p - 1;
-	crypto_wipe(h, sizeof *h + h->len);
-	free(h);
-}
-
-/* A new block, the old one copied and wiped: never realloc in place. */
-static void *wipe_realloc(void *p, size_t n)
-{
-	if (p == NULL)
-		return wipe_malloc(n);
-	void *q = wipe_malloc(n);
-	if (q == NULL)
-		return NULL;
-	size_t old = ((union wipe_head *)p - 1)->len;
-	memcpy(q, p, old < n ? old : n);
-	wipe_free(p);
-	return q;
-}
-
-static char *wipe_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = wipe_malloc(n);
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
-
-static void *wipe_calloc(size_t nmemb, size_t size)
-{
-	if (size != 0 && nmemb > SIZE_MAX / size)
-		return NULL;
-	void *p = wipe_malloc(nmemb * size);
-	if (p != NULL)
-		memset(p, 0, nmemb * size);
-	return p;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free,
-					    wipe_realloc, wipe_strdup, wipe_calloc);
-}
 
 /* ---- where the request goes -------------------------------------------- */
 
@@ -491,8 +422,7 @@ k_status sm_rotation_post(const struct rot_job *j, const json_t *entry, const ch
 			  struct kbuf *msg)
 {
 	const char *url = json_string_value(json_object_get(entry, "url"));
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK) {
+	if (k_failed(kcurl_global_init())) {
 		kbuf_note(msg, "%s", "the HTTP client could not start");
 		return K_E_SM_INTERNAL;
 	}

@@ -1,0 +1,305 @@
+/*
+ * client.c — calls to an XKS proxy over libcurl, signed with SigV4
+ * (client.h).
+ */
+#include "xks/client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/sigv4.h"
+#include "core/clock.h"
+#include "core/curl_init.h"
+#include "core/banned.h"
+
+/* A signed request's headers: Host, X-Amz-Date, Authorization. */
+#define XKS_AUTH_HEADER_MAX 512
+
+struct exchange {
+	const struct xks_client_options *o;
+	char url[XKS_CLIENT_MAX_URL];
+	const char *host; /* the URL's authority, into url */
+	size_t host_len;
+	struct kbuf body;   /* the request */
+	struct kbuf answer; /* the response */
+	long status;
+	struct xks_client_error *err;
+};
+
+static void note(struct xks_client_error *err, const char *what)
+{
+	if (err != NULL)
+		snprintf(err->message, sizeof err->message, "%s", what);
+}
+
+/* url = endpoint + uri_path + path; host = the endpoint's authority. */
+static K_MUST_CHECK k_status make_url(struct exchange *x, const char *path)
+{
+	const struct xks_client_options *o = x->o;
+	bool https = strncmp(o->endpoint, "https://", 8) == 0;
+	bool http = o->allow_http && strncmp(o->endpoint, "http://", 7) == 0;
+	if (!https && !http) {
+		note(x->err, "the endpoint must be an https:// URL");
+		return K_E_XKS_PROXY_URI_UNREACHABLE;
+	}
+	/* "https://host/" and "https://host" are the same endpoint. */
+	int el = (int)strlen(o->endpoint);
+	while (el > 8 && o->endpoint[el - 1] == '/')
+		el--;
+	int n = snprintf(x->url, sizeof x->url, "%.*s%s%s", el, o->endpoint, o->uri_path, path);
+	if (n < 0 || (size_t)n >= sizeof x->url) {
+		note(x->err, "the URL is too long");
+		return K_E_VALIDATION;
+	}
+	x->host = x->url + (https ? 8 : 7);
+	x->host_len = strcspn(x->host, "/");
+	return K_OK;
+}
+
+/* X-Amz-Date: YYYYMMDD'T'HHMMSS'Z' for the current time. */
+static void amz_date(char out[17])
+{
+	time_t t = (time_t)kclock_now();
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/*
+ * The Authorization header for POST url with the body: the canonical
+ * request of auth/sigv4.h over host and x-amz-date, the string to sign
+ * and the signature under (date, region, kms-xks-proxy).
+ */
+static K_MUST_CHECK k_status sign(const struct exchange *x, const char date[17],
+				  char authz[XKS_AUTH_HEADER_MAX])
+{
+	const struct xks_client_options *o = x->o;
+	const char *path = x->host + x->host_len;
+	struct http_header h[2] = {
+		{KSLICE_LIT("host"), kslice_make(x->host, x->host_len)},
+		{KSLICE_LIT("x-amz-date"), kslice_make(date, 16)},
+	};
+	struct sigv4_request req = {
+		KSLICE_LIT("POST"),  kslice_cstr(path), kslice_make("", 0), h, 2,
+		kbuf_slice(&x->body)};
+	char scope_date[9];
+	snprintf(scope_date, sizeof scope_date, "%.8s", date);
+	struct kbuf creq, sts;
+	kbuf_init(&creq, SIGV4_MAX_CANONICAL_REQUEST);
+	kbuf_init(&sts, SIGV4_MAX_CANONICAL_REQUEST);
+	uint8_t sig[32];
+	k_status rc = sigv4_canonical_request(&req, KSLICE_LIT("host;x-amz-date"), &creq);
+	if (k_ok(rc))
+		rc = sigv4_string_to_sign(date, scope_date, o->region, XKS_SIGNING_NAME,
+					  kbuf_slice(&creq), &sts);
+	if (k_ok(rc))
+		rc = sigv4_sign(o->secret, scope_date, o->region, XKS_SIGNING_NAME,
+				kbuf_slice(&sts), sig);
+	kbuf_release(&creq);
+	kbuf_release(&sts);
+	GUARD(rc);
+	char hex[65];
+	for (size_t i = 0; i < sizeof sig; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
+	int n = snprintf(authz, XKS_AUTH_HEADER_MAX,
+			 "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
+			 "SignedHeaders=host;x-amz-date, Signature=%s",
+			 o->access_key_id, scope_date, o->region, XKS_SIGNING_NAME, hex);
+	return n > 0 && n < XKS_AUTH_HEADER_MAX ? K_OK : K_E_VALIDATION;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct kbuf *b = arg;
+	/* Past the cap: a short count makes libcurl stop with CURLE_WRITE_ERROR. */
+	return k_ok(kbuf_append(b, p, size * n)) ? size * n : 0;
+}
+
+static K_MUST_CHECK k_status transport_status(CURLcode rc, const char *why, struct exchange *x)
+{
+	if (x->err != NULL)
+		snprintf(x->err->message, sizeof x->err->message, "%s",
+			 why[0] ? why : curl_easy_strerror(rc));
+	/* An answer larger than any the API has is a malformed answer, not an unreachable proxy. */
+	return rc == CURLE_WRITE_ERROR ? K_E_XKS_PROXY_INVALID_RESPONSE
+				       : K_E_XKS_PROXY_URI_UNREACHABLE;
+}
+
+static bool set_options(CURL *e, const struct exchange *x, struct curl_slist *hdrs, char *errbuf)
+{
+	const struct xks_client_options *o = x->o;
+	long timeout = o->timeout_ms > 0 ? o->timeout_ms : XKS_CLIENT_TIMEOUT_MS;
+	bool ok = curl_easy_setopt(e, CURLOPT_URL, x->url) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
+				   o->allow_http ? "http,https" : "https") == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)x->body.ptr) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->body.len) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)&x->answer) == CURLE_OK;
+	if (ok && o->ca_file != NULL && o->ca_file[0] != 0)
+		ok = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
+	return ok;
+}
+
+/* POSTs x->body to x->url, signed; the answer in x->answer and x->status. */
+static K_MUST_CHECK k_status post(struct exchange *x)
+{
+	char date[17], authz[XKS_AUTH_HEADER_MAX], host[XKS_CLIENT_MAX_URL], datehdr[40];
+	GUARD(kcurl_global_init());
+	amz_date(date);
+	GUARD(sign(x, date, authz));
+	snprintf(host, sizeof host, "Host: %.*s", (int)x->host_len, x->host);
+	snprintf(datehdr, sizeof datehdr, "X-Amz-Date: %s", date);
+	struct curl_slist *h = NULL, *t = NULL;
+	const char *lines[] = {host, datehdr, authz, "Content-Type: " XKS_CONTENT_TYPE, "Expect:"};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		t = curl_slist_append(h, lines[i]);
+		if (t == NULL) {
+			curl_slist_free_all(h);
+			return K_E_INTERNAL;
+		}
+		h = t;
+	}
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURL *e = curl_easy_init();
+	CURLcode rc = e != NULL && set_options(e, x, h, errbuf) ? curl_easy_perform(e)
+								: CURLE_FAILED_INIT;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(h);
+	if (x->err != NULL)
+		x->err->http_status = x->status;
+	if (rc != CURLE_OK)
+		return transport_status(rc, errbuf, x);
+	if (x->status != 200)
+		return xks_answer_error(x->status, kbuf_slice(&x->answer), x->err);
+	return K_OK;
+}
+
+static void exchange_init(struct exchange *x, const struct xks_client_options *o,
+			  struct xks_client_error *err)
+{
+	memset(x, 0, sizeof *x);
+	x->o = o;
+	x->err = err;
+	if (err != NULL)
+		memset(err, 0, sizeof *err);
+	kbuf_init(&x->body, XKS_MAX_BODY);
+	kbuf_init(&x->answer, XKS_MAX_BODY);
+}
+
+static void exchange_release(struct exchange *x)
+{
+	kbuf_release(&x->body);
+	kbuf_release(&x->answer);
+}
+
+/* A 200 answer that does not parse: the spec's "malformed response". */
+static k_status malformed(struct exchange *x, k_status rc)
+{
+	if (k_failed(rc) && x->status == 200)
+		note(x->err, "the proxy's answer is not the operation's JSON");
+	return rc;
+}
+
+/* "/keys/ID/OP" for a key id of the spec's alphabet. */
+static K_MUST_CHECK k_status key_path(const char *key_id, const char *op, char out[200])
+{
+	size_t n = strlen(key_id);
+	ENSURE(n >= 1 && n <= 128 &&
+		       strspn(key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				      "0123456789-._") == n,
+	       K_E_VALIDATION);
+	snprintf(out, 200, "/keys/%s/%s", key_id, op);
+	return K_OK;
+}
+
+k_status xks_client_health(const struct xks_client_options *o,
+			   const struct xks_request_metadata *md, struct xks_health *out,
+			   struct xks_client_error *err)
+{
+	struct exchange x;
+	exchange_init(&x, o, err);
+	k_status rc = make_url(&x, "/health");
+	if (k_ok(rc))
+		rc = xks_body_metadata(md, &x.body);
+	if (k_ok(rc))
+		rc = post(&x);
+	if (k_ok(rc))
+		rc = malformed(&x, xks_answer_health(kbuf_slice(&x.answer), out));
+	exchange_release(&x);
+	return rc;
+}
+
+k_status xks_client_key_metadata(const struct xks_client_options *o, const char *key_id,
+				 const struct xks_request_metadata *md,
+				 struct xks_key_metadata *out, struct xks_client_error *err)
+{
+	struct exchange x;
+	char path[200];
+	exchange_init(&x, o, err);
+	k_status rc = key_path(key_id, "metadata", path);
+	if (k_ok(rc))
+		rc = make_url(&x, path);
+	if (k_ok(rc))
+		rc = xks_body_metadata(md, &x.body);
+	if (k_ok(rc))
+		rc = post(&x);
+	if (k_ok(rc))
+		rc = malformed(&x, xks_answer_metadata(kbuf_slice(&x.answer), out));
+	exchange_release(&x);
+	return rc;
+}
+
+k_status xks_client_encrypt(const struct xks_client_options *o, const char *key_id,
+			    const struct xks_request_metadata *md, struct kslice pt,
+			    struct kslice aad, bool has_aad, struct xks_ciphertext *out,
+			    struct xks_client_error *err)
+{
+	struct exchange x;
+	char path[200];
+	exchange_init(&x, o, err);
+	k_status rc = key_path(key_id, "encrypt", path);
+	if (k_ok(rc))
+		rc = make_url(&x, path);
+	if (k_ok(rc))
+		rc = xks_body_encrypt(md, pt, aad, has_aad, &x.body);
+	if (k_ok(rc))
+		rc = post(&x);
+	if (k_ok(rc))
+		rc = malformed(&x, xks_answer_encrypt(kbuf_slice(&x.answer), pt.len, &aad, out));
+	exchange_release(&x);
+	return rc;
+}
+
+k_status xks_client_decrypt(const struct xks_client_options *o, const char *key_id,
+			    const struct xks_request_metadata *md, const struct xks_ciphertext *in,
+			    struct kslice aad, bool has_aad, struct kbuf *pt,
+			    struct xks_client_error *err)
+{
+	struct exchange x;
+	char path[200];
+	exchange_init(&x, o, err);
+	k_status rc = key_path(key_id, "decrypt", path);
+	if (k_ok(rc))
+		rc = make_url(&x, path);
+	if (k_ok(rc))
+		rc = xks_body_decrypt(md, in, aad, has_aad, &x.body);
+	if (k_ok(rc))
+		rc = post(&x);
+	if (k_ok(rc))
+		rc = malformed(&x,
+			       xks_answer_decrypt(kbuf_slice(&x.answer), in->ciphertext.len, pt));
+	exchange_release(&x);
+	return rc;
+}
