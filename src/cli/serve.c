@@ -30,6 +30,7 @@
 #include "cluster/cluster.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "crypto/asym.h"
 #include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
@@ -605,6 +606,7 @@ static void serve_shut_down(struct serve_state *s)
 	LOG_INFO("shutting down");
 	start_shutdown_watchdog();
 	http_stop(s->srv);
+	asym_pool_stop(); /* the RSA keys made ahead, wiped */
 	scheduler_stop();
 	cluster_stop();
 	metrics_http_stop();

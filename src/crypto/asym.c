@@ -6,6 +6,8 @@
 #include "crypto/asym.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
@@ -18,6 +20,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "crypto/internal.h"
 #include "core/banned.h"
 
 struct asym_key {
@@ -73,14 +76,44 @@ static const EVP_MD *alg_md(const char *alg)
 
 /* ---- keys ---------------------------------------------------------------- */
 
-static EVP_PKEY *keygen(const char *spec)
+/* OpenSSL's progress callback: a nonzero *stop ends the generation. */
+static int keygen_progress(EVP_PKEY_CTX *ctx)
+{
+	const atomic_bool *stop = EVP_PKEY_CTX_get_app_data(ctx);
+	return stop != NULL && atomic_load(stop) ? 0 : 1;
+}
+
+/*
+ * An RSA key of bits, with OpenSSL's progress callback asking *stop
+ * (may be NULL) between candidate primes, so that a generation nobody
+ * waits for any more ends within milliseconds. NULL if it failed or
+ * was stopped.
+ */
+static EVP_PKEY *rsa_keygen(unsigned bits, const atomic_bool *stop)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (ctx == NULL)
+		return NULL;
+	if (EVP_PKEY_keygen_init(ctx) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits) == 1) {
+		EVP_PKEY_CTX_set_app_data(ctx, (void *)(uintptr_t)stop);
+		EVP_PKEY_CTX_set_cb(ctx, keygen_progress);
+		if (EVP_PKEY_generate(ctx, &pkey) != 1)
+			pkey = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return pkey;
+}
+
+static EVP_PKEY *keygen(const char *spec, const atomic_bool *stop)
 {
 	if (strcmp(spec, "RSA_2048") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		return rsa_keygen(2048, stop);
 	if (strcmp(spec, "RSA_3072") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+		return rsa_keygen(3072, stop);
 	if (strcmp(spec, "RSA_4096") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+		return rsa_keygen(4096, stop);
 	if (strcmp(spec, "ECC_NIST_P256") == 0)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (strcmp(spec, "ECC_NIST_P384") == 0)
@@ -135,15 +168,23 @@ out:
 	return rc;
 }
 
-k_status asym_generate(const char *spec, struct ksecret **pkcs8_out)
+k_status asym_generate_new(const char *spec, const atomic_bool *stop, struct ksecret **pkcs8_out)
 {
 	*pkcs8_out = NULL;
 	ENSURE(spec_known(spec), K_E_UNSUPPORTED);
-	EVP_PKEY *pkey = keygen(spec);
+	EVP_PKEY *pkey = keygen(spec, stop);
 	ENSURE(pkey != NULL, K_E_INTERNAL);
 	k_status rc = encode_pkcs8(pkey, pkcs8_out);
 	EVP_PKEY_free(pkey);
 	return rc;
+}
+
+k_status asym_generate(const char *spec, struct ksecret **pkcs8_out)
+{
+	*pkcs8_out = NULL;
+	if (asym_pool_take(spec, pkcs8_out))
+		return K_OK;
+	return asym_generate_new(spec, NULL, pkcs8_out);
 }
 
 /* Names the AWS spec of a parsed key, from its type, size and curve. */

@@ -24,7 +24,7 @@
 #include "core/result.h"
 
 /* The offload threads' nice value, relative to the request threads'. */
-#define HTTP_OFFLOAD_NICE 10
+#define HTTP_OFFLOAD_NICE 5
 /* The most offload threads a server starts. */
 #define HTTP_OFFLOAD_MAX_THREADS 16
 

@@ -111,15 +111,34 @@ def test_errors_of_an_offloaded_operation_are_answered(make_server):
 
 
 def test_server_stops_with_keys_in_flight(make_server):
-    """A server asked to stop while RSA_4096 keys are being made finishes
-    them, answers, and exits cleanly (libmicrohttpd cannot stop while a
-    connection is suspended)."""
-    s = make_server(with_store(["--dev", "--threads", "1"]))
+    """A server asked to stop while RSA keys are being made finishes them,
+    answers, and exits cleanly (libmicrohttpd cannot stop while a
+    connection is suspended), the key pool's thread stopped too."""
+    s = make_server(with_store(["--dev", "--threads", "2"]))
     kms = s.client()
-    threads, ids, errors, done = create_in_background(s, 2)
+    threads, ids, errors, done = create_in_background(s, 2, spec="RSA_3072")
     assert len(kms.generate_random(NumberOfBytes=8)["Plaintext"]) == 8
     rc = s.stop()
     for t in threads:
         t.join(120)
     assert rc == 0
     assert len(ids) + len(errors) == 2
+
+
+def test_pooled_rsa_keys_are_each_used_once(make_server):
+    """RSA keys come from a pool made ahead of time once a spec is asked
+    for: back-to-back CreateKeys and data key pairs of that spec never
+    share a key, and every key is of its spec."""
+    s = make_server(with_store(["--dev"]))
+    kms = s.client()
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    seen = set()
+    for _ in range(6):
+        key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"][
+            "KeyId"]
+        der = kms.get_public_key(KeyId=key_id)["PublicKey"]
+        assert serialization.load_der_public_key(der).key_size == 2048
+        seen.add(der)
+        pair = kms.generate_data_key_pair_without_plaintext(KeyId=sym, KeyPairSpec="RSA_2048")
+        seen.add(pair["PublicKey"])
+    assert len(seen) == 12
