@@ -14,8 +14,9 @@ accepts a signed request again inside its 5-minute window):
     busy    for SECONDS while CREATORS clients (boto3, one thread each)
             each create RSA_4096 keys back to back.
 
-It prints, per binary and run, p50/p99/max of both phases and how many
-RSA_4096 keys were made during the busy phase, then the median of each
+It prints, per binary and run, p50/p99/max of both phases, how many
+RSA_4096 keys were made during the busy phase, how many GenerateRandom
+calls were answered in it and how many the server dropped, then the median of each
 figure over the runs. Every answer must be 200; a key whose CreateKey
 fails ends the benchmark. Timings are printed, never asserted.
 
@@ -78,21 +79,32 @@ def signed_headers(port):
 
 
 def latencies(port, seconds):
-    """GenerateRandom back to back for `seconds`; the latencies in ms."""
+    """GenerateRandom back to back for `seconds`: the latencies in ms, and
+    how many calls the server dropped (closed the connection without an
+    answer: a request left waiting past the server's head timeout is
+    closed as a slow client). A dropped call counts with the time it
+    waited, and the next call opens a new connection."""
     headers = signed_headers(port)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    out = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    out, dropped = [], 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         t0 = time.perf_counter()
-        conn.request("POST", "/", BODY, headers)
-        resp = conn.getresponse()
-        resp.read()
+        try:
+            conn.request("POST", "/", BODY, headers)
+            resp = conn.getresponse()
+            resp.read()
+        except (http.client.HTTPException, OSError):
+            out.append((time.perf_counter() - t0) * 1000.0)
+            dropped += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            continue
         out.append((time.perf_counter() - t0) * 1000.0)
         if resp.status != 200:
             sys.exit("keygen_bench: GenerateRandom answered %d" % resp.status)
     conn.close()
-    return out
+    return out, dropped
 
 
 def creators(port, n, stop, made, errors):
@@ -128,11 +140,11 @@ def one_run(binary, seconds, n_creators):
     proc, port = start(binary, data)
     try:
         latencies(port, 1.0)  # warm-up
-        alone = latencies(port, seconds)
+        alone, alone_dropped = latencies(port, seconds)
         stop, made, errors = threading.Event(), [], []
         threads = creators(port, n_creators, stop, made, errors)
         time.sleep(0.5)  # the first CreateKeys are in flight
-        busy = latencies(port, seconds)
+        busy, busy_dropped = latencies(port, seconds)
         stop.set()
         for t in threads:
             t.join(120)
@@ -141,7 +153,7 @@ def one_run(binary, seconds, n_creators):
         return {"alone_p50": pct(alone, 50), "alone_p99": pct(alone, 99),
                 "alone_max": max(alone), "busy_p50": pct(busy, 50),
                 "busy_p99": pct(busy, 99), "busy_max": max(busy), "keys": len(made),
-                "calls": len(busy)}
+                "calls": len(busy), "dropped": alone_dropped + busy_dropped}
     finally:
         proc.terminate()
         proc.wait(30)
@@ -149,7 +161,7 @@ def one_run(binary, seconds, n_creators):
 
 
 COLUMNS = ("alone_p50", "alone_p99", "alone_max", "busy_p50", "busy_p99", "busy_max", "keys",
-           "calls")
+           "calls", "dropped")
 
 
 def show(label, r):
