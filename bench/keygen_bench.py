@@ -16,7 +16,7 @@ accepts a signed request again inside its 5-minute window):
 
 It prints, per binary and run, p50/p99/max of both phases, how many
 RSA_4096 keys were made during the busy phase, how many GenerateRandom
-calls were answered in it and how many the server dropped, then the median of each
+calls were made in it and how many the server dropped, then the median of each
 figure over the runs. Every answer must be 200; a key whose CreateKey
 fails ends the benchmark. Timings are printed, never asserted.
 
