@@ -23,9 +23,37 @@
 #include "crypto/internal.h"
 #include "core/banned.h"
 
+/* The signing algorithms that run on an EVP_PKEY_CTX (Ed25519 does not). */
+static const char *const ctx_algs[] = {
+	"RSASSA_PSS_SHA_256",
+	"RSASSA_PSS_SHA_384",
+	"RSASSA_PSS_SHA_512",
+	"RSASSA_PKCS1_V1_5_SHA_256",
+	"RSASSA_PKCS1_V1_5_SHA_384",
+	"RSASSA_PKCS1_V1_5_SHA_512",
+	"ECDSA_SHA_256",
+	"ECDSA_SHA_384",
+	"ECDSA_SHA_512",
+};
+#define N_CTX_ALGS (sizeof ctx_algs / sizeof ctx_algs[0])
+enum {
+	PREP_SIGN,
+	PREP_VERIFY,
+	N_PREP
+};
+
 struct asym_key {
 	EVP_PKEY *pkey;
 	const char *spec; /* AWS key spec, static; NULL if none fits */
+	/*
+	 * A context per operation and algorithm, set up once (sign or verify
+	 * init, padding, digest) on first use and never changed after: each
+	 * call works on a duplicate of it (EVP_PKEY_CTX_dup reads its source
+	 * only), which skips OpenSSL's algorithm fetch and the parameter
+	 * set-up of a new context. Published with a compare-and-swap, so the
+	 * key stays usable by any number of threads without a lock.
+	 */
+	_Atomic(EVP_PKEY_CTX *) prepared[N_PREP][N_CTX_ALGS];
 };
 
 /*
@@ -253,6 +281,10 @@ void asym_key_free(struct asym_key *k)
 {
 	if (k == NULL)
 		return;
+	for (size_t op = 0; op < N_PREP; op++) {
+		for (size_t i = 0; i < N_CTX_ALGS; i++)
+			EVP_PKEY_CTX_free(atomic_load(&k->prepared[op][i]));
+	}
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }
@@ -327,6 +359,50 @@ static K_MUST_CHECK k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, 
 	return K_OK;
 }
 
+/* A new sign or verify context for alg, set up from scratch. */
+static EVP_PKEY_CTX *new_op_ctx(EVP_PKEY *pkey, int op, const char *alg, const EVP_MD *md)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	int init = ctx == NULL	     ? 0
+		   : op == PREP_SIGN ? EVP_PKEY_sign_init(ctx)
+				     : EVP_PKEY_verify_init(ctx);
+	if (init != 1 || k_failed(setup_pkey_ctx(ctx, alg, md))) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * The context for one sign or verify with alg: a duplicate of the key's
+ * prepared context, made and published on the first call (a thread that
+ * loses the race frees its own). The caller frees it. NULL on failure.
+ */
+static EVP_PKEY_CTX *op_ctx(const struct asym_key *k, int op, const char *alg, const EVP_MD *md)
+{
+	size_t i = 0;
+	while (i < N_CTX_ALGS && strcmp(ctx_algs[i], alg) != 0)
+		i++;
+	if (i == N_CTX_ALGS)
+		return new_op_ctx(k->pkey, op, alg, md);
+	/* The cache is not part of the key's value: filling it keeps k's contract. */
+	_Atomic(EVP_PKEY_CTX *) *slot = &((struct asym_key *)(uintptr_t)k)->prepared[op][i];
+	EVP_PKEY_CTX *prep = atomic_load(slot);
+	if (prep == NULL) {
+		EVP_PKEY_CTX *made = new_op_ctx(k->pkey, op, alg, md);
+		if (made == NULL)
+			return NULL;
+		EVP_PKEY_CTX *none = NULL;
+		if (atomic_compare_exchange_strong(slot, &none, made))
+			prep = made;
+		else {
+			EVP_PKEY_CTX_free(made);
+			prep = none;
+		}
+	}
+	return EVP_PKEY_CTX_dup(prep);
+}
+
 /* The digest of a RAW message, or the caller's DIGEST message as it is. */
 static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice msg,
 					    uint8_t dig[EVP_MAX_MD_SIZE], size_t *dig_len)
@@ -377,9 +453,8 @@ k_status asym_sign(const struct asym_key *k, const char *alg, bool is_digest, st
 	k_status rc = K_E_INTERNAL;
 	uint8_t out[ASYM_MAX_SIG];
 	size_t out_len = sizeof out;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-	ENSURE_GOTO(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1, K_E_INTERNAL);
-	GUARD_GOTO(setup_pkey_ctx(ctx, alg, md));
+	EVP_PKEY_CTX *ctx = op_ctx(k, PREP_SIGN, alg, md);
+	ENSURE_GOTO(ctx != NULL, K_E_INTERNAL);
 	ENSURE_GOTO(EVP_PKEY_sign(ctx, out, &out_len, dig, dig_len) == 1, K_E_INTERNAL);
 	rc = kbuf_append(sig, out, out_len);
 out:
@@ -419,9 +494,8 @@ k_status asym_verify(const struct asym_key *k, const char *alg, bool is_digest, 
 	GUARD(message_digest(md, is_digest, msg, dig, &dig_len));
 
 	k_status rc = K_E_INTERNAL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-	ENSURE_GOTO(ctx != NULL && EVP_PKEY_verify_init(ctx) == 1, K_E_INTERNAL);
-	GUARD_GOTO(setup_pkey_ctx(ctx, alg, md));
+	EVP_PKEY_CTX *ctx = op_ctx(k, PREP_VERIFY, alg, md);
+	ENSURE_GOTO(ctx != NULL, K_E_INTERNAL);
 	*valid = EVP_PKEY_verify(ctx, sig.ptr, sig.len, dig, dig_len) == 1;
 	rc = K_OK;
 out:
