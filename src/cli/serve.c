@@ -577,6 +577,7 @@ static int serve_start(struct serve_state *s)
 		.tls_key_file = cfg->tls_key_file,
 	};
 	unsigned port = 0;
+	asym_pool_enable(); /* RSA keys made ahead once a spec is asked for */
 	if (k_failed(http_start(&ho, &s->srv, &port))) {
 		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host,
 			cfg->listen_port);

@@ -44,9 +44,14 @@ K_MUST_CHECK k_status asym_generate(const char *spec, struct ksecret **pkcs8_out
 /* How many RSA keys of each spec the key pool keeps ready. */
 #define ASYM_POOL_DEPTH 2
 /*
+ * Turns the pool on (a server, before it serves); until then
+ * asym_pool_take finds nothing and starts nothing.
+ */
+void asym_pool_enable(void);
+/*
  * Takes a ready key of spec from the pool into *out (true), or returns
- * false (none ready, or spec is not pooled); either way spec's pool is
- * refilled in the background from then on.
+ * false (none ready, spec not pooled, or the pool not enabled); with the
+ * pool enabled, spec's pool is refilled in the background from then on.
  */
 bool asym_pool_take(const char *spec, struct ksecret **out);
 /* The keys of spec ready in the pool now (tests, diagnostics). */

@@ -12,7 +12,9 @@
  *
  * The keys wait as PKCS#8 in ksecrets (locked, not in core dumps, wiped
  * when freed), each handed out at most once and then removed from the
- * pool. The thread runs at a lower priority than the request threads
+ * pool. Only a server has a pool (asym_pool_enable): a command that makes
+ * one key, or a test, has no thread left generating when it exits. The
+ * thread runs at a lower priority than the request threads
  * (ASYM_POOL_NICE), so refilling takes only CPU that nothing else wants.
  */
 #include <pthread.h>
@@ -42,6 +44,7 @@ struct spec_pool {
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static struct spec_pool pools[N_POOLED];
+static bool enabled; /* asym_pool_enable was called: a server */
 static bool thread_started;
 static atomic_bool stopping; /* also read, without the lock, by a generation under way */
 static pthread_t refill_thread;
@@ -116,7 +119,7 @@ bool asym_pool_take(const char *spec, struct ksecret **out)
 	bool taken = false;
 	pthread_mutex_lock(&pool_mu);
 	struct spec_pool *p = &pools[i];
-	if (!stopping) {
+	if (enabled && !stopping) {
 		p->wanted = true;
 		if (!thread_started) {
 			thread_started = pthread_create(&refill_thread, NULL, refill, NULL) == 0;
@@ -132,6 +135,13 @@ bool asym_pool_take(const char *spec, struct ksecret **out)
 	}
 	pthread_mutex_unlock(&pool_mu);
 	return taken;
+}
+
+void asym_pool_enable(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	enabled = true;
+	pthread_mutex_unlock(&pool_mu);
 }
 
 void asym_pool_stop(void)

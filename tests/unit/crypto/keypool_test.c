@@ -1,6 +1,7 @@
 /*
  * keypool_test.c — unit tests of the RSA key pool (crypto/keypool.c,
- * asym_pool_* in asym.h): it starts on the first ask for a spec, fills
+ * asym_pool_* in asym.h): off until enabled; it starts on the first ask
+ * for a spec, fills
  * that spec's pool to its depth in the background, hands each key out
  * once, pools no other spec, and after asym_pool_stop holds nothing and
  * starts nothing.
@@ -34,6 +35,18 @@ static bool is_spec(struct ksecret *der, const char *spec)
 	bool same = got != NULL && strcmp(got, spec) == 0;
 	asym_key_free(k);
 	return same;
+}
+
+static void test_off_until_enabled(void)
+{
+	struct ksecret *k = NULL;
+	CHECK(!asym_pool_take("RSA_2048", &k));
+	CHECK_STATUS(asym_generate("RSA_2048", &k), K_OK);
+	ksecret_free(k);
+	struct timespec pause = {0, 200 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	CHECK_EQ_INT(asym_pool_ready("RSA_2048"), 0); /* nothing was made ahead */
+	asym_pool_enable();
 }
 
 static void test_fills_on_first_use_and_hands_out_once(void)
@@ -105,6 +118,7 @@ static void test_stopped_generation_fails(void)
 int main(void)
 {
 	RUN(test_stopped_generation_fails);
+	RUN(test_off_until_enabled);
 	RUN(test_fills_on_first_use_and_hands_out_once);
 	RUN(test_only_rsa_is_pooled);
 	RUN(test_stop_drops_everything);
