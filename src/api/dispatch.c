@@ -162,6 +162,7 @@ static json_t *row_json(const struct api_operation *op)
 	json_object_set_new(o, "mutates", json_boolean(op->mutates));
 	json_object_set_new(o, "keyUse", json_boolean(op->key_use));
 	json_object_set_new(o, "anonymous", json_boolean(op->anonymous));
+	json_object_set_new(o, "runsLong", json_boolean(op->runs_long));
 	json_object_set_new(
 		o, "maxBody",
 		json_integer((json_int_t)(op->max_body ? op->max_body : API_DEFAULT_BODY)));
@@ -272,6 +273,25 @@ const struct api_operation *api_find_operation(const char *target, const struct 
 	if (svc != NULL)
 		*svc = s;
 	return find_op(s, opname);
+}
+
+/*
+ * Routing only, before anything is authenticated: the row named by the
+ * X-Amz-Target header, if it says the operation may take long. An unknown
+ * or unsigned request is answered as usual by api_handle; this only picks
+ * the thread it runs on.
+ */
+bool api_runs_long(const struct api_request *r)
+{
+	const struct http_header *th = api_header(r, "x-amz-target");
+	if (th == NULL)
+		return false;
+	struct kslice opname;
+	const struct api_service *s = find_service(th->value, &opname);
+	if (s == NULL)
+		return false;
+	const struct api_operation *op = find_op(s, opname);
+	return op != NULL && op->runs_long;
 }
 
 static const struct api_service *find_query_service(void)

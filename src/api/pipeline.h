@@ -78,7 +78,7 @@ const struct api_operation *api_find_by_event_source(const char *event_source, c
 /*
  * The registered tables as JSON (`kinko ops --json`): a list of services,
  * each with its rows (name, action, resource, member, state, quotaClass,
- * quotaRate, mutates, keyUse, maxBody). The caller owns the result.
+ * quotaRate, mutates, keyUse, anonymous, runsLong, maxBody). The caller owns the result.
  */
 json_t *api_tables_json(void);
 /* Whether a name is an operation or a quota class of a registered service (for --quota). */
@@ -104,5 +104,13 @@ size_t api_key_use_ops(struct audit_op_name *out, size_t max);
  * if none. For the fuzz harnesses that call one handler directly.
  */
 const struct api_operation *api_find_operation(const char *target, const struct api_service **svc);
+
+/*
+ * Whether the operation the request names (its X-Amz-Target) has a row
+ * that says it may take long (runs_long: it generates an RSA key, say),
+ * so that the HTTP layer runs it off its request threads. Reads the
+ * headers only; false for anything else, which api_handle answers.
+ */
+bool api_runs_long(const struct api_request *r);
 
 #endif

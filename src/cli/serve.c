@@ -30,6 +30,7 @@
 #include "cluster/cluster.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "crypto/asym.h"
 #include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
@@ -576,6 +577,7 @@ static int serve_start(struct serve_state *s)
 		.tls_key_file = cfg->tls_key_file,
 	};
 	unsigned port = 0;
+	asym_pool_enable(); /* RSA keys made ahead once a spec is asked for */
 	if (k_failed(http_start(&ho, &s->srv, &port))) {
 		fprintf(stderr, "kinko: cannot listen on %s:%u\n", cfg->listen_host,
 			cfg->listen_port);
@@ -611,6 +613,7 @@ static void serve_shut_down(struct serve_state *s)
 	start_shutdown_watchdog();
 	http_stop(s->xks_srv);
 	http_stop(s->srv);
+	asym_pool_stop(); /* the RSA keys made ahead, wiped */
 	scheduler_stop();
 	cluster_stop();
 	metrics_http_stop();

@@ -6,6 +6,8 @@
 #include "crypto/asym.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
@@ -18,11 +20,40 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "crypto/internal.h"
 #include "core/banned.h"
+
+/* The signing algorithms that run on an EVP_PKEY_CTX (Ed25519 does not). */
+static const char *const ctx_algs[] = {
+	"RSASSA_PSS_SHA_256",
+	"RSASSA_PSS_SHA_384",
+	"RSASSA_PSS_SHA_512",
+	"RSASSA_PKCS1_V1_5_SHA_256",
+	"RSASSA_PKCS1_V1_5_SHA_384",
+	"RSASSA_PKCS1_V1_5_SHA_512",
+	"ECDSA_SHA_256",
+	"ECDSA_SHA_384",
+	"ECDSA_SHA_512",
+};
+#define N_CTX_ALGS (sizeof ctx_algs / sizeof ctx_algs[0])
+enum {
+	PREP_SIGN,
+	PREP_VERIFY,
+	N_PREP
+};
 
 struct asym_key {
 	EVP_PKEY *pkey;
 	const char *spec; /* AWS key spec, static; NULL if none fits */
+	/*
+	 * A context per operation and algorithm, set up once (sign or verify
+	 * init, padding, digest) on first use and never changed after: each
+	 * call works on a duplicate of it (EVP_PKEY_CTX_dup reads its source
+	 * only), which skips OpenSSL's algorithm fetch and the parameter
+	 * set-up of a new context. Published with a compare-and-swap, so the
+	 * key stays usable by any number of threads without a lock.
+	 */
+	_Atomic(EVP_PKEY_CTX *) prepared[N_PREP][N_CTX_ALGS];
 };
 
 /*
@@ -73,14 +104,44 @@ static const EVP_MD *alg_md(const char *alg)
 
 /* ---- keys ---------------------------------------------------------------- */
 
-static EVP_PKEY *keygen(const char *spec)
+/* OpenSSL's progress callback: a nonzero *stop ends the generation. */
+static int keygen_progress(EVP_PKEY_CTX *ctx)
+{
+	const atomic_bool *stop = EVP_PKEY_CTX_get_app_data(ctx);
+	return stop != NULL && atomic_load(stop) ? 0 : 1;
+}
+
+/*
+ * An RSA key of bits, with OpenSSL's progress callback asking *stop
+ * (may be NULL) between candidate primes, so that a generation nobody
+ * waits for any more ends within milliseconds. NULL if it failed or
+ * was stopped.
+ */
+static EVP_PKEY *rsa_keygen(unsigned bits, const atomic_bool *stop)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (ctx == NULL)
+		return NULL;
+	if (EVP_PKEY_keygen_init(ctx) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits) == 1) {
+		EVP_PKEY_CTX_set_app_data(ctx, (void *)(uintptr_t)stop);
+		EVP_PKEY_CTX_set_cb(ctx, keygen_progress);
+		if (EVP_PKEY_generate(ctx, &pkey) != 1)
+			pkey = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return pkey;
+}
+
+static EVP_PKEY *keygen(const char *spec, const atomic_bool *stop)
 {
 	if (strcmp(spec, "RSA_2048") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		return rsa_keygen(2048, stop);
 	if (strcmp(spec, "RSA_3072") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+		return rsa_keygen(3072, stop);
 	if (strcmp(spec, "RSA_4096") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+		return rsa_keygen(4096, stop);
 	if (strcmp(spec, "ECC_NIST_P256") == 0)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (strcmp(spec, "ECC_NIST_P384") == 0)
@@ -135,15 +196,23 @@ out:
 	return rc;
 }
 
-k_status asym_generate(const char *spec, struct ksecret **pkcs8_out)
+k_status asym_generate_new(const char *spec, const atomic_bool *stop, struct ksecret **pkcs8_out)
 {
 	*pkcs8_out = NULL;
 	ENSURE(spec_known(spec), K_E_UNSUPPORTED);
-	EVP_PKEY *pkey = keygen(spec);
+	EVP_PKEY *pkey = keygen(spec, stop);
 	ENSURE(pkey != NULL, K_E_INTERNAL);
 	k_status rc = encode_pkcs8(pkey, pkcs8_out);
 	EVP_PKEY_free(pkey);
 	return rc;
+}
+
+k_status asym_generate(const char *spec, struct ksecret **pkcs8_out)
+{
+	*pkcs8_out = NULL;
+	if (asym_pool_take(spec, pkcs8_out))
+		return K_OK;
+	return asym_generate_new(spec, NULL, pkcs8_out);
 }
 
 /* Names the AWS spec of a parsed key, from its type, size and curve. */
@@ -212,6 +281,10 @@ void asym_key_free(struct asym_key *k)
 {
 	if (k == NULL)
 		return;
+	for (size_t op = 0; op < N_PREP; op++) {
+		for (size_t i = 0; i < N_CTX_ALGS; i++)
+			EVP_PKEY_CTX_free(atomic_load(&k->prepared[op][i]));
+	}
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }
@@ -286,6 +359,50 @@ static K_MUST_CHECK k_status setup_pkey_ctx(EVP_PKEY_CTX *ctx, const char *alg, 
 	return K_OK;
 }
 
+/* A new sign or verify context for alg, set up from scratch. */
+static EVP_PKEY_CTX *new_op_ctx(EVP_PKEY *pkey, int op, const char *alg, const EVP_MD *md)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	int init = ctx == NULL	     ? 0
+		   : op == PREP_SIGN ? EVP_PKEY_sign_init(ctx)
+				     : EVP_PKEY_verify_init(ctx);
+	if (init != 1 || k_failed(setup_pkey_ctx(ctx, alg, md))) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * The context for one sign or verify with alg: a duplicate of the key's
+ * prepared context, made and published on the first call (a thread that
+ * loses the race frees its own). The caller frees it. NULL on failure.
+ */
+static EVP_PKEY_CTX *op_ctx(const struct asym_key *k, int op, const char *alg, const EVP_MD *md)
+{
+	size_t i = 0;
+	while (i < N_CTX_ALGS && strcmp(ctx_algs[i], alg) != 0)
+		i++;
+	if (i == N_CTX_ALGS)
+		return new_op_ctx(k->pkey, op, alg, md);
+	/* The cache is not part of the key's value: filling it keeps k's contract. */
+	_Atomic(EVP_PKEY_CTX *) *slot = &((struct asym_key *)(uintptr_t)k)->prepared[op][i];
+	EVP_PKEY_CTX *prep = atomic_load(slot);
+	if (prep == NULL) {
+		EVP_PKEY_CTX *made = new_op_ctx(k->pkey, op, alg, md);
+		if (made == NULL)
+			return NULL;
+		EVP_PKEY_CTX *none = NULL;
+		if (atomic_compare_exchange_strong(slot, &none, made))
+			prep = made;
+		else {
+			EVP_PKEY_CTX_free(made);
+			prep = none;
+		}
+	}
+	return EVP_PKEY_CTX_dup(prep);
+}
+
 /* The digest of a RAW message, or the caller's DIGEST message as it is. */
 static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, struct kslice msg,
 					    uint8_t dig[EVP_MAX_MD_SIZE], size_t *dig_len)
@@ -336,9 +453,8 @@ k_status asym_sign(const struct asym_key *k, const char *alg, bool is_digest, st
 	k_status rc = K_E_INTERNAL;
 	uint8_t out[ASYM_MAX_SIG];
 	size_t out_len = sizeof out;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-	ENSURE_GOTO(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1, K_E_INTERNAL);
-	GUARD_GOTO(setup_pkey_ctx(ctx, alg, md));
+	EVP_PKEY_CTX *ctx = op_ctx(k, PREP_SIGN, alg, md);
+	ENSURE_GOTO(ctx != NULL, K_E_INTERNAL);
 	ENSURE_GOTO(EVP_PKEY_sign(ctx, out, &out_len, dig, dig_len) == 1, K_E_INTERNAL);
 	rc = kbuf_append(sig, out, out_len);
 out:
@@ -378,9 +494,8 @@ k_status asym_verify(const struct asym_key *k, const char *alg, bool is_digest, 
 	GUARD(message_digest(md, is_digest, msg, dig, &dig_len));
 
 	k_status rc = K_E_INTERNAL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-	ENSURE_GOTO(ctx != NULL && EVP_PKEY_verify_init(ctx) == 1, K_E_INTERNAL);
-	GUARD_GOTO(setup_pkey_ctx(ctx, alg, md));
+	EVP_PKEY_CTX *ctx = op_ctx(k, PREP_VERIFY, alg, md);
+	ENSURE_GOTO(ctx != NULL, K_E_INTERNAL);
 	*valid = EVP_PKEY_verify(ctx, sig.ptr, sig.len, dig, dig_len) == 1;
 	rc = K_OK;
 out:

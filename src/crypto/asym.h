@@ -35,9 +35,33 @@ struct asym_key;
  * Generates a private key for an AWS key spec or key-pair spec
  * ("RSA_2048" ... "RSA_4096", "ECC_NIST_P256/P384/P521", "ECC_SECG_P256K1",
  * "ECC_NIST_EDWARDS25519") and returns it as PKCS#8 DER in a new secret
- * owned by the caller. K_E_UNSUPPORTED for any other spec.
+ * owned by the caller. K_E_UNSUPPORTED for any other spec. An RSA key
+ * comes from the key pool when it has one ready (keypool.c), and the
+ * first call for an RSA spec starts keeping that pool full.
  */
 K_MUST_CHECK k_status asym_generate(const char *spec, struct ksecret **pkcs8_out);
+
+/* How many RSA keys of each spec the key pool keeps ready. */
+#define ASYM_POOL_DEPTH 2
+/*
+ * Turns the pool on (a server, before it serves); until then
+ * asym_pool_take finds nothing and starts nothing.
+ */
+void asym_pool_enable(void);
+/*
+ * Takes a ready key of spec from the pool into *out (true), or returns
+ * false (none ready, spec not pooled, or the pool not enabled); with the
+ * pool enabled, spec's pool is refilled in the background from then on.
+ */
+bool asym_pool_take(const char *spec, struct ksecret **out);
+/* The keys of spec ready in the pool now (tests, diagnostics). */
+unsigned asym_pool_ready(const char *spec);
+/*
+ * Stops the pool's thread (ending the key it is making), wipes and frees
+ * every ready key. A later asym_pool_take finds none and starts no
+ * thread; a server calls this once its requests are drained.
+ */
+void asym_pool_stop(void);
 
 /*
  * Parses PKCS#8 DER into a key the caller frees with asym_key_free.

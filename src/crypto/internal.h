@@ -9,11 +9,13 @@
 #ifndef KINKO_CRYPTO_INTERNAL_H
 #define KINKO_CRYPTO_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/evp.h>
 #include "core/buf.h"
 #include "core/result.h"
+#include "core/secret.h"
 
 #define CRYPTO_GCM_IV_LEN 12
 
@@ -56,5 +58,14 @@ K_MUST_CHECK k_status crypto_gcm_open(const uint8_t key[32], const uint8_t iv[CR
  * and the encrypt paths need one to undo a half-written append.
  */
 void crypto_kbuf_truncate(struct kbuf *b, size_t len);
+
+/*
+ * A new private key for spec as PKCS#8 (asym.c), never one from the pool:
+ * what asym_generate does when the pool has none, and how the pool fills.
+ * An RSA generation ends early, failing with K_E_INTERNAL, once *stop
+ * (NULL: never) is true.
+ */
+K_MUST_CHECK k_status asym_generate_new(const char *spec, const atomic_bool *stop,
+					struct ksecret **pkcs8_out);
 
 #endif

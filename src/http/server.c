@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,14 @@
 #include "crypto/tls.h"
 #include "http/conns.h"
 #include "http/framing.h"
+#include "http/offload.h"
 #include "core/banned.h"
 
 struct http_server {
 	struct MHD_Daemon *d;
 	struct http_conns *conns;
 	void (*handle)(struct api_request *r);
+	struct http_offload *offload; /* the long requests' threads (the API's listener only) */
 	bool tls;
 	char *cert_pem;		 /* NUL-terminated; public */
 	char *client_ca_pem;	 /* mTLS: the CAs of client certificates; NULL: none */
@@ -61,6 +64,15 @@ struct conn_state {
 	char method[16];
 	size_t header_bytes;
 	bool answered; /* answered from the head alone; the connection closes */
+	/*
+	 * Run on an offload thread: the connection is suspended from the
+	 * moment the job is queued until job.run() has handled the request
+	 * and resumed it; libmicrohttpd then calls on_request once more,
+	 * which queues the answer.
+	 */
+	bool offloaded;
+	struct http_offload_job job;
+	struct MHD_Connection *conn;
 };
 
 struct header_walk {
@@ -174,9 +186,8 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 	return NULL;
 }
 
-/* Hands the gathered request to the API and queues its answer. */
-static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connection *conn,
-			       struct conn_state *st, const char *url, bool close)
+/* Fills the request from what was gathered, for the server's handler. */
+static void prepare_api(struct MHD_Connection *conn, struct conn_state *st, const char *url)
 {
 	struct api_request *r = &st->req;
 	r->method = kslice_cstr(st->method);
@@ -184,8 +195,50 @@ static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connect
 	r->query = kbuf_slice(&st->query);
 	r->body = kbuf_slice(&st->body);
 	client_ip(conn, r->source_ip, sizeof r->source_ip);
-	srv->handle(r);
-	return reply(conn, r, close);
+}
+
+/* Hands the gathered request to the server's handler and queues its answer. */
+static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connection *conn,
+			       struct conn_state *st, const char *url, bool close)
+{
+	prepare_api(conn, st, url);
+	srv->handle(&st->req);
+	return reply(conn, &st->req, close);
+}
+
+/*
+ * On an offload thread: the whole pipeline, then the connection back to
+ * its request thread, which answers (on_request, st->offloaded). Nothing
+ * here touches the connection but MHD_resume_connection, which
+ * libmicrohttpd allows from any thread.
+ */
+static void run_offloaded(struct http_offload_job *job)
+{
+	struct conn_state *st =
+		(struct conn_state *)(void *)((char *)job - offsetof(struct conn_state, job));
+	api_handle(&st->req);
+	MHD_resume_connection(st->conn);
+}
+
+/*
+ * A request whose operation may take long (api_runs_long: RSA key
+ * generation) runs on an offload thread, so that this request thread
+ * goes on serving its other connections. The connection is suspended
+ * before the job is queued, since the job may finish and resume it at
+ * once. While the server stops, the pool takes no more jobs and the
+ * request runs here, resuming its own connection.
+ */
+static enum MHD_Result offload_api(const struct http_server *srv, struct MHD_Connection *conn,
+				   struct conn_state *st, const char *url)
+{
+	prepare_api(conn, st, url);
+	st->offloaded = true;
+	st->conn = conn;
+	st->job.run = run_offloaded;
+	MHD_suspend_connection(conn);
+	if (!http_offload_submit(srv->offload, &st->job))
+		run_offloaded(&st->job);
+	return MHD_YES;
 }
 
 /*
@@ -312,6 +365,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct conn_state *st = *con_cls;
 	if (st == NULL)
 		return begin_request(srv, conn, url, method, con_cls);
+	if (st->offloaded) /* resumed: the offload thread has handled it */
+		return reply(conn, &st->req, false);
 	if (st->answered) {
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -333,6 +388,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	}
 	http_conn_busy(conn_of(conn));
+	if (srv->offload != NULL && api_runs_long(&st->req))
+		return offload_api(srv, conn, st, url);
 	return run_api(srv, conn, st, url, false);
 }
 
@@ -450,8 +507,20 @@ static unsigned fit_descriptor_limit(unsigned max_connections)
 	return fit;
 }
 
+/*
+ * As many offload threads as request threads, at most
+ * HTTP_OFFLOAD_MAX_THREADS: enough that the long requests of a busy
+ * server use every core, while each request thread stays free.
+ */
+static unsigned offload_threads(unsigned request_threads)
+{
+	return request_threads < HTTP_OFFLOAD_MAX_THREADS ? request_threads
+							  : HTTP_OFFLOAD_MAX_THREADS;
+}
+
 static void free_server(struct http_server *s)
 {
+	http_offload_stop(s->offload);
 	http_conns_stop(s->conns);
 	free(s->cert_pem);
 	free(s->client_ca_pem);
@@ -537,7 +606,8 @@ static K_MUST_CHECK k_status setup_tls(const struct http_options *o, struct http
 k_status http_start(const struct http_options *o, struct http_server **out, unsigned *bound_port)
 {
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	GUARD(listen_address(o, &ss, &flags));
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = o->threads ? o->threads : (unsigned)(cores > 0 ? cores : 1);
@@ -559,7 +629,10 @@ k_status http_start(const struct http_options *o, struct http_server **out, unsi
 		.idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 60u,
 		.tls = s->tls,
 	};
-	if (k_failed(http_conns_start(&co, &s->conns))) {
+	/* Only the API's operations run long (api_runs_long); another handler gets no pool. */
+	if (k_failed(http_conns_start(&co, &s->conns)) ||
+	    (s->handle == api_handle &&
+	     k_failed(http_offload_start(offload_threads(threads), &s->offload)))) {
 		free_server(s);
 		return K_E_INTERNAL;
 	}
@@ -598,6 +671,14 @@ void http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	/*
+	 * The offload threads first: they finish what they hold and resume
+	 * its connections, and from then on a long request runs on its
+	 * request thread; libmicrohttpd refuses to stop while a connection is
+	 * suspended.
+	 */
+	http_offload_stop(s->offload);
+	s->offload = NULL;
 	MHD_stop_daemon(s->d); /* closes every connection first */
 	free_server(s);
 }

@@ -44,17 +44,24 @@
 #define USE true
 #define NO_USE false
 
-#define OP(...) OP_(__VA_ARGS__)
-#define OP_(nm, fn, res, memb, st, qcls, qrate, mut, use)                                          \
+#define OP(...)                                                                                    \
 	{                                                                                          \
-		.name = nm, .handler = fn, .action = "kms:" nm, .resource = res, .member = memb,   \
-		.state = API_STATE_##st, .quota = {qcls, qrate}, .mutates = mut, .key_use = use,   \
-		.max_body = 0                                                                      \
+		OP_FIELDS(__VA_ARGS__)                                                             \
 	}
+/* An operation that may generate an RSA key: it runs off the request threads. */
+#define LONG_OP(...)                                                                               \
+	{                                                                                          \
+		OP_FIELDS(__VA_ARGS__), .runs_long = true                                          \
+	}
+#define OP_FIELDS(...) OP_FIELDS_(__VA_ARGS__)
+#define OP_FIELDS_(nm, fn, res, memb, st, qcls, qrate, mut, use)                                   \
+	.name = nm, .handler = fn, .action = "kms:" nm, .resource = res, .member = memb,           \
+	.state = API_STATE_##st, .quota = {qcls, qrate}, .mutates = mut, .key_use = use,           \
+	.max_body = 0
 
 static const struct api_operation kms_ops[] = {
 	/* keys and symmetric cryptography */
-	OP("CreateKey", kms_op_create_key, NONE, NA, OWN(50), WRITE, NO_USE),
+	LONG_OP("CreateKey", kms_op_create_key, NONE, NA, OWN(50), WRITE, NO_USE),
 	OP("Decrypt", kms_op_decrypt, CIPHERTEXT, CRYPTO, SYMMETRIC, READ, USE),
 	OP("DescribeKey", kms_op_describe_key, KEY_OR_ALIAS, ANY, OWN(2000), READ, NO_USE),
 	OP("Encrypt", kms_op_encrypt, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
@@ -95,13 +102,14 @@ static const struct api_operation kms_ops[] = {
 	OP("DeleteImportedKeyMaterial", kms_op_delete_imported_key_material, KEY, IMPORT, OWN(5),
 	   WRITE, NO_USE),
 	OP("DeriveSharedSecret", kms_op_derive_shared_secret, KEY_OR_ALIAS, CRYPTO, ECC, READ, USE),
-	OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, KEY_OR_ALIAS, CRYPTO, RSA, READ,
-	   USE),
-	OP("GenerateDataKeyPairWithoutPlaintext", kms_op_generate_data_key_pair_without_plaintext,
-	   KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
+	LONG_OP("GenerateDataKeyPair", kms_op_generate_data_key_pair, KEY_OR_ALIAS, CRYPTO, RSA,
+		READ, USE),
+	LONG_OP("GenerateDataKeyPairWithoutPlaintext",
+		kms_op_generate_data_key_pair_without_plaintext, KEY_OR_ALIAS, CRYPTO, RSA, READ,
+		USE),
 	OP("GenerateMac", kms_op_generate_mac, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
-	OP("GetParametersForImport", kms_op_get_parameters_for_import, KEY, IMPORT, OWN(5), READ,
-	   NO_USE),
+	LONG_OP("GetParametersForImport", kms_op_get_parameters_for_import, KEY, IMPORT, OWN(5),
+		READ, NO_USE),
 	OP("GetPublicKey", kms_op_get_public_key, KEY_OR_ALIAS, CRYPTO, OWN(2000), READ, NO_USE),
 	OP("ImportKeyMaterial", kms_op_import_key_material, KEY, IMPORT, OWN(5), WRITE, NO_USE),
 	OP("Sign", kms_op_sign, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),

@@ -114,6 +114,7 @@ struct api_operation {
 	bool key_use;	 /* a success counts as use of the key (GetKeyLastUsage) */
 	size_t max_body; /* 0: API_DEFAULT_BODY */
 	bool anonymous;	 /* query protocol: may come unsigned (sts:AssumeRoleWithWebIdentity) */
+	bool runs_long;	 /* may take long (RSA key generation): run off the request threads */
 };
 
 /*
