@@ -595,9 +595,10 @@ def test_aws_managed_key_rules(make_server, tmp_path):
 
 # ---------------------------------------------------------------- test mode
 
-def test_test_mode_is_off_without_the_flag(server):
-    for op in ("AdvanceClock", "Reset", "RunScheduler"):
-        st, out = signed_call(server, "KinkoTest." + op, {"Seconds": 10})
+def test_test_mode_is_off_without_the_flag(make_server):
+    plain = make_server(["--dev"])  # not the session server: a cluster runs in test mode
+    for op in ("AdvanceClock", "Reset", "RunScheduler", "FeedBarrier", "FeedBarrierSeen"):
+        st, out = signed_call(plain, "KinkoTest." + op, {"Seconds": 10})
         assert st == 400 and out["__type"] == "UnknownOperationException"
 
 
