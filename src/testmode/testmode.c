@@ -145,7 +145,8 @@ static const struct api_service test_service = {
 k_status testmode_init(struct storage *st)
 {
 	store = st;
-	return testmode_barrier_init(st);
+	return st != NULL ? testmode_barrier_init(st)
+			  : K_OK; /* NULL: `kinko ops` lists the table */
 }
 
 const struct api_service *testmode_service_table(void)

@@ -34,7 +34,8 @@
 
 /*
  * Gives the test operations the store they empty, and subscribes the feed
- * barrier to its change feed (call only under --test-mode, once).
+ * barrier to its change feed (call only under --test-mode, once). A NULL
+ * st is for listing the table only (`kinko ops`).
  */
 K_MUST_CHECK k_status testmode_init(struct storage *st);
 struct api_service;

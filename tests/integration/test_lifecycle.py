@@ -602,6 +602,18 @@ def test_test_mode_is_off_without_the_flag(make_server):
         assert st == 400 and out["__type"] == "UnknownOperationException"
 
 
+def test_feed_barrier_on_one_node(tserver):
+    """KinkoTest.FeedBarrier on one node: seen at once (its own feed);
+    FeedBarrierSeen answers false for a token never sent."""
+    assert tserver.test_call("FeedBarrier", {"Token": "one-node_1"}) == {"Token": "one-node_1"}
+    assert tserver.test_call("FeedBarrierSeen", {"Token": "one-node_1"}) == {"Seen": True}
+    assert tserver.test_call("FeedBarrierSeen", {"Token": "other"}) == {"Seen": False}
+    st, out = signed_call(tserver, "KinkoTest.FeedBarrier", {"Token": "not/a/token"})
+    assert st == 400 and out["__type"] == "ValidationException"
+    st, out = signed_call(tserver, "KinkoTest.FeedBarrierSeen", {})
+    assert st == 400 and out["__type"] == "ValidationException"
+
+
 def test_test_mode_requires_a_signature(tserver):
     req = urllib.request.Request(tserver.endpoint + "/", data=b"{}", method="POST", headers={
         "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "KinkoTest.Reset"})
