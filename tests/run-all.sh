@@ -4,7 +4,8 @@
 # function in src/ is over 80 lines (scripts/long_functions.py), builds with
 # gcc and clang, the C unit tests (also under valgrind), the integration
 # suite through real clients (with the wire tests of tests/wire/), once more
-# with every server on the PostgreSQL store (gcc build), both again against
+# with every server on the PostgreSQL store (gcc build), optionally once more
+# through a three-node cluster behind nginx, both again against
 # the ASan+UBSan build, and the concurrency tests against a ThreadSanitizer
 # build. Ends with
 # "N passed, N failed".
@@ -12,6 +13,8 @@
 # Environment:
 #   KINKO_QUICK=1     only the gcc build (no clang, sanitizers, valgrind, fuzzing)
 #   KINKO_PG=0        skip the integration suite on the PostgreSQL store
+#   KINKO_CLUSTER_SUITE=1  also run the integration suite through a three-node
+#                     cluster behind nginx (off by default)
 #   KINKO_FUZZ_SECONDS=N  seconds each fuzz harness runs (default 20; 0 skips)
 #   PYTEST_ARGS=...   extra arguments for pytest (e.g. "-k encrypt")
 set -uo pipefail
@@ -141,6 +144,18 @@ build gcc CC=gcc BUILD=build && {
 			--deselect tests/integration/test_asymmetric.py::test_import_with_openssl_commands \
 			tests/integration
 		echo "PostgreSQL phase: $(($(date +%s) - pg_start)) s"
+	fi
+	# The suite through a cluster: the session server is three nodes on
+	# PostgreSQL behind nginx (docs/CLUSTER.md, "The suite through the
+	# cluster"), with the same files left out as above. Off by default:
+	# KINKO_CLUSTER_SUITE=1 turns it on.
+	if [ "${KINKO_CLUSTER_SUITE:-0}" = 1 ]; then
+		cluster_start=$(date +%s)
+		KINKO_TEST_CLUSTER=nginx integration cluster "$ROOT/build/kinko" \
+			--ignore=tests/integration/test_pg_store.py --ignore=tests/integration/test_cluster_nginx.py \
+			--deselect tests/integration/test_asymmetric.py::test_import_with_openssl_commands \
+			tests/integration
+		echo "cluster phase: $(($(date +%s) - cluster_start)) s"
 	fi
 }
 

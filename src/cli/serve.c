@@ -141,7 +141,7 @@ k_status cli_register_tables(struct storage *st, bool test_mode, struct kbuf *ms
 	GUARD(api_register_service(kms_service_table(), msg));
 	GUARD(api_register_service(sts_service_table(), msg)); /* STS on the same endpoint */
 	if (test_mode) {
-		testmode_init(st);
+		GUARD(testmode_init(st));
 		GUARD(api_register_service(testmode_service_table(), msg));
 	}
 	GUARD(api_register_service(secrets_service_table(),

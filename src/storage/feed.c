@@ -3,6 +3,8 @@
  */
 #include "storage/feed.h"
 
+#include <string.h>
+
 #include "core/banned.h"
 
 k_status storage_feed_init(struct storage_feed *f)
@@ -54,4 +56,29 @@ void storage_feed_emit_ops(struct storage_feed *f, const struct storage_op *ops,
 		};
 		storage_feed_emit(f, &ev);
 	}
+}
+
+k_status storage_mark_check(const char *token)
+{
+	ENSURE(token != NULL, K_E_VALIDATION);
+	size_t n = strlen(token);
+	ENSURE(n > 0 && n <= STORAGE_MAX_MARK, K_E_VALIDATION);
+	for (size_t i = 0; i < n; i++) {
+		char ch = token[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+		ENSURE(ok, K_E_VALIDATION);
+	}
+	return K_OK;
+}
+
+void storage_feed_emit_mark(struct storage_feed *f, const char *token)
+{
+	struct storage_event ev = {
+		.what = STORAGE_EV_MARK,
+		.kind = STORAGE_MARK_KIND,
+		.ns = "",
+		.id = token,
+	};
+	storage_feed_emit(f, &ev);
 }

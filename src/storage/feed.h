@@ -37,5 +37,7 @@ K_MUST_CHECK k_status storage_feed_add(struct storage_feed *f, storage_change_cb
 void storage_feed_emit(struct storage_feed *f, const struct storage_event *ev);
 /* One STORAGE_EV_PUT or STORAGE_EV_DEL event per op, in order. */
 void storage_feed_emit_ops(struct storage_feed *f, const struct storage_op *ops, size_t n);
+/* One STORAGE_EV_MARK event (STORAGE_MARK_KIND, ns "", id token). */
+void storage_feed_emit_mark(struct storage_feed *f, const char *token);
 
 #endif

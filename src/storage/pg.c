@@ -447,6 +447,7 @@ static const struct storage_vtbl pg_vtbl = {
 	.scrub = pg_scrub,
 	.subscribe = pg_subscribe,
 	.kinds = pg_kinds,
+	.mark = pg_mark,
 };
 
 static K_MUST_CHECK k_status cv_init(pthread_cond_t *cv)

@@ -107,6 +107,7 @@ K_MUST_CHECK k_status pg_list(struct storage *s, const char *kind, const char *n
 K_MUST_CHECK k_status pg_purge(struct storage *s, const char *ns_prefix);
 K_MUST_CHECK k_status pg_check(struct storage *s);
 K_MUST_CHECK k_status pg_scrub(struct storage *s);
+K_MUST_CHECK k_status pg_mark(struct storage *s, const char *token);
 K_MUST_CHECK k_status pg_kinds(struct storage *s, storage_kind_cb cb, void *arg);
 
 /* pg_listen.c: the change feed across nodes. */

@@ -9,7 +9,10 @@
  * Each store handle runs one listener thread on a connection of its own
  * that LISTENs, wakes when the socket turns readable, and emits the other
  * nodes' events to its subscribers. Its own events (its node id is in
- * the payload) were already emitted by the writing thread, and are skipped.
+ * the payload) were already emitted by the writing thread, and are skipped,
+ * except a mark (storage_mark), which every node, its sender included,
+ * emits from its listener: in commit order, after every write committed
+ * before the mark was sent.
  *
  * A lost listening connection means notifications may have been missed.
  * The listener reconnects (every RECONNECT_MS while the server is away),
@@ -78,13 +81,16 @@ static void take(const char **p, size_t n, char *dst)
 static void deliver(struct pg_store *st, const char *payload)
 {
 	size_t plen = strlen(payload);
-	if (plen < 17 || payload[16] != ' ' || memcmp(payload, st->node, 16) == 0)
+	if (plen < 17 || payload[16] != ' ')
 		return;
 	const char *p = payload + 17;
 	char *end = NULL;
 	long what = strtol(p, &end, 10);
 	if (end == p || *end != ' ')
 		goto bad;
+	/* A mark comes back to its own node too: it orders it after the others' writes. */
+	if (what != STORAGE_EV_MARK && memcmp(payload, st->node, 16) == 0)
+		return;
 	p = end + 1;
 	size_t kl = 0, nl = 0, il = 0;
 	if (!read_len(&p, ' ', &kl) || !read_len(&p, ' ', &nl) || !read_len(&p, ':', &il))
@@ -101,6 +107,11 @@ static void deliver(struct pg_store *st, const char *payload)
 		ev.what = STORAGE_EV_PURGE;
 	} else if ((what == STORAGE_EV_PUT || what == STORAGE_EV_DEL) && kl > 0 && il > 0) {
 		ev.what = what == STORAGE_EV_PUT ? STORAGE_EV_PUT : STORAGE_EV_DEL;
+		ev.kind = kind;
+		ev.id = id;
+	} else if (what == STORAGE_EV_MARK && strcmp(kind, STORAGE_MARK_KIND) == 0 &&
+		   k_ok(storage_mark_check(id))) {
+		ev.what = STORAGE_EV_MARK;
 		ev.kind = kind;
 		ev.id = id;
 	} else {

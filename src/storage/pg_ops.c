@@ -354,6 +354,31 @@ k_status pg_purge(struct storage *s, const char *ns_prefix)
 	return rc;
 }
 
+/*
+ * The mark's NOTIFY runs in a transaction of its own, so it is queued
+ * after every write that committed before the call, and PostgreSQL hands
+ * notifications to each listener in commit order. This node's listener
+ * delivers it too (pg_listen.c), not this thread: so that here as well it
+ * comes after the other nodes' earlier writes.
+ */
+k_status pg_mark(struct storage *s, const char *token)
+{
+	struct pg_store *st = pg_store_of(s);
+	GUARD(storage_mark_check(token));
+	k_status rc = K_OK;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct pg_conn *c = NULL;
+		rc = pg_pool_acquire(st, &c);
+		if (k_ok(rc))
+			rc = notify(st, c, STORAGE_EV_MARK, STORAGE_MARK_KIND, "", token);
+		bool again = k_failed(rc) && attempt == 0 && pg_retry_stale(st, c);
+		pg_pool_release(st, c);
+		if (!again)
+			break;
+	}
+	return rc;
+}
+
 /* ---- check, scrub, kinds --------------------------------------------------- */
 
 /*

@@ -248,6 +248,14 @@ static K_MUST_CHECK k_status sqlite_subscribe(struct storage *s, storage_change_
 	return storage_feed_add(&store_of(s)->feed, cb, arg);
 }
 
+/* One process's feed: the mark reaches this handle's subscribers only. */
+static K_MUST_CHECK k_status sqlite_mark(struct storage *s, const char *token)
+{
+	GUARD(storage_mark_check(token));
+	storage_feed_emit_mark(&store_of(s)->feed, token);
+	return K_OK;
+}
+
 static const struct storage_vtbl sqlite_vtbl = {
 	.get = sqlite_get,
 	.apply = sqlite_apply,
@@ -258,6 +266,7 @@ static const struct storage_vtbl sqlite_vtbl = {
 	.scrub = sqlite_scrub,
 	.subscribe = sqlite_subscribe,
 	.kinds = sqlite_kinds,
+	.mark = sqlite_mark,
 };
 
 k_status storage_sqlite_open(const char *dir, struct storage **out)

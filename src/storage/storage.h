@@ -107,14 +107,29 @@ typedef K_MUST_CHECK k_status (*storage_list_cb)(void *arg, const char *ns, cons
 enum storage_event_kind {
 	STORAGE_EV_PUT = 1,
 	STORAGE_EV_DEL = 2,
-	STORAGE_EV_PURGE = 3
+	STORAGE_EV_PURGE = 3,
+	STORAGE_EV_MARK = 4
 };
+
+/*
+ * The mark: storage_mark(token) sends one STORAGE_EV_MARK event through
+ * the feed, after every write this or any process committed before the
+ * call (PostgreSQL delivers notifications in commit order). Its kind is
+ * STORAGE_MARK_KIND, which no record has, its ns "" and its id the token:
+ * a subscriber that acts on record kinds ignores it. A node that has seen
+ * a mark has seen every earlier write (the test mode's feed barrier,
+ * docs/TESTING.md).
+ */
+#define STORAGE_MARK_KIND "feed-mark"
+#define STORAGE_MAX_MARK 64u
+/* K_OK if token is a mark's token (storage_vtbl.mark), else K_E_VALIDATION. */
+K_MUST_CHECK k_status storage_mark_check(const char *token);
 
 struct storage_event {
 	enum storage_event_kind what;
-	const char *kind; /* NULL for STORAGE_EV_PURGE */
-	const char *ns;	  /* the record's ns; the prefix for STORAGE_EV_PURGE */
-	const char *id;	  /* NULL for STORAGE_EV_PURGE */
+	const char *kind; /* NULL for STORAGE_EV_PURGE; STORAGE_MARK_KIND for a mark */
+	const char *ns;	  /* the record's ns; the prefix for STORAGE_EV_PURGE; "" for a mark */
+	const char *id;	  /* NULL for STORAGE_EV_PURGE; the token of a mark */
 };
 
 typedef void (*storage_change_cb)(void *arg, const struct storage_event *ev);
@@ -193,6 +208,16 @@ struct storage_vtbl {
 	 * K_E_UNSUPPORTED).
 	 */
 	K_MUST_CHECK k_status (*kinds)(struct storage *s, storage_kind_cb cb, void *arg);
+	/*
+	 * Sends a mark with this token (1..STORAGE_MAX_MARK letters, digits,
+	 * '-' or '_') through the change feed (see STORAGE_EV_MARK). A store
+	 * shared across processes (PostgreSQL) delivers it to every handle,
+	 * this one included, on its feed's own thread, after the events of
+	 * every write committed before the call; SQLite emits it to this
+	 * handle's subscribers before it returns. May be NULL (storage_mark
+	 * then answers K_E_UNSUPPORTED).
+	 */
+	K_MUST_CHECK k_status (*mark)(struct storage *s, const char *token);
 };
 
 struct storage {
@@ -295,6 +320,10 @@ static inline K_MUST_CHECK k_status storage_subscribe(struct storage *s, storage
 						      void *arg)
 {
 	return s->vt->subscribe != NULL ? s->vt->subscribe(s, cb, arg) : K_E_UNSUPPORTED;
+}
+static inline K_MUST_CHECK k_status storage_mark(struct storage *s, const char *token)
+{
+	return s->vt->mark != NULL ? s->vt->mark(s, token) : K_E_UNSUPPORTED;
 }
 static inline K_MUST_CHECK k_status storage_kinds(struct storage *s, storage_kind_cb cb, void *arg)
 {

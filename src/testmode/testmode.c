@@ -1,6 +1,7 @@
 /*
  * testmode.c — KinkoTest.AdvanceClock, KinkoTest.Reset,
- * KinkoTest.RunScheduler, KinkoTest.HoldLeases (see testmode.h and docs/TESTING.md).
+ * KinkoTest.RunScheduler, KinkoTest.HoldLeases, and the table that adds
+ * the feed barrier's operations (barrier.c) (see testmode.h and docs/TESTING.md).
  */
 #include "testmode/testmode.h"
 
@@ -13,6 +14,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "scheduler/scheduler.h"
+#include "testmode/barrier.h"
 #include "core/banned.h"
 
 static struct storage *store;
@@ -96,16 +98,19 @@ static K_MUST_CHECK k_status op_reset(struct api_ctx *c, json_t *in, json_t *out
 	return K_OK;
 }
 
-/* The rows (req/req.h): on no resource, no quota, all of them change state. */
-#define OP(nm, fn)                                                                                 \
+/* The rows (req/req.h): on no resource, no quota; all but FeedBarrierSeen change state. */
+#define OP(nm, fn) OP_MUT(nm, fn, true)
+#define OP_MUT(nm, fn, mut)                                                                        \
 	{                                                                                          \
 		.name = nm, .handler = fn, .action = "kinko-test:" nm, .resource = API_RES_NONE,   \
 		.member = NULL, .state = API_STATE_NA, .quota = {NULL, API_QUOTA_NONE},            \
-		.mutates = true, .key_use = false, .max_body = 0                                   \
+		.mutates = mut, .key_use = false, .max_body = 0                                    \
 	}
 
 static const struct api_operation test_ops[] = {
 	OP("AdvanceClock", op_advance_clock),
+	OP("FeedBarrier", testmode_op_feed_barrier),
+	OP_MUT("FeedBarrierSeen", testmode_op_feed_barrier_seen, false),
 	OP("Reset", op_reset),
 	OP("RunScheduler", op_run_scheduler),
 	OP("HoldLeases", op_hold_leases),
@@ -137,9 +142,11 @@ static const struct api_service test_service = {
 	.resources = API_RES_BIT(API_RES_NONE),
 };
 
-void testmode_init(struct storage *st)
+k_status testmode_init(struct storage *st)
 {
 	store = st;
+	return st != NULL ? testmode_barrier_init(st)
+			  : K_OK; /* NULL: `kinko ops` lists the table */
 }
 
 const struct api_service *testmode_service_table(void)

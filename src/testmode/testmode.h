@@ -14,6 +14,8 @@
  *   KinkoTest.Reset {}  empties the caller's account (every region): all
  *       stored records of every kind (keys, aliases, grants, secrets, ...)
  *       and the in-memory caches; the clock is left as it is.
+ *   KinkoTest.FeedBarrier {"Token": T} and KinkoTest.FeedBarrierSeen
+ *       {"Token": T}: the feed barrier (testmode/barrier.h).
  *
  * Each is authorized like any operation, through the caller's identity
  * policies with the action kinko-test:AdvanceClock, kinko-test:RunScheduler
@@ -30,8 +32,12 @@
 
 #define TESTMODE_MAX_HOOKS 16
 
-/* Gives the test operations the store they empty (call only under --test-mode). */
-void testmode_init(struct storage *st);
+/*
+ * Gives the test operations the store they empty, and subscribes the feed
+ * barrier to its change feed (call only under --test-mode, once). A NULL
+ * st is for listing the table only (`kinko ops`).
+ */
+K_MUST_CHECK k_status testmode_init(struct storage *st);
 struct api_service;
 /* The KinkoTest operation table, for the pipeline's registry (only under --test-mode). */
 const struct api_service *testmode_service_table(void);

@@ -101,6 +101,12 @@ class Server:
         self.port = int(self.endpoint.rsplit(":", 1)[1])
         return self
 
+    def root_key_path(self):
+        """The root key file: --root-key's, else the one in the data folder."""
+        if "--root-key" in self.args:
+            return self.args[self.args.index("--root-key") + 1]
+        return os.path.join(self.data_dir, "root.key")
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
@@ -214,6 +220,14 @@ def server():
     _sanitizer_clean(s)
     s.cleanup()
     assert rc == 0, "server exited with %s" % rc
+
+
+@pytest.fixture
+def direct_server(server):
+    """One kinko node itself: the session server, or through a cluster
+    (KINKO_TEST_CLUSTER=nginx) node-1 directly rather than nginx, for the
+    tests of a node's own HTTP layer and files."""
+    return getattr(server, "direct", server)
 
 
 @pytest.fixture

@@ -27,7 +27,26 @@ def signed_call(where, target, body, service="kms", region=None, key="test", sec
     """A SigV4-signed JSON request (X-Amz-Target `target`) to a kinko server;
     returns (HTTP status, parsed body). `where` is the Server, or a boto3
     client of it (whose endpoint and region are used). `body` is sent as
-    JSON, or as it is when it is bytes."""
+    JSON, or as it is when it is bytes.
+
+    Through a cluster (pgcluster.ClusterServer, or a client it made), the
+    test mode's clock, scheduler and reset calls go to every node, and a
+    call that may write is followed by the cluster's feed barrier."""
+    cluster = getattr(where, "kinko_cluster", None)
+    if cluster is None:
+        return _signed_call(where, target, body, service, region, key, secret)
+    operation = target.rsplit(".", 1)[-1]
+    if target.startswith("KinkoTest.") and operation in cluster.EVERY_NODE:
+        return [_signed_call(n, target, body, service, region or getattr(
+            getattr(where, "meta", None), "region_name", None), key, secret)
+            for n in cluster.live_nodes()][0]
+    try:
+        return _signed_call(where, target, body, service, region, key, secret)
+    finally:
+        cluster.after_call(operation)
+
+
+def _signed_call(where, target, body, service, region, key, secret):
     if hasattr(where, "meta"):  # a boto3 client
         endpoint, region = where.meta.endpoint_url, region or where.meta.region_name
     else:

@@ -42,6 +42,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 import urllib.error
 import urllib.request
 
@@ -254,12 +255,35 @@ def pg_cluster():
         assert rc == 0, "%s exited with %s" % (node_id, rc)
 
 
+# Operations that change nothing a cache holds: no feed barrier after them.
+READ_PREFIXES = ("Describe", "Get", "List")
+READS = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+         "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign",
+         "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "BatchGetSecretValue",
+         "ValidateResourcePolicy", "LookupEvents", "DecodeAuthorizationMessage"}
+# Test-mode operations that act on one node's clock, scheduler or caches:
+# in a cluster they go to every node.
+EVERY_NODE = {"AdvanceClock", "RunScheduler", "Reset", "HoldLeases"}
+BARRIER_TIMEOUT = 5.0
+
+
+def is_read(operation):
+    return operation.startswith(READ_PREFIXES) or operation in READS
+
+
 class ClusterServer(Front):
     """Stands in for conftest's session `server` when KINKO_TEST_CLUSTER=nginx:
     the tests' clients talk to nginx; the test mode's calls go to every node
     (the clock, the scheduler, Reset), and the data folder and log named
     are node-1's, so tests that read one server's audit trail or log see a
-    third of the calls."""
+    third of the calls.
+
+    Read-your-writes, as one node gives it: after every call that may
+    write (each botocore call of clients made here except the reads
+    above, each AWS CLI command but describe/get/list ones, and each
+    helpers.signed_call through this endpoint), feed_barrier() waits until
+    every live node's change feed has delivered the write (docs/TESTING.md,
+    "The feed barrier")."""
 
     def __init__(self, pgc):
         super().__init__(pgc.front.endpoint)
@@ -267,15 +291,70 @@ class ClusterServer(Front):
         first = pgc.nodes[0]
         self.data_dir, self.log_path, self.proc = first.data_dir, first.log_path, first.proc
         self.port = pgc.nginx.port
+        self.direct = first
+        self.kinko_cluster = self
+        self.EVERY_NODE = EVERY_NODE
+        self.barriers = 0
+
+    def live_nodes(self):
+        return [n for n in self.pgc.nodes if n.proc.poll() is None]
+
+    def feed_barrier(self):
+        """Sends a barrier through one node and waits until every live node's
+        feed has delivered it, so every node has seen every earlier write."""
+        token = uuid.uuid4().hex
+        nodes = self.live_nodes()
+        nodes[0].test_call("FeedBarrier", {"Token": token})
+        self.barriers += 1
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        waiting = nodes
+        while True:
+            waiting = [n for n in waiting
+                       if not n.test_call("FeedBarrierSeen", {"Token": token})["Seen"]]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("feed barrier %s not seen by %s within %.0f s" % (
+                    token, [n.node_id for n in waiting], BARRIER_TIMEOUT))
+            time.sleep(0.002)
+
+    def after_call(self, operation):
+        """What a call through the front leaves to do: a barrier after a write."""
+        if not is_read(operation):
+            self.feed_barrier()
+
+    def _after_botocore_call(self, model=None, **kw):
+        if model is not None:
+            self.after_call(model.name)
+
+    def client(self, *args, **kw):
+        c = Server.client(self, *args, **kw)
+        c.meta.events.register("after-call", self._after_botocore_call)
+        c.kinko_cluster = self
+        return c
+
+    def aws(self, *args, **kw):
+        try:
+            return Server.aws(self, *args, **kw)
+        finally:
+            words = [a for a in args if not a.startswith("-")]
+            command = words[1] if len(words) > 1 else ""
+            if not command.startswith(("describe-", "get-", "list-")):
+                self.feed_barrier()
+
+    def test_call(self, operation, body=None, **kw):
+        if operation in EVERY_NODE:
+            return [n.test_call(operation, body, **kw) for n in self.live_nodes()][0]
+        return Front.test_call(self, operation, body, **kw)
 
     def advance_clock(self, seconds, **kw):
-        return [n.advance_clock(seconds, **kw) for n in self.pgc.nodes][0]
+        return [n.advance_clock(seconds, **kw) for n in self.live_nodes()][0]
 
     def run_scheduler(self, **kw):
-        return [n.run_scheduler(**kw) for n in self.pgc.nodes][0]
+        return [n.run_scheduler(**kw) for n in self.live_nodes()][0]
 
     def reset(self, **kw):
-        return [n.reset(**kw) for n in self.pgc.nodes][0]
+        return [n.reset(**kw) for n in self.live_nodes()][0]
 
 
 def cluster_session_server():

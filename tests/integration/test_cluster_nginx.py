@@ -263,6 +263,31 @@ def test_concurrent_writes_from_two_nodes_are_not_errors(pg_cluster):
     assert tags == {"%s%d" % (t, i) for t in "abcd" for i in range(10)}  # at most 50 tags a key
 
 
+def test_the_feed_barrier_comes_after_the_writes_before_it_on_every_node(pg_cluster):
+    """KinkoTest.FeedBarrier (docs/TESTING.md): a barrier sent through one
+    node after writes made on another is delivered by every node's feed
+    after those writes, the sender's included; once a node has seen it,
+    it enforces them. This is what the suite through the cluster waits on."""
+    n1, n2, n3 = pg_cluster.nodes
+    k1, k3 = n1.client(), n3.client()
+    keys = [k1.create_key()["KeyMetadata"]["KeyId"] for _ in range(4)]
+    for k in keys:
+        enc(k3, k)  # node-3 caches them, enabled
+    for k in keys:
+        k1.disable_key(KeyId=k)
+    token = "t-%d" % time.time_ns()
+    assert n2.test_call("FeedBarrier", {"Token": token}) == {"Token": token}
+    ok, took = until(1.0, lambda: all(n.test_call("FeedBarrierSeen", {"Token": token})["Seen"]
+                                      for n in (n1, n2, n3)))
+    assert ok, "the barrier was not seen by every node within %.2f s" % took
+    for k in keys:
+        assert refused_with(lambda: enc(k3, k), "DisabledException")()
+    assert n1.test_call("FeedBarrierSeen", {"Token": "never-sent"}) == {"Seen": False}
+    for bad in ("", "a b", "a:b", "x" * 65):
+        with pytest.raises(AssertionError, match="ValidationException"):
+            n1.test_call("FeedBarrier", {"Token": bad})
+
+
 def test_kill_9_of_a_node_under_mixed_load_loses_no_acknowledged_write(pg_cluster):
     victim = pg_cluster.nodes[1]
     load = MixedLoad(pg_cluster.front).start()

@@ -362,8 +362,8 @@ def test_tampered_body_fails_signature(server):
     assert json.loads(e.value.read())["__type"] == "InvalidSignatureException"
 
 
-def test_oversized_body(server):
-    st, h, body = raw_request(server, "TrentService.Encrypt", {"KeyId": "k", "Plaintext": "A" * (2 << 20)})
+def test_oversized_body(direct_server):
+    st, h, body = raw_request(direct_server, "TrentService.Encrypt", {"KeyId": "k", "Plaintext": "A" * (2 << 20)})
     assert st in (400, 413)
 
 
@@ -418,7 +418,7 @@ def test_acknowledged_writes_survive_kill9(make_server, tmp_path):
         assert kms2.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
-def test_root_key_file_mode(server):
-    st = os.stat(os.path.join(server.data_dir, "root.key"))
+def test_root_key_file_mode(direct_server):
+    st = os.stat(direct_server.root_key_path())
     assert st.st_mode & 0o777 == 0o600
     assert st.st_size == 32

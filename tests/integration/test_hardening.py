@@ -375,8 +375,8 @@ def _raw_request(port, head, body=b""):
     return int(data.split(b" ", 2)[1]) if data else 0, data
 
 
-def test_header_and_body_caps(server):
-    port = server.port
+def test_header_and_body_caps(direct_server):
+    port = direct_server.port
     # A request head far past the caps: refused, never served.
     big = b"X-Big: " + b"a" * 200000 + b"\r\n"
     status, _ = _raw_request(port, b"POST / HTTP/1.1\r\nHost: x\r\n" + big +
@@ -393,7 +393,7 @@ def test_header_and_body_caps(server):
                                 b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body), body)
     assert status in (400, 413)
     # The server still serves.
-    assert "Keys" in server.client().list_keys()
+    assert "Keys" in direct_server.client().list_keys()
 
 
 # ---------------------------------------------------------------------------

@@ -155,10 +155,10 @@ def test_unknown_transfer_coding_is_501(server, coding):
     assert how == "eof" and time.monotonic() - start < 5
 
 
-def test_oversized_body_refused_from_content_length(server):
+def test_oversized_body_refused_from_content_length(direct_server):
     """A Content-Length over the largest body any operation takes is
     answered 413 from the head, before any body is sent, then closed."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", direct_server.port), timeout=10)
     s.sendall(LIST_KEYS + b"Content-Length: 50000000\r\n\r\n")
     data, how = read_to_end(s, 5)
     s.close()
@@ -167,14 +167,14 @@ def test_oversized_body_refused_from_content_length(server):
     # A client that sends the whole body anyway still reads the answer:
     # the server drains what it will not use instead of resetting.
     body = b"{" + b" " * (2 << 20) + b"}"
-    data, how = exchange(server.port, LIST_KEYS + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    data, how = exchange(direct_server.port, LIST_KEYS + b"Content-Length: %d\r\n\r\n" % len(body) + body)
     assert status_lines(data) == [b"HTTP/1.1 413 Content Too Large"], (how, data[:200])
     assert how == "eof"
-    assert "Keys" in server.client().list_keys()
+    assert "Keys" in direct_server.client().list_keys()
 
 
 @pytest.mark.parametrize("what", ["header", "url"])
-def test_oversized_head_is_answered_not_reset(server, what):
+def test_oversized_head_is_answered_not_reset(direct_server, what):
     """A 100 KB header or URL gets its 431 / 414 and a clean end of
     stream: the unread rest of the head is drained, not answered with a
     TCP reset that could destroy the answer."""
@@ -186,7 +186,7 @@ def test_oversized_head_is_answered_not_reset(server, what):
         raw = b"GET /" + big + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
         want = b"HTTP/1.1 414 URI Too Long"
     for _ in range(3):
-        data, how = exchange(server.port, raw)
+        data, how = exchange(direct_server.port, raw)
         assert status_lines(data) == [want], data[:200]
         assert how == "eof", how
 

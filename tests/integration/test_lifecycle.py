@@ -595,10 +595,23 @@ def test_aws_managed_key_rules(make_server, tmp_path):
 
 # ---------------------------------------------------------------- test mode
 
-def test_test_mode_is_off_without_the_flag(server):
-    for op in ("AdvanceClock", "Reset", "RunScheduler"):
-        st, out = signed_call(server, "KinkoTest." + op, {"Seconds": 10})
+def test_test_mode_is_off_without_the_flag(make_server):
+    plain = make_server(["--dev"])  # not the session server: a cluster runs in test mode
+    for op in ("AdvanceClock", "Reset", "RunScheduler", "FeedBarrier", "FeedBarrierSeen"):
+        st, out = signed_call(plain, "KinkoTest." + op, {"Seconds": 10})
         assert st == 400 and out["__type"] == "UnknownOperationException"
+
+
+def test_feed_barrier_on_one_node(tserver):
+    """KinkoTest.FeedBarrier on one node: seen at once (its own feed);
+    FeedBarrierSeen answers false for a token never sent."""
+    assert tserver.test_call("FeedBarrier", {"Token": "one-node_1"}) == {"Token": "one-node_1"}
+    assert tserver.test_call("FeedBarrierSeen", {"Token": "one-node_1"}) == {"Seen": True}
+    assert tserver.test_call("FeedBarrierSeen", {"Token": "other"}) == {"Seen": False}
+    st, out = signed_call(tserver, "KinkoTest.FeedBarrier", {"Token": "not/a/token"})
+    assert st == 400 and out["__type"] == "ValidationException"
+    st, out = signed_call(tserver, "KinkoTest.FeedBarrierSeen", {})
+    assert st == 400 and out["__type"] == "ValidationException"
 
 
 def test_test_mode_requires_a_signature(tserver):

@@ -36,6 +36,7 @@ static void on_change(void *arg, const struct storage_event *ev)
 	const char *what = ev->what == STORAGE_EV_PUT	  ? "PUT"
 			   : ev->what == STORAGE_EV_DEL	  ? "DEL"
 			   : ev->what == STORAGE_EV_PURGE ? "PURGE"
+			   : ev->what == STORAGE_EV_MARK  ? "MARK"
 							  : "?";
 	snprintf(h->ev[h->n++], sizeof h->ev[0], "%s %s/%s/%s", what, ev->kind ? ev->kind : "-",
 		 ev->ns ? ev->ns : "-", ev->id ? ev->id : "-");
@@ -257,6 +258,34 @@ static void test_list_gives_namespace(void)
 	storage_close(s);
 }
 
+/* A mark: one event with the mark's kind and the token; bad tokens refused. */
+static void test_mark(void)
+{
+	struct storage *s = open_store("mark");
+	struct heard h = {.writer = pthread_self()};
+	if (s == NULL)
+		return;
+	CHECK_STATUS(storage_subscribe(s, on_change, &h), K_OK);
+	CHECK_STATUS(put(s, "key", "111:us-east-1", "k1", STORAGE_ABSENT), K_OK);
+	CHECK_STATUS(storage_mark(s, "b-1_x"), K_OK);
+	CHECK_EQ_INT(h.n, 2);
+	CHECK_STR(h.ev[0], "PUT key/111:us-east-1/k1");
+	CHECK_STR(h.ev[1], "MARK " STORAGE_MARK_KIND "//b-1_x");
+	char longest[STORAGE_MAX_MARK + 2];
+	memset(longest, 'a', sizeof longest);
+	longest[STORAGE_MAX_MARK] = 0;
+	CHECK_STATUS(storage_mark(s, longest), K_OK);
+	longest[STORAGE_MAX_MARK] = 'a';
+	longest[STORAGE_MAX_MARK + 1] = 0;
+	CHECK_STATUS(storage_mark(s, longest), K_E_VALIDATION);
+	CHECK_STATUS(storage_mark(s, ""), K_E_VALIDATION);
+	CHECK_STATUS(storage_mark(s, "a b"), K_E_VALIDATION);
+	CHECK_STATUS(storage_mark(s, "a:b"), K_E_VALIDATION);
+	CHECK_EQ_INT(h.n, 3);
+	CHECK_EQ_INT(h.other_thread, false);
+	storage_close(s);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -269,6 +298,7 @@ int main(void)
 	RUN(test_every_subscriber_hears);
 	RUN(test_threads);
 	RUN(test_list_gives_namespace);
+	RUN(test_mark);
 	tl_remove_tree(tmp_root);
 	return tl_summary();
 }

@@ -53,9 +53,10 @@ static void on_change(void *arg, const struct storage_event *ev)
 	struct heard *h = arg;
 	pthread_mutex_lock(&h->mu);
 	if (h->n < MAX_SEEN) {
-		const char *what = ev->what == STORAGE_EV_PUT	? "PUT"
-				   : ev->what == STORAGE_EV_DEL ? "DEL"
-								: "PURGE";
+		const char *what = ev->what == STORAGE_EV_PUT	 ? "PUT"
+				   : ev->what == STORAGE_EV_DEL	 ? "DEL"
+				   : ev->what == STORAGE_EV_MARK ? "MARK"
+								 : "PURGE";
 		snprintf(h->ev[h->n++], sizeof h->ev[0], "%s %s/%s/%s", what,
 			 ev->kind ? ev->kind : "-", ev->ns, ev->id ? ev->id : "-");
 	}
@@ -114,6 +115,33 @@ static void test_feed_across_nodes(struct storage *a)
 	storage_close(b);
 }
 
+/*
+ * A mark sent by one handle after another's write reaches both handles
+ * from their listeners, after that write's event; the sender's too.
+ */
+static void test_mark_across_nodes(struct storage *a)
+{
+	struct storage *b = open_store();
+	if (b == NULL)
+		return;
+	struct heard ha = {.mu = PTHREAD_MUTEX_INITIALIZER}, hb = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	CHECK_STATUS(storage_subscribe(a, on_change, &ha), K_OK);
+	CHECK_STATUS(storage_subscribe(b, on_change, &hb), K_OK);
+	CHECK_STATUS(put(a, "key", "222:us-east-1", "mk", "{}", STORAGE_ANY), K_OK);
+	CHECK_EQ_INT(ha.n, 1);
+	CHECK_STATUS(storage_mark(b, "tok-1"), K_OK);
+	CHECK_EQ_INT(wait_for(&hb, 2, 1000), 2);
+	CHECK_STR(hb.ev[0], "PUT key/222:us-east-1/mk");
+	CHECK_STR(hb.ev[1], "MARK " STORAGE_MARK_KIND "//tok-1");
+	CHECK_EQ_INT(wait_for(&ha, 2, 1000), 2);
+	CHECK_STR(ha.ev[1], "MARK " STORAGE_MARK_KIND "//tok-1");
+	/* each hears it once */
+	CHECK_EQ_INT(wait_for(&hb, 3, 300), 2);
+	CHECK_EQ_INT(wait_for(&ha, 3, 300), 2);
+	CHECK_STATUS(storage_mark(b, "not a token"), K_E_VALIDATION);
+	storage_close(b);
+}
+
 /* Migrations are idempotent: a second handle on a migrated database opens. */
 static void test_reopen(void)
 {
@@ -144,6 +172,12 @@ int main(void)
 	contract_run(s);
 	tl_current = "feed_across_nodes";
 	test_feed_across_nodes(s);
+	storage_close(s);
+	s = open_store();
+	if (s == NULL)
+		return tl_summary();
+	tl_current = "mark_across_nodes";
+	test_mark_across_nodes(s);
 	storage_close(s);
 	RUN(test_reopen);
 	return tl_summary();
