@@ -370,6 +370,11 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	/* Grants that older versions kept in key documents become grant records. */
+	if (k_failed(kms_grants_migrate_all(s->st))) {
+		fprintf(stderr, "kinko: cannot move the grants of older key documents to records\n");
+		return 1;
+	}
 	int rc = register_operations(s);
 	if (rc != 0)
 		return rc;

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
+#include "kms/grants.h"
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
@@ -80,6 +81,7 @@ k_status kms_init(struct storage *st)
 	pthread_once(&cache_once, cache_init);
 	store = st;
 	GUARD(storage_subscribe(st, kms_cache_on_change, NULL));
+	GUARD(storage_subscribe(st, kms_grant_cache_on_change, NULL));
 	return storage_subscribe(st, kms_alias_cache_on_change, NULL);
 }
 
@@ -364,6 +366,7 @@ void kms_cache_on_change(void *arg, const struct storage_event *ev)
 void kms_shutdown(void)
 {
 	kms_cache_clear();
+	kms_grant_cache_clear();
 }
 
 k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)

@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "kms/grants.h"
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
@@ -345,8 +346,12 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 		kms_key_unref(k);
 		return K_OK;
 	}
+	/* Deleting a key deletes its grants, in the same transaction. */
+	struct kms_grant_ops gops = {0};
 	struct key_aliases *ka = calloc(1, sizeof *ka);
-	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES, sizeof *ops);
+	struct storage_op *ops = NULL;
+	GUARD_GOTO(kms_grants_delete_ops(ns, id, &gops));
+	ops = calloc(3 + MAX_KEY_ALIASES + gops.n, sizeof *ops);
 	ENSURE_GOTO(ka != NULL && ops != NULL, K_E_INTERNAL);
 	ka->key_id = k->id;
 	GUARD_GOTO(storage_list(kms_store(), "alias", ns, NULL, NULL, 0, collect_aliases, ka));
@@ -365,7 +370,9 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 					     .ns = ns,
 					     .id = id,
 					     .expect = STORAGE_ANY};
-	rc = storage_apply(kms_store(), ops, 3 + ka->n);
+	if (gops.n > 0)
+		memcpy(ops + 3 + ka->n, gops.ops, gops.n * sizeof *ops);
+	rc = storage_apply(kms_store(), ops, 3 + ka->n + gops.n);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
@@ -380,6 +387,7 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	 * the run's error, logged by the scheduler). */
 	rc = kms_key_service_event(k, "DeleteKey", NULL, K_OK);
 out:
+	kms_grant_ops_free(&gops);
 	free(ka);
 	free(ops);
 	kms_key_unref(k);
