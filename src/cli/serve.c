@@ -372,7 +372,8 @@ static int serve_open_services(struct serve_state *s)
 	}
 	/* Grants that older versions kept in key documents become grant records. */
 	if (k_failed(kms_grants_migrate_all(s->st))) {
-		fprintf(stderr, "kinko: cannot move the grants of older key documents to records\n");
+		fprintf(stderr,
+			"kinko: cannot move the grants of older key documents to records\n");
 		return 1;
 	}
 	int rc = register_operations(s);

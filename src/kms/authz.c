@@ -30,7 +30,7 @@ struct inputs {
 	const char *resource; /* key ARN, alias ARN or "*" */
 	bool has_key;	      /* false: identity-only check */
 	const char *key_account;
-	const json_t *key_doc; /* NULL for identity-only checks */
+	const json_t *key_doc;	   /* NULL for identity-only checks */
 	const struct kms_key *key; /* its grants (kms/grants.h); NULL in the simulator */
 	const struct policy *key_policy;
 	const char *via_service;
@@ -59,7 +59,7 @@ struct decision {
 	enum verdict v;
 	const char *by; /* "key policy", "identity policy", "grant", "root" */
 	const char *sid;
-	int index; /* statement (or identity policy) index */
+	int index;	      /* statement (or identity policy) index */
 	const char *grant_id; /* NULL, or gid: the grant that allowed */
 	char gid[KMS_GRANT_ID_LEN + 1];
 };
@@ -200,7 +200,7 @@ static const char *grant_allows(const struct inputs *in, char gid[KMS_GRANT_ID_L
 	const char *op = in->action + (strncmp(in->action, "kms:", 4) == 0 ? 4 : 0);
 	if (in->key != NULL)
 		return kms_grants_allow(in->key, in->arn, in->role_arn, op, in->ec, gid) ? gid
-											  : NULL;
+											 : NULL;
 	/* The simulator: the grants come in the document it was given. */
 	const json_t *grants = in->key_doc ? json_object_get(in->key_doc, "Grants") : NULL;
 	uint32_t bit = kms_grant_op_bit(op);

@@ -384,8 +384,8 @@ bool kms_grant_constraints_hold(const json_t *cons, const json_t *ec)
 	return !(json_is_object(sub) && !ec_contains(ec, sub));
 }
 
-static const struct cgrant *allowing(const struct grant_set *s, const char *principal,
-				     uint32_t bit, const json_t *ec)
+static const struct cgrant *allowing(const struct grant_set *s, const char *principal, uint32_t bit,
+				     const json_t *ec)
 {
 	for (const struct cgrant *g = s->b[bucket_of(principal)]; g != NULL; g = g->next) {
 		if ((g->ops & bit) != 0 && strcmp(g->grantee, principal) == 0 &&
@@ -420,9 +420,9 @@ bool kms_grants_allow(const struct kms_key *k, const char *arn, const char *role
 static bool same_grant(const struct cgrant *g, const char *name, const char *grantee,
 		       const char *retiring, uint32_t ops, const json_t *cons)
 {
-	bool same_retiring = (retiring == NULL && g->retiring == NULL) ||
-			     (retiring != NULL && g->retiring != NULL &&
-			      strcmp(retiring, g->retiring) == 0);
+	bool same_retiring =
+		(retiring == NULL && g->retiring == NULL) ||
+		(retiring != NULL && g->retiring != NULL && strcmp(retiring, g->retiring) == 0);
 	bool same_cons = (cons == NULL && g->cons == NULL) ||
 			 (cons != NULL && g->cons != NULL && json_equal(cons, g->cons));
 	return g->ops == ops && same_retiring && same_cons && strcmp(g->name, name) == 0 &&

@@ -208,8 +208,8 @@ struct legacy_keys {
 	json_t *found; /* [[ns, id], ...] of keys whose document holds grants */
 };
 
-static K_MUST_CHECK k_status legacy_cb(void *arg, const char *ns, const char *id,
-				       struct kslice doc, int64_t version)
+static K_MUST_CHECK k_status legacy_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+				       int64_t version)
 {
 	(void)version;
 	struct legacy_keys *l = arg;
@@ -297,8 +297,8 @@ void kms_grant_ops_free(struct kms_grant_ops *g)
 
 /* The put of one grant: its record and, with a retiring principal, its index record. */
 size_t kms_grant_write_ops(const struct kms_key *k, const char *grant_id, const char *retiring,
-			   enum storage_op_kind what, struct kslice doc, char *rec_id,
-			   char *idx_id, struct storage_op ops[2])
+			   enum storage_op_kind what, struct kslice doc, char *rec_id, char *idx_id,
+			   struct storage_op ops[2])
 {
 	kms_grant_record_id(k->id, grant_id, rec_id);
 	ops[0] = (struct storage_op){.op = what,
@@ -317,4 +317,33 @@ size_t kms_grant_write_ops(const struct kms_key *k, const char *grant_id, const 
 				     .doc = kslice_cstr("{}"),
 				     .expect = STORAGE_ANY};
 	return 2;
+}
+
+static K_MUST_CHECK k_status attach_cb(void *arg, const char *ns, const char *id, struct kslice doc,
+				       int64_t version)
+{
+	(void)ns;
+	(void)version;
+	json_t *g = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+	if (g == NULL) {
+		LOG_ERROR("grant record %s is not JSON", id);
+		return K_E_INTERNAL;
+	}
+	json_array_append_new(arg, g);
+	return K_OK;
+}
+
+k_status kms_grants_into_doc(struct storage *st, const char *ns, json_t *key_doc)
+{
+	const char *key_id = json_string_value(json_object_get(key_doc, "KeyId"));
+	ENSURE(key_id != NULL, K_E_VALIDATION);
+	json_t *list = json_object_get(key_doc, "Grants");
+	if (!json_is_array(list)) {
+		list = json_array();
+		ENSURE(list != NULL, K_E_INTERNAL);
+		json_object_set_new(key_doc, "Grants", list);
+	}
+	char prefix[40];
+	snprintf(prefix, sizeof prefix, "%.36s/", key_id);
+	return storage_list(st, KMS_GRANT_KIND, ns, prefix, NULL, 0, attach_cb, list);
 }

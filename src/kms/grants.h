@@ -71,8 +71,8 @@ void kms_grant_retiree_prefix(const char *principal, char *out, size_t n);
  * the ids the ops point to. Returns the number of ops (1 or 2).
  */
 size_t kms_grant_write_ops(const struct kms_key *k, const char *grant_id, const char *retiring,
-			   enum storage_op_kind what, struct kslice doc, char *rec_id,
-			   char *idx_id, struct storage_op ops[2]);
+			   enum storage_op_kind what, struct kslice doc, char *rec_id, char *idx_id,
+			   struct storage_op ops[2]);
 
 /* What a handler needs of one cached grant (copied out). */
 struct kms_grant_info {

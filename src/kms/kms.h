@@ -93,6 +93,12 @@ K_MUST_CHECK k_status kms_init(struct storage *st);
  * and the root key (it opens the keys). Run once at start, before serving.
  */
 K_MUST_CHECK k_status kms_grants_migrate_all(struct storage *st);
+/*
+ * For tools that read a store of their own (kinko policy simulate): adds
+ * the grant records of the key whose document key_doc is, in namespace
+ * ns, to the document's "Grants" list (created if missing).
+ */
+K_MUST_CHECK k_status kms_grants_into_doc(struct storage *st, const char *ns, json_t *key_doc);
 void kms_shutdown(void);
 /* The KMS operation table, for the pipeline's registry (api_register_service). */
 const struct api_service *kms_service_table(void);

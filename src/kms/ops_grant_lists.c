@@ -114,8 +114,7 @@ static K_MUST_CHECK k_status list_cb(void *arg, const char *record_id, const jso
 }
 
 /* ListGrants' GrantId filter: at most that one grant. */
-static K_MUST_CHECK k_status list_one(const struct kms_key *k, const char *grant_id,
-				      struct page *p)
+static K_MUST_CHECK k_status list_one(const struct kms_key *k, const char *grant_id, struct page *p)
 {
 	if (strlen(grant_id) > KMS_GRANT_ID_LEN)
 		return K_OK;
@@ -153,8 +152,7 @@ k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out)
 		rc = list_one(k, grant_id, &p);
 	else if (k_ok(rc))
 		/* With a grantee filter the walk goes on past non-matching records. */
-		rc = kms_grants_each(k->ns, k->id, marker, grantee ? 0 : p.limit + 1, list_cb,
-				     &p);
+		rc = kms_grants_each(k->ns, k->id, marker, grantee ? 0 : p.limit + 1, list_cb, &p);
 	kms_key_unref(k);
 	return page_finish(&p, rc, out);
 }
@@ -196,8 +194,7 @@ k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out
 {
 	const char *principal, *marker;
 	struct retirable r = {.ns = c->ns};
-	GUARD(api_string(c, in, "RetiringPrincipal", true, 1, KMS_GRANT_PRINCIPAL_MAX,
-			 &principal));
+	GUARD(api_string(c, in, "RetiringPrincipal", true, 1, KMS_GRANT_PRINCIPAL_MAX, &principal));
 	GUARD(page_args(c, in, &r.page.limit, &marker));
 	if (!kms_valid_grant_principal(principal))
 		return api_fail(c, K_E_INVALID_ARN, "Invalid principal: %.256s", principal);

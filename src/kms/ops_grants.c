@@ -163,7 +163,6 @@ static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
 	return K_OK;
 }
 
-
 /*
  * A fresh grant id: 64 hex digits, the first 12 the creation time in
  * milliseconds, so that a key's grant records list in creation order; the
@@ -257,8 +256,7 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	json_t *ops, *tokens;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD(api_string(c, in, "GranteePrincipal", true, 1, KMS_GRANT_PRINCIPAL_MAX, &grantee));
-	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, KMS_GRANT_PRINCIPAL_MAX,
-			 &retiring));
+	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, KMS_GRANT_PRINCIPAL_MAX, &retiring));
 	GUARD(api_string_list(c, in, "Operations", 32, 1, 64, &ops));
 	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD(api_string(c, in, "Name", false, 1, 256, &name));
