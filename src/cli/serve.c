@@ -394,6 +394,11 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot attach the STS sessions to the store\n");
 		return 1;
 	}
+	/* The key sets of OIDC providers given by URL, fetched off the request path. */
+	if (!secrets_http_client_init() || k_failed(sts_jwks_start())) {
+		fprintf(stderr, "kinko: cannot start fetching the OIDC providers' key sets\n");
+		return 1;
+	}
 	/* imported key material expiry (ops_import.c), run by the scheduler */
 	if (k_failed(kms_import_init())) {
 		fprintf(stderr, "kinko: cannot register the import expiry task\n");
@@ -623,6 +628,7 @@ static void serve_shut_down(struct serve_state *s)
 	audit_ctindex_stop();	    /* and the events still unindexed */
 	audit_close();		    /* seals the current log file */
 	sigv4_thread_cleanup();	    /* the main thread's signing keys (no thread-exit destructor) */
+	sts_jwks_stop();
 	kms_shutdown();
 	storage_close(s->st);
 	keystore_close();

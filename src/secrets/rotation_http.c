@@ -38,6 +38,7 @@
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
+#include "secrets/secrets.h"
 #include "core/banned.h"
 
 #define POLL_MS 100 /* how soon a call notices that kinko stops */
@@ -110,6 +111,12 @@ static void curl_init(void)
 {
 	curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free,
 					    wipe_realloc, wipe_strdup, wipe_calloc);
+}
+
+bool secrets_http_client_init(void)
+{
+	pthread_once(&curl_once, curl_init);
+	return curl_init_rc == CURLE_OK;
 }
 
 /* ---- where the request goes -------------------------------------------- */

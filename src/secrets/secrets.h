@@ -41,6 +41,13 @@ const struct api_service *secrets_service_table(void);
  */
 K_MUST_CHECK k_status secrets_init(struct storage *st);
 /*
+ * Initialises libcurl for the whole process with the allocator that wipes
+ * every block it frees (rotation_http.c), so that any later libcurl user
+ * (the JWKS fetcher of sts/) shares it: libcurl keeps the allocator of the
+ * first initialisation. false if libcurl could not start.
+ */
+bool secrets_http_client_init(void);
+/*
  * The endpoint rotation functions are told to call back
  * ("http://127.0.0.1:4599"); set once the server listens.
  */
