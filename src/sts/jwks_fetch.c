@@ -169,11 +169,11 @@ k_status sts_jwks_start(void)
 		if (oidc_provider_jwks_url(p) == NULL)
 			continue;
 		refresh(p); /* at start: a failure is logged, and the thread tries again */
+		json_t *got = oidc_provider_jwks(p);
 		struct fetch_state *s = &states[n_states++];
 		*s = (struct fetch_state){.p = p};
-		s->due = now + (oidc_provider_jwks(p) != NULL ? oidc_provider_jwks_refresh_s(p)
-							      : JWKS_DEMAND_MIN_S);
-		json_decref(oidc_provider_jwks(p)); /* the reference just taken */
+		s->due = now + (got != NULL ? oidc_provider_jwks_refresh_s(p) : JWKS_DEMAND_MIN_S);
+		json_decref(got);
 	}
 	if (n_states == 0)
 		return K_OK;
