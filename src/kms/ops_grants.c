@@ -216,7 +216,10 @@ static void grant_token(struct api_ctx *c, const struct kms_key *k, const char *
  * [Name] is present, ... CreateGrant ... returns the existing grant" when
  * the principals, operations and constraints match too. "Grants per KMS
  * key: 50,000" (AWS KMS resource quotas); AWS's quotas page sets no
- * separate limit per grantee. Runs under the key's grant lock.
+ * separate limit per grantee. The refusal is worded as the service
+ * model's LimitExceededException ("The request was rejected because a
+ * quota was exceeded"), as the alias quota's is. Runs under the key's
+ * grant lock.
  */
 static K_MUST_CHECK k_status create_locked(struct api_ctx *c, struct kms_key *k, json_t *in,
 					   json_t *ops, json_t *out)
@@ -231,8 +234,9 @@ static K_MUST_CHECK k_status create_locked(struct api_ctx *c, struct kms_key *k,
 				json_object_get(in, "Constraints"), &count, &same, gid));
 	if (!same && count >= KMS_MAX_GRANTS_PER_KEY)
 		return api_fail(c, K_E_LIMIT_EXCEEDED,
-				"The KMS key %s has reached its limit of %d grants.", k->arn,
-				KMS_MAX_GRANTS_PER_KEY);
+				"The request was rejected because the KMS key %s already has %d "
+				"grants, the maximum number of grants per KMS key.",
+				k->arn, KMS_MAX_GRANTS_PER_KEY);
 	if (!same) {
 		json_t *doc = NULL;
 		GUARD(new_grant(c, k, in, ops, gid, &doc));

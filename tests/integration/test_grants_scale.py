@@ -89,7 +89,9 @@ def test_50000_grants_on_one_key(srv):
         root.create_grant(KeyId=key, GranteePrincipal=user_arn("one-too-many"),
                           Operations=["Decrypt"])
     assert code(e) == "LimitExceededException"
-    assert "limit of 50000 grants" in e.value.response["Error"]["Message"]
+    assert e.value.response["Error"]["Message"] == (
+        "The request was rejected because the KMS key arn:aws:kms:us-east-1:%s:key/%s already "
+        "has 50000 grants, the maximum number of grants per KMS key." % (A, key))
 
     # Encrypt with one grant among 50,000; the others give the idle user nothing.
     blob = worker.encrypt(KeyId=key, Plaintext=b"one among many")["CiphertextBlob"]
