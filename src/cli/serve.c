@@ -29,6 +29,7 @@
 #include "config/functions.h"
 #include "cluster/cluster.h"
 #include "core/clock.h"
+#include "core/curl_init.h"
 #include "core/log.h"
 #include "crypto/asym.h"
 #include "crypto/x509.h"
@@ -371,6 +372,12 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	/* Grants that older versions kept in key documents become grant records. */
+	if (k_failed(kms_grants_migrate_all(s->st))) {
+		fprintf(stderr,
+			"kinko: cannot move the grants of older key documents to records\n");
+		return 1;
+	}
 	int rc = register_operations(s);
 	if (rc != 0)
 		return rc;
@@ -387,6 +394,11 @@ static int serve_open_services(struct serve_state *s)
 	/* STS sessions in the store, valid on every node that shares it (sts/sts.h). */
 	if (k_failed(sts_init(s->st))) {
 		fprintf(stderr, "kinko: cannot attach the STS sessions to the store\n");
+		return 1;
+	}
+	/* The key sets of OIDC providers given by URL, fetched off the request path. */
+	if (k_failed(kcurl_global_init()) || k_failed(sts_jwks_start())) {
+		fprintf(stderr, "kinko: cannot start fetching the OIDC providers' key sets\n");
 		return 1;
 	}
 	/* imported key material expiry (ops_import.c), run by the scheduler */
@@ -626,6 +638,7 @@ static void serve_shut_down(struct serve_state *s)
 	audit_ctindex_stop();	    /* and the events still unindexed */
 	audit_close();		    /* seals the current log file */
 	sigv4_thread_cleanup();	    /* the main thread's signing keys (no thread-exit destructor) */
+	sts_jwks_stop();
 	kms_shutdown();
 	storage_close(s->st);
 	keystore_close();

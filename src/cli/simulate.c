@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "kms/authz.h"
+#include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "storage/storage.h"
 #include "core/arn.h"
@@ -134,6 +135,11 @@ static json_t *load_key_doc(const char *store_url, const struct key_ref *r)
 	if (j == NULL)
 		fprintf(stderr, "kinko policy simulate: no key %s in %s of the store %s\n", id,
 			r->ns, store_url);
+	if (j != NULL && k_failed(kms_grants_into_doc(st, r->ns, j))) {
+		fprintf(stderr, "kinko policy simulate: cannot read the grants of %s\n", id);
+		json_decref(j);
+		j = NULL;
+	}
 out:
 	storage_close(st);
 	return j;

@@ -4,6 +4,7 @@
  */
 #include "config/oidc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,11 @@ struct oidc_provider {
 	char name[OIDC_URL_MAX + 1];
 	char arn[64 + OIDC_URL_MAX]; /* arn:aws:iam::ACCOUNT:oidc-provider/NAME */
 	json_t *client_ids;
-	json_t *jwks;
+	char jwks_url[OIDC_JWKS_URL_MAX + 1]; /* "" for a jwks_file */
+	char ca_file[OIDC_PATH_MAX];	      /* "" for the system's CAs */
+	int64_t refresh_s;
+	pthread_mutex_t lock; /* guards jwks, which a fetcher replaces */
+	json_t *jwks;	      /* NULL until a URL's first fetch */
 };
 
 static struct oidc_provider *providers;
@@ -34,16 +39,22 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
+/* A file named in the configuration: relative to its folder unless absolute. */
+static bool config_relative(const char *file, const char *cfg_path, char *path, size_t n)
+{
+	const char *slash = strrchr(cfg_path, '/');
+	int w = file[0] == '/' || slash == NULL
+			? snprintf(path, n, "%s", file)
+			: snprintf(path, n, "%.*s/%s", (int)(slash - cfg_path), cfg_path, file);
+	return w >= 0 && (size_t)w < n;
+}
+
 /* The JWKS file, relative to the configuration file's folder unless absolute. */
 static K_MUST_CHECK k_status load_jwks(struct oidc_provider *p, const char *file,
 				       const char *cfg_path, struct kbuf *msg)
 {
-	char path[1024];
-	const char *slash = strrchr(cfg_path, '/');
-	int w = file[0] == '/' || slash == NULL ? snprintf(path, sizeof path, "%s", file)
-						: snprintf(path, sizeof path, "%.*s/%s",
-							   (int)(slash - cfg_path), cfg_path, file);
-	if (w < 0 || (size_t)w >= sizeof path) {
+	char path[OIDC_PATH_MAX];
+	if (!config_relative(file, cfg_path, path, sizeof path)) {
 		kbuf_note(msg, "oidc provider %s: jwks_file is too long", p->url);
 		return K_E_VALIDATION;
 	}
@@ -58,6 +69,50 @@ static K_MUST_CHECK k_status load_jwks(struct oidc_provider *p, const char *file
 }
 
 /*
+ * Where the provider's keys come from: a jwks_file read now, or a
+ * jwks_url (https only) that sts/ fetches, with an optional
+ * jwks_ca_file for a private CA and jwks_refresh_seconds.
+ */
+static K_MUST_CHECK k_status jwks_source(struct oidc_provider *p, json_t *e, const char *cfg_path,
+					 struct kbuf *msg)
+{
+	const char *file = json_string_value(json_object_get(e, "jwks_file"));
+	const char *url = json_string_value(json_object_get(e, "jwks_url"));
+	const char *ca = json_string_value(json_object_get(e, "jwks_ca_file"));
+	json_t *refresh = json_object_get(e, "jwks_refresh_seconds");
+	if ((file == NULL) == (url == NULL)) {
+		kbuf_note(msg, "oidc provider %s: give either \"jwks_file\" or \"jwks_url\"",
+			  p->url);
+		return K_E_VALIDATION;
+	}
+	if (file != NULL && (ca != NULL || refresh != NULL)) {
+		kbuf_note(msg,
+			  "oidc provider %s: jwks_ca_file and jwks_refresh_seconds go with "
+			  "jwks_url",
+			  p->url);
+		return K_E_VALIDATION;
+	}
+	if (file != NULL)
+		return load_jwks(p, file, cfg_path, msg);
+	if (strncmp(url, "https://", 8) != 0 || strlen(url) <= 8 ||
+	    strlen(url) > OIDC_JWKS_URL_MAX) {
+		kbuf_note(msg,
+			  "oidc provider %s: jwks_url must be an https:// URL of at most %d "
+			  "characters",
+			  p->url, OIDC_JWKS_URL_MAX);
+		return K_E_VALIDATION;
+	}
+	snprintf(p->jwks_url, sizeof p->jwks_url, "%s", url);
+	if (ca != NULL && !config_relative(ca, cfg_path, p->ca_file, sizeof p->ca_file)) {
+		kbuf_note(msg, "oidc provider %s: jwks_ca_file is too long", p->url);
+		return K_E_VALIDATION;
+	}
+	p->refresh_s = refresh != NULL ? (int64_t)json_integer_value(refresh)
+				       : OIDC_JWKS_REFRESH_DEFAULT_S;
+	return K_OK;
+}
+
+/*
  * One provider. IAM: the URL "must begin with https://" and is at most
  * 255 characters; client ids are 1..255 characters, at most 100.
  */
@@ -65,20 +120,20 @@ static K_MUST_CHECK k_status load_one(json_t *e, const char *cfg_path, struct kb
 {
 	const char *account = json_string_value(json_object_get(e, "account"));
 	const char *url = json_string_value(json_object_get(e, "url"));
-	const char *file = json_string_value(json_object_get(e, "jwks_file"));
 	json_t *ids = json_object_get(e, "client_ids");
 	if (!all_digits(account, 12) || url == NULL || strncmp(url, "https://", 8) != 0 ||
-	    strlen(url) <= 8 || strlen(url) > OIDC_URL_MAX || file == NULL || !json_is_array(ids) ||
+	    strlen(url) <= 8 || strlen(url) > OIDC_URL_MAX || !json_is_array(ids) ||
 	    json_array_size(ids) == 0 || json_array_size(ids) > 100) {
-		kbuf_note(
-			msg, "%s",
-			"each oidc provider needs a 12-digit \"account\", an https:// \"url\" "
-			"(at most 255 characters), \"client_ids\" (1 to 100) and a \"jwks_file\"");
+		kbuf_note(msg, "%s",
+			  "each oidc provider needs a 12-digit \"account\", an https:// \"url\" "
+			  "(at most 255 characters), \"client_ids\" (1 to 100) and a "
+			  "\"jwks_file\" or \"jwks_url\"");
 		return K_E_VALIDATION;
 	}
 	ENSURE(n_providers < OIDC_MAX_PROVIDERS, K_E_LIMIT_EXCEEDED);
 	struct oidc_provider *p = &providers[n_providers];
 	memset(p, 0, sizeof *p);
+	pthread_mutex_init(&p->lock, NULL);
 	snprintf(p->account, sizeof p->account, "%s", account);
 	snprintf(p->url, sizeof p->url, "%s", url);
 	snprintf(p->name, sizeof p->name, "%s", url + 8);
@@ -104,7 +159,7 @@ static K_MUST_CHECK k_status load_one(json_t *e, const char *cfg_path, struct kb
 			return K_E_VALIDATION;
 		}
 	}
-	return load_jwks(p, file, cfg_path, msg);
+	return jwks_source(p, e, cfg_path, msg);
 }
 
 k_status config_oidc_load(json_t *list, const char *cfg_path, struct kbuf *msg)
@@ -129,6 +184,7 @@ void config_oidc_release(void)
 	for (size_t i = 0; i < n_providers; i++) {
 		json_decref(providers[i].client_ids);
 		json_decref(providers[i].jwks);
+		pthread_mutex_destroy(&providers[i].lock);
 	}
 	free(providers);
 	providers = NULL;
@@ -179,7 +235,45 @@ bool oidc_provider_has_client(const struct oidc_provider *p, const char *aud)
 	return false;
 }
 
-const json_t *oidc_provider_jwks(const struct oidc_provider *p)
+json_t *oidc_provider_jwks(const struct oidc_provider *p)
 {
-	return p->jwks;
+	struct oidc_provider *m = (struct oidc_provider *)p; /* the lock only */
+	pthread_mutex_lock(&m->lock);
+	json_t *j = json_incref(m->jwks);
+	pthread_mutex_unlock(&m->lock);
+	return j;
+}
+
+void oidc_provider_set_jwks(struct oidc_provider *p, json_t *jwks)
+{
+	pthread_mutex_lock(&p->lock);
+	json_t *old = p->jwks;
+	p->jwks = jwks;
+	pthread_mutex_unlock(&p->lock);
+	json_decref(old);
+}
+
+const char *oidc_provider_jwks_url(const struct oidc_provider *p)
+{
+	return p->jwks_url[0] ? p->jwks_url : NULL;
+}
+
+const char *oidc_provider_jwks_ca_file(const struct oidc_provider *p)
+{
+	return p->ca_file[0] ? p->ca_file : NULL;
+}
+
+int64_t oidc_provider_jwks_refresh_s(const struct oidc_provider *p)
+{
+	return p->refresh_s;
+}
+
+size_t config_oidc_count(void)
+{
+	return n_providers;
+}
+
+struct oidc_provider *config_oidc_at(size_t i)
+{
+	return i < n_providers ? &providers[i] : NULL;
 }

@@ -80,6 +80,9 @@ static const struct cs_member oidc_provider[] = {
 	{"url", CS_STRING, 0, 0, NULL},
 	{"client_ids", CS_STRINGS, 0, 0, NULL},
 	{"jwks_file", CS_STRING, 0, 0, NULL},
+	{"jwks_url", CS_STRING, 0, 0, NULL},
+	{"jwks_ca_file", CS_STRING, 0, 0, NULL},
+	{"jwks_refresh_seconds", CS_INT, 60, 86400, NULL},
 	END,
 };
 

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "storage/storage.h"
+#include "kms/grants.h"
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "policy/policy.h"
@@ -29,7 +30,8 @@ struct inputs {
 	const char *resource; /* key ARN, alias ARN or "*" */
 	bool has_key;	      /* false: identity-only check */
 	const char *key_account;
-	const json_t *key_doc; /* NULL for identity-only checks */
+	const json_t *key_doc;	   /* NULL for identity-only checks */
+	const struct kms_key *key; /* its grants (kms/grants.h); NULL in the simulator */
 	const struct policy *key_policy;
 	const char *via_service;
 	const json_t *ec;
@@ -57,8 +59,9 @@ struct decision {
 	enum verdict v;
 	const char *by; /* "key policy", "identity policy", "grant", "root" */
 	const char *sid;
-	int index; /* statement (or identity policy) index */
-	const char *grant_id;
+	int index;	      /* statement (or identity policy) index */
+	const char *grant_id; /* NULL, or gid: the grant that allowed */
+	char gid[KMS_GRANT_ID_LEN + 1];
 };
 
 struct policy *authz_parse_key_policy(const json_t *doc)
@@ -185,32 +188,6 @@ static void fill_req(const struct inputs *in, struct policy_req *r, struct req_b
 	}
 }
 
-/* A grant constraint's key is matched without case, its value with case. */
-static const char *ec_get_nocase(const json_t *ec, const char *key)
-{
-	const char *k;
-	const json_t *v;
-	json_object_foreach((json_t *)ec, k, v)
-	{
-		if (strcasecmp(k, key) == 0)
-			return json_string_value(v);
-	}
-	return NULL;
-}
-
-static bool ec_contains(const json_t *ec, const json_t *want)
-{
-	const char *k;
-	const json_t *v;
-	json_object_foreach((json_t *)want, k, v)
-	{
-		const char *got = json_is_object(ec) ? ec_get_nocase(ec, k) : NULL;
-		if (got == NULL || !json_is_string(v) || strcmp(got, json_string_value(v)) != 0)
-			return false;
-	}
-	return true;
-}
-
 /*
  * Grants (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html):
  * the grantee may perform the grant's operations on its key; constraints
@@ -218,10 +195,15 @@ static bool ec_contains(const json_t *ec, const json_t *want)
  * encryption context in the request is the same", "EncryptionContextSubset
  * ... includes the key-value pairs specified in this constraint".
  */
-static const char *grant_allows(const struct inputs *in)
+static const char *grant_allows(const struct inputs *in, char gid[KMS_GRANT_ID_LEN + 1])
 {
-	const json_t *grants = in->key_doc ? json_object_get(in->key_doc, "Grants") : NULL;
 	const char *op = in->action + (strncmp(in->action, "kms:", 4) == 0 ? 4 : 0);
+	if (in->key != NULL)
+		return kms_grants_allow(in->key, in->arn, in->role_arn, op, in->ec, gid) ? gid
+											 : NULL;
+	/* The simulator: the grants come in the document it was given. */
+	const json_t *grants = in->key_doc ? json_object_get(in->key_doc, "Grants") : NULL;
+	uint32_t bit = kms_grant_op_bit(op);
 	size_t i;
 	const json_t *g;
 	json_array_foreach(grants, i, g)
@@ -230,27 +212,10 @@ static const char *grant_allows(const struct inputs *in)
 		if (grantee == NULL || !(strcmp(grantee, in->arn) == 0 ||
 					 (in->role_arn && strcmp(grantee, in->role_arn) == 0)))
 			continue;
-		bool op_ok = false;
-		size_t j;
-		const json_t *o;
-		json_array_foreach(json_object_get(g, "Operations"), j, o)
-		{
-			op_ok = op_ok ||
-				(json_is_string(o) && strcmp(json_string_value(o), op) == 0);
-		}
-		if (!op_ok)
+		if ((kms_grant_ops_mask(json_object_get(g, "Operations")) & bit) == 0 || bit == 0)
 			continue;
-		const json_t *cons = json_object_get(g, "Constraints");
-		const json_t *eq = json_object_get(cons, "EncryptionContextEquals");
-		const json_t *sub = json_object_get(cons, "EncryptionContextSubset");
-		if (json_is_object(eq)) {
-			size_t n = json_is_object(in->ec) ? json_object_size(in->ec) : 0;
-			if (n != json_object_size(eq) || !ec_contains(in->ec, eq))
-				continue;
-		}
-		if (json_is_object(sub) && !ec_contains(in->ec, sub))
-			continue;
-		return json_string_value(json_object_get(g, "GrantId"));
+		if (kms_grant_constraints_hold(json_object_get(g, "Constraints"), in->ec))
+			return json_string_value(json_object_get(g, "GrantId"));
 	}
 	return NULL;
 }
@@ -347,7 +312,7 @@ static void decide(const struct inputs *in, struct decision *d)
 		d->sid = kp.allow_sid;
 		return;
 	}
-	d->grant_id = grant_allows(in);
+	d->grant_id = grant_allows(in, d->gid);
 	if (d->grant_id != NULL) {
 		d->v = V_ALLOW;
 		d->by = "grant";
@@ -465,6 +430,7 @@ k_status authz_key_action(struct api_ctx *c, const struct kms_key *k, const char
 	in.resource = k->arn;
 	in.has_key = true;
 	in.key_doc = k->doc;
+	in.key = k;
 	in.key_policy = k->policy;
 	in.key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
 	json_t *aliases = resource_aliases(k, in.id);
@@ -515,6 +481,7 @@ k_status authz_check_new_key_policy(struct api_ctx *c, const char *text, const s
 	in.has_key = true;
 	in.key_policy = p;
 	in.key_doc = k ? k->doc : NULL;
+	in.key = k;
 	in.resource = k ? k->arn : "*";
 	in.key_account = k ? json_string_value(json_object_get(k->doc, "AWSAccountId"))
 			   : c->principal.account;

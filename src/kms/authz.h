@@ -27,7 +27,8 @@
  *      account, and the caller's identity policy allows it too;
  *   4. a grant on the key whose grantee is the principal (or the role of
  *      an assumed-role session) and whose operations include the action
- *      allows it, within its encryption-context constraints.
+ *      allows it, within its encryption-context constraints (read from
+ *      the key's grant cache, kms/grants.h: no storage read per request).
  * The account root has implicit identity permissions in its own account.
  *
  * Denials are AccessDeniedException with AWS's message:
@@ -138,7 +139,8 @@ K_MUST_CHECK k_status authz_check_grant_tokens(struct api_ctx *c, const json_t *
 
 /*
  * The policy simulator: explains whether `principal` may perform `action`
- * on the key whose stored document is `key_doc` (its policy and grants),
+ * on the key whose stored document is `key_doc` (its policy, and its
+ * grants as a "Grants" list: kms_grants_into_doc adds the grant records),
  * given an optional encryption context and extra condition values
  * (a JSON object of key -> string or list). The result object has
  * "Decision" ("allowed", "explicitDeny", "implicitDeny"), "Reason" (the

@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/multiregion.h"
+#include "kms/grants.h"
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
@@ -81,6 +82,7 @@ k_status kms_init(struct storage *st)
 	pthread_once(&cache_once, cache_init);
 	store = st;
 	GUARD(storage_subscribe(st, kms_cache_on_change, NULL));
+	GUARD(storage_subscribe(st, kms_grant_cache_on_change, NULL));
 	return storage_subscribe(st, kms_alias_cache_on_change, NULL);
 }
 
@@ -368,6 +370,7 @@ void kms_cache_on_change(void *arg, const struct storage_event *ev)
 void kms_shutdown(void)
 {
 	kms_cache_clear();
+	kms_grant_cache_clear();
 }
 
 bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)

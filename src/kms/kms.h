@@ -18,7 +18,8 @@
  * finish with it undisturbed. The key and alias caches also listen to the
  * store's change feed (storage.h): a write to a key or alias record, made
  * anywhere, drops the cached entry, and the next use reads the store.
- * A key's policy and grants live in its document, so they ride with it.
+ * A key's policy lives in its document, so it rides with it; its grants
+ * are records of their own, cached per key (kms/grants.h).
  */
 #ifndef KINKO_KMS_KMS_H
 #define KINKO_KMS_KMS_H
@@ -87,6 +88,18 @@ struct kms_key {
  * alias caches to its change feed. Call once per store, before serving.
  */
 K_MUST_CHECK k_status kms_init(struct storage *st);
+/*
+ * Moves the grants that older versions kept inside key documents into
+ * grant records (kms/grants.h), one transaction per key. Needs kms_init
+ * and the root key (it opens the keys). Run once at start, before serving.
+ */
+K_MUST_CHECK k_status kms_grants_migrate_all(struct storage *st);
+/*
+ * For tools that read a store of their own (kinko policy simulate): adds
+ * the grant records of the key whose document key_doc is, in namespace
+ * ns, to the document's "Grants" list (created if missing).
+ */
+K_MUST_CHECK k_status kms_grants_into_doc(struct storage *st, const char *ns, json_t *key_doc);
 void kms_shutdown(void);
 /* The KMS operation table, for the pipeline's registry (api_register_service). */
 const struct api_service *kms_service_table(void);

@@ -2,10 +2,10 @@
  * ops_grants.c — CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
  * RevokeGrant.
  *
- * A key's grants live in its document ("Grants": [...]) so that every
- * snapshot carries them and authorization (kms/authz.h) reads no storage.
+ * A grant is a record of its own (kms/grants.h), and authorization reads a
+ * key's grants from a per-key cache, not from the store.
  * Each grant: GrantId (64 hex), Name, GranteePrincipal, RetiringPrincipal,
- * Operations, Constraints, CreationDate, IssuingAccount, and its token.
+ * Operations, Constraints, CreationDate, IssuingAccount, KeyArn.
  * A grant token is base64url("kgt1" + account + key id + grant id): it
  * names the grant so that RetireGrant can find it from the token alone.
  * Grants take effect at once (there is no eventual consistency here).
@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
+#include "kms/grants.h"
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "policy/policy.h"
@@ -25,38 +26,12 @@
 #include "core/banned.h"
 
 /*
- * Grants per key: AWS allows 50,000; kinko keeps them in the key record,
- * whose document the store caps at STORAGE_MAX_DOC (about 2,500 grants of
- * some 400 bytes), and rewrites it whole on every change (docs/AUTHORIZATION.md,
- * "Limits").
- */
-#define MAX_GRANTS_PER_KEY 1000
-/* "Grants for a given principal per KMS key: 500" (AWS KMS resource quotas). */
-#define MAX_GRANTS_PER_GRANTEE 500
-/*
  * A grant token's text and its decoded bytes: "kgt1" + account + key id +
  * grant id is 116 bytes, 156 in base64url.
  */
 #define KMS_GRANT_TOKEN_MAX 512
-
-static const char *const grant_ops[] = {"Decrypt",
-					"Encrypt",
-					"GenerateDataKey",
-					"GenerateDataKeyWithoutPlaintext",
-					"ReEncryptFrom",
-					"ReEncryptTo",
-					"Sign",
-					"Verify",
-					"GetPublicKey",
-					"CreateGrant",
-					"RetireGrant",
-					"DescribeKey",
-					"GenerateDataKeyPair",
-					"GenerateDataKeyPairWithoutPlaintext",
-					"GenerateMac",
-					"VerifyMac",
-					"DeriveSharedSecret",
-					NULL};
+/* A ListRetirableGrants marker: "<key id>/<grant id>". */
+#define RETIRABLE_MARKER_MAX (KMS_GRANT_RECORD_ID_BUF - 1)
 
 static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 {
@@ -66,7 +41,7 @@ static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 }
 
 /* A grantee or retiring principal: an IAM principal ARN or a service principal. */
-static bool valid_grant_principal(const char *p)
+bool kms_valid_grant_principal(const char *p)
 {
 	if (policy_valid_principal(p) && strncmp(p, "arn:", 4) == 0)
 		return true;
@@ -121,35 +96,6 @@ static bool parse_token(const char *tok, char account[13], char key_id[37], char
 	return ok;
 }
 
-static bool same_json(const json_t *a, const json_t *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return json_equal((json_t *)a, (json_t *)b) != 0;
-}
-
-/* The grant as ListGrants shows it (no token). */
-static json_t *grant_entry(const struct kms_key *k, const json_t *g)
-{
-	json_t *e = json_object();
-	json_object_set_new(e, "KeyId", json_string(k->arn));
-	static const char *const members[] = {"GrantId",
-					      "Name",
-					      "CreationDate",
-					      "GranteePrincipal",
-					      "RetiringPrincipal",
-					      "IssuingAccount",
-					      "Operations",
-					      "Constraints",
-					      NULL};
-	for (size_t i = 0; members[i] != NULL; i++) {
-		json_t *v = json_object_get(g, members[i]);
-		if (v != NULL)
-			json_object_set(e, members[i], v);
-	}
-	return e;
-}
-
 /* Validates a Constraints structure: encryption context maps of strings. */
 static K_MUST_CHECK k_status check_constraints(struct api_ctx *c, json_t *cons)
 {
@@ -186,8 +132,7 @@ static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
 	json_array_foreach(ops, i, o)
 	{
 		bool known = false;
-		for (size_t j = 0; grant_ops[j] != NULL && !known; j++)
-			known = strcmp(grant_ops[j], json_string_value(o)) == 0;
+		known = kms_grant_op_bit(json_string_value(o)) != 0;
 		if (!known)
 			return api_fail(
 				c, K_E_VALIDATION,
@@ -201,9 +146,9 @@ static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
 				"DeriveSharedSecret]]",
 				json_string_value(o));
 	}
-	if (!valid_grant_principal(grantee))
+	if (!kms_valid_grant_principal(grantee))
 		return api_fail(c, K_E_VALIDATION, "%s is not a valid grantee principal.", grantee);
-	if (retiring != NULL && !valid_grant_principal(retiring))
+	if (retiring != NULL && !kms_valid_grant_principal(retiring))
 		return api_fail(c, K_E_VALIDATION, "%s is not a valid retiring principal.",
 				retiring);
 	for (const char *p = name; p != NULL && *p; p++) {
@@ -219,44 +164,28 @@ static K_MUST_CHECK k_status check_grant_members(struct api_ctx *c, json_t *ops,
 }
 
 /*
- * "Name ... When this value is present, CreateGrant ... returns the
- * existing grant" when all else matches: that grant of the key, or NULL.
+ * A fresh grant id: 64 hex digits, the first 12 the creation time in
+ * milliseconds, so that a key's grant records list in creation order; the
+ * other 52 random.
  */
-static json_t *same_named_grant(json_t *grants, json_t *in, const char *name, json_t *ops,
-				json_t *cons)
+static K_MUST_CHECK k_status new_grant_id(int64_t now_ms, char gid[KMS_GRANT_ID_LEN + 1])
 {
-	size_t i;
-	json_t *g;
-	if (name == NULL)
-		return NULL;
-	json_array_foreach(grants, i, g)
-	{
-		if (same_json(json_object_get(g, "Name"), json_object_get(in, "Name")) &&
-		    same_json(json_object_get(g, "GranteePrincipal"),
-			      json_object_get(in, "GranteePrincipal")) &&
-		    same_json(json_object_get(g, "RetiringPrincipal"),
-			      json_object_get(in, "RetiringPrincipal")) &&
-		    same_json(json_object_get(g, "Operations"), ops) &&
-		    same_json(json_object_get(g, "Constraints"),
-			      json_is_object(cons) ? cons : NULL))
-			return g;
-	}
-	return NULL;
+	uint8_t rnd[26];
+	GUARD(crypto_random(rnd, sizeof rnd));
+	snprintf(gid, 13, "%012llx", (unsigned long long)now_ms & 0xffffffffffffull);
+	for (size_t j = 0; j < sizeof rnd; j++)
+		snprintf(gid + 12 + 2 * j, 3, "%02x", rnd[j]);
+	return K_OK;
 }
 
-/* The grant entry to store: a fresh GrantId (64 hex) in gid, its token, the request's members. */
+/* The grant's document (grants.h) with a fresh GrantId in gid. */
 static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *k, json_t *in,
-				       json_t *ops, char gid[65], struct kbuf *token, json_t **out)
+				       json_t *ops, char gid[KMS_GRANT_ID_LEN + 1], json_t **out)
 {
-	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
 	const char *name = json_string_value(json_object_get(in, "Name"));
 	const char *retiring = json_string_value(json_object_get(in, "RetiringPrincipal"));
 	json_t *cons = json_object_get(in, "Constraints");
-	uint8_t rnd[32];
-	GUARD(crypto_random(rnd, sizeof rnd));
-	for (size_t j = 0; j < 32; j++)
-		snprintf(gid + 2 * j, 3, "%02x", rnd[j]);
-	make_token(key_account ? key_account : c->principal.account, k->id, gid, token);
+	GUARD(new_grant_id(api_now_ms(c), gid));
 	char issuing[K_ARN_BUF];
 	struct k_arn issuer = k_arn_of("iam", "", c->principal.account, K_ARN_ROOT, NULL);
 	k_arn_format(&issuer, issuing, sizeof issuing);
@@ -264,7 +193,7 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 			       name ? name : "", "GranteePrincipal",
 			       json_object_get(in, "GranteePrincipal"), "CreationDate",
 			       kjson_date(api_now_ms(c)), "IssuingAccount", issuing, "Operations",
-			       ops, "Token", kbuf_cstr(token));
+			       ops, "KeyArn", k->arn);
 	ENSURE(ng != NULL, K_E_INTERNAL);
 	if (retiring != NULL)
 		json_object_set_new(ng, "RetiringPrincipal", json_string(retiring));
@@ -274,34 +203,54 @@ static K_MUST_CHECK k_status new_grant(struct api_ctx *c, const struct kms_key *
 	return K_OK;
 }
 
-/* Stores the key with grant ng (taken) added to its Grants. */
-static K_MUST_CHECK k_status add_grant(struct kms_key *k, json_t *ng)
+/* The grant's token: it names the key's account, the key and the grant. */
+static void grant_token(struct api_ctx *c, const struct kms_key *k, const char *gid,
+			struct kbuf *token)
 {
-	json_t *doc = json_deep_copy(k->doc);
-	if (doc == NULL) {
-		json_decref(ng);
-		return K_E_INTERNAL;
-	}
-	json_t *list = json_object_get(doc, "Grants");
-	if (!json_is_array(list)) {
-		list = json_array();
-		json_object_set_new(doc, "Grants", list);
-	}
-	json_array_append_new(list, ng);
-	return kms_key_update(k, doc, NULL, NULL);
+	const char *key_account = json_string_value(json_object_get(k->doc, "AWSAccountId"));
+	make_token(key_account ? key_account : c->principal.account, k->id, gid, token);
 }
 
-/* How many of a key's grants name this grantee. */
-static size_t grants_of(const json_t *grants, const char *grantee)
+/*
+ * The grant CreateGrant makes, or the one it returns: "When this value
+ * [Name] is present, ... CreateGrant ... returns the existing grant" when
+ * the principals, operations and constraints match too. "Grants per KMS
+ * key: 50,000" (AWS KMS resource quotas); AWS's quotas page sets no
+ * separate limit per grantee. The refusal is worded as the service
+ * model's LimitExceededException ("The request was rejected because a
+ * quota was exceeded"), as the alias quota's is. Runs under the key's
+ * grant lock.
+ */
+static K_MUST_CHECK k_status create_locked(struct api_ctx *c, struct kms_key *k, json_t *in,
+					   json_t *ops, json_t *out)
 {
-	size_t n = 0, i;
-	const json_t *g;
-	json_array_foreach(grants, i, g)
-	{
-		const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
-		n += gp != NULL && strcmp(gp, grantee) == 0;
+	const char *name = json_string_value(json_object_get(in, "Name"));
+	const char *grantee = json_string_value(json_object_get(in, "GranteePrincipal"));
+	const char *retiring = json_string_value(json_object_get(in, "RetiringPrincipal"));
+	size_t count = 0;
+	bool same = false;
+	char gid[KMS_GRANT_ID_LEN + 1];
+	GUARD(kms_grants_census(k, name, grantee, retiring, kms_grant_ops_mask(ops),
+				json_object_get(in, "Constraints"), &count, &same, gid));
+	if (!same && count >= KMS_MAX_GRANTS_PER_KEY)
+		return api_fail(c, K_E_LIMIT_EXCEEDED,
+				"The request was rejected because the KMS key %s already has %d "
+				"grants, the maximum number of grants per KMS key.",
+				k->arn, KMS_MAX_GRANTS_PER_KEY);
+	if (!same) {
+		json_t *doc = NULL;
+		GUARD(new_grant(c, k, in, ops, gid, &doc));
+		k_status rc = kms_grants_put(k, doc);
+		json_decref(doc);
+		GUARD(rc);
 	}
-	return n;
+	struct kbuf token;
+	kbuf_init(&token, KMS_GRANT_TOKEN_MAX);
+	grant_token(c, k, gid, &token);
+	json_object_set_new(out, "GrantId", json_string(gid));
+	json_object_set_new(out, "GrantToken", json_string(kbuf_cstr(&token)));
+	kbuf_release(&token);
+	return K_OK;
 }
 
 /* CreateGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html). */
@@ -310,8 +259,8 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	const char *key_id, *grantee, *retiring, *name;
 	json_t *ops, *tokens;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	GUARD(api_string(c, in, "GranteePrincipal", true, 1, 256, &grantee));
-	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, 256, &retiring));
+	GUARD(api_string(c, in, "GranteePrincipal", true, 1, KMS_GRANT_PRINCIPAL_MAX, &grantee));
+	GUARD(api_string(c, in, "RetiringPrincipal", false, 1, KMS_GRANT_PRINCIPAL_MAX, &retiring));
 	GUARD(api_string_list(c, in, "Operations", 32, 1, 64, &ops));
 	GUARD(api_string_list(c, in, "GrantTokens", 10, 1, 8192, &tokens));
 	GUARD(api_string(c, in, "Name", false, 1, 256, &name));
@@ -322,217 +271,28 @@ k_status kms_op_create_grant(struct api_ctx *c, json_t *in, json_t *out)
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
 	k_status rc = K_OK;
-	struct kbuf token;
-	kbuf_init(&token, KMS_GRANT_TOKEN_MAX);
 	if (k->state == KS_PENDING_DELETION) {
 		rc = api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
 		goto out;
 	}
 	GUARD_GOTO(dry_run(c, in));
-	json_t *grants = json_object_get(k->doc, "Grants");
-	json_t *g = same_named_grant(grants, in, name, ops, cons);
-	if (g != NULL) {
-		json_object_set(out, "GrantId", json_object_get(g, "GrantId"));
-		json_object_set(out, "GrantToken", json_object_get(g, "Token"));
-		goto out;
-	}
-	if (json_array_size(grants) >= MAX_GRANTS_PER_KEY) {
-		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "The key %s already has %d grants.", k->arn,
-			      MAX_GRANTS_PER_KEY);
-		goto out;
-	}
-	if (grants_of(grants, grantee) >= MAX_GRANTS_PER_GRANTEE) {
-		rc = api_fail(c, K_E_LIMIT_EXCEEDED,
-			      "The key %s already has %d grants for the principal %s.", k->arn,
-			      MAX_GRANTS_PER_GRANTEE, grantee);
-		goto out;
-	}
-	char gid[65];
-	json_t *ng = NULL;
-	GUARD_GOTO(new_grant(c, k, in, ops, gid, &token, &ng));
-	GUARD_GOTO(add_grant(k, ng));
-	json_object_set_new(out, "GrantId", json_string(gid));
-	json_object_set_new(out, "GrantToken", json_string(kbuf_cstr(&token)));
+	kms_grants_lock(k);
+	rc = create_locked(c, k, in, ops, out);
+	kms_grants_unlock(k);
 out:
-	kbuf_release(&token);
 	kms_key_unref(k);
 	return rc;
-}
-
-/* Limit/Marker paging over a list of grant entries; the marker is an offset. */
-static K_MUST_CHECK k_status page(struct api_ctx *c, json_t *in, size_t *start, size_t *limit)
-{
-	int64_t lim = 50;
-	bool has_limit;
-	const char *marker;
-	GUARD(api_int(c, in, "Limit", false, 1, 100, &has_limit, &lim));
-	GUARD(api_string(c, in, "Marker", false, 1, 320, &marker));
-	*start = 0;
-	if (marker != NULL) {
-		char *end = NULL;
-		unsigned long long v = strtoull(marker, &end, 10);
-		if (end == NULL || *end != 0 || marker[0] == '-' || v > 10000000)
-			return api_fail(c, K_E_INVALID_MARKER, "Invalid marker: %.64s", marker);
-		*start = (size_t)v;
-	}
-	*limit = (size_t)lim;
-	return K_OK;
-}
-
-static void finish_page(json_t *out, json_t *all, size_t start, size_t limit)
-{
-	json_t *grants = json_array();
-	size_t n = json_array_size(all);
-	for (size_t i = start; i < n && i < start + limit; i++)
-		json_array_append(grants, json_array_get(all, i));
-	json_object_set_new(out, "Grants", grants);
-	bool more = start + limit < n;
-	json_object_set_new(out, "Truncated", json_boolean(more));
-	if (more) {
-		char m[32];
-		snprintf(m, sizeof m, "%zu", start + limit);
-		json_object_set_new(out, "NextMarker", json_string(m));
-	}
-}
-
-/* ListGrants (https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html). */
-k_status kms_op_list_grants(struct api_ctx *c, json_t *in, json_t *out)
-{
-	const char *key_id, *grant_id, *grantee;
-	size_t start, limit;
-	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
-	GUARD(api_string(c, in, "GrantId", false, 1, 128, &grant_id));
-	GUARD(api_string(c, in, "GranteePrincipal", false, 1, 256, &grantee));
-	GUARD(page(c, in, &start, &limit));
-	struct kms_key *k = NULL;
-	GUARD(kms_op_key(c, &k));
-	json_t *all = json_array();
-	size_t i;
-	json_t *g;
-	json_array_foreach(json_object_get(k->doc, "Grants"), i, g)
-	{
-		if (grant_id != NULL &&
-		    strcmp(grant_id, json_string_value(json_object_get(g, "GrantId"))) != 0)
-			continue;
-		if (grantee != NULL &&
-		    strcmp(grantee, json_string_value(json_object_get(g, "GranteePrincipal"))) != 0)
-			continue;
-		json_array_append_new(all, grant_entry(k, g));
-	}
-	finish_page(out, all, start, limit);
-	json_decref(all);
-	kms_key_unref(k);
-	return K_OK;
-}
-
-struct retirable {
-	const char *principal;
-	const char *ns;
-	json_t *all;
-};
-
-static K_MUST_CHECK k_status retirable_cb(void *arg, const char *ns, const char *id,
-					  struct kslice doc, int64_t version)
-{
-	struct retirable *st = arg;
-	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
-	json_t *grants = json_object_get(j, "Grants");
-	const char *arn = json_string_value(json_object_get(j, "Arn"));
-	size_t i;
-	json_t *g;
-	json_array_foreach(grants, i, g)
-	{
-		const char *rp = json_string_value(json_object_get(g, "RetiringPrincipal"));
-		if (rp == NULL || arn == NULL || strcmp(rp, st->principal) != 0)
-			continue;
-		json_t *e = json_object();
-		json_object_set_new(e, "KeyId", json_string(arn));
-		static const char *const members[] = {"GrantId",
-						      "Name",
-						      "CreationDate",
-						      "GranteePrincipal",
-						      "RetiringPrincipal",
-						      "IssuingAccount",
-						      "Operations",
-						      "Constraints",
-						      NULL};
-		for (size_t m = 0; members[m] != NULL; m++) {
-			json_t *v = json_object_get(g, members[m]);
-			if (v != NULL)
-				json_object_set(e, members[m], v);
-		}
-		json_array_append_new(st->all, e);
-	}
-	json_decref(j);
-	return K_OK;
-}
-
-/*
- * ListRetirableGrants (https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html):
- * the grants, on the keys of the caller's account and Region, whose
- * RetiringPrincipal is the given principal.
- */
-k_status kms_op_list_retirable_grants(struct api_ctx *c, json_t *in, json_t *out)
-{
-	const char *principal;
-	size_t start, limit;
-	GUARD(api_string(c, in, "RetiringPrincipal", true, 1, 256, &principal));
-	GUARD(page(c, in, &start, &limit));
-	if (!valid_grant_principal(principal))
-		return api_fail(c, K_E_INVALID_ARN, "Invalid principal: %.256s", principal);
-	struct retirable st = {.principal = principal, .ns = c->ns, .all = json_array()};
-	ENSURE(st.all != NULL, K_E_INTERNAL);
-	k_status rc =
-		storage_list(kms_store(), "key", c->ns, NULL, NULL, 100000, retirable_cb, &st);
-	if (k_ok(rc))
-		finish_page(out, st.all, start, limit);
-	json_decref(st.all);
-	return rc;
-}
-
-/* Writes the key without the grant at index `idx`. */
-static K_MUST_CHECK k_status remove_grant(struct kms_key *k, size_t idx)
-{
-	json_t *doc = json_deep_copy(k->doc);
-	ENSURE(doc != NULL, K_E_INTERNAL);
-	json_array_remove(json_object_get(doc, "Grants"), idx);
-	return kms_key_update(k, doc, NULL, NULL);
-}
-
-static bool find_grant(const struct kms_key *k, const char *grant_id, size_t *idx, json_t **g)
-{
-	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(k->doc, "Grants"), i, e)
-	{
-		const char *id = json_string_value(json_object_get(e, "GrantId"));
-		if (id != NULL && strcmp(id, grant_id) == 0) {
-			*idx = i;
-			*g = e;
-			return true;
-		}
-	}
-	return false;
 }
 
 /* Whether the grant names the caller as one who may retire it. */
-static bool may_retire(const struct api_ctx *c, const json_t *g)
+static bool may_retire(const struct api_ctx *c, const struct kms_grant_info *g)
 {
-	const char *rp = json_string_value(json_object_get(g, "RetiringPrincipal"));
-	const char *gp = json_string_value(json_object_get(g, "GranteePrincipal"));
 	const char *role = c->principal.identity ? identity_role_arn(c->principal.identity) : NULL;
-	bool may = rp != NULL &&
-		   (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0));
-	if (!may && gp != NULL &&
-	    (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0))) {
-		size_t i;
-		json_t *o;
-		json_array_foreach(json_object_get(g, "Operations"), i, o)
-		{
-			may = may || strcmp(json_string_value(o), "RetireGrant") == 0;
-		}
-	}
-	return may;
+	const char *rp = g->retiring, *gp = g->grantee;
+	if (rp[0] != 0 && (strcmp(rp, c->principal.arn) == 0 || (role && strcmp(rp, role) == 0)))
+		return true;
+	return (g->ops & kms_grant_op_bit("RetireGrant")) != 0 &&
+	       (strcmp(gp, c->principal.arn) == 0 || (role && strcmp(gp, role) == 0));
 }
 
 /*
@@ -551,6 +311,17 @@ static K_MUST_CHECK k_status grant_key(struct api_ctx *c, const char *token_acco
 	k_status rc = kms_key_get(ns, token_key, k);
 	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", key_id);
+	return rc;
+}
+
+/* One grant of the key, or NotFoundException as AWS words it. */
+static K_MUST_CHECK k_status grant_of(struct api_ctx *c, const struct kms_key *k,
+				      const char *grant_id, struct kms_grant_info *g)
+{
+	k_status rc = kms_grants_find(k, grant_id, g);
+	if (k_is(rc, K_E_NOT_FOUND))
+		return api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id,
+				k->arn);
 	return rc;
 }
 
@@ -587,15 +358,11 @@ k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *
 	}
 	struct kms_key *k = NULL;
 	GUARD(grant_key(c, token ? t_account : NULL, t_key, key_id, &k));
-	size_t idx;
-	json_t *g;
-	k_status rc = K_OK;
-	if (!find_grant(k, grant_id, &idx, &g))
-		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id,
-			      k->arn);
-	else if (may_retire(c, g))
+	struct kms_grant_info g;
+	k_status rc = grant_of(c, k, grant_id, &g);
+	if (k_ok(rc) && may_retire(c, &g))
 		c->authorized = true; /* the grant names the caller as one who may retire it */
-	else
+	else if (k_ok(rc))
 		rc = authz_key_action(c, k, "kms:RetireGrant");
 	if (k_failed(rc)) {
 		kms_key_unref(k);
@@ -606,22 +373,28 @@ k_status kms_resolve_grant(struct api_ctx *c, json_t *in, struct kms_grant_ref *
 	return K_OK;
 }
 
+/* Deletes one grant of k, under the key's grant lock; DryRun stops before. */
+static K_MUST_CHECK k_status delete_grant(struct api_ctx *c, json_t *in, const struct kms_key *k,
+					  const char *grant_id)
+{
+	kms_grants_lock(k);
+	struct kms_grant_info g;
+	k_status rc = grant_of(c, k, grant_id, &g);
+	if (k_ok(rc))
+		rc = dry_run(c, in);
+	if (k_ok(rc))
+		rc = kms_grants_delete(k, &g);
+	kms_grants_unlock(k);
+	return rc;
+}
+
 /* RetireGrant: the grant, resolved and authorized by the pipeline, leaves its key. */
 k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
 {
 	(void)out;
 	struct kms_grant_ref ref;
 	GUARD(kms_op_grant(c, &ref));
-	size_t idx;
-	json_t *g;
-	k_status rc = K_OK;
-	if (!find_grant(ref.key, ref.grant_id, &idx, &g))
-		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", ref.grant_id,
-			      ref.key->arn);
-	if (k_ok(rc))
-		rc = dry_run(c, in);
-	if (k_ok(rc))
-		rc = remove_grant(ref.key, idx);
+	k_status rc = delete_grant(c, in, ref.key, ref.grant_id);
 	kms_grant_ref_release(&ref);
 	return rc;
 }
@@ -629,22 +402,13 @@ k_status kms_op_retire_grant(struct api_ctx *c, json_t *in, json_t *out)
 /* RevokeGrant (https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html). */
 k_status kms_op_revoke_grant(struct api_ctx *c, json_t *in, json_t *out)
 {
+	(void)out;
 	const char *key_id, *grant_id;
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	GUARD(api_string(c, in, "GrantId", true, 1, 128, &grant_id));
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
-	k_status rc = K_OK;
-	size_t idx;
-	json_t *g;
-	if (!find_grant(k, grant_id, &idx, &g)) {
-		rc = api_fail(c, K_E_NOT_FOUND, "Grant %.128s does not exist on %s", grant_id,
-			      k->arn);
-		goto out;
-	}
-	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(remove_grant(k, idx));
-out:
+	k_status rc = delete_grant(c, in, k, grant_id);
 	kms_key_unref(k);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "kms/grants.h"
 #include "kms/kms.h"
 #include "kms/multiregion.h"
 #include "kms/store.h"
@@ -369,10 +370,15 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 		kms_key_unref(k);
 		return K_OK;
 	}
+	/* Deleting a key deletes its grants, in the same transaction. */
+	struct kms_grant_ops gops = {0};
 	struct key_aliases *ka = calloc(1, sizeof *ka);
-	struct storage_op *ops = calloc(3 + MAX_KEY_ALIASES + KMS_MRK_MAX_OPS, sizeof *ops);
+	struct storage_op *ops = NULL;
 	struct kms_mrk_write *w = calloc(1, sizeof *w);
-	ENSURE_GOTO(ka != NULL && ops != NULL && w != NULL, K_E_INTERNAL);
+	ENSURE_GOTO(ka != NULL && w != NULL, K_E_INTERNAL);
+	GUARD_GOTO(kms_grants_delete_ops(ns, id, &gops));
+	ops = calloc(3 + MAX_KEY_ALIASES + KMS_MRK_MAX_OPS + gops.n, sizeof *ops);
+	ENSURE_GOTO(ops != NULL, K_E_INTERNAL);
 	/* A replica leaves its related keys' configuration in the same transaction. */
 	GUARD_GOTO(kms_mrk_unlink_replica(k, now, DELETE_TASK, w));
 	ka->key_id = k->id;
@@ -394,7 +400,9 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 					     .expect = STORAGE_ANY};
 	for (size_t i = 0; i < w->n; i++)
 		ops[3 + ka->n + i] = w->ops[i];
-	rc = storage_apply(kms_store(), ops, 3 + ka->n + w->n);
+	if (gops.n > 0)
+		memcpy(ops + 3 + ka->n + w->n, gops.ops, gops.n * sizeof *ops);
+	rc = storage_apply(kms_store(), ops, 3 + ka->n + w->n + gops.n);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
@@ -412,6 +420,7 @@ out:
 	if (w != NULL)
 		kms_mrk_write_release(w);
 	free(w);
+	kms_grant_ops_free(&gops);
 	free(ka);
 	free(ops);
 	kms_key_unref(k);

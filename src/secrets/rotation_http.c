@@ -39,6 +39,7 @@
 #include "crypto/crypto.h"
 #include "secrets/internal.h"
 #include "secrets/rotation.h"
+#include "secrets/secrets.h"
 #include "core/banned.h"
 
 #define POLL_MS 100 /* how soon a call notices that kinko stops */

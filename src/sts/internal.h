@@ -70,4 +70,13 @@ size_t sts_tags_size(const json_t *tags);
 /* AssumeRoleWithWebIdentity (web_identity.c). */
 K_MUST_CHECK k_status sts_assume_role_with_web_identity(struct api_ctx *c, json_t *in, json_t *out);
 
+/*
+ * Asks the JWKS fetcher for a fresh key set of p (a token named a key id
+ * the cached set lacks) and waits for that fetch, briefly. false when p
+ * has no jwks_url, the request is rate-limited, or no fetch finished in
+ * time; the provider's set is then what it was.
+ */
+struct oidc_provider;
+bool sts_jwks_refetch(const struct oidc_provider *p);
+
 #endif

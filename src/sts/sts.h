@@ -52,6 +52,16 @@ const struct api_service *sts_service_table(void);
 K_MUST_CHECK k_status sts_init(struct storage *st);
 
 /*
+ * The key sets of OpenID Connect providers configured by jwks_url
+ * (config/oidc.h): fetched once here, then kept fresh by a thread of
+ * their own (jwks_fetch.c). Call after the configuration is loaded and
+ * libcurl initialised (kcurl_global_init, core/curl_init.h); sts_jwks_stop ends the
+ * thread. A failed first fetch is logged and retried, not fatal.
+ */
+K_MUST_CHECK k_status sts_jwks_start(void);
+void sts_jwks_stop(void);
+
+/*
  * Writes a new session's record (see above), with its session policy
  * and session tags (NULL: none), which a node that loads the record
  * attaches again. Without sts_init (tools that

@@ -86,6 +86,24 @@ static const char *matching_audience(const json_t *claims, const struct oidc_pro
 }
 
 /*
+ * The token's signature against the provider's key set. A key id the set
+ * lacks (the provider may have rotated its keys) asks for one fresh fetch
+ * of a jwks_url and tries again (jwks_fetch.c).
+ */
+static K_MUST_CHECK k_status verify_signature(const char *token, const struct oidc_provider *p)
+{
+	json_t *jwks = oidc_provider_jwks(p);
+	k_status v = jwks != NULL ? jwt_verify(token, jwks) : K_E_NOT_FOUND;
+	json_decref(jwks);
+	if (!k_is(v, K_E_NOT_FOUND) || oidc_provider_jwks_url(p) == NULL || !sts_jwks_refetch(p))
+		return v;
+	jwks = oidc_provider_jwks(p);
+	v = jwks != NULL ? jwt_verify(token, jwks) : K_E_NOT_FOUND;
+	json_decref(jwks);
+	return v;
+}
+
+/*
  * The provider named by the token's iss in the role's account, the
  * signature, the dates, the audience and the subject. *provider,
  * *aud and *sub point into the configuration and `claims`.
@@ -102,7 +120,7 @@ static K_MUST_CHECK k_status check_token(struct api_ctx *c, const char *token, c
 	if (*provider == NULL)
 		return api_fail(c, K_E_STS_INVALID_IDENTITY_TOKEN,
 				"No OpenIDConnect provider found in your account for %.255s", iss);
-	k_status v = jwt_verify(token, oidc_provider_jwks(*provider));
+	k_status v = verify_signature(token, *provider);
 	if (k_is(v, K_E_UNSUPPORTED))
 		return bad_token(c, "The token's signing algorithm is not accepted (RS256, "
 				    "RS384, RS512, ES256 and ES384 are).");

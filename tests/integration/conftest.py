@@ -35,6 +35,10 @@ SQLITE_ONLY = {
         "rewrites records in kinko.db with the sqlite3 module",
     "test_aliases_quota.py::test_key_deletion_removes_its_alias_index":
         "reads records from kinko.db with the sqlite3 module",
+    "test_grants_scale.py::test_grants_of_older_key_documents_still_honoured":
+        "rewrites key documents and grant records in kinko.db with the sqlite3 module",
+    "test_grants_scale.py::test_key_deletion_deletes_its_grants":
+        "reads records from kinko.db with the sqlite3 module",
     "test_lifecycle.py::test_deletion_carried_out_with_the_test_clock":
         "reads kinko.db and its -wal file for the deleted material",
     "test_process.py::test_store_without_check_value_adopts_only_its_root_key":

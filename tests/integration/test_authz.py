@@ -663,3 +663,19 @@ def test_policy_simulator_explains(srv):
                           "--key", key["Arn"])
     doc = json.loads(out)
     assert doc["Decision"] == "explicitDeny" and doc["Details"]["DecidedBy"] == "identity policy"
+
+
+def test_policy_simulator_reads_grant_records(srv):
+    """Grants are records of their own: the simulator reads them beside the key."""
+    root = cli(srv, "rootA")
+    key = root.create_key()["KeyMetadata"]
+    g = root.create_grant(KeyId=key["KeyId"], GranteePrincipal=arn_user(A, "nobody"),
+                          Operations=["Decrypt"])
+    rc, out, err = simulate(srv, "--principal", arn_user(A, "nobody"), "--action", "kms:Decrypt",
+                            "--key", key["Arn"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["Decision"] == "allowed" and doc["Details"]["GrantId"] == g["GrantId"], doc
+    rc, out, _ = simulate(srv, "--principal", arn_user(A, "nobody"), "--action", "kms:Encrypt",
+                          "--key", key["Arn"])
+    assert rc == 1 and json.loads(out)["Decision"] == "implicitDeny"

@@ -53,6 +53,9 @@ def test_backup_under_load_restored_and_served(make_server, tmp_path):
         before.append((kid, ct, b"plain %d" % i))
     sm = s.client("secretsmanager")
     sm.create_secret(Name="app/db", SecretString="hunter2")
+    grant = kms.create_grant(KeyId=before[0][0], GranteePrincipal="arn:aws:iam::000000000000:user/g",
+                             RetiringPrincipal="arn:aws:iam::000000000000:root",
+                             Operations=["Decrypt"])
 
     # Writers create keys and encrypt while the backup runs.
     stop = threading.Event()
@@ -92,6 +95,7 @@ def test_backup_under_load_restored_and_served(make_server, tmp_path):
     assert len(m["keyCheckValue"]) == 64
     assert m["store"]["records"]["key"] >= 5
     assert m["store"]["records"]["secret"] == 1
+    assert m["store"]["records"]["grant"] == 1 and m["store"]["records"]["grant-retiree"] == 1
     assert "root key is not in this backup" in m["rootKey"]
     assert m["audit"]["files"] >= 2
     assert (backup / "audit" / "kinko-audit-public.pem").exists()
@@ -118,6 +122,10 @@ def test_backup_under_load_restored_and_served(make_server, tmp_path):
         assert out["Plaintext"] == plain
         assert out["KeyId"].endswith(kid)
     assert r.client("secretsmanager").get_secret_value(SecretId="app/db")["SecretString"] == "hunter2"
+    # Grants are records of their own, carried with the rest.
+    assert [g["GrantId"] for g in rkms.list_grants(KeyId=before[0][0])["Grants"]] == [grant["GrantId"]]
+    retirable = rkms.list_retirable_grants(RetiringPrincipal="arn:aws:iam::000000000000:root")
+    assert [g["GrantId"] for g in retirable["Grants"]] == [grant["GrantId"]]
     # Its trail goes on from the restored one and still verifies.
     rkms.create_key(Description="after restore")
     assert r.stop() == 0
