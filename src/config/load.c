@@ -7,6 +7,7 @@
 #include "config/accounts.h"
 #include "config/schema.h"
 #include "config/functions.h"
+#include "config/hsm_tokens.h"
 #include "config/oidc.h"
 #include "config/regions.h"
 
@@ -147,6 +148,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* OpenID Connect providers for AssumeRoleWithWebIdentity (config/oidc.h). */
 	if (k_ok(rc))
 		rc = config_oidc_load(json_object_get(root, "oidc_providers"), path, msg);
+	/* PKCS#11 tokens for custom key stores (config/hsm_tokens.h). */
+	if (k_ok(rc))
+		rc = config_hsm_tokens_load(json_object_get(root, "hsm_tokens"), path, msg);
 	json_decref(root);
 	return rc;
 }
