@@ -12,6 +12,8 @@
 
 #include "core/log.h"
 #include "core/lock.h"
+#include "core/secret.h"
+#include "keystore/keystore.h"
 #include "core/banned.h"
 
 static struct p11_token *tokens[P11_MAX_TOKENS];
@@ -296,13 +298,33 @@ k_status keystore_p11_connect(const char *id, struct kslice pin, enum p11_conn_e
 			teardown(t);
 		rc = connect_locked(t, pin, why);
 		atomic_store(&t->why, (int)(k_ok(rc) ? P11_ERR_NONE : *why));
-		atomic_store(&t->state, k_ok(rc) ? P11_CONNECTED : P11_DISCONNECTED);
+		atomic_store(&t->state, k_ok(rc) ? P11_CONNECTED : P11_FAILED);
 	} else {
 		*why = P11_ERR_NONE;
 	}
 	pthread_rwlock_unlock(&t->use);
 	if (k_ok(rc))
 		LOG_INFO("token %s connected", t->id);
+	return rc;
+}
+
+k_status keystore_p11_connect_wrapped(const char *id, struct kslice aad, const char *wrapped,
+				      enum p11_conn_error *why)
+{
+	struct kbuf raw;
+	kbuf_init(&raw, KEYSTORE_MAX_REF);
+	struct ksecret *pin = NULL;
+	k_status rc = kbuf_decode_base64(&raw, kslice_cstr(wrapped));
+	if (k_ok(rc))
+		rc = keystore_unwrap(aad, kbuf_slice(&raw), &pin);
+	kbuf_release(&raw);
+	if (k_failed(rc)) {
+		*why = P11_ERR_INTERNAL_ERROR;
+		LOG_ERROR("token %s: the stored PIN does not unwrap", id);
+		return K_E_INTERNAL;
+	}
+	rc = keystore_p11_connect(id, kslice_make(ksecret_cbytes(pin), ksecret_len(pin)), why);
+	ksecret_free(pin);
 	return rc;
 }
 

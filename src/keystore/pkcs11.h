@@ -79,10 +79,18 @@ enum p11_state {
 /*
  * Loads the module if needed, finds the token and logs in with pin.
  * K_OK when connected (also when it already was); otherwise
- * K_E_INVALID_STATE and *why says why. The PIN is not kept.
+ * K_E_INVALID_STATE, the token is FAILED and *why says why. The PIN is
+ * not kept.
  */
 K_MUST_CHECK k_status keystore_p11_connect(const char *id, struct kslice pin,
 					   enum p11_conn_error *why);
+/*
+ * keystore_p11_connect with a PIN kept wrapped under the root key (base64
+ * of keystore_wrap with aad): the PIN is unwrapped only for the login.
+ * K_E_INTERNAL if it does not unwrap.
+ */
+K_MUST_CHECK k_status keystore_p11_connect_wrapped(const char *id, struct kslice aad,
+						   const char *wrapped, enum p11_conn_error *why);
 /* Logs out and closes the token's sessions; DISCONNECTED after. */
 void keystore_p11_disconnect(const char *id);
 /* The token's state here; *why (may be NULL) is set for FAILED. */
