@@ -30,8 +30,7 @@ struct p11_token {
 	size_t n_idle;
 	atomic_int state; /* enum p11_state */
 	atomic_int why;	  /* enum p11_conn_error */
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
+	CK_FUNCTION_LIST_PTR f; /* the module's, while connected */
 	CK_SLOT_ID slot_id;
 	CK_SESSION_HANDLE login; /* the session that logged in; open while connected */
 };

@@ -86,8 +86,9 @@ k_status keystore_p11_add_token(const struct p11_token_config *cfg)
 
 void keystore_p11_release_all(void)
 {
-	for (size_t i = 0; i < n_tokens; i++) {
+	for (size_t i = 0; i < n_tokens; i++)
 		keystore_p11_disconnect(tokens[i]->id);
+	for (size_t i = 0; i < n_tokens; i++) {
 		token_free(tokens[i]);
 		tokens[i] = NULL;
 	}
@@ -154,43 +155,90 @@ enum p11_state keystore_p11_state(const char *id, enum p11_conn_error *why)
 
 /* ---- the module ------------------------------------------------------------ */
 
-/* Loads and initializes the module; *why set on failure. Holds `use` for writing. */
-static K_MUST_CHECK k_status module_load(struct p11_token *t, enum p11_conn_error *why)
+/*
+ * Modules: one per path, shared by the tokens it serves. C_Initialize and
+ * C_Finalize act on the whole process, so a module is initialized for its
+ * first connected token and finalized after its last one.
+ */
+struct p11_module {
+	char *path;
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	int users;
+};
+static struct p11_module modules[P11_MAX_TOKENS];
+static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct p11_module *module_slot(const char *path)
 {
-	*why = P11_ERR_CLUSTER_NOT_FOUND;
-	t->dl = dlopen(t->module_path, RTLD_NOW | RTLD_LOCAL);
-	if (t->dl == NULL) {
-		LOG_WARN("token %s: cannot load the module %s: %s", t->id, t->module_path,
-			 dlerror());
-		return K_E_INVALID_STATE;
+	struct p11_module *free_slot = NULL;
+	for (size_t i = 0; i < P11_MAX_TOKENS; i++) {
+		if (modules[i].path != NULL && strcmp(modules[i].path, path) == 0)
+			return &modules[i];
+		if (modules[i].path == NULL && free_slot == NULL)
+			free_slot = &modules[i];
 	}
-	CK_C_GetFunctionList get = NULL;
-	void *sym = dlsym(t->dl, "C_GetFunctionList");
-	memcpy(&get, &sym, sizeof get);
-	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
-	CK_RV rv = get != NULL ? get(&t->f) : CKR_GENERAL_ERROR;
-	if (rv == CKR_OK)
-		rv = t->f->C_Initialize(&args);
-	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		LOG_WARN("token %s: the module %s does not initialize (0x%lx)", t->id,
-			 t->module_path, (unsigned long)rv);
-		*why = P11_ERR_INTERNAL_ERROR;
-		dlclose(t->dl);
-		t->dl = NULL;
-		t->f = NULL;
-		return K_E_INVALID_STATE;
-	}
-	return K_OK;
+	if (free_slot != NULL)
+		free_slot->path = strdup(path);
+	return free_slot != NULL && free_slot->path != NULL ? free_slot : NULL;
 }
 
+/* dlopen and C_Initialize; false (and a log line) if either fails. */
+static bool module_start(struct p11_module *m, const char *token)
+{
+	m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
+	if (m->dl == NULL) {
+		LOG_WARN("token %s: cannot load the module %s: %s", token, m->path, dlerror());
+		return false;
+	}
+	CK_C_GetFunctionList get = NULL;
+	void *sym = dlsym(m->dl, "C_GetFunctionList");
+	memcpy(&get, &sym, sizeof get);
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	CK_RV rv = get != NULL ? get(&m->f) : CKR_GENERAL_ERROR;
+	if (rv == CKR_OK)
+		rv = m->f->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		LOG_WARN("token %s: the module %s does not initialize (0x%lx)", token, m->path,
+			 (unsigned long)rv);
+		dlclose(m->dl);
+		m->dl = NULL;
+		m->f = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Takes the token's module, starting it if no token uses it. Holds `use` for writing. */
+static K_MUST_CHECK k_status module_load(struct p11_token *t, enum p11_conn_error *why)
+{
+	*why = P11_ERR_CLUSTER_NOT_FOUND; /* SoftHSM2 fails to start when its folder is gone */
+	klock(&modules_mu);
+	struct p11_module *m = module_slot(t->module_path);
+	bool ok = m != NULL && (m->users > 0 || module_start(m, t->id));
+	if (ok) {
+		m->users++;
+		t->f = m->f;
+	}
+	pthread_mutex_unlock(&modules_mu);
+	return ok ? K_OK : K_E_INVALID_STATE;
+}
+
+/* Lets the token's module go; the last token finalizes it. */
 static void module_unload(struct p11_token *t)
 {
-	if (t->f != NULL)
-		(void)t->f->C_Finalize(NULL);
-	if (t->dl != NULL)
-		dlclose(t->dl);
+	if (t->f == NULL)
+		return;
+	klock(&modules_mu);
+	struct p11_module *m = module_slot(t->module_path);
+	if (m != NULL && m->users > 0 && --m->users == 0) {
+		(void)m->f->C_Finalize(NULL);
+		dlclose(m->dl);
+		m->dl = NULL;
+		m->f = NULL;
+	}
+	pthread_mutex_unlock(&modules_mu);
 	t->f = NULL;
-	t->dl = NULL;
 }
 
 /* A space-padded PKCS#11 label equals `want`. */

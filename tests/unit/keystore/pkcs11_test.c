@@ -38,7 +38,7 @@ static void test_connect_errors(void)
 	CHECK_STATUS(keystore_p11_connect(TOKEN_ID, kslice_cstr("wrong-pin"), &why),
 		     K_E_INVALID_STATE);
 	CHECK_EQ_INT(why, P11_ERR_INVALID_CREDENTIALS);
-	CHECK_EQ_INT(keystore_p11_state(TOKEN_ID, NULL), P11_DISCONNECTED);
+	CHECK_EQ_INT(keystore_p11_state(TOKEN_ID, NULL), P11_FAILED);
 	CHECK_STATUS(keystore_p11_connect("cluster-zzzzzzzzzz2", kslice_cstr(PIN), &why),
 		     K_E_INVALID_STATE);
 	CHECK_EQ_INT(why, P11_ERR_CLUSTER_NOT_FOUND);

@@ -1,0 +1,326 @@
+"""Custom key stores: the six operations through boto3 and the AWS CLI,
+AWS_CLOUDHSM stores over throw-away SoftHSM2 tokens, keys generated and
+used inside a token, keys of a store that is not connected Unavailable, a
+token that goes away and comes back, a restart, and external key stores'
+settings (kinko has no external key store proxy client yet: connecting
+one fails as for a proxy AWS cannot reach).
+
+Skipped when SoftHSM2 is not installed (scripts/setup.sh installs it).
+"""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+import botocore.exceptions
+import pytest
+
+from conftest import Server, TEST_STORE, _sanitizer_clean
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(MODULE) or shutil.which("softhsm2-util") is None,
+    reason="SoftHSM2 is not installed (scripts/setup.sh)")
+
+# One token per test that connects a store: a token serves one store.
+TOKENS = {name: "cluster-%s" % name.ljust(11, "a") for name in
+          ("errors", "state", "keys", "removed", "cli", "restart")}
+PINS = {name: "pin-%s-4567" % name for name in TOKENS}
+SO_PIN = "so-pin-7654321"
+
+XKS_CRED = {"AccessKeyId": "ABCDEFGHIJKLMNOPQRST",
+            "RawSecretAccessKey": "a" * 20 + "B" * 20 + "c0/="}
+
+
+def error_code(exc):
+    return exc.value.response["Error"]["Code"]
+
+
+class World:
+    def __init__(self, root):
+        self.root = root
+        self.tokendir = os.path.join(root, "tokens")
+        self.away = os.path.join(root, "tokens.away")
+        os.mkdir(self.tokendir, 0o700)
+        self.conf = os.path.join(root, "softhsm2.conf")
+        with open(self.conf, "w") as f:
+            f.write("directories.tokendir = %s\nobjectstore.backend = file\n" % self.tokendir)
+        self.env = dict(os.environ, SOFTHSM2_CONF=self.conf)
+        for name in TOKENS:
+            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", name,
+                            "--pin", PINS[name], "--so-pin", SO_PIN],
+                           check=True, capture_output=True, env=self.env)
+        self.anchor_path = os.path.join(root, "customerCA.crt")
+        self.other_anchor_path = os.path.join(root, "other.crt")
+        for path in (self.anchor_path, self.other_anchor_path):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", path + ".key",
+                            "-out", path, "-subj", "/CN=kinko test CA", "-days", "2"],
+                           check=True, capture_output=True)
+        self.anchor = open(self.anchor_path).read()
+        self.other_anchor = open(self.other_anchor_path).read()
+        self.config = os.path.join(root, "kinko.json")
+        with open(self.config, "w") as f:
+            json.dump({"hsm_tokens": [
+                {"id": TOKENS[n], "module": MODULE, "token_label": n,
+                 "trust_anchor_file": "customerCA.crt"} for n in TOKENS]}, f)
+        self.data = os.path.join(root, "data")
+        os.mkdir(self.data, 0o700)
+        self.server = None
+
+    def start(self):
+        os.environ["SOFTHSM2_CONF"] = self.conf  # the server inherits it
+        self.server = Server(["--dev", "--config", self.config], data_dir=self.data).start()
+        return self.server
+
+    def stop(self):
+        rc = self.server.stop()
+        _sanitizer_clean(self.server)
+        return rc
+
+
+@pytest.fixture(scope="module")
+def world():
+    root = tempfile.mkdtemp(prefix="kinko-cks-")
+    saved = os.environ.get("SOFTHSM2_CONF")
+    w = World(root)
+    w.start()
+    yield w
+    rc = w.stop()
+    log = open(w.server.log_path, errors="replace").read()[-3000:]
+    w.server.cleanup()
+    if saved is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = saved
+    shutil.rmtree(root, ignore_errors=True)
+    assert rc == 0, "server exited with %s:\n%s" % (rc, log)
+
+
+@pytest.fixture
+def kms(world):
+    return world.server.client()
+
+
+def new_store(kms, world, name, token, pin=None, anchor=None):
+    return kms.create_custom_key_store(
+        CustomKeyStoreName=name, CloudHsmClusterId=TOKENS[token],
+        TrustAnchorCertificate=anchor or world.anchor,
+        KeyStorePassword=pin or PINS[token])["CustomKeyStoreId"]
+
+
+def state(kms, sid):
+    e = kms.describe_custom_key_stores(CustomKeyStoreId=sid)["CustomKeyStores"][0]
+    return e["ConnectionState"], e.get("ConnectionErrorCode")
+
+
+def test_create_custom_key_store_errors(kms, world):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_custom_key_store(CustomKeyStoreName="nowhere",
+                                    CloudHsmClusterId="cluster-zzzzzzzzzzz",
+                                    TrustAnchorCertificate=world.anchor,
+                                    KeyStorePassword="1234567")
+    assert error_code(e) == "CloudHsmClusterNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        new_store(kms, world, "wrong-anchor", "errors", anchor=world.other_anchor)
+    assert error_code(e) == "IncorrectTrustAnchorException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_custom_key_store(CustomKeyStoreName="no-pin", CloudHsmClusterId=TOKENS["errors"],
+                                    TrustAnchorCertificate=world.anchor)
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_custom_key_store(CustomKeyStoreName="bad-id", CloudHsmClusterId="cluster-1111111111111",
+                                    TrustAnchorCertificate=world.anchor, KeyStorePassword="1234567")
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_custom_key_store(CustomKeyStoreName="mixed", CloudHsmClusterId=TOKENS["errors"],
+                                    TrustAnchorCertificate=world.anchor, KeyStorePassword="1234567",
+                                    XksProxyUriPath="/kms/xks/v1")
+    assert error_code(e) == "ValidationException"
+    sid = new_store(kms, world, "errors-store", "errors")
+    assert sid.startswith("cks-") and len(sid) == 21
+    # the anchor compares without its line breaks
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        new_store(kms, world, "errors-store", "state", anchor=world.anchor.replace("\n", "\r\n"))
+    assert error_code(e) == "CustomKeyStoreNameInUseException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        new_store(kms, world, "same-token", "errors")
+    assert error_code(e) == "CloudHsmClusterInUseException"
+    # another account may not take the token either: a token serves one store
+    other = world.server.client(region="eu-west-1")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        new_store(other, world, "same-token-elsewhere", "errors")
+    assert error_code(e) == "CloudHsmClusterInUseException"
+    kms.delete_custom_key_store(CustomKeyStoreId=sid)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.delete_custom_key_store(CustomKeyStoreId=sid)
+    assert error_code(e) == "CustomKeyStoreNotFoundException"
+
+
+def test_describe_paging_and_filters(kms, world):
+    made = []
+    for i in range(3):
+        made.append(kms.create_custom_key_store(
+            CustomKeyStoreName="page-%d" % i, CustomKeyStoreType="EXTERNAL_KEY_STORE",
+            XksProxyUriEndpoint="https://proxy%d.example.com" % i, XksProxyUriPath="/kms/xks/v1",
+            XksProxyConnectivity="PUBLIC_ENDPOINT",
+            XksProxyAuthenticationCredential=XKS_CRED)["CustomKeyStoreId"])
+    seen, marker = [], None
+    while True:
+        kw = {"Limit": 1}
+        if marker:
+            kw["Marker"] = marker
+        page = kms.describe_custom_key_stores(**kw)
+        assert len(page["CustomKeyStores"]) <= 1
+        seen += [s["CustomKeyStoreId"] for s in page["CustomKeyStores"]]
+        if not page["Truncated"]:
+            break
+        marker = page["NextMarker"]
+    assert set(made) <= set(seen) and len(seen) == len(set(seen))
+    assert seen == sorted(seen)
+    byname = kms.describe_custom_key_stores(CustomKeyStoreName="page-1")["CustomKeyStores"]
+    assert [s["CustomKeyStoreId"] for s in byname] == [made[1]]
+    entry = kms.describe_custom_key_stores(CustomKeyStoreId=made[2])["CustomKeyStores"][0]
+    assert entry["CustomKeyStoreType"] == "EXTERNAL_KEY_STORE"
+    assert entry["ConnectionState"] == "DISCONNECTED"
+    assert entry["XksProxyConfiguration"] == {
+        "Connectivity": "PUBLIC_ENDPOINT", "AccessKeyId": XKS_CRED["AccessKeyId"],
+        "UriEndpoint": "https://proxy2.example.com", "UriPath": "/kms/xks/v1"}
+    assert "CreationDate" in entry
+    for kw, code in (({"CustomKeyStoreId": "cks-00000000000000000"}, "CustomKeyStoreNotFoundException"),
+                     ({"CustomKeyStoreName": "no-such-store"}, "CustomKeyStoreNotFoundException"),
+                     ({"Marker": "not-a-marker"}, "InvalidMarkerException")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            kms.describe_custom_key_stores(**kw)
+        assert error_code(e) == code
+    for sid in made:
+        kms.delete_custom_key_store(CustomKeyStoreId=sid)
+
+
+def test_state_machine_wrong_pin_and_updates(kms, world):
+    sid = new_store(kms, world, "state-store", "state", pin="wrong-pin-123")
+    assert state(kms, sid) == ("DISCONNECTED", None)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)  # accepted; the login fails
+    assert state(kms, sid) == ("FAILED", "INVALID_CREDENTIALS")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_key(CustomKeyStoreId=sid, Origin="AWS_CLOUDHSM")
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    assert state(kms, sid) == ("DISCONNECTED", None)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=sid, CloudHsmClusterId=TOKENS["keys"])
+    assert error_code(e) == "CloudHsmClusterNotRelatedException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=sid, CloudHsmClusterId="cluster-zzzzzzzzzzz")
+    assert error_code(e) == "CloudHsmClusterNotFoundException"
+    kms.update_custom_key_store(CustomKeyStoreId=sid, KeyStorePassword=PINS["state"])
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert state(kms, sid) == ("CONNECTED", None)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)  # already connected: no change
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=sid, KeyStorePassword="another-pin")
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.update_custom_key_store(CustomKeyStoreId=sid, NewCustomKeyStoreName="state-renamed")
+    assert kms.describe_custom_key_stores(CustomKeyStoreName="state-renamed")[
+        "CustomKeyStores"][0]["CustomKeyStoreId"] == sid
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.delete_custom_key_store(CustomKeyStoreId=sid)
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    kms.delete_custom_key_store(CustomKeyStoreId=sid)
+
+
+def test_keys_in_a_token(kms, world):
+    sid = new_store(kms, world, "keys-store", "keys")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_key(CustomKeyStoreId=sid, Origin="AWS_CLOUDHSM")
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    for kw in ({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}, {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            kms.create_key(CustomKeyStoreId=sid, Origin="AWS_CLOUDHSM", **kw)
+        assert error_code(e) == "UnsupportedOperationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_key(CustomKeyStoreId="cks-00000000000000000", Origin="AWS_CLOUDHSM")
+    assert error_code(e) == "CustomKeyStoreNotFoundException"
+    meta = kms.create_key(CustomKeyStoreId=sid, Origin="AWS_CLOUDHSM", Description="in a token")["KeyMetadata"]
+    assert meta["Origin"] == "AWS_CLOUDHSM" and meta["CustomKeyStoreId"] == sid
+    assert meta["CloudHsmClusterId"] == TOKENS["keys"] and meta["KeyState"] == "Enabled"
+    kid = meta["KeyId"]
+    assert kms.describe_key(KeyId=kid)["KeyMetadata"]["CustomKeyStoreId"] == sid
+    ctx = {"purpose": "test"}
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"secret bytes", EncryptionContext=ctx)["CiphertextBlob"]
+    assert len(ct) == 54 + len(b"secret bytes")  # CIPHERTEXT.md's layout
+    assert kms.decrypt(CiphertextBlob=ct, EncryptionContext=ctx)["Plaintext"] == b"secret bytes"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.decrypt(CiphertextBlob=ct, EncryptionContext={"purpose": "other"})
+    assert error_code(e) == "InvalidCiphertextException"
+    tampered = ct[:-1] + bytes([ct[-1] ^ 1])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.decrypt(CiphertextBlob=tampered, EncryptionContext=ctx)
+    assert error_code(e) == "InvalidCiphertextException"
+    dk = kms.generate_data_key(KeyId=kid, KeySpec="AES_256", EncryptionContext=ctx)
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == dk["Plaintext"]
+    wo = kms.generate_data_key_without_plaintext(KeyId=kid, NumberOfBytes=64)
+    assert len(kms.decrypt(CiphertextBlob=wo["CiphertextBlob"])["Plaintext"]) == 64
+    # ReEncrypt between a token key and a software key, both ways
+    soft = kms.create_key()["KeyMetadata"]["KeyId"]
+    to_soft = kms.re_encrypt(CiphertextBlob=ct, SourceEncryptionContext=ctx, DestinationKeyId=soft)
+    back = kms.re_encrypt(CiphertextBlob=to_soft["CiphertextBlob"], DestinationKeyId=kid)
+    assert back["KeyId"].endswith(kid)
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"secret bytes"
+    # disconnected: Unavailable, and cryptography refused by the key-state table
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    m = kms.describe_key(KeyId=kid)["KeyMetadata"]
+    assert m["KeyState"] == "Unavailable" and m["Enabled"] is False
+    for call in (lambda: kms.encrypt(KeyId=kid, Plaintext=b"x"),
+                 lambda: kms.decrypt(CiphertextBlob=ct, EncryptionContext=ctx),
+                 lambda: kms.generate_data_key(KeyId=kid, KeySpec="AES_256")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.delete_custom_key_store(CustomKeyStoreId=sid)
+    assert error_code(e) == "CustomKeyStoreHasCMKsException"
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=ct, EncryptionContext=ctx)["Plaintext"] == b"secret bytes"
+
+
+def test_token_removed_then_reconnected(kms, world):
+    sid = new_store(kms, world, "removed-store", "removed")
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    kid = kms.create_key(CustomKeyStoreId=sid)["KeyMetadata"]["KeyId"]  # Origin follows the store
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"before")["CiphertextBlob"]
+    os.rename(world.tokendir, world.away)
+    try:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            kms.encrypt(KeyId=kid, Plaintext=b"while away")
+        assert error_code(e) == "KMSInvalidStateException"
+        assert state(kms, sid) == ("FAILED", "NETWORK_ERRORS")
+        assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Unavailable"
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            kms.connect_custom_key_store(CustomKeyStoreId=sid)
+        assert error_code(e) == "CustomKeyStoreInvalidStateException"
+        kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+        kms.connect_custom_key_store(CustomKeyStoreId=sid)
+        assert state(kms, sid) == ("FAILED", "CLUSTER_NOT_FOUND")
+    finally:
+        os.rename(world.away, world.tokendir)
+    # SoftHSM2 reads its token folder when the module starts: the module
+    # starts afresh once no store uses it, so every store of the folder is
+    # disconnected first (a FAILED one is disconnected anyway).
+    for entry in kms.describe_custom_key_stores()["CustomKeyStores"]:
+        if entry["CustomKeyStoreType"] == "AWS_CLOUDHSM" and entry["ConnectionState"] != "DISCONNECTED":
+            kms.disconnect_custom_key_store(CustomKeyStoreId=entry["CustomKeyStoreId"])
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert state(kms, sid) == ("CONNECTED", None)
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"before"
