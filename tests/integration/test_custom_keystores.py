@@ -324,3 +324,137 @@ def test_token_removed_then_reconnected(kms, world):
     kms.connect_custom_key_store(CustomKeyStoreId=sid)
     assert state(kms, sid) == ("CONNECTED", None)
     assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"before"
+
+
+def xks_store(kms, name, endpoint, path="/kms/xks/v1", **kw):
+    args = dict(CustomKeyStoreName=name, CustomKeyStoreType="EXTERNAL_KEY_STORE",
+                XksProxyUriEndpoint=endpoint, XksProxyUriPath=path,
+                XksProxyConnectivity="PUBLIC_ENDPOINT",
+                XksProxyAuthenticationCredential=XKS_CRED)
+    args.update(kw)
+    return kms.create_custom_key_store(**args)["CustomKeyStoreId"]
+
+
+def test_external_key_store_settings(kms, world):
+    bad = [
+        ({"XksProxyUriPath": "/not/the/xks/path"}, "ValidationException"),
+        ({"XksProxyUriEndpoint": "http://plain.example.com"}, "ValidationException"),
+        ({"XksProxyAuthenticationCredential": {"AccessKeyId": "lowercase-is-wrong-xx",
+                                               "RawSecretAccessKey": XKS_CRED["RawSecretAccessKey"]}},
+         "XksProxyIncorrectAuthenticationCredentialException"),
+        ({"XksProxyAuthenticationCredential": {"AccessKeyId": XKS_CRED["AccessKeyId"],
+                                               "RawSecretAccessKey": "too-short"}},
+         "XksProxyIncorrectAuthenticationCredentialException"),
+        ({"XksProxyConnectivity": "VPC_ENDPOINT_SERVICE"}, "ValidationException"),
+        ({"XksProxyVpcEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"},
+         "XksProxyInvalidConfigurationException"),
+        ({"KeyStorePassword": "1234567"}, "ValidationException"),
+    ]
+    raw = world.server.client(validate=False)  # the server checks, not the SDK
+    for kw, code in bad:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            xks_store(raw, "xks-bad", "https://xks.example.com", **kw)
+        assert error_code(e) == code, kw
+    sid = xks_store(kms, "xks-1", "https://xks.example.com", path="/tenant-1/kms/xks/v1")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xks_store(kms, "xks-2", "https://xks.example.com", path="/tenant-1/kms/xks/v1")
+    assert error_code(e) == "XksProxyUriInUseException"
+    vpc = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
+    sid2 = xks_store(kms, "xks-vpc", "https://private.example.com",
+                     XksProxyConnectivity="VPC_ENDPOINT_SERVICE", XksProxyVpcEndpointServiceName=vpc)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xks_store(kms, "xks-vpc-2", "https://private.example.com", path="/other/kms/xks/v1",
+                  XksProxyConnectivity="VPC_ENDPOINT_SERVICE", XksProxyVpcEndpointServiceName=vpc)
+    assert error_code(e) == "XksProxyUriEndpointInUseException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xks_store(kms, "xks-vpc-3", "https://private2.example.com",
+                  XksProxyConnectivity="VPC_ENDPOINT_SERVICE", XksProxyVpcEndpointServiceName=vpc)
+    assert error_code(e) == "XksProxyVpcEndpointServiceInUseException"
+    # no proxy client yet: connecting fails as for a proxy that cannot be reached
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert state(kms, sid) == ("FAILED", "XKS_PROXY_NOT_REACHABLE")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=sid, XksProxyUriPath="/kms/xks/v2")
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.create_key(CustomKeyStoreId=sid, Origin="EXTERNAL_KEY_STORE", XksKeyId="key-1")
+    assert error_code(e) == "UnsupportedOperationException"
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=sid, KeyStorePassword="1234567")
+    assert error_code(e) == "ValidationException"
+    kms.update_custom_key_store(CustomKeyStoreId=sid, XksProxyUriPath="/kms/xks/v2")
+    cfg = kms.describe_custom_key_stores(CustomKeyStoreId=sid)["CustomKeyStores"][0]["XksProxyConfiguration"]
+    assert cfg["UriPath"] == "/kms/xks/v2" and cfg["AccessKeyId"] == XKS_CRED["AccessKeyId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:  # the other store's proxy
+        kms.update_custom_key_store(CustomKeyStoreId=sid, XksProxyUriEndpoint="https://private.example.com",
+                                    XksProxyConnectivity="VPC_ENDPOINT_SERVICE",
+                                    XksProxyVpcEndpointServiceName=vpc)
+    assert error_code(e) == "XksProxyUriEndpointInUseException"
+    for s in (sid, sid2):
+        kms.delete_custom_key_store(CustomKeyStoreId=s)
+
+
+def test_aws_cli(world):
+    s = world.server
+    _, out, _ = s.aws("kms", "create-custom-key-store", "--custom-key-store-name", "cli-store",
+                      "--cloud-hsm-cluster-id", TOKENS["cli"], "--trust-anchor-certificate",
+                      "file://" + world.anchor_path, "--key-store-password", PINS["cli"])
+    sid = json.loads(out)["CustomKeyStoreId"]
+    s.aws("kms", "connect-custom-key-store", "--custom-key-store-id", sid)
+    _, out, _ = s.aws("kms", "describe-custom-key-stores", "--custom-key-store-name", "cli-store")
+    entry = json.loads(out)["CustomKeyStores"][0]
+    assert entry["ConnectionState"] == "CONNECTED" and entry["CloudHsmClusterId"] == TOKENS["cli"]
+    _, out, _ = s.aws("kms", "create-key", "--origin", "AWS_CLOUDHSM", "--custom-key-store-id", sid)
+    kid = json.loads(out)["KeyMetadata"]["KeyId"]
+    _, out, _ = s.aws("kms", "encrypt", "--key-id", kid, "--plaintext", "aGVsbG8=")
+    blob = json.loads(out)["CiphertextBlob"]
+    _, out, _ = s.aws("kms", "decrypt", "--ciphertext-blob", "fileb://" + write_blob(world, blob))
+    assert json.loads(out)["Plaintext"] == "aGVsbG8="
+    rc, _, err = s.aws("kms", "delete-custom-key-store", "--custom-key-store-id", sid, check=False)
+    assert rc != 0 and "CustomKeyStoreInvalidStateException" in err
+    s.aws("kms", "update-custom-key-store", "--custom-key-store-id", sid,
+          "--new-custom-key-store-name", "cli-store-renamed")
+    s.aws("kms", "disconnect-custom-key-store", "--custom-key-store-id", sid)
+    _, out, _ = s.aws("kms", "describe-key", "--key-id", kid)
+    assert json.loads(out)["KeyMetadata"]["KeyState"] == "Unavailable"
+    rc, _, err = s.aws("kms", "delete-custom-key-store", "--custom-key-store-id", sid, check=False)
+    assert rc != 0 and "CustomKeyStoreHasCMKsException" in err
+
+
+def write_blob(world, b64):
+    import base64
+    path = os.path.join(world.root, "blob.bin")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(b64))
+    return path
+
+
+def test_pin_never_stored_or_logged_and_restart(kms, world):
+    sid = new_store(kms, world, "restart-store", "restart")
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    kid = kms.create_key(CustomKeyStoreId=sid, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"survives a restart")["CiphertextBlob"]
+    doc = kms.describe_custom_key_stores(CustomKeyStoreId=sid)["CustomKeyStores"][0]
+    assert "KeyStorePassword" not in json.dumps(doc, default=str)
+    world.stop()
+    try:
+        log = open(world.server.log_path, errors="replace").read()
+        for name in PINS:
+            assert PINS[name] not in log
+        if TEST_STORE == "sqlite":
+            db = sqlite3.connect(os.path.join(world.data, "kinko.db"))
+            rows = db.execute("SELECT doc FROM docs WHERE kind = 'customkeystore'").fetchall()
+            db.close()
+            assert rows
+            for (text,) in rows:
+                text = text if isinstance(text, str) else bytes(text).decode()
+                for name in PINS:
+                    assert PINS[name] not in text
+                assert XKS_CRED["RawSecretAccessKey"] not in text
+    finally:
+        world.start()
+    kms = world.server.client()
+    # a CONNECTED store logs in again when its key is next used
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"survives a restart"
+    assert state(kms, sid) == ("CONNECTED", None)
