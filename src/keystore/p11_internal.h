@@ -28,13 +28,20 @@ struct p11_token {
 	pthread_mutex_t pool_mu;
 	CK_SESSION_HANDLE idle[P11_POOL_MAX];
 	size_t n_idle;
-	atomic_int state; /* enum p11_state */
-	atomic_int why;	  /* enum p11_conn_error */
+	atomic_int state;	/* enum p11_state */
+	atomic_int why;		/* enum p11_conn_error */
 	CK_FUNCTION_LIST_PTR f; /* the module's, while connected */
 	CK_SLOT_ID slot_id;
 	CK_SESSION_HANDLE login; /* the session that logged in; open while connected */
 };
 
+/* A token not in the declared list (the root key's), or NULL; cfg is copied. */
+struct p11_token *p11_token_new(const struct p11_token_config *cfg);
+void p11_token_free(struct p11_token *t);
+/* keystore_p11_connect and keystore_p11_disconnect for any token. */
+K_MUST_CHECK k_status p11_token_connect(struct p11_token *t, struct kslice pin,
+					enum p11_conn_error *why);
+void p11_token_disconnect(struct p11_token *t);
 /* The declared token of that id, or NULL. */
 struct p11_token *p11_token_find(const char *id);
 /*

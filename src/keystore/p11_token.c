@@ -43,7 +43,7 @@ static char *dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-static void token_free(struct p11_token *t)
+void p11_token_free(struct p11_token *t)
 {
 	if (t == NULL)
 		return;
@@ -55,6 +55,28 @@ static void token_free(struct p11_token *t)
 	free(t);
 }
 
+struct p11_token *p11_token_new(const struct p11_token_config *cfg)
+{
+	struct p11_token *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return NULL;
+	kstr_copy(t->id, sizeof t->id, cfg->id);
+	t->module_path = strdup(cfg->module);
+	t->label = dup_or_null(cfg->label);
+	t->anchor = strdup(cfg->trust_anchor != NULL ? cfg->trust_anchor : "");
+	t->slot = cfg->slot;
+	pthread_rwlock_init(&t->use, NULL);
+	pthread_mutex_init(&t->pool_mu, NULL);
+	atomic_init(&t->state, P11_DISCONNECTED);
+	atomic_init(&t->why, P11_ERR_NONE);
+	if (t->module_path == NULL || t->anchor == NULL ||
+	    (cfg->label != NULL && t->label == NULL)) {
+		p11_token_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 k_status keystore_p11_add_token(const struct p11_token_config *cfg)
 {
 	if (!keystore_p11_id_valid(cfg->id) || cfg->module == NULL || cfg->trust_anchor == NULL)
@@ -63,23 +85,9 @@ k_status keystore_p11_add_token(const struct p11_token_config *cfg)
 		return K_E_ALREADY_EXISTS;
 	if (n_tokens == P11_MAX_TOKENS)
 		return K_E_LIMIT_EXCEEDED;
-	struct p11_token *t = calloc(1, sizeof *t);
+	struct p11_token *t = p11_token_new(cfg);
 	if (t == NULL)
 		return K_E_INTERNAL;
-	kstr_copy(t->id, sizeof t->id, cfg->id);
-	t->module_path = strdup(cfg->module);
-	t->label = dup_or_null(cfg->label);
-	t->anchor = strdup(cfg->trust_anchor);
-	t->slot = cfg->slot;
-	pthread_rwlock_init(&t->use, NULL);
-	pthread_mutex_init(&t->pool_mu, NULL);
-	atomic_init(&t->state, P11_DISCONNECTED);
-	atomic_init(&t->why, P11_ERR_NONE);
-	if (t->module_path == NULL || t->anchor == NULL ||
-	    (cfg->label != NULL && t->label == NULL)) {
-		token_free(t);
-		return K_E_INTERNAL;
-	}
 	tokens[n_tokens++] = t;
 	return K_OK;
 }
@@ -89,7 +97,7 @@ void keystore_p11_release_all(void)
 	for (size_t i = 0; i < n_tokens; i++)
 		keystore_p11_disconnect(tokens[i]->id);
 	for (size_t i = 0; i < n_tokens; i++) {
-		token_free(tokens[i]);
+		p11_token_free(tokens[i]);
 		tokens[i] = NULL;
 	}
 	n_tokens = 0;
@@ -333,12 +341,8 @@ static K_MUST_CHECK k_status connect_locked(struct p11_token *t, struct kslice p
 	return K_OK;
 }
 
-k_status keystore_p11_connect(const char *id, struct kslice pin, enum p11_conn_error *why)
+k_status p11_token_connect(struct p11_token *t, struct kslice pin, enum p11_conn_error *why)
 {
-	struct p11_token *t = p11_token_find(id);
-	*why = P11_ERR_CLUSTER_NOT_FOUND;
-	if (t == NULL)
-		return K_E_INVALID_STATE;
 	pthread_rwlock_wrlock(&t->use);
 	k_status rc = K_OK;
 	if (atomic_load(&t->state) != P11_CONNECTED) {
@@ -354,6 +358,15 @@ k_status keystore_p11_connect(const char *id, struct kslice pin, enum p11_conn_e
 	if (k_ok(rc))
 		LOG_INFO("token %s connected", t->id);
 	return rc;
+}
+
+k_status keystore_p11_connect(const char *id, struct kslice pin, enum p11_conn_error *why)
+{
+	struct p11_token *t = p11_token_find(id);
+	*why = P11_ERR_CLUSTER_NOT_FOUND;
+	if (t == NULL)
+		return K_E_INVALID_STATE;
+	return p11_token_connect(t, pin, why);
 }
 
 k_status keystore_p11_connect_wrapped(const char *id, struct kslice aad, const char *wrapped,
@@ -376,17 +389,21 @@ k_status keystore_p11_connect_wrapped(const char *id, struct kslice aad, const c
 	return rc;
 }
 
-void keystore_p11_disconnect(const char *id)
+void p11_token_disconnect(struct p11_token *t)
 {
-	struct p11_token *t = p11_token_find(id);
-	if (t == NULL)
-		return;
 	pthread_rwlock_wrlock(&t->use);
 	if (t->f != NULL)
 		teardown(t);
 	atomic_store(&t->state, P11_DISCONNECTED);
 	atomic_store(&t->why, (int)P11_ERR_NONE);
 	pthread_rwlock_unlock(&t->use);
+}
+
+void keystore_p11_disconnect(const char *id)
+{
+	struct p11_token *t = p11_token_find(id);
+	if (t != NULL)
+		p11_token_disconnect(t);
 }
 
 /* ---- sessions ---------------------------------------------------------------- */

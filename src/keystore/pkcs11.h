@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include "core/buf.h"
 #include "core/result.h"
+#include "core/secret.h"
 #include "keystore/keyops.h"
 
 #define P11_MAX_TOKENS 16
@@ -103,6 +104,22 @@ enum p11_state keystore_p11_state(const char *id, enum p11_conn_error *why);
  */
 K_MUST_CHECK k_status keystore_p11_generate(const char *id, const uint8_t key_id[16],
 					    const char *arn, struct kbuf *ref);
+
+/*
+ * The root key in a token (p11_root.c), for keystore.c: opened from an
+ * RFC 7512 URI ("pkcs11:token=...;object=...?module-path=...&pin-source=
+ * file:..."; the PIN else from KINKO_PKCS11_PIN); the object is made when
+ * the token has none of that label. wrap/unwrap/check_value are those of
+ * keystore.h, run inside the token.
+ */
+K_MUST_CHECK k_status keystore_p11_root_open(const char *uri, struct kbuf *msg);
+void keystore_p11_root_close(void);
+bool keystore_p11_root_active(void);
+K_MUST_CHECK k_status keystore_p11_root_wrap(struct kslice aad, const struct ksecret *material,
+					     struct kbuf *out);
+K_MUST_CHECK k_status keystore_p11_root_unwrap(struct kslice aad, struct kslice wrapped,
+					       struct ksecret **out);
+K_MUST_CHECK k_status keystore_p11_root_check_value(uint8_t out[32]);
 
 /* The token store's operations (name P11_STORE_NAME). */
 extern const struct keystore_ops keystore_pkcs11;
