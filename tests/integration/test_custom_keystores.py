@@ -1,8 +1,8 @@
 """Custom key stores: the six operations through boto3 and the AWS CLI,
 AWS_CLOUDHSM stores over throw-away SoftHSM2 tokens, keys generated and
 used inside a token, keys of a store that is not connected Unavailable, a
-token that goes away and comes back, a restart, and external key stores'
-settings (kinko has no external key store proxy client yet: connecting
+token that goes away and comes back, a restart, the root key in a token,
+and external key stores' settings (kinko has no external key store proxy client yet: connecting
 one fails as for a proxy AWS cannot reach).
 
 Skipped when SoftHSM2 is not installed (scripts/setup.sh installs it).
@@ -17,7 +17,7 @@ import tempfile
 import botocore.exceptions
 import pytest
 
-from conftest import Server, TEST_STORE, _sanitizer_clean
+from conftest import KINKO, Server, TEST_STORE, _sanitizer_clean
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 pytestmark = pytest.mark.skipif(
@@ -463,3 +463,51 @@ def test_pin_never_stored_or_logged_and_restart(kms, world):
     # a CONNECTED store logs in again when its key is next used
     assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"survives a restart"
     assert state(kms, sid) == ("CONNECTED", None)
+
+
+def test_root_key_in_a_token(world):
+    """--root-key pkcs11:...: the root key never leaves the token, a restart
+    still decrypts everything, a wrong PIN or another object is refused."""
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "rootkeys",
+                    "--pin", "root-pin-123", "--so-pin", SO_PIN],
+                   check=True, capture_output=True, env=world.env)
+    pin = os.path.join(world.root, "root.pin")
+    with open(pin, "w") as f:
+        f.write("root-pin-123\n")
+    uri = ("pkcs11:token=rootkeys;object=kinko-root?module-path=%s&pin-source=file:%s"
+           % (MODULE, pin))
+    data = tempfile.mkdtemp(prefix="kinko-cks-root-", dir=world.root)
+    os.environ["SOFTHSM2_CONF"] = world.conf
+    s = Server(["--dev", "--root-key", uri], data_dir=data).start()
+    try:
+        kms = s.client()
+        kid = kms.create_key()["KeyMetadata"]["KeyId"]
+        ct = kms.encrypt(KeyId=kid, Plaintext=b"under a token root")["CiphertextBlob"]
+        sm = s.client("secretsmanager")
+        sm.create_secret(Name="token-root-secret", SecretString="kept")
+    finally:
+        assert s.stop() == 0
+    assert not os.path.exists(os.path.join(data, "root.key"))
+    s = Server(["--dev", "--root-key", uri], data_dir=data).start()
+    try:
+        kms = s.client()
+        assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"under a token root"
+        sm = s.client("secretsmanager")
+        assert sm.get_secret_value(SecretId="token-root-secret")["SecretString"] == "kept"
+    finally:
+        assert s.stop() == 0
+        _sanitizer_clean(s)
+    # another object of the token is another root key: the store refuses it
+    other = uri.replace("object=kinko-root", "object=another-root")
+    wrong_pin = os.path.join(world.root, "wrong.pin")
+    with open(wrong_pin, "w") as f:
+        f.write("not-the-pin\n")
+    for bad, why in ((other, "does not match the store"),
+                     (uri.replace(pin, wrong_pin), "INVALID_CREDENTIALS")):
+        p = subprocess.run([KINKO, "serve", "--dev",
+                            "--root-key", bad, "--data", data, "--listen", "127.0.0.1:0"]
+                           + (["--store", s.args[s.args.index("--store") + 1]]
+                              if "--store" in s.args else []),
+                           capture_output=True, text=True, timeout=60, env=world.env)
+        assert p.returncode != 0 and why in p.stderr, p.stderr[-2000:]
+    shutil.rmtree(data, ignore_errors=True)
