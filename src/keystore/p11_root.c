@@ -123,8 +123,11 @@ static struct ksecret *read_pin(const struct root_uri *u, struct kbuf *msg)
 	return pin;
 }
 
-/* The root key object (by label) in this session; created when the token has none. */
-static bool root_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *obj, bool *created)
+/*
+ * The root key object (by label) in this session; when the token has none
+ * and `create`, a new one (*created true).
+ */
+static bool root_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *obj, bool create, bool *created)
 {
 	CK_FUNCTION_LIST_PTR f = root_token->f;
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -138,6 +141,8 @@ static bool root_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *obj, bool *create
 	*created = false;
 	if (rv == CKR_OK && n == 1)
 		return true;
+	if (!create)
+		return false;
 	CK_KEY_TYPE type = CKK_AES;
 	CK_ULONG len = 32;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -165,7 +170,7 @@ static K_MUST_CHECK k_status root_gcm(bool decrypt, const uint8_t iv[CRYPTO_WRAP
 	GUARD(p11_take(root_token, &s));
 	CK_OBJECT_HANDLE obj;
 	bool created;
-	CK_RV rv = root_object(s, &obj, &created) && !created ? CKR_OK : CKR_KEY_HANDLE_INVALID;
+	CK_RV rv = root_object(s, &obj, false, &created) ? CKR_OK : CKR_KEY_HANDLE_INVALID;
 	CK_GCM_PARAMS p = {
 		.pIv = (CK_BYTE_PTR)(uintptr_t)iv,
 		.ulIvLen = CRYPTO_WRAP_IV_LEN,
@@ -263,7 +268,7 @@ static K_MUST_CHECK k_status root_connect(const struct root_uri *u, struct kbuf 
 	GUARD(p11_take(root_token, &s));
 	CK_OBJECT_HANDLE obj;
 	bool created = false;
-	bool ok = root_object(s, &obj, &created);
+	bool ok = root_object(s, &obj, true, &created);
 	p11_put(root_token, s, false);
 	if (!ok) {
 		kbuf_note(msg, "the token %s has no usable key %s and cannot make one", u->token,
