@@ -511,3 +511,49 @@ def test_root_key_in_a_token(world):
                            capture_output=True, text=True, timeout=60, env=world.env)
         assert p.returncode != 0 and why in p.stderr, p.stderr[-2000:]
     shutil.rmtree(data, ignore_errors=True)
+
+
+def test_token_removed_under_load(kms, world):
+    """Threads encrypting under a token key while its token goes away: each
+    call succeeds or answers KMSInvalidStateException, the server lives on,
+    and the store comes back with Disconnect and Connect."""
+    import concurrent.futures
+    import threading
+    sid = kms.describe_custom_key_stores(CustomKeyStoreName="keys-store")["CustomKeyStores"][0][
+        "CustomKeyStoreId"]
+    if state(kms, sid)[0] != "DISCONNECTED":
+        kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    kid = kms.create_key(CustomKeyStoreId=sid)["KeyMetadata"]["KeyId"]
+    removed = threading.Event()
+
+    def work(i):
+        c = world.server.client()
+        outcomes = set()
+        for n in range(40):
+            if i == 0 and n == 10:
+                os.rename(world.tokendir, world.away)
+                removed.set()
+            try:
+                ct = c.encrypt(KeyId=kid, Plaintext=b"load %d %d" % (i, n))["CiphertextBlob"]
+                assert c.decrypt(CiphertextBlob=ct)["Plaintext"] == b"load %d %d" % (i, n)
+                outcomes.add("ok")
+            except botocore.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] == "KMSInvalidStateException", e
+                outcomes.add("unavailable")
+        return outcomes
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            results = set().union(*pool.map(work, range(6)))
+    finally:
+        if removed.is_set():
+            os.rename(world.away, world.tokendir)
+    assert results == {"ok", "unavailable"}
+    assert state(kms, sid) == ("FAILED", "NETWORK_ERRORS")
+    for entry in kms.describe_custom_key_stores()["CustomKeyStores"]:
+        if entry["CustomKeyStoreType"] == "AWS_CLOUDHSM" and entry["ConnectionState"] != "DISCONNECTED":
+            kms.disconnect_custom_key_store(CustomKeyStoreId=entry["CustomKeyStoreId"])
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"after")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"after"
