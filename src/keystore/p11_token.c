@@ -103,6 +103,16 @@ void keystore_p11_release_all(void)
 	n_tokens = 0;
 }
 
+size_t keystore_p11_token_count(void)
+{
+	return n_tokens;
+}
+
+const char *keystore_p11_token_id(size_t i)
+{
+	return i < n_tokens ? tokens[i]->id : NULL;
+}
+
 bool keystore_p11_token_known(const char *id)
 {
 	return p11_token_find(id) != NULL;

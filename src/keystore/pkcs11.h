@@ -52,6 +52,9 @@ bool keystore_p11_id_valid(const char *id);
 K_MUST_CHECK k_status keystore_p11_add_token(const struct p11_token_config *cfg);
 /* Disconnects and forgets every token (tests, shutdown). */
 void keystore_p11_release_all(void);
+/* The declared tokens' ids, i < keystore_p11_token_count(). */
+size_t keystore_p11_token_count(void);
+const char *keystore_p11_token_id(size_t i);
 /* True if the configuration declares the token id. */
 bool keystore_p11_token_known(const char *id);
 /*

@@ -4,6 +4,9 @@
  */
 #include "kms/keystores.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,8 +116,70 @@ static bool is_cloudhsm(json_t *doc)
 	return type != NULL && strcmp(type, "AWS_CLOUDHSM") == 0;
 }
 
+/*
+ * Another node's Disconnect (or Delete) on a shared store: the change feed
+ * marks the records changed, and the next use of a store or token key here
+ * logs out of every token whose store is no longer CONNECTED.
+ */
+static atomic_bool changed;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+
+static void on_change(void *arg, const struct storage_event *ev)
+{
+	if (ev->kind == NULL || strcmp(ev->kind, KMS_CKS_KIND) == 0)
+		atomic_store(&changed, true);
+}
+
+static void watch(void)
+{
+	if (k_failed(storage_subscribe(kms_store(), on_change, NULL)))
+		LOG_WARN("custom key stores: no change feed; a Disconnect on another node is "
+			 "seen here after a restart");
+}
+
+struct wanted {
+	bool up[P11_MAX_TOKENS]; /* by keystore_p11_token_id index */
+};
+
+static K_MUST_CHECK k_status wanted_cb(void *arg, const char *ns, const char *id,
+				       struct kslice text, int64_t version)
+{
+	struct wanted *w = arg;
+	json_t *doc = json_loadb((const char *)text.ptr, text.len, 0, NULL);
+	const char *cluster = json_string_value(json_object_get(doc, "CloudHsmClusterId"));
+	const char *st = json_string_value(json_object_get(doc, "ConnectionState"));
+	for (size_t i = 0; cluster != NULL && st != NULL && i < keystore_p11_token_count(); i++)
+		if (strcmp(keystore_p11_token_id(i), cluster) == 0 && strcmp(st, "CONNECTED") == 0)
+			w->up[i] = true;
+	json_decref(doc);
+	return K_OK;
+}
+
+/* Logs out of the tokens no CONNECTED store names any more (after a change). */
+static void follow_changes(void)
+{
+	pthread_once(&watch_once, watch);
+	if (!atomic_load_explicit(&changed, memory_order_relaxed) ||
+	    !atomic_exchange(&changed, false))
+		return;
+	struct wanted w = {0};
+	if (k_failed(storage_list(kms_store(), KMS_CKS_KIND, NULL, NULL, NULL, SIZE_MAX, wanted_cb,
+				  &w))) {
+		atomic_store(&changed, true); /* try again on the next use */
+		return;
+	}
+	for (size_t i = 0; i < keystore_p11_token_count(); i++) {
+		const char *token = keystore_p11_token_id(i);
+		if (!w.up[i] && keystore_p11_state(token, NULL) != P11_DISCONNECTED) {
+			LOG_INFO("token %s: its store is no longer connected; logging out", token);
+			keystore_p11_disconnect(token);
+		}
+	}
+}
+
 const char *kms_cks_state(const char *ns, const char *id, json_t *doc, const char **code)
 {
+	follow_changes();
 	const char *state = json_string_value(json_object_get(doc, "ConnectionState"));
 	*code = json_string_value(json_object_get(doc, "ConnectionErrorCode"));
 	if (state == NULL)
@@ -219,6 +284,8 @@ k_status kms_cks_generate(struct api_ctx *c, json_t *doc, const char *store_id, 
 
 enum kms_key_state kms_key_state_now(const struct kms_key *k)
 {
+	if (strcmp(keystore_key_store(k->handle), P11_STORE_NAME) == 0)
+		follow_changes();
 	if ((k->state != KS_ENABLED && k->state != KS_DISABLED) ||
 	    keystore_key_available(k->handle))
 		return k->state;

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 # One token per test that connects a store: a token serves one store.
 TOKENS = {name: "cluster-%s" % name.ljust(11, "a") for name in
-          ("errors", "state", "keys", "removed", "cli", "restart")}
+          ("errors", "state", "keys", "removed", "cli", "restart", "nodes")}
 PINS = {name: "pin-%s-4567" % name for name in TOKENS}
 SO_PIN = "so-pin-7654321"
 
@@ -557,3 +557,43 @@ def test_token_removed_under_load(kms, world):
     kms.connect_custom_key_store(CustomKeyStoreId=sid)
     ct = kms.encrypt(KeyId=kid, Plaintext=b"after")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"after"
+
+
+@pytest.mark.skipif(shutil.which("pg_ctl") is None and not any(
+    os.path.exists("/usr/lib/postgresql/%d/bin/pg_ctl" % v) for v in range(10, 20)),
+    reason="PostgreSQL is not installed")
+def test_two_nodes_share_a_store(world, postgres):
+    """Two nodes on one PostgreSQL database and one token folder: the other
+    node logs in when it first uses the store, and stops using the token
+    within moments of a Disconnect on the first."""
+    import time
+    url = postgres.create_database("cks_nodes_%d" % os.getpid())
+    da, db = (tempfile.mkdtemp(prefix="kinko-cks-node-", dir=world.root) for _ in range(2))
+    os.environ["SOFTHSM2_CONF"] = world.conf
+    a = Server(["--dev", "--config", world.config, "--store", url], data_dir=da).start()
+    b = Server(["--dev", "--config", world.config, "--store", url,
+                "--root-key", os.path.join(da, "root.key")], data_dir=db).start()
+    try:
+        ka, kb = a.client(), b.client()
+        sid = new_store(ka, world, "nodes-store", "nodes")
+        ka.connect_custom_key_store(CustomKeyStoreId=sid)
+        kid = ka.create_key(CustomKeyStoreId=sid)["KeyMetadata"]["KeyId"]
+        ct = ka.encrypt(KeyId=kid, Plaintext=b"shared")["CiphertextBlob"]
+        assert kb.decrypt(CiphertextBlob=ct)["Plaintext"] == b"shared"  # b logs in
+        ka.disconnect_custom_key_store(CustomKeyStoreId=sid)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                kb.encrypt(KeyId=kid, Plaintext=b"x")
+            except botocore.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] == "KMSInvalidStateException"
+                break
+            assert time.monotonic() < deadline, "node b still uses the token"
+            time.sleep(0.05)
+        assert kb.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Unavailable"
+        ka.connect_custom_key_store(CustomKeyStoreId=sid)
+        assert kb.decrypt(CiphertextBlob=ct)["Plaintext"] == b"shared"
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0
+            _sanitizer_clean(s)
