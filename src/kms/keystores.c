@@ -284,7 +284,7 @@ k_status kms_cks_generate(struct api_ctx *c, json_t *doc, const char *store_id, 
 
 enum kms_key_state kms_key_state_now(const struct kms_key *k)
 {
-	if (strcmp(keystore_key_store(k->handle), P11_STORE_NAME) == 0)
+	if (k->handle != NULL && strcmp(keystore_key_store(k->handle), P11_STORE_NAME) == 0)
 		follow_changes();
 	if ((k->state != KS_ENABLED && k->state != KS_DISABLED) ||
 	    keystore_key_available(k->handle))
