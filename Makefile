@@ -17,6 +17,8 @@ endif
 PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+# PKCS#11 headers only: a token's module is loaded with dlopen at run time.
+PKG_CFLAGS += $(shell pkg-config --cflags p11-kit-1)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wno-unused-parameter

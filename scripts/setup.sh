@@ -16,6 +16,7 @@ PKGS=(
   awscli jq openssl curl
   nginx-light wrk
   python3-prometheus-client   # audit/metrics tests parse /metrics with it
+  softhsm2 libp11-kit-dev       # custom key stores: a PKCS#11 token in tests, its headers
   postgresql python3-psycopg2  # Secrets Manager: the PostgreSQL rotation function and its tests
 )
 

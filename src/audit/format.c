@@ -73,6 +73,8 @@ static const char *const sensitive[] = {
 	"Credentials",
 	"SAMLAssertion",
 	"WebIdentityToken",
+	"KeyStorePassword",   /* a custom key store's token PIN */
+	"RawSecretAccessKey", /* an external key store proxy's credential */
 	NULL,
 };
 

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
+#include "keystore/pkcs11.h"
 #include "policy/policy.h"
 #include "core/arn.h"
 #include "core/banned.h"
@@ -395,6 +396,7 @@ void config_release(void)
 	config_oidc_release();
 	config_xks_release();
 	config_regions_release();
+	keystore_p11_release_all();
 	for (size_t i = 0; i < n_ids; i++)
 		identity_clear(&ids[i]);
 	free(ids);

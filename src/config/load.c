@@ -7,6 +7,7 @@
 #include "config/accounts.h"
 #include "config/schema.h"
 #include "config/functions.h"
+#include "config/hsm_tokens.h"
 #include "config/oidc.h"
 #include "config/regions.h"
 #include "config/xks.h"
@@ -76,8 +77,12 @@ static K_MUST_CHECK k_status load_paths(json_t *root, const char *path, struct c
 					struct kbuf *msg)
 {
 	GUARD(copy_path(root, "data_dir", path, cfg->data_dir, sizeof cfg->data_dir, msg));
-	GUARD(copy_path(root, "root_key_file", path, cfg->root_key_file, sizeof cfg->root_key_file,
-			msg));
+	const char *rk = json_string_value(json_object_get(root, "root_key_file"));
+	if (rk != NULL && strncmp(rk, "pkcs11:", 7) == 0) /* a key in a token: a URI, not a path */
+		copy_str(root, "root_key_file", cfg->root_key_file, sizeof cfg->root_key_file);
+	else
+		GUARD(copy_path(root, "root_key_file", path, cfg->root_key_file,
+				sizeof cfg->root_key_file, msg));
 	GUARD(copy_path(root, "tls_cert_file", path, cfg->tls_cert_file, sizeof cfg->tls_cert_file,
 			msg));
 	GUARD(copy_path(root, "tls_key_file", path, cfg->tls_key_file, sizeof cfg->tls_key_file,
@@ -151,6 +156,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* kinko as an XKS proxy (config/xks.h). */
 	if (k_ok(rc))
 		rc = config_xks_load(json_object_get(root, "xks"), path, msg);
+	/* PKCS#11 tokens for custom key stores (config/hsm_tokens.h). */
+	if (k_ok(rc))
+		rc = config_hsm_tokens_load(json_object_get(root, "hsm_tokens"), path, msg);
 	json_decref(root);
 	return rc;
 }

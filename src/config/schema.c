@@ -75,6 +75,15 @@ static const struct cs_member rotation_function[] = {
 	END,
 };
 
+static const struct cs_member hsm_token[] = {
+	{"id", CS_STRING, 0, 0, NULL},
+	{"module", CS_STRING, 0, 0, NULL},
+	{"token_label", CS_STRING, 0, 0, NULL},
+	{"slot", CS_INT, 0, 0xffffffffLL, NULL},
+	{"trust_anchor_file", CS_STRING, 0, 0, NULL},
+	END,
+};
+
 static const struct cs_member oidc_provider[] = {
 	{"account", CS_STRING, 0, 0, NULL},
 	{"url", CS_STRING, 0, 0, NULL},
@@ -119,6 +128,7 @@ static const struct cs_member top[] = {
 	{"rotation_functions", CS_OBJECTS, 0, 0, rotation_function},
 	{"oidc_providers", CS_OBJECTS, 0, 0, oidc_provider},
 	{"xks", CS_OBJECT, 0, 0, xks},
+	{"hsm_tokens", CS_OBJECTS, 0, 0, hsm_token},
 	END,
 };
 

@@ -106,6 +106,16 @@ typedef struct k_status {
 #define K_E_XKS_PROXY_INVALID_CONFIGURATION ((k_status){KC_E_XKS_PROXY_INVALID_CONFIGURATION})
 #define K_E_XKS_KEY_NOT_FOUND ((k_status){KC_E_XKS_KEY_NOT_FOUND})
 #define K_E_XKS_KEY_INVALID_CONFIGURATION ((k_status){KC_E_XKS_KEY_INVALID_CONFIGURATION})
+#define K_E_CKS_INVALID_STATE ((k_status){KC_E_CKS_INVALID_STATE})
+#define K_E_CKS_HAS_CMKS ((k_status){KC_E_CKS_HAS_CMKS})
+#define K_E_CKS_NAME_IN_USE ((k_status){KC_E_CKS_NAME_IN_USE})
+#define K_E_CLUSTER_NOT_FOUND ((k_status){KC_E_CLUSTER_NOT_FOUND})
+#define K_E_CLUSTER_IN_USE ((k_status){KC_E_CLUSTER_IN_USE})
+#define K_E_CLUSTER_NOT_RELATED ((k_status){KC_E_CLUSTER_NOT_RELATED})
+#define K_E_INCORRECT_TRUST_ANCHOR ((k_status){KC_E_INCORRECT_TRUST_ANCHOR})
+#define K_E_XKS_URI_IN_USE ((k_status){KC_E_XKS_URI_IN_USE})
+#define K_E_XKS_URI_ENDPOINT_IN_USE ((k_status){KC_E_XKS_URI_ENDPOINT_IN_USE})
+#define K_E_XKS_VPC_IN_USE ((k_status){KC_E_XKS_VPC_IN_USE})
 /* END k_status values */
 
 #define K_MUST_CHECK __attribute__((warn_unused_result))

@@ -3,6 +3,7 @@
  * encryption built on its operations (see keyops.h).
  */
 #include "keystore/keyops.h"
+#include "keystore/pkcs11.h"
 
 #include <string.h>
 
@@ -15,6 +16,8 @@ const struct keystore_ops *keystore_find(const char *name)
 {
 	if (name == NULL || name[0] == 0 || strcmp(name, keystore_soft.name) == 0)
 		return &keystore_soft;
+	if (strcmp(name, keystore_pkcs11.name) == 0) /* built in: keys in PKCS#11 tokens */
+		return &keystore_pkcs11;
 	for (size_t i = 0; i < n_stores; i++) {
 		if (strcmp(stores[i]->name, name) == 0)
 			return stores[i];

@@ -72,6 +72,12 @@ struct keystore_ops {
 					     const char *arn, struct kbuf *ref,
 					     struct keystore_key **out);
 	void (*destroy)(struct keystore_key *h);
+	/*
+	 * False while the store cannot reach the key's material (a token
+	 * that is not connected): the key's state is then Unavailable.
+	 * NULL: always available.
+	 */
+	bool (*available)(const struct keystore_key *h);
 
 	/* ---- symmetric encryption (blob format: crypto.h) ---- */
 	K_MUST_CHECK k_status (*encrypt)(const struct keystore_key *h, struct kslice ectx,
@@ -182,6 +188,11 @@ void keystore_key_unref(struct keystore_key *h);
 static inline uint32_t keystore_key_versions(const struct keystore_key *h)
 {
 	return h != NULL ? h->versions : 0;
+}
+/* False while the key's store cannot reach its material (keystore_ops.available). */
+static inline bool keystore_key_available(const struct keystore_key *h)
+{
+	return h == NULL || h->ops->available == NULL || h->ops->available(h);
 }
 static inline const char *keystore_key_store(const struct keystore_key *h)
 {

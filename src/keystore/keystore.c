@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "crypto/crypto.h"
+#include "keystore/pkcs11.h"
 #include "core/banned.h"
 
 #define ROOT_KEY_LEN 32
@@ -72,6 +73,8 @@ static K_MUST_CHECK k_status create_root(const char *path, struct kbuf *msg)
 
 k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 {
+	if (strncmp(path, "pkcs11:", 7) == 0) /* the root key in a token (p11_root.c) */
+		return keystore_p11_root_open(path, msg);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT && create)
 		return create_root(path, msg);
@@ -104,21 +107,28 @@ k_status keystore_open_file(const char *path, bool create, struct kbuf *msg)
 
 k_status keystore_wrap(struct kslice aad, const struct ksecret *material, struct kbuf *out)
 {
+	if (keystore_p11_root_active())
+		return keystore_p11_root_wrap(aad, material, out);
 	ENSURE(root != NULL, K_E_INTERNAL);
 	return crypto_wrap(root, aad, material, out);
 }
 
 k_status keystore_unwrap(struct kslice aad, struct kslice wrapped, struct ksecret **out)
 {
+	if (keystore_p11_root_active())
+		return keystore_p11_root_unwrap(aad, wrapped, out);
 	ENSURE(root != NULL, K_E_INTERNAL);
 	return crypto_unwrap(root, aad, wrapped, out);
 }
 
 k_status keystore_check_value(struct kbuf *out)
 {
-	ENSURE(root != NULL, K_E_INTERNAL);
 	uint8_t kcv[CRYPTO_CHECK_VALUE_LEN];
-	k_status rc = crypto_check_value(root, kcv);
+	k_status rc = K_E_INTERNAL;
+	if (keystore_p11_root_active())
+		rc = keystore_p11_root_check_value(kcv);
+	else if (root != NULL)
+		rc = crypto_check_value(root, kcv);
 	if (k_ok(rc))
 		rc = kbuf_append_hex(out, kcv, sizeof kcv);
 	crypto_wipe(kcv, sizeof kcv);
@@ -138,6 +148,7 @@ k_status keystore_check_value_matches(struct kslice hex)
 
 void keystore_close(void)
 {
+	keystore_p11_root_close();
 	ksecret_free(root);
 	root = NULL;
 }

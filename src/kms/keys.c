@@ -17,6 +17,7 @@
 #include "kms/authz.h"
 #include "kms/multiregion.h"
 #include "kms/grants.h"
+#include "kms/keystores.h"
 #include "kms/store.h"
 #include "policy/policy.h"
 #include "core/json.h"
@@ -616,8 +617,9 @@ json_t *kms_key_metadata(const struct kms_key *k)
 		if (v != NULL && !json_is_null(v))
 			json_object_set(m, members[i], v);
 	}
-	json_object_set_new(m, "KeyState", json_string(kms_state_name(k->state)));
-	json_object_set_new(m, "Enabled", json_boolean(k->state == KS_ENABLED));
+	enum kms_key_state state = kms_key_state_now(k); /* Unavailable: a store not connected */
+	json_object_set_new(m, "KeyState", json_string(kms_state_name(state)));
+	json_object_set_new(m, "Enabled", json_boolean(state == KS_ENABLED));
 	return m;
 }
 

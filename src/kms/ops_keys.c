@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "kms/authz.h"
 #include "kms/kms.h"
+#include "kms/keystores.h"
 #include "kms/multiregion.h"
 #include "kms/store.h"
 #include "kms/specs.h"
@@ -102,11 +103,10 @@ static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **sp
 		return api_fail(c, K_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s",
 				*usage, *spec);
 	if (*origin == NULL)
-		*origin = "AWS_KMS";
+		*origin = store_id != NULL ? "AWS_CLOUDHSM" : "AWS_KMS";
 	if (strcmp(*origin, "AWS_CLOUDHSM") == 0 || strcmp(*origin, "EXTERNAL_KEY_STORE") == 0 ||
-	    store_id != NULL)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"Custom key stores are not available on this server yet.");
+	    store_id != NULL) /* a key in a custom key store (kms/keystores.c) */
+		GUARD(kms_cks_check_new_key(c, store_id, *origin, *spec, *usage));
 	if (strcmp(*origin, "EXTERNAL") == 0 && !(*ks)->importable)
 		return api_fail(c, K_E_UNSUPPORTED,
 				"KeySpec %s does not support imported key material.", *spec);
@@ -144,20 +144,23 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
  * one durable write.
  */
 static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id,
-					   const char *arn, const char *spec, const char *origin)
+					   const char *arn, const char *spec, const char *origin,
+					   const char *store_id)
 {
 	k_status rc = K_OK;
 	struct kbuf wrapped;
 	kbuf_init(&wrapped, KEYSTORE_MAX_REF);
 	char *text = NULL;
 	if (strcmp(origin, "AWS_KMS") == 0) {
-		/* Every key is in the software store until custom key stores come. */
+		/* AWS_KMS keys are in the software store. */
 		GUARD_GOTO(keystore_generate(keystore_find(NULL), spec, kms_doc_material_arn(doc),
 					     &wrapped));
 		json_t *mats = json_pack("[{s:i, s:s, s:I}]", "Version", 1, "Wrapped",
 					 kbuf_cstr(&wrapped), "Created", (json_int_t)c->now);
 		ENSURE_GOTO(mats != NULL, K_E_INTERNAL);
 		json_object_set_new(doc, "Materials", mats);
+	} else if (strcmp(origin, "AWS_CLOUDHSM") == 0) { /* generated in the store's token */
+		GUARD_GOTO(kms_cks_generate(c, doc, store_id, arn));
 	}
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
@@ -211,7 +214,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 		return K_E_INTERNAL;
 	k_status rc = has_mr && multi_region ? kms_mrk_make_primary(c, doc) : K_OK;
 	if (k_ok(rc))
-		rc = store_new_key(c, doc, id, arn, spec, origin);
+		rc = store_new_key(c, doc, id, arn, spec, origin, store_id);
 	json_decref(doc);
 	GUARD(rc);
 	struct kms_key *k = NULL;

@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "kms/grants.h"
+#include "kms/keystores.h"
 #include "kms/kms.h"
 #include "kms/multiregion.h"
 #include "kms/store.h"
@@ -80,7 +81,8 @@ k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k, enum a
 	if ((size_t)rule >= sizeof rules / sizeof rules[0] || rule == API_STATE_UNSET ||
 	    rule == API_STATE_NA)
 		rule = API_STATE_CRYPTO;
-	int col = state_column(k->state);
+	enum kms_key_state state = kms_key_state_now(k); /* Unavailable: a store not connected */
+	int col = state_column(state);
 	enum st_rule r = col < 0 ? INV : (enum st_rule)rules[rule][col];
 	switch (r) {
 	case OK:
@@ -92,7 +94,7 @@ k_status kms_check_state_rule(struct api_ctx *c, const struct kms_key *k, enum a
 	}
 	if (rule == API_STATE_CANCEL_DELETION)
 		return api_fail(c, K_E_INVALID_STATE, "%s is not pending deletion.", k->arn);
-	switch (k->state) {
+	switch (state) {
 	case KS_PENDING_DELETION:
 		return api_fail(c, K_E_INVALID_STATE, "%s is pending deletion.", k->arn);
 	case KS_PENDING_REPLICA_DELETION:

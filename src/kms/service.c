@@ -6,6 +6,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "kms/multiregion.h"
+#include "kms/keystores.h"
 
 #include "core/banned.h"
 
@@ -115,6 +116,16 @@ static const struct api_operation kms_ops[] = {
 	OP("Sign", kms_op_sign, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
 	OP("Verify", kms_op_verify, KEY_OR_ALIAS, CRYPTO, RSA, READ, USE),
 	OP("VerifyMac", kms_op_verify_mac, KEY_OR_ALIAS, CRYPTO, SYMMETRIC, READ, USE),
+	/* custom key stores (ops_keystores.c): PKCS#11 tokens, external key stores */
+	OP("ConnectCustomKeyStore", kms_op_connect_custom_key_store, NONE, NA, OWN(5), WRITE,
+	   NO_USE),
+	OP("CreateCustomKeyStore", kms_op_create_custom_key_store, NONE, NA, OWN(5), WRITE, NO_USE),
+	OP("DeleteCustomKeyStore", kms_op_delete_custom_key_store, NONE, NA, OWN(5), WRITE, NO_USE),
+	OP("DescribeCustomKeyStores", kms_op_describe_custom_key_stores, NONE, NA, OWN(5), READ,
+	   NO_USE),
+	OP("DisconnectCustomKeyStore", kms_op_disconnect_custom_key_store, NONE, NA, OWN(5), WRITE,
+	   NO_USE),
+	OP("UpdateCustomKeyStore", kms_op_update_custom_key_store, NONE, NA, OWN(5), WRITE, NO_USE),
 	/* authorization: key policies, grants */
 	OP("CreateGrant", kms_op_create_grant, KEY_OR_ALIAS, CRYPTO, OWN(50), WRITE, NO_USE),
 	OP("GetKeyPolicy", kms_op_get_key_policy, OWN_KEY, ANY, OWN(1000), READ, NO_USE),
