@@ -23,30 +23,18 @@ static const char *const linted[] = {"kms:", "secretsmanager:", "sts:", "kinko-t
  * IAM actions of those services that are no operation of kinko's tables:
  * actions without an operation of their own (ReEncrypt's two halves,
  * SynchronizeMultiRegionKey, STS session tagging) and AWS operations kinko
- * does not serve yet. A policy naming them is not mistaken.
+ * does not serve yet. A policy naming them is not mistaken. The actions of
+ * kinko's operations come from the operation tables.
  */
 static const char *const extra_actions[] = {
 	"kms:ReEncryptFrom",
 	"kms:ReEncryptTo",
 	"kms:SynchronizeMultiRegionKey",
-	"kms:ConnectCustomKeyStore",
-	"kms:CreateCustomKeyStore",
-	"kms:DeleteCustomKeyStore",
-	"kms:DescribeCustomKeyStores",
-	"kms:DisconnectCustomKeyStore",
-	"kms:ReplicateKey",
-	"kms:UpdateCustomKeyStore",
-	"kms:UpdatePrimaryRegion",
 	"sts:TagSession",
 	"sts:SetSourceIdentity",
 	"sts:SetContext",
 	"sts:AssumeRoleWithSAML",
-	"sts:AssumeRoleWithWebIdentity",
 	"sts:AssumeRoot",
-	"sts:DecodeAuthorizationMessage",
-	"sts:GetAccessKeyInfo",
-	"sts:GetFederationToken",
-	"sts:GetSessionToken",
 	"sts:GetServiceBearerToken",
 };
 
