@@ -104,13 +104,15 @@ static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **sp
 				*usage, *spec);
 	if (*origin == NULL)
 		*origin = store_id != NULL ? "AWS_CLOUDHSM" : "AWS_KMS";
+	/* "You cannot create a multi-Region key in a custom key store": said before the store is looked at. */
+	GUARD(kms_mrk_check_create(c, multi_region, *origin, store_id));
 	if (strcmp(*origin, "AWS_CLOUDHSM") == 0 || strcmp(*origin, "EXTERNAL_KEY_STORE") == 0 ||
 	    store_id != NULL) /* a key in a custom key store (kms/keystores.c) */
 		GUARD(kms_cks_check_new_key(c, store_id, *origin, *spec, *usage));
 	if (strcmp(*origin, "EXTERNAL") == 0 && !(*ks)->importable)
 		return api_fail(c, K_E_UNSUPPORTED,
 				"KeySpec %s does not support imported key material.", *spec);
-	return kms_mrk_check_create(c, multi_region, *origin, store_id);
+	return K_OK;
 }
 
 /* The new key's stored document (no material yet); NULL if out of memory. */
