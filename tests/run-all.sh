@@ -190,7 +190,11 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 			tests/integration/test_lifecycle.py::test_automatic_and_on_demand_rotation \
 			tests/integration/test_secrets.py::test_rotate_secret_runs_four_steps \
 			tests/integration/test_secrets.py::test_scheduled_rotation_with_test_clock \
-			tests/integration/test_secrets_http_rotation.py
+			tests/integration/test_secrets_http_rotation.py \
+			tests/integration/test_keygen_offload.py \
+			tests/integration/test_xks_proxy.py \
+			tests/integration/test_custom_keystores.py \
+			tests/integration/test_sts_jwks_url.py
 	}
 	unset TSAN_OPTIONS
 	echo "ThreadSanitizer phase: $(($(date +%s) - tsan_start)) s"

@@ -17,6 +17,7 @@ struct http_offload {
 	pthread_cond_t cv;
 	struct http_offload_job *head, *tail; /* FIFO */
 	bool stopping;
+	bool joined; /* http_offload_stop has joined the threads */
 	unsigned n;
 	pthread_t threads[HTTP_OFFLOAD_MAX_THREADS];
 };
@@ -74,7 +75,7 @@ k_status http_offload_start(unsigned n, struct http_offload **out)
 	for (unsigned i = 0; i < n; i++) {
 		if (pthread_create(&o->threads[i], NULL, worker, o) != 0) {
 			LOG_ERROR("http: cannot start an offload thread");
-			http_offload_stop(o);
+			http_offload_free(o);
 			return K_E_INTERNAL;
 		}
 		o->n = i + 1;
@@ -102,7 +103,7 @@ bool http_offload_submit(struct http_offload *o, struct http_offload_job *job)
 
 void http_offload_stop(struct http_offload *o)
 {
-	if (o == NULL)
+	if (o == NULL || o->joined)
 		return;
 	pthread_mutex_lock(&o->mu);
 	o->stopping = true;
@@ -110,6 +111,14 @@ void http_offload_stop(struct http_offload *o)
 	pthread_mutex_unlock(&o->mu);
 	for (unsigned i = 0; i < o->n; i++)
 		pthread_join(o->threads[i], NULL);
+	o->joined = true;
+}
+
+void http_offload_free(struct http_offload *o)
+{
+	if (o == NULL)
+		return;
+	http_offload_stop(o);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->mu);
 	free(o);

@@ -49,9 +49,14 @@ K_MUST_CHECK k_status http_offload_start(unsigned n, struct http_offload **out);
 bool http_offload_submit(struct http_offload *o, struct http_offload_job *job);
 
 /*
- * Stops taking jobs, runs every job already queued, joins the threads
- * and frees the pool. NULL is accepted.
+ * Stops taking jobs, runs every job already queued and joins the
+ * threads; the pool stays allocated, so that a request thread that
+ * still submits is refused (and runs the job itself) rather than reading
+ * freed memory. A second call does nothing. NULL is accepted.
  */
 void http_offload_stop(struct http_offload *o);
+
+/* Stops the pool if it runs, then frees it: once no request thread can submit. NULL is accepted. */
+void http_offload_free(struct http_offload *o);
 
 #endif

@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,13 @@ struct conn_state {
 	 * which queues the answer.
 	 */
 	bool offloaded;
+	/*
+	 * Set (release) by the offload thread once the request is handled,
+	 * read (acquire) by the request thread before it answers: the order
+	 * between the two threads is stated here, not left to
+	 * libmicrohttpd's resume, whose locking the language cannot see.
+	 */
+	atomic_bool handled;
 	struct http_offload_job job;
 	struct MHD_Connection *conn;
 };
@@ -217,6 +225,7 @@ static void run_offloaded(struct http_offload_job *job)
 	struct conn_state *st =
 		(struct conn_state *)(void *)((char *)job - offsetof(struct conn_state, job));
 	api_handle(&st->req);
+	atomic_store_explicit(&st->handled, true, memory_order_release);
 	MHD_resume_connection(st->conn);
 }
 
@@ -365,8 +374,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct conn_state *st = *con_cls;
 	if (st == NULL)
 		return begin_request(srv, conn, url, method, con_cls);
-	if (st->offloaded) /* resumed: the offload thread has handled it */
+	if (st->offloaded) { /* resumed: the offload thread has handled it */
+		if (!atomic_load_explicit(&st->handled, memory_order_acquire))
+			return MHD_NO; /* resumed before handled: cannot happen; close */
 		return reply(conn, &st->req, false);
+	}
 	if (st->answered) {
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -520,7 +532,7 @@ static unsigned offload_threads(unsigned request_threads)
 
 static void free_server(struct http_server *s)
 {
-	http_offload_stop(s->offload);
+	http_offload_free(s->offload);
 	http_conns_stop(s->conns);
 	free(s->cert_pem);
 	free(s->client_ca_pem);
@@ -677,8 +689,7 @@ void http_stop(struct http_server *s)
 	 * request thread; libmicrohttpd refuses to stop while a connection is
 	 * suspended.
 	 */
-	http_offload_stop(s->offload);
-	s->offload = NULL;
-	MHD_stop_daemon(s->d); /* closes every connection first */
+	http_offload_stop(s->offload); /* stays allocated: request threads still read it */
+	MHD_stop_daemon(s->d);	       /* closes every connection first */
 	free_server(s);
 }
