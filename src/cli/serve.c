@@ -30,6 +30,7 @@
 #include "cluster/cluster.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
@@ -42,6 +43,9 @@
 #include "sts/sts.h"
 #include "testmode/testmode.h"
 #include "core/banned.h"
+
+/* The cached keys whose material RLIMIT_MEMLOCK should hold (reported at start). */
+#define SERVE_MEMLOCK_KEYS 100000ul
 
 /*
  * The signals serve acts on. They are blocked before the first thread
@@ -592,6 +596,7 @@ static int serve_start(struct serve_state *s)
 	}
 	print_banner(cfg, port);
 	fflush(stdout);
+	ksecret_report_memlock(SERVE_MEMLOCK_KEYS);
 	return 0;
 }
 
