@@ -48,7 +48,7 @@ def main():
 
     def kms():
         if not hasattr(local, "c"):
-            local.c = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
+            local.c = boto3.session.Session().client("kms", endpoint_url=endpoint, region_name="us-east-1",
                                    aws_access_key_id="test", aws_secret_access_key="test",
                                    config=CFG)
         return local.c

@@ -9,7 +9,8 @@ threads (a data folder given with --data keeps them for the next run),
 then signs one Encrypt request of 100 bytes per key (SigV4, valid 5
 minutes) and writes two wrk scripts: every request on one key, and each
 request on a key drawn at random among the N. Runs, with wrk -t2 -c64:
-  1. warm: one key, N keys, one key, N keys (S seconds each, default 8);
+  1. warm-up: every key in turn (--warmup seconds, default 30), then
+     warm: one key, N keys, one key, N keys (S seconds each, default 8);
   2. after a restart: N keys for 3 s at once, then S seconds;
 and prints requests/s, the ratio N keys / one key of each pair, the
 server's resident memory (VmRSS) with one key used and with N keys used,
@@ -73,7 +74,7 @@ def make_keys(endpoint, n, path):
 
     def one(_):
         if not hasattr(local, "c"):
-            local.c = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
+            local.c = boto3.session.Session().client("kms", endpoint_url=endpoint, region_name="us-east-1",
                                    aws_access_key_id="test", aws_secret_access_key="test",
                                    config=CFG)
         return local.c.create_key()["KeyMetadata"]["KeyId"]
@@ -87,24 +88,33 @@ def make_keys(endpoint, n, path):
     return have[:n]
 
 
-def write_script(path, endpoint, keys):
-    """One signed Encrypt per key; each wrk request picks one at random."""
-    rows = []
+def write_script(path, endpoint, keys, walk=False):
+    """One signed Encrypt per key, in a data file beside the script (a Lua
+    chunk holds at most 65,536 constants); each wrk request picks one at
+    random."""
     plaintext = "QUFB" * 33 + "QQ=="  # 100 bytes, base64
-    for k in keys:
-        body = json.dumps({"KeyId": k, "Plaintext": plaintext})
-        h = sign(endpoint, "Encrypt", body)
-        rows.append("{%s,%s,%s}" % (lua_string(body), lua_string(h["X-Amz-Date"]),
-                                    lua_string(h["Authorization"])))
+    with open(path + ".tsv", "w") as f:
+        for k in keys:
+            body = json.dumps({"KeyId": k, "Plaintext": plaintext})
+            h = sign(endpoint, "Encrypt", body)
+            f.write("%s\t%s\t%s\n" % (body, h["X-Amz-Date"], h["Authorization"]))
     host = endpoint.split("://", 1)[1].rstrip("/")
     with open(path, "w") as f:
         f.write('wrk.method = "POST"\n')
         f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
         f.write('wrk.headers["X-Amz-Target"] = "TrentService.Encrypt"\n')
         f.write('wrk.headers["Host"] = %s\n' % lua_string(host))
-        f.write("local reqs = {\n" + ",\n".join(rows) + "\n}\n")
+        f.write("local reqs = {}\n"
+                "for line in io.lines(%s) do\n"
+                '  local b, d, a = line:match("^(.-)\\t(.-)\\t(.*)$")\n'
+                "  reqs[#reqs + 1] = {b, d, a}\n"
+                "end\n" % lua_string(path + ".tsv"))
+        # walk: each wrk thread goes through the keys in turn from a random start.
+        f.write("local i = math.random(#reqs)\n")
         f.write("request = function()\n"
-                "  local r = reqs[math.random(#reqs)]\n"
+                + ("  i = i % #reqs + 1\n  local r = reqs[i]\n" if walk else
+                   "  local r = reqs[math.random(#reqs)]\n"))
+        f.write(
                 '  wrk.headers["X-Amz-Date"] = r[2]\n'
                 '  wrk.headers["Authorization"] = r[3]\n'
                 '  return wrk.format("POST", "/", nil, r[1])\n'
@@ -115,11 +125,11 @@ def write_script(path, endpoint, keys):
 def wrk(script, endpoint, seconds):
     out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", "-s", script,
                           endpoint + "/"], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"BENCH requests=(\d+) rps=([\d.]+) p50_us=(\d+) p99_us=(\d+) non2xx=(\d+)",
-                  out)
-    if m is None or int(m.group(5)) != 0:
+    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), "")
+    f = dict(kv.split("=", 1) for kv in line.split()[1:])
+    if not f or int(f["non2xx"]) != 0 or int(f["read_err"]) != 0:
         sys.exit("wrk failed or got errors:\n" + out)
-    return float(m.group(2)), int(m.group(3)), int(m.group(4))
+    return float(f["rps"]), int(f["p50_us"]), int(f["p99_us"])
 
 
 def rss_mib(p):
@@ -142,6 +152,8 @@ def main():
     ap.add_argument("--keys", type=int, default=100000)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--data")
+    ap.add_argument("--warmup", type=int, default=30,
+                    help="seconds of using every key in turn before the warm runs")
     a = ap.parse_args()
     data = a.data or tempfile.mkdtemp(prefix="kinko-keys-")
     work = os.path.join(data, "bench")
@@ -156,7 +168,12 @@ def main():
         one, many = os.path.join(work, "one.lua"), os.path.join(work, "many.lua")
         write_script(one, endpoint, keys[:1])
         write_script(many, endpoint, keys)
+        walk = os.path.join(work, "walk.lua")
+        write_script(walk, endpoint, keys, walk=True)
         base_rss = rss_mib(p)
+        # Warm-up: every key used at least once (a random draw needs ~12 draws a key for that).
+        w = wrk(walk, endpoint, a.warmup)
+        print("warm-up: every key in turn for %d s, %.0f req/s" % (a.warmup, w[0]))
         print("| run | one key req/s | %d keys req/s | ratio | p99 µs one / many |" % len(keys))
         print("|---|---|---|---|---|")
         for r in (1, 2):
