@@ -39,6 +39,11 @@
 #define INDEX_EVERY_MS 1000
 /* Records per transaction. */
 #define INDEX_BATCH 4096
+/*
+ * Records a clean stop indexes at most (a second or two): a backlog left
+ * by a burst is read by the next start instead of holding up the stop.
+ */
+#define INDEX_CLOSE_MAX 50000
 /* Bytes read from a log file at a time: at least two of its longest lines. */
 #define INDEX_CHUNK (2 * (size_t)AUDIT_MAX_LINE + 65536)
 
@@ -385,7 +390,7 @@ void audit_index_close(void)
 		pthread_join(X.thread, NULL);
 		pthread_cond_destroy(&X.tcv);
 		X.running = false;
-		if (k_failed(audit_index_sync(SIZE_MAX)))
+		if (k_failed(audit_index_sync(INDEX_CLOSE_MAX)))
 			LOG_WARN(
 				"audit: the index's last catch-up failed (done at the next start)");
 	}
