@@ -46,7 +46,8 @@ _kinko()
 			--test-mode --log-level --log-file --tls-cert --tls-key --tls-self-signed
 			--rotation-function --allow-root-key-in-data --audit-dir --no-audit
 			--audit-sync --audit-max-file-bytes --audit-rotate-seconds
-			--audit-digest-seconds --audit-witness --audit-witness-syslog
+			--audit-digest-seconds --audit-index-seconds --audit-witness
+			--audit-witness-syslog
 			--metrics-listen --quotas --quota --node-id --shared-store --log-format
 			--xks-listen --xks-client-ca --help" ;;
 	check)

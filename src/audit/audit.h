@@ -99,12 +99,13 @@ struct audit_options {
 	int64_t rotate_seconds;	 /* rotate a file this old (0: 3600) */
 	int64_t drain_ms; /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
 	int64_t period_ms; /* a signed period digest this often, even with no call (0: 60 s) */
+	int64_t index_ms;  /* the event index catches up this often (0: 1 s) */
 	const char *witness_file; /* NULL: none; else each period digest is appended there too */
 	bool witness_syslog;	  /* each period digest also to syslog (LOG_AUTHPRIV) */
 	/*
 	 * The operations whose successes are uses of the key they name (the
-	 * rows' key_use), read while audit_open rebuilds the last-use index
-	 * from the log; borrowed for the call. None: the index starts empty.
+	 * rows' key_use), read while the event index (below) takes up the
+	 * records written after its checkpoint; borrowed for the call. None: the index starts empty.
 	 */
 	const struct audit_op_name *key_use_ops;
 	size_t n_key_use_ops;
@@ -352,6 +353,42 @@ void audit_ctindex_note(const char *event_json, size_t len);
 typedef bool (*audit_ctindex_cb)(void *arg, const char *node, const char *event_id, json_t *event);
 K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, int64_t to,
 						audit_ctindex_cb cb, void *arg);
+
+/*
+ * The event index (indexer.c; storage/event_index.h): a SQLite file in
+ * the log folder, AUDIT_INDEX_FILE, kept up with the trail by a thread
+ * about once a second, with a checkpoint (the last record it covers).
+ * audit_open() loads the key uses it keeps and reads only the records
+ * after its checkpoint; LookupEvents queries it.
+ */
+#define AUDIT_INDEX_FILE "kinko-index.db"
+#include "storage/event_index.h"
+/* Opens the index, takes up the trail after its checkpoint, starts the thread (audit_open). */
+K_MUST_CHECK k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops,
+				       int64_t every_ms, struct kbuf *msg);
+/* Stops the thread, indexes what is left, closes (audit_close). */
+void audit_index_close(void);
+/*
+ * Indexes at most max records written since the checkpoint, now (after
+ * audit_drain(), so that a lookup sees the calls answered before it).
+ * K_E_UNSUPPORTED when the index is not open.
+ */
+K_MUST_CHECK k_status audit_index_sync(size_t max);
+/* Runs a query on the index (event_index_query); K_E_UNSUPPORTED when it is not open. */
+K_MUST_CHECK k_status audit_index_query(const struct event_index_query *q, event_index_hit_cb cb,
+					void *arg);
+/* Records indexed since start (for /metrics and the start-up log). */
+uint64_t audit_index_records(void);
+/*
+ * Reads the record the index places at (file, off, len) in the log
+ * folder; *rec is the whole record (its "event" member is the event),
+ * owned by the caller. K_E_NOT_FOUND if the file is gone or the bytes
+ * there are not record seq.
+ */
+K_MUST_CHECK k_status audit_read_event(const char *file, uint64_t off, uint32_t len, uint64_t seq,
+				       json_t **rec);
+/* CloudTrail's Username of an event: the IAM user name, "root", or the role session name; NULL if none. */
+const char *audit_event_username(json_t *event);
 
 /* ---- the usage and cost report (usage.c) ---- */
 

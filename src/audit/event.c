@@ -97,6 +97,22 @@ void audit_lastuse_from_event(json_t *e, const struct audit_op_name *key_use_ops
 	}
 }
 
+const char *audit_event_username(json_t *e)
+{
+	json_t *u = json_object_get(e, "userIdentity");
+	const char *type = json_string_value(json_object_get(u, "type"));
+	const char *arn = json_string_value(json_object_get(u, "arn"));
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "Root") == 0)
+		return "root";
+	if (strcmp(type, "IAMUser") == 0)
+		return json_string_value(json_object_get(u, "userName"));
+	if (strcmp(type, "AssumedRole") == 0 && arn != NULL && strrchr(arn, '/') != NULL)
+		return strrchr(arn, '/') + 1;
+	return NULL;
+}
+
 k_status audit_intent(const struct audit_call_info *call)
 {
 	if (!audit_enabled() || call->event_name == NULL || !call->mutates)

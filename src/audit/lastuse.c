@@ -4,7 +4,7 @@
  * kms/ops_usage.c.
  *
  * The index is a sharded hash map (key ARN -> last use) with a mutex per
- * shard; an update is made after the call's event is durable, off the
+ * shard and BUCKETS chains in each; an update is made after the call's event is durable, off the
  * shared path of other keys. It is rebuilt from the logs at start.
  *
  * Cluster-wide (docs/CLUSTER.md, "Key last use"): an updated entry is
@@ -35,6 +35,8 @@
 #include "core/banned.h"
 
 #define SHARDS 64
+/* Chains per shard: 65,536 in all, so that 100,000 keys make chains of one or two. */
+#define BUCKETS 1024
 
 struct use {
 	char arn[300];
@@ -48,7 +50,7 @@ struct use {
 
 static struct {
 	pthread_mutex_t mu;
-	struct use *head;
+	struct use *head[BUCKETS];
 } shards[SHARDS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic int64_t tracking_start;
@@ -59,9 +61,12 @@ static void init_shards(void)
 		pthread_mutex_init(&shards[i].mu, NULL);
 }
 
-static size_t shard_of(const char *arn)
+/* The shard of arn; *b its chain in the shard. */
+static size_t shard_of(const char *arn, size_t *b)
 {
-	return (size_t)(khash(arn) % SHARDS);
+	uint64_t h = khash(arn);
+	*b = (size_t)((h / SHARDS) % BUCKETS);
+	return (size_t)(h % SHARDS);
 }
 
 void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *event_id,
@@ -70,9 +75,10 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 	if (arn == NULL || op == NULL)
 		return;
 	pthread_once(&once, init_shards);
-	size_t s = shard_of(arn);
+	size_t b;
+	size_t s = shard_of(arn, &b);
 	klock(&shards[s].mu);
-	struct use *u = shards[s].head;
+	struct use *u = shards[s].head[b];
 	while (u != NULL && strcmp(u->arn, arn) != 0)
 		u = u->next;
 	if (u == NULL) {
@@ -82,8 +88,8 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 			return;
 		}
 		kstr_copy(u->arn, sizeof u->arn, arn);
-		u->next = shards[s].head;
-		shards[s].head = u;
+		u->next = shards[s].head[b];
+		shards[s].head[b] = u;
 	}
 	if (t >= u->t) {
 		kstr_copy(u->op, sizeof u->op, op);
@@ -109,14 +115,16 @@ void audit_lastuse_reset(void)
 {
 	pthread_once(&once, init_shards);
 	for (size_t i = 0; i < SHARDS; i++) {
-		pthread_mutex_lock(&shards[i].mu);
-		struct use *u = shards[i].head;
-		shards[i].head = NULL;
-		pthread_mutex_unlock(&shards[i].mu);
-		while (u != NULL) {
-			struct use *n = u->next;
-			free(u);
-			u = n;
+		for (size_t b = 0; b < BUCKETS; b++) {
+			pthread_mutex_lock(&shards[i].mu);
+			struct use *u = shards[i].head[b];
+			shards[i].head[b] = NULL;
+			pthread_mutex_unlock(&shards[i].mu);
+			while (u != NULL) {
+				struct use *n = u->next;
+				free(u);
+				u = n;
+			}
 		}
 	}
 	atomic_store(&tracking_start, 0);
@@ -125,10 +133,11 @@ void audit_lastuse_reset(void)
 bool audit_lastuse_get(const char *arn, struct audit_lastuse *out)
 {
 	pthread_once(&once, init_shards);
-	size_t s = shard_of(arn);
+	size_t b;
+	size_t s = shard_of(arn, &b);
 	bool found = false;
 	pthread_mutex_lock(&shards[s].mu);
-	for (struct use *u = shards[s].head; u != NULL; u = u->next) {
+	for (struct use *u = shards[s].head[b]; u != NULL; u = u->next) {
 		if (strcmp(u->arn, arn) == 0) {
 			kstr_copy(out->op, sizeof out->op, u->op);
 			out->t = u->t;
@@ -175,13 +184,15 @@ static size_t take_dirty(struct flush_item *items, size_t max)
 	size_t n = 0;
 	for (size_t i = 0; i < SHARDS && n < max; i++) {
 		klock(&shards[i].mu);
-		for (struct use *u = shards[i].head; u != NULL && n < max; u = u->next) {
-			if (!u->dirty)
-				continue;
-			u->dirty = false;
-			kstr_copy(items[n].arn, sizeof items[n].arn, u->arn);
-			use_copy(&items[n].u, u);
-			n++;
+		for (size_t b = 0; b < BUCKETS && n < max; b++) {
+			for (struct use *u = shards[i].head[b]; u != NULL && n < max; u = u->next) {
+				if (!u->dirty)
+					continue;
+				u->dirty = false;
+				kstr_copy(items[n].arn, sizeof items[n].arn, u->arn);
+				use_copy(&items[n].u, u);
+				n++;
+			}
 		}
 		pthread_mutex_unlock(&shards[i].mu);
 	}

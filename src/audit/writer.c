@@ -243,27 +243,6 @@ static K_MUST_CHECK k_status start_periods(const struct audit_options *o, struct
 	return K_OK;
 }
 
-/* The last-use index's rebuild: the oldest event's time, and each key-use operation's success. */
-struct rebuild {
-	int64_t oldest;
-	const struct audit_op_name *key_use_ops;
-	size_t n_key_use_ops;
-};
-
-static bool rebuild_cb(void *arg, uint64_t seq, const char *type, json_t *event, const char *file)
-{
-	(void)seq;
-	(void)file;
-	struct rebuild *rb = arg;
-	int64_t t;
-	const char *when = json_string_value(json_object_get(event, "eventTime"));
-	if (rb->oldest == 0 && when != NULL && audit_parse_iso8601(when, &t))
-		rb->oldest = t;
-	if (strcmp(type, "event") == 0)
-		audit_lastuse_from_event(event, rb->key_use_ops, rb->n_key_use_ops);
-	return true;
-}
-
 k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 {
 	snprintf(audit_w.dir, sizeof audit_w.dir, "%s", o->dir);
@@ -319,10 +298,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		(void)unlink(path); /* recovered above; fsync mode has no ring */
 	}
 	audit_lastuse_reset();
-	struct rebuild rb = {.key_use_ops = o->key_use_ops, .n_key_use_ops = o->n_key_use_ops};
-	if (k_failed(audit_scan(audit_w.dir, rebuild_cb, &rb)))
-		LOG_WARN("audit: could not rebuild the key last-use index");
-	audit_lastuse_set_tracking_start(rb.oldest ? rb.oldest : kclock_now());
+	GUARD(audit_index_open(o->key_use_ops, o->n_key_use_ops, o->index_ms, msg));
 	atomic_store(&stopping, false);
 	if (pthread_create(&audit_w.flusher, NULL, flusher_main, NULL) != 0) {
 		kbuf_note(msg, "cannot start the audit flusher");
@@ -355,6 +331,7 @@ void audit_close(void)
 		if (k_failed(audit_period_write(AUDIT_PERIOD_STOP, &head, 0, kclock_now_ms())))
 			LOG_ERROR("audit: could not write the stop period digest");
 	}
+	audit_index_close();
 	audit_period_close();
 	audit_ring_unmap();
 	atomic_store(&enabled, false);

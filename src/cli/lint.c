@@ -27,15 +27,9 @@ static const char *const linted[] = {"kms:", "secretsmanager:", "sts:", "kinko-t
  * kinko's operations come from the operation tables.
  */
 static const char *const extra_actions[] = {
-	"kms:ReEncryptFrom",
-	"kms:ReEncryptTo",
-	"kms:SynchronizeMultiRegionKey",
-	"sts:TagSession",
-	"sts:SetSourceIdentity",
-	"sts:SetContext",
-	"sts:AssumeRoleWithSAML",
-	"sts:AssumeRoot",
-	"sts:GetServiceBearerToken",
+	"kms:ReEncryptFrom",	  "kms:ReEncryptTo",	   "kms:SynchronizeMultiRegionKey",
+	"sts:TagSession",	  "sts:SetSourceIdentity", "sts:SetContext",
+	"sts:AssumeRoleWithSAML", "sts:AssumeRoot",	   "sts:GetServiceBearerToken",
 };
 
 struct lint {

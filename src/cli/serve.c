@@ -31,6 +31,7 @@
 #include "core/clock.h"
 #include "core/curl_init.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "crypto/asym.h"
 #include "crypto/x509.h"
 #include "http/server.h"
@@ -44,6 +45,9 @@
 #include "sts/sts.h"
 #include "testmode/testmode.h"
 #include "core/banned.h"
+
+/* The cached keys whose material RLIMIT_MEMLOCK should hold (reported at start). */
+#define SERVE_MEMLOCK_KEYS 100000ul
 
 /*
  * The signals serve acts on. They are blocked before the first thread
@@ -611,6 +615,7 @@ static int serve_start(struct serve_state *s)
 	}
 	print_banner(cfg, port);
 	fflush(stdout);
+	ksecret_report_memlock(SERVE_MEMLOCK_KEYS);
 	return 0;
 }
 

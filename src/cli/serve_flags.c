@@ -124,6 +124,13 @@ static enum flag_taken parse_audit_value(struct serve_flags *f, const char *a, c
 			return FLAG_ERROR;
 		}
 		f->audit.period_ms = sec * 1000;
+	} else if (strcmp(a, "--audit-index-seconds") == 0) {
+		long long sec = strtoll(next, NULL, 10);
+		if (sec < 1 || sec > 86400) {
+			fprintf(stderr, "kinko: --audit-index-seconds takes 1 to 86400\n");
+			return FLAG_ERROR;
+		}
+		f->audit.index_ms = sec * 1000;
 	} else if (strcmp(a, "--audit-witness") == 0) {
 		f->audit.witness_file = next;
 	} else if (strcmp(a, "--metrics-listen") == 0) {

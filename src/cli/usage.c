@@ -23,6 +23,7 @@ static const struct cli_flag serve_flags[] = {
 	{"--audit-dir", true}, {"--no-audit", false}, {"--audit-sync", true},
 	{"--audit-max-file-bytes", true}, {"--audit-rotate-seconds", true},
 	{"--audit-digest-seconds", true}, {"--audit-witness", true},
+	{"--audit-index-seconds", true},
 	{"--audit-witness-syslog", false}, {"--metrics-listen", true},
 	{"--quotas", true}, {"--quota", true}, {"--node-id", true},
 	{"--shared-store", false}, {"--log-format", true}, {"--xks-listen", true},
@@ -86,6 +87,7 @@ static const struct cli_command commands[] = {
 	 "                   [--audit-max-file-bytes N] [--audit-rotate-seconds N]\n"
 	 "                   [--audit-digest-seconds N] [--audit-witness FILE] "
 	 "[--audit-witness-syslog]\n"
+	 "                   [--audit-index-seconds N]\n"
 	 "                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota "
 	 "NAME=RATE]...\n"
 	 "                   [--node-id ID] [--shared-store] [--log-format text|json]\n"
@@ -109,6 +111,8 @@ static const struct cli_command commands[] = {
 	 "                fdatasync every 200 ms); fsync: until it is on disk\n"
 	 "  --audit-digest-seconds  a signed period digest naming the newest record\n"
 	 "                this often, even with no call (default 60)\n"
+	 "  --audit-index-seconds N the audit event index (LookupEvents, start-up) catches\n"
+	 "                up with the log this often (default 1)\n"
 	 "  --audit-witness FILE    also append each period digest to FILE, kept outside\n"
 	 "                the data folder (--audit-witness-syslog: to syslog too)\n"
 	 "  --metrics-listen  serve Prometheus /metrics on this address (off by default)\n"

@@ -18,6 +18,7 @@
  * NextToken ("kinko-m...") names the last event returned in that order.
  */
 #include "cloudtrail/cloudtrail.h"
+#include "cloudtrail/internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -76,53 +77,6 @@ static const char *const attribute_keys[] = {"EventId",	    "EventName",    "Rea
 					     "Username",    "ResourceType", "ResourceName",
 					     "EventSource", "AccessKeyId",  NULL};
 
-struct match {
-	uint64_t seq;
-	json_t *event;
-	/* The cluster-wide order (merged mode): time, node, then seq or event id. */
-	int64_t t;
-	char node[72];
-	char tie[40];
-};
-
-/* The position a merged NextToken names. */
-struct mpos {
-	bool set;
-	int64_t t;
-	char node[72];
-	char tie[40];
-};
-
-struct query {
-	const char *account, *region;
-	const char *attr, *value;
-	double start, end;
-	bool has_start, has_end;
-	uint64_t before;   /* from NextToken: only seq < before (0: no bound) */
-	bool merged;	   /* the other nodes' events too (see the top) */
-	struct mpos after; /* merged NextToken: only events after it in the order */
-	struct match *m;
-	size_t n, cap;
-	bool oom;
-};
-
-/* CloudTrail's Username: the IAM user name, "root", or the role session name. */
-static const char *username_of(json_t *e)
-{
-	json_t *u = json_object_get(e, "userIdentity");
-	const char *type = json_string_value(json_object_get(u, "type"));
-	const char *arn = json_string_value(json_object_get(u, "arn"));
-	if (type == NULL)
-		return NULL;
-	if (strcmp(type, "Root") == 0)
-		return "root";
-	if (strcmp(type, "IAMUser") == 0)
-		return json_string_value(json_object_get(u, "userName"));
-	if (strcmp(type, "AssumedRole") == 0 && arn != NULL && strrchr(arn, '/') != NULL)
-		return strrchr(arn, '/') + 1;
-	return NULL;
-}
-
 static bool eq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
@@ -142,7 +96,7 @@ static bool attr_matches(const struct query *q, json_t *e)
 	if (strcmp(a, "ReadOnly") == 0)
 		return eq(json_is_true(json_object_get(e, "readOnly")) ? "true" : "false", v);
 	if (strcmp(a, "Username") == 0)
-		return eq(username_of(e), v);
+		return eq(audit_event_username(e), v);
 	if (strcmp(a, "AccessKeyId") == 0)
 		return eq(json_string_value(json_object_get(json_object_get(e, "userIdentity"),
 							    "accessKeyId")),
@@ -229,47 +183,19 @@ static bool collect_other(void *arg, const char *node, const char *event_id, jso
 	return add_match(q, 0, e, t, node, event_id);
 }
 
+/* This node's events from the trail (merged mode). */
 static bool collect(void *arg, uint64_t seq, const char *type, json_t *e, const char *file)
 {
 	(void)file;
 	struct query *q = arg;
-	if (strcmp(type, "event") != 0 || (q->before != 0 && seq >= q->before))
-		return true;
-	if (q->merged) {
-		int64_t t;
-		char tie[24];
-		if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
-		    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region) ||
-		    !passes(q, e, &t))
-			return true;
-		snprintf(tie, sizeof tie, "%020" PRIu64, seq);
-		return add_match(q, seq, e, t, cluster_node_id(), tie);
-	}
-	if (!eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
-	    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region))
-		return true;
 	int64_t t;
-	const char *when = json_string_value(json_object_get(e, "eventTime"));
-	if (when == NULL || !audit_parse_iso8601(when, &t))
+	char tie[24];
+	if (strcmp(type, "event") != 0 ||
+	    !eq(json_string_value(json_object_get(e, "recipientAccountId")), q->account) ||
+	    !eq(json_string_value(json_object_get(e, "awsRegion")), q->region) || !passes(q, e, &t))
 		return true;
-	if ((q->has_start && (double)t < q->start) || (q->has_end && (double)t > q->end))
-		return true;
-	if (!attr_matches(q, e))
-		return true;
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 64;
-		struct match *nm = realloc(q->m, cap * sizeof *nm);
-		if (nm == NULL) {
-			q->oom = true;
-			return false;
-		}
-		q->m = nm;
-		q->cap = cap;
-	}
-	q->m[q->n].seq = seq;
-	q->m[q->n].event = json_incref(e);
-	q->n++;
-	return true;
+	snprintf(tie, sizeof tie, "%020" PRIu64, seq);
+	return add_match(q, seq, e, t, cluster_node_id(), tie);
 }
 
 static K_MUST_CHECK k_status time_member(struct api_ctx *c, json_t *in, const char *name, bool *has,
@@ -286,7 +212,7 @@ static K_MUST_CHECK k_status time_member(struct api_ctx *c, json_t *in, const ch
 	return K_OK;
 }
 
-static json_t *render_event(json_t *e)
+json_t *ct_render_event(json_t *e)
 {
 	json_t *o = json_object();
 	int64_t t = 0;
@@ -303,7 +229,7 @@ static json_t *render_event(json_t *e)
 		json_object_set(o, "AccessKeyId", ak);
 	json_object_set_new(o, "EventTime", json_integer((json_int_t)t));
 	json_object_set(o, "EventSource", json_object_get(e, "eventSource"));
-	const char *user = username_of(e);
+	const char *user = audit_event_username(e);
 	if (user != NULL)
 		json_object_set_new(o, "Username", json_string(user));
 	json_t *res = json_array();
@@ -357,7 +283,7 @@ static void render_merged(struct query *q, json_t *events, json_t *out, json_int
 			json_object_set_new(out, "NextToken", json_string(next));
 			break;
 		}
-		json_array_append_new(events, render_event(q->m[i].event));
+		json_array_append_new(events, ct_render_event(q->m[i].event));
 	}
 }
 
@@ -407,32 +333,8 @@ static K_MUST_CHECK k_status read_range(struct api_ctx *c, json_t *in, struct qu
 	q->merged = audit_ctindex_enabled();
 	if (token != NULL && q->merged)
 		return parse_merged_token(c, token, &q->after);
-	if (token != NULL) {
-		char *end = NULL;
-		ENSURE(strncmp(token, "kinko-", 6) == 0,
-		       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
-		unsigned long long v = strtoull(token + 6, &end, 10);
-		ENSURE(end != NULL && *end == 0 && v > 0,
-		       api_fail(c, K_E_CT_INVALID_NEXT_TOKEN, "Invalid NextToken."));
-		q->before = v;
-	}
+	q->token = token;
 	return K_OK;
-}
-
-/* This node's events, newest first: the log is in write order, so walk it backwards. */
-static void render_local(const struct query *q, json_t *events, json_t *out, json_int_t max)
-{
-	size_t taken = 0;
-	for (size_t i = q->n; i-- > 0;) {
-		if ((json_int_t)taken == max) {
-			char next[48];
-			snprintf(next, sizeof next, "kinko-%" PRIu64, q->m[i + 1].seq);
-			json_object_set_new(out, "NextToken", json_string(next));
-			break;
-		}
-		json_array_append_new(events, render_event(q->m[i].event));
-		taken++;
-	}
 }
 
 k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
@@ -450,9 +352,11 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "Events", events);
 	if (category != NULL || !audit_enabled())
 		return K_OK; /* no Insights events here; no log when audit is off */
+	if (!q.merged)
+		return ct_lookup_indexed(c, &q, events, out, max);
 	audit_drain();
 	k_status rc = audit_scan(audit_dir(), collect, &q);
-	if (k_ok(rc) && q.merged) {
+	if (k_ok(rc)) {
 		char ns[64];
 		snprintf(ns, sizeof ns, "%s:%s", q.account, q.region);
 		rc = audit_ctindex_list_others(ns, q.has_start ? (int64_t)q.start : 0,
@@ -460,10 +364,8 @@ k_status cloudtrail_op_lookup_events(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	if (k_ok(rc) && q.oom)
 		rc = K_E_INTERNAL;
-	if (k_ok(rc) && q.merged)
+	if (k_ok(rc))
 		render_merged(&q, events, out, max);
-	else if (k_ok(rc))
-		render_local(&q, events, out, max);
 	for (size_t i = 0; i < q.n; i++)
 		json_decref(q.m[i].event);
 	free(q.m);

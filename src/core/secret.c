@@ -4,19 +4,29 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/log.h"
+#include "core/secret_slab.h"
 #include "core/thread.h"
 #include "core/wipe.h"
 
 struct ksecret {
 	size_t len; /* bytes of key material */
-	size_t map; /* size of the whole mapping */
+	size_t map; /* size of the whole mapping; 0: a slab chunk of class cls */
+	unsigned cls;
 	uint8_t *data;
 };
 
+/* A 32-byte key with its header fits the chunk size the documentation states. */
+_Static_assert(sizeof(struct ksecret) + 32 <= KSECRET_KEY_LOCKED_BYTES &&
+		       KSECRET_KEY_LOCKED_BYTES == KSLAB_MIN_CHUNK,
+	       "a cached key's locked bytes");
+
 static atomic_ulong mlock_failures;
 static atomic_ulong live;
+static atomic_ulong own_locked; /* bytes of secrets mapped on their own and locked */
 
 unsigned long ksecret_live(void)
 {
@@ -25,17 +35,37 @@ unsigned long ksecret_live(void)
 
 unsigned long ksecret_mlock_failures(void)
 {
-	return atomic_load(&mlock_failures);
+	struct kslab_stats st;
+	kslab_stats(&st);
+	return atomic_load(&mlock_failures) + (unsigned long)st.mlock_failures;
+}
+
+unsigned long ksecret_locked_bytes(void)
+{
+	struct kslab_stats st;
+	kslab_stats(&st);
+	return atomic_load(&own_locked) + (unsigned long)st.locked_bytes;
 }
 
 /*
- * The header and the bytes share one mapping: the struct sits at the start
- * of the first page and the key bytes follow it, so one mlock covers both.
+ * The header and the bytes share one chunk of locked memory: a slab chunk
+ * for a small secret (secret_slab.h), a mapping of their own for a large
+ * one, with the struct at its start and the key bytes after it.
  */
 struct ksecret *ksecret_new(size_t len)
 {
 	if (len == 0 || len > (1u << 20))
 		return NULL;
+	unsigned cls = 0;
+	struct ksecret *small = kslab_alloc(sizeof(struct ksecret) + len, &cls);
+	if (small != NULL) {
+		small->len = len;
+		small->map = 0;
+		small->cls = cls;
+		small->data = (uint8_t *)small + sizeof(struct ksecret);
+		atomic_fetch_add(&live, 1);
+		return small;
+	}
 	long pg = sysconf(_SC_PAGESIZE);
 	size_t page = pg > 0 ? (size_t)pg : 4096;
 	size_t need = sizeof(struct ksecret) + len;
@@ -46,6 +76,8 @@ struct ksecret *ksecret_new(size_t len)
 	(void)madvise(m, map, MADV_DONTDUMP);
 	if (mlock(m, map) != 0)
 		atomic_fetch_add(&mlock_failures, 1);
+	else
+		atomic_fetch_add(&own_locked, map);
 	struct ksecret *s = m;
 	s->len = len;
 	s->map = map;
@@ -66,11 +98,16 @@ void ksecret_free(struct ksecret *s)
 {
 	if (s == NULL)
 		return;
+	atomic_fetch_sub(&live, 1);
+	if (s->map == 0) {
+		kslab_free(s, s->cls);
+		return;
+	}
 	size_t map = s->map;
 	kwipe(s, map);
-	(void)munlock(s, map);
+	if (munlock(s, map) == 0)
+		atomic_fetch_sub(&own_locked, map);
 	(void)munmap(s, map);
-	atomic_fetch_sub(&live, 1);
 }
 
 size_t ksecret_len(const struct ksecret *s)
@@ -144,4 +181,30 @@ void ksecret_scratch_done(struct ksecret *s)
 		return;
 	kwipe(s->data, KSECRET_SCRATCH_MAX);
 	s->len = KSECRET_SCRATCH_MAX;
+}
+
+void ksecret_report_memlock(unsigned long want_keys)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+		return;
+	unsigned long locked = ksecret_locked_bytes(), failed = ksecret_mlock_failures();
+	if (rl.rlim_cur == RLIM_INFINITY) {
+		LOG_INFO("memory: RLIMIT_MEMLOCK unlimited; %lu bytes of key material locked",
+			 locked);
+		return;
+	}
+	unsigned long room = rl.rlim_cur > locked ? (unsigned long)(rl.rlim_cur - locked) : 0;
+	unsigned long keys = room / KSECRET_KEY_LOCKED_BYTES;
+	if (failed > 0 || keys < want_keys)
+		LOG_WARN("memory: RLIMIT_MEMLOCK is %llu bytes, %lu locked, room for about %lu "
+			 "more cached keys (%u bytes each, %lu wanted), %lu lock failures: key "
+			 "material past it may be swapped to disk; raise it (systemd "
+			 "LimitMEMLOCK=, ulimit -l; root with CAP_IPC_LOCK is not limited)",
+			 (unsigned long long)rl.rlim_cur, locked, keys, KSECRET_KEY_LOCKED_BYTES,
+			 want_keys, failed);
+	else
+		LOG_INFO("memory: RLIMIT_MEMLOCK is %llu bytes, %lu locked, room for about %lu "
+			 "more cached keys (%u bytes each)",
+			 (unsigned long long)rl.rlim_cur, locked, keys, KSECRET_KEY_LOCKED_BYTES);
 }

@@ -1,9 +1,12 @@
 /*
  * secret.h — memory for key material.
  *
- * A ksecret holds key bytes in its own page-aligned mapping that is
- * mlock()ed (never swapped), marked MADV_DONTDUMP (never in a core dump)
- * and wiped with kwipe (core/wipe.h) before it is unmapped. There is no
+ * A ksecret holds key bytes in locked memory: mlock()ed (never swapped),
+ * marked MADV_DONTDUMP (never in a core dump) and wiped with kwipe
+ * (core/wipe.h) when freed. A small secret (up to KSLAB_MAX_CHUNK bytes
+ * with its header) takes a chunk of a locked slab (core/secret_slab.h:
+ * 64 bytes for a 32-byte key), a larger one a page-aligned mapping of its
+ * own. There is no
  * accessor that returns a char * for printing. The bytes are read only
  * by crypto/ (crypto/tls.c hands the TLS private key to libmicrohttpd),
  * keystore/ and core/ itself: ksecret_append_to() is how a caller hands a
@@ -73,7 +76,22 @@ void ksecret_scratch_done(struct ksecret *s);
  */
 unsigned long ksecret_live(void);
 
-/* Number of secrets whose mlock failed since start (for diagnostics). */
+/*
+ * Number of mlock calls that failed since start (a slab of small secrets
+ * or a large secret's own mapping; /metrics). The first failure is
+ * logged with the fix (raise RLIMIT_MEMLOCK).
+ */
 unsigned long ksecret_mlock_failures(void);
+/* Bytes of secret memory locked now (/metrics). */
+unsigned long ksecret_locked_bytes(void);
+/* Locked bytes a cached symmetric key's material takes (one slab chunk). */
+#define KSECRET_KEY_LOCKED_BYTES 64u
+/*
+ * Logs, once at start, RLIMIT_MEMLOCK against what key material needs:
+ * a warning with the numbers and the fix when an mlock already failed or
+ * the limit holds fewer than want_keys keys of KSECRET_KEY_LOCKED_BYTES,
+ * an information line otherwise.
+ */
+void ksecret_report_memlock(unsigned long want_keys);
 
 #endif

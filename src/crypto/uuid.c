@@ -28,7 +28,8 @@ void crypto_uuid_fast(char out[37])
 	uint8_t b[16];
 	memcpy(b, seed, 16);
 	uint64_t n = ++counter;
-	for (int i = 0; i < 8; i++)
-		b[8 + i] ^= (uint8_t)(n >> (8 * i));
+	/* Bytes 9-15 (56 bits): byte 8's top bits are the variant, which kuuid_v4 overwrites. */
+	for (int i = 0; i < 7; i++)
+		b[9 + i] ^= (uint8_t)(n >> (8 * i));
 	kuuid_v4(b, out);
 }

@@ -41,7 +41,7 @@ static struct storage *store;
  * SQLite emits), so a foreign write in between wins.
  */
 #define CACHE_SHARDS 64
-#define CACHE_BUCKETS 64 /* per shard */
+#define CACHE_BUCKETS 2048 /* per shard: 131,072 in all, about one key a bucket at 100,000 keys */
 
 struct cache_entry {
 	struct cache_entry *next;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "kms/alias_index.h"
 #include "kms/kms.h"
 #include "kms/store.h"
 #include "core/hash.h"
@@ -117,65 +118,11 @@ static K_MUST_CHECK k_status resolve_target(struct api_ctx *c, const char *targe
  * atomic apply, with the index's version (or "must not exist") as its
  * precondition. Two requests racing to give a key its 50th alias both
  * read an index of 49 names; one applies, the other's apply conflicts and
- * it starts over, now seeing 50. A key whose index is not stored yet (no
- * alias since this record exists) gets one built from the alias records.
+ * it starts over, now seeing 50. A key without an index record has no
+ * alias once its namespace's indexes are complete (alias_index.c).
  */
 #define KEY_ALIASES_MAX 50
 #define ALIAS_WRITE_ATTEMPTS 32
-
-struct index_scan {
-	const char *key_id;
-	json_t *names;
-};
-
-static K_MUST_CHECK k_status index_scan_cb(void *arg, const char *ns, const char *id,
-					   struct kslice doc, int64_t version)
-{
-	(void)version;
-	struct index_scan *sc = arg;
-	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
-	const char *t = json_string_value(json_object_get(j, "TargetKeyId"));
-	k_status rc = K_OK;
-	if (t != NULL && strcmp(t, sc->key_id) == 0 &&
-	    json_array_append_new(sc->names, json_string(id)) != 0)
-		rc = K_E_INTERNAL;
-	json_decref(j);
-	return rc;
-}
-
-/*
- * Loads the alias index of a key: *names (a new array of alias names) and
- * *version, the precondition for writing it back (STORAGE_ABSENT when it
- * is not stored yet and was built from the alias records).
- */
-static K_MUST_CHECK k_status index_load(const char *ns, const char *key_id, json_t **names,
-					int64_t *version)
-{
-	struct kbuf doc;
-	kbuf_init(&doc, STORAGE_MAX_DOC);
-	k_status rc = storage_get(kms_store(), KMS_ALIAS_INDEX_KIND, ns, key_id, &doc, version);
-	if (k_ok(rc)) {
-		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
-		kbuf_release(&doc);
-		json_t *a = json_object_get(j, "Aliases");
-		ENSURE(json_is_array(a), (json_decref(j), K_E_INTERNAL));
-		*names = json_incref(a);
-		json_decref(j);
-		return K_OK;
-	}
-	kbuf_release(&doc);
-	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
-	struct index_scan sc = {.key_id = key_id, .names = json_array()};
-	ENSURE(sc.names != NULL, K_E_INTERNAL);
-	rc = storage_list(kms_store(), "alias", ns, "alias/", NULL, 0, index_scan_cb, &sc);
-	if (k_failed(rc)) {
-		json_decref(sc.names);
-		return rc;
-	}
-	*names = sc.names;
-	*version = STORAGE_ABSENT;
-	return K_OK;
-}
 
 static bool index_has(json_t *names, const char *name)
 {
@@ -282,7 +229,7 @@ k_status kms_op_create_alias(struct api_ctx *c, json_t *in, json_t *out)
 		}
 		ENSURE_GOTO(k_is(rc, K_E_NOT_FOUND), rc);
 		int64_t iver = 0;
-		GUARD_GOTO(index_load(c->ns, k->id, &names, &iver));
+		GUARD_GOTO(kms_alias_index_load(c->ns, k->id, &names, &iver));
 		GUARD_GOTO(index_add(c, k, names, name));
 		struct storage_op ops[2] = {
 			{.op = STORAGE_PUT,
@@ -370,12 +317,12 @@ static K_MUST_CHECK k_status alias_move_prepare(struct api_ctx *c, const char *n
 	m->n = 1;
 	if (strcmp(cur_id, k->id) != 0) {
 		int64_t iver = 0;
-		GUARD(index_load(c->ns, k->id, &m->new_names, &iver));
+		GUARD(kms_alias_index_load(c->ns, k->id, &m->new_names, &iver));
 		GUARD(index_add(c, k, m->new_names, name));
 		GUARD(index_put_op(c->ns, k->id, m->new_names, iver, &m->new_itext,
 				   &m->ops[m->n++]));
 		if (m->cur != NULL) {
-			GUARD(index_load(c->ns, m->cur->id, &m->old_names, &iver));
+			GUARD(kms_alias_index_load(c->ns, m->cur->id, &m->old_names, &iver));
 			index_remove(m->old_names, name);
 			GUARD(index_put_op(c->ns, m->cur->id, m->old_names, iver, &m->old_itext,
 					   &m->ops[m->n++]));
@@ -493,7 +440,7 @@ k_status kms_op_delete_alias(struct api_ctx *c, json_t *in, json_t *out)
 		rc = K_OK;
 		if (cur != NULL) {
 			int64_t iver = 0;
-			GUARD_GOTO(index_load(c->ns, cur->id, &names, &iver));
+			GUARD_GOTO(kms_alias_index_load(c->ns, cur->id, &names, &iver));
 			index_remove(names, name);
 			GUARD_GOTO(index_put_op(c->ns, cur->id, names, iver, &itext, &ops[n++]));
 		}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/secret.h"
 #include "core/banned.h"
 
 #define S METRICS_MAX_SERVICES
@@ -202,6 +203,17 @@ k_status metrics_render(struct kbuf *b)
 		"kinko_key_rotations_total{result=\"failure\"} %llu\n",
 		(unsigned long long)ld(&throttled), (unsigned long long)ld(&audit_failures),
 		(unsigned long long)ld(&rotations_ok), (unsigned long long)ld(&rotations_failed)));
+	GUARD(kbuf_appendf(
+		b,
+		"# HELP kinko_secret_locked_bytes Bytes of key material memory locked (mlock) "
+		"now.\n"
+		"# TYPE kinko_secret_locked_bytes gauge\n"
+		"kinko_secret_locked_bytes %lu\n"
+		"# HELP kinko_secret_mlock_failures_total Locks of key material memory that failed "
+		"(RLIMIT_MEMLOCK too low: that memory may be swapped).\n"
+		"# TYPE kinko_secret_mlock_failures_total counter\n"
+		"kinko_secret_mlock_failures_total %lu\n",
+		ksecret_locked_bytes(), ksecret_mlock_failures()));
 	for (size_t i = 0; i < n_sources; i++)
 		sources[i](b);
 	return K_OK;

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Encrypt over many keys against Encrypt on one key (docs/PERFORMANCE.md,
+"Scale in keys").
+
+    bench/keys_bench.py --kinko BIN [--keys N] [--seconds S] [--data DIR]
+
+Creates N symmetric keys (default 100,000) through the API from 8 client
+threads (a data folder given with --data keeps them for the next run),
+then signs one Encrypt request of 100 bytes per key (SigV4, valid 5
+minutes) and writes two wrk scripts: every request on one key, and each
+request on a key drawn at random among the N. Runs, with wrk -t2 -c64:
+  1. warm-up: every key in turn (--warmup seconds, default 30), then
+     warm: one key, N keys, one key, N keys (S seconds each, default 8);
+  2. after a restart: N keys for 3 s at once, then S seconds;
+and prints requests/s, the ratio N keys / one key of each pair, the
+server's resident memory (VmRSS) with one key used and with N keys used,
+and the locked bytes from /metrics. Everything listens on 127.0.0.1 only
+and is stopped at the end.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import boto3
+import botocore.config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_requests import DONE_HOOK, lua_string, sign  # noqa: E402
+
+CFG = botocore.config.Config(retries={"max_attempts": 3}, max_pool_connections=16)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start(binary, data, port, metrics_port):
+    """The same port at each start, so the signed requests stay valid across a restart."""
+    p = subprocess.Popen([binary, "serve", "--dev", "--listen", "127.0.0.1:%d" % port,
+                          "--data", data,
+                          "--log-level", "warn", "--metrics-listen",
+                          "127.0.0.1:%d" % metrics_port],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = p.stdout.readline().decode()
+    if "listening on" not in line:
+        p.kill()
+        sys.exit("kinko did not start: %r" % line)
+    return p, line.split("listening on ")[1].split()[0]
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+
+
+def make_keys(endpoint, n, path):
+    have = json.load(open(path)) if os.path.exists(path) else []
+    local = threading.local()
+
+    def one(_):
+        if not hasattr(local, "c"):
+            local.c = boto3.session.Session().client("kms", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id="test", aws_secret_access_key="test",
+                                   config=CFG)
+        return local.c.create_key()["KeyMetadata"]["KeyId"]
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        have += list(ex.map(one, range(max(0, n - len(have)))))
+    with open(path, "w") as f:
+        json.dump(have, f)
+    print("bench: %d keys (%.0f s to create the missing ones)" % (len(have),
+                                                                 time.monotonic() - t0))
+    return have[:n]
+
+
+def write_script(path, endpoint, keys, walk=False):
+    """One signed Encrypt per key, in a data file beside the script (a Lua
+    chunk holds at most 65,536 constants); each wrk request picks one at
+    random."""
+    plaintext = "QUFB" * 33 + "QQ=="  # 100 bytes, base64
+    with open(path + ".tsv", "w") as f:
+        for k in keys:
+            body = json.dumps({"KeyId": k, "Plaintext": plaintext})
+            h = sign(endpoint, "Encrypt", body)
+            f.write("%s\t%s\t%s\n" % (body, h["X-Amz-Date"], h["Authorization"]))
+    host = endpoint.split("://", 1)[1].rstrip("/")
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\n')
+        f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
+        f.write('wrk.headers["X-Amz-Target"] = "TrentService.Encrypt"\n')
+        f.write('wrk.headers["Host"] = %s\n' % lua_string(host))
+        f.write("local reqs = {}\n"
+                "for line in io.lines(%s) do\n"
+                '  local b, d, a = line:match("^(.-)\\t(.-)\\t(.*)$")\n'
+                "  reqs[#reqs + 1] = {b, d, a}\n"
+                "end\n" % lua_string(path + ".tsv"))
+        # walk: each wrk thread goes through the keys in turn from a random start.
+        f.write("local i = math.random(#reqs)\n")
+        f.write("request = function()\n"
+                + ("  i = i % #reqs + 1\n  local r = reqs[i]\n" if walk else
+                   "  local r = reqs[math.random(#reqs)]\n"))
+        f.write(
+                '  wrk.headers["X-Amz-Date"] = r[2]\n'
+                '  wrk.headers["Authorization"] = r[3]\n'
+                '  return wrk.format("POST", "/", nil, r[1])\n'
+                "end\n")
+        f.write(DONE_HOOK)
+
+
+def wrk(script, endpoint, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", "-s", script,
+                          endpoint + "/"], check=True, capture_output=True, text=True).stdout
+    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), "")
+    f = dict(kv.split("=", 1) for kv in line.split()[1:])
+    if not f or int(f["non2xx"]) != 0 or int(f["read_err"]) != 0:
+        sys.exit("wrk failed or got errors:\n" + out)
+    return float(f["rps"]), int(f["p50_us"]), int(f["p99_us"])
+
+
+def rss_mib(p):
+    with open("/proc/%d/status" % p.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def locked(metrics_port):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port).read().decode()
+    m = re.search(r"^kinko_secret_locked_bytes (\d+)", text, re.M)
+    return int(m.group(1)) if m else -1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kinko", required=True)
+    ap.add_argument("--keys", type=int, default=100000)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--data")
+    ap.add_argument("--warmup", type=int, default=30,
+                    help="seconds of using every key in turn before the warm runs")
+    a = ap.parse_args()
+    data = a.data or tempfile.mkdtemp(prefix="kinko-keys-")
+    work = os.path.join(data, "bench")
+    os.makedirs(work, exist_ok=True)
+    mport, port = free_port(), free_port()
+    p, endpoint = start(a.kinko, data, port, mport)
+    try:
+        keys = make_keys(endpoint, a.keys, os.path.join(work, "keys.json"))
+        stop(p)
+        p, endpoint = start(a.kinko, data, port, mport)
+        random.shuffle(keys)
+        one, many = os.path.join(work, "one.lua"), os.path.join(work, "many.lua")
+        write_script(one, endpoint, keys[:1])
+        write_script(many, endpoint, keys)
+        walk = os.path.join(work, "walk.lua")
+        write_script(walk, endpoint, keys, walk=True)
+        base_rss = rss_mib(p)
+        # Warm-up: every key used at least once (a random draw needs ~12 draws a key for that).
+        w = wrk(walk, endpoint, a.warmup)
+        print("warm-up: every key in turn for %d s, %.0f req/s" % (a.warmup, w[0]))
+        print("| run | one key req/s | %d keys req/s | ratio | p99 µs one / many |" % len(keys))
+        print("|---|---|---|---|---|")
+        for r in (1, 2):
+            o = wrk(one, endpoint, a.seconds)
+            m = wrk(many, endpoint, a.seconds)
+            print("| warm %d | %.0f | %.0f | %.2f | %d / %d |" % (r, o[0], m[0], m[0] / o[0],
+                                                              o[2], m[2]), flush=True)
+        print("RSS: %d MiB after start, %d MiB with %d keys used; locked %d bytes"
+              % (base_rss, rss_mib(p), len(keys), locked(mport)))
+        stop(p)
+        p, endpoint = start(a.kinko, data, port, mport)
+        first = wrk(many, endpoint, 3)
+        after = wrk(many, endpoint, a.seconds)
+        o = wrk(one, endpoint, a.seconds)
+        print("after a restart: %d keys %.0f req/s in the first 3 s, %.0f req/s next "
+              "(one key %.0f req/s: ratio %.2f, %.2f)" % (len(keys), first[0], after[0], o[0],
+                                                         first[0] / o[0], after[0] / o[0]))
+    finally:
+        stop(p)
+    print("data folder: %s" % data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+/*
+ * indexer.c — keeps the event index (storage/event_index.h) up with the
+ * trail, so that neither start-up nor LookupEvents reads the whole trail.
+ *
+ * The index lives in the log folder (AUDIT_INDEX_FILE). Its checkpoint
+ * names the last record it covers and where that record ends; catching
+ * up reads the log files from there, in batches of one transaction each
+ * (the rows and the new checkpoint together), so a kill at any point
+ * leaves an index that is exact up to its checkpoint and the next catch-
+ * up re-reads the rest. A background thread catches up about once a
+ * second; LookupEvents catches up (a bounded amount) before it queries.
+ *
+ * At start, the last use of each key is loaded from the index, then the
+ * records after the checkpoint are read (and fed to the in-memory
+ * last-use index too): start-up reads what was written since the last
+ * checkpoint, not the whole trail. A trail that no longer continues the
+ * checkpoint (its file is gone or shorter) is indexed again from its
+ * first record.
+ */
+#include "audit/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/internal.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "storage/event_index.h"
+#include "core/banned.h"
+
+#define INDEX_EVERY_MS 1000
+/* Records per transaction. */
+#define INDEX_BATCH 4096
+/*
+ * Records a clean stop indexes at most (a second or two): a backlog left
+ * by a burst is read by the next start instead of holding up the stop.
+ */
+#define INDEX_CLOSE_MAX 50000
+/* Bytes read from a log file at a time: at least two of its longest lines. */
+#define INDEX_CHUNK (2 * (size_t)AUDIT_MAX_LINE + 65536)
+
+static struct {
+	pthread_mutex_t mu; /* one catch-up at a time; guards pos */
+	struct event_index *ix;
+	struct event_index_pos pos;
+	struct audit_op_name
+		*ops; /* a copy of audit_options' key_use_ops (its strings are static) */
+	size_t n_ops;
+	int64_t every_ms; /* the thread catches up this often */
+	pthread_t thread;
+	bool running, stopping;
+	pthread_mutex_t tmu;
+	pthread_cond_t tcv;
+	uint8_t *chunk;
+} X = {.mu = PTHREAD_MUTEX_INITIALIZER, .tmu = PTHREAD_MUTEX_INITIALIZER};
+
+static _Atomic uint64_t indexed_total;
+
+uint64_t audit_index_records(void)
+{
+	return atomic_load(&indexed_total);
+}
+
+static bool key_use(json_t *e)
+{
+	const char *src = json_string_value(json_object_get(e, "eventSource"));
+	const char *name = json_string_value(json_object_get(e, "eventName"));
+	if (src == NULL || name == NULL || json_object_get(e, "errorCode") != NULL)
+		return false;
+	for (size_t i = 0; i < X.n_ops; i++) {
+		if (strcmp(X.ops[i].event_source, src) == 0 &&
+		    strcmp(X.ops[i].event_name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const char *str_of(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s != NULL ? s : "";
+}
+
+/* The rows of one event, and its key uses. */
+static K_MUST_CHECK k_status index_event(json_t *e, uint64_t seq, const char *file, uint64_t off,
+					 uint32_t len)
+{
+	int64_t t = 0;
+	if (!audit_parse_iso8601(str_of(e, "eventTime"), &t))
+		return K_OK; /* not an event LookupEvents can place in time */
+	if (X.pos.oldest == 0)
+		X.pos.oldest = t;
+	char ns[96];
+	snprintf(ns, sizeof ns, "%s:%s", str_of(e, "recipientAccountId"), str_of(e, "awsRegion"));
+	const char *user = audit_event_username(e);
+	json_t *who = json_object_get(e, "userIdentity");
+	struct event_index_row r = {.seq = seq,
+				    .file = file,
+				    .off = off,
+				    .len = len,
+				    .t = t,
+				    .ns = ns,
+				    .name = str_of(e, "eventName"),
+				    .source = str_of(e, "eventSource"),
+				    .user = user != NULL ? user : "",
+				    .event_id = str_of(e, "eventID"),
+				    .access_key = str_of(who, "accessKeyId"),
+				    .read_only = json_is_true(json_object_get(e, "readOnly"))};
+	GUARD(event_index_add(X.ix, &r));
+	bool use = key_use(e);
+	size_t i;
+	json_t *res;
+	json_array_foreach(json_object_get(e, "resources"), i, res)
+	{
+		const char *arn = str_of(res, "ARN");
+		GUARD(event_index_add_resource(X.ix, seq, t, ns, str_of(res, "type"), arn));
+		if (use && arn[0] != 0)
+			GUARD(event_index_note_use(X.ix, arn, r.name, t, r.event_id,
+						   str_of(e, "requestID")));
+	}
+	return K_OK;
+}
+
+/* A catch-up's progress: records read in this transaction, and whether to feed memory. */
+struct run {
+	size_t in_batch, total, max;
+	bool feed_memory;
+	bool open; /* a transaction is open */
+};
+
+static K_MUST_CHECK k_status batch_end(struct run *r)
+{
+	if (!r->open)
+		return K_OK;
+	r->open = false;
+	r->in_batch = 0;
+	return event_index_commit(X.ix, &X.pos);
+}
+
+/* One complete line of file, ending at end (the byte after its newline). */
+static K_MUST_CHECK k_status take_line(struct run *r, const char *file, const uint8_t *p,
+				       size_t len, uint64_t start)
+{
+	json_t *rec = json_loadb((const char *)p, len, 0, NULL);
+	uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "kinkoSeq"));
+	const char *type = json_string_value(json_object_get(rec, "kinkoType"));
+	json_t *ev = json_object_get(rec, "event");
+	k_status rc = K_OK;
+	if (seq > X.pos.seq && type != NULL && strcmp(type, "event") == 0 && json_is_object(ev)) {
+		if (!r->open) {
+			rc = event_index_begin(X.ix);
+			r->open = k_ok(rc);
+		}
+		if (k_ok(rc))
+			rc = index_event(ev, seq, file, start, (uint32_t)len);
+		if (k_ok(rc) && r->feed_memory)
+			audit_lastuse_from_event(ev, X.ops, X.n_ops);
+		r->in_batch++;
+		r->total++;
+	}
+	json_decref(rec);
+	if (k_ok(rc) && seq > X.pos.seq)
+		X.pos.seq = seq;
+	snprintf(X.pos.file, sizeof X.pos.file, "%s", file);
+	X.pos.off = start + len + 1;
+	if (k_ok(rc) && r->in_batch >= INDEX_BATCH)
+		rc = batch_end(r);
+	return rc;
+}
+
+/* Reads file from off to its last complete line, or until the run's max. */
+static K_MUST_CHECK k_status read_from(struct run *r, const char *file, uint64_t off)
+{
+	char path[700];
+	audit_path_of(file, path, sizeof path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return K_OK; /* removed meanwhile (an operator's prune) */
+	k_status rc = K_OK;
+	size_t have = 0;
+	uint64_t base = off; /* the file offset of chunk[0] */
+	while (k_ok(rc) && r->total < r->max) {
+		ssize_t got = pread(fd, X.chunk + have, INDEX_CHUNK - have, (off_t)(base + have));
+		if (got <= 0)
+			break;
+		have += (size_t)got;
+		size_t pos = 0;
+		const uint8_t *nl;
+		while (k_ok(rc) && r->total < r->max &&
+		       (nl = memchr(X.chunk + pos, '\n', have - pos)) != NULL) {
+			size_t len = (size_t)(nl - (X.chunk + pos));
+			rc = take_line(r, file, X.chunk + pos, len, base + pos);
+			pos += len + 1;
+		}
+		if (pos == 0 && have == INDEX_CHUNK)
+			break; /* a line longer than any record: not a log the writer made */
+		memmove(X.chunk, X.chunk + pos, have - pos);
+		have -= pos;
+		base += pos;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Where catching up starts: the checkpoint's file, or the first file if the trail moved. */
+static K_MUST_CHECK k_status start_file(char **names, size_t n, size_t *first)
+{
+	*first = 0;
+	if (X.pos.file[0] == 0)
+		return K_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], X.pos.file) != 0)
+			continue;
+		char path[700];
+		struct stat sb;
+		audit_path_of(names[i], path, sizeof path);
+		if (stat(path, &sb) == 0 && (uint64_t)sb.st_size >= X.pos.off) {
+			*first = i;
+			return K_OK;
+		}
+		break;
+	}
+	LOG_WARN("audit: the trail no longer continues the index's checkpoint (%s); "
+		 "indexing it again",
+		 X.pos.file);
+	GUARD(event_index_clear(X.ix));
+	memset(&X.pos, 0, sizeof X.pos);
+	return K_OK;
+}
+
+/* Under X.mu: indexes up to max records written after the checkpoint; *done the number. */
+static K_MUST_CHECK k_status catch_up_locked(size_t max, bool feed_memory, size_t *done)
+{
+	char **names;
+	size_t n, first;
+	GUARD(audit_list_logs(audit_w.dir, &names, &n));
+	struct run r = {.max = max, .feed_memory = feed_memory};
+	k_status rc = start_file(names, n, &first);
+	for (size_t i = first; i < n && k_ok(rc) && r.total < max; i++) {
+		uint64_t off = strcmp(names[i], X.pos.file) == 0 ? X.pos.off : 0;
+		rc = read_from(&r, names[i], off);
+	}
+	if (k_ok(rc))
+		rc = batch_end(&r);
+	else if (r.open)
+		event_index_rollback(X.ix);
+	audit_free_names(names, n);
+	if (k_failed(rc)) /* the checkpoint on disk is the truth again */
+		k_ignore(event_index_pos(X.ix, &X.pos));
+	atomic_fetch_add(&indexed_total, r.total);
+	*done = r.total;
+	return rc;
+}
+
+k_status audit_index_sync(size_t max)
+{
+	if (X.ix == NULL)
+		return K_E_UNSUPPORTED;
+	size_t done;
+	pthread_mutex_lock(&X.mu);
+	k_status rc = catch_up_locked(max, false, &done);
+	pthread_mutex_unlock(&X.mu);
+	return rc;
+}
+
+static void *index_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&X.tmu);
+	while (!X.stopping) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_nsec += (long)(X.every_ms % 1000) * 1000000L;
+		deadline.tv_sec += (time_t)(X.every_ms / 1000) + deadline.tv_nsec / 1000000000L;
+		deadline.tv_nsec %= 1000000000L;
+		while (!X.stopping &&
+		       pthread_cond_timedwait(&X.tcv, &X.tmu, &deadline) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&X.tmu);
+		/* Batch by batch, so that a lookup waits for one batch at most. */
+		for (size_t done = INDEX_BATCH; done == INDEX_BATCH;) {
+			pthread_mutex_lock(&X.mu);
+			k_status rc = catch_up_locked(INDEX_BATCH, false, &done);
+			pthread_mutex_unlock(&X.mu);
+			if (k_failed(rc)) {
+				LOG_DEBUG("audit: indexing failed: %s (retried)",
+					  k_status_name(rc));
+				break;
+			}
+		}
+		pthread_mutex_lock(&X.tmu);
+	}
+	pthread_mutex_unlock(&X.tmu);
+	return NULL;
+}
+
+static bool load_use(void *arg, const char *arn, const char *op, int64_t t, const char *event_id,
+		     const char *request_id)
+{
+	size_t *n = arg;
+	audit_lastuse_note(arn, op, t, event_id, request_id);
+	(*n)++;
+	return true;
+}
+
+/* Loads the kept key uses, then reads the trail after the checkpoint. */
+static K_MUST_CHECK k_status take_up(void)
+{
+	size_t uses = 0, done = 0;
+	int64_t t0 = kclock_now_ms();
+	GUARD(event_index_pos(X.ix, &X.pos));
+	uint64_t from = X.pos.seq;
+	GUARD(event_index_each_use(X.ix, load_use, &uses));
+	pthread_mutex_lock(&X.mu);
+	k_status rc = catch_up_locked(SIZE_MAX, true, &done);
+	pthread_mutex_unlock(&X.mu);
+	GUARD(rc);
+	audit_lastuse_set_tracking_start(X.pos.oldest ? X.pos.oldest : kclock_now());
+	LOG_INFO("audit: index at record %llu: %zu key uses loaded, %zu records after record "
+		 "%llu read, in %lld ms",
+		 (unsigned long long)X.pos.seq, uses, done, (unsigned long long)from,
+		 (long long)(kclock_now_ms() - t0));
+	return K_OK;
+}
+
+static void index_free(void)
+{
+	event_index_close(X.ix);
+	X.ix = NULL;
+	free(X.chunk);
+	X.chunk = NULL;
+	free(X.ops);
+	X.ops = NULL;
+	X.n_ops = 0;
+}
+
+k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t every_ms,
+			  struct kbuf *msg)
+{
+	X.every_ms = every_ms > 0 ? every_ms : INDEX_EVERY_MS;
+	char path[700];
+	audit_path_of(AUDIT_INDEX_FILE, path, sizeof path);
+	X.ops = calloc(n_ops > 0 ? n_ops : 1, sizeof *X.ops);
+	X.chunk = malloc(INDEX_CHUNK);
+	if (X.ops == NULL || X.chunk == NULL) {
+		index_free();
+		return K_E_INTERNAL;
+	}
+	if (n_ops > 0)
+		memcpy(X.ops, ops, n_ops * sizeof *ops);
+	X.n_ops = n_ops;
+	k_status rc = event_index_open(path, &X.ix);
+	if (k_ok(rc))
+		rc = take_up();
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (k_ok(rc) && pthread_cond_init(&X.tcv, &attr) != 0)
+		rc = K_E_INTERNAL;
+	pthread_condattr_destroy(&attr);
+	X.stopping = false;
+	if (k_ok(rc) && pthread_create(&X.thread, NULL, index_main, NULL) != 0) {
+		pthread_cond_destroy(&X.tcv);
+		rc = K_E_INTERNAL;
+	}
+	if (k_failed(rc)) {
+		kbuf_note(msg, "cannot open the audit index %s", path);
+		index_free();
+		return rc;
+	}
+	X.running = true;
+	return K_OK;
+}
+
+void audit_index_close(void)
+{
+	if (X.running) {
+		pthread_mutex_lock(&X.tmu);
+		X.stopping = true;
+		pthread_cond_signal(&X.tcv);
+		pthread_mutex_unlock(&X.tmu);
+		pthread_join(X.thread, NULL);
+		pthread_cond_destroy(&X.tcv);
+		X.running = false;
+		if (k_failed(audit_index_sync(INDEX_CLOSE_MAX)))
+			LOG_WARN(
+				"audit: the index's last catch-up failed (done at the next start)");
+	}
+	index_free();
+}
+
+k_status audit_index_query(const struct event_index_query *q, event_index_hit_cb cb, void *arg)
+{
+	ENSURE(X.ix != NULL, K_E_UNSUPPORTED);
+	return event_index_query(X.ix, q, cb, arg);
+}
+
+k_status audit_read_event(const char *file, uint64_t off, uint32_t len, uint64_t seq, json_t **rec)
+{
+	ENSURE(strchr(file, '/') == NULL && len < AUDIT_MAX_LINE, K_E_VALIDATION);
+	char path[700];
+	audit_path_of(file, path, sizeof path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ENSURE(fd >= 0, K_E_NOT_FOUND);
+	char *b = malloc(len > 0 ? len : 1);
+	ssize_t got = b != NULL ? pread(fd, b, len, (off_t)off) : -1;
+	close(fd);
+	json_t *r = got == (ssize_t)len ? json_loadb(b, len, 0, NULL) : NULL;
+	free(b);
+	if (r == NULL || (uint64_t)json_integer_value(json_object_get(r, "kinkoSeq")) != seq ||
+	    !json_is_object(json_object_get(r, "event"))) {
+		json_decref(r);
+		return K_E_NOT_FOUND;
+	}
+	*rec = r;
+	return K_OK;
+}

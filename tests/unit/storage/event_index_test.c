@@ -1,0 +1,167 @@
+#include "storage/event_index.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+
+static char dir[] = "/tmp/kinko-evindex-XXXXXX";
+static char path[256];
+
+static void add_event(struct event_index *ix, uint64_t seq, int64_t t, const char *name,
+		      const char *user, const char *arn)
+{
+	char eid[40];
+	snprintf(eid, sizeof eid, "event-%llu", (unsigned long long)seq);
+	struct event_index_row r = {.seq = seq,
+				    .file = "kinko-audit-1.jsonl",
+				    .off = seq * 100,
+				    .len = 99,
+				    .t = t,
+				    .ns = "111122223333:us-east-1",
+				    .name = name,
+				    .source = "kms.amazonaws.com",
+				    .user = user,
+				    .event_id = eid,
+				    .access_key = "",
+				    .read_only = strcmp(name, "Encrypt") == 0};
+	CHECK(k_ok(event_index_add(ix, &r)));
+	if (arn != NULL)
+		CHECK(k_ok(event_index_add_resource(ix, seq, t, r.ns, "AWS::KMS::Key", arn)));
+}
+
+struct hits {
+	uint64_t seq[16];
+	size_t n;
+};
+
+static bool hit(void *arg, uint64_t seq, int64_t t, const char *file, uint64_t off, uint32_t len)
+{
+	struct hits *h = arg;
+	CHECK(file != NULL && strcmp(file, "kinko-audit-1.jsonl") == 0);
+	CHECK(off == seq * 100 && len == 99 && t > 0);
+	if (h->n < 16)
+		h->seq[h->n++] = seq;
+	return true;
+}
+
+static struct hits run(struct event_index *ix, enum event_index_attr a, const char *v, int64_t from,
+		       int64_t to, bool after, int64_t bt, uint64_t bs, size_t limit)
+{
+	struct hits h = {.n = 0};
+	struct event_index_query q = {.ns = "111122223333:us-east-1",
+				      .attr = a,
+				      .value = v,
+				      .from = from,
+				      .to = to,
+				      .after_set = after,
+				      .before_t = bt,
+				      .before_seq = bs,
+				      .limit = limit};
+	CHECK(k_ok(event_index_query(ix, &q, hit, &h)));
+	return h;
+}
+
+/* Rows come newest first by time then seq, filtered by attribute, time and page. */
+static void test_query(void)
+{
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(path, &ix)));
+	CHECK(k_ok(event_index_begin(ix)));
+	add_event(ix, 1, 1000, "CreateKey", "root", "arn:aws:kms:us-east-1:111122223333:key/k1");
+	add_event(ix, 2, 1001, "Encrypt", "alice", "arn:aws:kms:us-east-1:111122223333:key/k1");
+	add_event(ix, 3, 1001, "Encrypt", "root", "arn:aws:kms:us-east-1:111122223333:key/k2");
+	add_event(ix, 4, 1005, "DescribeKey", "root", NULL);
+	struct event_index_pos pos = {.seq = 4, .off = 500, .oldest = 1000};
+	snprintf(pos.file, sizeof pos.file, "kinko-audit-1.jsonl");
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+
+	struct hits h = run(ix, EVENT_INDEX_ALL, "", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK_EQ_INT(h.n, 4);
+	CHECK(h.seq[0] == 4 && h.seq[1] == 3 && h.seq[2] == 2 && h.seq[3] == 1);
+	h = run(ix, EVENT_INDEX_EVENT_NAME, "Encrypt", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 2 && h.seq[0] == 3 && h.seq[1] == 2);
+	h = run(ix, EVENT_INDEX_USERNAME, "root", 0, INT64_MAX, false, 0, 0, 2);
+	CHECK(h.n == 2 && h.seq[0] == 4 && h.seq[1] == 3);
+	/* The next page starts after the last row of the previous one. */
+	h = run(ix, EVENT_INDEX_USERNAME, "root", 0, INT64_MAX, true, 1001, 3, 2);
+	CHECK(h.n == 1 && h.seq[0] == 1);
+	h = run(ix, EVENT_INDEX_RESOURCE_NAME, "k1", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 2 && h.seq[0] == 2 && h.seq[1] == 1);
+	h = run(ix, EVENT_INDEX_RESOURCE_NAME, "arn:aws:kms:us-east-1:111122223333:key/k2", 0,
+		INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 1 && h.seq[0] == 3);
+	h = run(ix, EVENT_INDEX_READ_ONLY, "true", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK_EQ_INT(h.n, 2);
+	h = run(ix, EVENT_INDEX_EVENT_ID, "event-1", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 1 && h.seq[0] == 1);
+	h = run(ix, EVENT_INDEX_ALL, "", 1001, 1002, false, 0, 0, 10);
+	CHECK(h.n == 2 && h.seq[0] == 3);
+	h = run(ix, EVENT_INDEX_USERNAME, "nobody", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK_EQ_INT(h.n, 0);
+	event_index_close(ix);
+}
+
+struct uses {
+	char op[32];
+	int64_t t;
+	size_t n;
+};
+
+static bool use(void *arg, const char *arn, const char *op, int64_t t, const char *e, const char *r)
+{
+	(void)e;
+	(void)r;
+	struct uses *u = arg;
+	CHECK(strcmp(arn, "arn:k1") == 0);
+	snprintf(u->op, sizeof u->op, "%s", op);
+	u->t = t;
+	u->n++;
+	return true;
+}
+
+/* A later use wins, an earlier one is ignored; a rolled-back batch leaves the checkpoint. */
+static void test_uses_and_checkpoint(void)
+{
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(path, &ix)));
+	struct event_index_pos pos;
+	CHECK(k_ok(event_index_pos(ix, &pos)));
+	CHECK(pos.seq == 4 && pos.off == 500 && pos.oldest == 1000);
+	CHECK_STR(pos.file, "kinko-audit-1.jsonl");
+	CHECK(k_ok(event_index_begin(ix)));
+	CHECK(k_ok(event_index_note_use(ix, "arn:k1", "Encrypt", 2000, "e1", "r1")));
+	CHECK(k_ok(event_index_note_use(ix, "arn:k1", "Decrypt", 1999, "e0", "r0")));
+	pos.seq = 6;
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	struct uses u = {.n = 0};
+	CHECK(k_ok(event_index_each_use(ix, use, &u)));
+	CHECK(u.n == 1 && u.t == 2000);
+	CHECK_STR(u.op, "Encrypt");
+	CHECK(k_ok(event_index_begin(ix)));
+	CHECK(k_ok(event_index_note_use(ix, "arn:k1", "Sign", 3000, "e2", "r2")));
+	event_index_rollback(ix);
+	u.n = 0;
+	CHECK(k_ok(event_index_each_use(ix, use, &u)));
+	CHECK(u.n == 1 && u.t == 2000);
+	CHECK(k_ok(event_index_pos(ix, &pos)));
+	CHECK_EQ_INT(pos.seq, 6);
+	CHECK(k_ok(event_index_clear(ix)));
+	CHECK(k_ok(event_index_pos(ix, &pos)));
+	CHECK(pos.seq == 0 && pos.file[0] == 0);
+	event_index_close(ix);
+}
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof path, "%s/index.db", dir);
+	RUN(test_query);
+	RUN(test_uses_and_checkpoint);
+	tl_remove_tree(dir);
+	return tl_summary();
+}
