@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -458,6 +459,20 @@ def test_cancel_deletion_of_a_primary_pending_replica_deletion(server):
     assert out["KeyState"] == "PendingDeletion" and "DeletionDate" in out
 
 
+def lookup_names(ct, arn, want, timeout=10.0):
+    """The event names LookupEvents gives for arn, once want is among them
+    (through a cluster, another node's events are indexed within seconds:
+    docs/CLUSTER.md, "Audit across nodes"), or at the timeout."""
+    deadline = time.time() + timeout
+    while True:
+        events = ct.lookup_events(LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": arn}])["Events"]
+        names = [e["EventName"] for e in events]
+        if want in names or time.time() > deadline:
+            return events
+        time.sleep(0.2)
+
+
 def test_replicate_key_events_in_both_regions(server):
     east, _ = clients(server)
     md = mrk(east)
@@ -465,11 +480,9 @@ def test_replicate_key_events_in_both_regions(server):
     west_arn = md["Arn"].replace(EAST, WEST)
     ct_east = server.client("cloudtrail", region=EAST)
     ct_west = server.client("cloudtrail", region=WEST)
-    calls = ct_east.lookup_events(LookupAttributes=[
-        {"AttributeKey": "ResourceName", "AttributeValue": md["Arn"]}])["Events"]
+    calls = lookup_names(ct_east, md["Arn"], "ReplicateKey")
     assert "ReplicateKey" in {e["EventName"] for e in calls}
-    made = ct_west.lookup_events(LookupAttributes=[
-        {"AttributeKey": "ResourceName", "AttributeValue": west_arn}])["Events"]
+    made = lookup_names(ct_west, west_arn, "CreateKey")
     assert [e["EventName"] for e in made] == ["CreateKey"]
     event = json.loads(made[0]["CloudTrailEvent"])
     assert event["awsRegion"] == WEST and event["eventType"] == "AwsServiceEvent"
