@@ -104,6 +104,7 @@ static struct ksecret *read_pin(const struct root_uri *u, struct kbuf *msg)
 		if (fp != NULL)
 			fclose(fp);
 		if (!ok) {
+			kwipe(line, sizeof line);
 			kbuf_note(msg, "cannot read the token PIN from %s", u->pin_file);
 			return NULL;
 		}
@@ -118,6 +119,13 @@ static struct ksecret *read_pin(const struct root_uri *u, struct kbuf *msg)
 		kstr_copy(line, sizeof line, env);
 	}
 	line[strcspn(line, "\r\n")] = 0;
+	/* A longer first line was cut by fgets: never log in with a part of it. */
+	if (strlen(line) > P11_MAX_PIN) {
+		kwipe(line, sizeof line);
+		kbuf_note(msg, "the token PIN in %s is longer than %d characters", u->pin_file,
+			  P11_MAX_PIN);
+		return NULL;
+	}
 	struct ksecret *pin = ksecret_from((const uint8_t *)line, strlen(line));
 	kwipe(line, sizeof line);
 	return pin;

@@ -502,8 +502,13 @@ def test_root_key_in_a_token(world):
     wrong_pin = os.path.join(world.root, "wrong.pin")
     with open(wrong_pin, "w") as f:
         f.write("not-the-pin\n")
+    # a first line longer than a PIN is refused before any login, not cut short
+    long_pin = os.path.join(world.root, "long.pin")
+    with open(long_pin, "w") as f:
+        f.write("p" * 129 + "\n")
     for bad, why in ((other, "does not match the store"),
-                     (uri.replace(pin, wrong_pin), "INVALID_CREDENTIALS")):
+                     (uri.replace(pin, wrong_pin), "INVALID_CREDENTIALS"),
+                     (uri.replace(pin, long_pin), "longer than 128 characters")):
         p = subprocess.run([KINKO, "serve", "--dev",
                             "--root-key", bad, "--data", data, "--listen", "127.0.0.1:0"]
                            + (["--store", s.args[s.args.index("--store") + 1]]
