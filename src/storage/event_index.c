@@ -35,7 +35,7 @@
 struct event_index {
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w, *r;
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_use;
+	sqlite3_stmt *ins_ev, *ins_attr, *ins_use, *set_pos;
 };
 
 static const char *const schema =
@@ -108,6 +108,7 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 		"INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
 		" op = excluded.op, t = excluded.t, eid = excluded.eid, rid = excluded.rid"
 		" WHERE excluded.t >= lastuse.t";
+	static const char *const pos = "INSERT OR REPLACE INTO pos VALUES(1, ?1, ?2, ?3, ?4)";
 	ENSURE(sqlite3_prepare_v3(ix->w, ev, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_ev, NULL) ==
 		       SQLITE_OK,
 	       fail(ix->w, "prepare"));
@@ -115,6 +116,9 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 				  NULL) == SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	ENSURE(sqlite3_prepare_v3(ix->w, use, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_use, NULL) ==
+		       SQLITE_OK,
+	       fail(ix->w, "prepare"));
+	ENSURE(sqlite3_prepare_v3(ix->w, pos, -1, SQLITE_PREPARE_PERSISTENT, &ix->set_pos, NULL) ==
 		       SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	return K_OK;
@@ -150,6 +154,7 @@ void event_index_close(struct event_index *ix)
 	sqlite3_finalize(ix->ins_ev);
 	sqlite3_finalize(ix->ins_attr);
 	sqlite3_finalize(ix->ins_use);
+	sqlite3_finalize(ix->set_pos);
 	sqlite3_close(ix->w);
 	sqlite3_close(ix->r);
 	pthread_mutex_destroy(&ix->wmu);
@@ -267,19 +272,12 @@ k_status event_index_note_use(struct event_index *ix, const char *arn, const cha
 
 k_status event_index_commit(struct event_index *ix, const struct event_index_pos *pos)
 {
-	sqlite3_stmt *st = NULL;
-	k_status rc = K_OK;
-	if (sqlite3_prepare_v2(ix->w, "INSERT OR REPLACE INTO pos VALUES(1, ?1, ?2, ?3, ?4)", -1,
-			       &st, NULL) != SQLITE_OK)
-		rc = fail(ix->w, "prepare");
-	if (k_ok(rc)) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)pos->seq);
-		sqlite3_bind_text(st, 2, pos->file, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)pos->off);
-		sqlite3_bind_int64(st, 4, pos->oldest);
-		rc = run(ix->w, st);
-	}
-	sqlite3_finalize(st);
+	sqlite3_stmt *st = ix->set_pos;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)pos->seq);
+	sqlite3_bind_text(st, 2, pos->file, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)pos->off);
+	sqlite3_bind_int64(st, 4, pos->oldest);
+	k_status rc = run(ix->w, st);
 	if (k_ok(rc))
 		rc = exec(ix->w, "COMMIT");
 	if (k_failed(rc))
