@@ -20,7 +20,7 @@ _kinko()
 		fi
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices|--seed|--key-policy|--xks-client-ca|--secret-file|--ca-file)
+	--config|--root-key|--tls-cert|--tls-key|--log-file|--audit-witness|--public-key|--prices|--seed|--key-policy|--xks-client-ca|--xks-proxy-ca|--secret-file|--ca-file)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--log-level)
@@ -49,7 +49,7 @@ _kinko()
 			--audit-digest-seconds --audit-index-seconds --audit-witness
 			--audit-witness-syslog
 			--metrics-listen --quotas --quota --node-id --shared-store --log-format
-			--xks-listen --xks-client-ca --help" ;;
+			--xks-listen --xks-client-ca --xks-proxy-ca --help" ;;
 	check)
 		words="--data --store --root-key --help" ;;
 	store)

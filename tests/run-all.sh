@@ -194,6 +194,7 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 			tests/integration/test_keygen_offload.py \
 			tests/integration/test_xks_proxy.py \
 			tests/integration/test_custom_keystores.py \
+			tests/integration/test_external_keystores.py \
 			tests/integration/test_sts_jwks_url.py
 	}
 	unset TSAN_OPTIONS

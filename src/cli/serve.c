@@ -37,6 +37,7 @@
 #include "http/server.h"
 #include "keystore/keystore.h"
 #include "kms/kms.h"
+#include "kms/xks_link.h"
 #include "metrics/metrics.h"
 #include "quota/quota.h"
 #include "scheduler/scheduler.h"
@@ -44,6 +45,7 @@
 #include "storage/storage.h"
 #include "sts/sts.h"
 #include "testmode/testmode.h"
+#include "xks/kms_link.h"
 #include "core/banned.h"
 
 /* The cached keys whose material RLIMIT_MEMLOCK should hold (reported at start). */
@@ -343,6 +345,7 @@ static int register_operations(struct serve_state *s)
 		return 1;
 	}
 	(void)cli_lint_policy_actions(s->f.config_path);
+	kms_xks_link_set(xks_kms_link(s->f.xks_proxy_ca));
 	api_health_add("store", probe_store, s->st);
 	struct kbuf qmsg;
 	kbuf_init(&qmsg, KBUF_NOTE_MAX);

@@ -58,6 +58,8 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		f->xks_listen = next;
 	else if (strcmp(a, "--xks-client-ca") == 0)
 		f->xks_client_ca = next;
+	else if (strcmp(a, "--xks-proxy-ca") == 0)
+		f->xks_proxy_ca = next;
 	else if (strcmp(a, "--log-format") == 0) {
 		enum klog_format lf;
 		if (k_failed(klog_parse_format(next, &lf))) {

@@ -25,6 +25,7 @@ struct serve_flags {
 	const char *log_format;	   /* --log-format text|json (core/log.h) */
 	const char *xks_listen;	   /* --xks-listen HOST:PORT (config/xks.h) */
 	const char *xks_client_ca; /* --xks-client-ca FILE: mTLS for the XKS listener */
+	const char *xks_proxy_ca;  /* --xks-proxy-ca FILE: CAs of external key store proxies */
 	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;

@@ -27,7 +27,7 @@ static const struct cli_flag serve_flags[] = {
 	{"--audit-witness-syslog", false}, {"--metrics-listen", true},
 	{"--quotas", true}, {"--quota", true}, {"--node-id", true},
 	{"--shared-store", false}, {"--log-format", true}, {"--xks-listen", true},
-	{"--xks-client-ca", true}, {NULL, false},
+	{"--xks-client-ca", true}, {"--xks-proxy-ca", true}, {NULL, false},
 };
 static const struct cli_flag check_flags[] = {
 	{"--data", true}, {"--store", true}, {"--root-key", true}, {NULL, false},
@@ -91,7 +91,8 @@ static const struct cli_command commands[] = {
 	 "                   [--metrics-listen HOST:PORT] [--quotas aws|off] [--quota "
 	 "NAME=RATE]...\n"
 	 "                   [--node-id ID] [--shared-store] [--log-format text|json]\n"
-	 "                   [--xks-listen HOST:PORT [--xks-client-ca FILE]]\n"
+	 "                   [--xks-listen HOST:PORT [--xks-client-ca FILE]] [--xks-proxy-ca "
+	 "FILE]\n"
 	 "\n"
 	 "  --dev         no configuration needed: account 000000000000, access key\n"
 	 "                \"test\", secret \"test\", data in ./kinko-data\n"
@@ -134,7 +135,10 @@ static const struct cli_command commands[] = {
 	 "                keys and credentials in the configuration's \"xks\" section\n"
 	 "                (docs/KEYSTORES.md)\n"
 	 "  --xks-client-ca FILE    mutual TLS on the XKS listener: clients must present a\n"
-	 "                certificate issued by a CA of this PEM file\n",
+	 "                certificate issued by a CA of this PEM file\n"
+	 "  --xks-proxy-ca FILE     the CAs (PEM) that kinko's XKS client verifies the\n"
+	 "                proxies of EXTERNAL_KEY_STORE custom key stores with (default:\n"
+	 "                the system's)\n",
 	 serve_flags},
 	{"check", "check a store's integrity and that every key's material unwraps",
 	 "usage: kinko check --data DIR [--store URL] [--root-key FILE]\n"

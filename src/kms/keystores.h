@@ -64,6 +64,14 @@ K_MUST_CHECK k_status kms_cks_wrap(const char *ns, const char *id, const char *w
 K_MUST_CHECK k_status kms_cks_aad(const char *ns, const char *id, const char *what,
 				  struct kbuf *out);
 
+/*
+ * ConnectCustomKeyStore on an EXTERNAL_KEY_STORE store (keystores_xks.c):
+ * GetHealthStatus to its proxy (PUBLIC_ENDPOINT only), then the record
+ * CONNECTED, or FAILED with AWS's ConnectionErrorCode, and written.
+ */
+K_MUST_CHECK k_status kms_cks_connect_xks(struct api_ctx *c, const char *id, json_t *doc,
+					  int64_t version);
+
 /* ---- keys in custom key stores ---- */
 
 /*

@@ -6,9 +6,8 @@
  *
  * An AWS_CLOUDHSM store is a PKCS#11 token of the configuration
  * (docs/KEYSTORES.md). An EXTERNAL_KEY_STORE store's settings are checked
- * and kept; kinko has no external key store proxy client yet, so
- * connecting one answers as AWS does for a proxy it cannot reach (FAILED,
- * XKS_PROXY_NOT_REACHABLE).
+ * and kept; connecting one asks its proxy's GetHealthStatus through the
+ * XKS client (keystores_xks.c).
  */
 #include "kms/keystores_internal.h"
 
@@ -488,8 +487,8 @@ k_status kms_op_connect_custom_key_store(struct api_ctx *c, json_t *in, json_t *
 		rc = K_OK;
 	else if (type != NULL && strcmp(type, "AWS_CLOUDHSM") == 0)
 		rc = connect_cloudhsm(c, id, doc, version);
-	else /* no external key store proxy client yet: the proxy is not reachable */
-		rc = set_state(c, id, doc, version, "FAILED", "XKS_PROXY_NOT_REACHABLE");
+	else
+		rc = kms_cks_connect_xks(c, id, doc, version);
 	json_decref(doc);
 	return rc;
 }

@@ -117,8 +117,30 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 	return k_ok(kbuf_append(b, p, size * n)) ? size * n : 0;
 }
 
+/* What kind of transport failure a libcurl code is. */
+static enum xks_transport_error transport_kind(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return XKS_TRANSPORT_TIMED_OUT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		return XKS_TRANSPORT_TLS;
+	default:
+		return XKS_TRANSPORT_UNREACHABLE;
+	}
+}
+
 static K_MUST_CHECK k_status transport_status(CURLcode rc, const char *why, struct exchange *x)
 {
+	if (x->err != NULL && rc != CURLE_WRITE_ERROR)
+		x->err->transport = transport_kind(rc);
 	if (x->err != NULL)
 		snprintf(x->err->message, sizeof x->err->message, "%s",
 			 why[0] ? why : curl_easy_strerror(rc));

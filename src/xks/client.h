@@ -64,6 +64,12 @@ struct xks_client_error {
 	bool has_proxy_error;	    /* the proxy answered an errorName of the spec */
 	enum xks_error proxy_error; /* that errorName */
 	char message[256];	    /* one line: the transport's or the proxy's reason */
+	enum xks_transport_error {
+		XKS_TRANSPORT_OK = 0,	   /* an answer came (or no call was made) */
+		XKS_TRANSPORT_UNREACHABLE, /* no connection (refused, no route, no name) */
+		XKS_TRANSPORT_TIMED_OUT,   /* the call's timeout ran out */
+		XKS_TRANSPORT_TLS,	   /* the TLS handshake or the proxy's certificate failed */
+	} transport;
 };
 
 /* GetKeyMetadata's answer. */

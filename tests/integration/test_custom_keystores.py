@@ -355,9 +355,11 @@ def test_external_key_store_settings(kms, world):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             xks_store(raw, "xks-bad", "https://xks.example.com", **kw)
         assert error_code(e) == code, kw
-    sid = xks_store(kms, "xks-1", "https://xks.example.com", path="/tenant-1/kms/xks/v1")
+    # a proxy on loopback port 443 where nothing listens (test_external_keystores.py
+    # connects to a running one)
+    sid = xks_store(kms, "xks-1", "https://127.0.0.1", path="/tenant-1/kms/xks/v1")
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        xks_store(kms, "xks-2", "https://xks.example.com", path="/tenant-1/kms/xks/v1")
+        xks_store(kms, "xks-2", "https://127.0.0.1", path="/tenant-1/kms/xks/v1")
     assert error_code(e) == "XksProxyUriInUseException"
     vpc = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
     sid2 = xks_store(kms, "xks-vpc", "https://private.example.com",
@@ -370,7 +372,7 @@ def test_external_key_store_settings(kms, world):
         xks_store(kms, "xks-vpc-3", "https://private2.example.com",
                   XksProxyConnectivity="VPC_ENDPOINT_SERVICE", XksProxyVpcEndpointServiceName=vpc)
     assert error_code(e) == "XksProxyVpcEndpointServiceInUseException"
-    # no proxy client yet: connecting fails as for a proxy that cannot be reached
+    # the proxy cannot be reached: the store is FAILED
     kms.connect_custom_key_store(CustomKeyStoreId=sid)
     assert state(kms, sid) == ("FAILED", "XKS_PROXY_NOT_REACHABLE")
     with pytest.raises(botocore.exceptions.ClientError) as e:
