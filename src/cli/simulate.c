@@ -103,8 +103,8 @@ static json_t *store_doc(struct storage *st, const char *kind, const char *ns, c
 	return j;
 }
 
-/* The stored document of the key r names (through its alias if it is one); NULL after saying why. */
-static json_t *load_key_doc(const char *store_url, const struct key_ref *r)
+/* The store at store_url, opened; NULL after saying why. */
+static struct storage *open_store(const char *store_url)
 {
 	struct storage *st = NULL;
 	struct kbuf why;
@@ -113,7 +113,14 @@ static json_t *load_key_doc(const char *store_url, const struct key_ref *r)
 	if (k_failed(rc))
 		fprintf(stderr, "kinko policy simulate: store: %s\n", kbuf_cstr(&why));
 	kbuf_release(&why);
-	if (k_failed(rc))
+	return k_ok(rc) ? st : NULL;
+}
+
+/* The stored document of the key r names (through its alias if it is one); NULL after saying why. */
+static json_t *load_key_doc(const char *store_url, const struct key_ref *r)
+{
+	struct storage *st = open_store(store_url);
+	if (st == NULL)
 		return NULL;
 	char id[300];
 	snprintf(id, sizeof id, "%s", r->name);
@@ -345,14 +352,8 @@ static json_t *load_secret_doc(const char *store_url, const struct simulate_args
 			a->secret);
 		return NULL;
 	}
-	struct storage *st = NULL;
-	struct kbuf why;
-	kbuf_init(&why, KBUF_NOTE_MAX);
-	k_status rc = storage_open(store_url, &st, &why);
-	if (k_failed(rc))
-		fprintf(stderr, "kinko policy simulate: store: %s\n", kbuf_cstr(&why));
-	kbuf_release(&why);
-	if (k_failed(rc))
+	struct storage *st = open_store(store_url);
+	if (st == NULL)
 		return NULL;
 	json_t *j = store_doc(st, "secret", ns, name);
 	if (j == NULL)

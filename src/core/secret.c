@@ -1,10 +1,12 @@
 #include "core/secret.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -127,6 +129,28 @@ k_status ksecret_pread(struct ksecret *s, int fd, long long off)
 		got += (size_t)n;
 	}
 	return K_OK;
+}
+
+struct ksecret *ksecret_read_file(const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > max) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	struct ksecret *all = ksecret_new((size_t)st.st_size);
+	struct ksecret *out = NULL;
+	if (all != NULL && k_ok(ksecret_pread(all, fd, 0))) {
+		size_t n = all->len;
+		while (n > 0 && (all->data[n - 1] == '\n' || all->data[n - 1] == '\r'))
+			n--;
+		out = n > 0 ? ksecret_from(all->data, n) : NULL;
+	}
+	ksecret_free(all);
+	close(fd);
+	return out;
 }
 
 k_status ksecret_append_base64(const struct ksecret *s, struct kbuf *out)

@@ -37,6 +37,12 @@ struct ksecret *ksecret_from(const uint8_t *p, size_t len);
  * on a short read or an error (s wiped then).
  */
 K_MUST_CHECK k_status ksecret_pread(struct ksecret *s, int fd, long long off);
+/*
+ * The whole of the file at path, without its final newlines (a secret
+ * kept in a file by hand), as a new secret; NULL when the file cannot be
+ * read, is empty (once trimmed) or holds more than max bytes.
+ */
+struct ksecret *ksecret_read_file(const char *path, size_t max);
 /* Wipes and frees; NULL is allowed. */
 void ksecret_free(struct ksecret *s);
 size_t ksecret_len(const struct ksecret *s);

@@ -35,7 +35,7 @@
 
 /* One token of the configuration. */
 struct p11_token_config {
-	const char *id;		  /* cluster-xxxxxxxxxxx */
+	const char *id;		  /* "cluster-" and 11 base32 characters */
 	const char *module;	  /* path of the PKCS#11 module */
 	const char *label;	  /* the token's label, or NULL to use slot */
 	long slot;		  /* the slot id when label is NULL */

@@ -374,7 +374,8 @@ void kms_shutdown(void)
 	kms_grant_cache_clear();
 }
 
-bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)
+/* The cached key (a reference taken) or NULL; *gen gets the shard's generation read with it. */
+static struct kms_key *cache_peek(const char *ns, const char *id, uint64_t *gen)
 {
 	size_t b;
 	struct cache_shard *sh = shard_of(ns, id, &b);
@@ -382,21 +383,22 @@ bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)
 	struct kms_key *k = cache_find_locked(sh, b, ns, id);
 	if (k != NULL)
 		atomic_fetch_add(&k->refs, 1);
+	*gen = sh->gen;
 	pthread_rwlock_unlock(&sh->lock);
-	*out = k;
-	return k != NULL;
+	return k;
+}
+
+bool kms_key_cached(const char *ns, const char *id, struct kms_key **out)
+{
+	uint64_t gen;
+	*out = cache_peek(ns, id, &gen);
+	return *out != NULL;
 }
 
 k_status kms_key_get(const char *ns, const char *id, struct kms_key **out)
 {
-	size_t b;
-	struct cache_shard *sh = shard_of(ns, id, &b);
-	pthread_rwlock_rdlock(&sh->lock);
-	struct kms_key *k = cache_find_locked(sh, b, ns, id);
-	if (k != NULL)
-		atomic_fetch_add(&k->refs, 1);
-	uint64_t gen = sh->gen;
-	pthread_rwlock_unlock(&sh->lock);
+	uint64_t gen;
+	struct kms_key *k = cache_peek(ns, id, &gen);
 	if (k != NULL) {
 		*out = k;
 		return K_OK;
