@@ -213,6 +213,9 @@ static void reconnect(void)
 		LOG_INFO("root key token: connected again");
 	} else {
 		enum p11_conn_error why = (enum p11_conn_error)atomic_load(&root_token->why);
+		/* Logged in but the key object is gone: not to be used, and not "lost" again. */
+		if (atomic_load(&root_token->state) == P11_CONNECTED)
+			p11_token_disconnect(root_token);
 		reconnect_pin_refused =
 			why == P11_ERR_INVALID_CREDENTIALS || why == P11_ERR_USER_LOCKED_OUT;
 		if (!reconnect_failing || reconnect_pin_refused)
