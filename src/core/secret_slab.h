@@ -31,7 +31,11 @@
  * secret that large on its own) or memory is exhausted.
  */
 void *kslab_alloc(size_t n, unsigned *cls);
-/* Wipes the whole chunk and keeps it for the next kslab_alloc of its class. */
+/*
+ * Wipes the whole chunk and keeps it for the next kslab_alloc of its class.
+ * A chunk that is not in use (freed twice) or a pointer that is no chunk
+ * of class cls stops the process (abort, with a message on stderr).
+ */
 void kslab_free(void *p, unsigned cls);
 /* The size of a chunk of class cls. */
 size_t kslab_chunk_size(unsigned cls);

@@ -5,15 +5,25 @@
  * The root key is an AES-256 secret key object that never leaves the token;
  * keystore_wrap and keystore_unwrap run AES-256-GCM inside it, in the
  * layout crypto_wrap writes (12-byte IV, ciphertext, tag).
+ *
+ * A token that goes away (p11_rv_lost) is marked FAILED, as pkcs11.c does
+ * for the stores' tokens, and logged once: calls fail closed at once
+ * instead of trying the token each time. While FAILED, a call first
+ * connects again (the module started afresh, the PIN read again from its
+ * source), at most once every ROOT_RECONNECT_MS; failed attempts are
+ * logged once, and a refused PIN stops them (a locked PIN is worse than a
+ * restart).
  */
 #include "keystore/p11_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/secret.h"
+#include "core/lock.h"
 #include "core/wipe.h"
 #include "crypto/crypto.h"
 #include "core/banned.h"
@@ -29,6 +39,14 @@ struct root_uri {
 	char token[ROOT_URI_MAX], object[ROOT_URI_MAX], module[ROOT_URI_MAX],
 		pin_file[ROOT_URI_MAX];
 };
+
+/* Reconnecting a FAILED root token (the URI kept from keystore_p11_root_open). */
+#define ROOT_RECONNECT_MS 1000
+static struct root_uri root_uri_kept;
+static pthread_mutex_t reconnect_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t reconnect_last_ms;  /* under reconnect_mu */
+static bool reconnect_failing;	   /* a failed attempt was logged; under reconnect_mu */
+static bool reconnect_pin_refused; /* no more attempts; under reconnect_mu */
 
 /* Copies a percent-encoded value of length n into out (NUL-terminated). */
 static bool decode(const char *v, size_t n, char out[ROOT_URI_MAX])
@@ -167,6 +185,49 @@ static bool root_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *obj, bool create,
 	return f->C_GenerateKey(s, &mech, tmpl, sizeof tmpl / sizeof tmpl[0], obj) == CKR_OK;
 }
 
+static K_MUST_CHECK k_status root_connect(const struct root_uri *u, bool create, struct kbuf *msg);
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The root token is not connected: one attempt to connect it again, if due. */
+static void reconnect(void)
+{
+	klock(&reconnect_mu);
+	int64_t now = monotonic_ms();
+	if (reconnect_pin_refused || atomic_load(&root_token->state) == P11_CONNECTED ||
+	    (reconnect_last_ms != 0 && now - reconnect_last_ms < ROOT_RECONNECT_MS)) {
+		pthread_mutex_unlock(&reconnect_mu);
+		return;
+	}
+	reconnect_last_ms = now;
+	struct kbuf msg;
+	kbuf_init(&msg, KBUF_NOTE_MAX);
+	k_status rc = root_connect(&root_uri_kept, false, &msg);
+	if (k_ok(rc)) {
+		reconnect_failing = false;
+		LOG_INFO("root key token: connected again");
+	} else {
+		enum p11_conn_error why = (enum p11_conn_error)atomic_load(&root_token->why);
+		/* Logged in but the key object is gone: not to be used, and not "lost" again. */
+		if (atomic_load(&root_token->state) == P11_CONNECTED)
+			p11_token_disconnect(root_token);
+		reconnect_pin_refused =
+			why == P11_ERR_INVALID_CREDENTIALS || why == P11_ERR_USER_LOCKED_OUT;
+		if (!reconnect_failing || reconnect_pin_refused)
+			LOG_ERROR("root key token: cannot connect again (%s)%s", kbuf_cstr(&msg),
+				  reconnect_pin_refused ? "; no more attempts until a restart"
+							: "; trying again while in use");
+		reconnect_failing = true;
+	}
+	kbuf_release(&msg);
+	pthread_mutex_unlock(&reconnect_mu);
+}
+
 /* AES-256-GCM with the root object: encrypt or decrypt in into out (*out_len). */
 static K_MUST_CHECK k_status root_gcm(bool decrypt, const uint8_t iv[CRYPTO_WRAP_IV_LEN],
 				      struct kslice aad, struct kslice in, uint8_t *out,
@@ -174,8 +235,11 @@ static K_MUST_CHECK k_status root_gcm(bool decrypt, const uint8_t iv[CRYPTO_WRAP
 {
 	if (root_token == NULL)
 		return K_E_INTERNAL;
+	if (atomic_load(&root_token->state) != P11_CONNECTED)
+		reconnect();
 	CK_SESSION_HANDLE s;
-	GUARD(p11_take(root_token, &s));
+	if (k_failed(p11_take(root_token, &s)))
+		return K_E_INTERNAL;
 	CK_OBJECT_HANDLE obj;
 	bool created;
 	CK_RV rv = root_object(s, &obj, false, &created) ? CKR_OK : CKR_KEY_HANDLE_INVALID;
@@ -195,8 +259,11 @@ static K_MUST_CHECK k_status root_gcm(bool decrypt, const uint8_t iv[CRYPTO_WRAP
 	if (rv == CKR_OK)
 		rv = decrypt ? f->C_Decrypt(s, src, (CK_ULONG)in.len, out, out_len)
 			     : f->C_Encrypt(s, src, (CK_ULONG)in.len, out, out_len);
-	p11_put(root_token, s, p11_rv_lost(rv));
-	if (rv != CKR_OK)
+	bool lost = p11_rv_lost(rv);
+	p11_put(root_token, s, lost);
+	if (lost)
+		p11_mark_lost(root_token, rv);
+	else if (rv != CKR_OK)
 		LOG_ERROR("root key token: AES-GCM %s failed (0x%lx)",
 			  decrypt ? "decryption" : "encryption", (unsigned long)rv);
 	return rv == CKR_OK ? K_OK : K_E_INTERNAL;
@@ -257,8 +324,12 @@ bool keystore_p11_root_active(void)
 	return root_token != NULL;
 }
 
-/* Logs in and finds (or makes) the root key object. */
-static K_MUST_CHECK k_status root_connect(const struct root_uri *u, struct kbuf *msg)
+/*
+ * Logs in and finds the root key object; makes it when the token has none
+ * and `create` (at start only: a token that comes back without its key
+ * never gets a new one).
+ */
+static K_MUST_CHECK k_status root_connect(const struct root_uri *u, bool create, struct kbuf *msg)
 {
 	struct ksecret *pin = read_pin(u, msg);
 	if (pin == NULL)
@@ -276,7 +347,7 @@ static K_MUST_CHECK k_status root_connect(const struct root_uri *u, struct kbuf 
 	GUARD(p11_take(root_token, &s));
 	CK_OBJECT_HANDLE obj;
 	bool created = false;
-	bool ok = root_object(s, &obj, true, &created);
+	bool ok = root_object(s, &obj, create, &created);
 	p11_put(root_token, s, false);
 	if (!ok) {
 		kbuf_note(msg, "the token %s has no usable key %s and cannot make one", u->token,
@@ -303,10 +374,11 @@ k_status keystore_p11_root_open(const char *uri, struct kbuf *msg)
 	struct p11_token_config cfg = {
 		.id = "root-key", .module = u->module, .label = u->token, .slot = -1};
 	if (k_ok(rc)) {
+		root_uri_kept = *u;
 		root_label_len = strlen(u->object);
 		memcpy(root_label, u->object, root_label_len);
 		root_token = p11_token_new(&cfg);
-		rc = root_token != NULL ? root_connect(u, msg) : K_E_INTERNAL;
+		rc = root_token != NULL ? root_connect(u, true, msg) : K_E_INTERNAL;
 	}
 	if (k_failed(rc))
 		keystore_p11_root_close();
@@ -321,4 +393,15 @@ void keystore_p11_root_close(void)
 	p11_token_disconnect(root_token);
 	p11_token_free(root_token);
 	root_token = NULL;
+	kwipe(&root_uri_kept, sizeof root_uri_kept);
+	klock(&reconnect_mu);
+	reconnect_last_ms = 0;
+	reconnect_failing = reconnect_pin_refused = false;
+	pthread_mutex_unlock(&reconnect_mu);
+}
+
+enum p11_state keystore_p11_root_state(void)
+{
+	return root_token != NULL ? (enum p11_state)atomic_load(&root_token->state)
+				  : P11_DISCONNECTED;
 }

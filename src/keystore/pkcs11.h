@@ -118,6 +118,11 @@ K_MUST_CHECK k_status keystore_p11_generate(const char *id, const uint8_t key_id
 K_MUST_CHECK k_status keystore_p11_root_open(const char *uri, struct kbuf *msg);
 void keystore_p11_root_close(void);
 bool keystore_p11_root_active(void);
+/*
+ * CONNECTED; FAILED once its token went away; DISCONNECTED when none is
+ * open, or when the token came back without the root key object.
+ */
+enum p11_state keystore_p11_root_state(void);
 K_MUST_CHECK k_status keystore_p11_root_wrap(struct kslice aad, const struct ksecret *material,
 					     struct kbuf *out);
 K_MUST_CHECK k_status keystore_p11_root_unwrap(struct kslice aad, struct kslice wrapped,

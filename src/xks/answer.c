@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "crypto/crypto.h"
 #include "xks/client.h"
 #include "core/banned.h"
 
@@ -307,7 +308,7 @@ static K_MUST_CHECK k_status check_cdiv(json_t *o, struct kslice aad,
 	if (k_ok(rc))
 		rc = xks_cdiv(aad, kbuf_slice(&c->metadata), kslice_make(c->iv, c->iv_len),
 			      kbuf_slice(&c->ciphertext), kslice_make(c->tag, XKS_TAG_LEN), want);
-	if (k_ok(rc) && (got.len != XKS_CDIV_LEN || memcmp(got.ptr, want, XKS_CDIV_LEN) != 0))
+	if (k_ok(rc) && (got.len != XKS_CDIV_LEN || !crypto_memeq(got.ptr, want, XKS_CDIV_LEN)))
 		rc = INVALID;
 	kbuf_release(&got);
 	return rc;

@@ -1,6 +1,11 @@
 #include "core/secret_slab.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/secret.h"
 #include "testlib.h"
@@ -103,11 +108,106 @@ static void test_ksecret_uses_slab(void)
 	CHECK(ksecret_locked_bytes() >= KSLAB_BYTES || ksecret_mlock_failures() > 0);
 }
 
+/* Runs f in a child; true if the child was killed by SIGABRT. */
+static bool aborts(void (*f)(void))
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2);
+		f();
+		_exit(0);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return false;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void free_twice(void)
+{
+	unsigned cls = 0;
+	void *p = kslab_alloc(100, &cls);
+	if (p == NULL)
+		return;
+	kslab_free(p, cls);
+	kslab_free(p, cls);
+}
+
+/* Freed again after another chunk of the class was handed out and freed in between. */
+static void free_twice_apart(void)
+{
+	unsigned cls = 0, cls2 = 0;
+	void *p = kslab_alloc(100, &cls);
+	void *q = kslab_alloc(100, &cls2);
+	if (p == NULL || q == NULL)
+		return;
+	kslab_free(p, cls);
+	kslab_free(q, cls2);
+	kslab_free(p, cls);
+}
+
+static void free_inside_chunk(void)
+{
+	unsigned cls = 0;
+	uint8_t *p = kslab_alloc(100, &cls);
+	if (p == NULL)
+		return;
+	kslab_free(p + 8, cls);
+}
+
+static void free_foreign(void)
+{
+	static uint8_t not_a_chunk[KSLAB_MIN_CHUNK];
+	kslab_free(not_a_chunk, 0);
+}
+
+static void free_under_other_class(void)
+{
+	unsigned cls = 0;
+	void *p = kslab_alloc(KSLAB_MIN_CHUNK, &cls);
+	if (p == NULL)
+		return;
+	kslab_free(p, cls + 1);
+}
+
+static void free_once_each(void)
+{
+	unsigned cls = 0, cls2 = 0;
+	void *p = kslab_alloc(100, &cls);
+	void *q = kslab_alloc(100, &cls2);
+	kslab_free(p, cls);
+	kslab_free(q, cls2);
+	p = kslab_alloc(100, &cls);
+	kslab_free(p, cls);
+}
+
+/*
+ * A chunk freed twice, or a pointer that is no chunk of the class, stops
+ * the process: pushed on the free stack it would go to two secrets.
+ */
+static void test_misuse_stops(void)
+{
+	CHECK(aborts(free_twice));
+	CHECK(aborts(free_twice_apart));
+	CHECK(aborts(free_inside_chunk));
+	CHECK(aborts(free_foreign));
+	CHECK(aborts(free_under_other_class));
+	CHECK(!aborts(free_once_each));
+	/* The children's misuse did not touch this process's slabs. */
+	unsigned cls = 0;
+	void *p = kslab_alloc(100, &cls);
+	CHECK(p != NULL);
+	kslab_free(p, cls);
+}
+
 int main(void)
 {
 	RUN(test_classes);
 	RUN(test_alloc_distinct);
 	RUN(test_wipe_and_reuse);
 	RUN(test_ksecret_uses_slab);
+	RUN(test_misuse_stops);
 	return tl_summary();
 }

@@ -5,7 +5,8 @@
  * blob format of CIPHERTEXT.md, a wrong context and tampering refused, a
  * disconnected token's keys unavailable, and, read straight through the
  * module, the key's bytes refused (CKA_VALUE is sensitive, not
- * extractable). Skipped when SoftHSM2 is not installed.
+ * extractable); the root key's token going away (FAILED, fail closed) and
+ * coming back (connected again). Skipped when SoftHSM2 is not installed.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <p11-kit/pkcs11.h>
 
+#include "core/secret.h"
 #include "crypto/crypto.h"
 #include "keystore/keyops.h"
 #include "keystore/pkcs11.h"
@@ -163,6 +165,77 @@ static void test_disconnected_unavailable(void)
 	keystore_key_unref(h);
 }
 
+#define ROOT_LABEL "kinko-root-test"
+#define ROOT_PIN "7654321-root"
+static char test_dir[64];
+
+static k_status root_wrap(struct kbuf *out)
+{
+	struct ksecret *m = ksecret_from((const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
+	if (m == NULL)
+		return K_E_INTERNAL;
+	kbuf_reset(out);
+	k_status rc = keystore_p11_root_wrap(kslice_cstr("aad"), m, out);
+	ksecret_free(m);
+	return rc;
+}
+
+static bool root_unwraps(const struct kbuf *wrapped)
+{
+	struct ksecret *m = NULL;
+	if (k_failed(keystore_p11_root_unwrap(kslice_cstr("aad"), kbuf_slice(wrapped), &m)))
+		return false;
+	bool same = ksecret_len(m) == 32 &&
+		    memcmp(ksecret_cbytes(m), "0123456789abcdef0123456789abcdef", 32) == 0;
+	ksecret_free(m);
+	return same;
+}
+
+/*
+ * The root key's token goes away (its folder removed): the token is marked
+ * FAILED and calls fail closed; once the folder is back, a call connects
+ * it again (no sooner than a second after the last attempt) and what was
+ * wrapped before unwraps.
+ */
+static void test_root_token_lost_and_back(void)
+{
+	/* SoftHSM2 reads its folder when the module starts: no other token holds it. */
+	keystore_p11_disconnect(TOKEN_ID);
+	char uri[512], tokens[128], away[128], cmd[512];
+	snprintf(cmd, sizeof cmd,
+		 "softhsm2-util --init-token --free --label %s --pin %s --so-pin 7654321 "
+		 ">/dev/null",
+		 ROOT_LABEL, ROOT_PIN);
+	CHECK(system(cmd) == 0);
+	snprintf(uri, sizeof uri, "pkcs11:token=%s;object=root?module-path=%s", ROOT_LABEL, MODULE);
+	snprintf(tokens, sizeof tokens, "%s/tokens", test_dir);
+	snprintf(away, sizeof away, "%s/tokens.away", test_dir);
+	setenv("KINKO_PKCS11_PIN", ROOT_PIN, 1);
+	struct kbuf msg, before, w;
+	kbuf_init(&msg, KBUF_NOTE_MAX);
+	kbuf_init(&before, TEST_BUF);
+	kbuf_init(&w, TEST_BUF);
+	CHECK_STATUS(keystore_p11_root_open(uri, &msg), K_OK);
+	CHECK_STATUS(root_wrap(&before), K_OK);
+	CHECK(root_unwraps(&before));
+	CHECK_EQ_INT(keystore_p11_root_state(), P11_CONNECTED);
+	CHECK(rename(tokens, away) == 0);
+	CHECK(k_failed(root_wrap(&w)));
+	CHECK_EQ_INT(keystore_p11_root_state(), P11_FAILED);
+	CHECK(k_failed(root_wrap(&w)));
+	CHECK(!root_unwraps(&before));
+	CHECK_EQ_INT(keystore_p11_root_state(), P11_FAILED);
+	CHECK(rename(away, tokens) == 0);
+	sleep(2);
+	CHECK(root_unwraps(&before));
+	CHECK_EQ_INT(keystore_p11_root_state(), P11_CONNECTED);
+	CHECK_STATUS(root_wrap(&w), K_OK);
+	keystore_p11_root_close();
+	kbuf_release(&msg);
+	kbuf_release(&before);
+	kbuf_release(&w);
+}
+
 static bool make_token(const char *dir)
 {
 	char conf[512], tokens[512], cmd[2048];
@@ -201,6 +274,8 @@ int main(void)
 	RUN(test_round_trips);
 	RUN(test_value_unreadable);
 	RUN(test_disconnected_unavailable);
+	snprintf(test_dir, sizeof test_dir, "%s", dir);
+	RUN(test_root_token_lost_and_back);
 	keystore_p11_release_all();
 	kbuf_release(&ref);
 	tl_remove_tree(dir);
