@@ -36,7 +36,8 @@ struct event_index {
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w, *r;
 	/* ins_attrs: the five attribute rows every event has, in one statement */
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_attrs, *ins_use, *set_pos;
+	/* ins_attr2: two attribute rows of one event */
+	sqlite3_stmt *ins_ev, *ins_attr, *ins_attr2, *ins_attrs, *ins_use, *set_pos;
 };
 
 static const char *const schema =
@@ -105,6 +106,8 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 {
 	static const char *const ev = "INSERT OR REPLACE INTO ev VALUES(?1, ?2, ?3, ?4)";
 	static const char *const attr = "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)";
+	static const char *const attr2 =
+		"INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)";
 	static const char *const attrs =
 		"INSERT OR IGNORE INTO attr VALUES(?1, ?12, '', ?2, ?3), (?1, ?4, ?5, ?2, ?3),"
 		" (?1, ?6, ?7, ?2, ?3), (?1, ?8, ?9, ?2, ?3), (?1, ?10, ?11, ?2, ?3)";
@@ -117,6 +120,9 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 		       SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	ENSURE(sqlite3_prepare_v3(ix->w, attr, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr,
+				  NULL) == SQLITE_OK,
+	       fail(ix->w, "prepare"));
+	ENSURE(sqlite3_prepare_v3(ix->w, attr2, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr2,
 				  NULL) == SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	ENSURE(sqlite3_prepare_v3(ix->w, attrs, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attrs,
@@ -160,6 +166,7 @@ void event_index_close(struct event_index *ix)
 		return;
 	sqlite3_finalize(ix->ins_ev);
 	sqlite3_finalize(ix->ins_attr);
+	sqlite3_finalize(ix->ins_attr2);
 	sqlite3_finalize(ix->ins_attrs);
 	sqlite3_finalize(ix->ins_use);
 	sqlite3_finalize(ix->set_pos);
@@ -234,6 +241,28 @@ static K_MUST_CHECK k_status add_attr(struct event_index *ix, const char *ns, in
 	return run(ix->w, st);
 }
 
+/* Two rows of one event in one step; a value NULL or "" is not written. */
+static K_MUST_CHECK k_status add_pair(struct event_index *ix, const char *ns, int a1,
+				      const char *v1, int a2, const char *v2, int64_t t,
+				      uint64_t seq)
+{
+	bool has1 = v1 != NULL && v1[0] != 0, has2 = v2 != NULL && v2[0] != 0;
+	if (!has1 || !has2) {
+		if (has1)
+			return add_attr(ix, ns, a1, v1, t, seq);
+		return has2 ? add_attr(ix, ns, a2, v2, t, seq) : K_OK;
+	}
+	sqlite3_stmt *st = ix->ins_attr2;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, a1);
+	sqlite3_bind_text(st, 3, v1, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, t);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
+	sqlite3_bind_int(st, 6, a2);
+	sqlite3_bind_text(st, 7, v2, -1, SQLITE_STATIC);
+	return run(ix->w, st);
+}
+
 /* The rows every event has: all events, its name, source, id and read-only flag. */
 static K_MUST_CHECK k_status add_common(struct event_index *ix, const struct event_index_row *r)
 {
@@ -262,11 +291,8 @@ k_status event_index_add(struct event_index *ix, const struct event_index_row *r
 	sqlite3_bind_int64(st, 4, r->len);
 	GUARD(run(ix->w, st));
 	GUARD(add_common(ix, r));
-	if (r->user != NULL && r->user[0] != 0)
-		GUARD(add_attr(ix, r->ns, EVENT_INDEX_USERNAME, r->user, r->t, r->seq));
-	if (r->access_key != NULL && r->access_key[0] != 0)
-		GUARD(add_attr(ix, r->ns, EVENT_INDEX_ACCESS_KEY, r->access_key, r->t, r->seq));
-	return K_OK;
+	return add_pair(ix, r->ns, EVENT_INDEX_USERNAME, r->user, EVENT_INDEX_ACCESS_KEY,
+			r->access_key, r->t, r->seq);
 }
 
 k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t t, const char *ns,
@@ -276,11 +302,9 @@ k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t 
 		GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_TYPE, type, t, seq));
 	if (arn == NULL || arn[0] == 0)
 		return K_OK;
-	GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_NAME, arn, t, seq));
 	const char *slash = strrchr(arn, '/');
-	if (slash != NULL && slash[1] != 0)
-		GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_NAME, slash + 1, t, seq));
-	return K_OK;
+	return add_pair(ix, ns, EVENT_INDEX_RESOURCE_NAME, arn, EVENT_INDEX_RESOURCE_NAME,
+			slash != NULL ? slash + 1 : NULL, t, seq);
 }
 
 k_status event_index_note_use(struct event_index *ix, const char *arn, const char *op, int64_t t,
