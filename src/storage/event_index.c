@@ -35,7 +35,9 @@
 struct event_index {
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w, *r;
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_use, *set_pos;
+	/* ins_attrs: the five attribute rows every event has, in one statement */
+	/* ins_attr2: two attribute rows of one event */
+	sqlite3_stmt *ins_ev, *ins_attr, *ins_attr2, *ins_attrs, *ins_use, *set_pos;
 };
 
 static const char *const schema =
@@ -104,6 +106,11 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 {
 	static const char *const ev = "INSERT OR REPLACE INTO ev VALUES(?1, ?2, ?3, ?4)";
 	static const char *const attr = "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)";
+	static const char *const attr2 =
+		"INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)";
+	static const char *const attrs =
+		"INSERT OR IGNORE INTO attr VALUES(?1, ?12, '', ?2, ?3), (?1, ?4, ?5, ?2, ?3),"
+		" (?1, ?6, ?7, ?2, ?3), (?1, ?8, ?9, ?2, ?3), (?1, ?10, ?11, ?2, ?3)";
 	static const char *const use =
 		"INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
 		" op = excluded.op, t = excluded.t, eid = excluded.eid, rid = excluded.rid"
@@ -113,6 +120,12 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 		       SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	ENSURE(sqlite3_prepare_v3(ix->w, attr, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr,
+				  NULL) == SQLITE_OK,
+	       fail(ix->w, "prepare"));
+	ENSURE(sqlite3_prepare_v3(ix->w, attr2, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr2,
+				  NULL) == SQLITE_OK,
+	       fail(ix->w, "prepare"));
+	ENSURE(sqlite3_prepare_v3(ix->w, attrs, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attrs,
 				  NULL) == SQLITE_OK,
 	       fail(ix->w, "prepare"));
 	ENSURE(sqlite3_prepare_v3(ix->w, use, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_use, NULL) ==
@@ -153,6 +166,8 @@ void event_index_close(struct event_index *ix)
 		return;
 	sqlite3_finalize(ix->ins_ev);
 	sqlite3_finalize(ix->ins_attr);
+	sqlite3_finalize(ix->ins_attr2);
+	sqlite3_finalize(ix->ins_attrs);
 	sqlite3_finalize(ix->ins_use);
 	sqlite3_finalize(ix->set_pos);
 	sqlite3_close(ix->w);
@@ -201,12 +216,15 @@ k_status event_index_begin(struct event_index *ix)
 	return rc;
 }
 
-/* Steps an insert once and resets it; its bindings are cleared. */
+/*
+ * Steps an insert once and resets it. Its bindings stay: every caller
+ * binds all of a statement's parameters before each step, and the texts
+ * bound SQLITE_STATIC are not read after the step.
+ */
 static K_MUST_CHECK k_status run(sqlite3 *db, sqlite3_stmt *st)
 {
 	int src = sqlite3_step(st);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	ENSURE(src == SQLITE_DONE, fail(db, "write"));
 	return K_OK;
 }
@@ -223,6 +241,47 @@ static K_MUST_CHECK k_status add_attr(struct event_index *ix, const char *ns, in
 	return run(ix->w, st);
 }
 
+/* Two rows of one event in one step; a value NULL or "" is not written. */
+static K_MUST_CHECK k_status add_pair(struct event_index *ix, const char *ns, int a1,
+				      const char *v1, int a2, const char *v2, int64_t t,
+				      uint64_t seq)
+{
+	bool has1 = v1 != NULL && v1[0] != 0, has2 = v2 != NULL && v2[0] != 0;
+	if (!has1 || !has2) {
+		if (has1)
+			return add_attr(ix, ns, a1, v1, t, seq);
+		return has2 ? add_attr(ix, ns, a2, v2, t, seq) : K_OK;
+	}
+	sqlite3_stmt *st = ix->ins_attr2;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, a1);
+	sqlite3_bind_text(st, 3, v1, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, t);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
+	sqlite3_bind_int(st, 6, a2);
+	sqlite3_bind_text(st, 7, v2, -1, SQLITE_STATIC);
+	return run(ix->w, st);
+}
+
+/* The rows every event has: all events, its name, source, id and read-only flag. */
+static K_MUST_CHECK k_status add_common(struct event_index *ix, const struct event_index_row *r)
+{
+	sqlite3_stmt *st = ix->ins_attrs;
+	sqlite3_bind_text(st, 1, r->ns, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->t);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq);
+	sqlite3_bind_int(st, 4, EVENT_INDEX_EVENT_NAME);
+	sqlite3_bind_text(st, 5, r->name != NULL ? r->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_SOURCE);
+	sqlite3_bind_text(st, 7, r->source != NULL ? r->source : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, EVENT_INDEX_EVENT_ID);
+	sqlite3_bind_text(st, 9, r->event_id != NULL ? r->event_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 10, EVENT_INDEX_READ_ONLY);
+	sqlite3_bind_text(st, 11, r->read_only ? "true" : "false", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, EVENT_INDEX_ALL);
+	return run(ix->w, st);
+}
+
 k_status event_index_add(struct event_index *ix, const struct event_index_row *r)
 {
 	sqlite3_stmt *st = ix->ins_ev;
@@ -231,17 +290,9 @@ k_status event_index_add(struct event_index *ix, const struct event_index_row *r
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->off);
 	sqlite3_bind_int64(st, 4, r->len);
 	GUARD(run(ix->w, st));
-	GUARD(add_attr(ix, r->ns, EVENT_INDEX_ALL, "", r->t, r->seq));
-	GUARD(add_attr(ix, r->ns, EVENT_INDEX_EVENT_NAME, r->name, r->t, r->seq));
-	GUARD(add_attr(ix, r->ns, EVENT_INDEX_EVENT_SOURCE, r->source, r->t, r->seq));
-	GUARD(add_attr(ix, r->ns, EVENT_INDEX_EVENT_ID, r->event_id, r->t, r->seq));
-	GUARD(add_attr(ix, r->ns, EVENT_INDEX_READ_ONLY, r->read_only ? "true" : "false", r->t,
-		       r->seq));
-	if (r->user != NULL && r->user[0] != 0)
-		GUARD(add_attr(ix, r->ns, EVENT_INDEX_USERNAME, r->user, r->t, r->seq));
-	if (r->access_key != NULL && r->access_key[0] != 0)
-		GUARD(add_attr(ix, r->ns, EVENT_INDEX_ACCESS_KEY, r->access_key, r->t, r->seq));
-	return K_OK;
+	GUARD(add_common(ix, r));
+	return add_pair(ix, r->ns, EVENT_INDEX_USERNAME, r->user, EVENT_INDEX_ACCESS_KEY,
+			r->access_key, r->t, r->seq);
 }
 
 k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t t, const char *ns,
@@ -251,11 +302,9 @@ k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t 
 		GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_TYPE, type, t, seq));
 	if (arn == NULL || arn[0] == 0)
 		return K_OK;
-	GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_NAME, arn, t, seq));
 	const char *slash = strrchr(arn, '/');
-	if (slash != NULL && slash[1] != 0)
-		GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_NAME, slash + 1, t, seq));
-	return K_OK;
+	return add_pair(ix, ns, EVENT_INDEX_RESOURCE_NAME, arn, EVENT_INDEX_RESOURCE_NAME,
+			slash != NULL ? slash + 1 : NULL, t, seq);
 }
 
 k_status event_index_note_use(struct event_index *ix, const char *arn, const char *op, int64_t t,
