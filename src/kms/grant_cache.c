@@ -339,17 +339,24 @@ static K_MUST_CHECK k_status set_get(const struct kms_key *k, struct grant_set *
 	return K_OK;
 }
 
-/* A constraint's key is matched without case, its value with case. */
-static const char *ec_get_nocase(const json_t *ec, const char *key)
+/*
+ * A constraint's key is matched without case, its value with case: a pair
+ * of the request matches when its key equals the constraint's key but for
+ * case and its value is the same. Every such key of the request is tried,
+ * so a context whose keys differ only by case (AWS advises against it)
+ * matches when one of them carries the value, whatever their order.
+ */
+static bool ec_has_pair(const json_t *ec, const char *key, const char *value)
 {
 	const char *k;
 	const json_t *v;
 	json_object_foreach((json_t *)ec, k, v)
 	{
-		if (strcasecmp(k, key) == 0)
-			return json_string_value(v);
+		if (strcasecmp(k, key) == 0 && json_is_string(v) &&
+		    strcmp(json_string_value(v), value) == 0)
+			return true;
 	}
-	return NULL;
+	return false;
 }
 
 static bool ec_contains(const json_t *ec, const json_t *want)
@@ -358,8 +365,8 @@ static bool ec_contains(const json_t *ec, const json_t *want)
 	const json_t *v;
 	json_object_foreach((json_t *)want, k, v)
 	{
-		const char *got = json_is_object(ec) ? ec_get_nocase(ec, k) : NULL;
-		if (got == NULL || !json_is_string(v) || strcmp(got, json_string_value(v)) != 0)
+		if (!json_is_object(ec) || !json_is_string(v) ||
+		    !ec_has_pair(ec, k, json_string_value(v)))
 			return false;
 	}
 	return true;

@@ -165,6 +165,34 @@ static void test_retiree_prefix_names_one_principal(void)
 	CHECK_EQ_INT(kms_grant_op_bit("PutKeyPolicy"), 0);
 }
 
+static bool holds(const char *cons, const char *ec)
+{
+	json_t *c = json_loads(cons, 0, NULL), *e = json_loads(ec, 0, NULL);
+	bool r = kms_grant_constraints_hold(c, e);
+	json_decref(c);
+	json_decref(e);
+	return r;
+}
+
+/* "in a grant constraint, the key in each key-value pair is not case
+ * sensitive, but the value is case sensitive" (API_GrantConstraints). */
+static void test_constraint_keys_without_case(void)
+{
+	const char *sub = "{\"EncryptionContextSubset\":{\"Dept\":\"a\"}}";
+	const char *eq = "{\"EncryptionContextEquals\":{\"Dept\":\"a\"}}";
+	CHECK(holds(sub, "{\"dept\":\"a\",\"x\":\"y\"}"));
+	CHECK(!holds(sub, "{\"Dept\":\"A\"}"));
+	CHECK(!holds(sub, "{}"));
+	/* keys that differ only by case: the one carrying the value matches,
+	 * in either order */
+	CHECK(holds(sub, "{\"DEPT\":\"b\",\"dept\":\"a\"}"));
+	CHECK(holds(sub, "{\"dept\":\"a\",\"DEPT\":\"b\"}"));
+	CHECK(holds(eq, "{\"DEPT\":\"a\"}"));
+	CHECK(!holds(eq, "{\"Dept\":\"a\",\"x\":\"y\"}"));
+	CHECK(!holds(eq, "{\"Dept\":\"b\"}"));
+	CHECK(holds("{}", "{\"a\":\"b\"}"));
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL)
@@ -175,6 +203,7 @@ int main(void)
 	RUN(test_written_behind_the_cache);
 	RUN(test_older_document_migrated);
 	RUN(test_retiree_prefix_names_one_principal);
+	RUN(test_constraint_keys_without_case);
 	kms_shutdown();
 	storage_close(st);
 	tl_remove_tree(tmp_root);
