@@ -3,14 +3,18 @@
 
     make_requests.py --endpoint http://127.0.0.1:PORT --out DIR [--ceiling-host HOST:PORT]
 
-On its first run against a server it creates a symmetric key through boto3
-and encrypts 100 bytes under it; the key id and the ciphertext are kept in
+On its first run against a server it creates a symmetric key through boto3,
+encrypts 100 bytes under it and creates a secret; the key id, the
+ciphertext and the secret's ARN are kept in
 DIR/state.json, so later runs against the same endpoint reuse them. Every
 run then signs, with the current time, one request per operation and writes
 
     DIR/Encrypt.lua          Encrypt of 100 bytes
     DIR/Decrypt.lua          Decrypt of that ciphertext
     DIR/GenerateDataKey.lua  GenerateDataKey, KeySpec AES_256
+    DIR/GetSecretValue.lua   Secrets Manager GetSecretValue of a secret of
+                             100 characters (kinko keeps it decrypted in
+                             its cache after the first read)
     DIR/ceiling.lua          (with --ceiling-host) the Encrypt request, same
                              method, headers and body size, for the static
                              200 server that gives the ceiling
@@ -74,13 +78,19 @@ def lua_string(s):
     return "".join(out)
 
 
+# The operations whose requests are written, and the service each belongs to.
+SECRETS_OPS = ("GetSecretValue",)
+
+
 def sign(endpoint, op, body):
-    """Signs one KMS JSON request now; returns the headers to send."""
+    """Signs one JSON request (KMS, or Secrets Manager) now; returns the headers to send."""
+    service, prefix = ("secretsmanager", "secretsmanager.") if op in SECRETS_OPS \
+        else ("kms", "TrentService.")
     req = AWSRequest(method="POST", url=endpoint + "/", data=body.encode(), headers={
         "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "TrentService." + op,
+        "X-Amz-Target": prefix + op,
     })
-    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(req)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), service, REGION).add_auth(req)
     host = endpoint.split("://", 1)[1].rstrip("/")
     headers = {
         "Content-Type": req.headers["Content-Type"],
@@ -134,7 +144,15 @@ def create_state(endpoint):
     blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
     if kms.decrypt(CiphertextBlob=blob)["Plaintext"] != plaintext:
         raise SystemExit("make_requests: Decrypt does not return the plaintext")
+    sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                      config=cfg)
+    secret = "x" * PLAINTEXT_BYTES
+    arn = sm.create_secret(Name="kinko-benchmark-secret", SecretString=secret)["ARN"]
+    if sm.get_secret_value(SecretId=arn)["SecretString"] != secret:
+        raise SystemExit("make_requests: GetSecretValue does not return the secret")
     return {
+        "secret_arn": arn,
         "endpoint": endpoint,
         "key_id": key_id,
         "plaintext_b64": base64.b64encode(plaintext).decode(),
@@ -153,7 +171,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     state_path = os.path.join(a.out, "state.json")
     st = load_state(state_path, endpoint)
-    if st is None:
+    if st is None or "secret_arn" not in st:
         st = create_state(endpoint)
         with open(state_path, "w") as f:
             json.dump(st, f, indent=1)
@@ -164,11 +182,13 @@ def main():
         "Decrypt": json.dumps({"CiphertextBlob": st["ciphertext_b64"]}, separators=(",", ":")),
         "GenerateDataKey": json.dumps({"KeyId": st["key_id"], "KeySpec": "AES_256"},
                                       separators=(",", ":")),
+        "GetSecretValue": json.dumps({"SecretId": st["secret_arn"]}, separators=(",", ":")),
     }
     notes = {
         "Encrypt": "KMS Encrypt of %d bytes" % PLAINTEXT_BYTES,
         "Decrypt": "KMS Decrypt of the Encrypt ciphertext",
         "GenerateDataKey": "KMS GenerateDataKey, KeySpec AES_256",
+        "GetSecretValue": "Secrets Manager GetSecretValue of %d characters" % PLAINTEXT_BYTES,
     }
     failed = False
     for op, body in bodies.items():

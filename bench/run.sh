@@ -25,7 +25,8 @@
 #   BENCH_THREADS      wrk -t                   (default 2)
 #   BENCH_WARMUP       unmeasured run first     (default 2s, 0 to skip)
 #   BENCH_SERVER_THREADS  kinko --threads       (default: kinko's own, one per core)
-#   BENCH_OPS          operations to measure    (default "Encrypt Decrypt GenerateDataKey")
+#   BENCH_OPS          operations to measure    (default "Encrypt Decrypt GenerateDataKey";
+#                      also GetSecretValue)
 #   BUILD              build folder             (default build-bench)
 #   KINKO_BIN          benchmark this kinko binary instead of building one
 #   PYTHON             interpreter with boto3   (default /usr/bin/python3)
@@ -47,7 +48,7 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 [ -x "$PYTHON" ] || PYTHON=python3
 read -r -a OPS <<<"${BENCH_OPS:-Encrypt Decrypt GenerateDataKey}"
 for op in "${OPS[@]}"; do
-	case "$op" in Encrypt | Decrypt | GenerateDataKey) ;; *) echo "bench: FAIL: unknown operation in BENCH_OPS: $op" >&2; exit 1 ;; esac
+	case "$op" in Encrypt | Decrypt | GenerateDataKey | GetSecretValue) ;; *) echo "bench: FAIL: unknown operation in BENCH_OPS: $op" >&2; exit 1 ;; esac
 done
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }

@@ -88,8 +88,26 @@ K_MUST_CHECK k_status sm_resolve_secret(struct api_ctx *c, const char *secret_id
 /* The pipeline's side (authz.c): the row's secret into c->resource, and its release. */
 K_MUST_CHECK k_status sm_resolve_row(struct api_ctx *c, const char *secret_id);
 void sm_release_resource(struct api_ctx *c);
-/* The same, by namespace and name (for the scheduler and rotation). */
+/*
+ * The same, by namespace and name (for the scheduler and rotation). Outside
+ * a write section it reads through the read cache (cache.c); inside one,
+ * from the store.
+ */
 K_MUST_CHECK k_status sm_load(const char *ns, const char *name, struct sm_secret *out);
+/* True while the calling thread is in a write section (sm_lock, sm_lock_all). */
+bool sm_in_section(void);
+/*
+ * The read cache (cache.c): a record of kind "secret" or "secretvalue" into
+ * out (its version into *version when not NULL), from the cache or, on a
+ * miss, from the store (then cached). sm_cache_on_change is the store's
+ * change feed subscriber that keeps it exact; sm_cache_clear empties it;
+ * sm_cache_bytes is the text it holds.
+ */
+K_MUST_CHECK k_status sm_cache_get(const char *kind, const char *ns, const char *id,
+				   struct kbuf *out, int64_t *version);
+void sm_cache_on_change(void *arg, const struct storage_event *ev);
+void sm_cache_clear(void);
+size_t sm_cache_bytes(void);
 void sm_secret_release(struct sm_secret *s);
 /*
  * Writes s->doc (precondition: s->version) together with `extra` ops in

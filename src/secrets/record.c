@@ -97,6 +97,11 @@ void sm_unlock(void)
 	pthread_rwlock_unlock(&sections);
 }
 
+bool sm_in_section(void)
+{
+	return section.mode != SM_SECTION_NONE;
+}
+
 /* In a one-secret section: lock (ns, name)'s stripe before it is read. */
 static void section_take(const char *ns, const char *name)
 {
@@ -153,7 +158,9 @@ k_status sm_load(const char *ns, const char *name, struct sm_secret *out)
 	section_take(ns, name);
 	struct kbuf doc;
 	kbuf_init(&doc, STORAGE_MAX_DOC);
-	k_status rc = storage_get(sm_store(), "secret", ns, name, &doc, &out->version);
+	k_status rc = section.mode == SM_SECTION_NONE
+			      ? sm_cache_get("secret", ns, name, &doc, &out->version)
+			      : storage_get(sm_store(), "secret", ns, name, &doc, &out->version);
 	if (k_ok(rc)) {
 		out->doc = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 		if (out->doc == NULL)

@@ -246,7 +246,9 @@ k_status sm_get_value(struct api_ctx *c, const struct sm_secret *s, const char *
 	kbuf_init(&rec, SM_VALUE_RECORD_MAX);
 	kbuf_init(&first, API_ERROR_MESSAGE_MAX);
 	json_t *r = NULL;
-	k_status rc = storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL);
+	k_status rc = sm_in_section()
+			      ? storage_get(sm_store(), "secretvalue", s->ns, id, &rec, NULL)
+			      : sm_cache_get("secretvalue", s->ns, id, &rec, NULL);
 	if (k_is(rc, K_E_NOT_FOUND)) {
 		rc = api_fail(
 			c, K_E_SM_NOT_FOUND,

@@ -160,5 +160,6 @@ const struct api_service *secrets_service_table(void)
 k_status secrets_init(struct storage *st)
 {
 	GUARD(sm_set_store(st));
+	GUARD(storage_subscribe(st, sm_cache_on_change, NULL));
 	return secrets_scheduler_init();
 }

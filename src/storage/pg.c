@@ -448,6 +448,7 @@ static const struct storage_vtbl pg_vtbl = {
 	.subscribe = pg_subscribe,
 	.kinds = pg_kinds,
 	.mark = pg_mark,
+	.shared = true,
 };
 
 static K_MUST_CHECK k_status cv_init(pthread_cond_t *cv)

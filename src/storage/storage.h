@@ -218,6 +218,14 @@ struct storage_vtbl {
 	 * then answers K_E_UNSUPPORTED).
 	 */
 	K_MUST_CHECK k_status (*mark)(struct storage *s, const char *token);
+	/*
+	 * True for a store other processes write too (PostgreSQL): their
+	 * writes reach the feed on its own thread, up to a second after they
+	 * commit. False (SQLite, one process a store): every write reaches the
+	 * feed before the apply() that made it returns, so a cache kept by the
+	 * feed is never behind the store.
+	 */
+	bool shared;
 };
 
 struct storage {
