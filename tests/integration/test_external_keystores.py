@@ -47,9 +47,18 @@ def proxy_key_map():
     return {x: "arn:aws:kms:us-east-1:000000000000:alias/" + x for x in EXTERNAL_KEYS}
 
 
-def make_external_keys(proxy):
+def proxy_kms(proxy, cert):
+    """A KMS client of the proxy's own kinko (HTTPS under the test certificate)."""
+    import boto3
+    import botocore.config
+    return boto3.client("kms", endpoint_url=proxy.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test", verify=cert,
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def make_external_keys(proxy, cert):
     """The proxy kinko's keys behind the external key ids."""
-    pk = proxy.client()
+    pk = proxy_kms(proxy, cert)
     for x in EXTERNAL_KEYS:
         if x == "ext-hmac":
             kid = pk.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
@@ -62,11 +71,12 @@ def make_external_keys(proxy):
 
 
 def make_cert(d, ip):
-    """A self-signed certificate for the proxy with IP:ip as its name."""
+    """A self-signed certificate for the proxy with IP:ip as its name (and
+    127.0.0.1, where the proxy's own KMS listener is)."""
     cert, key = os.path.join(d, "proxy-cert.pem"), os.path.join(d, "proxy-key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + ip,
-                    "-addext", "subjectAltName=IP:" + ip, "-addext",
+                    "-addext", "subjectAltName=IP:%s,IP:127.0.0.1" % ip, "-addext",
                     "basicConstraints=critical,CA:TRUE", "-keyout", key, "-out", cert],
                    check=True, capture_output=True)
     return cert, key
@@ -105,7 +115,7 @@ def world():
     proxy = Server(proxy_args, data_dir=pdata).start()
     line = proxy.proc.stdout.readline().decode()
     assert "XKS proxy listening on https://%s:443" % ip in line, line
-    make_external_keys(proxy)
+    make_external_keys(proxy, cert)
     kdata = os.path.join(d, "kms-data")
     os.mkdir(kdata)
     kms_server = Server(["--dev", "--xks-proxy-ca", cert], data_dir=kdata).start()
@@ -114,6 +124,7 @@ def world():
         pass
     w = World()
     w.ip, w.proxy, w.server, w.proxy_args, w.pdata = ip, proxy, kms_server, proxy_args, pdata
+    w.cert = cert
     w.endpoint = "https://" + ip
     # a neighbour of the proxy's address: loopback, nothing listens there
     parts = ip.split(".")
@@ -380,11 +391,13 @@ def proxy_decrypt(world, key_id, body):
     botocore.auth.SigV4Auth(botocore.credentials.Credentials(ACCESS_KEY, SECRET),
                             "kms-xks-proxy", "us-east-1").add_auth(req)
     p = req.prepare()
-    ctx = ssl.create_default_context(
-        cafile=world.proxy_args[world.proxy_args.index("--tls-cert") + 1])
+    ctx = ssl.create_default_context(cafile=world.cert)
     r = urllib.request.Request(p.url, data=p.body, method="POST", headers=dict(p.headers.items()))
-    with urllib.request.urlopen(r, timeout=10, context=ctx) as resp:
-        return json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(r, timeout=10, context=ctx) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        raise AssertionError("the proxy's Decrypt: %d %s" % (e.code, e.read()))
 
 
 def test_xks_neither_layer_alone(world, xstore):
@@ -392,7 +405,8 @@ def test_xks_neither_layer_alone(world, xstore):
     material; kinko's material alone (the proxy's key disabled) opens nothing."""
     kms = world.server.client()
     sid = connected_store(kms, xstore)
-    kid = create_xks_key(kms, sid, "ext-3")["KeyId"]
+    md = create_xks_key(kms, sid, "ext-3")
+    kid = md["KeyId"]
     ctx = {"tenant": "t1"}
     secret = b"only both layers open this"
     blob = kms.encrypt(KeyId=kid, Plaintext=secret, EncryptionContext=ctx)["CiphertextBlob"]
@@ -401,7 +415,8 @@ def test_xks_neither_layer_alone(world, xstore):
     aad = header + hashlib.sha256(canonical_context(ctx)).digest()
     b64 = lambda b: base64.b64encode(b).decode()
     body = {"requestMetadata": {"awsPrincipalArn": "arn:aws:iam::000000000000:root",
-                                "kmsOperation": "Decrypt", "kmsRequestId": "test"},
+                                "kmsOperation": "Decrypt", "kmsRequestId": "test",
+                                "kmsKeyArn": md["Arn"]},
             "encryptionAlgorithm": "AES_GCM", "ciphertext": b64(sealed),
             "initializationVector": b64(iv), "authenticationTag": b64(tag),
             "additionalAuthenticatedData": b64(aad)}
@@ -415,7 +430,7 @@ def test_xks_neither_layer_alone(world, xstore):
     assert error_code(kms.decrypt, CiphertextBlob=inner, EncryptionContext=ctx)[0] == \
         "InvalidCiphertextException"
     # kinko's material alone: the proxy's key disabled, nothing decrypts
-    pk = world.proxy.client()
+    pk = proxy_kms(world.proxy, world.cert)
     behind = pk.describe_key(KeyId="alias/ext-3")["KeyMetadata"]["KeyId"]
     pk.disable_key(KeyId=behind)
     code, msg = error_code(kms.decrypt, CiphertextBlob=blob, EncryptionContext=ctx)
