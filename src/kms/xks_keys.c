@@ -129,6 +129,10 @@ static K_MUST_CHECK k_status crypto_failed(struct api_ctx *c, const struct kms_k
 					   const struct kms_xks_failure *f)
 {
 	const char *xid = xks_key_id_of(k);
+	/* The proxy's InvalidCiphertextException: its layer did not authenticate (a client error). */
+	if (k_is(rc, K_E_INVALID_STATE) &&
+	    strcmp(f->proxy_error, "InvalidCiphertextException") == 0)
+		return K_E_INVALID_CIPHERTEXT;
 	LOG_WARN("%s: the external key store proxy failed %s: %s %s", k->arn,
 		 c->op != NULL ? c->op->name : "", f->proxy_error, f->why);
 	switch (k_code(rc)) {
@@ -165,10 +169,7 @@ static K_MUST_CHECK k_status crypto_failed(struct api_ctx *c, const struct kms_k
 				"operation in its external key manager "
 				"(XksKeyInvalidConfigurationException).",
 				xid, k->arn);
-	case KC_E_INVALID_STATE:
-		/* The proxy's InvalidCiphertextException: its layer did not authenticate. */
-		if (strcmp(f->proxy_error, "InvalidCiphertextException") == 0)
-			return K_E_INVALID_CIPHERTEXT;
+	case KC_E_INVALID_STATE: /* AccessDeniedException */
 		return api_fail(c, K_E_INVALID_STATE,
 				"The external key store proxy of %s refused the request (%s).",
 				k->arn,
