@@ -241,7 +241,7 @@ static K_MUST_CHECK k_status seal(struct api_ctx *c, const struct kms_key *k, st
 	struct proxy_call pc;
 	GUARD(call_open(c, k, &pc));
 	struct kms_xks_sealed s;
-	struct kms_xks_failure f;
+	struct kms_xks_failure f = {0};
 	struct kbuf ct;
 	kbuf_init(&ct, KMS_CIPHERTEXT_BUF);
 	k_status rc = pc.link->encrypt(&pc.p, xks_key_id_of(k), inner, kslice_make(aad, sizeof aad),
@@ -299,7 +299,7 @@ static K_MUST_CHECK k_status unseal(struct api_ctx *c, const struct kms_key *k,
 	memcpy(s.tag, b->tag.ptr, b->tag.len);
 	struct proxy_call pc;
 	GUARD(call_open(c, k, &pc));
-	struct kms_xks_failure f;
+	struct kms_xks_failure f = {0};
 	k_status rc = pc.link->decrypt(&pc.p, xks_key_id_of(k), &s, b->sealed,
 				       kslice_make(aad, sizeof aad), inner, &f);
 	if (k_failed(rc))
@@ -392,7 +392,7 @@ static K_MUST_CHECK k_status check_external_key(struct api_ctx *c, const char *s
 	struct proxy_call pc;
 	k_status rc = call_init(c, c->ns, store_id, json_incref(store), NULL, &pc);
 	struct kms_xks_key_info info;
-	struct kms_xks_failure f;
+	struct kms_xks_failure f = {0};
 	if (k_ok(rc))
 		rc = link->key_metadata(&pc.p, xid, &info, &f);
 	call_release(&pc);
