@@ -162,7 +162,7 @@ static void test_round_trip_and_layers(void)
 	struct kms_xks_blob xb;
 	struct crypto_blob cb;
 	CHECK_STATUS(kms_xks_blob_parse(kbuf_slice(&blob), &xb), K_OK);
-	pt.len = 0;
+	kbuf_reset(&pt);
 	CHECK(k_failed(crypto_blob_parse(xb.sealed, &cb)) ||
 	      k_failed(keystore_decrypt(keystore_xks_layer(k->handle), &cb, ectx, &pt)));
 	CHECK(pt.len == 0);
@@ -184,7 +184,7 @@ static void test_round_trip_and_layers(void)
 	CHECK(!contains(kbuf_slice(&inner), secret));
 	CHECK_STATUS(crypto_blob_parse(kbuf_slice(&inner), &cb), K_OK);
 	/* ... which another key's material (same blob, other key's layer) does not open */
-	pt.len = 0;
+	kbuf_reset(&pt);
 	CHECK_STATUS(keystore_decrypt(keystore_xks_layer(other->handle), &cb, ectx, &pt),
 		     K_E_INVALID_CIPHERTEXT);
 	/* the key's own layer does: the two together are the whole secret */
