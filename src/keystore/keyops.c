@@ -4,6 +4,7 @@
  */
 #include "keystore/keyops.h"
 #include "keystore/pkcs11.h"
+#include "keystore/xks.h"
 
 #include <string.h>
 
@@ -18,6 +19,8 @@ const struct keystore_ops *keystore_find(const char *name)
 		return &keystore_soft;
 	if (strcmp(name, keystore_pkcs11.name) == 0) /* built in: keys in PKCS#11 tokens */
 		return &keystore_pkcs11;
+	if (strcmp(name, keystore_xks.name) == 0) /* built in: kinko's layer of external keys */
+		return &keystore_xks;
 	for (size_t i = 0; i < n_stores; i++) {
 		if (strcmp(stores[i]->name, name) == 0)
 			return stores[i];

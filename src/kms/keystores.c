@@ -16,6 +16,7 @@
 #include "keystore/keystore.h"
 #include "keystore/pkcs11.h"
 #include "kms/store.h"
+#include "kms/xks_keys.h"
 #include "core/banned.h"
 
 static json_t *parse_doc(struct kbuf *b)
@@ -33,6 +34,12 @@ static json_t *load_ns(const char *ns, const char *id, int64_t *version)
 		doc = parse_doc(&b);
 	kbuf_release(&b);
 	return doc;
+}
+
+json_t *kms_cks_find(const char *ns, const char *id)
+{
+	int64_t version;
+	return load_ns(ns, id, &version);
 }
 
 k_status kms_cks_load(struct api_ctx *c, const char *id, json_t **doc, int64_t *version)
@@ -201,32 +208,44 @@ const char *kms_cks_state(const char *ns, const char *id, json_t *doc, const cha
 
 /* ---- keys in custom key stores -------------------------------------------- */
 
-k_status kms_cks_check_new_key(struct api_ctx *c, const char *store_id, const char *origin,
-			       const char *spec, const char *usage)
+/* The members CreateKey pairs with an Origin, before any store is read. */
+static K_MUST_CHECK k_status check_origin_members(struct api_ctx *c, const char *store_id,
+						  const char *origin, const char *xks_key_id)
 {
-	if (strcmp(origin, "EXTERNAL_KEY_STORE") == 0)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"Keys in external key stores are not available on this server "
-				"yet.");
+	bool external = strcmp(origin, "EXTERNAL_KEY_STORE") == 0;
+	if (xks_key_id != NULL && !external)
+		return api_fail(c, K_E_VALIDATION,
+				"XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.");
 	if (store_id == NULL)
 		return api_fail(c, K_E_VALIDATION,
-				"CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.");
+				"CustomKeyStoreId is required when Origin is %s.", origin);
+	if (external && xks_key_id == NULL)
+		return api_fail(c, K_E_VALIDATION,
+				"XksKeyId is required when Origin is EXTERNAL_KEY_STORE.");
+	return K_OK;
+}
+
+k_status kms_cks_check_new_key(struct api_ctx *c, const char *store_id, const char *origin,
+			       const char *spec, const char *usage, const char *xks_key_id)
+{
+	GUARD(check_origin_members(c, store_id, origin, xks_key_id));
 	json_t *doc = NULL;
 	int64_t version;
 	GUARD(kms_cks_load(c, store_id, &doc, &version));
 	k_status rc = K_OK;
 	const char *code;
-	if (!is_cloudhsm(doc))
+	bool hsm = is_cloudhsm(doc);
+	const char *want = hsm ? "AWS_CLOUDHSM" : "EXTERNAL_KEY_STORE";
+	if (strcmp(origin, want) != 0)
 		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "Keys in external key stores are not available on this server yet.");
-	else if (strcmp(origin, "AWS_CLOUDHSM") != 0)
-		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "A key in custom key store %s must have the Origin AWS_CLOUDHSM.",
-			      store_id);
+			      "A key in custom key store %s must have the Origin %s.", store_id,
+			      want);
 	else if (strcmp(spec, "SYMMETRIC_DEFAULT") != 0 || strcmp(usage, "ENCRYPT_DECRYPT") != 0)
 		rc = api_fail(c, K_E_UNSUPPORTED,
 			      "Custom key stores hold only SYMMETRIC_DEFAULT keys for "
 			      "ENCRYPT_DECRYPT.");
+	else if (!hsm)
+		rc = kms_xks_check_new_key(c, store_id, doc, xks_key_id);
 	else if (strcmp(kms_cks_state(c->ns, store_id, doc, &code), "CONNECTED") != 0)
 		rc = api_fail(c, K_E_CKS_INVALID_STATE, "Custom key store %s is not connected.",
 			      store_id);
@@ -284,6 +303,11 @@ k_status kms_cks_generate(struct api_ctx *c, json_t *doc, const char *store_id, 
 
 enum kms_key_state kms_key_state_now(const struct kms_key *k)
 {
+	if (kms_key_is_xks(k)) /* its store's record says whether it is connected */
+		return (k->state == KS_ENABLED || k->state == KS_DISABLED) &&
+				       !kms_xks_key_available(k)
+			       ? KS_UNAVAILABLE
+			       : k->state;
 	if (k->handle != NULL && strcmp(keystore_key_store(k->handle), P11_STORE_NAME) == 0)
 		follow_changes();
 	if ((k->state != KS_ENABLED && k->state != KS_DISABLED) ||

@@ -71,6 +71,14 @@ K_MUST_CHECK k_status kms_cks_aad(const char *ns, const char *id, const char *wh
  */
 K_MUST_CHECK k_status kms_cks_connect_xks(struct api_ctx *c, const char *id, json_t *doc,
 					  int64_t version);
+/*
+ * An external key store's credential secret (RawSecretAccessKey),
+ * unwrapped into a new secret the caller frees; NULL when the record has
+ * none or it does not unwrap.
+ */
+struct ksecret *kms_cks_xks_secret(const char *ns, const char *id, json_t *doc);
+/* The store `id` of namespace ns, or NULL (none, or the store failed); the caller owns it. */
+json_t *kms_cks_find(const char *ns, const char *id);
 
 /* ---- keys in custom key stores ---- */
 
@@ -80,8 +88,8 @@ K_MUST_CHECK k_status kms_cks_connect_xks(struct api_ctx *c, const char *id, jso
  * Answers through api_fail.
  */
 K_MUST_CHECK k_status kms_cks_check_new_key(struct api_ctx *c, const char *store_id,
-					    const char *origin, const char *spec,
-					    const char *usage);
+					    const char *origin, const char *spec, const char *usage,
+					    const char *xks_key_id);
 /*
  * Generates the key inside the store's token and records it in doc:
  * "KeyStore", "CustomKeyStoreId", "CloudHsmClusterId" and "Materials".

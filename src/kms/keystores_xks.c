@@ -22,8 +22,7 @@ const struct kms_xks_link *kms_xks_link(void)
 	return installed;
 }
 
-/* The store's credential secret, unwrapped (NULL when it does not unwrap). */
-static struct ksecret *unwrap_secret(const char *ns, const char *id, json_t *doc)
+struct ksecret *kms_cks_xks_secret(const char *ns, const char *id, json_t *doc)
 {
 	const char *wrapped = json_string_value(json_object_get(doc, "WrappedXksSecret"));
 	if (wrapped == NULL)
@@ -51,7 +50,7 @@ static const char *health_code(struct api_ctx *c, const char *id, json_t *doc)
 	const struct kms_xks_link *link = installed;
 	if (link == NULL || link->health == NULL)
 		return "XKS_PROXY_NOT_REACHABLE";
-	struct ksecret *secret = unwrap_secret(c->ns, id, doc);
+	struct ksecret *secret = kms_cks_xks_secret(c->ns, id, doc);
 	if (secret == NULL)
 		return "INTERNAL_ERROR";
 	struct kms_xks_proxy p = {

@@ -15,6 +15,7 @@
 #include "kms/authz.h"
 #include "kms/kms.h"
 #include "kms/multiregion.h"
+#include "kms/xks_keys.h"
 #include "core/banned.h"
 
 static const char *const enc_algs[] = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
@@ -56,17 +57,37 @@ static K_MUST_CHECK k_status dry_run(struct api_ctx *c, json_t *in)
 	return dry ? K_E_DRY_RUN : K_OK;
 }
 
-/* Encrypts pt under the key's newest material, appending the blob to out. */
-static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, struct kslice pt,
-					 struct kbuf *out)
+/*
+ * Encrypts pt under the key's newest material, appending the blob to out;
+ * a key of an external key store seals under both of its layers.
+ */
+static K_MUST_CHECK k_status sym_encrypt(struct api_ctx *c, const struct kms_key *k, json_t *ctx,
+					 struct kslice pt, struct kbuf *out)
 {
 	struct kbuf canon;
 	kbuf_init(&canon, CRYPTO_ECTX_MAX);
 	k_status rc = crypto_ectx_canonical(ctx, &canon);
-	if (k_ok(rc))
+	if (k_ok(rc) && kms_key_is_xks(k))
+		rc = kms_xks_encrypt(c, k, kbuf_slice(&canon), pt, out);
+	else if (k_ok(rc))
 		rc = keystore_encrypt(k->handle, kbuf_slice(&canon), pt, out);
 	kbuf_release(&canon);
 	return rc;
+}
+
+/* The key id a symmetric blob names: format 1, or format 2 (a key of an external key store). */
+static K_MUST_CHECK k_status blob_key_id(struct kslice bytes, uint8_t key_id[16])
+{
+	if (kms_xks_blob_claims(bytes)) {
+		struct kms_xks_blob xb;
+		GUARD(kms_xks_blob_parse(bytes, &xb));
+		memcpy(key_id, xb.key_id, 16);
+		return K_OK;
+	}
+	struct crypto_blob blob;
+	GUARD(crypto_blob_parse(bytes, &blob));
+	memcpy(key_id, blob.key_id, 16);
+	return K_OK;
 }
 
 /*
@@ -78,15 +99,15 @@ static K_MUST_CHECK k_status sym_encrypt(const struct kms_key *k, json_t *ctx, s
 static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_id,
 					    struct kslice blob_bytes, struct kms_key **key_out)
 {
-	struct crypto_blob blob;
+	uint8_t blob_id[16];
 	struct kms_key *k = NULL;
 	if (key_id != NULL) {
 		GUARD(kms_resolve_key(c, key_id, true, &k));
-		if (k_failed(crypto_blob_parse(blob_bytes, &blob))) {
+		if (k_failed(blob_key_id(blob_bytes, blob_id))) {
 			kms_key_unref(k);
 			return K_E_INVALID_CIPHERTEXT;
 		}
-		if (memcmp(blob.key_id, k->uuid, 16) != 0) {
+		if (memcmp(blob_id, k->uuid, 16) != 0) {
 			kms_key_unref(k);
 			return api_fail(c, K_E_INCORRECT_KEY,
 					"The key ID in the request does not identify a CMK that "
@@ -95,10 +116,10 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 		*key_out = k;
 		return K_OK;
 	}
-	GUARD(crypto_blob_parse(blob_bytes, &blob));
+	GUARD(blob_key_id(blob_bytes, blob_id));
 	char id[37];
 	/* A UUID or a multi-Region key id, in this account or another of the Region. */
-	k_status rc = kms_key_get_by_blob_id(c->ns, c->region, blob.key_id, id, &k);
+	k_status rc = kms_key_get_by_blob_id(c->ns, c->region, blob_id, id, &k);
 	/*
 	 * The ciphertext names a key this account and Region does not
 	 * have (any more): "After a KMS key is deleted, you can no longer
@@ -125,6 +146,21 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 	return K_OK;
 }
 
+/* sym_open of a format-2 blob: both layers, through the key's external key store. */
+static K_MUST_CHECK k_status xks_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
+				      struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
+{
+	struct kbuf canon;
+	kbuf_init(&canon, CRYPTO_ECTX_MAX);
+	k_status rc = require_encrypt_key(c, k, alg);
+	if (k_ok(rc))
+		rc = crypto_ectx_canonical(ctx, &canon);
+	if (k_ok(rc))
+		rc = kms_xks_decrypt(c, k, kbuf_slice(&canon), blob_bytes, pt);
+	kbuf_release(&canon);
+	return rc;
+}
+
 /*
  * Decrypts a symmetric ciphertext under its key k. Any authentication
  * failure is InvalidCiphertextException.
@@ -132,6 +168,11 @@ static K_MUST_CHECK k_status ciphertext_key(struct api_ctx *c, const char *key_i
 static K_MUST_CHECK k_status sym_open(struct api_ctx *c, const struct kms_key *k, const char *alg,
 				      struct kslice blob_bytes, json_t *ctx, struct kbuf *pt)
 {
+	/* A key of an external key store opens only its double-encrypted blobs. */
+	if (kms_key_is_xks(k) != kms_xks_blob_claims(blob_bytes))
+		return K_E_INVALID_CIPHERTEXT;
+	if (kms_key_is_xks(k))
+		return xks_open(c, k, alg, blob_bytes, ctx, pt);
 	struct crypto_blob blob;
 	GUARD(crypto_blob_parse(blob_bytes, &blob));
 	struct kbuf canon;
@@ -252,7 +293,7 @@ k_status kms_op_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	}
 	GUARD_GOTO(require_encrypt_key(c, k, alg));
 	GUARD_GOTO(dry_run(c, in));
-	GUARD_GOTO(sym_encrypt(k, ctx, kbuf_slice(&pt), &blob));
+	GUARD_GOTO(sym_encrypt(c, k, ctx, kbuf_slice(&pt), &blob));
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	json_object_set_new(out, "EncryptionAlgorithm", json_string("SYMMETRIC_DEFAULT"));
@@ -333,7 +374,7 @@ k_status kms_op_re_encrypt(struct api_ctx *c, json_t *in, json_t *out)
 	} else {
 		GUARD_GOTO(require_encrypt_key(c, dst, r.dst_alg));
 		GUARD_GOTO(dry_run(c, in));
-		GUARD_GOTO(sym_encrypt(dst, r.dst_ctx, kbuf_slice(&pt), &blob));
+		GUARD_GOTO(sym_encrypt(c, dst, r.dst_ctx, kbuf_slice(&pt), &blob));
 	}
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	json_object_set_new(out, "SourceKeyId", json_string(src->arn));
@@ -391,7 +432,10 @@ static K_MUST_CHECK k_status data_key(struct api_ctx *c, json_t *in, json_t *out
 	/* A per-thread locked scratch buffer: no mmap/munmap per request. */
 	dk = ksecret_scratch((size_t)nbytes);
 	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	GUARD_GOTO(keystore_generate_data_key(k->handle, kbuf_slice(&canon), dk, &blob));
+	if (kms_key_is_xks(k))
+		GUARD_GOTO(kms_xks_generate_data_key(c, k, kbuf_slice(&canon), dk, &blob));
+	else
+		GUARD_GOTO(keystore_generate_data_key(k->handle, kbuf_slice(&canon), dk, &blob));
 	GUARD_GOTO(api_set_blob(out, "CiphertextBlob", blob.ptr, blob.len));
 	if (with_plaintext)
 		GUARD_GOTO(kms_set_secret_blob(out, "Plaintext", dk));

@@ -11,6 +11,7 @@
 #include "kms/multiregion.h"
 #include "kms/store.h"
 #include "kms/specs.h"
+#include "kms/xks_keys.h"
 #include "core/json.h"
 #include "core/arn.h"
 #include "core/banned.h"
@@ -85,7 +86,8 @@ k_status kms_validate_policy_text(struct api_ctx *c, const char *policy)
 static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **spec,
 					      const char *cmk_spec, const char **usage,
 					      const char **origin, const char *store_id,
-					      bool multi_region, const struct kms_spec **ks)
+					      const char *xks_key_id, bool multi_region,
+					      const struct kms_spec **ks)
 {
 	if (*spec != NULL && cmk_spec != NULL)
 		return api_fail(c, K_E_VALIDATION,
@@ -107,8 +109,9 @@ static K_MUST_CHECK k_status choose_key_shape(struct api_ctx *c, const char **sp
 	/* "You cannot create a multi-Region key in a custom key store": said before the store is looked at. */
 	GUARD(kms_mrk_check_create(c, multi_region, *origin, store_id));
 	if (strcmp(*origin, "AWS_CLOUDHSM") == 0 || strcmp(*origin, "EXTERNAL_KEY_STORE") == 0 ||
-	    store_id != NULL) /* a key in a custom key store (kms/keystores.c) */
-		GUARD(kms_cks_check_new_key(c, store_id, *origin, *spec, *usage));
+	    store_id != NULL ||
+	    xks_key_id != NULL) /* a key in a custom key store (kms/keystores.c) */
+		GUARD(kms_cks_check_new_key(c, store_id, *origin, *spec, *usage, xks_key_id));
 	if (strcmp(*origin, "EXTERNAL") == 0 && !(*ks)->importable)
 		return api_fail(c, K_E_UNSUPPORTED,
 				"KeySpec %s does not support imported key material.", *spec);
@@ -147,7 +150,7 @@ static json_t *new_key_doc(struct api_ctx *c, const char *id, const char *arn, j
  */
 static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const char *id,
 					   const char *arn, const char *spec, const char *origin,
-					   const char *store_id)
+					   const char *store_id, const char *xks_key_id)
 {
 	k_status rc = K_OK;
 	struct kbuf wrapped;
@@ -163,6 +166,8 @@ static K_MUST_CHECK k_status store_new_key(struct api_ctx *c, json_t *doc, const
 		json_object_set_new(doc, "Materials", mats);
 	} else if (strcmp(origin, "AWS_CLOUDHSM") == 0) { /* generated in the store's token */
 		GUARD_GOTO(kms_cks_generate(c, doc, store_id, arn));
+	} else if (strcmp(origin, "EXTERNAL_KEY_STORE") == 0) { /* kinko's layer; the proxy's key */
+		GUARD_GOTO(kms_xks_generate(c, doc, store_id, xks_key_id));
 	}
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
@@ -181,6 +186,21 @@ out:
 	return rc;
 }
 
+/* XksKeyId: 1 to 128 characters, ^[a-zA-Z0-9-_.]+$ (the service model). */
+static K_MUST_CHECK k_status xks_key_id_member(struct api_ctx *c, json_t *in, const char **out)
+{
+	GUARD(api_string(c, in, "XksKeyId", false, 1, 128, out));
+	const char *s = *out;
+	if (s != NULL && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789-_.")] != 0)
+		return api_fail(c, K_E_VALIDATION,
+				"1 validation error detected: Value '%s' at 'xksKeyId' failed to "
+				"satisfy constraint: Member must satisfy regular expression "
+				"pattern: ^[a-zA-Z0-9-_.]+$",
+				s);
+	return K_OK;
+}
+
 /*
  * CreateKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html).
  * The key's material is generated here by its key store (the reference
@@ -189,7 +209,7 @@ out:
  */
 k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 {
-	const char *policy, *desc, *usage, *spec, *cmk_spec, *origin, *store_id;
+	const char *policy, *desc, *usage, *spec, *cmk_spec, *origin, *store_id, *xks_key_id;
 	bool has_bypass, bypass, has_mr, multi_region;
 	GUARD(api_string(c, in, "Policy", false, 1, 131072, &policy));
 	GUARD(api_string(c, in, "Description", false, 0, 8192, &desc));
@@ -200,11 +220,13 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 					      "EXTERNAL_KEY_STORE", NULL};
 	GUARD(api_enum(c, in, "Origin", false, origins, &origin));
 	GUARD(api_string(c, in, "CustomKeyStoreId", false, 1, 64, &store_id));
+	GUARD(xks_key_id_member(c, in, &xks_key_id));
 	GUARD(api_bool(c, in, "BypassPolicyLockoutSafetyCheck", &has_bypass, &bypass));
 	GUARD(api_bool(c, in, "MultiRegion", &has_mr, &multi_region));
 	GUARD(kms_validate_tags(c, json_object_get(in, "Tags")));
 	const struct kms_spec *ks = NULL;
-	GUARD(choose_key_shape(c, &spec, cmk_spec, &usage, &origin, store_id, multi_region, &ks));
+	GUARD(choose_key_shape(c, &spec, cmk_spec, &usage, &origin, store_id, xks_key_id,
+			       multi_region, &ks));
 	if (policy != NULL) /* authorization: a real policy, and the lockout safety check */
 		GUARD(authz_check_new_key_policy(c, policy, NULL, has_bypass && bypass));
 
@@ -216,7 +238,7 @@ k_status kms_op_create_key(struct api_ctx *c, json_t *in, json_t *out)
 		return K_E_INTERNAL;
 	k_status rc = has_mr && multi_region ? kms_mrk_make_primary(c, doc) : K_OK;
 	if (k_ok(rc))
-		rc = store_new_key(c, doc, id, arn, spec, origin, store_id);
+		rc = store_new_key(c, doc, id, arn, spec, origin, store_id, xks_key_id);
 	json_decref(doc);
 	GUARD(rc);
 	struct kms_key *k = NULL;

@@ -5,6 +5,7 @@
 #include "xks/client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -172,6 +173,44 @@ static bool set_options(CURL *e, const struct exchange *x, struct curl_slist *hd
 	return ok;
 }
 
+/*
+ * One easy handle per thread, kept between calls: libcurl keeps its
+ * connection cache (and TLS sessions) in the handle, so the calls of a
+ * thread to the same proxy reuse a connection instead of making a TCP
+ * connection and a TLS handshake each, as AWS KMS keeps its connections to
+ * a proxy open. Each call resets the handle's options first; a kept
+ * connection the proxy has closed is found dead by libcurl and replaced.
+ * The handle is cleaned up when its thread ends.
+ */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+static bool handle_key_ok;
+
+static void handle_free(void *e)
+{
+	curl_easy_cleanup(e);
+}
+
+static void handle_key_make(void)
+{
+	handle_key_ok = pthread_key_create(&handle_key, handle_free) == 0;
+}
+
+/* This thread's handle, reset (NULL: out of memory); *kept: it stays for the next call. */
+static CURL *thread_handle(bool *kept)
+{
+	pthread_once(&handle_once, handle_key_make);
+	CURL *e = handle_key_ok ? pthread_getspecific(handle_key) : NULL;
+	*kept = e != NULL;
+	if (e != NULL) {
+		curl_easy_reset(e);
+		return e;
+	}
+	e = curl_easy_init();
+	*kept = e != NULL && handle_key_ok && pthread_setspecific(handle_key, e) == 0;
+	return e;
+}
+
 /* POSTs x->body to x->url, signed; the answer in x->answer and x->status. */
 static K_MUST_CHECK k_status post(struct exchange *x)
 {
@@ -192,12 +231,16 @@ static K_MUST_CHECK k_status post(struct exchange *x)
 		h = t;
 	}
 	char errbuf[CURL_ERROR_SIZE] = "";
-	CURL *e = curl_easy_init();
+	bool kept = false;
+	CURL *e = thread_handle(&kept);
 	CURLcode rc = e != NULL && set_options(e, x, h, errbuf) ? curl_easy_perform(e)
 								: CURLE_FAILED_INIT;
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
-	curl_easy_cleanup(e);
+	if (e != NULL)
+		curl_easy_reset(e); /* drops the pointers into this call's buffers */
+	if (!kept)
+		curl_easy_cleanup(e);
 	curl_slist_free_all(h);
 	if (x->err != NULL)
 		x->err->http_status = x->status;

@@ -380,7 +380,7 @@ def test_external_key_store_settings(kms, world):
     assert error_code(e) == "CustomKeyStoreInvalidStateException"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         kms.create_key(CustomKeyStoreId=sid, Origin="EXTERNAL_KEY_STORE", XksKeyId="key-1")
-    assert error_code(e) == "UnsupportedOperationException"
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
     kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         kms.update_custom_key_store(CustomKeyStoreId=sid, KeyStorePassword="1234567")
