@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "crypto/asym.h"
 #include "crypto/peerwrap.h"
@@ -72,7 +73,7 @@ static K_MUST_CHECK k_status create_key(struct storage *st)
 	if (k_ok(rc))
 		LOG_INFO("peer: made this deployment's wrapping key pair");
 out:
-	free(text);
+	kjson_free(text);
 	kbuf_release(&wrapped);
 	kbuf_release(&b64);
 	ksecret_free(pkcs8);
