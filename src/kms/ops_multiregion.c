@@ -457,6 +457,23 @@ out:
 }
 
 /*
+ * "The UpdatePrimaryRegion operation writes two CloudTrail log entries:
+ * one in the Region with the multi-Region primary key that is converted
+ * to a replica key, and one in the Region with a multi-Region replica key
+ * that is converted to a primary key."
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-update-primary-region.html)
+ * The pipeline records the call in the caller's Region; this is the
+ * entry of the new primary's Region, with the new primary as resource.
+ */
+static K_MUST_CHECK k_status new_primary_event(const struct kms_key *np, const char *region)
+{
+	json_t *d = json_pack("{s:s, s:s}", "keyId", np->arn, "primaryRegion", region);
+	k_status rc = kms_key_service_event(np, "UpdatePrimaryRegion", d, K_OK);
+	json_decref(d);
+	return rc;
+}
+
+/*
  * UpdatePrimaryRegion (https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdatePrimaryRegion.html):
  * "Changes the primary key of a multi-Region key. This operation changes
  * the replica key in the specified Region to a primary key and changes
@@ -503,6 +520,8 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 		rc = api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
 	} else {
 		rc = swap_primary(k, np, rel, n);
+		if (k_ok(rc))
+			rc = new_primary_event(np, region);
 	}
 	kms_mrk_unref_all(rel, n);
 out:
