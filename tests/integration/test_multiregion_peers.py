@@ -36,6 +36,7 @@ EAST, WEST = "us-east-1", "eu-west-1"
 # credentials, and one served by a fake peer that records what it gets.
 WRONG_KEY, WRONG_SECRET, RECORDER = "eu-west-2", "eu-central-1", "ap-south-1"
 ROOT = "arn:aws:iam::000000000000:root"
+OTHER = "111122223333"
 
 
 def free_port():
@@ -174,7 +175,10 @@ def pair():
             rec]}}, f)
     with open(b.cfg, "w") as f:
         json.dump({"peers": {"accept": [ROOT], "regions": [
-            peer_entry(EAST, a, secret, pem_a)]}}, f)
+            peer_entry(EAST, a, secret, pem_a)]},
+            # A principal B knows but does not accept as a peer.
+            "accounts": [{"id": OTHER, "root_access_keys": [
+                {"access_key_id": "OTHERROOTKEY", "secret_access_key": "other-secret"}]}]}, f)
     a.start()
     b.start()
     yield a, b
@@ -340,8 +344,12 @@ def test_wrong_pinned_key_and_wrong_credentials_are_refused(pair):
 def test_peer_operations_are_for_peers_only(pair):
     a, b = pair
     md = mrk(a)
-    # Signed by a principal B does not accept: the dev account's root is
-    # accepted, so sign with no known key at all, then with a wrong secret.
+    # A principal B knows, but not as a peer.
+    st, out = b.call("KinkoPeer.ReplicateKeyIn", {"Replica": {}}, WEST, key="OTHERROOTKEY",
+                     secret="other-secret")
+    assert st == 400 and out["__type"] == "AccessDeniedException", out
+    assert "arn:aws:iam::%s:root" % OTHER in out["message"]
+    # Unknown credentials, and a wrong secret.
     st, out = b.call("KinkoPeer.ReplicateKeyIn", {"Replica": {}}, WEST, key="nobody")
     assert st == 400 and out["__type"] == "UnrecognizedClientException"
     st, out = b.call("KinkoPeer.ReplicateKeyIn", {"Replica": {}}, WEST, secret="wrong")
