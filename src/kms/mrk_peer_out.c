@@ -77,9 +77,10 @@ k_status kms_mrk_peer_call(const char *region, const char *op, json_t *in, json_
 	}
 	if (k_ok(rc)) {
 		rc = peer_error(j);
+		const char *type = json_string_value(json_object_get(j, "__type"));
+		const char *text = json_string_value(json_object_get(j, "message"));
 		kbuf_note(why, "the peer serving %s answered %ld %s: %s", region, status,
-			  json_string_value(json_object_get(j, "__type")),
-			  json_string_value(json_object_get(j, "message")));
+			  type != NULL ? type : "(no error name)", text != NULL ? text : "");
 	}
 	json_decref(j);
 	return rc;
