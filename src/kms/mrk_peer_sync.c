@@ -45,7 +45,8 @@ struct row {
 };
 
 struct pass {
-	size_t n;
+	size_t n, listed;		  /* rows kept, records listed */
+	char last[KMS_MRK_OUTBOX_ID_MAX]; /* the id listed last: the next page starts after it */
 	struct row rows[PASS_MAX];
 };
 
@@ -68,6 +69,8 @@ static K_MUST_CHECK k_status collect(void *arg, const char *ns, const char *id, 
 {
 	(void)ns;
 	struct pass *p = arg;
+	p->listed++;
+	kstr_copy(p->last, sizeof p->last, id);
 	json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
 	const char *r = json_string_value(json_object_get(j, "Region"));
 	const char *kns = json_string_value(json_object_get(j, "Ns"));
@@ -163,32 +166,51 @@ static size_t peer_index(const char *region)
 	return CONFIG_PEERS_MAX;
 }
 
-/* One pass over the outbox, each peer after its retry delay. */
+/* Sends one record unless its peer waits out a retry delay; the delay follows the outcome. */
+static K_MUST_CHECK k_status try_row(const struct row *w)
+{
+	size_t at = peer_index(w->region);
+	int64_t now = mono_ms();
+	if (at < CONFIG_PEERS_MAX && retry_at[at] > now)
+		return K_E_DEPENDENCY_TIMEOUT;
+	k_status rc = send_row(w);
+	if (at >= CONFIG_PEERS_MAX)
+		return rc;
+	if (k_ok(rc)) {
+		retry_delay[at] = 0;
+		return rc;
+	}
+	int64_t d = retry_delay[at] < PEER_RETRY_MIN_MS ? PEER_RETRY_MIN_MS : retry_delay[at];
+	retry_at[at] = now + d;
+	retry_delay[at] = d * 2 > PEER_RETRY_MAX_MS ? PEER_RETRY_MAX_MS : d * 2;
+	return rc;
+}
+
+/*
+ * One pass over the whole outbox, a page at a time: a peer that is down
+ * (its records wait) does not hold back the others'.
+ */
 static K_MUST_CHECK k_status run_pass(void)
 {
 	struct pass *p = calloc(1, sizeof *p);
 	ENSURE(p != NULL, K_E_INTERNAL);
-	k_status rc = storage_list(kms_store(), KMS_MRK_OUTBOX_KIND, KMS_MRK_OUTBOX_NS, NULL, NULL,
-				   PASS_MAX, collect, p);
-	for (size_t i = 0; i < p->n && k_ok(rc); i++) {
-		size_t at = peer_index(p->rows[i].region);
-		int64_t now = mono_ms();
-		if (at < CONFIG_PEERS_MAX && retry_at[at] > now) {
-			rc = K_E_DEPENDENCY_TIMEOUT;
-			continue;
+	char after[KMS_MRK_OUTBOX_ID_MAX] = "";
+	k_status rc = K_OK;
+	do {
+		p->n = 0;
+		k_status lr = storage_list(kms_store(), KMS_MRK_OUTBOX_KIND, KMS_MRK_OUTBOX_NS,
+					   NULL, after, PASS_MAX, collect, p);
+		if (k_failed(lr)) {
+			rc = lr;
+			break;
 		}
-		k_status one = send_row(&p->rows[i]);
-		if (at < CONFIG_PEERS_MAX && k_failed(one)) {
-			int64_t d = retry_delay[at] < PEER_RETRY_MIN_MS ? PEER_RETRY_MIN_MS
-									: retry_delay[at];
-			retry_at[at] = now + d;
-			retry_delay[at] = d * 2 > PEER_RETRY_MAX_MS ? PEER_RETRY_MAX_MS : d * 2;
-		} else if (at < CONFIG_PEERS_MAX) {
-			retry_delay[at] = 0;
+		for (size_t i = 0; i < p->n; i++) {
+			k_status one = try_row(&p->rows[i]);
+			if (k_failed(one))
+				rc = one;
 		}
-		if (k_failed(one))
-			rc = one;
-	}
+		kstr_copy(after, sizeof after, p->last);
+	} while (p->listed == PASS_MAX);
 	free(p);
 	return rc;
 }
