@@ -38,16 +38,16 @@ static K_MUST_CHECK k_status add_version(void *arg, uint32_t version, struct ksl
 }
 
 /*
- * Opens the request's SealedMaterial (sealed for this deployment's
+ * Opens the request's EncryptedKeyMaterial (sealed for this deployment's
  * wrapping key, for `purpose` and this Region) into the material list of
  * the key whose material ARN is march.
  */
 static K_MUST_CHECK k_status open_material(struct api_ctx *c, json_t *in, const char *purpose,
 					   const char *march, json_t *versions, json_t **mats)
 {
-	const char *b64 = json_string_value(json_object_get(in, "SealedMaterial"));
+	const char *b64 = json_string_value(json_object_get(in, "EncryptedKeyMaterial"));
 	if (b64 == NULL)
-		return api_fail(c, K_E_VALIDATION, "SealedMaterial is required.");
+		return api_fail(c, K_E_VALIDATION, "EncryptedKeyMaterial is required.");
 	struct kbuf raw, aad;
 	kbuf_init(&raw, KEYSTORE_PEER_MAX_SEALED);
 	kbuf_init(&aad, PEER_AAD_MAX);
@@ -144,7 +144,7 @@ static K_MUST_CHECK k_status store_replica(struct api_ctx *c, const char *id, js
 
 /*
  * KinkoPeer.ReplicateKeyIn: {"Replica": the replica's document, its
- * material versions without references; "SealedMaterial": base64}. Makes
+ * material versions without references; "EncryptedKeyMaterial": base64}. Makes
  * the replica here, its material wrapped again under this root key, and
  * records its creation as AWS does in the replica's Region (a CreateKey
  * AwsServiceEvent). Answers {"ReplicaKeyMetadata"}.
@@ -223,7 +223,7 @@ static json_t *synced_doc(const struct kms_key *k, json_t *key, json_t *mats)
 /*
  * KinkoPeer.SynchronizeKeyIn: {"KeyId"; "Key": the primary's
  * MultiRegionConfiguration, Rotations and material versions;
- * "SealedMaterial"}. Idempotent: a repeat changes nothing. Records
+ * "EncryptedKeyMaterial"}. Idempotent: a repeat changes nothing. Records
  * SynchronizeMultiRegionKey here when something changed.
  */
 static k_status op_synchronize_in(struct api_ctx *c, json_t *in, json_t *out)

@@ -157,7 +157,7 @@ k_status kms_mrk_peer_replicate(struct api_ctx *c, struct kms_key *k, json_t *do
 	GUARD_GOTO(kms_mrk_peer_sealed(k, "replicate", region, &sealed));
 	json_object_set_new(in, "Replica", replica);
 	replica = NULL;
-	json_object_set_new(in, "SealedMaterial", sealed);
+	json_object_set_new(in, "EncryptedKeyMaterial", sealed);
 	rc = kms_mrk_peer_call(region, "ReplicateKeyIn", in, &ans, &why);
 	if (k_failed(rc)) {
 		LOG_WARN("mrk: ReplicateKey of %s to %s: %s", k->arn, region, kbuf_cstr(&why));

@@ -111,7 +111,7 @@ static K_MUST_CHECK k_status sync_body(const struct kms_key *k, const char *regi
 					: json_array(),
 				"Materials", kms_mrk_peer_versions(k->doc));
 	*out = key != NULL ? json_pack("{s:s, s:o, s:o}", "KeyId", k->id, "Key", key,
-				       "SealedMaterial", sealed)
+				       "EncryptedKeyMaterial", sealed)
 			   : NULL;
 	if (*out == NULL) {
 		json_decref(key);

@@ -318,6 +318,13 @@ def test_each_side_records_its_half(pair):
                                                              "ReplicateKey")]
     made = [e for e in lookup(b, WEST, west_arn, "CreateKey") if e["EventName"] == "CreateKey"]
     assert made and json.loads(made[0]["CloudTrailEvent"])["eventType"] == "AwsServiceEvent"
+    # B's record of the peer call itself keeps the sealed material out, as
+    # ImportKeyMaterial's record keeps out EncryptedKeyMaterial.
+    calls = b.client(WEST, service="cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ReplicateKeyIn"}])["Events"]
+    assert calls
+    for e in calls:
+        assert "ncryptedKeyMaterial" not in e["CloudTrailEvent"]
     rotate(a, md["KeyId"])
     synced = lookup(a, EAST, md["Arn"], "SynchronizeMultiRegionKey")
     assert "SynchronizeMultiRegionKey" in [e["EventName"] for e in synced]
@@ -362,7 +369,7 @@ def test_peer_operations_are_for_peers_only(pair):
         "MultiRegionConfiguration": {"MultiRegionKeyType": "REPLICA",
                                      "PrimaryKey": {"Arn": md["Arn"], "Region": EAST},
                                      "ReplicaKeys": []}},
-        "SealedMaterial": base64.b64encode(b"KPW1" + bytes(600)).decode()}, WEST)
+        "EncryptedKeyMaterial": base64.b64encode(b"KPW1" + bytes(600)).decode()}, WEST)
     assert st == 400 and out["__type"] == "InvalidCiphertextException", out
 
 
@@ -376,8 +383,8 @@ def test_the_wire_carries_only_sealed_material(pair):
     for target, body in Recorder.bodies:
         assert target == "KinkoPeer.ReplicateKeyIn"
         sent = json.loads(body)
-        assert set(sent) == {"Replica", "SealedMaterial"}
-        assert base64.b64decode(sent["SealedMaterial"])[:4] == b"KPW1"
+        assert set(sent) == {"Replica", "EncryptedKeyMaterial"}
+        assert base64.b64decode(sent["EncryptedKeyMaterial"])[:4] == b"KPW1"
         # The document carries no material reference of A's (wrapped under its root key).
         assert all(set(m) == {"Version", "Created"} for m in sent["Replica"]["Materials"])
         assert b"Wrapped" not in body
