@@ -150,6 +150,11 @@ def main():
                                             "Host:example.amazonaws.com\nMy-Header1: a   b \nmy-header1:c\n").replace(
         "host;x-amz-date", "host;my-header1;x-amz-date").encode())
 
+    # Sealed peer transfers (crypto/peerwrap.h): the magic, a key length, junk.
+    write("peerwrap", "magic-only", b"KPW1")
+    write("peerwrap", "shape", b"KPW1" + (256).to_bytes(2, "big") + bytes(256) + bytes(12) +
+          b"payload" + bytes(16))
+    write("peerwrap", "short-key", b"KPW1" + (600).to_bytes(2, "big") + bytes(10))
     # Ciphertext blobs: a well-formed header and a few broken ones.
     hdr = bytes([0x4B, 0x01]) + bytes(range(16)) + struct.pack(">I", 1) + bytes(16)
     write("blob", "valid-shape", hdr + b"ciphertext" + bytes(16))

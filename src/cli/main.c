@@ -16,6 +16,7 @@
 
 #include "api/pipeline.h"
 #include "audit/audit.h"
+#include "cli/peer.h"
 #include "cli/audit_prune.h"
 #include "cli/backup.h"
 #include "cli/status.h"
@@ -409,6 +410,7 @@ static const struct command_run runs[] = {
 	{"ops", ops_command},
 	{"policy simulate", cli_policy_simulate},
 	{"xks check", xks_check_command},
+	{"peer wrapping-key", cli_peer_wrapping_key},
 	{"version", version_command},
 };
 

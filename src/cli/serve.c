@@ -6,6 +6,7 @@
 #include "cli/serve.h"
 #include "cli/serve_internal.h"
 #include "cli/lint.h"
+#include "cli/peer.h"
 #include "cli/seed.h"
 
 #include <errno.h>
@@ -388,6 +389,11 @@ static int serve_open_services(struct serve_state *s)
 	int rc = register_operations(s);
 	if (rc != 0)
 		return rc;
+	/* Peer deployments of multi-Region keys: the wrapping key, the KinkoPeer operations. */
+	if (k_failed(cli_peers_open(s->st, &s->msg))) {
+		fprintf(stderr, "kinko: peers: %s\n", kbuf_cstr(&s->msg));
+		return 1;
+	}
 	/* Lifecycle: scheduled deletions and rotations; test mode only with the flag. */
 	if (k_failed(kms_lifecycle_init())) {
 		fprintf(stderr, "kinko: cannot register the scheduled key work\n");
@@ -576,6 +582,10 @@ static int serve_start(struct serve_state *s)
 		fprintf(stderr, "kinko: cannot start the scheduler\n");
 		return 1;
 	}
+	if (k_failed(cli_peers_start())) {
+		fprintf(stderr, "kinko: cannot start the peers' outbox worker\n");
+		return 1;
+	}
 	/*
 	 * With --audit-sync fsync every call waits for a disk flush on its worker
 	 * thread; group commit then batches only as many calls as there are
@@ -635,6 +645,7 @@ static void serve_shut_down(struct serve_state *s)
 	http_stop(s->srv);
 	asym_pool_stop(); /* the RSA keys made ahead, wiped */
 	scheduler_stop();
+	cli_peers_stop();
 	cluster_stop();
 	metrics_http_stop();
 	if (!secrets_shutdown()) {

@@ -65,6 +65,9 @@ static const struct cli_flag simulate_flags[] = {
 	{"--secret", true},
 	{"--context", true}, {"--value", true}, {NULL, false},
 };
+static const struct cli_flag peer_key_flags[] = {
+	{"--data", true}, {"--store", true}, {"--root-key", true}, {NULL, false},
+};
 static const struct cli_flag xks_check_flags[] = {
 	{"--endpoint", true}, {"--uri-path", true}, {"--access-key-id", true},
 	{"--secret-file", true}, {"--ca-file", true}, {"--key-id", true}, {"--region", true},
@@ -229,6 +232,14 @@ static const struct cli_command commands[] = {
 	 "without AAD (the CDIV checked), tampered input, a wrong signature and an\n"
 	 "unknown key, one line per check. Exit 0 all passed, 1 a check failed, 2 usage.\n",
 	 xks_check_flags},
+	{"peer wrapping-key", "print this deployment's wrapping public key for its peers",
+	 "usage: kinko peer wrapping-key --data DIR [--store URL] [--root-key FILE]\n"
+	 "\n"
+	 "Prints the public key (PEM) that peer deployments pin as this one's\n"
+	 "\"public_key_file\" (docs/REGIONS.md, \"Across deployments\"), making the key pair\n"
+	 "in the store first if it has none. Run it with the server stopped (a SQLite\n"
+	 "store) or against the shared store. Exit 0, 1 on failure.\n",
+	 peer_key_flags},
 	{"version", "print the version", "usage: kinko version\n", no_flags},
 	{"help", "the command list, or one command's usage", "usage: kinko help [COMMAND]\n",
 	 no_flags},

@@ -6,6 +6,7 @@
 #include "config/schema.h"
 #include "config/functions.h"
 #include "config/oidc.h"
+#include "config/peers.h"
 #include "config/regions.h"
 #include "config/xks.h"
 
@@ -395,6 +396,7 @@ void config_release(void)
 	config_functions_release();
 	config_oidc_release();
 	config_xks_release();
+	config_peers_release();
 	config_regions_release();
 	keystore_p11_release_all();
 	for (size_t i = 0; i < n_ids; i++)

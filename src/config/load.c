@@ -9,6 +9,7 @@
 #include "config/functions.h"
 #include "config/hsm_tokens.h"
 #include "config/oidc.h"
+#include "config/peers.h"
 #include "config/regions.h"
 #include "config/xks.h"
 
@@ -159,6 +160,9 @@ k_status config_load_file(struct config *cfg, const char *path, struct kbuf *msg
 	/* PKCS#11 tokens for custom key stores (config/hsm_tokens.h). */
 	if (k_ok(rc))
 		rc = config_hsm_tokens_load(json_object_get(root, "hsm_tokens"), path, msg);
+	/* Peer deployments of multi-Region keys (config/peers.h). */
+	if (k_ok(rc))
+		rc = config_peers_load(json_object_get(root, "peers"), path, msg);
 	json_decref(root);
 	return rc;
 }

@@ -102,6 +102,23 @@ static const struct cs_member xks[] = {
 	{"keys", CS_STRING_MAP, 0, 0, NULL},	   END,
 };
 
+static const struct cs_member peer_region[] = {
+	{"region", CS_STRING, 0, 0, NULL},
+	{"endpoint", CS_STRING, 0, 0, NULL},
+	{"ca_file", CS_STRING, 0, 0, NULL},
+	{"access_key_id", CS_STRING, 0, 0, NULL},
+	{"secret_access_key_file", CS_STRING, 0, 0, NULL},
+	{"secret_access_key_env", CS_STRING, 0, 0, NULL},
+	{"public_key_file", CS_STRING, 0, 0, NULL},
+	END,
+};
+
+static const struct cs_member peers[] = {
+	{"accept", CS_STRINGS, 0, 0, NULL},
+	{"regions", CS_OBJECTS, 0, 0, peer_region},
+	END,
+};
+
 static const struct cs_member top[] = {
 	{"listen", CS_STRING, 0, 0, NULL},
 	{"data_dir", CS_STRING, 0, 0, NULL},
@@ -129,6 +146,7 @@ static const struct cs_member top[] = {
 	{"oidc_providers", CS_OBJECTS, 0, 0, oidc_provider},
 	{"xks", CS_OBJECT, 0, 0, xks},
 	{"hsm_tokens", CS_OBJECTS, 0, 0, hsm_token},
+	{"peers", CS_OBJECT, 0, 0, peers},
 	END,
 };
 

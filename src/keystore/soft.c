@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "crypto/asym.h"
 #include "keystore/keystore.h"
+#include "keystore/soft_refs.h"
 #include "core/banned.h"
 
 /* The additional authenticated data of a wrapped material reference (its ARN and version). */
@@ -78,8 +79,8 @@ static void material_aad(const char *arn, uint32_t version, struct kbuf *aad)
 }
 
 /* Wraps a version for the key document: base64 of the root-key wrap. */
-static K_MUST_CHECK k_status wrap_ref(const char *arn, uint32_t version, const struct ksecret *m,
-				      struct kbuf *ref)
+k_status keystore_soft_wrap_ref(const char *arn, uint32_t version, const struct ksecret *m,
+				struct kbuf *ref)
 {
 	struct kbuf aad, wrapped;
 	kbuf_init(&aad, SOFT_AAD_MAX);
@@ -93,8 +94,8 @@ static K_MUST_CHECK k_status wrap_ref(const char *arn, uint32_t version, const s
 	return rc;
 }
 
-static K_MUST_CHECK k_status unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
-					struct ksecret **out)
+k_status keystore_soft_unwrap_ref(const char *arn, uint32_t version, struct kslice ref,
+				  struct ksecret **out)
 {
 	struct kbuf aad, wrapped;
 	kbuf_init(&aad, SOFT_AAD_MAX);
@@ -139,7 +140,7 @@ static K_MUST_CHECK k_status soft_generate(const char *spec, const char *arn, st
 {
 	struct ksecret *m = NULL;
 	GUARD(generate_material(spec, &m));
-	k_status rc = wrap_ref(arn, 1, m, ref);
+	k_status rc = keystore_soft_wrap_ref(arn, 1, m, ref);
 	ksecret_free(m);
 	return rc;
 }
@@ -151,7 +152,7 @@ static K_MUST_CHECK k_status soft_open(const char *arn, const uint8_t key_id[16]
 	struct soft_key *s = soft_new(key_id, n);
 	ENSURE(s != NULL, K_E_INTERNAL);
 	for (uint32_t i = 0; i < n; i++) {
-		if (k_failed(unwrap_ref(arn, i + 1, refs[i], &s->v[i]))) {
+		if (k_failed(keystore_soft_unwrap_ref(arn, i + 1, refs[i], &s->v[i]))) {
 			LOG_ERROR("cannot unwrap the material of %s", arn);
 			soft_destroy(&s->pub);
 			return K_E_INTERNAL;
@@ -176,7 +177,7 @@ static K_MUST_CHECK k_status soft_new_version(const struct keystore_key *cur, co
 		ENSURE_GOTO(s->v[i] != NULL, K_E_INTERNAL);
 	}
 	GUARD_GOTO(generate_material(spec, &s->v[n]));
-	GUARD_GOTO(wrap_ref(arn, n + 1, s->v[n], ref));
+	GUARD_GOTO(keystore_soft_wrap_ref(arn, n + 1, s->v[n], ref));
 	*out = &s->pub;
 	return K_OK;
 out:
@@ -554,7 +555,7 @@ static K_MUST_CHECK k_status soft_import(struct keystore_import *req)
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(material_fits(req->spec, material), K_E_VALIDATION);
 	GUARD_GOTO(check_same_material(req, material, &fp));
-	GUARD_GOTO(wrap_ref(req->arn, 1, material, &ref));
+	GUARD_GOTO(keystore_soft_wrap_ref(req->arn, 1, material, &ref));
 	s = soft_new(req->key_id, 1);
 	ENSURE_GOTO(s != NULL, K_E_INTERNAL);
 	s->v[0] = material;

@@ -15,6 +15,7 @@
 #include "core/uuid.h"
 #include "crypto/crypto.h"
 #include "crypto/uuid.h"
+#include "kms/mrk_peer.h"
 #include "kms/store.h"
 #include "core/banned.h"
 
@@ -327,9 +328,12 @@ k_status kms_mrk_share_rotation(const struct kms_key *k, json_t *newdoc, struct 
 		json_object_set_new(doc, "Materials", mats);
 		json_object_set_new(doc, "Rotations", rots);
 		rc = kms_mrk_write_put(w, rel[i], doc);
+		if (k_ok(rc))
+			w->n_shared++;
 	}
 	kms_mrk_unref_all(rel, n);
-	return rc;
+	GUARD(rc);
+	return kms_mrk_peer_enqueue(k, NULL, NULL, w);
 }
 
 k_status kms_mrk_schedule_primary_deletion(struct api_ctx *c, struct kms_key *k, int64_t days,

@@ -71,7 +71,9 @@ K_MUST_CHECK k_status kms_key_get_by_blob_id(const char *ns, const char *region,
  * documents (PUT with their version as precondition) and any other ops
  * (due records). Strings the ops point to live in the struct.
  */
-#define KMS_MRK_MAX_OPS (2 * KMS_MRK_MAX_RELATED + 4)
+#define KMS_MRK_MAX_OPS (3 * KMS_MRK_MAX_RELATED + 4)
+/* An outbox record's id (mrk_peer.h): "REGION|NS|KEYID". */
+#define KMS_MRK_OUTBOX_ID_MAX 160
 struct kms_mrk_write {
 	size_t n;
 	struct storage_op ops[KMS_MRK_MAX_OPS];
@@ -79,6 +81,9 @@ struct kms_mrk_write {
 	struct kms_key *keys[KMS_MRK_MAX_OPS]; /* held so ns and id stay valid */
 	char due[4][SCHEDULER_DUE_ID_MAX];
 	size_t n_due;
+	char outbox[KMS_MRK_MAX_RELATED][KMS_MRK_OUTBOX_ID_MAX]; /* peers' outbox ids */
+	size_t n_outbox;
+	size_t n_shared; /* replicas here a rotation's material reached (kms_mrk_share_rotation) */
 };
 void kms_mrk_write_init(struct kms_mrk_write *w);
 void kms_mrk_write_release(struct kms_mrk_write *w);
@@ -100,7 +105,8 @@ void kms_mrk_unref_all(struct kms_key **keys, size_t n);
  * Rotation of a primary key: adds to w the PUT of every replica's
  * document with the primary's new "Materials" and "Rotations" (from
  * newdoc), so the new material reaches every replica in the rotation's
- * own transaction.
+ * own transaction (counted in w->n_shared), and an outbox record for
+ * each replica another deployment holds (kms/mrk_peer.h).
  */
 K_MUST_CHECK k_status kms_mrk_share_rotation(const struct kms_key *k, json_t *newdoc,
 					     struct kms_mrk_write *w);

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "kms/authz.h"
+#include "kms/mrk_peer.h"
 #include "kms/multiregion.h"
 #include "kms/store.h"
 #include "core/banned.h"
@@ -190,6 +191,8 @@ static K_MUST_CHECK k_status write_replica(struct api_ctx *c, struct kms_key *k,
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
 	GUARD_GOTO(relink_all(k, rel, n, list, w));
+	GUARD_GOTO(
+		kms_mrk_peer_enqueue(k, json_object_get(doc, "MultiRegionConfiguration"), NULL, w));
 	ENSURE_GOTO(w->n < KMS_MRK_MAX_OPS, K_E_INTERNAL);
 	w->ops[w->n++] = (struct storage_op){.op = STORAGE_PUT,
 					     .kind = "key",
@@ -210,6 +213,65 @@ out:
 	kms_mrk_write_release(w);
 	free(w);
 	return rc;
+}
+
+/*
+ * A replica in a Region another deployment serves (kms/mrk_peer.h): the
+ * peer creates it, then every related key here records it in one
+ * transaction, with an outbox record for each other peer Region (their
+ * copies of the configuration change too).
+ */
+static K_MUST_CHECK k_status replicate_to_peer(struct api_ctx *c, struct kms_key *k,
+					       struct replica_req *r, struct kms_key **rel,
+					       size_t n, json_t *out)
+{
+	const char *origin = json_string_value(json_object_get(k->doc, "Origin"));
+	if (origin == NULL || strcmp(origin, "AWS_KMS") != 0)
+		return api_fail(c, K_E_UNSUPPORTED,
+				"%s has imported key material; it cannot be replicated to the "
+				"Region %s, which another deployment serves.",
+				k->arn, r->region);
+	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	ENSURE(w != NULL, K_E_INTERNAL);
+	kms_mrk_write_init(w);
+	json_t *meta = NULL;
+	k_status rc = K_OK;
+	json_t *list = replicas_with(k, r->arn, r->region);
+	json_t *doc = replica_doc(c, k, r->arn, r->region, r->desc, r->policy, r->tags);
+	ENSURE_GOTO(list != NULL && doc != NULL, K_E_INTERNAL);
+	GUARD_GOTO(set_config(doc, false, k->arn, key_region(k), json_deep_copy(list)));
+	GUARD_GOTO(kms_mrk_peer_replicate(c, k, doc, r->region, &meta));
+	GUARD_GOTO(relink_all(k, rel, n, list, w));
+	GUARD_GOTO(kms_mrk_peer_enqueue(k, json_object_get(doc, "MultiRegionConfiguration"),
+					r->region, w));
+	GUARD_GOTO(storage_apply(kms_store(), w->ops, w->n));
+	json_object_set_new(out, "ReplicaKeyMetadata", meta);
+	meta = NULL;
+	json_object_set_new(out, "ReplicaPolicy", json_string(r->policy));
+	json_object_set_new(out, "ReplicaTags",
+			    json_is_array(r->tags) ? json_incref(r->tags) : json_array());
+out:
+	json_decref(meta);
+	json_decref(doc);
+	json_decref(list);
+	kms_mrk_write_release(w);
+	free(w);
+	return rc;
+}
+
+/* True if k's set of related keys has a key in region. */
+static bool set_has_region(const struct kms_key *k, const char *region)
+{
+	json_t *cfg = json_object_get(k->doc, "MultiRegionConfiguration");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(cfg, "ReplicaKeys"), i, e)
+	{
+		const char *rr = json_string_value(json_object_get(e, "Region"));
+		if (rr != NULL && strcmp(rr, region) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* The replica's answer and its creation event in the replica's Region. */
@@ -291,6 +353,8 @@ k_status kms_op_replicate_key(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(replicate_members(c, in, k, &r, &pol));
 	rc = kms_key_get(r.ns, k->id, &there);
 	kms_key_unref(there);
+	if (k_is(rc, K_E_NOT_FOUND) && set_has_region(k, r.region))
+		rc = K_OK; /* a replica another deployment holds */
 	if (k_ok(rc)) {
 		rc = api_fail(c, K_E_ALREADY_EXISTS,
 			      "Multi-Region key %s already has a related key in the Region %s.",
@@ -305,6 +369,11 @@ k_status kms_op_replicate_key(struct api_ctx *c, json_t *in, json_t *out)
 		kms_mrk_unref_all(rel, n);
 		rc = api_fail(c, K_E_LIMIT_EXCEEDED, "%s has the most replica keys it can have.",
 			      k->arn);
+		goto out;
+	}
+	if (kms_mrk_region_is_peer(r.region)) {
+		rc = replicate_to_peer(c, k, &r, rel, n, out);
+		kms_mrk_unref_all(rel, n);
 		goto out;
 	}
 	rc = write_replica(c, k, &r, rel, n);
@@ -375,6 +444,8 @@ static K_MUST_CHECK k_status swap_primary(struct kms_key *k, struct kms_key *np,
 		}
 		GUARD_GOTO(kms_mrk_write_put(w, x, doc));
 	}
+	/* The peers' copies of the configuration follow, sent from the new primary. */
+	GUARD_GOTO(kms_mrk_peer_enqueue(np, NULL, NULL, w));
 	rc = storage_apply(kms_store(), w->ops, w->n);
 out:
 	json_decref(list);
@@ -382,6 +453,23 @@ out:
 	json_decref(npdoc);
 	kms_mrk_write_release(w);
 	free(w);
+	return rc;
+}
+
+/*
+ * "The UpdatePrimaryRegion operation writes two CloudTrail log entries:
+ * one in the Region with the multi-Region primary key that is converted
+ * to a replica key, and one in the Region with a multi-Region replica key
+ * that is converted to a primary key."
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/ct-update-primary-region.html)
+ * The pipeline records the call in the caller's Region; this is the
+ * entry of the new primary's Region, with the new primary as resource.
+ */
+static K_MUST_CHECK k_status new_primary_event(const struct kms_key *np, const char *region)
+{
+	json_t *d = json_pack("{s:s, s:s}", "keyId", np->arn, "primaryRegion", region);
+	k_status rc = kms_key_service_event(np, "UpdatePrimaryRegion", d, K_OK);
+	json_decref(d);
 	return rc;
 }
 
@@ -403,6 +491,13 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 	GUARD(kms_op_key(c, &k));
 	GUARD_GOTO(region_member(c, in, "PrimaryRegion", k, &region));
 	GUARD_GOTO(require_primary(c, k));
+	if (kms_mrk_region_is_peer(region)) {
+		rc = api_fail(c, K_E_UNSUPPORTED,
+			      "The Region %s is served by another deployment: its replica of %s "
+			      "cannot become the primary key.",
+			      region, k->arn);
+		goto out;
+	}
 	GUARD_GOTO(kms_mrk_related(k, rel, &n));
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(key_region(rel[i]), region) == 0)
@@ -425,6 +520,8 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 		rc = api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", arn);
 	} else {
 		rc = swap_primary(k, np, rel, n);
+		if (k_ok(rc))
+			rc = new_primary_event(np, region);
 	}
 	kms_mrk_unref_all(rel, n);
 out:

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/kms.h"
+#include "kms/mrk_peer.h"
 #include "kms/multiregion.h"
 #include "kms/store.h"
 #include "scheduler/scheduler.h"
@@ -209,6 +210,9 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 		event_written = true;
 		rc = rotation_event(k, on_demand, mid, K_OK);
 	}
+	/* The copy to the replicas here is AWS's SynchronizeMultiRegionKey. */
+	if (k_ok(rc) && w->n_shared > 0)
+		rc = kms_mrk_sync_event(k, NULL);
 out:
 	/* A scheduled rotation that failed is logged as a failed RotateKey
 	 * (a conflict is not a failure: another run changed the key and the

@@ -598,3 +598,25 @@ def test_update_primary_region_needs_the_action_on_both_keys(authz_srv):
     assert md["Arn"].replace(EAST, WEST) in msg(e)
     cfg = root.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
     assert cfg["MultiRegionKeyType"] == "PRIMARY"
+
+
+def test_synchronize_and_update_primary_region_events(server):
+    """A rotation's copy to the replicas is AWS's SynchronizeMultiRegionKey
+    (the primary as resource, in its Region); UpdatePrimaryRegion writes an
+    entry in the new primary's Region too."""
+    east, _ = clients(server)
+    md = mrk(east)
+    east.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    raw(server, "RotateKeyOnDemand", {"KeyId": md["KeyId"]})
+    ct_east = server.client("cloudtrail", region=EAST)
+    ct_west = server.client("cloudtrail", region=WEST)
+    synced = lookup_names(ct_east, md["Arn"], "SynchronizeMultiRegionKey")
+    assert "SynchronizeMultiRegionKey" in [e["EventName"] for e in synced]
+    east.update_primary_region(KeyId=md["KeyId"], PrimaryRegion=WEST)
+    west_arn = md["Arn"].replace(EAST, WEST)
+    there = [e for e in lookup_names(ct_west, west_arn, "UpdatePrimaryRegion")
+             if e["EventName"] == "UpdatePrimaryRegion"]
+    assert there, "no UpdatePrimaryRegion event in the new primary's Region"
+    event = json.loads(there[0]["CloudTrailEvent"])
+    assert event["awsRegion"] == WEST
+    assert event["serviceEventDetails"]["primaryRegion"] == WEST
