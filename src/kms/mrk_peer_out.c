@@ -21,6 +21,8 @@
 /* The largest answer a peer operation gives (a key's metadata). */
 #define PEER_ANSWER_MAX (256u << 10)
 #define PEER_AAD_MAX 512
+/* The sealed material in base64 (4 characters for every 3 bytes, and the NUL). */
+#define PEER_SEALED_TEXT_MAX (4 * ((KEYSTORE_PEER_MAX_SEALED + 2) / 3) + 1)
 
 bool kms_mrk_region_is_peer(const char *region)
 {
@@ -101,7 +103,7 @@ k_status kms_mrk_peer_sealed(const struct kms_key *k, const char *purpose, const
 	struct kbuf aad, sealed, b64;
 	kbuf_init(&aad, PEER_AAD_MAX);
 	kbuf_init(&sealed, KEYSTORE_PEER_MAX_SEALED);
-	kbuf_init(&b64, 2 * KEYSTORE_PEER_MAX_SEALED);
+	kbuf_init(&b64, PEER_SEALED_TEXT_MAX);
 	k_status rc = K_OK;
 	for (size_t i = 0; i < n; i++) {
 		const char *w =
