@@ -36,6 +36,7 @@
 #include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
+#include "kms/key_warm.h"
 #include "kms/kms.h"
 #include "kms/xks_link.h"
 #include "metrics/metrics.h"
@@ -618,6 +619,11 @@ static int serve_start(struct serve_state *s)
 	}
 	print_banner(cfg, port);
 	fflush(stdout);
+	/* Every key into the cache, in the background, so first uses after a restart are warm. */
+	struct kms_warm_options wo = {.max_keys = (size_t)s->f.warm_keys,
+				      .rate = KMS_WARM_RATE_DEFAULT};
+	if (k_failed(kms_warm_start(&wo)))
+		LOG_WARN("kms: cannot start loading the key cache; keys load on first use");
 	ksecret_report_memlock(SERVE_MEMLOCK_KEYS);
 	return 0;
 }
@@ -634,6 +640,7 @@ static void serve_shut_down(struct serve_state *s)
 	http_stop(s->xks_srv);
 	http_stop(s->srv);
 	asym_pool_stop(); /* the RSA keys made ahead, wiped */
+	kms_warm_stop();  /* before the store and the key cache go */
 	scheduler_stop();
 	cluster_stop();
 	metrics_http_stop();
