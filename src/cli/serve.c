@@ -465,19 +465,22 @@ static int serve_open_audit(struct serve_state *s)
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	/* The keys' last uses, shared with the other nodes through the store. */
-	if (k_failed(audit_lastuse_share_start(s->st))) {
-		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
-		return 1;
-	}
 	/*
 	 * On a store other nodes share (--shared-store, or one with no local
-	 * files), each event is also indexed there for LookupEvents on the
-	 * other nodes; a store of this node alone needs no index.
+	 * files), the keys' last uses are shared through it and each event is
+	 * also indexed there for LookupEvents on the other nodes. A store of
+	 * this node alone needs neither: the last-use index is this node's,
+	 * rebuilt from its trail at start, and writing every used key's last
+	 * use to the store each second cost most of a core with 100,000 keys
+	 * in use (docs/PERFORMANCE.md, "Encrypt over 100,000 keys").
 	 */
 	char dir[64];
 	bool shared = s->f.shared_store ||
 		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
+	if (shared && k_failed(audit_lastuse_share_start(s->st))) {
+		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
+		return 1;
+	}
 	if (shared && k_failed(audit_ctindex_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start indexing the audit events in the store\n");
 		return 1;
