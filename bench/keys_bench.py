@@ -187,7 +187,9 @@ def main():
     p, endpoint = start(a.kinko, data, port, mport)
     try:
         keys = make_keys(endpoint, a.keys, os.path.join(work, "keys.json"))
+        t0 = time.monotonic()
         stop(p)
+        print("stopped in %.2f s" % (time.monotonic() - t0))
         p, endpoint = start(a.kinko, data, port, mport, a.first_args.split())
         random.shuffle(keys)
         one, many = os.path.join(work, "one.lua"), os.path.join(work, "many.lua")
@@ -212,7 +214,14 @@ def main():
               "%d keys cached%s" % (base_rss, rss, len(keys), locked(mport), cached,
                                     ", %.1f KiB a cached key" % ((rss - base_rss) * 1024 / cached)
                                     if cached > 0 else ""))
+        # Signatures last 5 minutes: sign again just before the restart.
+        t0 = time.monotonic()
+        write_script(one, endpoint, keys[:1])
+        write_script(many, endpoint, keys)
+        print("signed the requests again in %.1f s" % (time.monotonic() - t0))
+        t0 = time.monotonic()
         stop(p)
+        print("stopped in %.2f s" % (time.monotonic() - t0))
         t0 = time.monotonic()
         p, endpoint = start(a.kinko, data, port, mport)
         print("restarted in %.2f s" % (time.monotonic() - t0))
