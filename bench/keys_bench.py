@@ -3,6 +3,7 @@
 "Scale in keys").
 
     bench/keys_bench.py --kinko BIN [--keys N] [--seconds S] [--data DIR]
+                        [--first-args ARGS] [--wait-warm]
 
 Creates N symmetric keys (default 100,000) through the API from 8 client
 threads (a data folder given with --data keeps them for the next run),
@@ -11,10 +12,15 @@ minutes) and writes two wrk scripts: every request on one key, and each
 request on a key drawn at random among the N. Runs, with wrk -t2 -c64:
   1. warm-up: every key in turn (--warmup seconds, default 30), then
      warm: one key, N keys, one key, N keys (S seconds each, default 8);
-  2. after a restart: N keys for 3 s at once, then S seconds;
+  2. after a restart: N keys for 3 s at once, then S seconds, then one key;
+     with --wait-warm, first waits until the server's start-up pass has
+     loaded the key cache (kinko_kms_warm_running 0 in /metrics);
 and prints requests/s, the ratio N keys / one key of each pair, the
 server's resident memory (VmRSS) with one key used and with N keys used,
-and the locked bytes from /metrics. Everything listens on 127.0.0.1 only
+the locked bytes and the key cache's size from /metrics, and how long the
+start-up pass took. --first-args passes extra `kinko serve` arguments to
+the start of part 1 (e.g. "--warm-keys 0", so that the memory with one key
+used is measured before any key is loaded). Everything listens on 127.0.0.1 only
 and is stopped at the end.
 """
 import argparse
@@ -49,12 +55,12 @@ def free_port():
     return port
 
 
-def start(binary, data, port, metrics_port):
+def start(binary, data, port, metrics_port, extra=()):
     """The same port at each start, so the signed requests stay valid across a restart."""
     p = subprocess.Popen([binary, "serve", "--dev", "--listen", "127.0.0.1:%d" % port,
                           "--data", data,
                           "--log-level", "warn", "--metrics-listen",
-                          "127.0.0.1:%d" % metrics_port],
+                          "127.0.0.1:%d" % metrics_port] + list(extra),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = p.stdout.readline().decode()
     if "listening on" not in line:
@@ -140,10 +146,25 @@ def rss_mib(p):
     return 0
 
 
-def locked(metrics_port):
+def metric(metrics_port, name):
+    """One value from /metrics; -1 if the server has no such metric."""
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port).read().decode()
-    m = re.search(r"^kinko_secret_locked_bytes (\d+)", text, re.M)
-    return int(m.group(1)) if m else -1
+    m = re.search(r"^%s ([0-9.]+)" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else -1
+
+
+def locked(metrics_port):
+    return int(metric(metrics_port, "kinko_secret_locked_bytes"))
+
+
+def wait_warm(metrics_port, limit=300):
+    """Seconds until the start-up pass ended (-1: no pass in this server)."""
+    t0 = time.monotonic()
+    while metric(metrics_port, "kinko_kms_warm_running") == 1:
+        if time.monotonic() - t0 > limit:
+            sys.exit("the key cache was still loading after %d s" % limit)
+        time.sleep(0.05)
+    return metric(metrics_port, "kinko_kms_warm_seconds")
 
 
 def main():
@@ -154,6 +175,10 @@ def main():
     ap.add_argument("--data")
     ap.add_argument("--warmup", type=int, default=30,
                     help="seconds of using every key in turn before the warm runs")
+    ap.add_argument("--first-args", default="",
+                    help="extra kinko serve arguments for the warm runs' start")
+    ap.add_argument("--wait-warm", action="store_true",
+                    help="after the restart, wait for the key cache's start-up pass")
     a = ap.parse_args()
     data = a.data or tempfile.mkdtemp(prefix="kinko-keys-")
     work = os.path.join(data, "bench")
@@ -162,8 +187,10 @@ def main():
     p, endpoint = start(a.kinko, data, port, mport)
     try:
         keys = make_keys(endpoint, a.keys, os.path.join(work, "keys.json"))
+        t0 = time.monotonic()
         stop(p)
-        p, endpoint = start(a.kinko, data, port, mport)
+        print("stopped in %.2f s" % (time.monotonic() - t0))
+        p, endpoint = start(a.kinko, data, port, mport, a.first_args.split())
         random.shuffle(keys)
         one, many = os.path.join(work, "one.lua"), os.path.join(work, "many.lua")
         write_script(one, endpoint, keys[:1])
@@ -181,16 +208,40 @@ def main():
             m = wrk(many, endpoint, a.seconds)
             print("| warm %d | %.0f | %.0f | %.2f | %d / %d |" % (r, o[0], m[0], m[0] / o[0],
                                                               o[2], m[2]), flush=True)
-        print("RSS: %d MiB after start, %d MiB with %d keys used; locked %d bytes"
-              % (base_rss, rss_mib(p), len(keys), locked(mport)))
+        cached = metric(mport, "kinko_kms_cached_keys")
+        rss = rss_mib(p)
+        print("RSS: %d MiB after start, %d MiB with %d keys used; locked %d bytes; "
+              "%d keys cached%s" % (base_rss, rss, len(keys), locked(mport), cached,
+                                    ", %.1f KiB a cached key" % ((rss - base_rss) * 1024 / cached)
+                                    if cached > 0 else ""))
+        # Signatures last 5 minutes: sign again just before the restart.
+        t0 = time.monotonic()
+        write_script(one, endpoint, keys[:1])
+        write_script(many, endpoint, keys)
+        print("signed the requests again in %.1f s" % (time.monotonic() - t0))
+        t0 = time.monotonic()
         stop(p)
+        print("stopped in %.2f s" % (time.monotonic() - t0))
+        t0 = time.monotonic()
         p, endpoint = start(a.kinko, data, port, mport)
+        print("restarted in %.2f s" % (time.monotonic() - t0))
+        if a.wait_warm:
+            secs = wait_warm(mport)
+            print("key cache loaded by the start-up pass in %.2f s (%.2f s after the "
+                  "restart began); %d keys cached, RSS %d MiB" % (
+                      secs, time.monotonic() - t0, metric(mport, "kinko_kms_cached_keys"),
+                      rss_mib(p)))
         first = wrk(many, endpoint, 3)
         after = wrk(many, endpoint, a.seconds)
         o = wrk(one, endpoint, a.seconds)
         print("after a restart: %d keys %.0f req/s in the first 3 s, %.0f req/s next "
               "(one key %.0f req/s: ratio %.2f, %.2f)" % (len(keys), first[0], after[0], o[0],
                                                          first[0] / o[0], after[0] / o[0]))
+        if metric(mport, "kinko_kms_warm_seconds") >= 0:
+            print("start-up pass: %.2f s; keys %s" % (
+                metric(mport, "kinko_kms_warm_seconds"),
+                ", ".join("%s %d" % (r, metric(mport, 'kinko_kms_warm_keys{result="%s"}' % r))
+                          for r in ("loaded", "already_cached", "changed", "failed"))))
     finally:
         stop(p)
     print("data folder: %s" % data)

@@ -14,6 +14,14 @@
 # same wrk settings posting the Encrypt request (same headers and body size)
 # to nginx. The ratio is operation requests/s over its paired ceiling.
 #
+# With --compare BASELINE_BIN it runs two kinko binaries, the baseline and
+# the current one (KINKO_BIN or the build), interleaved: BENCH_RUNS rounds,
+# each measuring every operation on both, each run paired with its own
+# nginx ceiling run just before it, the binary that goes first alternating
+# from round to round. It prints per operation the medians over the rounds
+# of requests/s, ratio to nginx, CPU us per request and p99 for both, and
+# the ratio new/baseline: the regression gate for reviewers.
+#
 # Every kinko request is a real, SigV4-signed KMS request; the signatures are
 # made (bench/make_requests.py) right before each wrk run, and each run is
 # far shorter than their 5-minute validity. Any non-2xx answer from kinko
@@ -29,6 +37,7 @@
 #                      also GetSecretValue)
 #   BUILD              build folder             (default build-bench)
 #   KINKO_BIN          benchmark this kinko binary instead of building one
+#   BENCH_RUNS         rounds of --compare      (default 5)
 #   PYTHON             interpreter with boto3   (default /usr/bin/python3)
 #
 # Everything listens on 127.0.0.1 only, on free ports, with its data in a
@@ -36,6 +45,21 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+BASELINE=""
+case "${1:-}" in
+--compare)
+	[ $# -eq 2 ] || { echo "usage: bench/run.sh [--compare BASELINE_BIN]" >&2; exit 2; }
+	BASELINE="$2"
+	[ -x "$BASELINE" ] || { echo "bench: FAIL: --compare $BASELINE is not an executable" >&2; exit 1; }
+	BASELINE="$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")"
+	;;
+"") ;;
+*) echo "usage: bench/run.sh [--compare BASELINE_BIN]" >&2; exit 2 ;;
+esac
+if [ -n "${KINKO_BIN:-}" ] && [ -x "$KINKO_BIN" ]; then
+	KINKO_BIN="$(cd "$(dirname "$KINKO_BIN")" && pwd)/$(basename "$KINKO_BIN")"
+fi
 cd "$ROOT"
 
 BUILD="${BUILD:-build-bench}"
@@ -44,6 +68,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_THREADS:-2}"
 WARMUP="${BENCH_WARMUP:-2s}"
 SERVER_THREADS="${BENCH_SERVER_THREADS:-}"
+RUNS="${BENCH_RUNS:-5}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 [ -x "$PYTHON" ] || PYTHON=python3
 read -r -a OPS <<<"${BENCH_OPS:-Encrypt Decrypt GenerateDataKey}"
@@ -73,6 +98,7 @@ WARM_S="$(seconds "$WARMUP")" || die "BENCH_WARMUP=$WARMUP (want e.g. 2s or 0)"
 	die "BENCH_CONNECTIONS must be 1..4000"
 [[ "$THREADS" =~ ^[0-9]+$ ]] && [ "$THREADS" -ge 1 ] && [ "$THREADS" -le "$CONNECTIONS" ] ||
 	die "BENCH_THREADS must be 1..BENCH_CONNECTIONS"
+[[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 50 ] || die "BENCH_RUNS must be 1..50"
 if [ -n "$SERVER_THREADS" ]; then
 	[[ "$SERVER_THREADS" =~ ^[0-9]+$ ]] && [ "$SERVER_THREADS" -ge 1 ] ||
 		die "BENCH_SERVER_THREADS must be a positive number"
@@ -85,6 +111,7 @@ done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kinko-bench.XXXXXX")"
 KINKO_PID=""
+BASE_PID=""
 NGINX_PID=""
 
 stop_pid() { # pid name
@@ -107,9 +134,10 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_pid "$KINKO_PID" kinko
+	stop_pid "$BASE_PID" "baseline kinko"
 	stop_pid "$NGINX_PID" nginx
 	if [ "$rc" -ne 0 ] && [ -d "$WORK" ]; then
-		for f in "$WORK"/kinko.err "$WORK"/nginx/stderr; do
+		for f in "$WORK"/kinko.err "$WORK"/base/kinko.err "$WORK"/nginx/stderr; do
 			[ -s "$f" ] && { echo "--- ${f#"$WORK"/} (last lines)"; tail -n 20 "$f"; } >&2
 		done
 	fi
@@ -178,27 +206,45 @@ done
 [ -n "$up" ] || die "nginx did not answer 200 on 127.0.0.1:$NGINX_PORT"
 
 # ---- kinko ---------------------------------------------------------------
-mkdir -m 700 "$WORK/kinko-data"
-KINKO_ARGS=(serve --dev --listen 127.0.0.1:0 --data "$WORK/kinko-data")
-[ -n "$SERVER_THREADS" ] && KINKO_ARGS+=(--threads "$SERVER_THREADS")
-"$KINKO" "${KINKO_ARGS[@]}" >"$WORK/kinko.out" 2>"$WORK/kinko.err" &
-KINKO_PID=$!
-ENDPOINT=""
-for _ in $(seq 1 150); do
-	kill -0 "$KINKO_PID" 2>/dev/null || break
-	line="$(grep -m1 'listening on' "$WORK/kinko.out" 2>/dev/null || true)"
-	if [ -n "$line" ]; then
-		ENDPOINT="$(sed -n 's/.*listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' <<<"$line")"
-		break
-	fi
-	sleep 0.1
-done
-[ -n "$ENDPOINT" ] || die "kinko did not start (no 'listening on' line)"
+# start_kinko BIN DIR: starts BIN in dev mode with its data in DIR/kinko-data;
+# sets STARTED_PID and STARTED_ENDPOINT.
+start_kinko() {
+	local bin="$1" dir="$2" line args
+	mkdir -p "$dir"
+	mkdir -m 700 "$dir/kinko-data"
+	args=(serve --dev --listen 127.0.0.1:0 --data "$dir/kinko-data")
+	[ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
+	"$bin" "${args[@]}" >"$dir/kinko.out" 2>"$dir/kinko.err" &
+	STARTED_PID=$!
+	STARTED_ENDPOINT=""
+	for _ in $(seq 1 150); do
+		kill -0 "$STARTED_PID" 2>/dev/null || break
+		line="$(grep -m1 'listening on' "$dir/kinko.out" 2>/dev/null || true)"
+		if [ -n "$line" ]; then
+			STARTED_ENDPOINT="$(sed -n 's/.*listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' <<<"$line")"
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$STARTED_ENDPOINT" ] || die "$bin did not start (no 'listening on' line)"
+}
+start_kinko "$KINKO" "$WORK"
+KINKO_PID="$STARTED_PID"
+ENDPOINT="$STARTED_ENDPOINT"
+if [ -n "$BASELINE" ]; then
+	start_kinko "$BASELINE" "$WORK/base"
+	BASE_PID="$STARTED_PID"
+	BASE_ENDPOINT="$STARTED_ENDPOINT"
+fi
+NEW_PID="$KINKO_PID"
+NEW_ENDPOINT="$ENDPOINT"
+REQ="$WORK/req"
 
 # ---- the runs ------------------------------------------------------------
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 echo "bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, ${CPU:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "bench: kinko at $ENDPOINT (pid $KINKO_PID), nginx ceiling at http://127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
+echo "bench: kinko $KINKO at $ENDPOINT (pid $KINKO_PID), nginx ceiling at http://127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
+[ -z "$BASELINE" ] || echo "bench: baseline $BASELINE at $BASE_ENDPOINT (pid $BASE_PID), $RUNS rounds"
 echo "bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up ${WARMUP})"
 
 declare -A RPS P50 P99 CPU_US
@@ -221,15 +267,15 @@ cpu_ticks() {
 # run_wrk SCRIPT URL SECONDS OUTFILE
 run_wrk() {
 	timeout -k 5 $(($3 + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3s" --latency \
-		--timeout 10s -s "$WORK/req/$1.lua" "$2" >"$4" 2>&1
+		--timeout 10s -s "$REQ/$1.lua" "$2" >"$4" 2>&1
 }
 
 # Fresh signatures (kinko accepts each for 5 minutes).
 sign() {
-	"$PYTHON" bench/make_requests.py --endpoint "$ENDPOINT" --out "$WORK/req" \
+	"$PYTHON" bench/make_requests.py --endpoint "$ENDPOINT" --out "$REQ" \
 		--ceiling-host "127.0.0.1:$NGINX_PORT" >"$WORK/sign.log" 2>&1 && return 0
 	tail -n 5 "$WORK/sign.log" >&2
-	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the setup requests"
+	kill -0 "$CUR_PID" 2>/dev/null || die "kinko exited during the setup requests"
 	die "could not sign the requests"
 }
 
@@ -238,16 +284,16 @@ measure() {
 	local label="$1" script="$2" url="$ENDPOINT/" out res requests non2xx sockerr
 	[ "$script" = ceiling ] && url="http://127.0.0.1:$NGINX_PORT/"
 	if [ "$WARM_S" -gt 0 ]; then
-		run_wrk "$script" "$url" "$WARM_S" "$WORK/warm-$label.txt" ||
-			{ cat "$WORK/warm-$label.txt" >&2; die "wrk warm-up for $label failed"; }
+		run_wrk "$script" "$url" "$WARM_S" "$WORK/warm-${label//\//-}.txt" ||
+			{ cat "$WORK/warm-${label//\//-}.txt" >&2; die "wrk warm-up for $label failed"; }
 	fi
-	out="$WORK/wrk-$label.txt"
-	local server_pid="$KINKO_PID" cpu0 cpu1
+	out="$WORK/wrk-${label//\//-}.txt"
+	local server_pid="$CUR_PID" cpu0 cpu1
 	[ "$script" = ceiling ] && server_pid="$NGINX_PID"
 	cpu0="$(cpu_ticks "$server_pid")"
 	run_wrk "$script" "$url" "$DUR_S" "$out" || { cat "$out" >&2; die "wrk for $label failed"; }
 	cpu1="$(cpu_ticks "$server_pid")"
-	kill -0 "$KINKO_PID" 2>/dev/null || die "kinko exited during the $label run"
+	kill -0 "$CUR_PID" 2>/dev/null || die "kinko exited during the $label run"
 	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited during the $label run"
 	res="$(grep -m1 '^BENCH ' "$out" || true)"
 	[ -n "$res" ] || { cat "$out" >&2; die "no result line from wrk for $label"; }
@@ -255,9 +301,13 @@ measure() {
 	requests="$(get requests)"
 	non2xx="$(get non2xx)"
 	sockerr=$(($(get connect_err) + $(get read_err) + $(get write_err) + $(get timeout_err)))
-	echo
-	echo "== $label"
-	sed '/^BENCH /d' "$out"
+	if [ -n "${QUIET:-}" ]; then
+		echo "  $label: $(get rps | cut -d. -f1) requests/s, p99 $(get p99_us) us"
+	else
+		echo
+		echo "== $label"
+		sed '/^BENCH /d' "$out"
+	fi
 	[ "${requests:-0}" -gt 0 ] || die "$label: no request completed"
 	if [ "$non2xx" -ne 0 ] || grep -q 'Non-2xx' "$out"; then
 		die "$label: $non2xx of $requests requests answered with a non-2xx status"
@@ -271,6 +321,86 @@ measure() {
 	P50[$label]="$(get p50_us)"
 	P99[$label]="$(get p99_us)"
 }
+
+# use_kinko new|base: the binary the next sign and measure talk to.
+use_kinko() {
+	if [ "$1" = base ]; then
+		CUR_PID="$BASE_PID" ENDPOINT="$BASE_ENDPOINT" REQ="$WORK/req-base"
+	else
+		CUR_PID="$NEW_PID" ENDPOINT="$NEW_ENDPOINT" REQ="$WORK/req"
+	fi
+}
+use_kinko new
+
+# ---- --compare: the baseline and the current binary, interleaved ---------
+# median V...: the median of the numbers given (the mean of the middle two
+# for an even count).
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR % 2) printf "%.6g", v[(NR + 1) / 2]; else printf "%.6g", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# col WHICH OP FIELD: the median over the rounds of one figure of one
+# operation on one binary (FIELD: rps, pct, cpu, p99).
+col() {
+	local which="$1" op="$2" field="$3" r label vals=()
+	for r in $(seq 1 "$RUNS"); do
+		label="$op/$which/$r"
+		case "$field" in
+		rps) vals+=("${RPS[$label]}") ;;
+		pct) vals+=("$(awk -v a="${RPS[$label]}" -v b="${RPS[nginx-$label]}" 'BEGIN { printf "%.4f", 100 * a / b }')") ;;
+		cpu) vals+=("${CPU_US[$label]}") ;;
+		p99) vals+=("${P99[$label]}") ;;
+		esac
+	done
+	median "${vals[@]}"
+}
+
+compare_rounds() {
+	local r op which order
+	for r in $(seq 1 "$RUNS"); do
+		# The binary that goes first alternates, so neither always runs on
+		# the machine the other just warmed (or just loaded).
+		if [ $((r % 2)) -eq 1 ]; then order="base new"; else order="new base"; fi
+		echo "bench: round $r of $RUNS ($order), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+		for op in "${OPS[@]}"; do
+			for which in $order; do
+				use_kinko "$which"
+				sign
+				measure "nginx-$op/$which/$r" ceiling
+				sign
+				measure "$op/$which/$r" "$op"
+			done
+		done
+	done
+	echo
+	echo "kinko --compare: medians of $RUNS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, ${CPU:-unknown CPU}"
+	echo "  baseline: $BASELINE"
+	echo "  new:      $KINKO"
+	printf '%-16s %-5s %11s %9s %11s %9s\n' operation '' 'requests/s' 'vs nginx' 'CPU us/req' p99
+	for op in "${OPS[@]}"; do
+		for which in base new; do
+			awk -v o="$op" -v w="$which" -v r="$(col "$which" "$op" rps)" \
+				-v p="$(col "$which" "$op" pct)" -v u="$(col "$which" "$op" cpu)" \
+				-v l="$(col "$which" "$op" p99)" 'BEGIN {
+				printf "%-16s %-5s %11.0f %8.1f%% %11.1f %7.2fms\n", o, w, r, p, u, l / 1000 }'
+		done
+		awk -v o="$op" -v rb="$(col base "$op" rps)" -v rn="$(col new "$op" rps)" \
+			-v pb="$(col base "$op" pct)" -v pn="$(col new "$op" pct)" \
+			-v ub="$(col base "$op" cpu)" -v un="$(col new "$op" cpu)" \
+			-v lb="$(col base "$op" p99)" -v ln="$(col new "$op" p99)" 'BEGIN {
+			printf "%-16s %-5s %10.2fx %8.2fx %10.2fx %8.2fx\n", o, "new/base", rn / rb, pn / pb, un / ub, ln / lb }'
+	done
+	echo "(medians over the rounds of each figure on its own; vs nginx: each run against the nginx"
+	echo " run just before it; new/base above 1 is better for requests/s and vs nginx, worse for"
+	echo " CPU us/req and p99.)"
+}
+
+if [ -n "$BASELINE" ]; then
+	QUIET=1
+	compare_rounds
+	exit 0
+fi
 
 # Each operation is paired with a ceiling run just before it, so both see
 # the same machine (other load on a shared machine moves both together).

@@ -178,23 +178,42 @@ static void use_copy(struct audit_lastuse *out, const struct use *u)
 	kstr_copy(out->request_id, sizeof out->request_id, u->request_id);
 }
 
-/* Up to max dirty entries, taken (their flag cleared) into items. */
-static size_t take_dirty(struct flush_item *items, size_t max)
+/* Where a round's walk over the shards stands: the next chain to look at. */
+struct walk {
+	size_t shard, bucket;
+};
+
+/*
+ * Up to max dirty entries, taken (their flag cleared) into items, going on
+ * from where the last call of the round stopped, so a round walks the
+ * index once whatever the number of batches (starting each batch from the
+ * first shard made a round quadratic in the keys used: at 100,000 keys it
+ * took most of a core). An entry that turns dirty behind the walk waits
+ * for the next round.
+ */
+static size_t take_dirty(struct flush_item *items, size_t max, struct walk *w)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < SHARDS && n < max; i++) {
-		klock(&shards[i].mu);
-		for (size_t b = 0; b < BUCKETS && n < max; b++) {
-			for (struct use *u = shards[i].head[b]; u != NULL && n < max; u = u->next) {
+	for (; w->shard < SHARDS && n < max; w->shard++, w->bucket = 0) {
+		klock(&shards[w->shard].mu);
+		for (; w->bucket < BUCKETS && n < max; w->bucket++) {
+			for (struct use *u = shards[w->shard].head[w->bucket]; u != NULL;
+			     u = u->next) {
 				if (!u->dirty)
 					continue;
 				u->dirty = false;
 				kstr_copy(items[n].arn, sizeof items[n].arn, u->arn);
 				use_copy(&items[n].u, u);
 				n++;
+				if (n == max)
+					break;
 			}
+			if (n == max)
+				break; /* the rest of this chain next time */
 		}
-		pthread_mutex_unlock(&shards[i].mu);
+		pthread_mutex_unlock(&shards[w->shard].mu);
+		if (n == max)
+			break;
 	}
 	return n;
 }
@@ -317,8 +336,9 @@ static K_MUST_CHECK k_status flush_batch(struct flush_item *items, size_t n)
 
 static void flush_all(struct flush_item *items)
 {
+	struct walk w = {0, 0};
 	for (;;) {
-		size_t n = take_dirty(items, FLUSH_BATCH);
+		size_t n = take_dirty(items, FLUSH_BATCH, &w);
 		if (n == 0)
 			return;
 		k_status rc = flush_batch(items, n);

@@ -37,6 +37,7 @@
 #include "crypto/x509.h"
 #include "http/server.h"
 #include "keystore/keystore.h"
+#include "kms/key_warm.h"
 #include "kms/kms.h"
 #include "kms/xks_link.h"
 #include "metrics/metrics.h"
@@ -470,19 +471,22 @@ static int serve_open_audit(struct serve_state *s)
 		fprintf(stderr, "kinko: audit: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
-	/* The keys' last uses, shared with the other nodes through the store. */
-	if (k_failed(audit_lastuse_share_start(s->st))) {
-		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
-		return 1;
-	}
 	/*
 	 * On a store other nodes share (--shared-store, or one with no local
-	 * files), each event is also indexed there for LookupEvents on the
-	 * other nodes; a store of this node alone needs no index.
+	 * files), the keys' last uses are shared through it and each event is
+	 * also indexed there for LookupEvents on the other nodes. A store of
+	 * this node alone needs neither: the last-use index is this node's,
+	 * rebuilt from its trail at start, and writing every used key's last
+	 * use to the store each second cost most of a core with 100,000 keys
+	 * in use (docs/PERFORMANCE.md, "Encrypt over 100,000 keys").
 	 */
 	char dir[64];
 	bool shared = s->f.shared_store ||
 		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
+	if (shared && k_failed(audit_lastuse_share_start(s->st))) {
+		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
+		return 1;
+	}
 	if (shared && k_failed(audit_ctindex_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start indexing the audit events in the store\n");
 		return 1;
@@ -628,6 +632,11 @@ static int serve_start(struct serve_state *s)
 	}
 	print_banner(cfg, port);
 	fflush(stdout);
+	/* Every key into the cache, in the background, so first uses after a restart are warm. */
+	struct kms_warm_options wo = {.max_keys = (size_t)s->f.warm_keys,
+				      .rate = KMS_WARM_RATE_DEFAULT};
+	if (k_failed(kms_warm_start(&wo)))
+		LOG_WARN("kms: cannot start loading the key cache; keys load on first use");
 	ksecret_report_memlock(SERVE_MEMLOCK_KEYS);
 	return 0;
 }
@@ -644,6 +653,7 @@ static void serve_shut_down(struct serve_state *s)
 	http_stop(s->xks_srv);
 	http_stop(s->srv);
 	asym_pool_stop(); /* the RSA keys made ahead, wiped */
+	kms_warm_stop();  /* before the store and the key cache go */
 	scheduler_stop();
 	cli_peers_stop();
 	cluster_stop();

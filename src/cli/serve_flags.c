@@ -11,6 +11,7 @@
 #include "cli/usage.h"
 #include "config/functions.h"
 #include "core/log.h"
+#include "kms/key_warm.h"
 #include "quota/quota.h"
 #include "core/banned.h"
 
@@ -68,6 +69,13 @@ static enum flag_taken parse_server_value(struct serve_state *s, const char *a, 
 		}
 		klog_set_format(lf);
 		f->log_format = next;
+	} else if (strcmp(a, "--warm-keys") == 0) {
+		char *end = NULL;
+		f->warm_keys = strtoll(next, &end, 10);
+		if (end == next || *end != 0 || f->warm_keys < 0) {
+			fprintf(stderr, "kinko: --warm-keys takes a number of keys (0: none)\n");
+			return FLAG_ERROR;
+		}
 	} else if (strcmp(a, "--threads") == 0)
 		s->cfg.threads = (unsigned)strtoul(next, NULL, 10);
 	else if (strcmp(a, "--log-level") == 0)
@@ -178,6 +186,7 @@ int serve_parse_flags(struct serve_state *s, int argc, char **argv)
 	 * --audit-sync fsync makes each call wait for the disk as well.
 	 */
 	s->f.audit.sync = AUDIT_SYNC_WRITE;
+	s->f.warm_keys = KMS_WARM_MAX_KEYS_DEFAULT;
 	for (int i = 0; i < argc; i++) {
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
 		enum flag_taken t = parse_server_flag(s, argv[i], next);

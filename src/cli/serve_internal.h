@@ -29,6 +29,8 @@ struct serve_flags {
 	bool tls_self_signed, allow_root_key_in_data, shared_store;
 	const char *audit_dir, *metrics_listen, *quotas_mode;
 	bool no_audit, quota_overridden;
+	long long
+		warm_keys; /* --warm-keys N: keys loaded into the cache at start (kms/key_warm.h) */
 	struct audit_options audit;
 	const char *quota_specs[MAX_QUOTA_SPECS];
 	size_t n_quota_specs;

@@ -27,7 +27,8 @@ static const struct cli_flag serve_flags[] = {
 	{"--audit-witness-syslog", false}, {"--metrics-listen", true},
 	{"--quotas", true}, {"--quota", true}, {"--node-id", true},
 	{"--shared-store", false}, {"--log-format", true}, {"--xks-listen", true},
-	{"--xks-client-ca", true}, {"--xks-proxy-ca", true}, {NULL, false},
+	{"--xks-client-ca", true}, {"--xks-proxy-ca", true}, {"--warm-keys", true},
+	{NULL, false},
 };
 static const struct cli_flag check_flags[] = {
 	{"--data", true}, {"--store", true}, {"--root-key", true}, {NULL, false},
@@ -82,7 +83,8 @@ static const struct cli_command commands[] = {
 	{"serve", "run the server (KMS and Secrets Manager on one endpoint)",
 	 "usage: kinko serve [--dev] [--listen HOST:PORT] [--data DIR] [--store URL] [--config "
 	 "FILE]\n"
-	 "                   [--seed FILE] [--root-key FILE] [--threads N] [--test-mode]\n"
+	 "                   [--seed FILE] [--root-key FILE] [--threads N] [--warm-keys N]\n"
+	 "                   [--test-mode]\n"
 	 "                   [--log-level debug|info|warn|error] [--log-file FILE]\n"
 	 "                   [--tls-cert FILE --tls-key FILE | --tls-self-signed]\n"
 	 "                   [--rotation-function ARN=PATH]... [--allow-root-key-in-data]\n"
@@ -107,6 +109,8 @@ static const struct cli_command commands[] = {
 	 "                or postgresql://USER:PASSWORD@HOST:PORT/DATABASE (docs/CLUSTER.md);\n"
 	 "                default: the SQLite store in the data folder\n"
 	 "  --seed FILE   create the keys and secrets FILE lists at start (docs/OPERATIONS.md)\n"
+	 "  --warm-keys N after listening, load the first N keys of the store into the key\n"
+	 "                cache in the background (default 1000000; 0: each key on first use)\n"
 	 "  --log-level   debug, info (default), warn or error\n"
 	 "  --log-format  text (default) or json: every log line, the request lines too\n"
 	 "  --audit-dir   the audit log folder (default DATA/audit); --no-audit turns it off\n"

@@ -54,15 +54,20 @@ struct asym_key {
 	 * key stays usable by any number of threads without a lock.
 	 */
 	_Atomic(EVP_PKEY_CTX *) prepared[N_PREP][N_CTX_ALGS];
+	/*
+	 * Ed25519 signs and verifies through EVP_DigestSign/Verify, whose
+	 * EVP_MD_CTX holds the operation: one per operation, initialised once
+	 * on first use and copied for each call, as the contexts above.
+	 */
+	_Atomic(EVP_MD_CTX *) ed_prepared[N_PREP];
 };
 
 /*
- * Digests and the HMAC implementation are fetched once per process; a
- * fetched EVP_MD / EVP_MAC is immutable and shared by all threads.
+ * Digests are fetched once per process; a fetched EVP_MD is immutable and
+ * shared by all threads. (HMAC is in mac.c.)
  */
 static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md_sha1, *md_sha224, *md_sha256, *md_sha384, *md_sha512;
-static EVP_MAC *mac_hmac;
 
 static void algs_fetch(void)
 {
@@ -71,7 +76,6 @@ static void algs_fetch(void)
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 	md_sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
-	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -284,6 +288,7 @@ void asym_key_free(struct asym_key *k)
 	for (size_t op = 0; op < N_PREP; op++) {
 		for (size_t i = 0; i < N_CTX_ALGS; i++)
 			EVP_PKEY_CTX_free(atomic_load(&k->prepared[op][i]));
+		EVP_MD_CTX_free(atomic_load(&k->ed_prepared[op]));
 	}
 	EVP_PKEY_free(k->pkey);
 	free(k);
@@ -419,16 +424,51 @@ static K_MUST_CHECK k_status message_digest(const EVP_MD *md, bool is_digest, st
 	return K_OK;
 }
 
+/*
+ * A copy of the key's Ed25519 context for op, initialised (EVP_DigestSignInit_ex
+ * or EVP_DigestVerifyInit_ex) on the first call and published with a
+ * compare-and-swap (a thread that loses the race frees its own); the
+ * prepared one is only ever read. The caller frees the copy. NULL on failure.
+ */
+static EVP_MD_CTX *ed25519_ctx(const struct asym_key *k, int op)
+{
+	_Atomic(EVP_MD_CTX *) *slot = &((struct asym_key *)(uintptr_t)k)->ed_prepared[op];
+	EVP_MD_CTX *prep = atomic_load(slot);
+	if (prep == NULL) {
+		EVP_MD_CTX *made = EVP_MD_CTX_new();
+		int init = made == NULL	     ? 0
+			   : op == PREP_SIGN ? EVP_DigestSignInit_ex(made, NULL, NULL, NULL, NULL,
+								     k->pkey, NULL)
+					     : EVP_DigestVerifyInit_ex(made, NULL, NULL, NULL, NULL,
+								       k->pkey, NULL);
+		if (init != 1) {
+			EVP_MD_CTX_free(made);
+			return NULL;
+		}
+		EVP_MD_CTX *none = NULL;
+		if (atomic_compare_exchange_strong(slot, &none, made))
+			prep = made;
+		else {
+			EVP_MD_CTX_free(made);
+			prep = none;
+		}
+	}
+	EVP_MD_CTX *copy = EVP_MD_CTX_new();
+	if (copy != NULL && EVP_MD_CTX_copy_ex(copy, prep) != 1) {
+		EVP_MD_CTX_free(copy);
+		copy = NULL;
+	}
+	return copy;
+}
+
 static K_MUST_CHECK k_status ed25519_sign(const struct asym_key *k, struct kslice msg,
 					  struct kbuf *sig)
 {
 	k_status rc = K_E_INTERNAL;
 	uint8_t out[64];
 	size_t out_len = sizeof out;
-	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *mctx = ed25519_ctx(k, PREP_SIGN);
 	ENSURE_GOTO(mctx != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(EVP_DigestSignInit_ex(mctx, NULL, NULL, NULL, NULL, k->pkey, NULL) == 1,
-		    K_E_INTERNAL);
 	ENSURE_GOTO(EVP_DigestSign(mctx, out, &out_len, msg.ptr, msg.len) == 1, K_E_INTERNAL);
 	rc = kbuf_append(sig, out, out_len);
 out:
@@ -465,17 +505,12 @@ out:
 static K_MUST_CHECK k_status ed25519_verify(const struct asym_key *k, struct kslice msg,
 					    struct kslice sig, bool *valid)
 {
-	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *mctx = ed25519_ctx(k, PREP_VERIFY);
 	ENSURE(mctx != NULL, K_E_INTERNAL);
-	k_status rc = K_E_INTERNAL;
-	ENSURE_GOTO(EVP_DigestVerifyInit_ex(mctx, NULL, NULL, NULL, NULL, k->pkey, NULL) == 1,
-		    K_E_INTERNAL);
 	*valid = EVP_DigestVerify(mctx, sig.ptr, sig.len, msg.ptr, msg.len) == 1;
-	rc = K_OK;
-out:
 	EVP_MD_CTX_free(mctx);
 	ERR_clear_error();
-	return rc;
+	return K_OK;
 }
 
 k_status asym_verify(const struct asym_key *k, const char *alg, bool is_digest, struct kslice msg,
@@ -653,31 +688,6 @@ k_status asym_import_unwrap(const struct asym_key *wrapping, const char *alg, st
 	GUARD(asym_oaep_decrypt(wrapping, alg, kslice_make(wrapped.ptr, mod), &kek));
 	k_status rc = aes_kwp_unwrap(kek, kslice_make(wrapped.ptr + mod, wrapped.len - mod), out);
 	ksecret_free(kek);
-	return rc;
-}
-
-/* ---- HMAC ------------------------------------------------------------------ */
-
-k_status asym_hmac(const struct ksecret *key, const char *alg, struct kslice msg,
-		   uint8_t mac[ASYM_MAX_MAC], size_t *mac_len)
-{
-	ENSURE(starts_with(alg, "HMAC_SHA_"), K_E_INTERNAL);
-	const EVP_MD *md = alg_md(alg);
-	ENSURE(md != NULL && mac_hmac != NULL, K_E_INTERNAL);
-	k_status rc = K_E_INTERNAL;
-	OSSL_PARAM params[2];
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_end();
-	EVP_MAC_CTX *mctx = EVP_MAC_CTX_new(mac_hmac);
-	ENSURE_GOTO(mctx != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(EVP_MAC_init(mctx, ksecret_cbytes(key), ksecret_len(key), params) == 1,
-		    K_E_INTERNAL);
-	ENSURE_GOTO(EVP_MAC_update(mctx, msg.ptr, msg.len) == 1, K_E_INTERNAL);
-	ENSURE_GOTO(EVP_MAC_final(mctx, mac, mac_len, ASYM_MAX_MAC) == 1, K_E_INTERNAL);
-	rc = K_OK;
-out:
-	EVP_MAC_CTX_free(mctx);
 	return rc;
 }
 

@@ -143,6 +143,24 @@ K_MUST_CHECK k_status asym_hmac(const struct ksecret *key, const char *alg, stru
 				uint8_t mac[ASYM_MAX_MAC], size_t *mac_len);
 
 /*
+ * An HMAC key prepared once for one algorithm (mac.c): an EVP_MAC_CTX with
+ * the digest chosen and the key's inner and outer pads computed, which each
+ * call duplicates (EVP_MAC_CTX_dup reads it only), so any number of threads
+ * may use it at once. The prepared context holds state derived from the
+ * key: asym_mac_free wipes it (OpenSSL cleanses a freed HMAC context).
+ */
+struct asym_mac;
+/* Prepares key for alg ("HMAC_SHA_224" ... "HMAC_SHA_512"); the caller frees *out. */
+K_MUST_CHECK k_status asym_mac_prepare(const struct ksecret *key, const char *alg,
+				       struct asym_mac **out);
+/* true if p was prepared for alg. */
+bool asym_mac_is_for(const struct asym_mac *p, const char *alg);
+/* The same output as asym_hmac with the prepared key and algorithm. */
+K_MUST_CHECK k_status asym_mac_run(const struct asym_mac *p, struct kslice msg,
+				   uint8_t mac[ASYM_MAX_MAC], size_t *mac_len);
+void asym_mac_free(struct asym_mac *p);
+
+/*
  * ECDH between a private key and a peer's DER SubjectPublicKeyInfo on the
  * same curve; the raw shared secret (the x coordinate) in a new secret.
  * K_E_VALIDATION if the peer key is malformed or on another curve.

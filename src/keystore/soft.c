@@ -13,8 +13,9 @@
  * PKCS#8 private key. Parsing that is expensive (an RSA key takes tens of
  * microseconds), so the parsed key of the newest version is made on first
  * use and published with a compare-and-swap; it is immutable and every
- * operation makes its own OpenSSL context, so any number of threads can
- * use it at once.
+ * operation works on its own copy of a context prepared once, so any
+ * number of threads can use it at once. An HMAC key is prepared the same
+ * way (asym_mac: the digest fetched and the key's pads computed once).
  */
 #include "keystore/keyops.h"
 
@@ -34,6 +35,7 @@
 struct soft_key {
 	struct keystore_key pub;
 	_Atomic(struct asym_key *) parsed; /* of v[versions-1], made on first use */
+	_Atomic(struct asym_mac *) mac;	   /* HMAC: v[versions-1] prepared, on first use */
 	struct ksecret *v[];		   /* v[i] is version i+1 */
 };
 
@@ -52,6 +54,7 @@ static struct soft_key *soft_new(const uint8_t key_id[16], uint32_t n)
 	s->pub.versions = n;
 	memcpy(s->pub.key_id, key_id, 16);
 	atomic_init(&s->parsed, NULL);
+	atomic_init(&s->mac, NULL);
 	return s;
 }
 
@@ -59,6 +62,7 @@ static void soft_destroy(struct keystore_key *h)
 {
 	struct soft_key *s = (struct soft_key *)h;
 	asym_key_free(atomic_load(&s->parsed));
+	asym_mac_free(atomic_load(&s->mac));
 	for (uint32_t i = 0; i < s->pub.versions; i++)
 		ksecret_free(s->v[i]);
 	free(s);
@@ -363,7 +367,25 @@ static K_MUST_CHECK k_status soft_mac(const struct keystore_key *h, const char *
 {
 	const struct ksecret *m = newest(h);
 	ENSURE(m != NULL, K_E_INVALID_STATE);
-	return asym_hmac(m, alg, msg, mac, mac_len);
+	struct soft_key *s = (struct soft_key *)h; /* the cache is a mutable field */
+	struct asym_mac *p = atomic_load_explicit(&s->mac, memory_order_acquire);
+	if (p == NULL) {
+		struct asym_mac *fresh = NULL;
+		GUARD(asym_mac_prepare(m, alg, &fresh));
+		struct asym_mac *expected = NULL;
+		if (atomic_compare_exchange_strong_explicit(&s->mac, &expected, fresh,
+							    memory_order_acq_rel,
+							    memory_order_acquire)) {
+			p = fresh;
+		} else {
+			asym_mac_free(fresh);
+			p = expected;
+		}
+	}
+	/* An HMAC key has one algorithm; another one (refused above this layer) runs one-shot. */
+	if (!asym_mac_is_for(p, alg))
+		return asym_hmac(m, alg, msg, mac, mac_len);
+	return asym_mac_run(p, msg, mac, mac_len);
 }
 
 static K_MUST_CHECK k_status soft_mac_verify(const struct keystore_key *h, const char *alg,

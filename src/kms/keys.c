@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "kms/authz.h"
+#include "kms/key_cache.h"
 #include "kms/multiregion.h"
 #include "kms/grants.h"
 #include "kms/keystores.h"
@@ -40,7 +41,7 @@ static struct storage *store;
  * before its write came from its own write (counted on its thread, where
  * SQLite emits), so a foreign write in between wins.
  */
-#define CACHE_SHARDS 64
+#define CACHE_SHARDS KMS_CACHE_SHARDS
 #define CACHE_BUCKETS 2048 /* per shard: 131,072 in all, about one key a bucket at 100,000 keys */
 
 struct cache_entry {
@@ -55,6 +56,7 @@ struct cache_shard {
 };
 
 static struct cache_shard cache[CACHE_SHARDS];
+static atomic_size_t cached_keys; /* entries in the table, for /metrics */
 
 /* This thread's write in progress (kms_key_update_ops): the bumps it caused. */
 static _Thread_local struct {
@@ -247,6 +249,8 @@ k_status kms_key_from_doc(const char *ns, json_t *doc, int64_t version, struct k
 	return snapshot(ns, doc, version, handle, out);
 }
 
+static uint64_t shard_gen(struct cache_shard *sh);
+
 static struct kms_key *cache_find_locked(struct cache_shard *sh, size_t b, const char *ns,
 					 const char *id)
 {
@@ -264,16 +268,18 @@ static struct kms_key *cache_find_locked(struct cache_shard *sh, size_t b, const
  * invalidation: it is handed back uncached). Returns the snapshot that is
  * in the cache afterwards (or k), referenced for the caller.
  */
-static struct kms_key *cache_put(struct kms_key *k, uint64_t gen)
+static struct kms_key *cache_put_ex(struct kms_key *k, uint64_t gen, bool *installed)
 {
 	size_t b;
 	struct cache_shard *sh = shard_of(k->ns, k->id, &b);
 	struct kms_key *result = k;
+	*installed = false;
 	pthread_rwlock_wrlock(&sh->lock);
 	if (sh->gen != gen) {
 		pthread_rwlock_unlock(&sh->lock);
 		return k;
 	}
+	*installed = true;
 	struct cache_entry *e = sh->b[b];
 	while (e != NULL && !(strcmp(e->key->id, k->id) == 0 && strcmp(e->key->ns, k->ns) == 0))
 		e = e->next;
@@ -284,6 +290,7 @@ static struct kms_key *cache_put(struct kms_key *k, uint64_t gen)
 			atomic_fetch_add(&k->refs, 1);
 			e->next = sh->b[b];
 			sh->b[b] = e;
+			atomic_fetch_add(&cached_keys, 1);
 		}
 	} else if (e->key->version <= k->version) {
 		struct kms_key *old = e->key;
@@ -297,6 +304,33 @@ static struct kms_key *cache_put(struct kms_key *k, uint64_t gen)
 	pthread_rwlock_unlock(&sh->lock);
 	kms_key_unref(k);
 	return result;
+}
+
+static struct kms_key *cache_put(struct kms_key *k, uint64_t gen)
+{
+	bool installed;
+	return cache_put_ex(k, gen, &installed);
+}
+
+void kms_cache_gens(uint64_t gens[KMS_CACHE_SHARDS])
+{
+	pthread_once(&cache_once, cache_init);
+	for (size_t i = 0; i < CACHE_SHARDS; i++)
+		gens[i] = shard_gen(&cache[i]);
+}
+
+bool kms_cache_install(struct kms_key *k, const uint64_t gens[KMS_CACHE_SHARDS])
+{
+	size_t b;
+	struct cache_shard *sh = shard_of(k->ns, k->id, &b);
+	bool installed;
+	kms_key_unref(cache_put_ex(k, gens[sh - cache], &installed));
+	return installed;
+}
+
+size_t kms_cache_size(void)
+{
+	return atomic_load(&cached_keys);
 }
 
 static uint64_t shard_gen(struct cache_shard *sh)
@@ -322,6 +356,7 @@ void kms_cache_forget(const char *ns, const char *id)
 			*pp = e->next;
 			kms_key_unref(e->key);
 			free(e);
+			atomic_fetch_sub(&cached_keys, 1);
 			break;
 		}
 		pp = &e->next;
@@ -348,6 +383,7 @@ static void cache_drop_prefix(const char *prefix)
 				*pp = e->next;
 				kms_key_unref(e->key);
 				free(e);
+				atomic_fetch_sub(&cached_keys, 1);
 			}
 		}
 		pthread_rwlock_unlock(&cache[s].lock);
