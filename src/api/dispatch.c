@@ -207,6 +207,15 @@ void api_request_init(struct api_request *r)
 	r->status = 500;
 }
 
+void api_request_reuse(struct api_request *r)
+{
+	struct kbuf response = r->response;
+	kbuf_reset(&response);
+	memset(r, 0, sizeof *r);
+	r->response = response;
+	r->status = 500;
+}
+
 void api_request_release(struct api_request *r)
 {
 	kbuf_release(&r->response);
@@ -292,6 +301,24 @@ bool api_runs_long(const struct api_request *r)
 		return false;
 	const struct api_operation *op = find_op(s, opname);
 	return op != NULL && op->runs_long;
+}
+
+/*
+ * The body limit of the operation the request names, from its headers
+ * alone, so that the HTTP layer bounds the body before buffering it: the
+ * row's max_body for an X-Amz-Target it knows, API_DEFAULT_BODY otherwise
+ * (the query protocol's limit, and as much as the pipeline would read
+ * before refusing a target it does not know).
+ */
+size_t api_body_limit(const struct api_request *r)
+{
+	const struct http_header *th = api_header(r, "x-amz-target");
+	if (th == NULL)
+		return API_DEFAULT_BODY;
+	struct kslice opname;
+	const struct api_service *s = find_service(th->value, &opname);
+	const struct api_operation *op = s != NULL ? find_op(s, opname) : NULL;
+	return op != NULL && op->max_body != 0 ? op->max_body : API_DEFAULT_BODY;
 }
 
 static const struct api_service *find_query_service(void)
