@@ -3,7 +3,8 @@
  * jansson's loader with the flags the pipeline used
  * (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY).
  *
- * Input: any bytes. Both must accept the same texts, and what they accept
+ * Input: any bytes. Both must accept the same texts (but for one jansson
+ * quirk, below), and what they accept
  * must be the same value (json_equal); a refusal must say why, at an
  * offset inside the text.
  */
@@ -26,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *theirs = size > 0 ? json_loadb((const char *)data, size,
 					       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e)
 				  : NULL;
-	if (k_ok(rc) != (theirs != NULL))
+	/* jansson ends a top-level number at a NUL byte and takes "0\0"; this reader refuses it. */
+	bool nul_after_number = theirs != NULL && k_failed(rc) && why.error == KJSON_TRAILING &&
+				why.position < size && data[why.position] == 0;
+	if (k_ok(rc) != (theirs != NULL) && !nul_after_number)
 		abort();
 	if (k_ok(rc) && !json_equal(mine, theirs))
 		abort();

@@ -168,7 +168,7 @@ static bool tmp_room(struct reader *r, size_t used, size_t n)
 static bool string_escaped(struct reader *r, const uint8_t *plain, const uint8_t *p, size_t *len)
 {
 	size_t n = 0;
-	if (!tmp_room(r, 0, (size_t)(p - plain)))
+	if (!tmp_room(r, 0, (size_t)(p - plain) + 4))
 		return fail(r, KJSON_OUT_OF_MEMORY, p), false;
 	memcpy(r->tmp, plain, (size_t)(p - plain));
 	n = (size_t)(p - plain);

@@ -8,7 +8,9 @@
  * U+0000, text that is not UTF-8 (overlong forms, surrogates, past
  * U+10FFFF), a raw control character inside a string, an unpaired
  * surrogate escape, an integer past 64 bits or a real past a double,
- * nesting deeper than KJSON_MAX_DEPTH, anything after the value.
+ * nesting deeper than KJSON_MAX_DEPTH, anything after the value. (One
+ * difference: jansson ends a top-level number at a NUL byte and takes
+ * "0\0" as 0; this reader refuses the NUL as a byte after the value.)
  *
  * It is faster than jansson's loader because it works on the slice in
  * place: a string without escapes is copied once, straight into its

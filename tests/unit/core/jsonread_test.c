@@ -147,11 +147,25 @@ static void test_long(void)
 	json_decref(v);
 }
 
+/* A NUL byte after the value is a byte after the value (jansson takes "0\0"). */
+static void test_nul_after_value(void)
+{
+	json_t *v = NULL;
+	struct kjson_status why;
+	CHECK(k_is(kjson_read(kslice_make("0\0", 2), &v, &why), K_E_SERIALIZATION));
+	CHECK_EQ_INT(why.error, KJSON_TRAILING);
+	CHECK_EQ_INT(why.position, 1);
+	CHECK(k_is(kjson_read(kslice_make("\"a\0\"", 4), &v, &why), K_E_SERIALIZATION));
+	CHECK_EQ_INT(why.error, KJSON_SYNTAX);
+	CHECK(v == NULL);
+}
+
 int main(void)
 {
 	RUN(test_cases);
 	RUN(test_values);
 	RUN(test_depth);
 	RUN(test_long);
+	RUN(test_nul_after_value);
 	return tl_summary();
 }
