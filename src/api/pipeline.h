@@ -8,7 +8,9 @@
  *   1. the service from X-Amz-Target (or the query protocol's Action);
  *   2. SigV4 authentication (auth/sigv4 + config identities);
  *   3. the operation from the service's table (api_operation rows);
- *   4. the JSON body (bounded by the operation's body limit);
+ *   4. the JSON body (bounded by the operation's body limit, which the
+ *      HTTP layer applies from the head: api_body_limit), read by
+ *      core/jsonread.h;
  *   5. from the operation's row: the quota, the authorization of its
  *      resource (resolved and checked against the row's key-state rule,
  *      left in c->resource), then the handler, which validates its

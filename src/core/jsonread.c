@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/wipe.h"
 #include "core/banned.h"
 
 /* A real's text longer than this is copied to the heap to be NUL-terminated for strtod. */
@@ -153,9 +154,14 @@ static bool tmp_room(struct reader *r, size_t used, size_t n)
 	size_t cap = r->tmp_cap ? r->tmp_cap * 2 : 256;
 	while (cap < used + n)
 		cap *= 2;
-	uint8_t *t = realloc(r->tmp, cap);
+	uint8_t *t = malloc(cap);
 	if (t == NULL)
 		return false;
+	if (r->tmp != NULL) { /* it may hold a decoded secret: wiped, never left to realloc */
+		memcpy(t, r->tmp, used);
+		kwipe(r->tmp, r->tmp_cap);
+		free(r->tmp);
+	}
 	r->tmp = t;
 	r->tmp_cap = cap;
 	return true;
@@ -377,7 +383,10 @@ static bool read_member(struct reader *r, json_t *o)
 	else if (r->p++, (v = read_value(r)) != NULL)
 		ok = json_object_setn_new_nocheck(o, (const char *)name, len, v) == 0 ||
 		     fail(r, KJSON_OUT_OF_MEMORY, at) != NULL;
-	free(own);
+	if (own != NULL) {
+		kwipe(own, len);
+		free(own);
+	}
 	return ok;
 }
 
@@ -503,7 +512,10 @@ k_status kjson_read(struct kslice text, json_t **out, struct kjson_status *why)
 			v = fail(&r, KJSON_TRAILING, r.p);
 		}
 	}
-	free(r.tmp);
+	if (r.tmp != NULL) {
+		kwipe(r.tmp, r.tmp_cap);
+		free(r.tmp);
+	}
 	if (v == NULL)
 		return why->error == KJSON_OUT_OF_MEMORY ? K_E_INTERNAL : K_E_SERIALIZATION;
 	*out = v;

@@ -12,6 +12,10 @@
  * difference: jansson ends a top-level number at a NUL byte and takes
  * "0\0" as 0; this reader refuses the NUL as a byte after the value.)
  *
+ * Strings decoded from escapes pass through a scratch buffer that is
+ * wiped before it is freed (a Plaintext member may be escaped); the
+ * values themselves are jansson's, whose allocator wipes them (SECURITY.md).
+ *
  * It is faster than jansson's loader because it works on the slice in
  * place: a string without escapes is copied once, straight into its
  * jansson value (no token buffer, no second UTF-8 pass), and names are
