@@ -22,8 +22,8 @@ static int marker;
 
 static struct MHD_Response *make(void)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)body,
-								  MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(2, (void *)body, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type", "application/x-amz-json-1.1");
 	MHD_add_response_header(r, "x-amzn-RequestId", "00000000-0000-0000-0000-000000000000");
 	return r;
@@ -59,12 +59,12 @@ int main(int argc, char **argv)
 		shared = make();
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 			 MHD_ALLOW_SUSPEND_RESUME;
-	struct MHD_Daemon *d = MHD_start_daemon(
-		flags, (uint16_t)atoi(argv[1]), NULL, NULL, on_request, NULL,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[2]),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(24u << 10),
-		MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_END);
+	struct MHD_Daemon *d =
+		MHD_start_daemon(flags, (uint16_t)atoi(argv[1]), NULL, NULL, on_request, NULL,
+				 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[2]),
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(24u << 10),
+				 MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+				 1024u, MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "cannot start\n");
 		return 1;
