@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/jsonread.h"
 #include "core/jsonw.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -207,6 +208,15 @@ void api_request_init(struct api_request *r)
 	r->status = 500;
 }
 
+void api_request_reuse(struct api_request *r)
+{
+	struct kbuf response = r->response;
+	kbuf_reset(&response);
+	memset(r, 0, sizeof *r);
+	r->response = response;
+	r->status = 500;
+}
+
 void api_request_release(struct api_request *r)
 {
 	kbuf_release(&r->response);
@@ -294,6 +304,24 @@ bool api_runs_long(const struct api_request *r)
 	return op != NULL && op->runs_long;
 }
 
+/*
+ * The body limit of the operation the request names, from its headers
+ * alone, so that the HTTP layer bounds the body before buffering it: the
+ * row's max_body for an X-Amz-Target it knows, API_DEFAULT_BODY otherwise
+ * (the query protocol's limit, and as much as the pipeline would read
+ * before refusing a target it does not know).
+ */
+size_t api_body_limit(const struct api_request *r)
+{
+	const struct http_header *th = api_header(r, "x-amz-target");
+	if (th == NULL)
+		return API_DEFAULT_BODY;
+	struct kslice opname;
+	const struct api_service *s = find_service(th->value, &opname);
+	const struct api_operation *op = s != NULL ? find_op(s, opname) : NULL;
+	return op != NULL && op->max_body != 0 ? op->max_body : API_DEFAULT_BODY;
+}
+
 static const struct api_service *find_query_service(void)
 {
 	for (size_t i = 0; i < n_services; i++) {
@@ -360,32 +388,33 @@ static K_MUST_CHECK k_status run_query(struct api_ctx *c, json_t **in)
 }
 
 /*
- * One message per reason the JSON parser refused the body, so that a client
- * (or whoever reads the audit log) learns what was wrong with it. The
- * parser's own text is not passed on: it can quote bytes of the body.
+ * One message per reason the JSON reader refused the body, so that a client
+ * (or whoever reads the audit log) learns what was wrong with it. No byte
+ * of the body is quoted.
  */
-static const char *json_reject_reason(const json_error_t *e)
+static const char *json_reject_reason(enum kjson_error e)
 {
-	switch (json_error_code(e)) {
-	case json_error_null_character:
-	case json_error_null_byte_in_key:
+	switch (e) {
+	case KJSON_NUL:
 		return "Invalid JSON in the request body: a string holds a NUL character "
 		       "(\\u0000), which is not accepted";
-	case json_error_duplicate_key:
+	case KJSON_DUPLICATE:
 		return "Invalid JSON in the request body: a member name appears twice in one "
 		       "object";
-	case json_error_numeric_overflow:
+	case KJSON_OVERFLOW:
 		return "Invalid JSON in the request body: a number does not fit in 64 bits";
-	case json_error_invalid_utf8:
+	case KJSON_UTF8:
 		return "Invalid JSON in the request body: it is not valid UTF-8";
-	case json_error_stack_overflow:
+	case KJSON_DEPTH:
 		return "Invalid JSON in the request body: objects or arrays nest too deeply";
-	case json_error_premature_end_of_input:
+	case KJSON_END:
 		return "Invalid JSON in the request body: it ends before its JSON value does";
-	case json_error_end_of_input_expected:
+	case KJSON_TRAILING:
 		return "Invalid JSON in the request body: more follows its JSON value";
-	case json_error_out_of_memory:
+	case KJSON_OUT_OF_MEMORY:
 		return "The request body could not be parsed";
+	case KJSON_OK:
+	case KJSON_SYNTAX:
 	default:
 		return "Invalid JSON in the request body: a syntax error";
 	}
@@ -448,14 +477,13 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 	size_t limit = c->op->max_body ? c->op->max_body : API_DEFAULT_BODY;
 	ENSURE(!r->body_too_large && r->body.len <= limit, K_E_PAYLOAD_TOO_LARGE);
 
-	json_error_t jerr;
+	struct kjson_status jerr = {KJSON_OUT_OF_MEMORY, 0};
 	if (r->body.len == 0)
 		*in = json_object();
 	else
-		*in = json_loadb((const char *)r->body.ptr, r->body.len,
-				 JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	ENSURE(*in != NULL, api_fail(c, K_E_SERIALIZATION, "%s (at byte %d).",
-				     json_reject_reason(&jerr), jerr.position));
+		k_ignore(kjson_read(r->body, in, &jerr)); /* *in NULL, jerr says why */
+	ENSURE(*in != NULL, api_fail(c, K_E_SERIALIZATION, "%s (at byte %zu).",
+				     json_reject_reason(jerr.error), jerr.position));
 	ENSURE(json_is_object(*in),
 	       api_fail(c, K_E_SERIALIZATION,
 			"Start of structure or map found where not expected."));

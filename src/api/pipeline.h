@@ -8,7 +8,9 @@
  *   1. the service from X-Amz-Target (or the query protocol's Action);
  *   2. SigV4 authentication (auth/sigv4 + config identities);
  *   3. the operation from the service's table (api_operation rows);
- *   4. the JSON body (bounded by the operation's body limit);
+ *   4. the JSON body (bounded by the operation's body limit, which the
+ *      HTTP layer applies from the head: api_body_limit), read by
+ *      core/jsonread.h;
  *   5. from the operation's row: the quota, the authorization of its
  *      resource (resolved and checked against the row's key-state rule,
  *      left in c->resource), then the handler, which validates its
@@ -36,6 +38,12 @@ struct audit_op_name;
 /* Initializes the request (call before filling it) and releases it after. */
 void api_request_init(struct api_request *r);
 void api_request_release(struct api_request *r);
+/*
+ * Empties an initialized request for the next one, as api_request_init
+ * does, but keeps the response buffer's allocation (its bytes wiped), so
+ * that a request thread answers without allocating it again.
+ */
+void api_request_reuse(struct api_request *r);
 
 /* Runs the whole pipeline; the response is in r->status/response/content_type. */
 void api_handle(struct api_request *r);
@@ -112,5 +120,13 @@ const struct api_operation *api_find_operation(const char *target, const struct 
  * headers only; false for anything else, which api_handle answers.
  */
 bool api_runs_long(const struct api_request *r);
+
+/*
+ * The largest body the operation the request names takes (its row's
+ * max_body; API_DEFAULT_BODY when the headers name no row it knows, or
+ * the query protocol). Reads the headers only, before the body is
+ * buffered: the HTTP layer refuses a longer body from the head.
+ */
+size_t api_body_limit(const struct api_request *r);
 
 #endif

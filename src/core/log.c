@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -238,10 +239,42 @@ static void put_field(struct line *l, const char *name, const char *value)
 	put_text(l, value != NULL && value[0] != 0 ? value : "-", false);
 }
 
+/*
+ * v with `decimals` (0 to 6) digits after the point, as "%.*f" prints it
+ * (but for a value within a rounding error of a half, which may round the
+ * other way), without the formatting machinery: for the values a request
+ * line carries (a status, a latency), which are never negative; anything
+ * else goes through snprintf.
+ */
+static int format_fixed(char *num, size_t size, int decimals, double v)
+{
+	static const uint64_t scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+	if (!(v >= 0 && v < 1e12) || decimals < 0 || decimals > 6)
+		return snprintf(num, size, "%.*f", decimals, v);
+	uint64_t s = scale[decimals];
+	uint64_t x = (uint64_t)(v * (double)s + 0.5);
+	char tmp[32];
+	size_t n = 0;
+	for (int i = 0; i < decimals; i++, x /= 10)
+		tmp[n++] = (char)('0' + x % 10);
+	if (decimals > 0)
+		tmp[n++] = '.';
+	do {
+		tmp[n++] = (char)('0' + x % 10);
+		x /= 10;
+	} while (x > 0 && n < sizeof tmp);
+	if (n >= size)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		num[i] = tmp[n - 1 - i];
+	num[n] = 0;
+	return (int)n;
+}
+
 static void put_number(struct line *l, const char *name, int decimals, double v)
 {
 	char num[32];
-	int n = snprintf(num, sizeof num, "%.*f", decimals, v);
+	int n = format_fixed(num, sizeof num, decimals, v);
 	if (n < 0)
 		return;
 	if (line_format == KLOG_JSON) {

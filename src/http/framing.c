@@ -123,7 +123,7 @@ int http_framing_check(const struct http_header *h, size_t n, uint64_t max_body,
 		return 400;
 	}
 	if (cl_lines == 1 && length > max_body) {
-		*why = "body larger than any operation takes";
+		*why = "body larger than the operation takes";
 		return 413;
 	}
 	*why = "";

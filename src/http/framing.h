@@ -13,7 +13,7 @@
  *   "chunked"
  *   chunked given twice, Transfer-Encoding on several   400
  *   lines, or an empty coding list
- *   Content-Length above the largest body we take       413
+ *   Content-Length above the operation's body limit     413
  *
  * The caller answers with that status and closes the connection (RFC
  * 9112 §6.1: "the server MUST close the connection after responding to

@@ -29,6 +29,7 @@
 #include "http/conns.h"
 #include "http/framing.h"
 #include "http/offload.h"
+#include "http/reqstate.h"
 #include "core/banned.h"
 
 struct http_server {
@@ -57,34 +58,8 @@ struct http_server {
 /* libmicrohttpd's TLS options: key, certificate, priorities, client CAs, the end. */
 #define HTTP_TLS_OPTS 5
 
-/* Per-request state, from the first callback to the completion notice. */
-struct conn_state {
-	struct api_request req;
-	struct kbuf body;
-	struct kbuf query;
-	char method[16];
-	size_t header_bytes;
-	bool answered; /* answered from the head alone; the connection closes */
-	/*
-	 * Run on an offload thread: the connection is suspended from the
-	 * moment the job is queued until job.run() has handled the request
-	 * and resumed it; libmicrohttpd then calls on_request once more,
-	 * which queues the answer.
-	 */
-	bool offloaded;
-	/*
-	 * Set (release) by the offload thread once the request is handled,
-	 * read (acquire) by the request thread before it answers: the order
-	 * between the two threads is stated here, not left to
-	 * libmicrohttpd's resume, whose locking the language cannot see.
-	 */
-	atomic_bool handled;
-	struct http_offload_job job;
-	struct MHD_Connection *conn;
-};
-
 struct header_walk {
-	struct conn_state *st;
+	struct http_req_state *st;
 	bool overflow;
 };
 
@@ -195,7 +170,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 }
 
 /* Fills the request from what was gathered, for the server's handler. */
-static void prepare_api(struct MHD_Connection *conn, struct conn_state *st, const char *url)
+static void prepare_api(struct MHD_Connection *conn, struct http_req_state *st, const char *url)
 {
 	struct api_request *r = &st->req;
 	r->method = kslice_cstr(st->method);
@@ -207,7 +182,7 @@ static void prepare_api(struct MHD_Connection *conn, struct conn_state *st, cons
 
 /* Hands the gathered request to the server's handler and queues its answer. */
 static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connection *conn,
-			       struct conn_state *st, const char *url, bool close)
+			       struct http_req_state *st, const char *url, bool close)
 {
 	prepare_api(conn, st, url);
 	srv->handle(&st->req);
@@ -222,8 +197,9 @@ static enum MHD_Result run_api(const struct http_server *srv, struct MHD_Connect
  */
 static void run_offloaded(struct http_offload_job *job)
 {
-	struct conn_state *st =
-		(struct conn_state *)(void *)((char *)job - offsetof(struct conn_state, job));
+	struct http_req_state *st =
+		(struct http_req_state *)(void *)((char *)job -
+						  offsetof(struct http_req_state, job));
 	api_handle(&st->req);
 	atomic_store_explicit(&st->handled, true, memory_order_release);
 	MHD_resume_connection(st->conn);
@@ -238,7 +214,7 @@ static void run_offloaded(struct http_offload_job *job)
  * request runs here, resuming its own connection.
  */
 static enum MHD_Result offload_api(const struct http_server *srv, struct MHD_Connection *conn,
-				   struct conn_state *st, const char *url)
+				   struct http_req_state *st, const char *url)
 {
 	prepare_api(conn, st, url);
 	st->offloaded = true;
@@ -332,22 +308,22 @@ static enum MHD_Result begin_request(const struct http_server *srv, struct MHD_C
 		return MHD_NO;
 	}
 	http_conn_head_done(srv->conns, hc);
-	struct conn_state *st = calloc(1, sizeof *st);
+	struct http_req_state *st = http_req_state_take();
 	if (st == NULL)
 		return MHD_NO;
-	api_request_init(&st->req);
 	st->req.secure = srv->tls;
-	kbuf_init(&st->body, API_MAX_BODY);
-	kbuf_init(&st->query, HTTP_MAX_QUERY_BYTES);
 	kstr_copy(st->method, sizeof st->method, method);
 	*con_cls = st;
 	struct header_walk w = {st, false};
 	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &w);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &st->query);
+	/* The operation's own limit, known from X-Amz-Target: no body past it is read. */
+	if (srv->handle == api_handle && !w.overflow)
+		st->body_limit = api_body_limit(&st->req);
 	const char *why = "";
 	int status = w.overflow ? 413
 				: http_framing_check(st->req.headers, st->req.n_headers,
-						     API_MAX_BODY, &why);
+						     st->body_limit, &why);
 	if (status == 0)
 		return MHD_YES;
 	LOG_DEBUG("http: refusing a request from its head (%d%s%s)", status, why[0] ? ": " : "",
@@ -371,7 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_data_size, void **con_cls)
 {
 	const struct http_server *srv = cls;
-	struct conn_state *st = *con_cls;
+	struct http_req_state *st = *con_cls;
 	if (st == NULL)
 		return begin_request(srv, conn, url, method, con_cls);
 	if (st->offloaded) { /* resumed: the offload thread has handled it */
@@ -384,18 +360,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		bool fits = k_ok(kbuf_append(&st->body, upload_data, *upload_data_size));
+		bool fits = *upload_data_size <= st->body_limit - st->body.len &&
+			    k_ok(kbuf_append(&st->body, upload_data, *upload_data_size));
 		*upload_data_size = 0;
 		if (fits)
 			return MHD_YES;
 		/*
-		 * A chunked body past the cap (a Content-Length past it was
+		 * A chunked body past the limit (a Content-Length past it was
 		 * refused from the head). libmicrohttpd takes no answer in the
 		 * middle of a body, and reading the rest to answer after it
 		 * would read without end: the connection is closed now.
 		 */
-		LOG_DEBUG("http: closing a connection whose chunked body passed %u bytes",
-			  API_MAX_BODY);
+		LOG_DEBUG("http: closing a connection whose chunked body passed %zu bytes",
+			  st->body_limit);
 		http_conn_linger(conn_of(conn));
 		return MHD_NO;
 	}
@@ -411,13 +388,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	const struct http_server *srv = cls;
 	http_conn_request_done(srv->conns, conn_of(conn),
 			       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	struct conn_state *st = *con_cls;
+	struct http_req_state *st = *con_cls;
 	if (st == NULL)
 		return;
-	api_request_release(&st->req);
-	kbuf_release(&st->body);
-	kbuf_release(&st->query);
-	free(st);
+	http_req_state_done(st);
 	*con_cls = NULL;
 }
 
@@ -691,5 +665,6 @@ void http_stop(struct http_server *s)
 	 */
 	http_offload_stop(s->offload); /* stays allocated: request threads still read it */
 	MHD_stop_daemon(s->d);	       /* closes every connection first */
+	http_req_state_forget();       /* states whose requests ended on this thread */
 	free_server(s);
 }

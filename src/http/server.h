@@ -4,11 +4,12 @@
  * An epoll thread pool sized to the cores accepts connections with
  * keep-alive. Each request's head is checked first (http/framing.h:
  * refused from the head, with the connection closed, when its body could
- * not be delimited unambiguously or is larger than any operation takes);
+ * not be delimited unambiguously or is larger than its operation takes);
  * its headers and body are gathered (bounded: API_MAX_HEADERS headers,
- * API_MAX_BODY bytes), then api_handle() runs inline on the worker
- * thread: the crypto path is short, and handing a request to another
- * thread costs more than it saves.
+ * the operation's body limit), then api_handle() runs inline on the
+ * worker thread: the crypto path is short, and handing a request to
+ * another thread costs more than it saves. A request's state and its
+ * buffers are kept by the thread for the next request (http/reqstate.h).
  *
  * HTTPS: with a certificate and key (PEM files) the listener speaks TLS
  * 1.3, and 1.2 with ECDHE and AEAD suites only (HTTP_TLS_PRIORITIES in
@@ -32,7 +33,9 @@
  *                        API_MAX_HEADERS headers (else 413); the whole
  *                        request head must fit in the per-connection
  *                        memory (HTTP_CONNECTION_MEMORY), else 431 / 414
- *   body                 API_MAX_BODY bytes: a larger Content-Length is
+ *   body                 the operation's limit (api_body_limit: its
+ *                        row's max_body, named by X-Amz-Target; at most
+ *                        API_MAX_BODY): a larger Content-Length is
  *                        answered 413 from the head; a chunked body that
  *                        grows past it is cut off
  * A connection the server closes with input unread lingers, draining it,

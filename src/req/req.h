@@ -26,6 +26,7 @@
 #define API_DEFAULT_BODY (128u << 10) /* default per-operation body limit */
 #define API_MAX_RESPONSE (8u << 20)   /* the largest response body */
 #define API_MAX_BASE64 (16u << 20)    /* a blob member's base64 text */
+#define API_BASE64_KEEP (64u << 10)   /* a request thread's kept base64 buffer (api_set_blob) */
 #define API_MAX_QUERY_NAME 1024	      /* one decoded query parameter name */
 #define API_ERROR_MESSAGE_MAX 2048    /* an error response's message (api_fail) */
 

@@ -11,8 +11,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/thread.h"
 #include "core/banned.h"
 
 /* The message is cut at 1 KiB; the code is returned unchanged. */
@@ -251,14 +253,41 @@ k_status api_string_list(struct api_ctx *c, json_t *in, const char *member, size
 	return K_OK;
 }
 
+static void *base64_make(void)
+{
+	struct kbuf *b = malloc(sizeof *b);
+	if (b != NULL)
+		kbuf_init(b, API_MAX_BASE64);
+	return b;
+}
+
+static void base64_drop(void *p)
+{
+	kbuf_release(p);
+	free(p);
+}
+
+/* The thread's base64 text buffer: a blob member costs no allocation of its own. */
+static struct kthread_slot base64_slot = KTHREAD_SLOT_INIT(base64_make, base64_drop);
+
+/*
+ * The blob's base64 text is made in the thread's buffer and wiped there
+ * once jansson has its copy (a Plaintext member is a secret). Base64 is
+ * ASCII, so the string goes in without jansson's UTF-8 pass.
+ */
 k_status api_set_blob(json_t *out, const char *member, const uint8_t *p, size_t n)
 {
-	struct kbuf b;
-	kbuf_init(&b, API_MAX_BASE64);
-	k_status rc = kbuf_append_base64(&b, p, n);
-	if (k_ok(rc) && json_object_set_new(out, member, json_stringn(kbuf_cstr(&b), b.len)) != 0)
+	struct kbuf *b = kthread_get(&base64_slot);
+	if (b == NULL)
+		return K_E_INTERNAL;
+	k_status rc = kbuf_append_base64(b, p, n);
+	if (k_ok(rc) &&
+	    json_object_set_new(out, member, json_stringn_nocheck(kbuf_cstr(b), b->len)) != 0)
 		rc = K_E_INTERNAL;
-	kbuf_release(&b);
+	if (b->cap > API_BASE64_KEEP)
+		kbuf_release(b);
+	else
+		kbuf_reset(b);
 	return rc;
 }
 

@@ -173,6 +173,38 @@ def test_oversized_body_refused_from_content_length(direct_server):
     assert "Keys" in direct_server.client().list_keys()
 
 
+def test_body_over_the_operations_limit_refused_from_the_head(direct_server):
+    """The operation named by X-Amz-Target bounds the body before a byte
+    of it is read: 300 KB is under the largest body any operation takes
+    (1 MiB) but over ListKeys' limit (128 KiB), so the head alone gets the
+    413. Under the limit the same request is served."""
+    s = socket.create_connection(("127.0.0.1", direct_server.port), timeout=10)
+    s.sendall(LIST_KEYS + b"Content-Length: 300000\r\n\r\n")
+    data, how = read_to_end(s, 5)
+    s.close()
+    assert status_lines(data) == [b"HTTP/1.1 413 Content Too Large"], (how, data)
+    assert b"RequestEntityTooLargeException" in data and how == "eof"
+    # A chunked body is cut off where it passes the limit.
+    s = socket.create_connection(("127.0.0.1", direct_server.port), timeout=10)
+    chunk = b" " * 65536
+    try:
+        s.sendall(LIST_KEYS + b"Transfer-Encoding: chunked\r\n\r\n")
+        for _ in range(3):
+            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        data, how = read_to_end(s, 5)
+    except OSError:
+        data, how = b"", "reset"
+    finally:
+        s.close()
+    assert b"200 OK" not in data and how in ("eof", "reset"), (how, data[:200])
+    # Unsigned, a body within the limit reaches the pipeline (and its signature check).
+    body = b"{" + b" " * 100000 + b"}"
+    data, how = exchange(direct_server.port, LIST_KEYS + b"Connection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    assert b"413" not in data.split(b"\r\n", 1)[0], data[:200]
+    assert "Keys" in direct_server.client().list_keys()
+
+
 @pytest.mark.parametrize("what", ["header", "url"])
 def test_oversized_head_is_answered_not_reset(direct_server, what):
     """A 100 KB header or URL gets its 431 / 414 and a clean end of

@@ -42,6 +42,32 @@ static void write_request(void)
 	klog_request(KLOG_INFO, &r);
 }
 
+/* Latencies as "%.3f" prints them, written without printf (core/log.c). */
+static const double latencies[] = {0.0, 0.0004, 0.0006, 12.3456, 999.9996, 1234.5, 86400000.25};
+static const char *const latency_text[] = {"0.000",    "0.000",	   "0.001",	  "12.346",
+					   "1000.000", "1234.500", "86400000.250"};
+static size_t latency_at;
+
+static void write_latency(void)
+{
+	struct klog_request r = {
+		.request_id = "r", .status = 404, .latency_ms = latencies[latency_at]};
+	klog_request(KLOG_INFO, &r);
+}
+
+static void test_numbers(void)
+{
+	char out[KLOG_MAX_LINE];
+	char want[64];
+	klog_set_format(KLOG_TEXT);
+	for (latency_at = 0; latency_at < sizeof latencies / sizeof latencies[0]; latency_at++) {
+		capture(write_latency, out, sizeof out);
+		snprintf(want, sizeof want, " status=404 errorCode=- latencyMs=%s\n",
+			 latency_text[latency_at]);
+		CHECK(strstr(out, want) != NULL);
+	}
+}
+
 static void write_message(void)
 {
 	LOG_WARN("line with a \"quote\", a \\ and a\nnewline");
@@ -140,6 +166,7 @@ int main(void)
 {
 	RUN(test_text);
 	RUN(test_json);
+	RUN(test_numbers);
 	RUN(test_parse_format);
 	return tl_summary();
 }
