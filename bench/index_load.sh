@@ -7,7 +7,8 @@
 # index has caught up with the trail, and prints: the calls per second,
 # the records indexed (the index's checkpoint), the CPU time of the
 # indexer thread (the thread named "kinko-index": user + system) and that
-# time per record. Unlike bench/index_rebuild.sh (a start that indexes a
+# time per record, and the whole process's CPU time per record (the
+# calls and their indexing, once it has caught up). Unlike bench/index_rebuild.sh (a start that indexes a
 # whole trail, parsing every line), this measures the path a running
 # server takes. Run binaries interleaved and repeat on a shared machine.
 set -euo pipefail
@@ -46,9 +47,12 @@ for _ in $(seq 1 120); do
 	last=$now
 done
 read -r -a F <"/proc/$P/task/$TID/stat"
+read -r -a G <"/proc/$P/stat"
 TICKS=$(getconf CLK_TCK)
 CPU_US=$(((F[13] + F[14]) * 1000000 / TICKS))
+ALL_US=$(((G[13] + G[14]) * 1000000 / TICKS))
 REC=$(seq_of)
-printf '%s: %s calls/s, %s records indexed, indexer thread %d.%02d s CPU, %s us per record\n' \
+per() { awk -v c="$1" -v r="$REC" 'BEGIN { printf "%.2f", (r > 0 ? c / r : 0) }'; }
+printf '%s: %s calls/s, %s records indexed, indexer thread %d.%02d s CPU (%s us per record), whole process %s us per record\n' \
 	"$(basename "$BIN")" "$RPS" "$REC" $((CPU_US / 1000000)) $((CPU_US % 1000000 / 10000)) \
-	"$(awk -v c="$CPU_US" -v r="$REC" 'BEGIN { printf "%.2f", (r > 0 ? c / r : 0) }')"
+	"$(per "$CPU_US")" "$(per "$ALL_US")"
