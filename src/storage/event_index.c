@@ -3,37 +3,43 @@
  * own (event_index.h).
  *
  * Tables (layout 2):
- *   str(id, s)                       interned strings: namespaces, log file
+ *   str(id, s, tail)                 interned strings: namespaces, log file
  *                                    names, event names, sources, users,
- *                                    access keys, resource types and ARNs
+ *                                    access keys, resource types and ARNs;
+ *                                    tail is the part after the last '/'
+ *                                    (a ResourceName lookup by key id)
+ *   op(id, name, source, ro)         the operations events name: one attr
+ *                                    row of an event's op answers lookups
+ *                                    by EventName, EventSource, ReadOnly
  *   ev(ns, t, seq, file, off, len)   one row per event: where it is in the
  *                                    trail; its key (ns, t, seq) is the
- *                                    order of a query with no attribute
+ *                                    order of a lookup with no attribute
  *   attr(ns, a, v, t, seq)           one row per (event, attribute value):
- *                                    a is an enum event_index_attr, v the
- *                                    value's str id (read-only: 1 or 0; an
- *                                    event id: 63 bits of its hash, the
- *                                    caller checks the event it reads);
- *                                    the key is the query's order, so a
- *                                    query is one range of one B-tree,
- *                                    read backwards
+ *                                    a is an enum event_index_attr or
+ *                                    EVENT_INDEX_ATTR_OP, v the value's id
+ *                                    (an event id: 63 bits of its hash,
+ *                                    the caller checks the event it reads);
+ *                                    the key is the lookup's order, so a
+ *                                    value is one range of one B-tree
  *   lastuse(arn, op, t, eid, rid)    the last use of each key
  *   pos(id = 1, seq, file, off, oldest)  the checkpoint
  *   meta(layout)                     the layout's number
- * Every key is integers: an insert compares no text, and an event costs
- * one row of ev and one of attr per attribute. The writer keeps the ids
- * of recent strings in memory (a direct-mapped cache, emptied when a
- * transaction rolls back) and a batch's key uses in memory until its
+ * Every key is integers: an insert compares no text. An Encrypt is seven
+ * inserts: its ev row and the attr rows of its operation, its id, its
+ * user, its access key, its resource's type and ARN. The writer keeps the
+ * ids of recent strings and operations in memory (a direct-mapped cache,
+ * emptied when a transaction rolls back) and a batch's key uses until its
  * commit, so a key used by every event of a batch is written once.
- * A query's work is its LIMIT rows of that range plus the B-tree's depth,
- * whatever the number of events. An index of another layout (layout 1
- * held text keys) is dropped and built again from the trail.
+ * Lookups are in event_index_query.c. An index of another layout (layout
+ * 1 held text keys and a row per attribute) is dropped and built again
+ * from the trail.
  *
  * Durability: WAL with synchronous=NORMAL. A commit is atomic with its
  * checkpoint but may be lost in a power failure (never torn); the
  * indexer then reads the trail again from the checkpoint that survived.
  */
 #include "storage/event_index.h"
+#include "storage/event_index_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -49,37 +55,13 @@
 
 #define LAYOUT 2
 #define BUSY_MS 5000
-/* Interned strings whose ids the writer keeps in memory (direct-mapped). */
-#define INTERN_SLOTS 4096
-/* Key uses a batch keeps in memory until its commit (direct-mapped; a clash writes the older). */
-#define USE_SLOTS 1024
-#define USE_ARN_MAX 320
-#define USE_STR_MAX 64
-
-struct intern_slot {
-	char *s; /* NULL: empty */
-	int64_t id;
-};
-
-struct use_slot {
-	bool set;
-	int64_t t;
-	char arn[USE_ARN_MAX], op[USE_STR_MAX], eid[USE_STR_MAX], rid[USE_STR_MAX];
-};
-
-struct event_index {
-	pthread_mutex_t wmu, rmu;
-	sqlite3 *w, *r;
-	/* ins_attrs: the rows every event has, in one statement; ins_attr2: two rows of one event */
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_attr2, *ins_attrs, *ins_use, *set_pos;
-	sqlite3_stmt *get_str, *ins_str;
-	struct intern_slot *intern; /* INTERN_SLOTS */
-	struct use_slot *uses;	    /* USE_SLOTS */
-};
 
 static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS meta(layout INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS str(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE IF NOT EXISTS str(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE, tail TEXT);"
+	"CREATE INDEX IF NOT EXISTS str_tail ON str(tail) WHERE tail IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS op(id INTEGER PRIMARY KEY, name INTEGER NOT NULL,"
+	" source INTEGER NOT NULL, ro INTEGER NOT NULL, UNIQUE(name, source, ro));"
 	"CREATE TABLE IF NOT EXISTS ev(ns INTEGER NOT NULL, t INTEGER NOT NULL, seq INTEGER NOT "
 	"NULL,"
 	" file INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,"
@@ -129,6 +111,7 @@ static K_MUST_CHECK k_status conn_open(const char *path, sqlite3 **out)
 /* The tables of every layout so far, dropped when the layout is not this one. */
 static const char *const drop_all =
 	"BEGIN; DROP TABLE IF EXISTS attr; DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS str;"
+	" DROP TABLE IF EXISTS op;"
 	" DROP TABLE IF EXISTS lastuse; DROP TABLE IF EXISTS pos; DROP TABLE IF EXISTS meta;"
 	" COMMIT;";
 
@@ -164,10 +147,7 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 	GUARD(prep(ix,
 		   "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)",
 		   &ix->ins_attr2));
-	GUARD(prep(ix,
-		   "INSERT OR IGNORE INTO attr VALUES(?1, ?4, ?5, ?2, ?3), (?1, ?6, ?7, ?2, ?3),"
-		   " (?1, ?8, ?9, ?2, ?3), (?1, ?10, ?11, ?2, ?3)",
-		   &ix->ins_attrs));
+
 	GUARD(prep(ix,
 		   "INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
 		   " op = excluded.op, t = excluded.t, eid = excluded.eid, rid = excluded.rid"
@@ -175,7 +155,10 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 		   &ix->ins_use));
 	GUARD(prep(ix, "INSERT OR REPLACE INTO pos VALUES(1, ?1, ?2, ?3, ?4)", &ix->set_pos));
 	GUARD(prep(ix, "SELECT id FROM str WHERE s = ?1", &ix->get_str));
-	return prep(ix, "INSERT INTO str(s) VALUES(?1)", &ix->ins_str);
+	GUARD(prep(ix, "INSERT INTO str(s, tail) VALUES(?1, ?2)", &ix->ins_str));
+	GUARD(prep(ix, "SELECT id FROM op WHERE name = ?1 AND source = ?2 AND ro = ?3",
+		   &ix->get_op));
+	return prep(ix, "INSERT INTO op(name, source, ro) VALUES(?1, ?2, ?3)", &ix->ins_op);
 }
 
 k_status event_index_open(const char *path, struct event_index **out)
@@ -222,8 +205,8 @@ void event_index_close(struct event_index *ix)
 	forget(ix);
 	free(ix->intern);
 	free(ix->uses);
-	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_attr2, ix->ins_attrs,
-			       ix->ins_use, ix->set_pos,  ix->get_str,	 ix->ins_str};
+	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_attr2, ix->ins_use, ix->set_pos,
+			       ix->get_str, ix->ins_str,  ix->get_op,	 ix->ins_op};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	sqlite3_close(ix->w);
@@ -238,7 +221,7 @@ k_status event_index_clear(struct event_index *ix)
 	pthread_mutex_lock(&ix->wmu);
 	forget(ix);
 	k_status rc = exec(ix->w, "BEGIN; DELETE FROM ev; DELETE FROM attr; DELETE FROM str;"
-				  " DELETE FROM lastuse; DELETE FROM pos; COMMIT;");
+				  " DELETE FROM op; DELETE FROM lastuse; DELETE FROM pos; COMMIT;");
 	pthread_mutex_unlock(&ix->wmu);
 	return rc;
 }
@@ -286,7 +269,40 @@ static K_MUST_CHECK k_status run(sqlite3 *db, sqlite3_stmt *st)
 	return K_OK;
 }
 
-/* The id of s in str, made if missing (the writer, inside its transaction). */
+/* Remembers key's id in its slot of the cache. */
+static void remember(struct intern_slot *slot, const char *key, int64_t id)
+{
+	char *copy = strdup(key);
+	if (copy == NULL)
+		return;
+	free(slot->s);
+	slot->s = copy;
+	slot->id = id;
+}
+
+/*
+ * Steps get (bound by the caller) and, if it finds nothing, ins (bound
+ * too): *id the row's id either way.
+ */
+static K_MUST_CHECK k_status find_or_add(struct event_index *ix, sqlite3_stmt *get,
+					 sqlite3_stmt *ins, int64_t *id)
+{
+	int src = sqlite3_step(get);
+	*id = src == SQLITE_ROW ? sqlite3_column_int64(get, 0) : 0;
+	sqlite3_reset(get);
+	ENSURE(src == SQLITE_ROW || src == SQLITE_DONE, fail(ix->w, "read an id"));
+	if (src == SQLITE_DONE) {
+		GUARD(run(ix->w, ins));
+		*id = sqlite3_last_insert_rowid(ix->w);
+	}
+	return K_OK;
+}
+
+/*
+ * The id of s in str, made if missing (the writer, inside its
+ * transaction). A string with a '/' keeps its part after the last one as
+ * its tail: a ResourceName lookup by a key id finds the key's ARN by it.
+ */
 static K_MUST_CHECK k_status intern(struct event_index *ix, const char *s, int64_t *id)
 {
 	struct intern_slot *slot = &ix->intern[khash(s) % INTERN_SLOTS];
@@ -294,27 +310,45 @@ static K_MUST_CHECK k_status intern(struct event_index *ix, const char *s, int64
 		*id = slot->id;
 		return K_OK;
 	}
+	const char *slash = strrchr(s, '/');
 	sqlite3_bind_text(ix->get_str, 1, s, -1, SQLITE_STATIC);
-	int src = sqlite3_step(ix->get_str);
-	*id = src == SQLITE_ROW ? sqlite3_column_int64(ix->get_str, 0) : 0;
-	sqlite3_reset(ix->get_str);
-	ENSURE(src == SQLITE_ROW || src == SQLITE_DONE, fail(ix->w, "read a string"));
-	if (src == SQLITE_DONE) {
-		sqlite3_bind_text(ix->ins_str, 1, s, -1, SQLITE_STATIC);
-		GUARD(run(ix->w, ix->ins_str));
-		*id = sqlite3_last_insert_rowid(ix->w);
-	}
-	char *copy = strdup(s);
-	if (copy != NULL) {
-		free(slot->s);
-		slot->s = copy;
-		slot->id = *id;
-	}
+	sqlite3_bind_text(ix->ins_str, 1, s, -1, SQLITE_STATIC);
+	if (slash != NULL)
+		sqlite3_bind_text(ix->ins_str, 2, slash + 1, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(ix->ins_str, 2);
+	GUARD(find_or_add(ix, ix->get_str, ix->ins_str, id));
+	remember(slot, s, *id);
 	return K_OK;
 }
 
-/* An event id's value in attr: 63 bits of its hash (the reader checks the event). */
-static int64_t eid_value(const char *eid)
+/* The id of the operation (name, source, read-only) in op, made if missing. */
+static K_MUST_CHECK k_status intern_op(struct event_index *ix, const struct event_index_row *r,
+				       int64_t *id)
+{
+	int64_t name, source;
+	GUARD(intern(ix, r->name != NULL ? r->name : "", &name));
+	GUARD(intern(ix, r->source != NULL ? r->source : "", &source));
+	char key[64]; /* "\1" keeps these keys apart from the strings' in the cache */
+	snprintf(key, sizeof key, "\1%lld:%lld:%d", (long long)name, (long long)source,
+		 r->read_only ? 1 : 0);
+	struct intern_slot *slot = &ix->intern[khash(key) % INTERN_SLOTS];
+	if (slot->s != NULL && strcmp(slot->s, key) == 0) {
+		*id = slot->id;
+		return K_OK;
+	}
+	sqlite3_stmt *sts[] = {ix->get_op, ix->ins_op};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_bind_int64(sts[i], 1, name);
+		sqlite3_bind_int64(sts[i], 2, source);
+		sqlite3_bind_int(sts[i], 3, r->read_only ? 1 : 0);
+	}
+	GUARD(find_or_add(ix, ix->get_op, ix->ins_op, id));
+	remember(slot, key, *id);
+	return K_OK;
+}
+
+int64_t event_index_eid_value(const char *eid)
 {
 	return (int64_t)(khash(eid) >> 1);
 }
@@ -357,25 +391,20 @@ static K_MUST_CHECK k_status add_pair(struct event_index *ix, int64_t ns, int a1
 	return run(ix->w, st);
 }
 
-/* The rows every event has: its name, source, id and read-only flag. */
+/* The rows every event has: its operation (name, source, read-only) and its id. */
 static K_MUST_CHECK k_status add_common(struct event_index *ix, int64_t ns,
 					const struct event_index_row *r)
 {
-	int64_t name, source;
-	GUARD(intern(ix, r->name != NULL ? r->name : "", &name));
-	GUARD(intern(ix, r->source != NULL ? r->source : "", &source));
-	sqlite3_stmt *st = ix->ins_attrs;
+	int64_t op;
+	GUARD(intern_op(ix, r, &op));
+	sqlite3_stmt *st = ix->ins_attr2;
 	sqlite3_bind_int64(st, 1, ns);
-	sqlite3_bind_int64(st, 2, r->t);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq);
-	sqlite3_bind_int(st, 4, EVENT_INDEX_EVENT_NAME);
-	sqlite3_bind_int64(st, 5, name);
-	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_SOURCE);
-	sqlite3_bind_int64(st, 7, source);
-	sqlite3_bind_int(st, 8, EVENT_INDEX_EVENT_ID);
-	sqlite3_bind_int64(st, 9, eid_value(r->event_id != NULL ? r->event_id : ""));
-	sqlite3_bind_int(st, 10, EVENT_INDEX_READ_ONLY);
-	sqlite3_bind_int(st, 11, r->read_only ? 1 : 0);
+	sqlite3_bind_int(st, 2, EVENT_INDEX_ATTR_OP);
+	sqlite3_bind_int64(st, 3, op);
+	sqlite3_bind_int64(st, 4, r->t);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->seq);
+	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_ID);
+	sqlite3_bind_int64(st, 7, event_index_eid_value(r->event_id != NULL ? r->event_id : ""));
 	return run(ix->w, st);
 }
 
@@ -408,14 +437,9 @@ k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t 
 					   seq)
 				: K_OK;
 	if (has_type)
-		GUARD(add_pair(ix, nsid, EVENT_INDEX_RESOURCE_TYPE, type, EVENT_INDEX_RESOURCE_NAME,
-			       arn, t, seq));
-	else
-		GUARD(add_pair(ix, nsid, EVENT_INDEX_RESOURCE_NAME, arn, 0, NULL, t, seq));
-	const char *slash = strrchr(arn, '/');
-	return slash != NULL
-		       ? add_pair(ix, nsid, EVENT_INDEX_RESOURCE_NAME, slash + 1, 0, NULL, t, seq)
-		       : K_OK;
+		return add_pair(ix, nsid, EVENT_INDEX_RESOURCE_TYPE, type,
+				EVENT_INDEX_RESOURCE_NAME, arn, t, seq);
+	return add_pair(ix, nsid, EVENT_INDEX_RESOURCE_NAME, arn, 0, NULL, t, seq);
 }
 
 static K_MUST_CHECK k_status write_use(struct event_index *ix, const struct use_slot *u)
@@ -524,91 +548,6 @@ k_status event_index_each_use(struct event_index *ix, event_index_use_cb cb, voi
 	if (k_ok(rc) && src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = fail(ix->r, "read the key uses");
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ix->rmu);
-	return rc;
-}
-
-/* The id of s in str for a reader; false if no event names it. */
-static bool lookup_str(sqlite3 *db, const char *s, int64_t *id)
-{
-	sqlite3_stmt *st = NULL;
-	bool found = false;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM str WHERE s = ?1", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, s, -1, SQLITE_STATIC);
-		found = sqlite3_step(st) == SQLITE_ROW;
-		*id = found ? sqlite3_column_int64(st, 0) : 0;
-	}
-	sqlite3_finalize(st);
-	return found;
-}
-
-/* The attribute's value as attr holds it; false if no event can have it. */
-static bool value_of(sqlite3 *db, const struct event_index_query *q, int64_t *v)
-{
-	const char *s = q->value != NULL ? q->value : "";
-	switch (q->attr) {
-	case EVENT_INDEX_ALL:
-		*v = 0;
-		return true;
-	case EVENT_INDEX_READ_ONLY:
-		*v = strcmp(s, "true") == 0;
-		return *v == 1 || strcmp(s, "false") == 0;
-	case EVENT_INDEX_EVENT_ID:
-		*v = eid_value(s);
-		return true;
-	default:
-		return s[0] != 0 && lookup_str(db, s, v);
-	}
-}
-
-static const char *const sql_all =
-	"SELECT e.seq, e.t, f.s, e.off, e.len FROM ev e JOIN str f ON f.id = e.file"
-	" WHERE e.ns = ?1 AND e.t >= ?4 AND e.t <= ?5"
-	" AND (e.t, e.seq) < (?6, ?7) ORDER BY e.t DESC, e.seq DESC LIMIT ?8";
-static const char *const sql_attr =
-	"SELECT a.seq, a.t, f.s, e.off, e.len FROM attr a"
-	" JOIN ev e ON e.ns = a.ns AND e.t = a.t AND e.seq = a.seq JOIN str f ON f.id = e.file"
-	" WHERE a.ns = ?1 AND a.a = ?2 AND a.v = ?3 AND a.t >= ?4 AND a.t <= ?5"
-	" AND (a.t, a.seq) < (?6, ?7) ORDER BY a.t DESC, a.seq DESC LIMIT ?8";
-
-/* Under rmu: runs q (its namespace and value found) and hands each row to cb. */
-static K_MUST_CHECK k_status query_locked(struct event_index *ix, const struct event_index_query *q,
-					  int64_t ns, int64_t v, event_index_hit_cb cb, void *arg)
-{
-	sqlite3_stmt *st = NULL;
-	const char *sql = q->attr == EVENT_INDEX_ALL ? sql_all : sql_attr;
-	ENSURE(sqlite3_prepare_v2(ix->r, sql, -1, &st, NULL) == SQLITE_OK, fail(ix->r, "prepare"));
-	sqlite3_bind_int64(st, 1, ns);
-	if (q->attr != EVENT_INDEX_ALL) {
-		sqlite3_bind_int(st, 2, (int)q->attr);
-		sqlite3_bind_int64(st, 3, v);
-	}
-	sqlite3_bind_int64(st, 4, q->from);
-	sqlite3_bind_int64(st, 5, q->to);
-	sqlite3_bind_int64(st, 6, q->after_set ? q->before_t : INT64_MAX);
-	sqlite3_bind_int64(st, 7, q->after_set ? (sqlite3_int64)q->before_seq : INT64_MAX);
-	sqlite3_bind_int64(st, 8, (sqlite3_int64)q->limit);
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!cb(arg, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-			(const char *)sqlite3_column_text(st, 2),
-			(uint64_t)sqlite3_column_int64(st, 3),
-			(uint32_t)sqlite3_column_int64(st, 4)))
-			break;
-	}
-	k_status rc = src == SQLITE_ROW || src == SQLITE_DONE ? K_OK : fail(ix->r, "query");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-k_status event_index_query(struct event_index *ix, const struct event_index_query *q,
-			   event_index_hit_cb cb, void *arg)
-{
-	pthread_mutex_lock(&ix->rmu);
-	int64_t ns = 0, v = 0;
-	k_status rc = K_OK;
-	if (lookup_str(ix->r, q->ns, &ns) && value_of(ix->r, q, &v))
-		rc = query_locked(ix, q, ns, v, cb, arg);
 	pthread_mutex_unlock(&ix->rmu);
 	return rc;
 }

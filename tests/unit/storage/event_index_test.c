@@ -102,6 +102,30 @@ static void test_query(void)
 	CHECK(h.n == 2 && h.seq[0] == 3);
 	h = run(ix, EVENT_INDEX_USERNAME, "nobody", 0, INT64_MAX, false, 0, 0, 10);
 	CHECK_EQ_INT(h.n, 0);
+	/* A source or a read-only flag spans several operations: their ranges merge in order. */
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 4 && h.seq[0] == 4 && h.seq[1] == 3 && h.seq[2] == 2 && h.seq[3] == 1);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, false, 0, 0, 2);
+	CHECK(h.n == 2 && h.seq[0] == 4 && h.seq[1] == 3);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, true, 1001, 3, 2);
+	CHECK(h.n == 2 && h.seq[0] == 2 && h.seq[1] == 1);
+	h = run(ix, EVENT_INDEX_READ_ONLY, "false", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 2 && h.seq[0] == 4 && h.seq[1] == 1);
+	h = run(ix, EVENT_INDEX_READ_ONLY, "maybe", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK_EQ_INT(h.n, 0);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "secretsmanager.amazonaws.com", 0, INT64_MAX, false,
+		0, 0, 10);
+	CHECK_EQ_INT(h.n, 0);
+	h = run(ix, EVENT_INDEX_RESOURCE_TYPE, "AWS::KMS::Key", 1000, 1001, false, 0, 0, 10);
+	CHECK(h.n == 3 && h.seq[0] == 3);
+	struct event_index_query other = {.ns = "999999999999:us-east-1",
+					  .attr = EVENT_INDEX_ALL,
+					  .value = "",
+					  .to = INT64_MAX,
+					  .limit = 10};
+	struct hits none = {.n = 0};
+	CHECK(k_ok(event_index_query(ix, &other, hit, &none)));
+	CHECK_EQ_INT(none.n, 0);
 	event_index_close(ix);
 }
 
