@@ -100,6 +100,7 @@ struct audit_options {
 	int64_t drain_ms; /* write mode: drain the ring this often, and sync no more often (0: 10 ms; tests set it long) */
 	int64_t period_ms; /* a signed period digest this often, even with no call (0: 60 s) */
 	int64_t index_ms;  /* the event index catches up this often (0: 1 s) */
+	size_t index_queue_bytes; /* the index's side queue (0: 8 MiB; tests set it small) */
 	const char *witness_file; /* NULL: none; else each period digest is appended there too */
 	bool witness_syslog;	  /* each period digest also to syslog (LOG_AUTHPRIV) */
 	/*
@@ -365,7 +366,7 @@ K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, in
 #include "storage/event_index.h"
 /* Opens the index, takes up the trail after its checkpoint, starts the thread (audit_open). */
 K_MUST_CHECK k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops,
-				       int64_t every_ms, struct kbuf *msg);
+				       int64_t every_ms, size_t queue_bytes, struct kbuf *msg);
 /* Stops the thread, indexes what is left, closes (audit_close). */
 void audit_index_close(void);
 /*

@@ -32,6 +32,8 @@ struct entry {
 	size_t len;
 	struct crypto_sha256_ctx
 		*md; /* SHA-256 of the record's bytes before its chain members, by the caller */
+	const struct audit_ixq_entry
+		*ix; /* the event's members for the index's side queue, or NULL */
 	k_status rc;
 	bool done;
 	struct entry *next;
@@ -132,7 +134,7 @@ static K_MUST_CHECK k_status write_batch(struct entry *list)
 	if (audit_w.fd < 0)
 		GUARD(audit_open_new_file());
 	kbuf_clear(&audit_w.batch); /* redacted records: nothing to wipe */
-	uint64_t seq = audit_w.next_seq;
+	uint64_t first = audit_w.next_seq, seq = first;
 	const char *node = cluster_node_id();
 	char hash[65];
 	memcpy(hash, audit_w.last_hash, sizeof hash);
@@ -183,12 +185,23 @@ written:
 	audit_w.cur_records += n;
 	audit_w.next_seq = seq;
 	memcpy(audit_w.last_hash, hash, sizeof audit_w.last_hash);
+	/* Written: the index may take these events' members from the side queue. */
+	for (struct entry *e = list; e != NULL; e = e->next, first++) {
+		if (e->ix != NULL && e->ix->len > 0)
+			audit_ixq_push(e->ix->bytes, e->ix->len, first);
+	}
 	return K_OK;
 }
 
 k_status audit_writer_append(const char *type, const char *json, size_t len)
 {
-	struct entry me = {.type = type, .json = json, .len = len, .rc = K_E_INTERNAL};
+	return audit_writer_append_ix(type, json, len, NULL);
+}
+
+k_status audit_writer_append_ix(const char *type, const char *json, size_t len,
+				const struct audit_ixq_entry *ix)
+{
+	struct entry me = {.type = type, .json = json, .len = len, .ix = ix, .rc = K_E_INTERNAL};
 	if (k_failed(hash_record_head(&me))) {
 		audit_count_failure();
 		return K_E_INTERNAL;

@@ -161,6 +161,25 @@ static struct kbuf *line_buffer(void)
 	return b;
 }
 
+/* Per thread: the event's members packed for the index's side queue (ixqueue.c). */
+static void *ix_make(void)
+{
+	return malloc(sizeof(struct audit_ixq_entry));
+}
+
+static struct kthread_slot ix_slot = KTHREAD_SLOT_INIT(ix_make, free);
+
+/* The call's members for the index, or NULL (the indexer then parses the line). */
+static const struct audit_ixq_entry *ix_entry(const struct audit_call_info *call, k_status rc,
+					      const char *event_id,
+					      const struct audit_resources *res)
+{
+	if (!audit_ixq_enabled())
+		return NULL;
+	struct audit_ixq_entry *e = kthread_get(&ix_slot);
+	return e != NULL && audit_ixq_pack(call, rc, event_id, res, e) ? e : NULL;
+}
+
 k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out, k_status rc,
 		    const char *err_msg)
 {
@@ -172,7 +191,8 @@ k_status audit_call(const struct audit_call_info *call, json_t *in, json_t *out,
 	ENSURE(line != NULL, K_E_INTERNAL);
 	k_status wrc = audit_format_call(call, in, out, rc, err_msg, event_id, &res, line);
 	if (k_ok(wrc))
-		wrc = audit_writer_append("event", (const char *)line->ptr, line->len);
+		wrc = audit_writer_append_ix("event", (const char *)line->ptr, line->len,
+					     ix_entry(call, rc, event_id, &res));
 	if (k_ok(wrc))
 		audit_ctindex_note((const char *)line->ptr,
 				   line->len); /* LookupEvents on the other nodes */

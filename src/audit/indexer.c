@@ -19,6 +19,7 @@
  */
 #include "audit/audit.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -37,6 +38,8 @@
 #include "core/banned.h"
 
 #define INDEX_EVERY_MS 1000
+/* How often the thread looks whether the side queue is filling, between catch-ups. */
+#define INDEX_LOOK_MS 50L
 /* Records per transaction. */
 #define INDEX_BATCH 4096
 /*
@@ -62,18 +65,22 @@ static struct {
 	uint8_t *chunk;
 } X = {.mu = PTHREAD_MUTEX_INITIALIZER, .tmu = PTHREAD_MUTEX_INITIALIZER};
 
-static _Atomic uint64_t indexed_total;
+static _Atomic uint64_t indexed_total, queued_total;
+
+uint64_t audit_index_from_queue(void)
+{
+	return atomic_load(&queued_total);
+}
 
 uint64_t audit_index_records(void)
 {
 	return atomic_load(&indexed_total);
 }
 
-static bool key_use(json_t *e)
+/* Whether a success of (source, name) is a use of the keys its event names. */
+static bool key_use(const char *src, const char *name, bool failed)
 {
-	const char *src = json_string_value(json_object_get(e, "eventSource"));
-	const char *name = json_string_value(json_object_get(e, "eventName"));
-	if (src == NULL || name == NULL || json_object_get(e, "errorCode") != NULL)
+	if (src == NULL || name == NULL || failed)
 		return false;
 	for (size_t i = 0; i < X.n_ops; i++) {
 		if (strcmp(X.ops[i].event_source, src) == 0 &&
@@ -89,7 +96,17 @@ static const char *str_of(json_t *o, const char *k)
 	return s != NULL ? s : "";
 }
 
-/* The rows of one event, and its key uses. */
+/* One resource of an event, and the use of its key. */
+static K_MUST_CHECK k_status index_resource(const struct event_index_row *r, const char *type,
+					    const char *arn, bool use, const char *request_id)
+{
+	GUARD(event_index_add_resource(X.ix, r->seq, r->t, r->ns, type, arn));
+	if (use && arn[0] != 0)
+		GUARD(event_index_note_use(X.ix, arn, r->name, r->t, r->event_id, request_id));
+	return K_OK;
+}
+
+/* The rows of one event, and its key uses, from its parsed line. */
 static K_MUST_CHECK k_status index_event(json_t *e, uint64_t seq, const char *file, uint64_t off,
 					 uint32_t len)
 {
@@ -115,18 +132,101 @@ static K_MUST_CHECK k_status index_event(json_t *e, uint64_t seq, const char *fi
 				    .access_key = str_of(who, "accessKeyId"),
 				    .read_only = json_is_true(json_object_get(e, "readOnly"))};
 	GUARD(event_index_add(X.ix, &r));
-	bool use = key_use(e);
+	bool use = key_use(json_string_value(json_object_get(e, "eventSource")),
+			   json_string_value(json_object_get(e, "eventName")),
+			   json_object_get(e, "errorCode") != NULL);
 	size_t i;
 	json_t *res;
 	json_array_foreach(json_object_get(e, "resources"), i, res)
 	{
-		const char *arn = str_of(res, "ARN");
-		GUARD(event_index_add_resource(X.ix, seq, t, ns, str_of(res, "type"), arn));
-		if (use && arn[0] != 0)
-			GUARD(event_index_note_use(X.ix, arn, r.name, t, r.event_id,
-						   str_of(e, "requestID")));
+		GUARD(index_resource(&r, str_of(res, "type"), str_of(res, "ARN"), use,
+				     str_of(e, "requestID")));
 	}
 	return K_OK;
+}
+
+/* The same rows from the side queue's members of the event (no parse). */
+static K_MUST_CHECK k_status index_queued(const struct audit_ixq_view *v, const char *file,
+					  uint64_t off, uint32_t len)
+{
+	if (X.pos.oldest == 0)
+		X.pos.oldest = v->t;
+	char ns[96];
+	snprintf(ns, sizeof ns, "%s:%s", v->account, v->region);
+	struct event_index_row r = {.seq = v->seq,
+				    .file = file,
+				    .off = off,
+				    .len = len,
+				    .t = v->t,
+				    .ns = ns,
+				    .name = v->name,
+				    .source = v->source,
+				    .user = v->user,
+				    .event_id = v->event_id,
+				    .access_key = v->access_key,
+				    .read_only = v->read_only};
+	GUARD(event_index_add(X.ix, &r));
+	bool use = key_use(v->source, v->name, v->failed);
+	const char *cur = v->res;
+	for (size_t i = 0; i < v->n_res; i++) {
+		const char *arn;
+		const char *type = audit_ixq_resource(&cur, &arn);
+		GUARD(index_resource(&r, type, arn, use, v->request_id));
+	}
+	return K_OK;
+}
+
+/* Whether p[0..n) ends with the literal s. */
+#define ENDS_WITH(p, n, s)                                                                         \
+	((n) >= sizeof(s) - 1 && memcmp((p) + (n) - (sizeof(s) - 1), s, sizeof(s) - 1) == 0)
+
+/* Where the run of [A-Za-z0-9._-] that ends at p[n] starts. */
+static size_t word_start(const uint8_t *p, size_t n)
+{
+	while (n > 0 &&
+	       (isalnum(p[n - 1]) || p[n - 1] == '.' || p[n - 1] == '_' || p[n - 1] == '-'))
+		n--;
+	return n;
+}
+
+/*
+ * A record line as the writer makes it, with its chain members last:
+ * ...,"kinkoType":"TYPE"[,"kinkoNode":"NODE"],"kinkoSeq":N,"kinkoPrev":"HASH"}
+ * read from its end without parsing the event. *seq gets N and *event
+ * whether TYPE is "event"; false if the line does not end so (a file of
+ * an older layout: the caller parses it).
+ */
+static bool line_tail(const uint8_t *p, size_t n, uint64_t *seq, bool *event)
+{
+	size_t end = n > 66 ? n - 66 : 0; /* the 64 hex digits of the hash, then "} */
+	if (end == 0 || memcmp(p + n - 2, "\"}", 2) != 0 || !ENDS_WITH(p, end, ",\"kinkoPrev\":\""))
+		return false;
+	end -= sizeof ",\"kinkoPrev\":\"" - 1;
+	size_t d = end;
+	while (d > 0 && end - d < 20 && isdigit(p[d - 1]))
+		d--;
+	if (d == end || !ENDS_WITH(p, d, "\",\"kinkoSeq\":"))
+		return false;
+	*seq = 0;
+	for (size_t i = d; i < end; i++)
+		*seq = *seq * 10 + (uint64_t)(p[i] - '0');
+	size_t v_end = d - (sizeof "\",\"kinkoSeq\":" - 1) + 1, v = word_start(p, v_end - 1);
+	if (ENDS_WITH(p, v, "\",\"kinkoNode\":\"")) {
+		v_end = v - (sizeof "\",\"kinkoNode\":\"" - 1) + 1;
+		v = word_start(p, v_end - 1);
+	}
+	if (!ENDS_WITH(p, v, ",\"kinkoType\":\""))
+		return false;
+	*event = v_end - 1 - v == 5 && memcmp(p + v, "event", 5) == 0;
+	return true;
+}
+
+/* Whether the line holds "eventID":"eid" (the queue's entry is this line's event). */
+static bool names_event(const uint8_t *p, size_t n, const char *eid)
+{
+	char needle[64];
+	int k = snprintf(needle, sizeof needle, "\"eventID\":\"%s\"", eid);
+	return k > 0 && (size_t)k < sizeof needle && memmem(p, n, needle, (size_t)k) != NULL;
 }
 
 /* A catch-up's progress: records read in this transaction, and whether to feed memory. */
@@ -145,31 +245,81 @@ static K_MUST_CHECK k_status batch_end(struct run *r)
 	return event_index_commit(X.ix, &X.pos);
 }
 
-/* One complete line of file, ending at end (the byte after its newline). */
-static K_MUST_CHECK k_status take_line(struct run *r, const char *file, const uint8_t *p,
-				       size_t len, uint64_t start)
+static K_MUST_CHECK k_status batch_open(struct run *r)
+{
+	if (r->open)
+		return K_OK;
+	GUARD(event_index_begin(X.ix));
+	r->open = true;
+	return K_OK;
+}
+
+/* A line parsed whole (the side queue did not have it); *seq its seq, 0 if none. */
+static K_MUST_CHECK k_status take_parsed(struct run *r, const char *file, const uint8_t *p,
+					 size_t len, uint64_t start, uint64_t *seq)
 {
 	json_t *rec = json_loadb((const char *)p, len, 0, NULL);
-	uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "kinkoSeq"));
+	*seq = (uint64_t)json_integer_value(json_object_get(rec, "kinkoSeq"));
 	const char *type = json_string_value(json_object_get(rec, "kinkoType"));
 	json_t *ev = json_object_get(rec, "event");
 	k_status rc = K_OK;
-	if (seq > X.pos.seq && type != NULL && strcmp(type, "event") == 0 && json_is_object(ev)) {
-		if (!r->open) {
-			rc = event_index_begin(X.ix);
-			r->open = k_ok(rc);
-		}
+	if (*seq > X.pos.seq && type != NULL && strcmp(type, "event") == 0 && json_is_object(ev)) {
+		rc = batch_open(r);
 		if (k_ok(rc))
-			rc = index_event(ev, seq, file, start, (uint32_t)len);
+			rc = index_event(ev, *seq, file, start, (uint32_t)len);
 		if (k_ok(rc) && r->feed_memory)
 			audit_lastuse_from_event(ev, X.ops, X.n_ops);
 		r->in_batch++;
 		r->total++;
 	}
 	json_decref(rec);
+	return rc;
+}
+
+/*
+ * A line whose event the side queue holds: indexed from the queue's
+ * members. *taken false if the queue does not hold it (or holds another
+ * event under its seq): the caller parses the line.
+ */
+static K_MUST_CHECK k_status take_queued(struct run *r, const char *file, const uint8_t *p,
+					 size_t len, uint64_t start, uint64_t seq, bool *taken)
+{
+	struct audit_ixq_view v;
+	*taken = audit_ixq_take(seq, &v) && names_event(p, len, v.event_id);
+	if (!*taken)
+		return K_OK;
+	k_status rc = batch_open(r);
+	if (k_ok(rc))
+		rc = index_queued(&v, file, start, (uint32_t)len);
+	audit_ixq_pop();
+	atomic_fetch_add_explicit(&queued_total, 1, memory_order_relaxed);
+	r->in_batch++;
+	r->total++;
+	return rc;
+}
+
+/*
+ * One complete line of file, starting at start. The line's end says its
+ * seq and type; an event's members come from the side queue when it has
+ * them, else from parsing the line. Start-up (feed_memory) parses every
+ * line, as the in-memory last-use index reads the event.
+ */
+static K_MUST_CHECK k_status take_line(struct run *r, const char *file, const uint8_t *p,
+				       size_t len, uint64_t start)
+{
+	uint64_t seq = 0;
+	bool event = false, taken = false;
+	k_status rc = K_OK;
+	if (!r->feed_memory && line_tail(p, len, &seq, &event))
+		taken = !event || seq <= X.pos.seq; /* nothing to index in it */
+	if (k_ok(rc) && !taken && seq > X.pos.seq && event)
+		rc = take_queued(r, file, p, len, start, seq, &taken);
+	if (k_ok(rc) && !taken)
+		rc = take_parsed(r, file, p, len, start, &seq);
 	if (k_ok(rc) && seq > X.pos.seq)
 		X.pos.seq = seq;
-	snprintf(X.pos.file, sizeof X.pos.file, "%s", file);
+	if (strcmp(X.pos.file, file) != 0)
+		snprintf(X.pos.file, sizeof X.pos.file, "%s", file);
 	X.pos.off = start + len + 1;
 	if (k_ok(rc) && r->in_batch >= INDEX_BATCH)
 		rc = batch_end(r);
@@ -271,19 +421,35 @@ k_status audit_index_sync(size_t max)
 	return rc;
 }
 
+/* The index thread's nap between catch-ups: every_ms, or less once the side queue fills. */
+static void nap_locked(void)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += (long)(X.every_ms % 1000) * 1000000L;
+	deadline.tv_sec += (time_t)(X.every_ms / 1000) + deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	while (!X.stopping && !audit_ixq_filling()) {
+		struct timespec step;
+		clock_gettime(CLOCK_MONOTONIC, &step);
+		step.tv_nsec += INDEX_LOOK_MS * 1000000L;
+		step.tv_sec += step.tv_nsec / 1000000000L;
+		step.tv_nsec %= 1000000000L;
+		bool last = step.tv_sec > deadline.tv_sec ||
+			    (step.tv_sec == deadline.tv_sec && step.tv_nsec >= deadline.tv_nsec);
+		if (pthread_cond_timedwait(&X.tcv, &X.tmu, last ? &deadline : &step) == ETIMEDOUT &&
+		    last)
+			return;
+	}
+}
+
 static void *index_main(void *arg)
 {
 	(void)arg;
+	pthread_setname_np(pthread_self(), "kinko-index");
 	pthread_mutex_lock(&X.tmu);
 	while (!X.stopping) {
-		struct timespec deadline;
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_nsec += (long)(X.every_ms % 1000) * 1000000L;
-		deadline.tv_sec += (time_t)(X.every_ms / 1000) + deadline.tv_nsec / 1000000000L;
-		deadline.tv_nsec %= 1000000000L;
-		while (!X.stopping &&
-		       pthread_cond_timedwait(&X.tcv, &X.tmu, &deadline) != ETIMEDOUT)
-			;
+		nap_locked();
 		pthread_mutex_unlock(&X.tmu);
 		/* Batch by batch, so that a lookup waits for one batch at most. */
 		for (size_t done = INDEX_BATCH; done == INDEX_BATCH;) {
@@ -333,6 +499,7 @@ static K_MUST_CHECK k_status take_up(void)
 
 static void index_free(void)
 {
+	audit_ixq_free();
 	event_index_close(X.ix);
 	X.ix = NULL;
 	free(X.chunk);
@@ -343,7 +510,7 @@ static void index_free(void)
 }
 
 k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t every_ms,
-			  struct kbuf *msg)
+			  size_t queue_bytes, struct kbuf *msg)
 {
 	X.every_ms = every_ms > 0 ? every_ms : INDEX_EVERY_MS;
 	char path[700];
@@ -360,6 +527,8 @@ k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t
 	k_status rc = event_index_open(path, &X.ix);
 	if (k_ok(rc))
 		rc = take_up();
+	if (k_ok(rc))
+		rc = audit_ixq_open(queue_bytes);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

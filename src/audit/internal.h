@@ -42,6 +42,10 @@
  * could not be written.
  */
 K_MUST_CHECK k_status audit_writer_append(const char *type, const char *event_json, size_t len);
+struct audit_ixq_entry;
+/* The same, with the event's packed members for the index's side queue (ix NULL: none). */
+K_MUST_CHECK k_status audit_writer_append_ix(const char *type, const char *event_json, size_t len,
+					     const struct audit_ixq_entry *ix);
 
 /* Lists the log files of dir (names only), sorted; caller frees with audit_free_names. */
 K_MUST_CHECK k_status audit_list_logs(const char *dir, char ***names, size_t *n);
@@ -237,6 +241,56 @@ bool audit_ring_drained(void);
 K_MUST_CHECK k_status audit_resume_chain(void);
 /* After a cut that a period digest exposes: goes on after the committed record; the first missing seq, or 0. */
 uint64_t audit_continue_after(const struct audit_head *committed);
+
+/* ---- the event index's side queue (ixqueue.c) ---- */
+
+/* One event's members, packed by the request thread (at most this many bytes). */
+#define AUDIT_IXQ_ENTRY_MAX 4096
+struct audit_ixq_entry {
+	size_t len; /* 0: not packed (the indexer parses the line) */
+	_Alignas(8) uint8_t bytes[AUDIT_IXQ_ENTRY_MAX];
+};
+
+/* What the queue holds of record seq; the strings stay valid until audit_ixq_pop(). */
+struct audit_ixq_view {
+	uint64_t seq;
+	int64_t t;
+	bool read_only, failed;
+	const char *account, *region, *name, *source, *user, *event_id, *access_key, *request_id;
+	size_t n_res;
+	const char *res; /* n_res (type, ARN) pairs: read them with audit_ixq_resource() */
+};
+
+/* Allocates (once) and empties the queue of bytes (0: 8 MiB), and turns it on (audit_index_open). */
+K_MUST_CHECK k_status audit_ixq_open(size_t bytes);
+/* Stops pushes; called inside the writer's critical section, so none is in flight after. */
+void audit_ixq_disable(void);
+/* Frees the ring (after audit_ixq_disable). */
+void audit_ixq_free(void);
+bool audit_ixq_enabled(void);
+/* Whether the ring is over a quarter full: the indexer should take it now. */
+bool audit_ixq_filling(void);
+/* Entries dropped because the ring was full (their lines are parsed instead). */
+uint64_t audit_ixq_dropped(void);
+/*
+ * Packs the members the index takes from the event of a call into *e, as
+ * the formatted line says them; false (e->len 0) if they do not fit or
+ * hold a byte the line may spell otherwise.
+ */
+bool audit_ixq_pack(const struct audit_call_info *c, k_status rc, const char *event_id,
+		    const struct audit_resources *res, struct audit_ixq_entry *e);
+/* The writer, once record seq (packed as p, n) is written; drops it if the ring is full. */
+void audit_ixq_push(const uint8_t *p, size_t n, uint64_t seq);
+/*
+ * The indexer: drops the entries before seq; true with *v if the next one
+ * is seq's (pop it after use), false if the queue does not hold it.
+ */
+bool audit_ixq_take(uint64_t seq, struct audit_ixq_view *v);
+/* The next (type, ARN) pair of a view's resources, advancing *cursor (start at v->res). */
+const char *audit_ixq_resource(const char **cursor, const char **arn);
+void audit_ixq_pop(void);
+/* Records the indexer took from the side queue since start (the rest it parsed). */
+uint64_t audit_index_from_queue(void);
 
 /* ---- the offline check (verify.c, verify_files.c, verify_periods.c) ---- */
 

@@ -298,7 +298,8 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		(void)unlink(path); /* recovered above; fsync mode has no ring */
 	}
 	audit_lastuse_reset();
-	GUARD(audit_index_open(o->key_use_ops, o->n_key_use_ops, o->index_ms, msg));
+	GUARD(audit_index_open(o->key_use_ops, o->n_key_use_ops, o->index_ms, o->index_queue_bytes,
+			       msg));
 	atomic_store(&stopping, false);
 	if (pthread_create(&audit_w.flusher, NULL, flusher_main, NULL) != 0) {
 		kbuf_note(msg, "cannot start the audit flusher");
@@ -331,6 +332,7 @@ void audit_close(void)
 		if (k_failed(audit_period_write(AUDIT_PERIOD_STOP, &head, 0, kclock_now_ms())))
 			LOG_ERROR("audit: could not write the stop period digest");
 	}
+	as_leader(audit_ixq_disable); /* no push in flight once it returns */
 	audit_index_close();
 	audit_period_close();
 	audit_ring_unmap();

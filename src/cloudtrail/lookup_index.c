@@ -39,6 +39,7 @@ static const struct {
 
 struct page {
 	json_t *events;
+	const char *event_id; /* an EventId lookup: the index matched a hash of it, checked here */
 	json_int_t max, taken;
 	size_t examined;
 	int64_t last_t; /* the last row examined */
@@ -59,6 +60,12 @@ static bool take(void *arg, uint64_t seq, int64_t t, const char *file, uint64_t 
 	json_t *rec = NULL;
 	if (file == NULL || k_failed(audit_read_event(file, off, len, seq, &rec)))
 		return true; /* no longer in the trail */
+	json_t *ev = json_object_get(rec, "event");
+	const char *eid = json_string_value(json_object_get(ev, "eventID"));
+	if (p->event_id != NULL && (eid == NULL || strcmp(eid, p->event_id) != 0)) {
+		json_decref(rec);
+		return true; /* another event whose id has the same hash */
+	}
 	json_array_append_new(p->events, ct_render_event(json_object_get(rec, "event")));
 	json_decref(rec);
 	p->taken++;
@@ -107,7 +114,9 @@ k_status ct_lookup_indexed(struct api_ctx *c, const struct query *q, json_t *eve
 	audit_drain();
 	k_status rc = audit_index_sync(LOOKUP_SYNC_MAX);
 	ENSURE(k_ok(rc), rc);
-	struct page p = {.events = events, .max = max};
+	struct page p = {.events = events,
+			 .max = max,
+			 .event_id = iq.attr == EVENT_INDEX_EVENT_ID ? iq.value : NULL};
 	GUARD(audit_index_query(&iq, take, &p));
 	if (p.more) {
 		char next[64];

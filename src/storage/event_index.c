@@ -2,21 +2,44 @@
  * event_index.c — the audit trail's event index in a SQLite file of its
  * own (event_index.h).
  *
- * Tables:
- *   ev(seq, file, off, len)          where each event is in the trail
+ * Tables (layout 2):
+ *   str(id, s, tail)                 interned strings: namespaces, log file
+ *                                    names, event names, sources, users,
+ *                                    access keys, resource types and ARNs;
+ *                                    tail is the part after the last '/'
+ *                                    (a ResourceName lookup by key id)
+ *   op(id, name, source, ro)         the operations events name: one attr
+ *                                    row of an event's op answers lookups
+ *                                    by EventName, EventSource, ReadOnly
+ *   ev(ns, t, seq, file, off, len)   one row per event: where it is in the
+ *                                    trail; its key (ns, t, seq) is the
+ *                                    order of a lookup with no attribute
  *   attr(ns, a, v, t, seq)           one row per (event, attribute value):
- *                                    a is an enum event_index_attr, and
- *                                    a = EVENT_INDEX_ALL (v "") lists
- *                                    every event; the primary key is the
- *                                    query's order, so a query is one
- *                                    range of one B-tree, read backwards
+ *                                    a is an enum event_index_attr or
+ *                                    EVENT_INDEX_ATTR_OP, v the value's id
+ *                                    (an event id: 63 bits of its hash,
+ *                                    the caller checks the event it reads);
+ *                                    the key is the lookup's order, so a
+ *                                    value is one range of one B-tree
  *   lastuse(arn, op, t, eid, rid)    the last use of each key
  *   pos(id = 1, seq, file, off, oldest)  the checkpoint
  *   meta(layout)                     the layout's number
- * A query's work is its LIMIT rows of that range plus the B-tree's depth,
- * whatever the number of events.
+ * Every key is integers: an insert compares no text. An Encrypt is seven
+ * inserts: its ev row and the attr rows of its operation, its id, its
+ * user, its access key, its resource's type and ARN. The writer keeps the
+ * ids of recent strings and operations in memory (a direct-mapped cache,
+ * emptied when a transaction rolls back) and a batch's key uses until its
+ * commit, so a key used by every event of a batch is written once.
+ * Lookups are in event_index_query.c. An index of another layout (layout
+ * 1 held text keys and a row per attribute) is dropped and built again
+ * from the trail.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is atomic with its
+ * checkpoint but may be lost in a power failure (never torn); the
+ * indexer then reads the trail again from the checkpoint that survived.
  */
 #include "storage/event_index.h"
+#include "storage/event_index_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -26,25 +49,25 @@
 
 #include <sqlite3.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/banned.h"
 
-#define LAYOUT 1
+#define LAYOUT 2
 #define BUSY_MS 5000
-
-struct event_index {
-	pthread_mutex_t wmu, rmu;
-	sqlite3 *w, *r;
-	/* ins_attrs: the five attribute rows every event has, in one statement */
-	/* ins_attr2: two attribute rows of one event */
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_attr2, *ins_attrs, *ins_use, *set_pos;
-};
 
 static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS meta(layout INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS ev(seq INTEGER PRIMARY KEY, file TEXT NOT NULL,"
-	" off INTEGER NOT NULL, len INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS attr(ns TEXT NOT NULL, a INTEGER NOT NULL, v TEXT NOT NULL,"
+	"CREATE TABLE IF NOT EXISTS str(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE, tail TEXT);"
+	"CREATE INDEX IF NOT EXISTS str_tail ON str(tail) WHERE tail IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS op(id INTEGER PRIMARY KEY, name INTEGER NOT NULL,"
+	" source INTEGER NOT NULL, ro INTEGER NOT NULL, UNIQUE(name, source, ro));"
+	"CREATE TABLE IF NOT EXISTS ev(ns INTEGER NOT NULL, t INTEGER NOT NULL, seq INTEGER NOT "
+	"NULL,"
+	" file INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,"
+	" PRIMARY KEY(ns, t, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS attr(ns INTEGER NOT NULL, a INTEGER NOT NULL, v INTEGER NOT "
+	"NULL,"
 	" t INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(ns, a, v, t, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS lastuse(arn TEXT PRIMARY KEY, op TEXT NOT NULL,"
 	" t INTEGER NOT NULL, eid TEXT NOT NULL, rid TEXT NOT NULL);"
@@ -85,56 +108,57 @@ static K_MUST_CHECK k_status conn_open(const char *path, sqlite3 **out)
 	return K_OK;
 }
 
-/* The layout: created when missing; an index of another layout is emptied. */
+/* The tables of every layout so far, dropped when the layout is not this one. */
+static const char *const drop_all =
+	"BEGIN; DROP TABLE IF EXISTS attr; DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS str;"
+	" DROP TABLE IF EXISTS op;"
+	" DROP TABLE IF EXISTS lastuse; DROP TABLE IF EXISTS pos; DROP TABLE IF EXISTS meta;"
+	" COMMIT;";
+
+/* The layout: created when missing; an index of another layout is dropped and built again. */
 static K_MUST_CHECK k_status set_up(sqlite3 *db)
 {
-	GUARD(exec(db, schema));
 	sqlite3_stmt *st = NULL;
-	ENSURE(sqlite3_prepare_v2(db, "SELECT layout FROM meta", -1, &st, NULL) == SQLITE_OK,
-	       fail(db, "read the layout"));
-	int layout = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	int layout = 0;
+	if (sqlite3_prepare_v2(db, "SELECT layout FROM meta", -1, &st, NULL) == SQLITE_OK)
+		layout = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	if (layout == LAYOUT)
-		return K_OK;
+		return exec(db, schema);
 	if (layout != 0)
-		LOG_WARN("event index: layout %d is not %d; rebuilding it", layout, LAYOUT);
-	return exec(db, "BEGIN; DELETE FROM ev; DELETE FROM attr; DELETE FROM lastuse;"
-			" DELETE FROM pos; DELETE FROM meta; INSERT INTO meta VALUES(1); COMMIT;");
+		LOG_WARN("event index: layout %d is not %d; rebuilding it from the trail", layout,
+			 LAYOUT);
+	GUARD(exec(db, drop_all));
+	GUARD(exec(db, schema));
+	return exec(db, "INSERT INTO meta VALUES(2)");
+}
+
+static K_MUST_CHECK k_status prep(struct event_index *ix, const char *sql, sqlite3_stmt **st)
+{
+	ENSURE(sqlite3_prepare_v3(ix->w, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK,
+	       fail(ix->w, "prepare"));
+	return K_OK;
 }
 
 static K_MUST_CHECK k_status prepare(struct event_index *ix)
 {
-	static const char *const ev = "INSERT OR REPLACE INTO ev VALUES(?1, ?2, ?3, ?4)";
-	static const char *const attr = "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)";
-	static const char *const attr2 =
-		"INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)";
-	static const char *const attrs =
-		"INSERT OR IGNORE INTO attr VALUES(?1, ?12, '', ?2, ?3), (?1, ?4, ?5, ?2, ?3),"
-		" (?1, ?6, ?7, ?2, ?3), (?1, ?8, ?9, ?2, ?3), (?1, ?10, ?11, ?2, ?3)";
-	static const char *const use =
-		"INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
-		" op = excluded.op, t = excluded.t, eid = excluded.eid, rid = excluded.rid"
-		" WHERE excluded.t >= lastuse.t";
-	static const char *const pos = "INSERT OR REPLACE INTO pos VALUES(1, ?1, ?2, ?3, ?4)";
-	ENSURE(sqlite3_prepare_v3(ix->w, ev, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_ev, NULL) ==
-		       SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	ENSURE(sqlite3_prepare_v3(ix->w, attr, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr,
-				  NULL) == SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	ENSURE(sqlite3_prepare_v3(ix->w, attr2, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attr2,
-				  NULL) == SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	ENSURE(sqlite3_prepare_v3(ix->w, attrs, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_attrs,
-				  NULL) == SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	ENSURE(sqlite3_prepare_v3(ix->w, use, -1, SQLITE_PREPARE_PERSISTENT, &ix->ins_use, NULL) ==
-		       SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	ENSURE(sqlite3_prepare_v3(ix->w, pos, -1, SQLITE_PREPARE_PERSISTENT, &ix->set_pos, NULL) ==
-		       SQLITE_OK,
-	       fail(ix->w, "prepare"));
-	return K_OK;
+	GUARD(prep(ix, "INSERT OR IGNORE INTO ev VALUES(?1, ?2, ?3, ?4, ?5, ?6)", &ix->ins_ev));
+	GUARD(prep(ix, "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)", &ix->ins_attr));
+	GUARD(prep(ix,
+		   "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)",
+		   &ix->ins_attr2));
+
+	GUARD(prep(ix,
+		   "INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
+		   " op = excluded.op, t = excluded.t, eid = excluded.eid, rid = excluded.rid"
+		   " WHERE excluded.t >= lastuse.t",
+		   &ix->ins_use));
+	GUARD(prep(ix, "INSERT OR REPLACE INTO pos VALUES(1, ?1, ?2, ?3, ?4)", &ix->set_pos));
+	GUARD(prep(ix, "SELECT id FROM str WHERE s = ?1", &ix->get_str));
+	GUARD(prep(ix, "INSERT INTO str(s, tail) VALUES(?1, ?2)", &ix->ins_str));
+	GUARD(prep(ix, "SELECT id FROM op WHERE name = ?1 AND source = ?2 AND ro = ?3",
+		   &ix->get_op));
+	return prep(ix, "INSERT INTO op(name, source, ro) VALUES(?1, ?2, ?3)", &ix->ins_op);
 }
 
 k_status event_index_open(const char *path, struct event_index **out)
@@ -143,7 +167,10 @@ k_status event_index_open(const char *path, struct event_index **out)
 	ENSURE(ix != NULL, K_E_INTERNAL);
 	pthread_mutex_init(&ix->wmu, NULL);
 	pthread_mutex_init(&ix->rmu, NULL);
-	k_status rc = conn_open(path, &ix->w);
+	ix->intern = calloc(INTERN_SLOTS, sizeof *ix->intern);
+	ix->uses = calloc(USE_SLOTS, sizeof *ix->uses);
+	k_status rc =
+		ix->intern != NULL && ix->uses != NULL ? conn_open(path, &ix->w) : K_E_INTERNAL;
 	if (k_ok(rc) && chmod(path, 0600) != 0)
 		rc = fail(ix->w, "narrow the file's mode");
 	if (k_ok(rc))
@@ -160,16 +187,28 @@ k_status event_index_open(const char *path, struct event_index **out)
 	return K_OK;
 }
 
+/* Forgets the cached string ids (their rows may be gone) and the batch's key uses. */
+static void forget(struct event_index *ix)
+{
+	for (size_t i = 0; ix->intern != NULL && i < INTERN_SLOTS; i++) {
+		free(ix->intern[i].s);
+		ix->intern[i].s = NULL;
+	}
+	for (size_t i = 0; ix->uses != NULL && i < USE_SLOTS; i++)
+		ix->uses[i].set = false;
+}
+
 void event_index_close(struct event_index *ix)
 {
 	if (ix == NULL)
 		return;
-	sqlite3_finalize(ix->ins_ev);
-	sqlite3_finalize(ix->ins_attr);
-	sqlite3_finalize(ix->ins_attr2);
-	sqlite3_finalize(ix->ins_attrs);
-	sqlite3_finalize(ix->ins_use);
-	sqlite3_finalize(ix->set_pos);
+	forget(ix);
+	free(ix->intern);
+	free(ix->uses);
+	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_attr2, ix->ins_use, ix->set_pos,
+			       ix->get_str, ix->ins_str,  ix->get_op,	 ix->ins_op};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		sqlite3_finalize(all[i]);
 	sqlite3_close(ix->w);
 	sqlite3_close(ix->r);
 	pthread_mutex_destroy(&ix->wmu);
@@ -180,8 +219,9 @@ void event_index_close(struct event_index *ix)
 k_status event_index_clear(struct event_index *ix)
 {
 	pthread_mutex_lock(&ix->wmu);
-	k_status rc = exec(ix->w, "BEGIN; DELETE FROM ev; DELETE FROM attr; DELETE FROM lastuse;"
-				  " DELETE FROM pos; COMMIT;");
+	forget(ix);
+	k_status rc = exec(ix->w, "BEGIN; DELETE FROM ev; DELETE FROM attr; DELETE FROM str;"
+				  " DELETE FROM op; DELETE FROM lastuse; DELETE FROM pos; COMMIT;");
 	pthread_mutex_unlock(&ix->wmu);
 	return rc;
 }
@@ -229,94 +269,237 @@ static K_MUST_CHECK k_status run(sqlite3 *db, sqlite3_stmt *st)
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status add_attr(struct event_index *ix, const char *ns, int a, const char *v,
+/* Remembers key's id in its slot of the cache. */
+static void remember(struct intern_slot *slot, const char *key, int64_t id)
+{
+	char *copy = strdup(key);
+	if (copy == NULL)
+		return;
+	free(slot->s);
+	slot->s = copy;
+	slot->id = id;
+}
+
+/*
+ * Steps get (bound by the caller) and, if it finds nothing, ins (bound
+ * too): *id the row's id either way.
+ */
+static K_MUST_CHECK k_status find_or_add(struct event_index *ix, sqlite3_stmt *get,
+					 sqlite3_stmt *ins, int64_t *id)
+{
+	int src = sqlite3_step(get);
+	*id = src == SQLITE_ROW ? sqlite3_column_int64(get, 0) : 0;
+	sqlite3_reset(get);
+	ENSURE(src == SQLITE_ROW || src == SQLITE_DONE, fail(ix->w, "read an id"));
+	if (src == SQLITE_DONE) {
+		GUARD(run(ix->w, ins));
+		*id = sqlite3_last_insert_rowid(ix->w);
+	}
+	return K_OK;
+}
+
+/*
+ * The id of s in str, made if missing (the writer, inside its
+ * transaction). A string with a '/' keeps its part after the last one as
+ * its tail: a ResourceName lookup by a key id finds the key's ARN by it.
+ */
+static K_MUST_CHECK k_status intern(struct event_index *ix, const char *s, int64_t *id)
+{
+	struct intern_slot *slot = &ix->intern[khash(s) % INTERN_SLOTS];
+	if (slot->s != NULL && strcmp(slot->s, s) == 0) {
+		*id = slot->id;
+		return K_OK;
+	}
+	const char *slash = strrchr(s, '/');
+	sqlite3_bind_text(ix->get_str, 1, s, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ix->ins_str, 1, s, -1, SQLITE_STATIC);
+	if (slash != NULL)
+		sqlite3_bind_text(ix->ins_str, 2, slash + 1, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(ix->ins_str, 2);
+	GUARD(find_or_add(ix, ix->get_str, ix->ins_str, id));
+	remember(slot, s, *id);
+	return K_OK;
+}
+
+/* The id of the operation (name, source, read-only) in op, made if missing. */
+static K_MUST_CHECK k_status intern_op(struct event_index *ix, const struct event_index_row *r,
+				       int64_t *id)
+{
+	int64_t name, source;
+	GUARD(intern(ix, r->name != NULL ? r->name : "", &name));
+	GUARD(intern(ix, r->source != NULL ? r->source : "", &source));
+	char key[64]; /* "\1" keeps these keys apart from the strings' in the cache */
+	snprintf(key, sizeof key, "\1%lld:%lld:%d", (long long)name, (long long)source,
+		 r->read_only ? 1 : 0);
+	struct intern_slot *slot = &ix->intern[khash(key) % INTERN_SLOTS];
+	if (slot->s != NULL && strcmp(slot->s, key) == 0) {
+		*id = slot->id;
+		return K_OK;
+	}
+	sqlite3_stmt *sts[] = {ix->get_op, ix->ins_op};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_bind_int64(sts[i], 1, name);
+		sqlite3_bind_int64(sts[i], 2, source);
+		sqlite3_bind_int(sts[i], 3, r->read_only ? 1 : 0);
+	}
+	GUARD(find_or_add(ix, ix->get_op, ix->ins_op, id));
+	remember(slot, key, *id);
+	return K_OK;
+}
+
+int64_t event_index_eid_value(const char *eid)
+{
+	return (int64_t)(khash(eid) >> 1);
+}
+
+static K_MUST_CHECK k_status add_attr(struct event_index *ix, int64_t ns, int a, int64_t v,
 				      int64_t t, uint64_t seq)
 {
 	sqlite3_stmt *st = ix->ins_attr;
-	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, ns);
 	sqlite3_bind_int(st, 2, a);
-	sqlite3_bind_text(st, 3, v != NULL ? v : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, v);
 	sqlite3_bind_int64(st, 4, t);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
 	return run(ix->w, st);
 }
 
-/* Two rows of one event in one step; a value NULL or "" is not written. */
-static K_MUST_CHECK k_status add_pair(struct event_index *ix, const char *ns, int a1,
-				      const char *v1, int a2, const char *v2, int64_t t,
-				      uint64_t seq)
+/* Two interned rows of one event in one step; a value NULL or "" is not written. */
+static K_MUST_CHECK k_status add_pair(struct event_index *ix, int64_t ns, int a1, const char *v1,
+				      int a2, const char *v2, int64_t t, uint64_t seq)
 {
 	bool has1 = v1 != NULL && v1[0] != 0, has2 = v2 != NULL && v2[0] != 0;
+	int64_t id1 = 0, id2 = 0;
+	if (has1)
+		GUARD(intern(ix, v1, &id1));
+	if (has2)
+		GUARD(intern(ix, v2, &id2));
 	if (!has1 || !has2) {
 		if (has1)
-			return add_attr(ix, ns, a1, v1, t, seq);
-		return has2 ? add_attr(ix, ns, a2, v2, t, seq) : K_OK;
+			return add_attr(ix, ns, a1, id1, t, seq);
+		return has2 ? add_attr(ix, ns, a2, id2, t, seq) : K_OK;
 	}
 	sqlite3_stmt *st = ix->ins_attr2;
-	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, ns);
 	sqlite3_bind_int(st, 2, a1);
-	sqlite3_bind_text(st, 3, v1, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id1);
 	sqlite3_bind_int64(st, 4, t);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
 	sqlite3_bind_int(st, 6, a2);
-	sqlite3_bind_text(st, 7, v2, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, id2);
 	return run(ix->w, st);
 }
 
-/* The rows every event has: all events, its name, source, id and read-only flag. */
-static K_MUST_CHECK k_status add_common(struct event_index *ix, const struct event_index_row *r)
+/* The rows every event has: its operation (name, source, read-only) and its id. */
+static K_MUST_CHECK k_status add_common(struct event_index *ix, int64_t ns,
+					const struct event_index_row *r)
 {
-	sqlite3_stmt *st = ix->ins_attrs;
-	sqlite3_bind_text(st, 1, r->ns, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, r->t);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq);
-	sqlite3_bind_int(st, 4, EVENT_INDEX_EVENT_NAME);
-	sqlite3_bind_text(st, 5, r->name != NULL ? r->name : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_SOURCE);
-	sqlite3_bind_text(st, 7, r->source != NULL ? r->source : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 8, EVENT_INDEX_EVENT_ID);
-	sqlite3_bind_text(st, 9, r->event_id != NULL ? r->event_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 10, EVENT_INDEX_READ_ONLY);
-	sqlite3_bind_text(st, 11, r->read_only ? "true" : "false", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, EVENT_INDEX_ALL);
+	int64_t op;
+	GUARD(intern_op(ix, r, &op));
+	sqlite3_stmt *st = ix->ins_attr2;
+	sqlite3_bind_int64(st, 1, ns);
+	sqlite3_bind_int(st, 2, EVENT_INDEX_ATTR_OP);
+	sqlite3_bind_int64(st, 3, op);
+	sqlite3_bind_int64(st, 4, r->t);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->seq);
+	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_ID);
+	sqlite3_bind_int64(st, 7, event_index_eid_value(r->event_id != NULL ? r->event_id : ""));
 	return run(ix->w, st);
 }
 
 k_status event_index_add(struct event_index *ix, const struct event_index_row *r)
 {
+	int64_t ns, file;
+	GUARD(intern(ix, r->ns, &ns));
+	GUARD(intern(ix, r->file, &file));
 	sqlite3_stmt *st = ix->ins_ev;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
-	sqlite3_bind_text(st, 2, r->file, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->off);
-	sqlite3_bind_int64(st, 4, r->len);
+	sqlite3_bind_int64(st, 1, ns);
+	sqlite3_bind_int64(st, 2, r->t);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq);
+	sqlite3_bind_int64(st, 4, file);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->off);
+	sqlite3_bind_int64(st, 6, r->len);
 	GUARD(run(ix->w, st));
-	GUARD(add_common(ix, r));
-	return add_pair(ix, r->ns, EVENT_INDEX_USERNAME, r->user, EVENT_INDEX_ACCESS_KEY,
+	GUARD(add_common(ix, ns, r));
+	return add_pair(ix, ns, EVENT_INDEX_USERNAME, r->user, EVENT_INDEX_ACCESS_KEY,
 			r->access_key, r->t, r->seq);
 }
 
 k_status event_index_add_resource(struct event_index *ix, uint64_t seq, int64_t t, const char *ns,
 				  const char *type, const char *arn)
 {
-	if (type != NULL && type[0] != 0)
-		GUARD(add_attr(ix, ns, EVENT_INDEX_RESOURCE_TYPE, type, t, seq));
+	int64_t nsid;
+	GUARD(intern(ix, ns, &nsid));
+	bool has_type = type != NULL && type[0] != 0;
 	if (arn == NULL || arn[0] == 0)
-		return K_OK;
-	const char *slash = strrchr(arn, '/');
-	return add_pair(ix, ns, EVENT_INDEX_RESOURCE_NAME, arn, EVENT_INDEX_RESOURCE_NAME,
-			slash != NULL ? slash + 1 : NULL, t, seq);
+		return has_type ? add_pair(ix, nsid, EVENT_INDEX_RESOURCE_TYPE, type, 0, NULL, t,
+					   seq)
+				: K_OK;
+	if (has_type)
+		return add_pair(ix, nsid, EVENT_INDEX_RESOURCE_TYPE, type,
+				EVENT_INDEX_RESOURCE_NAME, arn, t, seq);
+	return add_pair(ix, nsid, EVENT_INDEX_RESOURCE_NAME, arn, 0, NULL, t, seq);
+}
+
+static K_MUST_CHECK k_status write_use(struct event_index *ix, const struct use_slot *u)
+{
+	sqlite3_stmt *st = ix->ins_use;
+	sqlite3_bind_text(st, 1, u->arn, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, u->op, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, u->t);
+	sqlite3_bind_text(st, 4, u->eid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, u->rid, -1, SQLITE_STATIC);
+	return run(ix->w, st);
+}
+
+/* Copies s into a slot's field; false if it does not fit (the use is written at once instead). */
+static bool fits(char *dst, size_t n, const char *s)
+{
+	size_t len = strlen(s);
+	if (len >= n)
+		return false;
+	memcpy(dst, s, len + 1);
+	return true;
 }
 
 k_status event_index_note_use(struct event_index *ix, const char *arn, const char *op, int64_t t,
 			      const char *event_id, const char *request_id)
 {
-	sqlite3_stmt *st = ix->ins_use;
-	sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, t);
-	sqlite3_bind_text(st, 4, event_id != NULL ? event_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, request_id != NULL ? request_id : "", -1, SQLITE_STATIC);
-	return run(ix->w, st);
+	struct use_slot *u = &ix->uses[khash(arn) % USE_SLOTS];
+	if (u->set && strcmp(u->arn, arn) == 0) {
+		if (t < u->t)
+			return K_OK; /* a later use of the key is kept */
+	} else if (u->set) {
+		GUARD(write_use(ix, u)); /* another key in the slot: it goes now */
+	}
+	u->set = false;
+	struct use_slot n = {.set = true, .t = t};
+	if (!fits(n.arn, sizeof n.arn, arn) || !fits(n.op, sizeof n.op, op) ||
+	    !fits(n.eid, sizeof n.eid, event_id != NULL ? event_id : "") ||
+	    !fits(n.rid, sizeof n.rid, request_id != NULL ? request_id : "")) {
+		sqlite3_stmt *st = ix->ins_use;
+		sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, t);
+		sqlite3_bind_text(st, 4, event_id != NULL ? event_id : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, request_id != NULL ? request_id : "", -1, SQLITE_STATIC);
+		return run(ix->w, st);
+	}
+	*u = n;
+	return K_OK;
+}
+
+/* Writes the batch's key uses kept in memory. */
+static K_MUST_CHECK k_status flush_uses(struct event_index *ix)
+{
+	for (size_t i = 0; i < USE_SLOTS; i++) {
+		if (!ix->uses[i].set)
+			continue;
+		GUARD(write_use(ix, &ix->uses[i]));
+		ix->uses[i].set = false;
+	}
+	return K_OK;
 }
 
 k_status event_index_commit(struct event_index *ix, const struct event_index_pos *pos)
@@ -326,11 +509,15 @@ k_status event_index_commit(struct event_index *ix, const struct event_index_pos
 	sqlite3_bind_text(st, 2, pos->file, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)pos->off);
 	sqlite3_bind_int64(st, 4, pos->oldest);
-	k_status rc = run(ix->w, st);
+	k_status rc = flush_uses(ix);
+	if (k_ok(rc))
+		rc = run(ix->w, st);
 	if (k_ok(rc))
 		rc = exec(ix->w, "COMMIT");
-	if (k_failed(rc))
+	if (k_failed(rc)) {
 		(void)sqlite3_exec(ix->w, "ROLLBACK", NULL, NULL, NULL);
+		forget(ix);
+	}
 	pthread_mutex_unlock(&ix->wmu);
 	return rc;
 }
@@ -338,6 +525,7 @@ k_status event_index_commit(struct event_index *ix, const struct event_index_pos
 void event_index_rollback(struct event_index *ix)
 {
 	(void)sqlite3_exec(ix->w, "ROLLBACK", NULL, NULL, NULL);
+	forget(ix);
 	pthread_mutex_unlock(&ix->wmu);
 }
 
@@ -359,43 +547,6 @@ k_status event_index_each_use(struct event_index *ix, event_index_use_cb cb, voi
 	}
 	if (k_ok(rc) && src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = fail(ix->r, "read the key uses");
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ix->rmu);
-	return rc;
-}
-
-k_status event_index_query(struct event_index *ix, const struct event_index_query *q,
-			   event_index_hit_cb cb, void *arg)
-{
-	static const char *const sql =
-		"SELECT a.seq, a.t, e.file, e.off, e.len FROM attr a JOIN ev e ON e.seq = a.seq"
-		" WHERE a.ns = ?1 AND a.a = ?2 AND a.v = ?3 AND a.t >= ?4 AND a.t <= ?5"
-		" AND (a.t, a.seq) < (?6, ?7) ORDER BY a.t DESC, a.seq DESC LIMIT ?8";
-	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&ix->rmu);
-	k_status rc = K_OK;
-	if (sqlite3_prepare_v2(ix->r, sql, -1, &st, NULL) != SQLITE_OK)
-		rc = fail(ix->r, "prepare");
-	if (k_ok(rc)) {
-		sqlite3_bind_text(st, 1, q->ns, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, (int)q->attr);
-		sqlite3_bind_text(st, 3, q->value != NULL ? q->value : "", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, q->from);
-		sqlite3_bind_int64(st, 5, q->to);
-		sqlite3_bind_int64(st, 6, q->after_set ? q->before_t : INT64_MAX);
-		sqlite3_bind_int64(st, 7, q->after_set ? (sqlite3_int64)q->before_seq : INT64_MAX);
-		sqlite3_bind_int64(st, 8, (sqlite3_int64)q->limit);
-	}
-	int src = SQLITE_DONE;
-	while (k_ok(rc) && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!cb(arg, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-			(const char *)sqlite3_column_text(st, 2),
-			(uint64_t)sqlite3_column_int64(st, 3),
-			(uint32_t)sqlite3_column_int64(st, 4)))
-			break;
-	}
-	if (k_ok(rc) && src != SQLITE_ROW && src != SQLITE_DONE)
-		rc = fail(ix->r, "query");
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&ix->rmu);
 	return rc;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "testlib.h"
 
 static char dir[] = "/tmp/kinko-evindex-XXXXXX";
@@ -100,6 +102,30 @@ static void test_query(void)
 	CHECK(h.n == 2 && h.seq[0] == 3);
 	h = run(ix, EVENT_INDEX_USERNAME, "nobody", 0, INT64_MAX, false, 0, 0, 10);
 	CHECK_EQ_INT(h.n, 0);
+	/* A source or a read-only flag spans several operations: their ranges merge in order. */
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 4 && h.seq[0] == 4 && h.seq[1] == 3 && h.seq[2] == 2 && h.seq[3] == 1);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, false, 0, 0, 2);
+	CHECK(h.n == 2 && h.seq[0] == 4 && h.seq[1] == 3);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "kms.amazonaws.com", 0, INT64_MAX, true, 1001, 3, 2);
+	CHECK(h.n == 2 && h.seq[0] == 2 && h.seq[1] == 1);
+	h = run(ix, EVENT_INDEX_READ_ONLY, "false", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 2 && h.seq[0] == 4 && h.seq[1] == 1);
+	h = run(ix, EVENT_INDEX_READ_ONLY, "maybe", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK_EQ_INT(h.n, 0);
+	h = run(ix, EVENT_INDEX_EVENT_SOURCE, "secretsmanager.amazonaws.com", 0, INT64_MAX, false,
+		0, 0, 10);
+	CHECK_EQ_INT(h.n, 0);
+	h = run(ix, EVENT_INDEX_RESOURCE_TYPE, "AWS::KMS::Key", 1000, 1001, false, 0, 0, 10);
+	CHECK(h.n == 3 && h.seq[0] == 3);
+	struct event_index_query other = {.ns = "999999999999:us-east-1",
+					  .attr = EVENT_INDEX_ALL,
+					  .value = "",
+					  .to = INT64_MAX,
+					  .limit = 10};
+	struct hits none = {.n = 0};
+	CHECK(k_ok(event_index_query(ix, &other, hit, &none)));
+	CHECK_EQ_INT(none.n, 0);
 	event_index_close(ix);
 }
 
@@ -153,6 +179,93 @@ static void test_uses_and_checkpoint(void)
 	event_index_close(ix);
 }
 
+/* An index of layout 1 (text keys, an "all events" row each) is dropped and starts empty. */
+static void test_old_layout_is_rebuilt(void)
+{
+	char old[300];
+	snprintf(old, sizeof old, "%s/old.db", dir);
+	sqlite3 *db = NULL;
+	CHECK(sqlite3_open(old, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(
+		      db,
+		      "CREATE TABLE meta(layout INTEGER NOT NULL); INSERT INTO meta VALUES(1);"
+		      "CREATE TABLE ev(seq INTEGER PRIMARY KEY, file TEXT NOT NULL,"
+		      " off INTEGER NOT NULL, len INTEGER NOT NULL);"
+		      "INSERT INTO ev VALUES(1, 'kinko-audit-1.jsonl', 0, 99);"
+		      "CREATE TABLE attr(ns TEXT NOT NULL, a INTEGER NOT NULL, v TEXT NOT NULL,"
+		      " t INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(ns, a, v, t, seq))"
+		      " WITHOUT ROWID;"
+		      "INSERT INTO attr VALUES('111122223333:us-east-1', 0, '', 1000, 1);"
+		      "CREATE TABLE lastuse(arn TEXT PRIMARY KEY, op TEXT NOT NULL,"
+		      " t INTEGER NOT NULL, eid TEXT NOT NULL, rid TEXT NOT NULL);"
+		      "INSERT INTO lastuse VALUES('arn:k1', 'Encrypt', 1000, 'e', 'r');"
+		      "CREATE TABLE pos(id INTEGER PRIMARY KEY CHECK(id = 1), seq INTEGER NOT NULL,"
+		      " file TEXT NOT NULL, off INTEGER NOT NULL, oldest INTEGER NOT NULL);"
+		      "INSERT INTO pos VALUES(1, 1, 'kinko-audit-1.jsonl', 100, 1000);",
+		      NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(old, &ix)));
+	struct event_index_pos pos;
+	CHECK(k_ok(event_index_pos(ix, &pos)));
+	CHECK(pos.seq == 0 && pos.file[0] == 0);
+	struct uses u = {.n = 0};
+	CHECK(k_ok(event_index_each_use(ix, use, &u)));
+	CHECK_EQ_INT(u.n, 0);
+	/* The new layout takes events at once. */
+	CHECK(k_ok(event_index_begin(ix)));
+	add_event(ix, 1, 1000, "CreateKey", "root", "arn:aws:kms:us-east-1:111122223333:key/k1");
+	pos.seq = 1;
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	struct hits h = run(ix, EVENT_INDEX_ALL, "", 0, INT64_MAX, false, 0, 0, 10);
+	CHECK(h.n == 1 && h.seq[0] == 1);
+	event_index_close(ix);
+	CHECK(sqlite3_open(old, &db) == SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	CHECK(sqlite3_prepare_v2(db, "SELECT layout FROM meta", -1, &st, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Many uses of a few keys in one batch: the latest of each is kept, across slot clashes. */
+static void test_batched_uses(void)
+{
+	char p2[300];
+	snprintf(p2, sizeof p2, "%s/uses.db", dir);
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(p2, &ix)));
+	CHECK(k_ok(event_index_begin(ix)));
+	for (int i = 0; i < 5000; i++) {
+		char arn[64];
+		snprintf(arn, sizeof arn, "arn:key-%d", i % 1500);
+		CHECK(k_ok(event_index_note_use(ix, arn, i % 2 ? "Decrypt" : "Encrypt", 1000 + i,
+						"e", "r")));
+	}
+	/* An earlier use noted after a later one changes nothing. */
+	CHECK(k_ok(event_index_note_use(ix, "arn:key-7", "Sign", 10, "e", "r")));
+	struct event_index_pos pos = {.seq = 1};
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	sqlite3 *db = NULL;
+	CHECK(sqlite3_open(p2, &db) == SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	CHECK(sqlite3_prepare_v2(db, "SELECT count(*), min(t), max(t) FROM lastuse", -1, &st,
+				 NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	CHECK_EQ_INT(sqlite3_column_int(st, 0), 1500);
+	CHECK_EQ_INT(sqlite3_column_int(st, 1), 1000 + 3500);
+	CHECK_EQ_INT(sqlite3_column_int(st, 2), 1000 + 4999);
+	sqlite3_finalize(st);
+	CHECK(sqlite3_prepare_v2(db, "SELECT op, t FROM lastuse WHERE arn = 'arn:key-7'", -1, &st,
+				 NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	CHECK_STR((const char *)sqlite3_column_text(st, 0), "Decrypt");
+	CHECK_EQ_INT(sqlite3_column_int(st, 1), 1000 + 4507);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	event_index_close(ix);
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL) {
@@ -162,6 +275,8 @@ int main(void)
 	snprintf(path, sizeof path, "%s/index.db", dir);
 	RUN(test_query);
 	RUN(test_uses_and_checkpoint);
+	RUN(test_old_layout_is_rebuilt);
+	RUN(test_batched_uses);
 	tl_remove_tree(dir);
 	return tl_summary();
 }
