@@ -562,3 +562,204 @@ def test_mutual_tls(tmp_path):
     finally:
         assert s.stop() == 0
         _sanitizer_clean(s)
+
+
+# ---- keys held in a PKCS#11 token (SoftHSM2) ---------------------------------------------------
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+needs_softhsm = pytest.mark.skipif(
+    not os.path.exists(MODULE) or shutil.which("softhsm2-util") is None,
+    reason="SoftHSM2 is not installed (scripts/setup.sh)")
+TOKEN_ID = "cluster-xkstokenaaa"
+TOKEN_LABEL = "xkstoken"
+TOKEN_PIN = "pin-xks-4567"
+
+# Counts the secret key objects of a token through the PKCS#11 API (the module's
+# C_* functions), in a process of its own: argv = module, label, PIN.
+COUNT_OBJECTS = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+UL = ctypes.c_ulong
+class Attr(ctypes.Structure):
+    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
+assert lib.C_Initialize(None) == 0
+slots = (UL * 64)(); n = UL(64)
+assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
+info = ctypes.create_string_buffer(512)
+slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
+        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
+sess = UL()
+assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
+pin = sys.argv[3].encode()
+assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+cls = UL(4)  # CKO_SECRET_KEY
+tmpl = (Attr * 1)(Attr(0, ctypes.cast(ctypes.byref(cls), ctypes.c_void_p), ctypes.sizeof(cls)))
+assert lib.C_FindObjectsInit(sess, tmpl, UL(1)) == 0
+objs = (UL * 256)(); got = UL()
+assert lib.C_FindObjects(sess, objs, UL(256), ctypes.byref(got)) == 0
+lib.C_FindObjectsFinal(sess)
+lib.C_Logout(sess); lib.C_CloseSession(sess); lib.C_Finalize(None)
+print(got.value)
+"""
+
+
+def token_objects(p):
+    out = subprocess.run(["/usr/bin/python3", "-c", COUNT_OBJECTS, MODULE, TOKEN_LABEL, TOKEN_PIN],
+                         capture_output=True, text=True, env=p.env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def token_proxy():
+    """A test-mode server whose XKS proxy serves ext-hsm, a key generated inside a
+    throw-away SoftHSM2 token (an AWS_CLOUDHSM custom key store), and ext-soft, a
+    software key."""
+    d = tempfile.mkdtemp(prefix="kinko-xks-hsm-")
+    tokendir = os.path.join(d, "tokens")
+    os.mkdir(tokendir, 0o700)
+    conf = os.path.join(d, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\n" % tokendir)
+    env = dict(os.environ, SOFTHSM2_CONF=conf)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
+                    "--pin", TOKEN_PIN, "--so-pin", "so-pin-7654321"],
+                   check=True, capture_output=True, env=env)
+    anchor = os.path.join(d, "customerCA.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", anchor + ".key", "-out",
+                    anchor, "-subj", "/CN=kinko test CA", "-days", "2"],
+                   check=True, capture_output=True)
+    cfg = os.path.join(d, "kinko.json")
+    with open(cfg, "w") as f:
+        json.dump({"hsm_tokens": [{"id": TOKEN_ID, "module": MODULE, "token_label": TOKEN_LABEL,
+                                   "trust_anchor_file": "customerCA.crt"}],
+                   "xks": {"uri_path": URI_PATH, "region": "us-east-1",
+                           "credentials": [{"access_key_id": ACCESS_KEY,
+                                            "secret_access_key": SECRET}],
+                           "keys": {"ext-hsm": alias_arn("xks-hsm"),
+                                    "ext-soft": alias_arn("xks-soft")}}}, f)
+    data = os.path.join(d, "data")
+    os.mkdir(data)
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = conf  # the server inherits it
+    s = Server(["--dev", "--test-mode", "--tls-self-signed", "--config", cfg,
+                "--xks-listen", "127.0.0.1:0"], data_dir=data).start()
+    line = s.proc.stdout.readline().decode()
+    assert "XKS proxy listening on https://" in line, line
+    s.env = env
+    s.xks = line.split("listening on ")[1].split()[0]
+    s.xks_endpoint = s.xks[:-len(URI_PATH)]
+    s.ca = os.path.join(data, "tls-cert.pem")
+    s.ctx = ssl.create_default_context(cafile=s.ca)
+    s.kms = boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
+                         aws_access_key_id="test", aws_secret_access_key="test", verify=s.ca)
+    s.store = s.kms.create_custom_key_store(
+        CustomKeyStoreName="xks-hsm", CloudHsmClusterId=TOKEN_ID,
+        TrustAnchorCertificate=open(anchor).read(),
+        KeyStorePassword=TOKEN_PIN)["CustomKeyStoreId"]
+    s.kms.connect_custom_key_store(CustomKeyStoreId=s.store)
+    s.hsm_key = s.kms.create_key(CustomKeyStoreId=s.store,
+                                 Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    s.kms.create_alias(AliasName="alias/xks-hsm", TargetKeyId=s.hsm_key)
+    s.kms.create_alias(AliasName="alias/xks-soft",
+                       TargetKeyId=s.kms.create_key()["KeyMetadata"]["KeyId"])
+    yield s
+    rc = s.stop()
+    _sanitizer_clean(s)
+    if saved is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = saved
+    shutil.rmtree(d, ignore_errors=True)
+    assert rc == 0
+
+
+@needs_softhsm
+def test_token_key_passes_xks_check(token_proxy, tmp_path):
+    """kinko's own XKS client against a token-backed key: health, metadata, round trips
+    with and without AAD, a changed AAD and a tampered ciphertext refused, a wrong
+    signature and an unknown key refused with the spec's errors."""
+    p, _ = xks_check(token_proxy.xks_endpoint, token_proxy.ca, tmp_path, key_id="ext-hsm")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "401 AuthenticationFailedException" in p.stdout
+    assert "404 KeyNotFoundException" in p.stdout
+    assert p.stdout.strip().splitlines()[-1].startswith("ok: 0 check(s) failed")
+
+
+@needs_softhsm
+def test_token_key_metadata_health_and_round_trip(token_proxy):
+    p = token_proxy
+    code, body = call(p, "/keys/ext-hsm/metadata", {"requestMetadata": METADATA})
+    assert (code, body) == (200, {"keySpec": "AES_256", "keyUsage": ["ENCRYPT", "DECRYPT"],
+                                  "keyStatus": "ENABLED"})
+    code, body = call(p, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                         "kmsOperation": "KmsHealthCheck"}})
+    assert code == 200
+    fleet = {e["id"]: e for e in body["ekmFleetDetails"]}
+    assert fleet[TOKEN_ID]["healthStatus"] == "ACTIVE"
+    assert body["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
+    code, enc = call(p, "/keys/ext-hsm/encrypt", encrypt_body(
+        additionalAuthenticatedData=AAD, ciphertextDataIntegrityValueAlgorithm="SHA_256"))
+    assert code == 200, enc
+    assert enc["ciphertextDataIntegrityValue"] == cdiv(base64.b64decode(AAD), enc)
+    assert len(base64.b64decode(enc["initializationVector"])) == 12
+    code, dec = call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc, additionalAuthenticatedData=AAD))
+    assert (code, dec) == (200, {"plaintext": HELLO})
+    # Another AAD, none, a flipped tag, or the software key: refused.
+    other = base64.b64encode(b"project=other").decode()
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=other)), 400, "InvalidCiphertextException")
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc)), 400,
+                 "InvalidCiphertextException")
+    tag = bytearray(base64.b64decode(enc["authenticationTag"]))
+    tag[0] ^= 1
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=AAD, authenticationTag=base64.b64encode(tag).decode())),
+        400, "InvalidCiphertextException")
+    assert_error(call(p, "/keys/ext-soft/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=AAD)), 400, "InvalidCiphertextException")
+    # The proxy's messages never open as the key's KMS ciphertexts, nor the other way.
+    blob = p.kms.encrypt(KeyId=p.hsm_key, Plaintext=b"Hello World!")["CiphertextBlob"]
+    assert p.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"Hello World!"
+    assert_error(call(p, "/keys/ext-hsm/decrypt", {
+        "requestMetadata": METADATA, "encryptionAlgorithm": "AES_GCM",
+        "ciphertext": base64.b64encode(blob[38:-16]).decode(),
+        "ciphertextMetadata": enc["ciphertextMetadata"],
+        "initializationVector": base64.b64encode(blob[22:34]).decode(),
+        "authenticationTag": base64.b64encode(blob[-16:]).decode()}),
+        400, "InvalidCiphertextException")
+    # Wrong signature and unknown key, as for a software key.
+    assert_error(call(p, "/keys/ext-hsm/encrypt", encrypt_body(), secret=SECRET_2), 401,
+                 "AuthenticationFailedException")
+    assert_error(call(p, "/keys/ext-none/metadata", {"requestMetadata": METADATA}), 404,
+                 "KeyNotFoundException")
+
+
+@needs_softhsm
+def test_token_key_while_its_store_is_disconnected(token_proxy):
+    """A store that is not connected: the key is DISABLED, Encrypt and Decrypt are
+    InvalidStateException, the token UNAVAILABLE in the health answer; connected
+    again, what was encrypted before decrypts."""
+    p = token_proxy
+    code, enc = call(p, "/keys/ext-hsm/encrypt", encrypt_body(additionalAuthenticatedData=AAD))
+    assert code == 200, enc
+    p.kms.disconnect_custom_key_store(CustomKeyStoreId=p.store)
+    try:
+        code, body = call(p, "/keys/ext-hsm/metadata", {"requestMetadata": METADATA})
+        assert code == 200 and body["keyStatus"] == "DISABLED"
+        assert_error(call(p, "/keys/ext-hsm/encrypt", encrypt_body()), 400,
+                     "InvalidStateException")
+        assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+            enc, additionalAuthenticatedData=AAD)), 400, "InvalidStateException")
+        code, body = call(p, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                             "kmsOperation": "KmsHealthCheck"}})
+        assert code == 200
+        fleet = {e["id"]: e for e in body["ekmFleetDetails"]}
+        assert fleet[TOKEN_ID]["healthStatus"] == "UNAVAILABLE"
+        # The software key is served as before.
+        assert call(p, "/keys/ext-soft/encrypt", encrypt_body())[0] == 200
+    finally:
+        p.kms.connect_custom_key_store(CustomKeyStoreId=p.store)
+    code, dec = call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc, additionalAuthenticatedData=AAD))
+    assert (code, dec) == (200, {"plaintext": HELLO})
