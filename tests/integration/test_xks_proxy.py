@@ -763,3 +763,55 @@ def test_token_key_while_its_store_is_disconnected(token_proxy):
         p.kms.connect_custom_key_store(CustomKeyStoreId=p.store)
     code, dec = call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc, additionalAuthenticatedData=AAD))
     assert (code, dec) == (200, {"plaintext": HELLO})
+
+
+def kinko_test(p, operation, body=None):
+    """KinkoTest.<operation> over the server's self-signed HTTPS."""
+    req = AWSRequest(method="POST", url=p.endpoint + "/", data=json.dumps(body or {}).encode(),
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": "KinkoTest." + operation})
+    SigV4Auth(Credentials("test", "test"), "kms", "us-east-1").add_auth(req)
+    r = urllib.request.Request(p.endpoint + "/", data=req.body, method="POST",
+                               headers=dict(req.headers.items()))
+    with urllib.request.urlopen(r, timeout=60, context=p.ctx) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+# Last in this file: it moves the server's clock, which the proxy's SigV4 dates follow.
+@needs_softhsm
+def test_deleted_token_key_destroys_its_object(token_proxy):
+    """A token key whose waiting period passes has its object destroyed in the
+    token; with the token's store not connected at that moment the key is still
+    deleted in kinko, and its object is destroyed once the store is connected."""
+    p, kms = token_proxy, token_proxy.kms
+    first = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    second = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    before = token_objects(p)
+    assert before >= 3  # ext-hsm's key and these two
+    for kid in (first, second):
+        kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before  # still pending: nothing destroyed
+    # The first key's window passes while the store is connected.
+    kms.cancel_key_deletion(KeyId=second)
+    kinko_test(p, "AdvanceClock", {"Seconds": 7 * 86400 + 60})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=first)
+    assert token_objects(p) == before - 1
+    # The second one's while it is not: deleted in kinko, its object kept for later.
+    kms.schedule_key_deletion(KeyId=second, PendingWindowInDays=7)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=p.store)
+    kinko_test(p, "AdvanceClock", {"Seconds": 7 * 86400 + 60})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=second)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before - 1
+    kms.connect_custom_key_store(CustomKeyStoreId=p.store)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before - 2
+    # The key the proxy serves is untouched.
+    assert kms.describe_key(KeyId=p.hsm_key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=p.hsm_key, Plaintext=b"x")[
+        "CiphertextBlob"])["Plaintext"] == b"x"
