@@ -74,9 +74,13 @@ def proxy():
             "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET},
                             {"access_key_id": ACCESS_KEY_2, "secret_access_key": SECRET_2}],
             "keys": {"ext-1": alias_arn("xks-1"), "ext-off": alias_arn("xks-off"),
-                     "ext-hmac": alias_arn("xks-hmac"),
+                     "ext-hmac": alias_arn("xks-hmac"), "ext-guarded": alias_arn("xks-1"),
                      "ext-gone": "arn:aws:kms:us-east-1:%s:key/"
-                                 "00000000-0000-4000-8000-000000000000" % ACCOUNT}}}, f)
+                                 "00000000-0000-4000-8000-000000000000" % ACCOUNT},
+            # ext-guarded: the same key, for Alice's Encrypt, Decrypt and DescribeKey only.
+            "authorization": [{"external_key_id": "ext-guarded",
+                               "aws_principal_arns": ["arn:aws:iam::123456789012:user/Ali*"],
+                               "kms_operations": ["Encrypt", "Decrypt", "Describe*"]}]}}, f)
     data = os.path.join(d, "data")
     os.mkdir(data)
     s = Server(["--dev", "--tls-self-signed", "--config", cfg, "--seed", seed,
@@ -357,6 +361,90 @@ def test_request_metadata_in_the_audit_trail(proxy):
     assert ev["userIdentity"]["accessKeyId"] == ACCESS_KEY
     text = json.dumps(ev)
     assert HELLO not in text and "plaintext" not in text
+
+
+def audit_events(p, needle):
+    """The audit events whose line holds needle, once written."""
+    events = []
+    for _ in range(50):
+        time.sleep(0.1)
+        events = []
+        for path in glob.glob(os.path.join(p.data_dir, "audit", "kinko-audit-*.jsonl")):
+            with open(path) as f:
+                events += [json.loads(l)["event"] for l in f if needle in l]
+        if events:
+            break
+    return events
+
+
+def test_authorization_on_request_metadata(proxy):
+    """xks.authorization: ext-guarded takes Alice's Encrypt, Decrypt and DescribeKey
+    only; anyone else (a service principal too) or another operation is the
+    spec's 403 AccessDeniedException, recorded in the audit trail with the metadata
+    and the list that refused it. Keys without a rule, and health, are not refused."""
+    code, enc = call(proxy, "/keys/ext-guarded/encrypt", encrypt_body())
+    assert code == 200, enc
+    code, dec = call(proxy, "/keys/ext-guarded/decrypt", decrypt_body(enc))
+    assert (code, dec) == (200, {"plaintext": HELLO})
+    code, body = call(proxy, "/keys/ext-guarded/metadata",
+                      {"requestMetadata": dict(METADATA, kmsOperation="DescribeKey")})
+    assert code == 200 and body["keyStatus"] == "ENABLED"
+    rid = "denied-%d" % time.time_ns()
+    bob = dict(METADATA, awsPrincipalArn="arn:aws:iam::123456789012:user/Bob", kmsRequestId=rid)
+    assert_error(call(proxy, "/keys/ext-guarded/encrypt", encrypt_body(requestMetadata=bob)),
+                 403, "AccessDeniedException")
+    assert_error(call(proxy, "/keys/ext-guarded/decrypt",
+                      decrypt_body(enc, requestMetadata=dict(bob, kmsOperation="Decrypt"))),
+                 403, "AccessDeniedException")
+    # Alice, through an operation the rule does not list.
+    assert_error(call(proxy, "/keys/ext-guarded/encrypt", encrypt_body(
+        requestMetadata=dict(METADATA, kmsOperation="GenerateDataKey"))),
+        403, "AccessDeniedException")
+    # A service principal (an AWS service calling KMS on Alice's behalf) is not Alice.
+    assert_error(call(proxy, "/keys/ext-guarded/metadata", {"requestMetadata": dict(
+        METADATA, awsPrincipalArn="ec2.amazonaws.com", kmsOperation="DescribeKey")}),
+        403, "AccessDeniedException")
+    # The same key under ext-1, which has no rule, takes Bob.
+    assert call(proxy, "/keys/ext-1/encrypt", encrypt_body(requestMetadata=bob))[0] == 200
+    assert call(proxy, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                       "kmsOperation": "KmsHealthCheck"}})[0] == 200
+    # An unknown key stays KeyNotFoundException.
+    assert_error(call(proxy, "/keys/ext-none/encrypt", encrypt_body(requestMetadata=bob)), 404,
+                 "KeyNotFoundException")
+    events = [e for e in audit_events(proxy, rid) if e.get("errorCode") == "AccessDeniedException"]
+    assert len(events) == 2, events
+    for ev in events:
+        assert ev["eventSource"] == "kms-xks-proxy"
+        assert ev["errorCode"] == "AccessDeniedException", ev
+        assert "aws_principal_arns" in ev["errorMessage"] and "Bob" in ev["errorMessage"]
+        md = ev["requestParameters"]["requestMetadata"]
+        assert md["kmsRequestId"] == rid and md["awsPrincipalArn"].endswith("user/Bob")
+        assert ev["requestParameters"]["externalKeyId"] == "ext-guarded"
+        assert ev["recipientAccountId"] == ACCOUNT
+    assert sorted(e["eventName"] for e in events) == ["Decrypt", "Encrypt"]
+
+
+def test_authorization_config_errors(tmp_path):
+    """A rule for a key that is not configured, a duplicate, an empty list, or no list
+    at all: kinko refuses to start and says why."""
+    base = {"uri_path": URI_PATH,
+            "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET}],
+            "keys": {"k": alias_arn("k")}}
+    cases = [
+        ([{"external_key_id": "other", "kms_operations": ["Encrypt"]}], "must name a key"),
+        ([{"external_key_id": "k", "kms_operations": ["Encrypt"]},
+          {"external_key_id": "k", "kms_operations": ["Decrypt"]}], "two rules"),
+        ([{"external_key_id": "k", "aws_principal_arns": []}], "1 to 64 patterns"),
+        ([{"external_key_id": "k"}], "needs aws_principal_arns or kms_operations"),
+        ([{"external_key_id": "k", "kms_operation": ["Encrypt"]}], "kms_operation"),
+    ]
+    for rules, why in cases:
+        cfg = tmp_path / "kinko.json"
+        cfg.write_text(json.dumps({"xks": dict(base, authorization=rules)}))
+        p = subprocess.run([KINKO, "serve", "--dev", "--config", str(cfg), "--data",
+                            str(tmp_path / "data"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and why in p.stderr, (rules, p.stderr)
 
 
 # ---- kinko's XKS client: kinko xks check ----------------------------------------------------
