@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "keystore/keyops.h"
+#include "kms/keystores.h"
 #include "kms/store.h"
 #include "core/banned.h"
 
@@ -39,6 +40,9 @@ k_status kms_erase_ops(const struct kms_key *k, int64_t now, struct kms_erase *e
 	}
 	json_t *doc = json_pack("{s:s,s:s,s:o}", "KeyStore", ops->name, "KeyArn", k->arn,
 				"Materials", refs);
+	json_t *sid = json_object_get(k->doc, "CustomKeyStoreId");
+	if (doc != NULL && json_is_string(sid))
+		json_object_set(doc, "CustomKeyStoreId", sid);
 	e->doc = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	ENSURE(e->doc != NULL, K_E_INTERNAL);
@@ -52,6 +56,29 @@ k_status kms_erase_ops(const struct kms_key *k, int64_t now, struct kms_erase *e
 	scheduler_due_put_op(&e->ops[1], e->due_id);
 	e->n = KMS_ERASE_MAX_OPS;
 	return K_OK;
+}
+
+/*
+ * A store recorded CONNECTED whose token this node has not logged in to
+ * yet (after a restart, or on another node of a cluster) logs in now, as
+ * on the first use of one of its keys (kms_cks_state).
+ */
+static void wake_store(const char *ns, json_t *erase)
+{
+	const char *sid = json_string_value(json_object_get(erase, "CustomKeyStoreId"));
+	if (sid == NULL)
+		return;
+	struct kbuf raw;
+	kbuf_init(&raw, STORAGE_MAX_DOC);
+	int64_t version = 0;
+	json_t *store = NULL;
+	if (k_ok(storage_get(kms_store(), KMS_CKS_KIND, ns, sid, &raw, &version)))
+		store = json_loadb((const char *)raw.ptr, raw.len, 0, NULL);
+	kbuf_release(&raw);
+	const char *code = NULL;
+	if (store != NULL)
+		(void)kms_cks_state(ns, sid, store, &code);
+	json_decref(store);
 }
 
 /* Destroys the material an erase record lists; K_E_INVALID_STATE: not now. */
@@ -101,6 +128,7 @@ static K_MUST_CHECK k_status erase_due(void *arg, int64_t when, const char *ns, 
 	json_t *doc = k_ok(rc) ? json_loadb((const char *)raw.ptr, raw.len, 0, NULL) : NULL;
 	kbuf_release(&raw);
 	GUARD(rc);
+	wake_store(ns, doc);
 	rc = erase_listed(doc);
 	if (k_is(rc, K_E_INVALID_STATE)) {
 		LOG_DEBUG("the material of deleted key %s waits for its key store",

@@ -8,7 +8,9 @@
  * holding its store's name and material references) and a due record of
  * task KMS_ERASE_TASK. The scheduler's "kms.erase" callback, which runs
  * after "kms.delete" on every run (every SCHEDULER_INTERVAL_S seconds,
- * once per cluster), destroys the material and deletes both records. A
+ * once per cluster), logs in to the key's store if it is recorded
+ * CONNECTED but this node has not logged in yet (a restart, another node),
+ * destroys the material and deletes both records. A
  * store that cannot reach the material (its token not connected) leaves
  * the records, and the next run tries again, until the token is
  * connected. The key itself is deleted in kinko at once either way.
