@@ -903,3 +903,20 @@ def test_deleted_token_key_destroys_its_object(token_proxy):
     assert kms.describe_key(KeyId=p.hsm_key)["KeyMetadata"]["KeyState"] == "Enabled"
     assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=p.hsm_key, Plaintext=b"x")[
         "CiphertextBlob"])["Plaintext"] == b"x"
+    # After a restart, with no key of the store used since, the deletion logs in to
+    # the store (recorded CONNECTED) to destroy the object.
+    third = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=third, PendingWindowInDays=7)
+    assert token_objects(p) == before - 1
+    assert p.stop() == 0
+    p.start()
+    line = p.proc.stdout.readline().decode()
+    assert "XKS proxy listening on https://" in line, line
+    kms = p.kms = boto3.client("kms", endpoint_url=p.endpoint, region_name="us-east-1",
+                               aws_access_key_id="test", aws_secret_access_key="test",
+                               verify=p.ca)
+    kinko_test(p, "AdvanceClock", {"Seconds": 30 * 86400})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=third)
+    assert token_objects(p) == before - 2
