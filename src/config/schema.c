@@ -95,11 +95,23 @@ static const struct cs_member oidc_provider[] = {
 	END,
 };
 
+static const struct cs_member xks_rule[] = {
+	{"external_key_id", CS_STRING, 0, 0, NULL},
+	{"aws_principal_arns", CS_STRINGS, 0, 0, NULL},
+	{"kms_operations", CS_STRINGS, 0, 0, NULL},
+	END,
+};
+
 static const struct cs_member xks[] = {
-	{"listen", CS_STRING, 0, 0, NULL},	   {"uri_path", CS_STRING, 0, 0, NULL},
-	{"region", CS_STRING, 0, 0, NULL},	   {"client_ca_file", CS_STRING, 0, 0, NULL},
-	{"client_subject", CS_STRING, 0, 0, NULL}, {"credentials", CS_OBJECTS, 0, 0, access_key},
-	{"keys", CS_STRING_MAP, 0, 0, NULL},	   END,
+	{"listen", CS_STRING, 0, 0, NULL},
+	{"uri_path", CS_STRING, 0, 0, NULL},
+	{"region", CS_STRING, 0, 0, NULL},
+	{"client_ca_file", CS_STRING, 0, 0, NULL},
+	{"client_subject", CS_STRING, 0, 0, NULL},
+	{"credentials", CS_OBJECTS, 0, 0, access_key},
+	{"keys", CS_STRING_MAP, 0, 0, NULL},
+	{"authorization", CS_OBJECTS, 0, 0, xks_rule},
+	END,
 };
 
 static const struct cs_member peer_region[] = {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/xks_access.h"
 #include "core/arn.h"
 #include "core/banned.h"
 
@@ -190,6 +191,8 @@ k_status config_xks_load(json_t *sec, const char *cfg_path, struct kbuf *msg)
 		rc = load_credentials(json_object_get(sec, "credentials"), msg);
 	if (k_ok(rc))
 		rc = load_keys(json_object_get(sec, "keys"), msg);
+	if (k_ok(rc))
+		rc = config_xks_access_load(json_object_get(sec, "authorization"), msg);
 	if (k_failed(rc))
 		config_xks_release();
 	return rc;
@@ -217,6 +220,7 @@ const char *config_xks_key_arn(const char *external_id)
 
 void config_xks_release(void)
 {
+	config_xks_access_release();
 	for (size_t i = 0; i < section.n_credentials; i++)
 		ksecret_free(section.credentials[i].secret);
 	free(section.keys);

@@ -11,7 +11,8 @@
  *                                                certificate issued by this CA)
  *     "client_subject": "cks.kms.us-east-1.amazonaws.com",  (mTLS: and with this CN)
  *     "credentials": [ {"access_key_id": "...", "secret_access_key": "..."} ],
- *     "keys": { "EXTERNAL-KEY-ID": "arn:aws:kms:REGION:ACCOUNT:key/UUID" }
+ *     "keys": { "EXTERNAL-KEY-ID": "arn:aws:kms:REGION:ACCOUNT:key/UUID" },
+ *     "authorization": [ ... ]                  (per-key rules: config/xks_access.h)
  *   }
  *
  * Credentials are the SigV4 keys the proxy accepts (service name

@@ -65,6 +65,13 @@ k_status keystore_new_version(const struct keystore_key *cur, const char *spec, 
 	return cur->ops->new_version(cur, spec, arn, ref, out);
 }
 
+k_status keystore_erase(const struct keystore_ops *ops, const struct kslice *refs, uint32_t n)
+{
+	if (ops->erase == NULL || n == 0)
+		return K_OK;
+	return ops->erase(refs, n);
+}
+
 void keystore_key_unref(struct keystore_key *h)
 {
 	if (h == NULL || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)

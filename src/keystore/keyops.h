@@ -73,6 +73,11 @@ struct keystore_ops {
 					     struct keystore_key **out);
 	void (*destroy)(struct keystore_key *h);
 	/*
+	 * Destroys the material the references name where the store keeps it
+	 * outside the key document (a token's objects). NULL: nothing to do.
+	 */
+	K_MUST_CHECK k_status (*erase)(const struct kslice *refs, uint32_t n);
+	/*
 	 * False while the store cannot reach the key's material (a token
 	 * that is not connected): the key's state is then Unavailable.
 	 * NULL: always available.
@@ -175,6 +180,19 @@ K_MUST_CHECK k_status keystore_open(const struct keystore_ops *ops, const char *
 K_MUST_CHECK k_status keystore_new_version(const struct keystore_key *cur, const char *spec,
 					   const char *arn, struct kbuf *ref,
 					   struct keystore_key **out);
+
+/*
+ * Deletion: destroys the material versions refs[0..n) of a deleted key
+ * where the store keeps them apart from the key document (a PKCS#11
+ * token's objects: C_DestroyObject). K_OK once none is left (also when
+ * some were already gone, and for a store that keeps nothing apart, such
+ * as the software store, whose material goes with the document);
+ * K_E_INVALID_STATE when the store cannot reach them now (a token not
+ * connected): call again later; K_E_INTERNAL for a reference that does
+ * not parse.
+ */
+K_MUST_CHECK k_status keystore_erase(const struct keystore_ops *ops, const struct kslice *refs,
+				     uint32_t n);
 
 static inline struct keystore_key *keystore_key_ref(struct keystore_key *h)
 {

@@ -57,4 +57,20 @@ bool p11_rv_lost(CK_RV rv);
 /* Marks the token FAILED (NETWORK_ERRORS) after such a return value. */
 void p11_mark_lost(struct p11_token *t, CK_RV rv);
 
+/*
+ * The root key's RFC 7512 URI (p11_uri.c): pkcs11:token=LABEL;object=LABEL
+ * ?module-path=/PATH[&pin-source=file:PATH]. Values are percent-decoded;
+ * a value holding a control byte (a decoded %00 included), a '%' without
+ * two hexadecimal digits, or longer than P11_URI_VALUE_MAX - 1 bytes is
+ * refused: K_E_VALIDATION with the reason in msg, as for a URI without
+ * token, object or an absolute module-path. pin_file is "" without a
+ * pin-source.
+ */
+#define P11_URI_VALUE_MAX 1024
+struct p11_uri {
+	char token[P11_URI_VALUE_MAX], object[P11_URI_VALUE_MAX], module[P11_URI_VALUE_MAX],
+		pin_file[P11_URI_VALUE_MAX];
+};
+K_MUST_CHECK k_status p11_uri_parse(const char *uri, struct p11_uri *u, struct kbuf *msg);
+
 #endif

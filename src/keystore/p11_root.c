@@ -28,92 +28,23 @@
 #include "crypto/crypto.h"
 #include "core/banned.h"
 
-#define ROOT_URI_MAX 1024
+#define ROOT_URI_MAX P11_URI_VALUE_MAX
 #define ROOT_TAG_LEN 16
 
 static struct p11_token *root_token;
 static uint8_t root_label[ROOT_URI_MAX];
 static size_t root_label_len;
 
-struct root_uri {
-	char token[ROOT_URI_MAX], object[ROOT_URI_MAX], module[ROOT_URI_MAX],
-		pin_file[ROOT_URI_MAX];
-};
-
 /* Reconnecting a FAILED root token (the URI kept from keystore_p11_root_open). */
 #define ROOT_RECONNECT_MS 1000
-static struct root_uri root_uri_kept;
+static struct p11_uri root_uri_kept;
 static pthread_mutex_t reconnect_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t reconnect_last_ms;  /* under reconnect_mu */
 static bool reconnect_failing;	   /* a failed attempt was logged; under reconnect_mu */
 static bool reconnect_pin_refused; /* no more attempts; under reconnect_mu */
 
-/* Copies a percent-encoded value of length n into out (NUL-terminated). */
-static bool decode(const char *v, size_t n, char out[ROOT_URI_MAX])
-{
-	size_t j = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (j + 1 >= ROOT_URI_MAX)
-			return false;
-		unsigned x;
-		if (v[i] == '%' && i + 2 < n && sscanf(v + i + 1, "%2x", &x) == 1) {
-			out[j++] = (char)x;
-			i += 2;
-		} else {
-			out[j++] = v[i];
-		}
-	}
-	out[j] = 0;
-	return true;
-}
-
-/* One attribute NAME=VALUE of the URI. */
-static bool attribute(struct root_uri *u, const char *a, size_t n, bool query)
-{
-	const char *eq = memchr(a, '=', n);
-	if (eq == NULL)
-		return false;
-	size_t kl = (size_t)(eq - a), vl = n - kl - 1;
-	char *dst = NULL;
-	if (!query && kl == 5 && strncmp(a, "token", 5) == 0)
-		dst = u->token;
-	else if (!query && kl == 6 && strncmp(a, "object", 6) == 0)
-		dst = u->object;
-	else if (query && kl == 11 && strncmp(a, "module-path", 11) == 0)
-		dst = u->module;
-	else if (query && kl == 10 && strncmp(a, "pin-source", 10) == 0)
-		dst = u->pin_file;
-	else
-		return true; /* other attributes (type, id, ...) are ignored */
-	if (!decode(eq + 1, vl, dst))
-		return false;
-	if (dst == u->pin_file && strncmp(dst, "file:", 5) == 0)
-		memmove(dst, dst + 5, strlen(dst + 5) + 1);
-	return true;
-}
-
-static bool parse_uri(const char *uri, struct root_uri *u)
-{
-	memset(u, 0, sizeof *u);
-	if (strncmp(uri, "pkcs11:", 7) != 0)
-		return false;
-	const char *p = uri + 7;
-	bool query = false;
-	while (*p != 0) {
-		size_t n = strcspn(p, query ? "&" : ";?");
-		if (n > 0 && !attribute(u, p, n, query))
-			return false;
-		p += n;
-		if (*p == '?')
-			query = true;
-		if (*p != 0)
-			p++;
-	}
-	return u->token[0] != 0 && u->object[0] != 0 && u->module[0] == '/';
-}
-
 /* The PIN from its file (its first line) or from KINKO_PKCS11_PIN. */
-static struct ksecret *read_pin(const struct root_uri *u, struct kbuf *msg)
+static struct ksecret *read_pin(const struct p11_uri *u, struct kbuf *msg)
 {
 	char line[P11_MAX_PIN + 2] = {0};
 	if (u->pin_file[0] != 0) {
@@ -185,7 +116,7 @@ static bool root_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *obj, bool create,
 	return f->C_GenerateKey(s, &mech, tmpl, sizeof tmpl / sizeof tmpl[0], obj) == CKR_OK;
 }
 
-static K_MUST_CHECK k_status root_connect(const struct root_uri *u, bool create, struct kbuf *msg);
+static K_MUST_CHECK k_status root_connect(const struct p11_uri *u, bool create, struct kbuf *msg);
 
 static int64_t monotonic_ms(void)
 {
@@ -329,7 +260,7 @@ bool keystore_p11_root_active(void)
  * and `create` (at start only: a token that comes back without its key
  * never gets a new one).
  */
-static K_MUST_CHECK k_status root_connect(const struct root_uri *u, bool create, struct kbuf *msg)
+static K_MUST_CHECK k_status root_connect(const struct p11_uri *u, bool create, struct kbuf *msg)
 {
 	struct ksecret *pin = read_pin(u, msg);
 	if (pin == NULL)
@@ -361,16 +292,10 @@ static K_MUST_CHECK k_status root_connect(const struct root_uri *u, bool create,
 
 k_status keystore_p11_root_open(const char *uri, struct kbuf *msg)
 {
-	struct root_uri *u = calloc(1, sizeof *u);
+	struct p11_uri *u = calloc(1, sizeof *u);
 	if (u == NULL)
 		return K_E_INTERNAL;
-	k_status rc = K_OK;
-	if (!parse_uri(uri, u)) {
-		kbuf_note(msg,
-			  "the root key URI must be pkcs11:token=LABEL;object=LABEL?module-path="
-			  "/ABSOLUTE/module.so[&pin-source=file:PATH]");
-		rc = K_E_VALIDATION;
-	}
+	k_status rc = p11_uri_parse(uri, u, msg);
 	struct p11_token_config cfg = {
 		.id = "root-key", .module = u->module, .label = u->token, .slot = -1};
 	if (k_ok(rc)) {

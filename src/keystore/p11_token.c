@@ -487,3 +487,18 @@ void p11_mark_lost(struct p11_token *t, CK_RV rv)
 			  t->id, (unsigned long)rv);
 	}
 }
+
+bool keystore_p11_probe(const char *id)
+{
+	struct p11_token *t = p11_token_find(id);
+	CK_SESSION_HANDLE s;
+	if (t == NULL || k_failed(p11_take(t, &s)))
+		return false;
+	CK_SESSION_INFO info;
+	CK_RV rv = t->f->C_GetSessionInfo(s, &info);
+	bool lost = p11_rv_lost(rv);
+	p11_put(t, s, lost);
+	if (lost)
+		p11_mark_lost(t, rv);
+	return rv == CKR_OK;
+}

@@ -352,12 +352,186 @@ static K_MUST_CHECK k_status p11_generate_data_key(const struct keystore_key *h,
 	return rc;
 }
 
+/*
+ * Destroys every object of the token with the CKA_ID `id` in session s
+ * (normally one). CKR_OK also when there is none left.
+ */
+#define P11_ERASE_BATCH 8
+
+static CK_RV destroy_objects(struct p11_token *t, CK_SESSION_HANDLE s, const uint8_t id[P11_ID_LEN],
+			     size_t *destroyed)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_ID, (void *)(uintptr_t)id, P11_ID_LEN},
+	};
+	for (;;) {
+		CK_OBJECT_HANDLE objs[P11_ERASE_BATCH];
+		CK_ULONG n = 0;
+		CK_RV rv = t->f->C_FindObjectsInit(s, tmpl, 2);
+		if (rv != CKR_OK)
+			return rv;
+		rv = t->f->C_FindObjects(s, objs, P11_ERASE_BATCH, &n);
+		CK_RV fin = t->f->C_FindObjectsFinal(s);
+		if (rv == CKR_OK)
+			rv = fin;
+		if (rv != CKR_OK || n == 0)
+			return rv;
+		for (CK_ULONG i = 0; i < n; i++) {
+			rv = t->f->C_DestroyObject(s, objs[i]);
+			if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
+				return rv;
+			(*destroyed)++;
+		}
+	}
+}
+
+/*
+ * The deletion of a key's material (keyops.h, erase): each version's
+ * object is destroyed in the token the references name. A token that is
+ * not connected (or goes away meanwhile) answers K_E_INVALID_STATE and
+ * keeps whatever was not destroyed yet, for a later call.
+ */
+static K_MUST_CHECK k_status p11_erase(const struct kslice *refs, uint32_t n)
+{
+	char token_id[P11_CLUSTER_ID_LEN + 1];
+	uint8_t id[P11_ID_LEN];
+	GUARD(parse_ref(refs[0], token_id, id));
+	struct p11_token *t = p11_token_find(token_id);
+	CK_SESSION_HANDLE s;
+	if (t == NULL || k_failed(p11_take(t, &s)))
+		return K_E_INVALID_STATE;
+	k_status rc = K_OK;
+	CK_RV rv = CKR_OK;
+	size_t destroyed = 0;
+	for (uint32_t i = 0; i < n && k_ok(rc) && rv == CKR_OK; i++) {
+		char other[P11_CLUSTER_ID_LEN + 1];
+		rc = parse_ref(refs[i], other, id);
+		if (k_ok(rc) && strcmp(other, token_id) != 0)
+			rc = K_E_INTERNAL;
+		if (k_ok(rc))
+			rv = destroy_objects(t, s, id, &destroyed);
+	}
+	bool lost = p11_rv_lost(rv);
+	p11_put(t, s, lost);
+	if (lost)
+		p11_mark_lost(t, rv);
+	if (rv != CKR_OK) {
+		LOG_WARN("token %s: a deleted key's object was not destroyed (0x%lx)", token_id,
+			 (unsigned long)rv);
+		return K_E_INVALID_STATE;
+	}
+	if (k_ok(rc))
+		LOG_INFO("token %s: destroyed %zu object(s) of a deleted key", token_id, destroyed);
+	return rc;
+}
+
+/*
+ * Plain AES-GCM for the XKS proxy (keyops.h, keystore_gcm). A token cannot
+ * derive a key under g->label as the software store does, so the GCM key
+ * is the version's object itself and the label is bound in the AAD
+ * instead: the token's AAD is the label's length (one byte), the label and
+ * g->aad. A blob's AAD starts with CRYPTO_BLOB_MAGIC, which no label's
+ * length byte equals (labels are shorter), so neither kind of message is
+ * ever accepted as the other. Both draw random 96-bit IVs from one key:
+ * AES-GCM's bound of 2^32 messages per key covers the two together.
+ */
+static K_MUST_CHECK k_status gcm_aad(const struct keystore_gcm *g, struct kbuf *aad)
+{
+	ENSURE(g->label.len > 0 && g->label.len < CRYPTO_BLOB_MAGIC, K_E_INTERNAL);
+	GUARD(kbuf_append_byte(aad, (uint8_t)g->label.len));
+	GUARD(kbuf_append(aad, g->label.ptr, g->label.len));
+	if (g->aad.len > 0)
+		GUARD(kbuf_append(aad, g->aad.ptr, g->aad.len));
+	return K_OK;
+}
+
+/* The largest AAD a token's GCM call takes: the label's byte and label, and the caller's. */
+#define P11_GCM_AAD_MAX (1u + 255u + (64u << 10))
+
+static K_MUST_CHECK k_status p11_gcm_encrypt(const struct keystore_key *h, struct keystore_gcm *g,
+					     struct kslice pt, struct kbuf *ct)
+{
+	const struct p11_key *k = p11k(h);
+	ENSURE(h->versions > 0, K_E_INVALID_STATE);
+	ENSURE(ct->max - ct->len >= pt.len + P11_TAG_LEN, K_E_VALIDATION);
+	struct kbuf aad;
+	kbuf_init(&aad, P11_GCM_AAD_MAX);
+	uint8_t *out = malloc(pt.len + P11_TAG_LEN);
+	k_status rc = out != NULL ? gcm_aad(g, &aad) : K_E_INTERNAL;
+	if (k_ok(rc))
+		rc = crypto_random(g->iv, sizeof g->iv);
+	struct gcm_call c = {
+		.id = k->ids[h->versions - 1],
+		.iv = g->iv,
+		.aad = kbuf_slice(&aad),
+		.in = pt,
+		.out = out,
+		.out_len = (CK_ULONG)(pt.len + P11_TAG_LEN),
+	};
+	if (k_ok(rc))
+		rc = rv_status(gcm_run(k, &c), false);
+	if (k_ok(rc) && c.out_len != pt.len + P11_TAG_LEN)
+		rc = K_E_INTERNAL;
+	if (k_ok(rc)) {
+		memcpy(g->tag, out + pt.len, P11_TAG_LEN);
+		g->version = h->versions;
+		rc = kbuf_append(ct, out, pt.len);
+	}
+	free(out);
+	kbuf_release(&aad);
+	return rc;
+}
+
+static K_MUST_CHECK k_status p11_gcm_decrypt(const struct keystore_key *h,
+					     const struct keystore_gcm *g, struct kslice ct,
+					     struct kbuf *pt)
+{
+	const struct p11_key *k = p11k(h);
+	ENSURE(h->versions > 0, K_E_INVALID_STATE);
+	ENSURE(g->version >= 1 && g->version <= h->versions, K_E_INVALID_CIPHERTEXT);
+	struct kbuf aad;
+	kbuf_init(&aad, P11_GCM_AAD_MAX);
+	uint8_t *in = malloc(ct.len + P11_TAG_LEN), *out = malloc(ct.len + P11_TAG_LEN);
+	k_status rc = in != NULL && out != NULL ? gcm_aad(g, &aad) : K_E_INTERNAL;
+	if (k_ok(rc)) {
+		if (ct.len > 0)
+			memcpy(in, ct.ptr, ct.len);
+		memcpy(in + ct.len, g->tag, P11_TAG_LEN);
+	}
+	struct gcm_call c = {
+		.id = k->ids[g->version - 1],
+		.iv = g->iv,
+		.aad = kbuf_slice(&aad),
+		.in = kslice_make(in, ct.len + P11_TAG_LEN),
+		.out = out,
+		.out_len = (CK_ULONG)(ct.len + P11_TAG_LEN),
+		.decrypt = true,
+	};
+	if (k_ok(rc))
+		rc = rv_status(gcm_run(k, &c), true);
+	if (k_ok(rc) && c.out_len != ct.len)
+		rc = K_E_INVALID_CIPHERTEXT;
+	if (k_ok(rc))
+		rc = kbuf_append(pt, out, ct.len);
+	if (out != NULL)
+		kwipe(out, ct.len + P11_TAG_LEN);
+	free(in);
+	free(out);
+	kbuf_release(&aad);
+	return rc;
+}
+
 const struct keystore_ops keystore_pkcs11 = {
 	.name = P11_STORE_NAME,
 	.open = p11_open,
 	.destroy = p11_destroy,
+	.erase = p11_erase,
 	.available = p11_available,
 	.encrypt = p11_encrypt,
 	.decrypt = p11_decrypt,
 	.generate_data_key = p11_generate_data_key,
+	.gcm_encrypt = p11_gcm_encrypt,
+	.gcm_decrypt = p11_gcm_decrypt,
 };

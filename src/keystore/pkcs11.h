@@ -97,6 +97,11 @@ K_MUST_CHECK k_status keystore_p11_connect_wrapped(const char *id, struct kslice
 						   const char *wrapped, enum p11_conn_error *why);
 /* Logs out and closes the token's sessions; DISCONNECTED after. */
 void keystore_p11_disconnect(const char *id);
+/*
+ * True if the token is connected and answers: a session taken from its
+ * pool answers C_GetSessionInfo. A token that went away is marked FAILED.
+ */
+bool keystore_p11_probe(const char *id);
 /* The token's state here; *why (may be NULL) is set for FAILED. */
 enum p11_state keystore_p11_state(const char *id, enum p11_conn_error *why);
 

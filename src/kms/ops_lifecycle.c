@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "kms/erase.h"
 #include "kms/grants.h"
 #include "kms/keystores.h"
 #include "kms/kms.h"
@@ -347,7 +348,8 @@ static K_MUST_CHECK k_status collect_aliases(void *arg, const char *ns, const ch
  * conflict or a missing key. SQLite's secure_delete overwrites the freed
  * bytes, so the wrapped material does not linger in the live store.
  * A stale due record (the deletion was cancelled, or rescheduled) is
- * only removed.
+ * only removed. Material kept apart from the document (a token's
+ * objects) is queued for destruction in the same transaction (erase.h).
  */
 /* Set when a key was deleted and the store's logs still hold its pages. */
 static bool scrub_pending;
@@ -377,9 +379,12 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	struct key_aliases *ka = calloc(1, sizeof *ka);
 	struct storage_op *ops = NULL;
 	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_erase erase = {0};
 	ENSURE_GOTO(ka != NULL && w != NULL, K_E_INTERNAL);
+	GUARD_GOTO(kms_erase_ops(k, now, &erase));
 	GUARD_GOTO(kms_grants_delete_ops(ns, id, &gops));
-	ops = calloc(3 + MAX_KEY_ALIASES + KMS_MRK_MAX_OPS + gops.n, sizeof *ops);
+	ops = calloc(3 + MAX_KEY_ALIASES + KMS_MRK_MAX_OPS + KMS_ERASE_MAX_OPS + gops.n,
+		     sizeof *ops);
 	ENSURE_GOTO(ops != NULL, K_E_INTERNAL);
 	/* A replica leaves its related keys' configuration in the same transaction. */
 	GUARD_GOTO(kms_mrk_unlink_replica(k, now, DELETE_TASK, w));
@@ -404,7 +409,9 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 		ops[3 + ka->n + i] = w->ops[i];
 	if (gops.n > 0)
 		memcpy(ops + 3 + ka->n + w->n, gops.ops, gops.n * sizeof *ops);
-	rc = storage_apply(kms_store(), ops, 3 + ka->n + w->n + gops.n);
+	if (erase.n > 0)
+		memcpy(ops + 3 + ka->n + w->n + gops.n, erase.ops, erase.n * sizeof *ops);
+	rc = storage_apply(kms_store(), ops, 3 + ka->n + w->n + gops.n + erase.n);
 	if (k_is(rc, K_E_CONFLICT) || k_is(rc, K_E_NOT_FOUND)) {
 		/* Someone changed the key or an alias meanwhile: the next run retries. */
 		kms_cache_forget(ns, id);
@@ -419,6 +426,7 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	 * the run's error, logged by the scheduler). */
 	rc = kms_key_service_event(k, "DeleteKey", NULL, K_OK);
 out:
+	kms_erase_release(&erase);
 	if (w != NULL)
 		kms_mrk_write_release(w);
 	free(w);
@@ -443,5 +451,6 @@ k_status kms_lifecycle_init(void)
 {
 	GUARD(scheduler_register("kms.delete", kms_run_due_deletions));
 	GUARD(scheduler_register("kms.rotate", kms_run_due_rotations));
+	GUARD(scheduler_register(KMS_ERASE_TASK, kms_run_due_erasures));
 	return K_OK;
 }

@@ -17,14 +17,25 @@
 /* The largest answer: Encrypt's base64 fields (plaintext-sized ciphertext). */
 #define XKS_MAX_RESPONSE (16u << 10)
 
+#define XKS_ACCOUNT_LEN 16
+
 /* What an operation hands back to the dispatcher. */
 struct xks_call {
 	const struct xks_request *req;
-	struct kslice key_id;  /* the externalKeyId; empty for health */
-	char key_account[16];  /* the served key's account, once found */
-	struct kbuf *response; /* the answer's body, on success */
-	struct kbuf *msg;      /* errorMessage, on failure */
+	struct kslice key_id;		   /* the externalKeyId; empty for health */
+	char key_account[XKS_ACCOUNT_LEN]; /* the served key's account, once found */
+	struct kbuf *response;		   /* the answer's body, on success */
+	struct kbuf *msg;		   /* errorMessage, on failure */
 };
+
+/*
+ * The proxy's authorization over the request's metadata (access.c,
+ * config/xks_access.h): K_OK when the external key has no rule or the
+ * rule allows it; K_E_ACCESS_DENIED with the reason in msg and the served
+ * key's account in `account` otherwise.
+ */
+K_MUST_CHECK k_status xks_authorize(const struct xks_request *req, struct kslice key_id,
+				    char account[XKS_ACCOUNT_LEN], struct kbuf *msg);
 
 /* The operation of c->req->op. */
 K_MUST_CHECK k_status xks_run(struct xks_call *c);

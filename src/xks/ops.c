@@ -11,6 +11,8 @@
 #include "crypto/aead.h"
 #include "crypto/crypto.h"
 #include "keystore/keyops.h"
+#include "keystore/pkcs11.h"
+#include "kms/keystores.h"
 #include "kms/kms.h"
 #include "xks/internal.h"
 #include "core/json.h"
@@ -56,11 +58,22 @@ static K_MUST_CHECK k_status find_key(struct xks_call *c, struct kms_key **out)
 	return rc;
 }
 
-/* Encrypt and Decrypt need an Enabled SYMMETRIC_DEFAULT key with material. */
+/*
+ * Encrypt and Decrypt need an Enabled SYMMETRIC_DEFAULT key with material.
+ * A key held in a PKCS#11 token whose store is not connected, or whose
+ * token went away, is Unavailable: the spec's InvalidStateException ("the
+ * specified external key or key store is disabled, deactivated or
+ * blocked").
+ */
 static K_MUST_CHECK k_status usable(struct xks_call *c, const struct kms_key *k)
 {
-	if (k->state != KS_ENABLED) {
-		kbuf_note(c->msg, "The external key is %s", kms_state_name(k->state));
+	enum kms_key_state state = kms_key_state_now(k);
+	if (state == KS_UNAVAILABLE) {
+		kbuf_note(c->msg, "The key store of the external key is not connected");
+		return K_E_INVALID_STATE;
+	}
+	if (state != KS_ENABLED) {
+		kbuf_note(c->msg, "The external key is %s", kms_state_name(state));
 		return K_E_INVALID_STATE;
 	}
 	if (k->spec == NULL || strcmp(k->spec, "SYMMETRIC_DEFAULT") != 0) {
@@ -97,12 +110,12 @@ static K_MUST_CHECK k_status op_metadata(struct xks_call *c)
 	const char *usages = strcmp(usage, "ENCRYPT_DECRYPT") == 0 ? "\"ENCRYPT\",\"DECRYPT\""
 			     : strcmp(usage, "KEY_AGREEMENT") == 0 ? "\"DERIVE\""
 								   : "\"SIGN\",\"VERIFY\"";
-	k_status rc = kbuf_appendf(c->response,
-				   "{\"keySpec\":\"%s\",\"keyUsage\":[%s],\"keyStatus\":\"%s\"}",
-				   aes		     ? "AES_256"
-				   : k->spec != NULL ? k->spec
-						     : "",
-				   usages, k->state == KS_ENABLED ? "ENABLED" : "DISABLED");
+	k_status rc = kbuf_appendf(
+		c->response, "{\"keySpec\":\"%s\",\"keyUsage\":[%s],\"keyStatus\":\"%s\"}",
+		aes		  ? "AES_256"
+		: k->spec != NULL ? k->spec
+				  : "",
+		usages, kms_key_state_now(k) == KS_ENABLED ? "ENABLED" : "DISABLED");
 	kms_key_unref(k);
 	return rc;
 }
@@ -174,6 +187,8 @@ static K_MUST_CHECK k_status op_encrypt(struct xks_call *c)
 		g.aad = kbuf_slice(&aad);
 		rc = keystore_gcm_encrypt(k->handle, &g, pt, &ct);
 	}
+	if (k_is(rc, K_E_INVALID_STATE))
+		kbuf_note(c->msg, "The key store of the external key is unavailable");
 	if (k_ok(rc) && g.version != keystore_key_versions(k->handle))
 		rc = K_E_INTERNAL;
 	if (k_ok(rc) && c->req->want_cdiv)
@@ -220,6 +235,8 @@ static K_MUST_CHECK k_status op_decrypt(struct xks_call *c)
 		g.aad = kbuf_slice(&aad);
 		rc = keystore_gcm_decrypt(k->handle, &g, kbuf_slice(&r->ciphertext), &pt);
 	}
+	if (k_is(rc, K_E_INVALID_STATE) && c->msg->len == 0)
+		kbuf_note(c->msg, "The key store of the external key is unavailable");
 	if (k_is(rc, K_E_INVALID_CIPHERTEXT))
 		kbuf_note(c->msg, "The request was rejected because the specified ciphertext, "
 				  "or additional authenticated data is corrupted, missing, or "
@@ -264,14 +281,39 @@ static bool deep_check(void)
 	return ok;
 }
 
-static K_MUST_CHECK k_status op_health(struct xks_call *c)
+/*
+ * ekmFleetDetails: the software store first (its deep check), then each
+ * PKCS#11 token of the configuration ("hsm_tokens"), whose keys the proxy
+ * may serve: ACTIVE when it is connected and answers, UNAVAILABLE when its
+ * store is not connected or it went away. "The response MUST have at
+ * least one and no more than ten entries in ekmFleetDetails."
+ */
+#define XKS_MAX_FLEET_ENTRIES 10
+
+static json_t *fleet_details(void)
 {
 	const char *node = cluster_node_id()[0] != 0 ? cluster_node_id() : "kinko";
-	json_t *o = json_pack("{s:i,s:s,s:s,s:s,s:[{s:s,s:s,s:s}]}", "xksProxyFleetSize", 1,
-			      "xksProxyVendor", XKS_VENDOR, "xksProxyModel", XKS_MODEL, "ekmVendor",
-			      XKS_VENDOR, "ekmFleetDetails", "id", node, "model",
-			      "kinko software key store", "healthStatus",
-			      deep_check() ? "ACTIVE" : "UNAVAILABLE");
+	json_t *list = json_pack("[{s:s,s:s,s:s}]", "id", node, "model", "kinko software key store",
+				 "healthStatus", deep_check() ? "ACTIVE" : "UNAVAILABLE");
+	size_t n = keystore_p11_token_count();
+	for (size_t i = 0; list != NULL && i < n && i + 1 < XKS_MAX_FLEET_ENTRIES; i++) {
+		const char *id = keystore_p11_token_id(i);
+		json_array_append_new(list,
+				      json_pack("{s:s,s:s,s:s}", "id", id, "model", "PKCS#11 token",
+						"healthStatus",
+						keystore_p11_probe(id) ? "ACTIVE" : "UNAVAILABLE"));
+	}
+	return list;
+}
+
+static K_MUST_CHECK k_status op_health(struct xks_call *c)
+{
+	json_t *fleet = fleet_details();
+	json_t *o = fleet != NULL
+			    ? json_pack("{s:i,s:s,s:s,s:s,s:o}", "xksProxyFleetSize", 1,
+					"xksProxyVendor", XKS_VENDOR, "xksProxyModel", XKS_MODEL,
+					"ekmVendor", XKS_VENDOR, "ekmFleetDetails", fleet)
+			    : NULL;
 	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	ENSURE(text != NULL, K_E_INTERNAL);

@@ -25,7 +25,7 @@ struct xks_exchange {
 	bool authenticated;
 	struct xks_route route;
 	struct xks_request req;
-	char key_account[16];
+	char key_account[XKS_ACCOUNT_LEN];
 	struct kbuf msg; /* errorMessage */
 };
 
@@ -155,6 +155,9 @@ static K_MUST_CHECK k_status serve(struct xks_exchange *x)
 	if (k_failed(parsed) && x->route.op != XKS_OP_HEALTH)
 		return parsed;
 	kbuf_reset(&x->msg);
+	/* "AccessDeniedException ... ALL except GetHealthStatus" */
+	if (x->route.op != XKS_OP_HEALTH)
+		GUARD(xks_authorize(&x->req, x->route.key_id, x->key_account, &x->msg));
 	struct xks_call c = {
 		.req = &x->req,
 		.key_id = x->route.key_id,

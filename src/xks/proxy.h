@@ -15,6 +15,9 @@
  *   4. parsed (else ValidationException or UnsupportedOperationException;
  *      GetHealthStatus, which the spec's table exempts from
  *      ValidationException, is answered whatever its body),
+ *   4b. authorized over its requestMetadata when the external key has a
+ *      rule (config/xks_access.h; else 403 AccessDeniedException; never
+ *      GetHealthStatus),
  *   5. run against the kinko key the external key id names (the `keys`
  *      map of the configuration): KeyNotFoundException when there is no
  *      such key, InvalidStateException when it is not Enabled,
@@ -27,7 +30,8 @@
  *
  * Encrypt and Decrypt run through the key-operations interface
  * (keystore_gcm_encrypt / keystore_gcm_decrypt), so any key store that
- * implements them can be served. ciphertextMetadata is 5 bytes: a format
+ * implements them can be served: the software store and PKCS#11 tokens
+ * (keystore/pkcs11.h) today. ciphertextMetadata is 5 bytes: a format
  * byte (1) and the material version (32-bit big-endian), so that a
  * rotated key still decrypts what it encrypted before; the AAD given to
  * GCM is the spec's length-prefixed AAD || ciphertextMetadata.

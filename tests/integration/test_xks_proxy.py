@@ -74,9 +74,13 @@ def proxy():
             "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET},
                             {"access_key_id": ACCESS_KEY_2, "secret_access_key": SECRET_2}],
             "keys": {"ext-1": alias_arn("xks-1"), "ext-off": alias_arn("xks-off"),
-                     "ext-hmac": alias_arn("xks-hmac"),
+                     "ext-hmac": alias_arn("xks-hmac"), "ext-guarded": alias_arn("xks-1"),
                      "ext-gone": "arn:aws:kms:us-east-1:%s:key/"
-                                 "00000000-0000-4000-8000-000000000000" % ACCOUNT}}}, f)
+                                 "00000000-0000-4000-8000-000000000000" % ACCOUNT},
+            # ext-guarded: the same key, for Alice's Encrypt, Decrypt and DescribeKey only.
+            "authorization": [{"external_key_id": "ext-guarded",
+                               "aws_principal_arns": ["arn:aws:iam::123456789012:user/Ali*"],
+                               "kms_operations": ["Encrypt", "Decrypt", "Describe*"]}]}}, f)
     data = os.path.join(d, "data")
     os.mkdir(data)
     s = Server(["--dev", "--tls-self-signed", "--config", cfg, "--seed", seed,
@@ -359,6 +363,90 @@ def test_request_metadata_in_the_audit_trail(proxy):
     assert HELLO not in text and "plaintext" not in text
 
 
+def audit_events(p, needle):
+    """The audit events whose line holds needle, once written."""
+    events = []
+    for _ in range(50):
+        time.sleep(0.1)
+        events = []
+        for path in glob.glob(os.path.join(p.data_dir, "audit", "kinko-audit-*.jsonl")):
+            with open(path) as f:
+                events += [json.loads(l)["event"] for l in f if needle in l]
+        if events:
+            break
+    return events
+
+
+def test_authorization_on_request_metadata(proxy):
+    """xks.authorization: ext-guarded takes Alice's Encrypt, Decrypt and DescribeKey
+    only; anyone else (a service principal too) or another operation is the
+    spec's 403 AccessDeniedException, recorded in the audit trail with the metadata
+    and the list that refused it. Keys without a rule, and health, are not refused."""
+    code, enc = call(proxy, "/keys/ext-guarded/encrypt", encrypt_body())
+    assert code == 200, enc
+    code, dec = call(proxy, "/keys/ext-guarded/decrypt", decrypt_body(enc))
+    assert (code, dec) == (200, {"plaintext": HELLO})
+    code, body = call(proxy, "/keys/ext-guarded/metadata",
+                      {"requestMetadata": dict(METADATA, kmsOperation="DescribeKey")})
+    assert code == 200 and body["keyStatus"] == "ENABLED"
+    rid = "denied-%d" % time.time_ns()
+    bob = dict(METADATA, awsPrincipalArn="arn:aws:iam::123456789012:user/Bob", kmsRequestId=rid)
+    assert_error(call(proxy, "/keys/ext-guarded/encrypt", encrypt_body(requestMetadata=bob)),
+                 403, "AccessDeniedException")
+    assert_error(call(proxy, "/keys/ext-guarded/decrypt",
+                      decrypt_body(enc, requestMetadata=dict(bob, kmsOperation="Decrypt"))),
+                 403, "AccessDeniedException")
+    # Alice, through an operation the rule does not list.
+    assert_error(call(proxy, "/keys/ext-guarded/encrypt", encrypt_body(
+        requestMetadata=dict(METADATA, kmsOperation="GenerateDataKey"))),
+        403, "AccessDeniedException")
+    # A service principal (an AWS service calling KMS on Alice's behalf) is not Alice.
+    assert_error(call(proxy, "/keys/ext-guarded/metadata", {"requestMetadata": dict(
+        METADATA, awsPrincipalArn="ec2.amazonaws.com", kmsOperation="DescribeKey")}),
+        403, "AccessDeniedException")
+    # The same key under ext-1, which has no rule, takes Bob.
+    assert call(proxy, "/keys/ext-1/encrypt", encrypt_body(requestMetadata=bob))[0] == 200
+    assert call(proxy, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                       "kmsOperation": "KmsHealthCheck"}})[0] == 200
+    # An unknown key stays KeyNotFoundException.
+    assert_error(call(proxy, "/keys/ext-none/encrypt", encrypt_body(requestMetadata=bob)), 404,
+                 "KeyNotFoundException")
+    events = [e for e in audit_events(proxy, rid) if e.get("errorCode") == "AccessDeniedException"]
+    assert len(events) == 2, events
+    for ev in events:
+        assert ev["eventSource"] == "kms-xks-proxy"
+        assert ev["errorCode"] == "AccessDeniedException", ev
+        assert "aws_principal_arns" in ev["errorMessage"] and "Bob" in ev["errorMessage"]
+        md = ev["requestParameters"]["requestMetadata"]
+        assert md["kmsRequestId"] == rid and md["awsPrincipalArn"].endswith("user/Bob")
+        assert ev["requestParameters"]["externalKeyId"] == "ext-guarded"
+        assert ev["recipientAccountId"] == ACCOUNT
+    assert sorted(e["eventName"] for e in events) == ["Decrypt", "Encrypt"]
+
+
+def test_authorization_config_errors(tmp_path):
+    """A rule for a key that is not configured, a duplicate, an empty list, or no list
+    at all: kinko refuses to start and says why."""
+    base = {"uri_path": URI_PATH,
+            "credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET}],
+            "keys": {"k": alias_arn("k")}}
+    cases = [
+        ([{"external_key_id": "other", "kms_operations": ["Encrypt"]}], "must name a key"),
+        ([{"external_key_id": "k", "kms_operations": ["Encrypt"]},
+          {"external_key_id": "k", "kms_operations": ["Decrypt"]}], "two rules"),
+        ([{"external_key_id": "k", "aws_principal_arns": []}], "1 to 64 patterns"),
+        ([{"external_key_id": "k"}], "needs aws_principal_arns or kms_operations"),
+        ([{"external_key_id": "k", "kms_operation": ["Encrypt"]}], "kms_operation"),
+    ]
+    for rules, why in cases:
+        cfg = tmp_path / "kinko.json"
+        cfg.write_text(json.dumps({"xks": dict(base, authorization=rules)}))
+        p = subprocess.run([KINKO, "serve", "--dev", "--config", str(cfg), "--data",
+                            str(tmp_path / "data"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and why in p.stderr, (rules, p.stderr)
+
+
 # ---- kinko's XKS client: kinko xks check ----------------------------------------------------
 
 def xks_check(endpoint, ca, tmp_path, key_id="ext-1", secret=SECRET, timeout_ms=None,
@@ -562,3 +650,273 @@ def test_mutual_tls(tmp_path):
     finally:
         assert s.stop() == 0
         _sanitizer_clean(s)
+
+
+# ---- keys held in a PKCS#11 token (SoftHSM2) ---------------------------------------------------
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+needs_softhsm = pytest.mark.skipif(
+    not os.path.exists(MODULE) or shutil.which("softhsm2-util") is None,
+    reason="SoftHSM2 is not installed (scripts/setup.sh)")
+TOKEN_ID = "cluster-xkstokenaaa"
+TOKEN_LABEL = "xkstoken"
+TOKEN_PIN = "pin-xks-4567"
+
+# Counts the secret key objects of a token through the PKCS#11 API (the module's
+# C_* functions), in a process of its own: argv = module, label, PIN.
+COUNT_OBJECTS = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+UL = ctypes.c_ulong
+class Attr(ctypes.Structure):
+    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
+assert lib.C_Initialize(None) == 0
+slots = (UL * 64)(); n = UL(64)
+assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
+info = ctypes.create_string_buffer(512)
+slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
+        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
+sess = UL()
+assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
+pin = sys.argv[3].encode()
+assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+cls = UL(4)  # CKO_SECRET_KEY
+tmpl = (Attr * 1)(Attr(0, ctypes.cast(ctypes.byref(cls), ctypes.c_void_p), ctypes.sizeof(cls)))
+assert lib.C_FindObjectsInit(sess, tmpl, UL(1)) == 0
+objs = (UL * 256)(); got = UL()
+assert lib.C_FindObjects(sess, objs, UL(256), ctypes.byref(got)) == 0
+lib.C_FindObjectsFinal(sess)
+lib.C_Logout(sess); lib.C_CloseSession(sess); lib.C_Finalize(None)
+print(got.value)
+"""
+
+
+def token_objects(p):
+    out = subprocess.run(["/usr/bin/python3", "-c", COUNT_OBJECTS, MODULE, TOKEN_LABEL, TOKEN_PIN],
+                         capture_output=True, text=True, env=p.env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def token_proxy():
+    """A test-mode server whose XKS proxy serves ext-hsm, a key generated inside a
+    throw-away SoftHSM2 token (an AWS_CLOUDHSM custom key store), and ext-soft, a
+    software key."""
+    d = tempfile.mkdtemp(prefix="kinko-xks-hsm-")
+    tokendir = os.path.join(d, "tokens")
+    os.mkdir(tokendir, 0o700)
+    conf = os.path.join(d, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\n" % tokendir)
+    env = dict(os.environ, SOFTHSM2_CONF=conf)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
+                    "--pin", TOKEN_PIN, "--so-pin", "so-pin-7654321"],
+                   check=True, capture_output=True, env=env)
+    anchor = os.path.join(d, "customerCA.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", anchor + ".key", "-out",
+                    anchor, "-subj", "/CN=kinko test CA", "-days", "2"],
+                   check=True, capture_output=True)
+    cfg = os.path.join(d, "kinko.json")
+    with open(cfg, "w") as f:
+        json.dump({"hsm_tokens": [{"id": TOKEN_ID, "module": MODULE, "token_label": TOKEN_LABEL,
+                                   "trust_anchor_file": "customerCA.crt"}],
+                   "xks": {"uri_path": URI_PATH, "region": "us-east-1",
+                           "credentials": [{"access_key_id": ACCESS_KEY,
+                                            "secret_access_key": SECRET}],
+                           "keys": {"ext-hsm": alias_arn("xks-hsm"),
+                                    "ext-soft": alias_arn("xks-soft")}}}, f)
+    data = os.path.join(d, "data")
+    os.mkdir(data)
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = conf  # the server inherits it
+    s = Server(["--dev", "--test-mode", "--tls-self-signed", "--config", cfg,
+                "--xks-listen", "127.0.0.1:0"], data_dir=data).start()
+    line = s.proc.stdout.readline().decode()
+    assert "XKS proxy listening on https://" in line, line
+    s.env = env
+    s.xks = line.split("listening on ")[1].split()[0]
+    s.xks_endpoint = s.xks[:-len(URI_PATH)]
+    s.ca = os.path.join(data, "tls-cert.pem")
+    s.ctx = ssl.create_default_context(cafile=s.ca)
+    s.kms = boto3.client("kms", endpoint_url=s.endpoint, region_name="us-east-1",
+                         aws_access_key_id="test", aws_secret_access_key="test", verify=s.ca)
+    s.store = s.kms.create_custom_key_store(
+        CustomKeyStoreName="xks-hsm", CloudHsmClusterId=TOKEN_ID,
+        TrustAnchorCertificate=open(anchor).read(),
+        KeyStorePassword=TOKEN_PIN)["CustomKeyStoreId"]
+    s.kms.connect_custom_key_store(CustomKeyStoreId=s.store)
+    s.hsm_key = s.kms.create_key(CustomKeyStoreId=s.store,
+                                 Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    s.kms.create_alias(AliasName="alias/xks-hsm", TargetKeyId=s.hsm_key)
+    s.kms.create_alias(AliasName="alias/xks-soft",
+                       TargetKeyId=s.kms.create_key()["KeyMetadata"]["KeyId"])
+    yield s
+    rc = s.stop()
+    _sanitizer_clean(s)
+    if saved is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = saved
+    shutil.rmtree(d, ignore_errors=True)
+    assert rc == 0
+
+
+@needs_softhsm
+def test_token_key_passes_xks_check(token_proxy, tmp_path):
+    """kinko's own XKS client against a token-backed key: health, metadata, round trips
+    with and without AAD, a changed AAD and a tampered ciphertext refused, a wrong
+    signature and an unknown key refused with the spec's errors."""
+    p, _ = xks_check(token_proxy.xks_endpoint, token_proxy.ca, tmp_path, key_id="ext-hsm")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "401 AuthenticationFailedException" in p.stdout
+    assert "404 KeyNotFoundException" in p.stdout
+    assert p.stdout.strip().splitlines()[-1].startswith("ok: 0 check(s) failed")
+
+
+@needs_softhsm
+def test_token_key_metadata_health_and_round_trip(token_proxy):
+    p = token_proxy
+    code, body = call(p, "/keys/ext-hsm/metadata", {"requestMetadata": METADATA})
+    assert (code, body) == (200, {"keySpec": "AES_256", "keyUsage": ["ENCRYPT", "DECRYPT"],
+                                  "keyStatus": "ENABLED"})
+    code, body = call(p, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                         "kmsOperation": "KmsHealthCheck"}})
+    assert code == 200
+    fleet = {e["id"]: e for e in body["ekmFleetDetails"]}
+    assert fleet[TOKEN_ID]["healthStatus"] == "ACTIVE"
+    assert body["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
+    code, enc = call(p, "/keys/ext-hsm/encrypt", encrypt_body(
+        additionalAuthenticatedData=AAD, ciphertextDataIntegrityValueAlgorithm="SHA_256"))
+    assert code == 200, enc
+    assert enc["ciphertextDataIntegrityValue"] == cdiv(base64.b64decode(AAD), enc)
+    assert len(base64.b64decode(enc["initializationVector"])) == 12
+    code, dec = call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc, additionalAuthenticatedData=AAD))
+    assert (code, dec) == (200, {"plaintext": HELLO})
+    # Another AAD, none, a flipped tag, or the software key: refused.
+    other = base64.b64encode(b"project=other").decode()
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=other)), 400, "InvalidCiphertextException")
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc)), 400,
+                 "InvalidCiphertextException")
+    tag = bytearray(base64.b64decode(enc["authenticationTag"]))
+    tag[0] ^= 1
+    assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=AAD, authenticationTag=base64.b64encode(tag).decode())),
+        400, "InvalidCiphertextException")
+    assert_error(call(p, "/keys/ext-soft/decrypt", decrypt_body(
+        enc, additionalAuthenticatedData=AAD)), 400, "InvalidCiphertextException")
+    # The proxy's messages never open as the key's KMS ciphertexts, nor the other way.
+    blob = p.kms.encrypt(KeyId=p.hsm_key, Plaintext=b"Hello World!")["CiphertextBlob"]
+    assert p.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"Hello World!"
+    assert_error(call(p, "/keys/ext-hsm/decrypt", {
+        "requestMetadata": METADATA, "encryptionAlgorithm": "AES_GCM",
+        "ciphertext": base64.b64encode(blob[38:-16]).decode(),
+        "ciphertextMetadata": enc["ciphertextMetadata"],
+        "initializationVector": base64.b64encode(blob[22:34]).decode(),
+        "authenticationTag": base64.b64encode(blob[-16:]).decode()}),
+        400, "InvalidCiphertextException")
+    # Wrong signature and unknown key, as for a software key.
+    assert_error(call(p, "/keys/ext-hsm/encrypt", encrypt_body(), secret=SECRET_2), 401,
+                 "AuthenticationFailedException")
+    assert_error(call(p, "/keys/ext-none/metadata", {"requestMetadata": METADATA}), 404,
+                 "KeyNotFoundException")
+
+
+@needs_softhsm
+def test_token_key_while_its_store_is_disconnected(token_proxy):
+    """A store that is not connected: the key is DISABLED, Encrypt and Decrypt are
+    InvalidStateException, the token UNAVAILABLE in the health answer; connected
+    again, what was encrypted before decrypts."""
+    p = token_proxy
+    code, enc = call(p, "/keys/ext-hsm/encrypt", encrypt_body(additionalAuthenticatedData=AAD))
+    assert code == 200, enc
+    p.kms.disconnect_custom_key_store(CustomKeyStoreId=p.store)
+    try:
+        code, body = call(p, "/keys/ext-hsm/metadata", {"requestMetadata": METADATA})
+        assert code == 200 and body["keyStatus"] == "DISABLED"
+        assert_error(call(p, "/keys/ext-hsm/encrypt", encrypt_body()), 400,
+                     "InvalidStateException")
+        assert_error(call(p, "/keys/ext-hsm/decrypt", decrypt_body(
+            enc, additionalAuthenticatedData=AAD)), 400, "InvalidStateException")
+        code, body = call(p, "/health", {"requestMetadata": {"kmsRequestId": "r",
+                                                             "kmsOperation": "KmsHealthCheck"}})
+        assert code == 200
+        fleet = {e["id"]: e for e in body["ekmFleetDetails"]}
+        assert fleet[TOKEN_ID]["healthStatus"] == "UNAVAILABLE"
+        # The software key is served as before.
+        assert call(p, "/keys/ext-soft/encrypt", encrypt_body())[0] == 200
+    finally:
+        p.kms.connect_custom_key_store(CustomKeyStoreId=p.store)
+    code, dec = call(p, "/keys/ext-hsm/decrypt", decrypt_body(enc, additionalAuthenticatedData=AAD))
+    assert (code, dec) == (200, {"plaintext": HELLO})
+
+
+def kinko_test(p, operation, body=None):
+    """KinkoTest.<operation> over the server's self-signed HTTPS."""
+    req = AWSRequest(method="POST", url=p.endpoint + "/", data=json.dumps(body or {}).encode(),
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": "KinkoTest." + operation})
+    SigV4Auth(Credentials("test", "test"), "kms", "us-east-1").add_auth(req)
+    r = urllib.request.Request(p.endpoint + "/", data=req.body, method="POST",
+                               headers=dict(req.headers.items()))
+    with urllib.request.urlopen(r, timeout=60, context=p.ctx) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+# Last in this file: it moves the server's clock, which the proxy's SigV4 dates follow.
+@needs_softhsm
+def test_deleted_token_key_destroys_its_object(token_proxy):
+    """A token key whose waiting period passes has its object destroyed in the
+    token; with the token's store not connected at that moment the key is still
+    deleted in kinko, and its object is destroyed once the store is connected."""
+    p, kms = token_proxy, token_proxy.kms
+    first = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    second = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    before = token_objects(p)
+    assert before >= 3  # ext-hsm's key and these two
+    for kid in (first, second):
+        kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before  # still pending: nothing destroyed
+    # The first key's window passes while the store is connected.
+    kms.cancel_key_deletion(KeyId=second)
+    kinko_test(p, "AdvanceClock", {"Seconds": 7 * 86400 + 60})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=first)
+    assert token_objects(p) == before - 1
+    # The second one's while it is not: deleted in kinko, its object kept for later.
+    kms.schedule_key_deletion(KeyId=second, PendingWindowInDays=7)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=p.store)
+    kinko_test(p, "AdvanceClock", {"Seconds": 7 * 86400 + 60})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=second)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before - 1
+    kms.connect_custom_key_store(CustomKeyStoreId=p.store)
+    kinko_test(p, "RunScheduler")
+    assert token_objects(p) == before - 2
+    # The key the proxy serves is untouched.
+    assert kms.describe_key(KeyId=p.hsm_key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=p.hsm_key, Plaintext=b"x")[
+        "CiphertextBlob"])["Plaintext"] == b"x"
+    # After a restart, with no key of the store used since, the deletion logs in to
+    # the store (recorded CONNECTED) to destroy the object.
+    third = kms.create_key(CustomKeyStoreId=p.store, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=third, PendingWindowInDays=7)
+    assert token_objects(p) == before - 1
+    assert p.stop() == 0
+    p.start()
+    line = p.proc.stdout.readline().decode()
+    assert "XKS proxy listening on https://" in line, line
+    kms = p.kms = boto3.client("kms", endpoint_url=p.endpoint, region_name="us-east-1",
+                               aws_access_key_id="test", aws_secret_access_key="test",
+                               verify=p.ca)
+    kinko_test(p, "AdvanceClock", {"Seconds": 30 * 86400})
+    kinko_test(p, "RunScheduler")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=third)
+    assert token_objects(p) == before - 2

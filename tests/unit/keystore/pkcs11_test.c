@@ -165,6 +165,85 @@ static void test_disconnected_unavailable(void)
 	keystore_key_unref(h);
 }
 
+/*
+ * The XKS proxy's plain AES-GCM inside the token: a round trip, the AAD and
+ * the label bound (another of either is refused), a version the key does
+ * not have refused.
+ */
+static void test_gcm_in_the_token(void)
+{
+	struct keystore_key *h = open_key();
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	struct kbuf ct, pt;
+	kbuf_init(&ct, TEST_BUF);
+	kbuf_init(&pt, TEST_BUF);
+	struct keystore_gcm g = {.label = KSLICE_LIT("kinko/xks/v1"), .aad = KSLICE_LIT("aad")};
+	CHECK_STATUS(keystore_gcm_encrypt(h, &g, KSLICE_LIT("hello xks"), &ct), K_OK);
+	CHECK(ct.len == 9 && g.version == 1);
+	CHECK(memcmp(ct.ptr, "hello xks", 9) != 0);
+	CHECK_STATUS(keystore_gcm_decrypt(h, &g, kbuf_slice(&ct), &pt), K_OK);
+	CHECK(kslice_eq_cstr(kbuf_slice(&pt), "hello xks"));
+	struct keystore_gcm other = g;
+	other.aad = KSLICE_LIT("aae");
+	CHECK_STATUS(keystore_gcm_decrypt(h, &other, kbuf_slice(&ct), &pt), K_E_INVALID_CIPHERTEXT);
+	other = g;
+	other.label = KSLICE_LIT("kinko/other/v1");
+	CHECK_STATUS(keystore_gcm_decrypt(h, &other, kbuf_slice(&ct), &pt), K_E_INVALID_CIPHERTEXT);
+	other = g;
+	other.version = 2;
+	CHECK_STATUS(keystore_gcm_decrypt(h, &other, kbuf_slice(&ct), &pt), K_E_INVALID_CIPHERTEXT);
+	CHECK(pt.len == 9);
+	kbuf_release(&ct);
+	kbuf_release(&pt);
+	keystore_key_unref(h);
+}
+
+/*
+ * Deletion destroys the key's object: refused while the token is not
+ * connected (nothing destroyed), done once it is, and done again (nothing
+ * left) without error; the key's handle then fails as for a lost object.
+ */
+static void test_erase(void)
+{
+	uint8_t other_id[16];
+	memcpy(other_id, key_id, 16);
+	other_id[15] ^= 0xff;
+	struct kbuf r;
+	kbuf_init(&r, KEYSTORE_MAX_REF);
+	CHECK_STATUS(keystore_p11_generate(TOKEN_ID, other_id, ARN, &r), K_OK);
+	struct kslice refs[1] = {kbuf_slice(&r)};
+	struct keystore_key *h = NULL;
+	CHECK_STATUS(keystore_open(&keystore_pkcs11, ARN, other_id, refs, 1, &h), K_OK);
+	keystore_p11_disconnect(TOKEN_ID);
+	CHECK_STATUS(keystore_erase(&keystore_pkcs11, refs, 1), K_E_INVALID_STATE);
+	enum p11_conn_error why;
+	CHECK_STATUS(keystore_p11_connect(TOKEN_ID, kslice_cstr(PIN), &why), K_OK);
+	struct kbuf blob;
+	kbuf_init(&blob, TEST_BUF);
+	CHECK_STATUS(keystore_encrypt(h, kslice_cstr(""), kslice_cstr("x"), &blob), K_OK);
+	CHECK_STATUS(keystore_erase(&keystore_pkcs11, refs, 1), K_OK);
+	CHECK_STATUS(keystore_erase(&keystore_pkcs11, refs, 1), K_OK);
+	kbuf_reset(&blob);
+	CHECK(k_failed(keystore_encrypt(h, kslice_cstr(""), kslice_cstr("x"), &blob)));
+	/* the other key of the token is untouched (a lost object marked the token failed) */
+	CHECK_STATUS(keystore_p11_connect(TOKEN_ID, kslice_cstr(PIN), &why), K_OK);
+	struct keystore_key *first = open_key();
+	CHECK(first != NULL);
+	kbuf_reset(&blob);
+	if (first != NULL)
+		CHECK_STATUS(keystore_encrypt(first, kslice_cstr(""), kslice_cstr("x"), &blob),
+			     K_OK);
+	struct kslice bad = KSLICE_LIT("pkcs11:v1:nonsense");
+	CHECK_STATUS(keystore_erase(&keystore_pkcs11, &bad, 1), K_E_INTERNAL);
+	CHECK_STATUS(keystore_erase(&keystore_soft, refs, 1), K_OK); /* nothing kept apart */
+	keystore_key_unref(first);
+	keystore_key_unref(h);
+	kbuf_release(&blob);
+	kbuf_release(&r);
+}
+
 #define ROOT_LABEL "kinko-root-test"
 #define ROOT_PIN "7654321-root"
 static char test_dir[64];
@@ -274,6 +353,8 @@ int main(void)
 	RUN(test_round_trips);
 	RUN(test_value_unreadable);
 	RUN(test_disconnected_unavailable);
+	RUN(test_gcm_in_the_token);
+	RUN(test_erase);
 	snprintf(test_dir, sizeof test_dir, "%s", dir);
 	RUN(test_root_token_lost_and_back);
 	keystore_p11_release_all();
