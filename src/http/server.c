@@ -200,9 +200,11 @@ static void run_offloaded(struct http_offload_job *job)
 	struct http_req_state *st =
 		(struct http_req_state *)(void *)((char *)job -
 						  offsetof(struct http_req_state, job));
+	struct MHD_Connection *conn = st->conn;
 	api_handle(&st->req);
+	/* After this store the request thread may answer and reuse st: not read again here. */
 	atomic_store_explicit(&st->handled, true, memory_order_release);
-	MHD_resume_connection(st->conn);
+	MHD_resume_connection(conn);
 }
 
 /*
