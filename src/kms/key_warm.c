@@ -132,14 +132,20 @@ static void install_batch(struct batch *b, const uint64_t gens[KMS_CACHE_SHARDS]
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct kms_key *k = NULL;
-		if (!atomic_load(&progress.stop) &&
-		    k_ok(kms_key_from_doc(b->ns, b->docs[i], b->versions[i], &k))) {
+		bool made = !atomic_load(&progress.stop) &&
+			    k_ok(kms_key_from_doc(b->ns, b->docs[i], b->versions[i], &k));
+		/*
+		 * The key holds a reference to the document: the batch's own is
+		 * dropped before the key is published, so that no other thread
+		 * shares the document's reference count with this one.
+		 */
+		json_decref(b->docs[i]);
+		if (made) {
 			bool in = kms_cache_install(k, gens);
 			atomic_fetch_add(in ? &progress.loaded : &progress.refused, 1);
 		} else if (!atomic_load(&progress.stop)) {
 			atomic_fetch_add(&progress.failed, 1);
 		}
-		json_decref(b->docs[i]);
 	}
 	b->n = 0;
 }
