@@ -194,16 +194,35 @@ k_status keystore_envelope_seal(const struct keystore_key *h, struct kslice ectx
 	ENSURE(dk != NULL, K_E_INTERNAL);
 	k_status rc = keystore_generate_data_key(h, ectx, dk, wrapped_dk);
 	if (k_ok(rc))
-		rc = crypto_sym_encrypt(dk, envelope_zero_id, 1, ectx, value, blob);
+		rc = keystore_value_seal(dk, ectx, value, blob);
 	ksecret_free(dk);
 	return rc;
+}
+
+k_status keystore_value_seal(const struct ksecret *dk, struct kslice ectx, struct kslice value,
+			     struct kbuf *blob)
+{
+	ENSURE(ksecret_len(dk) == ENVELOPE_DK_LEN, K_E_INTERNAL);
+	return crypto_sym_encrypt(dk, envelope_zero_id, 1, ectx, value, blob);
+}
+
+k_status keystore_value_open(struct kslice dk_bytes, struct kslice ectx, struct kslice blob,
+			     struct kbuf *out)
+{
+	struct crypto_blob b;
+	ENSURE(dk_bytes.len == ENVELOPE_DK_LEN, K_E_INVALID_CIPHERTEXT);
+	ENSURE(k_ok(crypto_blob_parse(blob, &b)), K_E_INVALID_CIPHERTEXT);
+	struct ksecret *dk = ksecret_from(dk_bytes.ptr, dk_bytes.len);
+	ENSURE(dk != NULL, K_E_INTERNAL);
+	k_status rc = crypto_sym_decrypt(dk, &b, ectx, out);
+	ksecret_free(dk);
+	return k_ok(rc) ? K_OK : K_E_INVALID_CIPHERTEXT;
 }
 
 k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx,
 				struct kslice wrapped_dk, struct kslice blob, struct kbuf *out)
 {
-	struct crypto_blob b1, b2;
-	struct ksecret *dk = NULL;
+	struct crypto_blob b1;
 	struct kbuf dkbuf;
 	kbuf_init(&dkbuf, KEYSTORE_DATA_KEY_MAX);
 	k_status rc = K_OK;
@@ -213,12 +232,8 @@ k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx
 		    K_E_INVALID_CIPHERTEXT);
 	ENSURE_GOTO(k_ok(keystore_decrypt(h, &b1, ectx, &dkbuf)) && dkbuf.len == ENVELOPE_DK_LEN,
 		    K_E_INVALID_CIPHERTEXT);
-	dk = ksecret_from(dkbuf.ptr, dkbuf.len);
-	ENSURE_GOTO(dk != NULL, K_E_INTERNAL);
-	ENSURE_GOTO(k_ok(crypto_blob_parse(blob, &b2)), K_E_INVALID_CIPHERTEXT);
-	ENSURE_GOTO(k_ok(crypto_sym_decrypt(dk, &b2, ectx, out)), K_E_INVALID_CIPHERTEXT);
+	rc = keystore_value_open(kbuf_slice(&dkbuf), ectx, blob, out);
 out:
-	ksecret_free(dk);
 	kbuf_release(&dkbuf);
 	return rc;
 }

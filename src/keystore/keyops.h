@@ -409,5 +409,17 @@ K_MUST_CHECK k_status keystore_envelope_seal(const struct keystore_key *h, struc
 K_MUST_CHECK k_status keystore_envelope_open(const struct keystore_key *h, struct kslice ectx,
 					     struct kslice wrapped_dk, struct kslice blob,
 					     struct kbuf *out);
+/*
+ * The value half of the envelope, for a data key made elsewhere (a key of
+ * an external key store, whose data key the proxy's layer wraps: see
+ * kms/envelope.h). keystore_value_seal encrypts value under the 256-bit dk
+ * (the blob keystore_envelope_seal makes, appended to blob);
+ * keystore_value_open reverses it with the data key's bytes, which it
+ * copies into locked memory. K_E_INVALID_CIPHERTEXT on any failure.
+ */
+K_MUST_CHECK k_status keystore_value_seal(const struct ksecret *dk, struct kslice ectx,
+					  struct kslice value, struct kbuf *blob);
+K_MUST_CHECK k_status keystore_value_open(struct kslice dk, struct kslice ectx, struct kslice blob,
+					  struct kbuf *out);
 
 #endif

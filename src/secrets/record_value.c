@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "keystore/keyops.h"
 #include "kms/authz.h"
+#include "kms/envelope.h"
 #include "kms/kms.h"
 #include "secrets/internal.h"
 #include "core/arn.h"
@@ -35,6 +36,24 @@ void sm_via_kms(struct api_ctx *c, const char *action)
 static K_MUST_CHECK k_status kms_denied(struct api_ctx *c)
 {
 	return api_fail(c, K_E_ACCESS_DENIED, "Access to KMS is not allowed");
+}
+
+/*
+ * KMS refused the data key: a key of an external key store whose store is
+ * disconnected or whose proxy fails (KMSInvalidStateException). Secrets
+ * Manager answers EncryptionFailure (writing) or DecryptionFailure
+ * (reading) with KMS's message.
+ */
+static K_MUST_CHECK k_status kms_failed(struct api_ctx *c, k_status rc, bool writing)
+{
+	if (!k_is(rc, K_E_INVALID_STATE))
+		return rc;
+	char why[API_ERROR_MESSAGE_MAX];
+	snprintf(why, sizeof why, "%.*s", (int)c->err_msg.len, (const char *)c->err_msg.ptr);
+	return api_fail(c, writing ? K_E_SM_ENCRYPTION_FAILURE : K_E_SM_DECRYPTION_FAILURE,
+			"Secrets Manager can't %s the protected secret text using the provided "
+			"KMS key. %s",
+			writing ? "encrypt" : "decrypt", why);
 }
 
 /* The encryption context AWS uses for a secret version's data key. */
@@ -117,8 +136,9 @@ static K_MUST_CHECK k_status encryption_key(struct api_ctx *c, const struct sm_s
 /*
  * Envelope encryption of one value: a fresh data key encrypts the value;
  * the KMS key encrypts the data key (as GenerateDataKey does), both under
- * the version's encryption context. The key's store does both
- * (keystore_envelope_seal); the record holds no plaintext.
+ * the version's encryption context. kms_envelope_seal does both (the
+ * key's store, or for a key of an external key store the proxy's layer
+ * too); the record holds no plaintext.
  */
 k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char *vid,
 		       struct kslice value, bool binary, char **record, char *key_arn,
@@ -134,8 +154,8 @@ k_status sm_seal_value(struct api_ctx *c, const struct sm_secret *s, const char 
 	k_status rc = K_OK;
 	GUARD_GOTO(encryption_key(c, s, &k));
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
-	GUARD_GOTO(
-		keystore_envelope_seal(k->handle, kbuf_slice(&canon), value, &wrapped_dk, &blob));
+	rc = kms_envelope_seal(c, k, kbuf_slice(&canon), value, &wrapped_dk, &blob);
+	GUARD_GOTO(kms_failed(c, rc, true));
 	GUARD_GOTO(kbuf_append_base64(&b64dk, wrapped_dk.ptr, wrapped_dk.len));
 	GUARD_GOTO(kbuf_append_base64(&b64v, blob.ptr, blob.len));
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "KeyId", k->id, "KeyNs", k->ns,
@@ -217,8 +237,9 @@ static K_MUST_CHECK k_status open_value(struct api_ctx *c, const struct sm_secre
 	GUARD_GOTO(value_context(sm_arn(s), vid, &canon));
 	GUARD_GOTO(kbuf_decode_base64(&wrapped_dk, kslice_cstr(dk64)));
 	GUARD_GOTO(kbuf_decode_base64(&blob, kslice_cstr(v64)));
-	rc = keystore_envelope_open(k->handle, kbuf_slice(&canon), kbuf_slice(&wrapped_dk),
-				    kbuf_slice(&blob), out);
+	rc = kms_envelope_open(c, k, kbuf_slice(&canon), kbuf_slice(&wrapped_dk), kbuf_slice(&blob),
+			       out);
+	rc = kms_failed(c, rc, false);
 	if (k_is(rc, K_E_INVALID_CIPHERTEXT))
 		rc = K_E_SM_DECRYPTION_FAILURE;
 out:

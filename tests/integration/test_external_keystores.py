@@ -40,7 +40,7 @@ ACCESS_KEY = "BA6ALBUAHQZQ3SXO3IVDI6ONPE"
 SECRET = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE="
 WRONG_SECRET = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG8="
 # The proxy's external keys: external key id -> an alias of the proxy's kinko.
-EXTERNAL_KEYS = ("ext-1", "ext-2", "ext-3", "ext-4", "ext-5", "ext-off", "ext-hmac")
+EXTERNAL_KEYS = ("ext-1", "ext-2", "ext-3", "ext-4", "ext-5", "ext-sm", "ext-off", "ext-hmac")
 
 
 def proxy_key_map():
@@ -505,3 +505,88 @@ def test_xks_key_with_aws_cli(world, xstore):
                        "--custom-key-store-id", sid, "--xks-key-id", "ext-5", check=False)
     assert rc != 0 and "XksKeyAlreadyInUseException" in err
     drop_keys(kms, [md["KeyId"]])
+
+
+# ---- Secrets Manager values under a key of an external key store -------------
+
+
+def restart_proxy(world):
+    world.proxy = Server(world.proxy_args, data_dir=world.pdata).start()
+    assert "XKS proxy listening" in world.proxy.proc.stdout.readline().decode()
+
+
+def test_secrets_under_xks_key(world, xstore):
+    """Secrets Manager's data keys under a key of an external key store are
+    double-encrypted through the proxy; when KMS cannot use the key (store
+    disconnected, proxy gone), Secrets Manager answers EncryptionFailure or
+    DecryptionFailure with KMS's reason."""
+    kms = world.server.client()
+    sm = world.server.client("secretsmanager")
+    sid = connected_store(kms, xstore)
+    md = create_xks_key(kms, sid, "ext-sm")
+    kms.create_alias(AliasName="alias/sm-xks", TargetKeyId=md["KeyId"])
+    soft = kms.create_key()["KeyMetadata"]
+
+    by_arn = sm.create_secret(Name="xks/by-arn", KmsKeyId=md["Arn"], SecretString="arn-v1")
+    by_alias = sm.create_secret(Name="xks/by-alias", KmsKeyId="alias/sm-xks",
+                                SecretBinary=b"\x00alias-v1")
+    assert sm.get_secret_value(SecretId="xks/by-arn")["SecretString"] == "arn-v1"
+    assert sm.get_secret_value(SecretId="xks/by-alias")["SecretBinary"] == b"\x00alias-v1"
+    assert sm.describe_secret(SecretId="xks/by-arn")["KmsKeyId"] == md["Arn"]
+    v2 = sm.put_secret_value(SecretId="xks/by-arn", SecretString="arn-v2")["VersionId"]
+    got = sm.get_secret_value(SecretId="xks/by-arn")
+    assert (got["SecretString"], got["VersionId"]) == ("arn-v2", v2)
+    prev = sm.get_secret_value(SecretId="xks/by-arn", VersionStage="AWSPREVIOUS")
+    assert (prev["SecretString"], prev["VersionId"]) == ("arn-v1", by_arn["VersionId"])
+
+    # the store disconnected: the key is unavailable to Secrets Manager too
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    code, msg = error_code(sm.get_secret_value, SecretId="xks/by-arn")
+    assert code == "DecryptionFailure" and "not connected" in msg, msg
+    code, msg = error_code(sm.put_secret_value, SecretId="xks/by-arn", SecretString="x")
+    assert code == "EncryptionFailure" and "not connected" in msg, msg
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert sm.get_secret_value(SecretId="xks/by-arn")["SecretString"] == "arn-v2"
+
+    # the proxy gone: the proxy's failure, through the AWS CLI too
+    assert world.proxy.stop() == 0
+    try:
+        code, msg = error_code(sm.get_secret_value, SecretId="xks/by-alias")
+        assert code == "DecryptionFailure" and "XksProxyUriUnreachableException" in msg, msg
+        code, msg = error_code(sm.create_secret, Name="xks/while-down", KmsKeyId=md["KeyId"],
+                               SecretString="never")
+        assert code == "EncryptionFailure" and "XksProxyUriUnreachableException" in msg, msg
+        rc, _, err = world.server.aws("secretsmanager", "get-secret-value", "--secret-id",
+                                      "xks/by-arn", check=False)
+        assert rc != 0 and "DecryptionFailure" in err, err
+    finally:
+        restart_proxy(world)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert sm.get_secret_value(SecretId="xks/by-alias")["SecretBinary"] == b"\x00alias-v1"
+    assert error_code(sm.describe_secret, SecretId="xks/while-down")[0] == \
+        "ResourceNotFoundException"
+
+    # UpdateSecret moves a secret from a software key to the external one and back
+    sm.create_secret(Name="xks/moving", KmsKeyId=soft["Arn"], SecretString="moving-v1")
+    sm.update_secret(SecretId="xks/moving", KmsKeyId="alias/sm-xks")
+    assert sm.describe_secret(SecretId="xks/moving")["KmsKeyId"] == "alias/sm-xks"
+    assert sm.get_secret_value(SecretId="xks/moving")["SecretString"] == "moving-v1"
+    sm.put_secret_value(SecretId="xks/moving", SecretString="moving-v2")
+    kms.disable_key(KeyId=soft["KeyId"])  # the re-encrypted versions need the proxy's key only
+    assert sm.get_secret_value(SecretId="xks/moving",
+                               VersionStage="AWSPREVIOUS")["SecretString"] == "moving-v1"
+    kms.enable_key(KeyId=soft["KeyId"])
+    sm.update_secret(SecretId="xks/moving", KmsKeyId=soft["KeyId"])
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)  # now the software key's only
+    try:
+        assert sm.get_secret_value(SecretId="xks/moving")["SecretString"] == "moving-v2"
+        assert sm.get_secret_value(SecretId="xks/moving",
+                                   VersionStage="AWSPREVIOUS")["SecretString"] == "moving-v1"
+    finally:
+        kms.connect_custom_key_store(CustomKeyStoreId=sid)
+
+    for name in ("xks/by-arn", "xks/by-alias", "xks/moving"):
+        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    kms.delete_alias(AliasName="alias/sm-xks")
+    drop_keys(kms, [md["KeyId"], soft["KeyId"]])
