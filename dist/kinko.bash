@@ -9,7 +9,7 @@ _kinko()
 	cmd=${COMP_WORDS[1]}
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy status xks version help" -- "$cur"))
+		COMPREPLY=($(compgen -W "serve check store backup restore audit usage ops policy status xks peer version help" -- "$cur"))
 		return
 	fi
 	case "$prev" in
@@ -49,7 +49,7 @@ _kinko()
 			--audit-digest-seconds --audit-index-seconds --audit-witness
 			--audit-witness-syslog
 			--metrics-listen --quotas --quota --node-id --shared-store --log-format
-			--xks-listen --xks-client-ca --xks-proxy-ca --help" ;;
+			--xks-listen --xks-client-ca --xks-proxy-ca --warm-keys --help" ;;
 	check)
 		words="--data --store --root-key --help" ;;
 	store)
@@ -94,8 +94,14 @@ _kinko()
 			words="--endpoint --uri-path --access-key-id --secret-file --ca-file --key-id
 				--region --timeout-ms --help"
 		fi ;;
+	peer)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			words="wrapping-key"
+		else
+			words="--data --store --root-key --help"
+		fi ;;
 	help)
-		words="serve check store backup restore audit usage ops policy status xks version" ;;
+		words="serve check store backup restore audit usage ops policy status xks peer version" ;;
 	esac
 	COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

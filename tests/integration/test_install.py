@@ -79,7 +79,7 @@ def test_every_serve_flag_is_completed(staged):
 
 # Every command, as typed on the command line.
 COMMANDS = [["serve"], ["check"], ["store", "copy"], ["backup"], ["restore"], ["audit", "verify"], ["audit", "prune"], ["status"],
-            ["usage"], ["ops"], ["policy", "simulate"]]
+            ["usage"], ["ops"], ["policy", "simulate"], ["xks", "check"], ["peer", "wrapping-key"]]
 
 
 def test_every_command_and_its_flags_are_completed(staged):
