@@ -29,7 +29,7 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import AWS_CLI, KINKO, Server, _sanitizer_clean
+from conftest import AWS_CLI, KINKO, Server, _sanitizer_clean, with_store
 
 EAST, WEST = "us-east-1", "eu-west-1"
 # Regions A names as served by B, but with a wrong pinned key or wrong
@@ -90,7 +90,8 @@ class Deployment:
         assert rc == 0
 
     def wrapping_key(self):
-        p = subprocess.run([KINKO, "peer", "wrapping-key", "--data", self.data],
+        # with_store: on PostgreSQL, the database the server itself uses for this folder
+        p = subprocess.run([KINKO] + with_store(["peer", "wrapping-key", "--data", self.data]),
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr
         assert p.stdout.startswith("-----BEGIN PUBLIC KEY-----")
