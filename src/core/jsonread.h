@@ -9,8 +9,9 @@
  * U+10FFFF), a raw control character inside a string, an unpaired
  * surrogate escape, an integer past 64 bits or a real past a double,
  * nesting deeper than KJSON_MAX_DEPTH, anything after the value. (One
- * difference: jansson ends a top-level number at a NUL byte and takes
- * "0\0" as 0; this reader refuses the NUL as a byte after the value.)
+ * difference: jansson ends a number or a literal at a NUL byte and reads
+ * on after it, anywhere in the text, taking "0\0" as 0 and "[[8\0]]" as
+ * [[8]]; this reader refuses the NUL where it stands, as RFC 8259 does.)
  *
  * Strings decoded from escapes pass through a scratch buffer that is
  * wiped before it is freed (a Plaintext member may be escaped); the

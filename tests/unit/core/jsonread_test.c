@@ -158,6 +158,12 @@ static void test_nul_after_value(void)
 	CHECK(k_is(kjson_read(kslice_make("\"a\0\"", 4), &v, &why), K_E_SERIALIZATION));
 	CHECK_EQ_INT(why.error, KJSON_SYNTAX);
 	CHECK(v == NULL);
+	/* inside the value too (jansson takes "[[8\0]]" as [[8]]): refused at the NUL */
+	CHECK(k_is(kjson_read(kslice_make("\n[[8\0]]", 7), &v, &why), K_E_SERIALIZATION));
+	CHECK_EQ_INT(why.position, 4);
+	CHECK(k_is(kjson_read(kslice_make("[true\0]", 7), &v, &why), K_E_SERIALIZATION));
+	CHECK_EQ_INT(why.position, 5);
+	CHECK(v == NULL);
 }
 
 int main(void)
