@@ -132,12 +132,10 @@ start kms --dev --no-audit --listen "127.0.0.1:$PORT" --data "$WORK/kms-data" \
 	--config "$WORK/kms.json" --xks-proxy-ca "$WORK/proxy.pem"
 
 # The stores and keys, then one signed wrk script per run, each checked once.
-"$PYTHON" - "$PORT" "$WORK" "$IP" "$SECRET" <<'PYEOF'
-import base64, json, os, sys, urllib.request
+PYTHONPATH="$ROOT/bench" "$PYTHON" - "$PORT" "$WORK" "$IP" "$SECRET" <<'PYEOF'
+import base64, json, os, sys
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import wrkscript
 
 port, work, ip, secret = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 url = "http://127.0.0.1:%s/" % port
@@ -166,29 +164,7 @@ keys = {
 pt = base64.b64encode(os.urandom(100)).decode()
 for run, key in keys.items():
     data = json.dumps({"KeyId": key, "Plaintext": pt, "EncryptionContext": {"bench": run}})
-    req = AWSRequest(method="POST", url=url, data=data,
-                     headers={"X-Amz-Target": "TrentService.Encrypt",
-                              "Content-Type": "application/x-amz-json-1.1"})
-    SigV4Auth(Credentials("test", "test"), "kms", "us-east-1").add_auth(req)
-    signed = dict(req.headers.items())
-    check = urllib.request.Request(url, data=data.encode(), headers=signed, method="POST")
-    with urllib.request.urlopen(check) as r:
-        assert r.status == 200, (run, r.status)
-    lua = ['wrk.method = "POST"', "wrk.body = %s" % json.dumps(data)]
-    for k, v in signed.items():
-        if k.lower() not in ("host", "content-length"):
-            lua.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
-    lua.append('''
-done = function(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
-            + summary.errors.write + summary.errors.timeout
-  io.write(string.format("BENCH requests=%d rps=%.1f p50_us=%d p99_us=%d non2xx=%d\\n",
-    summary.requests, summary.requests / secs, latency:percentile(50),
-    latency:percentile(99), bad))
-end''')
-    with open(os.path.join(work, run + ".lua"), "w") as f:
-        f.write("\n".join(lua) + "\n")
+    wrkscript.write(work, run, url, data, wrkscript.kms_target("Encrypt"))
 PYEOF
 
 echo "keystores_bench: $DURATION per run, $CONNECTIONS connections, $THREADS wrk threads, $CPUS cores"

@@ -75,12 +75,10 @@ start_kinko() {
 
 # Creates the keys and writes one signed wrk script per run.
 write_requests() {
-	"$PYTHON" - "http://127.0.0.1:$PORT" "$WORK" <<'PYEOF'
-import base64, hashlib, json, os, sys, urllib.request
+	PYTHONPATH="$ROOT/bench" "$PYTHON" - "http://127.0.0.1:$PORT" "$WORK" <<'PYEOF'
+import base64, hashlib, json, sys
 import boto3, botocore.config
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import wrkscript
 
 endpoint, work = sys.argv[1], sys.argv[2]
 kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
@@ -101,30 +99,7 @@ runs = {
                                  "SigningAlgorithm": "RSASSA_PSS_SHA_256"}),
 }
 for run, (op, body) in runs.items():
-    data = json.dumps(body)
-    req = AWSRequest(method="POST", url=endpoint + "/", data=data,
-                     headers={"Content-Type": "application/x-amz-json-1.1",
-                              "X-Amz-Target": "TrentService." + op})
-    SigV4Auth(Credentials("test", "test"), "kms", "us-east-1").add_auth(req)
-    headers = dict(req.headers.items())
-    check = urllib.request.Request(endpoint + "/", data=data.encode(), headers=headers,
-                                   method="POST")
-    with urllib.request.urlopen(check) as r:
-        assert r.status == 200, (run, r.status)
-    lua = ['wrk.method = "POST"', "wrk.body = %s" % json.dumps(data)]
-    for k, v in headers.items():
-        if k.lower() not in ("host", "content-length"):
-            lua.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
-    lua.append('''
-done = function(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
-            + summary.errors.write + summary.errors.timeout
-  io.write(string.format("BENCH requests=%d rps=%.1f non2xx=%d\\n",
-    summary.requests, summary.requests / secs, bad))
-end''')
-    with open(os.path.join(work, run + ".lua"), "w") as f:
-        f.write("\n".join(lua) + "\n")
+    wrkscript.write(work, run, endpoint + "/", json.dumps(body), wrkscript.kms_target(op))
 PYEOF
 }
 

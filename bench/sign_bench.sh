@@ -117,12 +117,10 @@ grep -q "listening on" "$WORK/kinko.out" || die "kinko did not start"
 ENDPOINT="http://127.0.0.1:$PORT"
 
 # Creates the keys and writes one signed wrk script per run.
-"$PYTHON" - "$ENDPOINT" "$WORK" <<'PYEOF'
-import hashlib, json, os, sys, urllib.request
+PYTHONPATH="$ROOT/bench" "$PYTHON" - "$ENDPOINT" "$WORK" <<'PYEOF'
+import hashlib, json, sys
 import boto3, botocore.config
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import wrkscript
 
 endpoint, work = sys.argv[1], sys.argv[2]
 kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
@@ -150,32 +148,8 @@ runs["GenerateMac-hmac256"] = ("GenerateMac", {"KeyId": mac, "Message": b(bytes(
                                                "MacAlgorithm": "HMAC_SHA_256"})
 # kinko's own per-request ceiling: a request with no key cryptography.
 runs["GenerateRandom"] = ("GenerateRandom", {"NumberOfBytes": 32})
-creds = Credentials("test", "test")
 for run, (op, body) in runs.items():
-    data = json.dumps(body)
-    req = AWSRequest(method="POST", url=endpoint + "/", data=data,
-                     headers={"Content-Type": "application/x-amz-json-1.1",
-                              "X-Amz-Target": "TrentService." + op})
-    SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
-    headers = dict(req.headers.items())
-    check = urllib.request.Request(endpoint + "/", data=data.encode(), headers=headers, method="POST")
-    with urllib.request.urlopen(check) as r:
-        assert r.status == 200, (run, r.status)
-    lua = ['wrk.method = "POST"', "wrk.body = %s" % json.dumps(data)]
-    for k, v in headers.items():
-        if k.lower() not in ("host", "content-length"):
-            lua.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
-    lua.append('''
-done = function(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
-            + summary.errors.write + summary.errors.timeout
-  io.write(string.format("BENCH requests=%d rps=%.1f p50_us=%d p99_us=%d non2xx=%d\\n",
-    summary.requests, summary.requests / secs, latency:percentile(50),
-    latency:percentile(99), bad))
-end''')
-    with open(os.path.join(work, run + ".lua"), "w") as f:
-        f.write("\n".join(lua) + "\n")
+    wrkscript.write(work, run, endpoint + "/", json.dumps(body), wrkscript.kms_target(op))
 PYEOF
 
 RUNS="${BENCH_RUNS:-Sign-p256 Verify-p256 Sign-rsa2048 Sign-rsa2048pss Verify-rsa2048 Sign-ed25519 Verify-ed25519 GenerateMac-hmac256}"

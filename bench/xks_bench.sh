@@ -91,11 +91,9 @@ done
 grep -q "XKS proxy listening on" "$WORK/kinko.out" || die "kinko did not start"
 
 # Writes one signed wrk script per run, each checked once.
-"$PYTHON" - "$PORT" "$XPORT" "$WORK" "$SECRET" <<'PYEOF'
-import base64, json, os, ssl, sys, urllib.request
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+PYTHONPATH="$ROOT/bench" "$PYTHON" - "$PORT" "$XPORT" "$WORK" "$SECRET" <<'PYEOF'
+import base64, json, os, ssl, sys
+import wrkscript
 
 port, xport, work, secret = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 ctx = ssl.create_default_context(cafile=os.path.join(work, "data", "tls-cert.pem"))
@@ -104,42 +102,21 @@ md = {"awsPrincipalArn": "arn:aws:iam::000000000000:user/bench", "kmsOperation":
       "kmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/bench", "kmsRequestId": "bench"}
 xks = "https://127.0.0.1:%s/bench/kms/xks/v1/keys/bench-key/encrypt" % xport
 runs = {
-    "kms-Encrypt": ("https://127.0.0.1:%s/" % port, "kms", Credentials("test", "test"),
+    "kms-Encrypt": ("https://127.0.0.1:%s/" % port, "kms", ("test", "test"),
                     {"X-Amz-Target": "TrentService.Encrypt",
                      "Content-Type": "application/x-amz-json-1.1"},
                     {"KeyId": "alias/xks-bench", "Plaintext": pt}),
-    "xks-Encrypt": (xks, "kms-xks-proxy", Credentials("BENCHXKSACCESSKEY234567", secret),
+    "xks-Encrypt": (xks, "kms-xks-proxy", ("BENCHXKSACCESSKEY234567", secret),
                     {"Content-Type": "application/json"},
                     {"requestMetadata": md, "plaintext": pt, "encryptionAlgorithm": "AES_GCM"}),
-    "xks-Encrypt-aad-cdiv": (xks, "kms-xks-proxy", Credentials("BENCHXKSACCESSKEY234567", secret),
+    "xks-Encrypt-aad-cdiv": (xks, "kms-xks-proxy", ("BENCHXKSACCESSKEY234567", secret),
                              {"Content-Type": "application/json"},
                              {"requestMetadata": md, "plaintext": pt, "encryptionAlgorithm": "AES_GCM",
                               "additionalAuthenticatedData": base64.b64encode(os.urandom(64)).decode(),
                               "ciphertextDataIntegrityValueAlgorithm": "SHA_256"}),
 }
 for run, (url, service, creds, headers, body) in runs.items():
-    data = json.dumps(body)
-    req = AWSRequest(method="POST", url=url, data=data, headers=headers)
-    SigV4Auth(creds, service, "us-east-1").add_auth(req)
-    signed = dict(req.headers.items())
-    check = urllib.request.Request(url, data=data.encode(), headers=signed, method="POST")
-    with urllib.request.urlopen(check, context=ctx) as r:
-        assert r.status == 200, (run, r.status)
-    lua = ['wrk.method = "POST"', "wrk.body = %s" % json.dumps(data)]
-    for k, v in signed.items():
-        if k.lower() not in ("host", "content-length"):
-            lua.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
-    lua.append('''
-done = function(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
-            + summary.errors.write + summary.errors.timeout
-  io.write(string.format("BENCH requests=%d rps=%.1f p50_us=%d p99_us=%d non2xx=%d\\n",
-    summary.requests, summary.requests / secs, latency:percentile(50),
-    latency:percentile(99), bad))
-end''')
-    with open(os.path.join(work, run + ".lua"), "w") as f:
-        f.write("\n".join(lua) + "\n")
+    wrkscript.write(work, run, url, json.dumps(body), headers, service, creds, ctx)
     with open(os.path.join(work, run + ".url"), "w") as f:
         f.write(url)
 PYEOF

@@ -286,22 +286,35 @@ const struct api_operation *api_find_operation(const char *target, const struct 
 }
 
 /*
- * Routing only, before anything is authenticated: the row named by the
- * X-Amz-Target header, if it says the operation may take long. An unknown
- * or unsigned request is answered as usual by api_handle; this only picks
- * the thread it runs on.
+ * The service and row the X-Amz-Target header names, looked up on the
+ * first call and kept in the request: the HTTP layer asks for the body
+ * limit and the thread, then the pipeline for the row, from one lookup.
+ * Routing only, before anything is authenticated; without the header
+ * (the query protocol) both stay NULL.
  */
-bool api_runs_long(const struct api_request *r)
+static void route(struct api_request *r)
 {
+	if (r->routed)
+		return;
+	r->routed = true;
 	const struct http_header *th = api_header(r, "x-amz-target");
 	if (th == NULL)
-		return false;
+		return;
 	struct kslice opname;
-	const struct api_service *s = find_service(th->value, &opname);
-	if (s == NULL)
-		return false;
-	const struct api_operation *op = find_op(s, opname);
-	return op != NULL && op->runs_long;
+	r->route_service = find_service(th->value, &opname);
+	if (r->route_service != NULL)
+		r->route_op = find_op(r->route_service, opname);
+}
+
+/*
+ * The row named by the X-Amz-Target header, if it says the operation may
+ * take long. An unknown or unsigned request is answered as usual by
+ * api_handle; this only picks the thread it runs on.
+ */
+bool api_runs_long(struct api_request *r)
+{
+	route(r);
+	return r->route_op != NULL && r->route_op->runs_long;
 }
 
 /*
@@ -311,14 +324,10 @@ bool api_runs_long(const struct api_request *r)
  * (the query protocol's limit, and as much as the pipeline would read
  * before refusing a target it does not know).
  */
-size_t api_body_limit(const struct api_request *r)
+size_t api_body_limit(struct api_request *r)
 {
-	const struct http_header *th = api_header(r, "x-amz-target");
-	if (th == NULL)
-		return API_DEFAULT_BODY;
-	struct kslice opname;
-	const struct api_service *s = find_service(th->value, &opname);
-	const struct api_operation *op = s != NULL ? find_op(s, opname) : NULL;
+	route(r);
+	const struct api_operation *op = r->route_op;
 	return op != NULL && op->max_body != 0 ? op->max_body : API_DEFAULT_BODY;
 }
 
@@ -457,13 +466,13 @@ static K_MUST_CHECK k_status run(struct api_ctx *c, json_t **in, json_t *out)
 		GUARD(run_query(c, in));
 		return api_run_handler(c, *in, out);
 	}
-	struct kslice opname;
-	c->service = find_service(th->value, &opname);
+	route(r);
+	c->service = r->route_service;
 	ENSURE(c->service != NULL, K_E_UNKNOWN_OPERATION);
 
 	GUARD(api_authenticate(c, api_json_signed_headers));
 
-	c->op = find_op(c->service, opname);
+	c->op = r->route_op;
 	ENSURE(c->op != NULL, K_E_UNKNOWN_OPERATION);
 
 	GUARD(take_quota(c));

@@ -119,7 +119,7 @@ const struct api_operation *api_find_operation(const char *target, const struct 
  * so that the HTTP layer runs it off its request threads. Reads the
  * headers only; false for anything else, which api_handle answers.
  */
-bool api_runs_long(const struct api_request *r);
+bool api_runs_long(struct api_request *r);
 
 /*
  * The largest body the operation the request names takes (its row's
@@ -127,6 +127,6 @@ bool api_runs_long(const struct api_request *r);
  * the query protocol). Reads the headers only, before the body is
  * buffered: the HTTP layer refuses a longer body from the head.
  */
-size_t api_body_limit(const struct api_request *r);
+size_t api_body_limit(struct api_request *r);
 
 #endif

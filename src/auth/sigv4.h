@@ -101,6 +101,25 @@ K_MUST_CHECK k_status sigv4_sign(const struct ksecret *secret_key, const char *s
 				 const char *region, const char *service,
 				 struct kslice string_to_sign, uint8_t sig[32]);
 
+/* Who signs a request kinko sends, and for which credential scope. */
+struct sigv4_signer {
+	const char *access_key_id;
+	const struct ksecret *secret; /* the secret access key's bytes */
+	const char *region;
+	const char *service;
+};
+/*
+ * The header line "Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+ * Signature=..." that signs req (its headers those signed_headers names) at
+ * amz_date (YYYYMMDD'T'HHMMSS'Z'), into out (n bytes): for kinko's own
+ * clients (the XKS client, the peer client). K_E_VALIDATION when it does not fit.
+ */
+K_MUST_CHECK k_status sigv4_authorization(const struct sigv4_request *req,
+					  struct kslice signed_headers, const char amz_date[17],
+					  const struct sigv4_signer *who, char *out, size_t n);
+/* X-Amz-Date for kinko's clock now (the test clock when one is set): YYYYMMDD'T'HHMMSS'Z'. */
+void sigv4_amz_date_now(char out[17]);
+
 /*
  * Limits and details of the functions above (additions to the contract).
  *

@@ -15,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "crypto/hmac.h"
+#include "core/hex.h"
 #include "core/banned.h"
 
 /* ------------------------------------------------------------------ */
@@ -173,8 +174,8 @@ static K_MUST_CHECK k_status append_query_component(struct kbuf *out, struct ksl
 	for (size_t i = 0; i < s.len; i++) {
 		uint8_t c = s.ptr[i];
 		if (c == '%' && s.len - i >= 3) {
-			int hi = hex_value(s.ptr[i + 1]);
-			int lo = hex_value(s.ptr[i + 2]);
+			int hi = khex_value(s.ptr[i + 1]);
+			int lo = khex_value(s.ptr[i + 2]);
 			if (hi >= 0 && lo >= 0) {
 				c = (uint8_t)(hi << 4 | lo);
 				i += 2;

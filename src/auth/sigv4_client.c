@@ -6,10 +6,8 @@
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/sigv4.h"
-#include "core/clock.h"
 #include "core/curl_init.h"
 #include "core/banned.h"
 
@@ -54,59 +52,19 @@ static K_MUST_CHECK k_status sign(const struct call *x, const char date[17],
 	};
 	struct sigv4_request req = {
 		KSLICE_LIT("POST"), KSLICE_LIT("/"), kslice_make("", 0), h, 4, x->body};
-	char scope_date[9];
-	snprintf(scope_date, sizeof scope_date, "%.8s", date);
-	struct kbuf creq, sts;
-	kbuf_init(&creq, SIGV4_MAX_CANONICAL_REQUEST);
-	kbuf_init(&sts, SIGV4_MAX_CANONICAL_REQUEST);
-	uint8_t sig[32];
-	k_status rc = sigv4_canonical_request(&req, KSLICE_LIT(SIGNED), &creq);
-	if (k_ok(rc))
-		rc = sigv4_string_to_sign(date, scope_date, o->region, o->service,
-					  kbuf_slice(&creq), &sts);
-	if (k_ok(rc))
-		rc = sigv4_sign(o->secret, scope_date, o->region, o->service, kbuf_slice(&sts),
-				sig);
-	kbuf_release(&creq);
-	kbuf_release(&sts);
-	GUARD(rc);
-	char hex[65];
-	for (size_t i = 0; i < sizeof sig; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
-	int n = snprintf(authz, AUTH_HEADER_MAX,
-			 "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
-			 "SignedHeaders=" SIGNED ", Signature=%s",
-			 o->access_key_id, scope_date, o->region, o->service, hex);
-	return n > 0 && n < AUTH_HEADER_MAX ? K_OK : K_E_VALIDATION;
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct kbuf *b = arg;
-	return k_ok(kbuf_append(b, p, size * n)) ? size * n : 0;
+	struct sigv4_signer who = {o->access_key_id, o->secret, o->region, o->service};
+	return sigv4_authorization(&req, KSLICE_LIT(SIGNED), date, &who, authz, AUTH_HEADER_MAX);
 }
 
 static bool set_options(CURL *e, const struct call *x, struct curl_slist *hdrs, char *errbuf,
 			struct kbuf *answer)
 {
 	const struct sigv4_client_call *o = x->o;
-	long timeout = o->timeout_ms > 0 ? o->timeout_ms : SIGV4_CLIENT_TIMEOUT_MS;
-	bool ok = curl_easy_setopt(e, CURLOPT_URL, x->url) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)x->body.ptr) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->body.len) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)answer) == CURLE_OK;
-	if (ok && o->ca_file != NULL && o->ca_file[0] != 0)
-		ok = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
-	return ok;
+	struct kcurl_post p = {
+		x->url,	    "https", o->timeout_ms > 0 ? o->timeout_ms : SIGV4_CLIENT_TIMEOUT_MS,
+		o->ca_file, hdrs,    x->body,
+		answer,	    errbuf};
+	return kcurl_set_post(e, &p);
 }
 
 /* The request's headers, each line appended to *h. */
@@ -137,10 +95,7 @@ k_status sigv4_client_post(const struct sigv4_client_call *o, struct kslice body
 	GUARD(make_url(&x));
 	GUARD(kcurl_global_init());
 	char date[17];
-	time_t t = (time_t)kclock_now();
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
+	sigv4_amz_date_now(date);
 	struct curl_slist *h = NULL;
 	k_status rc = headers(&x, date, &h);
 	if (k_failed(rc)) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "crypto/hmac.h"
+#include "core/hex.h"
 #include "core/banned.h"
 
 /* ------------------------------------------------------------------ */
@@ -286,8 +287,8 @@ static K_MUST_CHECK k_status parse_signature(struct kslice hex, uint8_t out[32])
 {
 	ENSURE(hex.len == 64, K_E_INVALID_SIGNATURE);
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hex_value(hex.ptr[2 * i]);
-		int lo = hex_value(hex.ptr[2 * i + 1]);
+		int hi = khex_value(hex.ptr[2 * i]);
+		int lo = khex_value(hex.ptr[2 * i + 1]);
 		ENSURE(hi >= 0 && lo >= 0, K_E_INVALID_SIGNATURE);
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}

@@ -87,3 +87,30 @@ k_status kcurl_global_init(void)
 	pthread_once(&curl_once, curl_init);
 	return curl_init_rc == CURLE_OK ? K_OK : K_E_INTERNAL;
 }
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct kbuf *b = arg;
+	/* Past the cap: a short count makes libcurl stop with CURLE_WRITE_ERROR. */
+	return k_ok(kbuf_append(b, p, size * n)) ? size * n : 0;
+}
+
+bool kcurl_set_post(CURL *e, const struct kcurl_post *p)
+{
+	bool ok = curl_easy_setopt(e, CURLOPT_URL, p->url) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, p->protocols) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->timeout_ms) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)p->body.ptr) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)p->body.len) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)p->answer) == CURLE_OK;
+	if (ok && p->ca_file != NULL && p->ca_file[0] != 0)
+		ok = curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file) == CURLE_OK;
+	return ok;
+}

@@ -13,6 +13,10 @@
 #ifndef KINKO_CORE_CURL_INIT_H
 #define KINKO_CORE_CURL_INIT_H
 
+#include <curl/curl.h>
+#include <stdbool.h>
+
+#include "core/buf.h"
 #include "core/result.h"
 
 /*
@@ -21,5 +25,23 @@
  * libcurl could not start.
  */
 K_MUST_CHECK k_status kcurl_global_init(void);
+
+/* A verified POST of kinko's signed clients (the XKS client, the peer client). */
+struct kcurl_post {
+	const char *url;
+	const char *protocols;	    /* "https", or "http,https" */
+	long timeout_ms;	    /* the whole call, and the connection within it */
+	const char *ca_file;	    /* PEM CAs; NULL or "": the system's */
+	struct curl_slist *headers; /* the request's header lines */
+	struct kslice body;	    /* the request's body (must outlive the call) */
+	struct kbuf *answer;	    /* the answer's body is appended; past its cap the
+					transfer stops with CURLE_WRITE_ERROR */
+	char *errbuf;		    /* CURL_ERROR_SIZE bytes: libcurl's reason */
+};
+/*
+ * Sets e for p: TLS peer and host verified, no signals, the body posted
+ * and the answer collected. False when libcurl refused an option.
+ */
+bool kcurl_set_post(CURL *e, const struct kcurl_post *p);
 
 #endif

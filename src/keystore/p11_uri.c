@@ -14,18 +14,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/banned.h"
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes the value v[0..n) of attribute `name` into out (NUL-terminated). */
 static K_MUST_CHECK k_status decode(const char *name, const char *v, size_t n,
@@ -35,8 +25,8 @@ static K_MUST_CHECK k_status decode(const char *name, const char *v, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
 		if (c == '%') {
-			int hi = i + 1 < n ? hex_digit(v[i + 1]) : -1;
-			int lo = hi >= 0 && i + 2 < n ? hex_digit(v[i + 2]) : -1;
+			int hi = i + 1 < n ? khex_value((unsigned char)v[i + 1]) : -1;
+			int lo = hi >= 0 && i + 2 < n ? khex_value((unsigned char)v[i + 2]) : -1;
 			if (lo < 0) {
 				kbuf_note(msg,
 					  "the PKCS#11 URI's %s has a '%%' without two "

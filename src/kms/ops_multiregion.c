@@ -173,6 +173,19 @@ struct replica_req {
 };
 
 /*
+ * The replica's document for r and the related keys' new list of replicas
+ * (both owned by the caller, set even on failure), its configuration set.
+ */
+static K_MUST_CHECK k_status replica_parts(struct api_ctx *c, struct kms_key *k,
+					   struct replica_req *r, json_t **list, json_t **doc)
+{
+	*list = replicas_with(k, r->arn, r->region);
+	*doc = replica_doc(c, k, r->arn, r->region, r->desc, r->policy, r->tags);
+	ENSURE(*list != NULL && *doc != NULL, K_E_INTERNAL);
+	return set_config(*doc, false, k->arn, key_region(k), json_deep_copy(*list));
+}
+
+/*
  * Writes the replica and the new configuration of every related key in
  * one transaction (the replica's record must not exist yet).
  */
@@ -183,11 +196,9 @@ static K_MUST_CHECK k_status write_replica(struct api_ctx *c, struct kms_key *k,
 	ENSURE(w != NULL, K_E_INTERNAL);
 	kms_mrk_write_init(w);
 	char *text = NULL;
+	json_t *list = NULL, *doc = NULL;
 	k_status rc = K_OK;
-	json_t *list = replicas_with(k, r->arn, r->region);
-	json_t *doc = replica_doc(c, k, r->arn, r->region, r->desc, r->policy, r->tags);
-	ENSURE_GOTO(list != NULL && doc != NULL, K_E_INTERNAL);
-	GUARD_GOTO(set_config(doc, false, k->arn, key_region(k), json_deep_copy(list)));
+	GUARD_GOTO(replica_parts(c, k, r, &list, &doc));
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(text != NULL, K_E_INTERNAL);
 	GUARD_GOTO(relink_all(k, rel, n, list, w));
@@ -234,12 +245,9 @@ static K_MUST_CHECK k_status replicate_to_peer(struct api_ctx *c, struct kms_key
 	struct kms_mrk_write *w = calloc(1, sizeof *w);
 	ENSURE(w != NULL, K_E_INTERNAL);
 	kms_mrk_write_init(w);
-	json_t *meta = NULL;
+	json_t *meta = NULL, *list = NULL, *doc = NULL;
 	k_status rc = K_OK;
-	json_t *list = replicas_with(k, r->arn, r->region);
-	json_t *doc = replica_doc(c, k, r->arn, r->region, r->desc, r->policy, r->tags);
-	ENSURE_GOTO(list != NULL && doc != NULL, K_E_INTERNAL);
-	GUARD_GOTO(set_config(doc, false, k->arn, key_region(k), json_deep_copy(list)));
+	GUARD_GOTO(replica_parts(c, k, r, &list, &doc));
 	GUARD_GOTO(kms_mrk_peer_replicate(c, k, doc, r->region, &meta));
 	GUARD_GOTO(relink_all(k, rel, n, list, w));
 	GUARD_GOTO(kms_mrk_peer_enqueue(k, json_object_get(doc, "MultiRegionConfiguration"),

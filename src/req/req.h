@@ -179,6 +179,15 @@ struct api_request {
 	char source_ip[64];
 	bool secure; /* arrived over TLS */
 
+	/*
+	 * The row X-Amz-Target names, looked up once per request (api/dispatch.c,
+	 * route()): the HTTP layer's body limit and thread choice and the
+	 * pipeline all read it. route_service NULL: no service has that prefix.
+	 */
+	bool routed;
+	const struct api_service *route_service;
+	const struct api_operation *route_op;
+
 	/* Filled by api_handle(). */
 	int status;
 	struct kbuf response; /* response body */

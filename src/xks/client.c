@@ -8,10 +8,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/sigv4.h"
-#include "core/clock.h"
 #include "core/curl_init.h"
 #include "core/banned.h"
 
@@ -59,19 +57,9 @@ static K_MUST_CHECK k_status make_url(struct exchange *x, const char *path)
 	return K_OK;
 }
 
-/* X-Amz-Date: YYYYMMDD'T'HHMMSS'Z' for the current time. */
-static void amz_date(char out[17])
-{
-	time_t t = (time_t)kclock_now();
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
-}
-
 /*
- * The Authorization header for POST url with the body: the canonical
- * request of auth/sigv4.h over host and x-amz-date, the string to sign
- * and the signature under (date, region, kms-xks-proxy).
+ * The Authorization header for POST url with the body, signed over host
+ * and x-amz-date under (date, region, kms-xks-proxy).
  */
 static K_MUST_CHECK k_status sign(const struct exchange *x, const char date[17],
 				  char authz[XKS_AUTH_HEADER_MAX])
@@ -85,37 +73,9 @@ static K_MUST_CHECK k_status sign(const struct exchange *x, const char date[17],
 	struct sigv4_request req = {
 		KSLICE_LIT("POST"),  kslice_cstr(path), kslice_make("", 0), h, 2,
 		kbuf_slice(&x->body)};
-	char scope_date[9];
-	snprintf(scope_date, sizeof scope_date, "%.8s", date);
-	struct kbuf creq, sts;
-	kbuf_init(&creq, SIGV4_MAX_CANONICAL_REQUEST);
-	kbuf_init(&sts, SIGV4_MAX_CANONICAL_REQUEST);
-	uint8_t sig[32];
-	k_status rc = sigv4_canonical_request(&req, KSLICE_LIT("host;x-amz-date"), &creq);
-	if (k_ok(rc))
-		rc = sigv4_string_to_sign(date, scope_date, o->region, XKS_SIGNING_NAME,
-					  kbuf_slice(&creq), &sts);
-	if (k_ok(rc))
-		rc = sigv4_sign(o->secret, scope_date, o->region, XKS_SIGNING_NAME,
-				kbuf_slice(&sts), sig);
-	kbuf_release(&creq);
-	kbuf_release(&sts);
-	GUARD(rc);
-	char hex[65];
-	for (size_t i = 0; i < sizeof sig; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
-	int n = snprintf(authz, XKS_AUTH_HEADER_MAX,
-			 "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
-			 "SignedHeaders=host;x-amz-date, Signature=%s",
-			 o->access_key_id, scope_date, o->region, XKS_SIGNING_NAME, hex);
-	return n > 0 && n < XKS_AUTH_HEADER_MAX ? K_OK : K_E_VALIDATION;
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct kbuf *b = arg;
-	/* Past the cap: a short count makes libcurl stop with CURLE_WRITE_ERROR. */
-	return k_ok(kbuf_append(b, p, size * n)) ? size * n : 0;
+	struct sigv4_signer who = {o->access_key_id, o->secret, o->region, XKS_SIGNING_NAME};
+	return sigv4_authorization(&req, KSLICE_LIT("host;x-amz-date"), date, &who, authz,
+				   XKS_AUTH_HEADER_MAX);
 }
 
 /* What kind of transport failure a libcurl code is. */
@@ -153,24 +113,15 @@ static K_MUST_CHECK k_status transport_status(CURLcode rc, const char *why, stru
 static bool set_options(CURL *e, const struct exchange *x, struct curl_slist *hdrs, char *errbuf)
 {
 	const struct xks_client_options *o = x->o;
-	long timeout = o->timeout_ms > 0 ? o->timeout_ms : XKS_CLIENT_TIMEOUT_MS;
-	bool ok = curl_easy_setopt(e, CURLOPT_URL, x->url) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
-				   o->allow_http ? "http,https" : "https") == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)x->body.ptr) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->body.len) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)&x->answer) == CURLE_OK;
-	if (ok && o->ca_file != NULL && o->ca_file[0] != 0)
-		ok = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
-	return ok;
+	struct kcurl_post p = {x->url,
+			       o->allow_http ? "http,https" : "https",
+			       o->timeout_ms > 0 ? o->timeout_ms : XKS_CLIENT_TIMEOUT_MS,
+			       o->ca_file,
+			       hdrs,
+			       kbuf_slice(&x->body),
+			       (struct kbuf *)&x->answer,
+			       errbuf};
+	return kcurl_set_post(e, &p);
 }
 
 /*
@@ -216,7 +167,7 @@ static K_MUST_CHECK k_status post(struct exchange *x)
 {
 	char date[17], authz[XKS_AUTH_HEADER_MAX], host[XKS_CLIENT_MAX_URL], datehdr[40];
 	GUARD(kcurl_global_init());
-	amz_date(date);
+	sigv4_amz_date_now(date);
 	GUARD(sign(x, date, authz));
 	snprintf(host, sizeof host, "Host: %.*s", (int)x->host_len, x->host);
 	snprintf(datehdr, sizeof datehdr, "X-Amz-Date: %s", date);
