@@ -372,6 +372,8 @@ static int serve_open_services(struct serve_state *s)
 		fprintf(stderr, "kinko: store: %s\n", kbuf_cstr(&s->msg));
 		return 1;
 	}
+	if (s->f.shared_store)
+		s->st->shared = true; /* a SQLite file other nodes write too */
 	if (k_failed(kms_init(s->st))) {
 		fprintf(stderr, "kinko: cannot attach the KMS caches to the store\n");
 		return 1;
@@ -480,9 +482,7 @@ static int serve_open_audit(struct serve_state *s)
 	 * use to the store each second cost most of a core with 100,000 keys
 	 * in use (docs/PERFORMANCE.md, "Encrypt over 100,000 keys").
 	 */
-	char dir[64];
-	bool shared = s->f.shared_store ||
-		      k_is(storage_local_dir(cfg->store_url, dir, sizeof dir), K_E_UNSUPPORTED);
+	bool shared = s->st->shared;
 	if (shared && k_failed(audit_lastuse_share_start(s->st))) {
 		fprintf(stderr, "kinko: cannot start sharing the keys' last uses\n");
 		return 1;

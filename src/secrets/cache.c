@@ -14,12 +14,13 @@
  * read through the cache: they read the store, whose version is the
  * precondition of their write.
  *
- * Only a store no other process writes (SQLite) is cached: there every
- * write reaches the feed before the call that made it returns, so a read
- * after a write sees it. On a shared store (PostgreSQL, a cluster) another
- * node's write reaches the feed up to a second later, and a client that
- * writes through one node and reads through the next must still read its
- * write (a rotation's steps do): there every read goes to the store.
+ * Only a store no other process writes is cached (storage.h, `shared`):
+ * there every write reaches the feed before the call that made it
+ * returns, so a read after a write sees it. On a shared store (PostgreSQL,
+ * a SQLite file several nodes share) another node's write reaches the
+ * feed late or never, and a client that writes through one node and reads
+ * through the next must still read its write (a rotation's steps do):
+ * there every read goes to the store.
  *
  * Bounded: at most SMC_MAX_BYTES of text in all; a record that would go
  * over is read from the store each time instead of being cached.
@@ -136,7 +137,7 @@ k_status sm_cache_get(const char *kind, const char *ns, const char *id, struct k
 {
 	char k = kind_letter(kind);
 	ENSURE(k != 0, K_E_VALIDATION);
-	if (sm_store()->vt->shared)
+	if (sm_store()->shared)
 		return storage_get(sm_store(), kind, ns, id, out, version);
 	size_t b;
 	struct smc_shard *sh = shard_of(k, ns, id, &b);

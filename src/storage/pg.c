@@ -448,7 +448,6 @@ static const struct storage_vtbl pg_vtbl = {
 	.subscribe = pg_subscribe,
 	.kinds = pg_kinds,
 	.mark = pg_mark,
-	.shared = true,
 };
 
 static K_MUST_CHECK k_status cv_init(pthread_cond_t *cv)
@@ -492,6 +491,7 @@ static struct pg_store *store_new(const char *conninfo)
 		return NULL;
 	}
 	st->base.vt = &pg_vtbl;
+	st->base.shared = true;
 	st->max_open = PG_POOL_MAX;
 	atomic_init(&st->stop, false);
 	make_node_id(st->node);

@@ -218,18 +218,20 @@ struct storage_vtbl {
 	 * then answers K_E_UNSUPPORTED).
 	 */
 	K_MUST_CHECK k_status (*mark)(struct storage *s, const char *token);
-	/*
-	 * True for a store other processes write too (PostgreSQL): their
-	 * writes reach the feed on its own thread, up to a second after they
-	 * commit. False (SQLite, one process a store): every write reaches the
-	 * feed before the apply() that made it returns, so a cache kept by the
-	 * feed is never behind the store.
-	 */
-	bool shared;
 };
 
 struct storage {
 	const struct storage_vtbl *vt;
+	/*
+	 * True for a store other processes write too: PostgreSQL (set by its
+	 * open), or a SQLite file several nodes share (`kinko serve
+	 * --shared-store` sets it). Their writes reach this process's feed
+	 * late (PostgreSQL: on its own thread, within a second) or never
+	 * (SQLite). False: every write reaches the feed before the apply()
+	 * that made it returns, so a cache kept by the feed is never behind
+	 * the store.
+	 */
+	bool shared;
 };
 
 /*

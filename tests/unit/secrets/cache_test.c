@@ -96,6 +96,19 @@ static void test_purge_and_clear(void)
 	kbuf_release(&b);
 }
 
+/* A store other processes write too (storage.h, shared) is read every time, never cached. */
+static void test_shared_store_is_not_cached(void)
+{
+	sm_cache_clear();
+	CHECK_STATUS(put("secret", "d", "{\"Name\":\"d\"}"), K_OK);
+	st->shared = true;
+	CHECK_STR(read_cached("secret", "d", NULL), "{\"Name\":\"d\"}");
+	CHECK_EQ_INT((long long)sm_cache_bytes(), 0);
+	st->shared = false;
+	CHECK_STR(read_cached("secret", "d", NULL), "{\"Name\":\"d\"}");
+	CHECK(sm_cache_bytes() > 0);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL)
@@ -106,6 +119,7 @@ int main(void)
 	RUN(test_read_write_read);
 	RUN(test_section_reads_the_store);
 	RUN(test_purge_and_clear);
+	RUN(test_shared_store_is_not_cached);
 	sm_cache_clear();
 	storage_close(st);
 	tl_remove_tree(tmp_root);

@@ -180,7 +180,7 @@ static K_MUST_CHECK k_status other_check(struct storage *s)
 static void test_other_backend(void)
 {
 	static const struct storage_vtbl vt = {.check = other_check};
-	struct storage other = {&vt};
+	struct storage other = {.vt = &vt};
 	char dest[256];
 	path_of(dest, sizeof dest, "other.db");
 	struct kbuf why;
