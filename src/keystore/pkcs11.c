@@ -165,6 +165,26 @@ static bool p11_available(const struct keystore_key *h)
 	return k->token != NULL && atomic_load(&k->token->state) == P11_CONNECTED;
 }
 
+/*
+ * The token answered, but holds no object for the version (removed in the
+ * token by someone else): that key is unusable, the token is not lost. A
+ * value of the vendor range no PKCS#11 module returns to kinko here.
+ */
+#define P11_RV_OBJECT_MISSING (CKR_VENDOR_DEFINED | 0x6b696e6bUL)
+
+/*
+ * No object found: the token itself gone (its answer to C_GetTokenInfo, a
+ * lost one), or only this object (P11_RV_OBJECT_MISSING).
+ */
+static CK_RV object_missing(struct p11_token *t)
+{
+	CK_TOKEN_INFO info;
+	CK_RV rv = t->f->C_GetTokenInfo(t->slot_id, &info);
+	if (rv != CKR_OK)
+		return p11_rv_lost(rv) ? rv : CKR_TOKEN_NOT_PRESENT;
+	return P11_RV_OBJECT_MISSING;
+}
+
 /* The object of a version in this session; false if the token has none. */
 static bool find_object(struct p11_token *t, CK_SESSION_HANDLE s, const uint8_t id[P11_ID_LEN],
 			CK_OBJECT_HANDLE *obj, CK_RV *rv)
@@ -183,7 +203,7 @@ static bool find_object(struct p11_token *t, CK_SESSION_HANDLE s, const uint8_t 
 	if (*rv == CKR_OK)
 		*rv = fin;
 	if (*rv == CKR_OK && n == 0)
-		*rv = CKR_OBJECT_HANDLE_INVALID;
+		*rv = object_missing(t);
 	return *rv == CKR_OK;
 }
 
@@ -257,6 +277,11 @@ static k_status rv_status(CK_RV rv, bool decrypt)
 {
 	if (rv == CKR_OK)
 		return K_OK;
+	if (rv == P11_RV_OBJECT_MISSING) {
+		LOG_WARN("token key: the token holds no object for the key's material (removed in "
+			 "the token?): the key cannot be used");
+		return K_E_INVALID_STATE;
+	}
 	if (p11_rv_lost(rv))
 		return K_E_INVALID_STATE;
 	/* SoftHSM2 answers a failed GCM tag check with CKR_GENERAL_ERROR */

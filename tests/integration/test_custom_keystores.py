@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 # One token per test that connects a store: a token serves one store.
 TOKENS = {name: "cluster-%s" % name.ljust(11, "a") for name in
-          ("errors", "state", "keys", "removed", "cli", "restart", "nodes")}
+          ("errors", "state", "keys", "removed", "cli", "restart", "nodes", "missing")}
 PINS = {name: "pin-%s-4567" % name for name in TOKENS}
 SO_PIN = "so-pin-7654321"
 
@@ -324,6 +324,70 @@ def test_token_removed_then_reconnected(kms, world):
     kms.connect_custom_key_store(CustomKeyStoreId=sid)
     assert state(kms, sid) == ("CONNECTED", None)
     assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"before"
+
+
+# Destroys, through the PKCS#11 API in a process of its own, the objects whose
+# CKA_LABEL is argv[4] in the token labelled argv[2] (argv[1]: the module,
+# argv[3]: the PIN); prints how many.
+DESTROY_BY_LABEL = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+UL = ctypes.c_ulong
+class Attr(ctypes.Structure):
+    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
+assert lib.C_Initialize(None) == 0
+slots = (UL * 64)(); n = UL(64)
+assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
+info = ctypes.create_string_buffer(512)
+slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
+        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
+sess = UL()
+assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
+pin = sys.argv[3].encode()
+assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+label = sys.argv[4].encode()
+buf = ctypes.create_string_buffer(label, len(label))
+tmpl = (Attr * 1)(Attr(3, ctypes.cast(buf, ctypes.c_void_p), len(label)))  # CKA_LABEL
+assert lib.C_FindObjectsInit(sess, tmpl, UL(1)) == 0
+objs = (UL * 16)(); got = UL()
+assert lib.C_FindObjects(sess, objs, UL(16), ctypes.byref(got)) == 0
+lib.C_FindObjectsFinal(sess)
+for i in range(got.value):
+    assert lib.C_DestroyObject(sess, UL(objs[i])) == 0
+lib.C_Logout(sess); lib.C_CloseSession(sess); lib.C_Finalize(None)
+print(got.value)
+"""
+
+
+def test_key_object_removed_in_the_token(kms, world):
+    """An object removed in the token behind kinko's back makes its key unusable
+    (KMSInvalidStateException), not the token: the store stays CONNECTED and its
+    other keys keep working."""
+    sid = new_store(kms, world, "missing-store", "missing")
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    gone = kms.create_key(CustomKeyStoreId=sid)["KeyMetadata"]
+    kept = kms.create_key(CustomKeyStoreId=sid)["KeyMetadata"]["KeyId"]
+    old = kms.encrypt(KeyId=gone["KeyId"], Plaintext=b"made before")["CiphertextBlob"]
+    ct = kms.encrypt(KeyId=kept, Plaintext=b"kept")["CiphertextBlob"]
+    out = subprocess.run(["/usr/bin/python3", "-c", DESTROY_BY_LABEL, MODULE, "missing",
+                          PINS["missing"], "kinko " + gone["Arn"]],
+                         capture_output=True, text=True, env=world.env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 1
+    for call in (lambda: kms.encrypt(KeyId=gone["KeyId"], Plaintext=b"x"),
+                 lambda: kms.decrypt(CiphertextBlob=old),
+                 lambda: kms.generate_data_key(KeyId=gone["KeyId"], KeySpec="AES_256")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException", e.value.response
+    assert state(kms, sid) == ("CONNECTED", None)
+    assert kms.describe_key(KeyId=kept)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"kept"
+    again = kms.encrypt(KeyId=kept, Plaintext=b"still")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"still"
+    log = open(world.server.log_path, errors="replace").read()
+    assert "holds no object for the key's material" in log
+    assert "token %s went away" % TOKENS["missing"] not in log
 
 
 def xks_store(kms, name, endpoint, path="/kms/xks/v1", **kw):
