@@ -51,6 +51,19 @@ K_MUST_CHECK k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg,
 					   struct kms_mrk_write *w);
 
 /*
+ * A replica's deletion reaches the other deployments (docs/REGIONS.md):
+ * adds to w, in the transaction that deletes the replica k, an outbox
+ * record marked KMS_MRK_OUTBOX_DELETED for every peer Region among its
+ * related keys; the worker sends it as KinkoPeer.ReplicaDeletedIn, where
+ * the replica leaves every related key's configuration.
+ */
+#define KMS_MRK_OUTBOX_DELETED "ReplicaDeleted"
+K_MUST_CHECK k_status kms_mrk_peer_enqueue_deleted(const struct kms_key *k,
+						   struct kms_mrk_write *w);
+/* KinkoPeer.ReplicaDeletedIn, the receiving side (mrk_peer_unlink.c). */
+K_MUST_CHECK k_status kms_mrk_op_replica_deleted_in(struct api_ctx *c, json_t *in, json_t *out);
+
+/*
  * The SynchronizeMultiRegionKey event of a primary whose shared
  * properties were copied to its replicas (`peer`: the Region of a peer
  * that acknowledged, NULL within this deployment).

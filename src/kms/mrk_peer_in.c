@@ -294,6 +294,7 @@ static K_MUST_CHECK k_status peer_authorize(struct api_ctx *c, json_t *in)
 static const struct api_operation peer_ops[] = {
 	PEER_OP("ReplicateKeyIn", op_replicate_in),
 	PEER_OP("SynchronizeKeyIn", op_synchronize_in),
+	PEER_OP("ReplicaDeletedIn", kms_mrk_op_replica_deleted_in),
 };
 
 static const struct api_service peer_service = {
