@@ -156,6 +156,7 @@ k_status kms_mrk_peer_replicate(struct api_ctx *c, struct kms_key *k, json_t *do
 	k_status rc = K_OK;
 	ENSURE_GOTO(replica != NULL && in != NULL, K_E_INTERNAL);
 	json_object_set_new(replica, "Materials", kms_mrk_peer_versions(k->doc));
+	json_object_set_new(replica, KMS_MRK_PRIMARY_ROTATION, kms_rotation_settings(k));
 	GUARD_GOTO(kms_mrk_peer_sealed(k, "replicate", region, &sealed));
 	json_object_set_new(in, "Replica", replica);
 	replica = NULL;

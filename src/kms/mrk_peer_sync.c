@@ -112,6 +112,9 @@ static K_MUST_CHECK k_status sync_body(const struct kms_key *k, const char *regi
 					? json_incref(json_object_get(k->doc, "Rotations"))
 					: json_array(),
 				"Materials", kms_mrk_peer_versions(k->doc));
+	/* A primary's automatic rotation settings (a shared property) go with them. */
+	if (key != NULL && !kms_key_is_mrk_replica(k))
+		json_object_set_new(key, KMS_MRK_PRIMARY_ROTATION, kms_rotation_settings(k));
 	*out = key != NULL ? json_pack("{s:s, s:o, s:o}", "KeyId", k->id, "Key", key,
 				       "EncryptedKeyMaterial", sealed)
 			   : NULL;

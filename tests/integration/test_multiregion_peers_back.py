@@ -231,3 +231,106 @@ def test_the_news_of_a_deletion_is_idempotent_and_checked(pair):
     assert st == 400 and out["__type"] == "NotFoundException", out
     st, out = a.call("KinkoPeer.ReplicaDeletedIn", {"KeyId": "1234"}, EAST)
     assert st == 400 and out["__type"] == "ValidationException", out
+
+
+# ------------------------------------- automatic rotation's settings are shared
+
+
+def rotation_status(d, region, key_id):
+    """GetKeyRotationStatus in full (Debian's botocore predates RotationPeriodInDays)."""
+    st, out = d.call("TrentService.GetKeyRotationStatus", {"KeyId": key_id}, region)
+    assert st == 200, out
+    return out
+
+
+def enable_rotation(a, key_id, days):
+    st, out = a.call("TrentService.EnableKeyRotation",
+                     {"KeyId": key_id, "RotationPeriodInDays": days}, EAST)
+    assert st == 200, out
+
+
+def shows_primary_settings(a, b, key_id, region=WEST):
+    """Waits until B's replica shows exactly what A's primary has."""
+    def same():
+        mine, theirs = rotation_status(a, EAST, key_id), rotation_status(b, region, key_id)
+        assert theirs["KeyId"] == mine["KeyId"].replace(EAST, region)
+        for m in ("KeyRotationEnabled", "RotationPeriodInDays", "NextRotationDate"):
+            assert theirs.get(m) == mine.get(m), (m, mine, theirs)
+        return theirs
+    return eventually(same)
+
+
+def test_rotation_settings_of_the_primary_show_on_the_peer_replica(pair):
+    a, b = pair
+    md = primary_with_replicas(a, WEST)
+    assert b.client(WEST).get_key_rotation_status(KeyId=md["KeyId"])[
+        "KeyRotationEnabled"] is False
+    # Enabled on the primary (boto3: the default period, 365 days).
+    a.client(EAST).enable_key_rotation(KeyId=md["KeyId"])
+    got = shows_primary_settings(a, b, md["KeyId"])
+    assert got["KeyRotationEnabled"] is True and got["RotationPeriodInDays"] == 365
+    assert b.client(WEST).get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"]
+    # A new period.
+    enable_rotation(a, md["KeyId"], 180)
+    got = shows_primary_settings(a, b, md["KeyId"])
+    assert got["RotationPeriodInDays"] == 180
+    # Disabled (the AWS CLI on both sides).
+    a.aws("kms", "disable-key-rotation", "--key-id", md["KeyId"])
+
+    def off():
+        got = b.aws("kms", "get-key-rotation-status", "--key-id", md["KeyId"], region=WEST)
+        assert got["KeyRotationEnabled"] is False, got
+    eventually(off)
+    got = rotation_status(b, WEST, md["KeyId"])
+    assert "RotationPeriodInDays" not in got and "NextRotationDate" not in got
+
+
+def test_rotation_is_refused_on_the_peer_replica(pair):
+    a, b = pair
+    md = primary_with_replicas(a, WEST)
+    west = b.client(WEST)
+    for call in (lambda: west.enable_key_rotation(KeyId=md["KeyId"]),
+                 lambda: west.disable_key_rotation(KeyId=md["KeyId"])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e) == "UnsupportedOperationException"
+        assert "multi-Region replica key" in e.value.response["Error"]["Message"]
+    st, out = b.call("TrentService.EnableKeyRotation",
+                     {"KeyId": md["KeyId"], "RotationPeriodInDays": 90}, WEST)
+    assert st == 400 and out["__type"] == "UnsupportedOperationException", out
+    st, out = b.call("TrentService.RotateKeyOnDemand", {"KeyId": md["KeyId"]}, WEST)
+    assert st == 400 and out["__type"] == "UnsupportedOperationException", out
+    assert rotation_status(b, WEST, md["KeyId"])["KeyRotationEnabled"] is False
+
+
+def test_a_new_peer_replica_takes_the_settings_with_its_document(pair):
+    a, b = pair
+    md = a.client(EAST).create_key(MultiRegion=True)["KeyMetadata"]
+    enable_rotation(a, md["KeyId"], 200)
+    a.client(EAST).replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    # No synchronization needed: the replica was made with them.
+    mine, theirs = rotation_status(a, EAST, md["KeyId"]), rotation_status(b, WEST, md["KeyId"])
+    assert theirs["KeyRotationEnabled"] is True and theirs["RotationPeriodInDays"] == 200
+    assert theirs["NextRotationDate"] == mine["NextRotationDate"]
+
+
+def test_settings_changed_while_the_peer_is_down_and_automatic_rotation(pair):
+    a, b = pair
+    md = primary_with_replicas(a, WEST)
+    b.stop()
+    try:
+        enable_rotation(a, md["KeyId"], 90)
+        time.sleep(2)  # A tries B, fails, and backs off meanwhile
+    finally:
+        b.start()
+    before = shows_primary_settings(a, b, md["KeyId"])
+    assert before["RotationPeriodInDays"] == 90
+    # The primary rotates by itself when its period has passed: the new
+    # material and the next date both reach the replica.
+    a.pass_days(90)
+    ct = a.client(EAST).encrypt(KeyId=md["KeyId"], Plaintext=b"v2")["CiphertextBlob"]
+    assert int.from_bytes(ct[18:22], "big") == 2
+    after = shows_primary_settings(a, b, md["KeyId"])
+    assert after["NextRotationDate"] > before["NextRotationDate"]
+    eventually(lambda: b.client(WEST).decrypt(CiphertextBlob=ct))
+    assert b.client(WEST).decrypt(CiphertextBlob=ct)["Plaintext"] == b"v2"
