@@ -119,6 +119,8 @@ K_MUST_CHECK k_status sigv4_authorization(const struct sigv4_request *req,
 					  const struct sigv4_signer *who, char *out, size_t n);
 /* X-Amz-Date for kinko's clock now (the test clock when one is set): YYYYMMDD'T'HHMMSS'Z'. */
 void sigv4_amz_date_now(char out[17]);
+/* The same for `when` (seconds since the epoch). */
+void sigv4_amz_date_at(int64_t when, char out[17]);
 
 /*
  * Limits and details of the functions above (additions to the contract).

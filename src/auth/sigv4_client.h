@@ -8,7 +8,9 @@
  * TLS verified against ca_file (or the system's CAs), https only, a total
  * timeout, an answer capped by the caller's buffer. SignedHeaders are
  * content-type;host;x-amz-date;x-amz-target, the headers the AWS JSON
- * protocol signs and kinko's API requires to be signed.
+ * protocol signs and kinko's API requires to be signed. The date is the
+ * real clock's, never the test clock's: the other side checks it against
+ * its own real clock.
  */
 #ifndef KINKO_AUTH_SIGV4_CLIENT_H
 #define KINKO_AUTH_SIGV4_CLIENT_H

@@ -46,7 +46,12 @@ k_status sigv4_authorization(const struct sigv4_request *req, struct kslice sign
 
 void sigv4_amz_date_now(char out[17])
 {
-	time_t t = (time_t)kclock_now();
+	sigv4_amz_date_at(kclock_now(), out);
+}
+
+void sigv4_amz_date_at(int64_t when, char out[17])
+{
+	time_t t = (time_t)when;
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);

@@ -307,6 +307,8 @@ K_MUST_CHECK k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_dem
 				     struct kms_key **out);
 /* The due-index task of automatic rotation (scheduler/scheduler.h), shared with managed.c. */
 #define KMS_ROTATE_TASK "kms.rotate"
+/* The due-index task of scheduled deletion (ops_lifecycle.c), shared with mrk_peer_unlink.c. */
+#define KMS_DELETE_TASK "kms.delete"
 /*
  * Audit of kinko's own work (glue): writes the "AwsServiceEvent" AWS logs
  * for work KMS does by itself (event "RotateKey", "DeleteKey") with the

@@ -51,6 +51,33 @@ K_MUST_CHECK k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg,
 					   struct kms_mrk_write *w);
 
 /*
+ * A replica's deletion reaches the other deployments (docs/REGIONS.md):
+ * adds to w, in the transaction that deletes the replica k, an outbox
+ * record marked KMS_MRK_OUTBOX_DELETED for every peer Region among its
+ * related keys; the worker sends it as KinkoPeer.ReplicaDeletedIn, where
+ * the replica leaves every related key's configuration.
+ */
+#define KMS_MRK_OUTBOX_DELETED "ReplicaDeleted"
+K_MUST_CHECK k_status kms_mrk_peer_enqueue_deleted(const struct kms_key *k,
+						   struct kms_mrk_write *w);
+/* KinkoPeer.ReplicaDeletedIn, the receiving side (mrk_peer_unlink.c). */
+K_MUST_CHECK k_status kms_mrk_op_replica_deleted_in(struct api_ctx *c, json_t *in, json_t *out);
+/*
+ * Automatic rotation's settings, a shared property set on the primary:
+ * its deployment sends them with ReplicateKeyIn's document and every
+ * SynchronizeKeyIn, and a replica here keeps them as the document member
+ * KMS_MRK_PRIMARY_ROTATION, which GetKeyRotationStatus shows.
+ * kms_rotation_settings: k's own, {"KeyRotationEnabled"} and, while on,
+ * "RotationPeriodInDays" and "NextRotationDate" (epoch seconds); a new
+ * reference, NULL if out of memory. kms_rotation_settings_parse: the same
+ * members checked and copied from what a peer sent (a new reference), or
+ * NULL when they are missing or out of range (ops_rotation.c).
+ */
+#define KMS_MRK_PRIMARY_ROTATION "PrimaryRotation"
+json_t *kms_rotation_settings(const struct kms_key *k);
+json_t *kms_rotation_settings_parse(json_t *in);
+
+/*
  * The SynchronizeMultiRegionKey event of a primary whose shared
  * properties were copied to its replicas (`peer`: the Region of a peer
  * that acknowledged, NULL within this deployment).

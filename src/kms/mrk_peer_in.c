@@ -114,6 +114,22 @@ static K_MUST_CHECK k_status check_replica_doc(struct api_ctx *c, json_t *doc, c
 	return K_OK;
 }
 
+/*
+ * A replica's copy of its primary's rotation settings: the ones sent when
+ * they are well formed (else the copy it had stays); a primary keeps none.
+ */
+static void set_primary_rotation(json_t *doc, json_t *sent)
+{
+	json_t *cfg = json_object_get(doc, "MultiRegionConfiguration");
+	if (!str_is(cfg, "MultiRegionKeyType", "REPLICA")) {
+		json_object_del(doc, KMS_MRK_PRIMARY_ROTATION);
+		return;
+	}
+	json_t *settings = kms_rotation_settings_parse(sent);
+	if (settings != NULL)
+		json_object_set_new(doc, KMS_MRK_PRIMARY_ROTATION, settings);
+}
+
 /* A replica that exists already: the same one again (a retry) answers it. */
 static K_MUST_CHECK k_status existing_replica(struct api_ctx *c, struct kms_key *there, json_t *doc,
 					      json_t *out)
@@ -168,6 +184,8 @@ static k_status op_replicate_in(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD_GOTO(
 		open_material(c, in, "replicate", march, json_object_get(src, "Materials"), &mats));
 	json_object_set_new(doc, "Materials", mats);
+	json_object_del(doc, KMS_MRK_PRIMARY_ROTATION); /* kept only as checked */
+	set_primary_rotation(doc, json_object_get(src, KMS_MRK_PRIMARY_ROTATION));
 	json_object_set_new(doc, "CreationDate", kjson_date(api_now_ms(c)));
 	json_object_set_new(doc, "KeyState", json_string("Enabled"));
 	json_object_set_new(doc, "Region", json_string(c->region));
@@ -213,6 +231,7 @@ static json_t *synced_doc(const struct kms_key *k, json_t *key, json_t *mats)
 	} else {
 		json_decref(cfg);
 	}
+	set_primary_rotation(doc, json_object_get(key, KMS_MRK_PRIMARY_ROTATION));
 	if (json_equal(doc, k->doc)) {
 		json_decref(doc);
 		return NULL;
@@ -294,6 +313,7 @@ static K_MUST_CHECK k_status peer_authorize(struct api_ctx *c, json_t *in)
 static const struct api_operation peer_ops[] = {
 	PEER_OP("ReplicateKeyIn", op_replicate_in),
 	PEER_OP("SynchronizeKeyIn", op_synchronize_in),
+	PEER_OP("ReplicaDeletedIn", kms_mrk_op_replica_deleted_in),
 };
 
 static const struct api_service peer_service = {

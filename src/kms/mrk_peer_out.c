@@ -156,6 +156,7 @@ k_status kms_mrk_peer_replicate(struct api_ctx *c, struct kms_key *k, json_t *do
 	k_status rc = K_OK;
 	ENSURE_GOTO(replica != NULL && in != NULL, K_E_INTERNAL);
 	json_object_set_new(replica, "Materials", kms_mrk_peer_versions(k->doc));
+	json_object_set_new(replica, KMS_MRK_PRIMARY_ROTATION, kms_rotation_settings(k));
 	GUARD_GOTO(kms_mrk_peer_sealed(k, "replicate", region, &sealed));
 	json_object_set_new(in, "Replica", replica);
 	replica = NULL;
@@ -184,8 +185,12 @@ out:
 	return rc;
 }
 
-/* Adds the outbox record of (region, k) to w. */
-static K_MUST_CHECK k_status enqueue_one(const struct kms_key *k, const char *region,
+/*
+ * Adds the outbox record of (region, k) to w; `deleted`: the record says
+ * that k, a replica, is gone (it takes the place of any record of k's
+ * own state, which has nothing left to send).
+ */
+static K_MUST_CHECK k_status enqueue_one(const struct kms_key *k, const char *region, bool deleted,
 					 struct kms_mrk_write *w)
 {
 	ENSURE(w->n < KMS_MRK_MAX_OPS && w->n_outbox < KMS_MRK_MAX_RELATED, K_E_INTERNAL);
@@ -193,6 +198,8 @@ static K_MUST_CHECK k_status enqueue_one(const struct kms_key *k, const char *re
 	int len = snprintf(id, KMS_MRK_OUTBOX_ID_MAX, "%s|%s|%s", region, k->ns, k->id);
 	ENSURE(len > 0 && len < KMS_MRK_OUTBOX_ID_MAX, K_E_INTERNAL);
 	json_t *doc = json_pack("{s:s, s:s, s:s}", "Region", region, "Ns", k->ns, "KeyId", k->id);
+	if (doc != NULL && deleted)
+		json_object_set_new(doc, KMS_MRK_OUTBOX_DELETED, json_true());
 	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(doc);
 	ENSURE(text != NULL, K_E_INTERNAL);
@@ -208,8 +215,9 @@ static K_MUST_CHECK k_status enqueue_one(const struct kms_key *k, const char *re
 	return K_OK;
 }
 
-k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg, const char *skip,
-			      struct kms_mrk_write *w)
+/* Every peer Region among the related keys of cfg but k's own and `skip`. */
+static K_MUST_CHECK k_status enqueue_all(const struct kms_key *k, json_t *cfg, const char *skip,
+					 bool deleted, struct kms_mrk_write *w)
 {
 	if (config_peer_count() == 0)
 		return K_OK;
@@ -226,9 +234,22 @@ k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg, const char *
 		if (r == NULL || strcmp(r, own) == 0 || (skip != NULL && strcmp(r, skip) == 0) ||
 		    !kms_mrk_region_is_peer(r))
 			continue;
-		GUARD(enqueue_one(k, r, w));
+		GUARD(enqueue_one(k, r, deleted, w));
 	}
 	return K_OK;
+}
+
+k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg, const char *skip,
+			      struct kms_mrk_write *w)
+{
+	return enqueue_all(k, cfg, skip, false, w);
+}
+
+k_status kms_mrk_peer_enqueue_deleted(const struct kms_key *k, struct kms_mrk_write *w)
+{
+	if (!kms_key_is_mrk_replica(k))
+		return K_OK;
+	return enqueue_all(k, NULL, NULL, true, w);
 }
 
 /*

@@ -42,6 +42,7 @@ struct row {
 	char region[33];
 	char ns[64];
 	char key_id[40];
+	bool deleted; /* the replica key_id of ns is gone (KMS_MRK_OUTBOX_DELETED) */
 };
 
 struct pass {
@@ -82,6 +83,7 @@ static K_MUST_CHECK k_status collect(void *arg, const char *ns, const char *id, 
 		kstr_copy(w->region, sizeof w->region, r);
 		kstr_copy(w->ns, sizeof w->ns, kns);
 		kstr_copy(w->key_id, sizeof w->key_id, kid);
+		w->deleted = json_is_true(json_object_get(j, KMS_MRK_OUTBOX_DELETED));
 	}
 	json_decref(j);
 	return K_OK;
@@ -110,6 +112,9 @@ static K_MUST_CHECK k_status sync_body(const struct kms_key *k, const char *regi
 					? json_incref(json_object_get(k->doc, "Rotations"))
 					: json_array(),
 				"Materials", kms_mrk_peer_versions(k->doc));
+	/* A primary's automatic rotation settings (a shared property) go with them. */
+	if (key != NULL && !kms_key_is_mrk_replica(k))
+		json_object_set_new(key, KMS_MRK_PRIMARY_ROTATION, kms_rotation_settings(k));
 	*out = key != NULL ? json_pack("{s:s, s:o, s:o}", "KeyId", k->id, "Key", key,
 				       "EncryptedKeyMaterial", sealed)
 			   : NULL;
@@ -122,11 +127,52 @@ static K_MUST_CHECK k_status sync_body(const struct kms_key *k, const char *regi
 }
 
 /*
+ * Sends the news of a deleted replica: {"KeyId", "ReplicaRegion"}. A
+ * replica made again here since (ReplicateKey after the deletion) makes
+ * the record stale: it goes unsent. The peer no longer having the key is
+ * done with too.
+ */
+static K_MUST_CHECK k_status send_deleted(const struct row *w)
+{
+	struct kms_key *k = NULL;
+	k_status rc = kms_key_get(w->ns, w->key_id, &k);
+	kms_key_unref(k);
+	if (k_ok(rc) || !kms_mrk_region_is_peer(w->region)) {
+		drop_row(w);
+		return K_OK;
+	}
+	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
+	const char *colon = w->ns + strcspn(w->ns, ":");
+	const char *region = colon[0] == ':' ? colon + 1 : "";
+	json_t *body = json_pack("{s:s, s:s}", "KeyId", w->key_id, "ReplicaRegion", region);
+	ENSURE(body != NULL, K_E_INTERNAL);
+	json_t *ans = NULL;
+	struct kbuf why;
+	kbuf_init(&why, KBUF_NOTE_MAX);
+	rc = kms_mrk_peer_call(w->region, "ReplicaDeletedIn", body, &ans, &why);
+	if (k_ok(rc) || k_is(rc, K_E_NOT_FOUND)) {
+		LOG_INFO("mrk: %s told that the replica %s in %s is deleted%s", w->region,
+			 w->key_id, region, k_ok(rc) ? "" : " (it has no such key)");
+		drop_row(w);
+		rc = K_OK;
+	} else {
+		LOG_WARN("mrk: telling %s that the replica %s of %s is deleted: %s (%s); retrying",
+			 w->region, w->key_id, w->ns, k_status_name(rc), kbuf_cstr(&why));
+	}
+	json_decref(body);
+	json_decref(ans);
+	kbuf_release(&why);
+	return rc;
+}
+
+/*
  * Sends one record. K_OK when it is done with (acknowledged, or its key
  * or the peer's replica is gone); a failure leaves it for a retry.
  */
 static K_MUST_CHECK k_status send_row(const struct row *w)
 {
+	if (w->deleted)
+		return send_deleted(w);
 	struct kms_key *k = NULL;
 	k_status rc = kms_key_get(w->ns, w->key_id, &k);
 	if (k_is(rc, K_E_NOT_FOUND) || !kms_mrk_region_is_peer(w->region)) {

@@ -389,36 +389,70 @@ static K_MUST_CHECK k_status start_primary_window(struct kms_key *p, json_t *doc
 	return kms_mrk_write_due(w, true, when, task, p->ns, p->id);
 }
 
-k_status kms_mrk_unlink_replica(const struct kms_key *k, int64_t now, const char *task,
+/* True if cfg's ReplicaKeys has an entry of region. */
+static bool lists_region(json_t *cfg, const char *region)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(cfg, "ReplicaKeys"), i, r)
+	{
+		const char *rr = json_string_value(json_object_get(r, "Region"));
+		if (rr != NULL && strcmp(rr, region) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Adds to w the document of x without region in its ReplicaKeys (nothing
+ * when it does not list it), and for a primary in PendingReplicaDeletion
+ * whose last replica this was, the start of its own waiting period.
+ */
+static K_MUST_CHECK k_status unlink_from(struct kms_key *x, const char *region, int64_t now,
+					 const char *task, struct kms_mrk_write *w)
+{
+	if (!lists_region(json_object_get(x->doc, "MultiRegionConfiguration"), region))
+		return K_OK;
+	json_t *doc = json_deep_copy(x->doc);
+	json_t *cfg = json_object_get(doc, "MultiRegionConfiguration");
+	json_t *list = replicas_without(cfg, region);
+	if (doc == NULL || list == NULL) {
+		json_decref(doc);
+		json_decref(list);
+		return K_E_INTERNAL;
+	}
+	json_object_set_new(cfg, "ReplicaKeys", list);
+	k_status rc = K_OK;
+	if (x->state == KS_PENDING_REPLICA_DELETION && json_array_size(list) == 0)
+		rc = start_primary_window(x, doc, now, task, w);
+	if (k_failed(rc)) {
+		json_decref(doc);
+		return rc;
+	}
+	return kms_mrk_write_put(w, x, doc);
+}
+
+k_status kms_mrk_unlink_region(struct kms_key *k, const char *region, bool self, int64_t now,
+			       const char *task, struct kms_mrk_write *w)
+{
+	struct kms_key *rel[KMS_MRK_MAX_RELATED];
+	size_t n = 0;
+	GUARD(kms_mrk_related(k, rel, &n));
+	k_status rc = self ? unlink_from(k, region, now, task, w) : K_OK;
+	for (size_t i = 0; i < n && k_ok(rc); i++)
+		rc = unlink_from(rel[i], region, now, task, w);
+	kms_mrk_unref_all(rel, n);
+	return rc;
+}
+
+k_status kms_mrk_unlink_replica(struct kms_key *k, int64_t now, const char *task,
 				struct kms_mrk_write *w)
 {
 	if (!kms_key_is_mrk_replica(k))
 		return K_OK;
 	const char *region = strchr(k->ns, ':');
 	ENSURE(region != NULL, K_E_INTERNAL);
-	region++;
-	struct kms_key *rel[KMS_MRK_MAX_RELATED];
-	size_t n = 0;
-	GUARD(kms_mrk_related(k, rel, &n));
-	k_status rc = K_OK;
-	for (size_t i = 0; i < n && k_ok(rc); i++) {
-		json_t *doc = json_deep_copy(rel[i]->doc);
-		json_t *cfg = json_object_get(doc, "MultiRegionConfiguration");
-		json_t *list = replicas_without(cfg, region);
-		if (doc == NULL || list == NULL) {
-			json_decref(doc);
-			json_decref(list);
-			rc = K_E_INTERNAL;
-			break;
-		}
-		json_object_set_new(cfg, "ReplicaKeys", list);
-		if (rel[i]->state == KS_PENDING_REPLICA_DELETION && json_array_size(list) == 0)
-			rc = start_primary_window(rel[i], doc, now, task, w);
-		if (k_ok(rc))
-			rc = kms_mrk_write_put(w, rel[i], doc);
-		else
-			json_decref(doc);
-	}
-	kms_mrk_unref_all(rel, n);
-	return rc;
+	GUARD(kms_mrk_unlink_region(k, region + 1, false, now, task, w));
+	/* The related keys other deployments hold learn of it through the outbox. */
+	return kms_mrk_peer_enqueue_deleted(k, w);
 }

@@ -128,10 +128,18 @@ K_MUST_CHECK k_status kms_mrk_schedule_primary_deletion(struct api_ctx *c, struc
  * A replica's deletion: adds to w the documents of its related keys
  * without it in ReplicaKeys, and for a primary in PendingReplicaDeletion
  * whose last replica this was, its PendingDeletion state, DeletionDate
- * (now + its window) and due record of `task`.
+ * (now + its window) and due record of `task`; and an outbox record for
+ * each peer Region among them (kms_mrk_peer_enqueue_deleted).
  */
-K_MUST_CHECK k_status kms_mrk_unlink_replica(const struct kms_key *k, int64_t now, const char *task,
+K_MUST_CHECK k_status kms_mrk_unlink_replica(struct kms_key *k, int64_t now, const char *task,
 					     struct kms_mrk_write *w);
+/*
+ * The same for a replica in `region` that is gone, applied to the keys of
+ * this store related to k (and k itself when `self`); a key that does not
+ * list region is left as it is, so a repeat adds nothing to w.
+ */
+K_MUST_CHECK k_status kms_mrk_unlink_region(struct kms_key *k, const char *region, bool self,
+					    int64_t now, const char *task, struct kms_mrk_write *w);
 
 /*
  * The imported-material fingerprint the key must match: its own, else a

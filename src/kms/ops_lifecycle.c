@@ -200,7 +200,7 @@ k_status kms_op_disable_key(struct api_ctx *c, json_t *in, json_t *out)
 	return rc;
 }
 
-#define DELETE_TASK "kms.delete"
+#define DELETE_TASK KMS_DELETE_TASK
 
 /*
  * ScheduleKeyDeletion (https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html):

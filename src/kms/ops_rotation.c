@@ -106,6 +106,63 @@ static void rotation_schedule(const struct kms_key *k, bool *enabled, int64_t *p
 		*next = 0;
 }
 
+json_t *kms_rotation_settings(const struct kms_key *k)
+{
+	bool enabled;
+	int64_t period, next;
+	rotation_schedule(k, &enabled, &period, &next);
+	json_t *out = json_pack("{s:b}", "KeyRotationEnabled", enabled);
+	if (out != NULL && enabled) {
+		json_object_set_new(out, "RotationPeriodInDays", json_integer(period));
+		json_object_set_new(out, "NextRotationDate", json_integer(next));
+	}
+	return out;
+}
+
+json_t *kms_rotation_settings_parse(json_t *in)
+{
+	json_t *on = json_object_get(in, "KeyRotationEnabled");
+	if (!json_is_object(in) || !json_is_boolean(on))
+		return NULL;
+	if (!json_is_true(on))
+		return json_pack("{s:b}", "KeyRotationEnabled", false);
+	json_t *period = json_object_get(in, "RotationPeriodInDays");
+	json_t *next = json_object_get(in, "NextRotationDate");
+	json_int_t days = json_integer_value(period), when = json_integer_value(next);
+	/* AWS managed keys' 365 is in range; "RotationPeriodInDays" is 90..2560. */
+	if (!json_is_integer(period) || days < 90 || days > 2560 || !json_is_integer(next) ||
+	    when <= 0)
+		return NULL;
+	return json_pack("{s:b, s:I, s:I}", "KeyRotationEnabled", true, "RotationPeriodInDays",
+			 days, "NextRotationDate", when);
+}
+
+/*
+ * The schedule GetKeyRotationStatus shows: a replica shows its primary's
+ * (a shared property), read from the primary when this store holds it,
+ * else from the settings the primary's deployment sent
+ * (KMS_MRK_PRIMARY_ROTATION); any other key its own.
+ */
+static void shown_schedule(const struct kms_key *k, bool *enabled, int64_t *period_days,
+			   int64_t *next)
+{
+	struct kms_key *p = NULL;
+	if (k_ok(kms_mrk_primary_of(k, &p))) {
+		rotation_schedule(p, enabled, period_days, next);
+		kms_key_unref(p);
+		return;
+	}
+	json_t *sent = json_object_get(k->doc, KMS_MRK_PRIMARY_ROTATION);
+	if (!kms_key_is_mrk_replica(k) || !json_is_object(sent)) {
+		rotation_schedule(k, enabled, period_days, next);
+		return;
+	}
+	*enabled = json_is_true(json_object_get(sent, "KeyRotationEnabled"));
+	*period_days =
+		*enabled ? json_integer_value(json_object_get(sent, "RotationPeriodInDays")) : 0;
+	*next = *enabled ? json_integer_value(json_object_get(sent, "NextRotationDate")) : 0;
+}
+
 /* The random identifier of a material version ("KeyMaterialId"): 64 hex. */
 static void material_id(char out[65])
 {
@@ -230,6 +287,39 @@ out:
 }
 
 /*
+ * Writes k's new rotation settings (doc, whose reference it takes): the
+ * due record of `old_next` goes and one of `new_next` comes (0: none).
+ * Automatic rotation is a shared property of a multi-Region key: a
+ * primary with replicas in other deployments writes their outbox records
+ * in the same transaction, and the worker sends the new settings
+ * (kms/mrk_peer.h); replicas here read their primary's.
+ */
+static K_MUST_CHECK k_status write_schedule(struct kms_key *k, json_t *doc, int64_t old_next,
+					    int64_t new_next)
+{
+	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		json_decref(doc);
+		return K_E_INTERNAL;
+	}
+	kms_mrk_write_init(w);
+	k_status rc = K_OK;
+	if (old_next > 0)
+		rc = kms_mrk_write_due(w, false, old_next, ROTATE_TASK, k->ns, k->id);
+	if (k_ok(rc) && new_next > 0)
+		rc = kms_mrk_write_due(w, true, new_next, ROTATE_TASK, k->ns, k->id);
+	if (k_ok(rc) && kms_key_is_mrk(k) && !kms_key_is_mrk_replica(k))
+		rc = kms_mrk_peer_enqueue(k, NULL, NULL, w);
+	if (k_ok(rc))
+		rc = kms_key_update_ops(k, doc, NULL, w->ops, w->n, NULL);
+	else
+		json_decref(doc);
+	kms_mrk_write_release(w);
+	free(w);
+	return rc;
+}
+
+/*
  * EnableKeyRotation (https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html):
  * "RotationPeriodInDays ... If no value is specified, the default value is
  * 365 days." (90..2560). "The rotation period defines the number of days
@@ -254,22 +344,12 @@ k_status kms_op_enable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	if (enabled && cur_period == period)
 		goto out; /* nothing changes */
 	int64_t new_next = c->now + period * DAY;
-	char old_due[SCHEDULER_DUE_ID_MAX], new_due[SCHEDULER_DUE_ID_MAX];
-	struct storage_op extra[2];
-	size_t n_extra = 0;
-	if (enabled) {
-		GUARD_GOTO(
-			scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
-		scheduler_due_del_op(&extra[n_extra++], old_due);
-	}
-	GUARD_GOTO(scheduler_due_id(new_next, ROTATE_TASK, k->ns, k->id, new_due, sizeof new_due));
-	scheduler_due_put_op(&extra[n_extra++], new_due);
 	json_t *doc = json_deep_copy(k->doc);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "KeyRotationEnabled", json_true());
 	json_object_set_new(doc, "RotationPeriodInDays", json_integer(period));
 	json_object_set_new(doc, "NextRotationDate", json_integer(new_next));
-	rc = kms_key_update_ops(k, doc, NULL, extra, n_extra, NULL);
+	rc = write_schedule(k, doc, enabled ? next : 0, new_next);
 out:
 	kms_key_unref(k);
 	return rc;
@@ -290,15 +370,11 @@ k_status kms_op_disable_key_rotation(struct api_ctx *c, json_t *in, json_t *out)
 	rotation_schedule(k, &enabled, &period, &next);
 	if (!enabled)
 		goto out;
-	char old_due[SCHEDULER_DUE_ID_MAX];
-	struct storage_op extra;
-	GUARD_GOTO(scheduler_due_id(next, ROTATE_TASK, k->ns, k->id, old_due, sizeof old_due));
-	scheduler_due_del_op(&extra, old_due);
 	json_t *doc = json_deep_copy(k->doc);
 	ENSURE_GOTO(doc != NULL, K_E_INTERNAL);
 	json_object_set_new(doc, "KeyRotationEnabled", json_false());
 	json_object_del(doc, "NextRotationDate");
-	rc = kms_key_update_ops(k, doc, NULL, &extra, 1, NULL);
+	rc = write_schedule(k, doc, next, 0);
 out:
 	kms_key_unref(k);
 	return rc;
@@ -319,12 +395,7 @@ k_status kms_op_get_key_rotation_status(struct api_ctx *c, json_t *in, json_t *o
 	GUARD_GOTO(require_rotatable(c, k));
 	bool enabled;
 	int64_t period, next;
-	/* A replica shows its primary's schedule (a shared property). */
-	struct kms_key *p = NULL;
-	if (k_failed(kms_mrk_primary_of(k, &p)))
-		p = NULL;
-	rotation_schedule(p != NULL ? p : k, &enabled, &period, &next);
-	kms_key_unref(p);
+	shown_schedule(k, &enabled, &period, &next);
 	json_object_set_new(out, "KeyRotationEnabled", json_boolean(enabled));
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	if (enabled) {

@@ -158,6 +158,47 @@ static void test_related_keys_and_replica_deletion(void)
 	kms_key_unref(r);
 }
 
+/*
+ * A replica another deployment deleted (kms_mrk_unlink_region, self): the
+ * primary here has it in ReplicaKeys but not in the store. It leaves the
+ * primary, whose window starts; a repeat, or a Region the set does not
+ * name, writes nothing.
+ */
+static void test_unlink_of_a_replica_held_elsewhere(void)
+{
+#define MRK2 "mrk-00000000000000000000000000000002"
+	const char *arn = "arn:aws:kms:us-east-1:" ACCOUNT ":key/" MRK2;
+	CHECK_STATUS(put_key(EAST, MRK2, arn, "PendingReplicaDeletion", "PRIMARY"), K_OK);
+	for (int round = 0; round < 2; round++) {
+		struct kms_key *p = NULL;
+		CHECK_STATUS(kms_key_get(EAST, MRK2, &p), K_OK);
+		if (p == NULL)
+			return;
+		struct kms_mrk_write *w = calloc(1, sizeof *w);
+		kms_mrk_write_init(w);
+		CHECK_STATUS(kms_mrk_unlink_region(p, "ap-south-1", true, 500, "kms.delete", w),
+			     K_OK);
+		CHECK_EQ_INT((int)w->n, 0);
+		CHECK_STATUS(kms_mrk_unlink_region(p, "eu-west-1", true, 500, "kms.delete", w),
+			     K_OK);
+		CHECK_EQ_INT((int)w->n, round == 0 ? 2 : 0);
+		CHECK_STATUS(storage_apply(st, w->ops, w->n), K_OK);
+		kms_mrk_write_release(w);
+		free(w);
+		kms_cache_forget(EAST, MRK2);
+		kms_key_unref(p);
+	}
+	struct kms_key *np = NULL;
+	CHECK_STATUS(kms_key_get(EAST, MRK2, &np), K_OK);
+	if (np != NULL) {
+		CHECK_EQ_INT(np->state, KS_PENDING_DELETION);
+		CHECK(kjson_date_seconds(json_object_get(np->doc, "DeletionDate")) ==
+		      500 + 9 * 86400);
+	}
+	kms_key_unref(np);
+#undef MRK2
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL)
@@ -168,6 +209,7 @@ int main(void)
 	RUN(test_material_arn);
 	RUN(test_blob_id_finds_either_form);
 	RUN(test_related_keys_and_replica_deletion);
+	RUN(test_unlink_of_a_replica_held_elsewhere);
 	kms_shutdown();
 	storage_close(st);
 	tl_remove_tree(tmp_root);
