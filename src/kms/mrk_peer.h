@@ -58,6 +58,16 @@ K_MUST_CHECK k_status kms_mrk_peer_enqueue(const struct kms_key *k, json_t *cfg,
 K_MUST_CHECK k_status kms_mrk_sync_event(const struct kms_key *k, const char *peer);
 
 /*
+ * UpdatePrimaryRegion to `region`, which a peer serves (k: the primary
+ * here): the peer makes its replica the primary, then k becomes its
+ * replica (mrk_peer_primary.c). An error leaves nothing changed here.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_update_primary(struct api_ctx *c, struct kms_key *k,
+						  const char *region);
+/* KinkoPeer.UpdatePrimaryRegionIn, the peer's half of it. */
+K_MUST_CHECK k_status kms_peer_op_update_primary_in(struct api_ctx *c, json_t *in, json_t *out);
+
+/*
  * The peer operations' table (KinkoPeer.*), authorized by "peers.accept";
  * registered only when the configuration has a "peers" section.
  */
@@ -85,6 +95,14 @@ K_MUST_CHECK k_status kms_mrk_peer_aad(const char *purpose, const char *material
  */
 K_MUST_CHECK k_status kms_mrk_peer_call(const char *region, const char *op, json_t *in,
 					json_t **answer, struct kbuf *why);
+/*
+ * Opens the request's EncryptedKeyMaterial (sealed for this deployment's
+ * wrapping key, for `purpose` and this Region) into the material list of
+ * the key whose material ARN is march ([{Version, Wrapped, Created}], a
+ * new reference); InvalidCiphertextException when it does not open.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_open(struct api_ctx *c, json_t *in, const char *purpose,
+					const char *march, json_t *versions, json_t **mats);
 /* A key document's material versions without their references ([{Version, Created}]). */
 json_t *kms_mrk_peer_versions(json_t *doc);
 /* The key's material sealed for the peer of `region`, base64, as a new JSON string. */

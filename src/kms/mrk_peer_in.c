@@ -42,8 +42,8 @@ static K_MUST_CHECK k_status add_version(void *arg, uint32_t version, struct ksl
  * wrapping key, for `purpose` and this Region) into the material list of
  * the key whose material ARN is march.
  */
-static K_MUST_CHECK k_status open_material(struct api_ctx *c, json_t *in, const char *purpose,
-					   const char *march, json_t *versions, json_t **mats)
+k_status kms_mrk_peer_open(struct api_ctx *c, json_t *in, const char *purpose, const char *march,
+			   json_t *versions, json_t **mats)
 {
 	const char *b64 = json_string_value(json_object_get(in, "EncryptedKeyMaterial"));
 	if (b64 == NULL)
@@ -165,8 +165,8 @@ static k_status op_replicate_in(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
 	json_t *mats = NULL, *doc = json_deep_copy(src);
 	ENSURE(doc != NULL, K_E_INTERNAL);
-	GUARD_GOTO(
-		open_material(c, in, "replicate", march, json_object_get(src, "Materials"), &mats));
+	GUARD_GOTO(kms_mrk_peer_open(c, in, "replicate", march, json_object_get(src, "Materials"),
+				     &mats));
 	json_object_set_new(doc, "Materials", mats);
 	json_object_set_new(doc, "CreationDate", kjson_date(api_now_ms(c)));
 	json_object_set_new(doc, "KeyState", json_string("Enabled"));
@@ -205,6 +205,12 @@ static json_t *synced_doc(const struct kms_key *k, json_t *key, json_t *mats)
 	if (n_new >= n_have && json_is_array(rots))
 		json_object_set(doc, "Rotations", rots);
 	json_t *cfg = json_deep_copy(json_object_get(key, "MultiRegionConfiguration"));
+	/* A primary here stays one: only UpdatePrimaryRegionIn moves it (a late record). */
+	if (!kms_key_is_mrk_replica(k) &&
+	    !str_is(json_object_get(cfg, "PrimaryKey"), "Arn", k->arn)) {
+		json_decref(cfg);
+		cfg = NULL;
+	}
 	if (json_is_object(cfg)) {
 		bool primary = str_is(json_object_get(cfg, "PrimaryKey"), "Arn", k->arn);
 		json_object_set_new(cfg, "MultiRegionKeyType",
@@ -244,8 +250,8 @@ static k_status op_synchronize_in(struct api_ctx *c, json_t *in, json_t *out)
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not a multi-Region key.", arn);
 		goto out;
 	}
-	GUARD_GOTO(open_material(c, in, "synchronize", march, json_object_get(key, "Materials"),
-				 &mats));
+	GUARD_GOTO(kms_mrk_peer_open(c, in, "synchronize", march, json_object_get(key, "Materials"),
+				     &mats));
 	doc = synced_doc(k, key, mats);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	if (doc == NULL)
@@ -294,6 +300,7 @@ static K_MUST_CHECK k_status peer_authorize(struct api_ctx *c, json_t *in)
 static const struct api_operation peer_ops[] = {
 	PEER_OP("ReplicateKeyIn", op_replicate_in),
 	PEER_OP("SynchronizeKeyIn", op_synchronize_in),
+	PEER_OP("UpdatePrimaryRegionIn", kms_peer_op_update_primary_in),
 };
 
 static const struct api_service peer_service = {

@@ -500,10 +500,8 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 	GUARD_GOTO(region_member(c, in, "PrimaryRegion", k, &region));
 	GUARD_GOTO(require_primary(c, k));
 	if (kms_mrk_region_is_peer(region)) {
-		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "The Region %s is served by another deployment: its replica of %s "
-			      "cannot become the primary key.",
-			      region, k->arn);
+		/* The replica's key policy is the peer's to hold: only the primary's is checked. */
+		rc = kms_mrk_peer_update_primary(c, k, region);
 		goto out;
 	}
 	GUARD_GOTO(kms_mrk_related(k, rel, &n));
