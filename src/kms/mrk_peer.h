@@ -67,6 +67,14 @@ K_MUST_CHECK k_status kms_mrk_peer_update_primary(struct api_ctx *c, struct kms_
 /* KinkoPeer.UpdatePrimaryRegionIn, the peer's half of it. */
 K_MUST_CHECK k_status kms_peer_op_update_primary_in(struct api_ctx *c, json_t *in, json_t *out);
 
+/* True for a key document with imported material (Origin EXTERNAL). */
+bool kms_mrk_is_external(json_t *doc);
+/*
+ * Sets doc's "MaterialCommitment" to the commitment to k's imported
+ * material (mrk_peer_import.c); KMSInvalidStateException when k has none.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_commit(struct api_ctx *c, const struct kms_key *k, json_t *doc);
+
 /*
  * The peer operations' table (KinkoPeer.*), authorized by "peers.accept";
  * registered only when the configuration has a "peers" section.
@@ -105,7 +113,10 @@ K_MUST_CHECK k_status kms_mrk_peer_open(struct api_ctx *c, json_t *in, const cha
 					const char *march, json_t *versions, json_t **mats);
 /* A key document's material versions without their references ([{Version, Created}]). */
 json_t *kms_mrk_peer_versions(json_t *doc);
-/* The key's material sealed for the peer of `region`, base64, as a new JSON string. */
+/*
+ * The key's material sealed for the peer of `region`, base64, as a new
+ * JSON string; JSON null for imported material, which never travels.
+ */
 K_MUST_CHECK k_status kms_mrk_peer_sealed(const struct kms_key *k, const char *purpose,
 					  const char *region, json_t **out);
 

@@ -106,7 +106,10 @@ static K_MUST_CHECK k_status check_replica_doc(struct api_ctx *c, json_t *doc, c
 	arns_of(c, *id, arn, march);
 	json_t *cfg = json_object_get(doc, "MultiRegionConfiguration");
 	if (!str_is(doc, "Arn", arn) || !str_is(doc, "MaterialArn", march) ||
-	    !str_is(cfg, "MultiRegionKeyType", "REPLICA") || !str_is(doc, "Origin", "AWS_KMS") ||
+	    !str_is(cfg, "MultiRegionKeyType", "REPLICA") ||
+	    !(str_is(doc, "Origin", "AWS_KMS") ||
+	      (kms_mrk_is_external(doc) &&
+	       json_is_string(json_object_get(doc, "MaterialCommitment")))) ||
 	    json_object_get(doc, "KeyStore") != NULL || primary_arn_of(doc) == NULL ||
 	    !json_is_string(json_object_get(doc, "KeySpec")))
 		return api_fail(c, K_E_VALIDATION,
@@ -165,11 +168,17 @@ static k_status op_replicate_in(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
 	json_t *mats = NULL, *doc = json_deep_copy(src);
 	ENSURE(doc != NULL, K_E_INTERNAL);
-	GUARD_GOTO(kms_mrk_peer_open(c, in, "replicate", march, json_object_get(src, "Materials"),
-				     &mats));
-	json_object_set_new(doc, "Materials", mats);
+	/* Imported material: PendingImport until its own import (mrk_peer_import.c). */
+	bool external = kms_mrk_is_external(src);
+	if (!external)
+		GUARD_GOTO(kms_mrk_peer_open(c, in, "replicate", march,
+					     json_object_get(src, "Materials"), &mats));
+	if (mats != NULL)
+		json_object_set_new(doc, "Materials", mats);
+	else
+		json_object_del(doc, "Materials");
 	json_object_set_new(doc, "CreationDate", kjson_date(api_now_ms(c)));
-	json_object_set_new(doc, "KeyState", json_string("Enabled"));
+	json_object_set_new(doc, "KeyState", json_string(external ? "PendingImport" : "Enabled"));
 	json_object_set_new(doc, "Region", json_string(c->region));
 	GUARD_GOTO(store_replica(c, id, doc));
 	GUARD_GOTO(kms_key_get(c->ns, id, &nk));
@@ -250,8 +259,12 @@ static k_status op_synchronize_in(struct api_ctx *c, json_t *in, json_t *out)
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not a multi-Region key.", arn);
 		goto out;
 	}
-	GUARD_GOTO(kms_mrk_peer_open(c, in, "synchronize", march, json_object_get(key, "Materials"),
-				     &mats));
+	/* Imported material is each Region's own import: only the rest is synchronized. */
+	if (kms_mrk_is_external(k->doc))
+		mats = json_array();
+	else
+		GUARD_GOTO(kms_mrk_peer_open(c, in, "synchronize", march,
+					     json_object_get(key, "Materials"), &mats));
 	doc = synced_doc(k, key, mats);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	if (doc == NULL)

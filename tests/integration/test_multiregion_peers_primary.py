@@ -2,14 +2,21 @@
 (docs/REGIONS.md, "Across deployments"): UpdatePrimaryRegion from A's
 Region to B's, where B holds the replica, and back; rotations afterwards
 sent by the new primary's deployment; a peer that is down refuses the
-move and nothing changes. The two deployments are the `pair` fixture of
-test_multiregion_peers.py (A serves us-east-1, B eu-west-1).
+move and nothing changes. And keys with imported material replicated to
+the peer: the replica imports the same material, and only that. The two
+deployments are the `pair` fixture of test_multiregion_peers.py (A serves
+us-east-1, B eu-west-1).
 """
+import base64
 import json
+import os
 
 import pytest
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
+from test_multiregion import _import
 from test_multiregion_peers import (EAST, WEST, blob_version, eventually, lookup, mrk,  # noqa: F401
                                     pair, rotate)
 
@@ -136,3 +143,98 @@ def test_a_peer_that_is_down_refuses_and_nothing_changes(pair):
     v2 = a.client(EAST).encrypt(KeyId=md["KeyId"], Plaintext=b"v2")["CiphertextBlob"]
     assert blob_version(v2) == 2
     assert b.client(WEST).decrypt(CiphertextBlob=v2)["Plaintext"] == b"v2"
+
+
+def err(e):
+    return e.value.response["Error"]["Code"]
+
+
+def test_imported_material_replicated_to_a_peer(pair):
+    a, b = pair
+    ea, eb = a.client(EAST), b.client(WEST)
+    md = mrk(a, Origin="EXTERNAL")
+    kid = md["KeyId"]
+    material = os.urandom(32)
+    _import(ea, kid, material)
+    rep = ea.replicate_key(KeyId=kid, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
+    # "the replica key is created in PendingImport" on the peer, no material sent.
+    assert rep["KeyState"] == "PendingImport" and rep["Origin"] == "EXTERNAL"
+    got = eb.describe_key(KeyId=kid)["KeyMetadata"]
+    assert got["KeyState"] == "PendingImport"
+    assert got["MultiRegionConfiguration"]["PrimaryKey"] == {"Arn": md["Arn"], "Region": EAST}
+    # Other material than the primary's is refused, and the state stays.
+    with pytest.raises(ClientError) as e:
+        _import(eb, kid, os.urandom(32))
+    assert err(e) == "IncorrectKeyMaterialException"
+    assert "not the same key material" in e.value.response["Error"]["Message"]
+    assert eb.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "PendingImport"
+    # The same material works: encrypt in one deployment, decrypt in the other.
+    _import(eb, kid, material)
+    assert eb.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    ct = ea.encrypt(KeyId=kid, Plaintext=b"imported in A")["CiphertextBlob"]
+    assert eb.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported in A"
+    ct = eb.encrypt(KeyId=kid, Plaintext=b"imported in B")["CiphertextBlob"]
+    assert ea.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported in B"
+    # Each Region's material is deleted and imported on its own.
+    eb.delete_imported_key_material(KeyId=kid)
+    assert eb.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert ea.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported in B"
+    with pytest.raises(ClientError) as e:
+        _import(eb, kid, os.urandom(32))
+    assert err(e) == "IncorrectKeyMaterialException"
+    _import(eb, kid, material)
+    assert eb.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported in B"
+    # The primary can move to the peer; each keeps its own material.
+    ea.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    cfg = eb.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"]
+    assert cfg["MultiRegionKeyType"] == "PRIMARY"
+    assert ea.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported in B"
+
+
+def test_imported_material_must_be_in_the_primary_before_a_peer_replica(pair):
+    a, b = pair
+    md = mrk(a, Origin="EXTERNAL")
+    with pytest.raises(ClientError) as e:
+        a.client(EAST).replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    assert err(e) == "KMSInvalidStateException"
+    with pytest.raises(ClientError) as e:
+        b.client(WEST).describe_key(KeyId=md["KeyId"])
+    assert err(e) == "NotFoundException"
+    assert a.client(EAST).describe_key(KeyId=md["KeyId"])["KeyMetadata"][
+        "MultiRegionConfiguration"]["ReplicaKeys"] == []
+
+
+def cli_import(d, key_id, material, tmp_path, region):
+    p = d.aws("kms", "get-parameters-for-import", "--key-id", key_id,
+              "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048",
+              region=region)
+    pub = serialization.load_der_public_key(base64.b64decode(p["PublicKey"]))
+    enc = pub.encrypt(material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
+                                             algorithm=hashes.SHA256(), label=None))
+    (tmp_path / "token.bin").write_bytes(base64.b64decode(p["ImportToken"]))
+    (tmp_path / "material.bin").write_bytes(enc)
+    return d.aws("kms", "import-key-material", "--key-id", key_id,
+                 "--import-token", "fileb://" + str(tmp_path / "token.bin"),
+                 "--encrypted-key-material", "fileb://" + str(tmp_path / "material.bin"),
+                 "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", region=region)
+
+
+def test_imported_material_across_with_the_aws_cli(pair, tmp_path):
+    a, b = pair
+    md = a.aws("kms", "create-key", "--multi-region", "--origin", "EXTERNAL")["KeyMetadata"]
+    material = os.urandom(32)
+    cli_import(a, md["KeyId"], material, tmp_path, EAST)
+    out = a.aws("kms", "replicate-key", "--key-id", md["KeyId"], "--replica-region", WEST)
+    assert out["ReplicaKeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(AssertionError) as e:
+        cli_import(b, md["KeyId"], os.urandom(32), tmp_path, WEST)
+    assert "IncorrectKeyMaterialException" in str(e.value)
+    cli_import(b, md["KeyId"], material, tmp_path, WEST)
+    got = b.aws("kms", "describe-key", "--key-id", md["KeyId"], region=WEST)["KeyMetadata"]
+    assert got["KeyState"] == "Enabled"
+    (tmp_path / "plain.txt").write_bytes(b"cli imported")
+    out = b.aws("kms", "encrypt", "--key-id", md["KeyId"], "--plaintext",
+                "fileb://" + str(tmp_path / "plain.txt"), region=WEST)
+    (tmp_path / "ct.bin").write_bytes(base64.b64decode(out["CiphertextBlob"]))
+    got = a.aws("kms", "decrypt", "--ciphertext-blob", "fileb://" + str(tmp_path / "ct.bin"))
+    assert base64.b64decode(got["Plaintext"]) == b"cli imported"
