@@ -238,3 +238,20 @@ def test_imported_material_across_with_the_aws_cli(pair, tmp_path):
     (tmp_path / "ct.bin").write_bytes(base64.b64decode(out["CiphertextBlob"]))
     got = a.aws("kms", "decrypt", "--ciphertext-blob", "fileb://" + str(tmp_path / "ct.bin"))
     assert base64.b64decode(got["Plaintext"]) == b"cli imported"
+
+
+def test_a_pending_import_replica_on_the_peer_follows_the_set(pair):
+    a, b = pair
+    md = mrk(a, Origin="EXTERNAL")
+    _import(a.client(EAST), md["KeyId"], os.urandom(32))
+    a.client(EAST).replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
+    # A replica in another of A's own Regions: B's copy of the set follows
+    # through the outbox, while its replica still waits for its material.
+    a.client(EAST).replicate_key(KeyId=md["KeyId"], ReplicaRegion="us-west-2")
+
+    def listed():
+        got = b.client(WEST).describe_key(KeyId=md["KeyId"])["KeyMetadata"]
+        regions = [r["Region"] for r in got["MultiRegionConfiguration"]["ReplicaKeys"]]
+        assert sorted(regions) == sorted([WEST, "us-west-2"]), regions
+        assert got["KeyState"] == "PendingImport"
+    eventually(listed)
