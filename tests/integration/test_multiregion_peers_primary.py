@@ -255,3 +255,23 @@ def test_a_pending_import_replica_on_the_peer_follows_the_set(pair):
         assert sorted(regions) == sorted([WEST, "us-west-2"]), regions
         assert got["KeyState"] == "PendingImport"
     eventually(listed)
+
+
+def test_a_late_synchronization_does_not_demote_the_new_primary(pair):
+    a, b = pair
+    md = mrk(a, Origin="EXTERNAL")
+    kid, material = md["KeyId"], os.urandom(32)
+    _import(a.client(EAST), kid, material)
+    a.client(EAST).replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    _import(b.client(WEST), kid, material)
+    _, before = config(a, EAST, kid)
+    a.client(EAST).update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    # A record the former primary sent before the move arrives after it
+    # (imported material: the request carries none to seal).
+    st, out = b.call("KinkoPeer.SynchronizeKeyIn", {
+        "KeyId": kid, "EncryptedKeyMaterial": None,
+        "Key": {"MultiRegionConfiguration": before, "Rotations": [], "Materials": []}}, WEST)
+    assert st == 200, out
+    _, cfg = config(b, WEST, kid)
+    assert cfg["MultiRegionKeyType"] == "PRIMARY"
+    assert cfg["PrimaryKey"]["Region"] == WEST
