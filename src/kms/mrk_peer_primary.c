@@ -182,6 +182,12 @@ static k_status peer_refusal(struct api_ctx *c, const struct kms_key *k, const c
 		return api_fail(c, K_E_NOT_FOUND,
 				"The replica of %s in the Region %s does not exist.", k->arn,
 				region);
+	if (k_is(rc, K_E_UNSUPPORTED))
+		return api_fail(
+			c, K_E_UNSUPPORTED,
+			"The deployment that serves the Region %s cannot reach every related "
+			"key of %s; its replica cannot become the primary key.",
+			region, k->arn);
 	if (k_is(rc, K_E_INVALID_STATE))
 		return api_fail(
 			c, K_E_INVALID_STATE,
@@ -297,6 +303,36 @@ static K_MUST_CHECK k_status check_replica(struct api_ctx *c, const struct kms_k
 	}
 }
 
+/*
+ * The new primary sends rotations and changes to every related key: each
+ * one's Region must be this deployment's own (a key of this store) or a
+ * peer's. A replica the former primary's deployment holds in a Region
+ * this one does not name as a peer could not be reached from here.
+ */
+static K_MUST_CHECK k_status check_reachable(struct api_ctx *c, const struct update_in *u)
+{
+	json_t *list = json_object_get(u->cfg, "ReplicaKeys");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const char *r =
+			json_string_value(json_object_get(json_array_get(list, i), "Region"));
+		if (r == NULL || strlen(r) > 32)
+			return api_fail(c, K_E_VALIDATION, "ReplicaKeys must name Regions.");
+		if (strcmp(r, c->region) == 0 || kms_mrk_region_is_peer(r))
+			continue;
+		char ns[64];
+		snprintf(ns, sizeof ns, "%s:%s", c->principal.account, r);
+		struct kms_key *there = NULL;
+		k_status rc = kms_key_get(ns, u->id, &there);
+		kms_key_unref(there);
+		if (k_failed(rc))
+			return api_fail(c, K_E_UNSUPPORTED,
+					"The related key in the Region %s is out of this "
+					"deployment's reach: it cannot become the primary's.",
+					r);
+	}
+	return K_OK;
+}
+
 /* The versions this side lacks, opened from the sealed material (AWS_KMS keys only). */
 static K_MUST_CHECK k_status merge_material(struct api_ctx *c, json_t *in,
 					    const struct update_in *u, json_t *doc)
@@ -393,6 +429,7 @@ k_status kms_peer_op_update_primary_in(struct api_ctx *c, json_t *in, json_t *ou
 		goto out;
 	}
 	GUARD_GOTO(check_replica(c, k, &u));
+	GUARD_GOTO(check_reachable(c, &u));
 	GUARD_GOTO(become_primary(c, in, k, &u));
 	GUARD_GOTO(kms_key_get(c->ns, u.id, &nk));
 	json_object_set_new(out, "KeyMetadata", kms_key_metadata(nk));

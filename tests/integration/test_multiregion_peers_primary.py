@@ -275,3 +275,20 @@ def test_a_late_synchronization_does_not_demote_the_new_primary(pair):
     _, cfg = config(b, WEST, kid)
     assert cfg["MultiRegionKeyType"] == "PRIMARY"
     assert cfg["PrimaryKey"]["Region"] == WEST
+
+
+def test_a_replica_the_new_primary_cannot_reach_is_refused(pair):
+    a, b = pair
+    md, _ = replicated(a)
+    # us-west-2 is A's own Region; B names no peer for it.
+    a.client(EAST).replicate_key(KeyId=md["KeyId"], ReplicaRegion="us-west-2")
+    with pytest.raises(ClientError) as e:
+        a.client(EAST).update_primary_region(KeyId=md["KeyId"], PrimaryRegion=WEST)
+    assert err(e) == "UnsupportedOperationException"
+    _, cfg_a = config(a, EAST, md["KeyId"])
+    _, cfg_b = config(b, WEST, md["KeyId"])
+    assert cfg_a["MultiRegionKeyType"] == "PRIMARY" and cfg_b["MultiRegionKeyType"] == "REPLICA"
+    # Within A, the same key's primary still moves between A's own Regions.
+    a.client(EAST).update_primary_region(KeyId=md["KeyId"], PrimaryRegion="us-west-2")
+    _, cfg = config(a, "us-west-2", md["KeyId"])
+    assert cfg["MultiRegionKeyType"] == "PRIMARY"
