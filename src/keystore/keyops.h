@@ -341,6 +341,7 @@ struct keystore_import {
 	struct kslice encrypted; /* EncryptedKeyMaterial */
 	int64_t now;
 	const char *fingerprint; /* the key's, NULL before its first import */
+	const char *commitment;	 /* base64 (keystore/peer.h) the material must match, or NULL */
 	/* out */
 	const char *wrap_alg;	      /* the token's WrappingAlgorithm, once it opens */
 	struct kbuf *fingerprint_out; /* the fingerprint to keep (appended) */
@@ -352,7 +353,8 @@ struct keystore_import {
  * order they are checked: K_E_INVALID_IMPORT_TOKEN (not a token of this
  * key), K_E_EXPIRED_IMPORT_TOKEN, K_E_INVALID_CIPHERTEXT (does not unwrap
  * with the token's key), K_E_VALIDATION (not material of req->spec),
- * K_E_INCORRECT_KEY_MATERIAL (not the material of req->fingerprint).
+ * K_E_INCORRECT_KEY_MATERIAL (not the material of req->commitment or of
+ * req->fingerprint).
  * Nothing is set in req's outputs but wrap_alg unless K_OK.
  */
 K_MUST_CHECK k_status keystore_import(const struct keystore_ops *ops, struct keystore_import *req);

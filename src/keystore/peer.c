@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/asym.h"
+#include "crypto/commit.h"
 #include "crypto/peerwrap.h"
 #include "keystore/keyops.h"
 #include "keystore/keystore.h"
@@ -220,5 +221,18 @@ k_status keystore_peer_open(const char *arn, struct kslice aad, struct kslice se
 	GUARD(crypto_peer_open(own, aad, sealed, &payload));
 	k_status rc = rewrap_each(arn, payload, each, arg);
 	ksecret_free(payload);
+	return rc;
+}
+
+k_status keystore_peer_commitment(const char *arn, uint32_t version, struct kslice ref,
+				  struct kbuf *out)
+{
+	struct ksecret *m = NULL;
+	GUARD(keystore_soft_unwrap_ref(arn, version, ref, &m));
+	uint8_t c[CRYPTO_COMMIT_LEN];
+	k_status rc = crypto_material_commitment(m, arn, c);
+	ksecret_free(m);
+	if (k_ok(rc))
+		rc = kbuf_append_base64(out, c, sizeof c);
 	return rc;
 }

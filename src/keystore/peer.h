@@ -67,4 +67,13 @@ typedef K_MUST_CHECK k_status (*keystore_peer_ref_cb)(void *arg, uint32_t versio
 K_MUST_CHECK k_status keystore_peer_open(const char *arn, struct kslice aad, struct kslice sealed,
 					 keystore_peer_ref_cb each, void *arg);
 
+/*
+ * The commitment to version `version` of arn's material (a software-store
+ * reference; crypto/commit.h), base64, appended to out: what a peer's
+ * ImportKeyMaterial checks imported material against. K_E_INTERNAL if
+ * the reference does not open.
+ */
+K_MUST_CHECK k_status keystore_peer_commitment(const char *arn, uint32_t version, struct kslice ref,
+					       struct kbuf *out);
+
 #endif

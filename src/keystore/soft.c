@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "crypto/asym.h"
+#include "crypto/commit.h"
 #include "keystore/keystore.h"
 #include "keystore/soft_refs.h"
 #include "core/banned.h"
@@ -560,6 +561,21 @@ out:
 	return rc;
 }
 
+/* The material a peer's primary key committed to (crypto/commit.h), in constant time. */
+static K_MUST_CHECK k_status check_commitment(const struct keystore_import *req,
+					      const struct ksecret *m)
+{
+	struct kbuf want;
+	kbuf_init(&want, CRYPTO_COMMIT_LEN);
+	k_status rc = kbuf_decode_base64(&want, kslice_cstr(req->commitment));
+	if (k_ok(rc))
+		rc = crypto_material_commitment_check(m, req->arn, kbuf_slice(&want));
+	else
+		rc = K_E_INCORRECT_KEY_MATERIAL;
+	kbuf_release(&want);
+	return k_is(rc, K_E_INTERNAL) ? rc : k_ok(rc) ? K_OK : K_E_INCORRECT_KEY_MATERIAL;
+}
+
 /* The outputs are all or nothing: they are made aside and appended at the end. */
 static K_MUST_CHECK k_status soft_import(struct keystore_import *req)
 {
@@ -576,6 +592,8 @@ static K_MUST_CHECK k_status soft_import(struct keystore_import *req)
 		rc = K_E_INVALID_CIPHERTEXT;
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(material_fits(req->spec, material), K_E_VALIDATION);
+	if (req->commitment != NULL)
+		GUARD_GOTO(check_commitment(req, material));
 	GUARD_GOTO(check_same_material(req, material, &fp));
 	GUARD_GOTO(keystore_soft_wrap_ref(req->arn, 1, material, &ref));
 	s = soft_new(req->key_id, 1);

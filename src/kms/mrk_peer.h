@@ -85,6 +85,24 @@ json_t *kms_rotation_settings_parse(json_t *in);
 K_MUST_CHECK k_status kms_mrk_sync_event(const struct kms_key *k, const char *peer);
 
 /*
+ * UpdatePrimaryRegion to `region`, which a peer serves (k: the primary
+ * here): the peer makes its replica the primary, then k becomes its
+ * replica (mrk_peer_primary.c). An error leaves nothing changed here.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_update_primary(struct api_ctx *c, struct kms_key *k,
+						  const char *region);
+/* KinkoPeer.UpdatePrimaryRegionIn, the peer's half of it. */
+K_MUST_CHECK k_status kms_peer_op_update_primary_in(struct api_ctx *c, json_t *in, json_t *out);
+
+/* True for a key document with imported material (Origin EXTERNAL). */
+bool kms_mrk_is_external(json_t *doc);
+/*
+ * Sets doc's "MaterialCommitment" to the commitment to k's imported
+ * material (mrk_peer_import.c); KMSInvalidStateException when k has none.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_commit(struct api_ctx *c, const struct kms_key *k, json_t *doc);
+
+/*
  * The peer operations' table (KinkoPeer.*), authorized by "peers.accept";
  * registered only when the configuration has a "peers" section.
  */
@@ -112,9 +130,20 @@ K_MUST_CHECK k_status kms_mrk_peer_aad(const char *purpose, const char *material
  */
 K_MUST_CHECK k_status kms_mrk_peer_call(const char *region, const char *op, json_t *in,
 					json_t **answer, struct kbuf *why);
+/*
+ * Opens the request's EncryptedKeyMaterial (sealed for this deployment's
+ * wrapping key, for `purpose` and this Region) into the material list of
+ * the key whose material ARN is march ([{Version, Wrapped, Created}], a
+ * new reference); InvalidCiphertextException when it does not open.
+ */
+K_MUST_CHECK k_status kms_mrk_peer_open(struct api_ctx *c, json_t *in, const char *purpose,
+					const char *march, json_t *versions, json_t **mats);
 /* A key document's material versions without their references ([{Version, Created}]). */
 json_t *kms_mrk_peer_versions(json_t *doc);
-/* The key's material sealed for the peer of `region`, base64, as a new JSON string. */
+/*
+ * The key's material sealed for the peer of `region`, base64, as a new
+ * JSON string; JSON null for imported material, which never travels.
+ */
 K_MUST_CHECK k_status kms_mrk_peer_sealed(const struct kms_key *k, const char *purpose,
 					  const char *region, json_t **out);
 

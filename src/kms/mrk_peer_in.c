@@ -42,8 +42,8 @@ static K_MUST_CHECK k_status add_version(void *arg, uint32_t version, struct ksl
  * wrapping key, for `purpose` and this Region) into the material list of
  * the key whose material ARN is march.
  */
-static K_MUST_CHECK k_status open_material(struct api_ctx *c, json_t *in, const char *purpose,
-					   const char *march, json_t *versions, json_t **mats)
+k_status kms_mrk_peer_open(struct api_ctx *c, json_t *in, const char *purpose, const char *march,
+			   json_t *versions, json_t **mats)
 {
 	const char *b64 = json_string_value(json_object_get(in, "EncryptedKeyMaterial"));
 	if (b64 == NULL)
@@ -106,7 +106,10 @@ static K_MUST_CHECK k_status check_replica_doc(struct api_ctx *c, json_t *doc, c
 	arns_of(c, *id, arn, march);
 	json_t *cfg = json_object_get(doc, "MultiRegionConfiguration");
 	if (!str_is(doc, "Arn", arn) || !str_is(doc, "MaterialArn", march) ||
-	    !str_is(cfg, "MultiRegionKeyType", "REPLICA") || !str_is(doc, "Origin", "AWS_KMS") ||
+	    !str_is(cfg, "MultiRegionKeyType", "REPLICA") ||
+	    !(str_is(doc, "Origin", "AWS_KMS") ||
+	      (kms_mrk_is_external(doc) &&
+	       json_is_string(json_object_get(doc, "MaterialCommitment")))) ||
 	    json_object_get(doc, "KeyStore") != NULL || primary_arn_of(doc) == NULL ||
 	    !json_is_string(json_object_get(doc, "KeySpec")))
 		return api_fail(c, K_E_VALIDATION,
@@ -181,13 +184,19 @@ static k_status op_replicate_in(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(k_is(rc, K_E_NOT_FOUND) ? K_OK : rc);
 	json_t *mats = NULL, *doc = json_deep_copy(src);
 	ENSURE(doc != NULL, K_E_INTERNAL);
-	GUARD_GOTO(
-		open_material(c, in, "replicate", march, json_object_get(src, "Materials"), &mats));
-	json_object_set_new(doc, "Materials", mats);
+	/* Imported material: PendingImport until its own import (mrk_peer_import.c). */
+	bool external = kms_mrk_is_external(src);
+	if (!external)
+		GUARD_GOTO(kms_mrk_peer_open(c, in, "replicate", march,
+					     json_object_get(src, "Materials"), &mats));
+	if (mats != NULL)
+		json_object_set_new(doc, "Materials", mats);
+	else
+		json_object_del(doc, "Materials");
 	json_object_del(doc, KMS_MRK_PRIMARY_ROTATION); /* kept only as checked */
 	set_primary_rotation(doc, json_object_get(src, KMS_MRK_PRIMARY_ROTATION));
 	json_object_set_new(doc, "CreationDate", kjson_date(api_now_ms(c)));
-	json_object_set_new(doc, "KeyState", json_string("Enabled"));
+	json_object_set_new(doc, "KeyState", json_string(external ? "PendingImport" : "Enabled"));
 	json_object_set_new(doc, "Region", json_string(c->region));
 	GUARD_GOTO(store_replica(c, id, doc));
 	GUARD_GOTO(kms_key_get(c->ns, id, &nk));
@@ -212,7 +221,8 @@ static json_t *synced_doc(const struct kms_key *k, json_t *key, json_t *mats)
 {
 	json_t *doc = json_deep_copy(k->doc);
 	json_t *have = json_object_get(doc, "Materials");
-	if (doc == NULL || !json_is_array(have)) {
+	/* A replica waiting for its imported material has none and gets none. */
+	if (doc == NULL || (!json_is_array(have) && json_array_size(mats) > 0)) {
 		json_decref(doc);
 		return NULL;
 	}
@@ -223,6 +233,12 @@ static json_t *synced_doc(const struct kms_key *k, json_t *key, json_t *mats)
 	if (n_new >= n_have && json_is_array(rots))
 		json_object_set(doc, "Rotations", rots);
 	json_t *cfg = json_deep_copy(json_object_get(key, "MultiRegionConfiguration"));
+	/* A primary here stays one: only UpdatePrimaryRegionIn moves it (a late record). */
+	if (!kms_key_is_mrk_replica(k) &&
+	    !str_is(json_object_get(cfg, "PrimaryKey"), "Arn", k->arn)) {
+		json_decref(cfg);
+		cfg = NULL;
+	}
 	if (json_is_object(cfg)) {
 		bool primary = str_is(json_object_get(cfg, "PrimaryKey"), "Arn", k->arn);
 		json_object_set_new(cfg, "MultiRegionKeyType",
@@ -263,8 +279,12 @@ static k_status op_synchronize_in(struct api_ctx *c, json_t *in, json_t *out)
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not a multi-Region key.", arn);
 		goto out;
 	}
-	GUARD_GOTO(open_material(c, in, "synchronize", march, json_object_get(key, "Materials"),
-				 &mats));
+	/* Imported material is each Region's own import: only the rest is synchronized. */
+	if (kms_mrk_is_external(k->doc))
+		mats = json_array();
+	else
+		GUARD_GOTO(kms_mrk_peer_open(c, in, "synchronize", march,
+					     json_object_get(key, "Materials"), &mats));
 	doc = synced_doc(k, key, mats);
 	json_object_set_new(out, "KeyId", json_string(k->arn));
 	if (doc == NULL)
@@ -314,6 +334,7 @@ static const struct api_operation peer_ops[] = {
 	PEER_OP("ReplicateKeyIn", op_replicate_in),
 	PEER_OP("SynchronizeKeyIn", op_synchronize_in),
 	PEER_OP("ReplicaDeletedIn", kms_mrk_op_replica_deleted_in),
+	PEER_OP("UpdatePrimaryRegionIn", kms_peer_op_update_primary_in),
 };
 
 static const struct api_service peer_service = {

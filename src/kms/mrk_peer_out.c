@@ -92,6 +92,11 @@ k_status kms_mrk_peer_sealed(const struct kms_key *k, const char *purpose, const
 			     json_t **out)
 {
 	*out = NULL;
+	if (kms_mrk_is_external(k->doc)) {
+		/* Each Region imports its own: nothing to seal (the peer takes null). */
+		*out = json_null();
+		return K_OK;
+	}
 	const struct config_peer *p = config_peer_for_region(region);
 	json_t *mats = json_object_get(k->doc, "Materials");
 	size_t n = json_array_size(mats);
@@ -155,12 +160,16 @@ k_status kms_mrk_peer_replicate(struct api_ctx *c, struct kms_key *k, json_t *do
 	json_t *in = json_object();
 	k_status rc = K_OK;
 	ENSURE_GOTO(replica != NULL && in != NULL, K_E_INTERNAL);
-	json_object_set_new(replica, "Materials", kms_mrk_peer_versions(k->doc));
+	/* Imported material stays: the replica imports it (MaterialCommitment). */
+	json_object_del(replica, "MaterialFingerprint"); /* bound to this root key */
 	json_object_set_new(replica, KMS_MRK_PRIMARY_ROTATION, kms_rotation_settings(k));
-	GUARD_GOTO(kms_mrk_peer_sealed(k, "replicate", region, &sealed));
+	if (!kms_mrk_is_external(k->doc)) {
+		json_object_set_new(replica, "Materials", kms_mrk_peer_versions(k->doc));
+		GUARD_GOTO(kms_mrk_peer_sealed(k, "replicate", region, &sealed));
+		json_object_set_new(in, "EncryptedKeyMaterial", sealed);
+	}
 	json_object_set_new(in, "Replica", replica);
 	replica = NULL;
-	json_object_set_new(in, "EncryptedKeyMaterial", sealed);
 	rc = kms_mrk_peer_call(region, "ReplicateKeyIn", in, &ans, &why);
 	if (k_failed(rc)) {
 		LOG_WARN("mrk: ReplicateKey of %s to %s: %s", k->arn, region, kbuf_cstr(&why));

@@ -257,6 +257,8 @@ k_status kms_op_import_key_material(struct api_ctx *c, json_t *in, json_t *out)
 		.encrypted = kbuf_slice(&wrapped),
 		.now = c->now,
 		.fingerprint = json_string_value(fingerprint),
+		/* a replica of a peer's primary: the primary's material only */
+		.commitment = json_string_value(json_object_get(k->doc, "MaterialCommitment")),
 		.fingerprint_out = &fp,
 		.ref = &stored,
 	};

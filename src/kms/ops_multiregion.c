@@ -236,18 +236,14 @@ static K_MUST_CHECK k_status replicate_to_peer(struct api_ctx *c, struct kms_key
 					       struct replica_req *r, struct kms_key **rel,
 					       size_t n, json_t *out)
 {
-	const char *origin = json_string_value(json_object_get(k->doc, "Origin"));
-	if (origin == NULL || strcmp(origin, "AWS_KMS") != 0)
-		return api_fail(c, K_E_UNSUPPORTED,
-				"%s has imported key material; it cannot be replicated to the "
-				"Region %s, which another deployment serves.",
-				k->arn, r->region);
 	struct kms_mrk_write *w = calloc(1, sizeof *w);
 	ENSURE(w != NULL, K_E_INTERNAL);
 	kms_mrk_write_init(w);
 	json_t *meta = NULL, *list = NULL, *doc = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(replica_parts(c, k, r, &list, &doc));
+	if (kms_mrk_is_external(k->doc))
+		GUARD_GOTO(kms_mrk_peer_commit(c, k, doc));
 	GUARD_GOTO(kms_mrk_peer_replicate(c, k, doc, r->region, &meta));
 	GUARD_GOTO(relink_all(k, rel, n, list, w));
 	GUARD_GOTO(kms_mrk_peer_enqueue(k, json_object_get(doc, "MultiRegionConfiguration"),
@@ -500,10 +496,8 @@ k_status kms_op_update_primary_region(struct api_ctx *c, json_t *in, json_t *out
 	GUARD_GOTO(region_member(c, in, "PrimaryRegion", k, &region));
 	GUARD_GOTO(require_primary(c, k));
 	if (kms_mrk_region_is_peer(region)) {
-		rc = api_fail(c, K_E_UNSUPPORTED,
-			      "The Region %s is served by another deployment: its replica of %s "
-			      "cannot become the primary key.",
-			      region, k->arn);
+		/* The replica's key policy is the peer's to hold: only the primary's is checked. */
+		rc = kms_mrk_peer_update_primary(c, k, region);
 		goto out;
 	}
 	GUARD_GOTO(kms_mrk_related(k, rel, &n));

@@ -242,10 +242,11 @@ def test_replicate_key_to_a_peer_and_crypto_across(pair):
     with pytest.raises(ClientError) as e:
         ea.replicate_key(KeyId=md["KeyId"], ReplicaRegion=WEST)
     assert e.value.response["Error"]["Code"] == "AlreadyExistsException"
-    # UpdatePrimaryRegion to the peer's Region is refused cleanly.
+    # UpdatePrimaryRegion to a peer's Region without a replica there
+    # (test_multiregion_peers_primary.py has the one with a replica).
     with pytest.raises(ClientError) as e:
-        ea.update_primary_region(KeyId=md["KeyId"], PrimaryRegion=WEST)
-    assert e.value.response["Error"]["Code"] == "UnsupportedOperationException"
+        ea.update_primary_region(KeyId=md["KeyId"], PrimaryRegion=WRONG_KEY)
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
 
 
 def test_signatures_verify_across(pair):
