@@ -41,7 +41,7 @@
 /* How often the thread looks whether the side queue is filling, between catch-ups. */
 #define INDEX_LOOK_MS 50L
 /* Records per transaction. */
-#define INDEX_BATCH 4096
+#define INDEX_BATCH 16384
 /*
  * Records a clean stop indexes at most (a second or two): a backlog left
  * by a burst is read by the next start instead of holding up the stop.

@@ -23,14 +23,14 @@
  * batch over as many keys as events mostly keeps each use until the
  * commit, which writes them in the order of lastuse's key.
  */
-#define USE_SLOTS 8192
+#define USE_SLOTS 16384
 /*
  * The attr rows a batch keeps in memory before it inserts them sorted by
  * attr's key: rows of one value (a key's ARN, an operation) land side by
  * side, each leaf page read and dirtied once a batch instead of once a
  * row. A batch with more rows inserts them as they fill.
  */
-#define ATTR_ROWS_MAX 32768
+#define ATTR_ROWS_MAX 131072
 #define USE_ARN_MAX 320
 #define USE_STR_MAX 64
 /*
