@@ -29,7 +29,10 @@
  * user, its access key, its resource's type and ARN. The writer keeps the
  * ids of recent strings and operations in memory (a direct-mapped cache,
  * emptied when a transaction rolls back) and a batch's key uses until its
- * commit, so a key used by every event of a batch is written once.
+ * commit, so a key used by every event of a batch is written once. A
+ * batch's attr rows and key uses are inserted at its commit sorted by
+ * their B-tree key (rows of one value side by side), so that a batch over
+ * many keys reads and dirties each leaf page once.
  * Lookups are in event_index_query.c. An index of another layout (layout
  * 1 held text keys and a row per attribute) is dropped and built again
  * from the trail.

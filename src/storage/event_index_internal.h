@@ -19,8 +19,8 @@
 #define INTERN_SLOTS (1u << 18)
 /*
  * Key uses a batch keeps in memory until its commit (direct-mapped; a
- * clash writes the older): twice a batch of the indexer's, so that a
- * batch over as many keys as events mostly keeps each use until the
+ * clash writes the older): as many as a batch of the indexer's has
+ * records, so that a batch over many keys keeps most uses until the
  * commit, which writes them in the order of lastuse's key.
  */
 #define USE_SLOTS 16384
