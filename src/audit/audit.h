@@ -305,6 +305,13 @@ struct audit_lastuse {
 /* Records a successful cryptographic use of a key (from the audit stream). */
 void audit_lastuse_note(const char *key_arn, const char *op, int64_t t, const char *event_id,
 			const char *request_id);
+/*
+ * The same for a use read back at start (the event index's kept uses, the
+ * trail's backlog), which comes before every use a call noted since the
+ * start: in the same second as one of those, it does not replace it.
+ */
+void audit_lastuse_note_past(const char *key_arn, const char *op, int64_t t, const char *event_id,
+			     const char *request_id);
 /* The time tracking began (the oldest event in the logs, or the first start). */
 int64_t audit_lastuse_tracking_start(void);
 void audit_lastuse_set_tracking_start(int64_t t);

@@ -543,7 +543,7 @@ static bool load_use(void *arg, const char *arn, const char *op, int64_t t, cons
 		     const char *request_id)
 {
 	size_t *n = arg;
-	audit_lastuse_note(arn, op, t, event_id, request_id);
+	audit_lastuse_note_past(arn, op, t, event_id, request_id);
 	(*n)++;
 	return true;
 }

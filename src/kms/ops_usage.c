@@ -15,7 +15,8 @@
  * (its backlog) once the server listens; until it has, a key not used
  * since the start may have its last use in the part not yet read, so the
  * call answers DependencyTimeoutException (503, which the SDKs retry)
- * rather than an older use or none.
+ * rather than an older use or none. A use noted in the start's second or
+ * later is answered: no record of the backlog is later than the start.
  */
 #include <stdint.h>
 
@@ -32,7 +33,7 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	struct audit_lastuse u;
 	bool found = audit_lastuse_get_cluster(k->arn, &u);
 	if (audit_enabled() && !audit_index_backlog_read() &&
-	    !(found && u.t > audit_index_opened_at())) {
+	    !(found && u.t >= audit_index_opened_at())) {
 		kms_key_unref(k);
 		return K_E_DEPENDENCY_TIMEOUT;
 	}
