@@ -15,7 +15,12 @@ request on a key drawn at random among the N. Runs, with wrk -t2 -c64:
   2. after a restart: N keys for 3 s at once, then S seconds, then one key;
      with --wait-warm, first waits until the server's start-up pass has
      loaded the key cache (kinko_kms_warm_running 0 in /metrics);
-and prints requests/s, the ratio N keys / one key of each pair, the
+With --restart-only (keys made by an earlier run in --data), only part 2,
+--rounds times, alternating --kinko and --base when given: each start
+signs the requests first, then starts the binary and runs wrk at once;
+--fresh-audit gives each start an empty audit folder (--audit-dir), so
+that every start begins with an empty event index.
+Prints requests/s, the ratio N keys / one key of each pair, the
 server's resident memory (VmRSS) with one key used and with N keys used,
 the locked bytes and the key cache's size from /metrics, and how long the
 start-up pass took. --first-args passes extra `kinko serve` arguments to
@@ -167,6 +172,39 @@ def wait_warm(metrics_port, limit=300):
     return metric(metrics_port, "kinko_kms_warm_seconds")
 
 
+def restart_rows(a, data, keys):
+    """Part 2 only, base and new interleaved: one row per start."""
+    mport, port = free_port(), free_port()
+    endpoint = "http://127.0.0.1:%d" % port
+    work = os.path.join(data, "bench")
+    one, many = os.path.join(work, "one.lua"), os.path.join(work, "many.lua")
+    bins = [("new", a.kinko)] + ([("base", a.base)] if a.base else [])
+    print("| binary | round | start s | %d keys (3 s) | %d keys (%d s) | one key (%d s) | "
+          "%d keys (%d s) | ratios |" % (len(keys), len(keys), a.seconds, a.seconds, len(keys),
+                                         a.seconds))
+    print("|---|---|---|---|---|---|---|---|")
+    for r in range(1, a.rounds + 1):
+        for name, binary in (bins if r % 2 else bins[::-1]):
+            write_script(one, endpoint, keys[:1])
+            write_script(many, endpoint, keys)
+            extra = []
+            if a.fresh_audit:
+                extra = ["--audit-dir", tempfile.mkdtemp(prefix="audit-", dir=work)]
+            t0 = time.monotonic()
+            p, _ = start(binary, data, port, mport, extra)
+            up = time.monotonic() - t0
+            try:
+                f = wrk(many, endpoint, 3)
+                m1 = wrk(many, endpoint, a.seconds)
+                o = wrk(one, endpoint, a.seconds)
+                m2 = wrk(many, endpoint, a.seconds)
+            finally:
+                stop(p)
+            print("| %s | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.2f, %.2f, %.2f |" % (
+                name, r, up, f[0], m1[0], o[0], m2[0], f[0] / o[0], m1[0] / o[0], m2[0] / o[0]),
+                flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kinko", required=True)
@@ -179,7 +217,20 @@ def main():
                     help="extra kinko serve arguments for the warm runs' start")
     ap.add_argument("--wait-warm", action="store_true",
                     help="after the restart, wait for the key cache's start-up pass")
+    ap.add_argument("--restart-only", action="store_true",
+                    help="only the runs right after a start, on keys an earlier run made")
+    ap.add_argument("--base", help="with --restart-only: a second binary, run alternately")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fresh-audit", action="store_true",
+                    help="with --restart-only: an empty audit folder at each start")
     a = ap.parse_args()
+    if a.restart_only:
+        if not a.data:
+            sys.exit("--restart-only needs --data (a folder an earlier run made keys in)")
+        keys = json.load(open(os.path.join(a.data, "bench", "keys.json")))[:a.keys]
+        random.shuffle(keys)
+        restart_rows(a, a.data, keys)
+        return
     data = a.data or tempfile.mkdtemp(prefix="kinko-keys-")
     work = os.path.join(data, "bench")
     os.makedirs(work, exist_ok=True)

@@ -101,6 +101,7 @@ struct audit_options {
 	int64_t period_ms; /* a signed period digest this often, even with no call (0: 60 s) */
 	int64_t index_ms;  /* the event index catches up this often (0: 1 s) */
 	size_t index_queue_bytes; /* the index's side queue (0: 8 MiB; tests set it small) */
+	size_t index_close_max;	  /* records a clean stop indexes at most (0: 50,000) */
 	const char *witness_file; /* NULL: none; else each period digest is appended there too */
 	bool witness_syslog;	  /* each period digest also to syslog (LOG_AUTHPRIV) */
 	/*
@@ -304,6 +305,13 @@ struct audit_lastuse {
 /* Records a successful cryptographic use of a key (from the audit stream). */
 void audit_lastuse_note(const char *key_arn, const char *op, int64_t t, const char *event_id,
 			const char *request_id);
+/*
+ * The same for a use read back at start (the event index's kept uses, the
+ * trail's backlog), which comes before every use a call noted since the
+ * start: in the same second as one of those, it does not replace it.
+ */
+void audit_lastuse_note_past(const char *key_arn, const char *op, int64_t t, const char *event_id,
+			     const char *request_id);
 /* The time tracking began (the oldest event in the logs, or the first start). */
 int64_t audit_lastuse_tracking_start(void);
 void audit_lastuse_set_tracking_start(int64_t t);
@@ -359,20 +367,34 @@ K_MUST_CHECK k_status audit_ctindex_list_others(const char *ns, int64_t from, in
  * The event index (indexer.c; storage/event_index.h): a SQLite file in
  * the log folder, AUDIT_INDEX_FILE, kept up with the trail by a thread
  * about once a second, with a checkpoint (the last record it covers).
- * audit_open() loads the key uses it keeps and reads only the records
- * after its checkpoint; LookupEvents queries it.
+ * audit_open() loads the key uses it keeps and reads at most one batch
+ * of the records after its checkpoint; the thread reads the rest of that
+ * backlog after the server listens. LookupEvents queries it.
  */
 #define AUDIT_INDEX_FILE "kinko-index.db"
 #include "storage/event_index.h"
-/* Opens the index, takes up the trail after its checkpoint, starts the thread (audit_open). */
-K_MUST_CHECK k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops,
-				       int64_t every_ms, size_t queue_bytes, struct kbuf *msg);
+/*
+ * Opens the index, loads its key uses, reads at most one batch of the
+ * trail after its checkpoint and starts the thread, which reads the rest
+ * (audit_open).
+ */
+K_MUST_CHECK k_status audit_index_open(const struct audit_options *o, struct kbuf *msg);
+/*
+ * Whether every record the trail held when the index opened is indexed
+ * (and fed to the last-use index). Until then LookupEvents answers from
+ * what is indexed so far, and the last use of a key may be in the part
+ * not yet read.
+ */
+bool audit_index_backlog_read(void);
+/* When the index opened (seconds): a key use noted later than this is not in the backlog. */
+int64_t audit_index_opened_at(void);
 /* Stops the thread, indexes what is left, closes (audit_close). */
 void audit_index_close(void);
 /*
  * Indexes at most max records written since the checkpoint, now (after
- * audit_drain(), so that a lookup sees the calls answered before it).
- * K_E_UNSUPPORTED when the index is not open.
+ * audit_drain(), so that a lookup sees the calls answered before it);
+ * nothing while the thread reads the start's backlog (the caller does not
+ * wait for it). K_E_UNSUPPORTED when the index is not open.
  */
 K_MUST_CHECK k_status audit_index_sync(size_t max);
 /* Runs a query on the index (event_index_query); K_E_UNSUPPORTED when it is not open. */

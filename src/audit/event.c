@@ -91,9 +91,9 @@ void audit_lastuse_from_event(json_t *e, const struct audit_op_name *key_use_ops
 	json_t *r;
 	json_array_foreach(json_object_get(e, "resources"), i, r)
 	{
-		audit_lastuse_note(json_string_value(json_object_get(r, "ARN")), name, t,
-				   json_string_value(json_object_get(e, "eventID")),
-				   json_string_value(json_object_get(e, "requestID")));
+		audit_lastuse_note_past(json_string_value(json_object_get(r, "ARN")), name, t,
+					json_string_value(json_object_get(e, "eventID")),
+					json_string_value(json_object_get(e, "requestID")));
 	}
 }
 

@@ -10,12 +10,19 @@
  * up re-reads the rest. A background thread catches up about once a
  * second; LookupEvents catches up (a bounded amount) before it queries.
  *
- * At start, the last use of each key is loaded from the index, then the
- * records after the checkpoint are read (and fed to the in-memory
- * last-use index too): start-up reads what was written since the last
- * checkpoint, not the whole trail. A trail that no longer continues the
- * checkpoint (its file is gone or shorter) is indexed again from its
- * first record.
+ * At start, the last use of each key is loaded from the index and at most
+ * one batch of the records after the checkpoint is read before the
+ * server listens; the rest of that backlog (a crash, or a stop after a
+ * burst, can leave millions of records) is read by the thread after the
+ * server listens, so start-up takes the same time whatever the backlog.
+ * Until the backlog is read, the records up to the trail's end at start
+ * are fed to the in-memory last-use index too (later ones were noted by
+ * the calls themselves), LookupEvents answers from what is indexed so far
+ * without catching up itself, and audit_index_backlog_read() says false.
+ * Each batch commits its rows with its checkpoint, so a stop during the
+ * backlog loses and repeats nothing: the next start goes on from the
+ * last checkpoint. A trail that no longer continues the checkpoint (its
+ * file is gone or shorter) is indexed again from its first record.
  */
 #include "audit/audit.h"
 
@@ -41,7 +48,7 @@
 /* How often the thread looks whether the side queue is filling, between catch-ups. */
 #define INDEX_LOOK_MS 50L
 /* Records per transaction. */
-#define INDEX_BATCH 4096
+#define INDEX_BATCH 16384
 /*
  * Records a clean stop indexes at most (a second or two): a backlog left
  * by a burst is read by the next start instead of holding up the stop.
@@ -54,10 +61,18 @@ static struct {
 	pthread_mutex_t mu; /* one catch-up at a time; guards pos */
 	struct event_index *ix;
 	struct event_index_pos pos;
+	uint64_t start_seq;	  /* the trail's last record when the index opened */
+	int64_t start_t;	  /* when it opened (seconds) */
+	atomic_bool backlog_read; /* every record up to start_seq is indexed */
+	int64_t t_open_ms;	  /* for the log line when the backlog is read */
+	uint64_t from_seq;	  /* the checkpoint at open */
+	size_t uses_loaded;	  /* key uses loaded from the index at open */
+	size_t backlog_n;	  /* records of the backlog indexed so far */
 	struct audit_op_name
 		*ops; /* a copy of audit_options' key_use_ops (its strings are static) */
 	size_t n_ops;
 	int64_t every_ms; /* the thread catches up this often */
+	size_t close_max; /* records a clean stop indexes at most */
 	pthread_t thread;
 	bool running, stopping;
 	pthread_mutex_t tmu;
@@ -66,6 +81,16 @@ static struct {
 } X = {.mu = PTHREAD_MUTEX_INITIALIZER, .tmu = PTHREAD_MUTEX_INITIALIZER};
 
 static _Atomic uint64_t indexed_total, queued_total;
+
+bool audit_index_backlog_read(void)
+{
+	return atomic_load(&X.backlog_read);
+}
+
+int64_t audit_index_opened_at(void)
+{
+	return X.start_t;
+}
 
 uint64_t audit_index_from_queue(void)
 {
@@ -256,7 +281,7 @@ static K_MUST_CHECK k_status batch_open(struct run *r)
 
 /* A line parsed whole (the side queue did not have it); *seq its seq, 0 if none. */
 static K_MUST_CHECK k_status take_parsed(struct run *r, const char *file, const uint8_t *p,
-					 size_t len, uint64_t start, uint64_t *seq)
+					 size_t len, uint64_t start, uint64_t *seq, bool feed)
 {
 	json_t *rec = json_loadb((const char *)p, len, 0, NULL);
 	*seq = (uint64_t)json_integer_value(json_object_get(rec, "kinkoSeq"));
@@ -267,7 +292,7 @@ static K_MUST_CHECK k_status take_parsed(struct run *r, const char *file, const 
 		rc = batch_open(r);
 		if (k_ok(rc))
 			rc = index_event(ev, *seq, file, start, (uint32_t)len);
-		if (k_ok(rc) && r->feed_memory)
+		if (k_ok(rc) && feed)
 			audit_lastuse_from_event(ev, X.ops, X.n_ops);
 		r->in_batch++;
 		r->total++;
@@ -301,8 +326,9 @@ static K_MUST_CHECK k_status take_queued(struct run *r, const char *file, const 
 /*
  * One complete line of file, starting at start. The line's end says its
  * seq and type; an event's members come from the side queue when it has
- * them, else from parsing the line. Start-up (feed_memory) parses every
- * line, as the in-memory last-use index reads the event.
+ * them, else from parsing the line. The backlog's records up to the
+ * trail's end at start (feed_memory) are parsed whole, as the in-memory
+ * last-use index reads the event; the calls after it noted their uses.
  */
 static K_MUST_CHECK k_status take_line(struct run *r, const char *file, const uint8_t *p,
 				       size_t len, uint64_t start)
@@ -310,12 +336,14 @@ static K_MUST_CHECK k_status take_line(struct run *r, const char *file, const ui
 	uint64_t seq = 0;
 	bool event = false, taken = false;
 	k_status rc = K_OK;
-	if (!r->feed_memory && line_tail(p, len, &seq, &event))
+	bool tail = line_tail(p, len, &seq, &event);
+	bool feed = r->feed_memory && (!tail || seq <= X.start_seq);
+	if (tail && !feed)
 		taken = !event || seq <= X.pos.seq; /* nothing to index in it */
-	if (k_ok(rc) && !taken && seq > X.pos.seq && event)
+	if (!taken && !feed && seq > X.pos.seq && event)
 		rc = take_queued(r, file, p, len, start, seq, &taken);
 	if (k_ok(rc) && !taken)
-		rc = take_parsed(r, file, p, len, start, &seq);
+		rc = take_parsed(r, file, p, len, start, &seq, feed);
 	if (k_ok(rc) && seq > X.pos.seq)
 		X.pos.seq = seq;
 	if (strcmp(X.pos.file, file) != 0)
@@ -386,13 +414,30 @@ static K_MUST_CHECK k_status start_file(char **names, size_t n, size_t *first)
 	return K_OK;
 }
 
-/* Under X.mu: indexes up to max records written after the checkpoint; *done the number. */
-static K_MUST_CHECK k_status catch_up_locked(size_t max, bool feed_memory, size_t *done)
+/* Under X.mu, once the catch-up reached the trail's end: the start's backlog is read. */
+static void backlog_end_locked(void)
+{
+	if (atomic_load(&X.backlog_read))
+		return;
+	audit_lastuse_set_tracking_start(X.pos.oldest ? X.pos.oldest : kclock_now());
+	atomic_store(&X.backlog_read, true);
+	LOG_INFO("audit: index at record %llu: %zu key uses loaded, %zu records after record %llu "
+		 "read, in %lld ms",
+		 (unsigned long long)X.pos.seq, X.uses_loaded, X.backlog_n,
+		 (unsigned long long)X.from_seq, (long long)(kclock_now_ms() - X.t_open_ms));
+}
+
+/*
+ * Under X.mu: indexes up to max records written after the checkpoint;
+ * *done the number. While the start's backlog is not read, its records
+ * feed the in-memory last-use index too.
+ */
+static K_MUST_CHECK k_status catch_up_locked(size_t max, size_t *done)
 {
 	char **names;
 	size_t n, first;
 	GUARD(audit_list_logs(audit_w.dir, &names, &n));
-	struct run r = {.max = max, .feed_memory = feed_memory};
+	struct run r = {.max = max, .feed_memory = !atomic_load(&X.backlog_read)};
 	k_status rc = start_file(names, n, &first);
 	for (size_t i = first; i < n && k_ok(rc) && r.total < max; i++) {
 		uint64_t off = strcmp(names[i], X.pos.file) == 0 ? X.pos.off : 0;
@@ -407,6 +452,10 @@ static K_MUST_CHECK k_status catch_up_locked(size_t max, bool feed_memory, size_
 		k_ignore(event_index_pos(X.ix, &X.pos));
 	atomic_fetch_add(&indexed_total, r.total);
 	*done = r.total;
+	if (r.feed_memory)
+		X.backlog_n += r.total;
+	if (k_ok(rc) && r.total < max)
+		backlog_end_locked();
 	return rc;
 }
 
@@ -414,9 +463,11 @@ k_status audit_index_sync(size_t max)
 {
 	if (X.ix == NULL)
 		return K_E_UNSUPPORTED;
+	if (!atomic_load(&X.backlog_read))
+		return K_OK; /* the thread is reading the start's backlog: what is indexed stands */
 	size_t done;
 	pthread_mutex_lock(&X.mu);
-	k_status rc = catch_up_locked(max, false, &done);
+	k_status rc = catch_up_locked(max, &done);
 	pthread_mutex_unlock(&X.mu);
 	return rc;
 }
@@ -443,22 +494,42 @@ static void nap_locked(void)
 	}
 }
 
+static bool stop_asked(void)
+{
+	pthread_mutex_lock(&X.tmu);
+	bool s = X.stopping;
+	pthread_mutex_unlock(&X.tmu);
+	return s;
+}
+
+/* After a failed catch-up during the backlog (no nap then): waits a round before retrying. */
+static void pause_after_failure(void)
+{
+	if (atomic_load(&X.backlog_read))
+		return;
+	pthread_mutex_lock(&X.tmu);
+	nap_locked();
+	pthread_mutex_unlock(&X.tmu);
+}
+
 static void *index_main(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "kinko-index");
 	pthread_mutex_lock(&X.tmu);
 	while (!X.stopping) {
-		nap_locked();
+		if (atomic_load(&X.backlog_read))
+			nap_locked(); /* the start's backlog goes on at once */
 		pthread_mutex_unlock(&X.tmu);
-		/* Batch by batch, so that a lookup waits for one batch at most. */
-		for (size_t done = INDEX_BATCH; done == INDEX_BATCH;) {
+		/* Batch by batch, so that a lookup waits for one batch at most, and a stop too. */
+		for (size_t done = INDEX_BATCH; done == INDEX_BATCH && !stop_asked();) {
 			pthread_mutex_lock(&X.mu);
-			k_status rc = catch_up_locked(INDEX_BATCH, false, &done);
+			k_status rc = catch_up_locked(INDEX_BATCH, &done);
 			pthread_mutex_unlock(&X.mu);
 			if (k_failed(rc)) {
 				LOG_DEBUG("audit: indexing failed: %s (retried)",
 					  k_status_name(rc));
+				pause_after_failure();
 				break;
 			}
 		}
@@ -472,29 +543,37 @@ static bool load_use(void *arg, const char *arn, const char *op, int64_t t, cons
 		     const char *request_id)
 {
 	size_t *n = arg;
-	audit_lastuse_note(arn, op, t, event_id, request_id);
+	audit_lastuse_note_past(arn, op, t, event_id, request_id);
 	(*n)++;
 	return true;
 }
 
-/* Loads the kept key uses, then reads the trail after the checkpoint. */
+/*
+ * Loads the kept key uses, then reads at most one batch of the trail
+ * after the checkpoint (a short backlog, as a crash leaves, is read
+ * before the server listens); the thread reads the rest.
+ */
 static K_MUST_CHECK k_status take_up(void)
 {
-	size_t uses = 0, done = 0;
-	int64_t t0 = kclock_now_ms();
+	size_t done = 0;
+	X.t_open_ms = kclock_now_ms();
+	X.start_t = kclock_now();
+	X.start_seq = audit_w.next_seq > 0 ? audit_w.next_seq - 1 : 0;
+	atomic_store(&X.backlog_read, false);
+	X.uses_loaded = 0;
+	X.backlog_n = 0;
 	GUARD(event_index_pos(X.ix, &X.pos));
-	uint64_t from = X.pos.seq;
-	GUARD(event_index_each_use(X.ix, load_use, &uses));
-	pthread_mutex_lock(&X.mu);
-	k_status rc = catch_up_locked(SIZE_MAX, true, &done);
-	pthread_mutex_unlock(&X.mu);
-	GUARD(rc);
+	X.from_seq = X.pos.seq;
+	GUARD(event_index_each_use(X.ix, load_use, &X.uses_loaded));
 	audit_lastuse_set_tracking_start(X.pos.oldest ? X.pos.oldest : kclock_now());
-	LOG_INFO("audit: index at record %llu: %zu key uses loaded, %zu records after record "
-		 "%llu read, in %lld ms",
-		 (unsigned long long)X.pos.seq, uses, done, (unsigned long long)from,
-		 (long long)(kclock_now_ms() - t0));
-	return K_OK;
+	pthread_mutex_lock(&X.mu);
+	k_status rc = catch_up_locked(INDEX_BATCH, &done);
+	pthread_mutex_unlock(&X.mu);
+	if (k_ok(rc) && !atomic_load(&X.backlog_read))
+		LOG_INFO("audit: index at record %llu of %llu: the rest is indexed after the "
+			 "server listens",
+			 (unsigned long long)X.pos.seq, (unsigned long long)X.start_seq);
+	return rc;
 }
 
 static void index_free(void)
@@ -509,10 +588,12 @@ static void index_free(void)
 	X.n_ops = 0;
 }
 
-k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t every_ms,
-			  size_t queue_bytes, struct kbuf *msg)
+k_status audit_index_open(const struct audit_options *o, struct kbuf *msg)
 {
-	X.every_ms = every_ms > 0 ? every_ms : INDEX_EVERY_MS;
+	const struct audit_op_name *ops = o->key_use_ops;
+	size_t n_ops = o->n_key_use_ops;
+	X.every_ms = o->index_ms > 0 ? o->index_ms : INDEX_EVERY_MS;
+	X.close_max = o->index_close_max > 0 ? o->index_close_max : INDEX_CLOSE_MAX;
 	char path[700];
 	audit_path_of(AUDIT_INDEX_FILE, path, sizeof path);
 	X.ops = calloc(n_ops > 0 ? n_ops : 1, sizeof *X.ops);
@@ -528,7 +609,7 @@ k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t
 	if (k_ok(rc))
 		rc = take_up();
 	if (k_ok(rc))
-		rc = audit_ixq_open(queue_bytes);
+		rc = audit_ixq_open(o->index_queue_bytes);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -549,6 +630,16 @@ k_status audit_index_open(const struct audit_op_name *ops, size_t n_ops, int64_t
 	return K_OK;
 }
 
+/* A clean stop's last catch-up: at most INDEX_CLOSE_MAX records, the next start the rest. */
+static K_MUST_CHECK k_status close_sync(void)
+{
+	size_t done;
+	pthread_mutex_lock(&X.mu);
+	k_status rc = catch_up_locked(X.close_max, &done);
+	pthread_mutex_unlock(&X.mu);
+	return rc;
+}
+
 void audit_index_close(void)
 {
 	if (X.running) {
@@ -559,7 +650,7 @@ void audit_index_close(void)
 		pthread_join(X.thread, NULL);
 		pthread_cond_destroy(&X.tcv);
 		X.running = false;
-		if (k_failed(audit_index_sync(INDEX_CLOSE_MAX)))
+		if (k_failed(close_sync()))
 			LOG_WARN(
 				"audit: the index's last catch-up failed (done at the next start)");
 	}

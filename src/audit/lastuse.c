@@ -45,6 +45,7 @@ struct use {
 	char event_id[40];
 	char request_id[40];
 	bool dirty; /* newer than what this node last wrote to the store */
+	bool live;  /* noted by a call since the start (not read back from the trail) */
 	struct use *next;
 };
 
@@ -69,8 +70,13 @@ static size_t shard_of(const char *arn, size_t *b)
 	return (size_t)(h % SHARDS);
 }
 
-void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *event_id,
-			const char *request_id)
+/*
+ * A use replaces the kept one if it is later, or in the same second and
+ * not a use read back at start (past) over one a call noted (live): the
+ * records read back all come before the calls made since the start.
+ */
+static void note(const char *arn, const char *op, int64_t t, const char *event_id,
+		 const char *request_id, bool live)
 {
 	if (arn == NULL || op == NULL)
 		return;
@@ -91,7 +97,8 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 		u->next = shards[s].head[b];
 		shards[s].head[b] = u;
 	}
-	if (t >= u->t) {
+	if (t > u->t || (t == u->t && (live || !u->live))) {
+		u->live = live;
 		kstr_copy(u->op, sizeof u->op, op);
 		u->t = t;
 		kstr_copy(u->event_id, sizeof u->event_id, event_id ? event_id : "");
@@ -99,6 +106,18 @@ void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *
 		u->dirty = true;
 	}
 	pthread_mutex_unlock(&shards[s].mu);
+}
+
+void audit_lastuse_note(const char *arn, const char *op, int64_t t, const char *event_id,
+			const char *request_id)
+{
+	note(arn, op, t, event_id, request_id, true);
+}
+
+void audit_lastuse_note_past(const char *arn, const char *op, int64_t t, const char *event_id,
+			     const char *request_id)
+{
+	note(arn, op, t, event_id, request_id, false);
 }
 
 void audit_lastuse_set_tracking_start(int64_t t)

@@ -298,8 +298,7 @@ k_status audit_open(const struct audit_options *o, struct kbuf *msg)
 		(void)unlink(path); /* recovered above; fsync mode has no ring */
 	}
 	audit_lastuse_reset();
-	GUARD(audit_index_open(o->key_use_ops, o->n_key_use_ops, o->index_ms, o->index_queue_bytes,
-			       msg));
+	GUARD(audit_index_open(o, msg));
 	atomic_store(&stopping, false);
 	if (pthread_create(&audit_w.flusher, NULL, flusher_main, NULL) != 0) {
 		kbuf_note(msg, "cannot start the audit flusher");

@@ -10,6 +10,13 @@
  * is "the date from which KMS began recording cryptographic activity for
  * this key, or the date the KMS key was created, whichever is later";
  * "Alias names are not supported" as KeyId.
+ *
+ * After a restart the audit index reads the records written before it
+ * (its backlog) once the server listens; until it has, a key not used
+ * since the start may have its last use in the part not yet read, so the
+ * call answers DependencyTimeoutException (503, which the SDKs retry)
+ * rather than an older use or none. A use noted in the start's second or
+ * later is answered: no record of the backlog is later than the start.
  */
 #include <stdint.h>
 
@@ -23,6 +30,13 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	GUARD(api_string(c, in, "KeyId", true, 1, 2048, &key_id));
 	struct kms_key *k = NULL;
 	GUARD(kms_op_key(c, &k));
+	struct audit_lastuse u;
+	bool found = audit_lastuse_get_cluster(k->arn, &u);
+	if (audit_enabled() && !audit_index_backlog_read() &&
+	    !(found && u.t >= audit_index_opened_at())) {
+		kms_key_unref(k);
+		return K_E_DEPENDENCY_TIMEOUT;
+	}
 	json_t *cd = json_object_get(k->doc, "CreationDate");
 	int64_t created = kjson_date_seconds(cd);
 	int64_t start = audit_lastuse_tracking_start();
@@ -33,8 +47,7 @@ k_status kms_op_get_key_last_usage(struct api_ctx *c, json_t *in, json_t *out)
 	json_object_set_new(out, "KeyCreationDate",
 			    json_is_number(cd) ? json_incref(cd) : json_integer(0));
 	json_object_set_new(out, "TrackingStartDate", json_integer((json_int_t)tracking));
-	struct audit_lastuse u;
-	if (audit_lastuse_get_cluster(k->arn, &u))
+	if (found)
 		json_object_set_new(out, "KeyLastUsage",
 				    json_pack("{s:s,s:I,s:s,s:s}", "Operation", u.op, "Timestamp",
 					      (json_int_t)u.t, "CloudTrailEventId", u.event_id,

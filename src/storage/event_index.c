@@ -29,7 +29,10 @@
  * user, its access key, its resource's type and ARN. The writer keeps the
  * ids of recent strings and operations in memory (a direct-mapped cache,
  * emptied when a transaction rolls back) and a batch's key uses until its
- * commit, so a key used by every event of a batch is written once.
+ * commit, so a key used by every event of a batch is written once. A
+ * batch's attr rows and key uses are inserted at its commit sorted by
+ * their B-tree key (rows of one value side by side), so that a batch over
+ * many keys reads and dirties each leaf page once.
  * Lookups are in event_index_query.c. An index of another layout (layout
  * 1 held text keys and a row per attribute) is dropped and built again
  * from the trail.
@@ -55,6 +58,15 @@
 
 #define LAYOUT 2
 #define BUSY_MS 5000
+/*
+ * Page caches, bounded so that the index's memory does not grow with its
+ * size. The writer's holds the pages a batch touches: a batch over
+ * 100,000 keys dirties a leaf of attr and of lastuse per key, and a
+ * cache smaller than that spills pages to the WAL before the commit and
+ * reads them again. A reader's reads one range a lookup.
+ */
+#define WRITER_CACHE_KIB 65536
+#define READER_CACHE_KIB 4096
 
 static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS meta(layout INTEGER NOT NULL);"
@@ -86,7 +98,7 @@ static K_MUST_CHECK k_status exec(sqlite3 *db, const char *sql)
 	return K_OK;
 }
 
-static K_MUST_CHECK k_status conn_open(const char *path, sqlite3 **out)
+static K_MUST_CHECK k_status conn_open(const char *path, int cache_kib, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
 	int src = sqlite3_open_v2(
@@ -97,9 +109,11 @@ static K_MUST_CHECK k_status conn_open(const char *path, sqlite3 **out)
 		return rc;
 	}
 	sqlite3_busy_timeout(db, BUSY_MS);
-	/* A bounded page cache: the index's memory does not grow with its size. */
-	k_status rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			       " PRAGMA cache_size=-4096;");
+	char pragmas[160];
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-%d;",
+		 cache_kib);
+	k_status rc = exec(db, pragmas);
 	if (k_failed(rc)) {
 		sqlite3_close(db);
 		return rc;
@@ -144,9 +158,6 @@ static K_MUST_CHECK k_status prepare(struct event_index *ix)
 {
 	GUARD(prep(ix, "INSERT OR IGNORE INTO ev VALUES(?1, ?2, ?3, ?4, ?5, ?6)", &ix->ins_ev));
 	GUARD(prep(ix, "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)", &ix->ins_attr));
-	GUARD(prep(ix,
-		   "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5), (?1, ?6, ?7, ?4, ?5)",
-		   &ix->ins_attr2));
 
 	GUARD(prep(ix,
 		   "INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
@@ -169,8 +180,10 @@ k_status event_index_open(const char *path, struct event_index **out)
 	pthread_mutex_init(&ix->rmu, NULL);
 	ix->intern = calloc(INTERN_SLOTS, sizeof *ix->intern);
 	ix->uses = calloc(USE_SLOTS, sizeof *ix->uses);
-	k_status rc =
-		ix->intern != NULL && ix->uses != NULL ? conn_open(path, &ix->w) : K_E_INTERNAL;
+	ix->rows = calloc(ATTR_ROWS_MAX, sizeof *ix->rows);
+	k_status rc = ix->intern != NULL && ix->uses != NULL && ix->rows != NULL
+			      ? conn_open(path, WRITER_CACHE_KIB, &ix->w)
+			      : K_E_INTERNAL;
 	if (k_ok(rc) && chmod(path, 0600) != 0)
 		rc = fail(ix->w, "narrow the file's mode");
 	if (k_ok(rc))
@@ -178,7 +191,7 @@ k_status event_index_open(const char *path, struct event_index **out)
 	if (k_ok(rc))
 		rc = prepare(ix);
 	if (k_ok(rc))
-		rc = conn_open(path, &ix->r);
+		rc = conn_open(path, READER_CACHE_KIB, &ix->r);
 	if (k_failed(rc)) {
 		event_index_close(ix);
 		return rc;
@@ -187,9 +200,10 @@ k_status event_index_open(const char *path, struct event_index **out)
 	return K_OK;
 }
 
-/* Forgets the cached string ids (their rows may be gone) and the batch's key uses. */
+/* Forgets the cached string ids (their rows may be gone) and the batch's rows and key uses. */
 static void forget(struct event_index *ix)
 {
+	ix->n_rows = 0;
 	for (size_t i = 0; ix->intern != NULL && i < INTERN_SLOTS; i++) {
 		free(ix->intern[i].s);
 		ix->intern[i].s = NULL;
@@ -205,8 +219,9 @@ void event_index_close(struct event_index *ix)
 	forget(ix);
 	free(ix->intern);
 	free(ix->uses);
-	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_attr2, ix->ins_use, ix->set_pos,
-			       ix->get_str, ix->ins_str,  ix->get_op,	 ix->ins_op};
+	free(ix->rows);
+	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_use, ix->set_pos,
+			       ix->get_str, ix->ins_str,  ix->get_op,  ix->ins_op};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	sqlite3_close(ix->w);
@@ -353,19 +368,53 @@ int64_t event_index_eid_value(const char *eid)
 	return (int64_t)(khash(eid) >> 1);
 }
 
+/* attr's key order: (ns, a, v, t, seq), as SQLite compares the integers. */
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct attr_row *a = pa, *b = pb;
+	const int64_t ka[] = {a->ns, a->a, a->v, a->t, a->seq};
+	const int64_t kb[] = {b->ns, b->a, b->v, b->t, b->seq};
+	for (size_t i = 0; i < sizeof ka / sizeof ka[0]; i++) {
+		if (ka[i] != kb[i])
+			return ka[i] < kb[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+/*
+ * Inserts the rows kept so far, sorted by attr's key: each leaf page is
+ * descended to and dirtied once for all its rows of the batch. The set
+ * of rows is the same in any order (INSERT OR IGNORE keeps one of each).
+ */
+static K_MUST_CHECK k_status flush_rows(struct event_index *ix)
+{
+	qsort(ix->rows, ix->n_rows, sizeof *ix->rows, row_cmp);
+	sqlite3_stmt *st = ix->ins_attr;
+	for (size_t i = 0; i < ix->n_rows; i++) {
+		const struct attr_row *r = &ix->rows[i];
+		sqlite3_bind_int64(st, 1, r->ns);
+		sqlite3_bind_int64(st, 2, r->a);
+		sqlite3_bind_int64(st, 3, r->v);
+		sqlite3_bind_int64(st, 4, r->t);
+		sqlite3_bind_int64(st, 5, r->seq);
+		GUARD(run(ix->w, st));
+	}
+	ix->n_rows = 0;
+	return K_OK;
+}
+
+/* Keeps one attr row for the batch's sorted insert (inserting the kept ones when full). */
 static K_MUST_CHECK k_status add_attr(struct event_index *ix, int64_t ns, int a, int64_t v,
 				      int64_t t, uint64_t seq)
 {
-	sqlite3_stmt *st = ix->ins_attr;
-	sqlite3_bind_int64(st, 1, ns);
-	sqlite3_bind_int(st, 2, a);
-	sqlite3_bind_int64(st, 3, v);
-	sqlite3_bind_int64(st, 4, t);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
-	return run(ix->w, st);
+	if (ix->n_rows == ATTR_ROWS_MAX)
+		GUARD(flush_rows(ix));
+	ix->rows[ix->n_rows++] =
+		(struct attr_row){.ns = ns, .a = a, .v = v, .t = t, .seq = (int64_t)seq};
+	return K_OK;
 }
 
-/* Two interned rows of one event in one step; a value NULL or "" is not written. */
+/* Two interned rows of one event; a value NULL or "" is not written. */
 static K_MUST_CHECK k_status add_pair(struct event_index *ix, int64_t ns, int a1, const char *v1,
 				      int a2, const char *v2, int64_t t, uint64_t seq)
 {
@@ -375,20 +424,9 @@ static K_MUST_CHECK k_status add_pair(struct event_index *ix, int64_t ns, int a1
 		GUARD(intern(ix, v1, &id1));
 	if (has2)
 		GUARD(intern(ix, v2, &id2));
-	if (!has1 || !has2) {
-		if (has1)
-			return add_attr(ix, ns, a1, id1, t, seq);
-		return has2 ? add_attr(ix, ns, a2, id2, t, seq) : K_OK;
-	}
-	sqlite3_stmt *st = ix->ins_attr2;
-	sqlite3_bind_int64(st, 1, ns);
-	sqlite3_bind_int(st, 2, a1);
-	sqlite3_bind_int64(st, 3, id1);
-	sqlite3_bind_int64(st, 4, t);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
-	sqlite3_bind_int(st, 6, a2);
-	sqlite3_bind_int64(st, 7, id2);
-	return run(ix->w, st);
+	if (has1)
+		GUARD(add_attr(ix, ns, a1, id1, t, seq));
+	return has2 ? add_attr(ix, ns, a2, id2, t, seq) : K_OK;
 }
 
 /* The rows every event has: its operation (name, source, read-only) and its id. */
@@ -397,15 +435,10 @@ static K_MUST_CHECK k_status add_common(struct event_index *ix, int64_t ns,
 {
 	int64_t op;
 	GUARD(intern_op(ix, r, &op));
-	sqlite3_stmt *st = ix->ins_attr2;
-	sqlite3_bind_int64(st, 1, ns);
-	sqlite3_bind_int(st, 2, EVENT_INDEX_ATTR_OP);
-	sqlite3_bind_int64(st, 3, op);
-	sqlite3_bind_int64(st, 4, r->t);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->seq);
-	sqlite3_bind_int(st, 6, EVENT_INDEX_EVENT_ID);
-	sqlite3_bind_int64(st, 7, event_index_eid_value(r->event_id != NULL ? r->event_id : ""));
-	return run(ix->w, st);
+	GUARD(add_attr(ix, ns, EVENT_INDEX_ATTR_OP, op, r->t, r->seq));
+	return add_attr(ix, ns, EVENT_INDEX_EVENT_ID,
+			event_index_eid_value(r->event_id != NULL ? r->event_id : ""), r->t,
+			r->seq);
 }
 
 k_status event_index_add(struct event_index *ix, const struct event_index_row *r)
@@ -490,16 +523,34 @@ k_status event_index_note_use(struct event_index *ix, const char *arn, const cha
 	return K_OK;
 }
 
-/* Writes the batch's key uses kept in memory. */
+static int use_cmp(const void *pa, const void *pb)
+{
+	const struct use_slot *const *a = pa, *const *b = pb;
+	return strcmp((*a)->arn, (*b)->arn);
+}
+
+/*
+ * Writes the batch's key uses kept in memory, in the order of lastuse's
+ * key (the ARN, compared as bytes), so that the writes walk its B-tree
+ * once instead of a random leaf a key.
+ */
 static K_MUST_CHECK k_status flush_uses(struct event_index *ix)
 {
+	const struct use_slot **set = malloc(USE_SLOTS * sizeof *set);
+	ENSURE(set != NULL, K_E_INTERNAL);
+	size_t n = 0;
 	for (size_t i = 0; i < USE_SLOTS; i++) {
-		if (!ix->uses[i].set)
-			continue;
-		GUARD(write_use(ix, &ix->uses[i]));
-		ix->uses[i].set = false;
+		if (ix->uses[i].set)
+			set[n++] = &ix->uses[i];
 	}
-	return K_OK;
+	qsort(set, n, sizeof *set, use_cmp);
+	k_status rc = K_OK;
+	for (size_t i = 0; i < n && k_ok(rc); i++)
+		rc = write_use(ix, set[i]);
+	free(set);
+	for (size_t i = 0; k_ok(rc) && i < USE_SLOTS; i++)
+		ix->uses[i].set = false;
+	return rc;
 }
 
 k_status event_index_commit(struct event_index *ix, const struct event_index_pos *pos)
@@ -509,7 +560,9 @@ k_status event_index_commit(struct event_index *ix, const struct event_index_pos
 	sqlite3_bind_text(st, 2, pos->file, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)pos->off);
 	sqlite3_bind_int64(st, 4, pos->oldest);
-	k_status rc = flush_uses(ix);
+	k_status rc = flush_rows(ix);
+	if (k_ok(rc))
+		rc = flush_uses(ix);
 	if (k_ok(rc))
 		rc = run(ix->w, st);
 	if (k_ok(rc))

@@ -11,10 +11,26 @@
 
 #include <sqlite3.h>
 
-/* Interned strings whose ids the writer keeps in memory (direct-mapped). */
-#define INTERN_SLOTS 4096
-/* Key uses a batch keeps in memory until its commit (direct-mapped; a clash writes the older). */
-#define USE_SLOTS 1024
+/*
+ * Interned strings whose ids the writer keeps in memory (direct-mapped):
+ * 262,144 slots, so that the ARNs of 100,000 keys mostly stay (4 MiB of
+ * slots, plus the strings cached).
+ */
+#define INTERN_SLOTS (1u << 18)
+/*
+ * Key uses a batch keeps in memory until its commit (direct-mapped; a
+ * clash writes the older): as many as a batch of the indexer's has
+ * records, so that a batch over many keys keeps most uses until the
+ * commit, which writes them in the order of lastuse's key.
+ */
+#define USE_SLOTS 16384
+/*
+ * The attr rows a batch keeps in memory before it inserts them sorted by
+ * attr's key: rows of one value (a key's ARN, an operation) land side by
+ * side, each leaf page read and dirtied once a batch instead of once a
+ * row. A batch with more rows inserts them as they fill.
+ */
+#define ATTR_ROWS_MAX 131072
 #define USE_ARN_MAX 320
 #define USE_STR_MAX 64
 /*
@@ -35,14 +51,20 @@ struct use_slot {
 	char arn[USE_ARN_MAX], op[USE_STR_MAX], eid[USE_STR_MAX], rid[USE_STR_MAX];
 };
 
+/* One row of attr, kept until the batch inserts its rows in key order. */
+struct attr_row {
+	int64_t ns, a, v, t, seq;
+};
+
 struct event_index {
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w, *r;
-	/* ins_attr2: two rows of one event in one statement */
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_attr2, *ins_use, *set_pos;
+	sqlite3_stmt *ins_ev, *ins_attr, *ins_use, *set_pos;
 	sqlite3_stmt *get_str, *ins_str, *get_op, *ins_op;
 	struct intern_slot *intern; /* INTERN_SLOTS */
 	struct use_slot *uses;	    /* USE_SLOTS */
+	struct attr_row *rows;	    /* ATTR_ROWS_MAX; n_rows of them held */
+	size_t n_rows;
 };
 
 /* An event id's value in attr: 63 bits of its hash (the reader checks the event). */

@@ -909,6 +909,36 @@ static void test_format_call(void)
 	CHECK(!audit_parse_iso8601("2025-01-31 12:00", &t));
 }
 
+/*
+ * A use read back at start (the index, the trail's backlog, read after the
+ * server listens) does not replace a call's use of the same second: it
+ * came before it. Among uses of one kind the later noted wins a tie.
+ */
+static void test_lastuse_past_and_live(void)
+{
+	const char *arn =
+		"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+	struct audit_lastuse u;
+	audit_lastuse_reset();
+	audit_lastuse_note(arn, "Encrypt", 1000, "live", "r1");
+	audit_lastuse_note_past(arn, "Decrypt", 1000, "past", "r0");
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.event_id, "live");
+	audit_lastuse_note_past(arn, "Decrypt", 999, "older", "r0");
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.event_id, "live");
+	audit_lastuse_note_past(arn, "Decrypt", 1001, "later", "r2");
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.event_id, "later");
+	audit_lastuse_note_past(arn, "Sign", 1001, "later2", "r3");
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.event_id, "later2");
+	audit_lastuse_note(arn, "Encrypt", 1001, "live2", "r4");
+	CHECK(audit_lastuse_get(arn, &u));
+	CHECK_STR(u.event_id, "live2");
+	audit_lastuse_reset();
+}
+
 /* The last-use index, rebuilt from logged events: only the operations it is given count. */
 static void test_lastuse_from_events(void)
 {
@@ -1032,6 +1062,7 @@ int main(void)
 	RUN(test_signing_key_wrapped);
 	RUN(test_format_call);
 	RUN(test_lastuse_from_events);
+	RUN(test_lastuse_past_and_live);
 	RUN(test_quota);
 	RUN(test_metrics);
 	rm_rf(root);

@@ -2,7 +2,9 @@
  * indexer_test.c — the event index's side queue (audit/ixqueue.c): the
  * members it carries are those the indexer reads back from the formatted
  * line, and an index built from the queue, from a queue that overflowed,
- * or by parsing the whole trail again is the same index.
+ * or by parsing the whole trail again is the same index; a start reads
+ * its backlog after it returns, and a stop in the middle of that backlog
+ * loses and repeats no event.
  */
 #include <jansson.h>
 #include <sqlite3.h>
@@ -177,7 +179,7 @@ static char *snapshot(const char *path)
 static const struct audit_op_name uses[] = {{"kms.amazonaws.com", "Encrypt"},
 					    {"kms.amazonaws.com", "Decrypt"}};
 
-static void open_trail(const char *dir, size_t queue_bytes)
+static void open_trail(const char *dir, size_t queue_bytes, size_t close_max)
 {
 	char key[512];
 	snprintf(key, sizeof key, "%s/signing.key", root);
@@ -186,6 +188,7 @@ static void open_trail(const char *dir, size_t queue_bytes)
 				  .sync = AUDIT_SYNC_WRITE,
 				  .index_ms = 3600 * 1000,
 				  .index_queue_bytes = queue_bytes,
+				  .index_close_max = close_max,
 				  .key_use_ops = uses,
 				  .n_key_use_ops = 2};
 	struct kbuf msg;
@@ -245,7 +248,7 @@ static uint64_t same_index(const char *name, size_t queue_bytes, int n)
 	char dir[300], db[400], cmd[1400];
 	snprintf(dir, sizeof dir, "%s/%s", root, name);
 	snprintf(db, sizeof db, "%s/%s", dir, AUDIT_INDEX_FILE);
-	open_trail(dir, queue_bytes);
+	open_trail(dir, queue_bytes, 0);
 	uint64_t q0 = audit_index_from_queue(), d0 = audit_ixq_dropped();
 	for (int round = 0; round < 4; round++) {
 		calls(n / 4);
@@ -259,7 +262,7 @@ static uint64_t same_index(const char *name, size_t queue_bytes, int n)
 	char *a = snapshot(db);
 	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
 	CHECK(system(cmd) == 0);
-	open_trail(dir, queue_bytes);
+	open_trail(dir, queue_bytes, 0);
 	audit_close();
 	char *b = snapshot(db);
 	CHECK(strlen(a) > 1000);
@@ -269,7 +272,7 @@ static uint64_t same_index(const char *name, size_t queue_bytes, int n)
 	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
 	CHECK(sqlite3_exec(h, "UPDATE meta SET layout = 1", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(h);
-	open_trail(dir, queue_bytes);
+	open_trail(dir, queue_bytes, 0);
 	audit_close();
 	char *c = snapshot(db);
 	CHECK_STR(a, c);
@@ -277,6 +280,74 @@ static uint64_t same_index(const char *name, size_t queue_bytes, int n)
 	free(b);
 	free(c);
 	return queued;
+}
+
+/* The checkpoint's seq of the index file at db. */
+static uint64_t checkpoint(const char *db)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	uint64_t seq = 0;
+	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(h, "SELECT seq FROM pos", -1, &st, NULL) == SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return seq;
+}
+
+/* Waits (up to a minute) until the thread has read the start's backlog. */
+static bool backlog_read(void)
+{
+	for (int i = 0; i < 6000 && !audit_index_backlog_read(); i++)
+		usleep(10000);
+	return audit_index_backlog_read();
+}
+
+/*
+ * A trail of many batches whose index is gone: the start returns after
+ * one batch and the thread reads the rest; a stop then leaves a partial
+ * index (the stop indexes at most close_max more), and the next start
+ * goes on from its checkpoint. The end: the same index as one built in
+ * one go (every event once), and the last uses of the backlog in memory.
+ */
+static void test_backlog_after_start(void)
+{
+	enum {
+		N = 40000
+	};
+	char dir[300], db[400], cmd[1400];
+	snprintf(dir, sizeof dir, "%s/backlog", root);
+	snprintf(db, sizeof db, "%s/%s", dir, AUDIT_INDEX_FILE);
+	open_trail(dir, 0, 0);
+	calls(N);
+	audit_close();
+	char *whole = snapshot(db);
+	uint64_t last = checkpoint(db);
+	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
+	CHECK(system(cmd) == 0);
+
+	open_trail(dir, 0, 1000);
+	audit_close(); /* the thread is a batch or two in: a partial index */
+	uint64_t part = checkpoint(db);
+	CHECK(part > 0 && part < last);
+
+	open_trail(dir, 0, 0);
+	CHECK(backlog_read());
+	struct audit_lastuse u;
+	/* Key 4 (i % 5 == 4): its last successful Encrypt or Decrypt in us-east-1 is near the end. */
+	CHECK(audit_lastuse_get("arn:aws:kms:us-east-1:111122223333:key/"
+				"00000004-12ab-34cd-56ef-1234567890ab",
+				&u));
+	CHECK(u.t >= 1738324800 + (N - 40) / 10);
+	CHECK(k_ok(audit_index_sync(SIZE_MAX)));
+	audit_close();
+	char *again = snapshot(db);
+	CHECK_STR(whole, again);
+	CHECK_EQ_INT(checkpoint(db), last);
+	free(whole);
+	free(again);
 }
 
 static void test_queue_overflow_and_rebuild_agree(void)
@@ -301,6 +372,7 @@ int main(void)
 	kbuf_release(&msg);
 	RUN(test_pack_matches_line);
 	RUN(test_queue_overflow_and_rebuild_agree);
+	RUN(test_backlog_after_start);
 	tl_remove_tree(root);
 	keystore_close();
 	return tl_summary();
