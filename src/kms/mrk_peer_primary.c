@@ -142,6 +142,23 @@ static K_MUST_CHECK k_status update_body(const struct kms_key *k, json_t *cfg, c
 	return K_OK;
 }
 
+/*
+ * The end of a move on either side: k's new document (taken), every
+ * related key here with configuration cfg, the outbox records for the
+ * peer Regions but `skip`, all in w's one transaction.
+ */
+static K_MUST_CHECK k_status write_move(struct kms_mrk_write *w, struct kms_key *k, json_t *doc,
+					json_t *cfg, const char *skip)
+{
+	GUARD(kms_mrk_write_put(w, k, doc));
+	GUARD(relink_local(k, cfg, w));
+	GUARD(kms_mrk_peer_enqueue(k, cfg, skip, w));
+	k_status rc = storage_apply(kms_store(), w->ops, w->n);
+	if (k_ok(rc))
+		kms_cache_forget(k->ns, k->id);
+	return rc;
+}
+
 /* This side after the peer's answer: k a replica of the new primary; one transaction. */
 static K_MUST_CHECK k_status become_replica(struct kms_key *k, json_t *cfg, const char *region)
 {
@@ -163,14 +180,8 @@ static K_MUST_CHECK k_status become_replica(struct kms_key *k, json_t *cfg, cons
 		json_object_del(doc, rotation_members[i]);
 	if (on && next > 0)
 		GUARD_GOTO(kms_mrk_write_due(w, false, next, KMS_ROTATE_TASK, k->ns, k->id));
-	rc = kms_mrk_write_put(w, k, doc);
+	rc = write_move(w, k, doc, cfg, region);
 	doc = NULL;
-	GUARD_GOTO(rc);
-	GUARD_GOTO(relink_local(k, cfg, w));
-	GUARD_GOTO(kms_mrk_peer_enqueue(k, cfg, region, w));
-	rc = storage_apply(kms_store(), w->ops, w->n);
-	if (k_ok(rc))
-		kms_cache_forget(k->ns, k->id);
 out:
 	json_decref(doc);
 	json_decref(own);
@@ -385,14 +396,8 @@ static K_MUST_CHECK k_status become_primary(struct api_ctx *c, json_t *in, struc
 	int64_t next = json_integer_value(json_object_get(doc, "NextRotationDate"));
 	if (json_is_true(json_object_get(doc, "KeyRotationEnabled")) && next > 0)
 		GUARD_GOTO(kms_mrk_write_due(w, true, next, KMS_ROTATE_TASK, k->ns, k->id));
-	rc = kms_mrk_write_put(w, k, doc);
+	rc = write_move(w, k, doc, u->cfg, u->former);
 	doc = NULL;
-	GUARD_GOTO(rc);
-	GUARD_GOTO(relink_local(k, u->cfg, w));
-	GUARD_GOTO(kms_mrk_peer_enqueue(k, u->cfg, u->former, w));
-	rc = storage_apply(kms_store(), w->ops, w->n);
-	if (k_ok(rc))
-		kms_cache_forget(k->ns, k->id);
 out:
 	json_decref(doc);
 	json_decref(own);
