@@ -200,3 +200,24 @@ def private_server(config, prefix, args=("--test-mode", "--quotas", "off")):
     _sanitizer_clean(s)
     shutil.rmtree(d, ignore_errors=True)
     assert rc == 0
+
+# A session logged in to the token labelled argv[2] of the module argv[1]
+# with the PIN argv[3], through the module's C_* functions (for scripts run
+# in a process of their own: the module keeps state per process).
+TOKEN_SESSION = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+UL = ctypes.c_ulong
+class Attr(ctypes.Structure):
+    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
+assert lib.C_Initialize(None) == 0
+slots = (UL * 64)(); n = UL(64)
+assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
+info = ctypes.create_string_buffer(512)
+slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
+        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
+sess = UL()
+assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
+pin = sys.argv[3].encode()
+assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+"""

@@ -18,6 +18,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import KINKO, Server, TEST_STORE, _sanitizer_clean
+from helpers import TOKEN_SESSION
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 pytestmark = pytest.mark.skipif(
@@ -329,22 +330,7 @@ def test_token_removed_then_reconnected(kms, world):
 # Destroys, through the PKCS#11 API in a process of its own, the objects whose
 # CKA_LABEL is argv[4] in the token labelled argv[2] (argv[1]: the module,
 # argv[3]: the PIN); prints how many.
-DESTROY_BY_LABEL = r"""
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-UL = ctypes.c_ulong
-class Attr(ctypes.Structure):
-    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
-assert lib.C_Initialize(None) == 0
-slots = (UL * 64)(); n = UL(64)
-assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
-info = ctypes.create_string_buffer(512)
-slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
-        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
-sess = UL()
-assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
-pin = sys.argv[3].encode()
-assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+DESTROY_BY_LABEL = TOKEN_SESSION + r"""
 label = sys.argv[4].encode()
 buf = ctypes.create_string_buffer(label, len(label))
 tmpl = (Attr * 1)(Attr(3, ctypes.cast(buf, ctypes.c_void_p), len(label)))  # CKA_LABEL

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from conftest import KINKO, Server, _sanitizer_clean
+from helpers import TOKEN_SESSION
 
 URI_PATH = "/keystores/ks-1/kms/xks/v1"
 ACCESS_KEY = "BA6ALBUAHQZQ3SXO3IVDI6ONPE"
@@ -664,22 +665,7 @@ TOKEN_PIN = "pin-xks-4567"
 
 # Counts the secret key objects of a token through the PKCS#11 API (the module's
 # C_* functions), in a process of its own: argv = module, label, PIN.
-COUNT_OBJECTS = r"""
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-UL = ctypes.c_ulong
-class Attr(ctypes.Structure):
-    _fields_ = [("type", UL), ("value", ctypes.c_void_p), ("len", UL)]
-assert lib.C_Initialize(None) == 0
-slots = (UL * 64)(); n = UL(64)
-assert lib.C_GetSlotList(1, slots, ctypes.byref(n)) == 0
-info = ctypes.create_string_buffer(512)
-slot = [s for s in slots[:n.value] if lib.C_GetTokenInfo(UL(s), info) == 0
-        and info.raw[:32].decode().rstrip() == sys.argv[2]][0]
-sess = UL()
-assert lib.C_OpenSession(UL(slot), UL(6), None, None, ctypes.byref(sess)) == 0
-pin = sys.argv[3].encode()
-assert lib.C_Login(sess, UL(1), pin, UL(len(pin))) == 0
+COUNT_OBJECTS = TOKEN_SESSION + r"""
 cls = UL(4)  # CKO_SECRET_KEY
 tmpl = (Attr * 1)(Attr(0, ctypes.cast(ctypes.byref(cls), ctypes.c_void_p), ctypes.sizeof(cls)))
 assert lib.C_FindObjectsInit(sess, tmpl, UL(1)) == 0
