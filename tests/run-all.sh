@@ -169,7 +169,8 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 	}
 	# ThreadSanitizer: the unit tests that start threads, and the
 	# integration tests that put concurrent load on one server (requests,
-	# the scheduler, rotation jobs, shutdown under load). A report stops the
+	# the scheduler, rotation jobs, shutdown under load; the peer deployments'
+	# outbox workers, the event index thread). A report stops the
 	# process (halt_on_error) with exit status 66 and is found in the server
 	# log (conftest.py); tests/tsan.supp lists what is suppressed, and why.
 	tsan_start=$(date +%s)
@@ -195,6 +196,10 @@ if [ "${KINKO_QUICK:-0}" != 1 ]; then
 			tests/integration/test_xks_proxy.py \
 			tests/integration/test_custom_keystores.py \
 			tests/integration/test_external_keystores.py \
+			tests/integration/test_multiregion_peers.py \
+			tests/integration/test_multiregion_peers_back.py \
+			tests/integration/test_multiregion_peers_primary.py \
+			tests/integration/test_audit_index.py \
 			tests/integration/test_sts_jwks_url.py
 	}
 	unset TSAN_OPTIONS

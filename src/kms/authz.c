@@ -3,12 +3,15 @@
  */
 #include "kms/authz.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "config/config.h"
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "storage/storage.h"
@@ -64,17 +67,66 @@ struct decision {
 	char gid[KMS_GRANT_ID_LEN + 1];
 };
 
+/*
+ * Parsed key policies shared by text: most keys carry the same default
+ * policy, so 100,000 cached keys need a handful of parsed policies, not
+ * 100,000 (a parse per key load and its memory per key). A slot holds the
+ * last policy of its hash (a collision replaces it; the text is compared
+ * in full, so it only costs a parse); keys hold their own references, so
+ * a policy replaced here lives on while a key uses it. Only key loads take
+ * the lock, never a request's authorization.
+ */
+#define POLICY_SLOTS 1024
+
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		char *text;
+		struct policy *p;
+	} slot[POLICY_SLOTS];
+} shared_policies = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static struct policy *shared_policy_find(const char *text, size_t i)
+{
+	struct policy *p = NULL;
+	pthread_mutex_lock(&shared_policies.mu);
+	if (shared_policies.slot[i].text != NULL && strcmp(shared_policies.slot[i].text, text) == 0)
+		p = policy_ref(shared_policies.slot[i].p);
+	pthread_mutex_unlock(&shared_policies.mu);
+	return p;
+}
+
+static void shared_policy_keep(const char *text, size_t i, struct policy *p)
+{
+	char *copy = strdup(text);
+	if (copy == NULL)
+		return;
+	pthread_mutex_lock(&shared_policies.mu);
+	char *old_text = shared_policies.slot[i].text;
+	struct policy *old = shared_policies.slot[i].p;
+	shared_policies.slot[i].text = copy;
+	shared_policies.slot[i].p = policy_ref(p);
+	pthread_mutex_unlock(&shared_policies.mu);
+	free(old_text);
+	policy_free(old);
+}
+
 struct policy *authz_parse_key_policy(const json_t *doc)
 {
 	const char *text = json_string_value(json_object_get(doc, "Policy"));
 	if (text == NULL || text[0] == 0)
 		return NULL;
-	struct policy *p = NULL;
+	size_t i = (size_t)(khash(text) % POLICY_SLOTS);
+	struct policy *p = shared_policy_find(text, i);
+	if (p != NULL)
+		return p;
 	struct kbuf msg;
 	kbuf_init(&msg, KBUF_NOTE_MAX);
 	if (k_failed(policy_parse(kslice_cstr(text), POLICY_RESOURCE, &p, &msg)))
 		LOG_WARN("key %s has an unusable policy: %s",
 			 json_string_value(json_object_get(doc, "Arn")), kbuf_cstr(&msg));
+	else
+		shared_policy_keep(text, i, p);
 	kbuf_release(&msg);
 	return p;
 }

@@ -69,7 +69,11 @@ struct policy;
  */
 K_MUST_CHECK k_status kms_resolve_ciphertext(struct api_ctx *c, json_t *in, struct kms_key **out);
 
-/* Parses the "Policy" of a key document; NULL if it has none or it is invalid. */
+/*
+ * The parsed "Policy" of a key document, shared with the other keys whose
+ * policy has the same text (a reference: policy_free releases it); NULL
+ * if it has none or it is invalid.
+ */
 struct policy *authz_parse_key_policy(const json_t *doc);
 
 /* Authorizes c's principal for the current action (see above) on key k; sets c->authorized. */

@@ -550,7 +550,8 @@ static K_MUST_CHECK k_status rotate_due(void *arg, int64_t when, const char *ns,
 /*
  * Keys with rotation on but no due record (AWS managed keys are created
  * by managed.c with a period but no date) are found by a sweep over the
- * keys, at the first run and whenever the clock moved a day past the last
+ * keys, at the first run (unless the store's mark says a sweep completed
+ * less than a day ago) and whenever the clock moved a day past the last
  * sweep (the test clock moves it in jumps). The sweep rotates what is due
  * and writes the due record of the rest.
  */
@@ -617,6 +618,48 @@ static K_MUST_CHECK k_status sweep_key(const char *ns, const char *id)
 
 static int64_t last_sweep = -1;
 
+/*
+ * The mark of the last complete sweep, kept in the store, so that a
+ * restart within a day of it does not list and parse every key again
+ * (over 100,000 keys that competes with the first requests after a
+ * start). A mark from the future (a test clock moved back) or older than
+ * a day does not count.
+ */
+#define SWEEP_MARK_KIND "rotation-sweep"
+#define SWEEP_MARK_NS ""
+#define SWEEP_MARK_ID "last"
+
+static int64_t sweep_mark_read(int64_t now)
+{
+	struct kbuf doc;
+	kbuf_init(&doc, STORAGE_MAX_DOC);
+	int64_t at = -1;
+	if (k_ok(storage_get(kms_store(), SWEEP_MARK_KIND, SWEEP_MARK_NS, SWEEP_MARK_ID, &doc,
+			     NULL))) {
+		json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+		json_t *v = json_object_get(j, "SweptAt");
+		if (json_is_integer(v))
+			at = json_integer_value(v);
+		json_decref(j);
+	}
+	kbuf_release(&doc);
+	return at >= 0 && at <= now && now - at < DAY ? at : -1;
+}
+
+static void sweep_mark_write(int64_t now)
+{
+	char text[64];
+	snprintf(text, sizeof text, "{\"SweptAt\":%lld}", (long long)now);
+	struct storage_op op = {.op = STORAGE_PUT,
+				.kind = SWEEP_MARK_KIND,
+				.ns = SWEEP_MARK_NS,
+				.id = SWEEP_MARK_ID,
+				.doc = kslice_cstr(text),
+				.expect = STORAGE_ANY};
+	if (k_failed(storage_apply(kms_store(), &op, 1)))
+		LOG_WARN("rotation: the sweep's mark was not written: the next start sweeps again");
+}
+
 /* Returns K_OK and *complete false when more keys wait for the next sweep. */
 static K_MUST_CHECK k_status sweep(bool *complete)
 {
@@ -634,11 +677,15 @@ static K_MUST_CHECK k_status sweep(bool *complete)
 
 k_status kms_run_due_rotations(int64_t now)
 {
+	if (last_sweep < 0)
+		last_sweep = sweep_mark_read(now);
 	if (last_sweep < 0 || now - last_sweep >= DAY) {
 		bool complete = false;
 		GUARD(sweep(&complete));
-		if (complete)
+		if (complete) {
 			last_sweep = now;
+			sweep_mark_write(now);
+		}
 	}
 	return scheduler_due_list(ROTATE_TASK, now, rotate_due, &now);
 }

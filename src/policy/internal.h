@@ -14,6 +14,7 @@
 
 #include "policy/policy.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -91,6 +92,7 @@ struct statement {
 struct policy {
 	struct statement *st;
 	size_t n;
+	atomic_int refs; /* policy_ref adds one, policy_free drops one */
 };
 
 /*

@@ -36,9 +36,16 @@ static K_MUST_CHECK k_status strlist_add(struct strlist *l, const char *s)
 	return K_OK;
 }
 
+struct policy *policy_ref(struct policy *p)
+{
+	if (p != NULL)
+		atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
 void policy_free(struct policy *p)
 {
-	if (p == NULL)
+	if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
 		struct statement *s = &p->st[i];
@@ -473,6 +480,7 @@ k_status policy_parse_json(const json_t *doc, enum policy_kind kind, struct poli
 		return malformed(msg, "Policy contains no statements.");
 	struct policy *p = calloc(1, sizeof *p);
 	ENSURE(p != NULL, K_E_INTERNAL);
+	atomic_init(&p->refs, 1);
 	p->st = calloc(n, sizeof *p->st);
 	if (p->st == NULL) {
 		free(p);

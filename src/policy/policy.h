@@ -54,6 +54,12 @@ K_MUST_CHECK k_status policy_parse(struct kslice text, enum policy_kind kind, st
 /* Parses an already-decoded JSON document (config file). */
 K_MUST_CHECK k_status policy_parse_json(const json_t *doc, enum policy_kind kind,
 					struct policy **out, struct kbuf *msg);
+/*
+ * A parsed policy is read-only once made, so several owners may share it:
+ * policy_ref adds an owner (returns p), policy_free drops one and frees
+ * the policy with the last.
+ */
+struct policy *policy_ref(struct policy *p);
 void policy_free(struct policy *p);
 size_t policy_statement_count(const struct policy *p);
 

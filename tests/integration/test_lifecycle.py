@@ -593,6 +593,57 @@ def test_aws_managed_key_rules(make_server, tmp_path):
     assert len(kms_call(tserver, "ListKeyRotations", {"KeyId": kid})["Rotations"]) == 1
 
 
+def _key_doc(data_dir, kid):
+    db = sqlite3.connect(os.path.join(data_dir, "kinko.db"))
+    try:
+        return json.loads(db.execute("SELECT doc FROM docs WHERE kind='key' AND id=?",
+                                     (kid,)).fetchone()[0])
+    finally:
+        db.close()
+
+
+@pytest.mark.skipif(os.environ.get("KINKO_TEST_STORE") == "postgresql",
+                    reason="edits the SQLite store while the server is stopped")
+def test_rotation_sweep_mark_spares_a_restart(make_server, tmp_path):
+    """The sweep that gives a key with rotation on but no date its due record
+    (a document an older build wrote) runs at a first start and then once a
+    day: its mark in the store spares a restart within the day the listing
+    and parsing of every key, and the daily sweep still finds the key."""
+    data = str(tmp_path)
+    srv = make_server(["--dev", "--test-mode"], data_dir=data)
+    kid = srv.client().create_key()["KeyMetadata"]["KeyId"]
+    srv.client().enable_key_rotation(KeyId=kid)
+    srv.run_scheduler()
+    srv.stop()
+    db = sqlite3.connect(os.path.join(data, "kinko.db"))
+    with db:
+        assert db.execute("SELECT COUNT(*) FROM docs WHERE kind='rotation-sweep'").fetchone()[0] == 1
+        doc = _key_doc(data, kid)
+        assert "NextRotationDate" in doc
+        del doc["NextRotationDate"]
+        db.execute("UPDATE docs SET doc=? WHERE kind='key' AND id=?", (json.dumps(doc).encode(), kid))
+        assert db.execute("DELETE FROM docs WHERE kind='due' AND id LIKE ?",
+                          ("%" + kid + "%",)).rowcount == 1
+    db.close()
+    # A restart within the day: no sweep, the key keeps no date.
+    srv.start()
+    srv.run_scheduler()
+    srv.stop()
+    assert "NextRotationDate" not in _key_doc(data, kid)
+    # A day later the daily sweep finds it, and rotates it when due.
+    srv.start()
+    srv.advance_clock(DAY + 60)
+    srv.run_scheduler()
+    assert kms_call(srv, "ListKeyRotations", {"KeyId": kid})["Rotations"] == []
+    srv.stop()
+    assert "NextRotationDate" in _key_doc(data, kid)
+    srv.start()
+    srv.advance_clock(366 * DAY)
+    srv.run_scheduler()
+    rots = kms_call(srv, "ListKeyRotations", {"KeyId": kid})["Rotations"]
+    assert len(rots) == 1 and rots[0]["RotationType"] == "AUTOMATIC"
+
+
 # ---------------------------------------------------------------- test mode
 
 def test_test_mode_is_off_without_the_flag(make_server):
