@@ -162,9 +162,8 @@ static K_MUST_CHECK k_status write_move(struct kms_mrk_write *w, struct kms_key 
 /* This side after the peer's answer: k a replica of the new primary; one transaction. */
 static K_MUST_CHECK k_status become_replica(struct kms_key *k, json_t *cfg, const char *region)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	json_t *doc = json_deep_copy(k->doc), *own = config_for(cfg, k->arn);
 	k_status rc = K_OK;
 	ENSURE_GOTO(doc != NULL && own != NULL, K_E_INTERNAL);
@@ -185,8 +184,7 @@ static K_MUST_CHECK k_status become_replica(struct kms_key *k, json_t *cfg, cons
 out:
 	json_decref(doc);
 	json_decref(own);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 
@@ -376,9 +374,8 @@ static K_MUST_CHECK k_status merge_material(struct api_ctx *c, json_t *in,
 static K_MUST_CHECK k_status become_primary(struct api_ctx *c, json_t *in, struct kms_key *k,
 					    const struct update_in *u)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	json_t *doc = json_deep_copy(k->doc), *own = config_for(u->cfg, k->arn);
 	k_status rc = K_OK;
 	ENSURE_GOTO(doc != NULL && own != NULL, K_E_INTERNAL);
@@ -401,8 +398,7 @@ static K_MUST_CHECK k_status become_primary(struct api_ctx *c, json_t *in, struc
 out:
 	json_decref(doc);
 	json_decref(own);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 

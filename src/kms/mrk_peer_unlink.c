@@ -100,9 +100,8 @@ k_status kms_mrk_op_replica_deleted_in(struct api_ctx *c, json_t *in, json_t *ou
 	if (k_is(rc, K_E_NOT_FOUND))
 		return api_fail(c, K_E_NOT_FOUND, "Key '%s' does not exist", id);
 	GUARD(rc);
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE_GOTO(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	if (!kms_key_is_mrk(k)) {
 		rc = api_fail(c, K_E_UNSUPPORTED, "%s is not a multi-Region key.", k->arn);
 		goto out;
@@ -122,9 +121,7 @@ k_status kms_mrk_op_replica_deleted_in(struct api_ctx *c, json_t *in, json_t *ou
 		 k->arn, gone);
 	rc = record(w, changed, gone);
 out:
-	if (w != NULL)
-		kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	kms_key_unref(k);
 	return rc;
 }

@@ -175,18 +175,20 @@ k_status kms_key_get_by_blob_id(const char *ns, const char *region, const uint8_
 	return rc;
 }
 
-void kms_mrk_write_init(struct kms_mrk_write *w)
+struct kms_mrk_write *kms_mrk_write_new(void)
 {
-	memset(w, 0, sizeof *w);
+	return calloc(1, sizeof(struct kms_mrk_write));
 }
 
-void kms_mrk_write_release(struct kms_mrk_write *w)
+void kms_mrk_write_free(struct kms_mrk_write *w)
 {
+	if (w == NULL)
+		return;
 	for (size_t i = 0; i < w->n; i++) {
 		kjson_free(w->texts[i]);
 		kms_key_unref(w->keys[i]);
 	}
-	w->n = 0;
+	free(w);
 }
 
 k_status kms_mrk_write_put(struct kms_mrk_write *w, struct kms_key *k, json_t *doc)

@@ -85,8 +85,10 @@ struct kms_mrk_write {
 	size_t n_outbox;
 	size_t n_shared; /* replicas here a rotation's material reached (kms_mrk_share_rotation) */
 };
-void kms_mrk_write_init(struct kms_mrk_write *w);
-void kms_mrk_write_release(struct kms_mrk_write *w);
+/* A write set on the heap (it is large), empty; NULL if out of memory. */
+struct kms_mrk_write *kms_mrk_write_new(void);
+/* Frees w and what it holds (NULL: nothing). */
+void kms_mrk_write_free(struct kms_mrk_write *w);
 /* Adds a PUT of doc for k (precondition k's version); takes doc's reference. */
 K_MUST_CHECK k_status kms_mrk_write_put(struct kms_mrk_write *w, struct kms_key *k, json_t *doc);
 /* Adds a due record PUT or DEL (scheduler.h) for (when, task, ns, id). */

@@ -378,7 +378,7 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	struct kms_grant_ops gops = {0};
 	struct key_aliases *ka = calloc(1, sizeof *ka);
 	struct storage_op *ops = NULL;
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	struct kms_erase erase = {0};
 	ENSURE_GOTO(ka != NULL && w != NULL, K_E_INTERNAL);
 	GUARD_GOTO(kms_erase_ops(k, now, &erase));
@@ -427,9 +427,7 @@ static K_MUST_CHECK k_status delete_due(void *arg, int64_t when, const char *ns,
 	rc = kms_key_service_event(k, "DeleteKey", NULL, K_OK);
 out:
 	kms_erase_release(&erase);
-	if (w != NULL)
-		kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	kms_grant_ops_free(&gops);
 	free(ka);
 	free(ops);

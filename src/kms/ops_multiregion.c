@@ -192,9 +192,8 @@ static K_MUST_CHECK k_status replica_parts(struct api_ctx *c, struct kms_key *k,
 static K_MUST_CHECK k_status write_replica(struct api_ctx *c, struct kms_key *k,
 					   struct replica_req *r, struct kms_key **rel, size_t n)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	char *text = NULL;
 	json_t *list = NULL, *doc = NULL;
 	k_status rc = K_OK;
@@ -221,8 +220,7 @@ out:
 	kjson_free(text);
 	json_decref(doc);
 	json_decref(list);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 
@@ -236,9 +234,8 @@ static K_MUST_CHECK k_status replicate_to_peer(struct api_ctx *c, struct kms_key
 					       struct replica_req *r, struct kms_key **rel,
 					       size_t n, json_t *out)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	json_t *meta = NULL, *list = NULL, *doc = NULL;
 	k_status rc = K_OK;
 	GUARD_GOTO(replica_parts(c, k, r, &list, &doc));
@@ -258,8 +255,7 @@ out:
 	json_decref(meta);
 	json_decref(doc);
 	json_decref(list);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 
@@ -418,9 +414,8 @@ static K_MUST_CHECK k_status move_rotation(const struct kms_key *from, json_t *f
 static K_MUST_CHECK k_status swap_primary(struct kms_key *k, struct kms_key *np,
 					  struct kms_key **rel, size_t n)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	ENSURE(w != NULL, K_E_INTERNAL);
-	kms_mrk_write_init(w);
 	json_t *list = json_array(), *kdoc = json_deep_copy(k->doc), *npdoc = NULL;
 	k_status rc = K_OK;
 	ENSURE_GOTO(list != NULL && kdoc != NULL, K_E_INTERNAL);
@@ -455,8 +450,7 @@ out:
 	json_decref(list);
 	json_decref(kdoc);
 	json_decref(npdoc);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 

@@ -247,7 +247,7 @@ k_status kms_rotate_key(struct kms_key *k, int64_t now, bool on_demand, struct k
 	bool enabled;
 	int64_t period, next;
 	rotation_schedule(k, &enabled, &period, &next);
-	w = calloc(1, sizeof *w);
+	w = kms_mrk_write_new();
 	ENSURE_GOTO(w != NULL, K_E_INTERNAL);
 	if (!on_demand && enabled) {
 		int64_t new_next = now + period * DAY;
@@ -280,9 +280,7 @@ out:
 	json_decref(doc);
 	keystore_key_unref(handle);
 	kbuf_release(&wrapped);
-	if (w != NULL)
-		kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 
@@ -297,12 +295,11 @@ out:
 static K_MUST_CHECK k_status write_schedule(struct kms_key *k, json_t *doc, int64_t old_next,
 					    int64_t new_next)
 {
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	if (w == NULL) {
 		json_decref(doc);
 		return K_E_INTERNAL;
 	}
-	kms_mrk_write_init(w);
 	k_status rc = K_OK;
 	if (old_next > 0)
 		rc = kms_mrk_write_due(w, false, old_next, ROTATE_TASK, k->ns, k->id);
@@ -314,8 +311,7 @@ static K_MUST_CHECK k_status write_schedule(struct kms_key *k, json_t *doc, int6
 		rc = kms_key_update_ops(k, doc, NULL, w->ops, w->n, NULL);
 	else
 		json_decref(doc);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	return rc;
 }
 

@@ -130,13 +130,11 @@ static void test_related_keys_and_replica_deletion(void)
 	CHECK_STATUS(kms_mrk_primary_of(p, &back), K_E_NOT_FOUND);
 
 	/* The replica's deletion: the primary loses it and starts its own window. */
-	struct kms_mrk_write *w = calloc(1, sizeof *w);
-	kms_mrk_write_init(w);
+	struct kms_mrk_write *w = kms_mrk_write_new();
 	CHECK_STATUS(kms_mrk_unlink_replica(r, 1000, "kms.delete", w), K_OK);
 	CHECK_EQ_INT((int)w->n, 2); /* the primary's due record, then its document */
 	CHECK_STATUS(storage_apply(st, w->ops, w->n), K_OK);
-	kms_mrk_write_release(w);
-	free(w);
+	kms_mrk_write_free(w);
 	struct kms_key *np = NULL;
 	CHECK_STATUS(kms_key_get(EAST, MRK, &np), K_OK);
 	if (np != NULL) {
@@ -149,11 +147,10 @@ static void test_related_keys_and_replica_deletion(void)
 	}
 	kms_key_unref(np);
 	/* A primary is never unlinked; nothing is written for it. */
-	w = calloc(1, sizeof *w);
-	kms_mrk_write_init(w);
+	w = kms_mrk_write_new();
 	CHECK_STATUS(kms_mrk_unlink_replica(p, 1000, "kms.delete", w), K_OK);
 	CHECK_EQ_INT((int)w->n, 0);
-	free(w);
+	kms_mrk_write_free(w);
 	kms_key_unref(p);
 	kms_key_unref(r);
 }
@@ -174,8 +171,7 @@ static void test_unlink_of_a_replica_held_elsewhere(void)
 		CHECK_STATUS(kms_key_get(EAST, MRK2, &p), K_OK);
 		if (p == NULL)
 			return;
-		struct kms_mrk_write *w = calloc(1, sizeof *w);
-		kms_mrk_write_init(w);
+		struct kms_mrk_write *w = kms_mrk_write_new();
 		CHECK_STATUS(kms_mrk_unlink_region(p, "ap-south-1", true, 500, "kms.delete", w),
 			     K_OK);
 		CHECK_EQ_INT((int)w->n, 0);
@@ -183,8 +179,7 @@ static void test_unlink_of_a_replica_held_elsewhere(void)
 			     K_OK);
 		CHECK_EQ_INT((int)w->n, round == 0 ? 2 : 0);
 		CHECK_STATUS(storage_apply(st, w->ops, w->n), K_OK);
-		kms_mrk_write_release(w);
-		free(w);
+		kms_mrk_write_free(w);
 		kms_cache_forget(EAST, MRK2);
 		kms_key_unref(p);
 	}
