@@ -393,6 +393,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_req_state *st = *con_cls;
 	if (st == NULL)
 		return;
+	/*
+	 * An offloaded request's answer was written on its offload thread. A
+	 * connection closed without being answered here (the server stopping)
+	 * never passed on_request's acquire of handled; this one orders those
+	 * writes before the state is wiped. The offload threads were joined
+	 * before any such close (http_stop), so handled is set by now.
+	 */
+	if (st->offloaded)
+		(void)atomic_load_explicit(&st->handled, memory_order_acquire);
 	http_req_state_done(st);
 	*con_cls = NULL;
 }
