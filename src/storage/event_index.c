@@ -2,40 +2,49 @@
  * event_index.c — the audit trail's event index in a SQLite file of its
  * own (event_index.h).
  *
- * Tables (layout 2):
+ * Tables (layout 3):
  *   str(id, s, tail)                 interned strings: namespaces, log file
  *                                    names, event names, sources, users,
  *                                    access keys, resource types and ARNs;
  *                                    tail is the part after the last '/'
  *                                    (a ResourceName lookup by key id)
- *   op(id, name, source, ro)         the operations events name: one attr
- *                                    row of an event's op answers lookups
- *                                    by EventName, EventSource, ReadOnly
+ *   op(id, name, source, ro)         the operations events name: an
+ *                                    event's op in blk answers lookups by
+ *                                    EventName, EventSource, ReadOnly
  *   ev(ns, t, seq, file, off, len)   one row per event: where it is in the
  *                                    trail; its key (ns, t, seq) is the
  *                                    order of a lookup with no attribute
- *   attr(ns, a, v, t, seq)           one row per (event, attribute value):
- *                                    a is an enum event_index_attr or
- *                                    EVENT_INDEX_ATTR_OP, v the value's id
- *                                    (an event id: 63 bits of its hash,
- *                                    the caller checks the event it reads);
- *                                    the key is the lookup's order, so a
- *                                    value is one range of one B-tree
+ *   blk(ns, a, v, t, hi, seqs)       posting blocks: the seqs (hi the
+ *                                    highest) of the events of one second
+ *                                    t, one batch, that have the attribute
+ *                                    value: a is an enum event_index_attr
+ *                                    or EVENT_INDEX_ATTR_OP, v the value's
+ *                                    id (an event id: 63 bits of its hash,
+ *                                    the caller checks the event it
+ *                                    reads); seqs holds them newest first
+ *                                    as varint steps down from hi (the
+ *                                    first 0), at most BLOCK_SEQS_MAX. The
+ *                                    key is the lookup's order (a batch's
+ *                                    seqs are above every earlier one's),
+ *                                    so a value is one range of one B-tree
  *   lastuse(arn, op, t, eid, rid)    the last use of each key
  *   pos(id = 1, seq, file, off, oldest)  the checkpoint
  *   meta(layout)                     the layout's number
- * Every key is integers: an insert compares no text. An Encrypt is seven
- * inserts: its ev row and the attr rows of its operation, its id, its
- * user, its access key, its resource's type and ARN. The writer keeps the
+ * Every key is integers: an insert compares no text. An Encrypt names
+ * seven things (its ev row; its operation, id, user, access key, and its
+ * resource's type and ARN), but a batch writes one block for all its
+ * events of one second that share a value: under load an Encrypt costs
+ * its ev row, its id's block and a share of a few blocks (layout 2 wrote
+ * a row per event and value, seven B-tree inserts). The writer keeps the
  * ids of recent strings and operations in memory (a direct-mapped cache,
  * emptied when a transaction rolls back) and a batch's key uses until its
  * commit, so a key used by every event of a batch is written once. A
- * batch's attr rows and key uses are inserted at its commit sorted by
- * their B-tree key (rows of one value side by side), so that a batch over
- * many keys reads and dirties each leaf page once.
+ * batch's (event, value) pairs and key uses are kept until its commit,
+ * then sorted by their B-tree key, grouped into blocks and inserted, so
+ * that a batch over many keys reads and dirties each leaf page once.
  * Lookups are in event_index_query.c. An index of another layout (layout
- * 1 held text keys and a row per attribute) is dropped and built again
- * from the trail.
+ * 1 held text keys and a row per attribute, layout 2 a row per event and
+ * value) is dropped and built again from the trail.
  *
  * Durability: WAL with synchronous=NORMAL. A commit is atomic with its
  * checkpoint but may be lost in a power failure (never torn); the
@@ -56,12 +65,12 @@
 #include "core/log.h"
 #include "core/banned.h"
 
-#define LAYOUT 2
+#define LAYOUT 3
 #define BUSY_MS 5000
 /*
  * Page caches, bounded so that the index's memory does not grow with its
  * size. The writer's holds the pages a batch touches: a batch over
- * 100,000 keys dirties a leaf of attr and of lastuse per key, and a
+ * 100,000 keys dirties a leaf of blk and of lastuse per key, and a
  * cache smaller than that spills pages to the WAL before the commit and
  * reads them again. A reader's reads one range a lookup.
  */
@@ -78,9 +87,10 @@ static const char *const schema =
 	"NULL,"
 	" file INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,"
 	" PRIMARY KEY(ns, t, seq)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS attr(ns INTEGER NOT NULL, a INTEGER NOT NULL, v INTEGER NOT "
+	"CREATE TABLE IF NOT EXISTS blk(ns INTEGER NOT NULL, a INTEGER NOT NULL, v INTEGER NOT "
 	"NULL,"
-	" t INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(ns, a, v, t, seq)) WITHOUT ROWID;"
+	" t INTEGER NOT NULL, hi INTEGER NOT NULL, seqs BLOB NOT NULL,"
+	" PRIMARY KEY(ns, a, v, t, hi)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS lastuse(arn TEXT PRIMARY KEY, op TEXT NOT NULL,"
 	" t INTEGER NOT NULL, eid TEXT NOT NULL, rid TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS pos(id INTEGER PRIMARY KEY CHECK(id = 1), seq INTEGER NOT NULL,"
@@ -124,7 +134,8 @@ static K_MUST_CHECK k_status conn_open(const char *path, int cache_kib, sqlite3 
 
 /* The tables of every layout so far, dropped when the layout is not this one. */
 static const char *const drop_all =
-	"BEGIN; DROP TABLE IF EXISTS attr; DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS str;"
+	"BEGIN; DROP TABLE IF EXISTS attr; DROP TABLE IF EXISTS blk; DROP TABLE IF EXISTS ev;"
+	" DROP TABLE IF EXISTS str;"
 	" DROP TABLE IF EXISTS op;"
 	" DROP TABLE IF EXISTS lastuse; DROP TABLE IF EXISTS pos; DROP TABLE IF EXISTS meta;"
 	" COMMIT;";
@@ -144,7 +155,9 @@ static K_MUST_CHECK k_status set_up(sqlite3 *db)
 			 LAYOUT);
 	GUARD(exec(db, drop_all));
 	GUARD(exec(db, schema));
-	return exec(db, "INSERT INTO meta VALUES(2)");
+	char sql[48];
+	snprintf(sql, sizeof sql, "INSERT INTO meta VALUES(%d)", LAYOUT);
+	return exec(db, sql);
 }
 
 static K_MUST_CHECK k_status prep(struct event_index *ix, const char *sql, sqlite3_stmt **st)
@@ -157,7 +170,7 @@ static K_MUST_CHECK k_status prep(struct event_index *ix, const char *sql, sqlit
 static K_MUST_CHECK k_status prepare(struct event_index *ix)
 {
 	GUARD(prep(ix, "INSERT OR IGNORE INTO ev VALUES(?1, ?2, ?3, ?4, ?5, ?6)", &ix->ins_ev));
-	GUARD(prep(ix, "INSERT OR IGNORE INTO attr VALUES(?1, ?2, ?3, ?4, ?5)", &ix->ins_attr));
+	GUARD(prep(ix, "INSERT OR IGNORE INTO blk VALUES(?1, ?2, ?3, ?4, ?5, ?6)", &ix->ins_blk));
 
 	GUARD(prep(ix,
 		   "INSERT INTO lastuse VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(arn) DO UPDATE SET"
@@ -220,8 +233,8 @@ void event_index_close(struct event_index *ix)
 	free(ix->intern);
 	free(ix->uses);
 	free(ix->rows);
-	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_attr, ix->ins_use, ix->set_pos,
-			       ix->get_str, ix->ins_str,  ix->get_op,  ix->ins_op};
+	sqlite3_stmt *all[] = {ix->ins_ev,  ix->ins_blk, ix->ins_use, ix->set_pos,
+			       ix->get_str, ix->ins_str, ix->get_op,  ix->ins_op};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	sqlite3_close(ix->w);
@@ -235,7 +248,7 @@ k_status event_index_clear(struct event_index *ix)
 {
 	pthread_mutex_lock(&ix->wmu);
 	forget(ix);
-	k_status rc = exec(ix->w, "BEGIN; DELETE FROM ev; DELETE FROM attr; DELETE FROM str;"
+	k_status rc = exec(ix->w, "BEGIN; DELETE FROM ev; DELETE FROM blk; DELETE FROM str;"
 				  " DELETE FROM op; DELETE FROM lastuse; DELETE FROM pos; COMMIT;");
 	pthread_mutex_unlock(&ix->wmu);
 	return rc;
@@ -368,7 +381,7 @@ int64_t event_index_eid_value(const char *eid)
 	return (int64_t)(khash(eid) >> 1);
 }
 
-/* attr's key order: (ns, a, v, t, seq), as SQLite compares the integers. */
+/* The pairs' order: (ns, a, v, t, seq), blk's key order but for seq. */
 static int row_cmp(const void *pa, const void *pb)
 {
 	const struct attr_row *a = pa, *b = pb;
@@ -381,29 +394,66 @@ static int row_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+static bool same_block(const struct attr_row *a, const struct attr_row *b)
+{
+	return a->ns == b->ns && a->a == b->a && a->v == b->v && a->t == b->t;
+}
+
 /*
- * Inserts the rows kept so far, sorted by attr's key: each leaf page is
- * descended to and dirtied once for all its rows of the batch. The set
- * of rows is the same in any order (INSERT OR IGNORE keeps one of each).
+ * Inserts one block: the pairs rows[from..to) (sorted, one value and
+ * second), newest first as varint steps down from the highest, a seq
+ * held twice written once (an event with two resources of one type).
+ */
+static K_MUST_CHECK k_status write_block(struct event_index *ix, const struct attr_row *rows,
+					 size_t from, size_t to)
+{
+	uint8_t buf[BLOCK_SEQS_MAX * 10];
+	size_t n = 0;
+	int64_t prev = rows[to - 1].seq;
+	for (size_t i = to; i-- > from;) {
+		if (i + 1 < to && rows[i].seq == rows[i + 1].seq)
+			continue;
+		uint64_t d = (uint64_t)(prev - rows[i].seq);
+		prev = rows[i].seq;
+		do {
+			buf[n++] = (uint8_t)((d & 0x7f) | (d > 0x7f ? 0x80 : 0));
+			d >>= 7;
+		} while (d != 0);
+	}
+	sqlite3_stmt *st = ix->ins_blk;
+	const struct attr_row *r = &rows[from];
+	sqlite3_bind_int64(st, 1, r->ns);
+	sqlite3_bind_int64(st, 2, r->a);
+	sqlite3_bind_int64(st, 3, r->v);
+	sqlite3_bind_int64(st, 4, r->t);
+	sqlite3_bind_int64(st, 5, rows[to - 1].seq);
+	sqlite3_bind_blob(st, 6, buf, (int)n, SQLITE_STATIC);
+	return run(ix->w, st);
+}
+
+/*
+ * Inserts the pairs kept so far as blocks, in blk's key order: the pairs
+ * of one value and second become one block (several past
+ * BLOCK_SEQS_MAX), and each leaf page is descended to and dirtied once.
+ * Pairs come in seq order, so a block's seqs are above those of every
+ * block of its value and second written before it.
  */
 static K_MUST_CHECK k_status flush_rows(struct event_index *ix)
 {
 	qsort(ix->rows, ix->n_rows, sizeof *ix->rows, row_cmp);
-	sqlite3_stmt *st = ix->ins_attr;
-	for (size_t i = 0; i < ix->n_rows; i++) {
-		const struct attr_row *r = &ix->rows[i];
-		sqlite3_bind_int64(st, 1, r->ns);
-		sqlite3_bind_int64(st, 2, r->a);
-		sqlite3_bind_int64(st, 3, r->v);
-		sqlite3_bind_int64(st, 4, r->t);
-		sqlite3_bind_int64(st, 5, r->seq);
-		GUARD(run(ix->w, st));
+	for (size_t i = 0; i < ix->n_rows;) {
+		size_t j = i + 1;
+		while (j < ix->n_rows && j - i < BLOCK_SEQS_MAX &&
+		       same_block(&ix->rows[i], &ix->rows[j]))
+			j++;
+		GUARD(write_block(ix, ix->rows, i, j));
+		i = j;
 	}
 	ix->n_rows = 0;
 	return K_OK;
 }
 
-/* Keeps one attr row for the batch's sorted insert (inserting the kept ones when full). */
+/* Keeps one (event, value) pair for the batch's blocks (writing the kept ones when full). */
 static K_MUST_CHECK k_status add_attr(struct event_index *ix, int64_t ns, int a, int64_t v,
 				      int64_t t, uint64_t seq)
 {

@@ -25,17 +25,20 @@
  */
 #define USE_SLOTS 16384
 /*
- * The attr rows a batch keeps in memory before it inserts them sorted by
- * attr's key: rows of one value (a key's ARN, an operation) land side by
- * side, each leaf page read and dirtied once a batch instead of once a
- * row. A batch with more rows inserts them as they fill.
+ * The (event, value) pairs a batch keeps in memory before it writes them
+ * as blocks sorted by blk's key: pairs of one value (a key's ARN, an
+ * operation) and second become one block, each leaf page read and
+ * dirtied once a batch instead of once a pair. A batch with more pairs
+ * writes them as they fill.
  */
 #define ATTR_ROWS_MAX 131072
+/* The seqs one block of blk holds at most (its row stays within a page). */
+#define BLOCK_SEQS_MAX 256
 #define USE_ARN_MAX 320
 #define USE_STR_MAX 64
 /*
- * The attribute code of an event's operation row in attr: its value is
- * an id of op (name, source, read-only), so one row answers lookups by
+ * The attribute code of an event's operation in blk: its value is an id
+ * of op (name, source, read-only), so one block answers lookups by
  * EventName, EventSource and ReadOnly.
  */
 #define EVENT_INDEX_ATTR_OP 100
@@ -51,7 +54,7 @@ struct use_slot {
 	char arn[USE_ARN_MAX], op[USE_STR_MAX], eid[USE_STR_MAX], rid[USE_STR_MAX];
 };
 
-/* One row of attr, kept until the batch inserts its rows in key order. */
+/* One (event, value) pair, kept until the batch writes its blocks in key order. */
 struct attr_row {
 	int64_t ns, a, v, t, seq;
 };
@@ -59,7 +62,7 @@ struct attr_row {
 struct event_index {
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w, *r;
-	sqlite3_stmt *ins_ev, *ins_attr, *ins_use, *set_pos;
+	sqlite3_stmt *ins_ev, *ins_blk, *ins_use, *set_pos;
 	sqlite3_stmt *get_str, *ins_str, *get_op, *ins_op;
 	struct intern_slot *intern; /* INTERN_SLOTS */
 	struct use_slot *uses;	    /* USE_SLOTS */
@@ -67,7 +70,7 @@ struct event_index {
 	size_t n_rows;
 };
 
-/* An event id's value in attr: 63 bits of its hash (the reader checks the event). */
+/* An event id's value in blk: 63 bits of its hash (the reader checks the event). */
 int64_t event_index_eid_value(const char *eid);
 
 #endif

@@ -3,15 +3,17 @@
  * (event_index.h; the layout is described in event_index.c).
  *
  * A lookup names one attribute value, which the index may hold as
- * several values of attr: an event name, a source or a read-only flag is
+ * several values of blk: an event name, a source or a read-only flag is
  * the set of operations (rows of op) that have it, and a resource name is
  * an ARN or the ARNs whose part after the last '/' it is. Each such value
- * is one range of attr in the lookup's order (newest first: time, then
- * seq). The lookup reads at most `limit` rows of each range, stopping a
- * range as soon as its rows are older than the limit-th newest kept, and
- * answers the newest `limit` of them: its work is bounded by the page
- * and the number of values, whatever the number of events. The reads run
- * in one read transaction, so they see one state of the index.
+ * is one range of blk's blocks in the lookup's order (newest first: time,
+ * then seq). The lookup reads each range's blocks newest first, stopping
+ * as soon as a seq is older than the limit-th newest kept, and answers
+ * the newest `limit` of them, whose places in the trail it then reads
+ * from ev: its work is bounded by the page, a block (at most
+ * BLOCK_SEQS_MAX seqs) and the number of values, whatever the number of
+ * events. The reads run in one read transaction, so they see one state
+ * of the index.
  */
 #include "storage/event_index.h"
 #include "storage/event_index_internal.h"
@@ -59,15 +61,28 @@ static bool newer(const struct hit *a, const struct hit *b)
 	return a->t > b->t || (a->t == b->t && a->seq > b->seq);
 }
 
-/* Puts h among the newest kept; false if it is older than all of a full set. */
+static bool same_hit(const struct hit *a, const struct hit *b)
+{
+	return a->t == b->t && a->seq == b->seq;
+}
+
+/*
+ * Puts h among the newest kept (once: blocks split within one event may
+ * both hold it); false if it is older than all of a full set.
+ */
 static bool keep(struct best *b, const struct hit *h)
 {
 	if (b->n == b->cap && !newer(h, &b->h[b->n - 1]))
 		return false;
-	size_t i = b->n < b->cap ? b->n++ : b->cap - 1;
-	for (; i > 0 && newer(h, &b->h[i - 1]); i--)
+	size_t at = b->n;
+	while (at > 0 && newer(h, &b->h[at - 1]))
+		at--;
+	if (at > 0 && same_hit(h, &b->h[at - 1]))
+		return true;
+	size_t last = b->n < b->cap ? b->n++ : b->cap - 1;
+	for (size_t i = last; i > at; i--)
 		b->h[i] = b->h[i - 1];
-	b->h[i] = *h;
+	b->h[at] = *h;
 	return true;
 }
 
@@ -131,27 +146,104 @@ static const char *const sql_all =
 	"SELECT e.seq, e.t, e.file, e.off, e.len FROM ev e"
 	" WHERE e.ns = ?1 AND e.t >= ?4 AND e.t <= ?5"
 	" AND (e.t, e.seq) < (?6, ?7) ORDER BY e.t DESC, e.seq DESC LIMIT ?8";
-static const char *const sql_attr =
-	"SELECT a.seq, a.t, e.file, e.off, e.len FROM attr a"
-	" JOIN ev e ON e.ns = a.ns AND e.t = a.t AND e.seq = a.seq"
-	" WHERE a.ns = ?1 AND a.a = ?2 AND a.v = ?3 AND a.t >= ?4 AND a.t <= ?5"
-	" AND (a.t, a.seq) < (?6, ?7) ORDER BY a.t DESC, a.seq DESC LIMIT ?8";
+/* The blocks of one value from the cursor's second down, newest first (?7, ?8: ev's only). */
+static const char *const sql_blk =
+	"SELECT t, hi, seqs FROM blk"
+	" WHERE ns = ?1 AND a = ?2 AND v = ?3 AND t >= ?4 AND t <= ?5 AND t <= ?6"
+	" ORDER BY t DESC, hi DESC";
 
-/* Reads one range (st bound but for the value) into b, until a row is not kept. */
-static K_MUST_CHECK k_status read_range(sqlite3 *db, sqlite3_stmt *st, struct best *b)
+/*
+ * The next seq of a block (written by event_index.c's write_block): a
+ * varint step down from the one before (*seq, the block's hi at first).
+ * False at the block's end, or where its bytes do not decode.
+ */
+static bool block_next(const uint8_t *p, size_t n, size_t *pos, int64_t *seq)
 {
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		struct hit h = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
-				.t = sqlite3_column_int64(st, 1),
-				.file = sqlite3_column_int64(st, 2),
-				.off = (uint64_t)sqlite3_column_int64(st, 3),
-				.len = (uint32_t)sqlite3_column_int64(st, 4)};
-		if (!keep(b, &h))
-			break;
+	uint64_t d = 0;
+	for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
+		uint8_t c = p[(*pos)++];
+		d |= (uint64_t)(c & 0x7f) << shift;
+		if ((c & 0x80) == 0) {
+			if (d > (uint64_t)*seq)
+				return false;
+			*seq -= (int64_t)d;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Reads one range of the ev table or of blk (st bound but for the value)
+ * into b, until a seq is not kept. A block's seqs at or past the cursor
+ * (?6, ?7) are skipped; a block that does not decode fails the lookup.
+ */
+static K_MUST_CHECK k_status read_range(sqlite3 *db, sqlite3_stmt *st, bool all,
+					const struct event_index_query *q, struct best *b)
+{
+	int src = SQLITE_DONE;
+	bool more = true;
+	while (more && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct hit h = {.t = sqlite3_column_int64(st, all ? 1 : 0)};
+		if (all) {
+			h.seq = (uint64_t)sqlite3_column_int64(st, 0);
+			h.file = sqlite3_column_int64(st, 2);
+			h.off = (uint64_t)sqlite3_column_int64(st, 3);
+			h.len = (uint32_t)sqlite3_column_int64(st, 4);
+			more = keep(b, &h);
+			continue;
+		}
+		const uint8_t *p = sqlite3_column_blob(st, 2);
+		size_t n = (size_t)sqlite3_column_bytes(st, 2), pos = 0;
+		int64_t seq = sqlite3_column_int64(st, 1);
+		h.file = -1; /* its place is read from ev once it is among the answers */
+		while (more && block_next(p, n, &pos, &seq)) {
+			h.seq = (uint64_t)seq;
+			if (q->after_set &&
+			    (h.t > q->before_t || (h.t == q->before_t && h.seq >= q->before_seq)))
+				continue;
+			more = keep(b, &h);
+		}
+		ENSURE(!more || pos == n, fail(db, "a block of the index does not decode"));
 	}
 	sqlite3_reset(st);
-	ENSURE(src == SQLITE_ROW || src == SQLITE_DONE, fail(db, "query"));
+	ENSURE(!more || src == SQLITE_DONE, fail(db, "query"));
+	return K_OK;
+}
+
+/* The places in the trail of the hits kept from blocks; one not in ev is dropped. */
+static K_MUST_CHECK k_status place_hits(sqlite3 *db, int64_t ns, struct best *b)
+{
+	sqlite3_stmt *st = NULL;
+	ENSURE(sqlite3_prepare_v2(
+		       db, "SELECT file, off, len FROM ev WHERE ns = ?1 AND t = ?2 AND seq = ?3",
+		       -1, &st, NULL) == SQLITE_OK,
+	       fail(db, "prepare"));
+	sqlite3_bind_int64(st, 1, ns);
+	size_t kept = 0;
+	int src = SQLITE_DONE;
+	for (size_t i = 0; i < b->n; i++) {
+		struct hit *h = &b->h[i];
+		if (h->file >= 0) {
+			b->h[kept++] = *h;
+			continue;
+		}
+		sqlite3_bind_int64(st, 2, h->t);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)h->seq);
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW) {
+			h->file = sqlite3_column_int64(st, 0);
+			h->off = (uint64_t)sqlite3_column_int64(st, 1);
+			h->len = (uint32_t)sqlite3_column_int64(st, 2);
+			b->h[kept++] = *h;
+		}
+		sqlite3_reset(st);
+		if (src != SQLITE_ROW && src != SQLITE_DONE)
+			break;
+	}
+	sqlite3_finalize(st);
+	b->n = kept;
+	ENSURE(src == SQLITE_ROW || src == SQLITE_DONE, fail(db, "read an event's place"));
 	return K_OK;
 }
 
@@ -161,7 +253,7 @@ static K_MUST_CHECK k_status read_ranges(sqlite3 *db, const struct event_index_q
 {
 	sqlite3_stmt *st = NULL;
 	bool all = q->attr == EVENT_INDEX_ALL;
-	ENSURE(sqlite3_prepare_v2(db, all ? sql_all : sql_attr, -1, &st, NULL) == SQLITE_OK,
+	ENSURE(sqlite3_prepare_v2(db, all ? sql_all : sql_blk, -1, &st, NULL) == SQLITE_OK,
 	       fail(db, "prepare"));
 	sqlite3_bind_int64(st, 1, ns);
 	sqlite3_bind_int(st, 2, vs->a);
@@ -170,13 +262,13 @@ static K_MUST_CHECK k_status read_ranges(sqlite3 *db, const struct event_index_q
 	sqlite3_bind_int64(st, 6, q->after_set ? q->before_t : INT64_MAX);
 	sqlite3_bind_int64(st, 7, q->after_set ? (sqlite3_int64)q->before_seq : INT64_MAX);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->cap);
-	k_status rc = all ? read_range(db, st, b) : K_OK;
+	k_status rc = all ? read_range(db, st, true, q, b) : K_OK;
 	for (size_t i = 0; !all && i < vs->n && k_ok(rc); i++) {
 		sqlite3_bind_int64(st, 3, vs->v[i]);
-		rc = read_range(db, st, b);
+		rc = read_range(db, st, false, q, b);
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return k_ok(rc) && !all ? place_hits(db, ns, b) : rc;
 }
 
 /* The log file names of the hits kept (interned ids in the index). */

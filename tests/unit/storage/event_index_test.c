@@ -223,9 +223,120 @@ static void test_old_layout_is_rebuilt(void)
 	CHECK(sqlite3_open(old, &db) == SQLITE_OK);
 	sqlite3_stmt *st = NULL;
 	CHECK(sqlite3_prepare_v2(db, "SELECT layout FROM meta", -1, &st, NULL) == SQLITE_OK);
-	CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 2);
+	CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 3);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+}
+
+struct walk {
+	uint64_t *seq;
+	size_t n, cap;
+	int64_t last_t;
+};
+
+static bool walk_hit(void *arg, uint64_t seq, int64_t t, const char *file, uint64_t off,
+		     uint32_t len)
+{
+	struct walk *w = arg;
+	CHECK(file != NULL && strcmp(file, "kinko-audit-1.jsonl") == 0);
+	CHECK(off == seq * 100 && len == 99);
+	if (w->n < w->cap)
+		w->seq[w->n++] = seq;
+	w->last_t = t;
+	return true;
+}
+
+/* Pages through a value's events, `limit` a page; every seq found, in order, into w. */
+static void walk_all(struct event_index *ix, enum event_index_attr a, const char *v, size_t limit,
+		     struct walk *w)
+{
+	bool after = false;
+	int64_t bt = 0;
+	uint64_t bs = 0;
+	for (;;) {
+		size_t before = w->n;
+		struct event_index_query q = {.ns = "111122223333:us-east-1",
+					      .attr = a,
+					      .value = v,
+					      .to = INT64_MAX,
+					      .after_set = after,
+					      .before_t = bt,
+					      .before_seq = bs,
+					      .limit = limit};
+		CHECK(k_ok(event_index_query(ix, &q, walk_hit, w)));
+		if (w->n == before || w->n == w->cap)
+			return;
+		after = true;
+		bt = w->last_t;
+		bs = w->seq[w->n - 1];
+	}
+}
+
+/*
+ * Blocks: one value's events of one second spread over several blocks
+ * (past a block's size, over batches, and over a batch that writes its
+ * pairs before its commit because they fill) come back whole, in order,
+ * once each, page by page; an event with two resources of one type is
+ * found once.
+ */
+static void test_blocks(void)
+{
+	char p3[300];
+	snprintf(p3, sizeof p3, "%s/blocks.db", dir);
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(p3, &ix)));
+	const char *arn = "arn:aws:kms:us-east-1:111122223333:key/bulk";
+	uint64_t seq = 0;
+	CHECK(k_ok(event_index_begin(ix)));
+	add_event(ix, ++seq, 4999, "Encrypt", "bulk", arn);
+	for (int i = 0; i < 300; i++)
+		add_event(ix, ++seq, 5000, "Encrypt", "bulk", arn);
+	struct event_index_pos pos = {.seq = seq, .off = 1, .oldest = 4999};
+	snprintf(pos.file, sizeof pos.file, "kinko-audit-1.jsonl");
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	/* 20,000 events: their 140,000 pairs pass what a batch keeps (131,072). */
+	CHECK(k_ok(event_index_begin(ix)));
+	for (int i = 0; i < 20000; i++) {
+		add_event(ix, ++seq, 5000, i % 2 == 0 ? "Encrypt" : "Decrypt", "bulk", arn);
+		if (i == 777)
+			CHECK(k_ok(event_index_add_resource(ix, seq, 5000, "111122223333:us-east-1",
+							    "AWS::KMS::Key", arn)));
+	}
+	add_event(ix, ++seq, 5001, "Encrypt", "bulk", arn);
+	pos.seq = seq;
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	size_t total = (size_t)seq;
+	struct walk w = {.seq = calloc(total + 10, sizeof(uint64_t)), .cap = total + 10};
+	CHECK(w.seq != NULL);
+	for (size_t limit = 1000; w.seq != NULL && limit <= 4000; limit *= 4) {
+		w.n = 0;
+		walk_all(ix, EVENT_INDEX_USERNAME, "bulk", limit, &w);
+		CHECK_EQ_INT(w.n, total);
+		bool ordered = w.n == total;
+		for (size_t i = 0; ordered && i < w.n; i++)
+			ordered = w.seq[i] == total - i;
+		CHECK(ordered);
+		w.n = 0;
+		walk_all(ix, EVENT_INDEX_RESOURCE_NAME, "bulk", limit, &w);
+		CHECK_EQ_INT(w.n, total);
+		w.n = 0;
+		walk_all(ix, EVENT_INDEX_RESOURCE_TYPE, "AWS::KMS::Key", limit, &w);
+		CHECK_EQ_INT(w.n, total);
+	}
+	/* Decrypt: every other event of the big batch, none of the others. */
+	w.n = 0;
+	walk_all(ix, EVENT_INDEX_EVENT_NAME, "Decrypt", 1000, &w);
+	CHECK_EQ_INT(w.n, 10000);
+	CHECK(w.n > 0 && w.seq[0] == seq - 1 && w.seq[w.n - 1] == 303);
+	/* A page that starts inside a second and inside a block. */
+	struct hits h = run(ix, EVENT_INDEX_USERNAME, "bulk", 0, INT64_MAX, true, 5000, 10000, 3);
+	CHECK(h.n == 3 && h.seq[0] == 9999 && h.seq[1] == 9998 && h.seq[2] == 9997);
+	h = run(ix, EVENT_INDEX_USERNAME, "bulk", 0, 4999, false, 0, 0, 3);
+	CHECK(h.n == 1 && h.seq[0] == 1);
+	h = run(ix, EVENT_INDEX_EVENT_ID, "event-778", 0, INT64_MAX, false, 0, 0, 3);
+	CHECK(h.n == 1 && h.seq[0] == 778);
+	free(w.seq);
+	event_index_close(ix);
 }
 
 /* Many uses of a few keys in one batch: the latest of each is kept, across slot clashes. */
@@ -277,6 +388,7 @@ int main(void)
 	RUN(test_uses_and_checkpoint);
 	RUN(test_old_layout_is_rebuilt);
 	RUN(test_batched_uses);
+	RUN(test_blocks);
 	tl_remove_tree(dir);
 	return tl_summary();
 }
