@@ -1,4 +1,5 @@
 #include "storage/event_index.h"
+#include "storage/event_index_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,47 @@ static void test_blocks(void)
 	event_index_close(ix);
 }
 
+/* Event ids of kinko's shape: found by their value, which keeps one thread's ids side by side. */
+static void test_event_ids(void)
+{
+	char p4[300];
+	snprintf(p4, sizeof p4, "%s/eids.db", dir);
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(p4, &ix)));
+	CHECK(k_ok(event_index_begin(ix)));
+	const char *ids[] = {"0f1e2d3c-4b5a-4978-8a6b-5c4d0000002a",
+			     "0f1e2d3c-4b5a-4978-8a6b-5c4d0000002b",
+			     "0F1E2D3C-4B5A-4978-8A6B-5C4D0000002C",
+			     "0f1e2d3c-4b5a-4978-8a6b-5c4d0000002z", "short-id"};
+	for (uint64_t i = 0; i < 5; i++) {
+		struct event_index_row r = {.seq = i + 1,
+					    .file = "kinko-audit-1.jsonl",
+					    .off = (i + 1) * 100,
+					    .len = 99,
+					    .t = 2000,
+					    .ns = "111122223333:us-east-1",
+					    .name = "Encrypt",
+					    .source = "kms.amazonaws.com",
+					    .user = "root",
+					    .event_id = ids[i],
+					    .access_key = ""};
+		CHECK(k_ok(event_index_add(ix, &r)));
+	}
+	struct event_index_pos pos = {.seq = 5, .off = 1, .oldest = 2000};
+	snprintf(pos.file, sizeof pos.file, "kinko-audit-1.jsonl");
+	CHECK(k_ok(event_index_commit(ix, &pos)));
+	for (uint64_t i = 0; i < 5; i++) {
+		struct hits h = run(ix, EVENT_INDEX_EVENT_ID, ids[i], 0, INT64_MAX, false, 0, 0, 3);
+		CHECK(h.n == 1 && h.seq[0] == i + 1);
+	}
+	struct hits h = run(ix, EVENT_INDEX_EVENT_ID, "0f1e2d3c-4b5a-4978-8a6b-5c4d0000002d", 0,
+			    INT64_MAX, false, 0, 0, 3);
+	CHECK_EQ_INT(h.n, 0);
+	CHECK(event_index_eid_value(ids[1]) == event_index_eid_value(ids[0]) + 1);
+	CHECK(event_index_eid_value(ids[0]) >= 0 && event_index_eid_value(ids[3]) >= 0);
+	event_index_close(ix);
+}
+
 /* Many uses of a few keys in one batch: the latest of each is kept, across slot clashes. */
 static void test_batched_uses(void)
 {
@@ -389,6 +431,7 @@ int main(void)
 	RUN(test_old_layout_is_rebuilt);
 	RUN(test_batched_uses);
 	RUN(test_blocks);
+	RUN(test_event_ids);
 	tl_remove_tree(dir);
 	return tl_summary();
 }
