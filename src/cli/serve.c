@@ -652,6 +652,7 @@ static void serve_shut_down(struct serve_state *s)
 	start_shutdown_watchdog();
 	http_stop(s->xks_srv);
 	http_stop(s->srv);
+	klog_flush();	  /* the request lines the request threads kept */
 	asym_pool_stop(); /* the RSA keys made ahead, wiped */
 	kms_warm_stop();  /* before the store and the key cache go */
 	scheduler_stop();
@@ -661,6 +662,7 @@ static void serve_shut_down(struct serve_state *s)
 	if (!secrets_shutdown()) {
 		/* A rotation still uses the store and the audit trail: the next start seals the file. */
 		LOG_ERROR("exiting without sealing the audit file; the next start seals it");
+		klog_flush();
 		_exit(1);
 	}
 	audit_lastuse_share_stop(); /* writes the last uses still unshared */

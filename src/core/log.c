@@ -2,14 +2,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/thread.h"
 #include "core/banned.h"
 
 static enum klog_level min_level = KLOG_INFO;
@@ -178,17 +183,8 @@ static void line_start(struct line *l, enum klog_level lvl)
 	}
 }
 
-static void line_write(struct line *l, bool close_string)
+static void write_all(const char *p, size_t left)
 {
-	if (line_format == KLOG_JSON) {
-		trim_utf8(l);
-		if (close_string)
-			l->b[l->n++] = '"';
-		l->b[l->n++] = '}';
-	}
-	l->b[l->n++] = '\n';
-	const char *p = l->b;
-	size_t left = l->n;
 	while (left > 0) {
 		ssize_t w = write(STDERR_FILENO, p, left);
 		if (w < 0 && errno == EINTR)
@@ -198,6 +194,175 @@ static void line_write(struct line *l, bool close_string)
 		p += w;
 		left -= (size_t)w;
 	}
+}
+
+/* Closes the line (JSON's string and object, the newline). */
+static void line_finish(struct line *l, bool close_string)
+{
+	if (line_format == KLOG_JSON) {
+		trim_utf8(l);
+		if (close_string)
+			l->b[l->n++] = '"';
+		l->b[l->n++] = '}';
+	}
+	l->b[l->n++] = '\n';
+}
+
+/*
+ * Request lines a busy thread keeps (klog_request): one per thread that
+ * writes them, in a list the flusher walks. Lock order: pend_mu, then a
+ * thread's mu.
+ */
+struct pend {
+	pthread_mutex_t mu;
+	size_t n;	 /* bytes kept in b */
+	int64_t last_ns; /* when the thread's last request line came */
+	struct pend *prev, *next;
+	char b[KLOG_PEND_BYTES];
+};
+
+static _Atomic int64_t busy_ns = KLOG_BUSY_NS;
+static pthread_mutex_t pend_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pend *pend_head;
+static pthread_once_t flusher_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct pend *mine;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Writes out what p keeps; p->mu held. */
+static void pend_write(struct pend *p)
+{
+	write_all(p->b, p->n);
+	p->n = 0;
+}
+
+void klog_set_busy_ns(int64_t ns)
+{
+	atomic_store_explicit(&busy_ns, ns, memory_order_relaxed);
+}
+
+void klog_flush(void)
+{
+	pthread_mutex_lock(&pend_mu);
+	for (struct pend *p = pend_head; p != NULL; p = p->next) {
+		pthread_mutex_lock(&p->mu);
+		if (p->n > 0)
+			pend_write(p);
+		pthread_mutex_unlock(&p->mu);
+	}
+	pthread_mutex_unlock(&pend_mu);
+}
+
+/* Writes what busy threads keep every KLOG_FLUSH_MS; signals are left to the others. */
+static void *flusher(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct timespec ts = {0, KLOG_FLUSH_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		klog_flush();
+	}
+	return NULL;
+}
+
+static void start_flusher(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, flusher, NULL) == 0) {
+		pthread_setname_np(t, "kinko-log");
+		pthread_detach(t);
+	}
+	atexit(klog_flush);
+}
+
+static void *pend_make(void)
+{
+	struct pend *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_once(&flusher_once, start_flusher);
+	pthread_mutex_lock(&pend_mu);
+	p->next = pend_head;
+	if (pend_head != NULL)
+		pend_head->prev = p;
+	pend_head = p;
+	pthread_mutex_unlock(&pend_mu);
+	mine = p;
+	return p;
+}
+
+/* The thread ends: what it keeps is written, and it leaves the list. */
+static void pend_drop(void *arg)
+{
+	struct pend *p = arg;
+	pthread_mutex_lock(&pend_mu);
+	pthread_mutex_lock(&p->mu);
+	if (p->n > 0)
+		pend_write(p);
+	pthread_mutex_unlock(&p->mu);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		pend_head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	pthread_mutex_unlock(&pend_mu);
+	pthread_mutex_destroy(&p->mu);
+	mine = NULL;
+	free(p);
+}
+
+static struct kthread_slot pend_slot = KTHREAD_SLOT_INIT(pend_make, pend_drop);
+
+static void line_write(struct line *l, bool close_string)
+{
+	line_finish(l, close_string);
+	struct pend *p = mine;
+	if (p != NULL) { /* this thread's kept request lines go first */
+		pthread_mutex_lock(&p->mu);
+		if (p->n > 0)
+			pend_write(p);
+		write_all(l->b, l->n);
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	write_all(l->b, l->n);
+}
+
+/*
+ * A request line: written at once when the thread's last one came more
+ * than KLOG_BUSY_NS (klog_set_busy_ns) ago, kept otherwise (a thread answering back-to-back
+ * requests writes a whole buffer at a time, and the flusher writes what
+ * is left within KLOG_FLUSH_MS).
+ */
+static void request_write(struct line *l)
+{
+	line_finish(l, false);
+	struct pend *p = kthread_get(&pend_slot);
+	if (p == NULL) {
+		write_all(l->b, l->n);
+		return;
+	}
+	int64_t now = mono_ns();
+	pthread_mutex_lock(&p->mu);
+	bool busy = now - p->last_ns < atomic_load_explicit(&busy_ns, memory_order_relaxed);
+	p->last_ns = now;
+	if (p->n + l->n > sizeof p->b)
+		pend_write(p);
+	memcpy(p->b + p->n, l->b, l->n);
+	p->n += l->n;
+	if (!busy)
+		pend_write(p);
+	pthread_mutex_unlock(&p->mu);
 }
 
 void klog(enum klog_level lvl, const char *fmt, ...)
@@ -308,7 +473,7 @@ void klog_request(enum klog_level lvl, const struct klog_request *r)
 	put_number(&l, "status", 0, (double)r->status);
 	put_field(&l, "errorCode", r->error_code);
 	put_number(&l, "latencyMs", 3, r->latency_ms);
-	line_write(&l, false);
+	request_write(&l);
 }
 
 /*

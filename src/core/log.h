@@ -8,13 +8,25 @@
  * which is what logrotate expects after it renamed the file: the server
  * reopens on SIGHUP.
  *
- * Each line is written with one write(2) and no lock: in text
+ * Each line is written whole with one write(2): in text
  * ("2026-12-07T07:50:01.123Z kinko info: ...") or, after
  * klog_set_format(KLOG_JSON), as one JSON object per line with the
  * members time, level and message (and a request line's fields).
+ *
+ * Request lines (klog_request) of a busy thread are kept: a thread whose
+ * last request line came less than KLOG_BUSY_NS before keeps the new one
+ * in a buffer of its own (KLOG_PEND_BYTES, at most PIPE_BUF, so one write
+ * of whole lines stays whole on a pipe), written when it fills, before
+ * the thread's next other line, when the thread ends, at exit, by
+ * klog_flush(), and by a thread ("kinko-log") every KLOG_FLUSH_MS. So a
+ * lone request's line is written at once, and under load one write(2)
+ * carries a dozen lines; a kill -9 may lose the last KLOG_FLUSH_MS of
+ * request lines (the audit trail, not this log, is the record of calls).
  */
 #ifndef KINKO_CORE_LOG_H
 #define KINKO_CORE_LOG_H
+
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "core/result.h"
@@ -28,6 +40,9 @@ enum klog_level {
 
 /* The longest line written; longer ones are cut (and still end in a newline). */
 #define KLOG_MAX_LINE 2048
+#define KLOG_PEND_BYTES 4096
+#define KLOG_BUSY_NS 200000
+#define KLOG_FLUSH_MS 10
 
 enum klog_format {
 	KLOG_TEXT = 0,
@@ -76,6 +91,10 @@ struct klog_request {
 	double latency_ms;
 };
 void klog_request(enum klog_level lvl, const struct klog_request *r);
+/* Writes the request lines busy threads keep (see above); the server calls it as it stops. */
+void klog_flush(void);
+/* How close request lines must come to be kept (KLOG_BUSY_NS; 0: never kept). For tests. */
+void klog_set_busy_ns(int64_t ns);
 
 #define LOG_DEBUG(...) klog(KLOG_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...) klog(KLOG_INFO, __VA_ARGS__)

@@ -1,6 +1,7 @@
 #include "core/log.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static void capture(void (*fn)(void), char *out, size_t cap)
 	int saved = dup(2);
 	dup2(fd, 2);
 	fn();
+	klog_flush();
 	dup2(saved, 2);
 	close(saved);
 	ssize_t n = pread(fd, out, cap - 1, 0);
@@ -162,11 +164,91 @@ static void test_parse_format(void)
 	CHECK(k_is(klog_parse_format(NULL, &f), K_E_VALIDATION));
 }
 
+/* What standard error's file holds now, NUL-terminated (at most cap - 1 bytes). */
+static size_t file_text(int fd, char *out, size_t cap)
+{
+	ssize_t n = pread(fd, out, cap - 1, 0);
+	out[n > 0 ? n : 0] = 0;
+	return n > 0 ? (size_t)n : 0;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+static void *two_lines_then_exit(void *arg)
+{
+	(void)arg;
+	write_request();
+	write_request();
+	return NULL;
+}
+
+/*
+ * A busy thread's request lines are kept and written: at once when the
+ * thread was idle, else when another line of the thread comes (first),
+ * when klog_flush() runs, when the flusher passes, when the thread ends;
+ * every line whole and in order.
+ */
+static void test_busy_lines(void)
+{
+	char path[] = "/tmp/kinko-log-busy-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	int saved = dup(2);
+	dup2(fd, 2);
+	static char text[256 * 1024];
+	klog_set_busy_ns(0); /* an idle thread: at once */
+	write_request();
+	klog_set_busy_ns(60LL * 1000000000); /* from now on every line counts as busy */
+	CHECK_EQ_INT(count_of((file_text(fd, text, sizeof text), text), "requestId=1111"), 1);
+	write_request(); /* kept */
+	CHECK_EQ_INT(count_of((file_text(fd, text, sizeof text), text), "requestId=1111"), 1);
+	klog(KLOG_WARN, "after the kept one");
+	file_text(fd, text, sizeof text);
+	CHECK_EQ_INT(count_of(text, "requestId=1111"), 2);
+	const char *warn = strstr(text, "after the kept one");
+	CHECK(warn != NULL &&
+	      strstr(warn, "requestId=1111") == NULL); /* the kept line came first */
+	write_request();			       /* kept, until the flusher passes */
+	for (int i = 0;
+	     i < 200 && count_of((file_text(fd, text, sizeof text), text), "requestId=1111") < 3;
+	     i++)
+		usleep(10000);
+	CHECK_EQ_INT(count_of(text, "requestId=1111"), 3);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, two_lines_then_exit, NULL) == 0);
+	pthread_join(t, NULL); /* its second line, kept, is written as it ends */
+	CHECK_EQ_INT(count_of((file_text(fd, text, sizeof text), text), "requestId=1111"), 5);
+	for (int i = 0; i < 300; i++) /* more than a buffer: written as it fills */
+		write_request();
+	klog_flush();
+	size_t n = file_text(fd, text, sizeof text);
+	CHECK_EQ_INT(count_of(text, "requestId=1111"), 305);
+	CHECK_EQ_INT(count_of(text, "\n"), 306);
+	CHECK(n > 0 && text[n - 1] == '\n');
+	bool whole = true; /* every line starts with its time and " kinko " */
+	for (const char *line = text; *line != 0; line = strchr(line, '\n') + 1)
+		whole = whole && strncmp(line + 24, " kinko ", 7) == 0;
+	CHECK(whole);
+	klog_set_busy_ns(KLOG_BUSY_NS);
+	dup2(saved, 2);
+	close(saved);
+
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(test_text);
 	RUN(test_json);
 	RUN(test_numbers);
 	RUN(test_parse_format);
+	RUN(test_busy_lines);
 	return tl_summary();
 }
