@@ -12,11 +12,10 @@
 static char dir[] = "/tmp/kinko-evindex-XXXXXX";
 static char path[256];
 
-static void add_event(struct event_index *ix, uint64_t seq, int64_t t, const char *name,
-		      const char *user, const char *arn)
+/* An event of id eid at seq (its place in the trail: offset seq * 100, 99 bytes). */
+static void add_event_id(struct event_index *ix, uint64_t seq, int64_t t, const char *name,
+			 const char *user, const char *arn, const char *eid)
 {
-	char eid[40];
-	snprintf(eid, sizeof eid, "event-%llu", (unsigned long long)seq);
 	struct event_index_row r = {.seq = seq,
 				    .file = "kinko-audit-1.jsonl",
 				    .off = seq * 100,
@@ -34,6 +33,24 @@ static void add_event(struct event_index *ix, uint64_t seq, int64_t t, const cha
 		CHECK(k_ok(event_index_add_resource(ix, seq, t, r.ns, "AWS::KMS::Key", arn)));
 }
 
+static void add_event(struct event_index *ix, uint64_t seq, int64_t t, const char *name,
+		      const char *user, const char *arn)
+{
+	char eid[40];
+	snprintf(eid, sizeof eid, "event-%llu", (unsigned long long)seq);
+	add_event_id(ix, seq, t, name, user, arn, eid);
+}
+
+/* An index in a file of its own in the test folder. */
+static struct event_index *open_in(const char *name)
+{
+	char p[300];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	struct event_index *ix = NULL;
+	CHECK(k_ok(event_index_open(p, &ix)));
+	return ix;
+}
+
 struct hits {
 	uint64_t seq[16];
 	size_t n;
@@ -49,19 +66,27 @@ static bool hit(void *arg, uint64_t seq, int64_t t, const char *file, uint64_t o
 	return true;
 }
 
+/* A query in the test's namespace. */
+static struct event_index_query query_of(enum event_index_attr a, const char *v, int64_t from,
+					 int64_t to, bool after, int64_t bt, uint64_t bs,
+					 size_t limit)
+{
+	return (struct event_index_query){.ns = "111122223333:us-east-1",
+					  .attr = a,
+					  .value = v,
+					  .from = from,
+					  .to = to,
+					  .after_set = after,
+					  .before_t = bt,
+					  .before_seq = bs,
+					  .limit = limit};
+}
+
 static struct hits run(struct event_index *ix, enum event_index_attr a, const char *v, int64_t from,
 		       int64_t to, bool after, int64_t bt, uint64_t bs, size_t limit)
 {
 	struct hits h = {.n = 0};
-	struct event_index_query q = {.ns = "111122223333:us-east-1",
-				      .attr = a,
-				      .value = v,
-				      .from = from,
-				      .to = to,
-				      .after_set = after,
-				      .before_t = bt,
-				      .before_seq = bs,
-				      .limit = limit};
+	struct event_index_query q = query_of(a, v, from, to, after, bt, bs, limit);
 	CHECK(k_ok(event_index_query(ix, &q, hit, &h)));
 	return h;
 }
@@ -256,14 +281,7 @@ static void walk_all(struct event_index *ix, enum event_index_attr a, const char
 	uint64_t bs = 0;
 	for (;;) {
 		size_t before = w->n;
-		struct event_index_query q = {.ns = "111122223333:us-east-1",
-					      .attr = a,
-					      .value = v,
-					      .to = INT64_MAX,
-					      .after_set = after,
-					      .before_t = bt,
-					      .before_seq = bs,
-					      .limit = limit};
+		struct event_index_query q = query_of(a, v, 0, INT64_MAX, after, bt, bs, limit);
 		CHECK(k_ok(event_index_query(ix, &q, walk_hit, w)));
 		if (w->n == before || w->n == w->cap)
 			return;
@@ -282,10 +300,7 @@ static void walk_all(struct event_index *ix, enum event_index_attr a, const char
  */
 static void test_blocks(void)
 {
-	char p3[300];
-	snprintf(p3, sizeof p3, "%s/blocks.db", dir);
-	struct event_index *ix = NULL;
-	CHECK(k_ok(event_index_open(p3, &ix)));
+	struct event_index *ix = open_in("blocks.db");
 	const char *arn = "arn:aws:kms:us-east-1:111122223333:key/bulk";
 	uint64_t seq = 0;
 	CHECK(k_ok(event_index_begin(ix)));
@@ -343,29 +358,14 @@ static void test_blocks(void)
 /* Event ids of kinko's shape: found by their value, which keeps one thread's ids side by side. */
 static void test_event_ids(void)
 {
-	char p4[300];
-	snprintf(p4, sizeof p4, "%s/eids.db", dir);
-	struct event_index *ix = NULL;
-	CHECK(k_ok(event_index_open(p4, &ix)));
+	struct event_index *ix = open_in("eids.db");
 	CHECK(k_ok(event_index_begin(ix)));
 	const char *ids[] = {"0f1e2d3c-4b5a-4978-8a6b-5c4d0000002a",
 			     "0f1e2d3c-4b5a-4978-8a6b-5c4d0000002b",
 			     "0F1E2D3C-4B5A-4978-8A6B-5C4D0000002C",
 			     "0f1e2d3c-4b5a-4978-8a6b-5c4d0000002z", "short-id"};
-	for (uint64_t i = 0; i < 5; i++) {
-		struct event_index_row r = {.seq = i + 1,
-					    .file = "kinko-audit-1.jsonl",
-					    .off = (i + 1) * 100,
-					    .len = 99,
-					    .t = 2000,
-					    .ns = "111122223333:us-east-1",
-					    .name = "Encrypt",
-					    .source = "kms.amazonaws.com",
-					    .user = "root",
-					    .event_id = ids[i],
-					    .access_key = ""};
-		CHECK(k_ok(event_index_add(ix, &r)));
-	}
+	for (uint64_t i = 0; i < 5; i++)
+		add_event_id(ix, i + 1, 2000, "Encrypt", "root", NULL, ids[i]);
 	struct event_index_pos pos = {.seq = 5, .off = 1, .oldest = 2000};
 	snprintf(pos.file, sizeof pos.file, "kinko-audit-1.jsonl");
 	CHECK(k_ok(event_index_commit(ix, &pos)));
@@ -384,10 +384,7 @@ static void test_event_ids(void)
 /* Many uses of a few keys in one batch: the latest of each is kept, across slot clashes. */
 static void test_batched_uses(void)
 {
-	char p2[300];
-	snprintf(p2, sizeof p2, "%s/uses.db", dir);
-	struct event_index *ix = NULL;
-	CHECK(k_ok(event_index_open(p2, &ix)));
+	struct event_index *ix = open_in("uses.db");
 	CHECK(k_ok(event_index_begin(ix)));
 	for (int i = 0; i < 5000; i++) {
 		char arn[64];
@@ -399,6 +396,8 @@ static void test_batched_uses(void)
 	CHECK(k_ok(event_index_note_use(ix, "arn:key-7", "Sign", 10, "e", "r")));
 	struct event_index_pos pos = {.seq = 1};
 	CHECK(k_ok(event_index_commit(ix, &pos)));
+	char p2[300];
+	snprintf(p2, sizeof p2, "%s/uses.db", dir);
 	sqlite3 *db = NULL;
 	CHECK(sqlite3_open(p2, &db) == SQLITE_OK);
 	sqlite3_stmt *st = NULL;
