@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -267,6 +268,29 @@ def write_json(path, doc):
         json.dump(doc, f)
     os.chmod(path, 0o600)
     return path
+
+
+def audit_ring_positions(audit_dir):
+    """(head, tail) of the write-mode ring (docs/AUDIT.md): the bytes ever
+    written into it and drained from it into the log files."""
+    with open(os.path.join(audit_dir, "kinko-audit.ring"), "rb") as f:
+        hdr = f.read(40)
+    assert hdr[:8] == b"KINKORNG"
+    return struct.unpack_from("<QQ", hdr, 24)
+
+
+def wait_audit_drained(audit_dir, timeout=10):
+    """Waits until the write-mode ring of audit_dir has been drained into
+    the log files (within AUDIT_FLUSH_MS on a running server), so that a
+    test reading the files sees every answered call."""
+    if not os.path.exists(os.path.join(audit_dir, "kinko-audit.ring")):
+        return
+    deadline = time.time() + timeout
+    while True:
+        head, tail = audit_ring_positions(audit_dir)
+        if head == tail or time.time() > deadline:
+            return
+        time.sleep(0.05)
 
 
 # Secrets Manager: a temporary PostgreSQL server for the rotation-function

@@ -8,7 +8,6 @@ import math
 import os
 import resource
 import shutil
-import struct
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import KINKO, with_store
+from conftest import KINKO, wait_audit_drained, with_store
 
 PLAINTEXT = b"kinko-audit-plaintext-marker-0123456789"
 
@@ -30,26 +29,12 @@ def audit_dir(server):
     return os.path.join(server.data_dir, "audit")
 
 
-def ring_positions(server):
-    """(head, tail) of the write-mode ring (docs/AUDIT.md): the bytes ever
-    written into it and drained from it into the log files."""
-    with open(os.path.join(audit_dir(server), "kinko-audit.ring"), "rb") as f:
-        hdr = f.read(40)
-    assert hdr[:8] == b"KINKORNG"
-    return struct.unpack_from("<QQ", hdr, 24)
-
-
 def read_records(server):
     """Every record of the log folder, once the ring is drained into it
     (within AUDIT_FLUSH_MS). A reader stops at the last complete line, as
     kinko's own readers do."""
-    if server.proc.poll() is None and os.path.exists(os.path.join(audit_dir(server), "kinko-audit.ring")):
-        deadline = time.time() + 10
-        while True:
-            head, tail = ring_positions(server)
-            if head == tail or time.time() > deadline:
-                break
-            time.sleep(0.05)
+    if server.proc.poll() is None:
+        wait_audit_drained(audit_dir(server))
     out = []
     for path in sorted(glob.glob(os.path.join(audit_dir(server), "kinko-audit-*.jsonl"))):
         with open(path, "rb") as f:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import KINKO, Server, write_json
+from conftest import KINKO, Server, wait_audit_drained, write_json
 
 POLICY = {
     "Version": "2012-10-17",
@@ -40,6 +40,7 @@ def aliases(kms):
 
 
 def seed_events(data_dir):
+    wait_audit_drained(os.path.join(data_dir, "audit"))
     events = []
     for f in sorted(glob.glob(os.path.join(data_dir, "audit", "kinko-audit-*.jsonl"))):
         for line in open(f):
