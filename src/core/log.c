@@ -340,9 +340,9 @@ static void line_write(struct line *l, bool close_string)
 
 /*
  * A request line: written at once when the thread's last one came more
- * than KLOG_BUSY_NS (klog_set_busy_ns) ago, kept otherwise (a thread answering back-to-back
- * requests writes a whole buffer at a time, and the flusher writes what
- * is left within KLOG_FLUSH_MS).
+ * than KLOG_BUSY_NS (klog_set_busy_ns) ago, kept otherwise (a thread
+ * answering back-to-back requests writes a whole buffer at a time, and
+ * the flusher writes what is left within KLOG_FLUSH_MS).
  */
 static void request_write(struct line *l)
 {

@@ -19,7 +19,7 @@
  *                                    t, one batch, that have the attribute
  *                                    value: a is an enum event_index_attr
  *                                    or EVENT_INDEX_ATTR_OP, v the value's
- *                                    id (an event id: 63 bits of its hash,
+ *                                    id (an event id: event_index_eid_value,
  *                                    the caller checks the event it
  *                                    reads); seqs holds them newest first
  *                                    as varint steps down from hi (the

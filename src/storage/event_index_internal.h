@@ -70,7 +70,7 @@ struct event_index {
 	size_t n_rows;
 };
 
-/* An event id's value in blk: 63 bits of its hash (the reader checks the event). */
+/* An event id's value in blk (event_index.c says how; the reader checks the event). */
 int64_t event_index_eid_value(const char *eid);
 
 #endif
