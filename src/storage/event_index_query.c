@@ -10,8 +10,9 @@
  * then seq). The lookup reads each range's blocks newest first, stopping
  * as soon as a seq is older than the limit-th newest kept, and answers
  * the newest `limit` of them, whose places in the trail it then reads
- * from ev: its work is bounded by the page, a block (at most
- * BLOCK_SEQS_MAX seqs) and the number of values, whatever the number of
+ * from ev: its work is bounded by the page, the number of values and,
+ * per value, a block (at most BLOCK_SEQS_MAX seqs) or, when the cursor
+ * falls inside a second, that second's blocks, whatever the number of
  * events. The reads run in one read transaction, so they see one state
  * of the index.
  */
