@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
+
 #include "core/result.h"
 
 /* Seconds since the epoch, test offset included. */
@@ -29,5 +31,16 @@ bool kclock_test_mode(void);
 /* Moves the clock forward by `seconds` (>= 0). Test mode only. */
 K_MUST_CHECK k_status kclock_advance(int64_t seconds);
 int64_t kclock_offset(void);
+
+/*
+ * Nanoseconds of the monotonic clock, for intervals and deadlines inside
+ * the process (never moved by the test clock, never a date).
+ */
+static inline int64_t kclock_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/thread.h"
 #include "core/banned.h"
 
@@ -227,13 +228,6 @@ static struct pend *pend_head;
 static pthread_once_t flusher_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct pend *mine;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Writes out what p keeps; p->mu held. */
 static void pend_write(struct pend *p)
 {
@@ -352,7 +346,7 @@ static void request_write(struct line *l)
 		write_all(l->b, l->n);
 		return;
 	}
-	int64_t now = mono_ns();
+	int64_t now = kclock_mono_ns();
 	pthread_mutex_lock(&p->mu);
 	bool busy = now - p->last_ns < atomic_load_explicit(&busy_ns, memory_order_relaxed);
 	p->last_ns = now;

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "cluster/cluster.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "core/hash.h"
@@ -162,13 +163,6 @@ static struct bucket *bucket_for(const char *key, double rate)
 	return NULL;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 k_status quota_take(const char *service, const char *account, const char *region, const char *op,
 		    const char *cls, double rate)
 {
@@ -186,7 +180,7 @@ k_status quota_take(const char *service, const char *account, const char *region
 	if (interval_ns < 1)
 		interval_ns = 1;
 	int64_t burst_ns = share >= 1 ? 1000000000ll : interval_ns;
-	int64_t now = mono_ns();
+	int64_t now = kclock_mono_ns();
 	int64_t tat = atomic_load_explicit(&b->tat, memory_order_relaxed);
 	for (;;) {
 		int64_t base = tat > now ? tat : now;

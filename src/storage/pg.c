@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -87,13 +88,6 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
 			" WHERE kind = $1 AND (ns, id) > ($2, $3) AND id > $4"
 			" AND starts_with(id, $5) ORDER BY ns, id LIMIT $6",
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The server's message on one line, without the password-bearing conninfo. */
 static int msg_len(const char *m)
@@ -170,7 +164,7 @@ static void wait_until(struct pg_store *st, int64_t deadline)
 k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 {
 	struct pg_conn *c = NULL, *drop = NULL;
-	int64_t deadline = mono_ns() + (int64_t)PG_POOL_WAIT_MS * 1000000;
+	int64_t deadline = kclock_mono_ns() + (int64_t)PG_POOL_WAIT_MS * 1000000;
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
 		while (st->idle != NULL && c == NULL) {
@@ -186,7 +180,7 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 		}
 		if (c != NULL || st->n_open < st->max_open)
 			break;
-		if (mono_ns() >= deadline) {
+		if (kclock_mono_ns() >= deadline) {
 			pthread_mutex_unlock(&st->mu);
 			close_list(drop);
 			LOG_WARN("storage: every PostgreSQL connection stayed busy for %d ms",
@@ -197,7 +191,7 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 	}
 	bool refused = false;
 	if (c == NULL) {
-		refused = mono_ns() < st->next_open_ns;
+		refused = kclock_mono_ns() < st->next_open_ns;
 		if (!refused)
 			st->n_open++;
 	}
@@ -218,7 +212,7 @@ k_status pg_pool_acquire(struct pg_store *st, struct pg_conn **out)
 	pthread_mutex_lock(&st->mu);
 	if (pc == NULL) {
 		st->n_open--;
-		st->next_open_ns = mono_ns() + (int64_t)PG_BACKOFF_MS * 1000000;
+		st->next_open_ns = kclock_mono_ns() + (int64_t)PG_BACKOFF_MS * 1000000;
 		st->down_logged = true;
 		pthread_cond_signal(&st->cv);
 	} else if (st->down_logged) {
@@ -467,7 +461,7 @@ static void make_node_id(char out[17])
 {
 	uint64_t v = 0;
 	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-		v = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32);
+		v = (uint64_t)kclock_mono_ns() ^ ((uint64_t)getpid() << 32);
 	snprintf(out, 17, "%016" PRIx64, v);
 }
 

@@ -47,6 +47,7 @@
 
 #include <sqlite3.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -55,13 +56,6 @@
 /* While faulted, at most one write try per this; after a failed open or a
  * read's bad-files error, no open for this long (see the header comment). */
 #define REOPEN_BACKOFF_MS 200
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Closes a list of connections linked by next (taken off the pool under mu). */
 static void close_list(struct sqlite_conn *c)
@@ -112,7 +106,7 @@ k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_
 		have_id = stat(kbuf_cstr(&st->path), &sb) == 0;
 
 	pthread_mutex_lock(&st->mu);
-	int64_t now = mono_ns();
+	int64_t now = kclock_mono_ns();
 	if (write && st->faulted) {
 		if (now < st->next_write_ns) {
 			pthread_mutex_unlock(&st->mu);
@@ -153,7 +147,7 @@ k_status sqlite_pool_acquire(struct sqlite_store *st, bool write, struct sqlite_
 		if (k_failed(rc)) {
 			pthread_mutex_lock(&st->mu);
 			st->n_open--;
-			st->next_open_ns = mono_ns() + backoff;
+			st->next_open_ns = kclock_mono_ns() + backoff;
 			pthread_mutex_unlock(&st->mu);
 			return rc;
 		}
@@ -188,7 +182,7 @@ void sqlite_pool_release(struct sqlite_store *st, struct sqlite_conn *c)
 				 "(writes fail until they are writable again)");
 		st->faulted = true;
 		retire_all_locked(st, &drop);
-		int64_t until = mono_ns() + (int64_t)REOPEN_BACKOFF_MS * 1000000;
+		int64_t until = kclock_mono_ns() + (int64_t)REOPEN_BACKOFF_MS * 1000000;
 		if (c->for_write)
 			st->next_write_ns = until;
 		else
